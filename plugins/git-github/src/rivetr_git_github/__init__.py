@@ -1,0 +1,3 @@
+"""GitHub (and Gitea) git provider: webhooks, OAuth connect, repositories, PR previews."""
+
+__version__ = "0.1.0"

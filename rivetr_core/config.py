@@ -1,0 +1,254 @@
+"""Configuration: a TOML file (``rivetr serve --config PATH`` or ``RIVETR_CONFIG``) plus environment overrides.
+
+Every key can be overridden by ``RIVETR_<SECTION>__<KEY>`` (``RIVETR_SERVER__API_PORT=9000``); environment
+wins over the file, the file over defaults. Unknown keys are errors, so a typo never silently does nothing.
+``rivetr.example.toml`` documents every key; a test checks it against this model.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .units import parse_cpus, parse_size
+
+LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerConfig(_Section):
+    host: str = Field("0.0.0.0", description="Address the API/dashboard and the proxy listen on.")
+    api_port: int = Field(8080, ge=0, le=65535, description="Port of the API and dashboard (0 = any free).")
+    proxy_port: int = Field(80, ge=0, le=65535, description="HTTP port of the reverse proxy.")
+    proxy_https_port: int = Field(443, ge=0, le=65535, description="HTTPS port of the reverse proxy.")
+    data_dir: Path = Field(Path("./data"), description="Database, keys, certificates and build work dirs.")
+    external_url: str | None = Field(None, description="Public URL of the dashboard (OAuth callbacks, links).")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peer addresses/CIDRs whose X-Forwarded-For is believed (rate limiting, audit).",
+    )
+    shutdown_timeout: float = Field(8.0, gt=0, le=60, description="Seconds in-flight requests get at stop.")
+    min_free_disk_mb: int = Field(512, ge=0, description="Start-up warns below this much free disk.")
+
+
+class AuthConfig(_Section):
+    admin_token: SecretStr | None = Field(None, description="API admin token; generated on first start if unset.")
+    encryption_key: SecretStr | None = Field(
+        None, description="Base64 32-byte key for secrets at rest; generated into data_dir if unset."
+    )
+    session_hours: int = Field(24, ge=1, description="Dashboard session lifetime.")
+    min_password_length: int = Field(10, ge=8, description="Minimum dashboard password length.")
+
+
+class RuntimeConfig(_Section):
+    runtime_type: str = Field("auto", description="auto | docker | podman (or any runtime plugin's name).")
+    docker_socket: str = Field("unix:///var/run/docker.sock", description="Docker Engine API address.")
+    podman_socket: str = Field(
+        "unix:///run/podman/podman.sock", description="Podman API socket (started on demand if silent)."
+    )
+    max_concurrent_deployments: int = Field(2, ge=1, description="Deployments running at once, all apps.")
+    default_cpu_limit: float | None = Field(None, description="CPUs for app containers when the app sets none.")
+    default_memory_limit: int | None = Field(None, description="Memory for app containers (e.g. 512m).")
+    build_cpu_limit: float | None = Field(None, description="CPUs for builds.")
+    build_memory_limit: int | None = Field(None, description="Memory for builds (e.g. 2g).")
+    pids_limit: int | None = Field(4096, ge=16, description="Max processes per app container.")
+    restart_max_retries: int = Field(5, ge=0, description="Crash restarts before an app is marked crashed.")
+    restart_backoff_seconds: float = Field(2.0, gt=0, description="First restart delay (doubles each time).")
+
+    @field_validator("default_cpu_limit", "build_cpu_limit", mode="before")
+    @classmethod
+    def _cpus(cls, v: Any) -> float | None:
+        return parse_cpus(v)
+
+    @field_validator("default_memory_limit", "build_memory_limit", mode="before")
+    @classmethod
+    def _sizes(cls, v: Any) -> int | None:
+        return parse_size(v)
+
+
+class ProxyConfig(_Section):
+    backend: str = Field("builtin", description="Proxy backend plugin name.")
+    workers: int = Field(1, ge=1, le=64, description="Proxy worker processes.")
+    max_header_size: int = Field(16384, ge=1024, description="Request head limit in bytes (431 above).")
+    max_body_size: int = Field(
+        1024**3, ge=0, description="Request body limit in bytes, 0 = unlimited (413 above). Accepts 100m."
+    )
+    header_timeout: float = Field(10.0, gt=0, description="Seconds to receive a request head (408 after).")
+    upstream_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an upstream (502).")
+    upstream_read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for upstream (504 after).")
+    idle_timeout: float = Field(60.0, gt=0, description="Keep-alive idle timeout, both sides.")
+    drain_timeout: float = Field(30.0, ge=0, description="Max seconds an old upstream drains after a switch.")
+    health_interval: float = Field(5.0, gt=0, description="Seconds between upstream health probes.")
+    health_timeout: float = Field(2.0, gt=0, description="Probe timeout.")
+    health_threshold: int = Field(3, ge=1, description="Consecutive failures (or successes) to flip state.")
+    health_path: str = Field("/", description="Path probed on upstreams.")
+    acme_enabled: bool = Field(False, description="Obtain certificates by ACME for every domain.")
+    acme_email: str | None = Field(None, description="Contact e-mail of the ACME account.")
+    acme_directory_url: str = Field(LETS_ENCRYPT_PRODUCTION, description="ACME directory URL.")
+    acme_staging: bool = Field(False, description="Use Let's Encrypt staging instead of production.")
+    acme_ca_bundle: Path | None = Field(None, description="Extra CA bundle to trust for the ACME directory.")
+    acme_renew_days: int = Field(30, ge=1, description="Renew certificates with fewer days left.")
+    acme_check_interval: float = Field(3600.0, gt=0, description="Seconds between renewal checks.")
+    preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
+
+    @field_validator("max_body_size", mode="before")
+    @classmethod
+    def _body_size(cls, v: Any) -> int | None:
+        return 0 if v in (0, "0") else parse_size(v)
+
+    @property
+    def effective_acme_directory(self) -> str:
+        if self.acme_staging and self.acme_directory_url == LETS_ENCRYPT_PRODUCTION:
+            return LETS_ENCRYPT_STAGING
+        return self.acme_directory_url
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field("INFO", description="Log level.")
+    format: Literal["text", "json"] = Field("text", description="text or json (one object per line).")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+
+class WebhooksConfig(_Section):
+    github_secret: SecretStr | None = Field(None, description="HMAC secret of GitHub webhooks.")
+    gitlab_token: SecretStr | None = Field(None, description="X-Gitlab-Token value of GitLab webhooks.")
+    gitea_secret: SecretStr | None = Field(None, description="HMAC secret of Gitea webhooks.")
+    bitbucket_secret: SecretStr | None = Field(None, description="HMAC secret of Bitbucket webhooks.")
+
+
+class OAuthProviderConfig(_Section):
+    client_id: str = Field(..., description="OAuth application client id.")
+    client_secret: SecretStr = Field(..., description="OAuth application client secret.")
+    redirect_uri: str | None = Field(None, description="Callback URL; default <external_url>/oauth/<name>/callback.")
+    base_url: str | None = Field(None, description="Web base URL (GitHub Enterprise, self-managed GitLab).")
+    api_url: str | None = Field(None, description="API base URL, if not derived from base_url.")
+
+
+class RateLimitConfig(_Section):
+    enabled: bool = Field(True, description="Rate-limit API clients.")
+    requests_per_minute: int = Field(600, ge=1, description="Sustained API requests per client per minute.")
+    burst: int = Field(120, ge=1, description="Requests a client may make at once.")
+    login_per_minute: int = Field(10, ge=1, description="Login attempts per client per minute.")
+
+
+class CleanupConfig(_Section):
+    keep_images: int = Field(3, ge=1, description="Images kept per app for rollback.")
+    build_log_retention_days: int = Field(30, ge=1, description="Days build logs are kept.")
+    interval_minutes: int = Field(60, ge=1, description="Minutes between cleanup runs.")
+    disk_warning_percent: int = Field(85, ge=1, le=100, description="Disk use that raises a warning.")
+    disk_critical_percent: int = Field(95, ge=1, le=100, description="Disk use that triggers pruning.")
+
+
+class GitConfig(_Section):
+    allow_local: bool = Field(False, description="Allow local paths and file:// git URLs (tests, dev).")
+    clone_timeout: float = Field(300.0, gt=0, description="Seconds a clone may take.")
+
+
+class MetricsConfig(_Section):
+    enabled: bool = Field(True, description="Serve /metrics.")
+    token: SecretStr | None = Field(None, description="Bearer token required by /metrics when set.")
+    sample_interval: float = Field(30.0, gt=0, description="Seconds between container stats samples.")
+
+
+class RivetrConfig(BaseSettings):
+    """The whole configuration. Build it with :func:`load_config`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RIVETR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        case_sensitive=False,
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)  # type: ignore[arg-type]
+    auth: AuthConfig = Field(default_factory=AuthConfig)  # type: ignore[arg-type]
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)  # type: ignore[arg-type]
+    proxy: ProxyConfig = Field(default_factory=ProxyConfig)  # type: ignore[arg-type]
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    oauth: dict[str, OAuthProviderConfig] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # type: ignore[arg-type]
+    cleanup: CleanupConfig = Field(default_factory=CleanupConfig)  # type: ignore[arg-type]
+    git: GitConfig = Field(default_factory=GitConfig)  # type: ignore[arg-type]
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server.data_dir
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``problems`` are ``"section.key: message"`` strings meant for humans."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid configuration{where}:\n  " + "\n  ".join(problems))
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{key}: unknown key")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{key}: {message} (got {err.get('input')!r})" if err["type"] != "missing" else
+                            f"{key}: required key is missing")
+    return problems
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> RivetrConfig:
+    """Read ``path`` (or ``$RIVETR_CONFIG``; none means defaults), apply env overrides, validate.
+
+    ``overrides`` are merged into the file's sections (tests use them: ``load_config(server={"api_port": 0})``).
+    Raises :class:`ConfigError` listing every problem.
+    """
+    raw: dict[str, Any] = {}
+    source = str(path) if path else os.environ.get("RIVETR_CONFIG") or None
+    if source:
+        try:
+            with open(source, "rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError([f"config file not found: {source}"], source) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"not valid TOML: {exc}"], source) from None
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(raw.get(section), dict):
+            raw[section] = {**raw[section], **values}
+        else:
+            raw[section] = values
+    try:
+        return RivetrConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc), source) from None

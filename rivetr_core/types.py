@@ -1,0 +1,470 @@
+"""Typed contracts between the Rivetr core and its plugins.
+
+Two kinds of things live here:
+
+* **Registrations** — small frozen dataclasses that registration hooks return (``rivetr_container_runtimes``
+  returns ``[ContainerRuntimeRegistration(name="docker", factory=...)]``). A registration is cheap to build; the
+  expensive object is made by ``factory(ctx)`` only when config selects it.
+* **Protocols** — the async behaviour core expects from the objects those factories make
+  (:class:`ContainerRuntime`, :class:`Builder`, :class:`GitProvider`, :class:`HealthCheck`,
+  :class:`Notifier`, :class:`ProxyBackend`), plus the value types they exchange and the error types they raise.
+
+Nothing here imports a plugin or a heavy library: plugins import this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .config import RivetrConfig
+    from .secrets import SecretBox
+
+
+# --------------------------------------------------------------------------------------------------- context
+@dataclass
+class PluginContext:
+    """What a plugin factory receives: the validated config, the data dir, the secrets box and a logger.
+
+    ``emit`` publishes a :class:`RivetrEvent` (it reaches ``rivetr_on_event`` implementations, e.g. notifiers);
+    it is safe to call from any coroutine and never raises.
+    """
+
+    config: RivetrConfig
+    data_dir: Path
+    secrets: SecretBox | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("rivetr.plugin"))
+    emit: Callable[[RivetrEvent], None] = lambda event: None
+    #: Plugin-specific settings from ``[plugins.<name>]`` in the config file (free-form).
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------- errors
+class RivetrError(Exception):
+    """Base of every error a plugin may raise on purpose. ``code`` is the machine-readable API error code."""
+
+    code = "rivetr_error"
+    status = 500
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class RuntimeUnavailable(RivetrError):
+    """The container engine does not answer (socket missing, daemon stopped mid-way)."""
+
+    code = "runtime_unavailable"
+    status = 503
+
+
+class BuildFailed(RivetrError):
+    """An image build failed. ``log_tail`` holds the last lines of the build log."""
+
+    code = "build_failed"
+    status = 422
+
+    def __init__(self, message: str, *, log_tail: list[str] | None = None, exit_code: int | None = None):
+        super().__init__(message, details={"log_tail": log_tail or [], "exit_code": exit_code})
+        self.log_tail = log_tail or []
+        self.exit_code = exit_code
+
+
+class ImageNotFound(RivetrError):
+    """An image (a base image named in a Dockerfile, or one to run) is not present locally."""
+
+    code = "image_not_found"
+    status = 404
+
+
+class ContainerNotFound(RivetrError):
+    code = "container_not_found"
+    status = 404
+
+
+class PortInUse(RivetrError):
+    """The requested host port is already bound."""
+
+    code = "port_in_use"
+    status = 409
+
+
+class ProxyError(RivetrError):
+    code = "proxy_error"
+    status = 502
+
+
+# ----------------------------------------------------------------------------------------- container runtime
+@dataclass
+class BuildSpec:
+    """One image build. ``tag`` is always fully qualified: ``localhost/rivetr/<app>:<deployment>``."""
+
+    context_dir: Path
+    tag: str
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    cpu_limit: float | None = None  # CPUs, e.g. 0.5
+    memory_limit: int | None = None  # bytes
+    no_cache: bool = False
+
+
+@dataclass
+class RunSpec:
+    """One container to start. ``container_port`` is published on 127.0.0.1 at ``host_port`` (0 = any free)."""
+
+    image: str
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    container_port: int | None = None
+    host_port: int = 0
+    host_ip: str = "127.0.0.1"
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+    pids_limit: int | None = None
+    restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    init: bool = True
+    network: str | None = None
+    command: list[str] | None = None
+
+
+@dataclass
+class ContainerInfo:
+    id: str
+    name: str
+    image: str
+    status: str  # engine status word: created, running, exited, paused, dead, …
+    running: bool
+    exit_code: int | None = None
+    health: str | None = None  # healthy / unhealthy / starting / None when no HEALTHCHECK
+    host_port: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    restart_count: int = 0
+    limits: dict[str, Any] = field(default_factory=dict)  # cpu (CPUs), memory (bytes), pids
+
+
+@dataclass
+class LogLine:
+    line: str
+    stream: Literal["stdout", "stderr"] = "stdout"
+    ts: datetime | None = None
+
+
+@dataclass
+class ContainerStats:
+    container_id: str
+    cpu_percent: float
+    memory_used: int
+    memory_limit: int
+    net_rx: int
+    net_tx: int
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+@dataclass
+class RuntimeInfo:
+    name: str  # "docker" / "podman"
+    version: str
+    api_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PruneResult:
+    images_deleted: int = 0
+    space_reclaimed: int = 0  # bytes
+
+
+@runtime_checkable
+class ExecSession(Protocol):
+    """An interactive exec (a TTY in the container), for the browser terminal."""
+
+    async def write(self, data: bytes) -> None: ...
+    async def read(self) -> bytes:
+        """Next chunk of output; ``b""`` once the process has exited and all output was read."""
+        ...
+
+    async def resize(self, rows: int, cols: int) -> None: ...
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ContainerRuntime(Protocol):
+    """A container engine. Every method is async and never blocks the event loop."""
+
+    name: str
+
+    async def ping(self) -> bool: ...
+    async def info(self) -> RuntimeInfo: ...
+    def build(self, spec: BuildSpec) -> AsyncIterator[str]:
+        """Yield build-log lines as they happen; raise :class:`BuildFailed` (with the log tail) on failure and
+        :class:`ImageNotFound` within seconds when a ``localhost/`` base image is missing."""
+        ...
+
+    async def image_exists(self, image: str) -> bool: ...
+    async def run(self, spec: RunSpec) -> ContainerInfo: ...
+    async def stop(self, container_id: str, timeout: float = 10) -> None: ...
+    async def remove(self, container_id: str, force: bool = True) -> None: ...
+    async def inspect(self, container_id: str) -> ContainerInfo: ...
+    async def list(self, labels: Mapping[str, str] | None = None, all: bool = True) -> list[ContainerInfo]: ...
+    def logs(
+        self, container_id: str, tail: int = 100, follow: bool = False, since: datetime | None = None
+    ) -> AsyncIterator[LogLine]: ...
+    async def stats(self, container_id: str) -> ContainerStats: ...
+    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]: ...
+    async def exec(self, container_id: str, cmd: list[str], env: dict[str, str] | None = None) -> ExecResult: ...
+    async def exec_interactive(
+        self, container_id: str, cmd: list[str] | None = None, rows: int = 24, cols: int = 80
+    ) -> ExecSession: ...
+    async def remove_image(self, image: str, force: bool = False) -> None: ...
+    async def list_images(self, labels: Mapping[str, str] | None = None) -> list[str]: ...
+    async def prune(self) -> PruneResult: ...
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ContainerRuntimeRegistration:
+    """``name`` is what ``[runtime] runtime_type`` selects. With ``runtime_type = "auto"`` core tries the
+    registrations by ascending ``auto_priority`` and takes the first whose runtime answers ``ping()``."""
+
+    name: str
+    factory: Callable[[PluginContext], ContainerRuntime]
+    description: str = ""
+    auto_priority: int = 100
+
+
+# --------------------------------------------------------------------------------------------------- builder
+@dataclass
+class BuildRequest:
+    """What the pipeline asks a builder for: turn ``source_dir`` into image ``tag``."""
+
+    source_dir: Path
+    tag: str
+    dockerfile: str = "Dockerfile"
+    build_context: str = "."
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+
+
+@runtime_checkable
+class Builder(Protocol):
+    name: str
+
+    def detect(self, source_dir: Path, request: BuildRequest) -> bool:
+        """Cheap, synchronous: can this builder build this source tree?"""
+        ...
+
+    def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
+        """Yield log lines; raise :class:`BuildFailed` on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class BuilderRegistration:
+    name: str
+    factory: Callable[[PluginContext], Builder]
+    description: str = ""
+    priority: int = 100  # lower is tried first when no builder is named
+
+
+# ---------------------------------------------------------------------------------------------- git provider
+@dataclass
+class WebhookEvent:
+    """A provider webhook, normalised. ``kind`` is push / tag / pull_request / ping / other."""
+
+    provider: str
+    kind: Literal["push", "tag", "pull_request", "ping", "other"]
+    delivery_id: str | None
+    repo_urls: list[str] = field(default_factory=list)  # every clone URL the payload names
+    ref: str | None = None  # branch or tag name (no refs/heads/ prefix)
+    commit_sha: str | None = None
+    commit_message: str | None = None
+    pr_number: int | None = None
+    pr_action: Literal["opened", "updated", "closed", "merged", "other"] | None = None
+    pr_head_repo_url: str | None = None
+    pr_is_fork: bool = False
+    raw_event: str | None = None
+
+
+@dataclass
+class RepoInfo:
+    full_name: str
+    clone_url: str
+    default_branch: str
+    private: bool = False
+    ssh_url: str | None = None
+
+
+@runtime_checkable
+class GitProvider(Protocol):
+    """A git host: verifies and parses its webhooks, and (when connected by OAuth) browses repositories."""
+
+    name: str
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool: ...
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent: ...
+
+
+@dataclass(frozen=True)
+class GitProviderRegistration:
+    name: str
+    factory: Callable[[PluginContext], GitProvider]
+    description: str = ""
+
+
+# ---------------------------------------------------------------------------------------------- health check
+@dataclass
+class HealthTarget:
+    host: str
+    port: int
+    path: str = "/"
+    expected_status: int | None = None  # None: any 2xx/3xx
+    timeout: float = 5.0
+    host_header: str | None = None
+
+
+@dataclass
+class HealthResult:
+    ok: bool
+    detail: str = ""
+    latency_ms: float | None = None
+    status_code: int | None = None
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    name: str
+
+    async def check(self, target: HealthTarget) -> HealthResult: ...
+
+
+@dataclass(frozen=True)
+class HealthCheckRegistration:
+    name: str
+    factory: Callable[[PluginContext], HealthCheck]
+    description: str = ""
+
+
+# -------------------------------------------------------------------------------------------------- notifier
+@dataclass
+class RivetrEvent:
+    """A lifecycle event. ``type`` examples: deployment_started, deployment_succeeded, deployment_failed,
+    rollback, container_crashed, container_restarted, certificate_issued, certificate_failed, disk_warning."""
+
+    type: str
+    message: str = ""
+    app_id: str | None = None
+    app_name: str | None = None
+    deployment_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
+    level: Literal["info", "success", "warning", "failure"] = "info"
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, url: str, event: RivetrEvent) -> None:
+        """Deliver one event to one channel URL; raise on failure (core retries and records)."""
+        ...
+
+
+@dataclass(frozen=True)
+class NotifierRegistration:
+    name: str
+    factory: Callable[[PluginContext], Notifier]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------------------------- proxy backend
+@dataclass
+class Route:
+    """A host name (exact, or ``*.example.com``) served by one or more upstreams ``host:port``."""
+
+    domain: str
+    upstreams: list[str]
+    https_redirect: bool = False
+    hsts: bool = False
+    app_id: str | None = None
+
+
+@dataclass
+class UpstreamStatus:
+    address: str
+    healthy: bool
+    active_requests: int = 0
+    detail: str = ""
+
+
+@dataclass
+class RouteStatus:
+    domain: str
+    upstreams: list[UpstreamStatus]
+    https_redirect: bool = False
+    hsts: bool = False
+    has_certificate: bool = False
+
+
+@runtime_checkable
+class ProxyBackend(Protocol):
+    """The data plane as seen from core. Route changes are atomic; removing an upstream from a route starts
+    draining it, and :meth:`wait_drained` tells the pipeline when it may stop the old container."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def status(self) -> dict[str, Any]:
+        """At least ``{"ok": bool}``."""
+        ...
+
+    async def set_route(self, route: Route) -> None: ...
+    async def remove_route(self, domain: str) -> None: ...
+    async def routes(self) -> list[RouteStatus]: ...
+    async def wait_drained(self, upstream: str, timeout: float) -> bool:
+        """True once no request or WebSocket uses ``upstream`` any more (False on timeout)."""
+        ...
+
+    async def set_certificate(self, domain: str, cert_pem: str, key_pem: str) -> None: ...
+    async def remove_certificate(self, domain: str) -> None: ...
+    async def set_acme_challenge(self, token: str, key_authorization: str) -> None: ...
+    async def remove_acme_challenge(self, token: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProxyBackendRegistration:
+    name: str
+    factory: Callable[[PluginContext], ProxyBackend]
+    description: str = ""
+
+
+# ------------------------------------------------------------------------------------------------ blueprints
+@dataclass(frozen=True)
+class BlueprintRegistration:
+    """Routes a plugin adds to the control plane. Every ``/api/*`` route requires the admin token."""
+
+    name: str
+    blueprint: Any  # quart.Blueprint (typed loosely so this module stays import-light)
+    url_prefix: str | None = None
+
+
+#: Anything a plugin hook may hand back for the manager to await later.
+AsyncCallback = Callable[[], Awaitable[None]]
