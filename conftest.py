@@ -1,0 +1,5 @@
+"""Root conftest: shared pytest plugins. Each support module owns one kind of real test dependency."""
+
+pytest_plugins = [
+    "tests.support.engines",
+]
