@@ -76,6 +76,7 @@ class RuntimeConfig(_Section):
 
 
 class ProxyConfig(_Section):
+    enabled: bool = Field(True, description="Start the proxy with the control plane (off: API only).")
     backend: str = Field("builtin", description="Proxy backend plugin name.")
     workers: int = Field(1, ge=1, le=64, description="Proxy worker processes.")
     max_header_size: int = Field(16384, ge=1024, description="Request head limit in bytes (431 above).")

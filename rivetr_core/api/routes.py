@@ -1,0 +1,74 @@
+"""``/api/routes``: manual proxy routes (app routes appear here too, with their ``app_id``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from quart import Blueprint, Response
+from quart_schema import tag, validate_request
+
+from rivetr_core.context import rivetr
+from rivetr_core.errors import ApiError, not_found
+from rivetr_core.routing import RouteService, route_json
+from rivetr_core.validation import check_domain, check_upstream
+
+bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
+
+
+class RouteIn(BaseModel):
+    domain: str = Field(description="Host name, exact (a.example.com) or wildcard (*.example.com).")
+    upstreams: list[str] = Field(min_length=1, description="host:port addresses, round-robin.")
+    https_redirect: bool = False
+    hsts: bool = False
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return check_domain(v)
+
+    @field_validator("upstreams")
+    @classmethod
+    def _upstreams(cls, v: list[str]) -> list[str]:
+        return [check_upstream(u) for u in v]
+
+
+def routes() -> RouteService:
+    service: RouteService = rivetr().services["routes"]
+    return service
+
+
+@bp.get("")
+@tag(["routes"])
+async def list_routes() -> list[dict[str, Any]]:
+    """Every route with the health of each upstream as the proxy sees it."""
+    service = routes()
+    statuses = await service.statuses()
+    return [route_json(row, statuses.get(row.domain)) for row in await service.list()]
+
+
+@bp.post("")
+@tag(["routes"])
+@validate_request(RouteIn)
+async def create_route(data: RouteIn) -> tuple[dict[str, Any], int]:
+    """Create or replace a manual route. Routes owned by an app are changed through the app."""
+    service = routes()
+    existing = await service.get(data.domain)
+    if existing is not None and existing.app_id:
+        raise ApiError(409, f"domain {data.domain!r} belongs to an app", details={"app_id": existing.app_id})
+    row = await service.set(data.domain, data.upstreams, https_redirect=data.https_redirect, hsts=data.hsts)
+    return route_json(row, None), 201
+
+
+@bp.delete("/<domain>")
+@tag(["routes"])
+async def delete_route(domain: str) -> Response:
+    service = routes()
+    existing = await service.get(domain.lower())
+    if existing is None:
+        raise not_found("route", domain)
+    if existing.app_id:
+        raise ApiError(409, f"domain {domain!r} belongs to an app; remove it from the app",
+                       details={"app_id": existing.app_id})
+    await service.remove(existing.domain)
+    return Response(status=204)

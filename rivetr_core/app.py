@@ -1,0 +1,154 @@
+"""The Quart application factory.
+
+``create_app(config, *, plugins=None, load_entrypoints=True)`` builds one self-contained app: its own plugin
+manager, database, secrets box and services. Nothing is started until Quart's ``before_serving`` (or a test
+client's ``startup``), so building an app is cheap and side-effect free apart from creating the data dir.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from quart import Quart, request
+from quart_schema import QuartSchema
+
+from . import __version__
+from .auth import install_auth, load_admin_token
+from .config import RivetrConfig, load_config
+from .context import RivetrContext
+from .db import Database
+from .errors import install_error_handlers
+from .logsetup import request_id_var
+from .plugins import PluginError, RivetrPluginManager
+from .ratelimit import install_rate_limit
+from .routing import RouteService
+from .secrets import SecretBox
+
+log = logging.getLogger("rivetr.app")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+#: Core blueprints, as "module:attribute". Later areas append theirs here.
+CORE_BLUEPRINTS = (
+    "rivetr_core.api.health:bp",
+    "rivetr_core.api.plugins:bp",
+    "rivetr_core.api.routes:bp",
+)
+
+#: Async ``start(app, ctx)`` functions run at start-up, in order, after the DB, proxy and routes are up.
+#: Each starts its area's background work with ``ctx.spawn`` (cancelled at shutdown) and may put a service
+#: object in ``ctx.services``. Later areas append theirs here.
+CORE_SERVICES: tuple[str, ...] = ()
+
+
+def _import(path: str) -> Any:
+    import importlib
+
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def create_app(
+    config: RivetrConfig | None = None,
+    *,
+    plugins: Iterable[object] | None = None,
+    load_entrypoints: bool = True,
+) -> Quart:
+    config = config or load_config()
+    data_dir = config.server.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    app = Quart("rivetr_core")
+    app.config["RIVETR"] = config
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API bodies; uploads go elsewhere
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    manager = RivetrPluginManager(load_entrypoints=load_entrypoints, plugins=plugins)
+    app.extensions["rivetr"] = manager
+
+    admin_token, generated = load_admin_token(
+        config.auth.admin_token.get_secret_value() if config.auth.admin_token else None, data_dir
+    )
+    app.extensions["rivetr_admin_token_generated"] = generated
+    box = SecretBox.from_config(
+        config.auth.encryption_key.get_secret_value() if config.auth.encryption_key else None, data_dir
+    )
+    ctx = RivetrContext(config=config, plugins=manager, db=Database.for_data_dir(data_dir), secrets=box,
+                        admin_token=admin_token)
+    app.extensions["rivetr_ctx"] = ctx
+
+    QuartSchema(
+        app,
+        info={"title": "Rivetr API", "version": __version__},
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        security=[{"bearer": []}],
+    )
+    install_error_handlers(app)
+    _install_request_id(app)
+    if config.rate_limit.enabled:
+        install_rate_limit(app, per_minute=config.rate_limit.requests_per_minute, burst=config.rate_limit.burst,
+                           login_per_minute=config.rate_limit.login_per_minute,
+                           trusted_proxies=config.server.trusted_proxies)
+    else:
+        from .ratelimit import parse_networks
+
+        app.extensions["rivetr_trusted_proxies"] = parse_networks(config.server.trusted_proxies)
+    install_auth(app, admin_token)
+
+    for path in CORE_BLUEPRINTS:
+        app.register_blueprint(_import(path))
+    for registration in manager.blueprints():
+        app.register_blueprint(registration.blueprint, url_prefix=registration.url_prefix)
+
+    @app.before_serving
+    async def _startup() -> None:
+        await _start(app, ctx)
+
+    @app.after_serving
+    async def _shutdown() -> None:
+        manager.notify("rivetr_on_shutdown", app=app)
+        if ctx.proxy is not None:
+            try:
+                # Detach only: the data plane keeps serving while the control plane is away.
+                await ctx.proxy.stop()
+            except Exception:
+                log.warning("proxy backend did not stop cleanly", exc_info=True)
+        await ctx.close()
+
+    return app
+
+
+async def _start(app: Quart, ctx: RivetrContext) -> None:
+    config = ctx.config
+    await ctx.db.startup()
+    if config.proxy.enabled:
+        registration = ctx.plugins.select(ctx.plugins.proxy_backends(), config.proxy.backend, "proxy backend")
+        ctx.proxy = registration.factory(ctx.plugin_context())
+        await ctx.proxy.start()
+    routes = RouteService(ctx.db, ctx.proxy)
+    ctx.services["routes"] = routes
+    restored = await routes.restore()
+    if restored:
+        log.info("restored %d proxy routes", restored)
+    for path in CORE_SERVICES:
+        await _import(path)(app, ctx)
+    ctx.plugins.notify("rivetr_on_startup", app=app)
+
+
+def _install_request_id(app: Quart) -> None:
+    @app.before_request
+    async def _assign() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id_var.set(incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8))
+
+    @app.after_request
+    async def _echo(response: Any) -> Any:
+        response.headers["X-Request-Id"] = request_id_var.get()
+        return response
+
+
+__all__ = ["PluginError", "create_app"]

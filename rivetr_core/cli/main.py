@@ -1,0 +1,92 @@
+"""The ``rivetr`` command. Sub-commands import what they need lazily so ``rivetr --help`` stays instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from rivetr_core import __version__
+
+
+def _load(config_path: str | None):  # type: ignore[no-untyped-def]
+    from rivetr_core.config import ConfigError, load_config
+
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rivetr")
+def cli() -> None:
+    """Rivetr: a light, fast, self-hosted PaaS."""
+
+
+@cli.command()
+@click.option("--config", "config_path", envvar="RIVETR_CONFIG", type=click.Path(dir_okay=False),
+              help="TOML config file (default: $RIVETR_CONFIG, else built-in defaults).")
+def serve(config_path: str | None) -> None:
+    """Run the control plane (API + dashboard) and the proxy."""
+    from rivetr_core.server import serve as run
+
+    sys.exit(run(_load(config_path)))
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("check")
+@click.option("--config", "config_path", envvar="RIVETR_CONFIG", type=click.Path(dir_okay=False),
+              help="TOML config file to validate.")
+def config_check(config_path: str | None) -> None:
+    """Validate the config file and environment overrides; exit non-zero listing every problem."""
+    from rivetr_core.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    source = config_path or "defaults"
+    click.echo(f"configuration OK ({source}); data dir {cfg.server.data_dir}, API port {cfg.server.api_port}, "
+               f"proxy ports {cfg.server.proxy_port}/{cfg.server.proxy_https_port}, "
+               f"runtime {cfg.runtime.runtime_type}")
+
+
+@cli.group()
+def plugins() -> None:
+    """Inspect installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (same shape as GET /api/plugins).")
+def plugins_list(as_json: bool) -> None:
+    """Plugins found (core built-ins and the ``rivetr`` entry-point group), with their hooks."""
+    from rivetr_core.plugins import PluginError, RivetrPluginManager
+
+    try:
+        infos = RivetrPluginManager().plugin_infos()
+    except PluginError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    width = max((len(i.name) for i in infos), default=4)
+    click.echo(f"{'NAME':<{width}}  {'VERSION':<8}  HOOKS")
+    for info in infos:
+        click.echo(f"{info.name:<{width}}  {info.version:<8}  {', '.join(info.hooks)}")
+
+
+def main() -> None:  # pragma: no cover
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m rivetr_core.cli.main` in tests
+    cli()

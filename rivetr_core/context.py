@@ -1,0 +1,109 @@
+"""The per-app service container: config, plugin manager, database, secrets, runtime, proxy, background tasks.
+
+Kept in ``app.extensions["rivetr_ctx"]`` (no module globals). Request handlers reach it with :func:`rivetr`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import current_app
+
+from .config import RivetrConfig
+from .db import Database
+from .plugins import PluginError, RivetrPluginManager
+from .secrets import SecretBox
+from .types import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
+
+log = logging.getLogger("rivetr.core")
+
+
+@dataclass
+class RivetrContext:
+    config: RivetrConfig
+    plugins: RivetrPluginManager
+    db: Database
+    secrets: SecretBox
+    admin_token: str
+    proxy: ProxyBackend | None = None
+    runtime_error: str | None = None
+    _runtime: ContainerRuntime | None = None
+    _runtime_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Named long-lived services later work attaches (pipeline, cert manager, metrics sampler...).
+    services: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------------- plugins
+    def plugin_context(self) -> PluginContext:
+        return PluginContext(config=self.config, data_dir=self.config.server.data_dir, secrets=self.secrets,
+                             logger=logging.getLogger("rivetr.plugin"), emit=self.emit,
+                             plugin_settings=self.config.plugins)
+
+    def emit(self, event: RivetrEvent) -> None:
+        self.plugins.emit(event)
+
+    # ------------------------------------------------------------------------------------------- runtime
+    async def runtime(self) -> ContainerRuntime:
+        """The active container runtime, selected by ``[runtime] runtime_type`` on first use.
+
+        Raises :class:`RuntimeUnavailable` with what was tried when no engine answers.
+        """
+        if self._runtime is not None:
+            return self._runtime
+        async with self._runtime_lock:
+            if self._runtime is None:
+                try:
+                    from .runtime_select import select_runtime
+
+
+                    self._runtime = await select_runtime(
+                        self.plugins.container_runtimes(), self.plugin_context(), self.config.runtime.runtime_type
+                    )
+                    self.runtime_error = None
+                except (RuntimeUnavailable, PluginError, ImportError) as exc:
+                    self.runtime_error = str(exc)
+                    raise RuntimeUnavailable(str(exc)) from exc
+        return self._runtime
+
+    def runtime_if_ready(self) -> ContainerRuntime | None:
+        return self._runtime
+
+    # ------------------------------------------------------------------------------------------- tasks
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a background task that shutdown cancels; its crash is logged, never silent."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def _done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s crashed", name, exc_info=t.exception())
+
+        task.add_done_callback(_done)
+        return task
+
+    async def stop_tasks(self, timeout: float = 5.0) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def close(self) -> None:
+        await self.stop_tasks()
+        if self._runtime is not None:
+            try:
+                await self._runtime.close()
+            except Exception:
+                log.warning("closing the runtime failed", exc_info=True)
+        await self.db.close()
+
+
+def rivetr() -> RivetrContext:
+    """The context of the app serving the current request."""
+    ctx: RivetrContext = current_app.extensions["rivetr_ctx"]
+    return ctx

@@ -1,0 +1,134 @@
+"""The async engine, its SQLite pragmas, the start-up integrity check and migrations.
+
+SQL stays portable to PostgreSQL: pragmas are applied only when the URL is SQLite, and migrations use Alembic
+operations (batch mode on SQLite for ALTERs).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(value: datetime | None) -> str | None:
+    """API form of a stored time: ISO 8601 in UTC with a Z. SQLite hands back naive values (stored UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class DatabaseCorrupt(Exception):
+    """The database file fails ``PRAGMA integrity_check``; Rivetr refuses to start on it."""
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+    cursor.close()
+
+
+def check_integrity(path: Path) -> None:
+    """Refuse a corrupt or foreign file before anything writes to it."""
+    if not path.exists():
+        return
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseCorrupt(
+            f"database {path} is not a usable SQLite file ({exc}); restore it from a backup "
+            "or move it away to start with an empty database"
+        ) from None
+    problems = [r[0] for r in rows if r[0] != "ok"]
+    if problems:
+        raise DatabaseCorrupt(
+            f"database {path} failed its integrity check: {'; '.join(problems[:5])}; "
+            "restore it from a backup or move it away to start with an empty database"
+        )
+
+
+class Database:
+    """Owns the async engine and hands out sessions. One per app."""
+
+    def __init__(self, url: str, *, sqlite_path: Path | None = None) -> None:
+        self.url = url
+        self.sqlite_path = sqlite_path
+        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=False)
+        if url.startswith("sqlite"):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> Database:
+        path = (data_dir / "rivetr.db").resolve()
+        return cls(f"sqlite+aiosqlite:///{path}", sqlite_path=path)
+
+    async def startup(self) -> None:
+        """Integrity check, then migrate to the newest schema."""
+        if self.sqlite_path:
+            check_integrity(self.sqlite_path)
+        await self.migrate()
+
+    async def migrate(self, target: str = "heads") -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(_upgrade, target)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def journal_mode(self) -> str:
+        async with self.engine.connect() as conn:
+            return str((await conn.execute(text("PRAGMA journal_mode"))).scalar())
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade(connection: Any, target: str) -> None:
+    # Imported lazily: Alembic is only needed at start-up, not on request paths.
+    from alembic import command
+
+    command.upgrade(alembic_config(connection), target)

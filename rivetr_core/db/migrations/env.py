@@ -1,0 +1,21 @@
+"""Alembic environment: runs on the connection core hands over (see rivetr_core.db.engine._upgrade).
+
+Migrations are hand-written per area, each area on its own branch from the core baseline so parallel work
+never fights over one chain; start-up upgrades to all heads.
+"""
+
+from alembic import context
+
+import rivetr_core.models  # noqa: F401  (registers every table on the metadata)
+from sqlmodel import SQLModel
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through rivetr_core.db.Database.migrate()")
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=True,  # SQLite ALTER TABLE support
+)
+with context.begin_transaction():
+    context.run_migrations()

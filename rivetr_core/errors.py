@@ -1,0 +1,100 @@
+"""One error shape for every API response: ``{"error": {"code", "message", "details"}}``.
+
+Raise :class:`ApiError` (or a :class:`~rivetr_core.types.RivetrError`) anywhere in a request; the handlers
+installed by :func:`install_error_handlers` turn it, schema validation failures and HTTP errors into that JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from quart import Quart, Response, jsonify, request
+from quart_schema import RequestSchemaValidationError
+from werkzeug.exceptions import HTTPException
+
+from .types import RivetrError
+
+log = logging.getLogger("rivetr.api")
+
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    return ApiError(404, f"{what} {ident!r} not found", details={"id": ident})
+
+
+def validation_error(field: str, message: str) -> ApiError:
+    """A 422 naming the offending field, in the same shape as schema validation errors."""
+    return ApiError(422, f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _pydantic_details(exc: Exception) -> list[dict[str, Any]]:
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return [{"field": None, "message": str(exc)}]
+    out = []
+    for err in errors():
+        field = ".".join(str(p) for p in err.get("loc", ())) or None
+        out.append({"field": field, "message": str(err.get("msg", "")).removeprefix("Value error, ")})
+    return out
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/webhooks/", "/health", "/metrics")) or request.accept_mimetypes.best == "application/json"
+
+
+def install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def _api_error(exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.errorhandler(RivetrError)
+    async def _rivetr_error(exc: RivetrError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def _schema_error(exc: RequestSchemaValidationError) -> Response:
+        details = _pydantic_details(exc.validation_error)
+        first = details[0] if details else {"field": None, "message": "invalid request body"}
+        message = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
+        return error_response(422, "validation_error", message, details)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(exc: HTTPException) -> Response | HTTPException:
+        status = exc.code or 500
+        if not wants_json() and status == 404:
+            return exc
+        headers = {}
+        if status == 405 and exc.valid_methods if hasattr(exc, "valid_methods") else False:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return error_response(status, _CODES.get(status, "error"), exc.description or exc.name, None, headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal server error (see the server log)")

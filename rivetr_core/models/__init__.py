@@ -1,0 +1,6 @@
+"""Every table, one module per area. Importing this package registers them all on ``SQLModel.metadata``.
+
+Each area adds its module here and its migration (on its own Alembic branch from ``0001_core``).
+"""
+
+from . import core  # noqa: F401

@@ -1,0 +1,101 @@
+"""Route table service: the DB is the source of truth, the proxy backend a replica of it.
+
+Manual routes (``POST /api/routes``) and app routes (set by the pipeline) both go through here, so both
+persist, both are restored into the proxy at start-up and both are listed with upstream health.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlmodel import select
+
+from .db import Database, isoformat, utcnow
+from .models.core import ProxyRoute
+from .types import ProxyBackend, Route, RouteStatus
+
+log = logging.getLogger("rivetr.routing")
+
+
+class RouteService:
+    def __init__(self, db: Database, proxy: ProxyBackend | None) -> None:
+        self.db = db
+        self.proxy = proxy
+
+    async def list(self) -> list[ProxyRoute]:
+        async with self.db.session() as session:
+            return list((await session.exec(select(ProxyRoute).order_by(ProxyRoute.domain))).all())
+
+    async def get(self, domain: str) -> ProxyRoute | None:
+        async with self.db.session() as session:
+            return await session.get(ProxyRoute, domain)
+
+    async def set(self, domain: str, upstreams: list[str], *, app_id: str | None = None,
+                  https_redirect: bool = False, hsts: bool = False) -> ProxyRoute:
+        """Create or replace a route; the proxy switches atomically (old upstreams start draining)."""
+        async with self.db.session() as session:
+            row = await session.get(ProxyRoute, domain)
+            if row is None:
+                row = ProxyRoute(domain=domain, upstreams=upstreams, app_id=app_id,
+                                 https_redirect=https_redirect, hsts=hsts)
+            else:
+                row.upstreams, row.app_id = list(upstreams), app_id
+                row.https_redirect, row.hsts, row.updated_at = https_redirect, hsts, utcnow()
+            session.add(row)
+            await session.commit()
+        if self.proxy is not None:
+            await self.proxy.set_route(_to_route(row))
+        return row
+
+    async def remove(self, domain: str) -> bool:
+        async with self.db.session() as session:
+            row = await session.get(ProxyRoute, domain)
+            if row is None:
+                return False
+            await session.delete(row)
+            await session.commit()
+        if self.proxy is not None:
+            await self.proxy.remove_route(domain)
+        return True
+
+    async def restore(self) -> int:
+        """Push every stored route to the proxy (start-up, or the proxy came back)."""
+        if self.proxy is None:
+            return 0
+        rows = await self.list()
+        for row in rows:
+            await self.proxy.set_route(_to_route(row))
+        return len(rows)
+
+    async def statuses(self) -> dict[str, RouteStatus]:
+        if self.proxy is None:
+            return {}
+        try:
+            return {s.domain: s for s in await self.proxy.routes()}
+        except Exception as exc:  # the API still lists routes when the proxy is down
+            log.warning("proxy did not report route health: %s", exc)
+            return {}
+
+
+def _to_route(row: ProxyRoute) -> Route:
+    return Route(domain=row.domain, upstreams=list(row.upstreams), https_redirect=row.https_redirect,
+                 hsts=row.hsts, app_id=row.app_id)
+
+
+def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
+    health = {u.address: u for u in status.upstreams} if status else {}
+    return {
+        "domain": row.domain,
+        "upstreams": [
+            {"address": up, "healthy": health[up].healthy if up in health else None,
+             "active_requests": health[up].active_requests if up in health else None}
+            for up in row.upstreams
+        ],
+        "app_id": row.app_id,
+        "https_redirect": row.https_redirect,
+        "hsts": row.hsts,
+        "has_certificate": status.has_certificate if status else False,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }

@@ -1,0 +1,177 @@
+"""``rivetr serve``: self-checks, then the app on Hypercorn with graceful shutdown on SIGTERM/SIGINT.
+
+We bind the listening socket ourselves (and hand Hypercorn ``fd://``) so a busy port produces a clear message
+before anything starts, and port 0 works: the real address is logged and written to ``<data_dir>/api.addr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import shutil
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import RivetrConfig
+
+log = logging.getLogger("rivetr.server")
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_data_dir(data_dir: Path, report: CheckReport) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        report.errors.append(f"data dir {data_dir} is not writable: {exc.strerror or exc}")
+
+
+def check_disk(data_dir: Path, min_free_mb: int, report: CheckReport) -> None:
+    try:
+        free_mb = shutil.disk_usage(data_dir).free // (1024 * 1024)
+    except OSError:
+        return
+    if free_mb < min_free_mb:
+        report.warnings.append(f"only {free_mb} MB free on the data dir's disk (warning below {min_free_mb} MB)")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SystemExit(
+                f"error: API port {port} on {host} is already in use; stop the other process or set "
+                "[server] api_port (RIVETR_SERVER__API_PORT)"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise SystemExit(f"error: no permission to listen on {host}:{port} (ports < 1024 need root)") from None
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def check_engine(app: object) -> None:
+    """Warn (not fail) when no engine answers: the API is useful before the first deployment."""
+    from .context import RivetrContext
+    from .types import RuntimeUnavailable
+
+    ctx: RivetrContext = app.extensions["rivetr_ctx"]  # type: ignore[attr-defined]
+    try:
+        runtime = await ctx.runtime()
+        info = await asyncio.wait_for(runtime.info(), 5)
+        log.info("container runtime: %s %s", info.name, info.version)
+    except (RuntimeUnavailable, Exception) as exc:  # noqa: BLE001 - any failure is a warning here
+        log.warning("no container engine available yet: %s", exc)
+
+
+def serve(config: RivetrConfig) -> int:
+    from .logsetup import setup_logging
+
+    setup_logging(config.logging.level, config.logging.format)
+    report = CheckReport()
+    data_dir = config.server.data_dir
+    check_data_dir(data_dir, report)
+    check_disk(data_dir, config.server.min_free_disk_mb, report)
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    if report.errors:
+        for error in report.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    sock = bind_socket(config.server.host, config.server.api_port)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is optional
+        pass
+    try:
+        return asyncio.run(_serve(config, sock))
+    finally:
+        sock.close()
+
+
+async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config as HypercornConfig
+
+    from hypercorn.utils import LifespanFailureError
+
+    from .app import create_app
+    from .auth import TOKEN_FILE
+    from .db.engine import DatabaseCorrupt, check_integrity
+    from .plugins import PluginError
+    from .secrets import SecretError
+
+    try:
+        # Before anything can write to the file: a corrupt database must stop us with a clear message.
+        check_integrity(config.server.data_dir / "rivetr.db")
+        app = create_app(config)
+    except (PluginError, DatabaseCorrupt, SecretError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if app.extensions["rivetr_admin_token_generated"]:
+        # Printed once, on the terminal only (never through the logger, which may ship logs elsewhere).
+        token_path = config.server.data_dir / TOKEN_FILE
+        print(f"Generated the admin API token (stored in {token_path}, mode 0600):\n  {token_path.read_text().strip()}",
+              file=sys.stderr, flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    hc = HypercornConfig()
+    hc.bind = [f"fd://{sock.fileno()}"]
+    hc.graceful_timeout = config.server.shutdown_timeout
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.keep_alive_timeout = 75
+    host, port = sock.getsockname()[:2]
+    addr_file = config.server.data_dir / "api.addr"
+
+    async def _announce() -> None:
+        # before_serving has run once the app answers; announce only then so "ready" means ready.
+        await app.extensions["rivetr_ready"].wait()
+        addr_file.write_text(f"{host}:{port}\n")
+        log.info("Rivetr ready: API and dashboard on http://%s:%d", host if host != "0.0.0.0" else "127.0.0.1", port)
+        await check_engine(app)
+
+    ready = asyncio.Event()
+    app.extensions["rivetr_ready"] = ready
+
+    @app.before_serving
+    async def _mark_ready() -> None:
+        ready.set()
+
+    announcer = asyncio.create_task(_announce())
+    try:
+        await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    except LifespanFailureError as exc:
+        print(f"error: start-up failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        announcer.cancel()
+        try:
+            addr_file.unlink()
+        except OSError:
+            pass
+    log.info("Rivetr stopped")
+    return 0

@@ -1,0 +1,174 @@
+"""Fixtures for the control plane: an in-process app with a test client, and a real ``rivetr serve`` process.
+
+* ``make_config(tmp_path, **sections)`` → a validated config with a temp data dir, port 0 everywhere, the proxy
+  off unless asked (``proxy={"enabled": True}``), and a known admin token (:data:`ADMIN_TOKEN`).
+* ``api`` fixture → an :class:`ApiClient` around Quart's test client, app started (before_serving ran).
+* ``rivetr_server`` fixture factory → starts ``rivetr serve`` in a subprocess, waits until ``/health`` answers,
+  and returns a :class:`ServerProcess` (``url``, ``token``, ``proc``, ``data_dir``, ``stop()``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rivetr_core.config import RivetrConfig, load_config
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def make_config(data_dir: Path, **sections: Any) -> RivetrConfig:
+    base: dict[str, Any] = {
+        "server": {"data_dir": str(data_dir), "api_port": 0, "proxy_port": 0, "proxy_https_port": 0},
+        "auth": {"admin_token": ADMIN_TOKEN},
+        "proxy": {"enabled": False},
+        "rate_limit": {"enabled": False},
+        "git": {"allow_local": True},
+    }
+    for key, value in sections.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return load_config(None, **base)
+
+
+class ApiClient:
+    """Quart test client with the admin token applied; returns (status, json) pairs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.client = app.test_client()
+
+    @property
+    def ctx(self) -> Any:
+        return self.app.extensions["rivetr_ctx"]
+
+    async def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> tuple[int, Any]:
+        headers = {**(AUTH if auth else {}), **kwargs.pop("headers", {})}
+        response = await self.client.open(path, method=method, headers=headers, **kwargs)
+        body = await response.get_data(as_text=True)
+        try:
+            import json
+
+            data = json.loads(body) if body else None
+        except ValueError:
+            data = body
+        return response.status_code, data
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def config_factory(tmp_path: Path) -> Callable[..., RivetrConfig]:
+    def factory(**sections: Any) -> RivetrConfig:
+        return make_config(tmp_path / "data", **sections)
+
+    return factory
+
+
+@pytest.fixture
+async def api(config_factory: Callable[..., RivetrConfig]) -> AsyncIterator[ApiClient]:
+    """A started in-process app (proxy off, no entry-point-independent assumptions) and its client."""
+    from rivetr_core.app import create_app
+
+    app = create_app(config_factory())
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    token: str
+    data_dir: Path
+    log_path: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None, *, config_file: Path | None = None,
+                 timeout: float = 20) -> ServerProcess:
+    """Start ``rivetr serve`` and wait for /health to answer (any status)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    addr_file = data_dir / "api.addr"
+    addr_file.unlink(missing_ok=True)
+    full_env = {
+        **os.environ,
+        "RIVETR_SERVER__DATA_DIR": str(data_dir),
+        "RIVETR_SERVER__API_PORT": "0",
+        "RIVETR_SERVER__HOST": "127.0.0.1",
+        "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
+        "RIVETR_PROXY__ENABLED": "false",
+        **(env or {}),
+    }
+    args = [sys.executable, "-m", "rivetr_core.cli.main", "serve"]
+    if config_file:
+        args += ["--config", str(config_file)]
+    log_path = data_dir / "server.log"
+    log_fh = open(log_path, "ab")  # noqa: SIM115 - owned by the process for its lifetime
+    proc = subprocess.Popen(args, env=full_env, stdout=log_fh, stderr=subprocess.STDOUT)
+    log_fh.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"rivetr serve exited with {proc.returncode}:\n{log_path.read_text()}")
+        if addr_file.exists() and addr_file.read_text().strip():
+            host, port = addr_file.read_text().strip().rsplit(":", 1)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                httpx.get(url + "/health", timeout=2)
+                return ServerProcess(proc, url, full_env["RIVETR_AUTH__ADMIN_TOKEN"], data_dir, log_path)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"rivetr serve did not become ready in {timeout}s:\n{log_path.read_text()}")
+
+
+@pytest.fixture
+def rivetr_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Factory fixture: ``rivetr_server(env={...})`` starts a server; all are stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def factory(env: dict[str, str] | None = None, *, data_dir: Path | None = None, **kw: Any) -> ServerProcess:
+        server = start_server(data_dir or tmp_path / f"server{len(started)}", env, **kw)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop(signal.SIGKILL if server.proc.poll() is None else signal.SIGTERM, timeout=5)
