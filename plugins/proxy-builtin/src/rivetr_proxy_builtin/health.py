@@ -1,0 +1,110 @@
+"""Active upstream health probes, run by the master for all workers.
+
+Every ``health_interval`` each upstream gets ``GET <health_path>`` (Host: the route's domain). Any HTTP
+answer below 500 counts as alive (a 404 on ``/`` still means the app is up); refused connections, timeouts,
+garbage and 5xx count as failures. ``health_threshold`` consecutive failures take an upstream out of
+rotation, as many consecutive successes put it back. New upstreams start healthy: the deploy pipeline
+health-checks a container before it switches the route to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .routing import split_address
+from .settings import ProxySettings
+
+
+@dataclass
+class HealthState:
+    healthy: bool = True
+    fails: int = 0
+    oks: int = 0
+    detail: str = ""
+    checked_at: float = 0.0
+
+
+async def probe(address: str, host: str, path: str, timeout: float) -> tuple[bool, str]:
+    """One probe; returns (ok, detail)."""
+    h, port = split_address(address)
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(h, port)
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rivetr-proxy-health\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            line = await reader.readline()
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            return False, "invalid HTTP response" if line else "connection closed without a response"
+        status = int(parts[1])
+        if status >= 500:
+            return False, f"HTTP {status}"
+        return True, f"HTTP {status}"
+    except TimeoutError:
+        return False, f"timeout after {timeout:g}s"
+    except OSError as exc:
+        return False, exc.strerror or type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class HealthTracker:
+    def __init__(self, settings: ProxySettings, on_change: Callable[[], Awaitable[None]]) -> None:
+        self.settings = settings
+        self.on_change = on_change
+        self.targets: dict[str, str] = {}  # address → Host header to probe with
+        self.states: dict[str, HealthState] = {}
+
+    def set_targets(self, targets: dict[str, str]) -> None:
+        self.targets = dict(targets)
+        for addr in list(self.states):
+            if addr not in targets:
+                del self.states[addr]
+        for addr in targets:
+            self.states.setdefault(addr, HealthState())
+
+    def unhealthy(self) -> set[str]:
+        return {a for a, s in self.states.items() if not s.healthy}
+
+    def state(self, address: str) -> HealthState | None:
+        return self.states.get(address)
+
+    async def check_all(self) -> bool:
+        """Probe every target once; True if some upstream changed state."""
+        s = self.settings
+        targets = list(self.targets.items())
+        results = await asyncio.gather(
+            *(probe(addr, host, s.health_path, s.health_timeout) for addr, host in targets)
+        )
+        changed = False
+        now = time.time()
+        for (addr, _), (ok, detail) in zip(targets, results, strict=True):
+            st = self.states.get(addr)
+            if st is None:
+                continue  # removed while probing
+            st.detail, st.checked_at = detail, now
+            if ok:
+                st.oks, st.fails = st.oks + 1, 0
+                if not st.healthy and st.oks >= s.health_threshold:
+                    st.healthy, changed = True, True
+            else:
+                st.fails, st.oks = st.fails + 1, 0
+                if st.healthy and st.fails >= s.health_threshold:
+                    st.healthy, changed = False, True
+        return changed
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_interval)
+            if self.targets and await self.check_all():
+                await self.on_change()

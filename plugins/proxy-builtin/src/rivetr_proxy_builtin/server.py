@@ -1,0 +1,486 @@
+"""The proxy master process: ``python -m rivetr_proxy_builtin.server --state-dir DIR --settings JSON``.
+
+It owns everything that must outlive the control plane:
+
+* the listening sockets (one per worker, all bound to the same port with ``SO_REUSEPORT`` so the kernel
+  spreads connections; created here so a restarted worker gets the same socket back and no port race),
+* the worker processes (spawned with the socket fd inherited; respawned if one dies),
+* the route table, persisted atomically to ``DIR/state.json`` on every change and loaded at start, so a
+  restarted proxy serves the last known routes before the control plane is back,
+* the control socket ``DIR/control.sock`` (JSON lines, see :mod:`.control`) the control plane drives,
+* upstream health probes (one prober for all workers; workers get the unhealthy set in state snapshots),
+* drain tracking: ``wait_drained`` polls every worker's per-upstream in-flight counts.
+
+A state change is acknowledged to the control plane only after every worker has applied it, so once
+``set_route`` returns no new request can reach a removed upstream.
+
+Files in DIR: ``proxy.pid``, ``proxy.lock`` (flock held while running: one master per state dir),
+``control.sock``, ``state.json``, ``proxy.json`` (pid, port, workers), ``certs/``, ``proxy.log`` (written by
+whoever started the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .health import HealthTracker
+from .routing import normalize_domain, split_address
+from .settings import ProxySettings
+
+STATE_VERSION = 1
+
+
+def cert_filename(domain: str) -> str:
+    return domain.replace("*", "_wildcard_")
+
+
+class WorkerHandle:
+    """The master's side of one worker: its process, control pipe and pending acknowledgements."""
+
+    def __init__(self, index: int, listen: socket.socket) -> None:
+        self.index = index
+        self.listen = listen
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.ready = asyncio.Event()
+        self.waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.reader_task: asyncio.Task[None] | None = None
+        self.pid: int | None = None
+
+    async def send(self, msg: dict[str, Any], seq: int, timeout: float = 5.0) -> dict[str, Any] | None:
+        if self.writer is None or not self.ready.is_set():
+            return None
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiters[seq] = fut
+        try:
+            self.writer.write((json.dumps({**msg, "seq": seq}) + "\n").encode())
+            return await asyncio.wait_for(fut, timeout)
+        except (TimeoutError, ConnectionError, OSError):
+            return None
+        finally:
+            self.waiters.pop(seq, None)
+
+
+class Master:
+    def __init__(self, settings: ProxySettings, state_dir: Path) -> None:
+        self.settings = settings
+        self.state_dir = state_dir
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.acme: dict[str, str] = {}
+        self.certs: set[str] = set()
+        self.workers: list[WorkerHandle] = []
+        self.port = 0
+        self.seq = 0
+        self.state_lock = asyncio.Lock()
+        self.health = HealthTracker(settings, self._on_health_change)
+        self.stopping = asyncio.Event()
+        self.started = time.time()
+        self.control_server: asyncio.AbstractServer | None = None
+
+    # ----------------------------------------------------------------------------------------- persistence
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def load(self) -> None:
+        try:
+            data = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            print(f"rivetr-proxy: ignoring unreadable {self.state_file}: {exc}", file=sys.stderr)
+            return
+        for r in data.get("routes", []):
+            self.routes[r["domain"]] = r
+        self.acme = dict(data.get("acme", {}))
+        certs_dir = self.state_dir / "certs"
+        if certs_dir.is_dir():
+            self.certs = {
+                p.stem.replace("_wildcard_", "*")
+                for p in certs_dir.glob("*.crt")
+                if p.with_suffix(".key").exists()
+            }
+
+    def persist(self) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        data = {"version": STATE_VERSION, "routes": list(self.routes.values()), "acme": self.acme}
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.state_file)  # atomic: a crash leaves the old or the new table, never half
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "op": "state",
+            "routes": list(self.routes.values()),
+            "unhealthy": sorted(self.health.unhealthy()),
+            "acme": self.acme,
+            "certs": sorted(self.certs),
+            "tls_port": 0,  # no HTTPS listener yet: https_redirect stays off until TLS termination lands
+        }
+
+    async def broadcast(self) -> bool:
+        """Send the current snapshot to every worker; True once all of them applied it."""
+        async with self.state_lock:
+            self.seq += 1
+            msg = self.snapshot()
+            results = await asyncio.gather(*(w.send(msg, self.seq) for w in self.workers))
+            return all(r is not None for r in results)
+
+    async def change(self) -> None:
+        self.persist()
+        self.health.set_targets(self._health_targets())
+        await self.broadcast()
+
+    def _health_targets(self) -> dict[str, str]:
+        targets: dict[str, str] = {}
+        for r in self.routes.values():
+            for addr in r["upstreams"]:
+                targets.setdefault(addr, r["domain"].replace("*.", "health."))
+        return targets
+
+    async def _on_health_change(self) -> None:
+        await self.broadcast()
+
+    # --------------------------------------------------------------------------------------------- workers
+    def make_sockets(self) -> None:
+        s = self.settings
+        family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+        port = s.port
+        for i in range(s.workers):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((s.host, port))
+            sock.listen(4096)
+            sock.set_inheritable(True)
+            if i == 0:
+                port = sock.getsockname()[1]  # port 0: every worker joins the port the first one got
+            self.workers.append(WorkerHandle(i, sock))
+        self.port = port
+
+    async def spawn(self, handle: WorkerHandle) -> None:
+        parent, child = socket.socketpair()
+        child.set_inheritable(True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "rivetr_proxy_builtin.worker",
+            "--listen-fd",
+            str(handle.listen.fileno()),
+            "--ctl-fd",
+            str(child.fileno()),
+            "--settings",
+            self.settings.to_json(),
+            "--index",
+            str(handle.index),
+        ]
+        handle.ready.clear()
+        # Popen only forks/execs; asyncio's subprocess transport would add pipes the worker doesn't need.
+        handle.proc = subprocess.Popen(cmd, pass_fds=(handle.listen.fileno(), child.fileno()))  # noqa: ASYNC220
+        child.close()
+        handle.pid = handle.proc.pid
+        handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
+        handle.reader_task = asyncio.create_task(self._read_worker(handle))
+        await asyncio.wait_for(handle.ready.wait(), 30)
+
+    async def _read_worker(self, handle: WorkerHandle) -> None:
+        assert handle.reader is not None
+        while True:
+            try:
+                line = await handle.reader.readline()
+            except (ConnectionError, OSError):
+                line = b""
+            if not line:
+                break
+            msg = json.loads(line)
+            if msg.get("op") == "ready":
+                # Apply the current table before the worker counts as ready (it already accepts; an
+                # empty table for a few ms would answer 404, so send the state first thing).
+                self.seq += 1
+                fut = asyncio.get_running_loop().create_future()
+                handle.waiters[self.seq] = fut
+                assert handle.writer is not None
+                handle.writer.write((json.dumps({**self.snapshot(), "seq": self.seq}) + "\n").encode())
+                handle.ready.set()
+                continue
+            fut = handle.waiters.pop(msg.get("seq"), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+        handle.ready.clear()
+        for fut in handle.waiters.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("worker gone"))
+        handle.waiters.clear()
+
+    async def watch_workers(self) -> None:
+        """Respawn a worker that died (a crash must not leave the port half served)."""
+        while not self.stopping.is_set():
+            await asyncio.sleep(0.5)
+            for h in self.workers:
+                if h.proc is not None and h.proc.poll() is not None and not self.stopping.is_set():
+                    print(
+                        f"rivetr-proxy: worker {h.index} exited ({h.proc.returncode}); restarting",
+                        file=sys.stderr,
+                    )
+                    with contextlib.suppress(Exception):
+                        await self.spawn(h)
+
+    async def worker_stats(self) -> list[dict[str, Any]]:
+        async with self.state_lock:
+            self.seq += 1
+            seq = self.seq
+        res = await asyncio.gather(*(w.send({"op": "stats"}, seq) for w in self.workers))
+        return [r for r in res if r is not None]
+
+    async def active_counts(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for r in await self.worker_stats():
+            for addr, n in r.get("active", {}).items():
+                total[addr] = total.get(addr, 0) + n
+        return total
+
+    # --------------------------------------------------------------------------------------------- control
+    async def handle_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                # Each request runs on its own so a long wait_drained doesn't block route changes.
+                task = asyncio.create_task(self._answer(line, writer))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, line: bytes, writer: asyncio.StreamWriter) -> None:
+        rid = None
+        try:
+            req = json.loads(line)
+            rid = req.get("id")
+            result = await self.command(req.get("cmd", ""), req)
+            resp = {"id": rid, "ok": True, "result": result}
+        except (KeyError, ValueError, TypeError) as exc:
+            resp = {"id": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:
+            resp = {"id": rid, "ok": False, "error": f"internal error: {exc!r}"}
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+            writer.write((json.dumps(resp) + "\n").encode())
+            await writer.drain()
+
+    async def command(self, cmd: str, req: dict[str, Any]) -> Any:
+        if cmd == "status":
+            return self.status()
+        if cmd == "replace_routes":
+            routes = [self._clean_route(r) for r in req["routes"]]
+            self.routes = {r["domain"]: r for r in routes}
+            await self.change()
+            return None
+        if cmd == "set_route":
+            r = self._clean_route(req["route"])
+            self.routes[r["domain"]] = r
+            await self.change()
+            return None
+        if cmd == "remove_route":
+            self.routes.pop(normalize_domain(req["domain"]), None)
+            await self.change()
+            return None
+        if cmd == "routes":
+            return await self.route_status()
+        if cmd == "wait_drained":
+            return await self.wait_drained(str(req["upstream"]), float(req.get("timeout", 30)))
+        if cmd == "set_acme":
+            self.acme[str(req["token"])] = str(req["key_authorization"])
+            await self.change()
+            return None
+        if cmd == "remove_acme":
+            self.acme.pop(str(req["token"]), None)
+            await self.change()
+            return None
+        if cmd == "set_cert":
+            self._write_cert(normalize_domain(req["domain"]), str(req["cert_pem"]), str(req["key_pem"]))
+            await self.change()
+            return None
+        if cmd == "remove_cert":
+            self._remove_cert(normalize_domain(req["domain"]))
+            await self.change()
+            return None
+        if cmd == "shutdown":
+            asyncio.get_running_loop().call_later(0.05, self.stopping.set)
+            return None
+        raise ValueError(f"unknown command {cmd!r}")
+
+    @staticmethod
+    def _clean_route(r: dict[str, Any]) -> dict[str, Any]:
+        ups = [str(a) for a in r["upstreams"]]
+        for a in ups:
+            split_address(a)
+        return {
+            "domain": normalize_domain(str(r["domain"])),
+            "upstreams": ups,
+            "https_redirect": bool(r.get("https_redirect", False)),
+            "hsts": bool(r.get("hsts", False)),
+            "app_id": r.get("app_id"),
+        }
+
+    def _write_cert(self, domain: str, cert_pem: str, key_pem: str) -> None:
+        d = self.state_dir / "certs"
+        d.mkdir(mode=0o700, exist_ok=True)
+        base = d / cert_filename(domain)
+        for suffix, text in ((".crt", cert_pem), (".key", key_pem)):
+            tmp = base.with_suffix(suffix + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, base.with_suffix(suffix))
+        self.certs.add(domain)
+
+    def _remove_cert(self, domain: str) -> None:
+        base = self.state_dir / "certs" / cert_filename(domain)
+        for suffix in (".crt", ".key"):
+            with contextlib.suppress(FileNotFoundError):
+                base.with_suffix(suffix).unlink()
+        self.certs.discard(domain)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ok": all(w.ready.is_set() for w in self.workers),
+            "pid": os.getpid(),
+            "port": self.port,
+            "host": self.settings.host,
+            "workers": len(self.workers),
+            "workers_ready": sum(1 for w in self.workers if w.ready.is_set()),
+            "worker_pids": [w.pid for w in self.workers],
+            "routes": len(self.routes),
+            "uptime": round(time.time() - self.started, 3),
+            "state_dir": str(self.state_dir),
+            "settings": json.loads(self.settings.to_json()),
+        }
+
+    async def route_status(self) -> list[dict[str, Any]]:
+        active = await self.active_counts()
+        out = []
+        for r in self.routes.values():
+            ups = []
+            for addr in r["upstreams"]:
+                h = self.health.state(addr)
+                ups.append(
+                    {
+                        "address": addr,
+                        "healthy": h.healthy if h else True,
+                        "active_requests": active.get(addr, 0),
+                        "detail": h.detail if h else "",
+                    }
+                )
+            out.append({**r, "upstreams": ups, "has_certificate": r["domain"] in self.certs})
+        return out
+
+    async def wait_drained(self, upstream: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if not (await self.active_counts()).get(upstream):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        self.make_sockets()
+        for h in self.workers:
+            await self.spawn(h)
+        self.health.set_targets(self._health_targets())
+        sock_path = self.state_dir / "control.sock"
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        self.control_server = await asyncio.start_unix_server(self.handle_control, path=str(sock_path))
+        os.chmod(sock_path, 0o600)
+        info = {
+            "pid": os.getpid(),
+            "port": self.port,
+            "host": self.settings.host,
+            "workers": len(self.workers),
+        }
+        (self.state_dir / "proxy.json").write_text(json.dumps(info))
+        (self.state_dir / "proxy.pid").write_text(f"{os.getpid()}\n")
+        print(
+            f"rivetr-proxy: pid {os.getpid()} serving {self.settings.host}:{self.port} "
+            f"with {len(self.workers)} worker(s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        watcher = asyncio.create_task(self.watch_workers())
+        prober = asyncio.create_task(self.health.run())
+        await self.stopping.wait()
+        watcher.cancel()
+        prober.cancel()
+        self.control_server.close()
+        with contextlib.suppress(FileNotFoundError):
+            sock_path.unlink()
+        await self.stop_workers()
+        for name in ("proxy.pid", "proxy.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.state_dir / name).unlink()
+
+    async def stop_workers(self) -> None:
+        for h in self.workers:
+            if h.proc is not None and h.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    h.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.drain_timeout + 2
+        for h in self.workers:
+            if h.proc is None:
+                continue
+            while h.proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 - polls a process
+                await asyncio.sleep(0.05)
+            if h.proc.poll() is None:
+                h.proc.kill()
+                h.proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="rivetr_proxy_builtin.server", description="Rivetr's proxy data plane.")
+    ap.add_argument("--state-dir", required=True, type=Path)
+    ap.add_argument("--settings", default="{}", help="ProxySettings as JSON")
+    args = ap.parse_args(argv)
+    state_dir: Path = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    settings = ProxySettings.from_json(args.settings)
+    lock = open(state_dir / "proxy.lock", "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"rivetr-proxy: another proxy already runs for {state_dir}", file=sys.stderr)
+        return 3
+    master = Master(settings, state_dir)
+    master.load()
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(master.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Proxy settings as the data plane sees them: a plain dataclass, JSON in and out.
+
+The worker and master processes must stay free of the control plane's libraries (pydantic, quart, …), so they
+never see :class:`rivetr_core.config.ProxyConfig`; the backend copies the ``[proxy]`` keys into this class and
+passes it to the proxy process as JSON on its command line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class ProxySettings:
+    host: str = "0.0.0.0"
+    port: int = 80
+    https_port: int = 443
+    workers: int = 1
+    max_header_size: int = 16384
+    max_body_size: int = 1024**3  # 0 = unlimited
+    header_timeout: float = 10.0
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    drain_timeout: float = 30.0
+    health_interval: float = 5.0
+    health_timeout: float = 2.0
+    health_threshold: int = 3
+    health_path: str = "/"
+    #: Log every request to stderr (off by default: logging is the most expensive thing on the hot path).
+    access_log: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> ProxySettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def from_json(cls, text: str) -> ProxySettings:
+        return cls.from_mapping(json.loads(text))
+
+    @classmethod
+    def from_config(cls, config: Any) -> ProxySettings:
+        """Build from a ``rivetr_core.config.RivetrConfig`` (duck-typed: this module imports nothing)."""
+        p, s = config.proxy, config.server
+        return cls(
+            host=s.host,
+            port=s.proxy_port,
+            https_port=s.proxy_https_port,
+            workers=p.workers,
+            max_header_size=p.max_header_size,
+            max_body_size=p.max_body_size,
+            header_timeout=p.header_timeout,
+            upstream_connect_timeout=p.upstream_connect_timeout,
+            upstream_read_timeout=p.upstream_read_timeout,
+            idle_timeout=p.idle_timeout,
+            drain_timeout=p.drain_timeout,
+            health_interval=p.health_interval,
+            health_timeout=p.health_timeout,
+            health_threshold=p.health_threshold,
+            health_path=p.health_path,
+        )

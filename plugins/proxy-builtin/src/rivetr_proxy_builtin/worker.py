@@ -1,0 +1,1124 @@
+"""The proxy worker: one process serving HTTP/1.1 and WebSocket traffic on a listening socket.
+
+Run by the master (``python -m rivetr_proxy_builtin.worker --listen-fd N --ctl-fd M --settings JSON``), never
+by hand. It imports only the standard library, httptools and uvloop (a test checks ``sys.modules``): the
+control plane's heavy libraries must not cost memory or start-up time here.
+
+Hot path shape, per request, with no per-request task, timer or log line:
+
+* :class:`ClientConn` feeds client bytes to httptools; ``on_header`` callbacks collect raw header pairs;
+  ``on_headers_complete`` validates framing (smuggling defenses), routes by Host, and builds the upstream
+  request head in one ``b"".join``.
+* An :class:`Exchange` (one small slotted object) ties the request to an :class:`UpstreamConn` taken from the
+  per-upstream keep-alive pool (a connect task only when the pool is empty).
+* Bodies stream both ways as they arrive: Content-Length bodies byte for byte, chunked bodies re-framed from
+  httptools' de-chunked ``on_body`` data. Transport flow control (``pause_writing``) pauses the other side's
+  reading, so memory stays flat whatever the body size.
+* Timeouts (slowloris header timeout, idle keep-alive, upstream read) are deadlines on the connection
+  objects checked by one periodic sweep per worker, instead of one timer per request.
+
+The master talks to the worker over a socketpair with JSON lines: ``state`` snapshots (routes, unhealthy
+upstreams, ACME challenges) that the worker applies atomically and acknowledges, and ``stats`` requests that
+report how many requests/WebSockets use each upstream (drain tracking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+import httptools
+
+from .http11 import HOP_BY_HOP, error_response, plain_response, redirect_response
+from .routing import RouteTable, Upstream
+from .settings import ProxySettings
+
+# Request header names the head builder treats specially (value: what to do with it).
+_H_HOST, _H_CL, _H_TE, _H_CONN, _H_UPGRADE, _H_XFF, _H_DROP, _H_RID = range(8)
+_SPECIAL: dict[bytes, int] = {
+    b"host": _H_HOST,
+    b"content-length": _H_CL,
+    b"transfer-encoding": _H_TE,
+    b"connection": _H_CONN,
+    b"upgrade": _H_UPGRADE,
+    b"x-forwarded-for": _H_XFF,
+    b"x-forwarded-proto": _H_DROP,  # the proxy is the edge: it states the scheme and host itself
+    b"x-forwarded-host": _H_DROP,
+    b"x-request-id": _H_RID,
+    b"keep-alive": _H_DROP,
+    b"proxy-connection": _H_DROP,
+    b"te": _H_DROP,
+    b"trailer": _H_DROP,
+    b"proxy-authorization": _H_DROP,  # credentials meant for this hop only
+}
+_CONN_PLAIN = frozenset({b"close", b"keep-alive", b"upgrade", b""})
+_ACME_PREFIX = b"/.well-known/acme-challenge/"
+
+# Why a client read is paused (bit mask: reading resumes only when every reason is gone).
+_P_UPSTREAM_FULL = 1  # the upstream's send buffer is full
+_P_PENDING = 2  # body bytes buffered while the upstream connection is being made
+_P_PIPELINE = 4  # a pipelined request waits for the previous response
+
+# What a ClientConn deadline means when it passes.
+_D_NONE, _D_IDLE, _D_HEAD, _D_BODY = range(4)
+
+_PENDING_LIMIT = 256 * 1024
+_POOL_MAX = 512
+
+
+class Exchange:
+    """One request/response pair (or one WebSocket tunnel) between a client and an upstream."""
+
+    __slots__ = (
+        "addr",
+        "chunked",
+        "client",
+        "counted",
+        "dead",
+        "has_body",
+        "head",
+        "is_head",
+        "keep",
+        "local",
+        "pending",
+        "pending_size",
+        "req_done",
+        "resp_started",
+        "retried",
+        "up",
+        "upgrade",
+        "upstream",
+    )
+
+    def __init__(self, client: ClientConn) -> None:
+        self.client = client
+        self.upstream: Upstream | None = None
+        self.addr = ""
+        self.head = b""
+        self.local: bytes | None = None  # a response the proxy makes itself (errors, ACME, redirects)
+        self.pending: list[bytes] | None = []  # body bytes received before the upstream is attached
+        self.pending_size = 0
+        self.up: UpstreamConn | None = None
+        self.keep = True  # keep the client connection after this exchange
+        self.chunked = False
+        self.has_body = False
+        self.req_done = False
+        self.resp_started = False
+        self.is_head = False
+        self.upgrade = False
+        self.retried = False
+        self.dead = False  # the client went away
+        self.counted = False
+
+
+class ClientConn(asyncio.Protocol):
+    __slots__ = (
+        "active",
+        "body_bytes",
+        "closing",
+        "deadline",
+        "discard",
+        "dkind",
+        "head_bytes",
+        "headers",
+        "hsize",
+        "in_head",
+        "parser",
+        "parsing",
+        "pause_mask",
+        "peer",
+        "t",
+        "tunnel",
+        "upgrade_wait",
+        "url",
+        "w",
+        "waiting",
+        "wpaused",
+    )
+
+    def __init__(self, w: Worker) -> None:
+        self.w = w
+        self.t: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.url = b""
+        self.in_head = False
+        self.head_bytes = 0
+        self.hsize = 0
+        self.body_bytes = 0
+        self.parsing: Exchange | None = None  # the exchange whose request body is being received
+        self.active: Exchange | None = None  # the exchange whose response is being sent
+        self.waiting: list[Exchange] = []  # pipelined requests behind `active`
+        self.tunnel: UpstreamConn | None = None
+        self.upgrade_wait = False  # upgrade request sent, waiting for the upstream's 101
+        self.pause_mask = 0
+        self.wpaused = False
+        self.closing = False
+        self.discard = False
+        self.deadline = 0.0
+        self.dkind = _D_NONE
+        self.peer = b""
+
+    # ------------------------------------------------------------------------------------------ transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = transport  # type: ignore[assignment]
+        w = self.w
+        w.clients.add(self)
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0].encode() if isinstance(peer, tuple) else b"unix"
+        # A fresh connection must start a request within the header timeout (slowloris).
+        self.deadline = w.now + w.header_timeout
+        self.dkind = _D_IDLE
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.t.write(data)  # type: ignore[union-attr]
+            return
+        if self.upgrade_wait:
+            ex = self.active
+            if ex is not None and ex.up is not None:
+                ex.up.t.write(data)  # type: ignore[union-attr]
+            elif ex is not None and ex.pending is not None:
+                ex.pending.append(data)
+            return
+        if self.discard:
+            return  # lingering close after an error: read and drop what the client still sends
+        if self.parsing is not None:
+            self.deadline = self.w.now + self.w.idle_timeout  # body upload: idle timeout between reads
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade_rest(data[exc.args[0] :])
+            return
+        except httptools.HttpParserCallbackError:
+            status = self.w.last_error_status or 400
+            self.w.last_error_status = 0
+            self._fail(status)
+            return
+        except httptools.HttpParserError:
+            self._fail(400)
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.w.max_header_size:
+                self._fail(431)
+
+    def eof_received(self) -> bool | None:
+        # Half-close from the client: keep the socket open while a response is still on its way.
+        if self.active is not None and not self.closing and not self.discard:
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        w = self.w
+        w.clients.discard(self)
+        tunnel = self.tunnel
+        if tunnel is not None:
+            self.tunnel = None
+            tunnel.tunnel = None
+            tunnel.close()
+        exs = [self.active, *self.waiting] if self.active is not None else list(self.waiting)
+        self.active = None
+        self.waiting = []
+        self.parsing = None
+        for ex in exs:
+            ex.dead = True
+            up = ex.up
+            if up is not None:
+                ex.up = None
+                up.ex = None
+                up.close()  # mid-response: the upstream connection can't be reused
+            w.release(ex)
+
+    def pause_writing(self) -> None:
+        self.wpaused = True
+        ex = self.active
+        up = self.tunnel or (ex.up if ex is not None else None)
+        if up is not None and up.t is not None:
+            up.t.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.wpaused = False
+        ex = self.active
+        up = self.tunnel or (ex.up if ex is not None else None)
+        if up is not None and up.t is not None:
+            up.t.resume_reading()
+
+    def pause(self, reason: int) -> None:
+        if not self.pause_mask and self.t is not None:
+            self.t.pause_reading()
+        self.pause_mask |= reason
+
+    def unpause(self, reason: int) -> None:
+        if self.pause_mask & reason:
+            self.pause_mask &= ~reason
+            if not self.pause_mask and self.t is not None and not self.closing:
+                self.t.resume_reading()
+
+    # --------------------------------------------------------------------------------- httptools callbacks
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.head_bytes = 0
+        self.hsize = 0
+        self.body_bytes = 0
+        self.headers = []
+        self.url = b""
+        w = self.w
+        self.deadline = w.now + w.header_timeout
+        self.dkind = _D_HEAD
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.hsize += len(url)
+        if self.hsize > self.w.max_header_size:
+            self.w.last_error_status = 431
+            raise ValueError("request head too large")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        self.hsize += len(name) + len(value) + 4
+        if self.hsize > self.w.max_header_size:
+            self.w.last_error_status = 431
+            raise ValueError("request head too large")
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        w = self.w
+        w.last_error_status = 0
+        p = self.parser
+        ex = Exchange(self)
+        method = p.get_method()
+        host = cl = te = conn = upgrade = xff = rid = None
+        out = [method, b" ", self.url, b" HTTP/1.1\r\n"]
+        append = out.append
+        special = _SPECIAL
+        bad = False
+        for name, value in self.headers:
+            kind = special.get(name.lower())
+            if kind is None:
+                append(b"%s: %s\r\n" % (name, value))
+            elif kind == _H_HOST:
+                if host is not None:
+                    bad = True  # RFC 9112 §3.2: more than one Host is a 400
+                host = value
+                append(b"Host: %s\r\n" % value)
+            elif kind == _H_CL:
+                if cl is not None:
+                    bad = True
+                cl = value
+                append(b"Content-Length: %s\r\n" % value)
+            elif kind == _H_TE:
+                if te is not None:
+                    bad = True
+                te = value
+            elif kind == _H_CONN:
+                conn = value if conn is None else conn + b"," + value
+            elif kind == _H_UPGRADE:
+                upgrade = value
+            elif kind == _H_XFF:
+                xff = value if xff is None else xff + b", " + value
+            elif kind == _H_RID:
+                rid = value
+        http10 = p.get_http_version() == "1.0"
+        keep = p.should_keep_alive()
+        is_upgrade = p.should_upgrade()
+        if is_upgrade:
+            keep = False  # after an upgrade request the parser can't resync: never reuse the connection
+        ex.keep = keep
+        ex.is_head = method == b"HEAD"
+        # Request-smuggling defenses (llhttp already rejects most of this; stay strict even if it relaxes).
+        if te is not None:
+            if cl is not None or te.strip().lower() != b"chunked":
+                bad = True
+            ex.chunked = ex.has_body = True
+        elif cl is not None:
+            if not cl.isdigit() or len(cl) > 18:
+                bad = True
+            elif int(cl) > 0:
+                ex.has_body = True
+                if w.max_body_size and int(cl) > w.max_body_size:
+                    return self._local(ex, error_response(413, True), False)
+        if host is None and not http10:
+            bad = True
+        if bad:
+            return self._local(ex, error_response(400, True), False)
+        if method == b"CONNECT":
+            return self._local(ex, error_response(405, True), False)
+        if conn is not None:
+            tokens = {t.strip().lower() for t in conn.split(b",")}
+            if not tokens <= _CONN_PLAIN:
+                # Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1): rebuild without them.
+                out = [out[0], out[1], out[2], out[3]] + [
+                    line for line in out[4:] if line.split(b":", 1)[0].strip().lower() not in tokens
+                ]
+                append = out.append
+        # Route by Host (lower-cased, port stripped, trailing dot ignored).
+        hkey = (host or b"").lower()
+        if hkey.startswith(b"["):
+            hkey = hkey[: hkey.find(b"]") + 1]
+        else:
+            hkey = hkey.partition(b":")[0]
+        if hkey.endswith(b"."):
+            hkey = hkey[:-1]
+        url = self.url
+        if w.acme and url.startswith(_ACME_PREFIX) and method in (b"GET", b"HEAD"):
+            answer = w.acme.get(url[len(_ACME_PREFIX) :].partition(b"?")[0])
+            if answer is not None:
+                return self._local(ex, plain_response(200, b"OK", answer, not keep), keep)
+        entry = w.routes.lookup(hkey)
+        if entry is None:
+            return self._local(ex, error_response(404, not keep or ex.has_body), keep and not ex.has_body)
+        if entry.https_redirect and w.tls_port and hkey.decode() in w.certs:
+            port = b"" if w.tls_port == 443 else b":%d" % w.tls_port
+            loc = b"https://" + hkey + port + url
+            return self._local(ex, redirect_response(loc, not keep or ex.has_body), keep and not ex.has_body)
+        upstream = entry.pick(w.unhealthy)
+        if upstream is None:
+            return self._local(ex, error_response(503, not keep or ex.has_body), keep and not ex.has_body)
+        # Forwarding headers: the proxy is the edge, so it appends the peer to X-Forwarded-For and states
+        # the scheme and original host; an X-Request-Id from the client is kept so traces can join up.
+        peer = self.peer
+        if rid is None or len(rid) > 128:
+            rid = os.urandom(16).hex().encode()
+        append(
+            b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
+            % (peer if xff is None else xff + b", " + peer, host or b"", rid)
+        )
+        if ex.chunked:
+            append(b"Transfer-Encoding: chunked\r\n")
+        if upgrade is not None and is_upgrade:
+            ex.upgrade = True
+            append(b"Connection: upgrade\r\nUpgrade: %s\r\n\r\n" % upgrade)
+        else:
+            append(b"\r\n")
+        ex.head = b"".join(out)
+        ex.upstream = upstream
+        ex.addr = upstream.addr
+        w.count(ex)
+        if ex.has_body:
+            self.parsing = ex
+            self.deadline = w.now + w.idle_timeout
+            self.dkind = _D_BODY
+        else:
+            self.deadline = 0.0
+            self.dkind = _D_NONE
+        self._enqueue(ex)
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.parsing
+        if ex is None:
+            return
+        w = self.w
+        if w.max_body_size:
+            self.body_bytes += len(body)
+            if self.body_bytes > w.max_body_size:
+                w.last_error_status = 413
+                raise ValueError("request body too large")
+        up = ex.up
+        if up is not None:
+            if ex.chunked:
+                up.t.writelines((b"%x\r\n" % len(body), body, b"\r\n"))  # type: ignore[union-attr]
+            else:
+                up.t.write(body)  # type: ignore[union-attr]
+        elif ex.pending is not None:
+            if ex.chunked:
+                ex.pending.append(b"%x\r\n" % len(body))
+                ex.pending.append(body)
+                ex.pending.append(b"\r\n")
+            else:
+                ex.pending.append(body)
+            ex.pending_size += len(body)
+            if ex.pending_size > _PENDING_LIMIT:
+                self.pause(_P_PENDING)
+
+    def on_message_complete(self) -> None:
+        ex = self.parsing
+        if ex is None:
+            return
+        self.parsing = None
+        ex.req_done = True
+        if ex.chunked:
+            up = ex.up
+            if up is not None:
+                up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+            elif ex.pending is not None:
+                ex.pending.append(b"0\r\n\r\n")
+        if ex.local is None and self.active is ex and not ex.resp_started:
+            self.deadline = 0.0
+            self.dkind = _D_NONE
+
+    # ---------------------------------------------------------------------------------------- exchanges
+    def _local(self, ex: Exchange, response: bytes, keep: bool) -> None:
+        """Answer ``ex`` from the proxy itself (never touching an upstream)."""
+        ex.local = response
+        ex.keep = keep
+        ex.pending = None
+        if ex.has_body:
+            self.parsing = ex  # swallow (and count) the body so a kept connection stays in sync
+        else:
+            ex.req_done = True
+        self._enqueue(ex)
+
+    def _enqueue(self, ex: Exchange) -> None:
+        if self.active is None:
+            self.active = ex
+            self._start(ex)
+        else:
+            self.waiting.append(ex)
+            self.pause(_P_PIPELINE)
+
+    def _start(self, ex: Exchange) -> None:
+        if ex.local is not None:
+            t = self.t
+            ex.resp_started = True
+            t.write(ex.local)  # type: ignore[union-attr]
+            if not ex.keep:
+                self._linger()
+            else:
+                self.exchange_done(ex)
+            return
+        self.w.acquire(ex)
+
+    def exchange_done(self, ex: Exchange) -> None:
+        """The response of ``ex`` (the active exchange) has been fully written."""
+        w = self.w
+        w.release(ex)
+        if self.active is ex:
+            self.active = None
+        if not ex.keep or not ex.req_done or self.closing:
+            self._close()
+            return
+        if self.waiting:
+            nxt = self.waiting.pop(0)
+            self.active = nxt
+            if not self.waiting:
+                self.unpause(_P_PIPELINE)
+            self._start(nxt)
+        else:
+            self.unpause(_P_PIPELINE)
+            if self.parsing is None and not self.in_head:
+                self.deadline = w.now + w.idle_timeout
+                self.dkind = _D_IDLE
+
+    def respond_error(self, ex: Exchange, status: int) -> None:
+        """The upstream failed before any response byte: answer with ``status``."""
+        if self.closing or ex.dead:
+            self.w.release(ex)
+            return
+        if ex.resp_started:
+            self.abort()
+            return
+        close = not ex.keep or not ex.req_done
+        ex.resp_started = True
+        ex.keep = not close
+        self.t.write(error_response(status, close))  # type: ignore[union-attr]
+        self.exchange_done(ex)
+
+    def _fail(self, status: int) -> None:
+        """A malformed request: answer ``status`` if nothing else is being sent, then close."""
+        if self.closing:
+            return
+        ex = self.active
+        if ex is not None:
+            if ex.resp_started:
+                self.abort()
+                return
+            up = ex.up
+            if up is not None:
+                ex.up = None
+                up.ex = None
+                up.close()
+        self.t.write(error_response(status, True))  # type: ignore[union-attr]
+        self._linger()
+
+    def _upgrade_rest(self, rest: bytes) -> None:
+        """httptools stopped at the end of an upgrade request's head: bytes after it belong to the tunnel."""
+        ex = self.active
+        self.upgrade_wait = True
+        if ex is None or ex.local is not None:
+            return
+        if rest:
+            if ex.up is not None:
+                ex.up.t.write(rest)  # type: ignore[union-attr]
+            elif ex.pending is not None:
+                ex.pending.append(rest)
+
+    def start_tunnel(self, up: UpstreamConn) -> None:
+        self.upgrade_wait = False
+        self.tunnel = up
+        self.deadline = 0.0
+        self.dkind = _D_NONE
+
+    def timed_out(self) -> None:
+        kind = self.dkind
+        self.deadline = 0.0
+        if self.discard:
+            self.abort()
+        elif kind == _D_HEAD or kind == _D_BODY:
+            self._fail(408)
+        elif kind == _D_IDLE and self.active is None:
+            self._close()
+
+    def _linger(self) -> None:
+        """Close after an error response without losing it: closing a socket with unread input sends a
+        RST that can destroy the response in flight, so half-close and drop input for a moment first."""
+        if self.closing or self.t is None:
+            return
+        self.closing = self.discard = True
+        self.pause_mask = 0
+        self.t.resume_reading()
+        try:
+            self.t.write_eof()
+        except (OSError, RuntimeError, NotImplementedError):
+            self.t.close()
+            return
+        self.deadline = self.w.now + 2.0
+        self.dkind = _D_NONE
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = True
+            if self.t is not None:
+                self.t.close()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.t is not None:
+            self.t.abort()
+
+
+class UpstreamConn(asyncio.Protocol):
+    __slots__ = (
+        "addr",
+        "close_delimited",
+        "closed",
+        "deadline",
+        "ex",
+        "got_bytes",
+        "headers",
+        "idle_since",
+        "interim",
+        "parser",
+        "reason",
+        "rechunk",
+        "reset_parser",
+        "reused",
+        "status",
+        "t",
+        "tunnel",
+        "up",
+        "w",
+    )
+
+    def __init__(self, w: Worker, up: Upstream) -> None:
+        self.w = w
+        self.up = up
+        self.addr = up.addr
+        self.t: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.ex: Exchange | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.status = 0
+        self.tunnel: ClientConn | None = None
+        self.closed = False
+        self.reused = False
+        self.got_bytes = False
+        self.rechunk = False
+        self.close_delimited = False
+        self.interim = False
+        self.reset_parser = False
+        self.deadline = 0.0
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t = transport  # type: ignore[assignment]
+
+    def attach(self, ex: Exchange) -> None:
+        w = self.w
+        self.ex = ex
+        ex.up = self
+        self.got_bytes = False
+        self.deadline = w.now + w.read_timeout
+        w.busy.add(self)
+        t = self.t
+        pending = ex.pending
+        ex.pending = None
+        if pending:
+            t.writelines((ex.head, *pending))  # type: ignore[union-attr]
+            if ex.pending_size > _PENDING_LIMIT:
+                ex.client.unpause(_P_PENDING)
+        else:
+            t.write(ex.head)  # type: ignore[union-attr]
+        if ex.client.wpaused:
+            t.pause_reading()  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.t.write(data)  # type: ignore[union-attr]
+            return
+        if self.ex is None:
+            # Bytes on an idle pooled connection: protocol violation, don't reuse it.
+            self.close()
+            return
+        self.got_bytes = True
+        self.deadline = self.w.now + self.w.read_timeout
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgraded(data[exc.args[0] :])
+            return
+        except httptools.HttpParserError:
+            self._broken()
+            return
+        if self.reset_parser:
+            self.reset_parser = False
+            keep = self.parser.should_keep_alive()
+            self.parser = httptools.HttpResponseParser(self)
+            self._finish(keep)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        w = self.w
+        w.busy.discard(self)
+        tunnel = self.tunnel
+        if tunnel is not None:
+            self.tunnel = None
+            tunnel.tunnel = None
+            ex = tunnel.active
+            tunnel._close()
+            if ex is not None:
+                w.release(ex)
+            return
+        ex = self.ex
+        if ex is None:
+            w.pool_remove(self)
+            return
+        self.ex = None
+        ex.up = None
+        client = ex.client
+        if ex.resp_started:
+            if self.close_delimited and not self.interim:
+                client.exchange_done(ex)  # EOF is how this response ends
+            else:
+                client.abort()  # truncated response: the client must see an error, not a short body
+                w.release(ex)
+            return
+        if self.reused and not self.got_bytes and not ex.has_body and not ex.retried and not ex.dead:
+            # The pooled connection was closed by the upstream just as we reused it: retry once, fresh.
+            ex.retried = True
+            ex.pending = []
+            w.acquire(ex, fresh=True)
+            return
+        client.respond_error(ex, 502)
+
+    def pause_writing(self) -> None:
+        client = self.tunnel or (self.ex.client if self.ex is not None else None)
+        if client is not None:
+            client.pause(_P_UPSTREAM_FULL)
+
+    def resume_writing(self) -> None:
+        client = self.tunnel or (self.ex.client if self.ex is not None else None)
+        if client is not None:
+            client.unpause(_P_UPSTREAM_FULL)
+
+    # --------------------------------------------------------------------------------- httptools callbacks
+    def on_message_begin(self) -> None:
+        self.headers = []
+        self.reason = b""
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        p = self.parser
+        status = self.status = p.get_status_code()
+        client = ex.client
+        if status < 200 and status != 101:
+            # Interim response (100 Continue, 103 Early Hints): pass it on and wait for the real one.
+            self.interim = True
+            client.t.write(  # type: ignore[union-attr]
+                b"".join(
+                    [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
+                    + [b"%s: %s\r\n" % h for h in self.headers]
+                    + [b"\r\n"]
+                )
+            )
+            return
+        self.interim = False
+        out = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
+        append = out.append
+        hop = HOP_BY_HOP
+        chunked = False
+        has_cl = False
+        conn = None
+        upgrade = None
+        for name, value in self.headers:
+            ln = name.lower()
+            if ln in hop:
+                if ln == b"transfer-encoding":
+                    chunked = value.rstrip().lower().endswith(b"chunked")
+                elif ln == b"connection":
+                    conn = value
+                elif ln == b"upgrade":
+                    upgrade = value
+                continue
+            if ln == b"content-length":
+                has_cl = True
+            append(b"%s: %s\r\n" % (name, value))
+        if conn is not None:
+            tokens = {t.strip().lower() for t in conn.split(b",")}
+            if not tokens <= _CONN_PLAIN:
+                out = [out[0]] + [
+                    line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
+                ]
+                append = out.append
+        self.rechunk = False
+        self.close_delimited = False
+        if status == 101:
+            append(b"Connection: upgrade\r\nUpgrade: %s\r\n\r\n" % (upgrade or b"websocket"))
+        else:
+            if ex.is_head or status == 204 or status == 304:
+                pass
+            elif chunked:
+                if client.parser.get_http_version() == "1.0":
+                    ex.keep = False  # HTTP/1.0 can't read chunked: send the body close-delimited
+                else:
+                    self.rechunk = True
+                    append(b"Transfer-Encoding: chunked\r\n")
+            elif not has_cl:
+                self.close_delimited = True
+                ex.keep = False
+            if not ex.keep or (not ex.req_done and ex.has_body):
+                # The client's body isn't fully read: after this response the connection can't resync.
+                ex.keep = False
+                append(b"Connection: close\r\n\r\n")
+            elif client.parser.get_http_version() == "1.0":
+                append(b"Connection: keep-alive\r\n\r\n")
+            else:
+                append(b"\r\n")
+        ex.resp_started = True
+        client.t.write(b"".join(out))  # type: ignore[union-attr]
+        if ex.is_head:
+            # httptools can't be told that a HEAD response has no body: finish here, fresh parser next.
+            self.reset_parser = True
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.ex
+        if ex is None or self.reset_parser:
+            return
+        if self.rechunk:
+            ex.client.t.writelines((b"%x\r\n" % len(body), body, b"\r\n"))  # type: ignore[union-attr]
+        else:
+            ex.client.t.write(body)  # type: ignore[union-attr]
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if self.status == 101 or self.reset_parser or self.ex is None:
+            return
+        if self.rechunk:
+            self.ex.client.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+        self._finish(self.parser.should_keep_alive())
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def _finish(self, keep_upstream: bool) -> None:
+        ex = self.ex
+        if ex is None:
+            return
+        w = self.w
+        self.ex = None
+        ex.up = None
+        self.deadline = 0.0
+        w.busy.discard(self)
+        if keep_upstream and ex.req_done and not self.closed:
+            w.pool_put(self)
+        else:
+            self.close()
+        ex.client.exchange_done(ex)
+
+    def _upgraded(self, rest: bytes) -> None:
+        ex = self.ex
+        if ex is None or self.status != 101:
+            self._broken()
+            return
+        client = ex.client
+        self.ex = None
+        self.deadline = 0.0
+        self.w.busy.discard(self)
+        self.tunnel = client
+        client.start_tunnel(self)
+        if rest:
+            client.t.write(rest)  # type: ignore[union-attr]
+
+    def _broken(self) -> None:
+        """The upstream sent something unparseable."""
+        ex = self.ex
+        self.ex = None
+        self.close()
+        if ex is not None:
+            ex.up = None
+            ex.client.respond_error(ex, 502)
+
+    def timed_out(self) -> None:
+        ex = self.ex
+        self.deadline = 0.0
+        self.ex = None
+        self.close()
+        if ex is not None:
+            ex.up = None
+            ex.client.respond_error(ex, 504)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.w.busy.discard(self)
+            if self.t is not None:
+                self.t.close()
+
+
+class Worker:
+    """Per-process state: the route table, health view, upstream pools and the control link."""
+
+    def __init__(self, settings: ProxySettings, index: int = 0) -> None:
+        self.settings = settings
+        self.index = index
+        self.max_header_size = settings.max_header_size
+        self.max_body_size = settings.max_body_size
+        self.header_timeout = settings.header_timeout
+        self.idle_timeout = settings.idle_timeout
+        self.read_timeout = settings.upstream_read_timeout
+        self.connect_timeout = settings.upstream_connect_timeout
+        self.drain_timeout = settings.drain_timeout
+        # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
+        self.pool_idle = min(settings.idle_timeout, 4.0)
+        self.routes = RouteTable()
+        self.unhealthy: frozenset[str] = frozenset()
+        self.acme: dict[bytes, bytes] = {}
+        self.certs: frozenset[str] = frozenset()
+        self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
+        self.active: dict[str, int] = {}
+        self.pool: dict[str, list[UpstreamConn]] = {}
+        self.clients: set[ClientConn] = set()
+        self.busy: set[UpstreamConn] = set()
+        self.draining: dict[str, float] = {}
+        self.last_error_status = 0
+        self.loop = asyncio.get_running_loop()
+        self.now = self.loop.time()
+        self.tick = max(0.05, min(0.5, settings.header_timeout / 4, settings.upstream_read_timeout / 4))
+        self.server: asyncio.AbstractServer | None = None
+        self.stopping = False
+
+    # ----------------------------------------------------------------------------------------- counting
+    def count(self, ex: Exchange) -> None:
+        ex.counted = True
+        self.active[ex.addr] = self.active.get(ex.addr, 0) + 1
+
+    def release(self, ex: Exchange) -> None:
+        if ex.counted:
+            ex.counted = False
+            n = self.active[ex.addr] - 1
+            if n:
+                self.active[ex.addr] = n
+            else:
+                del self.active[ex.addr]
+
+    # ------------------------------------------------------------------------------------------ upstream
+    def acquire(self, ex: Exchange, fresh: bool = False) -> None:
+        if not fresh:
+            conns = self.pool.get(ex.addr)
+            while conns:
+                conn = conns.pop()
+                if not conn.closed:
+                    conn.reused = True
+                    conn.attach(ex)
+                    return
+        self.loop.create_task(self._connect(ex))
+
+    async def _connect(self, ex: Exchange) -> None:
+        up = ex.upstream
+        assert up is not None
+        try:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_connection(lambda: UpstreamConn(self, up), up.host, up.port),
+                self.connect_timeout,
+            )
+        except (OSError, TimeoutError):
+            ex.client.respond_error(ex, 502)
+            return
+        except Exception:  # never let one bad upstream take the worker down
+            ex.client.respond_error(ex, 502)
+            return
+        if ex.dead:
+            self.pool_put(conn)
+            return
+        conn.attach(ex)
+
+    def pool_put(self, conn: UpstreamConn) -> None:
+        if conn.addr not in self.routes.upstream_addrs or conn.closed:
+            conn.close()  # the upstream left every route: don't keep it alive
+            return
+        conns = self.pool.setdefault(conn.addr, [])
+        if len(conns) >= _POOL_MAX:
+            conn.close()
+            return
+        conn.idle_since = self.now
+        conns.append(conn)
+
+    def pool_remove(self, conn: UpstreamConn) -> None:
+        conns = self.pool.get(conn.addr)
+        if conns and conn in conns:
+            conns.remove(conn)
+
+    # ------------------------------------------------------------------------------------------- control
+    def apply_state(self, state: dict[str, Any]) -> None:
+        """Swap in a new snapshot. One event-loop step: every request sees the old or the new table."""
+        old = self.routes.upstream_addrs
+        table = RouteTable(state.get("routes") or [])
+        self.routes = table
+        self.unhealthy = frozenset(state.get("unhealthy") or ())
+        self.acme = {k.encode(): v.encode() for k, v in (state.get("acme") or {}).items()}
+        self.certs = frozenset(state.get("certs") or ())
+        self.tls_port = int(state.get("tls_port") or 0)
+        if "drain_timeout" in state:
+            self.drain_timeout = float(state["drain_timeout"])
+        for addr in old - table.upstream_addrs:
+            for conn in self.pool.pop(addr, ()):
+                conn.close()
+            if self.active.get(addr):
+                self.draining[addr] = self.now + self.drain_timeout
+        for addr in table.upstream_addrs:
+            self.draining.pop(addr, None)
+
+    async def sweep(self) -> None:
+        loop = self.loop
+        while True:
+            await asyncio.sleep(self.tick)
+            now = self.now = loop.time()
+            try:
+                for c in [c for c in self.clients if c.deadline and c.deadline < now]:
+                    c.timed_out()
+                for u in [u for u in self.busy if u.deadline and u.deadline < now]:
+                    u.timed_out()
+                limit = now - self.pool_idle
+                for conns in self.pool.values():
+                    while conns and conns[0].idle_since < limit:
+                        conns.pop(0).close()
+                if self.draining:
+                    self._enforce_drain(now)
+            except Exception as exc:  # a bug in one connection's timeout must not stop the sweep
+                print(f"rivetr-proxy worker {self.index}: sweep error: {exc!r}", file=sys.stderr)
+
+    def _enforce_drain(self, now: float) -> None:
+        """Past the drain deadline, close what still uses a removed upstream (the old side is released)."""
+        for addr, deadline in list(self.draining.items()):
+            if not self.active.get(addr):
+                del self.draining[addr]
+            elif deadline <= now:
+                del self.draining[addr]
+                for c in list(self.clients):
+                    ex = c.active
+                    if (c.tunnel is not None and c.tunnel.addr == addr) or (
+                        ex is not None and ex.addr == addr
+                    ):
+                        c.abort()
+
+    async def control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            line = await reader.readline()
+            if not line:
+                break  # the master is gone: stop serving (a fresh master will start new workers)
+            msg = json.loads(line)
+            op = msg.get("op")
+            reply: dict[str, Any] = {"op": "ack", "seq": msg.get("seq")}
+            if op == "state":
+                self.apply_state(msg)
+            elif op == "stats":
+                reply["active"] = dict(self.active)
+                reply["clients"] = len(self.clients)
+            elif op == "stop":
+                writer.write((json.dumps(reply) + "\n").encode())
+                await writer.drain()
+                break
+            writer.write((json.dumps(reply) + "\n").encode())
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let in-flight exchanges finish (bounded by the drain timeout), then exit."""
+        self.stopping = True
+        if self.server is not None:
+            self.server.close()
+        deadline = self.loop.time() + self.drain_timeout
+        while self.active and self.loop.time() < deadline:  # noqa: ASYNC110 - counters have no event
+            await asyncio.sleep(0.05)
+        for c in list(self.clients):
+            c.abort()
+
+
+async def serve(settings: ProxySettings, listen: socket.socket, ctl: socket.socket, index: int) -> None:
+    w = Worker(settings, index)
+    reader, writer = await asyncio.open_connection(sock=ctl)
+    writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
+    # Serve only once the first state snapshot is applied: until then every request would be a 404.
+    first = await reader.readline()
+    if not first:
+        return
+    msg = json.loads(first)
+    w.apply_state(msg)
+    writer.write(b'{"op":"ack","seq":%d}\n' % int(msg.get("seq") or 0))
+    w.server = await w.loop.create_server(lambda: ClientConn(w), sock=listen, backlog=4096)
+    sweeper = w.loop.create_task(w.sweep())
+    stop = asyncio.Event()
+    w.loop.add_signal_handler(signal.SIGTERM, stop.set)
+    w.loop.add_signal_handler(signal.SIGINT, stop.set)
+    ctl_task = w.loop.create_task(w.control(reader, writer))
+    stop_task = w.loop.create_task(stop.wait())
+    await asyncio.wait({ctl_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    if not ctl_task.done():
+        ctl_task.cancel()
+        await w.shutdown()
+    sweeper.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="rivetr_proxy_builtin.worker")
+    ap.add_argument("--listen-fd", type=int, required=True)
+    ap.add_argument("--ctl-fd", type=int, required=True)
+    ap.add_argument("--settings", required=True)
+    ap.add_argument("--index", type=int, default=0)
+    args = ap.parse_args(argv)
+    settings = ProxySettings.from_json(args.settings)
+    listen = socket.socket(fileno=args.listen_fd)
+    ctl = socket.socket(fileno=args.ctl_fd)
+    # Long-lived, allocation-heavy server: move start-up objects out of the GC's way and collect less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(settings, listen, ctl, args.index))
+
+
+if __name__ == "__main__":
+    main()
