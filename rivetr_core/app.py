@@ -37,12 +37,16 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
+    "rivetr_core.api.auth:bp",
+    "rivetr_core.api.tokens:bp",
 )
 
 #: Async ``start(app, ctx)`` functions run at start-up, in order, after the DB, proxy and routes are up.
 #: Each starts its area's background work with ``ctx.spawn`` (cancelled at shutdown) and may put a service
 #: object in ``ctx.services``. Later areas append theirs here.
-CORE_SERVICES: tuple[str, ...] = ()
+CORE_SERVICES: tuple[str, ...] = (
+    "rivetr_core.accounts.web:start",
+)
 
 
 def _import(path: str) -> Any:

@@ -1,0 +1,374 @@
+"""AccountService: users, sessions and API tokens over the database. Kept in ``ctx.services["accounts"]``.
+
+Every method validates its input and raises :class:`AccountError` (an :class:`~rivetr_core.errors.ApiError`
+naming the field) so the API, the dashboard and the CLI report problems the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import select
+
+from rivetr_core.config import RivetrConfig
+from rivetr_core.db import Database
+from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.errors import ApiError
+from rivetr_core.models.accounts import ApiToken, User, UserSession
+
+from . import credentials, passwords
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+TOKEN_NAME_MAX = 100
+# last_seen/last_used are bookkeeping: writing them on every request would turn reads into writes.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+class AccountError(ApiError):
+    """A refused account operation; ``field`` names the offending input (None when it is not one field)."""
+
+    def __init__(
+        self, status: int, message: str, *, field: str | None = None, code: str | None = None
+    ) -> None:
+        details = [{"field": field, "message": message}] if field else None
+        super().__init__(
+            status, f"{field}: {message}" if field and status == 422 else message, code=code, details=details
+        )
+        self.field = field
+        self.reason = message
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes (stored in UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass
+class LoginResult:
+    """A new session. ``session_id`` is the raw cookie value: hand it to the client, never log it."""
+
+    user: User
+    session: UserSession
+    session_id: str
+
+    @property
+    def csrf_token(self) -> str:
+        return credentials.csrf_for_session(self.session_id)
+
+
+@dataclass
+class SessionInfo:
+    user: User
+    session: UserSession
+    csrf_token: str
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "created_at": isoformat(user.created_at),
+        "last_login_at": isoformat(user.last_login_at),
+    }
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "created_by": token.created_by,
+        "created_at": isoformat(token.created_at),
+        "last_used_at": isoformat(token.last_used_at),
+        "expires_at": isoformat(token.expires_at),
+    }
+
+
+class AccountService:
+    def __init__(self, db: Database, config: RivetrConfig) -> None:
+        self.db = db
+        self.config = config
+        self._setup_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------------------------------- users
+    @property
+    def min_password_length(self) -> int:
+        return self.config.auth.min_password_length
+
+    @property
+    def session_lifetime(self) -> timedelta:
+        return timedelta(hours=self.config.auth.session_hours)
+
+    async def user_count(self) -> int:
+        async with self.db.session() as s:
+            return int((await s.exec(select(func.count()).select_from(User))).one())
+
+    async def setup_required(self) -> bool:
+        return await self.user_count() == 0
+
+    def check_username(self, username: str) -> str:
+        username = (username or "").strip()
+        if not USERNAME_RE.match(username):
+            raise AccountError(
+                422,
+                "1-64 characters: letters, digits and _ . @ - (starting with a letter or digit)",
+                field="username",
+            )
+        return username
+
+    def check_password(self, password: str, field: str = "password") -> str:
+        problem = passwords.password_problem(password or "", self.min_password_length)
+        if problem:
+            raise AccountError(422, problem, field=field)
+        return password
+
+    async def create_first_user(self, username: str, password: str) -> User:
+        """First-run setup: create the admin. Refused with 409 once any user exists."""
+        username = self.check_username(username)
+        self.check_password(password)
+        # The lock closes the check-then-insert race between two concurrent setup requests in this process.
+        async with self._setup_lock:
+            if not await self.setup_required():
+                raise AccountError(
+                    409,
+                    "setup is already done: an administrator exists; log in instead",
+                    code="already_set_up",
+                )
+            return await self._insert_user(username, password)
+
+    async def create_user(self, username: str, password: str, role: str = "admin") -> User:
+        username = self.check_username(username)
+        self.check_password(password)
+        if await self.get_user_by_name(username) is not None:
+            raise AccountError(409, f"user {username!r} already exists", field="username")
+        return await self._insert_user(username, password, role)
+
+    async def _insert_user(self, username: str, password: str, role: str = "admin") -> User:
+        user = User(username=username, password_hash=await passwords.hash_password_async(password), role=role)
+        async with self.db.session() as s:
+            s.add(user)
+            await s.commit()
+        return user
+
+    async def get_user(self, user_id: str) -> User | None:
+        async with self.db.session() as s:
+            return await s.get(User, user_id)
+
+    async def get_user_by_name(self, username: str) -> User | None:
+        async with self.db.session() as s:
+            return (await s.exec(select(User).where(User.username == username))).first()
+
+    async def list_users(self) -> list[User]:
+        async with self.db.session() as s:
+            return list((await s.exec(select(User).order_by(User.created_at))).all())
+
+    async def change_password(self, user: User, current: str, new: str) -> None:
+        """Change a password (the current one must match); every other session of the user ends."""
+        if not await passwords.verify_password_async(user.password_hash, current or ""):
+            raise AccountError(422, "is not your current password", field="current_password")
+        self.check_password(new, "new_password")
+        new_hash = await passwords.hash_password_async(new)
+        async with self.db.session() as s:
+            row = await s.get(User, user.id)
+            if row is None:
+                raise AccountError(404, "user no longer exists")
+            row.password_hash = new_hash
+            row.updated_at = utcnow()
+            s.add(row)
+            await s.exec(delete(UserSession).where(UserSession.user_id == user.id))  # type: ignore[call-overload]
+            await s.commit()
+
+    # ------------------------------------------------------------------------------------------- sessions
+    async def authenticate(self, username: str, password: str) -> User | None:
+        """The user when the password matches, else None (same cost whether or not the user exists)."""
+        user = await self.get_user_by_name((username or "").strip())
+        ok = await passwords.verify_password_async(user.password_hash if user else None, password or "")
+        if not ok or user is None:
+            return None
+        if passwords.needs_rehash(user.password_hash):
+            user.password_hash = await passwords.hash_password_async(password)
+            async with self.db.session() as s:
+                s.add(user)
+                await s.commit()
+        return user
+
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        previous_session_id: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> LoginResult:
+        """Check the password and open a new session (the previous one, if any, ends: ids rotate at login)."""
+        user = await self.authenticate(username, password)
+        if user is None:
+            raise AccountError(401, "wrong username or password", code="invalid_credentials")
+        return await self.open_session(
+            user, previous_session_id=previous_session_id, ip=ip, user_agent=user_agent
+        )
+
+    async def open_session(
+        self,
+        user: User,
+        *,
+        previous_session_id: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> LoginResult:
+        raw = credentials.new_session_id()
+        now = utcnow()
+        session = UserSession(
+            token_hash=credentials.digest(raw),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + self.session_lifetime,
+            last_seen_at=now,
+            ip=(ip or "")[:64] or None,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+        async with self.db.session() as s:
+            if previous_session_id:
+                await s.exec(
+                    delete(UserSession).where(  # type: ignore[call-overload]
+                        UserSession.token_hash == credentials.digest(previous_session_id)
+                    )
+                )
+            # Expired rows are useless; sweeping them at login keeps the table small without a timer.
+            await s.exec(delete(UserSession).where(UserSession.expires_at < now))  # type: ignore[call-overload]
+            row = await s.get(User, user.id)
+            if row is not None:
+                row.last_login_at = now
+                s.add(row)
+            s.add(session)
+            await s.commit()
+        return LoginResult(user=user, session=session, session_id=raw)
+
+    async def session_for(self, raw_session_id: str | None) -> SessionInfo | None:
+        """The live session and its user for a cookie value, or None (unknown, expired or revoked)."""
+        if not raw_session_id or not raw_session_id.startswith(credentials.SESSION_PREFIX):
+            return None
+        now = utcnow()
+        async with self.db.session() as s:
+            session = (
+                await s.exec(
+                    select(UserSession).where(UserSession.token_hash == credentials.digest(raw_session_id))
+                )
+            ).first()
+            if session is None:
+                return None
+            if aware(session.expires_at) <= now:  # type: ignore[operator]
+                await s.delete(session)
+                await s.commit()
+                return None
+            user = await s.get(User, session.user_id)
+            if user is None:
+                return None
+            if now - aware(session.last_seen_at) > TOUCH_INTERVAL:  # type: ignore[operator]
+                session.last_seen_at = now
+                s.add(session)
+                await s.commit()
+        return SessionInfo(
+            user=user, session=session, csrf_token=credentials.csrf_for_session(raw_session_id)
+        )
+
+    async def logout(self, raw_session_id: str | None) -> None:
+        if not raw_session_id:
+            return
+        async with self.db.session() as s:
+            await s.exec(
+                delete(UserSession).where(  # type: ignore[call-overload]
+                    UserSession.token_hash == credentials.digest(raw_session_id)
+                )
+            )
+            await s.commit()
+
+    async def list_sessions(self, user_id: str) -> list[UserSession]:
+        async with self.db.session() as s:
+            return list(
+                (
+                    await s.exec(
+                        select(UserSession)
+                        .where(UserSession.user_id == user_id)
+                        .order_by(UserSession.created_at.desc())
+                    )
+                ).all()
+            )  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------------------------------- API tokens
+    async def create_token(
+        self,
+        name: str,
+        *,
+        user: User | None = None,
+        created_by: str = "admin",
+        expires_in_days: int | None = None,
+    ) -> tuple[ApiToken, str]:
+        """Create an API token. Returns (row, raw token); the raw value exists only in this return value."""
+        name = (name or "").strip()
+        if not name or len(name) > TOKEN_NAME_MAX:
+            raise AccountError(422, f"must be 1-{TOKEN_NAME_MAX} characters", field="name")
+        if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+            raise AccountError(422, "must be between 1 and 3650 days", field="expires_in_days")
+        raw = credentials.new_api_token()
+        now = utcnow()
+        token = ApiToken(
+            name=name,
+            token_hash=credentials.digest(raw),
+            prefix=raw[:12],
+            user_id=user.id if user else None,
+            created_by=created_by[:100],
+            created_at=now,
+            expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+        )
+        async with self.db.session() as s:
+            s.add(token)
+            await s.commit()
+        return token, raw
+
+    async def list_tokens(self) -> list[ApiToken]:
+        async with self.db.session() as s:
+            return list((await s.exec(select(ApiToken).order_by(ApiToken.created_at.desc()))).all())  # type: ignore[attr-defined]
+
+    async def revoke_token(self, token_id: str) -> bool:
+        """Delete a token; False when there is no such token."""
+        async with self.db.session() as s:
+            token = await s.get(ApiToken, token_id)
+            if token is None:
+                return False
+            await s.delete(token)
+            await s.commit()
+            return True
+
+    async def verify_token(self, raw: str) -> tuple[ApiToken, User | None] | None:
+        """The token (and its owner) for a bearer value, or None when unknown or expired."""
+        if not credentials.looks_like_api_token(raw):
+            return None
+        now = utcnow()
+        async with self.db.session() as s:
+            token = (
+                await s.exec(select(ApiToken).where(ApiToken.token_hash == credentials.digest(raw)))
+            ).first()
+            if token is None:
+                return None
+            if token.expires_at is not None and aware(token.expires_at) <= now:  # type: ignore[operator]
+                return None
+            user = await s.get(User, token.user_id) if token.user_id else None
+            if token.last_used_at is None or now - aware(token.last_used_at) > TOUCH_INTERVAL:  # type: ignore[operator]
+                token.last_used_at = now
+                s.add(token)
+                await s.commit()
+        return token, user
+
+
+def token_principal(token: ApiToken, user: User | None) -> str:
+    return f"token:{user.username if user else 'admin'}/{token.name}"

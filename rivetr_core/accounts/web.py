@@ -1,0 +1,113 @@
+"""HTTP side of accounts: cookies, the CSRF check, and the credential verifiers behind ``/api/*``.
+
+``start(app, ctx)`` (listed in ``CORE_SERVICES``) creates the :class:`AccountService` and appends two
+verifiers to ``app.extensions["rivetr_auth_verifiers"]`` (see :mod:`rivetr_core.auth`):
+
+* API tokens: ``Authorization: Bearer rvt_pat_...``.
+* Dashboard sessions: the ``rivetr_session`` cookie **plus** an ``X-CSRF-Token`` header equal to the session's
+  CSRF token. Browsers attach cookies to cross-site requests; the header is what proves the request came from
+  our own page, so a cookie alone never authorises an API call.
+
+Both set ``g.rivetr_user`` (the :class:`User`, or None for admin-owned tokens).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from quart import Quart, g, request
+
+from rivetr_core.ratelimit import _trusted
+
+from . import credentials
+from .service import AccountService, SessionInfo, token_principal
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+
+SESSION_COOKIE = "rivetr_session"
+#: Double-submit CSRF cookie for forms shown before there is a session (login, setup).
+PRELOGIN_CSRF_COOKIE = "rivetr_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FORM_FIELD = "csrf_token"
+
+
+def accounts_of(app: Quart) -> AccountService:
+    service: AccountService = app.extensions["rivetr_ctx"].services["accounts"]
+    return service
+
+
+def request_is_https(app: Quart, req: Any = None) -> bool:
+    """True when the client reached us over HTTPS: directly, or via a trusted proxy's X-Forwarded-Proto."""
+    req = req if req is not None else request
+    if req.scheme in ("https", "wss"):
+        return True
+    forwarded = req.headers.get("X-Forwarded-Proto", "")
+    if not forwarded:
+        return False
+    trusted = app.extensions.get("rivetr_trusted_proxies") or []
+    return _trusted(req.remote_addr or "", trusted) and forwarded.split(",")[0].strip().lower() == "https"
+
+
+def set_session_cookie(app: Quart, response: Any, raw_session_id: str) -> None:
+    hours = app.config["RIVETR"].auth.session_hours
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw_session_id,
+        max_age=hours * 3600,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request_is_https(app),
+    )
+
+
+def clear_session_cookie(app: Quart, response: Any) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=request_is_https(app)
+    )
+
+
+async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
+    """The dashboard session of the current request or websocket (cookie only; CSRF is checked by callers)."""
+    req = req if req is not None else request
+    cached = getattr(g, "rivetr_session", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    info = await accounts_of(app).session_for(req.cookies.get(SESSION_COOKIE))
+    if info is not None:
+        g.rivetr_session = info
+    return info
+
+
+def install_verifiers(app: Quart) -> None:
+    verifiers: list[Any] = app.extensions.setdefault("rivetr_auth_verifiers", [])
+
+    async def verify_api_token(token: str) -> str | None:
+        if not credentials.looks_like_api_token(token):
+            return None
+        found = await accounts_of(app).verify_token(token)
+        if found is None:
+            return None
+        g.rivetr_user = found[1]
+        return token_principal(*found)
+
+    async def verify_session(_token: str) -> str | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        header = request.headers.get(CSRF_HEADER)
+        if not raw or not header:
+            return None
+        if not credentials.same(header, credentials.csrf_for_session(raw)):
+            return None
+        info = await current_session(app)
+        if info is None:
+            return None
+        g.rivetr_user = info.user
+        return f"user:{info.user.username}"
+
+    verifiers.extend([verify_api_token, verify_session])
+
+
+async def start(app: Quart, ctx: RivetrContext) -> None:
+    ctx.services["accounts"] = AccountService(ctx.db, ctx.config)
+    install_verifiers(app)

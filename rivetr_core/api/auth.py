@@ -1,0 +1,140 @@
+"""``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change.
+
+``setup``, ``login`` and ``status`` are public (see ``PUBLIC_API_PATHS``); setup and login are rate-limited
+per client by the login bucket of :mod:`rivetr_core.ratelimit`. A successful setup or login sets the
+``rivetr_session`` cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) and returns the session's CSRF token:
+send it as ``X-CSRF-Token`` with every ``/api/*`` call made with the cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, Response, current_app, g, jsonify, request
+from quart_schema import tag, validate_request
+
+from rivetr_core.accounts.service import AccountError, AccountService, LoginResult, user_json
+from rivetr_core.accounts.web import (
+    SESSION_COOKIE,
+    accounts_of,
+    clear_session_cookie,
+    current_session,
+    set_session_cookie,
+)
+from rivetr_core.auth import bearer_token, token_matches
+from rivetr_core.db.engine import isoformat
+from rivetr_core.ratelimit import current_client
+
+bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
+
+
+class Credentials(BaseModel):
+    username: str = Field(min_length=1, max_length=64, description="Login name.")
+    password: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Password (setup: at least [auth] min_password_length characters).",
+    )
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+def accounts() -> AccountService:
+    return accounts_of(current_app)  # type: ignore[arg-type]
+
+
+def _session_response(result: LoginResult, status: int) -> Response:
+    response = jsonify(
+        {
+            "user": user_json(result.user),
+            "csrf_token": result.csrf_token,
+            "expires_at": isoformat(result.session.expires_at),
+        }
+    )
+    response.status_code = status
+    set_session_cookie(current_app, response, result.session_id)  # type: ignore[arg-type]
+    return response
+
+
+@bp.post("/setup")
+@tag(["auth"])
+@validate_request(Credentials)
+async def setup(data: Credentials) -> Response:
+    """Create the first administrator and log them in. 409 once any user exists."""
+    service = accounts()
+    user = await service.create_first_user(data.username, data.password)
+    result = await service.open_session(
+        user,
+        ip=current_client(current_app),  # type: ignore[arg-type]
+        user_agent=request.headers.get("User-Agent"),
+    )
+    return _session_response(result, 201)
+
+
+@bp.post("/login")
+@tag(["auth"])
+@validate_request(Credentials)
+async def login(data: Credentials) -> Response:
+    """Open a dashboard session. A previous session cookie is revoked (the id rotates). 401 when wrong."""
+    result = await accounts().login(
+        data.username,
+        data.password,
+        previous_session_id=request.cookies.get(SESSION_COOKIE),
+        ip=current_client(current_app),
+        user_agent=request.headers.get("User-Agent"),  # type: ignore[arg-type]
+    )
+    return _session_response(result, 200)
+
+
+@bp.get("/status")
+@tag(["auth"])
+async def status() -> dict[str, Any]:
+    """Whether setup is still required and who the caller is (session cookie or bearer token), if anyone."""
+    service = accounts()
+    session = await current_session(current_app)  # type: ignore[arg-type]
+    via, user = None, None
+    if session is not None:
+        via, user = "session", user_json(session.user)
+    else:
+        token = bearer_token()
+        if token and token_matches(token, current_app.extensions["rivetr_ctx"].admin_token):
+            via = "admin_token"
+        elif token:
+            found = await service.verify_token(token)
+            if found is not None:
+                via, user = "api_token", user_json(found[1]) if found[1] else None
+    return {
+        "setup_required": await service.setup_required(),
+        "authenticated": via is not None,
+        "via": via,
+        "user": user,
+        "min_password_length": service.min_password_length,
+    }
+
+
+@bp.post("/logout")
+@tag(["auth"])
+async def logout() -> Response:
+    """End the caller's dashboard session (a no-op for bearer tokens) and clear the cookie."""
+    await accounts().logout(request.cookies.get(SESSION_COOKIE))
+    response = Response(status=204)
+    clear_session_cookie(current_app, response)  # type: ignore[arg-type]
+    return response
+
+
+@bp.post("/password")
+@tag(["auth"])
+@validate_request(PasswordChange)
+async def change_password(data: PasswordChange) -> Response:
+    """Change the session user's password; all their sessions end (log in again)."""
+    user = getattr(g, "rivetr_user", None)
+    if user is None:
+        raise AccountError(400, "only a logged-in user can change their password")
+    await accounts().change_password(user, data.current_password, data.new_password)
+    response = Response(status=204)
+    clear_session_cookie(current_app, response)  # type: ignore[arg-type]
+    return response

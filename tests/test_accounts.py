@@ -1,0 +1,333 @@
+"""Accounts: first-run setup, login sessions (cookie + CSRF), API tokens, via the real app and database."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from rivetr_core.accounts import credentials, passwords
+from rivetr_core.accounts.service import AccountService
+from rivetr_core.accounts.web import SESSION_COOKIE
+from rivetr_core.app import create_app
+from rivetr_core.db.engine import utcnow
+from tests.support.server import ApiClient
+
+PASSWORD = "correct horse battery"
+
+
+def cookie_of(client: ApiClient, name: str = SESSION_COOKIE) -> str | None:
+    for cookie in client.client.cookie_jar:
+        if cookie.name == name:
+            return cookie.value
+    return None
+
+
+async def setup_admin(api: ApiClient, username: str = "alice", password: str = PASSWORD) -> dict:
+    status, body = await api.post(
+        "/api/auth/setup", auth=False, json={"username": username, "password": password}
+    )
+    assert status == 201, body
+    return body
+
+
+# ------------------------------------------------------------------------------------------------ passwords
+def test_password_hash_is_argon2id_and_verifies() -> None:
+    stored = passwords.hash_password(PASSWORD)
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert passwords.verify_password(stored, PASSWORD)
+    assert not passwords.verify_password(stored, PASSWORD + "x")
+    assert not passwords.verify_password(None, PASSWORD)
+    assert not passwords.verify_password("not a hash", PASSWORD)
+
+
+def test_password_policy_names_the_problem() -> None:
+    assert passwords.password_problem("short", 10) == "must be at least 10 characters"
+    assert passwords.password_problem(" " * 12, 10) == "must not be only whitespace"
+    assert passwords.password_problem("x" * 2000, 10).startswith("must be at most")
+    assert passwords.password_problem(PASSWORD, 10) is None
+
+
+def test_csrf_token_is_bound_to_the_session() -> None:
+    a, b = credentials.new_session_id(), credentials.new_session_id()
+    assert a != b and len(a) > 40
+    assert credentials.csrf_for_session(a) == credentials.csrf_for_session(a)
+    assert credentials.csrf_for_session(a) != credentials.csrf_for_session(b)
+    assert not credentials.same("", "")
+
+
+# ------------------------------------------------------------------------------------------------ setup
+async def test_status_reports_setup_required_then_done(api: ApiClient) -> None:
+    status, body = await api.get("/api/auth/status", auth=False)
+    assert status == 200
+    assert body["setup_required"] is True and body["authenticated"] is False
+    assert body["min_password_length"] == 10
+    created = await setup_admin(api)
+    assert created["user"]["username"] == "alice" and created["user"]["role"] == "admin"
+    assert "password" not in str(created["user"]).lower()
+    status, body = await api.get("/api/auth/status", auth=False)
+    assert body["setup_required"] is False
+    assert body["authenticated"] is True and body["via"] == "session"  # setup logs the admin in
+
+
+async def test_setup_is_refused_once_a_user_exists(api: ApiClient) -> None:
+    await setup_admin(api)
+    status, body = await api.post(
+        "/api/auth/setup", auth=False, json={"username": "mallory", "password": "another long password"}
+    )
+    assert status == 409
+    assert body["error"]["code"] == "already_set_up"
+    assert [u.username for u in await api.ctx.services["accounts"].list_users()] == ["alice"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"username": "alice", "password": "short"}, "password"),
+        ({"username": "bad name!", "password": PASSWORD}, "username"),
+        ({"username": "alice"}, "password"),
+        ({"password": PASSWORD}, "username"),
+    ],
+)
+async def test_setup_validation_names_the_field(api: ApiClient, payload: dict, field: str) -> None:
+    status, body = await api.post("/api/auth/setup", auth=False, json=payload)
+    assert status == 422, body
+    assert body["error"]["details"][0]["field"] == field
+    assert field in body["error"]["message"]
+    assert await api.ctx.services["accounts"].setup_required()
+
+
+async def test_password_is_stored_hashed(api: ApiClient) -> None:
+    await setup_admin(api)
+    db_path = api.ctx.config.server.data_dir / "rivetr.db"
+    with sqlite3.connect(db_path) as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+# ------------------------------------------------------------------------------------------------ login
+async def test_login_wrong_password_and_unknown_user_look_the_same(api: ApiClient) -> None:
+    await setup_admin(api)
+    s1, b1 = await api.post(
+        "/api/auth/login", auth=False, json={"username": "alice", "password": "wrong-password"}
+    )
+    s2, b2 = await api.post(
+        "/api/auth/login", auth=False, json={"username": "nobody", "password": "wrong-password"}
+    )
+    assert s1 == s2 == 401
+    assert b1["error"] == b2["error"]
+    assert b1["error"]["code"] == "invalid_credentials"
+
+
+async def test_login_sets_a_hardened_cookie_and_rotates_the_session(api: ApiClient) -> None:
+    await setup_admin(api)
+    first = cookie_of(api)
+    response = await api.client.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    header = response.headers["Set-Cookie"]
+    assert f"{SESSION_COOKIE}=" in header
+    assert "HttpOnly" in header and "SameSite=Lax" in header and "Max-Age=86400" in header
+    assert "Secure" not in header  # plain HTTP in tests
+    second = cookie_of(api)
+    assert second and second != first
+    service: AccountService = api.ctx.services["accounts"]
+    assert await service.session_for(first) is None  # the old id no longer works
+    assert await service.session_for(second) is not None
+    db_path = api.ctx.config.server.data_dir / "rivetr.db"
+    with sqlite3.connect(db_path) as conn:
+        hashes = [r[0] for r in conn.execute("SELECT token_hash FROM user_sessions")]
+    assert hashes == [hashlib.sha256(second.encode()).hexdigest()]
+
+
+async def test_session_cookie_needs_the_csrf_header_on_api_calls(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    csrf = body["csrf_token"]
+    status, _ = await api.get("/api/routes", auth=False)
+    assert status == 401  # cookie alone: a cross-site request could carry it
+    status, _ = await api.get("/api/routes", auth=False, headers={"X-CSRF-Token": "0" * 64})
+    assert status == 401
+    status, data = await api.get("/api/routes", auth=False, headers={"X-CSRF-Token": csrf})
+    assert status == 200 and data == []
+    status, _ = await api.post("/api/tokens", auth=False, json={"name": "x"})
+    assert status == 401
+
+
+async def test_logout_ends_the_session(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    csrf = body["csrf_token"]
+    raw = cookie_of(api)
+    replay = {"X-CSRF-Token": csrf, "Cookie": f"{SESSION_COOKIE}={raw}"}
+    api.client.cookie_jar.clear()
+    status, _ = await api.get("/api/routes", auth=False, headers=replay)
+    assert status == 200  # the explicit cookie header works while the session lives
+    status, _ = await api.post("/api/auth/logout", auth=False, headers=replay)
+    assert status == 204
+    assert await api.ctx.services["accounts"].session_for(raw) is None
+    status, _ = await api.get("/api/routes", auth=False, headers=replay)  # replaying the old cookie fails
+    assert status == 401
+
+
+async def test_expired_session_is_refused_and_swept(api: ApiClient) -> None:
+    await setup_admin(api)
+    service: AccountService = api.ctx.services["accounts"]
+    user = await service.get_user_by_name("alice")
+    result = await service.open_session(user)
+    async with api.ctx.db.session() as s:
+        row = await s.get(type(result.session), result.session.id)
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        s.add(row)
+        await s.commit()
+    assert await service.session_for(result.session_id) is None
+    assert all(sess.id != result.session.id for sess in await service.list_sessions(user.id))
+
+
+async def test_session_lifetime_comes_from_config(config_factory) -> None:
+    app = create_app(config_factory(auth={"session_hours": 2}))
+    async with app.test_app():
+        client = ApiClient(app)
+        response = await client.client.post("/api/auth/setup", json={"username": "bob", "password": PASSWORD})
+        assert "Max-Age=7200" in response.headers["Set-Cookie"]
+
+
+async def test_secure_cookie_only_via_trusted_proxy(config_factory) -> None:
+    app = create_app(config_factory(server={"trusted_proxies": ["127.0.0.0/8"]}))
+    async with app.test_app():
+        client = ApiClient(app)
+        await client.client.post("/api/auth/setup", json={"username": "bob", "password": PASSWORD})
+        creds = {"username": "bob", "password": PASSWORD}
+        plain = await client.client.post(
+            "/api/auth/login", json=creds, scope_base={"client": ("127.0.0.1", 1)}
+        )
+        assert "Secure" not in plain.headers["Set-Cookie"]
+        proxied = await client.client.post(
+            "/api/auth/login",
+            json=creds,
+            headers={"X-Forwarded-Proto": "https"},
+            scope_base={"client": ("127.0.0.1", 1)},
+        )
+        assert "Secure" in proxied.headers["Set-Cookie"]
+        spoofed = await client.client.post(
+            "/api/auth/login",
+            json=creds,
+            headers={"X-Forwarded-Proto": "https"},
+            scope_base={"client": ("203.0.113.9", 1)},
+        )
+        assert "Secure" not in spoofed.headers["Set-Cookie"]
+
+
+async def test_login_is_rate_limited(config_factory) -> None:
+    app = create_app(config_factory(rate_limit={"enabled": True, "login_per_minute": 3}))
+    async with app.test_app():
+        client = ApiClient(app)
+        creds = {"username": "nobody", "password": "wrong-password"}
+        statuses = [(await client.post("/api/auth/login", auth=False, json=creds))[0] for _ in range(5)]
+        assert statuses[:3] == [401, 401, 401]
+        assert statuses[3:] == [429, 429]
+
+
+async def test_change_password_ends_sessions(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    status, _ = await api.post(
+        "/api/auth/password",
+        auth=False,
+        headers={"X-CSRF-Token": body["csrf_token"]},
+        json={"current_password": "nope", "new_password": "another long password"},
+    )
+    assert status == 422
+    status, _ = await api.post(
+        "/api/auth/password",
+        auth=False,
+        headers={"X-CSRF-Token": body["csrf_token"]},
+        json={"current_password": PASSWORD, "new_password": "another long password"},
+    )
+    assert status == 204
+    status, _ = await api.get("/api/routes", auth=False, headers={"X-CSRF-Token": body["csrf_token"]})
+    assert status == 401
+    status, _ = await api.post(
+        "/api/auth/login", auth=False, json={"username": "alice", "password": PASSWORD}
+    )
+    assert status == 401
+    status, _ = await api.post(
+        "/api/auth/login", auth=False, json={"username": "alice", "password": "another long password"}
+    )
+    assert status == 200
+
+
+# ------------------------------------------------------------------------------------------------ tokens
+async def test_api_token_lifecycle(api: ApiClient) -> None:
+    await setup_admin(api)
+    status, created = await api.post("/api/tokens", json={"name": "ci"})
+    assert status == 201
+    raw = created["token"]
+    assert raw.startswith("rvt_pat_") and created["prefix"] == raw[:12]
+    bearer = {"Authorization": f"Bearer {raw}"}
+    status, listed = await api.get("/api/tokens", auth=False, headers=bearer)
+    assert status == 200
+    assert [t["name"] for t in listed] == ["ci"]
+    assert "token" not in listed[0] and raw not in str(listed)
+    assert listed[0]["last_used_at"] is not None
+    db_path = api.ctx.config.server.data_dir / "rivetr.db"
+    with sqlite3.connect(db_path) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert raw not in dump and hashlib.sha256(raw.encode()).hexdigest() in dump
+    status, _ = await api.delete(f"/api/tokens/{created['id']}")
+    assert status == 204
+    status, body = await api.get("/api/routes", auth=False, headers=bearer)
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+    status, body = await api.delete(f"/api/tokens/{created['id']}")
+    assert status == 404
+
+
+async def test_token_created_by_session_records_the_user(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    status, created = await api.post(
+        "/api/tokens",
+        auth=False,
+        headers={"X-CSRF-Token": body["csrf_token"]},
+        json={"name": "laptop", "expires_in_days": 30},
+    )
+    assert status == 201
+    assert created["created_by"] == "user:alice" and created["expires_at"] is not None
+    api.client.cookie_jar.clear()
+    status, who = await api.get(
+        "/api/auth/status", auth=False, headers={"Authorization": f"Bearer {created['token']}"}
+    )
+    assert who["via"] == "api_token" and who["user"]["username"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"name": ""}, "name"), ({}, "name"), ({"name": "x", "expires_in_days": 0}, "expires_in_days")],
+)
+async def test_token_validation_names_the_field(api: ApiClient, payload: dict, field: str) -> None:
+    status, body = await api.post("/api/tokens", json=payload)
+    assert status == 422
+    assert body["error"]["details"][0]["field"] == field
+
+
+async def test_expired_and_forged_tokens_are_refused(api: ApiClient) -> None:
+    service: AccountService = api.ctx.services["accounts"]
+    token, raw = await service.create_token("old", expires_in_days=1)
+    async with api.ctx.db.session() as s:
+        row = await s.get(type(token), token.id)
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        s.add(row)
+        await s.commit()
+    for value in (raw, credentials.new_api_token(), "rvt_pat_short"):
+        status, _ = await api.get("/api/routes", auth=False, headers={"Authorization": f"Bearer {value}"})
+        assert status == 401
+
+
+async def test_openapi_documents_the_account_endpoints(api: ApiClient) -> None:
+    status, spec = await api.get("/openapi.json", auth=False)
+    assert status == 200
+    for path in (
+        "/api/auth/setup",
+        "/api/auth/login",
+        "/api/auth/status",
+        "/api/tokens",
+        "/api/tokens/{token_id}",
+    ):
+        assert path in spec["paths"], path
