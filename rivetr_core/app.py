@@ -37,6 +37,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
+    "rivetr_core.api.notifications:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.tokens:bp",
 )
@@ -45,6 +46,7 @@ CORE_BLUEPRINTS = (
 #: Each starts its area's background work with ``ctx.spawn`` (cancelled at shutdown) and may put a service
 #: object in ``ctx.services``. Later areas append theirs here.
 CORE_SERVICES: tuple[str, ...] = (
+    "rivetr_core.notify:start",
     "rivetr_core.accounts.web:start",
 )
 

@@ -1,0 +1,130 @@
+"""``/api/notification-channels``: where lifecycle events are delivered (apprise URLs, encrypted at rest).
+
+A channel subscribes to event types (``events``; empty = all). URLs usually embed credentials: they are
+stored encrypted and every response shows only their scheme (``slack://***``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from quart import Blueprint, Response, request
+from quart_schema import tag, validate_request
+
+from rivetr_core.context import rivetr
+from rivetr_core.errors import ApiError
+from rivetr_core.notify.events import EVENT_TYPES, check_events
+from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
+
+bp = Blueprint("notifications_api", __name__, url_prefix="/api/notification-channels")
+
+
+def _check_name(v: str) -> str:
+    v = v.strip()
+    if not v or len(v) > 100:
+        raise ValueError("must be 1-100 characters")
+    return v
+
+
+def _check_url(v: str) -> str:
+    v = v.strip()
+    if "://" not in v or len(v) > 4000:
+        raise ValueError("must be a notifier URL such as slack://… or json://host/path")
+    return v
+
+
+class ChannelIn(BaseModel):
+    name: str = Field(description="Unique display name.")
+    url: str = Field(
+        description="apprise URL (slack://, discord://, mailto://, tgram://, ntfy://, json://…)."
+    )
+    events: list[str] = Field(
+        default_factory=list,
+        description=f"Event types to deliver; empty = all. Known: {', '.join(EVENT_TYPES)}.",
+    )
+    notifier: str = Field("apprise", description="Notifier plugin that delivers to this URL.")
+    enabled: bool = True
+
+    _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _events = field_validator("events")(classmethod(lambda cls, v: check_events(v)))
+
+
+class ChannelUpdate(BaseModel):
+    name: str | None = None
+    url: str | None = Field(None, description="New URL; omit to keep the stored one.")
+    events: list[str] | None = None
+    notifier: str | None = None
+    enabled: bool | None = None
+
+    _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else _check_name(v)))
+    _url = field_validator("url")(classmethod(lambda cls, v: v if v is None else _check_url(v)))
+    _events = field_validator("events")(classmethod(lambda cls, v: v if v is None else check_events(v)))
+
+
+def service() -> NotificationService:
+    svc: NotificationService = rivetr().services["notifications"]
+    return svc
+
+
+@bp.get("")
+@tag(["notifications"])
+async def list_channels() -> list[dict[str, Any]]:
+    """Every channel with its delivery health (``failures`` in a row, ``last_error``)."""
+    box = rivetr().secrets
+    return [channel_json(row, box) for row in await service().list()]
+
+
+@bp.post("")
+@tag(["notifications"])
+@validate_request(ChannelIn)
+async def create_channel(data: ChannelIn) -> tuple[dict[str, Any], int]:
+    """Create a channel. 422 names the field (an unknown event type, a URL apprise does not understand)."""
+    row = await service().create(
+        name=data.name, url=data.url, events=data.events, notifier=data.notifier, enabled=data.enabled
+    )
+    return channel_json(row, rivetr().secrets), 201
+
+
+@bp.get("/<channel_id>")
+@tag(["notifications"])
+async def get_channel(channel_id: str) -> dict[str, Any]:
+    return channel_json(await service().get(channel_id), rivetr().secrets)
+
+
+@bp.put("/<channel_id>")
+@tag(["notifications"])
+@validate_request(ChannelUpdate)
+async def update_channel(channel_id: str, data: ChannelUpdate) -> dict[str, Any]:
+    """Change any of the fields; omitted fields keep their value."""
+    row = await service().update(channel_id, data.model_dump(exclude_unset=True, exclude_none=True))
+    return channel_json(row, rivetr().secrets)
+
+
+@bp.delete("/<channel_id>")
+@tag(["notifications"])
+async def delete_channel(channel_id: str) -> Response:
+    await service().delete(channel_id)
+    return Response(status=204)
+
+
+@bp.post("/<channel_id>/test")
+@tag(["notifications"])
+async def test_channel(channel_id: str) -> dict[str, Any]:
+    """Send a test event now (one attempt). 200 ``{"ok": true}``, or 502 with the notifier's reason."""
+    error = await service().test(channel_id)
+    if error is not None:
+        raise ApiError(502, f"test notification failed: {error}", code="notification_failed")
+    return {"ok": True}
+
+
+@bp.get("/<channel_id>/deliveries")
+@tag(["notifications"])
+async def list_deliveries(channel_id: str) -> list[dict[str, Any]]:
+    """The channel's latest deliveries (``?limit=``, default 50, max 500), newest first."""
+    try:
+        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
+    except ValueError:
+        raise ApiError(422, "limit: must be an integer", details=[{"field": "limit"}]) from None
+    return [delivery_json(row) for row in await service().deliveries(channel_id, limit)]

@@ -1,0 +1,171 @@
+"""Notification channels API and delivery, against a real HTTP receiver reached through apprise ``json://``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from rivetr_core.types import RivetrEvent
+
+
+class Receiver:
+    """A tiny JSON webhook endpoint on loopback; ``status`` is what it answers."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.payloads: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.payloads.append(json.loads(body))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def fast_retries(api):  # type: ignore[no-untyped-def]
+    api.ctx.services["notifications"].retry_delays = (0.05, 0.05)
+    return api
+
+
+async def test_channel_crud_masks_and_encrypts_url(api, receiver: Receiver) -> None:
+    status, body = await api.post(
+        "/api/notification-channels",
+        json={"name": "ops", "url": receiver.url, "events": ["deployment_failed"]},
+    )
+    assert status == 201, body
+    assert body["url"] == "json://***" and body["events"] == ["deployment_failed"]
+    channel_id = body["id"]
+    db_bytes = Path(api.ctx.config.server.data_dir / "rivetr.db").read_bytes()
+    for wal in api.ctx.config.server.data_dir.glob("rivetr.db-wal"):
+        db_bytes += wal.read_bytes()
+    assert receiver.url.encode() not in db_bytes and b"127.0.0.1:" not in db_bytes
+
+    status, listed = await api.get("/api/notification-channels")
+    assert status == 200 and [c["id"] for c in listed] == [channel_id] and listed[0]["url"] == "json://***"
+
+    status, body = await api.put(
+        f"/api/notification-channels/{channel_id}", json={"events": [], "name": "all"}
+    )
+    assert status == 200 and body["events"] == [] and body["name"] == "all"
+    status, body = await api.delete(f"/api/notification-channels/{channel_id}")
+    assert status == 204
+    status, body = await api.get(f"/api/notification-channels/{channel_id}")
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"name": "x", "url": "json://127.0.0.1:9/x", "events": ["deployment_exploded"]}, "events"),
+        ({"name": "x", "url": "nosuchscheme://token"}, "url"),
+        ({"name": "x", "url": "not a url"}, "url"),
+        ({"name": "", "url": "json://127.0.0.1:9/x"}, "name"),
+        ({"name": "x", "url": "json://127.0.0.1:9/x", "notifier": "carrier-pigeon"}, "notifier"),
+        ({"url": "json://127.0.0.1:9/x"}, "name"),
+    ],
+)
+async def test_invalid_channel_is_422_naming_the_field(api, payload: dict, field: str) -> None:
+    status, body = await api.post("/api/notification-channels", json=payload)
+    assert status == 422, body
+    assert body["error"]["details"][0]["field"] == field
+    assert (await api.get("/api/notification-channels"))[1] == []
+
+
+async def test_duplicate_name_is_409(api, receiver: Receiver) -> None:
+    assert (await api.post("/api/notification-channels", json={"name": "a", "url": receiver.url}))[0] == 201
+    status, body = await api.post("/api/notification-channels", json={"name": "a", "url": receiver.url})
+    assert status == 409 and body["error"]["details"]["field"] == "name"
+
+
+async def test_event_delivered_only_to_subscribed_channels(api, receiver: Receiver) -> None:
+    other = Receiver()
+    try:
+        await api.post("/api/notification-channels", json={"name": "all", "url": receiver.url, "events": []})
+        await api.post(
+            "/api/notification-channels",
+            json={"name": "failures", "url": other.url, "events": ["deployment_failed"]},
+        )
+        api.ctx.emit(
+            RivetrEvent(type="deployment_succeeded", app_name="web", message="web is live", level="success")
+        )
+        api.ctx.emit(
+            RivetrEvent(type="deployment_failed", app_name="web", message="build failed", level="failure")
+        )
+        await api.ctx.services["notifications"].wait_idle()
+        assert sorted(p["title"] for p in receiver.payloads) == [
+            "[Rivetr] web: deployment failed",
+            "[Rivetr] web: deployment succeeded",
+        ]
+        assert [p["type"] for p in other.payloads] == ["failure"]
+    finally:
+        other.close()
+
+
+async def test_failing_channel_is_retried_recorded_and_never_blocks(fast_retries, receiver: Receiver) -> None:
+    api = fast_retries
+    receiver.status = 500
+    _, channel = await api.post("/api/notification-channels", json={"name": "broken", "url": receiver.url})
+    started = time.perf_counter()
+    api.ctx.emit(RivetrEvent(type="deployment_failed", app_name="web"))
+    assert time.perf_counter() - started < 0.05  # emit only enqueues
+    await api.ctx.services["notifications"].wait_idle()
+    assert len(receiver.payloads) == 3  # first try + 2 retries
+    _, body = await api.get(f"/api/notification-channels/{channel['id']}")
+    assert body["failures"] == 1 and body["total_failures"] == 1
+    assert body["last_error"] and body["last_failure_at"]
+    _, deliveries = await api.get(f"/api/notification-channels/{channel['id']}/deliveries")
+    assert [(d["status"], d["attempts"]) for d in deliveries] == [("failed", 3)]
+
+    receiver.status = 200  # recovers: the failure streak resets
+    api.ctx.emit(RivetrEvent(type="rollback", app_name="web"))
+    await api.ctx.services["notifications"].wait_idle()
+    _, body = await api.get(f"/api/notification-channels/{channel['id']}")
+    assert body["failures"] == 0 and body["total_failures"] == 1 and body["last_success_at"]
+
+
+async def test_test_endpoint_reports_success_and_failure(api, receiver: Receiver) -> None:
+    _, channel = await api.post("/api/notification-channels", json={"name": "t", "url": receiver.url})
+    status, body = await api.post(f"/api/notification-channels/{channel['id']}/test")
+    assert status == 200 and body == {"ok": True}
+    assert receiver.payloads[-1]["title"] == "[Rivetr] test"
+    receiver.status = 503
+    status, body = await api.post(f"/api/notification-channels/{channel['id']}/test")
+    assert status == 502 and body["error"]["code"] == "notification_failed"
+    assert (await api.post("/api/notification-channels/nope/test"))[0] == 404
+
+
+async def test_emit_from_a_thread_is_delivered(api, receiver: Receiver) -> None:
+    await api.post("/api/notification-channels", json={"name": "t", "url": receiver.url})
+    await asyncio.to_thread(api.ctx.emit, RivetrEvent(type="disk_warning", message="disk 91% full"))
+    await asyncio.sleep(0.05)
+    await api.ctx.services["notifications"].wait_idle()
+    assert "disk 91% full" in receiver.payloads[0]["message"]
