@@ -1,11 +1,20 @@
-"""Registers the github git provider. Placeholder until issue 7: webhooks, OAuth and previews are not built yet."""
+"""Registers the ``github`` and ``gitea`` git providers (webhooks, OAuth connect, repositories, comments)."""
 
 from rivetr_core import hookimpl
 from rivetr_core.types import GitProviderRegistration
 
-from .provider import GitHubProvider
+from .provider import GiteaProvider, GitHubProvider
 
 
 @hookimpl
 def rivetr_git_providers() -> list[GitProviderRegistration]:
-    return [GitProviderRegistration(name="github", factory=lambda ctx: GitHubProvider())]
+    return [
+        GitProviderRegistration(
+            name="github", factory=GitHubProvider.from_context, description="GitHub and GitHub Enterprise"
+        ),
+        GitProviderRegistration(
+            name="gitea",
+            factory=GiteaProvider.from_context,
+            description="Gitea / Forgejo (GitHub-shaped webhooks)",
+        ),
+    ]

@@ -1,16 +1,46 @@
-"""GitHub provider. NOT BUILT YET (issue 7): every method says so instead of pretending to work."""
+"""The GitHub and Gitea providers: webhook verification + parsing (pure) and the REST API mix-in."""
+
+from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rivetr_core.types import WebhookEvent
+from rivetr_core.types import PluginContext, WebhookEvent
+from rivetr_core.webhooks.signing import header, verify_hmac_sha256
+
+from . import webhooks
+from .api import GiteaApi, GitHubApi
 
 
-class GitHubProvider:
+class GitHubProvider(GitHubApi):
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>``; events from ``X-GitHub-Event``."""
+
     name = "github"
 
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> GitHubProvider:
+        return cls()
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        # Fail closed: an unbuilt provider never accepts a webhook.
-        return False
+        return verify_hmac_sha256(header(headers, "X-Hub-Signature-256"), secret, body, prefix="sha256=")
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        raise NotImplementedError("the github git provider is not built yet (issue 7)")
+        event, delivery = webhooks.github_delivery(headers)
+        return webhooks.parse(self.name, event, delivery, body)
+
+
+class GiteaProvider(GiteaApi):
+    """``X-Gitea-Signature: <hex HMAC-SHA256 of the body>`` (no prefix); GitHub-shaped payloads."""
+
+    name = "gitea"
+
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> GiteaProvider:
+        return cls()
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        signature = header(headers, "X-Gitea-Signature") or header(headers, "X-Gogs-Signature")
+        return verify_hmac_sha256(signature, secret, body)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        event, delivery = webhooks.gitea_delivery(headers)
+        return webhooks.parse(self.name, event, delivery, body)

@@ -1,4 +1,4 @@
-"""Registers the gitlab git provider. Placeholder until issue 7: webhooks, OAuth and previews are not built yet."""
+"""Registers the ``gitlab`` git provider (webhooks, OAuth connect, projects, MR notes)."""
 
 from rivetr_core import hookimpl
 from rivetr_core.types import GitProviderRegistration
@@ -8,4 +8,10 @@ from .provider import GitLabProvider
 
 @hookimpl
 def rivetr_git_providers() -> list[GitProviderRegistration]:
-    return [GitProviderRegistration(name="gitlab", factory=lambda ctx: GitLabProvider())]
+    return [
+        GitProviderRegistration(
+            name="gitlab",
+            factory=GitLabProvider.from_context,
+            description="GitLab.com and self-managed GitLab",
+        )
+    ]

@@ -1,0 +1,3 @@
+"""Bitbucket git provider: webhooks, OAuth connect, repositories, PR previews."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""The Bitbucket provider: ``X-Hub-Signature: sha256=<hex HMAC-SHA256>`` check and payload parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rivetr_core.types import PluginContext, WebhookEvent
+from rivetr_core.webhooks.signing import header, verify_hmac_sha256
+
+from . import webhooks
+from .api import BitbucketApi
+
+
+class BitbucketProvider(BitbucketApi):
+    name = "bitbucket"
+
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> BitbucketProvider:
+        return cls()
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        return verify_hmac_sha256(header(headers, "X-Hub-Signature"), secret, body, prefix="sha256=")
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        event, delivery = webhooks.delivery(headers)
+        return webhooks.parse(self.name, event, delivery, body)
