@@ -7,6 +7,7 @@ Core reaches plugins only through the typed accessors here; the implementation o
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import logging
 import os
@@ -80,8 +81,6 @@ class RivetrPluginManager:
             name = "core-" + module_name.rsplit(".", 1)[1].replace("_", "-")
             if name in self.disabled:
                 continue
-            import importlib
-
             self._register(importlib.import_module(module_name), name, "rivetr-core", __version__)
         if load_entrypoints:
             self._load_entrypoints()
@@ -101,7 +100,7 @@ class RivetrPluginManager:
             dist_name = dist.metadata["Name"] if dist else "?"
             version = dist.version if dist else "0"
             if ep.name in self._info:
-                # Two distributions installed the same entry point name: make both visible.
+                # Two distributions installed the same entry point name: make both visible before loading.
                 other = self._info[ep.name].distribution
                 raise PluginError(f"plugin name {ep.name!r} is provided by both {other} and {dist_name}")
             try:
@@ -137,9 +136,8 @@ class RivetrPluginManager:
         hook = getattr(self.pm.hook, hook_name)
         found: dict[str, Any] = {}
         owners: dict[str, str] = {}
-        for impl in reversed(hook.get_hookimpls()):  # reversed → registration order
-            result = impl.function()
-            for registration in result or ():
+        for impl in hook.get_hookimpls():  # registration order
+            for registration in self._call_registration(impl, hook_name):
                 reg_name = getattr(registration, "name", None)
                 if reg_name in found:
                     raise PluginError(
@@ -149,6 +147,12 @@ class RivetrPluginManager:
                 found[reg_name] = registration
                 owners[reg_name] = impl.plugin_name
         return found
+
+    def _call_registration(self, impl: Any, hook_name: str) -> list[Any]:
+        try:
+            return list(impl.function() or ())
+        except Exception as exc:  # say which plugin is broken instead of a bare traceback
+            raise PluginError(f"plugin {self._dist(impl.plugin_name)} failed in {hook_name}: {exc!r}") from exc
 
     def _dist(self, plugin_name: str) -> str:
         info = self._info.get(plugin_name)
@@ -173,7 +177,8 @@ class RivetrPluginManager:
         return self._collect("rivetr_proxy_backends", "proxy backend")
 
     def blueprints(self) -> list[BlueprintRegistration]:
-        return [reg for regs in self.pm.hook.rivetr_blueprints() for reg in regs or ()]
+        impls = self.pm.hook.rivetr_blueprints.get_hookimpls()
+        return [reg for impl in impls for reg in self._call_registration(impl, "rivetr_blueprints")]
 
     def select(self, registry: dict[str, R], name: str, kind: str) -> R:
         try:

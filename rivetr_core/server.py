@@ -7,6 +7,7 @@ before anything starts, and port 0 works: the real address is logged and written
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import shutil
@@ -105,7 +106,9 @@ def serve(config: RivetrConfig) -> int:
     try:
         return asyncio.run(_serve(config, sock))
     finally:
-        sock.close()
+        # Hypercorn adopts the fd and closes it itself; closing again would hit EBADF.
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 async def _serve(config: RivetrConfig, sock: socket.socket) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response
-from quart_schema import tag, validate_request
+from quart_schema import tag, validate_request, validate_response
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found
@@ -33,6 +33,23 @@ class RouteIn(BaseModel):
         return [check_upstream(u) for u in v]
 
 
+class UpstreamOut(BaseModel):
+    address: str
+    healthy: bool | None = Field(description="As the proxy's health probes see it; null when unknown.")
+    active_requests: int | None = None
+
+
+class RouteOut(BaseModel):
+    domain: str
+    upstreams: list[UpstreamOut]
+    app_id: str | None
+    https_redirect: bool
+    hsts: bool
+    has_certificate: bool
+    created_at: str
+    updated_at: str
+
+
 def routes() -> RouteService:
     service: RouteService = rivetr().services["routes"]
     return service
@@ -40,6 +57,7 @@ def routes() -> RouteService:
 
 @bp.get("")
 @tag(["routes"])
+@validate_response(list[RouteOut])
 async def list_routes() -> list[dict[str, Any]]:
     """Every route with the health of each upstream as the proxy sees it."""
     service = routes()
@@ -50,6 +68,7 @@ async def list_routes() -> list[dict[str, Any]]:
 @bp.post("")
 @tag(["routes"])
 @validate_request(RouteIn)
+@validate_response(RouteOut, 201)
 async def create_route(data: RouteIn) -> tuple[dict[str, Any], int]:
     """Create or replace a manual route. Routes owned by an app are changed through the app."""
     service = routes()

@@ -139,7 +139,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, *, config_fi
     if config_file:
         args += ["--config", str(config_file)]
     log_path = data_dir / "server.log"
-    log_fh = open(log_path, "ab")  # noqa: SIM115 - owned by the process for its lifetime
+    log_fh = open(log_path, "wb")  # noqa: SIM115 - owned by the process for its lifetime
     proc = subprocess.Popen(args, env=full_env, stdout=log_fh, stderr=subprocess.STDOUT)
     log_fh.close()
     deadline = time.monotonic() + timeout

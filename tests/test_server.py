@@ -1,0 +1,186 @@
+"""The control plane as a real process: start, /health, auth, OpenAPI, errors, graceful shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    proc = start_server(tmp_path / "data")
+    yield proc
+    proc.stop(signal.SIGKILL)
+
+
+def test_health_and_auth(server: ServerProcess) -> None:
+    health = httpx.get(server.url + "/health").json()
+    assert health["database"] == "ok" and health["version"]
+    assert "runtime" in health and "proxy" in health
+    assert httpx.get(server.url + "/api/plugins").status_code == 401
+    wrong = httpx.get(server.url + "/api/plugins", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+    with server.client() as client:
+        plugins = client.get("/api/plugins").json()
+    assert {p["name"] for p in plugins} >= {"runtime-docker", "proxy-builtin", "core-http-health"}
+    assert all({"name", "version", "hooks"} <= set(p) for p in plugins)
+
+
+def test_request_id_echoed_and_generated(server: ServerProcess) -> None:
+    given = httpx.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
+    assert given.headers["X-Request-Id"] == "abc-123"
+    generated = httpx.get(server.url + "/health", headers={"X-Request-Id": "bad id with spaces"})
+    assert generated.headers["X-Request-Id"] != "bad id with spaces" and len(generated.headers["X-Request-Id"]) == 16
+
+
+def test_json_errors(server: ServerProcess) -> None:
+    with server.client() as client:
+        missing = client.get("/api/does-not-exist")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        wrong_method = client.put("/api/plugins")
+        assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+        bad_json = client.post("/api/routes", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert bad_json.status_code in (400, 422) and "error" in bad_json.json()
+        invalid = client.post("/api/routes", json={"domain": "-bad-", "upstreams": []})
+        body = invalid.json()["error"]
+        assert invalid.status_code == 422 and body["code"] == "validation_error"
+        assert {d["field"] for d in body["details"]} == {"domain", "upstreams"}
+
+
+def test_openapi_and_docs(server: ServerProcess) -> None:
+    spec = httpx.get(server.url + "/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/routes" in spec["paths"] and "/api/plugins" in spec["paths"]
+    create = spec["paths"]["/api/routes"]["post"]
+    assert "domain" in create["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert "201" in create["responses"]
+    docs = httpx.get(server.url + "/docs")
+    assert docs.status_code == 200 and "openapi.json" in docs.text
+
+
+def test_sigterm_exits_zero_quickly(server: ServerProcess) -> None:
+    started = time.monotonic()
+    code = server.stop(signal.SIGTERM, timeout=10)
+    assert code == 0, server.log()
+    assert time.monotonic() - started < 10
+    assert not (server.data_dir / "api.addr").exists()
+
+
+def _install_third_party_plugin(site: Path) -> None:
+    """A minimal third-party distribution on PYTHONPATH: importlib.metadata finds its entry point exactly
+    as it would after ``pip install rivetr-slow``."""
+    (site / "rivetr_slow.py").write_text(
+        "import asyncio\n"
+        "from quart import Blueprint\n"
+        "from rivetr_core import hookimpl\n"
+        "from rivetr_core.types import BlueprintRegistration\n"
+        "bp = Blueprint('slow', __name__)\n"
+        "@bp.get('/slow')\n"
+        "async def slow():\n"
+        "    await asyncio.sleep(1.5)\n"
+        "    return {'done': True}\n"
+        "@hookimpl\n"
+        "def rivetr_blueprints():\n"
+        "    return [BlueprintRegistration(name='slow', blueprint=bp)]\n"
+    )
+    dist = site / "rivetr_slow-1.2.3.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rivetr-slow\nVersion: 1.2.3\n")
+    (dist / "entry_points.txt").write_text("[rivetr]\nslow = rivetr_slow\n")
+
+
+def test_third_party_plugin_and_sigterm_finishes_in_flight_request(tmp_path: Path) -> None:
+    import threading
+
+    site = tmp_path / "site"
+    site.mkdir()
+    _install_third_party_plugin(site)
+    server = start_server(tmp_path / "d", {"PYTHONPATH": f"{site}:{os.environ.get('PYTHONPATH', '')}"})
+    with server.client() as client:
+        listed = {p["name"]: p for p in client.get("/api/plugins").json()}
+    assert listed["slow"]["version"] == "1.2.3" and listed["slow"]["hooks"] == ["rivetr_blueprints"]
+    result: dict[str, object] = {}
+
+    def slow_call() -> None:
+        with httpx.Client(base_url=server.url) as client:
+            response = client.get("/slow", timeout=15)
+            result["status"], result["body"] = response.status_code, response.json()
+
+    thread = threading.Thread(target=slow_call)
+    thread.start()
+    time.sleep(0.5)  # the request is now in flight
+    started = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    thread.join(15)
+    assert result == {"status": 200, "body": {"done": True}}
+    assert time.monotonic() - started < 10
+
+
+def test_admin_token_generated_once_and_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"RIVETR_AUTH__ADMIN_TOKEN": ""}
+    first = start_server(data, env)
+    first.stop()
+    token_file = data / "admin.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    assert token in first.log()  # printed once for the operator
+    second = start_server(data, env)
+    second.stop()
+    assert token_file.read_text().strip() == token
+    assert token not in second.log()  # not printed again
+    with httpx.Client() as client:
+        third = start_server(data, env)
+        try:
+            ok = client.get(third.url + "/api/plugins", headers={"Authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+        finally:
+            third.stop()
+
+
+def test_busy_port_gives_clear_error(tmp_path: Path) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(tmp_path), "RIVETR_SERVER__API_PORT": str(port),
+           "RIVETR_SERVER__HOST": "127.0.0.1", "RIVETR_PROXY__ENABLED": "false",
+           "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        blocker.close()
+    assert proc.returncode != 0
+    assert f"API port {port}" in proc.stderr and "already in use" in proc.stderr
+
+
+def test_corrupt_database_refuses_to_start(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "rivetr.db").write_bytes(b"garbage" * 1000)
+    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(tmp_path), "RIVETR_SERVER__API_PORT": "0",
+           "RIVETR_PROXY__ENABLED": "false", "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN}
+    proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "not a usable SQLite file" in proc.stderr
+    assert (tmp_path / "rivetr.db").read_bytes().startswith(b"garbage")
+
+
+def test_invalid_config_refuses_to_start(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\napi_port = -1\n")
+    proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "server.api_port" in proc.stderr
