@@ -1,0 +1,119 @@
+"""Benchmark (not a test): time-to-ready and idle RSS of `rivetr serve` with every in-repo plugin.
+
+Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s. Peers for scale: upstream Rust Rivetr claims
+~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own process(es); its RSS is reported
+separately and in the total.
+
+    .venv/bin/python bench/startup.py [--runs 3] [--idle 10] [--no-proxy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        p, pp = (int(x) for x in line.split())
+        children.setdefault(pp, []).append(p)
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def proxy_pids(data_dir: Path) -> list[int]:
+    """Proxy processes outlive the control plane by design, so find them by their state dir."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(line.split(None, 1)[0]) for line in out.splitlines() if str(data_dir) in line and "proxy" in line]
+
+
+def one_run(idle: float, proxy: bool) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-"))
+    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(data_dir), "RIVETR_SERVER__API_PORT": "0",
+           "RIVETR_SERVER__HOST": "127.0.0.1", "RIVETR_SERVER__PROXY_PORT": str(free_port()),
+           "RIVETR_SERVER__PROXY_HTTPS_PORT": str(free_port()), "RIVETR_AUTH__ADMIN_TOKEN": "bench-token",
+           "RIVETR_PROXY__ENABLED": "true" if proxy else "false"}
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    addr = data_dir / "api.addr"
+    ready = None
+    try:
+        while time.perf_counter() - started < 30:
+            if addr.exists() and addr.read_text().strip():
+                url = "http://127.0.0.1:" + addr.read_text().strip().rsplit(":", 1)[1]
+                try:
+                    httpx.get(url + "/health", timeout=2)
+                    ready = time.perf_counter() - started
+                    break
+                except httpx.HTTPError:
+                    pass
+            if proc.poll() is not None:
+                raise SystemExit(f"rivetr serve exited with {proc.returncode}")
+            time.sleep(0.01)
+        if ready is None:
+            raise SystemExit("not ready in 30 s")
+        time.sleep(idle)
+        control = rss_mb(proc.pid) + sum(rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir))
+        proxy_rss = sum(rss_mb(p) for p in proxy_pids(data_dir))
+        return {"ready": ready, "control": control, "proxy": proxy_rss}
+    finally:
+        pids = proxy_pids(data_dir)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+        for pid in pids:  # the data plane deliberately survives the control plane: stop it for the bench
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--no-proxy", action="store_true")
+    args = parser.parse_args()
+    results = [one_run(args.idle, not args.no_proxy) for _ in range(args.runs)]
+    ready = statistics.median(r["ready"] for r in results)
+    control = statistics.median(r["control"] for r in results)
+    proxy = statistics.median(r["proxy"] for r in results)
+    print(f"runs: {args.runs}, idle {args.idle:g} s, proxy {'on' if not args.no_proxy else 'off'}")
+    print(f"time to ready (median): {ready:.2f} s   target ≤ 2 s   ratio {ready / 2:.2f}")
+    print(f"idle RSS control plane: {control:.1f} MB   target ≤ 80 MB   ratio {control / 80:.2f}")
+    print(f"idle RSS proxy worker(s): {proxy:.1f} MB   total {control + proxy:.1f} MB")
+    print(f"vs peers: upstream Rust Rivetr ~30 MB ({(control + proxy) / 30:.1f}x), "
+          f"Dokploy ~460 MiB ({(control + proxy) / 482:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
