@@ -38,6 +38,8 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
     "rivetr_core.api.notifications:bp",
+    "rivetr_core.api.metrics:bp",
+    "rivetr_core.api.audit:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.tokens:bp",
 )
@@ -47,6 +49,7 @@ CORE_BLUEPRINTS = (
 #: object in ``ctx.services``. Later areas append theirs here.
 CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.notify:start",
+    "rivetr_core.metrics:start",
     "rivetr_core.accounts.web:start",
 )
 

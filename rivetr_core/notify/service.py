@@ -208,6 +208,9 @@ class NotificationService:
                 session.add(channel)
             await session.commit()
         self._channels = None
+        metrics = self.ctx.services.get("metrics")
+        if metrics is not None and attempts:
+            metrics.notifications.labels(result="delivered" if error is None else "failed").inc()
 
     # ------------------------------------------------------------------------------------------- channels
     async def _get_row(self, channel_id: str) -> NotificationChannel | None:

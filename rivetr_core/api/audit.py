@@ -1,0 +1,61 @@
+"""``GET /api/audit``: the audit log, newest first, with filters and paging.
+
+The blueprint also installs the audit hook (``record_once``) so every request of the app is seen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, current_app
+from quart_schema import tag, validate_querystring
+
+from rivetr_core.audit.recorder import AuditLog, entry_json, install_audit
+
+bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
+
+
+@bp.record_once
+def _install(state: Any) -> None:
+    audit = AuditLog(state.app.extensions["rivetr_ctx"].db)
+    state.app.extensions["rivetr_audit"] = audit
+    install_audit(state.app, audit)
+
+
+class AuditQuery(BaseModel):
+    actor: str | None = Field(None, description="Exact principal: admin, user:<name>, token:<owner>/<name>…")
+    action: str | None = Field(
+        None, description="Action name or prefix (e.g. auth.login, notifications_api)."
+    )
+    target: str | None = Field(None, description="An id that appears in the URL (app, deployment, channel…).")
+    status: int | None = Field(None, ge=100, le=599, description="Exact response status.")
+    since: datetime | None = Field(None, description="ISO 8601; entries at or after this time.")
+    until: datetime | None = Field(None, description="ISO 8601; entries before this time.")
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+@bp.get("")
+@tag(["audit"])
+@validate_querystring(AuditQuery)
+async def list_audit(query_args: AuditQuery) -> dict[str, Any]:
+    """``{"entries": [...], "total": n, "limit", "offset"}``. Bad filters → 422 naming the parameter."""
+    audit: AuditLog = current_app.extensions["rivetr_audit"]
+    rows, total = await audit.query(
+        actor=query_args.actor,
+        action=query_args.action,
+        target=query_args.target,
+        status=query_args.status,
+        since=query_args.since,
+        until=query_args.until,
+        limit=query_args.limit,
+        offset=query_args.offset,
+    )
+    return {
+        "entries": [entry_json(r) for r in rows],
+        "total": total,
+        "limit": query_args.limit,
+        "offset": query_args.offset,
+    }

@@ -1,0 +1,167 @@
+"""Writing and querying audit entries."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import String, cast
+from sqlmodel import col, func, select
+
+from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.models.ops import AuditEntry
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from rivetr_core.db import Database
+
+log = logging.getLogger("rivetr.audit")
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Login-like endpoints: audited with the submitted user name as actor (the password is never read).
+LOGIN_PATHS = {
+    "/api/auth/login": "auth.login",
+    "/login": "auth.login",
+    "/api/auth/setup": "auth.setup",
+    "/setup": "auth.setup",
+}
+
+
+class AuditLog:
+    """Append and query. ``app.extensions["rivetr_audit"]``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, **fields: Any) -> None:
+        """Append one entry; a failure is logged, never raised (auditing must not break the request)."""
+        try:
+            async with self.db.session() as session:
+                session.add(AuditEntry(**fields))
+                await session.commit()
+        except Exception:
+            log.exception(
+                "could not write an audit entry for %s %s", fields.get("method"), fields.get("path")
+            )
+
+    async def query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[AuditEntry], int]:
+        """Newest first, with the total count matching the filters (for paging)."""
+        conditions = []
+        if actor:
+            conditions.append(AuditEntry.actor == actor)
+        if action:
+            conditions.append(col(AuditEntry.action).startswith(action, autoescape=True))
+        if target:
+            # Ids sit in a small JSON object; matching its text form stays portable (SQLite, PostgreSQL).
+            conditions.append(cast(AuditEntry.target, String).contains(f'"{target}"', autoescape=True))
+        if since:
+            conditions.append(AuditEntry.ts >= _aware(since))
+        if until:
+            conditions.append(AuditEntry.ts < _aware(until))
+        if status:
+            conditions.append(AuditEntry.status == status)
+        async with self.db.session() as session:
+            total = (
+                await session.exec(select(func.count()).select_from(AuditEntry).where(*conditions))
+            ).one()
+            rows = await session.exec(
+                select(AuditEntry)
+                .where(*conditions)
+                .order_by(col(AuditEntry.ts).desc(), col(AuditEntry.id).desc())
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows.all()), int(total)
+
+
+def _aware(value: datetime) -> datetime:
+    # Filters without a zone mean UTC, like every stored time.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def entry_json(row: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ts": isoformat(row.ts),
+        "actor": row.actor,
+        "action": row.action,
+        "method": row.method,
+        "route": row.route,
+        "path": row.path,
+        "target": row.target,
+        "status": row.status,
+        "outcome": "success" if row.status < 400 else "failure",
+        "client": row.client,
+        "request_id": row.request_id,
+    }
+
+
+async def _login_name() -> str | None:
+    """The user name a login form or JSON body submitted (only that field is read)."""
+    from quart import request
+
+    try:
+        if request.is_json:
+            body = await request.get_json(silent=True)
+            name = body.get("username") if isinstance(body, dict) else None
+        else:
+            name = (await request.form).get("username")
+    except Exception:
+        return None
+    return str(name)[:64] if name else None
+
+
+def install_audit(app: Quart, audit: AuditLog) -> None:
+    """After every request, record it when it is a mutating API call, a login, a setup or a webhook."""
+    from quart import request
+
+    from rivetr_core.logsetup import request_id_var
+    from rivetr_core.ratelimit import current_client
+
+    async def _audit(response: Any) -> Any:
+        path = request.path
+        method = request.method
+        login_action = LOGIN_PATHS.get(path) if method == "POST" else None
+        if login_action is None and not (method in MUTATING and path.startswith(("/api/", "/webhooks/"))):
+            return response
+        principal = getattr(request, "rivetr_principal", None)
+        if login_action:
+            name = await _login_name()
+            actor, action = (f"user:{name}" if name else "anonymous"), login_action
+        else:
+            actor = principal or ("webhook" if path.startswith("/webhooks/") else "anonymous")
+            action = request.endpoint or f"{method.lower()}:{path}"
+        route = request.url_rule.rule if request.url_rule is not None else path
+        target = {k: str(v)[:200] for k, v in (request.view_args or {}).items()}
+        try:
+            client = current_client(app)
+        except Exception:  # the trusted-proxy list is always installed; be defensive anyway
+            client = request.remote_addr or "unknown"
+        await audit.record(
+            ts=utcnow(),
+            actor=str(actor)[:200],
+            action=action[:200],
+            method=method,
+            route=route[:300],
+            path=path[:500],
+            target=target,
+            status=response.status_code,
+            client=(client or "unknown")[:100],
+            request_id=request_id_var.get(None),
+        )
+        return response
+
+    app.after_request_funcs.setdefault(None, []).append(_audit)
