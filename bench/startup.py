@@ -53,18 +53,30 @@ def descendants(pid: int) -> list[int]:
 def proxy_pids(data_dir: Path) -> list[int]:
     """Proxy processes outlive the control plane by design, so find them by their state dir."""
     out = subprocess.run(["ps", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(line.split(None, 1)[0]) for line in out.splitlines() if str(data_dir) in line and "proxy" in line]
+    return [
+        int(line.split(None, 1)[0]) for line in out.splitlines() if str(data_dir) in line and "proxy" in line
+    ]
 
 
 def one_run(idle: float, proxy: bool) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-"))
-    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(data_dir), "RIVETR_SERVER__API_PORT": "0",
-           "RIVETR_SERVER__HOST": "127.0.0.1", "RIVETR_SERVER__PROXY_PORT": str(free_port()),
-           "RIVETR_SERVER__PROXY_HTTPS_PORT": str(free_port()), "RIVETR_AUTH__ADMIN_TOKEN": "bench-token",
-           "RIVETR_PROXY__ENABLED": "true" if proxy else "false"}
+    env = {
+        **os.environ,
+        "RIVETR_SERVER__DATA_DIR": str(data_dir),
+        "RIVETR_SERVER__API_PORT": "0",
+        "RIVETR_SERVER__HOST": "127.0.0.1",
+        "RIVETR_SERVER__PROXY_PORT": str(free_port()),
+        "RIVETR_SERVER__PROXY_HTTPS_PORT": str(free_port()),
+        "RIVETR_AUTH__ADMIN_TOKEN": "bench-token",
+        "RIVETR_PROXY__ENABLED": "true" if proxy else "false",
+    }
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rivetr_core.cli.main", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     addr = data_dir / "api.addr"
     ready = None
     try:
@@ -83,7 +95,9 @@ def one_run(idle: float, proxy: bool) -> dict[str, float]:
         if ready is None:
             raise SystemExit("not ready in 30 s")
         time.sleep(idle)
-        control = rss_mb(proc.pid) + sum(rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir))
+        control = rss_mb(proc.pid) + sum(
+            rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir)
+        )
         proxy_rss = sum(rss_mb(p) for p in proxy_pids(data_dir))
         return {"ready": ready, "control": control, "proxy": proxy_rss}
     finally:
@@ -111,8 +125,10 @@ def main() -> None:
     print(f"time to ready (median): {ready:.2f} s   target ≤ 2 s   ratio {ready / 2:.2f}")
     print(f"idle RSS control plane: {control:.1f} MB   target ≤ 80 MB   ratio {control / 80:.2f}")
     print(f"idle RSS proxy worker(s): {proxy:.1f} MB   total {control + proxy:.1f} MB")
-    print(f"vs peers: upstream Rust Rivetr ~30 MB ({(control + proxy) / 30:.1f}x), "
-          f"Dokploy ~460 MiB ({(control + proxy) / 482:.2f}x)")
+    print(
+        f"vs peers: upstream Rust Rivetr ~30 MB ({(control + proxy) / 30:.1f}x), "
+        f"Dokploy ~460 MiB ({(control + proxy) / 482:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

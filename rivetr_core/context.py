@@ -39,9 +39,14 @@ class RivetrContext:
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:
-        return PluginContext(config=self.config, data_dir=self.config.server.data_dir, secrets=self.secrets,
-                             logger=logging.getLogger("rivetr.plugin"), emit=self.emit,
-                             plugin_settings=self.config.plugins)
+        return PluginContext(
+            config=self.config,
+            data_dir=self.config.server.data_dir,
+            secrets=self.secrets,
+            logger=logging.getLogger("rivetr.plugin"),
+            emit=self.emit,
+            plugin_settings=self.config.plugins,
+        )
 
     def emit(self, event: RivetrEvent) -> None:
         self.plugins.emit(event)
@@ -59,9 +64,10 @@ class RivetrContext:
                 try:
                     from .runtime_select import select_runtime
 
-
                     self._runtime = await select_runtime(
-                        self.plugins.container_runtimes(), self.plugin_context(), self.config.runtime.runtime_type
+                        self.plugins.container_runtimes(),
+                        self.plugin_context(),
+                        self.config.runtime.runtime_type,
                     )
                     self.runtime_error = None
                 except (RuntimeUnavailable, PluginError, ImportError) as exc:

@@ -18,15 +18,32 @@ from .types import RivetrError
 log = logging.getLogger("rivetr.api")
 
 _CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
-    429: "rate_limited", 500: "internal_error", 502: "bad_gateway", 503: "unavailable",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "unavailable",
 }
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None, details: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or _CODES.get(status, "error")
@@ -44,8 +61,9 @@ def validation_error(field: str, message: str) -> ApiError:
     return ApiError(422, f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     response = jsonify({"error": {"code": code, "message": message, "details": details}})
     response.status_code = status
     for key, value in (headers or {}).items():
@@ -65,7 +83,10 @@ def _pydantic_details(exc: Exception) -> list[dict[str, Any]]:
 
 
 def wants_json() -> bool:
-    return request.path.startswith(("/api/", "/webhooks/", "/health", "/metrics")) or request.accept_mimetypes.best == "application/json"
+    """API-ish paths always get JSON errors; pages (the dashboard) may render their own."""
+    return request.path.startswith(("/api/", "/webhooks/", "/health", "/metrics")) or (
+        request.accept_mimetypes.best == "application/json"
+    )
 
 
 def install_error_handlers(app: Quart) -> None:
@@ -81,7 +102,7 @@ def install_error_handlers(app: Quart) -> None:
     async def _schema_error(exc: RequestSchemaValidationError) -> Response:
         details = _pydantic_details(exc.validation_error)
         first = details[0] if details else {"field": None, "message": "invalid request body"}
-        message = f"{first['field']}: {first['message']}" if first.get("field") else first["message"]
+        message = f"{first['field']}: {first['message']}" if first.get("field") else str(first["message"])
         return error_response(422, "validation_error", message, details)
 
     @app.errorhandler(HTTPException)
@@ -90,9 +111,12 @@ def install_error_handlers(app: Quart) -> None:
         if not wants_json() and status == 404:
             return exc
         headers = {}
-        if status == 405 and exc.valid_methods if hasattr(exc, "valid_methods") else False:  # type: ignore[attr-defined]
-            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-        return error_response(status, _CODES.get(status, "error"), exc.description or exc.name, None, headers)
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            headers["Allow"] = ", ".join(valid_methods)
+        return error_response(
+            status, _CODES.get(status, "error"), str(exc.description or exc.name or "error"), None, headers
+        )
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:

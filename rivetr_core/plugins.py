@@ -56,8 +56,12 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "distribution": self.distribution,
-                "hooks": self.hooks}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "distribution": self.distribution,
+            "hooks": self.hooks,
+        }
 
 
 def disabled_from_env() -> set[str]:
@@ -85,7 +89,9 @@ class RivetrPluginManager:
         if load_entrypoints:
             self._load_entrypoints()
         for index, plugin in enumerate(plugins or ()):
-            name = getattr(plugin, "__rivetr_name__", None) or getattr(plugin, "__name__", f"plugin-{index}")
+            name = str(
+                getattr(plugin, "__rivetr_name__", None) or getattr(plugin, "__name__", f"plugin-{index}")
+            )
             if name not in self.disabled:
                 self._register(plugin, name, "(passed to create_app)", "0")
         self.check()
@@ -124,8 +130,14 @@ class RivetrPluginManager:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
-        for accessor in (self.container_runtimes, self.builders, self.git_providers, self.health_checks,
-                         self.notifiers, self.proxy_backends):
+        for accessor in (
+            self.container_runtimes,
+            self.builders,
+            self.git_providers,
+            self.health_checks,
+            self.notifiers,
+            self.proxy_backends,
+        ):
             accessor()
 
     # ------------------------------------------------------------------------------------------- accessors
@@ -138,7 +150,7 @@ class RivetrPluginManager:
         owners: dict[str, str] = {}
         for impl in hook.get_hookimpls():  # registration order
             for registration in self._call_registration(impl, hook_name):
-                reg_name = getattr(registration, "name", None)
+                reg_name = str(getattr(registration, "name", ""))
                 if reg_name in found:
                     raise PluginError(
                         f"{kind} {reg_name!r} is registered by both {self._dist(owners[reg_name])} "
@@ -152,7 +164,9 @@ class RivetrPluginManager:
         try:
             return list(impl.function() or ())
         except Exception as exc:  # say which plugin is broken instead of a bare traceback
-            raise PluginError(f"plugin {self._dist(impl.plugin_name)} failed in {hook_name}: {exc!r}") from exc
+            raise PluginError(
+                f"plugin {self._dist(impl.plugin_name)} failed in {hook_name}: {exc!r}"
+            ) from exc
 
     def _dist(self, plugin_name: str) -> str:
         info = self._info.get(plugin_name)

@@ -84,8 +84,9 @@ def current_client(app: Quart) -> str:
     return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
 
 
-def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_minute: int,
-                       trusted_proxies: list[str]) -> None:
+def install_rate_limit(
+    app: Quart, *, per_minute: int, burst: int, login_per_minute: int, trusted_proxies: list[str]
+) -> None:
     app.extensions["rivetr_trusted_proxies"] = parse_networks(trusted_proxies)
     general = TokenBucketLimiter(per_minute, burst)
     login = TokenBucketLimiter(login_per_minute, max(1, min(login_per_minute, 5)))
@@ -96,9 +97,17 @@ def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_min
         if not request.path.startswith(("/api/", "/webhooks/", "/login", "/setup")):
             return
         client = current_client(app)
-        limiter = login if request.method == "POST" and request.path in (
-            "/api/auth/login", "/login", "/api/auth/setup", "/setup") else general
+        limiter = (
+            login
+            if request.method == "POST"
+            and request.path in ("/api/auth/login", "/login", "/api/auth/setup", "/setup")
+            else general
+        )
         wait = limiter.hit(client)
         if wait:
-            raise ApiError(429, "too many requests; slow down", details={"retry_after": math.ceil(wait)},
-                           headers={"Retry-After": str(math.ceil(wait))})
+            raise ApiError(
+                429,
+                "too many requests; slow down",
+                details={"retry_after": math.ceil(wait)},
+                headers={"Retry-After": str(math.ceil(wait))},
+            )

@@ -6,7 +6,9 @@ persist, both are restored into the proxy at start-up and both are listed with u
 
 from __future__ import annotations
 
+import builtins
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlmodel import select
@@ -17,13 +19,32 @@ from .types import ProxyBackend, Route, RouteStatus
 
 log = logging.getLogger("rivetr.routing")
 
+#: Called after a route is stored and pushed: ``(domain, row)``, with ``row=None`` when it was removed.
+RouteListener = Callable[[str, ProxyRoute | None], Awaitable[None]]
+
 
 class RouteService:
     def __init__(self, db: Database, proxy: ProxyBackend | None) -> None:
         self.db = db
         self.proxy = proxy
+        self._listeners: list[RouteListener] = []
 
-    async def list(self) -> list[ProxyRoute]:
+    def add_listener(self, listener: RouteListener) -> None:
+        """Be told about every route change (the certificate manager requests certificates this way).
+
+        Listeners run after the change is committed and pushed; they must be quick (record, wake a worker)
+        and their errors are logged, never raised to whoever changed the route.
+        """
+        self._listeners.append(listener)
+
+    async def _notify(self, domain: str, row: ProxyRoute | None) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(domain, row)
+            except Exception:
+                log.exception("route listener failed for %s", domain)
+
+    async def list(self) -> builtins.list[ProxyRoute]:
         async with self.db.session() as session:
             return list((await session.exec(select(ProxyRoute).order_by(ProxyRoute.domain))).all())
 
@@ -31,14 +52,26 @@ class RouteService:
         async with self.db.session() as session:
             return await session.get(ProxyRoute, domain)
 
-    async def set(self, domain: str, upstreams: list[str], *, app_id: str | None = None,
-                  https_redirect: bool = False, hsts: bool = False) -> ProxyRoute:
+    async def set(
+        self,
+        domain: str,
+        upstreams: builtins.list[str],
+        *,
+        app_id: str | None = None,
+        https_redirect: bool = False,
+        hsts: bool = False,
+    ) -> ProxyRoute:
         """Create or replace a route; the proxy switches atomically (old upstreams start draining)."""
         async with self.db.session() as session:
             row = await session.get(ProxyRoute, domain)
             if row is None:
-                row = ProxyRoute(domain=domain, upstreams=upstreams, app_id=app_id,
-                                 https_redirect=https_redirect, hsts=hsts)
+                row = ProxyRoute(
+                    domain=domain,
+                    upstreams=upstreams,
+                    app_id=app_id,
+                    https_redirect=https_redirect,
+                    hsts=hsts,
+                )
             else:
                 row.upstreams, row.app_id = list(upstreams), app_id
                 row.https_redirect, row.hsts, row.updated_at = https_redirect, hsts, utcnow()
@@ -46,6 +79,7 @@ class RouteService:
             await session.commit()
         if self.proxy is not None:
             await self.proxy.set_route(_to_route(row))
+        await self._notify(domain, row)
         return row
 
     async def remove(self, domain: str) -> bool:
@@ -57,6 +91,7 @@ class RouteService:
             await session.commit()
         if self.proxy is not None:
             await self.proxy.remove_route(domain)
+        await self._notify(domain, None)
         return True
 
     async def restore(self) -> int:
@@ -79,8 +114,13 @@ class RouteService:
 
 
 def _to_route(row: ProxyRoute) -> Route:
-    return Route(domain=row.domain, upstreams=list(row.upstreams), https_redirect=row.https_redirect,
-                 hsts=row.hsts, app_id=row.app_id)
+    return Route(
+        domain=row.domain,
+        upstreams=list(row.upstreams),
+        https_redirect=row.https_redirect,
+        hsts=row.hsts,
+        app_id=row.app_id,
+    )
 
 
 def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
@@ -88,8 +128,11 @@ def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
     return {
         "domain": row.domain,
         "upstreams": [
-            {"address": up, "healthy": health[up].healthy if up in health else None,
-             "active_requests": health[up].active_requests if up in health else None}
+            {
+                "address": up,
+                "healthy": health[up].healthy if up in health else None,
+                "active_requests": health[up].active_requests if up in health else None,
+            }
             for up in row.upstreams
         ],
         "app_id": row.app_id,

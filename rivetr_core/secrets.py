@@ -71,10 +71,12 @@ class SecretBox:
         if not stored.startswith(_PREFIX):
             raise SecretError("unknown secret format")
         try:
-            raw = base64.b64decode(stored[len(_PREFIX):], validate=True)
+            raw = base64.b64decode(stored[len(_PREFIX) :], validate=True)
             return self._aead.decrypt(raw[:12], raw[12:], None).decode()
         except (InvalidTag, ValueError):
-            raise SecretError("cannot decrypt a stored secret: wrong encryption key or corrupt data") from None
+            raise SecretError(
+                "cannot decrypt a stored secret: wrong encryption key or corrupt data"
+            ) from None
 
 
 def mask(value: str | None) -> str | None:

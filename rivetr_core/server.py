@@ -44,7 +44,9 @@ def check_disk(data_dir: Path, min_free_mb: int, report: CheckReport) -> None:
     except OSError:
         return
     if free_mb < min_free_mb:
-        report.warnings.append(f"only {free_mb} MB free on the data dir's disk (warning below {min_free_mb} MB)")
+        report.warnings.append(
+            f"only {free_mb} MB free on the data dir's disk (warning below {min_free_mb} MB)"
+        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -61,7 +63,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
                 "[server] api_port (RIVETR_SERVER__API_PORT)"
             ) from None
         if exc.errno == errno.EACCES:
-            raise SystemExit(f"error: no permission to listen on {host}:{port} (ports < 1024 need root)") from None
+            raise SystemExit(
+                f"error: no permission to listen on {host}:{port} (ports < 1024 need root)"
+            ) from None
         raise SystemExit(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(1024)
     sock.set_inheritable(True)
@@ -78,7 +82,7 @@ async def check_engine(app: object) -> None:
         runtime = await ctx.runtime()
         info = await asyncio.wait_for(runtime.info(), 5)
         log.info("container runtime: %s %s", info.name, info.version)
-    except (RuntimeUnavailable, Exception) as exc:  # noqa: BLE001 - any failure is a warning here
+    except (RuntimeUnavailable, Exception) as exc:
         log.warning("no container engine available yet: %s", exc)
 
 
@@ -114,7 +118,6 @@ def serve(config: RivetrConfig) -> int:
 async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
-
     from hypercorn.utils import LifespanFailureError
 
     from .app import create_app
@@ -133,8 +136,11 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
     if app.extensions["rivetr_admin_token_generated"]:
         # Printed once, on the terminal only (never through the logger, which may ship logs elsewhere).
         token_path = config.server.data_dir / TOKEN_FILE
-        print(f"Generated the admin API token (stored in {token_path}, mode 0600):\n  {token_path.read_text().strip()}",
-              file=sys.stderr, flush=True)
+        print(
+            f"Generated the admin API token (stored in {token_path}, mode 0600):\n  {token_path.read_text().strip()}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,7 +160,11 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
         # before_serving has run once the app answers; announce only then so "ready" means ready.
         await app.extensions["rivetr_ready"].wait()
         addr_file.write_text(f"{host}:{port}\n")
-        log.info("Rivetr ready: API and dashboard on http://%s:%d", host if host != "0.0.0.0" else "127.0.0.1", port)
+        log.info(
+            "Rivetr ready: API and dashboard on http://%s:%d",
+            host if host != "0.0.0.0" else "127.0.0.1",
+            port,
+        )
         await check_engine(app)
 
     ready = asyncio.Event()

@@ -23,7 +23,9 @@ def parse_size(value: str | int | float | None) -> int | None:
         return int(value)
     match = _SIZE_RE.match(value)
     if not match:
-        raise ValueError(f"invalid size {value!r}: expected a number with an optional k/m/g/t suffix, e.g. 512m")
+        raise ValueError(
+            f"invalid size {value!r}: expected a number with an optional k/m/g/t suffix, e.g. 512m"
+        )
     number, unit, _ = match.groups()
     size = int(float(number) * _FACTORS[unit.lower()])
     if size <= 0:

@@ -22,9 +22,14 @@ HEADER = """\
 # Check a file with: rivetr config check --config rivetr.toml
 """
 
-PLACEHOLDERS = {"admin_token": '"change-me"', "encryption_key": '"base64-of-32-random-bytes"',
-                "acme_email": '"admin@example.com"', "external_url": '"https://rivetr.example.com"',
-                "preview_domain": '"preview.example.com"', "acme_ca_bundle": '"/etc/rivetr/acme-ca.pem"'}
+PLACEHOLDERS = {
+    "admin_token": '"change-me"',
+    "encryption_key": '"base64-of-32-random-bytes"',
+    "acme_email": '"admin@example.com"',
+    "external_url": '"https://rivetr.example.com"',
+    "preview_domain": '"preview.example.com"',
+    "acme_ca_bundle": '"/etc/rivetr/acme-ca.pem"',
+}
 
 
 def toml_value(name: str, value: Any) -> str:
@@ -48,7 +53,7 @@ def section(title: str, model: type[BaseModel]) -> list[str]:
         if field.description:
             lines.append(f"## {field.description}")
         lines.append(f"# {name} = {toml_value(name, default)}")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render() -> str:
@@ -58,9 +63,15 @@ def render() -> str:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             lines += section(name, annotation)
     lines.append("## OAuth apps for connected git accounts, one table per provider (github, gitlab, …).")
-    lines += ["# " + line if line.startswith("[") else line for line in section("oauth.github", OAuthProviderConfig)]
-    lines += ["## Free-form settings for third-party plugins, one table per plugin name.", "# [plugins.my-plugin]",
-              '# some_key = "value"', ""]
+    lines += [
+        "# " + line if line.startswith("[") else line for line in section("oauth.github", OAuthProviderConfig)
+    ]
+    lines += [
+        "## Free-form settings for third-party plugins, one table per plugin name.",
+        "# [plugins.my-plugin]",
+        '# some_key = "value"',
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -46,5 +46,5 @@ async def test_rate_limit_per_client(config_factory) -> None:  # type: ignore[no
         statuses = [(await client.get("/api/plugins"))[0] for _ in range(5)]
         assert statuses[:3] == [200, 200, 200]
         assert statuses[3] == 429
-        status, body = await client.get("/api/plugins")
+        _status, body = await client.get("/api/plugins")
         assert body["error"]["code"] == "rate_limited" and body["error"]["details"]["retry_after"] >= 1

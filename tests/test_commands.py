@@ -12,8 +12,13 @@ from rivetr_core import __version__
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_version() -> None:
@@ -46,5 +51,7 @@ def test_plugins_list_table_and_json() -> None:
     names = {p["name"] for p in data}
     assert {"runtime-docker", "runtime-podman", "git-github", "git-gitlab", "proxy-builtin"} <= names
     assert all(set(p) >= {"name", "version", "hooks"} for p in data)
-    disabled = json.loads(run("plugins", "list", "--json", env={"RIVETR_DISABLED_PLUGINS": "git-gitlab"}).stdout)
+    disabled = json.loads(
+        run("plugins", "list", "--json", env={"RIVETR_DISABLED_PLUGINS": "git-gitlab"}).stdout
+    )
     assert "git-gitlab" not in {p["name"] for p in disabled}

@@ -27,8 +27,10 @@ def test_defaults_without_file(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_file_values_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "rivetr.toml"
-    path.write_text('[server]\napi_port = 9100\nhost = "127.0.0.1"\n[runtime]\nruntime_type = "podman"\n'
-                    '[proxy]\nmax_body_size = "100m"\n[oauth.github]\nclient_id = "x"\nclient_secret = "s3cr3t-value"\n')
+    path.write_text(
+        '[server]\napi_port = 9100\nhost = "127.0.0.1"\n[runtime]\nruntime_type = "podman"\n'
+        '[proxy]\nmax_body_size = "100m"\n[oauth.github]\nclient_id = "x"\nclient_secret = "s3cr3t-value"\n'
+    )
     monkeypatch.setenv("RIVETR_SERVER__API_PORT", "9000")
     monkeypatch.setenv("RIVETR_LOGGING__LEVEL", "debug")
     cfg = load_config(path)
@@ -57,7 +59,7 @@ def test_config_env_var_names_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         ("[nosuchsection]\na = 1\n", "nosuchsection: unknown key"),
         ('[logging]\nformat = "xml"\n', "logging.format"),
         ('[runtime]\ndefault_memory_limit = "lots"\n', "runtime.default_memory_limit: invalid size"),
-        ("[oauth.github]\nclient_id = \"x\"\n", "oauth.github.client_secret: required key is missing"),
+        ('[oauth.github]\nclient_id = "x"\n', "oauth.github.client_secret: required key is missing"),
         ("[server\n", "not valid TOML"),
     ],
 )
@@ -105,7 +107,9 @@ def test_example_file_documents_every_key_and_is_valid() -> None:
     example = ROOT / "rivetr.example.toml"
     text = example.read_text().split("## OAuth apps")[0]
     # Every key appears, commented out (defaults) or set.
-    uncommented = "\n".join(line[2:] if re.match(r"^# [a-z_]+ = ", line) else line for line in text.splitlines())
+    uncommented = "\n".join(
+        line[2:] if re.match(r"^# [a-z_]+ = ", line) else line for line in text.splitlines()
+    )
     documented = _toml_keys(tomllib.loads(uncommented))
     expected = {k for k in _model_keys(RivetrConfig) if not k.startswith(("oauth", "plugins"))}
     assert expected - documented == set(), f"undocumented keys: {sorted(expected - documented)}"

@@ -75,7 +75,9 @@ class _NotifierB:
 
 
 def test_duplicate_capability_names_fail_naming_both() -> None:
-    with pytest.raises(PluginError, match=r"notifier 'slack' is registered by both .*notifier-a.* and .*notifier-b"):
+    with pytest.raises(
+        PluginError, match=r"notifier 'slack' is registered by both .*notifier-a.* and .*notifier-b"
+    ):
         RivetrPluginManager(load_entrypoints=False, plugins=[_NotifierA, _NotifierB])
 
 
@@ -83,10 +85,16 @@ def test_duplicate_entry_point_names_fail_naming_both_distributions(monkeypatch:
     def fake_entry_points(group: str):  # type: ignore[no-untyped-def]
         module = "rivetr_core.builtin.http_health"
         return [
-            SimpleNamespace(name="dup", dist=SimpleNamespace(metadata={"Name": "rivetr-foo"}, version="1"),
-                            load=lambda: SimpleNamespace(__name__=module)),
-            SimpleNamespace(name="dup", dist=SimpleNamespace(metadata={"Name": "rivetr-bar"}, version="2"),
-                            load=lambda: SimpleNamespace(__name__=module)),
+            SimpleNamespace(
+                name="dup",
+                dist=SimpleNamespace(metadata={"Name": "rivetr-foo"}, version="1"),
+                load=lambda: SimpleNamespace(__name__=module),
+            ),
+            SimpleNamespace(
+                name="dup",
+                dist=SimpleNamespace(metadata={"Name": "rivetr-bar"}, version="2"),
+                load=lambda: SimpleNamespace(__name__=module),
+            ),
         ]
 
     monkeypatch.setattr(md, "entry_points", fake_entry_points)
@@ -194,7 +202,9 @@ async def test_every_hook_spec_is_exercised(tmp_path: Path) -> None:
     lifecycle = {"rivetr_on_startup", "rivetr_on_shutdown"}
     registrations = {n for n in dir(hookspecs) if n.startswith("rivetr_") and not n.startswith("rivetr_on_")}
     assert registrations | lifecycle <= calls, sorted((registrations | lifecycle) - calls)
-    core_sources = "\n".join(p.read_text() for p in ROOT.glob("rivetr_core/**/*.py") if p.name != "hookspecs.py")
+    core_sources = "\n".join(
+        p.read_text() for p in ROOT.glob("rivetr_core/**/*.py") if p.name != "hookspecs.py"
+    )
     for name in (n for n in dir(hookspecs) if n.startswith("rivetr_on_")):
         assert name in calls or f'"{name}"' in core_sources or name == "rivetr_on_event", (
             f"core never fires {name}"

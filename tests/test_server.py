@@ -40,7 +40,10 @@ def test_request_id_echoed_and_generated(server: ServerProcess) -> None:
     given = httpx.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
     assert given.headers["X-Request-Id"] == "abc-123"
     generated = httpx.get(server.url + "/health", headers={"X-Request-Id": "bad id with spaces"})
-    assert generated.headers["X-Request-Id"] != "bad id with spaces" and len(generated.headers["X-Request-Id"]) == 16
+    assert (
+        generated.headers["X-Request-Id"] != "bad id with spaces"
+        and len(generated.headers["X-Request-Id"]) == 16
+    )
 
 
 def test_json_errors(server: ServerProcess) -> None:
@@ -48,8 +51,12 @@ def test_json_errors(server: ServerProcess) -> None:
         missing = client.get("/api/does-not-exist")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         wrong_method = client.put("/api/plugins")
-        assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
-        bad_json = client.post("/api/routes", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert (
+            wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+        )
+        bad_json = client.post(
+            "/api/routes", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert bad_json.status_code in (400, 422) and "error" in bad_json.json()
         invalid = client.post("/api/routes", json={"domain": "-bad-", "upstreams": []})
         body = invalid.json()["error"]
@@ -153,12 +160,22 @@ def test_busy_port_gives_clear_error(tmp_path: Path) -> None:
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     port = blocker.getsockname()[1]
-    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(tmp_path), "RIVETR_SERVER__API_PORT": str(port),
-           "RIVETR_SERVER__HOST": "127.0.0.1", "RIVETR_PROXY__ENABLED": "false",
-           "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN}
+    env = {
+        **os.environ,
+        "RIVETR_SERVER__DATA_DIR": str(tmp_path),
+        "RIVETR_SERVER__API_PORT": str(port),
+        "RIVETR_SERVER__HOST": "127.0.0.1",
+        "RIVETR_PROXY__ENABLED": "false",
+        "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
+    }
     try:
-        proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
-                              capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-m", "rivetr_core.cli.main", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         blocker.close()
     assert proc.returncode != 0
@@ -168,10 +185,20 @@ def test_busy_port_gives_clear_error(tmp_path: Path) -> None:
 def test_corrupt_database_refuses_to_start(tmp_path: Path) -> None:
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "rivetr.db").write_bytes(b"garbage" * 1000)
-    env = {**os.environ, "RIVETR_SERVER__DATA_DIR": str(tmp_path), "RIVETR_SERVER__API_PORT": "0",
-           "RIVETR_PROXY__ENABLED": "false", "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN}
-    proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    env = {
+        **os.environ,
+        "RIVETR_SERVER__DATA_DIR": str(tmp_path),
+        "RIVETR_SERVER__API_PORT": "0",
+        "RIVETR_PROXY__ENABLED": "false",
+        "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "not a usable SQLite file" in proc.stderr
     assert (tmp_path / "rivetr.db").read_bytes().startswith(b"garbage")
@@ -180,7 +207,11 @@ def test_corrupt_database_refuses_to_start(tmp_path: Path) -> None:
 def test_invalid_config_refuses_to_start(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[server]\napi_port = -1\n")
-    proc = subprocess.run([sys.executable, "-m", "rivetr_core.cli.main", "serve", "--config", str(bad)],
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "serve", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "server.api_port" in proc.stderr

@@ -87,7 +87,10 @@ async def delete_route(domain: str) -> Response:
     if existing is None:
         raise not_found("route", domain)
     if existing.app_id:
-        raise ApiError(409, f"domain {domain!r} belongs to an app; remove it from the app",
-                       details={"app_id": existing.app_id})
+        raise ApiError(
+            409,
+            f"domain {domain!r} belongs to an app; remove it from the app",
+            details={"app_id": existing.app_id},
+        )
     await service.remove(existing.domain)
     return Response(status=204)

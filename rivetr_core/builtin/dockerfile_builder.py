@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rivetr_core import hookimpl
-from rivetr_core.types import BuildFailed, BuilderRegistration, BuildRequest, BuildSpec, ContainerRuntime
+from rivetr_core.types import BuilderRegistration, BuildFailed, BuildRequest, BuildSpec, ContainerRuntime
 
 
 class DockerfileBuilder:
@@ -30,7 +30,8 @@ class DockerfileBuilder:
         spec = BuildSpec(
             context_dir=context,
             tag=request.tag,
-            dockerfile=str(dockerfile.relative_to(context)) if dockerfile.is_relative_to(context)
+            dockerfile=str(dockerfile.relative_to(context))
+            if dockerfile.is_relative_to(context)
             else str(dockerfile),
             build_args=request.build_args,
             labels=request.labels,
@@ -43,5 +44,11 @@ class DockerfileBuilder:
 
 @hookimpl
 def rivetr_builders() -> list[BuilderRegistration]:
-    return [BuilderRegistration(name="dockerfile", factory=lambda ctx: DockerfileBuilder(),
-                                description="docker build of the app's Dockerfile", priority=100)]
+    return [
+        BuilderRegistration(
+            name="dockerfile",
+            factory=lambda ctx: DockerfileBuilder(),
+            description="docker build of the app's Dockerfile",
+            priority=100,
+        )
+    ]

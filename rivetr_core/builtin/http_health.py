@@ -49,7 +49,8 @@ class HttpHealthCheck:
 
 @hookimpl
 def rivetr_health_checks() -> list[HealthCheckRegistration]:
-    return [HealthCheckRegistration(name="http", factory=lambda ctx: HttpHealthCheck(),
-                                    description="HTTP GET, expects a status")]
-
-
+    return [
+        HealthCheckRegistration(
+            name="http", factory=lambda ctx: HttpHealthCheck(), description="HTTP GET, expects a status"
+        )
+    ]

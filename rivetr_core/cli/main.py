@@ -27,8 +27,13 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", envvar="RIVETR_CONFIG", type=click.Path(dir_okay=False),
-              help="TOML config file (default: $RIVETR_CONFIG, else built-in defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="RIVETR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML config file (default: $RIVETR_CONFIG, else built-in defaults).",
+)
 def serve(config_path: str | None) -> None:
     """Run the control plane (API + dashboard) and the proxy."""
     from rivetr_core.server import serve as run
@@ -42,8 +47,13 @@ def config() -> None:
 
 
 @config.command("check")
-@click.option("--config", "config_path", envvar="RIVETR_CONFIG", type=click.Path(dir_okay=False),
-              help="TOML config file to validate.")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="RIVETR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML config file to validate.",
+)
 def config_check(config_path: str | None) -> None:
     """Validate the config file and environment overrides; exit non-zero listing every problem."""
     from rivetr_core.config import ConfigError, load_config
@@ -54,9 +64,11 @@ def config_check(config_path: str | None) -> None:
         click.echo(str(exc), err=True)
         sys.exit(1)
     source = config_path or "defaults"
-    click.echo(f"configuration OK ({source}); data dir {cfg.server.data_dir}, API port {cfg.server.api_port}, "
-               f"proxy ports {cfg.server.proxy_port}/{cfg.server.proxy_https_port}, "
-               f"runtime {cfg.runtime.runtime_type}")
+    click.echo(
+        f"configuration OK ({source}); data dir {cfg.server.data_dir}, API port {cfg.server.api_port}, "
+        f"proxy ports {cfg.server.proxy_port}/{cfg.server.proxy_https_port}, "
+        f"runtime {cfg.runtime.runtime_type}"
+    )
 
 
 @cli.group()

@@ -120,8 +120,9 @@ class ServerProcess:
         return self.proc.returncode
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None, *, config_file: Path | None = None,
-                 timeout: float = 20) -> ServerProcess:
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, *, config_file: Path | None = None, timeout: float = 20
+) -> ServerProcess:
     """Start ``rivetr serve`` and wait for /health to answer (any status)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     addr_file = data_dir / "api.addr"
@@ -139,7 +140,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, *, config_fi
     if config_file:
         args += ["--config", str(config_file)]
     log_path = data_dir / "server.log"
-    log_fh = open(log_path, "wb")  # noqa: SIM115 - owned by the process for its lifetime
+    log_fh = open(log_path, "wb")
     proc = subprocess.Popen(args, env=full_env, stdout=log_fh, stderr=subprocess.STDOUT)
     log_fh.close()
     deadline = time.monotonic() + timeout
@@ -147,7 +148,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, *, config_fi
         if proc.poll() is not None:
             raise RuntimeError(f"rivetr serve exited with {proc.returncode}:\n{log_path.read_text()}")
         if addr_file.exists() and addr_file.read_text().strip():
-            host, port = addr_file.read_text().strip().rsplit(":", 1)
+            _host, port = addr_file.read_text().strip().rsplit(":", 1)
             url = f"http://127.0.0.1:{port}"
             try:
                 httpx.get(url + "/health", timeout=2)
@@ -164,7 +165,9 @@ def rivetr_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Factory fixture: ``rivetr_server(env={...})`` starts a server; all are stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def factory(env: dict[str, str] | None = None, *, data_dir: Path | None = None, **kw: Any) -> ServerProcess:
+    def factory(
+        env: dict[str, str] | None = None, *, data_dir: Path | None = None, **kw: Any
+    ) -> ServerProcess:
         server = start_server(data_dir or tmp_path / f"server{len(started)}", env, **kw)
         started.append(server)
         return server

@@ -5,9 +5,9 @@ never fights over one chain; start-up upgrades to all heads.
 """
 
 from alembic import context
+from sqlmodel import SQLModel
 
 import rivetr_core.models  # noqa: F401  (registers every table on the metadata)
-from sqlmodel import SQLModel
 
 connection = context.config.attributes.get("connection")
 if connection is None:
