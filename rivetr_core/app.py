@@ -40,6 +40,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.notifications:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",
+    "rivetr_core.api.system:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.tokens:bp",
 )
@@ -50,6 +51,7 @@ CORE_BLUEPRINTS = (
 CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.notify:start",
     "rivetr_core.metrics:start",
+    "rivetr_core.history:start",
     "rivetr_core.accounts.web:start",
 )
 

@@ -162,6 +162,8 @@ class MetricsConfig(_Section):
     enabled: bool = Field(True, description="Serve /metrics.")
     token: SecretStr | None = Field(None, description="Bearer token required by /metrics when set.")
     sample_interval: float = Field(30.0, gt=0, description="Seconds between container stats samples.")
+    raw_retention_days: int = Field(7, ge=1, description="Days raw samples are kept before hourly averaging.")
+    hourly_retention_days: int = Field(90, ge=1, description="Days hourly averages of samples are kept.")
 
 
 class RivetrConfig(BaseSettings):

@@ -1,0 +1,319 @@
+"""The periodic sampler and the retention/downsampling job.
+
+Container stats come from one ``stats_many`` call per tick (dockerd needs ~1 s per container, so the runtime
+fetches in parallel); we never call the engine from a request. Which containers belong to which app is read
+from the labels the pipeline sets (``rivetr.app``, ``rivetr.instance``), so the sampler needs nothing from the
+pipeline's Python API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, text
+from sqlmodel import col, select
+
+from rivetr_core.db.engine import utcnow
+from rivetr_core.models.ops import MetricSample
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from rivetr_core.context import RivetrContext
+    from rivetr_core.metrics.registry import RivetrMetrics
+
+log = logging.getLogger("rivetr.history")
+
+LABEL_APP = "rivetr.app"
+LABEL_INSTANCE = "rivetr.instance"
+LABEL_MANAGED = "rivetr.managed"
+#: Seconds between attempts to select a runtime when none answered yet (selection may probe sockets).
+RUNTIME_RETRY = 300.0
+COMPACT_EVERY = 3600.0
+
+
+class MetricsSampler:
+    """``ctx.services["sampler"]``; ``await sample_once()`` and ``await compact()`` are public for tests."""
+
+    def __init__(self, ctx: RivetrContext, metrics: RivetrMetrics | None = None) -> None:
+        self.ctx = ctx
+        self.metrics = metrics
+        self.interval = ctx.config.metrics.sample_interval
+        self.raw_retention = timedelta(days=ctx.config.metrics.raw_retention_days)
+        self.hourly_retention = timedelta(days=ctx.config.metrics.hourly_retention_days)
+        self.last_apps: dict[str, dict[str, Any]] = {}
+        self.last_host: dict[str, float] = {}
+        self._runtime_tried = 0.0
+        self._last_compact = 0.0
+
+    def start(self) -> None:
+        import psutil
+
+        psutil.cpu_percent(interval=None)  # the first call only sets the baseline of the next
+        self.ctx.spawn(self._run_forever(), "metrics-sampler")
+
+    async def _run_forever(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.sample_once()
+                if started - self._last_compact >= COMPACT_EVERY:
+                    self._last_compact = started
+                    await self.compact()
+            except Exception:
+                log.exception("metrics sample failed")
+            await asyncio.sleep(max(self.interval - (time.monotonic() - started), 1.0))
+
+    # ------------------------------------------------------------------------------------------ sampling
+    async def _runtime(self) -> Any:
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is None and time.monotonic() - self._runtime_tried > RUNTIME_RETRY:
+            self._runtime_tried = time.monotonic()
+            try:
+                runtime = await self.ctx.runtime()
+            except Exception:
+                return None
+        return runtime
+
+    def _instance_id(self) -> str | None:
+        deployments = self.ctx.services.get("deployments")
+        return getattr(deployments, "instance_id", None) or None
+
+    async def sample_once(self) -> dict[str, dict[str, Any]]:
+        """Take one sample of every running app container and of the host; store and cache it."""
+        now = utcnow()
+        apps, host = await asyncio.gather(
+            self._sample_apps(), asyncio.to_thread(_host_stats, self._data_dir())
+        )
+        names = await self._app_names(list(apps))
+        for app_id, stats in apps.items():
+            stats["name"] = names.get(app_id, app_id)
+        rows = [
+            MetricSample(
+                ts=now,
+                scope="app",
+                app_id=app_id,
+                cpu_percent=s["cpu_percent"],
+                memory_used=s["memory_used"],
+                memory_limit=s["memory_limit"],
+                net_rx=s["net_rx"],
+                net_tx=s["net_tx"],
+                containers=s["containers"],
+            )
+            for app_id, s in apps.items()
+        ]
+        rows.append(
+            MetricSample(
+                ts=now,
+                scope="host",
+                cpu_percent=host["cpu_percent"],
+                memory_used=int(host["memory_used_bytes"]),
+                memory_limit=int(host["memory_total_bytes"]),
+                disk_percent=host["disk_used_percent"],
+            )
+        )
+        async with self.ctx.db.session() as session:
+            session.add_all(rows)
+            await session.commit()
+        self.last_apps, self.last_host = apps, host
+        proxy_routes, certs = await asyncio.gather(self._proxy_counters(), self._cert_expiry())
+        if self.metrics is not None:
+            sampled = self.metrics.sampled
+            sampled.apps.clear()
+            sampled.apps.update(apps)
+            sampled.host.clear()
+            sampled.host.update(host)
+            if proxy_routes is not None:
+                sampled.proxy_routes.clear()
+                sampled.proxy_routes.update(proxy_routes)
+            sampled.cert_expiry.clear()
+            sampled.cert_expiry.update(certs)
+            sampled.sampled_at = time.time()
+        return apps
+
+    def _data_dir(self) -> str:
+        return str(self.ctx.config.server.data_dir)
+
+    async def _sample_apps(self) -> dict[str, dict[str, Any]]:
+        runtime = await self._runtime()
+        if runtime is None:
+            return {}
+        labels = {LABEL_MANAGED: "true"}
+        instance = self._instance_id()
+        if instance:
+            labels[LABEL_INSTANCE] = instance
+        try:
+            containers = [c for c in await runtime.list(labels=labels, all=False) if c.running]
+            stats = await runtime.stats_many([c.id for c in containers]) if containers else {}
+        except Exception as exc:
+            log.info("container stats unavailable: %s", exc)
+            return {}
+        apps: dict[str, dict[str, Any]] = {}
+        for container in containers:
+            app_id = container.labels.get(LABEL_APP)
+            s = stats.get(container.id)
+            if not app_id or s is None:
+                continue
+            agg = apps.setdefault(
+                app_id,
+                {
+                    "cpu_percent": 0.0,
+                    "memory_used": 0,
+                    "memory_limit": 0,
+                    "net_rx": 0,
+                    "net_tx": 0,
+                    "containers": 0,
+                },
+            )
+            agg["cpu_percent"] += s.cpu_percent
+            agg["memory_used"] += s.memory_used
+            agg["memory_limit"] += s.memory_limit
+            agg["net_rx"] += s.net_rx
+            agg["net_tx"] += s.net_tx
+            agg["containers"] += 1
+        return apps
+
+    async def _app_names(self, app_ids: list[str]) -> dict[str, str]:
+        if not app_ids:
+            return {}
+        try:
+            async with self.ctx.db.engine.connect() as conn:
+                rows = await conn.execute(text("SELECT id, name FROM apps"))
+                return {r[0]: r[1] for r in rows}
+        except Exception:  # apps table not there (apps area not installed)
+            return {}
+
+    async def _proxy_counters(self) -> dict[str, dict[str, float]] | None:
+        """Per-route counters from ``ProxyBackend.status()["route_stats"]`` when the backend offers them:
+        ``{domain: {"requests": n, "upstream_errors": n}}`` (monotonic counters since the proxy started)."""
+        if self.ctx.proxy is None:
+            return None
+        try:
+            status = await asyncio.wait_for(self.ctx.proxy.status(), 3)
+        except Exception:
+            return None
+        stats = status.get("route_stats") if isinstance(status, dict) else None
+        if not isinstance(stats, dict):
+            return None
+        return {
+            str(d): {k: float(v) for k, v in c.items() if isinstance(v, (int, float))}
+            for d, c in stats.items()
+            if isinstance(c, dict)
+        }
+
+    async def _cert_expiry(self) -> dict[str, float]:
+        try:
+            async with self.ctx.db.engine.connect() as conn:
+                rows = await conn.execute(
+                    text("SELECT domain, not_after FROM certificates WHERE not_after IS NOT NULL")
+                )
+                out = {}
+                for domain, not_after in rows:
+                    if isinstance(not_after, str):
+                        not_after = datetime.fromisoformat(not_after)
+                    if not_after.tzinfo is None:
+                        not_after = not_after.replace(tzinfo=UTC)
+                    out[domain] = not_after.timestamp()
+                return out
+        except Exception:  # certificates table not there (TLS area not installed)
+            return {}
+
+    # ---------------------------------------------------------------------------------------- retention
+    async def compact(self, now: datetime | None = None) -> tuple[int, int]:
+        """Fold raw samples older than the raw retention into hourly averages; drop hourly ones past theirs.
+
+        Returns (raw rows folded, hourly rows written). Only whole hours before the cutoff are folded, and their
+        raw rows are deleted in the transaction that writes the averages, so running it twice changes nothing.
+        """
+        now = now or utcnow()
+        raw_cutoff = _hour_floor(now - self.raw_retention)
+        folded = written = 0
+        async with self.ctx.db.session() as session:
+            rows = list(
+                (
+                    await session.exec(
+                        select(MetricSample)
+                        .where(MetricSample.resolution == "raw", MetricSample.ts < raw_cutoff)
+                        .order_by(col(MetricSample.ts))
+                    )
+                ).all()
+            )
+            groups: dict[tuple[str, str | None, datetime], list[MetricSample]] = defaultdict(list)
+            for row in rows:
+                groups[(row.scope, row.app_id, _hour_floor(row.ts))].append(row)
+            for (scope, app_id, hour), members in groups.items():
+                n = len(members)
+                disks = [m.disk_percent for m in members if m.disk_percent is not None]
+                session.add(
+                    MetricSample(
+                        ts=hour,
+                        scope=scope,
+                        app_id=app_id,
+                        resolution="1h",
+                        cpu_percent=sum(m.cpu_percent for m in members) / n,
+                        memory_used=sum(m.memory_used for m in members) // n,
+                        memory_limit=max(m.memory_limit for m in members),
+                        net_rx=max(m.net_rx for m in members),
+                        net_tx=max(m.net_tx for m in members),
+                        disk_percent=(sum(disks) / len(disks)) if disks else None,
+                        containers=max(m.containers for m in members),
+                    )
+                )
+                written += 1
+            if rows:
+                await session.exec(
+                    delete(MetricSample).where(  # type: ignore[call-overload]
+                        col(MetricSample.resolution) == "raw", col(MetricSample.ts) < raw_cutoff
+                    )
+                )
+                folded = len(rows)
+            await session.exec(
+                delete(MetricSample).where(  # type: ignore[call-overload]
+                    col(MetricSample.resolution) == "1h", col(MetricSample.ts) < now - self.hourly_retention
+                )
+            )
+            await session.commit()
+        if folded:
+            log.info("metrics history: folded %d raw samples into %d hourly averages", folded, written)
+        return folded, written
+
+
+def _hour_floor(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def _host_stats(path: str) -> dict[str, float]:
+    import os
+
+    import psutil
+
+    mem = psutil.virtual_memory()
+    out = {
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "memory_used_bytes": float(mem.total - mem.available),
+        "memory_total_bytes": float(mem.total),
+        "disk_used_percent": 0.0,
+    }
+    try:
+        out["disk_used_percent"] = psutil.disk_usage(path).percent
+    except OSError:
+        pass
+    try:
+        out["load1"] = os.getloadavg()[0]
+    except OSError:
+        pass
+    return out
+
+
+async def start(app: Quart, ctx: RivetrContext) -> None:
+    """CORE_SERVICES entry: ``ctx.services["sampler"]``, sampling in the background."""
+    sampler = MetricsSampler(ctx, app.extensions.get("rivetr_metrics"))
+    ctx.services["sampler"] = sampler
+    sampler.start()
