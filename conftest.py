@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.support.engines",
     "tests.support.server",
+    "tests.support.gitserver",
 ]

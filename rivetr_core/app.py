@@ -37,6 +37,11 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
+    "rivetr_core.api.apps:bp",
+    "rivetr_core.api.projects:bp",
+    "rivetr_core.api.env_vars:bp",
+    "rivetr_core.api.ssh_keys:bp",
+    "rivetr_core.api.deployments:bp",
     "rivetr_core.api.notifications:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",
@@ -49,6 +54,7 @@ CORE_BLUEPRINTS = (
 #: Each starts its area's background work with ``ctx.spawn`` (cancelled at shutdown) and may put a service
 #: object in ``ctx.services``. Later areas append theirs here.
 CORE_SERVICES: tuple[str, ...] = (
+    "rivetr_core.engine.startup:start",
     "rivetr_core.notify:start",
     "rivetr_core.metrics:start",
     "rivetr_core.history:start",

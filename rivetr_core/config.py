@@ -63,6 +63,9 @@ class RuntimeConfig(_Section):
     pids_limit: int | None = Field(4096, ge=16, description="Max processes per app container.")
     restart_max_retries: int = Field(5, ge=0, description="Crash restarts before an app is marked crashed.")
     restart_backoff_seconds: float = Field(2.0, gt=0, description="First restart delay (doubles each time).")
+    crash_check_interval: float = Field(
+        5.0, gt=0, description="Seconds between checks that running app containers are still up."
+    )
 
     @field_validator("default_cpu_limit", "build_cpu_limit", mode="before")
     @classmethod

@@ -1,0 +1,206 @@
+"""``/api/apps``: create, list, read, update and delete apps.
+
+Uniqueness of names and domains is checked before writing (for a clear 409 naming the field) and enforced by
+the database (unique name, domain primary key), so a race can never store a duplicate. Deleting an app
+removes its containers, routes and images through the deployment service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response
+from quart_schema import tag, validate_querystring, validate_request
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.context import rivetr
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.engine.gitsource import classify_url, redact
+from rivetr_core.errors import ApiError, not_found, validation_error
+from rivetr_core.models.apps import App, AppDomain, Project, SshKey
+from rivetr_core.models.core import ProxyRoute
+
+from .appschema import NULLABLE_APP_FIELDS, AppIn, AppsQuery, AppUpdate
+
+bp = Blueprint("apps_api", __name__, url_prefix="/api/apps")
+
+
+def app_json(app: App, domains: list[str]) -> dict[str, Any]:
+    return {
+        "id": app.id,
+        "name": app.name,
+        "project_id": app.project_id,
+        "environment": app.environment,
+        "git_url": redact(app.git_url),
+        "branch": app.branch,
+        "dockerfile": app.dockerfile,
+        "build_context": app.build_context,
+        "port": app.port,
+        "domains": domains,
+        "healthcheck_path": app.healthcheck_path,
+        "healthcheck_status": app.healthcheck_status,
+        "healthcheck_timeout": app.healthcheck_timeout,
+        "healthcheck_retries": app.healthcheck_retries,
+        "healthcheck_interval": app.healthcheck_interval,
+        "cpu_limit": app.cpu_limit,
+        "memory_limit": app.memory_limit,
+        "ssh_key_id": app.ssh_key_id,
+        "has_git_token": app.git_token_enc is not None,
+        "status": app.status,
+        "current_deployment_id": app.current_deployment_id,
+        "created_at": isoformat(app.created_at),
+        "updated_at": isoformat(app.updated_at),
+    }
+
+
+async def load_app(app_id: str) -> tuple[App, list[str]]:
+    ctx = rivetr()
+    async with ctx.db.session() as session:
+        app = await session.get(App, app_id)
+        if app is None:
+            raise not_found("app", app_id)
+        rows = await session.exec(
+            select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
+        )
+        return app, [r.domain for r in rows.all()]
+
+
+async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
+    """422 for a disallowed git URL or a missing project/SSH key; 409 for a taken name or domain."""
+    ctx = rivetr()
+    if (
+        fields.get("git_url")
+        and classify_url(fields["git_url"]) in ("file", "local")
+        and not ctx.config.git.allow_local
+    ):
+        raise validation_error("git_url", "local paths and file:// URLs are disabled ([git] allow_local)")
+    async with ctx.db.session() as session:
+        if fields.get("project_id") and await session.get(Project, fields["project_id"]) is None:
+            raise validation_error("project_id", f"no project with id {fields['project_id']!r}")
+        if fields.get("ssh_key_id") and await session.get(SshKey, fields["ssh_key_id"]) is None:
+            raise validation_error("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
+        if fields.get("name"):
+            other = (await session.exec(select(App).where(App.name == fields["name"]))).first()
+            if other is not None and other.id != app_id:
+                raise ApiError(
+                    409,
+                    f"name: an app named {fields['name']!r} already exists",
+                    details=[{"field": "name", "message": "already taken"}],
+                )
+        for domain in fields.get("domains") or ():
+            owner = await session.get(AppDomain, domain)
+            route = await session.get(ProxyRoute, domain)
+            if (owner is not None and owner.app_id != app_id) or (
+                route is not None and route.app_id != app_id and (owner is None or owner.app_id != app_id)
+            ):
+                raise ApiError(
+                    409,
+                    f"domains: {domain!r} is already used by another app or route",
+                    details=[{"field": "domains", "message": f"{domain} is already in use"}],
+                )
+
+
+def _taken(exc: IntegrityError) -> ApiError:
+    text = str(exc.orig)
+    field = "domains" if "app_domains" in text else "name"
+    return ApiError(409, f"{field}: already in use", details=[{"field": field, "message": "already in use"}])
+
+
+@bp.post("")
+@tag(["apps"])
+@validate_request(AppIn)
+async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
+    """Create an app (nothing is deployed until ``POST /api/apps/{id}/deploy``)."""
+    ctx = rivetr()
+    fields = data.model_dump()
+    await _check_references(fields, None)
+    token = fields.pop("git_token")
+    domains = fields.pop("domains")
+    app = App(**fields, git_token_enc=ctx.secrets.encrypt(token) if token else None)
+    try:
+        async with ctx.db.session() as session:
+            session.add(app)
+            await session.flush()
+            for position, domain in enumerate(domains):
+                session.add(AppDomain(domain=domain, app_id=app.id, position=position))
+            await session.commit()
+    except IntegrityError as exc:
+        raise _taken(exc) from None
+    ctx.plugins.notify("rivetr_on_app_created", app_id=app.id, name=app.name)
+    return app_json(app, domains), 201
+
+
+@bp.get("")
+@tag(["apps"])
+@validate_querystring(AppsQuery)
+async def list_apps(query_args: AppsQuery) -> list[dict[str, Any]]:
+    """Every app, optionally only those of one project and/or environment."""
+    ctx = rivetr()
+    stmt = select(App).order_by(col(App.name))
+    if query_args.project_id:
+        stmt = stmt.where(App.project_id == query_args.project_id)
+    if query_args.environment:
+        stmt = stmt.where(App.environment == query_args.environment)
+    async with ctx.db.session() as session:
+        apps = (await session.exec(stmt)).all()
+        domain_rows = (await session.exec(select(AppDomain).order_by(col(AppDomain.position)))).all()
+    domains: dict[str, list[str]] = {}
+    for row in domain_rows:
+        domains.setdefault(row.app_id, []).append(row.domain)
+    return [app_json(a, domains.get(a.id, [])) for a in apps]
+
+
+@bp.get("/<app_id>")
+@tag(["apps"])
+async def get_app(app_id: str) -> dict[str, Any]:
+    app, domains = await load_app(app_id)
+    return app_json(app, domains)
+
+
+@bp.put("/<app_id>")
+@tag(["apps"])
+@validate_request(AppUpdate)
+async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
+    """Change some fields; domains apply to the running version at once, the rest at the next deploy."""
+    ctx = rivetr()
+    _, old_domains = await load_app(app_id)
+    fields = {k: getattr(data, k) for k in data.model_fields_set}
+    for key, value in fields.items():
+        if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
+            raise validation_error(key, "must not be null")
+    await _check_references(fields, app_id)
+    domains = fields.pop("domains", None)
+    try:
+        async with ctx.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                raise not_found("app", app_id)
+            if "git_token" in fields:
+                token = fields.pop("git_token")
+                app.git_token_enc = ctx.secrets.encrypt(token) if token else None
+            for key, value in fields.items():
+                setattr(app, key, value)
+            app.updated_at = utcnow()
+            session.add(app)
+            if domains is not None:
+                for row in (await session.exec(select(AppDomain).where(AppDomain.app_id == app_id))).all():
+                    await session.delete(row)
+                await session.flush()
+                for position, domain in enumerate(domains):
+                    session.add(AppDomain(domain=domain, app_id=app_id, position=position))
+            await session.commit()
+    except IntegrityError as exc:
+        raise _taken(exc) from None
+    if domains is not None and domains != old_domains:
+        await ctx.services["deployments"].sync_routes(app_id, old_domains)
+    app, new_domains = await load_app(app_id)
+    return app_json(app, new_domains)
+
+
+@bp.delete("/<app_id>")
+@tag(["apps"])
+async def delete_app(app_id: str) -> Response:
+    """Stop and remove the app's containers, routes and images, then the app and its history."""
+    await rivetr().services["deployments"].delete_app(app_id)
+    return Response(status=204)

@@ -1,0 +1,259 @@
+"""Request models and validators shared by the apps, projects, env-var and SSH-key APIs.
+
+Every validator raises ``ValueError`` with a message meant for users; quart-schema turns it into a 422 whose
+``details`` name the field. Checks that need the database or config (uniqueness, ``[git] allow_local``,
+references) live in the handlers and use :func:`~rivetr_core.errors.validation_error` the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rivetr_core.engine.gitsource import classify_url, is_commit_sha
+from rivetr_core.units import parse_cpus, parse_size
+from rivetr_core.validation import check_domain, check_name
+
+Environment = Literal["development", "staging", "production"]
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+#: Injected by Rivetr into every app container; users cannot set them.
+RESERVED_ENV_KEYS = frozenset({"PORT", "RIVETR_APP_NAME", "RIVETR_DEPLOYMENT_ID", "SOURCE_COMMIT"})
+
+
+def check_git_url(value: str) -> str:
+    if classify_url(value) is None:
+        raise ValueError("must be an https://, ssh://, git@host:path or git:// repository URL")
+    return value.strip()
+
+
+def check_branch(value: str) -> str:
+    if not _BRANCH.match(value) or value.endswith(".lock"):
+        raise ValueError("must be a valid git branch name (letters, digits, '.', '_', '-', '/')")
+    return value
+
+
+def check_relative_path(value: str) -> str:
+    text = value.strip()
+    if not text or text.startswith("/") or "\x00" in text or ".." in text.split("/"):
+        raise ValueError("must be a relative path inside the repository (no leading '/' or '..')")
+    return text
+
+
+def check_health_path(value: str) -> str:
+    if not value.startswith("/") or any(ch.isspace() or ord(ch) < 32 for ch in value) or len(value) > 500:
+        raise ValueError("must be a URL path starting with '/' and without spaces")
+    return value
+
+
+def check_domains(value: list[str]) -> list[str]:
+    domains = [check_domain(d) for d in value]
+    duplicates = sorted({d for d in domains if domains.count(d) > 1})
+    if duplicates:
+        raise ValueError(f"listed twice: {', '.join(duplicates)}")
+    return domains
+
+
+def check_env_key(value: str) -> str:
+    if not _ENV_KEY.match(value):
+        raise ValueError("must be letters, digits and '_' and not start with a digit")
+    if value in RESERVED_ENV_KEYS:
+        raise ValueError(f"{value} is set by Rivetr for every app and cannot be overridden")
+    return value
+
+
+def check_commit(value: str | None) -> str | None:
+    if value is not None and not is_commit_sha(value.lower()):
+        raise ValueError("must be a commit id (7 to 64 hexadecimal characters)")
+    return value.lower() if value else None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _AppFields(_Strict):
+    @field_validator("name", check_fields=False)
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v)
+
+    @field_validator("git_url", check_fields=False)
+    @classmethod
+    def _git_url(cls, v: str | None) -> str | None:
+        return None if v is None else check_git_url(v)
+
+    @field_validator("branch", check_fields=False)
+    @classmethod
+    def _branch(cls, v: str | None) -> str | None:
+        return None if v is None else check_branch(v)
+
+    @field_validator("dockerfile", "build_context", check_fields=False)
+    @classmethod
+    def _paths(cls, v: str | None) -> str | None:
+        return None if v is None else check_relative_path(v)
+
+    @field_validator("healthcheck_path", check_fields=False)
+    @classmethod
+    def _health(cls, v: str | None) -> str | None:
+        return None if v is None else check_health_path(v)
+
+    @field_validator("domains", check_fields=False)
+    @classmethod
+    def _domains(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else check_domains(v)
+
+    @field_validator("cpu_limit", mode="before", check_fields=False)
+    @classmethod
+    def _cpus(cls, v: Any) -> float | None:
+        return parse_cpus(v)
+
+    @field_validator("memory_limit", mode="before", check_fields=False)
+    @classmethod
+    def _memory(cls, v: Any) -> int | None:
+        size = parse_size(v)
+        if size is not None and size < 4 * 1024**2:
+            raise ValueError("must be at least 4m")
+        return size
+
+
+class AppIn(_AppFields):
+    """A new app. Only ``name`` and ``git_url`` are required."""
+
+    name: str = Field(description="DNS-safe, unique: 1-63 of a-z, 0-9 and '-'.")
+    git_url: str = Field(
+        description="https://, ssh://, git@host:path or git:// (local paths with allow_local)."
+    )
+    branch: str = "main"
+    dockerfile: str = Field(
+        "Dockerfile", description="Path of the Dockerfile, relative to the build context."
+    )
+    build_context: str = Field(".", description="Directory of the repository used as build context.")
+    port: int = Field(3000, ge=1, le=65535, description="Port the app listens on inside its container.")
+    domains: list[str] = Field(default_factory=list, description="Host names routed to the app (unique).")
+    healthcheck_path: str = "/"
+    healthcheck_status: int | None = Field(
+        None, ge=100, le=599, description="Expected status; None: 2xx/3xx."
+    )
+    healthcheck_timeout: float = Field(5.0, gt=0, le=120, description="Seconds per health request.")
+    healthcheck_retries: int = Field(30, ge=1, le=1000, description="Attempts before the deployment fails.")
+    healthcheck_interval: float = Field(1.0, gt=0, le=60, description="Longest pause between attempts.")
+    environment: Environment = "development"
+    project_id: str | None = None
+    cpu_limit: float | str | None = Field(None, description='CPUs, e.g. 0.5 or "500m".')
+    memory_limit: int | str | None = Field(None, description='Bytes or a size like "512m", "1g".')
+    ssh_key_id: str | None = Field(None, description="SSH key (POST /api/ssh-keys) used to clone.")
+    git_token: str | None = Field(None, description="HTTPS token for a private repository (write-only).")
+
+
+class AppUpdate(_AppFields):
+    """Partial update: only the fields present change (``null`` clears the optional ones)."""
+
+    name: str | None = None
+    git_url: str | None = None
+    branch: str | None = None
+    dockerfile: str | None = None
+    build_context: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    domains: list[str] | None = None
+    healthcheck_path: str | None = None
+    healthcheck_status: int | None = Field(None, ge=100, le=599)
+    healthcheck_timeout: float | None = Field(None, gt=0, le=120)
+    healthcheck_retries: int | None = Field(None, ge=1, le=1000)
+    healthcheck_interval: float | None = Field(None, gt=0, le=60)
+    environment: Environment | None = None
+    project_id: str | None = None
+    cpu_limit: float | str | None = None
+    memory_limit: int | str | None = None
+    ssh_key_id: str | None = None
+    git_token: str | None = None
+
+
+#: Fields of AppUpdate that may be null (cleared); the others must be given a value when present.
+NULLABLE_APP_FIELDS = frozenset(
+    {"healthcheck_status", "project_id", "cpu_limit", "memory_limit", "ssh_key_id", "git_token"}
+)
+
+
+class AppsQuery(_Strict):
+    project_id: str | None = None
+    environment: Environment | None = None
+
+
+class ProjectIn(_Strict):
+    name: str = Field(description="DNS-safe, unique.")
+    description: str = Field("", max_length=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+
+class ProjectUpdate(_Strict):
+    name: str | None = None
+    description: str | None = Field(None, max_length=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v)
+
+
+class EnvVarIn(_Strict):
+    key: str = Field(description="Letters, digits, '_' (PORT, RIVETR_* and SOURCE_COMMIT are reserved).")
+    value: str = Field(max_length=65536)
+    is_secret: bool = Field(False, description="Masked in responses unless ?reveal=true.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        return check_env_key(v)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
+
+class EnvVarUpdate(_Strict):
+    value: str | None = Field(None, max_length=65536)
+    is_secret: bool | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
+
+class SshKeyIn(_Strict):
+    name: str = Field(description="DNS-safe, unique.")
+    private_key: str = Field(max_length=20000, description="OpenSSH or PEM private key without passphrase.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+
+class DeployIn(_Strict):
+    commit: str | None = Field(None, description="Commit id to deploy instead of the branch head.")
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, v: str | None) -> str | None:
+        return check_commit(v)
+
+
+class RevealQuery(_Strict):
+    reveal: bool = False
+
+
+class DeploymentsQuery(_Strict):
+    limit: int = Field(50, ge=1, le=500)

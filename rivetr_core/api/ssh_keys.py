@@ -1,0 +1,117 @@
+"""``/api/ssh-keys``: deploy keys for cloning over SSH. The private key is encrypted at rest and never
+returned; responses carry the public key (to paste into the git host) and its SHA256 fingerprint."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from quart import Blueprint, Response
+from quart_schema import tag, validate_request
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.context import rivetr
+from rivetr_core.db import isoformat
+from rivetr_core.errors import ApiError, not_found, validation_error
+from rivetr_core.models.apps import App, SshKey
+
+from .appschema import SshKeyIn
+
+bp = Blueprint("ssh_keys_api", __name__, url_prefix="/api/ssh-keys")
+
+
+def key_json(row: SshKey) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "public_key": row.public_key,
+        "fingerprint": row.fingerprint,
+        "created_at": isoformat(row.created_at),
+    }
+
+
+def public_half(private_key: str) -> tuple[str, str]:
+    """(OpenSSH public key, SHA256 fingerprint) of a private key; ValueError (user message) if unusable."""
+    from cryptography.hazmat.primitives import serialization
+
+    data = private_key.strip().encode() + b"\n"
+    try:
+        if b"OPENSSH PRIVATE KEY" in data:
+            key = serialization.load_ssh_private_key(data, password=None)
+        else:
+            key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise ValueError("the key is protected by a passphrase; provide it without one") from None
+    except (ValueError, Exception):  # cryptography raises several types for garbage input
+        raise ValueError("not an OpenSSH or PEM private key") from None
+    try:
+        public = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+    except (ValueError, TypeError):
+        raise ValueError("this key type cannot be used for SSH") from None
+    blob = base64.b64decode(public.split()[1])
+    fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return public.decode(), fingerprint
+
+
+@bp.get("")
+@tag(["ssh-keys"])
+async def list_keys() -> list[dict[str, Any]]:
+    async with rivetr().db.session() as session:
+        rows = (await session.exec(select(SshKey).order_by(col(SshKey.name)))).all()
+    return [key_json(r) for r in rows]
+
+
+@bp.post("")
+@tag(["ssh-keys"])
+@validate_request(SshKeyIn)
+async def create_key(data: SshKeyIn) -> tuple[dict[str, Any], int]:
+    ctx = rivetr()
+    try:
+        public, fingerprint = public_half(data.private_key)
+    except ValueError as exc:
+        raise validation_error("private_key", str(exc)) from None
+    row = SshKey(
+        name=data.name,
+        public_key=public,
+        fingerprint=fingerprint,
+        private_key_enc=ctx.secrets.encrypt(data.private_key.strip() + "\n"),
+    )
+    try:
+        async with ctx.db.session() as session:
+            session.add(row)
+            await session.commit()
+    except IntegrityError:
+        raise ApiError(
+            409,
+            f"name: an SSH key named {data.name!r} already exists",
+            details=[{"field": "name", "message": "already taken"}],
+        ) from None
+    return key_json(row), 201
+
+
+@bp.delete("/<key_id>")
+@tag(["ssh-keys"])
+async def delete_key(key_id: str) -> Response:
+    """Refused with 409 while an app clones with this key."""
+    async with rivetr().db.session() as session:
+        row = await session.get(SshKey, key_id)
+        if row is None:
+            raise not_found("SSH key", key_id)
+        users = (
+            await session.exec(select(func.count()).select_from(App).where(App.ssh_key_id == key_id))
+        ).one()
+        if users:
+            raise ApiError(
+                409,
+                f"SSH key {row.name!r} is used by {users} app(s)",
+                code="ssh_key_in_use",
+                details={"apps": users},
+            )
+        await session.delete(row)
+        await session.commit()
+    return Response(status=204)

@@ -1,0 +1,164 @@
+"""Fetch an app's source: a shallow clone with GitPython, run in a worker thread (never on the event loop).
+
+* Branch or commit: ``git fetch --depth 1 origin <branch|sha>``; when a server refuses a bare commit id in a
+  shallow fetch, the branch is fetched in full and the commit checked out.
+* SSH: the decrypted private key goes to a 0600 file in a private temp dir, used through ``GIT_SSH_COMMAND``
+  (``IdentitiesOnly``, ``BatchMode``, a throw-away known_hosts with ``accept-new``), then deleted.
+* HTTPS token: handed to git by a ``GIT_ASKPASS`` helper reading it from the child's environment, so it never
+  appears in a URL, a command line, the build log or an error message.
+* Progress lines (``Receiving objects: 100% …``, ``remote: …``) go to ``on_line`` (the build log), with any
+  URL credentials redacted.
+
+Cancellation: a git process cannot be interrupted from the event loop through GitPython, so a cancelled clone
+is abandoned by the pipeline (its thread ends by ``clone_timeout`` at the latest) and its work dir removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//).+")
+_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "${RIVETR_GIT_USERNAME:-x-access-token}" ;;
+  *) printf '%s\\n' "$RIVETR_GIT_TOKEN" ;;
+esac
+"""
+
+
+class GitSourceError(Exception):
+    """The repository could not be fetched; the message is safe to show and log (credentials redacted)."""
+
+
+@dataclass
+class CloneRequest:
+    url: str
+    branch: str = "main"
+    commit: str | None = None
+    ssh_private_key: str | None = None  # decrypted PEM/OpenSSH text
+    token: str | None = None  # HTTPS token (password of the askpass helper)
+    timeout: float = 300.0
+
+
+@dataclass
+class CloneResult:
+    commit_sha: str
+    commit_message: str
+
+
+def redact(text: str) -> str:
+    """Hide ``user:password@`` in any URL inside ``text``."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def classify_url(url: str) -> str | None:
+    """Kind of a git URL: ``https``, ``http``, ``ssh``, ``git``, ``file``, ``local``; None when invalid."""
+    text = url.strip()
+    if not text or any(ch.isspace() for ch in text):
+        return None
+    lowered = text.lower()
+    for scheme in ("https", "http", "ssh", "git", "file"):
+        if lowered.startswith(scheme + "://"):
+            rest = text[len(scheme) + 3 :]
+            if scheme != "file" and (not rest or rest.startswith("/") or "/" not in rest.strip("/")):
+                return None
+            return scheme
+    if "://" in text:
+        return None
+    if _SCP_LIKE.match(text):
+        return "ssh"
+    if text.startswith(("/", "./", "../")):
+        return "local"
+    return None
+
+
+def is_commit_sha(value: str) -> bool:
+    return bool(_SHA.match(value))
+
+
+def _progress_class(on_line: Callable[[str], None]):  # type: ignore[no-untyped-def]
+    import git
+
+    class Progress(git.RemoteProgress):
+        # git prints a percentage line per object batch; keep the build log readable: stage ends and
+        # remote messages only.
+        def update(self, op_code: int, cur_count, max_count=None, message: str = "") -> None:  # type: ignore[no-untyped-def]
+            if op_code & self.END:
+                on_line(redact(self._cur_line or ""))
+
+        def line_dropped(self, line: str) -> None:
+            if line.strip():
+                on_line(redact(line.strip()))
+
+    return Progress
+
+
+def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]) -> CloneResult:
+    """Blocking clone into ``dest`` (created, must not exist). Call through ``asyncio.to_thread``."""
+    import git
+
+    dest.mkdir(parents=True)
+    cred_dir = Path(tempfile.mkdtemp(prefix="rivetr-git-"))
+    try:
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PROTOCOL": "version=2"}
+        if request.ssh_private_key:
+            key_path = cred_dir / "id"
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(request.ssh_private_key.strip() + "\n")
+            env["GIT_SSH_COMMAND"] = (
+                f"ssh -i {key_path} -o IdentitiesOnly=yes -o BatchMode=yes "
+                "-o StrictHostKeyChecking=accept-new "
+                f"-o UserKnownHostsFile={cred_dir / 'known_hosts'}"
+            )
+        if request.token:
+            askpass = cred_dir / "askpass.sh"
+            askpass.write_text(ASKPASS)
+            askpass.chmod(stat.S_IRWXU)
+            env["GIT_ASKPASS"] = str(askpass)
+            env["RIVETR_GIT_TOKEN"] = request.token
+        on_line(f"$ git fetch --depth 1 {redact(request.url)} {request.commit or request.branch}")
+        repo = git.Repo.init(dest)
+        try:
+            with repo.git.custom_environment(**env):
+                origin = repo.create_remote("origin", request.url)
+                progress = _progress_class(on_line)()
+                ref = request.commit or request.branch
+                target = "FETCH_HEAD"
+                try:
+                    origin.fetch(ref, depth=1, progress=progress, kill_after_timeout=request.timeout)
+                except git.GitCommandError:
+                    if not request.commit:
+                        raise
+                    # Some servers refuse a bare commit id in a shallow fetch: fetch the branch instead.
+                    on_line(f"commit fetch refused; fetching branch {request.branch} in full")
+                    origin.fetch(request.branch, progress=progress, kill_after_timeout=request.timeout)
+                    target = request.commit
+                repo.git.checkout("--detach", "--force", target)
+                head = repo.head.commit
+                if request.commit and not head.hexsha.startswith(request.commit.lower()):
+                    raise GitSourceError(f"commit {request.commit} not found on {redact(request.url)}")
+                result = CloneResult(head.hexsha, head.summary if isinstance(head.summary, str) else "")
+        finally:
+            repo.close()
+        on_line(f"checked out {result.commit_sha[:12]} {result.commit_message}")
+        return result
+    except git.GitCommandError as exc:
+        stderr = redact((exc.stderr or "").strip().replace("stderr: ", ""))
+        raise GitSourceError(
+            f"git fetch of {redact(request.url)} ({request.commit or request.branch}) failed: "
+            f"{stderr or redact(str(exc))}"
+        ) from None
+    except git.InvalidGitRepositoryError as exc:
+        raise GitSourceError(f"not a git repository: {exc}") from None
+    finally:
+        shutil.rmtree(cred_dir, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""Build logs: every line goes to subscribers at once and to the database in batches.
+
+A deployment's log is *open* while its pipeline runs: lines are kept in memory as well (build logs are
+small), so a subscriber joining mid-build gets the full replay and then every new line with no gap and no
+duplicate (the copy and the registration happen without an ``await`` in between). Once closed, the log is
+flushed and later readers replay it from the database.
+
+Writes are batched (one transaction per :data:`FLUSH_INTERVAL` or :data:`FLUSH_LINES`) so a chatty build
+does not turn into thousands of SQLite commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import insert
+from sqlmodel import select
+
+from rivetr_core.db import Database, utcnow
+from rivetr_core.models.apps import DeploymentLog
+
+log = logging.getLogger("rivetr.engine.logs")
+
+FLUSH_INTERVAL = 0.25
+FLUSH_LINES = 200
+MAX_LINE = 8192  # a single absurd line (minified JS in a build log) must not bloat the DB
+QUEUE_LIMIT = 10_000  # a subscriber that stops reading is dropped rather than growing memory without bound
+
+
+@dataclass
+class _OpenLog:
+    lines: list[tuple[datetime, str]] = field(default_factory=list)
+    pending: list[tuple[datetime, str]] = field(default_factory=list)
+    subscribers: set[asyncio.Queue[tuple[datetime, str] | None]] = field(default_factory=set)
+
+
+class BuildLogStore:
+    """Append, read and follow deployment build logs. One per app (``DeploymentService.logs``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._open: dict[str, _OpenLog] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # ------------------------------------------------------------------------------------------- writing
+    def open(self, deployment_id: str) -> None:
+        self._open.setdefault(deployment_id, _OpenLog())
+
+    def append(self, deployment_id: str, line: str) -> None:
+        """Record one line (no trailing newline needed). Never blocks, never raises."""
+        entry = self._open.get(deployment_id)
+        if entry is None:
+            entry = self._open[deployment_id] = _OpenLog()
+        item = (utcnow(), line.rstrip("\r\n")[:MAX_LINE])
+        entry.lines.append(item)
+        entry.pending.append(item)
+        for queue in list(entry.subscribers):
+            if queue.qsize() >= QUEUE_LIMIT:
+                entry.subscribers.discard(queue)
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(item)
+        self._ensure_flusher()
+        if len(entry.pending) >= FLUSH_LINES:
+            self._wake.set()
+
+    def tail(self, deployment_id: str, n: int = 20) -> list[str]:
+        entry = self._open.get(deployment_id)
+        return [line for _, line in entry.lines[-n:]] if entry else []
+
+    async def close(self, deployment_id: str) -> None:
+        """Flush and end the log: followers get their last lines, then the end of the stream."""
+        entry = self._open.get(deployment_id)
+        if entry is None:
+            return
+        await self._write(deployment_id, entry)
+        self._open.pop(deployment_id, None)
+        for queue in entry.subscribers:
+            queue.put_nowait(None)
+
+    async def flush_all(self) -> None:
+        for deployment_id, entry in list(self._open.items()):
+            await self._write(deployment_id, entry)
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="build-log-flush")
+
+    async def _flush_loop(self) -> None:
+        while self._open:
+            try:
+                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush_all()
+            except Exception:  # a locked DB for a moment must not lose the flusher
+                log.warning("flushing build logs failed; retrying", exc_info=True)
+
+    async def _write(self, deployment_id: str, entry: _OpenLog) -> None:
+        if not entry.pending:
+            return
+        batch, entry.pending = entry.pending, []
+        try:
+            async with self.db.session() as session:
+                await session.exec(  # type: ignore[call-overload]
+                    insert(DeploymentLog),
+                    params=[{"deployment_id": deployment_id, "ts": ts, "line": line} for ts, line in batch],
+                )
+                await session.commit()
+        except Exception:
+            entry.pending[:0] = batch  # keep them for the next attempt
+            raise
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        try:
+            await self.flush_all()
+        except Exception:
+            log.warning("final build-log flush failed", exc_info=True)
+
+    # ------------------------------------------------------------------------------------------- reading
+    async def lines(self, deployment_id: str, *, limit: int | None = None) -> list[tuple[datetime, str]]:
+        """Every line so far (open logs are served from memory, closed ones from the DB)."""
+        entry = self._open.get(deployment_id)
+        if entry is not None:
+            return list(entry.lines[-limit:] if limit else entry.lines)
+        async with self.db.session() as session:
+            query = (
+                select(DeploymentLog.ts, DeploymentLog.line)
+                .where(DeploymentLog.deployment_id == deployment_id)
+                .order_by(DeploymentLog.id)
+            )  # type: ignore[arg-type]
+            rows = list((await session.exec(query)).all())
+        return [(ts, line) for ts, line in (rows[-limit:] if limit else rows)]
+
+    async def follow(self, deployment_id: str) -> AsyncIterator[tuple[datetime, str]]:
+        """Replay the log, then yield new lines until the deployment's pipeline ends."""
+        entry = self._open.get(deployment_id)
+        if entry is None:
+            for item in await self.lines(deployment_id):
+                yield item
+            return
+        queue: asyncio.Queue[tuple[datetime, str] | None] = asyncio.Queue()
+        replay = list(entry.lines)  # copied and subscribed with no await between: no gap, no duplicate
+        entry.subscribers.add(queue)
+        try:
+            for item in replay:
+                yield item
+            while (item := await queue.get()) is not None:  # type: ignore[assignment]
+                yield item
+        finally:
+            entry.subscribers.discard(queue)

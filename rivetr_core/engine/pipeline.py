@@ -1,0 +1,378 @@
+"""The steps of one deployment, each timed into ``Deployment.steps``.
+
+``clone → build → start → health → switch → drain`` (a rollback skips clone and build and reuses the image).
+Status moves ``queued → cloning → building → starting → health_checking → switching → running``; any failure
+marks the deployment ``failed`` with the reason and the build-log tail, removes what it started (container,
+image) and leaves the previous version serving: the proxy is only touched in ``switch``, after the new
+container passed its health check.
+
+Only ``switch`` is shielded from cancellation (a half-switched route set is worse than either state); once it
+began, the deployment finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.models.apps import App, Deployment
+from rivetr_core.types import (
+    BuildFailed,
+    BuildRequest,
+    ContainerRuntime,
+    HealthTarget,
+    RivetrError,
+    RunSpec,
+)
+
+from .gitsource import CloneRequest, GitSourceError, clone_sync
+
+if TYPE_CHECKING:
+    from .service import DeploymentService
+
+log = logging.getLogger("rivetr.engine.pipeline")
+
+LABEL_MANAGED = "rivetr.managed"
+LABEL_INSTANCE = "rivetr.instance"
+LABEL_APP = "rivetr.app"
+LABEL_DEPLOYMENT = "rivetr.deployment"
+TAIL_LINES = 20
+
+
+class PipelineError(Exception):
+    """A step failed for a reason worth showing the user as the deployment's ``error``."""
+
+
+@dataclass
+class AppSnapshot:
+    """What a pipeline needs of an app, read once at its start (later edits apply to the next deploy)."""
+
+    app: App
+    domains: list[str]
+    env: dict[str, str]
+    ssh_private_key: str | None
+    git_token: str | None
+
+
+def image_tag(app_name: str, deployment_id: str) -> str:
+    return f"localhost/rivetr/{app_name}:{deployment_id}"
+
+
+def container_name(app_name: str, deployment_id: str, restart: int = 0) -> str:
+    return f"rivetr-{app_name}-{deployment_id[:12]}" + (f"-r{restart}" if restart else "")
+
+
+def run_spec(
+    service: DeploymentService,
+    snap: AppSnapshot,
+    dep: Deployment,
+    image: str,
+    *,
+    restart: int = 0,
+    host_port: int = 0,
+) -> RunSpec:
+    """The container of a deployment (also used by crash restarts, with the same env and limits)."""
+    app, runtime_cfg = snap.app, service.ctx.config.runtime
+    env = {
+        **snap.env,
+        "PORT": str(app.port),
+        "RIVETR_APP_NAME": app.name,
+        "RIVETR_DEPLOYMENT_ID": dep.id,
+        "SOURCE_COMMIT": dep.commit_sha or "",
+    }
+    return RunSpec(
+        image=image,
+        name=container_name(app.name, dep.id, restart),
+        env=env,
+        labels=service.labels(app.id, dep.id),
+        container_port=app.port,
+        host_port=host_port,
+        cpu_limit=app.cpu_limit or runtime_cfg.default_cpu_limit,
+        memory_limit=app.memory_limit or runtime_cfg.default_memory_limit,
+        pids_limit=runtime_cfg.pids_limit,
+        init=True,
+    )
+
+
+@dataclass
+class Pipeline:
+    service: DeploymentService
+    deployment: Deployment
+    snap: AppSnapshot
+    source: Deployment | None = None  # the deployment a rollback reuses the image of
+    steps: dict[str, Any] = field(default_factory=dict)
+    workdir: Path | None = None
+    container_id: str | None = None
+    built_image: str | None = None
+    switched: bool = False
+
+    @property
+    def dep_id(self) -> str:
+        return self.deployment.id
+
+    def log(self, line: str) -> None:
+        self.service.logs.append(self.dep_id, line)
+
+    @contextlib.asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        self.steps[name] = {"started_at": isoformat(utcnow())}
+        try:
+            yield
+        finally:
+            self.steps[name]["finished_at"] = isoformat(utcnow())
+            self.steps[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+
+    async def status(self, status: str, **fields: Any) -> None:
+        await self.service.update_deployment(self.dep_id, status=status, steps=dict(self.steps), **fields)
+
+    # ---------------------------------------------------------------------------------------------- run
+    async def run(self) -> None:
+        svc, app = self.service, self.snap.app
+        svc.logs.open(self.dep_id)
+        try:
+            runtime = await svc.ctx.runtime()
+            if self.source is not None:
+                image = await self._reuse_image(runtime)
+            else:
+                await self.status("cloning", started_at=utcnow())
+                svc.emit("deployment_started", self.deployment, app.name, f"deploying {app.name}")
+                async with self.step("clone"):
+                    await self._clone()
+                await self.status(
+                    "building",
+                    commit_sha=self.deployment.commit_sha,
+                    commit_message=self.deployment.commit_message,
+                )
+                async with self.step("build"):
+                    image = await self._build(runtime)
+            await self.status("starting", image=image)
+            async with self.step("start"):
+                upstream = await self._start(runtime, image)
+            await self.status("health_checking", container_id=self.container_id, upstream=upstream)
+            async with self.step("health"):
+                await self._health(runtime, upstream)
+            await self.status("switching")
+            old = await asyncio.shield(self._switch(upstream))
+            await self._drain(runtime, old)
+            await svc.update_deployment(self.dep_id, steps=dict(self.steps))
+            await svc.prune_images(app.id, keep=svc.ctx.config.cleanup.keep_images)
+        except asyncio.CancelledError:
+            if self.switched:
+                raise  # shutdown during drain: the new version serves; recovery removes the old container
+            reason = svc.queue.reason(self.dep_id)
+            await asyncio.shield(self._abort(reason or "failed", None if reason else "interrupted"))
+        except Exception as exc:
+            if self.switched:
+                log.exception("post-switch step of deployment %s failed", self.dep_id)
+                await svc.update_deployment(self.dep_id, steps=dict(self.steps))
+            else:
+                message = _describe(exc)
+                if not isinstance(exc, RivetrError | PipelineError | GitSourceError):
+                    log.exception("deployment %s failed unexpectedly", self.dep_id)
+                await asyncio.shield(self._abort("failed", message))
+        finally:
+            if self.workdir is not None:
+                await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+            await svc.logs.close(self.dep_id)
+
+    # -------------------------------------------------------------------------------------------- steps
+    async def _reuse_image(self, runtime: ContainerRuntime) -> str:
+        assert self.source is not None
+        image = self.source.image
+        await self.status(
+            "starting",
+            started_at=utcnow(),
+            image=image,
+            commit_sha=self.source.commit_sha,
+            commit_message=self.source.commit_message,
+        )
+        self.service.emit(
+            "rollback",
+            self.deployment,
+            self.snap.app.name,
+            f"rolling {self.snap.app.name} back to deployment {self.source.id}",
+            data={"rollback_of": self.source.id, "image": image},
+        )
+        if not image or self.source.image_removed or not await runtime.image_exists(image):
+            raise PipelineError(f"image of deployment {self.source.id} is no longer available")
+        self.log(f"rollback to deployment {self.source.id}: reusing image {image} (no rebuild)")
+        self.deployment.commit_sha = self.source.commit_sha
+        return image
+
+    async def _clone(self) -> None:
+        svc, snap = self.service, self.snap
+        self.workdir = svc.ctx.config.server.data_dir.resolve() / "builds" / self.dep_id
+        if self.workdir.exists():
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+        request = CloneRequest(
+            url=snap.app.git_url,
+            branch=snap.app.branch,
+            commit=self.deployment.requested_commit,
+            ssh_private_key=snap.ssh_private_key,
+            token=snap.git_token,
+            timeout=svc.ctx.config.git.clone_timeout,
+        )
+        loop = asyncio.get_running_loop()
+
+        def on_line(line: str) -> None:  # called from the clone thread
+            loop.call_soon_threadsafe(self.log, line)
+
+        result = await asyncio.to_thread(clone_sync, request, self.workdir, on_line)
+        self.deployment.commit_sha, self.deployment.commit_message = result.commit_sha, result.commit_message
+
+    async def _build(self, runtime: ContainerRuntime) -> str:
+        svc, app = self.service, self.snap.app
+        assert self.workdir is not None
+        tag = image_tag(app.name, self.dep_id)
+        runtime_cfg = svc.ctx.config.runtime
+        request = BuildRequest(
+            source_dir=self.workdir,
+            tag=tag,
+            dockerfile=app.dockerfile,
+            build_context=app.build_context,
+            labels=svc.labels(app.id, self.dep_id),
+            build_args={"SOURCE_COMMIT": self.deployment.commit_sha or ""},
+            cpu_limit=runtime_cfg.build_cpu_limit,
+            memory_limit=runtime_cfg.build_memory_limit,
+        )
+        builder = svc.select_builder(self.workdir, request)
+        self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
+        self.built_image = tag
+        async for line in builder.build(request, runtime):
+            self.log(line)
+        return tag
+
+    async def _start(self, runtime: ContainerRuntime, image: str) -> str:
+        spec = run_spec(self.service, self.snap, self.deployment, image)
+        info = await runtime.run(spec)
+        self.container_id = info.id
+        if not info.host_port:
+            raise PipelineError("the runtime did not publish the container port")
+        upstream = f"127.0.0.1:{info.host_port}"
+        self.log(f"started container {spec.name} ({info.id[:12]}) on {upstream}")
+        await self.service.update_deployment(
+            self.dep_id, container_id=info.id, container_name=spec.name, upstream=upstream
+        )
+        return upstream
+
+    async def _health(self, runtime: ContainerRuntime, upstream: str) -> None:
+        app = self.snap.app
+        check = self.service.health_check("http")
+        host, _, port = upstream.rpartition(":")
+        target = HealthTarget(
+            host=host,
+            port=int(port),
+            path=app.healthcheck_path,
+            expected_status=app.healthcheck_status,
+            timeout=app.healthcheck_timeout,
+            host_header=self.snap.domains[0] if self.snap.domains else None,
+        )
+        detail = ""
+        for attempt in range(1, app.healthcheck_retries + 1):
+            result = await check.check(target)
+            if result.ok:
+                self.log(
+                    f"health check passed: GET {app.healthcheck_path} → {result.detail} (attempt {attempt})"
+                )
+                return
+            detail = result.detail
+            self.log(f"health check {attempt}/{app.healthcheck_retries}: {detail}")
+            if attempt % 3 == 0 or attempt == app.healthcheck_retries:
+                # An exited container will never pass: stop waiting (one engine call every few attempts).
+                info = await runtime.inspect(self.container_id or "")
+                if not info.running:
+                    await self._container_log_tail(runtime)
+                    raise PipelineError(
+                        f"container exited (code {info.exit_code}) before passing its health check: {detail}"
+                    )
+            if attempt < app.healthcheck_retries:
+                # Ramp up: most apps answer within milliseconds, so early retries come fast.
+                await asyncio.sleep(min(app.healthcheck_interval, 0.05 * 2 ** (attempt - 1)))
+        await self._container_log_tail(runtime)
+        raise PipelineError(f"health check failed after {app.healthcheck_retries} attempts: {detail}")
+
+    async def _container_log_tail(self, runtime: ContainerRuntime) -> None:
+        try:
+            async for entry in runtime.logs(self.container_id or "", tail=TAIL_LINES):
+                self.log(f"[container] {entry.line}")
+        except Exception:
+            log.debug("could not read the logs of %s", self.container_id, exc_info=True)
+
+    async def _switch(self, upstream: str) -> Deployment | None:
+        async with self.step("switch"):
+            old = await self.service.switch(self.snap, self.deployment, upstream)
+            self.switched = True
+        await self.status("running", finished_at=utcnow())
+        self.log(f"switched {', '.join(self.snap.domains) or '(no domains)'} to {upstream}")
+        self.service.emit(
+            "deployment_succeeded",
+            self.deployment,
+            self.snap.app.name,
+            f"{self.snap.app.name} is live ({(self.deployment.commit_sha or '')[:12]})",
+            level="success",
+        )
+        return old
+
+    async def _drain(self, runtime: ContainerRuntime, old: Deployment | None) -> None:
+        async with self.step("drain"):
+            if old is None or not old.container_id:
+                return
+            proxy = self.service.ctx.proxy
+            if proxy is not None and old.upstream and self.snap.domains:
+                drained = await proxy.wait_drained(old.upstream, self.service.ctx.config.proxy.drain_timeout)
+                if not drained:
+                    self.log(f"old upstream {old.upstream} still busy after the drain timeout; stopping it")
+            await self.service.remove_container(runtime, old.container_id)
+            self.log(f"stopped and removed the previous container ({old.container_id[:12]})")
+
+    async def _abort(self, status: str, error: str | None) -> None:
+        svc = self.service
+        tail = svc.logs.tail(self.dep_id, TAIL_LINES)
+        if error:
+            self.log(f"deployment {status}: {error}")
+        else:
+            self.log(f"deployment {status}")
+        runtime = svc.ctx.runtime_if_ready()
+        if runtime is not None:
+            if self.container_id:
+                await svc.remove_container(runtime, self.container_id)
+            if self.built_image:
+                with contextlib.suppress(Exception):
+                    await runtime.remove_image(self.built_image, force=True)
+        extra = {"image_removed": True} if self.built_image else {}
+        await svc.update_deployment(
+            self.dep_id,
+            status=status,
+            error=error,
+            log_tail=tail,
+            steps=dict(self.steps),
+            finished_at=utcnow(),
+            **extra,
+        )
+        await svc.after_failure(self.snap.app.id)
+        if status == "failed":
+            svc.emit(
+                "deployment_failed",
+                self.deployment,
+                self.snap.app.name,
+                f"deployment of {self.snap.app.name} failed: {error}",
+                level="failure",
+                data={"error": error, "log_tail": tail},
+            )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BuildFailed):
+        return f"build failed: {exc.message}"
+    if isinstance(exc, RivetrError):
+        return exc.message
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,235 @@
+"""Start-up recovery and the crash watcher.
+
+Recovery (once, at start-up):
+
+1. Deployments left in a non-terminal state by a crash or kill are marked ``failed`` ("interrupted") —
+   synchronously, before the API serves, so nobody sees a ghost ``building``.
+2. Routes of running apps need nothing here: they live in ``proxy_routes`` and :class:`RouteService` pushed
+   them to the proxy before this runs.
+3. Orphans — containers labelled with this instance's id whose deployment is neither running with that
+   container nor in progress — are stopped and removed, and stale build work dirs deleted. This needs the
+   engine, so it runs in the background and never delays start-up.
+
+The crash watcher lists this instance's containers every ``[runtime] crash_check_interval`` seconds (one
+engine call, and none while no app runs). A running deployment whose container stopped or vanished is
+restarted from the same image, env and limits after ``restart_backoff_seconds * 2**(n-1)`` (on its old host
+port when free, so the route stays put); after ``restart_max_retries`` restarts the app is marked
+``crashed`` and left alone until the next deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from typing import TYPE_CHECKING
+
+from sqlmodel import col, select
+
+from rivetr_core.db import utcnow
+from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment
+from rivetr_core.types import ContainerInfo, RuntimeUnavailable
+
+from .pipeline import LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, run_spec
+
+if TYPE_CHECKING:
+    from .service import DeploymentService
+
+log = logging.getLogger("rivetr.engine.recovery")
+
+
+async def fail_interrupted(svc: DeploymentService) -> list[str]:
+    """Mark every deployment a previous process left half-way as failed. Returns their ids."""
+    async with svc.db.session() as session:
+        deps = (
+            await session.exec(select(Deployment).where(col(Deployment.status).in_(ACTIVE_STATUSES)))
+        ).all()
+    for dep in deps:
+        error = f"interrupted: the server stopped while the deployment was {dep.status}"
+        svc.logs.append(dep.id, error)
+        await svc.update_deployment(
+            dep.id, status="failed", error=error, finished_at=utcnow(), log_tail=[error]
+        )
+        await svc.logs.close(dep.id)
+        await svc.after_failure(dep.app_id)
+    if deps:
+        log.warning("marked %d interrupted deployment(s) failed", len(deps))
+    return [d.id for d in deps]
+
+
+async def remove_orphans(svc: DeploymentService) -> list[str]:
+    """Remove this instance's containers no deployment tracks; returns their ids."""
+    runtime = await svc.ctx.runtime()
+    containers = await runtime.list(labels={LABEL_MANAGED: "true", LABEL_INSTANCE: svc.instance_id})
+    ids = {c.labels.get(LABEL_DEPLOYMENT) for c in containers} - {None}
+    async with svc.db.session() as session:
+        deps = (
+            {
+                d.id: d
+                for d in (await session.exec(select(Deployment).where(col(Deployment.id).in_(ids)))).all()
+            }
+            if ids
+            else {}
+        )
+    removed = []
+    for info in containers:
+        dep = deps.get(info.labels.get(LABEL_DEPLOYMENT, ""))
+        if dep is not None and (
+            dep.status in ACTIVE_STATUSES or (dep.status == "running" and dep.container_id == info.id)
+        ):
+            continue
+        log.info("removing orphan container %s (%s)", info.name, info.id[:12])
+        await svc.remove_container(runtime, info.id)
+        removed.append(info.id)
+    return removed
+
+
+async def clean_build_dirs(svc: DeploymentService) -> None:
+    builds = svc.ctx.config.server.data_dir.resolve() / "builds"
+    if not builds.is_dir():
+        return
+    active = set(svc.queue._running) | {d for w in svc.queue._waiting.values() for d in w}
+    for path in builds.iterdir():
+        if path.name not in active:
+            await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+async def background_recovery(svc: DeploymentService) -> None:
+    await clean_build_dirs(svc)
+    try:
+        removed = await remove_orphans(svc)
+    except RuntimeUnavailable as exc:
+        log.warning("orphan check skipped: %s", exc.message)
+        return
+    if removed:
+        log.warning("removed %d orphan container(s)", len(removed))
+
+
+class CrashWatcher:
+    def __init__(self, svc: DeploymentService) -> None:
+        self.svc = svc
+        self.cfg = svc.ctx.config.runtime
+        self._busy: set[str] = set()  # deployments being restarted
+        self._given_up: set[str] = set()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.crash_check_interval)
+            try:
+                await self.check_once()
+            except RuntimeUnavailable as exc:
+                log.debug("crash check skipped: %s", exc.message)
+            except Exception:
+                log.warning("crash check failed", exc_info=True)
+
+    async def check_once(self) -> list[str]:
+        """Start a restart for every running deployment whose container is not running; returns their ids."""
+        async with self.svc.db.session() as session:
+            deps = (
+                await session.exec(
+                    select(Deployment)
+                    .join(App, col(App.current_deployment_id) == col(Deployment.id))
+                    .where(Deployment.status == "running", App.status == "running")
+                )
+            ).all()
+        deps = [d for d in deps if d.id not in self._busy and d.id not in self._given_up]
+        if not deps:
+            return []
+        runtime = await self.svc.ctx.runtime()
+        containers = {c.id: c for c in await runtime.list(labels={LABEL_INSTANCE: self.svc.instance_id})}
+        crashed = []
+        for dep in deps:
+            info = containers.get(dep.container_id or "")
+            if info is not None and info.running:
+                continue
+            if self.svc.queue.app_lock(dep.app_id).locked():
+                continue  # a deployment of this app is switching things around: look again next round
+            self._busy.add(dep.id)
+            crashed.append(dep.id)
+            self.svc.ctx.spawn(self._restart(dep, info), f"restart-{dep.id}")
+        return crashed
+
+    async def _restart(self, dep: Deployment, info: ContainerInfo | None) -> None:
+        svc = self.svc
+        try:
+            snap = await svc.snapshot(dep.app_id)
+            attempt = dep.restart_count + 1
+            exit_code = info.exit_code if info else None
+            what = f"exited with code {exit_code}" if info else "disappeared"
+            svc.emit(
+                "container_crashed",
+                dep,
+                snap.app.name,
+                f"{snap.app.name}: container {what}",
+                level="failure",
+                data={"exit_code": exit_code, "restart_count": dep.restart_count},
+            )
+            if attempt > self.cfg.restart_max_retries:
+                self._given_up.add(dep.id)
+                await self._mark_crashed(dep.app_id)
+                svc.emit(
+                    "container_crashed",
+                    dep,
+                    snap.app.name,
+                    f"{snap.app.name}: gave up after {dep.restart_count} restarts; app marked crashed",
+                    level="failure",
+                    data={"exit_code": exit_code, "gave_up": True},
+                )
+                return
+            await asyncio.sleep(self.cfg.restart_backoff_seconds * 2 ** (attempt - 1))
+            async with svc.queue.app_lock(dep.app_id):
+                current = await svc.get_deployment(dep.id)
+                if (
+                    current.status != "running"
+                    or current.container_id != dep.container_id
+                    or not current.image
+                ):
+                    return  # a newer deployment took over meanwhile
+                runtime = await svc.ctx.runtime()
+                if dep.container_id:
+                    await svc.remove_container(runtime, dep.container_id)
+                old_port = int(dep.upstream.rpartition(":")[2]) if dep.upstream else 0
+                spec = run_spec(svc, snap, current, current.image, restart=attempt, host_port=old_port)
+                try:
+                    new = await runtime.run(spec)
+                except Exception:
+                    spec.host_port = 0  # the old port was taken meanwhile: any port, then re-route
+                    new = await runtime.run(spec)
+                upstream = f"127.0.0.1:{new.host_port}"
+                await svc.update_deployment(
+                    dep.id,
+                    container_id=new.id,
+                    container_name=spec.name,
+                    upstream=upstream,
+                    restart_count=attempt,
+                )
+                if upstream != dep.upstream:
+                    routes = svc.ctx.services["routes"]
+                    for domain in snap.domains:
+                        await routes.set(domain, [upstream], app_id=dep.app_id)
+            svc.emit(
+                "container_restarted",
+                dep,
+                snap.app.name,
+                f"{snap.app.name}: container restarted (attempt {attempt})",
+                level="warning",
+                data={"restart_count": attempt},
+            )
+        except Exception:
+            log.exception("restarting the container of deployment %s failed", dep.id)
+            async with svc.db.session() as session:
+                row = await session.get(Deployment, dep.id)
+                if row is not None:
+                    row.restart_count += 1
+                    session.add(row)
+                    await session.commit()
+        finally:
+            self._busy.discard(dep.id)
+
+    async def _mark_crashed(self, app_id: str) -> None:
+        async with self.svc.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is not None:
+                app.status, app.updated_at = "crashed", utcnow()
+                session.add(app)
+                await session.commit()

@@ -1,0 +1,471 @@
+"""``DeploymentService``: the Python API of the pipeline (``ctx.services["deployments"]``).
+
+Everything that starts, stops or watches deployments goes through here: the REST API, git webhooks, the
+dashboard, the CLI. All methods are coroutines on the control plane's loop.
+
+Deploying
+    ``await svc.deploy(app_id, commit=None, trigger="api") -> Deployment`` — queue a deployment (status
+    ``queued``) and return at once; the pipeline runs in the background. A newer request supersedes the app's
+    deployments still waiting. ``trigger`` is free text recorded on the deployment (``api``, ``webhook``,
+    ``dashboard``, ``cli``…). Raises :class:`~rivetr_core.errors.ApiError` 404 for an unknown app.
+
+    ``await svc.rollback(deployment_id) -> Deployment`` — a new deployment reusing that deployment's image (no
+    clone, no build) through the same health check and switch. 409 when the image is gone.
+
+    ``await svc.cancel(deployment_id) -> Deployment`` — cancel at any step before ``switching``; the new
+    container and image are removed and the old version keeps serving. 409 once switching or finished.
+
+Watching
+    ``async for change in svc.subscribe():`` — every status change of every deployment:
+    ``{"type": "deployment_status", "deployment_id", "app_id", "status", "error", "ts"}``; the dashboard
+    renders live pipeline progress from it. Leave the loop to unsubscribe.
+
+    ``async for ts, line in svc.follow_logs(deployment_id):`` — replay the build log, then follow it until the
+    pipeline ends (ends at once for a finished deployment).
+
+Apps
+    ``await svc.delete_app(app_id)`` — cancel its deployments, remove routes, containers and images, delete
+    the rows, notify ``rivetr_on_app_deleted``. ``await svc.sync_routes(app_id, old_domains)`` — after an
+    edit of an app's domains, point the new ones at the running container and drop the removed ones.
+
+Containers Rivetr starts carry the labels ``rivetr.managed=true``, ``rivetr.instance=<id of this data dir>``,
+``rivetr.app=<app id>`` and ``rivetr.deployment=<deployment id>``; recovery removes labelled containers of
+this instance that no deployment tracks. Images are tagged ``localhost/rivetr/<app name>:<deployment id>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
+
+from rivetr_core.db import isoformat, new_id, utcnow
+from rivetr_core.errors import ApiError, not_found
+from rivetr_core.models.apps import (
+    ACTIVE_STATUSES,
+    App,
+    AppDomain,
+    Deployment,
+    EnvVar,
+    SshKey,
+)
+from rivetr_core.models.core import Meta
+from rivetr_core.types import (
+    Builder,
+    BuildRequest,
+    ContainerNotFound,
+    ContainerRuntime,
+    HealthCheck,
+    RivetrEvent,
+    RuntimeUnavailable,
+)
+
+from .logs import BuildLogStore
+from .pipeline import (
+    LABEL_APP,
+    LABEL_DEPLOYMENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED,
+    AppSnapshot,
+    Pipeline,
+    PipelineError,
+)
+from .queue import DeploymentQueue
+
+log = logging.getLogger("rivetr.engine")
+
+STATUS_QUEUE_LIMIT = 1000
+
+
+class DeploymentService:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.logs = BuildLogStore(ctx.db)
+        self.queue = DeploymentQueue(ctx.config.runtime.max_concurrent_deployments, ctx.spawn)
+        self.instance_id = ""
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._health_checks: dict[str, HealthCheck] = {}
+
+    # ------------------------------------------------------------------------------------------- set-up
+    async def load_instance_id(self) -> str:
+        """A stable id per data dir, labelled on every container: two Rivetrs on one engine never touch
+        each other's containers."""
+        async with self.db.session() as session:
+            row = await session.get(Meta, "instance_id")
+            if row is None:
+                row = Meta(key="instance_id", value=new_id()[:16])
+                session.add(row)
+                await session.commit()
+            self.instance_id = row.value
+        return self.instance_id
+
+    def labels(self, app_id: str, deployment_id: str | None = None) -> dict[str, str]:
+        labels = {LABEL_MANAGED: "true", LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id}
+        if deployment_id:
+            labels[LABEL_DEPLOYMENT] = deployment_id
+        return labels
+
+    # ---------------------------------------------------------------------------------------- deploying
+    async def deploy(
+        self, app_id: str, *, commit: str | None = None, trigger: str = "api", rollback_of: str | None = None
+    ) -> Deployment:
+        async with self.db.session() as session:
+            if await session.get(App, app_id) is None:
+                raise not_found("app", app_id)
+            dep = Deployment(
+                app_id=app_id,
+                status="queued",
+                trigger=trigger,
+                requested_commit=commit,
+                rollback_of=rollback_of,
+            )
+            session.add(dep)
+            await session.commit()
+        self.logs.open(dep.id)
+        self.logs.append(
+            dep.id,
+            f"queued by {trigger}"
+            + (f" (commit {commit})" if commit else "")
+            + (f" (rollback of {rollback_of})" if rollback_of else ""),
+        )
+        superseded = self.queue.submit(
+            dep.id, app_id, lambda: self._run(dep.id), lambda reason: self._dropped(dep.id, reason)
+        )
+        for other in superseded:
+            await self._dropped(other, "superseded", by=dep.id)
+        self._publish(dep, None)
+        return dep
+
+    async def rollback(self, deployment_id: str, *, trigger: str = "rollback") -> Deployment:
+        source = await self.get_deployment(deployment_id)
+        if source.status not in ("running", "replaced") or not source.image or source.image_removed:
+            raise ApiError(
+                409,
+                f"deployment {deployment_id!r} has no image to roll back to "
+                f"(status {source.status}{', image removed' if source.image_removed else ''})",
+                code="rollback_unavailable",
+            )
+        return await self.deploy(source.app_id, trigger=trigger, rollback_of=source.id)
+
+    async def cancel(self, deployment_id: str) -> Deployment:
+        dep = await self.get_deployment(deployment_id)
+        if dep.status not in ACTIVE_STATUSES or dep.status == "switching":
+            raise ApiError(
+                409,
+                f"deployment {deployment_id!r} is {dep.status}; it can no longer be cancelled",
+                code="not_cancellable",
+            )
+        if self.queue.is_running(deployment_id):
+            self.queue.cancel(deployment_id, "cancelled")
+            await self.queue.wait(deployment_id, timeout=60)
+        else:
+            self.queue.cancel(deployment_id, "cancelled")
+            await self._dropped(deployment_id, "cancelled")
+        return await self.get_deployment(deployment_id)
+
+    async def _run(self, deployment_id: str) -> None:
+        dep = await self.get_deployment(deployment_id)
+        if dep.status != "queued":
+            return
+        source = await self.get_deployment(dep.rollback_of) if dep.rollback_of else None
+        try:
+            snap = await self.snapshot(dep.app_id)
+        except Exception as exc:  # e.g. a secret that no longer decrypts: fail this deployment, loudly
+            log.exception("cannot prepare deployment %s", deployment_id)
+            await self.update_deployment(
+                deployment_id, status="failed", error=f"cannot prepare: {exc}", finished_at=utcnow()
+            )
+            await self.logs.close(deployment_id)
+            return
+        await Pipeline(self, dep, snap, source=source).run()
+
+    async def _dropped(self, deployment_id: str, reason: str | None, *, by: str | None = None) -> None:
+        """A deployment that never started: superseded, cancelled while queued, or shut down while queued."""
+        dep = await self.get_deployment(deployment_id)
+        if dep.status != "queued":
+            return
+        status = reason or "failed"
+        error = None if reason else "interrupted (the server stopped before it started)"
+        self.logs.append(deployment_id, f"deployment {status}" + (f" by {by}" if by else ""))
+        await self.update_deployment(deployment_id, status=status, error=error, finished_at=utcnow())
+        await self.logs.close(deployment_id)
+
+    # ------------------------------------------------------------------------------------------- queries
+    async def get_deployment(self, deployment_id: str) -> Deployment:
+        async with self.db.session() as session:
+            dep = await session.get(Deployment, deployment_id)
+        if dep is None:
+            raise not_found("deployment", deployment_id)
+        return dep
+
+    async def app_domains(self, app_id: str) -> list[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
+            )
+            return [row.domain for row in rows.all()]
+
+    async def snapshot(self, app_id: str) -> AppSnapshot:
+        """The app as the pipeline uses it, env values and credentials decrypted (in memory only)."""
+        box = self.ctx.secrets
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                raise not_found("app", app_id)
+            env_rows = (await session.exec(select(EnvVar).where(EnvVar.app_id == app_id))).all()
+            key = await session.get(SshKey, app.ssh_key_id) if app.ssh_key_id else None
+        return AppSnapshot(
+            app=app,
+            domains=await self.app_domains(app_id),
+            env={row.key: box.decrypt(row.value_enc) for row in env_rows},
+            ssh_private_key=box.decrypt(key.private_key_enc) if key else None,
+            git_token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
+        )
+
+    # --------------------------------------------------------------------------------------- pipeline API
+    async def update_deployment(self, deployment_id: str, **fields: Any) -> Deployment:
+        """Write fields of a deployment; a status change is published to subscribers and plugins."""
+        async with self.db.session() as session:
+            dep = await session.get(Deployment, deployment_id)
+            if dep is None:
+                raise not_found("deployment", deployment_id)
+            previous = dep.status
+            for key, value in fields.items():
+                setattr(dep, key, value)
+            session.add(dep)
+            await session.commit()
+        if dep.status != previous:
+            self._publish(dep, previous)
+        return dep
+
+    def select_builder(self, source_dir: Path, request: BuildRequest) -> Builder:
+        registrations = sorted(self.ctx.plugins.builders().values(), key=lambda r: (r.priority, r.name))
+        for registration in registrations:
+            builder = registration.factory(self.ctx.plugin_context())
+            if builder.detect(source_dir, request):
+                return builder
+        raise PipelineError(
+            f"no builder can build this source: {request.dockerfile!r} not found in build context "
+            f"{request.build_context!r} (builders: {', '.join(r.name for r in registrations) or 'none'})"
+        )
+
+    def health_check(self, name: str) -> HealthCheck:
+        if name not in self._health_checks:
+            registration = self.ctx.plugins.select(self.ctx.plugins.health_checks(), name, "health check")
+            self._health_checks[name] = registration.factory(self.ctx.plugin_context())
+        return self._health_checks[name]
+
+    async def switch(self, snap: AppSnapshot, dep: Deployment, upstream: str) -> Deployment | None:
+        """Point the app's domains at ``upstream`` and make ``dep`` the running deployment.
+
+        Returns the deployment it replaced (its container is still running: the caller drains it).
+        """
+        routes = self.ctx.services["routes"]
+        for domain in await self.app_domains(snap.app.id):
+            await routes.set(domain, [upstream], app_id=snap.app.id)
+        async with self.db.session() as session:
+            app = await session.get(App, snap.app.id)
+            assert app is not None
+            old = (
+                await session.get(Deployment, app.current_deployment_id)
+                if app.current_deployment_id
+                else None
+            )
+            app.current_deployment_id, app.status, app.updated_at = dep.id, "running", utcnow()
+            session.add(app)
+            if old is not None and old.id != dep.id and old.status == "running":
+                old.status = "replaced"
+                session.add(old)
+            else:
+                old = None
+            await session.commit()
+        if old is not None:
+            self._publish(old, "running")
+        return old
+
+    async def remove_container(self, runtime: ContainerRuntime, container_id: str) -> None:
+        try:
+            await runtime.stop(container_id, timeout=10)
+        except ContainerNotFound:
+            return
+        except Exception:
+            log.warning(
+                "stopping container %s failed; removing it by force", container_id[:12], exc_info=True
+            )
+        with contextlib.suppress(ContainerNotFound):
+            await runtime.remove(container_id, force=True)
+
+    async def after_failure(self, app_id: str) -> None:
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is not None and app.current_deployment_id is None and app.status != "failed":
+                app.status = "failed"
+                session.add(app)
+                await session.commit()
+
+    async def prune_images(self, app_id: str, keep: int) -> list[str]:
+        """Keep the images of the app's last ``keep`` successful deployments (for rollback), remove older."""
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            deps = (
+                await session.exec(
+                    select(Deployment)
+                    .where(
+                        Deployment.app_id == app_id,
+                        col(Deployment.image).is_not(None),
+                        col(Deployment.image_removed).is_(False),
+                    )
+                    .order_by(col(Deployment.created_at).desc())
+                )
+            ).all()
+        current = next((d.image for d in deps if app and d.id == app.current_deployment_id), None)
+        kept: list[str] = [current] if current else []
+        doomed: list[str] = []
+        for dep in deps:
+            if dep.image in kept or dep.image in doomed or dep.status in ACTIVE_STATUSES:
+                continue
+            (kept if len(kept) < keep else doomed).append(dep.image)  # type: ignore[arg-type]
+        if not doomed:
+            return []
+        runtime = await self.ctx.runtime()
+        for image in doomed:
+            try:
+                await runtime.remove_image(image, force=True)
+            except Exception as exc:
+                log.warning("could not remove old image %s: %s", image, exc)
+        async with self.db.session() as session:
+            for dep in deps:
+                if dep.image in doomed:
+                    dep.image_removed = True
+                    session.add(dep)
+            await session.commit()
+        return doomed
+
+    # ----------------------------------------------------------------------------------------------- apps
+    async def sync_routes(self, app_id: str, old_domains: list[str]) -> None:
+        routes = self.ctx.services["routes"]
+        new_domains = await self.app_domains(app_id)
+        for domain in old_domains:
+            if domain not in new_domains:
+                row = await routes.get(domain)
+                if row is not None and row.app_id == app_id:
+                    await routes.remove(domain)
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            current = (
+                await session.get(Deployment, app.current_deployment_id)
+                if app and app.current_deployment_id
+                else None
+            )
+        if current is not None and current.status == "running" and current.upstream:
+            for domain in new_domains:
+                await routes.set(domain, [current.upstream], app_id=app_id)
+
+    async def delete_app(self, app_id: str) -> App:
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                raise not_found("app", app_id)
+            deps = (await session.exec(select(Deployment).where(Deployment.app_id == app_id))).all()
+        needs_engine = any(d.container_id or (d.image and not d.image_removed) for d in deps)
+        runtime = None
+        if needs_engine:
+            try:
+                runtime = await self.ctx.runtime()
+            except RuntimeUnavailable as exc:
+                raise ApiError(
+                    503, f"cannot remove the app's containers: {exc.message}", code="runtime_unavailable"
+                ) from None
+        for dep in deps:
+            if dep.status in ACTIVE_STATUSES:
+                self.queue.cancel(dep.id, "cancelled")
+        for dep in deps:
+            await self.queue.wait(dep.id, timeout=60)
+        routes = self.ctx.services["routes"]
+        for domain in await self.app_domains(app_id):
+            row = await routes.get(domain)
+            if row is not None and row.app_id == app_id:
+                await routes.remove(domain)
+        if runtime is not None:
+            for info in await runtime.list(labels={LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id}):
+                await self.remove_container(runtime, info.id)
+            for image in {d.image for d in deps if d.image and not d.image_removed}:
+                try:
+                    await runtime.remove_image(image, force=True)
+                except Exception as exc:
+                    log.warning("could not remove image %s of deleted app %s: %s", image, app.name, exc)
+        async with self.db.session() as session:
+            row = await session.get(App, app_id)
+            if row is not None:
+                await session.delete(row)
+                await session.commit()
+        self.ctx.plugins.notify("rivetr_on_app_deleted", app_id=app_id, name=app.name)
+        return app
+
+    # ---------------------------------------------------------------------------------------- events
+    def emit(
+        self,
+        type_: str,
+        dep: Deployment,
+        app_name: str,
+        message: str,
+        *,
+        level: str = "info",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        event = RivetrEvent(
+            type=type_,
+            message=message,
+            app_id=dep.app_id,
+            app_name=app_name,
+            deployment_id=dep.id,
+            data=data or {},
+            level=level,
+        )  # type: ignore[arg-type]
+        try:
+            self.ctx.emit(event)
+        except Exception:
+            log.exception("emitting %s failed", type_)
+
+    def _publish(self, dep: Deployment, previous: str | None) -> None:
+        self.ctx.plugins.notify(
+            "rivetr_on_deployment_status",
+            deployment_id=dep.id,
+            app_id=dep.app_id,
+            status=dep.status,
+            error=dep.error,
+        )
+        change = {
+            "type": "deployment_status",
+            "deployment_id": dep.id,
+            "app_id": dep.app_id,
+            "status": dep.status,
+            "previous": previous,
+            "error": dep.error,
+            "ts": isoformat(utcnow()),
+        }
+        for queue in list(self._subscribers):
+            if queue.qsize() < STATUS_QUEUE_LIMIT:
+                queue.put_nowait(change)
+
+    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    def follow_logs(self, deployment_id: str) -> AsyncIterator[tuple[datetime, str]]:
+        return self.logs.follow(deployment_id)
+
+    async def stop(self) -> None:
+        await self.logs.stop()

@@ -1,0 +1,157 @@
+"""Apps area tables: projects, apps (and their domains), env vars, SSH keys, deployments and build logs.
+
+Secrets (env values, git tokens, private keys) are stored only as :class:`~rivetr_core.secrets.SecretBox`
+ciphertext (``*_enc`` columns). Domains live in their own table whose primary key is the host name, so the
+database itself refuses a domain claimed by two apps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from rivetr_core.db.engine import new_id, utcnow
+
+#: Statuses a deployment passes through, in order; the pipeline moves forward only.
+ACTIVE_STATUSES = ("queued", "cloning", "building", "starting", "health_checking", "switching")
+#: Statuses a deployment never leaves (``running`` may still become ``replaced``).
+TERMINAL_STATUSES = ("failed", "cancelled", "superseded", "replaced")
+DEPLOYMENT_STATUSES = (*ACTIVE_STATUSES, "running", *TERMINAL_STATUSES)
+#: Pipeline steps whose start/end/duration are recorded in ``Deployment.steps``.
+STEPS = ("clone", "build", "start", "health", "switch", "drain")
+
+
+def _fk(target: str, *, ondelete: str) -> Any:
+    return Column(String(32), ForeignKey(target, ondelete=ondelete), nullable=True, index=True)
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=63, unique=True)
+    description: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SshKey(SQLModel, table=True):
+    """A deploy key for cloning over SSH. Only the public half is ever returned."""
+
+    __tablename__ = "ssh_keys"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=63, unique=True)
+    public_key: str
+    fingerprint: str = Field(max_length=100)
+    private_key_enc: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class App(SQLModel, table=True):
+    """An application: where its source is, how to build, run, route and health-check it.
+
+    ``status``: ``created`` (never deployed), ``running``, ``failed`` (last deploy failed, nothing runs),
+    ``crashed`` (the container kept dying after the restart budget), ``stopped``.
+    """
+
+    __tablename__ = "apps"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=63, unique=True)
+    project_id: str | None = Field(default=None, sa_column=_fk("projects.id", ondelete="RESTRICT"))
+    environment: str = Field(default="development", max_length=20, index=True)
+    git_url: str = Field(max_length=2000)
+    branch: str = Field(default="main", max_length=255)
+    dockerfile: str = Field(default="Dockerfile", max_length=500)
+    build_context: str = Field(default=".", max_length=500)
+    port: int = 3000
+    healthcheck_path: str = Field(default="/", max_length=500)
+    healthcheck_status: int | None = None
+    healthcheck_timeout: float = 5.0
+    healthcheck_retries: int = 30
+    healthcheck_interval: float = 1.0
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+    ssh_key_id: str | None = Field(default=None, sa_column=_fk("ssh_keys.id", ondelete="RESTRICT"))
+    git_token_enc: str | None = None
+    status: str = Field(default="created", max_length=20)
+    current_deployment_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AppDomain(SQLModel, table=True):
+    __tablename__ = "app_domains"
+
+    domain: str = Field(primary_key=True, max_length=253)
+    app_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    position: int = 0
+
+
+class EnvVar(SQLModel, table=True):
+    """One environment variable of an app; the value is always encrypted, ``is_secret`` only masks it."""
+
+    __tablename__ = "env_vars"
+    __table_args__ = (UniqueConstraint("app_id", "key", name="uq_env_vars_app_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    app_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    key: str = Field(max_length=255)
+    value_enc: str
+    is_secret: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Deployment(SQLModel, table=True):
+    """One attempt to put a version of an app live.
+
+    ``steps`` maps a step name (:data:`STEPS`) to ``{"started_at", "finished_at", "duration_ms"}``.
+    ``rollback_of`` names the deployment whose image a rollback reuses (no clone, no build).
+    """
+
+    __tablename__ = "deployments"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    app_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    status: str = Field(default="queued", max_length=20, index=True)
+    trigger: str = Field(default="api", max_length=40)
+    requested_commit: str | None = Field(default=None, max_length=64)
+    commit_sha: str | None = Field(default=None, max_length=64)
+    commit_message: str | None = Field(default=None, max_length=2000)
+    rollback_of: str | None = Field(default=None, max_length=32)
+    image: str | None = Field(default=None, max_length=500)
+    image_removed: bool = False
+    container_id: str | None = Field(default=None, max_length=128)
+    container_name: str | None = Field(default=None, max_length=255)
+    upstream: str | None = Field(default=None, max_length=300)
+    error: str | None = None
+    log_tail: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    steps: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    restart_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class DeploymentLog(SQLModel, table=True):
+    __tablename__ = "deployment_logs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: str = Field(
+        sa_column=Column(
+            String(32), ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    ts: datetime = Field(default_factory=utcnow)
+    line: str

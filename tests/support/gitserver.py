@@ -1,0 +1,157 @@
+"""A real git server for tests: bare repositories served by ``git daemon`` on 127.0.0.1.
+
+``git_server`` fixture → :class:`GitServer`; ``git_server.create_repo("web")`` → :class:`GitRepo` holding the
+busybox test app (Dockerfile ``FROM localhost/rivetr-test/busybox:latest``, ``busybox httpd`` on port 8000
+serving ``www/index.html``, and ``/cgi-bin/env`` printing the container's environment). Change it and push:
+
+    repo.write("www/index.html", "v2")
+    sha = repo.commit("v2")          # commits and pushes to the bare repo; returns the new head
+
+``repo.url`` is ``git://127.0.0.1:<port>/<name>.git``; ``repo.path`` the bare repository (for ``allow_local``
+unit tests).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
+APP_PORT = 8000
+
+DOCKERFILE = f"""FROM {BASE_IMAGE}
+COPY www /www
+EXPOSE {APP_PORT}
+CMD ["httpd", "-f", "-v", "-p", "{APP_PORT}", "-h", "/www"]
+"""
+ENV_CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo ""
+env
+"""
+
+
+def busybox_app(content: str = "hello from v1\n") -> dict[str, tuple[str, int]]:
+    """Files of the test app: path → (text, mode)."""
+    return {
+        "Dockerfile": (DOCKERFILE, 0o644),
+        "www/index.html": (content, 0o644),
+        "www/cgi-bin/env": (ENV_CGI, 0o755),
+    }
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+@dataclass
+class GitRepo:
+    name: str
+    path: Path  # the bare repository
+    work: Path  # a clone the test edits
+    url: str
+
+    def write(self, rel: str, content: str, mode: int = 0o644) -> None:
+        target = self.work / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(mode)
+
+    def remove(self, rel: str) -> None:
+        (self.work / rel).unlink()
+
+    def commit(self, message: str) -> str:
+        """Commit everything in the work tree and push it; returns the new commit id."""
+        _git("add", "-A", cwd=self.work)
+        _git("commit", "-q", "--allow-empty", "-m", message, cwd=self.work)
+        _git("push", "-q", "origin", "HEAD:main", cwd=self.work)
+        return self.head()
+
+    def head(self) -> str:
+        return _git("rev-parse", "HEAD", cwd=self.work).strip()
+
+
+class GitServer:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10) -> None:
+        for _ in range(5):  # the free port may be taken between probe and bind: try another
+            self.port = _free_port()
+            self.proc = subprocess.Popen(
+                [
+                    "git",
+                    "daemon",
+                    "--listen=127.0.0.1",
+                    f"--port={self.port}",
+                    f"--base-path={self.base}",
+                    "--export-all",
+                    "--reuseaddr",
+                    "--informative-errors",
+                    str(self.base),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("git daemon did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def create_repo(
+        self, name: str, files: dict[str, tuple[str, int]] | None = None, message: str = "initial"
+    ) -> GitRepo:
+        bare = self.base / f"{name}.git"
+        _git("init", "-q", "--bare", "-b", "main", str(bare), cwd=self.base)
+        work = self.base / f"{name}.work"
+        _git("init", "-q", "-b", "main", str(work), cwd=self.base)
+        _git("config", "user.name", "Rivetr Tests", cwd=work)
+        _git("config", "user.email", "tests@rivetr.invalid", cwd=work)
+        _git("config", "commit.gpgsign", "false", cwd=work)
+        _git("remote", "add", "origin", str(bare), cwd=work)
+        repo = GitRepo(name, bare, work, f"git://127.0.0.1:{self.port}/{name}.git")
+        for rel, (content, mode) in (files if files is not None else busybox_app()).items():
+            repo.write(rel, content, mode)
+        repo.commit(message)
+        return repo
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> Iterator[GitServer]:
+    server = GitServer(tmp_path / "git")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,490 @@
+"""Pipeline logic against a small in-memory runtime (statuses, steps, failure paths, cancel, supersede, cap,
+rollback, recovery, crash restart). The git side is real (``git daemon``); "containers" are real asyncio HTTP
+servers on loopback so the built-in health check runs unchanged. The same flows run against real engines and
+the real proxy in tests/e2e."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivetr_core.types import (
+    BuildFailed,
+    BuildSpec,
+    ContainerInfo,
+    ContainerNotFound,
+    LogLine,
+    RivetrEvent,
+    RunSpec,
+)
+from tests.support.server import ApiClient, make_config
+
+_ids = itertools.count(1)
+
+
+class FakeRuntime:
+    """Just enough of ContainerRuntime for the pipeline. Behaviour per image is driven by build context files:
+    ``FAIL_BUILD`` fails the build, ``SLOW_BUILD`` makes it take ``slow`` seconds, ``UNHEALTHY`` → HTTP 500."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.images: dict[str, dict[str, Any]] = {}
+        self.containers: dict[str, dict[str, Any]] = {}
+        self.builds: list[str] = []
+        self.runs: list[RunSpec] = []
+        self.slow = 2.0
+        self.building = asyncio.Event()
+
+    async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
+        self.builds.append(spec.tag)
+        yield f"Step 1/2 : FROM base ({spec.tag})"
+        self.building.set()
+        if (spec.context_dir / "SLOW_BUILD").exists():
+            await asyncio.sleep(self.slow)
+        if (spec.context_dir / "FAIL_BUILD").exists():
+            raise BuildFailed("RUN false returned 1", log_tail=["RUN false"], exit_code=1)
+        body = (spec.context_dir / "www" / "index.html").read_text()
+        self.images[spec.tag] = {
+            "body": body,
+            "unhealthy": (spec.context_dir / "UNHEALTHY").exists(),
+            "labels": spec.labels,
+        }
+        yield "Successfully built"
+
+    async def image_exists(self, image: str) -> bool:
+        return image in self.images
+
+    async def run(self, spec: RunSpec) -> ContainerInfo:
+        image = self.images[spec.image]
+        status = 500 if image["unhealthy"] else 200
+        body = image["body"].encode()
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(
+                b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                % (status, len(body), body)
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", spec.host_port or 0)
+        cid = f"c{next(_ids):04d}"
+        port = server.sockets[0].getsockname()[1]
+        self.containers[cid] = {"spec": spec, "server": server, "port": port, "running": True}
+        self.runs.append(spec)
+        return self._info(cid)
+
+    def _info(self, cid: str) -> ContainerInfo:
+        c = self.containers[cid]
+        return ContainerInfo(
+            id=cid,
+            name=c["spec"].name,
+            image=c["spec"].image,
+            status="running" if c["running"] else "exited",
+            running=c["running"],
+            exit_code=None if c["running"] else 137,
+            host_port=c["port"],
+            labels=c["spec"].labels,
+        )
+
+    def crash(self, cid: str) -> None:
+        c = self.containers[cid]
+        c["server"].close()
+        c["running"] = False
+
+    async def stop(self, container_id: str, timeout: float = 10) -> None:
+        if container_id not in self.containers:
+            raise ContainerNotFound(container_id)
+        self.crash(container_id)
+
+    async def remove(self, container_id: str, force: bool = True) -> None:
+        c = self.containers.pop(container_id, None)
+        if c is None:
+            raise ContainerNotFound(container_id)
+        c["server"].close()
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        if container_id not in self.containers:
+            raise ContainerNotFound(container_id)
+        return self._info(container_id)
+
+    async def list(self, labels: Mapping[str, str] | None = None, all: bool = True) -> list[ContainerInfo]:
+        wanted = dict(labels or {})
+        return [
+            self._info(cid)
+            for cid, c in self.containers.items()
+            if wanted.items() <= c["spec"].labels.items()
+        ]
+
+    async def logs(
+        self, container_id: str, tail: int = 100, follow: bool = False, since: Any = None
+    ) -> AsyncIterator[LogLine]:
+        yield LogLine("GET / 500")
+
+    async def remove_image(self, image: str, force: bool = False) -> None:
+        self.images.pop(image, None)
+
+    async def close(self) -> None:
+        for c in self.containers.values():
+            c["server"].close()
+
+    def live(self) -> list[str]:
+        return [cid for cid, c in self.containers.items() if c["running"]]
+
+
+class Events:
+    """A plugin recording events and status hooks."""
+
+    __rivetr_name__ = "test-events"
+
+    def __init__(self) -> None:
+        self.events: list[RivetrEvent] = []
+        self.statuses: list[tuple[str, str]] = []
+
+    def rivetr_on_event(self, event: RivetrEvent) -> None:
+        self.events.append(event)
+
+    def rivetr_on_deployment_status(
+        self, deployment_id: str, app_id: str, status: str, error: str | None
+    ) -> None:
+        self.statuses.append((deployment_id, status))
+
+
+def _hookimpls(obj: Any) -> Any:
+    from rivetr_core import hookimpl
+
+    for name in ("rivetr_on_event", "rivetr_on_deployment_status"):
+        hookimpl(getattr(type(obj), name))
+    return obj
+
+
+@pytest.fixture
+def fake_runtime() -> FakeRuntime:
+    return FakeRuntime()
+
+
+@pytest.fixture
+def events() -> Events:
+    return _hookimpls(Events())
+
+
+@pytest.fixture
+async def papi(tmp_path: Path, fake_runtime: FakeRuntime, events: Events) -> AsyncIterator[ApiClient]:
+    from rivetr_core.app import create_app
+
+    config = make_config(
+        tmp_path / "data",
+        runtime={
+            "max_concurrent_deployments": 1,
+            "crash_check_interval": 0.1,
+            "restart_backoff_seconds": 0.05,
+            "restart_max_retries": 2,
+        },
+        cleanup={"keep_images": 2},
+    )
+    app = create_app(config, plugins=[events])
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+async def wait_status(api: ApiClient, dep_id: str, statuses: tuple[str, ...], timeout: float = 15) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        code, dep = await api.get(f"/api/deployments/{dep_id}")
+        assert code == 200
+        if dep["status"] in statuses:
+            return dep
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"deployment stuck in {dep['status']}: {dep}")
+        await asyncio.sleep(0.02)
+
+
+async def make_app(api: ApiClient, repo: Any, name: str = "web", **extra: Any) -> dict:
+    code, app = await api.post(
+        "/api/apps",
+        json={"name": name, "git_url": repo.url, "port": 8000, "domains": [f"{name}.example.com"], **extra},
+    )
+    assert code == 201, app
+    return app
+
+
+async def deploy(api: ApiClient, app_id: str, **body: Any) -> dict:
+    code, dep = await api.post(f"/api/apps/{app_id}/deploy", json=body or None)
+    assert code == 202, dep
+    return dep
+
+
+async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runtime, events):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    await papi.post(
+        f"/api/apps/{app['id']}/env-vars", json={"key": "GREETING", "value": "hi", "is_secret": True}
+    )
+    dep = await deploy(papi, app["id"])
+    assert dep["status"] == "queued"
+    done = await wait_status(papi, dep["id"], ("running", "failed"))
+    assert done["status"] == "running", done
+    assert done["commit_sha"] == repo.head()
+    assert done["image"] == f"localhost/rivetr/web:{dep['id']}"
+    assert set(done["steps"]) == {"clone", "build", "start", "health", "switch", "drain"}
+    assert all(s["duration_ms"] >= 0 and s["started_at"] and s["finished_at"] for s in done["steps"].values())
+    spec = fake_runtime.runs[-1]
+    assert spec.env["GREETING"] == "hi" and spec.env["PORT"] == "8000"
+    assert spec.env["RIVETR_APP_NAME"] == "web" and spec.env["RIVETR_DEPLOYMENT_ID"] == dep["id"]
+    assert spec.env["SOURCE_COMMIT"] == repo.head()
+    assert spec.labels["rivetr.app"] == app["id"] and spec.labels["rivetr.deployment"] == dep["id"]
+    assert spec.labels["rivetr.managed"] == "true" and spec.labels["rivetr.instance"]
+    _, route = await papi.get("/api/routes")
+    assert [(r["domain"], r["app_id"], r["upstreams"][0]["address"]) for r in route] == [
+        ("web.example.com", app["id"], done["upstream"])
+    ]
+    _, logs = await papi.get(f"/api/deployments/{dep['id']}/logs")
+    lines = [entry["line"] for entry in logs]
+    assert any("Receiving objects" in ln or "remote:" in ln or "From git://" in ln for ln in lines), lines
+    assert "Successfully built" in lines
+    _code, got = await papi.get(f"/api/apps/{app['id']}")
+    assert got["status"] == "running" and got["current_deployment_id"] == dep["id"]
+    walk = [s for d, s in events.statuses if d == dep["id"]]
+    assert walk == ["queued", "cloning", "building", "starting", "health_checking", "switching", "running"]
+    assert {"deployment_started", "deployment_succeeded"} <= {e.type for e in events.events}
+
+
+async def test_redeploy_replaces_and_removes_old_container(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    first = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    repo.write("www/index.html", "v2")
+    repo.commit("v2")
+    second = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    assert (await papi.get(f"/api/deployments/{first['id']}"))[1]["status"] == "replaced"
+    assert first["container_id"] not in fake_runtime.containers
+    assert fake_runtime.live() == [second["container_id"]]
+
+
+async def test_failed_build_keeps_old_version(papi, git_server, fake_runtime, events):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    repo.write("FAIL_BUILD", "")
+    repo.commit("broken")
+    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    assert "build failed" in bad["error"] and bad["log_tail"]
+    assert fake_runtime.live() == [good["container_id"]]
+    _code, got = await papi.get(f"/api/apps/{app['id']}")
+    assert got["current_deployment_id"] == good["id"] and got["status"] == "running"
+    assert "deployment_failed" in {e.type for e in events.events}
+
+
+async def test_failed_health_check_removes_new_container(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo, healthcheck_retries=3, healthcheck_interval=0.05)
+    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    repo.write("UNHEALTHY", "")
+    repo.commit("unhealthy")
+    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    assert "health check failed after 3 attempts: HTTP 500" in bad["error"]
+    assert fake_runtime.live() == [good["container_id"]]
+    assert bad["image"] not in fake_runtime.images  # the failed image is not kept
+
+
+async def test_cancel_during_build(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web", message="slow")
+    repo.write("SLOW_BUILD", "")
+    repo.commit("slow")
+    app = await make_app(papi, repo)
+    dep = await deploy(papi, app["id"])
+    await wait_status(papi, dep["id"], ("building",))
+    await asyncio.wait_for(fake_runtime.building.wait(), 5)
+    code, cancelled = await papi.post(f"/api/deployments/{dep['id']}/cancel")
+    assert code == 200 and cancelled["status"] == "cancelled"
+    assert fake_runtime.runs == []
+    code, err = await papi.post(f"/api/deployments/{dep['id']}/cancel")
+    assert code == 409 and err["error"]["code"] == "not_cancellable"
+
+
+async def test_supersede_and_global_cap(papi, git_server, fake_runtime):
+    slow = git_server.create_repo("slow")
+    slow.write("SLOW_BUILD", "")
+    slow.commit("slow")
+    fast = git_server.create_repo("fast")
+    fake_runtime.slow = 1.0
+    a = await make_app(papi, slow, "a")
+    b = await make_app(papi, fast, "b")
+    a1 = await deploy(papi, a["id"])
+    await wait_status(papi, a1["id"], ("building",))
+    b1 = await deploy(papi, b["id"])  # cap of 1: waits for a1
+    a2 = await deploy(papi, a["id"])
+    a3 = await deploy(papi, a["id"])  # supersedes a2 (still waiting), not a1 (running)
+    assert (await papi.get(f"/api/deployments/{a2['id']}"))[1]["status"] == "superseded"
+    assert (await papi.get(f"/api/deployments/{b1['id']}"))[1]["status"] == "queued"
+    await wait_status(papi, a1["id"], ("running",))
+    await wait_status(papi, b1["id"], ("running",), timeout=20)
+    await wait_status(papi, a3["id"], ("running",), timeout=20)
+    running_at_once = papi.ctx.services["deployments"].queue.max_concurrent
+    assert running_at_once == 1
+
+
+async def test_rollback_reuses_image_without_build(papi, git_server, fake_runtime, events):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    v1 = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    repo.write("www/index.html", "v2")
+    repo.commit("v2")
+    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    builds = len(fake_runtime.builds)
+    code, rb = await papi.post(f"/api/deployments/{v1['id']}/rollback")
+    assert code == 202 and rb["rollback_of"] == v1["id"]
+    done = await wait_status(papi, rb["id"], ("running", "failed"))
+    assert (
+        done["status"] == "running"
+        and done["image"] == v1["image"]
+        and done["commit_sha"] == v1["commit_sha"]
+    )
+    assert len(fake_runtime.builds) == builds
+    assert "clone" not in done["steps"] and "build" not in done["steps"]
+    assert "rollback" in {e.type for e in events.events}
+    code, _err = await papi.post(f"/api/deployments/{rb['id']}/cancel")
+    assert code == 409
+
+
+async def test_keep_images_prunes_old_ones(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    deps = []
+    for n in range(3):
+        repo.write("www/index.html", f"v{n}")
+        repo.commit(f"v{n}")
+        deps.append(await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",)))
+    for _ in range(100):  # pruning follows the switch and drain
+        code, oldest = await papi.get(f"/api/deployments/{deps[0]['id']}")
+        if oldest["image_removed"]:
+            break
+        await asyncio.sleep(0.02)
+    assert oldest["image_removed"] is True and deps[0]["image"] not in fake_runtime.images
+    assert deps[1]["image"] in fake_runtime.images and deps[2]["image"] in fake_runtime.images
+    code, err = await papi.post(f"/api/deployments/{deps[0]['id']}/rollback")
+    assert code == 409 and err["error"]["code"] == "rollback_unavailable"
+
+
+async def test_crash_restart_then_give_up(papi, git_server, fake_runtime, events):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    fake_runtime.crash(dep["container_id"])
+    for _ in range(200):
+        now = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
+        if now["restart_count"] == 1 and now["container_id"] in fake_runtime.live():
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"not restarted: {now}")
+    assert now["upstream"] == dep["upstream"]  # same host port: the route did not need to change
+    assert "container_restarted" in {e.type for e in events.events}
+    for _ in range(3):  # budget is 2 restarts: the third crash marks the app crashed
+        cid = (await papi.get(f"/api/deployments/{dep['id']}"))[1]["container_id"]
+        fake_runtime.crash(cid)
+        for _ in range(300):
+            _code, got = await papi.get(f"/api/apps/{app['id']}")
+            now = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
+            if got["status"] == "crashed" or now["container_id"] != cid:
+                break
+            await asyncio.sleep(0.02)
+    assert got["status"] == "crashed"
+
+
+async def test_build_log_stream_replays_then_follows(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await deploy(papi, app["id"])
+    messages = []
+    async with papi.client.websocket(
+        f"/api/deployments/{dep['id']}/logs/stream",
+        headers={"Authorization": "Bearer test-admin-token-0123456789"},
+    ) as ws:
+        while True:
+            import json
+
+            msg = json.loads(await asyncio.wait_for(ws.receive(), 10))
+            messages.append(msg)
+            if msg.get("event") == "end":
+                break
+    assert messages[0]["line"].startswith("queued by api")
+    assert messages[-1] == {"event": "end", "status": "running", "error": None}
+    _code, stored = await papi.get(f"/api/deployments/{dep['id']}/logs")
+    assert [m["line"] for m in messages[:-1]] == [s["line"] for s in stored]
+
+
+async def test_websocket_requires_token(papi, git_server):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await deploy(papi, app["id"])
+    from quart.testing.connections import WebsocketDisconnectError
+
+    with pytest.raises(WebsocketDisconnectError):
+        async with papi.client.websocket(f"/api/deployments/{dep['id']}/logs/stream") as ws:
+            await ws.receive()
+
+
+async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_server, fake_runtime):
+    from rivetr_core.app import create_app
+    from rivetr_core.models.apps import Deployment
+
+    config = make_config(tmp_path / "data")
+    app = create_app(config)
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        api = ApiClient(app)
+        created = await make_app(api, git_server.create_repo("web"))
+        good = await wait_status(api, (await deploy(api, created["id"]))["id"], ("running",))
+        svc = api.ctx.services["deployments"]
+        async with api.ctx.db.session() as session:
+            ghost = Deployment(app_id=created["id"], status="building")
+            session.add(ghost)
+            await session.commit()
+        orphan = await fake_runtime.run(
+            __import__("rivetr_core.types", fromlist=["RunSpec"]).RunSpec(
+                image=good["image"], name="orphan", labels=svc.labels(created["id"], ghost.id)
+            )
+        )
+        foreign = await fake_runtime.run(
+            __import__("rivetr_core.types", fromlist=["RunSpec"]).RunSpec(
+                image=good["image"],
+                name="other-instance",
+                labels={**svc.labels(created["id"], ghost.id), "rivetr.instance": "someone-else"},
+            )
+        )
+    app2 = create_app(config)
+    app2.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app2.test_app():
+        api2 = ApiClient(app2)
+        _, ghost_now = await api2.get(f"/api/deployments/{ghost.id}")
+        assert ghost_now["status"] == "failed" and "interrupted" in ghost_now["error"]
+        for _ in range(100):
+            if orphan.id not in fake_runtime.containers:
+                break
+            await asyncio.sleep(0.02)
+        assert orphan.id not in fake_runtime.containers
+        assert foreign.id in fake_runtime.containers  # another Rivetr's container is never touched
+        assert good["container_id"] in fake_runtime.live()
+        _code, routes = await api2.get("/api/routes")
+        assert routes[0]["upstreams"][0]["address"] == good["upstream"]
+
+
+async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    code, _ = await papi.delete(f"/api/apps/{app['id']}")
+    assert code == 204
+    assert fake_runtime.containers == {} and dep["image"] not in fake_runtime.images
+    assert (await papi.get("/api/routes"))[1] == []
+    assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
+    assert (await papi.get(f"/api/deployments/{dep['id']}"))[0] == 404
