@@ -58,6 +58,7 @@ CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.notify:start",
     "rivetr_core.metrics:start",
     "rivetr_core.history:start",
+    "rivetr_core.cleanup:start",
     "rivetr_core.accounts.web:start",
 )
 

@@ -1,0 +1,256 @@
+"""The cleanup task and the disk monitor.
+
+The apps area's tables (``apps``, ``deployments``, ``deployment_logs``) are read through light typed table
+stubs rather than its models, so this module works (and does nothing) when that area is absent and never
+imports the pipeline. Containers and images are matched by the labels the pipeline sets (``rivetr.instance``,
+``rivetr.app``), so two Rivetr instances on one engine never touch each other's images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from rivetr_core.db.engine import utcnow
+from rivetr_core.models.core import Meta
+from rivetr_core.types import RivetrEvent
+
+from .images import DeployedImage, images_to_remove
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from rivetr_core.context import RivetrContext
+
+log = logging.getLogger("rivetr.cleanup")
+
+LABEL_INSTANCE = "rivetr.instance"
+LABEL_APP = "rivetr.app"
+DISK_CHECK_INTERVAL = 60.0
+#: A disk warning is repeated at most this often while the disk stays above the threshold.
+WARNING_REPEAT = 3600.0
+
+_apps = sa.table(
+    "apps",
+    sa.column("id", sa.String),
+    sa.column("name", sa.String),
+    sa.column("current_deployment_id", sa.String),
+)
+_deployments = sa.table(
+    "deployments",
+    sa.column("id", sa.String),
+    sa.column("app_id", sa.String),
+    sa.column("image", sa.String),
+    sa.column("image_removed", sa.Boolean),
+    sa.column("status", sa.String),
+    sa.column("created_at", sa.DateTime),
+    sa.column("finished_at", sa.DateTime),
+)
+_deployment_logs = sa.table("deployment_logs", sa.column("deployment_id", sa.String))
+_deliveries = sa.table("notification_deliveries", sa.column("created_at", sa.DateTime))
+
+
+class CleanupService:
+    """``ctx.services["cleanup"]``. ``run_once()`` and ``check_disk()`` are public (tests, CLI, API)."""
+
+    def __init__(self, ctx: RivetrContext, *, disk_usage: Callable[[], float] | None = None) -> None:
+        self.ctx = ctx
+        self.config = ctx.config.cleanup
+        self.disk_usage = disk_usage or self._data_dir_usage
+        self.last_report: dict[str, Any] | None = None
+        self._last_warning = 0.0
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        self.ctx.spawn(self._cleanup_forever(), "cleanup")
+        self.ctx.spawn(self._disk_forever(), "disk-monitor")
+
+    async def _cleanup_forever(self) -> None:
+        await asyncio.sleep(60)  # let start-up recovery settle before deleting anything
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("cleanup run failed")
+            await asyncio.sleep(self.config.interval_minutes * 60)
+
+    async def _disk_forever(self) -> None:
+        while True:
+            try:
+                await self.check_disk()
+            except Exception:
+                log.exception("disk check failed")
+            await asyncio.sleep(DISK_CHECK_INTERVAL)
+
+    # ------------------------------------------------------------------------------------------------ disk
+    def _data_dir_usage(self) -> float:
+        import psutil
+
+        return float(psutil.disk_usage(str(self.ctx.config.server.data_dir)).percent)
+
+    async def check_disk(self) -> str:
+        """``ok``, ``warning`` or ``critical``; emits ``disk_warning`` (rate-limited), prunes when critical."""
+        percent = await asyncio.to_thread(self.disk_usage)
+        if percent < self.config.disk_warning_percent:
+            self._last_warning = 0.0
+            return "ok"
+        critical = percent >= self.config.disk_critical_percent
+        level = "critical" if critical else "warning"
+        now = time.monotonic()
+        if critical or not self._last_warning or now - self._last_warning >= WARNING_REPEAT:
+            self._last_warning = now
+            threshold = self.config.disk_critical_percent if critical else self.config.disk_warning_percent
+            action = "pruning images and build cache now" if critical else "cleanup will prune if it grows"
+            log.warning("disk %.0f%% full (threshold %d%%): %s", percent, threshold, action)
+            self.ctx.emit(
+                RivetrEvent(
+                    type="disk_warning",
+                    level="failure" if critical else "warning",
+                    message=f"Disk {percent:.0f}% full on {self.ctx.config.server.data_dir} "
+                    f"(threshold {threshold}%): {action}",
+                    data={"percent": round(percent, 1), "level": level, "threshold": threshold},
+                )
+            )
+        if critical:
+            await self.run_once(reason="disk_critical")
+        return level
+
+    # --------------------------------------------------------------------------------------------- cleanup
+    async def run_once(self, *, reason: str = "scheduled") -> dict[str, Any]:
+        """Remove old images (all apps), prune build cache and dangling images, drop old build logs."""
+        async with self._lock:
+            started = time.perf_counter()
+            report: dict[str, Any] = {
+                "reason": reason,
+                "images_removed": [],
+                "pruned_images": 0,
+                "space_reclaimed": 0,
+                "build_logs_removed": 0,
+                "errors": [],
+            }
+            runtime = await self._runtime(report)
+            if runtime is not None:
+                for app_id in await self._app_ids():
+                    try:
+                        report["images_removed"] += await self.prune_app_images(app_id, runtime=runtime)
+                    except Exception as exc:
+                        report["errors"].append(f"images of app {app_id}: {exc}")
+                try:
+                    pruned = await runtime.prune()
+                    report["pruned_images"], report["space_reclaimed"] = (
+                        pruned.images_deleted,
+                        pruned.space_reclaimed,
+                    )
+                except Exception as exc:
+                    report["errors"].append(f"prune: {exc}")
+            report["build_logs_removed"] = await self._remove_old_logs()
+            report["seconds"] = round(time.perf_counter() - started, 3)
+            self.last_report = report
+            log.info(
+                "cleanup (%s): %d images removed, %d pruned, %d bytes reclaimed, %d log lines removed",
+                reason,
+                len(report["images_removed"]),
+                report["pruned_images"],
+                report["space_reclaimed"],
+                report["build_logs_removed"],
+            )
+            return report
+
+    async def _runtime(self, report: dict[str, Any]) -> Any:
+        try:
+            return await self.ctx.runtime()
+        except Exception as exc:
+            report["errors"].append(f"runtime: {exc}")
+            return None
+
+    async def instance_id(self) -> str | None:
+        async with self.ctx.db.session() as session:
+            row = await session.get(Meta, "instance_id")
+        return row.value if row else None
+
+    async def _app_ids(self) -> list[str]:
+        try:
+            async with self.ctx.db.engine.connect() as conn:
+                return [r[0] for r in await conn.execute(sa.select(_apps.c.id))]
+        except sa.exc.OperationalError:  # apps area not installed
+            return []
+
+    async def prune_app_images(
+        self, app_id: str, *, keep: int | None = None, runtime: Any = None
+    ) -> list[str]:
+        """Remove the app's images beyond the newest ``keep`` deployments' (default ``[cleanup] keep_images``);
+        never one that a running container, the current or an in-flight deployment uses. Returns removed."""
+        keep = keep or self.config.keep_images
+        runtime = runtime or await self.ctx.runtime()
+        instance = await self.instance_id()
+        if not instance:
+            return []  # nothing was ever deployed by this instance
+        async with self.ctx.db.engine.connect() as conn:
+            current = (
+                await conn.execute(
+                    sa.select(_deployments.c.image)
+                    .select_from(_apps.join(_deployments, _apps.c.current_deployment_id == _deployments.c.id))
+                    .where(_apps.c.id == app_id)
+                )
+            ).scalar()
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        _deployments.c.id,
+                        _deployments.c.image,
+                        _deployments.c.status,
+                        _deployments.c.created_at,
+                    ).where(_deployments.c.app_id == app_id, _deployments.c.image.is_not(None))
+                )
+            ).all()
+        deployments = [DeployedImage(r[0], r[1], r[2], r[3]) for r in rows]
+        labels = {LABEL_INSTANCE: instance, LABEL_APP: app_id}
+        app_images = await runtime.list_images(labels=labels)
+        running = await runtime.list(labels=labels, all=False)
+        in_use = {c.image for c in running if c.running}
+        doomed = images_to_remove(app_images, deployments, keep=keep, current_image=current, in_use=in_use)
+        removed = []
+        for image in doomed:
+            try:
+                await runtime.remove_image(image, force=False)
+                removed.append(image)
+            except Exception as exc:  # in use by something we do not know about: leave it
+                log.info("kept image %s: %s", image, exc)
+        if removed:
+            async with self.ctx.db.engine.begin() as conn:
+                await conn.execute(
+                    sa.update(_deployments)
+                    .where(_deployments.c.app_id == app_id, _deployments.c.image.in_(removed))
+                    .values(image_removed=True)
+                )
+        return removed
+
+    async def _remove_old_logs(self) -> int:
+        cutoff = utcnow() - timedelta(days=self.config.build_log_retention_days)
+        removed = 0
+        async with self.ctx.db.engine.begin() as conn:
+            try:
+                old = sa.select(_deployments.c.id).where(
+                    _deployments.c.finished_at.is_not(None), _deployments.c.finished_at < cutoff
+                )
+                result = await conn.execute(
+                    sa.delete(_deployment_logs).where(_deployment_logs.c.deployment_id.in_(old))
+                )
+                removed = result.rowcount or 0
+            except sa.exc.OperationalError:  # apps area not installed
+                pass
+            await conn.execute(sa.delete(_deliveries).where(_deliveries.c.created_at < cutoff))
+        return removed
+
+
+async def start(app: Quart, ctx: RivetrContext) -> None:
+    """CORE_SERVICES entry: ``ctx.services["cleanup"]`` with the periodic cleanup and the disk monitor."""
+    service = CleanupService(ctx)
+    ctx.services["cleanup"] = service
+    service.start()

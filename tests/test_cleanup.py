@@ -1,0 +1,69 @@
+"""Cleanup: which images go (pure logic), the disk monitor's thresholds, events and pruning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from rivetr_core.cleanup.images import DeployedImage, images_to_remove
+from rivetr_core.cleanup.service import CleanupService
+from rivetr_core.types import RivetrEvent
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def dep(i: int, image: str | None = None, status: str = "replaced") -> DeployedImage:
+    return DeployedImage(f"d{i}", image or f"img:{i}", status, T0 + timedelta(minutes=i))
+
+
+def test_keeps_the_newest_n_distinct_images() -> None:
+    deps = [dep(i) for i in range(6)]
+    images = [d.image for d in deps]
+    assert images_to_remove(images, deps, keep=3) == ["img:0", "img:1", "img:2"]
+    assert images_to_remove(images, deps, keep=10) == []
+
+
+def test_protects_current_running_and_in_flight_images() -> None:
+    deps = [dep(0), dep(1), dep(2), dep(3), dep(4, status="building"), dep(5)]
+    images = [d.image for d in deps]
+    doomed = images_to_remove(images, deps, keep=2, current_image="img:0", in_use={"img:1"})
+    # newest two (img:5, img:4) kept; img:4 is also in flight; img:0 current; img:1 running
+    assert doomed == ["img:2", "img:3"]
+
+
+def test_rollback_reusing_an_image_counts_once_and_orphans_go() -> None:
+    deps = [dep(0), dep(1), dep(2), dep(3, image="img:1")]  # d3 rolled back to d1's image
+    images = ["img:0", "img:1", "img:2", "localhost/rivetr/app:interrupted"]
+    assert images_to_remove(images, deps, keep=2) == ["localhost/rivetr/app:interrupted", "img:0"]
+
+
+async def test_disk_monitor_warns_then_prunes(api, monkeypatch) -> None:
+    usage = {"value": 50.0}
+    service = CleanupService(api.ctx, disk_usage=lambda: usage["value"])
+    events: list[RivetrEvent] = []
+    monkeypatch.setattr(api.ctx, "emit", events.append)
+    runs: list[str] = []
+
+    async def fake_run_once(*, reason: str = "scheduled") -> dict:
+        runs.append(reason)
+        return {}
+
+    monkeypatch.setattr(service, "run_once", fake_run_once)
+    assert await service.check_disk() == "ok" and events == []
+    usage["value"] = 90.0  # default warning 85, critical 95
+    assert await service.check_disk() == "warning"
+    assert await service.check_disk() == "warning"  # not repeated within the hour
+    assert [(e.type, e.level, e.data["percent"]) for e in events] == [("disk_warning", "warning", 90.0)]
+    assert runs == []
+    usage["value"] = 97.0
+    assert await service.check_disk() == "critical"
+    assert events[-1].level == "failure" and "97%" in events[-1].message
+    assert runs == ["disk_critical"]
+    usage["value"] = 10.0
+    assert await service.check_disk() == "ok"
+
+
+async def test_run_once_without_engine_reports_and_never_raises(api) -> None:
+    service = api.ctx.services["cleanup"]
+    report = await service.run_once()
+    assert report["images_removed"] == [] and report["reason"] == "scheduled"
+    assert isinstance(report["build_logs_removed"], int)
