@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.support.engines",
     "tests.support.server",
+    "tests.support.pebble",
     "tests.support.gitserver",
 ]

@@ -37,6 +37,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
+    "rivetr_core.api.certificates:bp",
     "rivetr_core.api.apps:bp",
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
@@ -54,6 +55,7 @@ CORE_BLUEPRINTS = (
 #: Each starts its area's background work with ``ctx.spawn`` (cancelled at shutdown) and may put a service
 #: object in ``ctx.services``. Later areas append theirs here.
 CORE_SERVICES: tuple[str, ...] = (
+    "rivetr_core.tls.manager:start",
     "rivetr_core.engine.startup:start",
     "rivetr_core.notify:start",
     "rivetr_core.metrics:start",

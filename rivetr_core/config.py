@@ -102,6 +102,10 @@ class ProxyConfig(_Section):
     acme_ca_bundle: Path | None = Field(None, description="Extra CA bundle to trust for the ACME directory.")
     acme_renew_days: int = Field(30, ge=1, description="Renew certificates with fewer days left.")
     acme_check_interval: float = Field(3600.0, gt=0, description="Seconds between renewal checks.")
+    acme_retry_initial: float = Field(
+        60.0, gt=0, description="Seconds before retrying a failed ACME order (doubles per failure)."
+    )
+    acme_retry_max: float = Field(21600.0, gt=0, description="Longest wait between ACME retries, seconds.")
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
 
     @field_validator("max_body_size", mode="before")

@@ -1,0 +1,376 @@
+"""The certificate manager: keeps the proxy supplied with a certificate for every domain that should have one.
+
+* At start-up every stored certificate is pushed to the proxy (``ProxyBackend.set_certificate``).
+* With ``[proxy] acme_enabled``, every non-wildcard route domain gets an ACME certificate in the background
+  (a pending row appears at once; the app stays on plain HTTP until the certificate is installed — the proxy
+  redirects to HTTPS only for domains it holds a certificate for).
+* Renewal: certificates with fewer than ``acme_renew_days`` left are renewed; the check runs every
+  ``acme_check_interval`` seconds, and at once on ``POST /api/certificates/<domain>/renew``.
+* Failures are logged, stored on the row (``last_error``, ``failures``, ``next_attempt_at``), retried with
+  exponential back-off (``acme_retry_initial`` doubling up to ``acme_retry_max``) and raise a
+  ``certificate_failed`` event; successes raise ``certificate_issued``.
+* Custom certificates (uploaded) are never touched by ACME; deleting one lets ACME take the domain over again.
+
+Registered in ``CORE_SERVICES`` as :func:`start`; the instance lives in ``ctx.services["certificates"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.types import RivetrEvent
+
+from .acme_client import AcmeClient, AcmeError
+from .pem import PemError, ValidatedCertificate, generate_key_pem, info_from_pem
+from .store import CertificateStore, aware
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from rivetr_core.context import RivetrContext
+    from rivetr_core.models.core import ProxyRoute
+    from rivetr_core.models.tls import Certificate
+    from rivetr_core.routing import RouteService
+
+log = logging.getLogger("rivetr.tls")
+
+#: ACME orders running at once (each is mostly waiting on the CA).
+MAX_PARALLEL_ORDERS = 3
+
+
+def backoff_seconds(failures: int, initial: float, maximum: float) -> float:
+    """Delay before attempt ``failures + 1``: ``initial`` after the first failure, doubling, capped."""
+    return float(min(maximum, initial * 2 ** max(0, failures - 1)))
+
+
+def certificate_status(row: Certificate, renew_days: int, now: dt.datetime | None = None) -> str:
+    """``pending`` (being obtained), ``failed`` (none yet, last attempt failed), ``valid``, ``expiring``
+    (within the renewal window) or ``expired``."""
+    now = now or utcnow()
+    not_after = aware(row.not_after)
+    if not row.cert_pem or not_after is None:
+        return "failed" if row.last_error else "pending"
+    if not_after <= now:
+        return "expired"
+    if not_after - now < dt.timedelta(days=renew_days):
+        return "expiring"
+    return "valid"
+
+
+def acme_eligible(domain: str) -> bool:
+    """http-01 cannot prove wildcard names, and CAs refuse bare ``localhost``."""
+    return not domain.startswith("*.") and "." in domain
+
+
+class CertificateManager:
+    def __init__(self, ctx: RivetrContext, routes: RouteService) -> None:
+        self.ctx = ctx
+        self.routes = routes
+        self.store = CertificateStore(ctx.db, ctx.secrets)
+        self.config = ctx.config.proxy
+        self._wake = asyncio.Event()
+        self._forced: set[str] = set()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._orders = asyncio.Semaphore(MAX_PARALLEL_ORDERS)
+        self._client: AcmeClient | None = None
+        self._client_lock = asyncio.Lock()
+        self._account_url: str | None = None
+
+    @property
+    def acme_active(self) -> bool:
+        """ACME runs only with the proxy: it is what answers the http-01 challenges."""
+        return self.config.acme_enabled and self.ctx.proxy is not None
+
+    # ------------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        pushed = await self.push_all()
+        if pushed:
+            log.info("pushed %d stored certificates to the proxy", pushed)
+        self.routes.add_listener(self._on_route)
+        if self.config.acme_enabled and self.ctx.proxy is None:
+            log.warning(
+                "ACME is enabled but the proxy is off: nothing can answer http-01 challenges, "
+                "so no certificate will be requested"
+            )
+        if self.acme_active:
+            self.ctx.spawn(self._run(), "certificates")
+
+    async def push_all(self) -> int:
+        """Install every stored certificate in the proxy (start-up, or after the proxy restarted)."""
+        if self.ctx.proxy is None:
+            return 0
+        count = 0
+        for row in await self.store.list():
+            if row.cert_pem and await self._push(row):
+                count += 1
+        return count
+
+    async def _push(self, row: Certificate) -> bool:
+        assert self.ctx.proxy is not None
+        try:
+            key = self.store.key_pem(row)
+        except Exception as exc:  # wrong encryption key: say so instead of serving nothing silently
+            log.error("cannot decrypt the key of the certificate for %s: %s", row.domain, exc)
+            return False
+        try:
+            await self.ctx.proxy.set_certificate(row.domain, row.cert_pem or "", key)
+            return True
+        except Exception as exc:
+            log.warning("the proxy refused the certificate for %s: %s", row.domain, exc)
+            return False
+
+    # ------------------------------------------------------------------------------------------- API side
+    async def install_custom(self, domain: str, validated: ValidatedCertificate) -> Certificate:
+        """Store an uploaded (already validated) certificate and serve it; it replaces an ACME one."""
+        row = await self.store.save(domain, "custom", validated.chain_pem, validated.key_pem, validated.info)
+        self._forced.discard(domain)
+        if self.ctx.proxy is not None:
+            await self.ctx.proxy.set_certificate(domain, validated.chain_pem, validated.key_pem)
+        return row
+
+    async def delete(self, domain: str) -> bool:
+        """Forget a certificate and withdraw it from the proxy. With ACME on and a route for the domain, a new
+        ACME certificate is requested (every routed domain gets one)."""
+        task = self._inflight.get(domain)
+        if task is not None:
+            task.cancel()
+        deleted = await self.store.delete(domain)
+        if deleted and self.ctx.proxy is not None:
+            try:
+                await self.ctx.proxy.remove_certificate(domain)
+            except Exception as exc:
+                log.warning("the proxy did not drop the certificate for %s: %s", domain, exc)
+        if (
+            deleted
+            and self.acme_active
+            and acme_eligible(domain)
+            and await self.routes.get(domain) is not None
+        ):
+            await self.store.ensure_acme(domain)
+            self.wake()
+        return deleted
+
+    async def renew(self, domain: str) -> Certificate | None:
+        """Renew an ACME certificate now, whatever its expiry (the back-off is skipped too)."""
+        row = await self.store.schedule(domain, utcnow())
+        if row is not None:
+            self._forced.add(domain)
+            self.wake()
+        return row
+
+    def status(self, row: Certificate) -> str:
+        if row.domain in self._inflight and not row.cert_pem and not row.last_error:
+            return "pending"
+        return certificate_status(row, self.config.acme_renew_days)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _on_route(self, domain: str, row: ProxyRoute | None) -> None:
+        if not self.acme_active or not acme_eligible(domain):
+            return
+        if row is None:
+            # Stop chasing a certificate for a domain that is gone; a valid one is kept (the route may return).
+            existing = await self.store.get(domain)
+            if existing is not None and existing.source == "acme" and not existing.cert_pem:
+                await self.store.delete(domain)
+            return
+        _, created = await self.store.ensure_acme(domain)
+        if created:
+            self.wake()
+
+    # ------------------------------------------------------------------------------------------- worker
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                timeout = await self.sweep()
+            except Exception:
+                log.exception("certificate sweep failed")
+                timeout = self.config.acme_retry_initial
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def sweep(self) -> float:
+        """Start an order for every domain that is due; returns seconds until the next thing is due."""
+        now = utcnow()
+        routed = {r.domain for r in await self.routes.list() if acme_eligible(r.domain)}
+        rows = {row.domain: row for row in await self.store.list()}
+        for domain in routed - rows.keys():  # routes that existed before ACME was switched on
+            rows[domain], _ = await self.store.ensure_acme(domain)
+        wait = self.config.acme_check_interval
+        renew_window = dt.timedelta(days=self.config.acme_renew_days)
+        for domain, row in rows.items():
+            if row.source != "acme" or domain in self._inflight:
+                continue
+            if domain not in routed and domain not in self._forced:
+                continue  # keep, but do not renew, certificates of domains no longer routed
+            forced = domain in self._forced
+            next_at = aware(row.next_attempt_at)
+            if not forced and next_at is not None and next_at > now:
+                wait = min(wait, (next_at - now).total_seconds())
+                continue
+            not_after = aware(row.not_after)
+            needed = forced or not row.cert_pem or not_after is None or not_after - now < renew_window
+            if needed:
+                self._inflight[domain] = self.ctx.spawn(self._obtain(domain), f"acme:{domain}")
+        return max(wait, 0.01)
+
+    async def _acme(self) -> AcmeClient:
+        async with self._client_lock:
+            if self._client is None:
+                directory = self.config.effective_acme_directory
+                account = await self.store.account(directory)
+                key_pem, account_url = account if account else (generate_key_pem(), None)
+                client = AcmeClient(
+                    directory,
+                    account_key_pem=key_pem,
+                    email=self.config.acme_email,
+                    account_url=account_url,
+                    ca_bundle=self._ca_bundle(),
+                )
+                await client.connect()
+                await self.store.save_account(directory, key_pem, client.account_url, self.config.acme_email)
+                self._account_url = client.account_url
+                self._client = client
+            return self._client
+
+    def _ca_bundle(self) -> Path | None:
+        """The CA file requests verifies the directory with: the system's roots plus ``acme_ca_bundle``."""
+        extra = self.config.acme_ca_bundle
+        if extra is None:
+            return None
+        try:
+            import certifi
+
+            combined = Path(self.ctx.config.server.data_dir) / "certs" / "acme-ca-bundle.pem"
+            combined.parent.mkdir(parents=True, exist_ok=True)
+            combined.write_text(Path(certifi.where()).read_text() + "\n" + Path(extra).read_text())
+            return combined
+        except (ImportError, OSError):
+            return Path(extra)
+
+    async def _obtain(self, domain: str) -> None:
+        forced = domain in self._forced
+        try:
+            async with self._orders:
+                existing = await self.store.get(domain)
+                if existing is None or existing.source != "acme":
+                    return  # deleted or replaced by an upload while queued
+                renewal = bool(existing.cert_pem)
+                assert self.ctx.proxy is not None
+                client = await self._acme()
+                key_pem = generate_key_pem()
+                chain_pem = await client.issue(domain, key_pem, self.ctx.proxy)
+                info = info_from_pem(chain_pem)
+                if not info.covers(domain):
+                    raise AcmeError(f"the CA issued a certificate for {', '.join(info.names)}, not {domain}")
+                if await self.store.get(domain) is None:
+                    return  # deleted while the order ran
+                row = await self.store.save(domain, "acme", chain_pem, key_pem, info)
+                if client.account_url != self._account_url:  # re-registered after the CA forgot the account
+                    await self.store.save_account(
+                        client.directory_url,
+                        client.account_key_pem,
+                        client.account_url,
+                        self.config.acme_email,
+                    )
+                    self._account_url = client.account_url
+                self._forced.discard(domain)
+                await self._push(row)
+            log.info(
+                "certificate for %s %s by %s, valid until %s",
+                domain,
+                "renewed" if renewal else "issued",
+                info.issuer,
+                info.not_after.isoformat(),
+            )
+            self.ctx.emit(
+                RivetrEvent(
+                    type="certificate_issued",
+                    level="success",
+                    message=f"certificate for {domain} {'renewed' if renewal else 'issued'} (valid until "
+                    f"{info.not_after.date().isoformat()})",
+                    data={
+                        "domain": domain,
+                        "issuer": info.issuer,
+                        "not_after": info.not_after.isoformat(),
+                        "renewal": renewal,
+                        "source": "acme",
+                    },
+                )
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(domain, exc, forced)
+        finally:
+            self._inflight.pop(domain, None)
+            self.wake()  # recompute when the worker must look again
+
+    async def _failed(self, domain: str, exc: Exception, forced: bool) -> None:
+        if isinstance(exc, AcmeError | PemError):
+            error = str(exc)
+        else:
+            log.error("unexpected error while obtaining a certificate for %s", domain, exc_info=exc)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+        self._forced.discard(domain)
+        current = await self.store.get(domain)
+        failures = (current.failures if current else 0) + 1
+        delay = backoff_seconds(failures, self.config.acme_retry_initial, self.config.acme_retry_max)
+        next_at = utcnow() + dt.timedelta(seconds=delay)
+        row = await self.store.record_failure(domain, error, next_at)
+        if row is None:
+            return
+        log.warning(
+            "certificate for %s failed (attempt %d, next in %.0fs): %s", domain, failures, delay, error
+        )
+        self.ctx.emit(
+            RivetrEvent(
+                type="certificate_failed",
+                level="failure",
+                message=f"certificate for {domain} failed: {error}",
+                data={
+                    "domain": domain,
+                    "error": error,
+                    "failures": failures,
+                    "next_attempt_at": next_at.isoformat(),
+                    "has_valid_certificate": bool(row.cert_pem),
+                    "forced": forced,
+                    "source": "acme",
+                },
+            )
+        )
+
+
+def certificate_json(row: Certificate, status: str) -> dict[str, Any]:
+    """API form of a certificate row (never the key)."""
+    return {
+        "domain": row.domain,
+        "source": row.source,
+        "status": status,
+        "issuer": row.issuer,
+        "names": row.names.split(",") if row.names else [],
+        "not_before": isoformat(row.not_before),
+        "not_after": isoformat(row.not_after),
+        "fingerprint_sha256": row.fingerprint,
+        "last_error": row.last_error,
+        "last_error_at": isoformat(row.last_error_at),
+        "failures": row.failures,
+        "next_attempt_at": isoformat(row.next_attempt_at),
+        "issued_at": isoformat(row.issued_at),
+    }
+
+
+async def start(app: Quart, ctx: RivetrContext) -> None:
+    """CORE_SERVICES entry: build the manager, push stored certificates, start the ACME worker."""
+    manager = CertificateManager(ctx, ctx.services["routes"])
+    ctx.services["certificates"] = manager
+    await manager.start()

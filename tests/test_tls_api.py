@@ -1,0 +1,392 @@
+"""Certificates through the API and the manager, against a real Pebble.
+
+The control plane runs in-process; its proxy backend is :class:`tests.support.pebble.ChallengeProxy` — a real
+HTTP listener on Pebble's http-01 port that records the certificates core pushes (the data-plane side, TLS
+served to clients, is covered by ``tests/e2e/test_tls_proxy.py`` with the real proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivetr_core import hookimpl
+from rivetr_core.types import RivetrEvent
+from tests.support.pebble import (
+    ChallengeProxy,
+    Pebble,
+    cert_pem,
+    challenge_proxy_plugin,
+    free_port,
+    key_pem,
+    make_ca,
+    make_leaf,
+)
+from tests.support.server import ApiClient, make_config
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.events: list[RivetrEvent] = []
+
+    @hookimpl
+    def rivetr_on_event(self, event: RivetrEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str, domain: str) -> list[RivetrEvent]:
+        return [e for e in self.events if e.type == kind and e.data.get("domain") == domain]
+
+
+class Harness:
+    def __init__(self, api: ApiClient, proxy: ChallengeProxy, events: EventLog) -> None:
+        self.api, self.proxy, self.events = api, proxy, events
+
+    async def cert(self, domain: str) -> dict[str, Any]:
+        status, body = await self.api.get(f"/api/certificates/{domain}")
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
+
+    async def wait_for(
+        self, domain: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status, body = await self.api.get(f"/api/certificates/{domain}")
+            if status == 200 and predicate(body):
+                return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{domain}: condition not met in {timeout}s; last: {body}")
+
+    async def add_route(self, domain: str) -> None:
+        status, body = await self.api.post(
+            "/api/routes", json={"domain": domain, "upstreams": ["127.0.0.1:9"], "https_redirect": True}
+        )
+        assert status == 201, body
+
+
+def _acme_settings(pebble: Pebble, **overrides: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "backend": "acme-test",
+        "acme_enabled": True,
+        "acme_email": "ops@example.com",
+        "acme_directory_url": pebble.directory_url,
+        "acme_ca_bundle": str(pebble.ca_bundle),
+        "acme_check_interval": 3600,
+        "acme_retry_initial": 0.3,
+        "acme_retry_max": 2,
+        **overrides,
+    }
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path, pebble: Pebble):  # type: ignore[no-untyped-def]
+    from contextlib import asynccontextmanager
+
+    from rivetr_core.app import create_app
+
+    @asynccontextmanager
+    async def factory(data_dir: Path | None = None, **proxy: Any) -> AsyncIterator[Harness]:
+        challenge = ChallengeProxy(pebble.http_port)
+        events = EventLog()
+        config = make_config(data_dir or tmp_path / "data", proxy=proxy or _acme_settings(pebble))
+        # Entry-point plugins are not needed here: the proxy backend and event sink are passed directly.
+        app = create_app(config, plugins=[challenge_proxy_plugin(challenge), events], load_entrypoints=False)
+        async with app.test_app():
+            yield Harness(ApiClient(app), challenge, events)
+
+    return factory
+
+
+async def test_route_gets_acme_certificate_in_background(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        started = time.monotonic()
+        await h.add_route("app1.example.test")
+        # The row is there at once (pending), before anything was issued.
+        status, listing = await h.api.get("/api/certificates")
+        assert status == 200
+        assert [c["domain"] for c in listing["certificates"]] == ["app1.example.test"]
+        assert listing["certificates"][0]["source"] == "acme"
+        cert = await h.wait_for("app1.example.test", lambda c: c["status"] == "valid")
+        elapsed = time.monotonic() - started
+        assert cert["issuer"].startswith("Pebble Intermediate CA")
+        assert cert["names"] == ["app1.example.test"] and cert["last_error"] is None and cert["failures"] == 0
+        assert dt.datetime.fromisoformat(cert["not_after"].replace("Z", "+00:00")) > dt.datetime.now(dt.UTC)
+        # Pushed to the proxy; the route reports it; an event went out.
+        pushed_chain, pushed_key = h.proxy.certificates["app1.example.test"]
+        assert "BEGIN CERTIFICATE" in pushed_chain and "PRIVATE KEY" in pushed_key
+        status, routes = await h.api.get("/api/routes")
+        assert routes[0]["has_certificate"] is True
+        assert [e.level for e in h.events.of("certificate_issued", "app1.example.test")] == ["success"]
+        assert elapsed < 10, f"issuance took {elapsed:.1f}s"
+        # The key is never in an API answer.
+        assert "PRIVATE" not in str(listing) and "PRIVATE" not in str(await h.cert("app1.example.test"))
+
+
+async def test_key_encrypted_at_rest_and_pushed_again_at_start(harness_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "persist"
+    async with harness_factory(data) as h:
+        await h.add_route("persist.example.test")
+        await h.wait_for("persist.example.test", lambda c: c["status"] == "valid")
+        chain, key = h.proxy.certificates["persist.example.test"]
+    import sqlite3
+
+    with sqlite3.connect(data / "rivetr.db") as db:
+        stored_key, stored_chain = db.execute(
+            "SELECT key_encrypted, cert_pem FROM certificates WHERE domain = ?", ("persist.example.test",)
+        ).fetchone()
+        account_key = db.execute("SELECT key_encrypted FROM acme_accounts").fetchone()[0]
+    assert stored_key.startswith("v1:") and "PRIVATE" not in stored_key
+    assert account_key.startswith("v1:") and "PRIVATE" not in account_key
+    assert stored_chain == chain
+    # A restart pushes the stored certificate before anything else, without a new order.
+    async with harness_factory(data) as h2:
+        assert h2.proxy.certificates["persist.example.test"] == (chain, key)
+        cert = await h2.cert("persist.example.test")
+        assert cert["status"] == "valid"
+        await asyncio.sleep(0.3)
+        assert h2.proxy.certificates["persist.example.test"][0] == chain  # not re-issued
+
+
+async def test_forced_renewal_replaces_the_certificate(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        await h.add_route("renew.example.test")
+        first = await h.wait_for("renew.example.test", lambda c: c["status"] == "valid")
+        status, body = await h.api.post("/api/certificates/renew.example.test/renew")
+        assert status == 202, body
+        second = await h.wait_for(
+            "renew.example.test", lambda c: c["fingerprint_sha256"] != first["fingerprint_sha256"]
+        )
+        assert second["status"] == "valid"
+        assert h.proxy.certificates["renew.example.test"][0] != ""  # the proxy holds the new one
+        from rivetr_core.tls.pem import info_from_pem
+
+        pushed = info_from_pem(h.proxy.certificates["renew.example.test"][0])
+        assert pushed.fingerprint_sha256 == second["fingerprint_sha256"]
+        renewals = [e for e in h.events.of("certificate_issued", "renew.example.test") if e.data["renewal"]]
+        assert len(renewals) == 1
+
+
+async def test_periodic_check_renews_inside_the_window(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    # Pebble certificates last years: a renewal window longer than that makes every check renew.
+    settings = _acme_settings(pebble, acme_renew_days=100000, acme_check_interval=0.5)
+    async with harness_factory(**settings) as h:
+        await h.add_route("periodic.example.test")
+        first = await h.wait_for("periodic.example.test", lambda c: c["issued_at"] is not None)
+        assert first["status"] == "expiring"
+        second = await h.wait_for(
+            "periodic.example.test",
+            lambda c: c["fingerprint_sha256"] != first["fingerprint_sha256"],
+            timeout=10,
+        )
+        assert second["issued_at"] > first["issued_at"]
+
+
+async def test_unreachable_acme_server_is_visible_and_retried(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    dead = f"https://127.0.0.1:{free_port()}/dir"
+    async with harness_factory(**_acme_settings(pebble, acme_directory_url=dead)) as h:
+        await h.add_route("down.example.test")
+        cert = await h.wait_for("down.example.test", lambda c: c["failures"] >= 3, timeout=15)
+        assert cert["status"] == "failed"
+        assert "cannot reach the ACME server" in cert["last_error"] and dead in cert["last_error"]
+        assert cert["next_attempt_at"] is not None
+        assert "down.example.test" not in h.proxy.certificates  # the app stays on plain HTTP
+        failed = h.events.of("certificate_failed", "down.example.test")
+        assert len(failed) >= 3 and failed[0].level == "failure"
+        assert [e.data["failures"] for e in failed[:3]] == [1, 2, 3]
+        # back-off: the gaps grow (0.3 s, 0.6 s, ... capped at 2 s)
+        gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(failed)]
+        assert gaps[1] > gaps[0] * 1.5
+        _status, routes = await h.api.get("/api/routes")
+        assert routes[0]["has_certificate"] is False
+
+
+async def test_failing_validation_is_visible(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory(**_acme_settings(pebble, acme_retry_initial=30)) as h:
+        await h.proxy.stop()  # nothing answers Pebble's http-01 requests any more
+        await h.add_route("refused.example.test")
+        cert = await h.wait_for("refused.example.test", lambda c: c["last_error"] is not None)
+        assert "http-01 validation of refused.example.test failed" in cert["last_error"]
+        assert cert["status"] == "failed" and cert["failures"] == 1
+        # A forced retry skips the 30 s back-off and succeeds once the challenge is served again.
+        await h.proxy.start()
+        status, _ = await h.api.post("/api/certificates/refused.example.test/renew")
+        assert status == 202
+        cert = await h.wait_for("refused.example.test", lambda c: c["status"] == "valid")
+        assert cert["last_error"] is None and cert["failures"] == 0
+
+
+async def test_wildcard_route_gets_no_acme_order(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        await h.add_route("*.wild.example.test")
+        await asyncio.sleep(0.3)
+        _status, listing = await h.api.get("/api/certificates")
+        assert listing["certificates"] == []
+
+
+async def test_route_removed_before_issuance_stops_the_order(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    dead = f"https://127.0.0.1:{free_port()}/dir"
+    async with harness_factory(**_acme_settings(pebble, acme_directory_url=dead, acme_retry_initial=30)) as h:
+        await h.add_route("gone.example.test")
+        await h.wait_for("gone.example.test", lambda c: c["failures"] == 1)
+        status, _ = await h.api.delete("/api/routes/gone.example.test")
+        assert status == 204
+        status, listing = await h.api.get("/api/certificates")
+        assert listing["certificates"] == []
+
+
+# ------------------------------------------------------------------------------------------ custom certificates
+@pytest.fixture(scope="module")
+def ca():  # type: ignore[no-untyped-def]
+    return make_ca("Custom Test CA")
+
+
+def _upload_body(ca, domain: str, names: list[str], **kw: Any) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    kw.setdefault("not_after", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
+    key, leaf = make_leaf(*ca, names, **kw)
+    return {"domain": domain, "certificate": cert_pem(leaf) + cert_pem(ca[1]), "private_key": key_pem(key)}
+
+
+async def test_custom_upload_good(harness_factory, ca) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        body = _upload_body(ca, "shop.custom.test", ["*.custom.test"])
+        status, cert = await h.api.post("/api/certificates", json=body)
+        assert status == 201, cert
+        assert cert["source"] == "custom" and cert["status"] == "valid" and cert["issuer"] == "Custom Test CA"
+        assert cert["names"] == ["*.custom.test"]
+        assert h.proxy.certificates["shop.custom.test"][0].count("BEGIN CERTIFICATE") == 2
+        # A route for the domain does not start an ACME order over an uploaded certificate.
+        await h.add_route("shop.custom.test")
+        await asyncio.sleep(0.3)
+        assert (await h.cert("shop.custom.test"))["source"] == "custom"
+        status, err = await h.api.post("/api/certificates/shop.custom.test/renew")
+        assert status == 409 and err["error"]["code"] == "custom_certificate"
+        # Delete: withdrawn from the proxy, and ACME takes the routed domain over.
+        status, _ = await h.api.delete("/api/certificates/shop.custom.test")
+        assert status == 204
+        assert (
+            "shop.custom.test" not in h.proxy.certificates
+            or h.proxy.certificates["shop.custom.test"][0] != body["certificate"]
+        )
+        cert = await h.wait_for(
+            "shop.custom.test", lambda c: c["source"] == "acme" and c["status"] == "valid"
+        )
+        assert cert["issuer"].startswith("Pebble")
+
+
+async def test_custom_upload_replaces_acme(harness_factory, ca) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        await h.add_route("swap.example.test")
+        await h.wait_for("swap.example.test", lambda c: c["status"] == "valid")
+        status, cert = await h.api.post(
+            "/api/certificates", json=_upload_body(ca, "swap.example.test", ["swap.example.test"])
+        )
+        assert status == 201 and cert["source"] == "custom"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "fragment"),
+    [
+        (
+            lambda b, ca: {
+                **b,
+                "private_key": _upload_body(ca, "x.test", ["app.custom.test"])["private_key"],
+            },
+            "private_key",
+            "does not match",
+        ),
+        (
+            lambda b, ca: {**b, "domain": "other.custom.test"},
+            "certificate",
+            "does not cover 'other.custom.test'",
+        ),
+        (
+            lambda b, ca: _upload_body(
+                ca,
+                "app.custom.test",
+                ["app.custom.test"],
+                not_before=dt.datetime.now(dt.UTC) - dt.timedelta(days=9),
+                not_after=dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
+            ),
+            "certificate",
+            "expired on",
+        ),
+        (lambda b, ca: {**b, "certificate": "not a pem"}, "certificate", "must be a PEM certificate chain"),
+        (
+            lambda b, ca: {
+                **b,
+                "private_key": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----",
+            },
+            "private_key",
+            "not a valid PEM private key",
+        ),
+        (lambda b, ca: {**b, "domain": "bad_domain!.test"}, "domain", "not a valid host name"),
+        (lambda b, ca: {k: v for k, v in b.items() if k != "private_key"}, "private_key", "required"),
+    ],
+)
+async def test_custom_upload_bad(harness_factory, ca, mutate, field, fragment) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        body = mutate(_upload_body(ca, "app.custom.test", ["app.custom.test"]), ca)
+        status, err = await h.api.post("/api/certificates", json=body)
+        assert status == 422, err
+        assert err["error"]["code"] == "validation_error"
+        assert err["error"]["details"][0]["field"] == field
+        assert fragment.lower() in err["error"]["message"].lower()
+        status, listing = await h.api.get("/api/certificates")
+        assert listing["certificates"] == [] and h.proxy.certificates == {}  # nothing stored on a bad upload
+
+
+async def test_unknown_and_invalid_paths(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        for method, path in [
+            ("GET", "/api/certificates/nope.example.test"),
+            ("DELETE", "/api/certificates/nope.example.test"),
+            ("POST", "/api/certificates/nope.example.test/renew"),
+        ]:
+            status, err = await h.api.request(method, path)
+            assert status == 404 and err["error"]["code"] == "not_found", (method, path, err)
+        status, err = await h.api.get("/api/certificates/not_a_domain")
+        assert status == 422 and err["error"]["details"][0]["field"] == "domain"
+        status, _ = await h.api.get("/api/certificates", auth=False)
+        assert status == 401
+
+
+async def test_nothing_requested_when_acme_is_off(harness_factory, ca) -> None:  # type: ignore[no-untyped-def]
+    # Proxy off, ACME off (the defaults): uploads still validate and store; routes start no order.
+    async with harness_factory(enabled=False) as h:
+        await _acme_off_checks(h.api, ca)
+
+
+async def _acme_off_checks(api: ApiClient, ca) -> None:  # type: ignore[no-untyped-def]
+    status, _cert = await api.post(
+        "/api/certificates", json=_upload_body(ca, "off.example.test", ["off.example.test"])
+    )
+    assert status == 201
+    status, _ = await api.post(
+        "/api/routes", json={"domain": "acmeoff.example.test", "upstreams": ["127.0.0.1:9"]}
+    )
+    assert status == 201
+    status, listing = await api.get("/api/certificates")
+    assert [c["domain"] for c in listing["certificates"]] == ["off.example.test"]
+    status, err = await api.post("/api/certificates/off.example.test/renew")
+    assert status == 409 and err["error"]["code"] == "custom_certificate"
+
+
+async def test_openapi_documents_the_endpoints(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory(enabled=False) as h:
+        status, spec = await h.api.get("/openapi.json")
+    assert status == 200
+    paths = spec["paths"]
+    assert {"get", "post"} <= set(paths["/api/certificates"])
+    assert "delete" in paths["/api/certificates/{domain}"] and "get" in paths["/api/certificates/{domain}"]
+    assert "post" in paths["/api/certificates/{domain}/renew"]
+    upload = paths["/api/certificates"]["post"]
+    assert "201" in upload["responses"] and "requestBody" in upload
