@@ -108,11 +108,8 @@ class Master:
         self.acme = dict(data.get("acme", {}))
         certs_dir = self.state_dir / "certs"
         if certs_dir.is_dir():
-            self.certs = {
-                p.stem.replace("_wildcard_", "*")
-                for p in certs_dir.glob("*.crt")
-                if p.with_suffix(".key").exists()
-            }
+            names = {p.name[: -len(".crt")] for p in certs_dir.glob("*.crt")}
+            self.certs = {n.replace("_wildcard_", "*") for n in names if (certs_dir / f"{n}.key").exists()}
 
     def persist(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -344,20 +341,20 @@ class Master:
     def _write_cert(self, domain: str, cert_pem: str, key_pem: str) -> None:
         d = self.state_dir / "certs"
         d.mkdir(mode=0o700, exist_ok=True)
-        base = d / cert_filename(domain)
+        base = cert_filename(domain)
         for suffix, text in ((".crt", cert_pem), (".key", key_pem)):
-            tmp = base.with_suffix(suffix + ".tmp")
+            tmp = d / f"{base}{suffix}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
-            os.replace(tmp, base.with_suffix(suffix))
+            os.replace(tmp, d / f"{base}{suffix}")
         self.certs.add(domain)
 
     def _remove_cert(self, domain: str) -> None:
-        base = self.state_dir / "certs" / cert_filename(domain)
+        base = cert_filename(domain)
         for suffix in (".crt", ".key"):
             with contextlib.suppress(FileNotFoundError):
-                base.with_suffix(suffix).unlink()
+                (self.state_dir / "certs" / f"{base}{suffix}").unlink()
         self.certs.discard(domain)
 
     def status(self) -> dict[str, Any]:

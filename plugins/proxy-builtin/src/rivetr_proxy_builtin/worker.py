@@ -409,6 +409,7 @@ class ClientConn(asyncio.Protocol):
             self.deadline = w.now + w.idle_timeout
             self.dkind = _D_BODY
         else:
+            ex.req_done = True
             self.deadline = 0.0
             self.dkind = _D_NONE
         self._enqueue(ex)

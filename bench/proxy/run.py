@@ -1,0 +1,270 @@
+"""Benchmark: proxy-builtin vs nginx vs Caddy in front of the same static backend (not a test).
+
+    .venv/bin/python bench/proxy/run.py [--duration 10] [--connections 32,256] [--workers 2]
+
+One run starts a backend (nginx, 1 worker, serving a small file), then puts each proxy in front of it in
+turn — nginx (1 worker, upstream keepalive), Caddy (reverse_proxy), proxy-builtin with 1 worker and with N
+workers — and drives each with wrk at every connection count. Configs are generated in a temp dir. Absolute
+numbers drift ±30% between runs on a small machine, so compare the ratios printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "plugins" / "proxy-builtin" / "src"))
+
+HOST = "bench.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+NGINX_COMMON = """
+worker_processes 1;
+daemon off;
+pid {dir}/{name}.pid;
+error_log {dir}/{name}.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/{name}-body;
+  proxy_temp_path {dir}/{name}-proxy;
+  fastcgi_temp_path {dir}/{name}-fcgi;
+  uwsgi_temp_path {dir}/{name}-uwsgi;
+  scgi_temp_path {dir}/{name}-scgi;
+  keepalive_requests 1000000;
+  {body}
+}}
+"""
+
+BACKEND = """
+  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    root {dir}/www;
+    location / {{ }}
+  }}
+"""
+
+NGINX_PROXY = """
+  upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    server_name {host};
+    location / {{
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Request-Id $request_id;
+    }}
+  }}
+"""
+
+CADDYFILE = """
+{{
+  admin off
+  auto_https off
+  log {{
+    output discard
+  }}
+}}
+http://{host}:{port} {{
+  bind 127.0.0.1
+  reverse_proxy 127.0.0.1:{backend}
+}}
+"""
+
+
+def nginx(dir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
+    conf = dir / f"{name}.conf"
+    conf.write_text(NGINX_COMMON.format(dir=dir, name=name, body=body))
+    return subprocess.Popen(
+        ["nginx", "-e", str(dir / f"{name}.error.log"), "-c", str(conf), "-p", str(dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wrk(port: int, connections: int, duration: int) -> dict[str, float]:
+    threads = min(2, connections)
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-H",
+            f"Host: {HOST}",
+            f"http://127.0.0.1:{port}/index.html",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
+        if not m:
+            return float("nan")
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors}
+
+
+def check(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), 2) as s:
+        s.sendall(f"GET /index.html HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    if not data.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"proxy on {port} does not answer 200: {data[:200]!r}")
+
+
+async def start_builtin(dir: Path, backend: int, workers: int) -> tuple[object, int]:
+    from rivetr_proxy_builtin.backend import BuiltinProxy
+    from rivetr_proxy_builtin.settings import ProxySettings
+
+    from rivetr_core.types import Route
+
+    settings = ProxySettings(host="127.0.0.1", port=free_port(), workers=workers, health_interval=30)
+    proxy = BuiltinProxy(settings, dir / f"builtin-{workers}")
+    await proxy.start()
+    await proxy.set_route(Route(HOST, [f"127.0.0.1:{backend}"]))
+    assert proxy.port is not None
+    return proxy, proxy.port
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", default="32,256")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="N for the multi-worker run")
+    ap.add_argument("--only", default="", help="comma list: nginx,caddy,builtin-1,builtin-N")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    conns = [int(c) for c in args.connections.split(",")]
+    only = set(filter(None, args.only.split(",")))
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed (apt-get install -y nginx-light wrk caddy)")
+
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="rivetr-bench-") as tmp:
+        d = Path(tmp)
+        d.chmod(0o755)  # nginx workers run as nobody when started by root
+        (d / "www").mkdir()
+        (d / "www" / "index.html").write_bytes(b"<!doctype html><title>bench</title><p>" + b"x" * 512 + b"\n")
+        backend_port = free_port()
+        procs: list[subprocess.Popen[bytes]] = [nginx(d, "backend", BACKEND.format(port=backend_port, dir=d))]
+        wait_port(backend_port)
+        loop = asyncio.new_event_loop()
+
+        def run(name: str, port: int) -> None:
+            check(port)
+            wrk(port, conns[0], 2)  # warm up (pools, caches, CPU frequency)
+            results[name] = {}
+            for c in conns:
+                r = wrk(port, c, args.duration)
+                results[name][c] = r
+                print(
+                    f"{name:>12} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
+                    f"p99 {r['p99']:7.2f} ms  errors {r['errors']:.0f}",
+                    flush=True,
+                )
+
+        try:
+            if not only or "nginx" in only:
+                port = free_port()
+                p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST))
+                wait_port(port)
+                run("nginx", port)
+                p.terminate()
+                p.wait()
+            if (not only or "caddy" in only) and shutil.which("caddy"):
+                port = free_port()
+                (d / "Caddyfile").write_text(CADDYFILE.format(port=port, backend=backend_port, host=HOST))
+                env = {**os.environ, "HOME": str(d), "XDG_DATA_HOME": str(d), "XDG_CONFIG_HOME": str(d)}
+                p = subprocess.Popen(
+                    ["caddy", "run", "--config", str(d / "Caddyfile"), "--adapter", "caddyfile"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+                wait_port(port)
+                run("caddy", port)
+                p.terminate()
+                p.wait()
+            for workers, label in ((1, "builtin-1"), (args.workers, "builtin-N")):
+                if only and label not in only:
+                    continue
+                proxy, port = loop.run_until_complete(start_builtin(d, backend_port, workers))
+                try:
+                    run(f"builtin-{workers}" if label == "builtin-N" else label, port)
+                finally:
+                    loop.run_until_complete(proxy.shutdown())  # type: ignore[attr-defined]
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait()
+            loop.close()
+
+    print("\nratios (req/s; p99 relative to nginx):")
+    base = results.get("nginx", {})
+    caddy = results.get("caddy", {})
+    for name, per in results.items():
+        if not name.startswith("builtin"):
+            continue
+        for c, r in per.items():
+            parts = [f"{name:>10} c={c:<4}"]
+            if c in base:
+                parts.append(
+                    f"{r['rps'] / base[c]['rps']:.2f}x nginx req/s, p99 {r['p99'] / base[c]['p99']:.2f}x nginx"
+                )
+            if c in caddy:
+                parts.append(f"{r['rps'] / caddy[c]['rps']:.2f}x caddy req/s")
+            print("  ".join(parts))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
