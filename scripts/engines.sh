@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Container engines for Rivetr's tests, benchmarks and local runs, on a fresh Debian machine or a used one.
+#
+#   scripts/engines.sh ensure [docker|podman|all]   install (as root), start, build the test base image
+#   scripts/engines.sh status                       print what answers
+#   scripts/engines.sh env                          print the KEY=VALUE lines `ensure` prints, without doing work
+#
+# `ensure` is idempotent and safe to run from several test sessions at once (flock): it installs missing Debian
+# packages, starts dockerd and the podman API service when their sockets do not answer (stale pid files are
+# tolerated), and imports the base image localhost/rivetr-test/busybox:latest into both engines from Debian's
+# busybox-static, once (an image with the current recipe label is reused). Nothing is pulled from a registry.
+# It ends by printing KEY=VALUE lines (DOCKER_SOCKET, PODMAN_SOCKET, CONTAINERS_CONF, BASE_IMAGE) that
+# tests/support/engines.py parses.
+#
+# Environment overrides: RIVETR_DOCKER_SOCKET (default unix:///var/run/docker.sock),
+# RIVETR_PODMAN_SOCKET (default unix:///run/podman/podman.sock, the [runtime] podman_socket default),
+# RIVETR_ENGINES_LOG_DIR (default /var/log/rivetr-engines), CONTAINERS_CONF (default ci/containers.conf).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOCKER_SOCKET="${RIVETR_DOCKER_SOCKET:-unix:///var/run/docker.sock}"
+PODMAN_SOCKET="${RIVETR_PODMAN_SOCKET:-unix:///run/podman/podman.sock}"
+LOG_DIR="${RIVETR_ENGINES_LOG_DIR:-/var/log/rivetr-engines}"
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/ci/containers.conf}"
+BASE_IMAGE="localhost/rivetr-test/busybox:latest"
+# Bump when the rootfs recipe below changes: an image with another recipe label is rebuilt.
+BASE_RECIPE="busybox-static-v1"
+LOCK_FILE="${RIVETR_ENGINES_LOCK:-/tmp/rivetr-engines.lock}"
+
+DOCKER_PATH="${DOCKER_SOCKET#unix://}"
+PODMAN_PATH="${PODMAN_SOCKET#unix://}"
+
+log() { printf 'engines.sh: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+socket_answers() {  # $1 = socket path; the Docker-compatible API answers /_ping with OK
+    [ -S "$1" ] && curl -fsS --max-time 3 --unix-socket "$1" http://d/_ping >/dev/null 2>&1
+}
+
+wait_for_socket() {  # $1 = path, $2 = seconds, $3 = name, $4 = log file
+    local deadline=$((SECONDS + $2))
+    until socket_answers "$1"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "$3 did not answer on $1 within $2 s; last lines of $4:"
+            tail -n 20 "$4" >&2 || true
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# ------------------------------------------------------------------------------------------------ packages
+ensure_packages() {  # $@ = engines
+    local missing=() engine
+    command -v curl >/dev/null || missing+=(curl)
+    for engine in "$@"; do
+        case "$engine" in
+            docker) command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io) ;;
+            podman)
+                command -v podman >/dev/null || missing+=(podman)
+                command -v runc >/dev/null || missing+=(runc)
+                [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
+                ;;
+        esac
+    done
+    # The base image needs the *static* busybox: it is copied alone into an empty root filesystem.
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" || missing+=(busybox-static)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}); run as root or install them"
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ------------------------------------------------------------------------------------------------- dockerd
+ensure_dockerd() {
+    socket_answers "$DOCKER_PATH" && return 0
+    [ "$(id -u)" -eq 0 ] || die "dockerd does not answer on $DOCKER_PATH and only root can start it"
+    # A killed dockerd leaves pid files behind; dockerd refuses to start while its pid file names a live
+    # process, so only a stale one (dead pid) is removed.
+    local pidfile pid
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        if [ -f "$pidfile" ]; then
+            pid="$(cat "$pidfile" 2>/dev/null || true)"
+            if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+                rm -f "$pidfile"
+            fi
+        fi
+    done
+    if [ -S "$DOCKER_PATH" ] && ! pgrep -x dockerd >/dev/null; then
+        rm -f "$DOCKER_PATH"
+    fi
+    mkdir -p "$LOG_DIR"
+    if ! pgrep -x dockerd >/dev/null; then
+        log "starting dockerd on $DOCKER_SOCKET (log: $LOG_DIR/dockerd.log)"
+        # setsid: dockerd must outlive this script and the test session's process group.
+        setsid dockerd --host "$DOCKER_SOCKET" >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
+    else
+        log "dockerd is running but not answering yet; waiting"
+    fi
+    wait_for_socket "$DOCKER_PATH" 60 dockerd "$LOG_DIR/dockerd.log" || die "dockerd did not start"
+    docker -H "$DOCKER_SOCKET" info >/dev/null 2>&1 || die "dockerd answers /_ping but not 'docker info'"
+}
+
+# ------------------------------------------------------------------------------------------ podman service
+ensure_podman_service() {
+    socket_answers "$PODMAN_PATH" && return 0
+    mkdir -p "$(dirname "$PODMAN_PATH")" "$LOG_DIR"
+    # A socket file left by a killed service makes nothing answer; podman re-creates it.
+    [ -S "$PODMAN_PATH" ] && rm -f "$PODMAN_PATH"
+    log "starting podman system service on $PODMAN_SOCKET (log: $LOG_DIR/podman-service.log)"
+    CONTAINERS_CONF="$CONTAINERS_CONF" setsid podman system service --time=0 "$PODMAN_SOCKET" \
+        >>"$LOG_DIR/podman-service.log" 2>&1 </dev/null 9>&- &
+    wait_for_socket "$PODMAN_PATH" 30 "podman service" "$LOG_DIR/podman-service.log" \
+        || die "podman service did not start"
+}
+
+# ---------------------------------------------------------------------------------------------- base image
+image_recipe() {  # $1 = docker|podman; prints the recipe label of BASE_IMAGE, empty when absent
+    if [ "$1" = docker ]; then
+        docker -H "$DOCKER_SOCKET" image inspect -f '{{ index .Config.Labels "rivetr.test.recipe" }}' \
+            "$BASE_IMAGE" 2>/dev/null || true
+    else
+        podman image inspect -f '{{ index .Config.Labels "rivetr.test.recipe" }}' "$BASE_IMAGE" 2>/dev/null || true
+    fi
+}
+
+make_rootfs_tar() {  # $1 = output tar path
+    local tmp rootfs
+    tmp="$(mktemp -d /tmp/rivetr-rootfs.XXXXXX)"
+    rootfs="$tmp/rootfs"
+    mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,www,var/www,proc,sys,dev}
+    chmod 1777 "$rootfs/tmp"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    # --install -s links every applet to /bin/busybox; run inside the rootfs so link targets are /bin/busybox.
+    chroot "$rootfs" /bin/busybox --install -s
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$rootfs/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+    tar -C "$rootfs" -cf "$1" .
+    rm -rf "$tmp"
+}
+
+ensure_base_image() {  # $@ = engines
+    local engine need=() tar
+    for engine in "$@"; do
+        [ "$(image_recipe "$engine")" = "$BASE_RECIPE" ] || need+=("$engine")
+    done
+    [ ${#need[@]} -eq 0 ] && return 0
+    tar="$(mktemp /tmp/rivetr-rootfs.XXXXXX.tar)"
+    make_rootfs_tar "$tar"
+    local changes=(--change "LABEL rivetr.test.recipe=$BASE_RECIPE" --change 'CMD ["/bin/sh"]'
+                   --change "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin")
+    for engine in "${need[@]}"; do
+        log "importing $BASE_IMAGE into $engine"
+        if [ "$engine" = docker ]; then
+            docker -H "$DOCKER_SOCKET" import "${changes[@]}" "$tar" "$BASE_IMAGE" >/dev/null
+        else
+            podman import -q "${changes[@]}" "$tar" "$BASE_IMAGE" >/dev/null
+        fi
+    done
+    rm -f "$tar"
+}
+
+print_env() {
+    echo "DOCKER_SOCKET=$DOCKER_SOCKET"
+    echo "PODMAN_SOCKET=$PODMAN_SOCKET"
+    echo "CONTAINERS_CONF=$CONTAINERS_CONF"
+    echo "BASE_IMAGE=$BASE_IMAGE"
+}
+
+engines_from_arg() {
+    case "${1:-all}" in
+        all) echo "docker podman" ;;
+        docker | podman) echo "$1" ;;
+        *) die "unknown engine '$1' (docker, podman or all)" ;;
+    esac
+}
+
+cmd_ensure() {
+    local engines engine
+    read -r -a engines <<<"$(engines_from_arg "${1:-all}")"
+    exec 9>"$LOCK_FILE"
+    # The daemons started below get `9>&-`: holding this fd would keep the lock for their whole life.
+    # Several test sessions may call ensure at once: one does the work, the others then find it done.
+    flock -w 600 9 || die "could not lock $LOCK_FILE"
+    [ -f "$CONTAINERS_CONF" ] || die "CONTAINERS_CONF=$CONTAINERS_CONF does not exist"
+    ensure_packages "${engines[@]}"
+    for engine in "${engines[@]}"; do
+        case "$engine" in
+            docker) ensure_dockerd ;;
+            podman) ensure_podman_service ;;
+        esac
+    done
+    ensure_base_image "${engines[@]}"
+    print_env
+}
+
+cmd_status() {
+    socket_answers "$DOCKER_PATH" && echo "docker: answers on $DOCKER_SOCKET" || echo "docker: silent ($DOCKER_SOCKET)"
+    socket_answers "$PODMAN_PATH" && echo "podman: answers on $PODMAN_SOCKET" || echo "podman: silent ($PODMAN_SOCKET)"
+    print_env
+}
+
+case "${1:-ensure}" in
+    ensure) cmd_ensure "${2:-all}" ;;
+    status) cmd_status ;;
+    env) print_env ;;
+    *) die "usage: $0 ensure [docker|podman|all] | status | env" ;;
+esac
