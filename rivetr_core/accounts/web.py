@@ -6,7 +6,8 @@ verifiers to ``app.extensions["rivetr_auth_verifiers"]`` (see :mod:`rivetr_core.
 * API tokens: ``Authorization: Bearer rvt_pat_...``.
 * Dashboard sessions: the ``rivetr_session`` cookie **plus** an ``X-CSRF-Token`` header equal to the session's
   CSRF token. Browsers attach cookies to cross-site requests; the header is what proves the request came from
-  our own page, so a cookie alone never authorises an API call.
+  our own page, so a cookie alone never authorises an API call. WebSockets (which cannot carry headers from a
+  browser) pass the token as ``?csrf=`` and must come from our own Origin.
 
 Both set ``g.rivetr_user`` (the :class:`User`, or None for admin-owned tokens).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from quart import Quart, g, request
+from quart import Quart, g, has_websocket_context, request, websocket
 
 from rivetr_core.ratelimit import _trusted
 
@@ -80,6 +81,15 @@ async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
     return info
 
 
+def same_origin(req: Any) -> bool:
+    """True when the Origin header names the host the request was sent to (absent Origin: not a browser)."""
+    origin = req.headers.get("Origin")
+    if origin is None:
+        return True
+    host = req.headers.get("Host", "")
+    return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
+
+
 def install_verifiers(app: Quart) -> None:
     verifiers: list[Any] = app.extensions.setdefault("rivetr_auth_verifiers", [])
 
@@ -93,6 +103,8 @@ def install_verifiers(app: Quart) -> None:
         return token_principal(*found)
 
     async def verify_session(_token: str) -> str | None:
+        if has_websocket_context():
+            return await _verify_websocket_session()
         raw = request.cookies.get(SESSION_COOKIE)
         header = request.headers.get(CSRF_HEADER)
         if not raw or not header:
@@ -100,6 +112,20 @@ def install_verifiers(app: Quart) -> None:
         if not credentials.same(header, credentials.csrf_for_session(raw)):
             return None
         info = await current_session(app)
+        if info is None:
+            return None
+        g.rivetr_user = info.user
+        return f"user:{info.user.username}"
+
+    async def _verify_websocket_session() -> str | None:
+        # Browsers cannot set headers on a WebSocket and do send cookies cross-site, so a WebSocket needs the
+        # CSRF token in the query (?csrf=) and an Origin of this very host (cross-site WebSocket hijacking).
+        raw = websocket.cookies.get(SESSION_COOKIE)
+        if not raw or not credentials.same(websocket.args.get("csrf"), credentials.csrf_for_session(raw)):
+            return None
+        if not same_origin(websocket):
+            return None
+        info = await current_session(app, websocket)
         if info is None:
             return None
         g.rivetr_user = info.user

@@ -1,0 +1,88 @@
+"""Jinja filters: relative times, durations, sizes, the step list of a deployment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rivetr_core.db.engine import isoformat
+
+from .blueprint import bp
+
+PIPELINE_STEPS = ("clone", "build", "start", "health", "switch", "drain")
+ROLLBACK_STEPS = ("start", "health", "switch", "drain")
+ACTIVE = ("queued", "cloning", "building", "starting", "health_checking", "switching")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@bp.app_template_filter("ago")
+def ago(value: datetime | None) -> str:
+    if value is None:
+        return "never"
+    seconds = int((datetime.now(UTC) - _aware(value)).total_seconds())
+    if seconds < 5:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+@bp.app_template_filter("iso")
+def iso(value: datetime | None) -> str:
+    return isoformat(value) or ""
+
+
+@bp.app_template_filter("duration")
+def duration(ms: Any) -> str:
+    if ms is None:
+        return ""
+    ms = float(ms)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{int(ms // 60_000)} min {int(ms % 60_000 / 1000)} s"
+
+
+@bp.app_template_filter("bytes")
+def human_bytes(value: Any) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(value)
+
+
+def step_view(dep: Any) -> list[dict[str, Any]]:
+    """Each pipeline step of a deployment: state (done / current / failed / pending) and duration."""
+    names = ROLLBACK_STEPS if dep.rollback_of else PIPELINE_STEPS
+    steps = dep.steps or {}
+    out = []
+    for name in names:
+        info = steps.get(name) or {}
+        if info.get("finished_at"):
+            state = "failed" if info.get("error") or info.get("status") == "failed" else "done"
+        elif info.get("started_at"):
+            state = "current" if dep.status in ACTIVE else "failed"
+        else:
+            state = "pending"
+        out.append({"name": name, "state": state, "duration_ms": info.get("duration_ms")})
+    return out
+
+
+bp.add_app_template_global(step_view, "step_view")
+
+
+@bp.app_template_filter("redact")
+def redact_url(value: str | None) -> str:
+    """Git URLs may embed ``user:password@``: never render that part."""
+    from rivetr_core.engine.gitsource import redact
+
+    return redact(value or "")

@@ -1,0 +1,111 @@
+// Command palette (Ctrl/Cmd-K): jump to a page or an app, deploy, restart, open logs, open a terminal.
+(function () {
+  "use strict";
+  var dlg = document.getElementById("palette");
+  if (!dlg) return;
+  var input = document.getElementById("palette-input");
+  var list = document.getElementById("palette-list");
+  var items = [], shown = [], selected = 0, appsLoaded = false;
+
+  var pages = [
+    { label: "Dashboard", kind: "page", run: go("/") },
+    { label: "Projects", kind: "page", run: go("/projects") },
+    { label: "Apps", kind: "page", run: go("/apps") },
+    { label: "New app", kind: "action", run: go("/apps/new") },
+    { label: "Settings", kind: "page", run: go("/settings") },
+    { label: "API tokens", kind: "page", run: go("/settings#tokens") }
+  ];
+  function go(path) { return function () { window.location.href = path; }; }
+
+  async function loadApps() {
+    if (appsLoaded) return;
+    appsLoaded = true;
+    try {
+      var apps = await Rivetr.api("GET", "/api/apps");
+      apps.forEach(function (a) {
+        var page = "/apps/" + encodeURIComponent(a.id);
+        items.push({ label: a.name, kind: "app · " + a.status, run: go(page) });
+        items.push({ label: "Deploy " + a.name, kind: "action", run: async function () {
+          await Rivetr.api("POST", "/api/apps/" + encodeURIComponent(a.id) + "/deploy");
+          window.location.href = page + "#deploy";
+        } });
+        if (a.current_deployment_id) {
+          items.push({ label: "Restart " + a.name, kind: "action", run: async function () {
+            await Rivetr.api("POST", "/api/deployments/" + encodeURIComponent(a.current_deployment_id) + "/rollback");
+            window.location.href = page + "#deploy";
+          } });
+          items.push({ label: "Open logs of " + a.name, kind: "action", run: go(page + "#logs") });
+          items.push({ label: "Terminal in " + a.name, kind: "action", run: go(page + "/terminal") });
+        }
+      });
+      render();
+    } catch (err) { appsLoaded = false; }
+  }
+
+  function score(label, query) {
+    // Subsequence match, earlier and contiguous matches first.
+    label = label.toLowerCase(); query = query.toLowerCase().trim();
+    if (!query) return 1;
+    var at = label.indexOf(query);
+    if (at >= 0) return 100 - at;
+    var i = 0, s = 0;
+    for (var j = 0; j < label.length && i < query.length; j++) if (label[j] === query[i]) { i++; s++; }
+    return i === query.length ? s : 0;
+  }
+
+  function render() {
+    var q = input.value;
+    shown = items.map(function (it) { return { it: it, s: score(it.label, q) }; })
+      .filter(function (x) { return x.s > 0; })
+      .sort(function (a, b) { return b.s - a.s; }).slice(0, 50).map(function (x) { return x.it; });
+    if (selected >= shown.length) selected = 0;
+    list.innerHTML = "";
+    shown.forEach(function (it, i) {
+      var li = document.createElement("li");
+      li.id = "palette-item-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", String(i === selected));
+      var name = document.createElement("span"); name.textContent = it.label;
+      var kind = document.createElement("span"); kind.className = "kind"; kind.textContent = it.kind;
+      li.appendChild(name); li.appendChild(kind);
+      li.addEventListener("click", function () { run(i); });
+      list.appendChild(li);
+    });
+    input.setAttribute("aria-activedescendant", shown.length ? "palette-item-" + selected : "");
+    if (!shown.length) { var none = document.createElement("li"); none.textContent = "No match"; none.className = "muted"; list.appendChild(none); }
+  }
+
+  async function run(i) {
+    var it = shown[i];
+    if (!it) return;
+    dlg.close();
+    try { await it.run(); } catch (err) { Rivetr.toast(err.message || String(err), "error"); }
+  }
+
+  function open() {
+    items = pages.slice();
+    appsLoaded = false;
+    input.value = "";
+    selected = 0;
+    render();
+    dlg.showModal();
+    input.focus();
+    loadApps();
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    if ((ev.ctrlKey || ev.metaKey) && (ev.key === "k" || ev.key === "K")) {
+      ev.preventDefault();
+      if (dlg.open) dlg.close(); else open();
+    }
+  });
+  var button = document.getElementById("palette-open");
+  if (button) button.addEventListener("click", open);
+  input.addEventListener("input", function () { selected = 0; render(); });
+  input.addEventListener("keydown", function (ev) {
+    if (ev.key === "ArrowDown") { ev.preventDefault(); selected = Math.min(selected + 1, shown.length - 1); render(); }
+    else if (ev.key === "ArrowUp") { ev.preventDefault(); selected = Math.max(selected - 1, 0); render(); }
+    else if (ev.key === "Enter") { ev.preventDefault(); run(selected); }
+  });
+  dlg.addEventListener("click", function (ev) { if (ev.target === dlg) dlg.close(); });
+})();

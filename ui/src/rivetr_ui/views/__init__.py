@@ -1,0 +1,7 @@
+"""Dashboard pages. Importing this package attaches every view module to :data:`bp`."""
+
+from .. import filters  # noqa: F401  (registers the template filters)
+from ..blueprint import bp
+from . import apps, assets, auth, dashboard, errors, live, projects, settings, terminal  # noqa: F401
+
+__all__ = ["bp"]

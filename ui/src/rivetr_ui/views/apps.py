@@ -1,0 +1,124 @@
+"""``/apps`` (table, environment filter), ``/apps/new`` (form), ``/apps/<id>`` (detail) and its htmx partials.
+
+Pages read through :mod:`..queries`; every change (create, deploy, rollback, env vars, settings, delete) is
+a REST call from the browser (``/api/apps…``, ``/api/deployments…``) with the session and CSRF header, so the
+validation, field errors and side effects are exactly the API's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import abort, request
+
+from rivetr_core.context import rivetr
+from rivetr_core.models.apps import App, EnvVar
+
+from .. import queries
+from ..blueprint import bp, ctx, is_htmx, render
+
+KEPT_STATUSES = ("running", "replaced")
+
+
+def _environment() -> str | None:
+    env = request.args.get("environment") or None
+    return env if env in queries.ENVIRONMENTS else None
+
+
+@bp.get("/apps")
+async def apps() -> tuple[str, int]:
+    environment = _environment()
+    items = await queries.list_apps(ctx(), environment=environment)
+    if is_htmx():
+        return await render("partials/apps_table.html", apps=items, environment=environment)
+    return await render(
+        "apps.html", nav="apps", apps=items, environment=environment, environments=queries.ENVIRONMENTS
+    )
+
+
+@bp.get("/apps/new")
+async def new_app() -> tuple[str, int]:
+    c = ctx()
+    return await render(
+        "app_new.html",
+        nav="apps",
+        projects=await queries.list_projects(c),
+        ssh_keys=await queries.ssh_keys(c),
+        environments=queries.ENVIRONMENTS,
+        project_id=request.args.get("project_id", ""),
+        allow_local=c.config.git.allow_local,
+    )
+
+
+async def _app_or_404(app_id: str) -> App:
+    app = await queries.get_app(ctx(), app_id)
+    if app is None:
+        abort(404, f"app {app_id!r} not found")
+    return app
+
+
+def env_rows(rows: list[EnvVar]) -> list[dict[str, Any]]:
+    """Non-secret values are shown; secret ones stay masked until revealed through the API."""
+    box = rivetr().secrets
+    return [
+        {"key": r.key, "is_secret": r.is_secret, "value": None if r.is_secret else box.decrypt(r.value_enc)}
+        for r in rows
+    ]
+
+
+async def _deployments_context(app: App) -> dict[str, Any]:
+    recent = await queries.recent_deployments(ctx(), limit=30, app_id=app.id)
+    deployments = [item["deployment"] for item in recent]
+    return {
+        "deployments": deployments,
+        "latest": deployments[0] if deployments else None,
+        "kept": KEPT_STATUSES,
+    }
+
+
+@bp.get("/apps/<app_id>")
+async def app_detail(app_id: str) -> tuple[str, int]:
+    c = ctx()
+    app = await _app_or_404(app_id)
+    return await render(
+        "app.html",
+        nav="apps",
+        app=app,
+        domains=await queries.app_domains(c, app.id),
+        env=env_rows(await queries.env_vars(c, app.id)),
+        projects=await queries.list_projects(c),
+        environments=queries.ENVIRONMENTS,
+        ssh_keys=await queries.ssh_keys(c),
+        **await _deployments_context(app),
+    )
+
+
+@bp.get("/apps/<app_id>/partials/deploy")
+async def app_deploy_panel(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render("partials/deploy_panel.html", app=app, **await _deployments_context(app))
+
+
+@bp.get("/apps/<app_id>/partials/deployments")
+async def app_deployments(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render("partials/deployments.html", app=app, **await _deployments_context(app))
+
+
+@bp.get("/apps/<app_id>/partials/env")
+async def app_env(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render(
+        "partials/env_vars.html", app=app, env=env_rows(await queries.env_vars(ctx(), app.id))
+    )
+
+
+@bp.get("/apps/<app_id>/partials/header")
+async def app_header(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render(
+        "partials/app_header.html",
+        app=app,
+        domains=await queries.app_domains(ctx(), app.id),
+        **await _deployments_context(app),
+    )

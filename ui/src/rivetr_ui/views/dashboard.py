@@ -1,0 +1,36 @@
+"""``/``: stats cards (apps, running, failed deployments, host CPU/memory/disk) and the recent-activity feed,
+both refreshed in place by htmx."""
+
+from __future__ import annotations
+
+from .. import queries
+from ..blueprint import bp, ctx, render
+
+
+async def _stats_context() -> dict[str, object]:
+    c = ctx()
+    return {
+        "counts": await queries.dashboard_counts(c),
+        "host": queries.host_stats(c.config.server.data_dir),
+        "runtime_error": c.runtime_error,
+    }
+
+
+@bp.get("/")
+async def dashboard() -> tuple[str, int]:
+    return await render(
+        "dashboard.html",
+        nav="dashboard",
+        **await _stats_context(),
+        recent=await queries.recent_deployments(ctx()),
+    )
+
+
+@bp.get("/partials/stats")
+async def dashboard_stats() -> tuple[str, int]:
+    return await render("partials/stats.html", **await _stats_context())
+
+
+@bp.get("/partials/activity")
+async def dashboard_activity() -> tuple[str, int]:
+    return await render("partials/activity.html", recent=await queries.recent_deployments(ctx()))

@@ -1,0 +1,30 @@
+"""Error pages for the dashboard (the API keeps its JSON errors: these apply to ``ui`` routes only)."""
+
+from __future__ import annotations
+
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException
+
+from rivetr_core.errors import ApiError
+
+from ..blueprint import bp, is_htmx, render
+
+
+async def _show(status: int, title: str, message: str) -> tuple[str, int]:
+    if is_htmx():
+        return f'<p class="alert error" role="alert">{escape(message)}</p>', status
+    return await render("error.html", status=status, code=status, title=title, message=message)
+
+
+async def _http(exc: HTTPException) -> tuple[str, int]:
+    return await _show(exc.code or 500, exc.name, exc.description or exc.name)
+
+
+async def _api(exc: ApiError) -> tuple[str, int]:
+    # e.g. the login rate limit (429) raised by core before our views run.
+    return await _show(exc.status, exc.code.replace("_", " ").capitalize(), exc.message)
+
+
+for _code in (400, 403, 404, 405):
+    bp.register_error_handler(_code, _http)
+bp.register_error_handler(ApiError, _api)

@@ -1,0 +1,107 @@
+"""Live data for the app page: deployment status changes (WebSocket) and container CPU/memory (JSON).
+
+Build logs and runtime logs stream from the core's own WebSockets (``/api/deployments/<id>/logs/stream`` and
+``/api/apps/<id>/logs/stream``), which accept the dashboard session with ``?csrf=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from quart import abort, websocket
+from sqlmodel import col, select
+
+from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.models.apps import Deployment
+from rivetr_core.types import RivetrError
+
+from .. import queries
+from ..blueprint import bp, ctx, websocket_session
+
+log = logging.getLogger("rivetr.ui")
+HISTORY = timedelta(hours=1)
+
+
+@bp.websocket("/ws/events")
+async def events_ws() -> None:
+    """Every deployment status change (optionally of one app: ``?app_id=``) as JSON, as it happens."""
+    if await websocket_session() is None:
+        await websocket.close(4401, "not logged in")
+        return
+    service = ctx().services.get("deployments")
+    if service is None:
+        await websocket.close(4503, "the deployment service is not running")
+        return
+    app_id = websocket.args.get("app_id")
+    await websocket.accept()
+    async for change in service.subscribe():
+        if app_id and change.get("app_id") != app_id:
+            continue
+        await websocket.send(json.dumps(change, default=str))
+
+
+async def _history(app_id: str) -> list[dict[str, Any]]:
+    """Samples recorded by the metrics sampler (when it runs) over the last hour."""
+    try:
+        from rivetr_core.models.ops import MetricSample
+    except ImportError:
+        return []
+    since = utcnow() - HISTORY
+    async with ctx().db.session() as s:
+        rows = (
+            await s.exec(
+                select(MetricSample)
+                .where(
+                    MetricSample.scope == "app",
+                    MetricSample.app_id == app_id,
+                    col(MetricSample.ts) >= since,
+                )
+                .order_by(col(MetricSample.ts))
+                .limit(720)
+            )
+        ).all()
+    return [
+        {
+            "ts": isoformat(r.ts),
+            "cpu_percent": r.cpu_percent,
+            "memory_used": r.memory_used,
+            "memory_limit": r.memory_limit,
+        }
+        for r in rows
+    ]
+
+
+@bp.get("/apps/<app_id>/stats.json")
+async def app_stats(app_id: str) -> dict[str, Any]:
+    """The current sample of the app's running container (from the runtime) plus the recorded history."""
+    c = ctx()
+    app = await queries.get_app(c, app_id)
+    if app is None:
+        abort(404, f"app {app_id!r} not found")
+    now: dict[str, Any] | None = None
+    error = None
+    dep: Deployment | None = None
+    if app.current_deployment_id:
+        dep = await queries.get_deployment(c, app.current_deployment_id)
+    if dep is not None and dep.container_id:
+        try:
+            runtime = await c.runtime()
+            stats = await asyncio.wait_for(runtime.stats(dep.container_id), 5)
+            now = {
+                "ts": isoformat(stats.ts),
+                "cpu_percent": round(stats.cpu_percent, 2),
+                "memory_used": stats.memory_used,
+                "memory_limit": stats.memory_limit,
+            }
+        except (RivetrError, TimeoutError) as exc:
+            error = str(exc) or type(exc).__name__
+        except Exception as exc:  # an engine hiccup must not break the page's polling
+            log.debug("stats of %s failed", app.name, exc_info=True)
+            error = str(exc) or type(exc).__name__
+    else:
+        error = "no running container"
+    return {"now": now, "history": await _history(app.id), "error": error}

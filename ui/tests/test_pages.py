@@ -1,0 +1,133 @@
+"""Dashboard pages in-process (no browser): login guard, CSRF on every form, security headers, assets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from rivetr_core.app import create_app
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_in(body: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', body)
+    assert match, "page has no CSRF meta tag"
+    return match.group(1)
+
+
+@pytest.fixture
+async def client(config_factory: Any) -> AsyncIterator[Any]:
+    app = create_app(config_factory())
+    async with app.test_app():
+        yield app.test_client()
+
+
+async def do_setup(client: Any) -> str:
+    body = await (await client.get("/setup")).get_data(as_text=True)
+    response = await client.post(
+        "/setup",
+        form={
+            "username": "alice",
+            "password": PASSWORD,
+            "password_confirm": PASSWORD,
+            "csrf_token": csrf_in(body),
+        },
+    )
+    assert response.status_code == 302
+    return csrf_in(await (await client.get("/")).get_data(as_text=True))
+
+
+async def test_first_visit_goes_to_setup_then_login(client: Any) -> None:
+    response = await client.get("/apps")
+    assert response.status_code == 302 and response.headers["Location"] == "/setup"
+    await do_setup(client)
+    client.cookie_jar.clear()
+    response = await client.get("/apps?environment=production")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/apps?environment%3Dproduction"
+    assert (await client.get("/setup")).status_code == 302  # setup is gone once a user exists
+
+
+async def test_htmx_requests_get_a_redirect_header_instead_of_a_page(client: Any) -> None:
+    await do_setup(client)
+    client.cookie_jar.clear()
+    response = await client.get("/partials/stats", headers={"HX-Request": "true"})
+    assert response.status_code == 204 and response.headers["HX-Redirect"] == "/login"
+    response = await client.get(
+        "/partials/stats",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/apps?environment=staging"},
+    )
+    assert response.headers["HX-Redirect"] == "/login?next=/apps?environment%3Dstaging"
+
+
+async def test_security_headers_on_pages(client: Any) -> None:
+    response = await client.get("/setup")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+    body = await response.get_data(as_text=True)
+    assert "<script>" not in body and "onclick=" not in body  # no inline script at all
+
+
+async def test_forms_without_csrf_are_rejected(client: Any) -> None:
+    body = await (await client.get("/setup")).get_data(as_text=True)
+    token = csrf_in(body)
+    form = {"username": "alice", "password": PASSWORD, "password_confirm": PASSWORD}
+    response = await client.post("/setup", form=form)
+    assert response.status_code == 403
+    assert "CSRF" in await response.get_data(as_text=True)
+    response = await client.post("/setup", form={**form, "csrf_token": "x" * 43})
+    assert response.status_code == 403
+    csrf = await do_setup(client) if token else ""
+    assert (await client.post("/logout", form={})).status_code == 403
+    assert (await client.get("/")).status_code == 200  # still logged in
+    assert (await client.post("/logout", form={"csrf_token": csrf})).status_code == 302
+    assert (await client.get("/")).status_code == 302
+
+
+async def test_wrong_password_shows_an_error(client: Any) -> None:
+    await do_setup(client)
+    client.cookie_jar.clear()
+    body = await (await client.get("/login")).get_data(as_text=True)
+    response = await client.post(
+        "/login", form={"username": "alice", "password": "nope-nope-nope", "csrf_token": csrf_in(body)}
+    )
+    assert response.status_code == 401
+    assert "wrong username or password" in await response.get_data(as_text=True)
+
+
+async def test_login_redirects_only_to_local_paths(client: Any) -> None:
+    await do_setup(client)
+    client.cookie_jar.clear()
+    for target, expected in (("/settings", "/settings"), ("https://evil.example/", "/"), ("//evil", "/")):
+        body = await (await client.get("/login")).get_data(as_text=True)
+        response = await client.post(
+            f"/login?next={target}",
+            form={"username": "alice", "password": PASSWORD, "csrf_token": csrf_in(body)},
+        )
+        assert response.headers["Location"] == expected
+        client.cookie_jar.clear()
+
+
+async def test_pages_render_for_a_logged_in_user(client: Any) -> None:
+    await do_setup(client)
+    for path in ("/", "/projects", "/apps", "/apps?environment=staging", "/apps/new", "/settings"):
+        response = await client.get(path)
+        assert response.status_code == 200, path
+    assert (await client.get("/apps/nope")).status_code == 404
+
+
+async def test_vendor_files_are_allow_listed(client: Any) -> None:
+    response = await client.get("/static/vendor/htmx.js")
+    assert response.status_code == 200
+    assert "htmx" in (await response.get_data(as_text=True))[:2000]
+    for name in ("package.json", "..%2Fpackage.json", "htmx.org%2Fdist%2Fhtmx.js"):
+        assert (await client.get(f"/static/vendor/{name}")).status_code == 404
