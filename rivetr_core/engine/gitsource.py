@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-_USERINFO = re.compile(r"(://)[^/@\s]+@")
+_USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/@\s:]*)(:[^/@\s]*)?@", re.IGNORECASE)
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//).+")
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 ASKPASS = """#!/bin/sh
@@ -56,8 +56,16 @@ class CloneResult:
 
 
 def redact(text: str) -> str:
-    """Hide ``user:password@`` in any URL inside ``text``."""
-    return _USERINFO.sub(r"\1***@", text)
+    """Hide credentials in any URL inside ``text``: the password of ``user:password@``, and the whole user
+    part of an http(s) URL (``https://<token>@host`` is a common way to pass a token). SSH user names stay."""
+
+    def _sub(match: re.Match[str]) -> str:
+        scheme, user, password = match.group(1), match.group(2), match.group(3)
+        if password:
+            return f"{scheme}{user}:***@"
+        return f"{scheme}***@" if scheme.lower().startswith("http") else match.group(0)
+
+    return _USERINFO.sub(_sub, text)
 
 
 def classify_url(url: str) -> str | None:
