@@ -114,7 +114,7 @@ def test_forwarding_and_hop_by_hop_headers(proxy_factory, backend_factory):
             b"X-Forwarded-Proto: https\r\nConnection: keep-alive, X-Secret\r\nX-Secret: drop me\r\n"
             b"Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-Custom: kept\r\n\r\n"
         )
-        status, headers, body = s.response()
+        status, _headers, body = s.response()
     assert status == 200
     data = json.loads(body)
     assert data["request_line"] == "GET /headers?x=1 HTTP/1.1"
@@ -149,7 +149,7 @@ def test_bodies_chunked_and_content_length(proxy_factory, backend_factory):
         assert r.status_code == 200 and r.headers["content-length"] == "5000" and r.content == b""
         assert c.get("/").text == "body"  # the connection survived the HEAD
     # A close-delimited response reaches the client whole, and the client connection is closed.
-    status, headers, body = http_get(p.port, "body.test", "/close")
+    status, _headers, body = http_get(p.port, "body.test", "/close")
     assert status == 200 and body == b"body-close"
 
 
