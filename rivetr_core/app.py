@@ -37,6 +37,9 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
     "rivetr_core.api.routes:bp",
+    "rivetr_core.api.webhooks:bp",
+    "rivetr_core.api.git_providers:bp",
+    "rivetr_core.api.previews:bp",
     "rivetr_core.api.certificates:bp",
     "rivetr_core.api.apps:bp",
     "rivetr_core.api.projects:bp",
@@ -57,6 +60,7 @@ CORE_BLUEPRINTS = (
 CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.tls.manager:start",
     "rivetr_core.engine.startup:start",
+    "rivetr_core.webhooks:start",
     "rivetr_core.notify:start",
     "rivetr_core.metrics:start",
     "rivetr_core.history:start",

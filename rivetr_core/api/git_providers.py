@@ -1,0 +1,236 @@
+"""Connected git accounts (OAuth) and the repository browser.
+
+* ``GET /api/git-providers`` — connected accounts; ``GET /api/git-providers/available`` — every git provider
+  with its webhook URL and whether webhooks/OAuth are configured.
+* ``GET/DELETE /api/git-providers/{id}``, ``GET /api/git-providers/{id}/repos`` (``page``, ``per_page``,
+  ``search``) and ``/branches?repo=owner/name``.
+* ``POST /api/oauth/{provider}/authorize`` → ``{"authorize_url"}`` for the dashboard (fetch, then navigate);
+  ``GET /oauth/{provider}/start`` redirects there directly (admin/API token or a dashboard session);
+  ``GET /oauth/{provider}/callback`` is where the provider sends the browser back (state + PKCE checked).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, Field, field_validator
+from quart import Blueprint, Response, current_app, redirect, request
+from quart_schema import tag, validate_querystring, validate_request
+
+from rivetr_core.auth import bearer_token, token_matches
+from rivetr_core.context import rivetr
+from rivetr_core.errors import ApiError
+from rivetr_core.gitproviders.accounts import GitAccountService, account_json
+from rivetr_core.webhooks.service import SECRET_KEYS
+
+bp = Blueprint("git_providers_api", __name__)
+
+
+def accounts() -> GitAccountService:
+    service: GitAccountService = rivetr().services["git_accounts"]
+    return service
+
+
+def _safe_return_to(value: str | None) -> str | None:
+    """Only same-site relative paths: an open redirect would hand the OAuth result to anyone."""
+    if not value:
+        return None
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
+        raise ApiError(
+            422,
+            "return_to: must be a path on this site (/...)",
+            code="validation_error",
+            details=[{"field": "return_to", "message": "must be a path on this site"}],
+        )
+    return value
+
+
+@bp.get("/api/git-providers")
+@tag(["git providers"])
+async def list_accounts() -> list[dict[str, Any]]:
+    """Connected accounts (no tokens: who, which provider, when the token expires)."""
+    return [account_json(a) for a in await accounts().list()]
+
+
+@bp.get("/api/git-providers/available")
+@tag(["git providers"])
+async def available_providers() -> list[dict[str, Any]]:
+    """Every registered git provider: webhook URL, whether a webhook secret and OAuth are configured."""
+    ctx = rivetr()
+    base = (ctx.config.server.external_url or request.host_url).rstrip("/")
+    oauth = {p["provider"]: p for p in accounts().configured_providers()}
+    out = []
+    for name, registration in sorted(ctx.plugins.git_providers().items()):
+        out.append(
+            {
+                "provider": name,
+                "description": registration.description,
+                "webhook_url": f"{base}/webhooks/{name}",
+                "webhook_secret_configured": ctx.services["webhooks"].configured_secret(name) is not None,
+                "webhook_secret_key": f"[webhooks] {SECRET_KEYS[name]}" if name in SECRET_KEYS else None,
+                "oauth_configured": name in oauth,
+                "connect_url": f"/oauth/{name}/start" if name in oauth else None,
+            }
+        )
+    return out
+
+
+@bp.get("/api/git-providers/<account_id>")
+@tag(["git providers"])
+async def get_account(account_id: str) -> dict[str, Any]:
+    return account_json(await accounts().get(account_id))
+
+
+@bp.delete("/api/git-providers/<account_id>")
+@tag(["git providers"])
+async def delete_account(account_id: str) -> Response:
+    """Forget a connected account and its tokens (apps linked to it are unlinked)."""
+    await accounts().delete(account_id)
+    return Response(status=204)
+
+
+class ReposQuery(BaseModel):
+    page: int = Field(1, ge=1, le=10000)
+    per_page: int = Field(30, ge=1, le=100)
+    search: str | None = Field(None, max_length=200, description="Substring of the repository name.")
+
+
+@bp.get("/api/git-providers/<account_id>/repos")
+@tag(["git providers"])
+@validate_querystring(ReposQuery)
+async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
+    """Repositories the account can reach, most recently updated first."""
+    page = await accounts().repos(
+        account_id,
+        page=query_args.page,
+        per_page=query_args.per_page,
+        search=(query_args.search or "").strip() or None,
+    )
+    return {
+        "items": [
+            {
+                "full_name": r.full_name,
+                "id": r.id,
+                "clone_url": r.clone_url,
+                "ssh_url": r.ssh_url,
+                "default_branch": r.default_branch,
+                "private": r.private,
+                "web_url": r.web_url,
+                "description": r.description,
+                "updated_at": r.updated_at,
+            }
+            for r in page.repos
+        ],
+        "page": page.page,
+        "per_page": page.per_page,
+        "has_next": page.has_next,
+    }
+
+
+class BranchesQuery(BaseModel):
+    repo: str = Field(description="owner/name (GitLab: group/project path or project id).")
+    page: int = Field(1, ge=1, le=10000)
+    per_page: int = Field(100, ge=1, le=100)
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, v: str) -> str:
+        v = v.strip().strip("/")
+        if (
+            not v
+            or len(v) > 500
+            or ".." in v
+            or any(c.isspace() for c in v)
+            or ("/" not in v and not v.isdigit())
+        ):
+            raise ValueError("must be owner/name (or a GitLab project id)")
+        return v
+
+
+@bp.get("/api/git-providers/<account_id>/branches")
+@tag(["git providers"])
+@validate_querystring(BranchesQuery)
+async def list_branches(account_id: str, query_args: BranchesQuery) -> dict[str, Any]:
+    branches = await accounts().branches(
+        account_id, query_args.repo, page=query_args.page, per_page=query_args.per_page
+    )
+    return {
+        "items": [{"name": b.name, "commit_sha": b.commit_sha, "protected": b.protected} for b in branches],
+        "page": query_args.page,
+        "per_page": query_args.per_page,
+    }
+
+
+class AuthorizeIn(BaseModel):
+    return_to: str | None = Field(None, description="Dashboard path to come back to after connecting.")
+
+
+@bp.post("/api/oauth/<provider>/authorize")
+@tag(["git providers"])
+@validate_request(AuthorizeIn)
+async def authorize(provider: str, data: AuthorizeIn) -> dict[str, Any]:
+    """Begin connecting an account: returns the provider's authorisation URL (state + PKCE S256)."""
+    service = accounts()
+    redirect_uri = service.redirect_uri(provider, request.host_url)
+    url, state = await service.start(
+        provider, redirect_uri=redirect_uri, return_to=_safe_return_to(data.return_to)
+    )
+    return {"authorize_url": url, "state": state, "redirect_uri": redirect_uri}
+
+
+async def _browser_principal() -> str | None:
+    """Admin token, an API token, or a dashboard session cookie (a top-level navigation carries no header)."""
+    ctx = rivetr()
+    token = bearer_token()
+    if token is not None and token_matches(token, ctx.admin_token):
+        return "admin"
+    for verify in current_app.extensions.get("rivetr_auth_verifiers", []):
+        principal = await verify(token or "")
+        if principal:
+            return principal  # type: ignore[no-any-return]
+    if "accounts" in ctx.services:
+        from rivetr_core.accounts.web import current_session
+
+        session = await current_session(current_app)
+        if session is not None:
+            return "session"
+    return None
+
+
+@bp.get("/oauth/<provider>/start")
+@tag(["git providers"])
+async def oauth_start(provider: str) -> Response:
+    """Redirect the browser to the provider's consent page (requires an admin/dashboard login)."""
+    if await _browser_principal() is None:
+        raise ApiError(
+            401,
+            "log in to the dashboard (or send the admin token) to connect an account",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    service = accounts()
+    redirect_uri = service.redirect_uri(provider, request.host_url)
+    url, _ = await service.start(
+        provider, redirect_uri=redirect_uri, return_to=_safe_return_to(request.args.get("return_to"))
+    )
+    return redirect(url, 302)
+
+
+@bp.get("/oauth/<provider>/callback")
+@tag(["git providers"])
+async def oauth_callback(provider: str) -> Any:
+    """The provider's redirect back: the state must be one we issued (single use, 10 minutes)."""
+    service = accounts()
+    redirect_uri = service.redirect_uri(provider, request.host_url)
+    account, return_to = await service.complete(
+        provider,
+        code=request.args.get("code"),
+        state=request.args.get("state"),
+        redirect_uri=redirect_uri,
+        error=request.args.get("error"),
+    )
+    if request.accept_mimetypes.best == "application/json":
+        return {"account": account_json(account)}, 200
+    target = return_to or "/"
+    sep = "&" if "?" in target else "?"
+    return redirect(f"{target}{sep}{urlencode({'git_connected': account.id})}", 302)

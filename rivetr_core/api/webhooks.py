@@ -1,0 +1,154 @@
+"""Git webhooks: ``POST /webhooks/<provider>`` (signed, no bearer token), the delivery log
+``GET /api/webhook-events`` and per-app git settings ``GET/PUT /api/apps/{id}/git-settings``.
+
+Webhook answers: 202 ``{"status": "deployed", "deployments": [ids], "event_id"}``; 200 with ``status``
+(``pong``, ``ignored``, ``skipped``, ``duplicate``, ``removed``) and a ``reason``; 401 when no secret is configured
+or the signature does not verify (nothing is deployed); 400 for a verified body that cannot be parsed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from quart import Blueprint, request
+from quart_schema import tag, validate_querystring, validate_request
+
+from rivetr_core.context import rivetr
+from rivetr_core.errors import not_found, validation_error
+from rivetr_core.models.apps import App
+from rivetr_core.webhooks.deliveries import delivery_json
+from rivetr_core.webhooks.service import WebhookService
+from rivetr_core.webhooks.settings import settings_json
+
+bp = Blueprint("webhooks_api", __name__)
+
+
+def webhooks() -> WebhookService:
+    service: WebhookService = rivetr().services["webhooks"]
+    return service
+
+
+@bp.post("/webhooks/<provider>")
+@tag(["webhooks"])
+async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
+    """Receive a git host's webhook (GitHub, GitLab, Gitea, Bitbucket or any provider plugin).
+
+    Authenticated by the provider's signature (``X-Hub-Signature-256``, ``X-Gitlab-Token``,
+    ``X-Gitea-Signature``, ``X-Hub-Signature``) against ``[webhooks]`` or a per-app secret, never by a token.
+    """
+    body = await request.get_data(cache=False)
+    result = await webhooks().receive(provider, request.headers, body)
+    return result.body, result.status
+
+
+class EventsQuery(BaseModel):
+    provider: str | None = Field(None, description="Only this provider's deliveries.")
+    outcome: str | None = Field(
+        None, description="deployed, ignored, skipped, duplicate, rejected, error, pong, removed."
+    )
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+@bp.get("/api/webhook-events")
+@tag(["webhooks"])
+@validate_querystring(EventsQuery)
+async def list_webhook_events(query_args: EventsQuery) -> dict[str, Any]:
+    """Received webhooks, newest first, with their outcome (rejected attempts included)."""
+    rows, total = await webhooks().deliveries.list(
+        provider=query_args.provider,
+        outcome=query_args.outcome,
+        limit=query_args.limit,
+        offset=query_args.offset,
+    )
+    return {
+        "items": [delivery_json(r) for r in rows],
+        "total": total,
+        "limit": query_args.limit,
+        "offset": query_args.offset,
+    }
+
+
+class GitSettingsIn(BaseModel):
+    webhook_secret: str | None = Field(
+        None,
+        description="Per-app webhook secret (HMAC key / GitLab token); empty string removes it; omit to keep.",
+    )
+    follow_tags: bool | None = Field(None, description="Tag pushes deploy this app.")
+    tag_pattern: str | None = Field(None, description="Glob of tags to follow (v*); empty = every tag.")
+    previews_enabled: bool | None = Field(None, description="Deploy PR/MR previews of this app.")
+    preview_secrets: bool | None = Field(
+        None, description="Previews of same-repository PRs get secret env vars (a fork's PR never does)."
+    )
+    account_id: str | None = Field(
+        None, description="Connected account whose token clones this app and comments on PRs; empty unlinks."
+    )
+    repo_full_name: str | None = Field(None, description="owner/name (GitLab: project path) on the provider.")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        if v is not None and v != "" and (len(v) < 8 or len(v) > 500):
+            raise ValueError("must be 8-500 characters (or empty to remove it)")
+        return v
+
+    @field_validator("tag_pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None and len(v) > 255:
+            raise ValueError("must be at most 255 characters")
+        return v
+
+
+async def _require_app(app_id: str) -> App:
+    async with rivetr().db.session() as session:
+        app = await session.get(App, app_id)
+    if app is None:
+        raise not_found("app", app_id)
+    return app
+
+
+@bp.get("/api/apps/<app_id>/git-settings")
+@tag(["webhooks"])
+async def get_git_settings(app_id: str) -> dict[str, Any]:
+    """The app's git settings (the webhook secret is never returned, only ``has_webhook_secret``)."""
+    await _require_app(app_id)
+    return settings_json(await webhooks().settings.get(app_id))
+
+
+@bp.put("/api/apps/<app_id>/git-settings")
+@tag(["webhooks"])
+@validate_request(GitSettingsIn)
+async def put_git_settings(app_id: str, data: GitSettingsIn) -> dict[str, Any]:
+    """Change some git settings; fields left out keep their value."""
+    await _require_app(app_id)
+    ctx = rivetr()
+    fields = data.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = {}
+    for key in ("follow_tags", "previews_enabled", "preview_secrets"):
+        if key in fields:
+            if fields[key] is None:
+                raise validation_error(key, "must be true or false")
+            changes[key] = fields[key]
+    if "tag_pattern" in fields:
+        changes["tag_pattern"] = fields["tag_pattern"] or None
+    if "repo_full_name" in fields:
+        changes["repo_full_name"] = (fields["repo_full_name"] or "").strip("/") or None
+    if "account_id" in fields:
+        account_id = fields["account_id"] or None
+        if account_id is not None:
+            accounts = ctx.services["git_accounts"]
+            try:
+                await accounts.get(account_id)
+            except Exception:
+                raise validation_error("account_id", f"no connected account {account_id!r}") from None
+        changes["account_id"] = account_id
+    kwargs: dict[str, Any] = {}
+    if "webhook_secret" in fields:
+        kwargs["webhook_secret"] = fields["webhook_secret"] or None
+    row = await webhooks().settings.update(app_id, **kwargs, **changes)
+    if row.account_id and "account_id" in changes:
+        # Clone with the account's token from the next deployment on.
+        await ctx.services["git_accounts"].sync_app_token(app_id, row.account_id)
+    return settings_json(row)

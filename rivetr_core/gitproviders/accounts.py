@@ -1,0 +1,414 @@
+"""``GitAccountService`` (``ctx.services["git_accounts"]``): connected accounts for the dashboard and API.
+
+Python API (all coroutines unless noted):
+
+* ``configured_providers() -> list[dict]`` (sync): providers with ``[oauth.<name>]`` set and OAuth support.
+* ``start(provider, redirect_uri=None, return_to=None) -> (authorize_url, state)``: a new single-use state
+  (10 minutes) with a PKCE S256 verifier stored encrypted.
+* ``complete(provider, code, state) -> GitAccount``: checks the state (unknown, expired, reused or issued for
+  another provider → :class:`~rivetr_core.errors.ApiError` 400 ``invalid_state``), exchanges the code with the
+  verifier, reads the user and stores (or updates) the account with its tokens encrypted.
+* ``list()``, ``get(id)``, ``delete(id)``; ``repos(id, page, per_page, search)``, ``branches(id, repo)``.
+* ``access_token(id) -> (clone_username, token)``: a valid token, refreshed first when expired (rotated refresh
+  tokens are stored back). ``sync_app_token(app_id, account_id)`` writes it into the app's ``git_token_enc``
+  (the pipeline's HTTPS token) before a deploy.
+* ``upsert_pr_comment(provider, account_id, repo, number, body, comment_id) -> str | None``.
+
+Tokens never leave this module in API responses or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from rivetr_core.config import OAuthProviderConfig
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.errors import ApiError, not_found
+from rivetr_core.models.apps import App
+from rivetr_core.models.git import GitAccount, OAuthState
+from rivetr_core.types import GitApiError, GitHostApi, OAuthEndpoints, RepoPage
+
+log = logging.getLogger("rivetr.gitproviders")
+
+STATE_TTL = timedelta(minutes=10)
+REFRESH_LEEWAY = 60  # seconds before expiry a token counts as expired
+HTTP_TIMEOUT = 20.0
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class GitAccountService:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.box = ctx.secrets
+        self._refresh_locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------------------------------ providers
+    def oauth_config(self, provider: str) -> OAuthProviderConfig:
+        config = self.ctx.config.oauth.get(provider)
+        if config is None:
+            raise ApiError(
+                404,
+                f"OAuth is not configured for {provider!r}: add an [oauth.{provider}] section",
+                code="oauth_not_configured",
+                details={"provider": provider},
+            )
+        return config
+
+    def host_api(self, provider: str) -> Any:
+        registration = self.ctx.plugins.git_providers().get(provider)
+        if registration is None:
+            raise not_found("git provider", provider)
+        services = self.ctx.services.get("webhooks")
+        obj = (
+            services.provider(provider)
+            if services is not None
+            else registration.factory(self.ctx.plugin_context())
+        )
+        if not isinstance(obj, GitHostApi):
+            raise ApiError(
+                404, f"git provider {provider!r} does not support OAuth connect", code="oauth_unsupported"
+            )
+        return obj
+
+    def endpoints(self, provider: str) -> OAuthEndpoints:
+        config = self.oauth_config(provider)
+        return self.host_api(provider).oauth_endpoints(config.base_url, config.api_url)
+
+    def configured_providers(self) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted(self.ctx.config.oauth):
+            try:
+                endpoints = self.endpoints(name)
+            except ApiError:
+                continue
+            out.append({"provider": name, "api_url": endpoints.api_url, "scopes": endpoints.scopes})
+        return out
+
+    def redirect_uri(self, provider: str, fallback_base: str | None) -> str:
+        config = self.oauth_config(provider)
+        if config.redirect_uri:
+            return config.redirect_uri
+        base = self.ctx.config.server.external_url or fallback_base
+        if not base:
+            raise ApiError(
+                409,
+                f"set [oauth.{provider}] redirect_uri or [server] external_url",
+                code="oauth_not_configured",
+            )
+        return f"{base.rstrip('/')}/oauth/{provider}/callback"
+
+    def _client(self, provider: str, **kwargs: Any) -> Any:
+        # Imported lazily: authlib costs ~7 MB and only OAuth paths need it.
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+        config = self.oauth_config(provider)
+        return AsyncOAuth2Client(
+            client_id=config.client_id,
+            client_secret=config.client_secret.get_secret_value(),
+            token_endpoint_auth_method="client_secret_post",
+            timeout=HTTP_TIMEOUT,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------------------------------ connect
+    async def start(
+        self, provider: str, *, redirect_uri: str, return_to: str | None = None
+    ) -> tuple[str, str]:
+        from authlib.common.security import generate_token
+
+        endpoints = self.endpoints(provider)
+        state = secrets.token_urlsafe(32)
+        verifier = generate_token(64)
+        async with self._client(
+            provider,
+            scope=" ".join(endpoints.scopes),
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+        ) as client:
+            url, _ = client.create_authorization_url(
+                endpoints.authorize_url, state=state, code_verifier=verifier
+            )
+        async with self.db.session() as session:
+            await session.exec(delete(OAuthState).where(col(OAuthState.created_at) < utcnow() - STATE_TTL))  # type: ignore[call-overload]
+            session.add(
+                OAuthState(
+                    state=state,
+                    provider=provider,
+                    code_verifier_enc=self.box.encrypt(verifier),
+                    return_to=return_to,
+                )
+            )
+            await session.commit()
+        return url, state
+
+    async def _take_state(self, provider: str, state: str | None) -> OAuthState:
+        """Consume a state exactly once; anything else is the CSRF the state exists to stop."""
+        if not state:
+            raise ApiError(400, "OAuth callback without state", code="invalid_state")
+        async with self.db.session() as session:
+            row = await session.get(OAuthState, state[:100])
+            if row is None:
+                raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
+            await session.delete(row)
+            await session.commit()
+        created = _aware(row.created_at)
+        if row.provider != provider or created is None or utcnow() - created > STATE_TTL:
+            raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
+        return row
+
+    async def complete(
+        self,
+        provider: str,
+        *,
+        code: str | None,
+        state: str | None,
+        redirect_uri: str,
+        error: str | None = None,
+    ) -> tuple[GitAccount, str | None]:
+        row = await self._take_state(provider, state)
+        if error:
+            raise ApiError(400, f"the provider refused the authorisation: {error[:200]}", code="oauth_denied")
+        if not code:
+            raise ApiError(400, "OAuth callback without code", code="invalid_request")
+        endpoints = self.endpoints(provider)
+        verifier = self.box.decrypt(row.code_verifier_enc)
+        try:
+            async with self._client(
+                provider, redirect_uri=redirect_uri, code_challenge_method="S256"
+            ) as client:
+                token = await client.fetch_token(endpoints.token_url, code=code, code_verifier=verifier)
+                info = await self.host_api(provider).current_user(client, endpoints.api_url)
+        except ApiError:
+            raise
+        except GitApiError as exc:
+            raise ApiError(502, exc.message, code="oauth_failed") from None
+        except Exception as exc:  # authlib OAuthError, httpx errors: never echo the token request itself
+            raise ApiError(
+                502,
+                f"token exchange with {provider} failed: {type(exc).__name__}: "
+                f"{getattr(exc, 'description', None) or exc}"[:500],
+                code="oauth_failed",
+            ) from None
+        account = await self._store(provider, info, token)
+        return account, row.return_to
+
+    async def _store(self, provider: str, info: Any, token: dict[str, Any]) -> GitAccount:
+        async with self.db.session() as session:
+            account = (
+                await session.exec(
+                    select(GitAccount).where(
+                        GitAccount.provider == provider, GitAccount.remote_id == info.remote_id
+                    )
+                )
+            ).first()
+            if account is None:
+                account = GitAccount(
+                    provider=provider, remote_id=info.remote_id, login=info.login, access_token_enc=""
+                )
+            account.login, account.name, account.email, account.avatar_url = (
+                info.login,
+                info.name,
+                info.email,
+                info.avatar_url,
+            )
+            self._apply_token(account, token)
+            session.add(account)
+            await session.commit()
+        return account
+
+    def _apply_token(self, account: GitAccount, token: dict[str, Any]) -> None:
+        account.access_token_enc = self.box.encrypt(token["access_token"])
+        if token.get("refresh_token"):
+            account.refresh_token_enc = self.box.encrypt(token["refresh_token"])
+        account.token_type = str(token.get("token_type") or "bearer")[:40]
+        if token.get("scope") is not None:
+            scope = token["scope"]
+            account.scope = (" ".join(scope) if isinstance(scope, list) else str(scope))[:1000]
+        expires_at = token.get("expires_at")
+        if expires_at is None and token.get("expires_in"):
+            expires_at = time.time() + float(token["expires_in"])
+        account.expires_at = datetime.fromtimestamp(float(expires_at), UTC) if expires_at else None
+        account.updated_at = utcnow()
+
+    # ------------------------------------------------------------------------------------------ accounts
+    async def list(self) -> list[GitAccount]:
+        async with self.db.session() as session:
+            return list((await session.exec(select(GitAccount).order_by(col(GitAccount.created_at)))).all())
+
+    async def get(self, account_id: str) -> GitAccount:
+        async with self.db.session() as session:
+            account = await session.get(GitAccount, account_id)
+        if account is None:
+            raise not_found("git provider account", account_id)
+        return account
+
+    async def delete(self, account_id: str) -> None:
+        async with self.db.session() as session:
+            account = await session.get(GitAccount, account_id)
+            if account is None:
+                raise not_found("git provider account", account_id)
+            await session.delete(account)
+            await session.commit()
+
+    async def first_for(self, provider: str) -> GitAccount | None:
+        async with self.db.session() as session:
+            return (
+                await session.exec(
+                    select(GitAccount)
+                    .where(GitAccount.provider == provider)
+                    .order_by(col(GitAccount.created_at))
+                )
+            ).first()
+
+    # ------------------------------------------------------------------------------------------ tokens
+    def _token_dict(self, account: GitAccount) -> dict[str, Any]:
+        token: dict[str, Any] = {
+            "access_token": self.box.decrypt(account.access_token_enc),
+            "token_type": account.token_type or "bearer",
+        }
+        if account.refresh_token_enc:
+            token["refresh_token"] = self.box.decrypt(account.refresh_token_enc)
+        expires = _aware(account.expires_at)
+        if expires is not None:
+            token["expires_at"] = int(expires.timestamp())
+        return token
+
+    def _expired(self, account: GitAccount) -> bool:
+        expires = _aware(account.expires_at)
+        return expires is not None and expires.timestamp() - REFRESH_LEEWAY <= time.time()
+
+    async def fresh(self, account_id: str) -> GitAccount:
+        """The account with a token that is valid now (refreshed under a per-account lock if needed)."""
+        account = await self.get(account_id)
+        if not self._expired(account):
+            return account
+        lock = self._refresh_locks.setdefault(account_id, asyncio.Lock())
+        async with lock:
+            account = await self.get(account_id)  # another task may have refreshed meanwhile
+            if not self._expired(account):
+                return account
+            if not account.refresh_token_enc:
+                raise ApiError(
+                    401,
+                    f"the {account.provider} token of {account.login} expired and cannot be "
+                    "refreshed: connect the account again",
+                    code="token_expired",
+                )
+            endpoints = self.endpoints(account.provider)
+            try:
+                async with self._client(account.provider) as client:
+                    token = await client.refresh_token(
+                        endpoints.token_url, refresh_token=self.box.decrypt(account.refresh_token_enc)
+                    )
+            except Exception as exc:
+                raise ApiError(
+                    502,
+                    f"refreshing the {account.provider} token of {account.login} failed: "
+                    f"{type(exc).__name__}: {getattr(exc, 'description', None) or exc}"[:500],
+                    code="token_refresh_failed",
+                ) from None
+            async with self.db.session() as session:
+                stored = await session.get(GitAccount, account_id)
+                if stored is None:
+                    raise not_found("git provider account", account_id)
+                self._apply_token(stored, dict(token))
+                session.add(stored)
+                await session.commit()
+            log.info("refreshed the %s token of %s", account.provider, account.login)
+            return stored
+
+    async def api_client(self, account: GitAccount) -> Any:
+        """An httpx client carrying the account's bearer token (refreshed first when expired)."""
+        account = await self.fresh(account.id)
+        return self._client(account.provider, token=self._token_dict(account))
+
+    async def access_token(self, account_id: str) -> tuple[str, str]:
+        account = await self.fresh(account_id)
+        return self.endpoints(account.provider).clone_username, self.box.decrypt(account.access_token_enc)
+
+    async def sync_app_token(self, app_id: str, account_id: str) -> None:
+        """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``)."""
+        _, token = await self.access_token(account_id)
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                raise not_found("app", app_id)
+            app.git_token_enc = self.box.encrypt(token)
+            session.add(app)
+            await session.commit()
+
+    # ------------------------------------------------------------------------------------------ browsing
+    async def _call(self, account: GitAccount, what: str, fn: Any) -> Any:
+        endpoints = self.endpoints(account.provider)
+        try:
+            async with await self.api_client(account) as client:
+                return await fn(self.host_api(account.provider), client, endpoints.api_url)
+        except (ApiError, GitApiError):
+            raise
+        except Exception as exc:
+            raise ApiError(
+                502,
+                f"{what} on {account.provider} failed: {type(exc).__name__}: {exc}"[:500],
+                code="git_provider_error",
+            ) from None
+
+    async def repos(self, account_id: str, *, page: int, per_page: int, search: str | None) -> RepoPage:
+        account = await self.get(account_id)
+        return await self._call(
+            account,
+            "listing repositories",
+            lambda api, c, url: api.list_repos(c, url, page=page, per_page=per_page, search=search),
+        )  # type: ignore[no-any-return]
+
+    async def branches(self, account_id: str, repo: str, *, page: int, per_page: int) -> list[Any]:
+        account = await self.get(account_id)
+        return await self._call(
+            account,
+            "listing branches",
+            lambda api, c, url: api.list_branches(c, url, repo, page=page, per_page=per_page),
+        )  # type: ignore[no-any-return]
+
+    async def upsert_pr_comment(
+        self, provider: str, account_id: str | None, repo: str, number: int, body: str, comment_id: str | None
+    ) -> str | None:
+        account = await self.get(account_id) if account_id else await self.first_for(provider)
+        if account is None or account.provider != provider:
+            return None
+        return await self._call(
+            account,
+            "commenting",
+            lambda api, c, url: api.upsert_pr_comment(  # type: ignore[no-any-return]
+                c, url, repo, number, body, comment_id
+            ),
+        )
+
+
+def account_json(account: GitAccount) -> dict[str, Any]:
+    """API form: who the account is and when its token expires; never a token."""
+    return {
+        "id": account.id,
+        "provider": account.provider,
+        "login": account.login,
+        "name": account.name,
+        "email": account.email,
+        "avatar_url": account.avatar_url,
+        "scope": account.scope,
+        "expires_at": isoformat(account.expires_at),
+        "refreshable": bool(account.refresh_token_enc),
+        "created_at": isoformat(account.created_at),
+        "updated_at": isoformat(account.updated_at),
+    }

@@ -1,0 +1,394 @@
+"""Pull/merge-request previews (``ctx.services["previews"]``).
+
+A preview is deployed through the pipeline's ordinary service API as its own *preview app*: a copy of the
+base app's build/run settings named ``<app>-pr-<n>``, cloning the PR's head (the fork's repository for a
+fork's PR) at the head commit, served at ``pr-<n>.<app>.<[proxy] preview_domain>``. Its env vars are the base
+app's minus secrets; secrets are copied only when the app allows it (``preview_secrets``) and never for a
+fork's PR, which also never gets the app's git token or SSH key. Closing or merging removes the preview app
+through ``DeploymentService.delete_app`` (containers, routes, images, rows).
+
+The preview URL is posted as one PR/MR comment through the provider API with a connected account (the
+app's linked one, else any account of that provider) and edited, not duplicated, on later pushes.
+Preview apps are marked by ``git_previews.preview_app_id``; push webhooks never deploy them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.errors import ApiError, not_found
+from rivetr_core.models.apps import App, AppDomain, EnvVar
+from rivetr_core.models.git import AppGitSettings, Preview
+from rivetr_core.types import WebhookEvent
+
+from .matching import branch_matches
+
+log = logging.getLogger("rivetr.previews")
+
+COMMENT_MARKER = "<!-- rivetr-preview -->"
+WATCH_POLL = 0.5
+WATCH_LIMIT = 3600.0
+FINAL = ("running", "failed", "cancelled", "superseded", "replaced")
+
+
+@dataclass
+class PreviewOutcome:
+    status: int
+    outcome: str
+    reason: str | None = None
+    deployments: list[str] = field(default_factory=list)
+    app_ids: list[str] = field(default_factory=list)
+    previews: list[str] = field(default_factory=list)
+
+
+def preview_app_name(app_name: str, number: int) -> str:
+    """``<app>-pr-<n>``, shortened with a hash when the app name leaves no room (names are ≤ 63)."""
+    suffix = f"-pr-{number}"
+    name = app_name + suffix
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(app_name.encode()).hexdigest()[:6]
+    return f"{app_name[: 63 - len(suffix) - 7].rstrip('-')}-{digest}{suffix}"
+
+
+class PreviewService:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self._watchers: dict[str, asyncio.Task[Any]] = {}
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+    # ---------------------------------------------------------------------------------------- queries
+    def preview_domain(self) -> str | None:
+        domain = self.ctx.config.proxy.preview_domain
+        return domain.strip(".").lower() if domain else None
+
+    def url_of(self, domain: str) -> str:
+        proxy = self.ctx.config.proxy
+        scheme = "https" if proxy.acme_enabled else "http"
+        port = (
+            self.ctx.config.server.proxy_https_port
+            if proxy.acme_enabled
+            else self.ctx.config.server.proxy_port
+        )
+        return f"{scheme}://{domain}" + ("" if port in (0, 80, 443) else f":{port}")
+
+    async def list_for_app(self, app_id: str) -> list[Preview]:
+        async with self.ctx.db.session() as session:
+            if await session.get(App, app_id) is None:
+                raise not_found("app", app_id)
+            rows = await session.exec(
+                select(Preview).where(Preview.app_id == app_id).order_by(col(Preview.pr_number).desc())
+            )
+            return list(rows.all())
+
+    async def get(self, preview_id: str) -> Preview:
+        async with self.ctx.db.session() as session:
+            row = await session.get(Preview, preview_id)
+        if row is None:
+            raise not_found("preview", preview_id)
+        return row
+
+    def pipeline(self) -> Any:
+        service = self.ctx.services.get("deployments")
+        if service is None:
+            raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
+        return service
+
+    # ---------------------------------------------------------------------------------------- webhooks
+    async def handle(
+        self, event: WebhookEvent, apps: list[App], settings: dict[str, AppGitSettings]
+    ) -> PreviewOutcome:
+        """React to one verified pull/merge-request event for the apps of its base repository."""
+        number = event.pr_number
+        if number is None:
+            return PreviewOutcome(200, "ignored", "pull request event without a number")
+        targets = [a for a in apps if branch_matches(a.branch, event.ref)]
+        if not targets:
+            return PreviewOutcome(200, "ignored", f"no app follows the PR's base branch {event.ref!r}")
+        if event.pr_action in ("closed", "merged"):
+            removed = []
+            for app in targets:
+                row = await self._find(app.id, number)
+                if row is not None and row.status != "removed":
+                    await self.remove(row, reason=f"pull request {event.pr_action}")
+                    removed.append(row.id)
+            if not removed:
+                return PreviewOutcome(200, "ignored", f"no preview of PR #{number} to remove")
+            return PreviewOutcome(200, "removed", None, app_ids=[a.id for a in targets], previews=removed)
+        if event.pr_action not in ("opened", "updated"):
+            return PreviewOutcome(
+                200,
+                "ignored",
+                f"pull request action {event.raw_event or ''} ({event.pr_action}) does not change the code",
+            )
+        domain_base = self.preview_domain()
+        if domain_base is None:
+            return PreviewOutcome(200, "ignored", "previews need [proxy] preview_domain")
+        enabled = [a for a in targets if settings[a.id].previews_enabled]
+        if not enabled:
+            return PreviewOutcome(200, "ignored", "previews are disabled for the matching apps")
+        if not event.commit_sha:
+            return PreviewOutcome(200, "ignored", "pull request event names no head commit")
+        deployments, previews = [], []
+        for app in enabled:
+            row, dep_id = await self.deploy(app, event, settings[app.id], domain_base)
+            deployments.append(dep_id)
+            previews.append(row.id)
+        return PreviewOutcome(
+            202, "deployed", None, deployments=deployments, app_ids=[a.id for a in enabled], previews=previews
+        )
+
+    async def _find(self, app_id: str, number: int) -> Preview | None:
+        async with self.ctx.db.session() as session:
+            return (
+                await session.exec(
+                    select(Preview).where(Preview.app_id == app_id, Preview.pr_number == number)
+                )
+            ).first()
+
+    # ---------------------------------------------------------------------------------------- deploying
+    async def deploy(
+        self, app: App, event: WebhookEvent, settings: AppGitSettings, domain_base: str
+    ) -> tuple[Preview, str]:
+        number = event.pr_number
+        assert number is not None
+        lock = self._locks.setdefault((app.id, number), asyncio.Lock())
+        async with lock:
+            domain = f"pr-{number}.{app.name}.{domain_base}"
+            row = await self._find(app.id, number)
+            if row is None:
+                row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
+            preview_app_id = await self._sync_preview_app(app, row, event, settings, domain)
+            row.preview_app_id = preview_app_id
+            row.repo_full_name = (
+                event.repo_id
+                if event.provider == "gitlab" and event.repo_id
+                else (event.repo_full_name or row.repo_full_name)
+            )
+            row.head_ref, row.head_sha, row.is_fork = event.pr_head_ref, event.commit_sha, event.pr_is_fork
+            row.domain, row.status, row.error, row.updated_at = domain, "deploying", None, utcnow()
+            dep = await self.pipeline().deploy(
+                preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
+            )
+            row.deployment_id = dep.id
+            async with self.ctx.db.session() as session:
+                session.add(row)
+                await session.commit()
+        self._watch(row.id, dep.id, settings.account_id)
+        return row, dep.id
+
+    async def _sync_preview_app(
+        self, app: App, row: Preview, event: WebhookEvent, settings: AppGitSettings, domain: str
+    ) -> str:
+        """Create or refresh the hidden preview app: settings copied from the base app, env filtered."""
+        fork = event.pr_is_fork
+        if fork and not event.pr_head_repo_url:
+            raise ApiError(
+                422,
+                f"PR #{event.pr_number} comes from a fork whose repository is unknown",
+                code="preview_unavailable",
+            )
+        git_url = event.pr_head_repo_url if fork else app.git_url
+        with_secrets = settings.preview_secrets and not fork
+        async with self.ctx.db.session() as session:
+            preview_app = await session.get(App, row.preview_app_id) if row.preview_app_id else None
+            if preview_app is None:
+                preview_app = App(
+                    name=preview_app_name(app.name, row.pr_number), git_url=git_url or app.git_url
+                )
+            for key in (
+                "project_id",
+                "environment",
+                "dockerfile",
+                "build_context",
+                "port",
+                "healthcheck_path",
+                "healthcheck_status",
+                "healthcheck_timeout",
+                "healthcheck_retries",
+                "healthcheck_interval",
+                "cpu_limit",
+                "memory_limit",
+            ):
+                setattr(preview_app, key, getattr(app, key))
+            preview_app.git_url = git_url or app.git_url
+            preview_app.branch = event.pr_head_ref or app.branch
+            # A fork's code must never run with, or be fetched by, the base repository's credentials.
+            preview_app.ssh_key_id = None if fork else app.ssh_key_id
+            preview_app.git_token_enc = None if fork else app.git_token_enc
+            preview_app.updated_at = utcnow()
+            session.add(preview_app)
+            await session.flush()
+            for old in (await session.exec(select(EnvVar).where(EnvVar.app_id == preview_app.id))).all():
+                await session.delete(old)
+            base_env = (await session.exec(select(EnvVar).where(EnvVar.app_id == app.id))).all()
+            for var in base_env:
+                if var.is_secret and not with_secrets:
+                    continue
+                session.add(
+                    EnvVar(
+                        app_id=preview_app.id, key=var.key, value_enc=var.value_enc, is_secret=var.is_secret
+                    )
+                )
+            extra = {"RIVETR_PREVIEW": "true", "RIVETR_PR_NUMBER": str(row.pr_number)}
+            for key, value in extra.items():
+                if not any(v.key == key for v in base_env):
+                    session.add(
+                        EnvVar(app_id=preview_app.id, key=key, value_enc=self.ctx.secrets.encrypt(value))
+                    )
+            existing = await session.get(AppDomain, domain)
+            if existing is not None and existing.app_id != preview_app.id:
+                raise ApiError(
+                    409, f"preview domain {domain} is already used by another app", code="domain_taken"
+                )
+            if existing is None:
+                for old_domain in (
+                    await session.exec(select(AppDomain).where(AppDomain.app_id == preview_app.id))
+                ).all():
+                    await session.delete(old_domain)
+                session.add(AppDomain(domain=domain, app_id=preview_app.id, position=0))
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                raise ApiError(
+                    409,
+                    f"cannot create preview app {preview_app.name}: name or domain taken",
+                    code="conflict",
+                ) from exc
+            return preview_app.id
+
+    # ----------------------------------------------------------------------------------------- removing
+    async def remove(self, row: Preview, *, reason: str = "removed", delete_row: bool = False) -> None:
+        """Remove the preview's containers, routes and images (via the pipeline), then mark or delete it."""
+        watcher = self._watchers.pop(row.id, None)
+        if watcher is not None:
+            watcher.cancel()
+        if row.preview_app_id:
+            try:
+                await self.pipeline().delete_app(row.preview_app_id)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        async with self.ctx.db.session() as session:
+            stored = await session.get(Preview, row.id)
+            if stored is not None:
+                if delete_row:
+                    await session.delete(stored)
+                else:
+                    stored.status, stored.preview_app_id, stored.updated_at = "removed", None, utcnow()
+                    session.add(stored)
+                await session.commit()
+        row.status, row.preview_app_id = "removed", None
+        if not delete_row:
+            await self._comment(row, None, f"Preview removed ({reason}).")
+
+    async def sweep(self) -> int:
+        """Remove previews whose base app was deleted (the preview row outlives it on purpose)."""
+        async with self.ctx.db.session() as session:
+            apps = select(App.id)
+            orphans = (await session.exec(select(Preview).where(col(Preview.app_id).not_in(apps)))).all()
+        for row in orphans:
+            try:
+                await self.remove(row, delete_row=True)
+            except Exception:
+                log.warning("removing orphaned preview %s failed", row.id, exc_info=True)
+        return len(orphans)
+
+    # ------------------------------------------------------------------------------------------ watching
+    def _watch(self, preview_id: str, deployment_id: str, account_id: str | None) -> None:
+        old = self._watchers.pop(preview_id, None)
+        if old is not None:
+            old.cancel()
+        self._watchers[preview_id] = self.ctx.spawn(
+            self._follow(preview_id, deployment_id, account_id), f"preview-{preview_id[:8]}"
+        )
+
+    async def _follow(self, preview_id: str, deployment_id: str, account_id: str | None) -> None:
+        row = await self.get(preview_id)
+        await self._comment(row, account_id, None)
+        pipeline = self.pipeline()
+        waited = 0.0
+        dep = await pipeline.get_deployment(deployment_id)
+        while dep.status not in FINAL and waited < WATCH_LIMIT:
+            await asyncio.sleep(WATCH_POLL)
+            waited += WATCH_POLL
+            dep = await pipeline.get_deployment(deployment_id)
+        async with self.ctx.db.session() as session:
+            stored = await session.get(Preview, preview_id)
+            if stored is None or stored.deployment_id != deployment_id:
+                return  # a newer push took over
+            stored.status = "running" if dep.status == "running" else "failed"
+            stored.error = None if dep.status == "running" else (dep.error or dep.status)
+            stored.updated_at = utcnow()
+            session.add(stored)
+            await session.commit()
+        await self._comment(stored, account_id, None)
+        self._watchers.pop(preview_id, None)
+
+    def comment_body(self, row: Preview, note: str | None) -> str:
+        sha = (row.head_sha or "")[:7]
+        if note:
+            text = note
+        elif row.status == "running":
+            text = f"✅ Preview of `{sha}` is live: {self.url_of(row.domain)}"
+        elif row.status == "failed":
+            text = f"❌ Preview of `{sha}` failed: {(row.error or 'unknown error')[:300]}"
+        else:
+            text = f"⏳ Deploying a preview of `{sha}` to {self.url_of(row.domain)} …"
+        return f"{COMMENT_MARKER}\n**Rivetr preview** — {text}"
+
+    async def _comment(self, row: Preview, account_id: str | None, note: str | None) -> None:
+        """Create or edit the PR comment; failures are logged, never fatal to the preview itself."""
+        accounts = self.ctx.services.get("git_accounts")
+        if accounts is None or not row.repo_full_name:
+            return
+        try:
+            comment_id = await accounts.upsert_pr_comment(
+                row.provider,
+                account_id,
+                row.repo_full_name,
+                row.pr_number,
+                self.comment_body(row, note),
+                row.comment_id,
+            )
+        except Exception as exc:
+            log.warning("preview comment on %s#%s failed: %s", row.repo_full_name, row.pr_number, exc)
+            return
+        if comment_id and comment_id != row.comment_id:
+            row.comment_id = comment_id
+            async with self.ctx.db.session() as session:
+                stored = await session.get(Preview, row.id)
+                if stored is not None:
+                    stored.comment_id = comment_id
+                    session.add(stored)
+                    await session.commit()
+
+
+def preview_json(row: Preview, url: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "app_id": row.app_id,
+        "preview_app_id": row.preview_app_id,
+        "provider": row.provider,
+        "pr_number": row.pr_number,
+        "repository": row.repo_full_name,
+        "head_ref": row.head_ref,
+        "head_sha": row.head_sha,
+        "is_fork": row.is_fork,
+        "domain": row.domain,
+        "url": url,
+        "status": row.status,
+        "deployment_id": row.deployment_id,
+        "comment_id": row.comment_id,
+        "error": row.error,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }

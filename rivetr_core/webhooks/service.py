@@ -1,0 +1,300 @@
+"""``WebhookService`` (``ctx.services["webhooks"]``): turn one received webhook into deployments, safely.
+
+Order of a delivery (fail closed at every step):
+
+1. **Provider**: ``/webhooks/<name>`` must name a registered git provider (404 otherwise).
+2. **Signature**: verified with ``[webhooks] <name>_secret`` (``gitlab_token``); failing that, with the
+   per-app secrets of the apps the (still unverified) payload names. No secret anywhere → 401; no secret
+   verifies → 401. A per-app secret authorises only the apps it belongs to. Nothing is deployed before this.
+3. **Dedupe**: the delivery id is claimed through a unique column (a redelivery answers 200 ``duplicate``).
+4. **Dispatch**: ping → 200 ``pong``; push → apps whose normalised git URL and branch match; tag push →
+   apps following tags (glob); ``[skip ci]``/``[skip deploy]`` in the head commit → 200 ``skipped``;
+   pull/merge request → :class:`~rivetr_core.webhooks.previews.PreviewService`.
+
+Every delivery is logged (:mod:`.deliveries`) with its outcome; ``GET /api/webhook-events`` lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import col, select
+
+from rivetr_core.errors import ApiError, not_found
+from rivetr_core.models.apps import App
+from rivetr_core.models.git import AppGitSettings, Preview, WebhookDelivery
+from rivetr_core.types import GitProvider, WebhookEvent
+
+from .deliveries import DeliveryLog
+from .matching import branch_matches, normalize_repo_url, repo_matches, skip_marker, tag_matches
+from .settings import AppGitSettingsStore
+
+log = logging.getLogger("rivetr.webhooks")
+
+#: ``[webhooks]`` key holding each built-in provider's secret; other providers use ``[plugins.<name>]
+#: webhook_secret``.
+SECRET_KEYS = {
+    "github": "github_secret",
+    "gitlab": "gitlab_token",
+    "gitea": "gitea_secret",
+    "bitbucket": "bitbucket_secret",
+}
+
+
+@dataclass
+class WebhookResult:
+    status: int
+    body: dict[str, Any]
+    delivery: WebhookDelivery | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookService:
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.deliveries = DeliveryLog(ctx.db)
+        self.settings = AppGitSettingsStore(ctx.db, ctx.secrets)
+        self._providers: dict[str, GitProvider] = {}
+
+    # ------------------------------------------------------------------------------------------ lookups
+    def provider(self, name: str) -> GitProvider:
+        if name not in self._providers:
+            registration = self.ctx.plugins.git_providers().get(name)
+            if registration is None:
+                raise not_found("git provider", name)
+            self._providers[name] = registration.factory(self.ctx.plugin_context())
+        return self._providers[name]
+
+    def configured_secret(self, name: str) -> str | None:
+        key = SECRET_KEYS.get(name)
+        if key is not None:
+            value = getattr(self.ctx.config.webhooks, key)
+            return value.get_secret_value() if value is not None and value.get_secret_value() else None
+        value = (self.ctx.config.plugins.get(name) or {}).get("webhook_secret")
+        return str(value) if value else None
+
+    async def repo_apps(self, urls: list[str]) -> list[App]:
+        """Apps whose git URL names one of ``urls`` (preview apps excluded: PR events drive those)."""
+        keys = {normalize_repo_url(u) for u in urls} - {""}
+        if not keys:
+            return []
+        async with self.ctx.db.session() as session:
+            previews = select(Preview.preview_app_id).where(col(Preview.preview_app_id).is_not(None))
+            apps = (await session.exec(select(App).where(col(App.id).not_in(previews)))).all()
+        return [app for app in apps if repo_matches(app.git_url, urls)]
+
+    def pipeline(self) -> Any:
+        service = self.ctx.services.get("deployments")
+        if service is None:
+            raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
+        return service
+
+    # ---------------------------------------------------------------------------------------- receiving
+    async def receive(self, provider_name: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
+        provider = self.provider(provider_name)
+        try:
+            event: WebhookEvent | None = provider.parse_webhook(headers, body)
+            parse_error = None
+        except (ValueError, KeyError, TypeError) as exc:
+            event, parse_error = None, str(exc) or type(exc).__name__
+        row = WebhookDelivery(
+            provider=provider_name,
+            event=event.raw_event if event else None,
+            kind=event.kind if event else None,
+            delivery_id=(event.delivery_id or None) if event else None,
+            repository=(event.repo_full_name or (event.repo_urls[0] if event.repo_urls else None))
+            if event
+            else None,
+            ref=event.ref if event else None,
+            commit_sha=event.commit_sha if event else None,
+        )
+        if row.delivery_id:
+            row.delivery_id = row.delivery_id[:200]
+
+        allowed = await self._authorise(provider, provider_name, headers, body, event, row)
+
+        if event is None:
+            row.outcome, row.status_code, row.reason = "error", 400, f"cannot parse payload: {parse_error}"
+            await self.deliveries.add(row)
+            raise ApiError(400, row.reason, code="bad_payload", details={"event_id": row.id})
+
+        if event.delivery_id:
+            row.dedupe_key = f"{provider_name}:{event.delivery_id}"[:250]
+            if not await self.deliveries.claim(row):
+                dup = WebhookDelivery(
+                    provider=row.provider,
+                    event=row.event,
+                    kind=row.kind,
+                    delivery_id=row.delivery_id,
+                    repository=row.repository,
+                    ref=row.ref,
+                    commit_sha=row.commit_sha,
+                    outcome="duplicate",
+                    status_code=200,
+                    reason=f"delivery {event.delivery_id} was already processed",
+                )
+                await self.deliveries.add(dup)
+                return self._result(dup, 200, "duplicate", dup.reason)
+        else:
+            await self.deliveries.add(row)
+
+        try:
+            return await self._dispatch(provider_name, event, allowed, row)
+        except ApiError as exc:
+            await self.deliveries.finish(
+                row, outcome="error", status_code=exc.status, reason=exc.message[:1000]
+            )
+            raise
+        except Exception as exc:
+            log.exception("webhook %s from %s failed", row.id, provider_name)
+            await self.deliveries.finish(row, outcome="error", status_code=500, reason=str(exc)[:1000])
+            raise
+
+    async def _authorise(
+        self,
+        provider: GitProvider,
+        name: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        event: WebhookEvent | None,
+        row: WebhookDelivery,
+    ) -> set[str] | None:
+        """None when the instance secret verified (every matching app may deploy), else the ids of the apps
+        whose own secret verified. Raises 401 (after logging the attempt) when nothing verifies."""
+        global_secret = self.configured_secret(name)
+        if global_secret and provider.verify_webhook(headers, body, global_secret):
+            return None
+        candidates = await self.repo_apps(event.repo_urls) if event is not None else []
+        settings = await self.settings.many([app.id for app in candidates])
+        app_secrets = {app_id: s for app_id, row_ in settings.items() if (s := self.settings.secret_of(row_))}
+        if not global_secret and not app_secrets:
+            reason = (
+                f"no webhook secret configured for {name}: set [webhooks] {SECRET_KEYS.get(name, 'secret')} "
+                "or a per-app webhook secret"
+            )
+        else:
+            allowed = {
+                app_id for app_id, s in app_secrets.items() if provider.verify_webhook(headers, body, s)
+            }
+            if allowed:
+                return allowed
+            reason = "invalid or missing webhook signature"
+        row.outcome, row.status_code, row.reason = "rejected", 401, reason
+        row.dedupe_key = None
+        await self.deliveries.add(row)
+        raise ApiError(401, reason, code="invalid_signature", details={"event_id": row.id})
+
+    def _result(
+        self, row: WebhookDelivery, status: int, outcome: str, reason: str | None, **extra: Any
+    ) -> WebhookResult:
+        body: dict[str, Any] = {"status": outcome, "event_id": row.id}
+        if reason:
+            body["reason"] = reason
+        body.update(extra)
+        return WebhookResult(status, body, row)
+
+    async def _finish(
+        self,
+        row: WebhookDelivery,
+        status: int,
+        outcome: str,
+        reason: str | None,
+        deployments: list[str] | None = None,
+        app_ids: list[str] | None = None,
+        **extra: Any,
+    ) -> WebhookResult:
+        await self.deliveries.finish(
+            row,
+            outcome=outcome,
+            status_code=status,
+            reason=reason,
+            deployments=deployments or [],
+            app_ids=app_ids or [],
+        )
+        if deployments is not None and status == 202:
+            extra = {"deployments": deployments, **extra}
+        return self._result(row, status, outcome, reason, **extra)
+
+    async def _dispatch(
+        self, provider: str, event: WebhookEvent, allowed: set[str] | None, row: WebhookDelivery
+    ) -> WebhookResult:
+        if event.kind == "ping":
+            return await self._finish(row, 200, "pong", None)
+        if event.kind == "other":
+            return await self._finish(row, 200, "ignored", f"event {event.raw_event!r} is not handled")
+        apps = [a for a in await self.repo_apps(event.repo_urls) if allowed is None or a.id in allowed]
+        repo = event.repo_full_name or (event.repo_urls[0] if event.repo_urls else "?")
+        if not apps:
+            return await self._finish(row, 200, "ignored", f"no app uses repository {repo}")
+        settings = await self.settings.many([a.id for a in apps])
+        if event.kind == "pull_request":
+            previews = self.ctx.services.get("previews")
+            if previews is None:
+                return await self._finish(row, 200, "ignored", "previews are not available")
+            outcome = await previews.handle(event, apps, settings)
+            return await self._finish(
+                row,
+                outcome.status,
+                outcome.outcome,
+                outcome.reason,
+                deployments=outcome.deployments,
+                app_ids=outcome.app_ids,
+                previews=outcome.previews,
+            )
+        if event.deleted:
+            return await self._finish(row, 200, "ignored", f"{event.kind} {event.ref!r} was deleted")
+        marker = skip_marker(event.commit_message)
+        if marker:
+            return await self._finish(row, 200, "skipped", f"head commit message contains {marker}")
+        if event.kind == "tag":
+            targets = [
+                a
+                for a in apps
+                if settings[a.id].follow_tags and tag_matches(settings[a.id].tag_pattern, event.ref)
+            ]
+            if not targets:
+                return await self._finish(
+                    row, 200, "ignored", f"no app of {repo} follows tags matching {event.ref!r}"
+                )
+        else:
+            targets = [a for a in apps if branch_matches(a.branch, event.ref)]
+            if not targets:
+                branches = ", ".join(sorted({a.branch for a in apps}))
+                return await self._finish(
+                    row,
+                    200,
+                    "ignored",
+                    f"no app of {repo} follows branch {event.ref!r} (apps follow: {branches})",
+                )
+        return await self._deploy(provider, event, targets, row, settings)
+
+    async def _deploy(
+        self,
+        provider: str,
+        event: WebhookEvent,
+        targets: list[App],
+        row: WebhookDelivery,
+        settings: dict[str, AppGitSettings],
+    ) -> WebhookResult:
+        pipeline = self.pipeline()
+        accounts = self.ctx.services.get("git_accounts")
+        ids: list[str] = []
+        errors: list[str] = []
+        for app in targets:
+            try:
+                if accounts is not None and settings[app.id].account_id:
+                    # A linked connected account clones with a fresh token (refreshed when expired).
+                    await accounts.sync_app_token(app.id, settings[app.id].account_id)
+                dep = await pipeline.deploy(app.id, commit=event.commit_sha, trigger=f"webhook:{provider}")
+                ids.append(dep.id)
+            except Exception as exc:  # one app's failure must not stop the others
+                log.warning("webhook deploy of app %s failed: %s", app.name, exc)
+                errors.append(f"{app.name}: {getattr(exc, 'message', None) or exc}")
+        if not ids:
+            raise ApiError(503, "no deployment could be queued: " + "; ".join(errors), code="deploy_failed")
+        return await self._finish(
+            row, 202, "deployed", "; ".join(errors) or None, deployments=ids, app_ids=[a.id for a in targets]
+        )

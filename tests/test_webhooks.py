@@ -1,0 +1,399 @@
+"""Webhooks end to end through the real app, DB and pipeline service (no container engine needed).
+
+Payloads are the providers' documented shapes (``plugins/git-*/tests/fixtures``). Deployments these tests
+queue are real pipeline deployments; ``GIT_ALLOW_PROTOCOL=file`` makes their clones fail at once so no test
+traffic leaves the machine (the repositories named are github.com/gitlab.example.com ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.server import ApiClient
+
+ROOT = Path(__file__).resolve().parents[1]
+GH = ROOT / "plugins/git-github/tests/fixtures"
+GL = ROOT / "plugins/git-gitlab/tests/fixtures"
+BB = ROOT / "plugins/git-bitbucket/tests/fixtures"
+SECRETS = {
+    "github": "gh-secret-123",
+    "gitlab": "gl-token-123",
+    "gitea": "gt-secret-123",
+    "bitbucket": "bb-secret-123",
+}
+HEAD = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+
+
+def fixture(path: Path, **changes: Any) -> dict[str, Any]:
+    payload = json.loads(path.read_text())
+    payload.update(changes)
+    return payload
+
+
+def sign(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def github_headers(
+    body: bytes, event: str = "push", delivery: str | None = None, secret: str | None = None
+) -> dict[str, str]:
+    headers = {
+        "X-GitHub-Event": event,
+        "Content-Type": "application/json",
+        "X-GitHub-Delivery": delivery or hashlib.md5(body).hexdigest(),
+    }
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = "sha256=" + sign(secret, body)
+    return headers
+
+
+class Hooks:
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.counter = 0
+
+    async def app(
+        self,
+        name: str,
+        git_url: str = "https://github.com/acme/site.git",
+        branch: str = "main",
+        **settings: Any,
+    ) -> str:
+        status, body = await self.api.post(
+            "/api/apps", json={"name": name, "git_url": git_url, "branch": branch, "port": 8000}
+        )
+        assert status == 201, body
+        if settings:
+            status, body = await self.api.put(f"/api/apps/{body['id']}/git-settings", json=settings)
+            assert status == 200, body
+            return str(body["app_id"])
+        return str(body["id"])
+
+    async def send(
+        self, provider: str, body: bytes | dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return await self.api.post(f"/webhooks/{provider}", data=raw, headers=headers, auth=False)
+
+    async def github(
+        self,
+        payload: dict[str, Any],
+        event: str = "push",
+        delivery: str | None = None,
+        secret: str | None = SECRETS["github"],
+    ) -> tuple[int, Any]:
+        self.counter += 1
+        raw = json.dumps(payload).encode()
+        return await self.send(
+            "github", raw, github_headers(raw, event, delivery or f"d-{self.counter}", secret)
+        )
+
+    async def deployments(self, app_id: str) -> list[dict[str, Any]]:
+        status, body = await self.api.get(f"/api/apps/{app_id}/deployments")
+        assert status == 200, body
+        return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def hooks_factory(
+    config_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Callable[..., Any]]:
+    from rivetr_core.app import create_app
+
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")
+    apps: list[Any] = []
+
+    async def make(with_secrets: bool = True, **sections: Any) -> Hooks:
+        webhooks = (
+            {
+                "github_secret": SECRETS["github"],
+                "gitlab_token": SECRETS["gitlab"],
+                "gitea_secret": SECRETS["gitea"],
+                "bitbucket_secret": SECRETS["bitbucket"],
+            }
+            if with_secrets
+            else {}
+        )
+        app = create_app(
+            config_factory(
+                webhooks=webhooks,
+                runtime={"runtime_type": "docker", "docker_socket": "unix:///nonexistent.sock"},
+                **sections,
+            )
+        )
+        ctx = app.test_app()
+        await ctx.__aenter__()
+        apps.append(ctx)
+        return Hooks(ApiClient(app))
+
+    yield make
+    for ctx in apps:
+        await ctx.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def hooks(hooks_factory: Callable[..., Any]) -> Hooks:
+    return await hooks_factory()  # type: ignore[no-any-return]
+
+
+# ----------------------------------------------------------------------------------------- fail closed
+@pytest.mark.parametrize("provider", ["github", "gitlab", "gitea", "bitbucket"])
+async def test_no_secret_configured_fails_closed(hooks_factory: Callable[..., Any], provider: str) -> None:
+    hooks = await hooks_factory(with_secrets=False)
+    app_id = await hooks.app("site")
+    raw = json.dumps(fixture(GH / "github_push.json")).encode()
+    # Even a request "signed" with an empty key is refused: there is nothing to verify against.
+    headers = {
+        **github_headers(raw, secret=""),
+        "X-Gitlab-Token": "",
+        "X-Gitea-Signature": sign("", raw),
+        "X-Hub-Signature": "sha256=" + sign("", raw),
+    }
+    status, body = await hooks.send(provider, raw, headers)
+    assert status == 401, body
+    assert "no webhook secret configured" in body["error"]["message"]
+    assert await hooks.deployments(app_id) == []
+    status, events = await hooks.api.get("/api/webhook-events")
+    assert [e["outcome"] for e in events["items"]] == ["rejected"]
+
+
+async def test_unknown_provider_is_404(hooks: Hooks) -> None:
+    status, body = await hooks.send("svn", b"{}", {})
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+# ------------------------------------------------------------------------------ signatures per provider
+def _provider_cases() -> list[tuple[str, Path, dict[str, str], Callable[[bytes, str], dict[str, str]]]]:
+    return [
+        (
+            "github",
+            GH / "github_push.json",
+            {"X-GitHub-Event": "push"},
+            lambda raw, s: {"X-Hub-Signature-256": "sha256=" + sign(s, raw)},
+        ),
+        (
+            "gitea",
+            GH / "gitea_push.json",
+            {"X-Gitea-Event": "push"},
+            lambda raw, s: {"X-Gitea-Signature": sign(s, raw)},
+        ),
+        (
+            "gitlab",
+            GL / "gitlab_push.json",
+            {"X-Gitlab-Event": "Push Hook"},
+            lambda raw, s: {"X-Gitlab-Token": s},
+        ),
+        (
+            "bitbucket",
+            BB / "bitbucket_push.json",
+            {"X-Event-Key": "repo:push"},
+            lambda raw, s: {"X-Hub-Signature": "sha256=" + sign(s, raw)},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "base_headers", "signer"), _provider_cases(), ids=[c[0] for c in _provider_cases()]
+)
+async def test_signatures_good_bad_missing(
+    hooks: Hooks,
+    provider: str,
+    path: Path,
+    base_headers: dict[str, str],
+    signer: Callable[[bytes, str], dict[str, str]],
+) -> None:
+    payload = json.loads(path.read_text())
+    repo_url = {
+        "github": "https://github.com/acme/site.git",
+        "gitea": "https://git.example.com/acme/site.git",
+        "gitlab": "https://gitlab.example.com/acme/site.git",
+        "bitbucket": "https://bitbucket.org/acme/site.git",
+    }[provider]
+    app_id = await hooks.app("site", git_url=repo_url)
+    raw = json.dumps(payload).encode()
+
+    status, body = await hooks.send(provider, raw, base_headers)  # missing signature
+    assert status == 401 and body["error"]["code"] == "invalid_signature"
+    status, body = await hooks.send(provider, raw, {**base_headers, **signer(raw, "wrong-secret")})
+    assert status == 401
+    if provider != "gitlab":  # GitLab's token does not cover the body (that is GitLab's design)
+        tampered = raw.replace(b"acme", b"acmf", 1)
+        status, body = await hooks.send(provider, tampered, {**base_headers, **signer(raw, SECRETS[provider])})
+        assert status == 401
+    assert await hooks.deployments(app_id) == []
+
+    status, body = await hooks.send(provider, raw, {**base_headers, **signer(raw, SECRETS[provider])})
+    assert status == 202, body
+    assert body["status"] == "deployed" and len(body["deployments"]) == 1
+    deps = await hooks.deployments(app_id)
+    assert [d["id"] for d in deps] == body["deployments"]
+    assert deps[0]["trigger"] == f"webhook:{provider}"
+
+
+# --------------------------------------------------------------------------------- matching and skipping
+async def test_url_forms_match_and_other_repos_do_not(hooks: Hooks) -> None:
+    ssh_app = await hooks.app("ssh-form", git_url="git@GitHub.com:acme/site")
+    https_app = await hooks.app("https-form", git_url="https://github.com/acme/site")
+    ssh_url_app = await hooks.app("sshurl-form", git_url="ssh://git@github.com:22/acme/site.git")
+    other = await hooks.app("other-repo", git_url="https://github.com/acme/site-docs.git")
+    status, body = await hooks.github(fixture(GH / "github_push.json"))
+    assert status == 202, body
+    assert len(body["deployments"]) == 3
+    for app_id in (ssh_app, https_app, ssh_url_app):
+        assert len(await hooks.deployments(app_id)) == 1
+    assert await hooks.deployments(other) == []
+    deps = await hooks.deployments(ssh_app)
+    assert deps[0]["requested_commit"] == HEAD
+
+
+async def test_no_app_for_repository(hooks: Hooks) -> None:
+    await hooks.app("site", git_url="https://github.com/acme/elsewhere.git")
+    status, body = await hooks.github(fixture(GH / "github_push.json"))
+    assert status == 200 and body["status"] == "ignored"
+    assert "no app uses repository acme/site" in body["reason"]
+
+
+async def test_branch_must_match(hooks: Hooks) -> None:
+    app_id = await hooks.app("site", branch="develop")
+    status, body = await hooks.github(fixture(GH / "github_push.json"))
+    assert status == 200 and body["status"] == "ignored"
+    assert "branch 'main'" in body["reason"] and "develop" in body["reason"]
+    status, body = await hooks.github(fixture(GH / "github_push.json", ref="refs/heads/develop"))
+    assert status == 202 and len(await hooks.deployments(app_id)) == 1
+
+
+async def test_deleted_branch_is_ignored(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    status, body = await hooks.github(fixture(GH / "github_push_delete.json"))
+    assert status == 200 and body["status"] == "ignored" and "deleted" in body["reason"]
+    assert await hooks.deployments(app_id) == []
+
+
+@pytest.mark.parametrize("marker", ["[skip ci]", "[skip deploy]", "[SKIP CI]"])
+async def test_skip_markers(hooks: Hooks, marker: str) -> None:
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    payload["head_commit"]["message"] = f"Fix typo {marker}"
+    status, body = await hooks.github(payload)
+    assert status == 200 and body["status"] == "skipped" and marker.lower() in body["reason"]
+    assert await hooks.deployments(app_id) == []
+
+
+async def test_tags_deploy_only_apps_following_tags(hooks: Hooks) -> None:
+    plain = await hooks.app("plain")
+    follower = await hooks.app("follower", follow_tags=True, tag_pattern="v1.*")
+    other_pattern = await hooks.app("other-pattern", follow_tags=True, tag_pattern="release-*")
+    status, body = await hooks.github(fixture(GH / "github_push_tag.json"))
+    assert status == 202, body
+    assert len(body["deployments"]) == 1
+    assert len(await hooks.deployments(follower)) == 1
+    assert await hooks.deployments(plain) == [] and await hooks.deployments(other_pattern) == []
+    status, body = await hooks.github(fixture(GH / "github_push_tag.json", ref="refs/tags/v2.0.0"))
+    assert status == 200 and body["status"] == "ignored" and "tags matching 'v2.0.0'" in body["reason"]
+
+
+async def test_ping(hooks: Hooks) -> None:
+    status, body = await hooks.github(fixture(GH / "github_ping.json"), event="ping")
+    assert status == 200 and body["status"] == "pong"
+
+
+# ---------------------------------------------------------------------------------------------- dedupe
+async def test_duplicate_delivery_is_not_deployed_twice(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    status, body = await hooks.github(payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert status == 202
+    status, body = await hooks.github(payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert status == 200 and body["status"] == "duplicate"
+    assert len(await hooks.deployments(app_id)) == 1
+
+
+async def test_concurrent_duplicates_deploy_once(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    results = await asyncio.gather(*(hooks.github(payload, delivery="same-delivery") for _ in range(5)))
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [200, 200, 200, 200, 202]
+    assert len(await hooks.deployments(app_id)) == 1
+
+
+async def test_unsigned_request_cannot_burn_a_delivery_id(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    status, _ = await hooks.github(payload, delivery="victim-id", secret="attacker-guess")
+    assert status == 401
+    status, body = await hooks.github(payload, delivery="victim-id")
+    assert status == 202, body
+    assert len(await hooks.deployments(app_id)) == 1
+
+
+# ------------------------------------------------------------------------------------------ per-app secret
+async def test_per_app_secret_authorises_only_its_app(hooks_factory: Callable[..., Any]) -> None:
+    hooks = await hooks_factory(with_secrets=False)
+    with_secret = await hooks.app("with-secret", webhook_secret="per-app-secret-1")
+    without = await hooks.app("without-secret")
+    payload = fixture(GH / "github_push.json")
+    status, body = await hooks.github(payload, secret="per-app-secret-1")
+    assert status == 202, body
+    assert len(await hooks.deployments(with_secret)) == 1
+    assert await hooks.deployments(without) == []
+    status, body = await hooks.github(payload, secret="not-the-secret")
+    assert status == 401 and "invalid or missing" in body["error"]["message"]
+
+
+async def test_git_settings_api(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    status, body = await hooks.api.get(f"/api/apps/{app_id}/git-settings")
+    assert status == 200 and body["has_webhook_secret"] is False and body["previews_enabled"] is True
+    status, body = await hooks.api.put(f"/api/apps/{app_id}/git-settings", json={"webhook_secret": "short"})
+    assert status == 422 and body["error"]["details"][0]["field"] == "webhook_secret"
+    status, body = await hooks.api.put(f"/api/apps/{app_id}/git-settings", json={"account_id": "nope"})
+    assert status == 422 and body["error"]["details"][0]["field"] == "account_id"
+    status, body = await hooks.api.put(
+        f"/api/apps/{app_id}/git-settings", json={"webhook_secret": "long-enough-secret", "follow_tags": True}
+    )
+    assert status == 200 and body["has_webhook_secret"] and body["follow_tags"]
+    assert "long-enough-secret" not in json.dumps(body)
+    status, body = await hooks.api.put(f"/api/apps/{app_id}/git-settings", json={"follow_tags": False})
+    assert body["has_webhook_secret"] is True  # left out → kept
+    raw_db = (Path(hooks.api.ctx.config.server.data_dir) / "rivetr.db").read_bytes()
+    assert b"long-enough-secret" not in raw_db
+    status, body = await hooks.api.get("/api/apps/missing/git-settings")
+    assert status == 404
+
+
+async def test_bad_payload_after_valid_signature(hooks: Hooks) -> None:
+    raw = b"this is not json"
+    status, body = await hooks.send("github", raw, github_headers(raw, secret=SECRETS["github"]))
+    assert status == 400 and body["error"]["code"] == "bad_payload"
+
+
+async def test_every_webhook_is_recorded(hooks: Hooks) -> None:
+    await hooks.app("site")
+    await hooks.github(fixture(GH / "github_ping.json"), event="ping", delivery="p-1")
+    await hooks.github(fixture(GH / "github_push.json"), delivery="x-1")
+    await hooks.github(fixture(GH / "github_push.json"), delivery="x-1")
+    await hooks.github(fixture(GH / "github_push.json"), delivery="x-2", secret="bad")
+    status, body = await hooks.api.get("/api/webhook-events")
+    assert status == 200 and body["total"] == 4
+    outcomes = sorted((e["delivery_id"], e["outcome"]) for e in body["items"])
+    assert outcomes == [("p-1", "pong"), ("x-1", "deployed"), ("x-1", "duplicate"), ("x-2", "rejected")]
+    deployed = next(e for e in body["items"] if e["outcome"] == "deployed")
+    assert (
+        deployed["provider"] == "github" and deployed["event"] == "push" and len(deployed["deployments"]) == 1
+    )
+    assert deployed["repository"] == "acme/site" and deployed["ref"] == "main"
+    status, body = await hooks.api.get("/api/webhook-events?outcome=rejected")
+    assert [e["delivery_id"] for e in body["items"]] == ["x-2"]
+    status, body = await hooks.api.get("/api/webhook-events?limit=0")
+    assert status == 422
+    status, _ = await hooks.api.get("/api/webhook-events", auth=False)
+    assert status == 401
