@@ -111,7 +111,7 @@ def test_malformed_request_is_rejected_and_closed(setup, case):
 
 def test_smuggled_second_request_in_body_is_not_executed(setup):
     """A CL-delimited body that looks like a request stays a body."""
-    proxy, backend = setup
+    proxy, _backend = setup
     smuggled = b"GET /status?code=299 HTTP/1.1\r\nHost: s.test\r\n\r\n"
     data = (
         b"POST /upload HTTP/1.1\r\nHost: s.test\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
