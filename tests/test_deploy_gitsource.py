@@ -1,0 +1,148 @@
+"""Git sources: URL rules, redaction, and real clones (git daemon; smart HTTP with a token behind Basic auth)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, classify_url, clone_sync, redact
+
+TOKEN = "tok_abcdef123456"
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("https://github.com/a/b.git", "https"),
+        ("http://git.local/a/b", "http"),
+        ("ssh://git@host:2222/a/b.git", "ssh"),
+        ("git@github.com:a/b.git", "ssh"),
+        ("git://127.0.0.1:9418/x.git", "git"),
+        ("file:///srv/x.git", "file"),
+        ("/srv/x.git", "local"),
+        ("https://", None),
+        ("https://host", None),
+        ("ftp://host/x", None),
+        ("x y", None),
+        ("", None),
+        ("github.com/a/b", None),
+    ],
+)
+def test_classify_url(url, kind):
+    assert classify_url(url) == kind
+
+
+def test_redact():
+    assert redact("fatal: https://user:pw@h/x failed") == "fatal: https://user:***@h/x failed"
+    assert redact("https://ghp_token@github.com/a/b") == "https://***@github.com/a/b"
+    assert redact("ssh://git@h/x and git@github.com:a/b") == "ssh://git@h/x and git@github.com:a/b"
+
+
+def test_clone_branch_and_commit(git_server, tmp_path):
+    repo = git_server.create_repo("src")
+    first = repo.head()
+    repo.write("www/index.html", "second")
+    second = repo.commit("second")
+    lines: list[str] = []
+    result = clone_sync(CloneRequest(repo.url, branch="main"), tmp_path / "a", lines.append)
+    assert result.commit_sha == second and result.commit_message == "second"
+    assert (tmp_path / "a" / "www" / "index.html").read_text() == "second"
+    assert any(line.startswith("$ git fetch --depth 1") for line in lines)
+    old = clone_sync(CloneRequest(repo.url, commit=first), tmp_path / "b", lines.append)
+    assert old.commit_sha == first
+    assert (tmp_path / "b" / "www" / "index.html").read_text() == "hello from v1\n"
+    short = clone_sync(CloneRequest(repo.url, commit=first[:10]), tmp_path / "c", lines.append)
+    assert (
+        short.commit_sha == first
+    )  # short ids: the server refuses them shallowly, the branch fallback works
+
+
+def test_clone_errors_are_clear(git_server, tmp_path):
+    repo = git_server.create_repo("src")
+    with pytest.raises(GitSourceError, match="nope"):
+        clone_sync(CloneRequest(repo.url, branch="nope"), tmp_path / "a", lambda _: None)
+    with pytest.raises(GitSourceError):
+        clone_sync(CloneRequest(repo.url, commit="0" * 40), tmp_path / "b", lambda _: None)
+    with pytest.raises(GitSourceError):
+        clone_sync(
+            CloneRequest(f"git://127.0.0.1:{git_server.port}/missing.git"), tmp_path / "c", lambda _: None
+        )
+
+
+class _GitHttp(BaseHTTPRequestHandler):
+    """Smart HTTP through ``git http-backend`` (CGI), behind Basic auth that wants TOKEN as the password."""
+
+    root: Path
+    seen_auth: list[str]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _serve(self) -> None:
+        header = self.headers.get("Authorization", "")
+        self.seen_auth.append(header)
+        expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
+        if header != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            **os.environ,
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            "REMOTE_USER": "x-access-token",
+        }
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode().split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif key:
+                headers.append((key, value.strip()))
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = _serve
+    do_POST = _serve
+
+
+def test_https_token_via_askpass_never_in_logs(git_server, tmp_path):
+    repo = git_server.create_repo("private")
+    handler = type("H", (_GitHttp,), {"root": git_server.base, "seen_auth": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/private.git"
+    try:
+        lines: list[str] = []
+        with pytest.raises(GitSourceError) as denied:
+            clone_sync(CloneRequest(url), tmp_path / "a", lines.append)
+        assert TOKEN not in str(denied.value)
+        result = clone_sync(CloneRequest(url, token=TOKEN), tmp_path / "b", lines.append)
+        assert result.commit_sha == repo.head()
+        assert TOKEN not in "\n".join(lines)
+        assert any(h.startswith("Basic ") for h in handler.seen_auth)
+    finally:
+        server.shutdown()
