@@ -2,8 +2,10 @@
 
 * ``GET /api/apps/{id}/metrics?range=1h`` — the app's containers (CPU %, memory, network), summed per app.
 * ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir) plus the latest sample.
+* ``GET /api/apps/{id}/logs?tail=100`` — the last lines of the app's running container (the CLI's
+  ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``).
 
-Both read what the sampler stored (``[metrics] sample_interval``); they never call the container engine.
+The metrics endpoints read what the sampler stored (``[metrics] sample_interval``); they never call the container engine.
 ``range`` is ``<n>m|h|d`` (15m, 1h, 6h, 24h, 7d, 30d…); points are averaged into at most ``points`` buckets.
 """
 
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint
 from quart_schema import tag, validate_querystring
 from sqlalchemy import text
 
 from rivetr_core.context import rivetr
-from rivetr_core.errors import not_found
+from rivetr_core.db.engine import isoformat
+from rivetr_core.errors import ApiError, not_found
 from rivetr_core.history.query import parse_range, series
 
 bp = Blueprint("system_api", __name__)
@@ -76,3 +80,41 @@ async def system_metrics(query_args: RangeQuery) -> dict[str, Any]:
         "latest": dict(sampler.last_host) if sampler and sampler.last_host else None,
         "apps": dict(sampler.last_apps) if sampler else {},
     }
+
+
+class TailQuery(BaseModel):
+    tail: int = Field(100, ge=0, le=100_000, description="Lines of history, newest last.")
+
+
+_apps = sa.table("apps", sa.column("id", sa.String), sa.column("current_deployment_id", sa.String))
+_deployments = sa.table("deployments", sa.column("id", sa.String), sa.column("container_id", sa.String))
+
+
+@bp.get("/api/apps/<app_id>/logs")
+@tag(["apps"])
+@validate_querystring(TailQuery)
+async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
+    """``[{"ts", "stream", "line"}]`` from the app's running container; 404 unknown app, 409 nothing running."""
+    ctx = rivetr()
+    try:
+        async with ctx.db.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(_apps.c.id, _deployments.c.container_id)
+                    .select_from(
+                        _apps.outerjoin(_deployments, _apps.c.current_deployment_id == _deployments.c.id)
+                    )
+                    .where(_apps.c.id == app_id)
+                )
+            ).first()
+    except sa.exc.OperationalError:
+        row = None
+    if row is None:
+        raise not_found("app", app_id)
+    if not row[1]:
+        raise ApiError(409, "the app has no running container", code="no_container")
+    runtime = await ctx.runtime()
+    out = []
+    async for entry in runtime.logs(row[1], tail=query_args.tail, follow=False):
+        out.append({"ts": isoformat(entry.ts), "stream": entry.stream, "line": entry.line})
+    return out

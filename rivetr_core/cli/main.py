@@ -8,6 +8,7 @@ import sys
 import click
 
 from rivetr_core import __version__
+from rivetr_core.cli import apps_cmd, deploy_cmd, env_cmd, logs_cmd, session_cmd
 
 
 def _load(config_path: str | None):  # type: ignore[no-untyped-def]
@@ -94,6 +95,16 @@ def plugins_list(as_json: bool) -> None:
     click.echo(f"{'NAME':<{width}}  {'VERSION':<8}  HOOKS")
     for info in infos:
         click.echo(f"{info.name:<{width}}  {info.version:<8}  {', '.join(info.hooks)}")
+
+
+# Operator commands talking to a server over the REST API (issue 9).
+cli.add_command(session_cmd.login)
+cli.add_command(session_cmd.status)
+cli.add_command(apps_cmd.apps)
+cli.add_command(env_cmd.env)
+cli.add_command(deploy_cmd.deploy)
+cli.add_command(deploy_cmd.rollback)
+cli.add_command(logs_cmd.logs)
 
 
 def main() -> None:  # pragma: no cover

@@ -197,7 +197,9 @@ class RivetrMetrics:
             async with self.ctx.db.engine.connect() as conn:
                 row = (
                     await conn.execute(
-                        text("SELECT steps, status, created_at, finished_at FROM deployments WHERE id = :id"),
+                        text(
+                            "SELECT steps, status, COALESCE(started_at, created_at), finished_at FROM deployments WHERE id = :id"
+                        ),
                         {"id": deployment_id},
                     )
                 ).first()
@@ -210,20 +212,19 @@ class RivetrMetrics:
             import json
 
             steps = json.loads(steps or "{}")
-        for step, info in (steps or {}).items():
-            duration = info.get("duration") if isinstance(info, dict) else None
-            if isinstance(duration, (int, float)) and duration >= 0:
-                self.step_duration.labels(step=step).observe(duration)
+        steps = steps if isinstance(steps, dict) else {}
+        for step, info in steps.items():
+            seconds = _step_seconds(info)
+            if seconds is not None:
+                self.step_duration.labels(step=step).observe(seconds)
         total = _seconds_between(row[2], row[3])
         if total is not None:
             self.step_duration.labels(step="total").observe(total)
-        health = (steps or {}).get("health")
-        if deployment_id not in self._health_reported and isinstance(health, dict):
-            duration = health.get("duration")
-            passed = row[1] == "running" or "switch" in (steps or {})
-            if isinstance(duration, (int, float)):
-                self.health_checks.labels(result="pass" if passed else "fail").inc()
-                self.health_latency.observe(duration)
+        health = _step_seconds(steps.get("health"))
+        if deployment_id not in self._health_reported and health is not None:
+            passed = row[1] == "running" or "switch" in steps
+            self.health_checks.labels(result="pass" if passed else "fail").inc()
+            self.health_latency.observe(health)
         self._health_reported.discard(deployment_id)
 
     def observe_health_check(self, ok: bool, seconds: float, deployment_id: str | None = None) -> None:
@@ -232,6 +233,17 @@ class RivetrMetrics:
         self.health_latency.observe(seconds)
         if deployment_id:
             self._health_reported.add(deployment_id)
+
+
+def _step_seconds(info: Any) -> float | None:
+    """The pipeline records ``{"started_at", "finished_at", "duration_ms"}`` per step."""
+    if not isinstance(info, dict):
+        return None
+    for key, scale in (("duration_ms", 0.001), ("duration", 1.0)):
+        value = info.get(key)
+        if isinstance(value, (int, float)) and value >= 0:
+            return float(value) * scale
+    return None
 
 
 def _seconds_between(start: Any, end: Any) -> float | None:

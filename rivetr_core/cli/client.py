@@ -1,0 +1,221 @@
+"""The CLI's connection to a Rivetr server: where it is, which token, and turning HTTP failures into messages.
+
+Resolution order for the server URL and token: ``--url`` / ``--token`` options, then ``RIVETR_URL`` /
+``RIVETR_TOKEN``, then the login file written by ``rivetr login`` (``$RIVETR_LOGIN_FILE`` or
+``~/.config/rivetr/login.json``, mode 0600), then ``http://127.0.0.1:8080`` without a token.
+
+Exit codes shared by every command: 0 success, 1 the operation itself failed (a deployment that did not
+reach ``running``), 2 the request could not be made (usage error, unreachable server, bad token, unknown
+app or deployment, refused input). httpx is imported lazily so ``rivetr --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+EXIT_FAILED = 1
+EXIT_ERROR = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A clear, one-line error; exits with :data:`EXIT_ERROR`."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def login_file() -> Path:
+    configured = os.environ.get("RIVETR_LOGIN_FILE")
+    if configured:
+        return Path(configured).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "rivetr" / "login.json"
+
+
+def read_login() -> dict[str, str]:
+    try:
+        data = json.loads(login_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return (
+        {k: str(v) for k, v in data.items() if k in ("url", "token") and v} if isinstance(data, dict) else {}
+    )
+
+
+def write_login(url: str, token: str) -> Path:
+    """Write the login file with mode 0600 from its first byte (the token is a credential)."""
+    path = login_file()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"url": url, "token": token}, fh)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class Connection:
+    url: str
+    token: str | None
+
+    @classmethod
+    def resolve(cls, url: str | None, token: str | None) -> Connection:
+        saved = read_login()
+        return cls((url or saved.get("url") or DEFAULT_URL).rstrip("/"), token or saved.get("token"))
+
+    def client(self, timeout: float = 30.0) -> RivetrClient:
+        return RivetrClient(self.url, self.token, timeout=timeout)
+
+
+def connection_options(func: F) -> F:
+    """``--url`` and ``--token`` (with their environment variables) for a command; passes ``conn``."""
+    import functools
+
+    @click.option(
+        "--token",
+        envvar="RIVETR_TOKEN",
+        metavar="TOKEN",
+        help="API token (default: $RIVETR_TOKEN, else the login file).",
+    )
+    @click.option(
+        "--url",
+        envvar="RIVETR_URL",
+        metavar="URL",
+        help="Server URL (default: $RIVETR_URL, else the login file, else http://127.0.0.1:8080).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, url: str | None, token: str | None, **kwargs: Any) -> Any:
+        return func(*args, conn=Connection.resolve(url, token), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
+
+
+class RivetrClient:
+    """A thin httpx wrapper: JSON in, JSON out, every failure a :class:`CliError` a human can act on."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.url = url
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers["User-Agent"] = "rivetr-cli"
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> RivetrClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> Any:
+        """The decoded JSON (None for an empty body). Statuses in ``ok`` are returned, not raised."""
+        import httpx
+
+        try:
+            response = self.http.request(method, path, json=json_body, params=params)
+        except httpx.ConnectError as exc:
+            raise CliError(
+                f"cannot reach the Rivetr server at {self.url} ({_reason(exc)}); is `rivetr serve` "
+                "running? Set --url, $RIVETR_URL or run `rivetr login`"
+            ) from None
+        except httpx.TimeoutException:
+            raise CliError(f"the Rivetr server at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise CliError(f"request to {self.url} failed: {exc}") from None
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        if response.status_code < 400 or response.status_code in ok:
+            return body
+        message = _error_message(body) or response.reason_phrase
+        if response.status_code == 401:
+            how = "the token was refused" if self.token else "no token given"
+            raise CliError(f"{how} by {self.url} (401): run `rivetr login` or set --token / $RIVETR_TOKEN")
+        raise CliError(f"{message} (HTTP {response.status_code})")
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json_body: Any = None, **kw: Any) -> Any:
+        return self.request("POST", path, json_body=json_body, **kw)
+
+    def put(self, path: str, json_body: Any = None, **kw: Any) -> Any:
+        return self.request("PUT", path, json_body=json_body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.request("DELETE", path, **kw)
+
+    def ws_url(self, path: str) -> str:
+        base = self.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        return base + path
+
+    # ------------------------------------------------------------------------------------------ lookups
+    def resolve_app(self, ref: str) -> dict[str, Any]:
+        """An app by id or by name; a clear error listing close names when neither matches."""
+        from urllib.parse import quote
+
+        found = self.request("GET", f"/api/apps/{quote(ref, safe='')}", ok=(404,))
+        if isinstance(found, dict) and "id" in found:
+            return found
+        apps = self.get("/api/apps")
+        for app in apps:
+            if app.get("name") == ref:
+                return app  # type: ignore[no-any-return]
+        names = ", ".join(sorted(a["name"] for a in apps)) or "none yet"
+        raise CliError(f"unknown app {ref!r} (apps: {names})")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return "connection refused" if "refused" in text.lower() else text
+
+
+def _error_message(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message") or body["error"].get("code"))
+    return body if isinstance(body, str) and body else None
+
+
+def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of app names (best effort, 1 s budget, silent on any failure)."""
+    from click.shell_completion import CompletionItem
+
+    params = ctx.params
+    try:
+        conn = Connection.resolve(
+            params.get("url") or os.environ.get("RIVETR_URL"),
+            params.get("token") or os.environ.get("RIVETR_TOKEN"),
+        )
+        with conn.client(timeout=1.0) as client:
+            apps = client.get("/api/apps")
+    except Exception:
+        return []
+    return [CompletionItem(a["name"], help=a.get("status")) for a in apps if a["name"].startswith(incomplete)]

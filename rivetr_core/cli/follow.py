@@ -1,0 +1,139 @@
+"""Following a deployment: pipeline steps as they happen, with the build log under them.
+
+The build log arrives over the WebSocket ``/api/deployments/{id}/logs/stream`` (replay, then live) on a
+reader thread; the status is polled from ``GET /api/deployments/{id}`` twice a second. Without a WebSocket
+(a proxy that refuses the upgrade) the log is polled instead. Three renderings: a terminal gets coloured step
+headers with timings and the log indented under them; a pipe gets the same as plain lines; ``--json`` gets one
+JSON object per line (``{"type": "status"|"log"|"result", ...}``).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from .client import RivetrClient
+
+TERMINAL = frozenset({"running", "failed", "cancelled", "superseded", "replaced"})
+POLL = 0.5
+_COLORS = {"running": "green", "failed": "red", "cancelled": "yellow", "superseded": "yellow"}
+
+
+class _Renderer:
+    def __init__(self, as_json: bool, tty: bool) -> None:
+        self.as_json, self.tty = as_json, tty
+        self.started = time.monotonic()
+
+    def status(self, status: str, error: str | None) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"type": "status", "status": status, "error": error}))
+            return
+        elapsed = f"{time.monotonic() - self.started:5.1f}s"
+        if self.tty:
+            color = _COLORS.get(status, "cyan")
+            click.echo(
+                click.style(f"==> {status}", fg=color, bold=True) + click.style(f"  [{elapsed}]", dim=True)
+            )
+        else:
+            click.echo(f"==> {status} [{elapsed}]")
+
+    def log(self, line: str, ts: str | None) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"type": "log", "ts": ts, "line": line}))
+        elif self.tty:
+            click.echo(click.style("    │ ", dim=True) + line)
+        else:
+            click.echo(f"    {line}")
+
+    def result(self, dep: dict[str, Any]) -> None:
+        if self.as_json:
+            click.echo(json.dumps({"type": "result", "deployment": dep}))
+            return
+        steps = dep.get("steps") or {}
+        timings = ", ".join(
+            f"{name} {info['duration_ms'] / 1000:.1f}s"
+            for name, info in steps.items()
+            if isinstance(info, dict) and isinstance(info.get("duration_ms"), (int, float))
+        )
+        if dep["status"] == "running":
+            line = f"deployment {dep['id']} is running" + (f" ({timings})" if timings else "")
+            click.echo(click.style(line, fg="green", bold=True) if self.tty else line)
+        else:
+            reason = dep.get("error") or dep["status"]
+            line = f"deployment {dep['id']} {dep['status']}: {reason}"
+            click.echo(click.style(line, fg="red", bold=True) if self.tty else line, err=True)
+            tail = dep.get("log_tail") or []
+            if tail and not self.as_json:
+                click.echo("last log lines:", err=True)
+                for entry in tail[-10:]:
+                    click.echo(f"    {entry}", err=True)
+
+
+def _ws_reader(client: RivetrClient, deployment_id: str, out: queue.Queue[dict[str, Any] | None]) -> None:
+    """Push log lines (and the final ``end`` event) into ``out``; None when the stream is over or failed."""
+    try:
+        from websockets.sync.client import connect
+
+        headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+        url = client.ws_url(f"/api/deployments/{deployment_id}/logs/stream")
+        with connect(url, additional_headers=headers, open_timeout=10, proxy=None) as ws:
+            for message in ws:
+                out.put(json.loads(message))
+    except Exception as exc:  # fall back to polling the log (reported once, on stderr)
+        out.put({"event": "ws_failed", "error": str(exc)})
+    out.put(None)
+
+
+def follow(
+    client: RivetrClient, deployment: dict[str, Any], *, as_json: bool = False, tty: bool | None = None
+) -> dict[str, Any]:
+    """Render the deployment until it ends; return its final state."""
+    tty = sys.stdout.isatty() if tty is None else tty
+    render = _Renderer(as_json, tty and not as_json)
+    dep_id = deployment["id"]
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    reader = threading.Thread(target=_ws_reader, args=(client, dep_id, lines), daemon=True)
+    reader.start()
+    ws_open, polled_lines = True, 0
+    last_status = None
+    dep = deployment
+    next_poll = 0.0
+    while True:
+        now = time.monotonic()
+        if now >= next_poll:
+            dep = client.get(f"/api/deployments/{dep_id}")
+            next_poll = now + POLL
+            if dep["status"] != last_status:
+                last_status = dep["status"]
+                render.status(dep["status"], dep.get("error"))
+            if not ws_open:
+                logs = client.get(f"/api/deployments/{dep_id}/logs")
+                for entry in logs[polled_lines:]:
+                    render.log(entry["line"], entry.get("ts"))
+                polled_lines = len(logs)
+            if dep["status"] in TERMINAL and not ws_open:
+                break
+        try:
+            item = lines.get(timeout=max(0.05, next_poll - time.monotonic()))
+        except queue.Empty:
+            continue
+        if item is None:
+            ws_open = False
+            next_poll = 0.0
+            continue
+        if item.get("event") == "ws_failed":
+            polled_lines = 0  # replay everything by polling
+            continue
+        if "line" in item:
+            polled_lines += 1
+            render.log(item["line"], item.get("ts"))
+    if dep["status"] != last_status:
+        render.status(dep["status"], dep.get("error"))
+    render.result(dep)
+    return dep

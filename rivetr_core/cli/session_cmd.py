@@ -1,0 +1,104 @@
+"""``rivetr login`` and ``rivetr status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .client import CliError, Connection, connection_options, json_option, login_file, write_login
+from .output import fields, print_json, table
+
+
+@click.command()
+@click.option(
+    "--url",
+    envvar="RIVETR_URL",
+    metavar="URL",
+    prompt="Server URL",
+    default="http://127.0.0.1:8080",
+    help="Server URL ($RIVETR_URL).",
+)
+@click.option(
+    "--token",
+    envvar="RIVETR_TOKEN",
+    metavar="TOKEN",
+    prompt="API token",
+    hide_input=True,
+    help="Admin token or an API token from the dashboard ($RIVETR_TOKEN); prompted, hidden, if absent.",
+)
+def login(url: str, token: str) -> None:
+    """Check a server URL and token, then save them to the login file (mode 0600) for later commands."""
+    conn = Connection(url.rstrip("/"), token.strip())
+    if not conn.token:
+        raise CliError("the token is empty")
+    with conn.client(timeout=10) as client:
+        client.get("/api/plugins")  # any authenticated endpoint: proves URL and token together
+        health = client.request("GET", "/health", ok=(503,)) or {}
+    path = write_login(conn.url, conn.token)
+    click.echo(f"logged in to {conn.url} (Rivetr {health.get('version', '?')}); saved to {path}")
+
+
+@click.command()
+@connection_options
+@json_option
+def status(conn: Connection, as_json: bool) -> None:
+    """Server health (database, container engine, proxy), host load and the apps at a glance."""
+    with conn.client(timeout=10) as client:
+        health = client.request("GET", "/health", ok=(503,)) or {}
+        apps = client.get("/api/apps", ok=(404,))
+        system = client.get("/api/system/metrics", params={"range": "15m", "points": 2}, ok=(404,))
+    apps = apps if isinstance(apps, list) else []
+    latest: dict[str, Any] = (system or {}).get("latest") or {} if isinstance(system, dict) else {}
+    if as_json:
+        print_json(
+            {
+                "url": conn.url,
+                "health": health,
+                "apps": [{"id": a["id"], "name": a["name"], "status": a["status"]} for a in apps],
+                "host": latest,
+            }
+        )
+        return
+    runtime = health.get("runtime") or {}
+    proxy = health.get("proxy") or {}
+    counts: dict[str, int] = {}
+    for app in apps:
+        counts[app["status"]] = counts.get(app["status"], 0) + 1
+    fields(
+        [
+            ("server", f"{conn.url} (Rivetr {health.get('version', '?')})"),
+            ("status", health.get("status", "?")),
+            ("database", health.get("database", "?")),
+            (
+                "runtime",
+                _component(runtime, f"{runtime.get('name', '')} {runtime.get('version', '')}".strip()),
+            ),
+            ("proxy", "disabled" if proxy.get("enabled") is False else _component(proxy, "ok")),
+            ("host", _host(latest)),
+            ("apps", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
+        ]
+    )
+    troubled = [a for a in apps if a["status"] in ("failed", "crashed")]
+    if troubled:
+        click.echo()
+        table(
+            [(a["name"], a["status"], a.get("current_deployment_id")) for a in troubled],
+            ["app", "status", "deployment"],
+        )
+
+
+def _component(info: dict[str, Any], ok_text: str) -> str:
+    if info.get("ok"):
+        return ok_text or "ok"
+    return f"unavailable: {info.get('error', 'no answer')}"
+
+
+def _host(latest: dict[str, Any]) -> str:
+    if not latest:
+        return "-"
+    mem = latest.get("memory_used_bytes", 0) / max(latest.get("memory_total_bytes", 1), 1) * 100
+    return f"cpu {latest.get('cpu_percent', 0):.0f}%, memory {mem:.0f}%, disk {latest.get('disk_used_percent', 0):.0f}%"
+
+
+__all__ = ["login", "login_file", "status"]

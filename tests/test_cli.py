@@ -1,0 +1,222 @@
+"""The ``rivetr`` client commands against a real ``rivetr serve`` process.
+
+Every command runs through click's runner in-process (fast) except where the exit status of a real process
+matters; the server is always a real subprocess on a loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from rivetr_core.cli.main import cli
+from tests.support.server import ServerProcess, start_server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_server(tmp_path_factory.mktemp("cli") / "data")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
+    return {
+        "RIVETR_URL": server.url,
+        "RIVETR_TOKEN": server.token,
+        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+    }
+
+
+def run(args: list[str], env: dict[str, str], input: str | None = None):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, args, env=env, input=input, catch_exceptions=False)
+
+
+def create_app(server: ServerProcess, name: str, **extra: object) -> dict:
+    with server.client() as client:
+        response = client.post(
+            "/api/apps", json={"name": name, "git_url": "git://127.0.0.1:9/x.git", "port": 8000, **extra}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------------------------------ login / errors
+def test_login_writes_a_private_file_used_by_later_commands(server: ServerProcess, tmp_path: Path) -> None:
+    login_path = tmp_path / "conf" / "login.json"
+    env = {"RIVETR_LOGIN_FILE": str(login_path)}
+    result = run(["login", "--url", server.url, "--token", server.token], env)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(login_path.stat().st_mode) == 0o600
+    assert json.loads(login_path.read_text()) == {"url": server.url, "token": server.token}
+    result = run(["apps", "list", "--json"], env)  # no --url/--token: taken from the login file
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.stdout), list)
+
+
+def test_login_prompts_for_a_hidden_token(server: ServerProcess, tmp_path: Path) -> None:
+    env = {"RIVETR_LOGIN_FILE": str(tmp_path / "l.json")}
+    result = run(["login", "--url", server.url], env, input=server.token + "\n")
+    assert result.exit_code == 0, result.output
+    assert server.token not in result.output
+
+
+def test_bad_token_is_a_clear_error(server: ServerProcess, env: dict[str, str]) -> None:
+    result = run(["apps", "list"], {**env, "RIVETR_TOKEN": "wrong"})
+    assert result.exit_code == 2
+    assert "token was refused" in result.stderr and "rivetr login" in result.stderr
+    result = run(["login", "--url", server.url, "--token", "wrong"], env)
+    assert result.exit_code == 2 and not Path(env["RIVETR_LOGIN_FILE"]).exists()
+
+
+def test_unreachable_server_is_a_clear_error(env: dict[str, str]) -> None:
+    result = run(["status"], {**env, "RIVETR_URL": f"http://127.0.0.1:{free_port()}"})
+    assert result.exit_code == 2
+    assert "cannot reach the Rivetr server" in result.stderr and "connection refused" in result.stderr
+
+
+def test_unknown_app_is_a_clear_error(server: ServerProcess, env: dict[str, str]) -> None:
+    create_app(server, "known-app")
+    for args in (["apps", "show", "nope"], ["deploy", "nope"], ["env", "list", "nope"], ["logs", "nope"]):
+        result = run(args, env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "unknown app 'nope'" in result.stderr and "known-app" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------- reads
+def test_status_table_and_json(server: ServerProcess, env: dict[str, str]) -> None:
+    result = run(["status"], env)
+    assert result.exit_code == 0, result.output
+    assert server.url in result.stdout and "database:" in result.stdout
+    result = run(["status", "--json"], env)
+    data = json.loads(result.stdout)
+    assert data["url"] == server.url and data["health"]["database"] == "ok"
+
+
+def test_apps_list_and_show(server: ServerProcess, env: dict[str, str]) -> None:
+    app = create_app(server, "shown-app", domains=["shown.example.com"])
+    result = run(["apps", "list"], env)
+    assert result.exit_code == 0, result.output
+    header, *lines = result.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "STATUS", "DOMAINS"]
+    assert any(line.split()[:3] == ["shown-app", "created", "shown.example.com"] for line in lines)
+    listed = json.loads(run(["apps", "list", "--json"], env).stdout)
+    assert app["id"] in {a["id"] for a in listed}
+    by_name = json.loads(run(["apps", "show", "shown-app", "--json"], env).stdout)
+    by_id = json.loads(run(["apps", "show", app["id"], "--json"], env).stdout)
+    assert by_name["id"] == by_id["id"] == app["id"] and by_name["deployments"] == []
+    result = run(["apps", "show", "shown-app"], env)
+    assert "shown.example.com" in result.stdout and app["id"] in result.stdout
+
+
+def test_env_set_list_unset(server: ServerProcess, env: dict[str, str]) -> None:
+    create_app(server, "env-app")
+    assert run(["env", "set", "env-app", "A=1", "B=x=y"], env).exit_code == 0
+    result = run(["env", "set", "env-app", "--secret", "TOKEN=s3cret", "A=2"], env)
+    assert result.exit_code == 0, result.output
+    assert "updated A" in result.stdout and "set TOKEN" in result.stdout
+    rows = {r["key"]: r for r in json.loads(run(["env", "list", "env-app", "--json"], env).stdout)}
+    assert rows["B"]["value"] == "x=y" and rows["TOKEN"]["value"] != "s3cret" and rows["TOKEN"]["is_secret"]
+    assert rows["A"]["is_secret"]  # --secret applied to every pair of that call
+    revealed = {
+        r["key"]: r["value"]
+        for r in json.loads(run(["env", "list", "env-app", "--json", "--reveal"], env).stdout)
+    }
+    assert revealed == {"A": "2", "B": "x=y", "TOKEN": "s3cret"}
+    assert "s3cret" not in run(["env", "list", "env-app"], env).stdout
+    assert run(["env", "unset", "env-app", "A", "TOKEN"], env).exit_code == 0
+    assert [r["key"] for r in json.loads(run(["env", "list", "env-app", "--json"], env).stdout)] == ["B"]
+    result = run(["env", "set", "env-app", "NOEQUALS"], env)
+    assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
+    result = run(["env", "set", "env-app", "PORT=1"], env)  # reserved by Rivetr: the server's 422 is shown
+    assert result.exit_code == 2 and "key" in result.stderr
+
+
+def test_logs_of_an_app_without_container(server: ServerProcess, env: dict[str, str]) -> None:
+    create_app(server, "idle-app")
+    result = run(["logs", "idle-app"], env)
+    assert result.exit_code == 2 and "no running container" in result.stderr
+
+
+# --------------------------------------------------------------------------------------- real processes
+def test_deploy_follow_exit_code_and_json_from_a_real_process(
+    server: ServerProcess, env: dict[str, str]
+) -> None:
+    """A deployment that cannot succeed (its git URL points nowhere) → exit 1 with the reason; --json output
+    is one JSON object per line ending with the result."""
+    create_app(server, "doomed-app")
+    proc = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "deploy", "doomed-app", "--follow", "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["type"] == "status" and events[-1]["type"] == "result"
+    assert events[-1]["deployment"]["status"] == "failed" and events[-1]["deployment"]["error"]
+    statuses = [e["status"] for e in events if e["type"] == "status"]
+    assert statuses[-1] == "failed"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "deploy", "doomed-app", "--follow"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "==> failed" in proc.stdout and "failed:" in proc.stderr
+
+
+RIVETR = str(Path(sys.executable).parent / "rivetr")  # the console script: completion keys on its name
+
+
+def test_shell_completion_script(env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [RIVETR],
+        env={**os.environ, **env, "_RIVETR_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "_RIVETR_COMPLETE=bash_complete" in proc.stdout
+
+
+def test_app_name_completion(server: ServerProcess, env: dict[str, str]) -> None:
+    create_app(server, "complete-me")
+    proc = subprocess.run(
+        [RIVETR],
+        env={
+            **os.environ,
+            **env,
+            "_RIVETR_COMPLETE": "bash_complete",
+            "COMP_WORDS": "rivetr deploy compl",
+            "COMP_CWORD": "2",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert "complete-me" in proc.stdout
+
+
+def test_server_is_still_healthy(server: ServerProcess) -> None:
+    assert httpx.get(server.url + "/health", timeout=5).json()["database"] == "ok"
