@@ -58,10 +58,16 @@ class RouteService:
         upstreams: builtins.list[str],
         *,
         app_id: str | None = None,
-        https_redirect: bool = False,
-        hsts: bool = False,
+        https_redirect: bool | None = None,
+        hsts: bool | None = None,
     ) -> ProxyRoute:
-        """Create or replace a route; the proxy switches atomically (old upstreams start draining)."""
+        """Create or replace a route; the proxy switches atomically (old upstreams start draining).
+
+        ``https_redirect`` / ``hsts`` = None keeps the route's current flags (a deploy switching upstreams
+        does not reset them); a new route then gets the defaults: HTTP→HTTPS redirect on for app routes
+        (``app_id`` set), off for manual ones, HSTS off. The proxy redirects only once it holds a
+        certificate for the domain, so the default is safe before ACME has issued one.
+        """
         async with self.db.session() as session:
             row = await session.get(ProxyRoute, domain)
             if row is None:
@@ -69,12 +75,15 @@ class RouteService:
                     domain=domain,
                     upstreams=upstreams,
                     app_id=app_id,
-                    https_redirect=https_redirect,
-                    hsts=hsts,
+                    https_redirect=(app_id is not None) if https_redirect is None else https_redirect,
+                    hsts=bool(hsts),
                 )
             else:
-                row.upstreams, row.app_id = list(upstreams), app_id
-                row.https_redirect, row.hsts, row.updated_at = https_redirect, hsts, utcnow()
+                row.upstreams, row.app_id, row.updated_at = list(upstreams), app_id, utcnow()
+                if https_redirect is not None:
+                    row.https_redirect = https_redirect
+                if hsts is not None:
+                    row.hsts = hsts
             session.add(row)
             await session.commit()
         if self.proxy is not None:
