@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.support.engines",
     "tests.support.server",
+    "tests.support.fake_git_host",
     "tests.support.pebble",
     "tests.support.gitserver",
 ]

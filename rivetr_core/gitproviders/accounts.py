@@ -116,7 +116,10 @@ class GitAccountService:
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
         config = self.oauth_config(provider)
+        # leeway=0: this service refreshes tokens itself (under a lock, storing rotated refresh tokens);
+        # authlib's own auto-refresh would refresh without storing the result.
         return AsyncOAuth2Client(
+            leeway=0,
             client_id=config.client_id,
             client_secret=config.client_secret.get_secret_value(),
             token_endpoint_auth_method="client_secret_post",
