@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,9 @@ class BuildLogStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._open: dict[str, _OpenLog] = {}
+        # Recently closed logs: a late line (a clone thread still printing after a cancel) must not reopen
+        # a log nobody will close again.
+        self._closed: deque[str] = deque(maxlen=1000)
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -55,6 +59,8 @@ class BuildLogStore:
         """Record one line (no trailing newline needed). Never blocks, never raises."""
         entry = self._open.get(deployment_id)
         if entry is None:
+            if deployment_id in self._closed:
+                return
             entry = self._open[deployment_id] = _OpenLog()
         item = (utcnow(), line.rstrip("\r\n")[:MAX_LINE])
         entry.lines.append(item)
@@ -78,8 +84,10 @@ class BuildLogStore:
         entry = self._open.get(deployment_id)
         if entry is None:
             return
-        await self._write(deployment_id, entry)
+        while entry.pending:  # lines may arrive while a batch is written; pop only once all are stored
+            await self._write(deployment_id, entry)
         self._open.pop(deployment_id, None)
+        self._closed.append(deployment_id)
         for queue in entry.subscribers:
             queue.put_nowait(None)
 
