@@ -58,7 +58,7 @@ async def list_projects() -> list[dict[str, Any]]:
         ).all()
     by_project: dict[str, list[str]] = {}
     for project_id, app_id in pairs:
-        by_project.setdefault(project_id, []).append(app_id)
+        by_project.setdefault(project_id or "", []).append(app_id)
     return [project_json(p, by_project.get(p.id, [])) for p in projects]
 
 

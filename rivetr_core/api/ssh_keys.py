@@ -38,6 +38,7 @@ def public_half(private_key: str) -> tuple[str, str]:
     from cryptography.hazmat.primitives import serialization
 
     data = private_key.strip().encode() + b"\n"
+    key: Any
     try:
         if b"OPENSSH PRIVATE KEY" in data:
             key = serialization.load_ssh_private_key(data, password=None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from rivetr_core.db import Database, utcnow
 from rivetr_core.models.apps import DeploymentLog
@@ -144,8 +144,8 @@ class BuildLogStore:
             query = (
                 select(DeploymentLog.ts, DeploymentLog.line)
                 .where(DeploymentLog.deployment_id == deployment_id)
-                .order_by(DeploymentLog.id)
-            )  # type: ignore[arg-type]
+                .order_by(col(DeploymentLog.id))
+            )
             rows = list((await session.exec(query)).all())
         return [(ts, line) for ts, line in (rows[-limit:] if limit else rows)]
 

@@ -427,8 +427,8 @@ class DeploymentService:
             app_name=app_name,
             deployment_id=dep.id,
             data=data or {},
-            level=level,
-        )  # type: ignore[arg-type]
+            level=level,  # type: ignore[arg-type]
+        )
         try:
             self.ctx.emit(event)
         except Exception:
