@@ -148,6 +148,9 @@
         add(data.now);
         now.textContent = "now: " + pct(data.now.cpu_percent) + " CPU · " + mib(data.now.memory_used) + (data.now.memory_limit ? " of " + mib(data.now.memory_limit) : "");
       } else now.textContent = data.error || "";
+      if (!series.t.length) return;
+      document.getElementById("metrics-empty").hidden = true;
+      document.getElementById("charts").hidden = false;
       if (!cpuPlot) { cpuPlot = makePlot(cpuEl, "CPU %", "#2f6fed", pct); memPlot = makePlot(memEl, "Memory", "#1a9a55", mib); }
       if (cpuPlot) { cpuPlot.setData([series.t, series.cpu]); memPlot.setData([series.t, series.mem]); }
     } catch (e) { /* offline for a moment: the next poll retries */ }

@@ -1,0 +1,166 @@
+"""Real-browser flows on apps that need no container engine: create an app from a local git server with field
+errors shown next to the fields, the environment filter, env vars (multiline, secret masked then revealed,
+edited, deleted), projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from ui.tests.browser_helpers import screenshot, setup_admin
+
+pytestmark = pytest.mark.browser
+
+
+def wait_app_page(page: Any) -> None:
+    """Wait for an app's detail page (``/apps/new`` itself matches ``/apps/*``, hence the predicate)."""
+    page.wait_for_url(lambda u: "/apps/" in u and not u.endswith("/apps/new") and "/terminal" not in u)
+
+
+def create_app_via_form(
+    page: Any, url: str, name: str, git_url: str, environment: str = "development"
+) -> str:
+    page.goto(url + "/apps/new")
+    page.fill("#name", name)
+    page.fill("#git_url", git_url)
+    page.select_option("#environment", environment)
+    page.fill("#port", "8000")
+    page.click("#new-app-form button[type=submit]")
+    wait_app_page(page)
+    return page.url.rsplit("/", 1)[1]
+
+
+def test_create_app_with_field_errors_then_filter(page: Any, server: Any, git_server: Any) -> None:
+    repo = git_server.create_repo("web")
+    url = server.url
+    setup_admin(page, url)
+    page.goto(url + "/apps/new")
+    screenshot(page, "app-new")
+    # Invalid input: each error appears next to its own field, the page stays, nothing is created.
+    page.fill("#name", "Bad Name!")
+    page.fill("#git_url", "not a url")
+    page.fill("#port", "70000")
+    page.click("#new-app-form button[type=submit]")
+    page.wait_for_selector("[data-error-for=name]:not(:empty)")
+    assert page.inner_text("[data-error-for=name]")
+    assert "repository URL" in page.inner_text("[data-error-for=git_url]") or page.inner_text(
+        "[data-error-for=port]"
+    )
+    assert page.get_attribute("#name", "aria-invalid") == "true"
+    screenshot(page, "app-new-errors")
+    assert page.url == url + "/apps/new"
+    client = server.client()
+    assert client.get("/api/apps").json() == []
+    # Each field's own message: fix them one by one.
+    page.fill("#name", "web")
+    page.fill("#git_url", "not a url")
+    page.fill("#port", "8000")
+    page.click("#new-app-form button[type=submit]")
+    expect(page.locator("[data-error-for=git_url]")).not_to_be_empty()
+    assert page.inner_text("[data-error-for=name]") == ""
+    page.fill("#git_url", repo.url)
+    page.fill("#domains", "web.example.test")
+    page.select_option("#environment", "production")
+    page.click("#new-app-form button[type=submit]")
+    wait_app_page(page)
+    created = client.get("/api/apps").json()
+    assert [(a["name"], a["environment"], a["domains"], a["port"]) for a in created] == [
+        ("web", "production", ["web.example.test"], 8000)
+    ]
+    assert page.inner_text("#app-header h1").startswith("web")
+    # A duplicate name is a 409 shown on the name field.
+    page.goto(url + "/apps/new")
+    page.fill("#name", "web")
+    page.fill("#git_url", repo.url)
+    page.click("#new-app-form button[type=submit]")
+    page.wait_for_selector("[data-error-for=name]:not(:empty)")
+    assert "already" in page.inner_text("[data-error-for=name]")  # 409 from the API, on the field
+
+    create_app_via_form(page, url, "api", repo.url, environment="staging")
+    page.goto(url + "/apps")
+    assert page.locator("#apps-table tbody tr").count() == 2
+    page.click(".filters >> text=Production")
+    page.wait_for_url(url + "/apps?environment=production")
+    expect(page.locator("#apps-table tbody tr")).to_have_count(1)
+    assert page.get_attribute("#apps-table tbody tr", "data-app") == "web"
+    assert page.get_attribute(".filters >> text=Production", "aria-current") == "page"
+    screenshot(page, "apps")
+
+
+def test_env_vars_multiline_secret_reveal_edit_delete(page: Any, server: Any, git_server: Any) -> None:
+    repo = git_server.create_repo("envapp")
+    url = server.url
+    setup_admin(page, url)
+    app_id = create_app_via_form(page, url, "envapp", repo.url)
+    page.fill("#env-key", "GREETING")
+    page.fill("#env-value", "hello\nworld")
+    page.click("#env-add button[type=submit]")
+    page.wait_for_selector("[data-env-key=GREETING]")
+    assert page.inner_text("[data-env-key=GREETING] .value") == "hello\nworld"
+    page.fill("#env-key", "API_KEY")
+    page.fill("#env-value", "s3cr3t-value")
+    page.check("#env-secret")
+    page.click("#env-add button[type=submit]")
+    page.wait_for_selector("[data-env-key=API_KEY]")
+    row = "[data-env-key=API_KEY]"
+    assert page.inner_text(f"{row} .value") == "••••••••"
+    assert "s3cr3t-value" not in page.content()  # never in the page until revealed
+    page.click(f"{row} button:has-text('Reveal')")
+    expect(page.locator(f"{row} .value")).to_have_text("s3cr3t-value")
+    screenshot(page, "app-env-revealed")
+    page.click(f"{row} button:has-text('Hide')")
+    assert page.inner_text(f"{row} .value") == "••••••••"
+    # A bad key is refused next to the field.
+    page.fill("#env-key", "1BAD")
+    page.fill("#env-value", "x")
+    page.click("#env-add button[type=submit]")
+    page.wait_for_selector("#env-add [data-error-for=key]:not(:empty)")
+    # Edit (multiline) through the dialog.
+    page.click("[data-env-key=GREETING] button:has-text('Edit')")
+    page.wait_for_selector("#env-edit-dialog[open]")
+    page.fill("#env-edit-value", "line one\nline two\nline three")
+    page.click("#env-edit-form button[type=submit]")
+    expect(page.locator("[data-env-key=GREETING] .value")).to_have_text("line one\nline two\nline three")
+    stored = server.client().get(f"/api/apps/{app_id}/env-vars", params={"reveal": "true"}).json()
+    assert {v["key"]: v["value"] for v in stored} == {
+        "API_KEY": "s3cr3t-value",
+        "GREETING": "line one\nline two\nline three",
+    }
+    page.click("[data-env-key=GREETING] button:has-text('Delete')")
+    page.click("#confirm-dialog [data-ok]")
+    page.wait_for_selector("[data-env-key=GREETING]", state="detached")
+    assert [v["key"] for v in server.client().get(f"/api/apps/{app_id}/env-vars").json()] == ["API_KEY"]
+
+
+def test_projects_and_app_delete_with_confirmation(page: Any, server: Any, git_server: Any) -> None:
+    repo = git_server.create_repo("shopweb")
+    url = server.url
+    setup_admin(page, url)
+    page.goto(url + "/projects")
+    page.fill("#project-name", "shop")
+    page.click("form[data-api='POST /api/projects'] button[type=submit]")
+    page.wait_for_selector("a.project-card")
+    page.click("a.project-card")
+    page.click("text=New app in this project")
+    page.fill("#name", "shopweb")
+    page.fill("#git_url", repo.url)
+    page.click("#new-app-form button[type=submit]")
+    wait_app_page(page)
+    page.goto(url + "/projects")
+    assert page.inner_text("a.project-card .value") == "1"
+    screenshot(page, "projects")
+    page.click("a.project-card")
+    app_link = page.locator("#apps-table a").first
+    app_link.click()
+    wait_app_page(page)
+    # Cancelling the dialog keeps the app; confirming deletes it.
+    page.click("#delete-app")
+    page.click("#confirm-dialog [data-cancel]")
+    assert len(httpx.get(url + "/api/apps", headers={"Authorization": f"Bearer {server.token}"}).json()) == 1
+    page.click("#delete-app")
+    page.click("#confirm-dialog [data-ok]")
+    page.wait_for_url(url + "/apps")
+    assert httpx.get(url + "/api/apps", headers={"Authorization": f"Bearer {server.token}"}).json() == []
