@@ -73,7 +73,7 @@ def service() -> NotificationService:
 async def list_channels() -> list[dict[str, Any]]:
     """Every channel with its delivery health (``failures`` in a row, ``last_error``)."""
     box = rivetr().secrets
-    return [channel_json(row, box) for row in await service().list()]
+    return [channel_json(row, box) for row in await service().list_channels()]
 
 
 @bp.post("")

@@ -59,7 +59,7 @@ class AuditLog:
         offset: int = 0,
     ) -> tuple[list[AuditEntry], int]:
         """Newest first, with the total count matching the filters (for paging)."""
-        conditions = []
+        conditions: list[Any] = []
         if actor:
             conditions.append(AuditEntry.actor == actor)
         if action:

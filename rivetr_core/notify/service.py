@@ -223,7 +223,7 @@ class NotificationService:
             raise not_found("notification channel", channel_id)
         return row
 
-    async def list(self) -> list[NotificationChannel]:
+    async def list_channels(self) -> list[NotificationChannel]:
         async with self.ctx.db.session() as session:
             rows = await session.exec(select(NotificationChannel).order_by(NotificationChannel.name))
             return list(rows.all())
