@@ -1,0 +1,185 @@
+"""Preview bookkeeping through the real app and pipeline service, without a container engine: which apps a
+PR event previews, the hidden preview app (env filtered, fork credentials withheld), close/delete, and
+previews of GitLab merge requests. Clones fail at once (``GIT_ALLOW_PROTOCOL=file``): no network traffic.
+The served-through-the-proxy half lives in ``tests/e2e/test_git_webhooks.py``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import select
+
+from rivetr_core.models.apps import App, AppDomain, EnvVar
+from tests.test_webhooks import GH, GL, SECRETS, Hooks, fixture, hooks_factory  # noqa: F401
+
+PREVIEWS = {"proxy": {"preview_domain": "preview.example.com"}}
+
+
+async def make(hooks_factory: Callable[..., Any], **sections: Any) -> Hooks:  # noqa: F811
+    return await hooks_factory(**(sections or PREVIEWS))  # type: ignore[no-any-return]
+
+
+async def add_env(hooks: Hooks, app_id: str) -> None:
+    for key, value, secret in (("PUBLIC_FLAG", "visible", False), ("SECRET_TOKEN", "hush", True)):
+        status, body = await hooks.api.post(
+            f"/api/apps/{app_id}/env-vars", json={"key": key, "value": value, "is_secret": secret}
+        )
+        assert status == 201, body
+
+
+async def preview_app(hooks: Hooks, preview_app_id: str) -> tuple[App, dict[str, str], list[str]]:
+    ctx = hooks.api.ctx
+    async with ctx.db.session() as session:
+        app = await session.get(App, preview_app_id)
+        env = (await session.exec(select(EnvVar).where(EnvVar.app_id == preview_app_id))).all()
+        domains = (await session.exec(select(AppDomain).where(AppDomain.app_id == preview_app_id))).all()
+    assert app is not None
+    return app, {e.key: ctx.secrets.decrypt(e.value_enc) for e in env}, [d.domain for d in domains]
+
+
+async def test_pr_opened_creates_a_hidden_preview_app_without_secrets(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    await add_env(hooks, app_id)
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202, body
+    assert body["status"] == "deployed" and len(body["deployments"]) == 1 and len(body["previews"]) == 1
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert status == 200 and len(previews) == 1
+    preview = previews[0]
+    assert preview["domain"] == "pr-7.site.preview.example.com" and preview["pr_number"] == 7
+    assert preview["url"] == "http://pr-7.site.preview.example.com" and preview["is_fork"] is False
+    app, env, domains = await preview_app(hooks, preview["preview_app_id"])
+    assert (
+        app.name == "site-pr-7"
+        and app.branch == "feature"
+        and app.git_url == "https://github.com/acme/site.git"
+    )
+    assert domains == ["pr-7.site.preview.example.com"]
+    assert env == {"PUBLIC_FLAG": "visible", "RIVETR_PREVIEW": "true", "RIVETR_PR_NUMBER": "7"}
+    status, deps = await hooks.api.get(f"/api/apps/{preview['preview_app_id']}/deployments")
+    assert deps[0]["requested_commit"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    assert deps[0]["trigger"] == "preview:github#7"
+    # The app itself was not deployed by the PR, and a push to the PR branch does not deploy the preview app.
+    assert await hooks.deployments(app_id) == []
+    status, body = await hooks.github(fixture(GH / "github_push.json", ref="refs/heads/feature"))
+    assert status == 200 and body["status"] == "ignored"
+
+
+async def test_secrets_only_for_same_repo_prs_when_allowed(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site", preview_secrets=True)
+    await add_env(hooks, app_id)
+    async with hooks.api.ctx.db.session() as session:  # the app clones a private repo with a token
+        app = await session.get(App, app_id)
+        app.git_token_enc = hooks.api.ctx.secrets.encrypt("base-repo-token")
+        session.add(app)
+        await session.commit()
+    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    await hooks.github(fixture(GH / "github_pull_request_fork_opened.json"), event="pull_request")
+    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    by_number = {p["pr_number"]: p for p in previews}
+    same, same_env, _ = await preview_app(hooks, by_number[7]["preview_app_id"])
+    fork, fork_env, _ = await preview_app(hooks, by_number[8]["preview_app_id"])
+    assert same_env["SECRET_TOKEN"] == "hush" and same.git_token_enc is not None
+    assert "SECRET_TOKEN" not in fork_env and fork_env["PUBLIC_FLAG"] == "visible"
+    assert fork.git_token_enc is None and fork.ssh_key_id is None
+    assert fork.git_url == "https://github.com/mallory/site.git" and by_number[8]["is_fork"] is True
+
+
+async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_synchronize.json"), event="pull_request"
+    )
+    assert status == 202
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert len(previews) == 1
+    preview_app_id = previews[0]["preview_app_id"]
+    status, deps = await hooks.api.get(f"/api/apps/{preview_app_id}/deployments")
+    assert len(deps) == 2 and previews[0]["deployment_id"] == body["deployments"][0]
+
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_closed_merged.json"), event="pull_request"
+    )
+    assert status == 200 and body["status"] == "removed"
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert previews[0]["status"] == "removed" and previews[0]["preview_app_id"] is None
+    status, _ = await hooks.api.get(f"/api/apps/{preview_app_id}")
+    assert status == 404
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_closed_merged.json"), event="pull_request"
+    )
+    assert status == 200 and body["status"] == "ignored"
+    # Reopened later: a fresh preview app again.
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert previews[0]["status"] == "deploying" and previews[0]["preview_app_id"]
+
+
+async def test_delete_preview_and_orphan_sweep(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, _ = await hooks.api.delete(f"/api/previews/{previews[0]['id']}")
+    assert status == 204
+    status, _ = await hooks.api.get(f"/api/apps/{previews[0]['preview_app_id']}")
+    assert status == 404
+    status, _ = await hooks.api.delete(f"/api/previews/{previews[0]['id']}")
+    assert status == 404
+    # Deleting the base app leaves its preview app behind only until the sweeper runs.
+    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    orphan = previews[0]["preview_app_id"]
+    status, _ = await hooks.api.delete(f"/api/apps/{app_id}")
+    assert status == 204
+    assert await hooks.api.ctx.services["previews"].sweep() == 1
+    status, _ = await hooks.api.get(f"/api/apps/{orphan}")
+    assert status == 404
+
+
+async def test_previews_need_a_preview_domain_and_can_be_disabled(hooks_factory) -> None:  # noqa: F811
+    hooks = await hooks_factory()
+    await hooks.app("site")
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 200 and body["reason"] == "previews need [proxy] preview_domain"
+
+
+async def test_previews_can_be_disabled_and_follow_the_base_branch(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    await hooks.app("site", previews_enabled=False)
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 200 and "disabled" in body["reason"]
+    await hooks.app("other-base", branch="develop")
+    payload = fixture(GH / "github_pull_request_opened.json")
+    payload["pull_request"]["base"]["ref"] = "release"
+    status, body = await hooks.github(payload, event="pull_request")
+    assert status == 200 and "base branch 'release'" in body["reason"]
+    payload = fixture(GH / "github_pull_request_opened.json", action="labeled")
+    status, body = await hooks.github(payload, event="pull_request")
+    assert status == 200 and body["status"] == "ignored"
+
+
+async def test_gitlab_merge_request_preview(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("glsite", git_url="git@gitlab.example.com:acme/site.git")
+    raw = json.dumps(fixture(GL / "gitlab_merge_request_open.json")).encode()
+    headers = {
+        "X-Gitlab-Event": "Merge Request Hook",
+        "X-Gitlab-Token": SECRETS["gitlab"],
+        "X-Gitlab-Event-UUID": "mr-1",
+    }
+    status, body = await hooks.send("gitlab", raw, headers)
+    assert status == 202, body
+    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert previews[0]["domain"] == "pr-1.glsite.preview.example.com"
+    assert previews[0]["repository"] == "15"  # GitLab's notes API wants the project id
+    raw = json.dumps(fixture(GL / "gitlab_merge_request_merge.json")).encode()
+    status, body = await hooks.send("gitlab", raw, {**headers, "X-Gitlab-Event-UUID": "mr-2"})
+    assert status == 200 and body["status"] == "removed"
