@@ -103,7 +103,10 @@ class ProxyConfig(_Section):
     acme_renew_days: int = Field(30, ge=1, description="Renew certificates with fewer days left.")
     acme_check_interval: float = Field(3600.0, gt=0, description="Seconds between renewal checks.")
     acme_retry_initial: float = Field(
-        60.0, gt=0, description="Seconds before retrying a failed ACME order (doubles per failure)."
+        300.0,
+        gt=0,
+        description="Seconds before retrying a failed ACME order (doubles per failure; Let's Encrypt allows "
+        "5 failed validations per host per hour).",
     )
     acme_retry_max: float = Field(21600.0, gt=0, description="Longest wait between ACME retries, seconds.")
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")

@@ -130,3 +130,18 @@ async def test_untrusted_directory_says_so(pebble: Pebble) -> None:
     # and the same directory works once trusted, proving it was the trust that failed
     assert ssl.create_default_context(cafile=str(pebble.ca_bundle))
     await _client(pebble).connect()
+
+
+async def test_proxy_refusing_the_challenge_is_reported(pebble: Pebble) -> None:
+    class ProxyDown:
+        async def set_acme_challenge(self, token: str, key_authorization: str) -> None:
+            raise ConnectionRefusedError("control socket gone")
+
+        async def remove_acme_challenge(self, token: str) -> None: ...
+
+    client = _client(pebble)
+    with pytest.raises(
+        AcmeError, match=r"the proxy could not publish the http-01 answer for down\.example\.test"
+    ):
+        for _ in range(6):  # skip past re-used authorizations, which need no publishing
+            await client.issue("down.example.test", generate_key_pem(), ProxyDown())

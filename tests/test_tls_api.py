@@ -175,19 +175,68 @@ async def test_forced_renewal_replaces_the_certificate(harness_factory) -> None:
         assert len(renewals) == 1
 
 
+async def _age(h: Harness, domain: str, *, lifetime_days: float, left_days: float) -> None:
+    """Make the stored certificate look like one of ``lifetime_days`` with ``left_days`` to go (Pebble's own
+    certificates last five years, so the renewal window is reached this way)."""
+    from rivetr_core.models.tls import Certificate
+
+    now = dt.datetime.now(dt.UTC)
+    async with h.api.ctx.db.session() as session:
+        row = await session.get(Certificate, domain)
+        row.not_before = now - dt.timedelta(days=lifetime_days - left_days)
+        row.not_after = now + dt.timedelta(days=left_days)
+        session.add(row)
+        await session.commit()
+
+
 async def test_periodic_check_renews_inside_the_window(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
-    # Pebble certificates last years: a renewal window longer than that makes every check renew.
-    settings = _acme_settings(pebble, acme_renew_days=100000, acme_check_interval=0.5)
+    settings = _acme_settings(pebble, acme_check_interval=0.3)
     async with harness_factory(**settings) as h:
         await h.add_route("periodic.example.test")
-        first = await h.wait_for("periodic.example.test", lambda c: c["issued_at"] is not None)
-        assert first["status"] == "expiring"
+        first = await h.wait_for("periodic.example.test", lambda c: c["status"] == "valid")
+        # A 90-day certificate with 40 days left is outside the 30-day window: checks leave it alone.
+        await _age(h, "periodic.example.test", lifetime_days=90, left_days=40)
+        await asyncio.sleep(1)
+        assert (await h.cert("periodic.example.test"))["fingerprint_sha256"] == first["fingerprint_sha256"]
+        # A 6-day certificate with 3 days left: inside 30 days but not inside a third of its life, so no renewal
+        # storm against a CA issuing short-lived certificates.
+        await _age(h, "periodic.example.test", lifetime_days=6, left_days=3)
+        await asyncio.sleep(1)
+        assert (await h.cert("periodic.example.test"))["fingerprint_sha256"] == first["fingerprint_sha256"]
+        # 10 days left of 90: the next periodic check renews it.
+        await _age(h, "periodic.example.test", lifetime_days=90, left_days=10)
+        assert (await h.cert("periodic.example.test"))["status"] == "expiring"
         second = await h.wait_for(
             "periodic.example.test",
             lambda c: c["fingerprint_sha256"] != first["fingerprint_sha256"],
             timeout=10,
         )
-        assert second["issued_at"] > first["issued_at"]
+        assert second["status"] == "valid" and second["issued_at"] > first["issued_at"]
+        assert h.proxy.certificates["periodic.example.test"][0].startswith("-----BEGIN CERTIFICATE-----")
+        await asyncio.sleep(1)  # and it is not renewed again and again
+        assert (await h.cert("periodic.example.test"))["fingerprint_sha256"] == second["fingerprint_sha256"]
+
+
+async def test_routes_from_before_acme_get_certificates_and_account_is_reused(  # type: ignore[no-untyped-def]
+    harness_factory, pebble: Pebble, tmp_path: Path
+) -> None:
+    data = tmp_path / "later"
+    async with harness_factory(data, **_acme_settings(pebble, acme_enabled=False)) as h:
+        await h.add_route("early.example.test")
+        await asyncio.sleep(0.2)
+        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+    async with harness_factory(data) as h:  # ACME switched on: the existing route gets a certificate
+        await h.wait_for("early.example.test", lambda c: c["status"] == "valid")
+    import sqlite3
+
+    with sqlite3.connect(data / "rivetr.db") as db:
+        accounts = db.execute("SELECT account_url FROM acme_accounts").fetchall()
+    async with harness_factory(data) as h:
+        await h.add_route("early2.example.test")
+        await h.wait_for("early2.example.test", lambda c: c["status"] == "valid")
+    with sqlite3.connect(data / "rivetr.db") as db:
+        assert db.execute("SELECT account_url FROM acme_accounts").fetchall() == accounts  # one account, kept
+    assert len(accounts) == 1 and accounts[0][0].startswith("https://127.0.0.1")
 
 
 async def test_unreachable_acme_server_is_visible_and_retried(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
@@ -202,9 +251,11 @@ async def test_unreachable_acme_server_is_visible_and_retried(harness_factory, p
         failed = h.events.of("certificate_failed", "down.example.test")
         assert len(failed) >= 3 and failed[0].level == "failure"
         assert [e.data["failures"] for e in failed[:3]] == [1, 2, 3]
-        # back-off: the gaps grow (0.3 s, 0.6 s, ... capped at 2 s)
-        gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(failed)]
-        assert gaps[1] > gaps[0] * 1.5
+        # Back-off: each failure schedules the next attempt 0.3 s, 0.6 s, 1.2 s later (capped at 2 s), and no
+        # attempt comes before its time.
+        assert [e.data["retry_in_seconds"] for e in failed[:3]] == [0.3, 0.6, 1.2]
+        gaps = [(b.ts - a.ts).total_seconds() for a, b in itertools.pairwise(failed[:3])]
+        assert gaps[0] >= 0.3 and gaps[1] >= 0.6
         _status, routes = await h.api.get("/api/routes")
         assert routes[0]["has_certificate"] is False
 
@@ -262,6 +313,13 @@ async def test_custom_upload_good(harness_factory, ca) -> None:  # type: ignore[
         assert status == 201, cert
         assert cert["source"] == "custom" and cert["status"] == "valid" and cert["issuer"] == "Custom Test CA"
         assert cert["names"] == ["*.custom.test"]
+        # A wildcard certificate for the wildcard name itself, addressed by that name in the path.
+        status, wild = await h.api.post(
+            "/api/certificates", json=_upload_body(ca, "*.custom.test", ["*.custom.test"])
+        )
+        assert status == 201 and wild["domain"] == "*.custom.test"
+        assert (await h.api.delete("/api/certificates/*.custom.test"))[0] == 204
+        assert "*.custom.test" not in h.proxy.certificates
         assert h.proxy.certificates["shop.custom.test"][0].count("BEGIN CERTIFICATE") == 2
         # A route for the domain does not start an ACME order over an uploaded certificate.
         await h.add_route("shop.custom.test")

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from rivetr_core.tls.manager import backoff_seconds, certificate_status
+from rivetr_core.tls.manager import backoff_seconds, certificate_status, renewal_window
 from rivetr_core.tls.pem import PemError, info_from_pem, name_covers, validate_pair
 from tests.support.pebble import cert_pem, key_pem, make_ca, make_leaf
 
@@ -193,3 +193,17 @@ def test_ec_key_of_another_curve_does_not_match(ca) -> None:  # type: ignore[no-
     with pytest.raises(PemError) as err:
         validate_pair("app.example.com", chain, key_pem(p384))  # type: ignore[arg-type]
     assert err.value.field == "private_key"
+
+
+def test_renewal_window_is_capped_at_a_third_of_the_lifetime() -> None:
+    from rivetr_core.models.tls import Certificate
+
+    def row(lifetime: float) -> Certificate:
+        return Certificate(
+            domain="a.example.com", source="acme", not_before=NOW, not_after=NOW + dt.timedelta(days=lifetime)
+        )
+
+    assert renewal_window(row(90), 30) == dt.timedelta(days=30)
+    assert renewal_window(row(365), 30) == dt.timedelta(days=30)
+    assert renewal_window(row(6), 30) == dt.timedelta(days=2)
+    assert renewal_window(Certificate(domain="a.example.com", source="acme"), 30) == dt.timedelta(days=30)

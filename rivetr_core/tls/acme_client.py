@@ -183,7 +183,12 @@ class AcmeClient:
                     raise AcmeError(f"the ACME server offers no http-01 challenge for {domain}")
                 response, validation = challb.response_and_validation(self._jwk)
                 token = challb.chall.encode("token")
-                await publisher.set_acme_challenge(token, validation)
+                try:
+                    await publisher.set_acme_challenge(token, validation)
+                except Exception as exc:
+                    raise AcmeError(
+                        f"the proxy could not publish the http-01 answer for {domain}: {exc}"
+                    ) from exc
                 published.append(token)
                 pending.append((authz, challb, response))
             for _authz, challb, response in pending:

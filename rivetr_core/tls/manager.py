@@ -48,16 +48,27 @@ def backoff_seconds(failures: int, initial: float, maximum: float) -> float:
     return float(min(maximum, initial * 2 ** max(0, failures - 1)))
 
 
+def renewal_window(row: Certificate, renew_days: int) -> dt.timedelta:
+    """How long before expiry a certificate is renewed: ``renew_days``, but never more than a third of its
+    lifetime — a CA issuing short-lived certificates (days, not months) must not be asked again at every
+    check."""
+    window = dt.timedelta(days=renew_days)
+    not_before, not_after = aware(row.not_before), aware(row.not_after)
+    if not_before is not None and not_after is not None:
+        window = min(window, (not_after - not_before) / 3)
+    return window
+
+
 def certificate_status(row: Certificate, renew_days: int, now: dt.datetime | None = None) -> str:
     """``pending`` (being obtained), ``failed`` (none yet, last attempt failed), ``valid``, ``expiring``
-    (within the renewal window) or ``expired``."""
+    (inside the renewal window, see :func:`renewal_window`) or ``expired``."""
     now = now or utcnow()
     not_after = aware(row.not_after)
     if not row.cert_pem or not_after is None:
         return "failed" if row.last_error else "pending"
     if not_after <= now:
         return "expired"
-    if not_after - now < dt.timedelta(days=renew_days):
+    if not_after - now < renewal_window(row, renew_days):
         return "expiring"
     return "valid"
 
@@ -206,20 +217,21 @@ class CertificateManager:
         for domain in routed - rows.keys():  # routes that existed before ACME was switched on
             rows[domain], _ = await self.store.ensure_acme(domain)
         wait = self.config.acme_check_interval
-        renew_window = dt.timedelta(days=self.config.acme_renew_days)
         for domain, row in rows.items():
             if row.source != "acme" or domain in self._inflight:
                 continue
-            if domain not in routed and domain not in self._forced:
-                continue  # keep, but do not renew, certificates of domains no longer routed
             forced = domain in self._forced
+            if domain not in routed and not forced:
+                if not row.cert_pem:  # its route went away while we were not listening: stop chasing it
+                    await self.store.delete(domain)
+                continue  # keep, but do not renew, certificates of domains no longer routed
             next_at = aware(row.next_attempt_at)
             if not forced and next_at is not None and next_at > now:
                 wait = min(wait, (next_at - now).total_seconds())
                 continue
             not_after = aware(row.not_after)
-            needed = forced or not row.cert_pem or not_after is None or not_after - now < renew_window
-            if needed:
+            window = renewal_window(row, self.config.acme_renew_days)
+            if forced or not row.cert_pem or not_after is None or not_after - now < window:
                 self._inflight[domain] = self.ctx.spawn(self._obtain(domain), f"acme:{domain}")
         return max(wait, 0.01)
 
@@ -330,7 +342,7 @@ class CertificateManager:
         if row is None:
             return
         log.warning(
-            "certificate for %s failed (attempt %d, next in %.0fs): %s", domain, failures, delay, error
+            "certificate for %s failed (attempt %d, next in %.1fs): %s", domain, failures, delay, error
         )
         self.ctx.emit(
             RivetrEvent(
@@ -342,6 +354,7 @@ class CertificateManager:
                     "error": error,
                     "failures": failures,
                     "next_attempt_at": next_at.isoformat(),
+                    "retry_in_seconds": delay,
                     "has_valid_certificate": bool(row.cert_pem),
                     "forced": forced,
                     "source": "acme",
