@@ -50,7 +50,7 @@ def _safe_return_to(value: str | None) -> str | None:
 @tag(["git providers"])
 async def list_accounts() -> list[dict[str, Any]]:
     """Connected accounts (no tokens: who, which provider, when the token expires)."""
-    return [account_json(a) for a in await accounts().list()]
+    return [account_json(a) for a in await accounts().list_accounts()]
 
 
 @bp.get("/api/git-providers/available")
@@ -200,7 +200,7 @@ async def _browser_principal() -> str | None:
 
 @bp.get("/oauth/<provider>/start")
 @tag(["git providers"])
-async def oauth_start(provider: str) -> Response:
+async def oauth_start(provider: str) -> Any:
     """Redirect the browser to the provider's consent page (requires an admin/dashboard login)."""
     if await _browser_principal() is None:
         raise ApiError(

@@ -38,7 +38,8 @@ async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     ``X-Gitea-Signature``, ``X-Hub-Signature``) against ``[webhooks]`` or a per-app secret, never by a token.
     """
     body = await request.get_data(cache=False)
-    result = await webhooks().receive(provider, request.headers, body)
+    raw = body if isinstance(body, bytes) else body.encode()
+    result = await webhooks().receive(provider, request.headers, raw)
     return result.body, result.status
 
 

@@ -8,7 +8,7 @@ Python API (all coroutines unless noted):
 * ``complete(provider, code, state) -> GitAccount``: checks the state (unknown, expired, reused or issued for
   another provider → :class:`~rivetr_core.errors.ApiError` 400 ``invalid_state``), exchanges the code with the
   verifier, reads the user and stores (or updates) the account with its tokens encrypted.
-* ``list()``, ``get(id)``, ``delete(id)``; ``repos(id, page, per_page, search)``, ``branches(id, repo)``.
+* ``list_accounts()``, ``get(id)``, ``delete(id)``; ``repos(id, page, per_page, search)``, ``branches(id, repo)``.
 * ``access_token(id) -> (clone_username, token)``: a valid token, refreshed first when expired (rotated refresh
   tokens are stored back). ``sync_app_token(app_id, account_id)`` writes it into the app's ``git_token_enc``
   (the pipeline's HTTPS token) before a deploy.
@@ -248,7 +248,7 @@ class GitAccountService:
         account.updated_at = utcnow()
 
     # ------------------------------------------------------------------------------------------ accounts
-    async def list(self) -> list[GitAccount]:
+    async def list_accounts(self) -> list[GitAccount]:
         async with self.db.session() as session:
             return list((await session.exec(select(GitAccount).order_by(col(GitAccount.created_at)))).all())
 

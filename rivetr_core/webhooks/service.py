@@ -93,7 +93,9 @@ class WebhookService:
         return service
 
     # ---------------------------------------------------------------------------------------- receiving
-    async def receive(self, provider_name: str, headers: Mapping[str, str], body: bytes) -> WebhookResult:
+    async def receive(
+        self, provider_name: str, headers: Mapping[str, str] | Any, body: bytes
+    ) -> WebhookResult:
         provider = self.provider(provider_name)
         try:
             event: WebhookEvent | None = provider.parse_webhook(headers, body)
