@@ -96,6 +96,9 @@ class HttpBackend:
         self.server = await asyncio.start_server(self._conn, "127.0.0.1", self.port, backlog=1024)
 
     def stop(self) -> None:
+        if self.tl.loop.is_closed():
+            return
+
         async def _stop() -> None:
             if self.server is not None:
                 self.server.close()
@@ -126,6 +129,8 @@ class HttpBackend:
                     break
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # teardown: end quietly (asyncio logs a cancelled connection callback as an error)
         finally:
             writer.close()
 
@@ -250,6 +255,9 @@ class WsBackend:
         self.server = await serve(echo, "127.0.0.1", self.port)
 
     def stop(self) -> None:
+        if self.tl.loop.is_closed():
+            return
+
         async def _stop() -> None:
             self.server.close()
 

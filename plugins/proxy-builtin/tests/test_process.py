@@ -80,11 +80,15 @@ def test_routes_survive_kill_9_of_the_control_plane(tmp_path, backend_factory):
     a, b = backend_factory("a"), backend_factory("b")
     state = tmp_path / "proxy"
     port = free_port()
-    cp = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CONTROL_PLANE, str(state), str(port), a.address],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    ) as cp:
+        _kill_9_scenario(cp, state, port, a, b)
+
+
+def _kill_9_scenario(cp, state, port, a, b):
     try:
         line = cp.stdout.readline()
         assert line, "control plane did not start the proxy"
@@ -184,7 +188,7 @@ def test_health_probes_take_upstreams_out_and_back(proxy_factory, backend_factor
 
     flaky.healthy = False
     wait_until(lambda: not health()[flaky.address], timeout=10)
-    assert "503" in [u.detail for u in p.call("routes")[0].upstreams if u.address == flaky.address][0]
+    assert "503" in next(u.detail for u in p.call("routes")[0].upstreams if u.address == flaky.address)
     assert {http_get(p.port, "hc.test")[2] for _ in range(10)} == {b"good"}
     flaky.healthy = True
     wait_until(lambda: health()[flaky.address], timeout=10)

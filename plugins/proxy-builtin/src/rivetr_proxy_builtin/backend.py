@@ -65,6 +65,7 @@ class BuiltinProxy:
         self._acme: dict[str, str] = {}
         self._authoritative = False  # True once this instance was told the route table
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stale: list[subprocess.Popen[bytes]] = []
         self.pid: int | None = None
         #: The HTTP port the proxy listens on (useful when ``proxy_port`` is 0), known after start().
         self.port: int | None = None
@@ -112,12 +113,13 @@ class BuiltinProxy:
                 await client.close()
             self._client = None
             deadline = time.monotonic() + limit
-            while pid and _alive(pid) and time.monotonic() < deadline:
-                self._reap()
+            while pid and self._running(pid) and time.monotonic() < deadline:  # noqa: ASYNC110 - polls another process
                 await asyncio.sleep(0.05)
-            if pid and _alive(pid):
+            if pid and self._running(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
+                await asyncio.sleep(0.05)
+                self._running(pid)
             self._reap()
             self.pid = None
 
@@ -211,6 +213,9 @@ class BuiltinProxy:
         raise AssertionError("unreachable")
 
     async def _connect_existing(self) -> bool:
+        if self._client is not None:
+            await self._client.close()  # a dead connection from before
+            self._client = None
         client = ControlClient(str(self.control_path))
         try:
             await client.connect()
@@ -244,6 +249,9 @@ class BuiltinProxy:
             os.close(lock_fd)
 
     async def _spawn(self) -> None:
+        self._reap()
+        if self._proc is not None:
+            self._stale.append(self._proc)  # still running (should not be): keep it referenced
         log_path = self.state_dir / "proxy.log"
         cmd = [
             self.python,
@@ -308,6 +316,11 @@ class BuiltinProxy:
         except (OSError, ValueError):
             return None
 
+    def _running(self, pid: int) -> bool:
+        if self._proc is not None and self._proc.pid == pid:
+            return self._proc.poll() is None  # our child: poll() also reaps it
+        return _alive(pid)
+
     def _reap(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             self._proc = None
@@ -326,12 +339,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child of ours counts as gone.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return False
-    return True
+    try:  # a zombie (exited, parent has not reaped it yet) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _tail(path: Path, n: int = 2000) -> str:
