@@ -67,3 +67,14 @@ async def test_run_once_without_engine_reports_and_never_raises(api) -> None:
     report = await service.run_once()
     assert report["images_removed"] == [] and report["reason"] == "scheduled"
     assert isinstance(report["build_logs_removed"], int)
+
+
+async def test_cleanup_api_runs_now_and_keeps_the_report(api) -> None:
+    status, body = await api.get("/api/system/cleanup")
+    assert status == 200 and body == {"report": None}
+    status, report = await api.post("/api/system/cleanup")
+    assert status == 200 and report["reason"] == "api" and "images_removed" in report
+    _, body = await api.get("/api/system/cleanup")
+    assert body["report"] == report
+    _, audit = await api.get("/api/audit?action=system_api.run_cleanup")
+    assert audit["total"] == 1

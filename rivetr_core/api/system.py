@@ -2,6 +2,8 @@
 
 * ``GET /api/apps/{id}/metrics?range=1h`` — the app's containers (CPU %, memory, network), summed per app.
 * ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir) plus the latest sample.
+* ``POST /api/system/cleanup`` — run the cleanup now (old images, engine prune, old build logs) and return
+  its report; ``GET /api/system/cleanup`` — the last report.
 * ``GET /api/apps/{id}/logs?tail=100`` — the last lines of the app's running container (the CLI's
   ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``).
 
@@ -118,3 +120,23 @@ async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
     async for entry in runtime.logs(row[1], tail=query_args.tail, follow=False):
         out.append({"ts": isoformat(entry.ts), "stream": entry.stream, "line": entry.line})
     return out
+
+
+@bp.post("/api/system/cleanup")
+@tag(["system"])
+async def run_cleanup() -> dict[str, Any]:
+    """Run the cleanup now: ``{"images_removed": [...], "pruned_images", "space_reclaimed",
+    "build_logs_removed", "errors": [...], "seconds"}``. Keeps ``[cleanup] keep_images`` per app."""
+    service = rivetr().services.get("cleanup")
+    if service is None:
+        raise ApiError(503, "the cleanup service is not running", code="unavailable")
+    report: dict[str, Any] = await service.run_once(reason="api")
+    return report
+
+
+@bp.get("/api/system/cleanup")
+@tag(["system"])
+async def last_cleanup() -> dict[str, Any]:
+    """The report of the last cleanup run (``{"report": null}`` before the first)."""
+    service = rivetr().services.get("cleanup")
+    return {"report": getattr(service, "last_report", None)}

@@ -184,7 +184,17 @@ class NotificationService:
             if error is None:
                 break
             log.info("notification to channel %s failed (attempt %d): %s", channel.name, attempts, error)
+            await self._note_attempt(delivery_id, attempts, error)
         await self._record(channel_id, delivery_id, attempts, error)
+
+    async def _note_attempt(self, delivery_id: str, attempts: int, error: str) -> None:
+        """Make a retrying delivery visible (still ``pending``, with the attempts so far and the last error)."""
+        async with self.ctx.db.session() as session:
+            delivery = await session.get(NotificationDelivery, delivery_id)
+            if delivery is not None:
+                delivery.attempts, delivery.error = attempts, error
+                session.add(delivery)
+                await session.commit()
 
     async def _record(self, channel_id: str, delivery_id: str, attempts: int, error: str | None) -> None:
         now = utcnow()
