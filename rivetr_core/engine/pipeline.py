@@ -154,6 +154,9 @@ class Pipeline:
                 )
                 async with self.step("build"):
                     image = await self._build(runtime)
+                # The source is no longer needed: free the disk before the (possibly long) health wait.
+                await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+                self.workdir = None
             await self.status("starting", image=image)
             async with self.step("start"):
                 upstream = await self._start(runtime, image)
