@@ -291,3 +291,29 @@ async def test_available_providers(oauth_api: ApiClient) -> None:
     assert by_name["github"]["oauth_configured"] and not by_name["gitea"]["oauth_configured"]
     assert by_name["github"]["webhook_url"].endswith("/webhooks/github")
     assert by_name["github"]["webhook_secret_configured"] is False
+
+
+async def test_expiring_tokens_of_linked_apps_are_refreshed(
+    oauth_api: ApiClient, fake_git_host: FakeGitHost
+) -> None:
+    fake_git_host.token_ttl = 600  # expires within the 15-minute window
+    account = await connect(oauth_api, "gitlab")
+    status, app = await oauth_api.post(
+        "/api/apps",
+        json={
+            "name": "gl-private",
+            "port": 8000,
+            "git_url": f"{fake_git_host.url}/gitlab/octocat/site-2.git",
+        },
+    )
+    assert status == 201, app
+    status, _ = await oauth_api.put(f"/api/apps/{app['id']}/git-settings", json={"account_id": account["id"]})
+    assert status == 200
+    before = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token
+    accounts = oauth_api.ctx.services["git_accounts"]
+    fake_git_host.token_ttl = 7200
+    # 600 s left is outside the 60 s leeway: only the linked-app refresher renews it ahead of time.
+    assert await accounts.refresh_linked_apps() == 1
+    after = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token
+    assert after != before and after in fake_git_host.tokens
+    assert fake_git_host.refreshes == 1

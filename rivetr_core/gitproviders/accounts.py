@@ -290,19 +290,19 @@ class GitAccountService:
             token["expires_at"] = int(expires.timestamp())
         return token
 
-    def _expired(self, account: GitAccount) -> bool:
+    def _expired(self, account: GitAccount, leeway: float = REFRESH_LEEWAY) -> bool:
         expires = _aware(account.expires_at)
-        return expires is not None and expires.timestamp() - REFRESH_LEEWAY <= time.time()
+        return expires is not None and expires.timestamp() - leeway <= time.time()
 
-    async def fresh(self, account_id: str) -> GitAccount:
+    async def fresh(self, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> GitAccount:
         """The account with a token that is valid now (refreshed under a per-account lock if needed)."""
         account = await self.get(account_id)
-        if not self._expired(account):
+        if not self._expired(account, leeway):
             return account
         lock = self._refresh_locks.setdefault(account_id, asyncio.Lock())
         async with lock:
             account = await self.get(account_id)  # another task may have refreshed meanwhile
-            if not self._expired(account):
+            if not self._expired(account, leeway):
                 return account
             if not account.refresh_token_enc:
                 raise ApiError(
@@ -339,13 +339,14 @@ class GitAccountService:
         account = await self.fresh(account.id)
         return self._client(account.provider, token=self._token_dict(account))
 
-    async def access_token(self, account_id: str) -> tuple[str, str]:
-        account = await self.fresh(account_id)
+    async def access_token(self, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> tuple[str, str]:
+        account = await self.fresh(account_id, leeway=leeway)
         return self.endpoints(account.provider).clone_username, self.box.decrypt(account.access_token_enc)
 
-    async def sync_app_token(self, app_id: str, account_id: str) -> None:
-        """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``)."""
-        _, token = await self.access_token(account_id)
+    async def sync_app_token(self, app_id: str, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> None:
+        """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``); it is
+        refreshed first when it expires within ``leeway`` seconds."""
+        _, token = await self.access_token(account_id, leeway=leeway)
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
@@ -353,6 +354,30 @@ class GitAccountService:
             app.git_token_enc = self.box.encrypt(token)
             session.add(app)
             await session.commit()
+
+    async def refresh_linked_apps(self, within: timedelta = timedelta(minutes=15)) -> int:
+        """Refresh tokens expiring within ``within`` and rewrite the clone token of every app linked to
+        them, so deploys started outside webhooks (API, dashboard, rollback) never clone with a dead token.
+        Returns how many apps got a new token."""
+        from rivetr_core.models.git import AppGitSettings
+
+        soon = utcnow() + within
+        async with self.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(AppGitSettings.app_id, GitAccount.id)
+                    .join(GitAccount, col(GitAccount.id) == col(AppGitSettings.account_id))
+                    .where(col(GitAccount.expires_at).is_not(None), col(GitAccount.expires_at) <= soon)
+                )
+            ).all()
+        updated = 0
+        for app_id, account_id in rows:
+            try:
+                await self.sync_app_token(app_id, account_id, leeway=within.total_seconds())
+                updated += 1
+            except Exception as exc:
+                log.warning("refreshing the clone token of app %s failed: %s", app_id, exc)
+        return updated
 
     # ------------------------------------------------------------------------------------------ browsing
     async def _call(self, account: GitAccount, what: str, fn: Any) -> Any:

@@ -37,6 +37,7 @@ async def start(app: Any, ctx: Any) -> None:
 
 
 async def _sweep_forever(previews: Any) -> None:
+    """Every minute: remove previews of deleted apps, refresh expiring tokens of linked apps."""
     while True:
         await asyncio.sleep(SWEEP_INTERVAL)
         try:
@@ -44,5 +45,8 @@ async def _sweep_forever(previews: Any) -> None:
                 removed = await previews.sweep()
                 if removed:
                     log.info("removed %d previews of deleted apps", removed)
+            accounts = previews.ctx.services.get("git_accounts")
+            if accounts is not None:
+                await accounts.refresh_linked_apps()
         except Exception:
-            log.warning("preview sweep failed", exc_info=True)
+            log.warning("git sweep failed", exc_info=True)

@@ -167,6 +167,12 @@ class PreviewService:
             if row is None:
                 row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
             preview_app_id = await self._sync_preview_app(app, row, event, settings, domain)
+            accounts = self.ctx.services.get("git_accounts")
+            if accounts is not None and settings.account_id and not event.pr_is_fork:
+                try:  # same-repo PR of a private repo: clone with a fresh token of the linked account
+                    await accounts.sync_app_token(preview_app_id, settings.account_id)
+                except Exception as exc:
+                    log.warning("no fresh clone token for preview of PR #%s: %s", number, exc)
             row.preview_app_id = preview_app_id
             row.repo_full_name = (
                 event.repo_id
