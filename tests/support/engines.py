@@ -1,1 +1,321 @@
-"""Fixtures for the real container engines (owned by the runtime plugins' work, issue 3)."""
+"""Real container engines for tests: fixtures and helpers (loaded by the root conftest through pytest_plugins).
+
+Engines are real (dockerd and podman); nothing is faked. The session starts them once through
+``scripts/engines.sh ensure`` (installs packages as root, starts dockerd and the podman API service,
+imports the base image ``localhost/rivetr-test/busybox:latest`` in both) and exports ``CONTAINERS_CONF``.
+
+Fixtures
+--------
+``engine_env`` (session)
+    :class:`EngineEnv`: ``docker_socket``, ``podman_socket``, ``containers_conf``, ``base_image``. Use the
+    sockets to configure a ``RivetrConfig`` (``[runtime] docker_socket`` / ``podman_socket``).
+``docker_runtime`` / ``podman_runtime`` (function)
+    A fresh :class:`DockerRuntime` / :class:`PodmanRuntime`; closed after the test. At teardown every container
+    and image carrying this test's ``test_labels`` is removed.
+``runtime`` (function, parametrised ``docker`` / ``podman``)
+    The same, once per engine: a test using it runs twice. Tests are auto-marked ``docker`` / ``podman``
+    (also when they use the engine-specific fixtures), so ``-m "not podman"`` works.
+``test_labels`` (function)
+    ``{"rivetr.test": <session id>, "rivetr.test.case": <test id>}``: put them on every container/image a
+    test creates (``RunSpec.labels``, ``BuildSpec.labels``) and teardown removes them even when the test fails.
+``docker_httpd_image`` / ``podman_httpd_image`` (session), ``httpd_image`` (function, follows ``runtime``)
+    A tiny busybox httpd app, built once per session: ``httpd -f -v -p 8000 -h /www`` serving
+    ``/index.html`` ("hello from rivetr") and the CGI ``/cgi-bin/env`` (prints the container environment).
+    Run it with ``container_port=HTTPD_PORT`` and ``init=True`` (the default) so it stops in ~0.2 s.
+
+Helpers
+-------
+:func:`unique_name`, :func:`write_httpd_context`, :func:`build_httpd_app`, :func:`http_get`,
+:func:`wait_http`, :func:`run_sync` (run a coroutine from sync code, e.g. a session fixture).
+
+Everything a session creates carries ``rivetr.test=<session id>``; a session finalizer removes what tests
+left behind. Names are unique per session, so concurrent sessions on one machine do not collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+if TYPE_CHECKING:
+    from rivetr_runtime_docker.runtime import DockerRuntime
+    from rivetr_runtime_podman.runtime import PodmanRuntime
+
+    from rivetr_core.types import ContainerRuntime
+
+T = TypeVar("T")
+
+# The shared contract suite is plain module code imported by test files; give it pytest's assert messages.
+pytest.register_assert_rewrite("tests.support.runtime_contract")
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINES_SH = ROOT / "scripts" / "engines.sh"
+BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
+HTTPD_PORT = 8000
+ENGINES = ("docker", "podman")
+
+#: Unique per pytest session: in names, tags and the ``rivetr.test`` label.
+SESSION_ID = uuid.uuid4().hex[:8]
+SESSION_LABEL = "rivetr.test"
+CASE_LABEL = "rivetr.test.case"
+
+
+@dataclass(frozen=True)
+class EngineEnv:
+    docker_socket: str
+    podman_socket: str
+    containers_conf: str
+    base_image: str
+
+    def socket(self, engine: str) -> str:
+        return self.docker_socket if engine == "docker" else self.podman_socket
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """Run a coroutine to completion from synchronous code, whether or not an event loop is running here
+    (a fresh loop in a helper thread), e.g. in session-scoped fixtures."""
+
+    async def runner() -> T:
+        return await awaitable
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, runner()).result()
+
+
+def unique_name(prefix: str = "c") -> str:
+    """A container/image name unique to this session and call: ``rivetr-test-<session>-<prefix>-<rand>``."""
+    return f"rivetr-test-{SESSION_ID}-{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+ENV_CGI = '#!/bin/sh\necho "Content-Type: text/plain"\necho ""\nenv\n'
+
+
+def write_httpd_context(
+    directory: Path,
+    *,
+    files: dict[str, str] | None = None,
+    extra_lines: list[str] | None = None,
+    base_image: str = BASE_IMAGE,
+) -> Path:
+    """Write a build context for a busybox httpd app into ``directory`` and return it.
+
+    ``files`` maps paths under ``/www`` to content (default: ``index.html`` and the ``cgi-bin/env`` CGI);
+    ``extra_lines`` are Dockerfile instructions inserted before ``CMD``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    www = directory / "www"
+    content = {"index.html": "hello from rivetr\n", "cgi-bin/env": ENV_CGI}
+    content.update(files or {})
+    for rel, text in content.items():
+        path = www / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if rel.startswith("cgi-bin/"):
+            path.chmod(0o755)
+    lines = [
+        f"FROM {base_image}",
+        "COPY www /www",
+        *(extra_lines or []),
+        f"EXPOSE {HTTPD_PORT}",
+        f'CMD ["httpd", "-f", "-v", "-p", "{HTTPD_PORT}", "-h", "/www"]',
+    ]
+    (directory / "Dockerfile").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+async def build_httpd_app(
+    runtime: ContainerRuntime,
+    tag: str,
+    context_dir: Path,
+    *,
+    labels: dict[str, str] | None = None,
+    **context_kwargs: Any,
+) -> list[str]:
+    """Write an httpd app context (see :func:`write_httpd_context`) and build it as ``tag``; returns the
+    build log lines."""
+    from rivetr_core.types import BuildSpec
+
+    write_httpd_context(context_dir, **context_kwargs)
+    spec = BuildSpec(context_dir=context_dir, tag=tag, labels={SESSION_LABEL: SESSION_ID, **(labels or {})})
+    return [line async for line in runtime.build(spec)]
+
+
+def _http_get_blocking(port: int, path: str, timeout: float) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+async def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
+    """``GET http://127.0.0.1:<port><path>`` off the event loop → ``(status, body)``."""
+    return await asyncio.to_thread(_http_get_blocking, port, path, timeout)
+
+
+async def wait_http(port: int, path: str = "/", timeout: float = 15.0) -> tuple[int, str]:
+    """Retry :func:`http_get` until the server answers (a container's port is published before its process
+    listens)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await http_get(port, path, timeout=2.0)
+        except (OSError, urllib.error.URLError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def make_runtime(engine: str, env: EngineEnv) -> DockerRuntime:
+    """A runtime object for ``engine`` on the session's sockets (not closed for you)."""
+    if engine == "docker":
+        from rivetr_runtime_docker.runtime import DockerRuntime
+
+        return DockerRuntime(env.docker_socket)
+    from rivetr_runtime_podman.runtime import PodmanRuntime
+
+    return PodmanRuntime(env.podman_socket, containers_conf=env.containers_conf)
+
+
+async def remove_labelled(runtime: ContainerRuntime, labels: dict[str, str]) -> None:
+    """Remove every container, then every image, carrying ``labels`` (best effort, for teardown)."""
+    try:
+        containers = await runtime.list(labels=labels)
+        await asyncio.gather(*(runtime.remove(c.id, force=True) for c in containers), return_exceptions=True)
+        for image in reversed(await runtime.list_images(labels=labels)):
+            try:
+                await runtime.remove_image(image, force=True)
+            except Exception as exc:  # a child image still present; the session finalizer retries
+                print(f"cleanup: could not remove {image} from {runtime.name}: {exc}")
+    except Exception as exc:
+        print(f"cleanup on {runtime.name} failed: {exc}")
+
+
+# ----------------------------------------------------------------------------------------------- fixtures
+def _ensure_engines() -> EngineEnv:
+    try:
+        result = subprocess.run(
+            [str(ENGINES_SH), "ensure", "all"], capture_output=True, text=True, timeout=900, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"scripts/engines.sh ensure timed out: {exc}")
+    if result.returncode != 0:
+        pytest.fail(
+            f"scripts/engines.sh ensure failed ({result.returncode}):\n{result.stderr}\n{result.stdout}"
+        )
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    env = EngineEnv(
+        docker_socket=values["DOCKER_SOCKET"],
+        podman_socket=values["PODMAN_SOCKET"],
+        containers_conf=values["CONTAINERS_CONF"],
+        base_image=values["BASE_IMAGE"],
+    )
+    # Podman processes this session starts (a service started on demand, the CLI) need the same quirks.
+    os.environ["CONTAINERS_CONF"] = env.containers_conf
+    return env
+
+
+@pytest.fixture(scope="session")
+def engine_env() -> Iterator[EngineEnv]:
+    env = _ensure_engines()
+    yield env
+
+    async def sweep() -> None:
+        for engine in ENGINES:
+            runtime = make_runtime(engine, env)
+            try:
+                await remove_labelled(runtime, {SESSION_LABEL: SESSION_ID})
+            finally:
+                await runtime.close()
+
+    run_sync(sweep())
+
+
+@pytest.fixture
+def test_labels() -> dict[str, str]:
+    return {SESSION_LABEL: SESSION_ID, CASE_LABEL: uuid.uuid4().hex[:12]}
+
+
+async def _runtime_fixture(engine: str, env: EngineEnv, labels: dict[str, str]) -> AsyncIterator[Any]:
+    runtime = make_runtime(engine, env)
+    try:
+        yield runtime
+    finally:
+        await remove_labelled(runtime, {CASE_LABEL: labels[CASE_LABEL]})
+        await runtime.close()
+
+
+@pytest.fixture
+async def docker_runtime(engine_env: EngineEnv, test_labels: dict[str, str]) -> AsyncIterator[DockerRuntime]:
+    async for runtime in _runtime_fixture("docker", engine_env, test_labels):
+        yield runtime
+
+
+@pytest.fixture
+async def podman_runtime(engine_env: EngineEnv, test_labels: dict[str, str]) -> AsyncIterator[PodmanRuntime]:
+    async for runtime in _runtime_fixture("podman", engine_env, test_labels):
+        yield runtime
+
+
+@pytest.fixture(params=ENGINES)
+def runtime(request: pytest.FixtureRequest) -> DockerRuntime:
+    """Each test using it runs once per engine (ids ``[docker]`` / ``[podman]``)."""
+    return request.getfixturevalue(f"{request.param}_runtime")
+
+
+def _session_httpd_image(
+    engine: str, env: EngineEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tag = f"localhost/rivetr-test/httpd:{SESSION_ID}"
+
+    async def build() -> None:
+        runtime = make_runtime(engine, env)
+        try:
+            await build_httpd_app(runtime, tag, tmp_path_factory.mktemp(f"httpd-{engine}"))
+        finally:
+            await runtime.close()
+
+    run_sync(build())
+    yield tag
+    # removed by engine_env's session sweep (it carries the session label), after every container using it
+
+
+@pytest.fixture(scope="session")
+def docker_httpd_image(engine_env: EngineEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _session_httpd_image("docker", engine_env, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def podman_httpd_image(engine_env: EngineEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _session_httpd_image("podman", engine_env, tmp_path_factory)
+
+
+@pytest.fixture
+def httpd_image(request: pytest.FixtureRequest, runtime: DockerRuntime) -> str:
+    """The session's httpd app image on the engine of ``runtime``."""
+    return request.getfixturevalue(f"{runtime.name}_httpd_image")
+
+
+# ------------------------------------------------------------------------------------------------- markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the engines they touch, so ``-m docker`` / ``-m "not podman"`` select correctly."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("runtime") if callspec is not None else None
+        for engine in ENGINES:
+            uses = any(name.startswith(f"{engine}_") for name in names) or param == engine
+            if uses and not item.get_closest_marker(engine):
+                item.add_marker(getattr(pytest.mark, engine))

@@ -1,13 +1,23 @@
-"""Registers the docker container runtime (placeholder: being built in issue 3)."""
+"""Registers the Docker Engine container runtime (``runtime_type = "docker"``)."""
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ContainerRuntimeRegistration, PluginContext
+from rivetr_core.types import ContainerRuntime, ContainerRuntimeRegistration, PluginContext
 
 
-def _not_built(ctx: PluginContext):  # type: ignore[no-untyped-def]
-    raise NotImplementedError("the docker runtime is not built yet (issue 3)")
+def _make(ctx: PluginContext) -> ContainerRuntime:
+    # Imported here so loading the plugin (every start) does not import the docker SDK unless selected.
+    from .runtime import DockerRuntime
+
+    return DockerRuntime.from_context(ctx)
 
 
 @hookimpl
 def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
-    return [ContainerRuntimeRegistration(name="docker", factory=_not_built, auto_priority=10)]
+    return [
+        ContainerRuntimeRegistration(
+            name="docker",
+            factory=_make,
+            description="Docker Engine through its API socket ([runtime] docker_socket)",
+            auto_priority=10,
+        )
+    ]

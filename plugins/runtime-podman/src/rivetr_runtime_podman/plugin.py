@@ -1,13 +1,23 @@
-"""Registers the podman container runtime (placeholder: being built in issue 3)."""
+"""Registers the Podman container runtime (``runtime_type = "podman"``)."""
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ContainerRuntimeRegistration, PluginContext
+from rivetr_core.types import ContainerRuntime, ContainerRuntimeRegistration, PluginContext
 
 
-def _not_built(ctx: PluginContext):  # type: ignore[no-untyped-def]
-    raise NotImplementedError("the podman runtime is not built yet (issue 3)")
+def _make(ctx: PluginContext) -> ContainerRuntime:
+    # Imported here so loading the plugin (every start) does not import the docker SDK unless selected.
+    from .runtime import PodmanRuntime
+
+    return PodmanRuntime.from_context(ctx)
 
 
 @hookimpl
 def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
-    return [ContainerRuntimeRegistration(name="podman", factory=_not_built, auto_priority=20)]
+    return [
+        ContainerRuntimeRegistration(
+            name="podman",
+            factory=_make,
+            description="Podman through its Docker-compatible API ([runtime] podman_socket, started on demand)",
+            auto_priority=20,
+        )
+    ]

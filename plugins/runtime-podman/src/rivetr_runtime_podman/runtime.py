@@ -1,0 +1,271 @@
+"""Podman as a :class:`rivetr_core.types.ContainerRuntime`, through its Docker-compatible API socket.
+
+Podman serves the Docker Engine API (``podman system service``), so this is :class:`DockerRuntime` with the
+differences overridden:
+
+* the API service is started on demand when ``[runtime] podman_socket`` does not answer;
+* a short tag (``app:1``) would be stored as ``docker.io/library/app:1``: references are made fully
+  qualified (``localhost/app:1``), as podman's own CLI resolves locally built images;
+* ``stats(stream=False)`` answers at once but without a CPU baseline (``precpu_stats`` empty, and its
+  ``system_cpu_usage`` is not comparable with dockerd's): CPU % comes from two samples and the wall clock;
+* build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
+  (it is parsed from ``exit status N``); a failed exec may report no exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rivetr_runtime_docker.runtime import DockerRuntime, _parse_time
+
+from rivetr_core.types import ContainerNotFound, ContainerStats, RuntimeUnavailable
+
+if TYPE_CHECKING:
+    import docker
+
+    from rivetr_core.types import PluginContext
+
+
+def socket_path(address: str) -> str:
+    """``unix:///run/podman/podman.sock`` → ``/run/podman/podman.sock``."""
+    for prefix in ("unix://", "http+unix://"):
+        if address.startswith(prefix):
+            return address[len(prefix) :]
+    return address
+
+
+def socket_answers(path: str, timeout: float = 2.0) -> bool:
+    """True when an API server answers ``GET /_ping`` on the unix socket ``path`` (stdlib only, fast)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
+            head = sock.recv(64)
+        return head.startswith(b"HTTP/1.") and b" 200 " in head
+    except OSError:
+        return False
+
+
+def qualify(image: str) -> str:
+    """Fully qualified reference: an image without a registry host gets ``localhost/``.
+
+    The first path component is a registry host when it contains ``.`` or ``:`` or is ``localhost``
+    (the rule docker and podman use)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return image
+    if image.startswith("sha256:") or re.fullmatch(r"[0-9a-f]{12,64}", image):
+        return image  # an image id, not a name
+    return f"localhost/{image}"
+
+
+class PodmanRuntime(DockerRuntime):
+    """Podman through ``podman system service`` at ``base_url``; starts the service when it is silent.
+
+    ``containers_conf`` is passed to the service as ``CONTAINERS_CONF`` (default: inherited from the
+    environment). A service this object started keeps running after :meth:`close`, like a system daemon
+    (containers and other Rivetr processes use it); :meth:`stop_service` ends it.
+    """
+
+    name = "podman"
+    STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
+    #: Gap between the two samples when a container has no recent CPU baseline.
+    CPU_SAMPLE_INTERVAL = 0.25
+    #: A previous sample younger than this serves as the baseline (dashboards poll every few seconds).
+    BASELINE_MAX_AGE = 60.0
+
+    def __init__(
+        self,
+        base_url: str = "unix:///run/podman/podman.sock",
+        *,
+        autostart: bool = True,
+        containers_conf: str | os.PathLike[str] | None = None,
+        service_log: str | os.PathLike[str] | None = None,
+        podman_binary: str = "podman",
+        service_start_timeout: float = 20.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(base_url, **kwargs)
+        self.autostart = autostart
+        self.containers_conf = str(containers_conf) if containers_conf else None
+        self.service_log = Path(service_log) if service_log else None
+        self.podman_binary = podman_binary
+        self.service_start_timeout = service_start_timeout
+        self.service_process: subprocess.Popen[bytes] | None = None
+        # container id → (cpu total_usage ns, monotonic time of the sample)
+        self._cpu_baseline: dict[str, tuple[int, float]] = {}
+
+    @classmethod
+    def from_context(cls, ctx: PluginContext) -> PodmanRuntime:
+        """Plugin factory: ``[runtime] podman_socket``; ``[plugins.runtime-podman]`` may set ``autostart``
+        (bool), ``containers_conf`` (path) and ``podman_binary``."""
+        settings: Mapping[str, Any] = ctx.plugin_settings.get("runtime-podman", {})
+        return cls(
+            ctx.config.runtime.podman_socket,
+            autostart=bool(settings.get("autostart", True)),
+            containers_conf=settings.get("containers_conf"),
+            service_log=Path(ctx.data_dir) / "podman-service.log",
+            podman_binary=str(settings.get("podman_binary", "podman")),
+            logger=ctx.logger,
+        )
+
+    # ---------------------------------------------------------------------------------------- API service
+    @property
+    def socket_path(self) -> str:
+        return socket_path(self.base_url)
+
+    def ensure_service(self) -> None:
+        """Blocking: start ``podman system service`` unless the socket answers. A file lock next to the
+        socket keeps two Rivetr processes (or two runtimes) from starting two services on one socket."""
+        path = self.socket_path
+        if socket_answers(path):
+            return
+        if not self.autostart:
+            raise RuntimeUnavailable(f"podman API socket {path} does not answer and autostart is off")
+        binary = shutil.which(self.podman_binary)
+        if binary is None:
+            raise RuntimeUnavailable(f"podman API socket {path} does not answer and podman is not installed")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(f"{path}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if socket_answers(path):
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # stale socket file of a killed service
+            env = dict(os.environ)
+            if self.containers_conf:
+                env["CONTAINERS_CONF"] = self.containers_conf
+            log_path = self.service_log or Path(os.path.dirname(path) or ".") / "podman-service.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.log.info("starting podman API service on %s (log %s)", path, log_path)
+            with open(log_path, "ab") as log_file:
+                # start_new_session: the service must outlive this process (and a Ctrl-C to it).
+                process = subprocess.Popen(
+                    [binary, "system", "service", "--time=0", f"unix://{path}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            deadline = time.monotonic() + self.service_start_timeout
+            while not socket_answers(path):
+                if process.poll() is not None:
+                    raise RuntimeUnavailable(
+                        f"podman system service exited with code {process.returncode} (log: {log_path})"
+                    )
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeUnavailable(
+                        f"podman system service did not answer on {path} within "
+                        f"{self.service_start_timeout:.0f} s (log: {log_path})"
+                    )
+                time.sleep(0.1)
+            self.service_process = process
+
+    def stop_service(self, timeout: float = 10.0) -> None:
+        """End the API service if this object started it (containers keep running: conmon owns them)."""
+        process, self.service_process = self.service_process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+    def _connect(self) -> docker.APIClient:
+        self.ensure_service()
+        return super()._connect()
+
+    async def ping(self) -> bool:
+        """True when the service answers; starts it first when it is silent and ``autostart`` is on."""
+        try:
+            await self._call(self.ensure_service)
+        except Exception:
+            return False
+        return await super().ping()
+
+    # ------------------------------------------------------------------------------------ engine quirks
+    def normalize_image(self, image: str) -> str:
+        return qualify(image)
+
+    def _build_exit_code(self, error: Mapping[str, Any]) -> int | None:
+        code = super()._build_exit_code(error)
+        if code is not None:
+            return code
+        match = re.search(r"exit status (\d+)", str(error.get("error", "")))
+        return int(match.group(1)) if match else None
+
+    def _exec_exit_code(self, inspected: Mapping[str, Any], output: str) -> int:
+        code = inspected.get("ExitCode")
+        if code is not None:
+            return int(code)
+        # podman may leave ExitCode unset when the process could not start; use the shell's conventions.
+        return 127 if "not found" in output else 126
+
+    # ----------------------------------------------------------------------------------------------- stats
+    def _stats_from_pair(self, container_id: str, raw: Mapping[str, Any], now: float) -> ContainerStats:
+        stats = self._stats_from(container_id, raw)
+        total = int(((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0)
+        baseline = self._cpu_baseline.get(container_id)
+        percent = 0.0
+        if baseline is not None and now > baseline[1] and total >= baseline[0]:
+            # ns of CPU time per ns of wall time = share of one CPU; docker's formula gives the same.
+            percent = (total - baseline[0]) / ((now - baseline[1]) * 1e9) * 100.0
+        self._cpu_baseline[container_id] = (total, now)
+        stats.cpu_percent = round(percent, 3)
+        stats.ts = _parse_time(raw.get("read")) or datetime.now(UTC)
+        return stats
+
+    async def _sample(self, container_ids: list[str]) -> dict[str, tuple[dict[str, Any], float]]:
+        async def one(cid: str) -> tuple[dict[str, Any], float]:
+            raw = await self._call(self._raw_stats, cid, container=cid)
+            return raw, time.monotonic()
+
+        results = await asyncio.gather(*(one(cid) for cid in container_ids), return_exceptions=True)
+        out: dict[str, tuple[dict[str, Any], float]] = {}
+        for cid, result in zip(container_ids, results, strict=True):
+            if isinstance(result, ContainerNotFound):
+                self._cpu_baseline.pop(cid, None)
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            out[cid] = result
+        return out
+
+    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]:
+        """Samples in parallel; containers without a recent baseline are sampled twice,
+        ``CPU_SAMPLE_INTERVAL`` apart (once for all of them)."""
+        now = time.monotonic()
+        for cid, (_, when) in list(self._cpu_baseline.items()):
+            if now - when > self.BASELINE_MAX_AGE:
+                del self._cpu_baseline[cid]
+        cold = [cid for cid in container_ids if cid not in self._cpu_baseline]
+        if cold:
+            for cid, (raw, when) in (await self._sample(cold)).items():
+                self._stats_from_pair(cid, raw, when)
+            await asyncio.sleep(self.CPU_SAMPLE_INTERVAL)
+        samples = await self._sample(container_ids)
+        return {cid: self._stats_from_pair(cid, raw, when) for cid, (raw, when) in samples.items()}
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        found = await self.stats_many([container_id])
+        if container_id not in found:
+            raise ContainerNotFound(f"container {container_id} not found in podman")
+        return found[container_id]
