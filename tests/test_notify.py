@@ -169,3 +169,22 @@ async def test_emit_from_a_thread_is_delivered(api, receiver: Receiver) -> None:
     await asyncio.sleep(0.05)
     await api.ctx.services["notifications"].wait_idle()
     assert "disk 91% full" in receiver.payloads[0]["message"]
+
+
+async def test_deliveries_cut_off_by_a_stop_are_closed_at_next_start(
+    config_factory, receiver: Receiver
+) -> None:
+    from rivetr_core.app import create_app
+    from tests.support.server import ApiClient
+
+    config = config_factory()
+    app = create_app(config)
+    async with app.test_app():
+        api = ApiClient(app)
+        _, channel = await api.post("/api/notification-channels", json={"name": "slow", "url": receiver.url})
+        await api.ctx.services["notifications"]._new_delivery(channel["id"], "deployment_failed")
+    app = create_app(config)
+    async with app.test_app():
+        api = ApiClient(app)
+        _, deliveries = await api.get(f"/api/notification-channels/{channel['id']}/deliveries")
+        assert [(d["status"], d["error"][:11]) for d in deliveries] == [("failed", "interrupted")]

@@ -89,6 +89,23 @@ class NotificationService:
         self.ctx.plugins.pm.register(_EventSink(self), name="core-notifications-sink")
         self.ctx.spawn(self._dispatch_forever(), "notifications-dispatcher")
 
+    async def fail_interrupted(self) -> int:
+        """Deliveries still ``pending`` from a previous run were cut off by a stop: close them as failed."""
+        from sqlalchemy import update
+
+        async with self.ctx.db.session() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                update(NotificationDelivery)
+                .where(col(NotificationDelivery.status) == "pending")
+                .values(
+                    status="failed",
+                    error="interrupted: the server stopped before delivery",
+                    finished_at=utcnow(),
+                )
+            )
+            await session.commit()
+        return int(result.rowcount or 0)
+
     def enqueue(self, event: RivetrEvent) -> None:
         """Queue ``event`` for every subscribed channel. Safe from any thread; never blocks or raises."""
         loop = self._loop
@@ -369,4 +386,5 @@ async def start(app: Quart, ctx: RivetrContext) -> None:
     """CORE_SERVICES entry: ``ctx.services["notifications"]``, sink registered, dispatcher running."""
     service = NotificationService(ctx)
     ctx.services["notifications"] = service
+    await service.fail_interrupted()
     service.start()
