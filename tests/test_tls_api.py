@@ -448,3 +448,19 @@ async def test_openapi_documents_the_endpoints(harness_factory) -> None:  # type
     assert "post" in paths["/api/certificates/{domain}/renew"]
     upload = paths["/api/certificates"]["post"]
     assert "201" in upload["responses"] and "requestBody" in upload
+
+
+async def test_upload_refused_by_the_proxy_stores_nothing(harness_factory, ca) -> None:  # type: ignore[no-untyped-def]
+    from rivetr_core.types import ProxyError
+
+    async with harness_factory() as h:
+
+        async def refuse(domain: str, cert_pem: str, key_pem: str) -> None:
+            raise ProxyError("proxy control socket is gone")
+
+        h.proxy.set_certificate = refuse  # type: ignore[method-assign]
+        status, err = await h.api.post(
+            "/api/certificates", json=_upload_body(ca, "refused.custom.test", ["refused.custom.test"])
+        )
+        assert status == 502 and err["error"]["code"] == "proxy_error", err
+        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []

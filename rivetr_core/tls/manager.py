@@ -138,10 +138,11 @@ class CertificateManager:
     # ------------------------------------------------------------------------------------------- API side
     async def install_custom(self, domain: str, validated: ValidatedCertificate) -> Certificate:
         """Store an uploaded (already validated) certificate and serve it; it replaces an ACME one."""
+        if self.ctx.proxy is not None:
+            # Proxy first: if it refuses, the upload fails as a whole and nothing half-installed is stored.
+            await self.ctx.proxy.set_certificate(domain, validated.chain_pem, validated.key_pem)
         row = await self.store.save(domain, "custom", validated.chain_pem, validated.key_pem, validated.info)
         self._forced.discard(domain)
-        if self.ctx.proxy is not None:
-            await self.ctx.proxy.set_certificate(domain, validated.chain_pem, validated.key_pem)
         return row
 
     async def delete(self, domain: str) -> bool:
@@ -175,8 +176,6 @@ class CertificateManager:
         return row
 
     def status(self, row: Certificate) -> str:
-        if row.domain in self._inflight and not row.cert_pem and not row.last_error:
-            return "pending"
         return certificate_status(row, self.config.acme_renew_days)
 
     def wake(self) -> None:
@@ -284,8 +283,9 @@ class CertificateManager:
                 info = info_from_pem(chain_pem)
                 if not info.covers(domain):
                     raise AcmeError(f"the CA issued a certificate for {', '.join(info.names)}, not {domain}")
-                if await self.store.get(domain) is None:
-                    return  # deleted while the order ran
+                current = await self.store.get(domain)
+                if current is None or current.source != "acme":
+                    return  # deleted, or replaced by an upload, while the order ran
                 row = await self.store.save(domain, "acme", chain_pem, key_pem, info)
                 if client.account_url != self._account_url:  # re-registered after the CA forgot the account
                     await self.store.save_account(

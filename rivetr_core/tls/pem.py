@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 _BEGIN_CERT = "-----BEGIN CERTIFICATE-----"
 
@@ -96,7 +96,7 @@ def load_private_key(pem: str, field: str = "private_key") -> PrivateKeyTypes:
 
 def _names(cert: x509.Certificate) -> tuple[str, ...]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         return tuple(n.lower() for n in san.get_values_for_type(x509.DNSName))
     except x509.ExtensionNotFound:
         # Modern clients ignore the CN, but showing it explains why such a certificate "covers nothing".
