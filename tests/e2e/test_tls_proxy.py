@@ -318,3 +318,48 @@ async def test_custom_certificate_and_unknown_sni(stack_factory, upstream) -> No
         assert status == 204
         with pytest.raises(ssl.SSLCertVerificationError):
             await Conn.open(s.https_port, tls=trust(cert_pem(ca)), sni=domain)
+
+
+async def test_websockets_and_streaming_over_tls(stack_factory, upstream) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from websockets.asyncio.client import connect
+
+    from tests.support.proxy import WsBackend
+
+    ca_key, ca = make_ca("E2E Stream CA")
+    key, leaf = make_leaf(
+        ca_key, ca, ["*.e2e.test"], not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=90)
+    )
+    ws_backend = WsBackend("tls-ws")
+    try:
+        async with stack_factory(acme_enabled=False) as s:
+            await s.require_tls()
+            for domain, address in (("ws.e2e.test", ws_backend.address), ("dl.e2e.test", upstream.address)):
+                await s.route(domain, address)
+                body = {"domain": domain, "certificate": cert_pem(leaf), "private_key": key_pem(key)}
+                assert (await s.api.post("/api/certificates", json=body))[0] == 201
+            tls = trust(cert_pem(ca))
+
+            async with connect(
+                "wss://ws.e2e.test/chat",
+                host="127.0.0.1",
+                port=s.https_port,
+                ssl=tls,
+                server_hostname="ws.e2e.test",
+                open_timeout=5,
+            ) as ws:
+                for i in range(3):
+                    await ws.send(f"hello {i}")
+                    assert await asyncio.wait_for(ws.recv(), 5) == f"tls-ws:hello {i}"
+
+            size = 20 * 1024 * 1024
+            conn = await Conn.open(s.https_port, tls=tls, sni="dl.e2e.test")
+            started = time.monotonic()
+            status, _headers, body = await conn.get("dl.e2e.test", f"/download?size={size}")
+            elapsed = time.monotonic() - started
+            await conn.close()
+            assert status == 200 and len(body) == size and body.count(b"x") == size
+            assert elapsed < 20, f"20 MB over TLS took {elapsed:.1f}s"
+    finally:
+        ws_backend.stop()
