@@ -283,6 +283,20 @@ async def test_wildcard_route_gets_no_acme_order(harness_factory) -> None:  # ty
         assert listing["certificates"] == []
 
 
+async def test_pending_orders_are_dropped_when_acme_is_switched_off(  # type: ignore[no-untyped-def]
+    harness_factory, pebble: Pebble, tmp_path: Path
+) -> None:
+    data = tmp_path / "off"
+    dead = f"https://127.0.0.1:{free_port()}/dir"
+    async with harness_factory(
+        data, **_acme_settings(pebble, acme_directory_url=dead, acme_retry_initial=30)
+    ) as h:
+        await h.add_route("never.example.test")
+        await h.wait_for("never.example.test", lambda c: c["status"] == "failed")
+    async with harness_factory(data, **_acme_settings(pebble, acme_enabled=False)) as h:
+        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+
+
 async def test_route_removed_before_issuance_stops_the_order(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
     dead = f"https://127.0.0.1:{free_port()}/dir"
     async with harness_factory(**_acme_settings(pebble, acme_directory_url=dead, acme_retry_initial=30)) as h:

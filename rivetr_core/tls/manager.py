@@ -110,6 +110,11 @@ class CertificateManager:
             )
         if self.acme_active:
             self.ctx.spawn(self._run(), "certificates")
+        else:
+            # Placeholders of orders that can no longer run would read "pending" forever.
+            for row in await self.store.list():
+                if row.source == "acme" and not row.cert_pem:
+                    await self.store.delete(row.domain)
 
     async def push_all(self) -> int:
         """Install every stored certificate in the proxy (start-up, or after the proxy restarted)."""
