@@ -1,9 +1,8 @@
 """``/settings``: API tokens, SSH keys, git providers, theme, password. Changes go through the REST API
-(``/api/tokens``, ``/api/ssh-keys``, ``/api/auth/password``) from the browser with the session."""
+(``/api/tokens``, ``/api/ssh-keys``, ``/api/git-providers``, ``/api/auth/password``) from the browser with the
+session; the git-provider section is filled by ``settings.js`` from ``/api/git-providers(/available)``."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rivetr_core.accounts.service import token_json
 
@@ -11,24 +10,11 @@ from .. import queries
 from ..blueprint import accounts, bp, ctx, render
 
 
-def _git_providers() -> list[dict[str, Any]]:
-    """Git provider plugins installed (connecting accounts arrives with the git-providers work)."""
-    try:
-        return [
-            {"name": r.name, "description": getattr(r, "description", "")}
-            for r in ctx().plugins.git_providers()
-        ]
-    except Exception:  # a broken provider plugin must not take the settings page down
-        return []
-
-
 @bp.get("/settings")
 async def settings() -> tuple[str, int]:
     return await render(
         "settings.html",
         nav="settings",
-        providers=_git_providers(),
-        oauth=sorted(ctx().config.oauth),
         ssh_keys=await queries.ssh_keys(ctx()),
         tokens=[token_json(t) for t in await accounts().list_tokens()],
     )

@@ -1,13 +1,73 @@
-// Settings page: show a newly created API token once (the API returns it only in the creation response).
+// Settings page: show a newly created API token once (the API returns it only in the creation response), and
+// the git-provider section (connected accounts, providers with connect links) from the REST API.
 (function () {
   "use strict";
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
   var form = document.getElementById("token-form");
-  if (!form) return;
-  form.addEventListener("api:success", function (ev) {
-    var box = document.getElementById("new-token");
-    document.getElementById("new-token-value").textContent = ev.detail.token;
-    box.hidden = false;
-    box.focus && box.setAttribute("tabindex", "-1");
-    box.focus();
-  });
+  if (form) {
+    form.addEventListener("api:success", function (ev) {
+      var box = document.getElementById("new-token");
+      document.getElementById("new-token-value").textContent = ev.detail.token;
+      box.hidden = false;
+      box.setAttribute("tabindex", "-1");
+      box.focus();
+    });
+  }
+
+  var accountsBox = document.getElementById("git-accounts");
+  var availableBox = document.getElementById("git-available");
+  async function loadGit() {
+    if (!accountsBox) return;
+    var accounts = [], available = [];
+    try {
+      var results = await Promise.all([Rivetr.api("GET", "/api/git-providers"), Rivetr.api("GET", "/api/git-providers/available")]);
+      accounts = results[0]; available = results[1];
+    } catch (err) {
+      accountsBox.textContent = "Git providers are unavailable: " + err.message;
+      availableBox.textContent = "";
+      return;
+    }
+    accountsBox.textContent = "";
+    if (!accounts.length) accountsBox.appendChild(el("p", { class: "muted" }, "No connected accounts."));
+    else {
+      var ul = el("ul", { class: "events" });
+      accounts.forEach(function (a) {
+        var li = el("li", { "data-git-account": a.id });
+        li.appendChild(el("span", { class: "badge" }, a.provider));
+        li.appendChild(el("strong", {}, a.login));
+        if (a.name) li.appendChild(el("span", { class: "muted small" }, a.name));
+        li.appendChild(el("span", { class: "muted small" }, a.expires_at ? "token expires " + a.expires_at.slice(0, 10) : "token does not expire"));
+        li.appendChild(el("button", { class: "btn small danger", "data-action": "DELETE /api/git-providers/" + encodeURIComponent(a.id),
+          "data-confirm": "Disconnect " + a.login + " (" + a.provider + ")? Its tokens are deleted and linked apps unlinked.",
+          "data-confirm-label": "Disconnect", "data-git-refresh": "" }, "Disconnect"));
+        ul.appendChild(li);
+      });
+      accountsBox.appendChild(ul);
+    }
+    availableBox.textContent = "";
+    if (!available.length) { availableBox.appendChild(el("p", { class: "muted" }, "No git provider plugins are installed.")); return; }
+    var list = el("ul", { class: "events" });
+    available.forEach(function (p) {
+      var li = el("li", { "data-provider": p.provider });
+      li.appendChild(el("strong", {}, p.provider));
+      li.appendChild(el("span", { class: "badge " + (p.webhook_secret_configured ? "ok" : "") }, p.webhook_secret_configured ? "webhook secret set" : "no webhook secret"));
+      if (p.connect_url) {
+        li.appendChild(el("a", { class: "btn small primary", href: p.connect_url + "?return_to=" + encodeURIComponent("/settings") }, "Connect account"));
+      } else li.appendChild(el("span", { class: "muted small" }, "OAuth not configured ([oauth." + p.provider + "])"));
+      var hook = el("span", { class: "small muted" }, "Webhook URL: ");
+      hook.appendChild(el("code", {}, p.webhook_url));
+      li.appendChild(hook);
+      list.appendChild(li);
+    });
+    availableBox.appendChild(list);
+  }
+  document.addEventListener("api:success", function (ev) { if (ev.target.hasAttribute && ev.target.hasAttribute("data-git-refresh")) loadGit(); });
+  loadGit();
+  if (new URLSearchParams(location.search).get("git_connected")) Rivetr.toast("Git account connected.", "ok");
 })();

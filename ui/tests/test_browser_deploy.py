@@ -1,0 +1,136 @@
+"""Real-browser flows with the real container engine (Docker): deploy and watch the pipeline steps and the
+build log arrive live, follow runtime logs, roll back, and run ``echo`` in the in-browser terminal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from ui.tests.browser_helpers import screenshot, setup_admin
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.docker]
+
+DEPLOY_TIMEOUT = 120_000  # ms: clone + build + start + health of the busybox app
+
+
+@pytest.fixture
+def engine_server(rivetr_server: Any) -> Any:
+    return rivetr_server(
+        env={"RIVETR_RATE_LIMIT__ENABLED": "false", "RIVETR_RUNTIME__RUNTIME_TYPE": "docker"}
+    )
+
+
+def served(server: Any, app_id: str) -> str:
+    """What the app's current container answers on / (straight to its upstream: the proxy is off here)."""
+    client = server.client()
+    app = client.get(f"/api/apps/{app_id}").json()
+    dep = client.get(f"/api/deployments/{app['current_deployment_id']}").json()
+    return httpx.get(f"http://{dep['upstream']}/", timeout=5).text
+
+
+def watch_statuses(page: Any) -> None:
+    """Record every status the deploy panel shows, to prove the page updated itself while the pipeline ran."""
+    page.evaluate(
+        """() => {
+            window.__seen = [];
+            const note = () => { const b = document.getElementById('latest-status');
+                                 if (b && window.__seen[window.__seen.length - 1] !== b.textContent)
+                                     window.__seen.push(b.textContent); };
+            new MutationObserver(note).observe(document.getElementById('deploy-panel'),
+                                               {childList: true, subtree: true, characterData: true});
+            note();
+        }"""
+    )
+
+
+def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, git_server: Any) -> None:
+    server = engine_server
+    repo = git_server.create_repo("live", message="v1")
+    setup_admin(page, server.url)
+    client = server.client()
+    created = client.post("/api/apps", json={"name": "live", "git_url": repo.url, "port": 8000})
+    assert created.status_code == 201, created.text
+    app_id = created.json()["id"]
+
+    page.goto(f"{server.url}/apps/{app_id}")
+    page.evaluate("window.__noReload = true")
+    watch_statuses(page)
+    started = time.monotonic()
+    page.click("#deploy-btn")
+    # Steps and the build log arrive without a reload.
+    expect(page.locator("#build-log")).to_contain_text("queued by api", timeout=10_000)
+    expect(page.locator("#build-log")).to_contain_text("COPY", timeout=DEPLOY_TIMEOUT)
+    expect(page.locator("#latest-status")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    deploy_seconds = time.monotonic() - started
+    assert page.evaluate("window.__noReload") is True
+    seen = page.evaluate("window.__seen")
+    assert seen[-1] == "running"
+    assert any(
+        s in ("queued", "cloning", "building", "starting", "health checking", "switching") for s in seen
+    ), seen
+    for step in ("clone", "build", "start", "health", "switch"):
+        item = page.locator(f"#steps li[data-step={step}]")
+        expect(item).to_have_attribute("data-state", "done")
+        assert item.locator(".dur").inner_text().endswith(("ms", "s"))
+    expect(page.locator("#build-log-state")).to_have_text("running")
+    expect(page.locator("#app-status")).to_have_text("running")
+    assert served(server, app_id) == "hello from v1\n"
+    first = client.get(f"/api/apps/{app_id}").json()["current_deployment_id"]
+
+    # Runtime logs over the WebSocket: a request to the app shows up in busybox httpd's log.
+    page.click("#runtime-log-toggle")
+    expect(page.locator("#runtime-log-state")).to_have_text("live")
+    served(server, app_id)
+    expect(page.locator("#runtime-log")).to_contain_text("GET /", timeout=15_000)
+    screenshot(page, "app-running")
+
+    # A second version, deployed from the command palette.
+    repo.write("www/index.html", "hello from v2\n")
+    repo.commit("v2")
+    page.keyboard.press("Control+k")
+    page.keyboard.type("deploy live")
+    page.wait_for_selector("#palette-list li[aria-selected=true]:has-text('Deploy live')")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    expect(page.locator("#deployments li")).to_have_count(2, timeout=10_000)
+    expect(page.locator("#latest-status")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    assert served(server, app_id) == "hello from v2\n"
+
+    # Roll back to the first deployment from the timeline (confirmation dialog), no rebuild.
+    page.click(f"#deployments li[data-deployment='{first}'] button:has-text('Rollback')")
+    page.click("#confirm-dialog [data-ok]")
+    expect(page.locator("#deployments li")).to_have_count(3, timeout=10_000)
+    expect(page.locator("#latest-status")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    expect(page.locator("#steps li[data-step=build]")).to_have_count(0)  # rollbacks skip clone and build
+    assert served(server, app_id) == "hello from v1\n"
+    latest = client.get(f"/api/apps/{app_id}/deployments").json()[0]
+    assert latest["rollback_of"] == first and latest["status"] == "running"
+
+    # Terminal: a real shell in the running container.
+    page.click("#app-header a:has-text('Terminal')")
+    page.wait_for_url(f"{server.url}/apps/{app_id}/terminal")
+    expect(page.locator("#term-state")).to_have_text("connected", timeout=15_000)
+    page.click("#terminal")
+    page.keyboard.type("echo rivetr-$((40+2))\n")
+    page.wait_for_timeout(200)
+    deadline = time.monotonic() + 15
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.evaluate(
+            """() => { const b = window.rivetrTerminal.term.buffer.active; const out = [];
+                       for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+                       return out.join('\\n'); }"""
+        )
+        if "rivetr-42" in text.replace("rivetr-$((40+2))", ""):
+            break
+        time.sleep(0.2)
+    assert "rivetr-42" in text.replace("rivetr-$((40+2))", ""), text
+    screenshot(page, "terminal")
+    page.goto(server.url + "/")
+    expect(page.locator("[data-stat=running]")).to_have_text("1")
+    screenshot(page, "dashboard-with-app")
+    print(f"first deploy seen running in the browser after {deploy_seconds:.1f}s")
