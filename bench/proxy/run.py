@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "proxy-builtin" / "src"))
@@ -149,6 +150,26 @@ def wrk(port: int, connections: int, duration: int) -> dict[str, float]:
     return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors}
 
 
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (nginx workers, proxy-builtin workers)."""
+    out = [pid]
+    for p in out:
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with contextlib.suppress(OSError):
+                    out += [int(c) for c in Path(f"/proc/{p}/task/{tid}/children").read_text().split()]
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def check(port: int) -> None:
     with socket.create_connection(("127.0.0.1", port), 2) as s:
         s.sendall(f"GET /index.html HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
@@ -178,6 +199,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="32,256")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="N for the multi-worker run")
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best round counts")
     ap.add_argument("--only", default="", help="comma list: nginx,caddy,builtin-1,builtin-N")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
@@ -194,60 +216,91 @@ def main() -> None:
         (d / "www").mkdir()
         (d / "www" / "index.html").write_bytes(b"<!doctype html><title>bench</title><p>" + b"x" * 512 + b"\n")
         backend_port = free_port()
-        procs: list[subprocess.Popen[bytes]] = [nginx(d, "backend", BACKEND.format(port=backend_port, dir=d))]
+        backend = nginx(d, "backend", BACKEND.format(port=backend_port, dir=d))
         wait_port(backend_port)
         loop = asyncio.new_event_loop()
 
-        def run(name: str, port: int) -> None:
-            check(port)
-            wrk(port, conns[0], 2)  # warm up (pools, caches, CPU frequency)
-            results[name] = {}
-            for c in conns:
-                r = wrk(port, c, args.duration)
-                results[name][c] = r
-                print(
-                    f"{name:>12} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                    f"p99 {r['p99']:7.2f} ms  errors {r['errors']:.0f}",
-                    flush=True,
-                )
+        def start_nginx() -> tuple[int, list[int], object]:
+            port = free_port()
+            p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST))
+            wait_port(port)
+            return port, tree_pids(p.pid), p
 
-        try:
-            if not only or "nginx" in only:
-                port = free_port()
-                p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST))
-                wait_port(port)
-                run("nginx", port)
-                p.terminate()
-                p.wait()
-            if (not only or "caddy" in only) and shutil.which("caddy"):
-                port = free_port()
-                (d / "Caddyfile").write_text(CADDYFILE.format(port=port, backend=backend_port, host=HOST))
-                env = {**os.environ, "HOME": str(d), "XDG_DATA_HOME": str(d), "XDG_CONFIG_HOME": str(d)}
-                p = subprocess.Popen(
-                    ["caddy", "run", "--config", str(d / "Caddyfile"), "--adapter", "caddyfile"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    env=env,
-                )
-                wait_port(port)
-                run("caddy", port)
-                p.terminate()
-                p.wait()
-            for workers, label in ((1, "builtin-1"), (args.workers, "builtin-N")):
-                if only and label not in only:
-                    continue
+        def start_caddy() -> tuple[int, list[int], object]:
+            port = free_port()
+            (d / "Caddyfile").write_text(CADDYFILE.format(port=port, backend=backend_port, host=HOST))
+            env = {**os.environ, "HOME": str(d), "XDG_DATA_HOME": str(d), "XDG_CONFIG_HOME": str(d)}
+            p = subprocess.Popen(
+                ["caddy", "run", "--config", str(d / "Caddyfile"), "--adapter", "caddyfile"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            wait_port(port)
+            return port, [p.pid], p
+
+        def start_builtin_n(workers: int) -> Any:
+            def start() -> tuple[int, list[int], object]:
                 proxy, port = loop.run_until_complete(start_builtin(d, backend_port, workers))
-                try:
-                    run(f"builtin-{workers}" if label == "builtin-N" else label, port)
-                finally:
-                    loop.run_until_complete(proxy.shutdown())  # type: ignore[attr-defined]
+                return port, tree_pids(proxy.pid), proxy  # type: ignore[attr-defined]
+
+            return start
+
+        def stop(handle: object) -> None:
+            if isinstance(handle, subprocess.Popen):
+                handle.terminate()
+                handle.wait()
+            else:
+                loop.run_until_complete(handle.shutdown())  # type: ignore[attr-defined]
+
+        configs = [("nginx", start_nginx)]
+        if shutil.which("caddy"):
+            configs.append(("caddy", start_caddy))
+        configs.append(("builtin-1", start_builtin_n(1)))
+        configs.append((f"builtin-{args.workers}", start_builtin_n(args.workers)))
+        if only:
+            configs = [
+                (n, f)
+                for n, f in configs
+                if n in only or (n.startswith("builtin-") and n != "builtin-1" and "builtin-N" in only)
+            ]
+        try:
+            for rnd in range(args.rounds):
+                for name, start in configs:
+                    port, pids, handle = start()
+                    try:
+                        check(port)
+                        wrk(port, conns[0], 2)  # warm up (pools, caches, CPU frequency)
+                        for c in conns:
+                            cpu0 = cpu_seconds(pids)
+                            r = wrk(port, c, args.duration)
+                            # CPU time the proxy itself spent per request: robust against a busy machine.
+                            r["cpu_us"] = (
+                                (cpu_seconds(pids) - cpu0) / max(1.0, r["rps"] * args.duration) * 1e6
+                            )
+                            best = results.setdefault(name, {}).get(c)
+                            if best is None or r["rps"] > best["rps"]:
+                                results[name][c] = r
+                            print(
+                                f"[{rnd + 1}] {name:>10} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
+                                f"p99 {r['p99']:7.2f} ms  cpu {r['cpu_us']:6.1f} us/req  errors {r['errors']:.0f}",
+                                flush=True,
+                            )
+                    finally:
+                        stop(handle)
         finally:
-            for p in procs:
-                p.terminate()
-                p.wait()
+            backend.terminate()
+            backend.wait()
             loop.close()
 
-    print("\nratios (req/s; p99 relative to nginx):")
+    print("\nbest of rounds:")
+    for name, per in results.items():
+        for c, r in per.items():
+            print(
+                f"{name:>10} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
+                f"cpu {r['cpu_us']:6.1f} us/req"
+            )
+    print("\nratios (req/s and p99 relative to nginx / caddy):")
     base = results.get("nginx", {})
     caddy = results.get("caddy", {})
     for name, per in results.items():
@@ -257,7 +310,8 @@ def main() -> None:
             parts = [f"{name:>10} c={c:<4}"]
             if c in base:
                 parts.append(
-                    f"{r['rps'] / base[c]['rps']:.2f}x nginx req/s, p99 {r['p99'] / base[c]['p99']:.2f}x nginx"
+                    f"{r['rps'] / base[c]['rps']:.2f}x nginx req/s, p99 {r['p99'] / base[c]['p99']:.2f}x nginx, "
+                    f"cpu/req {r['cpu_us'] / base[c]['cpu_us']:.2f}x nginx"
                 )
             if c in caddy:
                 parts.append(f"{r['rps'] / caddy[c]['rps']:.2f}x caddy req/s")

@@ -29,6 +29,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 
 import httptools
 
-from .http11 import HOP_BY_HOP, error_response, plain_response, redirect_response
+from .http11 import error_response, plain_response, redirect_response
 from .routing import RouteTable, Upstream
 from .settings import ProxySettings
 
@@ -70,6 +71,11 @@ _P_PIPELINE = 4  # a pipelined request waits for the previous response
 _D_NONE, _D_IDLE, _D_HEAD, _D_BODY = range(4)
 
 _PENDING_LIMIT = 256 * 1024
+
+# Hop-by-hop fields of a response head (searched in the lower-cased head; Transfer-Encoding is not among
+# them because chunked bodies are passed through encoded).
+_RESP_HOP_NAMES = (b"connection", b"keep-alive", b"proxy-connection", b"upgrade", b"te", b"trailer")
+_RESP_HOP = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te|trailer):")
 _POOL_MAX = 512
 
 
@@ -84,6 +90,7 @@ class Exchange:
         "dead",
         "has_body",
         "head",
+        "http10",
         "is_head",
         "keep",
         "local",
@@ -112,6 +119,7 @@ class Exchange:
         self.req_done = False
         self.resp_started = False
         self.is_head = False
+        self.http10 = False
         self.upgrade = False
         self.retried = False
         self.dead = False  # the client went away
@@ -298,7 +306,9 @@ class ClientConn(asyncio.Protocol):
         ex = Exchange(self)
         method = p.get_method()
         host = cl = te = conn = upgrade = xff = rid = None
-        out = [method, b" ", self.url, b" HTTP/1.1\r\n"]
+        http10 = ex.http10 = p.get_http_version() == "1.0"
+        # HTTP/1.0 requests go upstream as HTTP/1.0 so the response is never chunked (1.0 can't read it).
+        out = [method, b" ", self.url, b" HTTP/1.0\r\n" if http10 else b" HTTP/1.1\r\n"]
         append = out.append
         special = _SPECIAL
         bad = False
@@ -328,7 +338,6 @@ class ClientConn(asyncio.Protocol):
                 xff = value if xff is None else xff + b", " + value
             elif kind == _H_RID:
                 rid = value
-        http10 = p.get_http_version() == "1.0"
         keep = p.should_keep_alive()
         is_upgrade = p.should_upgrade()
         if is_upgrade:
@@ -598,6 +607,15 @@ class ClientConn(asyncio.Protocol):
 
 
 class UpstreamConn(asyncio.Protocol):
+    """One keep-alive connection to an upstream, pooled between exchanges.
+
+    Responses pass through raw: httptools only tracks framing (it calls back at the end of the head and of
+    the message, nothing per header or per body chunk), the head is rewritten once with a couple of C-level
+    searches, and the head plus whatever body bytes came with it leave in one write. Chunked bodies keep
+    their encoding (so ``Transfer-Encoding`` is passed on with them); HTTP/1.0 clients get their request
+    forwarded as HTTP/1.0, so an upstream never chunks a response they couldn't read.
+    """
+
     __slots__ = (
         "addr",
         "close_delimited",
@@ -605,15 +623,14 @@ class UpstreamConn(asyncio.Protocol):
         "deadline",
         "ex",
         "got_bytes",
-        "headers",
+        "hbuf",
+        "heads",
         "idle_since",
-        "interim",
+        "in_head",
+        "ka",
+        "msgs",
         "parser",
-        "reason",
-        "rechunk",
-        "reset_parser",
         "reused",
-        "status",
         "t",
         "tunnel",
         "up",
@@ -627,17 +644,16 @@ class UpstreamConn(asyncio.Protocol):
         self.t: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.ex: Exchange | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
-        self.status = 0
         self.tunnel: ClientConn | None = None
         self.closed = False
         self.reused = False
         self.got_bytes = False
-        self.rechunk = False
         self.close_delimited = False
-        self.interim = False
-        self.reset_parser = False
+        self.in_head = True
+        self.hbuf = b""
+        self.heads: list[int] = []  # status codes of heads completed in the current feed
+        self.msgs = 0  # messages completed in the current feed
+        self.ka = False
         self.deadline = 0.0
         self.idle_since = 0.0
 
@@ -649,6 +665,10 @@ class UpstreamConn(asyncio.Protocol):
         self.ex = ex
         ex.up = self
         self.got_bytes = False
+        self.close_delimited = False
+        self.in_head = True
+        self.hbuf = b""
+        self.msgs = 0
         self.deadline = w.now + w.read_timeout
         w.busy.add(self)
         t = self.t
@@ -663,30 +683,120 @@ class UpstreamConn(asyncio.Protocol):
         if ex.client.wpaused:
             t.pause_reading()  # type: ignore[union-attr]
 
+    # httptools callbacks: only these two are defined, so the parser makes no per-header Python calls.
+    def on_headers_complete(self) -> None:
+        self.heads.append(self.parser.get_status_code())
+
+    def on_message_complete(self) -> None:
+        self.msgs += 1
+        self.ka = self.parser.should_keep_alive()  # llhttp resets its flags once the callback returns
+
     def data_received(self, data: bytes) -> None:
         tunnel = self.tunnel
         if tunnel is not None:
             tunnel.t.write(data)  # type: ignore[union-attr]
             return
-        if self.ex is None:
-            # Bytes on an idle pooled connection: protocol violation, don't reuse it.
-            self.close()
+        ex = self.ex
+        if ex is None:
+            self.close()  # bytes on an idle pooled connection: protocol violation, don't reuse it
             return
         self.got_bytes = True
         self.deadline = self.w.now + self.w.read_timeout
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            self._upgraded(data[exc.args[0] :])
+            self._upgraded(self.hbuf + data, len(self.hbuf) + exc.args[0])
             return
         except httptools.HttpParserError:
             self._broken()
             return
-        if self.reset_parser:
-            self.reset_parser = False
-            keep = self.parser.should_keep_alive()
-            self.parser = httptools.HttpResponseParser(self)
-            self._finish(keep)
+        if self.in_head:
+            if not self.heads:
+                self.hbuf += data
+                if len(self.hbuf) > 65536:
+                    self._broken()
+                return
+            if not self._head(self.hbuf + data if self.hbuf else data):
+                return
+        else:
+            ex.client.t.write(data)  # type: ignore[union-attr]
+        if self.msgs:
+            self._finish(self.ka)
+
+    def _head(self, buf: bytes) -> bool:
+        """Forward the response head(s) in ``buf`` (and the body bytes after the final one).
+        False when the exchange already finished here (HEAD) or failed."""
+        ex = self.ex
+        assert ex is not None
+        client = ex.client
+        heads = self.heads
+        pos = 0
+        while heads:
+            status = heads.pop(0)
+            end = buf.find(b"\r\n\r\n", pos)
+            if end < 0:
+                self._broken()
+                return False
+            end += 4
+            if status < 200:
+                # Interim response (100 Continue, 103 Early Hints): pass it on and wait for the final one.
+                client.t.write(buf[pos:end])  # type: ignore[union-attr]
+                pos = end
+                self.msgs -= 1
+                continue
+            heads.clear()
+            self.in_head = False
+            self.hbuf = b""
+            head = self._rewrite(buf[pos:end] if pos else buf[:end], status, ex)
+            ex.resp_started = True
+            if ex.is_head:
+                # httptools can't be told a HEAD response has no body: done now, fresh parser next time.
+                client.t.write(head)  # type: ignore[union-attr]
+                keep = self.ka if self.msgs else self.parser.should_keep_alive()
+                self.parser = httptools.HttpResponseParser(self)
+                self._finish(keep)
+                return False
+            if end < len(buf):
+                client.t.write(head + buf[end:])  # type: ignore[union-attr]
+            else:
+                client.t.write(head)  # type: ignore[union-attr]
+            return True
+        self.hbuf = buf[pos:]  # only interim heads so far
+        return False
+
+    def _rewrite(self, head: bytes, status: int, ex: Exchange) -> bytes:
+        """Strip hop-by-hop fields from a response head and state the client connection's fate."""
+        low = head.lower()
+        if head.startswith(b"HTTP/1.0"):
+            head = b"HTTP/1.1" + head[8:]
+        if _RESP_HOP.search(low) is not None:
+            lines = head[:-4].split(b"\r\n")
+            drop = set(_RESP_HOP_NAMES)
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"connection":
+                    drop.update(t.strip().lower() for t in value.split(b","))
+            drop.discard(b"transfer-encoding")  # the body stays chunk-encoded, so its header stays too
+            drop.discard(b"content-length")
+            kept = [lines[0]]
+            kept += [line for line in lines[1:] if line.partition(b":")[0].lower() not in drop]
+            head = b"\r\n".join(kept) + b"\r\n\r\n"
+        if not (
+            ex.is_head
+            or status == 204
+            or status == 304
+            or b"\r\ncontent-length:" in low
+            or b"\r\ntransfer-encoding:" in low
+        ):
+            self.close_delimited = True  # the body ends when the upstream closes
+            ex.keep = False
+        if not ex.keep or (ex.has_body and not ex.req_done):
+            # After this response the client connection can't resync (or the body ends at close).
+            ex.keep = False
+            return head[:-2] + b"Connection: close\r\n\r\n"
+        if ex.http10:
+            return head[:-2] + b"Connection: keep-alive\r\n\r\n"
+        return head
 
     def eof_received(self) -> bool | None:
         return None
@@ -712,7 +822,7 @@ class UpstreamConn(asyncio.Protocol):
         ex.up = None
         client = ex.client
         if ex.resp_started:
-            if self.close_delimited and not self.interim:
+            if self.close_delimited:
                 client.exchange_done(ex)  # EOF is how this response ends
             else:
                 client.abort()  # truncated response: the client must see an error, not a short body
@@ -736,112 +846,6 @@ class UpstreamConn(asyncio.Protocol):
         if client is not None:
             client.unpause(_P_UPSTREAM_FULL)
 
-    # --------------------------------------------------------------------------------- httptools callbacks
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.reason = b""
-
-    def on_status(self, status: bytes) -> None:
-        self.reason += status
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        ex = self.ex
-        if ex is None:
-            return
-        p = self.parser
-        status = self.status = p.get_status_code()
-        client = ex.client
-        if status < 200 and status != 101:
-            # Interim response (100 Continue, 103 Early Hints): pass it on and wait for the real one.
-            self.interim = True
-            client.t.write(  # type: ignore[union-attr]
-                b"".join(
-                    [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
-                    + [b"%s: %s\r\n" % h for h in self.headers]
-                    + [b"\r\n"]
-                )
-            )
-            return
-        self.interim = False
-        out = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
-        append = out.append
-        hop = HOP_BY_HOP
-        chunked = False
-        has_cl = False
-        conn = None
-        upgrade = None
-        for name, value in self.headers:
-            ln = name.lower()
-            if ln in hop:
-                if ln == b"transfer-encoding":
-                    chunked = value.rstrip().lower().endswith(b"chunked")
-                elif ln == b"connection":
-                    conn = value
-                elif ln == b"upgrade":
-                    upgrade = value
-                continue
-            if ln == b"content-length":
-                has_cl = True
-            append(b"%s: %s\r\n" % (name, value))
-        if conn is not None:
-            tokens = {t.strip().lower() for t in conn.split(b",")}
-            if not tokens <= _CONN_PLAIN:
-                out = [out[0]] + [
-                    line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
-                ]
-                append = out.append
-        self.rechunk = False
-        self.close_delimited = False
-        if status == 101:
-            append(b"Connection: upgrade\r\nUpgrade: %s\r\n\r\n" % (upgrade or b"websocket"))
-        else:
-            if ex.is_head or status == 204 or status == 304:
-                pass
-            elif chunked:
-                if client.parser.get_http_version() == "1.0":
-                    ex.keep = False  # HTTP/1.0 can't read chunked: send the body close-delimited
-                else:
-                    self.rechunk = True
-                    append(b"Transfer-Encoding: chunked\r\n")
-            elif not has_cl:
-                self.close_delimited = True
-                ex.keep = False
-            if not ex.keep or (not ex.req_done and ex.has_body):
-                # The client's body isn't fully read: after this response the connection can't resync.
-                ex.keep = False
-                append(b"Connection: close\r\n\r\n")
-            elif client.parser.get_http_version() == "1.0":
-                append(b"Connection: keep-alive\r\n\r\n")
-            else:
-                append(b"\r\n")
-        ex.resp_started = True
-        client.t.write(b"".join(out))  # type: ignore[union-attr]
-        if ex.is_head:
-            # httptools can't be told that a HEAD response has no body: finish here, fresh parser next.
-            self.reset_parser = True
-
-    def on_body(self, body: bytes) -> None:
-        ex = self.ex
-        if ex is None or self.reset_parser:
-            return
-        if self.rechunk:
-            ex.client.t.writelines((b"%x\r\n" % len(body), body, b"\r\n"))  # type: ignore[union-attr]
-        else:
-            ex.client.t.write(body)  # type: ignore[union-attr]
-
-    def on_message_complete(self) -> None:
-        if self.interim:
-            self.interim = False
-            return
-        if self.status == 101 or self.reset_parser or self.ex is None:
-            return
-        if self.rechunk:
-            self.ex.client.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
-        self._finish(self.parser.should_keep_alive())
-
     # ------------------------------------------------------------------------------------------ lifecycle
     def _finish(self, keep_upstream: bool) -> None:
         ex = self.ex
@@ -858,19 +862,26 @@ class UpstreamConn(asyncio.Protocol):
             self.close()
         ex.client.exchange_done(ex)
 
-    def _upgraded(self, rest: bytes) -> None:
+    def _upgraded(self, buf: bytes, offset: int) -> None:
+        """The upstream switched protocols: pass its 101 on and tunnel bytes both ways from now on."""
         ex = self.ex
-        if ex is None or self.status != 101:
+        if ex is None or not self.heads or self.heads[-1] != 101:
             self._broken()
             return
         client = ex.client
         self.ex = None
+        self.hbuf = b""
         self.deadline = 0.0
         self.w.busy.discard(self)
         self.tunnel = client
+        ex.resp_started = True
         client.start_tunnel(self)
-        if rest:
-            client.t.write(rest)  # type: ignore[union-attr]
+        # The 101 head passes as is: its Connection/Upgrade fields are exactly what the client needs.
+        client.t.write(buf)  # type: ignore[union-attr]
+        pending = ex.pending
+        if pending:
+            ex.pending = None
+            self.t.writelines(pending)  # type: ignore[union-attr]
 
     def _broken(self) -> None:
         """The upstream sent something unparseable."""
@@ -1117,8 +1128,17 @@ def main(argv: list[str] | None = None) -> None:
     gc.set_threshold(50_000, 50, 100)
     import uvloop
 
+    profile_to = os.environ.get("RIVETR_PROXY_PROFILE")  # debugging aid: cProfile stats per worker
+    if profile_to:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(settings, listen, ctl, args.index))
+    if profile_to:
+        prof.disable()
+        prof.dump_stats(f"{profile_to}.{os.getpid()}")
 
 
 if __name__ == "__main__":
