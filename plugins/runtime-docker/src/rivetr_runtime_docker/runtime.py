@@ -97,7 +97,12 @@ def _parse_time(value: str | None) -> datetime | None:
 def _label_filters(labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
     if not labels:
         return None
-    return {"label": [f"{key}={value}" if value is not None else key for key, value in labels.items()]}
+    return {"label": [f"{key}={value}" for key, value in labels.items()]}
+
+
+def _has_labels(have: Mapping[str, str] | None, want: Mapping[str, str] | None) -> bool:
+    have = have or {}
+    return all(have.get(key) == value for key, value in (want or {}).items())
 
 
 def _is_unavailable(exc: BaseException) -> bool:
@@ -281,6 +286,10 @@ class DockerRuntime:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------------------------------------- images
+    def _engine_label_filters(self, labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
+        """Label filters sent to the engine; results are checked against every label afterwards anyway."""
+        return _label_filters(labels)
+
     def normalize_image(self, image: str) -> str:
         """The reference this engine stores ``image`` under (dockerd: unchanged)."""
         return image
@@ -301,9 +310,21 @@ class DockerRuntime:
 
     async def list_images(self, labels: Mapping[str, str] | None = None) -> list[str]:
         """Tags of the images carrying ``labels`` (untagged images are listed by id)."""
-        images = await self._call(lambda: self._api().images(filters=_label_filters(labels)))
+        filters = self._engine_label_filters(labels)
+        for attempt in range(5):
+            try:
+                images = await self._call(lambda: self._api().images(filters=filters))
+                break
+            except EngineError as exc:
+                # podman fails the whole list when an image is removed while it lists (another build or
+                # prune at the same moment); the list is valid a moment later.
+                if "image not known" not in exc.message or attempt == 4:
+                    raise
+                await asyncio.sleep(0.1)
         out: list[str] = []
         for image in images:
+            if not _has_labels(image.get("Labels"), labels):
+                continue
             tags = [t for t in image.get("RepoTags") or [] if t and t != "<none>:<none>"]
             out.extend(tags or [image["Id"]])
         return out
@@ -538,11 +559,15 @@ class DockerRuntime:
                 container=container_id,
             )
 
+    def _normalize_status(self, status: str) -> str:
+        """The engine's status word in Docker's vocabulary (created, running, exited, paused, dead, …)."""
+        return status
+
     def _info_from_inspect(self, data: Mapping[str, Any]) -> ContainerInfo:
         state = data.get("State") or {}
         config = data.get("Config") or {}
         host = data.get("HostConfig") or {}
-        status = str(state.get("Status") or "unknown")
+        status = self._normalize_status(str(state.get("Status") or "unknown"))
         running = bool(state.get("Running"))
         host_port: int | None = None
         for bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).values():
@@ -584,7 +609,8 @@ class DockerRuntime:
 
     async def list(self, labels: Mapping[str, str] | None = None, all: bool = True) -> list[ContainerInfo]:
         """Containers carrying every one of ``labels`` (``all=False``: running ones only)."""
-        summaries = await self._call(lambda: self._api().containers(all=all, filters=_label_filters(labels)))
+        filters = self._engine_label_filters(labels)
+        summaries = await self._call(lambda: self._api().containers(all=all, filters=filters))
         results = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries), return_exceptions=True)
         out: list[ContainerInfo] = []
         for result in results:
@@ -592,7 +618,8 @@ class DockerRuntime:
                 continue  # removed between the list and the inspect
             if isinstance(result, BaseException):
                 raise result
-            out.append(result)
+            if _has_labels(result.labels, labels):
+                out.append(result)
         return out
 
     # ------------------------------------------------------------------------------------------------ logs
