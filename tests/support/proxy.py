@@ -73,6 +73,7 @@ class HttpBackend:
     * ``/download?size=N&chunked=1`` → N bytes of ``x`` (chunked when asked)
     * ``/close`` → a close-delimited response (no Content-Length), then closes
     * ``/status?code=N`` → that status
+    * ``/hop`` → a response carrying hop-by-hop fields (``Connection: keep-alive, X-Hop``, ``Keep-Alive``)
     * ``/health`` → 200, or 503 while ``backend.healthy`` is False
 
     ``requests`` counts requests, ``connections`` accepted connections.
@@ -213,6 +214,9 @@ class HttpBackend:
                 )
                 await writer.drain()
                 return False
+            elif path == "/hop":
+                extra = "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-End: 1\r\n"
+                writer.write(self._resp(200, b"hop", name_hdr + extra, keep))
             elif path == "/status":
                 writer.write(self._resp(int(q.get("code", "200")), b"status", name_hdr, keep))
             elif path == "/health":

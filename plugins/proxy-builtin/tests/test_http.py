@@ -126,6 +126,11 @@ def test_forwarding_and_hop_by_hop_headers(proxy_factory, backend_factory):
     assert hdrs["x-custom"] == "kept" and hdrs["host"] == "h.test"
     for gone in ("x-secret", "keep-alive", "te", "proxy-connection", "connection"):
         assert gone not in hdrs, gone
+    # Response side: Connection, Keep-Alive and whatever Connection names are not passed to the client.
+    status, headers, body = http_get(p.port, "h.test", "/hop")
+    assert (status, body) == (200, b"hop") and headers["x-end"] == "1"
+    assert "x-hop" not in headers and "keep-alive" not in headers
+    assert headers["connection"] == "close"  # ours: the client asked for close
     # A client's request id is passed on unchanged.
     data = json.loads(http_get(p.port, "h.test", "/headers", X_Request_Id="abc-123")[2])
     assert {k.lower(): v.strip() for k, v in data["headers"]}["x-request-id"] == "abc-123"
