@@ -13,8 +13,10 @@ import pytest
 from ui.tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: the sync Playwright API keeps an event loop running in this thread while it is
+    # open, which would break every pytest-asyncio test collected after a browser module.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test.sh does it)")
     from playwright.sync_api import sync_playwright

@@ -4,6 +4,7 @@ edited, deleted), projects."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 def wait_app_page(page: Any) -> None:
     """Wait for an app's detail page (``/apps/new`` itself matches ``/apps/*``, hence the predicate)."""
-    page.wait_for_url(lambda u: "/apps/" in u and not u.endswith("/apps/new") and "/terminal" not in u)
+    page.wait_for_url(re.compile(r"/apps/[0-9a-f]{32}$"))
 
 
 def create_app_via_form(

@@ -3,7 +3,10 @@ build log arrive live, follow runtime logs, roll back, and run ``echo`` in the i
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,14 +17,39 @@ from ui.tests.browser_helpers import screenshot, setup_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.docker]
 
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_TIMEOUT = 120_000  # ms: clone + build + start + health of the busybox app
 
 
-@pytest.fixture
-def engine_server(rivetr_server: Any) -> Any:
-    return rivetr_server(
-        env={"RIVETR_RATE_LIMIT__ENABLED": "false", "RIVETR_RUNTIME__RUNTIME_TYPE": "docker"}
+@pytest.fixture(scope="session")
+def docker_env() -> dict[str, str]:
+    """dockerd running and the local base image built (scripts/engines.sh is idempotent and locked)."""
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "engines.sh"), "ensure", "docker"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
+    if proc.returncode != 0:
+        pytest.skip(f"docker unavailable: {proc.stderr.strip()[-500:]}")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+@pytest.fixture
+def engine_server(rivetr_server: Any, docker_env: dict[str, str]) -> Iterator[Any]:
+    """``rivetr serve`` on Docker; every app it created is deleted afterwards (containers, images, routes)."""
+    server = rivetr_server(
+        env={
+            "RIVETR_RATE_LIMIT__ENABLED": "false",
+            "RIVETR_RUNTIME__RUNTIME_TYPE": "docker",
+            "RIVETR_RUNTIME__DOCKER_SOCKET": docker_env.get("DOCKER_SOCKET", "unix:///var/run/docker.sock"),
+        }
+    )
+    yield server
+    if server.proc.poll() is None:
+        with server.client(timeout=60) as client:
+            for app in client.get("/api/apps").json():
+                client.delete(f"/api/apps/{app['id']}")
 
 
 def served(server: Any, app_id: str) -> str:

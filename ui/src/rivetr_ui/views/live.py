@@ -1,6 +1,7 @@
 """Live data for the app page: deployment status changes (WebSocket) and container CPU/memory (JSON).
 
-Build logs and runtime logs stream from the core's own WebSockets (``/api/deployments/<id>/logs/stream`` and
+History of the graphs comes from the metrics API (``/api/apps/<id>/metrics``). Build logs and runtime logs
+stream from the core's own WebSockets (``/api/deployments/<id>/logs/stream`` and
 ``/api/apps/<id>/logs/stream``), which accept the dashboard session with ``?csrf=``.
 """
 
@@ -9,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 from quart import abort, websocket
-from sqlmodel import col, select
 
-from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.db.engine import isoformat
 from rivetr_core.models.apps import Deployment
 from rivetr_core.types import RivetrError
 
@@ -23,7 +22,6 @@ from .. import queries
 from ..blueprint import bp, ctx, websocket_session
 
 log = logging.getLogger("rivetr.ui")
-HISTORY = timedelta(hours=1)
 
 
 @bp.websocket("/ws/events")
@@ -44,40 +42,10 @@ async def events_ws() -> None:
         await websocket.send(json.dumps(change, default=str))
 
 
-async def _history(app_id: str) -> list[dict[str, Any]]:
-    """Samples recorded by the metrics sampler (when it runs) over the last hour."""
-    try:
-        from rivetr_core.models.ops import MetricSample
-    except ImportError:
-        return []
-    since = utcnow() - HISTORY
-    async with ctx().db.session() as s:
-        rows = (
-            await s.exec(
-                select(MetricSample)
-                .where(
-                    MetricSample.scope == "app",
-                    MetricSample.app_id == app_id,
-                    col(MetricSample.ts) >= since,
-                )
-                .order_by(col(MetricSample.ts))
-                .limit(720)
-            )
-        ).all()
-    return [
-        {
-            "ts": isoformat(r.ts),
-            "cpu_percent": r.cpu_percent,
-            "memory_used": r.memory_used,
-            "memory_limit": r.memory_limit,
-        }
-        for r in rows
-    ]
-
-
 @bp.get("/apps/<app_id>/stats.json")
 async def app_stats(app_id: str) -> dict[str, Any]:
-    """The current sample of the app's running container (from the runtime) plus the recorded history."""
+    """A fresh sample of the app's running container, straight from the runtime (the page polls it every few
+    seconds while visible; the recorded history comes from ``GET /api/apps/<id>/metrics``)."""
     c = ctx()
     app = await queries.get_app(c, app_id)
     if app is None:
@@ -104,4 +72,4 @@ async def app_stats(app_id: str) -> dict[str, Any]:
             error = str(exc) or type(exc).__name__
     else:
         error = "no running container"
-    return {"now": now, "history": await _history(app.id), "error": error}
+    return {"now": now, "error": error}

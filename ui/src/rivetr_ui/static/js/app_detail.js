@@ -114,7 +114,7 @@
 
   // ------------------------------------------------------------------------------- metrics
   var cpuEl = document.getElementById("cpu-chart"), memEl = document.getElementById("mem-chart");
-  var series = { t: [], cpu: [], mem: [] }, cpuPlot = null, memPlot = null, seen = {};
+  var series = { t: [], cpu: [], mem: [] }, cpuPlot = null, memPlot = null, seen = {}, historyLoaded = false;
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
   function makePlot(el, label, color, fmt) {
     if (!window.uPlot) return null;
@@ -134,7 +134,9 @@
     var t = Date.parse(sample.ts) / 1000;
     if (!t || seen[t]) return;
     seen[t] = true;
-    series.t.push(t); series.cpu.push(sample.cpu_percent); series.mem.push(sample.memory_used);
+    var i = series.t.length;
+    while (i > 0 && series.t[i - 1] > t) i--;  // keep time order (history and live samples interleave)
+    series.t.splice(i, 0, t); series.cpu.splice(i, 0, sample.cpu_percent || 0); series.mem.splice(i, 0, sample.memory_used || 0);
     if (series.t.length > 720) { delete seen[series.t.shift()]; series.cpu.shift(); series.mem.shift(); }
   }
   async function poll() {
@@ -142,7 +144,13 @@
       var res = await fetch("/apps/" + encodeURIComponent(appId) + "/stats.json", { credentials: "same-origin" });
       if (!res.ok) return;
       var data = await res.json();
-      if (!series.t.length) data.history.forEach(add);
+      if (!historyLoaded) {
+        historyLoaded = true;
+        try {
+          var hist = await Rivetr.api("GET", "/api/apps/" + encodeURIComponent(appId) + "/metrics?range=1h");
+          (hist.points || []).forEach(add);
+        } catch (e) { /* no history yet: live samples still draw */ }
+      }
       var now = document.getElementById("metrics-now");
       if (data.now) {
         add(data.now);
