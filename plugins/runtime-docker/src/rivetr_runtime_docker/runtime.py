@@ -252,6 +252,11 @@ class DockerRuntime:
     # -------------------------------------------------------------------------------------------- engine
     async def ping(self) -> bool:
         """True when the engine answers ``/_ping`` within ``connect_timeout``; never raises."""
+        return await self._answers()
+
+    async def _answers(self) -> bool:
+        """Ping without side effects (a subclass's ``ping`` may start its engine): used to tell "the stream
+        ended" from "the engine went away"."""
         try:
             return await self._call(self._ping)
         except Exception:
@@ -473,7 +478,7 @@ class DockerRuntime:
                 exit_code=self._build_exit_code(error),
             )
         if built_id is None and not await self.image_exists(tag):
-            if not await self.ping():
+            if not await self._answers():
                 raise RuntimeUnavailable(f"{self.name} engine at {self.base_url} went away during the build")
             raise BuildFailed(f"build of {tag} ended without producing an image", log_tail=list(tail))
 
@@ -685,7 +690,7 @@ class DockerRuntime:
         for stream, rest in pending.items():
             if rest:
                 yield to_line(stream, rest)
-        if follow and not await self.ping():
+        if follow and not await self._answers():
             raise RuntimeUnavailable(f"{self.name} engine at {self.base_url} went away while following logs")
 
     # ----------------------------------------------------------------------------------------------- stats

@@ -201,7 +201,7 @@ class PodmanRuntime(DockerRuntime):
             await self._call(self.ensure_service)
         except Exception:
             return False
-        return await super().ping()
+        return await self._answers()
 
     # ------------------------------------------------------------------------------------ engine quirks
     def normalize_image(self, image: str) -> str:

@@ -1,0 +1,147 @@
+"""Pure logic of the docker runtime (no engine): Dockerfile base images, time parsing, error translation,
+stats arithmetic, the plugin factory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker.errors
+import pytest
+import requests
+from rivetr_runtime_docker.dockerfile import base_images, is_local_only
+from rivetr_runtime_docker.runtime import DockerRuntime, EngineError, _parse_time
+
+from rivetr_core.config import RivetrConfig
+from rivetr_core.types import (
+    ContainerNotFound,
+    ImageNotFound,
+    PluginContext,
+    PortInUse,
+    RuntimeUnavailable,
+)
+
+
+def test_base_images_stages_args_and_copy_from() -> None:
+    text = """
+# syntax=docker/dockerfile:1
+ARG BASE=localhost/rivetr/base:1
+ARG TAG
+FROM --platform=linux/amd64 ${BASE} AS build
+RUN make \\
+    # a comment inside a continuation
+    && make install
+FROM localhost/rivetr/runtime:${TAG:-2}
+COPY --from=build /out /app
+COPY --from=localhost/rivetr/assets:3 /a /b
+COPY --from=0 /x /y
+FROM build
+FROM scratch
+"""
+    assert base_images(text) == [
+        "localhost/rivetr/base:1",
+        "localhost/rivetr/runtime:2",
+        "localhost/rivetr/assets:3",
+    ]
+    assert base_images(text, {"BASE": "python:3.12", "TAG": "9"})[:2] == [
+        "python:3.12",
+        "localhost/rivetr/runtime:9",
+    ]
+
+
+def test_arg_after_from_does_not_leak_into_later_from() -> None:
+    text = "FROM a:1\nARG X=localhost/b:1\nFROM ${X:-c:2}\n"
+    assert base_images(text) == ["a:1", "c:2"]
+
+
+@pytest.mark.parametrize(
+    ("image", "local"),
+    [
+        ("localhost/rivetr/app:1", True),
+        ("localhost:5000/app:1", False),
+        ("python:3.12", False),
+        ("docker.io/library/busybox", False),
+        ("localhost", False),
+    ],
+)
+def test_is_local_only(image: str, local: bool) -> None:
+    assert is_local_only(image) is local
+
+
+def test_parse_time() -> None:
+    assert _parse_time("2026-11-27T07:31:21.910230667Z") == datetime(
+        2026, 11, 27, 7, 31, 21, 910230, tzinfo=UTC
+    )
+    assert _parse_time("2026-11-27T09:31:21+02:00") == datetime(2026, 11, 27, 7, 31, 21, tzinfo=UTC)
+    assert _parse_time("0001-01-01T00:00:00Z") is None
+    assert _parse_time("") is None and _parse_time(None) is None and _parse_time("garbage") is None
+
+
+def _api_error(cls: type[docker.errors.APIError], status: int, explanation: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = status
+    return cls("boom", response=response, explanation=explanation)
+
+
+def test_translate_errors() -> None:
+    rt = DockerRuntime("unix:///nonexistent/docker.sock")
+    assert isinstance(rt._translate(requests.exceptions.ConnectionError("refused")), RuntimeUnavailable)
+    assert isinstance(rt._translate(FileNotFoundError(2, "No such file")), RuntimeUnavailable)
+    unavailable = rt._translate(docker.errors.DockerException("Error while fetching server API version: x"))
+    assert (
+        isinstance(unavailable, RuntimeUnavailable)
+        and "unix:///nonexistent/docker.sock" in unavailable.message
+    )
+    missing = _api_error(docker.errors.NotFound, 404, "No such container: abc")
+    assert isinstance(rt._translate(missing, container="abc"), ContainerNotFound)
+    missing_image = _api_error(docker.errors.ImageNotFound, 404, "No such image: localhost/x:1")
+    assert isinstance(rt._translate(missing_image, image="localhost/x:1"), ImageNotFound)
+    port = _api_error(
+        docker.errors.APIError,
+        500,
+        "driver failed programming external connectivity: port is already allocated",
+    )
+    assert isinstance(rt._translate(port), PortInUse)
+    clash = _api_error(docker.errors.APIError, 409, 'Conflict. The container name "/x" is already in use')
+    assert isinstance(rt._translate(clash), EngineError)
+    bug = ValueError("a bug")
+    assert rt._translate(bug) is bug
+
+
+def test_stats_arithmetic_cgroup_v1() -> None:
+    raw = {
+        "read": "2026-11-27T07:31:22.946338943Z",
+        "cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
+        "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000},
+        "memory_stats": {"usage": 1000, "limit": 4000, "stats": {"total_inactive_file": 200}},
+        "networks": {"eth0": {"rx_bytes": 5, "tx_bytes": 7}, "eth1": {"rx_bytes": 1, "tx_bytes": 1}},
+    }
+    stats = DockerRuntime()._stats_from("c1", raw)
+    assert stats.cpu_percent == 40.0  # 200/1000 of the machine = 0.4 of 2 CPUs → 40 % of one CPU
+    assert (stats.memory_used, stats.memory_limit, stats.net_rx, stats.net_tx) == (800, 4000, 6, 8)
+
+
+def test_stats_of_stopped_container_are_zero() -> None:
+    stats = DockerRuntime()._stats_from("c1", {"read": "0001-01-01T00:00:00Z", "memory_stats": {}})
+    assert (stats.cpu_percent, stats.memory_used, stats.net_rx) == (0.0, 0, 0)
+
+
+async def test_engine_down_is_clear_and_fast(tmp_path: Path) -> None:
+    rt = DockerRuntime(f"unix://{tmp_path}/docker.sock")
+    try:
+        assert await rt.ping() is False
+        with pytest.raises(RuntimeUnavailable, match="does not answer"):
+            await rt.list()
+    finally:
+        await rt.close()
+
+
+def test_plugin_factory_reads_config(tmp_path: Path) -> None:
+    from rivetr_runtime_docker import plugin
+
+    (registration,) = plugin.rivetr_container_runtimes()
+    config = RivetrConfig()
+    config.runtime.docker_socket = "unix:///run/other-docker.sock"
+    runtime = registration.factory(PluginContext(config=config, data_dir=tmp_path))
+    assert isinstance(runtime, DockerRuntime)
+    assert runtime.base_url == "unix:///run/other-docker.sock" and runtime.name == "docker"
