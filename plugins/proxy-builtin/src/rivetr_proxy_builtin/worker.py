@@ -97,11 +97,13 @@ class Exchange:
         "is_head",
         "keep",
         "local",
+        "log",
         "pending",
         "pending_size",
         "req_done",
         "resp_started",
         "retried",
+        "status",
         "up",
         "upgrade",
         "upstream",
@@ -125,6 +127,8 @@ class Exchange:
         self.http10 = False
         self.upgrade = False
         self.retried = False
+        self.status = 0
+        self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
         self.dead = False  # the client went away
         self.counted = False
 
@@ -310,6 +314,8 @@ class ClientConn(asyncio.Protocol):
         method = p.get_method()
         host = cl = te = conn = upgrade = xff = rid = None
         http10 = ex.http10 = p.get_http_version() == "1.0"
+        if w.access_log:
+            ex.log = (method, self.url, next((v for n, v in self.headers if n.lower() == b"host"), b"-"))
         # HTTP/1.0 requests go upstream as HTTP/1.0 so the response is never chunked (1.0 can't read it).
         out = [method, b" ", self.url, b" HTTP/1.0\r\n" if http10 else b" HTTP/1.1\r\n"]
         append = out.append
@@ -493,6 +499,9 @@ class ClientConn(asyncio.Protocol):
         if ex.local is not None:
             t = self.t
             ex.resp_started = True
+            ex.status = int(ex.local[9:12])
+            if ex.log is not None and not ex.keep:
+                self.w.access(self, ex)
             t.write(ex.local)  # type: ignore[union-attr]
             if not ex.keep:
                 self._linger()
@@ -505,6 +514,8 @@ class ClientConn(asyncio.Protocol):
         """The response of ``ex`` (the active exchange) has been fully written."""
         w = self.w
         w.release(ex)
+        if ex.log is not None:
+            w.access(self, ex)
         if self.active is ex:
             self.active = None
         if not ex.keep or not ex.req_done or self.closing:
@@ -524,6 +535,7 @@ class ClientConn(asyncio.Protocol):
 
     def respond_error(self, ex: Exchange, status: int) -> None:
         """The upstream failed before any response byte: answer with ``status``."""
+        ex.status = status
         if self.closing or ex.dead:
             self.w.release(ex)
             return
@@ -770,6 +782,7 @@ class UpstreamConn(asyncio.Protocol):
     def _rewrite(self, head: bytes, status: int, ex: Exchange) -> bytes:
         """Strip hop-by-hop fields from a response head and state the client connection's fate."""
         low = head.lower()
+        ex.status = status
         if head.startswith(b"HTTP/1.0"):
             head = b"HTTP/1.1" + head[8:]
         if _RESP_HOP.search(low) is not None:
@@ -927,6 +940,7 @@ class Worker:
         self.read_timeout = settings.upstream_read_timeout
         self.connect_timeout = settings.upstream_connect_timeout
         self.drain_timeout = settings.drain_timeout
+        self.access_log = settings.access_log
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
         self.pool_idle = min(settings.idle_timeout, 4.0)
         self.routes = RouteTable()
@@ -945,6 +959,16 @@ class Worker:
         self.tick = max(0.05, min(0.5, settings.header_timeout / 4, settings.upstream_read_timeout / 4))
         self.server: asyncio.AbstractServer | None = None
         self.stopping = False
+
+    def access(self, client: ClientConn, ex: Exchange) -> None:
+        """One access-log line (only with ``access_log`` on: logging is the costliest thing per request)."""
+        method, target, host = ex.log or (b"-", b"-", b"-")
+        ex.log = None
+        sys.stderr.write(
+            f'{client.peer.decode()} {host.decode("latin-1")} "{method.decode()} '
+            f'{target.decode("latin-1")}" {ex.status} {ex.addr or "-"}\n'
+        )
+        sys.stderr.flush()
 
     # ----------------------------------------------------------------------------------------- counting
     def count(self, ex: Exchange) -> None:
