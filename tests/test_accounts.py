@@ -331,3 +331,32 @@ async def test_openapi_documents_the_account_endpoints(api: ApiClient) -> None:
         "/api/tokens/{token_id}",
     ):
         assert path in spec["paths"], path
+
+
+async def _ws_close(client, path: str, **kwargs) -> str:
+    from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
+
+    try:
+        async with client.websocket(path, **kwargs) as ws:
+            await ws.send("x")
+            await ws.receive()
+            return "open"
+    except WebsocketResponseError as exc:
+        return f"rejected {exc.response.status_code}"
+    except WebsocketDisconnectError as exc:
+        return f"closed {exc.args[0] if exc.args else ''}"
+
+
+async def test_session_authorises_api_websockets_with_csrf_and_same_origin(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    raw = cookie_of(api)
+    api.client.cookie_jar.clear()
+    headers = {"Cookie": f"{SESSION_COOKIE}={raw}", "Host": "localhost", "Origin": "http://localhost"}
+    path = "/api/deployments/nope/logs/stream"  # 4404 after authentication, 4401 before
+    good = await _ws_close(api.client, path, headers=headers, query_string={"csrf": body["csrf_token"]})
+    assert good == "closed 4404"
+    assert await _ws_close(api.client, path, headers=headers) == "closed 4401"
+    cross_site = {**headers, "Origin": "https://evil.example"}
+    assert await _ws_close(
+        api.client, path, headers=cross_site, query_string={"csrf": body["csrf_token"]}
+    ) == ("closed 4401")
