@@ -53,7 +53,7 @@ def test_clone_branch_and_commit(git_server, tmp_path):
     result = clone_sync(CloneRequest(repo.url, branch="main"), tmp_path / "a", lines.append)
     assert result.commit_sha == second and result.commit_message == "second"
     assert (tmp_path / "a" / "www" / "index.html").read_text() == "second"
-    assert any(line.startswith("$ git fetch --depth 1") for line in lines)
+    assert any(line.startswith("$ git clone --depth 1 --branch main") for line in lines)
     old = clone_sync(CloneRequest(repo.url, commit=first), tmp_path / "b", lines.append)
     assert old.commit_sha == first
     assert (tmp_path / "b" / "www" / "index.html").read_text() == "hello from v1\n"

@@ -232,6 +232,11 @@ async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runt
     assert dep["status"] == "queued"
     done = await wait_status(papi, dep["id"], ("running", "failed"))
     assert done["status"] == "running", done
+    for _ in range(100):  # "running" is set at the switch; the drain step is recorded right after
+        if "finished_at" in done["steps"].get("drain", {}):
+            break
+        await asyncio.sleep(0.02)
+        done = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
     assert done["commit_sha"] == repo.head()
     assert done["image"] == f"localhost/rivetr/web:{dep['id']}"
     assert set(done["steps"]) == {"clone", "build", "start", "health", "switch", "drain"}

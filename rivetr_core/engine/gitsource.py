@@ -134,30 +134,28 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
             askpass.chmod(stat.S_IRWXU)
             env["GIT_ASKPASS"] = str(askpass)
             env["RIVETR_GIT_TOKEN"] = request.token
-        on_line(f"$ git fetch --depth 1 {redact(request.url)} {request.commit or request.branch}")
-        repo = git.Repo.init(dest)
-        try:
-            with repo.git.custom_environment(**env):
-                origin = repo.create_remote("origin", request.url)
-                progress = _progress_class(on_line)()
-                ref = request.commit or request.branch
-                target = "FETCH_HEAD"
-                try:
-                    origin.fetch(ref, depth=1, progress=progress, kill_after_timeout=request.timeout)
-                except git.GitCommandError:
-                    if not request.commit:
-                        raise
-                    # Some servers refuse a bare commit id in a shallow fetch: fetch the branch instead.
-                    on_line(f"commit fetch refused; fetching branch {request.branch} in full")
-                    origin.fetch(request.branch, progress=progress, kill_after_timeout=request.timeout)
-                    target = request.commit
-                repo.git.checkout("--detach", "--force", target)
-                head = repo.head.commit
-                if request.commit and not head.hexsha.startswith(request.commit.lower()):
-                    raise GitSourceError(f"commit {request.commit} not found on {redact(request.url)}")
-                result = CloneResult(head.hexsha, head.summary if isinstance(head.summary, str) else "")
-        finally:
-            repo.close()
+        progress = _progress_class(on_line)()
+        if request.commit:
+            result = _fetch_commit(request, dest, env, progress, on_line)
+        else:
+            # The common case (branch head) in one git process: noticeably faster than init + fetch + checkout.
+            on_line(f"$ git clone --depth 1 --branch {request.branch} {redact(request.url)}")
+            dest.rmdir()
+            repo = git.Repo.clone_from(
+                request.url,
+                dest,
+                env=env,
+                progress=progress,
+                depth=1,
+                branch=request.branch,
+                single_branch=True,
+                no_tags=True,
+                kill_after_timeout=request.timeout,
+            )
+            try:
+                result = _result(repo)
+            finally:
+                repo.close()
         on_line(f"checked out {result.commit_sha[:12]} {result.commit_message}")
         return result
     except git.GitCommandError as exc:
@@ -170,3 +168,33 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
         raise GitSourceError(f"not a git repository: {exc}") from None
     finally:
         shutil.rmtree(cred_dir, ignore_errors=True)
+
+
+def _result(repo) -> CloneResult:  # type: ignore[no-untyped-def]
+    head = repo.head.commit
+    return CloneResult(head.hexsha, head.summary if isinstance(head.summary, str) else "")
+
+
+def _fetch_commit(request: CloneRequest, dest: Path, env: dict[str, str], progress, on_line) -> CloneResult:  # type: ignore[no-untyped-def]
+    import git
+
+    on_line(f"$ git fetch --depth 1 {redact(request.url)} {request.commit}")
+    repo = git.Repo.init(dest)
+    try:
+        with repo.git.custom_environment(**env):
+            origin = repo.create_remote("origin", request.url)
+            target = "FETCH_HEAD"
+            try:
+                origin.fetch(request.commit, depth=1, progress=progress, kill_after_timeout=request.timeout)
+            except git.GitCommandError:
+                # Servers refuse abbreviated ids (and some any bare id) in a shallow fetch: fetch the branch.
+                on_line(f"commit fetch refused; fetching branch {request.branch} in full")
+                origin.fetch(request.branch, progress=progress, kill_after_timeout=request.timeout)
+                target = request.commit or ""
+            repo.git.checkout("--detach", "--force", target)
+            result = _result(repo)
+        if not result.commit_sha.startswith((request.commit or "").lower()):
+            raise GitSourceError(f"commit {request.commit} not found on {redact(request.url)}")
+        return result
+    finally:
+        repo.close()
