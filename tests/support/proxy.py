@@ -278,7 +278,7 @@ class SyncProxy:
         from rivetr_proxy_builtin.backend import BuiltinProxy
         from rivetr_proxy_builtin.settings import ProxySettings
 
-        defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "health_interval": 60.0}
+        defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "https_port": 0, "health_interval": 60.0}
         self.settings = ProxySettings(**{**defaults, **settings})
         self.state_dir = state_dir
         self.tl = ThreadLoop()
@@ -286,6 +286,7 @@ class SyncProxy:
         self.tl.run(self.backend.start())
         assert self.backend.port
         self.port: int = self.backend.port
+        self.https_port: int | None = self.backend.https_port
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self.tl.run(getattr(self.backend, method)(*args, **kwargs), timeout=120)

@@ -247,21 +247,6 @@ def test_acme_challenge_answered_before_routes(proxy_factory, backend_factory):
     assert http_get(p.port, "new.test", "/.well-known/acme-challenge/tok123")[0] == 404
 
 
-def test_certificates_are_stored_and_reported(proxy_factory, backend_factory):
-    b = backend_factory("tls")
-    p = proxy_factory()
-    p.set_route("tls.test", b.address, https_redirect=True, hsts=True)
-    p.call("set_certificate", "tls.test", "CERT", "KEY")
-    (route,) = p.call("routes")
-    assert route.has_certificate and route.https_redirect and route.hsts
-    crt = p.state_dir / "certs" / "tls.test.crt"
-    assert crt.read_text() == "CERT" and oct(crt.stat().st_mode & 0o777) == "0o600"
-    # No HTTPS listener yet: no redirect to a port that would not answer.
-    assert http_get(p.port, "tls.test")[0] == 200
-    p.call("remove_certificate", "tls.test")
-    assert not p.call("routes")[0].has_certificate
-
-
 def test_status_and_routes_report(proxy_factory, backend_factory):
     b = backend_factory("st")
     p = proxy_factory()

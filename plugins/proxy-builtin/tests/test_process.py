@@ -16,6 +16,7 @@ from tests.support.proxy import SyncProxy, free_port, http_get, wait_until
 
 HEAVY = [
     "quart",
+    "cryptography",
     "hypercorn",
     "sqlalchemy",
     "sqlmodel",

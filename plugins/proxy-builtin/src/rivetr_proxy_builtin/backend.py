@@ -38,6 +38,7 @@ from rivetr_core.types import (
 from .control import ControlClient, ControlError
 from .routing import normalize_domain, split_address
 from .settings import ProxySettings
+from .tlsfiles import ensure_fallback_cert
 
 
 class BuiltinProxy:
@@ -69,6 +70,8 @@ class BuiltinProxy:
         self.pid: int | None = None
         #: The HTTP port the proxy listens on (useful when ``proxy_port`` is 0), known after start().
         self.port: int | None = None
+        #: The HTTPS port (None when no HTTPS listener could be opened), known after start().
+        self.https_port: int | None = None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> BuiltinProxy:
@@ -170,8 +173,9 @@ class BuiltinProxy:
 
     # ---------------------------------------------------------------------------------------- TLS / ACME
     async def set_certificate(self, domain: str, cert_pem: str, key_pem: str) -> None:
-        """Store a certificate for ``domain`` (PEMs in ``state_dir/certs``, 0600). Served once the HTTPS
-        listener lands (issue: TLS/ACME); ``routes()`` already reports ``has_certificate``."""
+        """Serve this certificate (chain PEM + key PEM) for ``domain`` (exact or ``*.example.com``) on the
+        HTTPS port, chosen by SNI; stored 0600 in ``state_dir/certs``. Raises ProxyError if the pair does
+        not load. Takes effect for new handshakes at once (renewals too)."""
         await self._call("set_cert", domain=normalize_domain(domain), cert_pem=cert_pem, key_pem=key_pem)
 
     async def remove_certificate(self, domain: str) -> None:
@@ -227,6 +231,7 @@ class BuiltinProxy:
         self._client = client
         self.pid = st.get("pid")
         self.port = st.get("port")
+        self.https_port = st.get("https_port")
         self._check_settings(st)
         await self._sync()
         return True
@@ -249,6 +254,9 @@ class BuiltinProxy:
             os.close(lock_fd)
 
     async def _spawn(self) -> None:
+        if self.settings.https_port is not None:
+            # Made here, where cryptography is loaded anyway, so the proxy processes never import it.
+            await asyncio.to_thread(ensure_fallback_cert, self.state_dir / "certs")
         self._reap()
         if self._proc is not None:
             self._stale.append(self._proc)  # still running (should not be): keep it referenced

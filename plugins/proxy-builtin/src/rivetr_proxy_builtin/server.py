@@ -29,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -38,20 +39,18 @@ from typing import Any
 from .health import HealthTracker
 from .routing import normalize_domain, split_address
 from .settings import ProxySettings
+from .tlsfiles import FALLBACK, cert_basename, domain_of, ensure_fallback_cert, write_private
 
 STATE_VERSION = 1
-
-
-def cert_filename(domain: str) -> str:
-    return domain.replace("*", "_wildcard_")
 
 
 class WorkerHandle:
     """The master's side of one worker: its process, control pipe and pending acknowledgements."""
 
-    def __init__(self, index: int, listen: socket.socket) -> None:
+    def __init__(self, index: int, listen: socket.socket, tls: socket.socket | None) -> None:
         self.index = index
         self.listen = listen
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -80,7 +79,8 @@ class Master:
         self.state_dir = state_dir
         self.routes: dict[str, dict[str, Any]] = {}
         self.acme: dict[str, str] = {}
-        self.certs: set[str] = set()
+        self.certs: dict[str, int] = {}  # domain → version (crt mtime): workers reload changed ones
+        self.https_port = 0  # 0: no HTTPS listener
         self.workers: list[WorkerHandle] = []
         self.port = 0
         self.seq = 0
@@ -108,8 +108,10 @@ class Master:
         self.acme = dict(data.get("acme", {}))
         certs_dir = self.state_dir / "certs"
         if certs_dir.is_dir():
-            names = {p.name[: -len(".crt")] for p in certs_dir.glob("*.crt")}
-            self.certs = {n.replace("_wildcard_", "*") for n in names if (certs_dir / f"{n}.key").exists()}
+            for crt in certs_dir.glob("*.crt"):
+                base = crt.name[: -len(".crt")]
+                if base != FALLBACK and (certs_dir / f"{base}.key").exists():
+                    self.certs[domain_of(base)] = crt.stat().st_mtime_ns
 
     def persist(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
@@ -126,8 +128,8 @@ class Master:
             "routes": list(self.routes.values()),
             "unhealthy": sorted(self.health.unhealthy()),
             "acme": self.acme,
-            "certs": sorted(self.certs),
-            "tls_port": 0,  # no HTTPS listener yet: https_redirect stays off until TLS termination lands
+            "certs": self.certs,
+            "tls_port": self.https_port,  # https_redirect only when a listener exists
         }
 
     async def broadcast(self) -> bool:
@@ -154,21 +156,34 @@ class Master:
         await self.broadcast()
 
     # --------------------------------------------------------------------------------------------- workers
-    def make_sockets(self) -> None:
+    def _listen(self, port: int) -> list[socket.socket]:
         s = self.settings
         family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
-        port = s.port
-        for i in range(s.workers):
+        socks = []
+        for _ in range(s.workers):
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((s.host, port))
             sock.listen(4096)
             sock.set_inheritable(True)
-            if i == 0:
-                port = sock.getsockname()[1]  # port 0: every worker joins the port the first one got
-            self.workers.append(WorkerHandle(i, sock))
-        self.port = port
+            port = sock.getsockname()[1]  # port 0: every worker joins the port the first one got
+            socks.append(sock)
+        return socks
+
+    def make_sockets(self) -> None:
+        s = self.settings
+        plain = self._listen(s.port)
+        self.port = plain[0].getsockname()[1]
+        tls: list[socket.socket | None] = [None] * s.workers
+        if s.https_port is not None and s.https_port >= 0:
+            try:
+                ensure_fallback_cert(self.state_dir / "certs")
+                tls = list(self._listen(s.https_port))
+                self.https_port = tls[0].getsockname()[1]  # type: ignore[union-attr]
+            except Exception as exc:  # HTTPS failing must not take plain HTTP down with it
+                print(f"rivetr-proxy: no HTTPS listener on port {s.https_port}: {exc}", file=sys.stderr)
+        self.workers = [WorkerHandle(i, plain[i], tls[i]) for i in range(s.workers)]
 
     async def spawn(self, handle: WorkerHandle) -> None:
         parent, child = socket.socketpair()
@@ -185,10 +200,16 @@ class Master:
             self.settings.to_json(),
             "--index",
             str(handle.index),
+            "--state-dir",
+            str(self.state_dir),
         ]
+        fds = [handle.listen.fileno(), child.fileno()]
+        if handle.tls is not None:
+            cmd += ["--tls-fd", str(handle.tls.fileno())]
+            fds.append(handle.tls.fileno())
         handle.ready.clear()
         # Popen only forks/execs; asyncio's subprocess transport would add pipes the worker doesn't need.
-        handle.proc = subprocess.Popen(cmd, pass_fds=(handle.listen.fileno(), child.fileno()))  # noqa: ASYNC220
+        handle.proc = subprocess.Popen(cmd, pass_fds=fds)  # noqa: ASYNC220
         child.close()
         handle.pid = handle.proc.pid
         handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
@@ -341,27 +362,36 @@ class Master:
     def _write_cert(self, domain: str, cert_pem: str, key_pem: str) -> None:
         d = self.state_dir / "certs"
         d.mkdir(mode=0o700, exist_ok=True)
-        base = cert_filename(domain)
-        for suffix, text in ((".crt", cert_pem), (".key", key_pem)):
-            tmp = d / f"{base}{suffix}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.replace(tmp, d / f"{base}{suffix}")
-        self.certs.add(domain)
+        base = cert_basename(domain)
+        # Check the pair loads before any worker sees it: a bad upload must not break handshakes.
+        check_crt, check_key = d / f"{base}.check.crt", d / f"{base}.check.key"
+        write_private(check_crt, cert_pem)
+        write_private(check_key, key_pem)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(check_crt, check_key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"certificate and key for {domain} do not load: {exc}") from None
+        finally:
+            for path in (check_crt, check_key):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        write_private(d / f"{base}.key", key_pem)
+        write_private(d / f"{base}.crt", cert_pem)
+        self.certs[domain] = (d / f"{base}.crt").stat().st_mtime_ns
 
     def _remove_cert(self, domain: str) -> None:
-        base = cert_filename(domain)
+        base = cert_basename(domain)
         for suffix in (".crt", ".key"):
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / "certs" / f"{base}{suffix}").unlink()
-        self.certs.discard(domain)
+        self.certs.pop(domain, None)
 
     def status(self) -> dict[str, Any]:
         return {
             "ok": all(w.ready.is_set() for w in self.workers),
             "pid": os.getpid(),
             "port": self.port,
+            "https_port": self.https_port or None,
             "host": self.settings.host,
             "workers": len(self.workers),
             "workers_ready": sum(1 for w in self.workers if w.ready.is_set()),
@@ -416,6 +446,7 @@ class Master:
         info = {
             "pid": os.getpid(),
             "port": self.port,
+            "https_port": self.https_port or None,
             "host": self.settings.host,
             "workers": len(self.workers),
         }

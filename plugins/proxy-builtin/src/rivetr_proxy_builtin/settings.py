@@ -16,7 +16,7 @@ from typing import Any
 class ProxySettings:
     host: str = "0.0.0.0"
     port: int = 80
-    https_port: int = 443
+    https_port: int | None = 443  # None: no HTTPS listener
     workers: int = 1
     max_header_size: int = 16384
     max_body_size: int = 1024**3  # 0 = unlimited

@@ -32,6 +32,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import sys
 from typing import Any
 
@@ -78,6 +79,7 @@ _RESP_HOP = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|
 _RESP_HOP_LINE = re.compile(
     rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te|trailer):[^\r\n]*", re.I
 )
+_HSTS = b"Strict-Transport-Security: max-age=31536000\r\n\r\n"
 _CONN_VALUE = re.compile(rb"\r\nconnection:([^\r\n]*)")
 _POOL_MAX = 512
 
@@ -93,6 +95,7 @@ class Exchange:
         "dead",
         "has_body",
         "head",
+        "hsts",
         "http10",
         "is_head",
         "keep",
@@ -125,6 +128,7 @@ class Exchange:
         self.resp_started = False
         self.is_head = False
         self.http10 = False
+        self.hsts = False
         self.upgrade = False
         self.retried = False
         self.status = 0
@@ -150,6 +154,7 @@ class ClientConn(asyncio.Protocol):
         "pause_mask",
         "peer",
         "t",
+        "tls",
         "tunnel",
         "upgrade_wait",
         "url",
@@ -158,8 +163,9 @@ class ClientConn(asyncio.Protocol):
         "wpaused",
     )
 
-    def __init__(self, w: Worker) -> None:
+    def __init__(self, w: Worker, tls: bool = False) -> None:
         self.w = w
+        self.tls = tls
         self.t: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.headers: list[tuple[bytes, bytes]] = []
@@ -395,7 +401,7 @@ class ClientConn(asyncio.Protocol):
         entry = w.routes.lookup(hkey)
         if entry is None:
             return self._local(ex, error_response(404, not keep or ex.has_body), keep and not ex.has_body)
-        if entry.https_redirect and w.tls_port and hkey.decode() in w.certs:
+        if entry.https_redirect and not self.tls and w.tls_port and w.cert_domain(hkey.decode()) is not None:
             port = b"" if w.tls_port == 443 else b":%d" % w.tls_port
             loc = b"https://" + hkey + port + url
             return self._local(ex, redirect_response(loc, not keep or ex.has_body), keep and not ex.has_body)
@@ -408,9 +414,16 @@ class ClientConn(asyncio.Protocol):
         if rid is None or len(rid) > 128:
             rid = os.urandom(16).hex().encode()
         append(
-            b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
-            % (peer if xff is None else xff + b", " + peer, host or b"", rid)
+            b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
+            % (
+                peer if xff is None else xff + b", " + peer,
+                b"https" if self.tls else b"http",
+                host or b"",
+                rid,
+            )
         )
+        if self.tls and entry.hsts:
+            ex.hsts = True
         if ex.chunked:
             append(b"Transfer-Encoding: chunked\r\n")
         if upgrade is not None and is_upgrade:
@@ -808,6 +821,8 @@ class UpstreamConn(asyncio.Protocol):
         ):
             self.close_delimited = True  # the body ends when the upstream closes
             ex.keep = False
+        if ex.hsts and b"\r\nstrict-transport-security:" not in low:
+            head = head[:-2] + _HSTS
         if not ex.keep or (ex.has_body and not ex.req_done):
             # After this response the client connection can't resync (or the body ends at close).
             ex.keep = False
@@ -946,7 +961,9 @@ class Worker:
         self.routes = RouteTable()
         self.unhealthy: frozenset[str] = frozenset()
         self.acme: dict[bytes, bytes] = {}
-        self.certs: frozenset[str] = frozenset()
+        self.certs: dict[str, int] = {}  # domain → version
+        self.state_dir = ""
+        self.tls_contexts: dict[str, tuple[int, ssl.SSLContext]] = {}
         self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
         self.active: dict[str, int] = {}
         self.pool: dict[str, list[UpstreamConn]] = {}
@@ -957,7 +974,7 @@ class Worker:
         self.loop = asyncio.get_running_loop()
         self.now = self.loop.time()
         self.tick = max(0.05, min(0.5, settings.header_timeout / 4, settings.upstream_read_timeout / 4))
-        self.server: asyncio.AbstractServer | None = None
+        self.servers: list[asyncio.AbstractServer] = []
         self.stopping = False
 
     def access(self, client: ClientConn, ex: Exchange) -> None:
@@ -969,6 +986,38 @@ class Worker:
             f'{target.decode("latin-1")}" {ex.status} {ex.addr or "-"}\n'
         )
         sys.stderr.flush()
+
+    # ------------------------------------------------------------------------------------------------ TLS
+    def cert_domain(self, host: str) -> str | None:
+        """The certificate name covering ``host``: itself, else its one-level ``*.`` wildcard."""
+        if host in self.certs:
+            return host
+        wild = "*." + host.partition(".")[2]
+        return wild if wild in self.certs else None
+
+    def tls_context(self, fallback: tuple[str, str]) -> ssl.SSLContext:
+        ctx = _server_context(*fallback)
+        ctx.sni_callback = self._sni
+        return ctx
+
+    def _sni(self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+        """Pick the certificate by SNI; unknown names (or none) keep the self-signed fallback."""
+        if not server_name:
+            return
+        dom = self.cert_domain(server_name.lower().rstrip("."))
+        if dom is None:
+            return
+        version = self.certs[dom]
+        cached = self.tls_contexts.get(dom)
+        if cached is None or cached[0] != version:
+            base = os.path.join(self.state_dir, "certs", dom.replace("*", "_wildcard_"))
+            try:
+                cached = (version, _server_context(base + ".crt", base + ".key"))
+            except (OSError, ssl.SSLError) as exc:
+                print(f"rivetr-proxy worker {self.index}: certificate for {dom}: {exc}", file=sys.stderr)
+                return
+            self.tls_contexts[dom] = cached
+        sslobj.context = cached[1]
 
     # ----------------------------------------------------------------------------------------- counting
     def count(self, ex: Exchange) -> None:
@@ -1039,7 +1088,9 @@ class Worker:
         self.routes = table
         self.unhealthy = frozenset(state.get("unhealthy") or ())
         self.acme = {k.encode(): v.encode() for k, v in (state.get("acme") or {}).items()}
-        self.certs = frozenset(state.get("certs") or ())
+        self.certs = dict(state.get("certs") or {})
+        for dom in [d for d in self.tls_contexts if d not in self.certs]:
+            del self.tls_contexts[dom]
         self.tls_port = int(state.get("tls_port") or 0)
         if "drain_timeout" in state:
             self.drain_timeout = float(state["drain_timeout"])
@@ -1107,8 +1158,8 @@ class Worker:
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight exchanges finish (bounded by the drain timeout), then exit."""
         self.stopping = True
-        if self.server is not None:
-            self.server.close()
+        for server in self.servers:
+            server.close()
         deadline = self.loop.time() + self.drain_timeout
         while self.active and self.loop.time() < deadline:  # noqa: ASYNC110 - counters have no event
             await asyncio.sleep(0.05)
@@ -1116,8 +1167,32 @@ class Worker:
             c.abort()
 
 
-async def serve(settings: ProxySettings, listen: socket.socket, ctl: socket.socket, index: int) -> None:
+def _server_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def _quiet_tls_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # Failed handshakes (scanners, wrong SNI, old clients) are routine for an edge proxy: don't log them.
+    if isinstance(context.get("exception"), ssl.SSLError | ConnectionError | TimeoutError):
+        return
+    loop.default_exception_handler(context)
+
+
+async def serve(
+    settings: ProxySettings,
+    listen: socket.socket,
+    ctl: socket.socket,
+    index: int,
+    tls: socket.socket | None = None,
+    state_dir: str = "",
+) -> None:
     w = Worker(settings, index)
+    w.state_dir = state_dir
+    w.loop.set_exception_handler(_quiet_tls_errors)
     reader, writer = await asyncio.open_connection(sock=ctl)
     writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
     # Serve only once the first state snapshot is applied: until then every request would be a 404.
@@ -1127,7 +1202,19 @@ async def serve(settings: ProxySettings, listen: socket.socket, ctl: socket.sock
     msg = json.loads(first)
     w.apply_state(msg)
     writer.write(b'{"op":"ack","seq":%d}\n' % int(msg.get("seq") or 0))
-    w.server = await w.loop.create_server(lambda: ClientConn(w), sock=listen, backlog=4096)
+    w.servers.append(await w.loop.create_server(lambda: ClientConn(w), sock=listen, backlog=4096))
+    if tls is not None:
+        certs = os.path.join(state_dir, "certs")
+        ctx = w.tls_context((os.path.join(certs, "_fallback.crt"), os.path.join(certs, "_fallback.key")))
+        w.servers.append(
+            await w.loop.create_server(
+                lambda: ClientConn(w, True),
+                sock=tls,
+                backlog=4096,
+                ssl=ctx,
+                ssl_handshake_timeout=settings.header_timeout,
+            )
+        )
     sweeper = w.loop.create_task(w.sweep())
     stop = asyncio.Event()
     w.loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -1147,6 +1234,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ctl-fd", type=int, required=True)
     ap.add_argument("--settings", required=True)
     ap.add_argument("--index", type=int, default=0)
+    ap.add_argument("--tls-fd", type=int)
+    ap.add_argument("--state-dir", default="")
     args = ap.parse_args(argv)
     settings = ProxySettings.from_json(args.settings)
     listen = socket.socket(fileno=args.listen_fd)
@@ -1164,7 +1253,8 @@ def main(argv: list[str] | None = None) -> None:
         prof = cProfile.Profile()
         prof.enable()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(settings, listen, ctl, args.index))
+        tls = socket.socket(fileno=args.tls_fd) if args.tls_fd is not None else None
+        runner.run(serve(settings, listen, ctl, args.index, tls, args.state_dir))
     if profile_to:
         prof.disable()
         prof.dump_stats(f"{profile_to}.{os.getpid()}")
