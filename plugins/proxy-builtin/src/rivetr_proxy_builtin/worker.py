@@ -412,7 +412,9 @@ class ClientConn(asyncio.Protocol):
         # the scheme and original host; an X-Request-Id from the client is kept so traces can join up.
         peer = self.peer
         if rid is None or len(rid) > 128:
-            rid = os.urandom(16).hex().encode()
+            # Random per-worker prefix + counter: unique without a getrandom() syscall per request.
+            w.rid_seq += 1
+            rid = b"%s%016x" % (w.rid_prefix, w.rid_seq)
         append(
             b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
             % (
@@ -956,6 +958,8 @@ class Worker:
         self.connect_timeout = settings.upstream_connect_timeout
         self.drain_timeout = settings.drain_timeout
         self.access_log = settings.access_log
+        self.rid_prefix = os.urandom(8).hex().encode()
+        self.rid_seq = 0
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
         self.pool_idle = min(settings.idle_timeout, 4.0)
         self.routes = RouteTable()
