@@ -52,12 +52,12 @@ def engine_server(rivetr_server: Any, docker_env: dict[str, str]) -> Iterator[An
                 client.delete(f"/api/apps/{app['id']}")
 
 
-def served(server: Any, app_id: str) -> str:
+def served(server: Any, app_id: str, path: str = "/") -> str:
     """What the app's current container answers on / (straight to its upstream: the proxy is off here)."""
     client = server.client()
     app = client.get(f"/api/apps/{app_id}").json()
     dep = client.get(f"/api/deployments/{app['current_deployment_id']}").json()
-    return httpx.get(f"http://{dep['upstream']}/", timeout=5).text
+    return httpx.get(f"http://{dep['upstream']}{path}", timeout=5).text
 
 
 def watch_statuses(page: Any) -> None:
@@ -109,11 +109,12 @@ def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, g
     assert served(server, app_id) == "hello from v1\n"
     first = client.get(f"/api/apps/{app_id}").json()["current_deployment_id"]
 
-    # Runtime logs over the WebSocket: a request to the app shows up in busybox httpd's log.
+    # Runtime logs over the WebSocket: the replayed tail, then a new request's line arriving live.
     page.click("#runtime-log-toggle")
     expect(page.locator("#runtime-log-state")).to_have_text("live")
-    served(server, app_id)
-    expect(page.locator("#runtime-log")).to_contain_text("GET /", timeout=15_000)
+    expect(page.locator("#runtime-log")).to_contain_text("response:200", timeout=15_000)  # earlier requests
+    served(server, app_id, "/missing-page")  # busybox httpd -v logs the status of each request
+    expect(page.locator("#runtime-log")).to_contain_text("response:404", timeout=15_000)
     screenshot(page, "app-running")
 
     # A second version, deployed from the command palette.

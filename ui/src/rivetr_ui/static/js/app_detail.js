@@ -73,6 +73,7 @@
       refresh("#deploy-panel");
       refresh("#deployments");
       if (["running", "failed", "cancelled", "superseded"].indexOf(change.status) >= 0) refresh("#app-header");
+      if (change.status === "running") setTimeout(poll, 300);  // graphs start with the new container
       if (change.status === "queued" && change.deployment_id !== buildId) showLog(change.deployment_id);
     };
     ws.onclose = function () { setTimeout(connectEvents, retry); retry = Math.min(retry * 2, 10000); };

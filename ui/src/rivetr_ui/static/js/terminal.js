@@ -12,7 +12,9 @@
   fit.fit();
   function badge(text, cls) { state.textContent = text; state.className = "badge " + (cls || ""); }
   var q = new URLSearchParams({ csrf: Rivetr.csrf, rows: term.rows, cols: term.cols });
-  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + el.dataset.ws + "?" + q);
+  // url_for() renders WebSocket routes as absolute ws:// URLs: keep only the path, and match the page's scheme.
+  var path = new URL(el.dataset.ws, location.href).pathname;
+  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?" + q);
   window.rivetrTerminal = { term: term, ws: ws };
   ws.onopen = function () { badge("connected", "running"); term.focus(); };
   ws.onmessage = function (ev) { term.write(typeof ev.data === "string" ? ev.data : new Uint8Array(ev.data)); };
