@@ -107,3 +107,21 @@ def test_parse_range() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+async def test_certificate_expiry_comes_from_the_certificates_table(api) -> None:
+    from datetime import UTC, datetime
+
+    from rivetr_core.models.tls import Certificate
+
+    expires = datetime(2031, 5, 17, 12, 0, tzinfo=UTC)
+    async with api.ctx.db.session() as session:
+        session.add(Certificate(domain="shop.example.com", source="custom", not_after=expires))
+        session.add(Certificate(domain="pending.example.com", source="acme"))  # not issued yet: no series
+        await session.commit()
+    await api.ctx.services["sampler"].sample_once()
+    text = await (await api.client.get("/metrics")).get_data(as_text=True)
+    assert (
+        f'certificate_expiry_timestamp_seconds{{domain="shop.example.com"}} {expires.timestamp():.1f}' in text
+    )
+    assert "pending.example.com" not in text

@@ -50,6 +50,7 @@ class MetricsSampler:
         self.last_host: dict[str, float] = {}
         self._runtime_tried = 0.0
         self._last_compact = 0.0
+        self._lock = asyncio.Lock()
 
     def start(self) -> None:
         import psutil
@@ -85,7 +86,13 @@ class MetricsSampler:
         return getattr(deployments, "instance_id", None) or None
 
     async def sample_once(self) -> dict[str, dict[str, Any]]:
-        """Take one sample of every running app container and of the host; store and cache it."""
+        """Take one sample of every running app container and of the host; store and cache it.
+
+        Serialised: an overlapping call (a test, a slow engine) must not publish older values after newer."""
+        async with self._lock:
+            return await self._sample()
+
+    async def _sample(self) -> dict[str, dict[str, Any]]:
         now = utcnow()
         apps, host = await asyncio.gather(
             self._sample_apps(), asyncio.to_thread(_host_stats, self._data_dir())
