@@ -116,10 +116,11 @@ def env_of(rivetr: Any, deployment_id: str) -> str:
     return response.text
 
 
-def test_github_push_webhook_deploys_through_the_proxy(e2e, git_server):
-    rivetr = e2e("docker", RIVETR_WEBHOOKS__GITHUB_SECRET=SECRET)
-    repo = git_server.create_repo("hooked")
-    app = rivetr.create_app(repo, "hooked")
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_github_push_webhook_deploys_through_the_proxy(e2e, git_server, engine):
+    rivetr = e2e(engine, RIVETR_WEBHOOKS__GITHUB_SECRET=SECRET)
+    repo = git_server.create_repo(f"hooked-{engine}")
+    app = rivetr.create_app(repo, f"hooked-{engine}")
     repo.write("www/index.html", "pushed by webhook\n")
     sha = repo.commit("webhook content")
 
@@ -130,7 +131,7 @@ def test_github_push_webhook_deploys_through_the_proxy(e2e, git_server):
     logs = [x["line"] for x in rivetr.api.get(f"/api/deployments/{dep_id}/logs").json()]
     assert dep["status"] == "running", (dep["error"], logs[-15:])
     assert dep["commit_sha"] == sha and dep["trigger"] == "webhook:github"
-    rivetr.wait_content("hooked.e2e.test", "pushed by webhook\n")
+    rivetr.wait_content(f"hooked-{engine}.e2e.test", "pushed by webhook\n")
 
     # The same delivery again (GitHub's "redeliver") deploys nothing.
     again = signed_post(rivetr, "push", push_payload(repo, sha, "webhook content"), "e2e-push-1")
