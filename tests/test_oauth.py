@@ -279,6 +279,7 @@ async def test_linked_app_clones_with_the_account_token(
     assert status == 204
     status, settings = await oauth_api.get(f"/api/apps/{app['id']}/git-settings")
     assert settings["account_id"] is None  # unlinked, not dangling
+    assert (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token is None
     status, _ = await oauth_api.get(f"/api/git-providers/{account['id']}")
     assert status == 404
 

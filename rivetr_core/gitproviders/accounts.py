@@ -260,10 +260,24 @@ class GitAccountService:
         return account
 
     async def delete(self, account_id: str) -> None:
+        """Forget the account and its tokens; apps linked to it are unlinked and lose the clone token it
+        gave them (a disconnected account must not keep granting access through a copy)."""
+        from rivetr_core.models.git import AppGitSettings
+
         async with self.db.session() as session:
             account = await session.get(GitAccount, account_id)
             if account is None:
                 raise not_found("git provider account", account_id)
+            linked = (
+                await session.exec(select(AppGitSettings).where(AppGitSettings.account_id == account_id))
+            ).all()
+            for settings in linked:
+                app = await session.get(App, settings.app_id)
+                if app is not None:
+                    app.git_token_enc = None
+                    session.add(app)
+                settings.account_id = None
+                session.add(settings)
             await session.delete(account)
             await session.commit()
 
