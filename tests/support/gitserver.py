@@ -31,9 +31,10 @@ COPY www /www
 EXPOSE {APP_PORT}
 CMD ["httpd", "-f", "-v", "-p", "{APP_PORT}", "-h", "/www"]
 """
+# CRLF on purpose: busybox httpd passes CGI headers through verbatim, and the builtin proxy (httptools)
+# rejects bare-LF header lines with a 502.
 ENV_CGI = """#!/bin/sh
-echo "Content-Type: text/plain"
-echo ""
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
 env
 """
 

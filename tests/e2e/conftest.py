@@ -1,0 +1,257 @@
+"""End-to-end fixtures: a real ``rivetr serve`` (real proxy process, real engine) and a real git daemon.
+
+``e2e(engine="docker", **config)`` starts ``rivetr serve`` with the builtin proxy on a free loopback port and
+``[runtime] runtime_type = engine``; the returned :class:`Rivetr` drives it over HTTP (``api``), fetches
+through the proxy by Host header (``fetch``), waits for deployments and inspects the engine. Teardown stops
+the server, shuts the (otherwise long-lived) proxy process down and removes every container and image this
+Rivetr instance created, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.proxy import free_port, http_get
+from tests.support.server import ServerProcess, start_server
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = ("running", "failed", "cancelled", "superseded", "replaced")
+_ENGINES: dict[str, dict[str, str]] = {}
+
+
+def engine_env(engine: str) -> dict[str, str]:
+    """Start the engine (install, daemon, base image) once per session; skip the test if it cannot run."""
+    if engine not in _ENGINES:
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "engines.sh"), "ensure", engine],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"{engine} unavailable: {proc.stderr.strip()[-500:]}")
+        values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+        _ENGINES[engine] = values
+    return _ENGINES[engine]
+
+
+class Rivetr:
+    def __init__(self, server: ServerProcess, engine: str, proxy_port: int, env: dict[str, str]) -> None:
+        self.server = server
+        self.engine = engine
+        self.proxy_port = proxy_port
+        self.env = env
+        self.api = server.client(timeout=30)
+
+    # ------------------------------------------------------------------------------------------ API
+    def create_app(self, repo: Any, name: str, **extra: Any) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "git_url": repo.url,
+            "port": 8000,
+            "domains": [f"{name}.e2e.test"],
+            "healthcheck_interval": 0.5,
+            **extra,
+        }
+        response = self.api.post("/api/apps", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def deploy(self, app_id: str, **body: Any) -> dict[str, Any]:
+        response = self.api.post(f"/api/apps/{app_id}/deploy", json=body or None)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def deployment(self, dep_id: str) -> dict[str, Any]:
+        response = self.api.get(f"/api/deployments/{dep_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(self, dep_id: str, statuses: tuple[str, ...] = TERMINAL, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            dep = self.deployment(dep_id)
+            if dep["status"] in statuses:
+                return dep
+            if time.monotonic() > deadline:
+                logs = self.api.get(f"/api/deployments/{dep_id}/logs").json()
+                raise AssertionError(
+                    f"deployment still {dep['status']}: {dep}\n" + "\n".join(x["line"] for x in logs[-30:])
+                )
+            time.sleep(0.05)
+
+    def deploy_and_wait(self, app_id: str, **body: Any) -> dict[str, Any]:
+        """Deploy and wait until it runs and its drain step (old container removed) is over."""
+        dep = self.wait(self.deploy(app_id, **body)["id"])
+        if dep["status"] != "running":
+            logs = self.api.get(f"/api/deployments/{dep['id']}/logs").json()
+            raise AssertionError(f"{dep}\n" + "\n".join(x["line"] for x in logs[-30:]))
+        return self.wait_drained(dep)
+
+    def wait_drained(self, dep: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while "finished_at" not in dep["steps"].get("drain", {}) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            dep = self.deployment(dep["id"])
+        return dep
+
+    def fetch(self, host: str, path: str = "/") -> tuple[int, str]:
+        status, _, body = http_get(self.proxy_port, host, path, timeout=10)
+        return status, body.decode(errors="replace")
+
+    def wait_content(self, host: str, expected: str, path: str = "/", timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.fetch(host, path)
+                if last == (200, expected):
+                    return
+            except OSError as exc:
+                last = exc
+            time.sleep(0.1)
+        raise AssertionError(f"{host}{path} never served {expected!r}; last: {last!r}")
+
+    # --------------------------------------------------------------------------------------- engine
+    def instance_id(self) -> str:
+        with sqlite3.connect(self.server.data_dir / "rivetr.db") as conn:
+            return str(conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0])
+
+    def cli(self, *args: str) -> str:
+        env = {**os.environ}
+        if self.engine == "podman":
+            env["CONTAINERS_CONF"] = self.env.get("CONTAINERS_CONF", "")
+        return subprocess.run(
+            [self.engine, *args], capture_output=True, text=True, env=env, check=True, timeout=60
+        ).stdout
+
+    def containers(self, *, running_only: bool = False) -> list[str]:
+        """Ids (full) of this instance's containers."""
+        args = ["ps", "-q", "--no-trunc", "--filter", f"label=rivetr.instance={self.instance_id()}"]
+        if not running_only:
+            args.insert(1, "-a")
+        return [line for line in self.cli(*args).split() if line]
+
+    def images(self, app_name: str) -> list[str]:
+        out = self.cli("images", "--format", "{{.Repository}}:{{.Tag}}")
+        return [line for line in out.split() if line.startswith(f"localhost/rivetr/{app_name}:")]
+
+    def cleanup(self) -> None:
+        try:
+            ids = self.containers()
+        except Exception:
+            ids = []
+        env = {**os.environ, "CONTAINERS_CONF": self.env.get("CONTAINERS_CONF", "")}
+        if ids:
+            subprocess.run([self.engine, "rm", "-f", *ids], capture_output=True, timeout=60, env=env)
+        try:
+            images = self.cli(
+                "images", "-q", "--filter", f"label=rivetr.instance={self.instance_id()}"
+            ).split()
+        except Exception:
+            images = []
+        if images:
+            subprocess.run([self.engine, "rmi", "-f", *set(images)], capture_output=True, timeout=60, env=env)
+
+
+def shutdown_proxy(data_dir: Path) -> None:
+    """The proxy outlives the control plane on purpose; tests must stop it themselves."""
+    from rivetr_proxy_builtin.backend import BuiltinProxy
+    from rivetr_proxy_builtin.settings import ProxySettings
+
+    from rivetr_core.config import load_config
+
+    proxy = BuiltinProxy(ProxySettings.from_config(load_config(None)), data_dir / "proxy")
+    try:
+        asyncio.run(proxy.shutdown(timeout=5))
+    except Exception:
+        pid_files = list((data_dir / "proxy").glob("*.pid"))
+        for pid_file in pid_files:
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+
+@pytest.fixture
+def e2e(tmp_path: Path) -> Iterator[Callable[..., Rivetr]]:
+    started: list[Rivetr] = []
+
+    def factory(
+        engine: str = "docker",
+        *,
+        data_dir: Path | None = None,
+        proxy_port: int | None = None,
+        **env_overrides: str,
+    ) -> Rivetr:
+        values = engine_env(engine)
+        port = proxy_port or free_port()
+        socket_key = (
+            "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"
+        )
+        env = {
+            "RIVETR_PROXY__ENABLED": "true",
+            "RIVETR_SERVER__PROXY_PORT": str(port),
+            "RIVETR_RUNTIME__RUNTIME_TYPE": engine,
+            socket_key: values.get("DOCKER_SOCKET" if engine == "docker" else "PODMAN_SOCKET", ""),
+            "RIVETR_RATE_LIMIT__ENABLED": "false",
+            "RIVETR_PROXY__DRAIN_TIMEOUT": "5",
+            "RIVETR_RUNTIME__CRASH_CHECK_INTERVAL": "0.5",
+            "RIVETR_RUNTIME__RESTART_BACKOFF_SECONDS": "0.2",
+            **({"CONTAINERS_CONF": values["CONTAINERS_CONF"]} if values.get("CONTAINERS_CONF") else {}),
+            **env_overrides,
+        }
+        server = start_server(data_dir or tmp_path / f"rivetr{len(started)}", env, timeout=60)
+        rivetr = Rivetr(server, engine, port, values)
+        started.append(rivetr)
+        return rivetr
+
+    yield factory
+    for rivetr in started:
+        rivetr.server.stop(timeout=15)
+        rivetr.cleanup()
+        shutdown_proxy(rivetr.server.data_dir)
+
+
+def ws_messages(
+    url: str,
+    token: str,
+    *,
+    until: Callable[[dict[str, Any]], bool],
+    timeout: float = 60,
+    on_open: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Collect JSON messages from a WebSocket until ``until(message)`` or the server closes it."""
+    from websockets.sync.client import connect
+
+    messages: list[dict[str, Any]] = []
+    with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, open_timeout=10) as ws:
+        if on_open:
+            on_open()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            except Exception:  # closed by the server
+                break
+            messages.append(message)
+            if until(message):
+                break
+    return messages
+
+
+__all__ = ["Rivetr", "e2e", "httpx", "ws_messages"]
