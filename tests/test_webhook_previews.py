@@ -5,6 +5,7 @@ The served-through-the-proxy half lives in ``tests/e2e/test_git_webhooks.py``.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -183,3 +184,36 @@ async def test_gitlab_merge_request_preview(hooks_factory) -> None:  # noqa: F81
     raw = json.dumps(fixture(GL / "gitlab_merge_request_merge.json")).encode()
     status, body = await hooks.send("gitlab", raw, {**headers, "X-Gitlab-Event-UUID": "mr-2"})
     assert status == 200 and body["status"] == "removed"
+
+
+async def test_preview_status_follows_its_deployment_and_recovers(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    status, _body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202
+    previews_service = hooks.api.ctx.services["previews"]
+
+    async def status_of() -> dict[str, Any]:
+        _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+        return previews[0]  # type: ignore[no-any-return]
+
+    for _ in range(100):  # the clone fails at once (no network): the watcher marks the preview failed
+        preview = await status_of()
+        if preview["status"] != "deploying":
+            break
+        await asyncio.sleep(0.1)
+    assert preview["status"] == "failed" and preview["error"]
+    # A restart left a preview "deploying": recovery follows its (finished) deployment again.
+    from rivetr_core.models.git import Preview
+
+    async with hooks.api.ctx.db.session() as session:
+        row = await session.get(Preview, preview["id"])
+        row.status = "deploying"
+        session.add(row)
+        await session.commit()
+    assert await previews_service.recover() == 1
+    for _ in range(100):
+        if (await status_of())["status"] == "failed":
+            break
+        await asyncio.sleep(0.1)
+    assert (await status_of())["status"] == "failed"

@@ -33,6 +33,8 @@ async def start(app: Any, ctx: Any) -> None:
     ctx.services["git_accounts"] = GitAccountService(ctx)
     previews = PreviewService(ctx)
     ctx.services["previews"] = previews
+    if ctx.services.get("deployments") is not None:
+        await previews.recover()
     ctx.spawn(_sweep_forever(previews), "preview-sweeper")
 
 

@@ -308,6 +308,17 @@ class PreviewService:
                 log.warning("removing orphaned preview %s failed", row.id, exc_info=True)
         return len(orphans)
 
+    async def recover(self) -> int:
+        """At start-up: previews left ``deploying`` by a stop follow their deployment again (the pipeline's
+        own recovery has already failed interrupted deployments), so status and PR comment catch up."""
+        async with self.ctx.db.session() as session:
+            rows = (await session.exec(select(Preview).where(Preview.status == "deploying"))).all()
+        for row in rows:
+            if row.deployment_id:
+                settings = await self.ctx.services["webhooks"].settings.get(row.app_id)
+                self._watch(row.id, row.deployment_id, settings.account_id)
+        return len(rows)
+
     # ------------------------------------------------------------------------------------------ watching
     def _watch(self, preview_id: str, deployment_id: str, account_id: str | None) -> None:
         old = self._watchers.pop(preview_id, None)
@@ -322,11 +333,15 @@ class PreviewService:
         await self._comment(row, account_id, None)
         pipeline = self.pipeline()
         waited = 0.0
-        dep = await pipeline.get_deployment(deployment_id)
-        while dep.status not in FINAL and waited < WATCH_LIMIT:
-            await asyncio.sleep(WATCH_POLL)
-            waited += WATCH_POLL
+        try:
             dep = await pipeline.get_deployment(deployment_id)
+            while dep.status not in FINAL and waited < WATCH_LIMIT:
+                await asyncio.sleep(WATCH_POLL)
+                waited += WATCH_POLL
+                dep = await pipeline.get_deployment(deployment_id)
+        except ApiError:  # the preview app (and its deployments) was removed meanwhile
+            self._watchers.pop(preview_id, None)
+            return
         async with self.ctx.db.session() as session:
             stored = await session.get(Preview, preview_id)
             if stored is None or stored.deployment_id != deployment_id:
