@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from rivetr_core.config import RivetrConfig
 from rivetr_core.db import Database
@@ -168,7 +168,7 @@ class AccountService:
 
     async def list_users(self) -> list[User]:
         async with self.db.session() as s:
-            return list((await s.exec(select(User).order_by(User.created_at))).all())
+            return list((await s.exec(select(User).order_by(col(User.created_at)))).all())
 
     async def change_password(self, user: User, current: str, new: str) -> None:
         """Change a password (the current one must match); every other session of the user ends."""
@@ -183,7 +183,7 @@ class AccountService:
             row.password_hash = new_hash
             row.updated_at = utcnow()
             s.add(row)
-            await s.exec(delete(UserSession).where(UserSession.user_id == user.id))  # type: ignore[call-overload]
+            await s.exec(delete(UserSession).where(col(UserSession.user_id) == user.id))
             await s.commit()
 
     # ------------------------------------------------------------------------------------------- sessions
@@ -239,12 +239,12 @@ class AccountService:
         async with self.db.session() as s:
             if previous_session_id:
                 await s.exec(
-                    delete(UserSession).where(  # type: ignore[call-overload]
-                        UserSession.token_hash == credentials.digest(previous_session_id)
+                    delete(UserSession).where(
+                        col(UserSession.token_hash) == credentials.digest(previous_session_id)
                     )
                 )
             # Expired rows are useless; sweeping them at login keeps the table small without a timer.
-            await s.exec(delete(UserSession).where(UserSession.expires_at < now))  # type: ignore[call-overload]
+            await s.exec(delete(UserSession).where(col(UserSession.expires_at) < now))
             row = await s.get(User, user.id)
             if row is not None:
                 row.last_login_at = now
@@ -286,9 +286,7 @@ class AccountService:
             return
         async with self.db.session() as s:
             await s.exec(
-                delete(UserSession).where(  # type: ignore[call-overload]
-                    UserSession.token_hash == credentials.digest(raw_session_id)
-                )
+                delete(UserSession).where(col(UserSession.token_hash) == credentials.digest(raw_session_id))
             )
             await s.commit()
 
@@ -299,10 +297,10 @@ class AccountService:
                     await s.exec(
                         select(UserSession)
                         .where(UserSession.user_id == user_id)
-                        .order_by(UserSession.created_at.desc())
+                        .order_by(col(UserSession.created_at).desc())
                     )
                 ).all()
-            )  # type: ignore[attr-defined]
+            )
 
     # ------------------------------------------------------------------------------------------- API tokens
     async def create_token(
@@ -337,7 +335,7 @@ class AccountService:
 
     async def list_tokens(self) -> list[ApiToken]:
         async with self.db.session() as s:
-            return list((await s.exec(select(ApiToken).order_by(ApiToken.created_at.desc()))).all())  # type: ignore[attr-defined]
+            return list((await s.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc()))).all())
 
     async def revoke_token(self, token_id: str) -> bool:
         """Delete a token; False when there is no such token."""
