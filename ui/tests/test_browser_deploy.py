@@ -163,3 +163,21 @@ def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, g
     expect(page.locator("[data-stat=running]")).to_have_text("1")
     screenshot(page, "dashboard-with-app")
     print(f"first deploy seen running in the browser after {deploy_seconds:.1f}s")
+
+
+def test_failed_deployment_shows_its_reason(page: Any, engine_server: Any, git_server: Any) -> None:
+    server = engine_server
+    files = {"Dockerfile": ('FROM localhost/rivetr-test/does-not-exist:latest\nCMD ["true"]\n', 0o644)}
+    repo = git_server.create_repo("broken", files=files)
+    setup_admin(page, server.url)
+    app_id = server.client().post("/api/apps", json={"name": "broken", "git_url": repo.url}).json()["id"]
+    page.goto(f"{server.url}/apps/{app_id}")
+    page.click("#deploy-btn")
+    expect(page.locator("#latest-status")).to_have_text("failed", timeout=DEPLOY_TIMEOUT)
+    reason = page.locator("#deploy-error")
+    expect(reason).to_contain_text("does-not-exist")
+    expect(page.locator("#steps li[data-step=build]")).to_have_attribute("data-state", "failed")
+    expect(page.locator("#steps li[data-step=clone]")).to_have_attribute("data-state", "done")
+    expect(page.locator("#build-log-state")).to_have_text("failed")
+    expect(page.locator("#timeline .error-reason")).to_contain_text("does-not-exist")
+    screenshot(page, "app-failed")

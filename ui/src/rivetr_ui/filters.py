@@ -61,14 +61,22 @@ def human_bytes(value: Any) -> str:
 
 
 def step_view(dep: Any) -> list[dict[str, Any]]:
-    """Each pipeline step of a deployment: state (done / current / failed / pending) and duration."""
+    """Each pipeline step of a deployment: state (done / current / failed / pending) and duration.
+
+    The pipeline records when each step started and finished, not whether it failed: when the deployment
+    failed (or was cancelled), the last step that started is the one that stopped it.
+    """
     names = ROLLBACK_STEPS if dep.rollback_of else PIPELINE_STEPS
     steps = dep.steps or {}
+    started = [n for n in names if (steps.get(n) or {}).get("started_at")]
+    culprit = started[-1] if started and dep.status in ("failed", "cancelled") else None
     out = []
     for name in names:
         info = steps.get(name) or {}
-        if info.get("finished_at"):
-            state = "failed" if info.get("error") or info.get("status") == "failed" else "done"
+        if name == culprit:
+            state = "failed"
+        elif info.get("finished_at"):
+            state = "done"
         elif info.get("started_at"):
             state = "current" if dep.status in ACTIVE else "failed"
         else:
