@@ -286,20 +286,22 @@ class ClientConn(asyncio.Protocol):
                 self.t.resume_reading()
 
     # --------------------------------------------------------------------------------- httptools callbacks
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.head_bytes = 0
-        self.hsize = 0
-        self.body_bytes = 0
-        self.headers = []
-        self.url = b""
-        w = self.w
-        self.deadline = w.now + w.header_timeout
-        self.dkind = _D_HEAD
-
+    # No on_message_begin: the request target is the first thing of every request, so on_url starts one
+    # (one Python call less per request).
     def on_url(self, url: bytes) -> None:
-        self.url += url
-        self.hsize += len(url)
+        if self.in_head:
+            self.url += url  # the target arrived in pieces
+            self.hsize += len(url)
+        else:
+            self.in_head = True
+            self.head_bytes = 0
+            self.hsize = len(url)
+            self.body_bytes = 0
+            self.headers = []
+            self.url = url
+            w = self.w
+            self.deadline = w.now + w.header_timeout
+            self.dkind = _D_HEAD
         if self.hsize > self.w.max_header_size:
             self.w.last_error_status = 431
             raise ValueError("request head too large")
@@ -435,8 +437,10 @@ class ClientConn(asyncio.Protocol):
             append(b"\r\n")
         ex.head = b"".join(out)
         ex.upstream = upstream
-        ex.addr = upstream.addr
-        w.count(ex)
+        addr = ex.addr = upstream.addr
+        active = w.active
+        active[addr] = active.get(addr, 0) + 1
+        ex.counted = True
         if ex.has_body:
             self.parsing = ex
             self.deadline = w.now + w.idle_timeout
@@ -445,7 +449,20 @@ class ClientConn(asyncio.Protocol):
             ex.req_done = True
             self.deadline = 0.0
             self.dkind = _D_NONE
-        self._enqueue(ex)
+        if self.active is None:
+            # Common case, inlined: nothing in flight on this connection and a pooled upstream ready.
+            self.active = ex
+            conns = w.pool.get(addr)
+            while conns:
+                conn = conns.pop()
+                if not conn.closed:
+                    conn.reused = True
+                    conn.attach(ex)
+                    return
+            w.loop.create_task(w._connect(ex))
+        else:
+            self.waiting.append(ex)
+            self.pause(_P_PIPELINE)
 
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
