@@ -240,7 +240,12 @@ async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runt
     assert done["commit_sha"] == repo.head()
     assert done["image"] == f"localhost/rivetr/web:{dep['id']}"
     assert set(done["steps"]) == {"clone", "build", "start", "health", "switch", "drain"}
-    assert not (papi.ctx.config.server.data_dir / "builds" / dep["id"]).exists()  # work dir removed
+    workdir = papi.ctx.config.server.data_dir / "builds" / dep["id"]
+    for _ in range(100):  # removed in the background right after the build
+        if not workdir.exists():
+            break
+        await asyncio.sleep(0.02)
+    assert not workdir.exists()
     assert all(s["duration_ms"] >= 0 and s["started_at"] and s["finished_at"] for s in done["steps"].values())
     spec = fake_runtime.runs[-1]
     assert spec.env["GREETING"] == "hi" and spec.env["PORT"] == "8000"

@@ -154,8 +154,9 @@ class Pipeline:
                 )
                 async with self.step("build"):
                     image = await self._build(runtime)
-                # The source is no longer needed: free the disk before the (possibly long) health wait.
-                await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+                # The source is no longer needed: free the disk now, in the background (the default thread
+                # pool may be busy with engine calls; a removal must not delay the container start).
+                svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, self.workdir, True), f"rm-{self.dep_id}")
                 self.workdir = None
             await self.status("starting", image=image)
             async with self.step("start"):
