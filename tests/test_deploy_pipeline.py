@@ -499,3 +499,20 @@ async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     assert (await papi.get("/api/routes"))[1] == []
     assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
     assert (await papi.get(f"/api/deployments/{dep['id']}"))[0] == 404
+
+
+async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    code, body = await papi.put(
+        f"/api/apps/{app['id']}", json={"domains": ["new.example.com", "www.example.com"]}
+    )
+    assert code == 200 and body["domains"] == ["new.example.com", "www.example.com"]
+    _, routes = await papi.get("/api/routes")
+    assert {(r["domain"], r["upstreams"][0]["address"]) for r in routes} == {
+        ("new.example.com", dep["upstream"]),
+        ("www.example.com", dep["upstream"]),
+    }
+    code, _ = await papi.delete("/api/routes/new.example.com")
+    assert code == 409  # an app's route is changed through the app
