@@ -141,3 +141,27 @@ def test_phone_width_layout_and_command_palette(page: Any, server: Any) -> None:
     page.keyboard.type("sett")
     page.keyboard.press("Enter")
     page.wait_for_url(server.url + "/settings")
+
+
+def test_keyboard_only_use_with_visible_focus(page: Any, server: Any) -> None:
+    setup_admin(page, server.url)
+    page.goto(server.url + "/settings")
+    # The first Tab reaches the skip link, which jumps to the content.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.focus("#token-name")
+    page.keyboard.type("from-keyboard")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Create token"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible focus
+    page.keyboard.press("Enter")
+    page.wait_for_selector("tr[data-token=from-keyboard]")
+    # Destructive actions open a dialog with focus on Cancel; Escape cancels.
+    page.focus("tr[data-token=from-keyboard] button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#confirm-dialog:not([open])", state="hidden")
+    assert [t["name"] for t in server.client().get("/api/tokens").json()] == ["from-keyboard"]
