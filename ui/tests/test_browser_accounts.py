@@ -37,6 +37,10 @@ def test_first_run_setup_login_logout_and_wrong_password(page: Any, server: Any)
     # Host stats are real numbers from psutil.
     assert page.inner_text("[data-stat=cpu]").endswith("%")
     assert 0 < float(page.inner_text("[data-stat=memory]").rstrip("%")) <= 100
+    # The activity feed includes the audit log: the setup just done, by whom.
+    assert "auth.setup" in page.inner_text("#activity") and f"user:{ADMIN_USER}" in page.inner_text(
+        "#activity"
+    )
     screenshot(page, "dashboard")
 
     page.click("text=Log out")

@@ -146,3 +146,21 @@ async def ssh_keys(ctx: RivetrContext) -> list[SshKey]:
 async def get_deployment(ctx: RivetrContext, deployment_id: str) -> Deployment | None:
     async with ctx.db.session() as s:
         return await s.get(Deployment, deployment_id)
+
+
+async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
+    """Latest audit entries (logins, changes through the API) when the audit log is installed."""
+    if audit is None:
+        return []
+    rows, _ = await audit.query(limit=limit)
+    return list(rows)
+
+
+def merge_activity(
+    deployments: list[dict[str, Any]], audit_rows: list[Any], limit: int = 15
+) -> list[dict[str, Any]]:
+    """One feed, newest first: deployments and audit entries side by side."""
+    items = [{"kind": "deployment", "ts": d["deployment"].created_at, **d} for d in deployments]
+    items += [{"kind": "audit", "ts": row.ts, "entry": row} for row in audit_rows]
+    items.sort(key=lambda i: i["ts"].replace(tzinfo=None) if i["ts"].tzinfo else i["ts"], reverse=True)
+    return items[:limit]

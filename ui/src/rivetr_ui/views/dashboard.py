@@ -1,10 +1,17 @@
 """``/``: stats cards (apps, running, failed deployments, host CPU/memory/disk) and the recent-activity feed,
-both refreshed in place by htmx."""
+both refreshed in place by htmx. The feed merges deployments with the audit log (logins, API changes)."""
 
 from __future__ import annotations
 
+from quart import current_app
+
 from .. import queries
 from ..blueprint import bp, ctx, render
+
+
+async def _activity() -> list[dict[str, object]]:
+    audit = await queries.recent_audit(current_app.extensions.get("rivetr_audit"))
+    return queries.merge_activity(await queries.recent_deployments(ctx()), audit)
 
 
 async def _stats_context() -> dict[str, object]:
@@ -22,7 +29,7 @@ async def dashboard() -> tuple[str, int]:
         "dashboard.html",
         nav="dashboard",
         **await _stats_context(),
-        recent=await queries.recent_deployments(ctx()),
+        recent=await _activity(),
     )
 
 
@@ -33,4 +40,4 @@ async def dashboard_stats() -> tuple[str, int]:
 
 @bp.get("/partials/activity")
 async def dashboard_activity() -> tuple[str, int]:
-    return await render("partials/activity.html", recent=await queries.recent_deployments(ctx()))
+    return await render("partials/activity.html", recent=await _activity())
