@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -146,3 +147,18 @@ def test_https_token_via_askpass_never_in_logs(git_server, tmp_path):
         assert any(h.startswith("Basic ") for h in handler.seen_auth)
     finally:
         server.shutdown()
+
+
+def test_ssh_clone_with_deploy_key(git_server, ssh_git_server, tmp_path):
+    repo = git_server.create_repo("over-ssh")
+    url = ssh_git_server.url(repo)
+    lines: list[str] = []
+    with pytest.raises(GitSourceError):  # no key: BatchMode fails at once instead of prompting
+        clone_sync(CloneRequest(url), tmp_path / "a", lines.append)
+    result = clone_sync(
+        CloneRequest(url, ssh_private_key=ssh_git_server.private_key), tmp_path / "b", lines.append
+    )
+    assert result.commit_sha == repo.head()
+    assert "PRIVATE KEY" not in "\n".join(lines)
+    leftovers = [p for p in Path(tempfile.gettempdir()).glob("rivetr-git-*") if (p / "id").exists()]
+    assert leftovers == []  # the key file lives only while git runs

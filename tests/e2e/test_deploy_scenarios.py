@@ -173,3 +173,24 @@ def test_build_and_runtime_log_streams(e2e, git_server):
     )
     # busybox httpd -v logs the status, not the path: a 404 is our marker (the proxy's probes get 200s)
     assert any("response:404" in m.get("line", "") for m in runtime_lines), runtime_lines[-5:]
+
+
+def test_private_repository_over_ssh_with_a_deploy_key(e2e, git_server, ssh_git_server):
+    rivetr = e2e("docker")
+    repo = git_server.create_repo("sshapp")
+    repo.write("www/index.html", "cloned over ssh\n")
+    repo.commit("ssh content")
+    response = rivetr.api.post(
+        "/api/ssh-keys", json={"name": "deploy", "private_key": ssh_git_server.private_key}
+    )
+    assert response.status_code == 201, response.text
+    key = response.json()
+    assert "PRIVATE" not in response.text
+    app = rivetr.create_app(repo, "sshapp", git_url=ssh_git_server.url(repo), ssh_key_id=key["id"])
+    dep = rivetr.deploy_and_wait(app["id"])
+    assert dep["commit_sha"] == repo.head()
+    rivetr.wait_content("sshapp.e2e.test", "cloned over ssh\n")
+    rivetr.server.stop()
+    blob = b"".join(p.read_bytes() for p in Path(rivetr.server.data_dir).glob("rivetr.db*"))
+    assert ssh_git_server.private_key.splitlines()[1].encode() not in blob
+    assert ssh_git_server.private_key.splitlines()[1] not in rivetr.server.log()

@@ -156,3 +156,84 @@ def git_server(tmp_path: Path) -> Iterator[GitServer]:
         yield server
     finally:
         server.stop()
+
+
+class SshGitServer:
+    """``sshd`` on 127.0.0.1 serving the git daemon's repositories over SSH for one generated client key.
+
+    ``url(repo)`` → ``ssh://root@127.0.0.1:<port>/<bare path>``; ``private_key`` is the OpenSSH text of the
+    only key it accepts. Installs Debian's openssh-server on first use when running as root.
+    """
+
+    SSHD = "/usr/sbin/sshd"
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.private_key = ""
+
+    def start(self, timeout: float = 10) -> None:
+        if not Path(self.SSHD).exists():
+            if os.geteuid() != 0:
+                pytest.skip("sshd is not installed (apt-get install -y openssh-server)")
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "openssh-server"],
+                check=True,
+                capture_output=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                timeout=600,
+            )
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege-separation directory
+        for name in ("host_key", "client_key"):
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.base / name)], check=True
+            )
+        self.private_key = (self.base / "client_key").read_text()
+        (self.base / "authorized_keys").write_text((self.base / "client_key.pub").read_text())
+        for _ in range(5):
+            self.port = _free_port()
+            config = self.base / "sshd_config"
+            config.write_text(
+                f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.base / 'host_key'}\n"
+                f"PidFile {self.base / 'sshd.pid'}\nAuthorizedKeysFile {self.base / 'authorized_keys'}\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+                "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            )
+            self.proc = subprocess.Popen(
+                [self.SSHD, "-D", "-e", "-f", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("sshd did not start")
+
+    def url(self, repo: GitRepo) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}{repo.path}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def ssh_git_server(tmp_path: Path) -> Iterator[SshGitServer]:
+    server = SshGitServer(tmp_path / "sshd")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
