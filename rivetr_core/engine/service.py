@@ -23,6 +23,8 @@ Watching
     ``async for ts, line in svc.follow_logs(deployment_id):`` — replay the build log, then follow it until the
     pipeline ends (ends at once for a finished deployment).
 
+    ``svc.busy()`` — True while a pipeline runs (cleanup: do not ``runtime.prune()`` then, it breaks builds).
+
 Apps
     ``await svc.delete_app(app_id)`` — cancel its deployments, remove routes, containers and images, delete
     the rows, notify ``rivetr_on_app_deleted``. ``await svc.sync_routes(app_id, old_domains)`` — after an
@@ -198,6 +200,11 @@ class DeploymentService:
         await self.logs.close(deployment_id)
 
     # ------------------------------------------------------------------------------------------- queries
+    def busy(self) -> bool:
+        """True while any pipeline runs. A global ``runtime.prune()`` must wait: it deletes the intermediate
+        (dangling) images of a build in progress and makes that build fail."""
+        return self.queue.running_count() > 0
+
     async def get_deployment(self, deployment_id: str) -> Deployment:
         async with self.db.session() as session:
             dep = await session.get(Deployment, deployment_id)
