@@ -165,3 +165,31 @@ def test_projects_and_app_delete_with_confirmation(page: Any, server: Any, git_s
     page.click("#confirm-dialog [data-ok]")
     page.wait_for_url(url + "/apps")
     assert httpx.get(url + "/api/apps", headers={"Authorization": f"Bearer {server.token}"}).json() == []
+
+
+def test_domains_and_limits_are_edited_with_field_errors(page: Any, server: Any, git_server: Any) -> None:
+    repo = git_server.create_repo("limits")
+    url = server.url
+    setup_admin(page, url)
+    app_id = create_app_via_form(page, url, "limits", repo.url)
+    page.fill("#set-domains", "a.example.test, b.example.test")
+    page.fill("#set-mem", "1k")
+    page.click("#app-settings button[type=submit]")
+    expect(page.locator("#app-settings [data-error-for=memory_limit]")).to_contain_text("at least 4m")
+    assert server.client().get(f"/api/apps/{app_id}").json()["domains"] == []  # nothing half-applied
+    page.fill("#set-mem", "256m")
+    page.fill("#set-cpu", "0.5")
+    page.click("#app-settings button[type=submit]")
+    expect(page.locator("#app-header")).to_contain_text("a.example.test")
+    app = server.client().get(f"/api/apps/{app_id}").json()
+    assert app["domains"] == ["a.example.test", "b.example.test"]
+    assert app["memory_limit"] == 256 * 1024**2 and app["cpu_limit"] == 0.5
+    # Clearing the limits sends null (unlimited) rather than an empty string.
+    page.fill("#set-mem", "")
+    page.fill("#set-cpu", "")
+    with page.expect_response(lambda r: r.request.method == "PUT" and f"/api/apps/{app_id}" in r.url) as put:
+        page.click("#app-settings button[type=submit]")
+    assert put.value.status == 200
+    expect(page.locator("#app-settings [data-error-for=memory_limit]")).to_be_empty()
+    app = server.client().get(f"/api/apps/{app_id}").json()
+    assert app["memory_limit"] is None and app["cpu_limit"] is None
