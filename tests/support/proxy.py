@@ -73,6 +73,7 @@ class HttpBackend:
     * ``/download?size=N&chunked=1`` → N bytes of ``x`` (chunked when asked)
     * ``/close`` → a close-delimited response (no Content-Length), then closes
     * ``/status?code=N`` → that status
+    * ``/continue`` → ``100 Continue`` first, then like ``/upload``; ``/early`` → ``103`` + 200 in one write
     * ``/hop`` → a response carrying hop-by-hop fields (``Connection: keep-alive, X-Hop``, ``Keep-Alive``)
     * ``/health`` → 200, or 503 while ``backend.healthy`` is False
 
@@ -182,7 +183,15 @@ class HttpBackend:
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path
         name_hdr = f"X-Backend: {self.name}\r\n"
-        if path == "/upload":
+        if path == "/continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        if path == "/early":  # an interim 103 and the final response in one write
+            await self._read_body(hmap, reader)
+            writer.write(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" + self._resp(200, b"early")
+            )
+        elif path in ("/upload", "/continue"):
             n, chunked = await self._read_body(hmap, reader)
             body = json.dumps({"bytes": n, "chunked": chunked}).encode()
             writer.write(self._resp(200, body, name_hdr + "Content-Type: application/json\r\n", keep))

@@ -272,3 +272,25 @@ def test_access_log_when_enabled(proxy_factory, backend_factory):
     text = log.read_text()
     assert f'127.0.0.1 log.test "GET /x?y=1" 200 {b.address}' in text
     assert '127.0.0.1 nolog.test "GET /" 404 -' in text
+
+
+def test_interim_responses_100_continue_and_103(proxy_factory, backend_factory):
+    b = backend_factory("cont")
+    p = proxy_factory()
+    p.set_route("cont.test", b.address)
+    with Conn(p.port) as s:
+        s.sendall(
+            b"POST /continue HTTP/1.1\r\nHost: cont.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert s.f.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert s.f.readline() == b"\r\n"
+        s.sendall(b"hello")
+        status, _, body = s.response()
+        assert status == 200 and json.loads(body) == {"bytes": 5, "chunked": False}
+        s.sendall(b"GET /early HTTP/1.1\r\nHost: cont.test\r\n\r\n")
+        assert s.f.readline().startswith(b"HTTP/1.1 103")
+        assert s.f.readline().startswith(b"Link:")
+        assert s.f.readline() == b"\r\n"
+        assert s.response()[2] == b"early"
+        s.sendall(b"GET / HTTP/1.1\r\nHost: cont.test\r\n\r\n")  # the connection is still in sync
+        assert s.response()[2] == b"cont"

@@ -749,6 +749,8 @@ class UpstreamConn(asyncio.Protocol):
             return
         self.got_bytes = True
         self.deadline = self.w.now + self.w.read_timeout
+        if self.in_head and not self.hbuf and not ex.is_head and self._whole(data, ex):
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -769,6 +771,41 @@ class UpstreamConn(asyncio.Protocol):
             ex.client.t.write(data)  # type: ignore[union-attr]
         if self.msgs:
             self._finish(self.ka)
+
+    def _whole(self, data: bytes, ex: Exchange) -> bool:
+        """Fast path: ``data`` is one complete, Content-Length-framed final response (the common case for
+        small responses). Forward it without running the parser (whose state stays fresh for the next
+        response); anything unusual returns False and takes the parser path."""
+        if not data.startswith(b"HTTP/1.1 ") or data[9:10] not in b"2345":
+            return False
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        end += 4
+        status_text = data[9:12]
+        if not status_text.isdigit() or data[12:13] not in b" \r":
+            return False
+        status = int(status_text)
+        if status == 204 or status == 304:
+            return False
+        low = data[:end].lower()
+        i = low.find(b"\r\ncontent-length:")
+        if i < 0 or b"\r\ntransfer-encoding:" in low or low.find(b"\r\ncontent-length:", i + 17) >= 0:
+            return False
+        cl = low[i + 17 : low.find(b"\r\n", i + 17)].strip()
+        if not cl.isdigit() or len(data) - end != int(cl):
+            return False
+        keep = True
+        if b"\r\nconnection:" in low:
+            for m in _CONN_VALUE.finditer(low):
+                if b"close" in {t.strip() for t in m.group(1).split(b",")}:
+                    keep = False
+        ex.resp_started = True
+        self.in_head = False
+        head = self._rewrite(data[:end], status, ex, low)
+        ex.client.t.write(head + data[end:] if end < len(data) else head)  # type: ignore[union-attr]
+        self._finish(keep)
+        return True
 
     def _head(self, buf: bytes) -> bool:
         """Forward the response head(s) in ``buf`` (and the body bytes after the final one).
@@ -811,9 +848,9 @@ class UpstreamConn(asyncio.Protocol):
         self.hbuf = buf[pos:]  # only interim heads so far
         return False
 
-    def _rewrite(self, head: bytes, status: int, ex: Exchange) -> bytes:
+    def _rewrite(self, head: bytes, status: int, ex: Exchange, low: bytes = b"") -> bytes:
         """Strip hop-by-hop fields from a response head and state the client connection's fate."""
-        low = head.lower()
+        low = low or head.lower()
         ex.status = status
         if head.startswith(b"HTTP/1.0"):
             head = b"HTTP/1.1" + head[8:]
