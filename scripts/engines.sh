@@ -77,15 +77,18 @@ ensure_packages() {  # $@ = engines
 ensure_dockerd() {
     socket_answers "$DOCKER_PATH" && return 0
     [ "$(id -u)" -eq 0 ] || die "dockerd does not answer on $DOCKER_PATH and only root can start it"
-    # A killed dockerd leaves pid files behind; dockerd refuses to start while its pid file names a live
-    # process, so only a stale one (dead pid) is removed.
-    local pidfile pid
+    # A killed dockerd leaves pid files behind, and dockerd refuses to start while its pid file names a live
+    # process, even an unrelated one that got the same pid later: keep a pid file only if it names a live
+    # dockerd/containerd.
+    local pidfile pid comm
     for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
         if [ -f "$pidfile" ]; then
             pid="$(cat "$pidfile" 2>/dev/null || true)"
-            if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
-                rm -f "$pidfile"
-            fi
+            comm="$(cat "/proc/${pid:-0}/comm" 2>/dev/null || true)"
+            case "$comm" in
+                dockerd | containerd) ;;
+                *) log "removing stale $pidfile (pid '${pid}' is not running dockerd/containerd)"; rm -f "$pidfile" ;;
+            esac
         fi
     done
     if [ -S "$DOCKER_PATH" ] && ! pgrep -x dockerd >/dev/null; then

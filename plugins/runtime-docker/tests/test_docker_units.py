@@ -145,3 +145,18 @@ def test_plugin_factory_reads_config(tmp_path: Path) -> None:
     runtime = registration.factory(PluginContext(config=config, data_dir=tmp_path))
     assert isinstance(runtime, DockerRuntime)
     assert runtime.base_url == "unix:///run/other-docker.sock" and runtime.name == "docker"
+
+
+def test_cpu_percent_from_two_one_shot_samples() -> None:
+    rt = DockerRuntime()
+
+    def sample(total: int, read: str) -> dict[str, object]:
+        return {"read": read, "cpu_stats": {"cpu_usage": {"total_usage": total}}, "precpu_stats": {}}
+
+    first = rt._with_cpu("c1", sample(1_000_000_000, "2026-11-27T07:00:00.000000000Z"), 0.0)
+    assert first.cpu_percent == 0.0  # no baseline yet
+    second = rt._with_cpu("c1", sample(1_500_000_000, "2026-11-27T07:00:01.000000000Z"), 0.0)
+    assert second.cpu_percent == 50.0  # 0.5 s of CPU in 1 s of wall time
+    same_tick = rt._with_cpu("c1", sample(1_500_000_000, "2026-11-27T07:00:01.000000000Z"), 0.0)
+    assert same_tick.cpu_percent == 50.0  # the engine's same sample again: last value, baseline kept
+    assert rt._cpu_baseline["c1"][0] == 1_500_000_000

@@ -27,6 +27,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -129,13 +130,18 @@ class DockerRuntime:
     STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
     #: Build-log lines kept for :class:`BuildFailed`.
     LOG_TAIL_LINES = 40
+    #: Pause between the two samples of a container without CPU baseline. dockerd's one-shot sample waits for
+    #: its next collection tick (1 s) by itself, so no extra pause is needed.
+    CPU_SAMPLE_INTERVAL = 0.0
+    #: A previous sample younger than this serves as the CPU baseline.
+    BASELINE_MAX_AGE = 60.0
 
     def __init__(
         self,
         base_url: str = "unix:///var/run/docker.sock",
         *,
         timeout: float = 60.0,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 15.0,
         max_workers: int = 64,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -151,6 +157,8 @@ class DockerRuntime:
             max_workers, thread_name_prefix=f"rivetr-{self.name}"
         )
         self._closed = False
+        #: container id → (CPU time ns, sample time epoch s, CPU % computed then)
+        self._cpu_baseline: dict[str, tuple[int, float, float]] = {}
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> DockerRuntime:
@@ -711,6 +719,7 @@ class DockerRuntime:
         return rx, tx
 
     def _stats_from(self, container_id: str, raw: Mapping[str, Any]) -> ContainerStats:
+        """One raw sample → stats; CPU % from the engine's own ``precpu_stats`` when it sent them."""
         cpu = raw.get("cpu_stats") or {}
         pre = raw.get("precpu_stats") or {}
         cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get(
@@ -734,24 +743,71 @@ class DockerRuntime:
         )
 
     def _raw_stats(self, container_id: str) -> dict[str, Any]:
-        return self._api().stats(container_id, stream=False)
+        api = self._api()
+        if docker.utils.version_lt(api._version, "1.41"):
+            return api.stats(container_id, stream=False)
+        # one-shot: the next collector tick only (without it dockerd waits two ticks, ~2 s, to fill precpu);
+        # CPU % then comes from the previous sample kept in _cpu_baseline.
+        return api.stats(container_id, stream=False, one_shot=True)
 
-    async def stats(self, container_id: str) -> ContainerStats:
-        """One sample. dockerd waits for its next collection tick (~1 s) so ``precpu_stats`` is filled."""
-        raw = await self._call(self._raw_stats, container_id, container=container_id)
-        return self._stats_from(container_id, raw)
+    def _with_cpu(self, container_id: str, raw: Mapping[str, Any], received: float) -> ContainerStats:
+        """Stats with CPU % = CPU time used since the container's previous sample / wall time between them
+        (a share of one CPU, as ``docker stats`` shows it). Updates the baseline."""
+        stats = self._stats_from(container_id, raw)
+        total = int(((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0)
+        read = _parse_time(raw.get("read"))
+        when = read.timestamp() if read else received
+        previous = self._cpu_baseline.get(container_id)
+        if previous is not None:
+            before, then, last_percent = previous
+            if when <= then:  # the same engine sample again (one collector tick): keep the last value
+                stats.cpu_percent = last_percent
+                return stats
+            if total >= before:
+                stats.cpu_percent = round((total - before) / ((when - then) * 1e9) * 100.0, 3)
+        self._cpu_baseline[container_id] = (total, when, stats.cpu_percent)
+        return stats
 
-    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]:
-        """Stats of many containers fetched in parallel; containers that no longer exist are left out."""
-        results = await asyncio.gather(*(self.stats(cid) for cid in container_ids), return_exceptions=True)
-        out: dict[str, ContainerStats] = {}
+    async def _sample(self, container_ids: list[str]) -> dict[str, tuple[dict[str, Any], float]]:
+        async def one(cid: str) -> tuple[dict[str, Any], float]:
+            raw = await self._call(self._raw_stats, cid, container=cid)
+            return raw, time.time()
+
+        results = await asyncio.gather(*(one(cid) for cid in container_ids), return_exceptions=True)
+        out: dict[str, tuple[dict[str, Any], float]] = {}
         for cid, result in zip(container_ids, results, strict=True):
             if isinstance(result, ContainerNotFound):
+                self._cpu_baseline.pop(cid, None)
                 continue
             if isinstance(result, BaseException):
                 raise result
             out[cid] = result
         return out
+
+    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]:
+        """Stats of many containers, fetched in parallel; containers that no longer exist are left out.
+
+        CPU % needs two samples: containers without a recent one (``BASELINE_MAX_AGE``) are sampled first,
+        all at once, and the call waits ``CPU_SAMPLE_INTERVAL`` once; a caller polling every few seconds
+        (the dashboard) pays for one sample only."""
+        now = time.time()
+        for cid, (_, when, _) in list(self._cpu_baseline.items()):
+            if now - when > self.BASELINE_MAX_AGE:
+                del self._cpu_baseline[cid]
+        cold = [cid for cid in container_ids if cid not in self._cpu_baseline]
+        if cold:
+            for cid, (raw, received) in (await self._sample(cold)).items():
+                self._with_cpu(cid, raw, received)
+            await asyncio.sleep(self.CPU_SAMPLE_INTERVAL)
+        samples = await self._sample(container_ids)
+        return {cid: self._with_cpu(cid, raw, received) for cid, (raw, received) in samples.items()}
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        """One container's stats (see :meth:`stats_many` for how CPU % is measured)."""
+        found = await self.stats_many([container_id])
+        if container_id not in found:
+            raise ContainerNotFound(f"container {container_id} not found in {self.name}")
+        return found[container_id]
 
     # ------------------------------------------------------------------------------------------------ exec
     def _exec_exit_code(self, inspected: Mapping[str, Any], output: str) -> int:

@@ -7,7 +7,8 @@ differences overridden:
 * a short tag (``app:1``) would be stored as ``docker.io/library/app:1``: references are made fully
   qualified (``localhost/app:1``), as podman's own CLI resolves locally built images;
 * ``stats(stream=False)`` answers at once but without a CPU baseline (``precpu_stats`` empty, and its
-  ``system_cpu_usage`` is not comparable with dockerd's): CPU % comes from two samples and the wall clock;
+  ``system_cpu_usage`` is not comparable with dockerd's): CPU % comes from two samples and the wall clock
+  (the base class does this for one-shot dockerd samples too), with a pause between them;
 * podman 4.3 matches nothing when an image list has two label filters (one is sent, the rest checked here),
   and says ``stopped`` where dockerd says ``exited``;
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
@@ -16,7 +17,6 @@ differences overridden:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -26,13 +26,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rivetr_runtime_docker.runtime import DockerRuntime, _parse_time
+from rivetr_runtime_docker.runtime import DockerRuntime
 
-from rivetr_core.types import ContainerNotFound, ContainerStats, RuntimeUnavailable
+from rivetr_core.types import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import docker
@@ -84,10 +83,9 @@ class PodmanRuntime(DockerRuntime):
 
     name = "podman"
     STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
-    #: Gap between the two samples when a container has no recent CPU baseline.
+    #: podman answers a stats request at once (no collection tick), from cgroup counters that move in
+    #: ~10 ms steps: two samples need a real gap to measure CPU %.
     CPU_SAMPLE_INTERVAL = 0.25
-    #: A previous sample younger than this serves as the baseline (dashboards poll every few seconds).
-    BASELINE_MAX_AGE = 60.0
 
     def __init__(
         self,
@@ -107,8 +105,6 @@ class PodmanRuntime(DockerRuntime):
         self.podman_binary = podman_binary
         self.service_start_timeout = service_start_timeout
         self.service_process: subprocess.Popen[bytes] | None = None
-        # container id → (cpu total_usage ns, monotonic time of the sample)
-        self._cpu_baseline: dict[str, tuple[int, float]] = {}
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> PodmanRuntime:
@@ -232,59 +228,3 @@ class PodmanRuntime(DockerRuntime):
             return int(code)
         # podman may leave ExitCode unset when the process could not start; use the shell's conventions.
         return 127 if "not found" in output else 126
-
-    # ----------------------------------------------------------------------------------------------- stats
-    def _stats_from_pair(self, container_id: str, raw: Mapping[str, Any], now: float) -> ContainerStats:
-        stats = self._stats_from(container_id, raw)
-        total = int(((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0)
-        baseline = self._cpu_baseline.get(container_id)
-        percent = 0.0
-        if baseline is not None and now > baseline[1] and total >= baseline[0]:
-            # ns of CPU time per ns of wall time = share of one CPU; docker's formula gives the same.
-            percent = (total - baseline[0]) / ((now - baseline[1]) * 1e9) * 100.0
-        self._cpu_baseline[container_id] = (total, now)
-        stats.cpu_percent = round(percent, 3)
-        stats.ts = _parse_time(raw.get("read")) or datetime.now(UTC)
-        return stats
-
-    async def _sample(self, container_ids: list[str]) -> dict[str, tuple[dict[str, Any], float]]:
-        async def one(cid: str) -> tuple[dict[str, Any], float]:
-            raw = await self._call(self._raw_stats, cid, container=cid)
-            return raw, time.monotonic()
-
-        results = await asyncio.gather(*(one(cid) for cid in container_ids), return_exceptions=True)
-        out: dict[str, tuple[dict[str, Any], float]] = {}
-        for cid, result in zip(container_ids, results, strict=True):
-            if isinstance(result, ContainerNotFound):
-                self._cpu_baseline.pop(cid, None)
-                continue
-            if isinstance(result, BaseException):
-                raise result
-            out[cid] = result
-        return out
-
-    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]:
-        """Samples in parallel. CPU % needs a baseline at least ``CPU_SAMPLE_INTERVAL`` old: containers
-        without one are sampled first (all at once), then the call waits out the interval once."""
-        now = time.monotonic()
-        for cid, (_, when) in list(self._cpu_baseline.items()):
-            if now - when > self.BASELINE_MAX_AGE:
-                del self._cpu_baseline[cid]
-        cold = [cid for cid in container_ids if cid not in self._cpu_baseline]
-        if cold:
-            for cid, (raw, when) in (await self._sample(cold)).items():
-                self._stats_from_pair(cid, raw, when)
-        newest = max(
-            (self._cpu_baseline[c][1] for c in container_ids if c in self._cpu_baseline), default=None
-        )
-        if newest is not None:
-            # podman reads the cgroup counters at ~10 ms granularity: a baseline taken just before is useless.
-            await asyncio.sleep(max(0.0, newest + self.CPU_SAMPLE_INTERVAL - time.monotonic()))
-        samples = await self._sample(container_ids)
-        return {cid: self._stats_from_pair(cid, raw, when) for cid, (raw, when) in samples.items()}
-
-    async def stats(self, container_id: str) -> ContainerStats:
-        found = await self.stats_many([container_id])
-        if container_id not in found:
-            raise ContainerNotFound(f"container {container_id} not found in podman")
-        return found[container_id]
