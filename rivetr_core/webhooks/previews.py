@@ -278,11 +278,7 @@ class PreviewService:
         if watcher is not None:
             watcher.cancel()
         if row.preview_app_id:
-            try:
-                await self.pipeline().delete_app(row.preview_app_id)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
+            await self._delete_preview_app(row.preview_app_id)
         async with self.ctx.db.session() as session:
             stored = await session.get(Preview, row.id)
             if stored is not None:
@@ -295,6 +291,43 @@ class PreviewService:
         row.status, row.preview_app_id = "removed", None
         if not delete_row:
             await self._comment(row, None, f"Preview removed ({reason}).")
+
+    async def _delete_preview_app(self, preview_app_id: str) -> None:
+        pipeline = self.pipeline()
+        async with self.ctx.db.session() as session:
+            app = await session.get(App, preview_app_id)
+            if app is None:
+                return
+            # "stopped" first: the pipeline's crash watcher restarts containers of *running* apps, and
+            # delete_app removes the containers before the app row; without this a restart can slip in.
+            app.status = "stopped"
+            session.add(app)
+            await session.commit()
+        try:
+            await pipeline.delete_app(preview_app_id)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        await self._remove_leftovers(preview_app_id)
+
+    async def _remove_leftovers(self, preview_app_id: str) -> None:
+        """Belt and braces after delete_app: no route or container of the preview app may survive."""
+        routes = self.ctx.services.get("routes")
+        if routes is not None:
+            for route in await routes.list():
+                if route.app_id == preview_app_id:
+                    await routes.remove(route.domain)
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is None:
+            return
+        try:
+            leftovers = await runtime.list(labels=self.pipeline().labels(preview_app_id))
+        except Exception as exc:
+            log.warning("listing leftover preview containers failed: %s", exc)
+            return
+        for info in leftovers:
+            log.warning("removing leftover container %s of preview app %s", info.name, preview_app_id)
+            await self.pipeline().remove_container(runtime, info.id)
 
     async def sweep(self) -> int:
         """Remove previews whose base app was deleted (the preview row outlives it on purpose)."""
