@@ -478,3 +478,27 @@ async def test_upload_refused_by_the_proxy_stores_nothing(harness_factory, ca) -
         )
         assert status == 502 and err["error"]["code"] == "proxy_error", err
         assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+
+
+async def test_expiring_upload_is_reported_once_a_day(harness_factory, ca, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=5)
+    settings = _acme_settings(pebble, acme_enabled=False, acme_check_interval=0.2)
+    async with harness_factory(**settings) as h:
+        # A 90-day certificate with 5 days left.
+        body = _upload_body(
+            ca,
+            "soon.custom.test",
+            ["soon.custom.test"],
+            not_before=soon - dt.timedelta(days=90),
+            not_after=soon,
+        )
+        status, cert = await h.api.post("/api/certificates", json=body)
+        assert status == 201 and cert["status"] == "expiring"
+        ok = _upload_body(ca, "fine.custom.test", ["fine.custom.test"])
+        assert (await h.api.post("/api/certificates", json=ok))[0] == 201
+        await asyncio.sleep(1)  # the upload wakes the check at once; several more checks run meanwhile
+        warnings = h.events.of("certificate_failed", "soon.custom.test")
+        assert len(warnings) == 1, warnings
+        assert warnings[0].level == "warning" and warnings[0].data["source"] == "custom"
+        assert "expires on" in warnings[0].message and "upload a renewed one" in warnings[0].message
+        assert h.events.of("certificate_failed", "fine.custom.test") == []

@@ -10,6 +10,7 @@
   exponential back-off (``acme_retry_initial`` doubling up to ``acme_retry_max``) and raise a
   ``certificate_failed`` event; successes raise ``certificate_issued``.
 * Custom certificates (uploaded) are never touched by ACME; deleting one lets ACME take the domain over again.
+  Once inside the renewal window (or expired) they raise a ``certificate_failed`` warning once a day.
 
 Registered in ``CORE_SERVICES`` as :func:`start`; the instance lives in ``ctx.services["certificates"]``.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +93,7 @@ class CertificateManager:
         self._client: AcmeClient | None = None
         self._client_lock = asyncio.Lock()
         self._account_url: str | None = None
+        self._warned: dict[str, dt.date] = {}  # domain -> day of the last expiry warning for an upload
 
     @property
     def acme_active(self) -> bool:
@@ -108,13 +111,13 @@ class CertificateManager:
                 "ACME is enabled but the proxy is off: nothing can answer http-01 challenges, "
                 "so no certificate will be requested"
             )
-        if self.acme_active:
-            self.ctx.spawn(self._run(), "certificates")
-        else:
+        if not self.acme_active:
             # Placeholders of orders that can no longer run would read "pending" forever.
             for row in await self.store.list():
                 if row.source == "acme" and not row.cert_pem:
                     await self.store.delete(row.domain)
+        # Also without ACME: uploaded certificates running out must not go unnoticed.
+        self.ctx.spawn(self._run(), "certificates")
 
     async def push_all(self) -> int:
         """Install every stored certificate in the proxy (start-up, or after the proxy restarted)."""
@@ -148,6 +151,8 @@ class CertificateManager:
             await self.ctx.proxy.set_certificate(domain, validated.chain_pem, validated.key_pem)
         row = await self.store.save(domain, "custom", validated.chain_pem, validated.key_pem, validated.info)
         self._forced.discard(domain)
+        self._warned.pop(domain, None)
+        self.wake()  # an upload that is already close to expiry is reported now, not at the next check
         return row
 
     async def delete(self, domain: str) -> bool:
@@ -214,10 +219,14 @@ class CertificateManager:
                 pass
 
     async def sweep(self) -> float:
-        """Start an order for every domain that is due; returns seconds until the next thing is due."""
+        """Warn about expiring uploads and start an ACME order for every domain that is due; returns seconds
+        until the next thing is due."""
         now = utcnow()
-        routed = {r.domain for r in await self.routes.list() if acme_eligible(r.domain)}
         rows = {row.domain: row for row in await self.store.list()}
+        self._warn_expiring_uploads(rows.values(), now)
+        if not self.acme_active:
+            return self.config.acme_check_interval
+        routed = {r.domain for r in await self.routes.list() if acme_eligible(r.domain)}
         for domain in routed - rows.keys():  # routes that existed before ACME was switched on
             rows[domain], _ = await self.store.ensure_acme(domain)
         wait = self.config.acme_check_interval
@@ -238,6 +247,30 @@ class CertificateManager:
             if forced or not row.cert_pem or not_after is None or not_after - now < window:
                 self._inflight[domain] = self.ctx.spawn(self._obtain(domain), f"acme:{domain}")
         return max(wait, 0.01)
+
+    def _warn_expiring_uploads(self, rows: Iterable[Certificate], now: dt.datetime) -> None:
+        """A ``certificate_failed`` warning, once a day per domain, for uploaded certificates inside the
+        renewal window or expired: nobody renews those but the user."""
+        for row in rows:
+            if row.source != "custom" or not row.cert_pem:
+                continue
+            status = certificate_status(row, self.config.acme_renew_days, now)
+            if status not in ("expiring", "expired") or self._warned.get(row.domain) == now.date():
+                continue
+            self._warned[row.domain] = now.date()
+            not_after = aware(row.not_after)
+            when = not_after.isoformat() if not_after else "?"
+            verb = "expired on" if status == "expired" else "expires on"
+            error = f"the uploaded certificate for {row.domain} {verb} {when}; upload a renewed one"
+            log.warning("%s", error)
+            self.ctx.emit(
+                RivetrEvent(
+                    type="certificate_failed",
+                    level="warning",
+                    message=error,
+                    data={"domain": row.domain, "error": error, "not_after": when, "source": "custom"},
+                )
+            )
 
     async def _acme(self) -> AcmeClient:
         async with self._client_lock:
@@ -291,7 +324,13 @@ class CertificateManager:
                 current = await self.store.get(domain)
                 if current is None or current.source != "acme":
                     return  # deleted, or replaced by an upload, while the order ran
-                row = await self.store.save(domain, "acme", chain_pem, key_pem, info)
+                # Proxy first, so that "valid" in the API means the proxy already serves it (and redirects).
+                # A refusal is logged; the certificate is still kept and pushed again at the next start.
+                try:
+                    await self.ctx.proxy.set_certificate(domain, chain_pem, key_pem)
+                except Exception as exc:
+                    log.warning("the proxy refused the new certificate for %s: %s", domain, exc)
+                await self.store.save(domain, "acme", chain_pem, key_pem, info)
                 if client.account_url != self._account_url:  # re-registered after the CA forgot the account
                     await self.store.save_account(
                         client.directory_url,
@@ -301,7 +340,6 @@ class CertificateManager:
                     )
                     self._account_url = client.account_url
                 self._forced.discard(domain)
-                await self._push(row)
             log.info(
                 "certificate for %s %s by %s, valid until %s",
                 domain,
