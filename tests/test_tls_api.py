@@ -502,3 +502,17 @@ async def test_expiring_upload_is_reported_once_a_day(harness_factory, ca, pebbl
         assert warnings[0].level == "warning" and warnings[0].data["source"] == "custom"
         assert "expires on" in warnings[0].message and "upload a renewed one" in warnings[0].message
         assert h.events.of("certificate_failed", "fine.custom.test") == []
+
+
+async def test_many_domains_at_once_all_get_certificates(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory() as h:
+        domains = [f"bulk{i}.example.test" for i in range(6)]
+        started = time.monotonic()
+        for domain in domains:
+            await h.add_route(domain)
+        for domain in domains:
+            await h.wait_for(domain, lambda c: c["status"] == "valid")
+        assert set(h.proxy.certificates) == set(domains)
+        assert time.monotonic() - started < 15
+        issued = [e.data["domain"] for e in h.events.events if e.type == "certificate_issued"]
+        assert sorted(issued) == sorted(domains)  # one order per domain, none repeated
