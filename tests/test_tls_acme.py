@@ -145,3 +145,18 @@ async def test_proxy_refusing_the_challenge_is_reported(pebble: Pebble) -> None:
     ):
         for _ in range(6):  # skip past re-used authorizations, which need no publishing
             await client.issue("down.example.test", generate_key_pem(), ProxyDown())
+
+
+async def test_account_forgotten_by_the_ca_is_registered_again(
+    pebble: Pebble, challenge_proxy: ChallengeProxy
+) -> None:
+    # A stored account URL the CA does not know (a reset CA): the order fails once with the CA's reason,
+    # then the client registers the key again and the next order succeeds.
+    base = pebble.directory_url.rsplit("/", 1)[0]
+    client = _client(pebble, account_url=f"{base}/my-account/404")
+    with pytest.raises(AcmeError, match="refused"):
+        await client.issue("forgot.example.test", generate_key_pem(), challenge_proxy)
+    assert client.account_url is None
+    assert info_from_pem(await client.issue("forgot.example.test", generate_key_pem(), challenge_proxy)).names
+    assert client.account_url and client.account_url.startswith(base)
+    assert not client.account_url.endswith("/404")
