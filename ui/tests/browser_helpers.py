@@ -39,7 +39,9 @@ def setup_admin(page: Any, url: str) -> None:
 
 
 def login(page: Any, url: str, password: str = ADMIN_PASSWORD) -> None:
+    """Log in through the form (ends on the dashboard)."""
     page.goto(url + "/login")
     page.fill("#username", ADMIN_USER)
     page.fill("#password", password)
     page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
