@@ -6,6 +6,9 @@ gives no handle to abort a build or an exec socket. The helpers used (``_url``, 
 ``_post_json``, ``_raise_for_status``, ``_stream_helper``, ``_get_raw_response_socket``,
 ``_disable_socket_timeout``) have been stable across docker-py 4 to 7; the dependency is pinned below 8.
 
+Annotations inside :class:`DockerRuntime` spell ``builtins.list`` because the Protocol's method ``list``
+shadows the builtin in the class body.
+
 Every blocking call runs in a worker thread (``_call``); streams run in their own thread (``streams``), so
 the event loop never blocks. Engine errors become Rivetr errors in one place (``_translate``).
 
@@ -17,6 +20,7 @@ differences are isolated in small overridable methods (``normalize_image``, ``_b
 from __future__ import annotations
 
 import asyncio
+import builtins
 import concurrent.futures
 import contextlib
 import functools
@@ -768,7 +772,7 @@ class DockerRuntime:
         self._cpu_baseline[container_id] = (total, when, stats.cpu_percent)
         return stats
 
-    async def _sample(self, container_ids: list[str]) -> dict[str, tuple[dict[str, Any], float]]:
+    async def _sample(self, container_ids: builtins.list[str]) -> dict[str, tuple[dict[str, Any], float]]:
         async def one(cid: str) -> tuple[dict[str, Any], float]:
             raw = await self._call(self._raw_stats, cid, container=cid)
             return raw, time.time()
@@ -784,7 +788,7 @@ class DockerRuntime:
             out[cid] = result
         return out
 
-    async def stats_many(self, container_ids: list[str]) -> dict[str, ContainerStats]:
+    async def stats_many(self, container_ids: builtins.list[str]) -> dict[str, ContainerStats]:
         """Stats of many containers, fetched in parallel; containers that no longer exist are left out.
 
         CPU % needs two samples: containers without a recent one (``BASELINE_MAX_AGE``) are sampled first,
@@ -814,7 +818,7 @@ class DockerRuntime:
         code = inspected.get("ExitCode")
         return int(code) if code is not None else -1
 
-    def _exec(self, container_id: str, cmd: list[str], env: dict[str, str] | None) -> ExecResult:
+    def _exec(self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None) -> ExecResult:
         api = self._api()
         created = api.exec_create(container_id, cmd, stdout=True, stderr=True, environment=env or None)
         raw = api.exec_start(created["Id"])
@@ -822,11 +826,11 @@ class DockerRuntime:
         inspected = api.exec_inspect(created["Id"])
         return ExecResult(exit_code=self._exec_exit_code(inspected, output), output=output)
 
-    async def exec(self, container_id: str, cmd: list[str], env: dict[str, str] | None = None) -> ExecResult:
+    async def exec(self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None) -> ExecResult:
         """Run ``cmd`` in the container and wait; output is stdout and stderr interleaved."""
         return await self._call(self._exec, container_id, cmd, env, container=container_id)
 
-    def _exec_open(self, container_id: str, cmd: list[str], rows: int, cols: int) -> tuple[str, Any]:
+    def _exec_open(self, container_id: str, cmd: builtins.list[str], rows: int, cols: int) -> tuple[str, Any]:
         api = self._api()
         created = api.exec_create(container_id, cmd, stdin=True, tty=True, stdout=True, stderr=True)
         exec_id = created["Id"]
@@ -846,7 +850,7 @@ class DockerRuntime:
         return exec_id, response
 
     async def exec_interactive(
-        self, container_id: str, cmd: list[str] | None = None, rows: int = 24, cols: int = 80
+        self, container_id: str, cmd: builtins.list[str] | None = None, rows: int = 24, cols: int = 80
     ) -> DockerExecSession:
         """Start ``cmd`` (default ``/bin/sh``) with a TTY and return a bidirectional session."""
         exec_id, response = await self._call(
