@@ -275,6 +275,7 @@ async def test_linked_app_clones_with_the_account_token(
     assert status == 200 and settings["account_id"] == account["id"]
     snapshot = await oauth_api.ctx.services["deployments"].snapshot(app["id"])
     assert snapshot.git_token in fake_git_host.tokens
+    assert snapshot.app.git_url == f"{fake_git_host.url}/github/octocat/site-2.git"  # GitHub: unchanged
     status, _ = await oauth_api.delete(f"/api/git-providers/{account['id']}")
     assert status == 204
     status, settings = await oauth_api.get(f"/api/apps/{app['id']}/git-settings")
@@ -317,4 +318,8 @@ async def test_expiring_tokens_of_linked_apps_are_refreshed(
     assert await accounts.refresh_linked_apps() == 1
     after = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token
     assert after != before and after in fake_git_host.tokens
+    # GitLab only accepts OAuth tokens with the user name oauth2: the clone URL names it (the apps API
+    # shows it redacted).
+    url = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).app.git_url
+    assert url == f"http://oauth2@{fake_git_host.url.removeprefix('http://')}/gitlab/octocat/site-2.git"
     assert fake_git_host.refreshes == 1

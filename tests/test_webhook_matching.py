@@ -87,3 +87,15 @@ def test_signing_helpers_fail_closed() -> None:
     assert not verify_hmac_sha256("sha256=abc", "", b"x", prefix="sha256=")
     assert not verify_hmac_sha256(None, "s", b"x")
     assert not verify_token(None, "s") and not verify_token("", "") and verify_token("s", "s")
+
+
+def test_clone_username_is_added_only_where_needed() -> None:
+    from rivetr_core.gitproviders.accounts import with_clone_username
+
+    assert with_clone_username("https://gitlab.com/g/p.git", "oauth2") == "https://oauth2@gitlab.com/g/p.git"
+    assert with_clone_username("https://github.com/a/b.git", "x-access-token") == "https://github.com/a/b.git"
+    assert with_clone_username("https://me@gitlab.com/g/p.git", "oauth2") == "https://me@gitlab.com/g/p.git"
+    assert with_clone_username("git@gitlab.com:g/p.git", "oauth2") == "git@gitlab.com:g/p.git"
+    assert normalize_repo_url("https://oauth2@gitlab.com/g/p.git") == normalize_repo_url(
+        "https://gitlab.com/g/p"
+    )

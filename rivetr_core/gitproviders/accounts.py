@@ -25,6 +25,7 @@ import secrets
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -360,12 +361,13 @@ class GitAccountService:
     async def sync_app_token(self, app_id: str, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> None:
         """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``); it is
         refreshed first when it expires within ``leeway`` seconds."""
-        _, token = await self.access_token(account_id, leeway=leeway)
+        username, token = await self.access_token(account_id, leeway=leeway)
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
                 raise not_found("app", app_id)
             app.git_token_enc = self.box.encrypt(token)
+            app.git_url = with_clone_username(app.git_url, username)
             session.add(app)
             await session.commit()
 
@@ -437,6 +439,25 @@ class GitAccountService:
                 c, url, repo, number, body, comment_id
             ),
         )
+
+
+#: The user name the pipeline's askpass helper answers when a URL names none.
+ASKPASS_DEFAULT_USERNAME = "x-access-token"
+
+
+def with_clone_username(url: str, username: str) -> str:
+    """``url`` with ``username@`` added when the host needs a specific user name for token clones.
+
+    GitLab wants ``oauth2`` and Bitbucket ``x-token-auth`` with OAuth tokens, while the pipeline's askpass
+    helper answers ``x-access-token`` (GitHub's) when asked for a user name. Git asks only for the password
+    when the URL names the user, and the pipeline redacts URL user info from logs (no secret is in it).
+    """
+    if not username or username == ASKPASS_DEFAULT_USERNAME:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or "@" in parts.netloc or not parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, f"{username}@{parts.netloc}", parts.path, parts.query, parts.fragment))
 
 
 def account_json(account: GitAccount) -> dict[str, Any]:
