@@ -32,7 +32,8 @@ Apps
 
 Containers Rivetr starts carry the labels ``rivetr.managed=true``, ``rivetr.instance=<id of this data dir>``,
 ``rivetr.app=<app id>`` and ``rivetr.deployment=<deployment id>``; recovery removes labelled containers of
-this instance that no deployment tracks. Images are tagged ``localhost/rivetr/<app name>:<deployment id>``.
+this instance that no deployment tracks. Images are tagged ``localhost/rivetr/<app name>:<deployment id>``
+and labelled ``rivetr.instance`` and ``rivetr.app`` only (each build label costs a build step).
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ class DeploymentService:
                 await session.commit()
             self.instance_id = row.value
         return self.instance_id
+
+    def image_labels(self, app_id: str) -> dict[str, str]:
+        """Labels of built images: enough for cleanup to find an app's images of this instance."""
+        return {LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id}
 
     def labels(self, app_id: str, deployment_id: str | None = None) -> dict[str, str]:
         labels = {LABEL_MANAGED: "true", LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id}
