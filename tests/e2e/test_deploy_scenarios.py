@@ -20,7 +20,7 @@ CMD ["httpd", "-f", "-v", "-p", "8000", "-h", "/www"]
 def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("envapp")
-    app = rivetr.create_app(repo, "envapp")
+    app = rivetr.create_app(repo, "envapp", memory_limit="64m", cpu_limit="0.5")
     secret = "e2e-secret-98765"
     for key, value, is_secret in (("API_TOKEN", secret, True), ("MODE", "prod", False)):
         response = rivetr.api.post(
@@ -34,6 +34,10 @@ def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server
     assert env["API_TOKEN"] == secret and env["MODE"] == "prod"
     assert env["PORT"] == "8000" and env["RIVETR_APP_NAME"] == "envapp"
     assert env["RIVETR_DEPLOYMENT_ID"] == dep["id"] and env["SOURCE_COMMIT"] == repo.head()
+    limits = rivetr.cli(
+        "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", dep["container_id"]
+    )
+    assert limits.split() == [str(64 * 1024**2), str(500_000_000)]
     listed = rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json()
     assert {v["key"]: v["value"] for v in listed}["API_TOKEN"] == "••••••••"
     rivetr.server.stop()  # checkpoint the WAL, then read every DB byte
