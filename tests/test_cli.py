@@ -220,3 +220,38 @@ def test_app_name_completion(server: ServerProcess, env: dict[str, str]) -> None
 
 def test_server_is_still_healthy(server: ServerProcess) -> None:
     assert httpx.get(server.url + "/health", timeout=5).json()["database"] == "ok"
+
+
+def test_login_with_a_dashboard_user_creates_a_cli_token(server: ServerProcess, tmp_path: Path) -> None:
+    with server.client() as client:
+        assert client.get("/api/auth/status").json()["setup_required"]  # only this test creates users
+        response = client.post("/api/auth/setup", json={"username": "carol", "password": "a-long-password-1"})
+        assert response.status_code == 201
+    env = {"RIVETR_LOGIN_FILE": str(tmp_path / "login.json")}
+    result = run(["login", "--url", server.url, "-u", "carol"], env, input="wrong-password-00\n")
+    assert result.exit_code == 2 and "login refused for 'carol'" in result.stderr
+    result = run(["login", "--url", server.url, "-u", "carol"], env, input="a-long-password-1\n")
+    assert result.exit_code == 0, result.output
+    assert "a-long-password-1" not in result.output and "as carol" in result.stdout
+    saved = json.loads((tmp_path / "login.json").read_text())
+    assert saved["token"] and saved["token"] != server.token
+    create_app(server, "carol-app")
+    assert run(["env", "set", "carol-app", "X=1"], env).exit_code == 0  # with the saved token only
+    with server.client() as client:
+        entries = client.get("/api/audit", params={"action": "env_vars_api"}).json()["entries"]
+        tokens = client.get("/api/tokens").json()
+    assert entries[0]["actor"].startswith("token:carol/rivetr-cli@")
+    assert any(t["name"].startswith("rivetr-cli@") for t in tokens)
+
+
+def test_status_reports_failing_notification_channels(server: ServerProcess, env: dict[str, str]) -> None:
+    with server.client() as client:
+        channel = client.post(
+            "/api/notification-channels",
+            json={"name": f"dead-{free_port()}", "url": f"json://127.0.0.1:{free_port()}/x"},
+        ).json()
+        assert client.post(f"/api/notification-channels/{channel['id']}/test").status_code == 502
+    result = run(["status"], env)
+    assert "failing" in result.stdout and channel["name"] in result.stdout
+    data = json.loads(run(["status", "--json"], env).stdout)
+    assert {c["name"]: c["failures"] for c in data["notification_channels"]}[channel["name"]] == 1

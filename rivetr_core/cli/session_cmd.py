@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
-from .client import CliError, Connection, connection_options, json_option, login_file, write_login
+from .client import (
+    CliError,
+    Connection,
+    RivetrClient,
+    connection_options,
+    json_option,
+    login_file,
+    write_login,
+)
 from .output import fields, print_json, table
 
 
@@ -23,20 +32,48 @@ from .output import fields, print_json, table
     "--token",
     envvar="RIVETR_TOKEN",
     metavar="TOKEN",
-    prompt="API token",
-    hide_input=True,
-    help="Admin token or an API token from the dashboard ($RIVETR_TOKEN); prompted, hidden, if absent.",
+    help="Admin token or an API token ($RIVETR_TOKEN); prompted (hidden) when neither it nor --username is given.",
 )
-def login(url: str, token: str) -> None:
-    """Check a server URL and token, then save them to the login file (mode 0600) for later commands."""
-    conn = Connection(url.rstrip("/"), token.strip())
+@click.option(
+    "-u",
+    "--username",
+    metavar="NAME",
+    help="Log in as a dashboard user instead: the password is prompted (or $RIVETR_PASSWORD) and an API token "
+    "named rivetr-cli@<this host> is created for the CLI.",
+)
+def login(url: str, token: str | None, username: str | None) -> None:
+    """Check a server URL and credential, then save URL and token to the login file (mode 0600)."""
+    url = url.rstrip("/")
+    if username:
+        password = os.environ.get("RIVETR_PASSWORD") or click.prompt("Password", hide_input=True)
+        token = _token_for_user(url, username, password)
+    elif not token:
+        token = click.prompt("API token", hide_input=True)
+    conn = Connection(url, (token or "").strip())
     if not conn.token:
         raise CliError("the token is empty")
     with conn.client(timeout=10) as client:
         client.get("/api/plugins")  # any authenticated endpoint: proves URL and token together
         health = client.request("GET", "/health", ok=(503,)) or {}
     path = write_login(conn.url, conn.token)
-    click.echo(f"logged in to {conn.url} (Rivetr {health.get('version', '?')}); saved to {path}")
+    who = f" as {username}" if username else ""
+    click.echo(f"logged in to {conn.url}{who} (Rivetr {health.get('version', '?')}); saved to {path}")
+
+
+def _token_for_user(url: str, username: str, password: str) -> str:
+    """Password login → a named API token for this machine (the session is closed right after)."""
+    import socket
+
+    with RivetrClient(url, None, timeout=10) as client:
+        session = client.request(
+            "POST", "/api/auth/login", json_body={"username": username, "password": password}, ok=(401,)
+        )
+        if not isinstance(session, dict) or "csrf_token" not in session:
+            raise CliError(f"login refused for {username!r}: wrong user name or password")
+        client.http.headers["X-CSRF-Token"] = session["csrf_token"]
+        created = client.post("/api/tokens", {"name": f"rivetr-cli@{socket.gethostname()}"[:100]})
+        client.request("POST", "/api/auth/logout", ok=(401, 403))
+    return str(created["token"])
 
 
 @click.command()
@@ -48,7 +85,10 @@ def status(conn: Connection, as_json: bool) -> None:
         health = client.request("GET", "/health", ok=(503,)) or {}
         apps = client.get("/api/apps", ok=(404,))
         system = client.get("/api/system/metrics", params={"range": "15m", "points": 2}, ok=(404,))
+        channels = client.get("/api/notification-channels", ok=(404,))
     apps = apps if isinstance(apps, list) else []
+    channels = channels if isinstance(channels, list) else []
+    failing = [c for c in channels if c.get("failures")]
     latest: dict[str, Any] = (system or {}).get("latest") or {} if isinstance(system, dict) else {}
     if as_json:
         print_json(
@@ -56,6 +96,10 @@ def status(conn: Connection, as_json: bool) -> None:
                 "url": conn.url,
                 "health": health,
                 "apps": [{"id": a["id"], "name": a["name"], "status": a["status"]} for a in apps],
+                "notification_channels": [
+                    {"name": c["name"], "failures": c["failures"], "last_error": c["last_error"]}
+                    for c in channels
+                ],
                 "host": latest,
             }
         )
@@ -77,8 +121,13 @@ def status(conn: Connection, as_json: bool) -> None:
             ("proxy", "disabled" if proxy.get("enabled") is False else _component(proxy, "ok")),
             ("host", _host(latest)),
             ("apps", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
+            ("notifications", f"{len(channels)} channels" + (f", {len(failing)} failing" if failing else "")),
         ]
     )
+    for channel in failing:
+        click.echo(
+            f"  channel {channel['name']}: {channel['failures']} failed deliveries; {channel['last_error']}"
+        )
     troubled = [a for a in apps if a["status"] in ("failed", "crashed")]
     if troubled:
         click.echo()
