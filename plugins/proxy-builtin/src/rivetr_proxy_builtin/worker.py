@@ -681,6 +681,7 @@ class UpstreamConn(asyncio.Protocol):
         "t",
         "tunnel",
         "up",
+        "upclose",
         "w",
     )
 
@@ -701,6 +702,7 @@ class UpstreamConn(asyncio.Protocol):
         self.heads: list[int] = []  # status codes of heads completed in the current feed
         self.msgs = 0  # messages completed in the current feed
         self.ka = False
+        self.upclose = False
         self.deadline = 0.0
         self.idle_since = 0.0
 
@@ -795,16 +797,11 @@ class UpstreamConn(asyncio.Protocol):
         cl = low[i + 17 : low.find(b"\r\n", i + 17)].strip()
         if not cl.isdigit() or len(data) - end != int(cl):
             return False
-        keep = True
-        if b"\r\nconnection:" in low:
-            for m in _CONN_VALUE.finditer(low):
-                if b"close" in {t.strip() for t in m.group(1).split(b",")}:
-                    keep = False
         ex.resp_started = True
         self.in_head = False
         head = self._rewrite(data[:end], status, ex, low)
         ex.client.t.write(head + data[end:] if end < len(data) else head)  # type: ignore[union-attr]
-        self._finish(keep)
+        self._finish(not self.upclose)
         return True
 
     def _head(self, buf: bytes) -> bool:
@@ -854,11 +851,23 @@ class UpstreamConn(asyncio.Protocol):
         ex.status = status
         if head.startswith(b"HTTP/1.0"):
             head = b"HTTP/1.1" + head[8:]
-        if _RESP_HOP.search(low) is not None:
-            # One C-level substitution drops them all (nginx, for one, always sends Connection).
-            extra: set[bytes] = set()
+        # Common case first (nginx, for one, always sends "Connection: keep-alive" and nothing else
+        # hop-by-hop): cut that one line with two finds; anything more goes the general way.
+        conn = b""
+        i = low.find(b"\r\nconnection:")
+        if i >= 0:
+            j = low.find(b"\r\n", i + 13)
+            conn = low[i + 13 : j]
+            head = head[:i] + head[j:]
+            low = low[:i] + low[j:]
+        self.upclose = b"close" in conn  # the upstream closes this connection after the response
+        if _RESP_HOP.search(low) is not None or (conn and conn.strip() not in _CONN_PLAIN):
+            # One C-level substitution drops every other hop-by-hop line.
+            extra: set[bytes] = {t.strip() for t in conn.split(b",")}
             for m in _CONN_VALUE.finditer(low):
                 extra.update(t.strip() for t in m.group(1).split(b","))
+            if b"close" in extra:
+                self.upclose = True
             head = _RESP_HOP_LINE.sub(b"", head)
             extra -= _CONN_PLAIN
             extra -= {b"transfer-encoding", b"content-length"}
