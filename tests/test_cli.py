@@ -255,3 +255,30 @@ def test_status_reports_failing_notification_channels(server: ServerProcess, env
     assert "failing" in result.stdout and channel["name"] in result.stdout
     data = json.loads(run(["status", "--json"], env).stdout)
     assert {c["name"]: c["failures"] for c in data["notification_channels"]}[channel["name"]] == 1
+
+
+def test_progress_line_marks_done_current_and_failed_steps() -> None:
+    import click
+
+    from rivetr_core.cli.follow import progress_line
+
+    building = progress_line("building", {"clone": {"duration_ms": 412.0}, "build": {"started_at": "…"}})
+    assert click.unstyle(building) == "clone ✓ 0.4s · build ● · start · health · switch"
+    failed = progress_line("failed", {"clone": {"duration_ms": 412.0}, "build": {"duration_ms": 900.0}})
+    assert click.unstyle(failed) == "clone ✓ 0.4s · build ✗ 0.9s · start · health · switch"
+
+
+def test_terminal_rendering_shows_the_step_line(
+    server: ServerProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rivetr_core.cli.client import RivetrClient
+    from rivetr_core.cli.follow import follow
+
+    app = create_app(server, "tty-app")
+    with RivetrClient(server.url, server.token) as client:
+        dep = client.post(f"/api/apps/{app['id']}/deploy", {})
+        final = follow(client, dep, tty=True)
+    out, err = capsys.readouterr()
+    assert final["status"] == "failed"
+    assert "==> failed" in out and "clone" in out and "· build ·" in out  # the step line, TTY only
+    assert f"deployment {dep['id']} failed:" in err

@@ -25,12 +25,39 @@ POLL = 0.5
 _COLORS = {"running": "green", "failed": "red", "cancelled": "yellow", "superseded": "yellow"}
 
 
+#: Pipeline steps in order, and the status during which each runs.
+STEPS = (
+    ("clone", "cloning"),
+    ("build", "building"),
+    ("start", "starting"),
+    ("health", "health_checking"),
+    ("switch", "switching"),
+)
+
+
+def progress_line(status: str, steps: dict[str, Any]) -> str:
+    """``clone ✓ 0.4s · build ● · start · health · switch``: done, current and pending steps at a glance."""
+    started = [step for step, _ in STEPS if isinstance(steps.get(step), dict)]
+    parts = []
+    for step, during in STEPS:
+        info = steps.get(step) if isinstance(steps.get(step), dict) else None
+        if info and isinstance(info.get("duration_ms"), (int, float)):
+            failed = status == "failed" and step == started[-1]
+            mark = click.style("✗", fg="red") if failed else click.style("✓", fg="green")
+            parts.append(f"{step} {mark} {info['duration_ms'] / 1000:.1f}s")
+        elif status == during:
+            parts.append(click.style(f"{step} ●", fg="cyan", bold=True))
+        else:
+            parts.append(click.style(step, dim=True))
+    return " · ".join(parts)
+
+
 class _Renderer:
     def __init__(self, as_json: bool, tty: bool) -> None:
         self.as_json, self.tty = as_json, tty
         self.started = time.monotonic()
 
-    def status(self, status: str, error: str | None) -> None:
+    def status(self, status: str, error: str | None, steps: dict[str, Any] | None = None) -> None:
         if self.as_json:
             click.echo(json.dumps({"type": "status", "status": status, "error": error}))
             return
@@ -38,7 +65,9 @@ class _Renderer:
         if self.tty:
             color = _COLORS.get(status, "cyan")
             click.echo(
-                click.style(f"==> {status}", fg=color, bold=True) + click.style(f"  [{elapsed}]", dim=True)
+                click.style(f"==> {status:<15}", fg=color, bold=True)
+                + click.style(f" [{elapsed}]  ", dim=True)
+                + progress_line(status, steps or {})
             )
         else:
             click.echo(f"==> {status} [{elapsed}]")
@@ -111,7 +140,7 @@ def follow(
             next_poll = now + POLL
             if dep["status"] != last_status:
                 last_status = dep["status"]
-                render.status(dep["status"], dep.get("error"))
+                render.status(dep["status"], dep.get("error"), dep.get("steps"))
             if not ws_open:
                 logs = client.get(f"/api/deployments/{dep_id}/logs")
                 for entry in logs[polled_lines:]:
