@@ -10,6 +10,11 @@
   reason. Pebble reuses valid authorizations about half the time and validates each challenge three times:
   clients must tolerate both (ours does).
 
+* :class:`ChallengeProxy` — a real HTTP listener answering http-01 on ``pebble.http_port`` that implements the
+  ``ProxyBackend`` Protocol, for control-plane tests without the proxy process
+  (``create_app(config, plugins=[challenge_proxy_plugin(proxy)])`` with ``proxy.backend = "acme-test"``).
+* ``make_ca`` / ``make_leaf`` / ``cert_pem`` / ``key_pem`` — throw-away certificates for upload tests.
+
 Network rule: everything binds 127.0.0.1; nothing leaves the machine.
 """
 
@@ -25,7 +30,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -85,7 +90,7 @@ def make_leaf(
     ca_cert: x509.Certificate,
     names: list[str],
     *,
-    ips: list[str] = (),  # type: ignore[assignment]
+    ips: Sequence[str] = (),
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     key: ec.EllipticCurvePrivateKey | None = None,
