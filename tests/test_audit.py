@@ -86,3 +86,29 @@ async def test_bad_filter_is_422_naming_the_parameter(api) -> None:
     assert status == 422 and "since" in body["error"]["message"]
     status, body = await api.get("/api/audit?limit=0")
     assert status == 422 and "limit" in body["error"]["message"]
+
+
+async def test_dashboard_form_login_is_recorded(api) -> None:
+    import re
+
+    status, _ = await api.post(
+        "/api/auth/setup", json={"username": "dora", "password": "a-long-password-2"}, auth=False
+    )
+    assert status == 201
+    client = api.app.test_client()  # a browser: cookies kept between requests
+    page = await client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.get_data(as_text=True)).group(1)
+    wrong = await client.post(
+        "/login", form={"csrf_token": token, "username": "dora", "password": "nope-nope-1"}
+    )
+    assert wrong.status_code == 401
+    right = await client.post(
+        "/login", form={"csrf_token": token, "username": "dora", "password": "a-long-password-2"}
+    )
+    assert right.status_code in (302, 303)
+    _, body = await api.get("/api/audit?actor=user:dora")
+    assert [(e["path"], e["action"], e["outcome"]) for e in body["entries"]] == [
+        ("/login", "auth.login", "success"),
+        ("/login", "auth.login", "failure"),
+        ("/api/auth/setup", "auth.setup", "success"),
+    ]
