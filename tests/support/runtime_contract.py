@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,6 +278,33 @@ class RuntimeContract:
         await runtime.exec(app.id, ["sh", "-c", "echo follow-probe > /proc/1/fd/1"])
         seen = await asyncio.wait_for(follower, 10)
         assert not any("tail-probe" in line for line in seen)  # tail=0: only new lines
+
+    async def test_cancelled_follow_ends_its_thread(
+        self, runtime: ContainerRuntime, app: ContainerInfo
+    ) -> None:
+        def stream_threads() -> int:
+            return sum(1 for t in threading.enumerate() if t.name == f"rivetr-{self.engine}-stream")
+
+        before = stream_threads()
+        got_line = asyncio.Event()
+
+        async def follow() -> None:
+            async for _ in runtime.logs(app.id, tail=1, follow=True):
+                got_line.set()
+
+        # What a closed browser WebSocket does to the task streaming a log.
+        task = asyncio.create_task(follow())
+        await runtime.exec(app.id, ["sh", "-c", "echo cancel-probe > /proc/1/fd/1"])
+        await asyncio.wait_for(got_line.wait(), 10)
+        assert stream_threads() == before + 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(40):
+            if stream_threads() == before:
+                break
+            await asyncio.sleep(0.05)
+        assert stream_threads() == before, "the reader thread must stop with its consumer"
 
     async def test_exec(self, runtime: ContainerRuntime, app: ContainerInfo) -> None:
         result = await runtime.exec(app.id, ["cat", "/www/index.html"])
