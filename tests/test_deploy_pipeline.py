@@ -457,7 +457,8 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
         good = await wait_status(api, (await deploy(api, created["id"]))["id"], ("running",))
         svc = api.ctx.services["deployments"]
         async with api.ctx.db.session() as session:
-            ghost = Deployment(app_id=created["id"], status="building")
+            fake_runtime.images["localhost/rivetr/web:ghost"] = fake_runtime.images[good["image"]]
+            ghost = Deployment(app_id=created["id"], status="starting", image="localhost/rivetr/web:ghost")
             session.add(ghost)
             await session.commit()
         orphan = await fake_runtime.run(
@@ -479,10 +480,15 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
         _, ghost_now = await api2.get(f"/api/deployments/{ghost.id}")
         assert ghost_now["status"] == "failed" and "interrupted" in ghost_now["error"]
         for _ in range(100):
-            if orphan.id not in fake_runtime.containers:
+            if (
+                orphan.id not in fake_runtime.containers
+                and "localhost/rivetr/web:ghost" not in fake_runtime.images
+            ):
                 break
             await asyncio.sleep(0.02)
         assert orphan.id not in fake_runtime.containers
+        assert "localhost/rivetr/web:ghost" not in fake_runtime.images  # image of the interrupted deployment
+        assert good["image"] in fake_runtime.images
         assert foreign.id in fake_runtime.containers  # another Rivetr's container is never touched
         assert good["container_id"] in fake_runtime.live()
         _code, routes = await api2.get("/api/routes")

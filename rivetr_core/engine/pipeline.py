@@ -113,6 +113,7 @@ class Pipeline:
     container_id: str | None = None
     built_image: str | None = None
     switched: bool = False
+    switch_task: asyncio.Future[Deployment | None] | None = None
 
     @property
     def dep_id(self) -> str:
@@ -165,15 +166,24 @@ class Pipeline:
             async with self.step("health"):
                 await self._health(runtime, upstream)
             await self.status("switching")
-            old = await asyncio.shield(self._switch(upstream))
+            self.switch_task = asyncio.ensure_future(self._switch(upstream))
+            old = await asyncio.shield(self.switch_task)
             await self._drain(runtime, old)
             await svc.update_deployment(self.dep_id, steps=dict(self.steps))
             await svc.prune_images(app.id, keep=svc.ctx.config.cleanup.keep_images)
         except asyncio.CancelledError:
+            if self.switch_task is not None and not self.switch_task.done():
+                # Cancelled while switching: let the switch finish, never leave routes half-moved.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self.switch_task)
             if self.switched:
-                raise  # shutdown during drain: the new version serves; recovery removes the old container
+                raise  # the new version serves; an interrupted drain leaves an orphan recovery removes
             reason = svc.queue.reason(self.dep_id)
-            await asyncio.shield(self._abort(reason or "failed", None if reason else "interrupted"))
+            if reason is None:
+                # Shutdown: record it fast (the DB closes soon); recovery removes the container at start-up.
+                await asyncio.shield(self._abort("failed", "interrupted: the server stopped", engine=False))
+            else:
+                await asyncio.shield(self._abort(reason, None))
         except Exception as exc:
             if self.switched:
                 log.exception("post-switch step of deployment %s failed", self.dep_id)
@@ -340,21 +350,21 @@ class Pipeline:
             await self.service.remove_container(runtime, old.container_id)
             self.log(f"stopped and removed the previous container ({old.container_id[:12]})")
 
-    async def _abort(self, status: str, error: str | None) -> None:
+    async def _abort(self, status: str, error: str | None, *, engine: bool = True) -> None:
         svc = self.service
         tail = svc.logs.tail(self.dep_id, TAIL_LINES)
         if error:
             self.log(f"deployment {status}: {error}")
         else:
             self.log(f"deployment {status}")
-        runtime = svc.ctx.runtime_if_ready()
+        runtime = svc.ctx.runtime_if_ready() if engine else None
         if runtime is not None:
             if self.container_id:
                 await svc.remove_container(runtime, self.container_id)
             if self.built_image:
                 with contextlib.suppress(Exception):
                     await runtime.remove_image(self.built_image, force=True)
-        extra = {"image_removed": True} if self.built_image else {}
+        extra = {"image_removed": True} if self.built_image and runtime is not None else {}
         await svc.update_deployment(
             self.dep_id,
             status=status,

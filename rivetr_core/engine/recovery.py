@@ -84,6 +84,33 @@ async def remove_orphans(svc: DeploymentService) -> list[str]:
     return removed
 
 
+async def remove_failed_images(svc: DeploymentService) -> list[str]:
+    """Remove images of deployments that never went live (a shutdown skips that clean-up to stop fast)."""
+    async with svc.db.session() as session:
+        deps = (
+            await session.exec(
+                select(Deployment).where(
+                    col(Deployment.status).in_(("failed", "cancelled", "superseded")),
+                    col(Deployment.image).is_not(None),
+                    col(Deployment.image_removed).is_(False),
+                    col(Deployment.rollback_of).is_(None),  # a rollback's image belongs to its source
+                )
+            )
+        ).all()
+    if not deps:
+        return []
+    runtime = await svc.ctx.runtime()
+    removed = []
+    for dep in deps:
+        try:
+            await runtime.remove_image(dep.image or "", force=True)
+        except Exception as exc:
+            log.debug("image %s of deployment %s not removed: %s", dep.image, dep.id, exc)
+        await svc.update_deployment(dep.id, image_removed=True)
+        removed.append(dep.image or "")
+    return removed
+
+
 async def clean_build_dirs(svc: DeploymentService) -> None:
     builds = svc.ctx.config.server.data_dir.resolve() / "builds"
     if not builds.is_dir():
@@ -98,6 +125,7 @@ async def background_recovery(svc: DeploymentService) -> None:
     await clean_build_dirs(svc)
     try:
         removed = await remove_orphans(svc)
+        await remove_failed_images(svc)
     except RuntimeUnavailable as exc:
         log.warning("orphan check skipped: %s", exc.message)
         return
