@@ -33,6 +33,14 @@ PODMAN_PATH="${PODMAN_SOCKET#unix://}"
 log() { printf 'engines.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+process_running() {  # $1 = process name; /proc instead of pgrep: procps may be missing on a fresh machine
+    local comm
+    for comm in /proc/[0-9]*/comm; do
+        [ "$(cat "$comm" 2>/dev/null)" = "$1" ] && return 0
+    done
+    return 1
+}
+
 socket_answers() {  # $1 = socket path; the Docker-compatible API answers /_ping with OK
     [ -S "$1" ] && curl -fsS --max-time 3 --unix-socket "$1" http://d/_ping >/dev/null 2>&1
 }
@@ -91,11 +99,11 @@ ensure_dockerd() {
             esac
         fi
     done
-    if [ -S "$DOCKER_PATH" ] && ! pgrep -x dockerd >/dev/null; then
+    if [ -S "$DOCKER_PATH" ] && ! process_running dockerd; then
         rm -f "$DOCKER_PATH"
     fi
     mkdir -p "$LOG_DIR"
-    if ! pgrep -x dockerd >/dev/null; then
+    if ! process_running dockerd; then
         log "starting dockerd on $DOCKER_SOCKET (log: $LOG_DIR/dockerd.log)"
         # setsid: dockerd must outlive this script and the test session's process group.
         setsid dockerd --host "$DOCKER_SOCKET" >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
