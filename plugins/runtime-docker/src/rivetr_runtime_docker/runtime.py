@@ -826,7 +826,9 @@ class DockerRuntime:
         inspected = api.exec_inspect(created["Id"])
         return ExecResult(exit_code=self._exec_exit_code(inspected, output), output=output)
 
-    async def exec(self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None) -> ExecResult:
+    async def exec(
+        self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
+    ) -> ExecResult:
         """Run ``cmd`` in the container and wait; output is stdout and stderr interleaved."""
         return await self._call(self._exec, container_id, cmd, env, container=container_id)
 
