@@ -26,7 +26,13 @@ Fixtures
 Helpers
 -------
 :func:`unique_name`, :func:`write_httpd_context`, :func:`build_httpd_app`, :func:`http_get`,
-:func:`wait_http`, :func:`run_sync` (run a coroutine from sync code, e.g. a session fixture).
+:func:`wait_http`, :func:`make_runtime` (a runtime for an engine name, for your own fixtures),
+:func:`remove_labelled` (teardown by label), :func:`run_sync` (run a coroutine from sync code, e.g. in a
+session fixture). Runtime objects hold no event-loop state, so one may be used from several loops.
+
+Environment: the session exports ``CONTAINERS_CONF`` (``ci/containers.conf``) for every podman process it
+starts. Default sockets: ``unix:///var/run/docker.sock`` and ``unix:///run/podman/podman.sock`` (override with
+``RIVETR_DOCKER_SOCKET`` / ``RIVETR_PODMAN_SOCKET``, read by ``scripts/engines.sh``).
 
 Everything a session creates carries ``rivetr.test=<session id>``; a session finalizer removes what tests
 left behind. Names are unique per session, so concurrent sessions on one machine do not collide.

@@ -160,3 +160,11 @@ def test_cpu_percent_from_two_one_shot_samples() -> None:
     same_tick = rt._with_cpu("c1", sample(1_500_000_000, "2026-11-27T07:00:01.000000000Z"), 0.0)
     assert same_tick.cpu_percent == 50.0  # the engine's same sample again: last value, baseline kept
     assert rt._cpu_baseline["c1"][0] == 1_500_000_000
+
+
+async def test_closed_runtime_raises_runtime_unavailable() -> None:
+    rt = DockerRuntime("unix:///nonexistent/docker.sock")
+    await rt.close()
+    assert await rt.ping() is False
+    with pytest.raises(RuntimeUnavailable, match="closed"):
+        await rt.inspect("abc")

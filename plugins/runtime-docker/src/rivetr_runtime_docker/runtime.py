@@ -229,6 +229,8 @@ class DockerRuntime:
         **kw: Any,
     ) -> T:
         """Run a blocking function off the event loop; translate its errors."""
+        if self._closed:
+            raise RuntimeUnavailable(f"{self.name} runtime was closed")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kw))
