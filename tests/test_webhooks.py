@@ -226,7 +226,9 @@ async def test_signatures_good_bad_missing(
     assert status == 401
     if provider != "gitlab":  # GitLab's token does not cover the body (that is GitLab's design)
         tampered = raw.replace(b"acme", b"acmf", 1)
-        status, body = await hooks.send(provider, tampered, {**base_headers, **signer(raw, SECRETS[provider])})
+        status, body = await hooks.send(
+            provider, tampered, {**base_headers, **signer(raw, SECRETS[provider])}
+        )
         assert status == 401
     assert await hooks.deployments(app_id) == []
 
@@ -397,3 +399,19 @@ async def test_every_webhook_is_recorded(hooks: Hooks) -> None:
     assert status == 422
     status, _ = await hooks.api.get("/api/webhook-events", auth=False)
     assert status == 401
+
+
+async def test_failed_delivery_can_be_redelivered(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    pipeline = hooks.api.ctx.services.pop("deployments")
+    try:
+        status, body = await hooks.github(payload, delivery="flaky-1")
+        assert status == 503 and "pipeline is not running" in body["error"]["message"]
+    finally:
+        hooks.api.ctx.services["deployments"] = pipeline
+    status, body = await hooks.github(payload, delivery="flaky-1")  # the provider's "redeliver"
+    assert status == 202, body
+    assert len(await hooks.deployments(app_id)) == 1
+    status, events = await hooks.api.get("/api/webhook-events")
+    assert [e["outcome"] for e in events["items"]] == ["deployed", "error"]

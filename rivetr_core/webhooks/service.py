@@ -52,6 +52,18 @@ class WebhookResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Pending:
+    """The delivery row of the request being handled, and whether it is in the database yet."""
+
+    row: WebhookDelivery
+    written: bool = False
+
+
+class _Duplicate(Exception):
+    """Another delivery with the same id was (or is being) processed."""
+
+
 class WebhookService:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -125,35 +137,53 @@ class WebhookService:
 
         if event.delivery_id:
             row.dedupe_key = f"{provider_name}:{event.delivery_id}"[:250]
-            if not await self.deliveries.claim(row):
-                dup = WebhookDelivery(
-                    provider=row.provider,
-                    event=row.event,
-                    kind=row.kind,
-                    delivery_id=row.delivery_id,
-                    repository=row.repository,
-                    ref=row.ref,
-                    commit_sha=row.commit_sha,
-                    outcome="duplicate",
-                    status_code=200,
-                    reason=f"delivery {event.delivery_id} was already processed",
-                )
-                await self.deliveries.add(dup)
-                return self._result(dup, 200, "duplicate", dup.reason)
-        else:
-            await self.deliveries.add(row)
-
+        pending = _Pending(row)
         try:
-            return await self._dispatch(provider_name, event, allowed, row)
-        except ApiError as exc:
-            await self.deliveries.finish(
-                row, outcome="error", status_code=exc.status, reason=exc.message[:1000]
+            return await self._dispatch(provider_name, event, allowed, pending)
+        except _Duplicate:
+            dup = WebhookDelivery(
+                provider=row.provider,
+                event=row.event,
+                kind=row.kind,
+                delivery_id=row.delivery_id,
+                repository=row.repository,
+                ref=row.ref,
+                commit_sha=row.commit_sha,
+                outcome="duplicate",
+                status_code=200,
+                reason=f"delivery {event.delivery_id} was already processed",
             )
+            await self.deliveries.add(dup)
+            return self._result(dup, 200, "duplicate", dup.reason)
+        except ApiError as exc:
+            await self._failed(pending, exc.status, exc.message)
             raise
         except Exception as exc:
             log.exception("webhook %s from %s failed", row.id, provider_name)
-            await self.deliveries.finish(row, outcome="error", status_code=500, reason=str(exc)[:1000])
+            await self._failed(pending, 500, str(exc))
             raise
+
+    async def _claim(self, pending: _Pending) -> None:
+        """Write the delivery row; its unique ``dedupe_key`` makes this the single point where one of two
+        concurrent deliveries of the same id wins. Raises :class:`_Duplicate` for the loser."""
+        if pending.written:
+            return
+        if pending.row.dedupe_key:
+            if not await self.deliveries.claim(pending.row):
+                raise _Duplicate
+        else:
+            await self.deliveries.add(pending.row)
+        pending.written = True
+
+    async def _failed(self, pending: _Pending, status: int, reason: str) -> None:
+        # A failed delivery releases its id: the provider's "redeliver" button must be able to retry it.
+        fields = {"outcome": "error", "status_code": status, "reason": reason[:1000], "dedupe_key": None}
+        if pending.written:
+            await self.deliveries.finish(pending.row, **fields)
+        else:
+            for key, value in fields.items():
+                setattr(pending.row, key, value)
+            await self.deliveries.add(pending.row)
 
     async def _authorise(
         self,
@@ -200,7 +230,7 @@ class WebhookService:
 
     async def _finish(
         self,
-        row: WebhookDelivery,
+        pending: _Pending,
         status: int,
         outcome: str,
         reason: str | None,
@@ -208,20 +238,26 @@ class WebhookService:
         app_ids: list[str] | None = None,
         **extra: Any,
     ) -> WebhookResult:
-        await self.deliveries.finish(
-            row,
-            outcome=outcome,
-            status_code=status,
-            reason=reason,
-            deployments=deployments or [],
-            app_ids=app_ids or [],
-        )
+        fields = {
+            "outcome": outcome,
+            "status_code": status,
+            "reason": reason,
+            "deployments": deployments or [],
+            "app_ids": app_ids or [],
+        }
+        row = pending.row
+        if pending.written:
+            await self.deliveries.finish(row, **fields)
+        else:  # decided without acting: one write records the outcome and claims the delivery id
+            for key, value in fields.items():
+                setattr(row, key, value)
+            await self._claim(pending)
         if deployments is not None and status == 202:
             extra = {"deployments": deployments, **extra}
         return self._result(row, status, outcome, reason, **extra)
 
     async def _dispatch(
-        self, provider: str, event: WebhookEvent, allowed: set[str] | None, row: WebhookDelivery
+        self, provider: str, event: WebhookEvent, allowed: set[str] | None, row: _Pending
     ) -> WebhookResult:
         if event.kind == "ping":
             return await self._finish(row, 200, "pong", None)
@@ -236,6 +272,7 @@ class WebhookService:
             previews = self.ctx.services.get("previews")
             if previews is None:
                 return await self._finish(row, 200, "ignored", "previews are not available")
+            await self._claim(row)  # before anything is deployed or removed
             outcome = await previews.handle(event, apps, settings)
             return await self._finish(
                 row,
@@ -271,6 +308,7 @@ class WebhookService:
                     "ignored",
                     f"no app of {repo} follows branch {event.ref!r} (apps follow: {branches})",
                 )
+        await self._claim(row)  # before anything is deployed
         return await self._deploy(provider, event, targets, row, settings)
 
     async def _deploy(
@@ -278,7 +316,7 @@ class WebhookService:
         provider: str,
         event: WebhookEvent,
         targets: list[App],
-        row: WebhookDelivery,
+        row: _Pending,
         settings: dict[str, AppGitSettings],
     ) -> WebhookResult:
         pipeline = self.pipeline()
