@@ -122,6 +122,7 @@ def test_apps_list_and_show(server: ServerProcess, env: dict[str, str]) -> None:
     by_name = json.loads(run(["apps", "show", "shown-app", "--json"], env).stdout)
     by_id = json.loads(run(["apps", "show", app["id"], "--json"], env).stdout)
     assert by_name["id"] == by_id["id"] == app["id"] and by_name["deployments"] == []
+    assert by_name["resources"] is None  # nothing running, nothing sampled
     result = run(["apps", "show", "shown-app"], env)
     assert "shown.example.com" in result.stdout and app["id"] in result.stdout
 

@@ -125,3 +125,28 @@ async def test_certificate_expiry_comes_from_the_certificates_table(api) -> None
     assert line.startswith('certificate_expiry_timestamp_seconds{domain="shop.example.com"} ')
     assert float(line.rsplit(" ", 1)[1]) == expires.timestamp()
     assert "pending.example.com" not in text
+
+
+async def test_proxy_route_counters_contract(api) -> None:
+    """The contract offered to proxy backends: ``status()["route_stats"] = {domain: {"requests": n,
+    "upstream_errors": n}}`` (counters since the proxy started) becomes per-route Prometheus counters."""
+
+    class CountingProxy:  # only status() matters to the sampler
+        async def status(self) -> dict:
+            return {
+                "ok": True,
+                "route_stats": {
+                    "a.example.com": {"requests": 41, "upstream_errors": 2},
+                    "junk": "not a dict",
+                },
+            }
+
+    api.ctx.proxy = CountingProxy()
+    try:
+        await api.ctx.services["sampler"].sample_once()
+    finally:
+        api.ctx.proxy = None
+    text = await (await api.client.get("/metrics")).get_data(as_text=True)
+    assert 'proxy_requests_total{domain="a.example.com"} 41.0' in text
+    assert 'proxy_upstream_errors_total{domain="a.example.com"} 2.0' in text
+    assert "junk" not in text

@@ -171,6 +171,8 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
         what="stored app samples",
     )
     assert history[-1]["memory_used"] > 0 and history[-1]["containers"] == 1
+    shown = json.loads(cli(rivetr, "apps", "show", "opsweb", "--json").stdout)
+    assert shown["resources"]["memory_used"] > 0 and shown["deployments"][0]["status"] == "failed"
 
     # ---------------------------------------------------------------- audit
     entries = api.get(f"/api/audit?target={app['id']}").json()["entries"]

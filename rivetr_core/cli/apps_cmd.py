@@ -51,8 +51,12 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
     with conn.client() as client:
         found = client.resolve_app(app)
         deployments = client.get(f"/api/apps/{found['id']}/deployments", params={"limit": 5})
+        usage = client.get(
+            f"/api/apps/{found['id']}/metrics", params={"range": "15m", "points": 2}, ok=(404,)
+        )
+    latest = usage.get("latest") if isinstance(usage, dict) else None
     if as_json:
-        print_json({**found, "deployments": deployments})
+        print_json({**found, "deployments": deployments, "resources": latest})
         return
     fields(
         [
@@ -67,6 +71,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("environment", found.get("environment")),
             ("cpu / memory", f"{found.get('cpu_limit') or '-'} / {found.get('memory_limit') or '-'}"),
             ("deployment", found.get("current_deployment_id")),
+            ("resources", _resources(latest)),
             ("created", short_time(found.get("created_at"))),
         ]
     )
@@ -86,3 +91,15 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ],
             ["deployment", "status", "commit", "trigger", "created", "error"],
         )
+
+
+def _resources(latest: dict | None) -> str:  # type: ignore[type-arg]
+    """``cpu 1.3%, memory 12.4 MiB / 512.0 MiB (1 container)`` from the sampler's last values."""
+    if not latest:
+        return "-"
+    mib = 1024 * 1024
+    limit = f" / {latest['memory_limit'] / mib:.1f} MiB" if latest.get("memory_limit") else ""
+    return (
+        f"cpu {latest.get('cpu_percent', 0):.1f}%, memory {latest.get('memory_used', 0) / mib:.1f} MiB{limit}"
+        f" ({latest.get('containers', 0)} container{'s' if latest.get('containers') != 1 else ''})"
+    )
