@@ -157,8 +157,9 @@ class Pipeline:
                     image = await self._build(runtime)
                 # The source is no longer needed: free the disk now, in the background (the default thread
                 # pool may be busy with engine calls; a removal must not delay the container start).
-                svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, self.workdir, True), f"rm-{self.dep_id}")
-                self.workdir = None
+                workdir, self.workdir = self.workdir, None
+                if workdir is not None:
+                    svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, workdir, True), f"rm-{self.dep_id}")
             await self.status("starting", image=image)
             async with self.step("start"):
                 upstream = await self._start(runtime, image)
