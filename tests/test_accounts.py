@@ -180,7 +180,7 @@ async def test_expired_session_is_refused_and_swept(api: ApiClient) -> None:
         s.add(row)
         await s.commit()
     assert await service.session_for(result.session_id) is None
-    assert all(sess.id != result.session.id for sess in await service.list_sessions(user.id))
+    assert all(sess.id != result.session.id for sess, _ in await service.list_sessions(user.id))
 
 
 async def test_session_lifetime_comes_from_config(config_factory) -> None:
@@ -360,3 +360,22 @@ async def test_session_authorises_api_websockets_with_csrf_and_same_origin(api: 
     assert await _ws_close(
         api.client, path, headers=cross_site, query_string={"csrf": body["csrf_token"]}
     ) == ("closed 4401")
+
+
+async def test_sessions_are_listed_and_revocable(api: ApiClient) -> None:
+    body = await setup_admin(api)
+    mine = {"X-CSRF-Token": body["csrf_token"]}
+    service: AccountService = api.ctx.services["accounts"]
+    other = await service.open_session(
+        await service.get_user_by_name("alice"), ip="203.0.113.7", user_agent="phone"
+    )
+    status, listed = await api.get("/api/auth/sessions", auth=False, headers=mine)
+    assert status == 200
+    assert [(s["current"], s["username"]) for s in listed] == [(False, "alice"), (True, "alice")]
+    assert listed[0]["ip"] == "203.0.113.7" and "token_hash" not in listed[0]
+    status, _ = await api.delete(f"/api/auth/sessions/{other.session.id}", auth=False, headers=mine)
+    assert status == 204
+    assert await service.session_for(other.session_id) is None  # the other device is logged out at once
+    assert (await api.get("/api/routes", auth=False, headers=mine))[0] == 200  # this one is not
+    status, _ = await api.delete(f"/api/auth/sessions/{other.session.id}", auth=False, headers=mine)
+    assert status == 404

@@ -80,6 +80,19 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
+def session_json(session: UserSession, username: str, current: bool = False) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "username": username,
+        "created_at": isoformat(session.created_at),
+        "expires_at": isoformat(session.expires_at),
+        "last_seen_at": isoformat(session.last_seen_at),
+        "ip": session.ip,
+        "user_agent": session.user_agent,
+        "current": current,
+    }
+
+
 def token_json(token: ApiToken) -> dict[str, Any]:
     return {
         "id": token.id,
@@ -290,17 +303,28 @@ class AccountService:
             )
             await s.commit()
 
-    async def list_sessions(self, user_id: str) -> list[UserSession]:
+    async def list_sessions(self, user_id: str | None = None) -> list[tuple[UserSession, str]]:
+        """Live sessions (of one user, or everyone's) with their user names, newest first."""
+        query = (
+            select(UserSession, User.username)
+            .join(User, col(User.id) == col(UserSession.user_id))
+            .where(col(UserSession.expires_at) > utcnow())
+            .order_by(col(UserSession.created_at).desc())
+        )
+        if user_id:
+            query = query.where(UserSession.user_id == user_id)
         async with self.db.session() as s:
-            return list(
-                (
-                    await s.exec(
-                        select(UserSession)
-                        .where(UserSession.user_id == user_id)
-                        .order_by(col(UserSession.created_at).desc())
-                    )
-                ).all()
-            )
+            return [(row, name) for row, name in (await s.exec(query)).all()]
+
+    async def revoke_session(self, session_id: str) -> bool:
+        """End a session by its public id (not the cookie value); False when there is none."""
+        async with self.db.session() as s:
+            row = await s.get(UserSession, session_id)
+            if row is None:
+                return False
+            await s.delete(row)
+            await s.commit()
+            return True
 
     # ------------------------------------------------------------------------------------------- API tokens
     async def create_token(

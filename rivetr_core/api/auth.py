@@ -1,4 +1,5 @@
-"""``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change.
+"""``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change, and the list of
+live sessions with revocation (``GET /api/auth/sessions``, ``DELETE /api/auth/sessions/{id}``).
 
 ``setup``, ``login`` and ``status`` are public (see ``PUBLIC_API_PATHS``); setup and login are rate-limited
 per client by the login bucket of :mod:`rivetr_core.ratelimit`. A successful setup or login sets the
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import tag, validate_request
 
-from rivetr_core.accounts.service import AccountError, AccountService, LoginResult, user_json
+from rivetr_core.accounts.service import AccountError, AccountService, LoginResult, session_json, user_json
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
     accounts_of,
@@ -24,6 +25,7 @@ from rivetr_core.accounts.web import (
 )
 from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.db.engine import isoformat
+from rivetr_core.errors import not_found
 from rivetr_core.ratelimit import current_client
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -138,3 +140,21 @@ async def change_password(data: PasswordChange) -> Response:
     response = Response(status=204)
     clear_session_cookie(current_app, response)  # type: ignore[arg-type]
     return response
+
+
+@bp.get("/sessions")
+@tag(["auth"])
+async def list_sessions() -> list[dict[str, Any]]:
+    """Live dashboard sessions of every user (all users are administrators); ``current`` marks the caller's."""
+    mine = await current_session(current_app)  # type: ignore[arg-type]
+    current_id = mine.session.id if mine else None
+    return [session_json(row, name, row.id == current_id) for row, name in await accounts().list_sessions()]
+
+
+@bp.delete("/sessions/<session_id>")
+@tag(["auth"])
+async def revoke_session(session_id: str) -> Response:
+    """End a session at once (its cookie stops working); 404 when there is no such live session."""
+    if not await accounts().revoke_session(session_id):
+        raise not_found("session", session_id)
+    return Response(status=204)

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from ui.tests.browser_helpers import ADMIN_PASSWORD, ADMIN_USER, login, screenshot
 
@@ -174,3 +175,28 @@ def test_keyboard_only_use_with_visible_focus(shared_server: Any, page: Any) -> 
     page.keyboard.press("Escape")
     page.wait_for_selector("#confirm-dialog:not([open])", state="hidden")
     assert "from-keyboard" in [t["name"] for t in server.client().get("/api/tokens").json()]
+
+
+def test_ending_another_session_logs_that_browser_out(shared_server: Any, page: Any, browser: Any) -> None:
+    server = shared_server
+
+    def session_ids() -> set[str]:
+        return {s["id"] for s in server.client().get("/api/auth/sessions").json()}
+
+    before = session_ids()
+    other = browser.new_context()
+    try:
+        other_page = other.new_page()
+        login(other_page, server.url)
+        (other_id,) = session_ids() - before
+        login(page, server.url)
+        page.goto(server.url + "/settings#account")
+        row = page.locator(f"tr[data-session='{other_id}']")
+        row.locator("button:has-text('End')").click()
+        page.click("#confirm-dialog [data-ok]")
+        expect(row).to_have_count(0)
+        assert page.locator("#session-list .badge:has-text('this browser')").count() == 1
+        other_page.goto(server.url + "/apps")
+        other_page.wait_for_url(server.url + "/login?next=/apps")
+    finally:
+        other.close()

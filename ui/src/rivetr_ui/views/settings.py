@@ -4,7 +4,9 @@ session; the git-provider section is filled by ``settings.js`` from ``/api/git-p
 
 from __future__ import annotations
 
-from rivetr_core.accounts.service import token_json
+from quart import g
+
+from rivetr_core.accounts.service import session_json, token_json
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render
@@ -17,6 +19,7 @@ async def settings() -> tuple[str, int]:
         nav="settings",
         ssh_keys=await queries.ssh_keys(ctx()),
         tokens=[token_json(t) for t in await accounts().list_tokens()],
+        sessions=await _sessions(),
     )
 
 
@@ -30,3 +33,13 @@ async def settings_tokens() -> tuple[str, int]:
 @bp.get("/settings/partials/ssh-keys")
 async def settings_ssh_keys() -> tuple[str, int]:
     return await render("partials/ssh_keys.html", ssh_keys=await queries.ssh_keys(ctx()))
+
+
+async def _sessions() -> list[dict[str, object]]:
+    current = g.ui_session.session.id
+    return [session_json(row, name, row.id == current) for row, name in await accounts().list_sessions()]
+
+
+@bp.get("/settings/partials/sessions")
+async def settings_sessions() -> tuple[str, int]:
+    return await render("partials/sessions.html", sessions=await _sessions())
