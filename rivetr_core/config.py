@@ -161,6 +161,7 @@ class CleanupConfig(_Section):
     interval_minutes: int = Field(60, ge=1, description="Minutes between cleanup runs.")
     disk_warning_percent: int = Field(85, ge=1, le=100, description="Disk use that raises a warning.")
     disk_critical_percent: int = Field(95, ge=1, le=100, description="Disk use that triggers pruning.")
+    audit_retention_days: int = Field(365, ge=1, description="Days audit log entries are kept.")
 
 
 class GitConfig(_Section):

@@ -112,3 +112,16 @@ async def test_dashboard_form_login_is_recorded(api) -> None:
         ("/login", "auth.login", "failure"),
         ("/api/auth/setup", "auth.setup", "success"),
     ]
+
+
+async def test_anonymous_rate_limited_floods_are_not_recorded(config_factory) -> None:
+    from rivetr_core.app import create_app
+    from tests.support.server import ApiClient
+
+    app = create_app(config_factory(rate_limit={"enabled": True, "burst": 2, "requests_per_minute": 1}))
+    async with app.test_app():
+        api = ApiClient(app)
+        statuses = [(await api.post("/api/routes", json=ROUTE, auth=False))[0] for _ in range(6)]
+        assert statuses[:2] == [401, 401] and set(statuses[2:]) == {429}
+        rows, total = await app.extensions["rivetr_audit"].query()
+        assert total == 2 and {r.status for r in rows} == {401}

@@ -78,3 +78,31 @@ async def test_cleanup_api_runs_now_and_keeps_the_report(api) -> None:
     assert body["report"] == report
     _, audit = await api.get("/api/audit?action=system_api.run_cleanup")
     assert audit["total"] == 1
+
+
+async def test_audit_entries_past_retention_are_removed(api) -> None:
+    from datetime import timedelta
+
+    from rivetr_core.db.engine import utcnow
+    from rivetr_core.models.ops import AuditEntry
+
+    old = utcnow() - timedelta(days=api.ctx.config.cleanup.audit_retention_days + 1)
+    async with api.ctx.db.session() as session:
+        for ts, path in ((old, "/api/old"), (utcnow(), "/api/new")):
+            session.add(
+                AuditEntry(
+                    ts=ts,
+                    actor="admin",
+                    action="x",
+                    method="POST",
+                    route=path,
+                    path=path,
+                    target={},
+                    status=200,
+                    client="127.0.0.1",
+                )
+            )
+        await session.commit()
+    await api.ctx.services["cleanup"].run_once()
+    _, body = await api.get("/api/audit?action=x")
+    assert [e["path"] for e in body["entries"]] == ["/api/new"]

@@ -138,6 +138,9 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
         if login_action is None and not (method in MUTATING and path.startswith(("/api/", "/webhooks/"))):
             return response
         principal = getattr(request, "rivetr_principal", None)
+        if response.status_code == 429 and principal is None:
+            # Refused before doing anything; recording each one would let a flood fill the disk.
+            return response
         if login_action:
             name = await _login_name()
             actor, action = (f"user:{name}" if name else "anonymous"), login_action

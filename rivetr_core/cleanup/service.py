@@ -54,6 +54,7 @@ _deployments = sa.table(
 )
 _deployment_logs = sa.table("deployment_logs", sa.column("deployment_id", sa.String))
 _deliveries = sa.table("notification_deliveries", sa.column("created_at", sa.DateTime))
+_audit = sa.table("audit_log", sa.column("ts", sa.DateTime))
 
 
 class CleanupService:
@@ -123,7 +124,8 @@ class CleanupService:
 
     # --------------------------------------------------------------------------------------------- cleanup
     async def run_once(self, *, reason: str = "scheduled") -> dict[str, Any]:
-        """Remove old images (all apps), prune build cache and dangling images, drop old build logs."""
+        """Remove old images (all apps), prune build cache and dangling images, drop old build logs,
+        notification deliveries and audit entries past their retention."""
         async with self._lock:
             started = time.perf_counter()
             report: dict[str, Any] = {
@@ -246,6 +248,8 @@ class CleanupService:
             except sa.exc.OperationalError:  # apps area not installed
                 pass
             await conn.execute(sa.delete(_deliveries).where(_deliveries.c.created_at < cutoff))
+            audit_cutoff = utcnow() - timedelta(days=self.config.audit_retention_days)
+            await conn.execute(sa.delete(_audit).where(_audit.c.ts < audit_cutoff))
         return removed
 
 
