@@ -516,3 +516,17 @@ async def test_many_domains_at_once_all_get_certificates(harness_factory) -> Non
         assert time.monotonic() - started < 15
         issued = [e.data["domain"] for e in h.events.events if e.type == "certificate_issued"]
         assert sorted(issued) == sorted(domains)  # one order per domain, none repeated
+
+
+async def test_start_withdraws_certificates_deleted_while_the_proxy_was_away(
+    harness_factory, ca, pebble
+) -> None:  # type: ignore[no-untyped-def]
+    async with harness_factory(**_acme_settings(pebble, acme_enabled=False)) as h:
+        await h.add_route("stray.example.test")
+        await h.add_route("kept.example.test")
+        body = _upload_body(ca, "kept.example.test", ["kept.example.test"])
+        assert (await h.api.post("/api/certificates", json=body))[0] == 201
+        # The proxy holds a certificate the database does not (its DELETE never reached the proxy).
+        h.proxy.certificates["stray.example.test"] = ("chain", "key")
+        assert await h.api.ctx.services["certificates"].push_all() == 1
+        assert set(h.proxy.certificates) == {"kept.example.test"}

@@ -122,13 +122,29 @@ class CertificateManager:
         self.ctx.spawn(self._run(), "certificates")
 
     async def push_all(self) -> int:
-        """Install every stored certificate in the proxy (start-up, or after the proxy restarted)."""
+        """Install every stored certificate in the proxy (start-up, or after the proxy restarted), and withdraw
+        certificates the proxy still holds for routed domains that the database no longer has (deleted while
+        the proxy could not be told). Returns how many were installed."""
         if self.ctx.proxy is None:
             return 0
+        rows = await self.store.list()
         count = 0
-        for row in await self.store.list():
+        for row in rows:
             if row.cert_pem and await self._push(row):
                 count += 1
+        stored = {row.domain for row in rows if row.cert_pem}
+        try:
+            statuses = await self.ctx.proxy.routes()
+        except Exception as exc:
+            log.warning("could not compare the proxy's certificates with the database: %s", exc)
+            return count
+        for status in statuses:
+            if status.has_certificate and status.domain not in stored:
+                log.info("withdrawing the certificate for %s from the proxy: it was deleted", status.domain)
+                try:
+                    await self.ctx.proxy.remove_certificate(status.domain)
+                except Exception as exc:
+                    log.warning("the proxy did not drop the certificate for %s: %s", status.domain, exc)
         return count
 
     async def _push(self, row: Certificate) -> bool:
