@@ -170,3 +170,22 @@ async def test_dashboard_websockets_need_session_csrf_and_same_origin(client: An
     assert (
         await _ws_outcome(client, "/ws/events", headers=no_cookie, query_string={"csrf": csrf}) != "accepted"
     )
+
+
+async def test_login_form_is_rate_limited_with_a_readable_page(config_factory: Any) -> None:
+    app = create_app(config_factory(rate_limit={"enabled": True, "login_per_minute": 2}))
+    async with app.test_app():
+        client = app.test_client()
+        await do_setup(client)
+        client.cookie_jar.clear()
+        statuses = []
+        for _ in range(4):
+            body = await (await client.get("/login")).get_data(as_text=True)
+            response = await client.post(
+                "/login",
+                form={"username": "alice", "password": "wrong-password!", "csrf_token": csrf_in(body)},
+            )
+            statuses.append(response.status_code)
+        assert statuses[-1] == 429 and 401 in statuses
+        page = await response.get_data(as_text=True)
+        assert response.headers["Retry-After"] and "too many requests" in page and "<html" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
@@ -10,19 +12,20 @@ from rivetr_core.errors import ApiError
 from ..blueprint import bp, is_htmx, render
 
 
-async def _show(status: int, title: str, message: str) -> tuple[str, int]:
+async def _show(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
     if is_htmx():
-        return f'<p class="alert error" role="alert">{escape(message)}</p>', status
-    return await render("error.html", status=status, code=status, title=title, message=message)
+        return f'<p class="alert error" role="alert">{escape(message)}</p>', status, headers or {}
+    body, _ = await render("error.html", status=status, code=status, title=title, message=message)
+    return body, status, headers or {}
 
 
-async def _http(exc: HTTPException) -> tuple[str, int]:
+async def _http(exc: HTTPException) -> Any:
     return await _show(exc.code or 500, exc.name, exc.description or exc.name)
 
 
-async def _api(exc: ApiError) -> tuple[str, int]:
-    # e.g. the login rate limit (429) raised by core before our views run.
-    return await _show(exc.status, exc.code.replace("_", " ").capitalize(), exc.message)
+async def _api(exc: ApiError) -> Any:
+    # e.g. the login rate limit (429, with Retry-After) raised by core before our views run.
+    return await _show(exc.status, exc.code.replace("_", " ").capitalize(), exc.message, exc.headers)
 
 
 for _code in (400, 403, 404, 405):
