@@ -136,6 +136,11 @@ def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: 
     page.click("#confirm-dialog [data-ok]")
     page.wait_for_selector("[data-env-key=GREETING]", state="detached")
     assert [v["key"] for v in server.client().get(f"/api/apps/{app_id}/env-vars").json()] == ["API_KEY"]
+    # The app page fits a phone: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "app-phone")
 
 
 def test_projects_and_app_delete_with_confirmation(shared_server: Any, page: Any, git_server: Any) -> None:
