@@ -294,3 +294,16 @@ def test_interim_responses_100_continue_and_103(proxy_factory, backend_factory):
         assert s.response()[2] == b"early"
         s.sendall(b"GET / HTTP/1.1\r\nHost: cont.test\r\n\r\n")  # the connection is still in sync
         assert s.response()[2] == b"cont"
+
+
+def test_slow_upload_is_not_an_upstream_timeout(proxy_factory, backend_factory):
+    b = backend_factory("slowup")
+    p = proxy_factory(upstream_read_timeout=0.6)
+    p.set_route("slowup.test", b.address)
+    with Conn(p.port) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: slowup.test\r\nContent-Length: 10\r\n\r\n")
+        for _ in range(10):
+            time.sleep(0.15)  # 1.5 s in all, well over the read timeout
+            s.sendall(b"x")
+        status, _, body = s.response()
+    assert status == 200 and json.loads(body)["bytes"] == 10

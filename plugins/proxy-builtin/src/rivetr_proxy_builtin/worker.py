@@ -476,6 +476,8 @@ class ClientConn(asyncio.Protocol):
                 raise ValueError("request body too large")
         up = ex.up
         if up is not None:
+            # The upstream read timeout counts from the end of the request: a long upload is not a 504.
+            up.deadline = w.now + w.read_timeout
             if ex.chunked:
                 up.t.writelines((b"%x\r\n" % len(body), body, b"\r\n"))  # type: ignore[union-attr]
             else:
@@ -497,8 +499,10 @@ class ClientConn(asyncio.Protocol):
             return
         self.parsing = None
         ex.req_done = True
+        up = ex.up
+        if up is not None:
+            up.deadline = self.w.now + self.w.read_timeout
         if ex.chunked:
-            up = ex.up
             if up is not None:
                 up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
             elif ex.pending is not None:
