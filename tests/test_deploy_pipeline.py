@@ -522,3 +522,21 @@ async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_r
     }
     code, _ = await papi.delete("/api/routes/new.example.com")
     assert code == 409  # an app's route is changed through the app
+
+
+async def test_deploy_a_given_commit(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    first = repo.head()
+    repo.write("www/index.html", "newer")
+    repo.commit("newer")
+    app = await make_app(papi, repo)
+    dep = await deploy(papi, app["id"], commit=first)
+    assert dep["requested_commit"] == first
+    done = await wait_status(papi, dep["id"], ("running", "failed"))
+    assert done["status"] == "running" and done["commit_sha"] == first
+    assert fake_runtime.images[done["image"]]["body"] == "hello from v1\n"
+    missing = await deploy(papi, app["id"], commit="0" * 40)
+    failed = await wait_status(papi, missing["id"], ("running", "failed"))
+    assert failed["status"] == "failed" and "git fetch" in failed["error"]
+    _, got = await papi.get(f"/api/apps/{app['id']}")
+    assert got["current_deployment_id"] == dep["id"]
