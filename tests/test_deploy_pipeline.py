@@ -540,3 +540,31 @@ async def test_deploy_a_given_commit(papi, git_server, fake_runtime):
     assert failed["status"] == "failed" and "git fetch" in failed["error"]
     _, got = await papi.get(f"/api/apps/{app['id']}")
     assert got["current_deployment_id"] == dep["id"]
+
+
+async def test_private_https_repository_with_a_token(papi, git_server, fake_runtime):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.test_deploy_gitsource import TOKEN, _GitHttp
+
+    repo = git_server.create_repo("private")
+    handler = type("H", (_GitHttp,), {"root": git_server.base, "seen_auth": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/private.git"
+    try:
+        app = await make_app(papi, repo, git_url=url)
+        denied = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        assert denied["status"] == "failed" and TOKEN not in str(denied)
+        code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token": TOKEN})
+        assert code == 200 and TOKEN not in str(body)
+        done = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        assert done["status"] == "running" and done["commit_sha"] == repo.head(), done
+        _, logs = await papi.get(f"/api/deployments/{done['id']}/logs")
+        assert TOKEN not in str(logs)
+    finally:
+        server.shutdown()
+    await papi.ctx.db.close()
+    blob = b"".join(p.read_bytes() for p in papi.ctx.config.server.data_dir.glob("rivetr.db*"))
+    assert TOKEN.encode() not in blob
