@@ -270,3 +270,87 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     assert status in (404, 502)
     assert rivetr.images("prapp-pr-8") == []
     assert len(apps_listed) >= 1
+
+
+GL_FIXTURES = Path(__file__).resolve().parents[2] / "plugins/git-gitlab/tests/fixtures"
+GL_TOKEN = "e2e-gitlab-token"
+
+
+def gitlab_mr(base: Any, sha: str, action: str, iid: int) -> dict[str, Any]:
+    payload = json.loads((GL_FIXTURES / f"gitlab_merge_request_{action}.json").read_text())
+    project = {
+        **payload["project"],
+        "git_http_url": base.url,
+        "git_ssh_url": base.url,
+        "http_url": base.url,
+        "url": base.url,
+        "ssh_url": base.url,
+    }
+    payload["project"] = project
+    payload["repository"] = {
+        **payload["repository"],
+        "url": base.url,
+        "git_http_url": base.url,
+        "git_ssh_url": base.url,
+    }
+    attrs = payload["object_attributes"]
+    attrs.update(
+        iid=iid,
+        source_branch="feature",
+        target_branch="main",
+        source=project,
+        target=project,
+        last_commit={**attrs["last_commit"], "id": sha},
+    )
+    return payload
+
+
+def test_gitlab_merge_request_preview(e2e, git_server, fake_git_host: FakeGitHost):
+    rivetr = e2e(
+        "docker",
+        RIVETR_WEBHOOKS__GITLAB_TOKEN=GL_TOKEN,
+        RIVETR_PROXY__PREVIEW_DOMAIN=PREVIEW_DOMAIN,
+        RIVETR_OAUTH__GITLAB__CLIENT_ID=CLIENT_ID,
+        RIVETR_OAUTH__GITLAB__CLIENT_SECRET=CLIENT_SECRET,
+        RIVETR_OAUTH__GITLAB__BASE_URL=f"{fake_git_host.url}/gitlab",
+    )
+    body = rivetr.api.post("/api/oauth/gitlab/authorize", json={}).json()
+    consent = httpx.get(body["authorize_url"])
+    query = urlsplit(consent.headers["location"]).query
+    response = httpx.get(
+        f"{rivetr.server.url}/oauth/gitlab/callback?{query}", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    repo = git_server.create_repo("glapp")
+    app = rivetr.create_app(repo, "glapp")
+    sha = branch(repo, "feature", "merge request preview\n")
+
+    def send(payload: dict[str, Any], uuid: str) -> httpx.Response:
+        return httpx.post(
+            f"{rivetr.server.url}/webhooks/gitlab",
+            json=payload,
+            timeout=30,
+            headers={
+                "X-Gitlab-Event": "Merge Request Hook",
+                "X-Gitlab-Token": GL_TOKEN,
+                "X-Gitlab-Event-UUID": uuid,
+            },
+        )
+
+    response = send(gitlab_mr(repo, sha, "open", 3), "mr-open")
+    assert response.status_code == 202, response.text
+    assert rivetr.wait(response.json()["deployments"][0])["status"] == "running"
+    host = f"pr-3.glapp.{PREVIEW_DOMAIN}"
+    rivetr.wait_content(host, "merge request preview\n")
+    notes = lambda: fake_git_host.comments.get(("gitlab", "15", 3), {})  # noqa: E731  (project id 15)
+    wait_for(lambda: any("is live" in n for n in notes().values()), what="MR note")
+    assert len(notes()) == 1
+
+    response = send(gitlab_mr(repo, sha, "merge", 3), "mr-merge")
+    assert response.status_code == 200 and response.json()["status"] == "removed", response.text
+    status, _ = rivetr.fetch(host)
+    assert status in (404, 502)
+    assert rivetr.images("glapp-pr-3") == []
+    wait_for(lambda: any("removed" in n for n in notes().values()), what="MR note update")
+    assert len(notes()) == 1
+    assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json() == []  # the app itself untouched
