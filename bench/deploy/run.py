@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import Rivetr, engine_env, shutdown_proxy  # noqa: E402
+from tests.e2e.conftest import Rivetr, ensure_engine, shutdown_proxy  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.proxy import free_port  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    values = engine_env(args.engine)
+    values = ensure_engine(args.engine)
     work = Path(tempfile.mkdtemp(prefix="rivetr-bench-deploy-"))
     git = GitServer(work / "git")
     git.start()

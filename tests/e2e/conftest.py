@@ -31,8 +31,8 @@ TERMINAL = ("running", "failed", "cancelled", "superseded", "replaced")
 _ENGINES: dict[str, dict[str, str]] = {}
 
 
-def engine_env(engine: str) -> dict[str, str]:
-    """Start the engine (install, daemon, base image) once per session; skip the test if it cannot run."""
+def ensure_engine(engine: str) -> dict[str, str]:
+    """Start the engine (install, daemon, base image) once per process; fail clearly if it cannot run."""
     if engine not in _ENGINES:
         proc = subprocess.run(
             [str(ROOT / "scripts" / "engines.sh"), "ensure", engine],
@@ -41,7 +41,7 @@ def engine_env(engine: str) -> dict[str, str]:
             timeout=600,
         )
         if proc.returncode != 0:
-            pytest.skip(f"{engine} unavailable: {proc.stderr.strip()[-500:]}")
+            pytest.fail(f"scripts/engines.sh ensure {engine} failed: {proc.stderr.strip()[-2000:]}")
         values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         _ENGINES[engine] = values
     return _ENGINES[engine]
@@ -196,7 +196,7 @@ def e2e(tmp_path: Path) -> Iterator[Callable[..., Rivetr]]:
         proxy_port: int | None = None,
         **env_overrides: str,
     ) -> Rivetr:
-        values = engine_env(engine)
+        values = ensure_engine(engine)
         port = proxy_port or free_port()
         socket_key = (
             "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"

@@ -46,7 +46,10 @@ class RequestLoop:
         self._thread.join(15)
 
 
-@pytest.mark.parametrize("engine", ["docker", "podman"])
+@pytest.mark.parametrize(
+    "engine",
+    [pytest.param("docker", marks=pytest.mark.docker), pytest.param("podman", marks=pytest.mark.podman)],
+)
 def test_deploy_redeploy_rollback_delete(e2e, git_server, engine):
     rivetr = e2e(engine)
     repo = git_server.create_repo(f"flow-{engine}", message="v1")

@@ -10,6 +10,8 @@ import pytest
 
 from tests.e2e.conftest import ws_messages
 
+pytestmark = pytest.mark.docker
+
 SLOW_DOCKERFILE = """FROM localhost/rivetr-test/busybox:latest
 RUN sleep {seconds}
 COPY www /www
