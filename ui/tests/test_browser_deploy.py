@@ -15,36 +15,48 @@ from playwright.sync_api import expect
 
 from ui.tests.browser_helpers import screenshot, setup_admin
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_TIMEOUT = 120_000  # ms: clone + build + start + health of the busybox app
 
 
-@pytest.fixture(scope="session")
-def docker_env() -> dict[str, str]:
-    """dockerd running and the local base image built (scripts/engines.sh is idempotent and locked)."""
-    proc = subprocess.run(
-        [str(ROOT / "scripts" / "engines.sh"), "ensure", "docker"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"docker unavailable: {proc.stderr.strip()[-500:]}")
-    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+_ENGINES: dict[str, dict[str, str]] = {}
+
+
+def engine_env(engine: str) -> dict[str, str]:
+    """The engine running and the local base image built, once per session (scripts/engines.sh is idempotent
+    and locked); its KEY=VALUE output names the sockets."""
+    if engine not in _ENGINES:
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "engines.sh"), "ensure", engine],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"{engine} unavailable: {proc.stderr.strip()[-500:]}")
+        _ENGINES[engine] = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    return _ENGINES[engine]
 
 
 @pytest.fixture
-def engine_server(rivetr_server: Any, docker_env: dict[str, str]) -> Iterator[Any]:
-    """``rivetr serve`` on Docker; every app it created is deleted afterwards (containers, images, routes)."""
-    server = rivetr_server(
-        env={
-            "RIVETR_RATE_LIMIT__ENABLED": "false",
-            "RIVETR_RUNTIME__RUNTIME_TYPE": "docker",
-            "RIVETR_RUNTIME__DOCKER_SOCKET": docker_env.get("DOCKER_SOCKET", "unix:///var/run/docker.sock"),
-        }
-    )
+def engine(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "docker")
+
+
+@pytest.fixture
+def engine_server(rivetr_server: Any, engine: str) -> Iterator[Any]:
+    """``rivetr serve`` on the engine; every app it created is deleted afterwards (containers, images)."""
+    values = engine_env(engine)
+    env = {"RIVETR_RATE_LIMIT__ENABLED": "false", "RIVETR_RUNTIME__RUNTIME_TYPE": engine}
+    if values.get("DOCKER_SOCKET"):
+        env["RIVETR_RUNTIME__DOCKER_SOCKET"] = values["DOCKER_SOCKET"]
+    if values.get("PODMAN_SOCKET"):
+        env["RIVETR_RUNTIME__PODMAN_SOCKET"] = values["PODMAN_SOCKET"]
+    if values.get("CONTAINERS_CONF"):
+        env["CONTAINERS_CONF"] = values["CONTAINERS_CONF"]
+    server = rivetr_server(env=env)
     yield server
     if server.proc.poll() is None:
         with server.client(timeout=60) as client:
@@ -58,6 +70,13 @@ def served(server: Any, app_id: str, path: str = "/") -> str:
     app = client.get(f"/api/apps/{app_id}").json()
     dep = client.get(f"/api/deployments/{app['current_deployment_id']}").json()
     return httpx.get(f"http://{dep['upstream']}{path}", timeout=5).text
+
+
+def expect_latest_running(page: Any, client: Any, app_id: str) -> None:
+    """The deploy panel shows the newest deployment (not the previous one, still running) as running."""
+    newest = client.get(f"/api/apps/{app_id}/deployments").json()[0]["id"]
+    badge = page.locator(f"#latest-status[data-deployment='{newest}']")
+    expect(badge).to_have_text("running", timeout=DEPLOY_TIMEOUT)
 
 
 def watch_statuses(page: Any) -> None:
@@ -75,7 +94,12 @@ def watch_statuses(page: Any) -> None:
     )
 
 
-def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, git_server: Any) -> None:
+@pytest.mark.parametrize(
+    "engine", ["docker", pytest.param("podman", marks=pytest.mark.podman)], indirect=True
+)
+def test_deploy_live_logs_rollback_and_terminal(
+    page: Any, engine: str, engine_server: Any, git_server: Any
+) -> None:
     server = engine_server
     repo = git_server.create_repo("live", message="v1")
     setup_admin(page, server.url)
@@ -126,14 +150,14 @@ def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, g
     page.keyboard.press("Enter")
     page.wait_for_load_state()
     expect(page.locator("#deployments li")).to_have_count(2, timeout=10_000)
-    expect(page.locator("#latest-status")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    expect_latest_running(page, client, app_id)
     assert served(server, app_id) == "hello from v2\n"
 
     # Roll back to the first deployment from the timeline (confirmation dialog), no rebuild.
     page.click(f"#deployments li[data-deployment='{first}'] button:has-text('Rollback')")
     page.click("#confirm-dialog [data-ok]")
     expect(page.locator("#deployments li")).to_have_count(3, timeout=10_000)
-    expect(page.locator("#latest-status")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    expect_latest_running(page, client, app_id)
     expect(page.locator("#steps li[data-step=build]")).to_have_count(0)  # rollbacks skip clone and build
     assert served(server, app_id) == "hello from v1\n"
     latest = client.get(f"/api/apps/{app_id}/deployments").json()[0]
@@ -162,9 +186,10 @@ def test_deploy_live_logs_rollback_and_terminal(page: Any, engine_server: Any, g
     page.goto(server.url + "/")
     expect(page.locator("[data-stat=running]")).to_have_text("1")
     screenshot(page, "dashboard-with-app")
-    print(f"first deploy seen running in the browser after {deploy_seconds:.1f}s")
+    print(f"{engine}: first deploy seen running in the browser after {deploy_seconds:.1f}s")
 
 
+@pytest.mark.docker
 def test_failed_deployment_shows_its_reason(page: Any, engine_server: Any, git_server: Any) -> None:
     server = engine_server
     files = {"Dockerfile": ('FROM localhost/rivetr-test/does-not-exist:latest\nCMD ["true"]\n', 0o644)}
