@@ -323,3 +323,17 @@ async def test_expiring_tokens_of_linked_apps_are_refreshed(
     url = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).app.git_url
     assert url == f"http://oauth2@{fake_git_host.url.removeprefix('http://')}/gitlab/octocat/site-2.git"
     assert fake_git_host.refreshes == 1
+
+
+async def test_browser_start_with_a_dashboard_session(oauth_api: ApiClient) -> None:
+    status, body = await oauth_api.post(
+        "/api/auth/setup", auth=False, json={"username": "alice", "password": "a long enough password"}
+    )
+    assert status in (200, 201), body
+    # The test client keeps the session cookie; a top-level navigation carries no Authorization header.
+    response = await oauth_api.client.get("/oauth/gitlab/start")
+    assert response.status_code == 302, await response.get_data(as_text=True)
+    assert "/gitlab/oauth/authorize?" in response.headers["location"]
+    oauth_api.client.cookie_jar.clear()
+    response = await oauth_api.client.get("/oauth/gitlab/start")
+    assert response.status_code == 401
