@@ -163,6 +163,11 @@ def test_deploy_live_logs_rollback_and_terminal(
     latest = client.get(f"/api/apps/{app_id}/deployments").json()[0]
     assert latest["rollback_of"] == first and latest["status"] == "running"
 
+    # Any deployment's build log can be replayed: the first one's, from the timeline.
+    page.click(f"#deployments li[data-deployment='{first}'] button:has-text('Log')")
+    expect(page.locator("#build-log")).to_contain_text("COPY www /www")
+    expect(page.locator("#build-log-state")).to_have_text("replaced")
+
     # Terminal: a real shell in the running container.
     page.click("#app-header a:has-text('Terminal')")
     page.wait_for_url(f"{server.url}/apps/{app_id}/terminal")
@@ -183,6 +188,13 @@ def test_deploy_live_logs_rollback_and_terminal(
         time.sleep(0.2)
     assert "rivetr-42" in text.replace("rivetr-$((40+2))", ""), text
     screenshot(page, "terminal")
+    # The palette opens the runtime logs of an app, following live.
+    page.keyboard.press("Control+k")
+    page.keyboard.type("open logs of live")
+    page.wait_for_selector("#palette-list li[aria-selected=true]:has-text('Open logs of live')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/apps/{app_id}#logs")
+    expect(page.locator("#runtime-log-state")).to_have_text("live")
     page.goto(server.url + "/")
     expect(page.locator("[data-stat=running]")).to_have_text("1")
     screenshot(page, "dashboard-with-app")

@@ -93,12 +93,14 @@
     loadApps();
   }
 
+  // Capture phase: widgets that eat keys (the xterm.js terminal sends ^K to the shell) must not hide the palette.
   document.addEventListener("keydown", function (ev) {
     if ((ev.ctrlKey || ev.metaKey) && (ev.key === "k" || ev.key === "K")) {
       ev.preventDefault();
+      ev.stopPropagation();
       if (dlg.open) dlg.close(); else open();
     }
-  });
+  }, true);
   var button = document.getElementById("palette-open");
   if (button) button.addEventListener("click", open);
   input.addEventListener("input", function () { selected = 0; render(); });
