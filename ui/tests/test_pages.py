@@ -108,7 +108,13 @@ async def test_wrong_password_shows_an_error(client: Any) -> None:
 async def test_login_redirects_only_to_local_paths(client: Any) -> None:
     await do_setup(client)
     client.cookie_jar.clear()
-    for target, expected in (("/settings", "/settings"), ("https://evil.example/", "/"), ("//evil", "/")):
+    cases = (
+        ("/settings", "/settings"),
+        ("https://evil.example/", "/"),
+        ("//evil", "/"),
+        ("/\\evil.example", "/"),
+    )
+    for target, expected in cases:
         body = await (await client.get("/login")).get_data(as_text=True)
         response = await client.post(
             f"/login?next={target}",
