@@ -38,3 +38,42 @@ async def test_status_without_a_running_proxy_reports_not_ok(tmp_path):
     st = await backend.status()
     assert st["ok"] is False and st["workers"] == 0 and st["pid"] is None
     assert not (tmp_path / "proxy" / "proxy.pid").exists()  # status() never starts a proxy
+
+
+def test_keep_running_false_makes_stop_shut_the_proxy_down(tmp_path):
+    import asyncio
+    import os
+
+    from rivetr_proxy_builtin.settings import ProxySettings
+
+    async def scenario() -> int:
+        backend = BuiltinProxy(
+            ProxySettings(host="127.0.0.1", port=0, https_port=None), tmp_path / "proxy", keep_running=False
+        )
+        await backend.start()
+        pid = backend.pid
+        assert pid and (await backend.status())["ok"]
+        await backend.stop()
+        return pid
+
+    pid = asyncio.run(scenario())
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(") ")[1][0] == "Z"
+
+
+def test_proxy_exits_when_its_state_dir_is_deleted(tmp_path):
+    import shutil
+    import time
+
+    from tests.support.proxy import SyncProxy
+
+    p = SyncProxy(tmp_path / "proxy")
+    try:
+        pid = p.status()["pid"]
+        shutil.rmtree(tmp_path / "proxy")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and p.status()["ok"]:
+            time.sleep(0.1)
+        assert not p.status()["ok"]
+        assert pid
+    finally:
+        p.close()

@@ -54,8 +54,11 @@ class BuiltinProxy:
         logger: logging.Logger | None = None,
         python: str | None = None,
         spawn_timeout: float = 20.0,
+        keep_running: bool = True,
     ) -> None:
         self.settings = settings
+        #: False: stop() shuts the proxy down instead of detaching (tests, single-process setups).
+        self.keep_running = keep_running
         self.state_dir = Path(state_dir)
         self.logger = logger or logging.getLogger("rivetr.proxy.builtin")
         self.python = python or sys.executable
@@ -79,7 +82,12 @@ class BuiltinProxy:
         extra = dict(ctx.plugin_settings.get("proxy-builtin", {}))
         if "access_log" in extra:
             settings.access_log = bool(extra["access_log"])
-        return cls(settings, Path(ctx.data_dir) / "proxy", logger=ctx.logger)
+        return cls(
+            settings,
+            Path(ctx.data_dir) / "proxy",
+            logger=ctx.logger,
+            keep_running=bool(extra.get("keep_running", True)),
+        )
 
     @property
     def control_path(self) -> Path:
@@ -93,7 +101,11 @@ class BuiltinProxy:
 
     async def stop(self) -> None:
         """Detach from the proxy. It keeps serving the last routes (the data plane outlives the control
-        plane); call :meth:`shutdown` to stop it."""
+        plane); call :meth:`shutdown` to stop it. With ``keep_running=False``
+        (``[plugins.proxy-builtin] keep_running = false``) stop() shuts it down instead."""
+        if not self.keep_running:
+            await self.shutdown()
+            return
         async with self._lock:
             if self._client is not None:
                 await self._client.close()

@@ -246,9 +246,14 @@ class Master:
         handle.waiters.clear()
 
     async def watch_workers(self) -> None:
-        """Respawn a worker that died (a crash must not leave the port half served)."""
+        """Respawn a worker that died (a crash must not leave the port half served); exit when the state
+        dir is deleted (an orphan of a removed installation or test run must not serve forever)."""
         while not self.stopping.is_set():
             await asyncio.sleep(0.5)
+            if not (self.state_dir / "proxy.lock").exists():
+                print(f"rivetr-proxy: {self.state_dir} is gone; exiting", file=sys.stderr)
+                self.stopping.set()
+                return
             for h in self.workers:
                 if h.proc is not None and h.proc.poll() is not None and not self.stopping.is_set():
                     print(
