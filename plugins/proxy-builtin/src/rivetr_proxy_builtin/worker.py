@@ -140,15 +140,18 @@ class Exchange:
 class ClientConn(asyncio.Protocol):
     __slots__ = (
         "active",
+        "bad",
         "body_bytes",
         "closing",
         "deadline",
         "discard",
         "dkind",
+        "hdr",
         "head_bytes",
-        "headers",
+        "host",
         "hsize",
         "in_head",
+        "out",
         "parser",
         "parsing",
         "pause_mask",
@@ -168,7 +171,12 @@ class ClientConn(asyncio.Protocol):
         self.tls = tls
         self.t: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
-        self.headers: list[tuple[bytes, bytes]] = []
+        # Per request, filled by on_header: forwarded header lines (out[0] is the request line, set last)
+        # and the fields that need a decision.
+        self.out: list[bytes] = [b""]
+        self.host: bytes | None = None
+        self.hdr: dict[int, bytes] = {}  # _H_* kind → value, for the rarer special fields
+        self.bad = False
         self.url = b""
         self.in_head = False
         self.head_bytes = 0
@@ -297,7 +305,10 @@ class ClientConn(asyncio.Protocol):
             self.head_bytes = 0
             self.hsize = len(url)
             self.body_bytes = 0
-            self.headers = []
+            self.out = [b""]
+            self.host = None
+            self.hdr = {}
+            self.bad = False
             self.url = url
             w = self.w
             self.deadline = w.now + w.header_timeout
@@ -307,11 +318,36 @@ class ClientConn(asyncio.Protocol):
             raise ValueError("request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
         self.hsize += len(name) + len(value) + 4
         if self.hsize > self.w.max_header_size:
             self.w.last_error_status = 431
             raise ValueError("request head too large")
+        # Classified as they arrive: ordinary fields become output lines at once (one pass, no tuples).
+        kind = _SPECIAL.get(name.lower())
+        if kind is None:
+            self.out.append(b"%s: %s\r\n" % (name, value))
+        elif kind == _H_HOST:
+            if self.host is not None:
+                self.bad = True  # RFC 9112 §3.2: more than one Host is a 400
+            self.host = value
+            self.out.append(b"Host: %s\r\n" % value)
+        else:
+            hdr = self.hdr
+            if kind == _H_CL:
+                if _H_CL in hdr:
+                    self.bad = True
+                hdr[_H_CL] = value
+                self.out.append(b"Content-Length: %s\r\n" % value)
+            elif kind == _H_TE:
+                if _H_TE in hdr:
+                    self.bad = True
+                hdr[_H_TE] = value
+            elif kind == _H_CONN:
+                hdr[_H_CONN] = hdr[_H_CONN] + b"," + value if _H_CONN in hdr else value
+            elif kind == _H_XFF:
+                hdr[_H_XFF] = hdr[_H_XFF] + b", " + value if _H_XFF in hdr else value
+            elif kind != _H_DROP:
+                hdr[kind] = value  # Upgrade, X-Request-Id
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -320,41 +356,21 @@ class ClientConn(asyncio.Protocol):
         p = self.parser
         ex = Exchange(self)
         method = p.get_method()
-        host = cl = te = conn = upgrade = xff = rid = None
+        host = self.host
+        hdr = self.hdr
+        if hdr:
+            cl, te, conn = hdr.get(_H_CL), hdr.get(_H_TE), hdr.get(_H_CONN)
+            upgrade, xff, rid = hdr.get(_H_UPGRADE), hdr.get(_H_XFF), hdr.get(_H_RID)
+        else:
+            cl = te = conn = upgrade = xff = rid = None
+        bad = self.bad
         http10 = ex.http10 = p.get_http_version() == "1.0"
         if w.access_log:
-            ex.log = (method, self.url, next((v for n, v in self.headers if n.lower() == b"host"), b"-"))
+            ex.log = (method, self.url, host or b"-")
+        out = self.out
         # HTTP/1.0 requests go upstream as HTTP/1.0 so the response is never chunked (1.0 can't read it).
-        out = [method, b" ", self.url, b" HTTP/1.0\r\n" if http10 else b" HTTP/1.1\r\n"]
+        out[0] = b"%s %s %s" % (method, self.url, b"HTTP/1.0\r\n" if http10 else b"HTTP/1.1\r\n")
         append = out.append
-        special = _SPECIAL
-        bad = False
-        for name, value in self.headers:
-            kind = special.get(name.lower())
-            if kind is None:
-                append(b"%s: %s\r\n" % (name, value))
-            elif kind == _H_HOST:
-                if host is not None:
-                    bad = True  # RFC 9112 §3.2: more than one Host is a 400
-                host = value
-                append(b"Host: %s\r\n" % value)
-            elif kind == _H_CL:
-                if cl is not None:
-                    bad = True
-                cl = value
-                append(b"Content-Length: %s\r\n" % value)
-            elif kind == _H_TE:
-                if te is not None:
-                    bad = True
-                te = value
-            elif kind == _H_CONN:
-                conn = value if conn is None else conn + b"," + value
-            elif kind == _H_UPGRADE:
-                upgrade = value
-            elif kind == _H_XFF:
-                xff = value if xff is None else xff + b", " + value
-            elif kind == _H_RID:
-                rid = value
         keep = p.should_keep_alive()
         is_upgrade = p.should_upgrade()
         if is_upgrade:
@@ -383,8 +399,8 @@ class ClientConn(asyncio.Protocol):
             tokens = {t.strip().lower() for t in conn.split(b",")}
             if not tokens <= _CONN_PLAIN:
                 # Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1): rebuild without them.
-                out = [out[0], out[1], out[2], out[3]] + [
-                    line for line in out[4:] if line.split(b":", 1)[0].strip().lower() not in tokens
+                out = [out[0]] + [
+                    line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
                 ]
                 append = out.append
         # Route by Host (lower-cased, port stripped, trailing dot ignored).
