@@ -10,8 +10,6 @@ import pytest
 
 from tests.e2e.conftest import ws_messages
 
-pytestmark = pytest.mark.docker
-
 SLOW_DOCKERFILE = """FROM localhost/rivetr-test/busybox:latest
 RUN sleep {seconds}
 COPY www /www
@@ -19,6 +17,7 @@ CMD ["httpd", "-f", "-v", "-p", "8000", "-h", "/www"]
 """
 
 
+@pytest.mark.docker
 def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("envapp")
@@ -49,6 +48,7 @@ def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server
     assert secret not in log_text
 
 
+@pytest.mark.docker
 def test_failed_build_keeps_the_old_version(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("buildfail")
@@ -64,6 +64,7 @@ def test_failed_build_keeps_the_old_version(e2e, git_server):
     assert rivetr.api.get(f"/api/apps/{app['id']}").json()["current_deployment_id"] == good["id"]
 
 
+@pytest.mark.docker
 def test_failed_health_check_keeps_the_old_version(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("healthfail")
@@ -80,6 +81,7 @@ def test_failed_health_check_keeps_the_old_version(e2e, git_server):
     assert rivetr.images("healthfail") == [good["image"]]
 
 
+@pytest.mark.docker
 def test_cancel_supersede_and_concurrency_cap(e2e, git_server):
     rivetr = e2e("docker", RIVETR_RUNTIME__MAX_CONCURRENT_DEPLOYMENTS="1")
     slow = git_server.create_repo("slow")
@@ -109,6 +111,7 @@ def test_cancel_supersede_and_concurrency_cap(e2e, git_server):
     )
 
 
+@pytest.mark.docker
 @pytest.mark.slow
 def test_kill9_mid_build_then_restart(e2e, git_server):
     rivetr = e2e("docker")
@@ -135,8 +138,13 @@ def test_kill9_mid_build_then_restart(e2e, git_server):
     assert not (again.server.data_dir / "builds" / doomed["id"]).exists()
 
 
-def test_crashed_container_is_restarted(e2e, git_server):
-    rivetr = e2e("docker")
+@pytest.mark.parametrize(
+    "engine",
+    [pytest.param("docker", marks=pytest.mark.docker), pytest.param("podman", marks=pytest.mark.podman)],
+)
+def test_crashed_container_is_restarted(e2e, git_server, engine):
+    """Engine-specific enough to run on both: exit detection goes through each engine's status words."""
+    rivetr = e2e(engine)
     repo = git_server.create_repo("crashy")
     app = rivetr.create_app(repo, "crashy")
     dep = rivetr.deploy_and_wait(app["id"])
@@ -154,6 +162,7 @@ def test_crashed_container_is_restarted(e2e, git_server):
     assert rivetr.containers(running_only=True) == [now["container_id"]]
 
 
+@pytest.mark.docker
 def test_build_and_runtime_log_streams(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("logs")
@@ -181,6 +190,7 @@ def test_build_and_runtime_log_streams(e2e, git_server):
     assert any("response:404" in m.get("line", "") for m in runtime_lines), runtime_lines[-5:]
 
 
+@pytest.mark.docker
 def test_private_repository_over_ssh_with_a_deploy_key(e2e, git_server, ssh_git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("sshapp")
