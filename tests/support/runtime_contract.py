@@ -173,6 +173,13 @@ class RuntimeContract:
         lines = [line async for line in runtime.build(spec)]
         assert "greeting=from-build-arg" in lines
         assert await runtime.list_images(labels={"rivetr.deployment": "d1", **test_labels}) == [tag]
+        tricky = {**test_labels, "rivetr.note": 'a "quoted" $HOME \\ value', "rivetr.empty": ""}
+        tricky_tag = f"localhost/rivetr/labels-{SESSION_ID}:1"
+        await runtime.remove_image(tricky_tag)
+        async for _ in runtime.build(BuildSpec(context_dir=tmp_path, tag=tricky_tag, labels=tricky)):
+            pass
+        raw = await runtime._call(lambda: runtime._api().inspect_image(tricky_tag))  # type: ignore[attr-defined]
+        assert {k: raw["Config"]["Labels"].get(k) for k in tricky} == tricky
 
     async def test_build_failure_raises_with_log_tail(
         self, runtime: ContainerRuntime, tmp_path: Path, test_labels: dict[str, str]

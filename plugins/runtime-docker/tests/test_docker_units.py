@@ -168,3 +168,10 @@ async def test_closed_runtime_raises_runtime_unavailable() -> None:
     assert await rt.ping() is False
     with pytest.raises(RuntimeUnavailable, match="closed"):
         await rt.inspect("abc")
+
+
+def test_append_labels_quotes_values() -> None:
+    from rivetr_runtime_docker.runtime import _append_labels
+
+    out = _append_labels("FROM a\nRUN x\n\n", {"k.one": 'say "hi" $X \\ ok', "k.two": ""})
+    assert out == 'FROM a\nRUN x\nLABEL "k.one"="say \\"hi\\" \\$X \\\\ ok" "k.two"=""\n'

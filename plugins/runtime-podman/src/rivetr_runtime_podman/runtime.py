@@ -83,6 +83,8 @@ class PodmanRuntime(DockerRuntime):
 
     name = "podman"
     STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
+    #: buildah applies the ``labels`` parameter at commit, without extra steps.
+    LABELS_IN_DOCKERFILE = False
     #: podman answers a stats request at once (no collection tick), from cgroup counters that move in
     #: ~10 ms steps: two samples need a real gap to measure CPU %.
     CPU_SAMPLE_INTERVAL = 0.25
