@@ -40,6 +40,8 @@ class FakeRuntime:
         self.runs: list[RunSpec] = []
         self.slow = 2.0
         self.building = asyncio.Event()
+        self.run_delay = 0.0
+        self.running_started = asyncio.Event()
 
     async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
         self.builds.append(spec.tag)
@@ -61,6 +63,9 @@ class FakeRuntime:
         return image in self.images
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
+        if self.run_delay:
+            self.running_started.set()
+            await asyncio.sleep(self.run_delay)  # an engine call in a thread: the caller cannot stop it
         image = self.images[spec.image]
         status = 500 if image["unhealthy"] else 200
         body = image["body"].encode()
@@ -568,3 +573,15 @@ async def test_private_https_repository_with_a_token(papi, git_server, fake_runt
     await papi.ctx.db.close()
     blob = b"".join(p.read_bytes() for p in papi.ctx.config.server.data_dir.glob("rivetr.db*"))
     assert TOKEN.encode() not in blob
+
+
+async def test_cancel_during_container_start_removes_the_container(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    fake_runtime.run_delay = 0.5
+    dep = await deploy(papi, app["id"])
+    await asyncio.wait_for(fake_runtime.running_started.wait(), 10)
+    code, cancelled = await papi.post(f"/api/deployments/{dep['id']}/cancel")
+    assert code == 200 and cancelled["status"] == "cancelled", cancelled
+    assert len(fake_runtime.runs) == 1  # the engine did create it...
+    assert fake_runtime.containers == {}  # ...and the cancel waited for it and removed it

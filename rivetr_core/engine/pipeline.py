@@ -27,6 +27,7 @@ from rivetr_core.models.apps import App, Deployment
 from rivetr_core.types import (
     BuildFailed,
     BuildRequest,
+    ContainerInfo,
     ContainerRuntime,
     HealthTarget,
     RivetrError,
@@ -113,6 +114,7 @@ class Pipeline:
     container_id: str | None = None
     built_image: str | None = None
     switched: bool = False
+    start_task: asyncio.Future[ContainerInfo] | None = None
     switch_task: asyncio.Future[Deployment | None] | None = None
 
     @property
@@ -184,6 +186,7 @@ class Pipeline:
                 # Shutdown: record it fast (the DB closes soon); recovery removes the container at start-up.
                 await asyncio.shield(self._abort("failed", "interrupted: the server stopped", engine=False))
             else:
+                await self._settle_start()
                 await asyncio.shield(self._abort(reason, None))
         except Exception as exc:
             if self.switched:
@@ -270,7 +273,10 @@ class Pipeline:
 
     async def _start(self, runtime: ContainerRuntime, image: str) -> str:
         spec = run_spec(self.service, self.snap, self.deployment, image)
-        info = await runtime.run(spec)
+        # Shielded: the engine creates the container whatever happens to us, so a cancel waits for it and
+        # removes it rather than leaving an untracked container behind.
+        self.start_task = asyncio.ensure_future(runtime.run(spec))
+        info = await asyncio.shield(self.start_task)
         self.container_id = info.id
         if not info.host_port:
             raise PipelineError("the runtime did not publish the container port")
@@ -351,6 +357,16 @@ class Pipeline:
             await self.service.remove_container(runtime, old.container_id)
             self.log(f"stopped and removed the previous container ({old.container_id[:12]})")
 
+    async def _settle_start(self) -> None:
+        """After a cancel during ``start``: wait (bounded) for the engine's answer to learn the container id."""
+        task = self.start_task
+        if task is None or self.container_id:
+            return
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), 30)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            self.container_id = task.result().id
+
     async def _abort(self, status: str, error: str | None, *, engine: bool = True) -> None:
         svc = self.service
         tail = svc.logs.tail(self.dep_id, TAIL_LINES)
@@ -362,6 +378,7 @@ class Pipeline:
         if runtime is not None:
             if self.container_id:
                 await svc.remove_container(runtime, self.container_id)
+
             if self.built_image:
                 with contextlib.suppress(Exception):
                     await runtime.remove_image(self.built_image, force=True)
