@@ -139,6 +139,10 @@ def test_deploy_live_logs_rollback_and_terminal(
     expect(page.locator("#runtime-log")).to_contain_text("response:200", timeout=15_000)  # earlier requests
     served(server, app_id, "/missing-page")  # busybox httpd -v logs the status of each request
     expect(page.locator("#runtime-log")).to_contain_text("response:404", timeout=15_000)
+    # CPU and memory graphs draw from live runtime samples once the container runs.
+    expect(page.locator("#charts")).to_be_visible(timeout=20_000)
+    expect(page.locator("#metrics-now")).to_contain_text("CPU")
+    assert page.locator("#cpu-chart canvas").count() == 1 and page.locator("#mem-chart canvas").count() == 1
     screenshot(page, "app-running")
 
     # A second version, deployed from the command palette.

@@ -129,7 +129,10 @@
     };
     return new uPlot(opts, [[], []], el);
   }
-  function mib(v) { return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB"; }
+  function mib(v) {
+    if (v >= 1073741824) return (v / 1073741824).toFixed(1) + " GiB";
+    return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB";
+  }
   function pct(v) { return v.toFixed(1) + "%"; }
   function add(sample) {
     var t = Date.parse(sample.ts) / 1000;
@@ -161,7 +164,15 @@
       document.getElementById("metrics-empty").hidden = true;
       document.getElementById("charts").hidden = false;
       if (!cpuPlot) { cpuPlot = makePlot(cpuEl, "CPU %", "#2f6fed", pct); memPlot = makePlot(memEl, "Memory", "#1a9a55", mib); }
-      if (cpuPlot) { cpuPlot.setData([series.t, series.cpu]); memPlot.setData([series.t, series.mem]); }
+      if (cpuPlot) {
+        cpuPlot.setData([series.t, series.cpu]);
+        memPlot.setData([series.t, series.mem]);
+        // At least a five-minute window: a lone first sample would otherwise stretch the axis over years.
+        var last = series.t[series.t.length - 1];
+        var x = { min: Math.min(series.t[0], last - 300), max: last + 5 };
+        cpuPlot.setScale("x", x);
+        memPlot.setScale("x", x);
+      }
     } catch (e) { /* offline for a moment: the next poll retries */ }
   }
   poll();
