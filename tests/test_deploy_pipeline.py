@@ -585,3 +585,21 @@ async def test_cancel_during_container_start_removes_the_container(papi, git_ser
     assert code == 200 and cancelled["status"] == "cancelled", cancelled
     assert len(fake_runtime.runs) == 1  # the engine did create it...
     assert fake_runtime.containers == {}  # ...and the cancel waited for it and removed it
+
+
+async def test_restart_budget_resets_once_stable(papi, git_server, fake_runtime, monkeypatch):
+    from rivetr_core.engine import recovery
+
+    monkeypatch.setattr(recovery, "STABLE_AFTER", 0.3)
+    app = await make_app(papi, git_server.create_repo("web"))
+    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    fake_runtime.crash(dep["container_id"])
+    seen = []
+    for _ in range(200):
+        now = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
+        seen.append(now["restart_count"])
+        if 1 in seen and now["restart_count"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert 1 in seen and seen[-1] == 0, seen[-10:]
+    assert now["container_id"] in fake_runtime.live()

@@ -331,7 +331,7 @@ class Pipeline:
             log.debug("could not read the logs of %s", self.container_id, exc_info=True)
 
     async def _switch(self, upstream: str) -> Deployment | None:
-        async with self.step("switch"):
+        async with self.step("switch"), self.service.switch_lock(self.snap.app.id):
             old = await self.service.switch(self.snap, self.deployment, upstream)
             self.switched = True
         await self.status("running", finished_at=utcnow())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from .service import DeploymentService
 
 log = logging.getLogger("rivetr.engine.recovery")
+
+#: A restarted container that stays up this long has recovered: its restart budget starts again.
+STABLE_AFTER = 60.0
 
 
 async def fail_interrupted(svc: DeploymentService) -> list[str]:
@@ -139,6 +143,7 @@ class CrashWatcher:
         self.cfg = svc.ctx.config.runtime
         self._busy: set[str] = set()  # deployments being restarted
         self._given_up: set[str] = set()
+        self._restarted_at: dict[str, float] = {}  # deployment id → monotonic time of its last restart
 
     async def run(self) -> None:
         while True:
@@ -169,9 +174,10 @@ class CrashWatcher:
         for dep in deps:
             info = containers.get(dep.container_id or "")
             if info is not None and info.running:
+                await self._maybe_reset(dep)
                 continue
-            if self.svc.queue.app_lock(dep.app_id).locked():
-                continue  # a deployment of this app is switching things around: look again next round
+            if self.svc.switch_lock(dep.app_id).locked():
+                continue  # a deployment of this app is switching right now: look again next round
             self._busy.add(dep.id)
             crashed.append(dep.id)
             self.svc.ctx.spawn(self._restart(dep, info), f"restart-{dep.id}")
@@ -205,7 +211,7 @@ class CrashWatcher:
                 )
                 return
             await asyncio.sleep(self.cfg.restart_backoff_seconds * 2 ** (attempt - 1))
-            async with svc.queue.app_lock(dep.app_id):
+            async with svc.switch_lock(dep.app_id):
                 current = await svc.get_deployment(dep.id)
                 if (
                     current.status != "running"
@@ -235,6 +241,7 @@ class CrashWatcher:
                     routes = svc.ctx.services["routes"]
                     for domain in snap.domains:
                         await routes.set(domain, [upstream], app_id=dep.app_id)
+            self._restarted_at[dep.id] = time.monotonic()
             svc.emit(
                 "container_restarted",
                 dep,
@@ -253,6 +260,13 @@ class CrashWatcher:
                     await session.commit()
         finally:
             self._busy.discard(dep.id)
+
+    async def _maybe_reset(self, dep: Deployment) -> None:
+        restarted = self._restarted_at.get(dep.id)
+        if dep.restart_count and restarted is not None and time.monotonic() - restarted > STABLE_AFTER:
+            self._restarted_at.pop(dep.id, None)
+            await self.svc.update_deployment(dep.id, restart_count=0)
+            log.info("deployment %s stayed up after its restart: restart budget reset", dep.id)
 
     async def _mark_crashed(self, app_id: str) -> None:
         async with self.svc.db.session() as session:

@@ -95,6 +95,7 @@ class DeploymentService:
         self.instance_id = ""
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._health_checks: dict[str, HealthCheck] = {}
+        self._switch_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------------------------------- set-up
     async def load_instance_id(self) -> str:
@@ -108,6 +109,11 @@ class DeploymentService:
                 await session.commit()
             self.instance_id = row.value
         return self.instance_id
+
+    def switch_lock(self, app_id: str) -> asyncio.Lock:
+        """Held while an app's serving container changes (a pipeline's switch, a crash restart): short, unlike
+        the queue's per-app lock that a pipeline holds through its whole build."""
+        return self._switch_locks.setdefault(app_id, asyncio.Lock())
 
     def image_labels(self, app_id: str) -> dict[str, str]:
         """Labels of built images: enough for cleanup to find an app's images of this instance."""
