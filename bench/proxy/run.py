@@ -73,7 +73,7 @@ BACKEND = """
 """
 
 NGINX_PROXY = """
-  upstream app {{ server 127.0.0.1:{backend}; keepalive 64; }}
+  upstream app {{ server 127.0.0.1:{backend}; keepalive 1024; }}  # >= connections: no reconnects
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     server_name {host};
