@@ -80,6 +80,17 @@ def test_failed_health_check_keeps_the_old_version(e2e, git_server):
     assert rivetr.containers() == [good["container_id"]]  # the unhealthy container was removed
     assert rivetr.images("healthfail") == [good["image"]]
 
+    repo.write(
+        "Dockerfile", 'FROM localhost/rivetr-test/busybox:latest\nCMD ["sh", "-c", "echo boom; exit 3"]\n'
+    )
+    repo.commit("exits at once")
+    started = time.monotonic()
+    dead = rivetr.wait(rivetr.deploy(app["id"])["id"])
+    assert dead["status"] == "failed" and "container exited (code 3)" in dead["error"], dead
+    assert any("boom" in line for line in dead["log_tail"]), dead["log_tail"]  # the container's own output
+    assert time.monotonic() - started < 30  # no waiting out every retry for a dead container
+    assert rivetr.containers() == [good["container_id"]]
+
 
 @pytest.mark.docker
 def test_cancel_supersede_and_concurrency_cap(e2e, git_server):
