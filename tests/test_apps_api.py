@@ -291,3 +291,24 @@ async def test_openapi_lists_every_endpoint(api: ApiClient):
         "requestBody" in paths["/api/apps"]["post"]
         and "requestBody" in paths["/api/apps/{app_id}/deploy"]["post"]
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        (
+            "https://oauth2:glpat-s3cret@gitlab.example.com/a/b.git",
+            "https://oauth2@gitlab.example.com/a/b.git",
+        ),
+        ("https://ghp_s3cret@github.com/a/b.git", "https://github.com/a/b.git"),
+    ],
+)
+async def test_token_in_git_url_is_moved_to_the_encrypted_token(api: ApiClient, url, stored):
+    body = await _create(api, git_url=url)
+    assert body["has_git_token"] is True
+    assert "s3cret" not in str(body) and "s3cret" not in str((await api.get("/api/apps"))[1])
+    snap = await api.ctx.services["deployments"].snapshot(body["id"])
+    assert snap.app.git_url == stored and snap.git_token.endswith("s3cret")
+    await api.ctx.db.close()
+    blob = b"".join(p.read_bytes() for p in Path(api.ctx.config.server.data_dir).glob("rivetr.db*"))
+    assert b"s3cret" not in blob

@@ -568,6 +568,10 @@ async def test_private_https_repository_with_a_token(papi, git_server, fake_runt
         assert done["status"] == "running" and done["commit_sha"] == repo.head(), done
         _, logs = await papi.get(f"/api/deployments/{done['id']}/logs")
         assert TOKEN not in str(logs)
+        in_url = url.replace("http://", f"http://x-access-token:{TOKEN}@")
+        other = await make_app(papi, repo, name="web2", git_url=in_url)
+        done = await wait_status(papi, (await deploy(papi, other["id"]))["id"], ("running", "failed"))
+        assert done["status"] == "running", done  # the token moved out of the URL still authenticates
     finally:
         server.shutdown()
     await papi.ctx.db.close()

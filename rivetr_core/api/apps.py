@@ -8,6 +8,7 @@ removes its containers, routes and images through the deployment service.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from quart import Blueprint, Response
 from quart_schema import tag, validate_querystring, validate_request
@@ -101,6 +102,25 @@ async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
                 )
 
 
+def split_credentials(fields: dict[str, Any]) -> None:
+    """Move a token written into an http(s) ``git_url`` (``https://user:token@host/…`` or
+    ``https://token@host/…``) to ``git_token`` (encrypted at rest) so no column holds it in plain text.
+    The user name stays in the URL (git then asks the askpass helper only for the password); an explicit
+    ``git_token`` wins."""
+    url = fields.get("git_url")
+    if not url or not url.lower().startswith(("http://", "https://")):
+        return
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    token, keep_user = (unquote(password), user) if sep else (unquote(user), "")
+    fields["git_url"] = urlunsplit(parts._replace(netloc=f"{keep_user}@{host}" if keep_user else host))
+    if token and not fields.get("git_token"):
+        fields["git_token"] = token
+
+
 def _taken(exc: IntegrityError) -> ApiError:
     text = str(exc.orig)
     field = "domains" if "app_domains" in text else "name"
@@ -114,6 +134,7 @@ async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     """Create an app (nothing is deployed until ``POST /api/apps/{id}/deploy``)."""
     ctx = rivetr()
     fields = data.model_dump()
+    split_credentials(fields)
     await _check_references(fields, None)
     token = fields.pop("git_token")
     domains = fields.pop("domains")
@@ -169,6 +190,7 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     for key, value in fields.items():
         if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
             raise validation_error(key, "must not be null")
+    split_credentials(fields)
     await _check_references(fields, app_id)
     domains = fields.pop("domains", None)
     try:
