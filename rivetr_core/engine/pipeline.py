@@ -279,6 +279,11 @@ class Pipeline:
         info = await asyncio.shield(self.start_task)
         self.container_id = info.id
         if not info.host_port:
+            # A container that dies within milliseconds has no port bindings left to report.
+            info = await runtime.inspect(info.id)
+            if not info.running:
+                await self._container_log_tail(runtime)
+                raise PipelineError(f"container exited (code {info.exit_code}) right after it started")
             raise PipelineError("the runtime did not publish the container port")
         upstream = f"127.0.0.1:{info.host_port}"
         self.log(f"started container {spec.name} ({info.id[:12]}) on {upstream}")
