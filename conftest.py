@@ -4,6 +4,6 @@ pytest_plugins = [
     "tests.support.engines",
     "tests.support.server",
     "tests.support.fake_git_host",
-    "tests.support.pebble",
     "tests.support.gitserver",
+    "tests.support.pebble",
 ]

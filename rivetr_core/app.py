@@ -40,12 +40,12 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.webhooks:bp",
     "rivetr_core.api.git_providers:bp",
     "rivetr_core.api.previews:bp",
-    "rivetr_core.api.certificates:bp",
     "rivetr_core.api.apps:bp",
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.ssh_keys:bp",
     "rivetr_core.api.deployments:bp",
+    "rivetr_core.api.certificates:bp",
     "rivetr_core.api.notifications:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",
@@ -101,8 +101,13 @@ def create_app(
     box = SecretBox.from_config(
         config.auth.encryption_key.get_secret_value() if config.auth.encryption_key else None, data_dir
     )
-    ctx = RivetrContext(config=config, plugins=manager, db=Database.for_data_dir(data_dir), secrets=box,
-                        admin_token=admin_token)
+    ctx = RivetrContext(
+        config=config,
+        plugins=manager,
+        db=Database.for_data_dir(data_dir),
+        secrets=box,
+        admin_token=admin_token,
+    )
     app.extensions["rivetr_ctx"] = ctx
 
     QuartSchema(
@@ -114,9 +119,13 @@ def create_app(
     install_error_handlers(app)
     _install_request_id(app)
     if config.rate_limit.enabled:
-        install_rate_limit(app, per_minute=config.rate_limit.requests_per_minute, burst=config.rate_limit.burst,
-                           login_per_minute=config.rate_limit.login_per_minute,
-                           trusted_proxies=config.server.trusted_proxies)
+        install_rate_limit(
+            app,
+            per_minute=config.rate_limit.requests_per_minute,
+            burst=config.rate_limit.burst,
+            login_per_minute=config.rate_limit.login_per_minute,
+            trusted_proxies=config.server.trusted_proxies,
+        )
     else:
         from .ratelimit import parse_networks
 

@@ -31,7 +31,9 @@ class ServerConfig(_Section):
     proxy_port: int = Field(80, ge=0, le=65535, description="HTTP port of the reverse proxy.")
     proxy_https_port: int = Field(443, ge=0, le=65535, description="HTTPS port of the reverse proxy.")
     data_dir: Path = Field(Path("./data"), description="Database, keys, certificates and build work dirs.")
-    external_url: str | None = Field(None, description="Public URL of the dashboard (OAuth callbacks, links).")
+    external_url: str | None = Field(
+        None, description="Public URL of the dashboard (OAuth callbacks, links)."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peer addresses/CIDRs whose X-Forwarded-For is believed (rate limiting, audit).",
@@ -41,7 +43,9 @@ class ServerConfig(_Section):
 
 
 class AuthConfig(_Section):
-    admin_token: SecretStr | None = Field(None, description="API admin token; generated on first start if unset.")
+    admin_token: SecretStr | None = Field(
+        None, description="API admin token; generated on first start if unset."
+    )
     encryption_key: SecretStr | None = Field(
         None, description="Base64 32-byte key for secrets at rest; generated into data_dir if unset."
     )
@@ -56,7 +60,9 @@ class RuntimeConfig(_Section):
         "unix:///run/podman/podman.sock", description="Podman API socket (started on demand if silent)."
     )
     max_concurrent_deployments: int = Field(2, ge=1, description="Deployments running at once, all apps.")
-    default_cpu_limit: float | None = Field(None, description="CPUs for app containers when the app sets none.")
+    default_cpu_limit: float | None = Field(
+        None, description="CPUs for app containers when the app sets none."
+    )
     default_memory_limit: int | None = Field(None, description="Memory for app containers (e.g. 512m).")
     build_cpu_limit: float | None = Field(None, description="CPUs for builds.")
     build_memory_limit: int | None = Field(None, description="Memory for builds (e.g. 2g).")
@@ -143,7 +149,9 @@ class WebhooksConfig(_Section):
 class OAuthProviderConfig(_Section):
     client_id: str = Field(..., description="OAuth application client id.")
     client_secret: SecretStr = Field(..., description="OAuth application client secret.")
-    redirect_uri: str | None = Field(None, description="Callback URL; default <external_url>/oauth/<name>/callback.")
+    redirect_uri: str | None = Field(
+        None, description="Callback URL; default <external_url>/oauth/<name>/callback."
+    )
     base_url: str | None = Field(None, description="Web base URL (GitHub Enterprise, self-managed GitLab).")
     api_url: str | None = Field(None, description="API base URL, if not derived from base_url.")
 
@@ -236,8 +244,11 @@ def _format_errors(exc: ValidationError) -> list[str]:
             problems.append(f"{key}: unknown key")
         else:
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{key}: {message} (got {err.get('input')!r})" if err["type"] != "missing" else
-                            f"{key}: required key is missing")
+            problems.append(
+                f"{key}: {message} (got {err.get('input')!r})"
+                if err["type"] != "missing"
+                else f"{key}: required key is missing"
+            )
     return problems
 
 
