@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from quart import Quart, request
+from quart import Quart, request, websocket
 
 from .errors import ApiError
 from .secrets import load_or_create_private_value
@@ -44,23 +44,45 @@ def token_matches(given: str, expected: str) -> bool:
 PUBLIC_API_PATHS = frozenset({"/api/auth/login", "/api/auth/setup", "/api/auth/status"})
 
 
+async def resolve_principal(token: str | None, admin_token: str, verifiers: list[Verifier]) -> str | None:
+    """Who ``token`` (or, for verifiers, the ambient session) is; None when nobody."""
+    if token is not None and token_matches(token, admin_token):
+        return "admin"
+    for verify in verifiers:  # API tokens, dashboard sessions
+        principal = await verify(token or "")
+        if principal:
+            return principal
+    return None
+
+
+def websocket_token() -> str | None:
+    """Bearer header, else ``?token=`` (browsers cannot set headers on a WebSocket)."""
+    scheme, _, token = websocket.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return websocket.args.get("token") or None
+
+
 def install_auth(app: Quart, admin_token: str) -> None:
-    """Guard every /api/* route; the principal is stored on ``request.rivetr_principal``."""
+    """Guard every /api/* route and WebSocket; the principal is stored on ``request``/``websocket``
+    as ``rivetr_principal``."""
     verifiers: list[Verifier] = app.extensions.setdefault("rivetr_auth_verifiers", [])
 
     @app.before_request
     async def _require_token() -> None:
         if not request.path.startswith("/api/") or request.path in PUBLIC_API_PATHS:
             return
-        principal = None
-        token = bearer_token()
-        if token is not None and token_matches(token, admin_token):
-            principal = "admin"
-        if principal is None:
-            for verify in verifiers:  # API tokens, dashboard sessions (added by later work)
-                principal = await verify(token or "")
-                if principal:
-                    break
+        principal = await resolve_principal(bearer_token(), admin_token, verifiers)
         if principal is None:
             raise ApiError(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
         request.rivetr_principal = principal  # type: ignore[attr-defined]
+
+    @app.before_websocket
+    async def _require_websocket_token() -> None:
+        # Refused before the handshake completes, so no handler can forget the check.
+        if not websocket.path.startswith("/api/"):
+            return
+        principal = await resolve_principal(websocket_token(), admin_token, verifiers)
+        if principal is None:
+            raise ApiError(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+        websocket.rivetr_principal = principal  # type: ignore[attr-defined]

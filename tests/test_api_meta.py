@@ -48,3 +48,20 @@ async def test_rate_limit_per_client(config_factory) -> None:  # type: ignore[no
         assert statuses[3] == 429
         _status, body = await client.get("/api/plugins")
         assert body["error"]["code"] == "rate_limited" and body["error"]["details"]["retry_after"] >= 1
+
+
+async def test_every_api_websocket_requires_a_token(api: ApiClient) -> None:
+    from quart.testing import WebsocketResponseError
+
+    rules = [r for r in api.app.url_map.iter_rules() if r.websocket and r.rule.startswith("/api/")]
+    assert rules, "expected the log-stream WebSockets"
+    for rule in rules:
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"x\1", rule.rule)
+        for query in ("", "?token=wrong"):
+            try:
+                async with api.client.websocket(path + query) as ws:
+                    await ws.receive()
+            except WebsocketResponseError as exc:
+                assert exc.response.status_code == 401, f"{rule.rule} answered {exc.response.status_code}"
+            else:
+                raise AssertionError(f"{rule.rule} accepted a WebSocket without a valid token")
