@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.fake_git_host",
     "tests.support.gitserver",
     "tests.support.pebble",
+    "tests.support.proxy",
 ]

@@ -104,12 +104,14 @@ class RouteService:
         return True
 
     async def restore(self) -> int:
-        """Push every stored route to the proxy (start-up, or the proxy came back)."""
+        """Make the proxy's table exactly the stored routes (start-up, or the proxy came back).
+
+        One atomic replace: routes deleted while the control plane was away disappear, and live traffic never
+        sees a half-restored table."""
         if self.proxy is None:
             return 0
         rows = await self.list()
-        for row in rows:
-            await self.proxy.set_route(_to_route(row))
+        await self.proxy.replace_routes([_to_route(row) for row in rows])
         return len(rows)
 
     async def statuses(self) -> dict[str, RouteStatus]:

@@ -340,6 +340,9 @@ class ChallengeProxy:
     async def set_route(self, route: Any) -> None:
         self.routes_set[route.domain] = route
 
+    async def replace_routes(self, routes: list[Any]) -> None:
+        self.routes_set = {route.domain: route for route in routes}
+
     async def remove_route(self, domain: str) -> None:
         self.routes_set.pop(domain, None)
 

@@ -109,6 +109,14 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stop_proxy(self) -> None:
+        """The proxy data plane deliberately outlives ``rivetr serve``: end it too (test teardown)."""
+        pid_file = self.data_dir / "proxy" / "proxy.pid"
+        try:
+            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -175,3 +183,4 @@ def rivetr_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield factory
     for server in started:
         server.stop(signal.SIGKILL if server.proc.poll() is None else signal.SIGTERM, timeout=5)
+        server.stop_proxy()
