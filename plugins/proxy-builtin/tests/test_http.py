@@ -307,3 +307,36 @@ def test_slow_upload_is_not_an_upstream_timeout(proxy_factory, backend_factory):
             s.sendall(b"x")
         status, _, body = s.response()
     assert status == 200 and json.loads(body)["bytes"] == 10
+
+
+def test_bare_lf_response_head_from_upstream(proxy_factory):
+    """busybox httpd relays CGI headers as the script wrote them (LF only) and closes to end the body: the
+    client must get a normal CRLF response, not a 502."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\nX-Cgi: yes\n\nHELLO=world\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    proxy = proxy_factory()
+    proxy.set_route("cgi.test", f"127.0.0.1:{port}")
+    for _ in range(2):
+        status, headers, body = http_get(proxy.port, "cgi.test", "/cgi-bin/env")
+        assert (status, headers["content-type"], headers["x-cgi"], body) == (
+            200,
+            "text/plain",
+            "yes",
+            b"HELLO=world\n",
+        )
+    thread.join(5)
+    listener.close()

@@ -673,6 +673,19 @@ class ClientConn(asyncio.Protocol):
             self.t.abort()
 
 
+#: End of a response head written with bare LF line ends, and any line end (for rewriting it to CRLF).
+_LF_HEAD_END = re.compile(rb"\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+
+
+def _response_parser(protocol: object) -> httptools.HttpResponseParser:
+    """A response parser that tolerates LF without CR from upstreams (they are the operator's own apps, and
+    nginx accepts the same); requests from clients stay strict, which is where smuggling lives."""
+    parser = httptools.HttpResponseParser(protocol)
+    parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True)
+    return parser
+
+
 class UpstreamConn(asyncio.Protocol):
     """One keep-alive connection to an upstream, pooled between exchanges.
 
@@ -710,7 +723,7 @@ class UpstreamConn(asyncio.Protocol):
         self.up = up
         self.addr = up.addr
         self.t: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser = _response_parser(self)
         self.ex: Exchange | None = None
         self.tunnel: ClientConn | None = None
         self.closed = False
@@ -836,8 +849,15 @@ class UpstreamConn(asyncio.Protocol):
             status = heads.pop(0)
             end = buf.find(b"\r\n\r\n", pos)
             if end < 0:
-                self._broken()
-                return False
+                # Bare-LF line ends (busybox httpd passes CGI headers through as the script wrote them):
+                # rewrite this head to CRLF so everything after, and the client, sees standard framing.
+                lf_end = _LF_HEAD_END.search(buf, pos)
+                if lf_end is None:
+                    self._broken()
+                    return False
+                fixed = _LINE_END.sub(b"\r\n", buf[pos : lf_end.end()])
+                buf = buf[:pos] + fixed + buf[lf_end.end() :]
+                end = pos + len(fixed) - 4
             end += 4
             if status < 200:
                 # Interim response (100 Continue, 103 Early Hints): pass it on and wait for the final one.
@@ -854,7 +874,7 @@ class UpstreamConn(asyncio.Protocol):
                 # httptools can't be told a HEAD response has no body: done now, fresh parser next time.
                 client.t.write(head)  # type: ignore[union-attr]
                 keep = self.ka if self.msgs else self.parser.should_keep_alive()
-                self.parser = httptools.HttpResponseParser(self)
+                self.parser = _response_parser(self)
                 self._finish(keep)
                 return False
             if end < len(buf):
