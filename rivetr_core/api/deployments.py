@@ -1,10 +1,9 @@
 """Deployments API: deploy, list, inspect, build logs (JSON and a WebSocket that replays then follows),
 runtime logs of the running container (WebSocket), cancel and rollback.
 
-WebSockets authenticate like the rest of ``/api``: ``Authorization: Bearer <token>`` or, for browsers that
-cannot set headers, ``?token=<token>``; the dashboard's session cookie is accepted through the registered
-verifiers. Messages are JSON objects: ``{"ts", "line"}`` per log line, then ``{"event": "end", "status"}``
-when a build log ends.
+WebSockets are authenticated by core's guard like the rest of ``/api`` (``Authorization: Bearer <token>`` or
+``?token=<token>``; dashboard sessions as the guard allows). Messages are JSON objects: ``{"ts", "line"}``
+per log line, then ``{"event": "end", "status", "error"}`` when a build log ends.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, current_app, request, websocket
+from quart import Blueprint, request, websocket
 from quart_schema import document_request, tag, validate_querystring
 from sqlmodel import col, select
 
-from rivetr_core.auth import token_matches
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
 from rivetr_core.errors import ApiError, not_found
@@ -142,28 +140,8 @@ async def rollback(deployment_id: str) -> tuple[dict[str, Any], int]:
 
 
 # --------------------------------------------------------------------------------------------- websockets
-async def _ws_authorized() -> bool:
-    ctx = rivetr()
-    header = websocket.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip() if scheme.lower() == "bearer" else ""
-    token = token or websocket.args.get("token", "")
-    if token and token_matches(token, ctx.admin_token):
-        return True
-    for verify in current_app.extensions.get("rivetr_auth_verifiers", []):
-        try:
-            if await verify(token):
-                return True
-        except Exception:  # verifiers written for HTTP requests may not work on a websocket
-            continue
-    return False
-
-
 @bp.websocket("/api/deployments/<deployment_id>/logs/stream")
 async def stream_build_log(deployment_id: str) -> None:
-    if not await _ws_authorized():
-        await websocket.close(4401, "missing or invalid bearer token")
-        return
     service = _service()
     try:
         await service.get_deployment(deployment_id)
@@ -181,9 +159,6 @@ async def stream_build_log(deployment_id: str) -> None:
 @bp.websocket("/api/apps/<app_id>/logs/stream")
 async def stream_app_logs(app_id: str) -> None:
     """Follow the stdout/stderr of the app's running container (last 100 lines first)."""
-    if not await _ws_authorized():
-        await websocket.close(4401, "missing or invalid bearer token")
-        return
     ctx = rivetr()
     async with ctx.db.session() as session:
         app = await session.get(App, app_id)
