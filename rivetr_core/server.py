@@ -86,10 +86,33 @@ async def check_engine(app: object) -> None:
         log.warning("no container engine available yet: %s", exc)
 
 
+def tune_malloc() -> None:
+    """glibc only: cap malloc arenas (the engine SDK's thread pool would otherwise give each thread its own
+    64 MB-reserving arena, inflating idle RSS) — a no-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+def release_free_memory() -> None:
+    """Hand memory freed after start-up (migrations, schema building) back to the OS (glibc only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def serve(config: RivetrConfig) -> int:
     from .logsetup import setup_logging
 
     setup_logging(config.logging.level, config.logging.format)
+    tune_malloc()
     report = CheckReport()
     data_dir = config.server.data_dir
     check_data_dir(data_dir, report)
@@ -166,6 +189,10 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
             port,
         )
         await check_engine(app)
+        import gc
+
+        gc.collect()
+        release_free_memory()
 
     ready = asyncio.Event()
     app.extensions["rivetr_ready"] = ready

@@ -24,6 +24,33 @@ async def test_migrations_create_tables_and_are_idempotent(tmp_path: Path) -> No
     assert "0001_core" in heads or heads  # every area's head is recorded
 
 
+async def test_fresh_database_records_every_head(tmp_path: Path) -> None:
+    from rivetr_core.db.engine import SCHEMA_HEADS
+
+    db = Database.for_data_dir(tmp_path)
+    assert await db.applied_revisions() == frozenset()
+    await db.startup()
+    recorded = await db.applied_revisions()
+    await db.close()
+    assert recorded == SCHEMA_HEADS, f"set SCHEMA_HEADS in rivetr_core/db/engine.py to {sorted(recorded)}"
+
+
+def test_migrated_database_starts_without_alembic(tmp_path: Path) -> None:
+    """The fast path: a database already at every head is not handed to Alembic (nor is it imported)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys; from pathlib import Path; from rivetr_core.db import Database\n"
+        "async def main():\n"
+        f"    db = Database.for_data_dir(Path({str(tmp_path)!r})); await db.startup(); await db.close()\n"
+        "asyncio.run(main()); print('alembic' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
+
+
 async def test_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
     db = Database.for_data_dir(tmp_path)
     await db.startup()
