@@ -143,7 +143,8 @@ class BuiltinProxy:
             st = await self._call("status", spawn=False)
         except (ProxyError, ConnectionError, OSError) as exc:
             return {"ok": False, "workers": 0, "pid": None, "error": str(exc)}
-        return st  # {"ok", "pid", "port", "workers", "workers_ready", "routes", "uptime", ...}
+        # {"ok", "pid", "port", "workers", "workers_ready", "routes", "uptime", "route_stats", ...}
+        return st
 
     # --------------------------------------------------------------------------------------------- routes
     async def set_route(self, route: Route) -> None:

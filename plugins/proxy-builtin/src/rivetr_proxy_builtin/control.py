@@ -7,6 +7,8 @@ a route change); responses are matched by ``id``.
 Commands: ``status``, ``replace_routes {routes}``, ``set_route {route}``, ``remove_route {domain}``,
 ``routes``, ``wait_drained {upstream, timeout}``, ``set_acme {token, key_authorization}``,
 ``remove_acme {token}``, ``set_cert {domain, cert_pem, key_pem}``, ``remove_cert {domain}``, ``shutdown``.
+``status`` includes ``route_stats``: ``{domain: {"requests": n, "upstream_errors": n}}`` since the master
+started (see the README).
 """
 
 from __future__ import annotations

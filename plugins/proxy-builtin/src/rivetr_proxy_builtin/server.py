@@ -9,7 +9,10 @@ It owns everything that must outlive the control plane:
   restarted proxy serves the last known routes before the control plane is back,
 * the control socket ``DIR/control.sock`` (JSON lines, see :mod:`.control`) the control plane drives,
 * upstream health probes (one prober for all workers; workers get the unhealthy set in state snapshots),
-* drain tracking: ``wait_drained`` polls every worker's per-upstream in-flight counts.
+* drain tracking: ``wait_drained`` polls every worker's per-upstream in-flight counts,
+* per-route request counters: a ``status`` call asks every worker for its counters and answers their sum plus
+  a base holding the last counts reported by workers that have since died (a respawned worker starts at
+  0), so ``route_stats`` never goes backwards while the master lives.
 
 A state change is acknowledged to the control plane only after every worker has applied it, so once
 ``set_route`` returns no new request can reach a removed upstream.
@@ -58,6 +61,8 @@ class WorkerHandle:
         self.waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.reader_task: asyncio.Task[None] | None = None
         self.pid: int | None = None
+        self.gen = 0  # incremented per spawned process: a late answer of a dead one is not taken as new
+        self.counts: dict[str, list[int]] = {}  # route counters this process last reported
 
     async def send(self, msg: dict[str, Any], seq: int, timeout: float = 5.0) -> dict[str, Any] | None:
         if self.writer is None or not self.ready.is_set():
@@ -88,6 +93,7 @@ class Master:
         self.health = HealthTracker(settings, self._on_health_change)
         self.stopping = asyncio.Event()
         self.started = time.time()
+        self.route_base: dict[str, list[int]] = {}  # counters of workers that died (last reported)
         self.control_server: asyncio.AbstractServer | None = None
 
     # ----------------------------------------------------------------------------------------- persistence
@@ -186,6 +192,10 @@ class Master:
         self.workers = [WorkerHandle(i, plain[i], tls[i]) for i in range(s.workers)]
 
     async def spawn(self, handle: WorkerHandle) -> None:
+        # The previous process (if any) is gone: keep its last reported counters in the base.
+        self._fold(self.route_base, handle.counts)
+        handle.counts = {}
+        handle.gen += 1
         parent, child = socket.socketpair()
         child.set_inheritable(True)
         cmd = [
@@ -270,6 +280,33 @@ class Master:
         res = await asyncio.gather(*(w.send({"op": "stats"}, seq) for w in self.workers))
         return [r for r in res if r is not None]
 
+    async def route_stats(self) -> dict[str, dict[str, int]]:
+        """``{domain: {"requests", "upstream_errors"}}`` since the master started, over all workers."""
+        async with self.state_lock:
+            self.seq += 1
+            seq = self.seq
+        gens = [w.gen for w in self.workers]
+        # A worker that does not answer in time (busy, restarting) counts with what it last reported.
+        res = await asyncio.gather(*(w.send({"op": "stats", "routes": True}, seq, 1.0) for w in self.workers))
+        for w, gen, r in zip(self.workers, gens, res, strict=True):
+            if r is not None and w.gen == gen and isinstance(r.get("routes"), dict):
+                w.counts = r["routes"]
+        total: dict[str, list[int]] = {}
+        self._fold(total, self.route_base)
+        for w in self.workers:
+            self._fold(total, w.counts)
+        return {d: {"requests": c[0], "upstream_errors": c[1]} for d, c in sorted(total.items())}
+
+    @staticmethod
+    def _fold(into: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
+        for d, (req, err) in counts.items():
+            c = into.get(d)
+            if c is None:
+                into[d] = [req, err]
+            else:
+                c[0] += req
+                c[1] += err
+
     async def active_counts(self) -> dict[str, int]:
         total: dict[str, int] = {}
         for r in await self.worker_stats():
@@ -311,7 +348,7 @@ class Master:
 
     async def command(self, cmd: str, req: dict[str, Any]) -> Any:
         if cmd == "status":
-            return self.status()
+            return {**self.status(), "route_stats": await self.route_stats()}
         if cmd == "replace_routes":
             routes = [self._clean_route(r) for r in req["routes"]]
             self.routes = {r["domain"]: r for r in routes}

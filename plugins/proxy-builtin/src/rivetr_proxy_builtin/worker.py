@@ -19,7 +19,14 @@ Hot path shape, per request, with no per-request task, timer or log line:
 
 The master talks to the worker over a socketpair with JSON lines: ``state`` snapshots (routes, unhealthy
 upstreams, ACME challenges) that the worker applies atomically and acknowledges, and ``stats`` requests that
-report how many requests/WebSockets use each upstream (drain tracking).
+report how many requests/WebSockets use each upstream (drain tracking) and, when asked (``"routes": true``),
+the per-route request counters.
+
+Per-route counters: ``Worker.route_stats`` maps a route's domain (the route key, ``*.example.com`` for a
+wildcard) to a two-int list ``[requests, upstream_errors]``, created for every domain when a snapshot is
+applied and never dropped (counters are monotonic for the life of the worker; a removed and re-added route
+continues). The hot path only does ``stats[0] += 1`` on that list (the Exchange keeps a reference for the
+error count); requests that match no route count under ``_unmatched``.
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ _RESP_HOP_LINE = re.compile(
 _HSTS = b"Strict-Transport-Security: max-age=31536000\r\n\r\n"
 _CONN_VALUE = re.compile(rb"\r\nconnection:([^\r\n]*)")
 _POOL_MAX = 512
+_UNMATCHED = "_unmatched"  # route_stats key of requests no route matched (404)
 
 
 class Exchange:
@@ -106,6 +114,7 @@ class Exchange:
         "req_done",
         "resp_started",
         "retried",
+        "rstats",
         "status",
         "up",
         "upgrade",
@@ -135,6 +144,7 @@ class Exchange:
         self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
         self.dead = False  # the client went away
         self.counted = False
+        self.rstats: list[int] | None = None  # [requests, upstream_errors] of the matched route
 
 
 class ClientConn(asyncio.Protocol):
@@ -418,13 +428,17 @@ class ClientConn(asyncio.Protocol):
                 return self._local(ex, plain_response(200, b"OK", answer, not keep), keep)
         entry = w.routes.lookup(hkey)
         if entry is None:
+            w.unmatched[0] += 1
             return self._local(ex, error_response(404, not keep or ex.has_body), keep and not ex.has_body)
+        rstats = ex.rstats = w.route_stats[entry.domain]  # filled for every domain by apply_state
+        rstats[0] += 1
         if entry.https_redirect and not self.tls and w.tls_port and w.cert_domain(hkey.decode()) is not None:
             port = b"" if w.tls_port == 443 else b":%d" % w.tls_port
             loc = b"https://" + hkey + port + url
             return self._local(ex, redirect_response(loc, not keep or ex.has_body), keep and not ex.has_body)
         upstream = entry.pick(w.unhealthy)
         if upstream is None:
+            rstats[1] += 1
             return self._local(ex, error_response(503, not keep or ex.has_body), keep and not ex.has_body)
         # Forwarding headers: the proxy is the edge, so it appends the peer to X-Forwarded-For and states
         # the scheme and original host; an X-Request-Id from the client is kept so traces can join up.
@@ -591,6 +605,9 @@ class ClientConn(asyncio.Protocol):
         if self.closing or ex.dead:
             self.w.release(ex)
             return
+        rstats = ex.rstats
+        if rstats is not None:
+            rstats[1] += 1  # an upstream error the client sees (a 502/504, or an abort mid-response)
         if ex.resp_started:
             self.abort()
             return
@@ -965,6 +982,8 @@ class UpstreamConn(asyncio.Protocol):
             else:
                 client.abort()  # truncated response: the client must see an error, not a short body
                 w.release(ex)
+                if ex.rstats is not None:
+                    ex.rstats[1] += 1
             return
         if self.reused and not self.got_bytes and not ex.has_body and not ex.retried and not ex.dead:
             # The pooled connection was closed by the upstream just as we reused it: retry once, fresh.
@@ -1073,6 +1092,9 @@ class Worker:
         self.tls_contexts: dict[str, tuple[int, ssl.SSLContext]] = {}
         self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
         self.active: dict[str, int] = {}
+        # Per-route counters, domain → [requests, upstream_errors] (see the module docstring).
+        self.unmatched = [0, 0]
+        self.route_stats: dict[str, list[int]] = {_UNMATCHED: self.unmatched}
         self.pool: dict[str, list[UpstreamConn]] = {}
         self.clients: set[ClientConn] = set()
         self.busy: set[UpstreamConn] = set()
@@ -1192,6 +1214,10 @@ class Worker:
         """Swap in a new snapshot. One event-loop step: every request sees the old or the new table."""
         old = self.routes.upstream_addrs
         table = RouteTable(state.get("routes") or [])
+        stats = self.route_stats
+        for entry in (*table.exact.values(), *table.wild.values()):
+            if entry.domain not in stats:
+                stats[entry.domain] = [0, 0]
         self.routes = table
         self.unhealthy = frozenset(state.get("unhealthy") or ())
         self.acme = {k.encode(): v.encode() for k, v in (state.get("acme") or {}).items()}
@@ -1255,6 +1281,8 @@ class Worker:
             elif op == "stats":
                 reply["active"] = dict(self.active)
                 reply["clients"] = len(self.clients)
+                if msg.get("routes"):
+                    reply["routes"] = {d: c for d, c in self.route_stats.items() if c[0] or c[1]}
             elif op == "stop":
                 writer.write((json.dumps(reply) + "\n").encode())
                 await writer.drain()
