@@ -106,3 +106,40 @@ async def test_audit_entries_past_retention_are_removed(api) -> None:
     await api.ctx.services["cleanup"].run_once()
     _, body = await api.get("/api/audit?action=x")
     assert [e["path"] for e in body["entries"]] == ["/api/new"]
+
+
+async def test_prune_waits_while_a_deployment_runs(api, monkeypatch) -> None:
+    """A global prune deletes a running build's intermediate images: skipped while the pipeline is busy,
+    recorded in the report, done on the next round."""
+    from rivetr_core.types import PruneResult
+
+    pruned: list[str] = []
+
+    class FakeRuntime:
+        async def list_images(self, labels=None):  # type: ignore[no-untyped-def]
+            return []
+
+        async def list(self, labels=None, all=True):  # type: ignore[no-untyped-def]
+            return []
+
+        async def prune(self) -> PruneResult:
+            pruned.append("prune")
+            return PruneResult(images_deleted=2, space_reclaimed=1000)
+
+    runtime = FakeRuntime()
+
+    async def fake_runtime():  # type: ignore[no-untyped-def]
+        return runtime
+
+    monkeypatch.setattr(api.ctx, "runtime", fake_runtime)
+    deployments = api.ctx.services["deployments"]
+    busy = {"value": True}
+    monkeypatch.setattr(deployments, "busy", lambda: busy["value"])
+    service = api.ctx.services["cleanup"]
+    report = await service.run_once()
+    assert pruned == [] and report["pruned_images"] == 0
+    assert "deployment is running" in report["prune_skipped"]
+    assert report["errors"] == []
+    busy["value"] = False
+    report = await service.run_once()
+    assert pruned == ["prune"] and report["pruned_images"] == 2 and report["prune_skipped"] is None

@@ -126,7 +126,8 @@ async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
 @tag(["system"])
 async def run_cleanup() -> dict[str, Any]:
     """Run the cleanup now: ``{"images_removed": [...], "pruned_images", "space_reclaimed",
-    "build_logs_removed", "errors": [...], "seconds"}``. Keeps ``[cleanup] keep_images`` per app."""
+    "build_logs_removed", "prune_skipped", "errors": [...], "seconds"}``. Keeps ``[cleanup] keep_images`` per
+    app; the global prune is skipped while a deployment runs (``prune_skipped`` says so, null otherwise)."""
     service = rivetr().services.get("cleanup")
     if service is None:
         raise ApiError(503, "the cleanup service is not running", code="unavailable")

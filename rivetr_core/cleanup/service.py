@@ -125,7 +125,10 @@ class CleanupService:
     # --------------------------------------------------------------------------------------------- cleanup
     async def run_once(self, *, reason: str = "scheduled") -> dict[str, Any]:
         """Remove old images (all apps), prune build cache and dangling images, drop old build logs,
-        notification deliveries and audit entries past their retention."""
+        notification deliveries and audit entries past their retention.
+
+        The global prune is skipped while a deployment runs (``report["prune_skipped"]`` says why); the
+        next run prunes."""
         async with self._lock:
             started = time.perf_counter()
             report: dict[str, Any] = {
@@ -134,6 +137,7 @@ class CleanupService:
                 "pruned_images": 0,
                 "space_reclaimed": 0,
                 "build_logs_removed": 0,
+                "prune_skipped": None,
                 "errors": [],
             }
             runtime = await self._runtime(report)
@@ -143,14 +147,20 @@ class CleanupService:
                         report["images_removed"] += await self.prune_app_images(app_id, runtime=runtime)
                     except Exception as exc:
                         report["errors"].append(f"images of app {app_id}: {exc}")
-                try:
-                    pruned = await runtime.prune()
-                    report["pruned_images"], report["space_reclaimed"] = (
-                        pruned.images_deleted,
-                        pruned.space_reclaimed,
-                    )
-                except Exception as exc:
-                    report["errors"].append(f"prune: {exc}")
+                if self._deploying():
+                    # A global prune deletes a running build's intermediate (dangling) images and fails
+                    # it: skip, the next round prunes (the disk monitor calls again while critical).
+                    report["prune_skipped"] = "a deployment is running; pruning next round"
+                    log.info("cleanup (%s): prune skipped while a deployment runs", reason)
+                else:
+                    try:
+                        pruned = await runtime.prune()
+                        report["pruned_images"], report["space_reclaimed"] = (
+                            pruned.images_deleted,
+                            pruned.space_reclaimed,
+                        )
+                    except Exception as exc:
+                        report["errors"].append(f"prune: {exc}")
             report["build_logs_removed"] = await self._remove_old_logs()
             report["seconds"] = round(time.perf_counter() - started, 3)
             self.last_report = report
@@ -163,6 +173,10 @@ class CleanupService:
                 report["build_logs_removed"],
             )
             return report
+
+    def _deploying(self) -> bool:
+        deployments = self.ctx.services.get("deployments")
+        return bool(deployments is not None and deployments.busy())
 
     async def _runtime(self, report: dict[str, Any]) -> Any:
         try:
