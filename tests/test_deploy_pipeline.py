@@ -311,6 +311,34 @@ async def test_failed_health_check_removes_new_container(papi, git_server, fake_
     assert bad["image"] not in fake_runtime.images  # the failed image is not kept
 
 
+async def test_every_health_probe_is_a_metric(papi, git_server, fake_runtime):
+    """The health step reports each probe (result, latency, deployment) to the metrics service; nothing is
+    derived from the step's duration when the deployment ends."""
+    metrics = papi.ctx.services["metrics"]
+    probes: list[tuple[bool, float, str | None]] = []
+    observe = metrics.observe_health_check
+
+    def record(ok: bool, seconds: float, deployment_id: str | None = None) -> None:
+        probes.append((ok, seconds, deployment_id))
+        observe(ok, seconds, deployment_id)
+
+    metrics.observe_health_check = record
+
+    def counted(result: str) -> float:
+        return metrics.health_checks.labels(result=result)._value.get()  # type: ignore[no-any-return]
+
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo, healthcheck_retries=3, healthcheck_interval=0.05)
+    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    repo.write("UNHEALTHY", "")
+    repo.commit("unhealthy")
+    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    await asyncio.sleep(0.1)  # let the status hook's background work (step timings) finish
+    assert [(ok, dep) for ok, _, dep in probes] == [(True, good["id"])] + [(False, bad["id"])] * 3
+    assert all(0 <= seconds < 5 for _, seconds, _ in probes)
+    assert (counted("pass"), counted("fail")) == (1, 3)
+
+
 async def test_cancel_during_build(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web", message="slow")
     repo.write("SLOW_BUILD", "")

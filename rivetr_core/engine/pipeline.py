@@ -305,8 +305,16 @@ class Pipeline:
             host_header=self.snap.domains[0] if self.snap.domains else None,
         )
         detail = ""
+        metrics = self.service.ctx.services.get("metrics")
         for attempt in range(1, app.healthcheck_retries + 1):
+            probe_started = time.perf_counter()
             result = await check.check(target)
+            if metrics is not None:
+                # Every probe, not only the step's outcome: failed probes of a slow start are visible.
+                try:
+                    metrics.observe_health_check(result.ok, time.perf_counter() - probe_started, self.dep_id)
+                except Exception:
+                    log.debug("recording a health probe failed", exc_info=True)
             if result.ok:
                 self.log(
                     f"health check passed: GET {app.healthcheck_path} → {result.detail} (attempt {attempt})"

@@ -4,7 +4,7 @@
 - ``deployments_total{status}`` (terminal statuses) - deployment-status hook
 - ``deployment_duration_seconds{step}`` (clone, build, start, health, switch, drain, total) - status hook
 - ``build_queue_depth`` - status hook (deployments in ``queued``)
-- ``health_check_total{result}``, ``health_check_duration_seconds`` - pipeline (see below)
+- ``health_check_total{result}``, ``health_check_duration_seconds`` - pipeline, one per probe (see below)
 - ``container_cpu_percent``, ``container_memory_bytes``, ``container_memory_limit_bytes`` ``{app_id,app}``
   - sampler
 - ``host_cpu_percent``, ``host_memory_used_bytes``, ``host_memory_total_bytes``, ``host_disk_used_percent``
@@ -13,9 +13,10 @@
 - ``certificate_expiry_timestamp_seconds{domain}`` - sampler (certificates table)
 - ``notification_deliveries_total{result}`` - notification worker
 
-Health checks: the pipeline reports each finished health-check phase through
-:meth:`RivetrMetrics.observe_health_check`; deployments that never reported one are derived from the
-deployment's recorded ``steps["health"]`` when it ends.
+Health checks: the pipeline reports every probe (one HTTP request of its health step) through
+:meth:`RivetrMetrics.observe_health_check`, so ``health_check_total{result="fail"}`` counts failed probes
+(a slow-starting app fails a few before it passes) and ``health_check_duration_seconds`` is the probe latency.
+The health step's total time is ``deployment_duration_seconds{step="health"}``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ log = logging.getLogger("rivetr.metrics")
 #: Deployment statuses that end a deployment (counted by ``deployments_total``).
 TERMINAL = frozenset({"running", "failed", "cancelled", "superseded"})
 STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+#: One health probe: a local HTTP request, bounded by the app's ``healthcheck_timeout`` (at most 120 s).
+PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 @dataclass
@@ -151,13 +154,13 @@ class RivetrMetrics:
         )
         self.queue_depth = Gauge("build_queue_depth", "Deployments waiting for a pipeline slot.", registry=r)
         self.health_checks = Counter(
-            "health_check", "Health-check phases of deployments.", ["result"], registry=r
+            "health_check", "Health-check probes of new containers.", ["result"], registry=r
         )
         self.health_latency = Histogram(
             "health_check_duration_seconds",
-            "Time until a new container passed (or failed) its health check.",
+            "Time of one health-check probe of a new container.",
             registry=r,
-            buckets=STEP_BUCKETS,
+            buckets=PROBE_BUCKETS,
         )
         self.notifications = Counter(
             "notification_deliveries", "Notification deliveries.", ["result"], registry=r
@@ -169,7 +172,6 @@ class RivetrMetrics:
         for result in ("pass", "fail"):
             self.health_checks.labels(result=result)
         self._queued: set[str] = set()
-        self._health_reported: set[str] = set()
         self.ctx: RivetrContext | None = None
 
     # ------------------------------------------------------------------------------------------ requests
@@ -220,19 +222,14 @@ class RivetrMetrics:
         total = _seconds_between(row[2], row[3])
         if total is not None:
             self.step_duration.labels(step="total").observe(total)
-        health = _step_seconds(steps.get("health"))
-        if deployment_id not in self._health_reported and health is not None:
-            passed = row[1] == "running" or "switch" in steps
-            self.health_checks.labels(result="pass" if passed else "fail").inc()
-            self.health_latency.observe(health)
-        self._health_reported.discard(deployment_id)
 
     def observe_health_check(self, ok: bool, seconds: float, deployment_id: str | None = None) -> None:
-        """For the pipeline: one finished health-check phase (``ok`` = the container became healthy)."""
+        """For the pipeline: one health-check probe (``ok`` = it passed) that took ``seconds``.
+
+        ``deployment_id`` says whose probe it was (kept for callers and logs); it is not a label, so the
+        series stay bounded."""
         self.health_checks.labels(result="pass" if ok else "fail").inc()
         self.health_latency.observe(seconds)
-        if deployment_id:
-            self._health_reported.add(deployment_id)
 
 
 def _step_seconds(info: Any) -> float | None:
