@@ -217,3 +217,25 @@ async def test_preview_status_follows_its_deployment_and_recovers(hooks_factory)
             break
         await asyncio.sleep(0.1)
     assert (await status_of())["status"] == "failed"
+
+
+async def test_preview_apps_are_hidden_from_listings_but_reachable(hooks_factory) -> None:  # noqa: F811
+    from rivetr_ui import queries
+
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    preview_app_id = previews[0]["preview_app_id"]
+    status, apps = await hooks.api.get("/api/apps")
+    assert status == 200 and [a["id"] for a in apps] == [app_id]
+    status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    assert status == 200 and {a["id"] for a in apps} == {app_id, preview_app_id}
+    status, apps = await hooks.api.get("/api/apps?include_previews=false&environment=development")
+    assert [a["id"] for a in apps] == [app_id]
+    status, got = await hooks.api.get(f"/api/apps/{preview_app_id}")
+    assert status == 200 and got["name"] == "site-pr-7"
+    # The dashboard lists and counts apps with the same filter.
+    ctx = hooks.api.ctx
+    assert [row["app"].id for row in await queries.list_apps(ctx)] == [app_id]
+    assert (await queries.dashboard_counts(ctx))["apps"] == 1

@@ -21,6 +21,7 @@ from rivetr_core.engine.gitsource import classify_url, redact
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App, AppDomain, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
+from rivetr_core.models.git import not_a_preview_app
 
 from .appschema import NULLABLE_APP_FIELDS, AppIn, AppsQuery, AppUpdate
 
@@ -156,9 +157,12 @@ async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
 @tag(["apps"])
 @validate_querystring(AppsQuery)
 async def list_apps(query_args: AppsQuery) -> list[dict[str, Any]]:
-    """Every app, optionally only those of one project and/or environment."""
+    """Every app, optionally only those of one project and/or environment. Preview apps (one per pull
+    request, see ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
     ctx = rivetr()
     stmt = select(App).order_by(col(App.name))
+    if not query_args.include_previews:
+        stmt = stmt.where(not_a_preview_app())
     if query_args.project_id:
         stmt = stmt.where(App.project_id == query_args.project_id)
     if query_args.environment:

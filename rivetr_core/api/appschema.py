@@ -180,6 +180,9 @@ NULLABLE_APP_FIELDS = frozenset(
 class AppsQuery(_Strict):
     project_id: str | None = None
     environment: Environment | None = None
+    include_previews: bool = Field(
+        False, description="Also list the hidden preview apps of pull requests (always reachable by id)."
+    )
 
 
 class ProjectIn(_Strict):

@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, String, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Field, SQLModel, col, select
 
 from rivetr_core.db.engine import new_id, utcnow
+from rivetr_core.models.apps import App
 
 
 def _app_fk(*, primary_key: bool = False) -> Any:
@@ -140,3 +142,11 @@ class Preview(SQLModel, table=True):
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+def not_a_preview_app() -> ColumnElement[bool]:
+    """A WHERE clause on ``apps`` keeping only real apps: listings (``GET /api/apps``, the dashboard's app
+    lists and counts) hide the preview apps of pull requests unless asked for them; those stay reachable by
+    id. Use it everywhere apps are listed, so the API and the dashboard agree."""
+    previews = select(Preview.preview_app_id).where(col(Preview.preview_app_id).is_not(None))
+    return col(App.id).not_in(previews)

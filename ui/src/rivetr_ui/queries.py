@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from rivetr_core.context import RivetrContext
 from rivetr_core.db.engine import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, AppDomain, Deployment, EnvVar, Project, SshKey
+from rivetr_core.models.git import not_a_preview_app
 
 # cpu_percent(None) measures since the previous call; the first call has no baseline, so prime it at import.
 psutil.cpu_percent(None)
@@ -41,8 +42,11 @@ def host_stats(data_dir: Any) -> dict[str, Any]:
 async def dashboard_counts(ctx: RivetrContext) -> dict[str, int]:
     since = utcnow() - timedelta(hours=24)
     async with ctx.db.session() as s:
-        apps = (await s.exec(select(func.count()).select_from(App))).one()
-        running = (await s.exec(select(func.count()).select_from(App).where(App.status == "running"))).one()
+        real = not_a_preview_app()  # preview apps of pull requests are not counted nor listed
+        apps = (await s.exec(select(func.count()).select_from(App).where(real))).one()
+        running = (
+            await s.exec(select(func.count()).select_from(App).where(real, App.status == "running"))
+        ).one()
         failed = (
             await s.exec(
                 select(func.count())
@@ -83,12 +87,18 @@ async def recent_deployments(
 async def list_projects(ctx: RivetrContext) -> list[dict[str, Any]]:
     async with ctx.db.session() as s:
         projects = (await s.exec(select(Project).order_by(Project.name))).all()
-        counts = dict((await s.exec(select(App.project_id, func.count()).group_by(App.project_id))).all())
+        counts = dict(
+            (
+                await s.exec(
+                    select(App.project_id, func.count()).where(not_a_preview_app()).group_by(App.project_id)
+                )
+            ).all()
+        )
         running = dict(
             (
                 await s.exec(
                     select(App.project_id, func.count())
-                    .where(App.status == "running")
+                    .where(not_a_preview_app(), App.status == "running")
                     .group_by(App.project_id)
                 )
             ).all()
@@ -104,7 +114,11 @@ async def get_project(ctx: RivetrContext, project_id: str) -> Project | None:
 async def list_apps(
     ctx: RivetrContext, environment: str | None = None, project_id: str | None = None
 ) -> list[dict[str, Any]]:
-    query = select(App, Project.name).outerjoin(Project, col(Project.id) == col(App.project_id))
+    query = (
+        select(App, Project.name)
+        .outerjoin(Project, col(Project.id) == col(App.project_id))
+        .where(not_a_preview_app())
+    )
     if environment:
         query = query.where(App.environment == environment)
     if project_id:
