@@ -209,13 +209,14 @@ class HttpBackend:
                 framing = "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {size}\r\n"
                 writer.write(f"HTTP/1.1 200 OK\r\n{name_hdr}{framing}\r\n".encode())
                 block = b"x" * (256 * 1024)
-                left = size
+                # A HEAD response has no body (RFC 9110 9.3.2): bytes here would corrupt the pooled connection.
+                left = 0 if method == "HEAD" else size
                 while left:
                     part = block[: min(left, len(block))]
                     writer.write(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
                     left -= len(part)
                     await writer.drain()
-                if chunked:
+                if chunked and method != "HEAD":
                     writer.write(b"0\r\n\r\n")
             elif path == "/close":
                 writer.write(
