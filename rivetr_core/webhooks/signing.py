@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
+from typing import Any
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -22,6 +24,17 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == lowered:
             return val
     return None
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A webhook body parsed as a JSON object; ValueError (answered 400) for anything else."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("webhook body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise ValueError("webhook body is not a JSON object")
+    return payload
 
 
 def hmac_sha256_hex(secret: str, body: bytes) -> str:

@@ -8,13 +8,12 @@ name no clone URL, so clone URLs are derived from ``repository.links.html.href``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from rivetr_core.types import WebhookEvent
-from rivetr_core.webhooks.signing import header
+from rivetr_core.webhooks.signing import header, json_object
 
 _PR_ACTIONS = {
     "pullrequest:created": "opened",
@@ -43,12 +42,7 @@ def delivery(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
 def parse(provider: str, event_key: str | None, delivery_id: str | None, body: bytes) -> WebhookEvent:
     if event_key == "diagnostics:ping":
         return WebhookEvent(provider=provider, kind="ping", delivery_id=delivery_id, raw_event=event_key)
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("webhook body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise ValueError("webhook body is not a JSON object")
+    payload = json_object(body)
     repo = payload.get("repository") or {}
     base: dict[str, Any] = {
         "provider": provider,

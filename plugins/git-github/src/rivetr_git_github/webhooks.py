@@ -7,25 +7,14 @@ names and a few action words differ (GitHub ``synchronize``, Gitea ``synchronize
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from rivetr_core.types import WebhookEvent
-from rivetr_core.webhooks.signing import header
+from rivetr_core.webhooks.signing import header, json_object
 
 ZERO_SHA = "0" * 40
 _UPDATED = {"synchronize", "synchronized", "reopened", "edited_head"}
-
-
-def load_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("webhook body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise ValueError("webhook body is not a JSON object")
-    return payload
 
 
 def repo_urls(repo: Mapping[str, Any] | None) -> list[str]:
@@ -38,7 +27,7 @@ def repo_urls(repo: Mapping[str, Any] | None) -> list[str]:
 
 
 def parse(provider: str, event_name: str | None, delivery_id: str | None, body: bytes) -> WebhookEvent:
-    payload = load_json(body)
+    payload = json_object(body)
     base = {"provider": provider, "delivery_id": delivery_id, "raw_event": event_name}
     repo = payload.get("repository") or {}
     common = {

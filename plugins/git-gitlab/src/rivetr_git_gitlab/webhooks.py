@@ -8,12 +8,11 @@ payloads, ``repository``; merge requests carry ``object_attributes`` with ``iid`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from rivetr_core.types import WebhookEvent
-from rivetr_core.webhooks.signing import header
+from rivetr_core.webhooks.signing import header, json_object
 
 ZERO_SHA = "0" * 40
 
@@ -34,12 +33,7 @@ def delivery(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
 
 
 def parse(provider: str, event_name: str | None, delivery_id: str | None, body: bytes) -> WebhookEvent:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("webhook body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise ValueError("webhook body is not a JSON object")
+    payload = json_object(body)
     kind = payload.get("object_kind") or payload.get("event_name")
     project = payload.get("project") or {}
     base: dict[str, Any] = {
