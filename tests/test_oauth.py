@@ -276,11 +276,13 @@ async def test_linked_app_clones_with_the_account_token(
     snapshot = await oauth_api.ctx.services["deployments"].snapshot(app["id"])
     assert snapshot.git_token in fake_git_host.tokens
     assert snapshot.app.git_url == f"{fake_git_host.url}/github/octocat/site-2.git"  # GitHub: unchanged
+    assert snapshot.git_token_user == "x-access-token"
     status, _ = await oauth_api.delete(f"/api/git-providers/{account['id']}")
     assert status == 204
     status, settings = await oauth_api.get(f"/api/apps/{app['id']}/git-settings")
     assert settings["account_id"] is None  # unlinked, not dangling
-    assert (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token is None
+    unlinked = await oauth_api.ctx.services["deployments"].snapshot(app["id"])
+    assert unlinked.git_token is None and unlinked.git_token_user is None
     status, _ = await oauth_api.get(f"/api/git-providers/{account['id']}")
     assert status == 404
 
@@ -318,10 +320,11 @@ async def test_expiring_tokens_of_linked_apps_are_refreshed(
     assert await accounts.refresh_linked_apps() == 1
     after = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token
     assert after != before and after in fake_git_host.tokens
-    # GitLab only accepts OAuth tokens with the user name oauth2: the clone URL names it (the apps API
-    # shows it redacted).
-    url = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).app.git_url
-    assert url == f"http://oauth2@{fake_git_host.url.removeprefix('http://')}/gitlab/octocat/site-2.git"
+    # GitLab only accepts OAuth tokens with the user name oauth2: the app's clone user names it, the URL
+    # stays as written.
+    snapshot = await oauth_api.ctx.services["deployments"].snapshot(app["id"])
+    assert snapshot.git_token_user == "oauth2"
+    assert snapshot.app.git_url == f"{fake_git_host.url}/gitlab/octocat/site-2.git"
     assert fake_git_host.refreshes == 1
 
 

@@ -1,5 +1,6 @@
-"""A connected account's token clones a private repository with the pipeline's real clone (GitPython +
-askpass) from a smart-HTTP server that, like GitLab, accepts OAuth tokens only with the user name ``oauth2``."""
+"""A token clones a private repository with the pipeline's real clone (GitPython + askpass) from a smart-HTTP
+server that, like GitLab, accepts OAuth tokens only with the user name ``oauth2``: the clone request (and the
+app's ``git_token_user``) carries the user name, the URL stays as the user wrote it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, clone_sync
-from rivetr_core.gitproviders.accounts import with_clone_username
+from tests.test_deploy_pipeline import deploy, events, fake_runtime, make_app, papi, wait_status  # noqa: F401
 
 TOKEN = "glpat-oauth-token-123456"
 
@@ -81,12 +82,45 @@ def test_gitlab_style_token_clone_needs_and_gets_the_oauth2_user(git_server, tmp
         with pytest.raises(GitSourceError):
             clone_sync(CloneRequest(url, token=TOKEN), tmp_path / "a", lines.append)
         assert "x-access-token" in handler.seen_users
-        # With the user name in the URL (what linking a GitLab account does), the same clone works.
-        result = clone_sync(
-            CloneRequest(with_clone_username(url, "oauth2"), token=TOKEN), tmp_path / "b", lines.append
-        )
+        # The request names the user (what linking a GitLab account stores): the same URL clones.
+        handler.seen_users.clear()
+        result = clone_sync(CloneRequest(url, token=TOKEN, username="oauth2"), tmp_path / "b", lines.append)
         assert result.commit_sha == repo.head()
+        assert "oauth2" in handler.seen_users and "x-access-token" not in handler.seen_users
         assert TOKEN not in "\n".join(lines)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve(git_server, handler_users: list[str]):  # type: ignore[no-untyped-def]
+    handler = type("H", (_OAuthGitHttp,), {"root": git_server.base, "seen_users": handler_users})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def test_app_token_user_reaches_the_pipeline_clone(papi, git_server) -> None:  # noqa: F811
+    """``git_token_user`` set through the API (or by linking a GitLab account) is the user the pipeline's clone
+    sends with the token; the app's URL is not rewritten."""
+    repo = git_server.create_repo("private-gl")
+    seen: list[str] = []
+    server = _serve(git_server, seen)
+    url = f"http://127.0.0.1:{server.server_address[1]}/private-gl.git"
+    try:
+        app = await make_app(papi, repo, git_url=url, git_token=TOKEN)
+        assert app["git_token_user"] is None
+        denied = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        assert denied["status"] == "failed" and seen and set(seen) <= {"", "x-access-token"}
+        code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": "oauth2"})
+        assert code == 200 and body["git_token_user"] == "oauth2" and body["git_url"] == url
+        done = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        assert done["status"] == "running" and done["commit_sha"] == repo.head(), done
+        assert "oauth2" in seen
+        code, err = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": "a b:c"})
+        assert code == 422 and "git_token_user" in str(err)
+        code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": None})
+        assert code == 200 and body["git_token_user"] is None
     finally:
         server.shutdown()
         server.server_close()

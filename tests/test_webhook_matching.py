@@ -89,13 +89,13 @@ def test_signing_helpers_fail_closed() -> None:
     assert not verify_token(None, "s") and not verify_token("", "") and verify_token("s", "s")
 
 
-def test_clone_username_is_added_only_where_needed() -> None:
-    from rivetr_core.gitproviders.accounts import with_clone_username
+def test_clone_username_left_in_urls_by_older_versions_is_removed() -> None:
+    from rivetr_core.gitproviders.accounts import without_url_user
 
-    assert with_clone_username("https://gitlab.com/g/p.git", "oauth2") == "https://oauth2@gitlab.com/g/p.git"
-    assert with_clone_username("https://github.com/a/b.git", "x-access-token") == "https://github.com/a/b.git"
-    assert with_clone_username("https://me@gitlab.com/g/p.git", "oauth2") == "https://me@gitlab.com/g/p.git"
-    assert with_clone_username("git@gitlab.com:g/p.git", "oauth2") == "git@gitlab.com:g/p.git"
+    assert without_url_user("https://oauth2@gitlab.com/g/p.git", "oauth2") == "https://gitlab.com/g/p.git"
+    assert without_url_user("https://github.com/a/b.git", "x-access-token") == "https://github.com/a/b.git"
+    assert without_url_user("https://me@gitlab.com/g/p.git", "oauth2") == "https://me@gitlab.com/g/p.git"
+    assert without_url_user("git@gitlab.com:g/p.git", "git") == "git@gitlab.com:g/p.git"
     assert normalize_repo_url("https://oauth2@gitlab.com/g/p.git") == normalize_repo_url(
         "https://gitlab.com/g/p"
     )

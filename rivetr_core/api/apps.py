@@ -49,6 +49,7 @@ def app_json(app: App, domains: list[str]) -> dict[str, Any]:
         "memory_limit": app.memory_limit,
         "ssh_key_id": app.ssh_key_id,
         "has_git_token": app.git_token_enc is not None,
+        "git_token_user": app.git_token_user,
         "status": app.status,
         "current_deployment_id": app.current_deployment_id,
         "created_at": isoformat(app.created_at),

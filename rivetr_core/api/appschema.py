@@ -19,6 +19,7 @@ from rivetr_core.validation import check_domain, check_name
 Environment = Literal["development", "staging", "production"]
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_TOKEN_USER = re.compile(r"^[^\s:\x00-\x1f\x7f]{1,100}$")
 #: Injected by Rivetr into every app container; users cannot set them.
 RESERVED_ENV_KEYS = frozenset({"PORT", "RIVETR_APP_NAME", "RIVETR_DEPLOYMENT_ID", "SOURCE_COMMIT"})
 
@@ -54,6 +55,12 @@ def check_domains(value: list[str]) -> list[str]:
     if duplicates:
         raise ValueError(f"listed twice: {', '.join(duplicates)}")
     return domains
+
+
+def check_token_user(value: str) -> str:
+    if not _TOKEN_USER.match(value):
+        raise ValueError("must be 1-100 characters without spaces or ':'")
+    return value
 
 
 def check_env_key(value: str) -> str:
@@ -99,6 +106,11 @@ class _AppFields(_Strict):
     @classmethod
     def _health(cls, v: str | None) -> str | None:
         return None if v is None else check_health_path(v)
+
+    @field_validator("git_token_user", check_fields=False)
+    @classmethod
+    def _token_user(cls, v: str | None) -> str | None:
+        return None if v is None else check_token_user(v)
 
     @field_validator("domains", check_fields=False)
     @classmethod
@@ -146,6 +158,11 @@ class AppIn(_AppFields):
     memory_limit: int | str | None = Field(None, description='Bytes or a size like "512m", "1g".')
     ssh_key_id: str | None = Field(None, description="SSH key (POST /api/ssh-keys) used to clone.")
     git_token: str | None = Field(None, description="HTTPS token for a private repository (write-only).")
+    git_token_user: str | None = Field(
+        None,
+        description="User name sent with git_token: GitLab wants oauth2, Bitbucket x-token-auth; "
+        "null: x-access-token (GitHub, Gitea). Linking a connected account sets it.",
+    )
 
 
 class AppUpdate(_AppFields):
@@ -169,11 +186,20 @@ class AppUpdate(_AppFields):
     memory_limit: int | str | None = None
     ssh_key_id: str | None = None
     git_token: str | None = None
+    git_token_user: str | None = None
 
 
 #: Fields of AppUpdate that may be null (cleared); the others must be given a value when present.
 NULLABLE_APP_FIELDS = frozenset(
-    {"healthcheck_status", "project_id", "cpu_limit", "memory_limit", "ssh_key_id", "git_token"}
+    {
+        "healthcheck_status",
+        "project_id",
+        "cpu_limit",
+        "memory_limit",
+        "ssh_key_id",
+        "git_token",
+        "git_token_user",
+    }
 )
 
 

@@ -4,8 +4,10 @@
   shallow fetch, the branch is fetched in full and the commit checked out.
 * SSH: the decrypted private key goes to a 0600 file in a private temp dir, used through ``GIT_SSH_COMMAND``
   (``IdentitiesOnly``, ``BatchMode``, a throw-away known_hosts with ``accept-new``), then deleted.
-* HTTPS token: handed to git by a ``GIT_ASKPASS`` helper reading it from the child's environment, so it never
-  appears in a URL, a command line, the build log or an error message.
+* HTTPS token: handed to git by a ``GIT_ASKPASS`` helper reading it (and the user name that goes with it:
+  ``x-access-token`` unless the request names one, e.g. GitLab's ``oauth2`` or Bitbucket's ``x-token-auth``)
+  from the child's environment, so it never appears in a URL, a command line, the build log or an error
+  message. A user name written in the URL itself wins (git then asks only for the password).
 * Progress lines (``Receiving objects: 100% …``, ``remote: …``) go to ``on_line`` (the build log), with any
   URL credentials redacted.
 
@@ -27,6 +29,8 @@ from pathlib import Path
 _USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/@\s:]*)(:[^/@\s]*)?@", re.IGNORECASE)
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//).+")
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
+#: The user name the askpass helper answers when the request names none (GitHub's, accepted by Gitea too).
+DEFAULT_TOKEN_USER = "x-access-token"
 ASKPASS = """#!/bin/sh
 case "$1" in
   Username*) printf '%s\\n' "${RIVETR_GIT_USERNAME:-x-access-token}" ;;
@@ -46,6 +50,7 @@ class CloneRequest:
     commit: str | None = None
     ssh_private_key: str | None = None  # decrypted PEM/OpenSSH text
     token: str | None = None  # HTTPS token (password of the askpass helper)
+    username: str | None = None  # user name sent with the token; None: DEFAULT_TOKEN_USER
     timeout: float = 300.0
 
 
@@ -134,6 +139,7 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
             askpass.chmod(stat.S_IRWXU)
             env["GIT_ASKPASS"] = str(askpass)
             env["RIVETR_GIT_TOKEN"] = request.token
+            env["RIVETR_GIT_USERNAME"] = request.username or DEFAULT_TOKEN_USER
         progress = _progress_class(on_line)()
         if request.commit:
             result = _fetch_commit(request, dest, env, progress, on_line)

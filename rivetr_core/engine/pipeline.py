@@ -61,6 +61,7 @@ class AppSnapshot:
     env: dict[str, str]
     ssh_private_key: str | None
     git_token: str | None
+    git_token_user: str | None = None  # user name sent with git_token (None: the askpass default)
 
 
 def image_tag(app_name: str, deployment_id: str) -> str:
@@ -237,6 +238,7 @@ class Pipeline:
             commit=self.deployment.requested_commit,
             ssh_private_key=snap.ssh_private_key,
             token=snap.git_token,
+            username=snap.git_token_user,
             timeout=svc.ctx.config.git.clone_timeout,
         )
         loop = asyncio.get_running_loop()

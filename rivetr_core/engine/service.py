@@ -245,6 +245,7 @@ class DeploymentService:
             env={row.key: box.decrypt(row.value_enc) for row in env_rows},
             ssh_private_key=box.decrypt(key.private_key_enc) if key else None,
             git_token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
+            git_token_user=app.git_token_user,
         )
 
     # --------------------------------------------------------------------------------------- pipeline API

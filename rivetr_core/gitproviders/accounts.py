@@ -11,7 +11,7 @@ Python API (all coroutines unless noted):
 * ``list_accounts()``, ``get(id)``, ``delete(id)``; ``repos(id, page, per_page, search)``, ``branches(id, repo)``.
 * ``access_token(id) -> (clone_username, token)``: a valid token, refreshed first when expired (rotated refresh
   tokens are stored back). ``sync_app_token(app_id, account_id)`` writes it into the app's ``git_token_enc``
-  (the pipeline's HTTPS token) before a deploy.
+  (the pipeline's HTTPS token) and the provider's clone user name into ``git_token_user`` before a deploy.
 * ``upsert_pr_comment(provider, account_id, repo, number, body, comment_id) -> str | None``.
 
 Tokens never leave this module in API responses or logs.
@@ -275,7 +275,7 @@ class GitAccountService:
             for settings in linked:
                 app = await session.get(App, settings.app_id)
                 if app is not None:
-                    app.git_token_enc = None
+                    app.git_token_enc, app.git_token_user = None, None
                     session.add(app)
                 settings.account_id = None
                 session.add(settings)
@@ -359,15 +359,18 @@ class GitAccountService:
         return self.endpoints(account.provider).clone_username, self.box.decrypt(account.access_token_enc)
 
     async def sync_app_token(self, app_id: str, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> None:
-        """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``); it is
-        refreshed first when it expires within ``leeway`` seconds."""
+        """Put the account's current token into the app's HTTPS clone token (``apps.git_token_enc``, with the
+        provider's clone user name in ``apps.git_token_user``); it is refreshed first when it expires within
+        ``leeway`` seconds."""
         username, token = await self.access_token(account_id, leeway=leeway)
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
                 raise not_found("app", app_id)
             app.git_token_enc = self.box.encrypt(token)
-            app.git_url = with_clone_username(app.git_url, username)
+            app.git_token_user = username
+            # Earlier versions wrote the user name into the URL instead; the column carries it now.
+            app.git_url = without_url_user(app.git_url, username)
             session.add(app)
             await session.commit()
 
@@ -441,23 +444,13 @@ class GitAccountService:
         )
 
 
-#: The user name the pipeline's askpass helper answers when a URL names none.
-ASKPASS_DEFAULT_USERNAME = "x-access-token"
-
-
-def with_clone_username(url: str, username: str) -> str:
-    """``url`` with ``username@`` added when the host needs a specific user name for token clones.
-
-    GitLab wants ``oauth2`` and Bitbucket ``x-token-auth`` with OAuth tokens, while the pipeline's askpass
-    helper answers ``x-access-token`` (GitHub's) when asked for a user name. Git asks only for the password
-    when the URL names the user, and the pipeline redacts URL user info from logs (no secret is in it).
-    """
-    if not username or username == ASKPASS_DEFAULT_USERNAME:
-        return url
+def without_url_user(url: str, username: str) -> str:
+    """``url`` without a ``username@`` that only repeats the clone user name (no password, nothing else)."""
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or "@" in parts.netloc or not parts.netloc:
+    if parts.scheme not in ("https", "http") or not username or parts.netloc.partition("@")[0] != username:
         return url
-    return urlunsplit((parts.scheme, f"{username}@{parts.netloc}", parts.path, parts.query, parts.fragment))
+    host = parts.netloc.partition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def account_json(account: GitAccount) -> dict[str, Any]:

@@ -78,6 +78,8 @@ class App(SQLModel, table=True):
     memory_limit: int | None = None
     ssh_key_id: str | None = Field(default=None, sa_column=_fk("ssh_keys.id", ondelete="RESTRICT"))
     git_token_enc: str | None = None
+    #: User name sent with ``git_token`` (GitLab ``oauth2``, Bitbucket ``x-token-auth``); None: ``x-access-token``.
+    git_token_user: str | None = Field(default=None, max_length=100)
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

@@ -230,6 +230,7 @@ class PreviewService:
             # A fork's code must never run with, or be fetched by, the base repository's credentials.
             preview_app.ssh_key_id = None if fork else app.ssh_key_id
             preview_app.git_token_enc = None if fork else app.git_token_enc
+            preview_app.git_token_user = None if fork else app.git_token_user
             preview_app.updated_at = utcnow()
             session.add(preview_app)
             await session.flush()
