@@ -96,7 +96,9 @@ class _SampledCollector(Collector):
             "proxy_requests", "Requests the proxy served, per route.", labels=["domain"]
         )
         errors = CounterMetricFamily(
-            "proxy_upstream_errors", "Upstream errors answered by the proxy (502/503/504) per route.", labels=["domain"]
+            "proxy_upstream_errors",
+            "Upstream errors answered by the proxy (502/503/504) per route.",
+            labels=["domain"],
         )
         for domain, c in sorted(v.proxy_routes.items()):
             if "requests" in c:
