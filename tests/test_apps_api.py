@@ -292,6 +292,20 @@ async def test_openapi_lists_every_endpoint(api: ApiClient):
         and "requestBody" in paths["/api/apps/{app_id}/deploy"]["post"]
     )
 
+    def body_schema(path: str, method: str) -> dict:
+        schema = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rpartition("/")[2]]
+        return schema  # type: ignore[no-any-return]
+
+    created, updated = body_schema("/api/apps", "post"), body_schema("/api/apps/{app_id}", "put")
+    for schema in (created, updated):
+        assert {"https_redirect", "hsts", "git_token_user"} <= set(schema["properties"])
+    assert created["properties"]["https_redirect"]["default"] is True
+    assert created["properties"]["hsts"]["default"] is False
+    listing = paths["/api/apps"]["get"]["parameters"]
+    assert "include_previews" in {p["name"] for p in listing}
+
 
 @pytest.mark.parametrize(
     ("url", "stored"),

@@ -558,6 +558,35 @@ async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_r
     assert code == 409  # an app's route is changed through the app
 
 
+async def test_app_https_flags_reach_its_routes(papi, git_server, fake_runtime):
+    """``https_redirect``/``hsts`` live on the app: a deploy routes its domains with them, an edit applies them
+    to the routes at once, a domain added later gets them too; new apps default to redirect on, HSTS off."""
+
+    async def flags() -> dict[str, tuple[bool, bool]]:
+        _, routes = await papi.get("/api/routes")
+        return {r["domain"]: (r["https_redirect"], r["hsts"]) for r in routes}
+
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo, https_redirect=False, hsts=True)
+    assert (app["https_redirect"], app["hsts"]) == (False, True)
+    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    assert await flags() == {"web.example.com": (False, True)}
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"https_redirect": True, "hsts": False})
+    assert code == 200 and (body["https_redirect"], body["hsts"]) == (True, False)
+    assert await flags() == {"web.example.com": (True, False)}
+    code, body = await papi.put(
+        f"/api/apps/{app['id']}", json={"hsts": True, "domains": ["web.example.com", "www.example.com"]}
+    )
+    assert code == 200
+    assert await flags() == {"web.example.com": (True, True), "www.example.com": (True, True)}
+    code, _ = await papi.put(f"/api/apps/{app['id']}", json={"https_redirect": None})
+    assert code == 422  # a flag cannot be null
+    code, other = await papi.post(
+        "/api/apps", json={"name": "plain", "git_url": repo.url, "domains": ["plain.example.com"]}
+    )
+    assert code == 201 and (other["https_redirect"], other["hsts"]) == (True, False)
+
+
 async def test_deploy_a_given_commit(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     first = repo.head()

@@ -50,6 +50,8 @@ def app_json(app: App, domains: list[str]) -> dict[str, Any]:
         "ssh_key_id": app.ssh_key_id,
         "has_git_token": app.git_token_enc is not None,
         "git_token_user": app.git_token_user,
+        "https_redirect": app.https_redirect,
+        "hsts": app.hsts,
         "status": app.status,
         "current_deployment_id": app.current_deployment_id,
         "created_at": isoformat(app.created_at),
@@ -188,9 +190,10 @@ async def get_app(app_id: str) -> dict[str, Any]:
 @tag(["apps"])
 @validate_request(AppUpdate)
 async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
-    """Change some fields; domains apply to the running version at once, the rest at the next deploy."""
+    """Change some fields; domains and the HTTPS flags apply to the app's routes at once, the rest at the
+    next deploy."""
     ctx = rivetr()
-    _, old_domains = await load_app(app_id)
+    old_app, old_domains = await load_app(app_id)
     fields = {k: getattr(data, k) for k in data.model_fields_set}
     for key, value in fields.items():
         if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
@@ -219,7 +222,10 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
             await session.commit()
     except IntegrityError as exc:
         raise _taken(exc) from None
-    if domains is not None and domains != old_domains:
+    flags_changed = any(
+        key in fields and fields[key] != getattr(old_app, key) for key in ("https_redirect", "hsts")
+    )
+    if (domains is not None and domains != old_domains) or flags_changed:
         await ctx.services["deployments"].sync_routes(app_id, old_domains)
     app, new_domains = await load_app(app_id)
     return app_json(app, new_domains)

@@ -163,6 +163,11 @@ class AppIn(_AppFields):
         description="User name sent with git_token: GitLab wants oauth2, Bitbucket x-token-auth; "
         "null: x-access-token (GitHub, Gitea). Linking a connected account sets it.",
     )
+    https_redirect: bool = Field(
+        True,
+        description="Redirect HTTP to HTTPS on the app's domains (once the proxy holds a certificate).",
+    )
+    hsts: bool = Field(False, description="Send Strict-Transport-Security on HTTPS responses of the domains.")
 
 
 class AppUpdate(_AppFields):
@@ -187,6 +192,8 @@ class AppUpdate(_AppFields):
     ssh_key_id: str | None = None
     git_token: str | None = None
     git_token_user: str | None = None
+    https_redirect: bool | None = Field(None, description="Applies to the app's routes at once.")
+    hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
 
 
 #: Fields of AppUpdate that may be null (cleared); the others must be given a value when present.

@@ -24,7 +24,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: 0002_apps, is implied and not recorded). tests/test_db.py keeps this equal to what a fresh upgrade records;
 #: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
 #: several MB of resident memory on every restart).
-SCHEMA_HEADS = frozenset({"0003_tls", "0004_accounts", "0005_ops", "0006_git", "0007_apps_git_token_user"})
+SCHEMA_HEADS = frozenset({"0003_tls", "0004_accounts", "0005_ops", "0006_git", "0008_apps_https_flags"})
 
 
 def utcnow() -> datetime:

@@ -240,7 +240,13 @@ class CrashWatcher:
                 if upstream != dep.upstream:
                     routes = svc.ctx.services["routes"]
                     for domain in snap.domains:
-                        await routes.set(domain, [upstream], app_id=dep.app_id)
+                        await routes.set(
+                            domain,
+                            [upstream],
+                            app_id=dep.app_id,
+                            https_redirect=snap.app.https_redirect,
+                            hsts=snap.app.hsts,
+                        )
             self._restarted_at[dep.id] = time.monotonic()
             svc.emit(
                 "container_restarted",

@@ -28,7 +28,8 @@ Watching
 Apps
     ``await svc.delete_app(app_id)`` — cancel its deployments, remove routes, containers and images, delete
     the rows, notify ``rivetr_on_app_deleted``. ``await svc.sync_routes(app_id, old_domains)`` — after an
-    edit of an app's domains, point the new ones at the running container and drop the removed ones.
+    edit of an app's domains or HTTPS flags, point the new domains at the running container, drop the removed
+    ones and apply the app's ``https_redirect``/``hsts`` to every route of the app.
 
 Containers Rivetr starts carry the labels ``rivetr.managed=true``, ``rivetr.instance=<id of this data dir>``,
 ``rivetr.app=<app id>`` and ``rivetr.deployment=<deployment id>``; recovery removes labelled containers of
@@ -84,6 +85,11 @@ from .queue import DeploymentQueue
 log = logging.getLogger("rivetr.engine")
 
 STATUS_QUEUE_LIMIT = 1000
+
+
+def route_flags(app: App) -> dict[str, bool]:
+    """The app's HTTPS flags as :meth:`RouteService.set` keyword arguments."""
+    return {"https_redirect": app.https_redirect, "hsts": app.hsts}
 
 
 class DeploymentService:
@@ -288,7 +294,7 @@ class DeploymentService:
         """
         routes = self.ctx.services["routes"]
         for domain in await self.app_domains(snap.app.id):
-            await routes.set(domain, [upstream], app_id=snap.app.id)
+            await routes.set(domain, [upstream], app_id=snap.app.id, **route_flags(snap.app))
         async with self.db.session() as session:
             app = await session.get(App, snap.app.id)
             assert app is not None
@@ -383,9 +389,16 @@ class DeploymentService:
                 if app and app.current_deployment_id
                 else None
             )
-        if current is not None and current.status == "running" and current.upstream:
-            for domain in new_domains:
-                await routes.set(domain, [current.upstream], app_id=app_id)
+        if app is None:
+            return
+        upstream = current.upstream if current is not None and current.status == "running" else None
+        for domain in new_domains:
+            if upstream:
+                await routes.set(domain, [upstream], app_id=app_id, **route_flags(app))
+            else:
+                row = await routes.get(domain)
+                if row is not None and row.app_id == app_id:  # not serving now: only the flags change
+                    await routes.set(domain, list(row.upstreams), app_id=app_id, **route_flags(app))
 
     async def delete_app(self, app_id: str) -> App:
         async with self.db.session() as session:

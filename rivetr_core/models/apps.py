@@ -80,6 +80,9 @@ class App(SQLModel, table=True):
     git_token_enc: str | None = None
     #: User name sent with ``git_token`` (GitLab ``oauth2``, Bitbucket ``x-token-auth``); None: ``x-access-token``.
     git_token_user: str | None = Field(default=None, max_length=100)
+    #: Flags of the app's routes: HTTP→HTTPS redirect (once a certificate exists) and HSTS.
+    https_redirect: bool = True
+    hsts: bool = False
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

@@ -223,6 +223,7 @@ class PreviewService:
                 "healthcheck_interval",
                 "cpu_limit",
                 "memory_limit",
+                "https_redirect",  # HSTS is left off: preview hosts come and go
             ):
                 setattr(preview_app, key, getattr(app, key))
             preview_app.git_url = git_url or app.git_url

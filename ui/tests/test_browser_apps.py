@@ -208,3 +208,13 @@ def test_domains_and_limits_are_edited_with_field_errors(
     expect(page.locator("#app-settings [data-error-for=memory_limit]")).to_be_empty()
     app = server.client().get(f"/api/apps/{app_id}").json()
     assert app["memory_limit"] is None and app["cpu_limit"] is None
+    # The HTTPS options of the domains: redirect on and HSTS off by default, toggled in place.
+    expect(page.locator("#set-https-redirect")).to_be_checked()
+    expect(page.locator("#set-hsts")).not_to_be_checked()
+    page.uncheck("#set-https-redirect")
+    page.check("#set-hsts")
+    with page.expect_response(lambda r: r.request.method == "PUT" and f"/api/apps/{app_id}" in r.url) as put:
+        page.click("#app-settings button[type=submit]")
+    assert put.value.status == 200
+    app = server.client().get(f"/api/apps/{app_id}").json()
+    assert app["https_redirect"] is False and app["hsts"] is True
