@@ -541,6 +541,47 @@ async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     assert (await papi.get(f"/api/deployments/{dep['id']}"))[0] == 404
 
 
+async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake_runtime):
+    """The crash watcher must not restart a container while (or after) delete_app removes the app: deletion
+    marks the app under the switch lock first; a final sweep by label catches anything started meanwhile."""
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    remove_image = fake_runtime.remove_image
+
+    async def slow_remove_image(image: str, force: bool = False) -> None:
+        await asyncio.sleep(0.5)  # the watcher (every 0.1 s, backoff 0.05 s) gets its chance meanwhile
+        await remove_image(image, force)
+
+    fake_runtime.remove_image = slow_remove_image
+    fake_runtime.crash(dep["container_id"])
+    code, _ = await papi.delete(f"/api/apps/{app['id']}")
+    assert code == 204
+    await asyncio.sleep(0.4)  # a restart scheduled before the delete would land now
+    assert fake_runtime.containers == {}, [c["spec"].name for c in fake_runtime.containers.values()]
+    assert (await papi.get("/api/routes"))[1] == []
+
+
+async def test_delete_waits_for_a_restart_holding_the_lock_and_sweeps_it(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    svc = papi.ctx.services["deployments"]
+    lock = svc.switch_lock(app["id"])
+    await lock.acquire()  # a crash restart (or a switch) in progress
+    task = asyncio.ensure_future(svc.delete_app(app["id"]))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    # What the restart starts while it holds the lock: a new container of the app, not yet tracked.
+    spec = fake_runtime.runs[-1]
+    await fake_runtime.run(spec)
+    lock.release()
+    await asyncio.wait_for(task, 10)
+    assert fake_runtime.containers == {}
+    code, _ = await papi.post(f"/api/apps/{app['id']}/deploy")
+    assert code == 404
+
+
 async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)

@@ -14,7 +14,9 @@ The crash watcher lists this instance's containers every ``[runtime] crash_check
 engine call, and none while no app runs). A running deployment whose container stopped or vanished is
 restarted from the same image, env and limits after ``restart_backoff_seconds * 2**(n-1)`` (on its old host
 port when free, so the route stays put); after ``restart_max_retries`` restarts the app is marked
-``crashed`` and left alone until the next deployment.
+``crashed`` and left alone until the next deployment. Only apps whose status is ``running`` are restarted,
+checked again under the app's switch lock right before the restart: an app being deleted (``deleting``,
+set under that lock) is never brought back.
 """
 
 from __future__ import annotations
@@ -212,6 +214,12 @@ class CrashWatcher:
                 return
             await asyncio.sleep(self.cfg.restart_backoff_seconds * 2 ** (attempt - 1))
             async with svc.switch_lock(dep.app_id):
+                # Deleting (or stopped, crashed) meanwhile: delete_app marks the app under this same lock
+                # before it removes anything, so a restart never outlives the app's containers and routes.
+                async with svc.db.session() as session:
+                    app = await session.get(App, dep.app_id)
+                if app is None or app.status != "running":
+                    return
                 current = await svc.get_deployment(dep.id)
                 if (
                     current.status != "running"

@@ -26,8 +26,10 @@ Watching
     ``svc.busy()`` — True while a pipeline runs (cleanup: do not ``runtime.prune()`` then, it breaks builds).
 
 Apps
-    ``await svc.delete_app(app_id)`` — cancel its deployments, remove routes, containers and images, delete
-    the rows, notify ``rivetr_on_app_deleted``. ``await svc.sync_routes(app_id, old_domains)`` — after an
+    ``await svc.delete_app(app_id)`` — mark the app ``deleting`` (under its switch lock, so the crash watcher
+    never restarts its container from then on and no deploy starts), cancel its deployments, remove routes,
+    containers and images, sweep once more by label for anything that appeared meanwhile, delete the rows,
+    notify ``rivetr_on_app_deleted``. ``await svc.sync_routes(app_id, old_domains)`` — after an
     edit of an app's domains or HTTPS flags, point the new domains at the running container, drop the removed
     ones and apply the app's ``https_redirect``/``hsts`` to every route of the app.
 
@@ -136,8 +138,11 @@ class DeploymentService:
         self, app_id: str, *, commit: str | None = None, trigger: str = "api", rollback_of: str | None = None
     ) -> Deployment:
         async with self.db.session() as session:
-            if await session.get(App, app_id) is None:
+            app = await session.get(App, app_id)
+            if app is None:
                 raise not_found("app", app_id)
+            if app.status == "deleting":
+                raise ApiError(409, f"app {app.name!r} is being deleted", code="app_deleting")
             dep = Deployment(
                 app_id=app_id,
                 status="queued",
@@ -415,31 +420,71 @@ class DeploymentService:
                 raise ApiError(
                     503, f"cannot remove the app's containers: {exc.message}", code="runtime_unavailable"
                 ) from None
+        # First, under the lock crash restarts and switches hold: from here on the crash watcher skips the
+        # app (it restarts only ``running`` apps and checks again under this lock) and deploy() refuses it.
+        # A restart that held the lock finished before we got it; its container is swept below.
+        async with self.switch_lock(app_id):
+            async with self.db.session() as session:
+                row = await session.get(App, app_id)
+                if row is None:
+                    raise not_found("app", app_id)
+                row.status, row.updated_at = "deleting", utcnow()
+                session.add(row)
+                await session.commit()
         for dep in deps:
             if dep.status in ACTIVE_STATUSES:
                 self.queue.cancel(dep.id, "cancelled")
         for dep in deps:
             await self.queue.wait(dep.id, timeout=60)
+        for waiting in self.queue.waiting(app_id):  # queued between our read and the status change
+            self.queue.cancel(waiting, "cancelled")
+            await self.queue.wait(waiting, timeout=60)
         routes = self.ctx.services["routes"]
         for domain in await self.app_domains(app_id):
-            row = await routes.get(domain)
-            if row is not None and row.app_id == app_id:
+            route = await routes.get(domain)
+            if route is not None and route.app_id == app_id:
                 await routes.remove(domain)
+        if runtime is None and not needs_engine:
+            runtime = self.ctx.runtime_if_ready()  # nothing tracked, but sweep if the engine is at hand
         if runtime is not None:
-            for info in await runtime.list(labels={LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id}):
-                await self.remove_container(runtime, info.id)
+            await self._remove_app_containers(runtime, app_id, strict=needs_engine)
             for image in {d.image for d in deps if d.image and not d.image_removed}:
                 try:
                     await runtime.remove_image(image, force=True)
                 except Exception as exc:
                     log.warning("could not remove image %s of deleted app %s: %s", image, app.name, exc)
+        # Final sweep, once nothing can start anything for the app any more: containers by label and routes
+        # by owner (whatever a restart or a switch created after the first pass).
+        async with self.switch_lock(app_id):
+            if runtime is not None:
+                await self._remove_app_containers(runtime, app_id, strict=needs_engine)
+            for route in await routes.list():
+                if route.app_id == app_id:
+                    await routes.remove(route.domain)
         async with self.db.session() as session:
             row = await session.get(App, app_id)
             if row is not None:
                 await session.delete(row)
                 await session.commit()
+        self._switch_locks.pop(app_id, None)
         self.ctx.plugins.notify("rivetr_on_app_deleted", app_id=app_id, name=app.name)
         return app
+
+    async def _remove_app_containers(
+        self, runtime: ContainerRuntime, app_id: str, *, strict: bool = True
+    ) -> list[str]:
+        """Remove every container labelled with the app; ``strict=False``: an engine error is only logged
+        (a sweep for an app that never had a container must not fail its deletion)."""
+        try:
+            infos = await runtime.list(labels={LABEL_INSTANCE: self.instance_id, LABEL_APP: app_id})
+        except Exception:
+            if strict:
+                raise
+            log.debug("container sweep of app %s skipped", app_id, exc_info=True)
+            return []
+        for info in infos:
+            await self.remove_container(runtime, info.id)
+        return [info.id for info in infos]
 
     # ---------------------------------------------------------------------------------------- events
     def emit(

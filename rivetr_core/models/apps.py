@@ -55,7 +55,8 @@ class App(SQLModel, table=True):
     """An application: where its source is, how to build, run, route and health-check it.
 
     ``status``: ``created`` (never deployed), ``running``, ``failed`` (last deploy failed, nothing runs),
-    ``crashed`` (the container kept dying after the restart budget), ``stopped``.
+    ``crashed`` (the container kept dying after the restart budget), ``stopped``, ``deleting`` (being removed:
+    no deploy, no crash restart).
     """
 
     __tablename__ = "apps"
