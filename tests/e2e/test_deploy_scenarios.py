@@ -227,3 +227,25 @@ def test_private_repository_over_ssh_with_a_deploy_key(e2e, git_server, ssh_git_
     blob = b"".join(p.read_bytes() for p in Path(rivetr.server.data_dir).glob("rivetr.db*"))
     assert ssh_git_server.private_key.splitlines()[1].encode() not in blob
     assert ssh_git_server.private_key.splitlines()[1] not in rivetr.server.log()
+
+
+@pytest.mark.docker
+def test_delete_while_the_crash_watcher_restarts_leaves_nothing(e2e, git_server):
+    """A crashed container is being restarted (fast watcher) while the app is deleted: no container nor route
+    of the app survives, now or many watcher rounds later. (The exact interleaving is forced in-process by
+    tests/test_deploy_pipeline.py::test_crash_restart_never_outlives_a_deleted_app; this runs it on Docker.)"""
+    rivetr = e2e(
+        "docker",
+        RIVETR_RUNTIME__CRASH_CHECK_INTERVAL="0.05",
+        RIVETR_RUNTIME__RESTART_BACKOFF_SECONDS="0.05",
+    )
+    repo = git_server.create_repo("racy")
+    app = rivetr.create_app(repo, "racy")
+    dep = rivetr.deploy_and_wait(app["id"])
+    rivetr.cli("kill", dep["container_id"])
+    assert rivetr.api.delete(f"/api/apps/{app['id']}").status_code == 204
+    assert rivetr.containers() == []
+    time.sleep(1.0)
+    assert rivetr.containers() == []
+    assert rivetr.api.get("/api/routes").json() == []
+    assert rivetr.api.get(f"/api/apps/{app['id']}").status_code == 404
