@@ -160,6 +160,11 @@ def test_cpu_percent_from_two_one_shot_samples() -> None:
     same_tick = rt._with_cpu("c1", sample(1_500_000_000, "2026-11-27T07:00:01.000000000Z"), 0.0)
     assert same_tick.cpu_percent == 50.0  # the engine's same sample again: last value, baseline kept
     assert rt._cpu_baseline["c1"][0] == 1_500_000_000
+    # 30 ms later the counter moved by a 36 ms step: too short a window to measure (it would read 120%).
+    jitter = rt._with_cpu("c1", sample(1_536_000_000, "2026-11-27T07:00:01.030000000Z"), 0.0)
+    assert jitter.cpu_percent == 50.0
+    later = rt._with_cpu("c1", sample(1_750_000_000, "2026-11-27T07:00:01.500000000Z"), 0.0)
+    assert later.cpu_percent == 50.0  # measured over the whole 0.5 s since the kept baseline
 
 
 async def test_closed_runtime_raises_runtime_unavailable() -> None:

@@ -157,6 +157,8 @@ class DockerRuntime:
     CPU_SAMPLE_INTERVAL = 0.0
     #: A previous sample younger than this serves as the CPU baseline.
     BASELINE_MAX_AGE = 60.0
+    #: Shortest window CPU % is computed over (shorter ones report the last value); ≤ CPU_SAMPLE_INTERVAL.
+    MIN_CPU_WINDOW = 0.2
 
     def __init__(
         self,
@@ -799,7 +801,10 @@ class DockerRuntime:
         previous = self._cpu_baseline.get(container_id)
         if previous is not None:
             before, then, last_percent = previous
-            if when <= then:  # the same engine sample again (one collector tick): keep the last value
+            if when - then < self.MIN_CPU_WINDOW:
+                # The same engine sample again (one collector tick), or a window too short to measure: cgroup
+                # CPU counters move in ~10 ms steps, so 30 ms apart can read 120% of a half-CPU cap. Report
+                # the last value and keep the older baseline, so the next window is long enough.
                 stats.cpu_percent = last_percent
                 return stats
             if total >= before:
