@@ -620,6 +620,17 @@ async def test_app_https_flags_reach_its_routes(papi, git_server, fake_runtime):
     )
     assert code == 200
     assert await flags() == {"web.example.com": (True, True), "www.example.com": (True, True)}
+    # Edited while a deployment builds: its switch routes with the flags of now, not of its start.
+    fake_runtime.slow = 0.5
+    repo.write("SLOW_BUILD", "")
+    repo.commit("slow")
+    fake_runtime.building.clear()
+    dep = await deploy(papi, app["id"])
+    await asyncio.wait_for(fake_runtime.building.wait(), 10)
+    code, _ = await papi.put(f"/api/apps/{app['id']}", json={"hsts": False})
+    assert code == 200
+    await wait_status(papi, dep["id"], ("running",))
+    assert await flags() == {"web.example.com": (True, False), "www.example.com": (True, False)}
     code, _ = await papi.put(f"/api/apps/{app['id']}", json={"https_redirect": None})
     assert code == 422  # a flag cannot be null
     code, other = await papi.post(

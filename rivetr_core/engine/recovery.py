@@ -252,8 +252,8 @@ class CrashWatcher:
                             domain,
                             [upstream],
                             app_id=dep.app_id,
-                            https_redirect=snap.app.https_redirect,
-                            hsts=snap.app.hsts,
+                            https_redirect=app.https_redirect,
+                            hsts=app.hsts,
                         )
             self._restarted_at[dep.id] = time.monotonic()
             svc.emit(

@@ -298,8 +298,11 @@ class DeploymentService:
         Returns the deployment it replaced (its container is still running: the caller drains it).
         """
         routes = self.ctx.services["routes"]
+        async with self.db.session() as session:
+            fresh = await session.get(App, snap.app.id)  # HTTPS flags edited during the build apply too
+        flags = route_flags(fresh or snap.app)
         for domain in await self.app_domains(snap.app.id):
-            await routes.set(domain, [upstream], app_id=snap.app.id, **route_flags(snap.app))
+            await routes.set(domain, [upstream], app_id=snap.app.id, **flags)
         async with self.db.session() as session:
             app = await session.get(App, snap.app.id)
             assert app is not None
