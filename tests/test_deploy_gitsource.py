@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import os
-import subprocess
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, classify_url, clone_sync, redact
+from tests.support.gitserver import GitHttpServer
 
 TOKEN = "tok_abcdef123456"
 
@@ -76,67 +72,10 @@ def test_clone_errors_are_clear(git_server, tmp_path):
         )
 
 
-class _GitHttp(BaseHTTPRequestHandler):
-    """Smart HTTP through ``git http-backend`` (CGI), behind Basic auth that wants TOKEN as the password."""
-
-    root: Path
-    seen_auth: list[str]
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _serve(self) -> None:
-        header = self.headers.get("Authorization", "")
-        self.seen_auth.append(header)
-        expected = "Basic " + base64.b64encode(f"x-access-token:{TOKEN}".encode()).decode()
-        if header != expected:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="git"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        env = {
-            **os.environ,
-            "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "PATH_INFO": path,
-            "QUERY_STRING": query,
-            "REQUEST_METHOD": self.command,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-            "REMOTE_USER": "x-access-token",
-        }
-        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
-        status = 200
-        headers = []
-        for line in head.decode().split("\r\n"):
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.strip().split()[0])
-            elif key:
-                headers.append((key, value.strip()))
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = _serve
-    do_POST = _serve
-
-
 def test_https_token_via_askpass_never_in_logs(git_server, tmp_path):
     repo = git_server.create_repo("private")
-    handler = type("H", (_GitHttp,), {"root": git_server.base, "seen_auth": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/private.git"
-    try:
+    with GitHttpServer(git_server.base, user="x-access-token", token=TOKEN) as server:
+        url = server.url("private")
         lines: list[str] = []
         with pytest.raises(GitSourceError) as denied:
             clone_sync(CloneRequest(url), tmp_path / "a", lines.append)
@@ -144,9 +83,7 @@ def test_https_token_via_askpass_never_in_logs(git_server, tmp_path):
         result = clone_sync(CloneRequest(url, token=TOKEN), tmp_path / "b", lines.append)
         assert result.commit_sha == repo.head()
         assert TOKEN not in "\n".join(lines)
-        assert any(h.startswith("Basic ") for h in handler.seen_auth)
-    finally:
-        server.shutdown()
+        assert any(h.startswith("Basic ") for h in server.seen_auth)
 
 
 def test_ssh_clone_with_deploy_key(git_server, ssh_git_server, tmp_path):

@@ -237,3 +237,89 @@ def ssh_git_server(tmp_path: Path) -> Iterator[SshGitServer]:
         yield server
     finally:
         server.stop()
+
+
+class GitHttpServer:
+    """Smart HTTP through ``git http-backend`` (CGI) behind Basic auth that wants ``user:token``, the way
+    GitHub (``x-access-token``), GitLab (``oauth2``) and Bitbucket (``x-token-auth``) take tokens.
+
+    ``url(name)`` → ``http://127.0.0.1:<port>/<name>.git``; ``seen_users`` / ``seen_auth`` record what clients
+    sent (to prove which user a clone used, and that a token went in a header, never a URL or a log).
+    """
+
+    def __init__(self, root: Path, *, user: str, token: str) -> None:
+        import base64
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.seen_users: list[str] = []
+        self.seen_auth: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _serve(self) -> None:
+                header = self.headers.get("Authorization", "")
+                outer.seen_auth.append(header)
+                sent_user, _, password = (
+                    base64.b64decode(header[6:]).decode().partition(":")
+                    if header.startswith("Basic ")
+                    else ("", "", "")
+                )
+                outer.seen_users.append(sent_user)
+                if (sent_user, password) != (user, token):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                env = {
+                    **os.environ,
+                    "GIT_PROJECT_ROOT": str(root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "REQUEST_METHOD": self.command,
+                    "REMOTE_USER": sent_user,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                }
+                out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status, headers = 200, []
+                for line in head.decode().split("\r\n"):
+                    key, _, value = line.partition(":")
+                    if key.lower() == "status":
+                        status = int(value.strip().split()[0])
+                    elif key:
+                        headers.append((key, value.strip()))
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = _serve
+            do_POST = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}.git"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> GitHttpServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
