@@ -23,28 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.engines import ensure_engine
 from tests.support.proxy import free_port, http_get
 from tests.support.server import ServerProcess, start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = ("running", "failed", "cancelled", "superseded", "replaced")
-_ENGINES: dict[str, dict[str, str]] = {}
-
-
-def ensure_engine(engine: str) -> dict[str, str]:
-    """Start the engine (install, daemon, base image) once per process; fail clearly if it cannot run."""
-    if engine not in _ENGINES:
-        proc = subprocess.run(
-            [str(ROOT / "scripts" / "engines.sh"), "ensure", engine],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"scripts/engines.sh ensure {engine} failed: {proc.stderr.strip()[-2000:]}")
-        values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-        _ENGINES[engine] = values
-    return _ENGINES[engine]
 
 
 class Rivetr:

@@ -210,27 +210,38 @@ async def remove_labelled(runtime: ContainerRuntime, labels: dict[str, str]) -> 
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
+_ENSURED: dict[str, dict[str, str]] = {}
+
+
+def ensure_engine(engine: str = "all") -> dict[str, str]:
+    """Run ``scripts/engines.sh ensure <engine>`` once per process (it installs, starts and builds the base
+    image as needed) and return its KEY=VALUE output (DOCKER_SOCKET, PODMAN_SOCKET, CONTAINERS_CONF,
+    BASE_IMAGE). An engine that cannot run fails the test: a missing engine is a broken setup, not a skip."""
+    if engine not in _ENSURED:
+        try:
+            result = subprocess.run(
+                [str(ENGINES_SH), "ensure", engine], capture_output=True, text=True, timeout=900, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"scripts/engines.sh ensure {engine} timed out: {exc}")
+        if result.returncode != 0:
+            pytest.fail(
+                f"scripts/engines.sh ensure {engine} failed ({result.returncode}):\n{result.stderr}\n{result.stdout}"
+            )
+        _ENSURED[engine] = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+        # Podman processes this session starts (a service started on demand, the CLI) need the same quirks.
+        os.environ["CONTAINERS_CONF"] = _ENSURED[engine]["CONTAINERS_CONF"]
+    return _ENSURED[engine]
+
+
 def _ensure_engines() -> EngineEnv:
-    try:
-        result = subprocess.run(
-            [str(ENGINES_SH), "ensure", "all"], capture_output=True, text=True, timeout=900, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"scripts/engines.sh ensure timed out: {exc}")
-    if result.returncode != 0:
-        pytest.fail(
-            f"scripts/engines.sh ensure failed ({result.returncode}):\n{result.stderr}\n{result.stdout}"
-        )
-    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    env = EngineEnv(
+    values = ensure_engine("all")
+    return EngineEnv(
         docker_socket=values["DOCKER_SOCKET"],
         podman_socket=values["PODMAN_SOCKET"],
         containers_conf=values["CONTAINERS_CONF"],
         base_image=values["BASE_IMAGE"],
     )
-    # Podman processes this session starts (a service started on demand, the CLI) need the same quirks.
-    os.environ["CONTAINERS_CONF"] = env.containers_conf
-    return env
 
 
 @pytest.fixture(scope="session")

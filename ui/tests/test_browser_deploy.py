@@ -3,41 +3,20 @@ build log arrive live, follow runtime logs, roll back, and run ``echo`` in the i
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.engines import ensure_engine
 from ui.tests.browser_helpers import screenshot, setup_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_TIMEOUT = 120_000  # ms: clone + build + start + health of the busybox app
-
-
-_ENGINES: dict[str, dict[str, str]] = {}
-
-
-def engine_env(engine: str) -> dict[str, str]:
-    """The engine running and the local base image built, once per session (scripts/engines.sh is idempotent
-    and locked); its KEY=VALUE output names the sockets."""
-    if engine not in _ENGINES:
-        proc = subprocess.run(
-            [str(ROOT / "scripts" / "engines.sh"), "ensure", engine],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            pytest.skip(f"{engine} unavailable: {proc.stderr.strip()[-500:]}")
-        _ENGINES[engine] = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return _ENGINES[engine]
 
 
 @pytest.fixture
@@ -48,7 +27,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def engine_server(rivetr_server: Any, engine: str) -> Iterator[Any]:
     """``rivetr serve`` on the engine; every app it created is deleted afterwards (containers, images)."""
-    values = engine_env(engine)
+    values = ensure_engine(engine)
     env = {"RIVETR_RATE_LIMIT__ENABLED": "false", "RIVETR_RUNTIME__RUNTIME_TYPE": engine}
     if values.get("DOCKER_SOCKET"):
         env["RIVETR_RUNTIME__DOCKER_SOCKET"] = values["DOCKER_SOCKET"]
