@@ -105,13 +105,8 @@ class GitServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
+            if _listening(self.proc, self.port, timeout):
+                return
             self.stop()
         raise RuntimeError("git daemon did not start")
 
@@ -140,6 +135,18 @@ class GitServer:
             repo.write(rel, content, mode)
         repo.commit(message)
         return repo
+
+
+def _listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
+    """Wait until ``proc`` accepts connections on ``port``; False if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def _free_port() -> int:
@@ -206,13 +213,8 @@ class SshGitServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                    return
-                except OSError:
-                    time.sleep(0.05)
+            if _listening(self.proc, self.port, timeout):
+                return
             self.stop()
         raise RuntimeError("sshd did not start")
 
