@@ -658,16 +658,12 @@ async def test_deploy_a_given_commit(papi, git_server, fake_runtime):
 
 
 async def test_private_https_repository_with_a_token(papi, git_server, fake_runtime):
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from tests.test_deploy_gitsource import TOKEN, _GitHttp
+    from tests.support.gitserver import GitHttpServer
+    from tests.test_deploy_gitsource import TOKEN
 
     repo = git_server.create_repo("private")
-    handler = type("H", (_GitHttp,), {"root": git_server.base, "seen_auth": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/private.git"
+    server = GitHttpServer(git_server.base, user="x-access-token", token=TOKEN)
+    url = server.url("private")
     try:
         app = await make_app(papi, repo, git_url=url)
         denied = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
@@ -683,7 +679,7 @@ async def test_private_https_repository_with_a_token(papi, git_server, fake_runt
         done = await wait_status(papi, (await deploy(papi, other["id"]))["id"], ("running", "failed"))
         assert done["status"] == "running", done  # the token moved out of the URL still authenticates
     finally:
-        server.shutdown()
+        server.close()
     await papi.ctx.db.close()
     blob = b"".join(p.read_bytes() for p in papi.ctx.config.server.data_dir.glob("rivetr.db*"))
     assert TOKEN.encode() not in blob
