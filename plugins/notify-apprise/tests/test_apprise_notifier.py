@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rivetr_notify_apprise.notifier import AppriseNotifier, NotificationFailed
 
 from rivetr_core.plugins import RivetrPluginManager
 from rivetr_core.types import RivetrEvent
-
-
-class Receiver:
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.requests: list[tuple[str, dict]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                outer.requests.append((self.path, json.loads(body)))
-                self.send_response(outer.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.support.json_receiver import JsonReceiver as Receiver
+from tests.support.json_receiver import running_receiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    yield from running_receiver()
 
 
 async def test_delivers_title_body_and_type(receiver: Receiver) -> None:
@@ -68,8 +42,7 @@ async def test_failed_delivery_raises_with_reason(receiver: Receiver) -> None:
         await AppriseNotifier().send(
             f"json://127.0.0.1:{receiver.port}/hook", RivetrEvent(type="disk_warning")
         )
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    receiver.close()
     with pytest.raises(NotificationFailed, match=r"127\.0\.0\.1"):
         await AppriseNotifier(timeout=2).send(
             f"json://127.0.0.1:{receiver.port}/x", RivetrEvent(type="rollback")
