@@ -104,7 +104,13 @@ class CertificateManager:
 
     # ------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        pushed = await self.push_all()
+        rows = await self.store.list()  # read once for both the clean-up and the push
+        if not self.acme_active:
+            # Placeholders of orders that can no longer run would read "pending" forever.
+            for row in rows:
+                if row.source == "acme" and not row.cert_pem:
+                    await self.store.delete(row.domain)
+        pushed = await self.push_all(rows)  # placeholders have no certificate: push_all skips them
         if pushed:
             log.info("pushed %d stored certificates to the proxy", pushed)
         self.routes.add_listener(self._on_route)
@@ -113,21 +119,18 @@ class CertificateManager:
                 "ACME is enabled but the proxy is off: nothing can answer http-01 challenges, "
                 "so no certificate will be requested"
             )
-        if not self.acme_active:
-            # Placeholders of orders that can no longer run would read "pending" forever.
-            for row in await self.store.list():
-                if row.source == "acme" and not row.cert_pem:
-                    await self.store.delete(row.domain)
         # Also without ACME: uploaded certificates running out must not go unnoticed.
         self.ctx.spawn(self._run(), "certificates")
 
-    async def push_all(self) -> int:
+    async def push_all(self, rows: list[Certificate] | None = None) -> int:
         """Install every stored certificate in the proxy (start-up, or after the proxy restarted), and withdraw
         certificates the proxy still holds for routed domains that the database no longer has (deleted while
-        the proxy could not be told). Returns how many were installed."""
+        the proxy could not be told). Returns how many were installed. ``rows``: the stored certificates when
+        the caller has just read them."""
         if self.ctx.proxy is None:
             return 0
-        rows = await self.store.list()
+        if rows is None:
+            rows = await self.store.list()
         count = 0
         for row in rows:
             if row.cert_pem and await self._push(row):
