@@ -160,13 +160,7 @@ async def stream_build_log(deployment_id: str) -> None:
 async def stream_app_logs(app_id: str) -> None:
     """Follow the stdout/stderr of the app's running container (last 100 lines first)."""
     ctx = rivetr()
-    async with ctx.db.session() as session:
-        app = await session.get(App, app_id)
-        dep = (
-            await session.get(Deployment, app.current_deployment_id)
-            if app and app.current_deployment_id
-            else None
-        )
+    app, dep = await _service().app_and_current(app_id)
     if app is None:
         await websocket.close(4404, f"app {app_id} not found")
         return

@@ -241,6 +241,17 @@ class DeploymentService:
             )
             return [row.domain for row in rows.all()]
 
+    async def app_and_current(self, app_id: str) -> tuple[App | None, Deployment | None]:
+        """The app (None if it does not exist) and its current deployment (None if it has none)."""
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            current = (
+                await session.get(Deployment, app.current_deployment_id)
+                if app and app.current_deployment_id
+                else None
+            )
+        return app, current
+
     async def snapshot(self, app_id: str) -> AppSnapshot:
         """The app as the pipeline uses it, env values and credentials decrypted (in memory only)."""
         box = self.ctx.secrets
@@ -390,13 +401,7 @@ class DeploymentService:
                 row = await routes.get(domain)
                 if row is not None and row.app_id == app_id:
                     await routes.remove(domain)
-        async with self.db.session() as session:
-            app = await session.get(App, app_id)
-            current = (
-                await session.get(Deployment, app.current_deployment_id)
-                if app and app.current_deployment_id
-                else None
-            )
+        app, current = await self.app_and_current(app_id)
         if app is None:
             return
         upstream = current.upstream if current is not None and current.status == "running" else None
