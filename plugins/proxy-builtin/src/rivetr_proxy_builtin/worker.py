@@ -117,7 +117,6 @@ class Exchange:
         "rstats",
         "status",
         "up",
-        "upgrade",
         "upstream",
     )
 
@@ -138,7 +137,6 @@ class Exchange:
         self.is_head = False
         self.http10 = False
         self.hsts = False
-        self.upgrade = False
         self.retried = False
         self.status = 0
         self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
@@ -271,11 +269,7 @@ class ClientConn(asyncio.Protocol):
         self.parsing = None
         for ex in exs:
             ex.dead = True
-            up = ex.up
-            if up is not None:
-                ex.up = None
-                up.ex = None
-                up.close()  # mid-response: the upstream connection can't be reused
+            _drop_upstream(ex)
             w.release(ex)
 
     def pause_writing(self) -> None:
@@ -461,7 +455,6 @@ class ClientConn(asyncio.Protocol):
         if ex.chunked:
             append(b"Transfer-Encoding: chunked\r\n")
         if upgrade is not None and is_upgrade:
-            ex.upgrade = True
             append(b"Connection: upgrade\r\nUpgrade: %s\r\n\r\n" % upgrade)
         else:
             append(b"\r\n")
@@ -626,11 +619,7 @@ class ClientConn(asyncio.Protocol):
             if ex.resp_started:
                 self.abort()
                 return
-            up = ex.up
-            if up is not None:
-                ex.up = None
-                up.ex = None
-                up.close()
+            _drop_upstream(ex)
         self.t.write(error_response(status, True))  # type: ignore[union-attr]
         self._linger()
 
@@ -688,6 +677,15 @@ class ClientConn(asyncio.Protocol):
         self.closing = True
         if self.t is not None:
             self.t.abort()
+
+
+def _drop_upstream(ex: Exchange) -> None:
+    """Detach and close the upstream connection of an exchange cut short (it can't be reused mid-way)."""
+    up = ex.up
+    if up is not None:
+        ex.up = None
+        up.ex = None
+        up.close()
 
 
 #: End of a response head written with bare LF line ends, and any line end (for rewriting it to CRLF).
@@ -953,9 +951,6 @@ class UpstreamConn(asyncio.Protocol):
             return head[:-2] + b"Connection: keep-alive\r\n\r\n"
         return head
 
-    def eof_received(self) -> bool | None:
-        return None
-
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         w = self.w
@@ -1040,23 +1035,18 @@ class UpstreamConn(asyncio.Protocol):
             ex.pending = None
             self.t.writelines(pending)  # type: ignore[union-attr]
 
-    def _broken(self) -> None:
-        """The upstream sent something unparseable."""
-        ex = self.ex
-        self.ex = None
-        self.close()
-        if ex is not None:
-            ex.up = None
-            ex.client.respond_error(ex, 502)
-
-    def timed_out(self) -> None:
+    def _broken(self, status: int = 502) -> None:
+        """The upstream sent something unparseable (502) or nothing in time (504): drop it, answer ``status``."""
         ex = self.ex
         self.deadline = 0.0
         self.ex = None
         self.close()
         if ex is not None:
             ex.up = None
-            ex.client.respond_error(ex, 504)
+            ex.client.respond_error(ex, status)
+
+    def timed_out(self) -> None:
+        self._broken(504)
 
     def close(self) -> None:
         if not self.closed:
@@ -1070,7 +1060,6 @@ class Worker:
     """Per-process state: the route table, health view, upstream pools and the control link."""
 
     def __init__(self, settings: ProxySettings, index: int = 0) -> None:
-        self.settings = settings
         self.index = index
         self.max_header_size = settings.max_header_size
         self.max_body_size = settings.max_body_size
@@ -1104,7 +1093,6 @@ class Worker:
         self.now = self.loop.time()
         self.tick = max(0.05, min(0.5, settings.header_timeout / 4, settings.upstream_read_timeout / 4))
         self.servers: list[asyncio.AbstractServer] = []
-        self.stopping = False
 
     def access(self, client: ClientConn, ex: Exchange) -> None:
         """One access-log line (only with ``access_log`` on: logging is the costliest thing per request)."""
@@ -1149,10 +1137,6 @@ class Worker:
         sslobj.context = cached[1]
 
     # ----------------------------------------------------------------------------------------- counting
-    def count(self, ex: Exchange) -> None:
-        ex.counted = True
-        self.active[ex.addr] = self.active.get(ex.addr, 0) + 1
-
     def release(self, ex: Exchange) -> None:
         if ex.counted:
             ex.counted = False
@@ -1182,10 +1166,7 @@ class Worker:
                 self.loop.create_connection(lambda: UpstreamConn(self, up), up.host, up.port),
                 self.connect_timeout,
             )
-        except (OSError, TimeoutError):
-            ex.client.respond_error(ex, 502)
-            return
-        except Exception:  # never let one bad upstream take the worker down
+        except Exception:  # refused, timed out, or anything else: never let one upstream take the worker down
             ex.client.respond_error(ex, 502)
             return
         if ex.dead:
@@ -1292,7 +1273,6 @@ class Worker:
 
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight exchanges finish (bounded by the drain timeout), then exit."""
-        self.stopping = True
         for server in self.servers:
             server.close()
         deadline = self.loop.time() + self.drain_timeout
