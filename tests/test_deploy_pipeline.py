@@ -1,7 +1,8 @@
-"""Pipeline logic against a small in-memory runtime (statuses, steps, failure paths, cancel, supersede, cap,
-rollback, recovery, crash restart). The git side is real (``git daemon``); "containers" are real asyncio HTTP
-servers on loopback so the built-in health check runs unchanged. The same flows run against real engines and
-the real proxy in tests/e2e."""
+"""Unit tests of the pipeline logic (statuses, steps, failure paths, cancel, supersede, cap, rollback,
+recovery, crash restart) against a FAKE container runtime: ``FakeRuntime`` below, not Docker or Podman.
+These are not end-to-end tests. The git side is real (``git daemon``); the fake's "containers" are asyncio HTTP
+servers on loopback so the built-in health check runs unchanged; no proxy serves them. The end-to-end
+versions of these flows (real engines, real proxy, real git daemon) are in tests/e2e."""
 
 from __future__ import annotations
 
