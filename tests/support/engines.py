@@ -25,8 +25,8 @@ Fixtures
 
 Helpers
 -------
-:func:`unique_name`, :func:`write_httpd_context`, :func:`build_httpd_app`, :func:`http_get`,
-:func:`wait_http`, :func:`make_runtime` (a runtime for an engine name, for your own fixtures),
+:func:`unique_name`, :func:`write_httpd_context`, :func:`build_httpd_app`, :func:`run_container`,
+:func:`http_get`, :func:`wait_http`, :func:`make_runtime` (a runtime for an engine name, for your own fixtures),
 :func:`remove_labelled` (teardown by label), :func:`run_sync` (run a coroutine from sync code, e.g. in a
 session fixture). Runtime objects hold no event-loop state, so one may be used from several loops.
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from rivetr_runtime_docker.runtime import DockerRuntime
     from rivetr_runtime_podman.runtime import PodmanRuntime
 
-    from rivetr_core.types import ContainerRuntime
+    from rivetr_core.types import ContainerInfo, ContainerRuntime
 
 T = TypeVar("T")
 
@@ -156,6 +156,16 @@ async def build_httpd_app(
     write_httpd_context(context_dir, **context_kwargs)
     spec = BuildSpec(context_dir=context_dir, tag=tag, labels={SESSION_LABEL: SESSION_ID, **(labels or {})})
     return [line async for line in runtime.build(spec)]
+
+
+async def run_container(
+    runtime: ContainerRuntime, image: str, labels: dict[str, str], prefix: str = "c", **spec: Any
+) -> ContainerInfo:
+    """Run ``image`` as a container named :func:`unique_name` ``(prefix)`` carrying ``labels`` (pass
+    ``test_labels`` so teardown removes it); ``spec`` holds any other :class:`RunSpec` fields."""
+    from rivetr_core.types import RunSpec
+
+    return await runtime.run(RunSpec(image=image, name=unique_name(prefix), labels=labels, **spec))
 
 
 def _http_get_blocking(port: int, path: str, timeout: float) -> tuple[int, str]:

@@ -43,6 +43,7 @@ from tests.support.engines import (
     EngineEnv,
     http_get,
     make_runtime,
+    run_container,
     run_sync,
     unique_name,
     wait_http,
@@ -356,14 +357,8 @@ class RuntimeContract:
     async def test_cpu_percent_of_busy_container(
         self, runtime: ContainerRuntime, image: str, test_labels: dict[str, str]
     ) -> None:
-        info = await runtime.run(
-            RunSpec(
-                image=image,
-                name=unique_name("busy"),
-                labels=test_labels,
-                command=["sh", "-c", "while :; do :; done"],
-                cpu_limit=0.5,
-            )
+        info = await run_container(
+            runtime, image, test_labels, "busy", command=["sh", "-c", "while :; do :; done"], cpu_limit=0.5
         )
         await asyncio.sleep(1.0)
         samples = [(await runtime.stats(info.id)).cpu_percent for _ in range(3)]
@@ -374,11 +369,12 @@ class RuntimeContract:
     async def test_stats_many_in_parallel(
         self, runtime: ContainerRuntime, image: str, test_labels: dict[str, str]
     ) -> None:
-        specs = [
-            RunSpec(image=image, name=unique_name(f"s{i}"), labels=test_labels, command=["sleep", "300"])
-            for i in range(10)
-        ]
-        infos = await asyncio.gather(*(runtime.run(spec) for spec in specs))
+        infos = await asyncio.gather(
+            *(
+                run_container(runtime, image, test_labels, f"s{i}", command=["sleep", "300"])
+                for i in range(10)
+            )
+        )
         ids = [info.id for info in infos]
         started = time.monotonic()
         stats = await runtime.stats_many([*ids, "0" * 64])
@@ -391,15 +387,7 @@ class RuntimeContract:
     async def test_stop_fast_with_init_then_remove(
         self, runtime: ContainerRuntime, image: str, test_labels: dict[str, str]
     ) -> None:
-        info = await runtime.run(
-            RunSpec(
-                image=image,
-                name=unique_name("stop"),
-                labels=test_labels,
-                container_port=HTTPD_PORT,
-                init=True,
-            )
-        )
+        info = await run_container(runtime, image, test_labels, "stop", container_port=HTTPD_PORT, init=True)
         started = time.monotonic()
         await runtime.stop(info.id, timeout=10)
         assert time.monotonic() - started < 3  # init forwards SIGTERM; no 10 s wait for SIGKILL
@@ -417,13 +405,8 @@ class RuntimeContract:
     async def test_exit_code_of_finished_container(
         self, runtime: ContainerRuntime, image: str, test_labels: dict[str, str]
     ) -> None:
-        info = await runtime.run(
-            RunSpec(
-                image=image,
-                name=unique_name("exit"),
-                labels=test_labels,
-                command=["sh", "-c", "echo to-out; echo to-err >&2; exit 7"],
-            )
+        info = await run_container(
+            runtime, image, test_labels, "exit", command=["sh", "-c", "echo to-out; echo to-err >&2; exit 7"]
         )
         for _ in range(100):
             info = await runtime.inspect(info.id)
@@ -448,29 +431,15 @@ class RuntimeContract:
             taken.listen()
             port = taken.getsockname()[1]
             with pytest.raises(PortInUse):
-                await runtime.run(
-                    RunSpec(
-                        image=image,
-                        name=unique_name("port"),
-                        labels=test_labels,
-                        container_port=HTTPD_PORT,
-                        host_port=port,
-                    )
+                await run_container(
+                    runtime, image, test_labels, "port", container_port=HTTPD_PORT, host_port=port
                 )
         # The failed attempt left no container behind (its name stays free).
         assert await runtime.list(labels=test_labels) == []
-        first = await runtime.run(
-            RunSpec(image=image, name=unique_name("p1"), labels=test_labels, container_port=HTTPD_PORT)
-        )
+        first = await run_container(runtime, image, test_labels, "p1", container_port=HTTPD_PORT)
         with pytest.raises(PortInUse):
-            await runtime.run(
-                RunSpec(
-                    image=image,
-                    name=unique_name("p2"),
-                    labels=test_labels,
-                    container_port=HTTPD_PORT,
-                    host_port=first.host_port or 0,
-                )
+            await run_container(
+                runtime, image, test_labels, "p2", container_port=HTTPD_PORT, host_port=first.host_port or 0
             )
 
     async def test_name_clash_is_a_clear_error(

@@ -17,8 +17,8 @@ import pytest
 from rivetr_runtime_podman.runtime import PodmanRuntime, qualify, socket_answers
 
 from rivetr_core.config import RivetrConfig
-from rivetr_core.types import BuildSpec, LogLine, PluginContext, RunSpec, RuntimeUnavailable
-from tests.support.engines import BASE_IMAGE, EngineEnv, unique_name
+from rivetr_core.types import BuildSpec, LogLine, PluginContext, RuntimeUnavailable
+from tests.support.engines import BASE_IMAGE, EngineEnv, run_container
 
 pytestmark = pytest.mark.podman
 
@@ -55,13 +55,12 @@ async def test_service_started_on_demand_and_engine_death_is_clear(
     assert await runtime.ping() is True  # started the service
     assert runtime.service_process is not None and runtime.service_process.poll() is None
 
-    info = await runtime.run(
-        RunSpec(
-            image=podman_httpd_image,
-            name=unique_name("die"),
-            labels=test_labels,
-            command=["sh", "-c", "while :; do echo tick; sleep 0.2; done"],
-        )
+    info = await run_container(
+        runtime,
+        podman_httpd_image,
+        test_labels,
+        "die",
+        command=["sh", "-c", "while :; do echo tick; sleep 0.2; done"],
     )
     seen: list[LogLine] = []
 
