@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ SECTION_NOTES = {
 def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         inner = [type_name(a) for a in args if a is not type(None)]
         return " \\| ".join(inner) + (" (optional)" if type(None) in args else "")
     if origin is typing.Literal:
@@ -70,10 +71,7 @@ def type_name(annotation: Any) -> str:
 
 
 def default_text(field: Any) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    else:
-        value = field.default
+    value = field.get_default(call_default_factory=True)
     if value is PydanticUndefined:
         return "*required*"
     if value is None:
