@@ -145,15 +145,12 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
 
     from .app import create_app
     from .auth import TOKEN_FILE
-    from .db.engine import DatabaseCorrupt, check_integrity
     from .plugins import PluginError
     from .secrets import SecretError
 
     try:
-        # Before anything can write to the file: a corrupt database must stop us with a clear message.
-        check_integrity(config.server.data_dir / "rivetr.db")
         app = create_app(config)
-    except (PluginError, DatabaseCorrupt, SecretError) as exc:
+    except (PluginError, SecretError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if app.extensions["rivetr_admin_token_generated"]:
@@ -205,6 +202,7 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
     try:
         await hypercorn_serve(app, hc, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
     except LifespanFailureError as exc:
+        # e.g. a corrupt database: Database.startup() checks integrity before anything writes to it.
         print(f"error: start-up failed: {exc}", file=sys.stderr)
         return 2
     finally:
