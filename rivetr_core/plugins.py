@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any, TypeVar
 
 import pluggy
@@ -69,6 +68,17 @@ def disabled_from_env() -> set[str]:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
+#: Registration hooks whose results are keyed by name (and must be unique), with how errors name them.
+_CAPABILITIES = {
+    "rivetr_container_runtimes": "container runtime",
+    "rivetr_builders": "builder",
+    "rivetr_git_providers": "git provider",
+    "rivetr_health_checks": "health check",
+    "rivetr_notifiers": "notifier",
+    "rivetr_proxy_backends": "proxy backend",
+}
+
+
 class RivetrPluginManager:
     def __init__(
         self,
@@ -105,10 +115,6 @@ class RivetrPluginManager:
             dist = ep.dist
             dist_name = dist.metadata["Name"] if dist else "?"
             version = dist.version if dist else "0"
-            if ep.name in self._info:
-                # Two distributions installed the same entry point name: make both visible before loading.
-                other = self._info[ep.name].distribution
-                raise PluginError(f"plugin name {ep.name!r} is provided by both {other} and {dist_name}")
             try:
                 module = ep.load()
             except Exception as exc:  # a broken third-party plugin must say who it is
@@ -125,20 +131,15 @@ class RivetrPluginManager:
         self._info[name] = PluginInfo(name, version, distribution, hooks)
 
     def check(self) -> None:
-        """Fail on hooks no spec knows (a typo in a plugin) and on capabilities registered twice."""
+        """Fail on hooks no spec knows (a typo in a plugin) and on capabilities registered twice.
+
+        The registration hooks are called here, once: the set of plugins is fixed when the manager is built
+        (listeners registered later only implement event hooks), so accessors hand back these results."""
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
-        for accessor in (
-            self.container_runtimes,
-            self.builders,
-            self.git_providers,
-            self.health_checks,
-            self.notifiers,
-            self.proxy_backends,
-        ):
-            accessor()
+        self._registrations = {hook: self._collect(hook, kind) for hook, kind in _CAPABILITIES.items()}
 
     # ------------------------------------------------------------------------------------------- accessors
     def plugin_infos(self) -> list[PluginInfo]:
@@ -173,22 +174,22 @@ class RivetrPluginManager:
         return f"{info.distribution} ({plugin_name})" if info else plugin_name
 
     def container_runtimes(self) -> dict[str, ContainerRuntimeRegistration]:
-        return self._collect("rivetr_container_runtimes", "container runtime")
+        return self._registrations["rivetr_container_runtimes"]
 
     def builders(self) -> dict[str, BuilderRegistration]:
-        return self._collect("rivetr_builders", "builder")
+        return self._registrations["rivetr_builders"]
 
     def git_providers(self) -> dict[str, GitProviderRegistration]:
-        return self._collect("rivetr_git_providers", "git provider")
+        return self._registrations["rivetr_git_providers"]
 
     def health_checks(self) -> dict[str, HealthCheckRegistration]:
-        return self._collect("rivetr_health_checks", "health check")
+        return self._registrations["rivetr_health_checks"]
 
     def notifiers(self) -> dict[str, NotifierRegistration]:
-        return self._collect("rivetr_notifiers", "notifier")
+        return self._registrations["rivetr_notifiers"]
 
     def proxy_backends(self) -> dict[str, ProxyBackendRegistration]:
-        return self._collect("rivetr_proxy_backends", "proxy backend")
+        return self._registrations["rivetr_proxy_backends"]
 
     def blueprints(self) -> list[BlueprintRegistration]:
         impls = self.pm.hook.rivetr_blueprints.get_hookimpls()
@@ -213,7 +214,3 @@ class RivetrPluginManager:
 
     def emit(self, event: RivetrEvent) -> None:
         self.notify("rivetr_on_event", event=event)
-
-    def module_of(self, name: str) -> ModuleType | None:
-        plugin = self.pm.get_plugin(name)
-        return plugin if isinstance(plugin, ModuleType) else None
