@@ -24,7 +24,7 @@ from .db import Database
 from .errors import install_error_handlers
 from .logsetup import request_id_var
 from .plugins import PluginError, RivetrPluginManager
-from .ratelimit import install_rate_limit
+from .ratelimit import install_rate_limit, parse_networks
 from .routing import RouteService
 from .secrets import SecretBox
 
@@ -118,18 +118,15 @@ def create_app(
     )
     install_error_handlers(app)
     _install_request_id(app)
+    # Whom to believe about X-Forwarded-*: rate limiting, audit and secure cookies all ask.
+    app.extensions["rivetr_trusted_proxies"] = parse_networks(config.server.trusted_proxies)
     if config.rate_limit.enabled:
         install_rate_limit(
             app,
             per_minute=config.rate_limit.requests_per_minute,
             burst=config.rate_limit.burst,
             login_per_minute=config.rate_limit.login_per_minute,
-            trusted_proxies=config.server.trusted_proxies,
         )
-    else:
-        from .ratelimit import parse_networks
-
-        app.extensions["rivetr_trusted_proxies"] = parse_networks(config.server.trusted_proxies)
     install_auth(app, admin_token)
 
     for path in CORE_BLUEPRINTS:

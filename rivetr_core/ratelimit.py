@@ -84,13 +84,10 @@ def current_client(app: Quart) -> str:
     return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
 
 
-def install_rate_limit(
-    app: Quart, *, per_minute: int, burst: int, login_per_minute: int, trusted_proxies: list[str]
-) -> None:
-    app.extensions["rivetr_trusted_proxies"] = parse_networks(trusted_proxies)
+def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_minute: int) -> None:
+    """Token buckets per client; ``app.extensions["rivetr_trusted_proxies"]`` must be set (create_app does)."""
     general = TokenBucketLimiter(per_minute, burst)
     login = TokenBucketLimiter(login_per_minute, max(1, min(login_per_minute, 5)))
-    app.extensions["rivetr_login_limiter"] = login
 
     @app.before_request
     async def _limit() -> None:
