@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -576,7 +576,3 @@ class BlueprintRegistration:
     name: str
     blueprint: Any  # quart.Blueprint (typed loosely so this module stays import-light)
     url_prefix: str | None = None
-
-
-#: Anything a plugin hook may hand back for the manager to await later.
-AsyncCallback = Callable[[], Awaitable[None]]

@@ -50,13 +50,3 @@ def parse_cpus(value: str | int | float | None) -> float | None:
     if not 0 < cpus <= 1024:
         raise ValueError("CPU amount must be greater than 0")
     return cpus
-
-
-def format_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size = size / 1024  # type: ignore[assignment]
-    return f"{size:.1f} TiB"
