@@ -17,11 +17,13 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.proxy import free_port
 
 BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
 APP_PORT = 8000
@@ -88,36 +90,24 @@ class GitServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10) -> None:
-        for _ in range(5):  # the free port may be taken between probe and bind: try another
-            self.port = _free_port()
-            self.proc = subprocess.Popen(
-                [
-                    "git",
-                    "daemon",
-                    "--listen=127.0.0.1",
-                    f"--port={self.port}",
-                    f"--base-path={self.base}",
-                    "--export-all",
-                    "--reuseaddr",
-                    "--informative-errors",
-                    str(self.base),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            if _listening(self.proc, self.port, timeout):
-                return
-            self.stop()
-        raise RuntimeError("git daemon did not start")
+        self.port, self.proc = _start_listening(
+            "git daemon",
+            lambda port: [
+                "git",
+                "daemon",
+                "--listen=127.0.0.1",
+                f"--port={port}",
+                f"--base-path={self.base}",
+                "--export-all",
+                "--reuseaddr",
+                "--informative-errors",
+                str(self.base),
+            ],
+            timeout,
+        )
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
 
     def create_repo(
         self, name: str, files: dict[str, tuple[str, int]] | None = None, message: str = "initial"
@@ -149,10 +139,28 @@ def _listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool
     return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _start_listening(
+    what: str, argv: Callable[[int], list[str]], timeout: float
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start ``argv(port)`` on a free port and wait until it listens; another port if that one was taken
+    between probe and bind (up to 5 tries)."""
+    for _ in range(5):
+        port = free_port()
+        proc = subprocess.Popen(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _listening(proc, port, timeout):
+            return port, proc
+        _stop(proc)
+    raise RuntimeError(f"{what} did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -199,36 +207,24 @@ class SshGitServer:
             )
         self.private_key = (self.base / "client_key").read_text()
         (self.base / "authorized_keys").write_text((self.base / "client_key.pub").read_text())
-        for _ in range(5):
-            self.port = _free_port()
-            config = self.base / "sshd_config"
+        config = self.base / "sshd_config"
+
+        def argv(port: int) -> list[str]:
             config.write_text(
-                f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.base / 'host_key'}\n"
+                f"Port {port}\nListenAddress 127.0.0.1\nHostKey {self.base / 'host_key'}\n"
                 f"PidFile {self.base / 'sshd.pid'}\nAuthorizedKeysFile {self.base / 'authorized_keys'}\n"
                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
                 "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
             )
-            self.proc = subprocess.Popen(
-                [self.SSHD, "-D", "-e", "-f", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            if _listening(self.proc, self.port, timeout):
-                return
-            self.stop()
-        raise RuntimeError("sshd did not start")
+            return [self.SSHD, "-D", "-e", "-f", str(config)]
+
+        self.port, self.proc = _start_listening("sshd", argv, timeout)
 
     def url(self, repo: GitRepo) -> str:
         return f"ssh://root@127.0.0.1:{self.port}{repo.path}"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc)
 
 
 @pytest.fixture
