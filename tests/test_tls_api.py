@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from rivetr_core import hookimpl
-from rivetr_core.types import RivetrEvent
 from tests.support.pebble import (
     ChallengeProxy,
+    EventLog,
     Pebble,
     cert_pem,
     challenge_proxy_plugin,
@@ -28,20 +27,9 @@ from tests.support.pebble import (
     key_pem,
     make_ca,
     make_leaf,
+    wait_for_certificate,
 )
 from tests.support.server import ApiClient, make_config
-
-
-class EventLog:
-    def __init__(self) -> None:
-        self.events: list[RivetrEvent] = []
-
-    @hookimpl
-    def rivetr_on_event(self, event: RivetrEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: str, domain: str) -> list[RivetrEvent]:
-        return [e for e in self.events if e.type == kind and e.data.get("domain") == domain]
 
 
 class Harness:
@@ -56,14 +44,7 @@ class Harness:
     async def wait_for(
         self, domain: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 20
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        body: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            status, body = await self.api.get(f"/api/certificates/{domain}")
-            if status == 200 and predicate(body):
-                return body
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{domain}: condition not met in {timeout}s; last: {body}")
+        return await wait_for_certificate(self.api, domain, predicate, timeout)
 
     async def add_route(self, domain: str) -> None:
         status, body = await self.api.post(

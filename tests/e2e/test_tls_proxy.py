@@ -23,25 +23,23 @@ from typing import Any
 
 import pytest
 
-from rivetr_core import hookimpl
-from rivetr_core.types import RivetrEvent
-from tests.support.pebble import Pebble, cert_pem, free_port, key_pem, make_ca, make_leaf
+from tests.support.pebble import (
+    EventLog,
+    Pebble,
+    cert_pem,
+    free_port,
+    key_pem,
+    make_ca,
+    make_leaf,
+    wait_for_certificate,
+)
 from tests.support.server import ApiClient, make_config
 
 pytestmark = pytest.mark.slow
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[RivetrEvent] = []
-
-    @hookimpl
-    def rivetr_on_event(self, event: RivetrEvent) -> None:
-        self.events.append(event)
-
-
 class Stack:
-    def __init__(self, api: ApiClient, https_port: int, http_port: int, events: Events, tmp: Path) -> None:
+    def __init__(self, api: ApiClient, https_port: int, http_port: int, events: EventLog, tmp: Path) -> None:
         self.api, self.https_port, self.http_port, self.events, self.tmp = (
             api,
             https_port,
@@ -51,14 +49,7 @@ class Stack:
         )
 
     async def wait_cert(self, domain: str, predicate: Any, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        body: Any = None
-        while time.monotonic() < deadline:
-            status, body = await self.api.get(f"/api/certificates/{domain}")
-            if status == 200 and predicate(body):
-                return body  # type: ignore[no-any-return]
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{domain}: condition not met within {timeout}s; last: {body}")
+        return await wait_for_certificate(self.api, domain, predicate, timeout)
 
     async def route(self, domain: str, upstream: str, **flags: bool) -> None:
         body = {"domain": domain, "upstreams": [upstream], "https_redirect": True, **flags}
@@ -124,7 +115,7 @@ def stack_factory(tmp_path: Path, pebble: Pebble):  # type: ignore[no-untyped-de
     @asynccontextmanager
     async def factory(**proxy: Any) -> AsyncIterator[Stack]:
         https_port = free_port()
-        events = Events()
+        events = EventLog()
         config = make_config(
             tmp_path / "data",
             server={"host": "127.0.0.1", "proxy_port": pebble.http_port, "proxy_https_port": https_port},

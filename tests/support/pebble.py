@@ -14,6 +14,8 @@
   ``ProxyBackend`` Protocol, for control-plane tests without the proxy process
   (``create_app(config, plugins=[challenge_proxy_plugin(proxy)])`` with ``proxy.backend = "acme-test"``).
 * ``make_ca`` / ``make_leaf`` / ``cert_pem`` / ``key_pem`` — throw-away certificates for upload tests.
+* :class:`EventLog` (a plugin recording events) and :func:`wait_for_certificate` (poll
+  ``GET /api/certificates/<domain>``) — shared by the control-plane and the e2e certificate tests.
 
 Network rule: everything binds 127.0.0.1; nothing leaves the machine.
 """
@@ -30,7 +32,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -41,6 +43,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from rivetr_core import hookimpl
+from rivetr_core.types import RivetrEvent
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -387,3 +392,32 @@ def challenge_proxy_plugin(proxy: ChallengeProxy) -> object:
             return [ProxyBackendRegistration(name="acme-test", factory=lambda ctx: proxy)]
 
     return _Plugin()
+
+
+class EventLog:
+    """A plugin object for ``create_app(plugins=[...])`` that records every event core emits."""
+
+    def __init__(self) -> None:
+        self.events: list[RivetrEvent] = []
+
+    @hookimpl
+    def rivetr_on_event(self, event: RivetrEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str, domain: str) -> list[RivetrEvent]:
+        return [e for e in self.events if e.type == kind and e.data.get("domain") == domain]
+
+
+async def wait_for_certificate(
+    api: Any, domain: str, predicate: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    """Poll ``GET /api/certificates/<domain>`` until ``predicate`` holds for the answer (AssertionError after
+    ``timeout`` seconds, with the last answer)."""
+    deadline = time.monotonic() + timeout
+    body: Any = None
+    while time.monotonic() < deadline:
+        status, body = await api.get(f"/api/certificates/{domain}")
+        if status == 200 and predicate(body):
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{domain}: condition not met within {timeout}s; last: {body}")
