@@ -11,14 +11,14 @@ from rivetr_core import __version__
 from rivetr_core.cli import apps_cmd, deploy_cmd, env_cmd, logs_cmd, session_cmd
 
 
-def _load(config_path: str | None):  # type: ignore[no-untyped-def]
+def _load(config_path: str | None, exit_code: int = 2):  # type: ignore[no-untyped-def]
     from rivetr_core.config import ConfigError, load_config
 
     try:
         return load_config(config_path)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,13 +57,7 @@ def config() -> None:
 )
 def config_check(config_path: str | None) -> None:
     """Validate the config file and environment overrides; exit non-zero listing every problem."""
-    from rivetr_core.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(config_path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
+    cfg = _load(config_path, exit_code=1)
     source = config_path or "defaults"
     click.echo(
         f"configuration OK ({source}); data dir {cfg.server.data_dir}, API port {cfg.server.api_port}, "
