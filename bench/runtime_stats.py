@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -25,26 +23,9 @@ from pathlib import Path
 from rivetr_core.types import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
+sys.path.insert(0, str(ROOT))
 
-
-def ensure_engines() -> dict[str, str]:
-    out = subprocess.run(
-        [str(ROOT / "scripts" / "engines.sh"), "ensure"], check=True, capture_output=True, text=True
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    os.environ["CONTAINERS_CONF"] = values["CONTAINERS_CONF"]
-    return values
-
-
-def make(engine: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
-    if engine == "docker":
-        from rivetr_runtime_docker.runtime import DockerRuntime
-
-        return DockerRuntime(env["DOCKER_SOCKET"])
-    from rivetr_runtime_podman.runtime import PodmanRuntime
-
-    return PodmanRuntime(env["PODMAN_SOCKET"], containers_conf=env["CONTAINERS_CONF"])
+from tests.support.engines import BASE_IMAGE, EngineEnv, ensure_engines, make_runtime, remove_labelled  # noqa: E402
 
 
 async def timed(coro) -> float:  # type: ignore[no-untyped-def]
@@ -53,8 +34,8 @@ async def timed(coro) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - started
 
 
-async def bench_engine(engine: str, env: dict[str, str], count: int, rounds: int) -> dict[str, float]:
-    runtime = make(engine, env)
+async def bench_engine(engine: str, env: EngineEnv, count: int, rounds: int) -> dict[str, float]:
+    runtime = make_runtime(engine, env)
     label = {"rivetr.bench": uuid.uuid4().hex[:8]}
     try:
         started = time.perf_counter()
@@ -97,8 +78,7 @@ async def bench_engine(engine: str, env: dict[str, str], count: int, rounds: int
         )
         return {**medians, "ratio": ratio}
     finally:
-        leftovers = await runtime.list(labels=label)
-        await asyncio.gather(*(runtime.remove(c.id) for c in leftovers), return_exceptions=True)
+        await remove_labelled(runtime, label)
         await runtime.close()
 
 

@@ -26,7 +26,8 @@ Fixtures
 Helpers
 -------
 :func:`unique_name`, :func:`write_httpd_context`, :func:`build_httpd_app`, :func:`run_container`,
-:func:`http_get`, :func:`wait_http`, :func:`make_runtime` (a runtime for an engine name, for your own fixtures),
+:func:`http_get`, :func:`wait_http`, :func:`ensure_engines` (outside pytest fixtures, e.g. in bench scripts), :func:`make_runtime`
+(a runtime for an engine name, for your own fixtures),
 :func:`remove_labelled` (teardown by label), :func:`run_sync` (run a coroutine from sync code, e.g. in a
 session fixture). Runtime objects hold no event-loop state, so one may be used from several loops.
 
@@ -244,7 +245,8 @@ def ensure_engine(engine: str = "all") -> dict[str, str]:
     return _ENSURED[engine]
 
 
-def _ensure_engines() -> EngineEnv:
+def ensure_engines() -> EngineEnv:
+    """Both engines running (:func:`ensure_engine` ``("all")``), as an :class:`EngineEnv`."""
     values = ensure_engine("all")
     return EngineEnv(
         docker_socket=values["DOCKER_SOCKET"],
@@ -256,7 +258,7 @@ def _ensure_engines() -> EngineEnv:
 
 @pytest.fixture(scope="session")
 def engine_env() -> Iterator[EngineEnv]:
-    env = _ensure_engines()
+    env = ensure_engines()
     yield env
 
     async def sweep() -> None:
