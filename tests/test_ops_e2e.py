@@ -16,14 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Rivetr, e2e  # noqa: F401  (the fixture)
+from tests.support.json_receiver import JsonReceiver as Receiver
 from tests.support.proxy import free_port
-from tests.test_notify import Receiver
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -36,18 +36,6 @@ def metric(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
-
-
-def wait_for(
-    check: Callable[[], Any], timeout: float = 30, what: str | Callable[[], str] = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def cli(rivetr: Rivetr, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

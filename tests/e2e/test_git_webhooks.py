@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.fake_git_host import CLIENT_ID, CLIENT_SECRET, FakeGitHost
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -95,16 +95,6 @@ def branch(repo: Any, name: str, content: str) -> str:
     sha = repo.head()
     _git("checkout", "-q", "main", cwd=repo.work)
     return sha
-
-
-def wait_for(predicate: Any, timeout: float = 90, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def env_of(rivetr: Any, deployment_id: str) -> str:
@@ -194,13 +184,14 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     assert [(p["pr_number"], p["domain"]) for p in previews] == [(7, host)]
     wait_for(
         lambda: rivetr.api.get(f"/api/apps/{app['id']}/previews").json()[0]["status"] == "running",
+        timeout=90,
         what="preview status running",
     )
     apps_listed = rivetr.api.get("/api/apps").json()
     preview_app_id = previews[0]["preview_app_id"]
 
     comments = lambda: fake_git_host.comments.get(("github", "acme/site", 7), {})  # noqa: E731
-    wait_for(lambda: any("is live" in body for body in comments().values()), what="live comment")
+    wait_for(lambda: any("is live" in body for body in comments().values()), timeout=90, what="live comment")
     assert len(comments()) == 1 and f"http://{host}" in next(iter(comments().values()))
 
     # ---- a new push to the PR redeploys the preview and edits the same comment
@@ -219,7 +210,9 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     assert rivetr.wait(response.json()["deployments"][0])["status"] == "running"
     rivetr.wait_content(host, "preview of PR 7, second push\n")
     wait_for(
-        lambda: any(sha2[:7] in b and "is live" in b for b in comments().values()), what="updated comment"
+        lambda: any(sha2[:7] in b and "is live" in b for b in comments().values()),
+        timeout=90,
+        what="updated comment",
     )
     assert len(comments()) == 1
 
@@ -257,7 +250,7 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     assert [
         p["status"] for p in rivetr.api.get(f"/api/apps/{app['id']}/previews").json() if p["pr_number"] == 7
     ] == ["removed"]
-    wait_for(lambda: any("removed" in b for b in comments().values()), what="removed comment")
+    wait_for(lambda: any("removed" in b for b in comments().values()), timeout=90, what="removed comment")
     assert len(comments()) == 1
     rivetr.wait_content("prapp.e2e.test", "hello from v1\n")
 
@@ -343,7 +336,7 @@ def test_gitlab_merge_request_preview(e2e, git_server, fake_git_host: FakeGitHos
     host = f"pr-3.glapp.{PREVIEW_DOMAIN}"
     rivetr.wait_content(host, "merge request preview\n")
     notes = lambda: fake_git_host.comments.get(("gitlab", "15", 3), {})  # noqa: E731  (project id 15)
-    wait_for(lambda: any("is live" in n for n in notes().values()), what="MR note")
+    wait_for(lambda: any("is live" in n for n in notes().values()), timeout=90, what="MR note")
     assert len(notes()) == 1
 
     response = send(gitlab_mr(repo, sha, "merge", 3), "mr-merge")
@@ -351,6 +344,6 @@ def test_gitlab_merge_request_preview(e2e, git_server, fake_git_host: FakeGitHos
     status, _ = rivetr.fetch(host)
     assert status in (404, 502)
     assert rivetr.images("glapp-pr-3") == []
-    wait_for(lambda: any("removed" in n for n in notes().values()), what="MR note update")
+    wait_for(lambda: any("removed" in n for n in notes().values()), timeout=90, what="MR note update")
     assert len(notes()) == 1
     assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json() == []  # the app itself untouched
