@@ -56,6 +56,16 @@ async def connect(api: ApiClient, provider: str, *, return_to: str | None = None
     return account["account"]  # type: ignore[no-any-return]
 
 
+async def create_app(api: ApiClient, host: FakeGitHost, name: str, provider: str) -> dict[str, Any]:
+    """An app cloning ``octocat/site-2`` from ``provider`` on the fake host."""
+    status, app = await api.post(
+        "/api/apps",
+        json={"name": name, "port": 8000, "git_url": f"{host.url}/{provider}/octocat/site-2.git"},
+    )
+    assert status == 201, app
+    return app  # type: ignore[no-any-return]
+
+
 async def test_connect_github_with_state_and_pkce(oauth_api: ApiClient, fake_git_host: FakeGitHost) -> None:
     account = await connect(oauth_api, "github")
     assert account["provider"] == "github" and account["login"] == "octocat"
@@ -259,15 +269,7 @@ async def test_linked_app_clones_with_the_account_token(
     oauth_api: ApiClient, fake_git_host: FakeGitHost
 ) -> None:
     account = await connect(oauth_api, "github")
-    status, app = await oauth_api.post(
-        "/api/apps",
-        json={
-            "name": "private-site",
-            "port": 8000,
-            "git_url": f"{fake_git_host.url}/github/octocat/site-2.git",
-        },
-    )
-    assert status == 201, app
+    app = await create_app(oauth_api, fake_git_host, "private-site", "github")
     status, settings = await oauth_api.put(
         f"/api/apps/{app['id']}/git-settings",
         json={"account_id": account["id"], "repo_full_name": "octocat/site-2"},
@@ -302,15 +304,7 @@ async def test_expiring_tokens_of_linked_apps_are_refreshed(
 ) -> None:
     fake_git_host.token_ttl = 600  # expires within the 15-minute window
     account = await connect(oauth_api, "gitlab")
-    status, app = await oauth_api.post(
-        "/api/apps",
-        json={
-            "name": "gl-private",
-            "port": 8000,
-            "git_url": f"{fake_git_host.url}/gitlab/octocat/site-2.git",
-        },
-    )
-    assert status == 201, app
+    app = await create_app(oauth_api, fake_git_host, "gl-private", "gitlab")
     status, _ = await oauth_api.put(f"/api/apps/{app['id']}/git-settings", json={"account_id": account["id"]})
     assert status == 200
     before = (await oauth_api.ctx.services["deployments"].snapshot(app["id"])).git_token
