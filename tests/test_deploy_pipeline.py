@@ -228,6 +228,18 @@ async def deploy(api: ApiClient, app_id: str, **body: Any) -> dict:
     return dep
 
 
+async def deploy_and_wait(api: ApiClient, app_id: str, statuses: tuple[str, ...]) -> dict:
+    return await wait_status(api, (await deploy(api, app_id))["id"], statuses)
+
+
+async def good_then_broken(api: ApiClient, repo: Any, app_id: str, breaker: str) -> tuple[dict, dict]:
+    """Deploy the working app (must run), then commit the ``breaker`` file and deploy again (must fail)."""
+    good = await deploy_and_wait(api, app_id, ("running",))
+    repo.write(breaker, "")
+    repo.commit(f"add {breaker}")
+    return good, await deploy_and_wait(api, app_id, ("failed",))
+
+
 async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
@@ -277,10 +289,10 @@ async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runt
 async def test_redeploy_replaces_and_removes_old_container(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    first = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    first = await deploy_and_wait(papi, app["id"], ("running",))
     repo.write("www/index.html", "v2")
     repo.commit("v2")
-    second = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    second = await deploy_and_wait(papi, app["id"], ("running",))
     assert (await papi.get(f"/api/deployments/{first['id']}"))[1]["status"] == "replaced"
     assert first["container_id"] not in fake_runtime.containers
     assert fake_runtime.live() == [second["container_id"]]
@@ -289,10 +301,7 @@ async def test_redeploy_replaces_and_removes_old_container(papi, git_server, fak
 async def test_failed_build_keeps_old_version(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
-    repo.write("FAIL_BUILD", "")
-    repo.commit("broken")
-    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    good, bad = await good_then_broken(papi, repo, app["id"], "FAIL_BUILD")
     assert "build failed" in bad["error"] and bad["log_tail"]
     assert fake_runtime.live() == [good["container_id"]]
     _code, got = await papi.get(f"/api/apps/{app['id']}")
@@ -303,10 +312,7 @@ async def test_failed_build_keeps_old_version(papi, git_server, fake_runtime, ev
 async def test_failed_health_check_removes_new_container(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo, healthcheck_retries=3, healthcheck_interval=0.05)
-    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
-    repo.write("UNHEALTHY", "")
-    repo.commit("unhealthy")
-    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    good, bad = await good_then_broken(papi, repo, app["id"], "UNHEALTHY")
     assert "health check failed after 3 attempts: HTTP 500" in bad["error"]
     assert fake_runtime.live() == [good["container_id"]]
     assert bad["image"] not in fake_runtime.images  # the failed image is not kept
@@ -330,10 +336,7 @@ async def test_every_health_probe_is_a_metric(papi, git_server, fake_runtime):
 
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo, healthcheck_retries=3, healthcheck_interval=0.05)
-    good = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
-    repo.write("UNHEALTHY", "")
-    repo.commit("unhealthy")
-    bad = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("failed",))
+    good, bad = await good_then_broken(papi, repo, app["id"], "UNHEALTHY")
     await asyncio.sleep(0.1)  # let the status hook's background work (step timings) finish
     assert [(ok, dep) for ok, _, dep in probes] == [(True, good["id"])] + [(False, bad["id"])] * 3
     assert all(0 <= seconds < 5 for _, seconds, _ in probes)
@@ -380,10 +383,10 @@ async def test_supersede_and_global_cap(papi, git_server, fake_runtime):
 async def test_rollback_reuses_image_without_build(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    v1 = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    v1 = await deploy_and_wait(papi, app["id"], ("running",))
     repo.write("www/index.html", "v2")
     repo.commit("v2")
-    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    await deploy_and_wait(papi, app["id"], ("running",))
     builds = len(fake_runtime.builds)
     code, rb = await papi.post(f"/api/deployments/{v1['id']}/rollback")
     assert code == 202 and rb["rollback_of"] == v1["id"]
@@ -407,7 +410,7 @@ async def test_keep_images_prunes_old_ones(papi, git_server, fake_runtime):
     for n in range(3):
         repo.write("www/index.html", f"v{n}")
         repo.commit(f"v{n}")
-        deps.append(await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",)))
+        deps.append(await deploy_and_wait(papi, app["id"], ("running",)))
     for _ in range(100):  # pruning follows the switch and drain
         code, oldest = await papi.get(f"/api/deployments/{deps[0]['id']}")
         if oldest["image_removed"]:
@@ -422,7 +425,7 @@ async def test_keep_images_prunes_old_ones(papi, git_server, fake_runtime):
 async def test_crash_restart_then_give_up(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
     fake_runtime.crash(dep["container_id"])
     for _ in range(200):
         now = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
@@ -489,7 +492,7 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
     async with app.test_app():
         api = ApiClient(app)
         created = await make_app(api, git_server.create_repo("web"))
-        good = await wait_status(api, (await deploy(api, created["id"]))["id"], ("running",))
+        good = await deploy_and_wait(api, created["id"], ("running",))
         svc = api.ctx.services["deployments"]
         async with api.ctx.db.session() as session:
             fake_runtime.images["localhost/rivetr/web:ghost"] = fake_runtime.images[good["image"]]
@@ -533,7 +536,7 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
 async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
     code, _ = await papi.delete(f"/api/apps/{app['id']}")
     assert code == 204
     assert fake_runtime.containers == {} and dep["image"] not in fake_runtime.images
@@ -547,7 +550,7 @@ async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake
     marks the app under the switch lock first; a final sweep by label catches anything started meanwhile."""
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
     remove_image = fake_runtime.remove_image
 
     async def slow_remove_image(image: str, force: bool = False) -> None:
@@ -566,7 +569,7 @@ async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake
 async def test_delete_waits_for_a_restart_holding_the_lock_and_sweeps_it(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    await deploy_and_wait(papi, app["id"], ("running",))
     svc = papi.ctx.services["deployments"]
     lock = svc.switch_lock(app["id"])
     await lock.acquire()  # a crash restart (or a switch) in progress
@@ -586,7 +589,7 @@ async def test_delete_waits_for_a_restart_holding_the_lock_and_sweeps_it(papi, g
 async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)
-    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
     code, body = await papi.put(
         f"/api/apps/{app['id']}", json={"domains": ["new.example.com", "www.example.com"]}
     )
@@ -611,7 +614,7 @@ async def test_app_https_flags_reach_its_routes(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo, https_redirect=False, hsts=True)
     assert (app["https_redirect"], app["hsts"]) == (False, True)
-    await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    await deploy_and_wait(papi, app["id"], ("running",))
     assert await flags() == {"web.example.com": (False, True)}
     code, body = await papi.put(f"/api/apps/{app['id']}", json={"https_redirect": True, "hsts": False})
     assert code == 200 and (body["https_redirect"], body["hsts"]) == (True, False)
@@ -667,17 +670,17 @@ async def test_private_https_repository_with_a_token(papi, git_server, fake_runt
     url = server.url("private")
     try:
         app = await make_app(papi, repo, git_url=url)
-        denied = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        denied = await deploy_and_wait(papi, app["id"], ("running", "failed"))
         assert denied["status"] == "failed" and TOKEN not in str(denied)
         code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token": TOKEN})
         assert code == 200 and TOKEN not in str(body)
-        done = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
         assert done["status"] == "running" and done["commit_sha"] == repo.head(), done
         _, logs = await papi.get(f"/api/deployments/{done['id']}/logs")
         assert TOKEN not in str(logs)
         in_url = url.replace("http://", f"http://x-access-token:{TOKEN}@")
         other = await make_app(papi, repo, name="web2", git_url=in_url)
-        done = await wait_status(papi, (await deploy(papi, other["id"]))["id"], ("running", "failed"))
+        done = await deploy_and_wait(papi, other["id"], ("running", "failed"))
         assert done["status"] == "running", done  # the token moved out of the URL still authenticates
     finally:
         server.close()
@@ -703,7 +706,7 @@ async def test_restart_budget_resets_once_stable(papi, git_server, fake_runtime,
 
     monkeypatch.setattr(recovery, "STABLE_AFTER", 0.3)
     app = await make_app(papi, git_server.create_repo("web"))
-    dep = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running",))
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
     fake_runtime.crash(dep["container_id"])
     seen = []
     for _ in range(200):
