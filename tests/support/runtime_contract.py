@@ -226,9 +226,7 @@ class RuntimeContract:
 
     async def test_run_missing_image(self, runtime: ContainerRuntime, test_labels: dict[str, str]) -> None:
         with pytest.raises(ImageNotFound):
-            await runtime.run(
-                RunSpec(image=f"localhost/rivetr/nope-{SESSION_ID}:1", name=unique_name(), labels=test_labels)
-            )
+            await run_container(runtime, f"localhost/rivetr/nope-{SESSION_ID}:1", test_labels)
 
     # ---------------------------------------------------------------------- shared running container
     async def test_http_port_and_inspect(self, runtime: ContainerRuntime, app: ContainerInfo) -> None:
