@@ -238,10 +238,9 @@ def _step_seconds(info: Any) -> float | None:
     """The pipeline records ``{"started_at", "finished_at", "duration_ms"}`` per step."""
     if not isinstance(info, dict):
         return None
-    for key, scale in (("duration_ms", 0.001), ("duration", 1.0)):
-        value = info.get(key)
-        if isinstance(value, (int, float)) and value >= 0:
-            return float(value) * scale
+    value = info.get("duration_ms")
+    if isinstance(value, (int, float)) and value >= 0:
+        return float(value) / 1000
     return None
 
 
