@@ -182,7 +182,9 @@ class BuiltinProxy:
 
     async def wait_drained(self, upstream: str, timeout: float) -> bool:
         split_address(upstream)
-        return bool(await self._call("wait_drained", timeout=timeout + 10, upstream=upstream, wait=timeout))
+        return bool(
+            await self._call("wait_drained", _timeout=timeout + 10, upstream=upstream, timeout=timeout)
+        )
 
     # ---------------------------------------------------------------------------------------- TLS / ACME
     async def set_certificate(self, domain: str, cert_pem: str, key_pem: str) -> None:
@@ -204,11 +206,9 @@ class BuiltinProxy:
         await self._call("remove_acme", token=token)
 
     # ------------------------------------------------------------------------------------------ internals
-    async def _call(self, cmd: str, *, timeout: float = 15.0, spawn: bool = True, **args: Any) -> Any:
+    async def _call(self, cmd: str, *, _timeout: float = 15.0, spawn: bool = True, **args: Any) -> Any:
         """Send one command; on a lost connection reconnect (restarting the proxy if it died) and retry
         once. Every command is idempotent, so the retry is safe."""
-        if cmd == "wait_drained":
-            args["timeout"] = args.pop("wait")
         for attempt in range(2):
             async with self._lock:
                 if self._client is None or not self._client.connected:
@@ -219,7 +219,7 @@ class BuiltinProxy:
                 client = self._client
             assert client is not None
             try:
-                return await client.call(cmd, _timeout=timeout, **args)
+                return await client.call(cmd, _timeout=_timeout, **args)
             except ControlError as exc:
                 raise ProxyError(f"proxy refused {cmd}: {exc}") from None
             except (ConnectionError, OSError, TimeoutError) as exc:
@@ -229,7 +229,7 @@ class BuiltinProxy:
                     raise ProxyError(f"proxy control channel failed during {cmd}: {exc}") from None
         raise AssertionError("unreachable")
 
-    async def _connect_existing(self) -> bool:
+    async def _connect_existing(self) -> None:
         if self._client is not None:
             await self._client.close()  # a dead connection from before
             self._client = None
@@ -247,7 +247,6 @@ class BuiltinProxy:
         self.https_port = st.get("https_port")
         self._check_settings(st)
         await self._sync()
-        return True
 
     async def _ensure(self) -> None:
         if self._client is not None and self._client.connected:
