@@ -238,10 +238,9 @@ class Master:
             msg = json.loads(line)
             if msg.get("op") == "ready":
                 # Apply the current table before the worker counts as ready (it already accepts; an
-                # empty table for a few ms would answer 404, so send the state first thing).
+                # empty table for a few ms would answer 404, so send the state first thing). Nobody waits
+                # for its ack (no waiter: one would only hold a "worker gone" error no one retrieves).
                 self.seq += 1
-                fut = asyncio.get_running_loop().create_future()
-                handle.waiters[self.seq] = fut
                 assert handle.writer is not None
                 handle.writer.write((json.dumps({**self.snapshot(), "seq": self.seq}) + "\n").encode())
                 handle.ready.set()
@@ -377,11 +376,11 @@ class Master:
             return None
         if cmd == "set_cert":
             self._write_cert(normalize_domain(req["domain"]), str(req["cert_pem"]), str(req["key_pem"]))
-            await self.change()
+            await self.broadcast()  # certificates live in certs/, not in state.json or the health targets
             return None
         if cmd == "remove_cert":
             self._remove_cert(normalize_domain(req["domain"]))
-            await self.change()
+            await self.broadcast()
             return None
         if cmd == "shutdown":
             asyncio.get_running_loop().call_later(0.05, self.stopping.set)
