@@ -20,14 +20,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from rivetr_core.models.apps import TERMINAL_STATUSES
 from tests.support.engines import ensure_engine
 from tests.support.proxy import free_port, http_get
 from tests.support.server import ServerProcess, start_server
 
-TERMINAL = ("running", "failed", "cancelled", "superseded", "replaced")
+TERMINAL = ("running", *TERMINAL_STATUSES)
 
 
 class Rivetr:
@@ -112,12 +112,12 @@ class Rivetr:
         with sqlite3.connect(self.server.data_dir / "rivetr.db") as conn:
             return str(conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0])
 
+    def _cli_env(self) -> dict[str, str]:
+        return {**os.environ, "CONTAINERS_CONF": self.env.get("CONTAINERS_CONF", "")}
+
     def cli(self, *args: str) -> str:
-        env = {**os.environ}
-        if self.engine == "podman":
-            env["CONTAINERS_CONF"] = self.env.get("CONTAINERS_CONF", "")
         return subprocess.run(
-            [self.engine, *args], capture_output=True, text=True, env=env, check=True, timeout=60
+            [self.engine, *args], capture_output=True, text=True, env=self._cli_env(), check=True, timeout=60
         ).stdout
 
     def containers(self, *, running_only: bool = False) -> list[str]:
@@ -136,7 +136,7 @@ class Rivetr:
             ids = self.containers()
         except Exception:
             ids = []
-        env = {**os.environ, "CONTAINERS_CONF": self.env.get("CONTAINERS_CONF", "")}
+        env = self._cli_env()
         if ids:
             subprocess.run([self.engine, "rm", "-f", *ids], capture_output=True, timeout=60, env=env)
         try:
@@ -237,4 +237,4 @@ def ws_messages(
     return messages
 
 
-__all__ = ["Rivetr", "e2e", "httpx", "ws_messages"]
+__all__ = ["Rivetr", "e2e", "ws_messages"]
