@@ -14,7 +14,7 @@ from rivetr_core.config import OAuthProviderConfig, RivetrConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-GUIDES = ["configuration.md", "api.md", "cli.md", "deployment.md", "troubleshooting.md"]
+GUIDES = sorted(p.name for p in DOCS.glob("*.md"))
 
 
 def model_keys() -> list[tuple[str, str]]:
