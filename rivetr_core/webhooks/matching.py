@@ -59,10 +59,7 @@ def repo_matches(app_url: str, event_urls: list[str]) -> bool:
     app_key = normalize_repo_url(app_url)
     if not app_key:
         return False
-    keys = {normalize_repo_url(u) for u in event_urls} - {""}
-    if app_key in keys:
-        return True
-    return app_key.lower() in {k.lower() for k in keys}
+    return app_key.lower() in {normalize_repo_url(u).lower() for u in event_urls}
 
 
 def branch_matches(app_branch: str | None, ref: str | None) -> bool:

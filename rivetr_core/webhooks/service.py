@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
-from rivetr_core.models.git import AppGitSettings, Preview, WebhookDelivery
+from rivetr_core.models.git import AppGitSettings, WebhookDelivery, not_a_preview_app
 from rivetr_core.types import GitProvider, WebhookEvent
 
 from .deliveries import DeliveryLog
@@ -94,8 +94,7 @@ class WebhookService:
         if not keys:
             return []
         async with self.ctx.db.session() as session:
-            previews = select(Preview.preview_app_id).where(col(Preview.preview_app_id).is_not(None))
-            apps = (await session.exec(select(App).where(col(App.id).not_in(previews)))).all()
+            apps = (await session.exec(select(App).where(not_a_preview_app()))).all()
         return [app for app in apps if repo_matches(app.git_url, urls)]
 
     def pipeline(self) -> Any:
