@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import subprocess
@@ -319,7 +318,7 @@ class BuiltinProxy:
 
     def _check_settings(self, st: dict[str, Any]) -> None:
         running = st.get("settings") or {}
-        wanted = json.loads(self.settings.to_json())
+        wanted = asdict(self.settings)
         diff = sorted(k for k, v in wanted.items() if k in running and running[k] != v and k != "port")
         if self.settings.port and st.get("port") != self.settings.port:
             diff.append("port")

@@ -29,12 +29,6 @@ _DETAILS = {
     504: b"The application took too long to answer.",
 }
 
-#: RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy Proxy-Connection. Anything named in ``Connection`` is
-#: hop-by-hop too (handled where headers are parsed).
-HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
-)
-
 
 def _page(status: int) -> bytes:
     title = b"%d %s" % (status, REASONS[status])
@@ -61,11 +55,11 @@ def error_response(status: int, close: bool) -> bytes:
     return ERRORS[status][1 if close else 0]
 
 
-def plain_response(status: int, reason: bytes, body: bytes, close: bool, extra: bytes = b"") -> bytes:
+def plain_response(status: int, reason: bytes, body: bytes, close: bool) -> bytes:
     return (
         b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-        b"Cache-Control: no-store\r\n%s%s\r\n"
-        % (status, reason, len(body), extra, b"Connection: close\r\n" if close else b"")
+        b"Cache-Control: no-store\r\n%s\r\n"
+        % (status, reason, len(body), b"Connection: close\r\n" if close else b"")
     ) + body
 
 

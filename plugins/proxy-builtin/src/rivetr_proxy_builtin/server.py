@@ -36,6 +36,7 @@ import ssl
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -440,7 +441,7 @@ class Master:
             "routes": len(self.routes),
             "uptime": round(time.time() - self.started, 3),
             "state_dir": str(self.state_dir),
-            "settings": json.loads(self.settings.to_json()),
+            "settings": asdict(self.settings),
         }
 
     async def route_status(self) -> list[dict[str, Any]]:
