@@ -257,7 +257,10 @@ async def test_ssh_keys(api: ApiClient):
     app = await _create(api, git_url="git@github.com:a/b.git", ssh_key_id=key["id"])
     code, body = await api.post("/api/apps", json={**GOOD, "name": "x", "ssh_key_id": "nope"})
     assert code == 422 and _field(body) == "ssh_key_id"
-    assert (await api.delete(f"/api/ssh-keys/{key['id']}"))[0] == 409
+    code, body = await api.delete(f"/api/ssh-keys/{key['id']}")
+    assert (
+        code == 409 and body["error"]["code"] == "ssh_key_in_use" and body["error"]["details"] == {"apps": 1}
+    )
     await api.put(f"/api/apps/{app['id']}", json={"ssh_key_id": None})
     assert (await api.delete(f"/api/ssh-keys/{key['id']}"))[0] == 204
     await api.ctx.db.close()

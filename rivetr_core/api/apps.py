@@ -7,11 +7,13 @@ removes its containers, routes and images through the deployment service.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from quart import Blueprint, Response
 from quart_schema import tag, validate_querystring, validate_request
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -104,6 +106,24 @@ async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
                     f"domains: {domain!r} is already used by another app or route",
                     details=[{"field": "domains", "message": f"{domain} is already in use"}],
                 )
+
+
+async def delete_unless_apps_use(
+    model: Any, row_id: str, what: str, app_column: Any, refusal: Callable[[Any, int], tuple[str, str]]
+) -> Response:
+    """Delete row ``row_id`` of ``model`` (404 naming ``what`` if absent); 409 while apps point at it through
+    ``app_column``, with ``refusal(row, count)`` → (message, code)."""
+    async with rivetr().db.session() as session:
+        row = await session.get(model, row_id)
+        if row is None:
+            raise not_found(what, row_id)
+        count = (await session.exec(select(func.count()).select_from(App).where(app_column == row_id))).one()
+        if count:
+            message, code = refusal(row, count)
+            raise ApiError(409, message, code=code, details={"apps": count})
+        await session.delete(row)
+        await session.commit()
+    return Response(status=204)
 
 
 def split_credentials(fields: dict[str, Any]) -> None:

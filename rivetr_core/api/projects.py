@@ -6,7 +6,6 @@ from typing import Any
 
 from quart import Blueprint, Response
 from quart_schema import tag, validate_request
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -15,6 +14,7 @@ from rivetr_core.db import isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Project
 
+from .apps import delete_unless_apps_use
 from .appschema import ProjectIn, ProjectUpdate
 
 bp = Blueprint("projects_api", __name__, url_prefix="/api/projects")
@@ -111,20 +111,13 @@ async def update_project(project_id: str, data: ProjectUpdate) -> dict[str, Any]
 @tag(["projects"])
 async def delete_project(project_id: str) -> Response:
     """Refused with 409 while the project still has apps."""
-    async with rivetr().db.session() as session:
-        project = await session.get(Project, project_id)
-        if project is None:
-            raise not_found("project", project_id)
-        count = (
-            await session.exec(select(func.count()).select_from(App).where(App.project_id == project_id))
-        ).one()
-        if count:
-            raise ApiError(
-                409,
-                f"project {project.name!r} still has {count} app(s); move or delete them first",
-                code="project_not_empty",
-                details={"apps": count},
-            )
-        await session.delete(project)
-        await session.commit()
-    return Response(status=204)
+    return await delete_unless_apps_use(
+        Project,
+        project_id,
+        "project",
+        App.project_id,
+        lambda project, count: (
+            f"project {project.name!r} still has {count} app(s); move or delete them first",
+            "project_not_empty",
+        ),
+    )

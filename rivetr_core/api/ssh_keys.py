@@ -9,15 +9,15 @@ from typing import Any
 
 from quart import Blueprint, Response
 from quart_schema import tag, validate_request
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
-from rivetr_core.errors import ApiError, not_found, validation_error
+from rivetr_core.errors import ApiError, validation_error
 from rivetr_core.models.apps import App, SshKey
 
+from .apps import delete_unless_apps_use
 from .appschema import SshKeyIn
 
 bp = Blueprint("ssh_keys_api", __name__, url_prefix="/api/ssh-keys")
@@ -99,20 +99,10 @@ async def create_key(data: SshKeyIn) -> tuple[dict[str, Any], int]:
 @tag(["ssh-keys"])
 async def delete_key(key_id: str) -> Response:
     """Refused with 409 while an app clones with this key."""
-    async with rivetr().db.session() as session:
-        row = await session.get(SshKey, key_id)
-        if row is None:
-            raise not_found("SSH key", key_id)
-        users = (
-            await session.exec(select(func.count()).select_from(App).where(App.ssh_key_id == key_id))
-        ).one()
-        if users:
-            raise ApiError(
-                409,
-                f"SSH key {row.name!r} is used by {users} app(s)",
-                code="ssh_key_in_use",
-                details={"apps": users},
-            )
-        await session.delete(row)
-        await session.commit()
-    return Response(status=204)
+    return await delete_unless_apps_use(
+        SshKey,
+        key_id,
+        "SSH key",
+        App.ssh_key_id,
+        lambda key, count: (f"SSH key {key.name!r} is used by {count} app(s)", "ssh_key_in_use"),
+    )
