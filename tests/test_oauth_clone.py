@@ -10,7 +10,7 @@ import pytest
 
 from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, clone_sync
 from tests.support.gitserver import GitHttpServer
-from tests.test_deploy_pipeline import deploy, events, fake_runtime, make_app, papi, wait_status  # noqa: F401
+from tests.test_deploy_pipeline import deploy_and_wait, events, fake_runtime, make_app, papi  # noqa: F401
 
 TOKEN = "glpat-oauth-token-123456"
 
@@ -34,24 +34,22 @@ def test_gitlab_style_token_clone_needs_and_gets_the_oauth2_user(git_server, tmp
 
 async def test_app_token_user_reaches_the_pipeline_clone(papi, git_server) -> None:  # noqa: F811
     """``git_token_user`` set through the API (or by linking a GitLab account) is the user the pipeline's clone
-    sends with the token; the app's URL is not rewritten."""
+    sends with the token; the app's URL is not rewritten. (Pipeline with the fake runtime of
+    tests/test_deploy_pipeline.py; the clone is real.)"""
     repo = git_server.create_repo("private-gl")
-    server = GitHttpServer(git_server.base, user="oauth2", token=TOKEN)
-    seen = server.seen_users
-    url = server.url("private-gl")
-    try:
+    with GitHttpServer(git_server.base, user="oauth2", token=TOKEN) as server:
+        seen = server.seen_users
+        url = server.url("private-gl")
         app = await make_app(papi, repo, git_url=url, git_token=TOKEN)
         assert app["git_token_user"] is None
-        denied = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        denied = await deploy_and_wait(papi, app["id"], ("running", "failed"))
         assert denied["status"] == "failed" and seen and set(seen) <= {"", "x-access-token"}
         code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": "oauth2"})
         assert code == 200 and body["git_token_user"] == "oauth2" and body["git_url"] == url
-        done = await wait_status(papi, (await deploy(papi, app["id"]))["id"], ("running", "failed"))
+        done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
         assert done["status"] == "running" and done["commit_sha"] == repo.head(), done
         assert "oauth2" in seen
         code, err = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": "a b:c"})
         assert code == 422 and "git_token_user" in str(err)
         code, body = await papi.put(f"/api/apps/{app['id']}", json={"git_token_user": None})
         assert code == 200 and body["git_token_user"] is None
-    finally:
-        server.close()
