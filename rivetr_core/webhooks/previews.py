@@ -59,6 +59,14 @@ def preview_app_name(app_name: str, number: int) -> str:
     return f"{app_name[: 63 - len(suffix) - 7].rstrip('-')}-{digest}{suffix}"
 
 
+def running_pipeline(ctx: Any) -> Any:
+    """``ctx.services["deployments"]``, or 503 while the pipeline is not running."""
+    service = ctx.services.get("deployments")
+    if service is None:
+        raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
+    return service
+
+
 class PreviewService:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -97,10 +105,7 @@ class PreviewService:
         return row
 
     def pipeline(self) -> Any:
-        service = self.ctx.services.get("deployments")
-        if service is None:
-            raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
-        return service
+        return running_pipeline(self.ctx)
 
     # ---------------------------------------------------------------------------------------- webhooks
     async def handle(

@@ -30,6 +30,7 @@ from rivetr_core.types import GitProvider, WebhookEvent
 
 from .deliveries import DeliveryLog
 from .matching import branch_matches, normalize_repo_url, repo_matches, skip_marker, tag_matches
+from .previews import running_pipeline
 from .settings import AppGitSettingsStore
 
 log = logging.getLogger("rivetr.webhooks")
@@ -96,12 +97,6 @@ class WebhookService:
         async with self.ctx.db.session() as session:
             apps = (await session.exec(select(App).where(not_a_preview_app()))).all()
         return [app for app in apps if repo_matches(app.git_url, urls)]
-
-    def pipeline(self) -> Any:
-        service = self.ctx.services.get("deployments")
-        if service is None:
-            raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
-        return service
 
     # ---------------------------------------------------------------------------------------- receiving
     async def receive(
@@ -318,7 +313,7 @@ class WebhookService:
         row: _Pending,
         settings: dict[str, AppGitSettings],
     ) -> WebhookResult:
-        pipeline = self.pipeline()
+        pipeline = running_pipeline(self.ctx)
         accounts = self.ctx.services.get("git_accounts")
         ids: list[str] = []
         errors: list[str] = []
