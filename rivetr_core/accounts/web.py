@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Quart, g, has_websocket_context, request, websocket
 
+from rivetr_core.context import rivetr
 from rivetr_core.ratelimit import _trusted
 
 from . import credentials
@@ -33,8 +34,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FORM_FIELD = "csrf_token"
 
 
-def accounts_of(app: Quart) -> AccountService:
-    service: AccountService = app.extensions["rivetr_ctx"].services["accounts"]
+def accounts() -> AccountService:
+    """The AccountService of the app serving the current request."""
+    service: AccountService = rivetr().services["accounts"]
     return service
 
 
@@ -75,7 +77,7 @@ async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
     cached = getattr(g, "rivetr_session", None)
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    info = await accounts_of(app).session_for(req.cookies.get(SESSION_COOKIE))
+    info = await accounts().session_for(req.cookies.get(SESSION_COOKIE))
     if info is not None:
         g.rivetr_session = info
     return info
@@ -96,7 +98,7 @@ def install_verifiers(app: Quart) -> None:
     async def verify_api_token(token: str) -> str | None:
         if not credentials.looks_like_api_token(token):
             return None
-        found = await accounts_of(app).verify_token(token)
+        found = await accounts().verify_token(token)
         if found is None:
             return None
         g.rivetr_user = found[1]

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import tag, validate_request
 
-from rivetr_core.accounts.service import AccountError, AccountService, LoginResult, session_json, user_json
+from rivetr_core.accounts.service import AccountError, LoginResult, session_json, user_json
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
-    accounts_of,
+    accounts,
     clear_session_cookie,
     current_session,
     set_session_cookie,
@@ -43,10 +43,6 @@ class Credentials(BaseModel):
 class PasswordChange(BaseModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
-
-
-def accounts() -> AccountService:
-    return accounts_of(current_app)  # type: ignore[arg-type]
 
 
 def _session_response(result: LoginResult, status: int) -> Response:

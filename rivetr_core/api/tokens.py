@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, g, request
 from quart_schema import tag, validate_request
 
-from rivetr_core.accounts.service import AccountService, token_json
-from rivetr_core.accounts.web import accounts_of
+from rivetr_core.accounts.service import token_json
+from rivetr_core.accounts.web import accounts
 from rivetr_core.errors import not_found
 
 bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
@@ -18,10 +18,6 @@ bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="What the token is for (e.g. 'ci').")
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Lifetime; none = no expiry.")
-
-
-def accounts() -> AccountService:
-    return accounts_of(current_app)  # type: ignore[arg-type]
 
 
 @bp.get("")

@@ -27,13 +27,15 @@ from quart import (
 )
 
 from rivetr_core.accounts import credentials
-from rivetr_core.accounts.service import AccountService, SessionInfo
+from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import (
     CSRF_FORM_FIELD,
     CSRF_HEADER,
     PRELOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    accounts,
     current_session,
+    request_is_https,
     same_origin,
 )
 from rivetr_core.context import RivetrContext, rivetr
@@ -64,11 +66,6 @@ SECURITY_HEADERS = {
 
 def ctx() -> RivetrContext:
     return rivetr()
-
-
-def accounts() -> AccountService:
-    service: AccountService = rivetr().services["accounts"]
-    return service
 
 
 def is_htmx() -> bool:
@@ -147,8 +144,6 @@ async def _security_headers(response: Response) -> Response:
         response.headers.setdefault("Cache-Control", "no-store")
     new_token = getattr(g, "new_prelogin_csrf", None)
     if new_token:
-        from rivetr_core.accounts.web import request_is_https
-
         response.set_cookie(
             PRELOGIN_CSRF_COOKIE,
             new_token,
