@@ -57,25 +57,23 @@ class DeliveryLog:
     async def list(
         self, *, provider: str | None = None, outcome: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[WebhookDelivery], int]:
-        query = select(WebhookDelivery)
-        count = select(func.count()).select_from(WebhookDelivery)
+        conditions: list[Any] = []
         if provider:
-            query, count = (
-                query.where(WebhookDelivery.provider == provider),
-                count.where(WebhookDelivery.provider == provider),
-            )
+            conditions.append(WebhookDelivery.provider == provider)
         if outcome:
-            query, count = (
-                query.where(WebhookDelivery.outcome == outcome),
-                count.where(WebhookDelivery.outcome == outcome),
-            )
-        query = query.order_by(col(WebhookDelivery.received_at).desc(), col(WebhookDelivery.id)).offset(
-            offset
-        )
+            conditions.append(WebhookDelivery.outcome == outcome)
         async with self.db.session() as session:
-            rows = (await session.exec(query.limit(limit))).all()
-            total = (await session.exec(count)).one()  # type: ignore[call-overload]
-        return list(rows), int(total[0] if isinstance(total, tuple) else total)
+            total = (
+                await session.exec(select(func.count()).select_from(WebhookDelivery).where(*conditions))
+            ).one()
+            rows = await session.exec(
+                select(WebhookDelivery)
+                .where(*conditions)
+                .order_by(col(WebhookDelivery.received_at).desc(), col(WebhookDelivery.id))
+                .offset(offset)
+                .limit(limit)
+            )
+            return list(rows.all()), int(total)
 
     async def _maybe_trim(self) -> None:
         self._inserts += 1
