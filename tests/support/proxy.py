@@ -20,13 +20,14 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.support.waiting import wait_for
 
 
 def free_port() -> int:
@@ -343,14 +344,17 @@ def parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 def wait_until(pred: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+    """:func:`tests.support.waiting.wait_for` with this module's shorter defaults."""
+    return wait_for(pred, timeout, interval=interval)
+
+
+def exited(pid: int) -> bool:
+    """The process is gone, or a zombie (exited, not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.fixture

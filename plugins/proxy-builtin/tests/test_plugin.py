@@ -7,15 +7,7 @@ from rivetr_proxy_builtin.backend import BuiltinProxy
 
 from rivetr_core.config import load_config
 from rivetr_core.types import PluginContext, ProxyBackend
-
-
-def exited(pid: int) -> bool:
-    """The process is gone (or a zombie: exited, not reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(") ", 1)[1][0] == "Z"
-    except FileNotFoundError:
-        return True
+from tests.support.proxy import exited
 
 
 def test_registration_builds_a_proxy_backend_from_config(tmp_path):

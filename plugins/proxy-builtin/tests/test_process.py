@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.support.proxy import SyncProxy, free_port, http_get, wait_until
+from tests.support.proxy import SyncProxy, exited, free_port, http_get, wait_until
 
 HEAVY = [
     "quart",
@@ -113,18 +113,10 @@ def _kill_9_scenario(cp, state, port, a, b):
             assert http_get(port, "new.test")[2] == b"a"
         finally:
             p2.close()
-        wait_until(lambda: not os.path.exists(f"/proc/{proxy_pid}") or _zombie(proxy_pid))
+        wait_until(lambda: exited(proxy_pid))
     finally:
         if cp.poll() is None:
             cp.kill()
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_restarted_proxy_serves_persisted_routes_and_backend_recovers(tmp_path, backend_factory):
@@ -138,7 +130,7 @@ def test_restarted_proxy_serves_persisted_routes_and_backend_recovers(tmp_path, 
         pids = [old_pid, *p.worker_pids()]
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: all(_zombie(pid) or not os.path.exists(f"/proc/{pid}") for pid in pids))
+        wait_until(lambda: all(exited(pid) for pid in pids))
         assert p.status()["ok"] is False  # status() reports, it does not restart
         p.call("start")
         assert p.status()["pid"] != old_pid
