@@ -356,7 +356,6 @@ class ClientConn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         w = self.w
-        w.last_error_status = 0
         p = self.parser
         ex = Exchange(self)
         method = p.get_method()
@@ -389,9 +388,9 @@ class ClientConn(asyncio.Protocol):
         elif cl is not None:
             if not cl.isdigit() or len(cl) > 18:
                 bad = True
-            elif int(cl) > 0:
+            elif (size := int(cl)) > 0:
                 ex.has_body = True
-                if w.max_body_size and int(cl) > w.max_body_size:
+                if w.max_body_size and size > w.max_body_size:
                     return self._local(ex, error_response(413, True), False)
         if host is None and not http10:
             bad = True
