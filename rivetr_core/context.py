@@ -30,6 +30,8 @@ class RivetrContext:
     secrets: SecretBox
     admin_token: str
     proxy: ProxyBackend | None = None
+    #: Why the last runtime selection failed (the dashboard shows it); None once an engine answers.
+    runtime_error: str | None = None
     _runtime: ContainerRuntime | None = None
     _runtime_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -68,7 +70,9 @@ class RivetrContext:
                         self.plugin_context(),
                         self.config.runtime.runtime_type,
                     )
+                    self.runtime_error = None
                 except (RuntimeUnavailable, PluginError, ImportError) as exc:
+                    self.runtime_error = str(exc)
                     raise RuntimeUnavailable(str(exc)) from exc
         return self._runtime
 
