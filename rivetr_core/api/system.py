@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint
 from quart_schema import tag, validate_querystring
-from sqlalchemy import text
 
 from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.history.query import parse_range, series
+from rivetr_core.models.apps import App, Deployment
 
 bp = Blueprint("system_api", __name__)
 
@@ -40,16 +39,6 @@ class RangeQuery(BaseModel):
         return v
 
 
-async def _app_exists(app_id: str) -> bool | None:
-    """True/False from the apps table; None when the apps area is not installed."""
-    try:
-        async with rivetr().db.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT 1 FROM apps WHERE id = :id"), {"id": app_id})).first()
-    except Exception:
-        return None
-    return row is not None
-
-
 @bp.get("/api/apps/<app_id>/metrics")
 @tag(["metrics"])
 @validate_querystring(RangeQuery)
@@ -57,8 +46,9 @@ async def app_metrics(app_id: str, query_args: RangeQuery) -> dict[str, Any]:
     """``{"app_id", "range", "points": [{"ts", "cpu_percent", "memory_used", "memory_limit", "net_rx",
     "net_tx", "containers"}], "latest": {...} | null}``; 404 for an unknown app."""
     ctx = rivetr()
-    if await _app_exists(app_id) is False:
-        raise not_found("app", app_id)
+    async with ctx.db.session() as session:
+        if await session.get(App, app_id) is None:
+            raise not_found("app", app_id)
     points = await series(ctx.db, "app", app_id, parse_range(query_args.range), query_args.points)
     sampler = ctx.services.get("sampler")
     latest = dict(sampler.last_apps.get(app_id) or {}) if sampler else {}
@@ -88,36 +78,25 @@ class TailQuery(BaseModel):
     tail: int = Field(100, ge=0, le=100_000, description="Lines of history, newest last.")
 
 
-_apps = sa.table("apps", sa.column("id", sa.String), sa.column("current_deployment_id", sa.String))
-_deployments = sa.table("deployments", sa.column("id", sa.String), sa.column("container_id", sa.String))
-
-
 @bp.get("/api/apps/<app_id>/logs")
 @tag(["apps"])
 @validate_querystring(TailQuery)
 async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
     """``[{"ts", "stream", "line"}]`` from the app's running container; 404 unknown app, 409 nothing running."""
     ctx = rivetr()
-    try:
-        async with ctx.db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(_apps.c.id, _deployments.c.container_id)
-                    .select_from(
-                        _apps.outerjoin(_deployments, _apps.c.current_deployment_id == _deployments.c.id)
-                    )
-                    .where(_apps.c.id == app_id)
-                )
-            ).first()
-    except sa.exc.OperationalError:
-        row = None
-    if row is None:
-        raise not_found("app", app_id)
-    if not row[1]:
+    async with ctx.db.session() as session:
+        app = await session.get(App, app_id)
+        if app is None:
+            raise not_found("app", app_id)
+        current = (
+            await session.get(Deployment, app.current_deployment_id) if app.current_deployment_id else None
+        )
+    container_id = current.container_id if current else None
+    if not container_id:
         raise ApiError(409, "the app has no running container", code="no_container")
     runtime = await ctx.runtime()
     out = []
-    async for entry in runtime.logs(row[1], tail=query_args.tail, follow=False):
+    async for entry in runtime.logs(container_id, tail=query_args.tail, follow=False):
         out.append({"ts": isoformat(entry.ts), "stream": entry.stream, "line": entry.line})
     return out
 
