@@ -194,34 +194,21 @@ class RivetrMetrics:
                 self.ctx.spawn(self._observe_steps(deployment_id), f"metrics-steps-{deployment_id[:8]}")
 
     async def _observe_steps(self, deployment_id: str) -> None:
-        from sqlalchemy import text
+        from rivetr_core.models.apps import Deployment
 
         assert self.ctx is not None
         try:
-            async with self.ctx.db.engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        text(
-                            "SELECT steps, status, COALESCE(started_at, created_at), finished_at FROM deployments WHERE id = :id"
-                        ),
-                        {"id": deployment_id},
-                    )
-                ).first()
-        except Exception:  # apps area not installed yet: no step timings to read
+            async with self.ctx.db.session() as session:
+                dep = await session.get(Deployment, deployment_id)
+        except Exception:  # the database is closing (shutdown): no step timings to read
             return
-        if row is None:
+        if dep is None:
             return
-        steps = row[0]
-        if isinstance(steps, str):
-            import json
-
-            steps = json.loads(steps or "{}")
-        steps = steps if isinstance(steps, dict) else {}
-        for step, info in steps.items():
+        for step, info in (dep.steps or {}).items():
             seconds = _step_seconds(info)
             if seconds is not None:
                 self.step_duration.labels(step=step).observe(seconds)
-        total = _seconds_between(row[2], row[3])
+        total = _seconds_between(dep.started_at or dep.created_at, dep.finished_at)
         if total is not None:
             self.step_duration.labels(step="total").observe(total)
 
@@ -244,14 +231,10 @@ def _step_seconds(info: Any) -> float | None:
     return None
 
 
-def _seconds_between(start: Any, end: Any) -> float | None:
-    if isinstance(start, str):
-        start = datetime.fromisoformat(start)
-    if isinstance(end, str):
-        end = datetime.fromisoformat(end)
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        return max((end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds(), 0.0)
-    return None
+def _seconds_between(start: datetime, end: datetime | None) -> float | None:
+    if end is None:
+        return None
+    return max((end.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds(), 0.0)
 
 
 def install_request_timer(app: Quart, metrics: RivetrMetrics) -> None:
