@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func
@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from rivetr_core.config import RivetrConfig
 from rivetr_core.db import Database
-from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.errors import ApiError
 from rivetr_core.models.accounts import ApiToken, User, UserSession
 
@@ -41,13 +41,6 @@ class AccountError(ApiError):
         )
         self.field = field
         self.reason = message
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes (stored in UTC)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass

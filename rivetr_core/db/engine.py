@@ -31,6 +31,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime: SQLite hands datetimes back naive (they are stored in UTC)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def isoformat(value: datetime | None) -> str | None:
     """API form of a stored time: ISO 8601 in UTC with a Z. SQLite hands back naive values (stored UTC)."""
     if value is None:

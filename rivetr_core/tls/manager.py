@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.types import RivetrEvent
 
 from .acme_client import AcmeClient, AcmeError
 from .pem import PemError, ValidatedCertificate, generate_key_pem, info_from_pem
-from .store import CertificateStore, aware
+from .store import CertificateStore
 
 if TYPE_CHECKING:
     from quart import Quart

@@ -15,13 +15,6 @@ from rivetr_core.secrets import SecretBox
 from .pem import CertificateInfo
 
 
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands datetimes back naive; they are stored in UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 class CertificateStore:
     def __init__(self, db: Database, secrets: SecretBox) -> None:
         self.db = db
