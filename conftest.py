@@ -4,7 +4,8 @@ pytest_plugins = [
     "tests.support.engines",
     "tests.support.server",
     "tests.support.fake_git_host",
+    # proxy before gitserver, which imports it: a plugin imported first cannot get pytest's assert rewriting.
+    "tests.support.proxy",
     "tests.support.gitserver",
     "tests.support.pebble",
-    "tests.support.proxy",
 ]
