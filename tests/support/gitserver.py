@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.engines import BASE_IMAGE
 from tests.support.proxy import free_port
 
-BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
 APP_PORT = 8000
 
 DOCKERFILE = f"""FROM {BASE_IMAGE}
