@@ -150,3 +150,23 @@ async def test_proxy_route_counters_contract(api) -> None:
     assert 'proxy_requests_total{domain="a.example.com"} 41.0' in text
     assert 'proxy_upstream_errors_total{domain="a.example.com"} 2.0' in text
     assert "junk" not in text
+
+
+async def test_sampler_reads_certificate_expiry_and_app_names(api) -> None:
+    from datetime import UTC, datetime
+
+    from rivetr_core.models.apps import App
+    from rivetr_core.models.tls import Certificate
+
+    not_after = datetime(2033, 5, 18, 3, 33, 20, tzinfo=UTC)
+    async with api.ctx.db.session() as session:
+        session.add(Certificate(domain="web.example.com", source="custom", not_after=not_after))
+        session.add(Certificate(domain="pending.example.com", source="acme"))
+        app = App(name="named-app", port=8000, git_url="https://example.com/a.git")
+        session.add(app)
+        await session.commit()
+        app_id = app.id
+    sampler = api.ctx.services["sampler"]
+    assert await sampler._cert_expiry() == {"web.example.com": not_after.timestamp()}
+    assert await sampler._app_names([app_id, "gone"]) == {app_id: "named-app"}
+    assert await sampler._app_names([]) == {}

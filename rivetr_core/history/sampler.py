@@ -15,11 +15,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlmodel import col, select
 
 from rivetr_core.db.engine import utcnow
+from rivetr_core.models.apps import App
 from rivetr_core.models.ops import MetricSample
+from rivetr_core.models.tls import Certificate
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -188,12 +190,9 @@ class MetricsSampler:
     async def _app_names(self, app_ids: list[str]) -> dict[str, str]:
         if not app_ids:
             return {}
-        try:
-            async with self.ctx.db.engine.connect() as conn:
-                rows = await conn.execute(text("SELECT id, name FROM apps"))
-                return {r[0]: r[1] for r in rows}
-        except Exception:  # apps table not there (apps area not installed)
-            return {}
+        async with self.ctx.db.session() as session:
+            rows = await session.exec(select(App.id, App.name).where(col(App.id).in_(app_ids)))
+            return {app_id: name for app_id, name in rows}
 
     async def _proxy_counters(self) -> dict[str, dict[str, float]] | None:
         """Per-route counters from ``ProxyBackend.status()["route_stats"]`` when the backend offers them:
@@ -214,21 +213,17 @@ class MetricsSampler:
         }
 
     async def _cert_expiry(self) -> dict[str, float]:
-        try:
-            async with self.ctx.db.engine.connect() as conn:
-                rows = await conn.execute(
-                    text("SELECT domain, not_after FROM certificates WHERE not_after IS NOT NULL")
+        async with self.ctx.db.session() as session:
+            rows = await session.exec(
+                select(Certificate.domain, Certificate.not_after).where(
+                    col(Certificate.not_after).is_not(None)
                 )
-                out = {}
-                for domain, not_after in rows:
-                    if isinstance(not_after, str):
-                        not_after = datetime.fromisoformat(not_after)
-                    if not_after.tzinfo is None:
-                        not_after = not_after.replace(tzinfo=UTC)
-                    out[domain] = not_after.timestamp()
-                return out
-        except Exception:  # certificates table not there (TLS area not installed)
-            return {}
+            )
+            return {
+                domain: (not_after if not_after.tzinfo else not_after.replace(tzinfo=UTC)).timestamp()
+                for domain, not_after in rows
+                if not_after
+            }
 
     # ---------------------------------------------------------------------------------------- retention
     async def compact(self, now: datetime | None = None) -> tuple[int, int]:
