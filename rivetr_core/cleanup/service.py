@@ -1,8 +1,7 @@
 """The cleanup task and the disk monitor.
 
-The apps area's tables (``apps``, ``deployments``, ``deployment_logs``) are read through light typed table
-stubs rather than its models, so this module works (and does nothing) when that area is absent and never
-imports the pipeline. Containers and images are matched by the labels the pipeline sets (``rivetr.instance``,
+The tables (``apps``, ``deployments``, ``deployment_logs``, …) are queried as SQLAlchemy Core tables of their
+models; this module never imports the pipeline. Containers and images are matched by the labels the pipeline sets (``rivetr.instance``,
 ``rivetr.app``), so two Rivetr instances on one engine never touch each other's images.
 """
 
@@ -18,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from rivetr_core.db.engine import utcnow
+from rivetr_core.models.apps import App, Deployment, DeploymentLog
 from rivetr_core.models.core import Meta
+from rivetr_core.models.ops import AuditEntry, NotificationDelivery
 from rivetr_core.types import RivetrEvent
 
 from .images import DeployedImage, images_to_remove
@@ -36,25 +37,11 @@ DISK_CHECK_INTERVAL = 60.0
 #: A disk warning is repeated at most this often while the disk stays above the threshold.
 WARNING_REPEAT = 3600.0
 
-_apps = sa.table(
-    "apps",
-    sa.column("id", sa.String),
-    sa.column("name", sa.String),
-    sa.column("current_deployment_id", sa.String),
-)
-_deployments = sa.table(
-    "deployments",
-    sa.column("id", sa.String),
-    sa.column("app_id", sa.String),
-    sa.column("image", sa.String),
-    sa.column("image_removed", sa.Boolean),
-    sa.column("status", sa.String),
-    sa.column("created_at", sa.DateTime),
-    sa.column("finished_at", sa.DateTime),
-)
-_deployment_logs = sa.table("deployment_logs", sa.column("deployment_id", sa.String))
-_deliveries = sa.table("notification_deliveries", sa.column("created_at", sa.DateTime))
-_audit = sa.table("audit_log", sa.column("ts", sa.DateTime))
+_apps: Any = App.__table__  # type: ignore[attr-defined]
+_deployments: Any = Deployment.__table__  # type: ignore[attr-defined]
+_deployment_logs: Any = DeploymentLog.__table__  # type: ignore[attr-defined]
+_deliveries: Any = NotificationDelivery.__table__  # type: ignore[attr-defined]
+_audit: Any = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 class CleanupService:
@@ -191,11 +178,8 @@ class CleanupService:
         return row.value if row else None
 
     async def _app_ids(self) -> list[str]:
-        try:
-            async with self.ctx.db.engine.connect() as conn:
-                return [r[0] for r in await conn.execute(sa.select(_apps.c.id))]
-        except sa.exc.OperationalError:  # apps area not installed
-            return []
+        async with self.ctx.db.engine.connect() as conn:
+            return [r[0] for r in await conn.execute(sa.select(_apps.c.id))]
 
     async def prune_app_images(
         self, app_id: str, *, keep: int | None = None, runtime: Any = None
@@ -251,16 +235,13 @@ class CleanupService:
         cutoff = utcnow() - timedelta(days=self.config.build_log_retention_days)
         removed = 0
         async with self.ctx.db.engine.begin() as conn:
-            try:
-                old = sa.select(_deployments.c.id).where(
-                    _deployments.c.finished_at.is_not(None), _deployments.c.finished_at < cutoff
-                )
-                result = await conn.execute(
-                    sa.delete(_deployment_logs).where(_deployment_logs.c.deployment_id.in_(old))
-                )
-                removed = result.rowcount or 0
-            except sa.exc.OperationalError:  # apps area not installed
-                pass
+            old = sa.select(_deployments.c.id).where(
+                _deployments.c.finished_at.is_not(None), _deployments.c.finished_at < cutoff
+            )
+            result = await conn.execute(
+                sa.delete(_deployment_logs).where(_deployment_logs.c.deployment_id.in_(old))
+            )
+            removed = result.rowcount or 0
             await conn.execute(sa.delete(_deliveries).where(_deliveries.c.created_at < cutoff))
             audit_cutoff = utcnow() - timedelta(days=self.config.audit_retention_days)
             await conn.execute(sa.delete(_audit).where(_audit.c.ts < audit_cutoff))
