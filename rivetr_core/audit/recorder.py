@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast
 from sqlmodel import col, func, select
 
-from rivetr_core.db.engine import isoformat, utcnow
+from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.models.ops import AuditEntry
 
 if TYPE_CHECKING:
@@ -68,9 +68,9 @@ class AuditLog:
             # Ids sit in a small JSON object; matching its text form stays portable (SQLite, PostgreSQL).
             conditions.append(cast(AuditEntry.target, String).contains(f'"{target}"', autoescape=True))
         if since:
-            conditions.append(AuditEntry.ts >= _aware(since))
+            conditions.append(AuditEntry.ts >= aware(since))
         if until:
-            conditions.append(AuditEntry.ts < _aware(until))
+            conditions.append(AuditEntry.ts < aware(until))
         if status:
             conditions.append(AuditEntry.status == status)
         async with self.db.session() as session:
@@ -85,11 +85,6 @@ class AuditLog:
                 .limit(limit)
             )
             return list(rows.all()), int(total)
-
-
-def _aware(value: datetime) -> datetime:
-    # Filters without a zone mean UTC, like every stored time.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def entry_json(row: AuditEntry) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from rivetr_core.config import OAuthProviderConfig
-from rivetr_core.db import isoformat, utcnow
+from rivetr_core.db import aware, isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import GitAccount, OAuthState
@@ -42,12 +42,6 @@ log = logging.getLogger("rivetr.gitproviders")
 STATE_TTL = timedelta(minutes=10)
 REFRESH_LEEWAY = 60  # seconds before expiry a token counts as expired
 HTTP_TIMEOUT = 20.0
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class GitAccountService:
@@ -169,7 +163,7 @@ class GitAccountService:
                 raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
             await session.delete(row)
             await session.commit()
-        created = _aware(row.created_at)
+        created = aware(row.created_at)
         if row.provider != provider or created is None or utcnow() - created > STATE_TTL:
             raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
         return row
@@ -300,13 +294,13 @@ class GitAccountService:
         }
         if account.refresh_token_enc:
             token["refresh_token"] = self.box.decrypt(account.refresh_token_enc)
-        expires = _aware(account.expires_at)
+        expires = aware(account.expires_at)
         if expires is not None:
             token["expires_at"] = int(expires.timestamp())
         return token
 
     def _expired(self, account: GitAccount, leeway: float = REFRESH_LEEWAY) -> bool:
-        expires = _aware(account.expires_at)
+        expires = aware(account.expires_at)
         return expires is not None and expires.timestamp() - leeway <= time.time()
 
     async def fresh(self, account_id: str, *, leeway: float = REFRESH_LEEWAY) -> GitAccount:

@@ -12,13 +12,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
 
-from rivetr_core.db.engine import utcnow
+from rivetr_core.db.engine import aware, utcnow
 from rivetr_core.models.apps import App
 from rivetr_core.models.ops import MetricSample
 from rivetr_core.models.tls import Certificate
@@ -219,11 +219,7 @@ class MetricsSampler:
                     col(Certificate.not_after).is_not(None)
                 )
             )
-            return {
-                domain: (not_after if not_after.tzinfo else not_after.replace(tzinfo=UTC)).timestamp()
-                for domain, not_after in rows
-                if not_after
-            }
+            return {domain: aware(not_after).timestamp() for domain, not_after in rows if not_after}
 
     # ---------------------------------------------------------------------------------------- retention
     async def compact(self, now: datetime | None = None) -> tuple[int, int]:
@@ -286,9 +282,7 @@ class MetricsSampler:
 
 
 def _hour_floor(ts: datetime) -> datetime:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.replace(minute=0, second=0, microsecond=0)
+    return aware(ts).replace(minute=0, second=0, microsecond=0)
 
 
 def _host_stats(path: str) -> dict[str, float]:
