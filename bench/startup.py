@@ -2,7 +2,8 @@
 
 Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s. Peers for scale: upstream Rust Rivetr claims
 ~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own process(es); its RSS is reported
-separately and in the total.
+separately and in the total. Measured in the same run: ``stack_floor.py``, a one-route app on the same
+libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any control plane on them has.
 
     .venv/bin/python bench/startup.py [--runs 3] [--idle 10] [--no-proxy]
 """
@@ -110,6 +111,38 @@ def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
                 pass
 
 
+def floor_run(idle: float, data_dir: Path) -> float:
+    """Idle RSS of bench/stack_floor.py, started and measured like Rivetr."""
+    port = free_port()
+    docker_url = os.environ.get("RIVETR_RUNTIME__DOCKER_SOCKET", "unix:///var/run/docker.sock")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("stack_floor.py")),
+            str(port),
+            str(data_dir / "floor.db"),
+            docker_url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        started = time.perf_counter()
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if proc.poll() is not None or time.perf_counter() - started > 30:
+                    raise SystemExit("stack_floor.py did not start") from None
+                time.sleep(0.01)
+        time.sleep(idle)
+        return rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -121,15 +154,26 @@ def main() -> None:
         # A first start migrates a new database; the restart is what an operator sees day to day.
         data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-"))
         first = one_run(1.0, not args.no_proxy, data_dir)
-        results.append({**one_run(args.idle, not args.no_proxy, data_dir), "first": first["ready"]})
+        results.append(
+            {
+                **one_run(args.idle, not args.no_proxy, data_dir),
+                "first": first["ready"],
+                "floor": floor_run(args.idle, data_dir),
+            }
+        )
     first_ready = statistics.median(r["first"] for r in results)
     ready = statistics.median(r["ready"] for r in results)
     control = statistics.median(r["control"] for r in results)
     proxy = statistics.median(r["proxy"] for r in results)
+    floor = statistics.median(r["floor"] for r in results)
     print(f"runs: {args.runs}, idle {args.idle:g} s, proxy {'on' if not args.no_proxy else 'off'}")
     print(f"time to ready, first start (new database): {first_ready:.2f} s")
     print(f"time to ready, restart (median): {ready:.2f} s   target ≤ 2 s   ratio {ready / 2:.2f}")
     print(f"idle RSS control plane: {control:.1f} MB   target ≤ 80 MB   ratio {control / 80:.2f}")
+    print(
+        f"idle RSS same-stack floor (bench/stack_floor.py, one route): {floor:.1f} MB   "
+        f"Rivetr {control - floor:+.1f} MB   ratio {control / floor:.2f}"
+    )
     print(f"idle RSS proxy worker(s): {proxy:.1f} MB   total {control + proxy:.1f} MB")
     print(
         f"vs peers: upstream Rust Rivetr ~30 MB ({(control + proxy) / 30:.1f}x), "

@@ -11,9 +11,10 @@ import base64
 import os
 import secrets as _stdlib_secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_FILE = "secret.key"
 _PREFIX = "v1:"
@@ -47,7 +48,18 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise SecretError("encryption key must be 32 bytes (base64 of 32 random bytes)")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: AESGCM | None = None
+
+    @property
+    def _aead(self) -> AESGCM:
+        # cryptography is imported on first use: its Rust extension alone is ~7 MB of RSS, and an idle control
+        # plane with nothing to decrypt should not pay for it (issue 2's idle-memory target).
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def from_config(cls, configured_key: str | None, data_dir: Path) -> SecretBox:
@@ -70,6 +82,8 @@ class SecretBox:
     def decrypt(self, stored: str) -> str:
         if not stored.startswith(_PREFIX):
             raise SecretError("unknown secret format")
+        from cryptography.exceptions import InvalidTag
+
         try:
             raw = base64.b64decode(stored[len(_PREFIX) :], validate=True)
             return self._aead.decrypt(raw[:12], raw[12:], None).decode()

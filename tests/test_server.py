@@ -36,6 +36,22 @@ def test_health_and_auth(server: ServerProcess) -> None:
     assert all({"name", "version", "hooks"} <= set(p) for p in plugins)
 
 
+def test_cryptography_loaded_only_when_a_secret_is_handled(server: ServerProcess) -> None:
+    """Its Rust extension is ~7 MB of resident memory, so an idle control plane must not map it (issue 2's idle
+    RSS); storing a secret env var must then load it and work."""
+    maps = Path(f"/proc/{server.proc.pid}/maps")
+    extension = "cryptography/hazmat/bindings/_rust"
+    assert extension not in maps.read_text()
+    with server.client() as client:
+        created = client.post("/api/apps", json={"name": "web", "git_url": "https://git.example.com/w.git"})
+        assert created.status_code == 201, created.text
+        env = f"/api/apps/{created.json()['id']}/env-vars"
+        stored = client.post(env, json={"key": "API_KEY", "value": "s3cr3t", "is_secret": True})
+        assert stored.status_code == 201, stored.text
+        assert client.get(env + "/API_KEY?reveal=true").json()["value"] == "s3cr3t"
+    assert extension in maps.read_text()
+
+
 def test_request_id_echoed_and_generated(server: ServerProcess) -> None:
     given = httpx.get(server.url + "/health", headers={"X-Request-Id": "abc-123"})
     assert given.headers["X-Request-Id"] == "abc-123"

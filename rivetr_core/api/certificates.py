@@ -12,7 +12,6 @@ from quart_schema import tag, validate_request, validate_response
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.tls.manager import CertificateManager, certificate_json
-from rivetr_core.tls.pem import PemError, validate_pair
 from rivetr_core.validation import check_domain
 
 bp = Blueprint("certificates_api", __name__, url_prefix="/api/certificates")
@@ -96,6 +95,8 @@ async def upload_certificate(data: CertificateIn) -> tuple[dict[str, Any], int]:
     """Install a custom certificate. 422 naming the field when the key does not match the leaf, the leaf does
     not cover ``domain`` (wildcard SANs count), it is expired or not yet valid, or the chain is out of order.
     Replaces any certificate of the domain, ACME ones included (ACME then leaves the domain alone)."""
+    from rivetr_core.tls.pem import PemError, validate_pair  # cryptography only when a certificate comes in
+
     try:
         validated = validate_pair(data.domain, data.certificate, data.private_key)
     except PemError as exc:

@@ -28,9 +28,10 @@ from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.types import RivetrEvent
 
 from .acme_client import AcmeClient, AcmeError
-from .pem import PemError, ValidatedCertificate, generate_key_pem, info_from_pem
 from .store import CertificateStore
 
+# .pem (cryptography, ~7 MB of RSS for its Rust extension) is imported where a certificate is actually handled,
+# so a control plane that has none to issue stays small (issue 2's idle-memory target).
 if TYPE_CHECKING:
     from quart import Quart
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from rivetr_core.models.core import ProxyRoute
     from rivetr_core.models.tls import Certificate
     from rivetr_core.routing import RouteService
+
+    from .pem import ValidatedCertificate
 
 log = logging.getLogger("rivetr.tls")
 
@@ -296,6 +299,8 @@ class CertificateManager:
     async def _acme(self) -> AcmeClient:
         async with self._client_lock:
             if self._client is None:
+                from .pem import generate_key_pem
+
                 directory = self.config.effective_acme_directory
                 account = await self.store.account(directory)
                 key_pem, account_url = account if account else (generate_key_pem(), None)
@@ -328,6 +333,8 @@ class CertificateManager:
             return Path(extra)
 
     async def _obtain(self, domain: str) -> None:
+        from .pem import generate_key_pem, info_from_pem
+
         forced = domain in self._forced
         try:
             async with self._orders:
@@ -392,6 +399,8 @@ class CertificateManager:
             self.wake()  # recompute when the worker must look again
 
     async def _failed(self, domain: str, exc: Exception, forced: bool) -> None:
+        from .pem import PemError
+
         if isinstance(exc, AcmeError | PemError):
             error = str(exc)
         else:

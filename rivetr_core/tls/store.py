@@ -4,6 +4,7 @@ they reach the database and decrypted only to hand them to the proxy or the ACME
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
@@ -12,7 +13,8 @@ from rivetr_core.db.engine import utcnow
 from rivetr_core.models.tls import AcmeAccount, Certificate
 from rivetr_core.secrets import SecretBox
 
-from .pem import CertificateInfo
+if TYPE_CHECKING:
+    from .pem import CertificateInfo
 
 
 class CertificateStore:
