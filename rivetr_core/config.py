@@ -72,6 +72,11 @@ class RuntimeConfig(_Section):
     crash_check_interval: float = Field(
         5.0, gt=0, description="Seconds between checks that running app containers are still up."
     )
+    publish_ports: bool = Field(
+        False,
+        description="Publish app ports on 127.0.0.1 and proxy to them, instead of to the containers' own "
+        "bridge-network addresses (turn on if this host cannot reach those; rootless engines always publish).",
+    )
 
     @field_validator("default_cpu_limit", "build_cpu_limit", mode="before")
     @classmethod

@@ -267,6 +267,7 @@ async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runt
     assert all(s["duration_ms"] >= 0 and s["started_at"] and s["finished_at"] for s in done["steps"].values())
     spec = fake_runtime.runs[-1]
     assert spec.env["GREETING"] == "hi" and spec.env["PORT"] == "8000"
+    assert spec.publish is False  # [runtime] publish_ports off: proxied at the container's own address
     assert spec.env["RIVETR_APP_NAME"] == "web" and spec.env["RIVETR_DEPLOYMENT_ID"] == dep["id"]
     assert spec.env["SOURCE_COMMIT"] == repo.head()
     assert spec.labels["rivetr.app"] == app["id"] and spec.labels["rivetr.deployment"] == dep["id"]
@@ -717,3 +718,20 @@ async def test_restart_budget_resets_once_stable(papi, git_server, fake_runtime,
         await asyncio.sleep(0.02)
     assert 1 in seen and seen[-1] == 0, seen[-10:]
     assert now["container_id"] in fake_runtime.live()
+
+
+def test_upstream_of_a_container_and_the_port_a_restart_keeps():
+    from rivetr_core.engine.recovery import _loopback_port
+
+    published = ContainerInfo(id="a", name="a", image="i", status="running", running=True, host_port=4100)
+    direct = ContainerInfo(
+        id="b", name="b", image="i", status="running", running=True, address="172.17.0.9:8000"
+    )
+    assert (published.upstream, direct.upstream) == ("127.0.0.1:4100", "172.17.0.9:8000")
+    assert ContainerInfo(id="c", name="c", image="i", status="exited", running=False).upstream is None
+    assert [_loopback_port(u) for u in ("127.0.0.1:4100", "172.17.0.9:8000", None, "127.0.0.1:x")] == [
+        4100,
+        0,
+        0,
+        0,
+    ]

@@ -101,6 +101,7 @@ def run_spec(
         memory_limit=app.memory_limit or runtime_cfg.default_memory_limit,
         pids_limit=runtime_cfg.pids_limit,
         init=True,
+        publish=runtime_cfg.publish_ports,
     )
 
 
@@ -280,14 +281,14 @@ class Pipeline:
         self.start_task = asyncio.ensure_future(runtime.run(spec))
         info = await asyncio.shield(self.start_task)
         self.container_id = info.id
-        if not info.host_port:
+        upstream = info.upstream
+        if not upstream:
             # A container that dies within milliseconds has no port bindings left to report.
             info = await runtime.inspect(info.id)
             if not info.running:
                 await self._container_log_tail(runtime)
                 raise PipelineError(f"container exited (code {info.exit_code}) right after it started")
-            raise PipelineError("the runtime did not publish the container port")
-        upstream = f"127.0.0.1:{info.host_port}"
+            raise PipelineError("the runtime reports no address for the container port")
         self.log(f"started container {spec.name} ({info.id[:12]}) on {upstream}")
         await self.service.update_deployment(
             self.dep_id, container_id=info.id, container_name=spec.name, upstream=upstream

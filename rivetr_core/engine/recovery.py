@@ -44,6 +44,13 @@ log = logging.getLogger("rivetr.engine.recovery")
 STABLE_AFTER = 60.0
 
 
+def _loopback_port(upstream: str | None) -> int:
+    """The published port of a ``127.0.0.1:<port>`` upstream (a restart asks for it again so the route stays
+    valid); 0 for a container's own network address, which a new container cannot keep anyway."""
+    host, _, port = (upstream or "").rpartition(":")
+    return int(port) if host == "127.0.0.1" and port.isdigit() else 0
+
+
 async def fail_interrupted(svc: DeploymentService) -> list[str]:
     """Mark every deployment a previous process left half-way as failed. Returns their ids."""
     async with svc.db.session() as session:
@@ -230,14 +237,18 @@ class CrashWatcher:
                 runtime = await svc.ctx.runtime()
                 if dep.container_id:
                     await svc.remove_container(runtime, dep.container_id)
-                old_port = int(dep.upstream.rpartition(":")[2]) if dep.upstream else 0
+                old_port = _loopback_port(dep.upstream)
                 spec = run_spec(svc, snap, current, current.image, restart=attempt, host_port=old_port)
                 try:
                     new = await runtime.run(spec)
                 except Exception:
+                    if not old_port:
+                        raise
                     spec.host_port = 0  # the old port was taken meanwhile: any port, then re-route
                     new = await runtime.run(spec)
-                upstream = f"127.0.0.1:{new.host_port}"
+                upstream = new.upstream
+                if not upstream:
+                    raise RuntimeError(f"the runtime reports no address for restarted container {new.id}")
                 await svc.update_deployment(
                     dep.id,
                     container_id=new.id,

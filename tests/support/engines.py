@@ -169,26 +169,30 @@ async def run_container(
     return await runtime.run(RunSpec(image=image, name=unique_name(prefix), labels=labels, **spec))
 
 
-def _http_get_blocking(port: int, path: str, timeout: float) -> tuple[int, str]:
+def _http_get_blocking(port: int, path: str, timeout: float, host: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
 
 
-async def http_get(port: int, path: str = "/", timeout: float = 5.0) -> tuple[int, str]:
-    """``GET http://127.0.0.1:<port><path>`` off the event loop → ``(status, body)``."""
-    return await asyncio.to_thread(_http_get_blocking, port, path, timeout)
+async def http_get(
+    port: int, path: str = "/", timeout: float = 5.0, host: str = "127.0.0.1"
+) -> tuple[int, str]:
+    """``GET http://<host>:<port><path>`` off the event loop → ``(status, body)``."""
+    return await asyncio.to_thread(_http_get_blocking, port, path, timeout, host)
 
 
-async def wait_http(port: int, path: str = "/", timeout: float = 15.0) -> tuple[int, str]:
+async def wait_http(
+    port: int, path: str = "/", timeout: float = 15.0, host: str = "127.0.0.1"
+) -> tuple[int, str]:
     """Retry :func:`http_get` until the server answers (a container's port is published before its process
     listens)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await http_get(port, path, timeout=2.0)
+            return await http_get(port, path, timeout=2.0, host=host)
         except (OSError, urllib.error.URLError):
             if time.monotonic() > deadline:
                 raise

@@ -244,6 +244,22 @@ class RuntimeContract:
         assert raw["HostConfig"]["Init"] is True
         assert all(b["HostIp"] == "127.0.0.1" for b in raw["HostConfig"]["PortBindings"][f"{HTTPD_PORT}/tcp"])
 
+    async def test_unpublished_port_reached_at_container_address(
+        self, runtime: ContainerRuntime, image: str, test_labels: dict[str, str]
+    ) -> None:
+        """publish=False: no host port, and the app answers at ``upstream`` (the container's bridge address),
+        which is what the pipeline routes to."""
+        info = await run_container(
+            runtime, image, test_labels, "direct", container_port=HTTPD_PORT, publish=False, init=True
+        )
+        assert info.host_port is None and info.address and info.upstream == info.address
+        host, _, port = info.address.rpartition(":")
+        assert int(port) == HTTPD_PORT and not host.startswith("127.")
+        assert await wait_http(HTTPD_PORT, host=host) == (200, "hello from rivetr\n")
+        raw = await runtime._call(lambda: runtime._api().inspect_container(info.id))  # type: ignore[attr-defined]
+        assert not any((raw["HostConfig"].get("PortBindings") or {}).values())  # podman: {"8000/tcp": None}
+        assert (await runtime.inspect(info.id)).upstream == info.address
+
     async def test_env_visible_inside(self, app: ContainerInfo) -> None:
         status, body = await http_get(app.host_port or 0, "/cgi-bin/env")
         assert status == 200

@@ -126,6 +126,14 @@ def _has_labels(have: Mapping[str, str] | None, want: Mapping[str, str] | None) 
     return all(have.get(key) == value for key, value in (want or {}).items())
 
 
+def _network_address(network: Mapping[str, Any]) -> str | None:
+    """``ip:port`` of a running container's (first) exposed TCP port on its (first) network."""
+    ips = [network.get("IPAddress")] + [n.get("IPAddress") for n in (network.get("Networks") or {}).values()]
+    ip = next((value for value in ips if value), None)
+    port = next((key.split("/")[0] for key in (network.get("Ports") or {}) if key.endswith("/tcp")), None)
+    return f"{ip}:{port}" if ip and port else None
+
+
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return True
@@ -183,6 +191,7 @@ class DockerRuntime:
         self._closed = False
         #: container id → (CPU time ns, sample time epoch s, CPU % computed then)
         self._cpu_baseline: dict[str, tuple[int, float, float]] = {}
+        self._rootless: bool | None = None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> DockerRuntime:
@@ -546,9 +555,17 @@ class DockerRuntime:
                     details={"host_ip": host_ip, "port": port},
                 ) from exc
 
+    def _is_rootless(self, api: docker.APIClient) -> bool:
+        """Whether the engine runs rootless: its containers' addresses are then inside a user namespace's
+        network the host cannot reach, so ports are published even when ``RunSpec.publish`` is False."""
+        if self._rootless is None:
+            options = api.info().get("SecurityOptions") or []
+            self._rootless = any("name=rootless" in str(option) for option in options)
+        return self._rootless
+
     def _host_config(self, api: docker.APIClient, spec: RunSpec) -> dict[str, Any]:
         port_bindings = None
-        if spec.container_port:
+        if spec.container_port and (spec.publish or self._is_rootless(api)):
             binding: tuple[Any, ...] = (
                 (spec.host_ip,) if not spec.host_port else (spec.host_ip, spec.host_port)
             )
@@ -623,8 +640,9 @@ class DockerRuntime:
         host = data.get("HostConfig") or {}
         status = self._normalize_status(str(state.get("Status") or "unknown"))
         running = bool(state.get("Running"))
+        network = data.get("NetworkSettings") or {}
         host_port: int | None = None
-        for bindings in ((data.get("NetworkSettings") or {}).get("Ports") or {}).values():
+        for bindings in (network.get("Ports") or {}).values():
             for binding in bindings or []:
                 if binding.get("HostPort"):
                     host_port = int(binding["HostPort"])
@@ -652,6 +670,7 @@ class DockerRuntime:
             host_port=host_port,
             labels=dict(config.get("Labels") or {}),
             created_at=_parse_time(data.get("Created")),
+            address=None if host_port else _network_address(network),
             started_at=_parse_time(state.get("StartedAt")),
             restart_count=int(data.get("RestartCount") or 0),
             limits=limits,
