@@ -10,6 +10,10 @@ until the new version is live (end of the switch), the total from the API reques
 (old container stopped and removed), the time spent between steps (queue, status writes, events), and the
 pipeline overhead = total - build - health (targets:
 overhead ≤ 0.5 s, total ≤ 3 s). Medians at the end.
+
+Peer, in the same run and on the same engine and repository: ``shell_peer.py``, the redeploy as a shell script
+(the Dokku way) does it with the engine's CLI — clone, build, run with a published port, poll, stop and rm the
+old container — with no proxy switch and no bookkeeping. Ratios are Rivetr / peer.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.deploy.shell_peer import ShellDeploy  # noqa: E402
 from tests.e2e.conftest import Rivetr, ensure_engine, shutdown_proxy  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.proxy import free_port  # noqa: E402
@@ -105,12 +110,32 @@ def main() -> int:
             print(f"  {key:13s} {statistics.median(r[key] for r in rows):.3f} s")
         print("targets: overhead <= 0.5 s, total <= 3 s")
         rivetr.api.delete(f"/api/apps/{app['id']}")
+        peer_rows = run_peer(args.engine, values, repo, args.runs)
+        print(f"\npeer: shell deploy with the {args.engine} CLI (median over {args.runs}; Rivetr / peer):")
+        for key in ("clone", "build", "start", "health", "drain", "total", "overhead"):
+            ours = statistics.median(r[key] for r in rows)
+            theirs = statistics.median(r[key] for r in peer_rows)
+            print(f"  {key:13s} {theirs:.3f} s   ratio {ours / theirs:.2f}")
     finally:
         server.stop()
         rivetr.cleanup()
         shutdown_proxy(server.data_dir)
         git.stop()
     return 0
+
+
+def run_peer(engine: str, values: dict[str, str], repo: object, runs: int) -> list[dict[str, float]]:
+    peer = ShellDeploy(engine, values, repo.url)  # type: ignore[attr-defined]
+    try:
+        peer.deploy("warm")  # warms the build cache, like Rivetr's first deploy
+        rows = []
+        for n in range(runs):
+            repo.write("www/index.html", f"peer run {n}\n")  # type: ignore[attr-defined]
+            repo.commit(f"peer run {n}")  # type: ignore[attr-defined]
+            rows.append(peer.deploy(n))
+        return rows
+    finally:
+        peer.cleanup()
 
 
 if __name__ == "__main__":
