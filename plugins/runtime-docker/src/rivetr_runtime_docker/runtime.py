@@ -608,7 +608,7 @@ class DockerRuntime:
     async def run(self, spec: RunSpec) -> ContainerInfo:
         """Create and start a container; ``ContainerInfo.host_port`` is the published host port."""
         image = self.normalize_image(spec.image)
-        if spec.container_port and spec.host_port:
+        if spec.container_port and spec.host_port and spec.publish:
             self._check_port_free(spec.host_ip, spec.host_port)
         if not await self.image_exists(image):
             raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image})
