@@ -17,6 +17,19 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .units import parse_cpus, parse_size
 
+
+def _networks(entries: list[str]) -> list[str]:
+    """Addresses or CIDRs, checked at load so a typo is a config error rather than a crash later."""
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return entries
+
+
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
@@ -40,6 +53,8 @@ class ServerConfig(_Section):
     )
     shutdown_timeout: float = Field(8.0, gt=0, le=60, description="Seconds in-flight requests get at stop.")
     min_free_disk_mb: int = Field(512, ge=0, description="Start-up warns below this much free disk.")
+
+    _trusted = field_validator("trusted_proxies")(_networks)
 
 
 class AuthConfig(_Section):
@@ -106,6 +121,11 @@ class ProxyConfig(_Section):
     health_timeout: float = Field(2.0, gt=0, description="Probe timeout.")
     health_threshold: int = Field(3, ge=1, description="Consecutive failures (or successes) to flip state.")
     health_path: str = Field("/", description="Path probed on upstreams.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Load balancers in front of the proxy (addresses/CIDRs) whose X-Forwarded-For, -Proto and "
+        "-Host reach apps; from any other client they are replaced.",
+    )
     acme_enabled: bool = Field(False, description="Obtain certificates by ACME for every domain.")
     acme_email: str | None = Field(None, description="Contact e-mail of the ACME account.")
     acme_directory_url: str = Field(LETS_ENCRYPT_PRODUCTION, description="ACME directory URL.")
@@ -121,6 +141,8 @@ class ProxyConfig(_Section):
     )
     acme_retry_max: float = Field(21600.0, gt=0, description="Longest wait between ACME retries, seconds.")
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
+
+    _trusted = field_validator("trusted_proxies")(_networks)
 
     @field_validator("max_body_size", mode="before")
     @classmethod

@@ -104,6 +104,29 @@ def test_pipelined_requests_answer_in_order(proxy_factory, backend_factory):
         assert s.response()[0] == 404
 
 
+def test_forwarded_headers_of_a_trusted_load_balancer_are_kept(proxy_factory, backend_factory):
+    b = backend_factory("h")
+    p = proxy_factory(trusted_proxies=["127.0.0.0/8"])
+    p.set_route("h.test", b.address)
+    with Conn(p.port) as s:
+        s.sendall(
+            b"GET /headers HTTP/1.1\r\nHost: h.test\r\nX-Forwarded-For: 203.0.113.7\r\n"
+            b"X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: www.example.com\r\n\r\n"
+        )
+        status, _headers, body = s.response()
+    assert status == 200
+    hdrs = {k.lower(): v.strip() for k, v in json.loads(body)["headers"]}
+    assert hdrs["x-forwarded-for"] == "203.0.113.7, 10.0.0.1, 127.0.0.1"
+    assert (hdrs["x-forwarded-proto"], hdrs["x-forwarded-host"]) == ("https", "www.example.com")
+    # Without those headers the proxy states its own view, trusted peer or not.
+    hdrs = {k.lower(): v.strip() for k, v in json.loads(http_get(p.port, "h.test", "/headers")[2])["headers"]}
+    assert (hdrs["x-forwarded-for"], hdrs["x-forwarded-proto"], hdrs["x-forwarded-host"]) == (
+        "127.0.0.1",
+        "http",
+        "h.test",
+    )
+
+
 def test_forwarding_and_hop_by_hop_headers(proxy_factory, backend_factory):
     b = backend_factory("h")
     p = proxy_factory()
@@ -119,7 +142,7 @@ def test_forwarding_and_hop_by_hop_headers(proxy_factory, backend_factory):
     data = json.loads(body)
     assert data["request_line"] == "GET /headers?x=1 HTTP/1.1"
     hdrs = {k.lower(): v.strip() for k, v in data["headers"]}
-    assert hdrs["x-forwarded-for"] == "10.0.0.1, 127.0.0.1"
+    assert hdrs["x-forwarded-for"] == "127.0.0.1"  # the client's own claim is not passed on: it is untrusted
     assert hdrs["x-forwarded-proto"] == "http"
     assert hdrs["x-forwarded-host"] == "h.test"
     assert len(hdrs["x-request-id"]) == 32

@@ -8,7 +8,7 @@ passes it to the proxy process as JSON on its command line.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -29,6 +29,8 @@ class ProxySettings:
     health_timeout: float = 2.0
     health_threshold: int = 3
     health_path: str = "/"
+    #: Load balancers in front of the proxy (addresses or CIDRs) whose X-Forwarded-For/-Proto/-Host are kept.
+    trusted_proxies: list[str] = field(default_factory=list)
     #: Log every request to stderr (off by default: logging is the most expensive thing on the hot path).
     access_log: bool = False
 
@@ -64,4 +66,5 @@ class ProxySettings:
             health_timeout=p.health_timeout,
             health_threshold=p.health_threshold,
             health_path=p.health_path,
+            trusted_proxies=list(p.trusted_proxies),
         )

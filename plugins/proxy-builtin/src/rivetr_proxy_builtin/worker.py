@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import json
 import os
 import re
@@ -50,7 +51,7 @@ from .routing import RouteTable, Upstream
 from .settings import ProxySettings
 
 # Request header names the head builder treats specially (value: what to do with it).
-_H_HOST, _H_CL, _H_TE, _H_CONN, _H_UPGRADE, _H_XFF, _H_DROP, _H_RID = range(8)
+_H_HOST, _H_CL, _H_TE, _H_CONN, _H_UPGRADE, _H_XFF, _H_DROP, _H_RID, _H_XFP, _H_XFH = range(10)
 _SPECIAL: dict[bytes, int] = {
     b"host": _H_HOST,
     b"content-length": _H_CL,
@@ -58,8 +59,10 @@ _SPECIAL: dict[bytes, int] = {
     b"connection": _H_CONN,
     b"upgrade": _H_UPGRADE,
     b"x-forwarded-for": _H_XFF,
-    b"x-forwarded-proto": _H_DROP,  # the proxy is the edge: it states the scheme and host itself
-    b"x-forwarded-host": _H_DROP,
+    # The proxy is the edge: it states the client, scheme and host itself, and keeps what the client said only
+    # from a trusted load balancer in front of it ([proxy] trusted_proxies); anyone else could forge them.
+    b"x-forwarded-proto": _H_XFP,
+    b"x-forwarded-host": _H_XFH,
     b"x-request-id": _H_RID,
     b"keep-alive": _H_DROP,
     b"proxy-connection": _H_DROP,
@@ -166,6 +169,7 @@ class ClientConn(asyncio.Protocol):
         "peer",
         "t",
         "tls",
+        "trusted",
         "tunnel",
         "upgrade_wait",
         "url",
@@ -202,6 +206,7 @@ class ClientConn(asyncio.Protocol):
         self.deadline = 0.0
         self.dkind = _D_NONE
         self.peer = b""
+        self.trusted = False  # the peer is a trusted proxy: its X-Forwarded-* headers are kept
 
     # ------------------------------------------------------------------------------------------ transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -210,6 +215,7 @@ class ClientConn(asyncio.Protocol):
         w.clients.add(self)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0].encode() if isinstance(peer, tuple) else b"unix"
+        self.trusted = bool(w.trusted_proxies) and w.is_trusted(self.peer)
         # A fresh connection must start a request within the header timeout (slowloris).
         self.deadline = w.now + w.header_timeout
         self.dkind = _D_IDLE
@@ -349,7 +355,11 @@ class ClientConn(asyncio.Protocol):
             elif kind == _H_CONN:
                 hdr[_H_CONN] = hdr[_H_CONN] + b"," + value if _H_CONN in hdr else value
             elif kind == _H_XFF:
-                hdr[_H_XFF] = hdr[_H_XFF] + b", " + value if _H_XFF in hdr else value
+                if self.trusted:
+                    hdr[_H_XFF] = hdr[_H_XFF] + b", " + value if _H_XFF in hdr else value
+            elif kind == _H_XFP or kind == _H_XFH:
+                if self.trusted:
+                    hdr[kind] = value
             elif kind != _H_DROP:
                 hdr[kind] = value  # Upgrade, X-Request-Id
 
@@ -433,9 +443,13 @@ class ClientConn(asyncio.Protocol):
         if upstream is None:
             rstats[1] += 1
             return self._local(ex, error_response(503, not keep or ex.has_body), keep and not ex.has_body)
-        # Forwarding headers: the proxy is the edge, so it appends the peer to X-Forwarded-For and states
-        # the scheme and original host; an X-Request-Id from the client is kept so traces can join up.
+        # Forwarding headers: the peer is appended to the X-Forwarded-For chain of a trusted proxy and starts a
+        # new one otherwise; scheme and original host are ours unless a trusted proxy stated them. An
+        # X-Request-Id from the client is kept so traces can join up.
         peer = self.peer
+        fwd_proto = fwd_host = None
+        if self.trusted:
+            fwd_proto, fwd_host = hdr.get(_H_XFP), hdr.get(_H_XFH)
         if rid is None or len(rid) > 128:
             # Random per-worker prefix + counter: unique without a getrandom() syscall per request.
             w.rid_seq += 1
@@ -444,8 +458,8 @@ class ClientConn(asyncio.Protocol):
             b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
             % (
                 peer if xff is None else xff + b", " + peer,
-                b"https" if self.tls else b"http",
-                host or b"",
+                fwd_proto or (b"https" if self.tls else b"http"),
+                fwd_host or host or b"",
                 rid,
             )
         )
@@ -1068,6 +1082,7 @@ class Worker:
         self.connect_timeout = settings.upstream_connect_timeout
         self.drain_timeout = settings.drain_timeout
         self.access_log = settings.access_log
+        self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self.rid_prefix = os.urandom(8).hex().encode()
         self.rid_seq = 0
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
@@ -1104,6 +1119,14 @@ class Worker:
         sys.stderr.flush()
 
     # ------------------------------------------------------------------------------------------------ TLS
+    def is_trusted(self, peer: bytes) -> bool:
+        """Whether ``peer`` (a client address) is in ``[proxy] trusted_proxies``; once per connection."""
+        try:
+            address = ipaddress.ip_address(peer.decode())
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)
+
     def cert_domain(self, host: str) -> str | None:
         """The certificate name covering ``host``: itself, else its one-level ``*.`` wildcard."""
         if host in self.certs:
