@@ -22,6 +22,7 @@ from rivetr_core.types import (
     LogLine,
     RivetrEvent,
     RunSpec,
+    RuntimeUnavailable,
 )
 from tests.support.server import ApiClient, make_config
 
@@ -544,6 +545,32 @@ async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     assert (await papi.get("/api/routes"))[1] == []
     assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
     assert (await papi.get(f"/api/deployments/{dep['id']}"))[0] == 404
+
+
+async def test_a_delete_the_engine_interrupted_is_finished_by_recovery(papi, git_server, fake_runtime):
+    from rivetr_core.engine.recovery import resume_deletions
+
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
+    listing = fake_runtime.list
+
+    async def engine_gone(*args, **kwargs):
+        raise RuntimeUnavailable("docker engine at unix:///gone does not answer")
+
+    fake_runtime.list = engine_gone
+    code, body = await papi.delete(f"/api/apps/{app['id']}")
+    assert code == 503 and body["error"]["code"] == "runtime_unavailable", body
+    code, got = await papi.get(f"/api/apps/{app['id']}")
+    assert code == 200 and got["status"] == "deleting"  # kept, visibly half-deleted, not silently lost
+    assert (await papi.post(f"/api/apps/{app['id']}/deploy"))[0] == 409
+    svc = papi.ctx.services["deployments"]
+    assert await resume_deletions(svc) == []  # engine still away: stays for the next start
+    fake_runtime.list = listing
+    assert await resume_deletions(svc) == [app["id"]]
+    assert fake_runtime.containers == {} and dep["image"] not in fake_runtime.images
+    assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
+    assert (await papi.get("/api/routes"))[1] == []
 
 
 async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake_runtime):

@@ -134,8 +134,27 @@ async def clean_build_dirs(svc: DeploymentService) -> None:
             await asyncio.to_thread(shutil.rmtree, path, True)
 
 
+async def resume_deletions(svc: DeploymentService) -> list[str]:
+    """Finish deleting the apps a stop or a failure (engine gone mid-way) left in ``deleting``: ``delete_app``
+    is idempotent, so running it again removes whatever is left. Returns the ids of apps now deleted."""
+    async with svc.db.session() as session:
+        app_ids = (await session.exec(select(App.id).where(App.status == "deleting"))).all()
+    deleted = []
+    for app_id in app_ids:
+        try:
+            await svc.delete_app(app_id)
+        except Exception as exc:
+            log.warning("could not finish deleting app %s (retried at the next start): %s", app_id, exc)
+        else:
+            deleted.append(app_id)
+    return deleted
+
+
 async def background_recovery(svc: DeploymentService) -> None:
     await clean_build_dirs(svc)
+    finished = await resume_deletions(svc)
+    if finished:
+        log.warning("finished deleting %d app(s) an earlier stop interrupted", len(finished))
     try:
         removed = await remove_orphans(svc)
         await remove_failed_images(svc)
