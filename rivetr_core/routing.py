@@ -92,12 +92,8 @@ class RouteService:
         return row
 
     async def remove(self, domain: str) -> bool:
-        async with self.db.session() as session:
-            row = await session.get(ProxyRoute, domain)
-            if row is None:
-                return False
-            await session.delete(row)
-            await session.commit()
+        if not await self.db.delete(ProxyRoute, domain):
+            return False
         if self.proxy is not None:
             await self.proxy.remove_route(domain)
         await self._notify(domain, None)

@@ -311,13 +311,7 @@ class AccountService:
 
     async def revoke_session(self, session_id: str) -> bool:
         """End a session by its public id (not the cookie value); False when there is none."""
-        async with self.db.session() as s:
-            row = await s.get(UserSession, session_id)
-            if row is None:
-                return False
-            await s.delete(row)
-            await s.commit()
-            return True
+        return await self.db.delete(UserSession, session_id)
 
     # ------------------------------------------------------------------------------------------- API tokens
     async def create_token(
@@ -356,13 +350,7 @@ class AccountService:
 
     async def revoke_token(self, token_id: str) -> bool:
         """Delete a token; False when there is no such token."""
-        async with self.db.session() as s:
-            token = await s.get(ApiToken, token_id)
-            if token is None:
-                return False
-            await s.delete(token)
-            await s.commit()
-            return True
+        return await self.db.delete(ApiToken, token_id)
 
     async def verify_token(self, raw: str) -> tuple[ApiToken, User | None] | None:
         """The token (and its owner) for a bearer value, or None when unknown or expired."""

@@ -16,6 +16,7 @@ from typing import Any, overload
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -134,6 +135,16 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             yield session
+
+    async def delete(self, model: type[SQLModel], key: Any) -> bool:
+        """Delete the row of ``model`` with primary key ``key``; False when there is none."""
+        async with self.session() as session:
+            row = await session.get(model, key)
+            if row is None:
+                return False
+            await session.delete(row)
+            await session.commit()
+            return True
 
     async def ping(self) -> bool:
         try:

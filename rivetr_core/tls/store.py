@@ -93,13 +93,7 @@ class CertificateStore:
             return row
 
     async def delete(self, domain: str) -> bool:
-        async with self.db.session() as session:
-            row = await session.get(Certificate, domain)
-            if row is None:
-                return False
-            await session.delete(row)
-            await session.commit()
-            return True
+        return await self.db.delete(Certificate, domain)
 
     def key_pem(self, row: Certificate) -> str:
         """Decrypt a row's private key (raises :class:`~rivetr_core.secrets.SecretError` on a wrong key)."""
