@@ -218,3 +218,35 @@ def test_domains_and_limits_are_edited_with_field_errors(
     assert put.value.status == 200
     app = server.client().get(f"/api/apps/{app_id}").json()
     assert app["https_redirect"] is False and app["hsts"] is True
+
+
+def test_git_source_and_token_are_edited_in_settings(shared_server: Any, page: Any, git_server: Any) -> None:
+    server = shared_server
+    repo = git_server.create_repo("source")
+    url = server.url
+    login(page, url)
+    app_id = create_app_via_form(page, url, "source", repo.url)
+    expect(page.locator("#set-git-url")).to_have_value(repo.url)
+    expect(page.locator("#set-git-token")).to_have_attribute("placeholder", "none (public repository)")
+    page.fill("#set-git-url", "ftp://example.test/x.git")
+    page.click("#app-settings button[type=submit]")
+    expect(page.locator("#app-settings [data-error-for=git_url]")).not_to_be_empty()
+    page.fill("#set-git-url", "https://git.example.test/acme/source.git")
+    page.fill("#set-git-token", "glpat-rotated-0123")
+    page.fill("#set-git-token-user", "oauth2")
+    with page.expect_response(lambda r: r.request.method == "PUT" and f"/api/apps/{app_id}" in r.url) as put:
+        page.click("#app-settings button[type=submit]")
+    assert put.value.status == 200
+    app = server.client().get(f"/api/apps/{app_id}").json()
+    assert app["git_url"] == "https://git.example.test/acme/source.git"
+    assert app["has_git_token"] is True and app["git_token_user"] == "oauth2"
+    assert "glpat-rotated-0123" not in page.content()  # write-only: never rendered back
+    # Saving again with the token field empty keeps the stored token; clearing the user name sends null.
+    page.reload()
+    expect(page.locator("#set-git-token")).to_have_attribute("placeholder", "stored, leave empty to keep it")
+    page.fill("#set-git-token-user", "")
+    with page.expect_response(lambda r: r.request.method == "PUT" and f"/api/apps/{app_id}" in r.url) as put:
+        page.click("#app-settings button[type=submit]")
+    assert put.value.status == 200
+    app = server.client().get(f"/api/apps/{app_id}").json()
+    assert app["has_git_token"] is True and app["git_token_user"] is None
