@@ -283,3 +283,37 @@ def test_terminal_rendering_shows_the_step_line(
     assert final["status"] == "failed"
     assert "==> failed" in out and "clone" in out and "· build ·" in out  # the step line, TTY only
     assert f"deployment {dep['id']} failed:" in err
+
+
+def test_follow_shows_every_step_that_ran_even_between_two_polls(capsys: pytest.CaptureFixture[str]) -> None:
+    """A redeploy can pass clone..switch within one status poll: the headers come from the recorded steps."""
+    from rivetr_core.cli.follow import follow
+
+    step = {"started_at": "2026-11-27T10:00:00Z", "finished_at": "2026-11-27T10:00:00Z", "duration_ms": 90}
+    states = iter(
+        [
+            {"id": "d1", "status": "queued", "steps": {}},
+            {"id": "d1", "status": "running", "steps": dict.fromkeys(("clone", "build", "start"), step)},
+        ]
+    )
+
+    class Client:
+        token = "t"
+
+        def ws_url(self, path: str) -> str:
+            return f"ws://127.0.0.1:{free_tcp_port()}{path}"  # nothing listens: logs are polled instead
+
+        def get(self, path: str) -> object:
+            return (
+                [] if path.endswith("/logs") else next(states, {"id": "d1", "status": "running", "steps": {}})
+            )
+
+    assert follow(Client(), {"id": "d1"}, tty=False)["status"] == "running"  # type: ignore[arg-type]
+    headers = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("==>")]
+    assert headers == ["queued", "cloning", "building", "starting", "running"]
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

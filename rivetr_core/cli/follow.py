@@ -131,6 +131,7 @@ def follow(
     reader.start()
     ws_open, polled_lines = True, 0
     last_status = None
+    shown: set[str] = set()
     dep = deployment
     next_poll = 0.0
     while True:
@@ -139,8 +140,16 @@ def follow(
             dep = client.get(f"/api/deployments/{dep_id}")
             next_poll = now + POLL
             if dep["status"] != last_status:
+                # A step shorter than the poll interval never shows as the status: its header comes from
+                # the steps recorded so far, so every step that ran is shown, in order.
+                steps = dep.get("steps") or {}
+                for step, during in STEPS:
+                    if during not in shown and during != dep["status"] and isinstance(steps.get(step), dict):
+                        shown.add(during)
+                        render.status(during, None, steps)
                 last_status = dep["status"]
-                render.status(dep["status"], dep.get("error"), dep.get("steps"))
+                shown.add(last_status)
+                render.status(dep["status"], dep.get("error"), steps)
             if not ws_open:
                 logs = client.get(f"/api/deployments/{dep_id}/logs")
                 for entry in logs[polled_lines:]:
