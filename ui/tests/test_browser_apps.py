@@ -33,6 +33,13 @@ def create_app_via_form(
     return page.url.rsplit("/", 1)[1]
 
 
+def logged_in_app_page(server: Any, page: Any, git_server: Any, name: str) -> tuple[Any, str]:
+    """Log in, create app ``name`` from a new repository through the form, stay on its page: (repo, app id)."""
+    repo = git_server.create_repo(name)
+    login(page, server.url)
+    return repo, create_app_via_form(page, server.url, name, repo.url)
+
+
 def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
     repo = git_server.create_repo("web")
@@ -94,10 +101,7 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
 
 def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
-    repo = git_server.create_repo("envapp")
-    url = server.url
-    login(page, url)
-    app_id = create_app_via_form(page, url, "envapp", repo.url)
+    _repo, app_id = logged_in_app_page(server, page, git_server, "envapp")
     page.fill("#env-key", "GREETING")
     page.fill("#env-value", "hello\nworld")
     page.click("#env-add button[type=submit]")
@@ -183,10 +187,7 @@ def test_domains_and_limits_are_edited_with_field_errors(
     shared_server: Any, page: Any, git_server: Any
 ) -> None:
     server = shared_server
-    repo = git_server.create_repo("limits")
-    url = server.url
-    login(page, url)
-    app_id = create_app_via_form(page, url, "limits", repo.url)
+    _repo, app_id = logged_in_app_page(server, page, git_server, "limits")
     page.fill("#set-domains", "a.example.test, b.example.test")
     page.fill("#set-mem", "1k")
     page.click("#app-settings button[type=submit]")
@@ -222,10 +223,7 @@ def test_domains_and_limits_are_edited_with_field_errors(
 
 def test_git_source_and_token_are_edited_in_settings(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
-    repo = git_server.create_repo("source")
-    url = server.url
-    login(page, url)
-    app_id = create_app_via_form(page, url, "source", repo.url)
+    repo, app_id = logged_in_app_page(server, page, git_server, "source")
     expect(page.locator("#set-git-url")).to_have_value(repo.url)
     expect(page.locator("#set-git-token")).to_have_attribute("placeholder", "none (public repository)")
     page.fill("#set-git-url", "ftp://example.test/x.git")
