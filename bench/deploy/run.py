@@ -109,6 +109,14 @@ def main() -> int:
         for key in (*STEPS, "between steps", "live", "total", "overhead"):
             print(f"  {key:13s} {statistics.median(r[key] for r in rows):.3f} s")
         print("targets: overhead <= 0.5 s, total <= 3 s")
+        # Memory in use rather than at an empty start (bench/startup.py): after deploying, with the app up.
+        time.sleep(10)
+        rss = next(
+            int(line.split()[1]) / 1024
+            for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        print(f"control-plane RSS 10 s after the last redeploy (1 app running): {rss:.1f} MB")
         rivetr.api.delete(f"/api/apps/{app['id']}")
         peer_rows = run_peer(args.engine, values, repo, args.runs)
         print(f"\npeer: shell deploy with the {args.engine} CLI (median over {args.runs}; Rivetr / peer):")
