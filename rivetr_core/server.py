@@ -13,6 +13,7 @@ import logging
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,23 @@ def release_free_memory() -> None:
         pass
 
 
+def start_pending_migrations(data_dir: Path) -> subprocess.Popen[bytes] | None:
+    """When the database is not at every head (first start, after an upgrade), migrate it in a child process
+    (``rivetr_core.db.upgrade``) while this one imports the rest, so Alembic never occupies the server's
+    memory; None when there is nothing to migrate. If the child fails, start-up migrates in-process and
+    reports the error the usual way."""
+    from .db.engine import DB_FILE, SCHEMA_HEADS, recorded_heads
+
+    if recorded_heads(data_dir / DB_FILE) == SCHEMA_HEADS:
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "rivetr_core.db.upgrade", str(data_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def serve(config: RivetrConfig) -> int:
     from .logsetup import setup_logging
 
@@ -124,6 +142,7 @@ def serve(config: RivetrConfig) -> int:
             print(f"error: {error}", file=sys.stderr)
         return 2
     sock = bind_socket(config.server.host, config.server.api_port)
+    migration = start_pending_migrations(data_dir)
     try:
         import uvloop
 
@@ -131,14 +150,16 @@ def serve(config: RivetrConfig) -> int:
     except ImportError:  # pragma: no cover - uvloop is optional
         pass
     try:
-        return asyncio.run(_serve(config, sock))
+        return asyncio.run(_serve(config, sock, migration))
     finally:
         # Hypercorn adopts the fd and closes it itself; closing again would hit EBADF.
         with contextlib.suppress(OSError):
             sock.close()
 
 
-async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
+async def _serve(
+    config: RivetrConfig, sock: socket.socket, migration: subprocess.Popen[bytes] | None = None
+) -> int:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.utils import LifespanFailureError
@@ -153,6 +174,9 @@ async def _serve(config: RivetrConfig, sock: socket.socket) -> int:
     except (PluginError, SecretError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if migration is not None and await asyncio.to_thread(migration.wait) != 0:
+            log.warning("migrating in a child process failed; migrating in-process instead")
     if app.extensions["rivetr_admin_token_generated"]:
         # Printed once, on the terminal only (never through the logger, which may ship logs elsewhere).
         token_path = config.server.data_dir / TOKEN_FILE

@@ -53,6 +53,21 @@ def test_migrated_database_starts_without_alembic(tmp_path: Path) -> None:
     assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
 
 
+def test_pending_migrations_run_in_a_child_process(tmp_path: Path) -> None:
+    """rivetr serve migrates a new (or outdated) database in a child process, so the server itself then takes
+    the fast path above and never loads Alembic; a database at every head needs no child."""
+    from rivetr_core.db.engine import DB_FILE, SCHEMA_HEADS, recorded_heads
+    from rivetr_core.server import start_pending_migrations
+
+    assert recorded_heads(tmp_path / DB_FILE) == frozenset()
+    child = start_pending_migrations(tmp_path)
+    assert child is not None and child.wait(60) == 0
+    assert recorded_heads(tmp_path / DB_FILE) == SCHEMA_HEADS
+    assert start_pending_migrations(tmp_path) is None
+    (tmp_path / "garbage.db").write_bytes(b"not a database at all" * 100)
+    assert recorded_heads(tmp_path / "garbage.db") == frozenset()  # unreadable: migrate (and fail) as usual
+
+
 async def test_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
     db = Database.for_data_dir(tmp_path)
     await db.startup()

@@ -25,6 +25,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: 0002_apps, is implied and not recorded). tests/test_db.py keeps this equal to what a fresh upgrade records;
 #: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
 #: several MB of resident memory on every restart).
+#: The SQLite file in the data dir.
+DB_FILE = "rivetr.db"
 SCHEMA_HEADS = frozenset({"0003_tls", "0004_accounts", "0005_ops", "0006_git", "0008_apps_https_flags"})
 
 
@@ -102,7 +104,7 @@ class Database:
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Database:
-        path = (data_dir / "rivetr.db").resolve()
+        path = (data_dir / DB_FILE).resolve()
         return cls(f"sqlite+aiosqlite:///{path}", sqlite_path=path)
 
     async def startup(self) -> None:
@@ -160,6 +162,21 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def recorded_heads(path: Path) -> frozenset[str]:
+    """What ``alembic_version`` of the SQLite file at ``path`` records, read without SQLAlchemy (start-up
+    decides with it whether to migrate); empty for a missing, new or unreadable file."""
+    if not path.exists():
+        return frozenset()
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return frozenset(row[0] for row in conn.execute("SELECT version_num FROM alembic_version"))
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return frozenset()
 
 
 def alembic_config(connection: Any = None) -> Any:
