@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -50,6 +51,24 @@ def test_cryptography_loaded_only_when_a_secret_is_handled(server: ServerProcess
         assert stored.status_code == 201, stored.text
         assert client.get(env + "/API_KEY?reveal=true").json()["value"] == "s3cr3t"
     assert extension in maps.read_text()
+
+
+def test_first_start_with_the_proxy_keeps_cryptography_and_alembic_out_of_the_server(
+    rivetr_server: Callable[..., ServerProcess],
+) -> None:
+    """A first start migrates the database and makes the proxy's fallback certificate in child processes."""
+    from tests.support.proxy import free_port
+
+    env = {
+        "RIVETR_PROXY__ENABLED": "true",
+        "RIVETR_SERVER__PROXY_PORT": str(free_port()),
+        "RIVETR_SERVER__PROXY_HTTPS_PORT": str(free_port()),
+    }
+    server = rivetr_server(env)
+    assert (server.data_dir / "proxy" / "certs" / "_fallback.crt").exists()
+    assert "cryptography/hazmat/bindings/_rust" not in Path(f"/proc/{server.proc.pid}/maps").read_text()
+    health = httpx.get(server.url + "/health").json()
+    assert health["database"] == "ok" and health["proxy"]
 
 
 def test_request_id_echoed_and_generated(server: ServerProcess) -> None:

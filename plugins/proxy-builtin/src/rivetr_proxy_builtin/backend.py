@@ -37,7 +37,7 @@ from rivetr_core.types import (
 from .control import ControlClient, ControlError
 from .routing import normalize_domain, split_address
 from .settings import ProxySettings
-from .tlsfiles import ensure_fallback_cert
+from .tlsfiles import ensure_fallback_cert, fallback_exists
 
 
 class BuiltinProxy:
@@ -264,10 +264,26 @@ class BuiltinProxy:
         finally:
             os.close(lock_fd)
 
+    async def _make_fallback_cert(self, certs: Path) -> None:
+        """Create the self-signed fallback certificate (first start only) in a child process: cryptography's
+        ~7 MB would otherwise stay resident in the control plane for nothing, and the proxy processes must
+        never import it. In-process if the child fails, so the error is reported the usual way."""
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rivetr_proxy_builtin.tlsfiles",
+            str(certs),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if await child.wait() != 0 or not fallback_exists(certs):
+            await asyncio.to_thread(ensure_fallback_cert, certs)
+
     async def _spawn(self) -> None:
-        if self.settings.https_port is not None:
-            # Made here, where cryptography is loaded anyway, so the proxy processes never import it.
-            await asyncio.to_thread(ensure_fallback_cert, self.state_dir / "certs")
+        certs = self.state_dir / "certs"
+        if self.settings.https_port is not None and not fallback_exists(certs):
+            await self._make_fallback_cert(certs)
         self._reap()
         if self._proc is not None:
             self._stale.append(self._proc)  # still running (should not be): keep it referenced

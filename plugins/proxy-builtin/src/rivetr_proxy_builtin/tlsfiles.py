@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from pathlib import Path
 
 FALLBACK = "_fallback"
@@ -35,7 +36,7 @@ def ensure_fallback_cert(certs_dir: Path) -> tuple[Path, Path]:
     """Create the self-signed fallback certificate if it is missing. Imports ``cryptography`` only then
     (the control plane has it; the proxy processes never need it once the files exist)."""
     crt, key = certs_dir / f"{FALLBACK}.crt", certs_dir / f"{FALLBACK}.key"
-    if crt.exists() and key.exists():
+    if fallback_exists(certs_dir):
         return crt, key
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -65,3 +66,11 @@ def ensure_fallback_cert(certs_dir: Path) -> tuple[Path, Path]:
     )
     write_private(crt, cert.public_bytes(serialization.Encoding.PEM).decode())
     return crt, key
+
+
+def fallback_exists(certs_dir: Path) -> bool:
+    return all((certs_dir / f"{FALLBACK}.{ext}").exists() for ext in ("crt", "key"))
+
+
+if __name__ == "__main__":  # python -m rivetr_proxy_builtin.tlsfiles CERTS_DIR (see BuiltinProxy._spawn)
+    ensure_fallback_cert(Path(sys.argv[1]))
