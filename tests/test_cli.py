@@ -317,3 +317,45 @@ def free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_apps_create_and_delete(server: ServerProcess, env: dict[str, str]) -> None:
+    bad = run(["apps", "create", "cli-made", "--git", "ftp://example.test/x.git"], env)
+    assert bad.exit_code != 0 and "git_url" in bad.stderr + bad.stdout
+    made = run(
+        [
+            "apps",
+            "create",
+            "cli-made",
+            "--git",
+            "https://git.example.test/acme/cli-made.git",
+            "--port",
+            "3000",
+            "--domain",
+            "cli-made.example.test",
+            "--git-token-stdin",
+            "--git-token-user",
+            "oauth2",
+            "--json",
+        ],
+        env,
+        input="glpat-from-stdin\n",
+    )
+    assert made.exit_code == 0, made.output
+    created = json.loads(made.stdout)
+    assert "glpat-from-stdin" not in made.stdout
+    with server.client() as client:
+        app = client.get(f"/api/apps/{created['id']}").json()
+    assert (app["port"], app["domains"], app["has_git_token"], app["git_token_user"]) == (
+        3000,
+        ["cli-made.example.test"],
+        True,
+        "oauth2",
+    )
+    kept = run(["apps", "delete", "cli-made"], env, input="n\n")
+    assert kept.exit_code == 1 and "Aborted" in kept.output
+    assert run(["apps", "show", "cli-made"], env).exit_code == 0
+    gone = run(["apps", "delete", "cli-made", "--yes"], env)
+    assert gone.exit_code == 0 and "deleted app cli-made" in gone.stdout
+    missing = run(["apps", "show", "cli-made"], env)
+    assert missing.exit_code != 0 and "unknown app" in missing.stderr

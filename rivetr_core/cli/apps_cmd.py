@@ -1,6 +1,8 @@
-"""``rivetr apps list`` and ``rivetr apps show <name|id>``."""
+"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL`` and ``apps delete <name|id>``."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -10,7 +12,7 @@ from .output import fields, print_json, short_time, table
 
 @click.group()
 def apps() -> None:
-    """List and inspect apps."""
+    """List, inspect, create and delete apps."""
 
 
 @apps.command("list")
@@ -91,6 +93,79 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ],
             ["deployment", "status", "commit", "trigger", "created", "error"],
         )
+
+
+@apps.command("create")
+@click.argument("name")
+@click.option(
+    "--git", "git_url", required=True, help="Repository URL (https://, ssh://, git@host:path, git://)."
+)
+@click.option("--branch", default="main", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="Port the app listens on.")
+@click.option("--domain", "domains", multiple=True, help="Domain routed to the app (repeatable).")
+@click.option("--dockerfile", default="Dockerfile", show_default=True)
+@click.option(
+    "--git-token-stdin",
+    is_flag=True,
+    help="Read an HTTPS token for a private repository from stdin (kept out of shell history).",
+)
+@click.option(
+    "--git-token-user", help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth)."
+)
+@connection_options
+@json_option
+def apps_create(
+    name: str,
+    git_url: str,
+    branch: str,
+    port: int,
+    domains: tuple[str, ...],
+    dockerfile: str,
+    git_token_stdin: bool,
+    git_token_user: str | None,
+    conn: Connection,
+    as_json: bool,
+) -> None:
+    """Create an app from a git repository (deploy it with `rivetr deploy NAME`)."""
+    body: dict[str, object] = {
+        "name": name,
+        "git_url": git_url,
+        "branch": branch,
+        "port": port,
+        "domains": list(domains),
+        "dockerfile": dockerfile,
+    }
+    if git_token_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise click.UsageError("--git-token-stdin: no token on stdin")
+        body["git_token"] = token
+    if git_token_user:
+        body["git_token_user"] = git_token_user
+    with conn.client() as client:
+        created = client.post("/api/apps", body)
+    if as_json:
+        print_json(created)
+        return
+    click.echo(
+        f"created app {created['name']} ({created['id']}); deploy it with: rivetr deploy {created['name']}"
+    )
+
+
+@apps.command("delete")
+@click.argument("app", shell_complete=complete_app)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@connection_options
+def apps_delete(app: str, yes: bool, conn: Connection) -> None:
+    """Delete an app: its containers, routes, images, deployments and variables."""
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        if not yes:
+            click.confirm(
+                f"Delete {found['name']} with its containers, routes, images and deployments?", abort=True
+            )
+        client.delete(f"/api/apps/{found['id']}")
+    click.echo(f"deleted app {found['name']}")
 
 
 def _resources(latest: dict | None) -> str:  # type: ignore[type-arg]
