@@ -49,6 +49,21 @@ def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server
 
 
 @pytest.mark.docker
+def test_published_ports_when_configured(e2e, git_server):
+    """[runtime] publish_ports: the app is proxied through a port published on 127.0.0.1 instead of its bridge
+    address (the default, which the other scenarios use)."""
+    rivetr = e2e("docker", RIVETR_RUNTIME__PUBLISH_PORTS="true")
+    repo = git_server.create_repo("published")
+    app = rivetr.create_app(repo, "published")
+    dep = rivetr.deploy_and_wait(app["id"])
+    assert dep["upstream"].startswith("127.0.0.1:"), dep
+    rivetr.wait_content("published.e2e.test", "hello from v1\n")
+    default = e2e("docker")
+    other = default.deploy_and_wait(default.create_app(git_server.create_repo("bridged"), "bridged")["id"])
+    assert not other["upstream"].startswith("127."), other  # the container's own address
+
+
+@pytest.mark.docker
 def test_failed_build_keeps_the_old_version(e2e, git_server):
     rivetr = e2e("docker")
     repo = git_server.create_repo("buildfail")
