@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
+from tests.support.proxy import free_port
 from tests.support.server import ServerProcess, start_server
 
 
@@ -50,12 +50,6 @@ def create_app(server: ServerProcess, name: str, **extra: object) -> dict:
         )
         assert response.status_code == 201, response.text
         return response.json()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------ login / errors
@@ -301,7 +295,7 @@ def test_follow_shows_every_step_that_ran_even_between_two_polls(capsys: pytest.
         token = "t"
 
         def ws_url(self, path: str) -> str:
-            return f"ws://127.0.0.1:{free_tcp_port()}{path}"  # nothing listens: logs are polled instead
+            return f"ws://127.0.0.1:{free_port()}{path}"  # nothing listens: logs are polled instead
 
         def get(self, path: str) -> object:
             return (
@@ -311,12 +305,6 @@ def test_follow_shows_every_step_that_ran_even_between_two_polls(capsys: pytest.
     assert follow(Client(), {"id": "d1"}, tty=False)["status"] == "running"  # type: ignore[arg-type]
     headers = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("==>")]
     assert headers == ["queued", "cloning", "building", "starting", "running"]
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_apps_create_and_delete(server: ServerProcess, env: dict[str, str]) -> None:

@@ -10,7 +10,8 @@ from cryptography import x509
 
 from rivetr_core.tls.acme_client import AcmeClient, AcmeError
 from rivetr_core.tls.pem import generate_key_pem, info_from_pem, validate_pair
-from tests.support.pebble import ChallengeProxy, Pebble, free_port
+from tests.support.pebble import ChallengeProxy, Pebble
+from tests.support.proxy import free_port
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.support.pebble import Pebble, free_port
-from tests.support.proxy import http_get
+from tests.support.pebble import Pebble
+from tests.support.proxy import free_port, http_get
 
 pytestmark = pytest.mark.slow
 

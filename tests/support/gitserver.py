@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.engines import BASE_IMAGE
-from tests.support.proxy import free_port
+from tests.support.proxy import free_port, stop_process
 
 APP_PORT = 8000
 
@@ -107,7 +107,7 @@ class GitServer:
         )
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
     def create_repo(
         self, name: str, files: dict[str, tuple[str, int]] | None = None, message: str = "initial"
@@ -149,18 +149,8 @@ def _start_listening(
         proc = subprocess.Popen(argv(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if _listening(proc, port, timeout):
             return port, proc
-        _stop(proc)
+        stop_process(proc)
     raise RuntimeError(f"{what} did not start")
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -224,7 +214,7 @@ class SshGitServer:
         return f"ssh://root@127.0.0.1:{self.port}{repo.path}"
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 @pytest.fixture

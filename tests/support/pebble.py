@@ -46,15 +46,7 @@ from cryptography.x509.oid import NameOID
 
 from rivetr_core import hookimpl
 from rivetr_core.types import RivetrEvent
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A loopback port free right now (TCP by default, ``socket.SOCK_DGRAM`` for UDP)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        if kind == socket.SOCK_STREAM:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.proxy import free_port, stop_process
 
 
 def make_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -154,13 +146,7 @@ class Pebble:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
 
 
 def ensure_pebble_installed() -> str | None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -30,10 +31,29 @@ import pytest
 from tests.support.waiting import wait_for
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free right now (TCP by default, ``socket.SOCK_DGRAM`` for UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 5) -> None:
+    """Terminate ``proc`` if it still runs; kill it if it does not exit within ``timeout`` seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def echoed_headers(body: bytes) -> dict[str, str]:
+    """The request headers an :class:`HttpBackend` ``/headers`` response reports, by lower-case name."""
+    return {name.lower(): value.strip() for name, value in json.loads(body)["headers"]}
 
 
 class ThreadLoop:

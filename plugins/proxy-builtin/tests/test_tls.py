@@ -4,7 +4,6 @@ https_redirect and HSTS, certificate validation and replacement."""
 from __future__ import annotations
 
 import datetime
-import json
 import socket
 import ssl
 
@@ -15,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rivetr_core.types import ProxyError
-from tests.support.proxy import http_get, parse_response
+from tests.support.proxy import echoed_headers, http_get, parse_response
 
 
 def make_cert(*names: str) -> tuple[str, str]:
@@ -72,7 +71,7 @@ def test_sni_selects_certificates_with_fallback(proxy_factory, backend_factory):
     p.call("set_certificate", "*.wild.test", *make_cert("*.wild.test"))
     cn, version, status, headers, body = tls_request(p.https_port, "tls.test", "tls.test", "/headers")
     assert cn == "tls.test" and version in ("TLSv1.2", "TLSv1.3") and status == 200
-    fwd = {k.lower(): v.strip() for k, v in json.loads(body)["headers"]}
+    fwd = echoed_headers(body)
     assert fwd["x-forwarded-proto"] == "https"
     assert headers["strict-transport-security"] == "max-age=31536000"  # hsts on this route
     cn, *_, body = tls_request(p.https_port, "a.wild.test", "a.wild.test")
