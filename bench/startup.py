@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -59,6 +60,25 @@ def proxy_pids(data_dir: Path) -> list[int]:
     ]
 
 
+def wait_healthy(
+    proc: subprocess.Popen[bytes], base_url: Callable[[], str | None], what: str, started: float
+) -> float:
+    """Seconds since ``started`` until ``GET <base_url()>/health`` answers (any status); exits if ``proc``
+    dies or 30 s pass. ``base_url`` returns None while the address is not known yet."""
+    while time.perf_counter() - started < 30:
+        url = base_url()
+        if url:
+            try:
+                httpx.get(url + "/health", timeout=2)
+                return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        time.sleep(0.01)
+    raise SystemExit(f"{what} not ready in 30 s")
+
+
 def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
     env = {
         **os.environ,
@@ -78,22 +98,13 @@ def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     addr = data_dir / "api.addr"
-    ready = None
+
+    def api_url() -> str | None:
+        text = addr.read_text().strip() if addr.exists() else ""
+        return "http://127.0.0.1:" + text.rsplit(":", 1)[1] if text else None
+
     try:
-        while time.perf_counter() - started < 30:
-            if addr.exists() and addr.read_text().strip():
-                url = "http://127.0.0.1:" + addr.read_text().strip().rsplit(":", 1)[1]
-                try:
-                    httpx.get(url + "/health", timeout=2)
-                    ready = time.perf_counter() - started
-                    break
-                except httpx.HTTPError:
-                    pass
-            if proc.poll() is not None:
-                raise SystemExit(f"rivetr serve exited with {proc.returncode}")
-            time.sleep(0.01)
-        if ready is None:
-            raise SystemExit("not ready in 30 s")
+        ready = wait_healthy(proc, api_url, "rivetr serve", started)
         time.sleep(idle)
         control = rss_mb(proc.pid) + sum(
             rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir)
@@ -127,15 +138,7 @@ def floor_run(idle: float, data_dir: Path) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        started = time.perf_counter()
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if proc.poll() is not None or time.perf_counter() - started > 30:
-                    raise SystemExit("stack_floor.py did not start") from None
-                time.sleep(0.01)
+        wait_healthy(proc, lambda: f"http://127.0.0.1:{port}", "stack_floor.py", time.perf_counter())
         time.sleep(idle)
         return rss_mb(proc.pid)
     finally:

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench.deploy.shell_peer import ShellDeploy  # noqa: E402
+from bench.startup import rss_mb  # noqa: E402
 from tests.e2e.conftest import Rivetr, ensure_engine, shutdown_proxy  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
 from tests.support.proxy import free_port  # noqa: E402
@@ -111,11 +112,7 @@ def main() -> int:
         print("targets: overhead <= 0.5 s, total <= 3 s")
         # Memory in use rather than at an empty start (bench/startup.py): after deploying, with the app up.
         time.sleep(10)
-        rss = next(
-            int(line.split()[1]) / 1024
-            for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines()
-            if line.startswith("VmRSS:")
-        )
+        rss = rss_mb(server.proc.pid)
         print(f"control-plane RSS 10 s after the last redeploy (1 app running): {rss:.1f} MB")
         rivetr.api.delete(f"/api/apps/{app['id']}")
         peer_rows = run_peer(args.engine, values, repo, args.runs)
