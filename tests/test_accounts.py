@@ -13,7 +13,7 @@ from rivetr_core.accounts.service import AccountService
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.app import create_app
 from rivetr_core.db.engine import utcnow
-from tests.support.server import ApiClient
+from tests.support.server import ApiClient, websocket_outcome
 
 PASSWORD = "correct horse battery"
 
@@ -333,31 +333,19 @@ async def test_openapi_documents_the_account_endpoints(api: ApiClient) -> None:
         assert path in spec["paths"], path
 
 
-async def _ws_close(client, path: str, **kwargs) -> str:
-    from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
-
-    try:
-        async with client.websocket(path, **kwargs) as ws:
-            await ws.send("x")
-            await ws.receive()
-            return "open"
-    except WebsocketResponseError as exc:
-        return f"rejected {exc.response.status_code}"
-    except WebsocketDisconnectError as exc:
-        return f"closed {exc.args[0] if exc.args else ''}"
-
-
 async def test_session_authorises_api_websockets_with_csrf_and_same_origin(api: ApiClient) -> None:
     body = await setup_admin(api)
     raw = cookie_of(api)
     api.client.cookie_jar.clear()
     headers = {"Cookie": f"{SESSION_COOKIE}={raw}", "Host": "localhost", "Origin": "http://localhost"}
     path = "/api/deployments/nope/logs/stream"  # 4404 after authentication; refused (401) at the handshake before
-    good = await _ws_close(api.client, path, headers=headers, query_string={"csrf": body["csrf_token"]})
+    good = await websocket_outcome(
+        api.client, path, headers=headers, query_string={"csrf": body["csrf_token"]}
+    )
     assert good == "closed 4404"
-    assert await _ws_close(api.client, path, headers=headers) == "rejected 401"
+    assert await websocket_outcome(api.client, path, headers=headers) == "rejected 401"
     cross_site = {**headers, "Origin": "https://evil.example"}
-    assert await _ws_close(
+    assert await websocket_outcome(
         api.client, path, headers=cross_site, query_string={"csrf": body["csrf_token"]}
     ) == ("rejected 401")
 

@@ -77,6 +77,27 @@ class ApiClient:
         return await self.request("DELETE", path, **kw)
 
 
+async def websocket_outcome(client: Any, path: str, **kwargs: Any) -> str:
+    """Open a WebSocket with a Quart test client: ``"accepted"``, ``"rejected <status>"`` (refused at the
+    handshake) or ``"closed <code>"`` (accepted, then closed by the server)."""
+    import asyncio
+
+    from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
+
+    try:
+        async with client.websocket(path, **kwargs) as ws:
+            await ws.send("ping")  # forces the handshake outcome to surface
+            try:
+                await asyncio.wait_for(ws.receive(), 0.3)
+            except TimeoutError:
+                pass
+            return "accepted"
+    except WebsocketResponseError as exc:
+        return f"rejected {exc.response.status_code}"
+    except WebsocketDisconnectError as exc:
+        return f"closed {exc.args[0] if exc.args else ''}"
+
+
 @pytest.fixture
 def config_factory(tmp_path: Path) -> Callable[..., RivetrConfig]:
     def factory(**sections: Any) -> RivetrConfig:

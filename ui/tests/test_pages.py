@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.app import create_app
+from tests.support.server import websocket_outcome
 
 PASSWORD = "correct horse battery"
 
@@ -140,41 +140,25 @@ async def test_vendor_files_are_allow_listed(client: Any) -> None:
         assert (await client.get(f"/static/vendor/{name}")).status_code == 404
 
 
-async def _ws_outcome(client: Any, path: str, **kwargs: Any) -> str:
-    """'accepted' when the server accepted the WebSocket, else the close reason."""
-    from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
-
-    try:
-        async with client.websocket(path, **kwargs) as ws:
-            await ws.send("ping")  # forces the handshake outcome to surface
-            try:
-                await asyncio.wait_for(ws.receive(), 0.3)
-            except TimeoutError:
-                return "accepted"
-            return "accepted"
-    except WebsocketResponseError as exc:
-        return f"rejected {exc.response.status_code}"
-    except WebsocketDisconnectError as exc:
-        return f"closed {exc.args[0] if exc.args else ''}"
-
-
 async def test_dashboard_websockets_need_session_csrf_and_same_origin(client: Any) -> None:
     csrf = await do_setup(client)
     cookie = next(c for c in client.cookie_jar if c.name == "rivetr_session")
     headers = {"Cookie": f"rivetr_session={cookie.value}", "Host": "localhost", "Origin": "http://localhost"}
-    ok = await _ws_outcome(client, "/ws/events", headers=headers, query_string={"csrf": csrf})
+    ok = await websocket_outcome(client, "/ws/events", headers=headers, query_string={"csrf": csrf})
     assert ok == "accepted"
-    no_csrf = await _ws_outcome(client, "/ws/events", headers=headers)
+    no_csrf = await websocket_outcome(client, "/ws/events", headers=headers)
     assert no_csrf != "accepted", no_csrf
     other_site = {**headers, "Origin": "https://evil.example"}
     assert (
-        await _ws_outcome(client, "/ws/events", headers=other_site, query_string={"csrf": csrf}) != "accepted"
+        await websocket_outcome(client, "/ws/events", headers=other_site, query_string={"csrf": csrf})
+        != "accepted"
     )
     # The core's API WebSockets take the same session credentials through the registered verifier.
     client.cookie_jar.clear()
     no_cookie = {"Host": "localhost", "Origin": "http://localhost"}
     assert (
-        await _ws_outcome(client, "/ws/events", headers=no_cookie, query_string={"csrf": csrf}) != "accepted"
+        await websocket_outcome(client, "/ws/events", headers=no_cookie, query_string={"csrf": csrf})
+        != "accepted"
     )
 
 
