@@ -121,11 +121,11 @@ class Database:
 
     async def applied_revisions(self) -> frozenset[str]:
         """What ``alembic_version`` records (empty for a new database)."""
+        if self.sqlite_path:
+            return recorded_heads(self.sqlite_path)  # the same read rivetr serve decides migrations with
         async with self.engine.connect() as conn:
             exists = await conn.execute(
-                text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
-                if self.url.startswith("sqlite")
-                else text("SELECT 1 FROM information_schema.tables WHERE table_name='alembic_version'")
+                text("SELECT 1 FROM information_schema.tables WHERE table_name='alembic_version'")
             )
             if exists.first() is None:
                 return frozenset()
