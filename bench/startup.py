@@ -3,7 +3,9 @@
 Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s. Peers for scale: upstream Rust Rivetr claims
 ~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own process(es); its RSS is reported
 separately and in the total. Measured in the same run: ``stack_floor.py``, a one-route app on the same
-libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any control plane on them has.
+libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any control plane on them has;
+and the RSS of an interpreter that has only imported those libraries, which is what is left of the target for
+everything else.
 
     .venv/bin/python bench/startup.py [--runs 3] [--idle 10] [--no-proxy]
 """
@@ -122,6 +124,32 @@ def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
                 pass
 
 
+#: The brief's fixed libraries that serving needs loaded (the web stack, the ORM and its async driver, the plugin
+#: manager, the CLI entry, the engine SDK start-up recovery lists containers with, the metrics registry), then
+#: the ones Rivetr adds to them (request schemas, settings, event loop, host stats, password hashing).
+FIXED_LIBRARIES = (
+    "quart",
+    "hypercorn.asyncio",
+    "sqlmodel",
+    "sqlalchemy.ext.asyncio",
+    "aiosqlite",
+    "pluggy",
+    "click",
+    "docker",
+    "prometheus_client",
+)
+ADDED_LIBRARIES = ("quart_schema", "pydantic_settings", "uvloop", "psutil", "argon2")
+
+
+def import_rss(modules: tuple[str, ...]) -> float:
+    """RSS of a fresh interpreter that has only imported ``modules``: no app, no database, no request."""
+    code = f"import {', '.join(modules)}\nfrom pathlib import Path\n" + (
+        "print([l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS:')][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return int(out.split()[1]) / 1024
+
+
 def floor_run(idle: float, data_dir: Path) -> float:
     """Idle RSS of bench/stack_floor.py, started and measured like Rivetr."""
     port = free_port()
@@ -162,6 +190,8 @@ def main() -> None:
                 **one_run(args.idle, not args.no_proxy, data_dir),
                 "first": first["ready"],
                 "floor": floor_run(args.idle, data_dir),
+                "fixed_imports": import_rss(FIXED_LIBRARIES),
+                "all_imports": import_rss(FIXED_LIBRARIES + ADDED_LIBRARIES),
             }
         )
     first_ready = statistics.median(r["first"] for r in results)
@@ -169,6 +199,8 @@ def main() -> None:
     control = statistics.median(r["control"] for r in results)
     proxy = statistics.median(r["proxy"] for r in results)
     floor = statistics.median(r["floor"] for r in results)
+    fixed_imports = statistics.median(r["fixed_imports"] for r in results)
+    all_imports = statistics.median(r["all_imports"] for r in results)
     print(f"runs: {args.runs}, idle {args.idle:g} s, proxy {'on' if not args.no_proxy else 'off'}")
     print(f"time to ready, first start (new database): {first_ready:.2f} s")
     print(f"time to ready, restart (median): {ready:.2f} s   target ≤ 2 s   ratio {ready / 2:.2f}")
@@ -176,6 +208,10 @@ def main() -> None:
     print(
         f"idle RSS same-stack floor (bench/stack_floor.py, one route): {floor:.1f} MB   "
         f"Rivetr {control - floor:+.1f} MB   ratio {control / floor:.2f}"
+    )
+    print(
+        f"RSS of only importing the brief's fixed libraries serving needs: {fixed_imports:.1f} MB; "
+        f"with the ones Rivetr adds: {all_imports:.1f} MB (room left under 80 MB: {80 - all_imports:.1f} MB)"
     )
     print(f"idle RSS proxy worker(s): {proxy:.1f} MB   total {control + proxy:.1f} MB")
     print(
