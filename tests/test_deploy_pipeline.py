@@ -469,7 +469,22 @@ async def test_build_log_stream_replays_then_follows(papi, git_server, fake_runt
     assert messages[0]["line"].startswith("queued by api")
     assert messages[-1] == {"event": "end", "status": "running", "error": None}
     _code, stored = await papi.get(f"/api/deployments/{dep['id']}/logs")
-    assert [m["line"] for m in messages[:-1]] == [s["line"] for s in stored]
+    assert [m["line"] for m in messages if "line" in m] == [s["line"] for s in stored]
+    # Status changes sit between the lines where they happened: each step's output follows its status.
+    statuses = [(i, m["status"]) for i, m in enumerate(messages) if m.get("event") == "status"]
+    assert [s for _, s in statuses] == [
+        "queued",
+        "cloning",
+        "building",
+        "starting",
+        "health_checking",
+        "switching",
+        "running",
+    ]
+    after = {status: messages[i + 1].get("line", "") for i, status in statuses}
+    assert after["cloning"].startswith("$ git clone")
+    assert after["building"].startswith("building localhost/rivetr/web:")
+    assert after["starting"].startswith("started container")
 
 
 async def test_websocket_requires_token(papi, git_server):

@@ -86,6 +86,14 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "==> building" in proc.stdout and "==> running" in proc.stdout
     assert "is running" in proc.stdout
+    # Each step's header comes before that step's output, from the log stream's status events.
+    out = proc.stdout.splitlines()
+    first = {
+        prefix: next(i for i, line in enumerate(out) if line.startswith(prefix))
+        for prefix in ("==> cloning", "    $ git clone", "==> building", "    building localhost/rivetr/")
+    }
+    assert first["==> cloning"] < first["    $ git clone"] < first["==> building"], proc.stdout
+    assert first["==> building"] < first["    building localhost/rivetr/"], proc.stdout
     rivetr.wait_content("opsweb.e2e.test", "hello from v1\n")
     titles = wait_for(
         lambda: (

@@ -3,7 +3,8 @@ runtime logs of the running container (WebSocket), cancel and rollback.
 
 WebSockets are authenticated by core's guard like the rest of ``/api`` (``Authorization: Bearer <token>`` or
 ``?token=<token>``; dashboard sessions as the guard allows). Messages are JSON objects: ``{"ts", "line"}``
-per log line, then ``{"event": "end", "status", "error"}`` when a build log ends.
+per log line, ``{"event": "status", "status", "ts"}`` between the lines where the deployment's status changed
+(while its pipeline runs), then ``{"event": "end", "status", "error"}`` when a build log ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
+from rivetr_core.engine.logs import StatusMark
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Deployment
 
@@ -149,8 +151,12 @@ async def stream_build_log(deployment_id: str) -> None:
         await websocket.close(4404, f"deployment {deployment_id} not found")
         return
     await websocket.accept()
-    async for ts, line in service.follow_logs(deployment_id):
-        await websocket.send(json.dumps({"ts": isoformat(ts), "line": line}))
+    async for item in service.follow_logs(deployment_id):
+        if isinstance(item, StatusMark):
+            message = {"event": "status", "status": item.status, "ts": isoformat(item.ts)}
+        else:
+            message = {"ts": isoformat(item[0]), "line": item[1]}
+        await websocket.send(json.dumps(message))
     dep = await service.get_deployment(deployment_id)
     await websocket.send(json.dumps({"event": "end", "status": dep.status, "error": dep.error}))
     await websocket.close(1000)

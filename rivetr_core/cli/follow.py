@@ -1,8 +1,9 @@
 """Following a deployment: pipeline steps as they happen, with the build log under them.
 
 The build log arrives over the WebSocket ``/api/deployments/{id}/logs/stream`` (replay, then live) on a
-reader thread; the status is polled from ``GET /api/deployments/{id}`` twice a second. Without a WebSocket
-(a proxy that refuses the upgrade) the log is polled instead. Three renderings: a terminal gets coloured step
+reader thread, with the status changes in place between its lines; the status is also polled from
+``GET /api/deployments/{id}`` twice a second. Without a WebSocket (a proxy that refuses the upgrade) the log
+is polled instead. Three renderings: a terminal gets coloured step
 headers with timings and the log indented under them; a pipe gets the same as plain lines; ``--json`` gets one
 JSON object per line (``{"type": "status"|"log"|"result", ...}``).
 """
@@ -140,16 +141,18 @@ def follow(
             dep = client.get(f"/api/deployments/{dep_id}")
             next_poll = now + POLL
             if dep["status"] != last_status:
-                # A step shorter than the poll interval never shows as the status: its header comes from
-                # the steps recorded so far, so every step that ran is shown, in order.
+                # Headers normally come from the log stream's status events, in place. Polling covers a
+                # server or stream without them: a step shorter than the poll interval never shows as the
+                # status, so its header comes from the steps recorded so far, and every step is shown in order.
                 steps = dep.get("steps") or {}
                 for step, during in STEPS:
                     if during not in shown and during != dep["status"] and isinstance(steps.get(step), dict):
                         shown.add(during)
                         render.status(during, None, steps)
                 last_status = dep["status"]
-                shown.add(last_status)
-                render.status(dep["status"], dep.get("error"), steps)
+                if last_status not in shown:
+                    shown.add(last_status)
+                    render.status(last_status, dep.get("error"), steps)
             if not ws_open:
                 logs = client.get(f"/api/deployments/{dep_id}/logs")
                 for entry in logs[polled_lines:]:
@@ -171,7 +174,11 @@ def follow(
         if "line" in item:
             polled_lines += 1
             render.log(item["line"], item.get("ts"))
-    if dep["status"] != last_status:
+        elif item.get("event") == "status" and item["status"] not in shown | TERMINAL:
+            # The final status is left to the poll, which carries the error of a failure.
+            shown.add(item["status"])
+            render.status(item["status"], None, dep.get("steps") or {})
+    if dep["status"] not in shown:
         render.status(dep["status"], dep.get("error"))
     render.result(dep)
     return dep

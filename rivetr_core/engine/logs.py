@@ -5,6 +5,10 @@ small), so a subscriber joining mid-build gets the full replay and then every ne
 duplicate (the copy and the registration happen without an ``await`` in between). Once closed, the log is
 flushed and later readers replay it from the database.
 
+While a log is open, status changes of its deployment are placed between its lines as :class:`StatusMark`
+items for followers (``rivetr deploy --follow`` prints each step's header above that step's output, however
+short the step). Marks are not stored: a finished deployment's steps are in ``Deployment.steps``.
+
 Writes are batched (one transaction per :data:`FLUSH_INTERVAL` or :data:`FLUSH_LINES`) so a chatty build
 does not turn into thousands of SQLite commits.
 """
@@ -32,11 +36,43 @@ MAX_LINE = 8192  # a single absurd line (minified JS in a build log) must not bl
 QUEUE_LIMIT = 10_000  # a subscriber that stops reading is dropped rather than growing memory without bound
 
 
+@dataclass(frozen=True, slots=True)
+class StatusMark:
+    """The deployment's status changed to ``status`` at this point of its log."""
+
+    ts: datetime
+    status: str
+
+
+#: What following a log yields: ``(ts, line)`` or a status mark.
+LogItem = tuple[datetime, str] | StatusMark
+
+
 @dataclass
 class _OpenLog:
     lines: list[tuple[datetime, str]] = field(default_factory=list)
     pending: list[tuple[datetime, str]] = field(default_factory=list)
-    subscribers: set[asyncio.Queue[tuple[datetime, str] | None]] = field(default_factory=set)
+    marks: list[tuple[int, StatusMark]] = field(default_factory=list)  # (number of lines before it, mark)
+    subscribers: set[asyncio.Queue[LogItem | None]] = field(default_factory=set)
+
+    def push(self, item: LogItem) -> None:
+        for queue in list(self.subscribers):
+            if queue.qsize() >= QUEUE_LIMIT:
+                self.subscribers.discard(queue)
+                queue.put_nowait(None)
+            else:
+                queue.put_nowait(item)
+
+    def replay(self) -> list[LogItem]:
+        """Lines and marks so far, in order."""
+        items: list[LogItem] = []
+        done = 0
+        for before, mark in self.marks:
+            items.extend(self.lines[done:before])
+            items.append(mark)
+            done = before
+        items.extend(self.lines[done:])
+        return items
 
 
 class BuildLogStore:
@@ -65,15 +101,18 @@ class BuildLogStore:
         item = (utcnow(), line.rstrip("\r\n")[:MAX_LINE])
         entry.lines.append(item)
         entry.pending.append(item)
-        for queue in list(entry.subscribers):
-            if queue.qsize() >= QUEUE_LIMIT:
-                entry.subscribers.discard(queue)
-                queue.put_nowait(None)
-            else:
-                queue.put_nowait(item)
+        entry.push(item)
         self._ensure_flusher()
         if len(entry.pending) >= FLUSH_LINES:
             self._wake.set()
+
+    def mark(self, deployment_id: str, status: str) -> None:
+        """Place a status change after the lines so far (only while the log is open)."""
+        entry = self._open.get(deployment_id)
+        if entry is not None:
+            mark = StatusMark(utcnow(), status)
+            entry.marks.append((len(entry.lines), mark))
+            entry.push(mark)
 
     def tail(self, deployment_id: str, n: int = 20) -> list[str]:
         entry = self._open.get(deployment_id)
@@ -149,15 +188,15 @@ class BuildLogStore:
             rows = list((await session.exec(query)).all())
         return [(ts, line) for ts, line in (rows[-limit:] if limit else rows)]
 
-    async def follow(self, deployment_id: str) -> AsyncIterator[tuple[datetime, str]]:
-        """Replay the log, then yield new lines until the deployment's pipeline ends."""
+    async def follow(self, deployment_id: str) -> AsyncIterator[LogItem]:
+        """Replay the log, then yield new lines (and status marks) until the deployment's pipeline ends."""
         entry = self._open.get(deployment_id)
         if entry is None:
-            for item in await self.lines(deployment_id):
-                yield item
+            for line in await self.lines(deployment_id):
+                yield line
             return
-        queue: asyncio.Queue[tuple[datetime, str] | None] = asyncio.Queue()
-        replay = list(entry.lines)  # copied and subscribed with no await between: no gap, no duplicate
+        queue: asyncio.Queue[LogItem | None] = asyncio.Queue()
+        replay = entry.replay()  # copied and subscribed with no await between: no gap, no duplicate
         entry.subscribers.add(queue)
         try:
             for item in replay:

@@ -20,8 +20,9 @@ Watching
     ``{"type": "deployment_status", "deployment_id", "app_id", "status", "error", "ts"}``; the dashboard
     renders live pipeline progress from it. Leave the loop to unsubscribe.
 
-    ``async for ts, line in svc.follow_logs(deployment_id):`` — replay the build log, then follow it until the
-    pipeline ends (ends at once for a finished deployment).
+    ``async for item in svc.follow_logs(deployment_id):`` — replay the build log, then follow it until the
+    pipeline ends (ends at once for a finished deployment): ``(ts, line)`` tuples, and a ``StatusMark`` where
+    the status changed while the pipeline runs.
 
     ``svc.busy()`` — True while a pipeline runs (cleanup: do not ``runtime.prune()`` then, it breaks builds).
 
@@ -45,7 +46,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ from rivetr_core.types import (
     RuntimeUnavailable,
 )
 
-from .logs import BuildLogStore
+from .logs import BuildLogStore, LogItem
 from .pipeline import (
     LABEL_APP,
     LABEL_DEPLOYMENT,
@@ -520,6 +520,7 @@ class DeploymentService:
             log.exception("emitting %s failed", type_)
 
     def _publish(self, dep: Deployment, previous: str | None) -> None:
+        self.logs.mark(dep.id, dep.status)
         self.ctx.plugins.notify(
             "rivetr_on_deployment_status",
             deployment_id=dep.id,
@@ -549,7 +550,7 @@ class DeploymentService:
         finally:
             self._subscribers.discard(queue)
 
-    def follow_logs(self, deployment_id: str) -> AsyncIterator[tuple[datetime, str]]:
+    def follow_logs(self, deployment_id: str) -> AsyncIterator[LogItem]:
         return self.logs.follow(deployment_id)
 
     async def stop(self) -> None:
