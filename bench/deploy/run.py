@@ -99,12 +99,14 @@ def main() -> int:
                     "live": live,
                     "between steps": between,
                     "client": time.time() - started,
+                    "rss": rss_mb(server.proc.pid),
                 }
             )
             print(
                 f"run {n}: "
                 + "  ".join(f"{s} {split[s]:.3f}" for s in STEPS)
                 + f"  | live {live:.3f}s total {total:.3f}s overhead {overhead:.3f}s"
+                + f"  | RSS {rows[-1]['rss']:.1f} MB"
             )
         print(f"\nmedian over {args.runs} redeploys ({args.engine}, warm build cache):")
         for key in (*STEPS, "between steps", "live", "total", "overhead"):
@@ -114,6 +116,11 @@ def main() -> int:
         time.sleep(10)
         rss = rss_mb(server.proc.pid)
         print(f"control-plane RSS 10 s after the last redeploy (1 app running): {rss:.1f} MB")
+        if len(rows) > 2:  # growth over the runs after the first two (steady state: should be ~0, no leak)
+            grown = rows[-1]["rss"] - rows[1]["rss"]
+            print(
+                f"RSS growth from redeploy 2 to {len(rows)}: {grown:+.1f} MB ({grown / (len(rows) - 2):+.2f} MB each)"
+            )
         rivetr.api.delete(f"/api/apps/{app['id']}")
         peer_rows = run_peer(args.engine, values, repo, args.runs)
         print(f"\npeer: shell deploy with the {args.engine} CLI (median over {args.runs}; Rivetr / peer):")
