@@ -53,7 +53,9 @@ for dir in plugins/*/ ui/; do
     [ -f "$dir/pyproject.toml" ] && specs+=(-e "./${dir%/}")
 done
 stamp_py="$(cat pyproject.toml plugins/*/pyproject.toml ui/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)-$DEV"
-if [ "$(cat .venv/.rivetr-stamp 2>/dev/null)" != "$stamp_py" ]; then
+installed="$(cat .venv/.rivetr-stamp 2>/dev/null || true)"
+# A dev install has everything running needs: ./scripts/run.sh after ./scripts/test.sh must not reinstall.
+if [ "$installed" != "$stamp_py" ] && [ "$installed" != "${stamp_py%-0}-1" ]; then
     log "installing python packages (${#specs[@]} specs)"
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q "${specs[@]}"
