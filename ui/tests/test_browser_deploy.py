@@ -109,6 +109,12 @@ def test_deploy_live_logs_rollback_and_terminal(
         assert item.locator(".dur").inner_text().endswith(("ms", "s"))
     expect(page.locator("#build-log-state")).to_have_text("running")
     expect(page.locator("#app-status")).to_have_text("running")
+    # The log stream's status events are step headers in the log, above each step's output; nothing else.
+    log_text = page.locator("#build-log").inner_text()
+    assert "undefined" not in log_text, log_text
+    headers = [h.strip() for h in page.locator("#build-log .step").all_inner_texts()]
+    assert headers[:4] == ["==> queued", "==> cloning", "==> building", "==> starting"], headers
+    assert log_text.index("==> building") < log_text.index("COPY") < log_text.index("==> starting"), log_text
     assert served(server, app_id) == "hello from v1\n"
     first = client.get(f"/api/apps/{app_id}").json()["current_deployment_id"]
 

@@ -44,7 +44,10 @@
       if (msg.event === "end") {
         setBadge(buildState, msg.status.replace("_", " "), msg.status);
         if (msg.error) appendLine(buildLog, "✕ " + msg.error, "err");
-      } else appendLine(buildLog, msg.line);
+      } else if (msg.event === "status") {
+        // A pipeline step begins here: a header above its output, as `rivetr deploy --follow` prints.
+        appendLine(buildLog, "==> " + msg.status.replace("_", " "), "step");
+      } else if (typeof msg.line === "string") appendLine(buildLog, msg.line);
     };
     ws.onclose = function (ev) {
       if (ws !== buildWs) return;
