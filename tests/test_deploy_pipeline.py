@@ -485,6 +485,8 @@ async def test_build_log_stream_replays_then_follows(papi, git_server, fake_runt
     assert after["cloning"].startswith("$ git clone")
     assert after["building"].startswith("building localhost/rivetr/web:")
     assert after["starting"].startswith("started container")
+    assert after["switching"].startswith("switched web.example.com to ")
+    assert messages[-2] == {"event": "status", "status": "running", "ts": messages[-2]["ts"]}
 
 
 async def test_websocket_requires_token(papi, git_server):

@@ -350,8 +350,8 @@ class Pipeline:
         async with self.step("switch"), self.service.switch_lock(self.snap.app.id):
             old = await self.service.switch(self.snap, self.deployment, upstream)
             self.switched = True
-        await self.status("running", finished_at=utcnow())
         self.log(f"switched {', '.join(self.snap.domains) or '(no domains)'} to {upstream}")
+        await self.status("running", finished_at=utcnow())
         self.service.emit(
             "deployment_succeeded",
             self.deployment,
