@@ -24,7 +24,7 @@ from rivetr_core.types import (
     RunSpec,
     RuntimeUnavailable,
 )
-from tests.support.server import ApiClient, make_config
+from tests.support.server import PIPELINE_STATUSES, ApiClient, make_config
 
 _ids = itertools.count(1)
 
@@ -472,15 +472,7 @@ async def test_build_log_stream_replays_then_follows(papi, git_server, fake_runt
     assert [m["line"] for m in messages if "line" in m] == [s["line"] for s in stored]
     # Status changes sit between the lines where they happened: each step's output follows its status.
     statuses = [(i, m["status"]) for i, m in enumerate(messages) if m.get("event") == "status"]
-    assert [s for _, s in statuses] == [
-        "queued",
-        "cloning",
-        "building",
-        "starting",
-        "health_checking",
-        "switching",
-        "running",
-    ]
+    assert [s for _, s in statuses] == PIPELINE_STATUSES
     after = {status: messages[i + 1].get("line", "") for i, status in statuses}
     assert after["cloning"].startswith("$ git clone")
     assert after["building"].startswith("building localhost/rivetr/web:")

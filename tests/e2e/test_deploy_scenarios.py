@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ws_messages
+from tests.support.server import PIPELINE_STATUSES
 
 SLOW_DOCKERFILE = """FROM localhost/rivetr-test/busybox:latest
 RUN sleep {seconds}
@@ -212,15 +213,7 @@ def test_build_and_runtime_log_streams(e2e, git_server):
     assert any("Step" in line or "STEP" in line for line in stored)
     statuses = [m["status"] for m in messages if m.get("event") == "status"]
     # Joined while the pipeline runs (a fresh build takes seconds): the replay has every status change too.
-    assert statuses == [
-        "queued",
-        "cloning",
-        "building",
-        "starting",
-        "health_checking",
-        "switching",
-        "running",
-    ], statuses
+    assert statuses == PIPELINE_STATUSES, statuses
 
     runtime_lines = ws_messages(
         f"{ws_url}/api/apps/{app['id']}/logs/stream",

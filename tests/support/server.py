@@ -25,6 +25,8 @@ import pytest
 from rivetr_core.config import RivetrConfig, load_config
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+#: The statuses a successful deployment passes through, in order (the build-log stream's status events).
+PIPELINE_STATUSES = ["queued", "cloning", "building", "starting", "health_checking", "switching", "running"]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
