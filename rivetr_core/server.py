@@ -114,7 +114,7 @@ def start_pending_migrations(data_dir: Path) -> subprocess.Popen[bytes] | None:
     (``rivetr_core.db.upgrade``) while this one imports the rest, so Alembic never occupies the server's
     memory; None when there is nothing to migrate. If the child fails, start-up migrates in-process and
     reports the error the usual way."""
-    from .db.engine import DB_FILE, SCHEMA_HEADS, recorded_heads
+    from .dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
 
     if recorded_heads(data_dir / DB_FILE) == SCHEMA_HEADS:
         return None

@@ -21,20 +21,20 @@ async def test_migrations_create_tables_and_are_idempotent(tmp_path: Path) -> No
         heads = {r[0] for r in await conn.execute(text("SELECT version_num FROM alembic_version"))}
     await db.close()
     assert {"meta", "proxy_routes", "alembic_version"} <= tables
-    from rivetr_core.db.engine import SCHEMA_HEADS
+    from rivetr_core.dbfile import SCHEMA_HEADS
 
     assert heads == set(SCHEMA_HEADS)  # every area's head is recorded
 
 
 async def test_fresh_database_records_every_head(tmp_path: Path) -> None:
-    from rivetr_core.db.engine import SCHEMA_HEADS
+    from rivetr_core.dbfile import SCHEMA_HEADS
 
     db = Database.for_data_dir(tmp_path)
     assert await db.applied_revisions() == frozenset()
     await db.startup()
     recorded = await db.applied_revisions()
     await db.close()
-    assert recorded == SCHEMA_HEADS, f"set SCHEMA_HEADS in rivetr_core/db/engine.py to {sorted(recorded)}"
+    assert recorded == SCHEMA_HEADS, f"set SCHEMA_HEADS in rivetr_core/dbfile.py to {sorted(recorded)}"
 
 
 def test_migrated_database_starts_without_alembic(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_migrated_database_starts_without_alembic(tmp_path: Path) -> None:
 def test_pending_migrations_run_in_a_child_process(tmp_path: Path) -> None:
     """rivetr serve migrates a new (or outdated) database in a child process, so the server itself then takes
     the fast path above and never loads Alembic; a database at every head needs no child."""
-    from rivetr_core.db.engine import DB_FILE, SCHEMA_HEADS, recorded_heads
+    from rivetr_core.dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
     from rivetr_core.server import start_pending_migrations
 
     assert recorded_heads(tmp_path / DB_FILE) == frozenset()

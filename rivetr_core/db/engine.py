@@ -19,15 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+from rivetr_core.dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
 
-#: What ``alembic_version`` holds once every branch is migrated (a head another branch depends on, like
-#: 0002_apps, is implied and not recorded). tests/test_db.py keeps this equal to what a fresh upgrade records;
-#: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
-#: several MB of resident memory on every restart).
-#: The SQLite file in the data dir.
-DB_FILE = "rivetr.db"
-SCHEMA_HEADS = frozenset({"0003_tls", "0004_accounts", "0005_ops", "0006_git", "0008_apps_https_flags"})
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def utcnow() -> datetime:
@@ -162,21 +156,6 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-
-def recorded_heads(path: Path) -> frozenset[str]:
-    """What ``alembic_version`` of the SQLite file at ``path`` records, read without SQLAlchemy (start-up
-    decides with it whether to migrate); empty for a missing, new or unreadable file."""
-    if not path.exists():
-        return frozenset()
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            return frozenset(row[0] for row in conn.execute("SELECT version_num FROM alembic_version"))
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return frozenset()
 
 
 def alembic_config(connection: Any = None) -> Any:
