@@ -3,9 +3,9 @@
 The build log arrives over the WebSocket ``/api/deployments/{id}/logs/stream`` (replay, then live) on a
 reader thread, with the status changes in place between its lines; the status is also polled from
 ``GET /api/deployments/{id}`` twice a second. Without a WebSocket (a proxy that refuses the upgrade) the log
-is polled instead. Three renderings: a terminal gets coloured step
-headers with timings and the log indented under them; a pipe gets the same as plain lines; ``--json`` gets one
-JSON object per line (``{"type": "status"|"log"|"result", ...}``).
+is polled instead. Three renderings: a terminal gets coloured step headers with timings and the log indented
+under them; a pipe gets the same as plain lines; ``--json`` gets one JSON object per line
+(``{"type": "status"|"log"|"result", ...}``).
 """
 
 from __future__ import annotations
