@@ -1,6 +1,6 @@
 """Benchmark (not a test): time-to-ready and idle RSS of `rivetr serve` with every in-repo plugin.
 
-Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s. Peers for scale: upstream Rust Rivetr claims
+Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s (idle CPU is reported too). Peers for scale: upstream Rust Rivetr claims
 ~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own process(es); its RSS is reported
 separately and in the total. Measured in the same run: ``stack_floor.py``, a one-route app on the same
 libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any control plane on them has;
@@ -38,6 +38,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (``/proc/PID/stat`` fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:
@@ -107,12 +113,16 @@ def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
 
     try:
         ready = wait_healthy(proc, api_url, "rivetr serve", started)
-        time.sleep(idle)
+        time.sleep(1)  # let start-up work (engine check, first samples) finish before counting idle CPU
+        watched = [proc.pid, *descendants(proc.pid), *proxy_pids(data_dir)]
+        cpu_before = sum(cpu_seconds(p) for p in watched)
+        time.sleep(max(0.0, idle - 1))
+        cpu = (sum(cpu_seconds(p) for p in watched) - cpu_before) / max(idle - 1, 1e-9)
         control = rss_mb(proc.pid) + sum(
             rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir)
         )
         proxy_rss = sum(rss_mb(p) for p in proxy_pids(data_dir))
-        return {"ready": ready, "control": control, "proxy": proxy_rss}
+        return {"ready": ready, "control": control, "proxy": proxy_rss, "cpu": cpu}
     finally:
         pids = proxy_pids(data_dir)
         proc.send_signal(signal.SIGTERM)
@@ -198,6 +208,7 @@ def main() -> None:
     ready = statistics.median(r["ready"] for r in results)
     control = statistics.median(r["control"] for r in results)
     proxy = statistics.median(r["proxy"] for r in results)
+    cpu = statistics.median(r["cpu"] for r in results)
     floor = statistics.median(r["floor"] for r in results)
     fixed_imports = statistics.median(r["fixed_imports"] for r in results)
     all_imports = statistics.median(r["all_imports"] for r in results)
@@ -214,6 +225,7 @@ def main() -> None:
         f"with the ones Rivetr adds: {all_imports:.1f} MB (room left under 80 MB: {80 - all_imports:.1f} MB)"
     )
     print(f"idle RSS proxy worker(s): {proxy:.1f} MB   total {control + proxy:.1f} MB")
+    print(f"idle CPU, control plane and proxy together: {cpu * 100:.2f}% of one core")
     print(
         f"vs peers: upstream Rust Rivetr ~30 MB ({(control + proxy) / 30:.1f}x), "
         f"Dokploy ~460 MiB ({(control + proxy) / 482:.2f}x)"
