@@ -1,11 +1,11 @@
 """Benchmark (not a test): time-to-ready and idle RSS of `rivetr serve` with every in-repo plugin.
 
 Targets (issue 2): ready ≤ 2 s, idle RSS ≤ 80 MB after 10 s; idle CPU is reported too. Peers for scale:
-upstream Rust Rivetr claims ~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own process(es); its RSS is reported
-separately and in the total. Measured in the same run: ``stack_floor.py``, a one-route app on the same
-libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any control plane on them has;
-and the RSS of an interpreter that has only imported those libraries, which is what is left of the target for
-everything else.
+upstream Rust Rivetr claims ~30 MB, Dokploy idles at ~460 MiB. The proxy data plane runs in its own
+process(es); its RSS is reported separately and in the total. Measured in the same run: ``stack_floor.py``, a
+one-route app on the same libraries (Quart, Hypercorn, SQLModel, pydantic-settings, docker SDK), the floor any
+control plane on them has; and the RSS of an interpreter that has only imported those libraries, which is what
+is left of the target for everything else.
 
     .venv/bin/python bench/startup.py [--runs 3] [--idle 10] [--no-proxy]
 """
