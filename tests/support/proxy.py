@@ -333,6 +333,11 @@ class SyncProxy:
     def worker_pids(self) -> list[int]:
         return list(self.status()["worker_pids"])
 
+    def log(self) -> str:
+        """What the proxy processes wrote to ``proxy.log`` (errors, upstream timeouts), for failure messages."""
+        path = self.state_dir / "proxy.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.call("shutdown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -45,10 +46,50 @@ def test_200mb_upload_and_download_with_flat_memory(proxy_factory, backend_facto
         for chunked in ("0", "1"):
             n = 0
             with c.stream("GET", "/download", params={"size": SIZE, "chunked": chunked}) as r:
-                assert r.status_code == 200
+                assert r.status_code == 200, f"chunked={chunked}; proxy log:\n{p.log()}"
                 for part in r.iter_raw(1 << 20):
                     n += len(part)
             assert n == SIZE
     growth_mb = (peak_rss_kb(worker) - baseline) / 1024
     print(f"worker peak RSS growth {growth_mb:.1f} MB (baseline {baseline} kB)")
     assert growth_mb < 40, f"worker peak RSS grew by {growth_mb:.0f} MB while streaming 4 x 200 MB"
+
+
+def _read_response(s: socket.socket, pace: float) -> bytes:
+    """One Content-Length response, its body read 64 KB at a time with ``pace`` seconds between reads (a slow
+    client); returns the status line."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed before the response head"
+        head += chunk
+    head, _, body = head.partition(b"\r\n\r\n")
+    length = next(
+        int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")
+    )
+    left = length - len(body)
+    while left > 0:
+        time.sleep(pace)
+        chunk = s.recv(min(left, 65536))
+        assert chunk, "connection closed mid-body"
+        left -= len(chunk)
+    return head.split(b"\r\n", 1)[0]
+
+
+def test_big_responses_to_a_slow_client_reuse_the_pooled_upstream(proxy_factory, backend_factory):
+    """A slow reader with a small receive buffer makes the proxy pause reading from the upstream again and
+    again; after each big response the upstream connection goes back to the pool and the next request on the
+    same client connection reuses it. Every response must come (no 504 from a connection left paused)."""
+    b = backend_factory("paced")
+    p = proxy_factory(upstream_read_timeout=3)
+    p.set_route("paced.test", b.address)
+    size = 2 * 1024 * 1024
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)  # small: the proxy's writes must queue
+        s.settimeout(30)
+        s.connect(("127.0.0.1", p.port))
+        statuses = []
+        for _ in range(4):
+            s.sendall(b"GET /download?size=%d HTTP/1.1\r\nHost: paced.test\r\n\r\n" % size)
+            statuses.append(_read_response(s, pace=0.005))
+    assert statuses == [b"HTTP/1.1 200 OK"] * 4, f"{statuses}; proxy log:\n{p.log()}"

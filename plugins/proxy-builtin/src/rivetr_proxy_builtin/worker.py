@@ -1059,6 +1059,18 @@ class UpstreamConn(asyncio.Protocol):
             ex.client.respond_error(ex, status)
 
     def timed_out(self) -> None:
+        # Rare and worth a line in proxy.log (like nginx's "upstream timed out"): whether the connection came
+        # from the pool and whether reading it was paused tell a slow app from a proxy back-pressure bug.
+        ex = self.ex
+        print(
+            f"rivetr-proxy worker {self.w.index}: upstream {self.addr} timed out "
+            f"({'mid-response' if self.got_bytes else 'no response head'}; "
+            f"{'pooled' if self.reused else 'new'} connection, reading "
+            f"{'active' if self.t is not None and self.t.is_reading() else 'paused'}, "
+            f"client write-paused {ex.client.wpaused if ex is not None else '-'})",
+            file=sys.stderr,
+            flush=True,
+        )
         self._broken(504)
 
     def close(self) -> None:
