@@ -1217,6 +1217,9 @@ class Worker:
             conn.close()
             return
         conn.idle_since = self.now
+        # The last write of a response to a slow client can pause reading from this upstream just before it
+        # is pooled; an idle pooled connection must read (the next response, or the upstream closing it).
+        conn.t.resume_reading()  # type: ignore[union-attr]
         conns.append(conn)
 
     def pool_remove(self, conn: UpstreamConn) -> None:
