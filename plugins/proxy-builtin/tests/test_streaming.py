@@ -77,9 +77,10 @@ def _read_response(s: socket.socket, pace: float) -> bytes:
 
 
 def test_big_responses_to_a_slow_client_reuse_the_pooled_upstream(proxy_factory, backend_factory):
-    """A slow reader with a small receive buffer makes the proxy pause reading from the upstream again and
-    again; after each big response the upstream connection goes back to the pool and the next request on the
-    same client connection reuses it. Every response must come (no 504 from a connection left paused)."""
+    """End to end over sockets: a slow reader with a small receive buffer makes the proxy pause reading from
+    the upstream again and again, and each next request on the same client connection reuses the pooled
+    upstream connection. (Whether the very last write pauses is down to timing; test_backpressure.py pins
+    that case down deterministically.)"""
     b = backend_factory("paced")
     p = proxy_factory(upstream_read_timeout=3)
     p.set_route("paced.test", b.address)

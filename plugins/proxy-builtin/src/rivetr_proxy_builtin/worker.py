@@ -1022,6 +1022,10 @@ class UpstreamConn(asyncio.Protocol):
         self.deadline = 0.0
         w.busy.discard(self)
         if keep_upstream and ex.req_done and not self.closed:
+            if ex.client.wpaused:
+                # The client's back-pressure paused reading from us (its resume_writing only reaches the
+                # upstream still attached); pooled, we must read again: the next response, or a close.
+                self.t.resume_reading()  # type: ignore[union-attr]
             w.pool_put(self)
         else:
             self.close()
@@ -1217,9 +1221,6 @@ class Worker:
             conn.close()
             return
         conn.idle_since = self.now
-        # The last write of a response to a slow client can pause reading from this upstream just before it
-        # is pooled; an idle pooled connection must read (the next response, or the upstream closing it).
-        conn.t.resume_reading()  # type: ignore[union-attr]
         conns.append(conn)
 
     def pool_remove(self, conn: UpstreamConn) -> None:
