@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,11 +25,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.proxy import free_port
 
 
 def rss_mb(pid: int) -> float:
@@ -114,14 +111,14 @@ def one_run(idle: float, proxy: bool, data_dir: Path) -> dict[str, float]:
     try:
         ready = wait_healthy(proc, api_url, "rivetr serve", started)
         time.sleep(1)  # let start-up work (engine check, first samples) finish before counting idle CPU
-        watched = [proc.pid, *descendants(proc.pid), *proxy_pids(data_dir)]
+        # The proxy processes are descendants too (in their own session): a set counts each process once.
+        proxies = set(proxy_pids(data_dir))
+        watched = {proc.pid, *descendants(proc.pid), *proxies}
         cpu_before = sum(cpu_seconds(p) for p in watched)
         time.sleep(max(0.0, idle - 1))
         cpu = (sum(cpu_seconds(p) for p in watched) - cpu_before) / max(idle - 1, 1e-9)
-        control = rss_mb(proc.pid) + sum(
-            rss_mb(p) for p in descendants(proc.pid) if p not in proxy_pids(data_dir)
-        )
-        proxy_rss = sum(rss_mb(p) for p in proxy_pids(data_dir))
+        control = sum(rss_mb(p) for p in watched - proxies)
+        proxy_rss = sum(rss_mb(p) for p in proxies)
         return {"ready": ready, "control": control, "proxy": proxy_rss, "cpu": cpu}
     finally:
         pids = proxy_pids(data_dir)
@@ -153,11 +150,16 @@ ADDED_LIBRARIES = ("quart_schema", "pydantic_settings", "uvloop", "psutil", "arg
 
 def import_rss(modules: tuple[str, ...]) -> float:
     """RSS of a fresh interpreter that has only imported ``modules``: no app, no database, no request."""
-    code = f"import {', '.join(modules)}\nfrom pathlib import Path\n" + (
-        "print([l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmRSS:')][0])"
+    code = f"import sys, {', '.join(modules)}\nprint('imported', flush=True)\nsys.stdin.read()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return int(out.split()[1]) / 1024
+    try:
+        if proc.stdout is None or proc.stdout.readline().strip() != "imported":
+            raise SystemExit(f"importing {modules} failed")
+        return rss_mb(proc.pid)
+    finally:
+        proc.communicate("")  # closes stdin: the child exits
 
 
 def floor_run(idle: float, data_dir: Path) -> float:
@@ -204,14 +206,10 @@ def main() -> None:
                 "all_imports": import_rss(FIXED_LIBRARIES + ADDED_LIBRARIES),
             }
         )
-    first_ready = statistics.median(r["first"] for r in results)
-    ready = statistics.median(r["ready"] for r in results)
-    control = statistics.median(r["control"] for r in results)
-    proxy = statistics.median(r["proxy"] for r in results)
-    cpu = statistics.median(r["cpu"] for r in results)
-    floor = statistics.median(r["floor"] for r in results)
-    fixed_imports = statistics.median(r["fixed_imports"] for r in results)
-    all_imports = statistics.median(r["all_imports"] for r in results)
+    median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    first_ready, ready, control, proxy = median["first"], median["ready"], median["control"], median["proxy"]
+    cpu, floor = median["cpu"], median["floor"]
+    fixed_imports, all_imports = median["fixed_imports"], median["all_imports"]
     print(f"runs: {args.runs}, idle {args.idle:g} s, proxy {'on' if not args.no_proxy else 'off'}")
     print(f"time to ready, first start (new database): {first_ready:.2f} s")
     print(f"time to ready, restart (median): {ready:.2f} s   target ≤ 2 s   ratio {ready / 2:.2f}")

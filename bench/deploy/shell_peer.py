@@ -16,8 +16,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-STEPS = ("clone", "build", "start", "health", "drain")
-
 
 class ShellDeploy:
     def __init__(self, engine: str, values: dict[str, str], repo_url: str) -> None:
