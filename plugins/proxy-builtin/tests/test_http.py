@@ -154,9 +154,8 @@ def test_forwarding_and_hop_by_hop_headers(proxy_factory, backend_factory):
     assert "x-hop" not in headers and "keep-alive" not in headers
     assert headers["connection"] == "close"  # ours: the client asked for close
     # A client's request id is passed on unchanged.
-    assert echoed_headers(http_get(p.port, "h.test", "/headers", X_Request_Id="abc-123")[2])[
-        "x-request-id"
-    ] == ("abc-123")
+    echoed = echoed_headers(http_get(p.port, "h.test", "/headers", X_Request_Id="abc-123")[2])
+    assert echoed["x-request-id"] == "abc-123"
 
 
 def test_bodies_chunked_and_content_length(proxy_factory, backend_factory):

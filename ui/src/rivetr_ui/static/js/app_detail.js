@@ -14,6 +14,7 @@
   }
   function refresh(selector) { var el = document.querySelector(selector); if (el && window.htmx) htmx.trigger(el, "refresh"); }
   function setBadge(el, text, cls) { el.textContent = text; el.className = "badge " + (cls || ""); }
+  function statusLabel(status) { return status.replace(/_/g, " "); }
   function appendLine(pre, text, cls) {
     var stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 30;
     var span = document.createElement("span");
@@ -42,11 +43,11 @@
     ws.onmessage = function (ev) {
       var msg = JSON.parse(ev.data);
       if (msg.event === "end") {
-        setBadge(buildState, msg.status.replace("_", " "), msg.status);
+        setBadge(buildState, statusLabel(msg.status), msg.status);
         if (msg.error) appendLine(buildLog, "✕ " + msg.error, "err");
       } else if (msg.event === "status") {
         // A pipeline step begins here: a header above its output, as `rivetr deploy --follow` prints.
-        appendLine(buildLog, "==> " + msg.status.replace("_", " "), "step");
+        appendLine(buildLog, "==> " + statusLabel(msg.status), "step");
       } else if (typeof msg.line === "string") appendLine(buildLog, msg.line);
     };
     ws.onclose = function (ev) {
