@@ -206,7 +206,14 @@ class GitConfig(_Section):
 
 class MetricsConfig(_Section):
     enabled: bool = Field(True, description="Serve /metrics.")
-    token: SecretStr | None = Field(None, description="Bearer token required by /metrics when set.")
+    public: bool = Field(
+        False,
+        description="Serve /metrics without a token. Off: a bearer token is needed (the scrape token, "
+        "the admin token or an API token).",
+    )
+    token: SecretStr | None = Field(
+        None, description="Scrape token for /metrics (a separate bearer token for Prometheus)."
+    )
     sample_interval: float = Field(30.0, gt=0, description="Seconds between container stats samples.")
     raw_retention_days: int = Field(7, ge=1, description="Days raw samples are kept before hourly averaging.")
     hourly_retention_days: int = Field(90, ge=1, description="Days hourly averages of samples are kept.")

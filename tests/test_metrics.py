@@ -19,7 +19,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def scrape(api, headers=None) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    response = await api.client.get("/metrics", headers=headers or {})
+    response = await api.client.get("/metrics", headers=AUTH if headers is None else headers)
     return response.status_code, await response.get_data(as_text=True)
 
 
@@ -80,8 +80,26 @@ async def test_each_app_has_its_own_registry(tmp_path) -> None:
         client = first.test_client()
         for _ in range(3):
             await client.get("/api/routes", headers=AUTH)
-        text = await (await second.test_client().get("/metrics")).get_data(as_text=True)
+        text = await (await second.test_client().get("/metrics", headers=AUTH)).get_data(as_text=True)
         assert 'route="/api/routes"' not in text
+
+
+async def test_metrics_need_a_token_by_default(tmp_path) -> None:
+    """Issue 14 hole 7: /metrics is private unless ``[metrics] public = true``."""
+    app = create_app(make_config(tmp_path / "p"))
+    async with app.test_app():
+        client = app.test_client()
+        response = await client.get("/metrics")
+        assert response.status_code == 401
+        assert (await response.get_json())["error"]["code"] == "unauthorized"
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert (await client.get("/metrics", headers=AUTH)).status_code == 200  # the admin token works
+        _token, raw = await app.extensions["rivetr_ctx"].services["accounts"].create_token("scraper")
+        api_token = await client.get("/metrics", headers={"Authorization": f"Bearer {raw}"})
+        assert api_token.status_code == 200  # so does an API token
+    app = create_app(make_config(tmp_path / "pub", metrics={"public": True}))
+    async with app.test_app():
+        assert (await app.test_client().get("/metrics")).status_code == 200
 
 
 async def test_token_and_disabled(tmp_path) -> None:
@@ -91,9 +109,13 @@ async def test_token_and_disabled(tmp_path) -> None:
         response = await client.get("/metrics")
         assert response.status_code == 401
         assert (await response.get_json())["error"]["code"] == "unauthorized"
-        assert (await client.get("/metrics", headers=AUTH)).status_code == 401  # admin token is not enough
+        assert (await client.get("/metrics", headers=AUTH)).status_code == 200  # the admin token works too
         ok = await client.get("/metrics", headers={"Authorization": "Bearer scrape-token-123"})
         assert ok.status_code == 200 and ok.content_type.startswith("text/plain")
+    app = create_app(make_config(tmp_path / "tp", metrics={"token": "scrape-token-123", "public": True}))
+    async with app.test_app():
+        # A scrape token makes /metrics private even when public is set: the token was configured on purpose.
+        assert (await app.test_client().get("/metrics")).status_code == 401
     app = create_app(make_config(tmp_path / "d", metrics={"enabled": False}))
     async with app.test_app():
         assert (await app.test_client().get("/metrics")).status_code == 404

@@ -9,6 +9,7 @@ from sqlmodel import select
 from rivetr_core.db.engine import utcnow
 from rivetr_core.history.query import parse_range
 from rivetr_core.models.ops import MetricSample
+from tests.support.server import AUTH
 
 
 async def test_host_sample_is_stored_and_served(api) -> None:
@@ -23,7 +24,7 @@ async def test_host_sample_is_stored_and_served(api) -> None:
     assert point["memory_limit"] > point["memory_used"] > 0
     assert 0 < point["disk_percent"] <= 100
     assert body["latest"]["memory_total_bytes"] > 0
-    metrics = await (await api.client.get("/metrics")).get_data(as_text=True)
+    metrics = await (await api.client.get("/metrics", headers=AUTH)).get_data(as_text=True)
     assert "host_memory_total_bytes" in metrics and "rivetr_last_sample_timestamp_seconds" in metrics
 
 
@@ -120,7 +121,7 @@ async def test_certificate_expiry_comes_from_the_certificates_table(api) -> None
         session.add(Certificate(domain="pending.example.com", source="acme"))  # not issued yet: no series
         await session.commit()
     await api.ctx.services["sampler"].sample_once()
-    text = await (await api.client.get("/metrics")).get_data(as_text=True)
+    text = await (await api.client.get("/metrics", headers=AUTH)).get_data(as_text=True)
     line = next(x for x in text.splitlines() if x.startswith("certificate_expiry_timestamp_seconds{"))
     assert line.startswith('certificate_expiry_timestamp_seconds{domain="shop.example.com"} ')
     assert float(line.rsplit(" ", 1)[1]) == expires.timestamp()
@@ -146,7 +147,7 @@ async def test_proxy_route_counters_contract(api) -> None:
         await api.ctx.services["sampler"].sample_once()
     finally:
         api.ctx.proxy = None
-    text = await (await api.client.get("/metrics")).get_data(as_text=True)
+    text = await (await api.client.get("/metrics", headers=AUTH)).get_data(as_text=True)
     assert 'proxy_requests_total{domain="a.example.com"} 41.0' in text
     assert 'proxy_upstream_errors_total{domain="a.example.com"} 2.0' in text
     assert "junk" not in text

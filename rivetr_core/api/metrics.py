@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus text exposition of the app's own registry.
 
-Disabled by ``[metrics] enabled = false`` (404); ``[metrics] token`` requires ``Authorization: Bearer``.
-Outside ``/api/`` on purpose: scrapers get their own token, not the admin token. The blueprint also installs
+Disabled by ``[metrics] enabled = false`` (404). Private by default (issue 14 hole 7): ``Authorization: Bearer``
+with the scrape token (``[metrics] token``), the admin token or an API token; ``[metrics] public = true`` (and no
+scrape token) serves it to anyone. Outside ``/api/`` on purpose: scrapers can get their own token. The blueprint also installs
 the request timer (``record_once``), so it is live from the first request.
 """
 
@@ -12,7 +13,8 @@ from typing import Any
 from quart import Blueprint, Response, current_app
 from quart_schema import tag
 
-from rivetr_core.auth import bearer_token, token_matches
+from rivetr_core.auth import bearer_token, resolve_principal, token_matches
+from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.metrics.registry import RivetrMetrics, install_request_timer
 
@@ -29,15 +31,22 @@ def _install(state: Any) -> None:
 @bp.get("/metrics")
 @tag(["metrics"])
 async def metrics() -> Response:
-    """Prometheus metrics (text format 0.0.4). Bearer ``[metrics] token`` when configured."""
+    """Prometheus metrics (text format 0.0.4). Bearer scrape/admin/API token unless ``[metrics] public``."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     config = current_app.config["RIVETR"].metrics
     if not config.enabled:
         raise ApiError(404, "metrics are disabled ([metrics] enabled = false)")
-    if config.token is not None:
-        given = bearer_token()
-        if given is None or not token_matches(given, config.token.get_secret_value()):
-            raise ApiError(401, "missing or invalid metrics token", headers={"WWW-Authenticate": "Bearer"})
+    if not (config.public and config.token is None) and not await _authorised(config.token):
+        raise ApiError(401, "missing or invalid metrics token", headers={"WWW-Authenticate": "Bearer"})
     registry: RivetrMetrics = current_app.extensions["rivetr_metrics"]
     return Response(generate_latest(registry.registry), content_type=CONTENT_TYPE_LATEST)
+
+
+async def _authorised(scrape_token: Any) -> bool:
+    given = bearer_token()
+    if given is not None and scrape_token is not None:
+        if token_matches(given, scrape_token.get_secret_value()):
+            return True
+    verifiers = current_app.extensions.get("rivetr_auth_verifiers", [])
+    return await resolve_principal(given, rivetr().admin_token, verifiers) is not None

@@ -104,8 +104,10 @@ def status(conn: Connection, as_json: bool) -> None:
             }
         )
         return
-    runtime = health.get("runtime") or {}
-    proxy = health.get("proxy") or {}
+    # The CLI sends its token, so /health answers with details (engine name/version, error texts).
+    details = health.get("details") or {}
+    runtime = details.get("runtime") or {}
+    proxy = details.get("proxy") or {}
     counts: dict[str, int] = {}
     for app in apps:
         counts[app["status"]] = counts.get(app["status"], 0) + 1
