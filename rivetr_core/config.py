@@ -8,6 +8,7 @@ wins over the file, the file over defaults. Unknown keys are errors, so a typo n
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,10 @@ def _networks(entries: list[str]) -> list[str]:
     return entries
 
 
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
@@ -39,7 +44,20 @@ class _Section(BaseModel):
 
 
 class ServerConfig(_Section):
-    host: str = Field("0.0.0.0", description="Address the API/dashboard and the proxy listen on.")
+    host: str | None = Field(
+        None,
+        description="Deprecated (use api_host and [proxy] host): the default address of both, 0.0.0.0 if unset.",
+    )
+    api_host: str | None = Field(
+        None,
+        description="Address the API and dashboard listen on (default: host, else 0.0.0.0). 127.0.0.1 keeps "
+        "them private while the proxy serves apps.",
+    )
+    dashboard_domain: str | None = Field(
+        None,
+        description="Serve the dashboard and API through the proxy on this domain, over HTTPS (ACME or an "
+        "uploaded certificate), so api_host can stay on loopback.",
+    )
     api_port: int = Field(8080, ge=0, le=65535, description="Port of the API and dashboard (0 = any free).")
     proxy_port: int = Field(80, ge=0, le=65535, description="HTTP port of the reverse proxy.")
     proxy_https_port: int = Field(443, ge=0, le=65535, description="HTTPS port of the reverse proxy.")
@@ -55,6 +73,20 @@ class ServerConfig(_Section):
     min_free_disk_mb: int = Field(512, ge=0, description="Start-up warns below this much free disk.")
 
     _trusted = field_validator("trusted_proxies")(_networks)
+
+    @field_validator("dashboard_domain")
+    @classmethod
+    def _dashboard_domain(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        domain = v.strip().lower().rstrip(".")
+        if not _DOMAIN.match(domain):
+            raise ValueError(f"{v!r} is not a domain name (like rivetr.example.com)")
+        return domain
+
+    @property
+    def effective_api_host(self) -> str:
+        return self.api_host or self.host or "0.0.0.0"
 
 
 class AuthConfig(_Section):
@@ -78,10 +110,30 @@ class RuntimeConfig(_Section):
     default_cpu_limit: float | None = Field(
         None, description="CPUs for app containers when the app sets none."
     )
-    default_memory_limit: int | None = Field(None, description="Memory for app containers (e.g. 512m).")
+    default_memory_limit: int | None = Field(
+        1024**3,
+        description="Memory for app containers when the app sets none (e.g. 512m, 2g; 0 = unlimited). The "
+        "kernel kills an app above it instead of letting it starve the host.",
+    )
     build_cpu_limit: float | None = Field(None, description="CPUs for builds.")
     build_memory_limit: int | None = Field(None, description="Memory for builds (e.g. 2g).")
-    pids_limit: int | None = Field(4096, ge=16, description="Max processes per app container.")
+    pids_limit: int | None = Field(
+        4096, ge=16, description="Max processes per app container when the app sets none (fork bombs)."
+    )
+    log_max_size: int = Field(
+        10 * 1024**2,
+        ge=0,
+        description="Log rotation of app containers: size of one log file (e.g. 10m; 0 = the engine's own "
+        "log settings). podman keeps one file of log_max_size × log_max_files.",
+    )
+    log_max_files: int = Field(3, ge=1, le=100, description="Log files kept per app container (dockerd).")
+    oom_score_adj: int = Field(
+        500,
+        ge=0,
+        le=1000,
+        description="OOM score added to app containers (0-1000), so the kernel kills an app before Rivetr "
+        "or the engine when memory runs out (0 = the engine's default).",
+    )
     restart_max_retries: int = Field(5, ge=0, description="Crash restarts before an app is marked crashed.")
     restart_backoff_seconds: float = Field(2.0, gt=0, description="First restart delay (doubles each time).")
     crash_check_interval: float = Field(
@@ -98,14 +150,20 @@ class RuntimeConfig(_Section):
     def _cpus(cls, v: Any) -> float | None:
         return parse_cpus(v)
 
-    @field_validator("default_memory_limit", "build_memory_limit", mode="before")
+    @field_validator("default_memory_limit", "build_memory_limit", "log_max_size", mode="before")
     @classmethod
     def _sizes(cls, v: Any) -> int | None:
+        if v == 0 or (isinstance(v, str) and v.strip() == "0"):
+            return 0  # 0: no limit / the engine's own settings
         return parse_size(v)
 
 
 class ProxyConfig(_Section):
     enabled: bool = Field(True, description="Start the proxy with the control plane (off: API only).")
+    host: str | None = Field(
+        None,
+        description="Address the proxy listens on for public traffic (default: [server] host, else 0.0.0.0).",
+    )
     backend: str = Field("builtin", description="Proxy backend plugin name.")
     workers: int = Field(1, ge=1, le=64, description="Proxy worker processes.")
     max_header_size: int = Field(16384, ge=1024, description="Request head limit in bytes (431 above).")
@@ -171,6 +229,52 @@ class WebhooksConfig(_Section):
     gitlab_token: SecretStr | None = Field(None, description="X-Gitlab-Token value of GitLab webhooks.")
     gitea_secret: SecretStr | None = Field(None, description="HMAC secret of Gitea webhooks.")
     bitbucket_secret: SecretStr | None = Field(None, description="HMAC secret of Bitbucket webhooks.")
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest webhook body accepted (413 above it, checked while reading).",
+    )
+
+
+class PreviewsConfig(_Section):
+    forks: Literal["approve", "never", "always"] = Field(
+        "approve",
+        description="Previews of pull requests from forks: approve (built only after POST "
+        "/api/previews/{id}/approve, again for every new head commit), never (listed as rejected, never "
+        "built), always (built at once: runs untrusted code).",
+    )
+    max_per_app: int = Field(
+        5, ge=1, description="Live previews per app; a PR beyond it is listed as limit_reached, not built."
+    )
+    fork_network: str = Field(
+        "rivetr-untrusted",
+        description="Engine network of fork previews' builds and containers: a bridge of its own with no "
+        "route to other apps or to the host (firewall rules added by Rivetr).",
+    )
+    fork_firewall: bool = Field(
+        True,
+        description="Add the iptables rules that keep fork previews from the host and other apps' networks "
+        '(needs root and iptables; off: fork previews fail unless forks = "always" is accepted as is).',
+    )
+    fork_build_cpu_limit: float | None = Field(1.0, description="CPUs for a fork preview's build.")
+    fork_build_memory_limit: int | None = Field(1024**3, description="Memory for a fork preview's build.")
+    fork_build_log_max_lines: int = Field(
+        20_000, ge=100, description="Build-log lines of a fork preview; above it the build fails."
+    )
+    fork_build_log_max_bytes: int = Field(
+        5 * 1024**2, ge=10_000, description="Build-log bytes of a fork preview; above it the build fails."
+    )
+
+    @field_validator("fork_build_cpu_limit", mode="before")
+    @classmethod
+    def _cpus(cls, v: Any) -> float | None:
+        return parse_cpus(v)
+
+    @field_validator("fork_build_memory_limit", "fork_build_log_max_bytes", mode="before")
+    @classmethod
+    def _sizes(cls, v: Any) -> int | None:
+        return parse_size(v)
 
 
 class OAuthProviderConfig(_Section):
@@ -236,6 +340,7 @@ class RivetrConfig(BaseSettings):
     proxy: ProxyConfig = Field(default_factory=ProxyConfig)  # type: ignore[arg-type]
     logging: LoggingConfig = Field(default_factory=LoggingConfig)  # type: ignore[arg-type]
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    previews: PreviewsConfig = Field(default_factory=PreviewsConfig)  # type: ignore[arg-type]
     oauth: dict[str, OAuthProviderConfig] = Field(default_factory=dict)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # type: ignore[arg-type]
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)  # type: ignore[arg-type]
@@ -258,6 +363,21 @@ class RivetrConfig(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.server.data_dir
+
+    @property
+    def proxy_host(self) -> str:
+        """Where the proxy listens: ``[proxy] host``, else the deprecated ``[server] host``, else 0.0.0.0."""
+        return self.proxy.host or self.server.host or "0.0.0.0"
+
+    def deprecations(self) -> list[str]:
+        """Human warnings about deprecated keys still in use (``rivetr serve`` logs them, ``config check``
+        prints them)."""
+        if self.server.host is None:
+            return []
+        return [
+            "[server] host is deprecated and will be removed in the next release: set [server] api_host (API and "
+            "dashboard) and [proxy] host (public traffic) instead; until then host is the default of both"
+        ]
 
 
 class ConfigError(Exception):

@@ -73,6 +73,36 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def upstream_address(host: str, port: int) -> str:
+    """``host:port`` of the API as the proxy should dial it: a wildcard bind is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def announce_admin_token(config: RivetrConfig) -> None:
+    """Tell the operator about a newly generated admin token. The token itself goes to a terminal only (never
+    through the logger, and never into a redirected stderr that ends up in a log file or a journal); otherwise
+    the log names the file that holds it."""
+    from .auth import TOKEN_FILE
+
+    token_path = config.server.data_dir / TOKEN_FILE
+    if sys.stderr.isatty():
+        print(
+            f"Generated the admin API token (stored in {token_path}, mode 0600):\n  {token_path.read_text().strip()}\n"
+            "It is also the setup token that first-run setup (/setup) asks for.",
+            file=sys.stderr,
+            flush=True,
+        )
+    else:
+        log.warning(
+            "generated the admin API token; it is in %s (mode 0600): first-run setup (/setup) asks for it",
+            token_path,
+        )
+
+
 async def check_engine(app: object) -> None:
     """Warn (not fail) when no engine answers: the API is useful before the first deployment."""
     from .context import RivetrContext
@@ -135,13 +165,13 @@ def serve(config: RivetrConfig) -> int:
     data_dir = config.server.data_dir
     check_data_dir(data_dir, report)
     check_disk(data_dir, config.server.min_free_disk_mb, report)
-    for warning in report.warnings:
+    for warning in [*config.deprecations(), *report.warnings]:
         log.warning("%s", warning)
     if report.errors:
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
         return 2
-    sock = bind_socket(config.server.host, config.server.api_port)
+    sock = bind_socket(config.server.effective_api_host, config.server.api_port)
     migration = start_pending_migrations(data_dir)
     try:
         import uvloop
@@ -165,7 +195,6 @@ async def _serve(
     from hypercorn.utils import LifespanFailureError
 
     from .app import create_app
-    from .auth import TOKEN_FILE
     from .plugins import PluginError
     from .secrets import SecretError
 
@@ -178,13 +207,7 @@ async def _serve(
         if migration is not None and await asyncio.to_thread(migration.wait) != 0:
             log.warning("migrating in a child process failed; migrating in-process instead")
     if app.extensions["rivetr_admin_token_generated"]:
-        # Printed once, on the terminal only (never through the logger, which may ship logs elsewhere).
-        token_path = config.server.data_dir / TOKEN_FILE
-        print(
-            f"Generated the admin API token (stored in {token_path}, mode 0600):\n  {token_path.read_text().strip()}",
-            file=sys.stderr,
-            flush=True,
-        )
+        announce_admin_token(config)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -199,15 +222,20 @@ async def _serve(
     hc.keep_alive_timeout = 75
     host, port = sock.getsockname()[:2]
     addr_file = config.server.data_dir / "api.addr"
+    # Where the proxy reaches the API for [server] dashboard_domain (a wildcard bind answers on loopback too).
+    app.extensions["rivetr_api_address"] = upstream_address(host, port)
 
     async def _announce() -> None:
         # before_serving has run once the app answers; announce only then so "ready" means ready.
         await app.extensions["rivetr_ready"].wait()
         addr_file.write_text(f"{host}:{port}\n")
         log.info(
-            "Rivetr ready: API and dashboard on http://%s:%d",
+            "Rivetr ready: API and dashboard on http://%s:%d%s",
             host if host != "0.0.0.0" else "127.0.0.1",
             port,
+            f" and https://{config.server.dashboard_domain} through the proxy"
+            if config.server.dashboard_domain and config.proxy.enabled
+            else "",
         )
         await check_engine(app)
         import gc

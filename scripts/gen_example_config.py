@@ -28,6 +28,9 @@ PLACEHOLDERS = {
     "acme_email": '"admin@example.com"',
     "external_url": '"https://rivetr.example.com"',
     "preview_domain": '"preview.example.com"',
+    "api_host": '"127.0.0.1"',
+    "dashboard_domain": '"rivetr.example.com"',
+    "host": '"0.0.0.0"',
     "acme_ca_bundle": '"/etc/rivetr/acme-ca.pem"',
 }
 

@@ -59,10 +59,13 @@ def config_check(config_path: str | None) -> None:
     """Validate the config file and environment overrides; exit non-zero listing every problem."""
     cfg = _load(config_path, exit_code=1)
     source = config_path or "defaults"
+    for warning in cfg.deprecations():
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
-        f"configuration OK ({source}); data dir {cfg.server.data_dir}, API port {cfg.server.api_port}, "
-        f"proxy ports {cfg.server.proxy_port}/{cfg.server.proxy_https_port}, "
-        f"runtime {cfg.runtime.runtime_type}"
+        f"configuration OK ({source}); data dir {cfg.server.data_dir}, API on "
+        f"{cfg.server.effective_api_host}:{cfg.server.api_port}, proxy on {cfg.proxy_host} ports "
+        f"{cfg.server.proxy_port}/{cfg.server.proxy_https_port}, runtime {cfg.runtime.runtime_type}"
+        + (f", dashboard at https://{cfg.server.dashboard_domain}" if cfg.server.dashboard_domain else "")
     )
 
 

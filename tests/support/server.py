@@ -162,7 +162,8 @@ def start_server(
         **os.environ,
         "RIVETR_SERVER__DATA_DIR": str(data_dir),
         "RIVETR_SERVER__API_PORT": "0",
-        "RIVETR_SERVER__HOST": "127.0.0.1",
+        "RIVETR_SERVER__API_HOST": "127.0.0.1",
+        "RIVETR_PROXY__HOST": "127.0.0.1",  # tests never listen beyond loopback unless they ask to
         "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
         "RIVETR_PROXY__ENABLED": "false",
         **(env or {}),

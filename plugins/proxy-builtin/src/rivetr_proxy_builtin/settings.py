@@ -51,7 +51,8 @@ class ProxySettings:
         """Build from a ``rivetr_core.config.RivetrConfig`` (duck-typed: this module imports nothing)."""
         p, s = config.proxy, config.server
         return cls(
-            host=s.host,
+            # [proxy] host, else the deprecated [server] host that used to bind both the API and the proxy.
+            host=getattr(p, "host", None) or s.host or "0.0.0.0",
             port=s.proxy_port,
             https_port=s.proxy_https_port,
             workers=p.workers,
