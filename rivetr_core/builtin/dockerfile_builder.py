@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rivetr_core import hookimpl
+from rivetr_core.repofiles import read_repo_file
 from rivetr_core.types import BuilderRegistration, BuildFailed, BuildRequest, BuildSpec, ContainerRuntime
 
 
@@ -13,20 +16,31 @@ class DockerfileBuilder:
     name = "dockerfile"
 
     def detect(self, source_dir: Path, request: BuildRequest) -> bool:
-        return (source_dir / request.build_context / request.dockerfile).is_file() or (
+        # lexists, not is_file: a Dockerfile that is a link out of the repository, a directory or a device is
+        # still this builder's job, so build() fails naming what is wrong instead of "no builder".
+        return os.path.lexists(source_dir / request.build_context / request.dockerfile) or os.path.lexists(
             source_dir / request.dockerfile
-        ).is_file()
+        )
 
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
         context = (request.source_dir / request.build_context).resolve()
         source = request.source_dir.resolve()
         if not context.is_relative_to(source):
             raise BuildFailed(f"build context {request.build_context!r} leaves the repository")
-        dockerfile = (context / request.dockerfile).resolve()
-        if not dockerfile.is_file():
-            dockerfile = (source / request.dockerfile).resolve()
-        if not dockerfile.is_relative_to(source) or not dockerfile.is_file():
+        candidate = context / request.dockerfile
+        if not os.path.lexists(candidate):
+            candidate = source / request.dockerfile
+        if not os.path.lexists(candidate):
             raise BuildFailed(f"Dockerfile {request.dockerfile!r} not found in the repository")
+        # Read it once the safe way (confined to the checkout, a regular file, size-capped): a link to
+        # /dev/zero or a FIFO fails here with a clear error instead of hanging the engine client.
+        await asyncio.to_thread(
+            read_repo_file,
+            source,
+            os.path.relpath(candidate, source),
+            label=f"Dockerfile {request.dockerfile!r}",
+        )
+        dockerfile = candidate.resolve()
         spec = BuildSpec(
             context_dir=context,
             tag=request.tag,

@@ -4,12 +4,21 @@ Both dockerd and podman react to a missing ``localhost/...`` base image by tryin
 ``localhost:80``/``:443`` for several seconds and then report a connection error that does not name the
 image. Reading the ``FROM`` lines ourselves lets the runtime raise :class:`~rivetr_core.types.ImageNotFound`
 naming the image, at once.
+
+The Dockerfile and ``.dockerignore`` come from an untrusted repository: :func:`read_context_file` and
+:func:`read_dockerfile` read them through :func:`rivetr_core.repofiles.read_repo_file` (confined, regular files
+only, size-capped). The context tar itself is safe as the SDK builds it: it lists with ``lstat`` and does not
+descend into linked directories, so links travel as links and FIFOs/devices as entries, never read.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
+
+from rivetr_core.repofiles import read_repo_text
 
 _VAR = re.compile(
     r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<colon>:?)(?P<op>[-+])(?P<word>[^}]*))?\}"
@@ -109,3 +118,26 @@ def is_local_only(image: str) -> bool:
     ``localhost:5000/...`` is a real (local) registry and is left to the engine.
     """
     return image.split("/", 1)[0] == "localhost" and "/" in image
+
+
+def read_context_file(
+    context_dir: str | os.PathLike[str], name: str, *, missing_ok: bool = False
+) -> str | None:
+    """A file of the build context the client reads itself (``.dockerignore``, the Dockerfile), the safe way:
+    confined to the context, a regular file (never a link out, a FIFO, a device, a directory), size-capped.
+    A bad file raises :class:`~rivetr_core.repofiles.UnsafeRepoFile` (a ``BuildFailed``) naming it."""
+    return read_repo_text(context_dir, name, missing_ok=missing_ok)
+
+
+def read_dockerfile(context_dir: str | os.PathLike[str], dockerfile: str) -> tuple[str, bool]:
+    """``(text, inside)`` of the build's Dockerfile: ``inside`` when it lies in the context (the engine finds it
+    there); otherwise the text travels in the tarred context. Paths outside the context (the builder's choice,
+    already confined to the checkout) are read confined to their own directory."""
+    context = Path(context_dir).resolve()
+    path = Path(dockerfile) if os.path.isabs(dockerfile) else context / dockerfile
+    inside = os.path.abspath(path).startswith(str(context) + os.sep)
+    if inside:
+        text = read_repo_text(context, os.path.relpath(path, context), label=f"Dockerfile {dockerfile!r}")
+    else:
+        text = read_repo_text(path.parent, path.name, label=f"Dockerfile {dockerfile!r}")
+    return text or "", inside

@@ -26,7 +26,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import re
 import socket
 import struct
@@ -36,7 +35,6 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import docker
@@ -63,7 +61,7 @@ from rivetr_core.types import (
     RuntimeUnavailable,
 )
 
-from .dockerfile import base_images, is_local_only
+from .dockerfile import base_images, is_local_only, read_context_file, read_dockerfile
 from .streams import StreamHandle, iterate_in_thread
 
 if TYPE_CHECKING:
@@ -396,13 +394,8 @@ class DockerRuntime:
         return (int(match.group(1)), int(match.group(2)), match.group(3)) if match else None
 
     async def _check_base_images(self, spec: BuildSpec) -> None:
-        path = Path(spec.dockerfile)
-        if not path.is_absolute():
-            path = Path(spec.context_dir) / path
-        try:
-            text = await asyncio.to_thread(path.read_text)
-        except OSError as exc:
-            raise BuildFailed(f"cannot read Dockerfile {path}: {exc.strerror}", log_tail=[]) from exc
+        # Read the safe way: a Dockerfile linked to /dev/zero, a FIFO or a host file fails the build here.
+        text, _inside = await asyncio.to_thread(read_dockerfile, spec.context_dir, spec.dockerfile)
         local = [image for image in base_images(text, spec.build_args) if is_local_only(image)]
         present = await asyncio.gather(*(self.image_exists(image) for image in local))
         missing = [image for image, ok in zip(local, present, strict=True) if not ok]
@@ -425,19 +418,20 @@ class DockerRuntime:
         api = self._api()
         context_dir = str(spec.context_dir)
         exclude = None
-        ignore = os.path.join(context_dir, ".dockerignore")
-        if os.path.exists(ignore):
-            with open(ignore) as fh:
-                exclude = [
-                    ln.strip() for ln in fh.read().splitlines() if ln.strip() and not ln.startswith("#")
-                ]
-        dockerfile = process_dockerfile(spec.dockerfile, context_dir)
+        # Files of the (untrusted) repository are read confined to the context, regular files only, capped:
+        # a .dockerignore linked to /dev/zero or a FIFO would otherwise read forever or block this thread.
+        ignore = read_context_file(context_dir, ".dockerignore", missing_ok=True)
+        if ignore is not None:
+            exclude = [ln.strip() for ln in ignore.splitlines() if ln.strip() and not ln.startswith("#")]
+        text, inside = read_dockerfile(context_dir, spec.dockerfile)
+        # The SDK's process_dockerfile would open a Dockerfile outside the context itself: pass the text read.
+        dockerfile = (
+            process_dockerfile(spec.dockerfile, context_dir)
+            if inside
+            else (f".dockerfile.{uuid.uuid4().hex[:12]}", text)
+        )
         labels_param = dict(spec.labels)
         if spec.labels and self.LABELS_IN_DOCKERFILE:
-            text = dockerfile[1]
-            if text is None:
-                with open(os.path.join(context_dir, dockerfile[0])) as fh:
-                    text = fh.read()
             if not _ESCAPE_DIRECTIVE.search(text):
                 # dockerd's legacy builder runs one intermediate container per label of the `labels`
                 # parameter (~0.2-0.5 s each); a single LABEL line appended to the last stage costs one.
