@@ -81,6 +81,10 @@ async def test_secrets_only_for_same_repo_prs_when_allowed(hooks_factory) -> Non
     await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
     await hooks.github(fixture(GH / "github_pull_request_fork_opened.json"), event="pull_request")
     _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    fork_id = next(p["id"] for p in previews if p["pr_number"] == 8)
+    status, body = await hooks.api.post(f"/api/previews/{fork_id}/approve")
+    assert status == 202, body
+    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
     by_number = {p["pr_number"]: p for p in previews}
     same, same_env, _ = await preview_app(hooks, by_number[7]["preview_app_id"])
     fork, fork_env, _ = await preview_app(hooks, by_number[8]["preview_app_id"])
@@ -239,3 +243,100 @@ async def test_preview_apps_are_hidden_from_listings_but_reachable(hooks_factory
     ctx = hooks.api.ctx
     assert [row["app"].id for row in await queries.list_apps(ctx)] == [app_id]
     assert (await queries.dashboard_counts(ctx))["apps"] == 1
+
+
+# ------------------------------------------------------------------------------ fork policy (issue 14, hole 2)
+def fork_pr(sha: str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821", number: int = 8, **changes: Any) -> Any:
+    payload = fixture(GH / "github_pull_request_fork_opened.json", **changes)
+    payload["number"] = payload["pull_request"]["number"] = number
+    payload["pull_request"]["head"]["sha"] = sha
+    return payload
+
+
+async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    status, body = await hooks.github(fork_pr(), event="pull_request")
+    assert status == 200 and body["status"] == "awaiting_approval", body
+    assert "deployments" not in body and "approve" in body["reason"]
+    _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    [held] = previews
+    assert held["status"] == "awaiting_approval" and held["fork"] is True and held["preview_app_id"] is None
+    assert held["head_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821" and held["approved_sha"] is None
+    status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    assert [a["id"] for a in apps] == [app_id]  # nothing created for the fork's code
+
+    status, body = await hooks.api.post(f"/api/previews/{held['id']}/approve")
+    assert status == 202, body
+    assert body["preview"]["status"] == "deploying" and body["preview"]["approved_sha"] == held["head_sha"]
+    status, deps = await hooks.api.get(f"/api/apps/{body['preview']['preview_app_id']}/deployments")
+    assert [d["id"] for d in deps] == [body["deployment_id"]]
+    assert deps[0]["requested_commit"] == held["head_sha"]
+    # Approving twice is a conflict, in the error shape.
+    status, again = await hooks.api.post(f"/api/previews/{held['id']}/approve")
+    assert status == 409 and again["error"]["code"] == "not_awaiting_approval"
+
+    # A new push to the fork's PR waits again; the approved preview app is kept meanwhile.
+    sha2 = "1111111111111111111111111111111111111111"
+    status, body = await hooks.github(fork_pr(sha2, action="synchronize"), event="pull_request")
+    assert status == 200 and body["status"] == "awaiting_approval", body
+    _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert row["status"] == "awaiting_approval" and row["head_sha"] == sha2 and row["preview_app_id"]
+    status, deps = await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments")
+    assert len(deps) == 1
+    status, body = await hooks.api.post(f"/api/previews/{row['id']}/approve")
+    assert status == 202 and body["preview"]["approved_sha"] == sha2
+    status, deps = await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments")
+    assert len(deps) == 2 and deps[0]["requested_commit"] == sha2
+
+    status, missing = await hooks.api.post("/api/previews/nope/approve")
+    assert status == 404 and missing["error"]["code"] == "not_found"
+
+
+async def test_same_repo_prs_need_no_approval_and_always_builds_forks(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory, previews={"forks": "always"}, **PREVIEWS)
+    await hooks.app("site")
+    status, body = await hooks.github(fork_pr(), event="pull_request")
+    assert status == 202 and body["status"] == "deployed", body
+
+
+async def test_forks_never_lists_the_pr_as_rejected(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory, previews={"forks": "never"}, **PREVIEWS)
+    app_id = await hooks.app("site")
+    status, body = await hooks.github(fork_pr(), event="pull_request")
+    assert status == 200 and body["status"] == "rejected" and "never" in body["reason"], body
+    _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert row["status"] == "rejected" and row["preview_app_id"] is None and row["fork"] is True
+    status, err = await hooks.api.post(f"/api/previews/{row['id']}/approve")
+    assert status == 409 and err["error"]["code"] == "not_awaiting_approval"
+    # Same-repository PRs are not affected.
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202 and body["status"] == "deployed"
+
+
+async def test_max_previews_per_app(hooks_factory) -> None:  # noqa: F811
+    hooks = await make(hooks_factory, previews={"max_per_app": 2}, **PREVIEWS)
+    app_id = await hooks.app("site")
+    for number in (1, 2, 3):
+        payload = fixture(GH / "github_pull_request_opened.json")
+        payload["number"] = payload["pull_request"]["number"] = number
+        status, body = await hooks.github(payload, event="pull_request")
+        if number < 3:
+            assert status == 202 and body["status"] == "deployed", body
+        else:
+            assert status == 200 and body["status"] == "limit_reached", body
+            assert "max_per_app" in body["reason"]
+    _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    by_number = {p["pr_number"]: p for p in previews}
+    assert by_number[3]["status"] == "limit_reached" and by_number[3]["preview_app_id"] is None
+    status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    assert len(apps) == 3  # the app and two preview apps, none for PR 3
+    # A fork PR approved while the app is at its cap: 409, nothing built.
+    status, body = await hooks.github(fork_pr(number=9), event="pull_request")
+    assert body["status"] == "limit_reached"
+    # Closing one frees a slot: the next push to PR 3 builds.
+    await hooks.api.delete(f"/api/previews/{by_number[1]['id']}")
+    payload = fixture(GH / "github_pull_request_synchronize.json")
+    payload["number"] = payload["pull_request"]["number"] = 3
+    status, body = await hooks.github(payload, event="pull_request")
+    assert status == 202 and body["status"] == "deployed", body

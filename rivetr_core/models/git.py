@@ -118,9 +118,14 @@ class AppGitSettings(SQLModel, table=True):
 class Preview(SQLModel, table=True):
     """A pull/merge-request preview of ``app_id``: deployed as its own hidden app ``preview_app_id``.
 
-    ``status``: deploying, running, failed, removed. ``app_id`` has no foreign key on purpose: deleting the
-    base app must not be refused, and must not silently drop the row that says which preview app to remove
-    (the preview sweeper removes previews whose base app is gone).
+    ``status``: deploying, running, failed, removed; ``awaiting_approval`` (a fork's head commit waits for
+    ``POST /api/previews/{id}/approve``), ``rejected`` (fork previews are off: ``[previews] forks = "never"``),
+    ``limit_reached`` (``[previews] max_per_app``); ``reason`` says why in words. ``approved_sha`` is the fork
+    head commit last approved: a new push needs a new approval. ``head_repo_url`` is where the head is cloned
+    from (the fork's repository), kept so an approval can build without the webhook.
+    ``app_id`` has no foreign key on purpose: deleting the base app must not be refused, and must not silently
+    drop the row that says which preview app to remove (the preview sweeper removes previews whose base app is
+    gone).
     """
 
     __tablename__ = "git_previews"
@@ -135,6 +140,9 @@ class Preview(SQLModel, table=True):
     head_ref: str | None = Field(default=None, max_length=255)
     head_sha: str | None = Field(default=None, max_length=64)
     is_fork: bool = False
+    head_repo_url: str | None = Field(default=None, max_length=1000)
+    approved_sha: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=500)
     domain: str = Field(max_length=253)
     status: str = Field(default="deploying", max_length=20)
     deployment_id: str | None = Field(default=None, max_length=32)

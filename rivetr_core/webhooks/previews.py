@@ -10,6 +10,14 @@ through ``DeploymentService.delete_app`` (containers, routes, images, rows).
 The preview URL is posted as one PR/MR comment through the provider API with a connected account (the
 app's linked one, else any account of that provider) and edited, not duplicated, on later pushes.
 Preview apps are marked by ``git_previews.preview_app_id``; push webhooks never deploy them directly.
+
+A fork's code is untrusted. ``[previews] forks`` decides: ``approve`` (default) lists the PR as
+``awaiting_approval`` and builds only after ``POST /api/previews/{id}/approve`` — per head commit, so a push
+after an approval waits again (the approved version keeps serving meanwhile), as GitHub Actions, Vercel and
+Netlify do for outside contributors; ``never`` lists it as ``rejected`` and builds nothing; ``always`` builds
+at once. Whatever the policy, a fork's build and container run isolated (see the pipeline's ``untrusted``).
+``[previews] max_per_app`` caps the previews with a preview app; a PR beyond it is listed as
+``limit_reached`` and built on its next push once a slot is free.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ COMMENT_MARKER = "<!-- rivetr-preview -->"
 WATCH_POLL = 0.5
 WATCH_LIMIT = 3600.0
 FINAL = ("running", "failed", "cancelled", "superseded", "replaced")
+#: Statuses of a preview recorded without building anything.
+HELD = ("awaiting_approval", "rejected", "limit_reached")
 
 
 @dataclass
@@ -71,7 +81,9 @@ class PreviewService:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
         self._watchers: dict[str, asyncio.Task[Any]] = {}
-        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+        # One lock per base app: admitting a PR counts the app's live previews, so two PRs of one app must not
+        # be admitted at once (the cap would be passed by both).
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # ---------------------------------------------------------------------------------------- queries
     def preview_domain(self) -> str | None:
@@ -142,13 +154,20 @@ class PreviewService:
             return PreviewOutcome(200, "ignored", "previews are disabled for the matching apps")
         if not event.commit_sha:
             return PreviewOutcome(200, "ignored", "pull request event names no head commit")
-        deployments, previews = [], []
+        deployments, previews, held = [], [], []
         for app in enabled:
-            row, dep_id = await self.deploy(app, event, settings[app.id], domain_base)
-            deployments.append(dep_id)
+            row, dep_id = await self.admit(app, event, settings[app.id], domain_base)
             previews.append(row.id)
+            if dep_id is None:
+                held.append(row)
+            else:
+                deployments.append(dep_id)
+        app_ids = [a.id for a in enabled]
+        if not deployments:
+            return PreviewOutcome(200, held[0].status, held[0].reason, app_ids=app_ids, previews=previews)
+        reason = "; ".join(r.reason for r in held if r.reason) or None
         return PreviewOutcome(
-            202, "deployed", None, deployments=deployments, app_ids=[a.id for a in enabled], previews=previews
+            202, "deployed", reason, deployments=deployments, app_ids=app_ids, previews=previews
         )
 
     async def _find(self, app_id: str, number: int) -> Preview | None:
@@ -159,40 +178,169 @@ class PreviewService:
                 )
             ).first()
 
-    # ---------------------------------------------------------------------------------------- deploying
-    async def deploy(
+    async def _live_count(self, app_id: str, except_number: int) -> int:
+        """Previews of the app that have a preview app (containers, route), other than PR ``except_number``."""
+        async with self.ctx.db.session() as session:
+            rows = await session.exec(
+                select(Preview.id).where(
+                    Preview.app_id == app_id,
+                    col(Preview.preview_app_id).is_not(None),
+                    Preview.pr_number != except_number,
+                )
+            )
+            return len(rows.all())
+
+    # ---------------------------------------------------------------------------------------- admitting
+    async def admit(
         self, app: App, event: WebhookEvent, settings: AppGitSettings, domain_base: str
-    ) -> tuple[Preview, str]:
+    ) -> tuple[Preview, str | None]:
+        """Build the PR's head, or record why not (``[previews] forks``, ``max_per_app``): the preview row and
+        the deployment id (None when held)."""
         number = event.pr_number
         assert number is not None
-        lock = self._locks.setdefault((app.id, number), asyncio.Lock())
-        async with lock:
+        policy = self.ctx.config.previews
+        async with self._locks.setdefault(app.id, asyncio.Lock()):
             domain = f"pr-{number}.{app.name}.{domain_base}"
             row = await self._find(app.id, number)
             if row is None:
                 row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
-            preview_app_id = await self._sync_preview_app(app, row, event, settings, domain)
-            accounts = self.ctx.services.get("git_accounts")
-            if accounts is not None and settings.account_id and not event.pr_is_fork:
-                try:  # same-repo PR of a private repo: clone with a fresh token of the linked account
-                    await accounts.sync_app_token(preview_app_id, settings.account_id)
-                except Exception as exc:
-                    log.warning("no fresh clone token for preview of PR #%s: %s", number, exc)
-            row.preview_app_id = preview_app_id
-            row.repo_full_name = (
-                event.repo_id
-                if event.provider == "gitlab" and event.repo_id
-                else (event.repo_full_name or row.repo_full_name)
-            )
-            row.head_ref, row.head_sha, row.is_fork = event.pr_head_ref, event.commit_sha, event.pr_is_fork
-            row.domain, row.status, row.error, row.updated_at = domain, "deploying", None, utcnow()
-            dep = await self.pipeline().deploy(
-                preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
-            )
-            row.deployment_id = dep.id
+            row.domain = domain
+            self._take_head(row, event)
+            if event.pr_is_fork and policy.forks == "never":
+                if row.preview_app_id:  # built under an earlier policy: a fork's code must not keep running
+                    await self._delete_preview_app(row.preview_app_id)
+                    row.preview_app_id = None
+                reason = 'previews of pull requests from forks are off ([previews] forks = "never")'
+                return await self._hold(row, "rejected", reason), None
+            if not row.preview_app_id and await self._live_count(app.id, number) >= policy.max_per_app:
+                reason = (
+                    f"{app.name} already has {policy.max_per_app} live previews ([previews] max_per_app); "
+                    "close one, then push to this pull request again"
+                )
+                return await self._hold(row, "limit_reached", reason), None
+            if event.pr_is_fork and policy.forks == "approve" and row.approved_sha != event.commit_sha:
+                reason = (
+                    f"pull request from the fork {event.repo_full_name or event.pr_head_repo_url or ''}: "
+                    f"commit {(event.commit_sha or '')[:12]} is built once approved "
+                    "(POST /api/previews/{id}/approve, rivetr previews approve, or the dashboard)"
+                ).replace("  ", " ")
+                held = await self._hold(row, "awaiting_approval", reason)
+                self.ctx.spawn(
+                    self._comment(
+                        held,
+                        settings.account_id,
+                        f"⏸ Preview of `{(held.head_sha or '')[:7]}` waits for a maintainer's approval "
+                        "(pull request from a fork).",
+                    ),
+                    f"preview-comment-{held.id[:8]}",
+                )
+                return held, None
+            return await self._deploy_locked(app, event, settings, row)
+
+    @staticmethod
+    def _take_head(row: Preview, event: WebhookEvent) -> None:
+        row.head_ref, row.head_sha, row.is_fork = event.pr_head_ref, event.commit_sha, event.pr_is_fork
+        row.head_repo_url = event.pr_head_repo_url or row.head_repo_url
+        if event.provider == "gitlab" and event.repo_id:
+            row.repo_full_name = event.repo_id
+        else:
+            row.repo_full_name = event.repo_full_name or row.repo_full_name
+
+    async def _hold(self, row: Preview, status: str, reason: str) -> Preview:
+        row.status, row.reason, row.error, row.updated_at = status, reason[:500], None, utcnow()
+        async with self.ctx.db.session() as session:
+            session.add(row)
+            await session.commit()
+        log.info("preview of PR #%s held (%s): %s", row.pr_number, status, reason)
+        return row
+
+    async def approve(self, preview_id: str) -> tuple[Preview, str]:
+        """Build a fork PR's head commit that waits for approval; the approval covers that commit only."""
+        row = await self.get(preview_id)
+        async with self._locks.setdefault(row.app_id, asyncio.Lock()):
+            row = await self.get(preview_id)
+            if row.status != "awaiting_approval":
+                raise ApiError(
+                    409,
+                    f"preview of PR #{row.pr_number} is {row.status}, not awaiting approval",
+                    code="not_awaiting_approval",
+                    details={"status": row.status},
+                )
+            policy = self.ctx.config.previews
+            if row.is_fork and policy.forks == "never":
+                raise ApiError(
+                    409, 'fork previews are off ([previews] forks = "never")', code="forks_disabled"
+                )
+            domain_base = self.preview_domain()
+            if domain_base is None:
+                raise ApiError(409, "previews need [proxy] preview_domain", code="previews_unavailable")
             async with self.ctx.db.session() as session:
-                session.add(row)
-                await session.commit()
+                app = await session.get(App, row.app_id)
+            if app is None:
+                raise ApiError(409, "the preview's app was deleted", code="app_deleted")
+            if not row.preview_app_id and await self._live_count(app.id, row.pr_number) >= policy.max_per_app:
+                raise ApiError(
+                    409,
+                    f"{app.name} already has {policy.max_per_app} live previews ([previews] max_per_app)",
+                    code="limit_reached",
+                )
+            settings = await self.ctx.services["webhooks"].settings.get(app.id)
+            event = WebhookEvent(
+                provider=row.provider,
+                kind="pull_request",
+                delivery_id=None,
+                ref=app.branch,
+                commit_sha=row.head_sha,
+                pr_number=row.pr_number,
+                pr_action="updated",
+                pr_head_repo_url=row.head_repo_url,
+                pr_is_fork=row.is_fork,
+                repo_full_name=row.repo_full_name,
+                pr_head_ref=row.head_ref,
+            )
+            row.approved_sha = row.head_sha
+            row.domain = f"pr-{row.pr_number}.{app.name}.{domain_base}"
+            row, dep_id = await self._deploy_locked(app, event, settings, row)
+        log.info("preview of PR #%s approved at %s", row.pr_number, (row.head_sha or "")[:12])
+        return row, dep_id
+
+    # ---------------------------------------------------------------------------------------- deploying
+    async def deploy(
+        self, app: App, event: WebhookEvent, settings: AppGitSettings, domain_base: str
+    ) -> tuple[Preview, str]:
+        """Build the PR's head now, whatever the policy (callers decide: :meth:`admit`, :meth:`approve`)."""
+        number = event.pr_number
+        assert number is not None
+        async with self._locks.setdefault(app.id, asyncio.Lock()):
+            domain = f"pr-{number}.{app.name}.{domain_base}"
+            row = await self._find(app.id, number)
+            if row is None:
+                row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
+            row.domain = domain
+            self._take_head(row, event)
+            return await self._deploy_locked(app, event, settings, row)
+
+    async def _deploy_locked(
+        self, app: App, event: WebhookEvent, settings: AppGitSettings, row: Preview
+    ) -> tuple[Preview, str]:
+        number = row.pr_number
+        domain = row.domain
+        preview_app_id = await self._sync_preview_app(app, row, event, settings, domain)
+        accounts = self.ctx.services.get("git_accounts")
+        if accounts is not None and settings.account_id and not event.pr_is_fork:
+            try:  # same-repo PR of a private repo: clone with a fresh token of the linked account
+                await accounts.sync_app_token(preview_app_id, settings.account_id)
+            except Exception as exc:
+                log.warning("no fresh clone token for preview of PR #%s: %s", number, exc)
+        row.preview_app_id = preview_app_id
+        row.status, row.error, row.reason, row.updated_at = "deploying", None, None, utcnow()
+        dep = await self.pipeline().deploy(
+            preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
+        )
+        row.deployment_id = dep.id
+        async with self.ctx.db.session() as session:
+            session.add(row)
+            await session.commit()
         self._watch(row.id, dep.id, settings.account_id)
         return row, dep.id
 
@@ -384,8 +532,8 @@ class PreviewService:
             return
         async with self.ctx.db.session() as session:
             stored = await session.get(Preview, preview_id)
-            if stored is None or stored.deployment_id != deployment_id:
-                return  # a newer push took over
+            if stored is None or stored.deployment_id != deployment_id or stored.status != "deploying":
+                return  # a newer push took over (or waits for approval, or was removed)
             stored.status = "running" if dep.status == "running" else "failed"
             stored.error = None if dep.status == "running" else (dep.error or dep.status)
             stored.updated_at = utcnow()
@@ -444,6 +592,9 @@ def preview_json(row: Preview, url: str) -> dict[str, Any]:
         "head_ref": row.head_ref,
         "head_sha": row.head_sha,
         "is_fork": row.is_fork,
+        "fork": row.is_fork,
+        "approved_sha": row.approved_sha,
+        "reason": row.reason,
         "domain": row.domain,
         "url": url,
         "status": row.status,
