@@ -124,7 +124,7 @@ class RuntimeConfig(_Section):
         10 * 1024**2,
         ge=0,
         description="Log rotation of app containers: size of one log file (e.g. 10m; 0 = the engine's own "
-        "log settings). podman keeps one file of log_max_size × log_max_files.",
+        "log settings). podman keeps one file of log_max_size x log_max_files.",
     )
     log_max_files: int = Field(3, ge=1, le=100, description="Log files kept per app container (dockerd).")
     oom_score_adj: int = Field(

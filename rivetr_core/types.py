@@ -114,6 +114,9 @@ class BuildSpec:
     cpu_limit: float | None = None  # CPUs, e.g. 0.5
     memory_limit: int | None = None  # bytes
     no_cache: bool = False
+    #: Engine network the build's RUN steps use (None: the engine's default); fork previews build on an
+    #: isolated one.
+    network: str | None = None
 
 
 @dataclass
@@ -136,6 +139,11 @@ class RunSpec:
     cpu_limit: float | None = None
     memory_limit: int | None = None
     pids_limit: int | None = None
+    #: Log rotation (bytes per file x files) of the engine's file log driver; None: the engine's own logging.
+    log_max_size: int | None = None
+    log_max_files: int | None = None
+    #: Raised OOM score (0-1000) so the kernel kills this container before Rivetr or the engine.
+    oom_score_adj: int | None = None
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
     init: bool = True
     network: str | None = None
@@ -282,6 +290,7 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
     cpu_limit: float | None = None
     memory_limit: int | None = None
+    network: str | None = None  # engine network of the build (see BuildSpec.network)
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.engine.gitsource import classify_url, redact
+from rivetr_core.engine.limits import effective_limits
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App, AppDomain, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
@@ -49,6 +50,11 @@ def app_json(app: App, domains: list[str]) -> dict[str, Any]:
         "healthcheck_interval": app.healthcheck_interval,
         "cpu_limit": app.cpu_limit,
         "memory_limit": app.memory_limit,
+        "pids_limit": app.pids_limit,
+        "log_max_size": app.log_max_size,
+        "log_max_files": app.log_max_files,
+        # What the next container gets (the app's own values, else [runtime]'s); null: unlimited.
+        "effective_limits": effective_limits(app, rivetr().config.runtime).as_json(),
         "ssh_key_id": app.ssh_key_id,
         "has_git_token": app.git_token_enc is not None,
         "git_token_user": app.git_token_user,

@@ -125,10 +125,39 @@ class _AppFields(_Strict):
     @field_validator("memory_limit", mode="before", check_fields=False)
     @classmethod
     def _memory(cls, v: Any) -> int | None:
+        if _is_zero(v):
+            return 0  # unlimited (null: the server default)
         size = parse_size(v)
         if size is not None and size < 4 * 1024**2:
-            raise ValueError("must be at least 4m")
+            raise ValueError("must be at least 4m (0: unlimited)")
         return size
+
+    @field_validator("pids_limit", check_fields=False)
+    @classmethod
+    def _pids(cls, v: int | None) -> int | None:
+        if v is not None and v != 0 and not 16 <= v <= 4_194_304:
+            raise ValueError("must be 0 (unlimited) or between 16 and 4194304")
+        return v
+
+    @field_validator("log_max_size", mode="before", check_fields=False)
+    @classmethod
+    def _log_size(cls, v: Any) -> int | None:
+        size = parse_size(v)
+        if size is not None and not 16 * 1024 <= size <= 1024**3:
+            raise ValueError("must be between 16k and 1g")
+        return size
+
+
+def _is_zero(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool) and value == 0) or (
+        isinstance(value, str) and value.strip() == "0"
+    )
+
+
+_MEMORY_HELP = 'Bytes or a size like "512m", "1g"; 0: unlimited; null: the server default ([runtime]).'
+_PIDS_HELP = "Max processes in the container; 0: unlimited; null: the server default ([runtime] pids_limit)."
+_LOG_SIZE_HELP = 'Size of one container log file ("10m"), 16k-1g; null: the server default.'
+_LOG_FILES_HELP = "Log files kept (podman: one file of size x files); null: the server default."
 
 
 class AppIn(_AppFields):
@@ -155,7 +184,10 @@ class AppIn(_AppFields):
     environment: Environment = "development"
     project_id: str | None = None
     cpu_limit: float | str | None = Field(None, description='CPUs, e.g. 0.5 or "500m".')
-    memory_limit: int | str | None = Field(None, description='Bytes or a size like "512m", "1g".')
+    memory_limit: int | str | None = Field(None, description=_MEMORY_HELP)
+    pids_limit: int | None = Field(None, description=_PIDS_HELP)
+    log_max_size: int | str | None = Field(None, description=_LOG_SIZE_HELP)
+    log_max_files: int | None = Field(None, ge=1, le=100, description=_LOG_FILES_HELP)
     ssh_key_id: str | None = Field(None, description="SSH key (POST /api/ssh-keys) used to clone.")
     git_token: str | None = Field(None, description="HTTPS token for a private repository (write-only).")
     git_token_user: str | None = Field(
@@ -188,7 +220,10 @@ class AppUpdate(_AppFields):
     environment: Environment | None = None
     project_id: str | None = None
     cpu_limit: float | str | None = None
-    memory_limit: int | str | None = None
+    memory_limit: int | str | None = Field(None, description=_MEMORY_HELP)
+    pids_limit: int | None = Field(None, description=_PIDS_HELP)
+    log_max_size: int | str | None = Field(None, description=_LOG_SIZE_HELP)
+    log_max_files: int | None = Field(None, ge=1, le=100, description=_LOG_FILES_HELP)
     ssh_key_id: str | None = None
     git_token: str | None = None
     git_token_user: str | None = None
@@ -203,6 +238,9 @@ NULLABLE_APP_FIELDS = frozenset(
         "project_id",
         "cpu_limit",
         "memory_limit",
+        "pids_limit",
+        "log_max_size",
+        "log_max_files",
         "ssh_key_id",
         "git_token",
         "git_token_user",

@@ -1,8 +1,10 @@
-"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL`` and ``apps delete <name|id>``."""
+"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps limits <name|id>`` and
+``apps delete <name|id>``."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -71,7 +73,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("port", found.get("port")),
             ("health check", found.get("healthcheck_path")),
             ("environment", found.get("environment")),
-            ("cpu / memory", f"{found.get('cpu_limit') or '-'} / {found.get('memory_limit') or '-'}"),
+            ("limits", _limits_summary(found.get("effective_limits") or {})),
             ("deployment", found.get("current_deployment_id")),
             ("resources", _resources(latest)),
             ("created", short_time(found.get("created_at"))),
@@ -166,6 +168,98 @@ def apps_delete(app: str, yes: bool, conn: Connection) -> None:
             )
         client.delete(f"/api/apps/{found['id']}")
     click.echo(f"deleted app {found['name']}")
+
+
+def _size(value: int | None) -> str:
+    if not value:
+        return "unlimited"
+    for unit, factor in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
+        if value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
+
+
+def _limits_summary(limits: dict[str, Any]) -> str:
+    """``memory 1g, pids 4096, cpu unlimited, logs 10m x 3, oom score +500`` (what the container gets)."""
+    logs = (
+        f"{_size(limits.get('log_max_size'))} x {limits.get('log_max_files')}"
+        if limits.get("log_max_size")
+        else "engine default"
+    )
+    return (
+        f"memory {_size(limits.get('memory'))}, pids {limits.get('pids') or 'unlimited'}, "
+        f"cpu {limits.get('cpu') or 'unlimited'}, logs {logs}, oom score +{limits.get('oom_score_adj') or 0}"
+    )
+
+
+#: ``apps limits`` options → API field; "default" clears an override (the server's [runtime] value applies).
+_LIMIT_OPTIONS = {
+    "cpu": "cpu_limit",
+    "memory": "memory_limit",
+    "pids": "pids_limit",
+    "log_max_size": "log_max_size",
+    "log_max_files": "log_max_files",
+}
+
+
+@apps.command("limits")
+@click.argument("app", shell_complete=complete_app)
+@click.option("--cpu", help='CPUs, e.g. 0.5 or 500m ("default": the server default).')
+@click.option(
+    "--memory", help='Memory limit, e.g. 512m or 2g; 0 = unlimited ("default": the server default).'
+)
+@click.option("--pids", help='Max processes; 0 = unlimited ("default": the server default).')
+@click.option("--log-max-size", help='Size of one container log file, e.g. 10m ("default").')
+@click.option("--log-max-files", help='Log files kept ("default").')
+@connection_options
+@json_option
+def apps_limits(app: str, conn: Connection, as_json: bool, **options: str | None) -> None:
+    """Show an app's host limits, or change them (they apply at the next deployment).
+
+    Each limit is the app's own value when set, else the server's [runtime] default."""
+    body: dict[str, Any] = {}
+    for option, field in _LIMIT_OPTIONS.items():
+        value = options.get(option)
+        if value is None:
+            continue
+        if value.strip().lower() == "default":
+            body[field] = None
+        elif field in ("pids_limit", "log_max_files"):
+            try:
+                body[field] = int(value)
+            except ValueError:
+                raise click.BadParameter(
+                    f"{value!r} is not a whole number", param_hint=f"--{option}"
+                ) from None
+        else:
+            body[field] = value
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        if body:
+            found = client.put(f"/api/apps/{found['id']}", body)
+    if as_json:
+        print_json({k: found.get(k) for k in (*_LIMIT_OPTIONS.values(), "effective_limits")})
+        return
+    effective = found.get("effective_limits") or {}
+    memory, log_size = found.get("memory_limit"), found.get("log_max_size")
+    rows = [
+        ("cpu", found.get("cpu_limit"), effective.get("cpu") or "unlimited"),
+        ("memory", None if memory is None else _size(memory), _size(effective.get("memory"))),
+        ("pids", found.get("pids_limit"), effective.get("pids") or "unlimited"),
+        (
+            "log file size",
+            None if log_size is None else _size(log_size),
+            _size(effective.get("log_max_size")),
+        ),
+        ("log files", found.get("log_max_files"), effective.get("log_max_files") or "-"),
+        ("oom score adj", None, effective.get("oom_score_adj") or 0),
+    ]
+    table(
+        [(name, "default" if own is None else own, value) for name, own, value in rows],
+        ["limit", "app setting", "effective"],
+    )
+    if body:
+        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
 
 
 def _resources(latest: dict | None) -> str:  # type: ignore[type-arg]

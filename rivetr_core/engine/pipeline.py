@@ -34,7 +34,9 @@ from rivetr_core.types import (
     RunSpec,
 )
 
-from .gitsource import CloneRequest, GitSourceError, clone_sync
+from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
+from .limits import effective_limits
+from .untrusted import LogCap, find_dockerfile, read_dockerfile, remote_adds
 
 if TYPE_CHECKING:
     from .service import DeploymentService
@@ -62,6 +64,9 @@ class AppSnapshot:
     ssh_private_key: str | None
     git_token: str | None
     git_token_user: str | None = None  # user name sent with git_token (None: the askpass default)
+    #: The code comes from a fork's pull request: built and run on the isolated ``[previews] fork_network``,
+    #: with the fork build limits, its log capped and ``ADD <url>`` refused.
+    untrusted: bool = False
 
 
 def image_tag(app_name: str, deployment_id: str) -> str:
@@ -83,6 +88,7 @@ def run_spec(
 ) -> RunSpec:
     """The container of a deployment (also used by crash restarts, with the same env and limits)."""
     app, runtime_cfg = snap.app, service.ctx.config.runtime
+    limits = effective_limits(app, runtime_cfg)
     env = {
         **snap.env,
         "PORT": str(app.port),
@@ -97,11 +103,15 @@ def run_spec(
         labels=service.labels(app.id, dep.id),
         container_port=app.port,
         host_port=host_port,
-        cpu_limit=app.cpu_limit or runtime_cfg.default_cpu_limit,
-        memory_limit=app.memory_limit or runtime_cfg.default_memory_limit,
-        pids_limit=runtime_cfg.pids_limit,
+        cpu_limit=limits.cpu,
+        memory_limit=limits.memory,
+        pids_limit=limits.pids,
+        log_max_size=limits.log_max_size,
+        log_max_files=limits.log_max_files,
+        oom_score_adj=limits.oom_score_adj,
         init=True,
         publish=runtime_cfg.publish_ports,
+        network=service.ctx.config.previews.fork_network if snap.untrusted else None,
     )
 
 
@@ -233,6 +243,12 @@ class Pipeline:
         self.workdir = svc.ctx.config.server.data_dir.resolve() / "builds" / self.dep_id
         if self.workdir.exists():
             await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+        # SSH host keys are pinned per host in the DB: the clone accepts only the pinned ones (first use pins).
+        from rivetr_core.knownhosts import KnownHostsStore, host_pattern, ssh_target
+
+        store = KnownHostsStore(svc.db)
+        target = ssh_target(snap.app.git_url) if classify_url(snap.app.git_url) == "ssh" else None
+        host_keys = await store.keys(*target) if target is not None else None
         request = CloneRequest(
             url=snap.app.git_url,
             branch=snap.app.branch,
@@ -241,6 +257,7 @@ class Pipeline:
             token=snap.git_token,
             username=snap.git_token_user,
             timeout=svc.ctx.config.git.clone_timeout,
+            host_keys=host_keys,
         )
         loop = asyncio.get_running_loop()
 
@@ -248,6 +265,15 @@ class Pipeline:
             loop.call_soon_threadsafe(self.log, line)
 
         result = await asyncio.to_thread(clone_sync, request, self.workdir, on_line)
+        if target is not None:
+            if result.learned_host_keys:
+                for row in await store.pin(*target, result.learned_host_keys):
+                    self.log(
+                        f"pinned the SSH host key of {host_pattern(*target)} on first use: "
+                        f"{row.fingerprint} ({row.key_type})"
+                    )
+            else:
+                await store.touch(*target)
         self.deployment.commit_sha, self.deployment.commit_message = result.commit_sha, result.commit_message
 
     async def _build(self, runtime: ContainerRuntime) -> str:
@@ -267,15 +293,71 @@ class Pipeline:
             cpu_limit=runtime_cfg.build_cpu_limit,
             memory_limit=runtime_cfg.build_memory_limit,
         )
+        cap: LogCap | None = None
+        if self.snap.untrusted:
+            forks = svc.ctx.config.previews
+            await self._refuse_remote_add(request)
+            request.cpu_limit = _lowest(request.cpu_limit, forks.fork_build_cpu_limit)
+            request.memory_limit = _lowest(request.memory_limit, forks.fork_build_memory_limit)
+            request.network = await self._isolated_network(runtime)
+            cap = LogCap(forks.fork_build_log_max_lines, forks.fork_build_log_max_bytes)
+            self.log(
+                f"untrusted build (pull request from a fork): network {request.network}, "
+                f"{request.cpu_limit or 'no'} CPU / {request.memory_limit or 'no'} bytes memory limit"
+            )
         builder = svc.select_builder(self.workdir, request)
         self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
         self.built_image = tag
-        async for line in builder.build(request, runtime):
-            self.log(line)
+        lines = builder.build(request, runtime)
+        try:
+            async for line in lines:
+                if cap is not None and not cap.take(line):
+                    self.log(cap.marker())
+                    raise PipelineError(
+                        f"build log over the fork preview cap ({cap.max_lines} lines / {cap.max_bytes} bytes)"
+                    )
+                self.log(line)
+        finally:
+            aclose = getattr(lines, "aclose", None)
+            if aclose is not None:  # stops the engine's build at once when the cap ended it
+                await aclose()
         return tag
+
+    async def _refuse_remote_add(self, request: BuildRequest) -> None:
+        """Fork builds: ``ADD <url>`` is fetched by the engine's daemon on the host's network, outside the
+        build's isolated network, so it is refused, naming the line."""
+        path = find_dockerfile(request.source_dir, request.build_context, request.dockerfile)
+        if path is None:
+            return  # no Dockerfile (another builder), or one the builder refuses itself
+        try:
+            text = await asyncio.to_thread(read_dockerfile, path)
+        except (OSError, ValueError) as exc:
+            raise PipelineError(f"cannot read the Dockerfile {request.dockerfile!r}: {exc}") from exc
+        found = remote_adds(text)
+        if found:
+            first = found[0]
+            name = path.relative_to(request.source_dir.resolve())
+            raise PipelineError(
+                f"{name} line {first.line}: ADD of a URL ({first.source}) is not allowed in builds of pull "
+                "requests from forks (the engine would fetch it on the host's network); use RUN with "
+                f"curl/wget instead: {first.text[:200]}"
+            )
+
+    async def _isolated_network(self, runtime: ContainerRuntime) -> str:
+        """``[previews] fork_network``, created and firewalled by the runtime; fail closed without it."""
+        forks = self.service.ctx.config.previews
+        ensure = getattr(runtime, "ensure_isolated_network", None)
+        if ensure is None:
+            raise PipelineError(
+                f"the {runtime.name} runtime cannot isolate a fork's preview (it has no isolated network)"
+            )
+        name: str = await ensure(forks.fork_network, firewall=forks.fork_firewall)
+        return name
 
     async def _start(self, runtime: ContainerRuntime, image: str) -> str:
         spec = run_spec(self.service, self.snap, self.deployment, image)
+        if self.snap.untrusted:
+            await self._isolated_network(runtime)  # (re)made and firewalled before the fork's code runs
         # Shielded: the engine creates the container whatever happens to us, so a cancel waits for it and
         # removes it rather than leaving an untracked container behind.
         self.start_task = asyncio.ensure_future(runtime.run(spec))
@@ -418,6 +500,13 @@ class Pipeline:
                 level="failure",
                 data={"error": error, "log_tail": tail},
             )
+
+
+def _lowest(configured: float | None, cap: float | None) -> Any:
+    """The stricter of two limits (None: no limit)."""
+    if configured is None:
+        return cap
+    return configured if cap is None else min(configured, cap)
 
 
 def _describe(exc: BaseException) -> str:

@@ -75,8 +75,13 @@ class App(SQLModel, table=True):
     healthcheck_timeout: float = 5.0
     healthcheck_retries: int = 30
     healthcheck_interval: float = 1.0
+    #: Host protection overrides (see rivetr_core.engine.limits): None = the [runtime] default, 0 = unlimited
+    #: (memory, pids). Log rotation cannot be switched off per app, only sized.
     cpu_limit: float | None = None
     memory_limit: int | None = None
+    pids_limit: int | None = None
+    log_max_size: int | None = None
+    log_max_files: int | None = None
     ssh_key_id: str | None = Field(default=None, sa_column=_fk("ssh_keys.id", ondelete="RESTRICT"))
     git_token_enc: str | None = None
     #: User name sent with ``git_token`` (GitLab ``oauth2``, Bitbucket ``x-token-auth``); None: ``x-access-token``.

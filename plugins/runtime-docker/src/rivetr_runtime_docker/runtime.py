@@ -62,6 +62,7 @@ from rivetr_core.types import (
 )
 
 from .dockerfile import base_images, is_local_only, read_context_file, read_dockerfile
+from .isolation import FirewallError, bridge_name, ensure_firewall
 from .streams import StreamHandle, iterate_in_thread
 
 if TYPE_CHECKING:
@@ -461,6 +462,8 @@ class DockerRuntime:
             # The SDK only passes cpushares (a weight); the API's quota/period makes it a real cap.
             params["cpuperiod"] = 100_000
             params["cpuquota"] = int(spec.cpu_limit * 100_000)
+        if spec.network:
+            params["networkmode"] = spec.network  # RUN steps join this network (fork previews: isolated)
         try:
             # timeout=None: a quiet build step (a long compile) must not hit the client's read timeout.
             response = api._post(
@@ -534,6 +537,48 @@ class DockerRuntime:
                 raise RuntimeUnavailable(f"{self.name} engine at {self.base_url} went away during the build")
             raise BuildFailed(f"build of {tag} ended without producing an image", log_tail=list(tail))
 
+    # -------------------------------------------------------------------------------------------- networks
+    #: Driver options of an isolated network: no traffic between its containers (dockerd's ICC switch),
+    #: plus the fixed bridge name the firewall matches. podman takes the bridge name, ignores ICC.
+    ISOLATED_NETWORK_OPTIONS = {"com.docker.network.bridge.enable_icc": "false"}
+
+    def _ensure_network(self, name: str) -> str:
+        """Blocking: the isolated bridge ``name`` (created if missing); returns its interface name."""
+        api = self._api()
+        bridge = bridge_name(self.name, name)
+        try:
+            labels = api.inspect_network(name).get("Labels") or {}
+        except docker.errors.NotFound:
+            options = {**self.ISOLATED_NETWORK_OPTIONS, "com.docker.network.bridge.name": bridge}
+            labels = {"rivetr.managed": "true", "rivetr.isolated": "true", "rivetr.bridge": bridge}
+            try:
+                api.create_network(name, driver="bridge", options=options, labels=labels)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another deployment made it meanwhile
+                    raise
+                labels = api.inspect_network(name).get("Labels") or {}
+        if labels.get("rivetr.bridge") != bridge:
+            raise EngineError(
+                f"{self.name} network {name!r} exists but was not made by Rivetr as an isolated network; "
+                "remove it (it is recreated) or choose another [previews] fork_network"
+            )
+        return bridge
+
+    async def ensure_isolated_network(self, name: str, *, firewall: bool = True) -> str:
+        """Create the isolated bridge network ``name`` if needed and (``firewall``) make sure the host's
+        iptables keep its containers from the host and from other container networks (see
+        :mod:`.isolation`). Returns ``name``. Raises :class:`EngineError` when isolation cannot be set up."""
+        bridge = await self._call(self._ensure_network, name)
+        if firewall:
+            try:
+                await asyncio.to_thread(ensure_firewall, bridge)
+            except FirewallError as exc:
+                raise EngineError(
+                    f"cannot isolate network {name!r}: {exc} (run as root with iptables, or set "
+                    "[previews] fork_firewall = false to accept fork previews without the host firewall)"
+                ) from exc
+        return name
+
     # ------------------------------------------------------------------------------------------ containers
     @staticmethod
     def _check_port_free(host_ip: str, port: int) -> None:
@@ -575,7 +620,17 @@ class DockerRuntime:
             pids_limit=spec.pids_limit or None,
             restart_policy=restart,
             network_mode=spec.network or None,
+            log_config=self._log_config(spec),
+            oom_score_adj=spec.oom_score_adj or None,
         )
+
+    def _log_config(self, spec: RunSpec) -> dict[str, Any] | None:
+        """json-file rotation (``max-size`` x ``max-file``), so a chatty app cannot fill the disk; None
+        leaves the daemon's own log driver and options."""
+        if not spec.log_max_size:
+            return None
+        files = max(1, spec.log_max_files or 1)
+        return {"Type": "json-file", "Config": {"max-size": str(spec.log_max_size), "max-file": str(files)}}
 
     def _create_and_start(self, spec: RunSpec, image: str) -> str:
         api = self._api()

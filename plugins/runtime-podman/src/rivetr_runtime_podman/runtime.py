@@ -12,7 +12,9 @@ differences overridden:
 * podman 4.3 matches nothing when an image list has two label filters (one is sent, the rest checked here),
   and says ``stopped`` where dockerd says ``exited``;
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
-  (it is parsed from ``exit status N``); a failed exec may report no exit code.
+  (it is parsed from ``exit status N``); a failed exec may report no exit code;
+* log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
+  the whole ``max-size`` x ``max-file`` budget.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from rivetr_core.types import RuntimeUnavailable
 if TYPE_CHECKING:
     import docker
 
-    from rivetr_core.types import PluginContext
+    from rivetr_core.types import PluginContext, RunSpec
 
 
 def socket_path(address: str) -> str:
@@ -85,6 +87,8 @@ class PodmanRuntime(DockerRuntime):
     STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
     #: buildah applies the ``labels`` parameter at commit, without extra steps.
     LABELS_IN_DOCKERFILE = False
+    #: netavark's own switch against traffic between isolated networks (Rivetr's firewall does the rest).
+    ISOLATED_NETWORK_OPTIONS = {"isolate": "true"}
     #: podman answers a stats request at once (no collection tick), from cgroup counters that move in
     #: ~10 ms steps: two samples need a real gap to measure CPU %.
     CPU_SAMPLE_INTERVAL = 0.25
@@ -216,6 +220,15 @@ class PodmanRuntime(DockerRuntime):
     def _normalize_status(self, status: str) -> str:
         # podman reports "stopped" (and "configured" before the first start) where dockerd says exited/created.
         return {"stopped": "exited", "configured": "created"}.get(status, status)
+
+    def _log_config(self, spec: RunSpec) -> dict[str, Any] | None:
+        # conmon's k8s-file driver keeps ONE file and empties it when it reaches max-size (log-size-max);
+        # podman ignores max-file. Giving that one file the whole budget (max-size x max-file) keeps the
+        # disk cap equal to dockerd's, with between 0 and the whole budget of history kept.
+        if not spec.log_max_size:
+            return None
+        budget = spec.log_max_size * max(1, spec.log_max_files or 1)
+        return {"Type": "k8s-file", "Config": {"max-size": str(budget)}}
 
     def _build_exit_code(self, error: Mapping[str, Any]) -> int | None:
         code = super()._build_exit_code(error)
