@@ -116,12 +116,15 @@ async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> 
     assert previews[0]["status"] == "removed" and previews[0]["preview_app_id"] is None
     status, _ = await hooks.api.get(f"/api/apps/{preview_app_id}")
     assert status == 404
+    # A later event of the same kind: real bodies differ (updated_at...); an identical body is a replay.
     status, body = await hooks.github(
-        fixture(GH / "github_pull_request_closed_merged.json"), event="pull_request"
+        fixture(GH / "github_pull_request_closed_merged.json", later=1), event="pull_request"
     )
     assert status == 200 and body["status"] == "ignored"
     # Reopened later: a fresh preview app again.
-    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_opened.json", later=2), event="pull_request"
+    )
     assert status == 202
     status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
     assert previews[0]["status"] == "deploying" and previews[0]["preview_app_id"]
@@ -139,7 +142,7 @@ async def test_delete_preview_and_orphan_sweep(hooks_factory) -> None:  # noqa: 
     status, _ = await hooks.api.delete(f"/api/previews/{previews[0]['id']}")
     assert status == 404
     # Deleting the base app leaves its preview app behind only until the sweeper runs.
-    await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    await hooks.github(fixture(GH / "github_pull_request_opened.json", later=1), event="pull_request")
     status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
     orphan = previews[0]["preview_app_id"]
     status, _ = await hooks.api.delete(f"/api/apps/{app_id}")

@@ -122,6 +122,7 @@ async def hooks_factory(
             if with_secrets
             else {}
         )
+        webhooks.update(sections.pop("webhooks", {}))
         app = create_app(
             config_factory(
                 webhooks=webhooks,
@@ -415,3 +416,107 @@ async def test_failed_delivery_can_be_redelivered(hooks: Hooks) -> None:
     assert len(await hooks.deployments(app_id)) == 1
     status, events = await hooks.api.get("/api/webhook-events")
     assert [e["outcome"] for e in events["items"]] == ["deployed", "error"]
+
+
+# ------------------------------------------------------------------------- hardening (issue 14, holes 4 and 5)
+async def _rows(hooks: Hooks) -> list[Any]:
+    from sqlmodel import select
+
+    from rivetr_core.models.git import WebhookDelivery
+
+    async with hooks.api.ctx.db.session() as session:
+        return list((await session.exec(select(WebhookDelivery))).all())
+
+
+def _db_bytes(hooks: Hooks) -> bytes:
+    data_dir = Path(hooks.api.ctx.config.server.data_dir)
+    return b"".join(p.read_bytes() for p in data_dir.glob("rivetr.db*") if p.is_file())
+
+
+async def test_replayed_body_with_a_fresh_delivery_id_is_a_duplicate(hooks: Hooks) -> None:
+    app_id = await hooks.app("site")
+    raw = json.dumps(fixture(GH / "github_push.json")).encode()
+    captured = github_headers(raw, delivery="original-1", secret=SECRETS["github"])
+    status, body = await hooks.send("github", raw, captured)
+    assert status == 202, body
+    # An attacker who captured the request resends it, signature and all, under a delivery id never seen.
+    status, body = await hooks.send("github", raw, {**captured, "X-GitHub-Delivery": "fresh-2"})
+    assert status == 200, body
+    assert body["status"] == "duplicate" and body["duplicate"] is True
+    assert hashlib.sha256(raw).hexdigest()[:12] in body["reason"]
+    assert len(await hooks.deployments(app_id)) == 1
+    # Another body (a new push) is not a duplicate.
+    status, body = await hooks.github(fixture(GH / "github_push.json", pushed_at=1700000000))
+    assert status == 202, body
+    assert len(await hooks.deployments(app_id)) == 2
+    status, events = await hooks.api.get("/api/webhook-events")
+    dup = next(e for e in events["items"] if e["outcome"] == "duplicate")
+    assert dup["delivery_id"] == "fresh-2" and dup["body_sha256"] == hashlib.sha256(raw).hexdigest()
+
+
+@pytest.mark.parametrize("with_secrets", [True, False], ids=["bad-signature", "no-secret"])
+async def test_rejected_attempts_store_no_payload(
+    hooks_factory: Callable[..., Any], with_secrets: bool
+) -> None:
+    hooks = await hooks_factory(with_secrets=with_secrets)
+    marker = "payload-marker-" + "q" * 2000
+    payload = fixture(GH / "github_push.json", ref=f"refs/heads/{marker}")
+    payload["repository"]["full_name"] = marker
+    raw = json.dumps(payload).encode()
+    headers = github_headers(raw, event="push-" + "e" * 5000, delivery="d" * 5000, secret="wrong")
+    status, body = await hooks.send("github", raw, headers)
+    assert status == 401, body
+    status, body = await hooks.send("github", b"not json " + marker.encode(), {"X-GitHub-Event": "push"})
+    assert status == 401, body
+    rows = await _rows(hooks)
+    assert [r.outcome for r in rows] == ["rejected", "rejected"]
+    for row in rows:
+        assert (row.repository, row.ref, row.commit_sha, row.kind, row.body_sha256) == (None,) * 5
+        assert row.dedupe_key is None and row.digest_key is None
+        assert len(row.event or "") <= 64 and len(row.delivery_id or "") <= 100
+        assert row.remote_addr and row.reason
+    assert marker[:40].encode() not in _db_bytes(hooks)
+
+
+async def test_flood_of_bad_requests_keeps_the_log_bounded(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rivetr_core.webhooks import deliveries
+
+    # Small caps so a flood of a few hundred requests shows the bound (production: 5000 and 1000).
+    monkeypatch.setattr(deliveries, "KEEP", 20)
+    monkeypatch.setattr(deliveries, "TRIM_EVERY", 10)
+    monkeypatch.setattr(deliveries, "KEEP_REJECTED", 20, raising=False)
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json")
+    status, body = await hooks.github(payload, delivery="real-1")
+    assert status == 202, body
+    big = fixture(GH / "github_push.json")
+    big["repository"]["full_name"] = "x" * 50_000
+    for i in range(150):
+        status, _ = await hooks.github(big, delivery=f"flood-{i}-" + "y" * 1000, secret="guess")
+        assert status == 401
+    rows = await _rows(hooks)
+    rejected = [r for r in rows if r.outcome == "rejected"]
+    assert len(rejected) <= 20 + 10, len(rejected)
+    assert max(len(json.dumps(r.model_dump(mode="json"))) for r in rejected) < 1000
+    # The flood must not evict the verified delivery: a replay of it is still refused.
+    assert [r.delivery_id for r in rows if r.outcome == "deployed"] == ["real-1"]
+    status, body = await hooks.github(payload, delivery="real-1")
+    assert status == 200 and body["status"] == "duplicate", body
+    assert len(await hooks.deployments(app_id)) == 1
+
+
+async def test_oversized_body_is_refused_before_anything_is_stored(
+    hooks_factory: Callable[..., Any],
+) -> None:
+    hooks = await hooks_factory(webhooks={"max_body_bytes": 4096})
+    app_id = await hooks.app("site")
+    payload = fixture(GH / "github_push.json", padding="p" * 5000)
+    status, body = await hooks.github(payload)  # validly signed, but too large
+    assert status == 413, body
+    assert body["error"]["code"] == "payload_too_large" and body["error"]["details"]["max_body_bytes"] == 4096
+    assert await _rows(hooks) == [] and await hooks.deployments(app_id) == []
+    small = fixture(GH / "github_push.json")
+    status, body = await hooks.github(small)
+    assert status == 202, body

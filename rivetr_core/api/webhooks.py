@@ -3,7 +3,8 @@
 
 Webhook answers: 202 ``{"status": "deployed", "deployments": [ids], "event_id"}``; 200 with ``status``
 (``pong``, ``ignored``, ``skipped``, ``duplicate``, ``removed``) and a ``reason``; 401 when no secret is configured
-or the signature does not verify (nothing is deployed); 400 for a verified body that cannot be parsed.
+or the signature does not verify (nothing is deployed); 400 for a verified body that cannot be parsed; 413 for
+a body larger than ``[webhooks] max_body_bytes``.
 """
 
 from __future__ import annotations
@@ -11,17 +12,49 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from quart import Blueprint, request
+from quart import Blueprint, Quart, current_app, request
+from quart.asgi import ASGIHTTPConnection
+from quart.wrappers import Request
 from quart_schema import tag, validate_querystring, validate_request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from rivetr_core.context import rivetr
-from rivetr_core.errors import not_found, validation_error
+from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App
+from rivetr_core.openapi import responds
+from rivetr_core.ratelimit import current_client
 from rivetr_core.webhooks.deliveries import delivery_json
 from rivetr_core.webhooks.service import WebhookService
 from rivetr_core.webhooks.settings import settings_json
 
 bp = Blueprint("webhooks_api", __name__)
+
+WEBHOOK_PREFIX = "/webhooks/"
+
+
+class WebhookBodyLimit(ASGIHTTPConnection):
+    """Gives webhook requests their own body limit, ``[webhooks] max_body_bytes``, from the first byte.
+
+    Quart starts buffering a request body as soon as the request arrives, before routing, with the app-wide
+    ``MAX_CONTENT_LENGTH`` as its only limit; setting ``request.max_content_length`` in the view comes too late
+    and only governs form parsing. Webhooks are unauthenticated, so their limit must hold while the body is
+    read: a ``Content-Length`` above it fails at once (nothing is read), and a chunked body (or one without a
+    length) fails as soon as the bytes received pass it. Quart's ``Body`` then stops buffering and drops the
+    rest, and the view answers 413.
+    """
+
+    def _create_request_from_scope(self, send: Any) -> Request:
+        req = super()._create_request_from_scope(send)
+        if req.path.startswith(WEBHOOK_PREFIX):
+            limit = self.app.config["RIVETR"].webhooks.max_body_bytes
+            req.body = req.body_class(req.content_length, limit)
+        return req
+
+
+@bp.record_once
+def _install_body_limit(state: Any) -> None:
+    app: Quart = state.app
+    app.asgi_http_class = WebhookBodyLimit  # type: ignore[assignment]
 
 
 def webhooks() -> WebhookService:
@@ -30,6 +63,7 @@ def webhooks() -> WebhookService:
 
 
 @bp.post("/webhooks/<provider>")
+@responds(400, 401, 413)
 @tag(["webhooks"])
 async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     """Receive a git host's webhook (GitHub, GitLab, Gitea, Bitbucket or any provider plugin).
@@ -37,9 +71,17 @@ async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     Authenticated by the provider's signature (``X-Hub-Signature-256``, ``X-Gitlab-Token``,
     ``X-Gitea-Signature``, ``X-Hub-Signature``) against ``[webhooks]`` or a per-app secret, never by a token.
     """
-    body = await request.get_data(cache=False)
+    limit = rivetr().config.webhooks.max_body_bytes
+    try:
+        body = await request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise ApiError(
+            413,
+            f"webhook body is larger than {limit} bytes ([webhooks] max_body_bytes)",
+            details={"max_body_bytes": limit},
+        ) from None
     raw = body if isinstance(body, bytes) else body.encode()
-    result = await webhooks().receive(provider, request.headers, raw)
+    result = await webhooks().receive(provider, request.headers, raw, remote_addr=current_client(current_app))
     return result.body, result.status
 
 
@@ -49,7 +91,7 @@ class EventsQuery(BaseModel):
         None, description="deployed, ignored, skipped, duplicate, rejected, error, pong, removed."
     )
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)  # SQLite integers stop at 2**63
 
 
 @bp.get("/api/webhook-events")

@@ -30,9 +30,13 @@ def _app_fk(*, primary_key: bool = False) -> Any:
 class WebhookDelivery(SQLModel, table=True):
     """One received webhook and what came of it.
 
-    ``dedupe_key`` (``<provider>:<delivery id>``) is set only once the signature verified, and is unique:
-    the database itself refuses to process one delivery twice, and an unsigned request cannot burn the id
-    of a real delivery. ``outcome``: deployed, ignored, skipped, duplicate, rejected, error, pong.
+    ``dedupe_key`` (``<provider>:<delivery id>``) and ``digest_key`` (``<provider>:<sha256 of the body>``) are
+    set only once the signature verified, and are unique: the database itself refuses to process one delivery
+    twice, a captured body resent under a fresh delivery id is still the same body, and an unsigned request
+    cannot burn the id of a real delivery. ``body_sha256`` stays for display after a failure releases the keys.
+    A rejected (unverified) attempt keeps only provider, truncated event and delivery id, ``remote_addr``,
+    reason and time: nothing from its payload. ``outcome``: deployed, ignored, skipped, duplicate, rejected,
+    error, pong.
     """
 
     __tablename__ = "git_webhook_deliveries"
@@ -43,6 +47,9 @@ class WebhookDelivery(SQLModel, table=True):
     kind: str | None = Field(default=None, max_length=20)
     delivery_id: str | None = Field(default=None, max_length=200)
     dedupe_key: str | None = Field(default=None, max_length=250, unique=True)
+    digest_key: str | None = Field(default=None, max_length=120, unique=True)
+    body_sha256: str | None = Field(default=None, max_length=64)
+    remote_addr: str | None = Field(default=None, max_length=64)
     outcome: str = Field(default="received", max_length=20, index=True)
     reason: str | None = Field(default=None, max_length=1000)
     status_code: int = 200

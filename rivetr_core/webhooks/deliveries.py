@@ -1,48 +1,77 @@
 """The webhook delivery log: every received webhook (rejected ones too) with its outcome.
 
-Dedupe is a unique column: :meth:`DeliveryLog.claim` inserts the row with ``dedupe_key`` set and reports a
-duplicate when the database refuses it, so two concurrent deliveries of one id cannot both deploy.
-Unverified requests are logged without a ``dedupe_key`` (they must not be able to burn a real delivery id),
-and the log is trimmed to :data:`KEEP` rows so unauthenticated noise cannot grow the database without bound.
+Dedupe is two unique columns: :meth:`DeliveryLog.claim` inserts the row with ``dedupe_key`` (provider +
+delivery id) and ``digest_key`` (provider + SHA-256 of the body) set and reports a duplicate when the database
+refuses it, so two concurrent deliveries of one id, or a captured body replayed under a new id, cannot both
+deploy. Unverified requests are logged without either key (they must not be able to burn a real delivery).
+
+The log is bounded in two separate budgets: verified deliveries keep the newest :data:`KEEP` (their keys are
+the replay window), rejected attempts the newest :data:`KEEP_REJECTED`. Anyone on the internet can add
+rejected rows, so they must never push the verified ones (and with them the dedupe keys) out; each row is
+small (the service clips every stored field).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rivetr_core.db import Database, isoformat
 from rivetr_core.models.git import WebhookDelivery
 
+#: Verified deliveries kept (newest first): a replayed body older than this window is no longer recognised.
 KEEP = 5000
+#: Rejected (unverified) attempts kept; their own budget, so a flood cannot evict verified deliveries.
+KEEP_REJECTED = 1000
+#: Inserts (per budget) between trims: the table never holds more than KEEP + KEEP_REJECTED + 2 * TRIM_EVERY
+#: rows (plus requests in flight).
 TRIM_EVERY = 100
 
 
 class DeliveryLog:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._inserts = 0
+        self._inserts = {True: 0, False: 0}  # rejected?: inserts since start
 
     async def add(self, row: WebhookDelivery) -> WebhookDelivery:
         async with self.db.session() as session:
             session.add(row)
             await session.commit()
-        await self._maybe_trim()
+        await self._maybe_trim(row.outcome == "rejected")
         return row
 
     async def claim(self, row: WebhookDelivery) -> bool:
-        """Insert ``row`` (its ``dedupe_key`` set); False when that key was already processed."""
+        """Insert ``row`` (its ``dedupe_key``/``digest_key`` set); False when either was already processed."""
         try:
             async with self.db.session() as session:
                 session.add(row)
                 await session.commit()
         except IntegrityError:
             return False
-        await self._maybe_trim()
+        await self._maybe_trim(False)
         return True
+
+    async def holder(self, row: WebhookDelivery) -> WebhookDelivery | None:
+        """The earlier delivery holding ``row``'s delivery id or body digest (what made it a duplicate)."""
+        keys = [
+            col(WebhookDelivery.dedupe_key) == row.dedupe_key if row.dedupe_key else None,
+            col(WebhookDelivery.digest_key) == row.digest_key if row.digest_key else None,
+        ]
+        conditions = [k for k in keys if k is not None]
+        if not conditions:
+            return None
+        async with self.db.session() as session:
+            found = await session.exec(
+                select(WebhookDelivery).where(or_(*conditions)).order_by(col(WebhookDelivery.received_at))
+            )
+            rows = list(found.all())
+        # Prefer the row holding the delivery id: "already processed" then names the id the sender used.
+        return next((r for r in rows if row.dedupe_key and r.dedupe_key == row.dedupe_key), None) or (
+            rows[0] if rows else None
+        )
 
     async def finish(self, row: WebhookDelivery, **fields: Any) -> WebhookDelivery:
         async with self.db.session() as session:
@@ -75,21 +104,26 @@ class DeliveryLog:
             )
             return list(rows.all()), int(total)
 
-    async def _maybe_trim(self) -> None:
-        self._inserts += 1
-        if self._inserts % TRIM_EVERY:
+    async def _maybe_trim(self, rejected: bool) -> None:
+        self._inserts[rejected] += 1
+        if self._inserts[rejected] % TRIM_EVERY:
             return
+        outcome = col(WebhookDelivery.outcome)
+        budget = outcome == "rejected" if rejected else outcome != "rejected"
+        keep = KEEP_REJECTED if rejected else KEEP
         async with self.db.session() as session:
             cutoff = (
                 await session.exec(
                     select(WebhookDelivery.received_at)
+                    .where(budget)
                     .order_by(col(WebhookDelivery.received_at).desc())
-                    .offset(KEEP)
+                    .offset(keep)
                     .limit(1)
                 )
             ).first()
             if cutoff is not None:
-                await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.received_at) <= cutoff))  # type: ignore[call-overload]
+                stale = delete(WebhookDelivery).where(budget, col(WebhookDelivery.received_at) <= cutoff)
+                await session.exec(stale)  # type: ignore[call-overload]
                 await session.commit()
 
 
@@ -100,6 +134,8 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
         "event": row.event,
         "kind": row.kind,
         "delivery_id": row.delivery_id,
+        "body_sha256": row.body_sha256,
+        "remote_addr": row.remote_addr,
         "outcome": row.outcome,
         "reason": row.reason,
         "status_code": row.status_code,

@@ -2,11 +2,16 @@
 
 Order of a delivery (fail closed at every step):
 
+0. **Size**: the body was read with ``[webhooks] max_body_bytes`` as its limit (413 above it, while reading:
+   see :mod:`rivetr_core.api.webhooks`), so nothing here sees an unbounded body.
 1. **Provider**: ``/webhooks/<name>`` must name a registered git provider (404 otherwise).
 2. **Signature**: verified with ``[webhooks] <name>_secret`` (``gitlab_token``); failing that, with the
    per-app secrets of the apps the (still unverified) payload names. No secret anywhere → 401; no secret
-   verifies → 401. A per-app secret authorises only the apps it belongs to. Nothing is deployed before this.
-3. **Dedupe**: the delivery id is claimed through a unique column (a redelivery answers 200 ``duplicate``).
+   verifies → 401. A per-app secret authorises only the apps it belongs to. Nothing is deployed, and nothing
+   from the payload is stored, before this: a rejected attempt is logged with its provider, truncated event
+   name and delivery id, the sender's address, the reason and the time only.
+3. **Dedupe**: the delivery id *and* the SHA-256 of the signed body are claimed through unique columns, so a
+   redelivery and a captured body replayed under a fresh delivery id both answer 200 ``duplicate``.
 4. **Dispatch**: ping → 200 ``pong``; push → apps whose normalised git URL and branch match; tag push →
    apps following tags (glob); ``[skip ci]``/``[skip deploy]`` in the head commit → 200 ``skipped``;
    pull/merge request → :class:`~rivetr_core.webhooks.previews.PreviewService`.
@@ -16,6 +21,7 @@ Every delivery is logged (:mod:`.deliveries`) with its outcome; ``GET /api/webho
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +51,17 @@ SECRET_KEYS = {
 }
 
 
+#: Longest event name and delivery id stored; real ones are far shorter (``Merge Request Hook``, a UUID).
+EVENT_CHARS = 64
+DELIVERY_ID_CHARS = 100
+
+
+def clip(value: str | None, limit: int) -> str | None:
+    """``value`` cut to ``limit`` characters: SQLite does not enforce VARCHAR lengths, so every stored field
+    from a request is clipped here, keeping each delivery row small whatever a sender puts in it."""
+    return value[:limit] if value else None
+
+
 @dataclass
 class WebhookResult:
     status: int
@@ -62,7 +79,7 @@ class _Pending:
 
 
 class _Duplicate(Exception):
-    """Another delivery with the same id was (or is being) processed."""
+    """Another delivery with the same id or the same body was (or is being) processed."""
 
 
 class WebhookService:
@@ -100,37 +117,45 @@ class WebhookService:
 
     # ---------------------------------------------------------------------------------------- receiving
     async def receive(
-        self, provider_name: str, headers: Mapping[str, str] | Any, body: bytes
+        self,
+        provider_name: str,
+        headers: Mapping[str, str] | Any,
+        body: bytes,
+        *,
+        remote_addr: str | None = None,
     ) -> WebhookResult:
         provider = self.provider(provider_name)
         try:
+            # Parsed before verification only to find the apps whose own secrets may verify it: nothing of it
+            # is stored or acted on until a signature did.
             event: WebhookEvent | None = provider.parse_webhook(headers, body)
             parse_error = None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             event, parse_error = None, str(exc) or type(exc).__name__
+        # What a rejected attempt may leave behind: short, header-derived fields and the sender's address.
         row = WebhookDelivery(
             provider=provider_name,
-            event=event.raw_event if event else None,
-            kind=event.kind if event else None,
-            delivery_id=(event.delivery_id or None) if event else None,
-            repository=(event.repo_full_name or (event.repo_urls[0] if event.repo_urls else None))
-            if event
-            else None,
-            ref=event.ref if event else None,
-            commit_sha=event.commit_sha if event else None,
+            event=clip(event.raw_event, EVENT_CHARS) if event else None,
+            delivery_id=clip(event.delivery_id, DELIVERY_ID_CHARS) if event else None,
+            remote_addr=clip(remote_addr, 64),
         )
-        if row.delivery_id:
-            row.delivery_id = row.delivery_id[:200]
 
         allowed = await self._authorise(provider, provider_name, headers, body, event, row)
 
+        # Verified: the payload may now be recorded (clipped to the columns' sizes).
+        row.body_sha256 = hashlib.sha256(body).hexdigest()
         if event is None:
-            row.outcome, row.status_code, row.reason = "error", 400, f"cannot parse payload: {parse_error}"
+            row.outcome, row.status_code = "error", 400
+            row.reason = clip(f"cannot parse payload: {parse_error}", 1000)
             await self.deliveries.add(row)
-            raise ApiError(400, row.reason, code="bad_payload", details={"event_id": row.id})
-
-        if event.delivery_id:
-            row.dedupe_key = f"{provider_name}:{event.delivery_id}"[:250]
+            raise ApiError(400, row.reason or "", code="bad_payload", details={"event_id": row.id})
+        row.kind = event.kind
+        row.repository = clip(event.repo_full_name or (event.repo_urls[0] if event.repo_urls else None), 500)
+        row.ref = clip(event.ref, 255)
+        row.commit_sha = clip(event.commit_sha, 64)
+        row.digest_key = f"{provider_name}:{row.body_sha256}"
+        if row.delivery_id:
+            row.dedupe_key = f"{provider_name}:{row.delivery_id}"
         pending = _Pending(row)
         try:
             return await self._dispatch(provider_name, event, allowed, pending)
@@ -143,12 +168,14 @@ class WebhookService:
                 repository=row.repository,
                 ref=row.ref,
                 commit_sha=row.commit_sha,
+                body_sha256=row.body_sha256,
+                remote_addr=row.remote_addr,
                 outcome="duplicate",
                 status_code=200,
-                reason=f"delivery {event.delivery_id} was already processed",
+                reason=await self._duplicate_reason(row),
             )
             await self.deliveries.add(dup)
-            return self._result(dup, 200, "duplicate", dup.reason)
+            return self._result(dup, 200, "duplicate", dup.reason, duplicate=True)
         except ApiError as exc:
             await self._failed(pending, exc.status, exc.message)
             raise
@@ -158,20 +185,33 @@ class WebhookService:
             raise
 
     async def _claim(self, pending: _Pending) -> None:
-        """Write the delivery row; its unique ``dedupe_key`` makes this the single point where one of two
-        concurrent deliveries of the same id wins. Raises :class:`_Duplicate` for the loser."""
+        """Write the delivery row; its unique ``dedupe_key`` and ``digest_key`` make this the single point
+        where one of two concurrent deliveries of the same id or body wins. Raises :class:`_Duplicate` for
+        the loser."""
         if pending.written:
             return
-        if pending.row.dedupe_key:
-            if not await self.deliveries.claim(pending.row):
-                raise _Duplicate
-        else:
-            await self.deliveries.add(pending.row)
+        if not await self.deliveries.claim(pending.row):
+            raise _Duplicate
         pending.written = True
 
+    async def _duplicate_reason(self, row: WebhookDelivery) -> str:
+        earlier = await self.deliveries.holder(row)
+        if earlier is not None and earlier.dedupe_key and earlier.dedupe_key == row.dedupe_key:
+            return f"delivery {row.delivery_id} was already processed"
+        digest = (row.body_sha256 or "")[:12]
+        if earlier is not None and earlier.delivery_id:
+            return f"the same body (sha256 {digest}…) was already processed as delivery {earlier.delivery_id}"
+        return f"the same body (sha256 {digest}…) was already processed"
+
     async def _failed(self, pending: _Pending, status: int, reason: str) -> None:
-        # A failed delivery releases its id: the provider's "redeliver" button must be able to retry it.
-        fields = {"outcome": "error", "status_code": status, "reason": reason[:1000], "dedupe_key": None}
+        # A failed delivery releases its id and body: the provider's "redeliver" button must be able to retry.
+        fields = {
+            "outcome": "error",
+            "status_code": status,
+            "reason": reason[:1000],
+            "dedupe_key": None,
+            "digest_key": None,
+        }
         if pending.written:
             await self.deliveries.finish(pending.row, **fields)
         else:
@@ -209,7 +249,7 @@ class WebhookService:
                 return allowed
             reason = "invalid or missing webhook signature"
         row.outcome, row.status_code, row.reason = "rejected", 401, reason
-        row.dedupe_key = None
+        row.dedupe_key = row.digest_key = None
         await self.deliveries.add(row)
         raise ApiError(401, reason, code="invalid_signature", details={"event_id": row.id})
 
