@@ -23,6 +23,7 @@ from .context import RivetrContext
 from .db import Database
 from .errors import install_error_handlers
 from .logsetup import request_id_var
+from .openapi import RivetrOpenAPI
 from .plugins import PluginError, RivetrPluginManager
 from .ratelimit import install_rate_limit, parse_networks
 from .routing import RouteService
@@ -44,6 +45,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.ssh_keys:bp",
+    "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",
     "rivetr_core.api.certificates:bp",
     "rivetr_core.api.notifications:bp",
@@ -115,6 +117,7 @@ def create_app(
         info={"title": "Rivetr API", "version": __version__},
         security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
         security=[{"bearer": []}],
+        openapi_provider_class=RivetrOpenAPI,
     )
     install_error_handlers(app)
     _install_request_id(app)

@@ -44,6 +44,11 @@ def token_matches(given: str, expected: str) -> bool:
 PUBLIC_API_PATHS = frozenset({"/api/auth/login", "/api/auth/setup", "/api/auth/status"})
 
 
+def token_required(path: str) -> bool:
+    """Whether the guard below asks for a credential on ``path`` (/openapi.json declares the same)."""
+    return path.startswith("/api/") and path not in PUBLIC_API_PATHS
+
+
 async def resolve_principal(token: str | None, admin_token: str, verifiers: list[Verifier]) -> str | None:
     """Who ``token`` (or, for verifiers, the ambient session) is; None when nobody."""
     if token is not None and token_matches(token, admin_token):
@@ -70,7 +75,7 @@ def install_auth(app: Quart, admin_token: str) -> None:
 
     @app.before_request
     async def _require_token() -> None:
-        if not request.path.startswith("/api/") or request.path in PUBLIC_API_PATHS:
+        if not token_required(request.path):
             return
         principal = await resolve_principal(bearer_token(), admin_token, verifiers)
         if principal is None:

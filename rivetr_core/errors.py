@@ -82,11 +82,18 @@ def _pydantic_details(exc: Exception) -> list[dict[str, Any]]:
     return out
 
 
+#: Where the API lives: these paths always answer JSON errors and are what /openapi.json documents; everything
+#: else (the dashboard's pages) is not part of the API.
+API_PATH_PREFIXES = ("/api/", "/webhooks/", "/health", "/metrics")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES)
+
+
 def wants_json() -> bool:
     """API-ish paths always get JSON errors; pages (the dashboard) may render their own."""
-    return request.path.startswith(("/api/", "/webhooks/", "/health", "/metrics")) or (
-        request.accept_mimetypes.best == "application/json"
-    )
+    return is_api_path(request.path) or request.accept_mimetypes.best == "application/json"
 
 
 class ClearJsonRequest(Request):
@@ -94,6 +101,25 @@ class ClearJsonRequest(Request):
 
     def on_json_loading_failed(self, error: Exception | None) -> Any:
         raise ApiError(400, f"the request body is not valid JSON: {error}", code="invalid_json")
+
+    async def get_data(  # type: ignore[override]
+        self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+    ) -> str | bytes:
+        # Quart decodes text with a bare .decode(): a body that is not UTF-8 escaped as a 500.
+        try:
+            return await super().get_data(cache, as_text, parse_form_data)
+        except UnicodeDecodeError as error:
+            raise ApiError(
+                400, f"the request body is not valid UTF-8: {error}", code="invalid_encoding"
+            ) from None
+
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except ApiError:
+            if silent:
+                return None
+            raise
 
 
 def _missing_json_body(exc: RequestSchemaValidationError) -> ApiError | None:

@@ -84,6 +84,11 @@ def current_client(app: Quart) -> str:
     return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
 
 
+def rate_limited_path(path: str) -> bool:
+    """Whether the limiter counts requests to ``path`` (/openapi.json declares 429 there)."""
+    return path.startswith(("/api/", "/webhooks/", "/login", "/setup"))
+
+
 def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_minute: int) -> None:
     """Token buckets per client; ``app.extensions["rivetr_trusted_proxies"]`` must be set (create_app does)."""
     general = TokenBucketLimiter(per_minute, burst)
@@ -91,7 +96,7 @@ def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_min
 
     @app.before_request
     async def _limit() -> None:
-        if not request.path.startswith(("/api/", "/webhooks/", "/login", "/setup")):
+        if not rate_limited_path(request.path):
             return
         client = current_client(app)
         limiter = (

@@ -34,7 +34,7 @@ class AuditQuery(BaseModel):
     since: datetime | None = Field(None, description="ISO 8601; entries at or after this time.")
     until: datetime | None = Field(None, description="ISO 8601; entries before this time.")
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)  # SQLite integers stop at 2**63
 
 
 @bp.get("")

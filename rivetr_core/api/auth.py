@@ -26,6 +26,7 @@ from rivetr_core.accounts.web import (
 from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import not_found
+from rivetr_core.openapi import responds
 from rivetr_core.ratelimit import current_client
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -59,6 +60,7 @@ def _session_response(result: LoginResult, status: int) -> Response:
 
 
 @bp.post("/setup")
+@responds(401)
 @tag(["auth"])
 @validate_request(Credentials)
 async def setup(data: Credentials) -> Response:
@@ -74,6 +76,7 @@ async def setup(data: Credentials) -> Response:
 
 
 @bp.post("/login")
+@responds(401)
 @tag(["auth"])
 @validate_request(Credentials)
 async def login(data: Credentials) -> Response:

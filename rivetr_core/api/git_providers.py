@@ -22,7 +22,7 @@ from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.gitproviders.accounts import GitAccountService, account_json
-from rivetr_core.webhooks.service import SECRET_KEYS
+from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
 
@@ -58,7 +58,7 @@ async def list_accounts() -> list[dict[str, Any]]:
 async def available_providers() -> list[dict[str, Any]]:
     """Every registered git provider: webhook URL, whether a webhook secret and OAuth are configured."""
     ctx = rivetr()
-    base = (ctx.config.server.external_url or request.host_url).rstrip("/")
+    base = advertised_base_url(ctx.config, request.host_url)
     oauth = {p["provider"]: p for p in accounts().configured_providers()}
     out = []
     for name, registration in sorted(ctx.plugins.git_providers().items()):

@@ -16,6 +16,7 @@ from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.notify.events import EVENT_TYPES, check_events
 from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
+from rivetr_core.openapi import responds
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/notification-channels")
 
@@ -110,6 +111,7 @@ async def delete_channel(channel_id: str) -> Response:
 
 
 @bp.post("/<channel_id>/test")
+@responds(502)
 @tag(["notifications"])
 async def test_channel(channel_id: str) -> dict[str, Any]:
     """Send a test event now (one attempt). 200 ``{"ok": true}``, or 502 with the notifier's reason."""

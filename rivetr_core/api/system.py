@@ -24,6 +24,7 @@ from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.history.query import parse_range, series
 from rivetr_core.models.apps import App, Deployment
+from rivetr_core.openapi import responds
 
 bp = Blueprint("system_api", __name__)
 
@@ -79,6 +80,7 @@ class TailQuery(BaseModel):
 
 
 @bp.get("/api/apps/<app_id>/logs")
+@responds(409, 503)
 @tag(["apps"])
 @validate_querystring(TailQuery)
 async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
@@ -102,6 +104,7 @@ async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
 
 
 @bp.post("/api/system/cleanup")
+@responds(503)
 @tag(["system"])
 async def run_cleanup() -> dict[str, Any]:
     """Run the cleanup now: ``{"images_removed": [...], "pruned_images", "space_reclaimed",

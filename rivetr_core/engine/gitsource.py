@@ -3,7 +3,11 @@
 * Branch or commit: ``git fetch --depth 1 origin <branch|sha>``; when a server refuses a bare commit id in a
   shallow fetch, the branch is fetched in full and the commit checked out.
 * SSH: the decrypted private key goes to a 0600 file in a private temp dir, used through ``GIT_SSH_COMMAND``
-  (``IdentitiesOnly``, ``BatchMode``, a throw-away known_hosts with ``accept-new``), then deleted.
+  (``IdentitiesOnly``, ``BatchMode``), then deleted. Host keys are pinned per host (:mod:`rivetr_core.knownhosts`):
+  the request carries the host's pinned keys, written to the clone's own known_hosts and checked with
+  ``StrictHostKeyChecking=yes`` (no global or user known_hosts); with none pinned, ``accept-new`` into an empty
+  file, and the key accepted comes back in ``CloneResult.learned_host_keys`` to be pinned. A key that differs
+  from the pinned one raises :class:`HostKeyChanged` naming the host and both fingerprints.
 * HTTPS token: handed to git by a ``GIT_ASKPASS`` helper reading it (and the user name that goes with it:
   ``x-access-token`` unless the request names one, e.g. GitLab's ``oauth2`` or Bitbucket's ``x-token-auth``)
   from the child's environment, so it never appears in a URL, a command line, the build log or an error
@@ -23,8 +27,18 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from rivetr_core.knownhosts import (
+    HostKey,
+    HostKeyMismatch,
+    known_hosts_text,
+    offered_fingerprints,
+    parse_known_hosts,
+    scan_fingerprints,
+    ssh_target,
+)
 
 _USERINFO = re.compile(r"\b([a-z][a-z0-9+.-]*://)([^/@\s:]*)(:[^/@\s]*)?@", re.IGNORECASE)
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//).+")
@@ -43,6 +57,14 @@ class GitSourceError(Exception):
     """The repository could not be fetched; the message is safe to show and log (credentials redacted)."""
 
 
+class HostKeyChanged(GitSourceError):
+    """The SSH host offered a key other than the pinned one (the message names the host and both fingerprints)."""
+
+    def __init__(self, mismatch: HostKeyMismatch) -> None:
+        super().__init__(str(mismatch))
+        self.mismatch = mismatch
+
+
 @dataclass
 class CloneRequest:
     url: str
@@ -52,12 +74,14 @@ class CloneRequest:
     token: str | None = None  # HTTPS token (password of the askpass helper)
     username: str | None = None  # user name sent with the token; None: DEFAULT_TOKEN_USER
     timeout: float = 300.0
+    host_keys: list[HostKey] | None = None  # pinned keys of the SSH host; empty: first use (accept-new)
 
 
 @dataclass
 class CloneResult:
     commit_sha: str
     commit_message: str
+    learned_host_keys: list[HostKey] = field(default_factory=list)  # accepted on first use: to be pinned
 
 
 def redact(text: str) -> str:
@@ -121,18 +145,38 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
 
     dest.mkdir(parents=True)
     cred_dir = Path(tempfile.mkdtemp(prefix="rivetr-git-"))
+    target = ssh_target(request.url) if classify_url(request.url) == "ssh" else None
+    pinned = list(request.host_keys or [])
+    known_hosts = cred_dir / "known_hosts"
+    seen: list[str] = []  # ssh's own lines (a changed key's fingerprint) reach us as progress lines
+
+    def on_line_seen(line: str) -> None:
+        if len(seen) < 200:
+            seen.append(line)
+        on_line(line)
+
     try:
         env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PROTOCOL": "version=2"}
-        if request.ssh_private_key:
-            key_path = cred_dir / "id"
-            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(request.ssh_private_key.strip() + "\n")
-            env["GIT_SSH_COMMAND"] = (
-                f"ssh -i {key_path} -o IdentitiesOnly=yes -o BatchMode=yes "
-                "-o StrictHostKeyChecking=accept-new "
-                f"-o UserKnownHostsFile={cred_dir / 'known_hosts'}"
-            )
+        if target is not None:
+            known_hosts.write_text(known_hosts_text(*target, pinned))
+            # Only this file is consulted (no global or user known_hosts, no hashing, no IP entries), so the DB
+            # alone decides which keys a host may present.
+            options = [
+                "-o BatchMode=yes",
+                f"-o StrictHostKeyChecking={'yes' if pinned else 'accept-new'}",
+                f"-o UserKnownHostsFile={known_hosts}",
+                "-o GlobalKnownHostsFile=/dev/null",
+                "-o HashKnownHosts=no",
+                "-o CheckHostIP=no",
+                "-o UpdateHostKeys=no",
+            ]
+            if request.ssh_private_key:
+                key_path = cred_dir / "id"
+                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(request.ssh_private_key.strip() + "\n")
+                options = [f"-i {key_path}", "-o IdentitiesOnly=yes", *options]
+            env["GIT_SSH_COMMAND"] = "ssh " + " ".join(options)
         if request.token:
             askpass = cred_dir / "askpass.sh"
             askpass.write_text(ASKPASS)
@@ -140,9 +184,9 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
             env["GIT_ASKPASS"] = str(askpass)
             env["RIVETR_GIT_TOKEN"] = request.token
             env["RIVETR_GIT_USERNAME"] = request.username or DEFAULT_TOKEN_USER
-        progress = _progress_class(on_line)()
+        progress = _progress_class(on_line_seen)()
         if request.commit:
-            result = _fetch_commit(request, dest, env, progress, on_line)
+            result = _fetch_commit(request, dest, env, progress, on_line_seen)
         else:
             # The common case (branch head) in one git process: noticeably faster than init + fetch + checkout.
             on_line(f"$ git clone --depth 1 --branch {request.branch} {redact(request.url)}")
@@ -163,9 +207,15 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
             finally:
                 repo.close()
         on_line(f"checked out {result.commit_sha[:12]} {result.commit_message}")
+        if target is not None and not pinned and known_hosts.exists():
+            result.learned_host_keys = parse_known_hosts(known_hosts.read_text())
         return result
     except git.GitCommandError as exc:
         stderr = redact((exc.stderr or "").strip().replace("stderr: ", ""))
+        everything = "\n".join([*seen, stderr])
+        if target is not None and pinned and "Host key verification failed" in everything:
+            offered = offered_fingerprints(everything) or scan_fingerprints(*target)
+            raise HostKeyChanged(HostKeyMismatch(*target, pinned, offered)) from None
         raise GitSourceError(
             f"git fetch of {redact(request.url)} ({request.commit or request.branch}) failed: "
             f"{stderr or redact(str(exc))}"

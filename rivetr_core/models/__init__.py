@@ -9,5 +9,6 @@ from . import (
     core,  # noqa: F401
     git,  # noqa: F401
     ops,  # noqa: F401
+    ssh,  # noqa: F401
     tls,  # noqa: F401
 )

@@ -213,6 +213,33 @@ class SshGitServer:
     def url(self, repo: GitRepo) -> str:
         return f"ssh://root@127.0.0.1:{self.port}{repo.path}"
 
+    def host_fingerprint(self) -> str:
+        """``SHA256:…`` of the host key sshd presents (as ``ssh-keygen -l`` prints it)."""
+        out = subprocess.run(
+            ["ssh-keygen", "-l", "-f", str(self.base / "host_key.pub")],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return out.split()[1]
+
+    def change_host_key(self, timeout: float = 10) -> None:
+        """Stop sshd and start another one on the same port with a new host key: what a man in the middle (or
+        a key rotation) looks like to a client that pinned the old key."""
+        self.stop()
+        for name in ("host_key", "host_key.pub"):
+            (self.base / name).unlink()
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.base / "host_key")], check=True
+        )
+        self.proc = subprocess.Popen(
+            [self.SSHD, "-D", "-e", "-f", str(self.base / "sshd_config")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not _listening(self.proc, self.port, timeout):
+            raise RuntimeError("sshd did not start again on its port")
+
     def stop(self) -> None:
         stop_process(self.proc)
 

@@ -1,0 +1,148 @@
+"""What ``/openapi.json`` says: the API only, with the statuses, error shape and auth every operation really has.
+
+quart-schema documents what a handler declares (its request, query and response models). What every handler
+shares is declared here once, so a new route is documented correctly without repeating it:
+
+* only API paths (:data:`rivetr_core.errors.API_PATH_PREFIXES`); the dashboard's pages are not operations;
+* ``security``: the bearer token wherever :func:`rivetr_core.auth.token_required` asks for one, none elsewhere
+  (a handler may declare its own with quart-schema's ``security_scheme``);
+* the error responses, all in the ``Error`` shape ``{"error": {"code", "message", "details"}}``: 401 where a
+  token is required, 429 where the rate limiter applies, 404 and 422 where there are path parameters or a query
+  model, 400/413/415/422 where there is a JSON body, 409 on every change under /api/ (a taken name, a resource
+  in use, a deployment past the point of no return); anything else a handler answers is named with
+  :func:`responds` (a 401 from a public operation, 502 from a git host, 503 without a container engine ...);
+* a ``2XX`` success for handlers that declare no success model (their body is not described, their status is
+  one of the 2xx).
+
+``tests/test_api_fuzz.py`` holds the document to what the server answers (schemathesis).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from quart_schema import OpenAPIProvider
+from werkzeug.routing.rules import Rule
+
+from .errors import _CODES, is_api_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Error statuses a handler declared with :func:`responds`.
+RESPONDS_ATTRIBUTE = "_rivetr_responds"
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "description": "Every API error: a stable machine code, a message for people and optional details "
+    "(the offending fields of a validation error, for instance).",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string", "examples": ["not_found"]},
+                "message": {"type": "string"},
+                "details": {"description": "Anything that helps: a list of field errors, an id ..."},
+            },
+        }
+    },
+}
+
+_DESCRIPTIONS = {
+    400: "Malformed request (a body that is not valid JSON, a bad parameter).",
+    401: "Missing or invalid credentials.",
+    403: "Authenticated, but not allowed.",
+    404: "No such resource.",
+    409: "Conflicts with the current state (a duplicate name, a deployment already running ...).",
+    413: "Request body too large.",
+    415: "The body is not JSON (send Content-Type: application/json).",
+    422: "Invalid input; ``details`` names each offending field.",
+    429: "Too many requests; retry after ``Retry-After`` seconds.",
+    502: "An upstream (git host, ACME server, proxy) failed.",
+    503: "A component the operation needs (container engine, proxy) is unavailable.",
+}
+
+_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    429: {"Retry-After": {"schema": {"type": "string"}}},
+}
+
+
+def responds(*statuses: int) -> Callable[[F], F]:
+    """Declare error statuses a handler answers beyond those every operation of its kind gets (see module
+    doc), e.g. ``@responds(409)`` where a name must be unique."""
+
+    def decorate(func: F) -> F:
+        declared = set(getattr(func, RESPONDS_ATTRIBUTE, ())) | set(statuses)
+        setattr(func, RESPONDS_ATTRIBUTE, frozenset(declared))
+        return func
+
+    return decorate
+
+
+def error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": _DESCRIPTIONS.get(status, _CODES.get(status, "error").replace("_", " ")),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if status in _HEADERS:
+        response["headers"] = copy.deepcopy(_HEADERS[status])
+    return response
+
+
+class RivetrOpenAPI(OpenAPIProvider):
+    """quart-schema's generator, completed as the module doc says."""
+
+    def generate_rules(self) -> Iterable[Rule]:
+        return (rule for rule in super().generate_rules() if is_api_path(rule.rule))
+
+    def build_paths(self, rule: Rule) -> tuple[dict, dict]:
+        paths, components = super().build_paths(rule)
+        func = self._app.view_functions[rule.endpoint]
+        for path, operations in paths.items():
+            for method, operation in operations.items():
+                # quart-schema shares one responses dict between a rule's methods: complete a copy per method.
+                operations[method] = self._complete(path, method, {**operation}, func)
+        components["Error"] = ERROR_SCHEMA
+        return paths, components
+
+    def _complete(
+        self, path: str, method: str, operation: dict[str, Any], func: Callable[..., Any]
+    ) -> dict[str, Any]:
+        from .auth import token_required
+        from .ratelimit import rate_limited_path
+
+        # quart-schema keys responses by int; JSON turns keys into strings anyway, and "2XX" is one.
+        responses = {str(code): copy.deepcopy(r) for code, r in (operation.get("responses") or {}).items()}
+        config = self._app.config["RIVETR"]
+        if "security" not in operation:
+            operation["security"] = [{"bearer": []}] if token_required(path) else []
+        statuses: set[int] = set(getattr(func, RESPONDS_ATTRIBUTE, ()))
+        if operation["security"] and {} not in operation["security"]:
+            statuses.add(401)
+        if config.rate_limit.enabled and rate_limited_path(path):
+            statuses.add(429)
+        if path.startswith("/api/") and method in ("post", "put", "patch", "delete"):
+            # Changes meet the current state: a taken name, a resource still in use, a deployment that
+            # already switched ... (see each operation's description).
+            statuses.add(409)
+        parameters = operation.get("parameters") or []
+        if any(p.get("in") == "path" for p in parameters):
+            statuses |= {404, 422}
+        if any(p.get("in") in ("query", "header") for p in parameters):
+            statuses.add(422)
+        body = (operation.get("requestBody") or {}).get("content", {})
+        if "application/json" in body:
+            statuses |= {400, 413, 415, 422}
+        elif body:
+            statuses |= {413, 422}
+        for status in sorted(statuses):
+            responses.setdefault(str(status), error_response(status))
+        if not any(code.startswith("2") for code in responses):
+            responses["2XX"] = {"description": "Success."}
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation

@@ -1,0 +1,164 @@
+"""Run schemathesis against a live Rivetr server and sum up what it found.
+
+``run_fuzz(url, token, ...)`` runs ``schemathesis run <url>/openapi.json`` in a subprocess (its CLI is the
+supported, stable surface) with an NDJSON report, and reads the report back into a :class:`FuzzReport`: how many
+cases were sent, every response >= 500, and the failures of each check. Used by ``tests/test_api_fuzz.py``
+(bounded, fixed seed) and ``bench/fuzz_api.py`` (long runs).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Every check schemathesis has: conformance of status codes, content types, headers and bodies to the
+#: document, server errors, auth (``ignored_auth``, ``missing_required_header``), schema-valid requests accepted
+#: and schema-invalid ones rejected, methods and ``Allow``, and the stateful resource checks.
+ALL_CHECKS = "all"
+
+
+@dataclass
+class FuzzReport:
+    cases: int = 0
+    #: ``"METHOD uri -> status"`` of every response >= 500.
+    server_errors: list[str] = field(default_factory=list)
+    #: check name -> distinct failures (by operation and message), each with one example exchange.
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    #: Errors schemathesis met itself (not the server's failures), e.g. a schema it could not read.
+    errors: list[str] = field(default_factory=list)
+    output: str = ""
+
+    def failure_counts(self) -> dict[str, int]:
+        return {name: len(items) for name, items in sorted(self.failures.items())}
+
+    def describe(self, limit: int = 40) -> str:
+        lines = [f"{self.cases} cases, {len(self.server_errors)} responses >= 500"]
+        lines += [f"  5xx: {item}" for item in self.server_errors[:limit]]
+        for name, items in sorted(self.failures.items()):
+            lines.append(f"  {name}: {len(items)}")
+            lines += [f"    {item}" for item in items[:limit]]
+        lines += [f"  schemathesis error: {item}" for item in self.errors]
+        return "\n".join(lines)
+
+
+def _text(payload: dict | None, limit: int = 300) -> str:
+    if not payload:
+        return ""
+    if "$base64" in payload:
+        raw = base64.b64decode(payload["$base64"])
+        return raw[:limit].decode("utf-8", "replace")
+    return str(payload)[:limit]
+
+
+def parse_report(path: Path) -> FuzzReport:
+    report = FuzzReport()
+    cases: set[str] = set()
+    failures: dict[str, set[str]] = defaultdict(set)
+    examples: dict[tuple[str, str], str] = {}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        if "NonFatalError" in event:
+            report.errors.append(str(event["NonFatalError"].get("info", event["NonFatalError"]))[:2000])
+        finished = event.get("ScenarioFinished")
+        if not finished:
+            continue
+        recorder = finished["recorder"]
+        interactions = recorder.get("interactions", {})
+        for case_id, interaction in interactions.items():
+            cases.add(case_id)
+            response = interaction.get("response") or {}
+            if response.get("status_code", 0) >= 500:
+                request = interaction["request"]
+                report.server_errors.append(
+                    f"{request['method']} {request['uri'][:300]} -> {response['status_code']} "
+                    f"{_text(response.get('content'))}"
+                )
+        for case_id, checks in recorder.get("checks", {}).items():
+            for check in checks:
+                if check["status"] != "failure":
+                    continue
+                info = check.get("failure_info", {}).get("failure", {})
+                message = str(info.get("message", "")).replace("\n", " | ")[:300]
+                interaction = interactions.get(case_id) or {}
+                request = interaction.get("request") or {}
+                response = interaction.get("response") or {}
+                exchange = (
+                    f"{request.get('method')} {str(request.get('uri'))[:200]} {_text(request.get('body'), 200)}"
+                    f" -> {response.get('status_code')} {_text(response.get('content'), 200)}"
+                )
+                key = f"{info.get('operation', recorder['label'])}: {message}"
+                examples.setdefault((check["name"], key), exchange)
+                failures[check["name"]].add(key)
+    report.cases = len(cases)
+    report.failures = {
+        name: [f"{key} | e.g. {examples[name, key]}" for key in sorted(items)]
+        for name, items in failures.items()
+    }
+    return report
+
+
+def run_fuzz(
+    url: str,
+    token: str,
+    *,
+    max_examples: int,
+    seed: int,
+    phases: str = "examples,coverage,fuzzing,stateful",
+    checks: str = ALL_CHECKS,
+    exclude_checks: Sequence[str] = (),
+    workers: int = 1,
+    max_time: float | None = None,
+    extra: Sequence[str] = (),
+    timeout: float = 3600,
+) -> FuzzReport:
+    with tempfile.TemporaryDirectory(prefix="rivetr-fuzz-") as tmp:
+        report_path = Path(tmp) / "events.ndjson"
+        args = [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--max-examples",
+            str(max_examples),
+            "--seed",
+            str(seed),
+            "--phases",
+            phases,
+            "--checks",
+            checks,
+            "--workers",
+            str(workers),
+            # Failures are counted, not stopped at: every operation gets its full budget.
+            "--continue-on-failure",
+            "--generation-database",
+            "none",
+            "--report",
+            "ndjson",
+            "--report-ndjson-path",
+            str(report_path),
+            "--no-color",
+        ]
+        if exclude_checks:
+            args += ["--exclude-checks", ",".join(exclude_checks)]
+        if max_time is not None:
+            args += ["--max-time", str(max_time)]
+        args += list(extra)
+        # cwd: schemathesis keeps a .schemathesis/ cache in its working directory.
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        if not report_path.exists():
+            raise RuntimeError(
+                f"schemathesis wrote no report (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+            )
+        report = parse_report(report_path)
+        report.output = (proc.stdout + proc.stderr)[-6000:]
+        return report
