@@ -136,7 +136,7 @@ class _AppFields(_Strict):
     @classmethod
     def _pids(cls, v: int | None) -> int | None:
         if v is not None and v != 0 and not 16 <= v <= 4_194_304:
-            raise ValueError("must be 0 (unlimited) or between 16 and 4194304")
+            raise ValueError("must be 0 (unlimited) or at least 16 (at most 4194304)")
         return v
 
     @field_validator("log_max_size", mode="before", check_fields=False)

@@ -48,6 +48,18 @@ def duration(ms: Any) -> str:
     return f"{int(ms // 60_000)} min {int(ms % 60_000 / 1000)} s"
 
 
+@bp.app_template_filter("size")
+def size_text(value: Any) -> str:
+    """Bytes as the short size an input accepts back (``1g``, ``512m``, ``64k``); None → ``""``, 0 → ``0``."""
+    if value is None:
+        return ""
+    value = int(value)
+    for unit, factor in (("g", 1024**3), ("m", 1024**2), ("k", 1024)):
+        if value and value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
+
+
 @bp.app_template_filter("bytes")
 def human_bytes(value: Any) -> str:
     if value is None:

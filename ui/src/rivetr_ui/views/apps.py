@@ -12,6 +12,7 @@ from typing import Any
 from quart import abort, request
 
 from rivetr_core.context import rivetr
+from rivetr_core.engine.limits import effective_limits
 from rivetr_core.models.apps import App, EnvVar
 
 from .. import queries
@@ -89,6 +90,8 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         projects=await queries.list_projects(c),
         environments=queries.ENVIRONMENTS,
         ssh_keys=await queries.ssh_keys(c),
+        runtime_defaults=c.config.runtime,
+        limits=effective_limits(app, c.config.runtime),
         **await _deployments_context(app),
     )
 
@@ -111,6 +114,12 @@ async def app_env(app_id: str) -> tuple[str, int]:
     return await render(
         "partials/env_vars.html", app=app, env=env_rows(await queries.env_vars(ctx(), app.id))
     )
+
+
+@bp.get("/apps/<app_id>/partials/limits")
+async def app_limits(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render("partials/app_limits.html", limits=effective_limits(app, ctx().config.runtime))
 
 
 @bp.get("/apps/<app_id>/partials/header")
