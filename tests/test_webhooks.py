@@ -520,3 +520,24 @@ async def test_oversized_body_is_refused_before_anything_is_stored(
     small = fixture(GH / "github_push.json")
     status, body = await hooks.github(small)
     assert status == 202, body
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ({"external_url": "https://paas.example.com/"}, "https://paas.example.com/webhooks/github"),
+        ({"dashboard_domain": "rivetr.example.com"}, "https://rivetr.example.com/webhooks/github"),
+        (
+            {"external_url": "https://paas.example.com", "dashboard_domain": "rivetr.example.com"},
+            "https://paas.example.com/webhooks/github",
+        ),
+    ],
+    ids=["external-url", "dashboard-domain", "external-url-wins"],
+)
+async def test_advertised_webhook_url_is_the_public_https_one(
+    hooks_factory: Callable[..., Any], server: dict[str, str], expected: str
+) -> None:
+    hooks = await hooks_factory(server=server)
+    status, body = await hooks.api.get("/api/git-providers/available")
+    assert status == 200, body
+    assert {p["provider"]: p["webhook_url"] for p in body}["github"] == expected

@@ -51,6 +51,22 @@ SECRET_KEYS = {
 }
 
 
+def advertised_base_url(config: Any, request_base: str) -> str:
+    """The base of the webhook URLs Rivetr tells users to give their git host (API and dashboard show them).
+
+    ``[server] external_url`` when set (the public HTTPS address), else ``https://<[server] dashboard_domain>``
+    (the proxy serves the API there over TLS), else the address this request came in on: a URL built from
+    the request alone would advertise plain HTTP on the private API port, and webhook signatures do not hide
+    the payload from anyone on the path.
+    """
+    server = config.server
+    if server.external_url:
+        return str(server.external_url).rstrip("/")
+    if server.dashboard_domain:
+        return f"https://{server.dashboard_domain}"
+    return request_base.rstrip("/")
+
+
 #: Longest event name and delivery id stored; real ones are far shorter (``Merge Request Hook``, a UUID).
 EVENT_CHARS = 64
 DELIVERY_ID_CHARS = 100
