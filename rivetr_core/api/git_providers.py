@@ -22,6 +22,7 @@ from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.gitproviders.accounts import GitAccountService, account_json
+from rivetr_core.openapi import responds
 from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
@@ -97,6 +98,7 @@ class ReposQuery(BaseModel):
 
 
 @bp.get("/api/git-providers/<account_id>/repos")
+@responds(502)
 @tag(["git providers"])
 @validate_querystring(ReposQuery)
 async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
@@ -149,6 +151,7 @@ class BranchesQuery(BaseModel):
 
 
 @bp.get("/api/git-providers/<account_id>/branches")
+@responds(502)
 @tag(["git providers"])
 @validate_querystring(BranchesQuery)
 async def list_branches(account_id: str, query_args: BranchesQuery) -> dict[str, Any]:
