@@ -164,3 +164,43 @@ async def test_pin_refuse_delete_repin_through_the_api_and_pipeline(
     assert again["status"] == "running", again
     _, used = await papi.get("/api/ssh-known-hosts", query_string={"host": "127.0.0.1"})
     assert used["items"][0]["last_used_at"]
+
+
+def test_cli_lists_and_deletes_pinned_keys(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.server import start_server
+
+    server = start_server(tmp_path / "data")
+    try:
+        env = {
+            "RIVETR_URL": server.url,
+            "RIVETR_TOKEN": server.token,
+            "RIVETR_LOGIN_FILE": str(tmp_path / "l"),
+        }
+
+        def run(*args: str):  # type: ignore[no-untyped-def]
+            return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+        shown = run("ssh-known-hosts", "list")
+        assert shown.exit_code == 0, shown.output
+        assert PUBLISHED[("github.com", "ssh-ed25519")] in shown.output and "preloaded" in shown.output
+        rows = json.loads(run("ssh-known-hosts", "list", "--host", "gitlab.com", "--json").output)
+        assert {r["fingerprint"] for r in rows} == {v for (h, _), v in PUBLISHED.items() if h == "gitlab.com"}
+
+        gone = run("ssh-known-hosts", "delete", "bitbucket.org")
+        assert gone.exit_code == 0 and gone.output.count("deleted bitbucket.org") == 3, gone.output
+        assert run("ssh-known-hosts", "delete", rows[0]["id"]).exit_code == 0
+        left = json.loads(run("ssh-known-hosts", "list", "--json").output)
+        assert {r["host"] for r in left} == {"github.com", "gitlab.com"} and len(left) == 5
+
+        missing = run("ssh-known-hosts", "delete", "git.example.com:2222")
+        assert (
+            missing.exit_code == 2
+            and "no pinned SSH host key matches 'git.example.com:2222'" in missing.output
+        )
+    finally:
+        server.stop()
