@@ -182,3 +182,32 @@ def test_content_length_smaller_than_the_body_frames_only_that_many_bytes(server
     assert rejected["outcome"] == "rejected" and rejected["repository"] is None
     assert rejected["remote_addr"] == "127.0.0.1"
     assert httpx.get(server.url + "/health", timeout=5).status_code in (200, 503)  # still serving
+
+
+def test_cli_lists_deliveries_with_digest_and_reason(server: ServerProcess, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+
+    port = int(server.url.rsplit(":", 1)[1])
+    raw, headers = signed_body(4096)
+    status, body = exchange(port, head(port, {**headers, "Content-Length": str(len(raw))}), [raw])
+    assert status == 200, body
+    forged = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64, "Content-Length": str(len(raw))}
+    status, body = exchange(port, head(port, forged), [raw])
+    assert status == 401, body
+    env = {"RIVETR_URL": server.url, "RIVETR_TOKEN": server.token, "RIVETR_LOGIN_FILE": str(tmp_path / "l")}
+    result = CliRunner().invoke(cli, ["webhooks", "events", "--limit", "2"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    header, rejected, verified, *_ = result.stdout.splitlines()
+    assert header.split() == [
+        "RECEIVED", "PROVIDER", "EVENT", "OUTCOME", "STATUS", "DELIVERY", "SHA256", "FROM", "REASON"
+    ]  # fmt: skip
+    assert "rejected" in rejected and "invalid or missing webhook signature" in rejected
+    assert hashlib.sha256(raw).hexdigest()[:12] in verified and "ignored" in verified
+    result = CliRunner().invoke(
+        cli, ["webhooks", "events", "--outcome", "rejected", "--json"], env=env, catch_exceptions=False
+    )
+    rows = json.loads(result.stdout)
+    assert rows and {r["outcome"] for r in rows} == {"rejected"}
+    assert all(r["repository"] is None and r["body_sha256"] is None for r in rows)

@@ -8,7 +8,15 @@ import sys
 import click
 
 from rivetr_core import __version__
-from rivetr_core.cli import apps_cmd, deploy_cmd, env_cmd, known_hosts_cmd, logs_cmd, session_cmd
+from rivetr_core.cli import (
+    apps_cmd,
+    deploy_cmd,
+    env_cmd,
+    known_hosts_cmd,
+    logs_cmd,
+    session_cmd,
+    webhooks_cmd,
+)
 
 
 def _load(config_path: str | None, exit_code: int = 2):  # type: ignore[no-untyped-def]
@@ -102,6 +110,7 @@ cli.add_command(env_cmd.env)
 cli.add_command(deploy_cmd.deploy)
 cli.add_command(deploy_cmd.rollback)
 cli.add_command(logs_cmd.logs)
+cli.add_command(webhooks_cmd.webhooks)
 cli.add_command(known_hosts_cmd.ssh_known_hosts)
 
 

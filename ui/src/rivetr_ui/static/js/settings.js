@@ -69,5 +69,44 @@
   }
   document.addEventListener("api:success", function (ev) { if (ev.target.hasAttribute && ev.target.hasAttribute("data-git-refresh")) loadGit(); });
   loadGit();
+
+  // Recent webhook deliveries: outcome, the first 12 hex digits of the body's SHA-256 (the replay key) and,
+  // for rejected attempts, only what is kept of them (sender address and reason).
+  var eventsBox = document.getElementById("webhook-events");
+  var GOOD = { deployed: "ok", pong: "ok" }, BAD = { rejected: "bad", error: "bad" };
+  async function loadWebhookEvents() {
+    if (!eventsBox) return;
+    var body;
+    try { body = await Rivetr.api("GET", "/api/webhook-events?limit=20"); }
+    catch (err) { eventsBox.textContent = "Webhook deliveries are unavailable: " + err.message; return; }
+    eventsBox.textContent = "";
+    if (!body.items.length) { eventsBox.appendChild(el("p", { class: "muted" }, "No webhook deliveries yet.")); return; }
+    var wrap = el("div", { class: "table-wrap" }), table = el("table"), head = el("tr");
+    ["Received", "Provider", "Event", "Outcome", "Delivery", "SHA-256", "From", "Reason"].forEach(function (h) {
+      head.appendChild(el("th", { scope: "col" }, h));
+    });
+    table.appendChild(el("thead")).appendChild(head);
+    var tbody = table.appendChild(el("tbody"));
+    body.items.forEach(function (e) {
+      var tr = el("tr", { "data-webhook-event": e.id, "data-outcome": e.outcome });
+      tr.appendChild(el("td", { class: "small" }, (e.received_at || "").slice(0, 19).replace("T", " ")));
+      tr.appendChild(el("td", {}, e.provider));
+      tr.appendChild(el("td", { class: "small" }, e.event || "—"));
+      var outcome = el("td");
+      outcome.appendChild(el("span", { class: "badge " + (GOOD[e.outcome] || BAD[e.outcome] || "") }, e.outcome + " " + e.status_code));
+      tr.appendChild(outcome);
+      tr.appendChild(el("td", { class: "small mono" }, e.delivery_id ? e.delivery_id.slice(0, 36) : "—"));
+      var digest = el("td");
+      if (e.body_sha256) digest.appendChild(el("code", { title: e.body_sha256 }, e.body_sha256.slice(0, 12)));
+      else digest.textContent = "—";
+      tr.appendChild(digest);
+      tr.appendChild(el("td", { class: "small" }, e.remote_addr || "—"));
+      tr.appendChild(el("td", { class: "small" }, e.reason || ""));
+      tbody.appendChild(tr);
+    });
+    wrap.appendChild(table);
+    eventsBox.appendChild(wrap);
+  }
+  loadWebhookEvents();
   if (new URLSearchParams(location.search).get("git_connected")) Rivetr.toast("Git account connected.", "ok");
 })();
