@@ -13,7 +13,7 @@ from rivetr_core.accounts.service import AccountService
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.app import create_app
 from rivetr_core.db.engine import utcnow
-from tests.support.server import ApiClient, websocket_outcome
+from tests.support.server import ADMIN_TOKEN, AUTH, ApiClient, websocket_outcome
 
 PASSWORD = "correct horse battery"
 
@@ -26,9 +26,8 @@ def cookie_of(client: ApiClient, name: str = SESSION_COOKIE) -> str | None:
 
 
 async def setup_admin(api: ApiClient, username: str = "alice", password: str = PASSWORD) -> dict:
-    status, body = await api.post(
-        "/api/auth/setup", auth=False, json={"username": username, "password": password}
-    )
+    """First-run setup, proving the server with the admin token (as a bearer token)."""
+    status, body = await api.post("/api/auth/setup", json={"username": username, "password": password})
     assert status == 201, body
     return body
 
@@ -72,10 +71,63 @@ async def test_status_reports_setup_required_then_done(api: ApiClient) -> None:
     assert body["authenticated"] is True and body["via"] == "session"  # setup logs the admin in
 
 
+async def test_setup_needs_the_admin_token_as_proof_of_the_server(api: ApiClient) -> None:
+    """Whoever reaches a fresh install first must not own it: setup wants the admin token (data/admin.token)."""
+    creds = {"username": "mallory", "password": "another long password"}
+    for kwargs in (
+        {"auth": False},
+        {"auth": False, "headers": {"Authorization": "Bearer wrong-token"}},
+        {"auth": False, "json": {**creds, "setup_token": "wrong-token"}},
+        {"auth": False, "json": {**creds, "setup_token": ""}},
+    ):
+        status, body = await api.post("/api/auth/setup", **{"json": creds, **kwargs})
+        assert status == 401, (kwargs, body)
+        error = body["error"]
+        assert error["code"] == "setup_token_required"
+        assert "admin token" in error["message"] and "setup_token" in error["message"]
+        assert error["details"] == [{"field": "setup_token", "message": error["message"]}]
+    assert await api.ctx.services["accounts"].setup_required()
+    assert await api.ctx.services["accounts"].list_users() == []
+
+
+@pytest.mark.parametrize("proof", ["bearer", "field"])
+async def test_setup_token_field_or_bearer_proves_the_server(api: ApiClient, proof: str) -> None:
+    body = {"username": "alice", "password": PASSWORD}
+    if proof == "field":
+        status, created = await api.post(
+            "/api/auth/setup", auth=False, json={**body, "setup_token": ADMIN_TOKEN}
+        )
+    else:
+        status, created = await api.post("/api/auth/setup", json=body)
+    assert status == 201, created
+    assert created["user"]["username"] == "alice"
+    assert not await api.ctx.services["accounts"].setup_required()
+
+
+async def test_setup_error_names_the_generated_token_file(config_factory) -> None:
+    """The generated token's file is what the message and the page point to."""
+    app = create_app(config_factory(auth={"admin_token": None}))
+    async with app.test_app():
+        client = ApiClient(app)
+        status, body = await client.post(
+            "/api/auth/setup", auth=False, json={"username": "alice", "password": PASSWORD}
+        )
+        token_file = app.config["RIVETR"].server.data_dir / "admin.token"
+        assert status == 401 and str(token_file) in body["error"]["message"]
+        token = token_file.read_text().strip()
+        status, _ = await client.post(
+            "/api/auth/setup",
+            auth=False,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"username": "alice", "password": PASSWORD},
+        )
+        assert status == 201
+
+
 async def test_setup_is_refused_once_a_user_exists(api: ApiClient) -> None:
     await setup_admin(api)
     status, body = await api.post(
-        "/api/auth/setup", auth=False, json={"username": "mallory", "password": "another long password"}
+        "/api/auth/setup", json={"username": "mallory", "password": "another long password"}
     )
     assert status == 409
     assert body["error"]["code"] == "already_set_up"
@@ -92,7 +144,7 @@ async def test_setup_is_refused_once_a_user_exists(api: ApiClient) -> None:
     ],
 )
 async def test_setup_validation_names_the_field(api: ApiClient, payload: dict, field: str) -> None:
-    status, body = await api.post("/api/auth/setup", auth=False, json=payload)
+    status, body = await api.post("/api/auth/setup", json=payload)
     assert status == 422, body
     assert body["error"]["details"][0]["field"] == field
     assert field in body["error"]["message"]
@@ -187,7 +239,9 @@ async def test_session_lifetime_comes_from_config(config_factory) -> None:
     app = create_app(config_factory(auth={"session_hours": 2}))
     async with app.test_app():
         client = ApiClient(app)
-        response = await client.client.post("/api/auth/setup", json={"username": "bob", "password": PASSWORD})
+        response = await client.client.post(
+            "/api/auth/setup", json={"username": "bob", "password": PASSWORD}, headers=AUTH
+        )
         assert "Max-Age=7200" in response.headers["Set-Cookie"]
 
 
@@ -195,7 +249,9 @@ async def test_secure_cookie_only_via_trusted_proxy(config_factory) -> None:
     app = create_app(config_factory(server={"trusted_proxies": ["127.0.0.0/8"]}))
     async with app.test_app():
         client = ApiClient(app)
-        await client.client.post("/api/auth/setup", json={"username": "bob", "password": PASSWORD})
+        await client.client.post(
+            "/api/auth/setup", json={"username": "bob", "password": PASSWORD}, headers=AUTH
+        )
         creds = {"username": "bob", "password": PASSWORD}
         plain = await client.client.post(
             "/api/auth/login", json=creds, scope_base={"client": ("127.0.0.1", 1)}

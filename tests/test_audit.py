@@ -43,7 +43,7 @@ async def test_client_address_ignores_forwarded_for_from_untrusted_peer(api) -> 
 
 async def test_login_success_and_failure_recorded_without_password(api) -> None:
     secret = "correct horse battery staple"
-    status, _ = await api.post("/api/auth/setup", json={"username": "alice", "password": secret}, auth=False)
+    status, _ = await api.post("/api/auth/setup", json={"username": "alice", "password": secret})
     assert status == 201
     status, _ = await api.post(
         "/api/auth/login", json={"username": "alice", "password": "wrong-password-1"}, auth=False
@@ -91,9 +91,7 @@ async def test_bad_filter_is_422_naming_the_parameter(api) -> None:
 async def test_dashboard_form_login_is_recorded(api) -> None:
     import re
 
-    status, _ = await api.post(
-        "/api/auth/setup", json={"username": "dora", "password": "a-long-password-2"}, auth=False
-    )
+    status, _ = await api.post("/api/auth/setup", json={"username": "dora", "password": "a-long-password-2"})
     assert status == 201
     client = api.app.test_client()  # a browser: cookies kept between requests
     page = await client.get("/login")

@@ -324,7 +324,7 @@ async def test_expiring_tokens_of_linked_apps_are_refreshed(
 
 async def test_browser_start_with_a_dashboard_session(oauth_api: ApiClient) -> None:
     status, body = await oauth_api.post(
-        "/api/auth/setup", auth=False, json={"username": "alice", "password": "a long enough password"}
+        "/api/auth/setup", json={"username": "alice", "password": "a long enough password"}
     )
     assert status in (200, 201), body
     # The test client keeps the session cookie; a top-level navigation carries no Authorization header.

@@ -1,7 +1,8 @@
 """``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change, and the list of
 live sessions with revocation (``GET /api/auth/sessions``, ``DELETE /api/auth/sessions/{id}``).
 
-``setup``, ``login`` and ``status`` are public (see ``PUBLIC_API_PATHS``); setup and login are rate-limited
+``setup``, ``login`` and ``status`` are public (see ``PUBLIC_API_PATHS``), but setup needs the admin token as proof
+of the server (:mod:`rivetr_core.accounts.setup`); setup and login are rate-limited
 per client by the login bucket of :mod:`rivetr_core.ratelimit`. A successful setup or login sets the
 ``rivetr_session`` cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) and returns the session's CSRF token:
 send it as ``X-CSRF-Token`` with every ``/api/*`` call made with the cookie.
@@ -16,6 +17,7 @@ from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import tag, validate_request
 
 from rivetr_core.accounts.service import AccountError, LoginResult, session_json, user_json
+from rivetr_core.accounts.setup import setup_proof_valid, setup_token_error
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
     accounts,
@@ -41,6 +43,15 @@ class Credentials(BaseModel):
     )
 
 
+class SetupIn(Credentials):
+    setup_token: str | None = Field(
+        None,
+        max_length=1024,
+        description="The admin token (in <data_dir>/admin.token on the server), as proof of the server; "
+        "alternatively sent as 'Authorization: Bearer <admin token>'.",
+    )
+
+
 class PasswordChange(BaseModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
@@ -62,9 +73,15 @@ def _session_response(result: LoginResult, status: int) -> Response:
 @bp.post("/setup")
 @responds(401)
 @tag(["auth"])
-@validate_request(Credentials)
-async def setup(data: Credentials) -> Response:
-    """Create the first administrator and log them in. 409 once any user exists."""
+@validate_request(SetupIn)
+async def setup(data: SetupIn) -> Response:
+    """Create the first administrator and log them in. Needs the admin token (``<data_dir>/admin.token``) as
+    proof of the server, as a bearer token or the ``setup_token`` field: 401 without it. 409 once any user
+    exists."""
+    ctx = current_app.extensions["rivetr_ctx"]
+    given = bearer_token() or data.setup_token
+    if not setup_proof_valid(ctx, given):
+        raise setup_token_error(ctx, given)
     service = accounts()
     user = await service.create_first_user(data.username, data.password)
     result = await service.open_session(

@@ -27,10 +27,12 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-def setup_admin(page: Any, url: str) -> None:
-    """First-run setup through the form; ends on the dashboard, logged in."""
+def setup_admin(page: Any, url: str, token: str) -> None:
+    """First-run setup through the form (``token``: the admin token, the server's proof); ends on the dashboard,
+    logged in."""
     page.goto(url + "/")
     page.wait_for_url(url + "/setup")
+    page.fill("#setup_token", token)
     page.fill("#username", ADMIN_USER)
     page.fill("#password", ADMIN_PASSWORD)
     page.fill("#password_confirm", ADMIN_PASSWORD)

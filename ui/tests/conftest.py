@@ -67,7 +67,9 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     using it must not depend on what the others created (unique names)."""
     server = start_server(tmp_path_factory.mktemp("rivetr") / "data", SERVER_ENV)
     response = httpx.post(
-        server.url + "/api/auth/setup", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+        server.url + "/api/auth/setup",
+        json={"username": ADMIN_USER, "password": ADMIN_PASSWORD},
+        headers={"Authorization": f"Bearer {server.token}"},  # proof of the server
     )
     assert response.status_code == 201, response.text
     yield server

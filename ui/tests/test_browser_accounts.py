@@ -14,18 +14,34 @@ from ui.tests.browser_helpers import ADMIN_PASSWORD, ADMIN_USER, login, screensh
 pytestmark = pytest.mark.browser
 
 
-def test_first_run_setup_login_logout_and_wrong_password(page: Any, server: Any) -> None:
+def test_first_run_setup_login_logout_and_wrong_password(page: Any, rivetr_server: Any) -> None:
+    # A generated admin token, as on a fresh install: the page must say which file holds it.
+    server = rivetr_server(env={"RIVETR_RATE_LIMIT__ENABLED": "false", "RIVETR_AUTH__ADMIN_TOKEN": ""})
     url = server.url
+    token_file = server.data_dir / "admin.token"
     page.goto(url + "/")
     page.wait_for_url(url + "/setup")
+    assert str(token_file) in page.inner_text("#setup_token-hint")
     screenshot(page, "setup")
-    # A too-short password is refused with the reason next to the field, and nothing is created.
+    # Without proof of the server (a visitor who found a fresh install first), nothing is created.
+    page.fill("#setup_token", "a-guess")
+    page.fill("#username", "mallory")
+    page.fill("#password", ADMIN_PASSWORD)
+    page.fill("#password_confirm", ADMIN_PASSWORD)
+    page.click("button[type=submit]")
+    assert "wrong setup token" in page.inner_text("#setup_token-error")
+    assert page.get_attribute("#setup_token", "aria-invalid") == "true"
+    assert httpx.get(url + "/api/auth/status").json()["setup_required"] is True
+    # With the token from the file, a too-short password is refused with the reason next to the field (the
+    # token stays filled in), and nothing is created.
+    page.fill("#setup_token", token_file.read_text().strip())
     page.fill("#username", ADMIN_USER)
     page.fill("#password", "short")
     page.fill("#password_confirm", "short")
     page.click("button[type=submit]")
     assert "at least 10 characters" in page.inner_text("#password-error")
     assert page.get_attribute("#password", "aria-invalid") == "true"
+    assert page.input_value("#setup_token") == token_file.read_text().strip()
     assert httpx.get(url + "/api/auth/status").json()["setup_required"] is True
     page.fill("#password", ADMIN_PASSWORD)
     page.fill("#password_confirm", ADMIN_PASSWORD)

@@ -81,7 +81,7 @@ def test_deploy_live_logs_rollback_and_terminal(
 ) -> None:
     server = engine_server
     repo = git_server.create_repo("live", message="v1")
-    setup_admin(page, server.url)
+    setup_admin(page, server.url, server.token)
     client = server.client()
     created = client.post("/api/apps", json={"name": "live", "git_url": repo.url, "port": 8000})
     assert created.status_code == 201, created.text
@@ -195,7 +195,7 @@ def test_failed_deployment_shows_its_reason(page: Any, engine_server: Any, git_s
     server = engine_server
     files = {"Dockerfile": ('FROM localhost/rivetr-test/does-not-exist:latest\nCMD ["true"]\n', 0o644)}
     repo = git_server.create_repo("broken", files=files)
-    setup_admin(page, server.url)
+    setup_admin(page, server.url, server.token)
     app_id = server.client().post("/api/apps", json={"name": "broken", "git_url": repo.url}).json()["id"]
     page.goto(f"{server.url}/apps/{app_id}")
     page.click("#deploy-btn")

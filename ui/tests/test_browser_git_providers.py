@@ -24,7 +24,7 @@ def test_connect_pick_repository_and_disconnect(
         f'base_url = "{fake_git_host.url}/github"\n'
     )
     server = rivetr_server(env={"RIVETR_RATE_LIMIT__ENABLED": "false"}, config_file=config)
-    setup_admin(page, server.url)
+    setup_admin(page, server.url, server.token)
     page.goto(server.url + "/settings")
     expect(page.locator("#git-accounts")).to_contain_text("No connected accounts.")
     connect = page.locator("#git-available li[data-provider=github] a:has-text('Connect account')")

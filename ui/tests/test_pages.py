@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.app import create_app
-from tests.support.server import websocket_outcome
+from tests.support.server import ADMIN_TOKEN, websocket_outcome
 
 PASSWORD = "correct horse battery"
 
@@ -35,11 +35,37 @@ async def do_setup(client: Any) -> str:
             "username": "alice",
             "password": PASSWORD,
             "password_confirm": PASSWORD,
+            "setup_token": ADMIN_TOKEN,
             "csrf_token": csrf_in(body),
         },
     )
     assert response.status_code == 302
     return csrf_in(await (await client.get("/")).get_data(as_text=True))
+
+
+async def test_setup_page_needs_the_admin_token(config_factory: Any) -> None:
+    """The page asks for the token, says which file holds it, and creates nobody without it."""
+    app = create_app(config_factory(auth={"admin_token": None}))
+    async with app.test_app():
+        client = app.test_client()
+        token_file = app.config["RIVETR"].server.data_dir / "admin.token"
+        body = await (await client.get("/setup")).get_data(as_text=True)
+        assert 'name="setup_token"' in body and str(token_file) in body
+        form = {"username": "alice", "password": PASSWORD, "password_confirm": PASSWORD}
+        for given, message in (("", "the setup token is required"), ("nope", "wrong setup token")):
+            response = await client.post(
+                "/setup", form={**form, "setup_token": given, "csrf_token": csrf_in(body)}
+            )
+            page = await response.get_data(as_text=True)
+            assert response.status_code == 401 and message in page
+            assert 'value="nope"' not in page  # a wrong token is not echoed back
+            assert await app.extensions["rivetr_ctx"].services["accounts"].setup_required()
+        token = token_file.read_text().strip()
+        response = await client.post(
+            "/setup", form={**form, "setup_token": token, "csrf_token": csrf_in(body)}
+        )
+        assert response.status_code == 302 and response.headers["Location"] == "/"
+        assert not await app.extensions["rivetr_ctx"].services["accounts"].setup_required()
 
 
 async def test_first_visit_goes_to_setup_then_login(client: Any) -> None:

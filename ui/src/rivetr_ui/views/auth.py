@@ -1,14 +1,18 @@
-"""``/setup`` (first run), ``/login`` and ``/logout``: classic forms, so they work before any script loads."""
+"""``/setup`` (first run), ``/login`` and ``/logout``: classic forms, so they work before any script loads.
+
+``/setup`` asks for the admin token as proof of the server (see :mod:`rivetr_core.accounts.setup`).
+"""
 
 from __future__ import annotations
 
 from quart import Response, current_app, g, redirect, request, url_for
 
 from rivetr_core.accounts.service import AccountError
+from rivetr_core.accounts.setup import SETUP_TOKEN_FIELD, setup_proof_valid, setup_token_file
 from rivetr_core.accounts.web import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from rivetr_core.ratelimit import current_client
 
-from ..blueprint import accounts, bp, render, safe_next
+from ..blueprint import accounts, bp, ctx, render, safe_next
 
 
 def _logged_in(target: str, session_id: str) -> Response:
@@ -23,14 +27,23 @@ async def setup() -> Response | tuple[str, int]:
     if not await service.setup_required():
         return redirect(url_for("ui.login"))  # type: ignore[return-value]
     errors: dict[str, str] = {}
-    username = ""
+    username = proven_token = ""
     if request.method == "POST":
         form = await request.form
         username = form.get("username", "").strip()
         password = form.get("password", "")
+        given = form.get(SETUP_TOKEN_FIELD, "").strip()
+        if setup_proof_valid(ctx(), given):
+            proven_token = given  # refilled, so a password typo does not mean fetching the token again
+        else:
+            errors[SETUP_TOKEN_FIELD] = (
+                "wrong setup token: copy the admin token from the server"
+                if given
+                else "the setup token is required"
+            )
         if password != form.get("password_confirm", ""):
             errors["password_confirm"] = "the two passwords differ"
-        else:
+        elif not errors:
             try:
                 user = await service.create_first_user(username, password)
             except AccountError as exc:
@@ -46,9 +59,12 @@ async def setup() -> Response | tuple[str, int]:
                 return _logged_in(url_for("ui.dashboard"), result.session_id)
     return await render(
         "setup.html",
-        status=422 if errors else 200,
+        status=(401 if SETUP_TOKEN_FIELD in errors else 422) if errors else 200,
         errors=errors,
         username=username,
+        setup_token=proven_token,
+        # None when the token comes from the configuration rather than the generated file.
+        token_file=setup_token_file(ctx().config),
         min_length=service.min_password_length,
     )
 
