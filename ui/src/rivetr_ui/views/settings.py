@@ -1,6 +1,7 @@
-"""``/settings``: API tokens, SSH keys, git providers, theme, password. Changes go through the REST API
-(``/api/tokens``, ``/api/ssh-keys``, ``/api/git-providers``, ``/api/auth/password``) from the browser with the
-session; the git-provider section is filled by ``settings.js`` from ``/api/git-providers(/available)``."""
+"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, theme, password. Changes go through
+the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``,
+``/api/auth/password``) from the browser with the session; the git-provider section is filled by
+``settings.js`` from ``/api/git-providers(/available)``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ async def settings() -> tuple[str, int]:
         "settings.html",
         nav="settings",
         ssh_keys=await queries.ssh_keys(ctx()),
+        known_hosts=await _known_hosts(),
         tokens=[token_json(t) for t in await accounts().list_tokens()],
         sessions=await _sessions(),
     )
@@ -33,6 +35,17 @@ async def settings_tokens() -> tuple[str, int]:
 @bp.get("/settings/partials/ssh-keys")
 async def settings_ssh_keys() -> tuple[str, int]:
     return await render("partials/ssh_keys.html", ssh_keys=await queries.ssh_keys(ctx()))
+
+
+async def _known_hosts() -> list[dict[str, object]]:
+    from rivetr_core.knownhosts import KnownHostsStore, known_host_json
+
+    return [known_host_json(row) for row in await KnownHostsStore(ctx().db).list()]
+
+
+@bp.get("/settings/partials/ssh-known-hosts")
+async def settings_ssh_known_hosts() -> tuple[str, int]:
+    return await render("partials/ssh_known_hosts.html", known_hosts=await _known_hosts())
 
 
 async def _sessions() -> list[dict[str, object]]:
