@@ -541,3 +541,15 @@ async def test_advertised_webhook_url_is_the_public_https_one(
     status, body = await hooks.api.get("/api/git-providers/available")
     assert status == 200, body
     assert {p["provider"]: p["webhook_url"] for p in body}["github"] == expected
+
+
+async def test_verified_delivery_rows_are_clipped(hooks: Hooks) -> None:
+    """SQLite does not enforce VARCHAR sizes: every stored field is clipped, even from a signed payload."""
+    payload = fixture(GH / "github_push.json", ref="refs/heads/" + "b" * 100_000)
+    payload["repository"]["full_name"] = "r" * 100_000
+    status, body = await hooks.github(payload, delivery="long-" + "d" * 10_000)
+    assert status == 200 and body["status"] == "ignored", body
+    (row,) = await _rows(hooks)
+    assert len(row.ref or "") <= 255 and len(row.repository or "") <= 500
+    assert len(row.reason or "") <= 1000 and len(row.delivery_id or "") <= 100
+    assert len(json.dumps(row.model_dump(mode="json"))) < 3000

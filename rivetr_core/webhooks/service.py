@@ -291,7 +291,7 @@ class WebhookService:
         fields = {
             "outcome": outcome,
             "status_code": status,
-            "reason": reason,
+            "reason": clip(reason, 1000),  # reasons quote the payload (branch, repository)
             "deployments": deployments or [],
             "app_ids": app_ids or [],
         }
