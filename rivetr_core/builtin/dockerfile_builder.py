@@ -51,6 +51,7 @@ class DockerfileBuilder:
             labels=request.labels,
             cpu_limit=request.cpu_limit,
             memory_limit=request.memory_limit,
+            network=request.network,
         )
         async for line in runtime.build(spec):
             yield line

@@ -62,6 +62,7 @@ from rivetr_core.models.apps import (
     SshKey,
 )
 from rivetr_core.models.core import Meta
+from rivetr_core.models.git import Preview
 from rivetr_core.types import (
     Builder,
     BuildRequest,
@@ -261,6 +262,11 @@ class DeploymentService:
                 raise not_found("app", app_id)
             env_rows = (await session.exec(select(EnvVar).where(EnvVar.app_id == app_id))).all()
             key = await session.get(SshKey, app.ssh_key_id) if app.ssh_key_id else None
+            fork = (
+                await session.exec(
+                    select(Preview.id).where(Preview.preview_app_id == app_id, col(Preview.is_fork))
+                )
+            ).first()
         return AppSnapshot(
             app=app,
             domains=await self.app_domains(app_id),
@@ -268,6 +274,7 @@ class DeploymentService:
             ssh_private_key=box.decrypt(key.private_key_enc) if key else None,
             git_token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
             git_token_user=app.git_token_user,
+            untrusted=fork is not None,
         )
 
     # --------------------------------------------------------------------------------------- pipeline API

@@ -222,8 +222,11 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     response = signed_post(
         rivetr, "pull_request", pr_payload(repo, fork.url, "mallory/site", fork_sha, "opened", 8), "pr-3"
     )
+    assert response.status_code == 200 and response.json()["status"] == "awaiting_approval", response.text
+    [preview_id] = response.json()["previews"]
+    response = rivetr.api.post(f"/api/previews/{preview_id}/approve")  # [previews] forks = "approve"
     assert response.status_code == 202, response.text
-    fork_dep = response.json()["deployments"][0]
+    fork_dep = response.json()["deployment_id"]
     assert rivetr.wait(fork_dep)["status"] == "running"
     fork_host = f"pr-8.prapp.{PREVIEW_DOMAIN}"
     rivetr.wait_content(fork_host, "fork preview\n")

@@ -414,6 +414,10 @@ class DockerRuntime:
         match = re.search(r"returned a non-zero code: (\d+)", str(error.get("error", "")))
         return int(match.group(1)) if match else None
 
+    def _build_network_params(self, network: str) -> dict[str, str]:
+        """Query parameters that put a build's RUN steps on ``network`` (dockerd: ``networkmode``)."""
+        return {"networkmode": network}
+
     def _build_stream(self, spec: BuildSpec, tag: str, handle: StreamHandle) -> Iterator[dict[str, Any]]:
         """Blocking: POST /build with the tarred context and yield the decoded JSON chunks."""
         api = self._api()
@@ -463,7 +467,7 @@ class DockerRuntime:
             params["cpuperiod"] = 100_000
             params["cpuquota"] = int(spec.cpu_limit * 100_000)
         if spec.network:
-            params["networkmode"] = spec.network  # RUN steps join this network (fork previews: isolated)
+            params.update(self._build_network_params(spec.network))
         try:
             # timeout=None: a quiet build step (a long compile) must not hit the client's read timeout.
             response = api._post(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -229,6 +230,11 @@ class PodmanRuntime(DockerRuntime):
             return None
         budget = spec.log_max_size * max(1, spec.log_max_files or 1)
         return {"Type": "k8s-file", "Config": {"max-size": str(budget)}}
+
+    def _build_network_params(self, network: str) -> dict[str, str]:
+        # podman 4.3 ignores ``networkmode`` (RUN steps stay in the host's network namespace, whatever its
+        # value); buildah's namespace options, also read on the compat endpoint, do select the network.
+        return {"nsoptions": json.dumps([{"Name": "network", "Host": False, "Path": network}])}
 
     def _build_exit_code(self, error: Mapping[str, Any]) -> int | None:
         code = super()._build_exit_code(error)
