@@ -14,6 +14,7 @@ from rivetr_core.cli import (
     env_cmd,
     known_hosts_cmd,
     logs_cmd,
+    previews_cmd,
     session_cmd,
     webhooks_cmd,
 )
@@ -111,6 +112,7 @@ cli.add_command(deploy_cmd.deploy)
 cli.add_command(deploy_cmd.rollback)
 cli.add_command(logs_cmd.logs)
 cli.add_command(webhooks_cmd.webhooks)
+cli.add_command(previews_cmd.previews)
 cli.add_command(known_hosts_cmd.ssh_known_hosts)
 
 
