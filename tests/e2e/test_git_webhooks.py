@@ -123,12 +123,16 @@ def test_github_push_webhook_deploys_through_the_proxy(e2e, git_server, engine):
     assert dep["commit_sha"] == sha and dep["trigger"] == "webhook:github"
     rivetr.wait_content(f"hooked-{engine}.e2e.test", "pushed by webhook\n")
 
-    # The same delivery again (GitHub's "redeliver") deploys nothing.
+    # The same delivery again (GitHub's "redeliver") deploys nothing; nor does the captured body replayed
+    # under a fresh delivery id.
     again = signed_post(rivetr, "push", push_payload(repo, sha, "webhook content"), "e2e-push-1")
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    replay = signed_post(rivetr, "push", push_payload(repo, sha, "webhook content"), "e2e-replay-2")
+    assert replay.status_code == 200 and replay.json()["duplicate"] is True, replay.text
     assert len(rivetr.api.get(f"/api/apps/{app['id']}/deployments").json()) == 1
     events = rivetr.api.get("/api/webhook-events").json()["items"]
-    assert [e["outcome"] for e in events] == ["duplicate", "deployed"]
+    assert [e["outcome"] for e in events] == ["duplicate", "duplicate", "deployed"]
+    assert len({e["body_sha256"] for e in events}) == 1
 
 
 def connect_github(rivetr: Any) -> dict[str, Any]:
