@@ -33,6 +33,8 @@ log = logging.getLogger("rivetr.app")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
 #: Core blueprints, as "module:attribute". Later areas append theirs here.
 CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
@@ -122,7 +124,12 @@ def create_app(
     install_error_handlers(app)
     _install_request_id(app)
     # Whom to believe about X-Forwarded-*: rate limiting, audit and secure cookies all ask.
-    app.extensions["rivetr_trusted_proxies"] = parse_networks(config.server.trusted_proxies)
+    trusted = list(config.server.trusted_proxies)
+    if config.proxy.enabled:
+        # Our own proxy reaches the API from loopback ([server] dashboard_domain, manual routes) and sets
+        # X-Forwarded-For/-Proto itself, so HTTPS through it gives Secure cookies and the real client address.
+        trusted += LOOPBACK_NETWORKS
+    app.extensions["rivetr_trusted_proxies"] = parse_networks(trusted)
     if config.rate_limit.enabled:
         install_rate_limit(
             app,
@@ -162,7 +169,7 @@ async def _start(app: Quart, ctx: RivetrContext) -> None:
         registration = ctx.plugins.select(ctx.plugins.proxy_backends(), config.proxy.backend, "proxy backend")
         ctx.proxy = registration.factory(ctx.plugin_context())
         await ctx.proxy.start()
-    routes = RouteService(ctx.db, ctx.proxy)
+    routes = RouteService(ctx.db, ctx.proxy, dashboard=_dashboard_route(app, config))
     ctx.services["routes"] = routes
     restored = await routes.restore()
     if restored:
@@ -170,6 +177,21 @@ async def _start(app: Quart, ctx: RivetrContext) -> None:
     for path in CORE_SERVICES:
         await _import(path)(app, ctx)
     ctx.plugins.notify("rivetr_on_startup", app=app)
+
+
+def _dashboard_route(app: Quart, config: RivetrConfig) -> Any:
+    """``[server] dashboard_domain`` → the API's address (``rivetr serve`` knows the bound socket's)."""
+    from .routing import api_upstream, dashboard_route
+
+    domain = config.server.dashboard_domain
+    if not domain or not config.proxy.enabled:
+        return None
+    address = app.extensions.get("rivetr_api_address")
+    if address is None and config.server.api_port:
+        address = api_upstream(config.server.effective_api_host, config.server.api_port)
+    if address is None:
+        log.warning("[server] dashboard_domain is set but the API's address is unknown: no dashboard route")
+    return dashboard_route(domain, address)
 
 
 def _install_request_id(app: Quart) -> None:

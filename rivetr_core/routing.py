@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import select
 
 from .db import Database, isoformat, utcnow
+from .errors import ApiError
 from .models.core import ProxyRoute
 from .types import ProxyBackend, Route, RouteStatus
 
@@ -23,11 +24,49 @@ log = logging.getLogger("rivetr.routing")
 RouteListener = Callable[[str, ProxyRoute | None], Awaitable[None]]
 
 
+def api_upstream(host: str, port: int) -> str:
+    """``host:port`` of the API as the proxy dials it: a wildcard bind is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def dashboard_route(domain: str | None, api_address: str | None) -> ProxyRoute | None:
+    """The route of ``[server] dashboard_domain`` to the API's own address (None when either is unknown).
+
+    It comes from the configuration at every start and is never stored: removing the setting removes the route
+    (the dashboard must not stay public by accident). HTTP redirects to HTTPS as soon as the proxy holds a
+    certificate for it (ACME, like any app domain, or an uploaded one)."""
+    if not domain or not api_address:
+        return None
+    return ProxyRoute(domain=domain, upstreams=[api_address], app_id=None, https_redirect=True, hsts=False)
+
+
+def dashboard_domain_taken(domain: str) -> ApiError:
+    return ApiError(
+        409,
+        f"domain {domain!r} is the dashboard's ([server] dashboard_domain)",
+        code="dashboard_domain",
+        details={"domain": domain},
+    )
+
+
 class RouteService:
-    def __init__(self, db: Database, proxy: ProxyBackend | None) -> None:
+    def __init__(
+        self, db: Database, proxy: ProxyBackend | None, *, dashboard: ProxyRoute | None = None
+    ) -> None:
         self.db = db
         self.proxy = proxy
+        #: The dashboard's route (``[server] dashboard_domain``): listed and pushed with the stored ones, and
+        #: wins over a stored route of the same domain; it cannot be changed or removed through this service.
+        self.dashboard = dashboard
         self._listeners: list[RouteListener] = []
+
+    def _check_not_dashboard(self, domain: str) -> None:
+        if self.dashboard is not None and domain.lower() == self.dashboard.domain:
+            raise dashboard_domain_taken(domain)
 
     def add_listener(self, listener: RouteListener) -> None:
         """Be told about every route change (the certificate manager requests certificates this way).
@@ -46,9 +85,15 @@ class RouteService:
 
     async def list(self) -> builtins.list[ProxyRoute]:
         async with self.db.session() as session:
-            return list((await session.exec(select(ProxyRoute).order_by(ProxyRoute.domain))).all())
+            rows = list((await session.exec(select(ProxyRoute).order_by(ProxyRoute.domain))).all())
+        if self.dashboard is None:
+            return rows
+        rows = [row for row in rows if row.domain != self.dashboard.domain]
+        return sorted([*rows, self.dashboard], key=lambda row: row.domain)
 
     async def get(self, domain: str) -> ProxyRoute | None:
+        if self.dashboard is not None and domain == self.dashboard.domain:
+            return self.dashboard
         async with self.db.session() as session:
             return await session.get(ProxyRoute, domain)
 
@@ -68,6 +113,7 @@ class RouteService:
         (``app_id`` set), off for manual ones, HSTS off. The proxy redirects only once it holds a
         certificate for the domain, so the default is safe before ACME has issued one.
         """
+        self._check_not_dashboard(domain)
         async with self.db.session() as session:
             row = await session.get(ProxyRoute, domain)
             if row is None:
@@ -92,6 +138,10 @@ class RouteService:
         return row
 
     async def remove(self, domain: str) -> bool:
+        if self.dashboard is not None and domain == self.dashboard.domain:
+            # A stored route the dashboard's shadows (an app deleted after its domain became the dashboard's):
+            # forget it, but the proxy keeps serving the dashboard there.
+            return await self.db.delete(ProxyRoute, domain)
         if not await self.db.delete(ProxyRoute, domain):
             return False
         if self.proxy is not None:
@@ -106,7 +156,7 @@ class RouteService:
         sees a half-restored table."""
         if self.proxy is None:
             return 0
-        rows = await self.list()
+        rows = await self.list()  # with the dashboard's route
         await self.proxy.replace_routes([_to_route(row) for row in rows])
         return len(rows)
 

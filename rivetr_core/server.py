@@ -73,15 +73,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def upstream_address(host: str, port: int) -> str:
-    """``host:port`` of the API as the proxy should dial it: a wildcard bind is reached on loopback."""
-    if host in ("0.0.0.0", ""):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def announce_admin_token(config: RivetrConfig) -> None:
     """Tell the operator about a newly generated admin token. The token itself goes to a terminal only (never
     through the logger, and never into a redirected stderr that ends up in a log file or a journal); otherwise
@@ -196,6 +187,7 @@ async def _serve(
 
     from .app import create_app
     from .plugins import PluginError
+    from .routing import api_upstream
     from .secrets import SecretError
 
     try:
@@ -223,7 +215,7 @@ async def _serve(
     host, port = sock.getsockname()[:2]
     addr_file = config.server.data_dir / "api.addr"
     # Where the proxy reaches the API for [server] dashboard_domain (a wildcard bind answers on loopback too).
-    app.extensions["rivetr_api_address"] = upstream_address(host, port)
+    app.extensions["rivetr_api_address"] = api_upstream(host, port)
 
     async def _announce() -> None:
         # before_serving has run once the app answers; announce only then so "ready" means ready.

@@ -102,6 +102,12 @@ async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
                     details=[{"field": "name", "message": "already taken"}],
                 )
         for domain in fields.get("domains") or ():
+            if domain == ctx.config.server.dashboard_domain:
+                raise ApiError(
+                    409,
+                    f"domains: {domain!r} is the dashboard's ([server] dashboard_domain)",
+                    details=[{"field": "domains", "message": f"{domain} is the dashboard's"}],
+                )
             owner = await session.get(AppDomain, domain)
             route = await session.get(ProxyRoute, domain)
             if (owner is not None and owner.app_id != app_id) or (

@@ -10,7 +10,7 @@ from quart_schema import tag, validate_request, validate_response
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found
-from rivetr_core.routing import RouteService, route_json
+from rivetr_core.routing import RouteService, dashboard_domain_taken, route_json
 from rivetr_core.validation import check_domain, check_upstream
 
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
@@ -86,6 +86,8 @@ async def delete_route(domain: str) -> Response:
     existing = await service.get(domain.lower())
     if existing is None:
         raise not_found("route", domain)
+    if existing is service.dashboard:  # from the configuration: unset [server] dashboard_domain instead
+        raise dashboard_domain_taken(existing.domain)
     if existing.app_id:
         raise ApiError(
             409,

@@ -92,8 +92,24 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         ssh_keys=await queries.ssh_keys(c),
         runtime_defaults=c.config.runtime,
         limits=effective_limits(app, c.config.runtime),
+        previews=await _previews(app),
         **await _deployments_context(app),
     )
+
+
+async def _previews(app: App) -> list[dict[str, Any]]:
+    from rivetr_core.webhooks.previews import preview_json
+
+    service = ctx().services.get("previews")
+    if service is None:
+        return []
+    return [preview_json(row, service.url_of(row.domain)) for row in await service.list_for_app(app.id)]
+
+
+@bp.get("/apps/<app_id>/partials/previews")
+async def app_previews(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render("partials/previews.html", app=app, previews=await _previews(app))
 
 
 @bp.get("/apps/<app_id>/partials/deploy")
