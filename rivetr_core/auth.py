@@ -10,8 +10,10 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from quart import Quart, request, websocket
+from quart.wrappers import Websocket
 
 from .errors import ApiError
 from .secrets import load_or_create_private_value
@@ -60,18 +62,46 @@ async def resolve_principal(token: str | None, admin_token: str, verifiers: list
     return None
 
 
+#: The subprotocol every Rivetr WebSocket speaks. A client that offers subprotocols (a browser passing its
+#: credential as one) must also offer this one: the server echoes it, and a browser drops a handshake whose answer
+#: names none of the offered protocols. The credential itself is never echoed.
+WS_PROTOCOL = "rivetr.v1"
+BEARER_PROTOCOL = "rivetr.bearer."
+CSRF_PROTOCOL = "rivetr.csrf."
+
+
+def websocket_protocol_value(prefix: str) -> str | None:
+    """The ``<value>`` of an offered subprotocol ``<prefix><value>``, or None."""
+    for offered in websocket.requested_subprotocols:
+        if offered.startswith(prefix) and len(offered) > len(prefix):
+            return offered[len(prefix) :]
+    return None
+
+
 def websocket_token() -> str | None:
-    """Bearer header, else ``?token=`` (browsers cannot set headers on a WebSocket)."""
+    """Bearer header, else the ``rivetr.bearer.<token>`` subprotocol (browsers cannot set headers on a
+    WebSocket). Never the query string: URLs end up in access logs, proxy logs and browser history."""
     scheme, _, token = websocket.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return websocket.args.get("token") or None
+    return websocket_protocol_value(BEARER_PROTOCOL)
+
+
+class RivetrWebsocket(Websocket):
+    """Accepts with :data:`WS_PROTOCOL` when the client offered it, whether a handler accepts explicitly or
+    Quart does on the first send/receive, so no handler can forget the echo."""
+
+    async def accept(self, headers: Any = None, subprotocol: str | None = None) -> None:
+        if subprotocol is None and WS_PROTOCOL in self.requested_subprotocols:
+            subprotocol = WS_PROTOCOL
+        await super().accept(headers, subprotocol)
 
 
 def install_auth(app: Quart, admin_token: str) -> None:
     """Guard every /api/* route and WebSocket; the principal is stored on ``request``/``websocket``
     as ``rivetr_principal``."""
     verifiers: list[Verifier] = app.extensions.setdefault("rivetr_auth_verifiers", [])
+    app.websocket_class = RivetrWebsocket
 
     @app.before_request
     async def _require_token() -> None:
@@ -89,5 +119,11 @@ def install_auth(app: Quart, admin_token: str) -> None:
             return
         principal = await resolve_principal(websocket_token(), admin_token, verifiers)
         if principal is None:
-            raise ApiError(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+            message = "missing or invalid bearer token"
+            if "token" in websocket.args:
+                message += (
+                    ": ?token= is not accepted (URLs are logged); send Authorization: Bearer <token>, or offer"
+                    f" the subprotocols {WS_PROTOCOL!r} and '{BEARER_PROTOCOL}<token>'"
+                )
+            raise ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
         websocket.rivetr_principal = principal  # type: ignore[attr-defined]

@@ -395,15 +395,13 @@ async def test_session_authorises_api_websockets_with_csrf_and_same_origin(api: 
     api.client.cookie_jar.clear()
     headers = {"Cookie": f"{SESSION_COOKIE}={raw}", "Host": "localhost", "Origin": "http://localhost"}
     path = "/api/deployments/nope/logs/stream"  # 4404 after authentication; refused (401) at the handshake before
-    good = await websocket_outcome(
-        api.client, path, headers=headers, query_string={"csrf": body["csrf_token"]}
-    )
+    # The CSRF token rides in the subprotocol list (never the URL); the test client takes it in the scope.
+    offer = {"subprotocols": ["rivetr.v1", f"rivetr.csrf.{body['csrf_token']}"]}
+    good = await websocket_outcome(api.client, path, headers=headers, scope_base=offer)
     assert good == "closed 4404"
     assert await websocket_outcome(api.client, path, headers=headers) == "rejected 401"
     cross_site = {**headers, "Origin": "https://evil.example"}
-    assert await websocket_outcome(
-        api.client, path, headers=cross_site, query_string={"csrf": body["csrf_token"]}
-    ) == ("rejected 401")
+    assert await websocket_outcome(api.client, path, headers=cross_site, scope_base=offer) == ("rejected 401")
 
 
 async def test_sessions_are_listed_and_revocable(api: ApiClient) -> None:

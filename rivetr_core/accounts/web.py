@@ -7,7 +7,8 @@ verifiers to ``app.extensions["rivetr_auth_verifiers"]`` (see :mod:`rivetr_core.
 * Dashboard sessions: the ``rivetr_session`` cookie **plus** an ``X-CSRF-Token`` header equal to the session's
   CSRF token. Browsers attach cookies to cross-site requests; the header is what proves the request came from
   our own page, so a cookie alone never authorises an API call. WebSockets (which cannot carry headers from a
-  browser) pass the token as ``?csrf=`` and must come from our own Origin.
+  browser) offer the token as the subprotocol ``rivetr.csrf.<token>`` (next to ``rivetr.v1``) and must come from
+  our own Origin.
 
 Both set ``g.rivetr_user`` (the :class:`User`, or None for admin-owned tokens).
 """
@@ -83,6 +84,13 @@ async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
     return info
 
 
+def websocket_csrf() -> str | None:
+    """The CSRF token a dashboard WebSocket offers as the subprotocol ``rivetr.csrf.<token>``."""
+    from rivetr_core.auth import CSRF_PROTOCOL, websocket_protocol_value
+
+    return websocket_protocol_value(CSRF_PROTOCOL)
+
+
 def same_origin(req: Any) -> bool:
     """True when the Origin header names the host the request was sent to (absent Origin: not a browser)."""
     origin = req.headers.get("Origin")
@@ -121,9 +129,10 @@ def install_verifiers(app: Quart) -> None:
 
     async def _verify_websocket_session() -> str | None:
         # Browsers cannot set headers on a WebSocket and do send cookies cross-site, so a WebSocket needs the
-        # CSRF token in the query (?csrf=) and an Origin of this very host (cross-site WebSocket hijacking).
+        # CSRF token (in a subprotocol: never the URL, which is logged) and an Origin of this very host
+        # (cross-site WebSocket hijacking).
         raw = websocket.cookies.get(SESSION_COOKIE)
-        if not raw or not credentials.same(websocket.args.get("csrf"), credentials.csrf_for_session(raw)):
+        if not raw or not credentials.same(websocket_csrf(), credentials.csrf_for_session(raw)):
             return None
         if not same_origin(websocket):
             return None

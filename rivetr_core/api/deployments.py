@@ -1,8 +1,9 @@
 """Deployments API: deploy, list, inspect, build logs (JSON and a WebSocket that replays then follows),
 runtime logs of the running container (WebSocket), cancel and rollback.
 
-WebSockets are authenticated by core's guard like the rest of ``/api`` (``Authorization: Bearer <token>`` or
-``?token=<token>``; dashboard sessions as the guard allows). Messages are JSON objects: ``{"ts", "line"}``
+WebSockets are authenticated by core's guard like the rest of ``/api`` (``Authorization: Bearer <token>``, or
+the subprotocols ``rivetr.v1`` + ``rivetr.bearer.<token>`` where headers cannot be set; never ``?token=``;
+dashboard sessions as the guard allows). Messages are JSON objects: ``{"ts", "line"}``
 per log line, ``{"event": "status", "status", "ts"}`` between the lines where the deployment's status changed
 (while its pipeline runs), then ``{"event": "end", "status", "error"}`` when a build log ends.
 """

@@ -170,22 +170,19 @@ async def test_dashboard_websockets_need_session_csrf_and_same_origin(client: An
     csrf = await do_setup(client)
     cookie = next(c for c in client.cookie_jar if c.name == "rivetr_session")
     headers = {"Cookie": f"rivetr_session={cookie.value}", "Host": "localhost", "Origin": "http://localhost"}
-    ok = await websocket_outcome(client, "/ws/events", headers=headers, query_string={"csrf": csrf})
+    offer = {"subprotocols": ["rivetr.v1", f"rivetr.csrf.{csrf}"]}  # the test client takes them in the scope
+    ok = await websocket_outcome(client, "/ws/events", headers=headers, scope_base=offer)
     assert ok == "accepted"
+    in_url = await websocket_outcome(client, "/ws/events", headers=headers, query_string={"csrf": csrf})
+    assert in_url != "accepted", in_url
     no_csrf = await websocket_outcome(client, "/ws/events", headers=headers)
     assert no_csrf != "accepted", no_csrf
     other_site = {**headers, "Origin": "https://evil.example"}
-    assert (
-        await websocket_outcome(client, "/ws/events", headers=other_site, query_string={"csrf": csrf})
-        != "accepted"
-    )
+    assert await websocket_outcome(client, "/ws/events", headers=other_site, scope_base=offer) != "accepted"
     # The core's API WebSockets take the same session credentials through the registered verifier.
     client.cookie_jar.clear()
     no_cookie = {"Host": "localhost", "Origin": "http://localhost"}
-    assert (
-        await websocket_outcome(client, "/ws/events", headers=no_cookie, query_string={"csrf": csrf})
-        != "accepted"
-    )
+    assert await websocket_outcome(client, "/ws/events", headers=no_cookie, scope_base=offer) != "accepted"
 
 
 async def test_login_form_is_rate_limited_with_a_readable_page(config_factory: Any) -> None:

@@ -37,6 +37,7 @@ from rivetr_core.accounts.web import (
     current_session,
     request_is_https,
     same_origin,
+    websocket_csrf,
 )
 from rivetr_core.context import RivetrContext, rivetr
 
@@ -170,12 +171,13 @@ async def render(template: str, status: int = 200, **context: Any) -> tuple[str,
 
 
 async def websocket_session() -> SessionInfo | None:
-    """The session of a dashboard WebSocket: cookie, ``?csrf=`` token and our own Origin, all required.
+    """The session of a dashboard WebSocket: cookie, CSRF token (subprotocol ``rivetr.csrf.<token>``) and our
+    own Origin, all required.
 
     Blueprint ``before_request`` hooks do not run for WebSockets, so every UI WebSocket handler calls this.
     """
     raw = websocket.cookies.get(SESSION_COOKIE)
-    if not raw or not credentials.same(websocket.args.get("csrf"), credentials.csrf_for_session(raw)):
+    if not raw or not credentials.same(websocket_csrf(), credentials.csrf_for_session(raw)):
         return None
     if not same_origin(websocket):
         return None

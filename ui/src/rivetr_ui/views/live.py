@@ -2,7 +2,8 @@
 
 History of the graphs comes from the metrics API (``/api/apps/<id>/metrics``). Build logs and runtime logs
 stream from the core's own WebSockets (``/api/deployments/<id>/logs/stream`` and
-``/api/apps/<id>/logs/stream``), which accept the dashboard session with ``?csrf=``.
+``/api/apps/<id>/logs/stream``), which accept the dashboard session with the CSRF token offered as the
+subprotocol ``rivetr.csrf.<token>`` (next to ``rivetr.v1``).
 """
 
 from __future__ import annotations

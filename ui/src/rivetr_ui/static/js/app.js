@@ -196,5 +196,8 @@
   }
 
   syncThemeButtons();
-  window.Rivetr = { api: api, csrf: csrf, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess };
+  // WebSockets carry the CSRF token as a subprotocol (never in the URL, which gets logged); the server echoes
+  // "rivetr.v1" and checks the session cookie, this token and the Origin.
+  function wsProtocols() { return ["rivetr.v1", "rivetr.csrf." + csrf]; }
+  window.Rivetr = { api: api, csrf: csrf, wsProtocols: wsProtocols, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess };
 })();

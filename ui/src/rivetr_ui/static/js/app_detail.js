@@ -8,9 +8,8 @@
   var MAX_LINES = 5000;
 
   function wsUrl(path, params) {
-    var q = new URLSearchParams(params || {});
-    q.set("csrf", Rivetr.csrf);
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?" + q.toString();
+    var q = new URLSearchParams(params || {}).toString();
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + (q ? "?" + q : "");
   }
   function refresh(selector) { var el = document.querySelector(selector); if (el && window.htmx) htmx.trigger(el, "refresh"); }
   function setBadge(el, text, cls) { el.textContent = text; el.className = "badge " + (cls || ""); }
@@ -38,7 +37,7 @@
     buildWhich.textContent = "· " + deploymentId.slice(0, 8);
     buildLog.dataset.deployment = deploymentId;
     setBadge(buildState, "connecting", "active");
-    var ws = buildWs = new WebSocket(wsUrl("/api/deployments/" + encodeURIComponent(deploymentId) + "/logs/stream"));
+    var ws = buildWs = new WebSocket(wsUrl("/api/deployments/" + encodeURIComponent(deploymentId) + "/logs/stream"), Rivetr.wsProtocols());
     ws.onopen = function () { setBadge(buildState, "live", "active"); };
     ws.onmessage = function (ev) {
       var msg = JSON.parse(ev.data);
@@ -70,7 +69,7 @@
   // ------------------------------------------------------------------------------- live status
   var retry = 500;
   function connectEvents() {
-    var ws = new WebSocket(wsUrl("/ws/events", { app_id: appId }));
+    var ws = new WebSocket(wsUrl("/ws/events", { app_id: appId }), Rivetr.wsProtocols());
     ws.onopen = function () { retry = 500; refresh("#deploy-panel"); refresh("#deployments"); };
     ws.onmessage = function (ev) {
       var change = JSON.parse(ev.data);
@@ -98,7 +97,7 @@
     stopRuntimeLogs();
     setBadge(runState, "connecting", "active");
     runToggle.textContent = "Pause";
-    var ws = runWs = new WebSocket(wsUrl("/api/apps/" + encodeURIComponent(appId) + "/logs/stream", { tail: "200" }));
+    var ws = runWs = new WebSocket(wsUrl("/api/apps/" + encodeURIComponent(appId) + "/logs/stream", { tail: "200" }), Rivetr.wsProtocols());
     ws.onopen = function () { setBadge(runState, "live", "running"); };
     ws.onmessage = function (ev) {
       var msg = JSON.parse(ev.data);

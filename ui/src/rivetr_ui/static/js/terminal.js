@@ -11,10 +11,10 @@
   term.open(el);
   fit.fit();
   function badge(text, cls) { state.textContent = text; state.className = "badge " + (cls || ""); }
-  var q = new URLSearchParams({ csrf: Rivetr.csrf, rows: term.rows, cols: term.cols });
+  var q = new URLSearchParams({ rows: term.rows, cols: term.cols });
   // url_for() renders WebSocket routes as absolute ws:// URLs: keep only the path, and match the page's scheme.
   var path = new URL(el.dataset.ws, location.href).pathname;
-  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?" + q);
+  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?" + q, Rivetr.wsProtocols());
   window.rivetrTerminal = { term: term, ws: ws };
   ws.onopen = function () { badge("connected", "running"); term.focus(); };
   ws.onmessage = function (ev) { term.write(typeof ev.data === "string" ? ev.data : new Uint8Array(ev.data)); };
