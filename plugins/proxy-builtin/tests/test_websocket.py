@@ -85,3 +85,18 @@ def test_upgrade_refused_by_backend_is_a_plain_response(proxy_factory, backend_f
             data += chunk
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"plain")
     assert http_get(p.port, "plain.test")[2] == b"plain"
+
+
+def test_client_gone_without_close_frame_ends_the_tunnel(proxy_factory, ws_backend_factory):
+    """A client that drops its TCP connection (no WebSocket close frame): the proxy passes the end on, so the
+    app's side closes too instead of staying open until the app next writes."""
+    b = ws_backend_factory("ws")
+    p = proxy_factory()
+    p.set_route("ws.test", b.address)
+    with ws_connect(p.port, "ws.test") as ws:
+        ws.send("a")
+        assert ws.recv(timeout=5) == "ws:a"
+        assert b.open == 1
+        ws.socket.shutdown(socket.SHUT_RDWR)  # gone, without the closing handshake
+        wait_until(lambda: b.open == 0, 5)
+        wait_until(lambda: p.call("routes")[0].upstreams[0].active_requests == 0, 5)

@@ -77,11 +77,16 @@ _ACME_PREFIX = b"/.well-known/acme-challenge/"
 _P_UPSTREAM_FULL = 1  # the upstream's send buffer is full
 _P_PENDING = 2  # body bytes buffered while the upstream connection is being made
 _P_PIPELINE = 4  # a pipelined request waits for the previous response
+_P_UPGRADE = 8  # an upgrade request waits for the upstream's 101: what follows it is held, not read on
 
 # What a ClientConn deadline means when it passes.
 _D_NONE, _D_IDLE, _D_HEAD, _D_BODY = range(4)
 
 _PENDING_LIMIT = 256 * 1024
+# Chunked request bodies: framing bytes (size lines, extensions, CRLFs) beyond 16 per chunk plus twice the data
+# may add up to this much before the request is refused, so chunk extensions can't make the proxy read (and
+# the app receive) unbounded non-data for a tiny body (the rule of Go's net/http, CVE-2023-39326).
+_CHUNK_EXCESS_LIMIT = 16 * 1024
 
 # Hop-by-hop fields of a response head (searched in the lower-cased head; Transfer-Encoding is not among
 # them because chunked bodies are passed through encoded).
@@ -120,6 +125,7 @@ class Exchange:
         "rstats",
         "status",
         "up",
+        "upgrade",
         "upstream",
     )
 
@@ -141,6 +147,7 @@ class Exchange:
         self.http10 = False
         self.hsts = False
         self.retried = False
+        self.upgrade = False  # the client asked to switch protocols: only then may a 101 start a tunnel
         self.status = 0
         self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
         self.dead = False  # the client went away
@@ -153,12 +160,15 @@ class ClientConn(asyncio.Protocol):
         "active",
         "bad",
         "body_bytes",
+        "chunks",
         "closing",
         "deadline",
         "discard",
         "dkind",
+        "excess",
         "hdr",
         "head_bytes",
+        "held",
         "host",
         "hsize",
         "in_head",
@@ -194,11 +204,17 @@ class ClientConn(asyncio.Protocol):
         self.head_bytes = 0
         self.hsize = 0
         self.body_bytes = 0
+        self.chunks = 0  # chunk headers of the current chunked body (framing overhead allowance)
+        self.excess = 0  # chunked framing bytes beyond that allowance
         self.parsing: Exchange | None = None  # the exchange whose request body is being received
         self.active: Exchange | None = None  # the exchange whose response is being sent
         self.waiting: list[Exchange] = []  # pipelined requests behind `active`
         self.tunnel: UpstreamConn | None = None
         self.upgrade_wait = False  # upgrade request sent, waiting for the upstream's 101
+        # Client bytes after an upgrade request, held until the 101 (then they are the tunnel's first bytes).
+        # Forwarded earlier, they would sit on the upstream connection as a request of their own when the app
+        # refuses the upgrade (issue 14, hole 1); dropped with the connection if it does.
+        self.held: list[bytes] | None = None
         self.pause_mask = 0
         self.wpaused = False
         self.closing = False
@@ -226,16 +242,16 @@ class ClientConn(asyncio.Protocol):
             tunnel.t.write(data)  # type: ignore[union-attr]
             return
         if self.upgrade_wait:
-            ex = self.active
-            if ex is not None and ex.up is not None:
-                ex.up.t.write(data)  # type: ignore[union-attr]
-            elif ex is not None and ex.pending is not None:
-                ex.pending.append(data)
+            if self.held is not None:
+                self.held.append(data)  # reading is paused: at most what was already on its way
             return
         if self.discard:
             return  # lingering close after an error: read and drop what the client still sends
-        if self.parsing is not None:
+        ex = self.parsing
+        if ex is not None:
             self.deadline = self.w.now + self.w.idle_timeout  # body upload: idle timeout between reads
+            if ex.chunked:
+                self.excess += len(data)  # on_body and on_chunk_header take the allowance off again
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -249,12 +265,26 @@ class ClientConn(asyncio.Protocol):
         except httptools.HttpParserError:
             self._fail(400)
             return
+        if ex is not None and ex.chunked and self.parsing is ex:
+            if self.excess > _CHUNK_EXCESS_LIMIT:
+                self._fail(400)  # chunk extensions (or 1-byte chunks) far beyond the data they frame
+                return
+            if self.excess < 0:
+                self.excess = 0
         if self.in_head:
             self.head_bytes += len(data)
             if self.head_bytes > self.w.max_header_size:
                 self._fail(431)
 
     def eof_received(self) -> bool | None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            # A tunnel passes the half-close on (the app then ends its side, which closes ours); kept open
+            # instead, a client gone without a WebSocket close frame would hold the tunnel until the app spoke.
+            if tunnel.t is not None and not tunnel.closed and tunnel.t.can_write_eof():
+                tunnel.t.write_eof()
+                return True
+            return None
         # Half-close from the client: keep the socket open while a response is still on its way.
         if self.active is not None and not self.closing and not self.discard:
             return True
@@ -380,6 +410,17 @@ class ClientConn(asyncio.Protocol):
         http10 = ex.http10 = p.get_http_version() == "1.0"
         if w.access_log:
             ex.log = (method, self.url, host or b"-")
+        if self.url[:1] != b"/" and method != b"CONNECT":
+            # Absolute-form (``GET http://a.example/ HTTP/1.1``, RFC 9112 §3.2.2) or ``OPTIONS *``. The app gets
+            # origin-form only: an absolute URI naming another host than the one routed by must not steer it.
+            target = _origin_form(self.url, host, method)
+            if target is None:
+                bad = True
+            else:
+                self.url, authority = target
+                if host is None and authority and http10:
+                    host = self.host = authority  # HTTP/1.0 without Host: the target names it
+                    self.out.append(b"Host: %s\r\n" % authority)
         out = self.out
         # HTTP/1.0 requests go upstream as HTTP/1.0 so the response is never chunked (1.0 can't read it).
         out[0] = b"%s %s %s" % (method, self.url, b"HTTP/1.0\r\n" if http10 else b"HTTP/1.1\r\n")
@@ -388,13 +429,17 @@ class ClientConn(asyncio.Protocol):
         is_upgrade = p.should_upgrade()
         if is_upgrade:
             keep = False  # after an upgrade request the parser can't resync: never reuse the connection
+            ex.upgrade = True
         ex.keep = keep
         ex.is_head = method == b"HEAD"
         # Request-smuggling defenses (llhttp already rejects most of this; stay strict even if it relaxes).
         if te is not None:
-            if cl is not None or te.strip().lower() != b"chunked":
+            # Only "chunked" alone, never with a Content-Length, never in HTTP/1.0 (RFC 9112 §6.1: such framing
+            # is faulty; a 1.0 app ignoring the field would take the body for a second request).
+            if cl is not None or http10 or te.strip().lower() != b"chunked":
                 bad = True
             ex.chunked = ex.has_body = True
+            self.excess = 0
         elif cl is not None:
             if not cl.isdigit() or len(cl) > 18:
                 bad = True
@@ -416,14 +461,7 @@ class ClientConn(asyncio.Protocol):
                     line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
                 ]
                 append = out.append
-        # Route by Host (lower-cased, port stripped, trailing dot ignored).
-        hkey = (host or b"").lower()
-        if hkey.startswith(b"["):
-            hkey = hkey[: hkey.find(b"]") + 1]
-        else:
-            hkey = hkey.partition(b":")[0]
-        if hkey.endswith(b"."):
-            hkey = hkey[:-1]
+        hkey = _route_key(host or b"")
         url = self.url
         if w.acme and url.startswith(_ACME_PREFIX) and method in (b"GET", b"HEAD"):
             answer = w.acme.get(url[len(_ACME_PREFIX) :].partition(b"?")[0])
@@ -500,10 +538,15 @@ class ClientConn(asyncio.Protocol):
             self.waiting.append(ex)
             self.pause(_P_PIPELINE)
 
+    def on_chunk_header(self) -> None:
+        self.excess -= 16  # framing allowance per chunk (size line and CRLFs); see _CHUNK_EXCESS_LIMIT
+
     def on_body(self, body: bytes) -> None:
         ex = self.parsing
         if ex is None:
             return
+        if ex.chunked:
+            self.excess -= 3 * len(body)  # the data itself, plus twice its size of framing allowance
         w = self.w
         if w.max_body_size:
             self.body_bytes += len(body)
@@ -637,22 +680,24 @@ class ClientConn(asyncio.Protocol):
         self._linger()
 
     def _upgrade_rest(self, rest: bytes) -> None:
-        """httptools stopped at the end of an upgrade request's head: bytes after it belong to the tunnel."""
-        ex = self.active
+        """httptools stopped at the end of an upgrade request's head: bytes after it belong to the tunnel, if
+        there is to be one. They wait here (and reading pauses) until the upstream's 101: the upgrade request
+        may still be queued behind a pipelined one, whose upstream connection must never see them, and an app
+        that refuses the upgrade would read them as a request of their own."""
         self.upgrade_wait = True
-        if ex is None or ex.local is not None:
-            return
-        if rest:
-            if ex.up is not None:
-                ex.up.t.write(rest)  # type: ignore[union-attr]
-            elif ex.pending is not None:
-                ex.pending.append(rest)
+        self.held = [rest] if rest else []
+        self.pause(_P_UPGRADE)
 
     def start_tunnel(self, up: UpstreamConn) -> None:
         self.upgrade_wait = False
         self.tunnel = up
         self.deadline = 0.0
         self.dkind = _D_NONE
+        held = self.held
+        self.held = None
+        if held:
+            up.t.writelines(held)  # type: ignore[union-attr]
+        self.unpause(_P_UPGRADE)
 
     def timed_out(self) -> None:
         kind = self.dkind
@@ -692,6 +737,40 @@ class ClientConn(asyncio.Protocol):
             self.t.abort()
 
 
+def _route_key(host: bytes) -> bytes:
+    """The route table key of a Host value (or an absolute-form authority): lower-cased, port stripped,
+    trailing dot ignored."""
+    key = host.lower()
+    key = key[: key.find(b"]") + 1] if key.startswith(b"[") else key.partition(b":")[0]
+    return key[:-1] if key.endswith(b".") else key
+
+
+def _origin_form(url: bytes, host: bytes | None, method: bytes) -> tuple[bytes, bytes] | None:
+    """(origin-form target, authority) for a request target that does not start with ``/``, or None to refuse
+    it (400): ``*`` is for OPTIONS only; an absolute URI must be http(s), carry no userinfo, and name the same
+    host as the Host field (routing uses Host, so a different authority could only mislead the app)."""
+    if url == b"*":
+        return (url, b"") if method == b"OPTIONS" else None
+    low = url[:8].lower()
+    if low.startswith(b"http://"):
+        rest = url[7:]
+    elif low.startswith(b"https://"):
+        rest = url[8:]
+    else:
+        return None
+    end = len(rest)
+    for sep in (b"/", b"?", b"#"):
+        i = rest.find(sep)
+        if 0 <= i < end:
+            end = i
+    authority, path = rest[:end], rest[end:]
+    if not authority or b"@" in authority or not _route_key(authority):
+        return None
+    if host is not None and _route_key(authority) != _route_key(host):
+        return None
+    return (path if path.startswith(b"/") else b"/" + path), authority
+
+
 def _drop_upstream(ex: Exchange) -> None:
     """Detach and close the upstream connection of an exchange cut short (it can't be reused mid-way)."""
     up = ex.up
@@ -726,9 +805,11 @@ class UpstreamConn(asyncio.Protocol):
 
     __slots__ = (
         "addr",
+        "begun",
         "close_delimited",
         "closed",
         "deadline",
+        "ended",
         "ex",
         "got_bytes",
         "hbuf",
@@ -740,6 +821,7 @@ class UpstreamConn(asyncio.Protocol):
         "parser",
         "reused",
         "t",
+        "trailing",
         "tunnel",
         "up",
         "upclose",
@@ -762,6 +844,10 @@ class UpstreamConn(asyncio.Protocol):
         self.hbuf = b""
         self.heads: list[int] = []  # status codes of heads completed in the current feed
         self.msgs = 0  # messages completed in the current feed
+        # Messages begun and ended in this exchange (parser path): more begun than ended once the response is
+        # complete means the upstream sent bytes past its end, and the connection is not reused.
+        self.begun = self.ended = 0
+        self.trailing = False  # another response head came after the final one
         self.ka = False
         self.upclose = False
         self.deadline = 0.0
@@ -778,7 +864,8 @@ class UpstreamConn(asyncio.Protocol):
         self.close_delimited = False
         self.in_head = True
         self.hbuf = b""
-        self.msgs = 0
+        self.msgs = self.begun = self.ended = 0
+        self.trailing = False
         self.deadline = w.now + w.read_timeout
         w.busy.add(self)
         t = self.t
@@ -793,12 +880,16 @@ class UpstreamConn(asyncio.Protocol):
         if ex.client.wpaused:
             t.pause_reading()  # type: ignore[union-attr]
 
-    # httptools callbacks: only these two are defined, so the parser makes no per-header Python calls.
+    # httptools callbacks: only these three are defined, so the parser makes no per-header Python calls.
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
     def on_headers_complete(self) -> None:
         self.heads.append(self.parser.get_status_code())
 
     def on_message_complete(self) -> None:
         self.msgs += 1
+        self.ended += 1
         self.ka = self.parser.should_keep_alive()  # llhttp resets its flags once the callback returns
 
     def data_received(self, data: bytes) -> None:
@@ -833,7 +924,13 @@ class UpstreamConn(asyncio.Protocol):
         else:
             ex.client.t.write(data)  # type: ignore[union-attr]
         if self.msgs:
-            self._finish(self.ka)
+            if self.trailing or self.heads or self.begun != self.ended:
+                # Bytes past the end of the response (an app answering twice, or a body where none may be):
+                # neither side can be trusted to be on a message boundary, so both connections end here.
+                ex.keep = False
+                self._finish(False)
+            else:
+                self._finish(self.ka)
 
     def _whole(self, data: bytes, ex: Exchange) -> bool:
         """Fast path: ``data`` is one complete, Content-Length-framed final response (the common case for
@@ -893,17 +990,21 @@ class UpstreamConn(asyncio.Protocol):
                 pos = end
                 self.msgs -= 1
                 continue
+            self.trailing = bool(heads)  # more heads after the final one: the app answered twice
             heads.clear()
             self.in_head = False
             self.hbuf = b""
             head = self._rewrite(buf[pos:end] if pos else buf[:end], status, ex)
             ex.resp_started = True
-            if ex.is_head:
-                # httptools can't be told a HEAD response has no body: done now, fresh parser next time.
+            if ex.is_head or status == 204 or status == 304:
+                # No body, whatever the head says (RFC 9110 §6.4.1): done now. httptools can't be told a HEAD
+                # response has none, so a fresh parser next time. Bytes after the head are the app's mistake
+                # (maybe the start of more it sends late): not passed on, and the connection is not reused.
                 client.t.write(head)  # type: ignore[union-attr]
                 keep = self.ka if self.msgs else self.parser.should_keep_alive()
-                self.parser = _response_parser(self)
-                self._finish(keep)
+                if ex.is_head:
+                    self.parser = _response_parser(self)
+                self._finish(keep and end == len(buf) and not self.trailing)
                 return False
             if end < len(buf):
                 client.t.write(head + buf[end:])  # type: ignore[union-attr]
@@ -1021,7 +1122,8 @@ class UpstreamConn(asyncio.Protocol):
         ex.up = None
         self.deadline = 0.0
         w.busy.discard(self)
-        if keep_upstream and ex.req_done and not self.closed:
+        # A refused upgrade ends the connection too: the app may have switched state for it (issue 14, hole 1).
+        if keep_upstream and ex.req_done and not self.closed and not ex.upgrade:
             if ex.client.wpaused:
                 # The client's back-pressure paused reading from us (its resume_writing only reaches the
                 # upstream still attached); pooled, we must read again: the next response, or a close.
@@ -1034,8 +1136,8 @@ class UpstreamConn(asyncio.Protocol):
     def _upgraded(self, buf: bytes, offset: int) -> None:
         """The upstream switched protocols: pass its 101 on and tunnel bytes both ways from now on."""
         ex = self.ex
-        if ex is None or not self.heads or self.heads[-1] != 101:
-            self._broken()
+        if ex is None or not ex.upgrade or not self.heads or self.heads[-1] != 101:
+            self._broken()  # a 101 the client never asked for: no tunnel
             return
         client = ex.client
         self.ex = None
@@ -1044,13 +1146,9 @@ class UpstreamConn(asyncio.Protocol):
         self.w.busy.discard(self)
         self.tunnel = client
         ex.resp_started = True
-        client.start_tunnel(self)
         # The 101 head passes as is: its Connection/Upgrade fields are exactly what the client needs.
         client.t.write(buf)  # type: ignore[union-attr]
-        pending = ex.pending
-        if pending:
-            ex.pending = None
-            self.t.writelines(pending)  # type: ignore[union-attr]
+        client.start_tunnel(self)  # and what the client sent after its request (held so far) goes up now
 
     def _broken(self, status: int = 502) -> None:
         """The upstream sent something unparseable (502) or nothing in time (504): drop it, answer ``status``."""
