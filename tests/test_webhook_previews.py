@@ -307,7 +307,7 @@ async def test_forks_never_lists_the_pr_as_rejected(hooks_factory) -> None:  # n
     hooks = await make(hooks_factory, previews={"forks": "never"}, **PREVIEWS)
     app_id = await hooks.app("site")
     status, body = await hooks.github(fork_pr(), event="pull_request")
-    assert status == 200 and body["status"] == "rejected" and "never" in body["reason"], body
+    assert status == 200 and body["status"] == "ignored" and "never" in body["reason"], body
     _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
     assert row["status"] == "rejected" and row["preview_app_id"] is None and row["fork"] is True
     status, err = await hooks.api.post(f"/api/previews/{row['id']}/approve")

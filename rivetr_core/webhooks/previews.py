@@ -164,7 +164,9 @@ class PreviewService:
                 deployments.append(dep_id)
         app_ids = [a.id for a in enabled]
         if not deployments:
-            return PreviewOutcome(200, held[0].status, held[0].reason, app_ids=app_ids, previews=previews)
+            # "rejected" is the delivery log's word for a bad signature: a refused fork PR is "ignored" there.
+            outcome = "ignored" if held[0].status == "rejected" else held[0].status
+            return PreviewOutcome(200, outcome, held[0].reason, app_ids=app_ids, previews=previews)
         reason = "; ".join(r.reason for r in held if r.reason) or None
         return PreviewOutcome(
             202, "deployed", reason, deployments=deployments, app_ids=app_ids, previews=previews
