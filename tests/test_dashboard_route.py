@@ -63,3 +63,23 @@ def test_dashboard_domain_is_validated(config_factory: Any) -> None:
     for bad in ("https://dash.example.com", "dash", "a b.example.com"):
         with pytest.raises(ConfigError, match="dashboard_domain"):
             config_factory(server={"dashboard_domain": bad})
+
+
+def test_forwarded_headers_believed_from_loopback_only_while_the_proxy_runs(config_factory: Any) -> None:
+    """The proxy connects to the API from loopback and rewrites X-Forwarded-* itself: those peers are believed
+    (Secure cookies, client addresses); other peers only when listed in [server] trusted_proxies."""
+    import ipaddress
+
+    from rivetr_core.app import create_app
+
+    def trusted(app: Any, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return any(ip in net for net in app.extensions["rivetr_trusted_proxies"])
+
+    with_proxy = create_app(
+        config_factory(proxy={"enabled": True}, server={"trusted_proxies": ["10.9.0.0/16"]})
+    )
+    assert trusted(with_proxy, "127.0.0.1") and trusted(with_proxy, "::1") and trusted(with_proxy, "10.9.1.1")
+    assert not trusted(with_proxy, "203.0.113.9") and not trusted(with_proxy, "192.0.2.2")
+    without_proxy = create_app(config_factory(proxy={"enabled": False}))
+    assert not trusted(without_proxy, "127.0.0.1")
