@@ -184,8 +184,17 @@ def _dashboard_route(app: Quart, config: RivetrConfig) -> Any:
     from .routing import api_upstream, dashboard_route
 
     domain = config.server.dashboard_domain
-    if not domain or not config.proxy.enabled:
+    if not domain:
         return None
+    if not config.proxy.enabled:
+        log.warning("[server] dashboard_domain %s is ignored: the proxy is off ([proxy] enabled)", domain)
+        return None
+    if not config.proxy.acme_enabled:
+        log.info(
+            "[server] dashboard_domain %s: ACME is off, so it stays on plain HTTP until a certificate is "
+            "uploaded (POST /api/certificates)",
+            domain,
+        )
     address = app.extensions.get("rivetr_api_address")
     if address is None and config.server.api_port:
         address = api_upstream(config.server.effective_api_host, config.server.api_port)

@@ -94,6 +94,23 @@ def announce_admin_token(config: RivetrConfig) -> None:
         )
 
 
+async def log_setup_hint(app: object, config: RivetrConfig) -> None:
+    """While no dashboard account exists, say how to create one (the setup page asks for the admin token)."""
+    from .accounts.setup import setup_token_file
+    from .context import RivetrContext
+
+    ctx: RivetrContext = app.extensions["rivetr_ctx"]  # type: ignore[attr-defined]
+    try:
+        required = await ctx.services["accounts"].setup_required()
+    except Exception:  # a hint only: never let it break start-up
+        return
+    if required:
+        where = setup_token_file(config) or "[auth] admin_token of the configuration"
+        log.info(
+            "no dashboard account yet: open /setup and enter the admin token (from %s) to create one", where
+        )
+
+
 async def check_engine(app: object) -> None:
     """Warn (not fail) when no engine answers: the API is useful before the first deployment."""
     from .context import RivetrContext
@@ -229,6 +246,7 @@ async def _serve(
             if config.server.dashboard_domain and config.proxy.enabled
             else "",
         )
+        await log_setup_hint(app, config)
         await check_engine(app)
         import gc
 

@@ -164,6 +164,11 @@ def test_generated_token_stays_out_of_a_redirected_log(tmp_path: Path) -> None:
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert token not in server.log()
     assert str(token_file) in server.log()
+    # Until an account exists, every start says how to make one (the token is the setup page's proof).
+    again = start_server(data, {"RIVETR_AUTH__ADMIN_TOKEN": ""})
+    again.stop()
+    assert f"open /setup and enter the admin token (from {token_file})" in again.log()
+    assert token not in again.log()
 
 
 def test_generated_token_is_printed_on_a_terminal(tmp_path: Path) -> None:
