@@ -308,6 +308,15 @@ class GitConfig(_Section):
     clone_timeout: float = Field(300.0, gt=0, description="Seconds a clone may take.")
 
 
+class TerminalConfig(_Section):
+    idle_timeout: float = Field(
+        900.0, gt=0, description="Seconds without input after which a dashboard terminal closes."
+    )
+    max_per_user: int = Field(
+        3, ge=1, description="Dashboard terminals one user may have open at once; the next is refused."
+    )
+
+
 class MetricsConfig(_Section):
     enabled: bool = Field(True, description="Serve /metrics.")
     public: bool = Field(
@@ -346,6 +355,7 @@ class RivetrConfig(BaseSettings):
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)  # type: ignore[arg-type]
     git: GitConfig = Field(default_factory=GitConfig)  # type: ignore[arg-type]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
+    terminal: TerminalConfig = Field(default_factory=TerminalConfig)  # type: ignore[arg-type]
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @classmethod

@@ -31,6 +31,7 @@ _CODES = {
     500: "internal_error",
     502: "bad_gateway",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 
 
@@ -137,6 +138,23 @@ def _missing_json_body(exc: RequestSchemaValidationError) -> ApiError | None:
     return ApiError(422, "a JSON request body is required", details=[{"field": None, "message": "required"}])
 
 
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk: ``ENOSPC`` from the OS or SQLite's "database or disk
+    is full" (SQLAlchemy wraps it; the driver's error is in the chain)."""
+    import errno
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # causes are short chains; the bound guards against cycles
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def install_error_handlers(app: Quart) -> None:
     app.request_class = ClearJsonRequest
 
@@ -173,5 +191,14 @@ def install_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Exception)
     async def _unexpected(exc: Exception) -> Response:
+        if out_of_space(exc):
+            # Not a bug of ours: the operator must free space. The transaction was rolled back, nothing is
+            # half-written, and the server carries on once there is room again.
+            log.error("no space left on the data dir's disk (%s %s)", request.method, request.path)
+            return error_response(
+                507,
+                "insufficient_storage",
+                "no space left on the server's disk; free some space and try again",
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal server error (see the server log)")
