@@ -113,29 +113,49 @@ class RouteService:
         (``app_id`` set), off for manual ones, HSTS off. The proxy redirects only once it holds a
         certificate for the domain, so the default is safe before ACME has issued one.
         """
-        self._check_not_dashboard(domain)
         async with self.db.session() as session:
-            row = await session.get(ProxyRoute, domain)
-            if row is None:
-                row = ProxyRoute(
-                    domain=domain,
-                    upstreams=upstreams,
-                    app_id=app_id,
-                    https_redirect=(app_id is not None) if https_redirect is None else https_redirect,
-                    hsts=bool(hsts),
-                )
-            else:
-                row.upstreams, row.app_id, row.updated_at = list(upstreams), app_id, utcnow()
-                if https_redirect is not None:
-                    row.https_redirect = https_redirect
-                if hsts is not None:
-                    row.hsts = hsts
-            session.add(row)
+            row = await self.stage(session, domain, upstreams, app_id, https_redirect, hsts)
             await session.commit()
+        await self.publish(row)
+        return row
+
+    async def stage(
+        self,
+        session: Any,
+        domain: str,
+        upstreams: builtins.list[str],
+        app_id: str | None = None,
+        https_redirect: bool | None = None,
+        hsts: bool | None = None,
+    ) -> ProxyRoute:
+        """:meth:`set`'s row change inside the caller's transaction, without committing or telling the proxy:
+        a deployment's switch commits its routes together with the app's new current deployment, so a crash
+        between the two can never leave the stored routes pointing at a container nothing tracks. Call
+        :meth:`publish` with the row after the commit."""
+        self._check_not_dashboard(domain)
+        row = await session.get(ProxyRoute, domain)
+        if row is None:
+            row = ProxyRoute(
+                domain=domain,
+                upstreams=upstreams,
+                app_id=app_id,
+                https_redirect=(app_id is not None) if https_redirect is None else https_redirect,
+                hsts=bool(hsts),
+            )
+        else:
+            row.upstreams, row.app_id, row.updated_at = list(upstreams), app_id, utcnow()
+            if https_redirect is not None:
+                row.https_redirect = https_redirect
+            if hsts is not None:
+                row.hsts = hsts
+        session.add(row)
+        return row
+
+    async def publish(self, row: ProxyRoute) -> None:
+        """Push a committed route to the proxy and tell the listeners."""
         if self.proxy is not None:
             await self.proxy.set_route(_to_route(row))
-        await self._notify(domain, row)
-        return row
+        await self._notify(row.domain, row)
 
     async def remove(self, domain: str) -> bool:
         if self.dashboard is not None and domain == self.dashboard.domain:

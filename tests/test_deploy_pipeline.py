@@ -544,6 +544,61 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
         assert routes[0]["upstreams"][0]["address"] == good["upstream"]
 
 
+async def test_recovery_keeps_a_switch_that_had_committed(tmp_path, git_server, fake_runtime):
+    """kill -9 after the switch's transaction (routes + the app's current deployment) but before the
+    deployment's own status write: the new version serves, so recovery marks it running, keeps its container
+    and removes the replaced one, instead of failing it and removing the container the routes point at."""
+    from rivetr_core.app import create_app
+    from rivetr_core.models.apps import App, Deployment
+    from rivetr_core.types import RunSpec
+
+    config = make_config(tmp_path / "data")
+    app = create_app(config)
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        api = ApiClient(app)
+        created = await make_app(api, git_server.create_repo("web"))
+        old = await deploy_and_wait(api, created["id"], ("running",))
+        svc = api.ctx.services["deployments"]
+        new = Deployment(app_id=created["id"], status="switching", image=old["image"])
+        async with api.ctx.db.session() as session:
+            session.add(new)
+            await session.commit()
+        container = await fake_runtime.run(
+            RunSpec(image=old["image"], name="switched", labels=svc.labels(created["id"], new.id))
+        )
+        async with api.ctx.db.session() as session:
+            row = await session.get(Deployment, new.id)
+            row.container_id, row.upstream = container.id, container.upstream
+            session.add(row)
+            await session.commit()
+        # What the switch commits, then the process dies before the status write.
+        routes = api.ctx.services["routes"]
+        async with api.ctx.db.session() as session:
+            stored = await routes.stage(session, "web.example.com", [container.upstream], created["id"])
+            app_row = await session.get(App, created["id"])
+            app_row.current_deployment_id = new.id
+            replaced = await session.get(Deployment, old["id"])
+            replaced.status = "replaced"
+            session.add_all([app_row, replaced])
+            await session.commit()
+        await routes.publish(stored)
+    app2 = create_app(config)
+    app2.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app2.test_app():
+        api2 = ApiClient(app2)
+        _, recovered = await api2.get(f"/api/deployments/{new.id}")
+        assert recovered["status"] == "running", recovered
+        for _ in range(100):
+            if old["container_id"] not in fake_runtime.containers:
+                break
+            await asyncio.sleep(0.02)
+        assert old["container_id"] not in fake_runtime.containers  # the replaced version is cleaned up
+        assert container.id in fake_runtime.live()  # the serving one is kept
+        _code, app_now = await api2.get(f"/api/apps/{created['id']}")
+        assert app_now["status"] == "running" and app_now["current_deployment_id"] == new.id
+
+
 async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo)

@@ -52,12 +52,24 @@ def _loopback_port(upstream: str | None) -> int:
 
 
 async def fail_interrupted(svc: DeploymentService) -> list[str]:
-    """Mark every deployment a previous process left half-way as failed. Returns their ids."""
+    """Mark every deployment a previous process left half-way as failed, except one whose switch had committed
+    (it serves: it is marked running). Returns the ids marked failed."""
     async with svc.db.session() as session:
         deps = (
             await session.exec(select(Deployment).where(col(Deployment.status).in_(ACTIVE_STATUSES)))
         ).all()
+        current = set((await session.exec(select(App.current_deployment_id))).all())
+    failed = []
     for dep in deps:
+        if dep.status == "switching" and dep.id in current:
+            # The switch had committed (routes and the app's current deployment move in one transaction):
+            # this version is what serves, only its own status write was lost.
+            note = "recovered: the server stopped right after the switch; this version is serving"
+            svc.logs.append(dep.id, note)
+            await svc.update_deployment(dep.id, status="running", finished_at=utcnow())
+            await svc.logs.close(dep.id)
+            continue
+        failed.append(dep.id)
         error = f"interrupted: the server stopped while the deployment was {dep.status}"
         svc.logs.append(dep.id, error)
         await svc.update_deployment(
@@ -65,9 +77,9 @@ async def fail_interrupted(svc: DeploymentService) -> list[str]:
         )
         await svc.logs.close(dep.id)
         await svc.after_failure(dep.app_id)
-    if deps:
-        log.warning("marked %d interrupted deployment(s) failed", len(deps))
-    return [d.id for d in deps]
+    if failed:
+        log.warning("marked %d interrupted deployment(s) failed", len(failed))
+    return failed
 
 
 async def remove_orphans(svc: DeploymentService) -> list[str]:

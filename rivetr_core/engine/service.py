@@ -316,14 +316,17 @@ class DeploymentService:
         Returns the deployment it replaced (its container is still running: the caller drains it).
         """
         routes = self.ctx.services["routes"]
-        async with self.db.session() as session:
-            fresh = await session.get(App, snap.app.id)  # HTTPS flags edited during the build apply too
-        flags = route_flags(fresh or snap.app)
-        for domain in await self.app_domains(snap.app.id):
-            await routes.set(domain, [upstream], app_id=snap.app.id, **flags)
+        domains = await self.app_domains(snap.app.id)
+        # One transaction for the routes and the app's current deployment: a crash (kill -9, power loss)
+        # leaves either the old version fully in place or the new one, never routes to a container that
+        # start-up recovery would remove as an orphan. The proxy learns of it after the commit.
         async with self.db.session() as session:
             app = await session.get(App, snap.app.id)
             assert app is not None
+            flags = route_flags(app)  # HTTPS flags edited during the build apply too
+            rows = [
+                await routes.stage(session, domain, [upstream], snap.app.id, **flags) for domain in domains
+            ]
             old = (
                 await session.get(Deployment, app.current_deployment_id)
                 if app.current_deployment_id
@@ -337,6 +340,8 @@ class DeploymentService:
             else:
                 old = None
             await session.commit()
+        for row in rows:
+            await routes.publish(row)
         if old is not None:
             self._publish(old, "running")
         return old
