@@ -5,6 +5,12 @@ Protocol: the browser sends JSON text frames ``{"type": "input", "data": "..."}`
 ``{"type": "resize", "rows": n, "cols": n}``; the server sends terminal output as text frames (UTF-8 decoded
 incrementally, so a multi-byte character split across reads is not mangled) and closes with 1000 when the
 shell exits.
+
+A shell is as strong as the session that opened it, so it lives no longer (issue 14 hole 9): the session is
+re-checked every :data:`SESSION_RECHECK` seconds and the shell closes with 4401 once it is gone (logout,
+revocation, password change, expiry); 4408 after ``[terminal] idle_timeout`` seconds without input; and a user
+holding ``[terminal] max_per_user`` shells gets 4429 for the next one (accepted first, so the browser can show
+the reason).
 """
 
 from __future__ import annotations
@@ -15,15 +21,28 @@ import contextlib
 import json
 import logging
 
-from quart import abort, g, websocket
+from quart import abort, current_app, g, websocket
 
+from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.types import RivetrError
 
 from .. import queries
-from ..blueprint import bp, ctx, render, websocket_session
+from ..blueprint import accounts, bp, ctx, render, websocket_session
 
 log = logging.getLogger("rivetr.ui")
 SHELL = ["/bin/sh"]
+#: Seconds between checks that the session which opened a shell still exists ("closed within seconds").
+SESSION_RECHECK = 2.0
+
+
+def _open_shells(user_id: str) -> set[object]:
+    """The open shells of one user in this process (each a token object), for the per-user cap."""
+    shells: dict[str, set[object]] = current_app.extensions.setdefault("rivetr_ui_terminals", {})
+    return shells.setdefault(user_id, set())
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _clamp(value: object, low: int, high: int, default: int) -> int:
@@ -65,16 +84,37 @@ async def terminal_ws(app_id: str) -> None:
     if dep is None or not dep.container_id:
         await websocket.close(4409, "the app has no running container: deploy it first")
         return
+    limits = c.config.terminal
+    shells = _open_shells(session.user.id)
+    if len(shells) >= limits.max_per_user:
+        await websocket.accept()
+        await websocket.close(
+            4429,
+            f"too many terminals open ({len(shells)} of {limits.max_per_user} per user): close one first",
+        )
+        return
+    slot = object()
+    shells.add(slot)  # taken before the first await, so concurrent opens cannot all slip under the cap
+    try:
+        await _run_shell(app.name, dep.container_id, session.user.username, limits.idle_timeout)
+    finally:
+        shells.discard(slot)
+
+
+async def _run_shell(app_name: str, container_id: str, username: str, idle_timeout: float) -> None:
     rows = _clamp(websocket.args.get("rows"), 5, 300, 24)
     cols = _clamp(websocket.args.get("cols"), 10, 500, 80)
     try:
-        runtime = await c.runtime()
-        shell = await runtime.exec_interactive(dep.container_id, SHELL, rows=rows, cols=cols)
+        runtime = await ctx().runtime()
+        shell = await runtime.exec_interactive(container_id, SHELL, rows=rows, cols=cols)
     except RivetrError as exc:
         await websocket.close(4500, str(exc)[:120])
         return
     await websocket.accept()
-    log.info("terminal opened on %s by %s", app.name, session.user.username)
+    log.info("terminal opened on %s by %s", app_name, username)
+    loop = asyncio.get_running_loop()
+    last_input = loop.time()
+    raw_session = websocket.cookies.get(SESSION_COOKIE)
 
     async def pump_output() -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -94,23 +134,39 @@ async def terminal_ws(app_id: str) -> None:
             except (TypeError, ValueError):
                 continue
             if event.get("type") == "input" and isinstance(event.get("data"), str):
+                nonlocal last_input
+                last_input = loop.time()
                 await shell.write(event["data"].encode())
             elif event.get("type") == "resize":
                 await shell.resize(
                     _clamp(event.get("rows"), 5, 300, rows), _clamp(event.get("cols"), 10, 500, cols)
                 )
 
+    async def watch() -> tuple[int, str]:
+        """Ends the shell when its session is gone or it sat idle too long: (close code, reason)."""
+        while True:
+            idle_left = idle_timeout - (loop.time() - last_input)
+            if idle_left <= 0:
+                return 4408, f"closed after {_duration(idle_timeout)} without input (idle timeout)"
+            await asyncio.sleep(min(SESSION_RECHECK, idle_left))
+            if await accounts().session_for(raw_session) is None:
+                return 4401, "your session ended (logout, revocation or password change): log in again"
+
     output = asyncio.ensure_future(pump_output())
     reader = asyncio.ensure_future(pump_input())
+    watcher = asyncio.ensure_future(watch())
+    code, reason = 1000, "shell exited"
     try:
-        await asyncio.wait({output, reader}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({output, reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
+            code, reason = watcher.result()
     finally:
-        for task in (output, reader):
+        for task in (output, reader, watcher):
             task.cancel()
-        for task in (output, reader):
+        for task in (output, reader, watcher):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await shell.close()
-        log.info("terminal closed on %s", app.name)
+        log.info("terminal closed on %s (%s)", app_name, reason)
     with contextlib.suppress(Exception):
-        await websocket.close(1000, "shell exited")
+        await websocket.close(code, reason)
