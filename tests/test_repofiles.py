@@ -165,3 +165,29 @@ async def test_a_good_repository_with_inner_links_still_builds(git_server, runti
     repo.commit("links inside the repository")
     lines = await _clone_and_build(git_server, repo, runtime, tmp_path, "good")
     assert lines
+
+
+async def test_a_dockerfile_outside_the_build_context_still_builds(
+    git_server, runtime, tmp_path: Path
+) -> None:
+    """The Dockerfile at the repository root, the context in a subdirectory: its text (read the safe way)
+    travels inside the context, as the SDK's own process_dockerfile did."""
+    files = busybox_app()
+    repo = git_server.create_repo(
+        "outside",
+        {
+            "Dockerfile": files["Dockerfile"],
+            "app/www/index.html": files["www/index.html"],
+            "app/.dockerignore": ("*.md\n", 0o644),
+        },
+    )
+    dest = tmp_path / "src"
+    clone_sync(CloneRequest(repo.url, branch="main"), dest, lambda _line: None)
+    request = BuildRequest(
+        source_dir=dest,
+        tag=f"localhost/rivetr-test/{unique_name('outside')}:1",
+        build_context="app",
+        labels={SESSION_LABEL: SESSION_ID},
+    )
+    lines = [line async for line in DockerfileBuilder().build(request, runtime)]
+    assert any("COPY www /www" in line for line in lines), lines
