@@ -449,6 +449,10 @@ class ClientConn(asyncio.Protocol):
                     return self._local(ex, error_response(413, True), False)
         if host is None and not http10:
             bad = True
+        if is_upgrade and ex.has_body:
+            # llhttp hands everything after an upgrade request's head over as tunnel data, body included, while
+            # the app would wait for that body first: refuse rather than guess where the request ends.
+            bad = True
         if bad:
             return self._local(ex, error_response(400, True), False)
         if method == b"CONNECT":
@@ -528,10 +532,10 @@ class ClientConn(asyncio.Protocol):
             self.active = ex
             conns = w.pool.get(addr)
             while conns:
-                conn = conns.pop()
-                if not conn.closed:
-                    conn.reused = True
-                    conn.attach(ex)
+                pooled = conns.pop()
+                if not pooled.closed:
+                    pooled.reused = True
+                    pooled.attach(ex)
                     return
             w.loop.create_task(w._connect(ex))
         else:
