@@ -204,3 +204,27 @@ def test_cli_lists_and_deletes_pinned_keys(tmp_path: Path) -> None:
         )
     finally:
         server.stop()
+
+
+def test_a_pinned_key_of_another_type_is_a_mismatch_too(git_server, ssh_git_server, tmp_path: Path) -> None:
+    """Pinned: an RSA key; the host offers only its ed25519 key. ssh names no fingerprint then, so the
+    offered one comes from ssh-keyscan: both still appear in the error."""
+    repo = git_server.create_repo("othertype")
+    rsa = HostKey("ssh-rsa", _github_rsa())
+    with pytest.raises(HostKeyChanged) as info:
+        clone_sync(
+            CloneRequest(
+                ssh_git_server.url(repo), ssh_private_key=ssh_git_server.private_key, host_keys=[rsa]
+            ),
+            tmp_path / "a",
+            lambda _: None,
+        )
+    message = str(info.value)
+    assert PUBLISHED[("github.com", "ssh-rsa")] in message and ssh_git_server.host_fingerprint() in message
+
+
+def _github_rsa() -> str:
+    import importlib
+
+    migration = importlib.import_module("rivetr_core.db.migrations.versions.0009_ssh_known_hosts")
+    return next(blob for host, kind, blob in migration.PRELOADED if (host, kind) == ("github.com", "ssh-rsa"))
