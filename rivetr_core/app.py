@@ -27,7 +27,7 @@ from .openapi import RivetrOpenAPI
 from .plugins import PluginError, RivetrPluginManager
 from .ratelimit import install_rate_limit, parse_networks
 from .routing import RouteService
-from .secrets import SecretBox
+from .secrets import SecretBox, ensure_private_dir
 
 log = logging.getLogger("rivetr.app")
 
@@ -88,7 +88,7 @@ def create_app(
 ) -> Quart:
     config = config or load_config()
     data_dir = config.server.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(data_dir)
 
     app = Quart("rivetr_core")
     app.config["RIVETR"] = config

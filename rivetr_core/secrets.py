@@ -31,12 +31,32 @@ def write_private_file(path: Path, content: str) -> None:
         fh.write(content)
 
 
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with mode 0700, or tighten an existing one of ours to 0700: the data dir holds
+    the database, the key and the admin token, and no other local user has business listing it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+        os.chmod(path, st.st_mode & 0o700)
+
+
+def make_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing, or tighten an existing one of ours to 0600 (for files
+    another library creates, like SQLite's database, which would otherwise follow the umask)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        st = path.stat()
+        if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.chmod(path, st.st_mode & 0o600)
+
+
 def load_or_create_private_value(path: Path, generate: str) -> tuple[str, bool]:
     """Read a one-line secret file, or create it with ``generate``. Returns (value, created)."""
     try:
         return path.read_text().strip(), False
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(path.parent)
         try:
             write_private_file(path, generate + "\n")
         except FileExistsError:  # another process won the race: use its value

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import RivetrConfig
+from .secrets import ensure_private_dir
 
 log = logging.getLogger("rivetr.server")
 
@@ -31,7 +32,7 @@ class CheckReport:
 
 def check_data_dir(data_dir: Path, report: CheckReport) -> None:
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(data_dir)  # 0700: database, key and admin token live here
         probe = data_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()

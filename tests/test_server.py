@@ -26,8 +26,10 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_health_and_auth(server: ServerProcess) -> None:
     health = httpx.get(server.url + "/health").json()
-    assert health["database"] == "ok" and health["version"]
+    assert health["database"] == "ok" and "version" not in health  # strangers get states only
     assert "runtime" in health and "proxy" in health
+    with server.client() as client:
+        assert client.get("/health").json()["version"]
     assert httpx.get(server.url + "/api/plugins").status_code == 401
     wrong = httpx.get(server.url + "/api/plugins", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"

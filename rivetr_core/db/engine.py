@@ -85,6 +85,17 @@ def check_integrity(path: Path) -> None:
         )
 
 
+def private_database(path: Path) -> None:
+    """The database file 0600 before SQLite opens it (SQLite creates it 0644 minus the umask, and makes its
+    -wal/-shm files with the database file's mode); an older, looser file is tightened."""
+    from rivetr_core.secrets import make_private_file
+
+    make_private_file(path)
+    for extra in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if extra.exists():
+            make_private_file(extra)
+
+
 class Database:
     """Owns the async engine and hands out sessions. One per app."""
 
@@ -104,6 +115,7 @@ class Database:
     async def startup(self) -> None:
         """Integrity check, then migrate to the newest schema."""
         if self.sqlite_path:
+            private_database(self.sqlite_path)
             check_integrity(self.sqlite_path)
         await self.migrate()
 
