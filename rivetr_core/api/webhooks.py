@@ -75,10 +75,14 @@ async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     try:
         body = await request.get_data(cache=False)
     except RequestEntityTooLarge:
+        # HTTP/1.1: close the connection after the answer, or the server would go on reading (and
+        # discarding) the rest of a body the sender may still be pushing. HTTP/2 ends just the stream.
+        close = {"Connection": "close"} if request.http_version.startswith("1") else None
         raise ApiError(
             413,
             f"webhook body is larger than {limit} bytes ([webhooks] max_body_bytes)",
             details={"max_body_bytes": limit},
+            headers=close,
         ) from None
     raw = body if isinstance(body, bytes) else body.encode()
     result = await webhooks().receive(provider, request.headers, raw, remote_addr=current_client(current_app))
