@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.test_git_webhooks import PREVIEW_DOMAIN, SECRET, branch, pr_payload, signed_post
 from tests.support.engines import BASE_IMAGE
+from tests.support.gitserver import DOCKERFILE
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +97,13 @@ def test_fork_preview_waits_for_approval_and_runs_isolated(e2e, git_server, host
     base = rivetr.deploy_and_wait(app["id"])
 
     fork = git_server.create_repo(f"{name}-fork")
+    # The fork's build probes the host listener from a RUN step: through the loopback (a build in the host's
+    # network namespace, podman's default) and through its gateway (a bridge without the firewall).
+    probe = (
+        f"RUN for t in 127.0.0.1 $(ip route | awk '/default/{{print $3}}'); do "
+        f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $t {host_listener}; done; echo build-probe-done\n"
+    )
+    fork.write("Dockerfile", DOCKERFILE + probe)
     fork_sha = branch(fork, "feature", "fork preview\n")
     payload = pr_payload(repo, fork.url, "mallory/site", fork_sha, "opened", 8)
     response = signed_post(rivetr, "pull_request", payload, f"{engine}-fork-1")
@@ -114,7 +122,9 @@ def test_fork_preview_waits_for_approval_and_runs_isolated(e2e, git_server, host
     dep = rivetr.wait(response.json()["deployment_id"])
     logs = [x["line"] for x in rivetr.api.get(f"/api/deployments/{dep['id']}/logs").json()]
     assert dep["status"] == "running", (dep["error"], logs[-20:])
-    assert any("untrusted build" in line for line in logs)
+    assert any("untrusted build" in line and "1.0 CPU / 1073741824 bytes" in line for line in logs), logs
+    assert any("build-probe-done" in line for line in logs)
+    assert not any("host-secret" in line for line in logs), "the fork's build reached the host"
     rivetr.wait_content(fork_host, "fork preview\n")
 
     # ---- isolation, from inside the fork's container
