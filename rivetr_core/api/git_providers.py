@@ -5,7 +5,8 @@
 * ``GET/DELETE /api/git-providers/{id}``, ``GET /api/git-providers/{id}/repos`` (``page``, ``per_page``,
   ``search``) and ``/branches?repo=owner/name``.
 * ``POST /api/oauth/{provider}/authorize`` → ``{"authorize_url"}`` for the dashboard (fetch, then navigate);
-  ``GET /oauth/{provider}/start`` redirects there directly (admin/API token or a dashboard session);
+  ``GET /oauth/{provider}/start`` redirects there directly (admin/API token, or a dashboard session with its
+  CSRF token as ``?csrf_token=``);
   ``GET /oauth/{provider}/callback`` is where the provider sends the browser back (state + PKCE checked).
 """
 
@@ -193,18 +194,29 @@ async def _browser_principal() -> str | None:
         if principal:
             return principal  # type: ignore[no-any-return]
     if "accounts" in ctx.services:
-        from rivetr_core.accounts.web import current_session
+        from rivetr_core.accounts import credentials
+        from rivetr_core.accounts.web import CSRF_FORM_FIELD, current_session
 
         session = await current_session(current_app)
         if session is not None:
+            # The cookie alone is what a link on any other site carries too (SameSite=Lax sends it on a
+            # top-level GET): the dashboard adds the session's CSRF token to the link, a forged one cannot.
+            if not credentials.same(request.args.get(CSRF_FORM_FIELD), session.csrf_token):
+                raise ApiError(
+                    403,
+                    "csrf_token missing or invalid: start connecting from the dashboard (Settings → Git)",
+                    code="csrf_failed",
+                )
             return "session"
     return None
 
 
 @bp.get("/oauth/<provider>/start")
+@responds(403)
 @tag(["git providers"])
 async def oauth_start(provider: str) -> Any:
-    """Redirect the browser to the provider's consent page (requires an admin/dashboard login)."""
+    """Redirect the browser to the provider's consent page. Needs the admin token or an API token, or a
+    dashboard session plus its CSRF token as ``?csrf_token=`` (403 ``csrf_failed`` without it)."""
     if await _browser_principal() is None:
         raise ApiError(
             401,
