@@ -327,8 +327,16 @@ async def test_browser_start_with_a_dashboard_session(oauth_api: ApiClient) -> N
         "/api/auth/setup", json={"username": "alice", "password": "a long enough password"}
     )
     assert status in (200, 201), body
-    # The test client keeps the session cookie; a top-level navigation carries no Authorization header.
+    # The test client keeps the session cookie; a top-level navigation carries no Authorization header. The
+    # cookie alone is what any other site's link would carry too (SameSite=Lax sends it on a top-level GET), so
+    # the start needs the session's CSRF token as well (issue 14 hole 10).
     response = await oauth_api.client.get("/oauth/gitlab/start")
+    assert response.status_code == 403, await response.get_data(as_text=True)
+    assert (await response.get_json())["error"]["code"] == "csrf_failed"
+    assert "location" not in response.headers
+    response = await oauth_api.client.get("/oauth/gitlab/start?csrf_token=0123abcd")
+    assert response.status_code == 403
+    response = await oauth_api.client.get(f"/oauth/gitlab/start?csrf_token={body['csrf_token']}")
     assert response.status_code == 302, await response.get_data(as_text=True)
     assert "/gitlab/oauth/authorize?" in response.headers["location"]
     oauth_api.client.cookie_jar.clear()

@@ -58,7 +58,7 @@
       li.appendChild(el("strong", {}, p.provider));
       li.appendChild(el("span", { class: "badge " + (p.webhook_secret_configured ? "ok" : "") }, p.webhook_secret_configured ? "webhook secret set" : "no webhook secret"));
       if (p.connect_url) {
-        li.appendChild(el("a", { class: "btn small primary", href: p.connect_url + "?return_to=" + encodeURIComponent("/settings") }, "Connect account"));
+        li.appendChild(el("a", { class: "btn small primary", href: p.connect_url + "?return_to=" + encodeURIComponent("/settings") + "&csrf_token=" + encodeURIComponent(Rivetr.csrf) }, "Connect account"));
       } else li.appendChild(el("span", { class: "muted small" }, "OAuth not configured ([oauth." + p.provider + "])"));
       var hook = el("span", { class: "small muted" }, "Webhook URL: ");
       hook.appendChild(el("code", {}, p.webhook_url));
