@@ -118,7 +118,9 @@ class RuntimeConfig(_Section):
     build_cpu_limit: float | None = Field(None, description="CPUs for builds.")
     build_memory_limit: int | None = Field(None, description="Memory for builds (e.g. 2g).")
     pids_limit: int | None = Field(
-        4096, ge=16, description="Max processes per app container when the app sets none (fork bombs)."
+        4096,
+        ge=0,
+        description="Max processes per app container when the app sets none (fork bombs; 0 = unlimited).",
     )
     log_max_size: int = Field(
         10 * 1024**2,
@@ -144,6 +146,13 @@ class RuntimeConfig(_Section):
         description="Publish app ports on 127.0.0.1 and proxy to them, instead of to the containers' own "
         "bridge-network addresses (turn on if this host cannot reach those; rootless engines always publish).",
     )
+
+    @field_validator("pids_limit")
+    @classmethod
+    def _pids(cls, v: int | None) -> int | None:
+        if v and v < 16:
+            raise ValueError("must be 0 (unlimited) or at least 16")
+        return v
 
     @field_validator("default_cpu_limit", "build_cpu_limit", mode="before")
     @classmethod

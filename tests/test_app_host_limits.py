@@ -49,7 +49,7 @@ def test_app_overrides_win_and_zero_means_unlimited(config_factory) -> None:
 
 def test_server_can_turn_defaults_off(config_factory) -> None:
     config = config_factory(
-        runtime={"default_memory_limit": "0", "log_max_size": 0, "oom_score_adj": 0, "pids_limit": None}
+        runtime={"default_memory_limit": "0", "log_max_size": 0, "oom_score_adj": 0, "pids_limit": 0}
     )
     spec = _spec(config, log_max_files=5)
     assert spec.memory_limit is None and spec.pids_limit is None and spec.oom_score_adj is None
@@ -63,6 +63,7 @@ def test_server_can_turn_defaults_off(config_factory) -> None:
         ({"oom_score_adj": 1001}, "oom_score_adj"),
         ({"log_max_files": 0}, "log_max_files"),
         ({"log_max_size": "lots"}, "log_max_size"),
+        ({"pids_limit": 8}, "pids_limit"),
     ],
 )
 def test_bad_runtime_settings_are_config_errors(config_factory, section, message) -> None:
