@@ -553,3 +553,27 @@ async def test_verified_delivery_rows_are_clipped(hooks: Hooks) -> None:
     assert len(row.ref or "") <= 255 and len(row.repository or "") <= 500
     assert len(row.reason or "") <= 1000 and len(row.delivery_id or "") <= 100
     assert len(json.dumps(row.model_dump(mode="json"))) < 3000
+
+
+async def test_a_flood_of_replays_cannot_evict_the_original(
+    hooks: Hooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever captured one signed body can send it again and again: those duplicates must not push the
+    original delivery (whose keys recognise the replays) out of the log."""
+    from rivetr_core.webhooks import deliveries
+
+    monkeypatch.setattr(deliveries, "KEEP", 20)
+    monkeypatch.setattr(deliveries, "KEEP_REJECTED", 20)
+    monkeypatch.setattr(deliveries, "TRIM_EVERY", 10)
+    app_id = await hooks.app("site")
+    raw = json.dumps(fixture(GH / "github_push.json")).encode()
+    captured = github_headers(raw, delivery="original-1", secret=SECRETS["github"])
+    status, body = await hooks.send("github", raw, captured)
+    assert status == 202, body
+    for i in range(100):
+        status, body = await hooks.send("github", raw, {**captured, "X-GitHub-Delivery": f"replay-{i}"})
+        assert status == 200 and body["duplicate"] is True, (i, body)
+    rows = await _rows(hooks)
+    assert len(rows) <= 1 + 20 + 10
+    assert [r.delivery_id for r in rows if r.outcome == "deployed"] == ["original-1"]
+    assert len(await hooks.deployments(app_id)) == 1

@@ -5,10 +5,11 @@ delivery id) and ``digest_key`` (provider + SHA-256 of the body) set and reports
 refuses it, so two concurrent deliveries of one id, or a captured body replayed under a new id, cannot both
 deploy. Unverified requests are logged without either key (they must not be able to burn a real delivery).
 
-The log is bounded in two separate budgets: verified deliveries keep the newest :data:`KEEP` (their keys are
-the replay window), rejected attempts the newest :data:`KEEP_REJECTED`. Anyone on the internet can add
-rejected rows, so they must never push the verified ones (and with them the dedupe keys) out; each row is
-small (the service clips every stored field).
+The log is bounded in two separate budgets: deliveries keep the newest :data:`KEEP` (their keys are the
+replay window), noise (:data:`NOISE`: rejected attempts and duplicates) the newest :data:`KEEP_REJECTED`.
+Anyone on the internet can add rejected rows, and anyone who captured one signed body duplicates, so neither
+may push the deliveries (and with them the dedupe keys) out; each row is small (the service clips every
+stored field).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from rivetr_core.models.git import WebhookDelivery
 
 #: Verified deliveries kept (newest first): a replayed body older than this window is no longer recognised.
 KEEP = 5000
-#: Rejected (unverified) attempts kept; their own budget, so a flood cannot evict verified deliveries.
+#: Rejected (unverified) attempts and duplicates kept; their own budget, so a flood of either cannot evict
+#: the deliveries.
 KEEP_REJECTED = 1000
+#: Outcomes a sender can produce at will (no secret, or one captured body replayed).
+NOISE = ("rejected", "duplicate")
 #: Inserts (per budget) between trims: the table never holds more than KEEP + KEEP_REJECTED + 2 * TRIM_EVERY
 #: rows (plus requests in flight).
 TRIM_EVERY = 100
@@ -34,13 +38,13 @@ TRIM_EVERY = 100
 class DeliveryLog:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._inserts = {True: 0, False: 0}  # rejected?: inserts since start
+        self._inserts = {True: 0, False: 0}  # noise?: inserts since start
 
     async def add(self, row: WebhookDelivery) -> WebhookDelivery:
         async with self.db.session() as session:
             session.add(row)
             await session.commit()
-        await self._maybe_trim(row.outcome == "rejected")
+        await self._maybe_trim(row.outcome in NOISE)
         return row
 
     async def claim(self, row: WebhookDelivery) -> bool:
@@ -104,13 +108,13 @@ class DeliveryLog:
             )
             return list(rows.all()), int(total)
 
-    async def _maybe_trim(self, rejected: bool) -> None:
-        self._inserts[rejected] += 1
-        if self._inserts[rejected] % TRIM_EVERY:
+    async def _maybe_trim(self, noise: bool) -> None:
+        self._inserts[noise] += 1
+        if self._inserts[noise] % TRIM_EVERY:
             return
         outcome = col(WebhookDelivery.outcome)
-        budget = outcome == "rejected" if rejected else outcome != "rejected"
-        keep = KEEP_REJECTED if rejected else KEEP
+        budget = outcome.in_(NOISE) if noise else outcome.not_in(NOISE)
+        keep = KEEP_REJECTED if noise else KEEP
         async with self.db.session() as session:
             cutoff = (
                 await session.exec(
