@@ -251,7 +251,7 @@ class PreviewsConfig(_Section):
         "approve",
         description="Previews of pull requests from forks: approve (built only after POST "
         "/api/previews/{id}/approve, again for every new head commit), never (listed as rejected, never "
-        "built), always (built at once: runs untrusted code).",
+        "built), always (built at once, still isolated).",
     )
     max_per_app: int = Field(
         5, ge=1, description="Live previews per app; a PR beyond it is listed as limit_reached, not built."
@@ -264,7 +264,8 @@ class PreviewsConfig(_Section):
     fork_firewall: bool = Field(
         True,
         description="Add the iptables rules that keep fork previews from the host and other apps' networks "
-        '(needs root and iptables; off: fork previews fail unless forks = "always" is accepted as is).',
+        "(needs root and iptables; a fork preview fails to deploy when they cannot be added). Off: only the "
+        "engine's own network separation applies.",
     )
     fork_build_cpu_limit: float | None = Field(1.0, description="CPUs for a fork preview's build.")
     fork_build_memory_limit: int | None = Field(1024**3, description="Memory for a fork preview's build.")
