@@ -56,7 +56,7 @@ def create_app(server: ServerProcess, name: str, **extra: object) -> dict:
 def test_login_writes_a_private_file_used_by_later_commands(server: ServerProcess, tmp_path: Path) -> None:
     login_path = tmp_path / "conf" / "login.json"
     env = {"RIVETR_LOGIN_FILE": str(login_path)}
-    result = run(["login", "--url", server.url, "--token", server.token], env)
+    result = run(["login", "--url", server.url], {**env, "RIVETR_TOKEN": server.token})
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(login_path.stat().st_mode) == 0o600
     assert json.loads(login_path.read_text()) == {"url": server.url, "token": server.token}
@@ -76,7 +76,7 @@ def test_bad_token_is_a_clear_error(server: ServerProcess, env: dict[str, str]) 
     result = run(["apps", "list"], {**env, "RIVETR_TOKEN": "wrong"})
     assert result.exit_code == 2
     assert "token was refused" in result.stderr and "rivetr login" in result.stderr
-    result = run(["login", "--url", server.url, "--token", "wrong"], env)
+    result = run(["login", "--url", server.url], {**env, "RIVETR_TOKEN": "wrong"})
     assert result.exit_code == 2 and not Path(env["RIVETR_LOGIN_FILE"]).exists()
 
 
@@ -124,7 +124,8 @@ def test_apps_list_and_show(server: ServerProcess, env: dict[str, str]) -> None:
 def test_env_set_list_unset(server: ServerProcess, env: dict[str, str]) -> None:
     create_app(server, "env-app")
     assert run(["env", "set", "env-app", "A=1", "B=x=y"], env).exit_code == 0
-    result = run(["env", "set", "env-app", "--secret", "TOKEN=s3cret", "A=2"], env)
+    # Secret values come from stdin (or a prompt), one line per key given alone: never from argv.
+    result = run(["env", "set", "env-app", "--secret", "TOKEN", "A"], env, input="s3cret\n2\n")
     assert result.exit_code == 0, result.output
     assert "updated A" in result.stdout and "set TOKEN" in result.stdout
     rows = {r["key"]: r for r in json.loads(run(["env", "list", "env-app", "--json"], env).stdout)}
@@ -138,8 +139,8 @@ def test_env_set_list_unset(server: ServerProcess, env: dict[str, str]) -> None:
     assert "s3cret" not in run(["env", "list", "env-app"], env).stdout
     assert run(["env", "unset", "env-app", "A", "TOKEN"], env).exit_code == 0
     assert [r["key"] for r in json.loads(run(["env", "list", "env-app", "--json"], env).stdout)] == ["B"]
-    result = run(["env", "set", "env-app", "NOEQUALS"], env)
-    assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
+    result = run(["env", "set", "env-app", "NOEQUALS"], env)  # a key alone, and nothing on stdin
+    assert result.exit_code == 2 and "no value for NOEQUALS" in result.stderr
     result = run(["env", "set", "env-app", "PORT=1"], env)  # reserved by Rivetr: the server's 422 is shown
     assert result.exit_code == 2 and "key" in result.stderr
 

@@ -1,8 +1,11 @@
 """The CLI's connection to a Rivetr server: where it is, which token, and turning HTTP failures into messages.
 
-Resolution order for the server URL and token: ``--url`` / ``--token`` options, then ``RIVETR_URL`` /
-``RIVETR_TOKEN``, then the login file written by ``rivetr login`` (``$RIVETR_LOGIN_FILE`` or
-``~/.config/rivetr/login.json``, mode 0600), then ``http://127.0.0.1:8080`` without a token.
+Resolution order for the server URL: ``--url``, ``RIVETR_URL``, the login file written by ``rivetr login``
+(``$RIVETR_LOGIN_FILE`` or ``~/.config/rivetr/login.json``, mode 0600), then ``http://127.0.0.1:8080``. For the
+token: ``--token-file PATH``, ``RIVETR_TOKEN``, the login file. Never a ``--token VALUE``: the command line is
+readable by every local user (``ps``, ``/proc/<pid>/cmdline``) and stays in shell history, so secrets are only
+read from the environment, files, stdin or a hidden prompt (:class:`RefusedSecretOption` explains that to old
+scripts still passing one).
 
 Exit codes shared by every command: 0 success, 1 the operation itself failed (a deployment that did not
 reach ``running``), 2 the request could not be made (usage error, unreachable server, bad token, unknown
@@ -34,6 +37,54 @@ class CliError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+#: What to do instead of passing a token on the command line.
+TOKEN_HINT = (
+    "a token on the command line is readable by every local user (ps) and stays in shell history; "
+    "use $RIVETR_TOKEN, --token-file PATH or `rivetr login` instead"
+)
+
+
+class RefusedSecretOption(click.Option):
+    """A hidden option kept only to refuse any value with a pointer to the safe way (scripts written for an
+    older CLI get a clear error instead of "no such option")."""
+
+    refuses_values = True
+
+    def __init__(self, *args: Any, hint: str, **kwargs: Any) -> None:
+        kwargs.setdefault("hidden", True)
+        kwargs.setdefault("expose_value", False)
+        super().__init__(*args, **kwargs)
+        self.hint = hint
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        from click.core import ParameterSource
+
+        if ctx.get_parameter_source(self.name or "") is ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"{self.opts[0]} is not accepted: {self.hint}", ctx)
+        return super().process_value(ctx, value)
+
+
+def read_secret_file(path: str) -> str:
+    """The first line of ``path`` (``-`` = stdin), stripped; an empty one is an error."""
+    import sys
+
+    try:
+        text = sys.stdin.readline() if path == "-" else Path(path).read_text().partition("\n")[0]
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise CliError(f"{'stdin' if path == '-' else path} holds no token")
+    return text.strip()
+
+
+token_file_option = click.option(
+    "--token-file",
+    metavar="PATH",
+    help="Read the API token from this file's first line ('-' = stdin).",
+)
+refused_token_option = click.option("--token", cls=RefusedSecretOption, hint=TOKEN_HINT)
 
 
 def login_file() -> Path:
@@ -82,15 +133,12 @@ class Connection:
 
 
 def connection_options(func: F) -> F:
-    """``--url`` and ``--token`` (with their environment variables) for a command; passes ``conn``."""
+    """``--url`` and ``--token-file`` (token otherwise from ``$RIVETR_TOKEN`` or the login file) for a command;
+    passes ``conn``."""
     import functools
 
-    @click.option(
-        "--token",
-        envvar="RIVETR_TOKEN",
-        metavar="TOKEN",
-        help="API token (default: $RIVETR_TOKEN, else the login file).",
-    )
+    @refused_token_option
+    @token_file_option
     @click.option(
         "--url",
         envvar="RIVETR_URL",
@@ -98,7 +146,8 @@ def connection_options(func: F) -> F:
         help="Server URL (default: $RIVETR_URL, else the login file, else http://127.0.0.1:8080).",
     )
     @functools.wraps(func)
-    def wrapper(*args: Any, url: str | None, token: str | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, url: str | None, token_file: str | None, **kwargs: Any) -> Any:
+        token = read_secret_file(token_file) if token_file else os.environ.get("RIVETR_TOKEN") or None
         return func(*args, conn=Connection.resolve(url, token), **kwargs)
 
     return wrapper  # type: ignore[return-value]

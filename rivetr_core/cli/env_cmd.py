@@ -1,7 +1,14 @@
-"""``rivetr env list|set|unset <app>``: an app's environment variables (applied at the next deployment)."""
+"""``rivetr env list|set|unset <app>``: an app's environment variables (applied at the next deployment).
+
+Secret values never come from the command line (readable by every local user through ``ps`` and kept in shell
+history): with ``--secret``, ``KEY=VALUE`` is refused and the value is read from a hidden prompt or stdin
+(``KEY`` alone) or from a file (``--from-file``). Plain ``KEY=VALUE`` stays for values that are not secret
+(``DEBUG=0``, ``PORT_HINT=80``): marking a variable secret is the line the CLI holds.
+"""
 
 from __future__ import annotations
 
+from typing import IO
 from urllib.parse import quote
 
 import click
@@ -36,17 +43,43 @@ def env_list(app: str, reveal: bool, conn: Connection, as_json: bool) -> None:
 
 @env.command("set")
 @click.argument("app", shell_complete=complete_app)
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
-@click.option("--secret", is_flag=True, help="Mark the variables secret (masked in listings).")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE|KEY...")
+@click.option(
+    "--secret",
+    is_flag=True,
+    help="Mark the variables secret (masked in listings). Their values are then never taken from the command "
+    "line: give KEY alone (value from a hidden prompt, or stdin) or use --from-file.",
+)
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.File("r"),
+    help="Read KEY=VALUE lines from this file ('-' = stdin); blank lines and # comments are skipped.",
+)
 @connection_options
-def env_set(app: str, assignments: tuple[str, ...], secret: bool, conn: Connection) -> None:
-    """Set one or more variables: ``rivetr env set web DATABASE_URL=postgres://… DEBUG=0``."""
-    pairs = []
+def env_set(
+    app: str, assignments: tuple[str, ...], secret: bool, from_file: IO[str] | None, conn: Connection
+) -> None:
+    """Set variables: ``rivetr env set web DEBUG=0``; secrets: ``rivetr env set web --secret DATABASE_URL``
+    (prompted, or piped on stdin) or ``rivetr env set web --secret --from-file prod.env``."""
+    pairs = _read_dotenv(from_file) if from_file is not None else []
+    bare = [item for item in assignments if "=" not in item]
     for item in assignments:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CliError(f"expected KEY=VALUE, got {item!r}")
+        if not sep:
+            continue
+        if not key:
+            raise CliError(f"expected KEY=VALUE or KEY, got {item!r}")
+        if secret:
+            raise CliError(
+                f"--secret {key}=...: secret values are not taken from the command line (other local users "
+                f"see it in ps, and it stays in shell history); give {key} alone and type the value at the "
+                "prompt or pipe it on stdin, or use --from-file"
+            )
         pairs.append((key, value))
+    pairs += _read_values(bare)
+    if not pairs:
+        raise click.UsageError("give KEY=VALUE, KEY (value from stdin or a prompt) or --from-file")
     with conn.client() as client:
         found = client.resolve_app(app)
         base = f"/api/apps/{found['id']}/env-vars"
@@ -72,3 +105,37 @@ def env_unset(app: str, keys: tuple[str, ...], conn: Connection) -> None:
         for key in keys:
             client.delete(f"/api/apps/{found['id']}/env-vars/{quote(key, safe='')}")
             click.echo(f"unset {key}")
+
+
+def _read_dotenv(fh: IO[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for number, line in enumerate(fh, 1):
+        line = line.rstrip("\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"{fh.name}:{number}: expected KEY=VALUE")
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def _read_values(keys: list[str]) -> list[tuple[str, str]]:
+    """Values for keys given alone: a hidden prompt on a terminal; else stdin (all of it for one key, so a
+    multi-line value such as a PEM key fits; one line per key for several)."""
+    if not keys:
+        return []
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return [(key, click.prompt(f"Value of {key}", hide_input=True)) for key in keys]
+    if len(keys) == 1:
+        text = stdin.read()
+        values = [text[:-1] if text.endswith("\n") else text]
+    else:
+        values = [stdin.readline() for _ in keys]
+    pairs = []
+    for key, value in zip(keys, values, strict=True):
+        if not value:
+            raise CliError(f"no value for {key} on stdin (pipe it in, or run on a terminal to be asked)")
+        pairs.append((key, value.rstrip("\n") if len(keys) > 1 else value))
+    return pairs

@@ -14,6 +14,9 @@ from .client import (
     connection_options,
     json_option,
     login_file,
+    read_secret_file,
+    refused_token_option,
+    token_file_option,
     write_login,
 )
 from .output import fields, print_json, table
@@ -28,12 +31,8 @@ from .output import fields, print_json, table
     default="http://127.0.0.1:8080",
     help="Server URL ($RIVETR_URL).",
 )
-@click.option(
-    "--token",
-    envvar="RIVETR_TOKEN",
-    metavar="TOKEN",
-    help="Admin token or an API token ($RIVETR_TOKEN); prompted (hidden) when neither it nor --username is given.",
-)
+@token_file_option
+@refused_token_option
 @click.option(
     "-u",
     "--username",
@@ -41,9 +40,13 @@ from .output import fields, print_json, table
     help="Log in as a dashboard user instead: the password is prompted (or $RIVETR_PASSWORD) and an API token "
     "named rivetr-cli@<this host> is created for the CLI.",
 )
-def login(url: str, token: str | None, username: str | None) -> None:
-    """Check a server URL and credential, then save URL and token to the login file (mode 0600)."""
+def login(url: str, token_file: str | None, username: str | None) -> None:
+    """Check a server URL and credential, then save URL and token to the login file (mode 0600).
+
+    The admin token or an API token comes from --token-file, $RIVETR_TOKEN or a hidden prompt: never from the
+    command line, where other local users and the shell history would see it."""
     url = url.rstrip("/")
+    token = read_secret_file(token_file) if token_file else os.environ.get("RIVETR_TOKEN") or None
     if username:
         password = os.environ.get("RIVETR_PASSWORD") or click.prompt("Password", hide_input=True)
         token = _token_for_user(url, username, password)
