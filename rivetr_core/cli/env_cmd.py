@@ -8,6 +8,7 @@ history): with ``--secret``, ``KEY=VALUE`` is refused and the value is read from
 
 from __future__ import annotations
 
+import sys
 from typing import IO
 from urllib.parse import quote
 
@@ -125,7 +126,7 @@ def _read_values(keys: list[str]) -> list[tuple[str, str]]:
     multi-line value such as a PEM key fits; one line per key for several)."""
     if not keys:
         return []
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if stdin.isatty():
         return [(key, click.prompt(f"Value of {key}", hide_input=True)) for key in keys]
     if len(keys) == 1:
