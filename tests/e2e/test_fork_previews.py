@@ -205,3 +205,53 @@ def test_fork_builds_refuse_add_url_and_stop_a_flooding_log(e2e, git_server):
     # The base app is untouched by all of it, and its own builds are not capped.
     assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json() == []
     assert httpx.get(f"{rivetr.server.url}/health", timeout=10).status_code == 200
+
+
+def test_forks_never_and_the_preview_cap(e2e, git_server):
+    rivetr = e2e(
+        "docker",
+        RIVETR_WEBHOOKS__GITHUB_SECRET=SECRET,
+        RIVETR_PROXY__PREVIEW_DOMAIN=PREVIEW_DOMAIN,
+        RIVETR_PREVIEWS__FORKS="never",
+        RIVETR_PREVIEWS__MAX_PER_APP="1",
+    )
+    repo = git_server.create_repo("capped")
+    app = rivetr.create_app(repo, "capped")
+    first = branch(repo, "feature", "first preview\n")
+    response = signed_post(
+        rivetr, "pull_request", pr_payload(repo, repo.url, "acme/site", first, "opened", 1), "cap-1"
+    )
+    assert response.status_code == 202, response.text
+    assert rivetr.wait(response.json()["deployments"][0])["status"] == "running"
+    rivetr.wait_content(f"pr-1.capped.{PREVIEW_DOMAIN}", "first preview\n")
+
+    # ---- a second same-repository PR is over [previews] max_per_app = 1: listed, nothing built
+    from tests.support.gitserver import _git
+
+    _git("checkout", "-q", "-b", "second", "main", cwd=repo.work)
+    repo.write("www/index.html", "second preview\n")
+    _git("commit", "-qam", "second", cwd=repo.work)
+    _git("push", "-q", "origin", "HEAD:second", cwd=repo.work)
+    second = repo.head()
+    _git("checkout", "-q", "main", cwd=repo.work)
+    payload = pr_payload(repo, repo.url, "acme/site", second, "opened", 2)
+    payload["pull_request"]["head"]["ref"] = "second"
+    response = signed_post(rivetr, "pull_request", payload, "cap-2")
+    assert response.status_code == 200 and response.json()["status"] == "limit_reached", response.text
+    assert "max_per_app" in response.json()["reason"]
+    capped = previews_of(rivetr, app["id"])[2]
+    assert capped["status"] == "limit_reached" and capped["preview_app_id"] is None
+    assert rivetr.images("capped-pr-2") == []
+    assert rivetr.fetch(f"pr-2.capped.{PREVIEW_DOMAIN}")[0] in (404, 502)
+
+    # ---- forks = "never": a fork's PR is listed as rejected, never cloned or built
+    fork = git_server.create_repo("capped-fork")
+    fork_sha = branch(fork, "feature", "fork preview\n")
+    response = signed_post(
+        rivetr, "pull_request", pr_payload(repo, fork.url, "mallory/site", fork_sha, "opened", 3), "cap-3"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "ignored", response.text
+    rejected = previews_of(rivetr, app["id"])[3]
+    assert rejected["status"] == "rejected" and rejected["fork"] is True and "never" in rejected["reason"]
+    assert rivetr.api.post(f"/api/previews/{rejected['id']}/approve").status_code == 409
+    assert rivetr.images("capped-pr-3") == []
