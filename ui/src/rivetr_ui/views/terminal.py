@@ -158,8 +158,12 @@ async def _run_shell(app_name: str, container_id: str, username: str, idle_timeo
     code, reason = 1000, "shell exited"
     try:
         await asyncio.wait({output, reader, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if watcher.done() and not watcher.cancelled() and watcher.exception() is None:
-            code, reason = watcher.result()
+        if watcher.done() and not watcher.cancelled():
+            if watcher.exception() is None:
+                code, reason = watcher.result()
+            else:  # the session cannot be checked (database trouble): fail closed, and say so
+                log.warning("terminal session check failed", exc_info=watcher.exception())
+                code, reason = 4500, "could not check your session: reconnect"
     finally:
         for task in (output, reader, watcher):
             task.cancel()
