@@ -109,8 +109,11 @@ def status(conn: Connection, as_json: bool) -> None:
         return
     # The CLI sends its token, so /health answers with details (engine name/version, error texts).
     details = health.get("details") or {}
-    runtime = details.get("runtime") or {}
-    proxy = details.get("proxy") or {}
+    runtime = details.get("runtime") or {"ok": health.get("runtime") == "ok"}
+    proxy = details.get("proxy") or {
+        "ok": health.get("proxy") in ("ok", "disabled"),
+        "enabled": health.get("proxy") != "disabled",
+    }
     counts: dict[str, int] = {}
     for app in apps:
         counts[app["status"]] = counts.get(app["status"], 0) + 1
