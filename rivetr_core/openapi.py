@@ -32,6 +32,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Error statuses a handler declared with :func:`responds`.
 RESPONDS_ATTRIBUTE = "_rivetr_responds"
+#: Set by :func:`optional_body` on handlers that also work without a request body.
+OPTIONAL_BODY_ATTRIBUTE = "_rivetr_optional_body"
+#: Set by :func:`security` on handlers outside /api/ that check a credential themselves.
+SECURITY_ATTRIBUTE = "_rivetr_security"
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -84,6 +88,26 @@ def responds(*statuses: int) -> Callable[[F], F]:
     return decorate
 
 
+def security(
+    requirement: list[dict[str, list[str]]] | Callable[[Any], list[dict[str, list[str]]]],
+) -> Callable[[F], F]:
+    """Declare the security of a handler that checks credentials itself (outside the /api/ guard): an OpenAPI
+    security list, or a function of the server's config returning one. ``[{}, {"bearer": []}]`` is optional
+    auth (more with a token); ``[]`` is public."""
+
+    def decorate(func: F) -> F:
+        setattr(func, SECURITY_ATTRIBUTE, requirement)
+        return func
+
+    return decorate
+
+
+def optional_body(func: F) -> F:
+    """The documented request body may be left out (quart-schema's ``validate_request`` needs one)."""
+    setattr(func, OPTIONAL_BODY_ATTRIBUTE, True)
+    return func
+
+
 def error_response(status: int) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": _DESCRIPTIONS.get(status, _CODES.get(status, "error").replace("_", " ")),
@@ -94,11 +118,58 @@ def error_response(status: int) -> dict[str, Any]:
     return response
 
 
+#: What :func:`_installed_names` returns for a branch that must go (``None`` is JSON's null: a ``default`` may be it).
+_NOTHING = object()
+
+
+def _installed_names(node: Any, plugins: Any) -> Any:
+    """A copy of ``node`` where ``{"x-rivetr-names": "builders"}`` (or ``"plugin_health_checks"``) becomes an
+    ``enum`` of what this server has installed, so the document accepts exactly the names the API does; a
+    ``oneOf`` branch left with no name to take is dropped."""
+    if isinstance(node, list):
+        filled = [_installed_names(item, plugins) for item in node]
+        return [item for item in filled if item is not _NOTHING]
+    if not isinstance(node, dict):
+        return node
+    if "x-rivetr-names" in node:
+        from .engine.selection import AUTO_BUILDER, BUILTIN_KINDS
+
+        which = node["x-rivetr-names"]
+        if which == "builders":  # never empty: "auto" is always valid
+            names = [AUTO_BUILDER, *sorted(plugins.builders() if plugins is not None else ())]
+        elif plugins is None:
+            names = []
+        else:
+            names = sorted(set(plugins.health_checks()) - set(BUILTIN_KINDS))
+        if not names:
+            return _NOTHING
+        return {**{k: v for k, v in node.items() if k != "x-rivetr-names"}, "enum": names}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        filled = _installed_names(value, plugins)
+        if filled is _NOTHING:  # a property with nothing to take: its whole object branch goes
+            return _NOTHING
+        out[key] = filled
+    return out
+
+
 class RivetrOpenAPI(OpenAPIProvider):
     """quart-schema's generator, completed as the module doc says."""
 
     def generate_rules(self) -> Iterable[Rule]:
         return (rule for rule in super().generate_rules() if is_api_path(rule.rule))
+
+    def build_querystring_parameters(self, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        # quart-schema drops the model's "required" list: a parameter the handler cannot do without must say so.
+        from quart_schema.conversion import model_schema
+
+        parameters, definitions = super().build_querystring_parameters(model)
+        schema = model_schema(model, preference=self._app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"])
+        required = set(schema.get("required", ()))
+        for parameter in parameters:
+            if parameter["name"] in required:
+                parameter["required"] = True
+        return parameters, definitions
 
     def build_paths(self, rule: Rule) -> tuple[dict, dict]:
         paths, components = super().build_paths(rule)
@@ -108,7 +179,9 @@ class RivetrOpenAPI(OpenAPIProvider):
                 # quart-schema shares one responses dict between a rule's methods: complete a copy per method.
                 operations[method] = self._complete(path, method, {**operation}, func)
         components["Error"] = ERROR_SCHEMA
-        return paths, components
+        # Request bodies are inlined in ``paths``; referenced models are in ``components``.
+        plugins = self._app.extensions.get("rivetr")
+        return _installed_names(paths, plugins), _installed_names(components, plugins)
 
     def _complete(
         self, path: str, method: str, operation: dict[str, Any], func: Callable[..., Any]
@@ -119,7 +192,10 @@ class RivetrOpenAPI(OpenAPIProvider):
         # quart-schema keys responses by int; JSON turns keys into strings anyway, and "2XX" is one.
         responses = {str(code): copy.deepcopy(r) for code, r in (operation.get("responses") or {}).items()}
         config = self._app.config["RIVETR"]
-        if "security" not in operation:
+        declared = getattr(func, SECURITY_ATTRIBUTE, None)
+        if declared is not None:
+            operation["security"] = declared(config) if callable(declared) else declared
+        elif "security" not in operation:
             operation["security"] = [{"bearer": []}] if token_required(path) else []
         statuses: set[int] = set(getattr(func, RESPONDS_ATTRIBUTE, ()))
         if operation["security"] and {} not in operation["security"]:
@@ -135,6 +211,11 @@ class RivetrOpenAPI(OpenAPIProvider):
             statuses |= {404, 422}
         if any(p.get("in") in ("query", "header") for p in parameters):
             statuses.add(422)
+        if "requestBody" in operation:
+            operation["requestBody"] = {
+                **operation["requestBody"],
+                "required": not getattr(func, OPTIONAL_BODY_ATTRIBUTE, False),
+            }
         body = (operation.get("requestBody") or {}).get("content", {})
         if "application/json" in body:
             statuses |= {400, 413, 415, 422}

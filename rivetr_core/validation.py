@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+# The same rules as JSON Schema patterns for the API document (ECMA syntax, no lookarounds): what a pattern admits
+# the checks below accept, so a client that follows the document is never refused.
+NAME_PATTERN = _NAME.pattern
+_LABEL_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: A host name of two or more labels (or localhost), optionally a ``*.`` wildcard.
+DOMAIN_PATTERN = rf"^(?:\*\.)?(?:(?:{_LABEL_PATTERN}\.)+{_LABEL_PATTERN}|localhost)$"
+_PORT_PATTERN = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+#: ``host:port`` (the check also takes ``[v6]:port``).
+UPSTREAM_PATTERN = rf"^[A-Za-z0-9.-]+:{_PORT_PATTERN}$"
+#: JSON Schema of a host-name field.
+DOMAIN_SCHEMA: dict[str, Any] = {"pattern": DOMAIN_PATTERN, "maxLength": 253}
+#: JSON Schema of a DNS-safe name field.
+NAME_SCHEMA: dict[str, Any] = {"pattern": NAME_PATTERN, "maxLength": 63}
 
 
 def check_domain(value: str, *, allow_wildcard: bool = True) -> str:

@@ -130,7 +130,7 @@ async def test_update_and_list_filters(api: ApiClient):
     a = await _create(api, name="a", project_id=project["id"], environment="production")
     await _create(api, name="b", environment="staging")
     code, body = await api.post("/api/apps", json={**GOOD, "name": "c", "project_id": "nope"})
-    assert code == 422 and _field(body) == "project_id"
+    assert code == 404 and _field(body) == "project_id"
     assert [x["name"] for x in (await api.get(f"/api/apps?project_id={project['id']}"))[1]] == ["a"]
     assert [x["name"] for x in (await api.get("/api/apps?environment=staging"))[1]] == ["b"]
     assert (await api.get("/api/apps?environment=nope"))[0] == 422
@@ -256,7 +256,7 @@ async def test_ssh_keys(api: ApiClient):
     assert (await api.post("/api/ssh-keys", json={"name": "deploy", "private_key": private}))[0] == 409
     app = await _create(api, git_url="git@github.com:a/b.git", ssh_key_id=key["id"])
     code, body = await api.post("/api/apps", json={**GOOD, "name": "x", "ssh_key_id": "nope"})
-    assert code == 422 and _field(body) == "ssh_key_id"
+    assert code == 404 and _field(body) == "ssh_key_id"
     code, body = await api.delete(f"/api/ssh-keys/{key['id']}")
     assert (
         code == 409 and body["error"]["code"] == "ssh_key_in_use" and body["error"]["details"] == {"apps": 1}

@@ -79,8 +79,12 @@ async def load_app(app_id: str) -> tuple[App, list[str]]:
         return app, [r.domain for r in rows.all()]
 
 
+def _missing(field: str, message: str) -> ApiError:
+    return ApiError(404, f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
 async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
-    """422 for a disallowed git URL or a missing project/SSH key; 409 for a taken name or domain."""
+    """422 for a disallowed git URL, 404 for a missing project/SSH key; 409 for a taken name or domain."""
     ctx = rivetr()
     if (
         fields.get("git_url")
@@ -89,10 +93,11 @@ async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
     ):
         raise validation_error("git_url", "local paths and file:// URLs are disabled ([git] allow_local)")
     async with ctx.db.session() as session:
+        # A reference to nothing is a 404 naming the field (the body itself is well-formed).
         if fields.get("project_id") and await session.get(Project, fields["project_id"]) is None:
-            raise validation_error("project_id", f"no project with id {fields['project_id']!r}")
+            raise _missing("project_id", f"no project with id {fields['project_id']!r}")
         if fields.get("ssh_key_id") and await session.get(SshKey, fields["ssh_key_id"]) is None:
-            raise validation_error("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
+            raise _missing("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
         if fields.get("name"):
             other = (await session.exec(select(App).where(App.name == fields["name"]))).first()
             if other is not None and other.id != app_id:

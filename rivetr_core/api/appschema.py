@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.units import parse_cpus, parse_size
-from rivetr_core.validation import check_domain, check_name
+from rivetr_core.validation import DOMAIN_SCHEMA, NAME_SCHEMA, check_domain, check_name
 
 Environment = Literal["development", "staging", "production"]
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
@@ -78,7 +78,88 @@ def check_commit(value: str | None) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda s, m: _document_checks(s, m))
+
+
+# What the checks above accept, as JSON Schema for the API document (subsets where a check is too subtle for a
+# pattern, e.g. it also strips spaces): a client that follows the document is never refused.
+_SEGMENT = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+_PATH_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
+_SIZE_M = r"(?:[4-9]|[1-9][0-9]{1,5})[mM]|[1-9][0-9]{0,3}[gG]"
+_FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": {"type": "string", **NAME_SCHEMA},
+    "git_url": {
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": r"^(?:(?:https?|ssh|git)://[A-Za-z0-9._~-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~-]+)+/?"
+        r"|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*)$",
+    },
+    "branch": {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": rf"^[A-Za-z0-9_][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*(?:/{_SEGMENT})*$",
+    },
+    "dockerfile": {"type": "string", "pattern": rf"^{_PATH_SEGMENT}(?:/{_PATH_SEGMENT})*$"},
+    "build_context": {"type": "string", "pattern": rf"^(?:\.|{_PATH_SEGMENT}(?:/{_PATH_SEGMENT})*)$"},
+    "healthcheck_path": {"type": "string", "maxLength": 500, "pattern": r"^/[!-~]*$"},
+    "git_token_user": {"type": "string", "pattern": r"^[!-9;-~]{1,100}$"},
+    "domains": {"type": "array", "items": {"type": "string", **DOMAIN_SCHEMA}, "uniqueItems": True},
+    "cpu_limit": {
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0, "maximum": 1024},
+            {
+                "type": "string",
+                "pattern": r"^(?:[1-9][0-9]{0,2}(?:\.[0-9]{1,3})?|0\.[0-9]{0,2}[1-9]|[1-9][0-9]{0,5}m)$",
+            },
+        ]
+    },
+    "memory_limit": {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 0},
+            {"type": "integer", "minimum": 4 * 1024**2, "maximum": 2**50},
+            {"type": "string", "pattern": rf"^(?:0|{_SIZE_M})$"},
+        ]
+    },
+    "pids_limit": {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 0},
+            {"type": "integer", "minimum": 16, "maximum": 4_194_304},
+        ]
+    },
+    "key": {"type": "string", "pattern": _ENV_KEY.pattern, "not": {"enum": sorted(RESERVED_ENV_KEYS)}},
+    "value": {"type": "string", "maxLength": 65536, "pattern": "^[^\\x00]*$"},
+    "commit": {"type": "string", "pattern": "^[0-9A-Fa-f]{7,64}$"},
+    "log_max_size": {
+        "anyOf": [
+            {"type": "integer", "minimum": 16 * 1024, "maximum": 1024**3},
+            {
+                "type": "string",
+                "pattern": r"^(?:(?:1[6-9]|[2-9][0-9]|[1-9][0-9]{2,5})[kK]|[1-9][0-9]{0,2}[mM]|1[gG])$",
+            },
+        ]
+    },
+}
+
+
+def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """Put :data:`_FIELD_SCHEMAS` into the model's JSON Schema; null stays allowed only where the API takes it
+    (in an update, ``NULLABLE_APP_FIELDS`` and ``domains``: the other fields must have a value when present)."""
+    nullable_names = (NULLABLE_APP_FIELDS | {"domains"}) if model.__name__ == "AppUpdate" else None
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.pop("anyOf", None)
+        takes_null = branches is not None and {"type": "null"} in branches
+        if takes_null and nullable_names is not None and name not in nullable_names:
+            takes_null = False
+        value = _FIELD_SCHEMAS.get(name)
+        if value is None:
+            kept = [b for b in branches or [] if b != {"type": "null"}]
+            value = kept[0] if len(kept) == 1 else {"anyOf": kept} if kept else {}
+            if branches is None:
+                continue
+        alternatives = [*value.get("anyOf", [value]), *([{"type": "null"}] if takes_null else [])]
+        prop.update(alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives})
+        if not takes_null and "default" in prop and prop["default"] is None:
+            del prop["default"]  # absent means unchanged; null is not a value it takes
 
 
 class _AppFields(_Strict):
@@ -130,6 +211,8 @@ class _AppFields(_Strict):
         size = parse_size(v)
         if size is not None and size < 4 * 1024**2:
             raise ValueError("must be at least 4m (0: unlimited)")
+        if size is not None and size > 2**50:  # also keeps it inside SQLite's integers
+            raise ValueError("must be at most 1024t")
         return size
 
     @field_validator("pids_limit", check_fields=False)

@@ -5,16 +5,18 @@ The blueprint also installs the audit hook (``record_once``) so every request of
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, current_app
 from quart_schema import tag, validate_querystring
 
 from rivetr_core.audit.recorder import AuditLog, entry_json, install_audit
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 
 @bp.record_once
@@ -35,6 +37,14 @@ class AuditQuery(BaseModel):
     until: datetime | None = Field(None, description="ISO 8601; entries before this time.")
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=1_000_000_000)  # SQLite integers stop at 2**63
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _iso(cls, v: object) -> object:
+        # pydantic also reads a bare number as a Unix time; the documented format is an ISO 8601 date-time.
+        if isinstance(v, str) and _NUMBER.match(v.strip()):
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+        return v
 
 
 @bp.get("")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import tag, validate_request
 
-from rivetr_core.accounts.service import AccountError, LoginResult, session_json, user_json
+from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult, session_json, user_json
 from rivetr_core.accounts.setup import setup_proof_valid, setup_token_error
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
@@ -44,6 +44,18 @@ class Credentials(BaseModel):
 
 
 class SetupIn(Credentials):
+    username: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Login name: letters, digits and _ . @ - (starting with a letter or digit).",
+        json_schema_extra={"pattern": USERNAME_RE.pattern},
+    )
+    password: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="At least [auth] min_password_length characters (10 unless configured).",
+        json_schema_extra={"minLength": 10},
+    )
     setup_token: str | None = Field(
         None,
         max_length=1024,
@@ -145,13 +157,14 @@ async def logout() -> Response:
 
 
 @bp.post("/password")
+@responds(403)
 @tag(["auth"])
 @validate_request(PasswordChange)
 async def change_password(data: PasswordChange) -> Response:
     """Change the session user's password; all their sessions end (log in again)."""
     user = getattr(g, "rivetr_user", None)
     if user is None:
-        raise AccountError(400, "only a logged-in user can change their password")
+        raise AccountError(403, "only a logged-in user can change their password (tokens have none)")
     await accounts().change_password(user, data.current_password, data.new_password)
     response = Response(status=204)
     clear_session_cookie(current_app, response)  # type: ignore[arg-type]

@@ -12,13 +12,16 @@ from quart_schema import tag, validate_request, validate_response
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.tls.manager import CertificateManager, certificate_json
-from rivetr_core.validation import check_domain
+from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 
 bp = Blueprint("certificates_api", __name__, url_prefix="/api/certificates")
 
 
 class CertificateIn(BaseModel):
-    domain: str = Field(description="Host name the certificate is served for (exact, or *.example.com).")
+    domain: str = Field(
+        description="Host name the certificate is served for (exact, or *.example.com).",
+        json_schema_extra=DOMAIN_SCHEMA,
+    )
     certificate: str = Field(
         description="PEM chain: the leaf first, then its intermediates.", max_length=200_000
     )
@@ -63,10 +66,11 @@ def _json(row: Any) -> dict[str, Any]:
 
 
 def _path_domain(domain: str) -> str:
+    # Not a host name, so no certificate can be stored under it: 404 like any other unknown domain.
     try:
         return check_domain(domain)
     except ValueError as exc:
-        raise validation_error("domain", str(exc)) from None
+        raise ApiError(404, f"no certificate for {domain!r}: {exc}", details={"id": domain}) from None
 
 
 @bp.get("")

@@ -22,6 +22,7 @@ from rivetr_core.db import isoformat
 from rivetr_core.engine.logs import StatusMark
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Deployment
+from rivetr_core.openapi import optional_body
 
 from .appschema import DeployIn, DeploymentsQuery
 
@@ -63,6 +64,7 @@ def _service() -> Any:
 @bp.post("/api/apps/<app_id>/deploy")
 @tag(["deployments"])
 @document_request(DeployIn)
+@optional_body
 async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
     """Queue a deployment of the branch head (or ``commit``); 202 with the deployment (``queued``)."""
     raw = await request.get_data(as_text=True)

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response, current_app, redirect, request
 from quart_schema import tag, validate_querystring, validate_request
+from werkzeug.routing import BaseConverter
 
 from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.context import rivetr
@@ -27,6 +28,18 @@ from rivetr_core.openapi import responds
 from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
+
+
+class _AccountId(BaseConverter):
+    """Any segment but ``available`` (its own route): otherwise ``/api/git-providers/available`` also matched
+    ``DELETE /api/git-providers/<account_id>`` and advertised DELETE in its ``Allow``."""
+
+    regex = r"(?!available$)[^/]+"
+
+
+@bp.record_once
+def _converters(state: Any) -> None:
+    state.app.url_map.converters["account_id"] = _AccountId
 
 
 def accounts() -> GitAccountService:
@@ -78,13 +91,13 @@ async def available_providers() -> list[dict[str, Any]]:
     return out
 
 
-@bp.get("/api/git-providers/<account_id>")
+@bp.get("/api/git-providers/<account_id:account_id>")
 @tag(["git providers"])
 async def get_account(account_id: str) -> dict[str, Any]:
     return account_json(await accounts().get(account_id))
 
 
-@bp.delete("/api/git-providers/<account_id>")
+@bp.delete("/api/git-providers/<account_id:account_id>")
 @tag(["git providers"])
 async def delete_account(account_id: str) -> Response:
     """Forget a connected account and its tokens (apps linked to it are unlinked)."""
@@ -98,7 +111,7 @@ class ReposQuery(BaseModel):
     search: str | None = Field(None, max_length=200, description="Substring of the repository name.")
 
 
-@bp.get("/api/git-providers/<account_id>/repos")
+@bp.get("/api/git-providers/<account_id:account_id>/repos")
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(ReposQuery)
@@ -131,8 +144,16 @@ async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
     }
 
 
+_SEGMENT = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"
+#: What the check below accepts, as documented (a subset: it also strips slashes and spaces around).
+_REPO_PATTERN = rf"^(?:{_SEGMENT}(?:/{_SEGMENT})+|[0-9]+)$"
+
+
 class BranchesQuery(BaseModel):
-    repo: str = Field(description="owner/name (GitLab: group/project path or project id).")
+    repo: str = Field(
+        description="owner/name (GitLab: group/project path or project id).",
+        json_schema_extra={"pattern": _REPO_PATTERN, "maxLength": 500},
+    )
     page: int = Field(1, ge=1, le=10000)
     per_page: int = Field(100, ge=1, le=100)
 
@@ -151,7 +172,7 @@ class BranchesQuery(BaseModel):
         return v
 
 
-@bp.get("/api/git-providers/<account_id>/branches")
+@bp.get("/api/git-providers/<account_id:account_id>/branches")
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(BranchesQuery)

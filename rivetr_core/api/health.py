@@ -9,13 +9,16 @@ for :data:`CACHE_SECONDS`, so a flood of probes costs one check per window, neve
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
 from quart import Blueprint, Response, current_app, jsonify
+from quart_schema import document_response
 
 from rivetr_core import __version__
 from rivetr_core.auth import bearer_token, resolve_principal
 from rivetr_core.context import rivetr
+from rivetr_core.openapi import security
 from rivetr_core.types import RuntimeUnavailable
 
 bp = Blueprint("health", __name__)
@@ -79,7 +82,20 @@ async def cached_check() -> dict[str, Any]:
     return await asyncio.shield(pending)
 
 
+class HealthOut(BaseModel):
+    """Each component's state; with a credential also ``version`` and ``details``."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["ok", "degraded"]
+    database: str
+    runtime: str
+    proxy: str
+
+
 @bp.get("/health")
+@security([{}, {"bearer": []}])  # anyone; a credential adds the details
+@document_response(HealthOut, 200)
+@document_response(HealthOut, 503)
 async def health() -> Response:
     """Readiness of every component (503 when any is not usable); details with a token."""
     ctx = rivetr()

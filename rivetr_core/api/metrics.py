@@ -17,6 +17,7 @@ from rivetr_core.auth import bearer_token, resolve_principal, token_matches
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.metrics.registry import RivetrMetrics, install_request_timer
+from rivetr_core.openapi import responds, security
 
 bp = Blueprint("metrics_api", __name__)
 
@@ -30,6 +31,8 @@ def _install(state: Any) -> None:
 
 @bp.get("/metrics")
 @tag(["metrics"])
+@security(lambda config: [] if config.metrics.public and config.metrics.token is None else [{"bearer": []}])
+@responds(404)
 async def metrics() -> Response:
     """Prometheus metrics (text format 0.0.4). Bearer scrape/admin/API token unless ``[metrics] public``."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

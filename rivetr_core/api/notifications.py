@@ -35,14 +35,22 @@ def _check_url(v: str) -> str:
     return v
 
 
+# What the checks above accept, for the API document (printable ASCII: a subset of what they take).
+_NAME_SCHEMA: dict[str, Any] = {"pattern": r"^[!-~](?:[ -~]{0,98}[!-~])?$"}
+_URL_SCHEMA: dict[str, Any] = {"pattern": r"^[A-Za-z][A-Za-z0-9+.-]*://[!-~]+$", "maxLength": 4000}
+_EVENTS_SCHEMA: dict[str, Any] = {"items": {"type": "string", "enum": list(EVENT_TYPES)}}
+
+
 class ChannelIn(BaseModel):
-    name: str = Field(description="Unique display name.")
+    name: str = Field(description="Unique display name.", json_schema_extra=_NAME_SCHEMA)
     url: str = Field(
-        description="apprise URL (slack://, discord://, mailto://, tgram://, ntfy://, json://…)."
+        description="apprise URL (slack://, discord://, mailto://, tgram://, ntfy://, json://…).",
+        json_schema_extra=_URL_SCHEMA,
     )
     events: list[str] = Field(
         default_factory=list,
         description=f"Event types to deliver; empty = all. Known: {', '.join(EVENT_TYPES)}.",
+        json_schema_extra=_EVENTS_SCHEMA,
     )
     notifier: str = Field("apprise", description="Notifier plugin that delivers to this URL.")
     enabled: bool = True
@@ -53,9 +61,11 @@ class ChannelIn(BaseModel):
 
 
 class ChannelUpdate(BaseModel):
-    name: str | None = None
-    url: str | None = Field(None, description="New URL; omit to keep the stored one.")
-    events: list[str] | None = None
+    name: str | None = Field(None, json_schema_extra=_NAME_SCHEMA)
+    url: str | None = Field(
+        None, description="New URL; omit to keep the stored one.", json_schema_extra=_URL_SCHEMA
+    )
+    events: list[str] | None = Field(None, json_schema_extra=_EVENTS_SCHEMA)
     notifier: str | None = None
     enabled: bool | None = None
 

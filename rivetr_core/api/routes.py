@@ -11,14 +11,21 @@ from quart_schema import tag, validate_request, validate_response
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.routing import RouteService, dashboard_domain_taken, route_json
-from rivetr_core.validation import check_domain, check_upstream
+from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain, check_upstream
 
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
 
 
 class RouteIn(BaseModel):
-    domain: str = Field(description="Host name, exact (a.example.com) or wildcard (*.example.com).")
-    upstreams: list[str] = Field(min_length=1, description="host:port addresses, round-robin.")
+    domain: str = Field(
+        description="Host name, exact (a.example.com) or wildcard (*.example.com).",
+        json_schema_extra=DOMAIN_SCHEMA,
+    )
+    upstreams: list[str] = Field(
+        min_length=1,
+        description="host:port addresses, round-robin.",
+        json_schema_extra={"items": {"type": "string", "pattern": UPSTREAM_PATTERN}},
+    )
     https_redirect: bool = False
     hsts: bool = False
 

@@ -22,7 +22,7 @@ from quart_schema import tag, validate_querystring
 from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import ApiError, not_found
-from rivetr_core.history.query import parse_range, series
+from rivetr_core.history.query import RANGE_PATTERN, parse_range, series
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.openapi import responds
 
@@ -30,7 +30,11 @@ bp = Blueprint("system_api", __name__)
 
 
 class RangeQuery(BaseModel):
-    range: str = Field("1h", description="Time span: 15m, 1h, 6h, 24h, 7d, 30d (any <n>m|h|d up to 366d).")
+    range: str = Field(
+        "1h",
+        description="Time span: 15m, 1h, 6h, 24h, 7d, 30d (any <n>m|h|d up to 366d).",
+        json_schema_extra={"pattern": RANGE_PATTERN},
+    )
     points: int = Field(300, ge=2, le=2000, description="Maximum number of points returned.")
 
     @field_validator("range")

@@ -121,9 +121,20 @@ class GitSettingsIn(BaseModel):
     webhook_secret: str | None = Field(
         None,
         description="Per-app webhook secret (HMAC key / GitLab token); empty string removes it; omit to keep.",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string", "maxLength": 0},
+                {"type": "string", "minLength": 8, "maxLength": 500},
+                {"type": "null"},
+            ]
+        },
     )
     follow_tags: bool | None = Field(None, description="Tag pushes deploy this app.")
-    tag_pattern: str | None = Field(None, description="Glob of tags to follow (v*); empty = every tag.")
+    tag_pattern: str | None = Field(
+        None,
+        description="Glob of tags to follow (v*); empty = every tag.",
+        json_schema_extra={"maxLength": 255},
+    )
     previews_enabled: bool | None = Field(None, description="Deploy PR/MR previews of this app.")
     preview_secrets: bool | None = Field(
         None, description="Previews of same-repository PRs get secret env vars (a fork's PR never does)."

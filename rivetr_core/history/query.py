@@ -21,7 +21,12 @@ RANGES = {
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
-_RANGE = re.compile(r"^(\d{1,4})([mhd])$")
+#: ``<n>m|h|d`` from 1 minute to 366 days, no leading zeros (also the API's documented pattern).
+RANGE_PATTERN = (
+    r"^(?:[1-9][0-9]{0,3}m|(?:[1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-4])h"
+    r"|(?:[1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+)
+_RANGE = re.compile(r"^([1-9][0-9]{0,3})([mhd])$")
 _UNIT = {"m": "minutes", "h": "hours", "d": "days"}
 MAX_RANGE = timedelta(days=366)
 
@@ -31,7 +36,7 @@ def parse_range(value: str) -> timedelta:
     if value in RANGES:
         return RANGES[value]
     match = _RANGE.match(value or "")
-    if not match or int(match.group(1)) == 0:
+    if not match:
         raise ValueError("must look like 15m, 1h, 24h or 7d")
     span = timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
     if span > MAX_RANGE:
