@@ -259,3 +259,31 @@ def test_extra_response_after_a_complete_body_closes_both_sides(proxy_factory):
         assert parse_response(answer)[::2] == (200, b"m=v4"), answer
     finally:
         up.close()
+
+
+def test_early_response_before_the_body_is_sent_drops_the_connection(proxy_factory):
+    """An app that answers before reading the request body (a 413, say) and keeps its connection open: the rest
+    of the body is still on its way, so that connection must not be reused (the body would be read as the
+    next visitor's request), and the client's connection closes after the answer."""
+    up = ScriptedUpstream({"/early": [b"HTTP/1.1 413 Too Large\r\nContent-Length: 3\r\n\r\nbig"]})
+    try:
+        p = proxy_factory()
+        p.set_route("r.test", up.address)
+        rest = b"GET /headers?m=from-the-body HTTP/1.1\r\nHost: r.test\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", p.port), timeout=5) as s:
+            s.sendall(
+                b"POST /early HTTP/1.1\r\nHost: r.test\r\nContent-Length: %d\r\n\r\n" % (len(rest) + 10)
+            )
+            s.sendall(b"0123456789")
+            time.sleep(0.3)
+            try:
+                s.sendall(rest)
+            except OSError:
+                pass  # the proxy may already have closed
+            got = read_all(s)
+        assert got.startswith(b"HTTP/1.1 413") and b"Connection: close" in got and b"from-the-body" not in got
+        for i in range(2):
+            answer = _victim(p.port, f"v{i}")
+            assert parse_response(answer)[::2] == (200, f"m=v{i}".encode()), answer
+    finally:
+        up.close()

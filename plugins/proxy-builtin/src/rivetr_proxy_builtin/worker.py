@@ -160,7 +160,6 @@ class ClientConn(asyncio.Protocol):
         "active",
         "bad",
         "body_bytes",
-        "chunks",
         "closing",
         "deadline",
         "discard",
@@ -204,8 +203,7 @@ class ClientConn(asyncio.Protocol):
         self.head_bytes = 0
         self.hsize = 0
         self.body_bytes = 0
-        self.chunks = 0  # chunk headers of the current chunked body (framing overhead allowance)
-        self.excess = 0  # chunked framing bytes beyond that allowance
+        self.excess = 0  # chunked framing bytes beyond their allowance (see _CHUNK_EXCESS_LIMIT)
         self.parsing: Exchange | None = None  # the exchange whose request body is being received
         self.active: Exchange | None = None  # the exchange whose response is being sent
         self.waiting: list[Exchange] = []  # pipelined requests behind `active`
@@ -410,7 +408,7 @@ class ClientConn(asyncio.Protocol):
         http10 = ex.http10 = p.get_http_version() == "1.0"
         if w.access_log:
             ex.log = (method, self.url, host or b"-")
-        if self.url[:1] != b"/" and method != b"CONNECT":
+        if self.url[0] != 47 and method != b"CONNECT":  # 47: "/"
             # Absolute-form (``GET http://a.example/ HTTP/1.1``, RFC 9112 §3.2.2) or ``OPTIONS *``. The app gets
             # origin-form only: an absolute URI naming another host than the one routed by must not steer it.
             target = _origin_form(self.url, host, method)
@@ -435,8 +433,10 @@ class ClientConn(asyncio.Protocol):
         # Request-smuggling defenses (llhttp already rejects most of this; stay strict even if it relaxes).
         if te is not None:
             # Only "chunked" alone, never with a Content-Length, never in HTTP/1.0 (RFC 9112 §6.1: such framing
-            # is faulty; a 1.0 app ignoring the field would take the body for a second request).
-            if cl is not None or http10 or te.strip().lower() != b"chunked":
+            # is faulty; a 1.0 app ignoring the field would take the body for a second request). An upgrade
+            # request with a body is refused too: llhttp hands everything after its head over as tunnel data,
+            # body included, while the app would wait for that body first.
+            if cl is not None or http10 or is_upgrade or te.strip().lower() != b"chunked":
                 bad = True
             ex.chunked = ex.has_body = True
             self.excess = 0
@@ -445,13 +445,11 @@ class ClientConn(asyncio.Protocol):
                 bad = True
             elif (size := int(cl)) > 0:
                 ex.has_body = True
+                if is_upgrade:
+                    bad = True  # see above
                 if w.max_body_size and size > w.max_body_size:
                     return self._local(ex, error_response(413, True), False)
         if host is None and not http10:
-            bad = True
-        if is_upgrade and ex.has_body:
-            # llhttp hands everything after an upgrade request's head over as tunnel data, body included, while
-            # the app would wait for that body first: refuse rather than guess where the request ends.
             bad = True
         if bad:
             return self._local(ex, error_response(400, True), False)
@@ -465,7 +463,15 @@ class ClientConn(asyncio.Protocol):
                     line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
                 ]
                 append = out.append
-        hkey = _route_key(host or b"")
+        # Route by Host: the rule of _route_key, inlined on the hot path (lower-cased, port stripped, trailing
+        # dot ignored).
+        hkey = (host or b"").lower()
+        if hkey.startswith(b"["):
+            hkey = hkey[: hkey.find(b"]") + 1]
+        else:
+            hkey = hkey.partition(b":")[0]
+        if hkey.endswith(b"."):
+            hkey = hkey[:-1]
         url = self.url
         if w.acme and url.startswith(_ACME_PREFIX) and method in (b"GET", b"HEAD"):
             answer = w.acme.get(url[len(_ACME_PREFIX) :].partition(b"?")[0])
@@ -809,11 +815,9 @@ class UpstreamConn(asyncio.Protocol):
 
     __slots__ = (
         "addr",
-        "begun",
         "close_delimited",
         "closed",
         "deadline",
-        "ended",
         "ex",
         "got_bytes",
         "hbuf",
@@ -827,6 +831,7 @@ class UpstreamConn(asyncio.Protocol):
         "t",
         "trailing",
         "tunnel",
+        "unfinished",
         "up",
         "upclose",
         "w",
@@ -848,10 +853,11 @@ class UpstreamConn(asyncio.Protocol):
         self.hbuf = b""
         self.heads: list[int] = []  # status codes of heads completed in the current feed
         self.msgs = 0  # messages completed in the current feed
-        # Messages begun and ended in this exchange (parser path): more begun than ended once the response is
-        # complete means the upstream sent bytes past its end, and the connection is not reused.
-        self.begun = self.ended = 0
-        self.trailing = False  # another response head came after the final one
+        # Messages begun but not ended (parser path): any once the response is complete means the upstream sent
+        # bytes past its end, and the connection is not reused. Back to 0 by itself after every clean response
+        # (and reset where a HEAD response leaves its parser mid-message), so attach() need not reset it.
+        self.unfinished = 0
+        self.trailing = False  # another response head came after the final one (set by _head for each)
         self.ka = False
         self.upclose = False
         self.deadline = 0.0
@@ -868,8 +874,7 @@ class UpstreamConn(asyncio.Protocol):
         self.close_delimited = False
         self.in_head = True
         self.hbuf = b""
-        self.msgs = self.begun = self.ended = 0
-        self.trailing = False
+        self.msgs = 0
         self.deadline = w.now + w.read_timeout
         w.busy.add(self)
         t = self.t
@@ -886,14 +891,14 @@ class UpstreamConn(asyncio.Protocol):
 
     # httptools callbacks: only these three are defined, so the parser makes no per-header Python calls.
     def on_message_begin(self) -> None:
-        self.begun += 1
+        self.unfinished += 1
 
     def on_headers_complete(self) -> None:
         self.heads.append(self.parser.get_status_code())
 
     def on_message_complete(self) -> None:
         self.msgs += 1
-        self.ended += 1
+        self.unfinished -= 1
         self.ka = self.parser.should_keep_alive()  # llhttp resets its flags once the callback returns
 
     def data_received(self, data: bytes) -> None:
@@ -928,7 +933,7 @@ class UpstreamConn(asyncio.Protocol):
         else:
             ex.client.t.write(data)  # type: ignore[union-attr]
         if self.msgs:
-            if self.trailing or self.heads or self.begun != self.ended:
+            if self.trailing or self.heads or self.unfinished:
                 # Bytes past the end of the response (an app answering twice, or a body where none may be):
                 # neither side can be trusted to be on a message boundary, so both connections end here.
                 ex.keep = False
@@ -1008,6 +1013,7 @@ class UpstreamConn(asyncio.Protocol):
                 keep = self.ka if self.msgs else self.parser.should_keep_alive()
                 if ex.is_head:
                     self.parser = _response_parser(self)
+                    self.unfinished = 0
                 self._finish(keep and end == len(buf) and not self.trailing)
                 return False
             if end < len(buf):
