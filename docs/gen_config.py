@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
-from rivetr_core.config import OAuthProviderConfig, RivetrConfig
+from rivetr_core.config import MOVED_KEYS, OAuthProviderConfig, RivetrConfig
 
 OUT = Path(__file__).with_name("configuration.md")
 
@@ -50,6 +50,7 @@ SECTION_NOTES = {
     "cleanup": "Old images, build logs, and the disk monitor (see docs/troubleshooting.md, *Disk full*).",
     "git": "Cloning.",
     "metrics": "`GET /metrics` (Prometheus) and the resource history behind the dashboard graphs.",
+    "plugins": "Plugins to turn off (`disable`); each plugin's own table `[plugins.<name>]` is below.",
 }
 
 
@@ -114,9 +115,30 @@ def render() -> str:
     out.append("")
     out.append("## `[plugins.<name>]`\n")
     out.append(
-        "Free-form settings handed to the plugin called `<name>` (`PluginContext.plugin_settings`); each "
-        "plugin's README documents its keys.\n"
+        "Each plugin owns one table named after its entry point (the NAME column of `rivetr plugins list`), "
+        "validated by the settings model the plugin registers (`rivetr_config_models`): unknown keys are errors "
+        "naming `plugins.<name>.<key>`. The plugin receives only its own table, validated (`ctx.settings`). "
+        "Environment: `RIVETR_PLUGINS__<NAME>__<KEY>`, with the dashes of the name written as underscores "
+        "(`RIVETR_PLUGINS__RUNTIME_DOCKER__SOCKET`). A plugin without a model gets its table as given. The "
+        "bundled plugins:\n"
     )
+    from rivetr_core.plugins import RivetrPluginManager
+
+    for name, model in sorted(RivetrPluginManager(disabled=()).config_models().items()):
+        out.append(f"### `[plugins.{name}]`\n")
+        if model.__doc__ and not model.__doc__.startswith(f"``[plugins.{name}]``."):
+            out.append(" ".join(model.__doc__.split()) + "\n")
+        out += section_table(name, model, f"RIVETR_PLUGINS__{name.replace('-', '_').upper()}__")
+        out.append("")
+    out.append("## Deprecated keys\n")
+    out.append(
+        "These core keys moved into their plugin's table. They still work for one release: the value is "
+        "mapped onto the new key (which wins when both are set) and start-up and `rivetr config check` warn.\n"
+    )
+    out += ["| old key | new key |", "|---|---|"]
+    for (section, key), (plugin, new_key) in MOVED_KEYS.items():
+        out.append(f"| `[{section}] {key}` | `[plugins.{plugin}] {new_key}` |")
+    out.append("")
     return "\n".join(out)
 
 

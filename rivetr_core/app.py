@@ -24,7 +24,7 @@ from .db import Database
 from .errors import install_error_handlers
 from .logsetup import request_id_var
 from .openapi import RivetrOpenAPI
-from .plugins import PluginError, RivetrPluginManager
+from .plugins import PluginError, RivetrPluginManager, disabled_from_env
 from .ratelimit import install_rate_limit, parse_networks
 from .routing import RouteService
 from .secrets import SecretBox, ensure_private_dir
@@ -95,7 +95,16 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API bodies; uploads go elsewhere
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    manager = RivetrPluginManager(load_entrypoints=load_entrypoints, plugins=plugins)
+    manager = RivetrPluginManager(
+        load_entrypoints=load_entrypoints,
+        plugins=plugins,
+        disabled=disabled_from_env() | set(config.plugins.disable),
+    )
+    for info in manager.failed():  # once per start; the plugin stays listed as failed (API, CLI, /health)
+        log.error("plugin %s (%s) %s", info.name, info.distribution, info.error)
+    for warning in manager.configure(config):  # raises ConfigError naming plugins.<name>.<key>
+        log.warning("%s", warning)
+    manager.check_selected(config)
     app.extensions["rivetr"] = manager
 
     admin_token, generated = load_admin_token(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,82 @@ LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+#: Keys that moved from a core section into a plugin's ``[plugins.<name>]`` section: (section, key) →
+#: (plugin, key). The old keys keep working for one release (mapped onto the new ones, with a warning).
+MOVED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("runtime", "docker_socket"): ("runtime-docker", "socket"),
+    ("runtime", "podman_socket"): ("runtime-podman", "socket"),
+    ("webhooks", "github_secret"): ("git-github", "github_webhook_secret"),
+    ("webhooks", "gitea_secret"): ("git-github", "gitea_webhook_secret"),
+    ("webhooks", "gitlab_token"): ("git-gitlab", "webhook_token"),
+    ("webhooks", "bitbucket_secret"): ("git-bitbucket", "webhook_secret"),
+    **{
+        ("proxy", key): ("proxy-builtin", key)
+        for key in (
+            "workers",
+            "max_header_size",
+            "max_body_size",
+            "header_timeout",
+            "upstream_connect_timeout",
+            "upstream_read_timeout",
+            "idle_timeout",
+            "health_interval",
+            "health_timeout",
+            "health_threshold",
+            "health_path",
+        )
+    },
+}
+
+
+def _moved(plugin: str, key: str) -> str:
+    return f"Deprecated: moved to [plugins.{plugin}] {key} (still read for one release)."
+
+
+def plugin_key(name: str) -> str:
+    """The canonical form of a plugin's section name: ``RIVETR_PLUGINS__RUNTIME_DOCKER__SOCKET`` arrives as
+    ``runtime_docker`` (environment variable names cannot hold dashes), the file says ``runtime-docker``."""
+    return re.sub(r"[-_.]+", "-", name.strip().lower())
+
+
+class PluginsConfig(BaseModel):
+    """``[plugins]``: ``disable`` plus one table per plugin, named by its entry point (``[plugins.runtime-docker]``).
+
+    The tables are validated against each plugin's own settings model once the plugins are loaded
+    (:meth:`rivetr_core.plugins.RivetrPluginManager.configure`); here they are kept as given.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    disable: list[str] = Field(
+        default_factory=list,
+        description="Plugins (entry-point names, as `rivetr plugins list` shows them) to turn off without "
+        "uninstalling them.",
+    )
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """Every ``[plugins.<name>]`` table by canonical name; the environment's ``runtime_docker`` spelling
+        is merged over the file's ``runtime-docker`` (the environment wins, as everywhere)."""
+        merged: dict[str, dict[str, Any]] = {}
+        extra = self.model_extra or {}
+        # The canonical (dashed) spelling first, so the other spelling (from the environment) wins.
+        for raw in sorted(extra, key=lambda k: k != plugin_key(k)):
+            value = extra[raw]
+            merged.setdefault(plugin_key(raw), {}).update(value if isinstance(value, dict) else {"": value})
+        return merged
+
+    def __repr_args__(self) -> Any:
+        # The tables may hold secrets (webhook secrets, tokens) as plain strings until a plugin's model
+        # validates them: a repr (and so a log line) shows only which tables are set.
+        yield "disable", self.disable
+        for name in self.model_extra or {}:
+            yield name, "..."
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The raw table of one plugin (``config.plugins.get("ui", {})``), as given in the file and env."""
+        return self.sections().get(plugin_key(name), default)
 
 
 class ServerConfig(_Section):
@@ -102,10 +179,8 @@ class AuthConfig(_Section):
 
 class RuntimeConfig(_Section):
     runtime_type: str = Field("auto", description="auto | docker | podman (or any runtime plugin's name).")
-    docker_socket: str = Field("unix:///var/run/docker.sock", description="Docker Engine API address.")
-    podman_socket: str = Field(
-        "unix:///run/podman/podman.sock", description="Podman API socket (started on demand if silent)."
-    )
+    docker_socket: str | None = Field(None, description=_moved("runtime-docker", "socket"))
+    podman_socket: str | None = Field(None, description=_moved("runtime-podman", "socket"))
     max_concurrent_deployments: int = Field(2, ge=1, description="Deployments running at once, all apps.")
     default_cpu_limit: float | None = Field(
         None, description="CPUs for app containers when the app sets none."
@@ -174,20 +249,22 @@ class ProxyConfig(_Section):
         description="Address the proxy listens on for public traffic (default: [server] host, else 0.0.0.0).",
     )
     backend: str = Field("builtin", description="Proxy backend plugin name.")
-    workers: int = Field(1, ge=1, le=64, description="Proxy worker processes.")
-    max_header_size: int = Field(16384, ge=1024, description="Request head limit in bytes (431 above).")
-    max_body_size: int = Field(
-        1024**3, ge=0, description="Request body limit in bytes, 0 = unlimited (413 above). Accepts 100m."
-    )
-    header_timeout: float = Field(10.0, gt=0, description="Seconds to receive a request head (408 after).")
-    upstream_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an upstream (502).")
-    upstream_read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for upstream (504 after).")
-    idle_timeout: float = Field(60.0, gt=0, description="Keep-alive idle timeout, both sides.")
     drain_timeout: float = Field(30.0, ge=0, description="Max seconds an old upstream drains after a switch.")
-    health_interval: float = Field(5.0, gt=0, description="Seconds between upstream health probes.")
-    health_timeout: float = Field(2.0, gt=0, description="Probe timeout.")
-    health_threshold: int = Field(3, ge=1, description="Consecutive failures (or successes) to flip state.")
-    health_path: str = Field("/", description="Path probed on upstreams.")
+    # Moved to [plugins.proxy-builtin] (only the built-in data plane uses them); kept for one release and
+    # validated there (typed Any here so a value like "100m" reaches the plugin's own validator).
+    workers: Any = Field(None, description=_moved("proxy-builtin", "workers"))
+    max_header_size: Any = Field(None, description=_moved("proxy-builtin", "max_header_size"))
+    max_body_size: Any = Field(None, description=_moved("proxy-builtin", "max_body_size"))
+    header_timeout: Any = Field(None, description=_moved("proxy-builtin", "header_timeout"))
+    upstream_connect_timeout: Any = Field(
+        None, description=_moved("proxy-builtin", "upstream_connect_timeout")
+    )
+    upstream_read_timeout: Any = Field(None, description=_moved("proxy-builtin", "upstream_read_timeout"))
+    idle_timeout: Any = Field(None, description=_moved("proxy-builtin", "idle_timeout"))
+    health_interval: Any = Field(None, description=_moved("proxy-builtin", "health_interval"))
+    health_timeout: Any = Field(None, description=_moved("proxy-builtin", "health_timeout"))
+    health_threshold: Any = Field(None, description=_moved("proxy-builtin", "health_threshold"))
+    health_path: Any = Field(None, description=_moved("proxy-builtin", "health_path"))
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Load balancers in front of the proxy (addresses/CIDRs) whose X-Forwarded-For, -Proto and "
@@ -211,11 +288,6 @@ class ProxyConfig(_Section):
 
     _trusted = field_validator("trusted_proxies")(_networks)
 
-    @field_validator("max_body_size", mode="before")
-    @classmethod
-    def _body_size(cls, v: Any) -> int | None:
-        return 0 if v in (0, "0") else parse_size(v)
-
     @property
     def effective_acme_directory(self) -> str:
         if self.acme_staging and self.acme_directory_url == LETS_ENCRYPT_PRODUCTION:
@@ -234,10 +306,10 @@ class LoggingConfig(_Section):
 
 
 class WebhooksConfig(_Section):
-    github_secret: SecretStr | None = Field(None, description="HMAC secret of GitHub webhooks.")
-    gitlab_token: SecretStr | None = Field(None, description="X-Gitlab-Token value of GitLab webhooks.")
-    gitea_secret: SecretStr | None = Field(None, description="HMAC secret of Gitea webhooks.")
-    bitbucket_secret: SecretStr | None = Field(None, description="HMAC secret of Bitbucket webhooks.")
+    github_secret: SecretStr | None = Field(None, description=_moved("git-github", "github_webhook_secret"))
+    gitlab_token: SecretStr | None = Field(None, description=_moved("git-gitlab", "webhook_token"))
+    gitea_secret: SecretStr | None = Field(None, description=_moved("git-github", "gitea_webhook_secret"))
+    bitbucket_secret: SecretStr | None = Field(None, description=_moved("git-bitbucket", "webhook_secret"))
     max_body_bytes: int = Field(
         1024 * 1024,
         ge=1024,
@@ -366,7 +438,7 @@ class RivetrConfig(BaseSettings):
     git: GitConfig = Field(default_factory=GitConfig)  # type: ignore[arg-type]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
     terminal: TerminalConfig = Field(default_factory=TerminalConfig)  # type: ignore[arg-type]
-    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -392,12 +464,32 @@ class RivetrConfig(BaseSettings):
     def deprecations(self) -> list[str]:
         """Human warnings about deprecated keys still in use (``rivetr serve`` logs them, ``config check``
         prints them)."""
-        if self.server.host is None:
-            return []
-        return [
-            "[server] host is deprecated and will be removed in the next release: set [server] api_host (API and "
-            "dashboard) and [proxy] host (public traffic) instead; until then host is the default of both"
-        ]
+        found = []
+        if self.server.host is not None:
+            found.append(
+                "[server] host is deprecated and will be removed in the next release: set [server] api_host (API "
+                "and dashboard) and [proxy] host (public traffic) instead; until then host is the default of both"
+            )
+        for (section, key), (plugin, new_key) in MOVED_KEYS.items():
+            if getattr(getattr(self, section), key) is not None:
+                env = f"RIVETR_PLUGINS__{plugin.replace('-', '_').upper()}__{new_key.upper()}"
+                found.append(
+                    f"[{section}] {key} is deprecated and will be removed in the next release: set "
+                    f"[plugins.{plugin}] {new_key} (or {env}) instead"
+                    + (" (ignored: that is set too)" if new_key in self.plugins.get(plugin, {}) else "")
+                )
+        return found
+
+    def plugin_section(self, name: str) -> dict[str, Any]:
+        """The raw ``[plugins.<name>]`` table with the deprecated core keys that moved there mapped in
+        (the new key wins when both are set); the plugin's settings model validates it."""
+        name = plugin_key(name)
+        merged: dict[str, Any] = {}
+        for (section, key), (plugin, new_key) in MOVED_KEYS.items():
+            value = getattr(getattr(self, section), key) if plugin == name else None
+            if value is not None:
+                merged[new_key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return {**merged, **self.plugins.get(name, {})}
 
 
 class ConfigError(Exception):
@@ -410,7 +502,7 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration{where}:\n  " + "\n  ".join(problems))
 
 
-def _format_errors(exc: ValidationError) -> list[str]:
+def format_errors(exc: ValidationError) -> list[str]:
     problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
@@ -426,10 +518,17 @@ def _format_errors(exc: ValidationError) -> list[str]:
     return problems
 
 
-def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> RivetrConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    check_plugins: Callable[[RivetrConfig], object] | None = None,
+    **overrides: Any,
+) -> RivetrConfig:
     """Read ``path`` (or ``$RIVETR_CONFIG``; none means defaults), apply env overrides, validate.
 
     ``overrides`` are merged into the file's sections (tests use them: ``load_config(server={"api_port": 0})``).
+    ``check_plugins`` validates the plugins' sections (``RivetrPluginManager.configure``, raising
+    :class:`ConfigError`); given, its problems are listed with core's even when core's sections are invalid.
     Raises :class:`ConfigError` listing every problem.
     """
     raw: dict[str, Any] = {}
@@ -448,6 +547,38 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         else:
             raw[section] = values
     try:
-        return RivetrConfig(**raw)
+        config = RivetrConfig(**raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc), source) from None
+        problems = format_errors(exc)
+        if check_plugins is not None:
+            problems += _plugin_problems(check_plugins, _plugin_part(raw))
+        raise ConfigError(problems, source) from None
+    if check_plugins is not None:
+        problems = _plugin_problems(check_plugins, lambda: config)
+        if problems:
+            raise ConfigError(problems, source)
+    return config
+
+
+def _plugin_part(raw: dict[str, Any]) -> Callable[[], RivetrConfig]:
+    """Only what the plugins' sections are made of ([plugins] and the deprecated keys that moved there), so
+    they can be checked while another section is invalid."""
+
+    def build() -> RivetrConfig:
+        part: dict[str, Any] = {"plugins": raw.get("plugins", {})}
+        for section, key in MOVED_KEYS:
+            if isinstance(raw.get(section), dict) and key in raw[section]:
+                part.setdefault(section, {})[key] = raw[section][key]
+        return RivetrConfig(**part)
+
+    return build
+
+
+def _plugin_problems(check: Callable[[RivetrConfig], object], build: Callable[[], RivetrConfig]) -> list[str]:
+    try:
+        check(build())
+    except ConfigError as exc:
+        return exc.problems
+    except ValidationError:  # the environment breaks even this part: already reported by core's pass
+        return []
+    return []

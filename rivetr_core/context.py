@@ -40,13 +40,15 @@ class RivetrContext:
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:
+        """The context handed to a registration's factory. The plugin manager scopes it per plugin on the
+        way in (each factory is bound to its plugin), so a plugin sees only its own ``[plugins.<name>]``
+        section, validated, as ``ctx.settings``."""
         return PluginContext(
             config=self.config,
             data_dir=self.config.server.data_dir,
             secrets=self.secrets,
             logger=logging.getLogger("rivetr.plugin"),
             emit=self.emit,
-            plugin_settings=self.config.plugins,
         )
 
     def emit(self, event: RivetrEvent) -> None:

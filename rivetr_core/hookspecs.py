@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .types import (
         BlueprintRegistration,
         BuilderRegistration,
+        ConfigModelRegistration,
         ContainerRuntimeRegistration,
         GitProviderRegistration,
         HealthCheckRegistration,
@@ -128,6 +129,26 @@ def rivetr_blueprints() -> list[BlueprintRegistration]:
         @hookimpl
         def rivetr_blueprints():
             return [BlueprintRegistration(name="github-webhooks", blueprint=bp)]
+    """
+
+
+@hookspec
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    """The settings model of this plugin's ``[plugins.<entry-point name>]`` config section.
+
+    Returns: a list of :class:`~rivetr_core.types.ConfigModelRegistration` (one, named after the plugin's own
+    entry point). The section is validated with the rest of the config at start (unknown keys are errors),
+    documented in the generated config reference, and handed to this plugin's factories as ``ctx.settings``.
+
+    Example::
+
+        class Settings(BaseModel):
+            model_config = ConfigDict(extra="forbid")
+            url: str = Field("http://localhost:9000", description="Where the service listens.")
+
+        @hookimpl
+        def rivetr_config_models():
+            return [ConfigModelRegistration(name="my-plugin", model=Settings)]
     """
 
 

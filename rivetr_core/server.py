@@ -204,13 +204,14 @@ async def _serve(
     from hypercorn.utils import LifespanFailureError
 
     from .app import create_app
+    from .config import ConfigError
     from .plugins import PluginError
     from .routing import api_upstream
     from .secrets import SecretError
 
     try:
         app = create_app(config)
-    except (PluginError, SecretError) as exc:
+    except (PluginError, SecretError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -30,7 +30,7 @@ def test_config_check_ok_and_bad(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
     good.write_text("[server]\napi_port = 9001\n")
     ok = run("config", "check", "--config", str(good))
-    assert ok.returncode == 0 and "API port 9001" in ok.stdout
+    assert ok.returncode == 0 and "API on 0.0.0.0:9001" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('[server]\napi_port = "x"\nnope = 1\n[proxy]\nworkers = 0\n')
     result = run("config", "check", "--config", str(bad))
@@ -44,7 +44,9 @@ def test_config_check_ok_and_bad(tmp_path: Path) -> None:
 def test_plugins_list_table_and_json() -> None:
     table = run("plugins", "list")
     assert table.returncode == 0
-    assert "runtime-docker" in table.stdout and "rivetr_container_runtimes" in table.stdout
+    row = next(line for line in table.stdout.splitlines() if line.startswith("runtime-docker "))
+    # the names users type to select what it provides, its distribution and state
+    assert row.split()[1:4] == [__version__, "rivetr-runtime-docker", "ok"] and "runtime docker" in row
     as_json = run("plugins", "list", "--json")
     assert as_json.returncode == 0
     data = json.loads(as_json.stdout)
@@ -54,4 +56,4 @@ def test_plugins_list_table_and_json() -> None:
     disabled = json.loads(
         run("plugins", "list", "--json", env={"RIVETR_DISABLED_PLUGINS": "git-gitlab"}).stdout
     )
-    assert "git-gitlab" not in {p["name"] for p in disabled}
+    assert {p["name"]: p["status"] for p in disabled}["git-gitlab"] == "disabled"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from rivetr_core.config import OAuthProviderConfig, RivetrConfig
+from rivetr_core.config import MOVED_KEYS, OAuthProviderConfig, RivetrConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -44,6 +44,8 @@ def test_example_config_names_every_key_of_the_model() -> None:
     example = (ROOT / "rivetr.example.toml").read_text()
     sections = {m.group(1): m.start() for m in re.finditer(r"^#? ?\[([a-z_]+)\]$", example, re.M)}
     for section, key in model_keys():
+        if (section, key) in MOVED_KEYS:
+            continue  # deprecated keys are listed in docs/configuration.md only
         assert section in sections, f"[{section}] missing from rivetr.example.toml"
         assert re.search(rf"^# ?{key} = ", example[sections[section] :], re.M), f"{section}.{key}"
 

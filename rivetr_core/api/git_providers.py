@@ -83,7 +83,7 @@ async def available_providers() -> list[dict[str, Any]]:
                 "description": registration.description,
                 "webhook_url": f"{base}/webhooks/{name}",
                 "webhook_secret_configured": ctx.services["webhooks"].configured_secret(name) is not None,
-                "webhook_secret_key": f"[webhooks] {SECRET_KEYS[name]}" if name in SECRET_KEYS else None,
+                "webhook_secret_key": SECRET_KEYS.get(name),
                 "oauth_configured": name in oauth,
                 "connect_url": f"/oauth/{name}/start" if name in oauth else None,
             }

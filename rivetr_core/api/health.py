@@ -66,7 +66,8 @@ async def _check() -> dict[str, Any]:
         "database": "ok" if db_ok else "unavailable",
         "runtime": state(runtime),
         "proxy": state(proxy),
-        "details": {"runtime": runtime, "proxy": proxy},
+        # A failed plugin leaves the server up (and status ok): its state and message are shown here.
+        "details": {"runtime": runtime, "proxy": proxy, "plugins": ctx.plugins.states()},
     }
 
 

@@ -20,11 +20,11 @@ from rivetr_core.cli import (
 )
 
 
-def _load(config_path: str | None, exit_code: int = 2):  # type: ignore[no-untyped-def]
+def _load(config_path: str | None, exit_code: int = 2, check_plugins=None):  # type: ignore[no-untyped-def]
     from rivetr_core.config import ConfigError, load_config
 
     try:
-        return load_config(config_path)
+        return load_config(config_path, check_plugins=check_plugins)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exit_code)
@@ -65,11 +65,28 @@ def config() -> None:
     help="TOML config file to validate.",
 )
 def config_check(config_path: str | None) -> None:
-    """Validate the config file and environment overrides; exit non-zero listing every problem."""
-    cfg = _load(config_path, exit_code=1)
+    """Validate the config file and environment overrides (plugins' sections too); exit non-zero listing
+    every problem."""
+    from rivetr_core.config import ConfigError
+    from rivetr_core.plugins import PluginError
+
+    def check_plugins(cfg):  # type: ignore[no-untyped-def]
+        return _manager(cfg).configure(cfg)
+
+    cfg = _load(config_path, exit_code=1, check_plugins=check_plugins)
     source = config_path or "defaults"
     for warning in cfg.deprecations():
         click.echo(f"warning: {warning}", err=True)
+    try:
+        manager = _manager(cfg)
+        for warning in manager.configure(cfg):
+            click.echo(f"warning: {warning}", err=True)
+        for info in manager.failed():
+            click.echo(f"warning: plugin {info.name} ({info.distribution}) {info.error}", err=True)
+        manager.check_selected(cfg)
+    except (ConfigError, PluginError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     click.echo(
         f"configuration OK ({source}); data dir {cfg.server.data_dir}, API on "
         f"{cfg.server.effective_api_host}:{cfg.server.api_port}, proxy on {cfg.proxy_host} ports "
@@ -83,24 +100,49 @@ def plugins() -> None:
     """Inspect installed plugins."""
 
 
+def _manager(cfg):  # type: ignore[no-untyped-def]
+    from rivetr_core.plugins import RivetrPluginManager, disabled_from_env
+
+    return RivetrPluginManager(disabled=disabled_from_env() | set(cfg.plugins.disable))
+
+
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (same shape as GET /api/plugins).")
-def plugins_list(as_json: bool) -> None:
-    """Plugins found (core built-ins and the ``rivetr`` entry-point group), with their hooks."""
-    from rivetr_core.plugins import PluginError, RivetrPluginManager
+@click.option(
+    "--config",
+    "config_path",
+    envvar="RIVETR_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML config file (its [plugins] disable list applies).",
+)
+def plugins_list(as_json: bool, config_path: str | None) -> None:
+    """Plugins found (core built-ins and the ``rivetr`` entry-point group): the names that select what each
+    provides, version, distribution and state. Exits 1 when a plugin failed to load."""
+    from rivetr_core.plugins import PluginError
 
+    cfg = _load(config_path)
     try:
-        infos = RivetrPluginManager().plugin_infos()
+        infos = _manager(cfg).plugin_infos()
     except PluginError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    failed = any(i.status == "failed" for i in infos)
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
-        return
-    width = max((len(i.name) for i in infos), default=4)
-    click.echo(f"{'NAME':<{width}}  {'VERSION':<8}  HOOKS")
+        sys.exit(1 if failed else 0)
+
+    def provides(info) -> str:  # type: ignore[no-untyped-def]
+        return "; ".join(f"{kind} {', '.join(names)}" for kind, names in info.provides.items()) or "-"
+
+    rows = [(i.name, i.version, i.distribution, i.status, provides(i)) for i in infos]
+    heads = ("NAME", "VERSION", "DISTRIBUTION", "STATUS", "PROVIDES")
+    widths = [max(len(h), *(len(r[n]) for r in rows)) for n, h in enumerate(heads[:-1])]
+    for row in [heads, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     for info in infos:
-        click.echo(f"{info.name:<{width}}  {info.version:<8}  {', '.join(info.hooks)}")
+        if info.status == "failed":
+            click.echo(f"error: plugin {info.name} ({info.distribution}) {info.error}", err=True)
+    sys.exit(1 if failed else 0)
 
 
 # Operator commands talking to a server over the REST API (issue 9).

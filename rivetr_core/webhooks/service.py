@@ -5,7 +5,8 @@ Order of a delivery (fail closed at every step):
 0. **Size**: the body was read with ``[webhooks] max_body_bytes`` as its limit (413 above it, while reading:
    see :mod:`rivetr_core.api.webhooks`), so nothing here sees an unbounded body.
 1. **Provider**: ``/webhooks/<name>`` must name a registered git provider (404 otherwise).
-2. **Signature**: verified with ``[webhooks] <name>_secret`` (``gitlab_token``); failing that, with the
+2. **Signature**: verified with the provider's instance secret (its plugin's section, e.g. ``[plugins.git-github]
+   github_webhook_secret``: :data:`SECRET_KEYS`); failing that, with the
    per-app secrets of the apps the (still unverified) payload names. No secret anywhere → 401; no secret
    verifies → 401. A per-app secret authorises only the apps it belongs to. Nothing is deployed, and nothing
    from the payload is stored, before this: a rejected attempt is logged with its provider, truncated event
@@ -41,13 +42,14 @@ from .settings import AppGitSettingsStore
 
 log = logging.getLogger("rivetr.webhooks")
 
-#: ``[webhooks]`` key holding each built-in provider's secret; other providers use ``[plugins.<name>]
-#: webhook_secret``.
+#: Where each bundled provider's instance secret is set (its plugin reads it and hands it over as
+#: ``provider.webhook_secret``; the old ``[webhooks]`` keys still work for one release). A third-party
+#: provider sets ``webhook_secret`` itself, or else ``[plugins.<provider name>] webhook_secret`` is read.
 SECRET_KEYS = {
-    "github": "github_secret",
-    "gitlab": "gitlab_token",
-    "gitea": "gitea_secret",
-    "bitbucket": "bitbucket_secret",
+    "github": "[plugins.git-github] github_webhook_secret",
+    "gitlab": "[plugins.git-gitlab] webhook_token",
+    "gitea": "[plugins.git-github] gitea_webhook_secret",
+    "bitbucket": "[plugins.git-bitbucket] webhook_secret",
 }
 
 
@@ -115,10 +117,9 @@ class WebhookService:
         return self._providers[name]
 
     def configured_secret(self, name: str) -> str | None:
-        key = SECRET_KEYS.get(name)
-        if key is not None:
-            value = getattr(self.ctx.config.webhooks, key)
-            return value.get_secret_value() if value is not None and value.get_secret_value() else None
+        secret = getattr(self.provider(name), "webhook_secret", None)
+        if secret:
+            return str(secret)
         value = (self.ctx.config.plugins.get(name) or {}).get("webhook_secret")
         return str(value) if value else None
 
@@ -254,8 +255,8 @@ class WebhookService:
         app_secrets = {app_id: s for app_id, row_ in settings.items() if (s := self.settings.secret_of(row_))}
         if not global_secret and not app_secrets:
             reason = (
-                f"no webhook secret configured for {name}: set [webhooks] {SECRET_KEYS.get(name, 'secret')} "
-                "or a per-app webhook secret"
+                f"no webhook secret configured for {name}: set "
+                f"{SECRET_KEYS.get(name, f'[plugins.{name}] webhook_secret')} or a per-app webhook secret"
             )
         else:
             allowed = {

@@ -1,9 +1,24 @@
-"""Registers the ``bitbucket`` git provider (webhooks, OAuth connect, repositories, PR comments)."""
+"""Registers the ``bitbucket`` git provider (webhooks, OAuth connect, repositories, PR comments) and the
+``[plugins.git-bitbucket]`` settings."""
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from rivetr_core import hookimpl
-from rivetr_core.types import GitProviderRegistration
+from rivetr_core.types import ConfigModelRegistration, GitProviderRegistration
 
 from .provider import BitbucketProvider
+
+
+class BitbucketSettings(BaseModel):
+    """``[plugins.git-bitbucket]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="HMAC secret of Bitbucket webhooks, for every app (apps may also have their own). Replaces "
+        "the deprecated [webhooks] bitbucket_secret.",
+    )
 
 
 @hookimpl
@@ -15,3 +30,8 @@ def rivetr_git_providers() -> list[GitProviderRegistration]:
             description="Bitbucket Cloud (and Server webhooks)",
         )
     ]
+
+
+@hookimpl
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    return [ConfigModelRegistration(name="git-bitbucket", model=BitbucketSettings)]

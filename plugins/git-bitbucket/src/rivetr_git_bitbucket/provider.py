@@ -13,10 +13,17 @@ from .api import BitbucketApi
 
 class BitbucketProvider(BitbucketApi):
     name = "bitbucket"
+    #: The instance-wide webhook secret (``[plugins.git-bitbucket] webhook_secret``); core verifies with it.
+    webhook_secret: str | None = None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> BitbucketProvider:
-        return cls()
+        from .plugin import BitbucketSettings
+
+        provider = cls()
+        secret = ctx.settings_as(BitbucketSettings, "git-bitbucket").webhook_secret
+        provider.webhook_secret = secret.get_secret_value() or None if secret is not None else None
+        return provider
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         return verify_hmac_sha256(header(headers, "X-Hub-Signature"), secret, body, prefix="sha256=")

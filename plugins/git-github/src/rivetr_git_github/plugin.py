@@ -1,9 +1,28 @@
-"""Registers the ``github`` and ``gitea`` git providers (webhooks, OAuth connect, repositories, comments)."""
+"""Registers the ``github`` and ``gitea`` git providers (webhooks, OAuth connect, repositories, comments) and
+the ``[plugins.git-github]`` settings."""
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from rivetr_core import hookimpl
-from rivetr_core.types import GitProviderRegistration
+from rivetr_core.types import ConfigModelRegistration, GitProviderRegistration
 
 from .provider import GiteaProvider, GitHubProvider
+
+
+class GitHubSettings(BaseModel):
+    """``[plugins.git-github]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    github_webhook_secret: SecretStr | None = Field(
+        None,
+        description="HMAC secret of GitHub webhooks, for every app (apps may also have their own). Replaces "
+        "the deprecated [webhooks] github_secret.",
+    )
+    gitea_webhook_secret: SecretStr | None = Field(
+        None,
+        description="HMAC secret of Gitea / Forgejo webhooks. Replaces the deprecated [webhooks] gitea_secret.",
+    )
 
 
 @hookimpl
@@ -18,3 +37,8 @@ def rivetr_git_providers() -> list[GitProviderRegistration]:
             description="Gitea / Forgejo (GitHub-shaped webhooks)",
         ),
     ]
+
+
+@hookimpl
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    return [ConfigModelRegistration(name="git-github", model=GitHubSettings)]

@@ -13,10 +13,17 @@ from .api import GitLabApi
 
 class GitLabProvider(GitLabApi):
     name = "gitlab"
+    #: The instance-wide webhook token (``[plugins.git-gitlab] webhook_token``); core verifies with it.
+    webhook_secret: str | None = None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> GitLabProvider:
-        return cls()
+        from .plugin import GitLabSettings
+
+        provider = cls()
+        token = ctx.settings_as(GitLabSettings, "git-gitlab").webhook_token
+        provider.webhook_secret = token.get_secret_value() or None if token is not None else None
+        return provider
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         # GitLab sends the configured secret token verbatim (no HMAC): compare it in constant time.

@@ -1,7 +1,9 @@
 """Registers the ``apprise`` notifier."""
 
+from pydantic import BaseModel, ConfigDict
+
 from rivetr_core import hookimpl
-from rivetr_core.types import NotifierRegistration, PluginContext
+from rivetr_core.types import ConfigModelRegistration, NotifierRegistration, PluginContext
 
 from .notifier import AppriseNotifier
 
@@ -19,3 +21,15 @@ def rivetr_notifiers() -> list[NotifierRegistration]:
             description="Any apprise URL: Slack, Discord, e-mail, Telegram, ntfy, JSON…",
         )
     ]
+
+
+class AppriseSettings(BaseModel):
+    """``[plugins.notify-apprise]``: no keys yet (channels are configured per notification in the API), so
+    any key there is a typo and an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@hookimpl
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    return [ConfigModelRegistration(name="notify-apprise", model=AppriseSettings)]

@@ -77,15 +77,14 @@ class BuiltinProxy:
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> BuiltinProxy:
-        settings = ProxySettings.from_config(ctx.config)
-        extra = dict(ctx.plugin_settings.get("proxy-builtin", {}))
-        if "access_log" in extra:
-            settings.access_log = bool(extra["access_log"])
+        from .plugin import BuiltinProxyConfig
+
+        own = ctx.settings_as(BuiltinProxyConfig, "proxy-builtin")
         return cls(
-            settings,
+            ProxySettings.from_config(ctx.config, own),
             Path(ctx.data_dir) / "proxy",
             logger=ctx.logger,
-            keep_running=bool(extra.get("keep_running", True)),
+            keep_running=own.keep_running,
         )
 
     @property

@@ -1,7 +1,47 @@
-"""Registers the built-in proxy backend (``[proxy] backend = "builtin"``)."""
+"""Registers the built-in proxy backend (``[proxy] backend = "builtin"``) and its ``[plugins.proxy-builtin]``
+settings: the knobs only this data plane has (workers, limits, timeouts, upstream health probes). The
+backend-agnostic ones (host, ports, ACME, trusted proxies, drain time) stay in core's ``[proxy]``."""
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core import hookimpl
-from rivetr_core.types import PluginContext, ProxyBackend, ProxyBackendRegistration
+from rivetr_core.types import ConfigModelRegistration, PluginContext, ProxyBackend, ProxyBackendRegistration
+
+
+class BuiltinProxyConfig(BaseModel):
+    """``[plugins.proxy-builtin]`` (each key replaces the deprecated ``[proxy]`` key of the same name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(1, ge=1, le=64, description="Proxy worker processes.")
+    max_header_size: int = Field(16384, ge=1024, description="Request head limit in bytes (431 above).")
+    max_body_size: int = Field(
+        1024**3, ge=0, description="Request body limit in bytes, 0 = unlimited (413 above). Accepts 100m."
+    )
+    header_timeout: float = Field(10.0, gt=0, description="Seconds to receive a request head (408 after).")
+    upstream_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to an upstream (502).")
+    upstream_read_timeout: float = Field(60.0, gt=0, description="Seconds to wait for upstream (504 after).")
+    idle_timeout: float = Field(60.0, gt=0, description="Keep-alive idle timeout, both sides.")
+    health_interval: float = Field(5.0, gt=0, description="Seconds between upstream health probes.")
+    health_timeout: float = Field(2.0, gt=0, description="Probe timeout.")
+    health_threshold: int = Field(3, ge=1, description="Consecutive failures (or successes) to flip state.")
+    health_path: str = Field("/", description="Path probed on upstreams.")
+    access_log: bool = Field(
+        False,
+        description="Log every request to stderr (costly: logging is the hot path's most expensive part).",
+    )
+    keep_running: bool = Field(
+        True, description="Leave the proxy process serving while the control plane stops or restarts."
+    )
+
+    @field_validator("max_body_size", mode="before")
+    @classmethod
+    def _body_size(cls, v: Any) -> Any:
+        from rivetr_core.units import parse_size
+
+        return 0 if v in (0, "0") else parse_size(v)
 
 
 def _factory(ctx: PluginContext) -> ProxyBackend:
@@ -20,3 +60,8 @@ def rivetr_proxy_backends() -> list[ProxyBackendRegistration]:
             description="Rivetr's own reverse proxy (asyncio + httptools + uvloop, separate process).",
         )
     ]
+
+
+@hookimpl
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    return [ConfigModelRegistration(name="proxy-builtin", model=BuiltinProxyConfig)]

@@ -1,8 +1,8 @@
 """Proxy settings as the data plane sees them: a plain dataclass, JSON in and out.
 
 The worker and master processes must stay free of the control plane's libraries (pydantic, quart, …), so they
-never see :class:`rivetr_core.config.ProxyConfig`; the backend copies the ``[proxy]`` keys into this class and
-passes it to the proxy process as JSON on its command line.
+never see :class:`rivetr_core.config.ProxyConfig`; the backend copies core's ``[proxy]`` keys and its own
+``[plugins.proxy-builtin]`` ones into this class and passes it to the proxy process as JSON on its command line.
 """
 
 from __future__ import annotations
@@ -47,25 +47,31 @@ class ProxySettings:
         return cls.from_mapping(json.loads(text))
 
     @classmethod
-    def from_config(cls, config: Any) -> ProxySettings:
-        """Build from a ``rivetr_core.config.RivetrConfig`` (duck-typed: this module imports nothing)."""
+    def from_config(cls, config: Any, own: Any = None) -> ProxySettings:
+        """Build from a ``rivetr_core.config.RivetrConfig`` and the plugin's ``[plugins.proxy-builtin]``
+        settings (duck-typed: this module imports nothing); ``own`` defaults to that section of ``config``."""
+        if own is None:
+            from .plugin import BuiltinProxyConfig
+
+            own = BuiltinProxyConfig.model_validate(config.plugin_section("proxy-builtin"))
         p, s = config.proxy, config.server
         return cls(
             # [proxy] host, else the deprecated [server] host that used to bind both the API and the proxy.
             host=getattr(p, "host", None) or s.host or "0.0.0.0",
             port=s.proxy_port,
             https_port=s.proxy_https_port,
-            workers=p.workers,
-            max_header_size=p.max_header_size,
-            max_body_size=p.max_body_size,
-            header_timeout=p.header_timeout,
-            upstream_connect_timeout=p.upstream_connect_timeout,
-            upstream_read_timeout=p.upstream_read_timeout,
-            idle_timeout=p.idle_timeout,
+            workers=own.workers,
+            max_header_size=own.max_header_size,
+            max_body_size=own.max_body_size,
+            header_timeout=own.header_timeout,
+            upstream_connect_timeout=own.upstream_connect_timeout,
+            upstream_read_timeout=own.upstream_read_timeout,
+            idle_timeout=own.idle_timeout,
             drain_timeout=p.drain_timeout,
-            health_interval=p.health_interval,
-            health_timeout=p.health_timeout,
-            health_threshold=p.health_threshold,
-            health_path=p.health_path,
+            health_interval=own.health_interval,
+            health_timeout=own.health_timeout,
+            health_threshold=own.health_threshold,
+            health_path=own.health_path,
             trusted_proxies=list(p.trusted_proxies),
+            access_log=own.access_log,
         )

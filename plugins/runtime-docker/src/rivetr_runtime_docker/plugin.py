@@ -1,7 +1,27 @@
-"""Registers the Docker Engine container runtime (``runtime_type = "docker"``)."""
+"""Registers the Docker Engine container runtime (``runtime_type = "docker"``) and its ``[plugins.runtime-docker]``
+settings."""
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ContainerRuntime, ContainerRuntimeRegistration, PluginContext
+from rivetr_core.types import (
+    ConfigModelRegistration,
+    ContainerRuntime,
+    ContainerRuntimeRegistration,
+    PluginContext,
+)
+
+
+class DockerSettings(BaseModel):
+    """``[plugins.runtime-docker]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    socket: str = Field(
+        "unix:///var/run/docker.sock",
+        description="Docker Engine API address (any docker SDK base_url: unix://, tcp://). Replaces the "
+        "deprecated [runtime] docker_socket.",
+    )
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:
@@ -17,7 +37,12 @@ def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
         ContainerRuntimeRegistration(
             name="docker",
             factory=_make,
-            description="Docker Engine through its API socket ([runtime] docker_socket)",
+            description="Docker Engine through its API socket ([plugins.runtime-docker] socket)",
             auto_priority=10,
         )
     ]
+
+
+@hookimpl
+def rivetr_config_models() -> list[ConfigModelRegistration]:
+    return [ConfigModelRegistration(name="runtime-docker", model=DockerSettings)]

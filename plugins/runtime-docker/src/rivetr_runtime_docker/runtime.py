@@ -194,8 +194,10 @@ class DockerRuntime:
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> DockerRuntime:
-        """Plugin factory: ``[runtime] docker_socket``."""
-        return cls(ctx.config.runtime.docker_socket, logger=ctx.logger)
+        """Plugin factory: ``[plugins.runtime-docker] socket``."""
+        from .plugin import DockerSettings
+
+        return cls(ctx.settings_as(DockerSettings, "runtime-docker").socket, logger=ctx.logger)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url}>"

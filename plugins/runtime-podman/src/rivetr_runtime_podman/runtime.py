@@ -3,7 +3,7 @@
 Podman serves the Docker Engine API (``podman system service``), so this is :class:`DockerRuntime` with the
 differences overridden:
 
-* the API service is started on demand when ``[runtime] podman_socket`` does not answer;
+* the API service is started on demand when ``[plugins.runtime-podman] socket`` does not answer;
 * a short tag (``app:1``) would be stored as ``docker.io/library/app:1``: references are made fully
   qualified (``localhost/app:1``), as podman's own CLI resolves locally built images;
 * ``stats(stream=False)`` answers at once but without a CPU baseline (``precpu_stats`` empty, and its
@@ -115,15 +115,17 @@ class PodmanRuntime(DockerRuntime):
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> PodmanRuntime:
-        """Plugin factory: ``[runtime] podman_socket``; ``[plugins.runtime-podman]`` may set ``autostart``
-        (bool), ``containers_conf`` (path) and ``podman_binary``."""
-        settings: Mapping[str, Any] = ctx.plugin_settings.get("runtime-podman", {})
+        """Plugin factory: ``[plugins.runtime-podman]`` (``socket``, ``autostart``, ``containers_conf``,
+        ``podman_binary``)."""
+        from .plugin import PodmanSettings
+
+        settings = ctx.settings_as(PodmanSettings, "runtime-podman")
         return cls(
-            ctx.config.runtime.podman_socket,
-            autostart=bool(settings.get("autostart", True)),
-            containers_conf=settings.get("containers_conf"),
+            settings.socket,
+            autostart=settings.autostart,
+            containers_conf=settings.containers_conf,
             service_log=Path(ctx.data_dir) / "podman-service.log",
-            podman_binary=str(settings.get("podman_binary", "podman")),
+            podman_binary=settings.podman_binary,
             logger=ctx.logger,
         )
 
