@@ -382,6 +382,13 @@ class CleanupConfig(_Section):
     interval_minutes: int = Field(60, ge=1, description="Minutes between cleanup runs.")
     disk_warning_percent: int = Field(85, ge=1, le=100, description="Disk use that raises a warning.")
     disk_critical_percent: int = Field(95, ge=1, le=100, description="Disk use that triggers pruning.")
+    prune_build_cache: bool = Field(
+        False,
+        description="Also empty the engine's whole build cache at each cleanup and when the disk is critical. "
+        "The cache carries no labels and is shared by every program using the engine (dockerd's BuildKit "
+        "cache; podman has none): turn on only where Rivetr owns the engine. Rivetr's own build layers are "
+        "images, pruned by their labels either way.",
+    )
     audit_retention_days: int = Field(365, ge=1, description="Days audit log entries are kept.")
 
 

@@ -1,6 +1,6 @@
 """Every hook a Rivetr plugin can implement.
 
-Rules (see DESIGN.md): hooks are synchronous and cheap. Registration hooks (plural nouns) return a list of
+Rules: hooks are synchronous and cheap. Registration hooks (plural nouns) return a list of
 registration objects from :mod:`rivetr_core.types`; the async work lives in the objects their factories
 build. Event hooks (``rivetr_on_<event>``) are notifications: they must return quickly and must not raise
 (core logs and swallows exceptions from them so one plugin cannot break a deployment). To do async work from

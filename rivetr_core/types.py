@@ -281,7 +281,12 @@ class ContainerRuntime(Protocol):
     ) -> ExecSession: ...
     async def remove_image(self, image: str, force: bool = False) -> None: ...
     async def list_images(self, labels: Mapping[str, str] | None = None) -> builtins.list[str]: ...
-    async def prune(self) -> PruneResult: ...
+    async def prune(self, labels: Mapping[str, str], *, build_cache: bool = False) -> PruneResult:
+        """Delete the dangling images carrying every one of ``labels`` (a build's leftovers: superseded
+        tags, stages, failed steps); never an unlabelled one. ``build_cache``: also empty the engine's build
+        cache, which is shared by every program on the engine (a no-op where there is none)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -357,7 +362,7 @@ class WebhookEvent:
     pr_head_repo_url: str | None = None
     pr_is_fork: bool = False
     raw_event: str | None = None
-    # Added by issue 7 (all optional, so older providers keep working):
+    # Optional: a provider that leaves them unset still works.
     repo_full_name: str | None = None  # "owner/name" (GitLab: "group/sub/name"); the API path of the repo
     repo_id: str | None = None  # provider's numeric/uuid id of the (base) repository, when given
     deleted: bool = False  # push that deletes the branch/tag
@@ -373,7 +378,6 @@ class RepoInfo:
     default_branch: str
     private: bool = False
     ssh_url: str | None = None
-    # Added by issue 7:
     id: str | None = None  # provider's repository id (GitLab project id: needed for its API paths)
     web_url: str | None = None
     description: str | None = None
@@ -483,12 +487,24 @@ class GitProviderRegistration:
 # ---------------------------------------------------------------------------------------------- health check
 @dataclass
 class HealthTarget:
+    """One probe of a new container. ``host:port`` is where this host reaches the app port; ``timeout`` bounds
+    one attempt (core also cancels a check that overruns it).
+
+    ``options`` are the app's ``health_check`` options for this check (``{"kind": "command", "command": [...]}``
+    gives ``{"command": [...]}``; a plugin check gets whatever JSON the app set). ``runtime`` and
+    ``container_id`` let a check look inside the container (``await target.runtime.exec(target.container_id,
+    argv)``); both are set by the pipeline.
+    """
+
     host: str
     port: int
     path: str = "/"
     expected_status: int | None = None  # None: any 2xx/3xx
     timeout: float = 5.0
     host_header: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    container_id: str | None = None
+    runtime: ContainerRuntime | None = None
 
 
 @dataclass
@@ -501,6 +517,9 @@ class HealthResult:
 
 @runtime_checkable
 class HealthCheck(Protocol):
+    """Selected by an app's ``health_check.kind`` (its registration name); the pipeline calls ``check`` until
+    it returns ``ok`` or the app's retries run out. Return a failed result rather than raising."""
+
     name: str
 
     async def check(self, target: HealthTarget) -> HealthResult: ...

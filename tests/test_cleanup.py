@@ -108,8 +108,50 @@ async def test_audit_entries_past_retention_are_removed(api) -> None:
     assert [e["path"] for e in body["entries"]] == ["/api/new"]
 
 
+class PruneRecorder:
+    """A runtime with no app images that records the ``prune`` calls (labels, build_cache)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bool]] = []
+
+    async def list_images(self, labels=None):  # type: ignore[no-untyped-def]
+        return []
+
+    async def list(self, labels=None, all=True):  # type: ignore[no-untyped-def]
+        return []
+
+    async def prune(self, labels, *, build_cache=False):  # type: ignore[no-untyped-def]
+        from rivetr_core.types import PruneResult
+
+        self.calls.append((dict(labels), build_cache))
+        return PruneResult(images_deleted=2, space_reclaimed=1000)
+
+
+async def test_prune_is_by_instance_label_and_skips_the_build_cache(api, monkeypatch) -> None:
+    """Cleanup prunes only this instance's dangling images; the shared build cache only when configured; the
+    disk-critical path prunes the same way."""
+    runtime = PruneRecorder()
+
+    async def fake_runtime():  # type: ignore[no-untyped-def]
+        return runtime
+
+    monkeypatch.setattr(api.ctx, "runtime", fake_runtime)
+    service = api.ctx.services["cleanup"]
+    instance = await service.instance_id()
+    assert instance
+    await service.run_once()
+    assert runtime.calls == [({"rivetr.instance": instance}, False)]
+    critical = CleanupService(api.ctx, disk_usage=lambda: 99.0)
+    assert await critical.check_disk() == "critical"
+    assert runtime.calls[-1] == ({"rivetr.instance": instance}, False)
+
+    monkeypatch.setattr(service, "config", service.config.model_copy(update={"prune_build_cache": True}))
+    report = await service.run_once()
+    assert runtime.calls[-1] == ({"rivetr.instance": instance}, True) and report["pruned_images"] == 2
+
+
 async def test_prune_waits_while_a_deployment_runs(api, monkeypatch) -> None:
-    """A global prune deletes a running build's intermediate images: skipped while the pipeline is busy,
+    """A prune deletes a running build's intermediate images: skipped while the pipeline is busy,
     recorded in the report, done on the next round."""
     from rivetr_core.types import PruneResult
 
@@ -122,7 +164,7 @@ async def test_prune_waits_while_a_deployment_runs(api, monkeypatch) -> None:
         async def list(self, labels=None, all=True):  # type: ignore[no-untyped-def]
             return []
 
-        async def prune(self) -> PruneResult:
+        async def prune(self, labels, *, build_cache=False) -> PruneResult:  # type: ignore[no-untyped-def]
             pruned.append("prune")
             return PruneResult(images_deleted=2, space_reclaimed=1000)
 

@@ -2,8 +2,8 @@
 
 * ``GET /api/apps/{id}/metrics?range=1h`` — the app's containers (CPU %, memory, network), summed per app.
 * ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir) plus the latest sample.
-* ``POST /api/system/cleanup`` — run the cleanup now (old images, engine prune, old build logs) and return
-  its report; ``GET /api/system/cleanup`` — the last report.
+* ``POST /api/system/cleanup`` — run the cleanup now (old images, dangling images this instance built, old
+  build logs) and return its report; ``GET /api/system/cleanup`` — the last report.
 * ``GET /api/apps/{id}/logs?tail=100`` — the last lines of the app's running container (the CLI's
   ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``).
 
@@ -113,7 +113,9 @@ async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
 async def run_cleanup() -> dict[str, Any]:
     """Run the cleanup now: ``{"images_removed": [...], "pruned_images", "space_reclaimed",
     "build_logs_removed", "prune_skipped", "errors": [...], "seconds"}``. Keeps ``[cleanup] keep_images`` per
-    app; the global prune is skipped while a deployment runs (``prune_skipped`` says so, null otherwise)."""
+    app; ``pruned_images`` counts the dangling images this instance built (other programs' are never touched;
+    the engine's build cache only with ``[cleanup] prune_build_cache``). The prune is skipped while a deployment
+    runs (``prune_skipped`` says so, null otherwise)."""
     service = rivetr().services.get("cleanup")
     if service is None:
         raise ApiError(503, "the cleanup service is not running", code="unavailable")

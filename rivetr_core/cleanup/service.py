@@ -2,7 +2,9 @@
 
 The tables (``apps``, ``deployments``, ``deployment_logs``, …) are queried as SQLAlchemy Core tables of their
 models; this module never imports the pipeline. Containers and images are matched by the labels the pipeline sets (``rivetr.instance``,
-``rivetr.app``), so two Rivetr instances on one engine never touch each other's images.
+``rivetr.app``), so two Rivetr instances on one engine never touch each other's images, and other programs'
+images (dangling ones included) are never touched. The engine's build cache, which has no labels and is shared,
+is emptied only with ``[cleanup] prune_build_cache``.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class CleanupService:
         if critical or not self._last_warning or now - self._last_warning >= WARNING_REPEAT:
             self._last_warning = now
             threshold = self.config.disk_critical_percent if critical else self.config.disk_warning_percent
-            action = "pruning images and build cache now" if critical else "cleanup will prune if it grows"
+            action = "pruning Rivetr's images now" if critical else "cleanup will prune if it grows"
             log.warning("disk %.0f%% full (threshold %d%%): %s", percent, threshold, action)
             self.ctx.emit(
                 RivetrEvent(
@@ -111,11 +113,12 @@ class CleanupService:
 
     # --------------------------------------------------------------------------------------------- cleanup
     async def run_once(self, *, reason: str = "scheduled") -> dict[str, Any]:
-        """Remove old images (all apps), prune build cache and dangling images, drop old build logs,
-        notification deliveries and audit entries past their retention.
+        """Remove old images (all apps), prune the dangling images this instance built (and the engine's
+        build cache with ``[cleanup] prune_build_cache``), drop old build logs, notification deliveries and
+        audit entries past their retention.
 
-        The global prune is skipped while a deployment runs (``report["prune_skipped"]`` says why); the
-        next run prunes."""
+        The prune is skipped while a deployment runs (``report["prune_skipped"]`` says why); the next run
+        prunes."""
         async with self._lock:
             started = time.perf_counter()
             report: dict[str, Any] = {
@@ -134,14 +137,20 @@ class CleanupService:
                         report["images_removed"] += await self.prune_app_images(app_id, runtime=runtime)
                     except Exception as exc:
                         report["errors"].append(f"images of app {app_id}: {exc}")
-                if self._deploying():
-                    # A global prune deletes a running build's intermediate (dangling) images and fails
-                    # it: skip, the next round prunes (the disk monitor calls again while critical).
+                instance = await self.instance_id()
+                if not instance:
+                    pass  # nothing was ever built by this instance: nothing of ours to prune
+                elif self._deploying():
+                    # A prune deletes a running build's intermediate (dangling) images and fails it: skip,
+                    # the next round prunes (the disk monitor calls again while critical).
                     report["prune_skipped"] = "a deployment is running; pruning next round"
                     log.info("cleanup (%s): prune skipped while a deployment runs", reason)
                 else:
                     try:
-                        pruned = await runtime.prune()
+                        # Only this instance's leftovers: every image a build makes carries the label.
+                        pruned = await runtime.prune(
+                            {LABEL_INSTANCE: instance}, build_cache=self.config.prune_build_cache
+                        )
                         report["pruned_images"], report["space_reclaimed"] = (
                             pruned.images_deleted,
                             pruned.space_reclaimed,

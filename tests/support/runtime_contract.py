@@ -477,7 +477,10 @@ class RuntimeContract:
                 raw = await runtime._call(lambda: runtime._api().inspect_image(tag))  # type: ignore[attr-defined]
                 first_id = raw["Id"]
         assert await runtime.image_exists(first_id)  # retagging left the first build dangling
-        result = await runtime.prune()
+        # Another label value: not ours to prune (an unfiltered prune would delete every program's images).
+        result = await runtime.prune({**test_labels, SESSION_LABEL: "another-session"})
+        assert result.images_deleted == 0 and await runtime.image_exists(first_id)
+        result = await runtime.prune(test_labels)
         assert result.images_deleted >= 1
         assert not await runtime.image_exists(first_id)
         assert await runtime.image_exists(tag)

@@ -179,4 +179,41 @@ def test_append_labels_quotes_values() -> None:
     from rivetr_runtime_docker.runtime import _append_labels
 
     out = _append_labels("FROM a\nRUN x\n\n", {"k.one": 'say "hi" $X \\ ok', "k.two": ""})
-    assert out == 'FROM a\nRUN x\nLABEL "k.one"="say \\"hi\\" \\$X \\\\ ok" "k.two"=""\n'
+    label = 'LABEL "k.one"="say \\"hi\\" \\$X \\\\ ok" "k.two"=""'
+    assert out == f"FROM a\n{label}\nRUN x\n{label}\n"
+
+
+def test_labels_go_after_every_from_and_at_the_end() -> None:
+    """Every stage starts labelled (the legacy builder leaves earlier stages and a failed build's last step as
+    dangling images, which cleanup prunes by label only); the end keeps the final image's labels Rivetr's."""
+    from rivetr_runtime_docker.runtime import _append_labels
+
+    dockerfile = (
+        "# syntax comment\n"
+        "ARG BASE=a\n"
+        "FROM --platform=linux/amd64 \\\n"
+        "  # a comment inside the instruction\n"
+        "  $BASE AS build\n"
+        "RUN echo from \\\n"
+        "FROM b\n"  # the continued RUN's argument, not an instruction
+        "from c\n"
+        "COPY --from=build /x /x\n"
+        'LABEL rivetr.app="not-mine"\n'
+    )
+    lines = _append_labels(dockerfile, {"rivetr.app": "1"}).splitlines()
+    label = 'LABEL "rivetr.app"="1"'
+    assert lines == [
+        "# syntax comment",
+        "ARG BASE=a",
+        "FROM --platform=linux/amd64 \\",
+        "  # a comment inside the instruction",
+        "  $BASE AS build",
+        label,
+        "RUN echo from \\",
+        "FROM b",
+        "from c",
+        label,
+        "COPY --from=build /x /x",
+        'LABEL rivetr.app="not-mine"',
+        label,
+    ]

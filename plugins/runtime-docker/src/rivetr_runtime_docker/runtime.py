@@ -102,16 +102,37 @@ def _parse_time(value: str | None) -> datetime | None:
 _ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.I | re.M)
 
 
+_FROM_LINE = re.compile(r"^\s*FROM\s", re.I)
+
+
 def _append_labels(dockerfile: str, labels: Mapping[str, str]) -> str:
-    """``dockerfile`` plus one ``LABEL "k"="v" …`` line (applies to the final stage)."""
+    """``dockerfile`` with a ``LABEL "k"="v" …`` line after every ``FROM`` and one at the end.
+
+    The one at the end gives the final image Rivetr's labels whatever the Dockerfile sets. The ones after each
+    ``FROM`` label every image the legacy builder leaves behind (a multi-stage build's earlier stages, the last
+    step of a failed build): cleanup prunes dangling images by label only. They cost a step each, cached after
+    the first build of the app."""
 
     def quote(text: str) -> str:
         # Dockerfile double-quoted words: backslash escapes, and `$` would be expanded as a variable.
         escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", " ")
         return f'"{escaped}"'
 
-    pairs = " ".join(f"{quote(key)}={quote(value)}" for key, value in labels.items())
-    return f"{dockerfile.rstrip()}\nLABEL {pairs}\n"
+    label = "LABEL " + " ".join(f"{quote(key)}={quote(value)}" for key, value in labels.items())
+    out: list[str] = []
+    continued = in_from = False  # inside a backslash-continued instruction / a (continued) FROM
+    for line in dockerfile.rstrip().splitlines():
+        out.append(line)
+        stripped = line.strip()
+        if stripped.startswith("#") or (not stripped and continued):
+            continue  # comments (and blank lines) inside an instruction do not end it
+        if not continued:
+            in_from = bool(_FROM_LINE.match(line))
+        continued = stripped.endswith("\\")
+        if in_from and not continued:
+            out.append(label)
+            in_from = False
+    return "\n".join(out) + f"\n{label}\n"
 
 
 def _label_filters(labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
@@ -157,6 +178,8 @@ class DockerRuntime:
     STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
     #: Put build labels into the Dockerfile as one LABEL line instead of the API's ``labels`` parameter.
     LABELS_IN_DOCKERFILE = True
+    #: The engine's image prune requires every ``label`` filter to match (podman 4.3's matches any one).
+    PRUNE_ANDS_LABELS = True
     #: Build-log lines kept for :class:`BuildFailed`.
     LOG_TAIL_LINES = 40
     #: Pause between the two samples of a container without CPU baseline. dockerd's one-shot sample waits for
@@ -378,17 +401,43 @@ class DockerRuntime:
             out.extend(tags or [image["Id"]])
         return out
 
-    async def prune(self) -> PruneResult:
-        """Delete dangling images and the build cache."""
-        result = await self._call(lambda: self._api().prune_images(filters={"dangling": True}))
-        deleted = sum(1 for entry in result.get("ImagesDeleted") or [] if entry.get("Deleted"))
-        space = int(result.get("SpaceReclaimed") or 0)
-        try:
-            builds = await self._call(lambda: self._api().prune_builds())
-            space += int(builds.get("SpaceReclaimed") or 0)
-        except EngineError as exc:  # engines without a build cache endpoint
-            self.log.debug("%s: build cache prune unsupported: %s", self.name, exc)
+    async def prune(self, labels: Mapping[str, str], *, build_cache: bool = False) -> PruneResult:
+        """Delete the dangling images carrying every one of ``labels`` (their untagged parent layers go with
+        them); ``build_cache``: also the engine's whole build cache (every program's: it has no labels)."""
+        if not labels:
+            # An unfiltered prune deletes other programs' dangling images, even a running build's.
+            raise ValueError("prune needs labels: Rivetr only prunes the images it made")
+        if self.PRUNE_ANDS_LABELS or len(labels) == 1:
+            filters = {"dangling": True, **(_label_filters(labels) or {})}
+            result = await self._call(lambda: self._api().prune_images(filters=filters))
+            deleted = sum(1 for entry in result.get("ImagesDeleted") or [] if entry.get("Deleted"))
+            space = int(result.get("SpaceReclaimed") or 0)
+        else:
+            deleted, space = await self._prune_one_by_one(labels)
+        if build_cache:
+            try:
+                builds = await self._call(lambda: self._api().prune_builds())
+                space += int(builds.get("SpaceReclaimed") or 0)
+            except EngineError as exc:  # engines without a build cache endpoint
+                self.log.debug("%s: build cache prune unsupported: %s", self.name, exc)
         return PruneResult(images_deleted=deleted, space_reclaimed=space)
+
+    async def _prune_one_by_one(self, labels: Mapping[str, str]) -> tuple[int, int]:
+        """Remove the matching dangling images one at a time (for engines whose prune ORs label filters)."""
+        filters = {"dangling": True, **(self._engine_label_filters(labels) or {})}
+        images = await self._call(lambda: self._api().images(filters=filters))
+        deleted = space = 0
+        for image in images:
+            if not _has_labels(image.get("Labels"), labels):
+                continue
+            try:
+                await self.remove_image(image["Id"])
+            except EngineError as exc:  # in use (a container of it), or gone meanwhile
+                self.log.debug("%s: kept dangling image %s: %s", self.name, image["Id"], exc)
+                continue
+            deleted += 1
+            space += int(image.get("Size") or 0)
+        return deleted, space
 
     # ----------------------------------------------------------------------------------------------- build
     def build_step(self, line: str) -> tuple[int, int, str] | None:

@@ -10,7 +10,10 @@ differences overridden:
   ``system_cpu_usage`` is not comparable with dockerd's): CPU % comes from two samples and the wall clock
   (the base class does this for one-shot dockerd samples too), with a pause between them;
 * podman 4.3 matches nothing when an image list has two label filters (one is sent, the rest checked here),
-  and says ``stopped`` where dockerd says ``exited``;
+  but its image prune deletes what matches ANY of them (a prune by several labels removes images one by
+  one), and it says ``stopped`` where dockerd says ``exited``;
+* buildah applies the build's ``labels`` to every stage and step, so leftovers of a build are labelled; it has
+  no build cache endpoint (its layer cache is intermediate images, removed with the images they belong to);
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
   (it is parsed from ``exit status N``); a failed exec may report no exit code;
 * log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
@@ -88,6 +91,8 @@ class PodmanRuntime(DockerRuntime):
     STEP_RE = re.compile(r"^STEP (\d+)/(\d+): (.*)$")
     #: buildah applies the ``labels`` parameter at commit, without extra steps.
     LABELS_IN_DOCKERFILE = False
+    #: podman 4.3's compat image prune deletes images matching ANY of several label filters.
+    PRUNE_ANDS_LABELS = False
     #: netavark's own switch against traffic between isolated networks (Rivetr's firewall does the rest).
     ISOLATED_NETWORK_OPTIONS = {"isolate": "true"}
     #: podman answers a stats request at once (no collection tick), from cgroup counters that move in
