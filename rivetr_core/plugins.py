@@ -47,6 +47,8 @@ ENTRY_POINT_GROUP = "rivetr"
 BUILTIN_MODULES = (
     "rivetr_core.builtin.dockerfile_builder",
     "rivetr_core.builtin.http_health",
+    "rivetr_core.builtin.tcp_health",
+    "rivetr_core.builtin.command_health",
 )
 
 R = TypeVar("R")

@@ -156,16 +156,16 @@ def test_event_hook_failures_are_contained(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_custom_health_check_plugin_is_selectable() -> None:
-    class Tcp:
-        __rivetr_name__ = "tcp-check"
+    class Grpc:
+        __rivetr_name__ = "grpc-check"
 
         @staticmethod
         @hookimpl
         def rivetr_health_checks():  # type: ignore[no-untyped-def]
-            return [HealthCheckRegistration(name="tcp", factory=lambda ctx: None)]  # type: ignore[arg-type,return-value]
+            return [HealthCheckRegistration(name="grpc", factory=lambda ctx: None)]  # type: ignore[arg-type,return-value]
 
-    pm = RivetrPluginManager(load_entrypoints=False, plugins=[Tcp])
-    assert set(pm.health_checks()) == {"http", "tcp"}
+    pm = RivetrPluginManager(load_entrypoints=False, plugins=[Grpc])
+    assert set(pm.health_checks()) == {"http", "tcp", "command", "grpc"}  # core's three, then the plugin's
 
 
 def test_every_hook_spec_is_documented_with_an_example() -> None:

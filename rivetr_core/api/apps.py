@@ -21,6 +21,7 @@ from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.engine.gitsource import classify_url, redact
 from rivetr_core.engine.limits import effective_limits
+from rivetr_core.engine.selection import SelectionError, check_installed, health_check_json, merge_legacy
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App, AppDomain, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
@@ -48,6 +49,8 @@ def app_json(app: App, domains: list[str]) -> dict[str, Any]:
         "healthcheck_timeout": app.healthcheck_timeout,
         "healthcheck_retries": app.healthcheck_retries,
         "healthcheck_interval": app.healthcheck_interval,
+        "builder": app.builder,
+        "health_check": health_check_json(app),
         "cpu_limit": app.cpu_limit,
         "memory_limit": app.memory_limit,
         "pids_limit": app.pids_limit,
@@ -81,6 +84,26 @@ async def load_app(app_id: str) -> tuple[App, list[str]]:
 
 def _missing(field: str, message: str) -> ApiError:
     return ApiError(404, f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+def _check_selection(fields: dict[str, Any]) -> None:
+    """422 listing the installed names for a builder or health check no plugin provides; folds
+    ``health_check`` into the ``healthcheck_*`` columns and the stored JSON (see engine.selection)."""
+    plugins = rivetr().plugins
+    spec = fields.get("health_check")
+    try:
+        check_installed(
+            fields.get("builder"),
+            spec["kind"] if spec else None,
+            plugins.builders(),
+            plugins.health_checks(),
+        )
+        merge_legacy(fields)
+    except SelectionError as exc:
+        detail: dict[str, Any] = {"field": exc.field, "message": exc.message}
+        if exc.available is not None:
+            detail["available"] = exc.available
+        raise ApiError(422, f"{exc.field}: {exc.message}", details=[detail]) from None
 
 
 async def _check_references(fields: dict[str, Any], app_id: str | None) -> None:
@@ -176,6 +199,7 @@ async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     ctx = rivetr()
     fields = data.model_dump()
     split_credentials(fields)
+    _check_selection(fields)
     await _check_references(fields, None)
     token = fields.pop("git_token")
     domains = fields.pop("domains")
@@ -236,6 +260,7 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
         if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
             raise validation_error(key, "must not be null")
     split_credentials(fields)
+    _check_selection(fields)
     await _check_references(fields, app_id)
     domains = fields.pop("domains", None)
     try:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
+from rivetr_core.engine.selection import check_name as check_registered_name
+from rivetr_core.engine.selection import parse_health_check
 from rivetr_core.units import parse_cpus, parse_size
 from rivetr_core.validation import DOMAIN_SCHEMA, NAME_SCHEMA, check_domain, check_name
 
@@ -129,6 +131,8 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "key": {"type": "string", "pattern": _ENV_KEY.pattern, "not": {"enum": sorted(RESERVED_ENV_KEYS)}},
     "value": {"type": "string", "maxLength": 65536, "pattern": "^[^\\x00]*$"},
     "commit": {"type": "string", "pattern": "^[0-9A-Fa-f]{7,64}$"},
+    # The names installed on this server: rivetr_core.openapi fills in "x-rivetr-names" when serving the document.
+    "builder": {"type": "string", "x-rivetr-names": "builders"},
     "log_max_size": {
         "anyOf": [
             {"type": "integer", "minimum": 16 * 1024, "maximum": 1024**3},
@@ -139,6 +143,48 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
         ]
     },
 }
+
+
+def _health_check_schemas() -> list[dict[str, Any]]:
+    """One JSON Schema per kind of ``health_check`` (see rivetr_core.engine.selection)."""
+    common: dict[str, Any] = {
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 120,
+            "description": "Seconds per attempt.",
+        },
+        "retries": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Attempts."},
+        "interval": {"type": "number", "exclusiveMinimum": 0, "maximum": 60, "description": "Longest pause."},
+    }
+    http = {
+        "path": {"type": "string", "maxLength": 500, "pattern": r"^/[!-~]*$"},
+        "status": {"anyOf": [{"type": "integer", "minimum": 100, "maximum": 599}, {"type": "null"}]},
+    }
+    command = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 64,
+        "prefixItems": [{"type": "string", "pattern": r"^[^\x00]*\S[^\x00]*$", "maxLength": 128}],
+        "items": {"type": "string", "pattern": r"^[^\x00]*$", "maxLength": 128},
+        "description": 'Run inside the container; healthy on exit 0. E.g. ["sh", "-c", "test -f /ready"].',
+    }
+
+    def kind(name: str, props: dict[str, Any], required: tuple[str, ...] = (), closed: bool = True) -> Any:
+        return {
+            "type": "object",
+            "properties": {"kind": {"const": name}, **props, **common},
+            "required": ["kind", *required],
+            "additionalProperties": not closed,
+        }
+
+    plugin = kind("plugin", http, closed=False)
+    plugin["properties"]["kind"] = {"type": "string", "x-rivetr-names": "plugin_health_checks"}
+    plugin["description"] = "A health check from a plugin: its own options are free-form JSON."
+    return [kind("http", http), kind("tcp", {}), kind("command", {"command": command}, ("command",)), plugin]
+
+
+_FIELD_SCHEMAS["health_check"] = {"oneOf": _health_check_schemas()}
 
 
 def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
@@ -187,6 +233,16 @@ class _AppFields(_Strict):
     @classmethod
     def _health(cls, v: str | None) -> str | None:
         return None if v is None else check_health_path(v)
+
+    @field_validator("builder", check_fields=False)
+    @classmethod
+    def _builder(cls, v: str | None) -> str | None:
+        return None if v is None else check_registered_name(v, "builder")
+
+    @field_validator("health_check", check_fields=False)
+    @classmethod
+    def _health_check(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if v is None else parse_health_check(v)
 
     @field_validator("git_token_user", check_fields=False)
     @classmethod
@@ -240,6 +296,16 @@ def _is_zero(value: Any) -> bool:
 _MEMORY_HELP = 'Bytes or a size like "512m", "1g"; 0: unlimited; null: the server default ([runtime]).'
 _PIDS_HELP = "Max processes in the container; 0: unlimited; null: the server default ([runtime] pids_limit)."
 _LOG_SIZE_HELP = 'Size of one container log file ("10m"), 16k-1g; null: the server default.'
+_BUILDER_HELP = (
+    '"auto": the first installed builder (by priority) that detects the source; or the name of an installed '
+    "builder, the only one then asked (the deployment fails if it cannot build the source)."
+)
+_HEALTH_HELP = (
+    'What proves a new container healthy: {"kind": "http", "path", "status"}, {"kind": "tcp"}, {"kind": '
+    '"command", "command": [argv]} (run inside the container, healthy on exit 0) or an installed plugin\'s check '
+    'with its options; every kind takes "timeout", "retries", "interval". The http options are the '
+    "healthcheck_* fields (health_check's win when a body gives both). Absent on create: http."
+)
 _LOG_FILES_HELP = "Log files kept (podman: one file of size x files); null: the server default."
 
 
@@ -264,6 +330,8 @@ class AppIn(_AppFields):
     healthcheck_timeout: float = Field(5.0, gt=0, le=120, description="Seconds per health request.")
     healthcheck_retries: int = Field(30, ge=1, le=1000, description="Attempts before the deployment fails.")
     healthcheck_interval: float = Field(1.0, gt=0, le=60, description="Longest pause between attempts.")
+    builder: str = Field("auto", description=_BUILDER_HELP)
+    health_check: dict[str, Any] | None = Field(None, description=_HEALTH_HELP)
     environment: Environment = "development"
     project_id: str | None = None
     cpu_limit: float | str | None = Field(None, description='CPUs, e.g. 0.5 or "500m".')
@@ -300,6 +368,8 @@ class AppUpdate(_AppFields):
     healthcheck_timeout: float | None = Field(None, gt=0, le=120)
     healthcheck_retries: int | None = Field(None, ge=1, le=1000)
     healthcheck_interval: float | None = Field(None, gt=0, le=60)
+    builder: str | None = Field(None, description=_BUILDER_HELP)
+    health_check: dict[str, Any] | None = Field(None, description=_HEALTH_HELP)
     environment: Environment | None = None
     project_id: str | None = None
     cpu_limit: float | str | None = None

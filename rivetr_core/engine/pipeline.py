@@ -29,6 +29,8 @@ from rivetr_core.types import (
     BuildRequest,
     ContainerInfo,
     ContainerRuntime,
+    HealthCheck,
+    HealthResult,
     HealthTarget,
     RivetrError,
     RunSpec,
@@ -36,6 +38,7 @@ from rivetr_core.types import (
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits
+from .selection import health_kind, health_options
 from .untrusted import LogCap, find_dockerfile, read_dockerfile, remote_adds
 
 if TYPE_CHECKING:
@@ -305,7 +308,7 @@ class Pipeline:
                 f"untrusted build (pull request from a fork): network {request.network}, "
                 f"{request.cpu_limit or 'no'} CPU / {request.memory_limit or 'no'} bytes memory limit"
             )
-        builder = svc.select_builder(self.workdir, request)
+        builder = svc.select_builder(self.workdir, request, app.builder)
         self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
         self.built_image = tag
         lines = builder.build(request, runtime)
@@ -379,21 +382,28 @@ class Pipeline:
 
     async def _health(self, runtime: ContainerRuntime, upstream: str) -> None:
         app = self.snap.app
-        check = self.service.health_check("http")
+        kind = health_kind(app)
+        check = self.service.health_check(kind)
+        options = health_options(app)
         host, _, port = upstream.rpartition(":")
         target = HealthTarget(
             host=host,
             port=int(port),
-            path=app.healthcheck_path,
-            expected_status=app.healthcheck_status,
+            path=options.get("path") or app.healthcheck_path,
+            expected_status=options.get("status"),
             timeout=app.healthcheck_timeout,
             host_header=self.snap.domains[0] if self.snap.domains else None,
+            options=options,
+            container_id=self.container_id,
+            runtime=runtime,
         )
+        what = f"GET {target.path}" if kind == "http" else f"{kind} check"
+        self.log(f"health check: {what} (up to {app.healthcheck_retries} attempts)")
         detail = ""
         metrics = self.service.ctx.services.get("metrics")
         for attempt in range(1, app.healthcheck_retries + 1):
             probe_started = time.perf_counter()
-            result = await check.check(target)
+            result = await _probe(check, target)
             if metrics is not None:
                 # Every probe, not only the step's outcome: failed probes of a slow start are visible.
                 try:
@@ -401,9 +411,7 @@ class Pipeline:
                 except Exception:
                     log.debug("recording a health probe failed", exc_info=True)
             if result.ok:
-                self.log(
-                    f"health check passed: GET {app.healthcheck_path} → {result.detail} (attempt {attempt})"
-                )
+                self.log(f"health check passed: {what} → {result.detail} (attempt {attempt})")
                 return
             detail = result.detail
             self.log(f"health check {attempt}/{app.healthcheck_retries}: {detail}")
@@ -500,6 +508,18 @@ class Pipeline:
                 level="failure",
                 data={"error": error, "log_tail": tail},
             )
+
+
+async def _probe(check: HealthCheck, target: HealthTarget) -> HealthResult:
+    """One attempt of any check, plugins' included: bounded by the timeout (plus a grace for the check's own
+    timeout to answer first), and an exception is a failed attempt, not a crashed pipeline."""
+    try:
+        return await asyncio.wait_for(check.check(target), target.timeout + 1)
+    except TimeoutError:
+        return HealthResult(False, f"{check.name} check did not answer within {target.timeout:g}s")
+    except Exception as exc:
+        log.warning("health check %s raised", check.name, exc_info=True)
+        return HealthResult(False, f"{check.name} check failed: {exc!r}"[:300])
 
 
 def _lowest(configured: float | None, cap: float | None) -> Any:

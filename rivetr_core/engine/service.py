@@ -293,8 +293,25 @@ class DeploymentService:
             self._publish(dep, previous)
         return dep
 
-    def select_builder(self, source_dir: Path, request: BuildRequest) -> Builder:
-        registrations = sorted(self.ctx.plugins.builders().values(), key=lambda r: (r.priority, r.name))
+    def select_builder(self, source_dir: Path, request: BuildRequest, name: str = "auto") -> Builder:
+        """The builder an app named (only that one is asked: another whose ``detect()`` says yes never takes
+        over), or with ``"auto"`` the first by priority whose ``detect()`` says yes."""
+        installed = self.ctx.plugins.builders()
+        if name != "auto":
+            registration = installed.get(name)
+            if registration is None:
+                raise PipelineError(
+                    f"the app's builder {name!r} is not installed (available: "
+                    f"{', '.join(['auto', *sorted(installed)])})"
+                )
+            builder = registration.factory(self.ctx.plugin_context())
+            if not builder.detect(source_dir, request):
+                raise PipelineError(
+                    f"the {name} builder the app names cannot build this source (its detect() said no); "
+                    "fix the source or set the app's builder to another one or to auto"
+                )
+            return builder
+        registrations = sorted(installed.values(), key=lambda r: (r.priority, r.name))
         for registration in registrations:
             builder = registration.factory(self.ctx.plugin_context())
             if builder.detect(source_dir, request):
@@ -306,7 +323,13 @@ class DeploymentService:
 
     def health_check(self, name: str) -> HealthCheck:
         if name not in self._health_checks:
-            registration = self.ctx.plugins.select(self.ctx.plugins.health_checks(), name, "health check")
+            installed = self.ctx.plugins.health_checks()
+            registration = installed.get(name)
+            if registration is None:  # uninstalled since the app chose it
+                raise PipelineError(
+                    f"the app's health check {name!r} is not installed (available: "
+                    f"{', '.join(sorted(installed)) or 'none'})"
+                )
             self._health_checks[name] = registration.factory(self.ctx.plugin_context())
         return self._health_checks[name]
 

@@ -75,6 +75,13 @@ class App(SQLModel, table=True):
     healthcheck_timeout: float = 5.0
     healthcheck_retries: int = 30
     healthcheck_interval: float = 1.0
+    #: ``"auto"`` (detection by priority) or the name of an installed builder, the only one then asked.
+    builder: str = Field(default="auto", max_length=100)
+    #: ``{"kind": <health check name>, ...options}`` minus the options kept in the ``healthcheck_*`` columns
+    #: above (see rivetr_core.engine.selection).
+    health_check: dict[str, Any] = Field(
+        default_factory=lambda: {"kind": "http"}, sa_column=Column(JSON, nullable=False)
+    )
     #: Host protection overrides (see rivetr_core.engine.limits): None = the [runtime] default, 0 = unlimited
     #: (memory, pids). Log rotation cannot be switched off per app, only sized.
     cpu_limit: float | None = None

@@ -376,6 +376,8 @@ class PreviewService:
                 "healthcheck_timeout",
                 "healthcheck_retries",
                 "healthcheck_interval",
+                "builder",
+                "health_check",
                 "cpu_limit",
                 "memory_limit",
                 "https_redirect",  # HSTS is left off: preview hosts come and go
