@@ -284,6 +284,11 @@ def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broke
             assert "acme_sdk" in details["plugins"]["acme-notifier"]["error"]
             assert details["plugins"]["runtime-docker"] == {"status": "ok"}
         assert "details" not in httpx.get(server.url + "/health").json()  # strangers: no details
+        status = cli(
+            "status",
+            env={"RIVETR_URL": server.url, "RIVETR_TOKEN": server.token, "RIVETR_LOGIN_FILE": "/nonexistent"},
+        )
+        assert "plugin acme-notifier: failed to import" in status.stdout, status.stdout + status.stderr
         log = server.log()
         assert log.count("No module named 'acme_sdk'") == 1, log  # logged once
     finally:

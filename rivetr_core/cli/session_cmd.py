@@ -114,6 +114,8 @@ def status(conn: Connection, as_json: bool) -> None:
         "ok": health.get("proxy") in ("ok", "disabled"),
         "enabled": health.get("proxy") != "disabled",
     }
+    plugins = details.get("plugins") or {}
+    broken = {name: p for name, p in plugins.items() if p.get("status") == "failed"}
     counts: dict[str, int] = {}
     for app in apps:
         counts[app["status"]] = counts.get(app["status"], 0) + 1
@@ -130,8 +132,15 @@ def status(conn: Connection, as_json: bool) -> None:
             ("host", _host(latest)),
             ("apps", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
             ("notifications", f"{len(channels)} channels" + (f", {len(failing)} failing" if failing else "")),
+            *(
+                [("plugins", f"{len(plugins)}" + (f", {len(broken)} failed" if broken else ""))]
+                if plugins
+                else []
+            ),
         ]
     )
+    for name, plugin in sorted(broken.items()):  # the server runs without them: say why
+        click.echo(f"  plugin {name}: {plugin.get('error', 'failed')}")
     for channel in failing:
         click.echo(
             f"  channel {channel['name']}: {channel['failures']} failed deliveries; {channel['last_error']}"

@@ -202,3 +202,24 @@ async def test_login_form_is_rate_limited_with_a_readable_page(config_factory: A
         assert statuses[-1] == 429 and 401 in statuses
         page = await response.get_data(as_text=True)
         assert response.headers["Retry-After"] and "too many requests" in page and "<html" in page
+
+
+async def test_settings_lists_plugins_with_a_failed_one_and_why(
+    config_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_plugin_config import BROKEN_IMPORT, install_dist
+
+    install_dist(tmp_path / "site", "rivetr-acme", "acme-notifier", "rivetr_acme_broken", BROKEN_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    app = create_app(config_factory(plugins={"disable": ["git-gitlab"]}))
+    async with app.test_app():
+        client = app.test_client()
+        await do_setup(client)
+        page = await (await client.get("/settings")).get_data(as_text=True)
+    row = re.search(r'<tr data-plugin="acme-notifier">(.*?)</tr>', page, re.S)
+    assert row, "the failed plugin is not listed"
+    assert '<span class="badge failed">failed</span>' in row.group(1)
+    assert "No module named &#39;acme_sdk&#39;" in row.group(1)
+    docker = re.search(r'<tr data-plugin="runtime-docker">(.*?)</tr>', page, re.S)
+    assert docker and "runtime <code>docker</code>" in docker.group(1)
+    assert '<span class="badge warn">disabled</span>' in page

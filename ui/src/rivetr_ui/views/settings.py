@@ -22,6 +22,7 @@ async def settings() -> tuple[str, int]:
         known_hosts=await _known_hosts(),
         tokens=[token_json(t) for t in await accounts().list_tokens()],
         sessions=await _sessions(),
+        plugins=ctx().plugins.plugin_infos(),
     )
 
 
