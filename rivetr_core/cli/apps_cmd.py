@@ -1,8 +1,10 @@
-"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps limits <name|id>`` and
-``apps delete <name|id>``."""
+"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps limits <name|id>``,
+``apps builder <name|id> [NAME]``, ``apps health-check <name|id> [--kind ...]`` and ``apps delete <name|id>``."""
 
 from __future__ import annotations
 
+import json
+import shlex
 import sys
 from typing import Any
 
@@ -71,7 +73,8 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("git", f"{found.get('git_url')} ({found.get('branch')})"),
             ("dockerfile", f"{found.get('build_context')}/{found.get('dockerfile')}"),
             ("port", found.get("port")),
-            ("health check", found.get("healthcheck_path")),
+            ("builder", found.get("builder", "auto")),
+            ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
             ("limits", _limits_summary(found.get("effective_limits") or {})),
             ("deployment", found.get("current_deployment_id")),
@@ -106,6 +109,17 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
 @click.option("--port", type=int, default=8000, show_default=True, help="Port the app listens on.")
 @click.option("--domain", "domains", multiple=True, help="Domain routed to the app (repeatable).")
 @click.option("--dockerfile", default="Dockerfile", show_default=True)
+@click.option("--builder", default="auto", show_default=True, help="auto, or an installed builder's name.")
+@click.option(
+    "--health-check",
+    "health_kind",
+    help="http (default), tcp, command or a plugin's check (see `rivetr plugins list`).",
+)
+@click.option("--health-path", help="Path the http check requests (default /).")
+@click.option("--health-command", help="Shell command the command check runs in the container (sh -c).")
+@click.option(
+    "--health-option", "health_options", multiple=True, help="KEY=VALUE option of the check (repeatable)."
+)
 @click.option(
     "--git-token-stdin",
     is_flag=True,
@@ -123,6 +137,11 @@ def apps_create(
     port: int,
     domains: tuple[str, ...],
     dockerfile: str,
+    builder: str,
+    health_kind: str | None,
+    health_path: str | None,
+    health_command: str | None,
+    health_options: tuple[str, ...],
     git_token_stdin: bool,
     git_token_user: str | None,
     conn: Connection,
@@ -136,7 +155,11 @@ def apps_create(
         "port": port,
         "domains": list(domains),
         "dockerfile": dockerfile,
+        "builder": builder,
     }
+    check = _health_check({}, health_kind, health_path, None, health_command, health_options, {})
+    if check:
+        body["health_check"] = check
     if git_token_stdin:
         token = sys.stdin.readline().strip()
         if not token:
@@ -258,6 +281,136 @@ def apps_limits(app: str, conn: Connection, as_json: bool, **options: str | None
         [(name, "default" if own is None else own, value) for name, own, value in rows],
         ["limit", "app setting", "effective"],
     )
+    if body:
+        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+
+
+def _health_summary(check: dict[str, Any]) -> str:
+    """``http GET /health (expects 2xx/3xx), 30 x 5s`` / ``command sh -c 'test -f /ready', ...``."""
+    kind = check.get("kind", "http")
+    if kind == "http":
+        what = f"http GET {check.get('path', '/')} (expects {check.get('status') or '2xx/3xx'})"
+    elif kind == "command":
+        what = f"command {_command_text(check.get('command') or [])}"
+    else:
+        extra = {k: v for k, v in check.items() if k not in ("kind", "timeout", "retries", "interval")}
+        what = kind + (f" {json.dumps(extra, sort_keys=True)}" if extra else "")
+    timing = (
+        f"{check.get('retries')} attempts, {check.get('timeout')}s timeout" if check.get("retries") else ""
+    )
+    return what + (f", {timing}" if timing else "")
+
+
+def _command_text(argv: list[str]) -> str:
+    """What a user typed for ``--health-command`` (argv ``sh -c TEXT``), else the argv quoted."""
+    if len(argv) == 3 and argv[:2] == ["sh", "-c"]:
+        return argv[2]
+    return shlex.join(argv)
+
+
+def _option_value(text: str) -> Any:
+    """``KEY=VALUE``: VALUE as JSON when it parses (numbers, true, lists), else the plain string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _health_check(
+    current: dict[str, Any],
+    kind: str | None,
+    path: str | None,
+    status: int | None,
+    command: str | None,
+    options: tuple[str, ...],
+    timing: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``health_check`` body from the options given (empty: nothing to change). Without ``--kind`` the
+    kind is implied (``--health-command``: command, ``--path``: http) or the app's current one is kept with
+    its options; a new kind starts from no options."""
+    if kind is None and not (path or status or command or options or timing):
+        return {}
+    kind = kind or ("command" if command else "http" if path or status else current.get("kind", "http"))
+    body: dict[str, Any] = dict(current) if kind == current.get("kind") else {"kind": kind}
+    if kind in ("tcp", "command"):
+        body.pop("path", None)
+        body.pop("status", None)
+    if path is not None:
+        body["path"] = path
+    if status is not None:
+        body["status"] = status
+    if command is not None:
+        body["command"] = ["sh", "-c", command]
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--option")
+        body[key] = _option_value(value)
+    body.update(timing)
+    return body
+
+
+@apps.command("builder")
+@click.argument("app", shell_complete=complete_app)
+@click.argument("name", required=False)
+@connection_options
+def apps_builder(app: str, name: str | None, conn: Connection) -> None:
+    """Show the app's builder, or set it: auto (the first that detects the source) or an installed builder's
+    name (the only one then asked). Applies at the next deployment."""
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        if name is not None:
+            found = client.put(f"/api/apps/{found['id']}", {"builder": name})
+    click.echo(f"builder: {found.get('builder', 'auto')}")
+    if name is not None:
+        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+
+
+@apps.command("health-check")
+@click.argument("app", shell_complete=complete_app)
+@click.option("--kind", help="http, tcp, command, or a plugin's check (see `rivetr plugins list`).")
+@click.option("--path", help="http: the path requested.")
+@click.option("--status", type=int, help="http: the status expected (default: any 2xx/3xx).")
+@click.option(
+    "--command", "command", help="command: shell command run in the container (sh -c), healthy on 0."
+)
+@click.option("--option", "options", multiple=True, help="KEY=VALUE option, e.g. of a plugin's check.")
+@click.option("--timeout", type=float, help="Seconds per attempt.")
+@click.option("--retries", type=int, help="Attempts before the deployment fails.")
+@click.option("--interval", type=float, help="Longest pause between attempts (seconds).")
+@connection_options
+@json_option
+def apps_health_check(
+    app: str,
+    kind: str | None,
+    path: str | None,
+    status: int | None,
+    command: str | None,
+    options: tuple[str, ...],
+    timeout: float | None,
+    retries: int | None,
+    interval: float | None,
+    conn: Connection,
+    as_json: bool,
+) -> None:
+    """Show the app's health check, or change it (applies at the next deployment).
+
+    \b
+    rivetr apps health-check web --kind tcp
+    rivetr apps health-check web --command 'test -f /tmp/ready'
+    rivetr apps health-check web --kind http --path /healthz --retries 60"""
+    timing = {
+        k: v for k, v in (("timeout", timeout), ("retries", retries), ("interval", interval)) if v is not None
+    }
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        body = _health_check(found.get("health_check") or {}, kind, path, status, command, options, timing)
+        if body:
+            found = client.put(f"/api/apps/{found['id']}", {"health_check": body})
+    if as_json:
+        print_json(found.get("health_check"))
+        return
+    click.echo(f"health check: {_health_summary(found.get('health_check') or {})}")
     if body:
         click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
 

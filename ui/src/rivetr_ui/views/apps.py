@@ -7,12 +7,15 @@ validation, field errors and side effects are exactly the API's.
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Any
 
 from quart import abort, request
 
 from rivetr_core.context import rivetr
 from rivetr_core.engine.limits import effective_limits
+from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App, EnvVar
 
 from .. import queries
@@ -92,9 +95,32 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         ssh_keys=await queries.ssh_keys(c),
         runtime_defaults=c.config.runtime,
         limits=effective_limits(app, c.config.runtime),
+        # What the settings form offers: only names installed here (the API refuses others anyway).
+        builders=["auto", *sorted(c.plugins.builders())],
+        health_kinds=sorted(c.plugins.health_checks()),
+        health=health_form(app),
         previews=await _previews(app),
         **await _deployments_context(app),
     )
+
+
+def health_form(app: App) -> dict[str, Any]:
+    """The app's health check as the settings form shows it: the kind, the command as typed (``sh -c``'s
+    text, else the argv quoted) and a plugin check's own options as JSON."""
+    check = health_check_json(app)
+    argv = check.get("command") or []
+    own = {
+        k: v
+        for k, v in check.items()
+        if k not in ("kind", "path", "status", "timeout", "retries", "interval")
+    }
+    return {
+        "kind": check["kind"],
+        "command": argv[2] if len(argv) == 3 and argv[:2] == ["sh", "-c"] else shlex.join(argv),
+        "options": json.dumps(own, indent=1)
+        if own and check["kind"] not in ("http", "tcp", "command")
+        else "",
+    }
 
 
 async def _previews(app: App) -> list[dict[str, Any]]:

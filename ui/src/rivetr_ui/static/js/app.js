@@ -28,7 +28,8 @@
     return data;
   }
 
-  // Build the JSON body from a form: data-type="int|float|bool|list|json" on inputs; empty optional → omitted.
+  // Build the JSON body from a form: data-type="int|float|bool|list|json|shell" on inputs; empty optional →
+  // omitted. A name "obj.key" sets body.obj.key; "obj.*" (data-type="json") merges an object into body.obj.
   function formBody(form) {
     var body = {};
     Array.prototype.forEach.call(form.elements, function (el) {
@@ -43,8 +44,23 @@
         if (type === "int") value = Number.isInteger(Number(value)) ? Number(value) : value;
         else if (type === "float") value = isNaN(Number(value)) ? value : Number(value);
         else if (type === "list") value = value.split(/[\s,]+/).filter(Boolean);
+        else if (type === "shell") value = ["sh", "-c", value];
+        else if (type === "json") {
+          try { value = JSON.parse(value); } catch (e) {
+            var field = el.name.split(".")[0];
+            throw new ApiError(422, { error: { code: "validation_error", message: field + ": not valid JSON", details: [{ field: field, message: "not valid JSON: " + e.message }] } });
+          }
+        }
       }
-      body[el.name] = value;
+      var dot = el.name.indexOf(".");
+      if (dot < 0) { body[el.name] = value; return; }
+      var outer = el.name.slice(0, dot), key = el.name.slice(dot + 1);
+      var target = body[outer] = body[outer] || {};
+      if (key !== "*") { target[key] = value; return; }
+      if (!value || typeof value !== "object" || Array.isArray(value)) {
+        throw new ApiError(422, { error: { code: "validation_error", message: outer + ": options must be a JSON object", details: [{ field: outer, message: "options must be a JSON object, e.g. {\"file\": \"/tmp/ready\"}" }] } });
+      }
+      Object.keys(value).forEach(function (k) { if (!(k in target)) target[k] = value[k]; });
     });
     return body;
   }

@@ -66,6 +66,19 @@
   var latest = document.getElementById("latest-status");
   if (latest) showLog(latest.dataset.deployment);
 
+  // ------------------------------------------------------------------------------- health check form
+  // Only the fields of the selected kind are shown and sent (disabled fields stay out of the body).
+  var healthKind = document.querySelector("[data-health-kind]");
+  function syncHealthFields() {
+    var kind = healthKind.value, builtin = ["http", "tcp", "command"].indexOf(kind) >= 0;
+    document.querySelectorAll("[data-health-for]").forEach(function (field) {
+      var on = field.dataset.healthFor.split(" ").some(function (k) { return k === kind || (k === "plugin" && !builtin); });
+      field.hidden = !on;
+      field.querySelectorAll("input, textarea, select").forEach(function (input) { input.disabled = !on; });
+    });
+  }
+  if (healthKind) { healthKind.addEventListener("change", syncHealthFields); syncHealthFields(); }
+
   // ------------------------------------------------------------------------------- live status
   var retry = 500;
   function connectEvents() {
