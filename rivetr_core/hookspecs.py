@@ -50,7 +50,8 @@ def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
 def rivetr_builders() -> list[BuilderRegistration]:
     """Image builders (turn a source tree into an image with a runtime).
 
-    Returns: a list of :class:`~rivetr_core.types.BuilderRegistration`.
+    Returns: a list of :class:`~rivetr_core.types.BuilderRegistration`. An app's ``builder`` names one (then
+    only that one's ``detect()`` is asked) or is ``"auto"`` (every builder's ``detect()`` by ``priority``).
 
     Example::
 
@@ -79,13 +80,15 @@ def rivetr_git_providers() -> list[GitProviderRegistration]:
 def rivetr_health_checks() -> list[HealthCheckRegistration]:
     """Health checks the pipeline can run against a new container before switching traffic to it.
 
-    Returns: a list of :class:`~rivetr_core.types.HealthCheckRegistration`.
+    Returns: a list of :class:`~rivetr_core.types.HealthCheckRegistration`; ``name`` is what an app selects with
+    ``health_check = {"kind": name, ...options}`` (core ships ``http``, ``tcp`` and ``command``). The check
+    receives the app's options as :attr:`~rivetr_core.types.HealthTarget.options`.
 
     Example::
 
         @hookimpl
         def rivetr_health_checks():
-            return [HealthCheckRegistration(name="tcp", factory=lambda ctx: TcpCheck())]
+            return [HealthCheckRegistration(name="grpc", factory=lambda ctx: GrpcCheck())]
     """
 
 
