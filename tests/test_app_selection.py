@@ -346,3 +346,15 @@ async def test_a_named_builder_uninstalled_after_it_was_chosen_fails_clearly(tmp
             "the app's health check 'probe-file' is not installed (available: command, http, tcp)"
             in (done["error"])
         )
+
+
+async def test_openapi_without_plugin_checks_has_only_the_built_in_kinds(tmp_path):
+    from rivetr_core.app import create_app
+
+    app = create_app(make_config(tmp_path / "data"))
+    async with app.test_app():
+        _, spec = await ApiClient(app).get("/openapi.json")
+    body = spec["paths"]["/api/apps"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["builder"]["enum"] == ["auto", "dockerfile"]
+    branches = body["properties"]["health_check"]["anyOf"][0]["oneOf"]
+    assert [b["properties"]["kind"] for b in branches] == [{"const": k} for k in ("http", "tcp", "command")]
