@@ -1,6 +1,8 @@
 """Root conftest: shared pytest plugins. Each support module owns one kind of real test dependency."""
 
 pytest_plugins = [
+    # The runtime contract suite, enabled the way a third-party runtime package enables it.
+    "rivetr_core.testing.contract",
     "tests.support.engines",
     "tests.support.server",
     "tests.support.fake_git_host",

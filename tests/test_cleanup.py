@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from rivetr_core.cleanup.images import DeployedImage, images_to_remove
 from rivetr_core.cleanup.service import CleanupService
+from rivetr_core.testing.fake_runtime import FakeImage, FakeRuntime
 from rivetr_core.types import RivetrEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,69 +109,42 @@ async def test_audit_entries_past_retention_are_removed(api) -> None:
     assert [e["path"] for e in body["entries"]] == ["/api/new"]
 
 
-class PruneRecorder:
-    """A runtime with no app images that records the ``prune`` calls (labels, build_cache)."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[dict[str, str], bool]] = []
-
-    async def list_images(self, labels=None):  # type: ignore[no-untyped-def]
-        return []
-
-    async def list(self, labels=None, all=True):  # type: ignore[no-untyped-def]
-        return []
-
-    async def prune(self, labels, *, build_cache=False):  # type: ignore[no-untyped-def]
-        from rivetr_core.types import PruneResult
-
-        self.calls.append((dict(labels), build_cache))
-        return PruneResult(images_deleted=2, space_reclaimed=1000)
-
-
 async def test_prune_is_by_instance_label_and_skips_the_build_cache(api, monkeypatch) -> None:
     """Cleanup prunes only this instance's dangling images; the shared build cache only when configured; the
     disk-critical path prunes the same way."""
-    runtime = PruneRecorder()
+    runtime = FakeRuntime()
 
-    async def fake_runtime():  # type: ignore[no-untyped-def]
+    async def fake_runtime() -> FakeRuntime:
         return runtime
 
     monkeypatch.setattr(api.ctx, "runtime", fake_runtime)
     service = api.ctx.services["cleanup"]
     instance = await service.instance_id()
     assert instance
-    await service.run_once()
-    assert runtime.calls == [({"rivetr.instance": instance}, False)]
+    ours = {"rivetr.instance": instance}
+    runtime.dangling = {
+        "sha256:ours-1": FakeImage("sha256:ours-1", labels=ours),
+        "sha256:ours-2": FakeImage("sha256:ours-2", labels={**ours, "rivetr.app": "web"}),
+        "sha256:other-program": FakeImage("sha256:other-program"),
+    }
+    report = await service.run_once()
+    assert runtime.calls_to("prune") == [{"labels": ours, "build_cache": False}]
+    assert report["pruned_images"] == 2 and list(runtime.dangling) == ["sha256:other-program"]
     critical = CleanupService(api.ctx, disk_usage=lambda: 99.0)
     assert await critical.check_disk() == "critical"
-    assert runtime.calls[-1] == ({"rivetr.instance": instance}, False)
+    assert runtime.calls_to("prune")[-1] == {"labels": ours, "build_cache": False}
 
     monkeypatch.setattr(service, "config", service.config.model_copy(update={"prune_build_cache": True}))
-    report = await service.run_once()
-    assert runtime.calls[-1] == ({"rivetr.instance": instance}, True) and report["pruned_images"] == 2
+    await service.run_once()
+    assert runtime.calls_to("prune")[-1] == {"labels": ours, "build_cache": True}
 
 
 async def test_prune_waits_while_a_deployment_runs(api, monkeypatch) -> None:
     """A prune deletes a running build's intermediate images: skipped while the pipeline is busy,
     recorded in the report, done on the next round."""
-    from rivetr_core.types import PruneResult
-
-    pruned: list[str] = []
-
-    class FakeRuntime:
-        async def list_images(self, labels=None):  # type: ignore[no-untyped-def]
-            return []
-
-        async def list(self, labels=None, all=True):  # type: ignore[no-untyped-def]
-            return []
-
-        async def prune(self, labels, *, build_cache=False) -> PruneResult:  # type: ignore[no-untyped-def]
-            pruned.append("prune")
-            return PruneResult(images_deleted=2, space_reclaimed=1000)
-
     runtime = FakeRuntime()
 
-    async def fake_runtime():  # type: ignore[no-untyped-def]
+    async def fake_runtime() -> FakeRuntime:
         return runtime
 
     monkeypatch.setattr(api.ctx, "runtime", fake_runtime)
@@ -178,10 +152,13 @@ async def test_prune_waits_while_a_deployment_runs(api, monkeypatch) -> None:
     busy = {"value": True}
     monkeypatch.setattr(deployments, "busy", lambda: busy["value"])
     service = api.ctx.services["cleanup"]
+    labels = {"rivetr.instance": await service.instance_id()}
+    runtime.dangling["sha256:left-over"] = FakeImage("sha256:left-over", labels=labels)
     report = await service.run_once()
-    assert pruned == [] and report["pruned_images"] == 0
+    assert runtime.calls_to("prune") == [] and report["pruned_images"] == 0
     assert "deployment is running" in report["prune_skipped"]
-    assert report["errors"] == []
+    assert report["errors"] == [] and "sha256:left-over" in runtime.dangling
     busy["value"] = False
     report = await service.run_once()
-    assert pruned == ["prune"] and report["pruned_images"] == 2 and report["prune_skipped"] is None
+    assert len(runtime.calls_to("prune")) == 1 and report["pruned_images"] == 1
+    assert report["prune_skipped"] is None and runtime.dangling == {}

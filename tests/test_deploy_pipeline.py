@@ -1,5 +1,5 @@
 """Unit tests of the pipeline logic (statuses, steps, failure paths, cancel, supersede, cap, rollback,
-recovery, crash restart) against a FAKE container runtime: ``FakeRuntime`` below, not Docker or Podman.
+recovery, crash restart) against a FAKE container runtime: ``rivetr_core.testing.FakeRuntime``, not Docker or Podman.
 These are not end-to-end tests. The git side is real (``git daemon``); the fake's "containers" are asyncio HTTP
 servers on loopback so the built-in health check runs unchanged; no proxy serves them. The end-to-end
 versions of these flows (real engines, real proxy, real git daemon) are in tests/e2e."""
@@ -7,143 +7,16 @@ versions of these flows (real engines, real proxy, real git daemon) are in tests
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator, Mapping
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rivetr_core.types import (
-    BuildFailed,
-    BuildSpec,
-    ContainerInfo,
-    ContainerNotFound,
-    LogLine,
-    RivetrEvent,
-    RunSpec,
-    RuntimeUnavailable,
-)
+from rivetr_core.testing import FakeRuntime
+from rivetr_core.types import ContainerInfo, RivetrEvent, RuntimeUnavailable
 from tests.support.server import PIPELINE_STATUSES, ApiClient, make_config
-
-_ids = itertools.count(1)
-
-
-class FakeRuntime:
-    """Just enough of ContainerRuntime for the pipeline. Behaviour per image is driven by build context files:
-    ``FAIL_BUILD`` fails the build, ``SLOW_BUILD`` makes it take ``slow`` seconds, ``UNHEALTHY`` → HTTP 500."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.images: dict[str, dict[str, Any]] = {}
-        self.containers: dict[str, dict[str, Any]] = {}
-        self.builds: list[str] = []
-        self.runs: list[RunSpec] = []
-        self.slow = 2.0
-        self.building = asyncio.Event()
-        self.run_delay = 0.0
-        self.running_started = asyncio.Event()
-
-    async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
-        self.builds.append(spec.tag)
-        yield f"Step 1/2 : FROM base ({spec.tag})"
-        self.building.set()
-        if (spec.context_dir / "SLOW_BUILD").exists():
-            await asyncio.sleep(self.slow)
-        if (spec.context_dir / "FAIL_BUILD").exists():
-            raise BuildFailed("RUN false returned 1", log_tail=["RUN false"], exit_code=1)
-        body = (spec.context_dir / "www" / "index.html").read_text()
-        self.images[spec.tag] = {
-            "body": body,
-            "unhealthy": (spec.context_dir / "UNHEALTHY").exists(),
-            "labels": spec.labels,
-        }
-        yield "Successfully built"
-
-    async def image_exists(self, image: str) -> bool:
-        return image in self.images
-
-    async def run(self, spec: RunSpec) -> ContainerInfo:
-        if self.run_delay:
-            self.running_started.set()
-            await asyncio.sleep(self.run_delay)  # an engine call in a thread: the caller cannot stop it
-        image = self.images[spec.image]
-        status = 500 if image["unhealthy"] else 200
-        body = image["body"].encode()
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            writer.write(
-                b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                % (status, len(body), body)
-            )
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", spec.host_port or 0)
-        cid = f"c{next(_ids):04d}"
-        port = server.sockets[0].getsockname()[1]
-        self.containers[cid] = {"spec": spec, "server": server, "port": port, "running": True}
-        self.runs.append(spec)
-        return self._info(cid)
-
-    def _info(self, cid: str) -> ContainerInfo:
-        c = self.containers[cid]
-        return ContainerInfo(
-            id=cid,
-            name=c["spec"].name,
-            image=c["spec"].image,
-            status="running" if c["running"] else "exited",
-            running=c["running"],
-            exit_code=None if c["running"] else 137,
-            host_port=c["port"],
-            labels=c["spec"].labels,
-        )
-
-    def crash(self, cid: str) -> None:
-        c = self.containers[cid]
-        c["server"].close()
-        c["running"] = False
-
-    async def stop(self, container_id: str, timeout: float = 10) -> None:
-        if container_id not in self.containers:
-            raise ContainerNotFound(container_id)
-        self.crash(container_id)
-
-    async def remove(self, container_id: str, force: bool = True) -> None:
-        c = self.containers.pop(container_id, None)
-        if c is None:
-            raise ContainerNotFound(container_id)
-        c["server"].close()
-
-    async def inspect(self, container_id: str) -> ContainerInfo:
-        if container_id not in self.containers:
-            raise ContainerNotFound(container_id)
-        return self._info(container_id)
-
-    async def list(self, labels: Mapping[str, str] | None = None, all: bool = True) -> list[ContainerInfo]:
-        wanted = dict(labels or {})
-        return [
-            self._info(cid)
-            for cid, c in self.containers.items()
-            if wanted.items() <= c["spec"].labels.items()
-        ]
-
-    async def logs(
-        self, container_id: str, tail: int = 100, follow: bool = False, since: Any = None
-    ) -> AsyncIterator[LogLine]:
-        yield LogLine("GET / 500")
-
-    async def remove_image(self, image: str, force: bool = False) -> None:
-        self.images.pop(image, None)
-
-    async def close(self) -> None:
-        for c in self.containers.values():
-            c["server"].close()
-
-    def live(self) -> list[str]:
-        return [cid for cid, c in self.containers.items() if c["running"]]
 
 
 class Events:
@@ -173,8 +46,10 @@ def _hookimpls(obj: Any) -> Any:
 
 
 @pytest.fixture
-def fake_runtime() -> FakeRuntime:
-    return FakeRuntime()
+def fake_runtime() -> Iterator[FakeRuntime]:
+    runtime = FakeRuntime()
+    yield runtime
+    runtime.shutdown()
 
 
 @pytest.fixture
@@ -654,7 +529,7 @@ async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake
     code, _ = await papi.delete(f"/api/apps/{app['id']}")
     assert code == 204
     await asyncio.sleep(0.4)  # a restart scheduled before the delete would land now
-    assert fake_runtime.containers == {}, [c["spec"].name for c in fake_runtime.containers.values()]
+    assert fake_runtime.containers == {}, [c.spec.name for c in fake_runtime.containers.values()]
     assert (await papi.get("/api/routes"))[1] == []
 
 
@@ -670,7 +545,7 @@ async def test_delete_waits_for_a_restart_holding_the_lock_and_sweeps_it(papi, g
     assert not task.done()
     # What the restart starts while it holds the lock: a new container of the app, not yet tracked.
     spec = fake_runtime.runs[-1]
-    await fake_runtime.run(spec)
+    await fake_runtime.run(dataclasses.replace(spec, name=f"{spec.name}-restarted"))  # names are unique
     lock.release()
     await asyncio.wait_for(task, 10)
     assert fake_runtime.containers == {}
@@ -745,7 +620,7 @@ async def test_deploy_a_given_commit(papi, git_server, fake_runtime):
     assert dep["requested_commit"] == first
     done = await wait_status(papi, dep["id"], ("running", "failed"))
     assert done["status"] == "running" and done["commit_sha"] == first
-    assert fake_runtime.images[done["image"]]["body"] == "hello from v1\n"
+    assert fake_runtime.images[done["image"]].body == "hello from v1\n"
     missing = await deploy(papi, app["id"], commit="0" * 40)
     failed = await wait_status(papi, missing["id"], ("running", "failed"))
     assert failed["status"] == "failed" and "git fetch" in failed["error"]

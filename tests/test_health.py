@@ -9,22 +9,17 @@ import json
 from typing import Any
 
 from rivetr_core.app import create_app
+from rivetr_core.testing import FakeRuntime
 from tests.support.server import AUTH, ApiClient, make_config
 
 STATES = {"ok", "unavailable", "disabled"}
 
 
-class _BrokenRuntime:
+async def _broken_runtime() -> FakeRuntime:
     """Select_runtime stand-in: the engine answers with an error that names a path (must not leak)."""
-
-    name = "docker"
-
-    async def info(self) -> Any:
-        raise RuntimeError("cannot connect to /secret/run/docker.sock: permission denied")
-
-
-async def _broken_runtime() -> _BrokenRuntime:
-    return _BrokenRuntime()
+    runtime = FakeRuntime("docker")
+    runtime.failures["info"] = RuntimeError("cannot connect to /secret/run/docker.sock: permission denied")
+    return runtime
 
 
 async def test_anonymous_health_has_states_only(config_factory: Any) -> None:

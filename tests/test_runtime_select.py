@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,27 +9,18 @@ import pytest
 from rivetr_core.config import RivetrConfig
 from rivetr_core.plugins import PluginError
 from rivetr_core.runtime_select import select_runtime
+from rivetr_core.testing import FakeRuntime
 from rivetr_core.types import ContainerRuntimeRegistration, PluginContext, RuntimeUnavailable
 
 
-class FakeRuntime:
-    def __init__(self, name: str, answers: bool | str, base_url: str = "") -> None:
-        self.name = name
-        self.answers = answers
-        self.base_url = base_url
-        self.closed = False
-        self.pinged = 0
-
-    async def ping(self) -> bool:
-        self.pinged += 1
-        if self.answers == "hang":
-            await asyncio.sleep(60)
-        if self.answers == "raise":
-            raise OSError("boom")
-        return bool(self.answers)
-
-    async def close(self) -> None:
-        self.closed = True
+def engine(name: str, answers: bool | str, base_url: str | None = None) -> FakeRuntime:
+    """A runtime whose ping answers True/False, raises ("raise") or never returns ("hang")."""
+    runtime = FakeRuntime(name, reachable=answers is True, base_url=base_url)
+    if answers == "raise":
+        runtime.failures["ping"] = OSError("boom")
+    elif answers == "hang":
+        runtime.delays["ping"] = 60
+    return runtime
 
 
 @pytest.fixture
@@ -54,14 +44,14 @@ def registry(**runtimes: tuple[int, FakeRuntime | Exception]) -> dict[str, Conta
 
 
 async def test_auto_prefers_docker_when_it_answers(ctx: PluginContext) -> None:
-    docker, podman = FakeRuntime("docker", True), FakeRuntime("podman", True)
+    docker, podman = engine("docker", True), engine("podman", True)
     chosen = await select_runtime(registry(podman=(20, podman), docker=(10, docker)), ctx, "auto")
     assert chosen is docker
     assert podman.pinged == 0  # not even built/pinged once docker answered
 
 
 async def test_auto_falls_back_to_podman_and_closes_the_silent_one(ctx: PluginContext) -> None:
-    docker, podman = FakeRuntime("docker", False, "unix:///var/run/docker.sock"), FakeRuntime("podman", True)
+    docker, podman = engine("docker", False, "unix:///var/run/docker.sock"), engine("podman", True)
     chosen = await select_runtime(registry(docker=(10, docker), podman=(20, podman)), ctx, "auto")
     assert chosen is podman
     assert docker.closed and not podman.closed
@@ -69,10 +59,10 @@ async def test_auto_falls_back_to_podman_and_closes_the_silent_one(ctx: PluginCo
 
 async def test_auto_error_lists_everything_tried(ctx: PluginContext) -> None:
     regs = registry(
-        docker=(10, FakeRuntime("docker", False, "unix:///var/run/docker.sock")),
-        podman=(20, FakeRuntime("podman", "raise", "unix:///run/podman/podman.sock")),
+        docker=(10, engine("docker", False, "unix:///var/run/docker.sock")),
+        podman=(20, engine("podman", "raise", "unix:///run/podman/podman.sock")),
         broken=(30, ValueError("bad settings")),
-        slow=(40, FakeRuntime("slow", "hang")),
+        slow=(40, engine("slow", "hang")),
     )
     with pytest.raises(RuntimeUnavailable) as caught:
         await select_runtime(regs, ctx, "auto", ping_timeout=0.1)
@@ -91,9 +81,9 @@ async def test_auto_without_plugins(ctx: PluginContext) -> None:
 
 
 async def test_explicit_name_is_taken_even_when_silent(ctx: PluginContext) -> None:
-    podman = FakeRuntime("podman", False)
+    podman = engine("podman", False)
     chosen = await select_runtime(
-        registry(docker=(10, FakeRuntime("docker", True)), podman=(20, podman)), ctx, "podman"
+        registry(docker=(10, engine("docker", True)), podman=(20, podman)), ctx, "podman"
     )
     assert chosen is podman and podman.pinged == 0
 
@@ -101,7 +91,7 @@ async def test_explicit_name_is_taken_even_when_silent(ctx: PluginContext) -> No
 async def test_unknown_name_lists_available(ctx: PluginContext) -> None:
     with pytest.raises(PluginError, match=r"unknown container runtime 'lxc' \(available: docker, podman\)"):
         await select_runtime(
-            registry(docker=(10, FakeRuntime("docker", True)), podman=(20, FakeRuntime("podman", True))),
+            registry(docker=(10, engine("docker", True)), podman=(20, engine("podman", True))),
             ctx,
             "lxc",
         )

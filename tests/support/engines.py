@@ -41,42 +41,56 @@ left behind. Names are unique per session, so concurrent sessions on one machine
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+# Shared with the runtime contract suite (rivetr_core.testing.contract): one session id, one label scheme.
+from rivetr_core.testing.helpers import (
+    CASE_LABEL,
+    ENV_CGI,
+    HTTPD_PORT,
+    SESSION_ID,
+    SESSION_LABEL,
+    http_get,
+    remove_labelled,
+    run_container,
+    run_sync,
+    unique_name,
+    wait_http,
+)
+from rivetr_core.testing.helpers import write_httpd_context as _write_httpd_context
 
 if TYPE_CHECKING:
     from rivetr_runtime_docker.runtime import DockerRuntime
     from rivetr_runtime_podman.runtime import PodmanRuntime
 
-    from rivetr_core.types import ContainerInfo, ContainerRuntime
+    from rivetr_core.types import ContainerRuntime
 
-T = TypeVar("T")
-
-# The shared contract suite is plain module code imported by test files; give it pytest's assert messages.
-pytest.register_assert_rewrite("tests.support.runtime_contract")
+__all__ = [
+    "CASE_LABEL",
+    "ENV_CGI",
+    "HTTPD_PORT",
+    "SESSION_ID",
+    "SESSION_LABEL",
+    "http_get",
+    "remove_labelled",
+    "run_container",
+    "run_sync",
+    "unique_name",
+    "wait_http",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINES_SH = ROOT / "scripts" / "engines.sh"
 BASE_IMAGE = "localhost/rivetr-test/busybox:latest"
-HTTPD_PORT = 8000
 ENGINES = ("docker", "podman")
-
-#: Unique per pytest session: in names, tags and the ``rivetr.test`` label.
-SESSION_ID = uuid.uuid4().hex[:8]
-SESSION_LABEL = "rivetr.test"
-CASE_LABEL = "rivetr.test.case"
 
 
 @dataclass(frozen=True)
@@ -91,25 +105,6 @@ class EngineEnv:
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def run_sync(awaitable: Awaitable[T]) -> T:
-    """Run a coroutine to completion from synchronous code, whether or not an event loop is running here
-    (a fresh loop in a helper thread), e.g. in session-scoped fixtures."""
-
-    async def runner() -> T:
-        return await awaitable
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, runner()).result()
-
-
-def unique_name(prefix: str = "c") -> str:
-    """A container/image name unique to this session and call: ``rivetr-test-<session>-<prefix>-<rand>``."""
-    return f"rivetr-test-{SESSION_ID}-{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-ENV_CGI = '#!/bin/sh\necho "Content-Type: text/plain"\necho ""\nenv\n'
-
-
 def write_httpd_context(
     directory: Path,
     *,
@@ -121,25 +116,7 @@ def write_httpd_context(
 
     ``files`` maps paths under ``/www`` to content (default: ``index.html`` and the ``cgi-bin/env`` CGI);
     ``extra_lines`` are Dockerfile instructions inserted before ``CMD``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    www = directory / "www"
-    content = {"index.html": "hello from rivetr\n", "cgi-bin/env": ENV_CGI}
-    content.update(files or {})
-    for rel, text in content.items():
-        path = www / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        if rel.startswith("cgi-bin/"):
-            path.chmod(0o755)
-    lines = [
-        f"FROM {base_image}",
-        "COPY www /www",
-        *(extra_lines or []),
-        f"EXPOSE {HTTPD_PORT}",
-        f'CMD ["httpd", "-f", "-v", "-p", "{HTTPD_PORT}", "-h", "/www"]',
-    ]
-    (directory / "Dockerfile").write_text("\n".join(lines) + "\n")
-    return directory
+    return _write_httpd_context(directory, base_image=base_image, files=files, extra_lines=extra_lines)
 
 
 async def build_httpd_app(
@@ -159,46 +136,6 @@ async def build_httpd_app(
     return [line async for line in runtime.build(spec)]
 
 
-async def run_container(
-    runtime: ContainerRuntime, image: str, labels: dict[str, str], prefix: str = "c", **spec: Any
-) -> ContainerInfo:
-    """Run ``image`` as a container named :func:`unique_name` ``(prefix)`` carrying ``labels`` (pass
-    ``test_labels`` so teardown removes it); ``spec`` holds any other :class:`RunSpec` fields."""
-    from rivetr_core.types import RunSpec
-
-    return await runtime.run(RunSpec(image=image, name=unique_name(prefix), labels=labels, **spec))
-
-
-def _http_get_blocking(port: int, path: str, timeout: float, host: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-async def http_get(
-    port: int, path: str = "/", timeout: float = 5.0, host: str = "127.0.0.1"
-) -> tuple[int, str]:
-    """``GET http://<host>:<port><path>`` off the event loop → ``(status, body)``."""
-    return await asyncio.to_thread(_http_get_blocking, port, path, timeout, host)
-
-
-async def wait_http(
-    port: int, path: str = "/", timeout: float = 15.0, host: str = "127.0.0.1"
-) -> tuple[int, str]:
-    """Retry :func:`http_get` until the server answers (a container's port is published before its process
-    listens)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await http_get(port, path, timeout=2.0, host=host)
-        except (OSError, urllib.error.URLError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 def make_runtime(engine: str, env: EngineEnv) -> DockerRuntime:
     """A runtime object for ``engine`` on the session's sockets (not closed for you)."""
     if engine == "docker":
@@ -208,20 +145,6 @@ def make_runtime(engine: str, env: EngineEnv) -> DockerRuntime:
     from rivetr_runtime_podman.runtime import PodmanRuntime
 
     return PodmanRuntime(env.podman_socket, containers_conf=env.containers_conf)
-
-
-async def remove_labelled(runtime: ContainerRuntime, labels: dict[str, str]) -> None:
-    """Remove every container, then every image, carrying ``labels`` (best effort, for teardown)."""
-    try:
-        containers = await runtime.list(labels=labels)
-        await asyncio.gather(*(runtime.remove(c.id, force=True) for c in containers), return_exceptions=True)
-        for image in reversed(await runtime.list_images(labels=labels)):
-            try:
-                await runtime.remove_image(image, force=True)
-            except Exception as exc:  # a child image still present; the session finalizer retries
-                print(f"cleanup: could not remove {image} from {runtime.name}: {exc}")
-    except Exception as exc:
-        print(f"cleanup on {runtime.name} failed: {exc}")
 
 
 # ----------------------------------------------------------------------------------------------- fixtures

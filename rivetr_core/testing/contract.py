@@ -1,0 +1,702 @@
+"""The ContainerRuntime contract suite, as a pytest plugin (opt-in).
+
+Enable the plugin in the **root** ``conftest.py`` of your runtime package (pytest only honours
+``pytest_plugins`` there; being listed also gives the suite pytest's assertion messages)::
+
+    pytest_plugins = ["rivetr_core.testing.contract"]
+
+then, in a test module, provide two fixtures (module scope or wider) and subclass :class:`RuntimeContract`::
+
+    import pytest
+    from rivetr_core.testing.contract import RuntimeContract
+    from my_runtime import MyRuntime
+
+    @pytest.fixture(scope="session")
+    def rivetr_runtime_factory():
+        # A fresh runtime object per call; the suite closes each one it makes.
+        return lambda: MyRuntime("unix:///run/my-engine.sock")
+
+    @pytest.fixture(scope="session")
+    def rivetr_base_image():
+        # A busybox image already on the engine (the suite pulls nothing): sh, httpd, sleep, cat, stty.
+        return "localhost/my-tests/busybox:latest"
+
+    class TestMyRuntimeContract(RuntimeContract):
+        pass
+
+Fixtures the plugin provides (override any of them in your class or conftest):
+
+``rivetr_runtime_factory`` — **required** (class scope or wider): a zero-argument callable returning a new
+runtime object. Objects it makes are used from different event loops, one each.
+``rivetr_base_image`` — **required** (class scope or wider): a local busybox image name.
+``rivetr_runtime`` (function) — ``factory()``; at teardown removes what the test labelled and closes it.
+``rivetr_test_labels`` (function) — ``{"rivetr.test": <session>, "rivetr.test.case": <unique>}``; the suite
+puts them on everything it creates so teardown finds it.
+``rivetr_httpd_image`` (class) — a busybox httpd app built once per class: ``/index.html`` says
+"hello from rivetr", ``/cgi-bin/env`` prints the environment; port 8000.
+``rivetr_app`` (class) — one running container of it (env, labels, limits) shared by the read-only tests.
+
+Hooks for checks only an engine's raw view can make (override them in your class; the defaults skip those
+assertions): :meth:`RuntimeContract.raw_inspect` (Docker-API-shaped inspect of a container or image),
+:meth:`RuntimeContract.build_steps` (step numbers parsed from build log lines) and
+:attr:`RuntimeContract.stream_thread_name` (the name of the thread that follows a log, when the runtime uses
+one). An ``ExecSession`` with an ``exit_code()`` coroutine has it checked too.
+
+Tests that need a real engine (they run Dockerfiles, shell commands, /proc, cgroups) carry the marker
+``rivetr_real_engine``; a class with ``real_engine = False`` skips them. That is how the suite runs against
+:class:`rivetr_core.testing.FakeRuntime` (tests/test_fake_runtime.py): what the fake cannot do is skipped,
+the rest of the contract (errors, ports, labels, limits, stop/remove semantics, listing, pruning by label)
+holds for it as for a real engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import pytest
+
+from rivetr_core.testing.helpers import (
+    CASE_LABEL,
+    HTTPD_PORT,
+    SESSION_ID,
+    SESSION_LABEL,
+    http_get,
+    remove_labelled,
+    run_container,
+    run_sync,
+    unique_name,
+    wait_http,
+    write_httpd_context,
+)
+from rivetr_core.types import (
+    BuildFailed,
+    BuildSpec,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntime,
+    ExecSession,
+    ImageNotFound,
+    PortInUse,
+    RunSpec,
+)
+
+MiB = 1024 * 1024
+RuntimeFactory = Callable[[], ContainerRuntime]
+
+#: Marks a contract test that needs a real engine; skipped in a class with ``real_engine = False``.
+needs_real_engine = pytest.mark.rivetr_real_engine
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "rivetr_real_engine: a runtime contract test that needs a real container engine"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="class")
+def rivetr_runtime_factory() -> RuntimeFactory:
+    raise pytest.UsageError(
+        "the runtime contract needs a `rivetr_runtime_factory` fixture (class scope) returning a callable that "
+        "makes your runtime: override it in your RuntimeContract subclass (see rivetr_core.testing.contract)"
+    )
+
+
+@pytest.fixture(scope="class")
+def rivetr_base_image() -> str:
+    raise pytest.UsageError(
+        "the runtime contract needs a `rivetr_base_image` fixture (class scope): the name of a busybox image "
+        "present on your engine (see rivetr_core.testing.contract)"
+    )
+
+
+@pytest.fixture
+def rivetr_test_labels() -> dict[str, str]:
+    return {SESSION_LABEL: SESSION_ID, CASE_LABEL: uuid.uuid4().hex[:12]}
+
+
+@pytest.fixture
+async def rivetr_runtime(
+    rivetr_runtime_factory: RuntimeFactory, rivetr_test_labels: dict[str, str]
+) -> AsyncIterator[ContainerRuntime]:
+    runtime = rivetr_runtime_factory()
+    try:
+        yield runtime
+    finally:
+        await remove_labelled(runtime, {CASE_LABEL: rivetr_test_labels[CASE_LABEL]})
+        await runtime.close()
+
+
+@pytest.fixture(scope="class")
+def rivetr_httpd_image(
+    rivetr_runtime_factory: RuntimeFactory, rivetr_base_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tag = f"localhost/rivetr-test/httpd-contract:{SESSION_ID}-{uuid.uuid4().hex[:6]}"
+    labels = {SESSION_LABEL: SESSION_ID, CASE_LABEL: f"httpd-{uuid.uuid4().hex[:12]}"}
+    context = write_httpd_context(tmp_path_factory.mktemp("httpd"), base_image=rivetr_base_image)
+
+    async def build() -> None:
+        runtime = rivetr_runtime_factory()
+        try:
+            async for _ in runtime.build(BuildSpec(context_dir=context, tag=tag, labels=labels)):
+                pass
+        finally:
+            await runtime.close()
+
+    run_sync(build())
+    yield tag
+
+    async def remove() -> None:
+        runtime = rivetr_runtime_factory()
+        try:
+            await remove_labelled(runtime, labels)
+        finally:
+            await runtime.close()
+
+    run_sync(remove())
+
+
+@pytest.fixture(scope="class")
+def rivetr_app(rivetr_runtime_factory: RuntimeFactory, rivetr_httpd_image: str) -> Iterator[ContainerInfo]:
+    """One running httpd container with env, labels and limits, shared by the read-only tests."""
+    labels = {SESSION_LABEL: SESSION_ID, CASE_LABEL: f"app-{uuid.uuid4().hex[:12]}", "rivetr.app": "shared"}
+    spec = RunSpec(
+        image=rivetr_httpd_image,
+        name=unique_name("app"),
+        env={"RIVETR_GREETING": "hello-env", "SECRET_TOKEN": "s3cr3t"},
+        labels=labels,
+        container_port=HTTPD_PORT,
+        cpu_limit=0.5,
+        memory_limit=64 * MiB,
+        pids_limit=64,
+        restart_policy="on-failure",
+    )
+
+    async def start() -> ContainerInfo:
+        runtime = rivetr_runtime_factory()
+        try:
+            info = await runtime.run(spec)
+            await wait_http(info.host_port or 0)
+            return info
+        finally:
+            await runtime.close()
+
+    info = run_sync(start())
+    yield info
+
+    async def stop() -> None:
+        runtime = rivetr_runtime_factory()
+        try:
+            await runtime.remove(info.id, force=True)
+        finally:
+            await runtime.close()
+
+    run_sync(stop())
+
+
+async def _read_until(session: ExecSession, needle: bytes, timeout: float = 10.0) -> bytes:
+    buffer = b""
+    deadline = time.monotonic() + timeout
+    while needle not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"{needle!r} not seen in interactive output: {buffer[-300:]!r}")
+        chunk = await asyncio.wait_for(session.read(), remaining)
+        if not chunk:
+            raise AssertionError(f"session ended before {needle!r}: {buffer[-300:]!r}")
+        buffer += chunk
+    return buffer
+
+
+# --------------------------------------------------------------------------------------------------- suite
+class RuntimeContract:
+    """The behaviour core relies on from every ContainerRuntime. Subclass it (see the module docstring)."""
+
+    #: False: skip the tests marked ``rivetr_real_engine`` (for an in-memory runtime such as FakeRuntime).
+    real_engine: ClassVar[bool] = True
+    #: Name of the thread a followed log runs in, when the runtime uses one (checked to end on cancel).
+    stream_thread_name: ClassVar[str | None] = None
+
+    async def raw_inspect(
+        self, runtime: ContainerRuntime, kind: Literal["container", "image"], ref: str
+    ) -> dict[str, Any] | None:
+        """The engine's own inspect document (Docker API shape: ``HostConfig``, ``Config.Labels``, ``Id``)
+        for checks the protocol's types do not carry; None skips them."""
+        return None
+
+    def build_steps(self, runtime: ContainerRuntime, lines: list[str]) -> list[tuple[int, int]] | None:
+        """``(step, of)`` pairs parsed from build log lines, when the runtime reports progress; None skips."""
+        return None
+
+    @pytest.fixture(autouse=True)
+    def _rivetr_needs_real_engine(self, request: pytest.FixtureRequest) -> None:
+        if not self.real_engine and request.node.get_closest_marker("rivetr_real_engine"):
+            pytest.skip("needs a real container engine")
+
+    # -------------------------------------------------------------------------------------------- engine
+    async def test_ping_and_info(self, rivetr_runtime: ContainerRuntime) -> None:
+        runtime = rivetr_runtime
+        assert isinstance(runtime, ContainerRuntime)
+        assert isinstance(runtime.name, str) and runtime.name
+        assert await runtime.ping() is True
+        info = await runtime.info()
+        assert info.name == runtime.name and info.version and info.api_version
+
+    # --------------------------------------------------------------------------------------------- build
+    @needs_real_engine
+    async def test_build_streams_lines_while_building(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        runtime = rivetr_runtime
+        (tmp_path / "Dockerfile").write_text(
+            f"FROM {rivetr_base_image}\nRUN echo begin-marker && sleep 2 && echo end-marker\n"
+        )
+        tag = f"localhost/rivetr/stream-{SESSION_ID}:1"
+        spec = BuildSpec(context_dir=tmp_path, tag=tag, labels=rivetr_test_labels, no_cache=True)
+        arrivals: dict[str, float] = {}
+        lines: list[str] = []
+        async for line in runtime.build(spec):
+            lines.append(line)
+            for marker in ("begin-marker", "end-marker"):
+                if line.strip() == marker:
+                    arrivals.setdefault(marker, time.monotonic())
+        finished = time.monotonic()
+        assert "begin-marker" in arrivals, lines
+        # The first marker arrived while the RUN step was still sleeping, not in one batch at the end.
+        assert finished - arrivals["begin-marker"] >= 1.5, lines
+        assert arrivals["end-marker"] - arrivals["begin-marker"] >= 1.5
+        steps = self.build_steps(runtime, lines)
+        if steps is not None:
+            assert steps and steps[0][0] == 1 and steps[-1][0] == steps[-1][1] >= 2, lines
+        assert await runtime.image_exists(tag)
+        assert tag in await runtime.list_images(labels=rivetr_test_labels)
+        await runtime.remove_image(tag, force=True)
+        assert not await runtime.image_exists(tag)
+
+    @needs_real_engine
+    async def test_build_args_labels_and_limits(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        runtime = rivetr_runtime
+        (tmp_path / "Dockerfile").write_text(
+            f'ARG BASE={rivetr_base_image}\nFROM $BASE\nARG GREETING\nRUN echo "greeting=$GREETING"\n'
+        )
+        tag = f"localhost/rivetr/args-{SESSION_ID}:1"
+        spec = BuildSpec(
+            context_dir=tmp_path,
+            tag=tag,
+            build_args={"GREETING": "from-build-arg"},
+            labels={**rivetr_test_labels, "rivetr.deployment": "d1"},
+            cpu_limit=1.0,
+            memory_limit=256 * MiB,
+            no_cache=True,
+        )
+        lines = [line async for line in runtime.build(spec)]
+        assert "greeting=from-build-arg" in lines
+        assert await runtime.list_images(labels={"rivetr.deployment": "d1", **rivetr_test_labels}) == [tag]
+        tricky = {**rivetr_test_labels, "rivetr.note": 'a "quoted" $HOME \\ value', "rivetr.empty": ""}
+        tricky_tag = f"localhost/rivetr/labels-{SESSION_ID}:1"
+        await runtime.remove_image(tricky_tag)
+        async for _ in runtime.build(BuildSpec(context_dir=tmp_path, tag=tricky_tag, labels=tricky)):
+            pass
+        raw = await self.raw_inspect(runtime, "image", tricky_tag)
+        if raw is not None:
+            assert {k: raw["Config"]["Labels"].get(k) for k in tricky} == tricky
+
+    @needs_real_engine
+    async def test_build_failure_raises_with_log_tail(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        (tmp_path / "Dockerfile").write_text(f"FROM {rivetr_base_image}\nRUN echo about-to-fail && exit 3\n")
+        spec = BuildSpec(
+            context_dir=tmp_path, tag=f"localhost/rivetr/fail-{SESSION_ID}:1", labels=rivetr_test_labels
+        )
+        seen: list[str] = []
+        with pytest.raises(BuildFailed) as caught:
+            async for line in rivetr_runtime.build(spec):
+                seen.append(line)
+        error = caught.value
+        assert "about-to-fail" in seen
+        assert "about-to-fail" in error.log_tail
+        assert error.exit_code == 3
+        assert "exit 3" in error.message
+
+    @needs_real_engine
+    async def test_bad_dockerfile_raises_build_failed(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        (tmp_path / "Dockerfile").write_text(f"FROM {rivetr_base_image}\nNOTANINSTRUCTION foo\n")
+        spec = BuildSpec(
+            context_dir=tmp_path, tag=f"localhost/rivetr/bad-{SESSION_ID}:1", labels=rivetr_test_labels
+        )
+        with pytest.raises(BuildFailed) as caught:
+            async for _ in rivetr_runtime.build(spec):
+                pass
+        assert caught.value.log_tail, "the engine's complaint must be in the log tail"
+
+    @needs_real_engine
+    async def test_missing_base_image_fails_fast_naming_it(
+        self, rivetr_runtime: ContainerRuntime, tmp_path: Path, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        missing = f"localhost/rivetr-test/does-not-exist-{SESSION_ID}:1"
+        (tmp_path / "Dockerfile").write_text(f"FROM {missing} AS build\nFROM build\nRUN true\n")
+        spec = BuildSpec(
+            context_dir=tmp_path, tag=f"localhost/rivetr/nobase-{SESSION_ID}:1", labels=rivetr_test_labels
+        )
+        started = time.monotonic()
+        with pytest.raises(ImageNotFound) as caught:
+            async for _ in rivetr_runtime.build(spec):
+                pass
+        assert time.monotonic() - started < 5
+        assert missing in caught.value.message
+
+    async def test_run_missing_image(
+        self, rivetr_runtime: ContainerRuntime, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        with pytest.raises(ImageNotFound):
+            await run_container(rivetr_runtime, f"localhost/rivetr/nope-{SESSION_ID}:1", rivetr_test_labels)
+        assert await rivetr_runtime.list(labels=rivetr_test_labels) == []
+
+    # ---------------------------------------------------------------------- shared running container
+    async def test_http_port_and_inspect(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        runtime, app = rivetr_runtime, rivetr_app
+        assert app.running and app.status == "running" and app.exit_code is None
+        assert app.host_port and app.host_port != HTTPD_PORT
+        status, body = await http_get(app.host_port)
+        assert (status, body) == (200, "hello from rivetr\n")
+        info = await runtime.inspect(app.id)
+        assert info.limits == {"cpu": 0.5, "memory": 64 * MiB, "pids": 64}
+        assert info.labels["rivetr.app"] == "shared"
+        assert info.host_port == app.host_port and info.started_at and info.created_at
+        assert info.health is None
+        raw = await self.raw_inspect(runtime, "container", app.id)
+        if raw is not None:
+            assert raw["HostConfig"]["RestartPolicy"]["Name"] == "on-failure"
+            assert raw["HostConfig"]["Init"] is True
+            bindings = raw["HostConfig"]["PortBindings"][f"{HTTPD_PORT}/tcp"]
+            assert all(b["HostIp"] == "127.0.0.1" for b in bindings)
+
+    @needs_real_engine
+    async def test_unpublished_port_reached_at_container_address(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """publish=False: no host port, and the app answers at ``upstream`` (the container's bridge address),
+        which is what the pipeline routes to."""
+        runtime = rivetr_runtime
+        info = await run_container(
+            runtime,
+            rivetr_httpd_image,
+            rivetr_test_labels,
+            "direct",
+            container_port=HTTPD_PORT,
+            publish=False,
+        )
+        assert info.host_port is None and info.address and info.upstream == info.address
+        host, _, port = info.address.rpartition(":")
+        assert int(port) == HTTPD_PORT and not host.startswith("127.")
+        assert await wait_http(HTTPD_PORT, host=host) == (200, "hello from rivetr\n")
+        raw = await self.raw_inspect(runtime, "container", info.id)
+        if raw is not None:
+            assert not any(
+                (raw["HostConfig"].get("PortBindings") or {}).values()
+            )  # podman: {"8000/tcp": None}
+        assert (await runtime.inspect(info.id)).upstream == info.address
+
+    @needs_real_engine
+    async def test_env_visible_inside(self, rivetr_app: ContainerInfo) -> None:
+        status, body = await http_get(rivetr_app.host_port or 0, "/cgi-bin/env")
+        assert status == 200
+        assert "RIVETR_GREETING=hello-env" in body.splitlines()
+
+    async def test_list_by_label(self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo) -> None:
+        found = await rivetr_runtime.list(
+            labels={"rivetr.app": "shared", CASE_LABEL: rivetr_app.labels[CASE_LABEL]}
+        )
+        assert [c.id for c in found] == [rivetr_app.id]
+        assert found[0].host_port == rivetr_app.host_port
+        assert await rivetr_runtime.list(labels={"rivetr.app": f"none-{SESSION_ID}"}) == []
+
+    @needs_real_engine
+    async def test_logs_tail_and_follow(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        runtime, app = rivetr_runtime, rivetr_app
+        # PID 1 is the init process: its stdout/stderr are the container's log streams.
+        await runtime.exec(
+            app.id, ["sh", "-c", "echo tail-probe-out > /proc/1/fd/1; echo tail-probe-err > /proc/1/fd/2"]
+        )
+        for _ in range(50):
+            lines = [line async for line in runtime.logs(app.id, tail=5)]
+            if any("tail-probe-err" in line.line for line in lines):
+                break
+            await asyncio.sleep(0.1)
+        assert 0 < len(lines) <= 5
+        streams = {line.line: line.stream for line in lines}
+        assert streams.get("tail-probe-out") == "stdout" and streams.get("tail-probe-err") == "stderr", lines
+        assert all(line.ts is not None for line in lines)
+
+        async def follow_until(marker: str) -> list[str]:
+            seen: list[str] = []
+            async for line in runtime.logs(app.id, tail=0, follow=True):
+                seen.append(line.line)
+                if marker in line.line:
+                    return seen
+            raise AssertionError(f"follow ended without {marker}: {seen}")
+
+        follower = asyncio.create_task(follow_until("follow-probe"))
+        await asyncio.sleep(0.5)
+        assert not follower.done()
+        await runtime.exec(app.id, ["sh", "-c", "echo follow-probe > /proc/1/fd/1"])
+        seen = await asyncio.wait_for(follower, 10)
+        assert not any("tail-probe" in line for line in seen)  # tail=0: only new lines
+
+    @needs_real_engine
+    async def test_cancelled_follow_ends_its_thread(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        runtime, app = rivetr_runtime, rivetr_app
+
+        def stream_threads() -> int:
+            return sum(1 for t in threading.enumerate() if t.name == self.stream_thread_name)
+
+        before = stream_threads()
+        got_line = asyncio.Event()
+
+        async def follow() -> None:
+            async for _ in runtime.logs(app.id, tail=1, follow=True):
+                got_line.set()
+
+        # What a closed browser WebSocket does to the task streaming a log.
+        task = asyncio.create_task(follow())
+        await runtime.exec(app.id, ["sh", "-c", "echo cancel-probe > /proc/1/fd/1"])
+        await asyncio.wait_for(got_line.wait(), 10)
+        if self.stream_thread_name:
+            assert stream_threads() == before + 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(40):
+            if stream_threads() == before:
+                break
+            await asyncio.sleep(0.05)
+        assert stream_threads() == before, "the reader thread must stop with its consumer"
+
+    @needs_real_engine
+    async def test_exec(self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo) -> None:
+        runtime, app = rivetr_runtime, rivetr_app
+        result = await runtime.exec(app.id, ["cat", "/www/index.html"])
+        assert (result.exit_code, result.output) == (0, "hello from rivetr\n")
+        result = await runtime.exec(
+            app.id, ["sh", "-c", 'echo "$EXTRA"; echo oops >&2; exit 4'], env={"EXTRA": "x1"}
+        )
+        assert result.exit_code == 4
+        assert sorted(result.output.split()) == ["oops", "x1"]  # two pipes: their order may vary
+        result = await runtime.exec(app.id, ["definitely-not-a-command"])
+        assert result.exit_code in (126, 127)
+
+    @needs_real_engine
+    async def test_exec_interactive(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        session = await rivetr_runtime.exec_interactive(rivetr_app.id, ["/bin/sh"], rows=30, cols=100)
+        assert isinstance(session, ExecSession)
+        try:
+            await session.write(b"echo hi-$((40+2))\n")
+            await _read_until(session, b"hi-42")
+            await session.resize(40, 132)
+            await session.write(b"stty size\n")
+            await _read_until(session, b"40 132")
+            await session.write(b"exit 5\n")
+            deadline = time.monotonic() + 10
+            while await asyncio.wait_for(session.read(), max(0.1, deadline - time.monotonic())):
+                pass
+            assert await session.read() == b""
+            exit_code = getattr(session, "exit_code", None)  # optional: the terminal shows it when offered
+            if exit_code is not None:
+                assert await exit_code() == 5
+        finally:
+            await session.close()
+
+    @needs_real_engine
+    async def test_stats_single(self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo) -> None:
+        for _ in range(3):
+            await http_get(rivetr_app.host_port or 0)
+        stats = await rivetr_runtime.stats(rivetr_app.id)
+        assert stats.container_id == rivetr_app.id
+        assert 0 < stats.memory_used < 64 * MiB
+        assert stats.memory_limit == 64 * MiB
+        assert stats.net_rx > 0 and stats.net_tx > 0
+        assert 0 <= stats.cpu_percent <= 100 * 2
+
+    # ---------------------------------------------------------------------------- own containers
+    @needs_real_engine
+    async def test_cpu_percent_of_busy_container(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = rivetr_runtime
+        info = await run_container(
+            runtime,
+            rivetr_httpd_image,
+            rivetr_test_labels,
+            "busy",
+            command=["sh", "-c", "while :; do :; done"],
+            cpu_limit=0.5,
+        )
+        await asyncio.sleep(1.0)
+        samples = [(await runtime.stats(info.id)).cpu_percent for _ in range(3)]
+        # Capped at half a CPU: clearly busy, never above the cap (slack for sampling and a loaded machine).
+        assert max(samples) >= 10, samples
+        assert all(0 <= sample <= 75 for sample in samples), samples
+
+    async def test_stats_many_in_parallel(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = rivetr_runtime
+        infos = await asyncio.gather(
+            *(
+                run_container(
+                    runtime, rivetr_httpd_image, rivetr_test_labels, f"s{i}", command=["sleep", "300"]
+                )
+                for i in range(10)
+            )
+        )
+        ids = [info.id for info in infos]
+        started = time.monotonic()
+        stats = await runtime.stats_many([*ids, "0" * 64])
+        elapsed = time.monotonic() - started
+        assert set(stats) == set(ids)  # the missing one is left out
+        assert all(s.memory_used > 0 for s in stats.values())
+        # In parallel: dockerd needs ~1 s per container sequentially, podman two samples 0.25 s apart.
+        assert elapsed < 4, elapsed
+
+    async def test_stop_fast_with_init_then_remove(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = rivetr_runtime
+        info = await run_container(
+            runtime, rivetr_httpd_image, rivetr_test_labels, "stop", container_port=HTTPD_PORT, init=True
+        )
+        started = time.monotonic()
+        await runtime.stop(info.id, timeout=10)
+        assert time.monotonic() - started < 3  # init forwards SIGTERM; no 10 s wait for SIGKILL
+        stopped = await runtime.inspect(info.id)
+        assert not stopped.running and stopped.status == "exited"
+        assert stopped.exit_code == 143  # killed by SIGTERM
+        await runtime.stop(info.id)  # stopping a stopped container is fine
+        await runtime.remove(info.id)
+        with pytest.raises(ContainerNotFound):
+            await runtime.inspect(info.id)
+        await runtime.remove(info.id)  # removing twice is fine
+        with pytest.raises(ContainerNotFound):
+            await runtime.stop(info.id)
+
+    @needs_real_engine
+    async def test_exit_code_of_finished_container(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = rivetr_runtime
+        info = await run_container(
+            runtime,
+            rivetr_httpd_image,
+            rivetr_test_labels,
+            "exit",
+            command=["sh", "-c", "echo to-out; echo to-err >&2; exit 7"],
+        )
+        for _ in range(100):
+            info = await runtime.inspect(info.id)
+            if not info.running:
+                break
+            await asyncio.sleep(0.05)
+        assert (info.status, info.exit_code) == ("exited", 7)
+        lines = [(line.stream, line.line) async for line in runtime.logs(info.id, tail=-1)]
+        assert ("stdout", "to-out") in lines and ("stderr", "to-err") in lines
+        # A followed log of a stopped container ends by itself.
+        followed = [line async for line in runtime.logs(info.id, follow=True)]
+        assert len(followed) == 2
+        running_only = await runtime.list(labels=rivetr_test_labels, all=False)
+        assert info.id not in [c.id for c in running_only]
+        assert info.id in [c.id for c in await runtime.list(labels=rivetr_test_labels)]
+
+    async def test_port_in_use(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime, image, labels = rivetr_runtime, rivetr_httpd_image, rivetr_test_labels
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(PortInUse):
+                await run_container(runtime, image, labels, "port", container_port=HTTPD_PORT, host_port=port)
+        # The failed attempt left no container behind (its name stays free).
+        assert await runtime.list(labels=labels) == []
+        first = await run_container(runtime, image, labels, "p1", container_port=HTTPD_PORT)
+        with pytest.raises(PortInUse):
+            await run_container(
+                runtime, image, labels, "p2", container_port=HTTPD_PORT, host_port=first.host_port or 0
+            )
+
+    async def test_name_clash_is_a_clear_error(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        name = unique_name("dup")
+        image, labels = rivetr_httpd_image, rivetr_test_labels
+        await rivetr_runtime.run(RunSpec(image=image, name=name, labels=labels, command=["sleep", "60"]))
+        with pytest.raises(Exception) as caught:
+            await rivetr_runtime.run(RunSpec(image=image, name=name, labels=labels, command=["sleep", "60"]))
+        assert name in str(caught.value) or "already in use" in str(caught.value)
+
+    async def test_prune_removes_only_labelled_dangling_images(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        runtime = rivetr_runtime
+        tag = f"localhost/rivetr/prune-{SESSION_ID}-{uuid.uuid4().hex[:6]}:1"
+        first_id = ""
+        for content in ("one", "two"):
+            write_httpd_context(tmp_path, base_image=rivetr_base_image, files={"index.html": content})
+            async for _ in runtime.build(BuildSpec(context_dir=tmp_path, tag=tag, labels=rivetr_test_labels)):
+                pass
+            if content == "one":
+                first_id = await self._image_id(runtime, tag)
+        assert await runtime.image_exists(first_id)  # retagging left the first build dangling
+        # Another label value: not ours to prune (an unfiltered prune would delete every program's images).
+        result = await runtime.prune({**rivetr_test_labels, SESSION_LABEL: "another-session"})
+        assert result.images_deleted == 0 and await runtime.image_exists(first_id)
+        result = await runtime.prune(rivetr_test_labels)
+        assert result.images_deleted >= 1
+        assert not await runtime.image_exists(first_id)
+        assert await runtime.image_exists(tag)
+
+    async def _image_id(self, runtime: ContainerRuntime, tag: str) -> str:
+        raw = await self.raw_inspect(runtime, "image", tag)
+        if raw is None:
+            pytest.skip("the id of an image is learnt through raw_inspect: not provided")
+        return str(raw["Id"])

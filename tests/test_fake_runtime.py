@@ -1,0 +1,153 @@
+"""rivetr_core.testing: the runtime contract suite holds for FakeRuntime (what it can do without an engine), its
+knobs behave as documented, and nothing of it is loaded by the server or drags pytest in."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from rivetr_core.testing import FakeRuntime
+from rivetr_core.testing.contract import RuntimeContract
+from rivetr_core.testing.helpers import http_get, write_httpd_context
+from rivetr_core.types import BuildFailed, BuildSpec, ContainerRuntime, RunSpec, RuntimeUnavailable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rivetr_runtime_factory() -> Iterator[Callable[[], FakeRuntime]]:
+    # One engine: every runtime object the suite makes talks to it (as real clients share a daemon).
+    engine = FakeRuntime()
+    yield lambda: engine
+    engine.shutdown()
+
+
+@pytest.fixture(scope="module")
+def rivetr_base_image() -> str:
+    return "localhost/fake/busybox:latest"
+
+
+class TestFakeRuntimeContract(RuntimeContract):
+    real_engine = False
+
+    async def raw_inspect(
+        self, runtime: Any, kind: Literal["container", "image"], ref: str
+    ) -> dict[str, Any] | None:
+        return {"Id": runtime.images[ref].id} if kind == "image" else None
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeRuntime]:
+    runtime = FakeRuntime()
+    yield runtime
+    runtime.shutdown()
+
+
+async def _image(fake: FakeRuntime, tmp_path: Path, tag: str = "localhost/rivetr/web:1", **marks: str) -> str:
+    write_httpd_context(tmp_path, base_image="unused")
+    for name in marks:
+        (tmp_path / name).write_text("")
+    async for _ in fake.build(BuildSpec(context_dir=tmp_path, tag=tag, labels={"rivetr.app": "web"})):
+        pass
+    return tag
+
+
+def test_fake_runtime_is_a_container_runtime() -> None:
+    assert isinstance(FakeRuntime(), ContainerRuntime)
+
+
+async def test_build_marks_steer_the_fake(fake: FakeRuntime, tmp_path: Path) -> None:
+    fake.slow = 0.2
+    started = asyncio.get_running_loop().time()
+    tag = await _image(fake, tmp_path, "localhost/rivetr/web:slow", SLOW_BUILD="", UNHEALTHY="")
+    assert asyncio.get_running_loop().time() - started >= 0.2
+    assert fake.builds == [tag] and fake.images[tag].unhealthy and fake.building.is_set()
+    info = await fake.run(RunSpec(image=tag, name="web"))
+    assert await http_get(info.host_port or 0, "/any") == (500, "hello from rivetr\n")
+    assert [line.line async for line in fake.logs(info.id)] == ["GET /any 500"]
+    with pytest.raises(BuildFailed) as caught:
+        await _image(fake, tmp_path, "localhost/rivetr/web:bad", FAIL_BUILD="")
+    assert caught.value.exit_code == 1 and "localhost/rivetr/web:bad" not in fake.images
+
+
+async def test_failures_delays_and_reachability(fake: FakeRuntime, tmp_path: Path) -> None:
+    tag = await _image(fake, tmp_path)
+    fake.failures["run"] = RuntimeUnavailable("engine went away")
+    with pytest.raises(RuntimeUnavailable, match="went away"):
+        await fake.run(RunSpec(image=tag, name="a"))
+    del fake.failures["run"]
+    fake.delays["ping"] = 5
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(fake.ping(), 0.1)  # an engine that hangs
+    fake.delays.clear()
+    fake.reachable = False
+    assert await fake.ping() is False and fake.pinged == 2
+    with pytest.raises(RuntimeUnavailable, match="does not answer"):
+        await fake.list()
+    fake.reachable = True
+    await fake.run(RunSpec(image=tag, name="b", labels={"rivetr.app": "web"}))
+    assert fake.calls_to("run")[-1]["spec"].name == "b"
+
+
+async def test_containers_outlive_the_loop_and_client_that_started_them(
+    fake: FakeRuntime, tmp_path: Path
+) -> None:
+    """A container started from another event loop (a class-scoped fixture's) keeps serving, and close()
+    ends the client, not the containers, as on a real engine."""
+    tag = await _image(fake, tmp_path)
+
+    def start_elsewhere() -> str:
+        return asyncio.run(fake.run(RunSpec(image=tag, name="elsewhere"))).id
+
+    cid = await asyncio.to_thread(start_elsewhere)
+    await fake.close()
+    assert fake.closed and fake.live() == [cid]
+    port = fake.containers[cid].port
+    assert await http_get(port) == (200, "hello from rivetr\n")
+    fake.crash(cid)
+    info = await fake.inspect(cid)
+    assert (info.running, info.exit_code) == (False, 137) and fake.live() == []
+    for _ in range(50):
+        try:
+            await http_get(port, timeout=0.5)
+        except OSError:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("a crashed container still answers")
+
+
+def _python(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_package_does_not_import_pytest_and_the_server_does_not_import_it(tmp_path: Path) -> None:
+    assert (
+        _python(
+            "import sys, rivetr_core.testing\n"
+            "from rivetr_core.testing import FakeRuntime\n"
+            "import rivetr_core.testing.helpers\n"
+            "FakeRuntime()\n"
+            "print('pytest' in sys.modules)"
+        )
+        == "False"
+    )
+    loaded = _python(
+        "import sys\n"
+        "from rivetr_core.app import create_app\n"
+        "from rivetr_core.config import load_config\n"
+        f"config = load_config(None, server={{'data_dir': {str(tmp_path)!r}}}, proxy={{'enabled': False}})\n"
+        "create_app(config)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rivetr_core.testing') or m == 'pytest'))"
+    )
+    assert loaded == "[]"
