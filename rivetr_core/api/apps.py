@@ -26,6 +26,7 @@ from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App, AppDomain, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
 from rivetr_core.models.git import not_a_preview_app
+from rivetr_core.openapi import responds
 
 from .appschema import NULLABLE_APP_FIELDS, AppIn, AppsQuery, AppUpdate
 
@@ -192,6 +193,7 @@ def _taken(exc: IntegrityError) -> ApiError:
 
 
 @bp.post("")
+@responds(404)
 @tag(["apps"])
 @validate_request(AppIn)
 async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
