@@ -73,7 +73,7 @@ class PluginInfo:
 
     ``status``: ``ok``, ``failed`` (``error`` says why) or ``disabled`` (``[plugins] disable``). ``provides``
     maps a capability (``runtime``, ``builder``, ``git_provider``, ``health_check``, ``notifier``,
-    ``proxy_backend``, ``config``) to the names users type to select it."""
+    ``proxy_backend``, ``blueprint``, ``config``) to the names users type to select it."""
 
     name: str
     version: str
@@ -117,6 +117,7 @@ _PROVIDES = {
     "rivetr_health_checks": "health_check",
     "rivetr_notifiers": "notifier",
     "rivetr_proxy_backends": "proxy_backend",
+    "rivetr_blueprints": "blueprint",
 }
 
 
@@ -233,11 +234,11 @@ class RivetrPluginManager:
                 self._registrations = {
                     hook: self._collect(hook, kind) for hook, kind in _CAPABILITIES.items()
                 }
-                self._blueprints = [
-                    reg
-                    for impl in self.pm.hook.rivetr_blueprints.get_hookimpls()
-                    for reg in self._call_registration(impl, "rivetr_blueprints")
-                ]
+                self._blueprints = []
+                for impl in self.pm.hook.rivetr_blueprints.get_hookimpls():
+                    for reg in self._call_registration(impl, "rivetr_blueprints"):
+                        self._blueprints.append(reg)
+                        self._owners[("rivetr_blueprints", str(getattr(reg, "name", "")))] = impl.plugin_name
                 self._config_models = self._collect_config_models()
                 break
             except _PluginFailed as failure:  # collect again without it

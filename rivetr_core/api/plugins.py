@@ -23,8 +23,8 @@ class PluginOut(BaseModel):
     error: str | None = Field(None, description="Why it failed (status failed only).")
     provides: dict[str, list[str]] = Field(
         default_factory=dict,
-        description="Capability (runtime, builder, git_provider, health_check, notifier, proxy_backend, config) "
-        "→ the names that select it.",
+        description="Capability (runtime, builder, git_provider, health_check, notifier, proxy_backend, "
+        "blueprint, config) → the names that select it.",
     )
     hooks: list[str]
 
