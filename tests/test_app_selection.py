@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rivetr_core import hookimpl
+from rivetr_core.testing import FakeRuntime
 from rivetr_core.types import (
     BuilderRegistration,
     BuildRequest,
@@ -19,11 +20,7 @@ from rivetr_core.types import (
     HealthTarget,
 )
 from tests.support.server import ApiClient, make_config
-from tests.test_deploy_pipeline import (
-    FakeRuntime,
-    deploy_and_wait,
-    make_app,
-)
+from tests.test_deploy_pipeline import deploy_and_wait, make_app
 
 
 class RecordingCheck:
@@ -91,8 +88,11 @@ async def sapi(tmp_path: Path, third_party: ThirdParty) -> AsyncIterator[tuple[A
     config = make_config(tmp_path / "data", runtime={"max_concurrent_deployments": 1})
     app = create_app(config, plugins=[third_party])
     app.extensions["rivetr_ctx"]._runtime = runtime
-    async with app.test_app():
-        yield ApiClient(app), runtime
+    try:
+        async with app.test_app():
+            yield ApiClient(app), runtime
+    finally:
+        runtime.shutdown()
 
 
 async def _logs(api: ApiClient, dep_id: str) -> list[str]:
@@ -319,7 +319,7 @@ async def test_naming_a_builder_whose_detect_says_no_fails_the_deployment(sapi, 
     assert runtime.builds == [] and third_party.builder.built == []  # dockerfile did not step in
 
 
-async def test_a_named_builder_uninstalled_after_it_was_chosen_fails_clearly(tmp_path, git_server):
+async def test_a_named_builder_uninstalled_after_it_was_chosen_fails_clearly(tmp_path, git_server, request):
     """The app row names a builder no plugin provides any more (plugin removed): a clear error, no fallback."""
     from rivetr_core.app import create_app
 
@@ -329,6 +329,7 @@ async def test_a_named_builder_uninstalled_after_it_was_chosen_fails_clearly(tmp
     app = create_app(config, plugins=[third])
     app.extensions["rivetr_ctx"]._runtime = runtime
     repo = git_server.create_repo("web")
+    request.addfinalizer(runtime.shutdown)
     async with app.test_app():
         api = ApiClient(app)
         created = await make_app(api, repo, builder="eager", health_check={"kind": "probe-file"})
