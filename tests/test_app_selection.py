@@ -1,5 +1,5 @@
-"""An app selects its builder and health check by name (API, validation, pipeline), against the fake runtime of
-tests/test_deploy_pipeline.py and a real git daemon. The tcp and command checks against real containers on
+"""An app selects its builder and health check by name (API, validation, pipeline), against
+``rivetr_core.testing.FakeRuntime`` and a real git daemon. The tcp and command checks against real containers on
 docker and podman are in tests/test_health_checks_engines.py."""
 
 from __future__ import annotations
