@@ -268,7 +268,9 @@ def _pythonpath(site: Path) -> dict[str, str]:
 
 
 def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broken_site: Path) -> None:
-    server: ServerProcess = start_server(tmp_path / "data", _pythonpath(broken_site))
+    # An old key set too: start-up warns about it (without its value) and still uses it.
+    old_key = {"RIVETR_WEBHOOKS__GITHUB_SECRET": "0ld-gh-s3cret"}
+    server: ServerProcess = start_server(tmp_path / "data", {**_pythonpath(broken_site), **old_key})
     try:
         with server.client() as client:
             plugins = {p["name"]: p for p in client.get("/api/plugins").json()}
@@ -283,6 +285,9 @@ def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broke
             assert details["plugins"]["acme-notifier"]["status"] == "failed"
             assert "acme_sdk" in details["plugins"]["acme-notifier"]["error"]
             assert details["plugins"]["runtime-docker"] == {"status": "ok"}
+            providers = {p["provider"]: p for p in client.get("/api/git-providers/available").json()}
+            assert providers["github"]["webhook_secret_configured"] is True
+            assert providers["github"]["webhook_secret_key"] == "[plugins.git-github] github_webhook_secret"
         assert "details" not in httpx.get(server.url + "/health").json()  # strangers: no details
         status = cli(
             "status",
@@ -291,6 +296,7 @@ def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broke
         assert "plugin acme-notifier: failed to import" in status.stdout, status.stdout + status.stderr
         log = server.log()
         assert log.count("No module named 'acme_sdk'") == 1, log  # logged once
+        assert "[webhooks] github_secret is deprecated" in log and "0ld-gh-s3cret" not in log
     finally:
         server.stop()
 
