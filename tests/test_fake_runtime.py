@@ -123,6 +123,75 @@ async def test_containers_outlive_the_loop_and_client_that_started_them(
         raise AssertionError("a crashed container still answers")
 
 
+THIRD_PARTY_TESTS = """
+import pytest
+
+from rivetr_core.testing import FakeRuntime
+from rivetr_core.testing.contract import RuntimeContract
+
+
+class MyRuntime(FakeRuntime):
+    \"\"\"A third party's runtime (the fake under another name: no engine needed here).\"\"\"
+
+
+ENGINE = MyRuntime("mine")
+
+
+@pytest.fixture(scope="session")
+def rivetr_runtime_factory():
+    return lambda: ENGINE
+
+
+@pytest.fixture(scope="session")
+def rivetr_base_image():
+    return "localhost/mine/busybox:latest"
+
+
+class TestMine(RuntimeContract):
+    real_engine = False
+
+    async def raw_inspect(self, runtime, kind, ref):
+        return {"Id": runtime.images[ref].id} if kind == "image" else None
+"""
+
+
+def _pytest_in(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_third_party_package_runs_the_suite_from_its_own_tree(tmp_path: Path) -> None:
+    """Outside this repository (own rootdir and conftest, pytest-asyncio in its default strict mode), the
+    plugin brings the suite in through ``pytest_plugins`` and runs it against the package's runtime."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["rivetr_core.testing.contract"]\n')
+    (tmp_path / "test_mine.py").write_text(THIRD_PARTY_TESTS)
+    result = _pytest_in(tmp_path)
+    output = result.stdout + result.stderr
+    runnable = [
+        name
+        for name, test in vars(RuntimeContract).items()
+        if name.startswith("test_")
+        and not any(mark.name == "rivetr_real_engine" for mark in getattr(test, "pytestmark", []))
+    ]
+    assert result.returncode == 0, output
+    assert f"{len(runnable)} passed" in output and "needs a real container engine" in output, output
+
+    # Without the factory fixture, a clear error says what to provide.
+    (tmp_path / "test_mine.py").write_text(
+        THIRD_PARTY_TESTS.replace("def rivetr_runtime_factory", "def not_the_factory")
+    )
+    result = _pytest_in(tmp_path)
+    assert result.returncode != 0
+    assert "needs a `rivetr_runtime_factory` fixture" in result.stdout + result.stderr
+
+
 def _python(code: str) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False

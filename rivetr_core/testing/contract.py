@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import pytest
+import pytest_asyncio
 
 from rivetr_core.testing.helpers import (
     CASE_LABEL,
@@ -122,7 +123,7 @@ def rivetr_test_labels() -> dict[str, str]:
     return {SESSION_LABEL: SESSION_ID, CASE_LABEL: uuid.uuid4().hex[:12]}
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def rivetr_runtime(
     rivetr_runtime_factory: RuntimeFactory, rivetr_test_labels: dict[str, str]
 ) -> AsyncIterator[ContainerRuntime]:
@@ -218,6 +219,9 @@ async def _read_until(session: ExecSession, needle: bytes, timeout: float = 10.0
 # --------------------------------------------------------------------------------------------------- suite
 class RuntimeContract:
     """The behaviour core relies on from every ContainerRuntime. Subclass it (see the module docstring)."""
+
+    # Every test here is a coroutine: marked for pytest-asyncio, so the suite runs in its strict mode too.
+    pytestmark = [pytest.mark.asyncio]
 
     #: False: skip the tests marked ``rivetr_real_engine`` (for an in-memory runtime such as FakeRuntime).
     real_engine: ClassVar[bool] = True
