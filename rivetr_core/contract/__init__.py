@@ -1,0 +1,139 @@
+"""The plugin contract (1.0): everything a Rivetr plugin may import from core.
+
+A plugin imports from ``rivetr_core.contract`` (or one of its modules) and, from the package root, only
+``rivetr_core.hookimpl`` and ``rivetr_core.__version__``; tests/test_layering.py enforces it. One module per
+capability:
+
+* :mod:`~rivetr_core.contract.runtime` — container runtimes (``ContainerRuntime`` and its value types)
+* :mod:`~rivetr_core.contract.builder` — image builders
+* :mod:`~rivetr_core.contract.git` — git providers (webhooks, OAuth/REST), with helpers
+  :mod:`~rivetr_core.contract.signing` and :mod:`~rivetr_core.contract.hostapi`
+* :mod:`~rivetr_core.contract.health` — health checks
+* :mod:`~rivetr_core.contract.notifier` — notifiers
+* :mod:`~rivetr_core.contract.proxy` — proxy backends
+* :mod:`~rivetr_core.contract.events` — lifecycle events (``RivetrEvent``)
+* :mod:`~rivetr_core.contract.errors` — domain errors (``RivetrError`` and friends)
+* :mod:`~rivetr_core.contract.plugin` — ``PluginContext`` and the blueprint/config registrations
+
+**Registrations** are small frozen dataclasses that registration hooks return (``rivetr_container_runtimes``
+returns ``[ContainerRuntimeRegistration(name="docker", factory=...)]``); the expensive object is made by
+``factory(ctx)`` only when it is used. **Protocols** describe the async behaviour core expects of those objects.
+Nothing here imports a plugin or a heavy library. The hooks themselves are documented in
+:mod:`rivetr_core.hookspecs`; the author's guide is docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+from .builder import (
+    Builder,
+    BuilderRegistration,
+    BuildRequest,
+)
+from .errors import (
+    BuildFailed,
+    ContainerNotFound,
+    GitApiError,
+    ImageNotFound,
+    PortInUse,
+    ProxyError,
+    RivetrError,
+    RuntimeUnavailable,
+)
+from .events import (
+    RivetrEvent,
+)
+from .git import (
+    BranchInfo,
+    GitAccountInfo,
+    GitHostApi,
+    GitProvider,
+    GitProviderRegistration,
+    OAuthEndpoints,
+    RepoInfo,
+    RepoPage,
+    WebhookEvent,
+)
+from .health import (
+    HealthCheck,
+    HealthCheckRegistration,
+    HealthResult,
+    HealthTarget,
+)
+from .notifier import (
+    Notifier,
+    NotifierRegistration,
+)
+from .plugin import (
+    BlueprintRegistration,
+    ConfigModelRegistration,
+    PluginContext,
+)
+from .proxy import (
+    ProxyBackend,
+    ProxyBackendRegistration,
+    Route,
+    RouteStatus,
+    UpstreamStatus,
+)
+from .runtime import (
+    BuildSpec,
+    ContainerInfo,
+    ContainerRuntime,
+    ContainerRuntimeRegistration,
+    ContainerStats,
+    ExecResult,
+    ExecSession,
+    LogLine,
+    PruneResult,
+    RunSpec,
+    RuntimeInfo,
+)
+
+__all__ = [
+    "BlueprintRegistration",
+    "BranchInfo",
+    "BuildFailed",
+    "BuildRequest",
+    "BuildSpec",
+    "Builder",
+    "BuilderRegistration",
+    "ConfigModelRegistration",
+    "ContainerInfo",
+    "ContainerNotFound",
+    "ContainerRuntime",
+    "ContainerRuntimeRegistration",
+    "ContainerStats",
+    "ExecResult",
+    "ExecSession",
+    "GitAccountInfo",
+    "GitApiError",
+    "GitHostApi",
+    "GitProvider",
+    "GitProviderRegistration",
+    "HealthCheck",
+    "HealthCheckRegistration",
+    "HealthResult",
+    "HealthTarget",
+    "ImageNotFound",
+    "LogLine",
+    "Notifier",
+    "NotifierRegistration",
+    "OAuthEndpoints",
+    "PluginContext",
+    "PortInUse",
+    "ProxyBackend",
+    "ProxyBackendRegistration",
+    "ProxyError",
+    "PruneResult",
+    "RepoInfo",
+    "RepoPage",
+    "RivetrError",
+    "RivetrEvent",
+    "Route",
+    "RouteStatus",
+    "RunSpec",
+    "RuntimeInfo",
+    "RuntimeUnavailable",
+    "UpstreamStatus",
+    "WebhookEvent",
+]

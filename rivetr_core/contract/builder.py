@@ -1,0 +1,47 @@
+"""Builders (``rivetr_builders``): turn a source tree into an image. Apps select one by name (``builder``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .plugin import PluginContext
+from .runtime import ContainerRuntime
+
+
+@dataclass
+class BuildRequest:
+    """What the pipeline asks a builder for: turn ``source_dir`` into image ``tag``."""
+
+    source_dir: Path
+    tag: str
+    dockerfile: str = "Dockerfile"
+    build_context: str = "."
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    cpu_limit: float | None = None
+    memory_limit: int | None = None
+    network: str | None = None  # engine network of the build (see BuildSpec.network)
+
+
+@runtime_checkable
+class Builder(Protocol):
+    name: str
+
+    def detect(self, source_dir: Path, request: BuildRequest) -> bool:
+        """Cheap, synchronous: can this builder build this source tree?"""
+        ...
+
+    def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
+        """Yield log lines; raise :class:`BuildFailed` on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class BuilderRegistration:
+    name: str
+    factory: Callable[[PluginContext], Builder]
+    description: str = ""
+    priority: int = 100  # lower is tried first when no builder is named

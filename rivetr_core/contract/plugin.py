@@ -1,0 +1,76 @@
+"""What every plugin shares: the context its factories receive, and the registrations that are not a
+capability (control-plane routes, its own config section)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .events import RivetrEvent
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from rivetr_core.config import RivetrConfig
+    from rivetr_core.secrets import SecretBox
+
+S = TypeVar("S", bound="BaseModel")
+
+
+@dataclass
+class PluginContext:
+    """What a plugin factory receives: the validated config, the data dir, the secrets box and a logger.
+
+    ``emit`` publishes a :class:`RivetrEvent` (it reaches ``rivetr_on_event`` implementations, e.g. notifiers);
+    it is safe to call from any coroutine and never raises.
+    """
+
+    config: RivetrConfig
+    data_dir: Path
+    secrets: SecretBox | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("rivetr.plugin"))
+    emit: Callable[[RivetrEvent], None] = lambda event: None
+    #: Deprecated (free-form tables by plugin name, for contexts built by hand): use ``settings``.
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: This plugin's own ``[plugins.<entry-point name>]`` section: an instance of the model its
+    #: ``rivetr_config_models`` hook registered (validated at start), or the raw table if it registered none.
+    #: Core sets it for each plugin's factories; it never holds another plugin's section.
+    settings: Any = None
+
+    def settings_as(self, model: type[S], name: str) -> S:
+        """``settings`` as an instance of ``model``; for a context built by hand (tests) the section ``name``
+        is read from ``plugin_settings`` or the config (with the deprecated core keys mapped in)."""
+        if isinstance(self.settings, model):
+            return self.settings
+        if self.settings is not None:
+            return model.model_validate(self.settings)
+        raw = dict(self.config.plugin_section(name))
+        raw.update(self.plugin_settings.get(name) or {})
+        return model.model_validate(raw)
+
+
+@dataclass(frozen=True)
+class BlueprintRegistration:
+    """Routes a plugin adds to the control plane. Every ``/api/*`` route requires the admin token."""
+
+    name: str
+    blueprint: Any  # quart.Blueprint (typed loosely so this module stays import-light)
+    url_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfigModelRegistration:
+    """The settings model of a plugin's own ``[plugins.<name>]`` section.
+
+    ``name`` is the plugin's entry-point name (what ``rivetr plugins list`` shows); ``model`` a pydantic model,
+    best with ``extra="forbid"`` so a typo is an error naming ``plugins.<name>.<key>``. Its field descriptions
+    and defaults appear in ``rivetr.example.toml`` and docs/configuration.md; every key can be set from the
+    environment as ``RIVETR_PLUGINS__<NAME>__<KEY>`` (dashes in the name written as underscores). The
+    plugin's factories receive the validated instance as ``ctx.settings``.
+    """
+
+    name: str
+    model: type[BaseModel]
