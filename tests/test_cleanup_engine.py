@@ -90,7 +90,7 @@ async def _dangling(runtime, labels: dict[str, str]) -> set[str]:  # type: ignor
     """Ids of the engine's dangling images carrying ``labels`` (checked here: podman filters by one)."""
     images = await runtime._call(
         lambda: runtime._api().images(
-            filters={"dangling": True, **(runtime._engine_label_filters(labels) or {})}
+            filters={"dangling": True, **(runtime.engine_label_filters(labels) or {})}
         )
     )
     return {i["Id"] for i in images if all((i.get("Labels") or {}).get(k) == v for k, v in labels.items())}

@@ -10,7 +10,8 @@ import docker.errors
 import pytest
 import requests
 from rivetr_runtime_docker.dockerfile import base_images, is_local_only
-from rivetr_runtime_docker.runtime import DockerRuntime, EngineError, _parse_time
+from rivetr_runtime_docker.engine import parse_time
+from rivetr_runtime_docker.runtime import DockerRuntime, EngineError
 
 from rivetr_core.config import RivetrConfig
 from rivetr_core.types import (
@@ -68,13 +69,13 @@ def test_is_local_only(image: str, local: bool) -> None:
     assert is_local_only(image) is local
 
 
-def test_parse_time() -> None:
-    assert _parse_time("2026-11-27T07:31:21.910230667Z") == datetime(
+def testparse_time() -> None:
+    assert parse_time("2026-11-27T07:31:21.910230667Z") == datetime(
         2026, 11, 27, 7, 31, 21, 910230, tzinfo=UTC
     )
-    assert _parse_time("2026-11-27T09:31:21+02:00") == datetime(2026, 11, 27, 7, 31, 21, tzinfo=UTC)
-    assert _parse_time("0001-01-01T00:00:00Z") is None
-    assert _parse_time("") is None and _parse_time(None) is None and _parse_time("garbage") is None
+    assert parse_time("2026-11-27T09:31:21+02:00") == datetime(2026, 11, 27, 7, 31, 21, tzinfo=UTC)
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert parse_time("") is None and parse_time(None) is None and parse_time("garbage") is None
 
 
 def _api_error(cls: type[docker.errors.APIError], status: int, explanation: str) -> docker.errors.APIError:
@@ -176,9 +177,9 @@ async def test_closed_runtime_raises_runtime_unavailable() -> None:
 
 
 def test_append_labels_quotes_values() -> None:
-    from rivetr_runtime_docker.runtime import _append_labels
+    from rivetr_runtime_docker.build import append_labels
 
-    out = _append_labels("FROM a\nRUN x\n\n", {"k.one": 'say "hi" $X \\ ok', "k.two": ""})
+    out = append_labels("FROM a\nRUN x\n\n", {"k.one": 'say "hi" $X \\ ok', "k.two": ""})
     label = 'LABEL "k.one"="say \\"hi\\" \\$X \\\\ ok" "k.two"=""'
     assert out == f"FROM a\n{label}\nRUN x\n{label}\n"
 
@@ -186,7 +187,7 @@ def test_append_labels_quotes_values() -> None:
 def test_labels_go_after_every_from_and_at_the_end() -> None:
     """Every stage starts labelled (the legacy builder leaves earlier stages and a failed build's last step as
     dangling images, which cleanup prunes by label only); the end keeps the final image's labels Rivetr's."""
-    from rivetr_runtime_docker.runtime import _append_labels
+    from rivetr_runtime_docker.build import append_labels
 
     dockerfile = (
         "# syntax comment\n"
@@ -200,7 +201,7 @@ def test_labels_go_after_every_from_and_at_the_end() -> None:
         "COPY --from=build /x /x\n"
         'LABEL rivetr.app="not-mine"\n'
     )
-    lines = _append_labels(dockerfile, {"rivetr.app": "1"}).splitlines()
+    lines = append_labels(dockerfile, {"rivetr.app": "1"}).splitlines()
     label = 'LABEL "rivetr.app"="1"'
     assert lines == [
         "# syntax comment",

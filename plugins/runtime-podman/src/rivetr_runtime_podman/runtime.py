@@ -1,7 +1,9 @@
 """Podman as a :class:`rivetr_core.types.ContainerRuntime`, through its Docker-compatible API socket.
 
 Podman serves the Docker Engine API (``podman system service``), so this is :class:`DockerRuntime` with the
-differences overridden:
+differences in its public extension points (``create_client``, ``ping``, ``normalize_image``,
+``engine_label_filters``, ``normalize_status``, ``log_config``, ``build_network_options``, ``build_exit_code``,
+``exec_exit_code`` and a few class attributes; see ``rivetr_runtime_docker.runtime``):
 
 * the API service is started on demand when ``[plugins.runtime-podman] socket`` does not answer;
 * a short tag (``app:1``) would be stored as ``docker.io/library/app:1``: references are made fully
@@ -201,9 +203,10 @@ class PodmanRuntime(DockerRuntime):
             process.kill()
             process.wait(timeout)
 
-    def _connect(self) -> docker.APIClient:
+    def create_client(self) -> docker.APIClient:
+        """Start the API service if it is silent, then connect."""
         self.ensure_service()
-        return super()._connect()
+        return super().create_client()
 
     async def ping(self) -> bool:
         """True when the service answers; starts it first when it is silent and ``autostart`` is on."""
@@ -215,9 +218,10 @@ class PodmanRuntime(DockerRuntime):
 
     # ------------------------------------------------------------------------------------ engine quirks
     def normalize_image(self, image: str) -> str:
+        """``localhost/`` for a reference without a registry host (see :func:`qualify`)."""
         return qualify(image)
 
-    def _engine_label_filters(self, labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
+    def engine_label_filters(self, labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
         # podman 4.3's compat image list matches nothing when given two label filters; send one, and the base
         # class checks the others on the results.
         if not labels:
@@ -225,11 +229,11 @@ class PodmanRuntime(DockerRuntime):
         key, value = next(iter(labels.items()))
         return {"label": [f"{key}={value}"]}
 
-    def _normalize_status(self, status: str) -> str:
+    def normalize_status(self, status: str) -> str:
         # podman reports "stopped" (and "configured" before the first start) where dockerd says exited/created.
         return {"stopped": "exited", "configured": "created"}.get(status, status)
 
-    def _log_config(self, spec: RunSpec) -> dict[str, Any] | None:
+    def log_config(self, spec: RunSpec) -> dict[str, Any] | None:
         # conmon's k8s-file driver keeps ONE file and empties it when it reaches max-size (log-size-max);
         # podman ignores max-file. Giving that one file the whole budget (max-size x max-file) keeps the
         # disk cap equal to dockerd's, with between 0 and the whole budget of history kept.
@@ -238,19 +242,19 @@ class PodmanRuntime(DockerRuntime):
         budget = spec.log_max_size * max(1, spec.log_max_files or 1)
         return {"Type": "k8s-file", "Config": {"max-size": str(budget)}}
 
-    def _build_network_params(self, network: str) -> dict[str, str]:
+    def build_network_options(self, network: str) -> dict[str, str]:
         # podman 4.3 ignores ``networkmode`` (RUN steps stay in the host's network namespace, whatever its
         # value); buildah's namespace options, also read on the compat endpoint, do select the network.
         return {"nsoptions": json.dumps([{"Name": "network", "Host": False, "Path": network}])}
 
-    def _build_exit_code(self, error: Mapping[str, Any]) -> int | None:
-        code = super()._build_exit_code(error)
+    def build_exit_code(self, error: Mapping[str, Any]) -> int | None:
+        code = super().build_exit_code(error)
         if code is not None:
             return code
         match = re.search(r"exit status (\d+)", str(error.get("error", "")))
         return int(match.group(1)) if match else None
 
-    def _exec_exit_code(self, inspected: Mapping[str, Any], output: str) -> int:
+    def exec_exit_code(self, inspected: Mapping[str, Any], output: str) -> int:
         code = inspected.get("ExitCode")
         if code is not None:
             return int(code)

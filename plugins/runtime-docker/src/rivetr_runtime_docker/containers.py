@@ -1,0 +1,251 @@
+"""Containers (run, stop, remove, inspect, list) and the isolated networks fork previews run on."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import docker
+import docker.errors
+
+from rivetr_core.types import ContainerInfo, ContainerNotFound, ImageNotFound, PortInUse, RunSpec
+
+from .engine import EngineClient, EngineError, has_labels, parse_time
+from .isolation import FirewallError, bridge_name, ensure_firewall
+
+
+def network_address(network: Mapping[str, Any]) -> str | None:
+    """``ip:port`` of a running container's (first) exposed TCP port on its (first) network."""
+    ips = [network.get("IPAddress")] + [n.get("IPAddress") for n in (network.get("Networks") or {}).values()]
+    ip = next((value for value in ips if value), None)
+    port = next((key.split("/")[0] for key in (network.get("Ports") or {}) if key.endswith("/tcp")), None)
+    return f"{ip}:{port}" if ip and port else None
+
+
+def check_port_free(host_ip: str, port: int) -> None:
+    """Raise :class:`PortInUse` unless ``host_ip:port`` can be bound now."""
+    # The engine reports a taken port only at start and in engine-specific words; a bind test up front
+    # gives one clear error on both engines (the engine's own error is still translated as a fallback).
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host_ip, port))
+        except OSError as exc:
+            raise PortInUse(
+                f"host port {host_ip}:{port} is already in use",
+                details={"host_ip": host_ip, "port": port},
+            ) from exc
+
+
+class ContainersMixin(EngineClient):
+    """The container part of the runtime Protocol, plus :meth:`ensure_isolated_network`.
+
+    Annotations spell ``builtins.list`` because the Protocol's method ``list`` shadows the builtin in the
+    class body."""
+
+    #: Extension point: driver options of an isolated network, besides the fixed bridge name the firewall
+    #: matches. dockerd: no traffic between its containers (ICC off); podman ignores ICC and has netavark's
+    #: own ``isolate`` switch.
+    ISOLATED_NETWORK_OPTIONS = {"com.docker.network.bridge.enable_icc": "false"}
+
+    # ------------------------------------------------------------------------------------ extension points
+    def log_config(self, spec: RunSpec) -> dict[str, Any] | None:
+        """The container's ``LogConfig``: json-file rotation (``max-size`` x ``max-file``), so a chatty app
+        cannot fill the disk; None leaves the daemon's own log driver and options.
+
+        Extension point: an engine whose log driver rotates differently overrides it to keep the same disk
+        budget (podman's k8s-file keeps one file and honours ``max-size`` only)."""
+        if not spec.log_max_size:
+            return None
+        files = max(1, spec.log_max_files or 1)
+        return {"Type": "json-file", "Config": {"max-size": str(spec.log_max_size), "max-file": str(files)}}
+
+    def normalize_status(self, status: str) -> str:
+        """The engine's status word in Docker's vocabulary (created, running, exited, paused, dead, …).
+
+        Extension point: an engine with other words maps them here (podman says ``stopped`` and
+        ``configured``), so ``ContainerInfo.status`` means the same on every engine."""
+        return status
+
+    # -------------------------------------------------------------------------------------------- networks
+    def _ensure_network(self, name: str) -> str:
+        """Blocking: the isolated bridge ``name`` (created if missing); returns its interface name."""
+        api = self._api()
+        bridge = bridge_name(self.name, name)
+        try:
+            labels = api.inspect_network(name).get("Labels") or {}
+        except docker.errors.NotFound:
+            options = {**self.ISOLATED_NETWORK_OPTIONS, "com.docker.network.bridge.name": bridge}
+            labels = {"rivetr.managed": "true", "rivetr.isolated": "true", "rivetr.bridge": bridge}
+            try:
+                api.create_network(name, driver="bridge", options=options, labels=labels)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another deployment made it meanwhile
+                    raise
+                labels = api.inspect_network(name).get("Labels") or {}
+        if labels.get("rivetr.bridge") != bridge:
+            raise EngineError(
+                f"{self.name} network {name!r} exists but was not made by Rivetr as an isolated network; "
+                "remove it (it is recreated) or choose another [previews] fork_network"
+            )
+        return bridge
+
+    async def ensure_isolated_network(self, name: str, *, firewall: bool = True) -> str:
+        """Create the isolated bridge network ``name`` if needed and (``firewall``) make sure the host's
+        iptables keep its containers from the host and from other container networks (see
+        :mod:`.isolation`). Returns ``name``. Raises :class:`EngineError` when isolation cannot be set up."""
+        bridge = await self._call(self._ensure_network, name)
+        if firewall:
+            try:
+                await asyncio.to_thread(ensure_firewall, bridge)
+            except FirewallError as exc:
+                raise EngineError(
+                    f"cannot isolate network {name!r}: {exc} (run as root with iptables, or set "
+                    "[previews] fork_firewall = false to accept fork previews without the host firewall)"
+                ) from exc
+        return name
+
+    # ------------------------------------------------------------------------------------------ containers
+    def _is_rootless(self, api: docker.APIClient) -> bool:
+        """Whether the engine runs rootless: its containers' addresses are then inside a user namespace's
+        network the host cannot reach, so ports are published even when ``RunSpec.publish`` is False."""
+        if self._rootless is None:
+            options = api.info().get("SecurityOptions") or []
+            self._rootless = any("name=rootless" in str(option) for option in options)
+        return self._rootless
+
+    def _host_config(self, api: docker.APIClient, spec: RunSpec) -> dict[str, Any]:
+        port_bindings = None
+        if spec.container_port and (spec.publish or self._is_rootless(api)):
+            binding: tuple[Any, ...] = (
+                (spec.host_ip,) if not spec.host_port else (spec.host_ip, spec.host_port)
+            )
+            port_bindings = {spec.container_port: binding}
+        restart = None
+        if spec.restart_policy != "no":
+            restart = {"Name": spec.restart_policy, "MaximumRetryCount": 0}
+        return api.create_host_config(
+            port_bindings=port_bindings,
+            init=spec.init or None,
+            nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
+            mem_limit=spec.memory_limit or None,
+            pids_limit=spec.pids_limit or None,
+            restart_policy=restart,
+            network_mode=spec.network or None,
+            log_config=self.log_config(spec),
+            oom_score_adj=spec.oom_score_adj or None,
+        )
+
+    def _create_and_start(self, spec: RunSpec, image: str) -> str:
+        api = self._api()
+        created = api.create_container(
+            image,
+            name=spec.name,
+            command=spec.command,
+            environment=spec.env or None,
+            labels=spec.labels or None,
+            ports=[spec.container_port] if spec.container_port else None,
+            host_config=self._host_config(api, spec),
+            detach=True,
+        )
+        container_id = created["Id"]
+        try:
+            api.start(container_id)
+        except Exception:
+            # A container that failed to start (port taken, bad command) would block its name forever.
+            with contextlib.suppress(Exception):
+                api.remove_container(container_id, force=True)
+            raise
+        return container_id
+
+    async def run(self, spec: RunSpec) -> ContainerInfo:
+        """Create and start a container; ``ContainerInfo.host_port`` is the published host port."""
+        image = self.normalize_image(spec.image)
+        if spec.container_port and spec.host_port and spec.publish:
+            check_port_free(spec.host_ip, spec.host_port)
+        if not await self.image_exists(image):
+            raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image})
+        container_id = await self._call(self._create_and_start, spec, image, image=image)
+        return await self.inspect(container_id)
+
+    async def stop(self, container_id: str, timeout: float = 10) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds. Stopping a stopped container is a no-op."""
+        await self._call(
+            lambda: self._api().stop(container_id, timeout=max(0, round(timeout))),
+            container=container_id,
+        )
+
+    async def remove(self, container_id: str, force: bool = True) -> None:
+        """Remove a container (and its anonymous volumes); a missing container is not an error."""
+        with contextlib.suppress(ContainerNotFound):
+            await self._call(
+                lambda: self._api().remove_container(container_id, force=force, v=True),
+                container=container_id,
+            )
+
+    def _info_from_inspect(self, data: Mapping[str, Any]) -> ContainerInfo:
+        state = data.get("State") or {}
+        config = data.get("Config") or {}
+        host = data.get("HostConfig") or {}
+        status = self.normalize_status(str(state.get("Status") or "unknown"))
+        running = bool(state.get("Running"))
+        network = data.get("NetworkSettings") or {}
+        host_port: int | None = None
+        for bindings in (network.get("Ports") or {}).values():
+            for binding in bindings or []:
+                if binding.get("HostPort"):
+                    host_port = int(binding["HostPort"])
+                    break
+            if host_port is not None:
+                break
+        health = ((state.get("Health") or {}).get("Status")) or None
+        limits: dict[str, Any] = {}
+        if host.get("NanoCpus"):
+            limits["cpu"] = host["NanoCpus"] / 1e9
+        elif host.get("CpuQuota") and host.get("CpuPeriod"):
+            limits["cpu"] = host["CpuQuota"] / host["CpuPeriod"]
+        if host.get("Memory"):
+            limits["memory"] = int(host["Memory"])
+        if host.get("PidsLimit") and host["PidsLimit"] > 0:
+            limits["pids"] = int(host["PidsLimit"])
+        return ContainerInfo(
+            id=data["Id"],
+            name=str(data.get("Name") or "").lstrip("/"),
+            image=str(config.get("Image") or data.get("Image") or ""),
+            status=status,
+            running=running,
+            exit_code=None if running or status in ("created", "running") else state.get("ExitCode"),
+            health=health,
+            host_port=host_port,
+            labels=dict(config.get("Labels") or {}),
+            created_at=parse_time(data.get("Created")),
+            address=None if host_port else network_address(network),
+            started_at=parse_time(state.get("StartedAt")),
+            restart_count=int(data.get("RestartCount") or 0),
+            limits=limits,
+        )
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        data = await self._call(lambda: self._api().inspect_container(container_id), container=container_id)
+        return self._info_from_inspect(data)
+
+    async def list(
+        self, labels: Mapping[str, str] | None = None, all: bool = True
+    ) -> builtins.list[ContainerInfo]:
+        """Containers carrying every one of ``labels`` (``all=False``: running ones only)."""
+        filters = self.engine_label_filters(labels)
+        summaries = await self._call(lambda: self._api().containers(all=all, filters=filters))
+        results = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries), return_exceptions=True)
+        out: builtins.list[ContainerInfo] = []
+        for result in results:
+            if isinstance(result, ContainerNotFound):
+                continue  # removed between the list and the inspect
+            if isinstance(result, BaseException):
+                raise result
+            if has_labels(result.labels, labels):
+                out.append(result)
+        return out
