@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 import pytest
 
+from rivetr_core.contract import BuildFailed, BuildSpec, ContainerRuntime, RunSpec, RuntimeUnavailable
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.contract import RuntimeContract
 from rivetr_core.testing.helpers import http_get, write_httpd_context
-from rivetr_core.types import BuildFailed, BuildSpec, ContainerRuntime, RunSpec, RuntimeUnavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ plugin module :mod:`rivetr_core.testing.contract` does).
 ``FakeRuntime`` — unit tests of logic that drives a runtime
 -----------------------------------------------------------
 :class:`~rivetr_core.testing.fake_runtime.FakeRuntime` implements the whole
-:class:`~rivetr_core.types.ContainerRuntime` protocol in memory. Its "containers" are real HTTP servers on
+:class:`~rivetr_core.contract.ContainerRuntime` protocol in memory. Its "containers" are real HTTP servers on
 loopback (answering every request with the image's ``www/index.html``), so health checks, the proxy and HTTP
 clients work against them unchanged::
 

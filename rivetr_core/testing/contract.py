@@ -63,6 +63,17 @@ from typing import Any, ClassVar, Literal
 import pytest
 import pytest_asyncio
 
+from rivetr_core.contract import (
+    BuildFailed,
+    BuildSpec,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntime,
+    ExecSession,
+    ImageNotFound,
+    PortInUse,
+    RunSpec,
+)
 from rivetr_core.testing.helpers import (
     CASE_LABEL,
     HTTPD_PORT,
@@ -75,17 +86,6 @@ from rivetr_core.testing.helpers import (
     unique_name,
     wait_http,
     write_httpd_context,
-)
-from rivetr_core.types import (
-    BuildFailed,
-    BuildSpec,
-    ContainerInfo,
-    ContainerNotFound,
-    ContainerRuntime,
-    ExecSession,
-    ImageNotFound,
-    PortInUse,
-    RunSpec,
 )
 
 MiB = 1024 * 1024

@@ -1,4 +1,4 @@
-"""An in-memory :class:`~rivetr_core.types.ContainerRuntime` for unit tests of logic that drives a runtime.
+"""An in-memory :class:`~rivetr_core.contract.ContainerRuntime` for unit tests of logic that drives a runtime.
 
 See :mod:`rivetr_core.testing` for how to use it. Nothing here imports pytest or an engine client.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rivetr_core.types import (
+from rivetr_core.contract import (
     BuildFailed,
     BuildSpec,
     ContainerInfo,
@@ -125,7 +125,7 @@ class FakeExecSession:
 
 
 class FakeRuntime:
-    """An in-memory container engine implementing :class:`~rivetr_core.types.ContainerRuntime` fully.
+    """An in-memory container engine implementing :class:`~rivetr_core.contract.ContainerRuntime` fully.
 
     Knobs (plain attributes, set them in a test):
 

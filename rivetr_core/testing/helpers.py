@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from rivetr_core.types import ContainerInfo, ContainerRuntime
+    from rivetr_core.contract import ContainerInfo, ContainerRuntime
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ async def run_container(
 ) -> ContainerInfo:
     """Run ``image`` as a container named :func:`unique_name` ``(prefix)`` carrying ``labels`` (pass the
     test's labels so teardown removes it); ``spec`` holds any other :class:`RunSpec` fields."""
-    from rivetr_core.types import RunSpec
+    from rivetr_core.contract import RunSpec
 
     return await runtime.run(RunSpec(image=image, name=unique_name(prefix), labels=labels, **spec))
 
