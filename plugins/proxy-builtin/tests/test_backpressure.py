@@ -7,9 +7,11 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from rivetr_proxy_builtin.exchange import Exchange
 from rivetr_proxy_builtin.routing import RouteTable, Upstream
 from rivetr_proxy_builtin.settings import ProxySettings
-from rivetr_proxy_builtin.worker import Exchange, UpstreamConn, Worker
+from rivetr_proxy_builtin.upstream import UpstreamConn
+from rivetr_proxy_builtin.worker import Worker
 
 
 class _WritePausedClient:

@@ -16,6 +16,9 @@ REASONS = {
     504: b"Gateway Timeout",
 }
 
+# Connection tokens that name no header field (anything else in Connection names a hop-by-hop field).
+CONN_PLAIN = frozenset({b"close", b"keep-alive", b"upgrade", b""})
+
 _DETAILS = {
     400: b"The request could not be understood.",
     404: b"No application is configured for this host.",

@@ -1,0 +1,78 @@
+"""An exchange: one request/response pair (or one WebSocket tunnel) between a client and an upstream.
+
+The object both protocols hold while a request is in flight (:mod:`.client` creates it, :mod:`.upstream`
+answers it); it imports neither, so either can import it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .client import ClientConn
+    from .routing import Upstream
+    from .upstream import UpstreamConn
+
+
+class Exchange:
+    """One request/response pair (or one WebSocket tunnel) between a client and an upstream."""
+
+    __slots__ = (
+        "addr",
+        "chunked",
+        "client",
+        "counted",
+        "dead",
+        "has_body",
+        "head",
+        "hsts",
+        "http10",
+        "is_head",
+        "keep",
+        "local",
+        "log",
+        "pending",
+        "pending_size",
+        "req_done",
+        "resp_started",
+        "retried",
+        "rstats",
+        "status",
+        "up",
+        "upgrade",
+        "upstream",
+    )
+
+    def __init__(self, client: ClientConn) -> None:
+        self.client = client
+        self.upstream: Upstream | None = None
+        self.addr = ""
+        self.head = b""
+        self.local: bytes | None = None  # a response the proxy makes itself (errors, ACME, redirects)
+        self.pending: list[bytes] | None = []  # body bytes received before the upstream is attached
+        self.pending_size = 0
+        self.up: UpstreamConn | None = None
+        self.keep = True  # keep the client connection after this exchange
+        self.chunked = False
+        self.has_body = False
+        self.req_done = False
+        self.resp_started = False
+        self.is_head = False
+        self.http10 = False
+        self.hsts = False
+        self.retried = False
+        self.upgrade = False  # the client asked to switch protocols: only then may a 101 start a tunnel
+        self.status = 0
+        self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
+        self.dead = False  # the client went away
+        self.counted = False
+        self.rstats: list[int] | None = None  # [requests, upstream_errors] of the matched route
+
+
+def drop_upstream(ex: Exchange) -> None:
+    """Detach and close the upstream connection of an exchange cut short (it can't be reused mid-way)."""
+    up = ex.up
+    if up is not None:
+        ex.up = None
+        up.ex = None
+        up.close()
