@@ -4,7 +4,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from rivetr_core import hookimpl
-from rivetr_core.types import BlueprintRegistration, ConfigModelRegistration
+from rivetr_core.contract import BlueprintRegistration, ConfigModelRegistration
 
 
 class UiSettings(BaseModel):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rivetr_core.gitproviders.hostapi import expect_ok, join
-from rivetr_core.types import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract.hostapi import expect_ok, join
 
 
 def _repo(item: dict[str, Any]) -> RepoInfo:

@@ -4,7 +4,7 @@
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ConfigModelRegistration, GitProviderRegistration
+from rivetr_core.contract import ConfigModelRegistration, GitProviderRegistration
 
 from .provider import BitbucketProvider
 

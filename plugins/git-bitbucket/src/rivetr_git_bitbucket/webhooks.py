@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from rivetr_core.types import WebhookEvent
-from rivetr_core.webhooks.signing import header, json_object
+from rivetr_core.contract import WebhookEvent
+from rivetr_core.contract.signing import header, json_object
 
 _PR_ACTIONS = {
     "pullrequest:created": "opened",

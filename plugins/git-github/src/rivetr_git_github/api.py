@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rivetr_core.gitproviders.hostapi import expect_ok, join, link_has_next
-from rivetr_core.types import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract.hostapi import expect_ok, join, link_has_next
 
 #: Repositories scanned at most when searching: GitHub's /user/repos cannot filter by name, and the search
 #: API misses organisation repos, so the name filter runs over the listing (100 per request).

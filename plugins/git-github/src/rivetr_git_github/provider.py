@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from pydantic import SecretStr
 
-from rivetr_core.types import PluginContext, WebhookEvent
-from rivetr_core.webhooks.signing import header, verify_hmac_sha256
+from rivetr_core.contract import PluginContext, WebhookEvent
+from rivetr_core.contract.signing import header, verify_hmac_sha256
 
 from . import webhooks
 from .api import GiteaApi, GitHubApi

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from rivetr_core.gitproviders.hostapi import expect_ok, join
-from rivetr_core.types import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract import BranchInfo, GitAccountInfo, GitApiError, OAuthEndpoints, RepoInfo, RepoPage
+from rivetr_core.contract.hostapi import expect_ok, join
 
 
 def project_path(repo: str) -> str:

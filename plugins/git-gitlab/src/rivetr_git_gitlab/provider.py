@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rivetr_core.types import PluginContext, WebhookEvent
-from rivetr_core.webhooks.signing import header, verify_token
+from rivetr_core.contract import PluginContext, WebhookEvent
+from rivetr_core.contract.signing import header, verify_token
 
 from . import webhooks
 from .api import GitLabApi

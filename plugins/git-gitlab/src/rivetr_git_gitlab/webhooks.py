@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rivetr_core.types import WebhookEvent
-from rivetr_core.webhooks.signing import header, json_object
+from rivetr_core.contract import WebhookEvent
+from rivetr_core.contract.signing import header, json_object
 
 ZERO_SHA = "0" * 40
 

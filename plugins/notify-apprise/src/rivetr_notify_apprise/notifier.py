@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from rivetr_core.types import RivetrError, RivetrEvent
+from rivetr_core.contract import RivetrError, RivetrEvent
 
 #: Seconds apprise may spend on one delivery (connect + send); core's retry policy handles the rest.
 DEFAULT_TIMEOUT = 10.0

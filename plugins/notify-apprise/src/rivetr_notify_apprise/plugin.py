@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ConfigModelRegistration, NotifierRegistration, PluginContext
+from rivetr_core.contract import ConfigModelRegistration, NotifierRegistration, PluginContext
 
 from .notifier import AppriseNotifier
 

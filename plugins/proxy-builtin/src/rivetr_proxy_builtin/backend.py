@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rivetr_core.types import (
+from rivetr_core.contract import (
     PluginContext,
     ProxyError,
     Route,

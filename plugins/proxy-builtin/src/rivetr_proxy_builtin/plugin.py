@@ -7,7 +7,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core import hookimpl
-from rivetr_core.types import ConfigModelRegistration, PluginContext, ProxyBackend, ProxyBackendRegistration
+from rivetr_core.contract import (
+    ConfigModelRegistration,
+    PluginContext,
+    ProxyBackend,
+    ProxyBackendRegistration,
+)
 
 
 class BuiltinProxyConfig(BaseModel):
@@ -39,7 +44,7 @@ class BuiltinProxyConfig(BaseModel):
     @field_validator("max_body_size", mode="before")
     @classmethod
     def _body_size(cls, v: Any) -> Any:
-        from rivetr_core.units import parse_size
+        from rivetr_core.contract.units import parse_size
 
         return 0 if v in (0, "0") else parse_size(v)
 

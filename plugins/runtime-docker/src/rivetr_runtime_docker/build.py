@@ -17,7 +17,7 @@ import docker.errors
 from docker.api.build import process_dockerfile
 from docker.utils.json_stream import json_stream
 
-from rivetr_core.types import BuildFailed, BuildSpec, ImageNotFound, RuntimeUnavailable
+from rivetr_core.contract import BuildFailed, BuildSpec, ImageNotFound, RuntimeUnavailable
 
 from .dockerfile import base_images, is_local_only, read_context_file, read_dockerfile
 from .engine import EngineClient, shutdown_response

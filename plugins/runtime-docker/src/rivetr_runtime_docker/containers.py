@@ -12,7 +12,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from rivetr_core.types import ContainerInfo, ContainerNotFound, ImageNotFound, PortInUse, RunSpec
+from rivetr_core.contract import ContainerInfo, ContainerNotFound, ImageNotFound, PortInUse, RunSpec
 
 from .engine import EngineClient, EngineError, has_labels, parse_time
 from .isolation import FirewallError, bridge_name, ensure_firewall

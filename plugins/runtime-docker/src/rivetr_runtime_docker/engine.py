@@ -31,7 +31,7 @@ import docker.errors
 import requests
 import urllib3.exceptions
 
-from rivetr_core.types import (
+from rivetr_core.contract import (
     ContainerNotFound,
     ImageNotFound,
     PortInUse,

@@ -13,7 +13,7 @@ from typing import Any
 import docker.errors
 import requests
 
-from rivetr_core.types import ExecResult
+from rivetr_core.contract import ExecResult
 
 from .engine import EngineClient, shutdown_response
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 
-from rivetr_core.types import ImageNotFound, PruneResult
+from rivetr_core.contract import ImageNotFound, PruneResult
 
 from .engine import EngineClient, EngineError, has_labels, label_filters
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
-from rivetr_core.types import LogLine, RuntimeUnavailable
+from rivetr_core.contract import LogLine, RuntimeUnavailable
 
 from .engine import EngineClient, parse_time, shutdown_response
 from .streams import StreamHandle

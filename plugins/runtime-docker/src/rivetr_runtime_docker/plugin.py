@@ -4,7 +4,7 @@ settings."""
 from pydantic import BaseModel, ConfigDict, Field
 
 from rivetr_core import hookimpl
-from rivetr_core.types import (
+from rivetr_core.contract import (
     ConfigModelRegistration,
     ContainerRuntime,
     ContainerRuntimeRegistration,

@@ -37,7 +37,7 @@ from .logs import LogsMixin
 from .stats import StatsMixin
 
 if TYPE_CHECKING:
-    from rivetr_core.types import PluginContext
+    from rivetr_core.contract import PluginContext
 
 __all__ = ["DockerExecSession", "DockerRuntime", "EngineError"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import docker
 
-from rivetr_core.types import ContainerNotFound, ContainerStats
+from rivetr_core.contract import ContainerNotFound, ContainerStats
 
 from .engine import EngineClient, parse_time
 

@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 from rivetr_runtime_docker.runtime import DockerRuntime
 
-from rivetr_core.types import RuntimeUnavailable
+from rivetr_core.contract import RuntimeUnavailable
 
 if TYPE_CHECKING:
     import docker
 
-    from rivetr_core.types import PluginContext, RunSpec
+    from rivetr_core.contract import PluginContext, RunSpec
 
 
 def socket_path(address: str) -> str:

@@ -15,9 +15,9 @@ from typing import Any
 
 from quart import abort, websocket
 
+from rivetr_core.contract import RivetrError
 from rivetr_core.db.engine import isoformat
 from rivetr_core.models.apps import Deployment
-from rivetr_core.types import RivetrError
 
 from .. import queries
 from ..blueprint import bp, ctx, websocket_session

@@ -24,7 +24,7 @@ import logging
 from quart import abort, current_app, g, websocket
 
 from rivetr_core.accounts.web import SESSION_COOKIE
-from rivetr_core.types import RivetrError
+from rivetr_core.contract import RivetrError
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render, websocket_session

@@ -1,0 +1,134 @@
+"""The layering of core and plugins, checked by parsing imports (no plugin is imported to check it).
+
+* A plugin (every package under ``plugins/*/src`` and the dashboard under ``ui/src``) imports from core only
+  the contract, ``rivetr_core.contract`` and its modules, plus ``hookimpl``/``__version__`` from the package
+  root: what docs/plugins.md promises third-party authors is all the built-in plugins use too.
+* Core never imports a plugin package (plugins are found through entry points only).
+
+The dashboard is a plugin that still reads core's models, accounts and context directly; those imports are
+listed below, each with its reason, until the read-model and service layer replace them. An entry that is no
+longer used fails the test too, so the list only shrinks.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN_SRCS = [*sorted(ROOT.glob("plugins/*/src")), ROOT / "ui" / "src"]
+ROOT_NAMES = {"hookimpl", "__version__"}
+
+#: Core modules the dashboard (ui/src) may still import, with the reason. Shrink it, never grow it lightly.
+UI_EXCEPTIONS: dict[str, str] = {
+    "rivetr_core.accounts": "login: credential hashing of the sign-in form",
+    "rivetr_core.accounts.service": "sessions, tokens and account errors of the settings and login pages",
+    "rivetr_core.accounts.setup": "first-run setup proof shared with the API's setup endpoint",
+    "rivetr_core.accounts.web": "the session cookie, shared with the API's cookie authentication",
+    "rivetr_core.context": "the dashboard reads core's services from the request context",
+    "rivetr_core.db.engine": "timestamps formatted as the API formats them",
+    "rivetr_core.engine.gitsource": "redacting credentials from git URLs as the pipeline does",
+    "rivetr_core.engine.limits": "an app's effective limits (app value or config default)",
+    "rivetr_core.engine.selection": "an app's health check as the API shows it",
+    "rivetr_core.errors": "HTML error pages for the same ApiError the API answers as JSON",
+    "rivetr_core.knownhosts": "the SSH known-hosts list of the settings page",
+    "rivetr_core.models.apps": "dashboard pages query apps and deployments (until the read-model serves them)",
+    "rivetr_core.models.git": "excluding preview apps from the app list",
+    "rivetr_core.ratelimit": "the login form is rate limited like the API",
+    "rivetr_core.webhooks.previews": "an app's PR previews as the API shows them",
+}
+
+
+def _python_files(src: Path) -> Iterator[Path]:
+    for path in sorted(src.rglob("*.py")):
+        if ".egg-info" not in str(path):
+            yield path
+
+
+def core_imports(path: Path) -> list[tuple[int, str]]:
+    """Every ``rivetr_core`` module ``path`` imports outside the contract, with its line."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "rivetr_core":
+                names = [f"rivetr_core.{a.name}" for a in node.names if a.name not in ROOT_NAMES]
+            else:
+                names = [node.module]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] != "rivetr_core":
+                continue
+            if name == "rivetr_core.contract" or name.startswith("rivetr_core.contract."):
+                continue
+            found.append((node.lineno, name))
+    return found
+
+
+def plugin_packages() -> set[str]:
+    return {p.name for src in PLUGIN_SRCS for p in src.iterdir() if (p / "__init__.py").exists()}
+
+
+def test_the_scan_sees_what_it_must_refuse(tmp_path: Path) -> None:
+    """The parser itself: every spelling of a core import outside the contract is reported, none inside."""
+    sample = tmp_path / "m.py"
+    sample.write_text(
+        "import rivetr_core.config\n"
+        "from rivetr_core import hookimpl, __version__\n"
+        "from rivetr_core import models\n"
+        "from rivetr_core.contract import PluginContext\n"
+        "from rivetr_core.contract.signing import header\n"
+        "def f():\n"
+        "    from rivetr_core.types import BuildSpec\n"
+        "from rivetr_core_extra import x\n"
+    )
+    assert [name for _, name in core_imports(sample)] == [
+        "rivetr_core.config",
+        "rivetr_core.models",
+        "rivetr_core.types",
+    ]
+
+
+@pytest.mark.parametrize("src", PLUGIN_SRCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_plugins_import_only_the_contract(src: Path) -> None:
+    allowed = UI_EXCEPTIONS if src == ROOT / "ui" / "src" else {}
+    offending = [
+        f"{path.relative_to(ROOT)}:{line}: {name}"
+        for path in _python_files(src)
+        for line, name in core_imports(path)
+        if name not in allowed
+    ]
+    assert not offending, (
+        "plugins may import only rivetr_core.contract (and hookimpl/__version__):\n" + "\n".join(offending)
+    )
+
+
+def test_ui_exceptions_are_all_still_needed() -> None:
+    used = {name for path in _python_files(ROOT / "ui" / "src") for _, name in core_imports(path)}
+    stale = sorted(set(UI_EXCEPTIONS) - used)
+    assert not stale, f"ui/src no longer imports {stale}: remove them from UI_EXCEPTIONS"
+
+
+def test_core_never_imports_a_plugin() -> None:
+    packages = plugin_packages()
+    assert {"rivetr_ui", "rivetr_runtime_docker", "rivetr_proxy_builtin"} <= packages
+    offending = []
+    for path in _python_files(ROOT / "rivetr_core"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offending += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {n}" for n in names if n.split(".")[0] in packages
+            ]
+    assert not offending, "core must find plugins through entry points, never import them:\n" + "\n".join(
+        offending
+    )
