@@ -111,3 +111,24 @@ def test_secret_env_values_never_come_from_argv(
     }
     empty = run(["env", "set", "secret-app", "--secret", "OTHER"], env, input="")
     assert empty.exit_code == 2 and "OTHER" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://ghp_secret123@github.com/o/r.git", "https://oauth2:glpat-secret@gitlab.example/o/r.git"],
+)
+def test_git_url_with_credentials_is_refused(server: ServerProcess, env: dict[str, str], url: str) -> None:
+    """A token tucked into the repository URL would be argv too: refused before anything is sent, with the
+    safe way named; the same URL without credentials and the token on stdin works."""
+    result = run(["apps", "create", "leaky", "--git", url], env)
+    assert result.exit_code == 2, result.output
+    assert "--git-token-stdin" in result.stderr and "secret" not in result.stderr, result.stderr
+    listed = httpx.get(
+        f"{server.url}/api/apps", headers={"Authorization": f"Bearer {server.token}"}, timeout=10
+    ).json()
+    names = [a["name"] for a in (listed["items"] if isinstance(listed, dict) else listed)]
+    assert "leaky" not in names
+    clean = "https://github.com/o/r.git"
+    name = f"clean-{len(url)}"  # one per case: the server is shared by the module
+    result = run(["apps", "create", name, "--git", clean, "--git-token-stdin"], env, input="tok\n")
+    assert result.exit_code == 0, result.output

@@ -100,10 +100,29 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
         )
 
 
+def _no_credentials(_ctx: click.Context, _param: click.Parameter, url: str) -> str:
+    """A token inside the URL (``https://<token>@host/...``) would sit in argv, readable by every local user and
+    kept in shell history: refuse it and point at ``--git-token-stdin``."""
+    from urllib.parse import urlsplit
+
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.password or (parts.username and parts.scheme.lower() in ("http", "https")):
+            raise click.BadParameter(
+                "the URL carries credentials; give the URL without them and pass the token with "
+                "--git-token-stdin (command-line arguments are visible to every user of this machine)"
+            )
+    return url
+
+
 @apps.command("create")
 @click.argument("name")
 @click.option(
-    "--git", "git_url", required=True, help="Repository URL (https://, ssh://, git@host:path, git://)."
+    "--git",
+    "git_url",
+    required=True,
+    callback=_no_credentials,
+    help="Repository URL (https://, ssh://, git@host:path, git://), without credentials.",
 )
 @click.option("--branch", default="main", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True, help="Port the app listens on.")
