@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rivetr_core.engine.untrusted import LogCap, find_dockerfile, read_dockerfile, remote_adds
+from rivetr_core.contract.repofiles import UnsafeRepoFile, read_repo_text
+from rivetr_core.engine.untrusted import LogCap, find_dockerfile, remote_adds
 
 
 def test_remote_add_forms_are_found_with_their_line() -> None:
@@ -48,11 +49,11 @@ def test_log_cap_counts_lines_and_bytes() -> None:
 def test_dockerfile_is_read_safely(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM x\n")
     assert find_dockerfile(tmp_path, ".", "Dockerfile") == tmp_path.resolve() / "Dockerfile"
-    assert read_dockerfile(tmp_path / "Dockerfile") == "FROM x\n"
+    assert read_repo_text(tmp_path, tmp_path / "Dockerfile") == "FROM x\n"
     os.mkfifo(tmp_path / "fifo")
-    with pytest.raises(ValueError, match="not a regular file"):
-        read_dockerfile(tmp_path / "fifo")
+    with pytest.raises(UnsafeRepoFile, match="FIFO"):
+        read_repo_text(tmp_path, tmp_path / "fifo")
     (tmp_path / "link").symlink_to("/etc/hostname")
-    with pytest.raises(OSError):
-        read_dockerfile(tmp_path / "link")
+    with pytest.raises(UnsafeRepoFile):
+        read_repo_text(tmp_path, tmp_path / "link")
     assert find_dockerfile(tmp_path, ".", "link") is None  # outside the checkout

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rivetr_core.contract.repofiles import read_repo_text
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.types import (
@@ -39,7 +40,7 @@ from rivetr_core.types import (
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits
 from .selection import health_kind, health_options
-from .untrusted import LogCap, find_dockerfile, read_dockerfile, remote_adds
+from .untrusted import LogCap, find_dockerfile, remote_adds
 
 if TYPE_CHECKING:
     from .service import DeploymentService
@@ -332,11 +333,9 @@ class Pipeline:
         path = find_dockerfile(request.source_dir, request.build_context, request.dockerfile)
         if path is None:
             return  # no Dockerfile (another builder), or one the builder refuses itself
-        try:
-            text = await asyncio.to_thread(read_dockerfile, path)
-        except (OSError, ValueError) as exc:
-            raise PipelineError(f"cannot read the Dockerfile {request.dockerfile!r}: {exc}") from exc
-        found = remote_adds(text)
+        # Confined, no links, regular file, size-capped: the same reader the builders use.
+        text = await asyncio.to_thread(read_repo_text, request.source_dir, path, label=request.dockerfile)
+        found = remote_adds(text or "")
         if found:
             first = found[0]
             name = path.relative_to(request.source_dir.resolve())

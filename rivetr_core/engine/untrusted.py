@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,6 @@ _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+@[\w.-]+:)")
 _INSTRUCTION = re.compile(r"^\s*([A-Za-z]+)(?:\s+(.*))?$", re.S)
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _ESCAPE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.I)
-MAX_DOCKERFILE = 1024 * 1024
 
 
 @dataclass
@@ -120,22 +118,6 @@ def remote_adds(text: str) -> list[RemoteAdd]:
             if _URL.match(expanded) or _URL.match(source.strip("\"'")):
                 found.append(RemoteAdd(number, expanded, line))
     return found
-
-
-def read_dockerfile(path: Path) -> str:
-    """The Dockerfile's text, read without following a link and only if it is a small regular file."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path.name} is not a regular file")
-        if info.st_size > MAX_DOCKERFILE:
-            raise ValueError(f"{path.name} is larger than {MAX_DOCKERFILE} bytes")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_DOCKERFILE + 1).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
 
 
 def find_dockerfile(source_dir: Path, build_context: str, dockerfile: str) -> Path | None:
