@@ -1,4 +1,4 @@
-"""``DeploymentService``: the Python API of the pipeline (``ctx.services["deployments"]``).
+"""``DeploymentService``: the Python API of the pipeline (``ctx.services.deployments``).
 
 Everything that starts, stops or watches deployments goes through here: the REST API, git webhooks, the
 dashboard, the CLI. All methods are coroutines on the control plane's loop.
@@ -7,13 +7,15 @@ Deploying
     ``await svc.deploy(app_id, commit=None, trigger="api") -> Deployment`` — queue a deployment (status
     ``queued``) and return at once; the pipeline runs in the background. A newer request supersedes the app's
     deployments still waiting. ``trigger`` is free text recorded on the deployment (``api``, ``webhook``,
-    ``dashboard``, ``cli``…). Raises :class:`~rivetr_core.errors.ApiError` 404 for an unknown app.
+    ``dashboard``, ``cli``…). Raises :class:`~rivetr_core.contract.errors.NotFound` for an unknown app,
+    :class:`~rivetr_core.contract.errors.Conflict` for one being deleted.
 
     ``await svc.rollback(deployment_id) -> Deployment`` — a new deployment reusing that deployment's image (no
-    clone, no build) through the same health check and switch. 409 when the image is gone.
+    clone, no build) through the same health check and switch. ``Conflict`` when the image is gone.
 
     ``await svc.cancel(deployment_id) -> Deployment`` — cancel at any step before ``switching``; the new
-    container and image are removed and the old version keeps serving. 409 once switching or finished.
+    container and image are removed and the old version keeps serving. ``Conflict`` once switching or
+    finished.
 
 Watching
     ``async for change in svc.subscribe():`` — every status change of every deployment:
@@ -52,7 +54,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from rivetr_core.db import isoformat, new_id, utcnow
-from rivetr_core.errors import ApiError, not_found
+from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.models.apps import (
     ACTIVE_STATUSES,
     App,
@@ -141,9 +143,9 @@ class DeploymentService:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
-                raise not_found("app", app_id)
+                raise NotFound.of("app", app_id)
             if app.status == "deleting":
-                raise ApiError(409, f"app {app.name!r} is being deleted", code="app_deleting")
+                raise Conflict(f"app {app.name!r} is being deleted", code="app_deleting")
             dep = Deployment(
                 app_id=app_id,
                 status="queued",
@@ -171,8 +173,7 @@ class DeploymentService:
     async def rollback(self, deployment_id: str, *, trigger: str = "rollback") -> Deployment:
         source = await self.get_deployment(deployment_id)
         if source.status not in ("running", "replaced") or not source.image or source.image_removed:
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"deployment {deployment_id!r} has no image to roll back to "
                 f"(status {source.status}{', image removed' if source.image_removed else ''})",
                 code="rollback_unavailable",
@@ -182,8 +183,7 @@ class DeploymentService:
     async def cancel(self, deployment_id: str) -> Deployment:
         dep = await self.get_deployment(deployment_id)
         if dep.status not in ACTIVE_STATUSES or dep.status == "switching":
-            raise ApiError(
-                409,
+            raise Conflict(
                 f"deployment {deployment_id!r} is {dep.status}; it can no longer be cancelled",
                 code="not_cancellable",
             )
@@ -224,15 +224,16 @@ class DeploymentService:
 
     # ------------------------------------------------------------------------------------------- queries
     def busy(self) -> bool:
-        """True while any pipeline runs. A global ``runtime.prune()`` must wait: it deletes the intermediate
-        (dangling) images of a build in progress and makes that build fail."""
+        """True while any pipeline runs. Cleanup's ``runtime.prune(labels)`` must wait: Rivetr's own builds
+        carry its labels on every stage, so a prune would delete the intermediate (dangling) images of a build in
+        progress and make that build fail."""
         return self.queue.running_count() > 0
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         async with self.db.session() as session:
             dep = await session.get(Deployment, deployment_id)
         if dep is None:
-            raise not_found("deployment", deployment_id)
+            raise NotFound.of("deployment", deployment_id)
         return dep
 
     async def app_domains(self, app_id: str) -> list[str]:
@@ -259,7 +260,7 @@ class DeploymentService:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
-                raise not_found("app", app_id)
+                raise NotFound.of("app", app_id)
             env_rows = (await session.exec(select(EnvVar).where(EnvVar.app_id == app_id))).all()
             key = await session.get(SshKey, app.ssh_key_id) if app.ssh_key_id else None
             fork = (
@@ -283,7 +284,7 @@ class DeploymentService:
         async with self.db.session() as session:
             dep = await session.get(Deployment, deployment_id)
             if dep is None:
-                raise not_found("deployment", deployment_id)
+                raise NotFound.of("deployment", deployment_id)
             previous = dep.status
             for key, value in fields.items():
                 setattr(dep, key, value)
@@ -338,7 +339,7 @@ class DeploymentService:
 
         Returns the deployment it replaced (its container is still running: the caller drains it).
         """
-        routes = self.ctx.services["routes"]
+        routes = self.ctx.services.routes
         domains = await self.app_domains(snap.app.id)
         # One transaction for the routes and the app's current deployment: a crash (kill -9, power loss)
         # leaves either the old version fully in place or the new one, never routes to a container that
@@ -429,7 +430,7 @@ class DeploymentService:
 
     # ----------------------------------------------------------------------------------------------- apps
     async def sync_routes(self, app_id: str, old_domains: list[str]) -> None:
-        routes = self.ctx.services["routes"]
+        routes = self.ctx.services.routes
         new_domains = await self.app_domains(app_id)
         for domain in old_domains:
             if domain not in new_domains:
@@ -452,7 +453,7 @@ class DeploymentService:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
-                raise not_found("app", app_id)
+                raise NotFound.of("app", app_id)
             deps = (await session.exec(select(Deployment).where(Deployment.app_id == app_id))).all()
         needs_engine = any(d.container_id or (d.image and not d.image_removed) for d in deps)
         runtime = None
@@ -460,9 +461,7 @@ class DeploymentService:
             try:
                 runtime = await self.ctx.runtime()
             except RuntimeUnavailable as exc:
-                raise ApiError(
-                    503, f"cannot remove the app's containers: {exc.message}", code="runtime_unavailable"
-                ) from None
+                raise RuntimeUnavailable(f"cannot remove the app's containers: {exc.message}") from None
         # First, under the lock crash restarts and switches hold: from here on the crash watcher skips the
         # app (it restarts only ``running`` apps and checks again under this lock) and deploy() refuses it.
         # A restart that held the lock finished before we got it; its container is swept below.
@@ -470,7 +469,7 @@ class DeploymentService:
             async with self.db.session() as session:
                 row = await session.get(App, app_id)
                 if row is None:
-                    raise not_found("app", app_id)
+                    raise NotFound.of("app", app_id)
                 row.status, row.updated_at = "deleting", utcnow()
                 session.add(row)
                 await session.commit()
@@ -482,7 +481,7 @@ class DeploymentService:
         for waiting in self.queue.waiting(app_id):  # queued between our read and the status change
             self.queue.cancel(waiting, "cancelled")
             await self.queue.wait(waiting, timeout=60)
-        routes = self.ctx.services["routes"]
+        routes = self.ctx.services.routes
         for domain in await self.app_domains(app_id):
             route = await routes.get(domain)
             if route is not None and route.app_id == app_id:
