@@ -12,6 +12,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from .errors import GitApiError as GitApiError  # raised by GitHostApi methods
 from .plugin import PluginContext
 
+#: What a webhook is about (:attr:`WebhookEvent.kind`).
+WebhookKind = Literal["push", "tag", "pull_request", "ping", "other"]
+#: What happened to a pull/merge request (:attr:`WebhookEvent.pr_action`).
+PrAction = Literal["opened", "updated", "closed", "merged", "other"]
+
 
 @dataclass
 class WebhookEvent:
@@ -25,14 +30,14 @@ class WebhookEvent:
     """
 
     provider: str
-    kind: Literal["push", "tag", "pull_request", "ping", "other"]
+    kind: WebhookKind
     delivery_id: str | None
     repo_urls: list[str] = field(default_factory=list)  # every clone URL the payload names
     ref: str | None = None  # branch or tag name (no refs/heads/ prefix)
     commit_sha: str | None = None
     commit_message: str | None = None
     pr_number: int | None = None
-    pr_action: Literal["opened", "updated", "closed", "merged", "other"] | None = None
+    pr_action: PrAction | None = None
     pr_head_repo_url: str | None = None
     pr_is_fork: bool = False
     raw_event: str | None = None

@@ -126,7 +126,7 @@ async def list_apps(
     async with ctx.db.session() as s:
         rows = (await s.exec(query.order_by(App.name))).all()
         domains: dict[str, list[str]] = {}
-        for d in (await s.exec(select(AppDomain).order_by(AppDomain.position))).all():
+        for d in (await s.exec(select(AppDomain).order_by(col(AppDomain.position)))).all():
             domains.setdefault(d.app_id, []).append(d.domain)
     return [{"app": a, "project_name": p, "domains": domains.get(a.id, [])} for a, p in rows]
 
@@ -142,7 +142,9 @@ async def get_app(ctx: RivetrContext, app_id: str) -> App | None:
 async def app_domains(ctx: RivetrContext, app_id: str) -> list[str]:
     async with ctx.db.session() as s:
         rows = (
-            await s.exec(select(AppDomain).where(AppDomain.app_id == app_id).order_by(AppDomain.position))
+            await s.exec(
+                select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
+            )
         ).all()
     return [r.domain for r in rows]
 

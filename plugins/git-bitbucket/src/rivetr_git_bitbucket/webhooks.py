@@ -13,9 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rivetr_core.contract import WebhookEvent
+from rivetr_core.contract.git import PrAction, WebhookKind
 from rivetr_core.contract.signing import header, json_object
 
-_PR_ACTIONS = {
+_PR_ACTIONS: dict[str, PrAction] = {
     "pullrequest:created": "opened",
     "pullrequest:updated": "updated",
     "pullrequest:fulfilled": "merged",
@@ -69,7 +70,7 @@ def _push(payload: dict[str, Any], base: dict[str, Any]) -> WebhookEvent:
     change = next((c for c in reversed(changes) if c.get("new")), changes[-1])
     new, old = change.get("new"), change.get("old") or {}
     side = new or old
-    kind = "tag" if side.get("type") == "tag" else "push"
+    kind: WebhookKind = "tag" if side.get("type") == "tag" else "push"
     target = (new or {}).get("target") or {}
     return WebhookEvent(
         kind=kind,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rivetr_core.contract import WebhookEvent
+from rivetr_core.contract.git import PrAction, WebhookKind
 from rivetr_core.contract.signing import header, json_object
 
 ZERO_SHA = "0" * 40
@@ -28,9 +29,9 @@ def repo_urls(repo: Mapping[str, Any] | None) -> list[str]:
 
 def parse(provider: str, event_name: str | None, delivery_id: str | None, body: bytes) -> WebhookEvent:
     payload = json_object(body)
-    base = {"provider": provider, "delivery_id": delivery_id, "raw_event": event_name}
+    base: dict[str, Any] = {"provider": provider, "delivery_id": delivery_id, "raw_event": event_name}
     repo = payload.get("repository") or {}
-    common = {
+    common: dict[str, Any] = {
         "repo_urls": repo_urls(repo),
         "repo_full_name": repo.get("full_name"),
         "repo_id": str(repo["id"]) if repo.get("id") is not None else None,
@@ -49,7 +50,7 @@ def _push(payload: dict[str, Any], base: dict[str, Any], common: dict[str, Any])
     ref = payload.get("ref")
     if not isinstance(ref, str):
         raise ValueError("push payload has no ref")
-    kind = "tag" if ref.startswith("refs/tags/") else "push"
+    kind: WebhookKind = "tag" if ref.startswith("refs/tags/") else "push"
     name = ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
     after = payload.get("after") or None
     head = payload.get("head_commit") or {}
@@ -75,6 +76,7 @@ def _pull_request(payload: dict[str, Any], base: dict[str, Any], common: dict[st
         raise ValueError("pull_request payload has no pull_request object")
     number = payload.get("number", pr.get("number"))
     action = payload.get("action")
+    pr_action: PrAction
     if action == "opened":
         pr_action = "opened"
     elif action in _UPDATED:

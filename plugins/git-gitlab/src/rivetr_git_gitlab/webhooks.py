@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rivetr_core.contract import WebhookEvent
+from rivetr_core.contract.git import PrAction
 from rivetr_core.contract.signing import header, json_object
 
 ZERO_SHA = "0" * 40
@@ -75,7 +76,7 @@ def _push(payload: dict[str, Any], kind: str, base: dict[str, Any]) -> WebhookEv
     )
 
 
-_ACTIONS = {"open": "opened", "reopen": "updated", "close": "closed", "merge": "merged"}
+_ACTIONS: dict[str, PrAction] = {"open": "opened", "reopen": "updated", "close": "closed", "merge": "merged"}
 
 
 def _merge_request(payload: dict[str, Any], base: dict[str, Any]) -> WebhookEvent:
@@ -83,6 +84,7 @@ def _merge_request(payload: dict[str, Any], base: dict[str, Any]) -> WebhookEven
     if not isinstance(attrs, dict):
         raise ValueError("merge_request payload has no object_attributes")
     action = attrs.get("action")
+    pr_action: PrAction
     if action == "update":
         pr_action = "updated" if attrs.get("oldrev") else "other"
     else:

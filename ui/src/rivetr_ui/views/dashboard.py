@@ -3,6 +3,8 @@ both refreshed in place by htmx. The feed merges deployments with the audit log 
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import current_app
 
 from .. import queries
@@ -14,7 +16,7 @@ async def _activity() -> list[dict[str, object]]:
     return queries.merge_activity(await queries.recent_deployments(ctx()), audit)
 
 
-async def _stats_context() -> dict[str, object]:
+async def _stats_context() -> dict[str, Any]:
     c = ctx()
     return {
         "counts": await queries.dashboard_counts(c),

@@ -1,0 +1,1 @@
+"""Example Rivetr health check: ready once a file exists in the container."""

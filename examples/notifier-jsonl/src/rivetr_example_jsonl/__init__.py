@@ -1,0 +1,1 @@
+"""Example Rivetr notifier: events as JSON lines in a file."""

@@ -1,0 +1,109 @@
+"""The two plugins in examples/, built into wheels and installed as an outside author's user would, work in a
+real deployment: a real ``rivetr serve`` on docker finds them through their ``rivetr`` entry points, an app
+selects the example health check by name (it passes, and a failing path fails the deployment with its
+message), and the example notifier receives the deployment's event.
+
+Offline: the wheels are built with ``--no-build-isolation`` (setuptools from this venv) and installed with
+``--no-index`` into a directory that only the server's ``PYTHONPATH`` names, so nothing but the wheels can
+provide the plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = {"notifier-jsonl": "rivetr_example_jsonl", "healthcheck-file": "rivetr_example_filecheck"}
+OFFLINE = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def _pip(*args: str) -> None:
+    env = {**os.environ, **OFFLINE}
+    subprocess.run(
+        [sys.executable, "-m", "pip", *args], check=True, capture_output=True, env=env, timeout=180
+    )
+
+
+def build_and_install(tmp_path: Path) -> Path:
+    """Wheels of both examples installed into a fresh directory; returns that directory."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    for example in EXAMPLES:
+        source = tmp_path / "src" / example  # a copy: the build leaves build/ and *.egg-info behind
+        shutil.copytree(ROOT / "examples" / example, source)
+        _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(source))
+    built = sorted(wheels.glob("*.whl"))
+    assert [w.name.split("-")[0] for w in built] == ["rivetr_example_filecheck", "rivetr_example_jsonl"]
+    _pip("install", "--no-deps", "--no-index", "--target", str(site), *map(str, built))
+    for package in EXAMPLES.values():
+        assert (site / package / "plugin.py").exists()
+    entry_points = "".join(p.read_text() for p in site.glob("*.dist-info/entry_points.txt"))
+    assert (
+        "[rivetr]" in entry_points
+        and "example-file-check" in entry_points
+        and "example-jsonl" in entry_points
+    )
+    return site
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, tmp_path: Path) -> None:
+    site = build_and_install(tmp_path)
+    for package in EXAMPLES.values():  # the test process itself cannot see them: only the wheels provide them
+        assert not any((Path(p) / package).exists() for p in sys.path if p)
+    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    rivetr = e2e("docker", PYTHONPATH=pythonpath)
+
+    plugins = rivetr.api.get("/api/plugins").json()
+    listed = json.dumps(plugins)
+    assert "example-jsonl" in listed and "example-file-check" in listed, listed
+    assert "rivetr-example-jsonl" in listed and "rivetr-example-filecheck" in listed, listed
+
+    events = tmp_path / "events" / "rivetr.jsonl"
+    response = rivetr.api.post(
+        "/api/notification-channels",
+        json={"name": "example-file", "notifier": "jsonl", "url": f"jsonl://{events}", "events": []},
+    )
+    assert response.status_code == 201, response.text
+
+    name = "example-plugins"
+    repo = git_server.create_repo(name)
+    app = rivetr.create_app(
+        repo, name, builder="dockerfile", health_check={"kind": "file-exists", "path": "/www/index.html"}
+    )
+    good = rivetr.deploy_and_wait(app["id"])
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{good['id']}/logs").json()]
+    assert any("health check passed" in line and "/www/index.html exists" in line for line in lines), lines
+    rivetr.wait_content(f"{name}.e2e.test", "hello from v1\n")
+
+    # The notifier got the deployment's event (delivery is asynchronous: wait for the line).
+    deadline = time.monotonic() + 30
+    received: list[dict] = []
+    while time.monotonic() < deadline:
+        if events.exists():
+            received = [json.loads(line) for line in events.read_text().splitlines()]
+            if any(e["type"] == "deployment_succeeded" for e in received):
+                break
+        time.sleep(0.1)
+    succeeded = [e for e in received if e["type"] == "deployment_succeeded"]
+    assert succeeded, received
+    assert succeeded[0]["app"] == name and succeeded[0]["deployment_id"] == good["id"]
+
+    # The check really decides: a path that is not there fails the deployment with the check's own words.
+    response = rivetr.api.put(
+        f"/api/apps/{app['id']}",
+        json={"health_check": {"kind": "file-exists", "path": "/not/there", "retries": 2}},
+    )
+    assert response.status_code == 200, response.text
+    bad = rivetr.wait(rivetr.deploy(app["id"])["id"])
+    assert bad["status"] == "failed"
+    assert "/not/there missing" in bad["error"], bad
+    rivetr.wait_content(f"{name}.e2e.test", "hello from v1\n")  # the previous version still serves
