@@ -2,10 +2,12 @@
 
 Map for plugin authors
 ----------------------
+* docs/plugins.md — the plugin author's guide.
 * :mod:`rivetr_core.hookspecs` — every hook you can implement (one docstring each).
-* :mod:`rivetr_core.types` — the registration objects hooks return and the Protocols
-  (``ContainerRuntime``, ``Builder``, ``GitProvider``, ``HealthCheck``, ``Notifier``, ``ProxyBackend``)
-  your objects implement, with the value and error types they exchange.
+* :mod:`rivetr_core.contract` — the plugin contract, all a plugin imports from core: the registration objects
+  hooks return, the Protocols (``ContainerRuntime``, ``Builder``, ``GitProvider``, ``HealthCheck``,
+  ``Notifier``, ``ProxyBackend``) your objects implement, the value, event and error types they exchange,
+  and helpers (webhook signing, git-host API, safe repository files, units).
 * :mod:`rivetr_core.plugins` — the plugin manager (discovery through the ``rivetr`` entry-point group).
 * ``hookimpl`` (exported here) — decorate your hook implementations with it.
 
