@@ -38,6 +38,7 @@ UI_EXCEPTIONS: dict[str, str] = {
     "rivetr_core.models.apps": "dashboard pages query apps and deployments (until the read-model serves them)",
     "rivetr_core.models.git": "excluding preview apps from the app list",
     "rivetr_core.ratelimit": "the login form is rate limited like the API",
+    "rivetr_core.readmodels": "the read-model: plain data objects for the dashboard's pages (service layer)",
     "rivetr_core.webhooks.previews": "an app's PR previews as the API shows them",
 }
 

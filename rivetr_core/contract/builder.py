@@ -41,7 +41,13 @@ class Builder(Protocol):
 
 @dataclass(frozen=True)
 class BuilderRegistration:
+    """A builder apps can select: ``"builder": "<name>"``, or ``"auto"`` to ask every ``detect()`` in order."""
+
+    #: What an app's ``builder`` names (``dockerfile``); not ``auto``, which means detection.
     name: str
+    #: Builds the builder from this plugin's context; called on first use, once per server.
     factory: Callable[[PluginContext], Builder]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""
-    priority: int = 100  # lower is tried first when no builder is named
+    #: Order of ``detect()`` for apps whose builder is ``auto``: lower is asked first.
+    priority: int = 100

@@ -147,6 +147,11 @@ class GitHostApi(Protocol):
 
 @dataclass(frozen=True)
 class GitProviderRegistration:
+    """A git host: its webhooks arrive at ``/webhooks/<name>``, its OAuth settings live in ``[oauth.<name>]``."""
+
+    #: The host's name in webhook paths, ``[oauth.<name>]`` and an app's provider (``github``, ``gitlab``).
     name: str
+    #: Builds the provider from this plugin's context; called on first use, once per server.
     factory: Callable[[PluginContext], GitProvider]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""

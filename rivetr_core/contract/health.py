@@ -53,6 +53,11 @@ class HealthCheck(Protocol):
 
 @dataclass(frozen=True)
 class HealthCheckRegistration:
+    """A health check apps can select: ``"health_check": {"kind": "<name>", ...options}``."""
+
+    #: What an app's ``health_check.kind`` names; core's own are ``http``, ``tcp`` and ``command``.
     name: str
+    #: Builds the check from this plugin's context; called on first use, once per server (one object checks every app).
     factory: Callable[[PluginContext], HealthCheck]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""

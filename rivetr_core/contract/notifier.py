@@ -21,6 +21,11 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True)
 class NotifierRegistration:
+    """A notifier channels can use: ``{"notifier": "<name>", "url": "..."}`` of a notification channel."""
+
+    #: What a notification channel's ``notifier`` names (``apprise``).
     name: str
+    #: Builds the notifier from this plugin's context; called on first use, once per server (one object serves every channel).
     factory: Callable[[PluginContext], Notifier]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""

@@ -56,8 +56,11 @@ class PluginContext:
 class BlueprintRegistration:
     """Routes a plugin adds to the control plane. Every ``/api/*`` route requires the admin token."""
 
+    #: Names the blueprint in ``rivetr plugins list`` (what the plugin provides) and in Quart.
     name: str
-    blueprint: Any  # quart.Blueprint (typed loosely so this module stays import-light)
+    #: A ``quart.Blueprint`` (typed loosely so the contract imports no web framework).
+    blueprint: Any
+    #: Mounts every route of the blueprint under this prefix; None keeps the blueprint's own.
     url_prefix: str | None = None
 
 
@@ -72,5 +75,7 @@ class ConfigModelRegistration:
     plugin's factories receive the validated instance as ``ctx.settings``.
     """
 
+    #: The plugin's entry-point name: the section is ``[plugins.<name>]``.
     name: str
+    #: The pydantic model of that section; factories receive an instance as ``ctx.settings``.
     model: type[BaseModel]

@@ -70,6 +70,11 @@ class ProxyBackend(Protocol):
 
 @dataclass(frozen=True)
 class ProxyBackendRegistration:
+    """A data plane ``[proxy] backend`` can select."""
+
+    #: What ``[proxy] backend`` names (``builtin``).
     name: str
+    #: Builds the backend from this plugin's context; called once at start when config selects it.
     factory: Callable[[PluginContext], ProxyBackend]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""

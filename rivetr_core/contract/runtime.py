@@ -186,7 +186,11 @@ class ContainerRuntimeRegistration:
     """``name`` is what ``[runtime] runtime_type`` selects. With ``runtime_type = "auto"`` core tries the
     registrations by ascending ``auto_priority`` and takes the first whose runtime answers ``ping()``."""
 
+    #: What ``[runtime] runtime_type`` names (``docker``, ``podman``).
     name: str
+    #: Builds the runtime from this plugin's context; called once, when config selects it (or ``auto`` tries it).
     factory: Callable[[PluginContext], ContainerRuntime]
+    #: One human line saying what it does, for people choosing among what is installed.
     description: str = ""
+    #: Order of the ``auto`` probe: lower is tried first.
     auto_priority: int = 100
