@@ -1,7 +1,7 @@
-"""Every hook a Rivetr plugin can implement.
+"""Every hook a Rivetr plugin can implement (the author's guide, with an example per capability: docs/plugins.md).
 
 Rules: hooks are synchronous and cheap. Registration hooks (plural nouns) return a list of
-registration objects from :mod:`rivetr_core.types`; the async work lives in the objects their factories
+registration objects from :mod:`rivetr_core.contract`; the async work lives in the objects their factories
 build. Event hooks (``rivetr_on_<event>``) are notifications: they must return quickly and must not raise
 (core logs and swallows exceptions from them so one plugin cannot break a deployment). To do async work from
 an event hook, schedule a task with ``asyncio.get_running_loop().create_task(...)``.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .types import (
+    from .contract import (
         BlueprintRegistration,
         BuilderRegistration,
         ConfigModelRegistration,
@@ -35,7 +35,7 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
     """Container engines this plugin provides.
 
-    Returns: a list of :class:`~rivetr_core.types.ContainerRuntimeRegistration`; ``name`` is what
+    Returns: a list of :class:`~rivetr_core.contract.ContainerRuntimeRegistration`; ``name`` is what
     ``[runtime] runtime_type`` selects.
 
     Example::
@@ -50,7 +50,7 @@ def rivetr_container_runtimes() -> list[ContainerRuntimeRegistration]:
 def rivetr_builders() -> list[BuilderRegistration]:
     """Image builders (turn a source tree into an image with a runtime).
 
-    Returns: a list of :class:`~rivetr_core.types.BuilderRegistration`. An app's ``builder`` names one (then
+    Returns: a list of :class:`~rivetr_core.contract.BuilderRegistration`. An app's ``builder`` names one (then
     only that one's ``detect()`` is asked) or is ``"auto"`` (every builder's ``detect()`` by ``priority``).
 
     Example::
@@ -65,7 +65,7 @@ def rivetr_builders() -> list[BuilderRegistration]:
 def rivetr_git_providers() -> list[GitProviderRegistration]:
     """Git hosts: webhook verification/parsing, OAuth connect and repository browsing.
 
-    Returns: a list of :class:`~rivetr_core.types.GitProviderRegistration`; ``name`` matches the webhook path
+    Returns: a list of :class:`~rivetr_core.contract.GitProviderRegistration`; ``name`` matches the webhook path
     ``/webhooks/<name>`` and the ``[oauth.<name>]`` config section.
 
     Example::
@@ -80,9 +80,9 @@ def rivetr_git_providers() -> list[GitProviderRegistration]:
 def rivetr_health_checks() -> list[HealthCheckRegistration]:
     """Health checks the pipeline can run against a new container before switching traffic to it.
 
-    Returns: a list of :class:`~rivetr_core.types.HealthCheckRegistration`; ``name`` is what an app selects with
+    Returns: a list of :class:`~rivetr_core.contract.HealthCheckRegistration`; ``name`` is what an app selects with
     ``health_check = {"kind": name, ...options}`` (core ships ``http``, ``tcp`` and ``command``). The check
-    receives the app's options as :attr:`~rivetr_core.types.HealthTarget.options`.
+    receives the app's options as :attr:`~rivetr_core.contract.HealthTarget.options`.
 
     Example::
 
@@ -94,9 +94,9 @@ def rivetr_health_checks() -> list[HealthCheckRegistration]:
 
 @hookspec
 def rivetr_notifiers() -> list[NotifierRegistration]:
-    """Notification channels (deliver :class:`~rivetr_core.types.RivetrEvent` to a URL).
+    """Notification channels (deliver :class:`~rivetr_core.contract.RivetrEvent` to a URL).
 
-    Returns: a list of :class:`~rivetr_core.types.NotifierRegistration`.
+    Returns: a list of :class:`~rivetr_core.contract.NotifierRegistration`.
 
     Example::
 
@@ -110,7 +110,7 @@ def rivetr_notifiers() -> list[NotifierRegistration]:
 def rivetr_proxy_backends() -> list[ProxyBackendRegistration]:
     """Reverse-proxy data planes; ``[proxy] backend`` selects one by name.
 
-    Returns: a list of :class:`~rivetr_core.types.ProxyBackendRegistration`.
+    Returns: a list of :class:`~rivetr_core.contract.ProxyBackendRegistration`.
 
     Example::
 
@@ -124,7 +124,7 @@ def rivetr_proxy_backends() -> list[ProxyBackendRegistration]:
 def rivetr_blueprints() -> list[BlueprintRegistration]:
     """Quart blueprints a plugin adds to the control plane (API routes, webhooks, pages).
 
-    Returns: a list of :class:`~rivetr_core.types.BlueprintRegistration`. Routes under ``/api/`` are
+    Returns: a list of :class:`~rivetr_core.contract.BlueprintRegistration`. Routes under ``/api/`` are
     protected by the admin token like core's own.
 
     Example::
@@ -139,7 +139,7 @@ def rivetr_blueprints() -> list[BlueprintRegistration]:
 def rivetr_config_models() -> list[ConfigModelRegistration]:
     """The settings model of this plugin's ``[plugins.<entry-point name>]`` config section.
 
-    Returns: a list of :class:`~rivetr_core.types.ConfigModelRegistration` (one, named after the plugin's own
+    Returns: a list of :class:`~rivetr_core.contract.ConfigModelRegistration` (one, named after the plugin's own
     entry point). The section is validated with the rest of the config at start (unknown keys are errors),
     documented in the generated config reference, and handed to this plugin's factories as ``ctx.settings``.
 

@@ -1,4 +1,4 @@
-"""Parsing GitHub and Gitea webhook payloads into :class:`~rivetr_core.types.WebhookEvent`.
+"""Parsing GitHub and Gitea webhook payloads into :class:`~rivetr_core.contract.WebhookEvent`.
 
 Gitea sends GitHub-shaped JSON (push: ``ref``/``after``/``head_commit``/``repository.clone_url``; pull
 requests: ``action``/``number``/``pull_request.head``/``base``), so one parser serves both; only header

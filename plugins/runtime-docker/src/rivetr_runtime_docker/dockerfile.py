@@ -2,7 +2,7 @@
 
 Both dockerd and podman react to a missing ``localhost/...`` base image by trying to pull it from
 ``localhost:80``/``:443`` for several seconds and then report a connection error that does not name the
-image. Reading the ``FROM`` lines ourselves lets the runtime raise :class:`~rivetr_core.types.ImageNotFound`
+image. Reading the ``FROM`` lines ourselves lets the runtime raise :class:`~rivetr_core.contract.ImageNotFound`
 naming the image, at once.
 
 The Dockerfile and ``.dockerignore`` come from an untrusted repository: :func:`read_context_file` and

@@ -1,4 +1,4 @@
-"""The Docker Engine as a :class:`rivetr_core.types.ContainerRuntime`, through the docker SDK's low-level client.
+"""The Docker Engine as a :class:`rivetr_core.contract.ContainerRuntime`, through the docker SDK's low-level client.
 
 :class:`DockerRuntime` is assembled from one module per responsibility, each a mixin over the shared
 :class:`~.engine.EngineClient` (client, worker threads, error translation):

@@ -1,4 +1,4 @@
-"""Podman as a :class:`rivetr_core.types.ContainerRuntime`, through its Docker-compatible API socket.
+"""Podman as a :class:`rivetr_core.contract.ContainerRuntime`, through its Docker-compatible API socket.
 
 Podman serves the Docker Engine API (``podman system service``), so this is :class:`DockerRuntime` with the
 differences in its public extension points (``create_client``, ``ping``, ``normalize_image``,
