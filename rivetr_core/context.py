@@ -17,6 +17,8 @@ from .config import RivetrConfig
 from .db import Database
 from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
+from .services import Services
+from .services.apps import AppService
 from .types import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
 
 log = logging.getLogger("rivetr.core")
@@ -35,8 +37,12 @@ class RivetrContext:
     _runtime: ContainerRuntime | None = None
     _runtime_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    #: Named long-lived services later work attaches (pipeline, cert manager, metrics sampler...).
-    services: dict[str, Any] = field(default_factory=dict)
+    #: The long-lived services, typed (``ctx.services.deployments``); ``ctx.services["deployments"]`` is an
+    #: alias. Areas that start with the server set theirs; ``apps`` is there from the start.
+    services: Services = field(default_factory=Services)
+
+    def __post_init__(self) -> None:
+        self.services.apps = AppService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

@@ -1,7 +1,9 @@
 """One error shape for every API response: ``{"error": {"code", "message", "details"}}``.
 
-Raise :class:`ApiError` (or a :class:`~rivetr_core.types.RivetrError`) anywhere in a request; the handlers
-installed by :func:`install_error_handlers` turn it, schema validation failures and HTTP errors into that JSON.
+Services raise domain errors (:mod:`rivetr_core.contract.errors`: ``NotFound``, ``Conflict``,
+``ValidationFailed``..., each with its ``status`` and ``code``); handlers may raise :class:`ApiError` for what only
+HTTP knows (a body that is not JSON, a rate limit). The handlers installed by :func:`install_error_handlers` are
+the one mapping from both, schema validation failures and HTTP errors to that JSON.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
+from rivetr_core.services.apps import NULLABLE_APP_FIELDS  # the service decides; the schema documents it
 from rivetr_core.units import parse_cpus, parse_size
 from rivetr_core.validation import DOMAIN_SCHEMA, NAME_SCHEMA, check_domain, check_name
 
@@ -382,23 +383,6 @@ class AppUpdate(_AppFields):
     git_token_user: str | None = None
     https_redirect: bool | None = Field(None, description="Applies to the app's routes at once.")
     hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
-
-
-#: Fields of AppUpdate that may be null (cleared); the others must be given a value when present.
-NULLABLE_APP_FIELDS = frozenset(
-    {
-        "healthcheck_status",
-        "project_id",
-        "cpu_limit",
-        "memory_limit",
-        "pids_limit",
-        "log_max_size",
-        "log_max_files",
-        "ssh_key_id",
-        "git_token",
-        "git_token_user",
-    }
-)
 
 
 class AppsQuery(_Strict):

@@ -18,8 +18,10 @@ from quart_schema import document_request, tag, validate_querystring
 from sqlmodel import col, select
 
 from rivetr_core.context import rivetr
+from rivetr_core.contract.errors import NotFound
 from rivetr_core.db import isoformat
 from rivetr_core.engine.logs import StatusMark
+from rivetr_core.engine.service import DeploymentService
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.openapi import optional_body
@@ -57,8 +59,8 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
     }
 
 
-def _service() -> Any:
-    return rivetr().services["deployments"]
+def _service() -> DeploymentService:
+    return rivetr().services.deployments
 
 
 @bp.post("/api/apps/<app_id>/deploy")
@@ -92,7 +94,7 @@ async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
             code="validation_error",
             details=[{"field": field, "message": message}],
         ) from None
-    dep = await _service().deploy(app_id, commit=data.commit, trigger="api")
+    dep = await rivetr().services.apps.deploy(app_id, commit=data.commit, trigger="api")
     return deployment_json(dep), 202
 
 
@@ -141,7 +143,7 @@ async def cancel(deployment_id: str) -> dict[str, Any]:
 @tag(["deployments"])
 async def rollback(deployment_id: str) -> tuple[dict[str, Any], int]:
     """202 with a new deployment reusing this deployment's image (no rebuild)."""
-    return deployment_json(await _service().rollback(deployment_id)), 202
+    return deployment_json(await rivetr().services.apps.rollback(deployment_id)), 202
 
 
 # --------------------------------------------------------------------------------------------- websockets
@@ -150,7 +152,7 @@ async def stream_build_log(deployment_id: str) -> None:
     service = _service()
     try:
         await service.get_deployment(deployment_id)
-    except ApiError:
+    except NotFound:
         await websocket.close(4404, f"deployment {deployment_id} not found")
         return
     await websocket.accept()

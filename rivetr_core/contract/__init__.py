@@ -31,13 +31,16 @@ from .builder import (
 )
 from .errors import (
     BuildFailed,
+    Conflict,
     ContainerNotFound,
     GitApiError,
     ImageNotFound,
+    NotFound,
     PortInUse,
     ProxyError,
     RivetrError,
     RuntimeUnavailable,
+    ValidationFailed,
 )
 from .events import (
     RivetrEvent,
@@ -98,6 +101,7 @@ __all__ = [
     "Builder",
     "BuilderRegistration",
     "ConfigModelRegistration",
+    "Conflict",
     "ContainerInfo",
     "ContainerNotFound",
     "ContainerRuntime",
@@ -116,6 +120,7 @@ __all__ = [
     "HealthTarget",
     "ImageNotFound",
     "LogLine",
+    "NotFound",
     "Notifier",
     "NotifierRegistration",
     "OAuthEndpoints",
@@ -135,5 +140,6 @@ __all__ = [
     "RuntimeInfo",
     "RuntimeUnavailable",
     "UpstreamStatus",
+    "ValidationFailed",
     "WebhookEvent",
 ]

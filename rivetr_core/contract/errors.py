@@ -16,10 +16,52 @@ class RivetrError(Exception):
     code = "rivetr_error"
     status = 500
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if code is not None:  # a more precise code for this one case (e.g. ``app_deleting`` for a conflict)
+            self.code = code
+
+
+class NotFound(RivetrError):
+    """What a request names does not exist (an app, a deployment, a project...). Raise
+    ``NotFound.of("app", app_id)`` for the usual message and ``details={"id": ...}``."""
+
+    code = "not_found"
+    status = 404
+
+    @classmethod
+    def of(cls, what: str, ident: str) -> NotFound:
+        return cls(f"{what} {ident!r} not found", details={"id": ident})
+
+
+class Conflict(RivetrError):
+    """The request is valid but clashes with the current state: a name or domain already taken, an app
+    being deleted, a deployment that can no longer be cancelled."""
+
+    code = "conflict"
+    status = 409
+
+    @classmethod
+    def on(cls, field: str, message: str, *, summary: str | None = None) -> Conflict:
+        """A clash on one input field: ``details`` is ``[{"field", "message"}]`` as validation errors have."""
+        return cls(f"{field}: {summary or message}", details=[{"field": field, "message": message}])
+
+
+class ValidationFailed(RivetrError):
+    """Input that is well-formed but not acceptable here (a check that needs the database or the installed
+    plugins). Raise ``ValidationFailed.on("field", "why")``; ``details`` then names the field, in the shape
+    of the API's schema validation errors."""
+
+    code = "validation_error"
+    status = 422
+
+    @classmethod
+    def on(cls, field: str | None, message: str, **extra: Any) -> ValidationFailed:
+        """``extra`` goes into the field's detail, e.g. ``available=[...]`` names the accepted values."""
+        text = f"{field}: {message}" if field else message
+        return cls(text, details=[{"field": field, "message": message, **extra}])
 
 
 class RuntimeUnavailable(RivetrError):

@@ -53,8 +53,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from rivetr_core.db import isoformat, new_id, utcnow
 from rivetr_core.contract.errors import Conflict, NotFound
+from rivetr_core.db import isoformat, new_id, utcnow
 from rivetr_core.models.apps import (
     ACTIVE_STATUSES,
     App,

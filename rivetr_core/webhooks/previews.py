@@ -5,7 +5,8 @@ base app's build/run settings named ``<app>-pr-<n>``, cloning the PR's head (the
 fork's PR) at the head commit, served at ``pr-<n>.<app>.<[proxy] preview_domain>``. Its env vars are the base
 app's minus secrets; secrets are copied only when the app allows it (``preview_secrets``) and never for a
 fork's PR, which also never gets the app's git token or SSH key. Closing or merging removes the preview app
-through ``DeploymentService.delete_app`` (containers, routes, images, rows).
+through ``AppService.delete`` (containers, routes, images, rows); it is created and refreshed through
+``AppService.sync_preview_app``, so plugins hear of it like of any app (``rivetr_on_app_created``).
 
 The preview URL is posted as one PR/MR comment through the provider API with a connected account (the
 app's linked one, else any account of that provider) and edited, not duplicated, on later pushes.
@@ -23,17 +24,18 @@ at once. Whatever the policy, a fork's build and container run isolated (see the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from rivetr_core.contract.errors import NotFound
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
-from rivetr_core.models.apps import App, AppDomain, EnvVar
+from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, Preview
 from rivetr_core.types import WebhookEvent
 
@@ -286,7 +288,7 @@ class PreviewService:
                     f"{app.name} already has {policy.max_per_app} live previews ([previews] max_per_app)",
                     code="limit_reached",
                 )
-            settings = await self.ctx.services["webhooks"].settings.get(app.id)
+            settings = await self.ctx.services.webhooks.settings.get(app.id)
             event = WebhookEvent(
                 provider=row.provider,
                 kind="pull_request",
@@ -336,7 +338,8 @@ class PreviewService:
                 log.warning("no fresh clone token for preview of PR #%s: %s", number, exc)
         row.preview_app_id = preview_app_id
         row.status, row.error, row.reason, row.updated_at = "deploying", None, None, utcnow()
-        dep = await self.pipeline().deploy(
+        self.pipeline()  # 503 while the pipeline is not running
+        dep = await self.ctx.services.apps.deploy(
             preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
         )
         row.deployment_id = dep.id
@@ -357,78 +360,18 @@ class PreviewService:
                 f"PR #{event.pr_number} comes from a fork whose repository is unknown",
                 code="preview_unavailable",
             )
-        git_url = event.pr_head_repo_url if fork else app.git_url
-        with_secrets = settings.preview_secrets and not fork
-        async with self.ctx.db.session() as session:
-            preview_app = await session.get(App, row.preview_app_id) if row.preview_app_id else None
-            if preview_app is None:
-                preview_app = App(
-                    name=preview_app_name(app.name, row.pr_number), git_url=git_url or app.git_url
-                )
-            for key in (
-                "project_id",
-                "environment",
-                "dockerfile",
-                "build_context",
-                "port",
-                "healthcheck_path",
-                "healthcheck_status",
-                "healthcheck_timeout",
-                "healthcheck_retries",
-                "healthcheck_interval",
-                "builder",
-                "health_check",
-                "cpu_limit",
-                "memory_limit",
-                "https_redirect",  # HSTS is left off: preview hosts come and go
-            ):
-                setattr(preview_app, key, getattr(app, key))
-            preview_app.git_url = git_url or app.git_url
-            preview_app.branch = event.pr_head_ref or app.branch
-            # A fork's code must never run with, or be fetched by, the base repository's credentials.
-            preview_app.ssh_key_id = None if fork else app.ssh_key_id
-            preview_app.git_token_enc = None if fork else app.git_token_enc
-            preview_app.git_token_user = None if fork else app.git_token_user
-            preview_app.updated_at = utcnow()
-            session.add(preview_app)
-            await session.flush()
-            for old in (await session.exec(select(EnvVar).where(EnvVar.app_id == preview_app.id))).all():
-                await session.delete(old)
-            base_env = (await session.exec(select(EnvVar).where(EnvVar.app_id == app.id))).all()
-            for var in base_env:
-                if var.is_secret and not with_secrets:
-                    continue
-                session.add(
-                    EnvVar(
-                        app_id=preview_app.id, key=var.key, value_enc=var.value_enc, is_secret=var.is_secret
-                    )
-                )
-            extra = {"RIVETR_PREVIEW": "true", "RIVETR_PR_NUMBER": str(row.pr_number)}
-            for key, value in extra.items():
-                if not any(v.key == key for v in base_env):
-                    session.add(
-                        EnvVar(app_id=preview_app.id, key=key, value_enc=self.ctx.secrets.encrypt(value))
-                    )
-            existing = await session.get(AppDomain, domain)
-            if existing is not None and existing.app_id != preview_app.id:
-                raise ApiError(
-                    409, f"preview domain {domain} is already used by another app", code="domain_taken"
-                )
-            if existing is None:
-                for old_domain in (
-                    await session.exec(select(AppDomain).where(AppDomain.app_id == preview_app.id))
-                ).all():
-                    await session.delete(old_domain)
-                session.add(AppDomain(domain=domain, app_id=preview_app.id, position=0))
-            try:
-                await session.commit()
-            except IntegrityError as exc:
-                raise ApiError(
-                    409,
-                    f"cannot create preview app {preview_app.name}: name or domain taken",
-                    code="conflict",
-                ) from exc
-            return preview_app.id
+        # Through the app service: its rules and events (``rivetr_on_app_created``) apply to preview apps too.
+        return await self.ctx.services.apps.sync_preview_app(
+            app,
+            row.preview_app_id,
+            name=preview_app_name(app.name, row.pr_number),
+            git_url=(event.pr_head_repo_url if fork else app.git_url) or app.git_url,
+            branch=event.pr_head_ref or app.branch,
+            domain=domain,
+            trusted=not fork,
+            with_secrets=settings.preview_secrets and not fork,
+            extra_env={"RIVETR_PREVIEW": "true", "RIVETR_PR_NUMBER": str(row.pr_number)},
+        )
 
     # ----------------------------------------------------------------------------------------- removing
     async def remove(self, row: Preview, *, reason: str = "removed", delete_row: bool = False) -> None:
@@ -452,7 +395,7 @@ class PreviewService:
             await self._comment(row, None, f"Preview removed ({reason}).")
 
     async def _delete_preview_app(self, preview_app_id: str) -> None:
-        pipeline = self.pipeline()
+        self.pipeline()  # 503 while the pipeline is not running: it removes the containers
         async with self.ctx.db.session() as session:
             app = await session.get(App, preview_app_id)
             if app is None:
@@ -462,11 +405,8 @@ class PreviewService:
             app.status = "stopped"
             session.add(app)
             await session.commit()
-        try:
-            await pipeline.delete_app(preview_app_id)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            await self.ctx.services.apps.delete(preview_app_id)
         await self._remove_leftovers(preview_app_id)
 
     async def _remove_leftovers(self, preview_app_id: str) -> None:
@@ -507,7 +447,7 @@ class PreviewService:
             rows = (await session.exec(select(Preview).where(Preview.status == "deploying"))).all()
         for row in rows:
             if row.deployment_id:
-                settings = await self.ctx.services["webhooks"].settings.get(row.app_id)
+                settings = await self.ctx.services.webhooks.settings.get(row.app_id)
                 self._watch(row.id, row.deployment_id, settings.account_id)
         return len(rows)
 
@@ -531,7 +471,7 @@ class PreviewService:
                 await asyncio.sleep(WATCH_POLL)
                 waited += WATCH_POLL
                 dep = await pipeline.get_deployment(deployment_id)
-        except ApiError:  # the preview app (and its deployments) was removed meanwhile
+        except NotFound:  # the preview app (and its deployments) was removed meanwhile
             self._watchers.pop(preview_id, None)
             return
         async with self.ctx.db.session() as session:

@@ -33,7 +33,7 @@ from sqlmodel import select
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, WebhookDelivery, not_a_preview_app
-from rivetr_core.types import GitProvider, WebhookEvent
+from rivetr_core.types import GitProvider, RivetrError, WebhookEvent
 
 from .deliveries import DeliveryLog
 from .matching import branch_matches, normalize_repo_url, repo_matches, skip_marker, tag_matches
@@ -193,7 +193,7 @@ class WebhookService:
             )
             await self.deliveries.add(dup)
             return self._result(dup, 200, "duplicate", dup.reason, duplicate=True)
-        except ApiError as exc:
+        except (ApiError, RivetrError) as exc:  # an HTTP or a domain error: its status goes on record
             await self._failed(pending, exc.status, exc.message)
             raise
         except Exception as exc:
@@ -370,7 +370,8 @@ class WebhookService:
         row: _Pending,
         settings: dict[str, AppGitSettings],
     ) -> WebhookResult:
-        pipeline = running_pipeline(self.ctx)
+        running_pipeline(self.ctx)  # 503 while the pipeline is not running
+        apps = self.ctx.services.apps
         accounts = self.ctx.services.get("git_accounts")
         ids: list[str] = []
         errors: list[str] = []
@@ -379,7 +380,7 @@ class WebhookService:
                 if accounts is not None and settings[app.id].account_id:
                     # A linked connected account clones with a fresh token (refreshed when expired).
                     await accounts.sync_app_token(app.id, settings[app.id].account_id)
-                dep = await pipeline.deploy(app.id, commit=event.commit_sha, trigger=f"webhook:{provider}")
+                dep = await apps.deploy(app.id, commit=event.commit_sha, trigger=f"webhook:{provider}")
                 ids.append(dep.id)
             except Exception as exc:  # one app's failure must not stop the others
                 log.warning("webhook deploy of app %s failed: %s", app.name, exc)

@@ -1,0 +1,97 @@
+"""Core's services, and the typed container on the context that holds them (``ctx.services``).
+
+A service owns the business rules of one kind of resource: it validates what needs the database or the
+installed plugins, writes, keeps the proxy's routes in step and tells plugins (events, ``rivetr_on_*`` hooks).
+It raises domain errors (:mod:`rivetr_core.contract.errors`: ``NotFound``, ``Conflict``, ``ValidationFailed``...)
+and imports nothing from Quart, so the API, the dashboard, webhooks and PR previews share it, and a test can
+call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in one place.
+
+* :mod:`.apps` — :class:`~.apps.AppService` (``ctx.services.apps``): create, update, delete and deploy apps.
+
+:class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
+with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
+``CORE_SERVICES`` in ``rivetr_core.app``); reading one that has not started raises ``AttributeError``, and
+``ctx.services.get(name)`` answers None for it. ``ctx.services["name"]`` (get and set) remains an alias of the
+attribute for older call sites.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only for the type checker here
+    from rivetr_core.accounts.service import AccountService
+    from rivetr_core.cleanup.service import CleanupService
+    from rivetr_core.engine.service import DeploymentService
+    from rivetr_core.gitproviders.accounts import GitAccountService
+    from rivetr_core.history.sampler import MetricsSampler
+    from rivetr_core.metrics.registry import RivetrMetrics
+    from rivetr_core.notify.service import NotificationService
+    from rivetr_core.routing import RouteService
+    from rivetr_core.tls.manager import CertificateManager
+    from rivetr_core.webhooks.previews import PreviewService
+    from rivetr_core.webhooks.service import WebhookService
+
+    from .apps import AppService
+
+
+class Services:
+    """The control plane's services by name. Attributes are unset until their area starts them."""
+
+    apps: AppService
+    routes: RouteService
+    deployments: DeploymentService
+    certificates: CertificateManager
+    webhooks: WebhookService
+    git_accounts: GitAccountService
+    previews: PreviewService
+    notifications: NotificationService
+    metrics: RivetrMetrics
+    sampler: MetricsSampler
+    cleanup: CleanupService
+    accounts: AccountService
+
+    #: Every name the container holds; the string-key alias accepts only these (a typo is a KeyError, not a
+    #: new service nobody reads).
+    NAMES: ClassVar[tuple[str, ...]] = (
+        "apps",
+        "routes",
+        "deployments",
+        "certificates",
+        "webhooks",
+        "git_accounts",
+        "previews",
+        "notifications",
+        "metrics",
+        "sampler",
+        "cleanup",
+        "accounts",
+    )
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The service called ``name``, or ``default`` while it is not started (or no such name exists)."""
+        return self.__dict__.get(name, default) if name in self.NAMES else default
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.NAMES or name not in self.__dict__:
+            raise KeyError(name)
+        return self.__dict__[name]
+
+    def __setitem__(self, name: str, service: Any) -> None:
+        if name not in self.NAMES:
+            raise KeyError(f"{name!r} is not a service of the control plane (known: {', '.join(self.NAMES)})")
+        setattr(self, name, service)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        """Take a service out (a test stops "the pipeline" this way); KeyError without ``default``."""
+        if name in self.NAMES and name in self.__dict__:
+            return self.__dict__.pop(name)
+        if default:
+            return default[0]
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.NAMES and name in self.__dict__
+
+
+__all__ = ["Services"]

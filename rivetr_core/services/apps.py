@@ -1,0 +1,413 @@
+"""``AppService`` (``ctx.services.apps``): the business rules of apps, shared by every face.
+
+The API's handlers, the dashboard (through the API), the CLI (through the API) and PR previews create, change,
+delete and deploy apps through here, so the same checks and side effects apply to all of them:
+
+* ``await apps.create(fields) -> (App, domains)`` — credentials split out of the git URL and encrypted, the
+  builder and health check checked against what is installed, references (project, SSH key) and uniqueness
+  (name, domains, the dashboard's domain) checked, rows written, ``rivetr_on_app_created`` told.
+* ``await apps.update(app_id, fields) -> (App, domains)`` — the same checks for the fields given; domains and
+  the HTTPS flags apply to the app's routes at once, the rest at the next deployment.
+* ``await apps.delete(app_id)`` — containers, routes, images and rows (the pipeline's ``delete_app``), then
+  ``rivetr_on_app_deleted``.
+* ``await apps.deploy(app_id, commit=None, trigger="api")`` / ``await apps.rollback(deployment_id)`` — queue a
+  deployment through the pipeline.
+* ``await apps.sync_preview_app(...)`` — create or refresh a PR's hidden preview app (``rivetr_on_app_created``
+  fires for a new one like for any other app).
+
+Errors are domain errors (:mod:`rivetr_core.contract.errors`): ``NotFound`` for a missing app or reference,
+``Conflict`` for a taken name or domain, ``ValidationFailed`` for a value this install cannot accept.
+Uniqueness is checked before writing (a clear error naming the field) and enforced by the database (unique
+name, domain primary key), so a race can never store a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
+from rivetr_core.db import utcnow
+from rivetr_core.engine.gitsource import classify_url
+from rivetr_core.engine.selection import SelectionError, check_installed, merge_legacy
+from rivetr_core.models.apps import App, AppDomain, Deployment, EnvVar, Project, SshKey
+from rivetr_core.models.core import ProxyRoute
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+
+#: Fields of an update that may be null (cleared); the others must be given a value when present.
+NULLABLE_APP_FIELDS = frozenset(
+    {
+        "healthcheck_status",
+        "project_id",
+        "cpu_limit",
+        "memory_limit",
+        "pids_limit",
+        "log_max_size",
+        "log_max_files",
+        "ssh_key_id",
+        "git_token",
+        "git_token_user",
+    }
+)
+
+#: What a preview app copies from its base app (HSTS is left off: preview hosts come and go).
+PREVIEW_COPIED_FIELDS = (
+    "project_id",
+    "environment",
+    "dockerfile",
+    "build_context",
+    "port",
+    "healthcheck_path",
+    "healthcheck_status",
+    "healthcheck_timeout",
+    "healthcheck_retries",
+    "healthcheck_interval",
+    "builder",
+    "health_check",
+    "cpu_limit",
+    "memory_limit",
+    "https_redirect",
+)
+
+
+def split_credentials(fields: dict[str, Any]) -> None:
+    """Move a token written into an http(s) ``git_url`` (``https://user:token@host/…`` or
+    ``https://token@host/…``) to ``git_token`` (encrypted at rest) so no column holds it in plain text.
+    The user name stays in the URL (git then asks the askpass helper only for the password); an explicit
+    ``git_token`` wins."""
+    url = fields.get("git_url")
+    if not url or not url.lower().startswith(("http://", "https://")):
+        return
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    token, keep_user = (unquote(password), user) if sep else (unquote(user), "")
+    fields["git_url"] = urlunsplit(parts._replace(netloc=f"{keep_user}@{host}" if keep_user else host))
+    if token and not fields.get("git_token"):
+        fields["git_token"] = token
+
+
+def _taken(exc: IntegrityError) -> Conflict:
+    """The database's unique constraints caught what the checks before the write could not (a race)."""
+    field = "domains" if "app_domains" in str(exc.orig) else "name"
+    return Conflict.on(field, "already in use")
+
+
+def _missing(field: str, message: str) -> NotFound:
+    # A reference to nothing is a 404 naming the field (the body itself is well-formed).
+    return NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+class AppService:
+    def __init__(self, ctx: RivetrContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------------------------------- reading
+    async def get(self, app_id: str) -> tuple[App, list[str]]:
+        """The app and its domains (in order); ``NotFound`` when there is no such app."""
+        async with self.ctx.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is None:
+                raise NotFound.of("app", app_id)
+            rows = await session.exec(
+                select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
+            )
+            return app, [r.domain for r in rows.all()]
+
+    # ------------------------------------------------------------------------------------------ checking
+    def _check_selection(self, fields: dict[str, Any]) -> None:
+        """``ValidationFailed`` listing the installed names for a builder or health check no plugin provides;
+        folds ``health_check`` into the ``healthcheck_*`` columns and the stored JSON (see engine.selection)."""
+        plugins = self.ctx.plugins
+        spec = fields.get("health_check")
+        try:
+            check_installed(
+                fields.get("builder"),
+                spec["kind"] if spec else None,
+                plugins.builders(),
+                plugins.health_checks(),
+            )
+            merge_legacy(fields)
+        except SelectionError as exc:
+            extra = {"available": exc.available} if exc.available is not None else {}
+            raise ValidationFailed.on(exc.field, exc.message, **extra) from None
+
+    async def _check_references(self, fields: Mapping[str, Any], app_id: str | None) -> None:
+        """A disallowed git URL, a missing project or SSH key, a taken name or domain."""
+        ctx = self.ctx
+        if (
+            fields.get("git_url")
+            and classify_url(fields["git_url"]) in ("file", "local")
+            and not ctx.config.git.allow_local
+        ):
+            raise ValidationFailed.on(
+                "git_url", "local paths and file:// URLs are disabled ([git] allow_local)"
+            )
+        async with ctx.db.session() as session:
+            if fields.get("project_id") and await session.get(Project, fields["project_id"]) is None:
+                raise _missing("project_id", f"no project with id {fields['project_id']!r}")
+            if fields.get("ssh_key_id") and await session.get(SshKey, fields["ssh_key_id"]) is None:
+                raise _missing("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
+            if fields.get("name"):
+                other = (await session.exec(select(App).where(App.name == fields["name"]))).first()
+                if other is not None and other.id != app_id:
+                    raise Conflict.on(
+                        "name", "already taken", summary=f"an app named {fields['name']!r} already exists"
+                    )
+            for domain in fields.get("domains") or ():
+                if domain == ctx.config.server.dashboard_domain:
+                    raise Conflict.on(
+                        "domains",
+                        f"{domain} is the dashboard's",
+                        summary=f"{domain!r} is the dashboard's ([server] dashboard_domain)",
+                    )
+                owner = await session.get(AppDomain, domain)
+                route = await session.get(ProxyRoute, domain)
+                if (owner is not None and owner.app_id != app_id) or (
+                    route is not None and route.app_id != app_id and (owner is None or owner.app_id != app_id)
+                ):
+                    raise Conflict.on(
+                        "domains",
+                        f"{domain} is already in use",
+                        summary=f"{domain!r} is already used by another app or route",
+                    )
+
+    async def _validate(self, fields: dict[str, Any], app_id: str | None) -> None:
+        split_credentials(fields)
+        self._check_selection(fields)
+        await self._check_references(fields, app_id)
+
+    # ------------------------------------------------------------------------------------------ changing
+    async def create(self, fields: Mapping[str, Any]) -> tuple[App, list[str]]:
+        """A new app from API-shaped ``fields`` (``AppIn``'s); nothing is deployed until :meth:`deploy`."""
+        ctx = self.ctx
+        values = dict(fields)
+        await self._validate(values, None)
+        token = values.pop("git_token", None)
+        domains = list(values.pop("domains", None) or [])
+        app = App(**values, git_token_enc=ctx.secrets.encrypt(token) if token else None)
+        try:
+            async with ctx.db.session() as session:
+                session.add(app)
+                await session.flush()
+                for position, domain in enumerate(domains):
+                    session.add(AppDomain(domain=domain, app_id=app.id, position=position))
+                await session.commit()
+        except IntegrityError as exc:
+            raise _taken(exc) from None
+        ctx.plugins.notify("rivetr_on_app_created", app_id=app.id, name=app.name)
+        return app, domains
+
+    async def update(self, app_id: str, fields: Mapping[str, Any]) -> tuple[App, list[str]]:
+        """Change the fields given (``None`` clears the nullable ones); domains and the HTTPS flags apply to
+        the app's routes at once, the rest at the next deployment."""
+        ctx = self.ctx
+        old_app, old_domains = await self.get(app_id)
+        values = dict(fields)
+        for key, value in values.items():
+            if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
+                raise ValidationFailed.on(key, "must not be null")
+        await self._validate(values, app_id)
+        domains = values.pop("domains", None)
+        try:
+            async with ctx.db.session() as session:
+                app = await session.get(App, app_id)
+                if app is None:
+                    raise NotFound.of("app", app_id)
+                if "git_token" in values:
+                    token = values.pop("git_token")
+                    app.git_token_enc = ctx.secrets.encrypt(token) if token else None
+                for key, value in values.items():
+                    setattr(app, key, value)
+                app.updated_at = utcnow()
+                session.add(app)
+                if domains is not None:
+                    for row in (
+                        await session.exec(select(AppDomain).where(AppDomain.app_id == app_id))
+                    ).all():
+                        await session.delete(row)
+                    await session.flush()
+                    for position, domain in enumerate(domains):
+                        session.add(AppDomain(domain=domain, app_id=app_id, position=position))
+                await session.commit()
+        except IntegrityError as exc:
+            raise _taken(exc) from None
+        flags_changed = any(
+            key in values and values[key] != getattr(old_app, key) for key in ("https_redirect", "hsts")
+        )
+        if (domains is not None and domains != old_domains) or flags_changed:
+            await ctx.services.deployments.sync_routes(app_id, old_domains)
+        return await self.get(app_id)
+
+    async def delete(self, app_id: str) -> App:
+        """Stop and remove the app's containers, routes and images, then the app and its history."""
+        return await self.ctx.services.deployments.delete_app(app_id)
+
+    async def delete_unless_used(
+        self,
+        model: Any,
+        row_id: str,
+        what: str,
+        app_column: Any,
+        refusal: Callable[[Any, int], tuple[str, str]],
+    ) -> None:
+        """Delete row ``row_id`` of ``model`` (a project, an SSH key...) unless apps point at it through
+        ``app_column``: ``NotFound`` naming ``what`` if absent, ``Conflict`` with ``refusal(row, count)`` →
+        (message, code) while apps use it."""
+        async with self.ctx.db.session() as session:
+            row = await session.get(model, row_id)
+            if row is None:
+                raise NotFound.of(what, row_id)
+            count = (
+                await session.exec(select(func.count()).select_from(App).where(app_column == row_id))
+            ).one()
+            if count:
+                message, code = refusal(row, count)
+                raise Conflict(message, code=code, details={"apps": count})
+            await session.delete(row)
+            await session.commit()
+
+    # ----------------------------------------------------------------------------------------- deploying
+    async def deploy(self, app_id: str, *, commit: str | None = None, trigger: str = "api") -> Deployment:
+        """Queue a deployment of the branch head (or ``commit``); the pipeline runs it in the background."""
+        return await self.ctx.services.deployments.deploy(app_id, commit=commit, trigger=trigger)
+
+    async def rollback(self, deployment_id: str) -> Deployment:
+        """A new deployment reusing that deployment's image (no clone, no build); ``Conflict`` without one."""
+        return await self.ctx.services.deployments.rollback(deployment_id)
+
+    # ------------------------------------------------------------------------------------------ env vars
+    async def env_vars(self, app_id: str) -> list[EnvVar]:
+        """The app's environment, by key. Values stay encrypted: the caller decrypts what it may show."""
+        async with self.ctx.db.session() as session:
+            await self._require(session, app_id)
+            rows = await session.exec(select(EnvVar).where(EnvVar.app_id == app_id).order_by(col(EnvVar.key)))
+            return list(rows.all())
+
+    async def env_var(self, app_id: str, key: str) -> EnvVar:
+        async with self.ctx.db.session() as session:
+            return await self._env_row(session, app_id, key)
+
+    async def add_env_var(self, app_id: str, key: str, value: str, *, is_secret: bool) -> EnvVar:
+        """Set a new key (encrypted at rest, secret or not); ``Conflict`` when it is set already. Applies at
+        the next deployment."""
+        ctx = self.ctx
+        row = EnvVar(app_id=app_id, key=key, value_enc=ctx.secrets.encrypt(value), is_secret=is_secret)
+        try:
+            async with ctx.db.session() as session:
+                await self._require(session, app_id)
+                session.add(row)
+                await session.commit()
+        except IntegrityError:
+            raise Conflict.on(
+                "key", "already set", summary=f"{key!r} is already set; use PUT to change it"
+            ) from None
+        return row
+
+    async def update_env_var(
+        self, app_id: str, key: str, *, value: str | None = None, is_secret: bool | None = None
+    ) -> EnvVar:
+        """Change the value and/or the secret flag of a key that is set (``None``: unchanged)."""
+        async with self.ctx.db.session() as session:
+            row = await self._env_row(session, app_id, key)
+            if value is not None:
+                row.value_enc = self.ctx.secrets.encrypt(value)
+            if is_secret is not None:
+                row.is_secret = is_secret
+            row.updated_at = utcnow()
+            session.add(row)
+            await session.commit()
+        return row
+
+    async def delete_env_var(self, app_id: str, key: str) -> None:
+        async with self.ctx.db.session() as session:
+            await session.delete(await self._env_row(session, app_id, key))
+            await session.commit()
+
+    @staticmethod
+    async def _require(session: Any, app_id: str) -> None:
+        if await session.get(App, app_id) is None:
+            raise NotFound.of("app", app_id)
+
+    async def _env_row(self, session: Any, app_id: str, key: str) -> EnvVar:
+        await self._require(session, app_id)
+        row = (await session.exec(select(EnvVar).where(EnvVar.app_id == app_id, EnvVar.key == key))).first()
+        if row is None:
+            raise NotFound.of("env var", key)
+        return row  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------------------------------ previews
+    async def sync_preview_app(
+        self,
+        base: App,
+        preview_app_id: str | None,
+        *,
+        name: str,
+        git_url: str,
+        branch: str,
+        domain: str,
+        trusted: bool,
+        with_secrets: bool,
+        extra_env: Mapping[str, str],
+    ) -> str:
+        """Create or refresh a PR's hidden preview app: ``base``'s build/run settings, its env vars minus the
+        secrets unless ``with_secrets``, ``extra_env`` where the base app does not set the key, served at
+        ``domain``. An untrusted one (a fork's PR) gets neither the base app's git token nor its SSH key.
+        Returns the preview app's id; a new one is announced with ``rivetr_on_app_created``."""
+        ctx = self.ctx
+        created = False
+        async with ctx.db.session() as session:
+            preview_app = await session.get(App, preview_app_id) if preview_app_id else None
+            if preview_app is None:
+                preview_app = App(name=name, git_url=git_url)
+                created = True
+            for key in PREVIEW_COPIED_FIELDS:
+                setattr(preview_app, key, getattr(base, key))
+            preview_app.git_url = git_url
+            preview_app.branch = branch
+            # A fork's code must never run with, or be fetched by, the base repository's credentials.
+            preview_app.ssh_key_id = base.ssh_key_id if trusted else None
+            preview_app.git_token_enc = base.git_token_enc if trusted else None
+            preview_app.git_token_user = base.git_token_user if trusted else None
+            preview_app.updated_at = utcnow()
+            session.add(preview_app)
+            await session.flush()
+            for old in (await session.exec(select(EnvVar).where(EnvVar.app_id == preview_app.id))).all():
+                await session.delete(old)
+            base_env = (await session.exec(select(EnvVar).where(EnvVar.app_id == base.id))).all()
+            for var in base_env:
+                if var.is_secret and not with_secrets:
+                    continue
+                session.add(
+                    EnvVar(
+                        app_id=preview_app.id, key=var.key, value_enc=var.value_enc, is_secret=var.is_secret
+                    )
+                )
+            for key, value in extra_env.items():
+                if not any(v.key == key for v in base_env):
+                    session.add(EnvVar(app_id=preview_app.id, key=key, value_enc=ctx.secrets.encrypt(value)))
+            existing = await session.get(AppDomain, domain)
+            if existing is not None and existing.app_id != preview_app.id:
+                raise Conflict(f"preview domain {domain} is already used by another app", code="domain_taken")
+            if existing is None:
+                for old_domain in (
+                    await session.exec(select(AppDomain).where(AppDomain.app_id == preview_app.id))
+                ).all():
+                    await session.delete(old_domain)
+                session.add(AppDomain(domain=domain, app_id=preview_app.id, position=0))
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                raise Conflict(f"cannot create preview app {preview_app.name}: name or domain taken") from exc
+        if created:
+            ctx.plugins.notify("rivetr_on_app_created", app_id=preview_app.id, name=preview_app.name)
+        return preview_app.id
