@@ -7,10 +7,8 @@ stay on loopback while apps are served on every address; ``[server] host`` still
 from __future__ import annotations
 
 import http.server
-import ipaddress
 import os
 import pty
-import socket
 import subprocess
 import sys
 import threading
@@ -36,15 +34,6 @@ def listening_addresses(port: int) -> set[str]:
         for c in psutil.net_connections(kind="tcp")
         if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
     }
-
-
-def machine_address() -> str | None:
-    """An IPv4 address of this machine that is not loopback (None if it has none)."""
-    for addrs in psutil.net_if_addrs().values():
-        for addr in addrs:
-            if addr.family == socket.AF_INET and not ipaddress.ip_address(addr.address).is_loopback:
-                return str(addr.address)
-    return None
 
 
 @pytest.fixture
@@ -93,14 +82,11 @@ def test_api_on_loopback_while_the_proxy_serves_every_address(
         assert created.status_code in (200, 201), created.text
     assert "deprecated" not in server.log()
 
-    address = machine_address()
-    if address is None:  # only loopback here: the bound addresses above are the proof
-        return
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((address, api_port), timeout=5).close()
+    # The bound addresses above are the proof that only loopback reaches the API; tests talk to loopback only
+    # (no traffic to this machine's other addresses), so the proxy's wildcard bind is exercised there.
     deadline = time.monotonic() + 10
     while True:
-        response = httpx.get(f"http://{address}:{proxy_port}/", headers={"Host": "app.binds.test"}, timeout=5)
+        response = httpx.get(f"http://127.0.0.1:{proxy_port}/", headers={"Host": "app.binds.test"}, timeout=5)
         if response.status_code == 200 or time.monotonic() > deadline:
             break
         time.sleep(0.1)
