@@ -168,11 +168,12 @@ def test_fork_builds_refuse_add_url_and_stop_a_flooding_log(e2e, git_server):
     repo = git_server.create_repo("guarded")
     app = rivetr.create_app(repo, "guarded")
 
-    # ---- ADD <url>, hidden behind an ARG, on line 3
+    # ---- ADD <url>, hidden behind an ARG, on line 3 (a loopback URL: should the refusal ever regress, the
+    # engine's fetch stays on this machine; in the wild this is the cloud metadata address)
     fork = git_server.create_repo("guarded-fork")
     sha = feature_branch(
         fork,
-        f"FROM {BASE_IMAGE}\nARG SRC=http://169.254.169.254/latest\nADD ${{SRC}}/meta-data /x\n"
+        f"FROM {BASE_IMAGE}\nARG SRC=http://127.0.0.1:9/latest\nADD ${{SRC}}/meta-data /x\n"
         'CMD ["httpd", "-f", "-p", "8000", "-h", "/"]\n',
     )
     response = signed_post(
@@ -181,7 +182,7 @@ def test_fork_builds_refuse_add_url_and_stop_a_flooding_log(e2e, git_server):
     assert response.status_code == 202, response.text
     dep = rivetr.wait(response.json()["deployments"][0])
     assert dep["status"] == "failed"
-    assert "Dockerfile line 3" in dep["error"] and "http://169.254.169.254/latest/meta-data" in dep["error"]
+    assert "Dockerfile line 3" in dep["error"] and "http://127.0.0.1:9/latest/meta-data" in dep["error"]
     assert rivetr.images("guarded-pr-11") == []
 
     # ---- a build printing 5,000 lines is stopped after 200, with a marker
