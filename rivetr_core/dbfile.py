@@ -18,7 +18,7 @@ DB_FILE = "rivetr.db"
 #: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
 #: several MB of resident memory on every restart).
 SCHEMA_HEADS = frozenset(
-    {"0003_tls", "0004_accounts", "0005_ops", "0011_webhook_digest", "0014_volumes"}
+    {"0003_tls", "0004_accounts", "0011_webhook_digest", "0015_schedules", "0014_volumes"}
 )
 
 
