@@ -152,7 +152,7 @@ def test_cli_shows_and_changes_the_limits(rivetr_server) -> None:
     assert rows["memory"] == ["256m", "256m"] and rows["pids"] == ["0", "unlimited"], changed
     assert "applies at the next deployment" in changed
     with server.client() as client:
-        app = client.get("/api/apps").json()[0]
+        app = client.get("/api/apps").json()["items"][0]
     assert (app["memory_limit"], app["pids_limit"], app["log_max_size"]) == (256 * MiB, 0, 2 * MiB)
     run("apps", "limits", "web", "--memory", "default", "--pids", "default")
     limits = json.loads(run("apps", "limits", "web", "--json"))

@@ -61,7 +61,7 @@ async def test_invalid_app_field_is_named_and_nothing_written(api: ApiClient, fi
     assert code == 422, body
     assert body["error"]["code"] == "validation_error"
     assert _field(body) == field
-    assert (await api.get("/api/apps"))[1] == []
+    assert (await api.get("/api/apps"))[1]["items"] == []
 
 
 async def test_required_fields(api: ApiClient):
@@ -131,8 +131,8 @@ async def test_update_and_list_filters(api: ApiClient):
     await _create(api, name="b", environment="staging")
     code, body = await api.post("/api/apps", json={**GOOD, "name": "c", "project_id": "nope"})
     assert code == 404 and _field(body) == "project_id"
-    assert [x["name"] for x in (await api.get(f"/api/apps?project_id={project['id']}"))[1]] == ["a"]
-    assert [x["name"] for x in (await api.get("/api/apps?environment=staging"))[1]] == ["b"]
+    assert [x["name"] for x in (await api.get(f"/api/apps?project_id={project['id']}"))[1]["items"]] == ["a"]
+    assert [x["name"] for x in (await api.get("/api/apps?environment=staging"))[1]["items"]] == ["b"]
     assert (await api.get("/api/apps?environment=nope"))[0] == 422
     code, body = await api.put(f"/api/apps/{a['id']}", json={"branch": "develop", "healthcheck_path": "/up"})
     assert code == 200 and body["branch"] == "develop" and body["healthcheck_path"] == "/up"

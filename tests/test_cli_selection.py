@@ -102,4 +102,4 @@ def test_unknown_names_are_a_clear_error(
 
 def _apps(server: ServerProcess) -> list[dict]:
     with server.client() as client:
-        return client.get("/api/apps").json()  # type: ignore[no-any-return]
+        return client.get("/api/apps").json()["items"]  # type: ignore[no-any-return]

@@ -235,16 +235,19 @@ async def test_preview_apps_are_hidden_from_listings_but_reachable(hooks_factory
     _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
     preview_app_id = previews[0]["preview_app_id"]
     status, apps = await hooks.api.get("/api/apps")
+    apps = apps["items"]
     assert status == 200 and [a["id"] for a in apps] == [app_id]
     status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    apps = apps["items"]
     assert status == 200 and {a["id"] for a in apps} == {app_id, preview_app_id}
     status, apps = await hooks.api.get("/api/apps?include_previews=false&environment=development")
+    apps = apps["items"]
     assert [a["id"] for a in apps] == [app_id]
     status, got = await hooks.api.get(f"/api/apps/{preview_app_id}")
     assert status == 200 and got["name"] == "site-pr-7"
     # The dashboard lists and counts apps with the same filter.
     ctx = hooks.api.ctx
-    assert [row["app"].id for row in await queries.list_apps(ctx)] == [app_id]
+    assert [row.id for row in await queries.list_apps(ctx)] == [app_id]
     assert (await queries.dashboard_counts(ctx))["apps"] == 1
 
 
@@ -267,6 +270,7 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     assert held["status"] == "awaiting_approval" and held["fork"] is True and held["preview_app_id"] is None
     assert held["head_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821" and held["approved_sha"] is None
     status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    apps = apps["items"]
     assert [a["id"] for a in apps] == [app_id]  # nothing created for the fork's code
 
     status, body = await hooks.api.post(f"/api/previews/{held['id']}/approve")
@@ -333,6 +337,7 @@ async def test_max_previews_per_app(hooks_factory) -> None:  # noqa: F811
     by_number = {p["pr_number"]: p for p in previews}
     assert by_number[3]["status"] == "limit_reached" and by_number[3]["preview_app_id"] is None
     status, apps = await hooks.api.get("/api/apps?include_previews=true")
+    apps = apps["items"]
     assert len(apps) == 3  # the app and two preview apps, none for PR 3
     # A fork PR approved while the app is at its cap: 409, nothing built.
     status, body = await hooks.github(fork_pr(number=9), event="pull_request")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,10 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_NAME_MAX = 100
 # last_seen/last_used are bookkeeping: writing them on every request would turn reads into writes.
 TOUCH_INTERVAL = timedelta(seconds=60)
+#: How long a verified API token is trusted without asking the database again (a token revoked by another
+#: process, not through this service, keeps working at most this long), and how many are remembered.
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_SIZE = 1024
 
 
 class AccountError(ApiError):
@@ -103,6 +108,9 @@ class AccountService:
         self.db = db
         self.config = config
         self._setup_lock = asyncio.Lock()
+        #: sha256 of a bearer token → (monotonic time looked up, token, owner): see :meth:`verify_token`.
+        self._token_cache: dict[str, tuple[float, ApiToken, User | None]] = {}
+        self._token_generation = 0  # bumped by each revocation: a lookup begun before one is not cached
 
     # ------------------------------------------------------------------------------------------- users
     @property
@@ -349,18 +357,36 @@ class AccountService:
             return list((await s.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc()))).all())
 
     async def revoke_token(self, token_id: str) -> bool:
-        """Delete a token; False when there is no such token."""
-        return await self.db.delete(ApiToken, token_id)
+        """Delete a token; False when there is no such token. Requests carrying it fail from now on (the
+        verification cache is emptied)."""
+        self._token_generation += 1
+        self._token_cache.clear()
+        deleted = await self.db.delete(ApiToken, token_id)
+        self._token_generation += 1
+        self._token_cache.clear()
+        return deleted
 
     async def verify_token(self, raw: str) -> tuple[ApiToken, User | None] | None:
-        """The token (and its owner) for a bearer value, or None when unknown or expired."""
+        """The token (and its owner) for a bearer value, or None when unknown or expired.
+
+        A found token is remembered for :data:`TOKEN_CACHE_SECONDS`, keyed by its sha256 (never the raw
+        value): scripts and the CLI send the same token on every request, and the database round-trips of
+        the lookup were a large share of a small request. Expiry is still checked on every request;
+        revoking through this service empties the cache; unknown tokens are never cached (each miss
+        queries, so a guess cannot linger or fill memory)."""
         if not credentials.looks_like_api_token(raw):
             return None
         now = utcnow()
+        key = credentials.digest(raw)
+        cached = self._token_cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
+            known, owner = cached[1], cached[2]
+            if known.expires_at is not None and aware(known.expires_at) <= now:
+                return None
+            return known, owner
+        generation = self._token_generation
         async with self.db.session() as s:
-            token = (
-                await s.exec(select(ApiToken).where(ApiToken.token_hash == credentials.digest(raw)))
-            ).first()
+            token = (await s.exec(select(ApiToken).where(ApiToken.token_hash == key))).first()
             if token is None:
                 return None
             if token.expires_at is not None and aware(token.expires_at) <= now:  # type: ignore[operator]
@@ -370,6 +396,10 @@ class AccountService:
                 token.last_used_at = now
                 s.add(token)
                 await s.commit()
+        if generation == self._token_generation:
+            if len(self._token_cache) >= TOKEN_CACHE_SIZE:
+                self._token_cache.clear()
+            self._token_cache[key] = (time.monotonic(), token, user)
         return token, user
 
 

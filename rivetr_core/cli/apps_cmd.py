@@ -23,9 +23,9 @@ def apps() -> None:
 @connection_options
 @json_option
 def apps_list(conn: Connection, as_json: bool) -> None:
-    """Every app with its status and domains."""
+    """Every app with its status and domains, by name."""
     with conn.client() as client:
-        rows = client.get("/api/apps")
+        rows = sorted(client.list_all("/api/apps"), key=lambda a: a["name"])
     if as_json:
         print_json(rows)
         return

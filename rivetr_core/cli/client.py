@@ -25,6 +25,8 @@ import click
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 EXIT_FAILED = 1
+#: Page size the CLI asks for when it lists everything (the server's maximum).
+LIST_PAGE = 200
 EXIT_ERROR = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -222,6 +224,21 @@ class RivetrClient:
     def delete(self, path: str, **kw: Any) -> Any:
         return self.request("DELETE", path, **kw)
 
+    def list_all(self, path: str, params: dict[str, Any] | None = None, *, ok: tuple[int, ...] = ()) -> Any:
+        """Every item of a paginated list (``{"items", "next"}``), following ``next`` page after page at the
+        largest page size. A bare JSON list (a server from before the envelope) is returned as it is, and so
+        is a status in ``ok`` (its error body)."""
+        query = {**(params or {}), "limit": LIST_PAGE}
+        items: list[Any] = []
+        while True:
+            page = self.request("GET", path, params=query, ok=ok)
+            if not isinstance(page, dict) or "items" not in page:
+                return page
+            items.extend(page["items"])
+            if not page.get("next"):
+                return items
+            query["cursor"] = page["next"]
+
     def ws_url(self, path: str) -> str:
         base = self.url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         return base + path
@@ -234,7 +251,7 @@ class RivetrClient:
         found = self.request("GET", f"/api/apps/{quote(ref, safe='')}", ok=(404,))
         if isinstance(found, dict) and "id" in found:
             return found
-        apps = self.get("/api/apps")
+        apps = self.list_all("/api/apps")
         for app in apps:
             if app.get("name") == ref:
                 return app  # type: ignore[no-any-return]
@@ -264,7 +281,7 @@ def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) ->
             params.get("token") or os.environ.get("RIVETR_TOKEN"),
         )
         with conn.client(timeout=1.0) as client:
-            apps = client.get("/api/apps")
+            apps = client.list_all("/api/apps")
     except Exception:
         return []
     return [CompletionItem(a["name"], help=a.get("status")) for a in apps if a["name"].startswith(incomplete)]

@@ -86,7 +86,7 @@ def status(conn: Connection, as_json: bool) -> None:
     """Server health (database, container engine, proxy), host load and the apps at a glance."""
     with conn.client(timeout=10) as client:
         health = client.request("GET", "/health", ok=(503,)) or {}
-        apps = client.get("/api/apps", ok=(404,))
+        apps = client.list_all("/api/apps", ok=(404,))
         system = client.get("/api/system/metrics", params={"range": "15m", "points": 2}, ok=(404,))
         channels = client.get("/api/notification-channels", ok=(404,))
     apps = apps if isinstance(apps, list) else []

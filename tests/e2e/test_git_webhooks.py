@@ -191,7 +191,7 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
         timeout=90,
         what="preview status running",
     )
-    apps_listed = rivetr.api.get("/api/apps").json()
+    apps_listed = rivetr.api.get("/api/apps").json()["items"]
     preview_app_id = previews[0]["preview_app_id"]
 
     comments = lambda: fake_git_host.comments.get(("github", "acme/site", 7), {})  # noqa: E731

@@ -61,7 +61,7 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
     screenshot(page, "app-new-errors")
     assert page.url == url + "/apps/new"
     client = server.client()
-    assert "web" not in [a["name"] for a in client.get("/api/apps").json()]
+    assert "web" not in [a["name"] for a in client.get("/api/apps").json()["items"]]
     # Each field's own message: fix them one by one.
     page.fill("#name", "web")
     page.fill("#git_url", "not a url")
@@ -74,7 +74,7 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
     page.select_option("#environment", "production")
     page.click("#new-app-form button[type=submit]")
     wait_app_page(page)
-    created = [a for a in client.get("/api/apps").json() if a["name"] == "web"]
+    created = [a for a in client.get("/api/apps").json()["items"] if a["name"] == "web"]
     assert [(a["environment"], a["domains"], a["port"]) for a in created] == [
         ("production", ["web.example.test"], 8000)
     ]

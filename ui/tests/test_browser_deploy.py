@@ -39,7 +39,7 @@ def engine_server(rivetr_server: Any, engine: str) -> Iterator[Any]:
     yield server
     if server.proc.poll() is None:
         with server.client(timeout=60) as client:
-            for app in client.get("/api/apps").json():
+            for app in client.get("/api/apps").json()["items"]:
                 client.delete(f"/api/apps/{app['id']}")
 
 

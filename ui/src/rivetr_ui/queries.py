@@ -11,10 +11,12 @@ import psutil
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from rivetr_core import readmodels
 from rivetr_core.context import RivetrContext
 from rivetr_core.db.engine import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, AppDomain, Deployment, EnvVar, Project, SshKey
 from rivetr_core.models.git import not_a_preview_app
+from rivetr_core.readmodels import AppSummary
 
 # cpu_percent(None) measures since the previous call; the first call has no baseline, so prime it at import.
 psutil.cpu_percent(None)
@@ -113,22 +115,9 @@ async def get_project(ctx: RivetrContext, project_id: str) -> Project | None:
 
 async def list_apps(
     ctx: RivetrContext, environment: str | None = None, project_id: str | None = None
-) -> list[dict[str, Any]]:
-    query = (
-        select(App, Project.name)
-        .outerjoin(Project, col(Project.id) == col(App.project_id))
-        .where(not_a_preview_app())
-    )
-    if environment:
-        query = query.where(App.environment == environment)
-    if project_id:
-        query = query.where(App.project_id == project_id)
-    async with ctx.db.session() as s:
-        rows = (await s.exec(query.order_by(App.name))).all()
-        domains: dict[str, list[str]] = {}
-        for d in (await s.exec(select(AppDomain).order_by(col(AppDomain.position)))).all():
-            domains.setdefault(d.app_id, []).append(d.domain)
-    return [{"app": a, "project_name": p, "domains": domains.get(a.id, [])} for a, p in rows]
+) -> list[AppSummary]:
+    """The app tables: plain rows from the read-model (name, status, project name, domains ...), by name."""
+    return await readmodels.list_apps(ctx.db, environment=environment, project_id=project_id)
 
 
 async def get_app(ctx: RivetrContext, app_id: str) -> App | None:

@@ -21,7 +21,13 @@
     if (appsLoaded) return;
     appsLoaded = true;
     try {
-      var apps = await Rivetr.api("GET", "/api/apps");
+      // Every app: the list is paginated ({items, next}); follow next at the largest page size.
+      var apps = [], cursor = null;
+      do {
+        var resp = await Rivetr.api("GET", "/api/apps?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+        apps = apps.concat(resp.items);
+        cursor = resp.next;
+      } while (cursor);
       apps.forEach(function (a) {
         var page = "/apps/" + encodeURIComponent(a.id);
         items.push({ label: a.name, kind: "app · " + a.status, run: go(page) });

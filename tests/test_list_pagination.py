@@ -1,0 +1,220 @@
+"""The list envelope and cursor pagination (issue 15): ``{"items", "next"}``, ``?limit=``/``?cursor=``.
+
+In-process app on a real SQLite file for the API; a real ``rivetr serve`` for the CLI, which follows ``next``
+to list everything.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from rivetr_core.cli.main import cli
+from tests.support.server import ApiClient, ServerProcess, start_server
+
+
+async def _create(api: ApiClient, name: str, **extra: object) -> dict:
+    body = {"name": name, "git_url": f"https://git.example.com/acme/{name}.git", **extra}
+    code, created = await api.post("/api/apps", json=body)
+    assert code == 201, created
+    return created  # type: ignore[no-any-return]
+
+
+async def _all_pages(api: ApiClient, query: str = "") -> list[list[str]]:
+    """Names page by page, following ``next``."""
+    pages, cursor = [], None
+    while True:
+        sep = "&" if query else ""
+        url = f"/api/apps?{query}{sep}cursor={cursor}" if cursor else f"/api/apps?{query}"
+        code, body = await api.get(url)
+        assert code == 200, body
+        assert set(body) == {"items", "next"}
+        pages.append([a["name"] for a in body["items"]])
+        cursor = body["next"]
+        if cursor is None:
+            return pages
+
+
+async def test_apps_list_is_an_envelope_paged_by_50(api: ApiClient) -> None:
+    names = [f"app-{i:03d}" for i in range(120)]
+    for name in names:
+        await _create(api, name)
+    code, body = await api.get("/api/apps")
+    assert code == 200
+    assert set(body) == {"items", "next"}
+    assert len(body["items"]) == 50 and isinstance(body["next"], str)
+    pages = await _all_pages(api)
+    assert [len(p) for p in pages] == [50, 50, 20]
+    # Creation order, each app exactly once.
+    assert [n for p in pages for n in p] == names
+    assert [len(p) for p in await _all_pages(api, "limit=7")][:2] == [7, 7]
+    assert [len(p) for p in await _all_pages(api, "limit=200")] == [120]
+
+
+async def test_empty_list_is_an_empty_envelope(api: ApiClient) -> None:
+    assert await api.get("/api/apps") == (200, {"items": [], "next": None})
+
+
+async def test_pages_neither_repeat_nor_skip_across_inserts_and_deletes(api: ApiClient) -> None:
+    first = [f"old-{i:02d}" for i in range(30)]
+    ids = {}
+    for name in first:
+        ids[name] = (await _create(api, name))["id"]
+    code, page1 = await api.get("/api/apps?limit=10")
+    seen = [a["name"] for a in page1["items"]]
+    # Between pages: new apps arrive (one named to sort first by name), an app already served goes away.
+    await _create(api, "aaa-new")
+    await _create(api, "zzz-new")
+    assert (await api.delete(f"/api/apps/{ids['old-00']}"))[0] in (200, 202, 204)
+    cursor = page1["next"]
+    while cursor:
+        code, page = await api.get(f"/api/apps?limit=10&cursor={cursor}")
+        assert code == 200, page
+        seen += [a["name"] for a in page["items"]]
+        cursor = page["next"]
+    assert len(seen) == len(set(seen)), "an app was served twice"
+    assert seen[:30] == first, "an app that existed all along was skipped"
+    assert seen[30:] == ["aaa-new", "zzz-new"]
+
+
+async def test_filters_apply_to_every_page(api: ApiClient) -> None:
+    for i in range(12):
+        await _create(api, f"s-{i:02d}", environment="staging" if i % 2 else "development")
+    pages = await _all_pages(api, "environment=staging&limit=4")
+    assert [n for p in pages for n in p] == [f"s-{i:02d}" for i in range(1, 12, 2)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cursor=not-a-cursor",
+        "cursor=e30",  # base64 of {}
+        "cursor=WzEsMl0",  # base64 of [1,2]
+        "cursor=WyJub3QgYSB0aW1lIiwieCJd",  # base64 of ["not a time","x"]
+        "limit=0",
+        "limit=201",
+        "limit=ten",
+    ],
+)
+async def test_bad_cursor_or_limit_is_a_422_naming_it(api: ApiClient, query: str) -> None:
+    await _create(api, "one")
+    await _create(api, "two")
+    # The parameters exist (a good value works) ...
+    code, good = await api.get("/api/apps?limit=1")
+    assert code == 200 and len(good["items"]) == 1 and good["next"]
+    # ... and a bad one is refused, naming it.
+    code, body = await api.get(f"/api/apps?{query}")
+    assert code == 422, body
+    assert body["error"]["code"] and body["error"]["message"]
+    fields = json.dumps(body["error"]["details"])
+    assert query.split("=")[0] in fields
+
+
+async def test_list_items_are_the_app_objects(api: ApiClient) -> None:
+    """The read-model answers exactly what GET /api/apps/{id} does (secrets redacted, derived fields)."""
+    project = (await api.post("/api/projects", json={"name": "shop"}))[1]
+    created = await _create(
+        api,
+        "web",
+        domains=["b.example.com", "a.example.com"],
+        project_id=project["id"],
+        git_token="s3cret-token",
+        memory_limit="256m",
+        health_check={"kind": "tcp"},
+    )
+    await _create(api, "bare")
+    _code, body = await api.get("/api/apps")
+    listed = {a["name"]: a for a in body["items"]}
+    for name in ("web", "bare"):
+        one = (await api.get(f"/api/apps/{listed[name]['id']}"))[1]
+        assert listed[name] == one
+    assert listed["web"]["domains"] == ["b.example.com", "a.example.com"] == created["domains"]
+    assert listed["web"]["has_git_token"] is True and "s3cret" not in json.dumps(body)
+
+
+async def test_openapi_documents_the_envelope_and_page_parameters(api: ApiClient) -> None:
+    spec = (await api.get("/openapi.json"))[1]
+    operation = spec["paths"]["/api/apps"]["get"]
+    assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["title"] == "AppPage"
+    assert set(page["properties"]) == set(page["required"]) == {"items", "next"}
+
+
+async def test_revoked_api_token_fails_at_once_despite_the_verification_cache(api: ApiClient) -> None:
+    _code, token = await api.post("/api/tokens", json={"name": "script"})
+    headers = {"Authorization": f"Bearer {token['token']}"}
+    for _ in range(3):  # verified once, then served from the cache
+        assert (await api.get("/api/apps", auth=False, headers=headers))[0] == 200
+    assert (await api.delete(f"/api/tokens/{token['id']}"))[0] == 204
+    assert (await api.get("/api/apps", auth=False, headers=headers))[0] == 401
+
+
+# ----------------------------------------------------------------------------------------- CLI, real server
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_server(tmp_path_factory.mktemp("pages") / "data", {"RIVETR_RATE_LIMIT__ENABLED": "false"})
+    with proc.client() as client:
+        for i in range(230):  # more than the CLI's page of 200, and than the default 50
+            r = client.post(
+                "/api/apps", json={"name": f"c-{229 - i:03d}", "git_url": "git://127.0.0.1:9/x.git"}
+            )
+            assert r.status_code == 201, r.text
+    yield proc
+    proc.stop()
+
+
+def _cli(server: ServerProcess, tmp_path: Path, *args: str):  # type: ignore[no-untyped-def]
+    env = {"RIVETR_URL": server.url, "RIVETR_TOKEN": server.token, "RIVETR_LOGIN_FILE": str(tmp_path / "l")}
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_cli_apps_list_follows_next_to_list_everything(server: ServerProcess, tmp_path: Path) -> None:
+    with server.client() as client:
+        assert len(client.get("/api/apps").json()["items"]) == 50
+    result = _cli(server, tmp_path, "apps", "list", "--json")
+    assert result.exit_code == 0, result.output
+    names = [a["name"] for a in json.loads(result.output)]
+    assert names == [f"c-{i:03d}" for i in range(230)]  # every app once, by name
+    table = _cli(server, tmp_path, "apps", "list").output
+    assert "c-000" in table and "c-229" in table
+
+
+def test_cli_resolves_an_app_by_name_beyond_the_first_pages(server: ServerProcess, tmp_path: Path) -> None:
+    # c-000 was created last: it is on the last page.
+    result = _cli(server, tmp_path, "apps", "show", "c-000", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["name"] == "c-000"
+
+
+def test_cli_status_counts_every_app(server: ServerProcess, tmp_path: Path) -> None:
+    result = _cli(server, tmp_path, "status", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert len(body["apps"]) == 230
+
+
+def test_dashboard_apps_table_lists_every_app(server: ServerProcess) -> None:
+    setup = httpx.post(
+        server.url + "/api/auth/setup",
+        json={"username": "admin", "password": "correct horse battery staple"},
+        headers={"Authorization": f"Bearer {server.token}"},
+    )
+    assert setup.status_code == 201, setup.text
+    with httpx.Client(base_url=server.url) as browser:
+        login = browser.get("/login")
+        csrf = login.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = browser.post(
+            "/login",
+            data={"username": "admin", "password": "correct horse battery staple", "csrf_token": csrf},
+        )
+        assert r.status_code in (200, 302, 303), r.text[:300]
+        page = browser.get("/apps")
+        assert page.status_code == 200
+        rows = page.text.count('<tr data-app="')
+        assert rows == 230
