@@ -126,6 +126,22 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
 
 
+def _name_of(plugin: object, index: int) -> str:
+    """The name of a plugin passed to ``create_app``: its ``__rivetr_name__``; for a module that an installed
+    distribution also declares as an entry point, that entry point's name (so it gets its own
+    ``[plugins.<name>]`` section, as when it is loaded from the entry point); else the module's name."""
+    explicit = getattr(plugin, "__rivetr_name__", None)
+    if explicit:
+        return str(explicit)
+    module = getattr(plugin, "__name__", None)
+    if not module:
+        return f"plugin-{index}"
+    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.value == module:
+            return ep.name
+    return str(module)
+
+
 class RivetrPluginManager:
     def __init__(
         self,
@@ -152,9 +168,7 @@ class RivetrPluginManager:
         if load_entrypoints:
             self._load_entrypoints()
         for index, plugin in enumerate(plugins or ()):
-            name = str(
-                getattr(plugin, "__rivetr_name__", None) or getattr(plugin, "__name__", f"plugin-{index}")
-            )
+            name = _name_of(plugin, index)
             if plugin_key(name) not in self.disabled:
                 self._register_strict(plugin, name, "(passed to create_app)", "0")
         self.check()
