@@ -46,6 +46,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.apps:bp",
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
+    "rivetr_core.api.volumes:bp",
     "rivetr_core.api.ssh_keys:bp",
     "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",

@@ -397,6 +397,27 @@ class GitConfig(_Section):
     clone_timeout: float = Field(300.0, gt=0, description="Seconds a clone may take.")
 
 
+class VolumesConfig(_Section):
+    allowed_bind_roots: list[str] = Field(
+        default_factory=list,
+        description="Host directories under which apps may bind-mount paths (absolute). Empty: no bind "
+        "mounts at all (a bind mount gives an app the server's files: an admin decision).",
+    )
+
+
+class BackupConfig(_Section):
+    schedule: str = Field(
+        "0 3 * * *",
+        description="Cron expression of the daily backup of Rivetr's own state (database, certificates, "
+        "config) into `directory`. Empty: no scheduled backup (`rivetr backup create` still works).",
+    )
+    timezone: str = Field("UTC", description="Time zone the schedule is read in (IANA name, e.g. Europe/Paris).")
+    directory: Path | None = Field(
+        None, description="Where scheduled backups go. Unset: `<data_dir>/backups`."
+    )
+    keep_last: int = Field(7, ge=1, description="Scheduled backups kept in `directory`; older ones are deleted.")
+
+
 class TerminalConfig(_Section):
     idle_timeout: float = Field(
         900.0, gt=0, description="Seconds without input after which a dashboard terminal closes."
@@ -443,8 +464,10 @@ class RivetrConfig(BaseSettings):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)  # type: ignore[arg-type]
     cleanup: CleanupConfig = Field(default_factory=CleanupConfig)  # type: ignore[arg-type]
     git: GitConfig = Field(default_factory=GitConfig)  # type: ignore[arg-type]
+    volumes: VolumesConfig = Field(default_factory=VolumesConfig)  # type: ignore[arg-type]
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
     terminal: TerminalConfig = Field(default_factory=TerminalConfig)  # type: ignore[arg-type]
+    backup: BackupConfig = Field(default_factory=BackupConfig)  # type: ignore[arg-type]
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
     @classmethod

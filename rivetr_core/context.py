@@ -19,6 +19,7 @@ from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
+from .services.volumes import VolumeService
 from .types import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
 
 log = logging.getLogger("rivetr.core")
@@ -43,6 +44,7 @@ class RivetrContext:
 
     def __post_init__(self) -> None:
         self.services.apps = AppService(self)
+        self.services.volumes = VolumeService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

@@ -80,6 +80,14 @@ def check_commit(value: str | None) -> str | None:
     return value.lower() if value else None
 
 
+DeployStrategy = Literal["rolling", "recreate"]
+_STRATEGY_HELP = (
+    "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "
+    "both mount the app's named volumes meanwhile). recreate: the old container stops first, for data that "
+    "cannot be shared (the app answers 502 until the new one is up). See docs/volumes.md."
+)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=lambda s, m: _document_checks(s, m))
 
@@ -352,6 +360,7 @@ class AppIn(_AppFields):
         description="Redirect HTTP to HTTPS on the app's domains (once the proxy holds a certificate).",
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security on HTTPS responses of the domains.")
+    deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
 
 
 class AppUpdate(_AppFields):
@@ -383,6 +392,14 @@ class AppUpdate(_AppFields):
     git_token_user: str | None = None
     https_redirect: bool | None = Field(None, description="Applies to the app's routes at once.")
     hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
+    deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
+
+
+class DeleteAppQuery(_Strict):
+    keep_volumes: bool = Field(
+        False,
+        description="Keep the app's named volumes (their data stays in the engine, labelled with the app).",
+    )
 
 
 class AppsQuery(_Strict):

@@ -30,6 +30,21 @@ class BuildSpec:
 
 
 @dataclass
+class Mount:
+    """A volume or bind mount of a container.
+
+    ``kind="volume"``: ``source`` is the name of an engine volume; the runtime creates it (with ``labels``) when
+    it does not exist yet, so it outlives every container that mounts it. ``kind="bind"``: ``source`` is an
+    absolute path on the host (it must exist)."""
+
+    source: str
+    target: str  # absolute path in the container
+    kind: Literal["volume", "bind"] = "volume"
+    read_only: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class RunSpec:
     """One container to start. ``container_port`` is published on 127.0.0.1 at ``host_port`` (0 = any free).
 
@@ -59,6 +74,8 @@ class RunSpec:
     network: str | None = None
     command: list[str] | None = None
     publish: bool = True
+    #: Volumes and bind mounts, mounted when the container is created.
+    mounts: list[Mount] = field(default_factory=list)
 
 
 @dataclass
@@ -176,6 +193,16 @@ class ContainerRuntime(Protocol):
         """Delete the dangling images carrying every one of ``labels`` (a build's leftovers: superseded
         tags, stages, failed steps); never an unlabelled one. ``build_cache``: also empty the engine's build
         cache, which is shared by every program on the engine (a no-op where there is none)."""
+        ...
+
+    async def remove_volume(self, name: str) -> None:
+        """Delete the engine volume ``name`` (a missing one is not an error); raise :class:`RivetrError`
+        while a container still uses it."""
+        ...
+
+    async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
+        """Bytes used by each named volume (None where the engine cannot tell cheaply, 0 for one that does not
+        exist yet)."""
         ...
 
     async def close(self) -> None: ...

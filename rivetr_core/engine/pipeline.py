@@ -33,6 +33,7 @@ from rivetr_core.types import (
     HealthCheck,
     HealthResult,
     HealthTarget,
+    Mount,
     RivetrError,
     RunSpec,
 )
@@ -71,6 +72,9 @@ class AppSnapshot:
     #: The code comes from a fork's pull request: built and run on the isolated ``[previews] fork_network``,
     #: with the fork build limits, its log capped and ``ADD <url>`` refused.
     untrusted: bool = False
+    #: The app's volumes and bind mounts: every container of the app (deploy, rollback, crash restart) gets
+    #: the same ones, so named volumes carry its data from one container to the next.
+    mounts: list[Mount] = field(default_factory=list)
 
 
 def image_tag(app_name: str, deployment_id: str) -> str:
@@ -116,6 +120,7 @@ def run_spec(
         init=True,
         publish=runtime_cfg.publish_ports,
         network=service.ctx.config.previews.fork_network if snap.untrusted else None,
+        mounts=list(snap.mounts),
     )
 
 
@@ -132,6 +137,8 @@ class Pipeline:
     switched: bool = False
     start_task: asyncio.Future[ContainerInfo] | None = None
     switch_task: asyncio.Future[Deployment | None] | None = None
+    #: The deployment a ``recreate`` stopped before starting this one (nothing serves if this one fails).
+    stopped_previous: Deployment | None = None
 
     @property
     def dep_id(self) -> str:
@@ -356,8 +363,24 @@ class Pipeline:
         name: str = await ensure(forks.fork_network, firewall=forks.fork_firewall)
         return name
 
+    async def _stop_previous(self, runtime: ContainerRuntime) -> None:
+        """``deploy_strategy = "recreate"``: stop the serving container before the new one starts, so the two
+        never run together (data that cannot be shared). The app answers 502 until the switch."""
+        svc, app_id = self.service, self.snap.app.id
+        async with svc.switch_lock(app_id):
+            _, current = await svc.app_and_current(app_id)
+            if current is None or current.status != "running" or not current.container_id:
+                return
+            # "replaced" under the switch lock first: the crash watcher restarts only running deployments.
+            await svc.update_deployment(current.id, status="replaced")
+            self.stopped_previous = current
+        self.log(f"recreate: stopping the previous container ({current.container_id[:12]}) first")
+        await svc.remove_container(runtime, current.container_id)
+
     async def _start(self, runtime: ContainerRuntime, image: str) -> str:
         spec = run_spec(self.service, self.snap, self.deployment, image)
+        if self.snap.app.deploy_strategy == "recreate":
+            await self._stop_previous(runtime)
         if self.snap.untrusted:
             await self._isolated_network(runtime)  # (re)made and firewalled before the fork's code runs
         # Shielded: the engine creates the container whatever happens to us, so a cancel waits for it and
@@ -497,6 +520,12 @@ class Pipeline:
             finished_at=utcnow(),
             **extra,
         )
+        if self.stopped_previous is not None:
+            self.log(
+                "the previous version was stopped first (deploy_strategy recreate): roll back to "
+                f"{self.stopped_previous.id} to serve it again"
+            )
+            await svc.after_recreate_failure(self.snap.app.id)
         await svc.after_failure(self.snap.app.id)
         if status == "failed":
             svc.emit(

@@ -65,6 +65,8 @@ from rivetr_core.models.apps import (
 )
 from rivetr_core.models.core import Meta
 from rivetr_core.models.git import Preview
+from rivetr_core.models.volumes import Volume
+from rivetr_core.services.volumes import mounts_for
 from rivetr_core.types import (
     Builder,
     BuildRequest,
@@ -268,6 +270,7 @@ class DeploymentService:
                     select(Preview.id).where(Preview.preview_app_id == app_id, col(Preview.is_fork))
                 )
             ).first()
+            volumes = (await session.exec(select(Volume).where(Volume.app_id == app_id))).all()
         return AppSnapshot(
             app=app,
             domains=await self.app_domains(app_id),
@@ -276,6 +279,7 @@ class DeploymentService:
             git_token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
             git_token_user=app.git_token_user,
             untrusted=fork is not None,
+            mounts=mounts_for(app_id, list(volumes), self.instance_id),
         )
 
     # --------------------------------------------------------------------------------------- pipeline API
@@ -381,6 +385,15 @@ class DeploymentService:
             )
         with contextlib.suppress(ContainerNotFound):
             await runtime.remove(container_id, force=True)
+
+    async def after_recreate_failure(self, app_id: str) -> None:
+        """A ``recreate`` deployment failed after stopping the serving container: nothing runs any more."""
+        async with self.db.session() as session:
+            app = await session.get(App, app_id)
+            if app is not None and app.status == "running":
+                app.current_deployment_id, app.status, app.updated_at = None, "failed", utcnow()
+                session.add(app)
+                await session.commit()
 
     async def after_failure(self, app_id: str) -> None:
         async with self.db.session() as session:

@@ -96,6 +96,9 @@ class App(SQLModel, table=True):
     #: Flags of the app's routes: HTTP→HTTPS redirect (once a certificate exists) and HSTS.
     https_redirect: bool = True
     hsts: bool = False
+    #: ``rolling``: start the new container, switch, then stop the old one (zero downtime; both share the
+    #: app's named volumes meanwhile). ``recreate``: stop the old one first (a brief 502 while none runs).
+    deploy_strategy: str = Field(default="rolling", max_length=20)
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

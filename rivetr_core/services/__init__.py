@@ -7,6 +7,7 @@ and imports nothing from Quart, so the API, the dashboard, webhooks and PR previ
 call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in one place.
 
 * :mod:`.apps` — :class:`~.apps.AppService` (``ctx.services.apps``): create, update, delete and deploy apps.
+* :mod:`.volumes` — :class:`~.volumes.VolumeService` (``ctx.services.volumes``): an app's volumes and binds.
 
 :class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
 with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
@@ -28,17 +29,20 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from rivetr_core.metrics.registry import RivetrMetrics
     from rivetr_core.notify.service import NotificationService
     from rivetr_core.routing import RouteService
+    from rivetr_core.scheduler.service import Scheduler
     from rivetr_core.tls.manager import CertificateManager
     from rivetr_core.webhooks.previews import PreviewService
     from rivetr_core.webhooks.service import WebhookService
 
     from .apps import AppService
+    from .volumes import VolumeService
 
 
 class Services:
     """The control plane's services by name. Attributes are unset until their area starts them."""
 
     apps: AppService
+    volumes: VolumeService
     routes: RouteService
     deployments: DeploymentService
     certificates: CertificateManager
@@ -50,11 +54,13 @@ class Services:
     sampler: MetricsSampler
     cleanup: CleanupService
     accounts: AccountService
+    scheduler: Scheduler
 
     #: Every name the container holds; the string-key alias accepts only these (a typo is a KeyError, not a
     #: new service nobody reads).
     NAMES: ClassVar[tuple[str, ...]] = (
         "apps",
+        "volumes",
         "routes",
         "deployments",
         "certificates",
@@ -66,6 +72,7 @@ class Services:
         "sampler",
         "cleanup",
         "accounts",
+        "scheduler",
     )
 
     def get(self, name: str, default: Any = None) -> Any:

@@ -8,8 +8,8 @@ delete and deploy apps through here, so the same checks and side effects apply t
   (name, domains, the dashboard's domain) checked, rows written, ``rivetr_on_app_created`` told.
 * ``await apps.update(app_id, fields) -> (App, domains)`` — the same checks for the fields given; domains and
   the HTTPS flags apply to the app's routes at once, the rest at the next deployment.
-* ``await apps.delete(app_id)`` — containers, routes, images and rows (the pipeline's ``delete_app``), then
-  ``rivetr_on_app_deleted``.
+* ``await apps.delete(app_id, keep_volumes=False)`` — containers, routes, images and rows (the pipeline's
+  ``delete_app``), then ``rivetr_on_app_deleted``, then the app's named volumes unless ``keep_volumes``.
 * ``await apps.deploy(app_id, commit=None, trigger="api")`` / ``await apps.rollback(deployment_id)`` — queue a
   deployment through the pipeline.
 * ``await apps.sync_preview_app(...)`` — create or refresh a PR's hidden preview app (``rivetr_on_app_created``
@@ -74,6 +74,7 @@ PREVIEW_COPIED_FIELDS = (
     "cpu_limit",
     "memory_limit",
     "https_redirect",
+    "deploy_strategy",
 )
 
 
@@ -248,9 +249,15 @@ class AppService:
             await ctx.services.deployments.sync_routes(app_id, old_domains)
         return await self.get(app_id)
 
-    async def delete(self, app_id: str) -> App:
-        """Stop and remove the app's containers, routes and images, then the app and its history."""
-        return await self.ctx.services.deployments.delete_app(app_id)
+    async def delete(self, app_id: str, *, keep_volumes: bool = False) -> App:
+        """Stop and remove the app's containers, routes and images, then the app and its history; then its
+        named volumes (their data) unless ``keep_volumes``, once no container of the app can use them."""
+        volumes = await self.ctx.services.volumes.for_app(app_id)
+        app = await self.ctx.services.deployments.delete_app(app_id)
+        if not keep_volumes:
+            names = [v.name for v in volumes if v.kind == "volume"]
+            await self.ctx.services.volumes.remove_engine_volumes(app_id, names)
+        return app
 
     async def delete_unless_used(
         self,
@@ -408,6 +415,8 @@ class AppService:
                 await session.commit()
             except IntegrityError as exc:
                 raise Conflict(f"cannot create preview app {preview_app.name}: name or domain taken") from exc
+        # Its own, empty, named volumes at the base app's mount paths; never production's data.
+        await ctx.services.volumes.copy_for_preview(base.id, preview_app.id)
         if created:
             ctx.plugins.notify("rivetr_on_app_created", app_id=preview_app.id, name=preview_app.name)
         return preview_app.id

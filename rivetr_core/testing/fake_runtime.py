@@ -169,6 +169,8 @@ class FakeRuntime:
         self.containers: dict[str, FakeContainer] = {}
         self.builds: builtins.list[str] = []
         self.runs: builtins.list[RunSpec] = []
+        #: Named volumes (name → labels), created by ``run`` for a volume mount, as real engines do.
+        self.volumes: dict[str, dict[str, str]] = {}
         self.calls: builtins.list[tuple[str, dict[str, Any]]] = []
         self.pinged = 0
         self.closed = False
@@ -253,6 +255,18 @@ class FakeRuntime:
         await self._enter("close")
         self.closed = True
 
+    # ----------------------------------------------------------------------------------------- volumes
+    async def remove_volume(self, name: str) -> None:
+        await self._enter("remove_volume", name=name)
+        users = [c.id for c in self.containers.values() if any(m.source == name for m in c.spec.mounts)]
+        if users:
+            raise RivetrError(f"volume {name!r} is in use by {', '.join(users)}")
+        self.volumes.pop(name, None)
+
+    async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
+        await self._enter("volume_sizes", names=list(names))
+        return {name: 0 for name in names}
+
     # ------------------------------------------------------------------------------------------ images
     async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
         """A build reads no Dockerfile: it yields a few lines and makes an image serving ``www/index.html``
@@ -314,6 +328,9 @@ class FakeRuntime:
             raise ImageNotFound(f"image {spec.image} not found")
         if any(c.spec.name == spec.name for c in self.containers.values()):
             raise RivetrError(f"container name {spec.name!r} is already in use")
+        for mount in spec.mounts:
+            if mount.kind == "volume":
+                self.volumes.setdefault(mount.source, dict(mount.labels))
         stats = {"rx": 0, "tx": 0}
         status = 500 if image.unhealthy else 200
         body = image.body.encode()

@@ -147,6 +147,16 @@ class Rivetr:
             images = []
         if images:
             subprocess.run([self.engine, "rmi", "-f", *set(images)], capture_output=True, timeout=60, env=env)
+        try:  # apps' named volumes (a test may keep them on purpose)
+            volumes = self.cli(
+                "volume", "ls", "-q", "--filter", f"label=rivetr.instance={self.instance_id()}"
+            ).split()
+        except Exception:
+            volumes = []
+        if volumes:
+            subprocess.run(
+                [self.engine, "volume", "rm", "-f", *volumes], capture_output=True, timeout=60, env=env
+            )
 
 
 def shutdown_proxy(data_dir: Path) -> None:

@@ -14,8 +14,9 @@ import docker.errors
 
 from rivetr_core.contract import ContainerInfo, ContainerNotFound, ImageNotFound, PortInUse, RunSpec
 
-from .engine import EngineClient, EngineError, has_labels, parse_time
+from .engine import EngineError, has_labels, parse_time
 from .isolation import FirewallError, bridge_name, ensure_firewall
+from .volumes import VolumesMixin
 
 
 def network_address(network: Mapping[str, Any]) -> str | None:
@@ -41,7 +42,7 @@ def check_port_free(host_ip: str, port: int) -> None:
             ) from exc
 
 
-class ContainersMixin(EngineClient):
+class ContainersMixin(VolumesMixin):
     """The container part of the runtime Protocol, plus :meth:`ensure_isolated_network`.
 
     Annotations spell ``builtins.list`` because the Protocol's method ``list`` shadows the builtin in the
@@ -138,6 +139,7 @@ class ContainersMixin(EngineClient):
             network_mode=spec.network or None,
             log_config=self.log_config(spec),
             oom_score_adj=spec.oom_score_adj or None,
+            mounts=self._mounts(api, spec.mounts),
         )
 
     def _create_and_start(self, spec: RunSpec, image: str) -> str:

@@ -1,0 +1,139 @@
+"""``/api/apps/{id}/volumes``: an app's named volumes and bind mounts (see docs/volumes.md).
+
+Thin handlers over :class:`~rivetr_core.services.volumes.VolumeService` (``ctx.services.volumes``), which owns
+the rules. Changes apply at the app's next container start (deploy, rollback, crash restart).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, Response
+from quart_schema import document_response, tag, validate_request
+
+from rivetr_core.context import rivetr
+from rivetr_core.db import isoformat
+from rivetr_core.models.volumes import Volume, engine_volume_name
+from rivetr_core.openapi import responds
+
+bp = Blueprint("volumes_api", __name__, url_prefix="/api/apps/<app_id>/volumes")
+
+_NAME_HELP = "DNS-safe (lower-case letters, digits, hyphens; 1-63), unique per app."
+_PATH_HELP = "Absolute path in the container, one mount per path."
+_HOST_HELP = "Bind mounts only: absolute path on the server under [volumes] allowed_bind_roots."
+
+
+class VolumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=63, description=_NAME_HELP)
+    mount_path: str = Field(max_length=1000, description=_PATH_HELP)
+    kind: Literal["volume", "bind"] = Field(
+        "volume", description="volume: an engine volume kept across deployments; bind: a server directory."
+    )
+    host_path: str | None = Field(None, max_length=1000, description=_HOST_HELP)
+    read_only: bool = False
+
+
+class VolumeUpdate(BaseModel):
+    """Partial update: only the fields present change. A named volume keeps its name and kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=63, description=_NAME_HELP)
+    mount_path: str | None = Field(None, max_length=1000, description=_PATH_HELP)
+    kind: Literal["volume", "bind"] | None = None
+    host_path: str | None = Field(None, max_length=1000, description=_HOST_HELP)
+    read_only: bool | None = None
+
+
+class VolumeOut(BaseModel):
+    id: str
+    app_id: str
+    name: str
+    mount_path: str
+    kind: Literal["volume", "bind"]
+    host_path: str | None
+    read_only: bool
+    engine_name: str | None = Field(description="The engine volume (named volumes); null for a bind mount.")
+    size_bytes: int | None = Field(
+        description="Bytes used (named volumes, measured on the server; 0 before the first start); null when "
+        "not measured (bind mounts, engine unavailable)."
+    )
+    created_at: str
+    updated_at: str
+
+
+class VolumePage(BaseModel):
+    items: list[VolumeOut]
+    next: str | None = Field(description="Always null: an app's volumes fit on one page.")
+
+
+def volume_json(row: Volume, size: int | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "app_id": row.app_id,
+        "name": row.name,
+        "mount_path": row.mount_path,
+        "kind": row.kind,
+        "host_path": row.host_path,
+        "read_only": row.read_only,
+        "engine_name": engine_volume_name(row.app_id, row.name) if row.kind == "volume" else None,
+        "size_bytes": size,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
+@bp.get("")
+@tag(["volumes"])
+@document_response(VolumePage)
+async def list_volumes(app_id: str) -> dict[str, Any]:
+    """The app's mounts by path, with the bytes each named volume uses."""
+    service = rivetr().services.volumes
+    rows = await service.for_app(app_id)
+    sizes = await service.sizes(app_id, rows)
+    return {"items": [volume_json(r, sizes.get(r.id)) for r in rows], "next": None}
+
+
+@bp.post("")
+@tag(["volumes"])
+@responds(404)
+@validate_request(VolumeIn)
+@document_response(VolumeOut, 201)
+async def create_volume(app_id: str, data: VolumeIn) -> tuple[dict[str, Any], int]:
+    """Add a mount (applies at the next deployment). 422 names the field (path not absolute, bind outside
+    the allowed roots...), 409 a name or mount path the app uses already."""
+    row = await rivetr().services.volumes.create(app_id, data.model_dump())
+    return volume_json(row, 0 if row.kind == "volume" else None), 201
+
+
+@bp.get("/<volume_id>")
+@tag(["volumes"])
+@document_response(VolumeOut)
+async def get_volume(app_id: str, volume_id: str) -> dict[str, Any]:
+    service = rivetr().services.volumes
+    row = await service.get(app_id, volume_id)
+    return volume_json(row, (await service.sizes(app_id, [row])).get(row.id))
+
+
+@bp.put("/<volume_id>")
+@tag(["volumes"])
+@validate_request(VolumeUpdate)
+@document_response(VolumeOut)
+async def update_volume(app_id: str, volume_id: str, data: VolumeUpdate) -> dict[str, Any]:
+    """Change a mount's path, read-only flag or (binds) host path; applies at the next deployment."""
+    fields = {k: getattr(data, k) for k in data.model_fields_set}
+    row = await rivetr().services.volumes.update(app_id, volume_id, fields)
+    return volume_json(row)
+
+
+@bp.delete("/<volume_id>")
+@tag(["volumes"])
+@responds(503)
+async def delete_volume(app_id: str, volume_id: str) -> Response:
+    """Remove a mount; a named volume's data goes with it. 409 ``volume_in_use`` while a container of the
+    app mounts it (remove it from a running app: delete, then redeploy is refused; stop or redeploy first)."""
+    await rivetr().services.volumes.delete(app_id, volume_id)
+    return Response(status=204)
