@@ -11,17 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 from quart import Blueprint, Response
-from quart_schema import tag, validate_querystring, validate_request
-from sqlmodel import col, select
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core import readmodels
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
 from rivetr_core.engine.gitsource import redact
 from rivetr_core.engine.limits import effective_limits
 from rivetr_core.engine.selection import health_check_json
-from rivetr_core.models.apps import App, AppDomain
-from rivetr_core.models.git import not_a_preview_app
+from rivetr_core.models.apps import App
 from rivetr_core.openapi import responds
+from rivetr_core.pagination import PageQuery, envelope, json_response, page_model
 
 from .appschema import AppIn, AppsQuery, AppUpdate, DeleteAppQuery
 
@@ -90,27 +90,29 @@ async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     return app_json(app, domains), 201
 
 
+class AppsPageQuery(AppsQuery, PageQuery):
+    pass
+
+
 @bp.get("")
 @tag(["apps"])
-@validate_querystring(AppsQuery)
-async def list_apps(query_args: AppsQuery) -> list[dict[str, Any]]:
-    """Every app, optionally only those of one project and/or environment. Preview apps (one per pull
-    request, see ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
+@validate_querystring(AppsPageQuery)
+@document_response(page_model(dict[str, Any], "AppPage"))
+async def list_apps(query_args: AppsPageQuery) -> Response:
+    """Apps in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``),
+    optionally only those of one project and/or environment. Preview apps (one per pull request, see
+    ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
     ctx = rivetr()
-    stmt = select(App).order_by(col(App.name))
-    if not query_args.include_previews:
-        stmt = stmt.where(not_a_preview_app())
-    if query_args.project_id:
-        stmt = stmt.where(App.project_id == query_args.project_id)
-    if query_args.environment:
-        stmt = stmt.where(App.environment == query_args.environment)
-    async with ctx.db.session() as session:
-        apps = (await session.exec(stmt)).all()
-        domain_rows = (await session.exec(select(AppDomain).order_by(col(AppDomain.position)))).all()
-    domains: dict[str, list[str]] = {}
-    for row in domain_rows:
-        domains.setdefault(row.app_id, []).append(row.domain)
-    return [app_json(a, domains.get(a.id, [])) for a in apps]
+    apps, next_cursor = await readmodels.app_page(
+        ctx.db,
+        limit=query_args.limit,
+        cursor=query_args.cursor,
+        environment=query_args.environment,
+        project_id=query_args.project_id,
+        include_previews=query_args.include_previews,
+    )
+    runtime = ctx.config.runtime
+    return json_response(envelope([a.as_json(runtime) for a in apps], next_cursor))
 
 
 @bp.get("/<app_id>")
