@@ -47,6 +47,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
+    "rivetr_core.api.schedules:bp",
     "rivetr_core.api.ssh_keys:bp",
     "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",
@@ -70,6 +71,7 @@ CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.metrics:start",
     "rivetr_core.history:start",
     "rivetr_core.cleanup:start",
+    "rivetr_core.scheduler.service:start",
     "rivetr_core.accounts.web:start",
 )
 

@@ -10,6 +10,7 @@ import click
 from rivetr_core import __version__
 from rivetr_core.cli import (
     apps_cmd,
+    backup_cmd,
     deploy_cmd,
     env_cmd,
     known_hosts_cmd,
@@ -156,6 +157,8 @@ cli.add_command(logs_cmd.logs)
 cli.add_command(webhooks_cmd.webhooks)
 cli.add_command(previews_cmd.previews)
 cli.add_command(known_hosts_cmd.ssh_known_hosts)
+cli.add_command(backup_cmd.backup)
+cli.add_command(backup_cmd.schedules)
 
 
 def main() -> None:  # pragma: no cover

@@ -9,6 +9,7 @@ from . import (
     core,  # noqa: F401
     git,  # noqa: F401
     ops,  # noqa: F401
+    schedules,  # noqa: F401
     ssh,  # noqa: F401
     tls,  # noqa: F401
     volumes,  # noqa: F401

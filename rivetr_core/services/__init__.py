@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from rivetr_core.metrics.registry import RivetrMetrics
     from rivetr_core.notify.service import NotificationService
     from rivetr_core.routing import RouteService
+    from rivetr_core.scheduler.service import Scheduler
     from rivetr_core.tls.manager import CertificateManager
     from rivetr_core.webhooks.previews import PreviewService
     from rivetr_core.webhooks.service import WebhookService
@@ -53,6 +54,7 @@ class Services:
     sampler: MetricsSampler
     cleanup: CleanupService
     accounts: AccountService
+    scheduler: Scheduler
 
     #: Every name the container holds; the string-key alias accepts only these (a typo is a KeyError, not a
     #: new service nobody reads).
@@ -70,6 +72,7 @@ class Services:
         "sampler",
         "cleanup",
         "accounts",
+        "scheduler",
     )
 
     def get(self, name: str, default: Any = None) -> Any:
