@@ -5,17 +5,19 @@ instance state, pydantic private attributes) cost more than the query itself wit
 select the columns they show with SQLAlchemy Core and build frozen dataclasses from the rows: one query for the
 page of apps with their project's name and their domains.
 
-Used by ``GET /api/apps`` (:func:`app_page`) and the dashboard's app tables (:func:`list_apps`).
+Used by ``GET /api/apps`` (:func:`app_page_json`, which keeps serialised pages until the next commit) and the dashboard's app tables (:func:`list_apps`).
 """
 
 from __future__ import annotations
 
 import json
+import time
+import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, and_, bindparam, event, func, or_, select
 
 from rivetr_core.db import isoformat
 from rivetr_core.engine.gitsource import redact
@@ -23,7 +25,7 @@ from rivetr_core.engine.limits import effective_limits
 from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App, AppDomain, Project
 from rivetr_core.models.git import not_a_preview_app
-from rivetr_core.pagination import after, encode_cursor
+from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from rivetr_core.config import RuntimeConfig
@@ -119,11 +121,15 @@ _EXTRA_COLUMNS = [
     for c in _APPS.c
     if c.name not in {f.name for f in fields(AppSummary)} and not c.name.endswith("_enc")  # no secrets
 ]
+_EXTRA_NAMES = [c.name for c in _EXTRA_COLUMNS]
 _DOMAINS = AppDomain.__table__  # type: ignore[attr-defined]
 _PROJECTS = Project.__table__  # type: ignore[attr-defined]
 
 
-def _apps_select(*, environment: str | None, project_id: str | None, include_previews: bool) -> Any:
+def _apps_select(
+    *, environment: bool, project_id: bool, include_previews: bool, cursor: bool, paged: bool
+) -> Any:
+    """The list statement for one combination of filters; values are bound parameters (see :func:`_sql`)."""
     # The domains come in the same statement, as a JSON array of [position, domain] pairs (SQLite before 3.44
     # cannot order inside an aggregate, so the pairs are sorted here): one round-trip to the database thread
     # per page instead of two.
@@ -142,29 +148,78 @@ def _apps_select(*, environment: str | None, project_id: str | None, include_pre
     if not include_previews:
         stmt = stmt.where(not_a_preview_app())
     if environment:
-        stmt = stmt.where(_APPS.c.environment == environment)
+        stmt = stmt.where(_APPS.c.environment == bindparam("environment"))
     if project_id:
-        stmt = stmt.where(_APPS.c.project_id == project_id)
-    return stmt
+        stmt = stmt.where(_APPS.c.project_id == bindparam("project_id"))
+    if cursor:  # keyset: rows after the cursor's (created_at, id)
+        at: Any = bindparam("after_created_at")
+        ident: Any = bindparam("after_id")
+        stmt = stmt.where(or_(_APPS.c.created_at > at, and_(_APPS.c.created_at == at, _APPS.c.id > ident)))
+    if paged:
+        return stmt.order_by(_APPS.c.created_at, _APPS.c.id).limit(bindparam("limit", type_=Integer))
+    return stmt.order_by(_APPS.c.name)
+
+
+#: SQL text and parameter order per filter combination, compiled once per dialect. Lists run the text as it
+#: is (``exec_driver_sql``): building, cache-keying and type-processing a Core statement on every request cost
+#: several times the query itself; the few conversions the rows need are done in :func:`_summary`.
+_SQL: dict[tuple[Any, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _sql(dialect: Any, **variant: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """SQL text, parameter names in order, and the values the statement fixes itself (its literals)."""
+    key = (dialect.name, *sorted(variant.items()))
+    if key not in _SQL:
+        compiled = _apps_select(**variant).compile(dialect=dialect)
+        _SQL[key] = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+    return _SQL[key]
 
 
 _FIXED = len(_APP_COLUMNS) + 2  # the dataclass's columns, has_git_token, project_name
+_PROCESSORS: dict[str, list[tuple[int, Any]]] = {}
 
 
-def _summary(row: Any) -> AppSummary:
-    columns, domains, extra = row[:_FIXED], row[_FIXED], row[_FIXED + 1 :]
+def _processors(dialect: Any) -> list[tuple[int, Any]]:
+    """(row index, converter) for the columns whose stored form differs from the Python value (booleans,
+    timestamps, JSON), as the column types define it; the rest pass through."""
+    if dialect.name not in _PROCESSORS:
+        columns = [*_APP_COLUMNS, _APPS.c.hsts, None, None, *_EXTRA_COLUMNS]  # has_git_token: a boolean
+        found = []
+        for index, column in enumerate(columns):
+            impl = column.type.dialect_impl(dialect) if column is not None else None
+            process = impl.result_processor(dialect, None) if impl is not None else None
+            if process is not None:
+                found.append((index, process))
+        _PROCESSORS[dialect.name] = found
+    return _PROCESSORS[dialect.name]
+
+
+def _summary(row: Any, processors: list[tuple[int, Any]]) -> AppSummary:
+    values = list(row)
+    for index, process in processors:
+        values[index] = process(values[index])
+    domains = values[_FIXED]
     pairs = sorted(json.loads(domains)) if domains else ()
     return AppSummary(
-        *columns,
+        *values[:_FIXED],
         domains=tuple(domain for _position, domain in pairs),  # type: ignore[misc]
-        extra={c.name: v for c, v in zip(_EXTRA_COLUMNS, extra, strict=True)},
+        extra=dict(zip(_EXTRA_NAMES, values[_FIXED + 1 :], strict=True)),
     )
 
 
-async def _load(db: Database, stmt: Any) -> list[AppSummary]:
+async def _load(db: Database, params: dict[str, Any], **variant: bool) -> list[AppSummary]:
     async with db.engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    return [_summary(row) for row in rows]
+        dialect = conn.dialect
+        sql, order, fixed = _sql(dialect, **variant)
+        values = {**fixed, **params}
+        rows = (await conn.exec_driver_sql(sql, tuple(values[name] for name in order))).all()
+    processors = _processors(dialect)
+    return [_summary(row, processors) for row in rows]
+
+
+def _stored_time(value: datetime) -> str:
+    """A timestamp as SQLAlchemy stores it in SQLite (compared as text by the keyset clause)."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 async def app_page(
@@ -178,20 +233,101 @@ async def app_page(
 ) -> tuple[list[AppSummary], str | None]:
     """One page of apps in creation order (keyset on ``created_at, id``) and the cursor of the next page
     (None on the last). A bad cursor raises the 422 of :mod:`rivetr_core.pagination`."""
-    stmt = _apps_select(environment=environment, project_id=project_id, include_previews=include_previews)
+    params: dict[str, Any] = {"limit": limit + 1}  # one more: is there a next page?
     if cursor:
-        stmt = stmt.where(after(_APPS.c.created_at, _APPS.c.id, cursor))
-    stmt = stmt.order_by(_APPS.c.created_at, _APPS.c.id).limit(limit + 1)  # one more: is there a next page?
-    apps = await _load(db, stmt)
+        created, params["after_id"] = decode_time_id_cursor(cursor)
+        params["after_created_at"] = _stored_time(created)
+    params["environment"], params["project_id"] = environment, project_id
+    apps = await _load(
+        db,
+        params,
+        environment=bool(environment),
+        project_id=bool(project_id),
+        include_previews=include_previews,
+        cursor=bool(cursor),
+        paged=True,
+    )
     if len(apps) <= limit:
         return apps, None
     apps = apps[:limit]
     return apps, encode_cursor((apps[-1].created_at, apps[-1].id))
 
 
+class _PageCache:
+    """Serialised pages of the app list, valid until the next commit on this database.
+
+    Every commit through the database's engine (any table: a status change, a new domain, a deleted project)
+    empties it, so a client reads its own writes. A page read while a commit lands is not kept (the
+    generation moved on), and entries older than :data:`PAGE_CACHE_SECONDS` are dropped anyway, which bounds
+    how stale a write by another process (a restore, a second server on the same file) can leave a page."""
+
+    def __init__(self, db: Database) -> None:
+        self.generation = 0
+        self.entries: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+        # "commit" fires before the database has committed: a page read in between would still see the old
+        # rows, so the connection is marked and the cache emptied again when it returns to the pool (after
+        # the commit completed).
+        event.listen(db.engine.sync_engine, "commit", self._committing)
+        event.listen(db.engine.sync_engine, "checkin", self._checked_in)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self.entries.clear()
+
+    def _committing(self, conn: Any) -> None:
+        conn.info["rivetr_committed"] = True
+        self.invalidate()
+
+    def _checked_in(self, _dbapi_connection: Any, record: Any) -> None:
+        if record.info.pop("rivetr_committed", False):
+            self.invalidate()
+
+    def get(self, key: tuple[Any, ...]) -> bytes | None:
+        found = self.entries.get(key)
+        if found is None or time.monotonic() - found[0] > PAGE_CACHE_SECONDS:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], generation: int, body: bytes) -> None:
+        if generation != self.generation:
+            return
+        if len(self.entries) >= PAGE_CACHE_SIZE:
+            self.entries.clear()
+        self.entries[key] = (time.monotonic(), body)
+
+
+PAGE_CACHE_SECONDS = 2.0
+PAGE_CACHE_SIZE = 256
+_CACHES: weakref.WeakKeyDictionary[Database, _PageCache] = weakref.WeakKeyDictionary()
+
+
+async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **query: Any) -> bytes:
+    """The ``{"items", "next"}`` JSON of :func:`app_page`, from the page cache when no commit happened since
+    the same page was last served (lists are polled far more often than apps change)."""
+    cache = _CACHES.get(db)
+    if cache is None:
+        cache = _CACHES[db] = _PageCache(db)
+    key = (limit, *sorted(query.items()))
+    body = cache.get(key)
+    if body is None:
+        generation = cache.generation
+        apps, next_cursor = await app_page(db, limit=limit, **query)
+        page = {"items": [a.as_json(runtime) for a in apps], "next": next_cursor}
+        body = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()
+        cache.put(key, generation, body)
+    return body
+
+
 async def list_apps(
     db: Database, *, environment: str | None = None, project_id: str | None = None
 ) -> list[AppSummary]:
     """Every app (previews left out), by name: the dashboard's tables."""
-    stmt = _apps_select(environment=environment, project_id=project_id, include_previews=False)
-    return await _load(db, stmt.order_by(_APPS.c.name))
+    return await _load(
+        db,
+        {"environment": environment, "project_id": project_id},
+        environment=bool(environment),
+        project_id=bool(project_id),
+        include_previews=False,
+        cursor=False,
+        paged=False,
+    )

@@ -137,6 +137,29 @@ async def test_list_items_are_the_app_objects(api: ApiClient) -> None:
     assert listed["web"]["has_git_token"] is True and "s3cret" not in json.dumps(body)
 
 
+async def test_a_listed_page_reflects_every_commit_at_once(api: ApiClient) -> None:
+    """Pages are cached until the next commit: a change written by any code path (not only the API) shows in
+    the very next list, whether through the ORM or Core."""
+    from sqlalchemy import text
+
+    from rivetr_core.models.apps import App
+
+    app = await _create(api, "cached")
+    assert (await api.get("/api/apps"))[1]["items"][0]["status"] == "created"
+    assert (await api.get("/api/apps"))[1]["items"][0]["status"] == "created"  # served from the cache
+    async with api.ctx.db.session() as session:  # the pipeline's way: an ORM session
+        row = await session.get(App, app["id"])
+        row.status = "running"
+        session.add(row)
+        await session.commit()
+    assert (await api.get("/api/apps"))[1]["items"][0]["status"] == "running"
+    async with api.ctx.db.engine.begin() as conn:  # Core, autocommitted at the end of the block
+        await conn.execute(text("UPDATE apps SET status = 'stopped'"))
+    assert (await api.get("/api/apps"))[1]["items"][0]["status"] == "stopped"
+    await _create(api, "second")
+    assert [a["name"] for a in (await api.get("/api/apps"))[1]["items"]] == ["cached", "second"]
+
+
 async def test_openapi_documents_the_envelope_and_page_parameters(api: ApiClient) -> None:
     spec = (await api.get("/openapi.json"))[1]
     operation = spec["paths"]["/api/apps"]["get"]

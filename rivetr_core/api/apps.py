@@ -21,7 +21,7 @@ from rivetr_core.engine.limits import effective_limits
 from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App
 from rivetr_core.openapi import responds
-from rivetr_core.pagination import PageQuery, envelope, json_response, page_model
+from rivetr_core.pagination import PageQuery, page_model
 
 from .appschema import AppIn, AppsQuery, AppUpdate, DeleteAppQuery
 
@@ -103,16 +103,16 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
     optionally only those of one project and/or environment. Preview apps (one per pull request, see
     ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
     ctx = rivetr()
-    apps, next_cursor = await readmodels.app_page(
+    body = await readmodels.app_page_json(
         ctx.db,
+        ctx.config.runtime,
         limit=query_args.limit,
         cursor=query_args.cursor,
         environment=query_args.environment,
         project_id=query_args.project_id,
         include_previews=query_args.include_previews,
     )
-    runtime = ctx.config.runtime
-    return json_response(envelope([a.as_json(runtime) for a in apps], next_cursor))
+    return Response(body, content_type="application/json")
 
 
 @bp.get("/<app_id>")
