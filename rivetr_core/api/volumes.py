@@ -13,9 +13,8 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_request
 
 from rivetr_core.context import rivetr
-from rivetr_core.db import isoformat
-from rivetr_core.models.volumes import Volume, engine_volume_name
 from rivetr_core.openapi import responds
+from rivetr_core.services.volumes import volume_json
 
 bp = Blueprint("volumes_api", __name__, url_prefix="/api/apps/<app_id>/volumes")
 
@@ -70,31 +69,12 @@ class VolumePage(BaseModel):
     next: str | None = Field(description="Always null: an app's volumes fit on one page.")
 
 
-def volume_json(row: Volume, size: int | None = None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "app_id": row.app_id,
-        "name": row.name,
-        "mount_path": row.mount_path,
-        "kind": row.kind,
-        "host_path": row.host_path,
-        "read_only": row.read_only,
-        "engine_name": engine_volume_name(row.app_id, row.name) if row.kind == "volume" else None,
-        "size_bytes": size,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
-
-
 @bp.get("")
 @tag(["volumes"])
 @document_response(VolumePage)
 async def list_volumes(app_id: str) -> dict[str, Any]:
     """The app's mounts by path, with the bytes each named volume uses."""
-    service = rivetr().services.volumes
-    rows = await service.for_app(app_id)
-    sizes = await service.sizes(app_id, rows)
-    return {"items": [volume_json(r, sizes.get(r.id)) for r in rows], "next": None}
+    return {"items": await rivetr().services.volumes.listing(app_id), "next": None}
 
 
 @bp.post("")

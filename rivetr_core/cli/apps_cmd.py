@@ -199,16 +199,20 @@ def apps_create(
 @apps.command("delete")
 @click.argument("app", shell_complete=complete_app)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-volumes", is_flag=True, help="Keep the app's named volumes (their data) in the engine.")
 @connection_options
-def apps_delete(app: str, yes: bool, conn: Connection) -> None:
-    """Delete an app: its containers, routes, images, deployments and variables."""
+def apps_delete(app: str, yes: bool, keep_volumes: bool, conn: Connection) -> None:
+    """Delete an app: its containers, routes, images, deployments and variables, and its named volumes' data
+    unless --keep-volumes."""
     with conn.client() as client:
         found = client.resolve_app(app)
         if not yes:
+            data = "" if keep_volumes else " (and the data in its volumes)"
             click.confirm(
-                f"Delete {found['name']} with its containers, routes, images and deployments?", abort=True
+                f"Delete {found['name']} with its containers, routes, images and deployments{data}?",
+                abort=True,
             )
-        client.delete(f"/api/apps/{found['id']}")
+        client.delete(f"/api/apps/{found['id']}", params={"keep_volumes": str(keep_volumes).lower()})
     click.echo(f"deleted app {found['name']}")
 
 

@@ -17,6 +17,7 @@ from rivetr_core.cli import (
     logs_cmd,
     previews_cmd,
     session_cmd,
+    volumes_cmd,
     webhooks_cmd,
 )
 
@@ -151,6 +152,7 @@ cli.add_command(session_cmd.login)
 cli.add_command(session_cmd.status)
 cli.add_command(apps_cmd.apps)
 cli.add_command(env_cmd.env)
+cli.add_command(volumes_cmd.volumes)
 cli.add_command(deploy_cmd.deploy)
 cli.add_command(deploy_cmd.rollback)
 cli.add_command(logs_cmd.logs)

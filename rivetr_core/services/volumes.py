@@ -24,7 +24,7 @@ from sqlmodel import col, select
 
 from rivetr_core.contract import Mount
 from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
-from rivetr_core.db import utcnow
+from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import App
 from rivetr_core.models.volumes import VOLUME_KINDS, Volume, engine_volume_name
 
@@ -67,6 +67,23 @@ def mounts_for(app_id: str, volumes: list[Volume], instance_id: str) -> list[Mou
     return out
 
 
+def volume_json(row: Volume, size: int | None = None) -> dict[str, Any]:
+    """A mount as the API shows it; ``size``: bytes used (None: not measured)."""
+    return {
+        "id": row.id,
+        "app_id": row.app_id,
+        "name": row.name,
+        "mount_path": row.mount_path,
+        "kind": row.kind,
+        "host_path": row.host_path,
+        "read_only": row.read_only,
+        "engine_name": engine_volume_name(row.app_id, row.name) if row.kind == "volume" else None,
+        "size_bytes": size,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
 class VolumeService:
     def __init__(self, ctx: RivetrContext) -> None:
         self.ctx = ctx
@@ -104,6 +121,12 @@ class VolumeService:
         for engine_name, volume_id in named.items():
             out[volume_id] = sizes.get(engine_name)
         return out
+
+    async def listing(self, app_id: str) -> list[dict[str, Any]]:
+        """The app's mounts as the API and the dashboard show them (sizes included)."""
+        rows = await self.for_app(app_id)
+        sizes = await self.sizes(app_id, rows)
+        return [volume_json(row, sizes.get(row.id)) for row in rows]
 
     # ------------------------------------------------------------------------------------------ checking
     def _check(self, values: dict[str, Any]) -> None:

@@ -100,8 +100,21 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         health_kinds=sorted(c.plugins.health_checks()),
         health=health_form(app),
         previews=await _previews(app),
+        volumes=await _volumes(app),
         **await _deployments_context(app),
     )
+
+
+async def _volumes(app: App) -> list[dict[str, Any]]:
+    """The app's mounts as the API lists them (sizes included)."""
+    listing: list[dict[str, Any]] = await ctx().services.volumes.listing(app.id)
+    return listing
+
+
+@bp.get("/apps/<app_id>/partials/volumes")
+async def app_volumes(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render("partials/volumes.html", app=app, volumes=await _volumes(app))
 
 
 def health_form(app: App) -> dict[str, Any]:
