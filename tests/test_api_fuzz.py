@@ -113,7 +113,7 @@ async def test_a_body_that_is_not_utf8_is_a_400(api: ApiClient) -> None:
 
 async def test_an_offset_beyond_sqlite_integers_is_a_422(api: ApiClient) -> None:
     # SQLite integers stop at 2**63: a larger offset reached the query and failed there (a 500).
-    for path in ("/api/audit", "/api/webhook-events"):
+    for path in ("/api/audit",):  # /api/webhook-events pages by cursor
         status, body = await api.get(f"{path}?offset={2**64}")
         assert status == 422, (path, status, body)
         assert body["error"]["details"][0]["field"] == "offset"

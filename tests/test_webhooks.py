@@ -386,7 +386,8 @@ async def test_every_webhook_is_recorded(hooks: Hooks) -> None:
     await hooks.github(fixture(GH / "github_push.json"), delivery="x-1")
     await hooks.github(fixture(GH / "github_push.json"), delivery="x-2", secret="bad")
     status, body = await hooks.api.get("/api/webhook-events")
-    assert status == 200 and body["total"] == 4
+    assert status == 200 and len(body["items"]) == 4 and body["next"] is None
+    body_all = body["items"]
     outcomes = sorted((e["delivery_id"], e["outcome"]) for e in body["items"])
     assert outcomes == [("p-1", "pong"), ("x-1", "deployed"), ("x-1", "duplicate"), ("x-2", "rejected")]
     deployed = next(e for e in body["items"] if e["outcome"] == "deployed")
@@ -398,6 +399,21 @@ async def test_every_webhook_is_recorded(hooks: Hooks) -> None:
     assert [e["delivery_id"] for e in body["items"]] == ["x-2"]
     status, body = await hooks.api.get("/api/webhook-events?limit=0")
     assert status == 422
+    # Pages, newest first, each delivery once.
+    seen, cursor = [], None
+    while True:
+        status, page = await hooks.api.get(
+            "/api/webhook-events?limit=1" + (f"&cursor={cursor}" if cursor else "")
+        )
+        assert status == 200 and len(page["items"]) == 1
+        seen.append(page["items"][0]["id"])
+        if not (cursor := page["next"]):
+            break
+    assert seen == [e["id"] for e in body_all] and len(set(seen)) == 4
+    status, body = await hooks.api.get("/api/webhook-events?cursor=bogus")
+    assert status == 422 and body["error"]["details"][0]["field"] == "cursor"
+    status, body = await hooks.api.get("/api/webhook-events?offset=10")
+    assert status == 422 and body["error"]["details"][0]["field"] == "offset"  # replaced by cursor
     status, _ = await hooks.api.get("/api/webhook-events", auth=False)
     assert status == 401
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint, Quart, current_app, request
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers import Request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.apps import App
 from rivetr_core.openapi import responds
+from rivetr_core.pagination import decode_time_id_cursor, encode_cursor, envelope, page_model
 from rivetr_core.ratelimit import current_client
 from rivetr_core.webhooks.deliveries import delivery_json
 from rivetr_core.webhooks.service import WebhookService
@@ -90,31 +91,36 @@ async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
 
 
 class EventsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     provider: str | None = Field(None, description="Only this provider's deliveries.")
     outcome: str | None = Field(
         None, description="deployed, ignored, skipped, duplicate, rejected, error, pong, removed."
     )
-    limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000_000)  # SQLite integers stop at 2**63
+    limit: int = Field(50, ge=1, le=500, description="Items per page (1-500).")
+    cursor: str | None = Field(
+        None, max_length=512, description="The `next` of the previous page (opaque); omit for the first page."
+    )
 
 
 @bp.get("/api/webhook-events")
 @tag(["webhooks"])
 @validate_querystring(EventsQuery)
+@document_response(page_model(dict[str, Any], "WebhookEventPage"))
 async def list_webhook_events(query_args: EventsQuery) -> dict[str, Any]:
-    """Received webhooks, newest first, with their outcome (rejected attempts included)."""
-    rows, total = await webhooks().deliveries.list(
+    """Received webhooks, newest first, with their outcome (rejected attempts included): ``{"items",
+    "next"}``, a page at a time (pass ``next`` back as ``?cursor=``)."""
+    rows = await webhooks().deliveries.list(
         provider=query_args.provider,
         outcome=query_args.outcome,
-        limit=query_args.limit,
-        offset=query_args.offset,
+        limit=query_args.limit + 1,  # one more: is there a next page?
+        after=decode_time_id_cursor(query_args.cursor) if query_args.cursor else None,
     )
-    return {
-        "items": [delivery_json(r) for r in rows],
-        "total": total,
-        "limit": query_args.limit,
-        "offset": query_args.offset,
-    }
+    next_cursor = None
+    if len(rows) > query_args.limit:
+        rows = rows[: query_args.limit]
+        next_cursor = encode_cursor((rows[-1].received_at, rows[-1].id))
+    return envelope([delivery_json(r) for r in rows], next_cursor)
 
 
 class GitSettingsIn(BaseModel):

@@ -14,9 +14,10 @@ stored field).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import and_, delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -88,25 +89,32 @@ class DeliveryLog:
         return target
 
     async def list(
-        self, *, provider: str | None = None, outcome: str | None = None, limit: int = 50, offset: int = 0
-    ) -> tuple[list[WebhookDelivery], int]:
+        self,
+        *,
+        provider: str | None = None,
+        outcome: str | None = None,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[WebhookDelivery]:
+        """Newest first (``received_at`` descending, then ``id``); ``after``: the key of the last row of the
+        previous page (keyset pagination, see rivetr_core.pagination)."""
         conditions: list[Any] = []
         if provider:
             conditions.append(WebhookDelivery.provider == provider)
         if outcome:
             conditions.append(WebhookDelivery.outcome == outcome)
+        if after is not None:
+            received, ident = after
+            at = col(WebhookDelivery.received_at)
+            conditions.append(or_(at < received, and_(at == received, col(WebhookDelivery.id) > ident)))
         async with self.db.session() as session:
-            total = (
-                await session.exec(select(func.count()).select_from(WebhookDelivery).where(*conditions))
-            ).one()
             rows = await session.exec(
                 select(WebhookDelivery)
                 .where(*conditions)
                 .order_by(col(WebhookDelivery.received_at).desc(), col(WebhookDelivery.id))
-                .offset(offset)
                 .limit(limit)
             )
-            return list(rows.all()), int(total)
+            return list(rows.all())
 
     async def _maybe_trim(self, noise: bool) -> None:
         self._inserts[noise] += 1
