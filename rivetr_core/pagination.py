@@ -78,6 +78,19 @@ def after(created_col: Any, id_col: Any, cursor: str) -> ColumnElement[bool]:
     return or_(created_col > created, and_(created_col == created, id_col > ident))
 
 
+async def keyset_page(session: Any, stmt: Any, model: Any, page: PageQuery) -> tuple[list[Any], str | None]:
+    """One page of ``stmt`` (a select of ``model`` rows, filters applied) in creation order, keyed on the
+    model's ``(created_at, id)``, and the cursor of the next page (None on the last)."""
+    if page.cursor:
+        stmt = stmt.where(after(model.created_at, model.id, page.cursor))
+    stmt = stmt.order_by(model.created_at, model.id).limit(page.limit + 1)  # one more: is there a next page?
+    rows = list((await session.exec(stmt)).all())
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, encode_cursor((rows[-1].created_at, rows[-1].id))
+
+
 def envelope(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next": next_cursor}
 

@@ -154,7 +154,7 @@ async def test_projects_crud(api: ApiClient):
     assert _field((await api.post("/api/projects", json={"name": "Shop!"}))[1]) == "name"
     code, body = await api.put(f"/api/projects/{p['id']}", json={"description": "new"})
     assert code == 200 and body["description"] == "new" and body["name"] == "shop"
-    assert (await api.get("/api/projects"))[1][0]["id"] == p["id"]
+    assert (await api.get("/api/projects"))[1]["items"][0]["id"] == p["id"]
     assert (await api.get(f"/api/projects/{p['id']}"))[1]["app_ids"] == []
 
 

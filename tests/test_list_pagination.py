@@ -160,6 +160,39 @@ async def test_a_listed_page_reflects_every_commit_at_once(api: ApiClient) -> No
     assert [a["name"] for a in (await api.get("/api/apps"))[1]["items"]] == ["cached", "second"]
 
 
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        .decode()
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/projects", "/api/ssh-keys"])
+async def test_other_lists_share_the_envelope_and_cursor(api: ApiClient, path: str) -> None:
+    names = [f"n-{i:02d}" for i in range(7)]
+    for name in names:
+        body = {"name": name, "private_key": _private_key()} if path == "/api/ssh-keys" else {"name": name}
+        code, created = await api.post(path, json=body)
+        assert code == 201, created
+    seen, cursor = [], None
+    while True:
+        code, page = await api.get(f"{path}?limit=3" + (f"&cursor={cursor}" if cursor else ""))
+        assert code == 200 and set(page) == {"items", "next"}, page
+        seen.append([x["name"] for x in page["items"]])
+        if not (cursor := page["next"]):
+            break
+    assert seen == [names[:3], names[3:6], names[6:]]
+    code, body = await api.get(f"{path}?cursor=%%%")
+    assert code == 422 and body["error"]["details"][0]["field"] == "cursor"
+    assert "PRIVATE" not in json.dumps((await api.get(path))[1])
+
+
 async def test_openapi_documents_the_envelope_and_page_parameters(api: ApiClient) -> None:
     spec = (await api.get("/openapi.json"))[1]
     operation = spec["paths"]["/api/apps"]["get"]

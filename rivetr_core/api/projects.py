@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart import Blueprint, Response
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -13,6 +13,7 @@ from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Project
+from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
 
 from .apps import delete_unless_apps_use
 from .appschema import ProjectIn, ProjectUpdate
@@ -50,16 +51,22 @@ async def _app_ids(project_id: str) -> list[str]:
 
 @bp.get("")
 @tag(["projects"])
-async def list_projects() -> list[dict[str, Any]]:
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "ProjectPage"))
+async def list_projects(query_args: PageQuery) -> dict[str, Any]:
+    """Projects in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as
+    ``?cursor=``), each with the ids of its apps."""
     async with rivetr().db.session() as session:
-        projects = (await session.exec(select(Project).order_by(col(Project.name)))).all()
+        projects, next_cursor = await keyset_page(session, select(Project), Project, query_args)
         pairs = (
-            await session.exec(select(App.project_id, App.id).where(col(App.project_id).is_not(None)))
+            await session.exec(
+                select(App.project_id, App.id).where(col(App.project_id).in_([p.id for p in projects]))
+            )
         ).all()
     by_project: dict[str, list[str]] = {}
     for project_id, app_id in pairs:
         by_project.setdefault(project_id or "", []).append(app_id)
-    return [project_json(p, by_project.get(p.id, [])) for p in projects]
+    return envelope([project_json(p, by_project.get(p.id, [])) for p in projects], next_cursor)
 
 
 @bp.post("")

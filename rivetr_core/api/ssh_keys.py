@@ -8,14 +8,15 @@ import hashlib
 from typing import Any
 
 from quart import Blueprint, Response
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
 from rivetr_core.errors import ApiError, validation_error
 from rivetr_core.models.apps import App, SshKey
+from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
 
 from .apps import delete_unless_apps_use
 from .appschema import SshKeyIn
@@ -61,10 +62,13 @@ def public_half(private_key: str) -> tuple[str, str]:
 
 @bp.get("")
 @tag(["ssh-keys"])
-async def list_keys() -> list[dict[str, Any]]:
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "SshKeyPage"))
+async def list_keys(query_args: PageQuery) -> dict[str, Any]:
+    """SSH keys in creation order, a page at a time (``{"items", "next"}``); never the private key."""
     async with rivetr().db.session() as session:
-        rows = (await session.exec(select(SshKey).order_by(col(SshKey.name)))).all()
-    return [key_json(r) for r in rows]
+        rows, next_cursor = await keyset_page(session, select(SshKey), SshKey, query_args)
+    return envelope([key_json(r) for r in rows], next_cursor)
 
 
 @bp.post("")

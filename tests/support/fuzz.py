@@ -52,8 +52,9 @@ SEMANTIC_EXCLUSIONS = (
         "positive_data_acceptance",
         "apprise must know the URL; the notifier must be a plugin",
     ),
-    Exclusion(
-        "GET", "/api/apps", "positive_data_acceptance", "a cursor must be the `next` of an earlier page"
+    *(
+        Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
+        for path in ("/api/apps", "/api/projects", "/api/ssh-keys", "/api/webhook-events")
     ),
 )
 
