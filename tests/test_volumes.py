@@ -151,11 +151,32 @@ async def test_deploy_and_crash_restart_mount_the_app_volumes(vapi, git_server, 
     assert [m.source for m in fake_runtime.runs[-1].mounts] == [m.source for m in mounts.values()]
     listed = (await vapi.get(url))[1]["items"]
     assert [(v["mount_path"], v["size_bytes"]) for v in listed] == [("/data", 0), ("/site", None)]
-    # In use by the running container: the engine refuses, the mount stays.
+    # Deleted while the running container mounts it: the mount goes at once, the data once the next
+    # deployment replaced that container.
     data_id = next(v["id"] for v in listed if v["name"] == "data")
     code, answer = await vapi.delete(f"{url}/{data_id}")
-    assert code == 409 and answer["error"]["code"] == "volume_in_use", answer
-    assert len((await vapi.get(url))[1]["items"]) == 2
+    assert code == 204, answer
+    assert [v["name"] for v in (await vapi.get(url))[1]["items"]] == ["site"]
+    engine_name = f"rivetr-{app['id']}-data"
+    assert engine_name in fake_runtime.volumes  # still mounted
+    await deploy_and_wait(vapi, app["id"], ("running",))
+    for _ in range(200):  # pruned right after the drain step
+        if engine_name not in fake_runtime.volumes:
+            break
+        await asyncio.sleep(0.02)
+    assert engine_name not in fake_runtime.volumes
+    assert [m.target for m in fake_runtime.runs[-1].mounts] == ["/site"]
+
+
+async def test_deleting_an_unused_volume_removes_its_data_at_once(vapi, git_server, fake_runtime):
+    app = await make_app(vapi, git_server.create_repo("web"))
+    url = f"/api/apps/{app['id']}/volumes"
+    code, row = await vapi.post(url, json={"name": "data", "mount_path": "/d"})
+    assert code == 201
+    fake_runtime.volumes[f"rivetr-{app['id']}-data"] = {"rivetr.app": app["id"]}  # made by an earlier start
+    assert (await vapi.delete(f"{url}/{row['id']}"))[0] == 204
+    assert fake_runtime.volumes == {}
+    assert (await vapi.delete(f"{url}/{row['id']}"))[0] == 404
 
 
 @pytest.mark.parametrize("keep", [False, True])

@@ -111,9 +111,8 @@ async def update_volume(app_id: str, volume_id: str, data: VolumeUpdate) -> dict
 
 @bp.delete("/<volume_id>")
 @tag(["volumes"])
-@responds(503)
 async def delete_volume(app_id: str, volume_id: str) -> Response:
-    """Remove a mount; a named volume's data goes with it. 409 ``volume_in_use`` while a container of the
-    app mounts it (remove it from a running app: delete, then redeploy is refused; stop or redeploy first)."""
+    """Remove a mount; the app's next container starts without it. A named volume's data is deleted with it:
+    at once when no container mounts it, else once the app's next deployment has replaced the container."""
     await rivetr().services.volumes.delete(app_id, volume_id)
     return Response(status=204)

@@ -200,6 +200,10 @@ class ContainerRuntime(Protocol):
         while a container still uses it."""
         ...
 
+    async def list_volumes(self, labels: Mapping[str, str]) -> builtins.list[str]:
+        """Names of the engine volumes carrying every one of ``labels``."""
+        ...
+
     async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
         """Bytes used by each named volume (None where the engine cannot tell cheaply, 0 for one that does not
         exist yet)."""

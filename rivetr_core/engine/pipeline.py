@@ -195,6 +195,8 @@ class Pipeline:
             self.switch_task = asyncio.ensure_future(self._switch(upstream))
             old = await asyncio.shield(self.switch_task)
             await self._drain(runtime, old)
+            # Volumes deleted while the old container mounted them can go now (best effort, logged).
+            await svc.ctx.services.volumes.prune(app.id, runtime)
             await svc.update_deployment(self.dep_id, steps=dict(self.steps))
             await svc.prune_images(app.id, keep=svc.ctx.config.cleanup.keep_images)
         except asyncio.CancelledError:

@@ -7,8 +7,8 @@ has none. Changes apply at the app's next container start (deploy, rollback, cra
 
 A named volume is the engine volume :func:`~rivetr_core.models.volumes.engine_volume_name` (by app id, so a PR
 preview, another app, gets its own empty one), labelled with the instance, the app and the volume name. The
-runtime creates it at the first container start; it is removed when the volume is deleted (refused while a
-container of the app still mounts it) or when the app is deleted without ``keep_volumes``.
+runtime creates it at the first container start; it is removed when the volume is deleted (after the app's next
+deployment if a container still mounts it) or when the app is deleted without ``keep_volumes``.
 """
 
 from __future__ import annotations
@@ -234,40 +234,78 @@ class VolumeService:
             await session.refresh(row)
             return row
 
-    async def delete(self, app_id: str, volume_id: str) -> None:
-        """Forget the mount; a named volume's engine volume (its data) is removed too, which the engine
-        refuses (409) while a container of the app mounts it: the row then stays."""
+    async def delete(self, app_id: str, volume_id: str) -> bool:
+        """Forget the mount (the app's next container starts without it). A named volume's engine volume (its
+        data) is removed now when no container mounts it, else after the app's next deployment (see
+        :meth:`prune`). Returns whether the data is gone already."""
         row = await self.get(app_id, volume_id)
-        if row.kind == "volume":
-            runtime = await self.ctx.runtime()
-            try:
-                await runtime.remove_volume(engine_volume_name(app_id, row.name))
-            except RivetrError as exc:
-                raise Conflict(
-                    f"volume {row.name!r} is mounted by a container of the app: remove the mount, redeploy "
-                    f"(or stop the app), then delete it ({exc.message})",
-                    code="volume_in_use",
-                ) from None
         async with self.ctx.db.session() as session:
             found = await session.get(Volume, volume_id)
             if found is not None:
                 await session.delete(found)
                 await session.commit()
+        if row.kind != "volume":
+            return True
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is None:
+            return False
+        try:
+            await runtime.remove_volume(engine_volume_name(app_id, row.name))
+        except RivetrError as exc:
+            log.info(
+                "volume %s of app %s is still mounted (%s): removed after the next deployment",
+                row.name,
+                app_id,
+                exc.message,
+            )
+            return False
+        return True
+
+    def _labels(self, app_id: str) -> dict[str, str]:
+        instance = getattr(self.ctx.services.get("deployments"), "instance_id", "") or ""
+        labels = {"rivetr.managed": "true", "rivetr.app": app_id}
+        if instance:
+            labels["rivetr.instance"] = instance
+        return labels
+
+    async def prune(self, app_id: str, runtime: Any) -> list[str]:
+        """After a deployment switched (no container of the app mounts an old mount any more): remove the
+        app's engine volumes that no mount names now (deleted while a container used them). Best effort."""
+        try:
+            wanted = {
+                engine_volume_name(app_id, v.name) for v in await self.for_app(app_id) if v.kind == "volume"
+            }
+            removed = []
+            for name in await runtime.list_volumes(self._labels(app_id)):
+                if name not in wanted:
+                    await runtime.remove_volume(name)
+                    removed.append(name)
+            return removed
+        except Exception:
+            log.warning("removing deleted volumes of app %s failed", app_id, exc_info=True)
+            return []
 
     async def remove_engine_volumes(self, app_id: str, names: list[str]) -> None:
-        """After an app's deletion (its containers are gone): remove its named volumes from the engine."""
-        if not names:
-            return
+        """After an app's deletion (its containers are gone): remove its named volumes from the engine, those
+        of its mounts (``names``) and any left labelled with it (deleted while mounted)."""
         runtime = self.ctx.runtime_if_ready()
         if runtime is None:
             try:
                 runtime = await self.ctx.runtime()
             except RivetrError:
-                log.warning("engine unavailable: volumes of deleted app %s left behind: %s", app_id, names)
+                if names:
+                    log.warning(
+                        "engine unavailable: volumes of deleted app %s left behind: %s", app_id, names
+                    )
                 return
-        for name in names:
+        engine_names = {engine_volume_name(app_id, name) for name in names}
+        try:
+            engine_names |= set(await runtime.list_volumes(self._labels(app_id)))
+        except RivetrError as exc:
+            log.warning("could not list the volumes of deleted app %s: %s", app_id, exc.message)
+        for name in sorted(engine_names):
             try:
-                await runtime.remove_volume(engine_volume_name(app_id, name))
+                await runtime.remove_volume(name)
             except RivetrError as exc:
                 log.warning("could not remove volume %s of deleted app %s: %s", name, app_id, exc.message)
 

@@ -263,6 +263,11 @@ class FakeRuntime:
             raise RivetrError(f"volume {name!r} is in use by {', '.join(users)}")
         self.volumes.pop(name, None)
 
+    async def list_volumes(self, labels: Mapping[str, str]) -> builtins.list[str]:
+        await self._enter("list_volumes", labels=dict(labels))
+        wanted = dict(labels).items()
+        return sorted(name for name, have in self.volumes.items() if wanted <= have.items())
+
     async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
         await self._enter("volume_sizes", names=list(names))
         return {name: 0 for name in names}

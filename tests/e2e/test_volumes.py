@@ -113,8 +113,15 @@ def test_keep_volumes_and_apps_never_share_a_volume(e2e, git_server, engine):
     kept = f"rivetr-{prod['id']}-data"
     assert rivetr.api.delete(f"/api/apps/{prod['id']}?keep_volumes=true").status_code == 204
     assert rivetr.containers() != [] and kept in engine_volumes(rivetr)
+    # A volume deleted while mounted: the mount goes now, the data after the next deployment.
+    other_volume = f"rivetr-{other['id']}-data"
+    row = rivetr.api.get(f"/api/apps/{other['id']}/volumes").json()["items"][0]
+    assert rivetr.api.delete(f"/api/apps/{other['id']}/volumes/{row['id']}").status_code == 204
+    assert other_volume in engine_volumes(rivetr)
+    rivetr.deploy_and_wait(other["id"])
+    assert other_volume not in engine_volumes(rivetr)
     assert rivetr.api.delete(f"/api/apps/{other['id']}").status_code == 204
-    assert engine_volumes(rivetr) == [kept]  # the other app's volume went with it, the kept one stayed
+    assert engine_volumes(rivetr) == [kept]  # the kept one stayed
     rivetr.cli("volume", "rm", kept)
 
 

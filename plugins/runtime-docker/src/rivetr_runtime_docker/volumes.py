@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import docker
@@ -19,7 +20,7 @@ import docker.types
 
 from rivetr_core.contract import Mount
 
-from .engine import EngineClient, EngineError
+from .engine import EngineClient, EngineError, has_labels
 
 
 def directory_usage(path: str) -> int | None:
@@ -100,6 +101,16 @@ class VolumesMixin(EngineClient):
             return usage
         mountpoint = data.get("Mountpoint")
         return directory_usage(mountpoint) if mountpoint else None
+
+    async def list_volumes(self, labels: Mapping[str, str]) -> builtins.list[str]:
+        """Names of the volumes carrying every one of ``labels``."""
+        filters = self.engine_label_filters(labels)
+        answer = await self._call(lambda: self._api().volumes(filters=filters))
+        return sorted(
+            v["Name"]
+            for v in (answer or {}).get("Volumes") or []
+            if has_labels(v.get("Labels") or {}, labels)
+        )
 
     async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
         """Bytes used by each named volume (see the module docstring for how)."""
