@@ -240,3 +240,29 @@ async def test_api_lists_the_default_state_backup_schedule(api) -> None:
     assert status == 404 and err["error"]["code"] == "not_found"
     status, _ = await api.get("/api/schedules", auth=False)
     assert status == 401
+
+
+async def test_api_runs_the_state_backup_now_into_the_backup_dir(api) -> None:
+    _, body = await api.get("/api/schedules")
+    (job,) = [j for j in body["items"] if j["name"] == "rivetr-state-backup"]
+    status, started = await api.post(f"/api/schedules/{job['id']}/run")
+    assert status == 202, started
+    deadline = time.monotonic() + 30
+    while True:
+        _, runs = await api.get(f"/api/schedules/{job['id']}/runs")
+        if runs["items"] and runs["items"][0]["status"] != "running":
+            break
+        assert time.monotonic() < deadline, runs
+        await asyncio.sleep(0.1)
+    (run,) = runs["items"]
+    assert run["status"] == "succeeded", run
+    archive = Path(run["result"]["path"])
+    assert archive.parent == api.ctx.config.server.data_dir / "backups" and archive.is_file()
+    assert len(run["result"]["sha256"]) == 64
+    _, body = await api.get("/api/schedules")
+    (job,) = [j for j in body["items"] if j["name"] == "rivetr-state-backup"]
+    assert job["last_status"] == "succeeded" and job["last_run_at"] and not job["running"]
+    nxt = datetime.fromisoformat(job["next_run_at"].replace("Z", "+00:00"))
+    assert nxt.hour == 3 and nxt > datetime.now(UTC)  # back on its daily slot
+    status, err = await api.post("/api/schedules/nope/run")
+    assert status == 404 and err["error"]["code"] == "not_found"

@@ -204,3 +204,26 @@ def test_damaged_archive_is_refused_and_retention_keeps_the_newest(tmp_path: Pat
 def test_backup_of_a_dir_without_a_database_is_a_clear_error(tmp_path: Path, missing: str) -> None:
     out = rivetr("backup", "create", "--data-dir", str(tmp_path / missing), "--to", str(tmp_path / "out"))
     assert out.returncode == 1 and "no Rivetr database" in out.stderr
+
+
+def test_cli_lists_schedules_and_runs_the_state_backup_on_a_server(tmp_path: Path, rivetr_server) -> None:
+    server = rivetr_server()
+    env = {
+        "RIVETR_URL": server.url,
+        "RIVETR_TOKEN": server.token,
+        "RIVETR_LOGIN_FILE": str(tmp_path / "l.json"),
+    }
+    listed = rivetr("schedules", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "rivetr-state-backup" in listed.stdout and "0 3 * * * (UTC)" in listed.stdout
+    ran = rivetr("schedules", "run", "rivetr-state-backup", env=env)
+    assert ran.returncode == 0, ran.stderr
+    deadline = time.monotonic() + 30
+    while not list_backups(server.data_dir / "backups"):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    (archive,) = list_backups(server.data_dir / "backups")
+    with tarfile.open(archive) as tar:
+        assert "rivetr.db" in tar.getnames()
+    missing = rivetr("schedules", "run", "nope", env=env)
+    assert missing.returncode == 1 and "no schedule 'nope'" in missing.stderr

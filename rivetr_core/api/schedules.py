@@ -1,5 +1,6 @@
 """``GET /api/schedules``: the scheduler's jobs with their next and last run; ``GET /api/schedules/{id}/runs``:
-a job's recent runs (status ``running`` | ``succeeded`` | ``failed`` | ``interrupted`` | ``skipped``)."""
+a job's recent runs (status ``running`` | ``succeeded`` | ``failed`` | ``interrupted`` | ``skipped``);
+``POST /api/schedules/{id}/run``: run a job now (through the same claim as a scheduled run: never twice at once)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import ApiError
 from rivetr_core.models.schedules import JobRun, ScheduledJob
+from rivetr_core.readmodels import list_schedules as read_schedules
+from rivetr_core.readmodels import schedule_json
 
 bp = Blueprint("schedules_api", __name__, url_prefix="/api/schedules")
 
@@ -58,24 +61,6 @@ class RunList(BaseModel):
     next: str | None = None
 
 
-def schedule_json(job: ScheduledJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "name": job.name,
-        "kind": job.kind,
-        "cron": job.cron,
-        "timezone": job.timezone,
-        "jitter_seconds": job.jitter_seconds,
-        "catch_up": job.catch_up,
-        "enabled": job.enabled,
-        "next_run_at": isoformat(job.next_run_at) if job.enabled else None,
-        "last_run_at": isoformat(job.last_run_at),
-        "last_status": job.last_status,
-        "last_error": job.last_error,
-        "running": job.lock_owner is not None,
-    }
-
-
 def run_json(run: JobRun) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -93,9 +78,7 @@ def run_json(run: JobRun) -> dict[str, Any]:
 @validate_response(ScheduleList)
 async def list_schedules() -> ScheduleList:
     """Every scheduled job, by name, with its next and last run."""
-    async with rivetr().db.session() as session:
-        jobs = (await session.exec(select(ScheduledJob).order_by(ScheduledJob.name))).all()
-    return ScheduleList(items=[ScheduleOut(**schedule_json(j)) for j in jobs], next=None)
+    return ScheduleList(items=[ScheduleOut(**j) for j in await read_schedules(rivetr().db)], next=None)
 
 
 @bp.get("/<job_id>/runs")
@@ -115,3 +98,22 @@ async def list_runs(job_id: str) -> RunList:
             )
         ).all()
     return RunList(items=[RunOut(**run_json(r)) for r in runs], next=None)
+
+
+@bp.post("/<job_id>/run")
+@tag(["schedules"])
+@validate_response(ScheduleOut, 202)
+async def run_now(job_id: str) -> tuple[ScheduleOut, int]:
+    """Make the job due now; the scheduler claims and starts it at once. 409 while a run of it goes on. Follow
+    it with ``GET /api/schedules/{id}/runs``."""
+    scheduler = rivetr().services.get("scheduler")
+    if scheduler is None:
+        raise ApiError(503, "the scheduler is not running")
+    job = await scheduler.run_now(job_id)
+    if job is None:
+        raise ApiError(404, f"no schedule {job_id}")
+    if job == "running":
+        raise ApiError(409, "a run of this schedule is in progress; wait for it to finish")
+    if isinstance(job, str):
+        raise ApiError(409, "this schedule is disabled")
+    return ScheduleOut(**schedule_json(job)), 202

@@ -154,3 +154,25 @@ def schedules_list(conn: Connection, as_json: bool) -> None:
         ],
         ["name", "kind", "schedule", "enabled", "next run", "last run", "last status"],
     )
+
+
+@schedules.command("run")
+@click.argument("schedule")
+@connection_options
+@json_option
+def schedules_run(schedule: str, conn: Connection, as_json: bool) -> None:
+    """Run SCHEDULE (its name or id) now, e.g. ``rivetr schedules run rivetr-state-backup`` for a backup of
+    Rivetr's state by the server. Its runs: ``GET /api/schedules/{id}/runs``."""
+    from urllib.parse import quote
+
+    with conn.client() as client:
+        rows = client.get("/api/schedules")["items"]
+        match = [r for r in rows if schedule in (r["name"], r["id"])]
+        if not match:
+            click.echo(f"error: no schedule {schedule!r} (see rivetr schedules list)", err=True)
+            sys.exit(1)
+        body = client.post(f"/api/schedules/{quote(match[0]['id'])}/run")
+    if as_json:
+        print_json(body)
+        return
+    click.echo(f"started {body['name']}; follow it with: rivetr schedules list")

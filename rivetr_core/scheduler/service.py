@@ -345,6 +345,25 @@ class Scheduler:
             except TimeoutError:
                 pass
 
+    async def run_now(self, job_id: str) -> ScheduledJob | str | None:
+        """Make a job due now and wake the loop (the claim still guards it). None: no such job; ``"running"``:
+        a run of it holds the lock; ``"disabled"``: the job is off."""
+        now = _now()
+        async with self.db.session() as session:
+            job = await session.get(ScheduledJob, job_id)
+            if job is None:
+                return None
+            if not job.enabled:
+                return "disabled"
+            if job.locked_until is not None and job.locked_until >= now:
+                return "running"
+            job.next_run_at = now
+            session.add(job)
+            await session.commit()
+            await session.refresh(job)
+        self._wake.set()
+        return job
+
     def wake(self) -> None:
         """Re-read the jobs now (a job was added or changed)."""
         self._wake.set()
