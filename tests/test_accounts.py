@@ -321,6 +321,7 @@ async def test_api_token_lifecycle(api: ApiClient) -> None:
     bearer = {"Authorization": f"Bearer {raw}"}
     status, listed = await api.get("/api/tokens", auth=False, headers=bearer)
     assert status == 200
+    listed = listed["items"]
     assert [t["name"] for t in listed] == ["ci"]
     assert "token" not in listed[0] and raw not in str(listed)
     assert listed[0]["last_used_at"] is not None

@@ -173,7 +173,7 @@ def _private_key() -> str:
     )
 
 
-@pytest.mark.parametrize("path", ["/api/projects", "/api/ssh-keys"])
+@pytest.mark.parametrize("path", ["/api/projects", "/api/ssh-keys", "/api/tokens"])
 async def test_other_lists_share_the_envelope_and_cursor(api: ApiClient, path: str) -> None:
     names = [f"n-{i:02d}" for i in range(7)]
     for name in names:

@@ -6,11 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, g, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
+from sqlmodel import select
 
 from rivetr_core.accounts.service import token_json
 from rivetr_core.accounts.web import accounts
+from rivetr_core.context import rivetr
 from rivetr_core.errors import not_found
+from rivetr_core.models.accounts import ApiToken
+from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
 
 bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
 
@@ -22,9 +26,14 @@ class TokenIn(BaseModel):
 
 @bp.get("")
 @tag(["tokens"])
-async def list_tokens() -> list[dict[str, Any]]:
-    """Every API token (never the secret value: only its first characters, ``prefix``)."""
-    return [token_json(t) for t in await accounts().list_tokens()]
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "TokenPage"))
+async def list_tokens(query_args: PageQuery) -> dict[str, Any]:
+    """API tokens in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as
+    ``?cursor=``); never the secret value, only its first characters (``prefix``)."""
+    async with rivetr().db.session() as session:
+        rows, next_cursor = await keyset_page(session, select(ApiToken), ApiToken, query_args)
+    return envelope([token_json(t) for t in rows], next_cursor)
 
 
 @bp.post("")

@@ -54,7 +54,7 @@ SEMANTIC_EXCLUSIONS = (
     ),
     *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
-        for path in ("/api/apps", "/api/projects", "/api/ssh-keys", "/api/webhook-events")
+        for path in ("/api/apps", "/api/projects", "/api/ssh-keys", "/api/tokens", "/api/webhook-events")
     ),
 )
 

@@ -141,7 +141,7 @@ def test_api_token_is_shown_once_and_works(shared_server: Any, page: Any) -> Non
     page.wait_for_selector("tr[data-token=ci]")
     assert token not in page.inner_text("#token-list")
     response = httpx.get(server.url + "/api/tokens", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200 and "ci" in [t["name"] for t in response.json()]
+    assert response.status_code == 200 and "ci" in [t["name"] for t in response.json()["items"]]
     screenshot(page, "settings")
     page.reload()
     assert token not in page.content()  # never rendered again
@@ -190,7 +190,7 @@ def test_keyboard_only_use_with_visible_focus(shared_server: Any, page: Any) -> 
     assert page.evaluate("document.activeElement.textContent") == "Cancel"
     page.keyboard.press("Escape")
     page.wait_for_selector("#confirm-dialog:not([open])", state="hidden")
-    assert "from-keyboard" in [t["name"] for t in server.client().get("/api/tokens").json()]
+    assert "from-keyboard" in [t["name"] for t in server.client().get("/api/tokens").json()["items"]]
 
 
 def test_ending_another_session_logs_that_browser_out(shared_server: Any, page: Any, browser: Any) -> None:
