@@ -52,6 +52,7 @@ holds for it as for a real engine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -71,7 +72,9 @@ from rivetr_core.contract import (
     ContainerRuntime,
     ExecSession,
     ImageNotFound,
+    Mount,
     PortInUse,
+    RivetrError,
     RunSpec,
 )
 from rivetr_core.testing.helpers import (
@@ -522,6 +525,53 @@ class RuntimeContract:
         assert sorted(result.output.split()) == ["oops", "x1"]  # two pipes: their order may vary
         result = await runtime.exec(app.id, ["definitely-not-a-command"])
         assert result.exit_code in (126, 127)
+
+    @needs_real_engine
+    async def test_named_volume_outlives_its_containers(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """``RunSpec.mounts``: a named volume is created (with its labels) at the first start, keeps what a
+        container wrote for the next container, is listed by label, cannot be removed while mounted."""
+        runtime = rivetr_runtime
+        name = unique_name("vol")
+        labels = {**rivetr_test_labels, "rivetr.volume": "data"}
+        mount = Mount(source=name, target="/data", kind="volume", labels=labels)
+        try:
+            assert await runtime.volume_sizes([name]) == {name: 0}  # not created yet
+            first = await runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image, name=unique_name("w"), labels=rivetr_test_labels, mounts=[mount]
+                )
+            )
+            written = await runtime.exec(first.id, ["sh", "-c", "echo kept > /data/file && sync"])
+            assert written.exit_code == 0, written.output
+            await runtime.remove(first.id, force=True)
+            assert await runtime.list_volumes(labels) == [name]
+            second = await runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("r"),
+                    labels=rivetr_test_labels,
+                    mounts=[Mount(source=name, target="/data", kind="volume", read_only=True, labels=labels)],
+                )
+            )
+            read = await runtime.exec(second.id, ["cat", "/data/file"])
+            assert (read.exit_code, read.output) == (0, "kept\n")
+            refused = await runtime.exec(second.id, ["sh", "-c", "echo x > /data/other"])
+            assert refused.exit_code != 0  # read-only mount
+            size = (await runtime.volume_sizes([name]))[name]
+            assert size is None or size > 0
+            with pytest.raises(RivetrError):
+                await runtime.remove_volume(name)  # mounted by a container
+            await runtime.remove(second.id, force=True)
+            await runtime.remove_volume(name)
+            await runtime.remove_volume(name)  # a missing volume is not an error
+            assert await runtime.list_volumes(labels) == []
+        finally:
+            for container in await runtime.list(labels=rivetr_test_labels):
+                await runtime.remove(container.id, force=True)
+            with contextlib.suppress(RivetrError):
+                await runtime.remove_volume(name)
 
     @needs_real_engine
     async def test_exec_interactive(
