@@ -1,4 +1,4 @@
-"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, theme, password. Changes go through
+"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, theme, password. Changes go through
 the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``,
 ``/api/auth/password``) from the browser with the session; the git-provider section is filled by
 ``settings.js`` from ``/api/git-providers(/available)``."""
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from quart import g
 
+from rivetr_core import readmodels
 from rivetr_core.accounts.service import session_json, token_json
 
 from .. import queries
@@ -23,6 +24,7 @@ async def settings() -> tuple[str, int]:
         tokens=[token_json(t) for t in await accounts().list_tokens()],
         sessions=await _sessions(),
         plugins=ctx().plugins.plugin_infos(),
+        schedules=await readmodels.list_schedules(ctx().db),
     )
 
 
@@ -57,3 +59,8 @@ async def _sessions() -> list[dict[str, object]]:
 @bp.get("/settings/partials/sessions")
 async def settings_sessions() -> tuple[str, int]:
     return await render("partials/sessions.html", sessions=await _sessions())
+
+
+@bp.get("/settings/partials/schedules")
+async def settings_schedules() -> tuple[str, int]:
+    return await render("partials/schedules.html", schedules=await readmodels.list_schedules(ctx().db))
