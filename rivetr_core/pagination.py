@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from quart import Response
 from sqlalchemy import ColumnElement, and_, or_
 
 from rivetr_core.errors import validation_error
@@ -93,11 +92,3 @@ async def keyset_page(session: Any, stmt: Any, model: Any, page: PageQuery) -> t
 
 def envelope(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next": next_cursor}
-
-
-def json_response(body: Any) -> Response:
-    """Serialise a page directly (compact, no re-validation of what the read-model built): on large lists the
-    framework's generic conversion costs more than the query."""
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False), content_type="application/json"
-    )
