@@ -20,18 +20,21 @@ bp = Blueprint("volumes_api", __name__, url_prefix="/api/apps/<app_id>/volumes")
 
 _NAME_HELP = "DNS-safe (lower-case letters, digits, hyphens; 1-63), unique per app."
 _PATH_HELP = "Absolute path in the container, one mount per path."
+#: What JSON Schema can say; the service checks the rest (no "." or ".." segment, binds under the allowed roots).
+_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_PATH_PATTERN = r"^/[^\x00]*[^/\x00][^\x00]*$"
 _HOST_HELP = "Bind mounts only: absolute path on the server under [volumes] allowed_bind_roots."
 
 
 class VolumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=63, description=_NAME_HELP)
-    mount_path: str = Field(max_length=1000, description=_PATH_HELP)
+    name: str = Field(max_length=63, pattern=_NAME_PATTERN, description=_NAME_HELP)
+    mount_path: str = Field(max_length=1000, pattern=_PATH_PATTERN, description=_PATH_HELP)
     kind: Literal["volume", "bind"] = Field(
         "volume", description="volume: an engine volume kept across deployments; bind: a server directory."
     )
-    host_path: str | None = Field(None, max_length=1000, description=_HOST_HELP)
+    host_path: str | None = Field(None, max_length=1000, pattern=_PATH_PATTERN, description=_HOST_HELP)
     read_only: bool = False
 
 
@@ -40,10 +43,10 @@ class VolumeUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=63, description=_NAME_HELP)
-    mount_path: str | None = Field(None, max_length=1000, description=_PATH_HELP)
+    name: str | None = Field(None, max_length=63, pattern=_NAME_PATTERN, description=_NAME_HELP)
+    mount_path: str | None = Field(None, max_length=1000, pattern=_PATH_PATTERN, description=_PATH_HELP)
     kind: Literal["volume", "bind"] | None = None
-    host_path: str | None = Field(None, max_length=1000, description=_HOST_HELP)
+    host_path: str | None = Field(None, max_length=1000, pattern=_PATH_PATTERN, description=_HOST_HELP)
     read_only: bool | None = None
 
 

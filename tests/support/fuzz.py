@@ -53,8 +53,28 @@ SEMANTIC_EXCLUSIONS = (
         "apprise must know the URL; the notifier must be a plugin",
     ),
     *(
+        Exclusion(
+            method,
+            path,
+            "positive_data_acceptance",
+            "a bind's host path must lie under the server's [volumes] allowed_bind_roots (none here), a named "
+            "volume has none and keeps its name; a mount path must not resolve to /",
+        )
+        for method, path in (
+            ("POST", "/api/apps/{app_id}/volumes"),
+            ("PUT", "/api/apps/{app_id}/volumes/{volume_id}"),
+        )
+    ),
+    *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
-        for path in ("/api/apps", "/api/projects", "/api/ssh-keys", "/api/tokens", "/api/webhook-events")
+        for path in (
+            "/api/apps",
+            "/api/projects",
+            "/api/ssh-keys",
+            "/api/tokens",
+            "/api/notification-channels",
+            "/api/webhook-events",
+        )
     ),
 )
 
