@@ -39,6 +39,7 @@ async def test_channel_crud_masks_and_encrypts_url(api, receiver: Receiver) -> N
     assert receiver.url.encode() not in db_bytes and b"127.0.0.1:" not in db_bytes
 
     status, listed = await api.get("/api/notification-channels")
+    listed = listed["items"]
     assert status == 200 and [c["id"] for c in listed] == [channel_id] and listed[0]["url"] == "json://***"
 
     status, body = await api.put(
@@ -66,7 +67,7 @@ async def test_invalid_channel_is_422_naming_the_field(api, payload: dict, field
     status, body = await api.post("/api/notification-channels", json=payload)
     assert status == 422, body
     assert body["error"]["details"][0]["field"] == field
-    assert (await api.get("/api/notification-channels"))[1] == []
+    assert (await api.get("/api/notification-channels"))[1] == {"items": [], "next": None}
 
 
 async def test_duplicate_name_is_409(api, receiver: Receiver) -> None:

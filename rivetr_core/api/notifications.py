@@ -10,13 +10,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
+from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
+from rivetr_core.models.ops import NotificationChannel
 from rivetr_core.notify.events import EVENT_TYPES, check_events
 from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
 from rivetr_core.openapi import responds
+from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/notification-channels")
 
@@ -81,10 +84,17 @@ def service() -> NotificationService:
 
 @bp.get("")
 @tag(["notifications"])
-async def list_channels() -> list[dict[str, Any]]:
-    """Every channel with its delivery health (``failures`` in a row, ``last_error``)."""
-    box = rivetr().secrets
-    return [channel_json(row, box) for row in await service().list_channels()]
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "ChannelPage"))
+async def list_channels(query_args: PageQuery) -> dict[str, Any]:
+    """Channels in creation order with their delivery health (``failures`` in a row, ``last_error``), a page
+    at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
+    ctx = rivetr()
+    async with ctx.db.session() as session:
+        rows, next_cursor = await keyset_page(
+            session, select(NotificationChannel), NotificationChannel, query_args
+        )
+    return envelope([channel_json(row, ctx.secrets) for row in rows], next_cursor)
 
 
 @bp.post("")

@@ -88,7 +88,7 @@ def status(conn: Connection, as_json: bool) -> None:
         health = client.request("GET", "/health", ok=(503,)) or {}
         apps = client.list_all("/api/apps", ok=(404,))
         system = client.get("/api/system/metrics", params={"range": "15m", "points": 2}, ok=(404,))
-        channels = client.get("/api/notification-channels", ok=(404,))
+        channels = client.list_all("/api/notification-channels", ok=(404,))
     apps = apps if isinstance(apps, list) else []
     channels = channels if isinstance(channels, list) else []
     failing = [c for c in channels if c.get("failures")]
