@@ -266,3 +266,19 @@ async def test_api_runs_the_state_backup_now_into_the_backup_dir(api) -> None:
     assert nxt.hour == 3 and nxt > datetime.now(UTC)  # back on its daily slot
     status, err = await api.post("/api/schedules/nope/run")
     assert status == 404 and err["error"]["code"] == "not_found"
+
+
+async def test_ensure_job_writes_only_what_changed(tmp_path: Path) -> None:
+    db = await _db(tmp_path)
+    s = Scheduler(_ctx(db))
+    first = await s.ensure_job("daily", "test_record", "0 3 * * *", timezone="Europe/Paris")
+    again = await s.ensure_job("daily", "test_record", "0 3 * * *", timezone="Europe/Paris")
+    assert (again.updated_at, again.next_run_at) == (
+        first.updated_at,
+        first.next_run_at,
+    )  # each start: no write
+    moved = await s.ensure_job("daily", "test_record", "30 4 * * *", timezone="Europe/Paris")
+    assert moved.next_run_at is not None and moved.next_run_at.minute == 30
+    off = await s.ensure_job("daily", "test_record", "30 4 * * *", timezone="Europe/Paris", enabled=False)
+    assert off.enabled is False and (await s.tick()) == []
+    await db.engine.dispose()

@@ -126,7 +126,14 @@ class Scheduler:
                 or job.timezone != timezone
                 or job.jitter_seconds != jitter_seconds
                 or job.next_run_at is None
+                or (enabled and not job.enabled)  # re-enabled: from now on, not the slot it stopped at
             )
+            if (
+                job is not None
+                and not timing_changed
+                and (job.kind, job.args, job.catch_up, job.enabled) == (kind, args or {}, catch_up, enabled)
+            ):
+                return job  # every start calls this: no write when nothing changed
             if job is None:
                 job = ScheduledJob(name=name, kind=kind, cron=cron_expr)
             job.kind, job.cron, job.timezone = kind, cron_expr, timezone
