@@ -34,9 +34,13 @@ log() { printf 'engines.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 process_running() {  # $1 = process name; /proc instead of pgrep: procps may be missing on a fresh machine
-    local comm
+    local comm state
     for comm in /proc/[0-9]*/comm; do
-        [ "$(cat "$comm" 2>/dev/null)" = "$1" ] && return 0
+        [ "$(cat "$comm" 2>/dev/null)" = "$1" ] || continue
+        # A zombie (exited, not yet reaped: a daemon we started whose parent is gone, where PID 1 does not
+        # reap) is not running; counting it would wait for a socket that never comes.
+        state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "${comm%/comm}/status" 2>/dev/null)
+        [ "$state" != "Z" ] && return 0
     done
     return 1
 }

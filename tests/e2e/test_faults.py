@@ -107,17 +107,27 @@ def test_kill_9_at_random_points_of_ten_deployments(e2e, git_server, tmp_path, e
     assert len(rivetr.containers(running_only=True)) == 1, kills
 
 
+def _live_pids(name: str) -> list[int]:
+    """Pids of live processes called ``name`` (a zombie, exited but not reaped, does not count)."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Name", "").strip() == name and not fields.get("State", "").strip().startswith("Z"):
+            pids.append(int(proc.name))
+    return pids
+
+
 def _restart_dockerd() -> None:
     """Stop dockerd (SIGTERM, as an upgrade or a crash-restart by an init system would) and start it again
     through the project's own script."""
-    pid = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-    for p in pid:
-        os.kill(int(p), signal.SIGTERM)
+    for pid in _live_pids("dockerd"):
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0
-    ):
+    while _live_pids("dockerd") and time.monotonic() < deadline:
         time.sleep(0.2)
     _ensure("docker")
 
@@ -137,7 +147,10 @@ def _restart_podman_service() -> None:
 
 def _ensure(engine: str) -> None:
     root = Path(__file__).resolve().parents[2]
-    subprocess.run([str(root / "scripts" / "engines.sh"), "ensure", engine], check=True, capture_output=True)
+    result = subprocess.run(
+        [str(root / "scripts" / "engines.sh"), "ensure", engine], capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, f"engines.sh ensure {engine} failed:\n{result.stderr}"
 
 
 @pytest.mark.slow
