@@ -29,6 +29,8 @@ ENGINES = [
 #: Kill points are drawn from this window after the deploy request: a warm redeploy takes about a second,
 #: so they land in clone, build, start, health check, switch, drain, and after it.
 KILL_WINDOW = (0.0, 1.6)
+#: Deployments killed in a row; bench/faults.py runs many more (the long variant).
+ROUNDS = int(os.environ.get("RIVETR_FAULT_ROUNDS", "10"))
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
@@ -58,7 +60,7 @@ def _serves_running_version(rivetr: Rivetr, app_id: str, host: str, contents: di
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 def test_kill_9_at_random_points_of_ten_deployments(e2e, git_server, tmp_path, engine):
-    rng = random.Random(1414)  # fixed: a failure names a reproducible kill point
+    rng = random.Random(int(os.environ.get("RIVETR_FAULT_SEED", "1414")))  # a failure names its kill points
     data_dir = tmp_path / "killed"
     rivetr = e2e(engine, data_dir=data_dir)
     repo = git_server.create_repo("killed")
@@ -68,7 +70,7 @@ def test_kill_9_at_random_points_of_ten_deployments(e2e, git_server, tmp_path, e
     rivetr.deploy_and_wait(app["id"])
     triggered = 1
     kills: list[str] = []
-    for round_no in range(10):
+    for round_no in range(ROUNDS):
         content = f"round {round_no}\n"
         repo.write("www/index.html", content)
         contents[repo.commit(f"round {round_no}")] = content
