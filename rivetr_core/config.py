@@ -411,11 +411,15 @@ class BackupConfig(_Section):
         description="Cron expression of the daily backup of Rivetr's own state (database, certificates, "
         "config) into `directory`. Empty: no scheduled backup (`rivetr backup create` still works).",
     )
-    timezone: str = Field("UTC", description="Time zone the schedule is read in (IANA name, e.g. Europe/Paris).")
+    timezone: str = Field(
+        "UTC", description="Time zone the schedule is read in (IANA name, e.g. Europe/Paris)."
+    )
     directory: Path | None = Field(
         None, description="Where scheduled backups go. Unset: `<data_dir>/backups`."
     )
-    keep_last: int = Field(7, ge=1, description="Scheduled backups kept in `directory`; older ones are deleted.")
+    keep_last: int = Field(
+        7, ge=1, description="Scheduled backups kept in `directory`; older ones are deleted."
+    )
 
 
 class TerminalConfig(_Section):
