@@ -282,3 +282,39 @@ async def test_ensure_job_writes_only_what_changed(tmp_path: Path) -> None:
     off = await s.ensure_job("daily", "test_record", "30 4 * * *", timezone="Europe/Paris", enabled=False)
     assert off.enabled is False and (await s.tick()) == []
     await db.engine.dispose()
+
+
+async def _run_state_backup_now(api) -> dict[str, Any]:
+    _, body = await api.get("/api/schedules")
+    (job,) = [j for j in body["items"] if j["name"] == "rivetr-state-backup"]
+    _, runs = await api.get(f"/api/schedules/{job['id']}/runs")
+    seen = len(runs["items"])
+    status, _ = await api.post(f"/api/schedules/{job['id']}/run")
+    assert status == 202
+    deadline = time.monotonic() + 30
+    while True:
+        _, runs = await api.get(f"/api/schedules/{job['id']}/runs")
+        if len(runs["items"]) > seen and runs["items"][0]["status"] != "running":
+            return runs["items"][0]  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, runs
+        await asyncio.sleep(0.1)
+
+
+async def test_state_backup_outcomes_are_events_failure_included(api, monkeypatch) -> None:
+    events: list[Any] = []
+    monkeypatch.setattr(api.ctx, "emit", events.append)
+    run = await _run_state_backup_now(api)
+    assert run["status"] == "succeeded"
+    assert [(e.type, e.level, e.data["sha256"]) for e in events] == [
+        ("backup_succeeded", "success", run["result"]["sha256"])
+    ]
+    blocker = api.ctx.config.server.data_dir / "not-a-dir"
+    blocker.write_text("a file where the backup directory should be")
+    api.ctx.config.backup.directory = blocker
+    run = await _run_state_backup_now(api)
+    assert run["status"] == "failed" and "not-a-dir" in run["error"]
+    assert [(e.type, e.level) for e in events[1:]] == [("backup_failed", "failure")]
+    assert "not-a-dir" in events[1].message
+    _, body = await api.get("/api/schedules")
+    (job,) = [j for j in body["items"] if j["name"] == "rivetr-state-backup"]
+    assert job["last_status"] == "failed" and "not-a-dir" in job["last_error"]

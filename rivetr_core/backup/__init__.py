@@ -15,16 +15,38 @@ async def run_state_backup(ctx: RivetrContext, args: dict[str, Any]) -> dict[str
     keeping the newest ``keep_last``. Runs in a thread: the SQLite copy and gzip are blocking work."""
     import asyncio
 
+    from rivetr_core.contract.events import RivetrEvent
+
     from .state import create_backup, default_backup_dir
 
     config = ctx.config
     dest = config.backup.directory or default_backup_dir(config.server.data_dir)
-    result = await asyncio.to_thread(
-        create_backup,
-        config.server.data_dir,
-        dest,
-        config_file=config_file(),
-        keep_last=int(args.get("keep_last", config.backup.keep_last)),
+    try:
+        result = await asyncio.to_thread(
+            create_backup,
+            config.server.data_dir,
+            dest,
+            config_file=config_file(),
+            keep_last=int(args.get("keep_last", config.backup.keep_last)),
+        )
+    except Exception as exc:
+        # Both outcomes are events: silence must never be mistaken for success.
+        ctx.emit(
+            RivetrEvent(
+                type="backup_failed",
+                level="failure",
+                message=f"backup of Rivetr's state into {dest} failed: {exc}",
+                data={"what": "state", "destination": str(dest), "error": str(exc)},
+            )
+        )
+        raise
+    ctx.emit(
+        RivetrEvent(
+            type="backup_succeeded",
+            level="success",
+            message=f"backup of Rivetr's state: {result.path.name} ({result.size} bytes)",
+            data={"what": "state", "path": str(result.path), "sha256": result.sha256, "size": result.size},
+        )
     )
     return {"path": str(result.path), "sha256": result.sha256, "size": result.size}
 

@@ -12,6 +12,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "certificate_issued",
     "certificate_failed",
     "disk_warning",
+    "backup_succeeded",
+    "backup_failed",
 )
 
 #: Sent by ``POST /api/notification-channels/{id}/test``; not subscribable, always delivered to that channel.
