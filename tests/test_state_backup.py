@@ -198,6 +198,9 @@ def test_damaged_archive_is_refused_and_retention_keeps_the_newest(tmp_path: Pat
     out = rivetr("backup", "restore", str(damaged), "--data-dir", str(target))
     assert out.returncode == 1 and out.stderr.startswith("error:")
     assert tree_digest(target) == before
+    fresh = tmp_path / "fresh"
+    out = rivetr("backup", "restore", str(damaged), "--data-dir", str(fresh))
+    assert out.returncode == 1 and not fresh.exists()  # a failed restore leaves no half-made data dir
 
 
 @pytest.mark.parametrize("missing", ["nowhere"])

@@ -260,7 +260,7 @@ def restore_backup(
             raise BackupError(
                 f"{archive} does not match its recorded sha256 ({sidecar}): the archive is damaged"
             )
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=data_dir.parent))
     try:
         try:
@@ -298,6 +298,7 @@ def restore_backup(
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(plain)
         # Everything checked: swap. What is replaced moves aside, never deleted.
+        data_dir.mkdir(exist_ok=True, mode=0o700)
         os.chmod(staging / DB_FILE, 0o600)
         items = [DB_FILE] + (["certs"] if (staging / "certs").is_dir() else [])
         items += [n for n in secrets if (staging / n).is_file()]
