@@ -1,8 +1,9 @@
 """The layering of core and plugins, checked by parsing imports (no plugin is imported to check it).
 
-* A plugin (every package under ``plugins/*/src`` and the dashboard under ``ui/src``) imports from core only
-  the contract, ``rivetr_core.contract`` and its modules, plus ``hookimpl``/``__version__`` from the package
-  root: what docs/plugins.md promises third-party authors is all the built-in plugins use too.
+* A plugin (every package under ``plugins/*/src``, the dashboard under ``ui/src`` and the third-party
+  examples under ``examples/*/src``) imports from core only the contract, ``rivetr_core.contract`` and its
+  modules, plus ``hookimpl``/``__version__`` from the package root: what docs/plugins.md promises
+  third-party authors is all the built-in plugins use too.
 * Core never imports a plugin package (plugins are found through entry points only).
 
 The dashboard is a plugin that still reads core's models, accounts and context directly; those imports are
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGIN_SRCS = [*sorted(ROOT.glob("plugins/*/src")), ROOT / "ui" / "src"]
+# examples/ too: they are what third-party authors copy, so they keep the same rule.
+PLUGIN_SRCS = [*sorted(ROOT.glob("plugins/*/src")), ROOT / "ui" / "src", *sorted(ROOT.glob("examples/*/src"))]
 ROOT_NAMES = {"hookimpl", "__version__"}
 
 #: Core modules the dashboard (ui/src) may still import, with the reason. Shrink it, never grow it lightly.

@@ -1,7 +1,9 @@
-"""The two plugins in examples/, built into wheels and installed as an outside author's user would, work in a
+"""The three plugins in examples/, built into wheels and installed as an outside author's user would, work in a
 real deployment: a real ``rivetr serve`` on docker finds them through their ``rivetr`` entry points, an app
 selects the example health check by name (it passes, and a failing path fails the deployment with its
-message), and the example notifier receives the deployment's event.
+message), the example notifier receives the deployment's event, and an app whose repository has only static
+files selects the example builder and is served through the proxy (while an app with a Dockerfile and builder
+``auto`` is never taken over by it).
 
 Offline: the wheels are built with ``--no-build-isolation`` (setuptools from this venv) and installed with
 ``--no-index`` into a directory that only the server's ``PYTHONPATH`` names, so nothing but the wheels can
@@ -20,8 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.engines import BASE_IMAGE
+from tests.support.gitserver import busybox_app
+
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = {"notifier-jsonl": "rivetr_example_jsonl", "healthcheck-file": "rivetr_example_filecheck"}
+EXAMPLES = {
+    "notifier-jsonl": "rivetr_example_jsonl",
+    "healthcheck-file": "rivetr_example_filecheck",
+    "builder-static": "rivetr_example_static",
+}
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
@@ -33,14 +42,18 @@ def _pip(*args: str) -> None:
 
 
 def build_and_install(tmp_path: Path) -> Path:
-    """Wheels of both examples installed into a fresh directory; returns that directory."""
+    """Wheels of every example installed into a fresh directory; returns that directory."""
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     for example in EXAMPLES:
         source = tmp_path / "src" / example  # a copy: the build leaves build/ and *.egg-info behind
         shutil.copytree(ROOT / "examples" / example, source)
         _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(source))
     built = sorted(wheels.glob("*.whl"))
-    assert [w.name.split("-")[0] for w in built] == ["rivetr_example_filecheck", "rivetr_example_jsonl"]
+    assert [w.name.split("-")[0] for w in built] == [
+        "rivetr_example_filecheck",
+        "rivetr_example_jsonl",
+        "rivetr_example_static_site",
+    ]
     _pip("install", "--no-deps", "--no-index", "--target", str(site), *map(str, built))
     for package in EXAMPLES.values():
         assert (site / package / "plugin.py").exists()
@@ -49,6 +62,7 @@ def build_and_install(tmp_path: Path) -> Path:
         "[rivetr]" in entry_points
         and "example-file-check" in entry_points
         and "example-jsonl" in entry_points
+        and "example-static-site" in entry_points
     )
     return site
 
@@ -60,12 +74,29 @@ def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, t
     for package in EXAMPLES.values():  # the test process itself cannot see them: only the wheels provide them
         assert not any((Path(p) / package).exists() for p in sys.path if p)
     pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    rivetr = e2e("docker", PYTHONPATH=pythonpath)
+    # The builder's own [plugins.example-static-site] section, set from the environment: its default base image
+    # comes from Docker Hub, and this host builds offline from the local test image.
+    settings = {"RIVETR_PLUGINS__EXAMPLE_STATIC_SITE__BASE_IMAGE": BASE_IMAGE}
+    rivetr = e2e("docker", PYTHONPATH=pythonpath, **settings)
 
     plugins = rivetr.api.get("/api/plugins").json()
     listed = json.dumps(plugins)
     assert "example-jsonl" in listed and "example-file-check" in listed, listed
     assert "rivetr-example-jsonl" in listed and "rivetr-example-filecheck" in listed, listed
+    static = next(p for p in plugins if p["name"] == "example-static-site")
+    assert static["status"] == "ok" and static["distribution"] == "rivetr-example-static-site", static
+    assert static["provides"].get("builder") == ["static-site"], static
+    # `rivetr plugins list` (the CLI, its own process) finds it from the wheel too, and exits 0: nothing failed.
+    cli = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "plugins", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": pythonpath, **settings},
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    row = next(line for line in cli.stdout.splitlines() if line.startswith("example-static-site "))
+    assert "rivetr-example-static-site" in row and "builder static-site" in row, cli.stdout
 
     events = tmp_path / "events" / "rivetr.jsonl"
     response = rivetr.api.post(
@@ -107,3 +138,39 @@ def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, t
     assert bad["status"] == "failed"
     assert "/not/there missing" in bad["error"], bad
     rivetr.wait_content(f"{name}.e2e.test", "hello from v1\n")  # the previous version still serves
+
+    # The builder: a repository with static files and no Dockerfile, the app naming the builder.
+    site = git_server.create_repo(
+        "example-static",
+        {
+            "public/index.html": ("hello from static-site\n", 0o644),
+            "public/css/site.css": ("body { color: teal }\n", 0o644),
+        },
+    )
+    static_app = rivetr.create_app(site, "example-static", builder="static-site")
+    built = rivetr.deploy_and_wait(static_app["id"])
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{built['id']}/logs").json()]
+    assert any("with the static-site builder" in line for line in lines), lines
+    assert any("static-site: serving 2 files" in line for line in lines), lines
+    rivetr.wait_content("example-static.e2e.test", "hello from static-site\n")
+    assert rivetr.fetch("example-static.e2e.test", "/css/site.css") == (200, "body { color: teal }\n")
+    assert rivetr.images("example-static"), "the built image carries Rivetr's tag"
+
+    # With "auto", detection picks it for the same repository (no Dockerfile, a public/ directory)...
+    response = rivetr.api.put(f"/api/apps/{static_app['id']}", json={"builder": "auto"})
+    assert response.status_code == 200, response.text
+    auto = rivetr.deploy_and_wait(static_app["id"])
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{auto['id']}/logs").json()]
+    assert any("with the static-site builder" in line for line in lines), lines
+
+    # ...but never takes over a repository with a Dockerfile, even one that also has a public/ directory.
+    both = git_server.create_repo(
+        "example-both",
+        {**busybox_app("hello from the Dockerfile\n"), "public/index.html": ("not me\n", 0o644)},
+    )
+    docker_app = rivetr.create_app(both, "example-both", builder="auto")
+    dep = rivetr.deploy_and_wait(docker_app["id"])
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{dep['id']}/logs").json()]
+    assert any("with the dockerfile builder" in line for line in lines), lines
+    assert not any("static-site" in line for line in lines), lines
+    rivetr.wait_content("example-both.e2e.test", "hello from the Dockerfile\n")

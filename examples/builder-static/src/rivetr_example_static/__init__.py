@@ -1,0 +1,1 @@
+"""Example Rivetr builder: a repository's directory of static files served by busybox httpd."""
