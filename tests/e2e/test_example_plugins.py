@@ -156,6 +156,15 @@ def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, t
     assert rivetr.fetch("example-static.e2e.test", "/css/site.css") == (200, "body { color: teal }\n")
     assert rivetr.images("example-static"), "the built image carries Rivetr's tag"
 
+    # A link out of the repository is refused with its name (read_repo_file), never copied into the image.
+    (site.work / "public" / "passwd").symlink_to("/etc/passwd")
+    site.commit("a link to a host file")
+    leak = rivetr.wait(rivetr.deploy(static_app["id"])["id"])
+    assert leak["status"] == "failed", leak
+    assert "public/passwd: is a symbolic link to a path outside the repository" in leak["error"], leak
+    site.remove("public/passwd")
+    site.commit("link removed")
+
     # With "auto", detection picks it for the same repository (no Dockerfile, a public/ directory)...
     response = rivetr.api.put(f"/api/apps/{static_app['id']}", json={"builder": "auto"})
     assert response.status_code == 200, response.text
