@@ -200,23 +200,16 @@ class PreviewService:
     ) -> tuple[Preview, str | None]:
         """Build the PR's head, or record why not (``[previews] forks``, ``max_per_app``): the preview row and
         the deployment id (None when held)."""
-        number = event.pr_number
-        assert number is not None
         policy = self.ctx.config.previews
         async with self._locks.setdefault(app.id, asyncio.Lock()):
-            domain = f"pr-{number}.{app.name}.{domain_base}"
-            row = await self._find(app.id, number)
-            if row is None:
-                row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
-            row.domain = domain
-            self._take_head(row, event)
+            row = await self._row_for(app, event, domain_base)
             if event.pr_is_fork and policy.forks == "never":
                 if row.preview_app_id:  # built under an earlier policy: a fork's code must not keep running
                     await self._delete_preview_app(row.preview_app_id)
                     row.preview_app_id = None
                 reason = 'previews of pull requests from forks are off ([previews] forks = "never")'
                 return await self._hold(row, "rejected", reason), None
-            if not row.preview_app_id and await self._live_count(app.id, number) >= policy.max_per_app:
+            if not row.preview_app_id and await self._live_count(app.id, row.pr_number) >= policy.max_per_app:
                 reason = (
                     f"{app.name} already has {policy.max_per_app} live previews ([previews] max_per_app); "
                     "close one, then push to this pull request again"
@@ -240,6 +233,19 @@ class PreviewService:
                 )
                 return held, None
             return await self._deploy_locked(app, event, settings, row)
+
+    async def _row_for(self, app: App, event: WebhookEvent, domain_base: str) -> Preview:
+        """The PR's preview row (a new one for a new PR) with its domain and the event's head; under the app's
+        lock."""
+        number = event.pr_number
+        assert number is not None
+        domain = f"pr-{number}.{app.name}.{domain_base}"
+        row = await self._find(app.id, number)
+        if row is None:
+            row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
+        row.domain = domain
+        self._take_head(row, event)
+        return row
 
     @staticmethod
     def _take_head(row: Preview, event: WebhookEvent) -> None:
@@ -313,15 +319,8 @@ class PreviewService:
         self, app: App, event: WebhookEvent, settings: AppGitSettings, domain_base: str
     ) -> tuple[Preview, str]:
         """Build the PR's head now, whatever the policy (callers decide: :meth:`admit`, :meth:`approve`)."""
-        number = event.pr_number
-        assert number is not None
         async with self._locks.setdefault(app.id, asyncio.Lock()):
-            domain = f"pr-{number}.{app.name}.{domain_base}"
-            row = await self._find(app.id, number)
-            if row is None:
-                row = Preview(app_id=app.id, provider=event.provider, pr_number=number, domain=domain)
-            row.domain = domain
-            self._take_head(row, event)
+            row = await self._row_for(app, event, domain_base)
             return await self._deploy_locked(app, event, settings, row)
 
     async def _deploy_locked(
