@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .client import Connection, complete_app, connection_options, json_option
+from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .output import fields, print_json, short_time, table
 
 
@@ -380,13 +380,7 @@ def _health_check(
 def apps_builder(app: str, name: str | None, conn: Connection) -> None:
     """Show the app's builder, or set it: auto (the first that detects the source) or an installed builder's
     name (the only one then asked). Applies at the next deployment."""
-    with conn.client() as client:
-        found = client.resolve_app(app)
-        if name is not None:
-            found = client.put(f"/api/apps/{found['id']}", {"builder": name})
-    click.echo(f"builder: {found.get('builder', 'auto')}")
-    if name is not None:
-        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+    show_or_set(conn, app, "builder", name, "auto", "builder")
 
 
 @apps.command("health-check")

@@ -259,6 +259,17 @@ class RivetrClient:
         raise CliError(f"unknown app {ref!r} (apps: {names})")
 
 
+def show_or_set(conn: Connection, app: str, field: str, value: str | None, default: str, label: str) -> None:
+    """Print one of an app's settings, or set it first (``rivetr apps builder APP [NAME]`` and friends)."""
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        if value is not None:
+            found = client.put(f"/api/apps/{found['id']}", {field: value})
+    click.echo(f"{label}: {found.get(field, default)}")
+    if value is not None:
+        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return "connection refused" if "refused" in text.lower() else text

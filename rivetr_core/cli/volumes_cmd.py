@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .client import CliError, Connection, complete_app, connection_options, json_option
+from .client import CliError, Connection, complete_app, connection_options, json_option, show_or_set
 from .output import print_json, table
 
 
@@ -129,10 +129,4 @@ def volumes_remove(app: str, volume: str, yes: bool, conn: Connection) -> None:
 def volumes_strategy(app: str, strategy: str | None, conn: Connection) -> None:
     """Show the app's deploy strategy, or set it. rolling (default): zero downtime, old and new containers
     share the named volumes for a moment; recreate: the old container stops first (a brief 502)."""
-    with conn.client() as client:
-        found = client.resolve_app(app)
-        if strategy is not None:
-            found = client.put(f"/api/apps/{found['id']}", {"deploy_strategy": strategy})
-    click.echo(f"deploy strategy: {found.get('deploy_strategy', 'rolling')}")
-    if strategy is not None:
-        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+    show_or_set(conn, app, "deploy_strategy", strategy, "rolling", "deploy strategy")
