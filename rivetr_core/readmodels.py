@@ -10,6 +10,7 @@ Used by ``GET /api/apps`` (:func:`app_page_json`, which keeps serialised pages u
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import weakref
@@ -264,6 +265,8 @@ class _PageCache:
     def __init__(self, db: Database) -> None:
         self.generation = 0
         self.entries: dict[tuple[Any, ...], tuple[float, bytes]] = {}
+        #: Pages being rendered: key → (generation, task), shared by the requests that arrive meanwhile.
+        self.loading: dict[tuple[Any, ...], tuple[int, asyncio.Future[bytes]]] = {}
         # "commit" fires before the database has committed: a page read in between would still see the old
         # rows, so the connection is marked and the cache emptied again when it returns to the pool (after
         # the commit completed).
@@ -288,6 +291,10 @@ class _PageCache:
             return None
         return found[1]
 
+    def forget_loading(self, key: tuple[Any, ...], task: asyncio.Future[bytes]) -> None:
+        if self.loading.get(key, (0, None))[1] is task:
+            del self.loading[key]
+
     def put(self, key: tuple[Any, ...], generation: int, body: bytes) -> None:
         if generation != self.generation:
             return
@@ -309,13 +316,29 @@ async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **q
         cache = _CACHES[db] = _PageCache(db)
     key = (limit, *sorted(query.items()))
     body = cache.get(key)
-    if body is None:
+    if body is not None:
+        return body
+    # One rendering per page and generation: when an entry expires under load, the clients asking for it at
+    # that moment wait for one query instead of each running its own (a burst of identical queries is what
+    # made the tail latency). A task of its own, so a client that goes away does not cancel the others' page.
+    pending = cache.loading.get(key)
+    task: asyncio.Future[bytes]
+    if pending is None or pending[0] != cache.generation:
         generation = cache.generation
-        apps, next_cursor = await app_page(db, limit=limit, **query)
-        page = {"items": [a.as_json(runtime) for a in apps], "next": next_cursor}
-        body = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()
-        cache.put(key, generation, body)
-    return body
+
+        async def render() -> bytes:
+            apps, next_cursor = await app_page(db, limit=limit, **query)
+            page = {"items": [a.as_json(runtime) for a in apps], "next": next_cursor}
+            rendered = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()
+            cache.put(key, generation, rendered)
+            return rendered
+
+        task = asyncio.ensure_future(render())
+        cache.loading[key] = (generation, task)
+        task.add_done_callback(lambda done: cache.forget_loading(key, done))
+    else:
+        task = pending[1]
+    return await asyncio.shield(task)
 
 
 async def list_apps(
