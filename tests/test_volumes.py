@@ -249,6 +249,11 @@ async def test_failed_recreate_leaves_the_app_failed_not_running(vapi, git_serve
     code, dep = await vapi.post(f"/api/apps/{app['id']}/deploy")
     assert code == 202
     await wait_status(vapi, dep["id"], ("failed",))
-    now = (await vapi.get(f"/api/apps/{app['id']}"))[1]
+    # The app's own status and the container's removal follow the deployment's status write: poll briefly.
+    for _ in range(100):
+        now = (await vapi.get(f"/api/apps/{app['id']}"))[1]
+        if now["status"] == "failed" and not fake_runtime.live():
+            break
+        await asyncio.sleep(0.02)
     assert now["status"] == "failed" and now["current_deployment_id"] is None
     assert fake_runtime.live() == []
