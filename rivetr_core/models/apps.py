@@ -99,6 +99,10 @@ class App(SQLModel, table=True):
     #: ``rolling``: start the new container, switch, then stop the old one (zero downtime; both share the
     #: app's named volumes meanwhile). ``recreate``: stop the old one first (a brief 502 while none runs).
     deploy_strategy: str = Field(default="rolling", max_length=20)
+    #: How a volume backup keeps the app's data consistent: ``pause`` its container for the copy, run
+    #: ``pre_backup_command`` in it first (``command``), or ``none`` (see rivetr_core.services.backups).
+    backup_consistency: str = Field(default="pause", max_length=10)
+    pre_backup_command: str | None = Field(default=None, max_length=2000)
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
