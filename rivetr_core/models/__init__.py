@@ -6,6 +6,7 @@ Each area adds its module here and its migration (on its own Alembic branch from
 from . import (
     accounts,  # noqa: F401
     apps,  # noqa: F401
+    backups,  # noqa: F401
     core,  # noqa: F401
     git,  # noqa: F401
     ops,  # noqa: F401
