@@ -17,6 +17,7 @@ from rivetr_core.cli import (
     logs_cmd,
     previews_cmd,
     session_cmd,
+    system_cmd,
     volumes_cmd,
     webhooks_cmd,
 )
@@ -161,6 +162,7 @@ cli.add_command(previews_cmd.previews)
 cli.add_command(known_hosts_cmd.ssh_known_hosts)
 cli.add_command(backup_cmd.backup)
 cli.add_command(backup_cmd.schedules)
+cli.add_command(system_cmd.system)
 
 
 def main() -> None:  # pragma: no cover

@@ -9,6 +9,18 @@ from typing import Any
 import click
 
 
+def human_size(size: int | None) -> str:
+    """Bytes for people: ``-`` when unknown, else B/KiB/MiB/GiB."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return str(size)
+
+
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False))
 

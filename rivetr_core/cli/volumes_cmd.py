@@ -11,18 +11,7 @@ from typing import Any
 import click
 
 from .client import CliError, Connection, complete_app, connection_options, json_option, show_or_set
-from .output import print_json, table
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
+from .output import human_size, print_json, table
 
 
 def _find(rows: list[dict[str, Any]], ref: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, theme, password. Changes go through
+"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, cleanup, theme, password. Changes go through
 the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``,
 ``/api/auth/password``) from the browser with the session; the git-provider section is filled by
 ``settings.js`` from ``/api/git-providers(/available)``."""
@@ -25,6 +25,7 @@ async def settings() -> tuple[str, int]:
         sessions=await _sessions(),
         plugins=ctx().plugins.plugin_infos(),
         schedules=await readmodels.list_schedules(ctx().db),
+        report=_cleanup_report(),
     )
 
 
@@ -64,3 +65,13 @@ async def settings_sessions() -> tuple[str, int]:
 @bp.get("/settings/partials/schedules")
 async def settings_schedules() -> tuple[str, int]:
     return await render("partials/schedules.html", schedules=await readmodels.list_schedules(ctx().db))
+
+
+def _cleanup_report() -> object:
+    """The last cleanup's report (None before the first run, or when the cleanup service is off)."""
+    return getattr(ctx().services.get("cleanup"), "last_report", None)
+
+
+@bp.get("/settings/partials/cleanup")
+async def settings_cleanup() -> tuple[str, int]:
+    return await render("partials/cleanup.html", report=_cleanup_report())
