@@ -14,6 +14,7 @@ their git URLs lead nowhere).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -111,12 +112,15 @@ async def test_a_body_that_is_not_utf8_is_a_400(api: ApiClient) -> None:
         assert body["error"]["code"] == "invalid_encoding"
 
 
-async def test_an_offset_beyond_sqlite_integers_is_a_422(api: ApiClient) -> None:
-    # SQLite integers stop at 2**63: a larger offset reached the query and failed there (a 500).
-    for path in ("/api/audit",):  # /api/webhook-events pages by cursor
-        status, body = await api.get(f"{path}?offset={2**64}")
-        assert status == 422, (path, status, body)
-        assert body["error"]["details"][0]["field"] == "offset"
+async def test_a_cursor_key_beyond_sqlite_integers_is_a_422(api: ApiClient) -> None:
+    # SQLite integers stop at 2**63: a larger key reached the query and failed there (a 500). The audit log's
+    # cursor holds an integer id.
+    from rivetr_core.pagination import encode_cursor
+
+    for key in ((datetime.now(UTC), 2**64), (datetime.now(UTC), -(2**63) - 1)):
+        status, body = await api.get(f"/api/audit?cursor={encode_cursor(key)}")
+        assert status == 422, (key, status, body)
+        assert body["error"]["details"][0]["field"] == "cursor"
 
 
 @pytest.mark.slow

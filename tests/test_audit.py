@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 ROUTE = {"domain": "audit.example.com", "upstreams": ["127.0.0.1:9"]}
@@ -15,8 +16,8 @@ async def test_mutating_calls_are_recorded_with_target_and_client(api) -> None:
 
     status, body = await api.get("/api/audit")
     assert status == 200, body
-    entries = body["entries"]
-    assert body["total"] == 3
+    assert body["next"] is None
+    entries = body["items"]
     assert [(e["method"], e["route"], e["status"]) for e in entries] == [
         ("DELETE", "/api/routes/<domain>", 404),
         ("DELETE", "/api/routes/<domain>", 204),
@@ -32,13 +33,13 @@ async def test_unauthenticated_mutation_is_recorded_as_anonymous(api) -> None:
     status, _ = await api.post("/api/routes", json=ROUTE, auth=False)
     assert status == 401
     _, body = await api.get("/api/audit?actor=anonymous")
-    assert [(e["status"], e["path"]) for e in body["entries"]] == [(401, "/api/routes")]
+    assert [(e["status"], e["path"]) for e in body["items"]] == [(401, "/api/routes")]
 
 
 async def test_client_address_ignores_forwarded_for_from_untrusted_peer(api) -> None:
     await api.post("/api/routes", json=ROUTE, headers={"X-Forwarded-For": "203.0.113.7"})
     _, body = await api.get("/api/audit")
-    assert body["entries"][0]["client"] != "203.0.113.7"
+    assert body["items"][0]["client"] != "203.0.113.7"
 
 
 async def test_login_success_and_failure_recorded_without_password(api) -> None:
@@ -52,7 +53,7 @@ async def test_login_success_and_failure_recorded_without_password(api) -> None:
     status, _ = await api.post("/api/auth/login", json={"username": "alice", "password": secret}, auth=False)
     assert status == 200
     _, body = await api.get("/api/audit?action=auth.")
-    assert [(e["action"], e["actor"], e["outcome"]) for e in body["entries"]] == [
+    assert [(e["action"], e["actor"], e["outcome"]) for e in body["items"]] == [
         ("auth.login", "user:alice", "success"),
         ("auth.login", "user:alice", "failure"),
         ("auth.setup", "user:alice", "success"),
@@ -67,18 +68,26 @@ async def test_filters_and_paging(api) -> None:
         await api.post("/api/routes", json={**ROUTE, "domain": f"r{i}.example.com"})
     await api.delete("/api/routes/r3.example.com")
     _, body = await api.get("/api/audit?target=r3.example.com")
-    assert [e["method"] for e in body["entries"]] == ["DELETE"]
-    _, page = await api.get("/api/audit?limit=2&offset=1")
-    assert page["total"] == 6 and len(page["entries"]) == 2
-    assert (
-        page["entries"][0]["target"] == {"domain": "r4.example.com"} or page["entries"][0]["method"] == "POST"
-    )
-    _, body = await api.get("/api/audit?action=routes_api.create&status=201")
-    assert body["total"] == 5
+    assert [e["method"] for e in body["items"]] == ["DELETE"]
+    first = (await api.get("/api/audit?limit=2"))[1]
+    assert [e["method"] for e in first["items"]] == ["DELETE", "POST"] and first["next"]
+    # The filters hold on every page; the next pages go on after the cursor, none repeated or skipped.
+    query = "action=routes_api.create&status=201"
+    everything = (await api.get(f"/api/audit?{query}&limit=200"))[1]["items"]
+    assert len(everything) == 5 and all(e["action"] == "routes_api.create_route" for e in everything)
+    seen, cursor = [], None
+    while True:
+        code, page = await api.get(f"/api/audit?{query}&limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert code == 200, page
+        seen.append([e["id"] for e in page["items"]])
+        if not (cursor := page["next"]):
+            break
+    ids = [e["id"] for e in everything]
+    assert seen == [ids[:2], ids[2:4], ids[4:]] and ids == sorted(ids, reverse=True)
     _, body = await api.get("/api/audit?since=2999-01-01T00:00:00Z")
-    assert body["total"] == 0
-    _, body = await api.get("/api/audit?until=2999-01-01T00:00:00Z&actor=admin")
-    assert body["total"] == 6
+    assert body == {"items": [], "next": None}
+    _, body = await api.get("/api/audit?until=2999-01-01T00:00:00Z&actor=admin&limit=200")
+    assert len(body["items"]) == 6 and body["next"] is None
 
 
 async def test_bad_filter_is_422_naming_the_parameter(api) -> None:
@@ -86,6 +95,8 @@ async def test_bad_filter_is_422_naming_the_parameter(api) -> None:
     assert status == 422 and "since" in body["error"]["message"]
     status, body = await api.get("/api/audit?limit=0")
     assert status == 422 and "limit" in body["error"]["message"]
+    status, body = await api.get("/api/audit?offset=1")  # paging is by cursor now: refused, not ignored
+    assert status == 422 and "offset" in json.dumps(body["error"])
 
 
 async def test_dashboard_form_login_is_recorded(api) -> None:
@@ -105,7 +116,7 @@ async def test_dashboard_form_login_is_recorded(api) -> None:
     )
     assert right.status_code in (302, 303)
     _, body = await api.get("/api/audit?actor=user:dora")
-    assert [(e["path"], e["action"], e["outcome"]) for e in body["entries"]] == [
+    assert [(e["path"], e["action"], e["outcome"]) for e in body["items"]] == [
         ("/login", "auth.login", "success"),
         ("/login", "auth.login", "failure"),
         ("/api/auth/setup", "auth.setup", "success"),
@@ -121,5 +132,5 @@ async def test_anonymous_rate_limited_floods_are_not_recorded(config_factory) ->
         api = ApiClient(app)
         statuses = [(await api.post("/api/routes", json=ROUTE, auth=False))[0] for _ in range(6)]
         assert statuses[:2] == [401, 401] and set(statuses[2:]) == {429}
-        rows, total = await app.extensions["rivetr_audit"].query()
-        assert total == 2 and {r.status for r in rows} == {401}
+        rows, next_cursor = await app.extensions["rivetr_audit"].query()
+        assert len(rows) == 2 and next_cursor is None and {r.status for r in rows} == {401}

@@ -78,7 +78,7 @@ async def test_cleanup_api_runs_now_and_keeps_the_report(api) -> None:
     _, body = await api.get("/api/system/cleanup")
     assert body["report"] == report
     _, audit = await api.get("/api/audit?action=system_api.run_cleanup")
-    assert audit["total"] == 1
+    assert len(audit["items"]) == 1
 
 
 async def test_audit_entries_past_retention_are_removed(api) -> None:
@@ -106,7 +106,7 @@ async def test_audit_entries_past_retention_are_removed(api) -> None:
         await session.commit()
     await api.ctx.services["cleanup"].run_once()
     _, body = await api.get("/api/audit?action=x")
-    assert [e["path"] for e in body["entries"]] == ["/api/new"]
+    assert [e["path"] for e in body["items"]] == ["/api/new"]
 
 
 async def test_prune_is_by_instance_label_and_skips_the_build_cache(api, monkeypatch) -> None:

@@ -211,6 +211,45 @@ async def test_revoked_api_token_fails_at_once_despite_the_verification_cache(ap
     assert (await api.get("/api/apps", auth=False, headers=headers))[0] == 401
 
 
+# ------------------------------------------------------------------------------- the scheme's parts, unit
+def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
+    from datetime import UTC, datetime
+
+    from rivetr_core.errors import ApiError
+    from rivetr_core.pagination import decode_cursor, encode_cursor
+
+    at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert decode_cursor(encode_cursor((at, 42)), (datetime, int)) == (at, 42)
+    assert decode_cursor(encode_cursor(("a.example.com",)), (str,)) == ("a.example.com",)
+    for key, shape in (
+        ((at, "x"), (datetime, int)),  # a cursor of another list
+        ((at, True), (datetime, int)),  # JSON true is no id
+        ((at, 2**63), (datetime, int)),  # beyond SQL integers
+        (("x",), (str, str)),
+        ((1,), (str,)),
+    ):
+        with pytest.raises(ApiError) as caught:
+            decode_cursor(encode_cursor(key), shape)
+        assert caught.value.status == 422 and "cursor" in json.dumps(caught.value.details)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_list_page_walks_an_in_memory_list_in_key_order(descending: bool) -> None:
+    from rivetr_core.pagination import PageQuery, list_page
+
+    items = [f"d{i}" for i in (3, 0, 4, 1, 2)]
+    key = lambda item: (item,)  # noqa: E731
+    pages, cursor = [], None
+    while True:
+        page, cursor = list_page(items, key, (str,), PageQuery(limit=2, cursor=cursor), descending=descending)
+        pages.append(page)
+        if cursor is None:
+            break
+        items.append("d9" if descending else "d00")  # arrives behind the cursor: not served this walk
+    expected = [["d4", "d3"], ["d2", "d1"], ["d0"]] if descending else [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    assert pages == expected
+
+
 # ----------------------------------------------------------------------------------------- CLI, real server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:

@@ -171,11 +171,11 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     assert shown["resources"]["memory_used"] > 0 and shown["deployments"][0]["status"] == "failed"
 
     # ---------------------------------------------------------------- audit
-    entries = api.get(f"/api/audit?target={app['id']}").json()["entries"]
+    entries = api.get(f"/api/audit?target={app['id']}").json()["items"]
     assert [(e["method"], e["route"], e["status"], e["actor"]) for e in entries][:2] == [
         ("POST", "/api/apps/<app_id>/deploy", 202, "admin")
     ] * 2
-    assert api.get(f"/api/audit?target={failed_id}").json()["total"] == 0  # reads are not audited
+    assert api.get(f"/api/audit?target={failed_id}").json()["items"] == []  # reads are not audited
 
     # ---------------------------------------------------------------- logs through the CLI
     proc = cli(rivetr, "logs", "opsweb", "--tail", "20", "--json")

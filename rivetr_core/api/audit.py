@@ -1,4 +1,4 @@
-"""``GET /api/audit``: the audit log, newest first, with filters and paging.
+"""``GET /api/audit``: the audit log, newest first, with filters, a page at a time (the list envelope).
 
 The blueprint also installs the audit hook (``record_once``) so every request of the app is seen.
 """
@@ -9,11 +9,12 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint, current_app
-from quart_schema import tag, validate_querystring
+from quart_schema import document_response, tag, validate_querystring
 
 from rivetr_core.audit.recorder import AuditLog, entry_json, install_audit
+from rivetr_core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, envelope, page_model
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -27,6 +28,8 @@ def _install(state: Any) -> None:
 
 
 class AuditQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     actor: str | None = Field(None, description="Exact principal: admin, user:<name>, token:<owner>/<name>…")
     action: str | None = Field(
         None, description="Action name or prefix (e.g. auth.login, notifications_api)."
@@ -35,8 +38,10 @@ class AuditQuery(BaseModel):
     status: int | None = Field(None, ge=100, le=599, description="Exact response status.")
     since: datetime | None = Field(None, description="ISO 8601; entries at or after this time.")
     until: datetime | None = Field(None, description="ISO 8601; entries before this time.")
-    limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0, le=1_000_000_000)  # SQLite integers stop at 2**63
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Items per page (1-{MAX_LIMIT}).")
+    cursor: str | None = Field(
+        None, max_length=512, description="The `next` of the previous page (opaque); omit for the first page."
+    )
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -50,22 +55,18 @@ class AuditQuery(BaseModel):
 @bp.get("")
 @tag(["audit"])
 @validate_querystring(AuditQuery)
+@document_response(page_model(dict[str, Any], "AuditPage"))
 async def list_audit(query_args: AuditQuery) -> dict[str, Any]:
-    """``{"entries": [...], "total": n, "limit", "offset"}``. Bad filters → 422 naming the parameter."""
+    """Entries matching the filters, newest first, a page at a time (``{"items", "next"}``; pass ``next``
+    back as ``?cursor=`` with the same filters). Bad filters → 422 naming the parameter."""
     audit: AuditLog = current_app.extensions["rivetr_audit"]
-    rows, total = await audit.query(
+    rows, next_cursor = await audit.query(
         actor=query_args.actor,
         action=query_args.action,
         target=query_args.target,
         status=query_args.status,
         since=query_args.since,
         until=query_args.until,
-        limit=query_args.limit,
-        offset=query_args.offset,
+        page=PageQuery(limit=query_args.limit, cursor=query_args.cursor),
     )
-    return {
-        "entries": [entry_json(r) for r in rows],
-        "total": total,
-        "limit": query_args.limit,
-        "offset": query_args.offset,
-    }
+    return envelope([entry_json(r) for r in rows], next_cursor)

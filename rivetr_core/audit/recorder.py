@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.models.ops import AuditEntry
+from rivetr_core.pagination import PageQuery, keyset_page
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -55,10 +56,10 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
         status: int | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> tuple[list[AuditEntry], int]:
-        """Newest first, with the total count matching the filters (for paging)."""
+        page: PageQuery | None = None,
+    ) -> tuple[list[AuditEntry], str | None]:
+        """One page of the entries matching the filters, newest first (``ts`` then ``id`` descending), and the
+        cursor of the next page (keyset pagination, see rivetr_core.pagination)."""
         conditions: list[Any] = []
         if actor:
             conditions.append(AuditEntry.actor == actor)
@@ -74,17 +75,15 @@ class AuditLog:
         if status:
             conditions.append(AuditEntry.status == status)
         async with self.db.session() as session:
-            total = (
-                await session.exec(select(func.count()).select_from(AuditEntry).where(*conditions))
-            ).one()
-            rows = await session.exec(
-                select(AuditEntry)
-                .where(*conditions)
-                .order_by(col(AuditEntry.ts).desc(), col(AuditEntry.id).desc())
-                .offset(offset)
-                .limit(limit)
+            return await keyset_page(
+                session,
+                select(AuditEntry).where(*conditions),
+                AuditEntry,
+                page or PageQuery(),
+                newest_first=True,
+                time_attr="ts",
+                id_type=int,
             )
-            return list(rows.all()), int(total)
 
 
 def entry_json(row: AuditEntry) -> dict[str, Any]:

@@ -74,6 +74,7 @@ SEMANTIC_EXCLUSIONS = (
             "/api/tokens",
             "/api/notification-channels",
             "/api/webhook-events",
+            "/api/audit",
         )
     ),
 )

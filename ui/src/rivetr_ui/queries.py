@@ -16,6 +16,7 @@ from rivetr_core.context import RivetrContext
 from rivetr_core.db.engine import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, AppDomain, Deployment, EnvVar, Project, SshKey
 from rivetr_core.models.git import not_a_preview_app
+from rivetr_core.pagination import PageQuery
 from rivetr_core.readmodels import AppSummary
 
 # cpu_percent(None) measures since the previous call; the first call has no baseline, so prime it at import.
@@ -157,7 +158,7 @@ async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
     """Latest audit entries (logins, changes through the API) when the audit log is installed."""
     if audit is None:
         return []
-    rows, _ = await audit.query(limit=limit)
+    rows, _next = await audit.query(page=PageQuery(limit=limit))
     return list(rows)
 
 
