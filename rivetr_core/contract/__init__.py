@@ -91,6 +91,7 @@ from .runtime import (
     PruneResult,
     RunSpec,
     RuntimeInfo,
+    VolumeDataRuntime,
 )
 
 __all__ = [
@@ -143,5 +144,6 @@ __all__ = [
     "RuntimeUnavailable",
     "UpstreamStatus",
     "ValidationFailed",
+    "VolumeDataRuntime",
     "WebhookEvent",
 ]

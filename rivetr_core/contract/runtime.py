@@ -211,6 +211,41 @@ class ContainerRuntime(Protocol):
 
     async def close(self) -> None: ...
 
+    # Optional: ``volume_path``, ``pause``, ``unpause`` and ``start`` (see :class:`VolumeDataRuntime`), which
+    # volume backups and restores need; they are not part of this Protocol so a runtime written before them
+    # still is one.
+
+
+@runtime_checkable
+class VolumeDataRuntime(Protocol):
+    """Optional runtime methods that volume backups and restores need (core checks for them with ``getattr``;
+    a runtime without them still deploys apps, and backing up its apps' volumes fails with a clear error).
+
+    Backups read and write a volume's files directly on the engine's host (the engines' archive API loses file
+    ownership on some engines), so a runtime offering these runs its containers on the host Rivetr runs on.
+    """
+
+    async def volume_path(
+        self, name: str, labels: Mapping[str, str] | None = None, create: bool = False
+    ) -> str | None:
+        """The host directory holding the data of the engine volume ``name`` (docker's ``Mountpoint``), or
+        None when the volume does not exist or this host cannot reach its directory (a remote or rootless
+        engine). ``create=True`` first creates a missing volume with ``labels`` (a restore into an app that
+        never ran)."""
+        ...
+
+    async def pause(self, container_id: str) -> None:
+        """Freeze every process of a running container (cgroup freezer) so its files hold still for a copy."""
+        ...
+
+    async def unpause(self, container_id: str) -> None:
+        """Thaw a container :meth:`pause` froze; unpausing one that is not paused is not an error."""
+        ...
+
+    async def start(self, container_id: str) -> None:
+        """Start a stopped (created or exited) container again, with its mounts; a running one is a no-op."""
+        ...
+
 
 @dataclass(frozen=True)
 class ContainerRuntimeRegistration:

@@ -76,6 +76,7 @@ from rivetr_core.contract import (
     PortInUse,
     RivetrError,
     RunSpec,
+    VolumeDataRuntime,
 )
 from rivetr_core.testing.helpers import (
     CASE_LABEL,
@@ -567,6 +568,51 @@ class RuntimeContract:
             await runtime.remove_volume(name)
             await runtime.remove_volume(name)  # a missing volume is not an error
             assert await runtime.list_volumes(labels) == []
+        finally:
+            for container in await runtime.list(labels=rivetr_test_labels):
+                await runtime.remove(container.id, force=True)
+            with contextlib.suppress(RivetrError):
+                await runtime.remove_volume(name)
+
+    @needs_real_engine
+    async def test_volume_data_on_the_host_pause_and_start(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """Optional :class:`VolumeDataRuntime` (volume backups): ``volume_path`` is the host directory a
+        container sees at the mount (None for a missing volume unless ``create``), ``pause``/``unpause``
+        freeze and thaw a container, ``start`` brings a stopped one back with its mounts."""
+        runtime = rivetr_runtime
+        if not isinstance(runtime, VolumeDataRuntime):
+            pytest.skip(f"{runtime.name} does not offer volume_path/pause/unpause/start (volume backups)")
+        name = unique_name("vold")
+        labels = {**rivetr_test_labels, "rivetr.volume": "data"}
+        try:
+            assert await runtime.volume_path(name) is None
+            path = await runtime.volume_path(name, labels, create=True)
+            assert path is not None and Path(path).is_dir()
+            assert await runtime.list_volumes(labels) == [name]
+            Path(path, "from-host").write_text("written on the host\n")
+            info = await runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("p"),
+                    labels=rivetr_test_labels,
+                    mounts=[Mount(source=name, target="/data", kind="volume", labels=labels)],
+                )
+            )
+            read = await runtime.exec(info.id, ["cat", "/data/from-host"])
+            assert (read.exit_code, read.output) == (0, "written on the host\n")
+            await runtime.pause(info.id)
+            assert (await runtime.inspect(info.id)).status == "paused"
+            await runtime.unpause(info.id)
+            await runtime.unpause(info.id)  # not paused: no error
+            assert (await runtime.inspect(info.id)).status == "running"
+            await runtime.stop(info.id, timeout=1)
+            assert not (await runtime.inspect(info.id)).running
+            await runtime.start(info.id)
+            await runtime.start(info.id)  # running: no error
+            again = await runtime.exec(info.id, ["cat", "/data/from-host"])
+            assert again.exit_code == 0 and (await runtime.inspect(info.id)).running
         finally:
             for container in await runtime.list(labels=rivetr_test_labels):
                 await runtime.remove(container.id, force=True)

@@ -9,6 +9,9 @@ import asyncio
 import builtins
 import hashlib
 import itertools
+import os
+import shutil
+import tempfile
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
@@ -32,6 +35,7 @@ from rivetr_core.contract import (
     RunSpec,
     RuntimeInfo,
     RuntimeUnavailable,
+    VolumeDataRuntime,
 )
 
 T = TypeVar("T")
@@ -62,6 +66,9 @@ class FakeContainer:
     port: int
     server: asyncio.Server | None = None
     running: bool = True
+    paused: bool = False
+    #: The connection handler of its server (``start`` serves it again on the same port).
+    handler: Any = None
     exit_code: int | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -171,6 +178,9 @@ class FakeRuntime:
         self.runs: builtins.list[RunSpec] = []
         #: Named volumes (name → labels), created by ``run`` for a volume mount, as real engines do.
         self.volumes: dict[str, dict[str, str]] = {}
+        #: Where the volumes' "host directories" live (``volume_path``): a temp dir made on first use,
+        #: removed with the fake.
+        self.volume_root: str | None = None
         self.calls: builtins.list[tuple[str, dict[str, Any]]] = []
         self.pinged = 0
         self.closed = False
@@ -231,7 +241,7 @@ class FakeRuntime:
             id=c.id,
             name=c.spec.name,
             image=c.spec.image,
-            status="running" if c.running else "exited",
+            status=("paused" if c.paused else "running") if c.running else "exited",
             running=c.running,
             exit_code=None if c.running else c.exit_code,
             host_port=c.port,
@@ -271,6 +281,22 @@ class FakeRuntime:
     async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
         await self._enter("volume_sizes", names=list(names))
         return {name: 0 for name in names}
+
+    async def volume_path(
+        self, name: str, labels: Mapping[str, str] | None = None, create: bool = False
+    ) -> str | None:
+        """A directory under :attr:`volume_root` per volume (the "host directory" backups read)."""
+        await self._enter("volume_path", name=name, labels=dict(labels or {}), create=create)
+        if name not in self.volumes:
+            if not create:
+                return None
+            self.volumes[name] = dict(labels or {})
+        if self.volume_root is None:
+            self.volume_root = tempfile.mkdtemp(prefix="rivetr-fake-volumes-")
+            weakref.finalize(self, shutil.rmtree, self.volume_root, True)
+        path = os.path.join(self.volume_root, name)
+        os.makedirs(path, exist_ok=True)
+        return path
 
     # ------------------------------------------------------------------------------------------ images
     async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
@@ -378,6 +404,7 @@ class FakeRuntime:
             server=server,
             log=log,
             net=stats,
+            handler=handle,
         )
         self.containers[container.id] = container
         self.runs.append(spec)
@@ -388,6 +415,28 @@ class FakeRuntime:
         container = self._container(container_id)
         if container.running:
             self.crash(container_id, exit_code=143)  # SIGTERM, as an init process forwards it
+
+    async def start(self, container_id: str) -> None:
+        """Serve a stopped container again on its port (a running one: nothing to do)."""
+        await self._enter("start", container_id=container_id)
+        container = self._container(container_id)
+        if container.running:
+            return
+        server = await _EngineLoop.call(asyncio.start_server(container.handler, "127.0.0.1", container.port))
+        self._servers.append(server)
+        container.server, container.running, container.exit_code = server, True, None
+        container.started_at = datetime.now(UTC)
+
+    async def pause(self, container_id: str) -> None:
+        await self._enter("pause", container_id=container_id)
+        container = self._container(container_id)
+        if not container.running:
+            raise RivetrError(f"container {container_id} is not running")
+        container.paused = True
+
+    async def unpause(self, container_id: str) -> None:
+        await self._enter("unpause", container_id=container_id)
+        self._container(container_id).paused = False
 
     async def remove(self, container_id: str, force: bool = True) -> None:
         await self._enter("remove", container_id=container_id, force=force)
@@ -448,8 +497,9 @@ class FakeRuntime:
         self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
     ) -> ExecResult:
         await self._enter("exec", container_id=container_id, cmd=cmd, env=env)
-        if not self._container(container_id).running:
-            raise RivetrError(f"container {container_id} is not running")
+        container = self._container(container_id)
+        if not container.running or container.paused:
+            raise RivetrError(f"container {container_id} is not running (or paused)")
         return self.exec_handler(container_id, cmd, dict(env or {}))
 
     async def exec_interactive(
@@ -465,4 +515,7 @@ class FakeRuntime:
 if TYPE_CHECKING:
     # mypy checks the fake against the Protocol: a drift on either side fails the type check.
     def _is_a_runtime(fake: FakeRuntime) -> ContainerRuntime:
+        return fake
+
+    def _reaches_volume_data(fake: FakeRuntime) -> VolumeDataRuntime:
         return fake

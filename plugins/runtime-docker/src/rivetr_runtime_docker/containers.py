@@ -181,6 +181,23 @@ class ContainersMixin(VolumesMixin):
             container=container_id,
         )
 
+    async def pause(self, container_id: str) -> None:
+        """Freeze the container's processes (for a consistent copy of its volumes)."""
+        await self._call(lambda: self._api().pause(container_id), container=container_id)
+
+    def _unpause(self, container_id: str) -> None:
+        api = self._api()
+        if (api.inspect_container(container_id).get("State") or {}).get("Paused"):
+            api.unpause(container_id)
+
+    async def unpause(self, container_id: str) -> None:
+        """Thaw a paused container; one that is not paused is left as it is."""
+        await self._call(self._unpause, container_id, container=container_id)
+
+    async def start(self, container_id: str) -> None:
+        """Start a stopped container again (same mounts, same published ports where they are free)."""
+        await self._call(lambda: self._api().start(container_id), container=container_id)
+
     async def remove(self, container_id: str, force: bool = True) -> None:
         """Remove a container (and its anonymous volumes); a missing container is not an error."""
         with contextlib.suppress(ContainerNotFound):

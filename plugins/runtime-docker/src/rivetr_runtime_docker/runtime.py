@@ -6,7 +6,10 @@
 * :mod:`.engine`: connection, ``ping``/``info``/``close``, ``image_exists``, error translation;
 * :mod:`.images`: ``remove_image``, ``list_images``, ``prune``;
 * :mod:`.build`: ``build`` (context tar, Dockerfile label rewrite, build stream parsing);
-* :mod:`.containers`: ``run``/``stop``/``remove``/``inspect``/``list`` and isolated networks;
+* :mod:`.containers`: ``run``/``stop``/``start``/``pause``/``unpause``/``remove``/``inspect``/``list`` and
+  isolated networks;
+* :mod:`.volumes`: named volumes (``remove_volume``, ``list_volumes``, ``volume_sizes``, ``volume_path``) and
+  the mounts of a container;
 * :mod:`.logs` and :mod:`.stats`: ``logs``, ``stats``/``stats_many``;
 * :mod:`.exec`: ``exec`` and ``exec_interactive`` (:class:`DockerExecSession`).
 

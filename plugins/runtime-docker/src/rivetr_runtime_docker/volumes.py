@@ -112,6 +112,27 @@ class VolumesMixin(EngineClient):
             if has_labels(v.get("Labels") or {}, labels)
         )
 
+    def _volume_path(self, name: str, labels: Mapping[str, str] | None, create: bool) -> str | None:
+        api = self._api()
+        try:
+            data = api.inspect_volume(name)
+        except docker.errors.NotFound:
+            if not create:
+                return None
+            self._ensure_volume(api, Mount(source=name, target="/", labels=dict(labels or {})))
+            data = api.inspect_volume(name)
+        mountpoint = data.get("Mountpoint")
+        # The engine's host path is ours only when the engine runs on this host with this root view.
+        return mountpoint if mountpoint and os.path.isdir(mountpoint) else None
+
+    async def volume_path(
+        self, name: str, labels: Mapping[str, str] | None = None, create: bool = False
+    ) -> str | None:
+        """The host directory of the volume's data (``Mountpoint``); None when the volume does not exist or
+        its directory is not reachable from here (a remote or rootless engine). ``create``: make a missing
+        volume first, with ``labels``."""
+        return await self._call(self._volume_path, name, labels, create)
+
     async def volume_sizes(self, names: builtins.list[str]) -> dict[str, int | None]:
         """Bytes used by each named volume (see the module docstring for how)."""
         return {name: await self._call(self._volume_size, name) for name in names}
