@@ -195,6 +195,34 @@ async def test_deleting_an_app_removes_its_volumes_unless_kept(vapi, git_server,
     assert (name in fake_runtime.volumes) is keep
 
 
+@pytest.mark.parametrize("keep", [False, True])
+async def test_a_deletion_recovery_finishes_keeps_the_volumes_choice(vapi, git_server, fake_runtime, keep):
+    """The engine goes away mid-deletion; start-up recovery finishes it later and must honour the
+    ``keep_volumes`` the user chose (data kept, or removed as asked), not guess."""
+    from rivetr_core.contract.errors import RuntimeUnavailable
+    from rivetr_core.engine.recovery import resume_deletions
+
+    app = await make_app(vapi, git_server.create_repo("web"))
+    body = {"name": "data", "mount_path": "/d"}
+    assert (await vapi.post(f"/api/apps/{app['id']}/volumes", json=body))[0] == 201
+    await deploy_and_wait(vapi, app["id"], ("running",))
+    name = f"rivetr-{app['id']}-data"
+    listing = fake_runtime.list
+
+    async def engine_gone(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeUnavailable("docker engine at unix:///gone does not answer")
+
+    fake_runtime.list = engine_gone  # type: ignore[method-assign]
+    query = "?keep_volumes=true" if keep else ""
+    code, answer = await vapi.delete(f"/api/apps/{app['id']}{query}")
+    assert code == 503, answer
+    assert (await vapi.get(f"/api/apps/{app['id']}"))[1]["status"] == "deleting"
+    fake_runtime.list = listing  # type: ignore[method-assign]
+    assert await resume_deletions(vapi.ctx.services["deployments"]) == [app["id"]]
+    assert (await vapi.get(f"/api/apps/{app['id']}"))[0] == 404
+    assert (name in fake_runtime.volumes) is keep
+
+
 async def test_preview_app_gets_its_own_empty_volumes_never_binds(vapi, tmp_path):
     ctx = vapi.ctx
     base_id = await _app(vapi, "web")

@@ -148,17 +148,24 @@ async def clean_build_dirs(svc: DeploymentService) -> None:
 
 async def resume_deletions(svc: DeploymentService) -> list[str]:
     """Finish deleting the apps a stop or a failure (engine gone mid-way) left in ``deleting``: ``delete_app``
-    is idempotent, so running it again removes whatever is left. Returns the ids of apps now deleted."""
+    is idempotent, so running it again removes whatever is left. Returns the ids of apps now deleted.
+
+    The named volumes whose rows are still there go too: a deletion with ``keep_volumes`` dropped its rows
+    before it began (``AppService.delete``), so rows left mean the user chose to delete the data."""
+    volumes = svc.ctx.services.get("volumes")
     async with svc.db.session() as session:
         app_ids = (await session.exec(select(App.id).where(App.status == "deleting"))).all()
     deleted = []
     for app_id in app_ids:
         try:
+            names = [v.name for v in await volumes.for_app(app_id) if v.kind == "volume"] if volumes else []
             await svc.delete_app(app_id)
         except Exception as exc:
             log.warning("could not finish deleting app %s (retried at the next start): %s", app_id, exc)
         else:
             deleted.append(app_id)
+            if names and volumes is not None:
+                await volumes.remove_engine_volumes(app_id, names)
     return deleted
 
 

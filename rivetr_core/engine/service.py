@@ -462,7 +462,10 @@ class DeploymentService:
                 if row is not None and row.app_id == app_id:  # not serving now: only the flags change
                     await routes.set(domain, list(row.upstreams), app_id=app_id, **route_flags(app))
 
-    async def delete_app(self, app_id: str) -> App:
+    async def delete_app(self, app_id: str, *, keep_volumes: bool = False) -> App:
+        """Remove the app: containers, routes, images, then its rows. ``keep_volumes``: its volume rows go
+        in the same transaction that marks it ``deleting``, which is how a deletion finished by recovery
+        knows to leave the engine volumes (see ``AppService.delete``)."""
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
@@ -485,6 +488,9 @@ class DeploymentService:
                     raise NotFound.of("app", app_id)
                 row.status, row.updated_at = "deleting", utcnow()
                 session.add(row)
+                if keep_volumes:
+                    for mount in (await session.exec(select(Volume).where(Volume.app_id == app_id))).all():
+                        await session.delete(mount)
                 await session.commit()
         for dep in deps:
             if dep.status in ACTIVE_STATUSES:

@@ -251,12 +251,17 @@ class AppService:
 
     async def delete(self, app_id: str, *, keep_volumes: bool = False) -> App:
         """Stop and remove the app's containers, routes and images, then the app and its history; then its
-        named volumes (their data) unless ``keep_volumes``, once no container of the app can use them."""
-        volumes = await self.ctx.services.volumes.for_app(app_id)
-        app = await self.ctx.services.deployments.delete_app(app_id)
+        named volumes (their data) unless ``keep_volumes``, once no container of the app can use them.
+
+        The choice outlives an interrupted deletion (engine gone mid-way, server killed): keeping drops the
+        app's volume rows in the transaction that marks it ``deleting`` (the engine volumes stay), so the rows
+        still there when start-up recovery finishes a deletion are exactly the volumes to remove
+        (``engine.recovery.resume_deletions``)."""
+        volumes = self.ctx.services.volumes
+        names = [v.name for v in await volumes.for_app(app_id) if v.kind == "volume"]
+        app = await self.ctx.services.deployments.delete_app(app_id, keep_volumes=keep_volumes)
         if not keep_volumes:
-            names = [v.name for v in volumes if v.kind == "volume"]
-            await self.ctx.services.volumes.remove_engine_volumes(app_id, names)
+            await volumes.remove_engine_volumes(app_id, names)
         return app
 
     async def delete_unless_used(
