@@ -180,6 +180,9 @@ def serve(config: RivetrConfig) -> int:
         for error in report.errors:
             print(f"error: {error}", file=sys.stderr)
         return 2
+    from .datalock import hold_server_lock
+
+    hold_server_lock(data_dir)  # `rivetr backup restore` refuses a data dir a live server holds
     sock = bind_socket(config.server.effective_api_host, config.server.api_port)
     migration = start_pending_migrations(data_dir)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rivetr_core.backup.state import list_backups
+from rivetr_core.dbfile import SCHEMA_HEADS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +114,7 @@ def test_backup_under_write_load_restores_every_row_committed_before_it(tmp_path
         count, top = conn.execute("SELECT count(*), max(n) FROM load").fetchone()
         heads = {r[0] for r in conn.execute("SELECT version_num FROM alembic_version")}
     assert count >= before and count == top  # every row committed before the backup began, and no gaps
-    assert "0015_schedules" in heads
+    assert heads == set(SCHEMA_HEADS)  # the schema the server runs, all of it
     assert (restored / "certs" / "acme-ca-bundle.pem").read_text().startswith("-----BEGIN")
 
 
@@ -130,6 +131,25 @@ def test_restore_refuses_a_running_servers_data_dir(tmp_path: Path, rivetr_serve
     assert (server.data_dir / "rivetr.db").stat().st_ino == db_inode  # untouched
     assert not list(server.data_dir.glob(".pre-restore-*"))
     assert server.client().get("/health").status_code == 200
+
+
+def test_restore_refuses_a_running_server_even_without_its_address_file(
+    tmp_path: Path, rivetr_server
+) -> None:
+    """api.addr can lie (deleted, or naming a port nobody answers on); the server's lock on its data dir
+    cannot, and the kernel drops it with the process, so a stopped server's data dir restores."""
+    source = make_data_dir(tmp_path / "source")
+    made = rivetr("backup", "create", "--data-dir", str(source), "--to", str(tmp_path / "out"))
+    assert made.returncode == 0, made.stderr
+    (archive,) = list_backups(tmp_path / "out")
+    server = rivetr_server()
+    (server.data_dir / "api.addr").unlink()
+    out = rivetr("backup", "restore", str(archive), "--data-dir", str(server.data_dir))
+    assert out.returncode == 1 and "server is running" in out.stderr, out.stderr
+    assert server.client().get("/health").status_code == 200
+    server.stop()
+    out = rivetr("backup", "restore", str(archive), "--data-dir", str(server.data_dir))
+    assert out.returncode == 0, out.stderr
 
 
 def test_wrong_passphrase_is_a_clear_error_and_restores_nothing(tmp_path: Path) -> None:

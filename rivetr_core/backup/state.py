@@ -245,12 +245,24 @@ def restore_backup(
 ) -> RestoreResult:
     """Restore ``archive`` into the stopped server's ``data_dir`` (see the module docstring)."""
     archive, data_dir = Path(archive), Path(data_dir)
-    running = server_running(data_dir)
-    if running:
-        raise BackupError(
-            f"a Rivetr server is running on {data_dir} (it answers on {running}); stop it before restoring, "
-            "or restore into another data dir"
-        )
+    from rivetr_core.datalock import exclusive_or_none
+
+    with exclusive_or_none(data_dir) as free:
+        running = server_running(data_dir)
+        if running or not free:
+            where = f" (it answers on {running})" if running else ""
+            raise BackupError(
+                f"a Rivetr server is running on {data_dir}{where}; stop it before restoring, "
+                "or restore into another data dir"
+            )
+        return _restore_unlocked(archive, data_dir, passphrase=passphrase, ignore_secrets=ignore_secrets)
+
+
+def _restore_unlocked(
+    archive: Path, data_dir: Path, *, passphrase: str | None, ignore_secrets: bool
+) -> RestoreResult:
+    """The restore proper, while :func:`restore_backup` holds the data dir exclusively (a server starting
+    meanwhile waits for the lock instead of opening a database being swapped)."""
     if not archive.is_file():
         raise BackupError(f"no archive at {archive}")
     sidecar = archive.with_name(archive.name + ".sha256")
