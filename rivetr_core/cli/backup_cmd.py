@@ -1,5 +1,7 @@
-"""``rivetr backup create|restore`` (Rivetr's own state, run on the server's machine against its data dir) and
-``rivetr schedules list`` (the scheduler's jobs, through the API)."""
+"""``rivetr backup create|restore`` (Rivetr's own state, run on the server's machine against its data dir, or
+``create --to DEST`` through the server to a backup destination), ``rivetr schedules list`` (the scheduler's
+jobs, through the API), and the ``backup`` group's commands for destinations, volume backups and backup
+schedules (:mod:`.backup_destinations_cmd`, :mod:`.backup_runs_cmd`, :mod:`.backup_schedules_cmd`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from . import backup_destinations_cmd, backup_runs_cmd, backup_schedules_cmd
 from .client import Connection, connection_options, json_option
 from .output import print_json, short_time, table
 
@@ -43,30 +46,67 @@ def _config(config_path: str | None):  # type: ignore[no-untyped-def]
 
 @click.group("backup")
 def backup() -> None:
-    """Back up and restore Rivetr's own state: database, certificates, config (and, with a passphrase, the
-    secret key). See docs/backups.md."""
+    """Backups: Rivetr's own state (create, restore), apps' volumes (run, restore-volumes), where they go
+    (destinations), when (schedules) and what was done (list, show, rm). See docs/backups.md."""
+
+
+def _is_directory(dest: str) -> bool:
+    """``--to`` names a directory when it looks like a path (destination names never hold a slash or start
+    with a dot or tilde), so ``--to /mnt/backups`` keeps its meaning."""
+    return "/" in dest or dest.startswith((".", "~"))
 
 
 @backup.command("create")
 @click.option(
     "--to",
     "dest",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory the archive goes to (default: [backup] directory, else <data_dir>/backups).",
+    metavar="DEST|DIR",
+    help="A backup destination's name (the server makes the archive and sends it there), or a directory "
+    "(a path: the archive is written there by this command; default: [backup] directory, else "
+    "<data_dir>/backups).",
 )
 @click.option("--keep-last", type=click.IntRange(min=1), help="Then keep only the newest N archives there.")
+@click.option("--no-wait", is_flag=True, help="--to DEST: return once the server has started the run.")
 @_PASSPHRASE
 @_DATA_DIR
 @_CONFIG
+@connection_options
+@json_option
 def backup_create(
-    dest: Path | None,
+    dest: str | None,
     keep_last: int | None,
+    no_wait: bool,
     passphrase_file: str | None,
     data_dir: Path | None,
     config_path: str | None,
+    conn: Connection,
+    as_json: bool,
 ) -> None:
     """Archive the state now. Safe while the server runs: the database is copied with SQLite's online backup
-    API (one consistent snapshot). Prints the archive's path and sha256."""
+    API (one consistent snapshot). Prints the archive's path (or key) and sha256.
+
+    \b
+    rivetr backup create                     # on the server's machine, into <data_dir>/backups
+    rivetr backup create --to /mnt/backups   # a directory of this machine
+    rivetr backup create --to offsite        # a destination (rivetr backup destinations list), by the server
+    """
+    if dest and not _is_directory(dest):
+        offline = [
+            o
+            for o, v in (
+                ("--keep-last", keep_last),
+                ("--passphrase-file", passphrase_file),
+                ("--data-dir", data_dir),
+            )
+            if v
+        ]
+        if offline:
+            raise click.UsageError(
+                f"{', '.join(offline)}: not with a destination (its retention is a schedule's, its encryption "
+                "the destination's passphrase)"
+            )
+        _create_remote(conn, dest, wait=not no_wait, as_json=as_json)
+        return
     from rivetr_core.backup.state import BackupError, create_backup, default_backup_dir, read_passphrase
 
     cfg = _config(config_path)
@@ -74,7 +114,7 @@ def backup_create(
     try:
         result = create_backup(
             data,
-            dest or cfg.backup.directory or default_backup_dir(data),
+            Path(dest).expanduser() if dest else cfg.backup.directory or default_backup_dir(data),
             config_file=Path(config_path) if config_path else None,
             passphrase=read_passphrase(passphrase_file) if passphrase_file else None,
             keep_last=keep_last,
@@ -91,6 +131,29 @@ def backup_create(
         )
     for path in result.removed:
         click.echo(f"removed old backup {path}")
+
+
+def _create_remote(conn: Connection, dest: str, *, wait: bool, as_json: bool) -> None:
+    """A state backup by the server to a destination (``POST /api/backups {"what": "state"}``)."""
+    with conn.client() as client:
+        target = backup_destinations_cmd.resolve_destination(client, dest)
+        row = client.post("/api/backups", {"what": "state", "destination_id": target["id"]})
+        if wait:
+            row = backup_runs_cmd.follow(client, f"/api/backups/{row['id']}")
+    if row["status"] == "running":  # --no-wait
+        if as_json:
+            print_json(row)
+        else:
+            click.echo(
+                f"started state backup {row['id']} to {target['name']}: rivetr backup show {row['id']}"
+            )
+        return
+    if as_json or row["status"] != "succeeded":
+        backup_runs_cmd.report(row, as_json, "state backup")
+        return
+    click.echo(
+        f"{target['name']}: {row.get('key')}\nsha256 {row.get('sha256')}  size {row.get('size_bytes')} bytes"
+    )
 
 
 @backup.command("restore")
@@ -176,3 +239,10 @@ def schedules_run(schedule: str, conn: Connection, as_json: bool) -> None:
         print_json(body)
         return
     click.echo(f"started {body['name']}; follow it with: rivetr schedules list")
+
+
+# The server-side commands of the group, each in its own module (they talk to the API, not the data dir).
+for _command in backup_runs_cmd.COMMANDS:
+    backup.add_command(_command)
+backup.add_command(backup_destinations_cmd.destinations)
+backup.add_command(backup_schedules_cmd.backup_schedules)
