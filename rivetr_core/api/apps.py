@@ -60,6 +60,8 @@ def app_json(app: App, domains: list[str]) -> dict[str, Any]:
         "https_redirect": app.https_redirect,
         "hsts": app.hsts,
         "deploy_strategy": app.deploy_strategy,
+        "backup_consistency": app.backup_consistency,
+        "pre_backup_command": app.pre_backup_command,
         "status": app.status,
         "current_deployment_id": app.current_deployment_id,
         "created_at": isoformat(app.created_at),

@@ -81,6 +81,15 @@ def check_commit(value: str | None) -> str | None:
 
 
 DeployStrategy = Literal["rolling", "recreate"]
+BackupConsistency = Literal["pause", "command", "none"]
+_CONSISTENCY_HELP = (
+    "How a volume backup keeps the data consistent: pause (the app's container is frozen for the copy), "
+    "command (pre_backup_command runs in the container first; the backup fails if it exits non-zero) or none."
+)
+_PRE_BACKUP_HELP = (
+    "Shell command run in the app's container before a volume backup (sh -c), e.g. \"sqlite3 /data/app.db "
+    '\'.backup /data/app.bak\'"; required with backup_consistency "command"; null clears it.'
+)
 _STRATEGY_HELP = (
     "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "
     "both mount the app's named volumes meanwhile). recreate: the old container stops first, for data that "
@@ -361,6 +370,10 @@ class AppIn(_AppFields):
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security on HTTPS responses of the domains.")
     deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
+    backup_consistency: BackupConsistency = Field("pause", description=_CONSISTENCY_HELP)
+    pre_backup_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
+    )
 
 
 class AppUpdate(_AppFields):
@@ -393,6 +406,10 @@ class AppUpdate(_AppFields):
     https_redirect: bool | None = Field(None, description="Applies to the app's routes at once.")
     hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
     deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
+    backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)
+    pre_backup_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
+    )
 
 
 class DeleteAppQuery(_Strict):

@@ -54,6 +54,7 @@ NULLABLE_APP_FIELDS = frozenset(
         "ssh_key_id",
         "git_token",
         "git_token_user",
+        "pre_backup_command",
     }
 )
 
@@ -101,6 +102,16 @@ def _taken(exc: IntegrityError) -> Conflict:
     """The database's unique constraints caught what the checks before the write could not (a race)."""
     field = "domains" if "app_domains" in str(exc.orig) else "name"
     return Conflict.on(field, "already in use")
+
+
+def check_backup_settings(consistency: str, command: str | None) -> None:
+    """``backup_consistency = "command"`` needs a ``pre_backup_command`` (run in the app's container before
+    each volume backup; see rivetr_core.services.backups)."""
+    if consistency == "command" and not (command or "").strip():
+        raise ValidationFailed.on(
+            "pre_backup_command",
+            'required when backup_consistency is "command" (what to run before a backup)',
+        )
 
 
 def _missing(field: str, message: str) -> NotFound:
@@ -193,6 +204,7 @@ class AppService:
         ctx = self.ctx
         values = dict(fields)
         await self._validate(values, None)
+        check_backup_settings(values.get("backup_consistency", "pause"), values.get("pre_backup_command"))
         token = values.pop("git_token", None)
         domains = list(values.pop("domains", None) or [])
         app = App(**values, git_token_enc=ctx.secrets.encrypt(token) if token else None)
@@ -218,6 +230,10 @@ class AppService:
             if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
                 raise ValidationFailed.on(key, "must not be null")
         await self._validate(values, app_id)
+        check_backup_settings(
+            values.get("backup_consistency", old_app.backup_consistency),
+            values.get("pre_backup_command", old_app.pre_backup_command),
+        )
         domains = values.pop("domains", None)
         try:
             async with ctx.db.session() as session:
