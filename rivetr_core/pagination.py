@@ -74,7 +74,7 @@ def decode_cursor(cursor: str, shape: Sequence[type]) -> tuple[Any, ...]:
                 key.append(datetime.fromisoformat(value))
             elif not isinstance(value, kind) or isinstance(value, bool):  # JSON true is no int here
                 raise ValueError
-            elif kind is int and not -(2**63) <= value < 2**63:  # beyond SQL integers: a 500 in the query
+            elif isinstance(value, int) and not -(2**63) <= value < 2**63:  # beyond SQL integers: a 500
                 raise ValueError
             else:
                 key.append(value)

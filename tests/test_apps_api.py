@@ -198,7 +198,7 @@ async def test_deploy_body_validation(api: ApiClient):
     assert code == 422 and _field(body) == "commit"
     code, body = await api.post(f"/api/apps/{app['id']}/deploy", json={"commt": "abc1234"})
     assert code == 422 and _field(body) == "commt"
-    assert (await api.get(f"/api/apps/{app['id']}/deployments"))[1] == []
+    assert (await api.get(f"/api/apps/{app['id']}/deployments"))[1] == {"items": [], "next": None}
 
 
 async def test_auth_required(api: ApiClient):

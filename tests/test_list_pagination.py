@@ -211,6 +211,57 @@ async def test_revoked_api_token_fails_at_once_despite_the_verification_cache(ap
     assert (await api.get("/api/apps", auth=False, headers=headers))[0] == 401
 
 
+# ------------------------------------------------------------------------ the other lists, one contract
+async def _walk(api: ApiClient, path: str, limit: int) -> list[list[dict]]:
+    """Every page of ``path`` at ``limit``, following ``next``."""
+    sep = "&" if "?" in path else "?"
+    pages, cursor = [], None
+    while True:
+        code, page = await api.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""))
+        assert code == 200 and set(page) == {"items", "next"}, page
+        pages.append(page["items"])
+        if not (cursor := page["next"]):
+            return pages
+
+
+async def _holds_the_contract(api: ApiClient, path: str, expected: list[str], field: str = "id") -> None:
+    """First page at the default size, the cursor to the next page (in order, each item once), a bad cursor
+    is a 422 naming it, and the limit's bounds."""
+    sep = "&" if "?" in path else "?"
+    code, first = await api.get(path)
+    assert code == 200 and set(first) == {"items", "next"}, first
+    assert [i[field] for i in first["items"]] == expected[:50]
+    pages = await _walk(api, path, 3)
+    assert [[i[field] for i in p] for p in pages] == [expected[i : i + 3] for i in range(0, len(expected), 3)]
+    assert len(pages) >= 2, "too few items to follow a cursor"
+    for bad in ("cursor=%%%", "cursor=WzEsMl0", "limit=0", "limit=201"):
+        code, body = await api.get(f"{path}{sep}{bad}")
+        assert code == 422, (bad, body)
+        assert bad.split("=")[0] in json.dumps(body["error"]["details"])
+    assert len((await api.get(f"{path}{sep}limit=200"))[1]["items"]) == min(len(expected), 200)
+
+
+async def test_deployments_newest_first_by_cursor(api: ApiClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rivetr_core.models.apps import Deployment
+
+    app = await _create(api, "deployed")
+    other = await _create(api, "other")
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        # Two deployments share a timestamp: the id breaks the tie, so a page boundary between them holds.
+        Deployment(app_id=app["id"], created_at=base + timedelta(seconds=min(i, 5)), status="replaced")
+        for i in range(8)
+    ]
+    async with api.ctx.db.session() as session:
+        session.add_all([*rows, Deployment(app_id=other["id"], created_at=base)])
+        await session.commit()
+        expected = [d.id for d in sorted(rows, key=lambda d: (d.created_at, d.id), reverse=True)]
+    await _holds_the_contract(api, f"/api/apps/{app['id']}/deployments", expected)
+    assert (await api.get("/api/apps/nope/deployments"))[0] == 404
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

@@ -209,7 +209,7 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     assert orphan in rivetr.images("opsweb")
     report = api.post("/api/system/cleanup").json()
     assert orphan in report["images_removed"] and not report["errors"], report
-    deployments = api.get(f"/api/apps/{app['id']}/deployments").json()
+    deployments = api.get(f"/api/apps/{app['id']}/deployments").json()["items"]
     running = [d for d in deployments if d["status"] == "running"]
     newest_two = [d["image"] for d in deployments if d["image"] and d["status"] in ("running", "replaced")][
         :2

@@ -60,7 +60,7 @@ async def test_pr_opened_creates_a_hidden_preview_app_without_secrets(hooks_fact
     )
     assert domains == ["pr-7.site.preview.example.com"]
     assert env == {"PUBLIC_FLAG": "visible", "RIVETR_PREVIEW": "true", "RIVETR_PR_NUMBER": "7"}
-    status, deps = await hooks.api.get(f"/api/apps/{preview['preview_app_id']}/deployments")
+    deps = (await hooks.api.get(f"/api/apps/{preview['preview_app_id']}/deployments"))[1]["items"]
     assert deps[0]["requested_commit"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     assert deps[0]["trigger"] == "preview:github#7"
     # The app itself was not deployed by the PR, and a push to the PR branch does not deploy the preview app.
@@ -105,7 +105,7 @@ async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> 
     status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
     assert len(previews) == 1
     preview_app_id = previews[0]["preview_app_id"]
-    status, deps = await hooks.api.get(f"/api/apps/{preview_app_id}/deployments")
+    deps = (await hooks.api.get(f"/api/apps/{preview_app_id}/deployments"))[1]["items"]
     assert len(deps) == 2 and previews[0]["deployment_id"] == body["deployments"][0]
 
     status, body = await hooks.github(
@@ -276,7 +276,7 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     status, body = await hooks.api.post(f"/api/previews/{held['id']}/approve")
     assert status == 202, body
     assert body["preview"]["status"] == "deploying" and body["preview"]["approved_sha"] == held["head_sha"]
-    status, deps = await hooks.api.get(f"/api/apps/{body['preview']['preview_app_id']}/deployments")
+    deps = (await hooks.api.get(f"/api/apps/{body['preview']['preview_app_id']}/deployments"))[1]["items"]
     assert [d["id"] for d in deps] == [body["deployment_id"]]
     assert deps[0]["requested_commit"] == held["head_sha"]
     # Approving twice is a conflict, in the error shape.
@@ -289,11 +289,11 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     assert status == 200 and body["status"] == "awaiting_approval", body
     _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
     assert row["status"] == "awaiting_approval" and row["head_sha"] == sha2 and row["preview_app_id"]
-    status, deps = await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments")
+    deps = (await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments"))[1]["items"]
     assert len(deps) == 1
     status, body = await hooks.api.post(f"/api/previews/{row['id']}/approve")
     assert status == 202 and body["preview"]["approved_sha"] == sha2
-    status, deps = await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments")
+    deps = (await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments"))[1]["items"]
     assert len(deps) == 2 and deps[0]["requested_commit"] == sha2
 
     status, missing = await hooks.api.post("/api/previews/nope/approve")

@@ -99,7 +99,7 @@ class Hooks:
     async def deployments(self, app_id: str) -> list[dict[str, Any]]:
         status, body = await self.api.get(f"/api/apps/{app_id}/deployments")
         assert status == 200, body
-        return body  # type: ignore[no-any-return]
+        return body["items"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -498,7 +498,3 @@ class DeployIn(_Strict):
 
 class RevealQuery(_Strict):
     reveal: bool = False
-
-
-class DeploymentsQuery(_Strict):
-    limit: int = Field(50, ge=1, le=500)

@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from quart import Blueprint, request, websocket
-from quart_schema import document_request, tag, validate_querystring
-from sqlmodel import col, select
+from quart_schema import document_request, document_response, tag, validate_querystring
+from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import NotFound
@@ -25,8 +25,9 @@ from rivetr_core.engine.service import DeploymentService
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.openapi import optional_body
+from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
 
-from .appschema import DeployIn, DeploymentsQuery
+from .appschema import DeployIn
 
 bp = Blueprint("deployments_api", __name__)
 
@@ -100,21 +101,22 @@ async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
 
 @bp.get("/api/apps/<app_id>/deployments")
 @tag(["deployments"])
-@validate_querystring(DeploymentsQuery)
-async def list_deployments(app_id: str, query_args: DeploymentsQuery) -> list[dict[str, Any]]:
-    """The app's deployments, newest first."""
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "DeploymentPage"))
+async def list_deployments(app_id: str, query_args: PageQuery) -> dict[str, Any]:
+    """The app's deployments, newest first, a page at a time (``{"items", "next"}``; pass ``next`` back as
+    ``?cursor=``)."""
     async with rivetr().db.session() as session:
         if await session.get(App, app_id) is None:
             raise not_found("app", app_id)
-        rows = (
-            await session.exec(
-                select(Deployment)
-                .where(Deployment.app_id == app_id)
-                .order_by(col(Deployment.created_at).desc())
-                .limit(query_args.limit)
-            )
-        ).all()
-    return [deployment_json(d) for d in rows]
+        rows, next_cursor = await keyset_page(
+            session,
+            select(Deployment).where(Deployment.app_id == app_id),
+            Deployment,
+            query_args,
+            newest_first=True,
+        )
+    return envelope([deployment_json(d) for d in rows], next_cursor)
 
 
 @bp.get("/api/deployments/<deployment_id>")

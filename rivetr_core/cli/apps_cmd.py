@@ -56,7 +56,8 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
     """One app (by name or id) with its latest deployments."""
     with conn.client() as client:
         found = client.resolve_app(app)
-        deployments = client.get(f"/api/apps/{found['id']}/deployments", params={"limit": 5})
+        # The first page, newest first: the latest five are all this shows.
+        deployments = client.get(f"/api/apps/{found['id']}/deployments", params={"limit": 5})["items"]
         usage = client.get(
             f"/api/apps/{found['id']}/metrics", params={"range": "15m", "points": 2}, ok=(404,)
         )

@@ -204,7 +204,7 @@ def test_fork_builds_refuse_add_url_and_stop_a_flooding_log(e2e, git_server):
     assert len(lines) < 260
     assert rivetr.images("guarded-pr-12") == []
     # The base app is untouched by all of it, and its own builds are not capped.
-    assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json() == []
+    assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json()["items"] == []
     assert httpx.get(f"{rivetr.server.url}/health", timeout=10).status_code == 200
 
 

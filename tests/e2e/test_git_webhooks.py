@@ -129,7 +129,7 @@ def test_github_push_webhook_deploys_through_the_proxy(e2e, git_server, engine):
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     replay = signed_post(rivetr, "push", push_payload(repo, sha, "webhook content"), "e2e-replay-2")
     assert replay.status_code == 200 and replay.json()["duplicate"] is True, replay.text
-    assert len(rivetr.api.get(f"/api/apps/{app['id']}/deployments").json()) == 1
+    assert len(rivetr.api.get(f"/api/apps/{app['id']}/deployments").json()["items"]) == 1
     events = rivetr.api.get("/api/webhook-events").json()["items"]
     assert [e["outcome"] for e in events] == ["duplicate", "duplicate", "deployed"]
     assert len({e["body_sha256"] for e in events}) == 1
@@ -353,4 +353,4 @@ def test_gitlab_merge_request_preview(e2e, git_server, fake_git_host: FakeGitHos
     assert rivetr.images("glapp-pr-3") == []
     wait_for(lambda: any("removed" in n for n in notes().values()), timeout=90, what="MR note update")
     assert len(notes()) == 1
-    assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json() == []  # the app itself untouched
+    assert rivetr.api.get(f"/api/apps/{app['id']}/deployments").json()["items"] == []  # the app untouched

@@ -53,7 +53,7 @@ def served(server: Any, app_id: str, path: str = "/") -> str:
 
 def expect_latest_running(page: Any, client: Any, app_id: str) -> None:
     """The deploy panel shows the newest deployment (not the previous one, still running) as running."""
-    newest = client.get(f"/api/apps/{app_id}/deployments").json()[0]["id"]
+    newest = client.get(f"/api/apps/{app_id}/deployments").json()["items"][0]["id"]
     badge = page.locator(f"#latest-status[data-deployment='{newest}']")
     expect(badge).to_have_text("running", timeout=DEPLOY_TIMEOUT)
 
@@ -149,7 +149,7 @@ def test_deploy_live_logs_rollback_and_terminal(
     expect_latest_running(page, client, app_id)
     expect(page.locator("#steps li[data-step=build]")).to_have_count(0)  # rollbacks skip clone and build
     assert served(server, app_id) == "hello from v1\n"
-    latest = client.get(f"/api/apps/{app_id}/deployments").json()[0]
+    latest = client.get(f"/api/apps/{app_id}/deployments").json()["items"][0]
     assert latest["rollback_of"] == first and latest["status"] == "running"
 
     # Any deployment's build log can be replayed: the first one's, from the timeline.
