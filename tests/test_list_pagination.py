@@ -262,6 +262,35 @@ async def test_deployments_newest_first_by_cursor(api: ApiClient) -> None:
     assert (await api.get("/api/apps/nope/deployments"))[0] == 404
 
 
+async def test_notification_deliveries_newest_first_by_cursor(api: ApiClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rivetr_core.models.ops import NotificationDelivery
+
+    channels = []
+    for name in ("ops", "other"):
+        code, channel = await api.post(
+            "/api/notification-channels", json={"name": name, "url": "json://127.0.0.1:9/x"}
+        )
+        assert code == 201, channel
+        channels.append(channel["id"])
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        NotificationDelivery(
+            channel_id=channels[0],
+            event_type="deployment_failed",
+            created_at=base + timedelta(seconds=min(i, 4)),
+        )
+        for i in range(7)
+    ]
+    async with api.ctx.db.session() as session:
+        session.add_all([*rows, NotificationDelivery(channel_id=channels[1], event_type="rollback")])
+        await session.commit()
+        expected = [d.id for d in sorted(rows, key=lambda d: (d.created_at, d.id), reverse=True)]
+    await _holds_the_contract(api, f"/api/notification-channels/{channels[0]}/deliveries", expected)
+    assert (await api.get("/api/notification-channels/nope/deliveries"))[0] == 404
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

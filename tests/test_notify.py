@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rivetr_core.types import RivetrEvent
+from rivetr_core.contract import RivetrEvent
 from tests.support.json_receiver import JsonReceiver as Receiver
 from tests.support.json_receiver import running_receiver
 
@@ -113,7 +113,7 @@ async def test_failing_channel_is_retried_recorded_and_never_blocks(fast_retries
     assert body["failures"] == 1 and body["total_failures"] == 1
     assert body["last_error"] and body["last_failure_at"]
     _, deliveries = await api.get(f"/api/notification-channels/{channel['id']}/deliveries")
-    assert [(d["status"], d["attempts"]) for d in deliveries] == [("failed", 3)]
+    assert [(d["status"], d["attempts"]) for d in deliveries["items"]] == [("failed", 3)]
 
     receiver.status = 200  # recovers: the failure streak resets
     api.ctx.emit(RivetrEvent(type="rollback", app_name="web"))
@@ -157,4 +157,4 @@ async def test_deliveries_cut_off_by_a_stop_are_closed_at_next_start(
     async with app.test_app():
         api = ApiClient(app)
         _, deliveries = await api.get(f"/api/notification-channels/{channel['id']}/deliveries")
-        assert [(d["status"], d["error"][:11]) for d in deliveries] == [("failed", "interrupted")]
+        assert [(d["status"], d["error"][:11]) for d in deliveries["items"]] == [("failed", "interrupted")]

@@ -108,7 +108,7 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     deliveries = wait_for(
         lambda: [
             d
-            for d in api.get(f"/api/notification-channels/{broken['id']}/deliveries").json()
+            for d in api.get(f"/api/notification-channels/{broken['id']}/deliveries").json()["items"]
             if d["attempts"] >= 1
         ],
         what="a recorded failed attempt",

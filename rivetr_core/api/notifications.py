@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
-from rivetr_core.models.ops import NotificationChannel
+from rivetr_core.models.ops import NotificationChannel, NotificationDelivery
 from rivetr_core.notify.events import EVENT_TYPES, check_events
 from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
 from rivetr_core.openapi import responds
@@ -143,10 +143,18 @@ async def test_channel(channel_id: str) -> dict[str, Any]:
 
 @bp.get("/<channel_id>/deliveries")
 @tag(["notifications"])
-async def list_deliveries(channel_id: str) -> list[dict[str, Any]]:
-    """The channel's latest deliveries (``?limit=``, default 50, max 500), newest first."""
-    try:
-        limit = min(max(int(request.args.get("limit", 50)), 1), 500)
-    except ValueError:
-        raise ApiError(422, "limit: must be an integer", details=[{"field": "limit"}]) from None
-    return [delivery_json(row) for row in await service().deliveries(channel_id, limit)]
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "NotificationDeliveryPage"))
+async def list_deliveries(channel_id: str, query_args: PageQuery) -> dict[str, Any]:
+    """The channel's deliveries, newest first, a page at a time (``{"items", "next"}``; pass ``next`` back as
+    ``?cursor=``). 404 for an unknown channel."""
+    await service().get(channel_id)
+    async with rivetr().db.session() as session:
+        rows, next_cursor = await keyset_page(
+            session,
+            select(NotificationDelivery).where(NotificationDelivery.channel_id == channel_id),
+            NotificationDelivery,
+            query_args,
+            newest_first=True,
+        )
+    return envelope([delivery_json(row) for row in rows], next_cursor)
