@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from rivetr_core.types import RunSpec
+from rivetr_core.contract import RunSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

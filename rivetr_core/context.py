@@ -14,13 +14,13 @@ from typing import Any
 from quart import current_app
 
 from .config import RivetrConfig
+from .contract import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
 from .db import Database
 from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
 from .services.volumes import VolumeService
-from .types import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
 
 log = logging.getLogger("rivetr.core")
 

@@ -15,7 +15,7 @@ from quart import Quart, Request, Response, jsonify, request
 from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
-from .types import RivetrError
+from .contract import RivetrError
 
 log = logging.getLogger("rivetr.api")
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__, hookspecs
 from .config import MOVED_KEYS, ConfigError, PluginsConfig, RivetrConfig, format_errors, plugin_key
-from .types import (
+from .contract import (
     BlueprintRegistration,
     BuilderRegistration,
     ContainerRuntimeRegistration,

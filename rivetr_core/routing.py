@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlmodel import select
 
+from .contract import ProxyBackend, Route, RouteStatus
 from .db import Database, isoformat, utcnow
 from .errors import ApiError
 from .models.core import ProxyRoute
-from .types import ProxyBackend, Route, RouteStatus
 
 log = logging.getLogger("rivetr.routing")
 

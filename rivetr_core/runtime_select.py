@@ -6,7 +6,7 @@
   choice must not silently change.
 * ``"auto"`` tries the registrations by ascending ``auto_priority`` (Docker 10, Podman 20, then name order),
   building each and taking the first whose ``ping()`` answers within ``ping_timeout``. Runtimes not taken are
-  closed. When none answers, :class:`~rivetr_core.types.RuntimeUnavailable` lists each one tried and why.
+  closed. When none answers, :class:`~rivetr_core.contract.RuntimeUnavailable` lists each one tried and why.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from .contract import ContainerRuntime, ContainerRuntimeRegistration, PluginContext, RuntimeUnavailable
 from .plugins import PluginError
-from .types import ContainerRuntime, ContainerRuntimeRegistration, PluginContext, RuntimeUnavailable
 
 log = logging.getLogger("rivetr.runtime")
 

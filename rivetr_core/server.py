@@ -115,7 +115,7 @@ async def log_setup_hint(app: object, config: RivetrConfig) -> None:
 async def check_engine(app: object) -> None:
     """Warn (not fail) when no engine answers: the API is useful before the first deployment."""
     from .context import RivetrContext
-    from .types import RuntimeUnavailable
+    from .contract import RuntimeUnavailable
 
     ctx: RivetrContext = app.extensions["rivetr_ctx"]  # type: ignore[attr-defined]
     try:

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from rivetr_core import hookimpl
-from rivetr_core.testing import FakeRuntime
-from rivetr_core.types import (
+from rivetr_core.contract import (
     BuilderRegistration,
     BuildRequest,
     ContainerRuntime,
@@ -19,6 +18,7 @@ from rivetr_core.types import (
     HealthResult,
     HealthTarget,
 )
+from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, make_config
 from tests.test_deploy_pipeline import deploy_and_wait, make_app
 
@@ -52,7 +52,7 @@ class EagerBuilder:
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
         self.built.append(request.tag)
         # Reuse the fake engine's build so the deployment can run: the source has the fake's files.
-        from rivetr_core.types import BuildSpec
+        from rivetr_core.contract import BuildSpec
 
         async for line in runtime.build(BuildSpec(context_dir=request.source_dir, tag=request.tag)):
             yield line

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from rivetr_core.cleanup.images import DeployedImage, images_to_remove
 from rivetr_core.cleanup.service import CleanupService
+from rivetr_core.contract import RivetrEvent
 from rivetr_core.testing.fake_runtime import FakeImage, FakeRuntime
-from rivetr_core.types import RivetrEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rivetr_core.contract import BuildFailed, BuildSpec, RunSpec
 from rivetr_core.db.engine import new_id, utcnow
 from rivetr_core.models.apps import App, Deployment
-from rivetr_core.types import BuildFailed, BuildSpec, RunSpec
 from tests.support.engines import HTTPD_PORT, SESSION_ID, build_httpd_app, unique_name
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from rivetr_core.contract import Route
 from rivetr_core.errors import ApiError
 from rivetr_core.routing import RouteService, api_upstream, dashboard_route
-from rivetr_core.types import Route
 from tests.support.server import ApiClient
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from rivetr_core.contract import ContainerInfo, RivetrEvent, RuntimeUnavailable
 from rivetr_core.testing import FakeRuntime
-from rivetr_core.types import ContainerInfo, RivetrEvent, RuntimeUnavailable
 from tests.support.server import PIPELINE_STATUSES, ApiClient, make_config
 
 
@@ -424,8 +424,8 @@ async def test_recovery_keeps_a_switch_that_had_committed(tmp_path, git_server, 
     deployment's own status write: the new version serves, so recovery marks it running, keeps its container
     and removes the replaced one, instead of failing it and removing the container the routes point at."""
     from rivetr_core.app import create_app
+    from rivetr_core.contract import RunSpec
     from rivetr_core.models.apps import App, Deployment
-    from rivetr_core.types import RunSpec
 
     config = make_config(tmp_path / "data")
     app = create_app(config)

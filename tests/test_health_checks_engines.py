@@ -8,8 +8,8 @@ import time
 
 from rivetr_core.builtin.command_health import CommandHealthCheck
 from rivetr_core.builtin.tcp_health import TcpHealthCheck
+from rivetr_core.contract import ContainerInfo, ContainerRuntime, HealthResult, HealthTarget
 from rivetr_core.plugins import RivetrPluginManager
-from rivetr_core.types import ContainerInfo, ContainerRuntime, HealthResult, HealthTarget
 from tests.support.engines import BASE_IMAGE, HTTPD_PORT, run_container
 
 

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from rivetr_core.types import ContainerRuntime
+from rivetr_core.contract import ContainerRuntime
 from tests.support.engines import BASE_IMAGE, run_container
 
 LINE = "x" * 80

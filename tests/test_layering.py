@@ -135,3 +135,33 @@ def test_core_never_imports_a_plugin() -> None:
     assert not offending, "core must find plugins through entry points, never import them:\n" + "\n".join(
         offending
     )
+
+
+def test_nothing_in_the_repository_imports_the_old_types_shim() -> None:
+    """``rivetr_core.types`` stays only for outside code written against it; everything here imports
+    ``rivetr_core.contract`` (the shim's own test in tests/test_contract.py excepted)."""
+    roots = [ROOT / "rivetr_core", ROOT / "plugins", ROOT / "ui" / "src", ROOT / "examples", ROOT / "tests"]
+    offending = []
+    for root in roots:
+        for path in _python_files(root):
+            if path in (
+                ROOT / "rivetr_core" / "types.py",
+                ROOT / "tests" / "test_contract.py",
+                Path(__file__),
+            ):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                elif isinstance(node, ast.ImportFrom):  # relative: .types inside rivetr_core, ..types below
+                    names = [f"<relative>.{node.module}"] if node.module == "types" else []
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                else:
+                    continue
+                offending += [
+                    f"{path.relative_to(ROOT)}:{node.lineno}: {n}"
+                    for n in names
+                    if n == "rivetr_core.types" or (n == "<relative>.types" and "rivetr_core" in path.parts)
+                ]
+    assert not offending, "import rivetr_core.contract instead of the shim:\n" + "\n".join(offending)

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from rivetr_core import hookimpl
 from rivetr_core.app import create_app
 from rivetr_core.config import ConfigError, load_config
+from rivetr_core.contract import NotifierRegistration, PluginContext
 from rivetr_core.plugins import PluginError, RivetrPluginManager
-from rivetr_core.types import NotifierRegistration, PluginContext
 from tests.support.server import AUTH, ServerProcess, make_config, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ class OtherSettings(BaseModel):
 
 
 def _plugins(seen: dict[str, PluginContext]) -> list[Any]:
-    from rivetr_core.types import ConfigModelRegistration
+    from rivetr_core.contract import ConfigModelRegistration
 
     class Acme:
         __rivetr_name__ = "acme-notifier"

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from rivetr_core import hookimpl, hookspecs
+from rivetr_core.contract import HealthCheckRegistration, NotifierRegistration
 from rivetr_core.plugins import PluginError, RivetrPluginManager
-from rivetr_core.types import HealthCheckRegistration, NotifierRegistration
 
 ROOT = Path(__file__).resolve().parents[1]
 

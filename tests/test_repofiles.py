@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from rivetr_core.builtin.dockerfile_builder import DockerfileBuilder
+from rivetr_core.contract import BuildFailed, BuildRequest
 from rivetr_core.engine.gitsource import CloneRequest, clone_sync
 from rivetr_core.repofiles import UnsafeRepoFile, read_repo_file
-from rivetr_core.types import BuildFailed, BuildRequest
 from tests.support.engines import SESSION_ID, SESSION_LABEL, unique_name
 from tests.support.gitserver import busybox_app
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from rivetr_core.config import RivetrConfig
+from rivetr_core.contract import ContainerRuntimeRegistration, PluginContext, RuntimeUnavailable
 from rivetr_core.plugins import PluginError
 from rivetr_core.runtime_select import select_runtime
 from rivetr_core.testing import FakeRuntime
-from rivetr_core.types import ContainerRuntimeRegistration, PluginContext, RuntimeUnavailable
 
 
 def engine(name: str, answers: bool | str, base_url: str | None = None) -> FakeRuntime:

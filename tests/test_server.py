@@ -139,7 +139,7 @@ def _install_third_party_plugin(site: Path) -> None:
         "import asyncio\n"
         "from quart import Blueprint\n"
         "from rivetr_core import hookimpl\n"
-        "from rivetr_core.types import BlueprintRegistration\n"
+        "from rivetr_core.contract import BlueprintRegistration\n"
         "bp = Blueprint('slow', __name__)\n"
         "@bp.get('/slow')\n"
         "async def slow():\n"

@@ -447,7 +447,7 @@ async def test_openapi_documents_the_endpoints(harness_factory) -> None:  # type
 
 
 async def test_upload_refused_by_the_proxy_stores_nothing(harness_factory, ca) -> None:  # type: ignore[no-untyped-def]
-    from rivetr_core.types import ProxyError
+    from rivetr_core.contract import ProxyError
 
     async with harness_factory() as h:
 

@@ -184,7 +184,7 @@ async def start_builtin(dir: Path, backend: int, workers: int) -> tuple[object, 
     from rivetr_proxy_builtin.backend import BuiltinProxy
     from rivetr_proxy_builtin.settings import ProxySettings
 
-    from rivetr_core.types import Route
+    from rivetr_core.contract import Route
 
     settings = ProxySettings(host="127.0.0.1", port=free_port(), workers=workers, health_interval=30)
     proxy = BuiltinProxy(settings, dir / f"builtin-{workers}")

@@ -18,8 +18,8 @@ from quart_schema import document_response
 from rivetr_core import __version__
 from rivetr_core.auth import bearer_token, resolve_principal
 from rivetr_core.context import rivetr
+from rivetr_core.contract import RuntimeUnavailable
 from rivetr_core.openapi import security
-from rivetr_core.types import RuntimeUnavailable
 
 bp = Blueprint("health", __name__)
 

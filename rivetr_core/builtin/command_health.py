@@ -10,7 +10,7 @@ import asyncio
 import time
 
 from rivetr_core import hookimpl
-from rivetr_core.types import HealthCheckRegistration, HealthResult, HealthTarget
+from rivetr_core.contract import HealthCheckRegistration, HealthResult, HealthTarget
 
 DETAIL_CHARS = 200
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from rivetr_core import hookimpl
+from rivetr_core.contract import BuilderRegistration, BuildFailed, BuildRequest, BuildSpec, ContainerRuntime
 from rivetr_core.repofiles import read_repo_file
-from rivetr_core.types import BuilderRegistration, BuildFailed, BuildRequest, BuildSpec, ContainerRuntime
 
 
 class DockerfileBuilder:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from rivetr_core.contract import RivetrEvent
 from rivetr_core.db.engine import utcnow
 from rivetr_core.models.apps import App, Deployment, DeploymentLog
 from rivetr_core.models.core import Meta
 from rivetr_core.models.ops import AuditEntry, NotificationDelivery
-from rivetr_core.types import RivetrEvent
 
 from .images import DeployedImage, images_to_remove
 

@@ -22,10 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rivetr_core.contract.repofiles import read_repo_text
-from rivetr_core.db import isoformat, utcnow
-from rivetr_core.models.apps import App, Deployment
-from rivetr_core.types import (
+from rivetr_core.contract import (
     BuildFailed,
     BuildRequest,
     ContainerInfo,
@@ -37,6 +34,9 @@ from rivetr_core.types import (
     RivetrError,
     RunSpec,
 )
+from rivetr_core.contract.repofiles import read_repo_text
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.models.apps import App, Deployment
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 
+from rivetr_core.contract import ContainerInfo, RuntimeUnavailable
 from rivetr_core.db import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment
-from rivetr_core.types import ContainerInfo, RuntimeUnavailable
 
 from .pipeline import LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, run_spec
 

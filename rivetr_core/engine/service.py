@@ -53,6 +53,15 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from rivetr_core.contract import (
+    Builder,
+    BuildRequest,
+    ContainerNotFound,
+    ContainerRuntime,
+    HealthCheck,
+    RivetrEvent,
+    RuntimeUnavailable,
+)
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat, new_id, utcnow
 from rivetr_core.models.apps import (
@@ -67,15 +76,6 @@ from rivetr_core.models.core import Meta
 from rivetr_core.models.git import Preview
 from rivetr_core.models.volumes import Volume
 from rivetr_core.services.volumes import mounts_for
-from rivetr_core.types import (
-    Builder,
-    BuildRequest,
-    ContainerNotFound,
-    ContainerRuntime,
-    HealthCheck,
-    RivetrEvent,
-    RuntimeUnavailable,
-)
 
 from .logs import BuildLogStore, LogItem
 from .pipeline import (

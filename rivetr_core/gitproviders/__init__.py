@@ -6,5 +6,5 @@
 * :mod:`.hostapi` — helpers provider plugins use to talk to their host's REST API.
 
 Core reaches providers only through the plugin manager; a provider offers OAuth when its object implements
-:class:`~rivetr_core.types.GitHostApi` and ``[oauth.<name>]`` is configured.
+:class:`~rivetr_core.contract.GitHostApi` and ``[oauth.<name>]`` is configured.
 """

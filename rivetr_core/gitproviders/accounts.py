@@ -31,11 +31,11 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from rivetr_core.config import OAuthProviderConfig
+from rivetr_core.contract import GitApiError, GitHostApi, OAuthEndpoints, RepoPage
 from rivetr_core.db import aware, isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import GitAccount, OAuthState
-from rivetr_core.types import GitApiError, GitHostApi, OAuthEndpoints, RepoPage
 
 log = logging.getLogger("rivetr.gitproviders")
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from rivetr_core import hookimpl
+from rivetr_core.contract import Notifier, RivetrEvent
 from rivetr_core.db.engine import isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found, validation_error
 from rivetr_core.models.ops import NotificationChannel, NotificationDelivery
-from rivetr_core.types import Notifier, RivetrEvent
 
 from .events import TEST_EVENT
 

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rivetr_core.contract import RivetrEvent
 from rivetr_core.db.engine import aware, isoformat, utcnow
-from rivetr_core.types import RivetrEvent
 
 from .acme_client import AcmeClient, AcmeError
 from .store import CertificateStore

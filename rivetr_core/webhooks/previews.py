@@ -32,12 +32,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from rivetr_core.contract import WebhookEvent
 from rivetr_core.contract.errors import NotFound
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, Preview
-from rivetr_core.types import WebhookEvent
 
 from .matching import branch_matches
 

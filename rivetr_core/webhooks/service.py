@@ -30,10 +30,10 @@ from typing import Any
 
 from sqlmodel import select
 
+from rivetr_core.contract import GitProvider, RivetrError, WebhookEvent
 from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, WebhookDelivery, not_a_preview_app
-from rivetr_core.types import GitProvider, RivetrError, WebhookEvent
 
 from .deliveries import DeliveryLog
 from .matching import branch_matches, normalize_repo_url, repo_matches, skip_marker, tag_matches

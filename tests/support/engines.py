@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from rivetr_runtime_docker.runtime import DockerRuntime
     from rivetr_runtime_podman.runtime import PodmanRuntime
 
-    from rivetr_core.types import ContainerRuntime
+    from rivetr_core.contract import ContainerRuntime
 
 __all__ = [
     "CASE_LABEL",
@@ -129,7 +129,7 @@ async def build_httpd_app(
 ) -> list[str]:
     """Write an httpd app context (see :func:`write_httpd_context`) and build it as ``tag``; returns the
     build log lines."""
-    from rivetr_core.types import BuildSpec
+    from rivetr_core.contract import BuildSpec
 
     write_httpd_context(context_dir, **context_kwargs)
     spec = BuildSpec(context_dir=context_dir, tag=tag, labels={SESSION_LABEL: SESSION_ID, **(labels or {})})

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from rivetr_core import hookimpl
-from rivetr_core.types import RivetrEvent
+from rivetr_core.contract import RivetrEvent
 from tests.support.proxy import free_port, stop_process
 
 
@@ -274,7 +274,7 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
 class ChallengeProxy:
     """A stand-in for the proxy data plane in control-plane tests: a *real* HTTP listener on 127.0.0.1 that
     answers ``/.well-known/acme-challenge/<token>`` (404 otherwise), and records the certificates and routes
-    core pushes. It implements the :class:`~rivetr_core.types.ProxyBackend` Protocol, so an app started with
+    core pushes. It implements the :class:`~rivetr_core.contract.ProxyBackend` Protocol, so an app started with
     ``proxy.backend = "acme-test"`` (see :func:`challenge_proxy_plugin`) drives it like the real proxy.
 
     ``hits`` counts validation requests per token (Pebble validates each challenge three times).
@@ -338,7 +338,7 @@ class ChallengeProxy:
         self.routes_set.pop(domain, None)
 
     async def routes(self) -> list[Any]:
-        from rivetr_core.types import RouteStatus
+        from rivetr_core.contract import RouteStatus
 
         return [
             RouteStatus(
@@ -370,7 +370,7 @@ class ChallengeProxy:
 def challenge_proxy_plugin(proxy: ChallengeProxy) -> object:
     """A plugin object for ``create_app(plugins=[...])`` registering ``proxy`` as backend ``acme-test``."""
     from rivetr_core import hookimpl
-    from rivetr_core.types import ProxyBackendRegistration
+    from rivetr_core.contract import ProxyBackendRegistration
 
     class _Plugin:
         @hookimpl

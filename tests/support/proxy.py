@@ -323,7 +323,7 @@ class SyncProxy:
         return self.tl.run(getattr(self.backend, method)(*args, **kwargs), timeout=120)
 
     def set_route(self, domain: str, *upstreams: str, **flags: Any) -> None:
-        from rivetr_core.types import Route
+        from rivetr_core.contract import Route
 
         self.call("set_route", Route(domain, list(upstreams), **flags))
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from rivetr_notify_apprise.notifier import AppriseNotifier, NotificationFailed
 
+from rivetr_core.contract import RivetrEvent
 from rivetr_core.plugins import RivetrPluginManager
-from rivetr_core.types import RivetrEvent
 from tests.support.json_receiver import JsonReceiver as Receiver
 from tests.support.json_receiver import running_receiver
 

@@ -6,7 +6,7 @@ from rivetr_proxy_builtin import plugin
 from rivetr_proxy_builtin.backend import BuiltinProxy
 
 from rivetr_core.config import load_config
-from rivetr_core.types import PluginContext, ProxyBackend
+from rivetr_core.contract import PluginContext, ProxyBackend
 from tests.support.proxy import exited
 
 

@@ -61,7 +61,7 @@ CONTROL_PLANE = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from rivetr_core.types import Route
+    from rivetr_core.contract import Route
     from rivetr_proxy_builtin.backend import BuiltinProxy
     from rivetr_proxy_builtin.settings import ProxySettings
 
@@ -106,7 +106,7 @@ def _kill_9_scenario(cp, state, port, a, b):
         try:
             assert p2.status()["pid"] == proxy_pid
             assert http_get(port, "cp.test")[2] == b"a"  # start() alone does not blank the table
-            from rivetr_core.types import Route
+            from rivetr_core.contract import Route
 
             p2.call("replace_routes", [Route("cp.test", [b.address]), Route("new.test", [a.address])])
             assert http_get(port, "cp.test")[2] == b"b"

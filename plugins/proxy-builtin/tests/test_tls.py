@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from rivetr_core.types import ProxyError
+from rivetr_core.contract import ProxyError
 from tests.support.proxy import echoed_headers, http_get, parse_response
 
 

@@ -14,7 +14,7 @@ from rivetr_runtime_docker.engine import parse_time
 from rivetr_runtime_docker.runtime import DockerRuntime, EngineError
 
 from rivetr_core.config import RivetrConfig
-from rivetr_core.types import (
+from rivetr_core.contract import (
     ContainerNotFound,
     ImageNotFound,
     PluginContext,

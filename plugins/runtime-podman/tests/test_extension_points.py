@@ -11,7 +11,7 @@ from typing import Any
 from rivetr_runtime_docker.runtime import DockerRuntime
 from rivetr_runtime_podman.runtime import PodmanRuntime
 
-from rivetr_core.types import ContainerRuntime
+from rivetr_core.contract import ContainerRuntime
 
 #: Every runtime's identity and plugin factory, not engine behaviour.
 NOT_EXTENSION_POINTS = {"name", "from_context"}

@@ -17,7 +17,7 @@ import pytest
 from rivetr_runtime_podman.runtime import PodmanRuntime, qualify, socket_answers
 
 from rivetr_core.config import RivetrConfig
-from rivetr_core.types import BuildSpec, LogLine, PluginContext, RuntimeUnavailable
+from rivetr_core.contract import BuildSpec, LogLine, PluginContext, RuntimeUnavailable
 from tests.support.engines import BASE_IMAGE, EngineEnv, run_container
 
 pytestmark = pytest.mark.podman
