@@ -1,0 +1,92 @@
+// Backups page and an app's Backups panel: the destination form shows the fields of the chosen kind (the other
+// kind's are disabled, so they stay out of the JSON body), a destination's Test button writes its result into
+// its row, and the consistency form offers the command field only for the "command" mode.
+(function () {
+  "use strict";
+
+  function toggleGroup(root, attr, active) {
+    root.querySelectorAll("[" + attr + "]").forEach(function (group) {
+      var on = group.getAttribute(attr) === active;
+      group.hidden = !on;
+      group.querySelectorAll("input,select,textarea").forEach(function (el) { el.disabled = !on; });
+    });
+  }
+
+  function syncKind(select) {
+    var form = select.form;
+    if (form) toggleGroup(form, "data-dest-for", select.value);
+  }
+
+  function syncMode(select) {
+    var box = select.form && select.form.querySelector("[data-consistency-command]");
+    if (!box) return;
+    var on = select.value === "command";
+    box.hidden = !on;
+    box.querySelectorAll("input").forEach(function (el) { el.disabled = !on; });
+  }
+
+  function syncWhat(select) {
+    var box = select.form && select.form.querySelector("[data-schedule-app]");
+    if (!box) return;
+    var on = select.value !== "state";
+    box.hidden = !on;
+    box.querySelectorAll("select").forEach(function (el) { el.disabled = !on; });
+  }
+
+  document.addEventListener("change", function (ev) {
+    var t = ev.target;
+    if (t.matches("[data-dest-kind]")) syncKind(t);
+    else if (t.matches("[data-consistency-mode]")) syncMode(t);
+    else if (t.matches("[data-schedule-what]")) syncWhat(t);
+  });
+
+  // A form's reset puts the kind back to "local": show its fields again.
+  document.addEventListener("reset", function (ev) {
+    var kind = ev.target.querySelector && ev.target.querySelector("[data-dest-kind]");
+    if (kind) setTimeout(function () { syncKind(kind); }, 0);
+  });
+
+  document.addEventListener("api:success", function (ev) {
+    var t = ev.target;
+    if (t.id === "destination-add" && ev.detail) {
+      var note = document.getElementById("destination-added");
+      note.textContent = "Test write succeeded: " + ev.detail.name + " added.";
+      note.hidden = false;
+    } else if (t.id === "backup-consistency") {
+      Rivetr.toast("Saved: the consistency setting applies at the next backup.", "ok");
+    } else if (t.id === "backup-now" || t.id === "state-backup-now") {
+      Rivetr.toast("Backup started.", "ok");
+    } else if (t.dataset && t.dataset.action && t.dataset.action.indexOf("/restore") > 0) {
+      Rivetr.toast("Restore started: the app stops briefly while its data is swapped.", "ok");
+    }
+  });
+
+  document.addEventListener("click", async function (ev) {
+    var button = ev.target.closest("[data-test-destination]");
+    if (!button) return;
+    ev.preventDefault();
+    var cell = button.closest("tr").querySelector("[data-test-result]");
+    cell.textContent = "testing…";
+    cell.className = "small";
+    button.setAttribute("aria-busy", "true");
+    try {
+      await Rivetr.api("POST", button.dataset.testDestination);
+      cell.textContent = "ok: written, read back, deleted";
+      cell.className = "small ok";
+    } catch (err) {
+      var problem = err.details && err.details.problem ? " (" + err.details.problem + ")" : "";
+      cell.textContent = "failed: " + (err.message || String(err)) + problem;
+      cell.className = "small field-error";
+    } finally {
+      button.removeAttribute("aria-busy");
+    }
+  });
+
+  document.querySelectorAll("[data-dest-kind]").forEach(syncKind);
+  document.querySelectorAll("[data-schedule-what]").forEach(syncWhat);
+  // Panels swapped in by htmx (the app's Backups panel, the schedule form) get their initial state too.
+  document.body.addEventListener("htmx:afterSwap", function (ev) {
+    ev.target.querySelectorAll("[data-schedule-what]").forEach(syncWhat);
+    ev.target.querySelectorAll("[data-consistency-mode]").forEach(syncMode);
+  });
+})();

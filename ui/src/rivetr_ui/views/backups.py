@@ -1,0 +1,151 @@
+"""``/backups`` (destinations, backup schedules, every backup run) and an app's Backups panel
+(``/apps/<id>/partials/backups``: consistency setting, "Back up now", the app's runs with Restore).
+
+Pages read through ``ctx().services.backups`` (the API's own JSON shapes); every change is a REST call from the
+browser (``/api/backup-destinations``, ``/api/backup-schedules``, ``/api/apps/{id}/backups``,
+``/api/backups/{id}/restore``, ``PUT /api/apps/{id}``), so the validation, the destination's test write and the
+error messages are exactly the API's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import abort, url_for
+
+from rivetr_core.models.apps import App
+
+from .. import queries
+from ..blueprint import bp, ctx, render
+
+#: Runs a page lists (the newest; the CLI and API page through the rest).
+RUNS_SHOWN = 50
+
+
+def _service() -> Any:
+    """The backup service, or None while it is not started (the pages then say so instead of failing)."""
+    return ctx().services.get("backups")
+
+
+def target(dest: dict[str, Any]) -> str:
+    """Where a destination writes, for people: its directory, or ``s3://bucket/prefix (endpoint)``."""
+    if dest.get("kind") == "local":
+        return str(dest.get("path") or "-")
+    prefix = f"/{dest['prefix']}" if dest.get("prefix") else ""
+    return f"s3://{dest.get('bucket')}{prefix} ({dest.get('endpoint_url')})"
+
+
+async def _destinations() -> list[dict[str, Any]]:
+    if _service() is None:
+        return []
+    rows: list[dict[str, Any]] = await _service().destinations_listing()
+    return [{**row, "target": target(row)} for row in rows]
+
+
+async def _runs(app_id: str | None = None) -> list[dict[str, Any]]:
+    """The newest runs with their destination's name and whether a restore of theirs is still running."""
+    if _service() is None:
+        return []
+    names = {d["id"]: d["name"] for d in await _service().destinations_listing()}
+    runs: list[dict[str, Any]] = await _service().runs_listing(app_id=app_id, limit=RUNS_SHOWN)
+    restores = await _service().latest_restores([r["id"] for r in runs])
+    return [
+        {
+            **run,
+            "destination_name": names.get(run.get("destination_id") or ""),
+            "last_restore": restores.get(run["id"]),
+            "restore_running": (restores.get(run["id"]) or {}).get("status") == "running",
+        }
+        for run in runs
+    ]
+
+
+def _retention(row: dict[str, Any]) -> str:
+    parts = [
+        f"{rule} {row[f'keep_{rule}']}" for rule in ("last", "daily", "weekly") if row.get(f"keep_{rule}")
+    ]
+    return ", ".join(parts) or "-"
+
+
+async def _schedules_context() -> dict[str, Any]:
+    destinations = await _destinations()
+    names = {d["id"]: d["name"] for d in destinations}
+    apps = await queries.list_apps(ctx())
+    app_names = {a.id: a.name for a in apps}
+    rows: list[dict[str, Any]] = await _service().schedules_listing() if _service() else []
+    schedules = [
+        {
+            **row,
+            "destination_name": names.get(row["destination_id"], row["destination_id"]),
+            "app_name": app_names.get(row.get("app_id") or ""),
+            "retention": _retention(row),
+        }
+        for row in rows
+    ]
+    return {"schedules": schedules, "destinations": destinations, "apps": apps}
+
+
+@bp.get("/backups")
+async def backups() -> tuple[str, int]:
+    return await render(
+        "backups.html",
+        nav="backups",
+        runs=await _runs(),
+        **await _schedules_context(),
+    )
+
+
+@bp.get("/backups/partials/destinations")
+async def backups_destinations() -> tuple[str, int]:
+    return await render("partials/backup_destinations.html", destinations=await _destinations())
+
+
+@bp.get("/backups/partials/schedules")
+async def backups_schedules() -> tuple[str, int]:
+    return await render("partials/backup_schedules.html", **await _schedules_context())
+
+
+@bp.get("/backups/partials/state")
+async def backups_state_now() -> tuple[str, int]:
+    return await render("partials/backup_state_now.html", destinations=await _destinations())
+
+
+@bp.get("/backups/partials/runs")
+async def backups_runs() -> tuple[str, int]:
+    return await render(
+        "partials/backup_runs.html",
+        runs=await _runs(),
+        runs_url=url_for("ui.backups_runs"),
+        runs_target="backup-runs",
+    )
+
+
+async def _app_or_404(app_id: str) -> App:
+    app = await queries.get_app(ctx(), app_id)
+    if app is None:
+        abort(404, f"app {app_id!r} not found")
+    return app
+
+
+@bp.get("/apps/<app_id>/partials/backups")
+async def app_backups(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render(
+        "partials/app_backups.html",
+        app=app,
+        volumes=await ctx().services.volumes.listing(app.id),
+        destinations=await _destinations(),
+        runs=await _runs(app.id),
+    )
+
+
+@bp.get("/apps/<app_id>/partials/backup-runs")
+async def app_backup_runs(app_id: str) -> tuple[str, int]:
+    app = await _app_or_404(app_id)
+    return await render(
+        "partials/backup_runs.html",
+        app=app,
+        runs=await _runs(app.id),
+        runs_url=url_for("ui.app_backup_runs", app_id=app.id),
+        runs_target="app-backup-runs",
+    )
