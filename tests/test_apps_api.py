@@ -216,9 +216,9 @@ async def test_env_vars_masked_and_encrypted_at_rest(api: ApiClient):
     for key in ("PORT", "SOURCE_COMMIT", "1BAD", "BAD-KEY"):
         code, body = await api.post(base, json={"key": key, "value": "x"})
         assert code == 422 and _field(body) == "key", key
-    listed = {v["key"]: v["value"] for v in (await api.get(base))[1]}
+    listed = {v["key"]: v["value"] for v in (await api.get(base))[1]["items"]}
     assert listed == {"API_KEY": "••••••••", "MODE": plain}
-    revealed = {v["key"]: v["value"] for v in (await api.get(base + "?reveal=true"))[1]}
+    revealed = {v["key"]: v["value"] for v in (await api.get(base + "?reveal=true"))[1]["items"]}
     assert revealed["API_KEY"] == secret
     code, body = await api.put(base + "/MODE", json={"value": "changed", "is_secret": True})
     assert code == 200 and body["value"] == "••••••••"

@@ -291,6 +291,20 @@ async def test_notification_deliveries_newest_first_by_cursor(api: ApiClient) ->
     assert (await api.get("/api/notification-channels/nope/deliveries"))[0] == 404
 
 
+async def test_env_vars_by_key_by_cursor(api: ApiClient) -> None:
+    app = await _create(api, "configured")
+    keys = [f"K_{i:02d}" for i in (5, 0, 3, 1, 6, 2, 4)]
+    for key in keys:
+        body = {"key": key, "value": f"v-{key}", "is_secret": key == "K_03"}
+        assert (await api.post(f"/api/apps/{app['id']}/env-vars", json=body))[0] == 201
+    path = f"/api/apps/{app['id']}/env-vars"
+    await _holds_the_contract(api, path, sorted(keys), field="key")
+    # The filter-like ?reveal= holds on every page.
+    pages = await _walk(api, path + "?reveal=true", 2)
+    assert {v["key"]: v["value"] for p in pages for v in p}["K_03"] == "v-K_03"
+    assert (await api.get(f"{path}?limit=4"))[1]["items"][3]["value"] != "v-K_03"  # masked without it
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

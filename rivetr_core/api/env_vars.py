@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
 from quart import Blueprint, Response
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.context import rivetr
 from rivetr_core.db import isoformat
 from rivetr_core.models.apps import EnvVar
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.secrets import mask
 
 from .appschema import EnvVarIn, EnvVarUpdate, RevealQuery
@@ -31,11 +33,20 @@ def env_json(row: EnvVar, reveal: bool) -> dict[str, Any]:
     }
 
 
+class EnvVarsQuery(PageQuery):
+    reveal: bool = Field(False, description="Show secret values instead of masking them.")
+
+
 @bp.get("")
 @tag(["env-vars"])
-@validate_querystring(RevealQuery)
-async def list_env_vars(app_id: str, query_args: RevealQuery) -> list[dict[str, Any]]:
-    return [env_json(r, query_args.reveal) for r in await rivetr().services.apps.env_vars(app_id)]
+@validate_querystring(EnvVarsQuery)
+@document_response(page_model(dict[str, Any], "EnvVarPage"))
+async def list_env_vars(app_id: str, query_args: EnvVarsQuery) -> dict[str, Any]:
+    """The app's variables by key, a page at a time (``{"items", "next"}``; pass ``next`` back as
+    ``?cursor=``)."""
+    rows = await rivetr().services.apps.env_vars(app_id)
+    page, next_cursor = list_page(rows, lambda r: (r.key,), (str,), query_args)
+    return envelope([env_json(r, query_args.reveal) for r in page], next_cursor)
 
 
 @bp.post("")

@@ -32,7 +32,7 @@ def env_list(app: str, reveal: bool, conn: Connection, as_json: bool) -> None:
     """The app's variables; secret values are masked unless --reveal."""
     with conn.client() as client:
         found = client.resolve_app(app)
-        rows = client.get(f"/api/apps/{found['id']}/env-vars", params={"reveal": str(reveal).lower()})
+        rows = client.list_all(f"/api/apps/{found['id']}/env-vars", {"reveal": str(reveal).lower()})
     if as_json:
         print_json(rows)
         return

@@ -40,7 +40,7 @@ def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server
         "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", dep["container_id"]
     )
     assert limits.split() == [str(64 * 1024**2), str(500_000_000)]
-    listed = rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json()
+    listed = rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json()["items"]
     assert {v["key"]: v["value"] for v in listed}["API_TOKEN"] == "••••••••"
     rivetr.server.stop()  # checkpoint the WAL, then read every DB byte
     blob = b"".join(p.read_bytes() for p in Path(rivetr.server.data_dir).glob("rivetr.db*"))

@@ -33,10 +33,6 @@ KILL_WINDOW = (0.0, 1.6)
 ROUNDS = int(os.environ.get("RIVETR_FAULT_ROUNDS", "10"))
 
 
-def _items(body: Any) -> list[dict[str, Any]]:
-    return body["items"] if isinstance(body, dict) else body
-
-
 def _deployments(rivetr: Rivetr, app_id: str) -> list[dict[str, Any]]:
     response = rivetr.api.get(f"/api/apps/{app_id}/deployments", params={"limit": 100})
     assert response.status_code == 200, response.text
@@ -252,7 +248,7 @@ def test_disk_full_data_dir_gives_clear_errors_and_recovers(e2e, git_server, sma
 
     filler.unlink()
     assert _integrity(data_dir) == "ok"
-    stored = {v["key"] for v in _items(rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json())}
+    stored = {v["key"] for v in rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json()["items"]}
     assert stored == succeeded  # what failed is not there (not even half-written); what succeeded is
     # Space is back: writes and deployments work again without a restart.
     response = rivetr.api.post(

@@ -131,7 +131,7 @@ def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: 
     page.fill("#env-edit-value", "line one\nline two\nline three")
     page.click("#env-edit-form button[type=submit]")
     expect(page.locator("[data-env-key=GREETING] .value")).to_have_text("line one\nline two\nline three")
-    stored = server.client().get(f"/api/apps/{app_id}/env-vars", params={"reveal": "true"}).json()
+    stored = server.client().get(f"/api/apps/{app_id}/env-vars", params={"reveal": "true"}).json()["items"]
     assert {v["key"]: v["value"] for v in stored} == {
         "API_KEY": "s3cr3t-value",
         "GREETING": "line one\nline two\nline three",
@@ -139,7 +139,8 @@ def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: 
     page.click("[data-env-key=GREETING] button:has-text('Delete')")
     page.click("#confirm-dialog [data-ok]")
     page.wait_for_selector("[data-env-key=GREETING]", state="detached")
-    assert [v["key"] for v in server.client().get(f"/api/apps/{app_id}/env-vars").json()] == ["API_KEY"]
+    listed = server.client().get(f"/api/apps/{app_id}/env-vars").json()["items"]
+    assert [v["key"] for v in listed] == ["API_KEY"]
     # The app page fits a phone: nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
