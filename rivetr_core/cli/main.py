@@ -8,19 +8,6 @@ import sys
 import click
 
 from rivetr_core import __version__
-from rivetr_core.cli import (
-    apps_cmd,
-    backup_cmd,
-    deploy_cmd,
-    env_cmd,
-    known_hosts_cmd,
-    logs_cmd,
-    previews_cmd,
-    session_cmd,
-    system_cmd,
-    volumes_cmd,
-    webhooks_cmd,
-)
 
 
 def _load(config_path: str | None, exit_code: int = 2, check_plugins=None):  # type: ignore[no-untyped-def]
@@ -33,7 +20,45 @@ def _load(config_path: str | None, exit_code: int = 2, check_plugins=None):  # t
         sys.exit(exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The operator commands that talk to a server over the REST API, as "module:attribute": imported only when
+#: run (or listed by --help), so ``rivetr serve`` never loads them: each is memory the server would carry.
+LAZY_COMMANDS = {
+    "login": "session_cmd:login",
+    "status": "session_cmd:status",
+    "apps": "apps_cmd:apps",
+    "env": "env_cmd:env",
+    "volumes": "volumes_cmd:volumes",
+    "deploy": "deploy_cmd:deploy",
+    "rollback": "deploy_cmd:rollback",
+    "logs": "logs_cmd:logs",
+    "webhooks": "webhooks_cmd:webhooks",
+    "previews": "previews_cmd:previews",
+    "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
+    "backup": "backup_cmd:backup",
+    "schedules": "backup_cmd:schedules",
+    "system": "system_cmd:system",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose :data:`LAZY_COMMANDS` are imported on first use (click's documented lazy-loading
+    pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module, _, attr = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(f"rivetr_core.cli.{module}"), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rivetr")
 def cli() -> None:
     """Rivetr: a light, fast, self-hosted PaaS."""
@@ -146,23 +171,6 @@ def plugins_list(as_json: bool, config_path: str | None) -> None:
         if info.status == "failed":
             click.echo(f"error: plugin {info.name} ({info.distribution}) {info.error}", err=True)
     sys.exit(1 if failed else 0)
-
-
-# Operator commands talking to a server over the REST API (issue 9).
-cli.add_command(session_cmd.login)
-cli.add_command(session_cmd.status)
-cli.add_command(apps_cmd.apps)
-cli.add_command(env_cmd.env)
-cli.add_command(volumes_cmd.volumes)
-cli.add_command(deploy_cmd.deploy)
-cli.add_command(deploy_cmd.rollback)
-cli.add_command(logs_cmd.logs)
-cli.add_command(webhooks_cmd.webhooks)
-cli.add_command(previews_cmd.previews)
-cli.add_command(known_hosts_cmd.ssh_known_hosts)
-cli.add_command(backup_cmd.backup)
-cli.add_command(backup_cmd.schedules)
-cli.add_command(system_cmd.system)
 
 
 def main() -> None:  # pragma: no cover
