@@ -75,7 +75,7 @@ async def test_a_preview_app_is_created_and_deleted_through_the_app_service(
     status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
     assert status == 202, body
     _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
-    preview_app_id = previews[0]["preview_app_id"]
+    preview_app_id = previews["items"][0]["preview_app_id"]
     assert recorder.events[1:] == [("created", preview_app_id, "site-pr-7")]
     # A push to the PR refreshes the same preview app: no second "created".
     status, _ = await hooks.github(fixture(GH / "github_pull_request_synchronize.json"), event="pull_request")

@@ -149,7 +149,7 @@ async def test_deploy_runs_every_step_and_records_it(papi, git_server, fake_runt
     assert spec.labels["rivetr.app"] == app["id"] and spec.labels["rivetr.deployment"] == dep["id"]
     assert spec.labels["rivetr.managed"] == "true" and spec.labels["rivetr.instance"]
     _, route = await papi.get("/api/routes")
-    assert [(r["domain"], r["app_id"], r["upstreams"][0]["address"]) for r in route] == [
+    assert [(r["domain"], r["app_id"], r["upstreams"][0]["address"]) for r in route["items"]] == [
         ("web.example.com", app["id"], done["upstream"])
     ]
     _, logs = await papi.get(f"/api/deployments/{dep['id']}/logs")
@@ -416,7 +416,7 @@ async def test_recovery_marks_interrupted_and_removes_orphans(tmp_path, git_serv
         assert foreign.id in fake_runtime.containers  # another Rivetr's container is never touched
         assert good["container_id"] in fake_runtime.live()
         _code, routes = await api2.get("/api/routes")
-        assert routes[0]["upstreams"][0]["address"] == good["upstream"]
+        assert routes["items"][0]["upstreams"][0]["address"] == good["upstream"]
 
 
 async def test_recovery_keeps_a_switch_that_had_committed(tmp_path, git_server, fake_runtime):
@@ -481,7 +481,7 @@ async def test_delete_app_cleans_up(papi, git_server, fake_runtime, events):
     code, _ = await papi.delete(f"/api/apps/{app['id']}")
     assert code == 204
     assert fake_runtime.containers == {} and dep["image"] not in fake_runtime.images
-    assert (await papi.get("/api/routes"))[1] == []
+    assert (await papi.get("/api/routes"))[1] == {"items": [], "next": None}
     assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
     assert (await papi.get(f"/api/deployments/{dep['id']}"))[0] == 404
 
@@ -509,7 +509,7 @@ async def test_a_delete_the_engine_interrupted_is_finished_by_recovery(papi, git
     assert await resume_deletions(svc) == [app["id"]]
     assert fake_runtime.containers == {} and dep["image"] not in fake_runtime.images
     assert (await papi.get(f"/api/apps/{app['id']}"))[0] == 404
-    assert (await papi.get("/api/routes"))[1] == []
+    assert (await papi.get("/api/routes"))[1] == {"items": [], "next": None}
 
 
 async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake_runtime):
@@ -530,7 +530,7 @@ async def test_crash_restart_never_outlives_a_deleted_app(papi, git_server, fake
     assert code == 204
     await asyncio.sleep(0.4)  # a restart scheduled before the delete would land now
     assert fake_runtime.containers == {}, [c.spec.name for c in fake_runtime.containers.values()]
-    assert (await papi.get("/api/routes"))[1] == []
+    assert (await papi.get("/api/routes"))[1] == {"items": [], "next": None}
 
 
 async def test_delete_waits_for_a_restart_holding_the_lock_and_sweeps_it(papi, git_server, fake_runtime):
@@ -562,7 +562,7 @@ async def test_domain_edit_reroutes_the_running_version(papi, git_server, fake_r
     )
     assert code == 200 and body["domains"] == ["new.example.com", "www.example.com"]
     _, routes = await papi.get("/api/routes")
-    assert {(r["domain"], r["upstreams"][0]["address"]) for r in routes} == {
+    assert {(r["domain"], r["upstreams"][0]["address"]) for r in routes["items"]} == {
         ("new.example.com", dep["upstream"]),
         ("www.example.com", dep["upstream"]),
     }
@@ -576,7 +576,7 @@ async def test_app_https_flags_reach_its_routes(papi, git_server, fake_runtime):
 
     async def flags() -> dict[str, tuple[bool, bool]]:
         _, routes = await papi.get("/api/routes")
-        return {r["domain"]: (r["https_redirect"], r["hsts"]) for r in routes}
+        return {r["domain"]: (r["https_redirect"], r["hsts"]) for r in routes["items"]}
 
     repo = git_server.create_repo("web")
     app = await make_app(papi, repo, https_redirect=False, hsts=True)

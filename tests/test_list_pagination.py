@@ -305,6 +305,39 @@ async def test_env_vars_by_key_by_cursor(api: ApiClient) -> None:
     assert (await api.get(f"{path}?limit=4"))[1]["items"][3]["value"] != "v-K_03"  # masked without it
 
 
+async def test_previews_newest_pr_first_by_cursor(api: ApiClient) -> None:
+    from rivetr_core.models.git import Preview
+
+    app = await _create(api, "previewed")
+    # One row per PR number (unique per app), whichever host it came from.
+    rows = [
+        Preview(app_id=app["id"], provider=provider, pr_number=n, domain=f"pr-{n}-{provider}.example.com")
+        for n, provider in (
+            (1, "github"),
+            (4, "github"),
+            (2, "gitlab"),
+            (8, "gitlab"),
+            (9, "github"),
+            (3, "github"),
+            (7, "github"),
+        )
+    ]
+    async with api.ctx.db.session() as session:
+        session.add_all(rows)
+        await session.commit()
+        expected = [p.id for p in sorted(rows, key=lambda p: (p.pr_number, p.id), reverse=True)]
+    await _holds_the_contract(api, f"/api/apps/{app['id']}/previews", expected)
+    assert (await api.get("/api/apps/nope/previews"))[0] == 404
+
+
+async def test_routes_by_domain_by_cursor(api: ApiClient) -> None:
+    domains = [f"r{i}.example.com" for i in (4, 1, 6, 0, 3, 5, 2)]
+    for domain in domains:
+        code, body = await api.post("/api/routes", json={"domain": domain, "upstreams": ["127.0.0.1:9"]})
+        assert code == 201, body
+    await _holds_the_contract(api, "/api/routes", sorted(domains), field="domain")
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

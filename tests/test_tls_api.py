@@ -105,7 +105,7 @@ async def test_route_gets_acme_certificate_in_background(harness_factory, pebble
         pushed_chain, pushed_key = h.proxy.certificates["app1.example.test"]
         assert "BEGIN CERTIFICATE" in pushed_chain and "PRIVATE KEY" in pushed_key
         status, routes = await h.api.get("/api/routes")
-        assert routes[0]["has_certificate"] is True
+        assert routes["items"][0]["has_certificate"] is True
         assert [e.level for e in h.events.of("certificate_issued", "app1.example.test")] == ["success"]
         assert elapsed < 10, f"issuance took {elapsed:.1f}s"
         # The key is never in an API answer.
@@ -238,7 +238,7 @@ async def test_unreachable_acme_server_is_visible_and_retried(harness_factory, p
         for earlier, later in itertools.pairwise(failed[:3]):
             assert later.ts >= dt.datetime.fromisoformat(earlier.data["next_attempt_at"])
         _status, routes = await h.api.get("/api/routes")
-        assert routes[0]["has_certificate"] is False
+        assert routes["items"][0]["has_certificate"] is False
 
 
 async def test_failing_validation_is_visible(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]

@@ -30,6 +30,15 @@ async def add_env(hooks: Hooks, app_id: str) -> None:
         assert status == 201, body
 
 
+async def _previews(hooks: Hooks, app_id: str) -> tuple[int, Any]:
+    """``GET /api/apps/{id}/previews``: the status and the items of its (only) page, or the error body."""
+    status, body = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    if status != 200:
+        return status, body
+    assert body["next"] is None, body
+    return status, body["items"]
+
+
 async def preview_app(hooks: Hooks, preview_app_id: str) -> tuple[App, dict[str, str], list[str]]:
     ctx = hooks.api.ctx
     async with ctx.db.session() as session:
@@ -47,7 +56,7 @@ async def test_pr_opened_creates_a_hidden_preview_app_without_secrets(hooks_fact
     status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
     assert status == 202, body
     assert body["status"] == "deployed" and len(body["deployments"]) == 1 and len(body["previews"]) == 1
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     assert status == 200 and len(previews) == 1
     preview = previews[0]
     assert preview["domain"] == "pr-7.site.preview.example.com" and preview["pr_number"] == 7
@@ -80,11 +89,11 @@ async def test_secrets_only_for_same_repo_prs_when_allowed(hooks_factory) -> Non
         await session.commit()
     await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
     await hooks.github(fixture(GH / "github_pull_request_fork_opened.json"), event="pull_request")
-    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _status, previews = await _previews(hooks, app_id)
     fork_id = next(p["id"] for p in previews if p["pr_number"] == 8)
     status, body = await hooks.api.post(f"/api/previews/{fork_id}/approve")
     assert status == 202, body
-    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _status, previews = await _previews(hooks, app_id)
     by_number = {p["pr_number"]: p for p in previews}
     same, same_env, _ = await preview_app(hooks, by_number[7]["preview_app_id"])
     fork, fork_env, _ = await preview_app(hooks, by_number[8]["preview_app_id"])
@@ -102,7 +111,7 @@ async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> 
         fixture(GH / "github_pull_request_synchronize.json"), event="pull_request"
     )
     assert status == 202
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     assert len(previews) == 1
     preview_app_id = previews[0]["preview_app_id"]
     deps = (await hooks.api.get(f"/api/apps/{preview_app_id}/deployments"))[1]["items"]
@@ -112,7 +121,7 @@ async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> 
         fixture(GH / "github_pull_request_closed_merged.json"), event="pull_request"
     )
     assert status == 200 and body["status"] == "removed"
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     assert previews[0]["status"] == "removed" and previews[0]["preview_app_id"] is None
     status, _ = await hooks.api.get(f"/api/apps/{preview_app_id}")
     assert status == 404
@@ -126,7 +135,7 @@ async def test_updates_reuse_the_preview_and_close_removes_it(hooks_factory) -> 
         fixture(GH / "github_pull_request_opened.json", later=2), event="pull_request"
     )
     assert status == 202
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     assert previews[0]["status"] == "deploying" and previews[0]["preview_app_id"]
 
 
@@ -134,7 +143,7 @@ async def test_delete_preview_and_orphan_sweep(hooks_factory) -> None:  # noqa: 
     hooks = await make(hooks_factory)
     app_id = await hooks.app("site")
     await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     status, _ = await hooks.api.delete(f"/api/previews/{previews[0]['id']}")
     assert status == 204
     status, _ = await hooks.api.get(f"/api/apps/{previews[0]['preview_app_id']}")
@@ -143,7 +152,7 @@ async def test_delete_preview_and_orphan_sweep(hooks_factory) -> None:  # noqa: 
     assert status == 404
     # Deleting the base app leaves its preview app behind only until the sweeper runs.
     await hooks.github(fixture(GH / "github_pull_request_opened.json", later=1), event="pull_request")
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     orphan = previews[0]["preview_app_id"]
     status, _ = await hooks.api.delete(f"/api/apps/{app_id}")
     assert status == 204
@@ -185,7 +194,7 @@ async def test_gitlab_merge_request_preview(hooks_factory) -> None:  # noqa: F81
     }
     status, body = await hooks.send("gitlab", raw, headers)
     assert status == 202, body
-    status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    status, previews = await _previews(hooks, app_id)
     assert previews[0]["domain"] == "pr-1.glsite.preview.example.com"
     assert previews[0]["repository"] == "15"  # GitLab's notes API wants the project id
     raw = json.dumps(fixture(GL / "gitlab_merge_request_merge.json")).encode()
@@ -201,7 +210,7 @@ async def test_preview_status_follows_its_deployment_and_recovers(hooks_factory)
     previews_service = hooks.api.ctx.services["previews"]
 
     async def status_of() -> dict[str, Any]:
-        _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+        _, previews = await _previews(hooks, app_id)
         return previews[0]  # type: ignore[no-any-return]
 
     for _ in range(100):  # the clone fails at once (no network): the watcher marks the preview failed
@@ -232,7 +241,7 @@ async def test_preview_apps_are_hidden_from_listings_but_reachable(hooks_factory
     hooks = await make(hooks_factory)
     app_id = await hooks.app("site")
     await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
-    _status, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _status, previews = await _previews(hooks, app_id)
     preview_app_id = previews[0]["preview_app_id"]
     status, apps = await hooks.api.get("/api/apps")
     apps = apps["items"]
@@ -265,7 +274,7 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     status, body = await hooks.github(fork_pr(), event="pull_request")
     assert status == 200 and body["status"] == "awaiting_approval", body
     assert "deployments" not in body and "approve" in body["reason"]
-    _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _, previews = await _previews(hooks, app_id)
     [held] = previews
     assert held["status"] == "awaiting_approval" and held["fork"] is True and held["preview_app_id"] is None
     assert held["head_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821" and held["approved_sha"] is None
@@ -287,7 +296,7 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     sha2 = "1111111111111111111111111111111111111111"
     status, body = await hooks.github(fork_pr(sha2, action="synchronize"), event="pull_request")
     assert status == 200 and body["status"] == "awaiting_approval", body
-    _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _, [row] = await _previews(hooks, app_id)
     assert row["status"] == "awaiting_approval" and row["head_sha"] == sha2 and row["preview_app_id"]
     deps = (await hooks.api.get(f"/api/apps/{row['preview_app_id']}/deployments"))[1]["items"]
     assert len(deps) == 1
@@ -312,7 +321,7 @@ async def test_forks_never_lists_the_pr_as_rejected(hooks_factory) -> None:  # n
     app_id = await hooks.app("site")
     status, body = await hooks.github(fork_pr(), event="pull_request")
     assert status == 200 and body["status"] == "ignored" and "never" in body["reason"], body
-    _, [row] = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _, [row] = await _previews(hooks, app_id)
     assert row["status"] == "rejected" and row["preview_app_id"] is None and row["fork"] is True
     status, err = await hooks.api.post(f"/api/previews/{row['id']}/approve")
     assert status == 409 and err["error"]["code"] == "not_awaiting_approval"
@@ -333,7 +342,7 @@ async def test_max_previews_per_app(hooks_factory) -> None:  # noqa: F811
         else:
             assert status == 200 and body["status"] == "limit_reached", body
             assert "max_per_app" in body["reason"]
-    _, previews = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    _, previews = await _previews(hooks, app_id)
     by_number = {p["pr_number"]: p for p in previews}
     assert by_number[3]["status"] == "limit_reached" and by_number[3]["preview_app_id"] is None
     status, apps = await hooks.api.get("/api/apps?include_previews=true")

@@ -12,9 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response
-from quart_schema import tag, validate_response
+from quart_schema import document_response, tag, validate_querystring, validate_response
 
 from rivetr_core.context import rivetr
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.webhooks.previews import PreviewService, preview_json
 
 bp = Blueprint("previews_api", __name__)
@@ -62,11 +63,17 @@ def previews() -> PreviewService:
 
 @bp.get("/api/apps/<app_id>/previews")
 @tag(["previews"])
-@validate_response(list[PreviewOut])
-async def list_previews(app_id: str) -> list[dict[str, Any]]:
-    """Previews of an app (newest PR first), removed and held ones included with their ``status``."""
+@validate_querystring(PageQuery)
+@document_response(page_model(PreviewOut, "PreviewPage"))
+async def list_previews(app_id: str, query_args: PageQuery) -> dict[str, Any]:
+    """Previews of an app, newest PR first (keyed on the PR number, then id), removed and held ones included
+    with their ``status``, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
     service = previews()
-    return [preview_json(row, service.url_of(row.domain)) for row in await service.list_for_app(app_id)]
+    rows = await service.list_for_app(app_id)
+    page, next_cursor = list_page(
+        rows, lambda r: (r.pr_number, r.id), (int, str), query_args, descending=True
+    )
+    return envelope([preview_json(row, service.url_of(row.domain)) for row in page], next_cursor)
 
 
 @bp.post("/api/previews/<preview_id>/approve")

@@ -6,10 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response
-from quart_schema import tag, validate_request, validate_response
+from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.routing import RouteService, dashboard_domain_taken, route_json
 from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain, check_upstream
 
@@ -64,12 +65,15 @@ def routes() -> RouteService:
 
 @bp.get("")
 @tag(["routes"])
-@validate_response(list[RouteOut])
-async def list_routes() -> list[dict[str, Any]]:
-    """Every route with the health of each upstream as the proxy sees it."""
+@validate_querystring(PageQuery)
+@document_response(page_model(RouteOut, "RoutePage"))
+async def list_routes(query_args: PageQuery) -> dict[str, Any]:
+    """Routes by domain with the health of each upstream as the proxy sees it, a page at a time
+    (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
     service = routes()
-    statuses = await service.statuses()
-    return [route_json(row, statuses.get(row.domain)) for row in await service.list()]
+    page, next_cursor = list_page(await service.list(), lambda r: (r.domain,), (str,), query_args)
+    statuses = await service.statuses() if page else {}
+    return envelope([route_json(row, statuses.get(row.domain)) for row in page], next_cursor)
 
 
 @bp.post("")

@@ -21,7 +21,7 @@ def previews() -> None:
 
 def _find(client: RivetrClient, app: str, pr: int) -> tuple[dict[str, Any], dict[str, Any]]:
     found = client.resolve_app(app)
-    rows = client.get(f"/api/apps/{found['id']}/previews")
+    rows = client.list_all(f"/api/apps/{found['id']}/previews")
     for row in rows:
         if row["pr_number"] == pr:
             return found, row
@@ -37,7 +37,7 @@ def previews_list(app: str, conn: Connection, as_json: bool) -> None:
     """The app's previews, newest PR first, with their status (awaiting_approval: a fork's PR to approve)."""
     with conn.client() as client:
         found = client.resolve_app(app)
-        rows = client.get(f"/api/apps/{found['id']}/previews")
+        rows = client.list_all(f"/api/apps/{found['id']}/previews")
     if as_json:
         print_json(rows)
         return

@@ -74,8 +74,7 @@ def test_dashboard_over_https_through_the_proxy_with_secure_cookies(
             time.sleep(0.1)
         assert cert.get("status") == "valid", (cert, server.log()[-3000:])
         assert cert["source"] == "acme" and cert["issuer"].startswith("Pebble") and cert["names"] == [DOMAIN]
-        routes = api.get("/api/routes").json()
-        routes = routes["items"] if isinstance(routes, dict) else routes
+        routes = api.get("/api/routes").json()["items"]
         route = next(r for r in routes if r["domain"] == DOMAIN)
         assert [u["address"] for u in route["upstreams"]] == [f"127.0.0.1:{api_port}"]
         assert route["app_id"] is None and route["https_redirect"] and route["has_certificate"]

@@ -93,6 +93,6 @@ def test_deploy_redeploy_rollback_delete(e2e, git_server, engine):
     assert rivetr.api.delete(f"/api/apps/{app['id']}").status_code == 204
     assert rivetr.containers() == []
     assert rivetr.images(name) == []
-    assert rivetr.api.get("/api/routes").json() == []
+    assert rivetr.api.get("/api/routes").json()["items"] == []
     status, _ = rivetr.fetch(host)
     assert status in (404, 502)

@@ -266,5 +266,5 @@ def test_delete_while_the_crash_watcher_restarts_leaves_nothing(e2e, git_server)
     assert rivetr.containers() == []
     time.sleep(1.0)
     assert rivetr.containers() == []
-    assert rivetr.api.get("/api/routes").json() == []
+    assert rivetr.api.get("/api/routes").json()["items"] == []
     assert rivetr.api.get(f"/api/apps/{app['id']}").status_code == 404

@@ -85,7 +85,7 @@ def feature_branch(repo: Any, dockerfile: str) -> str:
 
 
 def previews_of(rivetr: Any, app_id: str) -> dict[int, dict[str, Any]]:
-    return {p["pr_number"]: p for p in rivetr.api.get(f"/api/apps/{app_id}/previews").json()}
+    return {p["pr_number"]: p for p in rivetr.api.get(f"/api/apps/{app_id}/previews").json()["items"]}
 
 
 @pytest.mark.parametrize("engine", ["docker", "podman"])

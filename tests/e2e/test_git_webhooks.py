@@ -184,10 +184,10 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     env = env_of(rivetr, dep_id)
     assert "PUBLIC_FLAG=visible-1" in env and "SECRET_TOKEN=hush-42" in env and "RIVETR_PR_NUMBER=7" in env
 
-    previews = rivetr.api.get(f"/api/apps/{app['id']}/previews").json()
+    previews = rivetr.api.get(f"/api/apps/{app['id']}/previews").json()["items"]
     assert [(p["pr_number"], p["domain"]) for p in previews] == [(7, host)]
     wait_for(
-        lambda: rivetr.api.get(f"/api/apps/{app['id']}/previews").json()[0]["status"] == "running",
+        lambda: rivetr.api.get(f"/api/apps/{app['id']}/previews").json()["items"][0]["status"] == "running",
         timeout=90,
         what="preview status running",
     )
@@ -251,11 +251,13 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
     status, _ = rivetr.fetch(host)
     assert status in (404, 502)
     assert rivetr.images("prapp-pr-7") == []
-    assert host not in [r["domain"] for r in rivetr.api.get("/api/routes").json()]
+    assert host not in [r["domain"] for r in rivetr.api.get("/api/routes").json()["items"]]
     containers = rivetr.cli("ps", "-aq", "--filter", f"label=rivetr.app={preview_app_id}").split()
     assert containers == []
     assert [
-        p["status"] for p in rivetr.api.get(f"/api/apps/{app['id']}/previews").json() if p["pr_number"] == 7
+        p["status"]
+        for p in rivetr.api.get(f"/api/apps/{app['id']}/previews").json()["items"]
+        if p["pr_number"] == 7
     ] == ["removed"]
     wait_for(lambda: any("removed" in b for b in comments().values()), timeout=90, what="removed comment")
     assert len(comments()) == 1
@@ -263,7 +265,7 @@ def test_pull_request_preview_lifecycle_and_fork_secrets(e2e, git_server, fake_g
 
     # ---- DELETE /api/previews/{id} removes the fork preview at once
     fork_preview = next(
-        p for p in rivetr.api.get(f"/api/apps/{app['id']}/previews").json() if p["pr_number"] == 8
+        p for p in rivetr.api.get(f"/api/apps/{app['id']}/previews").json()["items"] if p["pr_number"] == 8
     )
     assert rivetr.api.delete(f"/api/previews/{fork_preview['id']}").status_code == 204
     status, _ = rivetr.fetch(fork_host)

@@ -32,7 +32,7 @@ def test_routes_survive_kill9_and_restore_is_exact(
         for domain in ("keep.test", "stale.test"):
             created = api.post("/api/routes", json={"domain": domain, "upstreams": [backend.address]})
             assert created.status_code == 201, created.text
-        listed = {r["domain"]: r for r in api.get("/api/routes").json()}
+        listed = {r["domain"]: r for r in api.get("/api/routes").json()["items"]}
         assert set(listed) == {"keep.test", "stale.test"}
     assert http_get(proxy_port, "keep.test")[2] == b"blue"
 

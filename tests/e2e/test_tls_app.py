@@ -69,7 +69,7 @@ def test_app_domain_gets_a_certificate_and_https(e2e, git_server, pebble: Pebble
     assert cert.get("status") == "valid", cert
     assert cert["source"] == "acme" and cert["issuer"].startswith("Pebble") and cert["names"] == [host]
 
-    routes = {r["domain"]: r for r in rivetr.api.get("/api/routes").json()}
+    routes = {r["domain"]: r for r in rivetr.api.get("/api/routes").json()["items"]}
     assert routes[host]["app_id"] == app["id"]
     assert routes[host]["https_redirect"] is True  # default on for app routes
     assert routes[host]["has_certificate"] is True

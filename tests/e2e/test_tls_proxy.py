@@ -164,7 +164,7 @@ async def test_acme_certificate_through_the_proxy(stack_factory, upstream) -> No
         assert cert["issuer"].startswith("Pebble") and cert["last_error"] is None
         assert issued_in < 15, f"issuance through the proxy took {issued_in:.1f}s"
         status, routes = await s.api.get("/api/routes")
-        assert routes[0]["has_certificate"] is True, routes
+        assert routes["items"][0]["has_certificate"] is True, routes
         issued = [e for e in s.events.events if e.type == "certificate_issued"]
         assert [e.data["domain"] for e in issued] == [domain]
 
@@ -273,7 +273,7 @@ async def test_custom_certificate_and_unknown_sni(stack_factory, upstream) -> No
         )
         assert status == 422 and err["error"]["details"][0]["field"] == "private_key"
         status, routes = await s.api.get("/api/routes")
-        assert routes[0]["has_certificate"] is True  # the proxy holds the uploaded certificate
+        assert routes["items"][0]["has_certificate"] is True  # the proxy holds the uploaded certificate
 
         conn = await Conn.open(s.https_port, tls=trust(cert_pem(ca)), sni=domain)
         assert conn.peer_fingerprint() == cert["fingerprint_sha256"]

@@ -77,7 +77,7 @@ def test_fork_preview_is_approved_from_the_app_page(preview_server: Any, page: A
     expect(row).not_to_have_attribute("data-status", "awaiting_approval")
     expect(row.locator("button:has-text('Approve')")).to_have_count(0)
     with server.client() as client:
-        [preview] = client.get(f"/api/apps/{app['id']}/previews").json()
+        [preview] = client.get(f"/api/apps/{app['id']}/previews").json()["items"]
     assert preview["approved_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821" and preview["preview_app_id"]
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
