@@ -338,6 +338,16 @@ async def test_routes_by_domain_by_cursor(api: ApiClient) -> None:
     await _holds_the_contract(api, "/api/routes", sorted(domains), field="domain")
 
 
+async def test_certificates_by_domain_by_cursor(api: ApiClient) -> None:
+    from rivetr_core.models.tls import Certificate
+
+    domains = [f"c{i}.example.com" for i in (4, 1, 6, 0, 3, 5, 2)]
+    async with api.ctx.db.session() as session:  # ACME rows waiting for issuance: no proxy, no CA here
+        session.add_all([Certificate(domain=d, source="acme") for d in domains])
+        await session.commit()
+    await _holds_the_contract(api, "/api/certificates", sorted(domains), field="domain")
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

@@ -94,8 +94,8 @@ async def test_route_gets_acme_certificate_in_background(harness_factory, pebble
         # The row is there at once (pending), before anything was issued.
         status, listing = await h.api.get("/api/certificates")
         assert status == 200
-        assert [c["domain"] for c in listing["certificates"]] == ["app1.example.test"]
-        assert listing["certificates"][0]["source"] == "acme"
+        assert [c["domain"] for c in listing["items"]] == ["app1.example.test"]
+        assert listing["items"][0]["source"] == "acme"
         cert = await h.wait_for("app1.example.test", lambda c: c["status"] == "valid")
         elapsed = time.monotonic() - started
         assert cert["issuer"].startswith("Pebble Intermediate CA")
@@ -205,7 +205,7 @@ async def test_routes_from_before_acme_get_certificates_and_account_is_reused(  
     async with harness_factory(data, **_acme_settings(pebble, acme_enabled=False)) as h:
         await h.add_route("early.example.test")
         await asyncio.sleep(0.2)
-        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+        assert (await h.api.get("/api/certificates"))[1]["items"] == []
     async with harness_factory(data) as h:  # ACME switched on: the existing route gets a certificate
         await h.wait_for("early.example.test", lambda c: c["status"] == "valid")
     import sqlite3
@@ -261,7 +261,7 @@ async def test_wildcard_route_gets_no_acme_order(harness_factory) -> None:  # ty
         await h.add_route("*.wild.example.test")
         await asyncio.sleep(0.3)
         _status, listing = await h.api.get("/api/certificates")
-        assert listing["certificates"] == []
+        assert listing["items"] == []
 
 
 async def test_pending_orders_are_dropped_when_acme_is_switched_off(  # type: ignore[no-untyped-def]
@@ -275,7 +275,7 @@ async def test_pending_orders_are_dropped_when_acme_is_switched_off(  # type: ig
         await h.add_route("never.example.test")
         await h.wait_for("never.example.test", lambda c: c["status"] == "failed")
     async with harness_factory(data, **_acme_settings(pebble, acme_enabled=False)) as h:
-        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+        assert (await h.api.get("/api/certificates"))[1]["items"] == []
 
 
 async def test_route_removed_before_issuance_stops_the_order(harness_factory, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]
@@ -286,7 +286,7 @@ async def test_route_removed_before_issuance_stops_the_order(harness_factory, pe
         status, _ = await h.api.delete("/api/routes/gone.example.test")
         assert status == 204
         status, listing = await h.api.get("/api/certificates")
-        assert listing["certificates"] == []
+        assert listing["items"] == []
 
 
 # ------------------------------------------------------------------------------------------ custom certificates
@@ -394,7 +394,7 @@ async def test_custom_upload_bad(harness_factory, ca, mutate, field, fragment) -
         assert err["error"]["details"][0]["field"] == field
         assert fragment.lower() in err["error"]["message"].lower()
         status, listing = await h.api.get("/api/certificates")
-        assert listing["certificates"] == [] and h.proxy.certificates == {}  # nothing stored on a bad upload
+        assert listing["items"] == [] and h.proxy.certificates == {}  # nothing stored on a bad upload
 
 
 async def test_unknown_and_invalid_paths(harness_factory) -> None:  # type: ignore[no-untyped-def]
@@ -429,7 +429,7 @@ async def _acme_off_checks(api: ApiClient, ca) -> None:  # type: ignore[no-untyp
     )
     assert status == 201
     status, listing = await api.get("/api/certificates")
-    assert [c["domain"] for c in listing["certificates"]] == ["off.example.test"]
+    assert [c["domain"] for c in listing["items"]] == ["off.example.test"]
     status, err = await api.post("/api/certificates/off.example.test/renew")
     assert status == 409 and err["error"]["code"] == "custom_certificate"
 
@@ -459,7 +459,7 @@ async def test_upload_refused_by_the_proxy_stores_nothing(harness_factory, ca) -
             "/api/certificates", json=_upload_body(ca, "refused.custom.test", ["refused.custom.test"])
         )
         assert status == 502 and err["error"]["code"] == "proxy_error", err
-        assert (await h.api.get("/api/certificates"))[1]["certificates"] == []
+        assert (await h.api.get("/api/certificates"))[1]["items"] == []
 
 
 async def test_expiring_upload_is_reported_once_a_day(harness_factory, ca, pebble: Pebble) -> None:  # type: ignore[no-untyped-def]

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response
-from quart_schema import tag, validate_request, validate_response
+from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, not_found, validation_error
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.tls.manager import CertificateManager, certificate_json
 from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 
@@ -52,10 +53,6 @@ class CertificateOut(BaseModel):
     issued_at: str | None
 
 
-class CertificateList(BaseModel):
-    certificates: list[CertificateOut]
-
-
 def manager() -> CertificateManager:
     service: CertificateManager = rivetr().services["certificates"]
     return service
@@ -75,10 +72,14 @@ def _path_domain(domain: str) -> str:
 
 @bp.get("")
 @tag(["certificates"])
-@validate_response(CertificateList)
-async def list_certificates() -> dict[str, Any]:
-    """Every certificate Rivetr holds or is trying to obtain, with its state and last error."""
-    return {"certificates": [_json(row) for row in await manager().store.list()]}
+@validate_querystring(PageQuery)
+@document_response(page_model(CertificateOut, "CertificatePage"))
+async def list_certificates(query_args: PageQuery) -> dict[str, Any]:
+    """Every certificate Rivetr holds or is trying to obtain, by domain, with its state and last error, a page
+    at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
+    rows = await manager().store.list()
+    page, next_cursor = list_page(rows, lambda r: (r.domain,), (str,), query_args)
+    return envelope([_json(row) for row in page], next_cursor)
 
 
 @bp.get("/<domain>")

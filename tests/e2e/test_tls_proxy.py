@@ -205,7 +205,7 @@ async def test_failing_acme_leaves_the_app_on_http(stack_factory, upstream) -> N
         cert = await s.wait_cert(domain, lambda c: c["failures"] >= 2)
         assert cert["status"] == "failed" and "cannot reach the ACME server" in cert["last_error"]
         status, listing = await s.api.get("/api/certificates")
-        assert listing["certificates"][0]["last_error"] == cert["last_error"]
+        assert listing["items"][0]["last_error"] == cert["last_error"]
         # https_redirect is on, but without a certificate the app is served over plain HTTP.
         conn = await Conn.open(s.http_port)
         status, _, body = await conn.get(domain)
