@@ -48,6 +48,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
     "rivetr_core.api.schedules:bp",
+    "rivetr_core.api.backups:bp",
     "rivetr_core.api.ssh_keys:bp",
     "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",
@@ -71,6 +72,7 @@ CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.metrics:start",
     "rivetr_core.history:start",
     "rivetr_core.cleanup:start",
+    "rivetr_core.backup.jobs:start",
     "rivetr_core.scheduler.service:start",
     "rivetr_core.accounts.web:start",
 )

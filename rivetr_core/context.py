@@ -20,6 +20,7 @@ from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
+from .services.backups import BackupService
 from .services.volumes import VolumeService
 
 log = logging.getLogger("rivetr.core")
@@ -45,6 +46,7 @@ class RivetrContext:
     def __post_init__(self) -> None:
         self.services.apps = AppService(self)
         self.services.volumes = VolumeService(self)
+        self.services.backups = BackupService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

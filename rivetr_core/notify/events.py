@@ -14,6 +14,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "disk_warning",
     "backup_succeeded",
     "backup_failed",
+    "restore_succeeded",
+    "restore_failed",
 )
 
 #: Sent by ``POST /api/notification-channels/{id}/test``; not subscribable, always delivered to that channel.

@@ -148,6 +148,18 @@ class Scheduler:
         self._wake.set()
         return job
 
+    async def delete_job(self, name: str) -> bool:
+        """Remove the job called ``name`` and its runs' history; False when there is none. A run of it that is
+        going on finishes (its record goes with the job)."""
+        async with self.db.session() as session:
+            job = (await session.exec(select(ScheduledJob).where(ScheduledJob.name == name))).first()
+            if job is None:
+                return False
+            await session.delete(job)
+            await session.commit()
+        self._wake.set()
+        return True
+
     async def list_jobs(self) -> list[ScheduledJob]:
         async with self.db.session() as session:
             return list((await session.exec(select(ScheduledJob).order_by(ScheduledJob.name))).all())

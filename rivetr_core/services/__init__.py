@@ -8,6 +8,8 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
 
 * :mod:`.apps` — :class:`~.apps.AppService` (``ctx.services.apps``): create, update, delete and deploy apps.
 * :mod:`.volumes` — :class:`~.volumes.VolumeService` (``ctx.services.volumes``): an app's volumes and binds.
+* :mod:`.backups` — :class:`~.backups.BackupService` (``ctx.services.backups``): backup destinations, runs,
+  restores and schedules.
 
 :class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
 with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from rivetr_core.webhooks.service import WebhookService
 
     from .apps import AppService
+    from .backups import BackupService
     from .volumes import VolumeService
 
 
@@ -43,6 +46,7 @@ class Services:
 
     apps: AppService
     volumes: VolumeService
+    backups: BackupService
     routes: RouteService
     deployments: DeploymentService
     certificates: CertificateManager
@@ -61,6 +65,7 @@ class Services:
     NAMES: ClassVar[tuple[str, ...]] = (
         "apps",
         "volumes",
+        "backups",
         "routes",
         "deployments",
         "certificates",

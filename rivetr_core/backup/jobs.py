@@ -1,0 +1,48 @@
+"""Scheduler job kinds of volume and state backups to destinations, and their start-up recovery.
+
+* ``backup_schedule`` (args ``{"schedule_id"}``): one run of a backup schedule, then its retention
+  (:meth:`rivetr_core.services.backups.BackupService.run_schedule`). Every schedule has one job named
+  ``backup-schedule:<id>``, created, changed and removed with the schedule.
+* ``volume_backup`` (args ``{"app_id", "destination_id", "volumes"?}``): a one-off backup of an app's volumes
+  (for jobs made by hand or by later features; schedules use ``backup_schedule``).
+
+:func:`start` (a ``CORE_SERVICES`` entry, before the scheduler's) registers both and marks the runs and restores
+a stop of the server cut short ``failed`` ("interrupted by a server restart").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from quart import Quart
+
+    from rivetr_core.context import RivetrContext
+
+
+async def run_backup_schedule(ctx: RivetrContext, args: dict[str, Any]) -> dict[str, Any]:
+    return await ctx.services.backups.run_schedule(str(args["schedule_id"]))
+
+
+async def run_volume_backup(ctx: RivetrContext, args: dict[str, Any]) -> dict[str, Any]:
+    service = ctx.services.backups
+    row, app, dest, mounts = await service._prepare_app_backup(
+        str(args["app_id"]), str(args["destination_id"]), args.get("volumes"), trigger="schedule"
+    )
+    done = await service._execute_backup(row, app, dest, mounts)
+    if done.status != "succeeded":
+        raise RuntimeError(done.error or "the backup failed")
+    return {"backup_id": done.id, "size": done.size_bytes}
+
+
+def register() -> None:
+    from rivetr_core.scheduler.kinds import register_kind
+
+    register_kind("backup_schedule", run_backup_schedule)
+    register_kind("volume_backup", run_volume_backup)
+
+
+async def start(app: Quart, ctx: RivetrContext) -> None:
+    """CORE_SERVICES entry: the job kinds, and runs interrupted by the last stop marked failed."""
+    register()
+    await ctx.services.backups.recover_interrupted()
