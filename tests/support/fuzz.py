@@ -65,6 +65,34 @@ SEMANTIC_EXCLUSIONS = (
             ("PUT", "/api/apps/{app_id}/volumes/{volume_id}"),
         )
     ),
+    Exclusion(
+        "POST",
+        "/api/backup-destinations",
+        "positive_data_acceptance",
+        "the test write must succeed (a directory that exists, a bucket that answers)",
+    ),
+    *(
+        Exclusion(
+            method,
+            path,
+            "positive_data_acceptance",
+            "the cron expression and time zone must parse; an app's volumes schedule names an existing app",
+        )
+        for method, path in (
+            ("POST", "/api/backup-schedules"),
+            ("PUT", "/api/backup-schedules/{schedule_id}"),
+        )
+    ),
+    *(
+        Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
+        for path in (
+            "/api/backup-destinations",
+            "/api/backups",
+            "/api/apps/{app_id}/backups",
+            "/api/backups/{backup_id}/restores",
+            "/api/backup-schedules",
+        )
+    ),
     *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
         for path in (
