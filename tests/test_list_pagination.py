@@ -348,6 +348,12 @@ async def test_certificates_by_domain_by_cursor(api: ApiClient) -> None:
     await _holds_the_contract(api, "/api/certificates", sorted(domains), field="domain")
 
 
+async def test_plugins_by_name_by_cursor(api: ApiClient) -> None:
+    names = sorted(info.name for info in api.ctx.plugins.plugin_infos())
+    assert len(names) > 3
+    await _holds_the_contract(api, "/api/plugins", names, field="name")
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

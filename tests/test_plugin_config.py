@@ -273,7 +273,7 @@ def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broke
     server: ServerProcess = start_server(tmp_path / "data", {**_pythonpath(broken_site), **old_key})
     try:
         with server.client() as client:
-            plugins = {p["name"]: p for p in client.get("/api/plugins").json()}
+            plugins = {p["name"]: p for p in client.get("/api/plugins").json()["items"]}
             assert plugins["acme-notifier"]["status"] == "failed"
             assert "No module named 'acme_sdk'" in plugins["acme-notifier"]["error"]
             assert (
@@ -368,7 +368,7 @@ async def test_api_plugins_lists_state_and_names(tmp_path: Path) -> None:
     app = create_app(make_config(tmp_path, plugins={"disable": ["git-gitlab"]}))
     async with app.test_app():
         response = await app.test_client().get("/api/plugins", headers=AUTH)
-        body = {p["name"]: p for p in await response.get_json()}
+        body = {p["name"]: p for p in (await response.get_json())["items"]}
     assert body["git-github"]["provides"]["git_provider"] == ["gitea", "github"]
     assert body["git-github"]["provides"]["config"] == ["plugins.git-github"]
     assert body["git-gitlab"]["status"] == "disabled" and body["git-gitlab"]["error"] is None

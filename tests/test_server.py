@@ -34,7 +34,7 @@ def test_health_and_auth(server: ServerProcess) -> None:
     wrong = httpx.get(server.url + "/api/plugins", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
     with server.client() as client:
-        plugins = client.get("/api/plugins").json()
+        plugins = client.get("/api/plugins").json()["items"]
     assert {p["name"] for p in plugins} >= {"runtime-docker", "proxy-builtin", "core-http-health"}
     assert all({"name", "version", "hooks"} <= set(p) for p in plugins)
 
@@ -163,7 +163,7 @@ def test_third_party_plugin_and_sigterm_finishes_in_flight_request(tmp_path: Pat
     _install_third_party_plugin(site)
     server = start_server(tmp_path / "d", {"PYTHONPATH": f"{site}:{os.environ.get('PYTHONPATH', '')}"})
     with server.client() as client:
-        listed = {p["name"]: p for p in client.get("/api/plugins").json()}
+        listed = {p["name"]: p for p in client.get("/api/plugins").json()["items"]}
     assert listed["slow"]["version"] == "1.2.3" and listed["slow"]["hooks"] == ["rivetr_blueprints"]
     result: dict[str, object] = {}
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint
-from quart_schema import tag, validate_response
+from quart_schema import document_response, tag, validate_querystring
 
 from rivetr_core.context import rivetr
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 
 bp = Blueprint("plugins_api", __name__, url_prefix="/api/plugins")
 
@@ -31,7 +32,11 @@ class PluginOut(BaseModel):
 
 @bp.get("")
 @tag(["plugins"])
-@validate_response(list[PluginOut])
-async def list_plugins() -> list[PluginOut]:
-    """Plugins: core built-ins, then entry points of the ``rivetr`` group, failed and disabled ones included."""
-    return [PluginOut(**info.as_dict()) for info in rivetr().plugins.plugin_infos()]
+@validate_querystring(PageQuery)
+@document_response(page_model(PluginOut, "PluginPage"))
+async def list_plugins(query_args: PageQuery) -> dict[str, Any]:
+    """Plugins by name: core built-ins and entry points of the ``rivetr`` group, failed and disabled ones
+    included, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
+    infos = rivetr().plugins.plugin_infos()
+    page, next_cursor = list_page(infos, lambda i: (i.name,), (str,), query_args)
+    return envelope([PluginOut(**info.as_dict()).model_dump() for info in page], next_cursor)

@@ -135,7 +135,7 @@ def _manager(cfg):  # type: ignore[no-untyped-def]
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (same shape as GET /api/plugins).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the items of GET /api/plugins).")
 @click.option(
     "--config",
     "config_path",

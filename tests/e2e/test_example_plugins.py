@@ -79,7 +79,7 @@ def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, t
     settings = {"RIVETR_PLUGINS__EXAMPLE_STATIC_SITE__BASE_IMAGE": BASE_IMAGE}
     rivetr = e2e("docker", PYTHONPATH=pythonpath, **settings)
 
-    plugins = rivetr.api.get("/api/plugins").json()
+    plugins = rivetr.api.get("/api/plugins").json()["items"]
     listed = json.dumps(plugins)
     assert "example-jsonl" in listed and "example-file-check" in listed, listed
     assert "rivetr-example-jsonl" in listed and "rivetr-example-filecheck" in listed, listed
