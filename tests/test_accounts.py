@@ -412,8 +412,9 @@ async def test_sessions_are_listed_and_revocable(api: ApiClient) -> None:
     other = await service.open_session(
         await service.get_user_by_name("alice"), ip="203.0.113.7", user_agent="phone"
     )
-    status, listed = await api.get("/api/auth/sessions", auth=False, headers=mine)
-    assert status == 200
+    status, body = await api.get("/api/auth/sessions", auth=False, headers=mine)
+    assert status == 200 and body["next"] is None
+    listed = body["items"]
     assert [(s["current"], s["username"]) for s in listed] == [(False, "alice"), (True, "alice")]
     assert listed[0]["ip"] == "203.0.113.7" and "token_hash" not in listed[0]
     status, _ = await api.delete(f"/api/auth/sessions/{other.session.id}", auth=False, headers=mine)

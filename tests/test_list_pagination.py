@@ -354,6 +354,22 @@ async def test_plugins_by_name_by_cursor(api: ApiClient) -> None:
     await _holds_the_contract(api, "/api/plugins", names, field="name")
 
 
+async def test_sessions_newest_first_by_cursor(api: ApiClient) -> None:
+    from rivetr_core.accounts.service import AccountService
+
+    assert (await api.post("/api/auth/setup", json={"username": "ann", "password": "a-long-password-9"}))[
+        0
+    ] == 201
+    service: AccountService = api.ctx.services["accounts"]
+    user = await service.get_user_by_name("ann")
+    for i in range(7):
+        await service.open_session(user, ip=f"203.0.113.{i}", user_agent="test")
+    rows = [row for row, _name in await service.list_sessions()]
+    expected = [r.id for r in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)]
+    assert len(expected) == 8  # setup logged ann in too
+    await _holds_the_contract(api, "/api/auth/sessions", expected)
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

@@ -10,11 +10,12 @@ send it as ``X-CSRF-Token`` with every ``/api/*`` call made with the cookie.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
-from quart_schema import tag, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult, session_json, user_json
 from rivetr_core.accounts.setup import setup_proof_valid, setup_token_error
@@ -29,6 +30,7 @@ from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import not_found
 from rivetr_core.openapi import responds
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.ratelimit import current_client
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
@@ -173,11 +175,21 @@ async def change_password(data: PasswordChange) -> Response:
 
 @bp.get("/sessions")
 @tag(["auth"])
-async def list_sessions() -> list[dict[str, Any]]:
-    """Live dashboard sessions of every user (all users are administrators); ``current`` marks the caller's."""
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "SessionPage"))
+async def list_sessions(query_args: PageQuery) -> dict[str, Any]:
+    """Live dashboard sessions of every user (all users are administrators), newest first, a page at a time
+    (``{"items", "next"}``; pass ``next`` back as ``?cursor=``); ``current`` marks the caller's."""
     mine = await current_session(current_app)  # type: ignore[arg-type]
     current_id = mine.session.id if mine else None
-    return [session_json(row, name, row.id == current_id) for row, name in await accounts().list_sessions()]
+    page, next_cursor = list_page(
+        await accounts().list_sessions(),
+        lambda pair: (pair[0].created_at, pair[0].id),
+        (datetime, str),
+        query_args,
+        descending=True,
+    )
+    return envelope([session_json(row, name, row.id == current_id) for row, name in page], next_cursor)
 
 
 @bp.delete("/sessions/<session_id>")

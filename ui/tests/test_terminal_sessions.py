@@ -134,7 +134,7 @@ def test_terminal_closes_with_its_session(terminal_server: tuple[Any, str]) -> N
     victim, admin = Browser.login(server), Browser.login(server)
     ws = victim.terminal(app_id)
     run_echo(ws, "revoke")
-    mine = [s for s in admin.api("GET", "/api/auth/sessions").json() if not s["current"]]
+    mine = [s for s in admin.api("GET", "/api/auth/sessions").json()["items"] if not s["current"]]
     for session in mine:
         assert admin.api("DELETE", f"/api/auth/sessions/{session['id']}").status_code == 204
     code, reason, took = closed_within(ws, CLOSED_WITHIN)
