@@ -1,0 +1,381 @@
+"""The backup worker: ``python -m rivetr_core.backup.worker`` runs one op read as JSON from stdin.
+
+It does the heavy, library-bound part of backups (tar, zstd/gzip, AES-GCM, boto3) in a process of its own, so the
+control plane never loads those libraries and its memory does not move while gigabytes stream through here.
+Ops and their results are described in :mod:`rivetr_core.backup.runner` and docs/backups.md; every op answers
+with one last JSON line on stdout (``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``) and exits
+0 even when the op failed cleanly. Messages never carry the request's secret key or passphrase. SIGTERM is turned
+into an exception so a stopped run still removes its partial archive and staging directories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rivetr_core.backup import archive, crypto
+from rivetr_core.backup.runner import BackupFailed, request_secrets, scrub, scrub_obj
+from rivetr_core.backup.stores import open_store
+
+TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
+STAGE_PREFIX = ".rivetr-restore-"
+PRE_PREFIX = ".rivetr-pre-restore-"
+PROGRESS_EVERY = 1.0
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+class Progress:
+    def __init__(self, op: str) -> None:
+        self.op, self.last = op, time.monotonic()
+
+    def __call__(self, **values: Any) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            emit({"progress": {"op": self.op, **values}})
+
+
+def _destination(request: dict[str, Any]) -> dict[str, Any]:
+    dest = request.get("destination")
+    if not isinstance(dest, dict):
+        raise BackupFailed("invalid_request", "the request needs a 'destination' object", {})
+    return dest
+
+
+def _passphrase(request: dict[str, Any]) -> str | None:
+    value = _destination(request).get("passphrase")
+    if value is not None and (not isinstance(value, str) or not value):
+        raise BackupFailed("invalid_destination", "'passphrase' must be a non-empty string", {})
+    return value
+
+
+def _dirs(request: dict[str, Any], field: str) -> list[tuple[str, str]]:
+    items = request.get(field)
+    if not isinstance(items, list) or not items:
+        raise BackupFailed("invalid_request", f"'{field}' must be a non-empty list of {{name, path}}", {})
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BackupFailed("invalid_request", f"each of '{field}' must be an object", {})
+        name, path = archive.check_name(item.get("name")), item.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise BackupFailed("invalid_request", f"{name!r} needs an absolute 'path'", {"name": name})
+        if name in seen:
+            raise BackupFailed("invalid_request", f"the name {name!r} appears twice", {"name": name})
+        seen.add(name)
+        out.append((name, os.path.normpath(path)))
+    return out
+
+
+def _token(request: dict[str, Any]) -> str:
+    token = request.get("token")
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        raise BackupFailed("invalid_request", "'token' must be the token a stage op returned", {})
+    return token
+
+
+# -- ops -------------------------------------------------------------------------------------------------------
+
+
+def op_test(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    _passphrase(request)
+    open_store(_destination(request)).check()
+    return {}
+
+
+def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    started = time.monotonic()
+    codec = request.get("codec", "zst")
+    if codec not in archive.CODECS:
+        raise BackupFailed("invalid_request", f"unknown codec {codec!r}: use 'zst' or 'gz'", {})
+    passphrase = _passphrase(request)
+    key = request.get("key")
+    store = open_store(_destination(request))
+    sources = [archive.walk_source(name, path) for name, path in _dirs(request, "sources")]
+    compress = archive.compressor(codec)
+    encryptor = crypto.Encryptor(passphrase) if passphrase else None
+    writer = store.open_writer(key)  # type: ignore[arg-type]  # checked by the store
+    digest = hashlib.sha256()
+    bytes_in = 0
+
+    def put(data: bytes) -> None:
+        if encryptor is not None:
+            data = encryptor.update(data)
+        if data:
+            digest.update(data)
+            writer.write(data)
+
+    try:
+        for piece in archive.tar_stream(codec, sources):
+            bytes_in += len(piece)
+            out = compress.compress(piece)
+            if out:
+                put(out)
+            progress(bytes_in=bytes_in, bytes_out=writer.size)
+        put(compress.flush())
+        if encryptor is not None:
+            tail = encryptor.finish()
+            digest.update(tail)
+            writer.write(tail)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return {
+        "key": key,
+        "size": writer.size,
+        "sha256": digest.hexdigest(),
+        "bytes_in": bytes_in,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+        "sources": [
+            {"name": s.name, "files": s.files, "bytes": s.total, "skipped": s.skipped} for s in sources
+        ],
+    }
+
+
+def _stored_chunks(request: dict[str, Any]) -> Iterator[bytes]:
+    return open_store(_destination(request)).read(request.get("key"))  # type: ignore[arg-type]
+
+
+def op_stage(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    passphrase = _passphrase(request)
+    key = request.get("key")
+    expected = request.get("sha256")
+    if expected is not None and not (isinstance(expected, str) and re.fullmatch(r"[0-9a-f]{64}", expected)):
+        raise BackupFailed("invalid_request", "'sha256' must be 64 lowercase hex digits", {})
+    if isinstance(key, str) and key.endswith(".enc") and not passphrase:
+        raise BackupFailed(
+            "passphrase_required", "this archive is encrypted: its destination needs the passphrase", {}
+        )
+    targets = _dirs(request, "targets")
+    for name, path in targets:
+        if not os.path.isdir(path):
+            raise BackupFailed(
+                "target_missing", f"the target directory {path} of {name!r} does not exist", {"name": name}
+            )
+    chunks = _stored_chunks(request)
+    token = secrets.token_hex(8)
+    staged: dict[str, archive.Target] = {}
+    extractor: archive.Extractor | None = None
+    digest = hashlib.sha256()
+    try:
+        for name, path in targets:
+            staging = os.path.join(path, STAGE_PREFIX + token)
+            os.mkdir(staging, 0o700)
+            staged[name] = archive.Target(name, path, staging)
+        extractor = archive.Extractor(staged)
+        decryptor = crypto.Decryptor(passphrase) if passphrase else None
+        decompress = archive.Decompressor()
+        read = 0
+        for chunk in chunks:
+            digest.update(chunk)
+            read += len(chunk)
+            data = decryptor.update(chunk) if decryptor is not None else chunk
+            if data:
+                extractor.feed(decompress.update(data))
+            progress(bytes_read=read)
+        if decryptor is not None:
+            extractor.feed(decompress.update(decryptor.finish()))
+        if expected and digest.hexdigest() != expected:
+            raise archive.corrupted(
+                "the archive does not match its recorded sha256", sha256=digest.hexdigest()
+            )
+        decompress.finish()
+        extractor.finish()
+    except crypto.WrongPassphrase as exc:
+        for chunk in chunks:  # a damaged header also fails the key check: the checksum tells them apart
+            digest.update(chunk)
+        _cleanup(staged.values(), extractor)
+        if expected and digest.hexdigest() != expected:
+            raise archive.corrupted("the archive does not match its recorded sha256") from None
+        raise BackupFailed("wrong_passphrase", f"{exc}; nothing was restored", {}) from None
+    except crypto.CorruptedData as exc:
+        _cleanup(staged.values(), extractor)
+        raise archive.corrupted(f"{exc}; nothing was restored") from None
+    except OSError as exc:
+        _cleanup(staged.values(), extractor)
+        raise BackupFailed("io_error", f"staging failed: {exc.strerror or exc}", {}) from None
+    except BaseException as exc:
+        _cleanup(staged.values(), extractor)
+        if isinstance(exc, BackupFailed) and exc.code == "corrupted_archive":
+            exc.message += "; nothing was restored"
+        raise
+    return {
+        "token": token,
+        "restored": [{"name": t.name, "files": t.files, "bytes": t.total} for t in staged.values()],
+        "manifest": extractor.manifest,
+    }
+
+
+def _cleanup(targets: Any, extractor: archive.Extractor | None) -> None:
+    if extractor is not None:
+        extractor.abort()
+    for target in targets:
+        shutil.rmtree(target.staging, ignore_errors=True)
+
+
+def _live_entries(path: str) -> list[str]:
+    return [n for n in os.listdir(path) if not n.startswith((STAGE_PREFIX, PRE_PREFIX))]
+
+
+def op_swap(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    token = _token(request)
+    targets = _dirs(request, "targets")
+    for name, path in targets:
+        if not os.path.isdir(os.path.join(path, STAGE_PREFIX + token)):
+            raise BackupFailed(
+                "staging_missing", f"nothing staged for {name!r} under {path} (token {token})", {"name": name}
+            )
+    for name, path in targets:
+        staging, pre = os.path.join(path, STAGE_PREFIX + token), os.path.join(path, PRE_PREFIX + token)
+        os.makedirs(pre, 0o700, exist_ok=True)
+        moved_out: list[str] = []
+        moved_in: list[str] = []
+        try:
+            for entry in _live_entries(path):
+                os.rename(os.path.join(path, entry), os.path.join(pre, entry))
+                moved_out.append(entry)
+            for entry in os.listdir(staging):
+                os.rename(os.path.join(staging, entry), os.path.join(path, entry))
+                moved_in.append(entry)
+        except OSError as exc:
+            # put things back as they were: the live data must not end up half replaced
+            for entry in moved_in:
+                os.rename(os.path.join(path, entry), os.path.join(staging, entry))
+            for entry in moved_out:
+                os.rename(os.path.join(pre, entry), os.path.join(path, entry))
+            raise BackupFailed(
+                "swap_failed", f"swapping {name!r} failed: {exc.strerror or exc}", {"name": name}
+            ) from None
+        st = os.stat(staging)  # the volume directory itself takes the archived owner and mode
+        os.chown(path, st.st_uid, st.st_gid)
+        os.chmod(path, st.st_mode & 0o7777)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        shutil.rmtree(pre, ignore_errors=True)
+        os.rmdir(staging)
+    return {}
+
+
+def op_discard(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    token = _token(request)
+    for _name, path in _dirs(request, "targets"):
+        shutil.rmtree(os.path.join(path, STAGE_PREFIX + token), ignore_errors=True)
+    return {}
+
+
+def op_delete(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    return {"deleted": open_store(_destination(request)).delete(request.get("key"))}  # type: ignore[arg-type]
+
+
+def _file(request: dict[str, Any]) -> str:
+    path = request.get("file")
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise BackupFailed("invalid_request", "'file' must be an absolute path", {})
+    return path
+
+
+def op_put_file(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    path, key = _file(request), request.get("key")
+    store = open_store(_destination(request))
+    try:
+        fh = open(path, "rb")  # closed by the with below, after the writer is set up
+    except OSError as exc:
+        raise BackupFailed("file_unreadable", f"cannot read {path}: {exc.strerror}", {}) from None
+    writer = store.open_writer(key)  # type: ignore[arg-type]
+    digest = hashlib.sha256()
+    try:
+        with fh:
+            while data := fh.read(1 << 20):
+                digest.update(data)
+                writer.write(data)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"key": key, "size": writer.size, "sha256": digest.hexdigest()}
+
+
+def op_get_file(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    path = _file(request)
+    chunks = _stored_chunks(request)
+    partial = path + ".partial"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(partial, "wb") as fh:
+            for chunk in chunks:
+                digest.update(chunk)
+                size += len(chunk)
+                fh.write(chunk)
+        os.replace(partial, path)
+    except OSError as exc:
+        raise BackupFailed("io_error", f"cannot write {path}: {exc.strerror}", {}) from None
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+OPS: dict[str, Callable[[dict[str, Any], Progress], dict[str, Any]]] = {
+    "test": op_test,
+    "backup": op_backup,
+    "stage": op_stage,
+    "swap": op_swap,
+    "discard": op_discard,
+    "delete": op_delete,
+    "put_file": op_put_file,
+    "get_file": op_get_file,
+}
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise BackupFailed("interrupted", "the backup worker was stopped", {})
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        request = json.loads(sys.stdin.buffer.read() or b"null")
+    except ValueError:
+        request = None
+    if not isinstance(request, dict) or request.get("op") not in OPS:
+        emit(
+            {
+                "ok": False,
+                "error": {
+                    "code": "invalid_request",
+                    "message": f"unknown op; one of {', '.join(OPS)}",
+                    "details": {},
+                },
+            }
+        )
+        return 0
+    hidden = request_secrets(request)
+    try:
+        result = OPS[request["op"]](request, Progress(request["op"]))
+    except BackupFailed as exc:
+        emit({"ok": False, "error": scrub_obj(exc.as_dict(), hidden)})
+        return 0
+    except Exception as exc:  # a bug or an unforeseen failure: still one clean answer, never a secret
+        message = scrub(f"{type(exc).__name__}: {exc}", hidden)
+        emit({"ok": False, "error": {"code": "internal_error", "message": message, "details": {}}})
+        return 0
+    emit({"ok": True, "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
