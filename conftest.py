@@ -10,4 +10,6 @@ pytest_plugins = [
     "tests.support.proxy",
     "tests.support.gitserver",
     "tests.support.pebble",
+    # moto's S3 server for the backup worker and destination tests
+    "tests.support.s3",
 ]
