@@ -370,6 +370,27 @@ async def test_sessions_newest_first_by_cursor(api: ApiClient) -> None:
     await _holds_the_contract(api, "/api/auth/sessions", expected)
 
 
+async def test_git_accounts_and_providers_by_cursor(api: ApiClient) -> None:
+    from rivetr_core.models.git import GitAccount
+
+    sealed = api.ctx.secrets.encrypt("not-a-real-token")
+    rows = [
+        GitAccount(provider="github", login=f"u{i}", remote_id=str(i), access_token_enc=sealed)
+        for i in range(7)
+    ]
+    async with api.ctx.db.session() as session:
+        session.add_all(rows)
+        await session.commit()
+        expected = [a.id for a in sorted(rows, key=lambda a: (a.created_at, a.id))]
+    await _holds_the_contract(api, "/api/git-providers", expected)
+    names = sorted(api.ctx.plugins.git_providers())
+    assert len(names) >= 4
+    first = (await api.get("/api/git-providers/available?limit=3"))[1]
+    assert [p["provider"] for p in first["items"]] == names[:3] and first["next"]
+    rest = (await api.get(f"/api/git-providers/available?limit=200&cursor={first['next']}"))[1]
+    assert [p["provider"] for p in rest["items"]] == names[3:] and rest["next"] is None
+
+
 # ------------------------------------------------------------------------------- the scheme's parts, unit
 def test_cursor_keys_round_trip_and_refuse_another_shape() -> None:
     from datetime import UTC, datetime

@@ -71,7 +71,7 @@ async def test_connect_github_with_state_and_pkce(oauth_api: ApiClient, fake_git
     assert account["provider"] == "github" and account["login"] == "octocat"
     assert fake_git_host.pkce_verified == 1  # the token endpoint verified our code_verifier
     status, listed = await oauth_api.get("/api/git-providers")
-    assert status == 200 and [a["id"] for a in listed] == [account["id"]]
+    assert status == 200 and [a["id"] for a in listed["items"]] == [account["id"]]
     token = next(iter(fake_git_host.tokens))
     raw = (Path(oauth_api.ctx.config.server.data_dir) / "rivetr.db").read_bytes()
     wal = Path(oauth_api.ctx.config.server.data_dir) / "rivetr.db-wal"
@@ -81,7 +81,7 @@ async def test_connect_github_with_state_and_pkce(oauth_api: ApiClient, fake_git
     # Connecting the same remote user again updates the account instead of adding one.
     await connect(oauth_api, "github")
     status, listed = await oauth_api.get("/api/git-providers")
-    assert len(listed) == 1
+    assert len(listed["items"]) == 1
 
 
 async def test_state_mismatch_and_reuse_are_rejected(
@@ -104,7 +104,7 @@ async def test_state_mismatch_and_reuse_are_rejected(
     assert status == 400 and err["error"]["code"] == "invalid_state"
     assert fake_git_host.pkce_verified == 0
     status, listed = await oauth_api.get("/api/git-providers")
-    assert listed == []
+    assert listed == {"items": [], "next": None}
 
 
 async def test_expired_state_is_rejected(oauth_api: ApiClient) -> None:
@@ -292,7 +292,7 @@ async def test_linked_app_clones_with_the_account_token(
 async def test_available_providers(oauth_api: ApiClient) -> None:
     status, body = await oauth_api.get("/api/git-providers/available")
     assert status == 200
-    by_name = {p["provider"]: p for p in body}
+    by_name = {p["provider"]: p for p in body["items"]}
     assert set(by_name) >= {"github", "gitlab", "gitea", "bitbucket"}
     assert by_name["github"]["oauth_configured"] and not by_name["gitea"]["oauth_configured"]
     assert by_name["github"]["webhook_url"].endswith("/webhooks/github")

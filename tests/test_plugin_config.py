@@ -285,7 +285,7 @@ def test_broken_plugin_leaves_a_real_server_up_and_visible(tmp_path: Path, broke
             assert details["plugins"]["acme-notifier"]["status"] == "failed"
             assert "acme_sdk" in details["plugins"]["acme-notifier"]["error"]
             assert details["plugins"]["runtime-docker"] == {"status": "ok"}
-            providers = {p["provider"]: p for p in client.get("/api/git-providers/available").json()}
+            providers = {p["provider"]: p for p in client.get("/api/git-providers/available").json()["items"]}
             assert providers["github"]["webhook_secret_configured"] is True
             assert providers["github"]["webhook_secret_key"] == "[plugins.git-github] github_webhook_secret"
         assert "details" not in httpx.get(server.url + "/health").json()  # strangers: no details

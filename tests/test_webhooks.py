@@ -556,7 +556,7 @@ async def test_advertised_webhook_url_is_the_public_https_one(
     hooks = await hooks_factory(server=server)
     status, body = await hooks.api.get("/api/git-providers/available")
     assert status == 200, body
-    assert {p["provider"]: p["webhook_url"] for p in body}["github"] == expected
+    assert {p["provider"]: p["webhook_url"] for p in body["items"]}["github"] == expected
 
 
 async def test_verified_delivery_rows_are_clipped(hooks: Hooks) -> None:

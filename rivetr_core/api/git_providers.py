@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response, current_app, redirect, request
-from quart_schema import tag, validate_querystring, validate_request
+from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.routing import BaseConverter
 
 from rivetr_core.auth import bearer_token, token_matches
@@ -25,6 +26,7 @@ from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.gitproviders.accounts import GitAccountService, account_json
 from rivetr_core.openapi import responds
+from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
@@ -63,15 +65,28 @@ def _safe_return_to(value: str | None) -> str | None:
 
 @bp.get("/api/git-providers")
 @tag(["git providers"])
-async def list_accounts() -> list[dict[str, Any]]:
-    """Connected accounts (no tokens: who, which provider, when the token expires)."""
-    return [account_json(a) for a in await accounts().list_accounts()]
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "GitAccountPage"))
+async def list_accounts(query_args: PageQuery) -> dict[str, Any]:
+    """Connected accounts in connection order (no tokens: who, which provider, when the token expires), a page
+    at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
+    rows = await accounts().list_accounts()
+    page, next_cursor = list_page(rows, lambda a: (a.created_at, a.id), (datetime, str), query_args)
+    return envelope([account_json(a) for a in page], next_cursor)
 
 
 @bp.get("/api/git-providers/available")
 @tag(["git providers"])
-async def available_providers() -> list[dict[str, Any]]:
-    """Every registered git provider: webhook URL, whether a webhook secret and OAuth are configured."""
+@validate_querystring(PageQuery)
+@document_response(page_model(dict[str, Any], "GitProviderPage"))
+async def available_providers(query_args: PageQuery) -> dict[str, Any]:
+    """Every registered git provider by name: webhook URL, whether a webhook secret and OAuth are configured,
+    a page at a time (``{"items", "next"}``)."""
+    page, next_cursor = list_page(_available(), lambda p: (p["provider"],), (str,), query_args)
+    return envelope(page, next_cursor)
+
+
+def _available() -> list[dict[str, Any]]:
     ctx = rivetr()
     base = advertised_base_url(ctx.config, request.host_url)
     oauth = {p["provider"]: p for p in accounts().configured_providers()}

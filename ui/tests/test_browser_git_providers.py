@@ -47,4 +47,4 @@ def test_connect_pick_repository_and_disconnect(
     page.click("#git-accounts button:has-text('Disconnect')")
     page.click("#confirm-dialog [data-ok]")
     expect(page.locator("#git-accounts")).to_contain_text("No connected accounts.")
-    assert server.client().get("/api/git-providers").json() == []
+    assert server.client().get("/api/git-providers").json()["items"] == []

@@ -28,6 +28,17 @@
     return data;
   }
 
+  // Every item of a paginated list ({items, next}): follow next at the largest page size.
+  async function listAll(path) {
+    var items = [], cursor = null, sep = path.indexOf("?") < 0 ? "?" : "&";
+    do {
+      var page = await api("GET", path + sep + "limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      items = items.concat(page.items);
+      cursor = page.next;
+    } while (cursor);
+    return items;
+  }
+
   // Build the JSON body from a form: data-type="int|float|bool|list|json|shell" on inputs; empty optional →
   // omitted. A name "obj.key" sets body.obj.key; "obj.*" (data-type="json") merges an object into body.obj.
   function formBody(form) {
@@ -215,5 +226,5 @@
   // WebSockets carry the CSRF token as a subprotocol (never in the URL, which gets logged); the server echoes
   // "rivetr.v1" and checks the session cookie, this token and the Origin.
   function wsProtocols() { return ["rivetr.v1", "rivetr.csrf." + csrf]; }
-  window.Rivetr = { api: api, csrf: csrf, wsProtocols: wsProtocols, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess };
+  window.Rivetr = { api: api, listAll: listAll, csrf: csrf, wsProtocols: wsProtocols, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess };
 })();

@@ -35,7 +35,7 @@
     } catch (err) { results.textContent = err.message; }
   }
 
-  Rivetr.api("GET", "/api/git-providers").then(function (accounts) {
+  Rivetr.listAll("/api/git-providers").then(function (accounts) {
     if (!accounts.length) return;
     accounts.forEach(function (a) {
       var o = document.createElement("option"); o.value = a.id; o.textContent = a.provider + ": " + a.login;

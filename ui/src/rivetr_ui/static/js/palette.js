@@ -21,13 +21,8 @@
     if (appsLoaded) return;
     appsLoaded = true;
     try {
-      // Every app: the list is paginated ({items, next}); follow next at the largest page size.
-      var apps = [], cursor = null;
-      do {
-        var resp = await Rivetr.api("GET", "/api/apps?limit=200" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
-        apps = apps.concat(resp.items);
-        cursor = resp.next;
-      } while (cursor);
+      // Every app (the list is paginated; listAll follows next).
+      var apps = await Rivetr.listAll("/api/apps");
       apps.forEach(function (a) {
         var page = "/apps/" + encodeURIComponent(a.id);
         items.push({ label: a.name, kind: "app · " + a.status, run: go(page) });

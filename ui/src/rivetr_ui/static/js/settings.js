@@ -26,7 +26,7 @@
     if (!accountsBox) return;
     var accounts = [], available = [];
     try {
-      var results = await Promise.all([Rivetr.api("GET", "/api/git-providers"), Rivetr.api("GET", "/api/git-providers/available")]);
+      var results = await Promise.all([Rivetr.listAll("/api/git-providers"), Rivetr.listAll("/api/git-providers/available")]);
       accounts = results[0]; available = results[1];
     } catch (err) {
       accountsBox.textContent = "Git providers are unavailable: " + err.message;
