@@ -40,7 +40,9 @@ UI_EXCEPTIONS: dict[str, str] = {
     "rivetr_core.models.apps": "dashboard pages query apps and deployments (until the read-model serves them)",
     "rivetr_core.models.git": "excluding preview apps from the app list",
     "rivetr_core.ratelimit": "the login form is rate limited like the API",
+    "rivetr_core.pagination": "a page of a service's list (PageQuery), as the API asks for one",
     "rivetr_core.readmodels": "the read-model: plain data objects for the dashboard's pages (service layer)",
+    "rivetr_core.services.backups": "backup runs and restores as the API shows them (backup_json, restore_json)",
     "rivetr_core.webhooks.previews": "an app's PR previews as the API shows them",
 }
 

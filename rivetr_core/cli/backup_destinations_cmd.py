@@ -87,7 +87,7 @@ def destinations_list(conn: Connection, as_json: bool) -> None:
 @destinations.command("add")
 @click.argument("name")
 @click.option("--kind", type=click.Choice(["local", "s3"]), required=True)
-@click.option("--path", "path", help="local: a directory of the server (created when missing).")
+@click.option("--path", "path", help="local: an existing directory of the server.")
 @click.option(
     "--endpoint-url", help="s3: the service's URL (https://s3.eu-west-1.amazonaws.com, a MinIO...)."
 )

@@ -215,9 +215,10 @@ def backup_restore_volumes(
         row = client.get(f"/api/backups/{quote(backup_id, safe='')}")
         if row.get("what") == "state":
             raise CliError("a state backup is restored offline: download it, then rivetr backup restore FILE")
-        target = client.resolve_app(into)["name"] if into else row.get("app_name")
+        target = row.get("app_name")
         if into:
-            body["app_id"] = client.resolve_app(into)["id"]
+            found = client.resolve_app(into)
+            target, body["app_id"] = found["name"], found["id"]
         if not yes:
             click.confirm(
                 f"replace the data of {target}'s volumes ({', '.join(volumes) or _volumes(row)}) with backup "

@@ -14,12 +14,16 @@ from typing import Any
 from quart import abort, url_for
 
 from rivetr_core.models.apps import App
+from rivetr_core.pagination import PageQuery
+from rivetr_core.services.backups import backup_json, restore_json
 
 from .. import queries
 from ..blueprint import bp, ctx, render
 
 #: Runs a page lists (the newest; the CLI and API page through the rest).
-RUNS_SHOWN = 50
+RUNS_SHOWN = 30
+#: Destinations and schedules a page lists (a handful in practice; the API pages through more).
+LISTED = 200
 
 
 def _service() -> Any:
@@ -36,28 +40,38 @@ def target(dest: dict[str, Any]) -> str:
 
 
 async def _destinations() -> list[dict[str, Any]]:
-    if _service() is None:
+    service = _service()
+    if service is None:
         return []
-    rows: list[dict[str, Any]] = await _service().destinations_listing()
-    return [{**row, "target": target(row)} for row in rows]
+    rows, _next = await service.list_destinations(PageQuery(limit=LISTED))
+    shown = [service.destination_json(row) for row in rows]
+    return [{**dest, "target": target(dest)} for dest in shown]
 
 
 async def _runs(app_id: str | None = None) -> list[dict[str, Any]]:
-    """The newest runs with their destination's name and whether a restore of theirs is still running."""
-    if _service() is None:
+    """The newest runs with their destination's name and their latest restore (a restore of a run still
+    running keeps the list polling)."""
+    service = _service()
+    if service is None:
         return []
-    names = {d["id"]: d["name"] for d in await _service().destinations_listing()}
-    runs: list[dict[str, Any]] = await _service().runs_listing(app_id=app_id, limit=RUNS_SHOWN)
-    restores = await _service().latest_restores([r["id"] for r in runs])
-    return [
-        {
-            **run,
-            "destination_name": names.get(run.get("destination_id") or ""),
-            "last_restore": restores.get(run["id"]),
-            "restore_running": (restores.get(run["id"]) or {}).get("status") == "running",
-        }
-        for run in runs
-    ]
+    names = {d["id"]: d["name"] for d in await _destinations()}
+    rows, _next = await service.list_backups(PageQuery(limit=RUNS_SHOWN), app_id=app_id)
+    runs = []
+    for row in rows:
+        run = backup_json(row)
+        restores = []
+        if run["what"] == "volumes" and run["status"] == "succeeded":
+            restores, _next = await service.list_restores(row.id, PageQuery(limit=1))
+        last = restore_json(restores[0]) if restores else None
+        runs.append(
+            {
+                **run,
+                "destination_name": names.get(run["destination_id"] or ""),
+                "last_restore": last,
+                "restore_running": bool(last and last["status"] == "running"),
+            }
+        )
+    return runs
 
 
 def _retention(row: dict[str, Any]) -> str:
@@ -72,16 +86,15 @@ async def _schedules_context() -> dict[str, Any]:
     names = {d["id"]: d["name"] for d in destinations}
     apps = await queries.list_apps(ctx())
     app_names = {a.id: a.name for a in apps}
-    rows: list[dict[str, Any]] = await _service().schedules_listing() if _service() else []
-    schedules = [
-        {
-            **row,
-            "destination_name": names.get(row["destination_id"], row["destination_id"]),
-            "app_name": app_names.get(row.get("app_id") or ""),
-            "retention": _retention(row),
-        }
-        for row in rows
-    ]
+    service = _service()
+    rows = (await service.list_schedules(PageQuery(limit=LISTED)))[0] if service else []
+    schedules = []
+    for sched in rows:
+        row = await service.schedule_json(sched)
+        row["destination_name"] = names.get(row["destination_id"], row["destination_id"])
+        row["app_name"] = app_names.get(row.get("app_id") or "")
+        row["retention"] = _retention(row)
+        schedules.append(row)
     return {"schedules": schedules, "destinations": destinations, "apps": apps}
 
 
