@@ -193,12 +193,33 @@ async def test_other_lists_share_the_envelope_and_cursor(api: ApiClient, path: s
     assert "PRIVATE" not in json.dumps((await api.get(path))[1])
 
 
-async def test_openapi_documents_the_envelope_and_page_parameters(api: ApiClient) -> None:
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [
+        ("/api/apps", "AppPage"),
+        ("/api/audit", "AuditPage"),
+        ("/api/apps/{app_id}/deployments", "DeploymentPage"),
+        ("/api/apps/{app_id}/env-vars", "EnvVarPage"),
+        ("/api/apps/{app_id}/previews", "PreviewPage"),
+        ("/api/auth/sessions", "SessionPage"),
+        ("/api/certificates", "CertificatePage"),
+        ("/api/git-providers", "GitAccountPage"),
+        ("/api/git-providers/available", "GitProviderPage"),
+        ("/api/notification-channels/{channel_id}/deliveries", "NotificationDeliveryPage"),
+        ("/api/plugins", "PluginPage"),
+        ("/api/routes", "RoutePage"),
+    ],
+)
+async def test_openapi_documents_the_envelope_and_page_parameters(
+    api: ApiClient, path: str, title: str
+) -> None:
     spec = (await api.get("/openapi.json"))[1]
-    operation = spec["paths"]["/api/apps"]["get"]
+    operation = spec["paths"][path]["get"]
     assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}
     page = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    assert page["title"] == "AppPage"
+    if "$ref" in page:  # item models with a schema of their own are referenced
+        page = spec["components"]["schemas"][page["$ref"].rsplit("/", 1)[1]]
+    assert page["title"] == title
     assert set(page["properties"]) == set(page["required"]) == {"items", "next"}
 
 

@@ -103,6 +103,16 @@ SEMANTIC_EXCLUSIONS = (
             "/api/notification-channels",
             "/api/webhook-events",
             "/api/audit",
+            "/api/apps/{app_id}/deployments",
+            "/api/apps/{app_id}/env-vars",
+            "/api/apps/{app_id}/previews",
+            "/api/auth/sessions",
+            "/api/certificates",
+            "/api/git-providers",
+            "/api/git-providers/available",
+            "/api/notification-channels/{channel_id}/deliveries",
+            "/api/plugins",
+            "/api/routes",
         )
     ),
 )
