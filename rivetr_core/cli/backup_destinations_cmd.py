@@ -58,6 +58,13 @@ def _read_secret(label: str, path: str | None) -> str:
     return value
 
 
+def _refusal(error: dict[str, Any]) -> str:
+    """The server's message, and the worker's code of a failed test write (``bucket_not_found``...)."""
+    details = error.get("details")
+    problem = details.get("problem") if isinstance(details, dict) else None
+    return str(error.get("message") or error.get("code")) + (f" [{problem}]" if problem else "")
+
+
 @click.group("destinations")
 def destinations() -> None:
     """Backup destinations: a directory of the server (local) or an S3-compatible bucket (s3)."""
@@ -154,7 +161,9 @@ def destinations_add(
     if encrypt or passphrase_file:
         body["passphrase"] = _read_secret("Passphrase", passphrase_file)
     with conn.client(timeout=120.0) as client:  # the test write may take a while on a slow bucket
-        row = client.post(DESTINATIONS, body)
+        row = client.post(DESTINATIONS, body, ok=(422,))
+    if "error" in row:
+        raise CliError(_refusal(row["error"]) + " (HTTP 422)")
     if as_json:
         print_json(row)
         return
@@ -173,18 +182,10 @@ def destinations_test(destination: str, conn: Connection, as_json: bool) -> None
         result = client.post(f"{DESTINATIONS}/{quote(row['id'], safe='')}/test", ok=(422,))
     if as_json:
         print_json(result)
-    failed = not (isinstance(result, dict) and result.get("ok"))
-    if failed:
-        error = (result or {}).get("error") or {} if isinstance(result, dict) else {}
-        problem = (
-            (error.get("details") or {}).get("problem") if isinstance(error.get("details"), dict) else None
-        )
+    if not (isinstance(result, dict) and result.get("ok")):
         if not as_json:
-            click.echo(
-                f"error: {row['name']}: {error.get('message') or 'test failed'}"
-                + (f" ({problem})" if problem else ""),
-                err=True,
-            )
+            error = result.get("error") if isinstance(result, dict) else None
+            click.echo(f"error: {row['name']}: {_refusal(error or {'message': 'test failed'})}", err=True)
         sys.exit(1)
     if not as_json:
         click.echo(f"{row['name']}: test write ok ({destination_target(row)})")
