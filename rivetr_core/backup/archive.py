@@ -75,7 +75,8 @@ def compressor(codec: str) -> Any:
 
         # threads=1: libzstd compresses in its own thread while this one reads tar's output and writes ours,
         # so reading and compressing overlap as they do in `tar | zstd` by hand (single-threaded compression).
-        return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=1).compressobj()
+        # write_checksum: a damaged archive must fail to decompress, as it does with the zstd CLI's default
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=1, write_checksum=True).compressobj()
     if codec == "gz":
         return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
     raise BackupFailed("invalid_request", f"unknown codec {codec!r}: use one of {', '.join(CODECS)}", {})
@@ -333,38 +334,40 @@ def walk_source(name: str, path: str) -> SourceList:
     out = tempfile.TemporaryFile()
     src = SourceList(name, path, out)
     out.write(b".\0")
-    stack = [("./", path, True)]
     linked: set[tuple[int, int]] = set()
-    while stack:
-        rel, full, top = stack.pop()
+
+    def visit(rel: str, full: str, top: bool) -> None:
+        # Pre-order, each directory's whole subtree right after it: GNU tar sets a directory's mtime as soon as
+        # it extracts a member outside it, so a child listed later would leave the directory's mtime wrong.
         try:
-            entries = os.scandir(full)
+            with os.scandir(full) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             raise BackupFailed(
                 "source_unreadable", f"cannot read {full}: {exc.strerror}", {"name": name}
             ) from None
-        with entries:
-            for entry in entries:
-                if top and entry.name.startswith(RESERVED_PREFIXES):
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                mode = st.st_mode
-                if stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    src.skipped += 1
-                    continue
-                child = rel + entry.name
-                out.write(os.fsencode(child) + b"\0")
-                if stat.S_ISDIR(mode):
-                    stack.append((child + "/", entry.path, False))
-                elif stat.S_ISREG(mode):
-                    if (
-                        st.st_nlink > 1
-                    ):  # tar stores further links as links: count the data once, as restore does
-                        if (st.st_dev, st.st_ino) in linked:
-                            continue
-                        linked.add((st.st_dev, st.st_ino))
-                    src.files += 1
-                    src.total += st.st_size
+        for entry in entries:
+            if top and entry.name.startswith(RESERVED_PREFIXES):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            mode = st.st_mode
+            if stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                src.skipped += 1
+                continue
+            child = rel + entry.name
+            out.write(os.fsencode(child) + b"\0")
+            if stat.S_ISDIR(mode):
+                visit(child + "/", entry.path, False)
+            elif stat.S_ISREG(mode):
+                # tar stores further links to one inode as links: count its data once, as a restore does
+                if st.st_nlink > 1:
+                    if (st.st_dev, st.st_ino) in linked:
+                        continue
+                    linked.add((st.st_dev, st.st_ino))
+                src.files += 1
+                src.total += st.st_size
+
+    visit("./", path, True)
     out.seek(0)
     return src
 
@@ -468,6 +471,8 @@ class Extractor:
         target = self.targets.get(parts[0])
         if target is None:
             return None  # another source of the archive: not restored this time
+        if member.type in (b"3", b"4"):  # never written by us; a device node in a volume is a way out of it
+            raise corrupted(f"the archive member {member.name!r} is a device node; refusing the archive")
         if member.type == b"1":
             link = check_member_path(member.linkname)
             if not link or link[0] != parts[0] or len(link) < 2:

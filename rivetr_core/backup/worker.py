@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -250,8 +251,13 @@ def op_swap(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
                 os.rename(os.path.join(path, entry), os.path.join(pre, entry))
                 moved_out.append(entry)
             for entry in os.listdir(staging):
+                st = os.lstat(os.path.join(staging, entry))
                 os.rename(os.path.join(staging, entry), os.path.join(path, entry))
                 moved_in.append(entry)
+                if stat.S_ISDIR(st.st_mode):  # moving a directory rewrites its '..' entry, and so its mtime
+                    os.utime(
+                        os.path.join(path, entry), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False
+                    )
         except OSError as exc:
             # put things back as they were: the live data must not end up half replaced
             for entry in moved_in:
@@ -261,12 +267,13 @@ def op_swap(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
             raise BackupFailed(
                 "swap_failed", f"swapping {name!r} failed: {exc.strerror or exc}", {"name": name}
             ) from None
-        st = os.stat(staging)  # the volume directory itself takes the archived owner and mode
+        st = os.stat(staging)
+        shutil.rmtree(pre, ignore_errors=True)
+        os.rmdir(staging)
+        # the volume directory itself takes the archived owner, mode and mtime (last: removals above change it)
         os.chown(path, st.st_uid, st.st_gid)
         os.chmod(path, st.st_mode & 0o7777)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-        shutil.rmtree(pre, ignore_errors=True)
-        os.rmdir(staging)
     return {}
 
 
@@ -347,6 +354,7 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    sys.setrecursionlimit(20_000)  # the source walk recurses once per directory level
     try:
         request = json.loads(sys.stdin.buffer.read() or b"null")
     except ValueError:
