@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from rivetr_core.pagination import encode_cursor
 from tests.support.fake_git_host import CLIENT_ID, CLIENT_SECRET, FakeGitHost
 from tests.support.server import ApiClient
 
@@ -187,11 +188,11 @@ async def test_callback_redirects_browser_to_return_to(oauth_api: ApiClient) -> 
 async def test_repository_browser_github(oauth_api: ApiClient) -> None:
     account = await connect(oauth_api, "github")
     status, page1 = await oauth_api.get(f"/api/git-providers/{account['id']}/repos")
-    assert status == 200 and len(page1["items"]) == 30 and page1["has_next"] is True
-    status, page2 = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?page=2")
-    assert len(page2["items"]) == 5 and page2["has_next"] is False
+    assert status == 200 and set(page1) == {"items", "next"} and len(page1["items"]) == 30 and page1["next"]
+    status, page2 = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?cursor={page1['next']}")
+    assert len(page2["items"]) == 5 and page2["next"] is None
     assert {r["full_name"] for r in page1["items"]}.isdisjoint({r["full_name"] for r in page2["items"]})
-    status, found = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?search=SITE-1&per_page=5")
+    status, found = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?search=SITE-1&limit=5")
     names = [r["full_name"] for r in found["items"]]
     assert names == [
         "octocat/site-1",
@@ -200,12 +201,28 @@ async def test_repository_browser_github(oauth_api: ApiClient) -> None:
         "octocat/site-12",
         "octocat/site-13",
     ]
-    assert found["has_next"] is True
+    assert found["next"]
+    status, again = await oauth_api.get(
+        f"/api/git-providers/{account['id']}/repos?search=SITE-1&limit=5&cursor={found['next']}"
+    )
+    assert [r["full_name"] for r in again["items"]] == [f"octocat/site-1{i}" for i in range(4, 9)]
     status, branches = await oauth_api.get(f"/api/git-providers/{account['id']}/branches?repo=octocat/site-1")
     assert status == 200 and [b["name"] for b in branches["items"]] == ["main", "feature"]
+    assert branches["next"] is None  # fewer than a page
+    status, one = await oauth_api.get(
+        f"/api/git-providers/{account['id']}/branches?repo=octocat/site-1&limit=1"
+    )
+    assert [b["name"] for b in one["items"]] == ["main"] and one["next"]
+    status, two = await oauth_api.get(
+        f"/api/git-providers/{account['id']}/branches?repo=octocat/site-1&limit=1&cursor={one['next']}"
+    )
+    assert [b["name"] for b in two["items"]] == ["feature"]
+    for bad in ("cursor=%%%", f"cursor={encode_cursor((10**6,))}", f"cursor={encode_cursor((1,))}", "page=2"):
+        status, err = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?{bad}")
+        assert status == 422, (bad, err)
     status, err = await oauth_api.get(f"/api/git-providers/{account['id']}/branches?repo=../etc")
     assert status == 422 and err["error"]["details"][0]["field"] == "repo"
-    status, err = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?per_page=1000")
+    status, err = await oauth_api.get(f"/api/git-providers/{account['id']}/repos?limit=1000")
     assert status == 422
     status, err = await oauth_api.get("/api/git-providers/nope/repos")
     assert status == 404

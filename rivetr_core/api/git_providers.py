@@ -16,17 +16,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint, Response, current_app, redirect, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.routing import BaseConverter
 
 from rivetr_core.auth import bearer_token, token_matches
 from rivetr_core.context import rivetr
-from rivetr_core.errors import ApiError
+from rivetr_core.errors import ApiError, validation_error
 from rivetr_core.gitproviders.accounts import GitAccountService, account_json
 from rivetr_core.openapi import responds
-from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
+from rivetr_core.pagination import PageQuery, decode_cursor, encode_cursor, envelope, list_page, page_model
 from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
@@ -120,9 +120,34 @@ async def delete_account(account_id: str) -> Response:
     return Response(status=204)
 
 
-class ReposQuery(BaseModel):
-    page: int = Field(1, ge=1, le=10000)
-    per_page: int = Field(30, ge=1, le=100)
+#: The highest page number of the git host a cursor may point to (the hosts cap their own lists too).
+MAX_HOST_PAGE = 10000
+
+
+class HostPageQuery(BaseModel):
+    """``?limit=&cursor=`` over a git host's page-numbered list: the cursor holds the host's next page number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(30, ge=1, le=100, description="Items per page (1-100).")
+    cursor: str | None = Field(
+        None, max_length=512, description="The `next` of the previous page (opaque); omit for the first page."
+    )
+
+    def host_page(self) -> int:
+        if not self.cursor:
+            return 1
+        (number,) = decode_cursor(self.cursor, (int,))
+        if not 1 < number <= MAX_HOST_PAGE:
+            raise validation_error("cursor", "not a cursor this list returned (pass `next` back unchanged)")
+        return int(number)
+
+
+def _host_next(page: int, more: bool) -> str | None:
+    return encode_cursor((page + 1,)) if more and page < MAX_HOST_PAGE else None
+
+
+class ReposQuery(HostPageQuery):
     search: str | None = Field(None, max_length=200, description="Substring of the repository name.")
 
 
@@ -130,33 +155,32 @@ class ReposQuery(BaseModel):
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(ReposQuery)
+@document_response(page_model(dict[str, Any], "GitRepoPage"))
 async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
-    """Repositories the account can reach, most recently updated first."""
+    """Repositories the account can reach, most recently updated first, a page at a time (``{"items",
+    "next"}``; pass ``next`` back as ``?cursor=`` with the same ``search`` and ``limit``)."""
+    number = query_args.host_page()
     page = await accounts().repos(
         account_id,
-        page=query_args.page,
-        per_page=query_args.per_page,
+        page=number,
+        per_page=query_args.limit,
         search=(query_args.search or "").strip() or None,
     )
-    return {
-        "items": [
-            {
-                "full_name": r.full_name,
-                "id": r.id,
-                "clone_url": r.clone_url,
-                "ssh_url": r.ssh_url,
-                "default_branch": r.default_branch,
-                "private": r.private,
-                "web_url": r.web_url,
-                "description": r.description,
-                "updated_at": r.updated_at,
-            }
-            for r in page.repos
-        ],
-        "page": page.page,
-        "per_page": page.per_page,
-        "has_next": page.has_next,
-    }
+    items = [
+        {
+            "full_name": r.full_name,
+            "id": r.id,
+            "clone_url": r.clone_url,
+            "ssh_url": r.ssh_url,
+            "default_branch": r.default_branch,
+            "private": r.private,
+            "web_url": r.web_url,
+            "description": r.description,
+            "updated_at": r.updated_at,
+        }
+        for r in page.repos
+    ]
+    return envelope(items, _host_next(number, page.has_next))
 
 
 _SEGMENT = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"
@@ -164,13 +188,12 @@ _SEGMENT = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"
 _REPO_PATTERN = rf"^(?:{_SEGMENT}(?:/{_SEGMENT})+|[0-9]+)$"
 
 
-class BranchesQuery(BaseModel):
+class BranchesQuery(HostPageQuery):
+    limit: int = Field(100, ge=1, le=100, description="Items per page (1-100).")
     repo: str = Field(
         description="owner/name (GitLab: group/project path or project id).",
         json_schema_extra={"pattern": _REPO_PATTERN, "maxLength": 500},
     )
-    page: int = Field(1, ge=1, le=10000)
-    per_page: int = Field(100, ge=1, le=100)
 
     @field_validator("repo")
     @classmethod
@@ -191,15 +214,14 @@ class BranchesQuery(BaseModel):
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(BranchesQuery)
+@document_response(page_model(dict[str, Any], "GitBranchPage"))
 async def list_branches(account_id: str, query_args: BranchesQuery) -> dict[str, Any]:
-    branches = await accounts().branches(
-        account_id, query_args.repo, page=query_args.page, per_page=query_args.per_page
-    )
-    return {
-        "items": [{"name": b.name, "commit_sha": b.commit_sha, "protected": b.protected} for b in branches],
-        "page": query_args.page,
-        "per_page": query_args.per_page,
-    }
+    """A repository's branches, a page at a time (``{"items", "next"}``). The hosts do not say whether more
+    follow: a full page has a ``next``, which may turn out empty."""
+    number = query_args.host_page()
+    branches = await accounts().branches(account_id, query_args.repo, page=number, per_page=query_args.limit)
+    items = [{"name": b.name, "commit_sha": b.commit_sha, "protected": b.protected} for b in branches]
+    return envelope(items, _host_next(number, len(items) >= query_args.limit))
 
 
 class AuthorizeIn(BaseModel):

@@ -249,14 +249,11 @@ class FakeGitHost:
             )
             return 200, chunk, headers
         if method == "GET" and len(rest) == 4 and rest[0] == "repos" and rest[3] == "branches":
-            return (
-                200,
-                [
-                    {"name": "main", "commit": {"sha": "a" * 40}, "protected": True},
-                    {"name": "feature", "commit": {"sha": "b" * 40}, "protected": False},
-                ],
-                {},
-            )
+            branches = [
+                {"name": "main", "commit": {"sha": "a" * 40}, "protected": True},
+                {"name": "feature", "commit": {"sha": "b" * 40}, "protected": False},
+            ]
+            return 200, self._page(branches, q, "per_page")[0], {}
         if (
             method == "POST"
             and len(rest) == 6

@@ -113,6 +113,8 @@ SEMANTIC_EXCLUSIONS = (
             "/api/notification-channels/{channel_id}/deliveries",
             "/api/plugins",
             "/api/routes",
+            "/api/git-providers/{account_id}/repos",
+            "/api/git-providers/{account_id}/branches",
         )
     ),
 )

@@ -12,7 +12,7 @@
     results.textContent = "";
     if (!account.value) return;
     try {
-      var q = new URLSearchParams({ per_page: "20" });
+      var q = new URLSearchParams({ limit: "20" });  // the first page: narrow it with the search box
       if (search.value.trim()) q.set("search", search.value.trim());
       var page = await Rivetr.api("GET", "/api/git-providers/" + encodeURIComponent(account.value) + "/repos?" + q);
       page.items.forEach(function (r) {
