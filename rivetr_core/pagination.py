@@ -4,7 +4,10 @@ Every list answers ``{"items": [...], "next": <cursor or null>}``. ``?limit=`` (
 page; ``?cursor=`` is the ``next`` of the previous page, passed back untouched. A cursor is opaque to clients:
 inside it is the sort key of the last item served (keyset pagination), so the next page starts right after that
 item whatever was inserted or deleted meanwhile: no item is served twice and none that existed is skipped. A
-cursor that does not decode is a 422 naming ``cursor``.
+cursor that does not decode, or holds the key of another list, is a 422 naming ``cursor``.
+
+Tables page in SQL (:func:`keyset_page`: creation order, or newest first); small lists already in memory (routes,
+certificates, plugins, an app's env vars) page with :func:`list_page` under the same rules.
 """
 
 from __future__ import annotations
