@@ -117,6 +117,13 @@ def test_destinations_and_schedules_page(backup_server: ServerProcess, page: Any
     expect(page.locator("tr[data-destination=disk]")).to_have_count(0)
     assert client.get("/api/backup-destinations").json()["items"] == []
     assert target.is_dir()
+    # The command palette knows the page too.
+    page.goto(server.url + "/apps")
+    page.keyboard.press("Control+k")
+    page.wait_for_selector("#palette[open]")
+    page.keyboard.type("backu")
+    page.keyboard.press("Enter")
+    page.wait_for_url(server.url + "/backups")
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@
     { label: "Projects", kind: "page", run: go("/projects") },
     { label: "Apps", kind: "page", run: go("/apps") },
     { label: "New app", kind: "action", run: go("/apps/new") },
+    { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Settings", kind: "page", run: go("/settings") },
     { label: "API tokens", kind: "page", run: go("/settings#tokens") }
   ];
