@@ -201,3 +201,25 @@ def test_app_backups_panel(backup_server: ServerProcess, page: Any, tmp_path: Pa
     assert restores[0]["status"] == "succeeded", restores[0]
     assert _tree(data) == before
     expect(run_row.locator("[data-last-restore]")).to_contain_text("succeeded")
+    # Into another (fresh) app: its panel offers the other apps' backups; the volume is created and filled.
+    copy = client.post(
+        "/api/apps", json={"name": "panel-copy", "git_url": "git://127.0.0.1:9/x.git", "port": 8000}
+    ).json()
+    page.goto(f"{server.url}/apps/{copy['id']}#backups-panel")
+    form = page.locator("#restore-into")
+    expect(form).to_be_visible()
+    page.select_option("#restore-into-backup", run["id"])
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#confirm-dialog [data-message]")).to_contain_text("panel-copy stops briefly")
+    page.click("#confirm-dialog [data-ok]")
+
+    def restored_into_copy() -> list[dict[str, Any]]:
+        items = client.get(f"/api/backups/{run['id']}/restores").json()["items"]
+        return [r for r in items if r["app_id"] == copy["id"] and r["status"] != "running"]
+
+    assert _wait(restored_into_copy, "the restore into the copy", timeout=60)[0]["status"] == "succeeded"
+    volumes = client.get(f"/api/apps/{copy['id']}/volumes").json()["items"]
+    assert [(v["name"], v["kind"], v["mount_path"]) for v in volumes] == [("site", "volume", "/site")]
+    assert volumes[0]["size_bytes"] >= sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    expect(page.locator("#volumes [data-volume=site]")).to_be_visible()
+    client.delete(f"/api/apps/{copy['id']}")  # its engine volume goes with it

@@ -149,7 +149,17 @@ async def app_backups(app_id: str) -> tuple[str, int]:
         volumes=await ctx().services.volumes.listing(app.id),
         destinations=await _destinations(),
         runs=await _runs(app.id),
+        other_runs=await _restorable_elsewhere(app.id),
     )
+
+
+async def _restorable_elsewhere(app_id: str) -> list[dict[str, Any]]:
+    """Other apps' succeeded volume backups (deleted apps' too): what can be restored into this app."""
+    service = _service()
+    if service is None:
+        return []
+    rows, _next = await service.list_backups(PageQuery(limit=RUNS_SHOWN), status="succeeded")
+    return [backup_json(r) for r in rows if r.what == "volumes" and r.app_id != app_id]
 
 
 @bp.get("/apps/<app_id>/partials/backup-runs")

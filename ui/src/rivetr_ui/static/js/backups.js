@@ -82,6 +82,27 @@
     }
   });
 
+  // "Restore another app's backup into this app": the backup is chosen in the form, so the path is built here.
+  document.addEventListener("submit", async function (ev) {
+    var form = ev.target;
+    if (!form.dataset || !form.dataset.restoreInto) return;
+    ev.preventDefault();
+    var box = form.querySelector("[data-form-error]");
+    box.hidden = true;
+    var name = form.dataset.appName;
+    var yes = await Rivetr.confirm("Replace the data of " + name + "'s volumes with this backup? " + name + " stops briefly while its data is swapped, then starts again.", "Restore", true);
+    if (!yes) return;
+    var backup = form.elements.backup_id.value;
+    try {
+      await Rivetr.api("POST", "/api/backups/" + encodeURIComponent(backup) + "/restore", { app_id: form.dataset.restoreInto });
+      Rivetr.toast("Restore started: " + name + " stops briefly while its data is swapped.", "ok");
+      Rivetr.afterSuccess("refresh:#app-backups|refresh:#volumes", null, form);
+    } catch (err) {
+      box.textContent = err.message || String(err);
+      box.hidden = false;
+    }
+  });
+
   document.querySelectorAll("[data-dest-kind]").forEach(syncKind);
   document.querySelectorAll("[data-schedule-what]").forEach(syncWhat);
   // Panels swapped in by htmx (the app's Backups panel, the schedule form) get their initial state too.
