@@ -153,6 +153,9 @@ async def _wait(api: ApiClient, path: str, timeout: float = 10) -> dict[str, Any
         code, body = await api.get(path)
         assert code == 200, body
         if body["status"] != "running":
+            # The row is final before the run's event is emitted: let the run's task end too.
+            ident = path.rstrip("/").rsplit("/", 1)[-1]
+            await api.ctx.services.backups.wait(ident)
             return body
         assert asyncio.get_running_loop().time() < deadline, body
         await asyncio.sleep(0.02)

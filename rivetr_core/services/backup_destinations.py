@@ -17,33 +17,26 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from rivetr_core.contract.errors import RivetrError, ValidationFailed
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import func, select
+
+from rivetr_core.contract.errors import Conflict, ValidationFailed
 from rivetr_core.db import isoformat
-from rivetr_core.models.backups import DESTINATION_KINDS, BackupDestination
+from rivetr_core.models.backups import DESTINATION_KINDS, Backup, BackupDestination, BackupSchedule
 from rivetr_core.secrets import mask
 
+from .backup_base import BackupBase
+
 if TYPE_CHECKING:
+    from rivetr_core.pagination import PageQuery
     from rivetr_core.secrets import SecretBox
+
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 #: S3's rules for bucket names (lower-case letters, digits, dots, hyphens; 3-63).
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 S3_FIELDS = ("endpoint_url", "bucket", "region", "prefix", "access_key")
-
-
-class DestinationCheckFailed(RivetrError):
-    """The test write to a destination failed; ``details.problem`` is the worker's code (``bucket_not_found``,
-    ``access_denied``, ``endpoint_unreachable``, ``not_a_directory``, ``not_writable``, ``disk_full``...)."""
-
-    code = "destination_check_failed"
-    status = 422
-
-
-class BackupWorkerError(RivetrError):
-    """The backup worker failed an operation on a destination or a volume (``details.problem`` is its code)."""
-
-    code = "backup_failed"
-    status = 502
 
 
 def check_fields(fields: Mapping[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, str]]:
@@ -149,3 +142,94 @@ def describe(row: BackupDestination) -> str:
         return f"{row.name} ({config.get('path')})"
     prefix = f"/{config['prefix']}" if config.get("prefix") else ""
     return f"{row.name} (s3://{config.get('bucket')}{prefix} at {config.get('endpoint_url')})"
+
+
+class DestinationsMixin(BackupBase):
+    """Backup destinations (part of :class:`~rivetr_core.services.backups.BackupService`)."""
+
+    async def list_destinations(self, page: PageQuery) -> tuple[list[BackupDestination], str | None]:
+        from rivetr_core.pagination import keyset_page
+
+        async with self.ctx.db.session() as session:
+            return await keyset_page(session, select(BackupDestination), BackupDestination, page)
+
+    def destination_json(self, row: BackupDestination) -> dict[str, Any]:
+        return destination_json(self.ctx.secrets, row)
+
+    async def create_destination(self, fields: Mapping[str, Any]) -> BackupDestination:
+        """Check the fields, run the test write (422 ``destination_check_failed`` naming the problem), then
+        store it with its secrets encrypted."""
+        name, kind, config, secret = check_fields(fields)
+        async with self.ctx.db.session() as session:
+            taken = (
+                await session.exec(select(BackupDestination).where(BackupDestination.name == name))
+            ).first()
+        if taken is not None:
+            raise Conflict.on("name", "already used by another backup destination")
+        row = BackupDestination(
+            name=name, kind=kind, config=config, secret_enc=seal(self.ctx.secrets, secret)
+        )
+        await self._test_write(row)
+        try:
+            async with self.ctx.db.session() as session:
+                session.add(row)
+                await session.commit()
+                await session.refresh(row)
+        except IntegrityError:
+            raise Conflict.on("name", "already used by another backup destination") from None
+        return row
+
+    async def _test_write(self, row: BackupDestination) -> None:
+        request = {"op": "test", "destination": worker_destination(self.ctx.secrets, row)}
+        await self._worker(request, check=True)
+
+    async def test_destination(self, destination_id: str) -> None:
+        await self._test_write(await self.get_destination(destination_id))
+
+    async def delete_destination(self, destination_id: str, *, force: bool = False) -> None:
+        """409 while schedules use it or backups reference it, unless ``force`` (then those rows go too; the
+        archives at the destination are never deleted by this). Always 409 while a run writes there."""
+        row = await self.get_destination(destination_id)
+        async with self.ctx.db.session() as session:
+            schedules = list(
+                (
+                    await session.exec(
+                        select(BackupSchedule).where(BackupSchedule.destination_id == destination_id)
+                    )
+                ).all()
+            )
+            counts = {
+                status: n
+                for status, n in (
+                    await session.exec(
+                        select(Backup.status, func.count())
+                        .where(Backup.destination_id == destination_id)
+                        .group_by(Backup.status)
+                    )
+                ).all()
+            }
+        if counts.get("running"):
+            raise Conflict(
+                f"a backup is being written to {row.name}; wait for it to finish",
+                code="destination_in_use",
+                details={"running": counts["running"]},
+            )
+        backups = sum(counts.values())
+        if (schedules or backups) and not force:
+            raise Conflict(
+                f"destination {row.name} is used by {len(schedules)} schedule(s) and {backups} backup(s); "
+                "delete those first or pass ?force=true (their rows go, the archives stay where they are)",
+                code="destination_in_use",
+                details={"schedules": len(schedules), "backups": backups},
+            )
+        for schedule in schedules:
+            await self._delete_job(schedule.id)
+        async with self.ctx.db.session() as session:
+            await session.exec(sa.delete(Backup).where(Backup.destination_id == destination_id))  # type: ignore[call-overload, arg-type]
+            await session.exec(
+                sa.delete(BackupSchedule).where(BackupSchedule.destination_id == destination_id)  # type: ignore[call-overload, arg-type]
+            )
+            found = await session.get(BackupDestination, destination_id)
+            if found is not None:
+                await session.delete(found)
+            await session.commit()

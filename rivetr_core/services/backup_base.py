@@ -1,0 +1,238 @@
+"""The shared plumbing of :class:`~rivetr_core.services.backups.BackupService`: the worker call, the
+per-app claim (one backup or restore at a time), background tasks, the runtime's volume directories, events and
+the getters every part uses. The parts are mixins on it: destinations (:mod:`.backup_destinations`), runs
+(:mod:`.backup_runs`), restores (:mod:`.backup_restores`) and schedules (:mod:`.backup_schedules`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from rivetr_core.contract.errors import Conflict, NotFound, RivetrError
+from rivetr_core.db import utcnow
+from rivetr_core.models.apps import App
+from rivetr_core.models.backups import Backup, BackupDestination, schedule_job_name
+from rivetr_core.models.volumes import Volume, engine_volume_name
+
+from .volumes import volume_labels
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+
+
+log = logging.getLogger("rivetr.backups")
+
+VOLUME_METHODS = ("volume_path", "pause", "unpause", "start")
+INTERRUPTED = "interrupted by a server restart"
+Worker = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class DestinationCheckFailed(RivetrError):
+    """The test write to a destination failed; ``details.problem`` is the worker's code (``bucket_not_found``,
+    ``access_denied``, ``endpoint_unreachable``, ``not_a_directory``, ``not_writable``, ``disk_full``...)."""
+
+    code = "destination_check_failed"
+    status = 422
+
+
+class BackupWorkerError(RivetrError):
+    """The backup worker failed an operation on a destination or a volume (``details.problem`` is its code)."""
+
+    code = "backup_failed"
+    status = 502
+
+
+class StepFailed(Exception):
+    """A step of a run failed for a reason worth showing as it is (the row's ``error``)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def file_stamp(at: datetime) -> str:
+    return at.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _worker_failure(exc: BaseException) -> tuple[str, str, Any] | None:
+    """``(code, message, details)`` of the worker's ``BackupFailed`` (None for anything else)."""
+    if type(exc).__name__ != "BackupFailed":
+        return None
+    return (
+        str(getattr(exc, "code", "backup_failed")),
+        str(getattr(exc, "message", exc)),
+        getattr(exc, "details", None),
+    )
+
+
+def volume_entry(v: Volume) -> dict[str, Any]:
+    return {"name": v.name, "mount_path": v.mount_path, "kind": v.kind}
+
+
+class BackupBase:
+    def __init__(self, ctx: RivetrContext) -> None:
+        self.ctx = ctx
+        #: Replaces the backup worker (``run_worker``) in unit tests of this module's logic.
+        self.worker: Worker | None = None
+        #: app id → id of the backup or restore running for it.
+        self._busy: dict[str, str] = {}
+        #: run or restore id → its task (tests await them; shutdown cancels them through ``ctx.spawn``).
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _worker(self, request: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
+        """One worker operation; its failure becomes :class:`DestinationCheckFailed` (``check``) or
+        :class:`BackupWorkerError`, both naming the worker's code in ``details.problem``."""
+        try:
+            if self.worker is not None:
+                return await self.worker(request)
+            from rivetr_core.backup.runner import run_worker
+
+            return await run_worker(request)
+        except Exception as exc:
+            failure = _worker_failure(exc)
+            if failure is None:
+                raise
+            code, message, details = failure
+            extra = {"problem": code, **(details if isinstance(details, dict) else {})}
+            error = DestinationCheckFailed if check else BackupWorkerError
+            raise error(message, details=extra) from None
+
+    def _spawn(self, ident: str, coro: Any, name: str) -> None:
+        task = self.ctx.spawn(coro, name)
+        self.tasks[ident] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(ident, None))
+
+    async def wait(self, ident: str) -> None:
+        """Wait for a run or restore started here to finish (tests, the scheduler's job)."""
+        task = self.tasks.get(ident)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def _instance_id(self) -> str:
+        return str(getattr(self.ctx.services.get("deployments"), "instance_id", "") or "")
+
+    def _switch_lock(self, app_id: str) -> asyncio.Lock:
+        """The deployments' switch lock of the app: the crash watcher leaves the app alone while a restore has
+        stopped (or a backup paused) its container, and no deployment switches containers meanwhile."""
+        deployments = self.ctx.services.get("deployments")
+        if deployments is not None:
+            lock: asyncio.Lock = deployments.switch_lock(app_id)
+            return lock
+        return self._locks.setdefault(app_id, asyncio.Lock())
+
+    async def _volume_runtime(self) -> Any:
+        """The runtime, when it can reach volume data on this host; 409 naming it otherwise."""
+        runtime = await self.ctx.runtime()
+        missing = [m for m in VOLUME_METHODS if not callable(getattr(runtime, m, None))]
+        if missing:
+            raise Conflict(
+                f"runtime {runtime.name} cannot back up volumes (it lacks {', '.join(missing)})",
+                code="runtime_unsupported",
+                details={"runtime": runtime.name, "missing": missing},
+            )
+        return runtime
+
+    async def _volume_dir(self, runtime: Any, app_id: str, volume: Volume) -> str:
+        """The host directory of one of the app's mounts (a named volume is created when missing, empty)."""
+        if volume.kind == "bind":
+            path = volume.host_path or ""
+            if not os.path.isdir(path):
+                raise StepFailed(f"bind mount {volume.name}: host directory {path} does not exist")
+            return path
+        labels = volume_labels(self._instance_id(), app_id, volume.name)
+        if not labels["rivetr.instance"]:
+            labels.pop("rivetr.instance")
+        path = await runtime.volume_path(engine_volume_name(app_id, volume.name), labels, create=True)
+        if not path:
+            raise StepFailed(
+                f"volume {volume.name}: its data directory is not reachable from this host (a remote or "
+                f"rootless {runtime.name} engine); backups read volumes on the engine's host"
+            )
+        return str(path)
+
+    async def _running_containers(self, runtime: Any, app_id: str) -> list[Any]:
+        labels = {"rivetr.app": app_id}
+        if instance := self._instance_id():
+            labels["rivetr.instance"] = instance
+        return [c for c in await runtime.list(labels=labels, all=False) if c.running]
+
+    def _claim(self, app_id: str, ident: str) -> None:
+        if app_id in self._busy:
+            raise Conflict(
+                f"a backup or restore of this app is in progress ({self._busy[app_id]}); wait for it to finish",
+                code="backup_in_progress",
+                details={"running": self._busy[app_id]},
+            )
+        self._busy[app_id] = ident
+
+    def _emit(self, kind: str, message: str, *, level: str, app: App | None, data: dict[str, Any]) -> None:
+        from rivetr_core.contract.events import RivetrEvent
+
+        self.ctx.emit(
+            RivetrEvent(
+                type=kind,
+                message=message,
+                level=level,  # type: ignore[arg-type]
+                app_id=app.id if app else None,
+                app_name=app.name if app else None,
+                data=data,
+            )
+        )
+
+    async def get_destination(self, destination_id: str, field: str | None = None) -> BackupDestination:
+        async with self.ctx.db.session() as session:
+            row = await session.get(BackupDestination, destination_id)
+        if row is None:
+            if field:
+                message = f"no backup destination with id {destination_id!r}"
+                raise NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
+            raise NotFound.of("backup destination", destination_id)
+        return row
+
+    async def get_backup(self, backup_id: str) -> Backup:
+        async with self.ctx.db.session() as session:
+            row = await session.get(Backup, backup_id)
+        if row is None:
+            raise NotFound.of("backup", backup_id)
+        return row
+
+    async def _get_app(self, app_id: str, field: str | None = None) -> App:
+        async with self.ctx.db.session() as session:
+            app = await session.get(App, app_id)
+        if app is None:
+            if field:
+                message = f"no app with id {app_id!r}"
+                raise NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
+            raise NotFound.of("app", app_id)
+        return app
+
+    async def _finish(self, model: Any, ident: str, **fields: Any) -> Any:
+        async with self.ctx.db.session() as session:
+            row = await session.get(model, ident)
+            if row is None:
+                return None
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.finished_at = utcnow()
+            session.add(row)
+            await session.commit()
+            await session.refresh(row)
+            return row
+
+    def _scheduler(self) -> Any:
+        scheduler = self.ctx.services.get("scheduler")
+        if scheduler is None:  # not started (a test, a CLI): the job is written, the loop picks it up later
+            from rivetr_core.scheduler.service import Scheduler
+
+            scheduler = Scheduler(self.ctx, owner="rivetr-backups")
+        return scheduler
+
+    async def _delete_job(self, schedule_id: str) -> None:
+        await self._scheduler().delete_job(schedule_job_name(schedule_id))

@@ -1,0 +1,216 @@
+"""Backup schedules (part of :class:`~rivetr_core.services.backups.BackupService`): each a scheduler job
+``backup-schedule:<id>`` of kind ``backup_schedule`` (:mod:`rivetr_core.backup.jobs`); after each successful
+run its retention (:mod:`rivetr_core.backup.retention`) deletes the archives it no longer keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import select
+
+from rivetr_core.contract.errors import NotFound, RivetrError, ValidationFailed
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.models.backups import Backup, BackupSchedule, schedule_job_name
+from rivetr_core.models.schedules import ScheduledJob
+
+from .backup_base import log, utc_now
+from .backup_runs import RunsMixin
+
+if TYPE_CHECKING:
+    from rivetr_core.pagination import PageQuery
+
+
+def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "what": row.what,
+        "app_id": row.app_id,
+        "destination_id": row.destination_id,
+        "cron": row.cron,
+        "timezone": row.timezone,
+        "keep_last": row.keep_last,
+        "keep_daily": row.keep_daily,
+        "keep_weekly": row.keep_weekly,
+        "enabled": row.enabled,
+        "job_name": schedule_job_name(row.id),
+        "next_run_at": isoformat(job.next_run_at) if job else None,
+        "last_run_at": isoformat(job.last_run_at) if job else None,
+        "last_status": job.last_status if job else None,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
+class SchedulesMixin(RunsMixin):
+    async def get_schedule(self, schedule_id: str) -> BackupSchedule:
+        async with self.ctx.db.session() as session:
+            row = await session.get(BackupSchedule, schedule_id)
+        if row is None:
+            raise NotFound.of("backup schedule", schedule_id)
+        return row
+
+    async def schedule_json(self, row: BackupSchedule) -> dict[str, Any]:
+        async with self.ctx.db.session() as session:
+            job = (
+                await session.exec(select(ScheduledJob).where(ScheduledJob.name == schedule_job_name(row.id)))
+            ).first()
+        return schedule_json(row, job)
+
+    async def list_schedules(
+        self, page: PageQuery, *, app_id: str | None = None
+    ) -> tuple[list[BackupSchedule], str | None]:
+        from rivetr_core.pagination import keyset_page
+
+        stmt = select(BackupSchedule)
+        if app_id is not None:
+            stmt = stmt.where(BackupSchedule.app_id == app_id)
+        async with self.ctx.db.session() as session:
+            return await keyset_page(session, stmt, BackupSchedule, page)
+
+    async def _check_schedule(self, values: dict[str, Any]) -> None:
+        from rivetr_core.scheduler.cron import CronError, next_run
+
+        if values["what"] == "volumes":
+            if not values.get("app_id"):
+                raise ValidationFailed.on("app_id", "a schedule of volume backups names its app")
+            await self._get_app(values["app_id"], "app_id")
+        elif values.get("app_id"):
+            raise ValidationFailed.on("app_id", "a state backup schedule has no app")
+        await self.get_destination(values["destination_id"], "destination_id")
+        for field in ("keep_last", "keep_daily", "keep_weekly"):
+            if not isinstance(values[field], int) or values[field] < 0:
+                raise ValidationFailed.on(field, "a count >= 0 (0: rule not used)")
+        if not (values["keep_last"] or values["keep_daily"] or values["keep_weekly"]):
+            raise ValidationFailed.on(
+                "keep_last", "set at least one of keep_last, keep_daily, keep_weekly above 0"
+            )
+        try:
+            await next_run(values["cron"], values["timezone"], utc_now())
+        except CronError as exc:
+            field = "timezone" if "time zone" in str(exc) else "cron"
+            raise ValidationFailed.on(field, str(exc)) from None
+
+    async def _ensure_job(self, row: BackupSchedule) -> None:
+        await self._scheduler().ensure_job(
+            schedule_job_name(row.id),
+            "backup_schedule",
+            row.cron,
+            timezone=row.timezone,
+            args={"schedule_id": row.id},
+            catch_up=True,  # a backup missed while the server was down runs once at start
+            enabled=row.enabled,
+        )
+
+    async def create_schedule(self, fields: Mapping[str, Any]) -> BackupSchedule:
+        values: dict[str, Any] = {
+            "what": "volumes",
+            "app_id": None,
+            "timezone": "UTC",
+            "keep_last": 0,
+            "keep_daily": 0,
+            "keep_weekly": 0,
+            "enabled": True,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        await self._check_schedule(values)
+        row = BackupSchedule(**values)
+        async with self.ctx.db.session() as session:
+            session.add(row)
+            await session.commit()
+            await session.refresh(row)
+        await self._ensure_job(row)
+        return row
+
+    async def update_schedule(self, schedule_id: str, fields: Mapping[str, Any]) -> BackupSchedule:
+        row = await self.get_schedule(schedule_id)
+        values = {
+            "what": row.what,
+            "app_id": row.app_id,
+            "destination_id": row.destination_id,
+            "cron": row.cron,
+            "timezone": row.timezone,
+            "keep_last": row.keep_last,
+            "keep_daily": row.keep_daily,
+            "keep_weekly": row.keep_weekly,
+            "enabled": row.enabled,
+            **fields,
+        }
+        if values["what"] != row.what:
+            raise ValidationFailed.on("what", "cannot change; delete the schedule and create another")
+        await self._check_schedule(values)
+        async with self.ctx.db.session() as session:
+            found = await session.get(BackupSchedule, schedule_id)
+            if found is None:
+                raise NotFound.of("backup schedule", schedule_id)
+            for key, value in values.items():
+                setattr(found, key, value)
+            found.updated_at = utcnow()
+            session.add(found)
+            await session.commit()
+            await session.refresh(found)
+        await self._ensure_job(found)
+        return found
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """The schedule and its job go; its backups (and their archives) stay."""
+        await self.get_schedule(schedule_id)
+        async with self.ctx.db.session() as session:
+            found = await session.get(BackupSchedule, schedule_id)
+            if found is not None:
+                await session.delete(found)
+                await session.commit()
+        await self._delete_job(schedule_id)
+
+    async def run_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """The ``backup_schedule`` job: one run, then retention. Raises when the run failed, so the job's run
+        is recorded failed too."""
+        async with self.ctx.db.session() as session:
+            sched = await session.get(BackupSchedule, schedule_id)
+        if sched is None:  # deleted with its app (the job outlived it): the job removes itself
+            await self._delete_job(schedule_id)
+            return {"skipped": "the schedule no longer exists"}
+        if sched.what == "volumes":
+            assert sched.app_id is not None
+            row, app, dest, mounts = await self._prepare_app_backup(
+                sched.app_id, sched.destination_id, None, trigger="schedule", schedule_id=sched.id
+            )
+            done = await self._execute_backup(row, app, dest, mounts)
+        else:
+            state_row, dest = await self.start_state_backup(
+                sched.destination_id, trigger="schedule", schedule_id=sched.id
+            )
+            done = await self._execute_state_backup(state_row, dest)
+        if done.status != "succeeded":
+            raise RuntimeError(done.error or "the backup failed")
+        expired = await self.apply_retention(sched)
+        return {"backup_id": done.id, "size": done.size_bytes, "expired": expired}
+
+    async def apply_retention(self, sched: BackupSchedule) -> list[str]:
+        """Delete the succeeded backups of the schedule its rules no longer keep (archive, then row); a failed
+        deletion is logged and retried at the next run."""
+        from zoneinfo import ZoneInfo
+
+        from rivetr_core.backup.retention import expired
+
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(Backup).where(Backup.schedule_id == sched.id, Backup.status == "succeeded")
+                )
+            ).all()
+        gone = expired(
+            [(r.id, r.started_at) for r in rows],
+            keep_last=sched.keep_last,
+            keep_daily=sched.keep_daily,
+            keep_weekly=sched.keep_weekly,
+            tz=ZoneInfo(sched.timezone),
+        )
+        deleted = []
+        for backup_id in gone:
+            try:
+                await self.delete_backup(backup_id)
+                deleted.append(backup_id)
+            except RivetrError as exc:
+                log.warning("retention: could not delete backup %s: %s", backup_id, exc.message)
+        return deleted
