@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
-from rivetr_core.models.ops import NotificationChannel, NotificationDelivery
+from rivetr_core.models.ops import NotificationChannel
 from rivetr_core.notify.events import EVENT_TYPES, check_events
 from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
 from rivetr_core.openapi import responds
@@ -148,13 +148,5 @@ async def test_channel(channel_id: str) -> dict[str, Any]:
 async def list_deliveries(channel_id: str, query_args: PageQuery) -> dict[str, Any]:
     """The channel's deliveries, newest first, a page at a time (``{"items", "next"}``; pass ``next`` back as
     ``?cursor=``). 404 for an unknown channel."""
-    await service().get(channel_id)
-    async with rivetr().db.session() as session:
-        rows, next_cursor = await keyset_page(
-            session,
-            select(NotificationDelivery).where(NotificationDelivery.channel_id == channel_id),
-            NotificationDelivery,
-            query_args,
-            newest_first=True,
-        )
+    rows, next_cursor = await service().deliveries(channel_id, query_args)
     return envelope([delivery_json(row) for row in rows], next_cursor)

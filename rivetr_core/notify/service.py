@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from quart import Quart
 
     from rivetr_core.context import RivetrContext
+    from rivetr_core.pagination import PageQuery
 
 log = logging.getLogger("rivetr.notify")
 
@@ -335,16 +336,22 @@ class NotificationService:
         await self._record(channel.id, delivery.id, 1, error)
         return error
 
-    async def deliveries(self, channel_id: str, limit: int = 50) -> list[NotificationDelivery]:
+    async def deliveries(
+        self, channel_id: str, page: PageQuery
+    ) -> tuple[list[NotificationDelivery], str | None]:
+        """One page of the channel's deliveries, newest first, and the next page's cursor. 404 for an unknown
+        channel."""
+        from rivetr_core.pagination import keyset_page
+
         await self.get(channel_id)
         async with self.ctx.db.session() as session:
-            rows = await session.exec(
-                select(NotificationDelivery)
-                .where(NotificationDelivery.channel_id == channel_id)
-                .order_by(col(NotificationDelivery.created_at).desc())
-                .limit(limit)
+            return await keyset_page(
+                session,
+                select(NotificationDelivery).where(NotificationDelivery.channel_id == channel_id),
+                NotificationDelivery,
+                page,
+                newest_first=True,
             )
-            return list(rows.all())
 
 
 def channel_json(row: NotificationChannel, secrets: Any) -> dict[str, Any]:
