@@ -16,11 +16,15 @@ from quart import current_app
 from .config import RivetrConfig
 from .contract import ContainerRuntime, PluginContext, ProxyBackend, RivetrEvent, RuntimeUnavailable
 from .db import Database
+from .knownhosts import KnownHostsStore
 from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
 from .services.backups import BackupService
+from .services.health import HealthService
+from .services.projects import ProjectService
+from .services.ssh_keys import SshKeyService
 from .services.volumes import VolumeService
 
 log = logging.getLogger("rivetr.core")
@@ -47,6 +51,10 @@ class RivetrContext:
         self.services.apps = AppService(self)
         self.services.volumes = VolumeService(self)
         self.services.backups = BackupService(self)
+        self.services.projects = ProjectService(self)
+        self.services.ssh_keys = SshKeyService(self)
+        self.services.known_hosts = KnownHostsStore(self.db)
+        self.services.health = HealthService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

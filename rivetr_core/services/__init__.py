@@ -10,6 +10,10 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
 * :mod:`.volumes` — :class:`~.volumes.VolumeService` (``ctx.services.volumes``): an app's volumes and binds.
 * :mod:`.backups` — :class:`~.backups.BackupService` (``ctx.services.backups``): backup destinations, runs,
   restores and schedules.
+* :mod:`.projects` — :class:`~.projects.ProjectService` (``ctx.services.projects``): projects that group apps.
+* :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
+* :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
+* ``ctx.services.known_hosts`` — :class:`rivetr_core.knownhosts.KnownHostsStore`: pinned SSH host keys.
 
 :class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
 with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
@@ -28,6 +32,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from rivetr_core.engine.service import DeploymentService
     from rivetr_core.gitproviders.accounts import GitAccountService
     from rivetr_core.history.sampler import MetricsSampler
+    from rivetr_core.knownhosts import KnownHostsStore
     from rivetr_core.metrics.registry import RivetrMetrics
     from rivetr_core.notify.service import NotificationService
     from rivetr_core.routing import RouteService
@@ -38,6 +43,9 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
 
     from .apps import AppService
     from .backups import BackupService
+    from .health import HealthService
+    from .projects import ProjectService
+    from .ssh_keys import SshKeyService
     from .volumes import VolumeService
 
 
@@ -47,6 +55,10 @@ class Services:
     apps: AppService
     volumes: VolumeService
     backups: BackupService
+    projects: ProjectService
+    ssh_keys: SshKeyService
+    known_hosts: KnownHostsStore
+    health: HealthService
     routes: RouteService
     deployments: DeploymentService
     certificates: CertificateManager
@@ -66,6 +78,10 @@ class Services:
         "apps",
         "volumes",
         "backups",
+        "projects",
+        "ssh_keys",
+        "known_hosts",
+        "health",
         "routes",
         "deployments",
         "certificates",

@@ -1,0 +1,108 @@
+"""``ProjectService`` (``ctx.services.projects``): projects group apps.
+
+* ``await projects.page(page) -> ([(Project, app_ids)], next)`` — creation order, each with its apps' ids.
+* ``await projects.create(name, description)`` / ``update(project_id, fields)`` — ``Conflict`` on ``name`` when
+  another project has it (the database's unique name decides, so a race cannot store a duplicate).
+* ``await projects.get(project_id) -> (Project, app_ids)`` — ``NotFound`` when absent.
+* ``await projects.delete(project_id)`` — ``Conflict`` (``project_not_empty``) while apps belong to it: apps
+  are moved or deleted first, never orphaned silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.contract.errors import Conflict, NotFound
+from rivetr_core.db import utcnow
+from rivetr_core.models.apps import App, Project
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+    from rivetr_core.pagination import PageQuery
+
+#: Fields ``update`` may change (a partial update: absent or null keeps the stored value).
+UPDATABLE_FIELDS = ("name", "description")
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict.on("name", "already taken", summary=f"a project named {name!r} already exists")
+
+
+class ProjectService:
+    def __init__(self, ctx: RivetrContext) -> None:
+        self.ctx = ctx
+
+    async def page(self, page: PageQuery) -> tuple[list[tuple[Project, list[str]]], str | None]:
+        """One page of projects in creation order, each with the ids of its apps, and the next cursor."""
+        from rivetr_core.pagination import keyset_page
+
+        async with self.ctx.db.session() as session:
+            projects, next_cursor = await keyset_page(session, select(Project), Project, page)
+            pairs = (
+                await session.exec(
+                    select(App.project_id, App.id)
+                    .where(col(App.project_id).in_([p.id for p in projects]))
+                    .order_by(col(App.name))
+                )
+            ).all()
+        by_project: dict[str, list[str]] = {}
+        for project_id, app_id in pairs:
+            by_project.setdefault(project_id or "", []).append(app_id)
+        return [(p, by_project.get(p.id, [])) for p in projects], next_cursor
+
+    async def get(self, project_id: str) -> tuple[Project, list[str]]:
+        async with self.ctx.db.session() as session:
+            project = await session.get(Project, project_id)
+        if project is None:
+            raise NotFound.of("project", project_id)
+        return project, await self._app_ids(project_id)
+
+    async def create(self, name: str, description: str = "") -> Project:
+        project = Project(name=name, description=description)
+        try:
+            async with self.ctx.db.session() as session:
+                session.add(project)
+                await session.commit()
+        except IntegrityError:
+            raise _name_taken(name) from None
+        return project
+
+    async def update(self, project_id: str, fields: Mapping[str, Any]) -> tuple[Project, list[str]]:
+        """Change the given fields (unknown keys are ignored, null keeps the value)."""
+        changes = {k: v for k, v in fields.items() if k in UPDATABLE_FIELDS and v is not None}
+        try:
+            async with self.ctx.db.session() as session:
+                project = await session.get(Project, project_id)
+                if project is None:
+                    raise NotFound.of("project", project_id)
+                for key, value in changes.items():
+                    setattr(project, key, value)
+                project.updated_at = utcnow()
+                session.add(project)
+                await session.commit()
+        except IntegrityError:
+            raise _name_taken(changes.get("name", "")) from None
+        return project, await self._app_ids(project_id)
+
+    async def delete(self, project_id: str) -> None:
+        await self.ctx.services.apps.delete_unless_used(
+            Project,
+            project_id,
+            "project",
+            App.project_id,
+            lambda project, count: (
+                f"project {project.name!r} still has {count} app(s); move or delete them first",
+                "project_not_empty",
+            ),
+        )
+
+    async def _app_ids(self, project_id: str) -> list[str]:
+        async with self.ctx.db.session() as session:
+            rows = await session.exec(
+                select(App.id).where(App.project_id == project_id).order_by(col(App.name))
+            )
+            return list(rows.all())
