@@ -31,19 +31,10 @@ UI_EXCEPTIONS: dict[str, str] = {
     "rivetr_core.accounts.setup": "first-run setup proof shared with the API's setup endpoint",
     "rivetr_core.accounts.web": "the session cookie, shared with the API's cookie authentication",
     "rivetr_core.context": "the dashboard reads core's services from the request context",
-    "rivetr_core.db.engine": "timestamps formatted as the API formats them",
-    "rivetr_core.engine.gitsource": "redacting credentials from git URLs as the pipeline does",
-    "rivetr_core.engine.limits": "an app's effective limits (app value or config default)",
-    "rivetr_core.engine.selection": "an app's health check as the API shows it",
     "rivetr_core.errors": "HTML error pages for the same ApiError the API answers as JSON",
-    "rivetr_core.knownhosts": "the SSH known-hosts list of the settings page",
-    "rivetr_core.models.apps": "dashboard pages query apps and deployments (until the read-model serves them)",
-    "rivetr_core.models.git": "excluding preview apps from the app list",
     "rivetr_core.ratelimit": "the login form is rate limited like the API",
-    "rivetr_core.pagination": "a page of a service's list (PageQuery), as the API asks for one",
-    "rivetr_core.readmodels": "the read-model: plain data objects for the dashboard's pages (service layer)",
-    "rivetr_core.services.backups": "backup runs and restores as the API shows them (backup_json, restore_json)",
-    "rivetr_core.webhooks.previews": "an app's PR previews as the API shows them",
+    "rivetr_core.readmodels": "the read-model: plain data objects for the dashboard's pages, and how the API "
+    "writes timestamps and git URLs",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rivetr_core.db.engine import isoformat
+from rivetr_core.readmodels import isoformat, redact
 
 from .blueprint import bp
 
@@ -103,6 +103,4 @@ bp.add_app_template_global(step_view, "step_view")
 @bp.app_template_filter("redact")
 def redact_url(value: str | None) -> str:
     """Git URLs may embed ``user:password@``: never render that part."""
-    from rivetr_core.engine.gitsource import redact
-
     return redact(value or "")

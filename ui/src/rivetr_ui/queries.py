@@ -1,22 +1,16 @@
-"""Read-only queries the pages need (lists, counts, recent activity). Writes never happen here: they go
-through the core's services (``ctx.services``) or the REST API."""
+"""What the pages read (lists, counts, recent activity), from core's read-model (:mod:`rivetr_core.readmodels`:
+plain data objects) and the host's own figures. Writes never happen here: they go through the core's services
+(``ctx.services``) or the REST API."""
 
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 from typing import Any
 
 import psutil
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from rivetr_core import readmodels
 from rivetr_core.context import RivetrContext
-from rivetr_core.db.engine import utcnow
-from rivetr_core.models.apps import ACTIVE_STATUSES, App, AppDomain, Deployment, EnvVar, Project, SshKey
-from rivetr_core.models.git import not_a_preview_app
-from rivetr_core.pagination import PageQuery
 from rivetr_core.readmodels import AppSummary
 
 # cpu_percent(None) measures since the previous call; the first call has no baseline, so prime it at import.
@@ -42,76 +36,23 @@ def host_stats(data_dir: Any) -> dict[str, Any]:
     }
 
 
-async def dashboard_counts(ctx: RivetrContext) -> dict[str, int]:
-    since = utcnow() - timedelta(hours=24)
-    async with ctx.db.session() as s:
-        real = not_a_preview_app()  # preview apps of pull requests are not counted nor listed
-        apps = (await s.exec(select(func.count()).select_from(App).where(real))).one()
-        running = (
-            await s.exec(select(func.count()).select_from(App).where(real, App.status == "running"))
-        ).one()
-        failed = (
-            await s.exec(
-                select(func.count())
-                .select_from(Deployment)
-                .where(Deployment.status == "failed", col(Deployment.created_at) >= since)
-            )
-        ).one()
-        active = (
-            await s.exec(
-                select(func.count())
-                .select_from(Deployment)
-                .where(col(Deployment.status).in_(ACTIVE_STATUSES))
-            )
-        ).one()
-        projects = (await s.exec(select(func.count()).select_from(Project))).one()
-    return {
-        "apps": int(apps),
-        "running": int(running),
-        "failed_24h": int(failed),
-        "active": int(active),
-        "projects": int(projects),
-    }
+async def dashboard_counts(ctx: RivetrContext) -> readmodels.DashboardCounts:
+    return await readmodels.dashboard_counts(ctx.db)
 
 
 async def recent_deployments(
     ctx: RivetrContext, limit: int = 12, app_id: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[readmodels.DeploymentSummary]:
     """Newest deployments with their app's name (the dashboard's activity feed and an app's timeline)."""
-    query = select(Deployment, App.name).join(App, col(App.id) == col(Deployment.app_id))
-    if app_id:
-        query = query.where(Deployment.app_id == app_id)
-    query = query.order_by(col(Deployment.created_at).desc()).limit(limit)
-    async with ctx.db.session() as s:
-        rows = (await s.exec(query)).all()
-    return [{"deployment": dep, "app_name": name} for dep, name in rows]
+    return await readmodels.recent_deployments(ctx.db, limit=limit, app_id=app_id)
 
 
-async def list_projects(ctx: RivetrContext) -> list[dict[str, Any]]:
-    async with ctx.db.session() as s:
-        projects = (await s.exec(select(Project).order_by(Project.name))).all()
-        counts = dict(
-            (
-                await s.exec(
-                    select(App.project_id, func.count()).where(not_a_preview_app()).group_by(App.project_id)
-                )
-            ).all()
-        )
-        running = dict(
-            (
-                await s.exec(
-                    select(App.project_id, func.count())
-                    .where(not_a_preview_app(), App.status == "running")
-                    .group_by(App.project_id)
-                )
-            ).all()
-        )
-    return [{"project": p, "apps": counts.get(p.id, 0), "running": running.get(p.id, 0)} for p in projects]
+async def list_projects(ctx: RivetrContext) -> list[readmodels.ProjectSummary]:
+    return await readmodels.list_projects(ctx.db)
 
 
-async def get_project(ctx: RivetrContext, project_id: str) -> Project | None:
-    async with ctx.db.session() as s:
-        return await s.get(Project, project_id)
+async def get_project(ctx: RivetrContext, project_id: str) -> readmodels.ProjectSummary | None:
+    return await readmodels.get_project(ctx.db, project_id)
 
 
 async def list_apps(
@@ -121,52 +62,41 @@ async def list_apps(
     return await readmodels.list_apps(ctx.db, environment=environment, project_id=project_id)
 
 
-async def get_app(ctx: RivetrContext, app_id: str) -> App | None:
-    async with ctx.db.session() as s:
-        app = await s.get(App, app_id)
-        if app is None:  # the palette and links may use the name
-            app = (await s.exec(select(App).where(App.name == app_id))).first()
-        return app
+async def get_app(ctx: RivetrContext, app_id: str) -> AppSummary | None:
+    """An app by id, or by name (the palette and links may use the name)."""
+    return await readmodels.get_app(ctx.db, app_id)
 
 
 async def app_domains(ctx: RivetrContext, app_id: str) -> list[str]:
-    async with ctx.db.session() as s:
-        rows = (
-            await s.exec(
-                select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
-            )
-        ).all()
-    return [r.domain for r in rows]
+    return await readmodels.app_domains(ctx.db, app_id)
 
 
-async def env_vars(ctx: RivetrContext, app_id: str) -> list[EnvVar]:
-    async with ctx.db.session() as s:
-        return list((await s.exec(select(EnvVar).where(EnvVar.app_id == app_id).order_by(EnvVar.key))).all())
+async def env_vars(ctx: RivetrContext, app_id: str) -> list[readmodels.EnvVarView]:
+    """Non-secret values are shown; secret ones stay masked until revealed through the API."""
+    return await readmodels.env_vars(ctx.db, ctx.secrets, app_id)
 
 
-async def ssh_keys(ctx: RivetrContext) -> list[SshKey]:
-    async with ctx.db.session() as s:
-        return list((await s.exec(select(SshKey).order_by(SshKey.name))).all())
+async def ssh_keys(ctx: RivetrContext) -> list[readmodels.SshKeySummary]:
+    return await readmodels.ssh_keys(ctx.db)
 
 
-async def get_deployment(ctx: RivetrContext, deployment_id: str) -> Deployment | None:
-    async with ctx.db.session() as s:
-        return await s.get(Deployment, deployment_id)
+async def get_deployment(ctx: RivetrContext, deployment_id: str) -> readmodels.DeploymentSummary | None:
+    return await readmodels.get_deployment(ctx.db, deployment_id)
 
 
 async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
     """Latest audit entries (logins, changes through the API) when the audit log is installed."""
-    if audit is None:
-        return []
-    rows, _next = await audit.query(page=PageQuery(limit=limit))
-    return list(rows)
+    return await readmodels.recent_audit(audit, limit)
 
 
 def merge_activity(
-    deployments: list[dict[str, Any]], audit_rows: list[Any], limit: int = 15
+    deployments: list[readmodels.DeploymentSummary], audit_rows: list[Any], limit: int = 15
 ) -> list[dict[str, Any]]:
     """One feed, newest first: deployments and audit entries side by side."""
-    items = [{"kind": "deployment", "ts": d["deployment"].created_at, **d} for d in deployments]
+    items: list[dict[str, Any]] = [
+        {"kind": "deployment", "ts": d.created_at, "deployment": d, "app_name": d.app_name}
+        for d in deployments
+    ]
     items += [{"kind": "audit", "ts": row.ts, "entry": row} for row in audit_rows]
     items.sort(key=lambda i: i["ts"].replace(tzinfo=None) if i["ts"].tzinfo else i["ts"], reverse=True)
     return items[:limit]

@@ -13,10 +13,8 @@ from typing import Any
 
 from quart import abort, request
 
-from rivetr_core.context import rivetr
-from rivetr_core.engine.limits import effective_limits
-from rivetr_core.engine.selection import health_check_json
-from rivetr_core.models.apps import App, EnvVar
+from rivetr_core import readmodels
+from rivetr_core.readmodels import AppSummary
 
 from .. import queries
 from ..blueprint import bp, ctx, is_htmx, render
@@ -54,25 +52,15 @@ async def new_app() -> tuple[str, int]:
     )
 
 
-async def _app_or_404(app_id: str) -> App:
+async def _app_or_404(app_id: str) -> AppSummary:
     app = await queries.get_app(ctx(), app_id)
     if app is None:
         abort(404, f"app {app_id!r} not found")
     return app
 
 
-def env_rows(rows: list[EnvVar]) -> list[dict[str, Any]]:
-    """Non-secret values are shown; secret ones stay masked until revealed through the API."""
-    box = rivetr().secrets
-    return [
-        {"key": r.key, "is_secret": r.is_secret, "value": None if r.is_secret else box.decrypt(r.value_enc)}
-        for r in rows
-    ]
-
-
-async def _deployments_context(app: App) -> dict[str, Any]:
-    recent = await queries.recent_deployments(ctx(), limit=30, app_id=app.id)
-    deployments = [item["deployment"] for item in recent]
+async def _deployments_context(app: AppSummary) -> dict[str, Any]:
+    deployments = await queries.recent_deployments(ctx(), limit=30, app_id=app.id)
     return {
         "deployments": deployments,
         "latest": deployments[0] if deployments else None,
@@ -89,12 +77,12 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         nav="apps",
         app=app,
         domains=await queries.app_domains(c, app.id),
-        env=env_rows(await queries.env_vars(c, app.id)),
+        env=await queries.env_vars(c, app.id),
         projects=await queries.list_projects(c),
         environments=queries.ENVIRONMENTS,
         ssh_keys=await queries.ssh_keys(c),
         runtime_defaults=c.config.runtime,
-        limits=effective_limits(app, c.config.runtime),
+        limits=app.limits(c.config.runtime),
         # What the settings form offers: only names installed here (the API refuses others anyway).
         builders=["auto", *sorted(c.plugins.builders())],
         health_kinds=sorted(c.plugins.health_checks()),
@@ -105,7 +93,7 @@ async def app_detail(app_id: str) -> tuple[str, int]:
     )
 
 
-async def _volumes(app: App) -> list[dict[str, Any]]:
+async def _volumes(app: AppSummary) -> list[dict[str, Any]]:
     """The app's mounts as the API lists them (sizes included)."""
     listing: list[dict[str, Any]] = await ctx().services.volumes.listing(app.id)
     return listing
@@ -117,10 +105,10 @@ async def app_volumes(app_id: str) -> tuple[str, int]:
     return await render("partials/volumes.html", app=app, volumes=await _volumes(app))
 
 
-def health_form(app: App) -> dict[str, Any]:
+def health_form(app: AppSummary) -> dict[str, Any]:
     """The app's health check as the settings form shows it: the kind, the command as typed (``sh -c``'s
     text, else the argv quoted) and a plugin check's own options as JSON."""
-    check = health_check_json(app)
+    check = app.shown_health_check()
     argv = check.get("command") or []
     own = {
         k: v
@@ -136,13 +124,8 @@ def health_form(app: App) -> dict[str, Any]:
     }
 
 
-async def _previews(app: App) -> list[dict[str, Any]]:
-    from rivetr_core.webhooks.previews import preview_json
-
-    service = ctx().services.get("previews")
-    if service is None:
-        return []
-    return [preview_json(row, service.url_of(row.domain)) for row in await service.list_for_app(app.id)]
+async def _previews(app: AppSummary) -> list[dict[str, Any]]:
+    return await readmodels.previews(ctx().services, app.id)
 
 
 @bp.get("/apps/<app_id>/partials/previews")
@@ -166,15 +149,13 @@ async def app_deployments(app_id: str) -> tuple[str, int]:
 @bp.get("/apps/<app_id>/partials/env")
 async def app_env(app_id: str) -> tuple[str, int]:
     app = await _app_or_404(app_id)
-    return await render(
-        "partials/env_vars.html", app=app, env=env_rows(await queries.env_vars(ctx(), app.id))
-    )
+    return await render("partials/env_vars.html", app=app, env=await queries.env_vars(ctx(), app.id))
 
 
 @bp.get("/apps/<app_id>/partials/limits")
 async def app_limits(app_id: str) -> tuple[str, int]:
     app = await _app_or_404(app_id)
-    return await render("partials/app_limits.html", limits=effective_limits(app, ctx().config.runtime))
+    return await render("partials/app_limits.html", limits=app.limits(ctx().config.runtime))
 
 
 @bp.get("/apps/<app_id>/partials/header")

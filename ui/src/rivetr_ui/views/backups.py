@@ -1,7 +1,8 @@
 """``/backups`` (destinations, backup schedules, every backup run) and an app's Backups panel
 (``/apps/<id>/partials/backups``: consistency setting, "Back up now", the app's runs with Restore).
 
-Pages read through ``ctx().services.backups`` (the API's own JSON shapes); every change is a REST call from the
+Pages read through the read-model (:mod:`rivetr_core.readmodels.backups`, over ``ctx().services.backups``: the
+API's own JSON shapes); every change is a REST call from the
 browser (``/api/backup-destinations``, ``/api/backup-schedules``, ``/api/apps/{id}/backups``,
 ``/api/backups/{id}/restore``, ``PUT /api/apps/{id}``), so the validation, the destination's test write and the
 error messages are exactly the API's.
@@ -13,9 +14,8 @@ from typing import Any
 
 from quart import abort, url_for
 
-from rivetr_core.models.apps import App
-from rivetr_core.pagination import PageQuery
-from rivetr_core.services.backups import backup_json, restore_json
+from rivetr_core import readmodels
+from rivetr_core.readmodels import AppSummary
 
 from .. import queries
 from ..blueprint import bp, ctx, render
@@ -24,11 +24,6 @@ from ..blueprint import bp, ctx, render
 RUNS_SHOWN = 30
 #: Destinations and schedules a page lists (a handful in practice; the API pages through more).
 LISTED = 200
-
-
-def _service() -> Any:
-    """The backup service, or None while it is not started (the pages then say so instead of failing)."""
-    return ctx().services.get("backups")
 
 
 def target(dest: dict[str, Any]) -> str:
@@ -40,38 +35,25 @@ def target(dest: dict[str, Any]) -> str:
 
 
 async def _destinations() -> list[dict[str, Any]]:
-    service = _service()
-    if service is None:
-        return []
-    rows, _next = await service.list_destinations(PageQuery(limit=LISTED))
-    shown = [service.destination_json(row) for row in rows]
+    shown = await readmodels.backup_destinations(ctx().services, limit=LISTED)
     return [{**dest, "target": target(dest)} for dest in shown]
 
 
 async def _runs(app_id: str | None = None) -> list[dict[str, Any]]:
     """The newest runs with their destination's name and their latest restore (a restore of a run still
     running keeps the list polling)."""
-    service = _service()
-    if service is None:
-        return []
     names = {d["id"]: d["name"] for d in await _destinations()}
-    rows, _next = await service.list_backups(PageQuery(limit=RUNS_SHOWN), app_id=app_id)
-    runs = []
-    for row in rows:
-        run = backup_json(row)
-        restores = []
-        if run["what"] == "volumes" and run["status"] == "succeeded":
-            restores, _next = await service.list_restores(row.id, PageQuery(limit=1))
-        last = restore_json(restores[0]) if restores else None
-        runs.append(
-            {
-                **run,
-                "destination_name": names.get(run["destination_id"] or ""),
-                "last_restore": last,
-                "restore_running": bool(last and last["status"] == "running"),
-            }
-        )
-    return runs
+    runs = await readmodels.backup_runs(
+        ctx().services, limit=RUNS_SHOWN, app_id=app_id, with_last_restore=True
+    )
+    return [
+        {
+            **run,
+            "destination_name": names.get(run["destination_id"] or ""),
+            "restore_running": bool(run["last_restore"] and run["last_restore"]["status"] == "running"),
+        }
+        for run in runs
+    ]
 
 
 def _retention(row: dict[str, Any]) -> str:
@@ -86,11 +68,8 @@ async def _schedules_context() -> dict[str, Any]:
     names = {d["id"]: d["name"] for d in destinations}
     apps = await queries.list_apps(ctx())
     app_names = {a.id: a.name for a in apps}
-    service = _service()
-    rows = (await service.list_schedules(PageQuery(limit=LISTED)))[0] if service else []
     schedules = []
-    for sched in rows:
-        row = await service.schedule_json(sched)
+    for row in await readmodels.backup_schedules(ctx().services, limit=LISTED):
         row["destination_name"] = names.get(row["destination_id"], row["destination_id"])
         row["app_name"] = app_names.get(row.get("app_id") or "")
         row["retention"] = _retention(row)
@@ -133,7 +112,7 @@ async def backups_runs() -> tuple[str, int]:
     )
 
 
-async def _app_or_404(app_id: str) -> App:
+async def _app_or_404(app_id: str) -> AppSummary:
     app = await queries.get_app(ctx(), app_id)
     if app is None:
         abort(404, f"app {app_id!r} not found")
@@ -155,11 +134,8 @@ async def app_backups(app_id: str) -> tuple[str, int]:
 
 async def _restorable_elsewhere(app_id: str) -> list[dict[str, Any]]:
     """Other apps' succeeded volume backups (deleted apps' too): what can be restored into this app."""
-    service = _service()
-    if service is None:
-        return []
-    rows, _next = await service.list_backups(PageQuery(limit=RUNS_SHOWN), status="succeeded")
-    return [backup_json(r) for r in rows if r.what == "volumes" and r.app_id != app_id]
+    runs = await readmodels.backup_runs(ctx().services, limit=RUNS_SHOWN, status="succeeded")
+    return [r for r in runs if r["what"] == "volumes" and r["app_id"] != app_id]
 
 
 @bp.get("/apps/<app_id>/partials/backup-runs")

@@ -16,8 +16,7 @@ from typing import Any
 from quart import abort, websocket
 
 from rivetr_core.contract import RivetrError
-from rivetr_core.db.engine import isoformat
-from rivetr_core.models.apps import Deployment
+from rivetr_core.readmodels import DeploymentSummary, isoformat
 
 from .. import queries
 from ..blueprint import bp, ctx, websocket_session
@@ -53,7 +52,7 @@ async def app_stats(app_id: str) -> dict[str, Any]:
         abort(404, f"app {app_id!r} not found")
     now: dict[str, Any] | None = None
     error = None
-    dep: Deployment | None = None
+    dep: DeploymentSummary | None = None
     if app.current_deployment_id:
         dep = await queries.get_deployment(c, app.current_deployment_id)
     if dep is not None and dep.container_id:

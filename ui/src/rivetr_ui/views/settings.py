@@ -42,9 +42,7 @@ async def settings_ssh_keys() -> tuple[str, int]:
 
 
 async def _known_hosts() -> list[dict[str, object]]:
-    from rivetr_core.knownhosts import KnownHostsStore, known_host_json
-
-    return [known_host_json(row) for row in await KnownHostsStore(ctx().db).list()]
+    return await readmodels.known_hosts(ctx().db)
 
 
 @bp.get("/settings/partials/ssh-known-hosts")

@@ -1,11 +1,26 @@
-"""Read-models: plain data objects for lists, read straight from the tables (no ORM object per row).
+"""Read-models: plain data objects for lists and pages, read straight from the tables (no ORM object per row).
 
 Lists are what the dashboard, CLI polling and scripts hit most. Loading an ORM ``App`` per row (identity map,
 instance state, pydantic private attributes) cost more than the query itself with a few hundred apps, so lists
 select the columns they show with SQLAlchemy Core and build frozen dataclasses from the rows: one query for the
 page of apps with their project's name and their domains.
 
-Used by ``GET /api/apps`` (:func:`app_page_json`, which keeps serialised pages until the next commit) and the dashboard's app tables (:func:`list_apps`).
+Used by ``GET /api/apps`` (:func:`app_page_json`, which keeps serialised pages until the next commit) and the
+dashboard, which reads core only through this package (and ``ctx.services`` for what changes state):
+
+* here — :class:`AppSummary`: :func:`app_page` / :func:`app_page_json` (the API's list), :func:`list_apps` (the
+  dashboard's tables), :func:`get_app` (one app by id or name, for its page);
+* :mod:`.overview` — the dashboard's counts, projects (:class:`ProjectSummary`) and the audit feed;
+* :mod:`.deployments` — :class:`DeploymentSummary`: an app's timeline, the activity feed, one deployment;
+* :mod:`.appparts` — an app's environment variables (secret values masked), its PR previews, SSH keys and
+  pinned host keys;
+* :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
+* :mod:`.schedules` — scheduled jobs;
+* :func:`isoformat` and :func:`redact` — how the API writes a timestamp and a git URL, for pages that show the
+  same values.
+
+Pages are read-only: nothing here writes. The app list keeps its hot path in this module (precompiled SQL, page
+cache); the rest are plain queries or calls of a service's read methods.
 """
 
 from __future__ import annotations
@@ -22,11 +37,24 @@ from sqlalchemy import Integer, and_, bindparam, event, func, or_, select
 
 from rivetr_core.db import isoformat
 from rivetr_core.engine.gitsource import redact
-from rivetr_core.engine.limits import effective_limits
+from rivetr_core.engine.limits import HostLimits, effective_limits
 from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App, AppDomain, Project
 from rivetr_core.models.git import not_a_preview_app
 from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
+
+from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
+from .backups import backup_destinations, backup_runs, backup_schedules
+from .deployments import DeploymentSummary, get_deployment, recent_deployments
+from .overview import (
+    DashboardCounts,
+    ProjectSummary,
+    dashboard_counts,
+    get_project,
+    list_projects,
+    recent_audit,
+)
+from .schedules import list_schedules, schedule_json
 
 if TYPE_CHECKING:
     from rivetr_core.config import RuntimeConfig
@@ -64,6 +92,9 @@ class AppSummary:
     git_token_user: str | None
     https_redirect: bool
     hsts: bool
+    deploy_strategy: str
+    backup_consistency: str
+    pre_backup_command: str | None
     status: str
     current_deployment_id: str | None
     created_at: datetime
@@ -106,12 +137,23 @@ class AppSummary:
             "git_token_user": self.git_token_user,
             "https_redirect": self.https_redirect,
             "hsts": self.hsts,
+            "deploy_strategy": self.deploy_strategy,
+            "backup_consistency": self.backup_consistency,
+            "pre_backup_command": self.pre_backup_command,
             "status": self.status,
             "current_deployment_id": self.current_deployment_id,
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
             **self.extra,
         }
+
+    def limits(self, runtime: RuntimeConfig) -> HostLimits:
+        """What the app's next container gets: its own limits, else ``[runtime]``'s defaults."""
+        return effective_limits(self, runtime)  # type: ignore[arg-type]
+
+    def shown_health_check(self) -> dict[str, Any]:
+        """The app's health check as the API shows it (``{"kind": ..., options}``)."""
+        return health_check_json(self)
 
 
 _DERIVED = ("has_git_token", "project_name", "domains", "extra")
@@ -128,7 +170,13 @@ _PROJECTS = Project.__table__  # type: ignore[attr-defined]
 
 
 def _apps_select(
-    *, environment: bool, project_id: bool, include_previews: bool, cursor: bool, paged: bool
+    *,
+    environment: bool,
+    project_id: bool,
+    include_previews: bool,
+    cursor: bool,
+    paged: bool,
+    one: bool = False,
 ) -> Any:
     """The list statement for one combination of filters; values are bound parameters (see :func:`_sql`)."""
     # The domains come in the same statement, as a JSON array of [position, domain] pairs (SQLite before 3.44
@@ -152,6 +200,8 @@ def _apps_select(
         stmt = stmt.where(_APPS.c.environment == bindparam("environment"))
     if project_id:
         stmt = stmt.where(_APPS.c.project_id == bindparam("project_id"))
+    if one:  # an id or a name (links and the palette use either)
+        stmt = stmt.where(or_(_APPS.c.id == bindparam("app"), _APPS.c.name == bindparam("app")))
     if cursor:  # keyset: rows after the cursor's (created_at, id)
         at: Any = bindparam("after_created_at")
         ident: Any = bindparam("after_id")
@@ -356,31 +406,49 @@ async def list_apps(
     )
 
 
-def schedule_json(job: Any) -> dict[str, Any]:
-    """A scheduled job (:class:`rivetr_core.models.schedules.ScheduledJob`) as the API and dashboard show it."""
-    return {
-        "id": job.id,
-        "name": job.name,
-        "kind": job.kind,
-        "cron": job.cron,
-        "timezone": job.timezone,
-        "jitter_seconds": job.jitter_seconds,
-        "catch_up": job.catch_up,
-        "enabled": job.enabled,
-        "next_run_at": isoformat(job.next_run_at) if job.enabled else None,
-        "last_run_at": isoformat(job.last_run_at),
-        "last_status": job.last_status,
-        "last_error": job.last_error,
-        "running": job.lock_owner is not None,
-    }
+async def get_app(db: Database, app_id_or_name: str) -> AppSummary | None:
+    """One app (a preview app too) by id, else by name; None when neither matches."""
+    found = await _load(
+        db,
+        {"app": app_id_or_name, "environment": None, "project_id": None},
+        environment=False,
+        project_id=False,
+        include_previews=True,
+        cursor=False,
+        paged=False,
+        one=True,
+    )
+    # An id wins over another app's name that happens to spell it (names and ids are both unique).
+    return next((a for a in found if a.id == app_id_or_name), found[0] if found else None)
 
 
-async def list_schedules(db: Database) -> list[dict[str, Any]]:
-    """Every scheduled job by name (a handful: no paging)."""
-    from sqlmodel import select as orm_select
-
-    from rivetr_core.models.schedules import ScheduledJob
-
-    async with db.session() as session:
-        jobs = (await session.exec(orm_select(ScheduledJob).order_by(ScheduledJob.name))).all()
-    return [schedule_json(j) for j in jobs]
+__all__ = [
+    "AppSummary",
+    "DashboardCounts",
+    "DeploymentSummary",
+    "EnvVarView",
+    "ProjectSummary",
+    "SshKeySummary",
+    "app_domains",
+    "app_page",
+    "app_page_json",
+    "backup_destinations",
+    "backup_runs",
+    "backup_schedules",
+    "dashboard_counts",
+    "env_vars",
+    "get_app",
+    "get_deployment",
+    "get_project",
+    "isoformat",
+    "known_hosts",
+    "list_apps",
+    "list_projects",
+    "list_schedules",
+    "previews",
+    "recent_audit",
+    "recent_deployments",
+    "redact",
+    "schedule_json",
+    "ssh_keys",
+]
