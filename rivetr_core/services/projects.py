@@ -6,6 +6,8 @@
 * ``await projects.get(project_id) -> (Project, app_ids)`` — ``NotFound`` when absent.
 * ``await projects.delete(project_id)`` — ``Conflict`` (``project_not_empty``) while apps belong to it: apps
   are moved or deleted first, never orphaned silently.
+
+:class:`ProjectOut` is a project as every face shows it; :func:`project_json` builds that JSON through it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rivetr_core.contract.errors import Conflict, NotFound
-from rivetr_core.db import utcnow
+from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import App, Project
 
 if TYPE_CHECKING:
@@ -26,6 +29,28 @@ if TYPE_CHECKING:
 
 #: Fields ``update`` may change (a partial update: absent or null keeps the stored value).
 UPDATABLE_FIELDS = ("name", "description")
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str = Field(description="Unique among projects.")
+    description: str
+    app_ids: list[str] = Field(description="Ids of the project's apps, by app name.")
+    created_at: str
+    updated_at: str
+
+
+def project_json(project: Project, app_ids: list[str]) -> dict[str, Any]:
+    return ProjectOut.model_validate(
+        {
+            "id": project.id,
+            "name": project.name,
+            "description": project.description,
+            "app_ids": app_ids,
+            "created_at": isoformat(project.created_at),
+            "updated_at": isoformat(project.updated_at),
+        }
+    ).model_dump(mode="json")
 
 
 def _name_taken(name: str) -> Conflict:

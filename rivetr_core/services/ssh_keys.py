@@ -4,6 +4,8 @@ The private key is checked (an OpenSSH or PEM key without a passphrase, of a typ
 encrypted with the server's secret box and never handed back: callers see the public key (to paste into the
 git host) and its SHA256 fingerprint. A key cannot be deleted while an app clones with it (``Conflict``
 ``ssh_key_in_use``); a taken name is a ``Conflict`` on ``name``.
+
+:class:`SshKeyOut` is a key as every face shows it; :func:`key_json` builds that JSON through it.
 """
 
 from __future__ import annotations
@@ -12,15 +14,38 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from rivetr_core.contract.errors import Conflict, ValidationFailed
+from rivetr_core.db import isoformat
 from rivetr_core.models.apps import App, SshKey
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
     from rivetr_core.pagination import PageQuery
+
+
+class SshKeyOut(BaseModel):
+    id: str
+    name: str = Field(description="Unique among SSH keys.")
+    public_key: str = Field(description="OpenSSH public key: add it to the git host as a deploy key.")
+    fingerprint: str = Field(description="SHA256:<base64>, as `ssh-keygen -l` prints it.")
+    created_at: str
+
+
+def key_json(row: SshKey) -> dict[str, Any]:
+    """A key as the API shows it: never the private half."""
+    return SshKeyOut.model_validate(
+        {
+            "id": row.id,
+            "name": row.name,
+            "public_key": row.public_key,
+            "fingerprint": row.fingerprint,
+            "created_at": isoformat(row.created_at),
+        }
+    ).model_dump(mode="json")
 
 
 def public_half(private_key: str) -> tuple[str, str]:
