@@ -1,7 +1,8 @@
 """AccountService: users, sessions and API tokens over the database. Kept in ``ctx.services["accounts"]``.
 
-Every method validates its input and raises :class:`AccountError` (an :class:`~rivetr_core.errors.ApiError`
-naming the field) so the API, the dashboard and the CLI report problems the same way.
+Every method validates its input and raises :class:`AccountError` (a domain error naming the field, with the
+status the API answers) so the API, the dashboard and the CLI report problems the same way. How users,
+sessions and tokens are shown is in :mod:`.responses` (re-exported here).
 """
 
 from __future__ import annotations
@@ -10,19 +11,20 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from rivetr_core.config import RivetrConfig
+from rivetr_core.contract.errors import RivetrError
 from rivetr_core.db import Database
-from rivetr_core.db.engine import aware, isoformat, utcnow
-from rivetr_core.errors import ApiError
+from rivetr_core.db.engine import aware, utcnow
 from rivetr_core.models.accounts import ApiToken, User, UserSession
+from rivetr_core.pagination import PageQuery, keyset_page, list_page
 
 from . import credentials, passwords
+from .responses import session_json, token_json, user_json
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_NAME_MAX = 100
@@ -34,16 +36,24 @@ TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 1024
 
 
-class AccountError(ApiError):
-    """A refused account operation; ``field`` names the offending input (None when it is not one field)."""
+#: The API's code for each status an account operation is refused with (unless the operation names its own).
+_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "validation_error"}
+
+
+class AccountError(RivetrError):
+    """A refused account operation; ``field`` names the offending input (None when it is not one field),
+    ``reason`` is the message without the field's name (what a form shows next to the field)."""
 
     def __init__(
         self, status: int, message: str, *, field: str | None = None, code: str | None = None
     ) -> None:
         details = [{"field": field, "message": message}] if field else None
         super().__init__(
-            status, f"{field}: {message}" if field and status == 422 else message, code=code, details=details
+            f"{field}: {message}" if field and status == 422 else message,
+            details=details,
+            code=code or _CODES.get(status, "rivetr_error"),
         )
+        self.status = status
         self.field = field
         self.reason = message
 
@@ -66,41 +76,6 @@ class SessionInfo:
     user: User
     session: UserSession
     csrf_token: str
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "role": user.role,
-        "created_at": isoformat(user.created_at),
-        "last_login_at": isoformat(user.last_login_at),
-    }
-
-
-def session_json(session: UserSession, username: str, current: bool = False) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "username": username,
-        "created_at": isoformat(session.created_at),
-        "expires_at": isoformat(session.expires_at),
-        "last_seen_at": isoformat(session.last_seen_at),
-        "ip": session.ip,
-        "user_agent": session.user_agent,
-        "current": current,
-    }
-
-
-def token_json(token: ApiToken) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "created_by": token.created_by,
-        "created_at": isoformat(token.created_at),
-        "last_used_at": isoformat(token.last_used_at),
-        "expires_at": isoformat(token.expires_at),
-    }
 
 
 class AccountService:
@@ -317,6 +292,16 @@ class AccountService:
         async with self.db.session() as s:
             return [(row, name) for row, name in (await s.exec(query)).all()]
 
+    async def session_page(self, page: PageQuery) -> tuple[list[tuple[UserSession, str]], str | None]:
+        """One page of every user's live sessions, newest first, and the next cursor."""
+        return list_page(
+            await self.list_sessions(),
+            lambda pair: (pair[0].created_at, pair[0].id),
+            (datetime, str),
+            page,
+            descending=True,
+        )
+
     async def revoke_session(self, session_id: str) -> bool:
         """End a session by its public id (not the cookie value); False when there is none."""
         return await self.db.delete(UserSession, session_id)
@@ -355,6 +340,11 @@ class AccountService:
     async def list_tokens(self) -> list[ApiToken]:
         async with self.db.session() as s:
             return list((await s.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc()))).all())
+
+    async def token_page(self, page: PageQuery) -> tuple[list[ApiToken], str | None]:
+        """One page of API tokens in creation order and the next cursor."""
+        async with self.db.session() as s:
+            return await keyset_page(s, select(ApiToken), ApiToken, page)
 
     async def revoke_token(self, token_id: str) -> bool:
         """Delete a token; False when there is no such token. Requests carrying it fail from now on (the
@@ -405,3 +395,15 @@ class AccountService:
 
 def token_principal(token: ApiToken, user: User | None) -> str:
     return f"token:{user.username if user else 'admin'}/{token.name}"
+
+
+__all__ = [
+    "AccountError",
+    "AccountService",
+    "LoginResult",
+    "SessionInfo",
+    "session_json",
+    "token_json",
+    "token_principal",
+    "user_json",
+]

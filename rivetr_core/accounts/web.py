@@ -27,6 +27,7 @@ from .service import AccountService, SessionInfo, token_principal
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
+    from rivetr_core.models.accounts import User
 
 SESSION_COOKIE = "rivetr_session"
 #: Double-submit CSRF cookie for forms shown before there is a session (login, setup).
@@ -82,6 +83,24 @@ async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
     if info is not None:
         g.rivetr_session = info
     return info
+
+
+async def identify_caller(app: Quart) -> tuple[str | None, User | None]:
+    """Which credential the current request carries and whose it is: ``("session", user)``,
+    ``("admin_token", None)``, ``("api_token", owner or None)``, or ``(None, None)`` when none is valid. The
+    session cookie counts here without its CSRF token: this only says who is there, it authorises nothing."""
+    from rivetr_core.auth import bearer_token, token_matches
+
+    session = await current_session(app)
+    if session is not None:
+        return "session", session.user
+    token = bearer_token()
+    if not token:
+        return None, None
+    if token_matches(token, rivetr().admin_token):
+        return "admin_token", None
+    found = await accounts().verify_token(token)
+    return ("api_token", found[1]) if found is not None else (None, None)
 
 
 def websocket_csrf() -> str | None:

@@ -10,30 +10,32 @@ send it as ``X-CSRF-Token`` with every ``/api/*`` call made with the cookie.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
-from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult, session_json, user_json
+from rivetr_core.accounts.responses import AuthStatusOut, LoginOut, SessionOut, session_json, user_json
+from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult
 from rivetr_core.accounts.setup import setup_proof_valid, setup_token_error
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
     accounts,
     clear_session_cookie,
     current_session,
+    identify_caller,
     set_session_cookie,
 )
-from rivetr_core.auth import bearer_token, token_matches
+from rivetr_core.auth import bearer_token
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import not_found
 from rivetr_core.openapi import responds
-from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
+from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.ratelimit import current_client
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
+SessionPage = page_model(SessionOut, "SessionPage")
 
 
 class Credentials(BaseModel):
@@ -72,13 +74,14 @@ class PasswordChange(BaseModel):
 
 
 def _session_response(result: LoginResult, status: int) -> Response:
-    response = jsonify(
+    body = LoginOut.model_validate(
         {
             "user": user_json(result.user),
             "csrf_token": result.csrf_token,
             "expires_at": isoformat(result.session.expires_at),
         }
     )
+    response = jsonify(body.model_dump(mode="json"))
     response.status_code = status
     set_session_cookie(current_app, response, result.session_id)  # type: ignore[arg-type]
     return response
@@ -88,6 +91,7 @@ def _session_response(result: LoginResult, status: int) -> Response:
 @responds(401)
 @tag(["auth"])
 @validate_request(SetupIn)
+@document_response(LoginOut, 201)
 async def setup(data: SetupIn) -> Response:
     """Create the first administrator and log them in. Needs the admin token (``<data_dir>/admin.token``) as
     proof of the server, as a bearer token or the ``setup_token`` field: 401 without it. 409 once any user
@@ -110,6 +114,7 @@ async def setup(data: SetupIn) -> Response:
 @responds(401)
 @tag(["auth"])
 @validate_request(Credentials)
+@document_response(LoginOut)
 async def login(data: Credentials) -> Response:
     """Open a dashboard session. A previous session cookie is revoked (the id rotates). 401 when wrong."""
     result = await accounts().login(
@@ -124,28 +129,20 @@ async def login(data: Credentials) -> Response:
 
 @bp.get("/status")
 @tag(["auth"])
+@document_response(AuthStatusOut)
 async def status() -> dict[str, Any]:
     """Whether setup is still required and who the caller is (session cookie or bearer token), if anyone."""
     service = accounts()
-    session = await current_session(current_app)  # type: ignore[arg-type]
-    via, user = None, None
-    if session is not None:
-        via, user = "session", user_json(session.user)
-    else:
-        token = bearer_token()
-        if token and token_matches(token, current_app.extensions["rivetr_ctx"].admin_token):
-            via = "admin_token"
-        elif token:
-            found = await service.verify_token(token)
-            if found is not None:
-                via, user = "api_token", user_json(found[1]) if found[1] else None
-    return {
-        "setup_required": await service.setup_required(),
-        "authenticated": via is not None,
-        "via": via,
-        "user": user,
-        "min_password_length": service.min_password_length,
-    }
+    via, user = await identify_caller(current_app)  # type: ignore[arg-type]
+    return AuthStatusOut.model_validate(
+        {
+            "setup_required": await service.setup_required(),
+            "authenticated": via is not None,
+            "via": via,
+            "user": user_json(user) if user is not None else None,
+            "min_password_length": service.min_password_length,
+        }
+    ).model_dump(mode="json")
 
 
 @bp.post("/logout")
@@ -176,19 +173,13 @@ async def change_password(data: PasswordChange) -> Response:
 @bp.get("/sessions")
 @tag(["auth"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "SessionPage"))
+@document_response(SessionPage)
 async def list_sessions(query_args: PageQuery) -> dict[str, Any]:
     """Live dashboard sessions of every user (all users are administrators), newest first, a page at a time
     (``{"items", "next"}``; pass ``next`` back as ``?cursor=``); ``current`` marks the caller's."""
     mine = await current_session(current_app)  # type: ignore[arg-type]
     current_id = mine.session.id if mine else None
-    page, next_cursor = list_page(
-        await accounts().list_sessions(),
-        lambda pair: (pair[0].created_at, pair[0].id),
-        (datetime, str),
-        query_args,
-        descending=True,
-    )
+    page, next_cursor = await accounts().session_page(query_args)
     return envelope([session_json(row, name, row.id == current_id) for row, name in page], next_cursor)
 
 

@@ -1,4 +1,7 @@
-"""``/api/tokens``: API tokens for scripts and the CLI. The raw token is returned once, at creation."""
+"""``/api/tokens``: API tokens for scripts and the CLI. The raw token is returned once, at creation.
+
+Thin handlers over :class:`~rivetr_core.accounts.service.AccountService` (``ctx.services.accounts``).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response, g, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
-from sqlmodel import select
 
-from rivetr_core.accounts.service import token_json
+from rivetr_core.accounts.responses import NewTokenOut, TokenOut, new_token_json, token_json
 from rivetr_core.accounts.web import accounts
-from rivetr_core.context import rivetr
 from rivetr_core.errors import not_found
-from rivetr_core.models.accounts import ApiToken
-from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
+from rivetr_core.pagination import PageQuery, envelope, page_model
 
 bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
+TokenPage = page_model(TokenOut, "TokenPage")
 
 
 class TokenIn(BaseModel):
@@ -27,18 +28,18 @@ class TokenIn(BaseModel):
 @bp.get("")
 @tag(["tokens"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "TokenPage"))
+@document_response(TokenPage)
 async def list_tokens(query_args: PageQuery) -> dict[str, Any]:
     """API tokens in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as
     ``?cursor=``); never the secret value, only its first characters (``prefix``)."""
-    async with rivetr().db.session() as session:
-        rows, next_cursor = await keyset_page(session, select(ApiToken), ApiToken, query_args)
+    rows, next_cursor = await accounts().token_page(query_args)
     return envelope([token_json(t) for t in rows], next_cursor)
 
 
 @bp.post("")
 @tag(["tokens"])
 @validate_request(TokenIn)
+@document_response(NewTokenOut, 201)
 async def create_token(data: TokenIn) -> tuple[dict[str, Any], int]:
     """Create a token. The response's ``token`` is the only time the value is shown: store it now."""
     user = getattr(g, "rivetr_user", None)
@@ -46,7 +47,7 @@ async def create_token(data: TokenIn) -> tuple[dict[str, Any], int]:
     token, raw = await accounts().create_token(
         data.name, user=user, created_by=principal, expires_in_days=data.expires_in_days
     )
-    return {**token_json(token), "token": raw}, 201
+    return new_token_json(token, raw), 201
 
 
 @bp.delete("/<token_id>")
