@@ -2,24 +2,26 @@
 restores and backup schedules.
 
 Thin handlers over :class:`~rivetr_core.services.backups.BackupService` (``ctx.services.backups``), which owns
-the rules. Runs and restores answer 202 with their row (``status: running``); follow them with
+the rules; the response models are in :mod:`rivetr_core.services.backup_responses`, which the service's
+serialisers build through. Runs and restores answer 202 with their row (``status: running``); follow them with
 ``GET /api/backups/{id}`` and ``GET /api/restores/{id}``. Lists are ``{"items", "next"}`` envelopes.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from quart import Blueprint, Response, request
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint, Response
 from quart_schema import document_request, document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.context import rivetr
-from rivetr_core.errors import ApiError
 from rivetr_core.openapi import optional_body, responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.services.backups import backup_json, restore_json
+from rivetr_core.services.backup_responses import BackupOut, BackupScheduleOut, DestinationOut, RestoreOut
+from rivetr_core.services.backups import BackupService, backup_json, restore_json
+
+from .bodies import optional_json
 
 bp = Blueprint("backups_api", __name__)
 
@@ -56,22 +58,6 @@ class DestinationIn(_Strict):
     )
 
 
-class DestinationOut(BaseModel):
-    id: str
-    name: str
-    kind: Literal["local", "s3"]
-    path: str | None
-    endpoint_url: str | None
-    bucket: str | None
-    region: str | None
-    prefix: str | None
-    access_key: str | None
-    secret_key: str | None = Field(description="Masked; null for a local destination.")
-    has_passphrase: bool
-    created_at: str
-    updated_at: str
-
-
 class DeleteDestinationQuery(_Strict):
     force: bool = Field(
         False,
@@ -81,34 +67,6 @@ class DeleteDestinationQuery(_Strict):
 
 class OkOut(BaseModel):
     ok: bool
-
-
-class VolumeEntry(BaseModel):
-    name: str
-    mount_path: str
-    kind: str
-
-
-class BackupOut(BaseModel):
-    id: str
-    what: Literal["volumes", "state"]
-    app_id: str | None = Field(description="Null for a state backup, or once the app was deleted.")
-    app_name: str | None
-    destination_id: str | None
-    schedule_id: str | None
-    trigger: Literal["manual", "schedule"]
-    status: Literal["running", "succeeded", "failed"]
-    key: str | None = Field(description="The archive's key at the destination.")
-    codec: str | None
-    encrypted: bool
-    size_bytes: int | None
-    sha256: str | None = Field(description="Of the stored bytes; checked before a restore.")
-    duration_ms: int | None
-    volumes: list[VolumeEntry]
-    consistency: str | None = Field(description="pause, command or none (the app's setting at the time).")
-    error: str | None
-    started_at: str | None
-    finished_at: str | None
 
 
 class AppBackupIn(_Strict):
@@ -140,17 +98,6 @@ class RestoreIn(_Strict):
     volumes: list[str] | None = Field(None, max_length=100, description="Subset of the backup's volumes.")
 
 
-class RestoreOut(BaseModel):
-    id: str
-    backup_id: str
-    app_id: str | None
-    status: Literal["running", "succeeded", "failed"]
-    volumes: list[VolumeEntry]
-    error: str | None
-    started_at: str | None
-    finished_at: str | None
-
-
 _CRON_HELP = "Five-field cron expression, read in `timezone`."
 _KEEP_HELP = "0: rule not used; at least one of keep_last, keep_daily, keep_weekly is above 0."
 
@@ -179,25 +126,6 @@ class ScheduleUpdate(_Strict):
     enabled: bool | None = None
 
 
-class ScheduleOut(BaseModel):
-    id: str
-    what: Literal["volumes", "state"]
-    app_id: str | None
-    destination_id: str
-    cron: str
-    timezone: str
-    keep_last: int
-    keep_daily: int
-    keep_weekly: int
-    enabled: bool
-    job_name: str = Field(description="Its job in GET /api/schedules.")
-    next_run_at: str | None
-    last_run_at: str | None
-    last_status: str | None
-    created_at: str
-    updated_at: str
-
-
 class SchedulesQuery(PageQuery):
     app_id: str | None = Field(None, max_length=32)
 
@@ -205,10 +133,10 @@ class SchedulesQuery(PageQuery):
 DestinationPage = page_model(DestinationOut, "BackupDestinationPage")
 BackupPage = page_model(BackupOut, "BackupPage")
 RestorePage = page_model(RestoreOut, "RestorePage")
-SchedulePage = page_model(ScheduleOut, "BackupSchedulePage")
+SchedulePage = page_model(BackupScheduleOut, "BackupSchedulePage")
 
 
-def _service() -> Any:
+def _service() -> BackupService:
     return rivetr().services.backups
 
 
@@ -243,7 +171,7 @@ async def list_destinations(query_args: PageQuery) -> dict[str, Any]:
 @document_response(DestinationOut)
 async def get_destination(destination_id: str) -> dict[str, Any]:
     service = _service()
-    return service.destination_json(await service.get_destination(destination_id))  # type: ignore[no-any-return]
+    return service.destination_json(await service.get_destination(destination_id))
 
 
 @bp.post("/api/backup-destinations/<destination_id>/test")
@@ -329,33 +257,6 @@ async def delete_backup(backup_id: str) -> Response:
     return Response(status=204)
 
 
-async def _optional_body(model: type[BaseModel]) -> Any:
-    """The JSON body validated by ``model``; no body at all is ``{}``."""
-    raw = await request.get_data(as_text=True)
-    try:
-        body = (json.loads(raw) if raw.strip() else None) or {}
-    except ValueError:
-        raise ApiError(400, "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(
-            422,
-            "request body must be a JSON object",
-            details=[{"field": None, "message": "expected an object"}],
-        )
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ApiError(
-            422,
-            f"{field}: {message}",
-            code="validation_error",
-            details=[{"field": field, "message": message}],
-        ) from None
-
-
 @bp.post("/api/backups/<backup_id>/restore")
 @tag(["backups"])
 @document_request(RestoreIn)
@@ -366,7 +267,7 @@ async def restore_backup(backup_id: str) -> tuple[dict[str, Any], int]:
     ``GET /api/restores/{id}``): the archive is checked and unpacked beside the live data while the app runs,
     then the app's container is stopped, the files swapped in, the container started and health-checked. Any
     failure before the swap leaves the live data untouched."""
-    data = await _optional_body(RestoreIn)
+    data = await optional_json(RestoreIn)
     row = await _service().start_restore(backup_id, data.app_id, data.volumes)
     return restore_json(row), 202
 
@@ -393,7 +294,7 @@ async def get_restore(restore_id: str) -> dict[str, Any]:
 @tag(["backups"])
 @responds(404)
 @validate_request(ScheduleIn)
-@document_response(ScheduleOut, 201)
+@document_response(BackupScheduleOut, 201)
 async def create_schedule(data: ScheduleIn) -> tuple[dict[str, Any], int]:
     """A cron schedule of backups (an app's volumes or Rivetr's state) with its retention; its job
     ``backup-schedule:<id>`` shows in ``GET /api/schedules``. 422 names a bad cron expression or time zone."""
@@ -414,29 +315,21 @@ async def list_schedules(query_args: SchedulesQuery) -> dict[str, Any]:
 
 @bp.get("/api/backup-schedules/<schedule_id>")
 @tag(["backups"])
-@document_response(ScheduleOut)
+@document_response(BackupScheduleOut)
 async def get_schedule(schedule_id: str) -> dict[str, Any]:
     service = _service()
-    return await service.schedule_json(await service.get_schedule(schedule_id))  # type: ignore[no-any-return]
+    return await service.schedule_json(await service.get_schedule(schedule_id))
 
 
 @bp.put("/api/backup-schedules/<schedule_id>")
 @tag(["backups"])
 @validate_request(ScheduleUpdate)
-@document_response(ScheduleOut)
+@document_response(BackupScheduleOut)
 async def update_schedule(schedule_id: str, data: ScheduleUpdate) -> dict[str, Any]:
     service = _service()
     fields = {k: getattr(data, k) for k in data.model_fields_set}
-    for key, value in fields.items():
-        if value is None:
-            raise ApiError(
-                422,
-                f"{key}: must not be null",
-                code="validation_error",
-                details=[{"field": key, "message": "must not be null"}],
-            )
     row = await service.update_schedule(schedule_id, fields)
-    return await service.schedule_json(row)  # type: ignore[no-any-return]
+    return await service.schedule_json(row)
 
 
 @bp.delete("/api/backup-schedules/<schedule_id>")

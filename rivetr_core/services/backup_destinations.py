@@ -27,6 +27,7 @@ from rivetr_core.models.backups import DESTINATION_KINDS, Backup, BackupDestinat
 from rivetr_core.secrets import mask
 
 from .backup_base import BackupBase
+from .backup_responses import DestinationOut
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
@@ -122,17 +123,17 @@ def destination_json(box: SecretBox, row: BackupDestination) -> dict[str, Any]:
     """A destination as the API shows it: ``secret_key`` masked, the passphrase only as ``has_passphrase``."""
     secret = unseal(box, row)
     config = row.config or {}
-    return {
-        "id": row.id,
-        "name": row.name,
-        "kind": row.kind,
-        "path": config.get("path"),
+    return DestinationOut(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,  # type: ignore[arg-type]
+        path=config.get("path"),
         **{field: config.get(field) for field in S3_FIELDS},
-        "secret_key": mask(secret.get("secret_key")),
-        "has_passphrase": bool(secret.get("passphrase")),
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
+        secret_key=mask(secret.get("secret_key")),
+        has_passphrase=bool(secret.get("passphrase")),
+        created_at=isoformat(row.created_at),
+        updated_at=isoformat(row.updated_at),
+    ).model_dump(mode="json")
 
 
 def describe(row: BackupDestination) -> str:

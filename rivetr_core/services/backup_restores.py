@@ -17,22 +17,23 @@ from rivetr_core.models.volumes import Volume
 
 from .backup_base import BackupBase, StepFailed, log, volume_entry
 from .backup_destinations import worker_destination
+from .backup_responses import RestoreOut
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
 
 
 def restore_json(row: BackupRestore) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "backup_id": row.backup_id,
-        "app_id": row.app_id,
-        "status": row.status,
-        "volumes": row.volumes or [],
-        "error": row.error,
-        "started_at": isoformat(row.started_at),
-        "finished_at": isoformat(row.finished_at),
-    }
+    return RestoreOut(
+        id=row.id,
+        backup_id=row.backup_id,
+        app_id=row.app_id,
+        status=row.status,  # type: ignore[arg-type]
+        volumes=row.volumes or [],  # type: ignore[arg-type]
+        error=row.error,
+        started_at=isoformat(row.started_at),
+        finished_at=isoformat(row.finished_at),
+    ).model_dump(mode="json")
 
 
 class RestoresMixin(BackupBase):

@@ -15,6 +15,7 @@ from rivetr_core.models.backups import Backup, BackupSchedule, schedule_job_name
 from rivetr_core.models.schedules import ScheduledJob
 
 from .backup_base import log, utc_now
+from .backup_responses import BackupScheduleOut
 from .backup_runs import RunsMixin
 
 if TYPE_CHECKING:
@@ -22,24 +23,24 @@ if TYPE_CHECKING:
 
 
 def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "what": row.what,
-        "app_id": row.app_id,
-        "destination_id": row.destination_id,
-        "cron": row.cron,
-        "timezone": row.timezone,
-        "keep_last": row.keep_last,
-        "keep_daily": row.keep_daily,
-        "keep_weekly": row.keep_weekly,
-        "enabled": row.enabled,
-        "job_name": schedule_job_name(row.id),
-        "next_run_at": isoformat(job.next_run_at) if job else None,
-        "last_run_at": isoformat(job.last_run_at) if job else None,
-        "last_status": job.last_status if job else None,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
+    return BackupScheduleOut(
+        id=row.id,
+        what=row.what,  # type: ignore[arg-type]
+        app_id=row.app_id,
+        destination_id=row.destination_id,
+        cron=row.cron,
+        timezone=row.timezone,
+        keep_last=row.keep_last,
+        keep_daily=row.keep_daily,
+        keep_weekly=row.keep_weekly,
+        enabled=row.enabled,
+        job_name=schedule_job_name(row.id),
+        next_run_at=isoformat(job.next_run_at) if job else None,
+        last_run_at=isoformat(job.last_run_at) if job else None,
+        last_status=job.last_status if job else None,
+        created_at=isoformat(row.created_at),
+        updated_at=isoformat(row.updated_at),
+    ).model_dump(mode="json")
 
 
 class SchedulesMixin(RunsMixin):
@@ -123,6 +124,10 @@ class SchedulesMixin(RunsMixin):
         return row
 
     async def update_schedule(self, schedule_id: str, fields: Mapping[str, Any]) -> BackupSchedule:
+        """Change the ``fields`` given (a partial update: each must have a value, null is refused)."""
+        for key, value in fields.items():
+            if value is None:
+                raise ValidationFailed.on(key, "must not be null")
         row = await self.get_schedule(schedule_id)
         values = {
             "what": row.what,

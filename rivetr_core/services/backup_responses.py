@@ -1,0 +1,89 @@
+"""Backup destinations, runs, restores and schedules as the API and the dashboard show them.
+
+Each ``*_json`` of the backup service builds its JSON through the matching model here, so ``/openapi.json``
+(which documents these models) and what the server answers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["running", "succeeded", "failed"]
+
+
+class DestinationOut(BaseModel):
+    id: str
+    name: str
+    kind: Literal["local", "s3"]
+    path: str | None = Field(description="local: the directory archives go under.")
+    endpoint_url: str | None
+    bucket: str | None
+    region: str | None
+    prefix: str | None
+    access_key: str | None
+    secret_key: str | None = Field(description="Masked; null for a local destination.")
+    has_passphrase: bool = Field(
+        description="Archives written here are encrypted (the passphrase is write-only)."
+    )
+    created_at: str
+    updated_at: str
+
+
+class VolumeEntry(BaseModel):
+    name: str
+    mount_path: str
+    kind: str = Field(description="volume (named) or bind.")
+
+
+class BackupOut(BaseModel):
+    id: str
+    what: Literal["volumes", "state"]
+    app_id: str | None = Field(description="Null for a state backup, or once the app was deleted.")
+    app_name: str | None
+    destination_id: str | None
+    schedule_id: str | None
+    trigger: Literal["manual", "schedule"]
+    status: Status
+    key: str | None = Field(description="The archive's key at the destination.")
+    codec: str | None
+    encrypted: bool
+    size_bytes: int | None
+    sha256: str | None = Field(description="Of the stored bytes; checked before a restore.")
+    duration_ms: int | None
+    volumes: list[VolumeEntry]
+    consistency: str | None = Field(description="pause, command or none (the app's setting at the time).")
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class RestoreOut(BaseModel):
+    id: str
+    backup_id: str
+    app_id: str | None
+    status: Status
+    volumes: list[VolumeEntry]
+    error: str | None
+    started_at: str | None
+    finished_at: str | None
+
+
+class BackupScheduleOut(BaseModel):
+    id: str
+    what: Literal["volumes", "state"]
+    app_id: str | None
+    destination_id: str
+    cron: str
+    timezone: str
+    keep_last: int
+    keep_daily: int
+    keep_weekly: int
+    enabled: bool
+    job_name: str = Field(description="Its job in GET /api/schedules.")
+    next_run_at: str | None
+    last_run_at: str | None
+    last_status: str | None
+    created_at: str
+    updated_at: str
