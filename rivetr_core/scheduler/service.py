@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
+from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.models.schedules import JobRun, ScheduledJob
 
 from . import cron
@@ -364,18 +365,26 @@ class Scheduler:
             except TimeoutError:
                 pass
 
-    async def run_now(self, job_id: str) -> ScheduledJob | str | None:
-        """Make a job due now and wake the loop (the claim still guards it). None: no such job; ``"running"``:
-        a run of it holds the lock; ``"disabled"``: the job is off."""
+    async def runs(self, job_id: str, *, limit: int = 50) -> list[JobRun]:
+        """The job's ``limit`` most recent runs, newest first; ``NotFound`` for an unknown job."""
+        async with self.db.session() as session:
+            if await session.get(ScheduledJob, job_id) is None:
+                raise NotFound.of("schedule", job_id)
+            stmt = select(JobRun).where(JobRun.job_id == job_id).order_by(col(JobRun.started_at).desc())
+            return list((await session.exec(stmt.limit(limit))).all())
+
+    async def run_now(self, job_id: str) -> ScheduledJob:
+        """Make a job due now and wake the loop (the claim still guards it). ``NotFound`` for an unknown job;
+        ``Conflict`` while a run of it holds the lock or when it is off."""
         now = _now()
         async with self.db.session() as session:
             job = await session.get(ScheduledJob, job_id)
             if job is None:
-                return None
+                raise NotFound.of("schedule", job_id)
             if not job.enabled:
-                return "disabled"
+                raise Conflict("this schedule is disabled")
             if job.locked_until is not None and job.locked_until >= now:
-                return "running"
+                raise Conflict("a run of this schedule is in progress; wait for it to finish")
             job.next_run_at = now
             session.add(job)
             await session.commit()
