@@ -17,8 +17,10 @@ import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from rivetr_core.db import Database
@@ -136,21 +138,40 @@ class HostKeyMismatch(Exception):
         )
 
 
+class KnownHostOut(BaseModel):
+    """A pinned host key as the API and the dashboard show it."""
+
+    id: str
+    host: str = Field(description="Host name or address, lower case (IPv6 without brackets).")
+    port: int
+    host_pattern: str = Field(description="The host as a known_hosts line names it: host, or [host]:port.")
+    key_type: str = Field(description="ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...")
+    public_key: str = Field(description="The key as a known_hosts line carries it: '<type> <base64>'.")
+    fingerprint: str = Field(description="SHA256:<base64>, as `ssh-keygen -l` prints it.")
+    source: Literal["first_use", "preloaded"] = Field(
+        description="first_use: pinned by the first clone from the host; preloaded: the host's published key."
+    )
+    created_at: str
+    last_used_at: str | None = Field(description="Last clone that checked this host's keys.")
+
+
 def known_host_json(row: SshKnownHost) -> dict[str, Any]:
     from rivetr_core.db import isoformat
 
-    return {
-        "id": row.id,
-        "host": row.host,
-        "port": row.port,
-        "host_pattern": host_pattern(row.host, row.port),
-        "key_type": row.key_type,
-        "public_key": f"{row.key_type} {row.public_key}",
-        "fingerprint": row.fingerprint,
-        "source": row.source,
-        "created_at": isoformat(row.created_at),
-        "last_used_at": isoformat(row.last_used_at) if row.last_used_at else None,
-    }
+    return KnownHostOut.model_validate(
+        {
+            "id": row.id,
+            "host": row.host,
+            "port": row.port,
+            "host_pattern": host_pattern(row.host, row.port),
+            "key_type": row.key_type,
+            "public_key": f"{row.key_type} {row.public_key}",
+            "fingerprint": row.fingerprint,
+            "source": row.source,
+            "created_at": isoformat(row.created_at),
+            "last_used_at": isoformat(row.last_used_at) if row.last_used_at else None,
+        }
+    ).model_dump(mode="json")
 
 
 class KnownHostsStore:
@@ -226,13 +247,15 @@ class KnownHostsStore:
         async with self.db.session() as session:
             return list((await session.exec(query)).all())
 
-    async def delete(self, key_id: str) -> SshKnownHost | None:
+    async def delete(self, key_id: str) -> SshKnownHost:
+        """Forget a pinned key (``NotFound`` when there is none): the host's next clone pins what it offers."""
+        from rivetr_core.contract.errors import NotFound
         from rivetr_core.models.ssh import SshKnownHost
 
         async with self.db.session() as session:
             row = await session.get(SshKnownHost, key_id)
             if row is None:
-                return None
+                raise NotFound.of("SSH known host", key_id)
             await session.delete(row)
             await session.commit()
         return row
