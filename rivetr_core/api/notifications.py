@@ -1,7 +1,8 @@
 """``/api/notification-channels``: where lifecycle events are delivered (apprise URLs, encrypted at rest).
 
 A channel subscribes to event types (``events``; empty = all). URLs usually embed credentials: they are
-stored encrypted and every response shows only their scheme (``slack://***``).
+stored encrypted and every response shows only their scheme (``slack://***``). Thin handlers over
+:class:`~rivetr_core.notify.service.NotificationService` (``ctx.services.notifications``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
-from sqlmodel import select
 
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
-from rivetr_core.models.ops import NotificationChannel
 from rivetr_core.notify.events import EVENT_TYPES, check_events
-from rivetr_core.notify.service import NotificationService, channel_json, delivery_json
+from rivetr_core.notify.responses import ChannelOut, DeliveryOut, TestSentOut, channel_json, delivery_json
+from rivetr_core.notify.service import NotificationService
 from rivetr_core.openapi import responds
-from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
+from rivetr_core.pagination import PageQuery, envelope, page_model
 
 bp = Blueprint("notifications_api", __name__, url_prefix="/api/notification-channels")
+ChannelPage = page_model(ChannelOut, "ChannelPage")
+DeliveryPage = page_model(DeliveryOut, "NotificationDeliveryPage")
 
 
 def _check_name(v: str) -> str:
@@ -78,28 +80,24 @@ class ChannelUpdate(BaseModel):
 
 
 def service() -> NotificationService:
-    svc: NotificationService = rivetr().services["notifications"]
-    return svc
+    return rivetr().services.notifications
 
 
 @bp.get("")
 @tag(["notifications"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "ChannelPage"))
+@document_response(ChannelPage)
 async def list_channels(query_args: PageQuery) -> dict[str, Any]:
     """Channels in creation order with their delivery health (``failures`` in a row, ``last_error``), a page
     at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
-    ctx = rivetr()
-    async with ctx.db.session() as session:
-        rows, next_cursor = await keyset_page(
-            session, select(NotificationChannel), NotificationChannel, query_args
-        )
-    return envelope([channel_json(row, ctx.secrets) for row in rows], next_cursor)
+    rows, next_cursor = await service().page(query_args)
+    return envelope([channel_json(row, rivetr().secrets) for row in rows], next_cursor)
 
 
 @bp.post("")
 @tag(["notifications"])
 @validate_request(ChannelIn)
+@document_response(ChannelOut, 201)
 async def create_channel(data: ChannelIn) -> tuple[dict[str, Any], int]:
     """Create a channel. 422 names the field (an unknown event type, a URL apprise does not understand)."""
     row = await service().create(
@@ -110,6 +108,7 @@ async def create_channel(data: ChannelIn) -> tuple[dict[str, Any], int]:
 
 @bp.get("/<channel_id>")
 @tag(["notifications"])
+@document_response(ChannelOut)
 async def get_channel(channel_id: str) -> dict[str, Any]:
     return channel_json(await service().get(channel_id), rivetr().secrets)
 
@@ -117,6 +116,7 @@ async def get_channel(channel_id: str) -> dict[str, Any]:
 @bp.put("/<channel_id>")
 @tag(["notifications"])
 @validate_request(ChannelUpdate)
+@document_response(ChannelOut)
 async def update_channel(channel_id: str, data: ChannelUpdate) -> dict[str, Any]:
     """Change any of the fields; omitted fields keep their value."""
     row = await service().update(channel_id, data.model_dump(exclude_unset=True, exclude_none=True))
@@ -133,18 +133,19 @@ async def delete_channel(channel_id: str) -> Response:
 @bp.post("/<channel_id>/test")
 @responds(502)
 @tag(["notifications"])
+@document_response(TestSentOut)
 async def test_channel(channel_id: str) -> dict[str, Any]:
     """Send a test event now (one attempt). 200 ``{"ok": true}``, or 502 with the notifier's reason."""
     error = await service().test(channel_id)
     if error is not None:
         raise ApiError(502, f"test notification failed: {error}", code="notification_failed")
-    return {"ok": True}
+    return TestSentOut(ok=True).model_dump()
 
 
 @bp.get("/<channel_id>/deliveries")
 @tag(["notifications"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "NotificationDeliveryPage"))
+@document_response(DeliveryPage)
 async def list_deliveries(channel_id: str, query_args: PageQuery) -> dict[str, Any]:
     """The channel's deliveries, newest first, a page at a time (``{"items", "next"}``; pass ``next`` back as
     ``?cursor=``). 404 for an unknown channel."""

@@ -22,11 +22,12 @@ from sqlmodel import col, select
 
 from rivetr_core import hookimpl
 from rivetr_core.contract import Notifier, RivetrEvent
-from rivetr_core.db.engine import isoformat, utcnow
-from rivetr_core.errors import ApiError, not_found, validation_error
+from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
+from rivetr_core.db.engine import utcnow
 from rivetr_core.models.ops import NotificationChannel, NotificationDelivery
 
 from .events import TEST_EVENT
+from .responses import channel_json, delivery_json, mask_url
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -41,10 +42,9 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (2.0, 10.0, 60.0)
 SEND_TIMEOUT = 30.0
 
 
-def mask_url(url: str) -> str:
-    """What the API shows of a channel URL: the scheme only (tokens hide in hosts, paths and queries)."""
-    scheme, sep, _ = url.partition("://")
-    return f"{scheme}://***" if sep else "***"
+def _name_taken(name: str) -> Conflict:
+    # details is {"field"} (not a list of fields) as this API has always answered it.
+    return Conflict(f"a notification channel named {name!r} exists", details={"field": "name"})
 
 
 def _scrub(message: str, url: str) -> str:
@@ -248,8 +248,15 @@ class NotificationService:
     async def get(self, channel_id: str) -> NotificationChannel:
         row = await self._get_row(channel_id)
         if row is None:
-            raise not_found("notification channel", channel_id)
+            raise NotFound.of("notification channel", channel_id)
         return row
+
+    async def page(self, page: PageQuery) -> tuple[list[NotificationChannel], str | None]:
+        """One page of channels in creation order and the next page's cursor."""
+        from rivetr_core.pagination import keyset_page
+
+        async with self.ctx.db.session() as session:
+            return await keyset_page(session, select(NotificationChannel), NotificationChannel, page)
 
     async def list_channels(self) -> list[NotificationChannel]:
         async with self.ctx.db.session() as session:
@@ -260,13 +267,13 @@ class NotificationService:
         try:
             notifier = self._notifier(notifier_name)
         except Exception as exc:
-            raise validation_error("notifier", str(exc)) from None
+            raise ValidationFailed.on("notifier", str(exc)) from None
         validate = getattr(
             notifier, "validate", None
         )  # optional: lets a bad URL fail now, not at first event
         problem = validate(url) if callable(validate) else None
         if problem:
-            raise validation_error("url", problem)
+            raise ValidationFailed.on("url", problem)
 
     async def _name_taken(self, name: str, except_id: str | None = None) -> bool:
         async with self.ctx.db.session() as session:
@@ -280,7 +287,7 @@ class NotificationService:
     ) -> NotificationChannel:
         self._check_url(notifier, url)
         if await self._name_taken(name):
-            raise ApiError(409, f"a notification channel named {name!r} exists", details={"field": "name"})
+            raise _name_taken(name)
         row = NotificationChannel(
             name=name,
             notifier=notifier,
@@ -303,9 +310,7 @@ class NotificationService:
             row.url_encrypted, row.notifier = self.ctx.secrets.encrypt(url), notifier
         if "name" in changes and changes["name"] != row.name:
             if await self._name_taken(changes["name"], row.id):
-                raise ApiError(
-                    409, f"a notification channel named {changes['name']!r} exists", details={"field": "name"}
-                )
+                raise _name_taken(changes["name"])
             row.name = changes["name"]
         if "events" in changes:
             row.events = changes["events"]
@@ -339,8 +344,8 @@ class NotificationService:
     async def deliveries(
         self, channel_id: str, page: PageQuery
     ) -> tuple[list[NotificationDelivery], str | None]:
-        """One page of the channel's deliveries, newest first, and the next page's cursor. 404 for an unknown
-        channel."""
+        """One page of the channel's deliveries, newest first, and the next page's cursor. ``NotFound`` for an
+        unknown channel."""
         from rivetr_core.pagination import keyset_page
 
         await self.get(channel_id)
@@ -354,39 +359,7 @@ class NotificationService:
             )
 
 
-def channel_json(row: NotificationChannel, secrets: Any) -> dict[str, Any]:
-    """API form of a channel; ``url`` is masked to its scheme (``slack://***``)."""
-    try:
-        url = mask_url(secrets.decrypt(row.url_encrypted))
-    except Exception:  # wrong key after a restore: say so rather than fail the whole listing
-        url = "(cannot decrypt: encryption key changed?)"
-    return {
-        "id": row.id,
-        "name": row.name,
-        "notifier": row.notifier,
-        "url": url,
-        "events": row.events,
-        "enabled": row.enabled,
-        "failures": row.failures,
-        "total_failures": row.total_failures,
-        "last_error": row.last_error,
-        "last_success_at": isoformat(row.last_success_at),
-        "last_failure_at": isoformat(row.last_failure_at),
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
-
-
-def delivery_json(row: NotificationDelivery) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "event_type": row.event_type,
-        "status": row.status,
-        "attempts": row.attempts,
-        "error": row.error,
-        "created_at": isoformat(row.created_at),
-        "finished_at": isoformat(row.finished_at),
-    }
+__all__ = ["NotificationService", "channel_json", "delivery_json", "mask_url", "start"]
 
 
 async def start(app: Quart, ctx: RivetrContext) -> None:
