@@ -103,6 +103,37 @@ async def identify_caller(app: Quart) -> tuple[str | None, User | None]:
     return ("api_token", found[1]) if found is not None else (None, None)
 
 
+async def browser_principal(app: Quart) -> str | None:
+    """Who a top-level browser navigation (which carries no header of ours) comes from: the admin token or an
+    API token as a bearer, else a dashboard session whose CSRF token is in the query (``?csrf_token=``);
+    None when nobody. A session cookie without that token is refused (403 ``csrf_failed``): a link on any
+    other site carries the cookie too (SameSite=Lax sends it on a top-level GET), the dashboard adds the
+    session's CSRF token to its own links and a forged link cannot."""
+    from rivetr_core.auth import bearer_token, token_matches
+    from rivetr_core.errors import ApiError
+
+    ctx = rivetr()
+    token = bearer_token()
+    if token is not None and token_matches(token, ctx.admin_token):
+        return "admin"
+    for verify in app.extensions.get("rivetr_auth_verifiers", []):
+        principal = await verify(token or "")
+        if principal:
+            return principal  # type: ignore[no-any-return]
+    if "accounts" not in ctx.services:
+        return None
+    session = await current_session(app)
+    if session is None:
+        return None
+    if not credentials.same(request.args.get(CSRF_FORM_FIELD), session.csrf_token):
+        raise ApiError(
+            403,
+            "csrf_token missing or invalid: start connecting from the dashboard (Settings → Git)",
+            code="csrf_failed",
+        )
+    return "session"
+
+
 def websocket_csrf() -> str | None:
     """The CSRF token a dashboard WebSocket offers as the subprotocol ``rivetr.csrf.<token>``."""
     from rivetr_core.auth import CSRF_PROTOCOL, websocket_protocol_value

@@ -8,6 +8,8 @@
   ``GET /oauth/{provider}/start`` redirects there directly (admin/API token, or a dashboard session with its
   CSRF token as ``?csrf_token=``);
   ``GET /oauth/{provider}/callback`` is where the provider sends the browser back (state + PKCE checked).
+
+Thin handlers over :class:`~rivetr_core.gitproviders.accounts.GitAccountService` (``ctx.services.git_accounts``).
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ from quart import Blueprint, Response, current_app, redirect, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.routing import BaseConverter
 
-from rivetr_core.auth import bearer_token, token_matches
+from rivetr_core.accounts.web import browser_principal
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, validation_error
-from rivetr_core.gitproviders.accounts import GitAccountService, account_json
+from rivetr_core.gitproviders.accounts import GitAccountService
+from rivetr_core.gitproviders.responses import (
+    AuthorizeOut,
+    CallbackOut,
+    GitAccountOut,
+    GitBranchOut,
+    GitProviderOut,
+    GitRepoOut,
+    account_json,
+    branch_json,
+    repo_json,
+)
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, decode_cursor, encode_cursor, envelope, list_page, page_model
-from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
 
 bp = Blueprint("git_providers_api", __name__)
 
@@ -45,28 +57,13 @@ def _converters(state: Any) -> None:
 
 
 def accounts() -> GitAccountService:
-    service: GitAccountService = rivetr().services["git_accounts"]
-    return service
-
-
-def _safe_return_to(value: str | None) -> str | None:
-    """Only same-site relative paths: an open redirect would hand the OAuth result to anyone."""
-    if not value:
-        return None
-    if not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
-        raise ApiError(
-            422,
-            "return_to: must be a path on this site (/...)",
-            code="validation_error",
-            details=[{"field": "return_to", "message": "must be a path on this site"}],
-        )
-    return value
+    return rivetr().services.git_accounts
 
 
 @bp.get("/api/git-providers")
 @tag(["git providers"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "GitAccountPage"))
+@document_response(page_model(GitAccountOut, "GitAccountPage"))
 async def list_accounts(query_args: PageQuery) -> dict[str, Any]:
     """Connected accounts in connection order (no tokens: who, which provider, when the token expires), a page
     at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
@@ -78,36 +75,18 @@ async def list_accounts(query_args: PageQuery) -> dict[str, Any]:
 @bp.get("/api/git-providers/available")
 @tag(["git providers"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "GitProviderPage"))
+@document_response(page_model(GitProviderOut, "GitProviderPage"))
 async def available_providers(query_args: PageQuery) -> dict[str, Any]:
     """Every registered git provider by name: webhook URL, whether a webhook secret and OAuth are configured,
     a page at a time (``{"items", "next"}``)."""
-    page, next_cursor = list_page(_available(), lambda p: (p["provider"],), (str,), query_args)
+    providers = accounts().available(request.host_url)
+    page, next_cursor = list_page(providers, lambda p: (p["provider"],), (str,), query_args)
     return envelope(page, next_cursor)
-
-
-def _available() -> list[dict[str, Any]]:
-    ctx = rivetr()
-    base = advertised_base_url(ctx.config, request.host_url)
-    oauth = {p["provider"]: p for p in accounts().configured_providers()}
-    out = []
-    for name, registration in sorted(ctx.plugins.git_providers().items()):
-        out.append(
-            {
-                "provider": name,
-                "description": registration.description,
-                "webhook_url": f"{base}/webhooks/{name}",
-                "webhook_secret_configured": ctx.services["webhooks"].configured_secret(name) is not None,
-                "webhook_secret_key": SECRET_KEYS.get(name),
-                "oauth_configured": name in oauth,
-                "connect_url": f"/oauth/{name}/start" if name in oauth else None,
-            }
-        )
-    return out
 
 
 @bp.get("/api/git-providers/<account_id:account_id>")
 @tag(["git providers"])
+@document_response(GitAccountOut)
 async def get_account(account_id: str) -> dict[str, Any]:
     return account_json(await accounts().get(account_id))
 
@@ -155,7 +134,7 @@ class ReposQuery(HostPageQuery):
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(ReposQuery)
-@document_response(page_model(dict[str, Any], "GitRepoPage"))
+@document_response(page_model(GitRepoOut, "GitRepoPage"))
 async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
     """Repositories the account can reach, most recently updated first, a page at a time (``{"items",
     "next"}``; pass ``next`` back as ``?cursor=`` with the same ``search`` and ``limit``)."""
@@ -166,21 +145,7 @@ async def list_repos(account_id: str, query_args: ReposQuery) -> dict[str, Any]:
         per_page=query_args.limit,
         search=(query_args.search or "").strip() or None,
     )
-    items = [
-        {
-            "full_name": r.full_name,
-            "id": r.id,
-            "clone_url": r.clone_url,
-            "ssh_url": r.ssh_url,
-            "default_branch": r.default_branch,
-            "private": r.private,
-            "web_url": r.web_url,
-            "description": r.description,
-            "updated_at": r.updated_at,
-        }
-        for r in page.repos
-    ]
-    return envelope(items, _host_next(number, page.has_next))
+    return envelope([repo_json(r) for r in page.repos], _host_next(number, page.has_next))
 
 
 _SEGMENT = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"
@@ -214,14 +179,13 @@ class BranchesQuery(HostPageQuery):
 @responds(502)
 @tag(["git providers"])
 @validate_querystring(BranchesQuery)
-@document_response(page_model(dict[str, Any], "GitBranchPage"))
+@document_response(page_model(GitBranchOut, "GitBranchPage"))
 async def list_branches(account_id: str, query_args: BranchesQuery) -> dict[str, Any]:
     """A repository's branches, a page at a time (``{"items", "next"}``). The hosts do not say whether more
     follow: a full page has a ``next``, which may turn out empty."""
     number = query_args.host_page()
     branches = await accounts().branches(account_id, query_args.repo, page=number, per_page=query_args.limit)
-    items = [{"name": b.name, "commit_sha": b.commit_sha, "protected": b.protected} for b in branches]
-    return envelope(items, _host_next(number, len(items) >= query_args.limit))
+    return envelope([branch_json(b) for b in branches], _host_next(number, len(branches) >= query_args.limit))
 
 
 class AuthorizeIn(BaseModel):
@@ -231,42 +195,13 @@ class AuthorizeIn(BaseModel):
 @bp.post("/api/oauth/<provider>/authorize")
 @tag(["git providers"])
 @validate_request(AuthorizeIn)
+@document_response(AuthorizeOut)
 async def authorize(provider: str, data: AuthorizeIn) -> dict[str, Any]:
     """Begin connecting an account: returns the provider's authorisation URL (state + PKCE S256)."""
     service = accounts()
     redirect_uri = service.redirect_uri(provider, request.host_url)
-    url, state = await service.start(
-        provider, redirect_uri=redirect_uri, return_to=_safe_return_to(data.return_to)
-    )
-    return {"authorize_url": url, "state": state, "redirect_uri": redirect_uri}
-
-
-async def _browser_principal() -> str | None:
-    """Admin token, an API token, or a dashboard session cookie (a top-level navigation carries no header)."""
-    ctx = rivetr()
-    token = bearer_token()
-    if token is not None and token_matches(token, ctx.admin_token):
-        return "admin"
-    for verify in current_app.extensions.get("rivetr_auth_verifiers", []):
-        principal = await verify(token or "")
-        if principal:
-            return principal  # type: ignore[no-any-return]
-    if "accounts" in ctx.services:
-        from rivetr_core.accounts import credentials
-        from rivetr_core.accounts.web import CSRF_FORM_FIELD, current_session
-
-        session = await current_session(current_app)
-        if session is not None:
-            # The cookie alone is what a link on any other site carries too (SameSite=Lax sends it on a
-            # top-level GET): the dashboard adds the session's CSRF token to the link, a forged one cannot.
-            if not credentials.same(request.args.get(CSRF_FORM_FIELD), session.csrf_token):
-                raise ApiError(
-                    403,
-                    "csrf_token missing or invalid: start connecting from the dashboard (Settings → Git)",
-                    code="csrf_failed",
-                )
-            return "session"
-    return None
+    url, state = await service.start(provider, redirect_uri=redirect_uri, return_to=data.return_to)
+    return AuthorizeOut(authorize_url=url, state=state, redirect_uri=redirect_uri).model_dump()
 
 
 @bp.get("/oauth/<provider>/start")
@@ -275,7 +210,7 @@ async def _browser_principal() -> str | None:
 async def oauth_start(provider: str) -> Any:
     """Redirect the browser to the provider's consent page. Needs the admin token or an API token, or a
     dashboard session plus its CSRF token as ``?csrf_token=`` (403 ``csrf_failed`` without it)."""
-    if await _browser_principal() is None:
+    if await browser_principal(current_app) is None:  # type: ignore[arg-type]
         raise ApiError(
             401,
             "log in to the dashboard (or send the admin token) to connect an account",
@@ -283,9 +218,7 @@ async def oauth_start(provider: str) -> Any:
         )
     service = accounts()
     redirect_uri = service.redirect_uri(provider, request.host_url)
-    url, _ = await service.start(
-        provider, redirect_uri=redirect_uri, return_to=_safe_return_to(request.args.get("return_to"))
-    )
+    url, _ = await service.start(provider, redirect_uri=redirect_uri, return_to=request.args.get("return_to"))
     return redirect(url, 302)
 
 
@@ -303,7 +236,7 @@ async def oauth_callback(provider: str) -> Any:
         error=request.args.get("error"),
     )
     if request.accept_mimetypes.best == "application/json":
-        return {"account": account_json(account)}, 200
+        return CallbackOut.model_validate({"account": account_json(account)}).model_dump(mode="json"), 200
     target = return_to or "/"
     sep = "&" if "?" in target else "?"
     return redirect(f"{target}{sep}{urlencode({'git_connected': account.id})}", 302)

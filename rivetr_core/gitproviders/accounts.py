@@ -6,7 +6,7 @@ Python API (all coroutines unless noted):
 * ``start(provider, redirect_uri=None, return_to=None) -> (authorize_url, state)``: a new single-use state
   (10 minutes) with a PKCE S256 verifier stored encrypted.
 * ``complete(provider, code, state) -> GitAccount``: checks the state (unknown, expired, reused or issued for
-  another provider → :class:`~rivetr_core.errors.ApiError` 400 ``invalid_state``), exchanges the code with the
+  another provider → :class:`OAuthRefused`, 400 ``invalid_state``), exchanges the code with the
   verifier, reads the user and stores (or updates) the account with its tokens encrypted.
 * ``list_accounts()``, ``get(id)``, ``delete(id)``; ``repos(id, page, per_page, search)``, ``branches(id, repo)``.
 * ``access_token(id) -> (clone_username, token)``: a valid token, refreshed first when expired (rotated refresh
@@ -14,7 +14,8 @@ Python API (all coroutines unless noted):
   (the pipeline's HTTPS token) and the provider's clone user name into ``git_token_user`` before a deploy.
 * ``upsert_pr_comment(provider, account_id, repo, number, body, comment_id) -> str | None``.
 
-Tokens never leave this module in API responses or logs.
+Tokens never leave this module in API responses or logs. Errors are domain errors
+(:mod:`rivetr_core.contract.errors` and the two below), each with the status the API answers.
 """
 
 from __future__ import annotations
@@ -32,16 +33,53 @@ from sqlmodel import col, select
 
 from rivetr_core.config import OAuthProviderConfig
 from rivetr_core.contract import GitApiError, GitHostApi, OAuthEndpoints, RepoPage
-from rivetr_core.db import aware, isoformat, utcnow
-from rivetr_core.errors import ApiError, not_found
+from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
+from rivetr_core.db import aware, utcnow
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import GitAccount, OAuthState
+
+from .responses import GitProviderOut, account_json
 
 log = logging.getLogger("rivetr.gitproviders")
 
 STATE_TTL = timedelta(minutes=10)
 REFRESH_LEEWAY = 60  # seconds before expiry a token counts as expired
 HTTP_TIMEOUT = 20.0
+
+
+class OAuthRefused(RivetrError):
+    """An OAuth callback this server cannot accept: no, unknown, used or expired state (the CSRF the state
+    exists to stop), the provider's refusal, no code."""
+
+    code = "bad_request"
+    status = 400
+
+
+class GitHostFailed(RivetrError):
+    """The git host failed a token exchange, a token refresh or an API call (its message says which)."""
+
+    code = "bad_gateway"
+    status = 502
+
+
+class GitTokenExpired(RivetrError):
+    """The account's token expired and cannot be refreshed: the account must be connected again."""
+
+    code = "token_expired"
+    status = 401
+
+
+def safe_return_to(value: str | None) -> str | None:
+    """``value`` when it is a same-site relative path (None for none): the OAuth result is sent there, and an
+    open redirect would hand it to anyone."""
+    if not value:
+        return None
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
+        raise ValidationFailed(
+            "return_to: must be a path on this site (/...)",
+            details=[{"field": "return_to", "message": "must be a path on this site"}],
+        )
+    return value
 
 
 class GitAccountService:
@@ -55,8 +93,7 @@ class GitAccountService:
     def oauth_config(self, provider: str) -> OAuthProviderConfig:
         config = self.ctx.config.oauth.get(provider)
         if config is None:
-            raise ApiError(
-                404,
+            raise NotFound(
                 f"OAuth is not configured for {provider!r}: add an [oauth.{provider}] section",
                 code="oauth_not_configured",
                 details={"provider": provider},
@@ -66,7 +103,7 @@ class GitAccountService:
     def host_api(self, provider: str) -> Any:
         registration = self.ctx.plugins.git_providers().get(provider)
         if registration is None:
-            raise not_found("git provider", provider)
+            raise NotFound.of("git provider", provider)
         services = self.ctx.services.get("webhooks")
         obj = (
             services.provider(provider)
@@ -74,8 +111,8 @@ class GitAccountService:
             else registration.factory(self.ctx.plugin_context())
         )
         if not isinstance(obj, GitHostApi):
-            raise ApiError(
-                404, f"git provider {provider!r} does not support OAuth connect", code="oauth_unsupported"
+            raise NotFound(
+                f"git provider {provider!r} does not support OAuth connect", code="oauth_unsupported"
             )
         return obj
 
@@ -88,10 +125,34 @@ class GitAccountService:
         for name in sorted(self.ctx.config.oauth):
             try:
                 endpoints = self.endpoints(name)
-            except ApiError:
+            except NotFound:
                 continue
             out.append({"provider": name, "api_url": endpoints.api_url, "scopes": endpoints.scopes})
         return out
+
+    def available(self, request_base_url: str) -> list[dict[str, Any]]:
+        """Every registered git provider by name (:class:`~.responses.GitProviderOut`): where its webhooks go
+        (under ``[server] external_url``, else the base URL the request came to), whether a webhook secret and
+        OAuth are configured."""
+        from rivetr_core.webhooks.service import SECRET_KEYS, advertised_base_url
+
+        base = advertised_base_url(self.ctx.config, request_base_url)
+        oauth = {p["provider"] for p in self.configured_providers()}
+        webhooks = self.ctx.services.webhooks
+        return [
+            GitProviderOut.model_validate(
+                {
+                    "provider": name,
+                    "description": registration.description,
+                    "webhook_url": f"{base}/webhooks/{name}",
+                    "webhook_secret_configured": webhooks.configured_secret(name) is not None,
+                    "webhook_secret_key": SECRET_KEYS.get(name),
+                    "oauth_configured": name in oauth,
+                    "connect_url": f"/oauth/{name}/start" if name in oauth else None,
+                }
+            ).model_dump(mode="json")
+            for name, registration in sorted(self.ctx.plugins.git_providers().items())
+        ]
 
     def redirect_uri(self, provider: str, fallback_base: str | None) -> str:
         config = self.oauth_config(provider)
@@ -99,10 +160,8 @@ class GitAccountService:
             return config.redirect_uri
         base = self.ctx.config.server.external_url or fallback_base
         if not base:
-            raise ApiError(
-                409,
-                f"set [oauth.{provider}] redirect_uri or [server] external_url",
-                code="oauth_not_configured",
+            raise Conflict(
+                f"set [oauth.{provider}] redirect_uri or [server] external_url", code="oauth_not_configured"
             )
         return f"{base.rstrip('/')}/oauth/{provider}/callback"
 
@@ -128,6 +187,7 @@ class GitAccountService:
     ) -> tuple[str, str]:
         from authlib.common.security import generate_token
 
+        return_to = safe_return_to(return_to)
         endpoints = self.endpoints(provider)
         state = secrets.token_urlsafe(32)
         verifier = generate_token(64)
@@ -156,16 +216,16 @@ class GitAccountService:
     async def _take_state(self, provider: str, state: str | None) -> OAuthState:
         """Consume a state exactly once; anything else is the CSRF the state exists to stop."""
         if not state:
-            raise ApiError(400, "OAuth callback without state", code="invalid_state")
+            raise OAuthRefused("OAuth callback without state", code="invalid_state")
         async with self.db.session() as session:
             row = await session.get(OAuthState, state[:100])
             if row is None:
-                raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
+                raise OAuthRefused("unknown, used or expired OAuth state", code="invalid_state")
             await session.delete(row)
             await session.commit()
         created = aware(row.created_at)
         if row.provider != provider or created is None or utcnow() - created > STATE_TTL:
-            raise ApiError(400, "unknown, used or expired OAuth state", code="invalid_state")
+            raise OAuthRefused("unknown, used or expired OAuth state", code="invalid_state")
         return row
 
     async def complete(
@@ -179,9 +239,9 @@ class GitAccountService:
     ) -> tuple[GitAccount, str | None]:
         row = await self._take_state(provider, state)
         if error:
-            raise ApiError(400, f"the provider refused the authorisation: {error[:200]}", code="oauth_denied")
+            raise OAuthRefused(f"the provider refused the authorisation: {error[:200]}", code="oauth_denied")
         if not code:
-            raise ApiError(400, "OAuth callback without code", code="invalid_request")
+            raise OAuthRefused("OAuth callback without code", code="invalid_request")
         endpoints = self.endpoints(provider)
         verifier = self.box.decrypt(row.code_verifier_enc)
         try:
@@ -190,13 +250,12 @@ class GitAccountService:
             ) as client:
                 token = await client.fetch_token(endpoints.token_url, code=code, code_verifier=verifier)
                 info = await self.host_api(provider).current_user(client, endpoints.api_url)
-        except ApiError:
-            raise
         except GitApiError as exc:
-            raise ApiError(502, exc.message, code="oauth_failed") from None
+            raise GitHostFailed(exc.message, code="oauth_failed") from None
+        except RivetrError:
+            raise
         except Exception as exc:  # authlib OAuthError, httpx errors: never echo the token request itself
-            raise ApiError(
-                502,
+            raise GitHostFailed(
                 f"token exchange with {provider} failed: {type(exc).__name__}: "
                 f"{getattr(exc, 'description', None) or exc}"[:500],
                 code="oauth_failed",
@@ -251,7 +310,7 @@ class GitAccountService:
         async with self.db.session() as session:
             account = await session.get(GitAccount, account_id)
         if account is None:
-            raise not_found("git provider account", account_id)
+            raise NotFound.of("git provider account", account_id)
         return account
 
     async def delete(self, account_id: str) -> None:
@@ -262,7 +321,7 @@ class GitAccountService:
         async with self.db.session() as session:
             account = await session.get(GitAccount, account_id)
             if account is None:
-                raise not_found("git provider account", account_id)
+                raise NotFound.of("git provider account", account_id)
             linked = (
                 await session.exec(select(AppGitSettings).where(AppGitSettings.account_id == account_id))
             ).all()
@@ -314,8 +373,7 @@ class GitAccountService:
             if not self._expired(account, leeway):
                 return account
             if not account.refresh_token_enc:
-                raise ApiError(
-                    401,
+                raise GitTokenExpired(
                     f"the {account.provider} token of {account.login} expired and cannot be "
                     "refreshed: connect the account again",
                     code="token_expired",
@@ -327,8 +385,7 @@ class GitAccountService:
                         endpoints.token_url, refresh_token=self.box.decrypt(account.refresh_token_enc)
                     )
             except Exception as exc:
-                raise ApiError(
-                    502,
+                raise GitHostFailed(
                     f"refreshing the {account.provider} token of {account.login} failed: "
                     f"{type(exc).__name__}: {getattr(exc, 'description', None) or exc}"[:500],
                     code="token_refresh_failed",
@@ -336,7 +393,7 @@ class GitAccountService:
             async with self.db.session() as session:
                 stored = await session.get(GitAccount, account_id)
                 if stored is None:
-                    raise not_found("git provider account", account_id)
+                    raise NotFound.of("git provider account", account_id)
                 self._apply_token(stored, dict(token))
                 session.add(stored)
                 await session.commit()
@@ -360,7 +417,7 @@ class GitAccountService:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
-                raise not_found("app", app_id)
+                raise NotFound.of("app", app_id)
             app.git_token_enc = self.box.encrypt(token)
             app.git_token_user = username
             # Earlier versions wrote the user name into the URL instead; the column carries it now.
@@ -398,11 +455,10 @@ class GitAccountService:
         try:
             async with await self.api_client(account) as client:
                 return await fn(self.host_api(account.provider), client, endpoints.api_url)
-        except (ApiError, GitApiError):
+        except RivetrError:  # GitApiError included: the host's own status and message
             raise
         except Exception as exc:
-            raise ApiError(
-                502,
+            raise GitHostFailed(
                 f"{what} on {account.provider} failed: {type(exc).__name__}: {exc}"[:500],
                 code="git_provider_error",
             ) from None
@@ -447,18 +503,11 @@ def without_url_user(url: str, username: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
-def account_json(account: GitAccount) -> dict[str, Any]:
-    """API form: who the account is and when its token expires; never a token."""
-    return {
-        "id": account.id,
-        "provider": account.provider,
-        "login": account.login,
-        "name": account.name,
-        "email": account.email,
-        "avatar_url": account.avatar_url,
-        "scope": account.scope,
-        "expires_at": isoformat(account.expires_at),
-        "refreshable": bool(account.refresh_token_enc),
-        "created_at": isoformat(account.created_at),
-        "updated_at": isoformat(account.updated_at),
-    }
+__all__ = [
+    "GitAccountService",
+    "GitHostFailed",
+    "GitTokenExpired",
+    "OAuthRefused",
+    "account_json",
+    "safe_return_to",
+]
