@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint, current_app
 from quart_schema import document_response, tag, validate_querystring
 
-from rivetr_core.audit.recorder import AuditLog, entry_json, install_audit
+from rivetr_core.audit.recorder import AuditEntryOut, AuditLog, entry_json, install_audit
 from rivetr_core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, envelope, page_model
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
@@ -55,7 +55,7 @@ class AuditQuery(BaseModel):
 @bp.get("")
 @tag(["audit"])
 @validate_querystring(AuditQuery)
-@document_response(page_model(dict[str, Any], "AuditPage"))
+@document_response(page_model(AuditEntryOut, "AuditPage"))
 async def list_audit(query_args: AuditQuery) -> dict[str, Any]:
     """Entries matching the filters, newest first, a page at a time (``{"items", "next"}``; pass ``next``
     back as ``?cursor=`` with the same filters). Bad filters → 422 naming the parameter."""

@@ -1,11 +1,12 @@
-"""Writing and querying audit entries."""
+"""Writing and querying audit entries, and :class:`AuditEntryOut`, an entry as the API shows it."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy import String, cast
 from sqlmodel import col, select
 
@@ -86,21 +87,40 @@ class AuditLog:
             )
 
 
+class AuditEntryOut(BaseModel):
+    id: int
+    ts: str = Field(description="When the request was answered (ISO 8601, UTC).")
+    actor: str = Field(description="admin, user:<name>, token:<owner>/<name>, or the name a login submitted.")
+    action: str = Field(
+        description="What was done: the endpoint's name (e.g. apps_api.create_app, auth.login)."
+    )
+    method: str
+    route: str = Field(description="The route's rule, e.g. /api/apps/<app_id>.")
+    path: str
+    target: dict[str, Any] = Field(description="The ids in the URL, by parameter name.")
+    status: int = Field(description="The response's HTTP status.")
+    outcome: Literal["success", "failure"] = Field(description="failure: a status of 400 or more.")
+    client: str = Field(description="Client address (behind a trusted proxy: the forwarded one).")
+    request_id: str | None
+
+
 def entry_json(row: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "ts": isoformat(row.ts),
-        "actor": row.actor,
-        "action": row.action,
-        "method": row.method,
-        "route": row.route,
-        "path": row.path,
-        "target": row.target,
-        "status": row.status,
-        "outcome": "success" if row.status < 400 else "failure",
-        "client": row.client,
-        "request_id": row.request_id,
-    }
+    return AuditEntryOut.model_validate(
+        {
+            "id": row.id,
+            "ts": isoformat(row.ts),
+            "actor": row.actor,
+            "action": row.action,
+            "method": row.method,
+            "route": row.route,
+            "path": row.path,
+            "target": row.target,
+            "status": row.status,
+            "outcome": "success" if row.status < 400 else "failure",
+            "client": row.client,
+            "request_id": row.request_id,
+        }
+    ).model_dump(mode="json")
 
 
 async def _login_name() -> str | None:
