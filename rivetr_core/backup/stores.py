@@ -79,13 +79,16 @@ class LocalWriter:
         self._buf = bytearray()
 
     def write(self, data: bytes | memoryview) -> None:
-        self._buf += data
         self.size += len(data)
+        if not self._buf and len(data) >= READ_SIZE // 4:
+            self._write_all(data)  # big pieces go straight to the file, without a copy into the buffer
+            return
+        self._buf += data
         if len(self._buf) >= READ_SIZE:
             self._flush()
 
-    def _flush(self) -> None:
-        view = memoryview(self._buf)
+    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
         try:
             while view:
                 view = view[os.write(self._fd, view) :]
@@ -93,6 +96,9 @@ class LocalWriter:
             raise _os_failure(exc, os.path.dirname(self.final)) from None
         finally:
             view.release()
+
+    def _flush(self) -> None:
+        self._write_all(self._buf)
         self._buf.clear()
 
     def commit(self) -> None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
 import signal
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -89,6 +91,58 @@ def _token(request: dict[str, Any]) -> str:
     return token
 
 
+SINK_BATCH = 256 << 10
+
+
+class Sink:
+    """Encrypts, hashes and stores compressed output on a thread of its own, so that work overlaps with reading
+    tar's output and compressing (hashlib, AES-GCM and file writes release the GIL). The queue is bounded: a slow
+    store slows the producer down instead of piling archive bytes up in memory."""
+
+    def __init__(self, writer: Any, encryptor: crypto.Encryptor | None) -> None:
+        self._writer, self._encryptor = writer, encryptor
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._digest = hashlib.sha256()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="backup-sink", daemon=True)
+        self._thread.start()
+
+    def _store(self, data: bytes) -> None:
+        if data:
+            self._digest.update(data)
+            self._writer.write(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks on a dead consumer
+            try:
+                self._store(self._encryptor.update(data) if self._encryptor is not None else data)
+            except BaseException as exc:
+                self._error = exc
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def close(self) -> str:
+        """Waits for everything queued to be stored; returns the sha256 of the stored bytes."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self._encryptor is not None:
+            self._store(self._encryptor.finish())
+        return self._digest.hexdigest()
+
+    def abort(self) -> None:
+        if self._thread.is_alive():
+            self._error = self._error or BackupFailed("interrupted", "the backup stopped", {})
+            self._queue.put(None)
+            self._thread.join()
+
+
 # -- ops -------------------------------------------------------------------------------------------------------
 
 
@@ -108,38 +162,35 @@ def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     store = open_store(_destination(request))
     sources = [archive.walk_source(name, path) for name, path in _dirs(request, "sources")]
     compress = archive.compressor(codec)
-    encryptor = crypto.Encryptor(passphrase) if passphrase else None
     writer = store.open_writer(key)  # type: ignore[arg-type]  # checked by the store
-    digest = hashlib.sha256()
+    sink = Sink(writer, crypto.Encryptor(passphrase) if passphrase else None)
     bytes_in = 0
-
-    def put(data: bytes) -> None:
-        if encryptor is not None:
-            data = encryptor.update(data)
-        if data:
-            digest.update(data)
-            writer.write(data)
-
+    pending: list[bytes] = []
+    pending_size = 0
     try:
         for piece in archive.tar_stream(codec, sources):
             bytes_in += len(piece)
             out = compress.compress(piece)
             if out:
-                put(out)
+                # small compressed pieces travel together: one queue hand-off per quarter MiB, not per piece
+                pending.append(out)
+                pending_size += len(out)
+                if pending_size >= SINK_BATCH:
+                    sink.put(b"".join(pending))
+                    pending, pending_size = [], 0
             progress(bytes_in=bytes_in, bytes_out=writer.size)
-        put(compress.flush())
-        if encryptor is not None:
-            tail = encryptor.finish()
-            digest.update(tail)
-            writer.write(tail)
+        pending.append(compress.flush())
+        sink.put(b"".join(pending))
+        digest = sink.close()
         writer.commit()
     except BaseException:
+        sink.abort()
         writer.abort()
         raise
     return {
         "key": key,
         "size": writer.size,
-        "sha256": digest.hexdigest(),
+        "sha256": digest,
         "bytes_in": bytes_in,
         "duration_ms": int((time.monotonic() - started) * 1000),
         "sources": [
