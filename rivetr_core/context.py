@@ -22,9 +22,11 @@ from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
 from .services.backups import BackupService
+from .services.certificates import CertificateService
 from .services.health import HealthService
 from .services.projects import ProjectService
 from .services.ssh_keys import SshKeyService
+from .services.system import SystemService
 from .services.volumes import VolumeService
 
 log = logging.getLogger("rivetr.core")
@@ -55,6 +57,8 @@ class RivetrContext:
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
         self.services.health = HealthService(self)
+        self.services.tls = CertificateService(self)
+        self.services.system = SystemService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

@@ -14,6 +14,9 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
 * :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
 * :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
 * ``ctx.services.known_hosts`` — :class:`rivetr_core.knownhosts.KnownHostsStore`: pinned SSH host keys.
+* :mod:`.certificates` — :class:`~.certificates.CertificateService` (``ctx.services.tls``): TLS certificates
+  through the API (uploads, renewals); the ACME manager behind it is ``ctx.services.certificates``.
+* :mod:`.system` — :class:`~.system.SystemService` (``ctx.services.system``): resource history, cleanup now.
 
 :class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
 with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
@@ -43,9 +46,11 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
 
     from .apps import AppService
     from .backups import BackupService
+    from .certificates import CertificateService
     from .health import HealthService
     from .projects import ProjectService
     from .ssh_keys import SshKeyService
+    from .system import SystemService
     from .volumes import VolumeService
 
 
@@ -59,6 +64,8 @@ class Services:
     ssh_keys: SshKeyService
     known_hosts: KnownHostsStore
     health: HealthService
+    tls: CertificateService
+    system: SystemService
     routes: RouteService
     deployments: DeploymentService
     certificates: CertificateManager
@@ -82,6 +89,8 @@ class Services:
         "ssh_keys",
         "known_hosts",
         "health",
+        "tls",
+        "system",
         "routes",
         "deployments",
         "certificates",
