@@ -74,7 +74,7 @@ class SecretBox:
     @property
     def _aead(self) -> AESGCM:
         # cryptography is imported on first use: its Rust extension alone is ~7 MB of RSS, and an idle control
-        # plane with nothing to decrypt should not pay for it (issue 2's idle-memory target).
+        # plane with nothing to decrypt should not pay for it (it must stay within its idle-memory budget).
         if self._cipher is None:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 

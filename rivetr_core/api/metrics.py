@@ -1,9 +1,10 @@
 """``GET /metrics``: Prometheus text exposition of the app's own registry.
 
-Disabled by ``[metrics] enabled = false`` (404). Private by default (issue 14 hole 7): ``Authorization: Bearer``
-with the scrape token (``[metrics] token``), the admin token or an API token; ``[metrics] public = true`` (and no
-scrape token) serves it to anyone. Outside ``/api/`` on purpose: scrapers can get their own token. The blueprint also installs
-the request timer (``record_once``), so it is live from the first request.
+Disabled by ``[metrics] enabled = false`` (404). Private by default, since request rates, paths and
+deployment counts tell an outsider what runs here and when: ``Authorization: Bearer`` with the scrape token
+(``[metrics] token``), the admin token or an API token; ``[metrics] public = true`` (and no scrape token)
+serves it to anyone. Outside ``/api/`` on purpose: scrapers can get their own token. The blueprint also
+installs the request timer (``record_once``), so it is live from the first request.
 """
 
 from __future__ import annotations
