@@ -13,51 +13,86 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, request, websocket
+from pydantic import BaseModel, Field
+from quart import Blueprint, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
-from sqlmodel import select
 
 from rivetr_core.context import rivetr
-from rivetr_core.contract.errors import NotFound
+from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat
 from rivetr_core.engine.logs import StatusMark
 from rivetr_core.engine.service import DeploymentService
-from rivetr_core.errors import ApiError, not_found
-from rivetr_core.models.apps import App, Deployment
+from rivetr_core.models.apps import Deployment
 from rivetr_core.openapi import optional_body
-from rivetr_core.pagination import PageQuery, envelope, keyset_page, page_model
+from rivetr_core.pagination import PageQuery, envelope, page_model
 
 from .appschema import DeployIn
+from .bodies import optional_json
 
 bp = Blueprint("deployments_api", __name__)
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    app_id: str
+    status: str = Field(
+        description="queued, cloning, building, starting, health_checking, switching (active); running; "
+        "failed, cancelled, superseded (a newer request replaced it before it ran) or replaced (a newer "
+        "deployment took over)."
+    )
+    trigger: str = Field(description="Who asked: api, webhook, dashboard, cli, rollback, crash restart...")
+    requested_commit: str | None = Field(description="The commit asked for; null: the branch head.")
+    commit_sha: str | None = Field(description="The commit built (known once cloned).")
+    commit_message: str | None
+    rollback_of: str | None = Field(description="The deployment whose image a rollback reuses.")
+    image: str | None
+    image_removed: bool = Field(description="The image was pruned: this deployment cannot be rolled back to.")
+    container_id: str | None
+    upstream: str | None = Field(description="host:port the proxy sends the app's traffic to.")
+    error: str | None
+    log_tail: list[str] = Field(description="The last lines of the build log (a failure's context).")
+    steps: dict[str, Any] = Field(
+        description='Per step (clone, build, start, health_check, switch): {"started_at", "finished_at", '
+        '"duration_ms"}.'
+    )
+    restart_count: int = Field(description="Crash restarts of its container.")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: float | None = Field(description="From start to finish; null until it finished.")
+
+
+class LogLineOut(BaseModel):
+    ts: str
+    line: str
 
 
 def deployment_json(dep: Deployment) -> dict[str, Any]:
     duration = None
     if dep.started_at and dep.finished_at:
         duration = round((dep.finished_at - dep.started_at).total_seconds() * 1000, 1)
-    return {
-        "id": dep.id,
-        "app_id": dep.app_id,
-        "status": dep.status,
-        "trigger": dep.trigger,
-        "requested_commit": dep.requested_commit,
-        "commit_sha": dep.commit_sha,
-        "commit_message": dep.commit_message,
-        "rollback_of": dep.rollback_of,
-        "image": dep.image,
-        "image_removed": dep.image_removed,
-        "container_id": dep.container_id,
-        "upstream": dep.upstream,
-        "error": dep.error,
-        "log_tail": dep.log_tail,
-        "steps": dep.steps,
-        "restart_count": dep.restart_count,
-        "created_at": isoformat(dep.created_at),
-        "started_at": isoformat(dep.started_at),
-        "finished_at": isoformat(dep.finished_at),
-        "duration_ms": duration,
-    }
+    return DeploymentOut(
+        id=dep.id,
+        app_id=dep.app_id,
+        status=dep.status,
+        trigger=dep.trigger,
+        requested_commit=dep.requested_commit,
+        commit_sha=dep.commit_sha,
+        commit_message=dep.commit_message,
+        rollback_of=dep.rollback_of,
+        image=dep.image,
+        image_removed=dep.image_removed,
+        container_id=dep.container_id,
+        upstream=dep.upstream,
+        error=dep.error,
+        log_tail=dep.log_tail,
+        steps=dep.steps,
+        restart_count=dep.restart_count,
+        created_at=isoformat(dep.created_at) or "",
+        started_at=isoformat(dep.started_at),
+        finished_at=isoformat(dep.finished_at),
+        duration_ms=duration,
+    ).model_dump(mode="json")
 
 
 def _service() -> DeploymentService:
@@ -68,33 +103,10 @@ def _service() -> DeploymentService:
 @tag(["deployments"])
 @document_request(DeployIn)
 @optional_body
+@document_response(DeploymentOut, 202)
 async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
     """Queue a deployment of the branch head (or ``commit``); 202 with the deployment (``queued``)."""
-    raw = await request.get_data(as_text=True)
-    try:
-        body = (json.loads(raw) if raw.strip() else None) or {}
-    except ValueError:
-        raise ApiError(400, "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(
-            422,
-            "request body must be a JSON object",
-            details=[{"field": None, "message": "expected an object"}],
-        )
-    from pydantic import ValidationError
-
-    try:
-        data = DeployIn.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or None
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ApiError(
-            422,
-            f"{field}: {message}",
-            code="validation_error",
-            details=[{"field": field, "message": message}],
-        ) from None
+    data = await optional_json(DeployIn)
     dep = await rivetr().services.apps.deploy(app_id, commit=data.commit, trigger="api")
     return deployment_json(dep), 202
 
@@ -102,40 +114,35 @@ async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
 @bp.get("/api/apps/<app_id>/deployments")
 @tag(["deployments"])
 @validate_querystring(PageQuery)
-@document_response(page_model(dict[str, Any], "DeploymentPage"))
+@document_response(page_model(DeploymentOut, "DeploymentPage"))
 async def list_deployments(app_id: str, query_args: PageQuery) -> dict[str, Any]:
     """The app's deployments, newest first, a page at a time (``{"items", "next"}``; pass ``next`` back as
     ``?cursor=``)."""
-    async with rivetr().db.session() as session:
-        if await session.get(App, app_id) is None:
-            raise not_found("app", app_id)
-        rows, next_cursor = await keyset_page(
-            session,
-            select(Deployment).where(Deployment.app_id == app_id),
-            Deployment,
-            query_args,
-            newest_first=True,
-        )
+    rows, next_cursor = await _service().list_for_app(app_id, query_args)
     return envelope([deployment_json(d) for d in rows], next_cursor)
 
 
 @bp.get("/api/deployments/<deployment_id>")
 @tag(["deployments"])
+@document_response(DeploymentOut)
 async def get_deployment(deployment_id: str) -> dict[str, Any]:
     return deployment_json(await _service().get_deployment(deployment_id))
 
 
 @bp.get("/api/deployments/<deployment_id>/logs")
 @tag(["deployments"])
+@document_response(list[LogLineOut])
 async def get_logs(deployment_id: str) -> list[dict[str, Any]]:
     """The build log so far as ``[{"ts", "line"}]``."""
     service = _service()
     await service.get_deployment(deployment_id)
-    return [{"ts": isoformat(ts), "line": line} for ts, line in await service.logs.lines(deployment_id)]
+    lines = await service.logs.lines(deployment_id)
+    return [LogLineOut(ts=isoformat(ts) or "", line=line).model_dump() for ts, line in lines]
 
 
 @bp.post("/api/deployments/<deployment_id>/cancel")
 @tag(["deployments"])
+@document_response(DeploymentOut)
 async def cancel(deployment_id: str) -> dict[str, Any]:
     """Cancel a deployment that has not started switching; 409 otherwise."""
     return deployment_json(await _service().cancel(deployment_id))
@@ -143,6 +150,7 @@ async def cancel(deployment_id: str) -> dict[str, Any]:
 
 @bp.post("/api/deployments/<deployment_id>/rollback")
 @tag(["deployments"])
+@document_response(DeploymentOut, 202)
 async def rollback(deployment_id: str) -> tuple[dict[str, Any], int]:
     """202 with a new deployment reusing this deployment's image (no rebuild)."""
     return deployment_json(await rivetr().services.apps.rollback(deployment_id)), 202
@@ -172,18 +180,18 @@ async def stream_build_log(deployment_id: str) -> None:
 @bp.websocket("/api/apps/<app_id>/logs/stream")
 async def stream_app_logs(app_id: str) -> None:
     """Follow the stdout/stderr of the app's running container (last 100 lines first)."""
-    ctx = rivetr()
-    app, dep = await _service().app_and_current(app_id)
-    if app is None:
+    arg = websocket.args.get("tail", "100")
+    tail = int(arg) if arg.isdigit() else 100
+    try:
+        entries = await _service().container_logs(app_id, tail=tail, follow=True)
+    except NotFound:
         await websocket.close(4404, f"app {app_id} not found")
         return
-    if dep is None or not dep.container_id:
-        await websocket.close(4409, "the app has no running container")
+    except Conflict as exc:
+        await websocket.close(4409, exc.message)
         return
-    runtime = await ctx.runtime()
     await websocket.accept()
-    tail = int(websocket.args.get("tail", "100")) if websocket.args.get("tail", "100").isdigit() else 100
-    async for entry in runtime.logs(dep.container_id, tail=tail, follow=True):
+    async for entry in entries:
         await websocket.send(
             json.dumps({"ts": isoformat(entry.ts), "line": entry.line, "stream": entry.stream})
         )

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint
-from quart_schema import tag, validate_querystring
+from quart_schema import document_response, tag, validate_querystring
 
 from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
-from rivetr_core.errors import ApiError, not_found
-from rivetr_core.history.query import RANGE_PATTERN, parse_range, series
-from rivetr_core.models.apps import App, Deployment
+from rivetr_core.history.query import RANGE_PATTERN, parse_range
 from rivetr_core.openapi import responds
 
 bp = Blueprint("system_api", __name__)
+
+Number = int | float  # kept as sampled: an int stays an int
 
 
 class RangeQuery(BaseModel):
@@ -44,39 +44,115 @@ class RangeQuery(BaseModel):
         return v
 
 
+class _Out(BaseModel):
+    # Built from the sampler's dicts: a key they add that a model lacks fails loudly instead of vanishing.
+    model_config = ConfigDict(extra="forbid")
+
+
+class AppPoint(_Out):
+    ts: str | None = Field(description="Start of the bucket (UTC).")
+    cpu_percent: Number = Field(description="Average over the bucket; 100 = one CPU.")
+    memory_used: Number = Field(description="Bytes, averaged.")
+    memory_limit: Number = Field(description="Bytes (the last sample's); 0: unlimited.")
+    net_rx: Number = Field(description="Bytes received since the container started (the last sample's).")
+    net_tx: Number
+    containers: Number = Field(description="Running containers of the app.")
+
+
+class HostPoint(_Out):
+    ts: str | None = Field(description="Start of the bucket (UTC).")
+    cpu_percent: Number
+    memory_used: Number = Field(description="Bytes, averaged.")
+    memory_limit: Number = Field(description="Bytes of memory of the host.")
+    net_rx: Number
+    net_tx: Number
+    disk_percent: Number | None = Field(description="Used space of the data dir's disk; null: not measured.")
+
+
+class AppSample(_Out):
+    """The app's last sample, summed over its running containers."""
+
+    cpu_percent: Number
+    memory_used: Number
+    memory_limit: Number
+    net_rx: Number
+    net_tx: Number
+    containers: Number
+
+
+class NamedAppSample(AppSample):
+    name: str
+
+
+class HostSample(_Out):
+    cpu_percent: Number
+    memory_used_bytes: Number
+    memory_total_bytes: Number
+    disk_used_percent: Number
+    load1: Number | None = Field(None, description="One-minute load average (absent where unknown).")
+
+
+class AppMetricsOut(_Out):
+    app_id: str
+    range: str
+    points: list[AppPoint]
+    latest: AppSample | None = Field(description="The last sample; null when no container of the app ran.")
+
+
+class SystemMetricsOut(_Out):
+    range: str
+    points: list[HostPoint]
+    latest: HostSample | None = Field(description="The last sample; null before the first.")
+    apps: dict[str, NamedAppSample] = Field(description="The last sample of each app, by app id.")
+
+
+class LogLineOut(_Out):
+    ts: str | None
+    stream: str = Field(description="stdout or stderr.")
+    line: str
+
+
+class CleanupReport(_Out):
+    reason: str = Field(description="What started it: api, scheduled, disk...")
+    images_removed: list[str] = Field(description="Old images of apps, past [cleanup] keep_images.")
+    pruned_images: int = Field(description="Dangling images this instance built.")
+    space_reclaimed: int = Field(description="Bytes the prune freed.")
+    build_logs_removed: int
+    prune_skipped: str | None = Field(description="Why the prune was skipped (a deployment ran); else null.")
+    errors: list[str]
+    seconds: float
+
+
+class LastCleanupOut(_Out):
+    report: CleanupReport | None = Field(description="Null before the first run.")
+
+
+def _dump(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    # exclude_unset: a key the sampler left out (load1 where unknown) stays out rather than becoming null.
+    return model.model_validate(data).model_dump(mode="json", exclude_unset=True)
+
+
 @bp.get("/api/apps/<app_id>/metrics")
 @tag(["metrics"])
 @validate_querystring(RangeQuery)
+@document_response(AppMetricsOut)
 async def app_metrics(app_id: str, query_args: RangeQuery) -> dict[str, Any]:
-    """``{"app_id", "range", "points": [{"ts", "cpu_percent", "memory_used", "memory_limit", "net_rx",
-    "net_tx", "containers"}], "latest": {...} | null}``; 404 for an unknown app."""
-    ctx = rivetr()
-    async with ctx.db.session() as session:
-        if await session.get(App, app_id) is None:
-            raise not_found("app", app_id)
-    points = await series(ctx.db, "app", app_id, parse_range(query_args.range), query_args.points)
-    sampler = ctx.services.get("sampler")
-    latest = dict(sampler.last_apps.get(app_id) or {}) if sampler else {}
-    latest.pop("name", None)
-    return {"app_id": app_id, "range": query_args.range, "points": points, "latest": latest or None}
+    """The app's containers over time (CPU %, memory, network), summed per app, and its last sample; 404 for
+    an unknown app."""
+    data = await rivetr().services.system.app_metrics(
+        app_id, parse_range(query_args.range), query_args.points
+    )
+    return _dump(AppMetricsOut, {**data, "range": query_args.range})
 
 
 @bp.get("/api/system/metrics")
 @tag(["metrics"])
 @validate_querystring(RangeQuery)
+@document_response(SystemMetricsOut)
 async def system_metrics(query_args: RangeQuery) -> dict[str, Any]:
-    """``{"range", "points": [{"ts", "cpu_percent", "memory_used", "memory_limit", "disk_percent"}],
-    "latest": {"cpu_percent", "memory_used_bytes", "memory_total_bytes", "disk_used_percent", "load1"},
-    "apps": {app_id: {...latest...}}}``."""
-    ctx = rivetr()
-    points = await series(ctx.db, "host", None, parse_range(query_args.range), query_args.points)
-    sampler = ctx.services.get("sampler")
-    return {
-        "range": query_args.range,
-        "points": points,
-        "latest": dict(sampler.last_host) if sampler and sampler.last_host else None,
-        "apps": dict(sampler.last_apps) if sampler else {},
-    }
+    """The host over time (CPU %, memory, disk of the data dir), its last sample and every app's."""
+    data = await rivetr().services.system.host_metrics(parse_range(query_args.range), query_args.points)
+    return _dump(SystemMetricsOut, {**data, "range": query_args.range})
 
 
 class TailQuery(BaseModel):
@@ -87,45 +163,31 @@ class TailQuery(BaseModel):
 @responds(409, 503)
 @tag(["apps"])
 @validate_querystring(TailQuery)
+@document_response(list[LogLineOut])
 async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
-    """``[{"ts", "stream", "line"}]`` from the app's running container; 404 unknown app, 409 nothing running."""
-    ctx = rivetr()
-    async with ctx.db.session() as session:
-        app = await session.get(App, app_id)
-        if app is None:
-            raise not_found("app", app_id)
-        current = (
-            await session.get(Deployment, app.current_deployment_id) if app.current_deployment_id else None
-        )
-    container_id = current.container_id if current else None
-    if not container_id:
-        raise ApiError(409, "the app has no running container", code="no_container")
-    runtime = await ctx.runtime()
-    out = []
-    async for entry in runtime.logs(container_id, tail=query_args.tail, follow=False):
-        out.append({"ts": isoformat(entry.ts), "stream": entry.stream, "line": entry.line})
-    return out
+    """The last lines of the app's running container; 404 unknown app, 409 ``no_container``: nothing runs."""
+    entries = await rivetr().services.deployments.container_logs(app_id, tail=query_args.tail, follow=False)
+    return [
+        LogLineOut(ts=isoformat(entry.ts), stream=entry.stream, line=entry.line).model_dump()
+        async for entry in entries
+    ]
 
 
 @bp.post("/api/system/cleanup")
 @responds(503)
 @tag(["system"])
+@document_response(CleanupReport)
 async def run_cleanup() -> dict[str, Any]:
-    """Run the cleanup now: ``{"images_removed": [...], "pruned_images", "space_reclaimed",
-    "build_logs_removed", "prune_skipped", "errors": [...], "seconds"}``. Keeps ``[cleanup] keep_images`` per
-    app; ``pruned_images`` counts the dangling images this instance built (other programs' are never touched;
-    the engine's build cache only with ``[cleanup] prune_build_cache``). The prune is skipped while a deployment
-    runs (``prune_skipped`` says so, null otherwise)."""
-    service = rivetr().services.get("cleanup")
-    if service is None:
-        raise ApiError(503, "the cleanup service is not running", code="unavailable")
-    report: dict[str, Any] = await service.run_once(reason="api")
-    return report
+    """Run the cleanup now and return its report. Keeps ``[cleanup] keep_images`` per app; ``pruned_images``
+    counts the dangling images this instance built (other programs' are never touched; the engine's build
+    cache only with ``[cleanup] prune_build_cache``). The prune is skipped while a deployment runs
+    (``prune_skipped`` says so, null otherwise)."""
+    return _dump(CleanupReport, await rivetr().services.system.cleanup_now())
 
 
 @bp.get("/api/system/cleanup")
 @tag(["system"])
+@document_response(LastCleanupOut)
 async def last_cleanup() -> dict[str, Any]:
     """The report of the last cleanup run (``{"report": null}`` before the first)."""
-    service = rivetr().services.get("cleanup")
-    return {"report": getattr(service, "last_report", None)}
+    return _dump(LastCleanupOut, {"report": rivetr().services.system.last_cleanup()})

@@ -49,7 +49,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
@@ -59,6 +59,7 @@ from rivetr_core.contract import (
     ContainerNotFound,
     ContainerRuntime,
     HealthCheck,
+    LogLine,
     RivetrEvent,
     RuntimeUnavailable,
 )
@@ -88,6 +89,9 @@ from .pipeline import (
     PipelineError,
 )
 from .queue import DeploymentQueue
+
+if TYPE_CHECKING:
+    from rivetr_core.pagination import PageQuery
 
 log = logging.getLogger("rivetr.engine")
 
@@ -255,6 +259,35 @@ class DeploymentService:
                 else None
             )
         return app, current
+
+    async def list_for_app(self, app_id: str, page: PageQuery) -> tuple[list[Deployment], str | None]:
+        """A page of the app's deployments, newest first, and the next page's cursor; ``NotFound`` for an
+        unknown app."""
+        from rivetr_core.pagination import keyset_page
+
+        async with self.db.session() as session:
+            if await session.get(App, app_id) is None:
+                raise NotFound.of("app", app_id)
+            stmt = select(Deployment).where(Deployment.app_id == app_id)
+            return await keyset_page(session, stmt, Deployment, page, newest_first=True)
+
+    async def running_container(self, app_id: str) -> str:
+        """The id of the app's running container: ``NotFound`` for an unknown app, ``Conflict``
+        (``no_container``) when no deployment of it runs."""
+        app, current = await self.app_and_current(app_id)
+        if app is None:
+            raise NotFound.of("app", app_id)
+        if current is None or not current.container_id:
+            raise Conflict("the app has no running container", code="no_container")
+        return current.container_id
+
+    async def container_logs(self, app_id: str, *, tail: int, follow: bool) -> AsyncIterator[LogLine]:
+        """The stdout/stderr lines of the app's running container (the last ``tail`` first, then new ones
+        while ``follow``). Every check happens before it returns (unknown app, nothing running, no engine:
+        see :meth:`running_container`), so a caller can refuse before it starts answering."""
+        container_id = await self.running_container(app_id)
+        runtime = await self.ctx.runtime()
+        return runtime.logs(container_id, tail=tail, follow=follow)
 
     async def snapshot(self, app_id: str) -> AppSnapshot:
         """The app as the pipeline uses it, env values and credentials decrypted (in memory only)."""
