@@ -133,6 +133,13 @@ class AccountService:
                 )
             return await self._insert_user(username, password)
 
+    async def set_up(
+        self, username: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> LoginResult:
+        """First-run setup done in one step: the administrator created and logged in."""
+        user = await self.create_first_user(username, password)
+        return await self.open_session(user, ip=ip, user_agent=user_agent)
+
     async def create_user(self, username: str, password: str, role: str = "admin") -> User:
         username = self.check_username(username)
         self.check_password(password)

@@ -100,10 +100,9 @@ async def setup(data: SetupIn) -> Response:
     given = bearer_token() or data.setup_token
     if not setup_proof_valid(ctx, given):
         raise setup_token_error(ctx, given)
-    service = accounts()
-    user = await service.create_first_user(data.username, data.password)
-    result = await service.open_session(
-        user,
+    result = await accounts().set_up(
+        data.username,
+        data.password,
         ip=current_client(current_app),  # type: ignore[arg-type]
         user_agent=request.headers.get("User-Agent"),
     )
