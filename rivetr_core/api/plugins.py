@@ -16,8 +16,8 @@ bp = Blueprint("plugins_api", __name__, url_prefix="/api/plugins")
 
 class PluginOut(BaseModel):
     name: str = Field(description="Entry-point name: what [plugins] disable and [plugins.<name>] use.")
-    version: str
-    distribution: str
+    version: str = Field(description="Version of the distribution that provides it.")
+    distribution: str = Field(description="The installed package (pip name) it comes from.")
     status: Literal["ok", "failed", "disabled"] = Field(
         description="failed: it could not be imported or registered (see error); the server runs without it."
     )
@@ -27,7 +27,7 @@ class PluginOut(BaseModel):
         description="Capability (runtime, builder, git_provider, health_check, notifier, proxy_backend, "
         "blueprint, config) → the names that select it.",
     )
-    hooks: list[str]
+    hooks: list[str] = Field(description="The rivetr_* hooks it implements.")
 
 
 @bp.get("")
