@@ -9,14 +9,18 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from .contract import ProxyBackend, Route, RouteStatus
+from .contract.errors import Conflict, NotFound
 from .db import Database, isoformat, utcnow
-from .errors import ApiError
 from .models.core import ProxyRoute
+
+if TYPE_CHECKING:
+    from .pagination import PageQuery
 
 log = logging.getLogger("rivetr.routing")
 
@@ -44,13 +48,29 @@ def dashboard_route(domain: str | None, api_address: str | None) -> ProxyRoute |
     return ProxyRoute(domain=domain, upstreams=[api_address], app_id=None, https_redirect=True, hsts=False)
 
 
-def dashboard_domain_taken(domain: str) -> ApiError:
-    return ApiError(
-        409,
+def dashboard_domain_taken(domain: str) -> Conflict:
+    return Conflict(
         f"domain {domain!r} is the dashboard's ([server] dashboard_domain)",
         code="dashboard_domain",
         details={"domain": domain},
     )
+
+
+class UpstreamOut(BaseModel):
+    address: str
+    healthy: bool | None = Field(description="As the proxy's health probes see it; null when unknown.")
+    active_requests: int | None = None
+
+
+class RouteOut(BaseModel):
+    domain: str
+    upstreams: builtins.list[UpstreamOut]
+    app_id: str | None = Field(description="The app the route belongs to; null for a manual route.")
+    https_redirect: bool
+    hsts: bool
+    has_certificate: bool = Field(description="The proxy holds a certificate for the domain.")
+    created_at: str
+    updated_at: str
 
 
 class RouteService:
@@ -169,6 +189,39 @@ class RouteService:
         await self._notify(domain, None)
         return True
 
+    # ----------------------------------------------------------------------------- manual routes (the API)
+    async def page_json(self, page: PageQuery) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """A page of the routes by domain, each with its upstreams' health as the proxy sees it."""
+        from .pagination import list_page
+
+        rows, next_cursor = list_page(await self.list(), lambda r: (r.domain,), (str,), page)
+        statuses = await self.statuses() if rows else {}
+        return [route_json(row, statuses.get(row.domain)) for row in rows], next_cursor
+
+    async def set_manual(
+        self, domain: str, upstreams: builtins.list[str], *, https_redirect: bool, hsts: bool
+    ) -> ProxyRoute:
+        """Create or replace a manual route; ``Conflict`` when an app owns the domain (change the app)."""
+        existing = await self.get(domain)
+        if existing is not None and existing.app_id:
+            raise Conflict(f"domain {domain!r} belongs to an app", details={"app_id": existing.app_id})
+        return await self.set(domain, upstreams, https_redirect=https_redirect, hsts=hsts)
+
+    async def remove_manual(self, domain: str) -> None:
+        """Remove a manual route: ``NotFound``; ``Conflict`` for the dashboard's (unset ``[server]
+        dashboard_domain`` instead) or an app's (remove the domain from the app)."""
+        existing = await self.get(domain.lower())
+        if existing is None:
+            raise NotFound.of("route", domain)
+        if existing is self.dashboard:
+            raise dashboard_domain_taken(existing.domain)
+        if existing.app_id:
+            raise Conflict(
+                f"domain {domain!r} belongs to an app; remove it from the app",
+                details={"app_id": existing.app_id},
+            )
+        await self.remove(existing.domain)
+
     async def restore(self) -> int:
         """Make the proxy's table exactly the stored routes (start-up, or the proxy came back).
 
@@ -201,21 +254,22 @@ def _to_route(row: ProxyRoute) -> Route:
 
 
 def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
+    """A route as the API shows it, with its upstreams' health from ``status`` (None: unknown)."""
     health = {u.address: u for u in status.upstreams} if status else {}
-    return {
-        "domain": row.domain,
-        "upstreams": [
-            {
-                "address": up,
-                "healthy": health[up].healthy if up in health else None,
-                "active_requests": health[up].active_requests if up in health else None,
-            }
+    return RouteOut(
+        domain=row.domain,
+        upstreams=[
+            UpstreamOut(
+                address=up,
+                healthy=health[up].healthy if up in health else None,
+                active_requests=health[up].active_requests if up in health else None,
+            )
             for up in row.upstreams
         ],
-        "app_id": row.app_id,
-        "https_redirect": row.https_redirect,
-        "hsts": row.hsts,
-        "has_certificate": status.has_certificate if status else False,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
+        app_id=row.app_id,
+        https_redirect=row.https_redirect,
+        hsts=row.hsts,
+        has_certificate=status.has_certificate if status else False,
+        created_at=isoformat(row.created_at) or "",
+        updated_at=isoformat(row.updated_at) or "",
+    ).model_dump(mode="json")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.contract import Route
-from rivetr_core.errors import ApiError
+from rivetr_core.contract.errors import Conflict
 from rivetr_core.routing import RouteService, api_upstream, dashboard_route
 from tests.support.server import ApiClient
 
@@ -44,7 +44,7 @@ async def test_dashboard_route_is_pushed_protected_and_gone_once_unset(api: ApiC
     assert proxy.table["dash.example.com"].upstreams == ["127.0.0.1:8080"]
     assert proxy.table["dash.example.com"].https_redirect is True
     assert [r.domain for r in await service.list()] == ["app.example.com", "dash.example.com"]
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(Conflict) as info:
         await service.set("dash.example.com", ["127.0.0.1:1"])
     assert info.value.status == 409 and info.value.code == "dashboard_domain"
 

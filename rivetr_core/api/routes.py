@@ -1,4 +1,6 @@
-"""``/api/routes``: manual proxy routes (app routes appear here too, with their ``app_id``)."""
+"""``/api/routes``: manual proxy routes (app routes appear here too, with their ``app_id``).
+
+Thin handlers over :class:`~rivetr_core.routing.RouteService` (``ctx.services.routes``)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,8 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
 from rivetr_core.context import rivetr
-from rivetr_core.errors import ApiError, not_found
-from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
-from rivetr_core.routing import RouteService, dashboard_domain_taken, route_json
+from rivetr_core.pagination import PageQuery, envelope, page_model
+from rivetr_core.routing import RouteOut, RouteService, route_json
 from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain, check_upstream
 
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
@@ -41,26 +42,8 @@ class RouteIn(BaseModel):
         return [check_upstream(u) for u in v]
 
 
-class UpstreamOut(BaseModel):
-    address: str
-    healthy: bool | None = Field(description="As the proxy's health probes see it; null when unknown.")
-    active_requests: int | None = None
-
-
-class RouteOut(BaseModel):
-    domain: str
-    upstreams: list[UpstreamOut]
-    app_id: str | None
-    https_redirect: bool
-    hsts: bool
-    has_certificate: bool
-    created_at: str
-    updated_at: str
-
-
 def routes() -> RouteService:
-    service: RouteService = rivetr().services["routes"]
-    return service
+    return rivetr().services.routes
 
 
 @bp.get("")
@@ -70,10 +53,8 @@ def routes() -> RouteService:
 async def list_routes(query_args: PageQuery) -> dict[str, Any]:
     """Routes by domain with the health of each upstream as the proxy sees it, a page at a time
     (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
-    service = routes()
-    page, next_cursor = list_page(await service.list(), lambda r: (r.domain,), (str,), query_args)
-    statuses = await service.statuses() if page else {}
-    return envelope([route_json(row, statuses.get(row.domain)) for row in page], next_cursor)
+    items, next_cursor = await routes().page_json(query_args)
+    return envelope(items, next_cursor)
 
 
 @bp.post("")
@@ -81,29 +62,16 @@ async def list_routes(query_args: PageQuery) -> dict[str, Any]:
 @validate_request(RouteIn)
 @validate_response(RouteOut, 201)
 async def create_route(data: RouteIn) -> tuple[dict[str, Any], int]:
-    """Create or replace a manual route. Routes owned by an app are changed through the app."""
-    service = routes()
-    existing = await service.get(data.domain)
-    if existing is not None and existing.app_id:
-        raise ApiError(409, f"domain {data.domain!r} belongs to an app", details={"app_id": existing.app_id})
-    row = await service.set(data.domain, data.upstreams, https_redirect=data.https_redirect, hsts=data.hsts)
+    """Create or replace a manual route. Routes owned by an app are changed through the app (409)."""
+    row = await routes().set_manual(
+        data.domain, data.upstreams, https_redirect=data.https_redirect, hsts=data.hsts
+    )
     return route_json(row, None), 201
 
 
 @bp.delete("/<domain>")
 @tag(["routes"])
 async def delete_route(domain: str) -> Response:
-    service = routes()
-    existing = await service.get(domain.lower())
-    if existing is None:
-        raise not_found("route", domain)
-    if existing is service.dashboard:  # from the configuration: unset [server] dashboard_domain instead
-        raise dashboard_domain_taken(existing.domain)
-    if existing.app_id:
-        raise ApiError(
-            409,
-            f"domain {domain!r} belongs to an app; remove it from the app",
-            details={"app_id": existing.app_id},
-        )
-    await service.remove(existing.domain)
+    """Remove a manual route; 409 for an app's route (change the app) or the dashboard's."""
+    await routes().remove_manual(domain)
     return Response(status=204)
