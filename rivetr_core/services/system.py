@@ -10,19 +10,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from rivetr_core.contract.errors import NotFound, RivetrError
+from rivetr_core.contract.errors import NotFound
 from rivetr_core.history.query import series
 from rivetr_core.models.apps import App
 
+from .errors import ServiceNotRunning
+
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
-
-
-class ServiceNotRunning(RivetrError):
-    """A part of the control plane the request needs has not started (or was stopped)."""
-
-    code = "unavailable"
-    status = 503
 
 
 class SystemService:

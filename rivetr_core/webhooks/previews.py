@@ -28,18 +28,22 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from rivetr_core.contract import WebhookEvent
-from rivetr_core.contract.errors import NotFound
+from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.db import isoformat, utcnow
-from rivetr_core.errors import ApiError, not_found
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, Preview
+from rivetr_core.services.errors import ServiceNotRunning
 
 from .matching import branch_matches
+
+if TYPE_CHECKING:
+    from rivetr_core.pagination import PageQuery
 
 log = logging.getLogger("rivetr.previews")
 
@@ -72,10 +76,10 @@ def preview_app_name(app_name: str, number: int) -> str:
 
 
 def running_pipeline(ctx: Any) -> Any:
-    """``ctx.services["deployments"]``, or 503 while the pipeline is not running."""
+    """``ctx.services["deployments"]``; ``ServiceNotRunning`` (503) while the pipeline is not running."""
     service = ctx.services.get("deployments")
     if service is None:
-        raise ApiError(503, "the deployment pipeline is not running", code="unavailable")
+        raise ServiceNotRunning("the deployment pipeline is not running")
     return service
 
 
@@ -105,17 +109,29 @@ class PreviewService:
     async def list_for_app(self, app_id: str) -> list[Preview]:
         async with self.ctx.db.session() as session:
             if await session.get(App, app_id) is None:
-                raise not_found("app", app_id)
+                raise NotFound.of("app", app_id)
             rows = await session.exec(
                 select(Preview).where(Preview.app_id == app_id).order_by(col(Preview.pr_number).desc())
             )
             return list(rows.all())
 
+    async def page(self, app_id: str, page: PageQuery) -> tuple[list[Preview], str | None]:
+        """A page of the app's previews, newest PR first (keyed on the PR number, then id), removed and held
+        ones included; ``NotFound`` for an unknown app."""
+        from rivetr_core.pagination import list_page
+
+        rows = await self.list_for_app(app_id)
+        return list_page(rows, lambda r: (r.pr_number, r.id), (int, str), page, descending=True)
+
+    def json(self, row: Preview) -> dict[str, Any]:
+        """A preview as the API shows it, with its URL on this server."""
+        return preview_json(row, self.url_of(row.domain))
+
     async def get(self, preview_id: str) -> Preview:
         async with self.ctx.db.session() as session:
             row = await session.get(Preview, preview_id)
         if row is None:
-            raise not_found("preview", preview_id)
+            raise NotFound.of("preview", preview_id)
         return row
 
     def pipeline(self) -> Any:
@@ -270,27 +286,23 @@ class PreviewService:
         async with self._locks.setdefault(row.app_id, asyncio.Lock()):
             row = await self.get(preview_id)
             if row.status != "awaiting_approval":
-                raise ApiError(
-                    409,
+                raise Conflict(
                     f"preview of PR #{row.pr_number} is {row.status}, not awaiting approval",
                     code="not_awaiting_approval",
                     details={"status": row.status},
                 )
             policy = self.ctx.config.previews
             if row.is_fork and policy.forks == "never":
-                raise ApiError(
-                    409, 'fork previews are off ([previews] forks = "never")', code="forks_disabled"
-                )
+                raise Conflict('fork previews are off ([previews] forks = "never")', code="forks_disabled")
             domain_base = self.preview_domain()
             if domain_base is None:
-                raise ApiError(409, "previews need [proxy] preview_domain", code="previews_unavailable")
+                raise Conflict("previews need [proxy] preview_domain", code="previews_unavailable")
             async with self.ctx.db.session() as session:
                 app = await session.get(App, row.app_id)
             if app is None:
-                raise ApiError(409, "the preview's app was deleted", code="app_deleted")
+                raise Conflict("the preview's app was deleted", code="app_deleted")
             if not row.preview_app_id and await self._live_count(app.id, row.pr_number) >= policy.max_per_app:
-                raise ApiError(
-                    409,
+                raise Conflict(
                     f"{app.name} already has {policy.max_per_app} live previews ([previews] max_per_app)",
                     code="limit_reached",
                 )
@@ -354,8 +366,7 @@ class PreviewService:
         """Create or refresh the hidden preview app: settings copied from the base app, env filtered."""
         fork = event.pr_is_fork
         if fork and not event.pr_head_repo_url:
-            raise ApiError(
-                422,
+            raise ValidationFailed(
                 f"PR #{event.pr_number} comes from a fork whose repository is unknown",
                 code="preview_unavailable",
             )
@@ -392,6 +403,10 @@ class PreviewService:
         row.status, row.preview_app_id = "removed", None
         if not delete_row:
             await self._comment(row, None, f"Preview removed ({reason}).")
+
+    async def delete(self, preview_id: str) -> None:
+        """Remove a preview now (containers, route, images) and its record; a later push deploys it again."""
+        await self.remove(await self.get(preview_id), reason="deleted through the API", delete_row=True)
 
     async def _delete_preview_app(self, preview_app_id: str) -> None:
         self.pipeline()  # 503 while the pipeline is not running: it removes the containers
@@ -524,26 +539,58 @@ class PreviewService:
                     await session.commit()
 
 
+PreviewStatus = Literal[
+    "deploying", "running", "failed", "removed", "awaiting_approval", "rejected", "limit_reached"
+]
+
+
+class PreviewOut(BaseModel):
+    id: str
+    app_id: str
+    preview_app_id: str | None = Field(description="The hidden app serving the preview (None while held).")
+    provider: str
+    pr_number: int
+    repository: str | None
+    head_ref: str | None
+    head_sha: str | None = Field(description="The PR's head commit the preview builds (or waits to build).")
+    is_fork: bool
+    fork: bool = Field(description="The PR comes from a fork: its code is untrusted (approval, isolation).")
+    approved_sha: str | None = Field(description="The fork head commit last approved.")
+    reason: str | None = Field(description="Why a held preview is not built (awaiting_approval, ...).")
+    domain: str
+    url: str
+    status: PreviewStatus = Field(
+        description="awaiting_approval: a fork's head commit waits for POST /api/previews/{id}/approve; "
+        'rejected: [previews] forks = "never"; limit_reached: [previews] max_per_app live previews exist.'
+    )
+    deployment_id: str | None
+    comment_id: str | None
+    error: str | None
+    created_at: str | None
+    updated_at: str | None
+
+
 def preview_json(row: Preview, url: str) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "app_id": row.app_id,
-        "preview_app_id": row.preview_app_id,
-        "provider": row.provider,
-        "pr_number": row.pr_number,
-        "repository": row.repo_full_name,
-        "head_ref": row.head_ref,
-        "head_sha": row.head_sha,
-        "is_fork": row.is_fork,
-        "fork": row.is_fork,
-        "approved_sha": row.approved_sha,
-        "reason": row.reason,
-        "domain": row.domain,
-        "url": url,
-        "status": row.status,
-        "deployment_id": row.deployment_id,
-        "comment_id": row.comment_id,
-        "error": row.error,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
+    """A preview as the API and the dashboard show it, built through :class:`PreviewOut`."""
+    return PreviewOut(
+        id=row.id,
+        app_id=row.app_id,
+        preview_app_id=row.preview_app_id,
+        provider=row.provider,
+        pr_number=row.pr_number,
+        repository=row.repo_full_name,
+        head_ref=row.head_ref,
+        head_sha=row.head_sha,
+        is_fork=row.is_fork,
+        fork=row.is_fork,
+        approved_sha=row.approved_sha,
+        reason=row.reason,
+        domain=row.domain,
+        url=url,
+        status=row.status,  # type: ignore[arg-type]
+        deployment_id=row.deployment_id,
+        comment_id=row.comment_id,
+        error=row.error,
+        created_at=isoformat(row.created_at),
+        updated_at=isoformat(row.updated_at),
+    ).model_dump(mode="json")
