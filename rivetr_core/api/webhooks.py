@@ -19,14 +19,13 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from rivetr_core.context import rivetr
-from rivetr_core.errors import ApiError, not_found, validation_error
-from rivetr_core.models.apps import App
+from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
-from rivetr_core.pagination import decode_time_id_cursor, encode_cursor, envelope, page_model
+from rivetr_core.pagination import envelope, page_model
 from rivetr_core.ratelimit import current_client
-from rivetr_core.webhooks.deliveries import delivery_json
+from rivetr_core.webhooks.deliveries import WebhookEventOut, delivery_json
 from rivetr_core.webhooks.service import WebhookService
-from rivetr_core.webhooks.settings import settings_json
+from rivetr_core.webhooks.settings import GitSettingsOut, settings_json
 
 bp = Blueprint("webhooks_api", __name__)
 
@@ -59,8 +58,7 @@ def _install_body_limit(state: Any) -> None:
 
 
 def webhooks() -> WebhookService:
-    service: WebhookService = rivetr().services["webhooks"]
-    return service
+    return rivetr().services.webhooks
 
 
 @bp.post("/webhooks/<provider>")
@@ -106,20 +104,16 @@ class EventsQuery(BaseModel):
 @bp.get("/api/webhook-events")
 @tag(["webhooks"])
 @validate_querystring(EventsQuery)
-@document_response(page_model(dict[str, Any], "WebhookEventPage"))
+@document_response(page_model(WebhookEventOut, "WebhookEventPage"))
 async def list_webhook_events(query_args: EventsQuery) -> dict[str, Any]:
     """Received webhooks, newest first, with their outcome (rejected attempts included): ``{"items",
     "next"}``, a page at a time (pass ``next`` back as ``?cursor=``)."""
-    rows = await webhooks().deliveries.list(
+    rows, next_cursor = await webhooks().events(
         provider=query_args.provider,
         outcome=query_args.outcome,
-        limit=query_args.limit + 1,  # one more: is there a next page?
-        after=decode_time_id_cursor(query_args.cursor) if query_args.cursor else None,
+        limit=query_args.limit,
+        cursor=query_args.cursor,
     )
-    next_cursor = None
-    if len(rows) > query_args.limit:
-        rows = rows[: query_args.limit]
-        next_cursor = encode_cursor((rows[-1].received_at, rows[-1].id))
     return envelope([delivery_json(r) for r in rows], next_cursor)
 
 
@@ -165,54 +159,19 @@ class GitSettingsIn(BaseModel):
         return v
 
 
-async def _require_app(app_id: str) -> App:
-    async with rivetr().db.session() as session:
-        app = await session.get(App, app_id)
-    if app is None:
-        raise not_found("app", app_id)
-    return app
-
-
 @bp.get("/api/apps/<app_id>/git-settings")
 @tag(["webhooks"])
+@document_response(GitSettingsOut)
 async def get_git_settings(app_id: str) -> dict[str, Any]:
     """The app's git settings (the webhook secret is never returned, only ``has_webhook_secret``)."""
-    await _require_app(app_id)
-    return settings_json(await webhooks().settings.get(app_id))
+    return settings_json(await webhooks().git_settings(app_id))
 
 
 @bp.put("/api/apps/<app_id>/git-settings")
 @tag(["webhooks"])
 @validate_request(GitSettingsIn)
+@document_response(GitSettingsOut)
 async def put_git_settings(app_id: str, data: GitSettingsIn) -> dict[str, Any]:
     """Change some git settings; fields left out keep their value."""
-    await _require_app(app_id)
-    ctx = rivetr()
-    fields = data.model_dump(exclude_unset=True)
-    changes: dict[str, Any] = {}
-    for key in ("follow_tags", "previews_enabled", "preview_secrets"):
-        if key in fields:
-            if fields[key] is None:
-                raise validation_error(key, "must be true or false")
-            changes[key] = fields[key]
-    if "tag_pattern" in fields:
-        changes["tag_pattern"] = fields["tag_pattern"] or None
-    if "repo_full_name" in fields:
-        changes["repo_full_name"] = (fields["repo_full_name"] or "").strip("/") or None
-    if "account_id" in fields:
-        account_id = fields["account_id"] or None
-        if account_id is not None:
-            accounts = ctx.services["git_accounts"]
-            try:
-                await accounts.get(account_id)
-            except Exception:
-                raise validation_error("account_id", f"no connected account {account_id!r}") from None
-        changes["account_id"] = account_id
-    kwargs: dict[str, Any] = {}
-    if "webhook_secret" in fields:
-        kwargs["webhook_secret"] = fields["webhook_secret"] or None
-    row = await webhooks().settings.update(app_id, **kwargs, **changes)
-    if row.account_id and "account_id" in changes:
-        # Clone with the account's token from the next deployment on.
-        await ctx.services["git_accounts"].sync_app_token(app_id, row.account_id)
+    row = await webhooks().update_git_settings(app_id, data.model_dump(exclude_unset=True))
     return settings_json(row)

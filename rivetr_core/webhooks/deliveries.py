@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -139,22 +140,48 @@ class DeliveryLog:
                 await session.commit()
 
 
+class WebhookEventOut(BaseModel):
+    """One received webhook and what Rivetr did with it (a rejected one keeps only header fields)."""
+
+    id: str
+    provider: str
+    event: str | None = Field(description="The provider's event name (push, pull_request, ...).")
+    kind: str | None = Field(
+        description="push, tag, pull_request or ping (null until the signature verified)."
+    )
+    delivery_id: str | None = Field(description="The provider's delivery id (dedupes redeliveries).")
+    body_sha256: str | None
+    remote_addr: str | None
+    outcome: str = Field(
+        description="deployed, ignored, skipped, duplicate, rejected, error, pong, removed (received: in "
+        "progress)."
+    )
+    reason: str | None
+    status_code: int = Field(description="The HTTP status the sender got.")
+    repository: str | None
+    ref: str | None
+    commit_sha: str | None
+    deployments: list[str] = Field(description="Deployments it queued.")
+    app_ids: list[str] = Field(description="Apps it concerned.")
+    received_at: str | None
+
+
 def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "provider": row.provider,
-        "event": row.event,
-        "kind": row.kind,
-        "delivery_id": row.delivery_id,
-        "body_sha256": row.body_sha256,
-        "remote_addr": row.remote_addr,
-        "outcome": row.outcome,
-        "reason": row.reason,
-        "status_code": row.status_code,
-        "repository": row.repository,
-        "ref": row.ref,
-        "commit_sha": row.commit_sha,
-        "deployments": list(row.deployments or []),
-        "app_ids": list(row.app_ids or []),
-        "received_at": isoformat(row.received_at),
-    }
+    return WebhookEventOut(
+        id=row.id,
+        provider=row.provider,
+        event=row.event,
+        kind=row.kind,
+        delivery_id=row.delivery_id,
+        body_sha256=row.body_sha256,
+        remote_addr=row.remote_addr,
+        outcome=row.outcome,
+        reason=row.reason,
+        status_code=row.status_code,
+        repository=row.repository,
+        ref=row.ref,
+        commit_sha=row.commit_sha,
+        deployments=list(row.deployments or []),
+        app_ids=list(row.app_ids or []),
+        received_at=isoformat(row.received_at),
+    ).model_dump(mode="json")

@@ -31,7 +31,8 @@ from typing import Any
 from sqlmodel import select
 
 from rivetr_core.contract import GitProvider, RivetrError, WebhookEvent
-from rivetr_core.errors import ApiError, not_found
+from rivetr_core.contract.errors import NotFound, ValidationFailed
+from rivetr_core.errors import ApiError
 from rivetr_core.models.apps import App
 from rivetr_core.models.git import AppGitSettings, WebhookDelivery, not_a_preview_app
 
@@ -100,6 +101,27 @@ class _Duplicate(Exception):
     """Another delivery with the same id or the same body was (or is being) processed."""
 
 
+class InvalidSignature(RivetrError):
+    """No secret is configured for the delivery, or none verifies its signature: nothing is deployed."""
+
+    code = "invalid_signature"
+    status = 401
+
+
+class BadPayload(RivetrError):
+    """A verified delivery whose body the provider cannot parse."""
+
+    code = "bad_payload"
+    status = 400
+
+
+class DeployFailed(RivetrError):
+    """A push matched apps but no deployment of any of them could be queued."""
+
+    code = "deploy_failed"
+    status = 503
+
+
 class WebhookService:
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -112,7 +134,7 @@ class WebhookService:
         if name not in self._providers:
             registration = self.ctx.plugins.git_providers().get(name)
             if registration is None:
-                raise not_found("git provider", name)
+                raise NotFound.of("git provider", name)
             self._providers[name] = registration.factory(self.ctx.plugin_context())
         return self._providers[name]
 
@@ -131,6 +153,66 @@ class WebhookService:
         async with self.ctx.db.session() as session:
             apps = (await session.exec(select(App).where(not_a_preview_app()))).all()
         return [app for app in apps if repo_matches(app.git_url, urls)]
+
+    # ----------------------------------------------------------------------------------- the API's reads
+    async def events(
+        self, *, provider: str | None, outcome: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[WebhookDelivery], str | None]:
+        """A page of the received webhooks, newest first, and the next page's cursor (None on the last)."""
+        from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
+
+        rows = await self.deliveries.list(
+            provider=provider,
+            outcome=outcome,
+            limit=limit + 1,  # one more: is there a next page?
+            after=decode_time_id_cursor(cursor) if cursor else None,
+        )
+        if len(rows) <= limit:
+            return rows, None
+        rows = rows[:limit]
+        return rows, encode_cursor((rows[-1].received_at, rows[-1].id))
+
+    async def _require_app(self, app_id: str) -> None:
+        async with self.ctx.db.session() as session:
+            if await session.get(App, app_id) is None:
+                raise NotFound.of("app", app_id)
+
+    async def git_settings(self, app_id: str) -> AppGitSettings:
+        """The app's git settings (defaults when it never set any); ``NotFound`` for an unknown app."""
+        await self._require_app(app_id)
+        return await self.settings.get(app_id)
+
+    async def update_git_settings(self, app_id: str, fields: Mapping[str, Any]) -> AppGitSettings:
+        """Change the settings in ``fields`` (the others keep their value): ``webhook_secret`` empty removes
+        it; ``tag_pattern``, ``repo_full_name`` and ``account_id`` empty clear them; the flags must be true or
+        false. Linking an account (``account_id``) must name a connected one, whose token then clones the app
+        from the next deployment on."""
+        await self._require_app(app_id)
+        changes: dict[str, Any] = {}
+        for key in ("follow_tags", "previews_enabled", "preview_secrets"):
+            if key in fields:
+                if fields[key] is None:
+                    raise ValidationFailed.on(key, "must be true or false")
+                changes[key] = fields[key]
+        if "tag_pattern" in fields:
+            changes["tag_pattern"] = fields["tag_pattern"] or None
+        if "repo_full_name" in fields:
+            changes["repo_full_name"] = (fields["repo_full_name"] or "").strip("/") or None
+        if "account_id" in fields:
+            account_id = fields["account_id"] or None
+            if account_id is not None:
+                try:
+                    await self.ctx.services.git_accounts.get(account_id)
+                except Exception:
+                    raise ValidationFailed.on("account_id", f"no connected account {account_id!r}") from None
+            changes["account_id"] = account_id
+        secret: dict[str, Any] = {}
+        if "webhook_secret" in fields:
+            secret["webhook_secret"] = fields["webhook_secret"] or None
+        row = await self.settings.update(app_id, **secret, **changes)
+        if row.account_id and "account_id" in changes:
+            await self.ctx.services.git_accounts.sync_app_token(app_id, row.account_id)
+        return row
 
     # ---------------------------------------------------------------------------------------- receiving
     async def receive(
@@ -165,7 +247,7 @@ class WebhookService:
             row.outcome, row.status_code = "error", 400
             row.reason = clip(f"cannot parse payload: {parse_error}", 1000)
             await self.deliveries.add(row)
-            raise ApiError(400, row.reason or "", code="bad_payload", details={"event_id": row.id})
+            raise BadPayload(row.reason or "", details={"event_id": row.id})
         row.kind = event.kind
         row.repository = clip(event.repo_full_name or (event.repo_urls[0] if event.repo_urls else None), 500)
         row.ref = clip(event.ref, 255)
@@ -193,7 +275,10 @@ class WebhookService:
             )
             await self.deliveries.add(dup)
             return self._result(dup, 200, "duplicate", dup.reason, duplicate=True)
-        except (ApiError, RivetrError) as exc:  # an HTTP or a domain error: its status goes on record
+        except (
+            ApiError,
+            RivetrError,
+        ) as exc:  # a domain (or another part's HTTP) error: its status goes on record
             await self._failed(pending, exc.status, exc.message)
             raise
         except Exception as exc:
@@ -268,7 +353,7 @@ class WebhookService:
         row.outcome, row.status_code, row.reason = "rejected", 401, reason
         row.dedupe_key = row.digest_key = None
         await self.deliveries.add(row)
-        raise ApiError(401, reason, code="invalid_signature", details={"event_id": row.id})
+        raise InvalidSignature(reason, details={"event_id": row.id})
 
     def _result(
         self, row: WebhookDelivery, status: int, outcome: str, reason: str | None, **extra: Any
@@ -386,7 +471,7 @@ class WebhookService:
                 log.warning("webhook deploy of app %s failed: %s", app.name, exc)
                 errors.append(f"{app.name}: {getattr(exc, 'message', None) or exc}")
         if not ids:
-            raise ApiError(503, "no deployment could be queued: " + "; ".join(errors), code="deploy_failed")
+            raise DeployFailed("no deployment could be queued: " + "; ".join(errors))
         return await self._finish(
             row, 202, "deployed", "; ".join(errors) or None, deployments=ids, app_ids=[a.id for a in targets]
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from rivetr_core.db import Database, isoformat, utcnow
@@ -54,16 +55,28 @@ class AppGitSettingsStore:
         return self.box.decrypt(row.webhook_secret_enc) if row.webhook_secret_enc else None
 
 
+class GitSettingsOut(BaseModel):
+    app_id: str
+    has_webhook_secret: bool = Field(description="A per-app webhook secret is set (it is never returned).")
+    follow_tags: bool = Field(description="Tag pushes deploy this app.")
+    tag_pattern: str | None = Field(description="Glob of the tags followed; null: every tag.")
+    previews_enabled: bool = Field(description="PR/MR previews of this app are deployed.")
+    preview_secrets: bool = Field(description="Previews of same-repository PRs get secret env vars.")
+    account_id: str | None = Field(description="Connected account whose token clones and comments on PRs.")
+    repo_full_name: str | None = Field(description="owner/name (GitLab: project path) on the provider.")
+    updated_at: str | None
+
+
 def settings_json(row: AppGitSettings) -> dict[str, Any]:
     """API form: the webhook secret is never returned, only whether one is set."""
-    return {
-        "app_id": row.app_id,
-        "has_webhook_secret": bool(row.webhook_secret_enc),
-        "follow_tags": row.follow_tags,
-        "tag_pattern": row.tag_pattern,
-        "previews_enabled": row.previews_enabled,
-        "preview_secrets": row.preview_secrets,
-        "account_id": row.account_id,
-        "repo_full_name": row.repo_full_name,
-        "updated_at": isoformat(row.updated_at) if row.updated_at else None,
-    }
+    return GitSettingsOut(
+        app_id=row.app_id,
+        has_webhook_secret=bool(row.webhook_secret_enc),
+        follow_tags=row.follow_tags,
+        tag_pattern=row.tag_pattern,
+        previews_enabled=row.previews_enabled,
+        preview_secrets=row.preview_secrets,
+        account_id=row.account_id,
+        repo_full_name=row.repo_full_name,
+        updated_at=isoformat(row.updated_at) if row.updated_at else None,
+    ).model_dump(mode="json")
