@@ -15,13 +15,10 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 
 from rivetr_core import readmodels
 from rivetr_core.context import rivetr
-from rivetr_core.db import isoformat
-from rivetr_core.engine.gitsource import redact
-from rivetr_core.engine.limits import effective_limits
-from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, page_model
+from rivetr_core.services.app_responses import AppOut
 
 from .appschema import AppIn, AppsQuery, AppUpdate, DeleteAppQuery
 
@@ -29,44 +26,8 @@ bp = Blueprint("apps_api", __name__, url_prefix="/api/apps")
 
 
 def app_json(app: App, domains: list[str]) -> dict[str, Any]:
-    return {
-        "id": app.id,
-        "name": app.name,
-        "project_id": app.project_id,
-        "environment": app.environment,
-        "git_url": redact(app.git_url),
-        "branch": app.branch,
-        "dockerfile": app.dockerfile,
-        "build_context": app.build_context,
-        "port": app.port,
-        "domains": domains,
-        "healthcheck_path": app.healthcheck_path,
-        "healthcheck_status": app.healthcheck_status,
-        "healthcheck_timeout": app.healthcheck_timeout,
-        "healthcheck_retries": app.healthcheck_retries,
-        "healthcheck_interval": app.healthcheck_interval,
-        "builder": app.builder,
-        "health_check": health_check_json(app),
-        "cpu_limit": app.cpu_limit,
-        "memory_limit": app.memory_limit,
-        "pids_limit": app.pids_limit,
-        "log_max_size": app.log_max_size,
-        "log_max_files": app.log_max_files,
-        # What the next container gets (the app's own values, else [runtime]'s); null: unlimited.
-        "effective_limits": effective_limits(app, rivetr().config.runtime).as_json(),
-        "ssh_key_id": app.ssh_key_id,
-        "has_git_token": app.git_token_enc is not None,
-        "git_token_user": app.git_token_user,
-        "https_redirect": app.https_redirect,
-        "hsts": app.hsts,
-        "deploy_strategy": app.deploy_strategy,
-        "backup_consistency": app.backup_consistency,
-        "pre_backup_command": app.pre_backup_command,
-        "status": app.status,
-        "current_deployment_id": app.current_deployment_id,
-        "created_at": isoformat(app.created_at),
-        "updated_at": isoformat(app.updated_at),
-    }
+    """The app as the API shows it (built through :class:`~rivetr_core.services.app_responses.AppOut`)."""
+    return rivetr().services.apps.app_json(app, domains)
 
 
 async def load_app(app_id: str) -> tuple[App, list[str]]:
@@ -86,6 +47,7 @@ async def delete_unless_apps_use(
 @responds(404)
 @tag(["apps"])
 @validate_request(AppIn)
+@document_response(AppOut, 201)
 async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     """Create an app (nothing is deployed until ``POST /api/apps/{id}/deploy``)."""
     app, domains = await rivetr().services.apps.create(data.model_dump())
@@ -99,7 +61,7 @@ class AppsPageQuery(AppsQuery, PageQuery):
 @bp.get("")
 @tag(["apps"])
 @validate_querystring(AppsPageQuery)
-@document_response(page_model(dict[str, Any], "AppPage"))
+@document_response(page_model(AppOut, "AppPage"))
 async def list_apps(query_args: AppsPageQuery) -> Response:
     """Apps in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``),
     optionally only those of one project and/or environment. Preview apps (one per pull request, see
@@ -119,6 +81,7 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
 
 @bp.get("/<app_id>")
 @tag(["apps"])
+@document_response(AppOut)
 async def get_app(app_id: str) -> dict[str, Any]:
     app, domains = await load_app(app_id)
     return app_json(app, domains)
@@ -127,6 +90,7 @@ async def get_app(app_id: str) -> dict[str, Any]:
 @bp.put("/<app_id>")
 @tag(["apps"])
 @validate_request(AppUpdate)
+@document_response(AppOut)
 async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     """Change some fields; domains and the HTTPS flags apply to the app's routes at once, the rest at the
     next deploy."""

@@ -12,25 +12,12 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.context import rivetr
-from rivetr_core.db import isoformat
-from rivetr_core.models.apps import EnvVar
-from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
-from rivetr_core.secrets import mask
+from rivetr_core.pagination import PageQuery, envelope, page_model
+from rivetr_core.services.app_responses import EnvVarOut
 
 from .appschema import EnvVarIn, EnvVarUpdate, RevealQuery
 
 bp = Blueprint("env_vars_api", __name__, url_prefix="/api/apps/<app_id>/env-vars")
-
-
-def env_json(row: EnvVar, reveal: bool) -> dict[str, Any]:
-    value = rivetr().secrets.decrypt(row.value_enc) if reveal or not row.is_secret else mask("x")
-    return {
-        "key": row.key,
-        "value": value,
-        "is_secret": row.is_secret,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
 
 
 class EnvVarsQuery(PageQuery):
@@ -40,36 +27,42 @@ class EnvVarsQuery(PageQuery):
 @bp.get("")
 @tag(["env-vars"])
 @validate_querystring(EnvVarsQuery)
-@document_response(page_model(dict[str, Any], "EnvVarPage"))
+@document_response(page_model(EnvVarOut, "EnvVarPage"))
 async def list_env_vars(app_id: str, query_args: EnvVarsQuery) -> dict[str, Any]:
     """The app's variables by key, a page at a time (``{"items", "next"}``; pass ``next`` back as
     ``?cursor=``)."""
-    rows = await rivetr().services.apps.env_vars(app_id)
-    page, next_cursor = list_page(rows, lambda r: (r.key,), (str,), query_args)
-    return envelope([env_json(r, query_args.reveal) for r in page], next_cursor)
+    service = rivetr().services.apps
+    rows, next_cursor = await service.env_var_page(app_id, query_args)
+    return envelope([service.env_var_json(r, reveal=query_args.reveal) for r in rows], next_cursor)
 
 
 @bp.post("")
 @tag(["env-vars"])
 @validate_request(EnvVarIn)
+@document_response(EnvVarOut, 201)
 async def create_env_var(app_id: str, data: EnvVarIn) -> tuple[dict[str, Any], int]:
-    row = await rivetr().services.apps.add_env_var(app_id, data.key, data.value, is_secret=data.is_secret)
-    return env_json(row, False), 201
+    service = rivetr().services.apps
+    row = await service.add_env_var(app_id, data.key, data.value, is_secret=data.is_secret)
+    return service.env_var_json(row), 201
 
 
 @bp.get("/<key>")
 @tag(["env-vars"])
 @validate_querystring(RevealQuery)
+@document_response(EnvVarOut)
 async def get_env_var(app_id: str, key: str, query_args: RevealQuery) -> dict[str, Any]:
-    return env_json(await rivetr().services.apps.env_var(app_id, key), query_args.reveal)
+    service = rivetr().services.apps
+    return service.env_var_json(await service.env_var(app_id, key), reveal=query_args.reveal)
 
 
 @bp.put("/<key>")
 @tag(["env-vars"])
 @validate_request(EnvVarUpdate)
+@document_response(EnvVarOut)
 async def update_env_var(app_id: str, key: str, data: EnvVarUpdate) -> dict[str, Any]:
-    row = await rivetr().services.apps.update_env_var(app_id, key, value=data.value, is_secret=data.is_secret)
-    return env_json(row, False)
+    service = rivetr().services.apps
+    row = await service.update_env_var(app_id, key, value=data.value, is_secret=data.is_secret)
+    return service.env_var_json(row)
 
 
 @bp.delete("/<key>")

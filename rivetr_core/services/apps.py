@@ -38,8 +38,11 @@ from rivetr_core.engine.selection import SelectionError, check_installed, merge_
 from rivetr_core.models.apps import App, AppDomain, Deployment, EnvVar, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
 
+from .app_responses import app_json, env_var_json
+
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
+    from rivetr_core.pagination import PageQuery
 
 #: Fields of an update that may be null (cleared); the others must be given a value when present.
 NULLABLE_APP_FIELDS = frozenset(
@@ -313,7 +316,21 @@ class AppService:
         """A new deployment reusing that deployment's image (no clone, no build); ``Conflict`` without one."""
         return await self.ctx.services.deployments.rollback(deployment_id)
 
+    def app_json(self, app: App, domains: list[str]) -> dict[str, Any]:
+        """The app as the API shows it (:class:`~.app_responses.AppOut`)."""
+        return app_json(app, domains, self.ctx.config.runtime)
+
     # ------------------------------------------------------------------------------------------ env vars
+    def env_var_json(self, row: EnvVar, *, reveal: bool = False) -> dict[str, Any]:
+        """An env var as the API shows it (:class:`~.app_responses.EnvVarOut`): masked unless ``reveal``."""
+        return env_var_json(self.ctx.secrets, row, reveal=reveal)
+
+    async def env_var_page(self, app_id: str, page: PageQuery) -> tuple[list[EnvVar], str | None]:
+        """A page of the app's environment by key; ``NotFound`` for an unknown app."""
+        from rivetr_core.pagination import list_page
+
+        return list_page(await self.env_vars(app_id), lambda r: (r.key,), (str,), page)
+
     async def env_vars(self, app_id: str) -> list[EnvVar]:
         """The app's environment, by key. Values stay encrypted: the caller decrypts what it may show."""
         async with self.ctx.db.session() as session:

@@ -1,0 +1,140 @@
+"""Apps and their env vars as the API shows them.
+
+``app_json`` and ``env_var_json`` build every answer through :class:`AppOut` / :class:`EnvVarOut`, the models
+``/openapi.json`` documents, so the two cannot drift apart. The app list renders the same object from the
+read-model (:mod:`rivetr_core.readmodels`, cached bytes); its page is documented with :class:`AppOut` too, and
+``extra="forbid"`` puts ``additionalProperties: false`` in the document, so the fuzz test's schema check fails
+on a key one side has and the other lacks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rivetr_core.db import isoformat
+from rivetr_core.engine.gitsource import redact
+from rivetr_core.engine.limits import effective_limits
+from rivetr_core.engine.selection import health_check_json
+from rivetr_core.secrets import mask
+
+if TYPE_CHECKING:
+    from rivetr_core.config import RuntimeConfig
+    from rivetr_core.models.apps import App, EnvVar
+    from rivetr_core.secrets import SecretBox
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EffectiveLimitsOut(_Out):
+    """What the app's next container gets: its own limits, else ``[runtime]``'s; null: unlimited."""
+
+    cpu: float | None = Field(description="CPUs.")
+    memory: int | None = Field(description="Bytes.")
+    pids: int | None
+    log_max_size: int | None = Field(description="Bytes per log file.")
+    log_max_files: int | None
+    oom_score_adj: int | None = Field(description="The kernel's OOM score adjustment of the container.")
+
+
+class AppOut(_Out):
+    id: str
+    name: str
+    project_id: str | None
+    environment: str = Field(description="development, staging or production.")
+    git_url: str = Field(description="The repository URL, credentials redacted.")
+    branch: str
+    dockerfile: str
+    build_context: str
+    port: int = Field(description="Port the app listens on inside its container.")
+    domains: list[str]
+    healthcheck_path: str
+    healthcheck_status: int | None
+    healthcheck_timeout: float
+    healthcheck_retries: int
+    healthcheck_interval: float
+    builder: str = Field(description='"auto" or the name of an installed builder.')
+    health_check: dict[str, Any] = Field(
+        description='{"kind", its options..., "timeout", "retries", "interval"} (http: "path", "status").'
+    )
+    cpu_limit: float | None = Field(description="The app's own value; null: the server default.")
+    memory_limit: int | None = Field(description="Bytes; 0: unlimited; null: the server default.")
+    pids_limit: int | None
+    log_max_size: int | None
+    log_max_files: int | None
+    effective_limits: EffectiveLimitsOut
+    ssh_key_id: str | None
+    has_git_token: bool = Field(description="A token for a private repository is set (never returned).")
+    git_token_user: str | None
+    https_redirect: bool
+    hsts: bool
+    deploy_strategy: str = Field(description="rolling or recreate.")
+    backup_consistency: str = Field(description="pause, command or none.")
+    pre_backup_command: str | None
+    status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
+    current_deployment_id: str | None = Field(description="The deployment serving the app.")
+    created_at: str | None
+    updated_at: str | None
+
+
+class EnvVarOut(_Out):
+    key: str
+    value: str = Field(description="Masked for a secret unless ?reveal=true.")
+    is_secret: bool
+    created_at: str | None
+    updated_at: str | None
+
+
+def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, Any]:
+    """An app as the API shows it (git credentials redacted, the token only as ``has_git_token``)."""
+    return AppOut(
+        id=app.id,
+        name=app.name,
+        project_id=app.project_id,
+        environment=app.environment,
+        git_url=redact(app.git_url),
+        branch=app.branch,
+        dockerfile=app.dockerfile,
+        build_context=app.build_context,
+        port=app.port,
+        domains=domains,
+        healthcheck_path=app.healthcheck_path,
+        healthcheck_status=app.healthcheck_status,
+        healthcheck_timeout=app.healthcheck_timeout,
+        healthcheck_retries=app.healthcheck_retries,
+        healthcheck_interval=app.healthcheck_interval,
+        builder=app.builder,
+        health_check=health_check_json(app),
+        cpu_limit=app.cpu_limit,
+        memory_limit=app.memory_limit,
+        pids_limit=app.pids_limit,
+        log_max_size=app.log_max_size,
+        log_max_files=app.log_max_files,
+        effective_limits=EffectiveLimitsOut(**effective_limits(app, runtime).as_json()),
+        ssh_key_id=app.ssh_key_id,
+        has_git_token=app.git_token_enc is not None,
+        git_token_user=app.git_token_user,
+        https_redirect=app.https_redirect,
+        hsts=app.hsts,
+        deploy_strategy=app.deploy_strategy,
+        backup_consistency=app.backup_consistency,
+        pre_backup_command=app.pre_backup_command,
+        status=app.status,
+        current_deployment_id=app.current_deployment_id,
+        created_at=isoformat(app.created_at),
+        updated_at=isoformat(app.updated_at),
+    ).model_dump(mode="json")
+
+
+def env_var_json(box: SecretBox, row: EnvVar, *, reveal: bool) -> dict[str, Any]:
+    """An env var as the API shows it: a secret's value masked unless ``reveal``."""
+    return EnvVarOut(
+        key=row.key,
+        value=box.decrypt(row.value_enc) if reveal or not row.is_secret else mask("x"),
+        is_secret=row.is_secret,
+        created_at=isoformat(row.created_at),
+        updated_at=isoformat(row.updated_at),
+    ).model_dump(mode="json")
