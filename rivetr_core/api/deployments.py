@@ -62,7 +62,7 @@ class DeploymentOut(BaseModel):
     duration_ms: float | None = Field(description="From start to finish; null until it finished.")
 
 
-class LogLineOut(BaseModel):
+class BuildLogLineOut(BaseModel):
     ts: str
     line: str
 
@@ -131,13 +131,13 @@ async def get_deployment(deployment_id: str) -> dict[str, Any]:
 
 @bp.get("/api/deployments/<deployment_id>/logs")
 @tag(["deployments"])
-@document_response(list[LogLineOut])
+@document_response(list[BuildLogLineOut])
 async def get_logs(deployment_id: str) -> list[dict[str, Any]]:
     """The build log so far as ``[{"ts", "line"}]``."""
     service = _service()
     await service.get_deployment(deployment_id)
     lines = await service.logs.lines(deployment_id)
-    return [LogLineOut(ts=isoformat(ts) or "", line=line).model_dump() for ts, line in lines]
+    return [BuildLogLineOut(ts=isoformat(ts) or "", line=line).model_dump() for ts, line in lines]
 
 
 @bp.post("/api/deployments/<deployment_id>/cancel")

@@ -106,7 +106,7 @@ class SystemMetricsOut(_Out):
     apps: dict[str, NamedAppSample] = Field(description="The last sample of each app, by app id.")
 
 
-class LogLineOut(_Out):
+class ContainerLogLineOut(_Out):
     ts: str | None
     stream: str = Field(description="stdout or stderr.")
     line: str
@@ -163,12 +163,12 @@ class TailQuery(BaseModel):
 @responds(409, 503)
 @tag(["apps"])
 @validate_querystring(TailQuery)
-@document_response(list[LogLineOut])
+@document_response(list[ContainerLogLineOut])
 async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
     """The last lines of the app's running container; 404 unknown app, 409 ``no_container``: nothing runs."""
     entries = await rivetr().services.deployments.container_logs(app_id, tail=query_args.tail, follow=False)
     return [
-        LogLineOut(ts=isoformat(entry.ts), stream=entry.stream, line=entry.line).model_dump()
+        ContainerLogLineOut(ts=isoformat(entry.ts), stream=entry.stream, line=entry.line).model_dump()
         async for entry in entries
     ]
 
