@@ -14,7 +14,7 @@ from quart_schema import document_response, tag, validate_request
 
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import responds
-from rivetr_core.services.volumes import volume_json
+from rivetr_core.services.volumes import VolumeOut, new_volume_json, volume_json
 
 bp = Blueprint("volumes_api", __name__, url_prefix="/api/apps/<app_id>/volumes")
 
@@ -50,23 +50,6 @@ class VolumeUpdate(BaseModel):
     read_only: bool | None = None
 
 
-class VolumeOut(BaseModel):
-    id: str
-    app_id: str
-    name: str
-    mount_path: str
-    kind: Literal["volume", "bind"]
-    host_path: str | None
-    read_only: bool
-    engine_name: str | None = Field(description="The engine volume (named volumes); null for a bind mount.")
-    size_bytes: int | None = Field(
-        description="Bytes used (named volumes, measured on the server; 0 before the first start); null when "
-        "not measured (bind mounts, engine unavailable)."
-    )
-    created_at: str
-    updated_at: str
-
-
 class VolumePage(BaseModel):
     items: list[VolumeOut]
     next: str | None = Field(description="Always null: an app's volumes fit on one page.")
@@ -89,16 +72,14 @@ async def create_volume(app_id: str, data: VolumeIn) -> tuple[dict[str, Any], in
     """Add a mount (applies at the next deployment). 422 names the field (path not absolute, bind outside
     the allowed roots...), 409 a name or mount path the app uses already."""
     row = await rivetr().services.volumes.create(app_id, data.model_dump())
-    return volume_json(row, 0 if row.kind == "volume" else None), 201
+    return new_volume_json(row), 201
 
 
 @bp.get("/<volume_id>")
 @tag(["volumes"])
 @document_response(VolumeOut)
 async def get_volume(app_id: str, volume_id: str) -> dict[str, Any]:
-    service = rivetr().services.volumes
-    row = await service.get(app_id, volume_id)
-    return volume_json(row, (await service.sizes(app_id, [row])).get(row.id))
+    return await rivetr().services.volumes.detail(app_id, volume_id)
 
 
 @bp.put("/<volume_id>")

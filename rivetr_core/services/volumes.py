@@ -17,8 +17,9 @@ import logging
 import posixpath
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -67,21 +68,43 @@ def mounts_for(app_id: str, volumes: list[Volume], instance_id: str) -> list[Mou
     return out
 
 
+class VolumeOut(BaseModel):
+    id: str
+    app_id: str
+    name: str
+    mount_path: str
+    kind: Literal["volume", "bind"]
+    host_path: str | None
+    read_only: bool
+    engine_name: str | None = Field(description="The engine volume (named volumes); null for a bind mount.")
+    size_bytes: int | None = Field(
+        description="Bytes used (named volumes, measured on the server; 0 before the first start); null when "
+        "not measured (bind mounts, engine unavailable)."
+    )
+    created_at: str
+    updated_at: str
+
+
 def volume_json(row: Volume, size: int | None = None) -> dict[str, Any]:
-    """A mount as the API shows it; ``size``: bytes used (None: not measured)."""
-    return {
-        "id": row.id,
-        "app_id": row.app_id,
-        "name": row.name,
-        "mount_path": row.mount_path,
-        "kind": row.kind,
-        "host_path": row.host_path,
-        "read_only": row.read_only,
-        "engine_name": engine_volume_name(row.app_id, row.name) if row.kind == "volume" else None,
-        "size_bytes": size,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
+    """A mount as the API shows it (:class:`VolumeOut`); ``size``: bytes used (None: not measured)."""
+    return VolumeOut(
+        id=row.id,
+        app_id=row.app_id,
+        name=row.name,
+        mount_path=row.mount_path,
+        kind=row.kind,  # type: ignore[arg-type]
+        host_path=row.host_path,
+        read_only=row.read_only,
+        engine_name=engine_volume_name(row.app_id, row.name) if row.kind == "volume" else None,
+        size_bytes=size,
+        created_at=isoformat(row.created_at) or "",
+        updated_at=isoformat(row.updated_at) or "",
+    ).model_dump(mode="json")
+
+
+def new_volume_json(row: Volume) -> dict[str, Any]:
+    """A mount just created: a named volume holds nothing yet (0 bytes), a bind is not measured."""
+    return volume_json(row, 0 if row.kind == "volume" else None)
 
 
 class VolumeService:
@@ -127,6 +150,11 @@ class VolumeService:
         rows = await self.for_app(app_id)
         sizes = await self.sizes(app_id, rows)
         return [volume_json(row, sizes.get(row.id)) for row in rows]
+
+    async def detail(self, app_id: str, volume_id: str) -> dict[str, Any]:
+        """One mount as the API shows it, with the bytes it uses."""
+        row = await self.get(app_id, volume_id)
+        return volume_json(row, (await self.sizes(app_id, [row])).get(row.id))
 
     # ------------------------------------------------------------------------------------------ checking
     def _check(self, values: dict[str, Any]) -> None:
