@@ -7,7 +7,6 @@ checks, the writes, the route sync and the events), serialise. Its domain errors
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from quart import Blueprint, Response
@@ -15,7 +14,6 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 
 from rivetr_core import readmodels
 from rivetr_core.context import rivetr
-from rivetr_core.models.apps import App
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, page_model
 from rivetr_core.services.app_responses import AppOut
@@ -23,24 +21,6 @@ from rivetr_core.services.app_responses import AppOut
 from .appschema import AppIn, AppsQuery, AppUpdate, DeleteAppQuery
 
 bp = Blueprint("apps_api", __name__, url_prefix="/api/apps")
-
-
-def app_json(app: App, domains: list[str]) -> dict[str, Any]:
-    """The app as the API shows it (built through :class:`~rivetr_core.services.app_responses.AppOut`)."""
-    return rivetr().services.apps.app_json(app, domains)
-
-
-async def load_app(app_id: str) -> tuple[App, list[str]]:
-    return await rivetr().services.apps.get(app_id)
-
-
-async def delete_unless_apps_use(
-    model: Any, row_id: str, what: str, app_column: Any, refusal: Callable[[Any, int], tuple[str, str]]
-) -> Response:
-    """Delete row ``row_id`` of ``model`` (404 naming ``what`` if absent); 409 while apps point at it through
-    ``app_column``, with ``refusal(row, count)`` → (message, code)."""
-    await rivetr().services.apps.delete_unless_used(model, row_id, what, app_column, refusal)
-    return Response(status=204)
 
 
 @bp.post("")
@@ -51,7 +31,7 @@ async def delete_unless_apps_use(
 async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     """Create an app (nothing is deployed until ``POST /api/apps/{id}/deploy``)."""
     app, domains = await rivetr().services.apps.create(data.model_dump())
-    return app_json(app, domains), 201
+    return rivetr().services.apps.app_json(app, domains), 201
 
 
 class AppsPageQuery(AppsQuery, PageQuery):
@@ -83,8 +63,8 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
 @tag(["apps"])
 @document_response(AppOut)
 async def get_app(app_id: str) -> dict[str, Any]:
-    app, domains = await load_app(app_id)
-    return app_json(app, domains)
+    service = rivetr().services.apps
+    return service.app_json(*await service.get(app_id))
 
 
 @bp.put("/<app_id>")
@@ -95,8 +75,8 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     """Change some fields; domains and the HTTPS flags apply to the app's routes at once, the rest at the
     next deploy."""
     fields = {k: getattr(data, k) for k in data.model_fields_set}
-    app, domains = await rivetr().services.apps.update(app_id, fields)
-    return app_json(app, domains)
+    service = rivetr().services.apps
+    return service.app_json(*await service.update(app_id, fields))
 
 
 @bp.delete("/<app_id>")

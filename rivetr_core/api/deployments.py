@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from quart import Blueprint, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
 
@@ -22,9 +22,9 @@ from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat
 from rivetr_core.engine.logs import StatusMark
 from rivetr_core.engine.service import DeploymentService
-from rivetr_core.models.apps import Deployment
 from rivetr_core.openapi import optional_body
 from rivetr_core.pagination import PageQuery, envelope, page_model
+from rivetr_core.services.deployment_responses import DeploymentOut, deployment_json
 
 from .appschema import DeployIn
 from .bodies import optional_json
@@ -32,67 +32,9 @@ from .bodies import optional_json
 bp = Blueprint("deployments_api", __name__)
 
 
-class DeploymentOut(BaseModel):
-    id: str
-    app_id: str
-    status: str = Field(
-        description="queued, cloning, building, starting, health_checking, switching (active); running; "
-        "failed, cancelled, superseded (a newer request replaced it before it ran) or replaced (a newer "
-        "deployment took over)."
-    )
-    trigger: str = Field(description="Who asked: api, webhook, dashboard, cli, rollback, crash restart...")
-    requested_commit: str | None = Field(description="The commit asked for; null: the branch head.")
-    commit_sha: str | None = Field(description="The commit built (known once cloned).")
-    commit_message: str | None
-    rollback_of: str | None = Field(description="The deployment whose image a rollback reuses.")
-    image: str | None
-    image_removed: bool = Field(description="The image was pruned: this deployment cannot be rolled back to.")
-    container_id: str | None
-    upstream: str | None = Field(description="host:port the proxy sends the app's traffic to.")
-    error: str | None
-    log_tail: list[str] = Field(description="The last lines of the build log (a failure's context).")
-    steps: dict[str, Any] = Field(
-        description='Per step (clone, build, start, health_check, switch): {"started_at", "finished_at", '
-        '"duration_ms"}.'
-    )
-    restart_count: int = Field(description="Crash restarts of its container.")
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    duration_ms: float | None = Field(description="From start to finish; null until it finished.")
-
-
 class BuildLogLineOut(BaseModel):
     ts: str
     line: str
-
-
-def deployment_json(dep: Deployment) -> dict[str, Any]:
-    duration = None
-    if dep.started_at and dep.finished_at:
-        duration = round((dep.finished_at - dep.started_at).total_seconds() * 1000, 1)
-    return DeploymentOut(
-        id=dep.id,
-        app_id=dep.app_id,
-        status=dep.status,
-        trigger=dep.trigger,
-        requested_commit=dep.requested_commit,
-        commit_sha=dep.commit_sha,
-        commit_message=dep.commit_message,
-        rollback_of=dep.rollback_of,
-        image=dep.image,
-        image_removed=dep.image_removed,
-        container_id=dep.container_id,
-        upstream=dep.upstream,
-        error=dep.error,
-        log_tail=dep.log_tail,
-        steps=dep.steps,
-        restart_count=dep.restart_count,
-        created_at=isoformat(dep.created_at) or "",
-        started_at=isoformat(dep.started_at),
-        finished_at=isoformat(dep.finished_at),
-        duration_ms=duration,
-    ).model_dump(mode="json")
 
 
 def _service() -> DeploymentService:

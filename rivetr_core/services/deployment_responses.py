@@ -1,0 +1,71 @@
+"""Deployments as the API shows them: ``deployment_json`` builds every answer through :class:`DeploymentOut`,
+the model ``/openapi.json`` documents."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from rivetr_core.db import isoformat
+
+if TYPE_CHECKING:
+    from rivetr_core.models.apps import Deployment
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    app_id: str
+    status: str = Field(
+        description="queued, cloning, building, starting, health_checking, switching (active); running; "
+        "failed, cancelled, superseded (a newer request replaced it before it ran) or replaced (a newer "
+        "deployment took over)."
+    )
+    trigger: str = Field(description="Who asked: api, webhook, dashboard, cli, rollback, crash restart...")
+    requested_commit: str | None = Field(description="The commit asked for; null: the branch head.")
+    commit_sha: str | None = Field(description="The commit built (known once cloned).")
+    commit_message: str | None
+    rollback_of: str | None = Field(description="The deployment whose image a rollback reuses.")
+    image: str | None
+    image_removed: bool = Field(description="The image was pruned: this deployment cannot be rolled back to.")
+    container_id: str | None
+    upstream: str | None = Field(description="host:port the proxy sends the app's traffic to.")
+    error: str | None
+    log_tail: list[str] = Field(description="The last lines of the build log (a failure's context).")
+    steps: dict[str, Any] = Field(
+        description='Per step (clone, build, start, health_check, switch): {"started_at", "finished_at", '
+        '"duration_ms"}.'
+    )
+    restart_count: int = Field(description="Crash restarts of its container.")
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: float | None = Field(description="From start to finish; null until it finished.")
+
+
+def deployment_json(dep: Deployment) -> dict[str, Any]:
+    duration = None
+    if dep.started_at and dep.finished_at:
+        duration = round((dep.finished_at - dep.started_at).total_seconds() * 1000, 1)
+    return DeploymentOut(
+        id=dep.id,
+        app_id=dep.app_id,
+        status=dep.status,
+        trigger=dep.trigger,
+        requested_commit=dep.requested_commit,
+        commit_sha=dep.commit_sha,
+        commit_message=dep.commit_message,
+        rollback_of=dep.rollback_of,
+        image=dep.image,
+        image_removed=dep.image_removed,
+        container_id=dep.container_id,
+        upstream=dep.upstream,
+        error=dep.error,
+        log_tail=dep.log_tail,
+        steps=dep.steps,
+        restart_count=dep.restart_count,
+        created_at=isoformat(dep.created_at) or "",
+        started_at=isoformat(dep.started_at),
+        finished_at=isoformat(dep.finished_at),
+        duration_ms=duration,
+    ).model_dump(mode="json")
