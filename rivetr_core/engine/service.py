@@ -28,6 +28,11 @@ Watching
 
     ``svc.busy()`` — True while a pipeline runs (cleanup: do not ``runtime.prune()`` then, it breaks builds).
 
+Reading
+    ``await svc.get_deployment(id)``, ``await svc.list_for_app(app_id, page)`` (newest first, a page at a
+    time), ``await svc.running_container(app_id)`` and ``await svc.container_logs(app_id, tail=, follow=)``
+    (the running container's output; ``NotFound`` / ``Conflict`` ``no_container`` are raised before any line).
+
 Apps
     ``await svc.delete_app(app_id)`` — mark the app ``deleting`` (under its switch lock, so the crash watcher
     never restarts its container from then on and no deploy starts), cancel its deployments, remove routes,
