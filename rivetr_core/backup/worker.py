@@ -18,20 +18,17 @@ import re
 import secrets
 import shutil
 import signal
-import stat
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rivetr_core.backup import archive, crypto
+from rivetr_core.backup import archive, crypto, swap
 from rivetr_core.backup.runner import BackupFailed, request_secrets, scrub, scrub_obj
 from rivetr_core.backup.stores import open_store
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
-STAGE_PREFIX = ".rivetr-restore-"
-PRE_PREFIX = ".rivetr-pre-restore-"
 PROGRESS_EVERY = 1.0
 
 
@@ -226,7 +223,7 @@ def op_stage(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     digest = hashlib.sha256()
     try:
         for name, path in targets:
-            staging = os.path.join(path, STAGE_PREFIX + token)
+            staging = os.path.join(path, swap.STAGE_PREFIX + token)
             os.mkdir(staging, 0o700)
             staged[name] = archive.Target(name, path, staging)
         extractor = archive.Extractor(staged)
@@ -280,59 +277,32 @@ def _cleanup(targets: Any, extractor: archive.Extractor | None) -> None:
         shutil.rmtree(target.staging, ignore_errors=True)
 
 
-def _live_entries(path: str) -> list[str]:
-    return [n for n in os.listdir(path) if not n.startswith((STAGE_PREFIX, PRE_PREFIX))]
-
-
 def op_swap(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     token = _token(request)
-    targets = _dirs(request, "targets")
-    for name, path in targets:
-        if not os.path.isdir(os.path.join(path, STAGE_PREFIX + token)):
+    targets = [swap.Paths(name, path, token) for name, path in _dirs(request, "targets")]
+    for t in targets:
+        if not os.path.isdir(t.staging):
             raise BackupFailed(
-                "staging_missing", f"nothing staged for {name!r} under {path} (token {token})", {"name": name}
+                "staging_missing",
+                f"nothing staged for {t.name!r} under {t.path} (token {token})",
+                {"name": t.name},
             )
-    for name, path in targets:
-        staging, pre = os.path.join(path, STAGE_PREFIX + token), os.path.join(path, PRE_PREFIX + token)
-        os.makedirs(pre, 0o700, exist_ok=True)
-        moved_out: list[str] = []
-        moved_in: list[str] = []
-        try:
-            for entry in _live_entries(path):
-                os.rename(os.path.join(path, entry), os.path.join(pre, entry))
-                moved_out.append(entry)
-            for entry in os.listdir(staging):
-                st = os.lstat(os.path.join(staging, entry))
-                os.rename(os.path.join(staging, entry), os.path.join(path, entry))
-                moved_in.append(entry)
-                if stat.S_ISDIR(st.st_mode):  # moving a directory rewrites its '..' entry, and so its mtime
-                    os.utime(
-                        os.path.join(path, entry), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False
-                    )
-        except OSError as exc:
-            # put things back as they were: the live data must not end up half replaced
-            for entry in moved_in:
-                os.rename(os.path.join(path, entry), os.path.join(staging, entry))
-            for entry in moved_out:
-                os.rename(os.path.join(pre, entry), os.path.join(path, entry))
-            raise BackupFailed(
-                "swap_failed", f"swapping {name!r} failed: {exc.strerror or exc}", {"name": name}
-            ) from None
-        st = os.stat(staging)
-        shutil.rmtree(pre, ignore_errors=True)
-        os.rmdir(staging)
-        # the volume directory itself takes the archived owner, mode and mtime (last: removals above change it)
-        os.chown(path, st.st_uid, st.st_gid)
-        os.chmod(path, st.st_mode & 0o7777)
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    try:
+        swap.swap(targets)
+    except swap.SwapError as exc:
+        raise BackupFailed("swap_failed", str(exc), {"name": exc.name}) from None
     return {}
 
 
 def op_discard(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     token = _token(request)
-    for _name, path in _dirs(request, "targets"):
-        shutil.rmtree(os.path.join(path, STAGE_PREFIX + token), ignore_errors=True)
+    swap.discard([swap.Paths(name, path, token) for name, path in _dirs(request, "targets")])
     return {}
+
+
+def op_recover(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Settle restores a crash left half-done in these directories (see :mod:`rivetr_core.backup.swap`)."""
+    return {"recovered": swap.recover(_dirs(request, "targets"))}
 
 
 def op_delete(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -393,6 +363,7 @@ OPS: dict[str, Callable[[dict[str, Any], Progress], dict[str, Any]]] = {
     "stage": op_stage,
     "swap": op_swap,
     "discard": op_discard,
+    "recover": op_recover,
     "delete": op_delete,
     "put_file": op_put_file,
     "get_file": op_get_file,
@@ -403,8 +374,23 @@ def _terminate(signum: int, frame: Any) -> None:
     raise BackupFailed("interrupted", "the backup worker was stopped", {})
 
 
+def _die_with_parent() -> None:
+    """SIGTERM this worker when the server that started it dies (``kill -9`` included; Linux only), so an
+    orphan never goes on writing while the restarted server recovers the same volumes."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect (we were re-parented)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    _die_with_parent()
     sys.setrecursionlimit(20_000)  # the source walk recurses once per directory level
     try:
         request = json.loads(sys.stdin.buffer.read() or b"null")

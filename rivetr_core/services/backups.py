@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from sqlmodel import select
 
 from rivetr_core.db import utcnow
 from rivetr_core.models.backups import Backup, BackupRestore
@@ -48,18 +49,64 @@ class BackupService(SchedulesMixin, RestoresMixin, DestinationsMixin):
     """``ctx.services.backups``: the parts are mixins, one module each (see :mod:`.backup_base`)."""
 
     async def recover_interrupted(self) -> int:
-        """Mark the runs and restores a stop of the server cut short (``running`` at start-up) failed."""
+        """At start-up: mark the runs and restores a stop of the server cut short (``running``) failed. A cut
+        short restore may have left its staging, or a swap half done, in the app's volumes: those are settled
+        in the background once the engine answers (:meth:`settle_interrupted_restores`)."""
         now = utcnow()
         async with self.ctx.db.session() as session:
+            restores = list(
+                (
+                    await session.exec(
+                        select(BackupRestore).where(
+                            BackupRestore.status == "running",
+                            BackupRestore.app_id.is_not(None),  # type: ignore[union-attr]
+                        )
+                    )
+                ).all()
+            )
             count = 0
-            for model in (Backup, BackupRestore):
+            for model in (Backup, BackupRestore):  # what has no volumes to settle: failed at once
                 result = await session.exec(  # type: ignore[call-overload]
                     sa.update(model)
                     .where(model.status == "running")  # type: ignore[attr-defined, arg-type]
+                    .where(model.id.not_in([r.id for r in restores]))  # type: ignore[attr-defined]
                     .values(status="failed", error=INTERRUPTED, finished_at=now)
                 )
                 count += result.rowcount or 0
+            count += len(restores)
             await session.commit()
+        if restores:
+            self.ctx.spawn(self.settle_interrupted_restores(restores), "backup-restore-recovery")
         if count:
             log.warning("backups: %d run(s) or restore(s) were interrupted by a stop of the server", count)
         return count
+
+    async def settle_interrupted_restores(self, restores: list[BackupRestore]) -> None:
+        """Settle each interrupted restore's volumes (the worker's ``recover``: a swap already decided is
+        completed, anything else rolled back, staging removed; see :mod:`rivetr_core.backup.swap`), under the
+        app's switch lock, then record the restore failed saying which way it went."""
+        for row in restores:
+            outcome = "its volumes could not be checked"
+            app_id = str(row.app_id)
+            try:
+                runtime = await self._volume_runtime()
+                mounts = {v.name: v for v in await self.ctx.services.volumes.for_app(app_id)}
+                dirs = [
+                    {"name": name, "path": await self._volume_dir(runtime, app_id, mounts[name])}
+                    for name in (v["name"] for v in row.volumes or [])
+                    if name in mounts
+                ]
+                async with self._switch_lock(app_id):
+                    report = (
+                        (await self._worker({"op": "recover", "targets": dirs}))["recovered"] if dirs else []
+                    )
+                actions = {r["action"] for r in report}
+                outcome = (
+                    "the swap had been decided: the restored data is in place"
+                    if "completed" in actions
+                    else "the live data is as it was before the restore"
+                )
+            except Exception as exc:
+                log.warning("settling interrupted restore %s failed: %s", row.id, exc)
+                outcome += f" ({exc})"
+            await self._finish(BackupRestore, row.id, status="failed", error=f"{INTERRUPTED}; {outcome}")
