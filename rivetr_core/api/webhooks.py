@@ -24,7 +24,7 @@ from rivetr_core.openapi import responds
 from rivetr_core.pagination import envelope, page_model
 from rivetr_core.ratelimit import current_client
 from rivetr_core.webhooks.deliveries import WebhookEventOut, delivery_json
-from rivetr_core.webhooks.service import WebhookService
+from rivetr_core.webhooks.service import WebhookReceiptOut, WebhookService
 from rivetr_core.webhooks.settings import GitSettingsOut, settings_json
 
 bp = Blueprint("webhooks_api", __name__)
@@ -64,6 +64,8 @@ def webhooks() -> WebhookService:
 @bp.post("/webhooks/<provider>")
 @responds(400, 401, 413)
 @tag(["webhooks"])
+@document_response(WebhookReceiptOut, 200)
+@document_response(WebhookReceiptOut, 202)
 async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     """Receive a git host's webhook (GitHub, GitLab, Gitea, Bitbucket or any provider plugin).
 

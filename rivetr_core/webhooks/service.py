@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from rivetr_core.contract import GitProvider, RivetrError, WebhookEvent
@@ -79,6 +80,19 @@ def clip(value: str | None, limit: int) -> str | None:
     """``value`` cut to ``limit`` characters: SQLite does not enforce VARCHAR lengths, so every stored field
     from a request is clipped here, keeping each delivery row small whatever a sender puts in it."""
     return value[:limit] if value else None
+
+
+class WebhookReceiptOut(BaseModel):
+    """What the sender of a webhook gets back (keys without a value are left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = Field(description="deployed, pong, ignored, skipped, duplicate or removed.")
+    event_id: str = Field(description="The delivery in GET /api/webhook-events.")
+    reason: str | None = Field(None, description="Why nothing (or not everything) was deployed.")
+    deployments: list[str] | None = Field(None, description="The deployments queued (202).")
+    previews: list[str] | None = Field(None, description="The previews a pull-request event touched.")
+    duplicate: bool | None = Field(None, description="True: this delivery (id or body) was seen before.")
 
 
 @dataclass
@@ -362,7 +376,8 @@ class WebhookService:
         if reason:
             body["reason"] = reason
         body.update(extra)
-        return WebhookResult(status, body, row)
+        receipt = WebhookReceiptOut.model_validate(body).model_dump(mode="json", exclude_unset=True)
+        return WebhookResult(status, receipt, row)
 
     async def _finish(
         self,
