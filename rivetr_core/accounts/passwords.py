@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
-_hasher = PasswordHasher()
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """Made on first use: argon2-cffi (and its cffi backend, ~0.5 MB) loads when someone logs in or sets a
+    password, not in every idle control plane."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @functools.cache
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so "no such user" costs as much as "wrong password".
     Made on first use: hashing at import cost every start ~0.1 s and a 64 MiB peak."""
-    return _hasher.hash("rivetr-dummy-password-for-timing")
+    return _hasher().hash("rivetr-dummy-password-for-timing")
 
 
 MAX_PASSWORD_LENGTH = 1024  # argon2 accepts anything; this only bounds the work a request can ask for
@@ -37,19 +45,21 @@ def password_problem(password: str, min_length: int) -> str | None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """Constant-work check: a missing hash still runs one verification."""
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     try:
-        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
+        return _hasher().verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    return _hasher.check_needs_rehash(stored_hash)
+    return _hasher().check_needs_rehash(stored_hash)
 
 
 async def hash_password_async(password: str) -> str:
