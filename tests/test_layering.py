@@ -6,9 +6,10 @@
   third-party authors is all the built-in plugins use too.
 * Core never imports a plugin package (plugins are found through entry points only).
 
-The dashboard is a plugin that still reads core's models, accounts and context directly; those imports are
-listed below, each with its reason, until the read-model and service layer replace them. An entry that is no
-longer used fails the test too, so the list only shrinks.
+The dashboard is a plugin that reads its pages' data through core's read-model (``rivetr_core.readmodels``) and
+shares the sign-in pieces with the API (accounts, session cookie, rate limit, error pages, the request context);
+those imports are listed below, each with its reason. An entry that is no longer used fails the test too, so
+the list only shrinks.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ def test_health_and_auth(server: ServerProcess) -> None:
 
 
 def test_cryptography_loaded_only_when_a_secret_is_handled(server: ServerProcess) -> None:
-    """Its Rust extension is ~7 MB of resident memory, so an idle control plane must not map it (issue 2's idle
-    RSS); storing a secret env var must then load it and work."""
+    """Its Rust extension is ~7 MB of resident memory, so an idle control plane must not map it (the idle RSS
+    budget); storing a secret env var must then load it and work."""
     maps = Path(f"/proc/{server.proc.pid}/maps")
     extension = "cryptography/hazmat/bindings/_rust"
     assert extension not in maps.read_text()
@@ -52,6 +52,22 @@ def test_cryptography_loaded_only_when_a_secret_is_handled(server: ServerProcess
         stored = client.post(env, json={"key": "API_KEY", "value": "s3cr3t", "is_secret": True})
         assert stored.status_code == 201, stored.text
         assert client.get(env + "/API_KEY?reveal=true").json()["value"] == "s3cr3t"
+    assert extension in maps.read_text()
+
+
+def test_argon2_loaded_only_when_a_password_is_hashed(rivetr_server: Callable[..., ServerProcess]) -> None:
+    """Password hashing serves logins only: argon2-cffi's extension is mapped after the first account is set up,
+    not in an idle control plane."""
+    server = rivetr_server()
+    maps = Path(f"/proc/{server.proc.pid}/maps")
+    extension = "_argon2_cffi_bindings"
+    assert extension not in maps.read_text()
+    answer = httpx.post(
+        server.url + "/api/auth/setup",
+        json={"username": "admin", "password": "correct horse battery"},
+        headers={"Authorization": f"Bearer {server.token}"},
+    )
+    assert answer.status_code == 201, answer.text
     assert extension in maps.read_text()
 
 
