@@ -94,3 +94,29 @@ async def test_renewing_needs_acme(api: ApiClient) -> None:
     assert status == 409 and body["error"]["code"] == "acme_disabled", body
     status, body = await api.post("/api/certificates/not a host/renew")
     assert status == 404 and body["error"]["code"] == "not_found", body
+
+
+async def test_a_volume_field_cannot_be_set_to_null(api: ApiClient) -> None:
+    # Found by the fuzzer: a null mount path reached the path checks and answered 500.
+    status, app = await api.post("/api/apps", json=APP)
+    assert status == 201, app
+    status, volume = await api.post(
+        f"/api/apps/{app['id']}/volumes", json={"name": "data", "mount_path": "/data"}
+    )
+    assert status == 201, volume
+    for field in ("mount_path", "name", "read_only"):
+        status, body = await api.put(f"/api/apps/{app['id']}/volumes/{volume['id']}", json={field: None})
+        assert status == 422 and _error(body) == ("validation_error", field), body
+    status, same = await api.get(f"/api/apps/{app['id']}/volumes/{volume['id']}")
+    assert status == 200 and same["mount_path"] == "/data" and same["read_only"] is False
+
+
+async def test_a_whole_float_is_a_whole_number_in_a_health_check(api: ApiClient) -> None:
+    # JSON Schema's integer (the document's) takes 3.0; the health-check parser refused it (found by the fuzzer).
+    status, app = await api.post("/api/apps", json={**APP, "health_check": {"kind": "tcp", "retries": 3.0}})
+    assert status == 201 and app["health_check"]["retries"] == 3, app
+    assert type(app["health_check"]["retries"]) is int  # stored as the whole number
+    status, body = await api.put(
+        f"/api/apps/{app['id']}", json={"health_check": {"kind": "tcp", "retries": 2.5}}
+    )
+    assert status == 422, body

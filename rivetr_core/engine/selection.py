@@ -62,6 +62,8 @@ def check_name(value: str, what: str) -> str:
 
 
 def _number(value: Any, key: str, *, integer: bool, low: float, high: float, low_open: bool) -> Any:
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer, and pydantic's int fields, take 3.0 as 3
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type:
         raise ValueError(f"{key}: must be {'a whole number' if integer else 'a number'}")

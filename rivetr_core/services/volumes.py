@@ -229,7 +229,11 @@ class VolumeService:
 
     async def update(self, app_id: str, volume_id: str, fields: Mapping[str, Any]) -> Volume:
         """Change the fields given. Renaming a named volume means another engine volume (the old one's data
-        is not moved), so it is refused; remove and add instead."""
+        is not moved), so it is refused; remove and add instead. Only ``host_path`` may be null (a named
+        volume has none)."""
+        for key in ("name", "kind", "mount_path", "read_only"):
+            if key in fields and fields[key] is None:
+                raise ValidationFailed.on(key, "must not be null")
         async with self.ctx.db.session() as session:
             row = await session.get(Volume, volume_id)
             if row is None or row.app_id != app_id:
