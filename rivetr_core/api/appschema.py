@@ -224,6 +224,16 @@ def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
         prop.update(alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives})
         if not takes_null and "default" in prop and prop["default"] is None:
             del prop["default"]  # absent means unchanged; null is not a value it takes
+    if model.__name__ in ("AppIn", "AppUpdate"):
+        # backup_consistency "command" needs a command to run (one with more than spaces), given with it.
+        schema["if"] = {
+            "properties": {"backup_consistency": {"const": "command"}},
+            "required": ["backup_consistency"],
+        }
+        schema["then"] = {
+            "properties": {"pre_backup_command": {"type": "string", "pattern": r"\S"}},
+            "required": ["pre_backup_command"],
+        }
 
 
 class _AppFields(_Strict):

@@ -119,6 +119,13 @@ async def list_webhook_events(query_args: EventsQuery) -> dict[str, Any]:
     return envelope([delivery_json(r) for r in rows], next_cursor)
 
 
+def _flag(schema: dict[str, Any]) -> None:
+    # Optional (absent: unchanged) but never null: the service refuses null, so the document says boolean only.
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "boolean"
+
+
 class GitSettingsIn(BaseModel):
     webhook_secret: str | None = Field(
         None,
@@ -131,15 +138,19 @@ class GitSettingsIn(BaseModel):
             ]
         },
     )
-    follow_tags: bool | None = Field(None, description="Tag pushes deploy this app.")
+    follow_tags: bool | None = Field(None, description="Tag pushes deploy this app.", json_schema_extra=_flag)
     tag_pattern: str | None = Field(
         None,
         description="Glob of tags to follow (v*); empty = every tag.",
         json_schema_extra={"maxLength": 255},
     )
-    previews_enabled: bool | None = Field(None, description="Deploy PR/MR previews of this app.")
+    previews_enabled: bool | None = Field(
+        None, description="Deploy PR/MR previews of this app.", json_schema_extra=_flag
+    )
     preview_secrets: bool | None = Field(
-        None, description="Previews of same-repository PRs get secret env vars (a fork's PR never does)."
+        None,
+        description="Previews of same-repository PRs get secret env vars (a fork's PR never does).",
+        json_schema_extra=_flag,
     )
     account_id: str | None = Field(
         None, description="Connected account whose token clones this app and comments on PRs; empty unlinks."
