@@ -257,7 +257,7 @@ async def test_preview_apps_are_hidden_from_listings_but_reachable(hooks_factory
     # The dashboard lists and counts apps with the same filter.
     ctx = hooks.api.ctx
     assert [row.id for row in await queries.list_apps(ctx)] == [app_id]
-    assert (await queries.dashboard_counts(ctx))["apps"] == 1
+    assert (await queries.dashboard_counts(ctx)).apps == 1
 
 
 # ------------------------------------------------------------------------------ fork policy (issue 14, hole 2)
