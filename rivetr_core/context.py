@@ -21,7 +21,6 @@ from .plugins import PluginError, RivetrPluginManager
 from .secrets import SecretBox
 from .services import Services
 from .services.apps import AppService
-from .services.backups import BackupService
 from .services.certificates import CertificateService
 from .services.health import HealthService
 from .services.projects import ProjectService
@@ -52,13 +51,20 @@ class RivetrContext:
     def __post_init__(self) -> None:
         self.services.apps = AppService(self)
         self.services.volumes = VolumeService(self)
-        self.services.backups = BackupService(self)
+        self.services.lazy("backups", self._backup_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
         self.services.health = HealthService(self)
         self.services.tls = CertificateService(self)
         self.services.system = SystemService(self)
+
+    def _backup_service(self) -> Any:
+        """Backups are feature code (service, tables, worker glue) that an idle control plane never runs: it
+        loads with the first backup request, schedule or start-up recovery that needs it."""
+        from .services.backups import BackupService
+
+        return BackupService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

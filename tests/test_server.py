@@ -281,3 +281,42 @@ def test_invalid_config_refuses_to_start(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "server.api_port" in proc.stderr
+
+
+LAZY_FEATURE_PROBE = """
+import asyncio, subprocess, sys, tempfile
+from pathlib import Path
+from tests.support.server import ApiClient, make_config
+from rivetr_core.app import create_app
+
+FEATURE = ("rivetr_core.services.backups", "rivetr_core.models.backups")
+
+async def main():
+    data = Path(tempfile.mkdtemp()) / "data"
+    data.mkdir()
+    # as `rivetr serve` does: migrations run in a child process, never loading every table in the server
+    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
+    app = create_app(make_config(data))
+    async with app.test_app():
+        print("idle", [m for m in FEATURE if m in sys.modules])
+        code, body = await ApiClient(app).get("/api/backup-destinations")
+        assert code == 200, body
+        print("used", [m for m in FEATURE if m in sys.modules])
+
+asyncio.run(main())
+"""
+
+
+def test_backups_load_with_their_first_use_not_at_start() -> None:
+    """Feature code an idle control plane never runs (the backup service and its tables) stays unloaded until
+    the feature is used: the idle memory budget pays only for what serving needs."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_FEATURE_PROBE], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "idle []" in out.stdout, out.stdout
+    assert "used ['rivetr_core.services.backups', 'rivetr_core.models.backups']" in out.stdout, out.stdout

@@ -9,7 +9,7 @@ serialisers build through. Runs and restores answer 202 with their row (``status
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response
@@ -18,10 +18,19 @@ from quart_schema import document_request, document_response, tag, validate_quer
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import optional_body, responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.services.backup_responses import BackupOut, BackupScheduleOut, DestinationOut, RestoreOut
-from rivetr_core.services.backups import BackupService, backup_json, restore_json
+from rivetr_core.services.backup_responses import (
+    BackupOut,
+    BackupScheduleOut,
+    DestinationOut,
+    RestoreOut,
+    backup_json,
+    restore_json,
+)
 
 from .bodies import optional_json
+
+if TYPE_CHECKING:  # the service is feature code, loaded with the first backup request
+    from rivetr_core.services.backups import BackupService
 
 bp = Blueprint("backups_api", __name__)
 

@@ -43,6 +43,19 @@ def register() -> None:
 
 
 async def start(app: Quart, ctx: RivetrContext) -> None:
-    """CORE_SERVICES entry: the job kinds, and runs interrupted by the last stop marked failed."""
+    """CORE_SERVICES entry: the job kinds, and runs interrupted by the last stop marked failed. The backup
+    service (feature code, loaded on first use) loads here only when there is something to recover."""
+    import sqlalchemy as sa
+
     register()
-    await ctx.services.backups.recover_interrupted()
+    async with ctx.db.engine.connect() as conn:
+        interrupted = (
+            await conn.execute(
+                sa.text(
+                    "SELECT EXISTS (SELECT 1 FROM backups WHERE status = 'running')"
+                    " OR EXISTS (SELECT 1 FROM backup_restores WHERE status = 'running')"
+                )
+            )
+        ).scalar()
+    if interrupted:
+        await ctx.services.backups.recover_interrupted()

@@ -1,12 +1,13 @@
 """Every table, one module per area. Importing this package registers them all on ``SQLModel.metadata``.
 
-Each area adds its module here and its migration (on its own Alembic branch from ``0001_core``).
+Each area adds its module here and its migration (on its own Alembic branch from ``0001_core``). Tables of a
+feature an idle control plane never touches (:mod:`.backups`) are registered by that feature's code when it
+first loads, and by the migrations' environment.
 """
 
 from . import (
     accounts,  # noqa: F401
     apps,  # noqa: F401
-    backups,  # noqa: F401
     core,  # noqa: F401
     git,  # noqa: F401
     ops,  # noqa: F401

@@ -27,6 +27,7 @@ attribute for older call sites.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only for the type checker here
@@ -105,14 +106,37 @@ class Services:
         "scheduler",
     )
 
+    def __init__(self) -> None:
+        #: Services built on first use (name → factory): feature code an idle control plane never runs, so
+        #: its modules, tables and models stay unloaded until the feature is used.
+        self._lazy: dict[str, Callable[[], Any]] = {}
+
+    def lazy(self, name: str, factory: Callable[[], Any]) -> None:
+        """Register ``name`` to be built by ``factory`` the first time anything reads it."""
+        if name not in self.NAMES:
+            raise KeyError(f"{name!r} is not a service of the control plane (known: {', '.join(self.NAMES)})")
+        self._lazy[name] = factory
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute that is not set: build a lazy service now, once.
+        factory = self.__dict__.get("_lazy", {}).pop(name, None)
+        if factory is None:
+            raise AttributeError(name)
+        service = factory()
+        setattr(self, name, service)
+        return service
+
+    def _has(self, name: str) -> bool:
+        return name in self.NAMES and (name in self.__dict__ or name in self._lazy)
+
     def get(self, name: str, default: Any = None) -> Any:
         """The service called ``name``, or ``default`` while it is not started (or no such name exists)."""
-        return self.__dict__.get(name, default) if name in self.NAMES else default
+        return getattr(self, name) if self._has(name) else default
 
     def __getitem__(self, name: str) -> Any:
-        if name not in self.NAMES or name not in self.__dict__:
+        if not self._has(name):
             raise KeyError(name)
-        return self.__dict__[name]
+        return getattr(self, name)
 
     def __setitem__(self, name: str, service: Any) -> None:
         if name not in self.NAMES:
@@ -121,14 +145,16 @@ class Services:
 
     def pop(self, name: str, *default: Any) -> Any:
         """Take a service out (a test stops "the pipeline" this way); KeyError without ``default``."""
-        if name in self.NAMES and name in self.__dict__:
-            return self.__dict__.pop(name)
+        if self._has(name):
+            service = getattr(self, name)
+            del self.__dict__[name]
+            return service
         if default:
             return default[0]
         raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self.NAMES and name in self.__dict__
+        return isinstance(name, str) and self._has(name)
 
 
 __all__ = ["Services"]

@@ -6,9 +6,14 @@ Each ``*_json`` of the backup service builds its JSON through the matching model
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+from rivetr_core.db import isoformat
+
+if TYPE_CHECKING:
+    from rivetr_core.models.backups import Backup, BackupRestore
 
 Status = Literal["running", "succeeded", "failed"]
 
@@ -87,3 +92,40 @@ class BackupScheduleOut(BaseModel):
     last_status: str | None
     created_at: str
     updated_at: str
+
+
+def backup_json(row: Backup) -> dict[str, Any]:
+    return BackupOut(
+        id=row.id,
+        what=row.what,  # type: ignore[arg-type]
+        app_id=row.app_id,
+        app_name=row.app_name,
+        destination_id=row.destination_id,
+        schedule_id=row.schedule_id,
+        trigger=row.trigger,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        key=row.key,
+        codec=row.codec,
+        encrypted=row.encrypted,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        duration_ms=row.duration_ms,
+        volumes=row.volumes or [],  # type: ignore[arg-type]
+        consistency=row.consistency,
+        error=row.error,
+        started_at=isoformat(row.started_at),
+        finished_at=isoformat(row.finished_at),
+    ).model_dump(mode="json")
+
+
+def restore_json(row: BackupRestore) -> dict[str, Any]:
+    return RestoreOut(
+        id=row.id,
+        backup_id=row.backup_id,
+        app_id=row.app_id,
+        status=row.status,  # type: ignore[arg-type]
+        volumes=row.volumes or [],  # type: ignore[arg-type]
+        error=row.error,
+        started_at=isoformat(row.started_at),
+        finished_at=isoformat(row.finished_at),
+    ).model_dump(mode="json")

@@ -10,30 +10,15 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 
 from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
-from rivetr_core.db import isoformat
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
 
 from .backup_base import BackupBase, StepFailed, log, volume_entry
 from .backup_destinations import worker_destination
-from .backup_responses import RestoreOut
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
-
-
-def restore_json(row: BackupRestore) -> dict[str, Any]:
-    return RestoreOut(
-        id=row.id,
-        backup_id=row.backup_id,
-        app_id=row.app_id,
-        status=row.status,  # type: ignore[arg-type]
-        volumes=row.volumes or [],  # type: ignore[arg-type]
-        error=row.error,
-        started_at=isoformat(row.started_at),
-        finished_at=isoformat(row.finished_at),
-    ).model_dump(mode="json")
 
 
 class RestoresMixin(BackupBase):

@@ -16,41 +16,15 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 
 from rivetr_core.contract.errors import Conflict, RivetrError, ValidationFailed
-from rivetr_core.db import isoformat
 from rivetr_core.models.apps import App
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
 
 from .backup_base import BackupBase, StepFailed, file_stamp, log, utc_now, volume_entry
 from .backup_destinations import describe, unseal, worker_destination
-from .backup_responses import BackupOut
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
-
-
-def backup_json(row: Backup) -> dict[str, Any]:
-    return BackupOut(
-        id=row.id,
-        what=row.what,  # type: ignore[arg-type]
-        app_id=row.app_id,
-        app_name=row.app_name,
-        destination_id=row.destination_id,
-        schedule_id=row.schedule_id,
-        trigger=row.trigger,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
-        key=row.key,
-        codec=row.codec,
-        encrypted=row.encrypted,
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        duration_ms=row.duration_ms,
-        volumes=row.volumes or [],  # type: ignore[arg-type]
-        consistency=row.consistency,
-        error=row.error,
-        started_at=isoformat(row.started_at),
-        finished_at=isoformat(row.finished_at),
-    ).model_dump(mode="json")
 
 
 class RunsMixin(BackupBase):

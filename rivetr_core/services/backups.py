@@ -36,8 +36,8 @@ from rivetr_core.models.backups import Backup, BackupRestore
 
 from .backup_base import INTERRUPTED, StepFailed
 from .backup_destinations import DestinationsMixin
-from .backup_restores import RestoresMixin, restore_json
-from .backup_runs import backup_json
+from .backup_responses import backup_json, restore_json
+from .backup_restores import RestoresMixin
 from .backup_schedules import SchedulesMixin, schedule_json
 
 __all__ = ["BackupService", "StepFailed", "backup_json", "restore_json", "schedule_json"]

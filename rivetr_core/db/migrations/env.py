@@ -7,7 +7,8 @@ never fights over one chain; start-up upgrades to all heads.
 from alembic import context
 from sqlmodel import SQLModel
 
-import rivetr_core.models  # noqa: F401  (registers every table on the metadata)
+import rivetr_core.models
+import rivetr_core.models.backups  # noqa: F401  (a feature's tables, loaded lazily by the server)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
