@@ -389,12 +389,15 @@ def manifest_member(codec: str, sources: list[SourceList]) -> bytes:
 def tar_stream(codec: str, sources: list[SourceList]) -> Iterator[bytes]:
     """The uncompressed archive, in pieces: manifest, each source's tar run without its end marker, the end."""
     yield manifest_member(codec, sources)
-    for src in sources:
-        yield from _tar_source(src)
-    yield b"\0" * (2 * BLOCK)
+    for i, src in enumerate(sources):
+        # The last run's own end marker ends the archive: its output passes through unparsed (no scan, no copy;
+        # with one volume, the usual case, that is all of it). Earlier runs lose theirs to the scanner.
+        yield from _tar_source(src, last=i == len(sources) - 1)
+    if not sources:
+        yield b"\0" * (2 * BLOCK)
 
 
-def _tar_source(src: SourceList) -> Iterator[bytes]:
+def _tar_source(src: SourceList, *, last: bool = False) -> Iterator[bytes]:
     stderr = tempfile.TemporaryFile()
     cmd = [
         TAR, "--create", "--file=-", "--format=gnu", f"--directory={src.path}", "--numeric-owner",
@@ -411,7 +414,9 @@ def _tar_source(src: SourceList) -> Iterator[bytes]:
             data = os.read(fd, READ_SIZE)
             if not data:
                 break
-            if not scanner.ended:
+            if last:
+                yield data
+            elif not scanner.ended:
                 yield b"".join(piece for _route, piece in scanner.feed(data))
         code = proc.wait()
     finally:
@@ -421,7 +426,7 @@ def _tar_source(src: SourceList) -> Iterator[bytes]:
         proc.stdout.close()
         src.list_file.close()
     # 1 = "some files changed while being read": the archive is still whole (the app was paused or chose not to be)
-    if code not in (0, 1) or not scanner.ended:
+    if code not in (0, 1) or not (last or scanner.ended):
         stderr.seek(0)
         tail = stderr.read()[-2000:].decode(errors="replace").strip()
         raise BackupFailed(
