@@ -74,6 +74,20 @@ def volume_entry(v: Volume) -> dict[str, Any]:
     return {"name": v.name, "mount_path": v.mount_path, "kind": v.kind}
 
 
+SHUTDOWN = "interrupted by a server shutdown"
+
+
+def failure_text(exc: Exception, what: str) -> str:
+    """The ``error`` a run or restore records for ``exc``: an expected failure's own message; anything else
+    is a bug or a surprise, logged with its traceback (``what`` names the run) and recorded by type."""
+    if isinstance(exc, RivetrError):
+        return exc.message
+    if isinstance(exc, StepFailed):
+        return str(exc)
+    log.exception("%s failed", what)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class BackupBase:
     def __init__(self, ctx: RivetrContext) -> None:
         self.ctx = ctx

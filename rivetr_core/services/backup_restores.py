@@ -14,7 +14,7 @@ from rivetr_core.models.apps import App, Deployment
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
 
-from .backup_base import BackupBase, StepFailed, log, volume_entry
+from .backup_base import SHUTDOWN, BackupBase, StepFailed, failure_text, log, volume_entry
 from .backup_destinations import worker_destination
 
 if TYPE_CHECKING:
@@ -116,13 +116,10 @@ class RestoresMixin(BackupBase):
             if restarted:
                 await self._check_health(runtime, app, restarted)
         except asyncio.CancelledError:
-            error = "interrupted by a server shutdown"
+            error = SHUTDOWN
             raise
-        except (StepFailed, RivetrError) as exc:
-            error = str(exc.message if isinstance(exc, RivetrError) else exc)
         except Exception as exc:
-            log.exception("restore %s into app %s failed", row.id, app.name)
-            error = f"{type(exc).__name__}: {exc}"
+            error = failure_text(exc, f"restore {row.id} into app {app.name}")
         finally:
             self._busy.pop(app.id, None)
             fields: dict[str, Any] = (

@@ -15,12 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
-from rivetr_core.contract.errors import Conflict, RivetrError, ValidationFailed
+from rivetr_core.contract.errors import Conflict, ValidationFailed
 from rivetr_core.models.apps import App
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
 
-from .backup_base import BackupBase, StepFailed, file_stamp, log, utc_now, volume_entry
+from .backup_base import (
+    SHUTDOWN,
+    BackupBase,
+    StepFailed,
+    failure_text,
+    file_stamp,
+    log,
+    utc_now,
+    volume_entry,
+)
 from .backup_destinations import describe, unseal, worker_destination
 
 if TYPE_CHECKING:
@@ -163,13 +172,10 @@ class RunsMixin(BackupBase):
             async with self._consistent(runtime, app):
                 result = await self._worker(request)
         except asyncio.CancelledError:
-            error = "interrupted by a server shutdown"
+            error = SHUTDOWN
             raise
-        except (StepFailed, RivetrError) as exc:
-            error = str(exc.message if isinstance(exc, RivetrError) else exc)
         except Exception as exc:
-            log.exception("backup %s of app %s failed", row.id, app.name)
-            error = f"{type(exc).__name__}: {exc}"
+            error = failure_text(exc, f"backup {row.id} of app {app.name}")
         finally:
             self._busy.pop(app.id, None)
             duration = int(result.get("duration_ms") or (time.monotonic() - started) * 1000)
@@ -260,12 +266,10 @@ class RunsMixin(BackupBase):
             )
             result.setdefault("key", key)
         except asyncio.CancelledError:
-            error = "interrupted by a server shutdown"
+            error = SHUTDOWN
             raise
-        except RivetrError as exc:
-            error = exc.message
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = failure_text(exc, f"state backup {row.id}")
         finally:
             self._busy.pop("", None)
             shutil.rmtree(staging, ignore_errors=True)
