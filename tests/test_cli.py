@@ -19,24 +19,19 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
+from tests.support.cli import cli_env, module_server
 from tests.support.proxy import free_port
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("cli") / "data")
-    yield proc
-    proc.stop()
+    yield from module_server(tmp_path_factory, "cli")
 
 
 @pytest.fixture
 def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
-    return {
-        "RIVETR_URL": server.url,
-        "RIVETR_TOKEN": server.token,
-        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
-    }
+    return cli_env(server, tmp_path)
 
 
 def run(args: list[str], env: dict[str, str], input: str | None = None):  # type: ignore[no-untyped-def]

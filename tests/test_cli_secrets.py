@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
-from tests.support.server import ServerProcess, start_server
+from tests.support.cli import cli_env, module_server
+from tests.support.server import ServerProcess
 
 #: Value-taking options whose names sound secret but whose values are not (an S3 access key is the key's id,
 #: shown by the API like a user name; the secret key itself is read from a prompt, stdin or that file).
@@ -28,18 +29,12 @@ SECRETISH = re.compile(r"token|password|passwd|secret|key|credential", re.I)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("cli-secrets") / "data")
-    yield proc
-    proc.stop()
+    yield from module_server(tmp_path_factory, "cli-secrets")
 
 
 @pytest.fixture
 def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
-    return {
-        "RIVETR_URL": server.url,
-        "RIVETR_TOKEN": server.token,
-        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
-    }
+    return cli_env(server, tmp_path)
 
 
 def run(args: list[str], env: dict[str, str], input: str | None = None) -> Any:

@@ -9,24 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerProcess, start_server
+from tests.support.cli import cli_env, module_server
+from tests.support.server import ServerProcess
 from tests.test_cli import run
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("cli-system") / "data")
-    yield proc
-    proc.stop()
+    yield from module_server(tmp_path_factory, "cli-system")
 
 
 @pytest.fixture
 def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
-    return {
-        "RIVETR_URL": server.url,
-        "RIVETR_TOKEN": server.token,
-        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
-    }
+    return cli_env(server, tmp_path)
 
 
 def test_cleanup_runs_and_last_shows_the_same_report(env: dict[str, str]) -> None:

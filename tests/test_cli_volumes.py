@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import cli_env
 from tests.support.server import ServerProcess, start_server
 from tests.test_cli import create_app, run
 
@@ -27,11 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
-    return {
-        "RIVETR_URL": server.url,
-        "RIVETR_TOKEN": server.token,
-        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
-    }
+    return cli_env(server, tmp_path)
 
 
 def test_volumes_add_list_remove(server: ServerProcess, env: dict[str, str]) -> None:
