@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,8 @@ import pytest
 
 from rivetr_core.backup import swap
 from rivetr_core.models.volumes import engine_volume_name
-from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, make_config
 from tests.test_backup_swap import Crash, tree
-
-
-@pytest.fixture
-def fake_runtime() -> Iterator[FakeRuntime]:
-    runtime = FakeRuntime()
-    yield runtime
-    runtime.shutdown()
 
 
 def crash_swap(target: swap.Paths, *, after_commit: bool) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -95,13 +95,6 @@ class FakeWorker:
             shutil.copyfile(request["file"], target)
             return {"key": request["key"], "size": target.stat().st_size, "sha256": "x" * 64}
         raise AssertionError(f"unexpected op {op}")
-
-
-@pytest.fixture
-def fake_runtime() -> Iterator[FakeRuntime]:
-    runtime = FakeRuntime()
-    yield runtime
-    runtime.shutdown()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,6 @@ def _hookimpls(obj: Any) -> Any:
     for name in ("rivetr_on_event", "rivetr_on_deployment_status"):
         hookimpl(getattr(type(obj), name))
     return obj
-
-
-@pytest.fixture
-def fake_runtime() -> Iterator[FakeRuntime]:
-    runtime = FakeRuntime()
-    yield runtime
-    runtime.shutdown()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, clone_sync
 from tests.support.gitserver import GitHttpServer
-from tests.test_deploy_pipeline import deploy_and_wait, events, fake_runtime, make_app, papi  # noqa: F401
+from tests.test_deploy_pipeline import deploy_and_wait, events, make_app, papi  # noqa: F401
 
 TOKEN = "glpat-oauth-token-123456"
 

@@ -7,7 +7,7 @@ are in tests/e2e/test_volumes.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,6 @@ import pytest
 from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, make_config
 from tests.test_deploy_pipeline import deploy_and_wait, make_app, wait_status
-
-
-@pytest.fixture
-def fake_runtime() -> Iterator[FakeRuntime]:
-    runtime = FakeRuntime()
-    yield runtime
-    runtime.shutdown()
 
 
 @pytest.fixture

@@ -101,6 +101,16 @@ async def websocket_outcome(client: Any, path: str, **kwargs: Any) -> str:
 
 
 @pytest.fixture
+def fake_runtime() -> Iterator[Any]:
+    """rivetr_core.testing's in-memory runtime; a test puts it in place with ``ctx._runtime = fake_runtime``."""
+    from rivetr_core.testing import FakeRuntime
+
+    runtime = FakeRuntime()
+    yield runtime
+    runtime.shutdown()
+
+
+@pytest.fixture
 def config_factory(tmp_path: Path) -> Callable[..., RivetrConfig]:
     def factory(**sections: Any) -> RivetrConfig:
         return make_config(tmp_path / "data", **sections)
