@@ -35,7 +35,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
         keep_weekly=row.keep_weekly,
         enabled=row.enabled,
         job_name=schedule_job_name(row.id),
-        next_run_at=isoformat(job.next_run_at) if job else None,
+        next_run_at=isoformat(job.next_run_at) if job and job.enabled else None,  # paused: none coming
         last_run_at=isoformat(job.last_run_at) if job else None,
         last_status=job.last_status if job else None,
         created_at=isoformat(row.created_at),

@@ -106,6 +106,15 @@ def test_destinations_and_schedules_page(backup_server: ServerProcess, page: Any
     page.fill("#sched-cron", "every day")
     page.click("#backup-schedule-add button[type=submit]")
     expect(page.locator("#backup-schedule-add [data-error-for=cron]")).not_to_be_empty()
+    # Pause and resume: the schedule's job stops and starts again (no next run while paused).
+    sched_id = sched_row.get_attribute("data-backup-schedule")
+    sched_row.locator("button:has-text('Pause')").click()
+    expect(sched_row).to_contain_text("disabled")
+    paused = client.get(f"/api/backup-schedules/{sched_id}").json()
+    assert paused["enabled"] is False and paused["next_run_at"] is None, paused
+    sched_row.locator("button:has-text('Resume')").click()
+    expect(sched_row.locator("button:has-text('Pause')")).to_have_count(1)
+    assert client.get(f"/api/backup-schedules/{sched_id}").json()["next_run_at"]
     sched_row.locator("button:has-text('Delete')").click()
     page.click("#confirm-dialog [data-ok]")
     expect(page.locator("tr[data-backup-schedule]")).to_have_count(0)
