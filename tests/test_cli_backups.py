@@ -251,6 +251,13 @@ def test_schedules_consistency_and_state_to_destination(
         env,
     )
     assert result.exit_code == 2 and "cron" in result.stderr, result.output
+    paused = _ok(run(["backup", "schedules", "pause", schedule["id"]], env)).stdout
+    assert f"paused schedule {schedule['id']}" in paused, paused
+    row = json.loads(_ok(run(["backup", "schedules", "list", "--json"], env)).stdout)[0]
+    assert row["enabled"] is False and row["next_run_at"] is None, row
+    resumed = _ok(run(["backup", "schedules", "resume", schedule["id"]], env)).stdout
+    assert f"resumed schedule {schedule['id']}, next run" in resumed, resumed
+    assert run(["backup", "schedules", "pause", "nope"], env).exit_code != 0
     _ok(run(["backup", "schedules", "rm", schedule["id"]], env))
     assert "no backup schedules" in _ok(run(["backup", "schedules", "list"], env)).stdout
     # Consistency: shown, set, refused without its command.

@@ -125,3 +125,33 @@ def backup_schedules_rm(schedule_id: str, conn: Connection) -> None:
     if isinstance(found, dict) and "error" in found:
         raise CliError(f"no backup schedule {schedule_id!r} (see rivetr backup schedules list)")
     click.echo(f"removed schedule {schedule_id}")
+
+
+def _set_enabled(schedule_id: str, enabled: bool, conn: Connection) -> None:
+    with conn.client() as client:
+        row = client.request(
+            "PUT", f"{SCHEDULES}/{quote(schedule_id, safe='')}", json_body={"enabled": enabled}, ok=(404,)
+        )
+    if isinstance(row, dict) and "error" in row:
+        raise CliError(f"no backup schedule {schedule_id!r} (see rivetr backup schedules list)")
+    if enabled:
+        nxt = f", next run {short_time(row['next_run_at'])}" if row.get("next_run_at") else ""
+        click.echo(f"resumed schedule {schedule_id}{nxt}")
+    else:
+        click.echo(f"paused schedule {schedule_id} (its archives and retention stay as they are)")
+
+
+@backup_schedules.command("pause")
+@click.argument("schedule_id")
+@connection_options
+def backup_schedules_pause(schedule_id: str, conn: Connection) -> None:
+    """Stop a schedule's runs without deleting it (resume brings it back from the next slot)."""
+    _set_enabled(schedule_id, False, conn)
+
+
+@backup_schedules.command("resume")
+@click.argument("schedule_id")
+@connection_options
+def backup_schedules_resume(schedule_id: str, conn: Connection) -> None:
+    """Run a paused schedule again, from its next slot on (missed slots are not made up)."""
+    _set_enabled(schedule_id, True, conn)
