@@ -12,7 +12,9 @@ some text, some random), then in the same run, each side ``--rounds`` times, alt
 
 It prints each side's median seconds and MB/s and the ratio ours/peer throughput (target >= 0.8), and the RSS
 growth of this process (the parent: it only runs the runner, as the control plane does) sampled with psutil every
-50 ms during our backups (target <= 30 MB). The data is read from the page cache by both sides alike (the first,
+50 ms during our backups (target <= 30 MB). Then (unless ``--no-server``) the same through a real ``rivetr serve``
+on dockerd: an app whose named volume holds the dataset is backed up through ``POST /api/apps/{id}/backups`` while
+the server's own RSS is sampled; that growth is the control plane's. The data is read from the page cache by both sides alike (the first,
 untimed pass warms it). Numbers on this shared 2-core machine drift; compare the ratios of one run.
 
     .venv/bin/python bench/backup.py [--size-mib 1024] [--rounds 3] [--workdir /var/tmp]
@@ -128,6 +130,9 @@ async def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", default="/var/tmp")
+    parser.add_argument(
+        "--no-server", action="store_true", help="skip the backup through a real rivetr serve"
+    )
     args = parser.parse_args()
     for tool in ("tar", "zstd", "gzip"):
         if not shutil.which(tool):
@@ -234,8 +239,64 @@ async def main() -> None:
             f"\nparent RSS growth during our backups (psutil, every 50 ms): max {max(rss) / 2**20:.1f} MB "
             f"(target <= 30 MB); per run: {', '.join(f'{r / 2**20:.1f}' for r in rss)}"
         )
+        if not args.no_server:
+            through_server(src, size, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def through_server(src: Path, size: int, work: Path) -> None:
+    """One backup of the dataset through a real server's API (dockerd, a local destination), sampling the
+    server's RSS every 50 ms: the control plane's growth while gigabytes stream through its worker."""
+    import docker
+    import httpx
+
+    from tests.support.server import start_server
+
+    client = docker.from_env()
+    server = start_server(work / "server-data", {"RIVETR_RUNTIME__RUNTIME_TYPE": "docker"}, timeout=60)
+    volume_name = None
+    try:
+        api = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30
+        )
+        app = api.post(
+            "/api/apps", json={"name": "bench-backup", "git_url": "https://git.example/b.git"}
+        ).json()
+        api.post(
+            f"/api/apps/{app['id']}/volumes", json={"name": "data", "mount_path": "/data"}
+        ).raise_for_status()
+        volume_name = f"rivetr-{app['id']}-data"
+        mountpoint = client.volumes.create(volume_name).attrs["Mountpoint"]
+        shell(f"cp -a {src}/. {mountpoint}/")
+        (work / "server-dest").mkdir()
+        dest = api.post(
+            "/api/backup-destinations",
+            json={"name": "bench", "kind": "local", "path": str(work / "server-dest")},
+        ).json()
+        proc = psutil.Process(server.proc.pid)
+        before = proc.memory_info().rss
+        shell("sync")
+        started = time.perf_counter()
+        run = api.post(f"/api/apps/{app['id']}/backups", json={"destination_id": dest["id"]}).json()
+        peak = before
+        while True:
+            peak = max(peak, proc.memory_info().rss)
+            row = api.get(f"/api/backups/{run['id']}").json()
+            if row["status"] != "running":
+                break
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+        print(
+            f"\nthrough rivetr serve (dockerd volume, local destination): {row['status']} in {seconds:.2f} s "
+            f"({size / 2**20 / seconds:.0f} MB/s end to end, API call to recorded row); server RSS "
+            f"{before / 2**20:.1f} MB before, peak {peak / 2**20:.1f} MB: growth {(peak - before) / 2**20:.1f} MB "
+            "(target <= 30 MB)"
+        )
+    finally:
+        server.stop()
+        if volume_name:
+            client.volumes.get(volume_name).remove(force=True)
 
 
 if __name__ == "__main__":
