@@ -159,3 +159,26 @@ def test_nothing_in_the_repository_imports_the_old_types_shim() -> None:
                     if n == "rivetr_core.types" or (n == "<relative>.types" and "rivetr_core" in path.parts)
                 ]
     assert not offending, "import rivetr_core.contract instead of the shim:\n" + "\n".join(offending)
+
+
+def test_api_handlers_hold_no_data_access() -> None:
+    """Handlers parse, call a service, serialise: no module under rivetr_core/api imports the ORM or the
+    tables, or opens a database session (that belongs to the services, which tests call without a request)."""
+    offending = []
+    for path in _python_files(ROOT / "rivetr_core" / "api"):
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offending += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: imports {n}"
+                for n in names
+                if n.split(".")[0] in ("sqlmodel", "sqlalchemy") or n.startswith("rivetr_core.models")
+            ]
+        if ".session()" in text:
+            offending.append(f"{path.relative_to(ROOT)}: opens a database session")
+    assert not offending, "move data access into a service:\n" + "\n".join(offending)
