@@ -22,7 +22,6 @@ from rivetr_core.knownhosts import (
 from tests.test_deploy_pipeline import (  # noqa: F401  (fixtures)
     deploy_and_wait,
     events,
-    fake_runtime,
     make_app,
     papi,
 )
