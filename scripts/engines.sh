@@ -110,7 +110,10 @@ ensure_dockerd() {
     if ! process_running dockerd; then
         log "starting dockerd on $DOCKER_SOCKET (log: $LOG_DIR/dockerd.log)"
         # setsid: dockerd must outlive this script and the test session's process group.
+        # From /: a daemon started inside a checkout that is later deleted (a CI clone) breaks (cwd gone).
+        pushd / >/dev/null
         setsid dockerd --host "$DOCKER_SOCKET" >>"$LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
+        popd >/dev/null
     else
         log "dockerd is running but not answering yet; waiting"
     fi
@@ -125,8 +128,14 @@ ensure_podman_service() {
     # A socket file left by a killed service makes nothing answer; podman re-creates it.
     [ -S "$PODMAN_PATH" ] && rm -f "$PODMAN_PATH"
     log "starting podman system service on $PODMAN_SOCKET (log: $LOG_DIR/podman-service.log)"
-    CONTAINERS_CONF="$CONTAINERS_CONF" setsid podman system service --time=0 "$PODMAN_SOCKET" \
+    # The service outlives this checkout (a CI clone may be deleted while it runs): it gets a copy of the
+    # config and / as its working directory, or conmon fails every container start ("write child: broken
+    # pipe", "Failed to get working directory") once the clone is gone.
+    cp "$CONTAINERS_CONF" "$LOG_DIR/containers.conf"
+    pushd / >/dev/null
+    CONTAINERS_CONF="$LOG_DIR/containers.conf" setsid podman system service --time=0 "$PODMAN_SOCKET" \
         >>"$LOG_DIR/podman-service.log" 2>&1 </dev/null 9>&- &
+    popd >/dev/null
     wait_for_socket "$PODMAN_PATH" 30 "podman service" "$LOG_DIR/podman-service.log" \
         || die "podman service did not start"
 }
