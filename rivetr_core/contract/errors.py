@@ -35,6 +35,12 @@ class NotFound(RivetrError):
     def of(cls, what: str, ident: str) -> NotFound:
         return cls(f"{what} {ident!r} not found", details={"id": ident})
 
+    @classmethod
+    def on(cls, field: str, message: str) -> NotFound:
+        """A body field that references nothing (``project_id`` of no project): a 404 naming the field,
+        ``details`` ``[{"field", "message"}]`` as validation errors have."""
+        return cls(f"{field}: {message}", details=[{"field": field, "message": message}])
+
 
 class Conflict(RivetrError):
     """The request is valid but clashes with the current state: a name or domain already taken, an app

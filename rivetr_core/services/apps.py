@@ -117,11 +117,6 @@ def check_backup_settings(consistency: str, command: str | None) -> None:
         )
 
 
-def _missing(field: str, message: str) -> NotFound:
-    # A reference to nothing is a 404 naming the field (the body itself is well-formed).
-    return NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
-
-
 class AppService:
     def __init__(self, ctx: RivetrContext) -> None:
         self.ctx = ctx
@@ -169,9 +164,9 @@ class AppService:
             )
         async with ctx.db.session() as session:
             if fields.get("project_id") and await session.get(Project, fields["project_id"]) is None:
-                raise _missing("project_id", f"no project with id {fields['project_id']!r}")
+                raise NotFound.on("project_id", f"no project with id {fields['project_id']!r}")
             if fields.get("ssh_key_id") and await session.get(SshKey, fields["ssh_key_id"]) is None:
-                raise _missing("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
+                raise NotFound.on("ssh_key_id", f"no SSH key with id {fields['ssh_key_id']!r}")
             if fields.get("name"):
                 other = (await session.exec(select(App).where(App.name == fields["name"]))).first()
                 if other is not None and other.id != app_id:

@@ -200,32 +200,41 @@ class BackupBase:
             )
         )
 
-    async def get_destination(self, destination_id: str, field: str | None = None) -> BackupDestination:
+    async def _get(self, model: Any, ident: str, what: str, field: str | None = None) -> Any:
+        """The row of ``model`` or a 404: ``NotFound.of(what)``, or naming ``field`` when the id came in a
+        request body (``destination_id``, ``app_id``)."""
         async with self.ctx.db.session() as session:
-            row = await session.get(BackupDestination, destination_id)
+            row = await session.get(model, ident)
         if row is None:
             if field:
-                message = f"no backup destination with id {destination_id!r}"
-                raise NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
-            raise NotFound.of("backup destination", destination_id)
+                raise NotFound.on(field, f"no {what} with id {ident!r}")
+            raise NotFound.of(what, ident)
+        return row
+
+    async def get_destination(self, destination_id: str, field: str | None = None) -> BackupDestination:
+        row: BackupDestination = await self._get(
+            BackupDestination, destination_id, "backup destination", field
+        )
         return row
 
     async def get_backup(self, backup_id: str) -> Backup:
-        async with self.ctx.db.session() as session:
-            row = await session.get(Backup, backup_id)
-        if row is None:
-            raise NotFound.of("backup", backup_id)
+        row: Backup = await self._get(Backup, backup_id, "backup")
         return row
 
     async def _get_app(self, app_id: str, field: str | None = None) -> App:
-        async with self.ctx.db.session() as session:
-            app = await session.get(App, app_id)
-        if app is None:
-            if field:
-                message = f"no app with id {app_id!r}"
-                raise NotFound(f"{field}: {message}", details=[{"field": field, "message": message}])
-            raise NotFound.of("app", app_id)
+        app: App = await self._get(App, app_id, "app", field)
         return app
+
+    async def _insert_claimed(self, row: Any, app_id: str) -> None:
+        """Store a new run or restore row; the app's claim (taken by the caller) is released if that fails."""
+        try:
+            async with self.ctx.db.session() as session:
+                session.add(row)
+                await session.commit()
+                await session.refresh(row)
+        except BaseException:
+            self._busy.pop(app_id, None)
+            raise
 
     async def _finish(self, model: Any, ident: str, **fields: Any) -> Any:
         async with self.ctx.db.session() as session:

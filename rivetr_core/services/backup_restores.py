@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
-from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
+from rivetr_core.contract.errors import Conflict, RivetrError, ValidationFailed
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
@@ -23,10 +23,7 @@ if TYPE_CHECKING:
 
 class RestoresMixin(BackupBase):
     async def get_restore(self, restore_id: str) -> BackupRestore:
-        async with self.ctx.db.session() as session:
-            row = await session.get(BackupRestore, restore_id)
-        if row is None:
-            raise NotFound.of("restore", restore_id)
+        row: BackupRestore = await self._get(BackupRestore, restore_id, "restore")
         return row
 
     async def list_restores(self, backup_id: str, page: PageQuery) -> tuple[list[BackupRestore], str | None]:

@@ -96,14 +96,7 @@ class RunsMixin(BackupBase):
             ".enc" if row.encrypted else ""
         )
         self._claim(app.id, row.id)
-        try:
-            async with self.ctx.db.session() as session:
-                session.add(row)
-                await session.commit()
-                await session.refresh(row)
-        except BaseException:
-            self._busy.pop(app.id, None)
-            raise
+        await self._insert_claimed(row, app.id)
         return row, app, dest, mounts
 
     async def start_app_backup(
@@ -231,14 +224,7 @@ class RunsMixin(BackupBase):
         row = Backup(
             what="state", destination_id=dest.id, schedule_id=schedule_id, trigger=trigger, codec="gz"
         )
-        try:
-            async with self.ctx.db.session() as session:
-                session.add(row)
-                await session.commit()
-                await session.refresh(row)
-        except BaseException:
-            self._busy.pop("", None)
-            raise
+        await self._insert_claimed(row, "")
         return row, dest
 
     async def _execute_state_backup(self, row: Backup, dest: BackupDestination) -> Backup:

@@ -45,10 +45,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
 
 class SchedulesMixin(RunsMixin):
     async def get_schedule(self, schedule_id: str) -> BackupSchedule:
-        async with self.ctx.db.session() as session:
-            row = await session.get(BackupSchedule, schedule_id)
-        if row is None:
-            raise NotFound.of("backup schedule", schedule_id)
+        row: BackupSchedule = await self._get(BackupSchedule, schedule_id, "backup schedule")
         return row
 
     async def schedule_json(self, row: BackupSchedule) -> dict[str, Any]:
