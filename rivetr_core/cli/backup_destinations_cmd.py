@@ -34,16 +34,6 @@ def resolve_destination(client: RivetrClient, ref: str) -> dict[str, Any]:
     raise CliError(f"unknown backup destination {ref!r} (destinations: {names})")
 
 
-def destination_target(row: dict[str, Any]) -> str:
-    """Where a destination writes, for people: its directory, or ``s3://bucket/prefix (endpoint)``."""
-    config = {**row, **(row.get("config") or {})}
-    if row.get("kind") == "local":
-        return str(config.get("path") or "-")
-    prefix = (config.get("prefix") or "").strip("/")
-    where = f"s3://{config.get('bucket')}" + (f"/{prefix}" if prefix else "")
-    return f"{where} ({config['endpoint_url']})" if config.get("endpoint_url") else where
-
-
 def _read_secret(label: str, path: str | None) -> str:
     """A secret from ``path`` (its first line), a hidden prompt on a terminal, or one line of stdin."""
     if path:
@@ -86,7 +76,7 @@ def destinations_list(conn: Connection, as_json: bool) -> None:
         )
         return
     table(
-        [(r["name"], r["kind"], destination_target(r), bool(r.get("has_passphrase")), r["id"]) for r in rows],
+        [(r["name"], r["kind"], r["target"], bool(r.get("has_passphrase")), r["id"]) for r in rows],
         ["name", "kind", "target", "encrypted", "id"],
     )
 
@@ -168,7 +158,7 @@ def destinations_add(
         print_json(row)
         return
     encrypted = ", archives encrypted" if row.get("has_passphrase") else ""
-    click.echo(f"added destination {row['name']} ({destination_target(row)}); test write ok{encrypted}")
+    click.echo(f"added destination {row['name']} ({row['target']}); test write ok{encrypted}")
 
 
 @destinations.command("test")
@@ -188,7 +178,7 @@ def destinations_test(destination: str, conn: Connection, as_json: bool) -> None
             click.echo(f"error: {row['name']}: {_refusal(error or {'message': 'test failed'})}", err=True)
         sys.exit(1)
     if not as_json:
-        click.echo(f"{row['name']}: test write ok ({destination_target(row)})")
+        click.echo(f"{row['name']}: test write ok ({row['target']})")
 
 
 @destinations.command("rm")
@@ -206,7 +196,7 @@ def destinations_rm(destination: str, force: bool, yes: bool, conn: Connection) 
     with conn.client() as client:
         row = resolve_destination(client, destination)
         if not yes:
-            click.confirm(f"remove destination {row['name']} ({destination_target(row)})?", abort=True)
+            click.confirm(f"remove destination {row['name']} ({row['target']})?", abort=True)
         params = {"force": "true"} if force else None
         answer = client.request(
             "DELETE", f"{DESTINATIONS}/{quote(row['id'], safe='')}", params=params, ok=(409,)

@@ -16,14 +16,6 @@ from .output import print_json, short_time, table
 SCHEDULES = "/api/backup-schedules"
 
 
-def retention(row: dict[str, Any]) -> str:
-    """``last 7, daily 14, weekly 8`` (the rules in use)."""
-    parts = [
-        f"{rule} {row.get(f'keep_{rule}')}" for rule in ("last", "daily", "weekly") if row.get(f"keep_{rule}")
-    ]
-    return ", ".join(parts) or "-"
-
-
 @click.group("schedules")
 def backup_schedules() -> None:
     """Scheduled backups with retention (their jobs also show in `rivetr schedules list`)."""
@@ -51,7 +43,7 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
                 "state" if r["what"] == "state" else f"app {apps.get(r.get('app_id'), r.get('app_id'))}",
                 dests.get(r["destination_id"], r["destination_id"]),
                 f"{r['cron']} ({r['timezone']})",
-                retention(r),
+                r["retention"],
                 r.get("enabled", True),
                 short_time(r.get("next_run_at")),
                 short_time(r.get("last_run_at")),

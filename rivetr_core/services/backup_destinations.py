@@ -130,19 +130,25 @@ def destination_json(box: SecretBox, row: BackupDestination) -> dict[str, Any]:
         path=config.get("path"),
         **{field: config.get(field) for field in S3_FIELDS},
         secret_key=mask(secret.get("secret_key")),
+        target=target(row.kind, config),
         has_passphrase=bool(secret.get("passphrase")),
         created_at=isoformat(row.created_at),
         updated_at=isoformat(row.updated_at),
     ).model_dump(mode="json")
 
 
+def target(kind: str, config: Mapping[str, Any]) -> str:
+    """Where a destination writes, for people: its directory, or ``s3://bucket/prefix (endpoint)``."""
+    if kind == "local":
+        return str(config.get("path") or "-")
+    prefix = (config.get("prefix") or "").strip("/")
+    where = f"s3://{config.get('bucket')}" + (f"/{prefix}" if prefix else "")
+    return f"{where} ({config['endpoint_url']})" if config.get("endpoint_url") else where
+
+
 def describe(row: BackupDestination) -> str:
     """One human line naming where archives go (events, errors)."""
-    config = row.config or {}
-    if row.kind == "local":
-        return f"{row.name} ({config.get('path')})"
-    prefix = f"/{config['prefix']}" if config.get("prefix") else ""
-    return f"{row.name} (s3://{config.get('bucket')}{prefix} at {config.get('endpoint_url')})"
+    return f"{row.name}: {target(row.kind, row.config or {})}"
 
 
 class DestinationsMixin(BackupBase):

@@ -29,6 +29,9 @@ class DestinationOut(BaseModel):
     prefix: str | None
     access_key: str | None
     secret_key: str | None = Field(description="Masked; null for a local destination.")
+    target: str = Field(
+        description="Where archives go, for people: the directory, or s3://bucket/prefix (endpoint)."
+    )
     has_passphrase: bool = Field(
         description="Archives written here are encrypted (the passphrase is write-only)."
     )
@@ -85,6 +88,7 @@ class BackupScheduleOut(BaseModel):
     keep_last: int
     keep_daily: int
     keep_weekly: int
+    retention: str = Field(description='The rules in use, for people: "last 7, daily 14" ("-": none).')
     enabled: bool
     job_name: str = Field(description="Its job in GET /api/schedules.")
     next_run_at: str | None
@@ -129,3 +133,9 @@ def restore_json(row: BackupRestore) -> dict[str, Any]:
         started_at=isoformat(row.started_at),
         finished_at=isoformat(row.finished_at),
     ).model_dump(mode="json")
+
+
+def retention_text(keep_last: int, keep_daily: int, keep_weekly: int) -> str:
+    """``last 7, daily 14, weekly 8``: the retention rules in use, for people."""
+    rules = (("last", keep_last), ("daily", keep_daily), ("weekly", keep_weekly))
+    return ", ".join(f"{rule} {n}" for rule, n in rules if n) or "-"

@@ -15,7 +15,7 @@ from rivetr_core.models.backups import Backup, BackupSchedule, schedule_job_name
 from rivetr_core.models.schedules import ScheduledJob
 
 from .backup_base import log, utc_now
-from .backup_responses import BackupScheduleOut
+from .backup_responses import BackupScheduleOut, retention_text
 from .backup_runs import RunsMixin
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
         keep_last=row.keep_last,
         keep_daily=row.keep_daily,
         keep_weekly=row.keep_weekly,
+        retention=retention_text(row.keep_last, row.keep_daily, row.keep_weekly),
         enabled=row.enabled,
         job_name=schedule_job_name(row.id),
         next_run_at=isoformat(job.next_run_at) if job and job.enabled else None,  # paused: none coming

@@ -26,17 +26,8 @@ RUNS_SHOWN = 30
 LISTED = 200
 
 
-def target(dest: dict[str, Any]) -> str:
-    """Where a destination writes, for people: its directory, or ``s3://bucket/prefix (endpoint)``."""
-    if dest.get("kind") == "local":
-        return str(dest.get("path") or "-")
-    prefix = f"/{dest['prefix']}" if dest.get("prefix") else ""
-    return f"s3://{dest.get('bucket')}{prefix} ({dest.get('endpoint_url')})"
-
-
 async def _destinations() -> list[dict[str, Any]]:
-    shown = await readmodels.backup_destinations(ctx().services, limit=LISTED)
-    return [{**dest, "target": target(dest)} for dest in shown]
+    return await readmodels.backup_destinations(ctx().services, limit=LISTED)
 
 
 async def _runs(app_id: str | None = None) -> list[dict[str, Any]]:
@@ -56,13 +47,6 @@ async def _runs(app_id: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def _retention(row: dict[str, Any]) -> str:
-    parts = [
-        f"{rule} {row[f'keep_{rule}']}" for rule in ("last", "daily", "weekly") if row.get(f"keep_{rule}")
-    ]
-    return ", ".join(parts) or "-"
-
-
 async def _schedules_context() -> dict[str, Any]:
     destinations = await _destinations()
     names = {d["id"]: d["name"] for d in destinations}
@@ -72,7 +56,6 @@ async def _schedules_context() -> dict[str, Any]:
     for row in await readmodels.backup_schedules(ctx().services, limit=LISTED):
         row["destination_name"] = names.get(row["destination_id"], row["destination_id"])
         row["app_name"] = app_names.get(row.get("app_id") or "")
-        row["retention"] = _retention(row)
         schedules.append(row)
     return {"schedules": schedules, "destinations": destinations, "apps": apps}
 
