@@ -103,6 +103,12 @@ class App(SQLModel, table=True):
     #: ``pre_backup_command`` in it first (``command``), or ``none`` (see rivetr_core.services.backups).
     backup_consistency: str = Field(default="pause", max_length=10)
     pre_backup_command: str | None = Field(default=None, max_length=2000)
+    #: Release phase (see rivetr_core.engine.release): run in a one-off container of the new image, with the
+    #: app's env and links, before it takes traffic; non-zero exit or ``release_timeout`` seconds fail the deploy.
+    release_command: str | None = Field(default=None, max_length=2000)
+    release_timeout: float = 600.0
+    #: Run in the new container after the switch; a failure is reported, never rolled back.
+    post_deploy_command: str | None = Field(default=None, max_length=2000)
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

@@ -16,8 +16,10 @@ from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import new_id, utcnow
 
+from . import services as _services  # noqa: F401  (the tables backups reference by foreign key)
+
 DESTINATION_KINDS = ("local", "s3")
-BACKUP_WHATS = ("volumes", "state")
+BACKUP_WHATS = ("volumes", "state", "service")
 RUN_STATUSES = ("running", "succeeded", "failed")
 CONSISTENCY_MODES = ("pause", "command", "none")
 
@@ -49,6 +51,9 @@ class Backup(SQLModel, table=True):
     what: str = Field(default="volumes", max_length=10)
     app_id: str | None = Field(default=None, sa_column=_fk("apps.id", ondelete="SET NULL"))
     app_name: str | None = Field(default=None, max_length=63)
+    #: ``what="service"``: the managed service whose data (a logical dump) the archive holds.
+    service_id: str | None = Field(default=None, sa_column=_fk("services.id", ondelete="SET NULL"))
+    service_name: str | None = Field(default=None, max_length=63)
     destination_id: str | None = Field(
         default=None, sa_column=_fk("backup_destinations.id", ondelete="CASCADE")
     )
@@ -92,6 +97,7 @@ class BackupSchedule(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     what: str = Field(default="volumes", max_length=10)
     app_id: str | None = Field(default=None, sa_column=_fk("apps.id", ondelete="CASCADE"))
+    service_id: str | None = Field(default=None, sa_column=_fk("services.id", ondelete="CASCADE"))
     destination_id: str = Field(sa_column=_fk("backup_destinations.id", ondelete="CASCADE", nullable=False))
     cron: str = Field(max_length=200)
     timezone: str = Field(default="UTC", max_length=64)

@@ -8,7 +8,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import rivetr_core.models
-import rivetr_core.models.backups  # noqa: F401  (a feature's tables, loaded lazily by the server)
+import rivetr_core.models.backups  # noqa: F401  (lazily loaded features' tables: backups, and services it imports)
 
 connection = context.config.attributes.get("connection")
 if connection is None:
