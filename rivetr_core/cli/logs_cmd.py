@@ -30,31 +30,32 @@ def logs(app: str, follow_it: bool, tail: int, conn: Connection, as_json: bool) 
             raise CliError(f"app {found['name']} has no running container (status {found['status']})")
         if not follow_it:
             for entry in client.get(f"/api/apps/{found['id']}/logs", params={"tail": tail}):
-                _print(entry, as_json)
+                print_entry(entry, as_json)
             return
-        _follow(client, found["id"], tail, as_json)
+        follow_stream(client, f"/api/apps/{found['id']}/logs/stream?tail={tail}", as_json)
 
 
-def _print(entry: dict, as_json: bool) -> None:  # type: ignore[type-arg]
+def print_entry(entry: dict, as_json: bool) -> None:  # type: ignore[type-arg]
     if as_json:
         click.echo(json.dumps(entry))
     else:
         click.echo(entry["line"], err=entry.get("stream") == "stderr")
 
 
-def _follow(client, app_id: str, tail: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def follow_stream(client, path: str, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """Print a log WebSocket (an app's or a service's) until its ``end`` event, the server closing it or ^C."""
     from websockets.exceptions import ConnectionClosedError, InvalidStatus
     from websockets.sync.client import connect
 
     headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
-    url = client.ws_url(f"/api/apps/{app_id}/logs/stream?tail={tail}")
+    url = client.ws_url(path)
     try:
         with connect(url, additional_headers=headers, open_timeout=10, proxy=None) as ws:
             for message in ws:
                 entry = json.loads(message)
                 if entry.get("event") == "end":
                     break
-                _print(entry, as_json)
+                print_entry(entry, as_json)
     except KeyboardInterrupt:
         return
     except ConnectionClosedError as exc:

@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "apps": "apps_cmd:apps",
     "env": "env_cmd:env",
     "volumes": "volumes_cmd:volumes",
+    "services": "services_cmd:services",
     "deploy": "deploy_cmd:deploy",
     "rollback": "deploy_cmd:rollback",
     "logs": "logs_cmd:logs",
