@@ -7,8 +7,9 @@ imports the base image ``localhost/rivetr-test/busybox:latest`` in both) and exp
 Fixtures
 --------
 ``engine_env`` (session)
-    :class:`EngineEnv`: ``docker_socket``, ``podman_socket``, ``containers_conf``, ``base_image``. Use the
-    sockets to configure a ``RivetrConfig`` (``[runtime] docker_socket`` / ``podman_socket``).
+    :class:`EngineEnv`: ``docker_socket``, ``podman_socket``, ``containers_conf``, ``base_image``,
+    ``registries_conf``, ``registry``. Use the sockets to configure a ``RivetrConfig`` (``[runtime]
+    docker_socket`` / ``podman_socket``).
 ``docker_runtime`` / ``podman_runtime`` (function)
     A fresh :class:`DockerRuntime` / :class:`PodmanRuntime`; closed after the test. At teardown every container
     and image carrying this test's ``test_labels`` is removed.
@@ -31,8 +32,10 @@ Helpers
 :func:`remove_labelled` (teardown by label), :func:`run_sync` (run a coroutine from sync code, e.g. in a
 session fixture). Runtime objects hold no event-loop state, so one may be used from several loops.
 
-Environment: the session exports ``CONTAINERS_CONF`` (``ci/containers.conf``) for every podman process it
-starts. Default sockets: ``unix:///var/run/docker.sock`` and ``unix:///run/podman/podman.sock`` (override with
+Environment: the session exports ``CONTAINERS_CONF`` (``ci/containers.conf``) and
+``CONTAINERS_REGISTRIES_CONF`` (a copy of ``ci/registries.conf``: Docker Hub names come from the local registry
+mirror on 127.0.0.1:5000, which serves the official-image stand-ins ``postgres:16``, ``postgres:15``,
+``mysql:8.4``, ``mariadb:11``, ``redis:7``) for every podman process it starts. Default sockets: ``unix:///var/run/docker.sock`` and ``unix:///run/podman/podman.sock`` (override with
 ``RIVETR_DOCKER_SOCKET`` / ``RIVETR_PODMAN_SOCKET``, read by ``scripts/engines.sh``).
 
 Everything a session creates carries ``rivetr.test=<session id>``; a session finalizer removes what tests
@@ -99,6 +102,9 @@ class EngineEnv:
     podman_socket: str
     containers_conf: str
     base_image: str
+    # The podman registries.conf naming the local Docker Hub mirror, and that registry's host:port.
+    registries_conf: str = ""
+    registry: str = ""
 
     def socket(self, engine: str) -> str:
         return self.docker_socket if engine == "docker" else self.podman_socket
@@ -153,8 +159,8 @@ _ENSURED: dict[str, dict[str, str]] = {}
 
 def ensure_engine(engine: str = "all") -> dict[str, str]:
     """Run ``scripts/engines.sh ensure <engine>`` once per process (it installs, starts and builds the base
-    image as needed) and return its KEY=VALUE output (DOCKER_SOCKET, PODMAN_SOCKET, CONTAINERS_CONF,
-    BASE_IMAGE). An engine that cannot run fails the test: a missing engine is a broken setup, not a skip."""
+    image, the local registry and the official-image stand-ins as needed) and return its KEY=VALUE output
+    (DOCKER_SOCKET, PODMAN_SOCKET, CONTAINERS_CONF, CONTAINERS_REGISTRIES_CONF, BASE_IMAGE, REGISTRY). An engine that cannot run fails the test: a missing engine is a broken setup, not a skip."""
     if engine not in _ENSURED:
         try:
             result = subprocess.run(
@@ -167,8 +173,10 @@ def ensure_engine(engine: str = "all") -> dict[str, str]:
                 f"scripts/engines.sh ensure {engine} failed ({result.returncode}):\n{result.stderr}\n{result.stdout}"
             )
         _ENSURED[engine] = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-        # Podman processes this session starts (a service started on demand, the CLI) need the same quirks.
+        # Podman processes this session starts (a service started on demand, the CLI) need the same quirks,
+        # and the same Docker Hub mirror (the local registry serving the official-image stand-ins).
         os.environ["CONTAINERS_CONF"] = _ENSURED[engine]["CONTAINERS_CONF"]
+        os.environ["CONTAINERS_REGISTRIES_CONF"] = _ENSURED[engine]["CONTAINERS_REGISTRIES_CONF"]
     return _ENSURED[engine]
 
 
@@ -180,6 +188,8 @@ def ensure_engines() -> EngineEnv:
         podman_socket=values["PODMAN_SOCKET"],
         containers_conf=values["CONTAINERS_CONF"],
         base_image=values["BASE_IMAGE"],
+        registries_conf=values["CONTAINERS_REGISTRIES_CONF"],
+        registry=values["REGISTRY"],
     )
 
 
