@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from quart import Quart, request
-from quart_schema import QuartSchema
 
 from . import __version__
+from ._schema_import import QuartSchema
 from .auth import install_auth, load_admin_token
 from .config import RivetrConfig, load_config
 from .context import RivetrContext
@@ -47,6 +47,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
+    "rivetr_core.api.links:bp",
     "rivetr_core.api.schedules:bp",
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.ssh_keys:bp",
