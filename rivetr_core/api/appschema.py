@@ -90,6 +90,17 @@ _PRE_BACKUP_HELP = (
     "Shell command run in the app's container before a volume backup (sh -c), e.g. \"sqlite3 /data/app.db "
     '\'.backup /data/app.bak\'"; required with backup_consistency "command"; null clears it.'
 )
+_RELEASE_HELP = (
+    "Release phase: shell command (sh -c) run after the build and before the new version takes traffic, in a "
+    "one-off container of the new image with the app's env, links and volumes, e.g. \"python manage.py migrate "
+    '--noinput"; a non-zero exit or release_timeout fails the deployment (the old version keeps serving). Runs '
+    "on rollbacks too. null clears it. See docs/deployment.md."
+)
+_RELEASE_TIMEOUT_HELP = "Seconds the release command (and the post-deploy command) may run: 1-86400."
+_POST_DEPLOY_HELP = (
+    "Shell command (sh -c) run in the new container after the switch; a failure is reported (deployment log, "
+    "post_deploy_failed event), never rolled back. null clears it."
+)
 _STRATEGY_HELP = (
     "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "
     "both mount the app's named volumes meanwhile). recreate: the old container stops first, for data that "
@@ -384,6 +395,13 @@ class AppIn(_AppFields):
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
     )
+    release_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_RELEASE_HELP
+    )
+    release_timeout: float = Field(600.0, ge=1, le=86400, description=_RELEASE_TIMEOUT_HELP)
+    post_deploy_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
+    )
 
 
 class AppUpdate(_AppFields):
@@ -419,6 +437,13 @@ class AppUpdate(_AppFields):
     backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
+    )
+    release_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_RELEASE_HELP
+    )
+    release_timeout: float | None = Field(None, ge=1, le=86400, description=_RELEASE_TIMEOUT_HELP)
+    post_deploy_command: str | None = Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
     )
 
 

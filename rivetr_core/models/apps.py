@@ -21,7 +21,7 @@ ACTIVE_STATUSES = ("queued", "cloning", "building", "starting", "health_checking
 TERMINAL_STATUSES = ("failed", "cancelled", "superseded", "replaced")
 DEPLOYMENT_STATUSES = (*ACTIVE_STATUSES, "running", *TERMINAL_STATUSES)
 #: Pipeline steps whose start/end/duration are recorded in ``Deployment.steps``.
-STEPS = ("clone", "build", "start", "health", "switch", "drain")
+STEPS = ("clone", "build", "release", "start", "health", "switch", "drain", "post_deploy")
 
 
 def _fk(target: str, *, ondelete: str) -> Any:

@@ -7,6 +7,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "deployment_succeeded",
     "deployment_failed",
     "rollback",
+    "post_deploy_failed",
     "container_crashed",
     "container_restarted",
     "certificate_issued",

@@ -74,6 +74,11 @@ class AppOut(_Out):
     deploy_strategy: str = Field(description="rolling or recreate.")
     backup_consistency: str = Field(description="pause, command or none.")
     pre_backup_command: str | None
+    release_command: str | None = Field(
+        description="Run in a one-off container before the new version serves."
+    )
+    release_timeout: float = Field(description="Seconds the release (and post-deploy) command may run.")
+    post_deploy_command: str | None = Field(description="Run in the new container after the switch.")
     status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
     current_deployment_id: str | None = Field(description="The deployment serving the app.")
     created_at: str | None
@@ -122,6 +127,9 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         deploy_strategy=app.deploy_strategy,
         backup_consistency=app.backup_consistency,
         pre_backup_command=app.pre_backup_command,
+        release_command=app.release_command,
+        release_timeout=app.release_timeout,
+        post_deploy_command=app.post_deploy_command,
         status=app.status,
         current_deployment_id=app.current_deployment_id,
         created_at=isoformat(app.created_at),

@@ -58,8 +58,14 @@ NULLABLE_APP_FIELDS = frozenset(
         "git_token",
         "git_token_user",
         "pre_backup_command",
+        "release_command",
+        "post_deploy_command",
     }
 )
+
+#: Release phase limits (see rivetr_core.engine.release): the longest command, the timeout's range in seconds.
+MAX_COMMAND_LENGTH = 2000
+RELEASE_TIMEOUT_RANGE = (1.0, 86400.0)
 
 #: What a preview app copies from its base app (HSTS is left off: preview hosts come and go).
 PREVIEW_COPIED_FIELDS = (
@@ -115,6 +121,26 @@ def check_backup_settings(consistency: str, command: str | None) -> None:
             "pre_backup_command",
             'required when backup_consistency is "command" (what to run before a backup)',
         )
+
+
+def check_release_settings(fields: dict[str, Any]) -> None:
+    """``release_command`` / ``post_deploy_command``: at most 2000 characters, no NUL, a blank one clears it;
+    ``release_timeout``: 1 to 86400 seconds. Normalises ``fields`` in place."""
+    for key in ("release_command", "post_deploy_command"):
+        if key not in fields or fields[key] is None:
+            continue
+        command = str(fields[key])
+        if len(command) > MAX_COMMAND_LENGTH:
+            raise ValidationFailed.on(key, f"must be at most {MAX_COMMAND_LENGTH} characters")
+        if "\x00" in command:
+            raise ValidationFailed.on(key, "must not contain NUL characters")
+        fields[key] = command if command.strip() else None
+    if "release_timeout" in fields:
+        timeout = fields["release_timeout"]
+        low, high = RELEASE_TIMEOUT_RANGE
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not low <= timeout <= high:
+            raise ValidationFailed.on("release_timeout", f"must be {low:g} to {high:g} seconds")
+        fields["release_timeout"] = float(timeout)
 
 
 class AppService:
@@ -202,6 +228,7 @@ class AppService:
         ctx = self.ctx
         values = dict(fields)
         await self._validate(values, None)
+        check_release_settings(values)
         check_backup_settings(values.get("backup_consistency", "pause"), values.get("pre_backup_command"))
         token = values.pop("git_token", None)
         domains = list(values.pop("domains", None) or [])
@@ -228,6 +255,7 @@ class AppService:
             if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
                 raise ValidationFailed.on(key, "must not be null")
         await self._validate(values, app_id)
+        check_release_settings(values)
         check_backup_settings(
             values.get("backup_consistency", old_app.backup_consistency),
             values.get("pre_backup_command", old_app.pre_backup_command),
