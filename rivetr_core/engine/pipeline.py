@@ -1,6 +1,7 @@
 """The steps of one deployment, each timed into ``Deployment.steps``.
 
-``clone → build → start → health → switch → drain`` (a rollback skips clone and build and reuses the image).
+``clone → build → [release] → start → health → switch → drain → [post_deploy]`` (a rollback skips clone and build
+and reuses the image; the bracketed steps run when the app sets the command, see :mod:`.release`).
 Status moves ``queued → cloning → building → starting → health_checking → switching → running``; any failure
 marks the deployment ``failed`` with the reason and the build-log tail, removes what it started (container,
 image) and leaves the previous version serving: the proxy is only touched in ``switch``, after the new
@@ -186,6 +187,11 @@ class Pipeline:
                 if workdir is not None:
                     svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, workdir, True), f"rm-{self.dep_id}")
             await self.status("starting", image=image)
+            if app.release_command:  # also on a rollback, as Heroku does (see engine.release)
+                from .release import run_release
+
+                async with self.step("release"):
+                    await run_release(self, runtime, image)
             async with self.step("start"):
                 upstream = await self._start(runtime, image)
             await self.status("health_checking", container_id=self.container_id, upstream=upstream)
@@ -195,6 +201,11 @@ class Pipeline:
             self.switch_task = asyncio.ensure_future(self._switch(upstream))
             old = await asyncio.shield(self.switch_task)
             await self._drain(runtime, old)
+            if app.post_deploy_command:  # a failure is reported, never rolled back
+                from .release import run_post_deploy
+
+                async with self.step("post_deploy"):
+                    await run_post_deploy(self, runtime)
             # Volumes deleted while the old container mounted them can go now (best effort, logged).
             await svc.ctx.services.volumes.prune(app.id, runtime)
             await svc.update_deployment(self.dep_id, steps=dict(self.steps))
