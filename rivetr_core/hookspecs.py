@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         NotifierRegistration,
         ProxyBackendRegistration,
         RivetrEvent,
+        TemplateRegistration,
     )
 
 PROJECT_NAME = "rivetr"
@@ -152,6 +153,24 @@ def rivetr_config_models() -> list[ConfigModelRegistration]:
         @hookimpl
         def rivetr_config_models():
             return [ConfigModelRegistration(name="my-plugin", model=Settings)]
+    """
+
+
+@hookspec
+def rivetr_templates() -> list[TemplateRegistration]:
+    """Service templates this plugin adds to the catalogue (one-click databases and apps; docs/templates.md).
+
+    Returns: a list of :class:`~rivetr_core.contract.TemplateRegistration`, each naming a TOML file (``path``)
+    or holding its text (``text``); ``name`` is what ``POST /api/services`` takes as ``type``. Core parses them
+    on first use of the catalogue; a broken file or a name already taken is reported (``GET /api/templates``
+    ``errors``), the rest of the catalogue still loads.
+
+    Example::
+
+        @hookimpl
+        def rivetr_templates():
+            here = Path(__file__).parent
+            return [TemplateRegistration(name="plausible", path=here / "plausible.toml")]
     """
 
 

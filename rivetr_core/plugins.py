@@ -73,7 +73,7 @@ class PluginInfo:
 
     ``status``: ``ok``, ``failed`` (``error`` says why) or ``disabled`` (``[plugins] disable``). ``provides``
     maps a capability (``runtime``, ``builder``, ``git_provider``, ``health_check``, ``notifier``,
-    ``proxy_backend``, ``blueprint``, ``config``) to the names users type to select it."""
+    ``proxy_backend``, ``blueprint``, ``template``, ``config``) to the names users type to select it."""
 
     name: str
     version: str
@@ -118,6 +118,7 @@ _PROVIDES = {
     "rivetr_notifiers": "notifier",
     "rivetr_proxy_backends": "proxy_backend",
     "rivetr_blueprints": "blueprint",
+    "rivetr_templates": "template",
 }
 
 
@@ -254,6 +255,7 @@ class RivetrPluginManager:
                         self._blueprints.append(reg)
                         self._owners[("rivetr_blueprints", str(getattr(reg, "name", "")))] = impl.plugin_name
                 self._config_models = self._collect_config_models()
+                self._templates = self._collect_templates()
                 break
             except _PluginFailed as failure:  # collect again without it
                 self._fail(failure.plugin, failure.message)
@@ -325,6 +327,16 @@ class RivetrPluginManager:
                     raise PluginError(f"plugin {owner!r} {problem}")
                 models[owner] = model  # type: ignore[assignment]
         return models
+
+    def _collect_templates(self) -> list[tuple[str, Any]]:
+        """``(plugin name, registration)`` in registration order. Cheap (a name and a path each): the TOML is
+        read by the catalogue on first use, which also reports duplicate and broken templates."""
+        found = []
+        for impl in self.pm.hook.rivetr_templates.get_hookimpls():
+            for registration in self._call_registration(impl, "rivetr_templates"):
+                found.append((impl.plugin_name, registration))
+                self._owners[("rivetr_templates", str(getattr(registration, "name", "")))] = impl.plugin_name
+        return found
 
     # ---------------------------------------------------------------------------------------------- config
     def config_models(self) -> dict[str, type[BaseModel]]:
@@ -454,6 +466,11 @@ class RivetrPluginManager:
 
     def blueprints(self) -> list[BlueprintRegistration]:
         return list(self._blueprints)
+
+    def template_registrations(self) -> list[tuple[str, Any]]:
+        """The plugins' template registrations, each with the name of the plugin that made it (duplicates kept:
+        :class:`~rivetr_core.managed.catalog.Catalog` reports them)."""
+        return list(self._templates)
 
     def select(self, registry: dict[str, R], name: str, kind: str) -> R:
         try:

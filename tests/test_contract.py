@@ -16,7 +16,18 @@ import pytest
 import rivetr_core.contract as contract
 
 CONTRACT_DIR = Path(contract.__file__).parent
-CAPABILITIES = ["runtime", "builder", "git", "health", "notifier", "proxy", "events", "errors", "plugin"]
+CAPABILITIES = [
+    "runtime",
+    "builder",
+    "git",
+    "health",
+    "notifier",
+    "proxy",
+    "events",
+    "errors",
+    "plugin",
+    "templates",
+]
 HELPERS = ["signing", "hostapi", "repofiles", "units"]
 
 
@@ -55,7 +66,8 @@ def _registration_fields_without_doc(module_name: str) -> list[str]:
 
 def test_every_registration_field_is_documented() -> None:
     registrations = [n for m in CAPABILITIES for n in _public_classes(m) if n.endswith("Registration")]
-    assert len(registrations) == 8  # runtime, builder, git, health, notifier, proxy, blueprint, config model
+    # runtime, builder, git, health, notifier, proxy, blueprint, config model, template
+    assert len(registrations) == 9
     missing = [f for m in CAPABILITIES for f in _registration_fields_without_doc(m)]
     assert not missing, f"registration fields without a #: comment: {missing}"
     for name in registrations:

@@ -14,6 +14,8 @@ capability:
 * :mod:`~rivetr_core.contract.events` — lifecycle events (``RivetrEvent``)
 * :mod:`~rivetr_core.contract.errors` — domain errors (``RivetrError`` and friends)
 * :mod:`~rivetr_core.contract.plugin` — ``PluginContext`` and the blueprint/config registrations
+* :mod:`~rivetr_core.contract.templates` — service templates (``TemplateRegistration``; loaded on first use,
+  since only plugins that ship templates need it at start)
 
 **Registrations** are small frozen dataclasses that registration hooks return (``rivetr_container_runtimes``
 returns ``[ContainerRuntimeRegistration(name="docker", factory=...)]``); the expensive object is made by
@@ -23,6 +25,8 @@ Nothing here imports a plugin or a heavy library. The hooks themselves are docum
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .builder import (
     Builder,
@@ -94,6 +98,9 @@ from .runtime import (
     VolumeDataRuntime,
 )
 
+if TYPE_CHECKING:
+    from .templates import TemplateRegistration
+
 __all__ = [
     "BlueprintRegistration",
     "BranchInfo",
@@ -142,8 +149,24 @@ __all__ = [
     "RunSpec",
     "RuntimeInfo",
     "RuntimeUnavailable",
+    "TemplateRegistration",
     "UpstreamStatus",
     "ValidationFailed",
     "VolumeDataRuntime",
     "WebhookEvent",
 ]
+
+#: Contract names whose module loads on first access: the server imports this package at start, and only a
+#: plugin that ships templates needs them then (every module the server imports costs idle memory).
+_LAZY = {"TemplateRegistration": "templates"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
