@@ -1,4 +1,5 @@
-"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps limits <name|id>``,
+"""``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps update <name|id>``
+(release phase), ``apps limits <name|id>``,
 ``apps builder <name|id> [NAME]``, ``apps health-check <name|id> [--kind ...]`` and ``apps delete <name|id>``."""
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
             ("limits", _limits_summary(found.get("effective_limits") or {})),
+            *(
+                _release_rows(found)
+                if found.get("release_command") or found.get("post_deploy_command")
+                else []
+            ),
             ("deployment", found.get("current_deployment_id")),
             ("resources", _resources(latest)),
             ("created", short_time(found.get("created_at"))),
@@ -116,6 +122,42 @@ def _no_credentials(_ctx: click.Context, _param: click.Parameter, url: str) -> s
     return url
 
 
+def release_options(command: Any) -> Any:
+    """``--release-command``, ``--release-timeout`` and ``--post-deploy-command`` (``apps create`` / ``update``)."""
+    for decorator in reversed(
+        (
+            click.option(
+                "--release-command",
+                help="Run (sh -c) in a one-off container of the new image before it takes traffic, e.g. "
+                "'python manage.py migrate'; a failure stops the deploy ('' clears it).",
+            ),
+            click.option(
+                "--release-timeout",
+                type=click.FloatRange(1, 86400),
+                help="Seconds the release (and post-deploy) command may run (default 600).",
+            ),
+            click.option(
+                "--post-deploy-command",
+                help="Run (sh -c) in the new container after the switch; a failure is reported, not rolled "
+                "back ('' clears it).",
+            ),
+        )
+    ):
+        command = decorator(command)
+    return command
+
+
+def release_body(options: dict[str, Any]) -> dict[str, Any]:
+    """The API fields of the release options given; an empty command clears it (null)."""
+    body: dict[str, Any] = {}
+    for key in ("release_command", "post_deploy_command"):
+        if options.get(key) is not None:
+            body[key] = options[key] or None
+    if options.get("release_timeout") is not None:
+        body["release_timeout"] = options["release_timeout"]
+    return body
+
+
 @apps.command("create")
 @click.argument("name")
 @click.option(
@@ -148,6 +190,7 @@ def _no_credentials(_ctx: click.Context, _param: click.Parameter, url: str) -> s
 @click.option(
     "--git-token-user", help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth)."
 )
+@release_options
 @connection_options
 @json_option
 def apps_create(
@@ -166,6 +209,7 @@ def apps_create(
     git_token_user: str | None,
     conn: Connection,
     as_json: bool,
+    **release: Any,
 ) -> None:
     """Create an app from a git repository (deploy it with `rivetr deploy NAME`)."""
     body: dict[str, object] = {
@@ -176,6 +220,7 @@ def apps_create(
         "domains": list(domains),
         "dockerfile": dockerfile,
         "builder": builder,
+        **release_body(release),
     }
     check = _health_check({}, health_kind, health_path, None, health_command, health_options, {})
     if check:
@@ -215,6 +260,39 @@ def apps_delete(app: str, yes: bool, keep_volumes: bool, conn: Connection) -> No
             )
         client.delete(f"/api/apps/{found['id']}", params={"keep_volumes": str(keep_volumes).lower()})
     click.echo(f"deleted app {found['name']}")
+
+
+@apps.command("update")
+@click.argument("app", shell_complete=complete_app)
+@release_options
+@connection_options
+@json_option
+def apps_update(app: str, conn: Connection, as_json: bool, **release: Any) -> None:
+    """Show or change an app's release phase (applies at the next deployment).
+
+    \b
+    rivetr apps update web --release-command 'python manage.py migrate --noinput'
+    rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
+    rivetr apps update web --release-command ''     # no release phase any more"""
+    body = release_body(release)
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        if body:
+            found = client.put(f"/api/apps/{found['id']}", body)
+    if as_json:
+        print_json(found)
+        return
+    fields(_release_rows(found))
+    if body:
+        click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+
+
+def _release_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("release command", found.get("release_command") or "-"),
+        ("release timeout", f"{found.get('release_timeout', 600):g} s"),
+        ("post-deploy command", found.get("post_deploy_command") or "-"),
+    ]
 
 
 def _size(value: int | None) -> str:
