@@ -48,6 +48,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
     "rivetr_core.api.links:bp",
+    "rivetr_core.api.templates:bp",
     "rivetr_core.api.schedules:bp",
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.ssh_keys:bp",

@@ -25,7 +25,7 @@ class PluginOut(BaseModel):
     provides: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Capability (runtime, builder, git_provider, health_check, notifier, proxy_backend, "
-        "blueprint, config) → the names that select it.",
+        "blueprint, template, config) → the names that select it.",
     )
     hooks: list[str] = Field(description="The rivetr_* hooks it implements.")
 
