@@ -76,6 +76,12 @@ class AppSnapshot:
     #: The app's volumes and bind mounts: every container of the app (deploy, rollback, crash restart) gets
     #: the same ones, so named volumes carry its data from one container to the next.
     mounts: list[Mount] = field(default_factory=list)
+    #: What the app's links to managed services give it (``DATABASE_URL``...); the app's own ``env`` wins
+    #: over a variable of the same name. Empty for an app without links (and for previews: they get none).
+    link_env: dict[str, str] = field(default_factory=dict)
+    #: The project network of the linked services (already created): the container joins it and reaches
+    #: each service by its name. None: the engine's default network.
+    network: str | None = None
 
 
 def image_tag(app_name: str, deployment_id: str) -> str:
@@ -99,6 +105,7 @@ def run_spec(
     app, runtime_cfg = snap.app, service.ctx.config.runtime
     limits = effective_limits(app, runtime_cfg)
     env = {
+        **snap.link_env,
         **snap.env,
         "PORT": str(app.port),
         "RIVETR_APP_NAME": app.name,
@@ -120,7 +127,7 @@ def run_spec(
         oom_score_adj=limits.oom_score_adj,
         init=True,
         publish=runtime_cfg.publish_ports,
-        network=service.ctx.config.previews.fork_network if snap.untrusted else None,
+        network=service.ctx.config.previews.fork_network if snap.untrusted else snap.network,
         mounts=list(snap.mounts),
     )
 

@@ -56,6 +56,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from rivetr_core.contract import (
@@ -101,6 +102,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("rivetr.engine")
 
 STATUS_QUEUE_LIMIT = 1000
+#: Whether an app has a link to a managed service, without loading that feature's models.
+_HAS_LINKS = text("SELECT 1 FROM service_links WHERE app_id = :app_id LIMIT 1")
 
 
 def route_flags(app: App) -> dict[str, bool]:
@@ -309,6 +312,12 @@ class DeploymentService:
                 )
             ).first()
             volumes = (await session.exec(select(Volume).where(Volume.app_id == app_id))).all()
+            # Raw SQL first: an app without links never loads the managed-services feature (idle memory).
+            linked = (
+                fork is None
+                and (await session.exec(_HAS_LINKS.bindparams(app_id=app_id))).first() is not None
+            )
+        links = await self._link_settings(app_id) if linked else None
         return AppSnapshot(
             app=app,
             domains=await self.app_domains(app_id),
@@ -318,7 +327,20 @@ class DeploymentService:
             git_token_user=app.git_token_user,
             untrusted=fork is not None,
             mounts=mounts_for(app_id, list(volumes), self.instance_id),
+            link_env=links.env if links else {},
+            network=links.network if links else None,
         )
+
+    async def _link_settings(self, app_id: str) -> Any:
+        """The env and network of the app's links, the network created before any container needs it. A
+        fork's preview never gets links (its code is untrusted; it runs on the isolated fork network)."""
+        from rivetr_core.services.service_links import ServiceLinkService
+
+        links = ServiceLinkService(self.ctx)
+        settings = await links.settings(app_id)
+        if settings.network:
+            await links.ensure_network(settings, await self.ctx.runtime(), self.instance_id)
+        return settings
 
     # --------------------------------------------------------------------------------------- pipeline API
     async def update_deployment(self, deployment_id: str, **fields: Any) -> Deployment:
