@@ -316,6 +316,13 @@ ensure_base_image() {  # $@ = engines
     rm -f "$tar"
 }
 
+# ------------------------------------------------------------------------------------------------ stand-ins
+ensure_standins() {  # $@ = engines; the first one builds and pushes (docker when both)
+    [ "${RIVETR_SKIP_STANDINS:-}" = 1 ] && return 0
+    REGISTRY="$REGISTRY_ADDR" RIVETR_DOCKER_SOCKET="$DOCKER_SOCKET" RIVETR_ENGINES_LOG_DIR="$LOG_DIR" \
+        bash "$ROOT/scripts/standins/build.sh" "$1" "$@"
+}
+
 print_env() {
     echo "DOCKER_SOCKET=$DOCKER_SOCKET"
     echo "PODMAN_SOCKET=$PODMAN_SOCKET"
@@ -351,6 +358,7 @@ cmd_ensure() {
         esac
     done
     ensure_base_image "${engines[@]}"
+    ensure_standins "${engines[@]}"
     print_env
 }
 
