@@ -29,6 +29,7 @@ LAZY_COMMANDS = {
     "env": "env_cmd:env",
     "volumes": "volumes_cmd:volumes",
     "services": "services_cmd:services",
+    "templates": "templates_cmd:templates",
     "deploy": "deploy_cmd:deploy",
     "rollback": "deploy_cmd:rollback",
     "logs": "logs_cmd:logs",

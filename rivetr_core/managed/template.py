@@ -41,7 +41,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: User and database names go into SQL statements, URLs and argv unquoted: keep them identifiers.
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(?::[0-9]+)?(?:/[a-z0-9][a-z0-9._-]*)*$")
+_IMAGE = re.compile(r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)*$")
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::([0-9]+))?$")
 _SECRET_MIN, _SECRET_MAX = 16, 128
