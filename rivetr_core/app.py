@@ -49,6 +49,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.volumes:bp",
     "rivetr_core.api.links:bp",
     "rivetr_core.api.templates:bp",
+    "rivetr_core.api.services:bp",
     "rivetr_core.api.schedules:bp",
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.ssh_keys:bp",

@@ -221,6 +221,12 @@ class RuntimeConfig(_Section):
         description="Publish app ports on 127.0.0.1 and proxy to them, instead of to the containers' own "
         "bridge-network addresses (turn on if this host cannot reach those; rootless engines always publish).",
     )
+    image_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Images of managed services pulled from elsewhere: official name -> mirror, e.g. "
+        '{"postgres" = "registry.internal/mirror/postgres"} (every tag) or {"redis:7" = "registry.internal/redis:7.2"} '
+        "(one tag). Keys and values may be short (postgres:16) or full (docker.io/library/postgres:16) names.",
+    )
 
     @field_validator("pids_limit")
     @classmethod

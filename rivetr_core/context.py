@@ -52,6 +52,7 @@ class RivetrContext:
         self.services.apps = AppService(self)
         self.services.volumes = VolumeService(self)
         self.services.lazy("backups", self._backup_service)
+        self.services.lazy("managed", self._managed_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
@@ -65,6 +66,13 @@ class RivetrContext:
         from .services.backups import BackupService
 
         return BackupService(self)
+
+    def _managed_service(self) -> Any:
+        """Managed services (databases, one-click services): feature code loaded with the first request, page
+        or start-up reconcile that needs it (the server checks the services table with raw SQL first)."""
+        from .services.managed import ServiceService
+
+        return ServiceService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

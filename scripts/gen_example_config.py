@@ -46,6 +46,8 @@ def toml_value(name: str, value: Any) -> str:
         return json.dumps(str(value))
     if isinstance(value, list):
         return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (TOML accepts quoted keys)
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {json.dumps(str(v))}" for k, v in value.items()) + "}"
     return json.dumps(str(value))
 
 

@@ -97,7 +97,7 @@ def _model_keys(model: type, prefix: str = "") -> set[str]:
 def _toml_keys(data: dict, prefix: str = "") -> set[str]:
     keys = set()
     for name, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty inline table is a key's value ({}), not a section
             keys |= _toml_keys(value, f"{prefix}{name}.")
         else:
             keys.add(f"{prefix}{name}")

@@ -1,11 +1,15 @@
-"""The deployments area's start-up (listed in ``CORE_SERVICES``): service, recovery, crash watcher."""
+"""The deployments area's start-up (listed in ``CORE_SERVICES``): service, recovery, crash watcher, and managed
+services brought back to their desired state."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .recovery import CrashWatcher, background_recovery, fail_interrupted
 from .service import DeploymentService
+
+log = logging.getLogger("rivetr.engine.startup")
 
 
 async def start(app: Any, ctx: Any) -> None:
@@ -15,3 +19,27 @@ async def start(app: Any, ctx: Any) -> None:
     await fail_interrupted(service)
     ctx.spawn(background_recovery(service), "deployments-recovery")
     ctx.spawn(CrashWatcher(service).run(), "crash-watcher")
+    ctx.spawn(reconcile_services(ctx), "services-reconcile")
+
+
+async def reconcile_services(ctx: Any) -> None:
+    """Managed services that should run are started again (their containers stopped with the engine or were
+    removed) and checked for readiness, in the background once the engine answers. The feature (its tables,
+    templates, engine glue) loads only when the services table has a row: an idle server without services
+    never imports it."""
+    import sqlalchemy as sa
+
+    from rivetr_core.contract import RuntimeUnavailable
+
+    async with ctx.db.engine.connect() as conn:
+        wanted = (
+            await conn.execute(sa.text("SELECT 1 FROM services WHERE desired_state != 'stopped' LIMIT 1"))
+        ).first()
+    if wanted is None:
+        return
+    try:
+        await ctx.runtime()
+    except RuntimeUnavailable as exc:
+        log.warning("managed services not checked at start-up: %s", exc.message)
+        return
+    await ctx.services.managed.reconcile()

@@ -10,6 +10,8 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
 * :mod:`.volumes` — :class:`~.volumes.VolumeService` (``ctx.services.volumes``): an app's volumes and binds.
 * :mod:`.backups` — :class:`~.backups.BackupService` (``ctx.services.backups``): backup destinations, runs,
   restores and schedules.
+* :mod:`.managed` — :class:`~.managed.ServiceService` (``ctx.services.managed``): managed services (databases,
+  one-click services): create, upgrade, start/stop, delete, credentials, logs, start-up reconcile.
 * :mod:`.projects` — :class:`~.projects.ProjectService` (``ctx.services.projects``): projects that group apps.
 * :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
 * :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from .backups import BackupService
     from .certificates import CertificateService
     from .health import HealthService
+    from .managed import ServiceService
     from .projects import ProjectService
     from .ssh_keys import SshKeyService
     from .system import SystemService
@@ -61,6 +64,7 @@ class Services:
     apps: AppService
     volumes: VolumeService
     backups: BackupService
+    managed: ServiceService
     projects: ProjectService
     ssh_keys: SshKeyService
     known_hosts: KnownHostsStore
@@ -86,6 +90,7 @@ class Services:
         "apps",
         "volumes",
         "backups",
+        "managed",
         "projects",
         "ssh_keys",
         "known_hosts",

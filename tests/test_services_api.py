@@ -1,0 +1,456 @@
+"""Managed services through the API with the FAKE runtime (``rivetr_core.testing.FakeRuntime``): the rules
+(422 unknown type/version listing what exists, 409 name or public port taken, 404 project), masking and reveal,
+what reaches the engine (``RunSpec``: name, network and alias, labels, volumes, restart policy, published only
+with a public port), readiness (running / failed with the container's last lines), stop/start, upgrade and its
+rollback, delete (linked: 409 unless force; volumes kept or removed), rotation, logs and the start-up reconcile.
+The fake gets ``ensure_network`` and ``pull`` here when it lacks them (it has no networks or registry). Real
+engines: tests/e2e/test_services_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivetr_core.contract import ExecResult
+from rivetr_core.testing import FakeRuntime
+from rivetr_core.testing.fake_runtime import FakeImage
+from tests.support.server import ApiClient, make_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PG16 = "docker.io/library/postgres:16"
+PG15 = "docker.io/library/postgres:15"
+REDIS = "docker.io/library/redis:7"
+MASK = "••••••••"
+
+
+def _teach(fake: FakeRuntime) -> dict[str, list[Any]]:
+    """Give the fake what managed services need and record it: networks made and images pulled."""
+    seen: dict[str, list[Any]] = {"networks": [], "pulls": []}
+
+    async def ensure_network(name: str, labels: Any) -> str:
+        seen["networks"].append((name, dict(labels)))
+        return name
+
+    async def pull(image: str) -> AsyncIterator[str]:
+        seen["pulls"].append(image)
+        yield f"{image}: layer 1 downloaded"
+        fake.images.setdefault(image, FakeImage(id=f"sha256:{len(fake.images)}"))
+
+    # setattr: whether the fake has its own (a later version may) does not matter, these record the calls
+    setattr(fake, "ensure_network", ensure_network)  # noqa: B010
+    setattr(fake, "pull", pull)  # noqa: B010
+    return seen
+
+
+@pytest.fixture
+async def sapi(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
+    from rivetr_core.app import create_app
+
+    fake_runtime.seen = _teach(fake_runtime)  # type: ignore[attr-defined]
+    app = create_app(make_config(tmp_path / "data"))
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+async def wait_status(api: ApiClient, service_id: str, *wanted: str, timeout: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        code, body = await api.get(f"/api/services/{service_id}")
+        assert code == 200, body
+        if body["status"] in wanted:
+            return body  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"service still {body['status']}: {body}")
+        await asyncio.sleep(0.02)
+
+
+async def create(api: ApiClient, name: str = "db", **extra: Any) -> dict[str, Any]:
+    code, body = await api.post("/api/services", json={"name": name, "type": "postgres", **extra})
+    assert code == 201, body
+    return body  # type: ignore[no-any-return]
+
+
+def container_of(fake: FakeRuntime, service_id: str) -> Any:
+    found = [c for c in fake.containers.values() if c.spec.labels.get("rivetr.managed-service") == service_id]
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ---------------------------------------------------------------------------------------------- creating
+async def test_create_runs_the_template_privately_and_masks_credentials(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    body = await create(sapi)
+    assert body["status"] == "starting" and body["desired_state"] == "running"
+    assert body["type"] == "postgres" and body["version"] == "16" and body["image"] == PG16
+    assert body["credentials"] == {"user": "app", "password": MASK, "database": "app"}
+    assert MASK in body["connection_url"] and body["connection_url"].startswith("postgres://app:")
+    assert body["internal_host"] == "db" and body["internal_port"] == 5432
+    assert body["network"] == "rivetr-net-default" and body["public_port"] is None
+    ready = await wait_status(sapi, body["id"], "running", "failed")
+    assert ready["status"] == "running", ready
+    assert ready["error"] is None
+
+    container = container_of(fake_runtime, body["id"])
+    spec = container.spec
+    assert spec.name == "rivetr-svc-db" and spec.image == PG16
+    assert spec.network == "rivetr-net-default" and spec.network_aliases == ["db"]
+    assert spec.restart_policy == "unless-stopped"
+    assert spec.container_port is None and spec.publish is False  # private: never on a host port
+    assert spec.labels["rivetr.managed-service"] == body["id"]
+    assert "rivetr.managed" not in spec.labels  # the pipeline's orphan sweep must never see it
+    assert [(m.source, m.target) for m in spec.mounts] == [
+        (f"rivetr-svc-{body['id']}-data", "/var/lib/postgresql/data")
+    ]
+    assert fake_runtime.seen["networks"][0][0] == "rivetr-net-default"  # type: ignore[attr-defined]
+    assert fake_runtime.seen["pulls"] == [PG16]  # type: ignore[attr-defined]
+    # readiness is the template's command, run in the container
+    health = [c["cmd"] for c in fake_runtime.calls_to("exec")]
+    assert health and health[0][0] == "pg_isready"
+
+    code, revealed = await sapi.get(f"/api/services/{body['id']}?reveal=true")
+    assert code == 200
+    password = revealed["credentials"]["password"]
+    assert len(password) == 32 and password.isalnum()
+    assert spec.env["POSTGRES_PASSWORD"] == password  # what the container got is what reveal shows
+    assert revealed["connection_url"] == f"postgres://app:{password}@db:5432/app"
+
+    # stored encrypted: the password is nowhere in the database file
+    db_bytes = b"".join(p.read_bytes() for p in (sapi.ctx.config.server.data_dir).glob("rivetr.db*"))
+    assert password.encode() not in db_bytes
+
+
+async def test_bad_input_gets_the_error_envelope(sapi: ApiClient) -> None:
+    code, body = await sapi.post("/api/services", json={"name": "db", "type": "oracle"})
+    assert code == 422, body
+    detail = body["error"]["details"][0]
+    assert detail["field"] == "type" and {"postgres", "redis", "mysql", "mariadb"} <= set(detail["available"])
+
+    code, body = await sapi.post("/api/services", json={"name": "db", "type": "postgres", "version": "9"})
+    assert code == 422 and body["error"]["details"][0]["available"] == ["16", "15"]
+
+    code, body = await sapi.post("/api/services", json={"name": "Bad_Name", "type": "postgres"})
+    assert code == 422 and body["error"]["code"] == "validation_error"
+
+    code, body = await sapi.post(
+        "/api/services", json={"name": "db", "type": "postgres", "project_id": "nope"}
+    )
+    assert code == 404 and body["error"]["details"][0]["field"] == "project_id"
+
+    for port in (80, 70000):
+        code, body = await sapi.post(
+            "/api/services", json={"name": "db", "type": "postgres", "public_port": port}
+        )
+        assert code == 422, body
+    code, body = await sapi.post(
+        "/api/services", json={"name": "db", "type": "postgres", "memory_limit": "1m"}
+    )
+    assert code == 422 and "memory_limit" in json.dumps(body)
+    code, body = await sapi.post(
+        "/api/services", json={"name": "db", "type": "postgres", "environment": {"1X": "y"}}
+    )
+    assert code == 422
+    code, body = await sapi.post("/api/services", json={"name": "db", "type": "postgres", "colour": "red"})
+    assert code == 422
+
+    code, body = await sapi.get("/api/services/missing")
+    assert code == 404 and body["error"]["code"] == "not_found"
+    for action in ("start", "stop", "restart", "rotate-credentials"):
+        code, _ = await sapi.post(f"/api/services/missing/{action}")
+        assert code == 404
+    code, _ = await sapi.delete("/api/services/missing")
+    assert code == 404
+    code, body = await sapi.get("/api/services", query_string={"limit": "0"})
+    assert code == 422
+
+
+async def test_names_are_unique_across_apps_and_services(sapi: ApiClient) -> None:
+    code, app = await sapi.post("/api/apps", json={"name": "shop", "git_url": "https://example.com/x.git"})
+    assert code == 201, app
+    code, body = await sapi.post("/api/services", json={"name": "shop", "type": "redis"})
+    assert code == 409 and body["error"]["details"][0]["field"] == "name"
+    assert "app named 'shop'" in body["error"]["message"]
+    await create(sapi, "cache")
+    code, body = await sapi.post("/api/services", json={"name": "cache", "type": "redis"})
+    assert code == 409 and "service named 'cache'" in body["error"]["message"]
+
+
+async def test_public_port_is_published_on_every_interface_and_must_be_free(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        code, body = await sapi.post(
+            "/api/services", json={"name": "db", "type": "postgres", "public_port": taken}
+        )
+        assert code == 409 and body["error"]["details"][0]["field"] == "public_port"
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    body = await create(sapi, public_port=port)
+    await wait_status(sapi, body["id"], "running")
+    spec = container_of(fake_runtime, body["id"]).spec
+    assert (spec.container_port, spec.host_port, spec.host_ip, spec.publish) == (5432, port, "0.0.0.0", True)
+    code, other = await sapi.post(
+        "/api/services", json={"name": "db2", "type": "postgres", "public_port": port}
+    )
+    assert code == 409 and "service 'db'" in other["error"]["message"]
+
+    code, closed = await sapi.put(f"/api/services/{body['id']}", json={"public_port": None})
+    assert code == 200 and closed["public_port"] is None and closed["status"] == "starting"
+    await wait_status(sapi, body["id"], "running")
+    spec = container_of(fake_runtime, body["id"]).spec  # recreated: one container, unpublished
+    assert spec.container_port is None and spec.publish is False
+
+
+async def test_a_service_that_never_gets_ready_fails_with_its_log(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    def crash(container_id: str, cmd: list[str], env: dict[str, str]) -> ExecResult:
+        fake_runtime.crash(container_id, exit_code=1)
+        return ExecResult(2, "no response")
+
+    fake_runtime.exec_handler = crash
+    body = await create(sapi)
+    failed = await wait_status(sapi, body["id"], "failed")
+    assert "the container stopped (exit code 1)" in failed["error"]
+
+
+async def test_an_unknown_image_fails_and_the_log_shows_the_pull(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    from rivetr_core.contract.errors import ImageNotFound
+
+    async def pull(image: str) -> AsyncIterator[str]:
+        yield f"{image}: resolving"
+        raise ImageNotFound(f"image {image} does not exist in the registry")
+
+    setattr(fake_runtime, "pull", pull)  # noqa: B010
+    body = await create(sapi)
+    failed = await wait_status(sapi, body["id"], "failed")
+    assert "does not exist" in failed["error"]
+    code, logs = await sapi.get(f"/api/services/{body['id']}/logs")
+    assert code == 200
+    lines = [i["line"] for i in logs["items"]]
+    assert f"pulling {PG16}" in lines and any("resolving" in line for line in lines)
+    assert all(i["stream"] == "rivetr" for i in logs["items"])
+
+
+# ---------------------------------------------------------------------------------------------- lifecycle
+async def test_stop_start_restart_and_upgrade_keep_the_volumes(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    body = await create(sapi, version="15")
+    sid = body["id"]
+    await wait_status(sapi, sid, "running")
+    first = container_of(fake_runtime, sid)
+
+    code, stopped = await sapi.post(f"/api/services/{sid}/stop")
+    assert code == 200 and stopped["status"] == "stopped" and stopped["desired_state"] == "stopped"
+    assert not first.running
+    code, started = await sapi.post(f"/api/services/{sid}/start")
+    assert code == 200 and started["status"] == "starting"
+    await wait_status(sapi, sid, "running")
+    assert container_of(fake_runtime, sid).id == first.id and first.running  # the same container again
+
+    code, _ = await sapi.post(f"/api/services/{sid}/restart")
+    assert code == 200
+    await wait_status(sapi, sid, "running")
+    assert first.running
+
+    code, upgraded = await sapi.put(f"/api/services/{sid}", json={"version": "16", "memory_limit": "256m"})
+    assert code == 200 and upgraded["version"] == "16" and upgraded["status"] == "starting"
+    await wait_status(sapi, sid, "running")
+    now = container_of(fake_runtime, sid)
+    assert now.id != first.id and now.spec.image == PG16 and now.spec.memory_limit == 256 * 1024**2
+    assert [m.source for m in now.spec.mounts] == [m.source for m in first.spec.mounts]
+
+
+async def test_an_upgrade_that_does_not_get_ready_rolls_back(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    body = await create(sapi, version="15")
+    sid = body["id"]
+    await wait_status(sapi, sid, "running")
+
+    def refuse_16(container_id: str, cmd: list[str], env: dict[str, str]) -> ExecResult:
+        if fake_runtime.containers[container_id].spec.image == PG16:
+            fake_runtime.crash(container_id, exit_code=1)  # "database files are incompatible with server"
+            return ExecResult(2, "")
+        return ExecResult(0, "")
+
+    fake_runtime.exec_handler = refuse_16
+    code, _ = await sapi.put(f"/api/services/{sid}", json={"version": "16"})
+    assert code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        back = await wait_status(sapi, sid, "running", "failed")
+        if back["error"] or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    assert back["status"] == "running" and back["version"] == "15", back
+    assert "upgrade to 16 failed, rolled back to 15" in back["error"]
+    assert container_of(fake_runtime, sid).spec.image == PG15
+
+
+async def test_delete_refuses_linked_services_unless_forced_and_keeps_volumes_on_request(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    kept = await create(sapi, "kept")
+    linked = await create(sapi, "linked")
+    for s in (kept, linked):
+        await wait_status(sapi, s["id"], "running")
+    code, app = await sapi.post("/api/apps", json={"name": "web", "git_url": "https://example.com/x.git"})
+    assert code == 201
+    code, link = await sapi.post(f"/api/apps/{app['id']}/links", json={"service_id": linked["id"]})
+    assert code == 201, link
+    code, detail = await sapi.get(f"/api/services/{linked['id']}")
+    assert detail["linked_apps"] == [{"app_id": app["id"], "app_name": "web", "env_prefix": "DATABASE"}]
+
+    code, body = await sapi.delete(f"/api/services/{linked['id']}")
+    assert code == 409 and "web" in body["error"]["message"]
+    assert body["error"]["details"]["apps"] == [{"app_id": app["id"], "name": "web"}]
+    code, _ = await sapi.delete(f"/api/services/{linked['id']}", query_string={"force": "true"})
+    assert code == 204
+    code, links = await sapi.get(f"/api/apps/{app['id']}/links")
+    assert code == 200 and links["items"] == []
+    assert f"rivetr-svc-{linked['id']}-data" not in fake_runtime.volumes
+
+    code, _ = await sapi.delete(f"/api/services/{kept['id']}", query_string={"keep_volumes": "true"})
+    assert code == 204
+    assert f"rivetr-svc-{kept['id']}-data" in fake_runtime.volumes
+    assert not [c for c in fake_runtime.containers.values() if "rivetr.managed-service" in c.spec.labels]
+    code, page = await sapi.get("/api/services")
+    assert page == {"items": [], "next": None}
+
+
+async def test_rotation_changes_the_password_in_the_service_and_lists_apps_to_redeploy(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    body = await create(sapi)
+    sid = body["id"]
+    await wait_status(sapi, sid, "running")
+    _, before = await sapi.get(f"/api/services/{sid}?reveal=true")
+    code, app = await sapi.post("/api/apps", json={"name": "web", "git_url": "https://example.com/x.git"})
+    await sapi.post(f"/api/apps/{app['id']}/links", json={"service_id": sid})
+
+    code, result = await sapi.post(f"/api/services/{sid}/rotate-credentials")
+    assert code == 200, result
+    assert result["apps_to_redeploy"] == [{"app_id": app["id"], "name": "web"}]
+    assert result["service"]["credentials"]["password"] == MASK
+    _, after = await sapi.get(f"/api/services/{sid}?reveal=true")
+    new = after["credentials"]["password"]
+    assert new != before["credentials"]["password"] and len(new) == 32
+    rotate = fake_runtime.calls_to("exec")[-1]["cmd"]
+    assert rotate[0] == "psql" and any(f"'{new}'" in part for part in rotate)
+
+    # redis carries the password in its command: rotation recreates it with the new one
+    redis = (await sapi.post("/api/services", json={"name": "cache", "type": "redis"}))[1]
+    await wait_status(sapi, redis["id"], "running")
+    code, _ = await sapi.post(f"/api/services/{redis['id']}/rotate-credentials")
+    assert code == 200
+    await wait_status(sapi, redis["id"], "running")
+    _, shown = await sapi.get(f"/api/services/{redis['id']}?reveal=true")
+    command = container_of(fake_runtime, redis["id"]).spec.command
+    assert shown["credentials"]["password"] in " ".join(command)
+
+
+async def test_rotation_of_a_stopped_service_is_a_conflict(sapi: ApiClient) -> None:
+    body = await create(sapi)
+    await wait_status(sapi, body["id"], "running")
+    await sapi.post(f"/api/services/{body['id']}/stop")
+    code, result = await sapi.post(f"/api/services/{body['id']}/rotate-credentials")
+    assert code == 409 and result["error"]["code"] == "service_not_running"
+
+
+async def test_list_envelope_filters_and_pages(sapi: ApiClient) -> None:
+    for name, kind in (("a", "postgres"), ("b", "redis"), ("c", "postgres")):
+        code, _ = await sapi.post("/api/services", json={"name": name, "type": kind})
+        assert code == 201
+    code, page = await sapi.get("/api/services", query_string={"limit": "2"})
+    assert code == 200 and [s["name"] for s in page["items"]] == ["a", "b"] and page["next"]
+    code, rest = await sapi.get("/api/services", query_string={"limit": "2", "cursor": page["next"]})
+    assert [s["name"] for s in rest["items"]] == ["c"] and rest["next"] is None
+    code, only = await sapi.get("/api/services", query_string={"type": "redis"})
+    assert [s["name"] for s in only["items"]] == ["b"]
+    assert all(s["credentials"]["password"] == MASK for s in page["items"])
+
+
+async def test_reveal_is_for_administrators_only(sapi: ApiClient) -> None:
+    accounts = sapi.ctx.services.accounts
+    await accounts.create_user("viewer", "a-long-password-1", role="viewer")
+    await accounts.create_user("boss", "a-long-password-2")
+    managed = sapi.ctx.services.managed
+    assert await managed.may_reveal("admin")
+    assert await managed.may_reveal("user:boss") and await managed.may_reveal("token:boss/ci")
+    assert not await managed.may_reveal("user:viewer") and not await managed.may_reveal("token:viewer/ci")
+    assert not await managed.may_reveal(None) and not await managed.may_reveal("user:nobody")
+
+
+async def test_reconcile_brings_stopped_containers_back_and_leaves_stopped_services(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    up = await create(sapi, "up")
+    down = await create(sapi, "down")
+    for s in (up, down):
+        await wait_status(sapi, s["id"], "running")
+    await sapi.post(f"/api/services/{down['id']}/stop")
+    container = container_of(fake_runtime, up["id"])
+    fake_runtime.crash(container.id)  # the engine restarted without bringing it back
+    gone = container_of(fake_runtime, down["id"])
+    await fake_runtime.remove(gone.id)
+
+    started = await sapi.ctx.services.managed.reconcile()
+    assert started == [up["id"]]
+    await wait_status(sapi, up["id"], "running")
+    assert container.running
+    _, still = await sapi.get(f"/api/services/{down['id']}")
+    assert still["status"] == "stopped"
+
+
+LAZY_PROBE = """
+import asyncio, subprocess, sys, tempfile
+from pathlib import Path
+from tests.support.server import ApiClient, make_config
+from rivetr_core.app import create_app
+
+FEATURE = ("rivetr_core.services.managed", "rivetr_core.models.services", "rivetr_core.managed.lifecycle")
+
+async def main():
+    data = Path(tempfile.mkdtemp()) / "data"
+    data.mkdir()
+    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
+    app = create_app(make_config(data))
+    async with app.test_app():
+        await asyncio.sleep(0.2)  # the start-up reconcile has looked at the (empty) services table
+        print("idle", [m for m in FEATURE if m in sys.modules])
+        code, body = await ApiClient(app).get("/api/services")
+        assert code == 200, body
+        print("used", [m for m in FEATURE if m in sys.modules])
+
+asyncio.run(main())
+"""
+
+
+def test_the_feature_loads_with_its_first_use_not_at_start() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "idle []" in out.stdout, out.stdout
+    assert (
+        "used ['rivetr_core.services.managed', 'rivetr_core.models.services', 'rivetr_core.managed.lifecycle']"
+        in out.stdout
+    )
