@@ -112,8 +112,16 @@ _KEEP_HELP = "0: rule not used; at least one of keep_last, keep_daily, keep_week
 
 
 class ScheduleIn(_Strict):
-    what: Literal["volumes", "state"] = "volumes"
+    what: Literal["volumes", "state", "service"] = Field(
+        "volumes",
+        description="volumes (default; with service_id instead of app_id: service), state, service.",
+    )
     app_id: str | None = Field(None, max_length=32, description="The app whose volumes (what=volumes only).")
+    service_id: str | None = Field(
+        None,
+        max_length=32,
+        description="The managed service whose data (what=service; given alone, implies it).",
+    )
     destination_id: str = _ID
     cron: str = Field(min_length=1, max_length=200, description=_CRON_HELP)
     timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone.")
@@ -137,6 +145,7 @@ class ScheduleUpdate(_Strict):
 
 class SchedulesQuery(PageQuery):
     app_id: str | None = Field(None, max_length=32)
+    service_id: str | None = Field(None, max_length=32)
 
 
 DestinationPage = page_model(DestinationOut, "BackupDestinationPage")
@@ -318,7 +327,9 @@ async def create_schedule(data: ScheduleIn) -> tuple[dict[str, Any], int]:
 @document_response(SchedulePage)
 async def list_schedules(query_args: SchedulesQuery) -> dict[str, Any]:
     service = _service()
-    rows, nxt = await service.list_schedules(query_args, app_id=query_args.app_id)
+    rows, nxt = await service.list_schedules(
+        query_args, app_id=query_args.app_id, service_id=query_args.service_id
+    )
     return envelope([await service.schedule_json(r) for r in rows], nxt)
 
 

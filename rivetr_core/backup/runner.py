@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -100,23 +101,54 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def run_worker(request: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
-    """Run one worker op (see the module docstring); returns its ``result`` or raises :class:`BackupFailed`."""
+FRAME_MAX = 1 << 20  # the worker's read_frames refuses bigger frames
+
+
+def frames(chunk: bytes) -> Iterator[bytes]:
+    """``chunk`` as the worker's stream frames (4-byte big-endian length, then the bytes)."""
+    view = memoryview(chunk)
+    for at in range(0, len(view), FRAME_MAX):
+        piece = view[at : at + FRAME_MAX]
+        yield len(piece).to_bytes(4, "big")
+        yield bytes(piece)
+
+
+async def run_worker(
+    request: dict[str, Any],
+    *,
+    timeout: float | None = None,
+    feed: AsyncIterable[bytes] | None = None,
+    pass_fds: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    """Run one worker op (see the module docstring); returns its ``result`` or raises :class:`BackupFailed`.
+
+    ``feed``: a stream op's data (``backup_stream``), sent on stdin after the request as frames and an end
+    marker. When ``feed`` raises (the dump failed in the container), the worker is stopped before the marker, so
+    it stores nothing, and the feed's exception is raised here. ``pass_fds``: descriptors the worker inherits
+    (``unpack_stream``'s output pipe); this process's copies are closed once the worker started.
+    """
     secrets = request_secrets(request)
     payload = json.dumps(request).encode()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rivetr_core.backup.worker",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_child_env(),
-        limit=1 << 20,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "rivetr_core.backup.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=_child_env(),
+            limit=1 << 20,
+            pass_fds=pass_fds,
+        )
+    finally:
+        for fd in pass_fds:  # the worker holds its copy: the reader sees EOF when the worker is gone
+            with contextlib.suppress(OSError):
+                os.close(fd)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stderr_tail: deque[bytes] = deque()
     last: dict[str, Any] | None = None
+    feed_error: BaseException | None = None
 
     async def read_stderr() -> None:
         assert proc.stderr is not None
@@ -127,13 +159,9 @@ async def run_worker(request: dict[str, Any], *, timeout: float | None = None) -
             while size - len(stderr_tail[0]) > _STDERR_TAIL:
                 size -= len(stderr_tail.popleft())
 
-    async def talk() -> None:
+    async def read_stdout() -> None:
         nonlocal last
-        assert proc.stdin is not None and proc.stdout is not None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(payload)
-            await proc.stdin.drain()
-            proc.stdin.close()
+        assert proc.stdout is not None
         async for line in proc.stdout:
             try:
                 message = json.loads(line)
@@ -143,6 +171,40 @@ async def run_worker(request: dict[str, Any], *, timeout: float | None = None) -
                 log.debug("backup worker %s: %s", request.get("op"), message["progress"])
             elif isinstance(message, dict) and "ok" in message:
                 last = message
+
+    async def write_stdin() -> None:
+        nonlocal feed_error
+        assert proc.stdin is not None
+        with contextlib.suppress(
+            BrokenPipeError, ConnectionResetError
+        ):  # the worker answered early: its answer says why
+            if feed is None:
+                proc.stdin.write(payload)
+            else:
+                proc.stdin.write(payload + b"\n")
+                try:
+                    async for chunk in feed:
+                        for piece in frames(chunk):
+                            proc.stdin.write(piece)
+                        await proc.stdin.drain()
+                except (BrokenPipeError, ConnectionResetError):
+                    raise
+                except Exception as exc:
+                    feed_error = exc
+                    await _stop(proc)  # before the end marker: the worker stores nothing
+                    return
+                proc.stdin.write((0).to_bytes(4, "big"))
+            await proc.stdin.drain()
+            proc.stdin.close()
+
+    async def talk() -> None:
+        reader = asyncio.create_task(read_stdout())
+        try:
+            await write_stdin()
+            await reader
+        finally:
+            if not reader.done():
+                reader.cancel()
         await proc.wait()
 
     stderr_task = asyncio.create_task(read_stderr())
@@ -158,6 +220,13 @@ async def run_worker(request: dict[str, Any], *, timeout: float | None = None) -
             await asyncio.shield(_stop(proc))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(stderr_task, 5)
+        if feed is not None:
+            closer = getattr(feed, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+    if feed_error is not None:
+        raise feed_error
     if last is None:
         tail = scrub(b"".join(stderr_tail).decode(errors="replace").strip(), secrets)
         raise BackupFailed(
@@ -175,3 +244,31 @@ async def run_worker(request: dict[str, Any], *, timeout: float | None = None) -
         str(error.get("message") or "the backup worker failed"),
         error.get("details") if isinstance(error.get("details"), dict) else {},
     )
+
+
+async def worker_output(request: dict[str, Any], *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+    """Run an op that writes data to a pipe (``unpack_stream``: the dump an archive holds) and yield that data
+    as it comes. After the last chunk, the op's failure (if any) is raised, so a consumer never mistakes a dump
+    cut short for a whole one. Closing the generator early stops the worker."""
+    loop = asyncio.get_running_loop()
+    read_fd, write_fd = os.pipe()
+    reader = asyncio.StreamReader(limit=chunk_size * 2)
+    try:
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+        )
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    task = asyncio.ensure_future(run_worker({**request, "fd": write_fd}, pass_fds=(write_fd,)))
+    try:
+        while chunk := await reader.read(chunk_size):
+            yield chunk
+        await task
+    finally:
+        transport.close()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

@@ -10,6 +10,7 @@ into an exception so a stopped run still removes its partial archive and staging
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 
 from rivetr_core.backup import archive, crypto, swap
 from rivetr_core.backup.runner import BackupFailed, request_secrets, scrub, scrub_obj
-from rivetr_core.backup.stores import open_store
+from rivetr_core.backup.stores import LocalStore, open_store
 
 TOKEN_RE = re.compile(r"^[0-9a-f]{16}$")
 PROGRESS_EVERY = 1.0
@@ -149,15 +150,22 @@ def op_test(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     return {}
 
 
-def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    started = time.monotonic()
+def _codec(request: dict[str, Any]) -> str:
     codec = request.get("codec", "zst")
     if codec not in archive.CODECS:
         raise BackupFailed("invalid_request", f"unknown codec {codec!r}: use 'zst' or 'gz'", {})
+    return str(codec)
+
+
+def _store_stream(
+    request: dict[str, Any], codec: str, pieces: Iterator[bytes], progress: Progress
+) -> dict[str, Any]:
+    """Compress ``pieces``, encrypt them when the destination has a passphrase and store them under the
+    request's key: committed only once ``pieces`` ended normally (an exception aborts: no archive appears)."""
+    started = time.monotonic()
     passphrase = _passphrase(request)
     key = request.get("key")
     store = open_store(_destination(request))
-    sources = [archive.walk_source(name, path) for name, path in _dirs(request, "sources")]
     compress = archive.compressor(codec)
     writer = store.open_writer(key)  # type: ignore[arg-type]  # checked by the store
     sink = Sink(writer, crypto.Encryptor(passphrase) if passphrase else None)
@@ -165,7 +173,7 @@ def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     pending: list[bytes] = []
     pending_size = 0
     try:
-        for piece in archive.tar_stream(codec, sources):
+        for piece in pieces:
             bytes_in += len(piece)
             out = compress.compress(piece)
             if out:
@@ -190,10 +198,146 @@ def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
         "sha256": digest,
         "bytes_in": bytes_in,
         "duration_ms": int((time.monotonic() - started) * 1000),
-        "sources": [
-            {"name": s.name, "files": s.files, "bytes": s.total, "skipped": s.skipped} for s in sources
-        ],
     }
+
+
+def op_backup(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    codec = _codec(request)
+    _passphrase(request)
+    sources = [archive.walk_source(name, path) for name, path in _dirs(request, "sources")]
+    result = _store_stream(request, codec, archive.tar_stream(codec, sources), progress)
+    result["sources"] = [
+        {"name": s.name, "files": s.files, "bytes": s.total, "skipped": s.skipped} for s in sources
+    ]
+    return result
+
+
+FRAME_HEADER = 4
+FRAME_MAX = 1 << 20
+
+
+def read_frames(stream: Any) -> Iterator[bytes]:
+    """The data a ``backup_stream`` request carries after its JSON line: frames of a 4-byte big-endian length and
+    that many bytes, ended by an empty frame. Stdin closing before that end (the server died, or gave up on a
+    failed dump) is a failure: a dump cut short must never be stored as if it were whole."""
+
+    def exactly(n: int) -> bytes:
+        data = stream.read(n)
+        while data is not None and 0 < len(data) < n:
+            more = stream.read(n - len(data))
+            if not more:
+                break
+            data += more
+        if not data or len(data) < n:
+            raise BackupFailed("stream_truncated", "the dump stream ended before its end marker", {})
+        return bytes(data)
+
+    while True:
+        size = int.from_bytes(exactly(FRAME_HEADER), "big")
+        if size == 0:
+            return
+        if size > FRAME_MAX:
+            raise BackupFailed("invalid_request", f"a stream frame of {size} bytes is over {FRAME_MAX}", {})
+        yield exactly(size)
+
+
+def op_backup_stream(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Store the dump that follows the request on stdin (see :func:`read_frames`) as one compressed (and
+    encrypted) object: a database dump piped from the service's container, never written to this disk."""
+    codec = _codec(request)
+    _passphrase(request)
+    return _store_stream(request, codec, read_frames(sys.stdin.buffer), progress)
+
+
+def _verified_file(request: dict[str, Any], progress: Progress) -> tuple[str, bool]:
+    """``(path, temporary)`` of a local copy of the archive whose sha256 matched the run's: a local
+    destination's own file, else a download into ``staging_dir``. Nothing is restored from bytes that were not
+    checked first (a restore cannot be undone half-way the way a volume swap can)."""
+    expected = request.get("sha256")
+    if not (isinstance(expected, str) and re.fullmatch(r"[0-9a-f]{64}", expected)):
+        raise BackupFailed("invalid_request", "'sha256' must be 64 lowercase hex digits", {})
+    store = open_store(_destination(request))
+    # A local destination's archive is read where it is (twice: checked, then restored); S3 is downloaded once.
+    local = store._path(request.get("key")) if isinstance(store, LocalStore) else None  # type: ignore[arg-type]
+    temporary = local is None
+    if temporary:
+        staging = request.get("staging_dir")
+        if not isinstance(staging, str) or not os.path.isabs(staging):
+            raise BackupFailed("invalid_request", "'staging_dir' must be an absolute directory", {})
+        path = os.path.join(staging, f".rivetr-service-restore-{secrets.token_hex(8)}")
+        digest = hashlib.sha256()
+        read = 0
+        try:
+            with open(path, "wb") as fh:
+                for chunk in _stored_chunks(request):
+                    digest.update(chunk)
+                    read += len(chunk)
+                    fh.write(chunk)
+                    progress(bytes_read=read)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
+    else:
+        path = str(local)
+        digest = hashlib.sha256()
+        for chunk in _stored_chunks(request):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        if temporary:
+            os.unlink(path)
+        raise archive.corrupted(
+            "the archive does not match its recorded sha256; nothing was restored", sha256=digest.hexdigest()
+        )
+    return path, temporary
+
+
+def op_unpack_stream(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Write the dump an archive holds (decrypted, decompressed) to the pipe ``fd`` the server passed, for
+    the service's container to read; the archive is checked against its sha256 before the first byte goes."""
+    passphrase = _passphrase(request)
+    fd = request.get("fd")
+    if not isinstance(fd, int) or fd < 3:
+        raise BackupFailed("invalid_request", "'fd' must be the pipe the server passed", {})
+    key = request.get("key")
+    if isinstance(key, str) and key.endswith(".enc") and not passphrase:
+        raise BackupFailed(
+            "passphrase_required", "this archive is encrypted: its destination needs the passphrase", {}
+        )
+    path, temporary = _verified_file(request, progress)
+    written = 0
+    try:
+        with open(path, "rb") as fh, os.fdopen(fd, "wb", buffering=0) as out:
+            decryptor = crypto.Decryptor(passphrase) if passphrase else None
+            decompress = archive.Decompressor()
+            while chunk := fh.read(READ_CHUNK):
+                data = decryptor.update(chunk) if decryptor is not None else chunk
+                if data:
+                    plain = decompress.update(data)
+                    if plain:
+                        out.write(plain)
+                        written += len(plain)
+                progress(bytes_out=written)
+            if decryptor is not None:
+                plain = decompress.update(decryptor.finish())
+                if plain:
+                    out.write(plain)
+                    written += len(plain)
+            decompress.finish()
+    except crypto.WrongPassphrase as exc:
+        raise BackupFailed("wrong_passphrase", f"{exc}; nothing was restored", {}) from None
+    except crypto.CorruptedData as exc:
+        raise archive.corrupted(str(exc)) from None
+    except BrokenPipeError:
+        raise BackupFailed("reader_gone", "the service stopped reading the dump", {}) from None
+    finally:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return {"bytes": written}
+
+
+READ_CHUNK = 1 << 20
 
 
 def _stored_chunks(request: dict[str, Any]) -> Iterator[bytes]:
@@ -367,6 +511,8 @@ OPS: dict[str, Callable[[dict[str, Any], Progress], dict[str, Any]]] = {
     "delete": op_delete,
     "put_file": op_put_file,
     "get_file": op_get_file,
+    "backup_stream": op_backup_stream,
+    "unpack_stream": op_unpack_stream,
 }
 
 
@@ -393,7 +539,8 @@ def main() -> int:
     _die_with_parent()
     sys.setrecursionlimit(20_000)  # the source walk recurses once per directory level
     try:
-        request = json.loads(sys.stdin.buffer.read() or b"null")
+        # One line: a backup_stream's dump follows it on stdin (other ops send the request alone, unterminated).
+        request = json.loads(sys.stdin.buffer.readline() or b"null")
     except ValueError:
         request = None
     if not isinstance(request, dict) or request.get("op") not in OPS:

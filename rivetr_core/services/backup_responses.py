@@ -47,9 +47,13 @@ class VolumeEntry(BaseModel):
 
 class BackupOut(BaseModel):
     id: str
-    what: Literal["volumes", "state"]
-    app_id: str | None = Field(description="Null for a state backup, or once the app was deleted.")
+    what: Literal["volumes", "state", "service"]
+    app_id: str | None = Field(description="Null for a state or service backup, or once the app was deleted.")
     app_name: str | None
+    service_id: str | None = Field(
+        None, description="what=service: the managed service (null once it was deleted)."
+    )
+    service_name: str | None = None
     destination_id: str | None
     schedule_id: str | None
     trigger: Literal["manual", "schedule"]
@@ -61,7 +65,10 @@ class BackupOut(BaseModel):
     sha256: str | None = Field(description="Of the stored bytes; checked before a restore.")
     duration_ms: int | None
     volumes: list[VolumeEntry]
-    consistency: str | None = Field(description="pause, command or none (the app's setting at the time).")
+    consistency: str | None = Field(
+        description="pause, command or none (the app's setting at the time); for a service, its backup method "
+        "(pg_dumpall, mysqldump, redis_rdb, volume)."
+    )
     error: str | None
     started_at: str | None
     finished_at: str | None
@@ -71,6 +78,7 @@ class RestoreOut(BaseModel):
     id: str
     backup_id: str
     app_id: str | None
+    service_id: str | None = Field(None, description="A service backup's restore: the service restored into.")
     status: Status
     volumes: list[VolumeEntry]
     error: str | None
@@ -80,8 +88,9 @@ class RestoreOut(BaseModel):
 
 class BackupScheduleOut(BaseModel):
     id: str
-    what: Literal["volumes", "state"]
+    what: Literal["volumes", "state", "service"]
     app_id: str | None
+    service_id: str | None = None
     destination_id: str
     cron: str
     timezone: str
@@ -104,6 +113,8 @@ def backup_json(row: Backup) -> dict[str, Any]:
         what=row.what,  # type: ignore[arg-type]
         app_id=row.app_id,
         app_name=row.app_name,
+        service_id=row.service_id,
+        service_name=row.service_name,
         destination_id=row.destination_id,
         schedule_id=row.schedule_id,
         trigger=row.trigger,  # type: ignore[arg-type]
@@ -127,6 +138,7 @@ def restore_json(row: BackupRestore) -> dict[str, Any]:
         id=row.id,
         backup_id=row.backup_id,
         app_id=row.app_id,
+        service_id=next((v.get("service_id") for v in row.volumes or [] if v.get("kind") == "service"), None),
         status=row.status,  # type: ignore[arg-type]
         volumes=row.volumes or [],  # type: ignore[arg-type]
         error=row.error,

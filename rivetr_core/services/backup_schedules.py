@@ -17,6 +17,7 @@ from rivetr_core.models.schedules import ScheduledJob
 from .backup_base import log, utc_now
 from .backup_responses import BackupScheduleOut, retention_text
 from .backup_runs import RunsMixin
+from .backup_service_runs import ServiceRunsMixin
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
@@ -27,6 +28,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
         id=row.id,
         what=row.what,  # type: ignore[arg-type]
         app_id=row.app_id,
+        service_id=row.service_id,
         destination_id=row.destination_id,
         cron=row.cron,
         timezone=row.timezone,
@@ -44,7 +46,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
     ).model_dump(mode="json")
 
 
-class SchedulesMixin(RunsMixin):
+class SchedulesMixin(RunsMixin, ServiceRunsMixin):
     async def get_schedule(self, schedule_id: str) -> BackupSchedule:
         row: BackupSchedule = await self._get(BackupSchedule, schedule_id, "backup schedule")
         return row
@@ -57,25 +59,38 @@ class SchedulesMixin(RunsMixin):
         return schedule_json(row, job)
 
     async def list_schedules(
-        self, page: PageQuery, *, app_id: str | None = None
+        self, page: PageQuery, *, app_id: str | None = None, service_id: str | None = None
     ) -> tuple[list[BackupSchedule], str | None]:
         from rivetr_core.pagination import keyset_page
 
         stmt = select(BackupSchedule)
         if app_id is not None:
             stmt = stmt.where(BackupSchedule.app_id == app_id)
+        if service_id is not None:
+            stmt = stmt.where(BackupSchedule.service_id == service_id)
         async with self.ctx.db.session() as session:
             return await keyset_page(session, stmt, BackupSchedule, page)
 
     async def _check_schedule(self, values: dict[str, Any]) -> None:
         from rivetr_core.scheduler.cron import CronError, next_run
 
+        if values.get("service_id") and values["what"] == "volumes" and not values.get("app_id"):
+            values["what"] = "service"  # service_id in place of app_id: a schedule of the service's backups
         if values["what"] == "volumes":
             if not values.get("app_id"):
                 raise ValidationFailed.on("app_id", "a schedule of volume backups names its app")
+            if values.get("service_id"):
+                raise ValidationFailed.on("service_id", "a schedule names an app or a service, not both")
             await self._get_app(values["app_id"], "app_id")
-        elif values.get("app_id"):
-            raise ValidationFailed.on("app_id", "a state backup schedule has no app")
+        elif values["what"] == "service":
+            if not values.get("service_id"):
+                raise ValidationFailed.on("service_id", "a schedule of service backups names its service")
+            if values.get("app_id"):
+                raise ValidationFailed.on("app_id", "a schedule names an app or a service, not both")
+            await self._service_target(values["service_id"], "service_id")
+        elif values.get("app_id") or values.get("service_id"):
+            field = "app_id" if values.get("app_id") else "service_id"
+            raise ValidationFailed.on(field, "a state backup schedule has no app or service")
         await self.get_destination(values["destination_id"], "destination_id")
         for field in ("keep_last", "keep_daily", "keep_weekly"):
             if not isinstance(values[field], int) or values[field] < 0:
@@ -105,6 +120,7 @@ class SchedulesMixin(RunsMixin):
         values: dict[str, Any] = {
             "what": "volumes",
             "app_id": None,
+            "service_id": None,
             "timezone": "UTC",
             "keep_last": 0,
             "keep_daily": 0,
@@ -130,6 +146,7 @@ class SchedulesMixin(RunsMixin):
         values = {
             "what": row.what,
             "app_id": row.app_id,
+            "service_id": row.service_id,
             "destination_id": row.destination_id,
             "cron": row.cron,
             "timezone": row.timezone,
@@ -179,6 +196,12 @@ class SchedulesMixin(RunsMixin):
                 sched.app_id, sched.destination_id, None, trigger="schedule", schedule_id=sched.id
             )
             done = await self._execute_backup(row, app, dest, mounts)
+        elif sched.what == "service":
+            assert sched.service_id is not None
+            srow, target, dest = await self._prepare_service_backup(
+                sched.service_id, sched.destination_id, trigger="schedule", schedule_id=sched.id
+            )
+            done = await self._execute_service_backup(srow, target, dest)
         else:
             state_row, dest = await self.start_state_backup(
                 sched.destination_id, trigger="schedule", schedule_id=sched.id

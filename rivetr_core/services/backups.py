@@ -17,6 +17,8 @@ flat while gigabytes stream. This module decides what to copy and keeps the app 
 * **Restores** stage the archive next to the live data while the app keeps running (checksum, decryption and
   extraction all happen there), then stop the app's container, swap the staged files in (renames), start it and
   health-check it. Any failure before the swap discards the staging and leaves the live data untouched.
+* **Services** (managed databases): a logical dump streamed out of the service's container into the worker,
+  restored by streaming it back in (:mod:`.backup_service_runs`).
 * **Schedules** are scheduler jobs ``backup-schedule:<id>`` (kind ``backup_schedule``, see
   :mod:`rivetr_core.backup.jobs`); after each successful run the schedule's retention
   (:mod:`rivetr_core.backup.retention`) deletes the archives it no longer keeps.
@@ -39,13 +41,14 @@ from .backup_destinations import DestinationsMixin
 from .backup_responses import backup_json, restore_json
 from .backup_restores import RestoresMixin
 from .backup_schedules import SchedulesMixin, schedule_json
+from .backup_service_runs import ServiceRunsMixin
 
 __all__ = ["BackupService", "StepFailed", "backup_json", "restore_json", "schedule_json"]
 
 log = logging.getLogger("rivetr.backups")
 
 
-class BackupService(SchedulesMixin, RestoresMixin, DestinationsMixin):
+class BackupService(SchedulesMixin, ServiceRunsMixin, RestoresMixin, DestinationsMixin):
     """``ctx.services.backups``: the parts are mixins, one module each (see :mod:`.backup_base`)."""
 
     async def recover_interrupted(self) -> int:
