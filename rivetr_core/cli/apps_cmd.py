@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
+from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, short_time, table
 
 
@@ -521,3 +522,8 @@ def _resources(latest: dict | None) -> str:  # type: ignore[type-arg]
         f"cpu {latest.get('cpu_percent', 0):.1f}%, memory {latest.get('memory_used', 0) / mib:.1f} MiB{limit}"
         f" ({latest.get('containers', 0)} container{'s' if latest.get('containers') != 1 else ''})"
     )
+
+
+# ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.
+for _command in (apps_links, apps_link, apps_unlink):
+    apps.add_command(_command)
