@@ -108,6 +108,10 @@ local_recipe() {  # $1 = engine, $2 = image
     engine_cli "$1" image inspect -f "{{ index .Config.Labels \"$RECIPE_LABEL\" }}" "$2" 2>/dev/null || true
 }
 
+tags_of() {  # $1 = stand-in dir: its tags file, one name per line
+    grep -v -e '^[[:space:]]*$' -e '^#' "$1/tags"
+}
+
 is_local_tag() { case "$1" in localhost/*) return 0 ;; *) return 1 ;; esac; }
 
 registry_ref() {  # postgres:16 -> 127.0.0.1:5000/library/postgres:16; user/repo:tag keeps its namespace
@@ -118,8 +122,9 @@ registry_ref() {  # postgres:16 -> 127.0.0.1:5000/library/postgres:16; user/repo
 }
 
 up_to_date() {  # $1 = dir, $2 = recipe
-    local tag engine ref
-    for tag in $(cat "$1/tags"); do
+    local tag engine ref tags
+    mapfile -t tags < <(tags_of "$1")
+    for tag in "${tags[@]}"; do
         if is_local_tag "$tag"; then
             for engine in "${ENGINES[@]}"; do
                 [ "$(local_recipe "$engine" "$tag")" = "$2" ] || return 1
@@ -178,8 +183,9 @@ provide() {  # $1 = stand-in dir; runs in a subshell of its own, output to its l
     log "$name: building the image (recipe $recipe)"
     engine_cli "$BUILDER" import "$tar" "$base" >/dev/null
     engine_cli "$BUILDER" build -q --build-arg "ROOTFS=$base" --label "$RECIPE_LABEL=$recipe" -t "$image" "$dir" >/dev/null
-    local cleanup=("$image" "$base")
-    for tag in $(cat "$dir/tags"); do
+    local cleanup=("$image" "$base") tags
+    mapfile -t tags < <(tags_of "$dir")
+    for tag in "${tags[@]}"; do
         if is_local_tag "$tag"; then
             engine_cli "$BUILDER" tag "$image" "$tag"
             for engine in "${ENGINES[@]}"; do
