@@ -34,7 +34,7 @@ async def lapi(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiCl
         return name
 
     if getattr(fake_runtime, "ensure_network", None) is None:
-        fake_runtime.ensure_network = ensure_network  # type: ignore[attr-defined]
+        fake_runtime.ensure_network = ensure_network  # type: ignore[attr-defined,method-assign,unused-ignore]
     fake_runtime.networks_made = networks  # type: ignore[attr-defined]
     app = create_app(make_config(tmp_path / "data", runtime={"crash_check_interval": 0.1}))
     app.extensions["rivetr_ctx"]._runtime = fake_runtime
