@@ -341,15 +341,18 @@ def services_restart(service: str, no_wait: bool, timeout: float, conn: Connecti
 @services.command("rotate-credentials")
 @click.argument("service")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready again.")
 @connection_options
 @json_option
-def services_rotate(service: str, yes: bool, conn: Connection, as_json: bool) -> None:
+def services_rotate(service: str, yes: bool, no_wait: bool, conn: Connection, as_json: bool) -> None:
     """Generate a new password, apply it in the service, and list the linked apps to redeploy."""
     with conn.client() as client:
         found = resolve_service(client, service)
         if not yes:
             click.confirm(f"rotate the credentials of {found['name']}?", abort=True)
         result = client.post(f"/api/services/{found['id']}/rotate-credentials")
+        if not no_wait:  # a template that takes the password at start (Redis) is recreated: wait for it
+            _wait_ready(client, client.get(f"/api/services/{found['id']}"), READY_WAIT)
     if as_json:
         print_json(result)
         return
