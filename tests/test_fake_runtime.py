@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
-from rivetr_core.contract import BuildFailed, BuildSpec, ContainerRuntime, RunSpec, RuntimeUnavailable
+from rivetr_core.contract import (
+    BuildFailed,
+    BuildSpec,
+    ContainerRuntime,
+    ExecFailed,
+    ExecResult,
+    ImageNotFound,
+    RivetrError,
+    RunSpec,
+    RuntimeUnavailable,
+    ServiceRuntime,
+)
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.contract import RuntimeContract
 from rivetr_core.testing.helpers import http_get, write_httpd_context
@@ -31,6 +42,12 @@ def rivetr_runtime_factory() -> Iterator[Callable[[], FakeRuntime]]:
 @pytest.fixture(scope="module")
 def rivetr_base_image() -> str:
     return "localhost/fake/busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def rivetr_pull_image(rivetr_runtime_factory: Callable[[], FakeRuntime]) -> str:
+    rivetr_runtime_factory().publish("docker.io/library/redis:7", body="redis stand-in\n")
+    return "docker.io/library/redis:7"
 
 
 class TestFakeRuntimeContract(RuntimeContract):
@@ -123,6 +140,50 @@ async def test_containers_outlive_the_loop_and_client_that_started_them(
         raise AssertionError("a crashed container still answers")
 
 
+async def test_service_methods_of_the_fake(fake: FakeRuntime, tmp_path: Path) -> None:
+    """The ServiceRuntime knobs: networks are recorded, pull fetches what was published, exec_output and
+    exec_input answer through their handlers (a non-zero exit of exec_output raises ExecFailed)."""
+    assert isinstance(fake, ServiceRuntime)
+    assert await fake.ensure_network("proj-net", {"rivetr.project": "p1"}) == "proj-net"
+    assert fake.networks == {"proj-net": {"rivetr.project": "p1"}}
+    with pytest.raises(ImageNotFound, match=r"docker\.io/library/postgres:16"):
+        async for _ in fake.pull("docker.io/library/postgres:16"):
+            pass
+    fake.publish("docker.io/library/postgres:16", body="pg\n")
+    lines = [line async for line in fake.pull("docker.io/library/postgres:16")]
+    assert (
+        lines[-1] == "pulled docker.io/library/postgres:16"
+        and fake.pulls == ["docker.io/library/postgres:16"] * 2
+    )
+    info = await fake.run(
+        RunSpec(image="docker.io/library/postgres:16", name="pg", network="proj-net", network_aliases=["db"])
+    )
+    assert fake.runs[-1].network_aliases == ["db"]
+    with pytest.raises(RivetrError, match="still used"):
+        await fake.remove_network("proj-net")
+
+    fake.output_handler = lambda cid, cmd, env: ([b"part1,", b"part2"], 0, "")
+    assert b"".join([c async for c in fake.exec_output(info.id, ["pg_dumpall"])]) == b"part1,part2"
+    fake.output_handler = lambda cid, cmd, env: (b"half", 2, "pg_dumpall: error: connection refused\n")
+    seen: list[bytes] = []
+    with pytest.raises(ExecFailed) as caught:
+        async for chunk in fake.exec_output(info.id, ["pg_dumpall"]):
+            seen.append(chunk)
+    assert seen == [b"half"] and caught.value.exit_code == 2 and "connection refused" in caught.value.message
+
+    async def dump() -> AsyncIterator[bytes]:
+        yield b"CREATE TABLE t;"
+        yield b"\x00binary"
+
+    fake.input_handler = lambda cid, cmd, stdin, env: ExecResult(0, f"{len(stdin)} bytes as {env['PGUSER']}")
+    result = await fake.exec_input(info.id, ["psql"], dump(), env={"PGUSER": "u"})
+    assert result == ExecResult(0, "22 bytes as u")
+    assert fake.inputs == [(info.id, ["psql"], b"CREATE TABLE t;\x00binary")]
+    await fake.remove(info.id)
+    await fake.remove_network("proj-net")
+    assert fake.networks == {}
+
+
 THIRD_PARTY_TESTS = """
 import pytest
 
@@ -180,8 +241,10 @@ def test_a_third_party_package_runs_the_suite_from_its_own_tree(tmp_path: Path) 
         if name.startswith("test_")
         and not any(mark.name == "rivetr_real_engine" for mark in getattr(test, "pytestmark", []))
     ]
+    runnable.remove("test_pull_then_run_a_fully_qualified_image")  # no rivetr_pull_image given: skipped
     assert result.returncode == 0, output
     assert f"{len(runnable)} passed" in output and "needs a real container engine" in output, output
+    assert "no pullable image configured" in output, output
 
     # Without the factory fixture, a clear error says what to provide.
     (tmp_path / "test_mine.py").write_text(

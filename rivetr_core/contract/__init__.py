@@ -37,6 +37,7 @@ from .errors import (
     BuildFailed,
     Conflict,
     ContainerNotFound,
+    ExecFailed,
     GitApiError,
     ImageNotFound,
     NotFound,
@@ -95,6 +96,7 @@ from .runtime import (
     PruneResult,
     RunSpec,
     RuntimeInfo,
+    ServiceRuntime,
     VolumeDataRuntime,
 )
 
@@ -116,6 +118,7 @@ __all__ = [
     "ContainerRuntime",
     "ContainerRuntimeRegistration",
     "ContainerStats",
+    "ExecFailed",
     "ExecResult",
     "ExecSession",
     "GitAccountInfo",
@@ -149,6 +152,7 @@ __all__ = [
     "RunSpec",
     "RuntimeInfo",
     "RuntimeUnavailable",
+    "ServiceRuntime",
     "TemplateRegistration",
     "UpstreamStatus",
     "ValidationFailed",

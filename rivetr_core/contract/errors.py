@@ -96,6 +96,21 @@ class ImageNotFound(RivetrError):
     status = 404
 
 
+class ExecFailed(RivetrError):
+    """A command run in a container (a dump streamed out by ``exec_output``) exited with a non-zero code.
+    ``stderr_tail`` holds the end of what it wrote to stderr; the message quotes its last line."""
+
+    code = "exec_failed"
+    status = 500
+
+    def __init__(self, exit_code: int, stderr_tail: str = "", *, message: str | None = None) -> None:
+        last = stderr_tail.strip().splitlines()[-1].strip() if stderr_tail.strip() else ""
+        text = message or f"command exited with code {exit_code}" + (f": {last[:300]}" if last else "")
+        super().__init__(text, details={"exit_code": exit_code, "stderr_tail": stderr_tail})
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+
 class ContainerNotFound(RivetrError):
     code = "container_not_found"
     status = 404

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +72,10 @@ class RunSpec:
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
     init: bool = True
     network: str | None = None
+    #: DNS names of the container on ``network`` besides its own name (other containers on that network
+    #: resolve them: a managed service is reached as ``postgres-main``); ignored when ``network`` is None
+    #: (an engine's default network has no name resolution).
+    network_aliases: list[str] = field(default_factory=list)
     command: list[str] | None = None
     publish: bool = True
     #: Volumes and bind mounts, mounted when the container is created.
@@ -212,8 +216,9 @@ class ContainerRuntime(Protocol):
     async def close(self) -> None: ...
 
     # Optional: ``volume_path``, ``pause``, ``unpause`` and ``start`` (see :class:`VolumeDataRuntime`), which
-    # volume backups and restores need; they are not part of this Protocol so a runtime written before them
-    # still is one.
+    # volume backups and restores need, and ``ensure_network``, ``remove_network``, ``pull``, ``exec_output``
+    # and ``exec_input`` (see :class:`ServiceRuntime`), which managed services need; they are not part of this
+    # Protocol so a runtime written before them still is one.
 
 
 @runtime_checkable
@@ -244,6 +249,60 @@ class VolumeDataRuntime(Protocol):
 
     async def start(self, container_id: str) -> None:
         """Start a stopped (created or exited) container again, with its mounts; a running one is a no-op."""
+        ...
+
+
+@runtime_checkable
+class ServiceRuntime(Protocol):
+    """Optional runtime methods that managed services (databases, caches from official images) need: core
+    checks for them with ``getattr`` (or ``isinstance(runtime, ServiceRuntime)``); a runtime without them still
+    deploys apps, and creating a service on it fails with a clear error.
+
+    Services live on a per-project network where containers reach each other by name or alias
+    (:attr:`RunSpec.network`, :attr:`RunSpec.network_aliases`); their images come from a registry
+    (:meth:`pull`, always with a fully qualified reference such as ``docker.io/library/postgres:16``, which the
+    runtime pulls and runs unchanged); backups stream a dump out of the container (:meth:`exec_output`) and
+    restores stream it back in (:meth:`exec_input`), never holding it whole in memory or on disk.
+    """
+
+    async def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create, unless it exists, the plain user-defined bridge network ``name`` (with ``labels``) on which
+        containers resolve each other by container name and alias (dockerd's embedded DNS; podman's
+        netavark with aardvark-dns). Idempotent, also when two callers race; returns ``name``."""
+        ...
+
+    async def remove_network(self, name: str) -> None:
+        """Delete the network ``name``; a missing one is not an error; raise :class:`RivetrError` while a
+        container is still attached to it."""
+        ...
+
+    def pull(self, image: str) -> AsyncIterator[str]:
+        """Pull ``image`` (a fully qualified reference) from its registry, yielding human progress lines as it
+        goes (``<layer>: Downloading 12.1 MB / 31.4 MB``; throttled, not one per received block). Raise
+        :class:`ImageNotFound` naming the image, within seconds, when the registry does not have it (or
+        cannot be reached); pulling an image already present is quick and yields a line or two."""
+        ...
+
+    def exec_output(
+        self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Run ``cmd`` in the running container and yield its stdout as it comes (binary-safe, any size: a
+        dump of several GB streams through with bounded memory; a slow consumer slows the command down).
+        stderr is not yielded: after the last chunk, a non-zero exit raises :class:`ExecFailed` carrying
+        the exit code and the tail of stderr. Leaving the ``async for`` early closes the stream."""
+        ...
+
+    async def exec_input(
+        self,
+        container_id: str,
+        cmd: builtins.list[str],
+        chunks: AsyncIterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` in the running container with ``chunks`` as its stdin (binary, any size, consumed as
+        the command reads it; stdin is closed after the last chunk) and wait for it to end. Returns the exit
+        code and the tail of its output (stdout and stderr interleaved). When the command exits before
+        reading everything, the remaining chunks are left unread and its exit code is returned as it is."""
         ...
 
 

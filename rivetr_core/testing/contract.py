@@ -35,12 +35,18 @@ puts them on everything it creates so teardown finds it.
 ``rivetr_httpd_image`` (class) — a busybox httpd app built once per class: ``/index.html`` says
 "hello from rivetr", ``/cgi-bin/env`` prints the environment; port 8000.
 ``rivetr_app`` (class) — one running container of it (env, labels, limits) shared by the read-only tests.
+``rivetr_pull_image`` (class) — a fully qualified image the engine can pull from a registry (e.g.
+``docker.io/library/redis:7`` through a local mirror), with ``sh`` and ``sleep``; the default None skips the
+pull test (the suite pulls nothing else). ``rivetr_missing_image`` (class) — a reference no registry has.
 
 Hooks for checks only an engine's raw view can make (override them in your class; the defaults skip those
 assertions): :meth:`RuntimeContract.raw_inspect` (Docker-API-shaped inspect of a container or image),
 :meth:`RuntimeContract.build_steps` (step numbers parsed from build log lines) and
 :attr:`RuntimeContract.stream_thread_name` (the name of the thread that follows a log, when the runtime uses
 one). An ``ExecSession`` with an ``exit_code()`` coroutine has it checked too.
+
+The optional :class:`~rivetr_core.contract.ServiceRuntime` methods (networks with name resolution, pull,
+streamed execs) are tested only on a runtime offering them (the others skip those tests).
 
 Tests that need a real engine (they run Dockerfiles, shell commands, /proc, cgroups) carry the marker
 ``rivetr_real_engine``; a class with ``real_engine = False`` skips them. That is how the suite runs against
@@ -53,6 +59,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import itertools
+import os
 import socket
 import threading
 import time
@@ -70,12 +79,14 @@ from rivetr_core.contract import (
     ContainerInfo,
     ContainerNotFound,
     ContainerRuntime,
+    ExecFailed,
     ExecSession,
     ImageNotFound,
     Mount,
     PortInUse,
     RivetrError,
     RunSpec,
+    ServiceRuntime,
     VolumeDataRuntime,
 )
 from rivetr_core.testing.helpers import (
@@ -120,6 +131,16 @@ def rivetr_base_image() -> str:
         "the runtime contract needs a `rivetr_base_image` fixture (class scope): the name of a busybox image "
         "present on your engine (see rivetr_core.testing.contract)"
     )
+
+
+@pytest.fixture(scope="class")
+def rivetr_pull_image() -> str | None:
+    return None
+
+
+@pytest.fixture(scope="class")
+def rivetr_missing_image() -> str:
+    return f"docker.io/library/rivetr-contract-missing-{SESSION_ID}:1"
 
 
 @pytest.fixture
@@ -204,6 +225,26 @@ def rivetr_app(rivetr_runtime_factory: RuntimeFactory, rivetr_httpd_image: str) 
             await runtime.close()
 
     run_sync(stop())
+
+
+def _service_runtime(runtime: ContainerRuntime) -> ServiceRuntime:
+    if not isinstance(runtime, ServiceRuntime):
+        pytest.skip(f"{runtime.name} does not offer the ServiceRuntime methods (managed services)")
+    return runtime
+
+
+async def _random_chunks(total: int, digest: Any) -> AsyncIterator[bytes]:
+    """``total`` random bytes in chunks of uneven sizes (as a download delivers them), fed to ``digest``."""
+    block = os.urandom(1024 * 1024 + 7)
+    sizes = [1, 65536, 1024 * 1024 + 7, 4096, 300_001]
+    sent = 0
+    for i in itertools.count():
+        if sent >= total:
+            return
+        chunk = block[: min(sizes[i % len(sizes)], total - sent)]
+        digest.update(chunk)
+        sent += len(chunk)
+        yield chunk
 
 
 async def _read_until(session: ExecSession, needle: bytes, timeout: float = 10.0) -> bytes:
@@ -800,3 +841,212 @@ class RuntimeContract:
         if raw is None:
             pytest.skip("the id of an image is learnt through raw_inspect: not provided")
         return str(raw["Id"])
+
+    # ------------------------------------------------------------ managed services (ServiceRuntime, optional)
+    async def test_service_network_is_idempotent_and_removed_when_unused(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = _service_runtime(rivetr_runtime)
+        name = unique_name("net")
+        try:
+            assert await runtime.ensure_network(name, rivetr_test_labels) == name
+            assert await runtime.ensure_network(name, rivetr_test_labels) == name  # exists: fine
+            both = await asyncio.gather(*(runtime.ensure_network(f"{name}-r", {}) for _ in range(3)))
+            assert both == [f"{name}-r"] * 3  # a race of creators: every one succeeds
+            await runtime.remove_network(f"{name}-r")
+            info = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("n"),
+                    labels=rivetr_test_labels,
+                    network=name,
+                    command=["sleep", "300"],
+                )
+            )
+            with pytest.raises(RivetrError):
+                await runtime.remove_network(name)  # a container is attached
+            await rivetr_runtime.remove(info.id, force=True)
+            await runtime.remove_network(name)
+            await runtime.remove_network(name)  # missing: not an error
+            await runtime.ensure_network(name, rivetr_test_labels)  # made again from scratch
+        finally:
+            for container in await rivetr_runtime.list(labels=rivetr_test_labels):
+                await rivetr_runtime.remove(container.id, force=True)
+            for network in (name, f"{name}-r"):
+                with contextlib.suppress(RivetrError):
+                    await runtime.remove_network(network)
+
+    @needs_real_engine
+    async def test_containers_on_a_service_network_resolve_each_other_by_alias(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """What a linked app relies on: ``postgres://<alias>:5432`` reaches the service's container."""
+        runtime = _service_runtime(rivetr_runtime)
+        name = unique_name("net")
+        alias = f"svc-{uuid.uuid4().hex[:6]}"
+        try:
+            await runtime.ensure_network(name, rivetr_test_labels)
+            server = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("srv"),
+                    labels=rivetr_test_labels,
+                    network=name,
+                    network_aliases=[alias, f"{alias}-2"],
+                )
+            )
+            client = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("cli"),
+                    labels=rivetr_test_labels,
+                    network=name,
+                    command=["sleep", "300"],
+                )
+            )
+            for host in (alias, f"{alias}-2", server.name):
+                looked_up = await rivetr_runtime.exec(client.id, ["nslookup", host])
+                assert looked_up.exit_code == 0, looked_up.output
+                pinged = await rivetr_runtime.exec(client.id, ["ping", "-c1", "-W2", host])
+                assert pinged.exit_code == 0, pinged.output
+            fetched = await rivetr_runtime.exec(client.id, ["wget", "-qO-", f"http://{alias}:{HTTPD_PORT}/"])
+            for _ in range(50):  # httpd may not listen yet
+                if fetched.exit_code == 0:
+                    break
+                await asyncio.sleep(0.1)
+                fetched = await rivetr_runtime.exec(
+                    client.id, ["wget", "-qO-", f"http://{alias}:{HTTPD_PORT}/"]
+                )
+            assert (fetched.exit_code, fetched.output) == (0, "hello from rivetr\n")
+            unknown = await rivetr_runtime.exec(client.id, ["nslookup", f"nobody-{alias}"])
+            assert unknown.exit_code != 0  # resolution is by name, not a catch-all
+        finally:
+            for container in await rivetr_runtime.list(labels=rivetr_test_labels):
+                await rivetr_runtime.remove(container.id, force=True)
+            with contextlib.suppress(RivetrError):
+                await runtime.remove_network(name)
+
+    @needs_real_engine
+    async def test_exec_output_streams_large_binary_stdout(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        """A dump: 50 MB of random bytes arrive intact (the container hashes what it wrote), in many chunks,
+        as they are produced; a non-zero exit raises ExecFailed after the output, with stderr's tail."""
+        runtime = _service_runtime(rivetr_runtime)
+        sums = f"/tmp/sum-{uuid.uuid4().hex[:6]}"
+        script = (
+            f"f=$(mktemp -u); mkfifo $f; sha256sum $f > {sums} & "
+            "head -c 50000000 /dev/urandom | tee $f; wait; rm -f $f; echo to-stderr >&2"
+        )
+        digest, chunks, size = hashlib.sha256(), 0, 0
+        async for chunk in runtime.exec_output(rivetr_app.id, ["sh", "-c", script]):
+            assert isinstance(chunk, bytes)
+            digest.update(chunk)
+            chunks, size = chunks + 1, size + len(chunk)
+        assert size == 50_000_000 and chunks > 10
+        written = await rivetr_runtime.exec(rivetr_app.id, ["cat", sums])
+        assert written.output.split()[0] == digest.hexdigest()
+
+        arrivals: list[tuple[bytes, float]] = []
+        with pytest.raises(ExecFailed) as caught:
+            async for chunk in runtime.exec_output(
+                rivetr_app.id,
+                [
+                    "sh",
+                    "-c",
+                    'echo "first $X"; sleep 1.5; echo last; echo e1 >&2; echo the-reason >&2; exit 3',
+                ],
+                env={"X": "x1"},
+            ):
+                arrivals.append((chunk, time.monotonic()))
+        ended = time.monotonic()
+        assert b"".join(c for c, _ in arrivals) == b"first x1\nlast\n"  # stderr is not in the output
+        assert ended - arrivals[0][1] >= 1.0, "stdout must stream, not arrive at the end"
+        assert caught.value.exit_code == 3
+        assert caught.value.stderr_tail.splitlines()[-2:] == ["e1", "the-reason"]
+        assert "the-reason" in caught.value.message
+
+        with pytest.raises(ExecFailed) as missing:
+            async for _ in runtime.exec_output(rivetr_app.id, ["definitely-not-a-command"]):
+                pass
+        assert missing.value.exit_code in (126, 127) and "definitely-not-a-command" in missing.value.message
+
+        async for _ in runtime.exec_output(rivetr_app.id, ["cat", "/dev/zero"]):
+            break  # leaving early closes the stream (no hang, no error)
+
+    @needs_real_engine
+    async def test_exec_input_streams_binary_stdin(
+        self, rivetr_runtime: ContainerRuntime, rivetr_app: ContainerInfo
+    ) -> None:
+        """A restore: several MB of binary stdin in uneven chunks reach the command intact; its exit code and
+        output tail come back; a command that stops reading early does not hang the caller."""
+        runtime = _service_runtime(rivetr_runtime)
+        digest = hashlib.sha256()
+        result = await runtime.exec_input(
+            rivetr_app.id,
+            ["sh", "-c", 'sha256sum; echo "err $X" >&2; exit 2'],
+            _random_chunks(12 * MiB + 3, digest),
+            env={"X": "x2"},
+        )
+        assert result.exit_code == 2
+        # Two pipes: the engine may pass stderr's line on before stdout's.
+        assert digest.hexdigest() in result.output.split() and "err x2" in result.output
+
+        started = time.monotonic()
+        early = await runtime.exec_input(
+            rivetr_app.id,
+            ["sh", "-c", "head -c 10 >/dev/null; exit 4"],
+            _random_chunks(64 * MiB, hashlib.sha256()),
+        )
+        assert early.exit_code == 4 and time.monotonic() - started < 20
+
+        empty = await runtime.exec_input(rivetr_app.id, ["wc", "-c"], _random_chunks(0, hashlib.sha256()))
+        assert (empty.exit_code, empty.output.strip()) == (0, "0")
+
+    async def test_pull_missing_image_fails_fast_naming_it(
+        self, rivetr_runtime: ContainerRuntime, rivetr_missing_image: str
+    ) -> None:
+        runtime = _service_runtime(rivetr_runtime)
+        started = time.monotonic()
+        with pytest.raises(ImageNotFound) as caught:
+            async for _ in runtime.pull(rivetr_missing_image):
+                pass
+        assert time.monotonic() - started < 15
+        assert rivetr_missing_image in caught.value.message
+
+    async def test_pull_then_run_a_fully_qualified_image(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_pull_image: str | None,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        """Core passes official images fully qualified (``docker.io/library/redis:7``); the runtime pulls and
+        runs them unchanged. An image this test pulled is removed again."""
+        runtime = _service_runtime(rivetr_runtime)
+        if rivetr_pull_image is None:
+            pytest.skip("no pullable image configured (rivetr_pull_image)")
+        image = rivetr_pull_image
+        had_it = await rivetr_runtime.image_exists(image)
+        try:
+            lines = [line async for line in runtime.pull(image)]
+            assert lines and lines[-1] == f"pulled {image}", lines
+            assert all(isinstance(line, str) and line for line in lines)
+            assert len(lines) < 200, "progress must be throttled"
+            assert await rivetr_runtime.image_exists(image)
+            info = await rivetr_runtime.run(
+                RunSpec(
+                    image=image,
+                    name=unique_name("pulled"),
+                    labels=rivetr_test_labels,
+                    command=["sleep", "30"],
+                )
+            )
+            assert (await rivetr_runtime.inspect(info.id)).running
+            again = [line async for line in runtime.pull(image)]  # present: still fine
+            assert again[-1] == f"pulled {image}"
+            await rivetr_runtime.remove(info.id, force=True)
+        finally:
+            for container in await rivetr_runtime.list(labels=rivetr_test_labels):
+                await rivetr_runtime.remove(container.id, force=True)
+            if not had_it:
+                await rivetr_runtime.remove_image(image, force=True)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,6 +26,7 @@ from rivetr_core.contract import (
     ContainerNotFound,
     ContainerRuntime,
     ContainerStats,
+    ExecFailed,
     ExecResult,
     ImageNotFound,
     LogLine,
@@ -35,6 +36,7 @@ from rivetr_core.contract import (
     RunSpec,
     RuntimeInfo,
     RuntimeUnavailable,
+    ServiceRuntime,
     VolumeDataRuntime,
 )
 
@@ -44,6 +46,10 @@ T = TypeVar("T")
 FAIL_BUILD, SLOW_BUILD, UNHEALTHY = "FAIL_BUILD", "SLOW_BUILD", "UNHEALTHY"
 
 _ids = itertools.count(1)
+
+#: What :attr:`FakeRuntime.output_handler` returns: stdout (bytes, or chunks yielded one by one), exit code,
+#: stderr.
+ExecOutput = tuple[bytes | Iterable[bytes], int, str]
 
 
 @dataclass
@@ -146,10 +152,21 @@ class FakeRuntime:
         Seconds a build sleeps when its context holds ``SLOW_BUILD``.
     ``exec_handler``
         ``(container_id, cmd, env) -> ExecResult`` for :meth:`exec` (default: exit 0, no output).
+    ``output_handler``
+        ``(container_id, cmd, env) -> (stdout, exit_code, stderr)`` for :meth:`exec_output` (stdout: bytes or an
+        iterable of chunks; a non-zero exit raises :class:`ExecFailed` after the chunks). Default: no output.
+    ``input_handler``
+        ``(container_id, cmd, stdin, env) -> ExecResult`` for :meth:`exec_input` (``stdin``: every chunk,
+        joined). Default: exit 0, no output; the input is recorded in ``inputs`` either way.
+    ``registry``
+        ``{reference: FakeImage}``: what :meth:`pull` can fetch (:meth:`publish` adds one); anything else
+        raises :class:`ImageNotFound`.
 
     What it records: ``images`` (tag → :class:`FakeImage`), ``dangling`` (id → image a rebuild untagged),
     ``containers`` (id → :class:`FakeContainer`), ``builds`` (tags, in order), ``runs`` (every
-    :class:`RunSpec`), ``calls`` (``(method, arguments)`` of every call), ``pinged``, ``closed``; the events
+    :class:`RunSpec`), ``calls`` (``(method, arguments)`` of every call), ``networks`` (name → labels, made by
+    :meth:`ensure_network`), ``pulls`` (references, in order), ``inputs`` (``(container_id, cmd, stdin)`` of
+    every :meth:`exec_input`), ``pinged``, ``closed``; the events
     ``building`` (a build started) and ``running_started`` (a ``run`` started).
 
     Helpers: :meth:`live` (ids of running containers), :meth:`crash` (a container dies: exit 137),
@@ -171,6 +188,16 @@ class FakeRuntime:
         self.exec_handler: Callable[[str, builtins.list[str], dict[str, str]], ExecResult] = (
             lambda container_id, cmd, env: ExecResult(0, "")
         )
+        self.output_handler: Callable[[str, builtins.list[str], dict[str, str]], ExecOutput] = (
+            lambda container_id, cmd, env: (b"", 0, "")
+        )
+        self.input_handler: Callable[[str, builtins.list[str], bytes, dict[str, str]], ExecResult] = (
+            lambda container_id, cmd, stdin, env: ExecResult(0, "")
+        )
+        self.registry: dict[str, FakeImage] = {}
+        self.networks: dict[str, dict[str, str]] = {}
+        self.pulls: builtins.list[str] = []
+        self.inputs: builtins.list[tuple[str, builtins.list[str], bytes]] = []
         self.images: dict[str, FakeImage] = {}
         self.dangling: dict[str, FakeImage] = {}
         self.containers: dict[str, FakeContainer] = {}
@@ -209,6 +236,13 @@ class FakeRuntime:
         if container.server is not None:
             _EngineLoop.close_servers([container.server])
         container.running, container.exit_code = False, exit_code
+
+    def publish(self, reference: str, body: str = "", labels: Mapping[str, str] | None = None) -> FakeImage:
+        """Put an image in the fake registry: :meth:`pull` of ``reference`` then fetches it."""
+        digest = hashlib.sha256(f"{reference}\0{body}\0{next(_ids)}".encode()).hexdigest()
+        image = FakeImage(id=f"sha256:{digest}", body=body, labels=dict(labels or {}))
+        self.registry[reference] = image
+        return image
 
     def calls_to(self, method: str) -> builtins.list[dict[str, Any]]:
         """The arguments of every call of ``method``, in order."""
@@ -327,6 +361,21 @@ class FakeRuntime:
             self.dangling[replaced.id] = replaced  # the rebuild untagged it, as on a real engine
         yield "Step 2/2 : COPY www /www"
         yield "Successfully built"
+
+    async def pull(self, image: str) -> AsyncIterator[str]:
+        """Fetch ``image`` from :attr:`registry` (a few progress lines) or raise :class:`ImageNotFound`."""
+        await self._enter("pull", image=image)
+        self.pulls.append(image)
+        found = self.registry.get(image)
+        if found is None:
+            raise ImageNotFound(
+                f"image {image} could not be pulled: manifest unknown", details={"image": image}
+            )
+        layer = found.id.removeprefix("sha256:")[:12]
+        yield f"{layer}: Pulling fs layer"
+        yield f"{layer}: Download complete"
+        self.images[image] = found
+        yield f"pulled {image}"
 
     async def image_exists(self, image: str) -> bool:
         await self._enter("image_exists", image=image)
@@ -502,6 +551,56 @@ class FakeRuntime:
             raise RivetrError(f"container {container_id} is not running (or paused)")
         return self.exec_handler(container_id, cmd, dict(env or {}))
 
+    def _exec_target(self, container_id: str) -> FakeContainer:
+        container = self._container(container_id)
+        if not container.running or container.paused:
+            raise RivetrError(f"container {container_id} is not running (or paused)")
+        return container
+
+    async def exec_output(
+        self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yields :attr:`output_handler`'s stdout, then raises :class:`ExecFailed` on a non-zero exit."""
+        await self._enter("exec_output", container_id=container_id, cmd=cmd, env=env)
+        self._exec_target(container_id)
+        stdout, exit_code, stderr = self.output_handler(container_id, cmd, dict(env or {}))
+        for chunk in [stdout] if isinstance(stdout, bytes) else stdout:
+            if chunk:
+                yield chunk
+                await asyncio.sleep(0)
+        if exit_code != 0:
+            raise ExecFailed(exit_code, stderr)
+
+    async def exec_input(
+        self,
+        container_id: str,
+        cmd: builtins.list[str],
+        chunks: AsyncIterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Reads every chunk, records ``(container_id, cmd, stdin)`` in ``inputs``, answers
+        :attr:`input_handler`."""
+        await self._enter("exec_input", container_id=container_id, cmd=cmd, env=env)
+        self._exec_target(container_id)
+        data = bytearray()
+        async for chunk in chunks:
+            data += chunk
+        self.inputs.append((container_id, list(cmd), bytes(data)))
+        return self.input_handler(container_id, cmd, bytes(data), dict(env or {}))
+
+    # ---------------------------------------------------------------------------------------- networks
+    async def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
+        await self._enter("ensure_network", name=name, labels=dict(labels))
+        self.networks.setdefault(name, dict(labels))
+        return name
+
+    async def remove_network(self, name: str) -> None:
+        await self._enter("remove_network", name=name)
+        users = [c.id for c in self.containers.values() if c.spec.network == name]
+        if users:
+            raise RivetrError(f"network {name!r} is still used by {', '.join(users)}")
+        self.networks.pop(name, None)
+
     async def exec_interactive(
         self, container_id: str, cmd: builtins.list[str] | None = None, rows: int = 24, cols: int = 80
     ) -> FakeExecSession:
@@ -518,4 +617,7 @@ if TYPE_CHECKING:
         return fake
 
     def _reaches_volume_data(fake: FakeRuntime) -> VolumeDataRuntime:
+        return fake
+
+    def _serves_services(fake: FakeRuntime) -> ServiceRuntime:
         return fake

@@ -218,3 +218,56 @@ def test_labels_go_after_every_from_and_at_the_end() -> None:
         'LABEL rivetr.app="not-mine"',
         label,
     ]
+
+
+def test_frame_demux_splits_streams_across_reads_of_any_size() -> None:
+    import struct
+
+    from rivetr_runtime_docker.execio import FrameDemux
+
+    frames = [(1, b"hello "), (2, b"warn\n"), (1, b""), (1, b"world" * 1000)]
+    wire = b"".join(struct.pack(">BxxxL", stream, len(data)) + data for stream, data in frames)
+    for size in (1, 3, 8, 9, 4096, len(wire)):
+        demux = FrameDemux()
+        pieces = [p for i in range(0, len(wire), size) for p in demux.feed(wire[i : i + size])]
+        assert b"".join(d for s, d in pieces if s == 1) == b"hello " + b"world" * 1000
+        assert b"".join(d for s, d in pieces if s == 2) == b"warn\n"
+
+
+def test_pull_reference_split_and_progress_throttling() -> None:
+    from rivetr_runtime_docker.pull import ProgressLines, split_reference
+
+    assert split_reference("docker.io/library/redis:7") == ("docker.io/library/redis", "7")
+    assert split_reference("127.0.0.1:5000/library/redis") == ("127.0.0.1:5000/library/redis", "latest")
+    assert split_reference("ghcr.io/a/b@sha256:abc") == ("ghcr.io/a/b", "sha256:abc")
+    progress = ProgressLines(interval=1.0)
+
+    def downloading(current: int, now: float) -> str | None:
+        event = {
+            "id": "l1",
+            "status": "Downloading",
+            "progressDetail": {"current": current, "total": 3_000_000},
+        }
+        return progress.line(event, now)
+
+    assert (
+        progress.line({"status": "Pulling from library/redis", "id": "7"}, 0.0)
+        == "7: Pulling from library/redis"
+    )
+    assert downloading(1000, 0.1) == "l1: Downloading 1.0 kB / 3.0 MB"
+    assert [downloading(n, 0.1 + n / 1e7) for n in range(2000, 200_000, 1000)] == [None] * 198  # < 1 s later
+    assert downloading(1_500_000, 1.2) == "l1: Downloading 1.5 MB / 3.0 MB"
+    assert downloading(3_000_000, 1.3) == "l1: Downloading 3.0 MB / 3.0 MB"  # finished: always shown
+    assert progress.line({"id": "l1", "status": "Download complete"}, 1.4) == "l1: Download complete"
+    assert progress.line({"id": "l1", "status": "Download complete"}, 1.5) is None  # podman repeats it
+    assert (
+        progress.line({"status": "Status: Downloaded newer image"}, 2.0) == "Status: Downloaded newer image"
+    )
+
+
+def test_pull_errors_name_the_image() -> None:
+    runtime = DockerRuntime("unix:///nonexistent.sock")
+    missing = runtime.pull_error("docker.io/library/nope:1", "manifest unknown: manifest unknown")
+    assert isinstance(missing, ImageNotFound) and "docker.io/library/nope:1" in missing.message
+    other = runtime.pull_error("docker.io/library/x:1", "write /var/lib/docker: no space left on device")
+    assert isinstance(other, EngineError) and "docker.io/library/x:1" in other.message

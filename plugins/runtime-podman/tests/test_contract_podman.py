@@ -23,6 +23,12 @@ def rivetr_base_image(engine_env: EngineEnv) -> str:
     return engine_env.base_image
 
 
+@pytest.fixture(scope="session")
+def rivetr_pull_image(engine_env: EngineEnv) -> str | None:
+    # The official name, served by the local Docker Hub mirror scripts/engines.sh runs (no outside registry).
+    return "docker.io/library/redis:7" if engine_env.registry else None
+
+
 @pytest.mark.podman
 class TestPodmanContract(RuntimeContract):
     stream_thread_name = "rivetr-podman-stream"

@@ -16,6 +16,7 @@ from rivetr_core.contract import ContainerInfo, ContainerNotFound, ImageNotFound
 
 from .engine import EngineError, has_labels, parse_time
 from .isolation import FirewallError, bridge_name, ensure_firewall
+from .networks import NetworksMixin
 from .volumes import VolumesMixin
 
 
@@ -42,7 +43,7 @@ def check_port_free(host_ip: str, port: int) -> None:
             ) from exc
 
 
-class ContainersMixin(VolumesMixin):
+class ContainersMixin(VolumesMixin, NetworksMixin):
     """The container part of the runtime Protocol, plus :meth:`ensure_isolated_network`.
 
     Annotations spell ``builtins.list`` because the Protocol's method ``list`` shadows the builtin in the
@@ -152,6 +153,7 @@ class ContainersMixin(VolumesMixin):
             labels=spec.labels or None,
             ports=[spec.container_port] if spec.container_port else None,
             host_config=self._host_config(api, spec),
+            networking_config=self._networking_config(api, spec.network, spec.network_aliases),
             detach=True,
         )
         container_id = created["Id"]

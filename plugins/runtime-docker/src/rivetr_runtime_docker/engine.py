@@ -245,11 +245,13 @@ class EngineClient:
         *,
         container: str | None = None,
         image: str | None = None,
+        maxsize: int = 512,
     ) -> AsyncIterator[T]:
         return iterate_in_thread(
             produce,
             functools.partial(self._translate, container=container, image=image),
             name=f"rivetr-{self.name}-stream",
+            maxsize=maxsize,
         )
 
     # -------------------------------------------------------------------------------------------- engine

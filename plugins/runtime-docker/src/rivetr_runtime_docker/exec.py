@@ -1,21 +1,33 @@
-"""Commands in a running container: :meth:`ExecMixin.exec` (run and wait) and an interactive TTY session
-(:class:`DockerExecSession`, the dashboard's terminal)."""
+"""Commands in a running container: :meth:`ExecMixin.exec` (run and wait), streamed execs for dumps and
+restores (:meth:`ExecMixin.exec_output`, :meth:`ExecMixin.exec_input`; byte plumbing in :mod:`.execio`) and
+an interactive TTY session (:class:`DockerExecSession`, the dashboard's terminal)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import docker.errors
 import requests
 
-from rivetr_core.contract import ExecResult
+from rivetr_core.contract import ExecFailed, ExecResult
 
-from .engine import EngineClient, shutdown_response
+from .engine import EngineClient, EngineError, shutdown_response
+from .execio import READ_SIZE, FrameDemux, StdinPipe, Tail, response_reader
+from .streams import StreamHandle
+
+#: Chunks of a streamed exec's output held between the engine and a slow consumer (each at most
+#: ``READ_SIZE``): the engine, and then the command, wait when it is full.
+OUTPUT_QUEUE = 16
+#: How long an exec may still report running after its output ended (the engine records the exit a moment
+#: after closing the stream).
+EXIT_WAIT = 10.0
 
 
 class ExecMixin(EngineClient):
@@ -40,6 +52,119 @@ class ExecMixin(EngineClient):
     async def exec(self, container_id: str, cmd: list[str], env: dict[str, str] | None = None) -> ExecResult:
         """Run ``cmd`` in the container and wait; output is stdout and stderr interleaved."""
         return await self._call(self._exec, container_id, cmd, env, container=container_id)
+
+    # ---------------------------------------------------------------------------------- streamed execs
+    def _exec_attach(
+        self, container_id: str, cmd: list[str], env: dict[str, str] | None, stdin: bool
+    ) -> tuple[str, requests.Response]:
+        """Blocking: create an exec (no TTY: stdout and stderr stay apart) and start it on a hijacked
+        connection without a read timeout (a dump may be silent for minutes)."""
+        api = self._api()
+        created = api.exec_create(
+            container_id, cmd, stdin=stdin, stdout=True, stderr=True, environment=env or None
+        )
+        response = api._post_json(
+            api._url("/exec/{0}/start", created["Id"]),
+            headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+            data={"Tty": False, "Detach": False},
+            stream=True,
+        )
+        api._raise_for_status(response)
+        api._disable_socket_timeout(api._get_raw_response_socket(response))
+        return created["Id"], response
+
+    def _exec_exit(self, exec_id: str, output: str) -> int:
+        """Blocking: the exit code of an exec whose output ended."""
+        api = self._api()
+        deadline = time.monotonic() + EXIT_WAIT
+        while True:
+            inspected = api.exec_inspect(exec_id)
+            if not inspected.get("Running"):
+                return self.exec_exit_code(inspected, output)
+            if time.monotonic() > deadline:
+                raise EngineError(
+                    f"{self.name}: the output of exec {exec_id[:12]} ended but the command still runs "
+                    "(connection to the engine lost?)"
+                )
+            time.sleep(0.05)
+
+    def _output_chunks(
+        self,
+        container_id: str,
+        cmd: list[str],
+        env: dict[str, str] | None,
+        state: dict[str, Any],
+        handle: StreamHandle,
+    ) -> Iterator[bytes]:
+        """Blocking (in the stream's thread): the command's stdout as it arrives; stderr goes to
+        ``state["stderr"]`` (a :class:`Tail`), the exec id to ``state["exec_id"]``."""
+        exec_id, response = self._exec_attach(container_id, cmd, env, stdin=False)
+        handle.on_cancel(lambda: shutdown_response(response))
+        state["exec_id"] = exec_id
+        stderr: Tail = state["stderr"]
+        stdout_tail: Tail = state["stdout"]
+        reader = response_reader(response)
+        demux = FrameDemux()
+        try:
+            while data := reader.read1(READ_SIZE):
+                out = []
+                for stream, piece in demux.feed(data):
+                    if stream == 2:
+                        stderr.add(piece)
+                    else:
+                        out.append(piece)
+                if out:
+                    chunk = b"".join(out)
+                    stdout_tail.add(chunk[-512:])
+                    yield chunk
+        finally:
+            response.close()
+
+    async def exec_output(
+        self, container_id: str, cmd: list[str], env: dict[str, str] | None = None
+    ) -> AsyncIterator[bytes]:
+        """Run ``cmd`` and yield its stdout as it arrives (binary, any size; at most ``OUTPUT_QUEUE`` reads
+        are held for a slow consumer, then the command waits). After the last chunk a non-zero exit raises
+        :class:`ExecFailed` with the tail of stderr. Leaving early closes the connection; the engine has no
+        call to kill an exec, so the command itself ends when it next writes (or when it finishes)."""
+        state: dict[str, Any] = {"stderr": Tail(8 * 1024), "stdout": Tail(512)}
+        produce = functools.partial(self._output_chunks, container_id, cmd, env, state)
+        async for chunk in self._stream(produce, container=container_id, maxsize=OUTPUT_QUEUE):
+            yield chunk
+        stderr = state["stderr"].text()
+        exit_code = await self._call(self._exec_exit, state["exec_id"], stderr, container=container_id)
+        if exit_code in (126, 127) and not stderr.strip():
+            stderr = state["stdout"].text()  # dockerd reports a command it cannot start on stdout
+        if exit_code != 0:
+            raise ExecFailed(exit_code, stderr)
+
+    async def exec_input(
+        self,
+        container_id: str,
+        cmd: list[str],
+        chunks: AsyncIterable[bytes],
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        """Run ``cmd`` with ``chunks`` as its stdin, streamed through the exec's hijacked connection as the
+        command reads (binary, any size, bounded memory), then close stdin and wait for the exit. Returns the
+        exit code and the last 64 KiB of output (stdout and stderr interleaved). If the command exits before
+        reading everything, the rest of ``chunks`` is not consumed. If ``chunks`` raises, the connection is
+        closed and the command sees the end of its input."""
+        exec_id, response = await self._call(
+            self._exec_attach, container_id, cmd, env, True, container=container_id
+        )
+        pipe = StdinPipe(response)
+        try:
+            async for chunk in chunks:
+                if chunk and not await self._call(pipe.send, chunk):
+                    break  # the command stopped reading (exited): its exit code says how it went
+            await self._call(pipe.close_input)
+            await pipe.wait_output()
+            output = pipe.output.text()
+            exit_code = await self._call(self._exec_exit, exec_id, output, container=container_id)
+            return ExecResult(exit_code=exit_code, output=output)
+        finally:
+            pipe.close()
 
     def _exec_open(self, container_id: str, cmd: list[str], rows: int, cols: int) -> tuple[str, Any]:
         api = self._api()

@@ -8,10 +8,17 @@
 * :mod:`.build`: ``build`` (context tar, Dockerfile label rewrite, build stream parsing);
 * :mod:`.containers`: ``run``/``stop``/``start``/``pause``/``unpause``/``remove``/``inspect``/``list`` and
   isolated networks;
+* :mod:`.networks`: service networks with name resolution (``ensure_network``, ``remove_network``) and the
+  containers' ``network_aliases``;
+* :mod:`.pull`: ``pull`` from a registry (throttled progress lines, :class:`ImageNotFound`);
 * :mod:`.volumes`: named volumes (``remove_volume``, ``list_volumes``, ``volume_sizes``, ``volume_path``) and
   the mounts of a container;
 * :mod:`.logs` and :mod:`.stats`: ``logs``, ``stats``/``stats_many``;
-* :mod:`.exec`: ``exec`` and ``exec_interactive`` (:class:`DockerExecSession`).
+* :mod:`.exec`: ``exec``, the streamed ``exec_output`` / ``exec_input`` (byte plumbing in :mod:`.execio`)
+  and ``exec_interactive`` (:class:`DockerExecSession`).
+
+Besides the ``ContainerRuntime`` Protocol it offers the optional ``VolumeDataRuntime`` and ``ServiceRuntime``
+methods of :mod:`rivetr_core.contract`.
 
 It is also the base of the podman runtime (podman serves the same API). Engine differences are isolated in
 public extension points, each documented with what a subclass may change and why:
@@ -20,9 +27,10 @@ public extension points, each documented with what a subclass may change and why
   :meth:`~.engine.EngineClient.normalize_image`, :meth:`~.engine.EngineClient.engine_label_filters`,
   :meth:`~.build.BuildMixin.build_exit_code`, :meth:`~.build.BuildMixin.build_network_options`,
   :meth:`~.containers.ContainersMixin.log_config`, :meth:`~.containers.ContainersMixin.normalize_status`,
-  :meth:`~.exec.ExecMixin.exec_exit_code`;
+  :meth:`~.exec.ExecMixin.exec_exit_code`, :meth:`~.pull.PullMixin.pull_error`;
 * class attributes: ``STEP_RE``, ``LABELS_IN_DOCKERFILE`` (build), ``PRUNE_ANDS_LABELS`` (images),
-  ``ISOLATED_NETWORK_OPTIONS`` (containers), ``CPU_SAMPLE_INTERVAL`` (stats).
+  ``ISOLATED_NETWORK_OPTIONS`` (containers), ``CPU_SAMPLE_INTERVAL`` (stats), ``PULL_PROGRESS_INTERVAL``
+  (pull).
 
 Everything with a leading underscore is internal and may change without notice.
 """
@@ -37,6 +45,7 @@ from .engine import EngineError
 from .exec import DockerExecSession, ExecMixin
 from .images import ImagesMixin
 from .logs import LogsMixin
+from .pull import PullMixin
 from .stats import StatsMixin
 
 if TYPE_CHECKING:
@@ -45,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["DockerExecSession", "DockerRuntime", "EngineError"]
 
 
-class DockerRuntime(ContainersMixin, BuildMixin, ImagesMixin, LogsMixin, StatsMixin, ExecMixin):
+class DockerRuntime(ContainersMixin, BuildMixin, ImagesMixin, LogsMixin, StatsMixin, ExecMixin, PullMixin):
     """Container runtime for the Docker Engine API at ``base_url`` (``unix:///var/run/docker.sock``).
 
     Construction never talks to the engine; the first call connects (negotiating the API version), so a

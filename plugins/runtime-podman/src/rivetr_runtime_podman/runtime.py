@@ -20,6 +20,12 @@ differences in its public extension points (``create_client``, ``ping``, ``norma
   (it is parsed from ``exit status N``); a failed exec may report no exit code;
 * log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
   the whole ``max-size`` x ``max-file`` budget.
+
+Managed services need nothing of their own here: a network made through the compat API has aardvark-dns
+(containers resolve each other's names and aliases), and fully qualified references
+(``docker.io/library/redis:7``) are pulled, stored and run unchanged (:func:`qualify` leaves them alone). Where
+Docker Hub names come from a mirror, the service Rivetr starts gets ``CONTAINERS_REGISTRIES_CONF`` (the
+constructor's ``registries_conf``, else inherited from Rivetr's environment).
 """
 
 from __future__ import annotations
@@ -84,8 +90,8 @@ def qualify(image: str) -> str:
 class PodmanRuntime(DockerRuntime):
     """Podman through ``podman system service`` at ``base_url``; starts the service when it is silent.
 
-    ``containers_conf`` is passed to the service as ``CONTAINERS_CONF`` (default: inherited from the
-    environment). A service this object started keeps running after :meth:`close`, like a system daemon
+    ``containers_conf`` is passed to the service as ``CONTAINERS_CONF`` and ``registries_conf`` as
+    ``CONTAINERS_REGISTRIES_CONF`` (default: inherited from the environment). A service this object started keeps running after :meth:`close`, like a system daemon
     (containers and other Rivetr processes use it); :meth:`stop_service` ends it.
     """
 
@@ -107,6 +113,7 @@ class PodmanRuntime(DockerRuntime):
         *,
         autostart: bool = True,
         containers_conf: str | os.PathLike[str] | None = None,
+        registries_conf: str | os.PathLike[str] | None = None,
         service_log: str | os.PathLike[str] | None = None,
         podman_binary: str = "podman",
         service_start_timeout: float = 20.0,
@@ -115,6 +122,7 @@ class PodmanRuntime(DockerRuntime):
         super().__init__(base_url, **kwargs)
         self.autostart = autostart
         self.containers_conf = str(containers_conf) if containers_conf else None
+        self.registries_conf = str(registries_conf) if registries_conf else None
         self.service_log = Path(service_log) if service_log else None
         self.podman_binary = podman_binary
         self.service_start_timeout = service_start_timeout
@@ -123,7 +131,7 @@ class PodmanRuntime(DockerRuntime):
     @classmethod
     def from_context(cls, ctx: PluginContext) -> PodmanRuntime:
         """Plugin factory: ``[plugins.runtime-podman]`` (``socket``, ``autostart``, ``containers_conf``,
-        ``podman_binary``)."""
+        ``podman_binary``); the service inherits ``CONTAINERS_REGISTRIES_CONF`` from Rivetr's environment."""
         from .plugin import PodmanSettings
 
         settings = ctx.settings_as(PodmanSettings, "runtime-podman")
@@ -162,6 +170,8 @@ class PodmanRuntime(DockerRuntime):
             env = dict(os.environ)
             if self.containers_conf:
                 env["CONTAINERS_CONF"] = self.containers_conf
+            if self.registries_conf:
+                env["CONTAINERS_REGISTRIES_CONF"] = self.registries_conf
             log_path = self.service_log or Path(os.path.dirname(path) or ".") / "podman-service.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
             self.log.info("starting podman API service on %s (log %s)", path, log_path)
