@@ -16,6 +16,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
   pinned host keys;
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
 * :mod:`.schedules` — scheduled jobs;
+* :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs (loaded on call);
 * :func:`isoformat` and :func:`redact` — how the API writes a timestamp and a git URL, for pages that show the
   same values.
 
@@ -46,6 +47,7 @@ from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
 from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
 from .backups import backup_destinations, backup_runs, backup_schedules
 from .deployments import DeploymentSummary, get_deployment, recent_deployments
+from .managed import app_links, service_backup_runs
 from .overview import (
     DashboardCounts,
     ProjectSummary,
@@ -430,6 +432,7 @@ __all__ = [
     "ProjectSummary",
     "SshKeySummary",
     "app_domains",
+    "app_links",
     "app_page",
     "app_page_json",
     "backup_destinations",
@@ -450,5 +453,6 @@ __all__ = [
     "recent_deployments",
     "redact",
     "schedule_json",
+    "service_backup_runs",
     "ssh_keys",
 ]
