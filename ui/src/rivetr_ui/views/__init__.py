@@ -2,6 +2,6 @@
 
 from .. import filters  # noqa: F401  (registers the template filters)
 from ..blueprint import bp
-from . import apps, assets, auth, backups, dashboard, errors, live, projects, settings, terminal  # noqa: F401
+from . import apps, assets, auth, backups, dashboard, errors, live, projects, services, settings, terminal  # noqa: F401
 
 __all__ = ["bp"]
