@@ -120,6 +120,9 @@ def _method(runtime: Any, name: str) -> Callable[..., Any]:
 class Lifecycle:
     def __init__(self, events: EventLog) -> None:
         self.events = events
+        #: One network creation at a time per name: services of a project created together would otherwise
+        #: race, and dockerd accepts two networks of the same name (then refuses to attach to either).
+        self._network_locks: dict[str, asyncio.Lock] = {}
 
     def note(self, service_id: str, line: str) -> None:
         self.events.add(service_id, line)
@@ -128,7 +131,9 @@ class Lifecycle:
         labels = {"rivetr.project": plan.project_id or ""}
         if plan.instance_id:
             labels[LABEL_INSTANCE] = plan.instance_id
-        await _method(runtime, "ensure_network")(plan.network, labels)
+        ensure = _method(runtime, "ensure_network")
+        async with self._network_locks.setdefault(plan.network, asyncio.Lock()):
+            await ensure(plan.network, labels)
 
     async def pull(self, runtime: Any, plan: ContainerPlan, *, always: bool) -> None:
         """Pull the image (progress to the event log). Without ``always`` a local image is used as it is (a
@@ -151,7 +156,7 @@ class Lifecycle:
                 raise
             self.note(plan.service_id, f"pull failed ({exc.message}); using the local image")
             return
-        self.note(plan.service_id, f"pulled {plan.image} in {time.monotonic() - started:.1f} s")
+        self.note(plan.service_id, f"pull finished in {time.monotonic() - started:.1f} s")
 
     async def remove_named(self, runtime: Any, plan: ContainerPlan, container_id: str | None) -> None:
         """Remove the service's container (by id, and whatever holds its name): a fresh one replaces it."""
