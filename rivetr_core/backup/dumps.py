@@ -210,15 +210,16 @@ def redis_receive(login: Login) -> Command:
 
 def redis_swap(login: Login) -> Command:
     """No automatic save may overwrite the staged file from now on (the setting is in memory only: the next
-    start reads the config again), then the staged file replaces the live one and the server stops without
-    saving. The shutdown ends the container's main process."""
+    start reads the config again), then the staged file replaces the live one. The caller then shuts the server
+    down without saving (``SHUTDOWN NOSAVE``, an exec of its own: it ends the container's main process, and
+    with it any exec still running there)."""
     script = (
         "set -e; redis-cli CONFIG GET appendonly | sed -n 2p | grep -qx no "
         "|| { echo 'the server keeps an append-only file: it would load that, not the restored RDB' >&2; exit 3; }; "
         "redis-cli CONFIG SET save '' >/dev/null; "
         "while redis-cli INFO persistence | grep -q '^rdb_bgsave_in_progress:1'; do sleep 0.1; done; "
         + _REDIS_FILE
-        + f'mv "$dir/{REDIS_STAGED}" "$dir/$f"; redis-cli SHUTDOWN NOSAVE >/dev/null 2>&1 || true'
+        + f'mv "$dir/{REDIS_STAGED}" "$dir/$f"'
     )
     return Command(_sh(script), _redis_env(login))
 
