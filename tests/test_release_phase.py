@@ -121,7 +121,7 @@ async def test_release_runs_in_a_one_off_container_before_the_new_one_starts(api
     assert one_off.image == app_spec.image == dep["image"]
     assert one_off.env == app_spec.env and one_off.env["DB"] == "x"  # the app's env (and links)
     assert one_off.mounts == app_spec.mounts and one_off.mounts[0].target == "/data"
-    assert one_off.network == app_spec.network
+    assert one_off.network == app_spec.network and one_off.network_aliases == []
     assert one_off.labels == {**app_spec.labels, "rivetr.role": "release"}  # recovery finds leftovers
     lines = await logs(api, dep["id"])
     assert "release | migrating" in lines and "release | done" in lines

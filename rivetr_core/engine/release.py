@@ -50,7 +50,7 @@ def release_spec(pipeline: Pipeline, image: str, command: str) -> RunSpec:
     """The one-off container: the app container's spec (env, links, network, mounts, limits) with the
     command, without a port, a restart policy or network aliases (it must not answer for the app)."""
     base = run_spec(pipeline.service, pipeline.snap, pipeline.deployment, image)
-    spec = dataclasses.replace(
+    return dataclasses.replace(
         base,
         name=container_name(pipeline.snap.app.name, pipeline.dep_id) + "-release",
         labels={**base.labels, LABEL_ROLE: "release"},
@@ -60,10 +60,8 @@ def release_spec(pipeline: Pipeline, image: str, command: str) -> RunSpec:
         publish=False,
         restart_policy="no",
         mounts=list(base.mounts),
+        network_aliases=[],  # DNS names on the project network are the app's, never a one-off's
     )
-    if getattr(spec, "network_aliases", None):  # links: the service-name DNS aliases are the app's, not ours
-        spec.network_aliases = []  # type: ignore[attr-defined,unused-ignore]
-    return spec
 
 
 async def run_release(pipeline: Pipeline, runtime: ContainerRuntime, image: str) -> None:

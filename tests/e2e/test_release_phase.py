@@ -6,6 +6,8 @@ version stays live."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -128,3 +130,96 @@ def test_a_failing_or_hanging_release_keeps_the_old_version(e2e, git_server, eng
     assert (status, body) == (200, "version one\n")
     assert rivetr.containers() == [v1["container_id"]] and release_containers(rivetr) == []
     assert rivetr.api.get(f"/api/apps/{app['id']}").json()["current_deployment_id"] == v1["id"]
+
+
+# ------------------------------------------------------------------------------------- with a linked Postgres
+DBCLIENT = "localhost/rivetr-test/dbclient:1"
+MIGRATE_PY = '''"""The release command: the migration the new version needs (idempotent, as migrations are)."""
+import os
+
+import psycopg2
+
+conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=10)
+with conn, conn.cursor() as cur:
+    cur.execute("CREATE TABLE IF NOT EXISTS widgets (name TEXT PRIMARY KEY)")
+    cur.execute("INSERT INTO widgets VALUES ('from-migration') ON CONFLICT DO NOTHING")
+print("created table widgets", flush=True)
+'''
+WEB_PY = '''"""The new version: answers with the rows of a table only the migration creates (500 without it)."""
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg2
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        try:
+            conn = psycopg2.connect(os.environ["DATABASE_URL"], connect_timeout=10)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT name FROM widgets ORDER BY name")
+                    body, status = " ".join(r[0] for r in cur.fetchall()).encode(), 200
+            finally:
+                conn.close()
+        except Exception as exc:
+            body, status = str(exc).encode(), 500
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+DB_DOCKERFILE = f"""FROM {DBCLIENT}
+COPY migrate.py web.py /srv/
+CMD ["python3", "-u", "/srv/web.py"]
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_release_migrates_a_linked_postgres_before_the_new_version_serves(e2e, git_server, engine):
+    rivetr = e2e(engine)
+    try:
+        rivetr.cli("image", "inspect", DBCLIENT)
+    except Exception:
+        pytest.fail(f"{DBCLIENT} is missing on {engine}: run scripts/engines.sh ensure all")
+    response = rivetr.api.post("/api/projects", json={"name": f"relpg-{engine}"})
+    assert response.status_code == 201, response.text
+    project = response.json()
+    response = rivetr.api.post(
+        "/api/services",
+        json={"name": f"relpg-db-{engine[:2]}", "type": "postgres", "project_id": project["id"]},
+    )
+    assert response.status_code == 201, response.text
+    service = response.json()
+    try:
+        name = f"relpg-{engine}"
+        host = f"{name}.e2e.test"
+        files = {
+            "Dockerfile": (DB_DOCKERFILE, 0o644),
+            "migrate.py": (MIGRATE_PY, 0o644),
+            "web.py": (WEB_PY, 0o644),
+        }
+        repo = git_server.create_repo(name, files)
+        app = rivetr.create_app(repo, name, project_id=project["id"], healthcheck_retries=4)
+        deadline = time.monotonic() + 180
+        while (state := rivetr.api.get(f"/api/services/{service['id']}").json())["status"] != "running":
+            assert state["status"] != "failed" and time.monotonic() < deadline, state
+            time.sleep(0.25)
+        response = rivetr.api.post(f"/api/apps/{app['id']}/links", json={"service_id": service["id"]})
+        assert response.status_code == 201, response.text
+
+        # Without its migration the new version cannot serve (the table is missing): the deploy fails.
+        bare = rivetr.wait(rivetr.deploy(app["id"])["id"], timeout=180)
+        assert bare["status"] == "failed" and "health check" in bare["error"], bare
+
+        put(rivetr, app["id"], release_command="python3 /srv/migrate.py")
+        dep = rivetr.deploy_and_wait(app["id"])
+        log = lines(rivetr, dep["id"])
+        assert "release | created table widgets" in log, log
+        rivetr.wait_content(host, "from-migration")  # the table the release phase created, through the proxy
+        assert release_containers(rivetr) == []
+    finally:
+        rivetr.api.delete(f"/api/services/{service['id']}?force=true")
