@@ -454,3 +454,23 @@ def test_the_feature_loads_with_its_first_use_not_at_start() -> None:
         "used ['rivetr_core.services.managed', 'rivetr_core.models.services', 'rivetr_core.managed.lifecycle']"
         in out.stdout
     )
+
+
+async def test_the_sampler_keeps_a_history_of_service_containers_like_apps(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    from rivetr_core.history.sampler import MetricsSampler
+
+    body = await create(sapi, "db")
+    await wait_status(sapi, body["id"], "running")
+    sampler = sapi.ctx.services.get("sampler") or MetricsSampler(sapi.ctx)
+    apps = await sampler.sample_once()
+    assert apps == {}  # a service is not an app
+    assert sampler.last_services[body["id"]]["name"] == "db"
+    assert sampler.last_services[body["id"]]["containers"] == 1
+    code, metrics = await sapi.get(f"/api/services/{body['id']}/metrics", query_string={"range": "15m"})
+    assert code == 200, metrics
+    assert metrics["app_id"] == body["id"] and metrics["points"]
+    assert metrics["latest"]["memory_used"] == 1024 * 1024  # what the fake reports for a running container
+    code, _ = await sapi.get("/api/services/missing/metrics")
+    assert code == 404

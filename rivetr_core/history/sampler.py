@@ -3,7 +3,9 @@
 Container stats come from one ``stats_many`` call per tick (dockerd needs ~1 s per container, so the runtime
 fetches in parallel); we never call the engine from a request. Which containers belong to which app is read
 from the labels the pipeline sets (``rivetr.app``, ``rivetr.instance``), so the sampler needs nothing from the
-pipeline's Python API.
+pipeline's Python API. Managed services' containers (``rivetr.managed-service=<id>``) are sampled in the same
+call and stored like an app's with ``scope = "service"`` (``app_id`` holds the service's id), so their history
+and graphs work as apps' do; their names are read with raw SQL (the services feature stays unloaded).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger("rivetr.history")
 LABEL_APP = "rivetr.app"
 LABEL_INSTANCE = "rivetr.instance"
 LABEL_MANAGED = "rivetr.managed"
+LABEL_SERVICE = "rivetr.managed-service"
 #: Seconds between attempts to select a runtime when none answered yet (selection may probe sockets).
 RUNTIME_RETRY = 300.0
 COMPACT_EVERY = 3600.0
@@ -49,6 +52,8 @@ class MetricsSampler:
         self.raw_retention = timedelta(days=ctx.config.metrics.raw_retention_days)
         self.hourly_retention = timedelta(days=ctx.config.metrics.hourly_retention_days)
         self.last_apps: dict[str, dict[str, Any]] = {}
+        #: The last sample of each managed service's container, by service id (with its name).
+        self.last_services: dict[str, dict[str, Any]] = {}
         self.last_host: dict[str, float] = {}
         self._runtime_tried = 0.0
         self._last_compact = 0.0
@@ -96,17 +101,20 @@ class MetricsSampler:
 
     async def _sample(self) -> dict[str, dict[str, Any]]:
         now = utcnow()
-        apps, host = await asyncio.gather(
-            self._sample_apps(), asyncio.to_thread(_host_stats, self._data_dir())
+        (apps, services), host = await asyncio.gather(
+            self._sample_containers(), asyncio.to_thread(_host_stats, self._data_dir())
         )
         names = await self._app_names(list(apps))
         for app_id, stats in apps.items():
             stats["name"] = names.get(app_id, app_id)
+        service_names = await self._service_names(list(services))
+        for service_id, stats in services.items():
+            stats["name"] = service_names.get(service_id, service_id)
         rows = [
             MetricSample(
                 ts=now,
-                scope="app",
-                app_id=app_id,
+                scope=scope,
+                app_id=owner,
                 cpu_percent=s["cpu_percent"],
                 memory_used=s["memory_used"],
                 memory_limit=s["memory_limit"],
@@ -114,7 +122,8 @@ class MetricsSampler:
                 net_tx=s["net_tx"],
                 containers=s["containers"],
             )
-            for app_id, s in apps.items()
+            for scope, sampled in (("app", apps), ("service", services))
+            for owner, s in sampled.items()
         ]
         rows.append(
             MetricSample(
@@ -129,7 +138,7 @@ class MetricsSampler:
         async with self.ctx.db.session() as session:
             session.add_all(rows)
             await session.commit()
-        self.last_apps, self.last_host = apps, host
+        self.last_apps, self.last_host, self.last_services = apps, host, services
         proxy_routes, certs = await asyncio.gather(self._proxy_counters(), self._cert_expiry())
         if self.metrics is not None:
             sampled = self.metrics.sampled
@@ -148,28 +157,38 @@ class MetricsSampler:
     def _data_dir(self) -> str:
         return str(self.ctx.config.server.data_dir)
 
-    async def _sample_apps(self) -> dict[str, dict[str, Any]]:
+    async def _sample_containers(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """``(apps, services)``: the running containers' stats summed per app and per managed service."""
         runtime = await self._runtime()
         if runtime is None:
-            return {}
-        labels = {LABEL_MANAGED: "true"}
+            return {}, {}
+        # One list for both kinds: this instance's containers (every container without an instance id yet).
         instance = self._instance_id()
-        if instance:
-            labels[LABEL_INSTANCE] = instance
+        labels = {LABEL_INSTANCE: instance} if instance else None
         try:
-            containers = [c for c in await runtime.list(labels=labels, all=False) if c.running]
+            containers = [
+                c
+                for c in await runtime.list(labels=labels, all=False)
+                if c.running
+                and (
+                    (c.labels.get(LABEL_MANAGED) == "true" and c.labels.get(LABEL_APP))
+                    or c.labels.get(LABEL_SERVICE)
+                )
+            ]
             stats = await runtime.stats_many([c.id for c in containers]) if containers else {}
         except Exception as exc:
             log.info("container stats unavailable: %s", exc)
-            return {}
+            return {}, {}
         apps: dict[str, dict[str, Any]] = {}
+        services: dict[str, dict[str, Any]] = {}
         for container in containers:
-            app_id = container.labels.get(LABEL_APP)
+            service_id = container.labels.get(LABEL_SERVICE)
+            owner = service_id or container.labels.get(LABEL_APP)
             s = stats.get(container.id)
-            if not app_id or s is None:
+            if not owner or s is None:
                 continue
-            agg = apps.setdefault(
-                app_id,
+            agg = (services if service_id else apps).setdefault(
+                owner,
                 {
                     "cpu_percent": 0.0,
                     "memory_used": 0,
@@ -185,7 +204,7 @@ class MetricsSampler:
             agg["net_rx"] += s.net_rx
             agg["net_tx"] += s.net_tx
             agg["containers"] += 1
-        return apps
+        return apps, services
 
     async def _app_names(self, app_ids: list[str]) -> dict[str, str]:
         if not app_ids:
@@ -193,6 +212,17 @@ class MetricsSampler:
         async with self.ctx.db.session() as session:
             rows = await session.exec(select(App.id, App.name).where(col(App.id).in_(app_ids)))
             return {app_id: name for app_id, name in rows}
+
+    async def _service_names(self, service_ids: list[str]) -> dict[str, str]:
+        if not service_ids:
+            return {}
+        import sqlalchemy as sa
+
+        query = sa.text("SELECT id, name FROM services WHERE id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)
+        )
+        async with self.ctx.db.engine.connect() as conn:
+            return {row[0]: row[1] for row in await conn.execute(query, {"ids": service_ids})}
 
     async def _proxy_counters(self) -> dict[str, dict[str, float]] | None:
         """Per-route counters from ``ProxyBackend.status()["route_stats"]`` when the backend offers them:
