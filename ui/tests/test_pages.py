@@ -223,3 +223,31 @@ async def test_settings_lists_plugins_with_a_failed_one_and_why(
     docker = re.search(r'<tr data-plugin="runtime-docker">(.*?)</tr>', page, re.S)
     assert docker and "runtime <code>docker</code>" in docker.group(1)
     assert '<span class="badge warn">disabled</span>' in page
+
+
+async def test_service_pages_render_and_the_app_page_has_links_and_release_fields(client: Any) -> None:
+    """Managed services' pages: the New menu and nav entry, the catalogue's cards, an empty list, a 404 for an
+    unknown service; the app page's Links panel (loaded by htmx) and release-phase fields."""
+    csrf = await do_setup(client)
+    home = await (await client.get("/")).get_data(as_text=True)
+    assert 'href="/services/new"' in home and 'href="/services"' in home
+    page = await (await client.get("/services/new")).get_data(as_text=True)
+    for name in ("postgres", "mysql", "mariadb", "redis"):
+        assert f'data-template="{name}"' in page, name
+    assert "exposes this service on <em>every</em> network interface" in page
+    listing = await (await client.get("/services")).get_data(as_text=True)
+    assert "No services yet" in listing
+    assert (await client.get("/services/nope")).status_code == 404
+    response = await client.post(
+        "/api/apps",
+        json={"name": "pages-web", "git_url": "git://127.0.0.1:9/x.git", "port": 8000},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert response.status_code == 201, await response.get_data(as_text=True)
+    app_id = (await response.get_json())["id"]
+    app_page = await (await client.get(f"/apps/{app_id}")).get_data(as_text=True)
+    for field in ("release_command", "release_timeout", "post_deploy_command"):
+        assert f'name="{field}"' in app_page, field
+    assert f'hx-get="/apps/{app_id}/partials/links"' in app_page
+    links = await (await client.get(f"/apps/{app_id}/partials/links")).get_data(as_text=True)
+    assert "No linked services" in links
