@@ -401,3 +401,52 @@ async def test_schedules_take_a_service(sapi: ApiClient, tmp_path: Path) -> None
     status, backup = await sapi.get(f"/api/backups/{result['backup_id']}")
     assert status == 200 and backup["trigger"] == "schedule" and backup["schedule_id"] == sched["id"], backup
     assert backup["status"] == "succeeded" and backup["service_id"] == service_id
+
+
+async def test_the_volume_method_archives_and_swaps_the_services_volumes(
+    sapi: ApiClient, tmp_path: Path
+) -> None:
+    """One-click apps (template method ``volume``): the volume is archived with the container paused (always
+    thawed), and restored by the staged swap with the container stopped, then the service started again."""
+    from rivetr_core.models.services import service_volume_name
+
+    runtime: StreamRuntime = sapi.ctx._runtime
+    calls: list[tuple[str, str]] = []
+
+    async def record(op: str, container_id: str, **_: Any) -> None:
+        calls.append((op, container_id))
+
+    runtime.pause = lambda cid: record("pause", cid)  # type: ignore[method-assign]
+    runtime.unpause = lambda cid: record("unpause", cid)  # type: ignore[method-assign]
+    runtime.stop = lambda cid, timeout=10: record("stop", cid)  # type: ignore[method-assign]
+    service_id = await _service(sapi, "kuma", "uptime-kuma")
+    runtime.volumes[service_volume_name(service_id, "data")] = {}
+    data = Path(str(await runtime.volume_path(service_volume_name(service_id, "data"))))
+    (data / "kuma.db").write_bytes(b"rows" * 1000)
+    (data / "sub").mkdir()
+    (data / "sub" / "f.txt").write_text("kept")
+    restarted: list[str] = []
+
+    async def restart(target: Any) -> None:  # the service layer's restart and readiness wait
+        restarted.append(target.row.id)
+
+    sapi.ctx.services.backups._restart_service = restart
+    dest_id = await _destination(sapi, tmp_path)
+    status, row = await sapi.post(f"/api/services/{service_id}/backups", json={"destination_id": dest_id})
+    assert status == 202 and row["consistency"] == "volume" and row["key"].endswith(".tar.zst"), row
+    assert [v["name"] for v in row["volumes"]] == ["data"]
+    done = await _wait(sapi, f"/api/backups/{row['id']}")
+    assert done["status"] == "succeeded", done
+    assert calls == [("pause", "ctr-kuma"), ("unpause", "ctr-kuma")]
+
+    (data / "kuma.db").write_bytes(b"changed")
+    (data / "sub" / "f.txt").unlink()
+    (data / "new.txt").write_text("after the backup")
+    status, restore = await sapi.post(f"/api/backups/{row['id']}/restore-service")
+    assert status == 202, restore
+    assert (await _wait(sapi, f"/api/restores/{restore['id']}"))["status"] == "succeeded"
+    assert (data / "kuma.db").read_bytes() == b"rows" * 1000 and (
+        data / "sub" / "f.txt"
+    ).read_text() == "kept"
+    assert not (data / "new.txt").exists() and not [p for p in data.iterdir() if p.name.startswith(".rivetr")]
+    assert calls[-1] == ("stop", "ctr-kuma") and restarted == [service_id]
