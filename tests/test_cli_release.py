@@ -70,3 +70,21 @@ def test_create_and_update_the_release_phase(server: ServerProcess, env: dict[st
 
     bad = run(["apps", "update", "rel-made", "--release-timeout", "0"], env)
     assert bad.exit_code != 0 and "release-timeout" in bad.output
+
+
+def test_the_progress_line_shows_the_release_step_when_there_is_one() -> None:
+    import click
+
+    from rivetr_core.cli.follow import progress_line
+
+    done = {"clone": {"duration_ms": 400.0}, "build": {"duration_ms": 900.0}}
+    releasing = progress_line("starting", {**done, "release": {"started_at": "…"}})
+    assert click.unstyle(releasing) == "clone ✓ 0.4s · build ✓ 0.9s · release ● · start · health · switch"
+    starting = progress_line("starting", {**done, "release": {"duration_ms": 2000.0}})
+    assert (
+        click.unstyle(starting) == "clone ✓ 0.4s · build ✓ 0.9s · release ✓ 2.0s · start ● · health · switch"
+    )
+    failed = progress_line("failed", {**done, "release": {"duration_ms": 3000.0}})
+    assert click.unstyle(failed) == "clone ✓ 0.4s · build ✓ 0.9s · release ✗ 3.0s · start · health · switch"
+    without = progress_line("starting", done)
+    assert click.unstyle(without) == "clone ✓ 0.4s · build ✓ 0.9s · start ● · health · switch"

@@ -30,23 +30,31 @@ _COLORS = {"running": "green", "failed": "red", "cancelled": "yellow", "supersed
 STEPS = (
     ("clone", "cloning"),
     ("build", "building"),
+    ("release", "starting"),
     ("start", "starting"),
     ("health", "health_checking"),
     ("switch", "switching"),
 )
+
+#: Steps shown only when the deployment recorded them (the app has a release command).
+OPTIONAL_STEPS = frozenset({"release"})
 
 
 def progress_line(status: str, steps: dict[str, Any]) -> str:
     """``clone ✓ 0.4s · build ● · start · health · switch``: done, current and pending steps at a glance."""
     started = [step for step, _ in STEPS if isinstance(steps.get(step), dict)]
     parts = []
+    current = False  # release and start share the status "starting": only the first unfinished is current
     for step, during in STEPS:
+        if step in OPTIONAL_STEPS and step not in steps:
+            continue
         info = steps.get(step) if isinstance(steps.get(step), dict) else None
         if info and isinstance(info.get("duration_ms"), (int, float)):
             failed = status == "failed" and step == started[-1]
             mark = click.style("✗", fg="red") if failed else click.style("✓", fg="green")
             parts.append(f"{step} {mark} {info['duration_ms'] / 1000:.1f}s")
-        elif status == during:
+        elif status == during and not current:
+            current = True
             parts.append(click.style(f"{step} ●", fg="cyan", bold=True))
         else:
             parts.append(click.style(step, dim=True))
