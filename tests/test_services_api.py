@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from rivetr_core.contract import ExecResult
+from rivetr_core.contract import ExecResult, LogLine
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.fake_runtime import FakeImage
 from tests.support.server import ApiClient, make_config
@@ -474,3 +474,26 @@ async def test_the_sampler_keeps_a_history_of_service_containers_like_apps(
     assert metrics["latest"]["memory_used"] == 1024 * 1024  # what the fake reports for a running container
     code, _ = await sapi.get("/api/services/missing/metrics")
     assert code == 404
+
+
+async def test_the_live_log_stream_follows_the_container_like_an_app(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    from tests.support.server import AUTH, websocket_outcome
+
+    assert (
+        await websocket_outcome(sapi.client, "/api/services/nope/logs/stream", headers=AUTH) == "closed 4404"
+    )
+    body = await create(sapi, "db")
+    await wait_status(sapi, body["id"], "running")
+    container = container_of(fake_runtime, body["id"])
+    container.log.append(LogLine("database system is ready to accept connections", "stderr"))
+    async with sapi.client.websocket(f"/api/services/{body['id']}/logs/stream?tail=10", headers=AUTH) as ws:
+        first = json.loads(await asyncio.wait_for(ws.receive(), 10))
+        assert (
+            first["line"] == "database system is ready to accept connections" and first["stream"] == "stderr"
+        )
+        fake_runtime.crash(container.id)  # the container ends: so does the stream
+        assert json.loads(await asyncio.wait_for(ws.receive(), 10)) == {"event": "end"}
+    code, logs = await sapi.get(f"/api/services/{body['id']}/logs", query_string={"tail": "5"})
+    assert code == 200 and logs["items"][-1]["line"] == "database system is ready to accept connections"
