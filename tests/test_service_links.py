@@ -27,15 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 async def lapi(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
     from rivetr_core.app import create_app
 
-    networks: list[tuple[str, dict[str, str]]] = []
-
-    async def ensure_network(name: str, labels: Any) -> str:  # the fake has no networks; record the call
-        networks.append((name, dict(labels)))
-        return name
-
-    if getattr(fake_runtime, "ensure_network", None) is None:
-        fake_runtime.ensure_network = ensure_network  # type: ignore[attr-defined,method-assign,unused-ignore]
-    fake_runtime.networks_made = networks  # type: ignore[attr-defined]
     app = create_app(make_config(tmp_path / "data", runtime={"crash_check_interval": 0.1}))
     app.extensions["rivetr_ctx"]._runtime = fake_runtime
     async with app.test_app():
@@ -136,6 +127,7 @@ async def test_default_prefix_names_only_and_409_on_a_taken_prefix(lapi, git_ser
             "DATABASE_DATABASE",
         ]
     )
+    assert db["credentials"]["password"] not in json.dumps(made)
     code, redis_link = await link(lapi, app["id"], service_id=cache["id"])
     assert code == 201 and redis_link["env_prefix"] == "REDIS", redis_link
     assert "REDIS_URL" in redis_link["env_keys"]
@@ -210,8 +202,11 @@ async def test_links_apply_at_the_next_deploy_and_unlink_removes_them(lapi, git_
     assert spec.env["REDIS_URL"].endswith("@shopcache:6379") or "shopcache:6379" in spec.env["REDIS_URL"]
     assert spec.env["REDIS_HOST"] == "mine"  # explicit env wins
     assert spec.network == f"rivetr-net-{shop['id']}"
-    assert fake_runtime.networks_made[-1][0] == spec.network  # created before the container started
-    assert fake_runtime.networks_made[-1][1]["rivetr.project"] == shop["id"]
+    # The network was made (labelled like the service lifecycle's) before the container that joins it started.
+    calls = [(name, args) for name, args in fake_runtime.calls if name in ("ensure_network", "run")]
+    made = max(i for i, (name, args) in enumerate(calls) if name == "ensure_network")
+    assert calls[made][1]["name"] == spec.network and calls[made + 1][0] == "run"
+    assert fake_runtime.networks[spec.network]["rivetr.project"] == shop["id"]
 
     assert (await lapi.delete(f"/api/apps/{app['id']}/links/{db_link['id']}"))[0] == 204
     await deploy_and_wait(lapi, app["id"], ("running",))
@@ -236,6 +231,32 @@ async def test_links_to_services_of_two_projects_fail_the_deploy_clearly(lapi, g
     assert (await link(lapi, app["id"], service_id=ours["id"], env_prefix="SHOP"))[0] == 201
     dep = await deploy_and_wait(lapi, app["id"], ("failed",))
     assert "several projects" in dep["error"] and "loose" in dep["error"], dep
+
+
+async def test_a_fork_preview_never_gets_links(lapi, git_server, fake_runtime):
+    """Untrusted code (a pull request from a fork) must not receive a database's credentials, even when its
+    hidden app was linked by hand; it runs on the isolated fork network."""
+    from rivetr_core.models.git import Preview
+
+    app = await make_app(lapi, git_server.create_repo("web"))
+    db = await add_service(lapi, "db")
+    assert (await link(lapi, app["id"], service_id=db["id"]))[0] == 201
+    deployments = lapi.ctx.services.deployments
+    assert "DATABASE_URL" in (await deployments.snapshot(app["id"])).link_env
+    async with lapi.ctx.db.session() as session:
+        session.add(
+            Preview(
+                app_id="base",
+                preview_app_id=app["id"],
+                provider="github",
+                pr_number=1,
+                is_fork=True,
+                domain="x",
+            )
+        )
+        await session.commit()
+    snap = await deployments.snapshot(app["id"])
+    assert snap.untrusted and snap.link_env == {} and snap.network is None
 
 
 LAZY_PROBE = """
