@@ -235,7 +235,7 @@ def test_frame_demux_splits_streams_across_reads_of_any_size() -> None:
 
 
 def test_pull_reference_split_and_progress_throttling() -> None:
-    from rivetr_runtime_docker.pull import ProgressLines, split_reference
+    from rivetr_runtime_docker.pullprogress import ProgressLines, split_reference
 
     assert split_reference("docker.io/library/redis:7") == ("docker.io/library/redis", "7")
     assert split_reference("127.0.0.1:5000/library/redis") == ("127.0.0.1:5000/library/redis", "latest")

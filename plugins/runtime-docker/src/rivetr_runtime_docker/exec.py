@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 import socket
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker.errors
 import requests
@@ -19,8 +20,10 @@ import requests
 from rivetr_core.contract import ExecFailed, ExecResult
 
 from .engine import EngineClient, EngineError, shutdown_response
-from .execio import READ_SIZE, FrameDemux, StdinPipe, Tail, response_reader
 from .streams import StreamHandle
+
+if TYPE_CHECKING:
+    from .execio import Tail
 
 #: Chunks of a streamed exec's output held between the engine and a slow consumer (each at most
 #: ``READ_SIZE``): the engine, and then the command, wait when it is full.
@@ -32,6 +35,16 @@ EXIT_WAIT = 10.0
 
 class ExecMixin(EngineClient):
     """The ``exec`` / ``exec_interactive`` part of the runtime Protocol."""
+
+    #: Extension point: lines the engine itself writes into a streamed exec's output (not the command's),
+    #: removed from ``ExecFailed.stderr_tail`` and ``exec_input``'s output so the command's last words stay
+    #: last. dockerd adds none.
+    EXEC_NOISE: re.Pattern[str] | None = None
+
+    def _without_noise(self, text: str) -> str:
+        if self.EXEC_NOISE is None:
+            return text
+        return "".join(line for line in text.splitlines(True) if not self.EXEC_NOISE.search(line))
 
     def exec_exit_code(self, inspected: Mapping[str, Any], output: str) -> int:
         """The exit code of a finished exec from its inspect data (``output`` is what it printed).
@@ -98,6 +111,8 @@ class ExecMixin(EngineClient):
     ) -> Iterator[bytes]:
         """Blocking (in the stream's thread): the command's stdout as it arrives; stderr goes to
         ``state["stderr"]`` (a :class:`Tail`), the exec id to ``state["exec_id"]``."""
+        from .execio import READ_SIZE, FrameDemux, response_reader
+
         exec_id, response = self._exec_attach(container_id, cmd, env, stdin=False)
         handle.on_cancel(lambda: shutdown_response(response))
         state["exec_id"] = exec_id
@@ -127,11 +142,14 @@ class ExecMixin(EngineClient):
         are held for a slow consumer, then the command waits). After the last chunk a non-zero exit raises
         :class:`ExecFailed` with the tail of stderr. Leaving early closes the connection; the engine has no
         call to kill an exec, so the command itself ends when it next writes (or when it finishes)."""
+        # Imported on first use: the server loads this runtime at start, and only managed services stream.
+        from .execio import Tail
+
         state: dict[str, Any] = {"stderr": Tail(8 * 1024), "stdout": Tail(512)}
         produce = functools.partial(self._output_chunks, container_id, cmd, env, state)
         async for chunk in self._stream(produce, container=container_id, maxsize=OUTPUT_QUEUE):
             yield chunk
-        stderr = state["stderr"].text()
+        stderr = self._without_noise(state["stderr"].text())
         exit_code = await self._call(self._exec_exit, state["exec_id"], stderr, container=container_id)
         if exit_code in (126, 127) and not stderr.strip():
             stderr = state["stdout"].text()  # dockerd reports a command it cannot start on stdout
@@ -150,6 +168,8 @@ class ExecMixin(EngineClient):
         exit code and the last 64 KiB of output (stdout and stderr interleaved). If the command exits before
         reading everything, the rest of ``chunks`` is not consumed. If ``chunks`` raises, the connection is
         closed and the command sees the end of its input."""
+        from .execio import StdinPipe
+
         exec_id, response = await self._call(
             self._exec_attach, container_id, cmd, env, True, container=container_id
         )
@@ -160,7 +180,7 @@ class ExecMixin(EngineClient):
                     break  # the command stopped reading (exited): its exit code says how it went
             await self._call(pipe.close_input)
             await pipe.wait_output()
-            output = pipe.output.text()
+            output = self._without_noise(pipe.output.text())
             exit_code = await self._call(self._exec_exit, exec_id, output, container=container_id)
             return ExecResult(exit_code=exit_code, output=output)
         finally:

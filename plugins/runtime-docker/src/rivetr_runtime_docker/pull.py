@@ -4,13 +4,12 @@ progress stream turned into a few human lines, and its failures into :class:`Ima
 Both engines answer the same ``POST /images/create`` with per-layer events (dockerd: a ``Downloading`` event
 per received block with ``progressDetail``; podman 4.3: ``Pulling fs layer`` / ``Download complete`` only). A
 layer's line is passed on when its status changes, and while it downloads or extracts at most once per
-:attr:`PullMixin.PULL_PROGRESS_INTERVAL`.
+:attr:`PullMixin.PULL_PROGRESS_INTERVAL` (:mod:`.pullprogress`).
 """
 
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,64 +18,6 @@ from rivetr_core.contract import ImageNotFound
 
 from .engine import EngineClient, EngineError, shutdown_response
 from .streams import StreamHandle
-
-#: Engine messages meaning the registry does not have the image, or the image cannot be fetched from it at all
-#: (unknown repository or tag, no access, registry unreachable): the user's reference cannot be obtained.
-_NOT_FOUND = re.compile(
-    r"manifest unknown|not found|does not exist|pull access denied|name unknown|unauthorized|"
-    r"no such host|connection refused|dial tcp|i/o timeout|pinging container registry|"
-    r"repository name must|invalid reference format",
-    re.I,
-)
-_PROGRESSING = ("Downloading", "Extracting")
-
-
-def split_reference(image: str) -> tuple[str, str]:
-    """``(repository, tag or digest)`` for the pull request; an untagged reference means ``latest`` (an
-    empty tag would ask the engine for every tag of the repository)."""
-    if "@" in image:
-        repository, _, digest = image.partition("@")
-        return repository, digest
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1 :]
-    return image, "latest"
-
-
-def human_size(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"  # pragma: no cover - the loop returns
-
-
-class ProgressLines:
-    """Turns pull events into throttled human lines (one object per pull)."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: dict[str, tuple[str, float]] = {}  # layer id -> (status, time of its last line)
-
-    def line(self, event: dict[str, Any], now: float) -> str | None:
-        status = str(event.get("status") or "").strip()
-        if not status:
-            return None
-        layer = str(event.get("id") or "")
-        if not layer:
-            return status
-        detail = event.get("progressDetail") or {}
-        current, total = detail.get("current"), detail.get("total")
-        previous = self._last.get(layer)
-        if previous is not None and previous[0] == status:
-            finished = bool(total) and current == total
-            if status not in _PROGRESSING or (now - previous[1] < self.interval and not finished):
-                return None
-        self._last[layer] = (status, now)
-        if status in _PROGRESSING and current is not None and total:
-            return f"{layer}: {status} {human_size(current)} / {human_size(total)}"
-        return f"{layer}: {status}"
 
 
 class PullMixin(EngineClient):
@@ -90,14 +31,18 @@ class PullMixin(EngineClient):
         cannot be obtained from its registry, else :class:`EngineError` (a disk full, a daemon fault).
 
         Extension point: an engine whose pull errors use other words recognises them here."""
+        from .pullprogress import NOT_FOUND
+
         reason = " ".join(message.split())[:400]
         details = {"image": image, "engine_message": message}
-        if _NOT_FOUND.search(message):
+        if NOT_FOUND.search(message):
             return ImageNotFound(f"image {image} could not be pulled: {reason}", details=details)
         return EngineError(f"{self.name}: pulling {image} failed: {reason}", details=details)
 
     def _pull_events(self, image: str, handle: StreamHandle) -> Iterator[dict[str, Any]]:
         """Blocking (in the stream's thread): the engine's pull events; an error event raises."""
+        from .pullprogress import split_reference
+
         api = self._api()
         repository, tag = split_reference(image)
         response = api._post(
@@ -122,6 +67,8 @@ class PullMixin(EngineClient):
         """Pull ``image`` (fully qualified, e.g. ``docker.io/library/postgres:16``), yielding progress lines
         (``<layer>: Downloading 12.1 MB / 31.4 MB``, throttled) and a last ``pulled <image>`` line. Raises
         :class:`ImageNotFound` naming the image when the registry does not have it or cannot be reached."""
+        from .pullprogress import ProgressLines
+
         reference = self.normalize_image(image)
         progress = ProgressLines(self.PULL_PROGRESS_INTERVAL)
         produce = functools.partial(self._pull_events, reference)

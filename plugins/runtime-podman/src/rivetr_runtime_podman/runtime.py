@@ -17,7 +17,8 @@ differences in its public extension points (``create_client``, ``ping``, ``norma
 * buildah applies the build's ``labels`` to every stage and step, so leftovers of a build are labelled; it has
   no build cache endpoint (its layer cache is intermediate images, removed with the images they belong to);
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
-  (it is parsed from ``exit status N``); a failed exec may report no exit code;
+  (it is parsed from ``exit status N``); a failed exec may report no exit code, and a streamed exec's output
+  may end with the service's own ``Error: read unixpacket ... connection reset by peer`` (removed);
 * log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
   the whole ``max-size`` x ``max-file`` budget.
 
@@ -106,6 +107,9 @@ class PodmanRuntime(DockerRuntime):
     #: podman answers a stats request at once (no collection tick), from cgroup counters that move in
     #: ~10 ms steps: two samples need a real gap to measure CPU %.
     CPU_SAMPLE_INTERVAL = 0.25
+    #: The service reports its own end of the attach socket being reset when a streamed exec ends (a race
+    #: with conmon, harmless) as an output line.
+    EXEC_NOISE = re.compile(r"^Error: (read|write) unixpacket .*attach: .*connection reset by peer\s*$")
 
     def __init__(
         self,
