@@ -450,3 +450,18 @@ async def test_the_volume_method_archives_and_swaps_the_services_volumes(
     ).read_text() == "kept"
     assert not (data / "new.txt").exists() and not [p for p in data.iterdir() if p.name.startswith(".rivetr")]
     assert calls[-1] == ("stop", "ctr-kuma") and restarted == [service_id]
+
+
+async def test_the_service_backup_job_kind(sapi: ApiClient, tmp_path: Path) -> None:
+    from rivetr_core.backup.jobs import run_service_backup
+
+    dest_id = await _destination(sapi, tmp_path)
+    service_id = await _service(sapi, "pg-job", "postgres")
+    result = await run_service_backup(
+        sapi.ctx, {"service_id": service_id, "destination_id": dest_id, "codec": "gz"}
+    )
+    status, backup = await sapi.get(f"/api/backups/{result['backup_id']}")
+    assert status == 200 and backup["status"] == "succeeded" and backup["key"].endswith(".sql.gz"), backup
+    sapi.ctx._runtime.dump_exit = 3
+    with pytest.raises(RuntimeError, match="boom"):  # the job's run is recorded failed too
+        await run_service_backup(sapi.ctx, {"service_id": service_id, "destination_id": dest_id})

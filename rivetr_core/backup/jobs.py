@@ -5,8 +5,10 @@
   ``backup-schedule:<id>``, created, changed and removed with the schedule.
 * ``volume_backup`` (args ``{"app_id", "destination_id", "volumes"?}``): a one-off backup of an app's volumes
   (for jobs made by hand or by later features; schedules use ``backup_schedule``).
+* ``service_backup`` (args ``{"service_id", "destination_id", "codec"?}``): a one-off backup of a managed
+  service's data (schedules of services use ``backup_schedule`` too, with the schedule's ``service_id``).
 
-:func:`start` (a ``CORE_SERVICES`` entry, before the scheduler's) registers both and marks the runs and restores
+:func:`start` (a ``CORE_SERVICES`` entry, before the scheduler's) registers them and marks the runs and restores
 a stop of the server cut short ``failed`` ("interrupted by a server restart").
 """
 
@@ -35,11 +37,26 @@ async def run_volume_backup(ctx: RivetrContext, args: dict[str, Any]) -> dict[st
     return {"backup_id": done.id, "size": done.size_bytes}
 
 
+async def run_service_backup(ctx: RivetrContext, args: dict[str, Any]) -> dict[str, Any]:
+    service = ctx.services.backups
+    row, target, dest = await service._prepare_service_backup(
+        str(args["service_id"]),
+        str(args["destination_id"]),
+        codec=str(args.get("codec") or "zst"),
+        trigger="schedule",
+    )
+    done = await service._execute_service_backup(row, target, dest)
+    if done.status != "succeeded":
+        raise RuntimeError(done.error or "the backup failed")
+    return {"backup_id": done.id, "size": done.size_bytes}
+
+
 def register() -> None:
     from rivetr_core.scheduler.kinds import register_kind
 
     register_kind("backup_schedule", run_backup_schedule)
     register_kind("volume_backup", run_volume_backup)
+    register_kind("service_backup", run_service_backup)
 
 
 async def start(app: Quart, ctx: RivetrContext) -> None:
