@@ -1,16 +1,19 @@
 """Managed services in Chromium against a real ``rivetr serve``: the New menu's catalogue (cards, search,
 category filter), the create form (versions of the chosen template, the public-port warning, a bad env line
 refused), a Redis service created on Docker (``redis:7`` from the local registry mirror) whose page shows it
-ready, reveals its password and lists it; the app page's Links panel (link, a second default prefix refused
-with the API's 409, another prefix, remove) and the release-phase settings; deleting a linked service refused
-until forced."""
+ready, gives an SSH tunnel to its reachable address, reveals its password and lists it; the app page's Links
+panel (link, a second default prefix refused with the API's 409, another prefix, remove); rotating credentials
+lists the linked app to redeploy; Back up now and a restore; deleting a linked service refused until forced;
+the release-phase settings."""
 
 from __future__ import annotations
 
 import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,7 +97,9 @@ def test_release_phase_settings_and_empty_links_panel(shared_server: Any, page: 
     _wait(lambda: client.get(f"/api/apps/{app['id']}").json()["release_command"] is None, "cleared")
 
 
-def test_catalogue_create_redis_reveal_link_and_delete(docker_server: ServerProcess, page: Any) -> None:
+def test_catalogue_create_redis_reveal_link_and_delete(
+    docker_server: ServerProcess, page: Any, tmp_path: Path
+) -> None:
     server = docker_server
     client = server.client(timeout=30)
     name = f"cache-{uuid.uuid4().hex[:6]}"
@@ -142,7 +147,12 @@ def test_catalogue_create_redis_reveal_link_and_delete(docker_server: ServerProc
     expect(page.locator("#service-status")).to_have_text("running", timeout=READY_TIMEOUT)
     expect(page.locator("#service-readiness")).to_contain_text("Ready")
     expect(page.locator("#conn-host")).to_have_text(f"{name}:6379")
-    expect(page.locator("#ssh-tunnel")).to_contain_text("ssh -N -L 6379:")
+    # The tunnel names the container's address on its network (the host's sshd cannot resolve the name).
+    tunnel = page.locator("#ssh-tunnel").inner_text()
+    address = re.fullmatch(r"ssh -N -L 6379:(\d+\.\d+\.\d+\.\d+):6379 you@127\.0\.0\.1", tunnel)
+    assert address, tunnel
+    with socket.create_connection((address.group(1), 6379), timeout=5):
+        pass
     password = page.locator("#conn-password")
     masked = password.inner_text()
     plain = client.get(f"/api/services/{service_id}", params={"reveal": "true"}).json()
@@ -181,9 +191,42 @@ def test_catalogue_create_redis_reveal_link_and_delete(docker_server: ServerProc
     links = client.get(f"/api/apps/{app['id']}/links").json()["items"]
     assert [link["env_prefix"] for link in links] == ["REDIS"]
 
-    # Deleting a linked service: the API's 409 names the app; forced, it goes.
+    # Rotating lists the linked app as needing a redeploy; the revealed password is the new one.
     page.goto(f"{server.url}/services/{service_id}")
     expect(page.locator(f"[data-linked-app='{app['name']}']")).to_contain_text("REDIS_*")
+    page.click("#rotate-btn")
+    page.click("#confirm-dialog [data-ok]")
+    expect(page.locator("#rotate-result")).to_contain_text("Redeploy these apps")
+    expect(page.locator("#rotate-result a")).to_have_text(app["name"])
+    rotated = client.get(f"/api/services/{service_id}", params={"reveal": "true"}).json()
+    assert rotated["credentials"]["password"] != plain["credentials"]["password"]
+    page.click("#reveal-credentials")
+    expect(password).to_have_text(rotated["credentials"]["password"])
+    # Redis is recreated with its new password: Back up now once it is ready again, then restore it.
+    expect(page.locator("#service-status")).to_have_text("running", timeout=READY_TIMEOUT)
+    destination = client.post(
+        "/api/backup-destinations", json={"name": f"disk-{name}", "kind": "local", "path": str(tmp_path)}
+    )
+    assert destination.status_code == 201, destination.text
+    page.reload()
+    page.select_option("#service-backup-dest", destination.json()["id"])
+    page.click("#service-backup-now button[type=submit]")
+    run = page.locator("#service-backup-runs [data-backup-run][data-status=succeeded]")
+    expect(run).to_have_count(1, timeout=60_000)
+    run.locator("[data-restore-service] button[type=submit]").click()
+    expect(page.locator("#confirm-dialog [data-message]")).to_contain_text(name)
+    page.click("#confirm-dialog [data-ok]")
+    expect(page.locator("#toasts")).to_contain_text(f"Restore started into {name}")
+    run_id = run.get_attribute("data-backup-run")
+    _wait(
+        lambda: any(
+            r["status"] == "succeeded" for r in client.get(f"/api/backups/{run_id}/restores").json()["items"]
+        ),
+        "the restore to succeed",
+        timeout=60,
+    )
+
+    # Deleting a linked service: the API's 409 names the app; forced, it goes.
     page.click("#service-delete button[type=submit]")
     page.click("#confirm-dialog [data-ok]")
     error = page.locator("#service-delete [data-form-error]")

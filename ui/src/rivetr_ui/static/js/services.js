@@ -297,6 +297,19 @@
       badge(ev.reason || "disconnected", "warn");
     };
   }
+  // A new status (starting → running after a create, an upgrade or a rotation) may mean a new container with
+  // another address: the connection panel (tunnel command) is fetched again then.
+  var lastStatus = (document.getElementById("service-status") || {}).dataset;
+  lastStatus = lastStatus && lastStatus.status;
+  document.body.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.target.id !== "service-header") return;
+    var now = document.getElementById("service-status");
+    if (now && now.dataset.status !== lastStatus) {
+      lastStatus = now.dataset.status;
+      Rivetr.afterSuccess("refresh:#service-connection", null, null);
+    }
+  });
+
   toggle.addEventListener("click", function () { if (ws) stopLive(); else startLive(); });
   document.getElementById("service-log-clear").addEventListener("click", function () { log.textContent = ""; });
   loadTail();
