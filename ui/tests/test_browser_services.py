@@ -162,6 +162,8 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     expect(page.locator("#conn-url")).to_have_text(plain["connection_url"])
     page.click("#reveal-credentials")
     expect(password).to_have_text(masked)
+    page.click("#copy-url")
+    expect(page.locator("#toasts")).to_contain_text("Connection URL copied")
     screenshot(page, "service-page")
     # The services list shows it with its status.
     page.click("nav[aria-label=Main] a:has-text('Services')")
