@@ -465,3 +465,32 @@ async def test_the_service_backup_job_kind(sapi: ApiClient, tmp_path: Path) -> N
     sapi.ctx._runtime.dump_exit = 3
     with pytest.raises(RuntimeError, match="boom"):  # the job's run is recorded failed too
         await run_service_backup(sapi.ctx, {"service_id": service_id, "destination_id": dest_id})
+
+
+async def test_a_redis_restore_that_cannot_swap_leaves_the_live_rdb(sapi: ApiClient, tmp_path: Path) -> None:
+    """The RDB is staged beside the live one; when it cannot be put in place (here: the server keeps an
+    append-only file), the staged copy is removed, the server is never shut down and the restore fails."""
+    runtime: StreamRuntime = sapi.ctx._runtime
+    ran: list[str] = []
+
+    async def exec_(container_id: str, cmd: list[str], env: dict[str, str] | None = None) -> ExecResult:
+        script = " ".join(cmd)
+        ran.append("swap" if "CONFIG SET save" in script else "discard" if "rm -f" in script else script)
+        return (
+            ExecResult(3, "the server keeps an append-only file") if ran[-1] == "swap" else ExecResult(0, "")
+        )
+
+    runtime.exec = exec_  # type: ignore[method-assign]
+    runtime.dump = b"REDIS0011" + os.urandom(5000)
+    service_id = await _service(sapi, "cache-aof", "redis")
+    dest_id = await _destination(sapi, tmp_path)
+    status, row = await sapi.post(f"/api/services/{service_id}/backups", json={"destination_id": dest_id})
+    assert status == 202 and row["key"].endswith(".rdb.zst"), row
+    assert (await _wait(sapi, f"/api/backups/{row['id']}"))["status"] == "succeeded"
+    status, restore = await sapi.post(f"/api/backups/{row['id']}/restore-service")
+    assert status == 202, restore
+    finished = await _wait(sapi, f"/api/restores/{restore['id']}")
+    assert finished["status"] == "failed" and "append-only" in finished["error"], finished
+    assert ran == ["swap", "discard"]  # no SHUTDOWN
+    cmd, env, fed = runtime.fed[-1]
+    assert fed == runtime.dump and env == {"REDISCLI_AUTH": PASSWORD} and ".rivetr-restore.rdb" in cmd[-1]

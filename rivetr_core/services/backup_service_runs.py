@@ -538,18 +538,22 @@ class ServiceRunsMixin(BackupBase):
         login = dumps.Login.of(target.credentials, target.env)
         receive = dumps.redis_receive(login)
         chunks = await self._checked_dump(backup, dest)
-        result = await runtime.exec_input(container_id, receive.cmd, chunks, receive.env)
-        if result.exit_code != 0:
-            raise StepFailed(
-                f"writing the RDB into the container failed ({result.exit_code}): {result.output[-500:]}"
-            )
-        swap = dumps.redis_swap(login)
-        swapped = await runtime.exec(container_id, swap.cmd, swap.env)
-        if swapped.exit_code != 0:
+        try:
+            result = await runtime.exec_input(container_id, receive.cmd, chunks, receive.env)
+            if result.exit_code != 0:
+                raise StepFailed(
+                    f"writing the RDB into the container failed ({result.exit_code}): {result.output[-500:]}"
+                )
+            swap = dumps.redis_swap(login)
+            swapped = await runtime.exec(container_id, swap.cmd, swap.env)
+            if swapped.exit_code != 0:
+                raise StepFailed(f"putting the RDB in place failed: {swapped.output.strip()[-500:]}")
+        except BaseException:
+            # The live RDB was not touched: only the staged copy (maybe partial) goes.
             discard = dumps.redis_discard(login)
             with contextlib.suppress(Exception):
-                await runtime.exec(container_id, discard.cmd, discard.env)
-            raise StepFailed(f"putting the RDB in place failed: {swapped.output.strip()[-500:]}")
+                await asyncio.shield(runtime.exec(container_id, discard.cmd, discard.env))
+            raise
         with contextlib.suppress(Exception):  # the server's exit may end this exec before it answers
             await runtime.exec(container_id, ["redis-cli", "SHUTDOWN", "NOSAVE"], dumps._redis_env(login))
         await self._wait_stopped(runtime, container_id)
