@@ -170,6 +170,12 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     row = page.locator(f"[data-service='{name}']")
     expect(row.locator("[data-service-status]")).to_have_text("running")
     expect(row).to_contain_text("redis")
+    # The same name again (?type= preselects the card): the API's message next to the field.
+    page.goto(f"{server.url}/services/new?type=redis")
+    expect(page.locator("#create-which")).to_have_text("Redis")
+    page.fill("#svc-name", name)
+    page.click("#new-service-form button[type=submit]")
+    expect(page.locator("#new-service-form [data-error-for=name]")).to_contain_text("already taken")
 
     # Link it from an app's page: the default prefix, the same again refused (409), another prefix.
     app = client.post(
