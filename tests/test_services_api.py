@@ -202,7 +202,7 @@ async def test_public_port_is_published_on_every_interface_and_must_be_free(
     body = await create(sapi, public_port=port)
     await wait_status(sapi, body["id"], "running")
     spec = container_of(fake_runtime, body["id"]).spec
-    assert (spec.container_port, spec.host_port, spec.host_ip, spec.publish) == (5432, port, "0.0.0.0", True)
+    assert (spec.container_port, spec.host_port, spec.host_ip, spec.publish) == (5432, port, "", True)
     code, other = await sapi.post(
         "/api/services", json={"name": "db2", "type": "postgres", "public_port": port}
     )

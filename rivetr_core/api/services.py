@@ -103,20 +103,21 @@ class ServiceUpdate(_Limits):
 
     model_config = ConfigDict(extra="forbid")
 
-    version: str | None = Field(None, max_length=64, description="An upgrade (rolled back if not ready).")
+    # Absent: unchanged; null is refused (a version and an environment always exist), so the type is not nullable.
+    version: str = Field(None, max_length=64, description="An upgrade (rolled back if not ready).")  # type: ignore[assignment]
     memory_limit: int | str | None = Field(None, description=_MEMORY_HELP)
     cpu_limit: float | str | None = Field(None, description=_CPU_HELP)
     public_port: int | None = Field(None, ge=1024, le=65535, description=_PORT_HELP + " null closes it.")
-    environment: dict[str, str] | None = Field(
-        None,
+    environment: dict[str, str] = Field(
+        None,  # type: ignore[arg-type]
         description="Replaces the extra environment.",
         json_schema_extra={"propertyNames": {"pattern": _ENV_KEY}},
     )
 
     @field_validator("environment")
     @classmethod
-    def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return None if v is None else _check_env(v)
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_env(v)
 
 
 def _check_env(env: dict[str, str]) -> dict[str, str]:

@@ -87,7 +87,10 @@ class ContainerPlan:
             labels=self.container_labels(),
             container_port=self.port if self.public_port else None,
             host_port=self.public_port or 0,
-            host_ip="0.0.0.0",
+            # Every interface. Spelled "" rather than "0.0.0.0": through podman's Docker-compatible API an
+            # explicit 0.0.0.0 binding is not forwarded from the host's loopback (the connection hangs), ""
+            # is, and dockerd reads both as all interfaces (IPv6 too).
+            host_ip="",
             cpu_limit=self.cpu_limit,
             memory_limit=self.memory_limit,
             restart_policy="unless-stopped",

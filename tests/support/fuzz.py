@@ -108,9 +108,22 @@ SEMANTIC_EXCLUSIONS = (
             "/api/backup-schedules",
         )
     ),
+    Exclusion(
+        "POST",
+        "/api/services",
+        "positive_data_acceptance",
+        "type must name a catalogue template (GET /api/templates) and version one of its versions",
+    ),
+    Exclusion(
+        "PUT",
+        "/api/services/{service_id}",
+        "positive_data_acceptance",
+        "version must be one of the service's template's versions; a public port must be free on the host",
+    ),
     *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
         for path in (
+            "/api/services",
             "/api/apps",
             "/api/projects",
             "/api/ssh-keys",
