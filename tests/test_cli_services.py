@@ -92,3 +92,36 @@ def test_bad_input_names_what_is_available(server: ServerProcess, env: dict[str,
     assert result.exit_code == 2 and "unknown service 'nope'" in result.stderr, result.output
     result = run(["services", "create", "cli-bad", "--type", "redis", "--env", "NOEQUALS"], env)
     assert result.exit_code == 2 and "KEY=VALUE" in result.stderr, result.output
+
+
+def test_back_up_restore_and_schedule_a_service(
+    server: ServerProcess, env: dict[str, str], tmp_path: Path
+) -> None:
+    created = run(["services", "create", "cli-kv", "--type", "redis", "--timeout", "120"], env)
+    assert created.exit_code == 0, created.output
+    target = tmp_path / "archives"
+    target.mkdir()
+    added = run(["backup", "destinations", "add", "svc-disk", "--kind", "local", "--path", str(target)], env)
+    assert added.exit_code == 0, added.output
+
+    assert "has no backups yet" in run(["services", "backups", "cli-kv"], env).stdout
+    backed = run(["services", "backup", "cli-kv", "--to", "svc-disk"], env)
+    assert backed.exit_code == 0 and "succeeded" in backed.stdout, backed.output
+    rows = json.loads(run(["services", "backups", "cli-kv", "--json"], env).stdout)
+    assert len(rows) == 1 and rows[0]["status"] == "succeeded" and rows[0]["service_name"] == "cli-kv"
+    assert [p.suffix for p in target.rglob("*.zst")] == [".zst"]  # the archive is on the destination
+
+    restored = run(["services", "restore", rows[0]["id"], "--yes"], env)
+    assert restored.exit_code == 0 and "succeeded" in restored.stdout, restored.output
+    refused = run(["services", "restore", rows[0]["id"], "--into", "nope", "--yes"], env)
+    assert refused.exit_code == 2 and "unknown service 'nope'" in refused.stderr, refused.output
+
+    cron = ["--cron", "0 3 * * *", "--keep-last", "3"]
+    scheduled = run(["backup", "schedules", "add", "--service", "cli-kv", "--to", "svc-disk", *cron], env)
+    assert scheduled.exit_code == 0 and "the data of service cli-kv" in scheduled.stdout, scheduled.output
+    assert "service cli-kv" in run(["backup", "schedules", "list"], env).stdout
+    both = run(
+        ["backup", "schedules", "add", "--service", "cli-kv", "--state", "--to", "svc-disk", *cron], env
+    )
+    assert both.exit_code == 2 and "give one of" in both.output, both.output
+    assert run(["services", "rm", "cli-kv", "--yes"], env).exit_code == 0

@@ -30,6 +30,7 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
         rows = client.list_all(SCHEDULES)
         dests = {d["id"]: d["name"] for d in client.list_all("/api/backup-destinations")} if rows else {}
         apps = {a["id"]: a["name"] for a in client.list_all("/api/apps")} if rows else {}
+        services = {s["id"]: s["name"] for s in client.list_all("/api/services")} if rows else {}
     if as_json:
         print_json(rows)
         return
@@ -40,7 +41,7 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
         [
             (
                 r["id"],
-                "state" if r["what"] == "state" else f"app {apps.get(r.get('app_id'), r.get('app_id'))}",
+                _what(r, apps, services),
                 dests.get(r["destination_id"], r["destination_id"]),
                 f"{r['cron']} ({r['timezone']})",
                 r["retention"],
@@ -55,8 +56,18 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
     )
 
 
+def _what(row: dict[str, Any], apps: dict[str, str], services: dict[str, str]) -> str:
+    if row["what"] == "state":
+        return "state"
+    if row.get("service_id"):
+        return f"service {services.get(row['service_id'], row['service_id'])}"
+    app_id = row.get("app_id") or ""
+    return f"app {apps.get(app_id, app_id)}"
+
+
 @backup_schedules.command("add")
 @click.option("--app", "app", shell_complete=complete_app, help="Back up this app's volumes.")
+@click.option("--service", help="Back up this managed service's data (a dump for databases).")
 @click.option("--state", is_flag=True, help="Back up Rivetr's own state (database, certificates, config).")
 @click.option("--to", "dest", required=True, help="Destination name or id (rivetr backup destinations list).")
 @click.option("--cron", required=True, help="Five-field cron expression, e.g. '0 3 * * *' (daily at 03:00).")
@@ -70,6 +81,7 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
 @json_option
 def backup_schedules_add(
     app: str | None,
+    service: str | None,
     state: bool,
     dest: str,
     cron: str,
@@ -82,12 +94,14 @@ def backup_schedules_add(
 ) -> None:
     """Add a schedule: ``rivetr backup schedules add --app web --to offsite --cron '0 2 * * *' --keep-daily 7
     --keep-weekly 4``. An archive is deleted when no rule keeps it; at least one rule is needed."""
-    if bool(app) == state:
-        raise click.UsageError("give either --app APP (its volumes) or --state (Rivetr's own state)")
+    if sum(map(bool, (app, service, state))) != 1:
+        raise click.UsageError(
+            "give one of --app APP (its volumes), --service SERVICE (its data) or --state (Rivetr's own state)"
+        )
     if not (keep_last or keep_daily or keep_weekly):
         raise click.UsageError("give at least one of --keep-last, --keep-daily, --keep-weekly")
     body: dict[str, Any] = {
-        "what": "state" if state else "volumes",
+        "what": "state" if state else "service" if service else "volumes",
         "cron": cron,
         "timezone": timezone,
         "keep_last": keep_last,
@@ -98,11 +112,21 @@ def backup_schedules_add(
         body["destination_id"] = resolve_destination(client, dest)["id"]
         if app:
             body["app_id"] = client.resolve_app(app)["id"]
+        if service:
+            from .services_cmd import resolve_service
+
+            body["service_id"] = resolve_service(client, service)["id"]
         row = client.post(SCHEDULES, body)
     if as_json:
         print_json(row)
         return
-    what = "Rivetr's state" if state else f"the volumes of {app}"
+    what = (
+        "Rivetr's state"
+        if state
+        else f"the data of service {service}"
+        if service
+        else f"the volumes of {app}"
+    )
     nxt = f", next run {short_time(row['next_run_at'])}" if row.get("next_run_at") else ""
     click.echo(f"added schedule {row['id']}: {what} to {dest} at '{cron}' ({timezone}){nxt}")
 
