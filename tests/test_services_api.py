@@ -183,6 +183,11 @@ async def test_names_are_unique_across_apps_and_services(sapi: ApiClient) -> Non
     await create(sapi, "cache")
     code, body = await sapi.post("/api/services", json={"name": "cache", "type": "redis"})
     assert code == 409 and "service named 'cache'" in body["error"]["message"]
+    # ... and the other way round: an app cannot take a service's name, nor be renamed to it.
+    code, body = await sapi.post("/api/apps", json={"name": "cache", "git_url": "https://example.com/x.git"})
+    assert code == 409 and "service named 'cache'" in body["error"]["message"], body
+    code, body = await sapi.put(f"/api/apps/{app['id']}", json={"name": "cache"})
+    assert code == 409 and body["error"]["details"][0]["field"] == "name", body
 
 
 async def test_public_port_is_published_on_every_interface_and_must_be_free(

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -198,6 +199,16 @@ class AppService:
                 if other is not None and other.id != app_id:
                     raise Conflict.on(
                         "name", "already taken", summary=f"an app named {fields['name']!r} already exists"
+                    )
+                # Apps and managed services share one name space (a service's name is its host name on the
+                # project network). Raw SQL: checking must not load the services feature.
+                service = await session.exec(  # type: ignore[call-overload]
+                    sa.text("SELECT 1 FROM services WHERE name = :name LIMIT 1"),
+                    params={"name": fields["name"]},
+                )
+                if service.first() is not None:
+                    raise Conflict.on(
+                        "name", "already taken", summary=f"a service named {fields['name']!r} already exists"
                     )
             for domain in fields.get("domains") or ():
                 if domain == ctx.config.server.dashboard_domain:
