@@ -3,7 +3,8 @@ category filter), the create form (versions of the chosen template, the public-p
 refused), a Redis service created on Docker (``redis:7`` from the local registry mirror) whose page shows it
 ready, gives an SSH tunnel to its reachable address, reveals its password and lists it; the app page's Links
 panel (link, a second default prefix refused with the API's 409, another prefix, remove); rotating credentials
-lists the linked app to redeploy; Back up now and a restore; deleting a linked service refused until forced;
+lists the linked app to redeploy; Back up now and a restore; the Backups page naming the run and
+scheduling the service's backups; deleting a linked service refused until forced;
 the release-phase settings."""
 
 from __future__ import annotations
@@ -234,7 +235,20 @@ def test_catalogue_create_redis_reveal_link_and_delete(
         timeout=60,
     )
 
+    # The Backups page names the service's run and schedules its backups.
+    page.click("nav[aria-label=Main] a:has-text('Backups')")
+    expect(page.locator(f"#backup-runs [data-backup-run='{run_id}'] a")).to_have_text(name)
+    page.select_option("#sched-what", "service")
+    expect(page.locator("#sched-app")).to_be_hidden()
+    page.select_option("#sched-service", service_id)
+    page.select_option("#sched-dest", destination.json()["id"])
+    page.click("#backup-schedule-add button[type=submit]")
+    expect(page.locator("#backup-schedule-list [data-backup-schedule] a")).to_have_text(name)
+    schedules = client.get("/api/backup-schedules").json()["items"]
+    assert [(s["what"], s["service_id"]) for s in schedules] == [("service", service_id)]
+
     # Deleting a linked service: the API's 409 names the app; forced, it goes.
+    page.goto(f"{server.url}/services/{service_id}")
     page.click("#service-delete button[type=submit]")
     page.click("#confirm-dialog [data-ok]")
     error = page.locator("#service-delete [data-form-error]")

@@ -52,12 +52,15 @@ async def _schedules_context() -> dict[str, Any]:
     names = {d["id"]: d["name"] for d in destinations}
     apps = await queries.list_apps(ctx())
     app_names = {a.id: a.name for a in apps}
+    services: list[dict[str, Any]] = await ctx().services.managed.listing(limit=LISTED)
+    service_names = {s["id"]: s["name"] for s in services}
     schedules = []
     for row in await readmodels.backup_schedules(ctx().services, limit=LISTED):
         row["destination_name"] = names.get(row["destination_id"], row["destination_id"])
         row["app_name"] = app_names.get(row.get("app_id") or "")
+        row["service_name"] = service_names.get(row.get("service_id") or "")
         schedules.append(row)
-    return {"schedules": schedules, "destinations": destinations, "apps": apps}
+    return {"schedules": schedules, "destinations": destinations, "apps": apps, "services": services}
 
 
 @bp.get("/backups")

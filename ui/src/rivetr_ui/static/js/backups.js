@@ -25,12 +25,16 @@
     box.querySelectorAll("input").forEach(function (el) { el.disabled = !on; });
   }
 
+  // A schedule names an app (volumes), a managed service (its dump) or nothing (Rivetr's state).
   function syncWhat(select) {
-    var box = select.form && select.form.querySelector("[data-schedule-app]");
-    if (!box) return;
-    var on = select.value !== "state";
-    box.hidden = !on;
-    box.querySelectorAll("select").forEach(function (el) { el.disabled = !on; });
+    if (!select.form) return;
+    [["[data-schedule-app]", "volumes"], ["[data-schedule-service]", "service"]].forEach(function (pair) {
+      var box = select.form.querySelector(pair[0]);
+      if (!box) return;
+      var on = select.value === pair[1];
+      box.hidden = !on;
+      box.querySelectorAll("select").forEach(function (el) { el.disabled = !on; });
+    });
   }
 
   document.addEventListener("change", function (ev) {
