@@ -209,15 +209,20 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     expect(page.locator("#rotate-result a")).to_have_text(app["name"])
     rotated = client.get(f"/api/services/{service_id}", params={"reveal": "true"}).json()
     assert rotated["credentials"]["password"] != plain["credentials"]["password"]
-    page.click("#reveal-credentials")
-    expect(password).to_have_text(rotated["credentials"]["password"])
-    # Redis is recreated with its new password: Back up now once it is ready again, then restore it.
-    expect(page.locator("#service-status")).to_have_text("running", timeout=READY_TIMEOUT)
+    # Redis is recreated with its new password; once it is ready, Reveal shows the new one, and a backup to a
+    # local destination can run, then be restored.
+    _wait(
+        lambda: client.get(f"/api/services/{service_id}").json()["status"] == "running",
+        "the service ready again",
+        timeout=READY_TIMEOUT / 1000,
+    )
     destination = client.post(
         "/api/backup-destinations", json={"name": f"disk-{name}", "kind": "local", "path": str(tmp_path)}
     )
     assert destination.status_code == 201, destination.text
     page.reload()
+    page.click("#reveal-credentials")
+    expect(password).to_have_text(rotated["credentials"]["password"])
     page.select_option("#service-backup-dest", destination.json()["id"])
     page.click("#service-backup-now button[type=submit]")
     run = page.locator("#service-backup-runs [data-backup-run][data-status=succeeded]")
