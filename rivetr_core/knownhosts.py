@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from rivetr_core.apimodel import ApiModel
 
 if TYPE_CHECKING:
     from rivetr_core.db import Database
@@ -138,7 +140,7 @@ class HostKeyMismatch(Exception):
         )
 
 
-class KnownHostOut(BaseModel):
+class KnownHostOut(ApiModel):
     """A pinned host key as the API and the dashboard show it."""
 
     id: str

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, and_, or_
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.errors import validation_error
 
 T = TypeVar("T")
@@ -30,7 +31,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-class PageQuery(BaseModel):
+class PageQuery(ApiModel):
     """``?limit=&cursor=``; list endpoints combine it with their own filters."""
 
     model_config = ConfigDict(extra="forbid")

@@ -11,8 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import select
+
+from rivetr_core.apimodel import ApiModel
 
 from .contract import ProxyBackend, Route, RouteStatus
 from .contract.errors import Conflict, NotFound
@@ -56,13 +58,13 @@ def dashboard_domain_taken(domain: str) -> Conflict:
     )
 
 
-class UpstreamOut(BaseModel):
+class UpstreamOut(ApiModel):
     address: str
     healthy: bool | None = Field(description="As the proxy's health probes see it; null when unknown.")
     active_requests: int | None = None
 
 
-class RouteOut(BaseModel):
+class RouteOut(ApiModel):
     domain: str
     upstreams: builtins.list[UpstreamOut]
     app_id: str | None = Field(description="The app the route belongs to; null for a manual route.")

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db.engine import isoformat
 
 if TYPE_CHECKING:
     from rivetr_core.models.accounts import ApiToken, User, UserSession
 
 
-class UserOut(BaseModel):
+class UserOut(ApiModel):
     id: str
     username: str
     role: str = Field(description="Every user is an administrator today: admin.")
@@ -25,7 +26,7 @@ class UserOut(BaseModel):
     last_login_at: str | None
 
 
-class SessionOut(BaseModel):
+class SessionOut(ApiModel):
     id: str = Field(description="Public id of the session (DELETE /api/auth/sessions/{id}); not the cookie.")
     username: str
     created_at: str
@@ -36,7 +37,7 @@ class SessionOut(BaseModel):
     current: bool = Field(description="The caller's own session.")
 
 
-class TokenOut(BaseModel):
+class TokenOut(ApiModel):
     id: str
     name: str
     prefix: str = Field(description="First characters of the token, to recognise it; never the whole value.")
@@ -52,13 +53,13 @@ class NewTokenOut(TokenOut):
     token: str = Field(description="The token's value: shown this once, store it now (Bearer <token>).")
 
 
-class LoginOut(BaseModel):
+class LoginOut(ApiModel):
     user: UserOut
     csrf_token: str = Field(description="Send as X-CSRF-Token with every /api/* call made with the cookie.")
     expires_at: str = Field(description="When the session ends (log in again).")
 
 
-class AuthStatusOut(BaseModel):
+class AuthStatusOut(ApiModel):
     setup_required: bool = Field(description="No user exists yet: POST /api/auth/setup first.")
     authenticated: bool
     via: Literal["session", "admin_token", "api_token"] | None = Field(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
@@ -108,7 +109,7 @@ _STRATEGY_HELP = (
 )
 
 
-class _Strict(BaseModel):
+class _Strict(ApiModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=lambda s, m: _document_checks(s, m))
 
 

@@ -9,10 +9,11 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, current_app
 from quart_schema import document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.audit.recorder import AuditEntryOut, AuditLog, entry_json, install_audit
 from rivetr_core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, envelope, page_model
 
@@ -27,7 +28,7 @@ def _install(state: Any) -> None:
     install_audit(state.app, audit)
 
 
-class AuditQuery(BaseModel):
+class AuditQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     actor: str | None = Field(None, description="Exact principal: admin, user:<name>, token:<owner>/<name>…")

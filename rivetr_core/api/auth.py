@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
@@ -27,6 +27,7 @@ from rivetr_core.accounts.web import (
     identify_caller,
     set_session_cookie,
 )
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.auth import bearer_token
 from rivetr_core.db.engine import isoformat
 from rivetr_core.errors import not_found
@@ -38,7 +39,7 @@ bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
 SessionPage = page_model(SessionOut, "SessionPage")
 
 
-class Credentials(BaseModel):
+class Credentials(ApiModel):
     username: str = Field(min_length=1, max_length=64, description="Login name.")
     password: str = Field(
         min_length=1,
@@ -68,7 +69,7 @@ class SetupIn(Credentials):
     )
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(ApiModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
 

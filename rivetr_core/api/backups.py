@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from quart import Blueprint, Response
 from quart_schema import document_request, document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import optional_body, responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
@@ -39,7 +40,7 @@ _VOLUMES_HELP = "Names of the app's volumes; omitted: every named volume and bin
 _ID = Field(min_length=1, max_length=32)
 
 
-class _Strict(BaseModel):
+class _Strict(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -74,7 +75,7 @@ class DeleteDestinationQuery(_Strict):
     )
 
 
-class OkOut(BaseModel):
+class OkOut(ApiModel):
     ok: bool
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.certificates import CertificateOut, CertificateService
@@ -19,7 +20,7 @@ from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 bp = Blueprint("certificates_api", __name__, url_prefix="/api/certificates")
 
 
-class CertificateIn(BaseModel):
+class CertificateIn(ApiModel):
     domain: str = Field(
         description="Host name the certificate is served for (exact, or *.example.com).",
         json_schema_extra=DOMAIN_SCHEMA,

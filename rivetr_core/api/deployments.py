@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel
 from quart import Blueprint, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat
@@ -32,7 +32,7 @@ from .bodies import optional_json
 bp = Blueprint("deployments_api", __name__)
 
 
-class BuildLogLineOut(BaseModel):
+class BuildLogLineOut(ApiModel):
     ts: str
     line: str
 

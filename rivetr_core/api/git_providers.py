@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, Response, current_app, redirect, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.routing import BaseConverter
 
 from rivetr_core.accounts.web import browser_principal
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError, validation_error
 from rivetr_core.gitproviders.accounts import GitAccountService
@@ -103,7 +104,7 @@ async def delete_account(account_id: str) -> Response:
 MAX_HOST_PAGE = 10000
 
 
-class HostPageQuery(BaseModel):
+class HostPageQuery(ApiModel):
     """``?limit=&cursor=`` over a git host's page-numbered list: the cursor holds the host's next page number."""
 
     model_config = ConfigDict(extra="forbid")
@@ -188,7 +189,7 @@ async def list_branches(account_id: str, query_args: BranchesQuery) -> dict[str,
     return envelope([branch_json(b) for b in branches], _host_next(number, len(branches) >= query_args.limit))
 
 
-class AuthorizeIn(BaseModel):
+class AuthorizeIn(ApiModel):
     return_to: str | None = Field(None, description="Dashboard path to come back to after connecting.")
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response, current_app, jsonify
 from quart_schema import document_response
 
 from rivetr_core import __version__
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.auth import bearer_token, resolve_principal
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import security
@@ -25,7 +26,7 @@ bp = Blueprint("health", __name__)
 ComponentState = Literal["ok", "unavailable", "disabled"]
 
 
-class HealthOut(BaseModel):
+class HealthOut(ApiModel):
     """Each component's state; with a credential also ``version`` and ``details``."""
 
     status: Literal["ok", "degraded"] = Field(description="degraded: a component is not usable (503).")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ bp = Blueprint("links_api", __name__, url_prefix="/api/apps/<app_id>/links")
 _PREFIX_PATTERN = r"^[A-Z][A-Z0-9_]{0,40}$"
 
 
-class LinkIn(BaseModel):
+class LinkIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     service_id: str = Field(min_length=1, max_length=32)
@@ -37,7 +38,7 @@ class LinkIn(BaseModel):
     )
 
 
-class LinkOut(BaseModel):
+class LinkOut(ApiModel):
     id: str
     app_id: str
     service_id: str
@@ -50,7 +51,7 @@ class LinkOut(BaseModel):
     created_at: str
 
 
-class LinkPage(BaseModel):
+class LinkPage(ApiModel):
     items: list[LinkOut]
     next: str | None = Field(description="Always null: an app's links fit on one page.")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.notify.events import EVENT_TYPES, check_events
@@ -46,7 +47,7 @@ _URL_SCHEMA: dict[str, Any] = {"pattern": r"^[A-Za-z][A-Za-z0-9+.-]*://[!-~]+$",
 _EVENTS_SCHEMA: dict[str, Any] = {"items": {"type": "string", "enum": list(EVENT_TYPES)}}
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(ApiModel):
     name: str = Field(description="Unique display name.", json_schema_extra=_NAME_SCHEMA)
     url: str = Field(
         description="apprise URL (slack://, discord://, mailto://, tgram://, ntfy://, json://…).",
@@ -65,7 +66,7 @@ class ChannelIn(BaseModel):
     _events = field_validator("events")(classmethod(lambda cls, v: check_events(v)))
 
 
-class ChannelUpdate(BaseModel):
+class ChannelUpdate(ApiModel):
     name: str | None = Field(None, json_schema_extra=_NAME_SCHEMA)
     url: str | None = Field(
         None, description="New URL; omit to keep the stored one.", json_schema_extra=_URL_SCHEMA

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint
 from quart_schema import document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, list_page, page_model
 
 bp = Blueprint("plugins_api", __name__, url_prefix="/api/plugins")
 
 
-class PluginOut(BaseModel):
+class PluginOut(ApiModel):
     name: str = Field(description="Entry-point name: what [plugins] disable and [plugins.<name>] use.")
     version: str = Field(description="Version of the distribution that provides it.")
     distribution: str = Field(description="The installed package (pip name) it comes from.")

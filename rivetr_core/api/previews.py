@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_response
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.webhooks.previews import PreviewOut, PreviewService
@@ -23,7 +24,7 @@ from rivetr_core.webhooks.previews import PreviewOut, PreviewService
 bp = Blueprint("previews_api", __name__)
 
 
-class ApprovedOut(BaseModel):
+class ApprovedOut(ApiModel):
     preview: PreviewOut
     deployment_id: str = Field(description="The deployment building the approved commit (202: queued).")
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.routing import RouteOut, RouteService, route_json
@@ -18,7 +19,7 @@ from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
 
 
-class RouteIn(BaseModel):
+class RouteIn(ApiModel):
     domain: str = Field(
         description="Host name, exact (a.example.com) or wildcard (*.example.com).",
         json_schema_extra=DOMAIN_SCHEMA,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from quart import Blueprint
 from quart_schema import document_request, document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import optional_body, responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
@@ -25,7 +26,7 @@ from .bodies import optional_json
 bp = Blueprint("service_backups_api", __name__)
 
 
-class _Strict(BaseModel):
+class _Strict(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, Response, request, websocket
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.errors import ApiError
@@ -53,7 +54,7 @@ _MEMORY_HELP = 'Bytes or a size ("512m", "2g"); at least 16m; null: unlimited.'
 _CPU_HELP = 'CPUs, e.g. 0.5 or "500m"; null: unlimited.'
 
 
-class _Limits(BaseModel):
+class _Limits(ApiModel):
     @field_validator("cpu_limit", mode="before", check_fields=False)
     @classmethod
     def _cpus(cls, v: Any) -> float | None:
@@ -134,20 +135,20 @@ class ServiceListQuery(PageQuery):
     type: str | None = Field(None, max_length=63, description="Only services of this template.")
 
 
-class RevealQuery(BaseModel):
+class RevealQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     reveal: bool = Field(False, description="Real credentials and URL (administrators only).")
 
 
-class DeleteQuery(BaseModel):
+class DeleteQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     keep_volumes: bool = Field(False, description="Keep the data (engine volumes).")
     force: bool = Field(False, description="Delete even when apps are linked (their links go too).")
 
 
-class LogsQuery(BaseModel):
+class LogsQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     tail: int = Field(100, ge=0, le=100_000, description="Lines, newest last.")

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.knownhosts import KnownHostOut, known_host_json
 
 bp = Blueprint("ssh_known_hosts_api", __name__, url_prefix="/api/ssh-known-hosts")
 
 
-class KnownHostList(BaseModel):
+class KnownHostList(ApiModel):
     items: list[KnownHostOut]
     next: str | None = Field(None, description="Always null: the list is not paged.")
 
 
-class KnownHostsQuery(BaseModel):
+class KnownHostsQuery(ApiModel):
     host: str | None = Field(None, max_length=253, description="Only this host's keys.")
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from quart import Blueprint
 from quart_schema import document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
 from rivetr_core.history.query import RANGE_PATTERN, parse_range
@@ -29,7 +30,7 @@ bp = Blueprint("system_api", __name__)
 Number = int | float  # kept as sampled: an int stays an int
 
 
-class RangeQuery(BaseModel):
+class RangeQuery(ApiModel):
     range: str = Field(
         "1h",
         description="Time span: 15m, 1h, 6h, 24h, 7d, 30d (any <n>m|h|d up to 366d).",
@@ -44,7 +45,7 @@ class RangeQuery(BaseModel):
         return v
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     # Built from the sampler's dicts: a key they add that a model lacks fails loudly instead of vanishing.
     model_config = ConfigDict(extra="forbid")
 
@@ -155,7 +156,7 @@ async def system_metrics(query_args: RangeQuery) -> dict[str, Any]:
     return _dump(SystemMetricsOut, {**data, "range": query_args.range})
 
 
-class TailQuery(BaseModel):
+class TailQuery(ApiModel):
     tail: int = Field(100, ge=0, le=100_000, description="Lines of history, newest last.")
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from quart import Blueprint
 from quart_schema import document_response, tag, validate_querystring
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import NotFound
 from rivetr_core.openapi import responds
@@ -22,7 +23,7 @@ bp = Blueprint("templates_api", __name__, url_prefix="/api/templates")
 Category = Literal["database", "app"]
 
 
-class TemplateQuery(BaseModel):
+class TemplateQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(
@@ -31,7 +32,7 @@ class TemplateQuery(BaseModel):
     category: Category | None = Field(None, description="Only databases or only apps.")
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(ApiModel):
     name: str = Field(description='What POST /api/services takes as "type".')
     title: str
     category: Category
@@ -49,12 +50,12 @@ class TemplateOut(BaseModel):
     source: str = Field(description='"builtin" or the name of the plugin that ships it.')
 
 
-class TemplateVolumeOut(BaseModel):
+class TemplateVolumeOut(ApiModel):
     name: str
     path: str = Field(description="Mount path in the container.")
 
 
-class TemplateCredentialsOut(BaseModel):
+class TemplateCredentialsOut(ApiModel):
     user: str | None = Field(description="The user a service of it gets (null: none, e.g. Redis).")
     database: str | None = Field(description="The database a service of it gets (null: none).")
 
@@ -69,12 +70,12 @@ class TemplateDetailOut(TemplateOut):
     has_health_check: bool = Field(description="false: ready as soon as its container runs.")
 
 
-class TemplateProblemOut(BaseModel):
+class TemplateProblemOut(ApiModel):
     source: str = Field(description="The file or plugin the broken template came from.")
     message: str = Field(description="What is wrong, field by field.")
 
 
-class TemplatePage(BaseModel):
+class TemplatePage(ApiModel):
     items: list[TemplateOut]
     next: str | None = Field(description="Always null: the catalogue fits on one page.")
     errors: list[TemplateProblemOut] = Field(

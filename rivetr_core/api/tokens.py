@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from quart import Blueprint, Response, g, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.accounts.responses import NewTokenOut, TokenOut, new_token_json, token_json
 from rivetr_core.accounts.web import accounts
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.errors import not_found
 from rivetr_core.pagination import PageQuery, envelope, page_model
 
@@ -20,7 +21,7 @@ bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
 TokenPage = page_model(TokenOut, "TokenPage")
 
 
-class TokenIn(BaseModel):
+class TokenIn(ApiModel):
     name: str = Field(min_length=1, max_length=100, description="What the token is for (e.g. 'ci').")
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Lifetime; none = no expiry.")
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_request
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import responds
 from rivetr_core.services.volumes import VolumeOut, new_volume_json, volume_json
@@ -26,7 +27,7 @@ _PATH_PATTERN = r"^/[^\x00]*[^/\x00][^\x00]*$"
 _HOST_HELP = "Bind mounts only: absolute path on the server under [volumes] allowed_bind_roots."
 
 
-class VolumeIn(BaseModel):
+class VolumeIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=63, pattern=_NAME_PATTERN, description=_NAME_HELP)
@@ -38,7 +39,7 @@ class VolumeIn(BaseModel):
     read_only: bool = False
 
 
-class VolumeUpdate(BaseModel):
+class VolumeUpdate(ApiModel):
     """Partial update: only the fields present change. A named volume keeps its name and kind."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,7 +51,7 @@ class VolumeUpdate(BaseModel):
     read_only: bool | None = None
 
 
-class VolumePage(BaseModel):
+class VolumePage(ApiModel):
     items: list[VolumeOut]
     next: str | None = Field(description="Always null: an app's volumes fit on one page.")
 

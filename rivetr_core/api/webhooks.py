@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, Quart, current_app, request
 from quart.asgi import ASGIHTTPConnection
 from quart.wrappers import Request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
@@ -90,7 +91,7 @@ async def receive_webhook(provider: str) -> tuple[dict[str, Any], int]:
     return result.body, result.status
 
 
-class EventsQuery(BaseModel):
+class EventsQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: str | None = Field(None, description="Only this provider's deliveries.")
@@ -126,7 +127,7 @@ def _flag(schema: dict[str, Any]) -> None:
     schema["type"] = "boolean"
 
 
-class GitSettingsIn(BaseModel):
+class GitSettingsIn(ApiModel):
     webhook_secret: str | None = Field(
         None,
         description="Per-app webhook secret (HMAC key / GitLab token); empty string removes it; omit to keep.",

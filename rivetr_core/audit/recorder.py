@@ -6,10 +6,11 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import String, cast
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db.engine import aware, isoformat, utcnow
 from rivetr_core.models.ops import AuditEntry
 from rivetr_core.pagination import PageQuery, keyset_page
@@ -87,7 +88,7 @@ class AuditLog:
             )
 
 
-class AuditEntryOut(BaseModel):
+class AuditEntryOut(ApiModel):
     id: int
     ts: str = Field(description="When the request was answered (ISO 8601, UTC).")
     actor: str = Field(description="admin, user:<name>, token:<owner>/<name>, or the name a login submitted.")

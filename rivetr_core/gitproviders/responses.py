@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import isoformat
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from rivetr_core.models.git import GitAccount
 
 
-class GitAccountOut(BaseModel):
+class GitAccountOut(ApiModel):
     id: str
     provider: str = Field(description="Git provider name (github, gitlab, bitbucket...).")
     login: str = Field(description="The account's user name on the git host.")
@@ -32,7 +33,7 @@ class GitAccountOut(BaseModel):
     updated_at: str
 
 
-class GitProviderOut(BaseModel):
+class GitProviderOut(ApiModel):
     provider: str = Field(description="Registered name, as apps and webhook URLs use it.")
     description: str
     webhook_url: str = Field(description="Where to point the git host's webhooks.")
@@ -42,7 +43,7 @@ class GitProviderOut(BaseModel):
     connect_url: str | None = Field(description="Browser URL that starts connecting an account (OAuth).")
 
 
-class GitRepoOut(BaseModel):
+class GitRepoOut(ApiModel):
     # A third-party provider may hand numeric ids: shown as strings like the built-in providers' ids.
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
@@ -57,19 +58,19 @@ class GitRepoOut(BaseModel):
     updated_at: str | None = Field(description="ISO 8601, as the git host reported it.")
 
 
-class GitBranchOut(BaseModel):
+class GitBranchOut(ApiModel):
     name: str
     commit_sha: str | None = Field(description="Head commit of the branch, when the host says.")
     protected: bool
 
 
-class AuthorizeOut(BaseModel):
+class AuthorizeOut(ApiModel):
     authorize_url: str = Field(description="Navigate the browser there to grant access.")
     state: str = Field(description="Single-use, valid 10 minutes; the callback must bring it back.")
     redirect_uri: str = Field(description="Where the provider sends the browser back.")
 
 
-class CallbackOut(BaseModel):
+class CallbackOut(ApiModel):
     account: GitAccountOut
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db.engine import isoformat
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def mask_url(url: str) -> str:
     return f"{scheme}://***" if sep else "***"
 
 
-class ChannelOut(BaseModel):
+class ChannelOut(ApiModel):
     id: str
     name: str
     notifier: str = Field(description="Notifier plugin that delivers to this channel.")
@@ -39,7 +40,7 @@ class ChannelOut(BaseModel):
     updated_at: str
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(ApiModel):
     id: str
     event_type: str
     status: Literal["pending", "delivered", "failed"] = Field(
@@ -51,7 +52,7 @@ class DeliveryOut(BaseModel):
     finished_at: str | None
 
 
-class TestSentOut(BaseModel):
+class TestSentOut(ApiModel):
     ok: bool
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import isoformat
 from rivetr_core.engine.gitsource import redact
 from rivetr_core.engine.limits import effective_limits
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from rivetr_core.secrets import SecretBox
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 

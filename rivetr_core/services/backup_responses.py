@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import isoformat
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 Status = Literal["running", "succeeded", "failed"]
 
 
-class DestinationOut(BaseModel):
+class DestinationOut(ApiModel):
     id: str
     name: str
     kind: Literal["local", "s3"]
@@ -39,13 +40,13 @@ class DestinationOut(BaseModel):
     updated_at: str
 
 
-class VolumeEntry(BaseModel):
+class VolumeEntry(ApiModel):
     name: str
     mount_path: str
     kind: str = Field(description="volume (named) or bind.")
 
 
-class BackupOut(BaseModel):
+class BackupOut(ApiModel):
     id: str
     what: Literal["volumes", "state", "service"]
     app_id: str | None = Field(description="Null for a state or service backup, or once the app was deleted.")
@@ -74,7 +75,7 @@ class BackupOut(BaseModel):
     finished_at: str | None
 
 
-class RestoreOut(BaseModel):
+class RestoreOut(ApiModel):
     id: str
     backup_id: str
     app_id: str | None
@@ -86,7 +87,7 @@ class RestoreOut(BaseModel):
     finished_at: str | None
 
 
-class BackupScheduleOut(BaseModel):
+class BackupScheduleOut(ApiModel):
     id: str
     what: Literal["volumes", "state", "service"]
     app_id: str | None

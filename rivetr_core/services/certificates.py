@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.tls.manager import certificate_json as row_json
 from rivetr_core.validation import check_domain
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from rivetr_core.tls.manager import CertificateManager
 
 
-class CertificateOut(BaseModel):
+class CertificateOut(ApiModel):
     # A key the manager's serialiser adds but this model lacks fails loudly instead of leaving the document.
     model_config = ConfigDict(extra="forbid")
 

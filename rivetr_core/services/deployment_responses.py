@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import isoformat
 
 if TYPE_CHECKING:
     from rivetr_core.models.apps import Deployment
 
 
-class DeploymentOut(BaseModel):
+class DeploymentOut(ApiModel):
     id: str
     app_id: str
     status: str = Field(

@@ -11,11 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rivetr_core.apimodel import ApiModel
+
 #: What a credential or a connection URL shows unless ``?reveal=true`` (the same mask as secret env vars).
 MASK = "••••••••"
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 

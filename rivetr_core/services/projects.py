@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import App, Project
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 UPDATABLE_FIELDS = ("name", "description")
 
 
-class ProjectOut(BaseModel):
+class ProjectOut(ApiModel):
     id: str
     name: str = Field(description="Unique among projects.")
     description: str

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import isoformat
 
 if TYPE_CHECKING:
     from rivetr_core.models.schedules import JobRun
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     # A key the read-model adds but the model lacks fails loudly instead of vanishing from the answer.
     model_config = ConfigDict(extra="forbid")
 

@@ -14,10 +14,11 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, ValidationFailed
 from rivetr_core.db import isoformat
 from rivetr_core.models.apps import App, SshKey
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
 
 
-class SshKeyOut(BaseModel):
+class SshKeyOut(ApiModel):
     id: str
     name: str = Field(description="Unique among SSH keys.")
     public_key: str = Field(description="OpenSSH public key: add it to the git host as a deploy key.")

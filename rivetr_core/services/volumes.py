@@ -19,10 +19,11 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract import Mount
 from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
 from rivetr_core.db import isoformat, utcnow
@@ -68,7 +69,7 @@ def mounts_for(app_id: str, volumes: list[Volume], instance_id: str) -> list[Mou
     return out
 
 
-class VolumeOut(BaseModel):
+class VolumeOut(ApiModel):
     id: str
     app_id: str
     name: str

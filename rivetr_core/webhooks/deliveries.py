@@ -17,11 +17,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import and_, delete, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import Database, isoformat
 from rivetr_core.models.git import WebhookDelivery
 
@@ -140,7 +141,7 @@ class DeliveryLog:
                 await session.commit()
 
 
-class WebhookEventOut(BaseModel):
+class WebhookEventOut(ApiModel):
     """One received webhook and what Rivetr did with it (a rejected one keeps only header fields)."""
 
     id: str

@@ -30,9 +30,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract import WebhookEvent
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.db import isoformat, utcnow
@@ -544,7 +545,7 @@ PreviewStatus = Literal[
 ]
 
 
-class PreviewOut(BaseModel):
+class PreviewOut(ApiModel):
     id: str
     app_id: str
     preview_app_id: str | None = Field(description="The hidden app serving the preview (None while held).")

@@ -28,9 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlmodel import select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract import GitProvider, RivetrError, WebhookEvent
 from rivetr_core.contract.errors import NotFound, ValidationFailed
 from rivetr_core.errors import ApiError
@@ -82,7 +83,7 @@ def clip(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else None
 
 
-class WebhookReceiptOut(BaseModel):
+class WebhookReceiptOut(ApiModel):
     """What the sender of a webhook gets back (keys without a value are left out)."""
 
     model_config = ConfigDict(extra="forbid")

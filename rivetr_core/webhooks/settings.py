@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlmodel import col, select
 
+from rivetr_core.apimodel import ApiModel
 from rivetr_core.db import Database, isoformat, utcnow
 from rivetr_core.models.git import AppGitSettings
 from rivetr_core.secrets import SecretBox
@@ -55,7 +56,7 @@ class AppGitSettingsStore:
         return self.box.decrypt(row.webhook_secret_enc) if row.webhook_secret_enc else None
 
 
-class GitSettingsOut(BaseModel):
+class GitSettingsOut(ApiModel):
     app_id: str
     has_webhook_secret: bool = Field(description="A per-app webhook secret is set (it is never returned).")
     follow_tags: bool = Field(description="Tag pushes deploy this app.")
