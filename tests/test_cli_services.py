@@ -45,6 +45,7 @@ def test_create_show_link_rotate_and_remove_a_redis_service(
     assert "cli-cache" in listing and "running" in listing
     shown = run(["services", "show", "cli-cache"], env).stdout
     assert "cli-cache:6379" in shown and MASK in shown
+    assert "ssh -N -L 6379:" in shown  # the container's address on the project network, for a tunnel
     revealed = json.loads(run(["services", "show", "cli-cache", "--reveal", "--json"], env).stdout)
     password = revealed["credentials"]["password"]
     assert len(password) == 32 and password not in shown

@@ -95,6 +95,14 @@ def _limits(memory: str | None, cpu: str | None) -> dict[str, Any]:
     return body
 
 
+def _tunnel(service: dict[str, Any]) -> str:
+    """Where an SSH tunnel from a laptop ends (the server cannot resolve the service's name)."""
+    address, port = service.get("host_address"), service.get("internal_port")
+    if not address:
+        return "unknown (not running?)"
+    return f"{address}:{port} (ssh -N -L {port}:{address}:{port} you@server)"
+
+
 def _show(service: dict[str, Any]) -> None:
     creds = service.get("credentials") or {}
     links = service.get("linked_apps") or []
@@ -105,6 +113,7 @@ def _show(service: dict[str, Any]) -> None:
             ("image", service.get("image")),
             ("status", service["status"] + (f" ({service['error']})" if service.get("error") else "")),
             ("internal", f"{service.get('internal_host')}:{service.get('internal_port')}"),
+            ("host address", _tunnel(service)),
             ("network", service.get("network")),
             ("public port", service.get("public_port") or "closed"),
             ("user", creds.get("user")),

@@ -144,7 +144,9 @@ class ServiceService:
         """One service as the API shows it, with its linked apps and the bytes its volumes use."""
         row = await self.get(service_id)
         links = (await self._links([row.id])).get(row.id, [])
-        return self.service_json(row, reveal=reveal, links=links, sizes=await self._sizes(row))
+        out = self.service_json(row, reveal=reveal, links=links, sizes=await self._sizes(row))
+        out["host_address"] = await self._host_address(row)
+        return out
 
     async def find_json(self, service_id: str, *, reveal: bool = False) -> dict[str, Any] | None:
         try:
@@ -177,6 +179,20 @@ class ServiceService:
             return dict(await runtime.volume_sizes(names))
         except RivetrError:
             return {}
+
+    async def _host_address(self, row: ManagedService) -> str | None:
+        """The container's IP on the project network, which this host can reach (rootful engines): the end of
+        an SSH tunnel from a laptop, since the host cannot resolve the service's name (only the network's DNS
+        knows it). None when the engine does not say (not running, rootless) or does not answer quickly."""
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is None or not row.container_id:
+            return None
+        try:
+            info = await asyncio.wait_for(runtime.inspect(row.container_id), 5)
+        except (RivetrError, TimeoutError):
+            return None
+        # The engine's ip:port names the image's first exposed port; the template's port is the one that counts.
+        return info.address.rsplit(":", 1)[0] if info.address else None
 
     def _volumes_of(self, row: ManagedService) -> list[Any]:
         try:

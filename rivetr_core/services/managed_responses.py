@@ -57,6 +57,12 @@ class ServiceOut(_Out):
     )
     internal_host: str = Field(description="Host name on the project network (the service's name).")
     internal_port: int = Field(description="Port on the project network.")
+    host_address: str | None = Field(
+        None,
+        description="The container's IP on the project network as this server reaches it, for an SSH tunnel "
+        "(ssh -L PORT:host_address:internal_port you@server); null when the engine does not say (not running, "
+        "rootless). Detail only; it can change when the container is recreated.",
+    )
     network: str = Field(description="The project's private engine network.")
     volumes: list[ServiceVolumeOut]
     credentials: ServiceCredentialsOut

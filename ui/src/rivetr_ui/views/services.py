@@ -11,13 +11,11 @@ first of these pages, never at start-up: ``ctx.services`` builds the managed ser
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from quart import abort, g, request
 
 from rivetr_core import readmodels
-from rivetr_core.contract import RivetrError
 
 from .. import queries
 from ..blueprint import bp, ctx, is_htmx, render
@@ -27,8 +25,6 @@ LISTED = 200
 RUNS_SHOWN = 30
 #: Lines of a service's log the page shows before following live.
 LOG_TAIL = 200
-#: Seconds a page waits for the engine to say where a service's container is (the page renders without it).
-ENGINE_TIMEOUT = 3.0
 
 
 def _managed() -> Any:
@@ -86,29 +82,13 @@ async def new_service() -> tuple[str, int]:
     )
 
 
-async def _address(service: dict[str, Any]) -> str | None:
-    """The IP of the service's container on its network, for the SSH tunnel command (sshd on the host
-    cannot resolve the service's name, which only the engine's DNS on the project network knows). None when
-    the engine does not say (not running, published, rootless): the page then explains how to find it."""
-    try:
-        row = await _managed().get(service["id"])
-        if not row.container_id:
-            return None
-        runtime = await ctx().runtime()
-        info = await asyncio.wait_for(runtime.inspect(row.container_id), ENGINE_TIMEOUT)
-    except (RivetrError, TimeoutError):
-        return None
-    # The engine's ip:port names the image's first exposed port; the template's port is the one that counts.
-    return info.address.rsplit(":", 1)[0] if info.address else None
-
-
-async def _detail_context(service: dict[str, Any], *, address: bool = False) -> dict[str, Any]:
+async def _detail_context(service: dict[str, Any]) -> dict[str, Any]:
     catalogue = await _templates()
     entry = next((t for t in catalogue["items"] if t["name"] == service["type"]), None)
     return {
         "service": service,
         "entry": entry,
-        "address": await _address(service) if address else None,
+        "address": service.get("host_address"),
         "is_admin": _is_admin(),
         "server_host": request.host.rsplit(":", 1)[0] if request.host else "your-server",
     }
@@ -123,7 +103,7 @@ async def service_detail(service_id: str) -> tuple[str, int]:
         nav="services",
         project_name=_project_names(projects).get(service.get("project_id") or ""),
         log_tail=LOG_TAIL,
-        **await _detail_context(service, address=True),
+        **await _detail_context(service),
     )
 
 
@@ -136,7 +116,7 @@ async def service_header(service_id: str) -> tuple[str, int]:
 @bp.get("/services/<service_id>/partials/connection")
 async def service_connection(service_id: str) -> tuple[str, int]:
     service = await _service_or_404(service_id)
-    return await render("partials/service_connection.html", **await _detail_context(service, address=True))
+    return await render("partials/service_connection.html", **await _detail_context(service))
 
 
 @bp.get("/services/<service_id>/partials/linked")
