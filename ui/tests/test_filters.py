@@ -43,6 +43,16 @@ def test_rollbacks_have_no_clone_or_build() -> None:
     assert names == ["start", "health", "switch", "drain"]
 
 
+def test_release_and_post_deploy_steps_show_once_a_deployment_reached_them() -> None:
+    d = dep("failed", {"clone": DONE, "build": DONE, "release": DONE})
+    assert list(states(d)) == ["clone", "build", "release", "start", "health", "switch", "drain"]
+    assert states(d)["release"] == "failed"  # the release command stopped it, not the build
+    d = dep(
+        "running", {n: DONE for n in ("clone", "build", "start", "health", "switch", "drain", "post_deploy")}
+    )
+    assert list(states(d))[-1] == "post_deploy" and "release" not in states(d)
+
+
 def test_formatting() -> None:
     assert duration(None) == "" and duration(12) == "12 ms" and duration(1500) == "1.5 s"
     assert duration(125_000) == "2 min 5 s"

@@ -9,8 +9,10 @@ from rivetr_core.readmodels import isoformat, redact
 
 from .blueprint import bp
 
-PIPELINE_STEPS = ("clone", "build", "start", "health", "switch", "drain")
-ROLLBACK_STEPS = ("start", "health", "switch", "drain")
+PIPELINE_STEPS = ("clone", "build", "release", "start", "health", "switch", "drain", "post_deploy")
+ROLLBACK_STEPS = ("release", "start", "health", "switch", "drain", "post_deploy")
+#: Steps that run only when the app has the command: shown once a deployment reached them.
+OPTIONAL_STEPS = ("release", "post_deploy")
 ACTIVE = ("queued", "cloning", "building", "starting", "health_checking", "switching")
 
 
@@ -78,8 +80,12 @@ def step_view(dep: Any) -> list[dict[str, Any]]:
     The pipeline records when each step started and finished, not whether it failed: when the deployment
     failed (or was cancelled), the last step that started is the one that stopped it.
     """
-    names = ROLLBACK_STEPS if dep.rollback_of else PIPELINE_STEPS
     steps = dep.steps or {}
+    names = [
+        n
+        for n in (ROLLBACK_STEPS if dep.rollback_of else PIPELINE_STEPS)
+        if n not in OPTIONAL_STEPS or n in steps
+    ]
     started = [n for n in names if (steps.get(n) or {}).get("started_at")]
     culprit = started[-1] if started and dep.status in ("failed", "cancelled") else None
     out = []
