@@ -502,3 +502,24 @@ async def test_the_live_log_stream_follows_the_container_like_an_app(
         assert json.loads(await asyncio.wait_for(ws.receive(), 10)) == {"event": "end"}
     code, logs = await sapi.get(f"/api/services/{body['id']}/logs", query_string={"tail": "5"})
     assert code == 200 and logs["items"][-1]["line"] == "database system is ready to accept connections"
+
+
+async def test_a_running_backup_or_restore_holds_off_changes_stops_and_deletion(sapi: ApiClient) -> None:
+    body = await create(sapi)
+    await wait_status(sapi, body["id"], "running")
+    backups = sapi.ctx.services.backups
+    backups._claim_service(body["id"], "db", "bk-1")  # what a starting dump or restore does
+    for method, path, payload in (
+        ("put", "", {"memory_limit": "256m"}),
+        ("post", "/stop", None),
+        ("post", "/rotate-credentials", None),
+        ("delete", "", None),
+    ):
+        kwargs = {"json": payload} if payload is not None else {}
+        code, result = await getattr(sapi, method)(f"/api/services/{body['id']}{path}", **kwargs)
+        assert code == 409 and result["error"]["code"] == "backup_in_progress", (path, result)
+        assert result["error"]["details"]["running"] == "bk-1"
+    assert (await wait_status(sapi, body["id"], "running"))["memory_limit"] is None
+    backups._busy.clear()  # the run is over
+    code, result = await sapi.put(f"/api/services/{body['id']}", json={"memory_limit": "256m"})
+    assert code == 200 and result["memory_limit"] == 256 * 1024**2, result

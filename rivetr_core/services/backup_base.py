@@ -177,6 +177,10 @@ class BackupBase:
             labels["rivetr.instance"] = instance
         return [c for c in await runtime.list(labels=labels, all=False) if c.running]
 
+    def running_for(self, key: str) -> str | None:
+        """The id of the backup or restore in progress for ``key`` (an app's id, or ``service:<id>``)."""
+        return self._busy.get(key)
+
     def _claim(self, app_id: str, ident: str) -> None:
         if app_id in self._busy:
             raise Conflict(

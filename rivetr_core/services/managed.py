@@ -372,6 +372,7 @@ class ServiceService:
     async def update(self, service_id: str, fields: Mapping[str, Any]) -> ManagedService:
         """Change version (upgrade), limits, public port or environment: the container is recreated on the
         same volumes and checked again (in the background; status ``starting``)."""
+        self._refuse_during_backup(service_id, "change")
         for key in ("version", "environment"):
             if key in fields and fields[key] is None:
                 raise ValidationFailed.on(key, "must not be null")
@@ -438,6 +439,7 @@ class ServiceService:
 
     async def stop(self, service_id: str) -> ManagedService:
         """Stop the container (the data stays); it stays stopped across engine and Rivetr restarts."""
+        self._refuse_during_backup(service_id, "stop")
         await self._set_desired(service_id, "stopped")
         self._cancel(service_id)
         async with self._lock(service_id):
@@ -450,6 +452,7 @@ class ServiceService:
     async def delete(self, service_id: str, *, keep_volumes: bool = False, force: bool = False) -> None:
         """Remove the container, the volumes unless ``keep_volumes``, and the row. 409 naming the linked apps
         unless ``force`` (which deletes the links too: those apps lose the service at their next deploy)."""
+        self._refuse_during_backup(service_id, "delete")
         row = await self.get(service_id)
         links = (await self._links([service_id])).get(service_id, [])
         if links and not force:
@@ -502,6 +505,7 @@ class ServiceService:
         apps that keep the old one until their next deploy."""
         from rivetr_core.managed.template import PASSWORD_LENGTH, generate_secret
 
+        self._refuse_during_backup(service_id, "rotate the credentials of")
         row = await self.get(service_id)
         template = self.template(row.type)
         if not template.rotatable:
@@ -610,6 +614,19 @@ class ServiceService:
         return started
 
     # -------------------------------------------------------------------------------------- internals
+    def _refuse_during_backup(self, service_id: str, action: str) -> None:
+        """A dump or a restore runs against the live container: changing, stopping or deleting it meanwhile
+        would cut it short (a restore half applied). 409 until it is over; only a loaded backups feature can
+        be running one."""
+        backups = self.ctx.services.__dict__.get("backups")
+        running = backups.running_for(f"service:{service_id}") if backups is not None else None
+        if running:
+            raise Conflict(
+                f"cannot {action} the service while its backup or restore {running} runs; wait for it to finish",
+                code="backup_in_progress",
+                details={"running": running},
+            )
+
     def _lock(self, service_id: str) -> asyncio.Lock:
         return self._locks.setdefault(service_id, asyncio.Lock())
 
