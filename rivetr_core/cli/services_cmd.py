@@ -7,8 +7,10 @@ settings, ``--env-file`` for the rest.
 
 from __future__ import annotations
 
+import functools
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -17,6 +19,28 @@ from .output import fields, human_size, print_json, short_time, table
 
 #: How long ``create``/``update``/``start``/``restart`` wait for the service to be ready by default.
 READY_WAIT = 300.0
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def ready_options(func: F) -> F:
+    """``--no-wait`` and ``--timeout`` of the commands that (re)start a service, passed on as one ``wait``
+    argument: the seconds to wait until it is ready, or None to return at once."""
+
+    @click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready.")
+    @click.option(
+        "--timeout",
+        type=float,
+        default=READY_WAIT,
+        show_default=True,
+        help="Seconds to wait for it to be ready.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, no_wait: bool, timeout: float, **kwargs: Any) -> Any:
+        return func(*args, wait=None if no_wait else timeout, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def resolve_service(client: RivetrClient, ref: str) -> dict[str, Any]:
@@ -173,10 +197,7 @@ def services_list(project: str | None, type_: str | None, conn: Connection, as_j
     "--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment (repeatable)."
 )
 @click.option("--env-file", type=click.Path(dir_okay=False), help="KEY=VALUE lines (for secret values).")
-@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready.")
-@click.option(
-    "--timeout", type=float, default=READY_WAIT, show_default=True, help="Seconds to wait for ready."
-)
+@ready_options
 @connection_options
 @json_option
 def services_create(
@@ -189,8 +210,7 @@ def services_create(
     public_port: int | None,
     env_pairs: tuple[str, ...],
     env_file: str | None,
-    no_wait: bool,
-    timeout: float,
+    wait: float | None,
     conn: Connection,
     as_json: bool,
 ) -> None:
@@ -208,13 +228,13 @@ def services_create(
         service = client.post("/api/services", body)
         if public_port:
             click.echo(f"warning: {name} is reachable from other hosts on port {public_port}", err=True)
-        if not no_wait:
-            service = _wait_ready(client, service, timeout)
+        if wait is not None:
+            service = _wait_ready(client, service, wait)
     if as_json:
         print_json(service)
         return
     click.echo(f"{service['name']} ({service['type']} {service['version']}): {service['status']}")
-    if not no_wait:
+    if wait is not None:
         click.echo(f"link it to an app: rivetr apps link APP {service['name']}")
 
 
@@ -246,10 +266,7 @@ def services_show(service: str, reveal: bool, conn: Connection, as_json: bool) -
 @click.option("--close-public-port", is_flag=True, help="Keep the service on its private network only.")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Replace the extra environment.")
 @click.option("--env-file", type=click.Path(dir_okay=False), help="KEY=VALUE lines (for secret values).")
-@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready again.")
-@click.option(
-    "--timeout", type=float, default=READY_WAIT, show_default=True, help="Seconds to wait for ready."
-)
+@ready_options
 @connection_options
 @json_option
 def services_update(
@@ -261,8 +278,7 @@ def services_update(
     close_public_port: bool,
     env_pairs: tuple[str, ...],
     env_file: str | None,
-    no_wait: bool,
-    timeout: float,
+    wait: float | None,
     conn: Connection,
     as_json: bool,
 ) -> None:
@@ -284,8 +300,8 @@ def services_update(
     with conn.client() as client:
         found = resolve_service(client, service)
         updated = client.put(f"/api/services/{found['id']}", body)
-        if not no_wait:
-            updated = _wait_ready(client, updated, timeout)
+        if wait is not None:
+            updated = _wait_ready(client, updated, wait)
     if as_json:
         print_json(updated)
         return
@@ -310,23 +326,22 @@ def services_rm(service: str, keep_volumes: bool, force: bool, yes: bool, conn: 
     click.echo(f"deleted {found['name']}" + (" (volumes kept)" if keep_volumes else ""))
 
 
-def _action(service: str, action: str, conn: Connection, wait: bool, timeout: float) -> None:
+def _action(service: str, action: str, conn: Connection, wait: float | None) -> None:
     with conn.client() as client:
         found = resolve_service(client, service)
         result = client.post(f"/api/services/{found['id']}/{action}")
-        if wait:
-            result = _wait_ready(client, result, timeout)
+        if wait is not None:
+            result = _wait_ready(client, result, wait)
     click.echo(f"{result['name']}: {result['status']}")
 
 
 @services.command("start")
 @click.argument("service")
-@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready.")
-@click.option("--timeout", type=float, default=READY_WAIT, show_default=True)
+@ready_options
 @connection_options
-def services_start(service: str, no_wait: bool, timeout: float, conn: Connection) -> None:
+def services_start(service: str, wait: float | None, conn: Connection) -> None:
     """Start a stopped service and wait until it is ready."""
-    _action(service, "start", conn, not no_wait, timeout)
+    _action(service, "start", conn, wait)
 
 
 @services.command("stop")
@@ -334,34 +349,33 @@ def services_start(service: str, no_wait: bool, timeout: float, conn: Connection
 @connection_options
 def services_stop(service: str, conn: Connection) -> None:
     """Stop a service (its data stays; linked apps lose it until it starts again)."""
-    _action(service, "stop", conn, False, 0)
+    _action(service, "stop", conn, None)
 
 
 @services.command("restart")
 @click.argument("service")
-@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready.")
-@click.option("--timeout", type=float, default=READY_WAIT, show_default=True)
+@ready_options
 @connection_options
-def services_restart(service: str, no_wait: bool, timeout: float, conn: Connection) -> None:
+def services_restart(service: str, wait: float | None, conn: Connection) -> None:
     """Restart a service and wait until it is ready again."""
-    _action(service, "restart", conn, not no_wait, timeout)
+    _action(service, "restart", conn, wait)
 
 
 @services.command("rotate-credentials")
 @click.argument("service")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting until it is ready again.")
+@ready_options
 @connection_options
 @json_option
-def services_rotate(service: str, yes: bool, no_wait: bool, conn: Connection, as_json: bool) -> None:
+def services_rotate(service: str, yes: bool, wait: float | None, conn: Connection, as_json: bool) -> None:
     """Generate a new password, apply it in the service, and list the linked apps to redeploy."""
     with conn.client() as client:
         found = resolve_service(client, service)
         if not yes:
             click.confirm(f"rotate the credentials of {found['name']}?", abort=True)
         result = client.post(f"/api/services/{found['id']}/rotate-credentials")
-        if not no_wait:  # a template that takes the password at start (Redis) is recreated: wait for it
-            _wait_ready(client, client.get(f"/api/services/{found['id']}"), READY_WAIT)
+        if wait is not None:  # a template that takes the password at start (Redis) is recreated: wait for it
+            _wait_ready(client, client.get(f"/api/services/{found['id']}"), wait)
     if as_json:
         print_json(result)
         return

@@ -190,6 +190,32 @@ class BackupBase:
             )
         self._busy[app_id] = ident
 
+    def _emit_backup_outcome(
+        self, row: Any, what: str, where: str, *, app: App | None, data: dict[str, Any]
+    ) -> None:
+        """``backup_succeeded`` or ``backup_failed`` for a finished run (silence is never taken for success)."""
+        if row.status == "succeeded":
+            self._emit(
+                "backup_succeeded",
+                f"{what} to {where}: {row.size_bytes} bytes",
+                level="success",
+                app=app,
+                data=data,
+            )
+        else:
+            self._emit(
+                "backup_failed", f"{what} to {where} failed: {row.error}", level="failure", app=app, data=data
+            )
+
+    async def _restorable(self, backup: Any) -> Any:
+        """The destination a succeeded backup can be restored from; 409 when the run failed or the destination
+        is gone."""
+        if backup.status != "succeeded":
+            raise Conflict(f"backup {backup.id} is {backup.status}: only a succeeded one can be restored")
+        if backup.destination_id is None:
+            raise Conflict("the destination of this backup was deleted", code="destination_gone")
+        return await self.get_destination(backup.destination_id)  # type: ignore[attr-defined]
+
     def _emit(self, kind: str, message: str, *, level: str, app: App | None, data: dict[str, Any]) -> None:
         from rivetr_core.contract.events import RivetrEvent
 

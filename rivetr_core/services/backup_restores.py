@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
-from rivetr_core.contract.errors import Conflict, RivetrError, ValidationFailed
+from rivetr_core.contract.errors import RivetrError, ValidationFailed
 from rivetr_core.models.apps import App, Deployment
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
@@ -48,11 +48,7 @@ class RestoresMixin(BackupBase):
                 None,
                 "a state backup is restored with `rivetr backup restore FILE` into a stopped server's data dir",
             )
-        if backup.status != "succeeded":
-            raise Conflict(f"backup {backup_id} is {backup.status}: only a succeeded one can be restored")
-        if backup.destination_id is None:
-            raise Conflict("the destination of this backup was deleted", code="destination_gone")
-        dest = await self.get_destination(backup.destination_id)
+        dest = await self._restorable(backup)
         target_id = app_id or backup.app_id
         if target_id is None:
             raise ValidationFailed.on(

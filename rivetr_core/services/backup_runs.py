@@ -197,22 +197,7 @@ class RunsMixin(BackupBase):
             "size": row.size_bytes,
             "error": row.error,
         }
-        if row.status == "succeeded":
-            self._emit(
-                "backup_succeeded",
-                f"{what} to {describe(dest)}: {row.size_bytes} bytes",
-                level="success",
-                app=app,
-                data=data,
-            )
-        else:
-            self._emit(
-                "backup_failed",
-                f"{what} to {describe(dest)} failed: {row.error}",
-                level="failure",
-                app=app,
-                data=data,
-            )
+        self._emit_backup_outcome(row, what, describe(dest), app=app, data=data)
 
     async def start_state_backup(
         self, destination_id: str, *, trigger: str = "manual", schedule_id: str | None = None

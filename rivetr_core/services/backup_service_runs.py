@@ -329,23 +329,9 @@ class ServiceRunsMixin(BackupBase):
             "size": row.size_bytes,
             "error": row.error,
         }
-        what = f"backup of service {service.name}"
-        if row.status == "succeeded":
-            self._emit(
-                "backup_succeeded",
-                f"{what} to {describe(dest)}: {row.size_bytes} bytes",
-                level="success",
-                app=None,
-                data=data,
-            )
-        else:
-            self._emit(
-                "backup_failed",
-                f"{what} to {describe(dest)} failed: {row.error}",
-                level="failure",
-                app=None,
-                data=data,
-            )
+        self._emit_backup_outcome(
+            row, f"backup of service {service.name}", describe(dest), app=None, data=data
+        )
 
     # ------------------------------------------------------------------------------------------- restores
     async def start_service_restore(self, backup_id: str, service_id: str | None = None) -> BackupRestore:
@@ -358,11 +344,7 @@ class ServiceRunsMixin(BackupBase):
                 "not a service backup: restore volume backups with POST /api/backups/{id}/restore",
                 what=backup.what,
             )
-        if backup.status != "succeeded":
-            raise Conflict(f"backup {backup_id} is {backup.status}: only a succeeded one can be restored")
-        if backup.destination_id is None:
-            raise Conflict("the destination of this backup was deleted", code="destination_gone")
-        dest = await self.get_destination(backup.destination_id)
+        dest = await self._restorable(backup)
         target_id = service_id or backup.service_id
         if target_id is None:
             raise ValidationFailed.on(
