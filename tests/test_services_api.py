@@ -523,3 +523,28 @@ async def test_a_running_backup_or_restore_holds_off_changes_stops_and_deletion(
     backups._busy.clear()  # the run is over
     code, result = await sapi.put(f"/api/services/{body['id']}", json={"memory_limit": "256m"})
     assert code == 200 and result["memory_limit"] == 256 * 1024**2, result
+
+
+async def test_the_monitor_turns_a_service_that_stops_answering_failed_and_back_running(
+    sapi: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    body = await create(sapi)
+    await wait_status(sapi, body["id"], "running")
+    managed = sapi.ctx.services.managed
+    assert managed._monitor is not None and not managed._monitor.done()  # a server with services watches them
+
+    answers = fake_runtime.exec_handler
+    fake_runtime.exec_handler = lambda cid, cmd, env: ExecResult(2, "127.0.0.1:5432 - no response")
+    await managed.check_all()
+    _, shown = await sapi.get(f"/api/services/{body['id']}")
+    assert shown["status"] == "failed" and "no response" in shown["error"], shown
+
+    fake_runtime.exec_handler = answers  # answers again (e.g. after the engine restarted it)
+    await managed.check_all()
+    _, shown = await sapi.get(f"/api/services/{body['id']}")
+    assert shown["status"] == "running" and shown["error"] is None, shown
+
+    fake_runtime.crash(container_of(fake_runtime, body["id"]).id, exit_code=137)
+    await managed.check_all()
+    _, shown = await sapi.get(f"/api/services/{body['id']}")
+    assert shown["status"] == "failed" and "exit code 137" in shown["error"], shown

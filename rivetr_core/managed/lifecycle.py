@@ -232,6 +232,25 @@ class Lifecycle:
                 )
             await asyncio.sleep(plan.health_interval)
 
+    async def check_once(self, runtime: Any, plan: ContainerPlan, row: Any) -> str | None:
+        """One readiness check of a settled service: None when it answers, else why not (one line)."""
+        try:
+            info = await runtime.inspect(row.container_id)
+        except ContainerNotFound:
+            return "its container is gone"
+        if not info.running:
+            return f"the container stopped (exit code {info.exit_code})"
+        if not plan.health_command:
+            return None
+        try:
+            result = await asyncio.wait_for(runtime.exec(row.container_id, list(plan.health_command)), 30)
+        except (RivetrError, TimeoutError) as exc:
+            return f"the readiness check could not run: {getattr(exc, 'message', None) or 'timed out'}"
+        if result.exit_code == 0:
+            return None
+        lines = (result.output or "").strip().splitlines()
+        return f"the readiness check fails ({lines[-1] if lines else f'exit code {result.exit_code}'})"
+
     async def _stopped_message(self, runtime: Any, container_id: str, info: ContainerInfo) -> str:
         tail = await self.log_tail(runtime, container_id)
         text = f"the container stopped (exit code {info.exit_code})"

@@ -77,6 +77,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
+#: Seconds between two rounds of the monitor's readiness checks of running services.
+MONITOR_INTERVAL = 30.0
+
+
 class ServiceService:
     def __init__(self, ctx: RivetrContext) -> None:
         self.ctx = ctx
@@ -84,6 +88,7 @@ class ServiceService:
         self.lifecycle = Lifecycle(self.events)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._monitor: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------------------------------ templates
     def catalog(self) -> Any:
@@ -367,6 +372,7 @@ class ServiceService:
             raise Conflict.on(field, "already in use") from None
         log.info("service %s (%s %s) created", row.name, row.type, row.version)
         self._background(row.id, lambda: self._converge(row.id, recreate=True, pull=True))
+        self.start_monitor()
         return row
 
     async def update(self, service_id: str, fields: Mapping[str, Any]) -> ManagedService:
@@ -611,7 +617,59 @@ class ServiceService:
             started.append(row.id)
         if started:
             log.info("bringing %d managed service(s) back", len(started))
+        if rows:
+            self.start_monitor()
         return started
+
+    # ------------------------------------------------------------------------------------------ monitor
+    def start_monitor(self) -> None:
+        """Watch the services from now on (once; only a server that has services runs it)."""
+        if self._monitor is None or self._monitor.done():
+            self._monitor = self.ctx.spawn(self._watch(), "services-monitor")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL)
+            try:
+                await self.check_all()
+            except RivetrError as exc:  # the engine went away: the next round tries again
+                log.debug("service monitor: %s", exc.message)
+
+    async def check_all(self) -> None:
+        """Run each settled service's readiness check once, so its status says whether it answers now, not only
+        whether it did at its last start: ``running`` → ``failed`` (with why) when the check fails or the
+        container stopped, and back to ``running`` once it passes (the engine's restart policy restarts a
+        crashed container; this notices it). A service with an operation in flight is left to it."""
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(
+                    select(ManagedService).where(
+                        ManagedService.desired_state == "running",
+                        col(ManagedService.status).in_(("running", "failed")),
+                        col(ManagedService.container_id).is_not(None),
+                    )
+                )
+            ).all()
+        if not rows:
+            return
+        runtime = await self.ctx.runtime()
+        for row in rows:
+            task = self._tasks.get(row.id)
+            if (task is not None and not task.done()) or self._lock(row.id).locked():
+                continue
+            try:
+                template = self.template(row.type)
+            except RivetrError:
+                continue
+            problem = await self.lifecycle.check_once(
+                runtime, self.plan(row, template, self._instance_id()), row
+            )
+            if problem and row.status == "running":
+                self.events.add(row.id, f"not ready: {problem}")
+                await self._set(row.id, status="failed", error=problem)
+            elif not problem and row.status == "failed" and not (row.error or "").startswith("upgrade to"):
+                self.events.add(row.id, "ready again")
+                await self._set(row.id, status="running", error=None)
 
     # -------------------------------------------------------------------------------------- internals
     def _refuse_during_backup(self, service_id: str, action: str) -> None:
