@@ -655,8 +655,12 @@ class ServiceService:
         runtime = await self.ctx.runtime()
         for row in rows:
             task = self._tasks.get(row.id)
-            if (task is not None and not task.done()) or self._lock(row.id).locked():
-                continue
+            if (
+                (task is not None and not task.done())
+                or self._lock(row.id).locked()
+                or self._backing_up(row.id)
+            ):
+                continue  # an operation in flight, or a backup that may hold the container paused
             try:
                 template = self.template(row.type)
             except RivetrError:
@@ -672,12 +676,15 @@ class ServiceService:
                 await self._set(row.id, status="running", error=None)
 
     # -------------------------------------------------------------------------------------- internals
+    def _backing_up(self, service_id: str) -> str | None:
+        """The backup or restore of the service in progress, if any (only a loaded backups feature runs one)."""
+        backups = self.ctx.services.__dict__.get("backups")
+        return backups.running_for(f"service:{service_id}") if backups is not None else None
+
     def _refuse_during_backup(self, service_id: str, action: str) -> None:
         """A dump or a restore runs against the live container: changing, stopping or deleting it meanwhile
-        would cut it short (a restore half applied). 409 until it is over; only a loaded backups feature can
-        be running one."""
-        backups = self.ctx.services.__dict__.get("backups")
-        running = backups.running_for(f"service:{service_id}") if backups is not None else None
+        would cut it short (a restore half applied). 409 until it is over."""
+        running = self._backing_up(service_id)
         if running:
             raise Conflict(
                 f"cannot {action} the service while its backup or restore {running} runs; wait for it to finish",
