@@ -19,6 +19,8 @@ from .output import fields, human_size, print_json, short_time, table
 
 #: How long ``create``/``update``/``start``/``restart`` wait for the service to be ready by default.
 READY_WAIT = 300.0
+#: Seconds between two looks at a starting service (a GET is ~2 ms on the server; readiness is seconds).
+POLL = 0.2
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +96,7 @@ def _wait_ready(client: RivetrClient, service: dict[str, Any], timeout: float) -
         if time.monotonic() > deadline:
             click.echo(f"error: {service['name']} is not ready after {timeout:.0f} s", err=True)
             raise SystemExit(EXIT_FAILED)
-        time.sleep(0.5)
+        time.sleep(POLL)
         service = client.get(f"/api/services/{service['id']}")
         if service["status"] != shown:
             shown = service["status"]
