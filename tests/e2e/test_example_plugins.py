@@ -1,9 +1,10 @@
-"""The three plugins in examples/, built into wheels and installed as an outside author's user would, work in a
+"""The plugins in examples/, built into wheels and installed as an outside author's user would, work in a
 real deployment: a real ``rivetr serve`` on docker finds them through their ``rivetr`` entry points, an app
 selects the example health check by name (it passes, and a failing path fails the deployment with its
 message), the example notifier receives the deployment's event, and an app whose repository has only static
 files selects the example builder and is served through the proxy (while an app with a Dockerfile and builder
-``auto`` is never taken over by it).
+``auto`` is never taken over by it). The example templates plugin adds ``cache-lru`` to the service catalogue,
+and a service of it runs Redis with the template's own configuration.
 
 Offline: the wheels are built with ``--no-build-isolation`` (setuptools from this venv) and installed with
 ``--no-index`` into a directory that only the server's ``PYTHONPATH`` names, so nothing but the wheels can
@@ -30,6 +31,7 @@ EXAMPLES = {
     "notifier-jsonl": "rivetr_example_jsonl",
     "healthcheck-file": "rivetr_example_filecheck",
     "builder-static": "rivetr_example_static",
+    "templates-cache": "rivetr_example_templates",
 }
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
@@ -41,8 +43,11 @@ def _pip(*args: str) -> None:
     )
 
 
-def build_and_install(tmp_path: Path) -> Path:
-    """Wheels of every example installed into a fresh directory; returns that directory."""
+@pytest.fixture(scope="module")
+def example_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels of every example installed into a fresh directory (once for the module); returns that
+    directory."""
+    tmp_path = tmp_path_factory.mktemp("examples")
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     for example in EXAMPLES:
         source = tmp_path / "src" / example  # a copy: the build leaves build/ and *.egg-info behind
@@ -53,27 +58,38 @@ def build_and_install(tmp_path: Path) -> Path:
         "rivetr_example_filecheck",
         "rivetr_example_jsonl",
         "rivetr_example_static_site",
+        "rivetr_example_templates",
     ]
     _pip("install", "--no-deps", "--no-index", "--target", str(site), *map(str, built))
     for package in EXAMPLES.values():
         assert (site / package / "plugin.py").exists()
+    assert (
+        site / "rivetr_example_templates" / "cache-lru.toml"
+    ).exists()  # package data made it into the wheel
     entry_points = "".join(p.read_text() for p in site.glob("*.dist-info/entry_points.txt"))
     assert (
         "[rivetr]" in entry_points
         and "example-file-check" in entry_points
         and "example-jsonl" in entry_points
         and "example-static-site" in entry_points
+        and "example-templates" in entry_points
     )
+    for package in EXAMPLES.values():  # the test process itself cannot see them: only the wheels provide them
+        assert not any((Path(p) / package).exists() for p in sys.path if p)
     return site
+
+
+def server_path(site: Path) -> str:
+    """The server's PYTHONPATH: the wheels' directory first."""
+    return os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.mark.slow
 @pytest.mark.docker
-def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, tmp_path: Path) -> None:
-    site = build_and_install(tmp_path)
-    for package in EXAMPLES.values():  # the test process itself cannot see them: only the wheels provide them
-        assert not any((Path(p) / package).exists() for p in sys.path if p)
-    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+def test_example_plugins_from_wheels_run_in_a_real_deployment(
+    e2e, git_server, example_site: Path, tmp_path: Path
+) -> None:
+    pythonpath = server_path(example_site)
     # The builder's own [plugins.example-static-site] section, set from the environment: its default base image
     # comes from Docker Hub, and this host builds offline from the local test image.
     settings = {"RIVETR_PLUGINS__EXAMPLE_STATIC_SITE__BASE_IMAGE": BASE_IMAGE}
@@ -183,3 +199,42 @@ def test_example_plugins_from_wheels_run_in_a_real_deployment(e2e, git_server, t
     assert any("with the dockerfile builder" in line for line in lines), lines
     assert not any("static-site" in line for line in lines), lines
     rivetr.wait_content("example-both.e2e.test", "hello from the Dockerfile\n")
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_example_templates_plugin_adds_a_service_type(e2e, example_site: Path) -> None:
+    rivetr = e2e("docker", PYTHONPATH=server_path(example_site))
+    catalogue = rivetr.api.get("/api/templates", params={"q": "cache"}).json()
+    cache = next((t for t in catalogue["items"] if t["name"] == "cache-lru"), None)
+    assert cache is not None, catalogue
+    assert cache["source"] == "example-templates" and cache["link_prefix"] == "CACHE", cache
+    assert not [e for e in catalogue["errors"] if "example-templates" in e["source"]], catalogue["errors"]
+
+    response = rivetr.api.post("/api/services", json={"name": "example-cache", "type": "cache-lru"})
+    assert response.status_code == 201, response.text
+    service_id = response.json()["id"]
+    deadline = time.monotonic() + 120
+    service = response.json()
+    while service["status"] == "starting" and time.monotonic() < deadline:  # running = its PONG check passed
+        time.sleep(0.25)
+        service = rivetr.api.get(f"/api/services/{service_id}", params={"reveal": "true"}).json()
+    assert service["status"] == "running" and not service["error"], service
+    assert service["image"] == "docker.io/library/redis:7", service
+
+    # The running Redis has the template's configuration (a bare --save is Redis 7's `save ""`).
+    password = service["credentials"]["password"]
+    redis_cli = ["exec", "rivetr-svc-example-cache", "redis-cli", "-a", password, "--no-auth-warning"]
+    assert rivetr.cli(*redis_cli, "CONFIG", "GET", "maxmemory-policy").split() == [
+        "maxmemory-policy",
+        "allkeys-lru",
+    ]
+    assert rivetr.cli(*redis_cli, "CONFIG", "GET", "maxmemory").split() == [
+        "maxmemory",
+        str(64 * 1024 * 1024),
+    ]
+    assert rivetr.cli(*redis_cli, "CONFIG", "GET", "save").split() == ["save"]
+
+    assert rivetr.api.delete(f"/api/services/{service_id}").status_code == 204
+    assert rivetr.api.get(f"/api/services/{service_id}").status_code == 404
+    assert not rivetr.containers(), "the service's container went with it"
