@@ -190,6 +190,25 @@ class BackupBase:
             )
         self._busy[app_id] = ident
 
+    @staticmethod
+    def _outcome_fields(
+        row: Any, result: dict[str, Any], error: str | None, started: float
+    ) -> dict[str, Any]:
+        """What a finished backup run's row records: the archive (key, size, sha256) or the error, and the
+        duration (the worker's own, else the wall time since ``started``, a ``time.monotonic()``)."""
+        import time
+
+        duration = int(result.get("duration_ms") or (time.monotonic() - started) * 1000)
+        if error is not None:
+            return {"status": "failed", "error": error[:2000], "duration_ms": duration}
+        return {
+            "status": "succeeded",
+            "key": result.get("key") or row.key,
+            "size_bytes": result.get("size"),
+            "sha256": result.get("sha256"),
+            "duration_ms": duration,
+        }
+
     def _emit_backup_outcome(
         self, row: Any, what: str, where: str, *, app: App | None, data: dict[str, Any]
     ) -> None:

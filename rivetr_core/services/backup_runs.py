@@ -171,17 +171,7 @@ class RunsMixin(BackupBase):
             error = failure_text(exc, f"backup {row.id} of app {app.name}")
         finally:
             self._busy.pop(app.id, None)
-            duration = int(result.get("duration_ms") or (time.monotonic() - started) * 1000)
-            if error is None:
-                fields = {
-                    "status": "succeeded",
-                    "key": result.get("key") or row.key,
-                    "size_bytes": result.get("size"),
-                    "sha256": result.get("sha256"),
-                    "duration_ms": duration,
-                }
-            else:
-                fields = {"status": "failed", "error": error[:2000], "duration_ms": duration}
+            fields = self._outcome_fields(row, result, error, started)
             done = await asyncio.shield(self._finish(Backup, row.id, **fields))
             self._announce(done or row, app, dest)
         return done or row
@@ -244,19 +234,11 @@ class RunsMixin(BackupBase):
         finally:
             self._busy.pop("", None)
             shutil.rmtree(staging, ignore_errors=True)
-            duration = int((time.monotonic() - started) * 1000)
-            if error is None:
-                fields = {
-                    "status": "succeeded",
-                    "key": result.get("key"),
-                    "size_bytes": result.get("size"),
-                    "sha256": result.get("sha256"),
-                    "duration_ms": duration,
-                    # Only the secret key and admin token are encrypted in a state archive (state.py).
-                    "encrypted": False,
-                }
-            else:
-                fields = {"status": "failed", "error": error[:2000], "duration_ms": duration}
+            fields = self._outcome_fields(row, result, error, started)
+            if (
+                error is None
+            ):  # only the secret key and admin token are encrypted in a state archive (state.py)
+                fields["encrypted"] = False
             done = await asyncio.shield(self._finish(Backup, row.id, **fields))
             self._announce(done or row, None, dest)
         return done or row

@@ -264,17 +264,7 @@ class ServiceRunsMixin(BackupBase):
             error = failure_text(exc, f"backup {row.id} of service {service.name}")
         finally:
             self._busy.pop(_busy_key(service.id), None)
-            duration = int(result.get("duration_ms") or (time.monotonic() - started) * 1000)
-            if error is None:
-                fields: dict[str, Any] = {
-                    "status": "succeeded",
-                    "key": result.get("key") or row.key,
-                    "size_bytes": result.get("size"),
-                    "sha256": result.get("sha256"),
-                    "duration_ms": duration,
-                }
-            else:
-                fields = {"status": "failed", "error": error[:2000], "duration_ms": duration}
+            fields = self._outcome_fields(row, result, error, started)
             done = await asyncio.shield(self._finish(Backup, row.id, **fields))
             self._announce_service(done or row, service, dest)
         return done or row
