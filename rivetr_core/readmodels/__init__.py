@@ -16,7 +16,8 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
   pinned host keys;
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
 * :mod:`.schedules` — scheduled jobs;
-* :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs (loaded on call);
+* :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
+  project or the palette (:func:`services_if_any`: nothing loaded while the table is empty);
 * :func:`isoformat` and :func:`redact` — how the API writes a timestamp and a git URL, for pages that show the
   same values.
 
@@ -47,7 +48,7 @@ from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
 from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
 from .backups import backup_destinations, backup_runs, backup_schedules
 from .deployments import DeploymentSummary, get_deployment, recent_deployments
-from .managed import app_links, service_backup_runs
+from .managed import app_links, service_backup_runs, services_if_any
 from .overview import (
     DashboardCounts,
     ProjectSummary,
@@ -454,5 +455,6 @@ __all__ = [
     "redact",
     "schedule_json",
     "service_backup_runs",
+    "services_if_any",
     "ssh_keys",
 ]

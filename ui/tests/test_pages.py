@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -251,3 +252,66 @@ async def test_service_pages_render_and_the_app_page_has_links_and_release_field
     assert f'hx-get="/apps/{app_id}/partials/links"' in app_page
     links = await (await client.get(f"/apps/{app_id}/partials/links")).get_data(as_text=True)
     assert "No linked services" in links
+
+
+async def _json(client: Any, path: str, csrf: str) -> dict[str, Any]:
+    response = await client.get(path, headers={"X-CSRF-Token": csrf})
+    body: dict[str, Any] = await response.get_json()
+    assert response.status_code == 200, body
+    return body
+
+
+async def test_project_page_and_palette_list_services_once_one_exists(
+    config_factory: Any, fake_runtime: Any
+) -> None:
+    """A project page lists its managed services (name to the service page, type, version, status) next to its
+    apps and offers to create one in the project; the palette's list names every service. Until a service
+    exists neither loads the services feature (idle memory), so the service layer must still be unbuilt."""
+    from tests.test_services_api import _teach
+
+    _teach(fake_runtime)  # networks and pulls for the fake engine
+    app = create_app(config_factory())
+    ctx = app.extensions["rivetr_ctx"]
+    ctx._runtime = fake_runtime
+    async with app.test_app():
+        client = app.test_client()
+        csrf = await do_setup(client)
+        headers = {"X-CSRF-Token": csrf}
+
+        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = await client.post(path, json=body, headers=headers)
+            assert response.status_code == 201, await response.get_data(as_text=True)
+            created: dict[str, Any] = await response.get_json()
+            return created
+
+        project = await post("/api/projects", {"name": "shop"})
+        page = await (await client.get(f"/projects/{project['id']}")).get_data(as_text=True)
+        assert "No services in this project" in page and "0 services" in page
+        assert f'href="/services/new?project_id={project["id"]}"' in page
+        assert await (await client.get("/services/palette.json")).get_json() == {"items": []}
+        assert "managed" not in ctx.services.__dict__, "the services feature loaded with no service"
+
+        db = await post("/api/services", {"name": "shopdb", "type": "postgres", "project_id": project["id"]})
+        cache = await post("/api/services", {"name": "loose-cache", "type": "redis"})  # in no project
+        assert "managed" in ctx.services.__dict__  # what the check above would see had the pages loaded it
+        for created in (db, cache):
+            deadline = asyncio.get_running_loop().time() + 10
+            while (await _json(client, f"/api/services/{created['id']}", csrf))["status"] != "running":
+                assert asyncio.get_running_loop().time() < deadline, f"{created['name']} never ran"
+                await asyncio.sleep(0.02)
+
+        page = await (await client.get(f"/projects/{project['id']}")).get_data(as_text=True)
+        row = re.search(r'<tr data-service="shopdb">(.*?)</tr>', page, re.S)
+        assert row, page
+        assert f'<a href="/services/{db["id"]}">shopdb</a>' in row.group(1)
+        assert "<td>postgres</td>" in row.group(1) and '<td class="mono">16</td>' in row.group(1)
+        assert '<span class="badge running" data-service-status>running</span>' in row.group(1)
+        assert "loose-cache" not in page and "1 service" in page
+        palette = await (await client.get("/services/palette.json")).get_json()
+        assert {(s["name"], s["type"], s["status"]) for s in palette["items"]} == {
+            ("shopdb", "postgres", "running"),
+            ("loose-cache", "redis", "running"),
+        }
+        # The project's New database / service link preselects it in the create form.
+        form = await (await client.get(f"/services/new?project_id={project['id']}")).get_data(as_text=True)
+        assert f'<option value="{project["id"]}" selected>shop</option>' in form

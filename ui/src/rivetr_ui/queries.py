@@ -62,6 +62,11 @@ async def list_apps(
     return await readmodels.list_apps(ctx.db, environment=environment, project_id=project_id)
 
 
+async def services_if_any(ctx: RivetrContext, project_id: str | None = None) -> list[dict[str, Any]]:
+    """Managed services (of a project) in the API's shape; [] without loading that feature while none exists."""
+    return await readmodels.services_if_any(ctx, project_id=project_id, limit=200)
+
+
 async def get_app(ctx: RivetrContext, app_id: str) -> AppSummary | None:
     """An app by id, or by name (the palette and links may use the name)."""
     return await readmodels.get_app(ctx.db, app_id)

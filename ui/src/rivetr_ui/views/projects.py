@@ -1,4 +1,5 @@
-"""``/projects``: project cards with their app counts; ``/projects/<id>``: the apps of one project."""
+"""``/projects``: project cards with their app counts; ``/projects/<id>``: the apps and managed services of one
+project."""
 
 from __future__ import annotations
 
@@ -23,4 +24,5 @@ async def project_detail(project_id: str) -> tuple[str, int]:
         nav="projects",
         project=project,
         apps=await queries.list_apps(ctx(), project_id=project.id),
+        services=await queries.services_if_any(ctx(), project_id=project.id),
     )

@@ -67,6 +67,15 @@ async def services() -> tuple[str, int]:
     return await render("services.html", nav="services", **context)
 
 
+@bp.get("/services/palette.json")
+async def services_palette() -> dict[str, Any]:
+    """The services the command palette offers (name, type, status), [] without loading the feature while
+    none exists: the palette asks on every opening, where ``GET /api/services`` would load it."""
+    items = await queries.services_if_any(ctx())
+    keys = ("id", "name", "type", "version", "status")
+    return {"items": [{k: s.get(k) for k in keys} for s in items]}
+
+
 @bp.get("/services/new")
 async def new_service() -> tuple[str, int]:
     catalogue = await _templates()

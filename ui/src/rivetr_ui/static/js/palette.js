@@ -1,17 +1,20 @@
-// Command palette (Ctrl/Cmd-K): jump to a page or an app, deploy, restart, open logs, open a terminal.
+// Command palette (Ctrl/Cmd-K): jump to a page, an app or a managed service, deploy, restart, open logs, open a
+// terminal, create an app or a database / service.
 (function () {
   "use strict";
   var dlg = document.getElementById("palette");
   if (!dlg) return;
   var input = document.getElementById("palette-input");
   var list = document.getElementById("palette-list");
-  var items = [], shown = [], selected = 0, appsLoaded = false;
+  var items = [], shown = [], selected = 0, appsLoaded = false, servicesLoaded = false;
 
   var pages = [
     { label: "Dashboard", kind: "page", run: go("/") },
     { label: "Projects", kind: "page", run: go("/projects") },
     { label: "Apps", kind: "page", run: go("/apps") },
     { label: "New app", kind: "action", run: go("/apps/new") },
+    { label: "Services", kind: "page", run: go("/services") },
+    { label: "New database / service", kind: "action", run: go("/services/new") },
     { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Settings", kind: "page", run: go("/settings") },
     { label: "API tokens", kind: "page", run: go("/settings#tokens") }
@@ -42,6 +45,22 @@
       });
       render();
     } catch (err) { appsLoaded = false; }
+  }
+
+  async function loadServices() {
+    if (servicesLoaded) return;
+    servicesLoaded = true;
+    try {
+      // The dashboard's own list, not GET /api/services: it answers [] without loading the services feature
+      // on a server that has none.
+      var resp = await fetch("/services/palette.json", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      var data = await resp.json();
+      (data.items || []).forEach(function (s) {
+        items.push({ label: s.name, kind: "service · " + s.type + " · " + s.status, run: go("/services/" + encodeURIComponent(s.id)) });
+      });
+      render();
+    } catch (err) { servicesLoaded = false; }
   }
 
   function score(label, query) {
@@ -87,12 +106,14 @@
   function open() {
     items = pages.slice();
     appsLoaded = false;
+    servicesLoaded = false;
     input.value = "";
     selected = 0;
     render();
     dlg.showModal();
     input.focus();
     loadApps();
+    loadServices();
   }
 
   // Capture phase: widgets that eat keys (the xterm.js terminal sends ^K to the shell) must not hide the palette.
