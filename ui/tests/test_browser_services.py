@@ -5,7 +5,8 @@ ready, gives an SSH tunnel to its reachable address, reveals its password and li
 panel (link, a second default prefix refused with the API's 409, another prefix, remove); rotating credentials
 lists the linked app to redeploy; Back up now and a restore; the Backups page naming the run and
 scheduling the service's backups; deleting a linked service refused until forced;
-the release-phase settings."""
+the release-phase settings; the New menu closing on Escape or a click elsewhere and the palette finding a
+service."""
 
 from __future__ import annotations
 
@@ -171,6 +172,21 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     row = page.locator(f"[data-service='{name}']")
     expect(row.locator("[data-service-status]")).to_have_text("running")
     expect(row).to_contain_text("redis")
+    # The New menu closes on Escape and on a click elsewhere; the palette (Ctrl K) finds the service.
+    open_menu = page.locator("#new-menu[open]")
+    page.click("#new-menu summary")
+    expect(open_menu).to_have_count(1)
+    page.keyboard.press("Escape")
+    expect(open_menu).to_have_count(0)
+    page.click("#new-menu summary")
+    expect(open_menu).to_have_count(1)
+    page.click("main h1")
+    expect(open_menu).to_have_count(0)
+    page.keyboard.press("Control+K")
+    page.fill("#palette-input", name)
+    expect(page.locator("#palette-list li").first).to_contain_text("service · redis")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/services/{service_id}")
     # The same name again (?type= preselects the card): the API's message next to the field.
     page.goto(f"{server.url}/services/new?type=redis")
     expect(page.locator("#create-which")).to_have_text("Redis")

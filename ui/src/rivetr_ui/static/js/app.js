@@ -222,6 +222,20 @@
     } catch (err) { toast(err.message, "error"); }
   }
 
+  // The top bar's New menu is a <details>: it opens and closes on its summary only, so a click elsewhere or
+  // Escape closes it here (Escape hands focus back to the summary, where the keyboard user was).
+  var newMenu = document.getElementById("new-menu");
+  if (newMenu) {
+    document.addEventListener("click", function (ev) {
+      if (newMenu.open && !newMenu.contains(ev.target)) newMenu.open = false;
+    });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Escape" || !newMenu.open) return;
+      newMenu.open = false;
+      newMenu.querySelector("summary").focus();
+    });
+  }
+
   syncThemeButtons();
   // WebSockets carry the CSRF token as a subprotocol (never in the URL, which gets logged); the server echoes
   // "rivetr.v1" and checks the session cookie, this token and the Origin.
