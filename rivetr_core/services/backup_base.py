@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rivetr_core.contract.errors import Conflict, NotFound, RivetrError
 from rivetr_core.db import utcnow
 from rivetr_core.models.apps import App
-from rivetr_core.models.backups import Backup, BackupDestination, schedule_job_name
+from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore, schedule_job_name
 from rivetr_core.models.volumes import Volume, engine_volume_name
 
 from .volumes import volume_labels
@@ -209,6 +209,30 @@ class BackupBase:
             "duration_ms": duration,
         }
 
+    async def _finish_restore(
+        self,
+        row: Any,
+        error: str | None,
+        *,
+        subject: str,
+        restored: str,
+        app: App | None,
+        data: dict[str, Any],
+    ) -> None:
+        """Record a finished restore and announce it (``restore_succeeded`` / ``restore_failed``): ``subject``
+        names what was restored into (``web``, ``service db``), ``restored`` what came back."""
+        fields: dict[str, Any] = (
+            {"status": "succeeded"} if error is None else {"status": "failed", "error": error[:2000]}
+        )
+        await asyncio.shield(self._finish(BackupRestore, row.id, **fields))
+        backup_id = data.get("backup_id")
+        if error is None:
+            message = f"{subject}: {restored} restored from backup {backup_id}"
+            self._emit("restore_succeeded", message, level="success", app=app, data=data)
+        else:
+            message = f"{subject}: restore of backup {backup_id} failed: {error}"
+            self._emit("restore_failed", message, level="failure", app=app, data=data)
+
     def _emit_backup_outcome(
         self, row: Any, what: str, where: str, *, app: App | None, data: dict[str, Any]
     ) -> None:
@@ -233,7 +257,7 @@ class BackupBase:
             raise Conflict(f"backup {backup.id} is {backup.status}: only a succeeded one can be restored")
         if backup.destination_id is None:
             raise Conflict("the destination of this backup was deleted", code="destination_gone")
-        return await self.get_destination(backup.destination_id)  # type: ignore[attr-defined]
+        return await self.get_destination(backup.destination_id)
 
     def _emit(self, kind: str, message: str, *, level: str, app: App | None, data: dict[str, Any]) -> None:
         from rivetr_core.contract.events import RivetrEvent

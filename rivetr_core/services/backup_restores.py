@@ -115,10 +115,6 @@ class RestoresMixin(BackupBase):
             error = failure_text(exc, f"restore {row.id} into app {app.name}")
         finally:
             self._busy.pop(app.id, None)
-            fields: dict[str, Any] = (
-                {"status": "succeeded"} if error is None else {"status": "failed", "error": error[:2000]}
-            )
-            await asyncio.shield(self._finish(BackupRestore, row.id, **fields))
             data = {
                 "what": "volumes",
                 "app_id": app.id,
@@ -129,22 +125,7 @@ class RestoresMixin(BackupBase):
                 "size": backup.size_bytes,
                 "error": error,
             }
-            if error is None:
-                self._emit(
-                    "restore_succeeded",
-                    f"{app.name}: volumes restored from backup {backup.id}",
-                    level="success",
-                    app=app,
-                    data=data,
-                )
-            else:
-                self._emit(
-                    "restore_failed",
-                    f"{app.name}: restore of backup {backup.id} failed: {error}",
-                    level="failure",
-                    app=app,
-                    data=data,
-                )
+            await self._finish_restore(row, error, subject=app.name, restored="volumes", app=app, data=data)
 
     async def _swap_stopped(
         self, runtime: Any, app: App, token: str, paths: list[dict[str, str]]

@@ -437,10 +437,6 @@ class ServiceRunsMixin(BackupBase):
             error = failure_text(exc, f"restore {row.id} into service {service.name}")
         finally:
             self._busy.pop(_busy_key(service.id), None)
-            fields: dict[str, Any] = (
-                {"status": "succeeded"} if error is None else {"status": "failed", "error": error[:2000]}
-            )
-            await asyncio.shield(self._finish(BackupRestore, row.id, **fields))
             data = {
                 "what": "service",
                 "service_id": service.id,
@@ -453,22 +449,9 @@ class ServiceRunsMixin(BackupBase):
                 "size": backup.size_bytes,
                 "error": error,
             }
-            if error is None:
-                self._emit(
-                    "restore_succeeded",
-                    f"service {service.name}: data restored from backup {backup.id}",
-                    level="success",
-                    app=None,
-                    data=data,
-                )
-            else:
-                self._emit(
-                    "restore_failed",
-                    f"service {service.name}: restore of backup {backup.id} failed: {error}",
-                    level="failure",
-                    app=None,
-                    data=data,
-                )
+            await self._finish_restore(
+                row, error, subject=f"service {service.name}", restored="data", app=None, data=data
+            )
 
     async def _restore_sql(
         self, runtime: Any, target: ServiceTarget, backup: Backup, dest: BackupDestination
