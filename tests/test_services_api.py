@@ -548,3 +548,14 @@ async def test_the_monitor_turns_a_service_that_stops_answering_failed_and_back_
     await managed.check_all()
     _, shown = await sapi.get(f"/api/services/{body['id']}")
     assert shown["status"] == "failed" and "exit code 137" in shown["error"], shown
+
+
+async def test_a_project_with_services_is_not_deleted(sapi: ApiClient) -> None:
+    code, project = await sapi.post("/api/projects", json={"name": "shop"})
+    assert code == 201, project
+    body = await create(sapi, project_id=project["id"])
+    code, refused = await sapi.delete(f"/api/projects/{project['id']}")
+    assert code == 409 and refused["error"]["details"]["services"] == ["db"], refused
+    await wait_status(sapi, body["id"], "running")
+    assert (await sapi.delete(f"/api/services/{body['id']}"))[0] == 204
+    assert (await sapi.delete(f"/api/projects/{project['id']}"))[0] == 204

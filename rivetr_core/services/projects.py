@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -115,6 +116,20 @@ class ProjectService:
         return project, await self._app_ids(project_id)
 
     async def delete(self, project_id: str) -> None:
+        # Its managed services live on the project's network: they go (or move) first. Raw SQL: counting them
+        # must not load the services feature.
+        async with self.ctx.db.session() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                sa.text("SELECT name FROM services WHERE project_id = :id ORDER BY name"),
+                params={"id": project_id},
+            )
+            services = [row[0] for row in result.all()]
+        if services:
+            raise Conflict(
+                f"the project still has {len(services)} service(s) ({', '.join(services)}); delete them first",
+                code="project_not_empty",
+                details={"services": services},
+            )
         await self.ctx.services.apps.delete_unless_used(
             Project,
             project_id,
