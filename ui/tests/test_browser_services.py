@@ -1,12 +1,12 @@
 """Managed services in Chromium against a real ``rivetr serve``: the New menu's catalogue (cards, search,
 category filter), the create form (versions of the chosen template, the public-port warning, a bad env line
 refused), a Redis service created on Docker (``redis:7`` from the local registry mirror) whose page shows it
-ready, gives an SSH tunnel to its reachable address, reveals its password and lists it; the app page's Links
-panel (link, a second default prefix refused with the API's 409, another prefix, remove); rotating credentials
-lists the linked app to redeploy; Back up now and a restore; the Backups page naming the run and
-scheduling the service's backups; deleting a linked service refused until forced;
-the release-phase settings; the New menu closing on Escape or a click elsewhere and the palette finding a
-service."""
+ready, gives an SSH tunnel to its reachable address, reveals its password, draws its CPU/memory graphs and
+lists it; the app page's Links panel (link, a second default prefix refused with the API's 409, another
+prefix, remove); rotating credentials lists the linked app to redeploy; Back up now and a restore; the
+Backups page naming the run and scheduling the service's backups; deleting a linked service refused until
+forced; the release-phase settings; the New menu closing on Escape or a click elsewhere and the palette
+finding a service."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ READY_TIMEOUT = 90_000  # ms: pull from the local mirror (first time) + start + 
 def docker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server on Docker with the admin set up; every service it made is deleted afterwards (volumes too)."""
     values = ensure_engine("docker")
-    env = {**SERVER_ENV, "RIVETR_RUNTIME__RUNTIME_TYPE": "docker"}
+    # Samples every 2 s (not 30): the service page's graphs draw from the recorded history within the test.
+    env = {**SERVER_ENV, "RIVETR_RUNTIME__RUNTIME_TYPE": "docker", "RIVETR_METRICS__SAMPLE_INTERVAL": "2"}
     if values.get("DOCKER_SOCKET"):
         env["RIVETR_RUNTIME__DOCKER_SOCKET"] = values["DOCKER_SOCKET"]
     server = start_server(tmp_path_factory.mktemp("browser-services") / "data", env)
@@ -166,6 +167,10 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     expect(password).to_have_text(masked)
     page.click("#copy-url")
     expect(page.locator("#toasts")).to_contain_text("Connection URL copied")
+    # CPU and memory graphs like an app's, from the service's metrics history (re-read every 10 s).
+    expect(page.locator("#charts")).to_be_visible(timeout=30_000)
+    expect(page.locator("#metrics-now")).to_contain_text("CPU")
+    assert page.locator("#cpu-chart canvas").count() == 1 and page.locator("#mem-chart canvas").count() == 1
     screenshot(page, "service-page")
     # The services list shows it with its status.
     page.click("nav[aria-label=Main] a:has-text('Services')")

@@ -266,7 +266,8 @@ async def test_project_page_and_palette_list_services_once_one_exists(
 ) -> None:
     """A project page lists its managed services (name to the service page, type, version, status) next to its
     apps and offers to create one in the project; the palette's list names every service. Until a service
-    exists neither loads the services feature (idle memory), so the service layer must still be unbuilt."""
+    exists neither loads the services feature (idle memory), so the service layer must still be unbuilt.
+    A service's page has the app page's CPU/memory graphs, fed from the service's metrics history."""
     from tests.test_services_api import _teach
 
     _teach(fake_runtime)  # networks and pulls for the fake engine
@@ -315,3 +316,27 @@ async def test_project_page_and_palette_list_services_once_one_exists(
         # The project's New database / service link preselects it in the create form.
         form = await (await client.get(f"/services/new?project_id={project['id']}")).get_data(as_text=True)
         assert f'<option value="{project["id"]}" selected>shop</option>' in form
+
+        # The service page draws CPU and memory like the app page (the shared panel and script), fed from the
+        # service's own metrics history, which answers with the sampler's points.
+        service_page = await (await client.get(f"/services/{db['id']}")).get_data(as_text=True)
+        history = f"/api/services/{db['id']}/metrics?range=1h"
+        panel = re.search(r'<section id="metrics"[^>]*>', service_page)
+        assert panel and f'data-metrics-history="{history}"' in panel.group(0), panel
+        # No fresh-sample route for a service: its page re-reads the history.
+        assert "data-metrics-live" not in panel.group(0)
+        for part in ('id="cpu-chart"', 'id="mem-chart"', "js/metrics_charts.js", "uplot.js"):
+            assert part in service_page, part
+        from rivetr_core.history.sampler import MetricsSampler
+
+        await (ctx.services.get("sampler") or MetricsSampler(ctx)).sample_once()
+        metrics = await _json(client, history, csrf)
+        assert metrics["app_id"] == db["id"] and metrics["points"], metrics
+        # 1 MiB: what the fake reports for a running container.
+        assert metrics["points"][-1]["memory_used"] == metrics["latest"]["memory_used"] == 1024 * 1024
+        web = await post(
+            "/api/apps", {"name": "shop-web", "git_url": "git://127.0.0.1:9/x.git", "port": 8000}
+        )
+        app_page = await (await client.get(f"/apps/{web['id']}")).get_data(as_text=True)
+        assert re.search(r'<section id="metrics"[^>]*data-metrics-live="/apps/\w+/stats.json"', app_page)
+        assert app_page.count("js/metrics_charts.js") == 1

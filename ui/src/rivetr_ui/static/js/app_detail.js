@@ -1,5 +1,5 @@
 // App page: live pipeline progress (status WebSocket → htmx refresh), build-log viewer (live while building),
-// runtime logs (WebSocket), CPU/memory charts (uPlot), env var editing.
+// runtime logs (WebSocket), env var editing. The CPU/memory charts are metrics_charts.js (shared with services).
 (function () {
   "use strict";
   var root = document.getElementById("app-root");
@@ -11,6 +11,7 @@
     var q = new URLSearchParams(params || {}).toString();
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + (q ? "?" + q : "");
   }
+  function refreshMetrics() { var m = document.getElementById("metrics"); if (m) m.dispatchEvent(new Event("metrics-refresh")); }
   function refresh(selector) { var el = document.querySelector(selector); if (el && window.htmx) htmx.trigger(el, "refresh"); }
   function setBadge(el, text, cls) { el.textContent = text; el.className = "badge " + (cls || ""); }
   function statusLabel(status) { return status.replace(/_/g, " "); }
@@ -89,7 +90,7 @@
       refresh("#deploy-panel");
       refresh("#deployments");
       if (["running", "failed", "cancelled", "superseded"].indexOf(change.status) >= 0) refresh("#app-header");
-      if (change.status === "running") setTimeout(poll, 300);  // graphs start with the new container
+      if (change.status === "running") setTimeout(refreshMetrics, 300);  // graphs start with the new container
       if (change.status === "queued" && change.deployment_id !== buildId) showLog(change.deployment_id);
     };
     ws.onclose = function () { setTimeout(connectEvents, retry); retry = Math.min(retry * 2, 10000); };
@@ -128,74 +129,6 @@
   document.getElementById("runtime-log-clear").addEventListener("click", function () { runLog.textContent = ""; });
   if (location.hash === "#logs") startRuntimeLogs();
   window.addEventListener("hashchange", function () { if (location.hash === "#logs" && !runWs) startRuntimeLogs(); });
-
-  // ------------------------------------------------------------------------------- metrics
-  var cpuEl = document.getElementById("cpu-chart"), memEl = document.getElementById("mem-chart");
-  var series = { t: [], cpu: [], mem: [] }, cpuPlot = null, memPlot = null, seen = {}, historyLoaded = false;
-  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-  function makePlot(el, label, color, fmt) {
-    if (!window.uPlot) return null;
-    var opts = {
-      width: Math.max(el.clientWidth, 200), height: 180,
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max * 1.2, label === "CPU %" ? 5 : 1)]; } } },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--border") } },
-             { stroke: css("--muted"), grid: { stroke: css("--border") }, values: function (u, v) { return v.map(fmt); }, size: 60 }],
-      series: [{}, { label: label, stroke: color, width: 2, fill: color + "22", value: function (u, v) { return v == null ? "—" : fmt(v); } }],
-      legend: { show: true }
-    };
-    return new uPlot(opts, [[], []], el);
-  }
-  function mib(v) {
-    if (v >= 1073741824) return (v / 1073741824).toFixed(1) + " GiB";
-    return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB";
-  }
-  function pct(v) { return v.toFixed(1) + "%"; }
-  function add(sample) {
-    var t = Date.parse(sample.ts) / 1000;
-    if (!t || seen[t]) return;
-    seen[t] = true;
-    var i = series.t.length;
-    while (i > 0 && series.t[i - 1] > t) i--;  // keep time order (history and live samples interleave)
-    series.t.splice(i, 0, t); series.cpu.splice(i, 0, sample.cpu_percent || 0); series.mem.splice(i, 0, sample.memory_used || 0);
-    if (series.t.length > 720) { delete seen[series.t.shift()]; series.cpu.shift(); series.mem.shift(); }
-  }
-  async function poll() {
-    try {
-      var res = await fetch("/apps/" + encodeURIComponent(appId) + "/stats.json", { credentials: "same-origin" });
-      if (!res.ok) return;
-      var data = await res.json();
-      if (!historyLoaded) {
-        historyLoaded = true;
-        try {
-          var hist = await Rivetr.api("GET", "/api/apps/" + encodeURIComponent(appId) + "/metrics?range=1h");
-          (hist.points || []).forEach(add);
-        } catch (e) { /* no history yet: live samples still draw */ }
-      }
-      var now = document.getElementById("metrics-now");
-      if (data.now) {
-        add(data.now);
-        now.textContent = "now: " + pct(data.now.cpu_percent) + " CPU · " + mib(data.now.memory_used) + (data.now.memory_limit ? " of " + mib(data.now.memory_limit) : "");
-      } else now.textContent = data.error || "";
-      if (!series.t.length) return;
-      document.getElementById("metrics-empty").hidden = true;
-      document.getElementById("charts").hidden = false;
-      if (!cpuPlot) { cpuPlot = makePlot(cpuEl, "CPU %", "#2f6fed", pct); memPlot = makePlot(memEl, "Memory", "#1a9a55", mib); }
-      if (cpuPlot) {
-        cpuPlot.setData([series.t, series.cpu]);
-        memPlot.setData([series.t, series.mem]);
-        // At least a five-minute window: a lone first sample would otherwise stretch the axis over years.
-        var last = series.t[series.t.length - 1];
-        var x = { min: Math.min(series.t[0], last - 300), max: last + 5 };
-        cpuPlot.setScale("x", x);
-        memPlot.setScale("x", x);
-      }
-    } catch (e) { /* offline for a moment: the next poll retries */ }
-  }
-  poll();
-  setInterval(function () { if (!document.hidden) poll(); }, 5000);
-  window.addEventListener("resize", function () {
-    if (cpuPlot) { cpuPlot.setSize({ width: cpuEl.clientWidth, height: 180 }); memPlot.setSize({ width: memEl.clientWidth, height: 180 }); }
-  });
 
   // ------------------------------------------------------------------------------- env var editing
   var dlg = document.getElementById("env-edit-dialog");
