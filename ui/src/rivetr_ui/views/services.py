@@ -31,9 +31,12 @@ def _managed() -> Any:
     return ctx().services.managed
 
 
-def _is_admin() -> bool:
+async def _may_reveal() -> bool:
+    """The service layer's rule (administrators only), asked for the signed-in user as the API asks it."""
     session = getattr(g, "ui_session", None)
-    return bool(session and session.user.role == "admin")
+    principal = f"user:{session.user.username}" if session else None
+    allowed: bool = await _managed().may_reveal(principal)
+    return allowed
 
 
 async def _templates(query: str | None = None, category: str | None = None) -> dict[str, Any]:
@@ -98,7 +101,7 @@ async def _detail_context(service: dict[str, Any]) -> dict[str, Any]:
         "service": service,
         "entry": entry,
         "address": service.get("host_address"),
-        "is_admin": _is_admin(),
+        "is_admin": await _may_reveal(),
         "server_host": request.host.rsplit(":", 1)[0] if request.host else "your-server",
     }
 
