@@ -4,6 +4,7 @@ the stand-in ``redis:7`` pulled from the local registry mirror (scripts/engines.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     proc = start_server(
-        tmp_path_factory.mktemp("cli-services") / "data", {"RIVETR_RUNTIME__RUNTIME_TYPE": "docker"}
+        tmp_path_factory.mktemp("cli-services") / "data",
+        {"RIVETR_RUNTIME__RUNTIME_TYPE": "docker", "RIVETR_METRICS__SAMPLE_INTERVAL": "2"},
     )
     yield proc
     with proc.client(timeout=60) as client:  # whatever a failed test left running
@@ -50,6 +52,15 @@ def test_create_show_link_rotate_and_remove_a_redis_service(
     password = revealed["credentials"]["password"]
     assert len(password) == 32 and password not in shown
     assert revealed["connection_url"] == f"redis://:{password}@cli-cache:6379/0"
+
+    deadline = time.monotonic() + 30  # the sampler (every 2 s here) records the container like an app's
+    while (usage := json.loads(run(["services", "show", "cli-cache", "--json"], env).stdout))[
+        "resources"
+    ] is None:
+        assert time.monotonic() < deadline, "no resource sample of the service"
+        time.sleep(0.5)
+    assert usage["resources"]["memory_used"] > 0 and usage["resources"]["containers"] == 1
+    assert "MiB (1 container)" in run(["services", "show", "cli-cache"], env).stdout
 
     logs = run(["services", "logs", "cli-cache", "-n", "50"], env)
     assert logs.exit_code == 0 and "Ready to accept connections" in logs.output, logs.output

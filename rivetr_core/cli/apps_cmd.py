@@ -13,7 +13,7 @@ import click
 
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .links_cmd import apps_link, apps_links, apps_unlink
-from .output import fields, print_json, short_time, table
+from .output import fields, print_json, resources_line, short_time, table
 
 
 @click.group()
@@ -86,7 +86,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                 else []
             ),
             ("deployment", found.get("current_deployment_id")),
-            ("resources", _resources(latest)),
+            ("resources", resources_line(latest)),
             ("created", short_time(found.get("created_at"))),
         ]
     )
@@ -510,18 +510,6 @@ def apps_health_check(
     click.echo(f"health check: {_health_summary(found.get('health_check') or {})}")
     if body:
         click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
-
-
-def _resources(latest: dict | None) -> str:  # type: ignore[type-arg]
-    """``cpu 1.3%, memory 12.4 MiB / 512.0 MiB (1 container)`` from the sampler's last values."""
-    if not latest:
-        return "-"
-    mib = 1024 * 1024
-    limit = f" / {latest['memory_limit'] / mib:.1f} MiB" if latest.get("memory_limit") else ""
-    return (
-        f"cpu {latest.get('cpu_percent', 0):.1f}%, memory {latest.get('memory_used', 0) / mib:.1f} MiB{limit}"
-        f" ({latest.get('containers', 0)} container{'s' if latest.get('containers') != 1 else ''})"
-    )
 
 
 # ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.

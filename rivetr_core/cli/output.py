@@ -53,3 +53,16 @@ def _cell(value: Any) -> str:
 def short_time(iso: str | None) -> str:
     """``2026-11-27T07:30:45.123Z`` → ``2026-11-27 07:30:45``."""
     return iso.replace("T", " ")[:19] if iso else "-"
+
+
+def resources_line(latest: dict[str, Any] | None) -> str:
+    """``cpu 1.3%, memory 12.4 MiB / 512.0 MiB (1 container)`` from the metrics history's ``latest`` (an app's or a
+    service's)."""
+    if not latest:
+        return "-"
+    mib = 1024 * 1024
+    limit = f" / {latest['memory_limit'] / mib:.1f} MiB" if latest.get("memory_limit") else ""
+    return (
+        f"cpu {latest.get('cpu_percent', 0):.1f}%, memory {latest.get('memory_used', 0) / mib:.1f} MiB{limit}"
+        f" ({latest.get('containers', 0)} container{'s' if latest.get('containers') != 1 else ''})"
+    )

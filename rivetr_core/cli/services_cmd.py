@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_options, json_option
-from .output import fields, human_size, print_json, short_time, table
+from .output import fields, human_size, print_json, resources_line, short_time, table
 
 #: How long ``create``/``update``/``start``/``restart`` wait for the service to be ready by default.
 READY_WAIT = 300.0
@@ -153,6 +153,7 @@ def _show(service: dict[str, Any]) -> None:
                 ", ".join(f"{v['name']} {v['path']}" for v in service.get("volumes") or []) or "none",
             ),
             ("linked apps", ", ".join(f"{a['app_name']} ({a['env_prefix']})" for a in links) or "none"),
+            ("resources", resources_line(service.get("resources"))),
             ("created", short_time(service.get("created_at"))),
         ]
     )
@@ -251,6 +252,8 @@ def services_show(service: str, reveal: bool, conn: Connection, as_json: bool) -
         found = resolve_service(client, service)
         if reveal:
             found = client.get(f"/api/services/{found['id']}", params={"reveal": "true"})
+        usage = client.get(f"/api/services/{found['id']}/metrics", params={"range": "15m", "points": 2})
+    found = {**found, "resources": usage.get("latest")}
     if as_json:
         print_json(found)
         return
