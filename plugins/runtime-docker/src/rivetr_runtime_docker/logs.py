@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import struct
 from collections.abc import AsyncIterator, Iterator
@@ -10,8 +11,11 @@ from typing import Any
 
 from rivetr_core.contract import LogLine, RuntimeUnavailable
 
-from .engine import EngineClient, parse_time, shutdown_response
+from .engine import EngineClient, EngineError, parse_time, shutdown_response
 from .streams import StreamHandle
+
+_ROTATED_MARK = "is not a valid container log line"
+_ROTATION_RETRIES = 3
 
 
 class LogsMixin(EngineClient):
@@ -71,11 +75,22 @@ class LogsMixin(EngineClient):
             return LogLine(line=rest if ts else text, stream=stream, ts=ts)  # type: ignore[arg-type]
 
         produce = functools.partial(self._log_frames, container_id, params, tty)
-        async for stream, chunk in self._stream(produce, container=container_id):
-            buffered = pending[stream] + chunk
-            *complete, pending[stream] = buffered.split(b"\n")
-            for raw_line in complete:
-                yield to_line(stream, raw_line)
+        for attempt in range(_ROTATION_RETRIES + 1):
+            started = False
+            try:
+                async for stream, chunk in self._stream(produce, container=container_id):
+                    started = True
+                    buffered = pending[stream] + chunk
+                    *complete, pending[stream] = buffered.split(b"\n")
+                    for raw_line in complete:
+                        yield to_line(stream, raw_line)
+                break
+            except EngineError as exc:
+                # Podman reads its k8s-file log itself; when it rotates the file mid-read it answers with
+                # "... is not a valid container log line" before any data. Reading again sees the new file.
+                if started or attempt == _ROTATION_RETRIES or _ROTATED_MARK not in str(exc):
+                    raise
+                await asyncio.sleep(0.05)
         for stream, rest in pending.items():
             if rest:
                 yield to_line(stream, rest)
