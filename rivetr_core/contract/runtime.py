@@ -45,6 +45,31 @@ class Mount:
 
 
 @dataclass
+class PortPublish:
+    """A published port (compose ``ports:``): ``host_ip:host_port`` -> ``container_port/protocol``."""
+
+    container_port: int
+    host_port: int = 0  # 0: a free port the engine picks
+    host_ip: str = ""  # "": every interface (compose's default); "127.0.0.1": loopback only
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+@dataclass
+class HealthcheckConfig:
+    """The engine's own HEALTHCHECK (compose ``healthcheck:``); :attr:`ContainerInfo.health` reports its state
+    (``starting`` until the first success or ``retries`` failures, then ``healthy`` / ``unhealthy``).
+
+    ``test`` is in the engine's form: ``["CMD", "nc", "-z", "127.0.0.1", "80"]`` (exec),
+    ``["CMD-SHELL", "nc -z 127.0.0.1 80"]`` (through ``/bin/sh -c``) or ``["NONE"]`` (disable the image's)."""
+
+    test: list[str]
+    interval: float = 30.0  # seconds
+    timeout: float = 30.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@dataclass
 class RunSpec:
     """One container to start. ``container_port`` is published on 127.0.0.1 at ``host_port`` (0 = any free).
 
@@ -80,6 +105,23 @@ class RunSpec:
     publish: bool = True
     #: Volumes and bind mounts, mounted when the container is created.
     mounts: list[Mount] = field(default_factory=list)
+    # Compose stacks (all optional; the defaults leave the image's own settings alone).
+    #: Replaces the image's ENTRYPOINT (``[]`` clears it, so ``command`` runs on its own); None keeps it.
+    entrypoint: list[str] | None = None
+    working_dir: str | None = None
+    #: ``uid``, ``uid:gid`` or a user name of the image; None: the image's USER.
+    user: str | None = None
+    healthcheck: HealthcheckConfig | None = None
+    #: Published in addition to ``container_port`` (which keeps its own rules: ``host_ip``, ``publish``). A
+    #: fixed ``host_port`` that is taken raises :class:`PortInUse` naming it, before anything is created.
+    ports: list[PortPublish] = field(default_factory=list)
+    #: Container ports exposed (to other containers, in the image's metadata), not published.
+    expose: list[int] = field(default_factory=list)
+    #: Networks joined besides ``network`` (before the container starts), each with its DNS aliases; needs
+    #: ``network`` (the first one joined).
+    extra_networks: dict[str, list[str]] = field(default_factory=dict)
+    #: tmpfs mounts: container path -> mount options (``"size=64m,mode=1777"``; ``""`` for the defaults).
+    tmpfs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +141,11 @@ class ContainerInfo:
     started_at: datetime | None = None
     restart_count: int = 0
     limits: dict[str, Any] = field(default_factory=dict)  # cpu (CPUs), memory (bytes), pids
+    #: Network name -> the container's IPv4 address on it ("" while it is not running).
+    networks: dict[str, str] = field(default_factory=dict)
+    #: Published bindings as the engine reports them (``container_port`` and ``ports`` of the RunSpec, with
+    #: the host ports the engine picked; ``host_ip`` "" for every interface).
+    ports: list[PortPublish] = field(default_factory=list)
 
     @property
     def upstream(self) -> str | None:
@@ -217,8 +264,9 @@ class ContainerRuntime(Protocol):
 
     # Optional: ``volume_path``, ``pause``, ``unpause`` and ``start`` (see :class:`VolumeDataRuntime`), which
     # volume backups and restores need, and ``ensure_network``, ``remove_network``, ``pull``, ``exec_output``
-    # and ``exec_input`` (see :class:`ServiceRuntime`), which managed services need; they are not part of this
-    # Protocol so a runtime written before them still is one.
+    # and ``exec_input`` (see :class:`ServiceRuntime`), which managed services need, and
+    # ``ensure_project_network`` (see :class:`ServiceRuntime`); they are not part of this Protocol so a
+    # runtime written before them still is one.
 
 
 @runtime_checkable
@@ -263,6 +311,10 @@ class ServiceRuntime(Protocol):
     (:meth:`pull`, always with a fully qualified reference such as ``docker.io/library/postgres:16``, which the
     runtime pulls and runs unchanged); backups stream a dump out of the container (:meth:`exec_output`) and
     restores stream it back in (:meth:`exec_input`), never holding it whole in memory or on disk.
+
+    Optional on top of these: ``ensure_project_network`` (see :class:`ProjectNetworkRuntime`), a project
+    network isolated from every other project's; core checks for it with ``getattr`` and falls back to
+    :meth:`ensure_network` without it.
     """
 
     async def ensure_network(self, name: str, labels: Mapping[str, str]) -> str:
@@ -273,7 +325,8 @@ class ServiceRuntime(Protocol):
 
     async def remove_network(self, name: str) -> None:
         """Delete the network ``name``; a missing one is not an error; raise :class:`RivetrError` while a
-        container is still attached to it."""
+        container is still attached to it. For a project network (:meth:`ensure_project_network`) it also
+        drops the firewall rule that network had."""
         ...
 
     def pull(self, image: str) -> AsyncIterator[str]:
@@ -303,6 +356,22 @@ class ServiceRuntime(Protocol):
         the command reads it; stdin is closed after the last chunk) and wait for it to end. Returns the exit
         code and the tail of its output (stdout and stderr interleaved). When the command exits before
         reading everything, the remaining chunks are left unread and its exit code is returned as it is."""
+        ...
+
+
+@runtime_checkable
+class ProjectNetworkRuntime(Protocol):
+    """The optional ``ensure_project_network`` method (core checks for it with ``getattr``): the per-project
+    network (``rivetr-net-<project>``) every app, managed service and stack service of a project joins."""
+
+    async def ensure_project_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Like :meth:`ServiceRuntime.ensure_network`, but the bridge is isolated from every other project
+        network of Rivetr on this host, on both engines: containers on it reach each other (by name/alias),
+        the internet and the host's published ports as before, but never a container on another project's
+        network (nor one on an engine's default bridge). Idempotent and cheap: the isolation is re-checked
+        (and repaired) at every call. Raises :class:`RivetrError` when the isolation cannot be set up (no
+        iptables, not root) unless the runtime was configured without its project firewall. Returns
+        ``name``; :meth:`ServiceRuntime.remove_network` removes it with its isolation rule."""
         ...
 
 
