@@ -68,6 +68,9 @@ class RouteOut(ApiModel):
     domain: str
     upstreams: builtins.list[UpstreamOut]
     app_id: str | None = Field(description="The app the route belongs to; null for a manual route.")
+    stack_id: str | None = Field(
+        default=None, description="The compose stack whose routed service it serves; null otherwise."
+    )
     https_redirect: bool
     hsts: bool
     has_certificate: bool = Field(description="The proxy holds a certificate for the domain.")
@@ -127,6 +130,7 @@ class RouteService:
         app_id: str | None = None,
         https_redirect: bool | None = None,
         hsts: bool | None = None,
+        stack_id: str | None = None,
     ) -> ProxyRoute:
         """Create or replace a route; the proxy switches atomically (old upstreams start draining).
 
@@ -136,7 +140,7 @@ class RouteService:
         certificate for the domain, so the default is safe before ACME has issued one.
         """
         async with self.db.session() as session:
-            row = await self.stage(session, domain, upstreams, app_id, https_redirect, hsts)
+            row = await self.stage(session, domain, upstreams, app_id, https_redirect, hsts, stack_id)
             await session.commit()
         await self.publish(row)
         return row
@@ -149,6 +153,7 @@ class RouteService:
         app_id: str | None = None,
         https_redirect: bool | None = None,
         hsts: bool | None = None,
+        stack_id: str | None = None,
     ) -> ProxyRoute:
         """:meth:`set`'s row change inside the caller's transaction, without committing or telling the proxy:
         a deployment's switch commits its routes together with the app's new current deployment, so a crash
@@ -156,16 +161,19 @@ class RouteService:
         :meth:`publish` with the row after the commit."""
         self._check_not_dashboard(domain)
         row = await session.get(ProxyRoute, domain)
+        owned = app_id is not None or stack_id is not None
         if row is None:
             row = ProxyRoute(
                 domain=domain,
                 upstreams=upstreams,
                 app_id=app_id,
-                https_redirect=(app_id is not None) if https_redirect is None else https_redirect,
+                stack_id=stack_id,
+                https_redirect=owned if https_redirect is None else https_redirect,
                 hsts=bool(hsts),
             )
         else:
             row.upstreams, row.app_id, row.updated_at = list(upstreams), app_id, utcnow()
+            row.stack_id = stack_id
             if https_redirect is not None:
                 row.https_redirect = https_redirect
             if hsts is not None:
@@ -207,6 +215,8 @@ class RouteService:
         existing = await self.get(domain)
         if existing is not None and existing.app_id:
             raise Conflict(f"domain {domain!r} belongs to an app", details={"app_id": existing.app_id})
+        if existing is not None and existing.stack_id:
+            raise Conflict(f"domain {domain!r} belongs to a stack", details={"stack_id": existing.stack_id})
         return await self.set(domain, upstreams, https_redirect=https_redirect, hsts=hsts)
 
     async def remove_manual(self, domain: str) -> None:
@@ -221,6 +231,11 @@ class RouteService:
             raise Conflict(
                 f"domain {domain!r} belongs to an app; remove it from the app",
                 details={"app_id": existing.app_id},
+            )
+        if existing.stack_id:
+            raise Conflict(
+                f"domain {domain!r} belongs to a stack; remove it from the stack's domains",
+                details={"stack_id": existing.stack_id},
             )
         await self.remove(existing.domain)
 
@@ -269,6 +284,7 @@ def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
             for up in row.upstreams
         ],
         app_id=row.app_id,
+        stack_id=row.stack_id,
         https_redirect=row.https_redirect,
         hsts=row.hsts,
         has_certificate=status.has_certificate if status else False,

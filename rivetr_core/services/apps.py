@@ -210,6 +210,14 @@ class AppService:
                     raise Conflict.on(
                         "name", "already taken", summary=f"a service named {fields['name']!r} already exists"
                     )
+                stack = await session.exec(  # type: ignore[call-overload]
+                    sa.text("SELECT 1 FROM stacks WHERE name = :name LIMIT 1"),
+                    params={"name": fields["name"]},
+                )
+                if stack.first() is not None:
+                    raise Conflict.on(
+                        "name", "already taken", summary=f"a stack named {fields['name']!r} already exists"
+                    )
             for domain in fields.get("domains") or ():
                 if domain == ctx.config.server.dashboard_domain:
                     raise Conflict.on(
@@ -219,6 +227,16 @@ class AppService:
                     )
                 owner = await session.get(AppDomain, domain)
                 route = await session.get(ProxyRoute, domain)
+                stack_domain = await session.exec(  # type: ignore[call-overload]
+                    sa.text("SELECT 1 FROM stack_domains WHERE domain = :domain LIMIT 1"),
+                    params={"domain": domain},
+                )
+                if stack_domain.first() is not None:
+                    raise Conflict.on(
+                        "domains",
+                        f"{domain} is a stack's",
+                        summary=f"{domain!r} is already used by a compose stack",
+                    )
                 if (owner is not None and owner.app_id != app_id) or (
                     route is not None and route.app_id != app_id and (owner is None or owner.app_id != app_id)
                 ):

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -315,6 +316,11 @@ class ServiceService:
             raise Conflict.on("name", "already taken", summary=f"an app named {name!r} already exists")
         if (await session.exec(select(ManagedService.id).where(ManagedService.name == name))).first():
             raise Conflict.on("name", "already taken", summary=f"a service named {name!r} already exists")
+        stack = await session.exec(
+            sa.text("SELECT 1 FROM stacks WHERE name = :name LIMIT 1"), params={"name": name}
+        )
+        if stack.first() is not None:
+            raise Conflict.on("name", "already taken", summary=f"a stack named {name!r} already exists")
 
     def _check_version(self, template: Any, version: str | None) -> str:
         """The version checked against the template's (default: its first); 422 listing them."""

@@ -8,7 +8,10 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import rivetr_core.models
-import rivetr_core.models.backups  # noqa: F401  (lazily loaded features' tables: backups, and services it imports)
+
+# Lazily loaded features' tables: backups (and the services it imports), compose stacks.
+import rivetr_core.models.backups
+import rivetr_core.models.stacks  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:
