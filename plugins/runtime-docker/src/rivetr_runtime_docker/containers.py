@@ -5,42 +5,32 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import socket
 from collections.abc import Mapping
 from typing import Any
 
 import docker
 import docker.errors
 
-from rivetr_core.contract import ContainerInfo, ContainerNotFound, ImageNotFound, PortInUse, RunSpec
+from rivetr_core.contract import ContainerInfo, ContainerNotFound, ImageNotFound, RunSpec
 
 from .engine import EngineError, has_labels, parse_time
 from .isolation import FirewallError, bridge_name, ensure_firewall
 from .networks import NetworksMixin
+from .runspec import (
+    MAIN_PORT_LABEL,
+    check_port_free,
+    check_ports_free,
+    exposed_ports,
+    healthcheck,
+    main_host_port,
+    network_address,
+    network_addresses,
+    port_bindings,
+    published_ports,
+)
 from .volumes import VolumesMixin
 
-
-def network_address(network: Mapping[str, Any]) -> str | None:
-    """``ip:port`` of a running container's (first) exposed TCP port on its (first) network."""
-    ips = [network.get("IPAddress")] + [n.get("IPAddress") for n in (network.get("Networks") or {}).values()]
-    ip = next((value for value in ips if value), None)
-    port = next((key.split("/")[0] for key in (network.get("Ports") or {}) if key.endswith("/tcp")), None)
-    return f"{ip}:{port}" if ip and port else None
-
-
-def check_port_free(host_ip: str, port: int) -> None:
-    """Raise :class:`PortInUse` unless ``host_ip:port`` can be bound now."""
-    # The engine reports a taken port only at start and in engine-specific words; a bind test up front
-    # gives one clear error on both engines (the engine's own error is still translated as a fallback).
-    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host_ip, port))
-        except OSError as exc:
-            raise PortInUse(
-                f"host port {host_ip}:{port} is already in use",
-                details={"host_ip": host_ip, "port": port},
-            ) from exc
+__all__ = ["ContainersMixin", "check_port_free", "network_address"]
 
 
 class ContainersMixin(VolumesMixin, NetworksMixin):
@@ -121,17 +111,12 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
         return self._rootless
 
     def _host_config(self, api: docker.APIClient, spec: RunSpec) -> dict[str, Any]:
-        port_bindings = None
-        if spec.container_port and (spec.publish or self._is_rootless(api)):
-            binding: tuple[Any, ...] = (
-                (spec.host_ip,) if not spec.host_port else (spec.host_ip, spec.host_port)
-            )
-            port_bindings = {spec.container_port: binding}
+        main_published = bool(spec.container_port) and (spec.publish or self._is_rootless(api))
         restart = None
         if spec.restart_policy != "no":
             restart = {"Name": spec.restart_policy, "MaximumRetryCount": 0}
         return api.create_host_config(
-            port_bindings=port_bindings,
+            port_bindings=port_bindings(spec, main_published=main_published),
             init=spec.init or None,
             nano_cpus=int(spec.cpu_limit * 1e9) if spec.cpu_limit else None,
             mem_limit=spec.memory_limit or None,
@@ -141,36 +126,66 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
             log_config=self.log_config(spec),
             oom_score_adj=spec.oom_score_adj or None,
             mounts=self._mounts(api, spec.mounts),
+            tmpfs=dict(spec.tmpfs) or None,
         )
 
     def _create_and_start(self, spec: RunSpec, image: str) -> str:
         api = self._api()
+        if spec.extra_networks and not spec.network:
+            raise EngineError(
+                f"container {spec.name}: extra_networks need a main network (RunSpec.network)",
+                details={"extra_networks": sorted(spec.extra_networks)},
+            )
+        labels = dict(spec.labels)
+        if spec.ports:
+            labels[MAIN_PORT_LABEL] = str(spec.container_port or "")
         created = api.create_container(
             image,
             name=spec.name,
             command=spec.command,
+            entrypoint=self.entrypoint(spec.entrypoint),
+            working_dir=spec.working_dir or None,
+            user=spec.user or None,
+            healthcheck=healthcheck(spec.healthcheck),
             environment=spec.env or None,
-            labels=spec.labels or None,
-            ports=[spec.container_port] if spec.container_port else None,
+            labels=labels or None,
+            ports=exposed_ports(spec),
             host_config=self._host_config(api, spec),
             networking_config=self._networking_config(api, spec.network, spec.network_aliases),
             detach=True,
         )
         container_id = created["Id"]
         try:
+            # dockerd 20.10 (API 1.41) takes one network per create: the others are joined before the
+            # start, so the container's processes see every network from their first instruction.
+            for network, aliases in spec.extra_networks.items():
+                if network != spec.network:
+                    api.connect_container_to_network(container_id, network, aliases=list(aliases) or None)
             api.start(container_id)
         except Exception:
-            # A container that failed to start (port taken, bad command) would block its name forever.
+            # A container that failed to start (port taken, bad command) would block its name forever; v=True
+            # takes its anonymous volumes along, so nothing of it is left.
             with contextlib.suppress(Exception):
-                api.remove_container(container_id, force=True)
+                api.remove_container(container_id, force=True, v=True)
             raise
         return container_id
 
+    def entrypoint(self, entrypoint: builtins.list[str] | None) -> builtins.list[str] | None:
+        """``Config.Entrypoint`` for ``RunSpec.entrypoint`` (None keeps the image's; ``[]`` clears it).
+
+        Extension point: an engine that reads an empty list as "not set" overrides it."""
+        if entrypoint is None:
+            return None
+        # dockerd keeps the image's ENTRYPOINT for a missing or null one but clears it for an empty list;
+        # the SDK sends the list unchanged.
+        return list(entrypoint)
+
     async def run(self, spec: RunSpec) -> ContainerInfo:
-        """Create and start a container; ``ContainerInfo.host_port`` is the published host port."""
+        """Create and start a container; ``ContainerInfo.host_port`` is the published host port of
+        ``container_port``. Fixed host ports (``host_port``, ``ports``) are checked free first: a taken one
+        is a :class:`PortInUse` naming it, and nothing is created."""
         image = self.normalize_image(spec.image)
-        if spec.container_port and spec.host_port and spec.publish:
-            check_port_free(spec.host_ip, spec.host_port)
+        check_ports_free(spec, main_published=spec.publish)
         if not await self.image_exists(image):
             raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image})
         container_id = await self._call(self._create_and_start, spec, image, image=image)
@@ -214,15 +229,8 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
         host = data.get("HostConfig") or {}
         status = self.normalize_status(str(state.get("Status") or "unknown"))
         running = bool(state.get("Running"))
-        network = data.get("NetworkSettings") or {}
-        host_port: int | None = None
-        for bindings in (network.get("Ports") or {}).values():
-            for binding in bindings or []:
-                if binding.get("HostPort"):
-                    host_port = int(binding["HostPort"])
-                    break
-            if host_port is not None:
-                break
+        labels = dict(config.get("Labels") or {})
+        host_port = main_host_port(data, labels)
         health = ((state.get("Health") or {}).get("Status")) or None
         limits: dict[str, Any] = {}
         if host.get("NanoCpus"):
@@ -242,12 +250,14 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
             exit_code=None if running or status in ("created", "running") else state.get("ExitCode"),
             health=health,
             host_port=host_port,
-            labels=dict(config.get("Labels") or {}),
+            labels={key: value for key, value in labels.items() if key != MAIN_PORT_LABEL},
             created_at=parse_time(data.get("Created")),
-            address=None if host_port else network_address(network),
+            address=None if host_port else network_address(data, labels),
             started_at=parse_time(state.get("StartedAt")),
             restart_count=int(data.get("RestartCount") or 0),
             limits=limits,
+            networks=network_addresses(data),
+            ports=published_ports(data),
         )
 
     async def inspect(self, container_id: str) -> ContainerInfo:
