@@ -19,6 +19,8 @@ differences in its public extension points (``create_client``, ``ping``, ``norma
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
   (it is parsed from ``exit status N``); a failed exec may report no exit code, and a streamed exec's output
   may end with the service's own ``Error: read unixpacket ... connection reset by peer`` (removed);
+* podman schedules HEALTHCHECKs with systemd timers: without systemd (``healthcheck_driver``, default: when
+  the host has none) Rivetr runs them itself (:mod:`.healthchecks`), so ``ContainerInfo.health`` moves on;
 * log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
   the whole ``max-size`` x ``max-file`` budget.
 
@@ -31,6 +33,7 @@ constructor's ``registries_conf``, else inherited from Rivetr's environment).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import json
@@ -46,12 +49,19 @@ from typing import TYPE_CHECKING, Any
 
 from rivetr_runtime_docker.runtime import DockerRuntime
 
-from rivetr_core.contract import RuntimeUnavailable
+from rivetr_core.contract import ContainerInfo, RuntimeUnavailable
+
+from .healthchecks import HealthcheckDriver
 
 if TYPE_CHECKING:
     import docker
 
     from rivetr_core.contract import PluginContext, RunSpec
+
+
+def systemd_runs() -> bool:
+    """Whether this host booted with systemd (sd_booted(3)): podman's healthcheck timers need it."""
+    return os.path.isdir("/run/systemd/system")
 
 
 def socket_path(address: str) -> str:
@@ -121,9 +131,14 @@ class PodmanRuntime(DockerRuntime):
         service_log: str | os.PathLike[str] | None = None,
         podman_binary: str = "podman",
         service_start_timeout: float = 20.0,
+        healthcheck_driver: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(base_url, **kwargs)
+        #: Run containers' HEALTHCHECKs from Rivetr (see :mod:`.healthchecks`); None: when systemd is absent.
+        self.healthcheck_driver = (not systemd_runs()) if healthcheck_driver is None else healthcheck_driver
+        self._health = HealthcheckDriver(self._api, self.log)
+        self._health_adopted = False
         self.autostart = autostart
         self.containers_conf = str(containers_conf) if containers_conf else None
         self.registries_conf = str(registries_conf) if registries_conf else None
@@ -229,6 +244,42 @@ class PodmanRuntime(DockerRuntime):
         except Exception:
             return False
         return await self._answers()
+
+    # ------------------------------------------------------------------------------------- healthchecks
+    def _track_health(self, container_id: str) -> None:
+        """Blocking: have the driver run ``container_id``'s healthcheck (and, the first time, adopt the running
+        containers' checks a previous Rivetr process was running)."""
+        if not self.healthcheck_driver:
+            return
+        if not self._health_adopted:
+            self._health_adopted = True
+            self._health.adopt_running()
+        if container_id:
+            config = self._api().inspect_container(container_id).get("Config") or {}
+            self._health.track(container_id, config.get("Healthcheck"))
+
+    async def run(self, spec: RunSpec) -> ContainerInfo:
+        info = await super().run(spec)
+        if self.healthcheck_driver and (spec.healthcheck or not self._health_adopted):
+            # The image's own HEALTHCHECK counts too: the inspect tells.
+            await self._call(self._track_health, info.id, container=info.id)
+        return info
+
+    async def start(self, container_id: str) -> None:
+        await super().start(container_id)
+        if self.healthcheck_driver:
+            await self._call(self._track_health, container_id, container=container_id)
+
+    async def list(
+        self, labels: Mapping[str, str] | None = None, all: bool = True
+    ) -> builtins.list[ContainerInfo]:
+        if self.healthcheck_driver and not self._health_adopted:
+            await self._call(self._track_health, "")
+        return await super().list(labels, all)
+
+    async def close(self) -> None:
+        self._health.stop()
+        await super().close()
 
     # ------------------------------------------------------------------------------------ engine quirks
     def normalize_image(self, image: str) -> str:
