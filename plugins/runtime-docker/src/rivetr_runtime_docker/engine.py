@@ -131,8 +131,12 @@ class EngineClient:
         connect_timeout: float = 15.0,
         max_workers: int = 64,
         logger: logging.Logger | None = None,
+        project_firewall: bool = True,
     ) -> None:
         self.base_url = base_url
+        #: Whether ``ensure_project_network`` adds the host firewall keeping projects apart (needs root and
+        #: iptables); off, project networks are plain bridges (dockerd still separates its own).
+        self.project_firewall = project_firewall
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.log = logger or log

@@ -5,10 +5,17 @@ Both engines give a user-defined bridge name resolution with no options: dockerd
 (127.0.0.11) and podman's netavark, which starts aardvark-dns for every network created through the compat
 API (its ``dns_enabled`` defaults to true there). The isolated networks of fork previews are another thing
 (see :mod:`.containers`).
+
+Project networks (``ensure_project_network``) are such bridges too, with a fixed interface name and the host
+firewall of :mod:`.project_firewall` keeping them apart from each other. A network of that name made by an
+older Rivetr (no ``rivetr.bridge`` label) is recreated when no container uses it; while containers do, it is
+kept as it is, without the firewall (a warning says so), until it is next found unused.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -17,12 +24,18 @@ import docker
 import docker.errors
 
 from .engine import EngineClient, EngineError
+from .isolation import FirewallError
+from .project_firewall import ensure_project_firewall, forget_project_bridge, project_bridge_name
+
+PROJECT_LABEL = "rivetr.project-network"
+BRIDGE_LABEL = "rivetr.bridge"
 
 _CREATE_LOCK = threading.Lock()
 
 
 class NetworksMixin(EngineClient):
-    """``ensure_network`` / ``remove_network``, and the endpoint config giving a container its aliases."""
+    """``ensure_network`` / ``ensure_project_network`` / ``remove_network``, and the endpoint config giving a
+    container its aliases."""
 
     def _ensure_service_network(self, name: str, labels: Mapping[str, str]) -> str:
         api = self._api()
@@ -61,9 +74,71 @@ class NetworksMixin(EngineClient):
         ``RunSpec.network_aliases``."""
         return await self._call(self._ensure_service_network, name, labels)
 
+    # ---------------------------------------------------------------------------------- project networks
+    def _ensure_project_bridge(self, name: str, labels: Mapping[str, str]) -> str | None:
+        """Blocking: the project network ``name`` with its fixed bridge; returns the bridge's name, or None
+        for an older network without one that containers still use (kept, not firewalled)."""
+        api = self._api()
+        bridge = project_bridge_name(self.name, name)
+        with _CREATE_LOCK:
+            found = self._network_ids(api, name)
+            if found:
+                data = api.inspect_network(found[0][1])
+                if (data.get("Labels") or {}).get(BRIDGE_LABEL) == bridge:
+                    self._drop_duplicates(api, name)
+                    return bridge
+                if data.get("Containers"):
+                    self.log.warning(
+                        "%s: project network %s predates isolated project networks and containers use it: "
+                        "kept without the project firewall until it is unused",
+                        self.name,
+                        name,
+                    )
+                    return None
+                # By name when unique (podman 4.3 deletes a network by id even while it is in use).
+                for target in [name] if len(found) == 1 else [network_id for _, network_id in found]:
+                    api.remove_network(target)
+            try:
+                api.create_network(
+                    name,
+                    driver="bridge",
+                    options={"com.docker.network.bridge.name": bridge},
+                    labels={**labels, BRIDGE_LABEL: bridge, PROJECT_LABEL: "true"},
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError:
+                if not self._network_ids(api, name):  # not a racing creator's: a real failure
+                    raise
+            self._drop_duplicates(api, name)
+        return bridge
+
+    async def ensure_project_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Create (unless it exists) the project network ``name`` with ``labels`` and make sure the host
+        firewall keeps it apart from every other project network (see :mod:`.project_firewall`); returns
+        ``name``. Raises :class:`EngineError` when the firewall cannot be set up, unless ``project_firewall``
+        is off."""
+        bridge = await self._call(self._ensure_project_bridge, name, labels)
+        if bridge and self.project_firewall:
+            try:
+                await asyncio.to_thread(ensure_project_firewall, bridge)
+            except FirewallError as exc:
+                raise EngineError(
+                    f"cannot isolate project network {name!r}: {exc} (run as root with iptables, or set "
+                    f"[plugins.runtime-{self.name}] project_firewall = false to accept projects that can "
+                    "reach each other)",
+                    details={"network": name},
+                ) from exc
+        return name
+
     def _remove_network(self, name: str) -> None:
         api = self._api()
         found = self._network_ids(api, name)
+        bridge = ""
+        if found:
+            with contextlib.suppress(docker.errors.NotFound):
+                network_labels = api.inspect_network(found[0][1]).get("Labels") or {}
+                if network_labels.get(PROJECT_LABEL) == "true":
+                    bridge = str(network_labels.get(BRIDGE_LABEL) or "")
         # By name when it is unique: podman 4.3 removes a network deleted BY ID even while containers use
         # it. By id only for duplicates dockerd made (its delete by id refuses a network in use).
         for target in [name] if len(found) == 1 else [network_id for _, network_id in found]:
@@ -79,6 +154,9 @@ class NetworksMixin(EngineClient):
                         f"network {name} is still used by a container", details={"network": name}
                     ) from None
                 raise
+        if bridge:
+            with contextlib.suppress(FirewallError):  # no iptables: there was no rule either
+                forget_project_bridge(bridge)
 
     async def remove_network(self, name: str) -> None:
         """Delete the network ``name``; a missing one is not an error; one a container is attached to raises

@@ -22,6 +22,12 @@ class DockerSettings(BaseModel):
         description="Docker Engine API address (any docker SDK base_url: unix://, tcp://). Replaces the "
         "deprecated [runtime] docker_socket.",
     )
+    project_firewall: bool = Field(
+        True,
+        description="Add the iptables rules that keep project networks (rivetr-net-<project>) from reaching each "
+        "other and from other container networks (needs root and iptables; creating a project network fails "
+        "when they cannot be added). Off: only the engine's own network separation applies.",
+    )
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:

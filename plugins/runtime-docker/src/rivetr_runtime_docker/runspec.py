@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from rivetr_core.contract import HealthcheckConfig, PortInUse, PortPublish, RunSpec
 
@@ -105,7 +105,7 @@ def published_ports(data: Mapping[str, Any]) -> list[PortPublish]:
     seen: set[tuple[str, int, int, str]] = set()
     for key, bindings in source.items():
         number, _, protocol = str(key).partition("/")
-        proto = "udp" if protocol == "udp" else "tcp"
+        proto: Literal["tcp", "udp"] = "udp" if protocol == "udp" else "tcp"
         for binding in bindings or []:
             host_ip = str(binding.get("HostIp") or "")
             host_ip = "" if host_ip in _ANY_ADDRESS else host_ip

@@ -37,7 +37,7 @@ Everything with a leading underscore is internal and may change without notice.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .build import BuildMixin
 from .containers import ContainersMixin
@@ -51,7 +51,14 @@ from .stats import StatsMixin
 if TYPE_CHECKING:
     from rivetr_core.contract import PluginContext
 
-__all__ = ["DockerExecSession", "DockerRuntime", "EngineError"]
+__all__ = ["DockerExecSession", "DockerRuntime", "EngineError", "project_firewall_setting"]
+
+
+def project_firewall_setting(ctx: PluginContext, settings: Any) -> bool:
+    """The plugin's ``project_firewall``, unless core's ``[runtime] project_firewall`` (when core has that key)
+    turns it off for every engine."""
+    core = getattr(getattr(ctx.config, "runtime", None), "project_firewall", None)
+    return bool(settings.project_firewall) and core is not False
 
 
 class DockerRuntime(ContainersMixin, BuildMixin, ImagesMixin, LogsMixin, StatsMixin, ExecMixin, PullMixin):
@@ -67,7 +74,10 @@ class DockerRuntime(ContainersMixin, BuildMixin, ImagesMixin, LogsMixin, StatsMi
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> DockerRuntime:
-        """Plugin factory: ``[plugins.runtime-docker] socket``."""
+        """Plugin factory: ``[plugins.runtime-docker] socket`` and ``project_firewall``."""
         from .plugin import DockerSettings
 
-        return cls(ctx.settings_as(DockerSettings, "runtime-docker").socket, logger=ctx.logger)
+        settings = ctx.settings_as(DockerSettings, "runtime-docker")
+        return cls(
+            settings.socket, logger=ctx.logger, project_firewall=project_firewall_setting(ctx, settings)
+        )

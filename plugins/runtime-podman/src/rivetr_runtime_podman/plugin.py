@@ -29,6 +29,12 @@ class PodmanSettings(BaseModel):
         None, description="CONTAINERS_CONF for the podman service Rivetr starts (a containers.conf path)."
     )
     podman_binary: str = Field("podman", description="The podman command used to start the service.")
+    project_firewall: bool = Field(
+        True,
+        description="Add the iptables rules that keep project networks (rivetr-net-<project>) from reaching each "
+        "other and from other container networks (needs root and iptables; creating a project network fails "
+        "when they cannot be added). Off: only the engine's own network separation applies.",
+    )
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:

@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rivetr_runtime_docker.runtime import DockerRuntime
+from rivetr_runtime_docker.runtime import DockerRuntime, project_firewall_setting
 
 from rivetr_core.contract import ContainerInfo, RuntimeUnavailable
 
@@ -150,7 +150,7 @@ class PodmanRuntime(DockerRuntime):
     @classmethod
     def from_context(cls, ctx: PluginContext) -> PodmanRuntime:
         """Plugin factory: ``[plugins.runtime-podman]`` (``socket``, ``autostart``, ``containers_conf``,
-        ``podman_binary``); the service inherits ``CONTAINERS_REGISTRIES_CONF`` from Rivetr's environment."""
+        ``podman_binary``, ``project_firewall``); the service inherits ``CONTAINERS_REGISTRIES_CONF`` from Rivetr's environment."""
         from .plugin import PodmanSettings
 
         settings = ctx.settings_as(PodmanSettings, "runtime-podman")
@@ -161,6 +161,7 @@ class PodmanRuntime(DockerRuntime):
             service_log=Path(ctx.data_dir) / "podman-service.log",
             podman_binary=settings.podman_binary,
             logger=ctx.logger,
+            project_firewall=project_firewall_setting(ctx, settings),
         )
 
     # ---------------------------------------------------------------------------------------- API service
@@ -286,7 +287,7 @@ class PodmanRuntime(DockerRuntime):
         """``localhost/`` for a reference without a registry host (see :func:`qualify`)."""
         return qualify(image)
 
-    def engine_label_filters(self, labels: Mapping[str, str] | None) -> dict[str, list[str]] | None:
+    def engine_label_filters(self, labels: Mapping[str, str] | None) -> dict[str, builtins.list[str]] | None:
         # podman 4.3's compat image list matches nothing when given two label filters; send one, and the base
         # class checks the others on the results.
         if not labels:
