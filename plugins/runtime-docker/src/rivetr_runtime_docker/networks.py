@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,21 @@ PROJECT_LABEL = "rivetr.project-network"
 BRIDGE_LABEL = "rivetr.bridge"
 
 _CREATE_LOCK = threading.Lock()
+#: podman 4.3 lists the host's interfaces while creating a network and fails when one vanishes meanwhile
+#: (another program removing a network): worth another try.
+_TRANSIENT = "no such network interface"
+
+
+def create_bridge(api: docker.APIClient, name: str, **kwargs: Any) -> None:
+    """``api.create_network`` with a retry of podman's transient interface-listing failure."""
+    for attempt in range(3):
+        try:
+            api.create_network(name, driver="bridge", check_duplicate=True, **kwargs)
+            return
+        except docker.errors.APIError as exc:
+            if _TRANSIENT not in str(exc.explanation or exc) or attempt == 2:
+                raise
+            time.sleep(0.2)
 
 
 class NetworksMixin(EngineClient):
@@ -45,9 +61,7 @@ class NetworksMixin(EngineClient):
         with _CREATE_LOCK:
             if not self._network_ids(api, name):
                 try:
-                    api.create_network(
-                        name, driver="bridge", labels=dict(labels) or None, check_duplicate=True
-                    )
+                    create_bridge(api, name, labels=dict(labels) or None)
                 except docker.errors.APIError:
                     # Another process made it meanwhile (dockerd 409, podman 500): fine if it is there now.
                     if not self._network_ids(api, name):
@@ -99,12 +113,11 @@ class NetworksMixin(EngineClient):
                 for target in [name] if len(found) == 1 else [network_id for _, network_id in found]:
                     api.remove_network(target)
             try:
-                api.create_network(
+                create_bridge(
+                    api,
                     name,
-                    driver="bridge",
                     options={"com.docker.network.bridge.name": bridge},
                     labels={**labels, BRIDGE_LABEL: bridge, PROJECT_LABEL: "true"},
-                    check_duplicate=True,
                 )
             except docker.errors.APIError:
                 if not self._network_ids(api, name):  # not a racing creator's: a real failure

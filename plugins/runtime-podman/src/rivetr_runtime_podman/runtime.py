@@ -19,6 +19,7 @@ differences in its public extension points (``create_client``, ``ping``, ``norma
 * build logs say ``STEP 2/5: RUN …`` (dockerd ``Step 2/5 : RUN …``) and build errors carry no exit code
   (it is parsed from ``exit status N``); a failed exec may report no exit code, and a streamed exec's output
   may end with the service's own ``Error: read unixpacket ... connection reset by peer`` (removed);
+* an empty ``RunSpec.entrypoint`` is sent as ``[""]`` (the compat API keeps the image's for ``[]``);
 * podman schedules HEALTHCHECKs with systemd timers: without systemd (``healthcheck_driver``, default: when
   the host has none) Rivetr runs them itself (:mod:`.healthchecks`), so ``ContainerInfo.health`` moves on;
 * log rotation: the k8s-file driver honours ``max-size`` only (one file, emptied when full), so the file gets
@@ -294,6 +295,13 @@ class PodmanRuntime(DockerRuntime):
             return None
         key, value = next(iter(labels.items()))
         return {"label": [f"{key}={value}"]}
+
+    def entrypoint(self, entrypoint: builtins.list[str] | None) -> builtins.list[str] | None:
+        # podman 4.3's compat create reads an empty Entrypoint as "not set" and keeps the image's; [""] (what
+        # `docker run --entrypoint ""` sends) clears it.
+        if entrypoint is not None and not entrypoint:
+            return [""]
+        return super().entrypoint(entrypoint)
 
     def normalize_status(self, status: str) -> str:
         # podman reports "stopped" (and "configured" before the first start) where dockerd says exited/created.
