@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from rivetr_runtime_docker.runspec import check_port_free
@@ -182,7 +182,8 @@ async def test_published_tcp_and_udp_ports_fixed_and_random(
 async def test_fixed_port_clash_is_port_in_use_before_anything_is_created(
     runtime: Any, test_labels: dict[str, str]
 ) -> None:
-    for kind, protocol in ((socket.SOCK_STREAM, "tcp"), (socket.SOCK_DGRAM, "udp")):
+    cases: list[tuple[int, Literal["tcp", "udp"]]] = [(socket.SOCK_STREAM, "tcp"), (socket.SOCK_DGRAM, "udp")]
+    for kind, protocol in cases:
         with socket.socket(socket.AF_INET, kind) as taken:
             taken.bind(("0.0.0.0", 0))
             if kind == socket.SOCK_STREAM:
