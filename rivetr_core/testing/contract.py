@@ -81,9 +81,11 @@ from rivetr_core.contract import (
     ContainerRuntime,
     ExecFailed,
     ExecSession,
+    HealthcheckConfig,
     ImageNotFound,
     Mount,
     PortInUse,
+    PortPublish,
     RivetrError,
     RunSpec,
     ServiceRuntime,
@@ -1050,3 +1052,143 @@ class RuntimeContract:
                 await rivetr_runtime.remove(container.id, force=True)
             if not had_it:
                 await rivetr_runtime.remove_image(image, force=True)
+
+    # ----------------------------------------------------------------- compose stacks (RunSpec fields)
+    @needs_real_engine
+    async def test_entrypoint_workdir_user_env_and_tmpfs_reach_the_container(
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        info = await rivetr_runtime.run(
+            RunSpec(
+                image=rivetr_base_image,
+                name=unique_name("fields"),
+                labels=rivetr_test_labels,
+                env={"STACK_VAR": "stack-value"},
+                entrypoint=["sh", "-c"],
+                command=["while true; do sleep 1; done"],
+                working_dir="/tmp",
+                user="1234:1234",
+                tmpfs={"/scratch": ""},
+                expose=[9999],
+                init=False,
+            )
+        )
+        script = "pwd; id -u; echo $STACK_VAR; tr '\\0' ' ' </proc/1/cmdline; echo; grep -c ' /scratch tmpfs' /proc/mounts"
+        out = await rivetr_runtime.exec(info.id, ["sh", "-c", script])
+        assert out.exit_code == 0, out.output
+        lines = [line.strip() for line in out.output.splitlines()]
+        assert lines == ["/tmp", "1234", "stack-value", "sh -c while true; do sleep 1; done", "1"], lines
+
+    @needs_real_engine
+    async def test_engine_healthcheck_reports_healthy_and_unhealthy(
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        containers = {}
+        for name, test in (("ok", ["CMD", "true"]), ("bad", ["CMD-SHELL", "exit 1"])):
+            containers[name] = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name(f"hc-{name}"),
+                    labels=rivetr_test_labels,
+                    command=["sleep", "120"],
+                    healthcheck=HealthcheckConfig(test, interval=0.5, timeout=2, retries=1),
+                )
+            )
+        assert {info.health for info in containers.values()} <= {"starting", "healthy", "unhealthy"}
+        for name, want in (("ok", "healthy"), ("bad", "unhealthy")):
+            deadline = time.monotonic() + 30
+            health = None
+            while time.monotonic() < deadline:
+                health = (await rivetr_runtime.inspect(containers[name].id)).health
+                if health == want:
+                    break
+                await asyncio.sleep(0.2)
+            assert health == want, f"{name}: {health}"
+
+    async def test_extra_published_ports_are_reported_and_a_clash_creates_nothing(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime, labels = rivetr_runtime, rivetr_test_labels
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            fixed = probe.getsockname()[1]
+        info = await runtime.run(
+            RunSpec(
+                image=rivetr_httpd_image,
+                name=unique_name("ports"),
+                labels=labels,
+                container_port=HTTPD_PORT,
+                ports=[
+                    PortPublish(HTTPD_PORT, host_port=fixed, host_ip="127.0.0.1"),
+                    PortPublish(5353, protocol="udp"),
+                ],
+            )
+        )
+        assert info.host_port and labels.items() <= info.labels.items()
+        reported = {(p.container_port, p.protocol, p.host_port) for p in info.ports}
+        assert (HTTPD_PORT, "tcp", fixed) in reported and (HTTPD_PORT, "tcp", info.host_port) in reported
+        udp = [p for p in info.ports if p.protocol == "udp"]
+        assert len(udp) == 1 and udp[0].container_port == 5353 and udp[0].host_port > 0
+        assert (await runtime.inspect(info.id)).ports == info.ports
+        # A fixed host port taken (here by the first container, which holds it): PortInUse naming it, nothing created.
+        with pytest.raises(PortInUse) as caught:
+            await runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("clash"),
+                    labels=labels,
+                    ports=[PortPublish(HTTPD_PORT, host_port=fixed, host_ip="127.0.0.1")],
+                )
+            )
+        assert str(fixed) in str(caught.value)
+        assert [c.id for c in await runtime.list(labels=labels)] == [info.id]
+
+    @needs_real_engine
+    async def test_extra_networks_are_joined_before_start_with_their_aliases(
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = _service_runtime(rivetr_runtime)
+        front, back = unique_name("front"), unique_name("back")
+        alias = f"api-{uuid.uuid4().hex[:6]}"
+        try:
+            for network in (front, back):
+                await runtime.ensure_network(network, rivetr_test_labels)
+            # The first instruction already resolves a name of the extra network: it was joined before start.
+            server = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name("both"),
+                    labels=rivetr_test_labels,
+                    command=[
+                        "sh",
+                        "-c",
+                        f"nslookup {alias} > /tmp/lookup 2>&1; echo $? > /tmp/lookup-rc; sleep 300",
+                    ],
+                    network=front,
+                    extra_networks={back: [alias]},
+                )
+            )
+            assert set(server.networks) == {front, back} and all(server.networks.values())
+            client = await rivetr_runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name("cli"),
+                    labels=rivetr_test_labels,
+                    command=["sleep", "300"],
+                    network=back,
+                )
+            )
+            looked_up = await rivetr_runtime.exec(client.id, ["nslookup", alias])
+            assert looked_up.exit_code == 0 and server.networks[back] in looked_up.output, looked_up.output
+            for _ in range(100):
+                first = await rivetr_runtime.exec(server.id, ["cat", "/tmp/lookup-rc", "/tmp/lookup"])
+                if first.exit_code == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert first.output.startswith("0\n"), first.output
+        finally:
+            for container in await rivetr_runtime.list(labels=rivetr_test_labels):
+                await rivetr_runtime.remove(container.id, force=True)
+            for network in (front, back):
+                with contextlib.suppress(RivetrError):
+                    await runtime.remove_network(network)

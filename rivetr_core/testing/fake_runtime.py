@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import hashlib
 import itertools
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import weakref
@@ -31,6 +33,8 @@ from rivetr_core.contract import (
     ImageNotFound,
     LogLine,
     PortInUse,
+    PortPublish,
+    ProjectNetworkRuntime,
     PruneResult,
     RivetrError,
     RunSpec,
@@ -81,6 +85,10 @@ class FakeContainer:
     log: list[LogLine] = field(default_factory=list)
     #: Bytes received and sent by its server ("rx", "tx"), for stats().
     net: dict[str, int] = field(default_factory=lambda: {"rx": 0, "tx": 0})
+    #: What :attr:`ContainerInfo.ports` reports (``RunSpec.ports`` with the host ports chosen).
+    ports: builtins.list[PortPublish] = field(default_factory=list)
+    #: Sockets bound to its fixed published ports, held while it exists (as an engine's proxy holds them).
+    reservations: builtins.list[socket.socket] = field(default_factory=list)
 
 
 class _EngineLoop:
@@ -165,7 +173,8 @@ class FakeRuntime:
     What it records: ``images`` (tag → :class:`FakeImage`), ``dangling`` (id → image a rebuild untagged),
     ``containers`` (id → :class:`FakeContainer`), ``builds`` (tags, in order), ``runs`` (every
     :class:`RunSpec`), ``calls`` (``(method, arguments)`` of every call), ``networks`` (name → labels, made by
-    :meth:`ensure_network`), ``pulls`` (references, in order), ``inputs`` (``(container_id, cmd, stdin)`` of
+    :meth:`ensure_network` or :meth:`ensure_project_network`), ``project_networks`` (names), ``pulls``
+    (references, in order), ``inputs`` (``(container_id, cmd, stdin)`` of
     every :meth:`exec_input`), ``pinged``, ``closed``; the events
     ``building`` (a build started) and ``running_started`` (a ``run`` started).
 
@@ -196,6 +205,7 @@ class FakeRuntime:
         )
         self.registry: dict[str, FakeImage] = {}
         self.networks: dict[str, dict[str, str]] = {}
+        self.project_networks: set[str] = set()
         self.pulls: builtins.list[str] = []
         self.inputs: builtins.list[tuple[str, builtins.list[str], bytes]] = []
         self.images: dict[str, FakeImage] = {}
@@ -271,6 +281,12 @@ class FakeRuntime:
 
     def _info(self, c: FakeContainer) -> ContainerInfo:
         limits = {"cpu": c.spec.cpu_limit, "memory": c.spec.memory_limit, "pids": c.spec.pids_limit}
+        # Every fake container serves on loopback: that is its address on each network it joined.
+        networks = [c.spec.network, *c.spec.extra_networks] if c.spec.network else []
+        check = c.spec.healthcheck
+        health = None
+        if check is not None and check.test[:1] != ["NONE"]:
+            health = "unhealthy" if c.image.unhealthy else "healthy"
         return ContainerInfo(
             id=c.id,
             name=c.spec.name,
@@ -283,6 +299,9 @@ class FakeRuntime:
             created_at=c.created_at,
             started_at=c.started_at,
             limits={k: v for k, v in limits.items() if v is not None},
+            health=health if c.running else None,
+            networks={name: "127.0.0.1" if c.running else "" for name in dict.fromkeys(networks) if name},
+            ports=list(c.ports),
         )
 
     # ------------------------------------------------------------------------------------------ engine
@@ -408,6 +427,7 @@ class FakeRuntime:
             raise ImageNotFound(f"image {spec.image} not found")
         if any(c.spec.name == spec.name for c in self.containers.values()):
             raise RivetrError(f"container name {spec.name!r} is already in use")
+        published, reservations = self._publish_ports(spec)
         for mount in spec.mounts:
             if mount.kind == "volume":
                 self.volumes.setdefault(mount.source, dict(mount.labels))
@@ -443,7 +463,12 @@ class FakeRuntime:
             except OSError as exc:
                 raise PortInUse(f"port {spec.host_port} is already allocated: {exc}") from exc
 
-        server = await _EngineLoop.call(serve())
+        try:
+            server = await _EngineLoop.call(serve())
+        except BaseException:
+            for sock in reservations:
+                sock.close()
+            raise
         self._servers.append(server)
         container = FakeContainer(
             id=f"fake{next(_ids):08d}",
@@ -455,9 +480,39 @@ class FakeRuntime:
             net=stats,
             handler=handle,
         )
+        if spec.container_port:
+            published.insert(
+                0, PortPublish(spec.container_port, host_port=container.port, host_ip="127.0.0.1")
+            )
+        container.ports = published
+        container.reservations = reservations
         self.containers[container.id] = container
         self.runs.append(spec)
         return self._info(container)
+
+    def _publish_ports(
+        self, spec: RunSpec
+    ) -> tuple[builtins.list[PortPublish], builtins.list[socket.socket]]:
+        """``RunSpec.ports`` as a real engine reports them, and the sockets holding them: a host port that
+        cannot be bound now is :class:`PortInUse` (nothing is created); nothing listens on them."""
+        out: builtins.list[PortPublish] = []
+        held: builtins.list[socket.socket] = []
+        for port in spec.ports:
+            kind = socket.SOCK_DGRAM if port.protocol == "udp" else socket.SOCK_STREAM
+            probe = socket.socket(socket.AF_INET, kind)
+            try:
+                probe.bind((port.host_ip or "0.0.0.0", port.host_port))
+            except OSError as exc:
+                probe.close()
+                for sock in held:
+                    sock.close()
+                raise PortInUse(
+                    f"host port {port.host_ip or '*'}:{port.host_port}/{port.protocol} is already in use",
+                    details={"host_ip": port.host_ip, "port": port.host_port, "protocol": port.protocol},
+                ) from exc
+            held.append(probe)
+            out.append(dataclasses.replace(port, host_port=probe.getsockname()[1]))
+        return out, held
 
     async def stop(self, container_id: str, timeout: float = 10) -> None:
         await self._enter("stop", container_id=container_id, timeout=timeout)
@@ -492,6 +547,8 @@ class FakeRuntime:
         container = self.containers.pop(container_id, None)  # removing twice is fine, as on an engine
         if container is not None and container.server is not None:
             _EngineLoop.close_servers([container.server])
+        for sock in container.reservations if container is not None else []:
+            sock.close()
 
     async def inspect(self, container_id: str) -> ContainerInfo:
         await self._enter("inspect", container_id=container_id)
@@ -594,12 +651,23 @@ class FakeRuntime:
         self.networks.setdefault(name, dict(labels))
         return name
 
+    async def ensure_project_network(self, name: str, labels: Mapping[str, str]) -> str:
+        """Like :meth:`ensure_network`; the name is also recorded in ``project_networks`` (isolation between
+        projects is not simulated: fake containers all serve on loopback)."""
+        await self._enter("ensure_project_network", name=name, labels=dict(labels))
+        self.networks.setdefault(name, dict(labels))
+        self.project_networks.add(name)
+        return name
+
     async def remove_network(self, name: str) -> None:
         await self._enter("remove_network", name=name)
-        users = [c.id for c in self.containers.values() if c.spec.network == name]
+        users = [
+            c.id for c in self.containers.values() if c.spec.network == name or name in c.spec.extra_networks
+        ]
         if users:
             raise RivetrError(f"network {name!r} is still used by {', '.join(users)}")
         self.networks.pop(name, None)
+        self.project_networks.discard(name)
 
     async def exec_interactive(
         self, container_id: str, cmd: builtins.list[str] | None = None, rows: int = 24, cols: int = 80
@@ -620,4 +688,7 @@ if TYPE_CHECKING:
         return fake
 
     def _serves_services(fake: FakeRuntime) -> ServiceRuntime:
+        return fake
+
+    def _isolates_projects(fake: FakeRuntime) -> ProjectNetworkRuntime:
         return fake
