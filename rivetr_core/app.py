@@ -50,6 +50,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.links:bp",
     "rivetr_core.api.templates:bp",
     "rivetr_core.api.services:bp",
+    "rivetr_core.api.stacks:bp",
     "rivetr_core.api.schedules:bp",
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.service_backups:bp",
@@ -78,6 +79,7 @@ CORE_SERVICES: tuple[str, ...] = (
     "rivetr_core.cleanup:start",
     "rivetr_core.backup.jobs:start",
     "rivetr_core.scheduler.service:start",
+    "rivetr_core.stacks.startup:start",
     "rivetr_core.accounts.web:start",
 )
 

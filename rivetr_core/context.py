@@ -53,6 +53,7 @@ class RivetrContext:
         self.services.volumes = VolumeService(self)
         self.services.lazy("backups", self._backup_service)
         self.services.lazy("managed", self._managed_service)
+        self.services.lazy("stacks", self._stack_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
@@ -73,6 +74,13 @@ class RivetrContext:
         from .services.managed import ServiceService
 
         return ServiceService(self)
+
+    def _stack_service(self) -> Any:
+        """Compose stacks: feature code (YAML, the compose schema, the stack engine) loaded with the first stack
+        request, page or start-up recovery that finds one."""
+        from .services.stacks import StackService
+
+        return StackService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

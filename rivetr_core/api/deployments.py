@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from quart import Blueprint, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
 
@@ -24,7 +25,7 @@ from rivetr_core.engine.logs import StatusMark
 from rivetr_core.engine.service import DeploymentService
 from rivetr_core.openapi import optional_body
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.services.deployment_responses import DeploymentOut, deployment_json
+from rivetr_core.services.deployment_responses import DeploymentOut, deployment_json, stack_deployment_json
 
 from .appschema import DeployIn
 from .bodies import optional_json
@@ -64,10 +65,26 @@ async def list_deployments(app_id: str, query_args: PageQuery) -> dict[str, Any]
     return envelope([deployment_json(d) for d in rows], next_cursor)
 
 
+async def _stacks_if_stack_deployment(deployment_id: str) -> Any | None:
+    """The stacks service when ``deployment_id`` is a compose stack's deployment (raw SQL first: an app's
+    deployment never loads the stacks feature)."""
+    async with rivetr().db.session() as session:
+        found = await session.exec(  # type: ignore[call-overload]
+            sa.text("SELECT 1 FROM stack_deployments WHERE id = :id"), params={"id": deployment_id}
+        )
+        if found.first() is None:
+            return None
+    return rivetr().services.stacks
+
+
 @bp.get("/api/deployments/<deployment_id>")
 @tag(["deployments"])
 @document_response(DeploymentOut)
 async def get_deployment(deployment_id: str) -> dict[str, Any]:
+    """An app's deployment or a compose stack's (``stack_id`` set)."""
+    stacks = await _stacks_if_stack_deployment(deployment_id)
+    if stacks is not None:
+        return stack_deployment_json(await stacks.get_deployment(deployment_id))
     return deployment_json(await _service().get_deployment(deployment_id))
 
 
@@ -76,7 +93,7 @@ async def get_deployment(deployment_id: str) -> dict[str, Any]:
 @document_response(list[BuildLogLineOut])
 async def get_logs(deployment_id: str) -> list[dict[str, Any]]:
     """The build log so far as ``[{"ts", "line"}]``."""
-    service = _service()
+    service: Any = await _stacks_if_stack_deployment(deployment_id) or _service()
     await service.get_deployment(deployment_id)
     lines = await service.logs.lines(deployment_id)
     return [BuildLogLineOut(ts=isoformat(ts) or "", line=line).model_dump() for ts, line in lines]
@@ -87,6 +104,9 @@ async def get_logs(deployment_id: str) -> list[dict[str, Any]]:
 @document_response(DeploymentOut)
 async def cancel(deployment_id: str) -> dict[str, Any]:
     """Cancel a deployment that has not started switching; 409 otherwise."""
+    stacks = await _stacks_if_stack_deployment(deployment_id)
+    if stacks is not None:
+        return stack_deployment_json(await stacks.cancel(deployment_id))
     return deployment_json(await _service().cancel(deployment_id))
 
 
@@ -94,21 +114,26 @@ async def cancel(deployment_id: str) -> dict[str, Any]:
 @tag(["deployments"])
 @document_response(DeploymentOut, 202)
 async def rollback(deployment_id: str) -> tuple[dict[str, Any], int]:
-    """202 with a new deployment reusing this deployment's image (no rebuild)."""
+    """202 with a new deployment reusing this deployment's image (no rebuild); for a stack's deployment, its
+    compose file and images."""
+    stacks = await _stacks_if_stack_deployment(deployment_id)
+    if stacks is not None:
+        dep = await stacks.get_deployment(deployment_id)
+        return stack_deployment_json(await stacks.rollback(dep.stack_id, deployment_id)), 202
     return deployment_json(await rivetr().services.apps.rollback(deployment_id)), 202
 
 
 # --------------------------------------------------------------------------------------------- websockets
 @bp.websocket("/api/deployments/<deployment_id>/logs/stream")
 async def stream_build_log(deployment_id: str) -> None:
-    service = _service()
+    service: Any = await _stacks_if_stack_deployment(deployment_id) or _service()
     try:
         await service.get_deployment(deployment_id)
     except NotFound:
         await websocket.close(4404, f"deployment {deployment_id} not found")
         return
     await websocket.accept()
-    async for item in service.follow_logs(deployment_id):
+    async for item in service.logs.follow(deployment_id):
         if isinstance(item, StatusMark):
             message = {"event": "status", "status": item.status, "ts": isoformat(item.ts)}
         else:

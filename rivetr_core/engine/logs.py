@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import col, select
@@ -76,10 +77,12 @@ class _OpenLog:
 
 
 class BuildLogStore:
-    """Append, read and follow deployment build logs. One per app (``DeploymentService.logs``)."""
+    """Append, read and follow deployment build logs. One per app (``DeploymentService.logs``); compose stacks
+    keep their own in ``stack_deployment_logs`` (``model``: a table with ``deployment_id``, ``ts``, ``line``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, model: Any = DeploymentLog) -> None:
         self.db = db
+        self.model = model
         self._open: dict[str, _OpenLog] = {}
         # Recently closed logs: a late line (a clone thread still printing after a cancel) must not reopen
         # a log nobody will close again.
@@ -157,7 +160,7 @@ class BuildLogStore:
         try:
             async with self.db.session() as session:
                 await session.exec(  # type: ignore[call-overload]
-                    insert(DeploymentLog),
+                    insert(self.model),
                     params=[{"deployment_id": deployment_id, "ts": ts, "line": line} for ts, line in batch],
                 )
                 await session.commit()
@@ -180,10 +183,11 @@ class BuildLogStore:
         if entry is not None:
             return list(entry.lines[-limit:] if limit else entry.lines)
         async with self.db.session() as session:
+            model = self.model
             query = (
-                select(DeploymentLog.ts, DeploymentLog.line)
-                .where(DeploymentLog.deployment_id == deployment_id)
-                .order_by(col(DeploymentLog.id))
+                select(model.ts, model.line)
+                .where(model.deployment_id == deployment_id)
+                .order_by(col(model.id))
             )
             rows = list((await session.exec(query)).all())
         return [(ts, line) for ts, line in (rows[-limit:] if limit else rows)]

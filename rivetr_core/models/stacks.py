@@ -93,6 +93,8 @@ class StackDeployment(SQLModel, table=True):
     rollback_of: str | None = Field(default=None, max_length=32)
     compose: str | None = None
     services: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: The compose network keys of the file (their engine networks go with the stack).
+    networks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     steps: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

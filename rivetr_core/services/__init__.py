@@ -12,6 +12,8 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
   restores and schedules.
 * :mod:`.managed` — :class:`~.managed.ServiceService` (``ctx.services.managed``): managed services (databases,
   one-click services): create, upgrade, start/stop, delete, credentials, logs, start-up reconcile.
+* :mod:`.stacks` — :class:`~.stacks.StackService` (``ctx.services.stacks``): compose stacks: create, deploy,
+  roll back, delete, their services' status and logs, project networks' members, start-up recovery.
 * :mod:`.projects` — :class:`~.projects.ProjectService` (``ctx.services.projects``): projects that group apps.
 * :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
 * :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from .managed import ServiceService
     from .projects import ProjectService
     from .ssh_keys import SshKeyService
+    from .stacks import StackService
     from .system import SystemService
     from .volumes import VolumeService
 
@@ -65,6 +68,7 @@ class Services:
     volumes: VolumeService
     backups: BackupService
     managed: ServiceService
+    stacks: StackService
     projects: ProjectService
     ssh_keys: SshKeyService
     known_hosts: KnownHostsStore
@@ -91,6 +95,7 @@ class Services:
         "volumes",
         "backups",
         "managed",
+        "stacks",
         "projects",
         "ssh_keys",
         "known_hosts",

@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 
 
 class DeploymentOut(ApiModel):
+    """An app's deployment, or a compose stack's (``stack_id`` set, ``app_id`` null: its per-service containers
+    are in ``services``)."""
+
     id: str
-    app_id: str
+    app_id: str | None = Field(description="The app deployed; null for a stack's deployment.")
+    stack_id: str | None = Field(None, description="The compose stack deployed; null for an app's.")
     status: str = Field(
         description="queued, cloning, building, starting, health_checking, switching (active); running; "
         "failed, cancelled, superseded (a newer request replaced it before it ran) or replaced (a newer "
@@ -42,6 +46,42 @@ class DeploymentOut(ApiModel):
     started_at: str | None
     finished_at: str | None
     duration_ms: float | None = Field(description="From start to finish; null until it finished.")
+    services: dict[str, Any] | None = Field(
+        None,
+        description='A stack deployment\'s services: {"<service>": {"image", "hash", "routed", "action", '
+        '"containers": [{"id", "name", "upstream"}]}}; null for an app\'s.',
+    )
+
+
+def stack_deployment_json(dep: Any) -> dict[str, Any]:
+    """A :class:`~rivetr_core.models.stacks.StackDeployment` in the shape of an app's deployment."""
+    duration = None
+    if dep.started_at and dep.finished_at:
+        duration = round((dep.finished_at - dep.started_at).total_seconds() * 1000, 1)
+    return DeploymentOut(
+        id=dep.id,
+        app_id=None,
+        stack_id=dep.stack_id,
+        status=dep.status,
+        trigger=dep.trigger,
+        requested_commit=None,
+        commit_sha=dep.commit_sha,
+        commit_message=dep.commit_message,
+        rollback_of=dep.rollback_of,
+        image=None,
+        image_removed=False,
+        container_id=None,
+        upstream=None,
+        error=dep.error,
+        log_tail=dep.log_tail,
+        steps=dep.steps,
+        restart_count=0,
+        created_at=isoformat(dep.created_at) or "",
+        started_at=isoformat(dep.started_at),
+        finished_at=isoformat(dep.finished_at),
+        duration_ms=duration,
+        services=dep.services,
+    ).model_dump(mode="json")
 
 
 def deployment_json(dep: Deployment) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("rollback_of", sa.String(32), nullable=True),
         sa.Column("compose", sa.Text(), nullable=True),
         sa.Column("services", sa.JSON(), nullable=False),
+        sa.Column("networks", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("log_tail", sa.JSON(), nullable=False),
         sa.Column("steps", sa.JSON(), nullable=False),

@@ -1,0 +1,494 @@
+"""``/api/stacks``: compose stacks; ``GET /api/projects/{id}/network``: who is on a project's private network.
+See docs/compose.md.
+
+Thin handlers over :class:`~rivetr_core.services.stacks.StackService` (``ctx.services.stacks``), which loads with
+the first request here: this module imports only pydantic, Quart and core pieces the server has loaded anyway.
+
+* ``POST /api/stacks`` {name, compose | repo_url (+ branch, compose_path), project_id?, domains?, env?, profiles?}
+  → 201. A pasted file is validated at once (422 naming the key, the service, the line); a repository's file at
+  each deploy.
+* ``POST /api/stacks/{id}/deploy`` → 202 with a deployment that ``GET /api/deployments/{id}`` (and its log
+  stream) follows like an app's; ``POST /api/stacks/{id}/rollback`` {deployment_id?}.
+* ``GET /api/stacks/{id}/services/{service}/logs?tail=`` and the WebSocket ``.../logs/stream``.
+* ``POST /api/stacks/validate`` checks a file without storing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ConfigDict, Field, field_validator
+from quart import Blueprint, Response, request, websocket
+from quart_schema import document_response, tag, validate_querystring, validate_request
+
+from rivetr_core.apimodel import ApiModel
+from rivetr_core.context import rivetr
+from rivetr_core.contract.errors import NotFound
+from rivetr_core.db import isoformat
+from rivetr_core.errors import ApiError
+from rivetr_core.openapi import responds
+from rivetr_core.pagination import PageQuery, envelope, page_model
+from rivetr_core.services.deployment_responses import DeploymentOut, stack_deployment_json
+from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
+
+bp = Blueprint("stacks_api", __name__)
+
+_ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_STACK_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+_BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
+MAX_COMPOSE = 1024 * 1024
+MASK = "********"
+
+
+class DomainIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = Field(json_schema_extra=DOMAIN_SCHEMA)
+    service: str = Field(min_length=1, max_length=63, description="The compose service the proxy routes to.")
+    port: int = Field(ge=1, le=65535, description="Its container port.")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return check_domain(v, allow_wildcard=False)
+
+
+def _check_env(env: dict[str, str] | None) -> dict[str, str] | None:
+    for key in env or {}:
+        if not re.match(_ENV_KEY, key):
+            raise ValueError(f"{key!r} is not a valid variable name")
+    return env
+
+
+def _check_branch(value: str | None) -> str | None:
+    if value is not None and (not _BRANCH.match(value) or value.endswith(".lock")):
+        raise ValueError("must be a valid git branch name")
+    return value
+
+
+_COMPOSE_HELP = "The compose file (YAML, at most 1 MiB). Either this or repo_url."
+_ENV_HELP = "Variables the file interpolates (${VAR}, ${VAR:-default}, ${VAR:?error}); encrypted at rest."
+
+
+class StackIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        description="DNS-safe (at most 40 characters), unique across apps, services and stacks; a stack service "
+        "is <name>-<service> on the project network.",
+        json_schema_extra={"pattern": _STACK_NAME, "maxLength": 40},
+    )
+    project_id: str | None = Field(None, max_length=32)
+    compose: str | None = Field(None, max_length=MAX_COMPOSE, description=_COMPOSE_HELP)
+    repo_url: str | None = Field(
+        None, max_length=500, description="https:// or git:// repository with the file."
+    )
+    branch: str = Field("main", max_length=255)
+    compose_path: str | None = Field(
+        None,
+        max_length=500,
+        description="Path of the file in the repository; default compose.yaml, compose.yml, docker-compose.yml.",
+    )
+    profiles: list[str] = Field(default_factory=list, max_length=50, description="Compose profiles enabled.")
+    domains: list[DomainIn] = Field(default_factory=list, max_length=100)
+    env: dict[str, str] = Field(default_factory=dict, description=_ENV_HELP)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(_STACK_NAME, v):
+            raise ValueError(
+                "must be 1-40 lower-case letters, digits or '-', starting and ending alphanumeric"
+            )
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_env(v) or {}
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str) -> str:
+        return _check_branch(v) or "main"
+
+
+class StackUpdate(ApiModel):
+    """Only the fields present change; they apply at the next deploy (a removed domain stops routing now)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    compose: str = Field(None, max_length=MAX_COMPOSE, description=_COMPOSE_HELP)  # type: ignore[assignment]
+    repo_url: str = Field(None, max_length=500)  # type: ignore[assignment]
+    branch: str = Field(None, max_length=255)  # type: ignore[assignment]
+    compose_path: str | None = Field(None, max_length=500)
+    profiles: list[str] = Field(None, max_length=50)  # type: ignore[arg-type]
+    domains: list[DomainIn] = Field(None, max_length=100)  # type: ignore[arg-type]
+    env: dict[str, str] = Field(None, description=_ENV_HELP + " Replaces them all.")  # type: ignore[arg-type]
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_env(v) or {}
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, v: str) -> str:
+        return _check_branch(v) or "main"
+
+
+class ValidateIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    compose: str = Field(max_length=MAX_COMPOSE)
+    env: dict[str, str] = Field(default_factory=dict)
+    profiles: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ValidateOut(ApiModel):
+    services: list[str] = Field(description="Services the file runs (with these profiles).")
+    disabled_services: list[str] = Field(description="Services left out by their profiles.")
+    start_order: list[list[str]] = Field(description="Start levels by depends_on: dependencies first.")
+    networks: list[str]
+    volumes: list[str]
+    variables: list[str] = Field(description="Variables the file uses.")
+    warnings: list[str]
+
+
+class DomainOut(ApiModel):
+    domain: str
+    service: str
+    port: int
+
+
+class ContainerOut(ApiModel):
+    id: str | None
+    name: str | None
+    status: str = Field(description="As the engine reports it now (missing: gone from the engine).")
+    health: str | None
+    upstream: str | None = Field(description="Where the proxy reaches it (routed services).")
+
+
+class StackServiceOut(ApiModel):
+    name: str
+    image: str | None
+    status: str
+    replicas: int
+    containers: list[ContainerOut]
+    internal_names: list[str] = Field(
+        description="Host names: the service name on the stack's networks, <stack>-<service> on the project's."
+    )
+    domains: list[str]
+    last_action: str | None = Field(
+        description="What the last deployment did: started, kept, recreated, replaced."
+    )
+
+
+class StackOut(ApiModel):
+    id: str
+    name: str
+    project_id: str | None
+    source: str = Field(description="inline (pasted file) or git.")
+    compose: str | None = Field(description="The pasted file (inline stacks).")
+    repo_url: str | None
+    branch: str
+    compose_path: str | None
+    profiles: list[str]
+    domains: list[DomainOut]
+    env: dict[str, str] = Field(description="Variables, values masked unless ?reveal=true (administrators).")
+    status: str = Field(description="created, deploying, running, failed, stopped or deleting.")
+    error: str | None
+    current_deployment_id: str | None
+    network: str = Field(description="The project network its services join.")
+    services: list[StackServiceOut]
+    created_at: str
+    updated_at: str
+
+
+class ListQuery(PageQuery):
+    project_id: str | None = Field(None, max_length=32)
+
+
+class RevealQuery(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reveal: bool = Field(False, description="Real variable values (administrators only).")
+
+
+class DeleteQuery(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    volumes: bool = Field(False, description="Also delete the stack's named volumes (its data).")
+
+
+class RollbackIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deployment_id: str | None = Field(
+        None, max_length=32, description="The deployment to go back to; default: the one before the current."
+    )
+
+
+class LogsQuery(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tail: int = Field(100, ge=0, le=100_000)
+
+
+class LogLineOut(ApiModel):
+    line: str
+    stream: str
+    ts: str | None
+    container: str = Field(description="The replica's container name.")
+
+
+class ServiceLogsOut(ApiModel):
+    items: list[LogLineOut]
+
+
+class NetworkMemberOut(ApiModel):
+    kind: str = Field(description="app, service (managed database/service) or stack_service.")
+    id: str
+    name: str
+    internal_names: list[str] = Field(description="The host names other members reach it by.")
+
+
+class ProjectNetworkOut(ApiModel):
+    project_id: str | None
+    network: str = Field(description="The engine network (isolated from other projects' networks).")
+    members: list[NetworkMemberOut]
+
+
+def _stacks() -> Any:
+    return rivetr().services.stacks
+
+
+async def _stack_json(row: Any, *, reveal: bool = False) -> dict[str, Any]:
+    service = _stacks()
+    from rivetr_core.models.services import project_network_name
+
+    env = service.env_of(row)
+    return StackOut(
+        id=row.id,
+        name=row.name,
+        project_id=row.project_id,
+        source=row.source,
+        compose=row.compose,
+        repo_url=row.repo_url,
+        branch=row.branch,
+        compose_path=row.compose_path,
+        profiles=list(row.profiles or ()),
+        domains=[
+            DomainOut(domain=d.domain, service=d.service, port=d.port) for d in await service.domains(row.id)
+        ],
+        env={k: (v if reveal else MASK) for k, v in env.items()},
+        status=row.status,
+        error=row.error,
+        current_deployment_id=row.current_deployment_id,
+        network=project_network_name(row.project_id),
+        services=[StackServiceOut.model_validate(s) for s in await service.service_status(row)],
+        created_at=isoformat(row.created_at) or "",
+        updated_at=isoformat(row.updated_at) or "",
+    ).model_dump(mode="json")
+
+
+async def _reveal(asked: bool) -> bool:
+    if not asked:
+        return False
+    if not await rivetr().services.managed.may_reveal(getattr(request, "rivetr_principal", None)):
+        raise ApiError(403, "only administrators may reveal a stack's variables")
+    return True
+
+
+def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """``source`` from what was given: a pasted file or a repository, not both."""
+    if fields.get("compose") and fields.get("repo_url"):
+        raise ApiError(422, "give either compose (a pasted file) or repo_url (a repository), not both")
+    if "compose" in fields and fields["compose"] is not None:
+        fields["source"] = "inline"
+        fields["repo_url"] = None
+    elif fields.get("repo_url"):
+        from rivetr_core.engine.gitsource import classify_url
+
+        if classify_url(fields["repo_url"]) is None:
+            raise ApiError(422, "repo_url: must be an https:// or git:// repository URL")
+        fields["source"] = "git"
+        fields["compose"] = None
+    return fields
+
+
+@bp.get("/api/stacks")
+@tag(["stacks"])
+@validate_querystring(ListQuery)
+@document_response(page_model(StackOut, "StackPage"))
+async def list_stacks(query_args: ListQuery) -> dict[str, Any]:
+    """Stacks by name, a page at a time, variables masked."""
+    rows, next_cursor = await _stacks().list(query_args, project_id=query_args.project_id)
+    return envelope([await _stack_json(r) for r in rows], next_cursor)
+
+
+@bp.post("/api/stacks")
+@tag(["stacks"])
+@responds(404, 409)
+@validate_request(StackIn)
+@document_response(StackOut, 201)
+async def create_stack(data: StackIn) -> tuple[dict[str, Any], int]:
+    """Create a stack from a pasted compose file or a repository (deploy it with ``POST .../deploy``)."""
+    fields = data.model_dump()
+    if not fields.get("compose") and not fields.get("repo_url"):
+        raise ApiError(422, "give compose (a pasted file) or repo_url (a repository with the file)")
+    row = await _stacks().create(_source_fields(fields))
+    return await _stack_json(row), 201
+
+
+@bp.post("/api/stacks/validate")
+@tag(["stacks"])
+@validate_request(ValidateIn)
+@document_response(ValidateOut)
+async def validate_stack(data: ValidateIn) -> dict[str, Any]:
+    """Check a compose file as a deploy of a pasted stack reads it (422 naming what is wrong); stores nothing."""
+    from rivetr_core.compose.loader import referenced_variables
+
+    project = _stacks().validate_compose(data.compose, data.env, list(data.profiles))
+    return ValidateOut(
+        services=sorted(project.services),
+        disabled_services=sorted(project.disabled_services),
+        start_order=project.start_order(),
+        networks=sorted(project.networks),
+        volumes=sorted(project.volumes),
+        variables=referenced_variables(data.compose),
+        warnings=list(project.warnings),
+    ).model_dump(mode="json")
+
+
+@bp.get("/api/stacks/<stack_id>")
+@tag(["stacks"])
+@responds(403)
+@validate_querystring(RevealQuery)
+@document_response(StackOut)
+async def get_stack(stack_id: str, query_args: RevealQuery) -> dict[str, Any]:
+    """A stack (by id or name) with its services and their containers as the engine sees them now."""
+    reveal = await _reveal(query_args.reveal)
+    return await _stack_json(await _stacks().get(stack_id), reveal=reveal)
+
+
+@bp.put("/api/stacks/<stack_id>")
+@tag(["stacks"])
+@responds(409)
+@validate_request(StackUpdate)
+@document_response(StackOut)
+async def update_stack(stack_id: str, data: StackUpdate) -> dict[str, Any]:
+    """Change the file, repository, profiles, domains or variables; they apply at the next deploy."""
+    fields = {k: getattr(data, k) for k in data.model_fields_set}
+    if "domains" in fields:
+        fields["domains"] = [d.model_dump() for d in data.domains]
+    row = await _stacks().update(stack_id, _source_fields(fields))
+    return await _stack_json(row)
+
+
+@bp.delete("/api/stacks/<stack_id>")
+@tag(["stacks"])
+@validate_querystring(DeleteQuery)
+async def delete_stack(stack_id: str, query_args: DeleteQuery) -> Response:
+    """Stop and remove its containers, networks, routes and images (``volumes=true``: its data too)."""
+    await _stacks().delete(stack_id, volumes=query_args.volumes)
+    return Response(status=204)
+
+
+@bp.post("/api/stacks/<stack_id>/deploy")
+@tag(["stacks"])
+@responds(409)
+@document_response(DeploymentOut, 202)
+async def deploy_stack(stack_id: str) -> tuple[dict[str, Any], int]:
+    """202 with the deployment (``GET /api/deployments/{id}`` and its log stream follow it)."""
+    dep = await _stacks().deploy(stack_id, trigger="api")
+    return stack_deployment_json(dep), 202
+
+
+@bp.post("/api/stacks/<stack_id>/rollback")
+@tag(["stacks"])
+@responds(409)
+@validate_request(RollbackIn)
+@document_response(DeploymentOut, 202)
+async def rollback_stack(stack_id: str, data: RollbackIn) -> tuple[dict[str, Any], int]:
+    """202 with a deployment that runs an earlier deployment's file and images again (no clone, no build)."""
+    dep = await _stacks().rollback(stack_id, data.deployment_id)
+    return stack_deployment_json(dep), 202
+
+
+@bp.get("/api/stacks/<stack_id>/deployments")
+@tag(["stacks"])
+@validate_querystring(PageQuery)
+@document_response(page_model(DeploymentOut, "StackDeploymentPage"))
+async def list_stack_deployments(stack_id: str, query_args: PageQuery) -> dict[str, Any]:
+    """Newest first."""
+    rows, next_cursor = await _stacks().list_deployments(stack_id, query_args)
+    return envelope([stack_deployment_json(d) for d in rows], next_cursor)
+
+
+async def _service_logs(stack_id: str, service: str, tail: int, follow: bool) -> Any:
+    service_layer = _stacks()
+    ids = await service_layer.service_container_ids(stack_id, service)
+    runtime = await rivetr().runtime()
+    return ids, runtime
+
+
+@bp.get("/api/stacks/<stack_id>/services/<service>/logs")
+@tag(["stacks"])
+@validate_querystring(LogsQuery)
+@document_response(ServiceLogsOut)
+async def stack_service_logs(stack_id: str, service: str, query_args: LogsQuery) -> dict[str, Any]:
+    """The last lines of each of the service's containers (replicas), oldest first."""
+    ids, runtime = await _service_logs(stack_id, service, query_args.tail, False)
+    items: list[dict[str, Any]] = []
+    for container_id in ids:
+        info = await runtime.inspect(container_id)
+        async for entry in runtime.logs(container_id, tail=query_args.tail):
+            items.append(
+                {
+                    "line": entry.line,
+                    "stream": entry.stream,
+                    "ts": isoformat(entry.ts),
+                    "container": info.name,
+                }
+            )
+    items.sort(key=lambda i: i["ts"] or "")
+    return ServiceLogsOut.model_validate(
+        {"items": items[-query_args.tail :] if query_args.tail else []}
+    ).model_dump(mode="json")
+
+
+@bp.websocket("/api/stacks/<stack_id>/services/<service>/logs/stream")
+async def stream_stack_service_logs(stack_id: str, service: str) -> None:
+    """Follow the service's first container (``?tail=`` lines first; ``?replica=N`` picks another)."""
+    arg = websocket.args.get("tail", "100")
+    tail = int(arg) if arg.isdigit() else 100
+    replica = websocket.args.get("replica", "1")
+    try:
+        ids, runtime = await _service_logs(stack_id, service, tail, True)
+    except NotFound as exc:
+        await websocket.close(4404, exc.message)
+        return
+    index = int(replica) - 1 if replica.isdigit() else 0
+    if not ids or not 0 <= index < len(ids):
+        await websocket.close(4409, "the service has no such container: deploy the stack first")
+        return
+    await websocket.accept()
+    async for entry in runtime.logs(ids[index], tail=tail, follow=True):
+        await websocket.send(
+            json.dumps({"line": entry.line, "stream": entry.stream, "ts": isoformat(entry.ts)})
+        )
+    await websocket.send(json.dumps({"event": "end"}))
+    await websocket.close(1000)
+
+
+@bp.get("/api/projects/<project_id>/network")
+@tag(["projects"])
+@document_response(ProjectNetworkOut)
+async def project_network(project_id: str) -> dict[str, Any]:
+    """The project's private network and its members (apps, managed services, stack services) with the names
+    they reach each other by. ``default`` is the network of everything without a project."""
+    data = await _stacks().project_network(None if project_id == "default" else project_id)
+    return ProjectNetworkOut.model_validate(data).model_dump(mode="json")

@@ -1,0 +1,702 @@
+"""Compose stacks: create, read, update and delete them, deploy and roll them back, their services' status and
+logs, and the project network's members; see docs/compose.md.
+
+Rules:
+
+* ``name`` is DNS-safe (at most 40 characters: ``<stack>-<service>`` must stay a host name), unique across apps,
+  managed services and stacks (409).
+* A stack is ``inline`` (``compose``: the pasted file, validated at once: a 422 names the key, the service and
+  the line) or ``git`` (``repo_url``, ``branch``, ``compose_path``; the file is read and validated at each
+  deploy). A pasted file cannot ``build`` (there is no context).
+* ``domains`` route a host name to a service and container port: unique across apps, stacks and manual routes
+  (409); one port per service.
+* ``env`` are the variables the file interpolates, encrypted at rest and masked in answers unless revealed.
+* One deployment of a stack runs at a time; later ones wait for it (``queued``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.engine.logs import BuildLogStore
+from rivetr_core.models.apps import App, AppDomain, Project
+from rivetr_core.models.core import ProxyRoute
+from rivetr_core.models.services import ManagedService, project_network_name
+from rivetr_core.models.stacks import (
+    STACK_ACTIVE_STATUSES,
+    Stack,
+    StackDeployment,
+    StackDeploymentLog,
+    StackDomain,
+)
+
+if TYPE_CHECKING:
+    from rivetr_core.compose.model import ComposeProject
+    from rivetr_core.context import RivetrContext
+    from rivetr_core.contract import ContainerRuntime
+    from rivetr_core.pagination import PageQuery
+
+log = logging.getLogger("rivetr.stacks")
+
+MASK = "********"
+STOP_TIMEOUT = 10.0
+#: Built images of a stack's deployments kept for rollbacks (the current one's always).
+KEEP_IMAGES = 3
+
+
+@dataclass
+class DeployPlan:
+    """What one deployment works from, read when it starts (decrypted env in memory only)."""
+
+    stack: Stack
+    deployment: StackDeployment
+    env: dict[str, str]
+    domains: list[StackDomain]
+    previous: StackDeployment | None
+    source: StackDeployment | None = None
+    routed_ports: dict[str, int] = field(default_factory=dict)
+
+
+class StackService:
+    def __init__(self, ctx: RivetrContext) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        self.logs = BuildLogStore(ctx.db, StackDeploymentLog)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    @property
+    def instance_id(self) -> str:
+        deployments = self.ctx.services.get("deployments")
+        return str(getattr(deployments, "instance_id", "") or "")
+
+    # ------------------------------------------------------------------------------------------ reading
+    async def get(self, stack_id: str) -> Stack:
+        async with self.db.session() as session:
+            row = await session.get(Stack, stack_id)
+            if row is None:
+                row = (await session.exec(select(Stack).where(Stack.name == stack_id))).first()
+        if row is None:
+            raise NotFound.of("stack", stack_id)
+        return row
+
+    async def domains(self, stack_id: str) -> builtins.list[StackDomain]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(StackDomain).where(StackDomain.stack_id == stack_id).order_by(col(StackDomain.domain))
+            )
+            return list(rows.all())
+
+    def env_of(self, row: Stack) -> dict[str, str]:
+        if not row.env_enc:
+            return {}
+        return dict(json.loads(self.ctx.secrets.decrypt(row.env_enc)))
+
+    async def list(self, page: PageQuery, project_id: str | None = None) -> tuple[list[Stack], str | None]:
+        from rivetr_core.pagination import list_page
+
+        async with self.db.session() as session:
+            query = select(Stack)
+            if project_id:
+                query = query.where(Stack.project_id == project_id)
+            rows = list((await session.exec(query)).all())
+        return list_page(rows, lambda r: (r.name,), (str,), page)
+
+    # ------------------------------------------------------------------------------------------ writing
+    async def create(self, fields: dict[str, Any]) -> Stack:
+        domains = fields.pop("domains", None) or []
+        env = fields.pop("env", None) or {}
+        row = Stack(**fields)
+        await self._validate(row, env, domains, own_id=None)
+        row.env_enc = self.ctx.secrets.encrypt(json.dumps(env)) if env else None
+        async with self.db.session() as session:
+            session.add(row)
+            for d in domains:
+                session.add(
+                    StackDomain(domain=d["domain"], stack_id=row.id, service=d["service"], port=d["port"])
+                )
+            await session.commit()
+            await session.refresh(row)
+        log.info("stack %s created (%s)", row.name, row.source)
+        return row
+
+    async def update(self, stack_id: str, fields: dict[str, Any]) -> Stack:
+        row = await self.get(stack_id)
+        domains = fields.pop("domains", None)
+        env = fields.pop("env", None)
+        for key, value in fields.items():
+            setattr(row, key, value)
+        current_env = self.env_of(row) if env is None else env
+        current_domains = (
+            [{"domain": d.domain, "service": d.service, "port": d.port} for d in await self.domains(row.id)]
+            if domains is None
+            else domains
+        )
+        await self._validate(row, current_env, current_domains, own_id=row.id)
+        if env is not None:
+            row.env_enc = self.ctx.secrets.encrypt(json.dumps(env)) if env else None
+        row.updated_at = utcnow()
+        async with self.db.session() as session:
+            session.add(row)
+            if domains is not None:
+                old = {
+                    d.domain
+                    for d in (
+                        await session.exec(select(StackDomain).where(StackDomain.stack_id == row.id))
+                    ).all()
+                }
+                await session.exec(  # type: ignore[call-overload]
+                    sa.delete(StackDomain).where(col(StackDomain.stack_id) == row.id)
+                )
+                for d in domains:
+                    session.add(
+                        StackDomain(domain=d["domain"], stack_id=row.id, service=d["service"], port=d["port"])
+                    )
+            await session.commit()
+            await session.refresh(row)
+        if domains is not None:
+            # A domain no longer in the list stops routing now; new ones route at the next deploy.
+            for domain in old - {d["domain"] for d in domains}:
+                existing = await self.ctx.services.routes.get(domain)
+                if existing is not None and existing.stack_id == row.id:
+                    await self.ctx.services.routes.remove(domain)
+        return row
+
+    async def _validate(
+        self, row: Stack, env: Mapping[str, str], domains: builtins.list[dict[str, Any]], own_id: str | None
+    ) -> None:
+        if row.source == "inline":
+            if not row.compose:
+                raise ValidationFailed.on("compose", "a stack without a repository needs the compose file")
+            project = self.validate_compose(row.compose, env, list(row.profiles or ()))
+            services = set(project.services)
+        else:
+            if not row.repo_url:
+                raise ValidationFailed.on("repo_url", "a git stack needs a repository URL")
+            from rivetr_core.engine.gitsource import classify_url
+
+            kind = classify_url(row.repo_url)
+            if kind in ("file", "local") and not self.ctx.config.git.allow_local:
+                raise ValidationFailed.on(
+                    "repo_url", "local paths and file:// URLs are disabled ([git] allow_local)"
+                )
+            if kind == "ssh":
+                raise ValidationFailed.on(
+                    "repo_url", "stacks clone over https:// or git:// (SSH keys: not yet)"
+                )
+            services = set()
+        ports: dict[str, int] = {}
+        for i, d in enumerate(domains):
+            if services and d["service"] not in services:
+                raise ValidationFailed.on(
+                    f"domains[{i}].service",
+                    f"no service {d['service']!r} in the compose file",
+                    available=sorted(services),
+                )
+            if ports.setdefault(d["service"], d["port"]) != d["port"]:
+                raise ValidationFailed.on(
+                    f"domains[{i}].port",
+                    f"service {d['service']!r} is already routed on port {ports[d['service']]}",
+                )
+        async with self.db.session() as session:
+            if row.project_id and await session.get(Project, row.project_id) is None:
+                raise NotFound.on("project_id", f"no project with id {row.project_id!r}")
+            other = (await session.exec(select(Stack.id).where(Stack.name == row.name))).first()
+            if other is not None and other != own_id:
+                raise Conflict.on(
+                    "name", "already taken", summary=f"a stack named {row.name!r} already exists"
+                )
+            if (await session.exec(select(App.id).where(App.name == row.name))).first() is not None:
+                raise Conflict.on(
+                    "name", "already taken", summary=f"an app named {row.name!r} already exists"
+                )
+            if (await session.exec(select(ManagedService.id).where(ManagedService.name == row.name))).first():
+                raise Conflict.on(
+                    "name", "already taken", summary=f"a service named {row.name!r} already exists"
+                )
+            seen: set[str] = set()
+            for i, d in enumerate(domains):
+                domain = d["domain"]
+                if domain in seen:
+                    raise ValidationFailed.on(f"domains[{i}].domain", f"{domain} is listed twice")
+                seen.add(domain)
+                if domain == self.ctx.config.server.dashboard_domain:
+                    raise Conflict.on(f"domains[{i}].domain", f"{domain} is the dashboard's")
+                if await session.get(AppDomain, domain) is not None:
+                    raise Conflict.on(f"domains[{i}].domain", f"{domain} is an app's domain")
+                owner = await session.get(StackDomain, domain)
+                if owner is not None and owner.stack_id != own_id:
+                    raise Conflict.on(f"domains[{i}].domain", f"{domain} is another stack's domain")
+                route = await session.get(ProxyRoute, domain)
+                if route is not None and route.stack_id != own_id:
+                    raise Conflict.on(f"domains[{i}].domain", f"{domain} is already routed (a manual route)")
+
+    def validate_compose(
+        self, text: str, env: Mapping[str, str], profiles: builtins.list[str]
+    ) -> ComposeProject:
+        """A pasted file, checked as a deploy would read it (422 naming the key, service, line)."""
+        from rivetr_core.compose.loader import load_compose
+
+        return load_compose(
+            text,
+            env=env,
+            base_dir=None,
+            profiles=profiles,
+            allow_build=False,
+            allowed_bind_roots=list(self.ctx.config.volumes.allowed_bind_roots),
+        )
+
+    async def delete(self, stack_id: str, *, volumes: bool = False) -> None:
+        """Stop and remove every container, network and route of the stack (``volumes``: its data too)."""
+        row = await self.get(stack_id)
+        active = await self._active_ids(row.id)
+        task = next((t for d, t in self._tasks.items() if not t.done() and d in active), None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(task), 30)
+        async with self.db.session() as session:
+            db_row = await session.get(Stack, row.id)
+            if db_row is not None:
+                db_row.status = "deleting"
+                session.add(db_row)
+                await session.commit()
+        for domain in await self.domains(row.id):
+            existing = await self.ctx.services.routes.get(domain.domain)
+            if existing is not None and existing.stack_id == row.id:
+                await self.ctx.services.routes.remove(domain.domain)
+        runtime = await self.ctx.runtime()
+        # In parallel: a process without a SIGTERM handler (PID 1 without init, compose's default) takes the
+        # whole stop timeout each.
+        containers = await runtime.list(labels={"rivetr.stack": row.id})
+        await asyncio.gather(*(self.remove_container(runtime, info.id) for info in containers))
+        remove_network = getattr(runtime, "remove_network", None)
+        if remove_network is not None:
+            from rivetr_core.stacks.naming import stack_network
+
+            for name in await self._network_keys(row):
+                with contextlib.suppress(RivetrError):
+                    await remove_network(stack_network(row.name, name))
+        if volumes:
+            for name in await runtime.list_volumes({"rivetr.stack": row.id}):
+                try:
+                    await runtime.remove_volume(name)
+                except RivetrError as exc:
+                    log.warning("stack %s: volume %s kept: %s", row.name, name, exc.message)
+        for image in await runtime.list_images({"rivetr.stack": row.id}):
+            with contextlib.suppress(Exception):
+                await runtime.remove_image(image, force=True)
+        async with self.db.session() as session:
+            db_row = await session.get(Stack, row.id)
+            if db_row is not None:
+                await session.delete(db_row)
+                await session.commit()
+        import shutil
+
+        await asyncio.to_thread(
+            shutil.rmtree, self.ctx.config.server.data_dir.resolve() / "stacks" / row.id, True
+        )
+        log.info("stack %s deleted", row.name)
+
+    async def _network_keys(self, row: Stack) -> set[str]:
+        """The compose network keys the stack's deployments used."""
+        keys = {"default"}
+        async with self.db.session() as session:
+            deps = (
+                await session.exec(select(StackDeployment).where(StackDeployment.stack_id == row.id))
+            ).all()
+        for dep in deps:
+            keys.update(dep.networks or [])
+        return keys
+
+    async def _active_ids(self, stack_id: str) -> set[str]:
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(StackDeployment.id).where(
+                    StackDeployment.stack_id == stack_id,
+                    col(StackDeployment.status).in_(STACK_ACTIVE_STATUSES),
+                )
+            )
+            return set(rows.all())
+
+    # ---------------------------------------------------------------------------------------- deploying
+    async def deploy(
+        self, stack_id: str, *, trigger: str = "api", rollback_of: str | None = None
+    ) -> StackDeployment:
+        row = await self.get(stack_id)
+        if row.status == "deleting":
+            raise Conflict(f"stack {row.name} is being deleted", code="stack_deleting")
+        source = None
+        if rollback_of is not None:
+            source = await self.get_deployment(rollback_of)
+            if source.stack_id != row.id:
+                raise ValidationFailed.on("deployment_id", "that deployment belongs to another stack")
+            if source.status not in ("running", "superseded"):
+                raise ValidationFailed.on(
+                    "deployment_id", f"deployment {source.id} never went live ({source.status})"
+                )
+        dep = StackDeployment(stack_id=row.id, trigger=trigger, rollback_of=rollback_of)
+        async with self.db.session() as session:
+            session.add(dep)
+            await session.commit()
+            await session.refresh(dep)
+        self._tasks[dep.id] = self.ctx.spawn(self._run(row.id, dep.id), f"stack-deploy-{dep.id}")
+        return dep
+
+    async def rollback(self, stack_id: str, deployment_id: str | None) -> StackDeployment:
+        """To ``deployment_id``, or the last deployment that went live before the current one."""
+        row = await self.get(stack_id)
+        if deployment_id is None:
+            async with self.db.session() as session:
+                rows = await session.exec(
+                    select(StackDeployment)
+                    .where(
+                        StackDeployment.stack_id == row.id,
+                        StackDeployment.status == "superseded",
+                        StackDeployment.id != (row.current_deployment_id or ""),
+                    )
+                    .order_by(col(StackDeployment.created_at).desc())
+                )
+                target = rows.first()
+            if target is None:
+                raise Conflict(
+                    f"stack {row.name} has no earlier deployment to roll back to", code="no_rollback"
+                )
+            deployment_id = target.id
+        return await self.deploy(row.id, trigger="rollback", rollback_of=deployment_id)
+
+    async def _run(self, stack_id: str, dep_id: str) -> None:
+        from rivetr_core.stacks.deployer import StackDeployer
+
+        lock = self._locks.setdefault(stack_id, asyncio.Lock())
+        try:
+            async with lock:
+                plan = await self._plan(stack_id, dep_id)
+                if plan is None:
+                    return
+                await self._set_stack(stack_id, status="deploying")
+                await StackDeployer(self, plan).run()
+        finally:
+            self._tasks.pop(dep_id, None)
+
+    async def _plan(self, stack_id: str, dep_id: str) -> DeployPlan | None:
+        async with self.db.session() as session:
+            stack = await session.get(Stack, stack_id)
+            dep = await session.get(StackDeployment, dep_id)
+            if stack is None or dep is None or dep.status != "queued":
+                return None
+            previous = (
+                await session.get(StackDeployment, stack.current_deployment_id)
+                if stack.current_deployment_id
+                else None
+            )
+            source = await session.get(StackDeployment, dep.rollback_of) if dep.rollback_of else None
+        domains = await self.domains(stack_id)
+        return DeployPlan(
+            stack=stack,
+            deployment=dep,
+            env=self.env_of(stack),
+            domains=domains,
+            previous=previous,
+            source=source,
+            routed_ports={d.service: d.port for d in domains},
+        )
+
+    async def cancel(self, dep_id: str) -> StackDeployment:
+        dep = await self.get_deployment(dep_id)
+        if dep.status not in STACK_ACTIVE_STATUSES:
+            raise Conflict(
+                f"deployment {dep_id} is {dep.status}; only an active one can be cancelled", code="not_active"
+            )
+        task = self._tasks.get(dep_id)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(task), 60)
+        dep = await self.get_deployment(dep_id)
+        if dep.status == "queued":
+            dep = await self.update_deployment(dep_id, status="cancelled", finished_at=utcnow())
+        return dep
+
+    async def get_deployment(self, dep_id: str) -> StackDeployment:
+        async with self.db.session() as session:
+            dep = await session.get(StackDeployment, dep_id)
+        if dep is None:
+            raise NotFound.of("deployment", dep_id)
+        return dep
+
+    async def list_deployments(
+        self, stack_id: str, page: PageQuery
+    ) -> tuple[builtins.list[StackDeployment], str | None]:
+        from rivetr_core.pagination import list_page
+
+        row = await self.get(stack_id)
+        async with self.db.session() as session:
+            rows = list(
+                (await session.exec(select(StackDeployment).where(StackDeployment.stack_id == row.id))).all()
+            )
+        return list_page(
+            rows, lambda d: (isoformat(d.created_at) or "", d.id), (str, str), page, descending=True
+        )
+
+    async def update_deployment(self, dep_id: str, **fields: Any) -> StackDeployment:
+        async with self.db.session() as session:
+            dep = await session.get(StackDeployment, dep_id)
+            if dep is None:
+                raise NotFound.of("deployment", dep_id)
+            previous = dep.status
+            for key, value in fields.items():
+                setattr(dep, key, value)
+            session.add(dep)
+            await session.commit()
+            await session.refresh(dep)
+        if "status" in fields and fields["status"] != previous:
+            self.logs.mark(dep_id, fields["status"])
+        return dep
+
+    async def _set_stack(self, stack_id: str, **fields: Any) -> None:
+        async with self.db.session() as session:
+            row = await session.get(Stack, stack_id)
+            if row is None:
+                return
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            session.add(row)
+            await session.commit()
+
+    async def deployment_succeeded(self, plan: DeployPlan) -> None:
+        async with self.db.session() as session:
+            stack = await session.get(Stack, plan.stack.id)
+            if stack is None:
+                return
+            if plan.previous is not None:
+                prev = await session.get(StackDeployment, plan.previous.id)
+                if prev is not None and prev.status == "running":
+                    prev.status = "superseded"
+                    session.add(prev)
+            stack.current_deployment_id = plan.deployment.id
+            stack.status, stack.error, stack.updated_at = "running", None, utcnow()
+            session.add(stack)
+            await session.commit()
+        self._emit("stack_deployment_succeeded", plan, f"stack {plan.stack.name} is live", "success")
+
+    async def deployment_failed(self, plan: DeployPlan, error: str | None) -> None:
+        # The old stack keeps running when there is one; a first deployment that failed leaves nothing.
+        status = "running" if plan.previous is not None else "failed"
+        await self._set_stack(plan.stack.id, status=status, error=error)
+        self._emit(
+            "stack_deployment_failed",
+            plan,
+            f"deployment of stack {plan.stack.name} failed: {error}",
+            "failure",
+        )
+
+    def _emit(self, kind: str, plan: DeployPlan, message: str, level: str) -> None:
+        from rivetr_core.contract import RivetrEvent
+
+        try:
+            self.ctx.emit(
+                RivetrEvent(
+                    type=kind,
+                    message=message,
+                    level=level,  # type: ignore[arg-type]
+                    deployment_id=plan.deployment.id,
+                    data={"stack_id": plan.stack.id, "stack": plan.stack.name},
+                )
+            )
+        except Exception:
+            log.debug("emitting %s failed", kind, exc_info=True)
+
+    async def remove_container(self, runtime: ContainerRuntime, container_id: str) -> None:
+        from rivetr_core.contract import ContainerNotFound
+
+        try:
+            await runtime.stop(container_id, timeout=STOP_TIMEOUT)
+        except ContainerNotFound:
+            return
+        except Exception:
+            log.warning("stopping container %s failed; removing it anyway", container_id[:12], exc_info=True)
+        with contextlib.suppress(ContainerNotFound):
+            await runtime.remove(container_id, force=True)
+
+    async def ensure_project_network(self, runtime: ContainerRuntime, project_id: str | None) -> str | None:
+        """The project's private network (isolated from other projects where the runtime can), or None when
+        the runtime has no networks."""
+        name = project_network_name(project_id)
+        labels = {"rivetr.project": project_id or "default", "rivetr.instance": self.instance_id}
+        ensure = getattr(runtime, "ensure_project_network", None) or getattr(runtime, "ensure_network", None)
+        if ensure is None:
+            return None
+        await ensure(name, labels)
+        return name
+
+    async def prune_images(self, stack: Stack, runtime: ContainerRuntime) -> None:
+        """Built images of deployments older than the last :data:`KEEP_IMAGES` that went live go."""
+        async with self.db.session() as session:
+            deps = list(
+                (
+                    await session.exec(
+                        select(StackDeployment)
+                        .where(StackDeployment.stack_id == stack.id)
+                        .order_by(col(StackDeployment.created_at).desc())
+                    )
+                ).all()
+            )
+        keep: set[str] = set()
+        live = [d for d in deps if d.status in ("running", "superseded")][:KEEP_IMAGES]
+        for dep in live:
+            keep.update(str(s.get("image")) for s in (dep.services or {}).values() if isinstance(s, dict))
+        for image in await runtime.list_images({"rivetr.stack": stack.id}):
+            if image not in keep:
+                with contextlib.suppress(Exception):
+                    await runtime.remove_image(image)
+
+    # ---------------------------------------------------------------------------------------- observing
+    async def service_status(self, row: Stack) -> builtins.list[dict[str, Any]]:
+        """Each service of the current deployment with its containers as the engine sees them now."""
+        current = await self.get_deployment(row.current_deployment_id) if row.current_deployment_id else None
+        recorded = dict((current.services if current else {}) or {})
+        domains = await self.domains(row.id)
+        runtime = self.ctx.runtime_if_ready()
+        live: dict[str, Any] = {}
+        if runtime is not None and recorded:
+            with contextlib.suppress(Exception):
+                live = {c.id: c for c in await runtime.list(labels={"rivetr.stack": row.id})}
+        from rivetr_core.stacks.naming import project_alias
+
+        out = []
+        for name in sorted(recorded):
+            entry = recorded[name]
+            containers: builtins.list[dict[str, Any]] = []
+            for c in entry.get("containers") or []:
+                info = live.get(c.get("id"))
+                containers.append(
+                    {
+                        "id": c.get("id"),
+                        "name": c.get("name"),
+                        "status": info.status if info else ("unknown" if runtime is None else "missing"),
+                        "health": info.health if info else None,
+                        "upstream": c.get("upstream"),
+                    }
+                )
+            statuses = {c["status"] for c in containers}
+            out.append(
+                {
+                    "name": name,
+                    "image": entry.get("image"),
+                    "status": "running"
+                    if statuses == {"running"}
+                    else ", ".join(sorted(statuses)) or "unknown",
+                    "replicas": len(containers),
+                    "containers": containers,
+                    "internal_names": [name, project_alias(row.name, name)],
+                    "domains": [d.domain for d in domains if d.service == name],
+                    "last_action": entry.get("action"),
+                }
+            )
+        return out
+
+    async def service_container_ids(self, stack_id: str, service: str) -> builtins.list[str]:
+        row = await self.get(stack_id)
+        current = await self.get_deployment(row.current_deployment_id) if row.current_deployment_id else None
+        entry = ((current.services if current else {}) or {}).get(service)
+        if not entry:
+            raise NotFound.of("service", f"{row.name}/{service}")
+        return [c["id"] for c in entry.get("containers") or [] if c.get("id")]
+
+    async def project_network(self, project_id: str | None) -> dict[str, Any]:
+        """Who is on a project's private network and under which names."""
+        members: builtins.list[dict[str, Any]] = []
+        async with self.db.session() as session:
+            if project_id is not None and await session.get(Project, project_id) is None:
+                raise NotFound.of("project", project_id)
+            apps = (await session.exec(select(App).where(App.project_id == project_id))).all()
+            services = (
+                await session.exec(select(ManagedService).where(ManagedService.project_id == project_id))
+            ).all()
+            stacks = (await session.exec(select(Stack).where(Stack.project_id == project_id))).all()
+            deps = {
+                d.id: d
+                for d in (
+                    await session.exec(
+                        select(StackDeployment).where(
+                            col(StackDeployment.id).in_(
+                                [s.current_deployment_id for s in stacks if s.current_deployment_id]
+                            )
+                        )
+                    )
+                ).all()
+            }
+        for app in apps:
+            members.append({"kind": "app", "id": app.id, "name": app.name, "internal_names": [app.name]})
+        for svc in services:
+            members.append({"kind": "service", "id": svc.id, "name": svc.name, "internal_names": [svc.name]})
+        from rivetr_core.stacks.naming import project_alias
+
+        for stack in stacks:
+            dep = deps.get(stack.current_deployment_id or "")
+            for service in sorted((dep.services if dep else {}) or {}):
+                members.append(
+                    {
+                        "kind": "stack_service",
+                        "id": stack.id,
+                        "name": f"{stack.name}/{service}",
+                        "internal_names": [project_alias(stack.name, service)],
+                    }
+                )
+        return {"project_id": project_id, "network": project_network_name(project_id), "members": members}
+
+    # ------------------------------------------------------------------------------------------ recovery
+    async def recover(self) -> int:
+        """At start-up: deployments a stopped server left active failed (their containers are removed, the
+        previous ones started again where they were stopped)."""
+        async with self.db.session() as session:
+            rows = list(
+                (
+                    await session.exec(
+                        select(StackDeployment).where(col(StackDeployment.status).in_(STACK_ACTIVE_STATUSES))
+                    )
+                ).all()
+            )
+        if not rows:
+            return 0
+        runtime = self.ctx.runtime_if_ready()
+        for dep in rows:
+            if runtime is not None:
+                with contextlib.suppress(Exception):
+                    for info in await runtime.list(labels={"rivetr.deployment": dep.id}):
+                        await self.remove_container(runtime, info.id)
+            await self.update_deployment(
+                dep.id, status="failed", error="interrupted: the server stopped", finished_at=utcnow()
+            )
+            async with self.db.session() as session:
+                stack = await session.get(Stack, dep.stack_id)
+                current = (
+                    await session.get(StackDeployment, stack.current_deployment_id)
+                    if stack and stack.current_deployment_id
+                    else None
+                )
+            if stack is not None and current is not None and runtime is not None:
+                start = getattr(runtime, "start", None)
+                for entry in (current.services or {}).values():
+                    for c in (entry.get("containers") if isinstance(entry, dict) else None) or []:
+                        with contextlib.suppress(Exception):
+                            info = await runtime.inspect(c["id"])
+                            if not info.running and start is not None and info.exit_code != 0:
+                                await start(c["id"])
+            if stack is not None:
+                await self._set_stack(stack.id, status="running" if current else "failed")
+        return len(rows)

@@ -1,0 +1,187 @@
+"""Compose stacks on real engines (Docker and Podman) through a real ``rivetr serve`` and its proxy: a pasted
+stack deploys in ``depends_on`` order (a web front waiting for a healthy Redis), its routed service answers through
+the proxy, its services reach each other by service name and are ``<stack>-<service>`` on the project network; a
+redeploy that changes only the routed service replaces only that one (blue/green: the others keep their
+containers); a rollback brings the previous file back; a dependency that never becomes healthy fails the
+deployment, naming it, while the old stack keeps serving; delete removes containers, networks and routes."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ENGINES = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("podman", marks=pytest.mark.podman)]
+BUSYBOX = "localhost/rivetr-test/busybox:latest"
+
+
+def compose(version: str, *, redis_health: str = '["CMD", "redis-cli", "ping"]') -> str:
+    return f"""
+services:
+  web:
+    image: {BUSYBOX}
+    command: ["sh", "-c", "mkdir -p /www && echo {version} > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    environment:
+      CACHE_URL: redis://cache:6379
+    depends_on:
+      cache:
+        condition: service_healthy
+  worker:
+    image: {BUSYBOX}
+    command: ["sh", "-c", "while true; do sleep 1; done"]
+    depends_on: [cache]
+  cache:
+    image: redis:7
+    command: redis-server --save ""
+    healthcheck:
+      test: {redis_health}
+      interval: 1s
+      timeout: 2s
+      retries: 3
+x-notes: ignored by Rivetr, as compose ignores it
+"""
+
+
+def wait_deployment(rivetr: Any, dep_id: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        dep = rivetr.deployment(dep_id)
+        if dep["status"] in ("running", "failed", "cancelled"):
+            return dep
+        if time.monotonic() > deadline:
+            raise AssertionError(f"stack deployment still {dep['status']}: {dep}")
+        time.sleep(0.2)
+
+
+def deploy(rivetr: Any, stack_id: str, expect: str = "running") -> dict[str, Any]:
+    response = rivetr.api.post(f"/api/stacks/{stack_id}/deploy")
+    assert response.status_code == 202, response.text
+    assert response.json()["stack_id"] == stack_id
+    dep = wait_deployment(rivetr, response.json()["id"])
+    if dep["status"] != expect:
+        logs = rivetr.api.get(f"/api/deployments/{dep['id']}/logs").json()
+        raise AssertionError(f"{dep['status']}: {dep['error']}\n" + "\n".join(x["line"] for x in logs[-40:]))
+    return dep
+
+
+def container_ids(dep: dict[str, Any], service: str) -> list[str]:
+    return [c["id"] for c in dep["services"][service]["containers"]]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stack_deploys_in_order_routes_redeploys_only_what_changed_and_rolls_back(
+    e2e: Any, engine: str
+) -> None:
+    rivetr = e2e(engine)
+    name = f"stk{uuid.uuid4().hex[:6]}"
+    domain = f"{name}.e2e.test"
+    response = rivetr.api.post(
+        "/api/stacks",
+        json={
+            "name": name,
+            "compose": compose("v1"),
+            "domains": [{"domain": domain, "service": "web", "port": 8080}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    stack = response.json()
+    assert stack["status"] == "created" and stack["source"] == "inline"
+
+    first = deploy(rivetr, stack["id"])
+    assert set(first["services"]) == {"web", "worker", "cache"}
+    rivetr.wait_content(domain, "v1\n")
+    # depends_on: web started only once cache was healthy (its log line comes after cache's health)
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{first['id']}/logs").json()]
+    started = {
+        svc: next(i for i, line in enumerate(lines) if line.startswith(f"[{svc}] started"))
+        for svc in first["services"]
+    }
+    assert started["cache"] < started["web"], lines
+
+    # Names: the service name on the stack network, <stack>-<service> on the project network.
+    web = first["services"]["web"]["containers"][0]["name"]
+    rivetr.cli("exec", web, "sh", "-c", "printf 'PING\\r\\n' | nc -w 2 cache 6379 | grep -q PONG")
+    rivetr.cli("exec", web, "sh", "-c", f"printf 'PING\\r\\n' | nc -w 2 {name}-cache 6379 | grep -q PONG")
+    network = rivetr.api.get("/api/projects/default/network").json()
+    names = {n for member in network["members"] for n in member["internal_names"]}
+    assert {f"{name}-web", f"{name}-cache", f"{name}-worker"} <= names, network
+
+    body = rivetr.api.get(f"/api/stacks/{stack['id']}").json()
+    assert body["status"] == "running"
+    assert {s["name"]: s["status"] for s in body["services"]} == {
+        "cache": "running",
+        "web": "running",
+        "worker": "running",
+    }
+
+    # A change to the routed service only: web is replaced, cache and worker keep their containers.
+    assert rivetr.api.put(f"/api/stacks/{stack['id']}", json={"compose": compose("v2")}).status_code == 200
+    second = deploy(rivetr, stack["id"])
+    assert second["services"]["web"]["action"] == "replaced"
+    assert second["services"]["cache"]["action"] == "kept"
+    assert second["services"]["worker"]["action"] == "kept"
+    assert container_ids(second, "cache") == container_ids(first, "cache")
+    assert container_ids(second, "web") != container_ids(first, "web")
+    rivetr.wait_content(domain, "v2\n")
+    deadline = time.monotonic() + 30
+    while (
+        first["services"]["web"]["containers"][0]["id"] in rivetr.containers() and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    assert first["services"]["web"]["containers"][0]["id"] not in rivetr.containers()
+
+    # Rollback: the first deployment's file again.
+    response = rivetr.api.post(f"/api/stacks/{stack['id']}/rollback", json={})
+    assert response.status_code == 202, response.text
+    third = wait_deployment(rivetr, response.json()["id"])
+    assert third["status"] == "running", third
+    assert third["rollback_of"] == first["id"]
+    rivetr.wait_content(domain, "v1\n")
+
+    # Delete: containers, routes and networks go.
+    assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
+    assert rivetr.containers() == []
+    assert rivetr.fetch(domain)[0] != 200
+    out = subprocess.run(
+        [engine, "network", "ls", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        env=rivetr._cli_env(),
+    )
+    assert f"rivetr-stk-{name}-default" not in out.stdout.split()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_dependency_that_never_gets_healthy_fails_the_deployment_and_the_old_stack_keeps_serving(
+    e2e: Any, engine: str
+) -> None:
+    rivetr = e2e(engine)
+    name = f"stk{uuid.uuid4().hex[:6]}"
+    domain = f"{name}.e2e.test"
+    stack = rivetr.api.post(
+        "/api/stacks",
+        json={
+            "name": name,
+            "compose": compose("v1"),
+            "domains": [{"domain": domain, "service": "web", "port": 8080}],
+        },
+    ).json()
+    first = deploy(rivetr, stack["id"])
+    rivetr.wait_content(domain, "v1\n")
+
+    broken = compose("v2", redis_health='["CMD", "false"]')
+    assert rivetr.api.put(f"/api/stacks/{stack['id']}", json={"compose": broken}).status_code == 200
+    failed = deploy(rivetr, stack["id"], expect="failed")
+    assert "cache" in failed["error"] and "healthy" in failed["error"], failed["error"]
+    # The old stack still runs: web v1 serves, the old cache container is running again.
+    rivetr.wait_content(domain, "v1\n")
+    body = rivetr.api.get(f"/api/stacks/{stack['id']}").json()
+    assert body["current_deployment_id"] == first["id"]
+    assert body["status"] == "running"
+    assert {s["name"]: s["status"] for s in body["services"]}["cache"] == "running"
+    assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
