@@ -6,7 +6,7 @@
 #   scripts/engines.sh env                          print the KEY=VALUE lines `ensure` prints, without doing work
 #
 # `ensure` is idempotent and safe to run from several test sessions at once (flock): it installs missing Debian
-# packages, starts dockerd and the podman API service when their sockets do not answer (stale pid files are
+# packages (the engines, and their compose reference tools docker-compose / podman-compose), starts dockerd and the podman API service when their sockets do not answer (stale pid files are
 # tolerated), and imports the base image localhost/rivetr-test/busybox:latest into both engines from Debian's
 # busybox-static, once (an image with the current recipe label is reused). Nothing is pulled from a public
 # registry: no public registry is reachable on test machines.
@@ -84,9 +84,14 @@ ensure_packages() {  # $@ = engines
     command -v curl >/dev/null || missing+=(curl)
     for engine in "$@"; do
         case "$engine" in
-            docker) command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io) ;;
+            docker)
+                command -v dockerd >/dev/null && command -v docker >/dev/null || missing+=(docker.io)
+                # The compose reference tool stacks are compared with (tests/e2e/test_compose_reference.py).
+                command -v docker-compose >/dev/null || missing+=(docker-compose)
+                ;;
             podman)
                 command -v podman >/dev/null || missing+=(podman)
+                command -v podman-compose >/dev/null || missing+=(podman-compose)
                 command -v runc >/dev/null || missing+=(runc)
                 [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
                 ;;
