@@ -7,8 +7,9 @@
 #
 # `ensure` is idempotent and safe to run from several test sessions at once (flock): it installs missing Debian
 # packages (the engines, and their compose reference tools docker-compose / podman-compose), starts dockerd and
-# the podman API service when their sockets do not answer (stale pid files are tolerated), and imports the base image localhost/rivetr-test/busybox:latest into both engines from Debian's
-# busybox-static, once (an image with the current recipe label is reused). Nothing is pulled from a public
+# the podman API service when their sockets do not answer (stale pid files are tolerated), and imports the base
+# image localhost/rivetr-test/busybox:latest into both engines from Debian's busybox-static, once (an image with
+# the current recipe label is reused). Nothing is pulled from a public
 # registry: no public registry is reachable on test machines.
 #
 # Official images (postgres:16, redis:7, ...): `ensure` also runs a local registry (Debian's docker-registry) on
