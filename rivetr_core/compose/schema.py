@@ -17,28 +17,25 @@ _validator: Any = None
 def _get_validator() -> Any:
     global _validator
     if _validator is None:
-        from jsonschema.validators import validator_for
+        from jsonschema import Draft201909Validator
 
         text = resources.files("rivetr_core.compose").joinpath("schema/compose-spec.json").read_text("utf-8")
         schema = json.loads(text)
-        cls = validator_for(schema)  # the schema declares draft 2019-09
-        cls.check_schema(schema)
+        # The schema's $schema is draft 2019-09 spelled with http://, which jsonschema does not recognise
+        # (it would warn and fall back to the newest draft): name the draft explicitly.
+        Draft201909Validator.check_schema(schema)
         # No format checker: "ports", "duration"... are parsed (and their errors reported) by the normaliser.
-        _validator = cls(schema)
+        _validator = Draft201909Validator(schema)
     return _validator
 
 
 def schema_problems(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every schema violation as a ``details`` entry, sorted by field. The top-level ``name`` is checked by
     the loader (this schema predates it)."""
-    from jsonschema.exceptions import best_match
-
     document = {k: v for k, v in data.items() if k != "name"}
     out = []
     for error in _get_validator().iter_errors(document):
-        # oneOf/anyOf say "is not valid under any of the given schemas": the closest branch says why.
-        if error.context:
-            error = best_match(error.context)
+        error = _closest(error)
         path = tuple(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             out.extend(_unexpected_keys(error.instance, error.schema, path))
@@ -46,6 +43,15 @@ def schema_problems(data: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(problem(fmt_path(path) or None, _short(error.message)))
     out.sort(key=lambda p: p["field"] or "")
     return out
+
+
+def _closest(error: Any) -> Any:
+    """oneOf/anyOf only say "is not valid under any of the given schemas": the branch meant for this kind of
+    value (not one that failed on the value's type) and that got deepest says why."""
+    while error.context:
+        fitting = [e for e in error.context if not (e.validator == "type" and not e.relative_path)]
+        error = max(fitting or error.context, key=lambda e: len(e.absolute_path))
+    return error
 
 
 def _unexpected_keys(instance: dict[str, Any], schema: dict[str, Any], path: tuple[Any, ...]) -> list[dict]:

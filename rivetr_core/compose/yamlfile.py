@@ -14,6 +14,8 @@ from rivetr_core.compose.paths import Path_, fmt_path
 MAX_BYTES = 1024 * 1024
 # Nodes visited with aliases expanded: a real compose file has a few thousand; "billion laughs" has billions.
 MAX_NODES = 100_000
+# Nesting deeper than this is no compose file; the later stages recurse, and a recursive alias is infinitely deep.
+MAX_DEPTH = 64
 
 Positions = dict[Path_, tuple[int, int]]
 
@@ -79,6 +81,13 @@ def _walk(root: Any, root_path: Path_, positions: Positions, file_name: str) -> 
             raise ComposeError.one(
                 fmt_path(path) or None,
                 f"{file_name} expands to more than {MAX_NODES} YAML nodes (aliases nested too deeply)",
+                line=node.start_mark.line + 1,
+                column=node.start_mark.column + 1,
+            )
+        if len(path) > MAX_DEPTH:
+            raise ComposeError.one(
+                None,
+                f"{file_name} nests deeper than {MAX_DEPTH} levels (or an alias refers to itself)",
                 line=node.start_mark.line + 1,
                 column=node.start_mark.column + 1,
             )
