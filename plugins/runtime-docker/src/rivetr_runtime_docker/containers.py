@@ -162,6 +162,7 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
                 if network != spec.network:
                     api.connect_container_to_network(container_id, network, aliases=list(aliases) or None)
             api.start(container_id)
+            self.after_start(api, container_id)
         except Exception:
             # A container that failed to start (port taken, bad command) would block its name forever; v=True
             # takes its anonymous volumes along, so nothing of it is left.
@@ -169,6 +170,13 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
                 api.remove_container(container_id, force=True, v=True)
             raise
         return container_id
+
+    def after_start(self, api: docker.APIClient, container_id: str) -> None:
+        """Blocking (a worker thread): called once a container was started (by ``run`` or ``start``); the
+        docker runtime needs nothing here.
+
+        Extension point: an engine that must look after a running container overrides it (podman runs
+        HEALTHCHECKs itself where systemd's timers are missing). An error fails the ``run``."""
 
     def entrypoint(self, entrypoint: builtins.list[str] | None) -> builtins.list[str] | None:
         """``Config.Entrypoint`` for ``RunSpec.entrypoint`` (None keeps the image's; ``[]`` clears it).
@@ -213,7 +221,12 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
 
     async def start(self, container_id: str) -> None:
         """Start a stopped container again (same mounts, same published ports where they are free)."""
-        await self._call(lambda: self._api().start(container_id), container=container_id)
+        await self._call(self._start, container_id, container=container_id)
+
+    def _start(self, container_id: str) -> None:
+        api = self._api()
+        api.start(container_id)
+        self.after_start(api, container_id)
 
     async def remove(self, container_id: str, force: bool = True) -> None:
         """Remove a container (and its anonymous volumes); a missing container is not an error."""

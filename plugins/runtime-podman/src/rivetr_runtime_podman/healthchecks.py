@@ -6,7 +6,7 @@ the health stays ``starting`` forever. :class:`HealthcheckDriver` is that timer:
 the service to run each tracked container's check (``GET /libpod/containers/{id}/healthcheck``, which runs
 it and records the result, counting ``retries`` and ``start_period`` as podman's own timer would) every
 ``interval``. Containers are tracked when :meth:`track` is told about them (``run``) and, once per driver,
-found among the running containers (a Rivetr restart); one that stopped or went away is dropped.
+found among the running containers when the runtime connects (a Rivetr restart); one that stopped or went away is dropped.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ TICK = 0.25
 class HealthcheckDriver:
     """Runs tracked containers' healthchecks through the libpod API of ``api()`` (a docker SDK client)."""
 
-    def __init__(self, api: Callable[[], Any], log: logging.Logger) -> None:
+    def __init__(self, api: Callable[[], Any], log: logging.Logger, closed: Callable[[], bool]) -> None:
         self._api = api
         self._log = log
+        self._closed = closed
         self._lock = threading.Lock()
         #: container id -> (interval s, timeout s, monotonic time of the next run)
         self._tracked: dict[str, tuple[float, float, float]] = {}
         self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
 
     def track(self, container_id: str, healthcheck: dict[str, Any] | None) -> None:
         """Run ``container_id``'s check (``Config.Healthcheck`` of its inspect document) from now on."""
@@ -46,9 +46,8 @@ class HealthcheckDriver:
             self._tracked[container_id] = (interval, timeout, time.monotonic())
         self._start()
 
-    def adopt_running(self) -> None:
-        """Track every running container with a healthcheck (once per driver: after a Rivetr restart)."""
-        api = self._api()
+    def adopt_running(self, api: Any) -> None:
+        """Track every running container with a healthcheck (a previous Rivetr process ran their checks)."""
         for summary in api.containers(all=False) or []:
             try:
                 config = api.inspect_container(summary["Id"]).get("Config") or {}
@@ -56,9 +55,6 @@ class HealthcheckDriver:
                 continue
             if config.get("Healthcheck"):
                 self.track(summary["Id"], config["Healthcheck"])
-
-    def stop(self) -> None:
-        self._stopped.set()
 
     def _start(self) -> None:
         with self._lock:
@@ -68,7 +64,9 @@ class HealthcheckDriver:
             self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stopped.wait(TICK):
+        # Ends with the runtime (``close``); a runtime made again takes the containers over.
+        while not self._closed():
+            time.sleep(TICK)
             now = time.monotonic()
             with self._lock:
                 due = [(cid, iv, to) for cid, (iv, to, at) in self._tracked.items() if at <= now]

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from rivetr_runtime_docker.runtime import DockerRuntime, project_firewall_setting
 
-from rivetr_core.contract import ContainerInfo, RuntimeUnavailable
+from rivetr_core.contract import RuntimeUnavailable
 
 from .healthchecks import HealthcheckDriver
 
@@ -138,8 +138,7 @@ class PodmanRuntime(DockerRuntime):
         super().__init__(base_url, **kwargs)
         #: Run containers' HEALTHCHECKs from Rivetr (see :mod:`.healthchecks`); None: when systemd is absent.
         self.healthcheck_driver = (not systemd_runs()) if healthcheck_driver is None else healthcheck_driver
-        self._health = HealthcheckDriver(self._api, self.log)
-        self._health_adopted = False
+        self._health = HealthcheckDriver(self._api, self.log, closed=lambda: self._closed)
         self.autostart = autostart
         self.containers_conf = str(containers_conf) if containers_conf else None
         self.registries_conf = str(registries_conf) if registries_conf else None
@@ -235,9 +234,13 @@ class PodmanRuntime(DockerRuntime):
             process.wait(timeout)
 
     def create_client(self) -> docker.APIClient:
-        """Start the API service if it is silent, then connect."""
+        """Start the API service if it is silent, then connect (and, where Rivetr runs the HEALTHCHECKs, take
+        over those of the containers already running: a previous Rivetr process ran them)."""
         self.ensure_service()
-        return super().create_client()
+        client = super().create_client()
+        if self.healthcheck_driver:
+            self._health.adopt_running(client)
+        return client
 
     async def ping(self) -> bool:
         """True when the service answers; starts it first when it is silent and ``autostart`` is on."""
@@ -248,40 +251,11 @@ class PodmanRuntime(DockerRuntime):
         return await self._answers()
 
     # ------------------------------------------------------------------------------------- healthchecks
-    def _track_health(self, container_id: str) -> None:
-        """Blocking: have the driver run ``container_id``'s healthcheck (and, the first time, adopt the running
-        containers' checks a previous Rivetr process was running)."""
-        if not self.healthcheck_driver:
-            return
-        if not self._health_adopted:
-            self._health_adopted = True
-            self._health.adopt_running()
-        if container_id:
-            config = self._api().inspect_container(container_id).get("Config") or {}
-            self._health.track(container_id, config.get("Healthcheck"))
-
-    async def run(self, spec: RunSpec) -> ContainerInfo:
-        info = await super().run(spec)
-        if self.healthcheck_driver and (spec.healthcheck or not self._health_adopted):
-            # The image's own HEALTHCHECK counts too: the inspect tells.
-            await self._call(self._track_health, info.id, container=info.id)
-        return info
-
-    async def start(self, container_id: str) -> None:
-        await super().start(container_id)
+    def after_start(self, api: docker.APIClient, container_id: str) -> None:
+        # Podman's systemd timer for the container's HEALTHCHECK (its own or its image's) is missing here.
         if self.healthcheck_driver:
-            await self._call(self._track_health, container_id, container=container_id)
-
-    async def list(
-        self, labels: Mapping[str, str] | None = None, all: bool = True
-    ) -> builtins.list[ContainerInfo]:
-        if self.healthcheck_driver and not self._health_adopted:
-            await self._call(self._track_health, "")
-        return await super().list(labels, all)
-
-    async def close(self) -> None:
-        self._health.stop()
-        await super().close()
+            config = api.inspect_container(container_id).get("Config") or {}
+            self._health.track(container_id, config.get("Healthcheck"))
 
     # ------------------------------------------------------------------------------------ engine quirks
     def normalize_image(self, image: str) -> str:
