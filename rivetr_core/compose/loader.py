@@ -9,6 +9,7 @@ profiles. PyYAML and jsonschema are imported by the stages that use them, never 
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -49,6 +50,8 @@ def load_compose(
     the first failing stage, with the line and column where the file spells the field out.
     """
     data, positions = parse_yaml(text, file_name)
+    if base_dir is not None:  # bind sources and file paths come out absolute whatever the caller's cwd
+        base_dir = Path(os.path.abspath(base_dir))
     try:
         return _load(data, env, base_dir, profiles, allow_build, allowed_bind_roots)
     except ComposeError as exc:

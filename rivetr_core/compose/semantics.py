@@ -77,11 +77,10 @@ def port_problems(services: Mapping[str, ServiceSpec]) -> list[dict[str, Any]]:
             for ip, owner in taken.get(key, []):
                 if ip == port.host_ip or ip in _WILDCARDS or port.host_ip in _WILDCARDS:
                     shown = f"{port.host_ip or ip or '*'}:{port.host_port}/{port.protocol}"
+                    who = f"twice by {name}" if owner == name else f"by both {owner} and {name}"
                     out.append(
                         problem(
-                            f"services.{name}.ports",
-                            f"port clash: {shown} is published by both {owner} and {name}",
-                            service=name,
+                            f"services.{name}.ports", f"port clash: {shown} is published {who}", service=name
                         )
                     )
                     break

@@ -448,3 +448,20 @@ def test_disabled_services_do_not_clash() -> None:
 def test_self_dependency_is_a_cycle() -> None:
     detail = only(refuse("services:\n  a: {image: x, depends_on: [a]}\n"))
     assert detail["message"] == "depends_on cycle: a -> a"
+
+
+def test_one_service_publishing_a_port_twice() -> None:
+    detail = only(refuse('services:\n  a: {image: x, ports: ["8080:80", "8080:81"]}\n'))
+    assert detail["message"] == "port clash: *:8080/tcp is published twice by a"
+
+
+def test_relative_base_dir_gives_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    project = load_compose(
+        "services:\n  a: {image: x, volumes: ['./d:/d']}\n",
+        env={},
+        base_dir=Path("repo"),
+        allowed_bind_roots=[str(tmp_path)],
+    )
+    assert project.services["a"].mounts[0].source == f"{tmp_path}/repo/d"
