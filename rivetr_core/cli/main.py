@@ -30,6 +30,8 @@ LAZY_COMMANDS = {
     "volumes": "volumes_cmd:volumes",
     "services": "services_cmd:services",
     "templates": "templates_cmd:templates",
+    "stacks": "stacks_cmd:stacks",
+    "projects": "stacks_cmd:projects",
     "deploy": "deploy_cmd:deploy",
     "rollback": "deploy_cmd:rollback",
     "logs": "logs_cmd:logs",
