@@ -216,6 +216,12 @@ class RuntimeConfig(_Section):
     crash_check_interval: float = Field(
         5.0, gt=0, description="Seconds between checks that running app containers are still up."
     )
+    project_firewall: bool = Field(
+        True,
+        description="Keep each project's private network apart from every other project's with host "
+        "firewall rules (iptables chain RIVETR-PROJECTS; needs root). Off: projects can reach each other on "
+        "engines that do not isolate networks themselves (podman). See docs/compose.md.",
+    )
     publish_ports: bool = Field(
         False,
         description="Publish app ports on 127.0.0.1 and proxy to them, instead of to the containers' own "

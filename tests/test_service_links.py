@@ -183,7 +183,9 @@ async def test_links_apply_at_the_next_deploy_and_unlink_removes_them(lapi, git_
 
     await deploy_and_wait(lapi, app["id"], ("running",))
     first = fake_runtime.runs[-1]
-    assert first.network is None and not any(k.startswith("DATABASE_") for k in first.env)
+    # Every app is on its project's network (reachable by its name) before any link; links add the env.
+    assert first.network == f"rivetr-net-{shop['id']}" and first.network_aliases == [app["name"]]
+    assert not any(k.startswith("DATABASE_") for k in first.env)
 
     code, db_link = await link(lapi, app["id"], service_id=db["id"])
     assert code == 201
@@ -203,8 +205,9 @@ async def test_links_apply_at_the_next_deploy_and_unlink_removes_them(lapi, git_
     assert spec.env["REDIS_HOST"] == "mine"  # explicit env wins
     assert spec.network == f"rivetr-net-{shop['id']}"
     # The network was made (labelled like the service lifecycle's) before the container that joins it started.
-    calls = [(name, args) for name, args in fake_runtime.calls if name in ("ensure_network", "run")]
-    made = max(i for i, (name, args) in enumerate(calls) if name == "ensure_network")
+    kinds = ("ensure_network", "ensure_project_network")
+    calls = [(name, args) for name, args in fake_runtime.calls if name in (*kinds, "run")]
+    made = max(i for i, (name, args) in enumerate(calls) if name in kinds)
     assert calls[made][1]["name"] == spec.network and calls[made + 1][0] == "run"
     assert fake_runtime.networks[spec.network]["rivetr.project"] == shop["id"]
 
@@ -216,7 +219,9 @@ async def test_links_apply_at_the_next_deploy_and_unlink_removes_them(lapi, git_
         assert (await lapi.delete(f"/api/apps/{app['id']}/links/{row['id']}"))[0] == 204
     await deploy_and_wait(lapi, app["id"], ("running",))
     spec = fake_runtime.runs[-1]
-    assert spec.network is None and "REDIS_URL" not in spec.env and spec.env["REDIS_HOST"] == "mine"
+    # Without links the app stays on its project's network; only the link env is gone.
+    assert spec.network == f"rivetr-net-{shop['id']}"
+    assert "REDIS_URL" not in spec.env and spec.env["REDIS_HOST"] == "mine"
 
 
 async def test_links_to_services_of_two_projects_fail_the_deploy_clearly(lapi, git_server):
@@ -277,7 +282,8 @@ async def main():
         code, body = await api.post("/api/apps", json={"name": "web", "git_url": "https://x.test/a.git", "port": 80})
         assert code == 201, body
         snap = await api.ctx.services.deployments.snapshot(body["id"])
-        assert snap.link_env == {} and snap.network is None
+        # No links: no link env; the app is still on its project's network (the default one here).
+        assert snap.link_env == {} and snap.network in (None, "rivetr-net-default")
         print("idle", [m for m in FEATURE if m in sys.modules])
         code, links = await api.get(f"/api/apps/{body['id']}/links")
         assert code == 200, links

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlalchemy as sa
 from quart import Blueprint, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
 
@@ -66,15 +65,11 @@ async def list_deployments(app_id: str, query_args: PageQuery) -> dict[str, Any]
 
 
 async def _stacks_if_stack_deployment(deployment_id: str) -> Any | None:
-    """The stacks service when ``deployment_id`` is a compose stack's deployment (raw SQL first: an app's
-    deployment never loads the stacks feature)."""
-    async with rivetr().db.session() as session:
-        found = await session.exec(  # type: ignore[call-overload]
-            sa.text("SELECT 1 FROM stack_deployments WHERE id = :id"), params={"id": deployment_id}
-        )
-        if found.first() is None:
-            return None
-    return rivetr().services.stacks
+    """The stacks service when ``deployment_id`` is a compose stack's deployment (an app's deployment never
+    loads the stacks feature: the check is raw SQL in the deployments service)."""
+    if await _service().is_stack_deployment(deployment_id):
+        return rivetr().services.stacks
+    return None
 
 
 @bp.get("/api/deployments/<deployment_id>")

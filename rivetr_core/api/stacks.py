@@ -267,7 +267,7 @@ def _stacks() -> Any:
 
 async def _stack_json(row: Any, *, reveal: bool = False) -> dict[str, Any]:
     service = _stacks()
-    from rivetr_core.models.services import project_network_name
+    from rivetr_core.projectnet import project_network_name
 
     env = service.env_of(row)
     return StackOut(

@@ -24,6 +24,8 @@ class BuildSpec:
     cpu_limit: float | None = None  # CPUs, e.g. 0.5
     memory_limit: int | None = None  # bytes
     no_cache: bool = False
+    #: The stage of a multi-stage Dockerfile to build (compose ``build.target``); None: the last one.
+    target: str | None = None
     #: Engine network the build's RUN steps use (None: the engine's default); fork previews build on an
     #: isolated one.
     network: str | None = None

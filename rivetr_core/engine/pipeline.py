@@ -79,8 +79,9 @@ class AppSnapshot:
     #: What the app's links to managed services give it (``DATABASE_URL``...); the app's own ``env`` wins
     #: over a variable of the same name. Empty for an app without links (and for previews: they get none).
     link_env: dict[str, str] = field(default_factory=dict)
-    #: The project network of the linked services (already created): the container joins it and reaches
-    #: each service by its name. None: the engine's default network.
+    #: The app's project network (already created): the container joins it, reaches the project's services,
+    #: apps and stack services by name, and is reachable as the app's name. None: the engine's default
+    #: network (a runtime without networks).
     network: str | None = None
 
 
@@ -128,6 +129,8 @@ def run_spec(
         init=True,
         publish=runtime_cfg.publish_ports,
         network=service.ctx.config.previews.fork_network if snap.untrusted else snap.network,
+        # On its project network the app is reachable by its name (a fork's preview is on the isolated one).
+        network_aliases=[app.name] if snap.network and not snap.untrusted else [],
         mounts=list(snap.mounts),
     )
 

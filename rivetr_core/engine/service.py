@@ -56,6 +56,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -318,6 +319,17 @@ class DeploymentService:
                 and (await session.exec(_HAS_LINKS.bindparams(app_id=app_id))).first() is not None
             )
         links = await self._link_settings(app_id) if linked else None
+        network = links.network if links else None
+        if network is None and fork is None:
+            # Every app is on its project's private network, reachable there by its name (docs/compose.md).
+            from rivetr_core.projectnet import ensure_project_network
+
+            try:
+                runtime = await self.ctx.runtime()
+            except RuntimeUnavailable:
+                runtime = None  # the pipeline reports the missing engine when it needs it
+            if runtime is not None:
+                network = await ensure_project_network(runtime, app.project_id, self.instance_id)
         return AppSnapshot(
             app=app,
             domains=await self.app_domains(app_id),
@@ -328,7 +340,7 @@ class DeploymentService:
             untrusted=fork is not None,
             mounts=mounts_for(app_id, list(volumes), self.instance_id),
             link_env=links.env if links else {},
-            network=links.network if links else None,
+            network=network,
         )
 
     async def _link_settings(self, app_id: str) -> Any:
@@ -662,6 +674,14 @@ class DeploymentService:
                 yield await queue.get()
         finally:
             self._subscribers.discard(queue)
+
+    async def is_stack_deployment(self, deployment_id: str) -> bool:
+        """Whether the id is a compose stack's deployment (raw SQL: the stacks feature stays unloaded)."""
+        async with self.db.session() as session:
+            found = await session.exec(  # type: ignore[call-overload]
+                sa.text("SELECT 1 FROM stack_deployments WHERE id = :id"), params={"id": deployment_id}
+            )
+            return found.first() is not None
 
     def follow_logs(self, deployment_id: str) -> AsyncIterator[LogItem]:
         return self.logs.follow(deployment_id)

@@ -125,18 +125,15 @@ class Lifecycle:
         self.events = events
         #: One network creation at a time per name: services of a project created together would otherwise
         #: race, and dockerd accepts two networks of the same name (then refuses to attach to either).
-        self._network_locks: dict[str, asyncio.Lock] = {}
 
     def note(self, service_id: str, line: str) -> None:
         self.events.add(service_id, line)
 
     async def ensure_network(self, runtime: Any, plan: ContainerPlan) -> None:
-        labels = {"rivetr.project": plan.project_id or ""}
-        if plan.instance_id:
-            labels[LABEL_INSTANCE] = plan.instance_id
-        ensure = _method(runtime, "ensure_network")
-        async with self._network_locks.setdefault(plan.network, asyncio.Lock()):
-            await ensure(plan.network, labels)
+        from rivetr_core.projectnet import ensure_project_network
+
+        _method(runtime, "ensure_network")  # a clear error on a runtime without networks
+        await ensure_project_network(runtime, plan.project_id, plan.instance_id or "")
 
     async def pull(self, runtime: Any, plan: ContainerPlan, *, always: bool) -> None:
         """Pull the image (progress to the event log). Without ``always`` a local image is used as it is (a

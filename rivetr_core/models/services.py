@@ -16,6 +16,15 @@ from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import new_id, utcnow
+from rivetr_core.projectnet import project_network_name
+
+__all__ = [
+    "ManagedService",
+    "ServiceLink",
+    "project_network_name",
+    "service_container_name",
+    "service_volume_name",
+]
 
 #: ``created`` (never started), ``starting``, ``running`` (ready), ``stopped`` (by the user), ``failed`` (did not
 #: become ready, or crashed), ``deleting``.
@@ -30,11 +39,6 @@ def service_volume_name(service_id: str, name: str) -> str:
 
 def service_container_name(name: str) -> str:
     return f"rivetr-svc-{name}"
-
-
-def project_network_name(project_id: str | None) -> str:
-    """The private engine network of a project's services and the apps linked to them."""
-    return f"rivetr-net-{project_id or 'default'}"
 
 
 class ManagedService(SQLModel, table=True):

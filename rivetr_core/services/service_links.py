@@ -200,10 +200,9 @@ class ServiceLinkService:
                 "cannot run on it",
                 code="runtime_unsupported",
             )
-        labels = {"rivetr.project": settings.project_id or ""}
-        if instance_id:
-            labels["rivetr.instance"] = instance_id
-        await ensure(settings.network, labels)
+        from rivetr_core.projectnet import ensure_project_network
+
+        await ensure_project_network(runtime, settings.project_id, instance_id)
 
 
 def _prefix_taken(prefix: str, other: str | None) -> Conflict:

@@ -535,13 +535,9 @@ class StackService:
     async def ensure_project_network(self, runtime: ContainerRuntime, project_id: str | None) -> str | None:
         """The project's private network (isolated from other projects where the runtime can), or None when
         the runtime has no networks."""
-        name = project_network_name(project_id)
-        labels = {"rivetr.project": project_id or "default", "rivetr.instance": self.instance_id}
-        ensure = getattr(runtime, "ensure_project_network", None) or getattr(runtime, "ensure_network", None)
-        if ensure is None:
-            return None
-        await ensure(name, labels)
-        return name
+        from rivetr_core.projectnet import ensure_project_network
+
+        return await ensure_project_network(runtime, project_id, self.instance_id)
 
     async def prune_images(self, stack: Stack, runtime: ContainerRuntime) -> None:
         """Built images of deployments older than the last :data:`KEEP_IMAGES` that went live go."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -182,11 +183,21 @@ class StackDeployer:
     async def _source(self) -> tuple[str, Path | None]:
         """The compose text and the directory it lives in (None for a pasted file)."""
         stack, source = self.plan.stack, self.plan.source
-        if source is not None:  # rollback: the file as that deployment read it, its images (no clone/build)
+        if source is not None:  # rollback: the file as that deployment read it, its images (no build)
             self.log(f"rolling back to deployment {source.id}: its compose file and images")
             if not source.compose:
                 raise StackDeployError(f"deployment {source.id} has no compose file to roll back to")
-            return source.compose, None
+            if stack.source != "git" or not source.commit_sha:
+                return source.compose, None
+            # The repository at that commit: build contexts, env files, configs and secrets as they were.
+            from .source import checkout
+
+            self.workdir = self.svc.ctx.config.server.data_dir.resolve() / "builds" / f"stack-{self.dep_id}"
+            result = await checkout(self, stack, self.workdir, commit=source.commit_sha)
+            await self.svc.update_deployment(
+                self.dep_id, commit_sha=result.commit_sha, commit_message=result.commit_message
+            )
+            return source.compose, result.base_dir
         if stack.source == "inline":
             self.log("compose file: pasted (no repository)")
             return stack.compose or "", None
@@ -203,13 +214,12 @@ class StackDeployer:
         from rivetr_core.compose.loader import load_compose
 
         plan, config = self.plan, self.svc.ctx.config
-        rollback = plan.source is not None
         project = load_compose(
             text,
             env=plan.env,
             base_dir=base_dir,
             profiles=list(plan.stack.profiles or ()),
-            allow_build=base_dir is not None or rollback,
+            allow_build=base_dir is not None,
             allowed_bind_roots=list(config.volumes.allowed_bind_roots),
             file_name=plan.stack.compose_path or "compose.yaml",
         )
@@ -296,11 +306,8 @@ class StackDeployer:
             labels={"rivetr.stack": self.plan.stack.id, "rivetr.instance": self.svc.instance_id},
             cpu_limit=spec.cpu_limit,
             memory_limit=spec.memory_limit,
+            target=build.target,
         )
-        if build.target:
-            if not hasattr(request, "target"):
-                raise StackDeployError(f"service {spec.name}: build.target needs a newer runtime plugin")
-            request.target = build.target  # type: ignore[attr-defined]
         self.log(f"[{spec.name}] building {tag} from {build.context or '.'} ({build.dockerfile})")
         async for line in runtime.build(request):
             self.log(f"[{spec.name}] {line}")
@@ -386,7 +393,7 @@ class StackDeployer:
             await self._await_dependencies(runtime, spec)
             routed_port = self.plan.routed_ports.get(name)
             image = images[name]
-            config_hash = _hash(spec.config_hash(image), routed_port, ctx, files, spec)
+            config_hash = _hash(_stable(spec, files).config_hash(image), routed_port, ctx, files, spec)
             prev = self.previous.get(name) or {}
             running = Running(
                 image=image,
@@ -660,6 +667,17 @@ def _hash(base: str, routed_port: int | None, ctx: StackContext, files: dict[str
         "files": sorted(files.get(f"{f.kind}:{f.name}", "") for f in spec.files),
     }
     return hashlib.sha256((base + json.dumps(extra, sort_keys=True)).encode()).hexdigest()
+
+
+def _stable(spec: ServiceSpec, files: dict[str, str]) -> ServiceSpec:
+    """The service with its config and secret files at their persisted (content-addressed) paths: a checkout's
+    path changes at every deployment, the content does not."""
+    if not spec.files:
+        return spec
+    moved = [
+        dataclasses.replace(f, source_path=files.get(f"{f.kind}:{f.name}", f.source_path)) for f in spec.files
+    ]
+    return dataclasses.replace(spec, files=moved)
 
 
 def _upstream(info: ContainerInfo, port: int | None) -> str | None:

@@ -44,14 +44,17 @@ def find_compose_file(root: Path, compose_path: str | None) -> Path:
     raise ComposeError.on("compose_path", f"no compose file in the repository ({wanted})")
 
 
-async def checkout(deployer: Any, stack: Stack, workdir: Path) -> Checkout:
-    """Clone the stack's branch into ``workdir`` (its log lines go to the deployment's log)."""
+async def checkout(deployer: Any, stack: Stack, workdir: Path, *, commit: str | None = None) -> Checkout:
+    """Clone the stack's branch (at ``commit``: a rollback) into ``workdir`` (its log lines go to the
+    deployment's log)."""
     if workdir.exists():
         import shutil
 
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     config = deployer.svc.ctx.config
-    request = CloneRequest(url=stack.repo_url or "", branch=stack.branch, timeout=config.git.clone_timeout)
+    request = CloneRequest(
+        url=stack.repo_url or "", branch=stack.branch, commit=commit, timeout=config.git.clone_timeout
+    )
     loop = asyncio.get_running_loop()
 
     def on_line(line: str) -> None:  # called from the clone thread

@@ -126,7 +126,8 @@ class BuildMixin(EngineClient):
             else (f".dockerfile.{uuid.uuid4().hex[:12]}", text)
         )
         labels_param = dict(spec.labels)
-        if spec.labels and self.LABELS_IN_DOCKERFILE:
+        # A target stage is not the last one, where the LABEL line goes: labels then travel as build parameters.
+        if spec.labels and self.LABELS_IN_DOCKERFILE and not spec.target:
             if not _ESCAPE_DIRECTIVE.search(text):
                 # dockerd's legacy builder runs one intermediate container per label of the `labels`
                 # parameter (~0.2-0.5 s each); a single LABEL line appended to the last stage costs one.
@@ -147,6 +148,8 @@ class BuildMixin(EngineClient):
         }
         if spec.build_args:
             params["buildargs"] = json.dumps(spec.build_args)
+        if spec.target:
+            params["target"] = spec.target
         if labels_param:
             params["labels"] = json.dumps(labels_param)
         if spec.memory_limit:
