@@ -6,7 +6,10 @@ on purpose (exit 1 with the reason) and removed; ``validate`` prints every probl
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +223,31 @@ def test_bad_input_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None
         result = run(args, env)
         assert result.exit_code == 2 and message in result.stderr, (args, result.output)
     assert "cli-bad" not in run(["stacks", "list"], env).stdout  # nothing refused was stored
+
+
+def test_a_repository_stack_that_cannot_be_cloned_fails_its_deploy_with_exit_code_1(
+    env: dict[str, str],
+) -> None:
+    """A real process (its exit status is what CI sees): the clone of a repository nobody serves fails."""
+    name = f"cli{uuid.uuid4().hex[:6]}"
+    repo = ["--repo", "git://127.0.0.1:9/shop.git", "--branch", "dev", "--path", "deploy/compose.yaml"]
+    created = run(["stacks", "create", name, *repo, "--profile", "debug"], env)
+    assert created.exit_code == 0 and f"rivetr stacks deploy {name}" in created.stdout, created.output
+    shown = run(["stacks", "show", name], env).stdout
+    assert "git git://127.0.0.1:9/shop.git (dev, deploy/compose.yaml)" in shown and "debug" in shown, shown
+    assert "no services running yet" in shown
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "rivetr_core.cli.main", "stacks", "deploy", name, "--follow"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "==> failed" in proc.stdout and "failed:" in proc.stderr, (proc.stdout, proc.stderr)
+
+    cleared = run(["stacks", "update", name, "--no-profiles", "--json"], env)
+    assert cleared.exit_code == 0 and json.loads(cleared.stdout)["profiles"] == [], cleared.output
+    assert run(["stacks", "update", name], env).exit_code == 2  # nothing to change
+    assert run(["stacks", "rm", name, "--yes"], env).exit_code == 0
