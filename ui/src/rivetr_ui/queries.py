@@ -5,9 +5,11 @@ plain data objects) and the host's own figures. Writes never happen here: they g
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
+from sqlalchemy import text
 
 from rivetr_core import readmodels
 from rivetr_core.context import RivetrContext
@@ -105,3 +107,115 @@ def merge_activity(
     items += [{"kind": "audit", "ts": row.ts, "entry": row} for row in audit_rows]
     items.sort(key=lambda i: i["ts"].replace(tzinfo=None) if i["ts"].tzinfo else i["ts"], reverse=True)
     return items[:limit]
+
+
+# ------------------------------------------------------------------------------------------------ stacks
+# Compose stacks are feature code (YAML, the compose schema, the stack engine): ``ctx.services.stacks`` builds it on
+# first use, so every helper below that a page every user sees (a project's Network panel) asks the table first.
+_ANY_STACK = text("SELECT 1 FROM stacks LIMIT 1")
+#: The stacks page and the deployments list show this many (a handful in practice; the API pages through more).
+STACKS_LISTED = 200
+STACK_MASK = "********"
+
+
+@dataclass(frozen=True)
+class Page:
+    """The two fields the stack service's lists read of core's ``PageQuery`` (the dashboard may not import core's
+    pagination: tests/test_layering.py); the first page, ``limit`` long."""
+
+    limit: int = STACKS_LISTED
+    cursor: str | None = None
+
+
+async def any_stack(ctx: RivetrContext) -> bool:
+    async with ctx.db.engine.connect() as conn:
+        return (await conn.execute(_ANY_STACK)).first() is not None
+
+
+async def stack_rows(ctx: RivetrContext) -> list[dict[str, Any]]:
+    """The stacks list: each stack with its domains and how many services its live deployment runs (as recorded,
+    no engine call per row); [] without loading the feature while none exists."""
+    if not await any_stack(ctx):
+        return []
+    service: Any = ctx.services.stacks  # Any: it is given a Page where it declares PageQuery
+    rows, _next = await service.list(Page())
+    out = []
+    for row in rows:
+        services = 0
+        if row.current_deployment_id:
+            dep = await service.get_deployment(row.current_deployment_id)
+            services = len(dep.services or {})
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "project_id": row.project_id,
+                "source": row.source,
+                "status": row.status,
+                "error": row.error,
+                "services": services,
+                "domains": [d.domain for d in await service.domains(row.id)],
+            }
+        )
+    return out
+
+
+async def stack_detail(ctx: RivetrContext, stack_id: str, *, reveal: bool = False) -> dict[str, Any]:
+    """A stack by id or name as ``GET /api/stacks/{id}`` answers it (variables masked unless ``reveal``): its
+    services with their containers as the engine sees them now. NotFound (a 404 page) when there is none."""
+    service = ctx.services.stacks
+    row = await service.get(stack_id)
+    env = service.env_of(row)
+    return {
+        "id": row.id,
+        "name": row.name,
+        "project_id": row.project_id,
+        "source": row.source,
+        "compose": row.compose,
+        "repo_url": row.repo_url,
+        "branch": row.branch,
+        "compose_path": row.compose_path,
+        "profiles": list(row.profiles or ()),
+        "domains": [
+            {"domain": d.domain, "service": d.service, "port": d.port} for d in await service.domains(row.id)
+        ],
+        "env": {k: (v if reveal else STACK_MASK) for k, v in env.items()},
+        "status": row.status,
+        "error": row.error,
+        "current_deployment_id": row.current_deployment_id,
+        "network": project_network_name(row.project_id),
+        "services": await service.service_status(row),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+async def stack_deployments(ctx: RivetrContext, stack_id: str, limit: int = 30) -> list[Any]:
+    """A stack's newest deployments (rows of the stack service: id, status, trigger, error, services, times)."""
+    service: Any = ctx.services.stacks  # Any: it is given a Page where it declares PageQuery
+    rows, _next = await service.list_deployments(stack_id, Page(limit=limit))
+    return list(rows)
+
+
+def project_network_name(project_id: str | None) -> str:
+    """Core's ``rivetr_core.models.services.project_network_name``, which the dashboard may not import
+    (ui/tests/test_stack_pages.py checks both agree through the API)."""
+    return f"rivetr-net-{project_id or 'default'}"
+
+
+async def project_network(ctx: RivetrContext, project_id: str) -> dict[str, Any]:
+    """Who is on a project's private network under which names, as ``GET /api/projects/{id}/network`` answers.
+
+    While no stack exists at all the stack feature stays unloaded (every user opens project pages): members are
+    then the project's apps and managed services, each reachable by its own name, exactly as the stack service
+    lists them (ui/tests/test_stack_pages.py compares the two answers)."""
+    if await any_stack(ctx):
+        result: dict[str, Any] = await ctx.services.stacks.project_network(project_id)
+        return result
+    apps = await list_apps(ctx, project_id=project_id)
+    services = await services_if_any(ctx, project_id=project_id)
+    members = [{"kind": "app", "id": a.id, "name": a.name, "internal_names": [a.name]} for a in apps]
+    members += [
+        {"kind": "service", "id": s["id"], "name": s["name"], "internal_names": [s["name"]]} for s in services
+    ]
+    return {"project_id": project_id, "network": project_network_name(project_id), "members": members}

@@ -2,6 +2,19 @@
 
 from .. import filters  # noqa: F401  (registers the template filters)
 from ..blueprint import bp
-from . import apps, assets, auth, backups, dashboard, errors, live, projects, services, settings, terminal  # noqa: F401
+from . import (  # noqa: F401  (each module attaches its pages to bp)
+    apps,
+    assets,
+    auth,
+    backups,
+    dashboard,
+    errors,
+    live,
+    projects,
+    services,
+    settings,
+    stacks,
+    terminal,
+)
 
 __all__ = ["bp"]

@@ -1,5 +1,6 @@
-"""``/apps/<id>/terminal``: xterm.js in the page, bridged over a WebSocket to the runtime's interactive exec
-(a TTY running ``/bin/sh`` in the app's current container). Admins only.
+"""``/apps/<id>/terminal`` and ``/stacks/<id>/services/<service>/terminal``: xterm.js in the page, bridged over
+a WebSocket to the runtime's interactive exec (a TTY running ``/bin/sh`` in the app's current container, or in a
+stack service's container: ``?replica=N``, default the first). Admins only, whichever container it is.
 
 Protocol: the browser sends JSON text frames ``{"type": "input", "data": "..."}`` and
 ``{"type": "resize", "rows": n, "cols": n}``; the server sends terminal output as text frames (UTF-8 decoded
@@ -20,11 +21,14 @@ import codecs
 import contextlib
 import json
 import logging
+from typing import Any
 
-from quart import abort, current_app, g, websocket
+from quart import abort, current_app, g, request, url_for, websocket
 
+from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.contract import RivetrError
+from rivetr_core.contract.errors import NotFound
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render, websocket_session
@@ -52,24 +56,69 @@ def _clamp(value: object, low: int, high: int, default: int) -> int:
         return default
 
 
-@bp.get("/apps/<app_id>/terminal")
-async def terminal(app_id: str) -> tuple[str, int]:
+def _require_admin() -> None:
     if g.ui_session.user.role != "admin":
         abort(403, "the terminal is for administrators only")
+
+
+@bp.get("/apps/<app_id>/terminal")
+async def terminal(app_id: str) -> tuple[str, int]:
+    _require_admin()
     app = await queries.get_app(ctx(), app_id)
     if app is None:
         abort(404, f"app {app_id!r} not found")
-    return await render("terminal.html", nav="apps", app=app)
+    return await render(
+        "terminal.html",
+        nav="apps",
+        subject=app.name,
+        where="the app's running container",
+        back_url=url_for("ui.app_detail", app_id=app.id),
+        back_label="Back to the app",
+        ws_url=url_for("ui.terminal_ws", app_id=app.id),
+    )
+
+
+@bp.get("/stacks/<stack_id>/services/<service>/terminal")
+async def stack_terminal(stack_id: str, service: str) -> tuple[str, int]:
+    _require_admin()
+    try:
+        stack = await ctx().services.stacks.get(stack_id)
+        await ctx().services.stacks.service_container_ids(stack.id, service)
+    except NotFound as exc:
+        abort(404, exc.message)
+    replica = _replica(request.args)
+    return await render(
+        "terminal.html",
+        nav="stacks",
+        subject=f"{stack.name}/{service}",
+        where=f"replica {replica} of the stack service {service}",
+        back_url=url_for("ui.stack_detail", stack_id=stack.id),
+        back_label="Back to the stack",
+        ws_url=url_for("ui.stack_terminal_ws", stack_id=stack.id, service=service, replica=replica),
+    )
+
+
+def _replica(args: Any) -> int:
+    """``?replica=N`` (1-based) of the page or the WebSocket; 1 when absent or not a number."""
+    return _clamp(args.get("replica"), 1, 1000, 1)
+
+
+async def _admin_websocket() -> SessionInfo | None:
+    """The WebSocket's session when it is an administrator's; otherwise closed with the reason and None."""
+    session = await websocket_session()
+    if session is None:
+        await websocket.close(4401, "not logged in")
+        return None
+    if session.user.role != "admin":
+        await websocket.close(4403, "the terminal is for administrators only")
+        return None
+    return session
 
 
 @bp.websocket("/apps/<app_id>/terminal/ws")
 async def terminal_ws(app_id: str) -> None:
-    session = await websocket_session()
+    session = await _admin_websocket()
     if session is None:
-        await websocket.close(4401, "not logged in")
-        return
-    if session.user.role != "admin":
-        await websocket.close(4403, "the terminal is for administrators only")
         return
     c = ctx()
     app = await queries.get_app(c, app_id)
@@ -84,7 +133,30 @@ async def terminal_ws(app_id: str) -> None:
     if dep is None or not dep.container_id:
         await websocket.close(4409, "the app has no running container: deploy it first")
         return
-    limits = c.config.terminal
+    await _capped_shell(session, app.name, dep.container_id)
+
+
+@bp.websocket("/stacks/<stack_id>/services/<service>/terminal/ws")
+async def stack_terminal_ws(stack_id: str, service: str) -> None:
+    session = await _admin_websocket()
+    if session is None:
+        return
+    try:
+        stack = await ctx().services.stacks.get(stack_id)
+        ids = await ctx().services.stacks.service_container_ids(stack.id, service)
+    except NotFound as exc:
+        await websocket.close(4404, exc.message[:120])
+        return
+    replica = _replica(websocket.args)
+    if replica > len(ids):
+        await websocket.close(4409, f"{service} has no replica {replica}: deploy the stack first")
+        return
+    await _capped_shell(session, f"{stack.name}/{service}#{replica}", ids[replica - 1])
+
+
+async def _capped_shell(session: SessionInfo, label: str, container_id: str) -> None:
+    """One more shell for the session's user unless they hold ``[terminal] max_per_user`` already."""
+    limits = ctx().config.terminal
     shells = _open_shells(session.user.id)
     if len(shells) >= limits.max_per_user:
         await websocket.accept()
@@ -96,12 +168,12 @@ async def terminal_ws(app_id: str) -> None:
     slot = object()
     shells.add(slot)  # taken before the first await, so concurrent opens cannot all slip under the cap
     try:
-        await _run_shell(app.name, dep.container_id, session.user.username, limits.idle_timeout)
+        await _run_shell(label, container_id, session.user.username, limits.idle_timeout)
     finally:
         shells.discard(slot)
 
 
-async def _run_shell(app_name: str, container_id: str, username: str, idle_timeout: float) -> None:
+async def _run_shell(label: str, container_id: str, username: str, idle_timeout: float) -> None:
     rows = _clamp(websocket.args.get("rows"), 5, 300, 24)
     cols = _clamp(websocket.args.get("cols"), 10, 500, 80)
     try:
@@ -111,7 +183,7 @@ async def _run_shell(app_name: str, container_id: str, username: str, idle_timeo
         await websocket.close(4500, str(exc)[:120])
         return
     await websocket.accept()
-    log.info("terminal opened on %s by %s", app_name, username)
+    log.info("terminal opened on %s by %s", label, username)
     loop = asyncio.get_running_loop()
     last_input = loop.time()
     raw_session = websocket.cookies.get(SESSION_COOKIE)
@@ -171,6 +243,6 @@ async def _run_shell(app_name: str, container_id: str, username: str, idle_timeo
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await shell.close()
-        log.info("terminal closed on %s (%s)", app_name, reason)
+        log.info("terminal closed on %s (%s)", label, reason)
     with contextlib.suppress(Exception):
         await websocket.close(code, reason)

@@ -11,10 +11,13 @@
   term.open(el);
   fit.fit();
   function badge(text, cls) { state.textContent = text; state.className = "badge " + (cls || ""); }
-  var q = new URLSearchParams({ rows: term.rows, cols: term.cols });
-  // url_for() renders WebSocket routes as absolute ws:// URLs: keep only the path, and match the page's scheme.
-  var path = new URL(el.dataset.ws, location.href).pathname;
-  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + path + "?" + q, Rivetr.wsProtocols());
+  // url_for() renders WebSocket routes as absolute ws:// URLs: keep only the path and its query (a stack service's
+  // ?replica=N), and match the page's scheme.
+  var target = new URL(el.dataset.ws, location.href);
+  var q = new URLSearchParams(target.search);
+  q.set("rows", term.rows);
+  q.set("cols", term.cols);
+  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + target.pathname + "?" + q, Rivetr.wsProtocols());
   window.rivetrTerminal = { term: term, ws: ws };
   ws.onopen = function () { badge("connected", "running"); term.focus(); };
   ws.onmessage = function (ev) { term.write(typeof ev.data === "string" ? ev.data : new Uint8Array(ev.data)); };
