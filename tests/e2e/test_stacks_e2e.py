@@ -185,3 +185,67 @@ def test_a_dependency_that_never_gets_healthy_fails_the_deployment_and_the_old_s
     assert body["status"] == "running"
     assert {s["name"]: s["status"] for s in body["services"]}["cache"] == "running"
     assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
+
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "compose"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_stack_from_git_builds_waits_for_a_one_shot_and_rolls_back_to_an_older_commit(
+    e2e: Any, git_server: Any, engine: str
+) -> None:
+    """The build-health fixture from a repository: a multi-stage build (target stage, build args), a one-shot
+    migration that must complete before the app starts, a healthcheck gating the route; an unchanged build
+    context is not rebuilt; a rollback checks the old commit out and reuses its images."""
+    rivetr = e2e(engine)
+    root = FIXTURES / "build-health"
+    files = {
+        str(path.relative_to(root)): (path.read_text(), path.stat().st_mode & 0o777)
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+    repo = git_server.create_repo(f"stack-{engine}-{uuid.uuid4().hex[:6]}", files=files)
+    name = f"stg{uuid.uuid4().hex[:6]}"
+    domain = f"{name}.e2e.test"
+    response = rivetr.api.post(
+        "/api/stacks",
+        json={
+            "name": name,
+            "repo_url": repo.url,
+            "env": {"GREETING": "hello-v1", "APP_VERSION": "1.2.3"},
+            "domains": [{"domain": domain, "service": "app", "port": 8000}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    stack = response.json()
+    first = deploy(rivetr, stack["id"])
+    assert first["commit_sha"] == repo.head()
+    rivetr.wait_content(domain, "hello-v1\n")
+    assert rivetr.fetch(domain, "/version.txt") == (200, "version 1.2.3\n")  # the build arg reached the build
+    lines = [x["line"] for x in rivetr.api.get(f"/api/deployments/{first['id']}/logs").json()]
+    assert any("[app] building" in line for line in lines), lines
+    # The one-shot ran to completion (exit 0) before the app started (the app refuses to start otherwise).
+    migrate = first["services"]["migrate"]["containers"][0]["name"]
+    state = rivetr.cli("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", migrate).strip()
+    assert state == "exited 0", state
+
+    # A new commit changes only the app's greeting variable: no rebuild of an unchanged context...
+    old_commit = repo.head()
+    repo.write("README.md", "docs only\n")
+    repo.commit("docs")
+    rivetr.api.put(
+        f"/api/stacks/{stack['id']}", json={"env": {"GREETING": "hello-v2", "APP_VERSION": "1.2.3"}}
+    )
+    second = deploy(rivetr, stack["id"])
+    # GREETING is a build arg: the context hash covers the args, so the app image is rebuilt.
+    assert second["services"]["app"]["action"] == "replaced"
+    rivetr.wait_content(domain, "hello-v2\n")
+
+    response = rivetr.api.post(f"/api/stacks/{stack['id']}/rollback", json={"deployment_id": first["id"]})
+    assert response.status_code == 202, response.text
+    back = wait_deployment(rivetr, response.json()["id"])
+    assert back["status"] == "running", back
+    assert back["commit_sha"] == old_commit
+    assert back["services"]["app"]["image"] == first["services"]["app"]["image"]
+    rivetr.wait_content(domain, "hello-v1\n")
+    assert rivetr.api.delete(f"/api/stacks/{stack['id']}", params={"volumes": "true"}).status_code == 204
