@@ -593,3 +593,32 @@ async def test_a_flood_of_replays_cannot_evict_the_original(
     assert len(rows) <= 1 + 20 + 10
     assert [r.delivery_id for r in rows if r.outcome == "deployed"] == ["original-1"]
     assert len(await hooks.deployments(app_id)) == 1
+
+
+async def test_a_push_deploys_the_compose_stacks_of_that_repository_and_branch(hooks: Hooks) -> None:
+    """Stacks from git follow branch pushes like apps (verified by the instance secret: a stack has none of its
+    own); a stack of another branch or repository is left alone."""
+
+    async def stack(name: str, repo: str, branch: str = "main") -> str:
+        status, body = await hooks.api.post(
+            "/api/stacks", json={"name": name, "repo_url": repo, "branch": branch}
+        )
+        assert status == 201, body
+        return str(body["id"])
+
+    site = await stack("site-stack", "https://github.com/acme/site.git")
+    await stack("site-dev", "https://github.com/acme/site.git", branch="develop")
+    await stack("docs-stack", "https://github.com/acme/site-docs.git")
+    status, body = await hooks.github(fixture(GH / "github_push.json"))
+    assert status == 202, body
+    assert len(body["deployments"]) == 1
+    status, dep = await hooks.api.get(f"/api/deployments/{body['deployments'][0]}")
+    assert status == 200 and dep["stack_id"] == site and dep["trigger"] == "webhook:github", dep
+    for name in ("site-dev", "docs-stack"):
+        status, deps = await hooks.api.get(f"/api/stacks/{name}/deployments")
+        assert status == 200 and deps["items"] == [], deps
+    # A [skip ci] commit deploys nothing, as for apps.
+    payload = fixture(GH / "github_push.json")
+    payload["head_commit"] = {**payload["head_commit"], "message": "docs [skip ci]"}
+    status, body = await hooks.github(payload)
+    assert status == 200 and body["status"] == "ignored", body

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import ConfigDict, Field
 from sqlmodel import select
 
@@ -168,6 +169,24 @@ class WebhookService:
         async with self.ctx.db.session() as session:
             apps = (await session.exec(select(App).where(not_a_preview_app()))).all()
         return [app for app in apps if repo_matches(app.git_url, urls)]
+
+    async def repo_stacks(self, urls: list[str], branch: str | None) -> list[tuple[str, str]]:
+        """``(id, name)`` of the compose stacks built from one of ``urls`` at ``branch`` (raw SQL: a server
+        without stacks never loads the feature)."""
+        keys = {normalize_repo_url(u) for u in urls} - {""}
+        if not keys or not branch:
+            return []
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text("SELECT id, name, repo_url, branch FROM stacks WHERE source = 'git'")
+                )
+            ).all()
+        return [
+            (row[0], row[1])
+            for row in rows
+            if row[2] and repo_matches(row[2], urls) and branch_matches(row[3], branch)
+        ]
 
     # ----------------------------------------------------------------------------------- the API's reads
     async def events(
@@ -417,6 +436,19 @@ class WebhookService:
             return await self._finish(row, 200, "ignored", f"event {event.raw_event!r} is not handled")
         apps = [a for a in await self.repo_apps(event.repo_urls) if allowed is None or a.id in allowed]
         repo = event.repo_full_name or (event.repo_urls[0] if event.repo_urls else "?")
+        # Compose stacks follow branch pushes too; they have no secret of their own, so only the instance's
+        # secret (``allowed is None``) deploys them.
+        stacks = (
+            await self.repo_stacks(event.repo_urls, event.ref)
+            if allowed is None
+            and event.kind == "push"
+            and not event.deleted
+            and not skip_marker(event.commit_message)
+            else []
+        )
+        if stacks and not apps:
+            await self._claim(row)
+            return await self._deploy(provider, event, [], row, {}, stacks)
         if not apps:
             return await self._finish(row, 200, "ignored", f"no app uses repository {repo}")
         settings = await self.settings.many([a.id for a in apps])
@@ -452,7 +484,7 @@ class WebhookService:
                 )
         else:
             targets = [a for a in apps if branch_matches(a.branch, event.ref)]
-            if not targets:
+            if not targets and not stacks:
                 branches = ", ".join(sorted({a.branch for a in apps}))
                 return await self._finish(
                     row,
@@ -461,7 +493,7 @@ class WebhookService:
                     f"no app of {repo} follows branch {event.ref!r} (apps follow: {branches})",
                 )
         await self._claim(row)  # before anything is deployed
-        return await self._deploy(provider, event, targets, row, settings)
+        return await self._deploy(provider, event, targets, row, settings, stacks)
 
     async def _deploy(
         self,
@@ -470,6 +502,7 @@ class WebhookService:
         targets: list[App],
         row: _Pending,
         settings: dict[str, AppGitSettings],
+        stacks: list[tuple[str, str]] | None = None,
     ) -> WebhookResult:
         running_pipeline(self.ctx)  # 503 while the pipeline is not running
         apps = self.ctx.services.apps
@@ -486,6 +519,13 @@ class WebhookService:
             except Exception as exc:  # one app's failure must not stop the others
                 log.warning("webhook deploy of app %s failed: %s", app.name, exc)
                 errors.append(f"{app.name}: {getattr(exc, 'message', None) or exc}")
+        for stack_id, stack_name in stacks or []:
+            try:
+                stack_dep = await self.ctx.services.stacks.deploy(stack_id, trigger=f"webhook:{provider}")
+                ids.append(stack_dep.id)
+            except Exception as exc:  # like an app's: the others still deploy
+                log.warning("webhook deploy of stack %s failed: %s", stack_name, exc)
+                errors.append(f"stack {stack_name}: {getattr(exc, 'message', None) or exc}")
         if not ids:
             raise DeployFailed("no deployment could be queued: " + "; ".join(errors))
         return await self._finish(
