@@ -332,7 +332,9 @@ class StackDeployer:
             oom_score_adj=runtime_cfg.oom_score_adj or None,
             pids_limit=runtime_cfg.pids_limit or None,
         )
-        ensure = getattr(runtime, "ensure_network", None)
+        # A stack's own networks are isolated like project networks (podman does not keep bridges apart by
+        # itself): only the stack's services are on them.
+        ensure = getattr(runtime, "ensure_project_network", None) or getattr(runtime, "ensure_network", None)
         if ensure is None:
             raise StackDeployError(f"the {runtime.name} runtime cannot create networks, which stacks need")
         labels = {"rivetr.stack": stack.id, "rivetr.instance": self.svc.instance_id}

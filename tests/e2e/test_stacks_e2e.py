@@ -249,3 +249,74 @@ def test_a_stack_from_git_builds_waits_for_a_one_shot_and_rolls_back_to_an_older
     assert back["services"]["app"]["image"] == first["services"]["app"]["image"]
     rivetr.wait_content(domain, "hello-v1\n")
     assert rivetr.api.delete(f"/api/stacks/{stack['id']}", params={"volumes": "true"}).status_code == 204
+
+
+SLEEPER = f"""
+services:
+  box:
+    image: {BUSYBOX}
+    command: ["sh", "-c", "mkdir -p /www && echo box > /www/index.html && exec httpd -f -p 8080 -h /www"]
+"""
+
+
+def reaches(rivetr: Any, container: str, host: str, port: int) -> bool:
+    """Whether ``container`` gets an HTTP answer from ``host:port`` (busybox nc; 3 s connect timeout)."""
+    probe = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | grep -q '200 OK'"
+    result = subprocess.run(
+        [rivetr.engine, "exec", container, "sh", "-c", probe],
+        capture_output=True,
+        timeout=30,
+        env=rivetr._cli_env(),
+    )
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_project_networks_join_apps_and_stacks_by_name_and_keep_projects_apart(
+    e2e: Any, git_server: Any, engine: str
+) -> None:
+    from tests.support.gitserver import busybox_app
+
+    rivetr = e2e(engine)
+    tag = uuid.uuid4().hex[:5]
+    projects = []
+    for label in ("a", "b"):
+        response = rivetr.api.post("/api/projects", json={"name": f"proj-{label}-{tag}"})
+        assert response.status_code == 201, response.text
+        projects.append(response.json()["id"])
+    # Project A: an app and a stack; project B: a stack.
+    app = rivetr.create_app(
+        git_server.create_repo(f"net-{engine}-{tag}", busybox_app("app-a\n")),
+        f"web{tag}",
+        project_id=projects[0],
+    )
+    rivetr.deploy_and_wait(app["id"])
+    stacks = {}
+    for label, project in zip(("a", "b"), projects, strict=True):
+        response = rivetr.api.post(
+            "/api/stacks", json={"name": f"s{label}{tag}", "compose": SLEEPER, "project_id": project}
+        )
+        assert response.status_code == 201, response.text
+        stacks[label] = response.json()
+        stacks[label]["dep"] = deploy(rivetr, stacks[label]["id"])
+    box_a = stacks["a"]["dep"]["services"]["box"]["containers"][0]["name"]
+    box_b = stacks["b"]["dep"]["services"]["box"]["containers"][0]["name"]
+
+    # Same project: the stack service reaches the app by its name, and the app's container the stack service.
+    assert reaches(rivetr, box_a, f"web{tag}", 8000)
+    app_container = rivetr.containers(running_only=True)
+    assert reaches(rivetr, box_a, f"sa{tag}-box", 8080)
+    # Another project: not by name (not on its network) and not by address either (the firewall / isolation).
+    ip_b = rivetr.cli(
+        "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", box_b
+    ).split()
+    assert ip_b, "the stack service of project B has no address"
+    assert not reaches(rivetr, box_a, f"sb{tag}-box", 8080)
+    for ip in ip_b:
+        assert not reaches(rivetr, box_a, ip, 8080), f"project A reached project B at {ip}"
+    assert app_container  # the app runs (its container is among this instance's)
+    network = rivetr.api.get(f"/api/projects/{projects[0]}/network").json()
+    kinds = {(m["kind"], tuple(m["internal_names"])) for m in network["members"]}
+    assert ("app", (f"web{tag}",)) in kinds and ("stack_service", (f"sa{tag}-box",)) in kinds, network
+    for stack in stacks.values():
+        assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
