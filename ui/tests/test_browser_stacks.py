@@ -149,6 +149,27 @@ def test_paste_validate_deploy_logs_settings_and_delete(docker_server: ServerPro
     expect(page.locator("#service-log-which")).to_have_text("· web")
     screenshot(page, "stack-running")
 
+    # Terminal of the worker service: a real shell in its container.
+    page.click("#stack-services-table [data-service-terminal=worker]")
+    page.wait_for_url(f"{server.url}/stacks/{stack['id']}/services/worker/terminal")
+    expect(page.locator("#term-state")).to_have_text("connected", timeout=15_000)
+    page.click("#terminal")
+    page.keyboard.type("echo stack-$((40+2)) $HOSTNAME\n")
+    deadline = time.monotonic() + 15
+    text = ""
+    while time.monotonic() < deadline:
+        text = page.evaluate(
+            """() => { const b = window.rivetrTerminal.term.buffer.active; const out = [];
+                       for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true));
+                       return out.join('\\n'); }"""
+        ).replace("stack-$((40+2))", "")
+        if "stack-42" in text:
+            break
+        time.sleep(0.2)
+    assert "stack-42" in text, text
+    page.click("a:has-text('Back to the stack')")
+    page.wait_for_url(f"{server.url}/stacks/{stack['id']}")
+
     # The list and the project's Network panel name the stack and its services.
     page.goto(server.url + "/stacks")
     row = page.locator(f"#stacks-table tr[data-stack={name}]")
@@ -172,6 +193,26 @@ def test_paste_validate_deploy_logs_settings_and_delete(docker_server: ServerPro
     # Reveal fills the masked value for the administrator.
     page.click("#stack-env-reveal")
     expect(page.locator("#stack-settings-form [data-rows=env] [data-env-value]")).to_have_value("salut")
+
+    # A changed file saved and deployed at once, then Rollback brings the first deployment's file back.
+    first_dep = revealed["current_deployment_id"]
+    page.fill("#set-compose", compose(token).replace("worker ready", "worker v2"))
+    page.click("#stack-save-deploy")
+    expect(page.locator("#stack-timeline li")).to_have_count(2, timeout=15_000)
+    expect(page.locator("#build-log-state")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    expect(page.locator("#stack-current")).not_to_contain_text(first_dep[:8], timeout=15_000)
+    worker = page.locator("#stack-services-table tr[data-service=worker] [data-last-action]")
+    expect(worker).to_have_text("recreated", timeout=15_000)
+    page.click("#stack-rollback")
+    page.click("#confirm-dialog [data-ok]")
+    expect(page.locator("#stack-timeline li")).to_have_count(3, timeout=15_000)
+    expect(page.locator("#build-log-state")).to_have_text("running", timeout=DEPLOY_TIMEOUT)
+    expect(page.locator("#stack-timeline li").first).to_contain_text(f"rollback to {first_dep[:8]}")
+    # The worker runs the first file's command again: its live log says so.
+    page.click("#stack-services-table [data-service-logs=worker]")
+    expect(page.locator("#service-log-which")).to_have_text("· worker")
+    expect(page.locator("#service-log")).to_contain_text("worker ready")
+    expect(page.locator("#service-log")).not_to_contain_text("worker v2")
 
     # Delete with its volumes: every container goes, and the list is empty again.
     assert len(_docker_names(stack["id"])) == 2

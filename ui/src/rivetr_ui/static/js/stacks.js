@@ -279,6 +279,7 @@
   var buildLog = document.getElementById("build-log");
   var buildState = document.getElementById("build-log-state");
   var buildWs = null;
+  var ACTIVE = ["queued", "cloning", "building", "starting", "health_checking", "switching"], RETRY_MS = 500;
   function label(status) { return String(status).replace(/_/g, " "); }
   function showLog(deploymentId) {
     if (!deploymentId) return;
@@ -292,6 +293,13 @@
     ws.onmessage = function (ev) {
       var msg = JSON.parse(ev.data);
       if (msg.event === "end") {
+        // A queued deployment whose run has not begun has no live log yet, so the stream ends at once: look
+        // again shortly, unless another log was picked meanwhile.
+        if (ACTIVE.indexOf(msg.status) >= 0) {
+          setBadge(buildState, label(msg.status), "active");
+          setTimeout(function () { if (ws === buildWs) showLog(deploymentId); }, RETRY_MS);
+          return;
+        }
         setBadge(buildState, label(msg.status), msg.status);
         if (msg.error) appendLine(buildLog, "✕ " + msg.error, "err");
         // The deployment is over: the header, services and list show its outcome.
