@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from rivetr_core.app import create_app
-from ui.tests.test_pages import csrf_in, do_setup
+from tests.support.server import websocket_outcome
+from ui.tests.test_pages import PASSWORD, csrf_in, do_setup
 
 BUSYBOX = "localhost/rivetr-test/busybox:latest"
 COMPOSE = f"""
@@ -190,3 +191,26 @@ async def test_stack_terminal_is_for_administrators(served: tuple[Any, Any, dict
     await _page(client, f"/stacks/{stack['id']}/services/web/terminal", 403)
     page = await _page(client, f"/stacks/{stack['id']}")
     assert "data-reveal-stack" not in page  # only administrators may reveal the variables
+    assert "data-service-terminal" not in page
+    # The shell's WebSocket says the same to a viewer, and to nobody without the session's CSRF offer.
+    path = f"/stacks/{stack['id']}/services/web/terminal/ws"
+    assert await _terminal_ws(client, path) == "closed 4403"
+    assert await _terminal_ws(client, path, offer_csrf=False) == "closed 4401"
+    client.cookie_jar.clear()
+    body = await _page(client, "/login")
+    response = await client.post(
+        "/login", form={"username": "alice", "password": PASSWORD, "csrf_token": csrf_in(body)}
+    )
+    assert response.status_code == 302
+    # An administrator gets past the rule, to the stack's state: nothing deployed, no such container.
+    assert await _terminal_ws(client, path) == "closed 4404"
+    assert await _terminal_ws(client, "/stacks/nope/services/web/terminal/ws") == "closed 4404"
+
+
+async def _terminal_ws(client: Any, path: str, *, offer_csrf: bool = True) -> str:
+    """The outcome of opening a terminal WebSocket as the browser does (cookie, Origin, CSRF subprotocol)."""
+    cookie = next(c for c in client.cookie_jar if c.name == "rivetr_session")
+    csrf = csrf_in(await _page(client, "/"))
+    headers = {"Cookie": f"rivetr_session={cookie.value}", "Host": "localhost", "Origin": "http://localhost"}
+    protocols = ["rivetr.v1", f"rivetr.csrf.{csrf}"] if offer_csrf else ["rivetr.v1"]
+    return await websocket_outcome(client, path, headers=headers, scope_base={"subprotocols": protocols})
