@@ -197,7 +197,7 @@ async def test_a_deploy_runs_the_services_in_order_on_their_networks(
     runs = {spec.labels["rivetr.stack.service"]: spec for spec in fake_runtime.runs}
     web, cache = runs["web"], runs["cache"]
     assert fake_runtime.runs.index(cache) < fake_runtime.runs.index(web)  # depends_on order
-    assert web.network == "rivetr-stk-shop-default" and web.network_aliases == ["web"]
+    assert web.network == f"rivetr-stk-{stack['id']}-default" and web.network_aliases == ["web"]
     assert web.extra_networks == {f"rivetr-net-{project['id']}": ["shop-web"]}
     assert web.env == {"SECRET": "s3cret"} and web.command == ["httpd", "-f", "-p", "8080"]
     assert web.labels["rivetr.stack"] == stack["id"] and web.labels["rivetr.deployment"] == dep["id"]
@@ -286,3 +286,34 @@ def test_an_idle_server_never_loads_the_stacks_feature() -> None:
     lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
     assert lines["idle"] == "[]", out.stdout
     assert "rivetr_core.services.stacks" in lines["used"], out.stdout
+
+
+async def test_a_service_gone_from_the_file_goes_and_an_alias_clash_is_refused(
+    api: ApiClient, fake_runtime: FakeRuntime
+) -> None:
+    two = f"services:\n  web:\n    image: {BUSYBOX}\n  worker:\n    image: {BUSYBOX}\n"
+    code, stack = await api.post("/api/stacks", json={"name": "pair", "compose": two})
+    assert code == 201, stack
+    code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
+    dep = await wait_deployment(api, dep["id"])
+    worker = dep["services"]["worker"]["containers"][0]["id"]
+    assert dep["status"] == "running", dep
+
+    one = f"services:\n  web:\n    image: {BUSYBOX}\n"
+    assert (await api.put(f"/api/stacks/{stack['id']}", json={"compose": one}))[0] == 200
+    code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
+    dep = await wait_deployment(api, dep["id"])
+    assert dep["status"] == "running" and set(dep["services"]) == {"web"}, dep
+    deadline = time.monotonic() + 5
+    while worker in {c.id for c in await fake_runtime.list()} and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert worker not in {c.id for c in await fake_runtime.list()}  # removed, like --remove-orphans
+
+    # An app named like a stack service's project alias (<stack>-<service>): the deploy says so.
+    code, body = await api.post(
+        "/api/apps", json={"name": "pair-web", "git_url": "https://git.example.com/a.git", "port": 80}
+    )
+    assert code == 201, body
+    code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
+    dep = await wait_deployment(api, dep["id"])
+    assert dep["status"] == "failed" and "pair-web" in dep["error"], dep

@@ -25,7 +25,7 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
-from rivetr_core.contract.errors import NotFound
+from rivetr_core.contract.errors import NotFound, ValidationFailed
 from rivetr_core.db import isoformat
 from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
@@ -198,7 +198,7 @@ class StackOut(ApiModel):
     profiles: list[str]
     domains: list[DomainOut]
     env: dict[str, str] = Field(description="Variables, values masked unless ?reveal=true (administrators).")
-    status: str = Field(description="created, deploying, running, failed, stopped or deleting.")
+    status: str = Field(description="created, deploying, running, failed (its first deployment) or deleting.")
     error: str | None
     current_deployment_id: str | None
     network: str = Field(description="The project network its services join.")
@@ -305,7 +305,9 @@ async def _reveal(asked: bool) -> bool:
 def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """``source`` from what was given: a pasted file or a repository, not both."""
     if fields.get("compose") and fields.get("repo_url"):
-        raise ApiError(422, "give either compose (a pasted file) or repo_url (a repository), not both")
+        raise ValidationFailed.on(
+            "compose", "give either compose (a pasted file) or repo_url (a repository), not both"
+        )
     if "compose" in fields and fields["compose"] is not None:
         fields["source"] = "inline"
         fields["repo_url"] = None
@@ -313,7 +315,7 @@ def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:
         from rivetr_core.engine.gitsource import classify_url
 
         if classify_url(fields["repo_url"]) is None:
-            raise ApiError(422, "repo_url: must be an https:// or git:// repository URL")
+            raise ValidationFailed.on("repo_url", "must be an https:// or git:// repository URL")
         fields["source"] = "git"
         fields["compose"] = None
     return fields
@@ -338,7 +340,9 @@ async def create_stack(data: StackIn) -> tuple[dict[str, Any], int]:
     """Create a stack from a pasted compose file or a repository (deploy it with ``POST .../deploy``)."""
     fields = data.model_dump()
     if not fields.get("compose") and not fields.get("repo_url"):
-        raise ApiError(422, "give compose (a pasted file) or repo_url (a repository with the file)")
+        raise ValidationFailed.on(
+            "compose", "give compose (a pasted file) or repo_url (a repository with the file)"
+        )
     row = await _stacks().create(_source_fields(fields))
     return await _stack_json(row), 201
 
@@ -413,7 +417,8 @@ async def deploy_stack(stack_id: str) -> tuple[dict[str, Any], int]:
 @validate_request(RollbackIn)
 @document_response(DeploymentOut, 202)
 async def rollback_stack(stack_id: str, data: RollbackIn) -> tuple[dict[str, Any], int]:
-    """202 with a deployment that runs an earlier deployment's file and images again (no clone, no build)."""
+    """202 with a deployment that runs an earlier deployment's file and images again (no build; a repository
+    stack checks that deployment's commit out for its files)."""
     dep = await _stacks().rollback(stack_id, data.deployment_id)
     return stack_deployment_json(dep), 202
 

@@ -19,9 +19,9 @@ from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import new_id, utcnow
 
-#: ``created`` (never deployed), ``deploying``, ``running``, ``failed`` (the last deployment failed and nothing
-#: runs), ``degraded`` (a service stopped or is unhealthy), ``stopped`` (by the user), ``deleting``.
-STACK_STATUSES = ("created", "deploying", "running", "failed", "degraded", "stopped", "deleting")
+#: ``created`` (never deployed), ``deploying``, ``running`` (a deployment is live; each service's containers
+#: report their own state), ``failed`` (the first deployment failed: nothing runs), ``deleting``.
+STACK_STATUSES = ("created", "deploying", "running", "failed", "deleting")
 #: A stack deployment moves ``queued → cloning → building → starting → health_checking → switching → running``
 #: like an app's; ``running`` becomes ``superseded`` when a newer one replaces it.
 STACK_ACTIVE_STATUSES = ("queued", "cloning", "building", "starting", "health_checking", "switching")
@@ -95,6 +95,9 @@ class StackDeployment(SQLModel, table=True):
     services: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: The compose network keys of the file (their engine networks go with the stack).
     networks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Old containers this deployment stopped to recreate their services: started again if it fails, also
+    #: by start-up recovery when the server stopped in the middle.
+    stopped: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     steps: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -288,7 +288,7 @@ class StackService:
 
             for name in await self._network_keys(row):
                 with contextlib.suppress(RivetrError):
-                    await remove_network(stack_network(row.name, name))
+                    await remove_network(stack_network(row.id, name))
         if volumes:
             for name in await runtime.list_volumes({"rivetr.stack": row.id}):
                 try:
@@ -532,6 +532,24 @@ class StackService:
         with contextlib.suppress(ContainerNotFound):
             await runtime.remove(container_id, force=True)
 
+    async def alias_clashes(self, project_id: str | None, aliases: builtins.list[str]) -> builtins.list[str]:
+        """Which of a stack's project-network names (``<stack>-<service>``) an app or managed service of the
+        same project already answers to: both would resolve, so a deploy refuses it."""
+        async with self.db.session() as session:
+            apps = (
+                await session.exec(
+                    select(App.name).where(App.project_id == project_id, col(App.name).in_(aliases))
+                )
+            ).all()
+            services = (
+                await session.exec(
+                    select(ManagedService.name).where(
+                        ManagedService.project_id == project_id, col(ManagedService.name).in_(aliases)
+                    )
+                )
+            ).all()
+        return sorted({*apps, *services})
+
     async def ensure_project_network(self, runtime: ContainerRuntime, project_id: str | None) -> str | None:
         """The project's private network (isolated from other projects where the runtime can), or None when
         the runtime has no networks."""
@@ -685,14 +703,12 @@ class StackService:
                     if stack and stack.current_deployment_id
                     else None
                 )
-            if stack is not None and current is not None and runtime is not None:
-                start = getattr(runtime, "start", None)
-                for entry in (current.services or {}).values():
-                    for c in (entry.get("containers") if isinstance(entry, dict) else None) or []:
-                        with contextlib.suppress(Exception):
-                            info = await runtime.inspect(c["id"])
-                            if not info.running and start is not None and info.exit_code != 0:
-                                await start(c["id"])
+            start = getattr(runtime, "start", None) if runtime is not None else None
+            if start is not None:
+                # The old containers the interrupted deployment had stopped (recreated services) run again.
+                for container_id in dep.stopped or []:
+                    with contextlib.suppress(Exception):
+                        await start(container_id)
             if stack is not None:
                 await self._set_stack(stack.id, status="running" if current else "failed")
         return len(rows)

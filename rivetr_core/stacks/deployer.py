@@ -139,6 +139,13 @@ class StackDeployer:
             async with self.step("clone"):
                 text, base_dir = await self._source()
             project = self.project = self._load(text, base_dir)
+            aliases = [naming.project_alias(stack.name, name) for name in project.services]
+            clashes = await svc.alias_clashes(stack.project_id, aliases)
+            if clashes:
+                raise StackDeployError(
+                    f"{', '.join(clashes)}: already the name of an app or service of this project; rename the "
+                    "stack or the service (a stack service is <stack>-<service> on the project network)"
+                )
             await self.svc.update_deployment(self.dep_id, compose=text, networks=sorted(project.networks))
             await self.status("building")
             async with self.step("build"):
@@ -147,16 +154,10 @@ class StackDeployer:
             async with self.step("start"):
                 ctx = await self._context(runtime, project)
                 await self._start_all(runtime, project, ctx, images)
+            self._retire_removed(project)
             await self.status("switching")
-            async with self.step("switch"):
-                await self._switch()
-            await self.status(
-                "running",
-                finished_at=utcnow(),
-                services={name: r.as_json() for name, r in self.running.items()},
-            )
-            await svc.deployment_succeeded(self.plan)
-            self.log(f"stack {stack.name} is live: {', '.join(sorted(self.running))}")
+            # Shielded: a cancel or shutdown arriving now must not leave routes moved and the stack unrecorded.
+            await asyncio.shield(self._go_live())
             async with self.step("drain"):
                 await self._retire(runtime)
             await svc.update_deployment(self.dep_id, steps=dict(self.steps))
@@ -178,6 +179,28 @@ class StackDeployer:
             if self.workdir is not None:
                 await asyncio.to_thread(shutil.rmtree, self.workdir, True)
             await svc.logs.close(self.dep_id)
+
+    async def _go_live(self) -> None:
+        async with self.step("switch"):
+            await self._switch()
+        await self.status(
+            "running",
+            finished_at=utcnow(),
+            services={name: r.as_json() for name, r in self.running.items()},
+        )
+        await self.svc.deployment_succeeded(self.plan)
+        self.log(f"stack {self.plan.stack.name} is live: {', '.join(sorted(self.running))}")
+
+    def _retire_removed(self, project: ComposeProject) -> None:
+        """Services of the previous deployment the file no longer runs (removed, or left out by a profile)
+        go once this deployment is live, like compose's ``--remove-orphans``."""
+        for name, entry in self.previous.items():
+            if name in project.services or not isinstance(entry, dict):
+                continue
+            containers = [c for c in entry.get("containers") or [] if c.get("id")]
+            self.retire.extend({**c, "service": name} for c in containers)
+            if containers:
+                self.log(f"[{name}] no longer in the file: its containers go once the stack is live")
 
     # ------------------------------------------------------------------------------------------- source
     async def _source(self) -> tuple[str, Path | None]:
@@ -339,7 +362,7 @@ class StackDeployer:
             raise StackDeployError(f"the {runtime.name} runtime cannot create networks, which stacks need")
         labels = {"rivetr.stack": stack.id, "rivetr.instance": self.svc.instance_id}
         for key in project.networks:
-            name = naming.stack_network(stack.name, key)
+            name = naming.stack_network(stack.id, key)
             await ensure(name, labels)
             ctx.networks[key] = name
         ctx.project_network = await self.svc.ensure_project_network(runtime, stack.project_id)
@@ -450,9 +473,11 @@ class StackDeployer:
             ready.done.set()
 
     async def _stop_old(self, runtime: ContainerRuntime, container_id: str) -> None:
+        # Recorded first: a server stopped right now finds on record which old containers to start again.
+        self.stopped_old.append(container_id)
+        await self.svc.update_deployment(self.dep_id, stopped=list(self.stopped_old))
         with contextlib.suppress(ContainerNotFound):
             await runtime.stop(container_id, timeout=10)
-            self.stopped_old.append(container_id)
 
     async def _keep(
         self, runtime: ContainerRuntime, name: str, old: list[dict[str, Any]], running: Running
@@ -683,13 +708,14 @@ def _stable(spec: ServiceSpec, files: dict[str, str]) -> ServiceSpec:
 
 
 def _upstream(info: ContainerInfo, port: int | None) -> str | None:
-    """Where the proxy reaches the routed port: the container's address on one of its networks (rootful
-    engines), else the loopback port the runtime published."""
+    """Where the proxy reaches the routed port: a host port it is published on (on the address it is bound
+    to; every interface: loopback), else the container's address on one of its networks (rootful engines)."""
     if port is None:
         return None
     for binding in info.ports:
         if binding.container_port == port and binding.host_port and binding.protocol == "tcp":
-            return f"127.0.0.1:{binding.host_port}"
+            host = binding.host_ip if binding.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            return f"[{host}]:{binding.host_port}" if ":" in host else f"{host}:{binding.host_port}"
     for ip in info.networks.values():
         if ip:
             return f"{ip}:{port}"

@@ -15,9 +15,10 @@ def container_name(stack: str, service: str, replica: int, deployment_id: str) -
     return f"rivetr-stk-{stack}-{service}-{replica}-{deployment_id[:8]}"
 
 
-def stack_network(stack: str, network: str) -> str:
-    """A network the compose file declares (``default`` included): its services reach each other by name."""
-    return f"rivetr-stk-{stack}-{network}"
+def stack_network(stack_id: str, network: str) -> str:
+    """A network the compose file declares (``default`` included): its services reach each other by name. By
+    the stack's id (hex, no ``-``), so stack ``a-b``'s network ``c`` and stack ``a``'s ``b-c`` stay two."""
+    return f"rivetr-stk-{stack_id}-{network}"
 
 
 def volume_name(stack_id: str, volume: str) -> str:

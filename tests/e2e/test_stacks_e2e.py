@@ -153,7 +153,7 @@ def test_stack_deploys_in_order_routes_redeploys_only_what_changed_and_rolls_bac
         text=True,
         env=rivetr._cli_env(),
     )
-    assert f"rivetr-stk-{name}-default" not in out.stdout.split()
+    assert f"rivetr-stk-{stack['id']}-default" not in out.stdout.split()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("compose", sa.Text(), nullable=True),
         sa.Column("services", sa.JSON(), nullable=False),
         sa.Column("networks", sa.JSON(), nullable=False),
+        sa.Column("stopped", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("log_tail", sa.JSON(), nullable=False),
         sa.Column("steps", sa.JSON(), nullable=False),
