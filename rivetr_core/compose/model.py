@@ -39,6 +39,8 @@ class MountSpec:
     source: str
     target: str
     read_only: bool = False
+    #: tmpfs mount options (``size=64m,mode=1777``); ``""``: the engine's defaults.
+    options: str = ""
 
 
 @dataclass(frozen=True)

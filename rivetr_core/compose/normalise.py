@@ -266,9 +266,10 @@ class ServiceNormaliser:
         tmpfs = raw.get("tmpfs")
         for index, target in enumerate([tmpfs] if isinstance(tmpfs, str) else tmpfs or []):
             where = (*path, "tmpfs") if isinstance(tmpfs, str) else (*path, "tmpfs", index)
-            clean = self._target(str(target).split(":", 1)[0], where, p)
+            path_part, _, options = str(target).partition(":")
+            clean = self._target(path_part, where, p)
             if clean:
-                out.append(MountSpec("tmpfs", "", clean))
+                out.append(MountSpec("tmpfs", "", clean, options=options))
         seen: set[str] = set()
         for mount in out:
             if mount.target in seen:

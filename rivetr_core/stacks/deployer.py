@@ -36,7 +36,7 @@ from rivetr_core.contract import BuildSpec, ContainerInfo, ContainerNotFound, Im
 from rivetr_core.db import isoformat, utcnow
 
 from . import naming
-from .runspec import StackContext, run_spec
+from .runspec import StackContext, label_map, run_spec
 
 if TYPE_CHECKING:
     from rivetr_core.compose.model import ComposeProject, ServiceSpec
@@ -361,13 +361,15 @@ class StackDeployer:
         if ensure is None:
             raise StackDeployError(f"the {runtime.name} runtime cannot create networks, which stacks need")
         labels = {"rivetr.stack": stack.id, "rivetr.instance": self.svc.instance_id}
-        for key in project.networks:
+        for key, network in project.networks.items():
             name = naming.stack_network(stack.id, key)
-            await ensure(name, labels)
+            # The file's own network labels, then Rivetr's (which it may not override).
+            await ensure(name, {**label_map((network or {}).get("labels")), **labels})
             ctx.networks[key] = name
         ctx.project_network = await self.svc.ensure_project_network(runtime, stack.project_id)
-        for key in project.volumes:
+        for key, volume in project.volumes.items():
             ctx.volumes[key] = naming.volume_name(stack.id, key)
+            ctx.volume_labels[key] = label_map((volume or {}).get("labels"))
         return ctx
 
     # ------------------------------------------------------------------------------------------ start

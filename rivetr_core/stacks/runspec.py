@@ -32,6 +32,8 @@ class StackContext:
     networks: dict[str, str] = field(default_factory=dict)
     #: compose volume key -> engine volume name
     volumes: dict[str, str] = field(default_factory=dict)
+    #: compose volume key -> the file's own labels of that volume (top-level ``volumes.<key>.labels``)
+    volume_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     log_max_size: int | None = None
     log_max_files: int | None = None
     oom_score_adj: int | None = None
@@ -63,7 +65,7 @@ def run_spec(
     volume_labels = {"rivetr.stack": ctx.stack_id, "rivetr.instance": ctx.instance}
     for m in spec.mounts:
         if m.kind == "tmpfs":
-            tmpfs[m.target] = ""
+            tmpfs[m.target] = m.options
         elif m.kind == "bind":
             mounts.append(Mount(source=m.source, target=m.target, kind="bind", read_only=m.read_only))
         else:
@@ -72,7 +74,10 @@ def run_spec(
                 if m.source
                 else naming.anonymous_volume_name(ctx.stack_id, spec.name, m.target)
             )
-            mounts.append(Mount(source=source, target=m.target, read_only=m.read_only, labels=volume_labels))
+            own = ctx.volume_labels.get(m.source, {}) if m.source else {}
+            mounts.append(
+                Mount(source=source, target=m.target, read_only=m.read_only, labels={**own, **volume_labels})
+            )
     for f in spec.files:
         host = (files or {}).get(f"{f.kind}:{f.name}", f.source_path)
         mounts.append(Mount(source=host, target=f.target, kind="bind", read_only=True))
@@ -128,6 +133,17 @@ def run_spec(
         publish=False,
         mounts=mounts,
     )
+
+
+def label_map(value: Any) -> dict[str, str]:
+    """Compose labels in mapping or ``KEY=value`` list form."""
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    out: dict[str, str] = {}
+    for item in value or []:
+        key, _, val = str(item).partition("=")
+        out[key] = val
+    return out
 
 
 def describe(spec: RunSpec) -> dict[str, Any]:
