@@ -222,3 +222,39 @@ def test_paste_validate_deploy_logs_settings_and_delete(docker_server: ServerPro
     page.wait_for_url(server.url + "/stacks", timeout=60_000)
     expect(page.locator("#stacks-list")).to_contain_text("No stacks yet")
     assert _docker_names(stack["id"]) == []
+
+
+def test_repository_stack_and_field_errors(shared_server: ServerProcess, page: Any) -> None:
+    """A stack from a repository (its file is read at each deploy, so Validate says so); the API's field errors
+    land next to their fields; the settings show the repository and its branch."""
+    server = shared_server
+    client = server.client()
+    name = f"repo-{uuid.uuid4().hex[:6]}"
+    login(page, server.url)
+    page.goto(server.url + "/stacks/new")
+    page.fill("#stk-name", "Not A Name")
+    page.check("#new-stack-form input[name=source][value=git]")
+    expect(page.locator("#stk-compose")).to_be_hidden()
+    page.fill("#stk-repo", "git://127.0.0.1:9/shop.git")
+    page.fill("#stk-branch", "release")
+    page.fill("#stk-path", "deploy/compose.yaml")
+    page.click("#stack-validate")
+    expect(page.locator("#stack-validated")).to_contain_text("read and checked at each deployment")
+    page.click("#new-stack-form button[type=submit]")
+    expect(page.locator("#new-stack-form [data-error-for=name]")).to_contain_text("lower-case")
+    assert page.url == server.url + "/stacks/new"
+    page.fill("#stk-name", name)
+    page.click("#new-stack-form button[type=submit]")
+    page.wait_for_url(lambda url: "/stacks/" in url and not url.endswith("/stacks/new"))
+    stack = client.get(f"/api/stacks/{name}").json()
+    assert (stack["source"], stack["repo_url"], stack["branch"], stack["compose_path"], stack["compose"]) == (
+        "git",
+        "git://127.0.0.1:9/shop.git",
+        "release",
+        "deploy/compose.yaml",
+        None,
+    )
+    expect(page.locator("#stack-header")).to_contain_text("git://127.0.0.1:9/shop.git")
+    expect(page.locator("#set-repo")).to_have_value("git://127.0.0.1:9/shop.git")
+    expect(page.locator("#set-branch")).to_have_value("release")
+    client.delete(f"/api/stacks/{stack['id']}")
