@@ -47,6 +47,8 @@ def _teach(fake: FakeRuntime) -> dict[str, list[Any]]:
 
     # setattr: whether the fake has its own (a later version may) does not matter, these record the calls
     setattr(fake, "ensure_network", ensure_network)  # noqa: B010
+    # Project networks are made with ensure_project_network where a runtime has it (the isolated kind).
+    setattr(fake, "ensure_project_network", ensure_network)  # noqa: B010
     setattr(fake, "pull", pull)  # noqa: B010
     return seen
 

@@ -317,3 +317,21 @@ async def test_a_service_gone_from_the_file_goes_and_an_alias_clash_is_refused(
     code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
     dep = await wait_deployment(api, dep["id"])
     assert dep["status"] == "failed" and "pair-web" in dep["error"], dep
+
+
+async def test_the_sampler_keeps_a_history_of_a_stack_like_an_app(api: ApiClient) -> None:
+    from rivetr_core.history.sampler import MetricsSampler
+
+    stack = await create(api)
+    code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
+    assert (await wait_deployment(api, dep["id"]))["status"] == "running"
+    sampler = api.ctx.services.get("sampler") or MetricsSampler(api.ctx)
+    apps = await sampler.sample_once()
+    assert apps == {}  # a stack is not an app
+    assert sampler.last_stacks[stack["id"]]["name"] == "shop"
+    assert sampler.last_stacks[stack["id"]]["containers"] == 2  # web and cache, summed
+    code, metrics = await api.get(f"/api/stacks/{stack['id']}/metrics", query_string={"range": "15m"})
+    assert code == 200, metrics
+    assert metrics["app_id"] == stack["id"] and metrics["points"]
+    assert metrics["latest"]["memory_used"] == 2 * 1024 * 1024  # what the fake reports per running container
+    assert (await api.get("/api/stacks/missing/metrics"))[0] == 404

@@ -33,6 +33,8 @@ from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.deployment_responses import DeploymentOut, stack_deployment_json
 from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 
+from .system import AppMetricsOut, RangeQuery
+
 bp = Blueprint("stacks_api", __name__)
 
 _ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -463,6 +465,21 @@ async def stack_service_logs(stack_id: str, service: str, query_args: LogsQuery)
     return ServiceLogsOut.model_validate(
         {"items": items[-query_args.tail :] if query_args.tail else []}
     ).model_dump(mode="json")
+
+
+@bp.get("/api/stacks/<stack_id>/metrics")
+@tag(["metrics"])
+@validate_querystring(RangeQuery)
+@document_response(AppMetricsOut)
+async def stack_metrics(stack_id: str, query_args: RangeQuery) -> dict[str, Any]:
+    """All the stack's containers over time (CPU %, memory, network), like an app's (``app_id`` is the stack's
+    id)."""
+    from rivetr_core.history.query import parse_range
+
+    data = await _stacks().metrics(stack_id, parse_range(query_args.range), query_args.points)
+    return AppMetricsOut.model_validate({**data, "range": query_args.range}).model_dump(
+        mode="json", exclude_unset=True
+    )
 
 
 @bp.websocket("/api/stacks/<stack_id>/services/<service>/logs/stream")

@@ -37,6 +37,7 @@ LABEL_APP = "rivetr.app"
 LABEL_INSTANCE = "rivetr.instance"
 LABEL_MANAGED = "rivetr.managed"
 LABEL_SERVICE = "rivetr.managed-service"
+LABEL_STACK = "rivetr.stack"
 #: Seconds between attempts to select a runtime when none answered yet (selection may probe sockets).
 RUNTIME_RETRY = 300.0
 COMPACT_EVERY = 3600.0
@@ -54,6 +55,8 @@ class MetricsSampler:
         self.last_apps: dict[str, dict[str, Any]] = {}
         #: The last sample of each managed service's container, by service id (with its name).
         self.last_services: dict[str, dict[str, Any]] = {}
+        #: Per compose stack (all its services' containers summed), by stack id.
+        self.last_stacks: dict[str, dict[str, Any]] = {}
         self.last_host: dict[str, float] = {}
         self._runtime_tried = 0.0
         self._last_compact = 0.0
@@ -101,7 +104,7 @@ class MetricsSampler:
 
     async def _sample(self) -> dict[str, dict[str, Any]]:
         now = utcnow()
-        (apps, services), host = await asyncio.gather(
+        (apps, services, stacks), host = await asyncio.gather(
             self._sample_containers(), asyncio.to_thread(_host_stats, self._data_dir())
         )
         names = await self._app_names(list(apps))
@@ -110,6 +113,9 @@ class MetricsSampler:
         service_names = await self._service_names(list(services))
         for service_id, stats in services.items():
             stats["name"] = service_names.get(service_id, service_id)
+        stack_names = await self._service_names(list(stacks), table="stacks")
+        for stack_id, stats in stacks.items():
+            stats["name"] = stack_names.get(stack_id, stack_id)
         rows = [
             MetricSample(
                 ts=now,
@@ -122,7 +128,7 @@ class MetricsSampler:
                 net_tx=s["net_tx"],
                 containers=s["containers"],
             )
-            for scope, sampled in (("app", apps), ("service", services))
+            for scope, sampled in (("app", apps), ("service", services), ("stack", stacks))
             for owner, s in sampled.items()
         ]
         rows.append(
@@ -139,6 +145,7 @@ class MetricsSampler:
             session.add_all(rows)
             await session.commit()
         self.last_apps, self.last_host, self.last_services = apps, host, services
+        self.last_stacks = stacks
         proxy_routes, certs = await asyncio.gather(self._proxy_counters(), self._cert_expiry())
         if self.metrics is not None:
             sampled = self.metrics.sampled
@@ -157,11 +164,14 @@ class MetricsSampler:
     def _data_dir(self) -> str:
         return str(self.ctx.config.server.data_dir)
 
-    async def _sample_containers(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """``(apps, services)``: the running containers' stats summed per app and per managed service."""
+    async def _sample_containers(
+        self,
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """``(apps, services, stacks)``: the running containers' stats summed per app, per managed service and
+        per compose stack."""
         runtime = await self._runtime()
         if runtime is None:
-            return {}, {}
+            return {}, {}, {}
         # One list for both kinds: this instance's containers (every container without an instance id yet).
         instance = self._instance_id()
         labels = {LABEL_INSTANCE: instance} if instance else None
@@ -173,21 +183,24 @@ class MetricsSampler:
                 and (
                     (c.labels.get(LABEL_MANAGED) == "true" and c.labels.get(LABEL_APP))
                     or c.labels.get(LABEL_SERVICE)
+                    or c.labels.get(LABEL_STACK)
                 )
             ]
             stats = await runtime.stats_many([c.id for c in containers]) if containers else {}
         except Exception as exc:
             log.info("container stats unavailable: %s", exc)
-            return {}, {}
+            return {}, {}, {}
         apps: dict[str, dict[str, Any]] = {}
         services: dict[str, dict[str, Any]] = {}
+        stacks: dict[str, dict[str, Any]] = {}
         for container in containers:
             service_id = container.labels.get(LABEL_SERVICE)
-            owner = service_id or container.labels.get(LABEL_APP)
+            stack_id = container.labels.get(LABEL_STACK)
+            owner = service_id or stack_id or container.labels.get(LABEL_APP)
             s = stats.get(container.id)
             if not owner or s is None:
                 continue
-            agg = (services if service_id else apps).setdefault(
+            agg = (services if service_id else stacks if stack_id else apps).setdefault(
                 owner,
                 {
                     "cpu_percent": 0.0,
@@ -204,7 +217,7 @@ class MetricsSampler:
             agg["net_rx"] += s.net_rx
             agg["net_tx"] += s.net_tx
             agg["containers"] += 1
-        return apps, services
+        return apps, services, stacks
 
     async def _app_names(self, app_ids: list[str]) -> dict[str, str]:
         if not app_ids:
@@ -213,12 +226,15 @@ class MetricsSampler:
             rows = await session.exec(select(App.id, App.name).where(col(App.id).in_(app_ids)))
             return {app_id: name for app_id, name in rows}
 
-    async def _service_names(self, service_ids: list[str]) -> dict[str, str]:
+    async def _service_names(self, service_ids: list[str], table: str = "services") -> dict[str, str]:
+        """Names of managed services (or, ``table="stacks"``, compose stacks) by raw SQL: the feature stays
+        unloaded."""
         if not service_ids:
             return {}
         import sqlalchemy as sa
 
-        query = sa.text("SELECT id, name FROM services WHERE id IN :ids").bindparams(
+        assert table in ("services", "stacks")
+        query = sa.text(f"SELECT id, name FROM {table} WHERE id IN :ids").bindparams(
             sa.bindparam("ids", expanding=True)
         )
         async with self.ctx.db.engine.connect() as conn:

@@ -631,6 +631,17 @@ class StackService:
             raise NotFound.of("service", f"{row.name}/{service}")
         return [c["id"] for c in entry.get("containers") or [] if c.get("id")]
 
+    async def metrics(self, stack_id: str, span: Any, points: int) -> dict[str, Any]:
+        """All the stack's containers summed over time, as an app's (``scope = "stack"`` in the history)."""
+        from rivetr_core.history.query import series
+
+        row = await self.get(stack_id)
+        history = await series(self.ctx.db, "stack", row.id, span, points)
+        sampler = self.ctx.services.get("sampler")
+        latest = dict((getattr(sampler, "last_stacks", {}) or {}).get(row.id) or {})
+        latest.pop("name", None)
+        return {"app_id": row.id, "points": history, "latest": latest or None}
+
     async def project_network(self, project_id: str | None) -> dict[str, Any]:
         """Who is on a project's private network and under which names."""
         members: builtins.list[dict[str, Any]] = []
