@@ -41,7 +41,6 @@ _ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _STACK_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
 MAX_COMPOSE = 1024 * 1024
-MASK = "********"
 
 
 class DomainIn(ApiModel):
@@ -268,32 +267,7 @@ def _stacks() -> Any:
 
 
 async def _stack_json(row: Any, *, reveal: bool = False) -> dict[str, Any]:
-    service = _stacks()
-    from rivetr_core.projectnet import project_network_name
-
-    env = service.env_of(row)
-    return StackOut(
-        id=row.id,
-        name=row.name,
-        project_id=row.project_id,
-        source=row.source,
-        compose=row.compose,
-        repo_url=row.repo_url,
-        branch=row.branch,
-        compose_path=row.compose_path,
-        profiles=list(row.profiles or ()),
-        domains=[
-            DomainOut(domain=d.domain, service=d.service, port=d.port) for d in await service.domains(row.id)
-        ],
-        env={k: (v if reveal else MASK) for k, v in env.items()},
-        status=row.status,
-        error=row.error,
-        current_deployment_id=row.current_deployment_id,
-        network=project_network_name(row.project_id),
-        services=[StackServiceOut.model_validate(s) for s in await service.service_status(row)],
-        created_at=isoformat(row.created_at) or "",
-        updated_at=isoformat(row.updated_at) or "",
-    ).model_dump(mode="json")
+    return StackOut.model_validate(await _stacks().detail(row.id, reveal=reveal)).model_dump(mode="json")
 
 
 async def _reveal(asked: bool) -> bool:
@@ -512,5 +486,5 @@ async def stream_stack_service_logs(stack_id: str, service: str) -> None:
 async def project_network(project_id: str) -> dict[str, Any]:
     """The project's private network and its members (apps, managed services, stack services) with the names
     they reach each other by. ``default`` is the network of everything without a project."""
-    data = await _stacks().project_network(None if project_id == "default" else project_id)
+    data = await rivetr().services.projects.network(None if project_id == "default" else project_id)
     return ProjectNetworkOut.model_validate(data).model_dump(mode="json")

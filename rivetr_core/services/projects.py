@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -116,20 +117,21 @@ class ProjectService:
         return project, await self._app_ids(project_id)
 
     async def delete(self, project_id: str) -> None:
-        # Its managed services live on the project's network: they go (or move) first. Raw SQL: counting them
-        # must not load the services feature.
-        async with self.ctx.db.session() as session:
-            result = await session.exec(  # type: ignore[call-overload]
-                sa.text("SELECT name FROM services WHERE project_id = :id ORDER BY name"),
-                params={"id": project_id},
-            )
-            services = [row[0] for row in result.all()]
-        if services:
-            raise Conflict(
-                f"the project still has {len(services)} service(s) ({', '.join(services)}); delete them first",
-                code="project_not_empty",
-                details={"services": services},
-            )
+        # Its managed services and stacks live on the project's network: they go (or move) first. Raw SQL:
+        # counting them must not load those features.
+        for table, what in (("services", "service"), ("stacks", "stack")):
+            async with self.ctx.db.session() as session:
+                result = await session.exec(  # type: ignore[call-overload]
+                    sa.text(f"SELECT name FROM {table} WHERE project_id = :id ORDER BY name"),
+                    params={"id": project_id},
+                )
+                names = [row[0] for row in result.all()]
+            if names:
+                raise Conflict(
+                    f"the project still has {len(names)} {what}(s) ({', '.join(names)}); delete them first",
+                    code="project_not_empty",
+                    details={f"{what}s": names},
+                )
         await self.ctx.services.apps.delete_unless_used(
             Project,
             project_id,
@@ -140,6 +142,51 @@ class ProjectService:
                 "project_not_empty",
             ),
         )
+
+    async def network(self, project_id: str | None) -> dict[str, Any]:
+        """Who is on a project's private network (``None``: resources without a project) and under which names:
+        apps and managed services by their name, stack services as ``<stack>-<service>`` (the services of each
+        stack's live deployment). Raw SQL for services and stacks: an idle page never loads those features."""
+        from rivetr_core.projectnet import project_network_name
+        from rivetr_core.stacks.naming import project_alias  # a names-only module: the feature stays unloaded
+
+        members: list[dict[str, Any]] = []
+        where = "project_id IS NULL" if project_id is None else "project_id = :id"
+        async with self.ctx.db.session() as session:
+            if project_id is not None and await session.get(Project, project_id) is None:
+                raise NotFound.of("project", project_id)
+            apps = (await session.exec(select(App.id, App.name).where(App.project_id == project_id))).all()
+            services = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text(f"SELECT id, name FROM services WHERE {where} ORDER BY name"),
+                    params={"id": project_id},
+                )
+            ).all()
+            stacks = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text(
+                        "SELECT s.id, s.name, d.services FROM stacks s JOIN stack_deployments d "
+                        f"ON d.id = s.current_deployment_id WHERE s.{where} ORDER BY s.name"
+                    ),
+                    params={"id": project_id},
+                )
+            ).all()
+        for app_id, name in sorted(apps, key=lambda a: a[1]):
+            members.append({"kind": "app", "id": app_id, "name": name, "internal_names": [name]})
+        for service_id, name in services:
+            members.append({"kind": "service", "id": service_id, "name": name, "internal_names": [name]})
+        for stack_id, stack, recorded in stacks:
+            ran = json.loads(recorded) if isinstance(recorded, str) else (recorded or {})
+            for service in sorted(ran):
+                members.append(
+                    {
+                        "kind": "stack_service",
+                        "id": stack_id,
+                        "name": f"{stack}/{service}",
+                        "internal_names": [project_alias(stack, service)],
+                    }
+                )
+        return {"project_id": project_id, "network": project_network_name(project_id), "members": members}
 
     async def _app_ids(self, project_id: str) -> list[str]:
         async with self.ctx.db.session() as session:

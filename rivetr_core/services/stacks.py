@@ -33,7 +33,7 @@ from rivetr_core.db import isoformat, utcnow
 from rivetr_core.engine.logs import BuildLogStore
 from rivetr_core.models.apps import App, AppDomain, Project
 from rivetr_core.models.core import ProxyRoute
-from rivetr_core.models.services import ManagedService, project_network_name
+from rivetr_core.models.services import ManagedService
 from rivetr_core.models.stacks import (
     STACK_ACTIVE_STATUSES,
     Stack,
@@ -352,6 +352,10 @@ class StackService:
             session.add(dep)
             await session.commit()
             await session.refresh(dep)
+        # Open from the start: a follower of a deployment still queued behind another waits for its lines
+        # instead of being told it ended.
+        self.logs.open(dep.id)
+        self.logs.append(dep.id, f"queued ({trigger})")
         self._tasks[dep.id] = self.ctx.spawn(self._run(row.id, dep.id), f"stack-deploy-{dep.id}")
         return dep
 
@@ -390,6 +394,7 @@ class StackService:
                 await StackDeployer(self, plan).run()
         finally:
             self._tasks.pop(dep_id, None)
+            await self.logs.close(dep_id)  # a deployment that never ran (cancelled while queued) ends too
 
     async def _plan(self, stack_id: str, dep_id: str) -> DeployPlan | None:
         async with self.db.session() as session:
@@ -579,6 +584,35 @@ class StackService:
                     await runtime.remove_image(image)
 
     # ---------------------------------------------------------------------------------------- observing
+    async def detail(self, stack_id: str, *, reveal: bool = False) -> dict[str, Any]:
+        """A stack as every face shows it (``GET /api/stacks/{id}``, the dashboard): variables masked unless
+        ``reveal``, its services with their containers as the engine sees them now."""
+        from rivetr_core.projectnet import project_network_name
+
+        row = await self.get(stack_id)
+        return {
+            "id": row.id,
+            "name": row.name,
+            "project_id": row.project_id,
+            "source": row.source,
+            "compose": row.compose,
+            "repo_url": row.repo_url,
+            "branch": row.branch,
+            "compose_path": row.compose_path,
+            "profiles": list(row.profiles or ()),
+            "domains": [
+                {"domain": d.domain, "service": d.service, "port": d.port} for d in await self.domains(row.id)
+            ],
+            "env": {k: (v if reveal else MASK) for k, v in self.env_of(row).items()},
+            "status": row.status,
+            "error": row.error,
+            "current_deployment_id": row.current_deployment_id,
+            "network": project_network_name(row.project_id),
+            "services": await self.service_status(row),
+            "created_at": isoformat(row.created_at) or "",
+            "updated_at": isoformat(row.updated_at) or "",
+        }
+
     async def service_status(self, row: Stack) -> builtins.list[dict[str, Any]]:
         """Each service of the current deployment with its containers as the engine sees them now."""
         current = await self.get_deployment(row.current_deployment_id) if row.current_deployment_id else None
@@ -641,48 +675,6 @@ class StackService:
         latest = dict((getattr(sampler, "last_stacks", {}) or {}).get(row.id) or {})
         latest.pop("name", None)
         return {"app_id": row.id, "points": history, "latest": latest or None}
-
-    async def project_network(self, project_id: str | None) -> dict[str, Any]:
-        """Who is on a project's private network and under which names."""
-        members: builtins.list[dict[str, Any]] = []
-        async with self.db.session() as session:
-            if project_id is not None and await session.get(Project, project_id) is None:
-                raise NotFound.of("project", project_id)
-            apps = (await session.exec(select(App).where(App.project_id == project_id))).all()
-            services = (
-                await session.exec(select(ManagedService).where(ManagedService.project_id == project_id))
-            ).all()
-            stacks = (await session.exec(select(Stack).where(Stack.project_id == project_id))).all()
-            deps = {
-                d.id: d
-                for d in (
-                    await session.exec(
-                        select(StackDeployment).where(
-                            col(StackDeployment.id).in_(
-                                [s.current_deployment_id for s in stacks if s.current_deployment_id]
-                            )
-                        )
-                    )
-                ).all()
-            }
-        for app in apps:
-            members.append({"kind": "app", "id": app.id, "name": app.name, "internal_names": [app.name]})
-        for svc in services:
-            members.append({"kind": "service", "id": svc.id, "name": svc.name, "internal_names": [svc.name]})
-        from rivetr_core.stacks.naming import project_alias
-
-        for stack in stacks:
-            dep = deps.get(stack.current_deployment_id or "")
-            for service in sorted((dep.services if dep else {}) or {}):
-                members.append(
-                    {
-                        "kind": "stack_service",
-                        "id": stack.id,
-                        "name": f"{stack.name}/{service}",
-                        "internal_names": [project_alias(stack.name, service)],
-                    }
-                )
-        return {"project_id": project_id, "network": project_network_name(project_id), "members": members}
 
     # ------------------------------------------------------------------------------------------ recovery
     async def recover(self) -> int:

@@ -115,7 +115,6 @@ def merge_activity(
 _ANY_STACK = text("SELECT 1 FROM stacks LIMIT 1")
 #: The stacks page and the deployments list show this many (a handful in practice; the API pages through more).
 STACKS_LISTED = 200
-STACK_MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -163,31 +162,8 @@ async def stack_rows(ctx: RivetrContext) -> list[dict[str, Any]]:
 async def stack_detail(ctx: RivetrContext, stack_id: str, *, reveal: bool = False) -> dict[str, Any]:
     """A stack by id or name as ``GET /api/stacks/{id}`` answers it (variables masked unless ``reveal``): its
     services with their containers as the engine sees them now. NotFound (a 404 page) when there is none."""
-    service = ctx.services.stacks
-    row = await service.get(stack_id)
-    env = service.env_of(row)
-    return {
-        "id": row.id,
-        "name": row.name,
-        "project_id": row.project_id,
-        "source": row.source,
-        "compose": row.compose,
-        "repo_url": row.repo_url,
-        "branch": row.branch,
-        "compose_path": row.compose_path,
-        "profiles": list(row.profiles or ()),
-        "domains": [
-            {"domain": d.domain, "service": d.service, "port": d.port} for d in await service.domains(row.id)
-        ],
-        "env": {k: (v if reveal else STACK_MASK) for k, v in env.items()},
-        "status": row.status,
-        "error": row.error,
-        "current_deployment_id": row.current_deployment_id,
-        "network": project_network_name(row.project_id),
-        "services": await service.service_status(row),
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    result: dict[str, Any] = await ctx.services.stacks.detail(stack_id, reveal=reveal)
+    return result
 
 
 async def stack_deployments(ctx: RivetrContext, stack_id: str, limit: int = 30) -> list[Any]:
@@ -197,25 +173,8 @@ async def stack_deployments(ctx: RivetrContext, stack_id: str, limit: int = 30) 
     return list(rows)
 
 
-def project_network_name(project_id: str | None) -> str:
-    """Core's ``rivetr_core.models.services.project_network_name``, which the dashboard may not import
-    (ui/tests/test_stack_pages.py checks both agree through the API)."""
-    return f"rivetr-net-{project_id or 'default'}"
-
-
 async def project_network(ctx: RivetrContext, project_id: str) -> dict[str, Any]:
-    """Who is on a project's private network under which names, as ``GET /api/projects/{id}/network`` answers.
-
-    While no stack exists at all the stack feature stays unloaded (every user opens project pages): members are
-    then the project's apps and managed services, each reachable by its own name, exactly as the stack service
-    lists them (ui/tests/test_stack_pages.py compares the two answers)."""
-    if await any_stack(ctx):
-        result: dict[str, Any] = await ctx.services.stacks.project_network(project_id)
-        return result
-    apps = await list_apps(ctx, project_id=project_id)
-    services = await services_if_any(ctx, project_id=project_id)
-    members = [{"kind": "app", "id": a.id, "name": a.name, "internal_names": [a.name]} for a in apps]
-    members += [
-        {"kind": "service", "id": s["id"], "name": s["name"], "internal_names": [s["name"]]} for s in services
-    ]
-    return {"project_id": project_id, "network": project_network_name(project_id), "members": members}
+    """Who is on a project's private network under which names, as ``GET /api/projects/{id}/network`` answers
+    (the project service reads it without loading the stack feature)."""
+    result: dict[str, Any] = await ctx.services.projects.network(project_id)
+    return result
