@@ -13,10 +13,9 @@ Why the normalisation exists, field by field:
   compose's doing. Variables that come from the image are kept: both sides start the same image, so they match.
 * ``entrypoint``: podman's libpod inspect reports a string (``""`` for none), docker a list or ``null``.
 * ``working_dir``: podman reports ``/`` where docker reports ``""`` (the image's default).
-* ``ports``: every container port the service offers (exposed by the image or the file, or published). A
-  compose port without a host port is published on a random host port by the reference tools; Rivetr exposes
-  it instead (its proxy and the stack networks reach it, see ``rivetr_core/stacks/runspec.py``), so random
-  publications are listed apart in ``published_random`` and fixed ones in ``published``.
+* ``ports``: every container port the service offers (exposed by the image or the file, or published).
+  ``published`` lists the fixed host publications (port/proto, host ip, host port); ``published_random`` the
+  port/proto of those on a random host port (compose ``"8080"``), whose host port differs at every run.
 * ``mounts``: ``(target, type, read_only)``; tmpfs mounts appear in ``HostConfig.Tmpfs`` or in ``Mounts``
   depending on how they were asked for. Volume names differ by design (project prefixes).
 * ``networks``: compose network key -> aliases, without the container's id/hostname aliases the engines add.
