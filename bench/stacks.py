@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -340,6 +342,8 @@ def main() -> None:
     parser.add_argument("--skip-deploy", action="store_true")
     parser.add_argument("--skip-redeploy", action="store_true")
     args = parser.parse_args()
+    # SIGTERM (a timeout, Ctrl-C's cousin) still runs the clean-up below: the server, its proxy and the stacks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="rivetr-bench-stacks-"))
     rivetr = start_rivetr(args.engine, work)
     try:
@@ -352,6 +356,7 @@ def main() -> None:
         rivetr.server.stop(timeout=15)
         rivetr.cleanup()
         shutdown_proxy(rivetr.server.data_dir)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
