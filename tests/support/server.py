@@ -218,3 +218,19 @@ def rivetr_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for server in started:
         server.stop(signal.SIGKILL if server.proc.poll() is None else signal.SIGTERM, timeout=5)
         server.stop_proxy()
+
+
+def _patient_test_apps() -> None:
+    """Quart's test app gives start-up 6 s; Rivetr's (migrations, plugins, services) takes ~1 s alone but more
+    on a 2-core CI machine running engines and browsers at once, where 6 s timed out. One minute, still bounded."""
+    from quart import Quart
+    from quart.testing.app import TestApp
+
+    class PatientTestApp(TestApp):
+        def __init__(self, app: Any, startup_timeout: int = 60, shutdown_timeout: int = 60) -> None:
+            super().__init__(app, startup_timeout=startup_timeout, shutdown_timeout=shutdown_timeout)
+
+    Quart.test_app_class = PatientTestApp
+
+
+_patient_test_apps()
