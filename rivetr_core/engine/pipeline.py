@@ -18,7 +18,6 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,12 +35,13 @@ from rivetr_core.contract import (
     RunSpec,
 )
 from rivetr_core.contract.repofiles import read_repo_text
-from rivetr_core.db import isoformat, utcnow
+from rivetr_core.db import utcnow
 from rivetr_core.models.apps import App, Deployment
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits
 from .selection import health_kind, health_options
+from .steps import timed_step
 from .untrusted import LogCap, find_dockerfile, remote_adds
 
 if TYPE_CHECKING:
@@ -158,15 +158,8 @@ class Pipeline:
     def log(self, line: str) -> None:
         self.service.logs.append(self.dep_id, line)
 
-    @contextlib.asynccontextmanager
-    async def step(self, name: str) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        self.steps[name] = {"started_at": isoformat(utcnow())}
-        try:
-            yield
-        finally:
-            self.steps[name]["finished_at"] = isoformat(utcnow())
-            self.steps[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    def step(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return timed_step(self.steps, name)
 
     async def status(self, status: str, **fields: Any) -> None:
         await self.service.update_deployment(self.dep_id, status=status, steps=dict(self.steps), **fields)

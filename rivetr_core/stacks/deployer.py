@@ -27,13 +27,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rivetr_core.contract import BuildSpec, ContainerInfo, ContainerNotFound, ImageNotFound, RivetrError
-from rivetr_core.db import isoformat, utcnow
+from rivetr_core.db import utcnow
+from rivetr_core.engine.steps import timed_step
 
 from . import naming
 from .runspec import StackContext, label_map, run_spec
@@ -111,15 +111,8 @@ class StackDeployer:
     def log(self, line: str) -> None:
         self.svc.logs.append(self.dep_id, line)
 
-    @contextlib.asynccontextmanager
-    async def step(self, name: str) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        self.steps[name] = {"started_at": isoformat(utcnow())}
-        try:
-            yield
-        finally:
-            self.steps[name]["finished_at"] = isoformat(utcnow())
-            self.steps[name]["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    def step(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return timed_step(self.steps, name)
 
     async def status(self, status: str, **fields: Any) -> None:
         await self.svc.update_deployment(self.dep_id, status=status, steps=dict(self.steps), **fields)
