@@ -357,3 +357,47 @@ async def test_max_previews_per_app(hooks_factory) -> None:  # noqa: F811
     payload["number"] = payload["pull_request"]["number"] = 3
     status, body = await hooks.github(payload, event="pull_request")
     assert status == 202 and body["status"] == "deployed", body
+
+
+async def test_a_stack_with_previews_gets_a_preview_stack_per_pull_request(hooks_factory) -> None:  # noqa: F811
+    """Same-repository PRs to the stack's branch: ``<stack>-pr-<n>`` on the PR's head branch with the base's
+    variables and domains under the preview domain; closing removes it; a fork's PR is never previewed."""
+    hooks = await make(hooks_factory)
+    status, base = await hooks.api.post(
+        "/api/stacks",
+        json={
+            "name": "shop",
+            "repo_url": "https://github.com/acme/site.git",
+            "previews": True,
+            "env": {"GREETING": "hi"},
+            "domains": [{"domain": "shop.example.com", "service": "web", "port": 8080}],
+        },
+    )
+    assert status == 201 and base["previews"] is True, base
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202 and len(body["deployments"]) == 1, body
+    status, preview = await hooks.api.get("/api/stacks/shop-pr-7", query_string={"reveal": "true"})
+    assert status == 200, preview
+    assert preview["preview_of"] == base["id"] and preview["pr_number"] == 7
+    assert preview["branch"] == "feature" and preview["env"] == {"GREETING": "hi"}
+    assert preview["domains"] == [
+        {"domain": "pr-7-web.shop.preview.example.com", "service": "web", "port": 8080}
+    ]
+    status, dep = await hooks.api.get(f"/api/deployments/{body['deployments'][0]}")
+    assert dep["stack_id"] == preview["id"] and dep["trigger"] == "preview", dep
+
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_fork_opened.json"), event="pull_request"
+    )
+    assert status == 200 and "forks are not previewed" in body["reason"], body
+
+    status, body = await hooks.github(
+        fixture(GH / "github_pull_request_closed_merged.json"), event="pull_request"
+    )
+    assert status == 200 and "removed" in body["reason"], body
+    assert (await hooks.api.get("/api/stacks/shop-pr-7"))[0] == 404
+    # Previews need a repository.
+    status, body = await hooks.api.post(
+        "/api/stacks", json={"name": "pasted", "compose": "services:\n  a:\n    image: x\n", "previews": True}
+    )
+    assert status == 422 and body["error"]["details"][0]["field"] == "previews", body

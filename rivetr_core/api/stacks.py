@@ -70,6 +70,10 @@ def _check_branch(value: str | None) -> str | None:
 
 
 _COMPOSE_HELP = "The compose file (YAML, at most 1 MiB). Either this or repo_url."
+_PREVIEWS_HELP = (
+    "Deploy a preview stack <name>-pr-<n> for each pull request to the branch (same repository only; needs "
+    "[proxy] preview_domain): its routed services at pr-<n>-<service>.<name>.<preview_domain>."
+)
 _ENV_HELP = "Variables the file interpolates (${VAR}, ${VAR:-default}, ${VAR:?error}); encrypted at rest."
 
 
@@ -93,6 +97,7 @@ class StackIn(ApiModel):
         description="Path of the file in the repository; default compose.yaml, compose.yml, docker-compose.yml.",
     )
     profiles: list[str] = Field(default_factory=list, max_length=50, description="Compose profiles enabled.")
+    previews: bool = Field(False, description=_PREVIEWS_HELP)
     domains: list[DomainIn] = Field(default_factory=list, max_length=100)
     env: dict[str, str] = Field(default_factory=dict, description=_ENV_HELP)
 
@@ -126,6 +131,7 @@ class StackUpdate(ApiModel):
     branch: str = Field(None, max_length=255)  # type: ignore[assignment]
     compose_path: str | None = Field(None, max_length=500)
     profiles: list[str] = Field(None, max_length=50)  # type: ignore[arg-type]
+    previews: bool = Field(None, description=_PREVIEWS_HELP)  # type: ignore[assignment]
     domains: list[DomainIn] = Field(None, max_length=100)  # type: ignore[arg-type]
     env: dict[str, str] = Field(None, description=_ENV_HELP + " Replaces them all.")  # type: ignore[arg-type]
 
@@ -197,6 +203,9 @@ class StackOut(ApiModel):
     branch: str
     compose_path: str | None
     profiles: list[str]
+    previews: bool = Field(description="Pull requests get preview stacks.")
+    preview_of: str | None = Field(description="On a preview stack: the stack it previews.")
+    pr_number: int | None = Field(description="On a preview stack: its pull/merge request.")
     domains: list[DomainOut]
     env: dict[str, str] = Field(description="Variables, values masked unless ?reveal=true (administrators).")
     status: str = Field(description="created, deploying, running, failed (its first deployment) or deleting.")

@@ -51,6 +51,14 @@ class Stack(SQLModel, table=True):
     profiles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     #: Encrypted JSON object: the variables the file interpolates (``${DB_PASSWORD}``).
     env_enc: str | None = None
+    #: Deploy a preview stack for each pull/merge request to ``branch`` (same repository only).
+    previews: bool = False
+    #: Set on a preview stack: the stack it previews and the pull/merge request number.
+    preview_of: str | None = Field(
+        default=None,
+        sa_column=Column(String(32), ForeignKey("stacks.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    pr_number: int | None = None
     status: str = Field(default="created", max_length=10)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     error: str | None = None

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
+from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, RuntimeUnavailable, ValidationFailed
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.engine.logs import BuildLogStore
 from rivetr_core.models.apps import App, AppDomain, Project
@@ -76,6 +76,7 @@ class StackService:
         self.logs = BuildLogStore(ctx.db, StackDeploymentLog)
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._stack_tasks: dict[str, set[asyncio.Task[Any]]] = {}
 
     @property
     def instance_id(self) -> str:
@@ -197,6 +198,8 @@ class StackService:
                     "repo_url", "stacks clone over https:// or git:// (SSH keys: not yet)"
                 )
             services = set()
+        if row.previews and row.source != "git":
+            raise ValidationFailed.on("previews", "previews need a repository (pull requests): a git stack")
         ports: dict[str, int] = {}
         for i, d in enumerate(domains):
             if services and d["service"] not in services:
@@ -259,11 +262,16 @@ class StackService:
         )
 
     async def delete(self, stack_id: str, *, volumes: bool = False) -> None:
-        """Stop and remove every container, network and route of the stack (``volumes``: its data too)."""
+        """Stop and remove every container, network and route of the stack (``volumes``: its data too); its
+        previews go first, with their data."""
         row = await self.get(stack_id)
-        active = await self._active_ids(row.id)
-        task = next((t for d, t in self._tasks.items() if not t.done() and d in active), None)
-        if task is not None:
+        async with self.db.session() as session:
+            previews = (await session.exec(select(Stack.id).where(Stack.preview_of == row.id))).all()
+        for preview_id in previews:
+            await self.delete(preview_id, volumes=True)
+        # Any deployment of the stack still working (queued, starting, or live and draining its old
+        # containers) stops first: it would otherwise race this removal container by container.
+        for task in [t for t in self._stack_tasks.get(row.id, set()) if not t.done()]:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(task), 30)
@@ -277,11 +285,41 @@ class StackService:
             existing = await self.ctx.services.routes.get(domain.domain)
             if existing is not None and existing.stack_id == row.id:
                 await self.ctx.services.routes.remove(domain.domain)
-        runtime = await self.ctx.runtime()
+        try:
+            await self._remove_from_engine(await self.ctx.runtime(), row, volumes=volumes)
+        except RuntimeUnavailable:
+            if row.current_deployment_id is not None:
+                raise  # its containers must go with it: delete again once the engine answers
+            # It never ran: nothing of it is on the engine but perhaps a network, which the engine keeps.
+            log.warning(
+                "stack %s deleted without its engine (%s)", row.name, self.ctx.runtime_error or "down"
+            )
+        async with self.db.session() as session:
+            db_row = await session.get(Stack, row.id)
+            if db_row is not None:
+                await session.delete(db_row)
+                await session.commit()
+        import shutil
+
+        await asyncio.to_thread(
+            shutil.rmtree, self.ctx.config.server.data_dir.resolve() / "stacks" / row.id, True
+        )
+        log.info("stack %s deleted", row.name)
+
+    async def _remove_from_engine(self, runtime: ContainerRuntime, row: Stack, *, volumes: bool) -> None:
         # In parallel: a process without a SIGTERM handler (PID 1 without init, compose's default) takes the
         # whole stop timeout each.
         containers = await runtime.list(labels={"rivetr.stack": row.id})
-        await asyncio.gather(*(self.remove_container(runtime, info.id) for info in containers))
+        results = await asyncio.gather(
+            *(self.remove_container(runtime, info.id) for info in containers), return_exceptions=True
+        )
+        failed = [(info.name, exc) for info, exc in zip(containers, results, strict=True) if exc is not None]
+        if failed:  # the stack stays "deleting"; deleting it again retries
+            name, exc = failed[0]
+            raise RivetrError(
+                f"stack {row.name}: {len(failed)} container(s) could not be removed ({name}: {exc}); try again",
+                code="stack_delete_incomplete",
+            )
         remove_network = getattr(runtime, "remove_network", None)
         if remove_network is not None:
             from rivetr_core.stacks.naming import stack_network
@@ -298,17 +336,6 @@ class StackService:
         for image in await runtime.list_images({"rivetr.stack": row.id}):
             with contextlib.suppress(Exception):
                 await runtime.remove_image(image, force=True)
-        async with self.db.session() as session:
-            db_row = await session.get(Stack, row.id)
-            if db_row is not None:
-                await session.delete(db_row)
-                await session.commit()
-        import shutil
-
-        await asyncio.to_thread(
-            shutil.rmtree, self.ctx.config.server.data_dir.resolve() / "stacks" / row.id, True
-        )
-        log.info("stack %s deleted", row.name)
 
     async def _network_keys(self, row: Stack) -> set[str]:
         """The compose network keys the stack's deployments used."""
@@ -320,16 +347,6 @@ class StackService:
         for dep in deps:
             keys.update(dep.networks or [])
         return keys
-
-    async def _active_ids(self, stack_id: str) -> set[str]:
-        async with self.db.session() as session:
-            rows = await session.exec(
-                select(StackDeployment.id).where(
-                    StackDeployment.stack_id == stack_id,
-                    col(StackDeployment.status).in_(STACK_ACTIVE_STATUSES),
-                )
-            )
-            return set(rows.all())
 
     # ---------------------------------------------------------------------------------------- deploying
     async def deploy(
@@ -356,7 +373,10 @@ class StackService:
         # instead of being told it ended.
         self.logs.open(dep.id)
         self.logs.append(dep.id, f"queued ({trigger})")
-        self._tasks[dep.id] = self.ctx.spawn(self._run(row.id, dep.id), f"stack-deploy-{dep.id}")
+        task = self._tasks[dep.id] = self.ctx.spawn(self._run(row.id, dep.id), f"stack-deploy-{dep.id}")
+        tasks = self._stack_tasks.setdefault(row.id, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
         return dep
 
     async def rollback(self, stack_id: str, deployment_id: str | None) -> StackDeployment:
@@ -600,6 +620,9 @@ class StackService:
             "branch": row.branch,
             "compose_path": row.compose_path,
             "profiles": list(row.profiles or ()),
+            "previews": row.previews,
+            "preview_of": row.preview_of,
+            "pr_number": row.pr_number,
             "domains": [
                 {"domain": d.domain, "service": d.service, "port": d.port} for d in await self.domains(row.id)
             ],

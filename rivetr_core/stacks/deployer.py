@@ -47,6 +47,9 @@ log = logging.getLogger("rivetr.stacks")
 
 #: Longest wait for a dependency or a routed service to become ready when its healthcheck gives no bound.
 READY_CAP = 600.0
+#: Longest pause between two looks at a container that is not ready yet: a health state is seen at most this
+#: late (compose waits on engine events; polling every 0.25 s costs one inspect per service and period).
+POLL_CAP = 0.25
 #: How long a routed service without a healthcheck may take to accept TCP connections on its routed port.
 TCP_READY_TIMEOUT = 120.0
 
@@ -164,7 +167,9 @@ class StackDeployer:
                 log.exception("post-switch step of stack deployment %s failed", self.dep_id)
                 await svc.update_deployment(self.dep_id, steps=dict(self.steps))
             else:
-                if not isinstance(exc, RivetrError | StackDeployError):
+                from rivetr_core.engine.gitsource import GitSourceError
+
+                if not isinstance(exc, RivetrError | StackDeployError | GitSourceError):
                     log.exception("stack deployment %s failed unexpectedly", self.dep_id)
                 message = exc.message if isinstance(exc, RivetrError) else str(exc)
                 await asyncio.shield(self._abort("failed", message, exc))
@@ -532,7 +537,7 @@ class StackDeployer:
             if time.monotonic() > deadline:
                 raise StackDeployError(f"service {service} did not become healthy within {bound:.0f} s")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, POLL_CAP)
 
     async def _wait_completed(self, runtime: ContainerRuntime, service: str, container_id: str) -> None:
         delay, deadline = 0.05, time.monotonic() + READY_CAP
@@ -548,7 +553,7 @@ class StackDeployer:
             if time.monotonic() > deadline:
                 raise StackDeployError(f"service {service} did not complete within {READY_CAP:.0f} s")
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            delay = min(delay * 2, POLL_CAP)
 
     async def _wait_serving(
         self, runtime: ContainerRuntime, service: str, container: dict[str, Any], spec: ServiceSpec

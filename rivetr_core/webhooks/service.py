@@ -188,6 +188,34 @@ class WebhookService:
             if row[2] and repo_matches(row[2], urls) and branch_matches(row[3], branch)
         ]
 
+    async def preview_stacks(self, urls: list[str], base_branch: str | None) -> list[str]:
+        """Ids of the git stacks with previews on whose repository is one of ``urls`` and whose branch a pull
+        request to ``base_branch`` targets (raw SQL: the stacks feature loads only when one matches)."""
+        keys = {normalize_repo_url(u) for u in urls} - {""}
+        if not keys or not base_branch:
+            return []
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text(
+                        "SELECT id, repo_url, branch FROM stacks "
+                        "WHERE source = 'git' AND previews AND preview_of IS NULL"
+                    )
+                )
+            ).all()
+        return [
+            row[0]
+            for row in rows
+            if row[1] and repo_matches(row[1], urls) and branch_matches(row[2], base_branch)
+        ]
+
+    async def _stack_previews(self, event: WebhookEvent, stack_ids: list[str]) -> tuple[list[str], list[str]]:
+        from rivetr_core.stacks.previews import handle
+
+        stacks = self.ctx.services.stacks
+        bases = [await stacks.get(stack_id) for stack_id in stack_ids]
+        return await handle(stacks, event, bases)
+
     # ----------------------------------------------------------------------------------- the API's reads
     async def events(
         self, *, provider: str | None, outcome: str | None, limit: int, cursor: str | None
@@ -449,6 +477,21 @@ class WebhookService:
         if stacks and not apps:
             await self._claim(row)
             return await self._deploy(provider, event, [], row, {}, stacks)
+        preview_bases = (
+            await self.preview_stacks(event.repo_urls, event.ref)
+            if event.kind == "pull_request" and allowed is None
+            else []
+        )
+        if preview_bases and not apps:
+            await self._claim(row)
+            stack_deps, reasons = await self._stack_previews(event, preview_bases)
+            return await self._finish(
+                row,
+                202 if stack_deps else 200,
+                "deployed" if stack_deps else "ignored",
+                "; ".join(reasons) or None,
+                deployments=stack_deps,
+            )
         if not apps:
             return await self._finish(row, 200, "ignored", f"no app uses repository {repo}")
         settings = await self.settings.many([a.id for a in apps])
@@ -458,12 +501,16 @@ class WebhookService:
                 return await self._finish(row, 200, "ignored", "previews are not available")
             await self._claim(row)  # before anything is deployed or removed
             outcome = await previews.handle(event, apps, settings)
+            stack_deps, reasons = (
+                await self._stack_previews(event, preview_bases) if preview_bases else ([], [])
+            )
+            deployments = [*(outcome.deployments or []), *stack_deps]
             return await self._finish(
                 row,
-                outcome.status,
-                outcome.outcome,
-                outcome.reason,
-                deployments=outcome.deployments,
+                202 if stack_deps else outcome.status,
+                "deployed" if stack_deps else outcome.outcome,
+                "; ".join(filter(None, [outcome.reason, *reasons])) or None,
+                deployments=deployments,
                 app_ids=outcome.app_ids,
                 previews=outcome.previews,
             )

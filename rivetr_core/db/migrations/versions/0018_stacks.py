@@ -28,6 +28,9 @@ def upgrade() -> None:
         sa.Column("compose_path", sa.String(500), nullable=True),
         sa.Column("profiles", sa.JSON(), nullable=False),
         sa.Column("env_enc", sa.Text(), nullable=True),
+        sa.Column("previews", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("preview_of", sa.String(32), sa.ForeignKey("stacks.id", ondelete="CASCADE"), nullable=True),
+        sa.Column("pr_number", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("current_deployment_id", sa.String(32), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
@@ -35,6 +38,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_stacks_project_id", "stacks", ["project_id"])
+    op.create_index("ix_stacks_preview_of", "stacks", ["preview_of"])
     op.create_table(
         "stack_domains",
         sa.Column("domain", sa.String(253), primary_key=True),
