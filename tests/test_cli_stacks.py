@@ -249,5 +249,12 @@ def test_a_repository_stack_that_cannot_be_cloned_fails_its_deploy_with_exit_cod
 
     cleared = run(["stacks", "update", name, "--no-profiles", "--json"], env)
     assert cleared.exit_code == 0 and json.loads(cleared.stdout)["profiles"] == [], cleared.output
+    # Pull-request previews, on and off.
+    assert re.search(r"^\s*previews:?\s+off\s*$", shown, re.M), shown
+    on = run(["stacks", "update", name, "--previews", "--json"], env)
+    assert on.exit_code == 0 and json.loads(on.stdout)["previews"] is True, on.output
+    assert "each pull request gets a preview stack" in run(["stacks", "show", name], env).stdout
+    off = run(["stacks", "update", name, "--no-previews", "--json"], env)
+    assert off.exit_code == 0 and json.loads(off.stdout)["previews"] is False, off.output
     assert run(["stacks", "update", name], env).exit_code == 2  # nothing to change
     assert run(["stacks", "rm", name, "--yes"], env).exit_code == 0

@@ -74,6 +74,14 @@ def _replicas(service: dict[str, Any]) -> str:
     return f"{running}/{service.get('replicas', 0)}"
 
 
+def _previews_line(stack: dict[str, Any]) -> str:
+    if stack.get("preview_of"):
+        return (
+            f"this is the preview of pull request #{stack.get('pr_number')} (of stack {stack['preview_of']})"
+        )
+    return "on: each pull request gets a preview stack" if stack.get("previews") else "off"
+
+
 def _show(stack: dict[str, Any]) -> None:
     source = (
         f"git {stack['repo_url']} ({stack['branch']}{', ' + stack['compose_path'] if stack['compose_path'] else ''})"
@@ -88,6 +96,7 @@ def _show(stack: dict[str, Any]) -> None:
             ("project", stack.get("project_id") or "default"),
             ("network", stack.get("network")),
             ("profiles", stack.get("profiles") or "none"),
+            ("previews", _previews_line(stack)),
             ("domains", [f"{d['domain']} -> {d['service']}:{d['port']}" for d in stack.get("domains") or []]),
             ("variables", [f"{k}={v}" for k, v in (stack.get("env") or {}).items()]),
             ("deployment", stack.get("current_deployment_id")),
@@ -151,6 +160,11 @@ def stacks_list(project: str | None, conn: Connection, as_json: bool) -> None:
 )
 @click.option("--env-file", type=click.Path(dir_okay=False), help="KEY=VALUE lines (for secret values).")
 @click.option("--profile", "profiles", multiple=True, help="Enable a compose profile (repeatable).")
+@click.option(
+    "--previews/--no-previews",
+    default=False,
+    help="With --repo: a preview stack per pull request (needs [proxy] preview_domain on the server).",
+)
 @click.option("--deploy", "deploy_it", is_flag=True, help="Deploy it right away.")
 @click.option("-f", "--follow", "follow_it", is_flag=True, help="With --deploy: follow the deployment.")
 @connection_options
@@ -166,6 +180,7 @@ def stacks_create(
     env_pairs: tuple[str, ...],
     env_file: str | None,
     profiles: tuple[str, ...],
+    previews: bool,
     deploy_it: bool,
     follow_it: bool,
     conn: Connection,
@@ -183,6 +198,7 @@ def stacks_create(
             body["compose_path"] = compose_path
     body["env"] = env_pairs_of(env_pairs, env_file) or {}
     body["profiles"] = list(profiles)
+    body["previews"] = previews
     with conn.client() as client:
         body["project_id"] = project_id_of(client, project)
         stack = client.post("/api/stacks", body)
@@ -231,6 +247,7 @@ def stacks_show(stack: str, reveal: bool, conn: Connection, as_json: bool) -> No
 @click.option("--env-file", type=click.Path(dir_okay=False), help="KEY=VALUE lines (for secret values).")
 @click.option("--profile", "profiles", multiple=True, help="Replace the enabled profiles.")
 @click.option("--no-profiles", is_flag=True, help="Enable no profile.")
+@click.option("--previews/--no-previews", default=None, help="Turn pull-request previews on or off.")
 @connection_options
 @json_option
 def stacks_update(
@@ -245,6 +262,7 @@ def stacks_update(
     env_file: str | None,
     profiles: tuple[str, ...],
     no_profiles: bool,
+    previews: bool | None,
     conn: Connection,
     as_json: bool,
 ) -> None:
@@ -265,6 +283,8 @@ def stacks_update(
         body["env"] = environment
     if profiles or no_profiles:
         body["profiles"] = list(profiles)
+    if previews is not None:
+        body["previews"] = previews
     if not body:
         raise CliError("nothing to change (see --help)")
     with conn.client() as client:

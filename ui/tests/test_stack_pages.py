@@ -131,6 +131,17 @@ async def test_stack_page_settings_and_list(served: tuple[Any, Any, dict[str, st
     header = await _page(client, f"/stacks/{stack['id']}/partials/header")
     assert "Current deployment" in header and "none yet" in header
 
+    assert 'name="previews"' in page and 'name="previews" checked' not in page  # off for a pasted stack
+    # A repository stack with previews on says so, and its settings show the box ticked.
+    git = await _post(
+        client,
+        headers,
+        "/api/stacks",
+        {"name": "gitstk", "repo_url": "https://git.example.test/shop.git", "previews": True},
+    )
+    page = await _page(client, f"/stacks/{git['id']}")
+    assert "pull-request previews on" in page and 'name="previews" checked' in page
+
     # The network panel of a project with a stack comes from the stack service (loaded by now).
     network = await _page(client, f"/projects/{project['id']}/partials/network")
     assert f"rivetr-net-{project['id']}" in network

@@ -104,6 +104,7 @@
       out.compose_path = form.elements.compose_path.value.trim() || null;
     }
     out.profiles = profiles(form);
+    if (form.elements.previews) out.previews = form.elements.previews.checked;
     out.domains = domains(form);
     var rows = envRows(form);
     if (!put || form.dataset.envChanged === "true") {
