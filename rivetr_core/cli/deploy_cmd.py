@@ -17,7 +17,9 @@ from .follow import follow
 from .output import print_json
 
 
-def _finish(client: RivetrClient, dep: dict[str, Any], *, follow_it: bool, as_json: bool, what: str) -> None:
+def finish_deployment(
+    client: RivetrClient, dep: dict[str, Any], *, follow_it: bool, as_json: bool, what: str
+) -> None:
     if not follow_it:
         if as_json:
             print_json(dep)
@@ -48,7 +50,7 @@ def deploy(app: str, commit: str | None, follow_it: bool, conn: Connection, as_j
         dep = client.post(f"/api/apps/{found['id']}/deploy", {"commit": commit} if commit else {})
         if not as_json and follow_it:
             click.echo(f"deploying {found['name']} (deployment {dep['id']})")
-        _finish(client, dep, follow_it=follow_it, as_json=as_json, what="deployment")
+        finish_deployment(client, dep, follow_it=follow_it, as_json=as_json, what="deployment")
 
 
 @click.command()
@@ -69,4 +71,4 @@ def rollback(deployment: str, follow_it: bool, conn: Connection, as_json: bool) 
         dep = client.post(f"/api/deployments/{deployment}/rollback")
         if not as_json and follow_it:
             click.echo(f"rolling back to {deployment} (deployment {dep['id']})")
-        _finish(client, dep, follow_it=follow_it, as_json=as_json, what="rollback deployment")
+        finish_deployment(client, dep, follow_it=follow_it, as_json=as_json, what="rollback deployment")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_options, json_option
+from .inputs import env_pairs_of, project_id_of
 from .output import fields, human_size, print_json, resources_line, short_time, table
 
 #: How long ``create``/``update``/``start``/``restart`` wait for the service to be ready by default.
@@ -58,33 +59,6 @@ def resolve_service(client: RivetrClient, ref: str) -> dict[str, Any]:
             return client.get(f"/api/services/{row['id']}")  # type: ignore[no-any-return]
     names = ", ".join(sorted(r["name"] for r in rows)) or "none yet"
     raise CliError(f"unknown service {ref!r} (services: {names})")
-
-
-def _env_pairs(pairs: tuple[str, ...], env_file: str | None) -> dict[str, str] | None:
-    env: dict[str, str] = {}
-    if env_file:
-        from pathlib import Path
-
-        try:
-            lines = Path(env_file).read_text().splitlines()
-        except OSError as exc:
-            raise CliError(f"cannot read {env_file}: {exc.strerror or exc}") from None
-        pairs = (*(line for line in lines if line.strip() and not line.lstrip().startswith("#")), *pairs)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--env takes KEY=VALUE, got {pair!r}")
-        env[key.strip()] = value
-    return env or None
-
-
-def _project_id(client: RivetrClient, ref: str | None) -> str | None:
-    if not ref:
-        return None
-    for project in client.list_all("/api/projects"):
-        if ref in (project["id"], project["name"]):
-            return str(project["id"])
-    raise CliError(f"unknown project {ref!r}")
 
 
 def _wait_ready(client: RivetrClient, service: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -172,7 +146,7 @@ def services() -> None:
 def services_list(project: str | None, type_: str | None, conn: Connection, as_json: bool) -> None:
     """Every service with its type, version and status."""
     with conn.client() as client:
-        params = {k: v for k, v in {"project_id": _project_id(client, project), "type": type_}.items() if v}
+        params = {k: v for k, v in {"project_id": project_id_of(client, project), "type": type_}.items() if v}
         rows = client.list_all("/api/services", params)
     if as_json:
         print_json(rows)
@@ -223,11 +197,11 @@ def services_create(
         body["version"] = version
     if public_port:
         body["public_port"] = public_port
-    environment = _env_pairs(env_pairs, env_file)
+    environment = env_pairs_of(env_pairs, env_file)
     if environment:
         body["environment"] = environment
     with conn.client() as client:
-        body["project_id"] = _project_id(client, project)
+        body["project_id"] = project_id_of(client, project)
         service = client.post("/api/services", body)
         if public_port:
             click.echo(f"warning: {name} is reachable from other hosts on port {public_port}", err=True)
@@ -297,7 +271,7 @@ def services_update(
         body["public_port"] = public_port
     if close_public_port:
         body["public_port"] = None
-    environment = _env_pairs(env_pairs, env_file)
+    environment = env_pairs_of(env_pairs, env_file)
     if environment is not None:
         body["environment"] = environment
     if not body:

@@ -15,10 +15,9 @@ from urllib.parse import quote
 import click
 
 from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_options, json_option
-from .deploy_cmd import _finish as finish_deployment
+from .deploy_cmd import finish_deployment
+from .inputs import env_pairs_of, project_id_of
 from .output import fields, print_json, short_time, table
-from .services_cmd import _env_pairs as env_pairs_of
-from .services_cmd import _project_id as project_id_of
 
 MASK = "********"
 
