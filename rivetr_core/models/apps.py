@@ -65,6 +65,10 @@ class App(SQLModel, table=True):
     name: str = Field(max_length=63, unique=True)
     project_id: str | None = Field(default=None, sa_column=_fk("projects.id", ondelete="RESTRICT"))
     environment: str = Field(default="development", max_length=20, index=True)
+    #: ``git`` (clone ``git_url`` and build) or ``image`` (pull and run ``image``; ``git_url`` is then "").
+    source_kind: str = Field(default="git", max_length=10)
+    #: A pre-built image reference (``registry.example.com/team/api:1.4``) for ``source_kind = "image"``.
+    image: str | None = Field(default=None, max_length=500)
     git_url: str = Field(max_length=2000)
     branch: str = Field(default="main", max_length=255)
     dockerfile: str = Field(default="Dockerfile", max_length=500)
@@ -77,6 +81,11 @@ class App(SQLModel, table=True):
     healthcheck_interval: float = 1.0
     #: ``"auto"`` (detection by priority) or the name of an installed builder, the only one then asked.
     builder: str = Field(default="auto", max_length=100)
+    #: Overrides of zero-config builders (``builder-auto``): None = what detection chose.
+    install_command: str | None = Field(default=None, max_length=2000)
+    build_command: str | None = Field(default=None, max_length=2000)
+    start_command: str | None = Field(default=None, max_length=2000)
+    base_image: str | None = Field(default=None, max_length=500)
     #: ``{"kind": <health check name>, ...options}`` minus the options kept in the ``healthcheck_*`` columns
     #: above (see rivetr_core.engine.selection).
     health_check: dict[str, Any] = Field(
@@ -138,6 +147,8 @@ class EnvVar(SQLModel, table=True):
     key: str = Field(max_length=255)
     value_enc: str
     is_secret: bool = False
+    #: ``runtime`` (the container's environment), ``build`` (a build argument only) or ``both``.
+    scope: str = Field(default="runtime", max_length=10)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -162,6 +173,10 @@ class Deployment(SQLModel, table=True):
     commit_message: str | None = Field(default=None, max_length=2000)
     rollback_of: str | None = Field(default=None, max_length=32)
     image: str | None = Field(default=None, max_length=500)
+    #: The image's digest as the engine resolved it (a pre-built image's deployment: what a rollback runs).
+    image_digest: str | None = Field(default=None, max_length=200)
+    #: Built without the engine's layer cache (``POST /api/apps/{id}/deploy {"no_cache": true}``).
+    no_cache: bool = False
     image_removed: bool = False
     container_id: str | None = Field(default=None, max_length=128)
     container_name: str | None = Field(default=None, max_length=255)

@@ -11,6 +11,7 @@ import rivetr_core.models
 
 # Lazily loaded features' tables: backups (and the services it imports), compose stacks.
 import rivetr_core.models.backups
+import rivetr_core.models.registries
 import rivetr_core.models.stacks  # noqa: F401
 
 connection = context.config.attributes.get("connection")
