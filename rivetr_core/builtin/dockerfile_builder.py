@@ -52,6 +52,7 @@ class DockerfileBuilder:
             cpu_limit=request.cpu_limit,
             memory_limit=request.memory_limit,
             network=request.network,
+            no_cache=request.no_cache,
         )
         async for line in runtime.build(spec):
             yield line

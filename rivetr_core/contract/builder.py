@@ -24,6 +24,12 @@ class BuildRequest:
     cpu_limit: float | None = None
     memory_limit: int | None = None
     network: str | None = None  # engine network of the build (see BuildSpec.network)
+    #: Build the image without the engine's layer cache (a "rebuild without cache").
+    no_cache: bool = False
+    #: The app's overrides for builders that write the build themselves (zero-config builders): keys
+    #: ``install_command``, ``build_command``, ``start_command``, ``base_image`` (None: the builder's choice),
+    #: and ``port`` (the app's container port, as text). A builder ignores keys it has no use for.
+    settings: dict[str, str | None] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -37,6 +43,10 @@ class Builder(Protocol):
     def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
         """Yield log lines; raise :class:`BuildFailed` on failure."""
         ...
+
+    # Optional: ``plan(source_dir, request) -> dict`` (what the builder would do, without building: detected
+    # facts and, for zero-config builders, the Dockerfile it writes); ``GET /api/apps/{id}/build-plan`` and
+    # ``rivetr build plan PATH`` show it. Not part of this Protocol so a builder written before it still is one.
 
 
 @dataclass(frozen=True)

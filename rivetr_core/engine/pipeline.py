@@ -319,6 +319,14 @@ class Pipeline:
             build_args={"SOURCE_COMMIT": self.deployment.commit_sha or ""},
             cpu_limit=runtime_cfg.build_cpu_limit,
             memory_limit=runtime_cfg.build_memory_limit,
+            no_cache=self.deployment.no_cache,
+            settings={
+                "install_command": app.install_command,
+                "build_command": app.build_command,
+                "start_command": app.start_command,
+                "base_image": app.base_image,
+                "port": str(app.port),
+            },
         )
         cap: LogCap | None = None
         if self.snap.untrusted:
