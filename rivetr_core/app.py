@@ -55,6 +55,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.service_backups:bp",
     "rivetr_core.api.ssh_keys:bp",
+    "rivetr_core.api.registries:bp",
     "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",
     "rivetr_core.api.certificates:bp",

@@ -54,6 +54,7 @@ class RivetrContext:
         self.services.lazy("backups", self._backup_service)
         self.services.lazy("managed", self._managed_service)
         self.services.lazy("stacks", self._stack_service)
+        self.services.lazy("registries", self._registry_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
@@ -81,6 +82,12 @@ class RivetrContext:
         from .services.stacks import StackService
 
         return StackService(self)
+
+    def _registry_service(self) -> Any:
+        """Registry credentials: loaded with the first registries request or image app pull."""
+        from .services.registries import RegistryService
+
+        return RegistryService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

@@ -14,6 +14,8 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
   one-click services): create, upgrade, start/stop, delete, credentials, logs, start-up reconcile.
 * :mod:`.stacks` — :class:`~.stacks.StackService` (``ctx.services.stacks``): compose stacks: create, deploy,
   roll back, delete, their services' status and logs, project networks' members, start-up recovery.
+* :mod:`.registries` — :class:`~.registries.RegistryService` (``ctx.services.registries``): container registry
+  credentials (checked by a login, password encrypted), the pulls of image apps use them.
 * :mod:`.projects` — :class:`~.projects.ProjectService` (``ctx.services.projects``): projects that group apps.
 * :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
 * :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
@@ -55,6 +57,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from .health import HealthService
     from .managed import ServiceService
     from .projects import ProjectService
+    from .registries import RegistryService
     from .ssh_keys import SshKeyService
     from .stacks import StackService
     from .system import SystemService
@@ -69,6 +72,7 @@ class Services:
     backups: BackupService
     managed: ServiceService
     stacks: StackService
+    registries: RegistryService
     projects: ProjectService
     ssh_keys: SshKeyService
     known_hosts: KnownHostsStore
@@ -96,6 +100,7 @@ class Services:
         "backups",
         "managed",
         "stacks",
+        "registries",
         "projects",
         "ssh_keys",
         "known_hosts",
