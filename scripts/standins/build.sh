@@ -146,8 +146,10 @@ make_rootfs() {  # $1 = dir, $2 = name, $3 = key; prints the cached tar's path
         local hook=()
         [ -f "$1/rootfs-hook.sh" ] && hook=(--customize-hook="sh '$1/rootfs-hook.sh' \"\$1\"")
         log "$2: building the root filesystem ($packages)"
+        # Explicit: errexit does not reach into the command substitution this runs in, and a failed run would
+        # otherwise leave an empty tar in the cache and fail later, at the import, with a less clear message.
         mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$packages" "${hook[@]}" "$SUITE" "$tmp" "${MIRRORS[@]}" \
-            </dev/null >&2
+            </dev/null >&2 || { rm -f "$tmp"; log "$2: mmdebstrap failed"; return 1; }
         mv "$tmp" "$tar"
         # Older root filesystems of this stand-in are not needed any more.
         find "$CACHE_DIR" -maxdepth 1 -name "$2-*.tar" ! -name "$2-$3.tar" -delete
@@ -177,7 +179,7 @@ provide() {  # $1 = stand-in dir; runs in a subshell of its own, output to its l
         log "$name: up to date ($recipe)"
         return 0
     fi
-    tar="$(make_rootfs "$dir" "$name" "$key")"
+    tar="$(make_rootfs "$dir" "$name" "$key")" || return 1
     base="localhost/rivetr-standin/$name-rootfs:$key"
     image="localhost/rivetr-standin/$name:$recipe"
     log "$name: building the image (recipe $recipe)"
