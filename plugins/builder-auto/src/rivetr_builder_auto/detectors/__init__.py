@@ -1,0 +1,15 @@
+"""The detectors, in the order they are asked (the first that matches plans the build).
+
+Each module has ``NAME``, ``LOOKS_FOR`` (what it looks at, for the "nothing detected" message), ``matches(repo)``
+(cheap) and ``plan(repo, settings) -> Plan``. Go first (``go.mod`` is unambiguous), Python before Node (a Django
+project often has a ``package.json`` for its assets), static last (a Vite project has an ``index.html`` at its
+root but needs its build).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import golang, node, python, static
+
+DETECTORS: tuple[ModuleType, ...] = (golang, python, node, static)
