@@ -41,6 +41,7 @@ LAZY_COMMANDS = {
     "backup": "backup_cmd:backup",
     "schedules": "backup_cmd:schedules",
     "system": "system_cmd:system",
+    "build": "build_cmd:build",
 }
 
 

@@ -1,0 +1,126 @@
+"""``GET /api/apps/{id}/build-plan``: the app's branch cloned from a real git daemon on loopback, the builder
+selected as a deployment would (Dockerfile first, then the autodetect plugin), its plan answered; the errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivetr_core.models.apps import App
+from rivetr_core.testing import FakeRuntime
+from tests.support.gitserver import GitServer, busybox_app
+from tests.support.server import ApiClient, make_config
+
+APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
+
+
+@pytest.fixture
+async def api(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
+    """The app on the fake runtime from the start: a plan needs no engine, and nothing here may reach one."""
+    from rivetr_core.app import create_app
+
+    app = create_app(make_config(tmp_path / "data"))
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+def sample(name: str) -> dict[str, tuple[str, int]]:
+    root = APPS / name
+    return {str(p.relative_to(root)): (p.read_text(), 0o644) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+async def make_app(api: ApiClient, url: str, name: str, **extra: Any) -> dict[str, Any]:
+    code, app = await api.post("/api/apps", json={"name": name, "git_url": url, "port": 8000, **extra})
+    assert code == 201, app
+    return app
+
+
+async def set_fields(api: ApiClient, app_id: str, **fields: Any) -> None:
+    """Write app fields directly (the overrides' API is another change's; the plan reads the row)."""
+    async with api.ctx.db.session() as session:
+        row = await session.get(App, app_id)
+        for key, value in fields.items():
+            setattr(row, key, value)
+        session.add(row)
+        await session.commit()
+
+
+async def test_plan_of_a_repository_without_dockerfile(
+    api: ApiClient, git_server: GitServer, fake_runtime: FakeRuntime
+) -> None:
+    repo = git_server.create_repo("flask", sample("flask-requirements"))
+    app = await make_app(api, repo.url, "flask")
+    code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 200, plan
+    assert (plan["builder"], plan["detector"], plan["framework"]) == ("autodetect", "python", "flask")
+    assert plan["port"] == "8000"  # the app's port
+    assert plan["facts"]["app"] == "app:app"
+    assert 'COPY ["requirements.txt", "./"]' in plan["dockerfile"]
+    assert "ENV PORT=8000" in plan["dockerfile"]
+    assert fake_runtime.calls_to("build") == []  # a plan builds nothing
+
+    # The app's overrides reach the builder; a new commit is seen at once (cloned per request).
+    await set_fields(api, app["id"], start_command="python app.py", base_image="python:3.11-slim")
+    repo.write("main.py", "print('hi')\n")
+    repo.commit("main.py")
+    code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 200, plan
+    assert (plan["start_command"], plan["base_image"]) == ("python app.py", "python:3.11-slim")
+    assert plan["dockerfile"].splitlines()[1] == "FROM python:3.11-slim"
+
+
+async def test_plan_of_a_repository_with_dockerfile(api: ApiClient, git_server: GitServer) -> None:
+    # A Dockerfile next to an index.html: the Dockerfile builder (priority 100) wins under "auto".
+    files = {**busybox_app(), "index.html": ("<h1>static</h1>", 0o644)}
+    app = await make_app(api, git_server.create_repo("docker", files).url, "docker")
+    code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert (code, plan) == (200, {"builder": "dockerfile", "detector": None})
+
+
+async def test_no_builder_is_a_422_saying_what_was_looked_for(api: ApiClient, git_server: GitServer) -> None:
+    repo = git_server.create_repo("docs", {"README.md": ("# just docs\n", 0o644)})
+    app = await make_app(api, repo.url, "docs")
+    code, body = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 422, body
+    error = body["error"]
+    assert error["code"] == "no_builder"
+    assert "no builder can build this source" in error["message"]
+    assert error["details"]["builders"]["dockerfile"] == "detect() said no"
+    reason = error["details"]["builders"]["autodetect"]
+    assert "go.mod" in reason and "package.json" in reason and "Add a Dockerfile" in reason
+
+    # An app naming the builder: only that one is asked, and its reason is given.
+    await set_fields(api, app["id"], builder="autodetect")
+    code, body = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 422 and body["error"]["code"] == "no_builder", body
+    assert list(body["error"]["details"]["builders"]) == ["autodetect"]
+
+
+async def test_a_detected_project_the_builder_cannot_plan(api: ApiClient, git_server: GitServer) -> None:
+    repo = git_server.create_repo(
+        "lib", {"go.mod": ("module x\n", 0o644), "lib.go": ("package lib\n", 0o644)}
+    )
+    app = await make_app(api, repo.url, "lib")
+    code, body = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 422, body
+    assert body["error"]["code"] == "build_failed"
+    assert "no main package" in body["error"]["message"]
+
+
+async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
+    code, body = await api.get("/api/apps/nope/build-plan")
+    assert code == 404 and body["error"]["code"] == "not_found", body
+
+    missing = await make_app(api, f"git://127.0.0.1:{git_server.port}/missing.git", "missing")
+    code, body = await api.get(f"/api/apps/{missing['id']}/build-plan")
+    assert code == 502 and body["error"]["code"] == "clone_failed", body
+
+    image = await make_app(api, git_server.create_repo("img", busybox_app()).url, "img")
+    await set_fields(api, image["id"], source_kind="image", image="busybox:stable")
+    code, body = await api.get(f"/api/apps/{image['id']}/build-plan")
+    assert code == 422 and body["error"]["code"] == "validation_error", body
+    assert body["error"]["details"][0]["field"] == "source_kind"
