@@ -3,6 +3,8 @@ selected as a deployment would (Dockerfile first, then the autodetect plugin), i
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -124,3 +126,55 @@ async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
     code, body = await api.get(f"/api/apps/{image['id']}/build-plan")
     assert code == 422 and body["error"]["code"] == "validation_error", body
     assert body["error"]["details"][0]["field"] == "source_kind"
+
+
+LAZY_PROBE = """
+import asyncio, subprocess, sys, tempfile
+from pathlib import Path
+from tests.support.server import ApiClient, make_config
+from rivetr_core.app import create_app
+
+FEATURE = ("rivetr_core.services.build_plan", "rivetr_builder_auto.builder", "rivetr_builder_auto.detectors")
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+async def main():
+    base = Path(tempfile.mkdtemp())
+    repo = base / "site"
+    repo.mkdir()
+    (repo / "index.html").write_text("<h1>hi</h1>")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "site", cwd=repo)
+    data = base / "data"
+    data.mkdir()
+    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
+    app = create_app(make_config(data))
+    async with app.test_app():
+        api = ApiClient(app)
+        code, body = await api.post("/api/apps", json={"name": "site", "git_url": str(repo), "port": 80})
+        assert code == 201, body
+        print("idle", [m for m in FEATURE if m in sys.modules])
+        code, plan = await api.get(f"/api/apps/{body['id']}/build-plan")
+        assert code == 200 and plan["detector"] == "static", plan
+        print("used", [m for m in FEATURE if m in sys.modules])
+
+asyncio.run(main())
+"""
+
+
+def test_plans_load_with_their_first_use_not_at_start() -> None:
+    """The plan service and the autodetect builder's code load with the first plan, not at server start (idle
+    memory pays only for the blueprint and the plugin's registration)."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "idle []" in out.stdout, out.stdout
+    assert (
+        "used ['rivetr_core.services.build_plan', 'rivetr_builder_auto.builder', 'rivetr_builder_auto.detectors']"
+        in out.stdout
+    ), out.stdout
