@@ -178,3 +178,24 @@ def test_plans_load_with_their_first_use_not_at_start() -> None:
         "used ['rivetr_core.services.build_plan', 'rivetr_builder_auto.builder', 'rivetr_builder_auto.detectors']"
         in out.stdout
     ), out.stdout
+
+
+async def test_a_deployment_without_dockerfile_is_built_by_autodetect(
+    api: ApiClient, git_server: GitServer, fake_runtime: FakeRuntime
+) -> None:
+    """The pipeline under "auto": no Dockerfile, so the autodetect builder (found through the plugin manager)
+    builds; its Dockerfile is in the deployment's log and reaches the engine as a file outside the checkout."""
+    from tests.test_deploy_pipeline import deploy_and_wait
+
+    repo = git_server.create_repo("site", sample("static-site"))
+    app = await make_app(api, repo.url, "site")
+    done = await deploy_and_wait(api, app["id"], ("running", "failed"))
+    assert done["status"] == "running", done
+    code, log = await api.get(f"/api/deployments/{done['id']}/logs")
+    assert code == 200, log
+    lines = [entry["line"] for entry in log]
+    assert any("with the autodetect builder" in line for line in lines), lines
+    assert "[autodetect] detected static with the static detector" in lines
+    assert "[autodetect]   FROM busybox:stable AS site" in lines
+    (spec,) = [call["spec"] for call in fake_runtime.calls_to("build")]
+    assert Path(spec.dockerfile).is_absolute() and "/builds/" not in spec.dockerfile
