@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
+from rivetr_core.engine.image_source import IMAGE_REF_SCHEMA, check_image_ref
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
 from rivetr_core.services.apps import NULLABLE_APP_FIELDS  # the service decides; the schema documents it
@@ -161,6 +162,7 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "key": {"type": "string", "pattern": _ENV_KEY.pattern, "not": {"enum": sorted(RESERVED_ENV_KEYS)}},
     "value": {"type": "string", "maxLength": 65536, "pattern": "^[^\\x00]*$"},
     "commit": {"type": "string", "pattern": "^[0-9A-Fa-f]{7,64}$"},
+    "image": IMAGE_REF_SCHEMA,
     # The names installed on this server: rivetr_core.openapi fills in "x-rivetr-names" when serving the document.
     "builder": {"type": "string", "x-rivetr-names": "builders"},
     "log_max_size": {
@@ -236,6 +238,10 @@ def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
         prop.update(alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives})
         if not takes_null and "default" in prop and prop["default"] is None:
             del prop["default"]  # absent means unchanged; null is not a value it takes
+    if model.__name__ == "SourceIn":  # an image reference with kind image, none with kind git
+        schema["if"] = {"properties": {"kind": {"const": "image"}}}
+        schema["then"] = {"required": ["image"], "properties": {"image": IMAGE_REF_SCHEMA}}
+        schema["else"] = {"properties": {"image": {"type": "null"}}}
     if model.__name__ in ("AppIn", "AppUpdate"):
         # backup_consistency "command" needs a command to run (one with more than spaces), given with it.
         schema["if"] = {
@@ -246,6 +252,45 @@ def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
             "properties": {"pre_backup_command": {"type": "string", "pattern": r"\S"}},
             "required": ["pre_backup_command"],
         }
+        # An image app has no repository: git_url goes with git apps only (required when creating one).
+        image_source = {
+            "properties": {"source": {"properties": {"kind": {"const": "image"}}, "required": ["kind"]}},
+            "required": ["source"],
+        }
+        rule: dict[str, Any] = {"if": image_source, "then": {"not": {"required": ["git_url"]}}}
+        if model.__name__ == "AppIn":
+            rule["else"] = {"required": ["git_url"]}
+        schema["allOf"] = [rule]
+
+
+class SourceIn(_Strict):
+    """Where an app's code comes from: ``{"kind": "git"}`` (``git_url``, ``branch``: clone and build) or
+    ``{"kind": "image", "image": "registry.example.com/team/api:1.4"}`` (pull and run a pre-built image; the
+    credentials of its registry come from ``/api/registries``)."""
+
+    kind: Literal["git", "image"] = Field(
+        description="git (clone and build) or image (pull a pre-built image)."
+    )
+    image: str | None = Field(None, description="The image reference (kind image only).")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return None if v is None else check_image_ref(v)
+
+    @model_validator(mode="after")
+    def _image_with_kind(self) -> SourceIn:
+        if self.kind == "image" and not self.image:
+            raise ValueError("image is required with kind image")
+        if self.kind == "git" and self.image is not None:
+            raise ValueError("image goes with kind image only")
+        return self
+
+
+_SOURCE_HELP = (
+    'Default {"kind": "git"}. {"kind": "image", "image": "registry.example.com/team/api:1.4"}: deploys pull '
+    "and run that image (no clone, no build; git_url must then be absent); see docs/images.md."
+)
 
 
 class _AppFields(_Strict):
@@ -350,12 +395,15 @@ _LOG_FILES_HELP = "Log files kept (podman: one file of size x files); null: the 
 
 
 class AppIn(_AppFields):
-    """A new app. Only ``name`` and ``git_url`` are required."""
+    """A new app. Only ``name`` and ``git_url`` are required (``name`` and ``source`` for an image app)."""
 
     name: str = Field(description="DNS-safe, unique: 1-63 of a-z, 0-9 and '-'.")
-    git_url: str = Field(
-        description="https://, ssh://, git@host:path or git:// (local paths with allow_local)."
+    git_url: str | None = Field(
+        None,
+        description="https://, ssh://, git@host:path or git:// (local paths with allow_local). Required for a "
+        "git app; absent for an image app.",
     )
+    source: SourceIn | None = Field(None, description=_SOURCE_HELP)
     branch: str = "main"
     dockerfile: str = Field(
         "Dockerfile", description="Path of the Dockerfile, relative to the build context."
@@ -410,6 +458,7 @@ class AppUpdate(_AppFields):
 
     name: str | None = None
     git_url: str | None = None
+    source: SourceIn | None = Field(None, description=_SOURCE_HELP)
     branch: str | None = None
     dockerfile: str | None = None
     build_context: str | None = None
@@ -525,6 +574,14 @@ class SshKeyIn(_Strict):
 
 class DeployIn(_Strict):
     commit: str | None = Field(None, description="Commit id to deploy instead of the branch head.")
+    image: str | None = Field(
+        None, description="Image apps: deploy this reference (another tag) and keep it as the app's image."
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        return None if v is None else check_image_ref(v)
 
     @field_validator("commit")
     @classmethod

@@ -47,9 +47,10 @@ def _service() -> DeploymentService:
 @optional_body
 @document_response(DeploymentOut, 202)
 async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
-    """Queue a deployment of the branch head (or ``commit``); 202 with the deployment (``queued``)."""
+    """Queue a deployment of the branch head (or ``commit``; an image app: its image, or ``image``, which
+    it then keeps); 202 with the deployment (``queued``)."""
     data = await optional_json(DeployIn)
-    dep = await rivetr().services.apps.deploy(app_id, commit=data.commit, trigger="api")
+    dep = await rivetr().services.apps.deploy(app_id, commit=data.commit, trigger="api", image=data.image)
     return deployment_json(dep), 202
 
 

@@ -1,7 +1,8 @@
 """The steps of one deployment, each timed into ``Deployment.steps``.
 
 ``clone → build → [release] → start → health → switch → drain → [post_deploy]`` (a rollback skips clone and build
-and reuses the image; the bracketed steps run when the app sets the command, see :mod:`.release`).
+and reuses the image; the bracketed steps run when the app sets the command, see :mod:`.release`; a pre-built
+image app pulls instead of clone and build, see :mod:`.image_source`).
 Status moves ``queued → cloning → building → starting → health_checking → switching → running``; any failure
 marks the deployment ``failed`` with the reason and the build-log tail, removes what it started (container,
 image) and leaves the previous version serving: the proxy is only touched in ``switch``, after the new
@@ -170,7 +171,10 @@ class Pipeline:
         svc.logs.open(self.dep_id)
         try:
             runtime = await svc.ctx.runtime()
-            if self.source is not None:
+            # A pre-built image app pulls (its rollback: the digest that ran) instead of clone and build.
+            if app.source_kind == "image":
+                image = await self._image_source(runtime)
+            elif self.source is not None:
                 image = await self._reuse_image(runtime)
             else:
                 await self.status("cloning", started_at=utcnow())
@@ -189,7 +193,7 @@ class Pipeline:
                 workdir, self.workdir = self.workdir, None
                 if workdir is not None:
                     svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, workdir, True), f"rm-{self.dep_id}")
-            await self.status("starting", image=image)
+            await self.status("starting", image=image, image_digest=self.deployment.image_digest)
             if app.release_command:  # also on a rollback, as Heroku does (see engine.release)
                 from .release import run_release
 
@@ -242,6 +246,19 @@ class Pipeline:
             await svc.logs.close(self.dep_id)
 
     # -------------------------------------------------------------------------------------------- steps
+    async def _image_source(self, runtime: ContainerRuntime) -> str:
+        """An image app's deploy pulls its image; its rollback runs the digest that ran (see .image_source)."""
+        from .image_source import pull_app_image, rollback_image
+
+        if self.source is not None:
+            return await rollback_image(self, runtime)
+        await self.status("building", started_at=utcnow())
+        self.service.emit(
+            "deployment_started", self.deployment, self.snap.app.name, f"deploying {self.snap.app.name}"
+        )
+        async with self.step("pull"):
+            return await pull_app_image(self, runtime, self.snap.app.image or "")
+
     async def _reuse_image(self, runtime: ContainerRuntime) -> str:
         assert self.source is not None
         image = self.source.image

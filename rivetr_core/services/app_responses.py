@@ -47,6 +47,14 @@ class AppOut(_Out):
     project_id: str | None
     environment: str = Field(description="development, staging or production.")
     git_url: str = Field(description="The repository URL, credentials redacted.")
+    source_kind: str = Field(description='"git" (clone and build) or "image" (pull a pre-built image).')
+    image: str | None = Field(description="An image app's image reference; null for a git app.")
+    install_command: str | None = Field(
+        description="Zero-config builds: overrides the detected install step."
+    )
+    build_command: str | None = Field(description="Zero-config builds: overrides the detected build step.")
+    start_command: str | None = Field(description="Zero-config builds: overrides the detected start command.")
+    base_image: str | None = Field(description="Zero-config builds: overrides the detected base image.")
     branch: str
     dockerfile: str
     build_context: str
@@ -102,6 +110,12 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         project_id=app.project_id,
         environment=app.environment,
         git_url=redact(app.git_url),
+        source_kind=app.source_kind,
+        image=app.image,
+        install_command=app.install_command,
+        build_command=app.build_command,
+        start_command=app.start_command,
+        base_image=app.base_image,
         branch=app.branch,
         dockerfile=app.dockerfile,
         build_context=app.build_context,

@@ -246,6 +246,27 @@ class AppService:
                         summary=f"{domain!r} is already used by another app or route",
                     )
 
+    @staticmethod
+    def _apply_source(values: dict[str, Any], old: App | None) -> None:
+        """Fold ``source`` ({"kind", "image"}) into the ``source_kind``/``image`` columns: an image app has
+        ``git_url`` "" (giving one is refused), a git app needs one."""
+        source = values.pop("source", None)
+        if hasattr(source, "model_dump"):  # an update's fields keep nested models as they came
+            source = source.model_dump()
+        kind = source["kind"] if source else (old.source_kind if old is not None else "git")
+        if source:
+            values["source_kind"] = kind
+            values["image"] = source.get("image") if kind == "image" else None
+        if kind == "image":
+            if values.get("git_url"):
+                raise ValidationFailed.on("git_url", "an image app has no repository: leave git_url out")
+            if source or old is None:
+                values["git_url"] = ""
+        elif not values.get("git_url", old.git_url if old is not None else None):
+            raise ValidationFailed.on(
+                "git_url", 'required for a git app (an image app gives "source": {"kind": "image", "image"})'
+            )
+
     async def _validate(self, fields: dict[str, Any], app_id: str | None) -> None:
         split_credentials(fields)
         self._check_selection(fields)
@@ -256,6 +277,7 @@ class AppService:
         """A new app from API-shaped ``fields`` (``AppIn``'s); nothing is deployed until :meth:`deploy`."""
         ctx = self.ctx
         values = dict(fields)
+        self._apply_source(values, None)
         await self._validate(values, None)
         check_release_settings(values)
         check_backup_settings(values.get("backup_consistency", "pause"), values.get("pre_backup_command"))
@@ -283,6 +305,7 @@ class AppService:
         for key, value in values.items():
             if value is None and key not in NULLABLE_APP_FIELDS and key != "domains":
                 raise ValidationFailed.on(key, "must not be null")
+        self._apply_source(values, old_app)
         await self._validate(values, app_id)
         check_release_settings(values)
         check_backup_settings(
@@ -360,8 +383,29 @@ class AppService:
             await session.commit()
 
     # ----------------------------------------------------------------------------------------- deploying
-    async def deploy(self, app_id: str, *, commit: str | None = None, trigger: str = "api") -> Deployment:
-        """Queue a deployment of the branch head (or ``commit``); the pipeline runs it in the background."""
+    async def deploy(
+        self, app_id: str, *, commit: str | None = None, trigger: str = "api", image: str | None = None
+    ) -> Deployment:
+        """Queue a deployment of the branch head (or ``commit``); the pipeline runs it in the background. An
+        image app given ``image`` (another tag) keeps it as its image and deploys it."""
+        if image is not None:
+            app, _domains = await self.get(app_id)
+            if app.source_kind != "image":
+                raise ValidationFailed.on(
+                    "image", f"app {app.name!r} builds from git; only image apps take one"
+                )
+            async with self.ctx.db.session() as session:
+                row = await session.get(App, app_id)
+                if row is not None:
+                    row.image, row.updated_at = image, utcnow()
+                    session.add(row)
+                    await session.commit()
+        elif commit is not None:
+            app, _domains = await self.get(app_id)
+            if app.source_kind == "image":
+                raise ValidationFailed.on(
+                    "commit", f"app {app.name!r} runs a pre-built image: it has no commits"
+                )
         return await self.ctx.services.deployments.deploy(app_id, commit=commit, trigger=trigger)
 
     async def rollback(self, deployment_id: str) -> Deployment:

@@ -32,6 +32,9 @@ class DeploymentOut(ApiModel):
     commit_message: str | None
     rollback_of: str | None = Field(description="The deployment whose image a rollback reuses.")
     image: str | None
+    image_digest: str | None = Field(
+        None, description="An image app's deployment: the digest the engine pulled (what a rollback runs)."
+    )
     image_removed: bool = Field(description="The image was pruned: this deployment cannot be rolled back to.")
     container_id: str | None
     upstream: str | None = Field(description="host:port the proxy sends the app's traffic to.")
@@ -98,6 +101,7 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
         commit_message=dep.commit_message,
         rollback_of=dep.rollback_of,
         image=dep.image,
+        image_digest=dep.image_digest,
         image_removed=dep.image_removed,
         container_id=dep.container_id,
         upstream=dep.upstream,

@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from docker import auth as docker_auth
+
 from rivetr_core.contract import ImageNotFound
 
 from .engine import EngineClient, EngineError, shutdown_response
@@ -39,15 +41,21 @@ class PullMixin(EngineClient):
             return ImageNotFound(f"image {image} could not be pulled: {reason}", details=details)
         return EngineError(f"{self.name}: pulling {image} failed: {reason}", details=details)
 
-    def _pull_events(self, image: str, handle: StreamHandle) -> Iterator[dict[str, Any]]:
+    def _pull_events(
+        self, image: str, handle: StreamHandle, auth: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Blocking (in the stream's thread): the engine's pull events; an error event raises."""
         from .pullprogress import split_reference
 
         api = self._api()
         repository, tag = split_reference(image)
+        # Credentials travel as the API's X-Registry-Auth header (base64url JSON), as ``docker pull`` sends
+        # them after a login; both dockerd and podman's compat API read it. They are never logged.
+        headers = {"X-Registry-Auth": docker_auth.encode_header(auth)} if auth else {}
         response = api._post(
             api._url("/images/create"),
             params={"fromImage": repository, "tag": tag},
+            headers=headers,
             stream=True,
             # Podman reports nothing while it extracts a layer: allow long silences.
             timeout=max(self.timeout, 300),
@@ -63,15 +71,19 @@ class PullMixin(EngineClient):
         finally:
             response.close()
 
-    async def pull(self, image: str) -> AsyncIterator[str]:
+    async def pull(self, image: str, *, auth: dict[str, str] | None = None) -> AsyncIterator[str]:
         """Pull ``image`` (fully qualified, e.g. ``docker.io/library/postgres:16``), yielding progress lines
         (``<layer>: Downloading 12.1 MB / 31.4 MB``, throttled) and a last ``pulled <image>`` line. Raises
-        :class:`ImageNotFound` naming the image when the registry does not have it or cannot be reached."""
+        :class:`ImageNotFound` naming the image when the registry does not have it or cannot be reached (or
+        refuses the pull: ``unauthorized`` in the message).
+
+        ``auth``: registry credentials for this pull only (docker SDK ``auth_config`` shape: ``username``,
+        ``password``, ``serveraddress``); None pulls anonymously (or with the engine's own login)."""
         from .pullprogress import ProgressLines
 
         reference = self.normalize_image(image)
         progress = ProgressLines(self.PULL_PROGRESS_INTERVAL)
-        produce = functools.partial(self._pull_events, reference)
+        produce = functools.partial(self._pull_events, reference, auth=auth)
         try:
             async for event in self._stream(produce, image=reference):
                 if (line := progress.line(event, time.monotonic())) is not None:
@@ -91,3 +103,19 @@ class PullMixin(EngineClient):
                 f"image {image} could not be pulled: the engine finished without it", details={"image": image}
             )
         yield f"pulled {image}"
+
+    async def image_digest(self, image: str) -> str | None:
+        """The registry digest (``sha256:…``) the engine recorded for ``image`` when it pulled it (its
+        ``RepoDigests`` entry for the image's repository), or None for an image that was never pulled (a local
+        build)."""
+        reference = self.normalize_image(image)
+        info = await self._call(lambda: self._api().inspect_image(reference), image=image)
+        repository = reference.split("@", 1)[0]
+        last = repository.rsplit("/", 1)[-1]
+        if ":" in last:
+            repository = repository[: -(len(last) - last.index(":"))]
+        digests = [d for d in info.get("RepoDigests") or [] if "@" in d]
+        for entry in digests:
+            if entry.split("@", 1)[0] == repository:
+                return str(entry.split("@", 1)[1])
+        return str(digests[0].split("@", 1)[1]) if digests else None
