@@ -199,3 +199,17 @@ async def test_a_deployment_without_dockerfile_is_built_by_autodetect(
     assert "[autodetect]   FROM busybox:stable AS site" in lines
     (spec,) = [call["spec"] for call in fake_runtime.calls_to("build")]
     assert Path(spec.dockerfile).is_absolute() and "/builds/" not in spec.dockerfile
+
+
+async def test_a_deployment_nothing_can_build_still_fails_with_no_builder(
+    api: ApiClient, git_server: GitServer, fake_runtime: FakeRuntime
+) -> None:
+    from tests.test_deploy_pipeline import deploy_and_wait
+
+    repo = git_server.create_repo("docs", {"README.md": ("# docs only\n", 0o644)})
+    app = await make_app(api, repo.url, "docs")
+    done = await deploy_and_wait(api, app["id"], ("running", "failed"))
+    assert done["status"] == "failed", done
+    assert "no builder can build this source" in done["error"]
+    assert "builders: dockerfile, autodetect" in done["error"]
+    assert fake_runtime.calls_to("build") == []
