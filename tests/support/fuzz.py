@@ -44,6 +44,18 @@ SEMANTIC_EXCLUSIONS = (
     Exclusion("POST", "/api/ssh-keys", "positive_data_acceptance", "the private key must parse"),
     Exclusion(
         "POST",
+        "/api/registries",
+        "positive_data_acceptance",
+        "the credentials must log in to a reachable registry",
+    ),
+    Exclusion(
+        "POST",
+        "/api/apps/{app_id}/deploy",
+        "positive_data_acceptance",
+        "image goes with an image app only, commit with a git app only",
+    ),
+    Exclusion(
+        "POST",
         "/api/notification-channels",
         "positive_data_acceptance",
         "apprise must know the URL; the notifier must be a plugin",
