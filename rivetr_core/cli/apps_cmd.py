@@ -73,8 +73,14 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("id", found["id"]),
             ("status", found["status"]),
             ("domains", found.get("domains")),
-            ("git", f"{found.get('git_url')} ({found.get('branch')})"),
-            ("dockerfile", f"{found.get('build_context')}/{found.get('dockerfile')}"),
+            *(
+                [("image", found.get("image"))]
+                if found.get("source_kind") == "image"
+                else [
+                    ("git", f"{found.get('git_url')} ({found.get('branch')})"),
+                    ("dockerfile", f"{found.get('build_context')}/{found.get('dockerfile')}"),
+                ]
+            ),
             ("port", found.get("port")),
             ("builder", found.get("builder", "auto")),
             ("health check", _health_summary(found.get("health_check") or {})),
@@ -108,12 +114,12 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
         )
 
 
-def _no_credentials(_ctx: click.Context, _param: click.Parameter, url: str) -> str:
+def _no_credentials(_ctx: click.Context, _param: click.Parameter, url: str | None) -> str | None:
     """A token inside the URL (``https://<token>@host/...``) would sit in argv, readable by every local user and
     kept in shell history: refuse it and point at ``--git-token-stdin``."""
     from urllib.parse import urlsplit
 
-    if "://" in url:
+    if url and "://" in url:
         parts = urlsplit(url)
         if parts.password or (parts.username and parts.scheme.lower() in ("http", "https")):
             raise click.BadParameter(
@@ -164,9 +170,14 @@ def release_body(options: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--git",
     "git_url",
-    required=True,
     callback=_no_credentials,
     help="Repository URL (https://, ssh://, git@host:path, git://), without credentials.",
+)
+@click.option(
+    "--image",
+    metavar="REF",
+    help="A pre-built image instead of --git (registry.example.com/team/api:1.4); credentials of a private "
+    "registry: `rivetr registries add`.",
 )
 @click.option("--branch", default="main", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True, help="Port the app listens on.")
@@ -196,7 +207,8 @@ def release_body(options: dict[str, Any]) -> dict[str, Any]:
 @json_option
 def apps_create(
     name: str,
-    git_url: str,
+    git_url: str | None,
+    image: str | None,
     branch: str,
     port: int,
     domains: tuple[str, ...],
@@ -212,10 +224,16 @@ def apps_create(
     as_json: bool,
     **release: Any,
 ) -> None:
-    """Create an app from a git repository (deploy it with `rivetr deploy NAME`)."""
+    """Create an app from a git repository (--git) or a pre-built image (--image); deploy it with
+    `rivetr deploy NAME`."""
+    if bool(git_url) == bool(image):
+        raise click.UsageError("give either --git URL or --image REF")
+    source: dict[str, object] = (
+        {"source": {"kind": "image", "image": image}} if image else {"git_url": git_url}
+    )
     body: dict[str, object] = {
         "name": name,
-        "git_url": git_url,
+        **source,
         "branch": branch,
         "port": port,
         "domains": list(domains),

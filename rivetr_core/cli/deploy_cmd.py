@@ -35,6 +35,11 @@ def finish_deployment(
 @click.argument("app", shell_complete=complete_app)
 @click.option("--commit", metavar="SHA", help="Deploy this commit instead of the branch head.")
 @click.option(
+    "--image",
+    metavar="REF",
+    help="Image apps: deploy this image (another tag) and keep it as the app's image.",
+)
+@click.option(
     "-f",
     "--follow",
     "follow_it",
@@ -43,11 +48,14 @@ def finish_deployment(
 )
 @connection_options
 @json_option
-def deploy(app: str, commit: str | None, follow_it: bool, conn: Connection, as_json: bool) -> None:
-    """Deploy an app (by name or id) from its git branch."""
+def deploy(
+    app: str, commit: str | None, image: str | None, follow_it: bool, conn: Connection, as_json: bool
+) -> None:
+    """Deploy an app (by name or id) from its git branch, or an image app's image (or --image)."""
+    body = {key: value for key, value in (("commit", commit), ("image", image)) if value}
     with conn.client() as client:
         found = client.resolve_app(app)
-        dep = client.post(f"/api/apps/{found['id']}/deploy", {"commit": commit} if commit else {})
+        dep = client.post(f"/api/apps/{found['id']}/deploy", body)
         if not as_json and follow_it:
             click.echo(f"deploying {found['name']} (deployment {dep['id']})")
         finish_deployment(client, dep, follow_it=follow_it, as_json=as_json, what="deployment")

@@ -38,6 +38,7 @@ LAZY_COMMANDS = {
     "webhooks": "webhooks_cmd:webhooks",
     "previews": "previews_cmd:previews",
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
+    "registries": "registries_cmd:registries",
     "backup": "backup_cmd:backup",
     "schedules": "backup_cmd:schedules",
     "system": "system_cmd:system",

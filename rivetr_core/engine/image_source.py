@@ -111,7 +111,7 @@ async def rollback_image(pipeline: Pipeline, runtime: ContainerRuntime) -> str:
 
 
 async def _pull(pipeline: Pipeline, runtime: ContainerRuntime, ref: str) -> None:
-    from rivetr_core.contract import ImageNotFound
+    from rivetr_core.contract import RivetrError
 
     from .pipeline import PipelineError
 
@@ -126,13 +126,16 @@ async def _pull(pipeline: Pipeline, runtime: ContainerRuntime, ref: str) -> None
     try:
         async for line in pull(ref, **kwargs):
             pipeline.log(line)
-    except ImageNotFound as exc:
+    except RivetrError as exc:  # ImageNotFound, or an engine error (dockerd: "no basic auth credentials")
         raise PipelineError(_explain(ref, server, exc.message, with_auth=bool(auth))) from None
 
 
 def _explain(ref: str, server: str, message: str, *, with_auth: bool) -> str:
     lowered = message.lower()
-    if any(word in lowered for word in ("unauthorized", "authentication required", "denied", "401")):
+    if any(
+        word in lowered
+        for word in ("unauthorized", "authentication required", "denied", "401", "credentials")
+    ):
         if with_auth:
             return (
                 f"pulling {ref} was refused with the credentials stored for {server}: check them "
