@@ -16,6 +16,11 @@ chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PIP_CERT=/tmp/r
     --dest "$wheels" \
     flask fastapi 'uvicorn[standard]' gunicorn django \
     pip setuptools wheel hatchling flit-core poetry-core pdm-backend
+# The sample apps' pins (tests/fixtures/apps), in a run of their own: one resolution cannot hold two versions.
+chroot "$1" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PIP_CERT=/tmp/rivetr-host-ca.crt \
+    python3 -m pip download --quiet --disable-pip-version-check --no-cache-dir --only-binary=:all: \
+    --dest "$wheels" \
+    flask==3.0.3 gunicorn==22.0.0
 rm -f "$1/tmp/rivetr-host-ca.crt"
 cat >"$1/etc/pip.conf" <<CONF
 # Rivetr test stand-in: offline wheelhouse instead of PyPI (see scripts/standins/python/README).
