@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     errors,
     live,
     projects,
+    registries,
     services,
     settings,
     stacks,
