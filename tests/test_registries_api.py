@@ -6,9 +6,15 @@ loads the feature. Image apps pulling with these credentials: tests/e2e/test_ima
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +165,74 @@ def test_an_idle_server_never_loads_the_registries_feature() -> None:
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
     assert lines == {"idle": "False False", "used": "True True"}, out.stdout
+
+
+class _TokenRegistry(BaseHTTPRequestHandler):
+    """A registry that answers ``/v2/`` with a Bearer challenge (as Docker Hub, GHCR and GitLab do) and a token
+    service at ``/token`` that takes basic auth ``user:secret``."""
+
+    token = "tok-123"
+
+    def do_GET(self) -> None:
+        host = self.headers["Host"]
+        if self.path.startswith("/token"):
+            expected = "Basic " + base64.b64encode(b"user:secret").decode()
+            if self.headers.get("Authorization") != expected or "service=test-registry" not in self.path:
+                self._answer(401, {"errors": [{"code": "UNAUTHORIZED"}]})
+            else:
+                self._answer(200, {"token": self.token})
+        elif self.headers.get("Authorization") == f"Bearer {self.token}":
+            self._answer(200, {})
+        else:
+            challenge = f'Bearer realm="https://{host}/token",service="test-registry"'
+            self._answer(401, {}, {"WWW-Authenticate": challenge})
+
+    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path) -> Iterator[str]:
+    """The bearer-token registry on TLS from a test CA the engines' certs.d trust; yields its server."""
+    from tests.support.auth_registry import CERT_ROOTS
+    from tests.support.pebble import cert_pem, key_pem, make_ca, make_leaf
+
+    ca_key, ca_cert = make_ca("token registry CA")
+    key, cert = make_leaf(ca_key, ca_cert, ["localhost"], ips=["127.0.0.1"])
+    (tmp_path / "tls.crt").write_text(cert_pem(cert))
+    (tmp_path / "tls.key").write_text(key_pem(key))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _TokenRegistry)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tmp_path / "tls.crt"), str(tmp_path / "tls.key"))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    server = f"127.0.0.1:{httpd.server_address[1]}"
+    trusted = [root / server for root in CERT_ROOTS]
+    for folder in trusted:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ca.crt").write_text(cert_pem(ca_cert))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        for folder in trusted:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_the_bearer_token_flow_logs_in(api: ApiClient, token_registry: str) -> None:
+    body = {"name": "hub-like", "server": token_registry, "username": "user"}
+    code, err = await api.post("/api/registries", json={**body, "password": "nope"})
+    assert code == 422 and err["error"]["details"][0]["field"] == "password", err
+    code, created = await api.post("/api/registries", json={**body, "password": "secret"})
+    assert code == 201 and created["password"] == "********", created
