@@ -17,7 +17,6 @@ Feature code: built on first use (``ctx.services.lazy``); the model and httpx lo
 from __future__ import annotations
 
 import re
-import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,8 @@ from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
+    import ssl
+
     from rivetr_core.context import RivetrContext
     from rivetr_core.models.registries import Registry
     from rivetr_core.pagination import PageQuery
@@ -79,13 +80,13 @@ def check_server(value: str) -> str:
 
 def trust_for(server: str) -> ssl.SSLContext:
     """System CAs plus the CA files the engines trust for ``server``."""
+    import ssl
+
     context = ssl.create_default_context()
     for root in CERT_ROOTS:
         folder = root / server
         if folder.is_dir():
             for ca in sorted(folder.glob("*.crt")):
-                if ca.name in ("client.cert",):
-                    continue
                 context.load_verify_locations(cafile=str(ca))
     return context
 
