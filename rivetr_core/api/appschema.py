@@ -254,12 +254,15 @@ def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
         }
         # An image app has no repository: git_url goes with git apps only (required when creating one).
         image_source = {
-            "properties": {"source": {"properties": {"kind": {"const": "image"}}, "required": ["kind"]}},
+            "properties": {
+                "source": {"type": "object", "properties": {"kind": {"const": "image"}}, "required": ["kind"]}
+            },
             "required": ["source"],
         }
         rule: dict[str, Any] = {"if": image_source, "then": {"not": {"required": ["git_url"]}}}
         if model.__name__ == "AppIn":
             rule["else"] = {"required": ["git_url"]}
+            schema["properties"]["git_url"].pop("default", None)  # "" stands for absent, it is no URL
         schema["allOf"] = [rule]
 
 
@@ -398,8 +401,8 @@ class AppIn(_AppFields):
     """A new app. Only ``name`` and ``git_url`` are required (``name`` and ``source`` for an image app)."""
 
     name: str = Field(description="DNS-safe, unique: 1-63 of a-z, 0-9 and '-'.")
-    git_url: str | None = Field(
-        None,
+    git_url: str = Field(
+        "",  # not nullable: required for a git app (the service checks it), absent for an image app
         description="https://, ssh://, git@host:path or git:// (local paths with allow_local). Required for a "
         "git app; absent for an image app.",
     )
