@@ -139,3 +139,40 @@ async def test_tags_and_commits_go_with_their_kind(api: ApiClient, fake_runtime:
         f"/api/apps/{git_app['id']}", json={"source": {"kind": "git"}, "git_url": "https://example.com/b.git"}
     )
     assert code == 200 and back["source_kind"] == "git" and back["image"] is None, back
+
+
+@pytest.mark.parametrize(
+    ("ref", "registry", "qualified"),
+    [
+        ("nginx", "docker.io", "docker.io/library/nginx:latest"),
+        ("nginx:stable", "docker.io", "docker.io/library/nginx:stable"),
+        ("team/api:1", "docker.io", "docker.io/team/api:1"),
+        ("docker.io/library/redis:7", "docker.io", "docker.io/library/redis:7"),
+        ("ghcr.io/acme/api", "ghcr.io", "ghcr.io/acme/api:latest"),
+        ("127.0.0.1:5443/team/api:1.4", "127.0.0.1:5443", "127.0.0.1:5443/team/api:1.4"),
+        ("localhost/rivetr/app:x", "localhost", "localhost/rivetr/app:x"),
+        ("ghcr.io/acme/api@sha256:" + "a" * 64, "ghcr.io", "ghcr.io/acme/api@sha256:" + "a" * 64),
+    ],
+)
+def test_references_are_qualified_and_their_registry_found(ref: str, registry: str, qualified: str) -> None:
+    from rivetr_core.engine.image_source import check_image_ref, qualify, registry_of
+
+    assert check_image_ref(f" {ref} ") == ref
+    assert registry_of(ref) == registry and qualify(ref) == qualified
+
+
+def test_a_digest_reference_drops_the_tag() -> None:
+    from rivetr_core.engine.image_source import digest_reference
+
+    digest = "sha256:" + "b" * 64
+    assert digest_reference("127.0.0.1:5443/team/api:1.4", digest) == f"127.0.0.1:5443/team/api@{digest}"
+    assert digest_reference("nginx", digest) == f"docker.io/library/nginx@{digest}"
+    assert digest_reference(f"ghcr.io/a/b@{digest}", digest) == f"ghcr.io/a/b@{digest}"
+
+
+@pytest.mark.parametrize("bad", ["", "UPPER/case", "a b", "ghcr.io/acme/api:", "api@sha256:short", "-lead/x"])
+def test_bad_references_are_refused(bad: str) -> None:
+    from rivetr_core.engine.image_source import check_image_ref
+
+    with pytest.raises(ValueError, match="image reference"):
+        check_image_ref(bad)
