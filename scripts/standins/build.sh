@@ -208,7 +208,8 @@ provide() {  # $1 = stand-in dir; runs in a subshell of its own, output to its l
             drop_stale_pulls "$tag" "$recipe"
         fi
     done
-    engine_cli "$BUILDER" rmi "${cleanup[@]}" >/dev/null
+    # Tidying only: the stand-in is pushed, so an image another process removed meanwhile is no failure.
+    engine_cli "$BUILDER" rmi "${cleanup[@]}" >/dev/null 2>&1 || log "$name: some build images were already gone"
     log "$name: done in $((SECONDS - started)) s"
 }
 
