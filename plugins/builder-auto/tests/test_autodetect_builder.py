@@ -114,8 +114,15 @@ def _in_registry(registry: str, image: str) -> bool:
 @pytest.mark.parametrize(
     ("sample", "bases", "body"),
     [
-        ("static-site", ["busybox:stable"], "hello from a static site"),
-        ("go-http", ["golang:1.22", "busybox:stable"], "hello from go"),
+        pytest.param("static-site", ["busybox:stable"], "hello from a static site", id="static-site"),
+        # ~1 min on a loaded 2-core machine: the Go stand-in compiles the standard library's net/http first.
+        pytest.param(
+            "go-http",
+            ["golang:1.22", "busybox:stable"],
+            "hello from go",
+            marks=pytest.mark.slow,
+            id="go-http",
+        ),
     ],
 )
 async def test_real_build_serves_on_port(
