@@ -129,15 +129,31 @@ async def _pull(pipeline: Pipeline, runtime: ContainerRuntime, ref: str) -> None
         async for line in pull(ref, **kwargs):
             pipeline.log(line)
     except RivetrError as exc:  # ImageNotFound, or an engine error (dockerd: "no basic auth credentials")
-        raise PipelineError(_explain(ref, server, exc.message, with_auth=bool(auth))) from None
+        refused = _is_auth_error(exc.message)
+        if not refused and not _is_missing(exc.message):
+            # The engine's last word may hide the refusal: dockerd retries a loopback ("insecure") registry
+            # over plain HTTP after its 401 and reports that failure instead. Ask the registry directly.
+            from rivetr_core.services.registries import login_refused
+
+            refused = await login_refused(server, auth)
+        message = _explain(ref, server, exc.message, with_auth=bool(auth), refused=refused)
+        raise PipelineError(message) from None
 
 
-def _explain(ref: str, server: str, message: str, *, with_auth: bool) -> str:
-    lowered = message.lower()
-    if any(
-        word in lowered
-        for word in ("unauthorized", "authentication required", "denied", "401", "credentials")
-    ):
+_AUTH_WORDS = ("unauthorized", "authentication required", "denied", "401", "credentials")
+_MISSING_WORDS = ("not found", "manifest unknown", "does not exist", "name unknown")
+
+
+def _is_auth_error(message: str) -> bool:
+    return any(word in message.lower() for word in _AUTH_WORDS)
+
+
+def _is_missing(message: str) -> bool:
+    return any(word in message.lower() for word in _MISSING_WORDS)
+
+
+def _explain(ref: str, server: str, message: str, *, with_auth: bool, refused: bool) -> str:
+    if refused:
         if with_auth:
             return (
                 f"pulling {ref} was refused with the credentials stored for {server}: check them "
@@ -147,7 +163,7 @@ def _explain(ref: str, server: str, message: str, *, with_auth: bool) -> str:
             f"pulling {ref} needs credentials for {server}: add credentials with POST /api/registries "
             f'({{"name", "server": "{server}", "username", "password"}}) — {message}'
         )
-    if any(word in lowered for word in ("not found", "manifest unknown", "does not exist", "name unknown")):
+    if _is_missing(message):
         return f"image {ref} does not exist on {server} — {message}"
     return message
 

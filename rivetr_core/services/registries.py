@@ -142,6 +142,25 @@ async def check_login(server: str, username: str, password: str) -> None:
         ) from None
 
 
+async def login_refused(server: str, auth: dict[str, str] | None) -> bool:
+    """After a failed pull: does ``server`` refuse these credentials (None: anonymous access)? False when it
+    accepts them or cannot tell (unreachable: the pull's own error says more)."""
+    if auth is None:
+        import httpx
+
+        host = HUB_API if server == "docker.io" else server
+        try:
+            async with httpx.AsyncClient(verify=trust_for(server), timeout=LOGIN_TIMEOUT) as client:
+                return (await client.get(f"https://{host}/v2/")).status_code == 401
+        except httpx.HTTPError:
+            return False
+    try:
+        await check_login(server, auth["username"], auth["password"])
+    except ValidationFailed as exc:
+        return bool(exc.details) and exc.details[0].get("field") == "password"
+    return False
+
+
 def _refused(server: str, status: int) -> ValidationFailed:
     return ValidationFailed.on("password", f"{server} refused the login of these credentials ({status})")
 
