@@ -98,16 +98,19 @@ async def test_a_bad_compose_file_is_a_422_naming_what_is_wrong(
     # Nothing was stored.
     assert (await api.get("/api/stacks"))[1]["items"] == []
     # The validate endpoint answers the same.
-    code, again = await api.post("/api/stacks/validate", json={"compose": text})
+    code, again = await api.post("/api/compose/validate", json={"compose": text})
     assert code == 422 and again["error"]["message"] == error["message"]
 
 
 async def test_validate_reports_services_order_and_variables(api: ApiClient) -> None:
-    code, body = await api.post("/api/stacks/validate", json={"compose": GOOD, "env": {"APP_SECRET": "x"}})
+    code, body = await api.post("/api/compose/validate", json={"compose": GOOD, "env": {"APP_SECRET": "x"}})
     assert code == 200, body
     assert body["services"] == ["cache", "web"]
     assert body["start_order"] == [["cache"], ["web"]]
     assert body["variables"] == ["APP_SECRET"]
+    # Characters YAML refuses (a control character, a lone surrogate) are a 422 too, never a 500.
+    code, body = await api.post("/api/compose/validate", json={"compose": "\u001d\ud9fb services:"})
+    assert code == 422 and body["error"]["code"] == "invalid_compose", body
 
 
 async def test_names_domains_and_sources_are_checked(api: ApiClient) -> None:

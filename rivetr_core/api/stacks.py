@@ -10,7 +10,7 @@ the first request here: this module imports only pydantic, Quart and core pieces
 * ``POST /api/stacks/{id}/deploy`` → 202 with a deployment that ``GET /api/deployments/{id}`` (and its log
   stream) follows like an app's; ``POST /api/stacks/{id}/rollback`` {deployment_id?}.
 * ``GET /api/stacks/{id}/services/{service}/logs?tail=`` and the WebSocket ``.../logs/stream``.
-* ``POST /api/stacks/validate`` checks a file without storing anything.
+* ``POST /api/compose/validate`` checks a file without storing anything.
 """
 
 from __future__ import annotations
@@ -332,7 +332,7 @@ async def create_stack(data: StackIn) -> tuple[dict[str, Any], int]:
     return await _stack_json(row), 201
 
 
-@bp.post("/api/stacks/validate")
+@bp.post("/api/compose/validate")
 @tag(["stacks"])
 @validate_request(ValidateIn)
 @document_response(ValidateOut)

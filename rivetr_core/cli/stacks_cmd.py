@@ -434,7 +434,7 @@ def stacks_validate(
         "profiles": list(profiles),
     }
     with conn.client() as client:
-        result = client.post("/api/stacks/validate", body, ok=(422,))
+        result = client.post("/api/compose/validate", body, ok=(422,))
     if isinstance(result, dict) and isinstance(result.get("error"), dict):
         _print_problems(file, result["error"], as_json)
         raise SystemExit(EXIT_FAILED)

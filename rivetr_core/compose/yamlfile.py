@@ -27,7 +27,11 @@ def parse_yaml(text: str, file_name: str = "compose.yaml") -> tuple[Any, Positio
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ComposeError.one(None, f"{file_name} is larger than {MAX_BYTES // 1024} KiB")
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks every character first: a control character or a lone surrogate is refused here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise ComposeError.one(None, f"invalid YAML in {file_name}: {exc}") from None
     try:
         try:
             node = loader.get_single_node()

@@ -133,6 +133,25 @@ SEMANTIC_EXCLUSIONS = (
         "version must be one of the service's template's versions; a public port must be free on the host",
     ),
     *(
+        Exclusion(
+            method,
+            path,
+            "positive_data_acceptance",
+            "the compose file must be one Rivetr runs (YAML, the Compose schema, the supported subset, its "
+            "variables set), repo_url a repository URL, branch a git branch name, each domain's service in the "
+            "file and free; the name must be free",
+        )
+        for method, path in (
+            ("POST", "/api/stacks"),
+            ("PUT", "/api/stacks/{stack_id}"),
+            ("POST", "/api/compose/validate"),
+        )
+    ),
+    *(
+        Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
+        for path in ("/api/stacks", "/api/stacks/{stack_id}/deployments")
+    ),
+    *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
         for path in (
             "/api/services",

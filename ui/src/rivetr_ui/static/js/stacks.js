@@ -1,5 +1,5 @@
 // Compose stacks: the New stack form and a stack's Settings (pasted file or repository, domain and variable rows,
-// profiles, Validate through POST /api/stacks/validate with each problem's line:column), and the stack page (a
+// profiles, Validate through POST /api/compose/validate with each problem's line:column), and the stack page (a
 // deployment's build log followed live, a service's logs followed live, delete with its volumes option). Every call
 // goes to /api/* through Rivetr.api.
 (function () {
@@ -187,7 +187,7 @@
         var stored = await revealed(form).catch(function () { return {}; });
         rows.kept.forEach(function (k) { rows.env[k] = stored[k] || ""; });
       }
-      var data = await Rivetr.api("POST", "/api/stacks/validate", { compose: form.elements.compose.value, env: rows.env, profiles: profiles(form) });
+      var data = await Rivetr.api("POST", "/api/compose/validate", { compose: form.elements.compose.value, env: rows.env, profiles: profiles(form) });
       var text = "Valid: " + data.services.length + " service" + (data.services.length === 1 ? "" : "s") + " (" + data.services.join(", ") + ")";
       if (data.start_order.length > 1) text += "; start order " + data.start_order.map(function (l) { return l.join(" + "); }).join(" → ");
       if (data.disabled_services.length) text += "; left out by profiles: " + data.disabled_services.join(", ");
