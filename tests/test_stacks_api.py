@@ -109,8 +109,10 @@ async def test_validate_reports_services_order_and_variables(api: ApiClient) -> 
     assert body["start_order"] == [["cache"], ["web"]]
     assert body["variables"] == ["APP_SECRET"]
     # Characters YAML refuses (a control character, a lone surrogate) are a 422 too, never a 500.
-    code, body = await api.post("/api/compose/validate", json={"compose": "\u001d\ud9fb services:"})
+    code, body = await api.post("/api/compose/validate", json={"compose": "\u001d services:"})
     assert code == 422 and body["error"]["code"] == "invalid_compose", body
+    code, body = await api.post("/api/compose/validate", json={"compose": "\ud9fb services:"})
+    assert code == 422 and body["error"]["details"][0]["field"] == "compose", body
 
 
 async def test_names_domains_and_sources_are_checked(api: ApiClient) -> None:
