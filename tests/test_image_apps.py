@@ -135,6 +135,18 @@ async def test_tags_and_commits_go_with_their_kind(api: ApiClient, fake_runtime:
     assert code == 200 and switched["source_kind"] == "image" and switched["git_url"] == "", switched
     code, err = await api.put(f"/api/apps/{git_app['id']}", json={"source": {"kind": "git"}})
     assert code == 422 and err["error"]["details"][0]["field"] == "git_url", err
+    code, err = await api.put(
+        f"/api/apps/{git_app['id']}",
+        json={"source": {"kind": "image", "image": f"{IMAGE}:2"}, "git_url": "https://example.com/b.git"},
+    )
+    assert code == 422 and err["error"]["details"][0]["field"] == "git_url", err
+    # A git_url alone switches an image app back to git.
+    code, back = await api.put(f"/api/apps/{git_app['id']}", json={"git_url": "https://example.com/c.git"})
+    assert code == 200 and back["source_kind"] == "git" and back["image"] is None, back
+    code, _ = await api.put(
+        f"/api/apps/{git_app['id']}", json={"source": {"kind": "image", "image": f"{IMAGE}:2"}}
+    )
+    assert code == 200
     code, back = await api.put(
         f"/api/apps/{git_app['id']}", json={"source": {"kind": "git"}, "git_url": "https://example.com/b.git"}
     )

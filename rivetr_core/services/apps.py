@@ -249,10 +249,13 @@ class AppService:
     @staticmethod
     def _apply_source(values: dict[str, Any], old: App | None) -> None:
         """Fold ``source`` ({"kind", "image"}) into the ``source_kind``/``image`` columns: an image app has
-        ``git_url`` "" (giving one is refused), a git app needs one."""
+        ``git_url`` "" (giving one with an image source is refused), a git app needs one. An update giving an
+        image app a ``git_url`` alone switches it to git (what the new URL can only mean)."""
         source = values.pop("source", None)
         if hasattr(source, "model_dump"):  # an update's fields keep nested models as they came
             source = source.model_dump()
+        if source is None and old is not None and old.source_kind == "image" and values.get("git_url"):
+            source = {"kind": "git", "image": None}
         kind = source["kind"] if source else (old.source_kind if old is not None else "git")
         if source:
             values["source_kind"] = kind

@@ -158,6 +158,7 @@ SEMANTIC_EXCLUSIONS = (
             "/api/apps",
             "/api/projects",
             "/api/ssh-keys",
+            "/api/registries",
             "/api/tokens",
             "/api/notification-channels",
             "/api/webhook-events",
