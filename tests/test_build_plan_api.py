@@ -119,13 +119,14 @@ async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
 
     missing = await make_app(api, f"git://127.0.0.1:{git_server.port}/missing.git", "missing")
     code, body = await api.get(f"/api/apps/{missing['id']}/build-plan")
-    assert code == 502 and body["error"]["code"] == "clone_failed", body
+    assert code == 409 and body["error"]["code"] == "clone_failed", body
+    assert "could not clone the app's repository" in body["error"]["message"]
 
     image = await make_app(api, git_server.create_repo("img", busybox_app()).url, "img")
     await set_fields(api, image["id"], source_kind="image", image="busybox:stable")
     code, body = await api.get(f"/api/apps/{image['id']}/build-plan")
-    assert code == 422 and body["error"]["code"] == "validation_error", body
-    assert body["error"]["details"][0]["field"] == "source_kind"
+    assert code == 409 and body["error"]["code"] == "image_app", body
+    assert body["error"]["details"] == {"source_kind": "image", "image": "busybox:stable"}
 
 
 LAZY_PROBE = """

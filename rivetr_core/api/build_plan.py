@@ -14,6 +14,7 @@ from quart_schema import document_response, tag
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
+from rivetr_core.openapi import responds
 
 bp = Blueprint("build_plan_api", __name__, url_prefix="/api/apps/<app_id>/build-plan")
 
@@ -45,13 +46,14 @@ class BuildPlanOut(ApiModel):
 
 
 @bp.get("")
+@responds(409)
 @tag(["apps"])
 @document_response(BuildPlanOut)
 async def build_plan(app_id: str) -> dict[str, Any]:
     """Clone the app's branch into a temporary directory and say which builder would build it and how. 404 an
     unknown app; 422 ``no_builder`` when no installed builder can build it (``details.builders`` says what each
-    looked for), ``build_failed`` when the builder cannot plan it, ``validation_error`` for a pre-built image
-    app; 502 ``clone_failed`` when the repository cannot be cloned."""
+    looked for), ``build_failed`` when the builder cannot plan it; 409 ``clone_failed`` when the app's repository
+    cannot be cloned (URL, branch or credentials), ``image_app`` for an app that runs a pre-built image."""
     from rivetr_core.services.build_plan import BuildPlanService
 
     return await BuildPlanService(rivetr()).for_app(app_id)

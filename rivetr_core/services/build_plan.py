@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rivetr_core.contract import BuildFailed, BuildRequest, NotFound, RivetrError, ValidationFailed
+from rivetr_core.contract import BuildFailed, BuildRequest, Conflict, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -26,11 +26,11 @@ if TYPE_CHECKING:
     from rivetr_core.models.apps import App
 
 
-class PlanCloneFailed(RivetrError):
-    """The app's repository could not be cloned for a plan (the message is redacted, as a deployment's is)."""
+class PlanCloneFailed(Conflict):
+    """The app's repository could not be cloned for a plan (the message is redacted, as a deployment's is): a 409,
+    since what fails is the app's current repository settings (URL, branch, credentials), not the request."""
 
     code = "clone_failed"
-    status = 502
 
 
 def build_request(app: App, source_dir: Path) -> BuildRequest:
@@ -137,8 +137,10 @@ class BuildPlanService:
                 raise NotFound.of("app", app_id)
             key = await session.get(SshKey, app.ssh_key_id) if app.ssh_key_id else None
         if app.source_kind == "image":
-            raise ValidationFailed.on(
-                "source_kind", "the app runs a pre-built image: it has no build to plan", image=app.image
+            raise Conflict(
+                f"the app runs a pre-built image ({app.image}): it has no build to plan",
+                code="image_app",
+                details={"source_kind": app.source_kind, "image": app.image},
             )
         box = self.ctx.secrets
         workdir = Path(tempfile.mkdtemp(prefix="rivetr-plan-"))
