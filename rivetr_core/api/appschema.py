@@ -264,6 +264,19 @@ def _document_checks(schema: dict[str, Any], model: type[BaseModel]) -> None:
             rule["else"] = {"required": ["git_url"]}
             schema["properties"]["git_url"].pop("default", None)  # "" stands for absent, it is no URL
         schema["allOf"] = [rule]
+        if model.__name__ == "AppUpdate":
+            # Switching to git names the repository in the same request (an image app has none to keep).
+            git_source = {
+                "properties": {
+                    "source": {
+                        "type": "object",
+                        "properties": {"kind": {"const": "git"}},
+                        "required": ["kind"],
+                    }
+                },
+                "required": ["source"],
+            }
+            schema["allOf"].append({"if": git_source, "then": {"required": ["git_url"]}})
 
 
 class SourceIn(_Strict):
