@@ -130,7 +130,8 @@ async def _pull(pipeline: Pipeline, runtime: ContainerRuntime, ref: str) -> None
             pipeline.log(line)
     except RivetrError as exc:  # ImageNotFound, or an engine error (dockerd: "no basic auth credentials")
         refused = _is_auth_error(exc.message)
-        if not refused and not _is_missing(exc.message):
+        unreachable = any(word in exc.message.lower() for word in _UNREACHABLE_WORDS)
+        if not refused and not unreachable and not _is_missing(exc.message):
             # The engine's last word may hide the refusal: dockerd retries a loopback ("insecure") registry
             # over plain HTTP after its 401 and reports that failure instead. Ask the registry directly.
             from rivetr_core.services.registries import login_refused
@@ -141,6 +142,8 @@ async def _pull(pipeline: Pipeline, runtime: ContainerRuntime, ref: str) -> None
 
 
 _AUTH_WORDS = ("unauthorized", "authentication required", "denied", "401", "credentials")
+#: The registry could not be reached at all: asking it again would only wait for the same failure.
+_UNREACHABLE_WORDS = ("no such host", "i/o timeout", "network is unreachable", "no route to host")
 _MISSING_WORDS = ("not found", "manifest unknown", "does not exist", "name unknown")
 
 

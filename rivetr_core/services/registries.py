@@ -91,6 +91,13 @@ def trust_for(server: str) -> ssl.SSLContext:
     return context
 
 
+async def _trust(server: str) -> ssl.SSLContext:
+    """:func:`trust_for` off the event loop (loading the system CA bundle takes tens of milliseconds)."""
+    import asyncio
+
+    return await asyncio.to_thread(trust_for, server)
+
+
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="…",service="…"`` → ("bearer", {realm, service, …})."""
     scheme, _, rest = header.partition(" ")
@@ -106,7 +113,7 @@ async def check_login(server: str, username: str, password: str) -> None:
     host = HUB_API if server == "docker.io" else server
     url = f"https://{host}/v2/"
     try:
-        async with httpx.AsyncClient(verify=trust_for(server), timeout=LOGIN_TIMEOUT) as client:
+        async with httpx.AsyncClient(verify=await _trust(server), timeout=LOGIN_TIMEOUT) as client:
             first = await client.get(url)
             if first.status_code == 200:
                 return  # an open registry: nothing to check the credentials against
@@ -150,7 +157,7 @@ async def login_refused(server: str, auth: dict[str, str] | None) -> bool:
 
         host = HUB_API if server == "docker.io" else server
         try:
-            async with httpx.AsyncClient(verify=trust_for(server), timeout=LOGIN_TIMEOUT) as client:
+            async with httpx.AsyncClient(verify=await _trust(server), timeout=LOGIN_TIMEOUT) as client:
                 return (await client.get(f"https://{host}/v2/")).status_code == 401
         except httpx.HTTPError:
             return False
