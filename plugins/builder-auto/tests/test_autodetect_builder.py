@@ -115,7 +115,7 @@ def _in_registry(registry: str, image: str) -> bool:
     ("sample", "bases", "body"),
     [
         pytest.param("static-site", ["busybox:stable"], "hello from a static site", id="static-site"),
-        # ~1 min on a loaded 2-core machine: the Go stand-in compiles the standard library's net/http first.
+        # Tens of seconds on a loaded 2-core machine when the Go image's build cache lacks net/http.
         pytest.param(
             "go-http",
             ["golang:1.22", "busybox:stable"],
