@@ -10,7 +10,12 @@ isolation); one with neither runs everything on its default network (None).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import sqlalchemy as sa
+
+log = logging.getLogger("rivetr.projectnet")
 
 _locks: dict[str, asyncio.Lock] = {}
 
@@ -32,3 +37,32 @@ async def ensure_project_network(runtime: Any, project_id: str | None, instance_
     async with _locks.setdefault(name, asyncio.Lock()):
         await ensure(name, labels)
     return name
+
+
+#: Whatever still belongs to a project keeps its network (raw SQL: no feature is loaded to ask).
+_MEMBERS = {
+    table: sa.text(f"SELECT 1 FROM {table} WHERE project_id IS :id LIMIT 1")
+    for table in ("apps", "services", "stacks")
+}
+
+
+async def release_project_network(db: Any, runtime: Any, project_id: str | None) -> bool:
+    """Remove the project's network once no app, managed service or stack of the project is left (after a
+    deletion); True when it went. An engine refuses while a container is attached: kept then, as when the
+    runtime cannot remove networks. Networks would otherwise pile up until the engine's address pools run out
+    (dockerd has ~30 by default)."""
+    remove = getattr(runtime, "remove_network", None)
+    if remove is None:
+        return False
+    async with db.session() as session:
+        for query in _MEMBERS.values():
+            if (await session.exec(query, params={"id": project_id})).first() is not None:
+                return False
+    name = project_network_name(project_id)
+    async with _locks.setdefault(name, asyncio.Lock()):
+        try:
+            await remove(name)
+        except Exception as exc:  # in use, or the engine is away: the next deletion tries again
+            log.debug("network %s kept: %s", name, getattr(exc, "message", exc))
+            return False
+    return True

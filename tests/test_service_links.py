@@ -7,6 +7,7 @@ credentials: their containers are the service lifecycle's business. Real engines
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -222,6 +223,16 @@ async def test_links_apply_at_the_next_deploy_and_unlink_removes_them(lapi, git_
     # Without links the app stays on its project's network; only the link env is gone.
     assert spec.network == f"rivetr-net-{shop['id']}"
     assert "REDIS_URL" not in spec.env and spec.env["REDIS_HOST"] == "mine"
+    # The network stays while the project has members; it goes with the last one.
+    assert (await lapi.delete(f"/api/apps/{app['id']}"))[0] in (200, 202, 204)
+    for _ in range(250):
+        if (await lapi.get(f"/api/apps/{app['id']}"))[0] == 404:
+            break
+        await asyncio.sleep(0.02)
+    assert spec.network in fake_runtime.networks  # the two services are still in the project
+    for service in (db, cache):
+        assert (await lapi.delete(f"/api/services/{service['id']}", query_string={"force": "true"}))[0] == 204
+    assert spec.network not in fake_runtime.networks
 
 
 async def test_links_to_services_of_two_projects_fail_the_deploy_clearly(lapi, git_server):

@@ -237,10 +237,12 @@ async def test_a_deploy_runs_the_services_in_order_on_their_networks(
     dep3 = await wait_deployment(api, dep3["id"])
     assert dep3["services"]["web"]["action"] == "recreated" and dep3["services"]["cache"]["action"] == "kept"
 
-    # Delete: every container of the stack goes.
+    # Delete: every container of the stack goes, and with the project's last member its private network.
+    assert f"rivetr-net-{project['id']}" in fake_runtime.project_networks
     assert (await api.delete(f"/api/stacks/{stack['id']}"))[0] == 204
     assert [c for c in await fake_runtime.list(labels={"rivetr.stack": stack["id"]})] == []
     assert (await api.get(f"/api/stacks/{stack['id']}"))[0] == 404
+    assert f"rivetr-net-{project['id']}" not in fake_runtime.networks
 
 
 async def test_a_missing_image_fails_the_deployment_naming_the_service(

@@ -600,6 +600,10 @@ class DeploymentService:
                 await session.delete(row)
                 await session.commit()
         self._switch_locks.pop(app_id, None)
+        if runtime is not None:
+            from rivetr_core.projectnet import release_project_network
+
+            await release_project_network(self.db, runtime, app.project_id)
         self.ctx.plugins.notify("rivetr_on_app_deleted", app_id=app_id, name=app.name)
         return app
 

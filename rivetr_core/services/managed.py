@@ -498,18 +498,10 @@ class ServiceService:
             log.warning("volumes of deleted service %s left behind: %s", row.name, left)
 
     async def _drop_network(self, runtime: Any, project_id: str | None) -> None:
-        """The project network goes with its last service unless an app still uses it (best effort)."""
-        async with self.ctx.db.session() as session:
-            others = (
-                await session.exec(select(ManagedService.id).where(ManagedService.project_id == project_id))
-            ).first()
-        remove = getattr(runtime, "remove_network", None)
-        if others is not None or remove is None:
-            return
-        try:
-            await remove(project_network_name(project_id))
-        except RivetrError as exc:
-            log.debug("network %s kept: %s", project_network_name(project_id), exc.message)
+        """The project network goes with the project's last app, service or stack (best effort)."""
+        from rivetr_core.projectnet import release_project_network
+
+        await release_project_network(self.ctx.db, runtime, project_id)
 
     async def rotate_credentials(self, service_id: str) -> dict[str, Any]:
         """Change the password in the running service (the template's rotate command), store it, recreate the

@@ -142,6 +142,11 @@ class ProjectService:
                 "project_not_empty",
             ),
         )
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is not None:  # its (empty) private network goes too
+            from rivetr_core.projectnet import release_project_network
+
+            await release_project_network(self.ctx.db, runtime, project_id)
 
     async def network(self, project_id: str | None) -> dict[str, Any]:
         """Who is on a project's private network (``None``: resources without a project) and under which names:

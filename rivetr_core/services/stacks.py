@@ -299,6 +299,11 @@ class StackService:
             if db_row is not None:
                 await session.delete(db_row)
                 await session.commit()
+        runtime = self.ctx.runtime_if_ready()
+        if runtime is not None:
+            from rivetr_core.projectnet import release_project_network
+
+            await release_project_network(self.db, runtime, row.project_id)
         import shutil
 
         await asyncio.to_thread(

@@ -147,6 +147,14 @@ class Rivetr:
             images = []
         if images:
             subprocess.run([self.engine, "rmi", "-f", *set(images)], capture_output=True, timeout=60, env=env)
+        try:  # project and stack networks this instance made (dockerd has ~30 address pools in all)
+            networks = self.cli(
+                "network", "ls", "-q", "--filter", f"label=rivetr.instance={self.instance_id()}"
+            ).split()
+        except Exception:
+            networks = []
+        for network in networks:
+            subprocess.run([self.engine, "network", "rm", network], capture_output=True, timeout=60, env=env)
         try:  # apps' named volumes (a test may keep them on purpose)
             volumes = self.cli(
                 "volume", "ls", "-q", "--filter", f"label=rivetr.instance={self.instance_id()}"
