@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,6 +151,34 @@ class ServerProcess:
         except (OSError, ValueError):
             pass
 
+    def remove_networks(self) -> None:
+        """Remove the engine networks this instance made (project and stack networks, labelled with its
+        instance id) once its containers are gone: dockerd has ~30 address pools, and a long test run would
+        use them all up. Best effort, on every engine whose CLI is here; a network still in use stays."""
+        import sqlite3
+
+        try:
+            with sqlite3.connect(self.data_dir / "rivetr.db") as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
+        except sqlite3.Error:
+            return
+        if not row:
+            return
+        for engine in ("docker", "podman"):
+            if not shutil.which(engine):
+                continue
+            try:
+                listed = subprocess.run(
+                    [engine, "network", "ls", "-q", "--filter", f"label=rivetr.instance={row[0]}"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                ).stdout.split()
+                if listed:
+                    subprocess.run([engine, "network", "rm", *listed], capture_output=True, timeout=60)
+            except (OSError, subprocess.SubprocessError):
+                continue
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -218,6 +247,7 @@ def rivetr_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for server in started:
         server.stop(signal.SIGKILL if server.proc.poll() is None else signal.SIGTERM, timeout=5)
         server.stop_proxy()
+        server.remove_networks()
 
 
 def _patient_test_apps() -> None:

@@ -74,3 +74,4 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     assert response.status_code == 201, response.text
     yield server
     server.stop()
+    server.remove_networks()
