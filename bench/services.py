@@ -35,30 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import Rivetr, shutdown_proxy  # noqa: E402
-from tests.support.engines import ensure_engine  # noqa: E402
+from tests.e2e.conftest import start_rivetr as start_e2e_rivetr  # noqa: E402
 from tests.support.gitserver import GitServer  # noqa: E402
-from tests.support.proxy import free_port, http_get  # noqa: E402
-from tests.support.server import start_server  # noqa: E402
+from tests.support.proxy import http_get  # noqa: E402
 
 POLL = 0.5  # the postgres template's readiness interval: both sides poll alike
 
 
 def start_rivetr(engine: str, work: Path) -> Rivetr:
-    values = ensure_engine(engine)
-    port = free_port()
-    socket_key = "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"
-    env = {
-        "RIVETR_PROXY__ENABLED": "true",
-        "RIVETR_SERVER__PROXY_PORT": str(port),
-        "RIVETR_RUNTIME__RUNTIME_TYPE": engine,
-        socket_key: values.get("DOCKER_SOCKET" if engine == "docker" else "PODMAN_SOCKET", ""),
-        "RIVETR_RATE_LIMIT__ENABLED": "false",
-        "RIVETR_GIT__ALLOW_LOCAL": "true",
-    }
-    if values.get("CONTAINERS_CONF"):
-        env["CONTAINERS_CONF"] = values["CONTAINERS_CONF"]
-    server = start_server(work / "server-data", env, timeout=60)
-    return Rivetr(server, engine, port, values)
+    return start_e2e_rivetr(engine, work / "server-data", RIVETR_GIT__ALLOW_LOCAL="true")
 
 
 def wait_running(rivetr: Rivetr, service_id: str, timeout: float = 300) -> dict[str, Any]:

@@ -77,7 +77,21 @@ _PREVIEWS_HELP = (
 _ENV_HELP = "Variables the file interpolates (${VAR}, ${VAR:-default}, ${VAR:?error}); encrypted at rest."
 
 
-class StackIn(ApiModel):
+class _StackChecks(ApiModel):
+    """The checks a new stack and an update share."""
+
+    @field_validator("env", check_fields=False)
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_env(v) or {}
+
+    @field_validator("branch", check_fields=False)
+    @classmethod
+    def _branch(cls, v: str) -> str:
+        return _check_branch(v) or "main"
+
+
+class StackIn(_StackChecks):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
@@ -110,18 +124,8 @@ class StackIn(ApiModel):
             )
         return v
 
-    @field_validator("env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_env(v) or {}
 
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, v: str) -> str:
-        return _check_branch(v) or "main"
-
-
-class StackUpdate(ApiModel):
+class StackUpdate(_StackChecks):
     """Only the fields present change; they apply at the next deploy (a removed domain stops routing now)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -134,16 +138,6 @@ class StackUpdate(ApiModel):
     previews: bool = Field(None, description=_PREVIEWS_HELP)  # type: ignore[assignment]
     domains: list[DomainIn] = Field(None, max_length=100)  # type: ignore[arg-type]
     env: dict[str, str] = Field(None, description=_ENV_HELP + " Replaces them all.")  # type: ignore[arg-type]
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_env(v) or {}
-
-    @field_validator("branch")
-    @classmethod
-    def _branch(cls, v: str) -> str:
-        return _check_branch(v) or "main"
 
 
 class ValidateIn(ApiModel):

@@ -186,6 +186,34 @@ def shutdown_proxy(data_dir: Path) -> None:
                 pass
 
 
+def start_rivetr(
+    engine: str, data_dir: Path, *, proxy_port: int | None = None, **env_overrides: str
+) -> Rivetr:
+    """``rivetr serve`` on ``engine`` with the builtin proxy on a free loopback port (tests and benches)."""
+    values = ensure_engine(engine)
+    port = proxy_port or free_port()
+    socket_key = "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"
+    env = {
+        "RIVETR_PROXY__ENABLED": "true",
+        "RIVETR_SERVER__PROXY_PORT": str(port),
+        "RIVETR_RUNTIME__RUNTIME_TYPE": engine,
+        socket_key: values.get("DOCKER_SOCKET" if engine == "docker" else "PODMAN_SOCKET", ""),
+        "RIVETR_RATE_LIMIT__ENABLED": "false",
+        **({"CONTAINERS_CONF": values["CONTAINERS_CONF"]} if values.get("CONTAINERS_CONF") else {}),
+        **env_overrides,
+    }
+    server = start_server(data_dir, env, timeout=60)
+    return Rivetr(server, engine, port, values)
+
+
+#: Faster drains and crash restarts than the defaults: e2e tests wait on them.
+E2E_ENV = {
+    "RIVETR_PROXY__DRAIN_TIMEOUT": "5",
+    "RIVETR_RUNTIME__CRASH_CHECK_INTERVAL": "0.5",
+    "RIVETR_RUNTIME__RESTART_BACKOFF_SECONDS": "0.2",
+}
+
+
 @pytest.fixture
 def e2e(tmp_path: Path) -> Iterator[Callable[..., Rivetr]]:
     started: list[Rivetr] = []
@@ -197,25 +225,12 @@ def e2e(tmp_path: Path) -> Iterator[Callable[..., Rivetr]]:
         proxy_port: int | None = None,
         **env_overrides: str,
     ) -> Rivetr:
-        values = ensure_engine(engine)
-        port = proxy_port or free_port()
-        socket_key = (
-            "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"
+        rivetr = start_rivetr(
+            engine,
+            data_dir or tmp_path / f"rivetr{len(started)}",
+            proxy_port=proxy_port,
+            **{**E2E_ENV, **env_overrides},
         )
-        env = {
-            "RIVETR_PROXY__ENABLED": "true",
-            "RIVETR_SERVER__PROXY_PORT": str(port),
-            "RIVETR_RUNTIME__RUNTIME_TYPE": engine,
-            socket_key: values.get("DOCKER_SOCKET" if engine == "docker" else "PODMAN_SOCKET", ""),
-            "RIVETR_RATE_LIMIT__ENABLED": "false",
-            "RIVETR_PROXY__DRAIN_TIMEOUT": "5",
-            "RIVETR_RUNTIME__CRASH_CHECK_INTERVAL": "0.5",
-            "RIVETR_RUNTIME__RESTART_BACKOFF_SECONDS": "0.2",
-            **({"CONTAINERS_CONF": values["CONTAINERS_CONF"]} if values.get("CONTAINERS_CONF") else {}),
-            **env_overrides,
-        }
-        server = start_server(data_dir or tmp_path / f"rivetr{len(started)}", env, timeout=60)
-        rivetr = Rivetr(server, engine, port, values)
         started.append(rivetr)
         return rivetr
 
