@@ -185,6 +185,14 @@ class RegistryService:
         async with self.ctx.db.session() as session:
             return await keyset_page(session, select(Registry), Registry, page)
 
+    async def listing(self, limit: int = 200) -> list[dict[str, Any]]:
+        """The first ``limit`` registries as the API shows them (password masked), for the dashboard, with
+        ``created_at`` as a datetime."""
+        from rivetr_core.pagination import PageQuery
+
+        rows, _next = await self.page(PageQuery(limit=limit))
+        return [{**registry_json(r), "created_at": r.created_at} for r in rows]
+
     async def get(self, registry_id: str) -> Registry:
         from rivetr_core.models.registries import Registry
 

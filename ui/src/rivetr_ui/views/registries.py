@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rivetr_core.pagination import PageQuery
-
 from ..blueprint import bp, ctx, render
 
 #: Registries a page lists (a handful in practice; the API and CLI page through more).
@@ -18,11 +16,9 @@ LISTED = 200
 
 
 async def _registries() -> list[dict[str, Any]]:
-    from rivetr_core.services.registries import registry_json
-
-    rows, _next = await ctx().services.registries.page(PageQuery(limit=LISTED))
     # The API's JSON (password masked) with the datetime the ``ago`` filter takes.
-    return [{**registry_json(r), "created_at": r.created_at} for r in rows]
+    rows: list[dict[str, Any]] = await ctx().services.registries.listing(LISTED)
+    return rows
 
 
 @bp.get("/registries")
