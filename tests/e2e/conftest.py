@@ -128,7 +128,14 @@ class Rivetr:
         return [line for line in self.cli(*args).split() if line]
 
     def images(self, app_name: str) -> list[str]:
-        out = self.cli("images", "--format", "{{.Repository}}:{{.Tag}}")
+        # Only this instance's images: a run killed before its clean-up leaves same-named images behind.
+        out = self.cli(
+            "images",
+            "--filter",
+            f"label=rivetr.instance={self.instance_id()}",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        )
         return [line for line in out.split() if line.startswith(f"localhost/rivetr/{app_name}:")]
 
     def cleanup(self) -> None:
