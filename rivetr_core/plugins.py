@@ -73,7 +73,9 @@ class PluginInfo:
 
     ``status``: ``ok``, ``failed`` (``error`` says why) or ``disabled`` (``[plugins] disable``). ``provides``
     maps a capability (``runtime``, ``builder``, ``git_provider``, ``health_check``, ``notifier``,
-    ``proxy_backend``, ``blueprint``, ``template``, ``config``) to the names users type to select it."""
+    ``proxy_backend``, ``blueprint``, ``template``, ``config``) to the names users type to select it.
+    ``unavailable``: those names that cannot run on this host now (see :func:`unavailable_reason`) → why; the
+    plugin itself loaded fine, so its status stays ``ok``."""
 
     name: str
     version: str
@@ -82,6 +84,7 @@ class PluginInfo:
     status: str = "ok"
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,8 +94,26 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "provides": self.provides,
+            "unavailable": self.unavailable,
             "hooks": self.hooks,
         }
+
+
+def unavailable_reason(registration: object) -> str | None:
+    """Why a registered capability cannot run on this host now, or None when it can.
+
+    A registration may carry an optional ``unavailable`` callable (no arguments, returns the reason or None):
+    an optional builder whose CLI is not installed registers anyway and says so (builder-nixpacks: "`nixpacks`
+    not on PATH (install from https://nixpacks.com)"). Called on selection and listing, so it must be cheap
+    (a PATH lookup, not an engine call); one that raises counts as unavailable, naming the error."""
+    check = getattr(registration, "unavailable", None)
+    if not callable(check):
+        return None
+    try:
+        reason = check()
+    except Exception as exc:  # a broken check must not break listing or validation
+        return f"its availability check failed: {type(exc).__name__}: {_one_line(exc)}"
+    return str(reason) if reason else None
 
 
 def disabled_from_env() -> set[str]:
@@ -265,10 +286,16 @@ class RivetrPluginManager:
         provides: dict[str, dict[str, list[str]]] = {}
         for (hook, reg_name), owner in sorted(self._owners.items()):
             provides.setdefault(owner, {}).setdefault(_PROVIDES[hook], []).append(reg_name)
+        unavailable: dict[str, dict[str, str]] = {}
+        for (hook, reg_name), owner in self._owners.items():
+            reason = unavailable_reason(self._registrations.get(hook, {}).get(reg_name))
+            if reason:
+                unavailable.setdefault(owner, {})[reg_name] = reason
         for owner in self._config_models:
             provides.setdefault(owner, {})["config"] = [f"plugins.{owner}"]
         for name, info in self._info.items():
             info.provides = provides.get(name, {})
+            info.unavailable = unavailable.get(name, {})
         return sorted(self._info.values(), key=lambda p: p.name)
 
     def failed(self) -> list[PluginInfo]:

@@ -113,8 +113,12 @@ class SecretBox:
             ) from None
 
 
+#: What responses and logs show instead of a secret.
+MASK = "••••••••"
+
+
 def mask(value: str | None) -> str | None:
     """What responses show instead of a secret."""
     if value is None:
         return None
-    return "••••••••"
+    return MASK

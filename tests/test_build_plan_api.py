@@ -74,6 +74,19 @@ async def test_plan_of_a_repository_without_dockerfile(
     assert (plan["start_command"], plan["base_image"]) == ("python app.py", "python:3.11-slim")
     assert plan["dockerfile"].splitlines()[1] == "FROM python:3.11-slim"
 
+    # Build variables appear by name; a secret one moves the install into a build stage (docs/builds.md).
+    for key, value, secret in (("FLAVOUR", "vanilla", False), ("PIP_TOKEN", "tok-value", True)):
+        code, body = await api.post(
+            f"/api/apps/{app['id']}/env-vars",
+            json={"key": key, "value": value, "is_secret": secret, "scope": "build"},
+        )
+        assert code == 201, body
+    code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
+    assert code == 200, plan
+    text = plan["dockerfile"]
+    assert "ARG FLAVOUR" in text and "ARG PIP_TOKEN" in text and "tok-value" not in text and "vanilla" not in text
+    assert "FROM python:3.11-slim AS build" in text and 'COPY --from=build ["/app", "/app"]' in text
+
 
 async def test_plan_of_a_repository_with_dockerfile(api: ApiClient, git_server: GitServer) -> None:
     # A Dockerfile next to an index.html: the Dockerfile builder (priority 100) wins under "auto".

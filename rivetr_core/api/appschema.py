@@ -83,6 +83,11 @@ def check_commit(value: str | None) -> str | None:
 
 
 DeployStrategy = Literal["rolling", "recreate"]
+EnvScope = Literal["runtime", "build", "both"]
+_SCOPE_DOC = (
+    "runtime: the container's environment; build: a build argument only (docs/builds.md); both. A secret with "
+    "build scope is kept out of the image's history where the builder can (docs/builds.md)."
+)
 BackupConsistency = Literal["pause", "command", "none"]
 _CONSISTENCY_HELP = (
     "How a volume backup keeps the data consistent: pause (the app's container is frozen for the copy), "
@@ -552,6 +557,7 @@ class EnvVarIn(_Strict):
     key: str = Field(description="Letters, digits, '_' (PORT, RIVETR_* and SOURCE_COMMIT are reserved).")
     value: str = Field(max_length=65536)
     is_secret: bool = Field(False, description="Masked in responses unless ?reveal=true.")
+    scope: EnvScope = Field("runtime", description=_SCOPE_DOC)
 
     @field_validator("key")
     @classmethod
@@ -569,6 +575,7 @@ class EnvVarIn(_Strict):
 class EnvVarUpdate(_Strict):
     value: str | None = Field(None, max_length=65536)
     is_secret: bool | None = None
+    scope: EnvScope | None = Field(None, description=_SCOPE_DOC)
 
     @field_validator("value")
     @classmethod
@@ -590,6 +597,7 @@ class SshKeyIn(_Strict):
 
 class DeployIn(_Strict):
     commit: str | None = Field(None, description="Commit id to deploy instead of the branch head.")
+    no_cache: bool = Field(False, description="Rebuild without the engine's layer cache (git apps).")
     image: str | None = Field(
         None, description="Image apps: deploy this reference (another tag) and keep it as the app's image."
     )

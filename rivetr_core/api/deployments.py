@@ -50,7 +50,9 @@ async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
     """Queue a deployment of the branch head (or ``commit``; an image app: its image, or ``image``, which
     it then keeps); 202 with the deployment (``queued``)."""
     data = await optional_json(DeployIn)
-    dep = await rivetr().services.apps.deploy(app_id, commit=data.commit, trigger="api", image=data.image)
+    dep = await rivetr().services.apps.deploy(
+        app_id, commit=data.commit, trigger="api", image=data.image, no_cache=data.no_cache
+    )
     return deployment_json(dep), 202
 
 

@@ -42,7 +42,7 @@ async def list_env_vars(app_id: str, query_args: EnvVarsQuery) -> dict[str, Any]
 @document_response(EnvVarOut, 201)
 async def create_env_var(app_id: str, data: EnvVarIn) -> tuple[dict[str, Any], int]:
     service = rivetr().services.apps
-    row = await service.add_env_var(app_id, data.key, data.value, is_secret=data.is_secret)
+    row = await service.add_env_var(app_id, data.key, data.value, is_secret=data.is_secret, scope=data.scope)
     return service.env_var_json(row), 201
 
 
@@ -61,7 +61,9 @@ async def get_env_var(app_id: str, key: str, query_args: RevealQuery) -> dict[st
 @document_response(EnvVarOut)
 async def update_env_var(app_id: str, key: str, data: EnvVarUpdate) -> dict[str, Any]:
     service = rivetr().services.apps
-    row = await service.update_env_var(app_id, key, value=data.value, is_secret=data.is_secret)
+    row = await service.update_env_var(
+        app_id, key, value=data.value, is_secret=data.is_secret, scope=data.scope
+    )
     return service.env_var_json(row)
 
 

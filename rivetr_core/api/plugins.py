@@ -28,6 +28,11 @@ class PluginOut(ApiModel):
         description="Capability (runtime, builder, git_provider, health_check, notifier, proxy_backend, "
         "blueprint, template, config) → the names that select it.",
     )
+    unavailable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Names it provides that cannot run on this host now → why (an optional builder whose CLI "
+        "is not on PATH); selecting one is a 422 naming the reason. The plugin itself is ok.",
+    )
     hooks: list[str] = Field(description="The rivetr_* hooks it implements.")
 
 

@@ -174,6 +174,8 @@ def plugins_list(as_json: bool, config_path: str | None) -> None:
     for row in [heads, *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     for info in infos:
+        for what, reason in info.unavailable.items():
+            click.echo(f"note: {what} ({info.name}) is unavailable: {reason}")
         if info.status == "failed":
             click.echo(f"error: plugin {info.name} ({info.distribution}) {info.error}", err=True)
     sys.exit(1 if failed else 0)

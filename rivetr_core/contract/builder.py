@@ -20,6 +20,10 @@ class BuildRequest:
     dockerfile: str = "Dockerfile"
     build_context: str = "."
     build_args: dict[str, str] = field(default_factory=dict)
+    #: Names among ``build_args`` whose values are secret: a builder keeps them out of the image (layers,
+    #: history, config) where it can (the autodetect builder declares them only in a build stage the final
+    #: image does not inherit) and never prints them. The pipeline masks their values in the build log too.
+    secret_build_args: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     cpu_limit: float | None = None
     memory_limit: int | None = None

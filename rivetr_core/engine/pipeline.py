@@ -37,6 +37,7 @@ from rivetr_core.contract import (
 )
 from rivetr_core.contract.repofiles import read_repo_text
 from rivetr_core.db import utcnow
+from rivetr_core.secrets import MASK
 from rivetr_core.models.apps import App, Deployment
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
@@ -84,6 +85,45 @@ class AppSnapshot:
     #: apps and stack services by name, and is reachable as the app's name. None: the engine's default
     #: network (a runtime without networks).
     network: str | None = None
+    #: Variables with ``build`` or ``both`` scope: the build's arguments (``env`` holds ``runtime``/``both``).
+    build_env: dict[str, str] = field(default_factory=dict)
+    #: The secret ones among ``build_env``: builders keep them out of the image's history where they can, and
+    #: their values are masked in the build log.
+    build_secrets: list[str] = field(default_factory=list)
+
+
+#: Secret build values shorter than this are not masked in the build log (masking "1" or "yes" would garble
+#: every line; docs/builds.md says so).
+MIN_MASKED_LENGTH = 4
+
+
+def mask_secrets(line: str, values: list[str]) -> str:
+    for value in values:
+        if value in line:
+            line = line.replace(value, MASK)
+    return line
+
+
+def app_build_request(
+    app: App, source_dir: Path, tag: str, build_args: dict[str, str], secret_build_args: list[str]
+) -> BuildRequest:
+    """What a build of ``app`` asks its builder (deployments and build plans): the app's Dockerfile settings and
+    its overrides for zero-config builders."""
+    return BuildRequest(
+        source_dir=source_dir,
+        tag=tag,
+        dockerfile=app.dockerfile,
+        build_context=app.build_context,
+        build_args=build_args,
+        secret_build_args=secret_build_args,
+        settings={
+            "install_command": app.install_command,
+            "build_command": app.build_command,
+            "start_command": app.start_command,
+            "base_image": app.base_image,
+            "port": str(app.port),
+        },
+    )
 
 
 def image_tag(app_name: str, deployment_id: str) -> str:
@@ -325,26 +365,19 @@ class Pipeline:
         assert self.workdir is not None
         tag = image_tag(app.name, self.dep_id)
         runtime_cfg = svc.ctx.config.runtime
-        request = BuildRequest(
-            source_dir=self.workdir,
-            tag=tag,
-            dockerfile=app.dockerfile,
-            build_context=app.build_context,
-            # Only what cleanup filters images by: the legacy docker builder turns every label into a build
-            # step with its own intermediate container (~0.1-0.3 s each); the tag already names the deployment.
-            labels=svc.image_labels(app.id),
-            build_args={"SOURCE_COMMIT": self.deployment.commit_sha or ""},
-            cpu_limit=runtime_cfg.build_cpu_limit,
-            memory_limit=runtime_cfg.build_memory_limit,
-            no_cache=self.deployment.no_cache,
-            settings={
-                "install_command": app.install_command,
-                "build_command": app.build_command,
-                "start_command": app.start_command,
-                "base_image": app.base_image,
-                "port": str(app.port),
-            },
+        request = app_build_request(
+            app,
+            self.workdir,
+            tag,
+            {**self.snap.build_env, "SOURCE_COMMIT": self.deployment.commit_sha or ""},
+            list(self.snap.build_secrets),
         )
+        # Only what cleanup filters images by: the legacy docker builder turns every label into a build step
+        # with its own intermediate container (~0.1-0.3 s each); the tag already names the deployment.
+        request.labels = svc.image_labels(app.id)
+        request.cpu_limit = runtime_cfg.build_cpu_limit
+        request.memory_limit = runtime_cfg.build_memory_limit
+        request.no_cache = self.deployment.no_cache
         cap: LogCap | None = None
         if self.snap.untrusted:
             forks = svc.ctx.config.previews
@@ -361,8 +394,20 @@ class Pipeline:
         self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
         self.built_image = tag
         lines = builder.build(request, runtime)
+        # Longest first: a secret containing another is masked whole.
+        secrets = sorted(
+            (
+                v
+                for k in request.secret_build_args
+                if len(v := request.build_args.get(k, "")) >= MIN_MASKED_LENGTH
+            ),
+            key=len,
+            reverse=True,
+        )
         try:
             async for line in lines:
+                if secrets:
+                    line = mask_secrets(line, secrets)
                 if cap is not None and not cap.take(line):
                     self.log(cap.marker())
                     raise PipelineError(

@@ -147,7 +147,9 @@ def parse_health_check(value: Any) -> dict[str, Any]:
 def check_installed(
     builder: str | None, health_kind: str | None, builders: Collection[str], health_checks: Collection[str]
 ) -> None:
-    """Raise :class:`SelectionError` (listing what is installed) for a name no plugin registered."""
+    """Raise :class:`SelectionError` (listing what is installed) for a name no plugin registered, and for a
+    builder that is installed but cannot run here (``builders`` maps names to registrations: see
+    :func:`rivetr_core.plugins.unavailable_reason`)."""
     if builder is not None and builder != AUTO_BUILDER and builder not in builders:
         raise SelectionError(
             "builder",
@@ -155,6 +157,12 @@ def check_installed(
             f"{', '.join([AUTO_BUILDER, *sorted(builders)])})",
             [AUTO_BUILDER, *builders],
         )
+    if builder is not None and isinstance(builders, Mapping) and builder in builders:
+        from rivetr_core.plugins import unavailable_reason
+
+        reason = unavailable_reason(builders[builder])
+        if reason:
+            raise SelectionError("builder", f"the {builder} builder is unavailable: {reason}", None)
     if health_kind is not None and health_kind not in health_checks:
         raise SelectionError(
             "health_check.kind",

@@ -153,7 +153,13 @@ class DeploymentService:
 
     # ---------------------------------------------------------------------------------------- deploying
     async def deploy(
-        self, app_id: str, *, commit: str | None = None, trigger: str = "api", rollback_of: str | None = None
+        self,
+        app_id: str,
+        *,
+        commit: str | None = None,
+        trigger: str = "api",
+        rollback_of: str | None = None,
+        no_cache: bool = False,
     ) -> Deployment:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
@@ -167,6 +173,7 @@ class DeploymentService:
                 trigger=trigger,
                 requested_commit=commit,
                 rollback_of=rollback_of,
+                no_cache=no_cache,
             )
             session.add(dep)
             await session.commit()
@@ -175,7 +182,8 @@ class DeploymentService:
             dep.id,
             f"queued by {trigger}"
             + (f" (commit {commit})" if commit else "")
-            + (f" (rollback of {rollback_of})" if rollback_of else ""),
+            + (f" (rollback of {rollback_of})" if rollback_of else "")
+            + (" (without the build cache)" if no_cache else ""),
         )
         superseded = self.queue.submit(
             dep.id, app_id, lambda: self._run(dep.id), lambda reason: self._dropped(dep.id, reason)
@@ -333,7 +341,9 @@ class DeploymentService:
         return AppSnapshot(
             app=app,
             domains=await self.app_domains(app_id),
-            env={row.key: box.decrypt(row.value_enc) for row in env_rows},
+            env={row.key: box.decrypt(row.value_enc) for row in env_rows if row.scope != "build"},
+            build_env={row.key: box.decrypt(row.value_enc) for row in env_rows if row.scope != "runtime"},
+            build_secrets=sorted(row.key for row in env_rows if row.scope != "runtime" and row.is_secret),
             ssh_private_key=box.decrypt(key.private_key_enc) if key else None,
             git_token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
             git_token_user=app.git_token_user,

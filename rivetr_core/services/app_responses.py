@@ -98,6 +98,7 @@ class EnvVarOut(_Out):
     key: str
     value: str = Field(description="Masked for a secret unless ?reveal=true.")
     is_secret: bool
+    scope: str = Field(description="runtime, build or both.")
     created_at: str | None
     updated_at: str | None
 
@@ -158,6 +159,7 @@ def env_var_json(box: SecretBox, row: EnvVar, *, reveal: bool) -> dict[str, Any]
         key=row.key,
         value=box.decrypt(row.value_enc) if reveal or not row.is_secret else mask("x"),
         is_secret=row.is_secret,
+        scope=row.scope,
         created_at=isoformat(row.created_at),
         updated_at=isoformat(row.updated_at),
     ).model_dump(mode="json")

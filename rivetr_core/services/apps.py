@@ -387,7 +387,13 @@ class AppService:
 
     # ----------------------------------------------------------------------------------------- deploying
     async def deploy(
-        self, app_id: str, *, commit: str | None = None, trigger: str = "api", image: str | None = None
+        self,
+        app_id: str,
+        *,
+        commit: str | None = None,
+        trigger: str = "api",
+        image: str | None = None,
+        no_cache: bool = False,
     ) -> Deployment:
         """Queue a deployment of the branch head (or ``commit``); the pipeline runs it in the background. An
         image app given ``image`` (another tag) keeps it as its image and deploys it."""
@@ -403,13 +409,16 @@ class AppService:
                     row.image, row.updated_at = image, utcnow()
                     session.add(row)
                     await session.commit()
-        elif commit is not None:
+        elif commit is not None or no_cache:
             app, _domains = await self.get(app_id)
             if app.source_kind == "image":
+                field = "commit" if commit is not None else "no_cache"
                 raise ValidationFailed.on(
-                    "commit", f"app {app.name!r} runs a pre-built image: it has no commits"
+                    field, f"app {app.name!r} runs a pre-built image: it has no commits and no build"
                 )
-        return await self.ctx.services.deployments.deploy(app_id, commit=commit, trigger=trigger)
+        return await self.ctx.services.deployments.deploy(
+            app_id, commit=commit, trigger=trigger, no_cache=no_cache
+        )
 
     async def rollback(self, deployment_id: str) -> Deployment:
         """A new deployment reusing that deployment's image (no clone, no build); ``Conflict`` without one."""
@@ -441,11 +450,16 @@ class AppService:
         async with self.ctx.db.session() as session:
             return await self._env_row(session, app_id, key)
 
-    async def add_env_var(self, app_id: str, key: str, value: str, *, is_secret: bool) -> EnvVar:
+    async def add_env_var(
+        self, app_id: str, key: str, value: str, *, is_secret: bool, scope: str = "runtime"
+    ) -> EnvVar:
         """Set a new key (encrypted at rest, secret or not); ``Conflict`` when it is set already. Applies at
-        the next deployment."""
+        the next deployment: ``scope`` says whether to the container (``runtime``), the build (``build``) or
+        both."""
         ctx = self.ctx
-        row = EnvVar(app_id=app_id, key=key, value_enc=ctx.secrets.encrypt(value), is_secret=is_secret)
+        row = EnvVar(
+            app_id=app_id, key=key, value_enc=ctx.secrets.encrypt(value), is_secret=is_secret, scope=scope
+        )
         try:
             async with ctx.db.session() as session:
                 await self._require(session, app_id)
@@ -458,15 +472,23 @@ class AppService:
         return row
 
     async def update_env_var(
-        self, app_id: str, key: str, *, value: str | None = None, is_secret: bool | None = None
+        self,
+        app_id: str,
+        key: str,
+        *,
+        value: str | None = None,
+        is_secret: bool | None = None,
+        scope: str | None = None,
     ) -> EnvVar:
-        """Change the value and/or the secret flag of a key that is set (``None``: unchanged)."""
+        """Change the value, the secret flag and/or the scope of a key that is set (``None``: unchanged)."""
         async with self.ctx.db.session() as session:
             row = await self._env_row(session, app_id, key)
             if value is not None:
                 row.value_enc = self.ctx.secrets.encrypt(value)
             if is_secret is not None:
                 row.is_secret = is_secret
+            if scope is not None:
+                row.scope = scope
             row.updated_at = utcnow()
             session.add(row)
             await session.commit()
@@ -533,7 +555,11 @@ class AppService:
                     continue
                 session.add(
                     EnvVar(
-                        app_id=preview_app.id, key=var.key, value_enc=var.value_enc, is_secret=var.is_secret
+                        app_id=preview_app.id,
+                        key=var.key,
+                        value_enc=var.value_enc,
+                        is_secret=var.is_secret,
+                        scope=var.scope,
                     )
                 )
             for key, value in extra_env.items():

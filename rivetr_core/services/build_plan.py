@@ -33,22 +33,17 @@ class PlanCloneFailed(Conflict):
     code = "clone_failed"
 
 
-def build_request(app: App, source_dir: Path) -> BuildRequest:
-    """The request a deployment of ``app`` would give its builder (without per-deployment values: the tag is a
-    placeholder and ``SOURCE_COMMIT`` is empty)."""
-    return BuildRequest(
-        source_dir=source_dir,
-        tag=f"localhost/rivetr/{app.name}:plan",
-        dockerfile=app.dockerfile,
-        build_context=app.build_context,
-        build_args={"SOURCE_COMMIT": ""},
-        settings={
-            "install_command": app.install_command,
-            "build_command": app.build_command,
-            "start_command": app.start_command,
-            "base_image": app.base_image,
-            "port": str(app.port),
-        },
+def build_request(app: App, source_dir: Path, build_vars: dict[str, bool]) -> BuildRequest:
+    """The request a deployment of ``app`` would give its builder, without values: the tag is a placeholder and
+    the build variables (``build_vars``: name → is secret) are empty, since a plan shows names only."""
+    from rivetr_core.engine.pipeline import app_build_request
+
+    return app_build_request(
+        app,
+        source_dir,
+        f"localhost/rivetr/{app.name}:plan",
+        {**dict.fromkeys(build_vars, ""), "SOURCE_COMMIT": ""},
+        [name for name, secret in build_vars.items() if secret],
     )
 
 
@@ -129,13 +124,19 @@ class BuildPlanService:
         self.ctx = ctx
 
     async def for_app(self, app_id: str) -> dict[str, Any]:
-        from rivetr_core.models.apps import App, SshKey
+        from sqlmodel import select
+
+        from rivetr_core.models.apps import App, EnvVar, SshKey
 
         async with self.ctx.db.session() as session:
             app = await session.get(App, app_id)
             if app is None:
                 raise NotFound.of("app", app_id)
             key = await session.get(SshKey, app.ssh_key_id) if app.ssh_key_id else None
+            rows = await session.exec(
+                select(EnvVar.key, EnvVar.is_secret).where(EnvVar.app_id == app_id, EnvVar.scope != "runtime")
+            )
+            build_vars = {name: secret for name, secret in rows.all()}
         if app.source_kind == "image":
             raise Conflict(
                 f"the app runs a pre-built image ({app.image}): it has no build to plan",
@@ -152,7 +153,7 @@ class BuildPlanService:
                 ssh_private_key=box.decrypt(key.private_key_enc) if key else None,
                 token=box.decrypt(app.git_token_enc) if app.git_token_enc else None,
             )
-            return await asyncio.to_thread(self._plan, app, source)
+            return await asyncio.to_thread(self._plan, app, source, build_vars)
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
@@ -177,11 +178,11 @@ class BuildPlanService:
         except GitSourceError as exc:
             raise PlanCloneFailed(f"could not clone the app's repository: {exc}") from None
 
-    def _plan(self, app: App, source: Path) -> dict[str, Any]:
+    def _plan(self, app: App, source: Path, build_vars: dict[str, bool]) -> dict[str, Any]:
         """Blocking (detection reads files): select as the pipeline does, then plan."""
         from rivetr_core.engine.pipeline import PipelineError
 
-        request = build_request(app, source)
+        request = build_request(app, source, build_vars)
         try:
             builder = self.ctx.services.deployments.select_builder(source, request, app.builder)
         except PipelineError as exc:

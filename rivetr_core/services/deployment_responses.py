@@ -36,6 +36,7 @@ class DeploymentOut(ApiModel):
         None, description="An image app's deployment: the digest the engine pulled (what a rollback runs)."
     )
     image_removed: bool = Field(description="The image was pruned: this deployment cannot be rolled back to.")
+    no_cache: bool = Field(False, description="Built without the engine's layer cache.")
     container_id: str | None
     upstream: str | None = Field(description="host:port the proxy sends the app's traffic to.")
     error: str | None
@@ -103,6 +104,7 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
         image=dep.image,
         image_digest=dep.image_digest,
         image_removed=dep.image_removed,
+        no_cache=dep.no_cache,
         container_id=dep.container_id,
         upstream=dep.upstream,
         error=dep.error,

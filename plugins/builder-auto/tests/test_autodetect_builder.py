@@ -3,6 +3,7 @@ written outside the checkout, the request's options reach the engine), and one r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import urllib.error
@@ -111,6 +112,21 @@ def _in_registry(registry: str, image: str) -> bool:
         return False
 
 
+async def _ensure_bases(runtime: Any, registry: str, bases: list[str]) -> None:
+    for image in bases:
+        # Fully qualified: Rivetr's podman runtime reads a short name as localhost/<name> (its own builds),
+        # while a FROM line's short name resolves to docker.io through the engine's mirror.
+        image = f"docker.io/library/{image}"
+        if await runtime.image_exists(image):
+            continue
+        if not _in_registry(registry, image.removeprefix("docker.io/library/")):
+            pytest.skip(
+                f"base image {image} is neither in {runtime.name} nor in the local registry {registry}"
+            )
+        async for _ in runtime.pull(image):
+            pass
+
+
 @pytest.mark.parametrize(
     ("sample", "bases", "body"),
     [
@@ -137,15 +153,7 @@ async def test_real_build_serves_on_port(
     """The generated Dockerfile builds on dockerd and the image answers on $PORT. Base images come the way a
     deployment gets them (the runtime's pull from dockerd's Docker Hub mirror, the local registry of stand-ins);
     one the mirror lacks skips the test (asking dockerd would reach for the real Docker Hub)."""
-    for image in bases:
-        if await docker_runtime.image_exists(image):
-            continue
-        if not _in_registry(engine_env.registry, image):
-            pytest.skip(
-                f"base image {image} is neither in dockerd nor in the local registry {engine_env.registry}"
-            )
-        async for _ in docker_runtime.pull(image):
-            pass
+    await _ensure_bases(docker_runtime, engine_env.registry, bases)
     source = tmp_path / "src"
     shutil.copytree(APPS / sample, source)
     tag = f"localhost/rivetr-test/autodetect-{sample}:{uuid.uuid4().hex[:8]}"
@@ -157,3 +165,48 @@ async def test_real_build_serves_on_port(
     assert info.host_port
     status, text = await wait_http(info.host_port, "/")
     assert status == 200 and body in text
+
+
+async def test_secret_build_variable_reaches_the_build_but_not_the_image(
+    runtime: Any, engine_env: Any, test_labels: dict[str, str], tmp_path: Path
+) -> None:
+    """A secret build variable is usable by the build (its hash lands in a file) but absent from the final
+    image's history and config on both engines; a plain build variable reaches the build too."""
+    import docker
+
+    await _ensure_bases(runtime, engine_env.registry, ["python:3.12-slim"])
+    source = tmp_path / "src"
+    shutil.copytree(APPS / "flask-requirements", source)
+    secret = f"tok-{uuid.uuid4().hex}"
+    tag = f"localhost/rivetr-test/autodetect-secret:{uuid.uuid4().hex[:8]}"
+    request = BuildRequest(
+        source_dir=source,
+        tag=tag,
+        labels=test_labels,
+        build_args={"PIP_TOKEN": secret, "FLAVOUR": "vanilla", "SOURCE_COMMIT": "abc"},
+        secret_build_args=["PIP_TOKEN"],
+        settings={
+            "build_command": 'printf %s "$PIP_TOKEN" | sha256sum > token.sha && echo "$FLAVOUR" > flavour.txt',
+        },
+    )
+    log = [line async for line in AutoBuilder().build(request, runtime)]
+    assert not any(secret in line for line in log)
+    client = docker.DockerClient(base_url=engine_env.socket(runtime.name), timeout=120)
+    try:
+        history = client.api.history(tag)
+        created_by = "\n".join(str(layer.get("CreatedBy") or "") for layer in history)
+        assert "pip install -r requirements.txt" not in created_by  # the install ran in the build stage only
+        assert secret not in created_by and "PIP_TOKEN" not in created_by, created_by
+        config = client.api.inspect_image(tag)["Config"]
+        assert not any(secret in item for item in config.get("Env") or [])
+        out = client.containers.run(
+            tag,
+            ["cat", "/app/token.sha", "/app/flavour.txt"],
+            remove=True,
+            labels=test_labels,
+            network_mode="none",
+        ).decode()
+    finally:
+        client.close()
+    assert out.split()[0] == hashlib.sha256(secret.encode()).hexdigest()
+    assert out.split()[-1] == "vanilla"

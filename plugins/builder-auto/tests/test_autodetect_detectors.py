@@ -425,3 +425,54 @@ def test_build_context_is_the_project_directory(tmp_path: Path) -> None:
     assert AutoBuilder().plan(tmp_path, request)["detector"] == "go"
     escaping = BuildRequest(source_dir=tmp_path / "services", tag="t", build_context="../..")
     assert not AutoBuilder().detect(tmp_path / "services", escaping)
+
+
+# ------------------------------------------------------------------------------------------- secret build variables
+def _stages(result: dict[str, Any]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for line in lines(result):
+        if line.startswith("FROM "):
+            out.append([])
+        out[-1].append(line)
+    return out
+
+
+@pytest.mark.parametrize("sample", ["flask-requirements", "node-express"])
+def test_secret_build_variables_stay_in_a_build_stage(sample: str) -> None:
+    """With a secret build variable, the single-stage plans (Python, Node servers) split: the install and build
+    run in a named build stage declaring the variables; the final stage copies the files and declares none, so
+    its history (what `docker history` shows) never holds the value the engine recorded for a RUN."""
+    plain = plan(APPS / sample)
+    assert len(_stages(plain)) == 1  # without secrets: one stage, as before
+    request = BuildRequest(
+        source_dir=APPS / sample,
+        tag="localhost/rivetr/t:1",
+        build_args={"SOURCE_COMMIT": "0123abc", "API_KEY": "s3cret-value"},
+        secret_build_args=["API_KEY", "NOT_A_BUILD_ARG"],
+        settings={"port": "8000"},
+    )
+    result = AutoBuilder().plan(APPS / sample, request)
+    build, final = _stages(result)
+    assert build[0].endswith(" AS build") and "ARG API_KEY" in build
+    assert f"RUN {result['install_command']}" in build
+    assert not [ln for ln in final if ln.startswith(("ARG", "RUN"))], final
+    assert final[0] == f"FROM {result['base_image']}"
+    assert 'COPY --from=build ["/usr/local", "/usr/local"]' in final
+    assert 'COPY --from=build ["/app", "/app"]' in final
+    assert "s3cret-value" not in result["dockerfile"]
+    assert_cmd(result, f"exec {result['start_command']}")
+
+
+def test_secrets_in_an_already_staged_plan_add_no_stage() -> None:
+    """Go and static builds copy their output into a small runtime image already: a secret changes nothing."""
+    for sample in ("go-http", "vite-static", "static-site"):
+        request = BuildRequest(
+            source_dir=APPS / sample,
+            tag="localhost/rivetr/t:1",
+            build_args={"API_KEY": "v"},
+            secret_build_args=["API_KEY"],
+            settings={"port": "8000"},
+        )
+        result = AutoBuilder().plan(APPS / sample, request)
+        final = _stages(result)[-1]
+        assert len(_stages(result)) == 2 and not [ln for ln in final if ln.startswith("ARG")], sample

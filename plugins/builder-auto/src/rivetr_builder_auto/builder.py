@@ -52,7 +52,7 @@ class AutoBuilder:
 
     def plan_of(self, source_dir: Path, request: BuildRequest) -> Plan:
         repo = Repo(self._context(source_dir, request))
-        settings = Settings.of(request.settings, request.build_args)
+        settings = Settings.of(request.settings, request.build_args, request.secret_build_args)
         for detector in DETECTORS:
             if detector.matches(repo):
                 plan: Plan = detector.plan(repo, settings)

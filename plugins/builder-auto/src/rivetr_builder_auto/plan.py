@@ -5,6 +5,11 @@ before the source is copied, so a change to the code alone reuses the dependency
 declared by name only (``ARG NAME``; their values travel as build args, never in the Dockerfile text, which is
 logged); ``SOURCE_COMMIT`` is declared after the install, since it changes with every commit and would otherwise
 invalidate the dependency layer each time.
+
+Secret build variables: the engines' legacy builders (dockerd's API without BuildKit, which is what Rivetr
+drives) record an ``ARG``'s value in the history of every later ``RUN`` of its stage. So an app with secret build
+variables gets them declared in a build stage only; the image is a fresh stage of the same base that copies the
+built files (``/usr/local`` and the app directory) from it, and its history never holds them.
 """
 
 from __future__ import annotations
@@ -33,9 +38,16 @@ class Settings:
     base_image: str | None = None
     port: str | None = None
     build_arg_names: list[str] = field(default_factory=list)
+    #: The secret ones among ``build_arg_names`` (kept out of the final image's history).
+    secret_arg_names: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, settings: dict[str, str | None], build_args: dict[str, str]) -> Settings:
+    def of(
+        cls,
+        settings: dict[str, str | None],
+        build_args: dict[str, str],
+        secret_names: list[str] | None = None,
+    ) -> Settings:
         def text(key: str) -> str | None:
             value = settings.get(key)
             return value.strip() or None if isinstance(value, str) else None
@@ -47,6 +59,7 @@ class Settings:
             base_image=text("base_image"),
             port=text("port"),
             build_arg_names=sorted(n for n in build_args if _ARG_NAME.match(n)),
+            secret_arg_names=sorted(n for n in secret_names or [] if n in build_args and _ARG_NAME.match(n)),
         )
 
 
@@ -140,6 +153,19 @@ class AppStage:
         if self.build_command:
             out.append(f"RUN {self.build_command}")
         return out
+
+    def secret_free_lines(self) -> list[str]:
+        """A final stage holding this (named) stage's files but none of its ``ARG`` history: used when the
+        build has secret variables (see the module's docstring). Installs live in ``/usr/local`` (pip, npm -g)
+        or under the app directory (node_modules, uv's .venv)."""
+        assert self.name, "the build stage needs a name to copy from"
+        return [
+            f"FROM {self.base_image}",
+            f"WORKDIR {self.workdir}",
+            *[f"ENV {line}" for line in self.env],
+            copy_line(["/usr/local"], "/usr/local", stage=self.name),
+            copy_line([self.workdir], self.workdir, stage=self.name),
+        ]
 
 
 def quoted(words: list[str]) -> str:

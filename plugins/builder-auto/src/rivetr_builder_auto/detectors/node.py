@@ -113,7 +113,7 @@ def plan(repo: Repo, settings: Settings) -> Plan:
         install,
         build,
         settings.build_arg_names,
-        name="build" if static_dir else None,
+        name="build" if static_dir or settings.secret_arg_names else None,
     )
     lines = [header(NAME, "node", framework), *stage.lines()]
     if static_dir is not None:
@@ -122,6 +122,8 @@ def plan(repo: Repo, settings: Settings) -> Plan:
         facts["runtime_image"] = STATIC_IMAGE
         lines += [f"FROM {STATIC_IMAGE}", copy_line([f"/app/{static_dir}"], "/www", stage="build")]
     else:
+        if settings.secret_arg_names:
+            lines += stage.secret_free_lines()
         lines.append("ENV NODE_ENV=production")
     assert start is not None
     lines += [*port_lines(port), cmd_line(start)]

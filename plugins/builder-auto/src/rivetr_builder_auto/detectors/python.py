@@ -155,8 +155,21 @@ def plan(repo: Repo, settings: Settings) -> Plan:
     port = settings.port or DEFAULT_PORT
     install = settings.install_command or install
     env = [*ENV, 'PATH="/app/.venv/bin:$PATH"'] if manager == "uv" else list(ENV)
-    stage = AppStage(base, "/app", manifests, install, settings.build_command, settings.build_arg_names, env)
-    lines = [header(NAME, "python", framework), *stage.lines(), *port_lines(port), cmd_line(start)]
+    secret = bool(settings.secret_arg_names)
+    stage = AppStage(
+        base,
+        "/app",
+        manifests,
+        install,
+        settings.build_command,
+        settings.build_arg_names,
+        env,
+        name="build" if secret else None,
+    )
+    lines = [header(NAME, "python", framework), *stage.lines()]
+    if secret:
+        lines += stage.secret_free_lines()
+    lines += [*port_lines(port), cmd_line(start)]
     return Plan(
         detector=NAME,
         language="python",
