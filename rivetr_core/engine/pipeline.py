@@ -37,8 +37,8 @@ from rivetr_core.contract import (
 )
 from rivetr_core.contract.repofiles import read_repo_text
 from rivetr_core.db import utcnow
-from rivetr_core.secrets import MASK
 from rivetr_core.models.apps import App, Deployment
+from rivetr_core.secrets import MASK
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits
