@@ -66,7 +66,17 @@ async def test_plan_of_a_repository_without_dockerfile(
     assert fake_runtime.calls_to("build") == []  # a plan builds nothing
 
     # The app's overrides reach the builder; a new commit is seen at once (cloned per request).
-    await set_fields(api, app["id"], start_command="python app.py", base_image="python:3.11-slim")
+    code, updated = await api.put(
+        f"/api/apps/{app['id']}", json={"start_command": "python app.py", "base_image": "python:3.11-slim"}
+    )
+    assert code == 200 and updated["start_command"] == "python app.py", updated
+    for bad in (
+        {"base_image": "not an image!"},
+        {"install_command": "pip install\nrm -rf /"},
+        {"build_command": ""},
+    ):
+        code, error = await api.put(f"/api/apps/{app['id']}", json=bad)
+        assert code == 422 and [d["field"] for d in error["error"]["details"]] == list(bad), error
     repo.write("main.py", "print('hi')\n")
     repo.commit("main.py")
     code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
@@ -84,7 +94,12 @@ async def test_plan_of_a_repository_without_dockerfile(
     code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
     assert code == 200, plan
     text = plan["dockerfile"]
-    assert "ARG FLAVOUR" in text and "ARG PIP_TOKEN" in text and "tok-value" not in text and "vanilla" not in text
+    assert (
+        "ARG FLAVOUR" in text
+        and "ARG PIP_TOKEN" in text
+        and "tok-value" not in text
+        and "vanilla" not in text
+    )
     assert "FROM python:3.11-slim AS build" in text and 'COPY --from=build ["/app", "/app"]' in text
 
 

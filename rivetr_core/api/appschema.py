@@ -413,9 +413,30 @@ _HEALTH_HELP = (
     "healthcheck_* fields (health_check's win when a body gives both). Absent on create: http."
 )
 _LOG_FILES_HELP = "Log files kept (podman: one file of size x files); null: the server default."
+_OVERRIDE_HELP = (
+    "Zero-config builds (builder-auto, docs/builds.md): replaces the detected {}; null: detected."
+)
 
 
-class AppIn(_AppFields):
+def _override(what: str) -> Any:
+    return Field(
+        None, min_length=1, max_length=2000, pattern=r"^[^\x00\n]*$", description=_OVERRIDE_HELP.format(what)
+    )
+
+
+class _BuildOverrides(_AppFields):
+    install_command: str | None = _override("install command")
+    build_command: str | None = _override("build command")
+    start_command: str | None = _override("start command")
+    base_image: str | None = _override("base image (an image reference)")
+
+    @field_validator("base_image")
+    @classmethod
+    def _base_image(cls, v: str | None) -> str | None:
+        return None if v is None else check_image_ref(v)
+
+
+class AppIn(_BuildOverrides):
     """A new app. Only ``name`` and ``git_url`` are required (``name`` and ``source`` for an image app)."""
 
     name: str = Field(description="DNS-safe, unique: 1-63 of a-z, 0-9 and '-'.")
@@ -474,7 +495,7 @@ class AppIn(_AppFields):
     )
 
 
-class AppUpdate(_AppFields):
+class AppUpdate(_BuildOverrides):
     """Partial update: only the fields present change (``null`` clears the optional ones)."""
 
     name: str | None = None

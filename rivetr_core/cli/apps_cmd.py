@@ -165,6 +165,36 @@ def release_body(options: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+#: Zero-config build overrides (builder-auto, docs/builds.md): option name → what it replaces.
+BUILD_OVERRIDES = {
+    "install_command": "the detected install command",
+    "build_command": "the detected build command",
+    "start_command": "the detected start command",
+    "base_image": "the detected base image",
+}
+
+
+def build_options(command: Any) -> Any:
+    """``--install-command``, ``--build-command``, ``--start-command``, ``--base-image`` and ``--build-context``
+    (``apps create`` / ``update``)."""
+    for key, what in reversed(BUILD_OVERRIDES.items()):
+        flag = "--" + key.replace("_", "-")
+        command = click.option(flag, key, help=f"Zero-config builds: replaces {what} ('' clears it).")(
+            command
+        )
+    return click.option("--build-context", help="Directory of the repository to build (default .).")(command)
+
+
+def build_body(options: dict[str, Any]) -> dict[str, Any]:
+    """The API fields of the build options given; an empty override clears it (null: detected again)."""
+    body: dict[str, Any] = {
+        key: options[key] or None for key in BUILD_OVERRIDES if options.get(key) is not None
+    }
+    if options.get("build_context"):
+        body["build_context"] = options["build_context"]
+    return body
+
+
 @apps.command("create")
 @click.argument("name")
 @click.option(
@@ -202,6 +232,7 @@ def release_body(options: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--git-token-user", help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth)."
 )
+@build_options
 @release_options
 @connection_options
 @json_option
@@ -239,6 +270,7 @@ def apps_create(
         "domains": list(domains),
         "dockerfile": dockerfile,
         "builder": builder,
+        **build_body(release),
         **release_body(release),
     }
     check = _health_check({}, health_kind, health_path, None, health_command, health_options, {})
@@ -283,17 +315,20 @@ def apps_delete(app: str, yes: bool, keep_volumes: bool, conn: Connection) -> No
 
 @apps.command("update")
 @click.argument("app", shell_complete=complete_app)
+@build_options
 @release_options
 @connection_options
 @json_option
 def apps_update(app: str, conn: Connection, as_json: bool, **release: Any) -> None:
-    """Show or change an app's release phase (applies at the next deployment).
+    """Show or change an app's build overrides and release phase (they apply at the next deployment).
 
     \b
+    rivetr apps update web --start-command 'gunicorn -b 0.0.0.0:$PORT app:app' --base-image python:3.11-slim
+    rivetr apps update web --start-command ''       # detected again
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more"""
-    body = release_body(release)
+    body = {**build_body(release), **release_body(release)}
     with conn.client() as client:
         found = client.resolve_app(app)
         if body:
@@ -301,9 +336,14 @@ def apps_update(app: str, conn: Connection, as_json: bool, **release: Any) -> No
     if as_json:
         print_json(found)
         return
-    fields(_release_rows(found))
+    fields(_build_rows(found) + _release_rows(found))
     if body:
         click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
+
+
+def _build_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [("build context", found.get("build_context", "."))]
+    return rows + [(key.replace("_", " "), found.get(key) or "(detected)") for key in BUILD_OVERRIDES]
 
 
 def _release_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -39,6 +39,7 @@ def finish_deployment(
     metavar="REF",
     help="Image apps: deploy this image (another tag) and keep it as the app's image.",
 )
+@click.option("--no-cache", is_flag=True, help="Rebuild without the engine's layer cache (git apps).")
 @click.option(
     "-f",
     "--follow",
@@ -49,10 +50,18 @@ def finish_deployment(
 @connection_options
 @json_option
 def deploy(
-    app: str, commit: str | None, image: str | None, follow_it: bool, conn: Connection, as_json: bool
+    app: str,
+    commit: str | None,
+    image: str | None,
+    no_cache: bool,
+    follow_it: bool,
+    conn: Connection,
+    as_json: bool,
 ) -> None:
     """Deploy an app (by name or id) from its git branch, or an image app's image (or --image)."""
-    body = {key: value for key, value in (("commit", commit), ("image", image)) if value}
+    body: dict[str, object] = {key: value for key, value in (("commit", commit), ("image", image)) if value}
+    if no_cache:
+        body["no_cache"] = True
     with conn.client() as client:
         found = client.resolve_app(app)
         dep = client.post(f"/api/apps/{found['id']}/deploy", body)

@@ -39,7 +39,10 @@ def env_list(app: str, reveal: bool, conn: Connection, as_json: bool) -> None:
     if not rows:
         click.echo(f"{found['name']} has no environment variables")
         return
-    table([(r["key"], r["value"], r.get("is_secret")) for r in rows], ["key", "value", "secret"])
+    table(
+        [(r["key"], r["value"], r.get("is_secret"), r.get("scope", "runtime")) for r in rows],
+        ["key", "value", "secret", "scope"],
+    )
 
 
 @env.command("set")
@@ -57,9 +60,20 @@ def env_list(app: str, reveal: bool, conn: Connection, as_json: bool) -> None:
     type=click.File("r"),
     help="Read KEY=VALUE lines from this file ('-' = stdin); blank lines and # comments are skipped.",
 )
+@click.option(
+    "--scope",
+    type=click.Choice(["runtime", "build", "both"]),
+    help="Where the values go: the container (runtime, the default for new variables), the build's arguments "
+    "(build), or both. A secret build value is kept out of the image's history (docs/builds.md).",
+)
 @connection_options
 def env_set(
-    app: str, assignments: tuple[str, ...], secret: bool, from_file: IO[str] | None, conn: Connection
+    app: str,
+    assignments: tuple[str, ...],
+    secret: bool,
+    from_file: IO[str] | None,
+    scope: str | None,
+    conn: Connection,
 ) -> None:
     """Set variables: ``rivetr env set web DEBUG=0``; secrets: ``rivetr env set web --secret DATABASE_URL``
     (prompted, or piped on stdin) or ``rivetr env set web --secret --from-file prod.env``."""
@@ -85,10 +99,15 @@ def env_set(
         found = client.resolve_app(app)
         base = f"/api/apps/{found['id']}/env-vars"
         for key, value in pairs:
-            body = {"key": key, "value": value, "is_secret": secret}
+            body: dict[str, object] = {"key": key, "value": value, "is_secret": secret}
+            if scope:
+                body["scope"] = scope
             created = client.request("POST", base, json_body=body, ok=(409,))
-            if isinstance(created, dict) and "error" in created:  # already set: change it
-                client.put(f"{base}/{quote(key, safe='')}", {"value": value, "is_secret": secret})
+            if (
+                isinstance(created, dict) and "error" in created
+            ):  # already set: change it (scope kept unless given)
+                body.pop("key")
+                client.put(f"{base}/{quote(key, safe='')}", body)
                 click.echo(f"updated {key}")
             else:
                 click.echo(f"set {key}")

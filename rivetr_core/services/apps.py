@@ -61,6 +61,10 @@ NULLABLE_APP_FIELDS = frozenset(
         "pre_backup_command",
         "release_command",
         "post_deploy_command",
+        "install_command",
+        "build_command",
+        "start_command",
+        "base_image",
     }
 )
 
@@ -86,6 +90,10 @@ PREVIEW_COPIED_FIELDS = (
     "memory_limit",
     "https_redirect",
     "deploy_strategy",
+    "install_command",
+    "build_command",
+    "start_command",
+    "base_image",
 )
 
 

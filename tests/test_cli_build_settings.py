@@ -1,0 +1,90 @@
+"""``rivetr apps create/update`` build overrides, ``rivetr env set --scope`` and ``rivetr deploy --no-cache``
+against a real ``rivetr serve`` process: the settings reach the app, ``''`` clears an override, bad values are
+refused with the API's message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import cli_env, module_server
+from tests.support.server import ServerProcess
+from tests.test_cli import run
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    yield from module_server(tmp_path_factory, "cli-build")
+
+
+@pytest.fixture
+def env(server: ServerProcess, tmp_path: Path) -> dict[str, str]:
+    return cli_env(server, tmp_path)
+
+
+def _get(server: ServerProcess, path: str) -> dict:
+    with server.client() as client:
+        return client.get(path).json()  # type: ignore[no-any-return]
+
+
+def test_build_overrides(server: ServerProcess, env: dict[str, str]) -> None:
+    made = run(
+        [
+            "apps",
+            "create",
+            "bld-made",
+            "--git",
+            "https://git.example.test/acme/bld.git",
+            "--start-command",
+            "gunicorn -b 0.0.0.0:$PORT app:app",
+            "--build-context",
+            "services/web",
+            "--json",
+        ],
+        env,
+    )
+    assert made.exit_code == 0, made.output
+    app = _get(server, f"/api/apps/{json.loads(made.stdout)['id']}")
+    assert (app["start_command"], app["build_context"], app["install_command"]) == (
+        "gunicorn -b 0.0.0.0:$PORT app:app",
+        "services/web",
+        None,
+    )
+    changed = run(
+        ["apps", "update", "bld-made", "--base-image", "python:3.11-slim", "--start-command", ""], env
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "python:3.11-slim" in changed.stdout and "start command" in changed.stdout
+    app = _get(server, f"/api/apps/{app['id']}")
+    assert app["base_image"] == "python:3.11-slim" and app["start_command"] is None
+
+    bad = run(["apps", "update", "bld-made", "--base-image", "Not An Image"], env)
+    assert bad.exit_code != 0 and "base_image" in bad.output
+    assert _get(server, f"/api/apps/{app['id']}")["base_image"] == "python:3.11-slim"
+
+
+def test_env_scope_and_no_cache(server: ServerProcess, env: dict[str, str]) -> None:
+    made = run(["apps", "create", "bld-env", "--git", "https://git.example.test/acme/env.git", "--json"], env)
+    assert made.exit_code == 0, made.output
+    app_id = json.loads(made.stdout)["id"]
+    assert run(["env", "set", "bld-env", "FLAVOUR=vanilla", "--scope", "build"], env).exit_code == 0
+    assert run(["env", "set", "bld-env", "DEBUG=0"], env).exit_code == 0
+    listed = run(["env", "list", "bld-env"], env)
+    assert any(
+        line.split()[:2] == ["FLAVOUR", "vanilla"] and line.split()[-1] == "build"
+        for line in listed.stdout.splitlines()
+    ), listed.stdout
+    # A second set keeps the scope unless one is given, and changes it when given.
+    assert run(["env", "set", "bld-env", "FLAVOUR=mint"], env).exit_code == 0
+    assert _get(server, f"/api/apps/{app_id}/env-vars/FLAVOUR")["scope"] == "build"
+    assert run(["env", "set", "bld-env", "FLAVOUR=mint", "--scope", "both"], env).exit_code == 0
+    assert _get(server, f"/api/apps/{app_id}/env-vars/FLAVOUR")["scope"] == "both"
+    bad = run(["env", "set", "bld-env", "X=1", "--scope", "image"], env)
+    assert bad.exit_code != 0 and "scope" in bad.output
+
+    deployed = run(["deploy", "bld-env", "--no-cache", "--json"], env)
+    assert deployed.exit_code == 0, deployed.output
+    assert json.loads(deployed.stdout)["no_cache"] is True
