@@ -218,7 +218,11 @@ async def test_legacy_fields_map_onto_the_http_check(sapi):
 @pytest.mark.parametrize(
     ("body", "field", "available"),
     [
-        ({"builder": "nixpacks"}, "builder", ["auto", "autodetect", "dockerfile", "eager"]),
+        (
+            {"builder": "no-such-builder"},
+            "builder",
+            ["auto", "autodetect", "buildpacks", "dockerfile", "eager", "nixpacks"],
+        ),
         (
             {"health_check": {"kind": "grpc"}},
             "health_check.kind",
@@ -275,8 +279,9 @@ async def test_openapi_lists_the_installed_names(sapi):
         method: spec["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
         for path, method in (("/api/apps", "post"), ("/api/apps/{app_id}", "put"))
     }
-    assert bodies["post"]["properties"]["builder"]["enum"] == ["auto", "autodetect", "dockerfile", "eager"]
-    assert bodies["put"]["properties"]["builder"]["enum"] == ["auto", "autodetect", "dockerfile", "eager"]
+    installed = ["auto", "autodetect", "buildpacks", "dockerfile", "eager", "nixpacks"]
+    assert bodies["post"]["properties"]["builder"]["enum"] == installed
+    assert bodies["put"]["properties"]["builder"]["enum"] == installed
     kinds = [b["properties"]["kind"] for b in bodies["put"]["properties"]["health_check"]["oneOf"]]
     assert kinds == [
         {"const": "http"},
@@ -340,7 +345,7 @@ async def test_a_named_builder_uninstalled_after_it_was_chosen_fails_clearly(tmp
         done = await deploy_and_wait(api, created["id"], ("running", "failed"))
         assert done["status"] == "failed"
         assert (
-            "the app's builder 'eager' is not installed (available: auto, autodetect, dockerfile)"
+            "the app's builder 'eager' is not installed (available: auto, autodetect, buildpacks, dockerfile, nixpacks)"
             in done["error"]
         )
         code, _ = await api.put(f"/api/apps/{created['id']}", json={"builder": "auto"})
@@ -359,7 +364,13 @@ async def test_openapi_without_plugin_checks_has_only_the_built_in_kinds(tmp_pat
     async with app.test_app():
         _, spec = await ApiClient(app).get("/openapi.json")
     body = spec["paths"]["/api/apps"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    # Core's builder and the bundled builder-auto plugin's (in-repo plugins are installed like third-party ones).
-    assert body["properties"]["builder"]["enum"] == ["auto", "autodetect", "dockerfile"]
+    # Core's builder and the bundled builder plugins' (in-repo plugins are installed like third-party ones).
+    assert body["properties"]["builder"]["enum"] == [
+        "auto",
+        "autodetect",
+        "buildpacks",
+        "dockerfile",
+        "nixpacks",
+    ]
     branches = body["properties"]["health_check"]["anyOf"][0]["oneOf"]
     assert [b["properties"]["kind"] for b in branches] == [{"const": k} for k in ("http", "tcp", "command")]

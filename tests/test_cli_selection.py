@@ -85,7 +85,10 @@ def test_builder_and_health_check_commands(server: ServerProcess, env: dict[str,
 @pytest.mark.parametrize(
     ("args", "names"),
     [
-        (["apps", "builder", "sel-bad", "nixpacks"], "auto, autodetect, dockerfile"),
+        (
+            ["apps", "builder", "sel-bad", "no-such-builder"],
+            "auto, autodetect, buildpacks, dockerfile, nixpacks",
+        ),
         (["apps", "health-check", "sel-bad", "--kind", "grpc"], "command, http, tcp"),
     ],
 )

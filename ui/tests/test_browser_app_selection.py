@@ -21,7 +21,9 @@ def test_builder_and_health_check_are_chosen_in_settings(
     builder, kind = page.locator("#set-builder"), page.locator("#set-health-kind")
     expect(builder).to_have_value("auto")
     expect(kind).to_have_value("http")
-    assert builder.locator("option").all_inner_texts()[:3] == ["auto", "autodetect", "dockerfile"]
+    options = builder.locator("option").all_inner_texts()
+    assert options[0] == "auto" and options[1:] == sorted(options[1:])
+    assert {"autodetect", "buildpacks", "dockerfile", "nixpacks"} <= set(options)
     assert {"http", "tcp", "command"} <= set(kind.locator("option").all_inner_texts())
     command, path = page.locator("#set-health-command"), page.locator("#set-health")
     expect(command).to_be_hidden()
