@@ -35,20 +35,24 @@ class EnvVarView:
     is_secret: bool
     #: The plain value of a non-secret variable; None for a secret one.
     value: str | None
+    #: ``runtime``, ``build`` or ``both`` (where the value goes at a deployment).
+    scope: str = "runtime"
 
 
 async def env_vars(db: Database, secrets: SecretBox, app_id: str) -> list[EnvVarView]:
     """The app's variables by key, non-secret values decrypted, secret ones masked (None)."""
     stmt = (
-        select(_ENV.c.key, _ENV.c.is_secret, _ENV.c.value_enc)
+        select(_ENV.c.key, _ENV.c.is_secret, _ENV.c.value_enc, _ENV.c.scope)
         .where(_ENV.c.app_id == app_id)
         .order_by(_ENV.c.key)
     )
     async with db.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     return [
-        EnvVarView(key=key, is_secret=is_secret, value=None if is_secret else secrets.decrypt(value_enc))
-        for key, is_secret, value_enc in rows
+        EnvVarView(
+            key=key, is_secret=is_secret, value=None if is_secret else secrets.decrypt(value_enc), scope=scope
+        )
+        for key, is_secret, value_enc, scope in rows
     ]
 
 

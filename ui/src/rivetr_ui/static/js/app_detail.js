@@ -144,11 +144,50 @@
       document.getElementById("env-edit-key").textContent = key;
       form.elements.value.value = current.value;
       form.elements.is_secret.checked = current.is_secret;
+      form.elements.scope.value = current.scope || "runtime";
       form.querySelectorAll(".field-error").forEach(function (e) { e.textContent = ""; });
       dlg.showModal();
       form.elements.value.focus();
     } catch (err) { Rivetr.toast(err.message, "error"); }
   });
+  // ------------------------------------------------------------------------------- build plan
+  // What the build would do (builder, detector, commands, generated Dockerfile) without building; the
+  // Dockerfile downloads as a file to commit and edit.
+  var planDlg = document.getElementById("plan-dialog");
+  var planBtn = document.getElementById("plan-show");
+  if (planBtn && planDlg) {
+    var planDownload = document.getElementById("plan-download");
+    planBtn.addEventListener("click", async function () {
+      var summary = document.getElementById("plan-summary");
+      var text = document.getElementById("plan-dockerfile");
+      summary.textContent = "Cloning and detecting…";
+      text.textContent = "";
+      planDownload.hidden = true;
+      planDlg.showModal();
+      try {
+        var plan = await Rivetr.api("GET", planBtn.dataset.plan);
+        var parts = ["Builder: " + plan.builder];
+        if (plan.detector) parts.push("detected " + plan.language + (plan.framework ? " (" + plan.framework + ")" : ""));
+        if (plan.install_command) parts.push("install: " + plan.install_command);
+        if (plan.build_command) parts.push("build: " + plan.build_command);
+        if (plan.start_command) parts.push("start: " + plan.start_command);
+        if (plan.port) parts.push("port " + plan.port);
+        summary.textContent = parts.join(" · ");
+        if (plan.dockerfile) {
+          text.textContent = plan.dockerfile;
+          if (planDownload.href) URL.revokeObjectURL(planDownload.href);
+          planDownload.href = URL.createObjectURL(new Blob([plan.dockerfile], { type: "text/plain" }));
+          planDownload.hidden = false;
+        } else {
+          text.textContent = "The repository's own Dockerfile is built as it is.";
+        }
+      } catch (err) {
+        summary.textContent = err.message;
+      }
+    });
+    document.getElementById("plan-close").addEventListener("click", function () { planDlg.close(); });
+  }
+
   if (form) {
     form.addEventListener("api:success", function () { dlg.close(); refresh("#env-vars"); });
     document.getElementById("env-edit-cancel").addEventListener("click", function () { dlg.close(); });
