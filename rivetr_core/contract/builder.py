@@ -65,3 +65,7 @@ class BuilderRegistration:
     description: str = ""
     #: Order of ``detect()`` for apps whose builder is ``auto``: lower is asked first.
     priority: int = 100
+    #: Optional: why the builder cannot run on this host now (its CLI is not on PATH...), or None when it can.
+    #: Called at every selection and listing (keep it cheap: a PATH lookup); an unavailable builder stays listed
+    #: with the reason, an app naming it is a 422, and a deployment naming it fails with the reason.
+    unavailable: Callable[[], str | None] | None = None

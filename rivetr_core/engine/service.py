@@ -391,6 +391,11 @@ class DeploymentService:
                     f"the app's builder {name!r} is not installed (available: "
                     f"{', '.join(['auto', *sorted(installed)])})"
                 )
+            from rivetr_core.plugins import unavailable_reason
+
+            reason = unavailable_reason(registration)
+            if reason:
+                raise PipelineError(f"the {name} builder the app names is unavailable: {reason}")
             builder = registration.factory(self.ctx.plugin_context())
             if not builder.detect(source_dir, request):
                 raise PipelineError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -282,3 +283,21 @@ async def test_real_nixpacks_build_is_labelled_on_docker(
         assert tag in await docker_runtime.list_images(test_labels)
     finally:
         await docker_runtime.remove_image(tag, force=True)
+
+
+def test_a_deployment_naming_it_after_the_cli_went_fails_with_the_reason(
+    no_cli: Path, tmp_path: Path
+) -> None:
+    """An app that chose nixpacks while the CLI was there, deployed after it was removed: the pipeline's
+    selection names the reason instead of "its detect() said no"."""
+    from types import SimpleNamespace
+
+    from rivetr_core.engine.pipeline import PipelineError
+    from rivetr_core.engine.service import DeploymentService
+
+    manager = RivetrPluginManager()
+    service = SimpleNamespace(ctx=SimpleNamespace(plugins=manager, plugin_context=lambda: None))
+    with pytest.raises(
+        PipelineError, match=f"the nixpacks builder the app names is unavailable: {re.escape(REASON)}"
+    ):
+        DeploymentService.select_builder(service, tmp_path, _request(tmp_path), NAME)  # type: ignore[arg-type]

@@ -9,8 +9,6 @@ use: the server loads every plugin's ``plugin.py`` at start-up and idle memory h
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rivetr_core import hookimpl
@@ -35,14 +33,6 @@ def unavailable() -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class OptionalBuilderRegistration(BuilderRegistration):
-    """A registration with the optional ``unavailable`` callable core reads with ``getattr`` (see
-    ``rivetr_core.plugins.unavailable_reason``); a subclass so this plugin needs no newer contract."""
-
-    unavailable: Callable[[], str | None] | None = None
-
-
 def _factory(ctx: PluginContext) -> BuildpacksBuilder:
     from .builder import BuildpacksBuilder
 
@@ -53,7 +43,7 @@ def _factory(ctx: PluginContext) -> BuildpacksBuilder:
 def rivetr_builders() -> list[BuilderRegistration]:
     reason = unavailable()
     return [
-        OptionalBuilderRegistration(
+        BuilderRegistration(
             name=NAME,
             factory=_factory,
             description=f"unavailable: {reason}" if reason else DESCRIPTION,
