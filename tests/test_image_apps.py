@@ -64,6 +64,8 @@ async def test_an_image_app_pulls_runs_switches_tags_and_rolls_back(
     assert first["status"] == "running", first
     assert first["image"] == f"{IMAGE}:1.4" and "pull" in first["steps"] and "clone" not in first["steps"]
     assert fake_runtime.pulls == [f"{IMAGE}:1.4"]
+    # No credentials stored for the registry: an anonymous pull.
+    assert fake_runtime.calls_to("pull")[0]["auth"] is None
     assert not fake_runtime.calls_to("build")
 
     second = await deploy(api, app["id"], image=f"{IMAGE}:1.5")

@@ -335,7 +335,12 @@ class ServiceRuntime(Protocol):
         """Pull ``image`` (a fully qualified reference) from its registry, yielding human progress lines as it
         goes (``<layer>: Downloading 12.1 MB / 31.4 MB``; throttled, not one per received block). Raise
         :class:`ImageNotFound` naming the image, within seconds, when the registry does not have it (or
-        cannot be reached); pulling an image already present is quick and yields a line or two."""
+        cannot be reached); pulling an image already present is quick and yields a line or two.
+
+        Optional keyword ``auth`` (``{"username", "password", "serveraddress"}``, the Docker API's auth config):
+        credentials for this pull only, from ``/api/registries``. Image apps pass it only when credentials are
+        stored for the image's registry, so a runtime without it still pulls public images; one that takes
+        it must never log it, and a refusal must say so in the error (``unauthorized``)."""
         ...
 
     def exec_output(

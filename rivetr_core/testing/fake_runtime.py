@@ -381,9 +381,10 @@ class FakeRuntime:
         yield "Step 2/2 : COPY www /www"
         yield "Successfully built"
 
-    async def pull(self, image: str) -> AsyncIterator[str]:
-        """Fetch ``image`` from :attr:`registry` (a few progress lines) or raise :class:`ImageNotFound`."""
-        await self._enter("pull", image=image)
+    async def pull(self, image: str, *, auth: dict[str, str] | None = None) -> AsyncIterator[str]:
+        """Fetch ``image`` from :attr:`registry` (a few progress lines) or raise :class:`ImageNotFound`.
+        ``auth`` is recorded in :attr:`calls` (a test checks which credentials a pull was given)."""
+        await self._enter("pull", image=image, auth=auth)
         self.pulls.append(image)
         found = self.registry.get(image)
         if found is None:
