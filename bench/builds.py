@@ -196,7 +196,9 @@ class Sides:
                 self.cli("rmi", image_id, check=False)
 
 
-def bench_sample(sides: Sides, repo: Path, runs: int) -> dict[str, list[float]]:
+def bench_sample(sides: Sides, repo: Path, runs: int, retries: int = 2) -> dict[str, list[float]]:
+    from rivetr_core.contract import BuildFailed
+
     times: dict[str, list[float]] = {"rivetr_cold": [], "peer_cold": [], "rivetr_warm": [], "peer_warm": []}
     build: dict[str, Callable[..., float]] = {"rivetr": sides.rivetr, "peer": sides.peer}
     # Untimed warm-up of both paths: page cache, the runtime's first API connection, the base images' layers.
@@ -204,12 +206,24 @@ def bench_sample(sides: Sides, repo: Path, runs: int) -> dict[str, list[float]]:
     sides.peer(repo, no_cache=False)
     for i in range(runs):
         order = ("rivetr", "peer") if i % 2 == 0 else ("peer", "rivetr")
-        sides.remove_images()
-        for side in order:
-            times[f"{side}_cold"].append(build[side](repo, no_cache=True))
-        code_change(repo, sides.sample, i)
-        for side in order:
-            times[f"{side}_warm"].append(build[side](repo, no_cache=False))
+        for attempt in range(retries + 1):
+            # A round counts whole or not at all: a build killed from outside (exit 137 while other work shares
+            # the engine) is redone with its pair, never left out of one side only.
+            got: dict[str, float] = {}
+            try:
+                sides.remove_images()
+                for side in order:
+                    got[f"{side}_cold"] = build[side](repo, no_cache=True)
+                code_change(repo, sides.sample, i * 10 + attempt)
+                for side in order:
+                    got[f"{side}_warm"] = build[side](repo, no_cache=False)
+                break
+            except (BuildFailed, RuntimeError) as exc:
+                if attempt == retries:
+                    raise
+                print(f"    {sides.sample} round {i + 1} failed, redone: {str(exc)[-300:]}", flush=True)
+        for key, seconds in got.items():
+            times[key].append(seconds)
     return times
 
 
@@ -229,6 +243,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rivetr-bench-builds-"))
     samples = args.sample or sorted(CODE_FILES)
     results: dict[str, dict[str, float]] = {}
+    failed: dict[str, str] = {}
     print(
         f"engine: {args.engine}, runs: {args.runs}; rivetr = AutoBuilder.build() with the {args.engine} runtime "
         f"plugin (build step only), peer = `{args.engine} build` of bench/builds/<sample>/Dockerfile"
@@ -242,6 +257,10 @@ def main() -> None:
             sides = Sides(args.engine, runtime, env, sample, run_id)
             try:
                 times = bench_sample(sides, make_repo(sample, work), args.runs)
+            except Exception as exc:  # one sample's failure must not lose the others' figures
+                failed[sample] = str(exc)[-500:]
+                print(f"{sample:<20} FAILED: {failed[sample]}", flush=True)
+                continue
             finally:
                 sides.cleanup()
             med = {key: statistics.median(values) for key, values in times.items()}
@@ -269,15 +288,20 @@ def main() -> None:
         asyncio.run(runtime.close())
         shutil.rmtree(work, ignore_errors=True)
     worst_sample, worst = max(
-        ((s, max(r["cold_ratio"], r["warm_ratio"])) for s, r in results.items()), key=lambda x: x[1]
+        ((s, max(r["cold_ratio"], r["warm_ratio"])) for s, r in results.items()),
+        key=lambda x: x[1],
+        default=("-", float("nan")),
     )
     print(f"worst ratio rivetr/peer: {worst:.2f}x ({worst_sample}); target <= {TARGET}x")
+    if failed:
+        print(f"failed samples: {', '.join(failed)}")
     summary: dict[str, Any] = {
         "bench": "builds",
         "engine": args.engine,
         "runs": args.runs,
         "samples": {s: {k: round(v, 3) for k, v in r.items()} for s, r in results.items()},
         "worst_ratio": round(worst, 3),
+        "failed": failed,
         "target": TARGET,
     }
     print(json.dumps(summary))
