@@ -38,6 +38,7 @@ from .contract import (
     PluginContext,
     ProxyBackendRegistration,
     RivetrEvent,
+    unavailable_reason,
 )
 
 log = logging.getLogger("rivetr.plugins")
@@ -97,23 +98,6 @@ class PluginInfo:
             "unavailable": self.unavailable,
             "hooks": self.hooks,
         }
-
-
-def unavailable_reason(registration: object) -> str | None:
-    """Why a registered capability cannot run on this host now, or None when it can.
-
-    A registration may carry an optional ``unavailable`` callable (no arguments, returns the reason or None):
-    an optional builder whose CLI is not installed registers anyway and says so (builder-nixpacks: "`nixpacks`
-    not on PATH (install from https://nixpacks.com)"). Called on selection and listing, so it must be cheap
-    (a PATH lookup, not an engine call); one that raises counts as unavailable, naming the error."""
-    check = getattr(registration, "unavailable", None)
-    if not callable(check):
-        return None
-    try:
-        reason = check()
-    except Exception as exc:  # a broken check must not break listing or validation
-        return f"its availability check failed: {type(exc).__name__}: {_one_line(exc)}"
-    return str(reason) if reason else None
 
 
 def disabled_from_env() -> set[str]:

@@ -32,6 +32,7 @@ from .builder import (
     Builder,
     BuilderRegistration,
     BuildRequest,
+    unavailable_reason,
 )
 from .errors import (
     BuildFailed,
@@ -164,6 +165,7 @@ __all__ = [
     "ValidationFailed",
     "VolumeDataRuntime",
     "WebhookEvent",
+    "unavailable_reason",
 ]
 
 #: Contract names whose module loads on first access: the server imports this package at start, and only a

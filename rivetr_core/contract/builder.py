@@ -69,3 +69,22 @@ class BuilderRegistration:
     #: Called at every selection and listing (keep it cheap: a PATH lookup); an unavailable builder stays listed
     #: with the reason, an app naming it is a 422, and a deployment naming it fails with the reason.
     unavailable: Callable[[], str | None] | None = None
+
+
+def unavailable_reason(registration: object) -> str | None:
+    """Why a registered capability cannot run on this host now, or None when it can.
+
+    A registration may carry an optional ``unavailable`` callable (no arguments, returns the reason or None):
+    an optional builder whose CLI is not installed registers anyway and says so (builder-nixpacks: "`nixpacks`
+    not on PATH (install from https://nixpacks.com)"). Called on selection and listing (the API, the CLI and the
+    dashboard's builder selectors), so it must be cheap (a PATH lookup, not an engine call); one that raises
+    counts as unavailable, naming the error."""
+    check = getattr(registration, "unavailable", None)
+    if not callable(check):
+        return None
+    try:
+        reason = check()
+    except Exception as exc:  # a broken check must not break listing or validation
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        return f"its availability check failed: {type(exc).__name__}: {text or type(exc).__name__}"
+    return str(reason) if reason else None

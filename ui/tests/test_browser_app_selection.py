@@ -3,6 +3,7 @@ are shown and sent, a command is run with sh -c, and the choices survive a reloa
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pytest
@@ -21,9 +22,19 @@ def test_builder_and_health_check_are_chosen_in_settings(
     builder, kind = page.locator("#set-builder"), page.locator("#set-health-kind")
     expect(builder).to_have_value("auto")
     expect(kind).to_have_value("http")
-    options = builder.locator("option").all_inner_texts()
+    options = builder.locator("option").evaluate_all("els => els.map(e => e.value)")
     assert options[0] == "auto" and options[1:] == sorted(options[1:])
     assert {"autodetect", "buildpacks", "dockerfile", "nixpacks"} <= set(options)
+    # An optional builder whose CLI is not on this machine's PATH is listed, says why, and cannot be chosen.
+    nixpacks = builder.locator("option[value=nixpacks]")
+    if shutil.which("nixpacks") is None:
+        expect(nixpacks).to_contain_text("unavailable: `nixpacks` not on PATH")
+        expect(nixpacks).to_be_disabled()
+    page_new = page.context.new_page()
+    page_new.goto(server.url + "/apps/new")
+    new_options = page_new.locator("#builder option").evaluate_all("els => els.map(e => e.value)")
+    assert new_options == options
+    page_new.close()
     assert {"http", "tcp", "command"} <= set(kind.locator("option").all_inner_texts())
     command, path = page.locator("#set-health-command"), page.locator("#set-health")
     expect(command).to_be_hidden()

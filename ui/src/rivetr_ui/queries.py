@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from rivetr_core import readmodels
 from rivetr_core.context import RivetrContext
+from rivetr_core.contract import unavailable_reason
 from rivetr_core.readmodels import AppSummary
 
 # cpu_percent(None) measures since the previous call; the first call has no baseline, so prime it at import.
@@ -178,3 +179,13 @@ async def project_network(ctx: RivetrContext, project_id: str) -> dict[str, Any]
     (the project service reads it without loading the stack feature)."""
     result: dict[str, Any] = await ctx.services.projects.network(project_id)
     return result
+
+
+def builder_choices(ctx: RivetrContext) -> tuple[list[str], dict[str, str]]:
+    """What the builder selectors offer: ``auto`` then the installed builders by name (the API refuses others),
+    and why each one that cannot run here is unavailable (an optional builder whose CLI is missing)."""
+    installed = ctx.plugins.builders()
+    notes = {
+        name: f"unavailable: {why}" for name, reg in installed.items() if (why := unavailable_reason(reg))
+    }
+    return ["auto", *sorted(installed)], notes

@@ -41,6 +41,7 @@ async def apps() -> tuple[str, int]:
 @bp.get("/apps/new")
 async def new_app() -> tuple[str, int]:
     c = ctx()
+    builders, notes = queries.builder_choices(c)
     return await render(
         "app_new.html",
         nav="apps",
@@ -49,6 +50,8 @@ async def new_app() -> tuple[str, int]:
         environments=queries.ENVIRONMENTS,
         project_id=request.args.get("project_id", ""),
         allow_local=c.config.git.allow_local,
+        builders=builders,
+        builder_notes=notes,
     )
 
 
@@ -71,6 +74,7 @@ async def _deployments_context(app: AppSummary) -> dict[str, Any]:
 @bp.get("/apps/<app_id>")
 async def app_detail(app_id: str) -> tuple[str, int]:
     c = ctx()
+    builders, notes = queries.builder_choices(c)
     app = await _app_or_404(app_id)
     return await render(
         "app.html",
@@ -84,7 +88,8 @@ async def app_detail(app_id: str) -> tuple[str, int]:
         runtime_defaults=c.config.runtime,
         limits=app.limits(c.config.runtime),
         # What the settings form offers: only names installed here (the API refuses others anyway).
-        builders=["auto", *sorted(c.plugins.builders())],
+        builders=builders,
+        builder_notes=notes,
         health_kinds=sorted(c.plugins.health_checks()),
         health=health_form(app),
         previews=await _previews(app),
