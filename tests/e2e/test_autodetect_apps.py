@@ -166,12 +166,8 @@ def test_sample_deploys_with_the_auto_builder_and_answers(bench: Bench, sample: 
     _, lines = wait_running(rivetr, sample, deployed.first)
     assert any("with the autodetect builder" in line for line in lines), lines[:20]
     detected = [line for line in lines if line.startswith("[autodetect] detected ")]
-    assert detected and detected[0].startswith(
-        f"[autodetect] detected {SAMPLES[sample].detected} with the "
-    ), (
-        sample,
-        detected,
-    )
+    expected = f"[autodetect] detected {SAMPLES[sample].detected} with the "
+    assert len(detected) == 1 and detected[0].startswith(expected), (sample, detected)
     wait_served(rivetr, sample, deployed.host, SAMPLES[sample].expected)
 
 
@@ -181,8 +177,8 @@ CODE_CHANGES = {
     "node-express": ("server.js", "npm ci"),
 }
 #: A build step's first line: docker's legacy builder prints ``Step 5/12 : RUN npm ci``, buildah
-#: ``STEP 4/12: RUN npm ci``.
-STEP = re.compile(r"^(?:Step|STEP) \d+/\d+ ?: (?P<instruction>.*)$")
+#: ``STEP 4/12: RUN npm ci`` (``[1/2] STEP ...`` in a multi-stage build).
+STEP = re.compile(r"^(?:\[\d+/\d+\] )?(?:Step|STEP) \d+/\d+ ?: (?P<instruction>.*)$")
 #: What each engine prints under a step it served from its build cache.
 CACHE_HIT = {
     "docker": re.compile(r"^ ---> Using cache$"),
