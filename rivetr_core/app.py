@@ -18,6 +18,7 @@ from quart import Quart, request
 from . import __version__
 from ._schema_import import QuartSchema
 from .auth import install_auth, load_admin_token
+from .authz.enforce import PLUGIN_BLUEPRINTS
 from .config import RivetrConfig, load_config
 from .context import RivetrContext
 from .db import Database
@@ -163,8 +164,11 @@ def create_app(
 
     for path in CORE_BLUEPRINTS:
         app.register_blueprint(_import(path))
+    plugin_blueprints: set[str] = app.extensions.setdefault(PLUGIN_BLUEPRINTS, set())
     for registration in manager.blueprints():
         app.register_blueprint(registration.blueprint, url_prefix=registration.url_prefix)
+        # Their routes without ``requires`` get the plugin default permission; core's need a declaration.
+        plugin_blueprints.add(registration.blueprint.name)
 
     @app.before_serving
     async def _startup() -> None:

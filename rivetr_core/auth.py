@@ -1,7 +1,9 @@
 """The admin token: from config, else generated once into ``<data_dir>/admin.token`` (0600) and printed once.
 
-Every ``/api/*`` route requires ``Authorization: Bearer <token>``; comparison is constant-time. Later issues add
-more credential kinds (API tokens, dashboard sessions) through :data:`EXTRA_VERIFIERS`.
+Every ``/api/*`` route requires ``Authorization: Bearer <token>``; comparison is constant-time. Other credential
+kinds (API tokens, dashboard sessions) plug in as verifiers (``app.extensions["rivetr_auth_verifiers"]``). After
+authentication the guard checks the matched route's declared permission (:mod:`rivetr_core.authz`) before the
+handler runs.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from typing import Any
 from quart import Quart, request, websocket
 from quart.wrappers import Websocket
 
+from .authz.enforce import ROUTE_PERMISSIONS, RoutePermissions
+from .authz.permissions import Principal
 from .errors import ApiError
 from .secrets import load_or_create_private_value
 
 TOKEN_FILE = "admin.token"
 
-#: Extra async verifiers ``(token) -> principal name or None`` (API tokens, sessions); kept on the app.
-Verifier = Callable[[str], Awaitable[str | None]]
+#: Extra async verifiers ``(token) -> principal or None`` (API tokens, sessions); kept on the app. A verifier
+#: returns a name (``"user:alice"``: full rights, as every credential has today) or a :class:`Principal` with
+#: narrower grants (roles, token scopes).
+Verifier = Callable[[str], Awaitable[str | Principal | None]]
 
 
 def load_admin_token(configured: str | None, data_dir: Path) -> tuple[str, bool]:
@@ -51,14 +57,20 @@ def token_required(path: str) -> bool:
     return path.startswith("/api/") and path not in PUBLIC_API_PATHS
 
 
-async def resolve_principal(token: str | None, admin_token: str, verifiers: list[Verifier]) -> str | None:
+#: The admin token is a server-owner credential with every right.
+ADMIN = Principal.full("admin")
+
+
+async def resolve_principal(
+    token: str | None, admin_token: str, verifiers: list[Verifier]
+) -> Principal | None:
     """Who ``token`` (or, for verifiers, the ambient session) is; None when nobody."""
     if token is not None and token_matches(token, admin_token):
-        return "admin"
+        return ADMIN
     for verify in verifiers:  # API tokens, dashboard sessions
         principal = await verify(token or "")
         if principal:
-            return principal
+            return principal if isinstance(principal, Principal) else Principal.full(principal)
     return None
 
 
@@ -98,9 +110,11 @@ class RivetrWebsocket(Websocket):
 
 
 def install_auth(app: Quart, admin_token: str) -> None:
-    """Guard every /api/* route and WebSocket; the principal is stored on ``request``/``websocket``
-    as ``rivetr_principal``."""
+    """Guard every /api/* route and WebSocket: authenticate, then check the route's declared permission. The
+    principal's name is stored on ``request``/``websocket`` as ``rivetr_principal`` (what audit records) and the
+    :class:`Principal` itself as ``rivetr_authz``."""
     verifiers: list[Verifier] = app.extensions.setdefault("rivetr_auth_verifiers", [])
+    permissions = app.extensions[ROUTE_PERMISSIONS] = RoutePermissions(app)
     app.websocket_class = RivetrWebsocket
 
     @app.before_request
@@ -110,12 +124,19 @@ def install_auth(app: Quart, admin_token: str) -> None:
         principal = await resolve_principal(bearer_token(), admin_token, verifiers)
         if principal is None:
             raise ApiError(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
-        request.rivetr_principal = principal  # type: ignore[attr-defined]
+        request.rivetr_principal = principal.name  # type: ignore[attr-defined]
+        request.rivetr_authz = principal  # type: ignore[attr-defined]
+        rule = request.url_rule
+        if rule is not None:  # None: no route matched, and dispatch answers 404/405
+            permissions.authorize(rule.endpoint, principal)
 
     @app.before_websocket
     async def _require_websocket_token() -> None:
         # Refused before the handshake completes, so no handler can forget the check.
+        rule = websocket.url_rule
         if not websocket.path.startswith("/api/"):
+            if rule is not None:
+                await _check_plugin_websocket(rule.endpoint)
             return
         principal = await resolve_principal(websocket_token(), admin_token, verifiers)
         if principal is None:
@@ -126,4 +147,16 @@ def install_auth(app: Quart, admin_token: str) -> None:
                     f" the subprotocols {WS_PROTOCOL!r} and '{BEARER_PROTOCOL}<token>'"
                 )
             raise ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-        websocket.rivetr_principal = principal  # type: ignore[attr-defined]
+        websocket.rivetr_principal = principal.name  # type: ignore[attr-defined]
+        websocket.rivetr_authz = principal  # type: ignore[attr-defined]
+        if rule is not None:
+            permissions.authorize(rule.endpoint, principal)
+
+    async def _check_plugin_websocket(endpoint: str) -> None:
+        """WebSockets outside /api/ (the dashboard's) authenticate in their handler, which also refuses
+        nobody; the declaration is still required, and whoever core can identify must hold it."""
+        if permissions.permission(endpoint) is None:
+            permissions.authorize(endpoint, None)  # raises permission_undeclared
+        principal = await resolve_principal(websocket_token(), admin_token, verifiers)
+        if principal is not None:
+            permissions.authorize(endpoint, principal)

@@ -13,7 +13,8 @@ capability:
 * :mod:`~rivetr_core.contract.proxy` — proxy backends
 * :mod:`~rivetr_core.contract.events` — lifecycle events (``RivetrEvent``)
 * :mod:`~rivetr_core.contract.errors` — domain errors (``RivetrError`` and friends)
-* :mod:`~rivetr_core.contract.plugin` — ``PluginContext`` and the blueprint/config registrations
+* :mod:`~rivetr_core.contract.plugin` — ``PluginContext``, the blueprint/config registrations and ``requires``
+  (the permission a plugin route needs)
 * :mod:`~rivetr_core.contract.templates` — service templates (``TemplateRegistration``; loaded on first use,
   since only plugins that ship templates need it at start)
 
@@ -76,6 +77,7 @@ from .plugin import (
     BlueprintRegistration,
     ConfigModelRegistration,
     PluginContext,
+    requires,
 )
 from .proxy import (
     ProxyBackend,
@@ -165,6 +167,7 @@ __all__ = [
     "ValidationFailed",
     "VolumeDataRuntime",
     "WebhookEvent",
+    "requires",
     "unavailable_reason",
 ]
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from rivetr_core.secrets import SecretBox
 
 S = TypeVar("S", bound="BaseModel")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute :func:`requires` sets on a view function; core's permission check reads it.
+PERMISSION_ATTRIBUTE = "rivetr_permission"
 
 
 @dataclass
@@ -54,7 +58,9 @@ class PluginContext:
 
 @dataclass(frozen=True)
 class BlueprintRegistration:
-    """Routes a plugin adds to the control plane. Every ``/api/*`` route requires the admin token."""
+    """Routes a plugin adds to the control plane. Every ``/api/*`` route requires a credential, and every
+    ``/api/*`` route and WebSocket of the blueprint should declare the permission it needs with :func:`requires`;
+    one that does not needs ``server`` (server owners and admins only)."""
 
     #: Names the blueprint in ``rivetr plugins list`` (what the plugin provides) and in Quart.
     name: str
@@ -79,3 +85,29 @@ class ConfigModelRegistration:
     name: str
     #: The pydantic model of that section; factories receive an instance as ``ctx.settings``.
     model: type[BaseModel]
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """Declare the permission a plugin route or WebSocket needs; core checks it before the handler runs.
+
+    ``permission`` is one of ``read``, ``deploy``, ``write``, ``secrets.reveal``, ``terminal``, ``audit``,
+    ``members``, ``team.delete``, ``server``, ``account``, or ``public`` (no credential needed; only for paths
+    core lets through unauthenticated). See docs/permissions.md. An unknown name raises ValueError at import.
+    A plugin route without it needs ``server``: it could do anything, so only the server's owners and admins may
+    call it until its author says otherwise::
+
+        @bp.get("/api/hello/<app_id>")
+        @requires("read")
+        async def hello(app_id: str) -> dict[str, str]: ...
+    """
+    # Imported here: the contract stays free of core modules at import (tests/test_contract.py).
+    from rivetr_core.authz.permissions import PERMISSIONS, PUBLIC
+
+    if permission not in PERMISSIONS and permission != PUBLIC:
+        raise ValueError(f"unknown permission {permission!r} (known: {', '.join([*PERMISSIONS, PUBLIC])})")
+
+    def mark(view: F) -> F:
+        setattr(view, PERMISSION_ATTRIBUTE, permission)
+        return view
+
+    return mark

@@ -1,0 +1,166 @@
+"""Core's route table: the permission each core ``/api/*`` route and WebSocket needs, keyed by Quart endpoint.
+
+One line per endpoint so a review sees every route's rights at once. A core endpoint missing here is refused
+(403 ``permission_undeclared``) and tests/test_authz_routes.py names it. Rules of thumb used below:
+
+* a GET is ``read``; changing a resource is ``write``; operating it without changing it is ``deploy``;
+* resources that belong to no team today and affect every team (proxy routes, certificates, notification
+  channels, backup destinations, registries, the host's known SSH keys, the whole-state backup, cleanup) are
+  ``server`` to change; they move to ``write`` when they gain a team;
+* secret values: the route is ``read`` and the handler masks unless the principal holds ``secrets.reveal``.
+"""
+
+from __future__ import annotations
+
+from .permissions import ACCOUNT, AUDIT, DEPLOY, PUBLIC, READ, SERVER, WRITE
+
+CORE_ROUTES: dict[str, str] = {
+    # apps
+    "apps_api.list_apps": READ,
+    "apps_api.get_app": READ,
+    "apps_api.create_app": WRITE,
+    "apps_api.update_app": WRITE,
+    "apps_api.delete_app": WRITE,
+    "build_plan_api.build_plan": READ,
+    "env_vars_api.list_env_vars": READ,
+    "env_vars_api.get_env_var": READ,
+    "env_vars_api.create_env_var": WRITE,
+    "env_vars_api.update_env_var": WRITE,
+    "env_vars_api.delete_env_var": WRITE,
+    "links_api.list_links": READ,
+    "links_api.create_link": WRITE,
+    "links_api.delete_link": WRITE,
+    "volumes_api.list_volumes": READ,
+    "volumes_api.get_volume": READ,
+    "volumes_api.create_volume": WRITE,
+    "volumes_api.update_volume": WRITE,
+    "volumes_api.delete_volume": WRITE,
+    "system_api.app_logs": READ,
+    "system_api.app_metrics": READ,
+    "deployments_api.stream_app_logs": READ,  # WebSocket
+    "webhooks_api.get_git_settings": READ,
+    "webhooks_api.put_git_settings": WRITE,
+    "webhooks_api.list_webhook_events": READ,
+    "previews_api.list_previews": READ,
+    "previews_api.approve_preview": DEPLOY,
+    "previews_api.delete_preview": WRITE,
+    # deployments
+    "deployments_api.deploy": DEPLOY,
+    "deployments_api.list_deployments": READ,
+    "deployments_api.get_deployment": READ,
+    "deployments_api.get_logs": READ,
+    "deployments_api.cancel": DEPLOY,
+    "deployments_api.rollback": DEPLOY,
+    "deployments_api.stream_build_log": READ,  # WebSocket
+    # projects
+    "projects_api.list_projects": READ,
+    "projects_api.get_project": READ,
+    "projects_api.create_project": WRITE,
+    "projects_api.update_project": WRITE,
+    "projects_api.delete_project": WRITE,
+    "stacks_api.project_network": READ,
+    # services (databases)
+    "services_api.list_services": READ,
+    "services_api.get_service": READ,
+    "services_api.create_service": WRITE,
+    "services_api.update_service": WRITE,
+    "services_api.delete_service": WRITE,
+    "services_api.rotate_credentials": WRITE,
+    "services_api.restart_service": DEPLOY,
+    "services_api.start_service": DEPLOY,
+    "services_api.stop_service": DEPLOY,
+    "services_api.service_logs": READ,
+    "services_api.service_metrics": READ,
+    "services_api.stream_service_logs": READ,  # WebSocket
+    "templates_api.list_templates": READ,
+    "templates_api.get_template": READ,
+    # stacks
+    "stacks_api.list_stacks": READ,
+    "stacks_api.get_stack": READ,
+    "stacks_api.create_stack": WRITE,
+    "stacks_api.update_stack": WRITE,
+    "stacks_api.delete_stack": WRITE,
+    "stacks_api.deploy_stack": DEPLOY,
+    "stacks_api.rollback_stack": DEPLOY,
+    "stacks_api.list_stack_deployments": READ,
+    "stacks_api.stack_metrics": READ,
+    "stacks_api.stack_service_logs": READ,
+    "stacks_api.stream_stack_service_logs": READ,  # WebSocket
+    "stacks_api.validate_stack": READ,  # checks a compose file, changes nothing
+    # schedules
+    "schedules_api.list_schedules": READ,
+    "schedules_api.list_runs": READ,
+    "schedules_api.run_now": DEPLOY,
+    # backups
+    "backups_api.backup_app": DEPLOY,
+    "backups_api.list_app_backups": READ,
+    "backups_api.list_backups": READ,
+    "backups_api.get_backup": READ,
+    "backups_api.delete_backup": WRITE,
+    "backups_api.restore_backup": WRITE,
+    "backups_api.list_restores": READ,
+    "backups_api.get_restore": READ,
+    "backups_api.backup_state": SERVER,  # the control plane's own database: every team's data
+    "backups_api.list_destinations": READ,
+    "backups_api.get_destination": READ,
+    "backups_api.create_destination": SERVER,
+    "backups_api.delete_destination": SERVER,
+    "backups_api.test_destination": SERVER,
+    "backups_api.list_schedules": READ,
+    "backups_api.get_schedule": READ,
+    "backups_api.create_schedule": WRITE,
+    "backups_api.update_schedule": WRITE,
+    "backups_api.delete_schedule": WRITE,
+    "service_backups_api.backup_service": DEPLOY,
+    "service_backups_api.list_service_backups": READ,
+    "service_backups_api.restore_service": WRITE,
+    # git
+    "git_providers_api.available_providers": READ,
+    "git_providers_api.list_accounts": READ,
+    "git_providers_api.get_account": READ,
+    "git_providers_api.list_repos": READ,
+    "git_providers_api.list_branches": READ,
+    "git_providers_api.authorize": WRITE,
+    "git_providers_api.delete_account": WRITE,
+    "ssh_keys_api.list_keys": READ,
+    "ssh_keys_api.create_key": WRITE,
+    "ssh_keys_api.delete_key": WRITE,
+    "ssh_known_hosts_api.list_known_hosts": READ,
+    "ssh_known_hosts_api.delete_known_host": SERVER,  # the host's trust store, shared by every app
+    "registries_api.list_registries": READ,
+    "registries_api.get_registry": READ,
+    "registries_api.create_registry": SERVER,
+    "registries_api.delete_registry": SERVER,
+    # server-wide
+    "plugins_api.list_plugins": READ,  # the new-app form lists the installed builders
+    "routes_api.list_routes": SERVER,
+    "routes_api.create_route": SERVER,
+    "routes_api.delete_route": SERVER,
+    "certificates_api.list_certificates": READ,
+    "certificates_api.get_certificate": READ,
+    "certificates_api.upload_certificate": SERVER,
+    "certificates_api.delete_certificate": SERVER,
+    "certificates_api.renew_certificate": SERVER,
+    "notifications_api.list_channels": READ,
+    "notifications_api.get_channel": READ,
+    "notifications_api.list_deliveries": READ,
+    "notifications_api.create_channel": SERVER,
+    "notifications_api.update_channel": SERVER,
+    "notifications_api.delete_channel": SERVER,
+    "notifications_api.test_channel": SERVER,
+    "system_api.system_metrics": READ,
+    "system_api.last_cleanup": READ,
+    "system_api.run_cleanup": SERVER,
+    "audit_api.list_audit": AUDIT,
+    # accounts
+    "auth_api.login": PUBLIC,
+    "auth_api.setup": PUBLIC,
+    "auth_api.status": PUBLIC,
+    "auth_api.logout": ACCOUNT,
+    "auth_api.change_password": ACCOUNT,
+    "auth_api.list_sessions": ACCOUNT,
+    "auth_api.revoke_session": ACCOUNT,
+    "tokens_api.list_tokens": ACCOUNT,
+    "tokens_api.create_token": ACCOUNT,
+    "tokens_api.revoke_token": ACCOUNT,
+}
