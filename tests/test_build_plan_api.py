@@ -241,4 +241,9 @@ async def test_a_deployment_nothing_can_build_still_fails_with_no_builder(
     assert done["status"] == "failed", done
     assert "no builder can build this source" in done["error"]
     assert "builders: dockerfile, autodetect" in done["error"]
+    # What the autodetect builder looked for, and the way out.
+    assert "it looked for go.mod (Go); requirements.txt, pyproject.toml or Pipfile (Python)" in done["error"]
+    assert (
+        "Add a Dockerfile" in done["error"] and "not on PATH" not in done["error"]
+    )  # unavailable: not asked
     assert fake_runtime.calls_to("build") == []

@@ -69,6 +69,7 @@ from rivetr_core.contract import (
     LogLine,
     RivetrEvent,
     RuntimeUnavailable,
+    unavailable_reason,
 )
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat, new_id, utcnow
@@ -391,8 +392,6 @@ class DeploymentService:
                     f"the app's builder {name!r} is not installed (available: "
                     f"{', '.join(['auto', *sorted(installed)])})"
                 )
-            from rivetr_core.plugins import unavailable_reason
-
             reason = unavailable_reason(registration)
             if reason:
                 raise PipelineError(f"the {name} builder the app names is unavailable: {reason}")
@@ -408,9 +407,16 @@ class DeploymentService:
             builder = registration.factory(self.ctx.plugin_context())
             if builder.detect(source_dir, request):
                 return builder
+        # What the builders that can explain themselves looked for (the autodetect builder lists its detectors
+        # and suggests a Dockerfile), so the user learns what to add; imported on this failure path only.
+        from rivetr_core.services.build_plan import why_not
+
+        available = {r.name: r for r in registrations if not unavailable_reason(r)}
+        reasons = why_not(available, self.ctx.plugin_context(), source_dir, request)
+        explained = "".join(f"; {reason}" for reason in reasons.values() if reason != "detect() said no")
         raise PipelineError(
             f"no builder can build this source: {request.dockerfile!r} not found in build context "
-            f"{request.build_context!r} (builders: {', '.join(r.name for r in registrations) or 'none'})"
+            f"{request.build_context!r}{explained} (builders: {', '.join(r.name for r in registrations) or 'none'})"
         )
 
     def health_check(self, name: str) -> HealthCheck:
