@@ -45,9 +45,7 @@ class RoutePermissions:
         declared = CORE_ROUTES.get(endpoint)
         if declared is None:
             declared = getattr(self._app.view_functions.get(endpoint), PERMISSION_ATTRIBUTE, None)
-        if declared is None and endpoint.rpartition(".")[0] in self._app.extensions.get(
-            PLUGIN_BLUEPRINTS, ()
-        ):
+        if declared is None and endpoint.partition(".")[0] in self._app.extensions.get(PLUGIN_BLUEPRINTS, ()):
             declared = PLUGIN_DEFAULT
         if declared is not None and declared not in PERMISSIONS and declared != PUBLIC:
             log.error("route %s declares the unknown permission %r: refused", endpoint, declared)

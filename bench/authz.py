@@ -1,0 +1,197 @@
+"""Benchmark (not a test): what the permission check costs an API request (issue 20: ≤ 1 ms at p99).
+
+Starts a real ``rivetr serve`` (temp data dir, proxy and rate limiter off) whose app gets two bench-only
+additions through the hooks the role/token work uses: a credential verifier that turns ``BENCH_VIEWER`` into a
+``viewer`` principal, and a SIGUSR1 handler that switches the permission check off and on. It creates ``--apps``
+apps, then measures ``GET /api/apps`` with ``wrk`` (``--connections`` concurrent clients) in interleaved rounds:
+
+* ``off``    — admin token, check switched off (the baseline);
+* ``on``     — admin token, check on;
+* ``viewer`` — the viewer principal, check on (a restricted principal, allowed to read).
+
+Each switch is verified (the viewer's ``POST /api/apps`` is 403 with the check on, 422 without). Also reported:
+the check alone, timed in-process (``RoutePermissions.authorize`` on a resolved endpoint). On a shared 2-core
+machine the round-to-round noise of the HTTP figures is larger than the check: read the in-process figure for
+the check's own cost and the HTTP deltas as "no visible difference".
+
+    .venv/bin/python bench/authz.py [--apps 500] [--seconds 5] [--connections 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import create_apps, wrk
+from tests.support.server import ADMIN_TOKEN, make_config
+
+BENCH_VIEWER = "bench-viewer-token-0123456789"
+
+# Runs `rivetr serve` with the bench's verifier and check switch added to the app it builds.
+SERVER = r"""
+import signal, sys
+import rivetr_core.app as app_module
+from rivetr_core.authz.enforce import ROUTE_PERMISSIONS
+from rivetr_core.authz.permissions import Principal
+from rivetr_core.cli.main import main
+
+VIEWER = Principal("token:bench/viewer", team_role="viewer", server_role=None)
+VIEWER_TOKEN = sys.argv[1]
+real_create_app = app_module.create_app
+
+def create_app(*args, **kwargs):
+    app = real_create_app(*args, **kwargs)
+
+    async def verify(token):
+        return VIEWER if token == VIEWER_TOKEN else None
+
+    app.extensions["rivetr_auth_verifiers"].append(verify)
+    permissions = app.extensions[ROUTE_PERMISSIONS]
+
+    def switch(*_):
+        if "authorize" in vars(permissions):
+            del permissions.authorize  # back to the real check
+        else:
+            permissions.authorize = lambda endpoint, principal: None
+
+    signal.signal(signal.SIGUSR1, switch)
+    return app
+
+app_module.create_app = create_app
+sys.argv = ["rivetr", "serve"]
+main()
+"""
+
+
+def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    env = {
+        **os.environ,
+        "RIVETR_SERVER__DATA_DIR": str(data_dir),
+        "RIVETR_SERVER__API_PORT": "0",
+        "RIVETR_SERVER__API_HOST": "127.0.0.1",
+        "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
+        "RIVETR_PROXY__ENABLED": "false",
+        "RIVETR_RATE_LIMIT__ENABLED": "false",  # it would answer 429s, not measure the request
+        "RIVETR_LOGGING__LEVEL": "WARNING",
+    }
+    log = open(data_dir / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, BENCH_VIEWER], env=env, stdout=log, stderr=log)
+    addr = data_dir / "api.addr"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited {proc.returncode}:\n{(data_dir / 'server.log').read_text()}")
+        if addr.exists() and addr.read_text().strip():
+            return proc, "http://" + addr.read_text().strip()
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def check_is(base: str, on: bool) -> None:
+    """The viewer may not write: 403 before the handler with the check on, the handler's 422 without."""
+    status = httpx.post(
+        base + "/api/apps", json={}, headers={"Authorization": f"Bearer {BENCH_VIEWER}"}
+    ).status_code
+    expected = 403 if on else 422
+    if status != expected:
+        raise SystemExit(f"check {'on' if on else 'off'}: the viewer's POST /api/apps answered {status}")
+
+
+def in_process_cost() -> float:
+    """Nanoseconds per ``authorize`` on a resolved endpoint, for a viewer (a set lookup after a dict lookup)."""
+    from rivetr_core.app import create_app
+    from rivetr_core.authz.enforce import ROUTE_PERMISSIONS
+    from rivetr_core.authz.permissions import Principal
+
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-inproc-"))
+    try:
+        app = create_app(make_config(data_dir), load_entrypoints=False)
+        permissions = app.extensions[ROUTE_PERMISSIONS]
+        viewer = Principal("token:bench/viewer", team_role="viewer", server_role=None)
+        permissions.authorize("apps_api.list_apps", viewer)  # resolves and caches
+        n = 200_000
+        best = min(
+            timeit.repeat(lambda: permissions.authorize("apps_api.list_apps", viewer), number=n, repeat=5)
+        )
+        return best / n * 1e9
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--apps", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    print(f"the check alone, in-process: {in_process_cost():.0f} ns per request", flush=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-"))
+    proc, base = start(data_dir)
+    on = True
+    try:
+        t0 = time.monotonic()
+        create_apps(base, args.apps)
+        print(f"{args.apps} apps created in {time.monotonic() - t0:.1f} s", flush=True)
+        results: dict[str, list[dict[str, float]]] = {"off": [], "on": [], "viewer": []}
+        wrk(base + "/api/apps", 2, args.connections, ADMIN_TOKEN)  # warm-up
+        for round_no in range(args.rounds):
+            # Rotate the order so no mode always runs first (warm caches) or last (a noisy neighbour).
+            order = ["off", "on", "viewer"][round_no % 3 :] + ["off", "on", "viewer"][: round_no % 3]
+            for mode in order:
+                want_on = mode != "off"
+                if want_on != on:
+                    proc.send_signal(signal.SIGUSR1)
+                    time.sleep(0.3)
+                    on = want_on
+                check_is(base, on)
+                token = BENCH_VIEWER if mode == "viewer" else ADMIN_TOKEN
+                r = wrk(base + "/api/apps", args.seconds, args.connections, token)
+                if r["errors"]:
+                    raise SystemExit(f"{mode}: {r['errors']:.0f} non-2xx answers")
+                results[mode].append(r)
+                print(
+                    f"round {round_no + 1} {mode:6} {r['rps']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
+                    f"  p99 {r['p99']:7.2f} ms",
+                    flush=True,
+                )
+        print(
+            f"\nGET /api/apps, {args.apps} apps, {args.connections} clients, median of {args.rounds} rounds:"
+        )
+        summary = {
+            mode: {key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99")}
+            for mode, rs in results.items()
+        }
+        for mode, s in summary.items():
+            print(f"  {mode:6} {s['rps']:7.0f} req/s  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms")
+        for mode in ("on", "viewer"):
+            delta = summary[mode]["p99"] - summary["off"]["p99"]
+            print(f"  p99 {mode} − off: {delta:+.2f} ms   target ≤ +1 ms")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
