@@ -131,7 +131,7 @@ class AccountService:
                     "setup is already done: an administrator exists; log in instead",
                     code="already_set_up",
                 )
-            return await self._insert_user(username, password)
+            return await self._insert_user(username, password, first=True)
 
     async def set_up(
         self, username: str, password: str, *, ip: str | None = None, user_agent: str | None = None
@@ -147,10 +147,23 @@ class AccountService:
             raise AccountError(409, f"user {username!r} already exists", field="username")
         return await self._insert_user(username, password, role)
 
-    async def _insert_user(self, username: str, password: str, role: str = "admin") -> User:
-        user = User(username=username, password_hash=await passwords.hash_password_async(password), role=role)
+    async def _insert_user(
+        self, username: str, password: str, role: str = "admin", *, first: bool = False
+    ) -> User:
+        """``first``: the first user (first-run setup) is the server owner and owner of the default team."""
+        user = User(
+            username=username,
+            password_hash=await passwords.hash_password_async(password),
+            role=role,
+            is_server_owner=first,
+        )
         async with self.db.session() as s:
             s.add(user)
+            if first:  # imported here: teams load on first use, never at start-up (idle memory)
+                from rivetr_core.services.teams import first_owner_membership
+
+                await s.flush()  # the user row first: the membership references it
+                s.add(first_owner_membership(user.id))
             await s.commit()
         return user
 

@@ -1,8 +1,8 @@
 """Every table, one module per area. Importing this package registers them all on ``SQLModel.metadata``.
 
 Each area adds its module here and its migration (on its own Alembic branch from ``0001_core``). Tables of a
-feature an idle control plane never touches (:mod:`.backups`) are registered by that feature's code when it
-first loads, and by the migrations' environment.
+feature an idle control plane never touches (:mod:`.backups`, :mod:`.teams`) are registered by that feature's
+code when it first loads, and by the migrations' environment.
 """
 
 from . import (

@@ -14,7 +14,8 @@ from rivetr_core.db.engine import new_id, utcnow
 
 
 class User(SQLModel, table=True):
-    """A dashboard/API user. Every user is an admin for now (``role`` leaves room for less)."""
+    """A dashboard/API user. Every user is an admin for now (``role`` leaves room for less): ``role`` is the
+    server-wide role (``admin`` today), team roles live in ``team_members`` (:mod:`.teams`)."""
 
     __tablename__ = "users"
 
@@ -25,6 +26,12 @@ class User(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    #: A disabled user can no longer log in or use tokens (enforced with the permission checks, issue 20).
+    disabled: bool = False
+    #: Server owners hold every right on the server and every team, and only another owner may demote or remove
+    #: one. A flag beside ``role`` rather than a new role value: ``role`` already says admin for every existing
+    #: user, and ownership is an extra protection on top of the server role, not a rung of it.
+    is_server_owner: bool = False
 
 
 class UserSession(SQLModel, table=True):

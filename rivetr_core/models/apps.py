@@ -34,6 +34,11 @@ class Project(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     name: str = Field(max_length=63, unique=True)
     description: str = Field(default="", max_length=1000)
+    #: The team that owns the project (models/teams.py); "default" is the team migration 0020 creates, kept
+    #: literal here so loading projects never imports the teams module (idle memory).
+    team_id: str = Field(
+        default="default", foreign_key="teams.id", ondelete="RESTRICT", index=True, max_length=32
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

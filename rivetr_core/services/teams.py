@@ -1,0 +1,327 @@
+"""``TeamService``: teams, which own projects, and their members' roles.
+
+* ``await teams.page(page) -> ([TeamInfo], next)`` / ``get(team_id) -> TeamInfo`` (``NotFound``).
+* ``await teams.create(name, require_2fa=False, owner_id=None)`` — ``Conflict`` on a taken ``name``; ``owner_id``
+  (the creating user, when a user creates it) becomes its first owner.
+* ``await teams.update(team_id, fields)`` — ``name`` and ``require_2fa``; ``delete(team_id)`` — ``Conflict``
+  (``team_not_empty``) naming the projects it still owns, (``default_team``) for the default team.
+* Members: ``members(team_id, page)``, ``add_member(team_id, user_ref, role)``, ``set_role``, ``remove_member``
+  — a user is named by id or username; the last owner can be neither demoted nor removed (``Conflict``,
+  ``last_owner``).
+
+Who may call what is not decided here (permission checks are a separate layer, docs/permissions.md); nothing in
+this module is imported at start-up: the API imports it on the first teams request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from rivetr_core.apimodel import ApiModel
+from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
+from rivetr_core.db import isoformat, utcnow
+from rivetr_core.models.accounts import User
+from rivetr_core.models.apps import Project
+from rivetr_core.models.teams import DEFAULT_TEAM_ID, ROLES, Team, TeamMember
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+    from rivetr_core.pagination import PageQuery
+
+#: Fields ``update`` may change (absent or null keeps the stored value).
+UPDATABLE_FIELDS = ("name", "require_2fa")
+
+
+class TeamOut(ApiModel):
+    id: str
+    name: str = Field(description="DNS-safe, unique among teams.")
+    require_2fa: bool = Field(description="Members must use two-factor login (enforced once 2FA exists).")
+    default: bool = Field(description="The team projects created without team_id go to; cannot be deleted.")
+    member_count: int
+    project_ids: list[str] = Field(description="Ids of the projects the team owns, by project name.")
+    created_at: str
+    updated_at: str
+
+
+class TeamMemberOut(ApiModel):
+    team_id: str
+    user_id: str
+    username: str
+    role: str = Field(description=f"One of {', '.join(ROLES)}.")
+    created_at: str
+    updated_at: str
+
+
+@dataclass
+class TeamInfo:
+    team: Team
+    member_count: int
+    project_ids: list[str]
+
+
+def team_json(info: TeamInfo) -> dict[str, Any]:
+    team = info.team
+    return TeamOut.model_validate(
+        {
+            "id": team.id,
+            "name": team.name,
+            "require_2fa": team.require_2fa,
+            "default": team.id == DEFAULT_TEAM_ID,
+            "member_count": info.member_count,
+            "project_ids": info.project_ids,
+            "created_at": isoformat(team.created_at),
+            "updated_at": isoformat(team.updated_at),
+        }
+    ).model_dump(mode="json")
+
+
+def member_json(member: TeamMember, username: str) -> dict[str, Any]:
+    return TeamMemberOut.model_validate(
+        {
+            "team_id": member.team_id,
+            "user_id": member.user_id,
+            "username": username,
+            "role": member.role,
+            "created_at": isoformat(member.created_at),
+            "updated_at": isoformat(member.updated_at),
+        }
+    ).model_dump(mode="json")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise ValidationFailed.on("role", f"must be one of {', '.join(ROLES)}", available=list(ROLES))
+    return role
+
+
+def first_owner_membership(user_id: str) -> TeamMember:
+    """The row that makes the first user (first-run setup) owner of the default team."""
+    return TeamMember(team_id=DEFAULT_TEAM_ID, user_id=user_id, role="owner")
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict.on("name", "already taken", summary=f"a team named {name!r} already exists")
+
+
+def _last_owner(team: Team) -> Conflict:
+    return Conflict(
+        f"team {team.name!r} would have no owner left; make another member owner first",
+        code="last_owner",
+        details=[{"field": "role", "message": "the last owner of a team cannot be demoted or removed"}],
+    )
+
+
+class TeamService:
+    def __init__(self, ctx: RivetrContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------------------------------- teams
+    async def page(self, page: PageQuery) -> tuple[list[TeamInfo], str | None]:
+        """One page of teams in creation order with their member counts and project ids."""
+        from rivetr_core.pagination import keyset_page
+
+        async with self.ctx.db.session() as session:
+            teams, next_cursor = await keyset_page(session, select(Team), Team, page)
+            infos = [await self._info(session, team) for team in teams]
+        return infos, next_cursor
+
+    async def get(self, team_id: str) -> TeamInfo:
+        async with self.ctx.db.session() as session:
+            team = await session.get(Team, team_id)
+            if team is None:
+                raise NotFound.of("team", team_id)
+            return await self._info(session, team)
+
+    async def create(self, name: str, require_2fa: bool = False, owner_id: str | None = None) -> TeamInfo:
+        team = Team(name=name, require_2fa=require_2fa)
+        try:
+            async with self.ctx.db.session() as session:
+                session.add(team)
+                await session.flush()  # the team row first: the membership references it
+                if owner_id is not None:
+                    session.add(TeamMember(team_id=team.id, user_id=owner_id, role="owner"))
+                await session.commit()
+        except IntegrityError:
+            raise _name_taken(name) from None
+        return await self.get(team.id)
+
+    async def update(self, team_id: str, fields: Mapping[str, Any]) -> TeamInfo:
+        changes = {k: v for k, v in fields.items() if k in UPDATABLE_FIELDS and v is not None}
+        try:
+            async with self.ctx.db.session() as session:
+                team = await session.get(Team, team_id)
+                if team is None:
+                    raise NotFound.of("team", team_id)
+                for key, value in changes.items():
+                    setattr(team, key, value)
+                team.updated_at = utcnow()
+                session.add(team)
+                await session.commit()
+        except IntegrityError:
+            raise _name_taken(changes.get("name", "")) from None
+        return await self.get(team_id)
+
+    async def delete(self, team_id: str) -> None:
+        """Refused while the team owns projects (they are moved or deleted first: a project never loses its
+        owner silently), and for the default team, which projects created without a team go to."""
+        async with self.ctx.db.session() as session:
+            team = await session.get(Team, team_id)
+            if team is None:
+                raise NotFound.of("team", team_id)
+            if team.id == DEFAULT_TEAM_ID:
+                raise Conflict(
+                    "the default team cannot be deleted: projects created without team_id go to it",
+                    code="default_team",
+                )
+            names = list(
+                (
+                    await session.exec(
+                        select(Project.name).where(Project.team_id == team_id).order_by(col(Project.name))
+                    )
+                ).all()
+            )
+            if names:
+                raise Conflict(
+                    f"team {team.name!r} still owns {len(names)} project(s) ({', '.join(names)}); move them to "
+                    "another team (PUT /api/projects/{id} with team_id) or delete them first",
+                    code="team_not_empty",
+                    details={"projects": names},
+                )
+            await session.delete(team)
+            try:
+                await session.commit()
+            except IntegrityError:  # a project moved in meanwhile (PostgreSQL's foreign key refuses)
+                raise Conflict(f"team {team.name!r} owns projects again", code="team_not_empty") from None
+
+    # ------------------------------------------------------------------------------------------- members
+    async def members(self, team_id: str, page: PageQuery) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the team's members (in the order they joined) as the API shows them."""
+        from rivetr_core.pagination import keyset_page
+
+        async with self.ctx.db.session() as session:
+            await self._team(session, team_id)
+            query = select(TeamMember).where(TeamMember.team_id == team_id)
+            rows, next_cursor = await keyset_page(session, query, TeamMember, page)
+            names = await self._usernames(session, [m.user_id for m in rows])
+        return [member_json(m, names.get(m.user_id, "")) for m in rows], next_cursor
+
+    async def member(self, team_id: str, user_ref: str) -> dict[str, Any]:
+        async with self.ctx.db.session() as session:
+            team = await self._team(session, team_id)
+            user = await self._user(session, user_ref, "user")
+            member = await self._membership(session, team, user)
+        return member_json(member, user.username)
+
+    async def add_member(
+        self, team_id: str, user_ref: str, role: str, *, field: str = "user_id"
+    ) -> dict[str, Any]:
+        """Add a user (by id or username; ``field`` names the input for errors) with ``role``; 409 when the user
+        already belongs to the team."""
+        check_role(role)
+        try:
+            async with self.ctx.db.session() as session:
+                team = await self._team(session, team_id)
+                user = await self._user(session, user_ref, field)
+                member = TeamMember(team_id=team.id, user_id=user.id, role=role)
+                session.add(member)
+                await session.commit()
+        except IntegrityError:
+            raise Conflict.on(
+                field, "already a member", summary=f"{user_ref!r} is already a member of this team"
+            ) from None
+        return member_json(member, user.username)
+
+    async def set_role(self, team_id: str, user_ref: str, role: str) -> dict[str, Any]:
+        check_role(role)
+        async with self.ctx.db.session() as session:
+            team = await self._team(session, team_id)
+            user = await self._user(session, user_ref, "user")
+            member = await self._membership(session, team, user)
+            member.role = role
+            member.updated_at = utcnow()
+            session.add(member)
+            await session.flush()
+            await self._keep_an_owner(session, team)
+            await session.commit()
+        return member_json(member, user.username)
+
+    async def remove_member(self, team_id: str, user_ref: str) -> None:
+        async with self.ctx.db.session() as session:
+            team = await self._team(session, team_id)
+            user = await self._user(session, user_ref, "user")
+            member = await self._membership(session, team, user)
+            was_owner = member.role == "owner"
+            await session.delete(member)
+            await session.flush()
+            if was_owner:
+                await self._keep_an_owner(session, team)
+            await session.commit()
+
+    # ------------------------------------------------------------------------------------------- helpers
+    async def _keep_an_owner(self, session: Any, team: Team) -> None:
+        """After the change is written (not before: on SQLite the write takes the database's write lock, so two
+        concurrent demotions are counted one after the other and cannot both pass), refuse a team left with
+        no owner. The caller's transaction is rolled back by the exception."""
+        owners = (
+            await session.exec(
+                select(sa.func.count())
+                .select_from(TeamMember)
+                .where(TeamMember.team_id == team.id, TeamMember.role == "owner")
+            )
+        ).one()
+        if not owners:
+            error = _last_owner(team)  # before the rollback expires the team's attributes
+            await session.rollback()
+            raise error
+
+    async def _info(self, session: Any, team: Team) -> TeamInfo:
+        count = (
+            await session.exec(
+                select(sa.func.count()).select_from(TeamMember).where(TeamMember.team_id == team.id)
+            )
+        ).one()
+        projects = (
+            await session.exec(
+                select(Project.id).where(Project.team_id == team.id).order_by(col(Project.name))
+            )
+        ).all()
+        return TeamInfo(team, int(count), list(projects))
+
+    async def _team(self, session: Any, team_id: str) -> Team:
+        team: Team | None = await session.get(Team, team_id)
+        if team is None:
+            raise NotFound.of("team", team_id)
+        return team
+
+    async def _user(self, session: Any, ref: str, field: str) -> User:
+        """A user by id or, failing that, by username; 404 naming ``field`` when neither matches."""
+        user: User | None = await session.get(User, ref)
+        if user is None:
+            user = (await session.exec(select(User).where(User.username == ref))).first()
+        if user is None:
+            raise NotFound.on(field, f"no user with id or username {ref!r}")
+        return user
+
+    async def _membership(self, session: Any, team: Team, user: User) -> TeamMember:
+        member: TeamMember | None = (
+            await session.exec(
+                select(TeamMember).where(TeamMember.team_id == team.id, TeamMember.user_id == user.id)
+            )
+        ).first()
+        if member is None:
+            raise NotFound(
+                f"user {user.username!r} is not a member of team {team.name!r}",
+                details={"team_id": team.id, "user_id": user.id},
+            )
+        return member
+
+    async def _usernames(self, session: Any, user_ids: list[str]) -> dict[str, str]:
+        rows = (await session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids)))).all()
+        return dict(rows)
