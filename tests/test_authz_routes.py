@@ -63,6 +63,10 @@ class _PluginWithRoutes:
         async def undeclared() -> dict[str, str]:
             return {"ok": "undeclared"}
 
+        @bp.websocket(f"/authz-{suffix}/page-ws")  # outside /api/, like the dashboard's: authenticates itself
+        async def page_ws() -> None:
+            await websocket.send("handler ran")
+
         self.bp = bp
 
     @hookimpl
@@ -86,6 +90,10 @@ async def authz_app(config_factory: Callable[..., Any]) -> AsyncIterator[tuple[A
 
     @throwaway.websocket(f"/api/authz-{suffix}/throwaway-ws")
     async def throwaway_ws() -> None:
+        await websocket.send("handler ran")
+
+    @throwaway.websocket(f"/authz-{suffix}/throwaway-page-ws")
+    async def throwaway_page_ws() -> None:
         await websocket.send("handler ran")
 
     app.register_blueprint(throwaway)
@@ -135,6 +143,8 @@ async def test_an_undeclared_route_is_refused_fail_closed(
         client.client, f"/api/authz-{suffix}/throwaway-ws", headers=_bearer_admin()
     )
     assert outcome == "rejected 403", outcome
+    page_ws = await websocket_outcome(client.client, f"/authz-{suffix}/throwaway-page-ws")
+    assert page_ws == "rejected 403", "a WebSocket outside /api/ needs a declaration too"
 
 
 def _bearer_admin() -> dict[str, str]:
@@ -158,6 +168,19 @@ async def test_plugin_routes_declare_with_requires_or_need_server(authz_app: tup
     status, body = await client.get(f"/api/authz-{suffix}/undeclared", auth=False, headers=viewer)
     assert status == 403 and body["error"]["code"] == "permission_denied"
     assert body["error"]["details"] == {"permission": "server"}
+
+
+async def test_plugin_websocket_outside_api_is_checked_when_core_knows_the_caller(
+    authz_app: tuple[ApiClient, str],
+) -> None:
+    """The dashboard's WebSockets authenticate in their handler; core still checks whoever it can identify."""
+    client, suffix = authz_app
+    path = f"/authz-{suffix}/page-ws"  # a plugin's, without requires: needs server
+    assert (
+        await websocket_outcome(client.client, path) == "accepted"
+    )  # nobody identified: the handler decides
+    assert await websocket_outcome(client.client, path, headers=_bearer_admin()) == "accepted"
+    assert await websocket_outcome(client.client, path, headers=_bearer(VIEWER_TOKEN)) == "rejected 403"
 
 
 def test_requires_rejects_an_unknown_permission() -> None:
