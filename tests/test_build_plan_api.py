@@ -247,3 +247,19 @@ async def test_a_deployment_nothing_can_build_still_fails_with_no_builder(
         "Add a Dockerfile" in done["error"] and "not on PATH" not in done["error"]
     )  # unavailable: not asked
     assert fake_runtime.calls_to("build") == []
+
+
+async def test_a_named_autodetect_builder_says_what_it_looked_for(
+    api: ApiClient, git_server: GitServer, fake_runtime: FakeRuntime
+) -> None:
+    from tests.test_deploy_pipeline import deploy_and_wait
+
+    repo = git_server.create_repo("notes", {"README.md": ("# notes\n", 0o644)})
+    app = await make_app(api, repo.url, "notes", builder="autodetect")
+    done = await deploy_and_wait(api, app["id"], ("running", "failed"))
+    assert done["status"] == "failed", done
+    assert done["error"].startswith(
+        "the autodetect builder the app names cannot build this source (the autodetect"
+    )
+    assert "it looked for go.mod (Go)" in done["error"] and "Add a Dockerfile" in done["error"], done["error"]
+    assert fake_runtime.calls_to("build") == []

@@ -62,6 +62,7 @@ from sqlmodel import col, select
 
 from rivetr_core.contract import (
     Builder,
+    BuilderRegistration,
     BuildRequest,
     ContainerNotFound,
     ContainerRuntime,
@@ -398,7 +399,8 @@ class DeploymentService:
             builder = registration.factory(self.ctx.plugin_context())
             if not builder.detect(source_dir, request):
                 raise PipelineError(
-                    f"the {name} builder the app names cannot build this source (its detect() said no); "
+                    f"the {name} builder the app names cannot build this source "
+                    f"({self._why_not({name: registration}, source_dir, request) or 'its detect() said no'}); "
                     "fix the source or set the app's builder to another one or to auto"
                 )
             return builder
@@ -407,17 +409,22 @@ class DeploymentService:
             builder = registration.factory(self.ctx.plugin_context())
             if builder.detect(source_dir, request):
                 return builder
-        # What the builders that can explain themselves looked for (the autodetect builder lists its detectors
-        # and suggests a Dockerfile), so the user learns what to add; imported on this failure path only.
-        from rivetr_core.services.build_plan import why_not
-
         available = {r.name: r for r in registrations if not unavailable_reason(r)}
-        reasons = why_not(available, self.ctx.plugin_context(), source_dir, request)
-        explained = "".join(f"; {reason}" for reason in reasons.values() if reason != "detect() said no")
+        explained = self._why_not(available, source_dir, request)
         raise PipelineError(
             f"no builder can build this source: {request.dockerfile!r} not found in build context "
-            f"{request.build_context!r}{explained} (builders: {', '.join(r.name for r in registrations) or 'none'})"
+            f"{request.build_context!r}{'; ' + explained if explained else ''} (builders: {', '.join(r.name for r in registrations) or 'none'})"
         )
+
+    def _why_not(
+        self, registrations: dict[str, BuilderRegistration], source_dir: Path, request: BuildRequest
+    ) -> str:
+        """What the builders that can explain themselves looked for (the autodetect builder lists its detectors
+        and suggests a Dockerfile), so the user learns what to add. Imported on this failure path only."""
+        from rivetr_core.services.build_plan import why_not
+
+        reasons = why_not(registrations, self.ctx.plugin_context(), source_dir, request)
+        return "; ".join(reason for reason in reasons.values() if reason != "detect() said no")
 
     def health_check(self, name: str) -> HealthCheck:
         if name not in self._health_checks:
