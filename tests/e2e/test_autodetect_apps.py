@@ -2,10 +2,10 @@
 ``tests/fixtures/apps`` (no Dockerfile) is pushed to the test git daemon, deployed with ``builder = "auto"`` (the
 ``autodetect`` builder writes the Dockerfile) and answers through the built-in proxy.
 
-One server per engine serves every sample, and the first deployments run concurrently (in two waves, see
-SECOND_WAVE; one on docker), so the module costs one server start and about one slowest build per engine. A code-only change
-to the Flask and Express samples then rebuilds with the dependency-install layer served from the engine's build
-cache, and a repository with nothing to detect fails with a message that says what was looked for.
+One server per engine serves every sample, and the first deployments run concurrently (one wave on docker, two on
+podman: see SECOND_WAVE), so the module costs one server start and about one slowest build per engine. A code-only
+change to the Flask and Express samples then rebuilds with the dependency-install layer served from the engine's
+build cache, and a repository with nothing to detect fails with a message that says what was looked for.
 
 Builds need no network: the official base-image names come from the local mirror's stand-ins, which carry
 offline wheel and npm caches (scripts/standins/, tests/test_standins_builds.py).
