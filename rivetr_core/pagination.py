@@ -54,7 +54,9 @@ def page_model(item: Any, name: str) -> type[BaseModel]:
     }
     from pydantic import create_model
 
-    return create_model(name, **fields)  # type: ignore[no-any-return, call-overload]
+    # ApiModel's defer_build: an envelope embeds its item's whole schema, so building ~30 of them at import would
+    # keep their validators in the idle server although only a list request or /openapi.json needs one.
+    return create_model(name, __base__=ApiModel, **fields)  # type: ignore[no-any-return, call-overload]
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
