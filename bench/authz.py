@@ -9,10 +9,11 @@ apps, then measures ``GET /api/apps`` with ``wrk`` (``--connections`` concurrent
 * ``on``     — admin token, check on;
 * ``viewer`` — the viewer principal, check on (a restricted principal, allowed to read).
 
-Each switch is verified (the viewer's ``POST /api/apps`` is 403 with the check on, 422 without). Also reported:
-the check alone, timed in-process (``RoutePermissions.authorize`` on a resolved endpoint). On a shared 2-core
-machine the round-to-round noise of the HTTP figures is larger than the check: read the in-process figure for
-the check's own cost and the HTTP deltas as "no visible difference".
+Each switch is verified (the viewer's ``POST /api/apps`` is 403 with the check on, 422 without). Also reported,
+in-process: the check alone (``RoutePermissions.authorize`` on a resolved endpoint), and whole ``GET /api/apps``
+requests through Quart's test client (same apps), alternating check on/off request by request so both halves
+share whatever else the machine is doing. On a shared 2-core machine the round-to-round noise of the HTTP
+figures is far larger than the check: read the in-process figures for its cost.
 
     .venv/bin/python bench/authz.py [--apps 500] [--seconds 5] [--connections 50] [--rounds 3]
 """
@@ -20,6 +21,7 @@ the check's own cost and the HTTP deltas as "no visible difference".
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import signal
@@ -132,6 +134,44 @@ def in_process_cost() -> float:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+async def paired_requests(apps: int, pairs: int) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) of in-process ``GET /api/apps`` with the check on and off, alternated per request."""
+    from rivetr_core.app import create_app
+    from rivetr_core.authz.enforce import ROUTE_PERMISSIONS
+
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-paired-"))
+    try:
+        app = create_app(make_config(data_dir))
+        permissions = app.extensions[ROUTE_PERMISSIONS]
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with app.test_app():
+            client = app.test_client()
+            for i in range(apps):
+                body = {"name": f"bench-app-{i:04d}", "git_url": f"https://git.example.com/team/app-{i}.git"}
+                response = await client.post("/api/apps", json=body, headers=headers)
+                assert response.status_code == 201, await response.get_data(as_text=True)
+            times: dict[str, list[float]] = {"on": [], "off": []}
+            for i in range(2 * pairs + 40):
+                mode = "on" if i % 2 else "off"
+                if mode == "off":
+                    permissions.authorize = lambda endpoint, principal: None  # type: ignore[method-assign]
+                else:
+                    vars(permissions).pop("authorize", None)
+                t0 = time.perf_counter()
+                response = await client.get("/api/apps", headers=headers)
+                elapsed = (time.perf_counter() - t0) * 1000
+                assert response.status_code == 200
+                if i >= 40:  # warm-up
+                    times[mode].append(elapsed)
+        result = {}
+        for mode, values in times.items():
+            values.sort()
+            result[mode] = {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1]}
+        return result
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,9 +180,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=1000, help="in-process requests per mode")
     args = parser.parse_args()
 
     print(f"the check alone, in-process: {in_process_cost():.0f} ns per request", flush=True)
+    paired = asyncio.run(paired_requests(args.apps, args.pairs))
+    print(
+        f"in-process GET /api/apps ({args.apps} apps, {args.pairs} each, alternated): "
+        + "   ".join(f"{m} p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms" for m, r in paired.items())
+        + f"   on − off: p50 {paired['on']['p50'] - paired['off']['p50']:+.3f} ms,"
+        f" p99 {paired['on']['p99'] - paired['off']['p99']:+.2f} ms",
+        flush=True,
+    )
     data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-"))
     proc, base = start(data_dir)
     on = True
