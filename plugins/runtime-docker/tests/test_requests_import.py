@@ -28,3 +28,13 @@ def test_charset_normalizer_loads_on_first_guess_not_with_the_sdk() -> None:
     assert result["encoding"] == "utf-8"
     assert result["text"] == "déjà vu, ça va très bien"
     assert result["used"] is True
+
+
+def test_the_entry_point_module_loads_neither_requests_nor_the_sdk() -> None:
+    """The shim runs only where docker is imported: a server on another runtime never pays for requests."""
+    code = (
+        "import sys, rivetr_runtime_docker.plugin; print(sorted({'requests', 'docker'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -12,6 +12,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import docker
 import docker.errors
 from docker.api.build import process_dockerfile

@@ -26,6 +26,9 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import docker
 import docker.errors
 import requests

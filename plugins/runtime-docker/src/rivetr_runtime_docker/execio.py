@@ -17,6 +17,9 @@ import struct
 import threading
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import requests
 
 from .engine import shutdown_response

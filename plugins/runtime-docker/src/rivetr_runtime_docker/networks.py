@@ -21,6 +21,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import docker
 import docker.errors
 

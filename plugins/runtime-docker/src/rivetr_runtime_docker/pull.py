@@ -14,6 +14,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 from docker import auth as docker_auth
 
 from rivetr_core.contract import ImageNotFound

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import docker
 
 from rivetr_core.contract import ContainerNotFound, ContainerStats

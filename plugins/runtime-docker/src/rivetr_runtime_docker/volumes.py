@@ -14,6 +14,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from . import _requests_import  # noqa: F401  # first: requests without charset_normalizer
+
+# isort: split
 import docker
 import docker.errors
 import docker.types
