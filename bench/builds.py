@@ -300,7 +300,7 @@ def main() -> None:
         "engine": args.engine,
         "runs": args.runs,
         "samples": {s: {k: round(v, 3) for k, v in r.items()} for s, r in results.items()},
-        "worst_ratio": round(worst, 3),
+        "worst_ratio": round(worst, 3) if results else None,
         "failed": failed,
         "target": TARGET,
     }
