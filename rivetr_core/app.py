@@ -67,6 +67,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.system:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.tokens:bp",
+    "rivetr_core.api.teams:bp",
 )
 
 #: Async ``start(app, ctx)`` functions run at start-up, in order, after the DB, proxy and routes are up.

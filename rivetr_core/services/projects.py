@@ -1,8 +1,9 @@
 """``ProjectService`` (``ctx.services.projects``): projects group apps.
 
 * ``await projects.page(page) -> ([(Project, app_ids)], next)`` — creation order, each with its apps' ids.
-* ``await projects.create(name, description)`` / ``update(project_id, fields)`` — ``Conflict`` on ``name`` when
-  another project has it (the database's unique name decides, so a race cannot store a duplicate).
+* ``await projects.create(name, description, team_id=None)`` / ``update(project_id, fields)`` — ``Conflict`` on
+  ``name`` when another project has it (the database's unique name decides, so a race cannot store a duplicate);
+  ``team_id`` names the owning team (404 naming it when there is no such team), None: the default team.
 * ``await projects.get(project_id) -> (Project, app_ids)`` — ``NotFound`` when absent.
 * ``await projects.delete(project_id)`` — ``Conflict`` (``project_not_empty``) while apps belong to it: apps
   are moved or deleted first, never orphaned silently.
@@ -31,13 +32,17 @@ if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
 
 #: Fields ``update`` may change (a partial update: absent or null keeps the stored value).
-UPDATABLE_FIELDS = ("name", "description")
+UPDATABLE_FIELDS = ("name", "description", "team_id")
+#: The team a project created without ``team_id`` goes to (rivetr_core.models.teams.DEFAULT_TEAM_ID; literal
+#: here so that projects never load the teams module).
+DEFAULT_TEAM_ID = "default"
 
 
 class ProjectOut(ApiModel):
     id: str
     name: str = Field(description="Unique among projects.")
     description: str
+    team_id: str = Field(description="The team that owns the project.")
     app_ids: list[str] = Field(description="Ids of the project's apps, by app name.")
     created_at: str
     updated_at: str
@@ -49,11 +54,20 @@ def project_json(project: Project, app_ids: list[str]) -> dict[str, Any]:
             "id": project.id,
             "name": project.name,
             "description": project.description,
+            "team_id": project.team_id,
             "app_ids": app_ids,
             "created_at": isoformat(project.created_at),
             "updated_at": isoformat(project.updated_at),
         }
     ).model_dump(mode="json")
+
+
+async def _check_team(session: Any, team_id: str) -> None:
+    """404 naming ``team_id`` for no such team. Raw SQL: projects never load the teams module (idle memory), and
+    on SQLite no foreign key backs ``projects.team_id`` (see migration 0020_teams)."""
+    found = await session.exec(sa.text("SELECT 1 FROM teams WHERE id = :id"), params={"id": team_id})
+    if found.first() is None:
+        raise NotFound.on("team_id", f"no team with id {team_id!r}")
 
 
 def _name_taken(name: str) -> Conflict:
@@ -89,10 +103,12 @@ class ProjectService:
             raise NotFound.of("project", project_id)
         return project, await self._app_ids(project_id)
 
-    async def create(self, name: str, description: str = "") -> Project:
-        project = Project(name=name, description=description)
+    async def create(self, name: str, description: str = "", team_id: str | None = None) -> Project:
+        """``team_id`` None: the default team (later: the creator's current team, issue 20)."""
+        project = Project(name=name, description=description, team_id=team_id or DEFAULT_TEAM_ID)
         try:
             async with self.ctx.db.session() as session:
+                await _check_team(session, project.team_id)
                 session.add(project)
                 await session.commit()
         except IntegrityError:
@@ -107,6 +123,8 @@ class ProjectService:
                 project = await session.get(Project, project_id)
                 if project is None:
                     raise NotFound.of("project", project_id)
+                if "team_id" in changes:
+                    await _check_team(session, changes["team_id"])
                 for key, value in changes.items():
                     setattr(project, key, value)
                 project.updated_at = utcnow()

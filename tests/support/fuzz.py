@@ -167,6 +167,8 @@ SEMANTIC_EXCLUSIONS = (
             "/api/apps/{app_id}/env-vars",
             "/api/apps/{app_id}/previews",
             "/api/auth/sessions",
+            "/api/teams",
+            "/api/teams/{team_id}/members",
             "/api/certificates",
             "/api/git-providers",
             "/api/git-providers/available",
