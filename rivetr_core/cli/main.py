@@ -39,6 +39,7 @@ LAZY_COMMANDS = {
     "previews": "previews_cmd:previews",
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",
+    "teams": "teams_cmd:teams",
     "backup": "backup_cmd:backup",
     "schedules": "backup_cmd:schedules",
     "system": "system_cmd:system",

@@ -1,0 +1,106 @@
+"""``rivetr teams ...`` against the real API served by Hypercorn on a loopback socket (in a thread of the test
+process, whose app the test seeds with users through the account service)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from rivetr_core.cli.main import cli
+from tests.support.proxy import free_port
+from tests.support.server import ADMIN_TOKEN, make_config
+from tests.test_teams_api import PASSWORD
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from rivetr_core.app import create_app
+
+    app = create_app(make_config(tmp_path_factory.mktemp("cli-teams") / "data"))
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready = threading.Event()
+
+    async def main() -> None:
+        @app.before_serving
+        async def _users() -> None:
+            accounts = app.extensions["rivetr_ctx"].services.accounts
+            for name in ("alice", "bob"):
+                await accounts.create_user(name, PASSWORD)
+            ready.set()
+
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(60), "the API did not start"
+    yield f"http://127.0.0.1:{port}"
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(30)
+
+
+def run(server: str, tmp_path: Path, *args: str) -> Any:
+    env = {
+        "RIVETR_URL": server,
+        "RIVETR_TOKEN": ADMIN_TOKEN,
+        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+    }
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_teams_lifecycle_from_the_cli(server: str, tmp_path: Path) -> None:
+    created = run(server, tmp_path, "teams", "create", "web")
+    assert created.exit_code == 0 and "created team web" in created.output, created.output
+    again = run(server, tmp_path, "teams", "create", "web")
+    assert again.exit_code != 0 and "already exists" in again.output and "409" in again.output
+
+    listed = run(server, tmp_path, "teams", "list", "--json")
+    assert [t["name"] for t in json.loads(listed.stdout)] == ["default", "web"]
+
+    for user, role in (("alice", "owner"), ("bob", "viewer")):
+        added = run(server, tmp_path, "teams", "add-member", "web", user, "--role", role)
+        assert added.exit_code == 0 and f"added {user} to team web as {role}" in added.output, added.output
+    bad_role = run(server, tmp_path, "teams", "add-member", "web", "bob", "--role", "god")
+    assert bad_role.exit_code == 2  # click refuses it before any request
+
+    demote = run(server, tmp_path, "teams", "set-role", "web", "alice", "--role", "admin")
+    assert demote.exit_code != 0 and "no owner left" in demote.output
+    promoted = run(server, tmp_path, "teams", "set-role", "web", "bob", "--role", "owner")
+    assert promoted.exit_code == 0 and "bob is now owner of team web" in promoted.output
+    removed = run(server, tmp_path, "teams", "remove-member", "web", "alice")
+    assert removed.exit_code == 0, removed.output
+
+    members = run(server, tmp_path, "teams", "members", "web")
+    assert members.exit_code == 0 and "bob" in members.output and "alice" not in members.output
+
+    renamed = run(server, tmp_path, "teams", "rename", "web", "frontend")
+    assert renamed.exit_code == 0 and "renamed team web to frontend" in renamed.output
+    shown = run(server, tmp_path, "teams", "show", "frontend", "--json")
+    body = json.loads(shown.stdout)
+    assert (body["name"], [(m["username"], m["role"]) for m in body["members"]]) == (
+        "frontend",
+        [("bob", "owner")],
+    )
+    missing = run(server, tmp_path, "teams", "show", "web")
+    assert missing.exit_code != 0 and "no team matches 'web'" in missing.output
+
+    default = run(server, tmp_path, "teams", "delete", "default", "--yes")
+    assert default.exit_code != 0 and "default team cannot be deleted" in default.output
+    deleted = run(server, tmp_path, "teams", "delete", "frontend", "--yes")
+    assert deleted.exit_code == 0 and "deleted team frontend" in deleted.output
+    assert [t["name"] for t in json.loads(run(server, tmp_path, "teams", "list", "--json").stdout)] == [
+        "default"
+    ]
