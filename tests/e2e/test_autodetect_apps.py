@@ -274,21 +274,15 @@ def test_a_code_only_change_reuses_the_cached_dependency_layer(bench: Bench, sam
 # explains a "no" for "auto" (why_not), but for a named builder it still only says (observed on both engines,
 # 2026-12-06): "the autodetect builder the app names cannot build this source (its detect() said no); fix the source
 # or set the app's builder to another one or to auto".
-NAMED_XFAIL = (
-    "select_builder (rivetr_core/engine/service.py, the lead's file) explains an undetectable source only for "
-    "builder 'auto'; a named builder's failure says 'its detect() said no' without what it looked for"
-)
-
-
 @pytest.mark.parametrize(
     "builder",
-    ["auto", pytest.param("autodetect", marks=pytest.mark.xfail(reason=NAMED_XFAIL, strict=True))],
+    ["auto", "autodetect"],
 )
 def test_a_repository_with_nothing_to_detect_fails_naming_what_was_looked_for(
     bench: Bench, builder: str
 ) -> None:
     rivetr = bench.rivetr
-    name = f"ad-{rivetr.engine[:2]}-none-{builder[:4]}-{bench.suffix}"
+    name = f"ad-{rivetr.engine[:2]}-none-{'auto' if builder == 'auto' else 'named'}-{bench.suffix}"
     files = {"README.md": ("# notes\n", 0o644), "notes/todo.txt": ("nothing to run here\n", 0o644)}
     app = rivetr.create_app(bench.git.create_repo(name, files), name, builder=builder)
     dep = rivetr.wait(rivetr.deploy(app["id"])["id"])
