@@ -179,17 +179,19 @@ class Sides:
         """This run's images only: the rivetr side's by label (every stage carries it), the peer's tag, then
         the untagged images its builds printed (stages, intermediates) that nothing else uses: ``rmi`` without
         ``-f`` refuses an image with children or a container, and tagged ones (base images) are skipped."""
-        labelled = self.cli(
-            "images",
-            "-a",
-            "-q",
-            "--filter",
-            f"label=rivetr.instance={self.labels['rivetr.instance']}",
-            check=False,
-        ).stdout.split()
         self.remove_images()
-        if labelled:
-            self.cli("rmi", "-f", *sorted(set(labelled)), check=False)
+        # A second pass: dockerd refuses a parent listed before its child in the same rmi.
+        for _ in range(2):
+            labelled = self.cli(
+                "images",
+                "-a",
+                "-q",
+                "--filter",
+                f"label=rivetr.instance={self.labels['rivetr.instance']}",
+                check=False,
+            ).stdout.split()
+            if labelled:
+                self.cli("rmi", "-f", *sorted(set(labelled)), check=False)
         for image_id in reversed(list(dict.fromkeys(self.peer_ids))):
             tags = self.cli("image", "inspect", "--format", "{{json .RepoTags}}", image_id, check=False)
             if tags.returncode == 0 and not json.loads(tags.stdout.strip() or "[]"):
