@@ -182,3 +182,24 @@ async def test_each_teams_route_declares_the_permission_its_role_table_plans(api
         "set_member_role": "members",
         "remove_member": "members",
     }
+
+
+async def test_two_owners_demoted_at_once_leave_one_owner(api: ApiClient) -> None:
+    """Each demotion is written before the owners are counted, in one transaction: of two concurrent ones, the
+    second counts after the first and is refused, whatever the interleaving."""
+    import asyncio
+
+    for name in ("dora", "eli"):
+        await _user(api, name)
+    for attempt in range(5):
+        _, team = await api.post("/api/teams", json={"name": f"race-{attempt}"})
+        members = f"/api/teams/{team['id']}/members"
+        for name in ("dora", "eli"):
+            assert (await api.post(members, json={"username": name, "role": "owner"}))[0] == 201
+        answers = await asyncio.gather(
+            api.put(f"{members}/dora", json={"role": "viewer"}),
+            api.put(f"{members}/eli", json={"role": "viewer"}),
+        )
+        assert sorted(status for status, _ in answers) == [200, 409], answers
+        _, listed = await api.get(members)
+        assert [m["role"] for m in listed["items"]].count("owner") == 1
