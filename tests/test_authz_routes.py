@@ -18,6 +18,7 @@ from rivetr_core.authz.enforce import PLUGIN_DEFAULT, ROUTE_PERMISSIONS
 from rivetr_core.authz.permissions import PERMISSIONS, PUBLIC, Principal
 from rivetr_core.authz.routes import CORE_ROUTES
 from rivetr_core.contract import BlueprintRegistration, requires
+from rivetr_core.contract.plugin import PERMISSION_ATTRIBUTE
 from tests.support.server import ApiClient, websocket_outcome
 
 VIEWER_TOKEN = "authz-test-viewer-" + secrets.token_hex(8)
@@ -122,6 +123,8 @@ async def test_core_table_names_only_real_endpoints_and_public_matches_the_guard
     stale = sorted(set(CORE_ROUTES) - endpoints)
     assert not stale, f"rivetr_core/authz/routes.py names endpoints that do not exist: {stale}"
     assert set(CORE_ROUTES.values()) <= {*PERMISSIONS, PUBLIC}
+    twice = sorted(e for e in CORE_ROUTES if hasattr(api.app.view_functions[e], PERMISSION_ATTRIBUTE))
+    assert not twice, f"declared both in the table and with requires (one place only): {twice}"
     public = {_example_path(r) for r in api.app.url_map.iter_rules() if CORE_ROUTES.get(r.endpoint) == PUBLIC}
     assert public == set(PUBLIC_API_PATHS), "declared-public routes and the guard's PUBLIC_API_PATHS differ"
 

@@ -1,7 +1,8 @@
 """Core's route table: the permission each core ``/api/*`` route and WebSocket needs, keyed by Quart endpoint.
 
-One line per endpoint so a review sees every route's rights at once. A core endpoint missing here is refused
-(403 ``permission_undeclared``) and tests/test_authz_routes.py names it. Rules of thumb used below:
+One line per endpoint so a review sees every route's rights at once. A core blueprint may instead declare each
+route with :func:`rivetr_core.contract.requires` beside it (the teams API does), never both. A core endpoint
+declared nowhere is refused (403 ``permission_undeclared``) and tests/test_authz_routes.py names it. Rules of thumb used below:
 
 * a GET is ``read``; changing a resource is ``write``; operating it without changing it is ``deploy``;
 * resources that belong to no team today and affect every team (proxy routes, certificates, notification
