@@ -136,7 +136,11 @@ def _installed_names(node: Any, plugins: Any) -> Any:
 
         which = node["x-rivetr-names"]
         if which == "builders":  # never empty: "auto" is always valid
-            names = [AUTO_BUILDER, *sorted(plugins.builders() if plugins is not None else ())]
+            from .contract import unavailable_reason
+
+            # An unavailable builder (its CLI missing) is refused by the API, so the document leaves it out.
+            installed = plugins.builders() if plugins is not None else {}
+            names = [AUTO_BUILDER, *sorted(n for n, reg in installed.items() if not unavailable_reason(reg))]
         elif plugins is None:
             names = []
         else:

@@ -168,6 +168,7 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "value": {"type": "string", "maxLength": 65536, "pattern": "^[^\\x00]*$"},
     "commit": {"type": "string", "pattern": "^[0-9A-Fa-f]{7,64}$"},
     "image": IMAGE_REF_SCHEMA,
+    "base_image": IMAGE_REF_SCHEMA,
     # The names installed on this server: rivetr_core.openapi fills in "x-rivetr-names" when serving the document.
     "builder": {"type": "string", "x-rivetr-names": "builders"},
     "log_max_size": {
