@@ -20,9 +20,8 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 
 from rivetr_core.context import rivetr
 from rivetr_core.contract import requires
-from rivetr_core.models.teams import ROLES
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.services.teams import TeamMemberOut, TeamOut, TeamService, team_json
+from rivetr_core.services.teams import ROLES, TeamMemberOut, TeamOut, TeamService, team_json
 from rivetr_core.validation import check_name
 
 from .appschema import _document_checks, _Strict
