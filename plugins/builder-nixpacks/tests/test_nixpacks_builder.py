@@ -23,9 +23,9 @@ from rivetr_builder_nixpacks.builder import (
     summarize_plan,
 )
 from rivetr_builder_nixpacks.plugin import NAME, PRIORITY, unavailable
-from rivetr_builder_nixpacks.process import child_env, engine_host, stream_lines
 
 from rivetr_core.contract import BuildFailed, BuildRequest
+from rivetr_core.contract.cliproc import child_env, engine_host, stream_lines
 from rivetr_core.plugins import RivetrPluginManager, unavailable_reason
 from tests.support.server import ApiClient, make_config
 

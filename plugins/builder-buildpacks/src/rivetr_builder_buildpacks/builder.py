@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from rivetr_core.contract import BuildFailed, BuildRequest, BuildSpec, ContainerRuntime, RivetrError
+from rivetr_core.contract.cliproc import RESERVED_ENV, child_env, engine_host, stream_lines
 
 from .plugin import CLI, NAME, unavailable
-from .process import RESERVED_ENV, child_env, engine_host, stream_lines
 
 LOG_PREFIX = "[buildpacks]"
 #: The CNB builder image when the app sets no ``base_image`` (Paketo's Ubuntu 22.04 base builder: Java, Node,

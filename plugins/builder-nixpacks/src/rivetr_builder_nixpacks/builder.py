@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rivetr_core.contract import BuildFailed, BuildRequest, ContainerRuntime
+from rivetr_core.contract.cliproc import RESERVED_ENV, child_env, engine_host, stream_lines
 
 from .plugin import CLI, NAME, unavailable
-from .process import RESERVED_ENV, child_env, engine_host, stream_lines
 
 LOG_PREFIX = "[nixpacks]"
 #: The app's overrides (BuildRequest.settings) nixpacks takes as options; base_image has no nixpacks option.

@@ -1,6 +1,7 @@
-"""Running a builder CLI: its environment (engine address, build variables) and its output as log lines.
-
-(builder-buildpacks has the same small module: plugins share nothing but rivetr_core.contract.)
+"""For builders that run a CLI (builder-nixpacks, builder-buildpacks, a third party's): the CLI's environment
+(engine address, build variables) and its output as log lines, with the process group killed when the build is
+cancelled. Part of the contract so plugins, which share nothing else, share this; imported by those builders
+only, never at start-up.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
-from rivetr_core.contract import BuildFailed
+from .errors import BuildFailed
 
 #: Variables the CLI itself depends on: a build variable of that name would redirect the CLI, not the build.
 RESERVED_ENV = frozenset(
