@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import abort, websocket
 
-from rivetr_core.contract import RivetrError
+from rivetr_core.contract import RivetrError, requires
 from rivetr_core.readmodels import DeploymentSummary, isoformat
 
 from .. import queries
@@ -25,6 +25,7 @@ log = logging.getLogger("rivetr.ui")
 
 
 @bp.websocket("/ws/events")
+@requires("read")
 async def events_ws() -> None:
     """Every deployment status change (optionally of one app: ``?app_id=``) as JSON, as it happens."""
     if await websocket_session() is None:

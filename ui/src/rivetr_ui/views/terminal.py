@@ -27,7 +27,7 @@ from quart import abort, current_app, g, request, url_for, websocket
 
 from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import SESSION_COOKIE
-from rivetr_core.contract import RivetrError
+from rivetr_core.contract import RivetrError, requires
 from rivetr_core.contract.errors import NotFound
 
 from .. import queries
@@ -116,6 +116,7 @@ async def _admin_websocket() -> SessionInfo | None:
 
 
 @bp.websocket("/apps/<app_id>/terminal/ws")
+@requires("terminal")
 async def terminal_ws(app_id: str) -> None:
     session = await _admin_websocket()
     if session is None:
@@ -137,6 +138,7 @@ async def terminal_ws(app_id: str) -> None:
 
 
 @bp.websocket("/stacks/<stack_id>/services/<service>/terminal/ws")
+@requires("terminal")
 async def stack_terminal_ws(stack_id: str, service: str) -> None:
     session = await _admin_websocket()
     if session is None:
