@@ -225,7 +225,7 @@ async def test_a_deployment_without_dockerfile_is_built_by_autodetect(
     lines = [entry["line"] for entry in log]
     assert any("with the autodetect builder" in line for line in lines), lines
     assert "[autodetect] detected static with the static detector" in lines
-    assert "[autodetect]   FROM busybox:stable AS site" in lines
+    assert "[autodetect]   FROM busybox:stable" in lines
     (spec,) = [call["spec"] for call in fake_runtime.calls_to("build")]
     assert Path(spec.dockerfile).is_absolute() and "/builds/" not in spec.dockerfile
 

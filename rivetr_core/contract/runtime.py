@@ -29,6 +29,9 @@ class BuildSpec:
     #: Engine network the build's RUN steps use (None: the engine's default); fork previews build on an
     #: isolated one.
     network: str | None = None
+    #: ``.dockerignore`` patterns left out of the context in addition to the context's own ``.dockerignore``
+    #: (a generated Dockerfile's build leaves out ``.git``: the history never reaches the image).
+    exclude: list[str] = field(default_factory=list)
 
 
 @dataclass

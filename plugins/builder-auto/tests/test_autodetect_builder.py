@@ -75,6 +75,7 @@ async def test_build_logs_the_dockerfile_and_passes_the_request_on(tmp_path: Pat
         "rivetr-fork",
         True,
     )
+    assert spec.exclude == [".git", "**/.git"]  # the history stays out of the context (and so the image)
     # Written outside the checkout, readable by nobody else, removed after the build; the checkout untouched.
     assert os.path.isabs(spec.dockerfile) and not seen[0].is_relative_to(source)
     assert not seen[0].exists()
@@ -156,6 +157,8 @@ async def test_real_build_serves_on_port(
     await _ensure_bases(docker_runtime, engine_env.registry, bases)
     source = tmp_path / "src"
     shutil.copytree(APPS / sample, source)
+    (source / ".git").mkdir()  # a checkout's history: it must not reach the image (nor be served)
+    (source / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     tag = f"localhost/rivetr-test/autodetect-{sample}:{uuid.uuid4().hex[:8]}"
     request = BuildRequest(source_dir=source, tag=tag, labels=test_labels, settings={"port": "8080"})
     log = [line async for line in AutoBuilder().build(request, docker_runtime)]
@@ -165,6 +168,8 @@ async def test_real_build_serves_on_port(
     assert info.host_port
     status, text = await wait_http(info.host_port, "/")
     assert status == 200 and body in text
+    status, text = await wait_http(info.host_port, "/.git/HEAD")
+    assert "refs/heads" not in text  # 404 from httpd; the Go sample answers every path itself
 
 
 async def test_secret_build_variable_reaches_the_build_but_not_the_image(

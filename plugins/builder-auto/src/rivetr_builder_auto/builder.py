@@ -23,6 +23,8 @@ from .plan import Plan, Settings
 from .repo import Repo
 
 LOG_PREFIX = "[autodetect]"
+#: Left out of every build context of a generated Dockerfile (the checkout's and submodules' git data).
+GIT_DIRS = (".git", "**/.git")
 
 
 def looked_for() -> str:
@@ -92,6 +94,8 @@ class AutoBuilder:
                 memory_limit=request.memory_limit,
                 network=request.network,
                 no_cache=request.no_cache,
+                # The generated Dockerfiles copy the whole context: the repository's history stays out of it.
+                exclude=list(GIT_DIRS),
             )
             async for line in runtime.build(spec):
                 yield line

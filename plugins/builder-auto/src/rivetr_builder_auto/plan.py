@@ -132,6 +132,10 @@ class AppStage:
     arg_names: list[str]
     env: list[str] = field(default_factory=list)
     name: str | None = None
+    #: Metadata of a stage that is the image (``ENV PORT``, ``EXPOSE``, ``CMD``): placed after the install and
+    #: before the source, so a code-only rebuild re-runs only the source copy and what follows it (the legacy
+    #: builders commit an image for every instruction, metadata too).
+    meta: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [
@@ -144,8 +148,10 @@ class AppStage:
             out.append(copy_line(self.manifests, "./"))
             if self.install_command:
                 out.append(f"RUN {self.install_command}")
+            out += self.meta
             out.append(copy_line(["."], "."))
         else:  # nothing to install from before the source (the install reads the source itself)
+            out += self.meta
             out.append(copy_line(["."], "."))
             if self.install_command:
                 out.append(f"RUN {self.install_command}")

@@ -115,12 +115,13 @@ class BuildMixin(EngineClient):
         """Blocking: POST /build with the tarred context and yield the decoded JSON chunks."""
         api = self._api()
         context_dir = str(spec.context_dir)
-        exclude = None
+        exclude: list[str] = []
         # Files of the (untrusted) repository are read confined to the context, regular files only, capped:
         # a .dockerignore linked to /dev/zero or a FIFO would otherwise read forever or block this thread.
         ignore = read_context_file(context_dir, ".dockerignore", missing_ok=True)
         if ignore is not None:
             exclude = [ln.strip() for ln in ignore.splitlines() if ln.strip() and not ln.startswith("#")]
+        exclude += spec.exclude  # last: a "!" line of the repository's file cannot bring them back
         text, inside = read_dockerfile(context_dir, spec.dockerfile)
         # The SDK's process_dockerfile would open a Dockerfile outside the context itself: pass the text read.
         dockerfile = (

@@ -106,6 +106,13 @@ def plan(repo: Repo, settings: Settings) -> Plan:
     base = settings.base_image or BASE_IMAGE
     install = settings.install_command or install
     port = settings.port or (DEFAULT_PORT if static_dir is None else "8080")
+    if static_dir is not None:
+        # The served files alone, in a small HTTP server image: no Node runtime or node_modules at run time.
+        start = "httpd -f -v -p $PORT -h /www"
+        facts["runtime_image"] = STATIC_IMAGE
+    assert start is not None
+    meta = [*port_lines(port), cmd_line(start)]
+    single = static_dir is None and not settings.secret_arg_names  # the build stage is the image
     stage = AppStage(
         base,
         "/app",
@@ -113,20 +120,17 @@ def plan(repo: Repo, settings: Settings) -> Plan:
         install,
         build,
         settings.build_arg_names,
-        name="build" if static_dir or settings.secret_arg_names else None,
+        name=None if single else "build",
+        meta=meta if single else [],
     )
     lines = [header(NAME, "node", framework), *stage.lines()]
     if static_dir is not None:
-        # The served files alone, in a small HTTP server image: no Node runtime or node_modules at run time.
-        start = "httpd -f -v -p $PORT -h /www"
-        facts["runtime_image"] = STATIC_IMAGE
-        lines += [f"FROM {STATIC_IMAGE}", copy_line([f"/app/{static_dir}"], "/www", stage="build")]
-    else:
-        if settings.secret_arg_names:
-            lines += stage.secret_free_lines()
+        lines += [f"FROM {STATIC_IMAGE}", *meta, copy_line([f"/app/{static_dir}"], "/www", stage="build")]
+    elif settings.secret_arg_names:
+        lines += [*stage.secret_free_lines(), *meta]
+    if static_dir is None:
+        # Set after the build (a build script may want development settings), before the image is run.
         lines.append("ENV NODE_ENV=production")
-    assert start is not None
-    lines += [*port_lines(port), cmd_line(start)]
     return Plan(
         detector=NAME,
         language="node",

@@ -165,11 +165,11 @@ def plan(repo: Repo, settings: Settings) -> Plan:
         settings.build_arg_names,
         env,
         name="build" if secret else None,
+        meta=[] if secret else [*port_lines(port), cmd_line(start)],
     )
     lines = [header(NAME, "python", framework), *stage.lines()]
     if secret:
-        lines += stage.secret_free_lines()
-    lines += [*port_lines(port), cmd_line(start)]
+        lines += [*stage.secret_free_lines(), *port_lines(port), cmd_line(start)]
     return Plan(
         detector=NAME,
         language="python",

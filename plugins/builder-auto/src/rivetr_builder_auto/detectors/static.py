@@ -20,9 +20,14 @@ def plan(repo: Repo, settings: Settings) -> Plan:
     base = settings.base_image or STATIC_IMAGE
     start = settings.start_command or "httpd -f -v -p $PORT -h /www"
     port = settings.port or DEFAULT_PORT
-    # The checkout (with its .git) is copied into a first stage and only the site reaches the served image:
-    # the repository's history must not be downloadable from the site.
-    lines = [header(NAME, "static", None), f"FROM {base} AS site", "WORKDIR /www"]
+    # One stage, metadata first so a changed page re-runs only the copy. The repository's history is never
+    # served: the builder leaves .git out of the build context (BuildSpec.exclude). With secret build variables
+    # the copy and commands run in a stage of their own, and the image only copies the site from it.
+    meta = [*port_lines(port), cmd_line(start)]
+    secret = bool(settings.secret_arg_names)
+    lines = [header(NAME, "static", None), f"FROM {base}" + (" AS site" if secret else ""), "WORKDIR /www"]
+    if not secret:
+        lines += meta
     lines += arg_lines(settings.build_arg_names, late=False)
     lines.append(copy_line([root], "/www"))
     lines += arg_lines(settings.build_arg_names, late=True)
@@ -30,13 +35,8 @@ def plan(repo: Repo, settings: Settings) -> Plan:
         lines.append(f"RUN {settings.install_command}")
     if settings.build_command:
         lines.append(f"RUN {settings.build_command}")
-    lines += [
-        "RUN rm -rf /www/.git",
-        f"FROM {base}",
-        copy_line(["/www"], "/www", stage="site"),
-        "WORKDIR /www",
-    ]
-    lines += [*port_lines(port), cmd_line(start)]
+    if secret:
+        lines += [f"FROM {base}", "WORKDIR /www", *meta, copy_line(["/www"], "/www", stage="site")]
     return Plan(
         detector=NAME,
         language="static",
