@@ -24,6 +24,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from rivetr_core.contract import unavailable_reason
+
 BUILTIN_KINDS = ("http", "tcp", "command")
 AUTO_BUILDER = "auto"
 DEFAULT_HEALTH_CHECK: dict[str, Any] = {"kind": "http"}
@@ -145,21 +147,22 @@ def parse_health_check(value: Any) -> dict[str, Any]:
 
 
 def check_installed(
-    builder: str | None, health_kind: str | None, builders: Collection[str], health_checks: Collection[str]
+    builder: str | None,
+    health_kind: str | None,
+    builders: Mapping[str, object],
+    health_checks: Collection[str],
 ) -> None:
     """Raise :class:`SelectionError` (listing what is installed) for a name no plugin registered, and for a
-    builder that is installed but cannot run here (``builders`` maps names to registrations: see
-    :func:`rivetr_core.plugins.unavailable_reason`)."""
-    if builder is not None and builder != AUTO_BUILDER and builder not in builders:
-        raise SelectionError(
-            "builder",
-            f"no builder named {builder!r} is installed (available: "
-            f"{', '.join([AUTO_BUILDER, *sorted(builders)])})",
-            [AUTO_BUILDER, *builders],
-        )
-    if builder is not None and isinstance(builders, Mapping) and builder in builders:
-        from rivetr_core.plugins import unavailable_reason
-
+    builder that is installed but cannot run here (``builders``: name → registration, see
+    :func:`rivetr_core.contract.unavailable_reason`)."""
+    if builder is not None and builder != AUTO_BUILDER:
+        if builder not in builders:
+            raise SelectionError(
+                "builder",
+                f"no builder named {builder!r} is installed (available: "
+                f"{', '.join([AUTO_BUILDER, *sorted(builders)])})",
+                [AUTO_BUILDER, *builders],
+            )
         reason = unavailable_reason(builders[builder])
         if reason:
             raise SelectionError("builder", f"the {builder} builder is unavailable: {reason}", None)
