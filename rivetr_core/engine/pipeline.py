@@ -97,6 +97,13 @@ class AppSnapshot:
 MIN_MASKED_LENGTH = 4
 
 
+def secret_build_values(request: BuildRequest) -> list[str]:
+    """The values of the request's secret build arguments to mask in its log, longest first (a secret that
+    contains another is masked whole)."""
+    values = {request.build_args.get(name, "") for name in request.secret_build_args}
+    return sorted((v for v in values if len(v) >= MIN_MASKED_LENGTH), key=len, reverse=True)
+
+
 def mask_secrets(line: str, values: list[str]) -> str:
     for value in values:
         if value in line:
@@ -394,16 +401,7 @@ class Pipeline:
         self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
         self.built_image = tag
         lines = builder.build(request, runtime)
-        # Longest first: a secret containing another is masked whole.
-        secrets = sorted(
-            (
-                v
-                for k in request.secret_build_args
-                if len(v := request.build_args.get(k, "")) >= MIN_MASKED_LENGTH
-            ),
-            key=len,
-            reverse=True,
-        )
+        secrets = secret_build_values(request)
         try:
             async for line in lines:
                 if secrets:
