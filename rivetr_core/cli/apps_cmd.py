@@ -253,7 +253,7 @@ def apps_create(
     git_token_user: str | None,
     conn: Connection,
     as_json: bool,
-    **release: Any,
+    **settings: Any,
 ) -> None:
     """Create an app from a git repository (--git) or a pre-built image (--image); deploy it with
     `rivetr deploy NAME`."""
@@ -270,8 +270,8 @@ def apps_create(
         "domains": list(domains),
         "dockerfile": dockerfile,
         "builder": builder,
-        **build_body(release),
-        **release_body(release),
+        **build_body(settings),
+        **release_body(settings),
     }
     check = _health_check({}, health_kind, health_path, None, health_command, health_options, {})
     if check:
@@ -319,7 +319,7 @@ def apps_delete(app: str, yes: bool, keep_volumes: bool, conn: Connection) -> No
 @release_options
 @connection_options
 @json_option
-def apps_update(app: str, conn: Connection, as_json: bool, **release: Any) -> None:
+def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> None:
     """Show or change an app's build overrides and release phase (they apply at the next deployment).
 
     \b
@@ -328,7 +328,7 @@ def apps_update(app: str, conn: Connection, as_json: bool, **release: Any) -> No
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more"""
-    body = {**build_body(release), **release_body(release)}
+    body = {**build_body(settings), **release_body(settings)}
     with conn.client() as client:
         found = client.resolve_app(app)
         if body:
