@@ -125,6 +125,12 @@ async def test_core_table_names_only_real_endpoints_and_public_matches_the_guard
     assert set(CORE_ROUTES.values()) <= {*PERMISSIONS, PUBLIC}
     twice = sorted(e for e in CORE_ROUTES if hasattr(api.app.view_functions[e], PERMISSION_ATTRIBUTE))
     assert not twice, f"declared both in the table and with requires (one place only): {twice}"
+    beside = sorted(
+        endpoint
+        for endpoint, view in api.app.view_functions.items()
+        if view.__module__.startswith("rivetr_core.") and hasattr(view, PERMISSION_ATTRIBUTE)
+    )
+    assert not beside, f"core routes declare in rivetr_core/authz/routes.py, not with requires: {beside}"
     public = {_example_path(r) for r in api.app.url_map.iter_rules() if CORE_ROUTES.get(r.endpoint) == PUBLIC}
     assert public == set(PUBLIC_API_PATHS), "declared-public routes and the guard's PUBLIC_API_PATHS differ"
 

@@ -4,8 +4,7 @@ Members are addressed as ``/api/teams/{team_id}/members/{user}`` where ``{user}`
 A team owning projects cannot be deleted (409 naming them), nor can the default team; the last owner of a team can
 be neither demoted nor removed (409 ``last_owner``). Roles are recorded, not enforced yet (docs/teams.md).
 
-Each route declares its permission with ``requires`` beside it (rivetr_core/authz/routes.py, which holds the other
-core routes' declarations, may take these over; the check reads either).
+Each route's permission is declared in rivetr_core/authz/routes.py with every other core route's.
 
 Thin handlers over :class:`~rivetr_core.services.teams.TeamService`.
 """
@@ -19,7 +18,6 @@ from quart import Blueprint, Response, g
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.context import rivetr
-from rivetr_core.contract import requires
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.teams import ROLES, TeamMemberOut, TeamOut, TeamService, team_json
 from rivetr_core.validation import check_name
@@ -93,7 +91,6 @@ def _teams() -> TeamService:
 
 @bp.get("")
 @tag(["teams"])
-@requires("read")
 @validate_querystring(PageQuery)
 @document_response(TeamPage)
 async def list_teams(query_args: PageQuery) -> dict[str, Any]:
@@ -105,7 +102,6 @@ async def list_teams(query_args: PageQuery) -> dict[str, Any]:
 
 @bp.post("")
 @tag(["teams"])
-@requires("server")
 @validate_request(TeamIn)
 @document_response(TeamOut, 201)
 async def create_team(data: TeamIn) -> tuple[dict[str, Any], int]:
@@ -118,7 +114,6 @@ async def create_team(data: TeamIn) -> tuple[dict[str, Any], int]:
 
 @bp.get("/<team_id>")
 @tag(["teams"])
-@requires("read")
 @document_response(TeamOut)
 async def get_team(team_id: str) -> dict[str, Any]:
     return team_json(await _teams().get(team_id))
@@ -126,7 +121,6 @@ async def get_team(team_id: str) -> dict[str, Any]:
 
 @bp.put("/<team_id>")
 @tag(["teams"])
-@requires("members")
 @validate_request(TeamUpdate)
 @document_response(TeamOut)
 async def update_team(team_id: str, data: TeamUpdate) -> dict[str, Any]:
@@ -136,7 +130,6 @@ async def update_team(team_id: str, data: TeamUpdate) -> dict[str, Any]:
 
 @bp.delete("/<team_id>")
 @tag(["teams"])
-@requires("team.delete")
 async def delete_team(team_id: str) -> Response:
     """409 (``team_not_empty``, naming them) while the team owns projects, (``default_team``) for the default
     team."""
@@ -146,7 +139,6 @@ async def delete_team(team_id: str) -> Response:
 
 @bp.get("/<team_id>/members")
 @tag(["teams"])
-@requires("read")
 @validate_querystring(PageQuery)
 @document_response(TeamMemberPage)
 async def list_members(team_id: str, query_args: PageQuery) -> dict[str, Any]:
@@ -157,7 +149,6 @@ async def list_members(team_id: str, query_args: PageQuery) -> dict[str, Any]:
 
 @bp.post("/<team_id>/members")
 @tag(["teams"])
-@requires("members")
 @validate_request(TeamMemberIn)
 @document_response(TeamMemberOut, 201)
 async def add_member(team_id: str, data: TeamMemberIn) -> tuple[dict[str, Any], int]:
@@ -169,7 +160,6 @@ async def add_member(team_id: str, data: TeamMemberIn) -> tuple[dict[str, Any], 
 
 @bp.get("/<team_id>/members/<user>")
 @tag(["teams"])
-@requires("read")
 @document_response(TeamMemberOut)
 async def get_member(team_id: str, user: str) -> dict[str, Any]:
     """One member (``user``: id or username); 404 when the user is not a member."""
@@ -178,7 +168,6 @@ async def get_member(team_id: str, user: str) -> dict[str, Any]:
 
 @bp.put("/<team_id>/members/<user>")
 @tag(["teams"])
-@requires("members")
 @validate_request(TeamRoleIn)
 @document_response(TeamMemberOut)
 async def set_member_role(team_id: str, user: str, data: TeamRoleIn) -> dict[str, Any]:
@@ -188,7 +177,6 @@ async def set_member_role(team_id: str, user: str, data: TeamRoleIn) -> dict[str
 
 @bp.delete("/<team_id>/members/<user>")
 @tag(["teams"])
-@requires("members")
 async def remove_member(team_id: str, user: str) -> Response:
     """Remove a member; 409 (``last_owner``) for the team's last owner."""
     await _teams().remove_member(team_id, user)

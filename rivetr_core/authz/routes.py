@@ -1,8 +1,9 @@
 """Core's route table: the permission each core ``/api/*`` route and WebSocket needs, keyed by Quart endpoint.
 
-One line per endpoint so a review sees every route's rights at once. A core blueprint may instead declare each
-route with :func:`rivetr_core.contract.requires` beside it (the teams API does), never both. A core endpoint
-declared nowhere is refused (403 ``permission_undeclared``) and tests/test_authz_routes.py names it. Rules of thumb used below:
+One line per endpoint so a review sees every route's rights at once: core routes declare here and only here
+(:func:`rivetr_core.contract.requires` is for plugins; tests/test_authz_routes.py refuses it on a core route). A
+core endpoint declared nowhere is refused (403 ``permission_undeclared``) and the same test names it. Rules of
+thumb used below:
 
 * a GET is ``read``; changing a resource is ``write``; operating it without changing it is ``deploy``;
 * resources that belong to no team today and affect every team (proxy routes, certificates, notification
@@ -13,7 +14,7 @@ declared nowhere is refused (403 ``permission_undeclared``) and tests/test_authz
 
 from __future__ import annotations
 
-from .permissions import ACCOUNT, AUDIT, DEPLOY, PUBLIC, READ, SERVER, WRITE
+from .permissions import ACCOUNT, AUDIT, DEPLOY, MEMBERS, PUBLIC, READ, SERVER, TEAM_DELETE, WRITE
 
 CORE_ROUTES: dict[str, str] = {
     # apps
@@ -60,6 +61,18 @@ CORE_ROUTES: dict[str, str] = {
     "projects_api.update_project": WRITE,
     "projects_api.delete_project": WRITE,
     "stacks_api.project_network": READ,
+    # teams (docs/teams.md: members for team owners and admins, deleting a team for its owners, creating one for
+    # the server's owners and admins)
+    "teams_api.list_teams": READ,
+    "teams_api.get_team": READ,
+    "teams_api.create_team": SERVER,
+    "teams_api.update_team": MEMBERS,
+    "teams_api.delete_team": TEAM_DELETE,
+    "teams_api.list_members": READ,
+    "teams_api.get_member": READ,
+    "teams_api.add_member": MEMBERS,
+    "teams_api.set_member_role": MEMBERS,
+    "teams_api.remove_member": MEMBERS,
     # services (databases)
     "services_api.list_services": READ,
     "services_api.get_service": READ,
