@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from rivetr_core.models.apps import App
 from rivetr_core.testing import FakeRuntime
 from tests.support.gitserver import GitServer, busybox_app
 from tests.support.server import ApiClient, make_config
@@ -39,16 +38,6 @@ async def make_app(api: ApiClient, url: str, name: str, **extra: Any) -> dict[st
     code, app = await api.post("/api/apps", json={"name": name, "git_url": url, "port": 8000, **extra})
     assert code == 201, app
     return app
-
-
-async def set_fields(api: ApiClient, app_id: str, **fields: Any) -> None:
-    """Write app fields directly (the overrides' API is another change's; the plan reads the row)."""
-    async with api.ctx.db.session() as session:
-        row = await session.get(App, app_id)
-        for key, value in fields.items():
-            setattr(row, key, value)
-        session.add(row)
-        await session.commit()
 
 
 async def test_plan_of_a_repository_without_dockerfile(
@@ -124,7 +113,8 @@ async def test_no_builder_is_a_422_saying_what_was_looked_for(api: ApiClient, gi
     assert "go.mod" in reason and "package.json" in reason and "Add a Dockerfile" in reason
 
     # An app naming the builder: only that one is asked, and its reason is given.
-    await set_fields(api, app["id"], builder="autodetect")
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"builder": "autodetect"})
+    assert code == 200, body
     code, body = await api.get(f"/api/apps/{app['id']}/build-plan")
     assert code == 422 and body["error"]["code"] == "no_builder", body
     assert list(body["error"]["details"]["builders"]) == ["autodetect"]
@@ -150,8 +140,10 @@ async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
     assert code == 409 and body["error"]["code"] == "clone_failed", body
     assert "could not clone the app's repository" in body["error"]["message"]
 
-    image = await make_app(api, git_server.create_repo("img", busybox_app()).url, "img")
-    await set_fields(api, image["id"], source_kind="image", image="busybox:stable")
+    code, image = await api.post(
+        "/api/apps", json={"name": "img", "source": {"kind": "image", "image": "busybox:stable"}}
+    )
+    assert code == 201, image
     code, body = await api.get(f"/api/apps/{image['id']}/build-plan")
     assert code == 409 and body["error"]["code"] == "image_app", body
     assert body["error"]["details"] == {"source_kind": "image", "image": "busybox:stable"}
