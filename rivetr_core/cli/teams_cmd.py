@@ -9,13 +9,13 @@ from urllib.parse import quote
 
 import click
 
+from rivetr_core.authz.permissions import TEAM_ROLES
+
 from .client import CliError, Connection, RivetrClient, connection_options, json_option
 from .output import fields, print_json, short_time, table
 
-#: The roles the server knows (rivetr_core.models.teams.ROLES; not imported: the CLI stays light).
-ROLES = ("owner", "admin", "developer", "viewer")
 ROLE_OPTION = click.option(
-    "--role", required=True, type=click.Choice(ROLES), help="The member's role in the team."
+    "--role", required=True, type=click.Choice(list(TEAM_ROLES)), help="The member's role in the team."
 )
 
 

@@ -13,14 +13,16 @@ from datetime import datetime
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from rivetr_core.authz.permissions import TEAM_ROLES
 from rivetr_core.db.engine import new_id, utcnow
 
 #: The team migration 0020 creates; it owns every project that existed before teams and every project created
 #: without ``team_id``. A fixed id (not a name: the team can be renamed) lets the projects table default to it.
 DEFAULT_TEAM_ID = "default"
 DEFAULT_TEAM_NAME = "default"
-#: Roles per team, most powerful first (docs/teams.md has what each will allow once permissions are enforced).
-ROLES = ("owner", "admin", "developer", "viewer")
+#: Roles per team, most powerful first: the role table's (what each allows: docs/permissions.md), so a stored role
+#: is always one the permission check knows.
+ROLES = tuple(TEAM_ROLES)
 
 
 class Team(SQLModel, table=True):
