@@ -23,10 +23,8 @@ class DockerfileBuilder:
         )
 
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
-        context = (request.source_dir / request.build_context).resolve()
+        context = request.resolve_context()
         source = request.source_dir.resolve()
-        if not context.is_relative_to(source):
-            raise BuildFailed(f"build context {request.build_context!r} leaves the repository")
         candidate = context / request.dockerfile
         if not os.path.lexists(candidate):
             candidate = source / request.dockerfile

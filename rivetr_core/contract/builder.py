@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .errors import BuildFailed
 from .plugin import PluginContext
 from .runtime import ContainerRuntime
 
@@ -34,6 +35,15 @@ class BuildRequest:
     #: ``install_command``, ``build_command``, ``start_command``, ``base_image`` (None: the builder's choice),
     #: and ``port`` (the app's container port, as text). A builder ignores keys it has no use for.
     settings: dict[str, str | None] = field(default_factory=dict)
+
+    def resolve_context(self, source_dir: Path | None = None) -> Path:
+        """The build context directory, links resolved, inside ``source_dir`` (default :attr:`source_dir`);
+        :class:`BuildFailed` when ``build_context`` leaves it (``../..``, a link out of the repository)."""
+        source = (source_dir or self.source_dir).resolve()
+        context = (source / self.build_context).resolve()
+        if not context.is_relative_to(source):
+            raise BuildFailed(f"build context {self.build_context!r} leaves the repository")
+        return context
 
 
 @runtime_checkable

@@ -37,23 +37,15 @@ class AutoBuilder:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger("rivetr.builder.autodetect")
 
-    @staticmethod
-    def _context(source_dir: Path, request: BuildRequest) -> Path:
-        source = source_dir.resolve()
-        context = (source / request.build_context).resolve()
-        if not context.is_relative_to(source):
-            raise BuildFailed(f"build context {request.build_context!r} leaves the repository")
-        return context
-
     def detect(self, source_dir: Path, request: BuildRequest) -> bool:
         try:
-            repo = Repo(self._context(source_dir, request))
+            repo = Repo(request.resolve_context(source_dir))
         except BuildFailed:
             return False
         return repo.root.is_dir() and any(d.matches(repo) for d in DETECTORS)
 
     def plan_of(self, source_dir: Path, request: BuildRequest) -> Plan:
-        repo = Repo(self._context(source_dir, request))
+        repo = Repo(request.resolve_context(source_dir))
         settings = Settings.of(request.settings, request.build_args, request.secret_build_args)
         for detector in DETECTORS:
             if detector.matches(repo):
@@ -72,7 +64,7 @@ class AutoBuilder:
 
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
         plan = await asyncio.to_thread(self.plan_of, request.source_dir, request)
-        context = self._context(request.source_dir, request)
+        context = request.resolve_context()
         framework = f" ({plan.framework})" if plan.framework else ""
         yield f"{LOG_PREFIX} detected {plan.language}{framework} with the {plan.detector} detector"
         yield f"{LOG_PREFIX} generated Dockerfile:"
