@@ -1,7 +1,15 @@
-"""For builders that run a CLI (builder-nixpacks, builder-buildpacks, a third party's): the CLI's environment
-(engine address, build variables) and its output as log lines, with the process group killed when the build is
-cancelled. Part of the contract so plugins, which share nothing else, share this; imported by those builders
-only, never at start-up.
+"""For builders that run a CLI (builder-nixpacks, builder-buildpacks, a third party's): what every such builder
+does alike, so each plugin keeps only its own command line.
+
+* :class:`CliTool` — the CLI on ``PATH`` or the reason it is not (the registration's ``unavailable``), the
+  registration itself, ``detect()`` (any non-empty build context while the CLI is there), and build variables
+  as ``--env NAME`` flags (names the CLI itself needs refused);
+* :func:`run_logged` — one build step: the exact command as the first log line, then the CLI's output, with the
+  CLI's environment (:func:`child_env`: build variable values, ``DOCKER_HOST`` from :func:`engine_host`);
+* :func:`stream_lines` — output as log lines; the process group killed when the build is cancelled.
+
+Part of the contract so plugins, which share nothing else, share this. A plugin's ``plugin.py`` imports it at
+start-up for :class:`CliTool` (standard-library modules only, all already loaded by the server).
 """
 
 from __future__ import annotations
@@ -10,11 +18,17 @@ import asyncio
 import collections
 import contextlib
 import os
+import shlex
+import shutil
 import signal
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from .builder import Builder, BuilderRegistration, BuildRequest
 from .errors import BuildFailed
+from .plugin import PluginContext
 
 #: Variables the CLI itself depends on: a build variable of that name would redirect the CLI, not the build.
 RESERVED_ENV = frozenset(
@@ -24,6 +38,71 @@ RESERVED_ENV = frozenset(
 TAIL_LINES = 20
 #: Longest output line kept whole; longer ones are cut (a progress bar without newlines must not stall us).
 LINE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CliTool:
+    """The CLI an optional builder runs. Its plugin registers the builder whether or not the CLI is installed, so
+    ``rivetr plugins list`` and ``GET /api/plugins`` show it as unavailable with the reason, an app selecting it
+    gets a 422 naming the reason, and ``auto`` never picks it (:meth:`detect` says no)."""
+
+    #: The builder's registration name (``nixpacks``).
+    builder: str
+    #: The executable looked up on ``PATH`` (``pack``).
+    cli: str
+    #: Where to get it, named in the reason it is unavailable.
+    install_url: str
+
+    def unavailable(self) -> str | None:
+        """Why the builder cannot run here (the CLI is not on ``PATH``), or None: the registration's
+        ``unavailable``. A PATH lookup: cheap enough for every selection and plugin listing, and it notices a CLI
+        installed after the server started."""
+        if shutil.which(self.cli) is None:
+            return f"`{self.cli}` not on PATH (install from {self.install_url})"
+        return None
+
+    def executable(self) -> str:
+        """The CLI's path; :class:`BuildFailed` naming the reason when it is not on ``PATH``."""
+        path = shutil.which(self.cli)
+        if path is None:
+            raise BuildFailed(f"the {self.builder} builder is unavailable: {self.unavailable()}")
+        return path
+
+    def registration(
+        self, factory: Callable[[PluginContext], Builder], *, priority: int, description: str
+    ) -> BuilderRegistration:
+        """The builder's registration; its description says ``unavailable: <reason>`` when the CLI is missing."""
+        reason = self.unavailable()
+        return BuilderRegistration(
+            name=self.builder,
+            factory=factory,
+            description=f"unavailable: {reason}" if reason else description,
+            priority=priority,
+            unavailable=self.unavailable,
+        )
+
+    def detect(self, source_dir: Path, request: BuildRequest) -> bool:
+        """Yes for any non-empty build context while the CLI is installed (the tool decides what it can build;
+        such builders come after the Dockerfile and autodetect builders under ``auto``); no without the CLI."""
+        if self.unavailable() is not None:
+            return False
+        try:
+            context = request.resolve_context(source_dir)
+        except BuildFailed:
+            return False
+        return context.is_dir() and any(context.iterdir())
+
+    def env_flags(self, build_args: Mapping[str, str]) -> list[str]:
+        """``--env NAME`` per build variable: names only, the values travel in the CLI's environment
+        (:func:`child_env`), so they never appear on a command line other users can list. A name in
+        :data:`RESERVED_ENV` is refused (it would redirect the CLI, not the build)."""
+        bad = sorted(set(build_args) & RESERVED_ENV)
+        if bad:
+            raise BuildFailed(
+                f"build variable(s) {', '.join(bad)} cannot be given to the {self.builder} builder: the CLI "
+                "itself needs them; rename them"
+            )
+        return [arg for name in sorted(build_args) for arg in ("--env", name)]
 
 
 def engine_host(runtime: Any) -> str | None:
@@ -85,3 +164,13 @@ async def stream_lines(args: list[str], env: Mapping[str, str], *, what: str) ->
     if code != 0:
         quoted = "\n".join(tail)
         raise BuildFailed(f"{what} failed (exit {code})" + (f"; last output:\n{quoted}" if quoted else ""))
+
+
+async def run_logged(
+    args: list[str], build_args: Mapping[str, str], host: str | None, *, prefix: str, what: str
+) -> AsyncGenerator[str, None]:
+    """One build step: the exact command as a log line (``<prefix> <argv>``, and ``DOCKER_HOST`` when set), then
+    :func:`stream_lines` of it with :func:`child_env` of the server's environment."""
+    yield f"{prefix} {shlex.join(args)}" + (f" (DOCKER_HOST={host})" if host else "")
+    async for line in stream_lines(args, child_env(build_args, host, os.environ), what=what):
+        yield line

@@ -12,7 +12,6 @@ address to the lifecycle container (podman serves the Docker API).
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import shutil
 import tempfile
@@ -20,10 +19,10 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from rivetr_core.contract import BuildFailed, BuildRequest, BuildSpec, ContainerRuntime, RivetrError
-from rivetr_core.contract.cliproc import RESERVED_ENV, child_env, engine_host, stream_lines
+from rivetr_core.contract import BuildRequest, BuildSpec, ContainerRuntime, RivetrError
+from rivetr_core.contract.cliproc import engine_host, run_logged
 
-from .plugin import CLI, NAME, unavailable
+from .plugin import NAME, TOOL
 
 LOG_PREFIX = "[buildpacks]"
 #: The CNB builder image when the app sets no ``base_image`` (Paketo's Ubuntu 22.04 base builder: Java, Node,
@@ -32,14 +31,6 @@ DEFAULT_BUILDER = "paketobuildpacks/builder-jammy-base"
 #: Overrides of zero-config builders that buildpacks take through their own files (project.toml, Procfile,
 #: BP_* variables), not through pack options: a build that sets one says so in its log.
 UNUSED_SETTINGS = ("install_command", "build_command", "start_command")
-
-
-def context_dir(source_dir: Path, request: BuildRequest) -> Path:
-    source = source_dir.resolve()
-    context = (source / request.build_context).resolve()
-    if not context.is_relative_to(source):
-        raise BuildFailed(f"build context {request.build_context!r} leaves the repository")
-    return context
 
 
 def intermediate_tag(tag: str) -> str:
@@ -54,16 +45,6 @@ def builder_image(settings: Mapping[str, str | None]) -> str:
     """The app's ``base_image`` names the CNB builder image for this builder (the base a buildpacks build starts
     from); unset, Paketo's."""
     return settings.get("base_image") or DEFAULT_BUILDER
-
-
-def env_flags(build_args: Mapping[str, str]) -> list[str]:
-    bad = sorted(set(build_args) & RESERVED_ENV)
-    if bad:
-        raise BuildFailed(
-            f"build variable(s) {', '.join(bad)} cannot be given to the {NAME} builder: the CLI itself needs "
-            "them; rename them"
-        )
-    return [arg for name in sorted(build_args) for arg in ("--env", name)]
 
 
 def build_command(cli: str, request: BuildRequest, context: Path, host: str | None) -> list[str]:
@@ -82,7 +63,7 @@ def build_command(cli: str, request: BuildRequest, context: Path, host: str | No
     ]
     if host:
         args += ["--docker-host", "inherit"]  # the lifecycle container uses DOCKER_HOST (set in pack's env)
-    args += env_flags(request.build_args)
+    args += TOOL.env_flags(request.build_args)
     if request.network:
         args += ["--network", request.network]
     if request.no_cache:
@@ -118,28 +99,14 @@ class BuildpacksBuilder:
         self.logger = logger or logging.getLogger("rivetr.builder.buildpacks")
 
     def detect(self, source_dir: Path, request: BuildRequest) -> bool:
-        """Yes for any non-empty build context when pack is installed (the CNB builder's buildpacks decide what
-        they can build; this builder comes last under "auto"); no without pack."""
-        if unavailable() is not None:
-            return False
-        try:
-            context = context_dir(source_dir, request)
-        except BuildFailed:
-            return False
-        return context.is_dir() and any(context.iterdir())
-
-    @staticmethod
-    def _cli() -> str:
-        reason = unavailable()
-        cli = shutil.which(CLI)
-        if reason is not None or cli is None:
-            raise BuildFailed(f"the {NAME} builder is unavailable: {reason}")
-        return cli
+        """Any non-empty build context while pack is installed (the CNB builder's buildpacks decide what they
+        can build; this builder comes last under "auto")."""
+        return TOOL.detect(source_dir, request)
 
     def plan(self, source_dir: Path, request: BuildRequest) -> dict[str, Any]:
         """What :meth:`build` would run (pack has no dry run: the CNB builder's detection happens in the build)."""
-        cli = self._cli()
-        context = context_dir(source_dir, request)
+        cli = TOOL.executable()
+        context = request.resolve_context(source_dir)
         return {
             "builder": NAME,
             "detector": None,
@@ -148,16 +115,12 @@ class BuildpacksBuilder:
         }
 
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
-        cli = self._cli()
-        context = context_dir(request.source_dir, request)
         host = engine_host(runtime)
-        args = build_command(cli, request, context, host)
+        args = build_command(TOOL.executable(), request, request.resolve_context(), host)
         for key in UNUSED_SETTINGS:
             if request.settings.get(key):
                 yield f"{LOG_PREFIX} {key} is not used by buildpacks (set it in project.toml or a Procfile)"
-        yield f"{LOG_PREFIX} {shlex.join(args)}" + (f" (DOCKER_HOST={host})" if host else "")
-        env = child_env(request.build_args, host, os.environ)
-        async for line in stream_lines(args, env, what="pack build"):
+        async for line in run_logged(args, request.build_args, host, prefix=LOG_PREFIX, what="pack build"):
             yield line
         yield f"{LOG_PREFIX} labelling {request.tag}"
         async for line in relabel(request, runtime):

@@ -1,36 +1,29 @@
-"""Registers the ``buildpacks`` builder, whether or not the ``pack`` CLI is installed.
-
-It registers even without the CLI so ``rivetr plugins list`` and ``GET /api/plugins`` show it as unavailable
-(with the reason), and an app that selects it gets a 422 naming the reason instead of a failed deploy; its
-``detect()`` then says no, so ``auto`` never picks it. The builder module is imported by the factory, on first
-use: the server loads every plugin's ``plugin.py`` at start-up and idle memory has no headroom.
+"""Registers the ``buildpacks`` builder, whether or not the ``pack`` CLI is installed (unavailable with the
+reason when it is not: :class:`rivetr_core.contract.cliproc.CliTool`). The builder module is imported by the
+factory, on first use: the server loads every plugin's ``plugin.py`` at start-up and idle memory has no headroom.
 """
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 from rivetr_core import hookimpl
 from rivetr_core.contract import BuilderRegistration, PluginContext
+from rivetr_core.contract.cliproc import CliTool
 
 if TYPE_CHECKING:
     from .builder import BuildpacksBuilder
 
-NAME = "buildpacks"
-CLI = "pack"
-INSTALL_URL = "https://buildpacks.io/docs/for-platform-operators/how-to/integrate-ci/pack/"
+TOOL = CliTool(
+    builder="buildpacks",
+    cli="pack",
+    install_url="https://buildpacks.io/docs/for-platform-operators/how-to/integrate-ci/pack/",
+)
+NAME = TOOL.builder
+unavailable = TOOL.unavailable
 #: Last: after the Dockerfile builder (100), autodetect (200) and nixpacks (300) under "auto".
 PRIORITY = 400
 DESCRIPTION = "Cloud Native Buildpacks: the pack CLI builds the image with a builder (default Paketo's)"
-
-
-def unavailable() -> str | None:
-    """Why this builder cannot run here (the CLI is not on PATH), or None. A PATH lookup: cheap enough for
-    every selection and plugin listing, and it notices a CLI installed after the server started."""
-    if shutil.which(CLI) is None:
-        return f"`{CLI}` not on PATH (install from {INSTALL_URL})"
-    return None
 
 
 def _factory(ctx: PluginContext) -> BuildpacksBuilder:
@@ -41,13 +34,4 @@ def _factory(ctx: PluginContext) -> BuildpacksBuilder:
 
 @hookimpl
 def rivetr_builders() -> list[BuilderRegistration]:
-    reason = unavailable()
-    return [
-        BuilderRegistration(
-            name=NAME,
-            factory=_factory,
-            description=f"unavailable: {reason}" if reason else DESCRIPTION,
-            priority=PRIORITY,
-            unavailable=unavailable,
-        )
-    ]
+    return [TOOL.registration(_factory, priority=PRIORITY, description=DESCRIPTION)]

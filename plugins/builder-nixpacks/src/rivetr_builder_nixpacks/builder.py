@@ -11,17 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shlex
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rivetr_core.contract import BuildFailed, BuildRequest, ContainerRuntime
-from rivetr_core.contract.cliproc import RESERVED_ENV, child_env, engine_host, stream_lines
+from rivetr_core.contract.cliproc import TAIL_LINES, child_env, engine_host, run_logged
 
-from .plugin import CLI, NAME, unavailable
+from .plugin import NAME, TOOL
 
 LOG_PREFIX = "[nixpacks]"
 #: The app's overrides (BuildRequest.settings) nixpacks takes as options; base_image has no nixpacks option.
@@ -33,25 +31,6 @@ SETTING_FLAGS = (
 PLAN_TIMEOUT = 60.0
 
 
-def context_dir(source_dir: Path, request: BuildRequest) -> Path:
-    source = source_dir.resolve()
-    context = (source / request.build_context).resolve()
-    if not context.is_relative_to(source):
-        raise BuildFailed(f"build context {request.build_context!r} leaves the repository")
-    return context
-
-
-def env_flags(build_args: Mapping[str, str]) -> list[str]:
-    """``--env NAME`` per build variable: names only (values travel in the environment, see child_env)."""
-    bad = sorted(set(build_args) & RESERVED_ENV)
-    if bad:
-        raise BuildFailed(
-            f"build variable(s) {', '.join(bad)} cannot be given to the {NAME} builder: the CLI itself needs "
-            "them; rename them"
-        )
-    return [arg for name in sorted(build_args) for arg in ("--env", name)]
-
-
 def setting_flags(settings: Mapping[str, str | None]) -> list[str]:
     return [arg for key, flag in SETTING_FLAGS if settings.get(key) for arg in (flag, str(settings[key]))]
 
@@ -61,7 +40,7 @@ def build_command(cli: str, request: BuildRequest, context: Path) -> list[str]:
     args = [cli, "build", str(context), "--name", request.tag]
     for key, value in sorted(request.labels.items()):
         args += ["--label", f"{key}={value}"]
-    args += env_flags(request.build_args)
+    args += TOOL.env_flags(request.build_args)
     args += setting_flags(request.settings)
     if request.no_cache:
         args.append("--no-cache")
@@ -80,7 +59,7 @@ def plan_command(cli: str, request: BuildRequest, context: Path) -> list[str]:
         str(context),
         "--format",
         "json",
-        *env_flags(request.build_args),
+        *TOOL.env_flags(request.build_args),
         *setting_flags(request.settings),
     ]
 
@@ -111,28 +90,13 @@ class NixpacksBuilder:
         self.logger = logger or logging.getLogger("rivetr.builder.nixpacks")
 
     def detect(self, source_dir: Path, request: BuildRequest) -> bool:
-        """Yes for any non-empty build context when the CLI is installed (nixpacks knows many languages; it
-        comes after the Dockerfile and autodetect builders under "auto"); no without the CLI."""
-        if unavailable() is not None:
-            return False
-        try:
-            context = context_dir(source_dir, request)
-        except BuildFailed:
-            return False
-        return context.is_dir() and any(context.iterdir())
-
-    @staticmethod
-    def _cli() -> str:
-        reason = unavailable()
-        cli = shutil.which(CLI)
-        if reason is not None or cli is None:
-            raise BuildFailed(f"the {NAME} builder is unavailable: {reason}")
-        return cli
+        """Any non-empty build context while the CLI is installed (nixpacks knows many languages)."""
+        return TOOL.detect(source_dir, request)
 
     def plan(self, source_dir: Path, request: BuildRequest) -> dict[str, Any]:
         """``nixpacks plan`` (reads files, builds nothing), summarised. Blocking: callers run it in a thread."""
-        cli = self._cli()
-        context = context_dir(source_dir, request)
+        cli = TOOL.executable()
+        context = request.resolve_context(source_dir)
         try:
             done = subprocess.run(
                 plan_command(cli, request, context),
@@ -145,7 +109,7 @@ class NixpacksBuilder:
         except subprocess.TimeoutExpired:
             raise BuildFailed(f"nixpacks plan took longer than {PLAN_TIMEOUT:.0f} s") from None
         if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-20:])
+            tail = "\n".join(done.stderr.strip().splitlines()[-TAIL_LINES:])
             raise BuildFailed(f"nixpacks plan failed (exit {done.returncode}): {tail}")
         try:
             return summarize_plan(json.loads(done.stdout))
@@ -153,11 +117,9 @@ class NixpacksBuilder:
             raise BuildFailed(f"nixpacks plan printed something that is not a plan: {exc}") from None
 
     async def build(self, request: BuildRequest, runtime: ContainerRuntime) -> AsyncIterator[str]:
-        cli = self._cli()
-        context = context_dir(request.source_dir, request)
-        args = build_command(cli, request, context)
+        args = build_command(TOOL.executable(), request, request.resolve_context())
         host = engine_host(runtime)
-        yield f"{LOG_PREFIX} {shlex.join(args)}" + (f" (DOCKER_HOST={host})" if host else "")
-        env = child_env(request.build_args, host, os.environ)
-        async for line in stream_lines(args, env, what="nixpacks build"):
+        async for line in run_logged(
+            args, request.build_args, host, prefix=LOG_PREFIX, what="nixpacks build"
+        ):
             yield line
