@@ -1,10 +1,9 @@
 """The nixpacks builder: the command lines it runs, the unavailable path (PATH without the CLI: registration,
-plugin listing, a 422 on selection, no detection), the output streaming with real processes, and one real
-build that runs only where the ``nixpacks`` CLI is installed."""
+plugin listing, a 422 on selection, no detection), and one real build that runs only where the ``nixpacks`` CLI
+is installed. Running the CLI (output streaming, cancellation) is core's cliproc, tested in tests/test_cliproc.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -25,7 +24,7 @@ from rivetr_builder_nixpacks.builder import (
 from rivetr_builder_nixpacks.plugin import NAME, PRIORITY, unavailable
 
 from rivetr_core.contract import BuildFailed, BuildRequest
-from rivetr_core.contract.cliproc import child_env, engine_host, stream_lines
+from rivetr_core.contract.cliproc import child_env
 from rivetr_core.plugins import RivetrPluginManager, unavailable_reason
 from tests.support.server import ApiClient, make_config
 
@@ -122,16 +121,6 @@ def test_a_build_variable_the_cli_needs_is_refused(tmp_path: Path, name: str) ->
         build_command("nixpacks", _request(tmp_path, build_args={name: "x"}), tmp_path)
 
 
-def test_the_cli_is_pointed_at_the_runtimes_engine() -> None:
-    from rivetr_runtime_docker.runtime import DockerRuntime
-    from rivetr_runtime_podman.runtime import PodmanRuntime
-
-    assert engine_host(DockerRuntime("unix:///var/run/docker.sock")) == "unix:///var/run/docker.sock"
-    podman = PodmanRuntime("unix:///run/podman/podman.sock", autostart=False)
-    assert engine_host(podman) == "unix:///run/podman/podman.sock"
-    assert engine_host(object()) is None  # a runtime without an address: the CLI's own default
-
-
 def test_plan_summary() -> None:
     # The shape `nixpacks plan --format json` prints (providers, phases with cmds, start).
     data = {
@@ -217,50 +206,6 @@ async def test_selecting_it_without_the_cli_is_a_422(no_cli: Path, tmp_path: Pat
         listed = {p["name"]: p for p in page["items"]}
         assert listed["builder-nixpacks"]["status"] == "ok"
         assert listed["builder-nixpacks"]["unavailable"] == {"nixpacks": REASON}
-
-
-# ------------------------------------------------------------------------------------------ processes
-async def test_output_is_streamed_line_by_line_with_the_environment() -> None:
-    env = child_env({"API_TOKEN": "s3cret"}, None, os.environ)
-    script = 'echo one; echo "two $API_TOKEN" >&2; printf three'
-    lines = [line async for line in stream_lines(["sh", "-c", script], env, what="test run")]
-    assert lines == ["one", "two s3cret", "three"]
-
-
-async def test_a_failing_cli_raises_with_its_last_lines() -> None:
-    script = "for i in $(seq 1 30); do echo line-$i; done; exit 3"
-    seen: list[str] = []
-    with pytest.raises(BuildFailed) as failed:
-        async for line in stream_lines(["sh", "-c", script], os.environ, what="nixpacks build"):
-            seen.append(line)
-    assert len(seen) == 30
-    message = failed.value.message
-    assert message.startswith("nixpacks build failed (exit 3); last output:")
-    assert "line-30" in message and "line-11" in message and "line-10\n" not in message
-
-
-async def test_a_missing_executable_is_a_build_failure() -> None:
-    with pytest.raises(BuildFailed, match="could not start"):
-        async for _ in stream_lines(["/nonexistent/nixpacks"], os.environ, what="nixpacks build"):
-            pass
-
-
-async def test_closing_the_stream_kills_the_process_and_its_children() -> None:
-    # The CLI's own children (docker, a lifecycle container client) must not outlive a cancelled build.
-    stream = stream_lines(["sh", "-c", "sleep 60 & echo $!; wait"], os.environ, what="x")
-    child = int(await stream.__anext__())
-    # A cancelled deployment; a surviving child would hold the output pipe open and block this for 60 s.
-    await asyncio.wait_for(stream.aclose(), 15)
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for a reaper does not count: it has ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # ------------------------------------------------------------------------------------------ real build
