@@ -5,7 +5,8 @@ A plugin imports from ``rivetr_core.contract`` (or one of its modules) and, from
 capability:
 
 * :mod:`~rivetr_core.contract.runtime` — container runtimes (``ContainerRuntime`` and its value types)
-* :mod:`~rivetr_core.contract.builder` — image builders
+* :mod:`~rivetr_core.contract.builder` — image builders, with helper :mod:`~rivetr_core.contract.cliproc`
+  (a builder that runs a CLI: its availability, environment and output)
 * :mod:`~rivetr_core.contract.git` — git providers (webhooks, OAuth/REST), with helpers
   :mod:`~rivetr_core.contract.signing` and :mod:`~rivetr_core.contract.hostapi`
 * :mod:`~rivetr_core.contract.health` — health checks
