@@ -196,6 +196,9 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     rivetr.cli(
         "build",
         "-q",
+        # Without the cache: podman 4.3's cache lookup can race the image pruning the deploys above just did
+        # ("checking if cached image exists…: layer not known"); the orphan needs no cache.
+        "--no-cache",
         "-t",
         orphan,
         "--label",

@@ -30,6 +30,14 @@ from tests.support.server import ServerProcess, start_server
 TERMINAL = ("running", *TERMINAL_STATUSES)
 
 
+class EngineCliError(subprocess.CalledProcessError):
+    """A failed engine CLI call whose message carries the engine's own words (CalledProcessError's leaves
+    stderr out, so a failure in CI said only "exit status 125")."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {(self.stderr or '').strip()[-2000:]}"
+
+
 class Rivetr:
     def __init__(self, server: ServerProcess, engine: str, proxy_port: int, env: dict[str, str]) -> None:
         self.server = server
@@ -116,9 +124,12 @@ class Rivetr:
         return {**os.environ, "CONTAINERS_CONF": self.env.get("CONTAINERS_CONF", "")}
 
     def cli(self, *args: str) -> str:
-        return subprocess.run(
-            [self.engine, *args], capture_output=True, text=True, env=self._cli_env(), check=True, timeout=60
-        ).stdout
+        proc = subprocess.run(
+            [self.engine, *args], capture_output=True, text=True, env=self._cli_env(), timeout=60
+        )
+        if proc.returncode != 0:
+            raise EngineCliError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+        return proc.stdout
 
     def containers(self, *, running_only: bool = False) -> list[str]:
         """Ids (full) of this instance's containers."""
