@@ -55,6 +55,7 @@ class RivetrContext:
         self.services.lazy("managed", self._managed_service)
         self.services.lazy("stacks", self._stack_service)
         self.services.lazy("registries", self._registry_service)
+        self.services.lazy("teams", self._team_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
@@ -88,6 +89,12 @@ class RivetrContext:
         from .services.registries import RegistryService
 
         return RegistryService(self)
+
+    def _team_service(self) -> Any:
+        """Teams and members: loaded with the first teams request."""
+        from .services.teams import TeamService
+
+        return TeamService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

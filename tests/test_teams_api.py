@@ -203,3 +203,15 @@ async def test_two_owners_demoted_at_once_leave_one_owner(api: ApiClient) -> Non
         assert sorted(status for status, _ in answers) == [200, 409], answers
         _, listed = await api.get(members)
         assert [m["role"] for m in listed["items"]].count("owner") == 1
+
+
+def test_an_idle_server_never_loads_the_teams_feature() -> None:
+    """The team service and tables load with the first teams request (the API's response models are light);
+    projects keep working without them: creating one checks its team with SQL of its own."""
+    from tests.support.lazy import modules_loaded
+
+    feature = ["rivetr_core.services.teams", "rivetr_core.models.teams"]
+    loaded = modules_loaded(
+        feature, [("POST", "/api/projects", {"name": "early"}), ("GET", "/api/teams", None)]
+    )
+    assert loaded == {"idle": [], "POST /api/projects": [], "GET /api/teams": feature}, loaded

@@ -6,28 +6,32 @@ be neither demoted nor removed (409 ``last_owner``). Roles are recorded, not enf
 
 Each route's permission is declared in rivetr_core/authz/routes.py with every other core route's.
 
-Thin handlers over :class:`~rivetr_core.services.teams.TeamService`.
+Thin handlers over :class:`~rivetr_core.services.teams.TeamService` (``ctx.services.teams``, built with the first
+teams request: only the response models of :mod:`rivetr_core.services.team_responses` load at start-up).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from quart import Blueprint, Response, g
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.authz.permissions import TEAM_ROLES
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.services.teams import ROLES, TeamMemberOut, TeamOut, TeamService, team_json
+from rivetr_core.services.team_responses import ROLE_DOC, TeamMemberOut, TeamOut, team_json
 from rivetr_core.validation import check_name
 
 from .appschema import _document_checks, _Strict
 
+if TYPE_CHECKING:
+    from rivetr_core.services.teams import TeamService
+
 bp = Blueprint("teams_api", __name__, url_prefix="/api/teams")
 TeamPage = page_model(TeamOut, "TeamPage")
 TeamMemberPage = page_model(TeamMemberOut, "TeamMemberPage")
-ROLE_DOC = f"One of {', '.join(ROLES)}."
 
 
 class TeamIn(_Strict):
@@ -71,7 +75,7 @@ class TeamMemberIn(_Strict):
     username: str | None = Field(
         None, min_length=1, max_length=64, description="The user's name (or user_id)."
     )
-    role: str = Field(description=ROLE_DOC, json_schema_extra={"enum": list(ROLES)})
+    role: str = Field(description=ROLE_DOC, json_schema_extra={"enum": list(TEAM_ROLES)})
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TeamMemberIn:
@@ -81,12 +85,11 @@ class TeamMemberIn(_Strict):
 
 
 class TeamRoleIn(_Strict):
-    role: str = Field(description=ROLE_DOC, json_schema_extra={"enum": list(ROLES)})
+    role: str = Field(description=ROLE_DOC, json_schema_extra={"enum": list(TEAM_ROLES)})
 
 
 def _teams() -> TeamService:
-    # Stateless over the context: built per request rather than kept in ctx.services, whose names are fixed.
-    return TeamService(rivetr())
+    return rivetr().services.teams
 
 
 @bp.get("")

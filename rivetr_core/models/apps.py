@@ -20,6 +20,10 @@ ACTIVE_STATUSES = ("queued", "cloning", "building", "starting", "health_checking
 #: Statuses a deployment never leaves (``running`` may still become ``replaced``).
 TERMINAL_STATUSES = ("failed", "cancelled", "superseded", "replaced")
 DEPLOYMENT_STATUSES = (*ACTIVE_STATUSES, "running", *TERMINAL_STATUSES)
+#: The team migration 0020 creates; it owns every project created without ``team_id`` and cannot be deleted.
+#: A fixed id, not a name (the team can be renamed); here, not in models/teams.py, so that projects never load
+#: the teams feature.
+DEFAULT_TEAM_ID = "default"
 #: Pipeline steps whose start/end/duration are recorded in ``Deployment.steps``.
 STEPS = ("clone", "build", "release", "start", "health", "switch", "drain", "post_deploy")
 
@@ -34,11 +38,10 @@ class Project(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     name: str = Field(max_length=63, unique=True)
     description: str = Field(default="", max_length=1000)
-    #: The team that owns the project (models/teams.py); "default" is the team migration 0020 creates, kept
-    #: literal here so loading projects never imports the teams module (idle memory).
-    team_id: str = Field(
-        default="default", foreign_key="teams.id", ondelete="RESTRICT", index=True, max_length=32
-    )
+    #: The team that owns the project (models/teams.py). No ORM foreign key: the teams tables load with the
+    #: teams feature (idle memory) and a flush must not need them; the database holds the constraint where it
+    #: can (migration 0020_teams: PostgreSQL), the project and team services keep it on SQLite.
+    team_id: str = Field(default=DEFAULT_TEAM_ID, index=True, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

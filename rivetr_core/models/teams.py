@@ -2,8 +2,8 @@
 belong to teams with one role per team.
 
 Not imported at start-up (idle memory): the team service and the migrations' environment import it. A project
-names its team by ``projects.team_id``; a fresh or migrated install has the team :data:`DEFAULT_TEAM_ID`, which
-owns every project created without a team.
+names its team by ``projects.team_id``; a fresh or migrated install has the team
+:data:`rivetr_core.models.apps.DEFAULT_TEAM_ID`, which owns every project created without a team.
 """
 
 from __future__ import annotations
@@ -16,10 +16,6 @@ from sqlmodel import Field, SQLModel
 from rivetr_core.authz.permissions import TEAM_ROLES
 from rivetr_core.db.engine import new_id, utcnow
 
-#: The team migration 0020 creates; it owns every project that existed before teams and every project created
-#: without ``team_id``. A fixed id (not a name: the team can be renamed) lets the projects table default to it.
-DEFAULT_TEAM_ID = "default"
-DEFAULT_TEAM_NAME = "default"
 #: Roles per team, most powerful first: the role table's (what each allows: docs/permissions.md), so a stored role
 #: is always one the permission check knows.
 ROLES = tuple(TEAM_ROLES)

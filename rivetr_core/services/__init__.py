@@ -16,6 +16,8 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
   roll back, delete, their services' status and logs, project networks' members, start-up recovery.
 * :mod:`.registries` — :class:`~.registries.RegistryService` (``ctx.services.registries``): container registry
   credentials (checked by a login, password encrypted), the pulls of image apps use them.
+* :mod:`.teams` — :class:`~.teams.TeamService` (``ctx.services.teams``): teams, which own projects, and their
+  members' roles (the last owner kept, a team owning projects not deletable).
 * :mod:`.projects` — :class:`~.projects.ProjectService` (``ctx.services.projects``): projects that group apps.
 * :mod:`.ssh_keys` — :class:`~.ssh_keys.SshKeyService` (``ctx.services.ssh_keys``): deploy keys for SSH clones.
 * :mod:`.health` — :class:`~.health.HealthService` (``ctx.services.health``): the components' health, cached.
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from .ssh_keys import SshKeyService
     from .stacks import StackService
     from .system import SystemService
+    from .teams import TeamService
     from .volumes import VolumeService
 
 
@@ -73,6 +76,7 @@ class Services:
     managed: ServiceService
     stacks: StackService
     registries: RegistryService
+    teams: TeamService
     projects: ProjectService
     ssh_keys: SshKeyService
     known_hosts: KnownHostsStore
@@ -101,6 +105,7 @@ class Services:
         "managed",
         "stacks",
         "registries",
+        "teams",
         "projects",
         "ssh_keys",
         "known_hosts",

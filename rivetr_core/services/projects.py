@@ -25,7 +25,7 @@ from sqlmodel import col, select
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat, utcnow
-from rivetr_core.models.apps import App, Project
+from rivetr_core.models.apps import DEFAULT_TEAM_ID, App, Project
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
 
 #: Fields ``update`` may change (a partial update: absent or null keeps the stored value).
 UPDATABLE_FIELDS = ("name", "description", "team_id")
-#: The team a project created without ``team_id`` goes to (rivetr_core.models.teams.DEFAULT_TEAM_ID; literal
-#: here so that projects never load the teams module).
-DEFAULT_TEAM_ID = "default"
 
 
 class ProjectOut(ApiModel):

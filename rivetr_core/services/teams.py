@@ -9,27 +9,26 @@
   — a user is named by id or username; the last owner can be neither demoted nor removed (``Conflict``,
   ``last_owner``).
 
-Who may call what is not decided here (permission checks are a separate layer, docs/permissions.md); nothing in
-this module is imported at start-up: the API imports it on the first teams request.
+Who may call what is not decided here (permission checks are a separate layer, docs/permissions.md). Built on
+first use as ``ctx.services.teams``: neither this module nor the team tables load at start-up (idle memory); the
+API's response models are in :mod:`.team_responses`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
-from rivetr_core.db import isoformat, utcnow
+from rivetr_core.db import utcnow
 from rivetr_core.models.accounts import User
-from rivetr_core.models.apps import Project
-from rivetr_core.models.teams import DEFAULT_TEAM_ID, ROLES, Team, TeamMember
+from rivetr_core.models.apps import DEFAULT_TEAM_ID, Project
+from rivetr_core.models.teams import ROLES, Team, TeamMember
+from rivetr_core.services.team_responses import TeamInfo, member_json
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -37,62 +36,6 @@ if TYPE_CHECKING:
 
 #: Fields ``update`` may change (absent or null keeps the stored value).
 UPDATABLE_FIELDS = ("name", "require_2fa")
-
-
-class TeamOut(ApiModel):
-    id: str
-    name: str = Field(description="DNS-safe, unique among teams.")
-    require_2fa: bool = Field(description="Members must use two-factor login (enforced once 2FA exists).")
-    default: bool = Field(description="The team projects created without team_id go to; cannot be deleted.")
-    member_count: int
-    project_ids: list[str] = Field(description="Ids of the projects the team owns, by project name.")
-    created_at: str
-    updated_at: str
-
-
-class TeamMemberOut(ApiModel):
-    team_id: str
-    user_id: str
-    username: str
-    role: str = Field(description=f"One of {', '.join(ROLES)}.")
-    created_at: str
-    updated_at: str
-
-
-@dataclass
-class TeamInfo:
-    team: Team
-    member_count: int
-    project_ids: list[str]
-
-
-def team_json(info: TeamInfo) -> dict[str, Any]:
-    team = info.team
-    return TeamOut.model_validate(
-        {
-            "id": team.id,
-            "name": team.name,
-            "require_2fa": team.require_2fa,
-            "default": team.id == DEFAULT_TEAM_ID,
-            "member_count": info.member_count,
-            "project_ids": info.project_ids,
-            "created_at": isoformat(team.created_at),
-            "updated_at": isoformat(team.updated_at),
-        }
-    ).model_dump(mode="json")
-
-
-def member_json(member: TeamMember, username: str) -> dict[str, Any]:
-    return TeamMemberOut.model_validate(
-        {
-            "team_id": member.team_id,
-            "user_id": member.user_id,
-            "username": username,
-            "role": member.role,
-            "created_at": isoformat(member.created_at),
-            "updated_at": isoformat(member.updated_at),
-        }
-    ).model_dump(mode="json")
 
 
 def check_role(role: str) -> str:

@@ -3,7 +3,7 @@
 Joins the accounts branch (users) and the apps branch (projects). Existing installs: a team "default" owns every
 existing project, and every existing user becomes its owner and a server owner (before teams every user could do
 everything; nobody loses a right). A fresh install gets the same empty default team; first-run setup makes the
-first user its owner (rivetr_core.services.teams.make_first_owner).
+first user its owner (rivetr_core.services.teams.first_owner_membership).
 
 Revision ID: 0020_teams
 Revises: 0019_builds, 0004_accounts
