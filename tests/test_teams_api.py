@@ -122,6 +122,8 @@ async def test_members_roles_and_the_last_owner(api: ApiClient) -> None:
     status, gone = await api.get(f"{members}/alice")
     assert status == 404 and gone["error"]["code"] == "not_found"
     assert (await api.get(f"/api/teams/{team['id']}"))[1]["member_count"] == 1
+    listed_teams = (await api.get("/api/teams"))[1]["items"]
+    assert {t["name"]: t["member_count"] for t in listed_teams} == {"default": 0, "shop": 1}
 
 
 async def test_a_user_creating_a_team_becomes_its_owner(api: ApiClient) -> None:
@@ -146,6 +148,11 @@ async def test_projects_belong_to_teams(api: ApiClient) -> None:
     assert (await api.get("/api/projects/orphan"))[0] == 404  # nothing stored
 
     assert (await api.get(f"/api/teams/{team['id']}"))[1]["project_ids"] == [owned["id"]]
+    listed_teams = (await api.get("/api/teams"))[1]["items"]  # a page counts every team's own rows
+    assert {t["name"]: t["project_ids"] for t in listed_teams} == {
+        "default": [plain["id"]],
+        "ops": [owned["id"]],
+    }
     status, refused = await api.delete(f"/api/teams/{team['id']}")
     assert status == 409 and refused["error"]["code"] == "team_not_empty"
     assert refused["error"]["details"] == {"projects": ["owned"]} and "owned" in refused["error"]["message"]

@@ -72,15 +72,12 @@ class TeamService:
 
         async with self.ctx.db.session() as session:
             teams, next_cursor = await keyset_page(session, select(Team), Team, page)
-            infos = [await self._info(session, team) for team in teams]
+            infos = await self._infos(session, teams)
         return infos, next_cursor
 
     async def get(self, team_id: str) -> TeamInfo:
         async with self.ctx.db.session() as session:
-            team = await session.get(Team, team_id)
-            if team is None:
-                raise NotFound.of("team", team_id)
-            return await self._info(session, team)
+            return (await self._infos(session, [await self._team(session, team_id)]))[0]
 
     async def create(self, name: str, require_2fa: bool = False, owner_id: str | None = None) -> TeamInfo:
         team = Team(name=name, require_2fa=require_2fa)
@@ -99,9 +96,7 @@ class TeamService:
         changes = {k: v for k, v in fields.items() if k in UPDATABLE_FIELDS and v is not None}
         try:
             async with self.ctx.db.session() as session:
-                team = await session.get(Team, team_id)
-                if team is None:
-                    raise NotFound.of("team", team_id)
+                team = await self._team(session, team_id)
                 for key, value in changes.items():
                     setattr(team, key, value)
                 team.updated_at = utcnow()
@@ -115,9 +110,7 @@ class TeamService:
         """Refused while the team owns projects (they are moved or deleted first: a project never loses its
         owner silently), and for the default team, which projects created without a team go to."""
         async with self.ctx.db.session() as session:
-            team = await session.get(Team, team_id)
-            if team is None:
-                raise NotFound.of("team", team_id)
+            team = await self._team(session, team_id)
             if team.id == DEFAULT_TEAM_ID:
                 raise Conflict(
                     "the default team cannot be deleted: projects created without team_id go to it",
@@ -224,18 +217,28 @@ class TeamService:
             await session.rollback()
             raise error
 
-    async def _info(self, session: Any, team: Team) -> TeamInfo:
-        count = (
+    async def _infos(self, session: Any, teams: list[Team]) -> list[TeamInfo]:
+        """The teams with their member counts and project ids: two queries for the whole page."""
+        ids = [team.id for team in teams]
+        counts = dict(
+            (
+                await session.exec(
+                    select(TeamMember.team_id, sa.func.count())
+                    .where(col(TeamMember.team_id).in_(ids))
+                    .group_by(col(TeamMember.team_id))
+                )
+            ).all()
+        )
+        projects: dict[str, list[str]] = {}
+        for team_id, project_id in (
             await session.exec(
-                select(sa.func.count()).select_from(TeamMember).where(TeamMember.team_id == team.id)
+                select(Project.team_id, Project.id)
+                .where(col(Project.team_id).in_(ids))
+                .order_by(col(Project.name))
             )
-        ).one()
-        projects = (
-            await session.exec(
-                select(Project.id).where(Project.team_id == team.id).order_by(col(Project.name))
-            )
-        ).all()
-        return TeamInfo(team, int(count), list(projects))
+        ).all():
+            projects.setdefault(team_id, []).append(project_id)
+        return [TeamInfo(t, int(counts.get(t.id, 0)), projects.get(t.id, [])) for t in teams]
 
     async def _team(self, session: Any, team_id: str) -> Team:
         team: Team | None = await session.get(Team, team_id)
