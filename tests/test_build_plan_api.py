@@ -13,7 +13,7 @@ import pytest
 
 from rivetr_core.testing import FakeRuntime
 from tests.support.gitserver import GitServer, busybox_app
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 
 APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 
@@ -21,12 +21,8 @@ APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 @pytest.fixture
 async def api(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
     """The app on the fake runtime from the start: a plan needs no engine, and nothing here may reach one."""
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path / "data"))
-    app.extensions["rivetr_ctx"]._runtime = fake_runtime
-    async with app.test_app():
-        yield ApiClient(app)
+    async with api_on(fake_runtime, make_config(tmp_path / "data")) as client:
+        yield client
 
 
 def sample(name: str) -> dict[str, tuple[str, int]]:
@@ -152,7 +148,7 @@ async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
 LAZY_PROBE = """
 import asyncio, subprocess, sys, tempfile
 from pathlib import Path
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 from rivetr_core.app import create_app
 
 FEATURE = ("rivetr_core.services.build_plan", "rivetr_builder_auto.builder", "rivetr_builder_auto.detectors")

@@ -18,7 +18,7 @@ from rivetr_core import hookimpl
 from rivetr_core.contract import BuilderRegistration, BuildRequest, BuildSpec, ContainerRuntime
 from rivetr_core.secrets import MASK
 from rivetr_core.testing import FakeRuntime
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 from tests.test_deploy_pipeline import deploy, make_app, wait_status
 
 SECRET = "s3cr3t-token-value"
@@ -60,12 +60,8 @@ def probe() -> ProbePlugin:
 
 @pytest.fixture
 async def bapi(tmp_path: Path, fake_runtime: FakeRuntime, probe: ProbePlugin) -> AsyncIterator[ApiClient]:
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path / "data"), plugins=[probe])
-    app.extensions["rivetr_ctx"]._runtime = fake_runtime
-    async with app.test_app():
-        yield ApiClient(app)
+    async with api_on(fake_runtime, make_config(tmp_path / "data"), [probe]) as client:
+        yield client
 
 
 async def _set(api: ApiClient, app_id: str, key: str, value: str, **extra: Any) -> dict:

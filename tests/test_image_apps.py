@@ -13,19 +13,15 @@ from typing import Any
 import pytest
 
 from rivetr_core.testing import FakeRuntime
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 
 IMAGE = "registry.example.com/team/api"
 
 
 @pytest.fixture
 async def api(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path / "data"))
-    app.extensions["rivetr_ctx"]._runtime = fake_runtime
-    async with app.test_app():
-        yield ApiClient(app)
+    async with api_on(fake_runtime, make_config(tmp_path / "data")) as client:
+        yield client
 
 
 async def wait_done(api: ApiClient, dep_id: str, timeout: float = 15) -> dict[str, Any]:

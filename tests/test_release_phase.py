@@ -15,7 +15,7 @@ import pytest
 
 from rivetr_core.contract import ContainerInfo, ExecResult, LogLine, RivetrEvent, RunSpec
 from rivetr_core.testing import FakeRuntime
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 from tests.test_deploy_pipeline import Events, _hookimpls, deploy, make_app, wait_status
 
 
@@ -69,12 +69,8 @@ def events() -> Events:
 
 @pytest.fixture
 async def api(tmp_path: Path, runtime: ReleaseRuntime, events: Events) -> AsyncIterator[ApiClient]:
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path / "data"), plugins=[events])
-    app.extensions["rivetr_ctx"]._runtime = runtime
-    async with app.test_app():
-        yield ApiClient(app)
+    async with api_on(runtime, make_config(tmp_path / "data"), [events]) as client:
+        yield client
 
 
 async def logs(api: ApiClient, dep_id: str) -> list[str]:

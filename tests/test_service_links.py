@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.testing import FakeRuntime
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 from tests.test_deploy_pipeline import deploy_and_wait, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,12 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 async def lapi(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path / "data", runtime={"crash_check_interval": 0.1}))
-    app.extensions["rivetr_ctx"]._runtime = fake_runtime
-    async with app.test_app():
-        yield ApiClient(app)
+    async with api_on(
+        fake_runtime, make_config(tmp_path / "data", runtime={"crash_check_interval": 0.1})
+    ) as client:
+        yield client
 
 
 async def add_service(
@@ -278,7 +276,7 @@ async def test_a_fork_preview_never_gets_links(lapi, git_server, fake_runtime):
 LAZY_PROBE = """
 import asyncio, subprocess, sys, tempfile
 from pathlib import Path
-from tests.support.server import ApiClient, make_config
+from tests.support.server import ApiClient, api_on, make_config
 from rivetr_core.app import create_app
 
 FEATURE = ("rivetr_core.models.services", "rivetr_core.services.service_links", "rivetr_core.managed.catalog")

@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,17 @@ async def api(config_factory: Callable[..., RivetrConfig]) -> AsyncIterator[ApiC
     from rivetr_core.app import create_app
 
     app = create_app(config_factory())
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+@contextlib.asynccontextmanager
+async def api_on(runtime: Any, config: RivetrConfig, plugins: Sequence[Any] = ()) -> AsyncIterator[ApiClient]:
+    """A started in-process app whose container engine is ``runtime`` (a fake for logic tests), and its client."""
+    from rivetr_core.app import create_app
+
+    app = create_app(config, plugins=list(plugins))
+    app.extensions["rivetr_ctx"]._runtime = runtime
     async with app.test_app():
         yield ApiClient(app)
 
