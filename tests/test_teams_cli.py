@@ -104,3 +104,25 @@ def test_teams_lifecycle_from_the_cli(server: str, tmp_path: Path) -> None:
     assert [t["name"] for t in json.loads(run(server, tmp_path, "teams", "list", "--json").stdout)] == [
         "default"
     ]
+
+
+def test_projects_are_created_in_and_moved_between_teams_from_the_cli(server: str, tmp_path: Path) -> None:
+    assert run(server, tmp_path, "teams", "create", "data").exit_code == 0
+    created = run(server, tmp_path, "projects", "create", "warehouse", "--team", "data")
+    assert created.exit_code == 0 and "created project warehouse" in created.output, created.output
+    plain = run(server, tmp_path, "projects", "create", "misc")
+    assert plain.exit_code == 0 and "in team default" in plain.output, plain.output
+    unknown = run(server, tmp_path, "projects", "create", "lost", "--team", "nope")
+    assert unknown.exit_code != 0 and "no team matches 'nope'" in unknown.output
+
+    listed = json.loads(run(server, tmp_path, "projects", "list", "--json").stdout)
+    team_id = json.loads(run(server, tmp_path, "teams", "show", "data", "--json").stdout)["id"]
+    assert {p["name"]: p["team_id"] for p in listed} == {"warehouse": team_id, "misc": "default"}
+    table = run(server, tmp_path, "projects", "list")
+    assert table.exit_code == 0 and "warehouse" in table.output and "data" in table.output, table.output
+
+    refused = run(server, tmp_path, "teams", "delete", "data", "--yes")
+    assert refused.exit_code != 0 and "warehouse" in refused.output
+    moved = run(server, tmp_path, "projects", "move", "warehouse", "default")
+    assert moved.exit_code == 0 and "moved project warehouse to team default" in moved.output, moved.output
+    assert run(server, tmp_path, "teams", "delete", "data", "--yes").exit_code == 0

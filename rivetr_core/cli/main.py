@@ -31,7 +31,7 @@ LAZY_COMMANDS = {
     "services": "services_cmd:services",
     "templates": "templates_cmd:templates",
     "stacks": "stacks_cmd:stacks",
-    "projects": "stacks_cmd:projects",
+    "projects": "projects_cmd:projects",
     "deploy": "deploy_cmd:deploy",
     "rollback": "deploy_cmd:rollback",
     "logs": "logs_cmd:logs",

@@ -1,4 +1,4 @@
-"""``rivetr stacks ...`` (compose stacks, see docs/compose.md) and ``rivetr projects network``.
+"""``rivetr stacks ...`` (compose stacks, see docs/compose.md); ``rivetr projects`` is in projects_cmd.
 
 A stack is found by name or id. Its variables print masked unless ``--reveal`` is given (the server decides who
 may see them). ``--env KEY=VALUE`` is for plain values; secret ones go in ``--env-file`` (the command line is
@@ -487,32 +487,3 @@ def stacks_rm(stack: str, volumes: bool, yes: bool, conn: Connection) -> None:
             click.confirm(f"delete stack {found['name']}{what}?", abort=True)
         client.delete(f"/api/stacks/{found['id']}", params={"volumes": str(volumes).lower()})
     click.echo(f"deleted stack {found['name']}" + ("" if volumes else " (volumes kept)"))
-
-
-# ------------------------------------------------------------------------------------------------ projects
-@click.group()
-def projects() -> None:
-    """Projects: the private network their apps, services and stacks share."""
-
-
-@projects.command("network")
-@click.argument("project")
-@connection_options
-@json_option
-def projects_network(project: str, conn: Connection, as_json: bool) -> None:
-    """Who is on a project's private network (PROJECT: name, id or ``default`` for everything without a
-    project) and the host names they reach each other by."""
-    with conn.client() as client:
-        pid = "default" if project == "default" else project_id_of(client, project)
-        data = client.get(f"/api/projects/{quote(pid or 'default', safe='')}/network")
-    if as_json:
-        print_json(data)
-        return
-    click.echo(f"network: {data['network']}")
-    if not data["members"]:
-        click.echo("no members yet")
-        return
-    table(
-        [(m["kind"], m["name"], m["internal_names"]) for m in data["members"]],
-        ["kind", "name", "internal names"],
-    )

@@ -19,7 +19,7 @@ ROLE_OPTION = click.option(
 )
 
 
-def _team(client: RivetrClient, ref: str) -> dict[str, Any]:
+def resolve_team(client: RivetrClient, ref: str) -> dict[str, Any]:
     """The team named ``ref`` (name or id)."""
     for team in client.list_all("/api/teams"):
         if ref in (team["id"], team["name"]):
@@ -88,7 +88,7 @@ def teams_create(name: str, require_2fa: bool, conn: Connection, as_json: bool) 
 def teams_show(team: str, conn: Connection, as_json: bool) -> None:
     """One team: settings, members and projects."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         members = client.list_all(_members_path(row))
     if as_json:
         print_json({**row, "members": members})
@@ -113,7 +113,7 @@ def teams_show(team: str, conn: Connection, as_json: bool) -> None:
 def teams_rename(team: str, new_name: str, conn: Connection) -> None:
     """Rename a team."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         client.put(f"/api/teams/{quote(row['id'], safe='')}", {"name": new_name})
     click.echo(f"renamed team {row['name']} to {new_name}")
 
@@ -125,7 +125,7 @@ def teams_rename(team: str, new_name: str, conn: Connection) -> None:
 def teams_delete(team: str, yes: bool, conn: Connection) -> None:
     """Delete a team (refused while it owns projects, and for the default team)."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         if not yes:
             click.confirm(f"delete team {row['name']}?", abort=True)
         client.delete(f"/api/teams/{quote(row['id'], safe='')}")
@@ -139,7 +139,7 @@ def teams_delete(team: str, yes: bool, conn: Connection) -> None:
 def teams_members(team: str, conn: Connection, as_json: bool) -> None:
     """A team's members and their roles."""
     with conn.client() as client:
-        rows = client.list_all(_members_path(_team(client, team)))
+        rows = client.list_all(_members_path(resolve_team(client, team)))
     if as_json:
         print_json(rows)
         return
@@ -157,7 +157,7 @@ def teams_members(team: str, conn: Connection, as_json: bool) -> None:
 def teams_add_member(team: str, user: str, role: str, conn: Connection) -> None:
     """Add USER (username or id) to TEAM with a role."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         member = client.post(_members_path(row), _user_body(user, role))
     click.echo(f"added {member['username']} to team {row['name']} as {member['role']}")
 
@@ -170,7 +170,7 @@ def teams_add_member(team: str, user: str, role: str, conn: Connection) -> None:
 def teams_set_role(team: str, user: str, role: str, conn: Connection) -> None:
     """Change USER's role in TEAM (the last owner cannot be demoted)."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         member = client.put(_members_path(row, user), {"role": role})
     click.echo(f"{member['username']} is now {member['role']} of team {row['name']}")
 
@@ -182,7 +182,7 @@ def teams_set_role(team: str, user: str, role: str, conn: Connection) -> None:
 def teams_remove_member(team: str, user: str, conn: Connection) -> None:
     """Remove USER from TEAM (the last owner cannot be removed)."""
     with conn.client() as client:
-        row = _team(client, team)
+        row = resolve_team(client, team)
         client.delete(_members_path(row, user))
     click.echo(f"removed {user} from team {row['name']}")
 
