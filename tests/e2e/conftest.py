@@ -10,6 +10,7 @@ Rivetr instance created, whatever the test did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -187,7 +188,7 @@ class Rivetr:
 
 def shutdown_proxy(data_dir: Path) -> None:
     """The proxy outlives the control plane on purpose; tests must stop it themselves."""
-    from rivetr_proxy_builtin.backend import BuiltinProxy
+    from rivetr_proxy_builtin.backend import BuiltinProxy, master_pid
     from rivetr_proxy_builtin.settings import ProxySettings
 
     from rivetr_core.config import load_config
@@ -196,12 +197,10 @@ def shutdown_proxy(data_dir: Path) -> None:
     try:
         asyncio.run(proxy.shutdown(timeout=5))
     except Exception:
-        pid_files = list((data_dir / "proxy").glob("*.pid"))
-        for pid_file in pid_files:
-            try:
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+        pid = master_pid(data_dir / "proxy")  # never a stale file's pid: it may be anyone's by now
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def start_rivetr(
@@ -209,7 +208,20 @@ def start_rivetr(
 ) -> Rivetr:
     """``rivetr serve`` on ``engine`` with the builtin proxy on a free loopback port (tests and benches)."""
     values = ensure_engine(engine)
-    port = proxy_port or free_port()
+    for attempt in range(3):
+        try:
+            return _start_rivetr(engine, data_dir, values, proxy_port or free_port(), env_overrides)
+        except RuntimeError as exc:
+            # A port free when picked may be taken before the proxy binds it (an outgoing connection's
+            # ephemeral port, another test's listener): pick another, unless the test chose this one.
+            if proxy_port or "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_rivetr(
+    engine: str, data_dir: Path, values: dict[str, str], port: int, env_overrides: dict[str, str]
+) -> Rivetr:
     socket_key = "RIVETR_RUNTIME__DOCKER_SOCKET" if engine == "docker" else "RIVETR_RUNTIME__PODMAN_SOCKET"
     env = {
         "RIVETR_PROXY__ENABLED": "true",

@@ -157,11 +157,12 @@ class ServerProcess:
 
     def stop_proxy(self) -> None:
         """The proxy data plane deliberately outlives ``rivetr serve``: end it too (test teardown)."""
-        pid_file = self.data_dir / "proxy" / "proxy.pid"
-        try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+        from rivetr_proxy_builtin.backend import master_pid
+
+        pid = master_pid(self.data_dir / "proxy")  # never a stale file's pid: it may be anyone's by now
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
 
     def remove_networks(self) -> None:
         """Remove the engine networks this instance made (project and stack networks, labelled with its

@@ -3,6 +3,7 @@ health-based rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -210,3 +211,31 @@ def test_control_channel_survives_many_route_changes(proxy_factory, backend_fact
     t = time.monotonic()
     p.call("status")
     assert time.monotonic() - t < 1
+
+
+def test_a_stale_pid_file_never_names_another_process(tmp_path):
+    """A master killed with ``kill -9`` leaves ``proxy.pid`` behind and the kernel reuses its pid: shutdown() of
+    that state dir must neither wait for nor kill whatever process holds the pid now."""
+    from rivetr_proxy_builtin.backend import master_pid
+
+    state = tmp_path / "proxy"
+    p = SyncProxy(state, port=free_port())
+    try:
+        assert master_pid(state) == p.status()["pid"]  # a live master of this state dir is found
+        assert master_pid(tmp_path / "elsewhere") is None
+    finally:
+        p.close()
+    assert master_pid(state) is None  # a clean stop removed the file
+
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as bystander:
+        try:
+            (state / "proxy.pid").write_text(f"{bystander.pid}\n")
+            assert master_pid(state) is None
+            from rivetr_proxy_builtin.backend import BuiltinProxy
+
+            started = time.monotonic()  # a backend of the same dir that never started a proxy itself
+            asyncio.run(BuiltinProxy(p.settings, state).shutdown(timeout=3))
+            assert time.monotonic() - started < 2, "shutdown waited for a process that is not its proxy"
+            assert bystander.poll() is None, "shutdown killed a process that is not its proxy"
+        finally:
+            bystander.kill()

@@ -114,7 +114,7 @@ class BuiltinProxy:
         """Stop the proxy process (in-flight requests get up to the drain timeout)."""
         limit = timeout if timeout is not None else self.settings.drain_timeout + 5
         async with self._lock:
-            pid = self.pid or self._read_pid()
+            pid = self.pid or master_pid(self.state_dir)
             client = self._client
             if client is None or not client.connected:
                 client = ControlClient(str(self.control_path))
@@ -344,16 +344,12 @@ class BuiltinProxy:
                 ", ".join(diff),
             )
 
-    def _read_pid(self) -> int | None:
-        try:
-            return int((self.state_dir / "proxy.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-
     def _running(self, pid: int) -> bool:
         if self._proc is not None and self._proc.pid == pid:
             return self._proc.poll() is None  # our child: poll() also reaps it
-        return _alive(pid)
+        # Not our child: once the master exits its pid may go to any new process (a build's runtime, say),
+        # which must never be waited for, let alone killed.
+        return _alive(pid) and _is_master_of(pid, self.state_dir)
 
     def _reap(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
@@ -364,6 +360,28 @@ def _flock(path: Path) -> int:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
+
+
+def master_pid(state_dir: Path) -> int | None:
+    """The pid of the proxy master serving ``state_dir``, from its ``proxy.pid``; None when the file is absent
+    or stale. A master killed with ``kill -9`` leaves the file behind, and the kernel hands its pid to the next
+    process: only a live process running ``rivetr_proxy_builtin.server`` on this state dir counts."""
+    try:
+        pid = int((state_dir / "proxy.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) and _is_master_of(pid, state_dir) else None
+
+
+def _is_master_of(pid: int, state_dir: Path) -> bool:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return not Path("/proc/self").exists()  # no procfs to ask (not Linux): trust the pid file
+    if b"rivetr_proxy_builtin.server" not in args or b"--state-dir" not in args[:-1]:
+        return False
+    served = Path(os.fsdecode(args[args.index(b"--state-dir") + 1]))
+    return served.resolve() == state_dir.resolve()
 
 
 def _alive(pid: int) -> bool:
