@@ -96,6 +96,11 @@ async def test_upgrade_from_previous_release_gives_everything_to_the_default_tea
     assert _rows(path, "SELECT id FROM deployments") == [("d1",)]
     assert _rows(path, "SELECT id, user_id FROM user_sessions") == [("s1", "u1")]
     assert _rows(path, "SELECT id, user_id FROM api_tokens") == [("t1", "u2")]
+    # Tokens made before scopes keep every right their user has (0023_token_scopes); nobody has 2FA yet.
+    assert _rows(path, "SELECT scopes, team_id, app_ids, project_ids FROM api_tokens") == [
+        ("admin", None, None, None)
+    ]
+    assert _rows(path, "SELECT two_factor_enabled FROM users") == [(0,), (0,)]
     assert _rows(path, "PRAGMA foreign_key_check") == []
 
 

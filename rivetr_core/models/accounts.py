@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import new_id, utcnow
@@ -32,6 +33,9 @@ class User(SQLModel, table=True):
     #: one. A flag beside ``role`` rather than a new role value: ``role`` already says admin for every existing
     #: user, and ownership is an extra protection on top of the server role, not a rung of it.
     is_server_owner: bool = False
+    #: Whether a confirmed TOTP secret exists (rivetr_core.models.two_factor): kept here so the per-request
+    #: principal, which already has the user row, never queries another table to apply a team's require_2fa.
+    two_factor_enabled: bool = False
 
 
 class UserSession(SQLModel, table=True):
@@ -47,6 +51,9 @@ class UserSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow)
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=255)
+    #: The team the dashboard acts in (its team switcher); None: the user's only team, or every team for a
+    #: server owner/admin.
+    current_team_id: str | None = Field(default=None, max_length=32)
 
 
 class ApiToken(SQLModel, table=True):
@@ -65,3 +72,10 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     expires_at: datetime | None = None
+    #: Comma-separated scopes (rivetr_core.authz.permissions.SCOPES); tokens made before scopes are ``admin``.
+    scopes: str = Field(default="admin", max_length=100)
+    #: The team the token acts in; None: its user's only team, or every team for a server owner/admin.
+    team_id: str | None = Field(default=None, max_length=32)
+    #: Restriction to some apps / projects (ids); None: no restriction. Other resources are invisible (404).
+    app_ids: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    project_ids: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

@@ -71,6 +71,8 @@ class AuditEntry(SQLModel, table=True):
     status: int
     client: str = Field(max_length=100)
     request_id: str | None = Field(default=None, max_length=64)
+    #: The team the request acted in (None: server-wide, or before teams): team admins read their team's log.
+    team_id: str | None = Field(default=None, max_length=32, index=True)
 
 
 class MetricSample(SQLModel, table=True):
