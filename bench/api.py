@@ -125,7 +125,7 @@ def create_apps(url: str, count: int) -> str:
             r = c.post("/api/apps", json=body)
             if r.status_code != 201:
                 raise SystemExit(f"creating app {i}: {r.status_code} {r.text}")
-        r = c.post("/api/tokens", json={"name": "bench"})
+        r = c.post("/api/tokens", json={"name": "bench", "scopes": ["admin"]})
         r.raise_for_status()
         return str(r.json()["token"])
 

@@ -314,7 +314,7 @@ async def test_change_password_ends_sessions(api: ApiClient) -> None:
 # ------------------------------------------------------------------------------------------------ tokens
 async def test_api_token_lifecycle(api: ApiClient) -> None:
     await setup_admin(api)
-    status, created = await api.post("/api/tokens", json={"name": "ci"})
+    status, created = await api.post("/api/tokens", json={"name": "ci", "scopes": ["admin"]})
     assert status == 201
     raw = created["token"]
     assert raw.startswith("rvt_pat_") and created["prefix"] == raw[:12]
@@ -343,7 +343,7 @@ async def test_token_created_by_session_records_the_user(api: ApiClient) -> None
         "/api/tokens",
         auth=False,
         headers={"X-CSRF-Token": body["csrf_token"]},
-        json={"name": "laptop", "expires_in_days": 30},
+        json={"name": "laptop", "scopes": ["admin"], "expires_in_days": 30},
     )
     assert status == 201
     assert created["created_by"] == "user:alice" and created["expires_at"] is not None
@@ -356,7 +356,12 @@ async def test_token_created_by_session_records_the_user(api: ApiClient) -> None
 
 @pytest.mark.parametrize(
     ("payload", "field"),
-    [({"name": ""}, "name"), ({}, "name"), ({"name": "x", "expires_in_days": 0}, "expires_in_days")],
+    [
+        ({"name": "", "scopes": ["read"]}, "name"),
+        ({"scopes": ["read"]}, "name"),
+        ({"name": "x", "scopes": ["read"], "expires_in_days": 0}, "expires_in_days"),
+        ({"name": "x"}, "scopes"),
+    ],
 )
 async def test_token_validation_names_the_field(api: ApiClient, payload: dict, field: str) -> None:
     status, body = await api.post("/api/tokens", json=payload)

@@ -178,6 +178,8 @@ async def test_other_lists_share_the_envelope_and_cursor(api: ApiClient, path: s
     names = [f"n-{i:02d}" for i in range(7)]
     for name in names:
         body = {"name": name, "private_key": _private_key()} if path == "/api/ssh-keys" else {"name": name}
+        if path == "/api/tokens":
+            body["scopes"] = ["read"]
         code, created = await api.post(path, json=body)
         assert code == 201, created
     seen, cursor = [], None
@@ -224,7 +226,7 @@ async def test_openapi_documents_the_envelope_and_page_parameters(
 
 
 async def test_revoked_api_token_fails_at_once_despite_the_verification_cache(api: ApiClient) -> None:
-    _code, token = await api.post("/api/tokens", json={"name": "script"})
+    _code, token = await api.post("/api/tokens", json={"name": "script", "scopes": ["read"]})
     headers = {"Authorization": f"Bearer {token['token']}"}
     for _ in range(3):  # verified once, then served from the cache
         assert (await api.get("/api/apps", auth=False, headers=headers))[0] == 200

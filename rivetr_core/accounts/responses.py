@@ -47,6 +47,13 @@ class TokenOut(ApiModel):
     created_at: str
     last_used_at: str | None = Field(description="Updated at most once a minute.")
     expires_at: str | None = Field(description="Null: never expires.")
+    user_id: str | None = Field(description="Its user; null: made with the admin token (a server owner).")
+    scopes: list[str] = Field(
+        description="read, deploy, write, admin: what it may do within its user's role."
+    )
+    team_id: str | None = Field(description="The team it acts in; null: its user's team (or every team).")
+    app_ids: list[str] | None = Field(description="Only these apps; null: no restriction.")
+    project_ids: list[str] | None = Field(description="Only these projects; null: no restriction.")
 
 
 class NewTokenOut(TokenOut):
@@ -106,6 +113,11 @@ def token_json(token: ApiToken) -> dict[str, Any]:
             "created_at": isoformat(token.created_at),
             "last_used_at": isoformat(token.last_used_at),
             "expires_at": isoformat(token.expires_at),
+            "user_id": token.user_id,
+            "scopes": [s for s in (token.scopes or "").split(",") if s],
+            "team_id": token.team_id,
+            "app_ids": token.app_ids,
+            "project_ids": token.project_ids,
         }
     ).model_dump(mode="json")
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func
 from sqlmodel import col, select
@@ -25,6 +27,9 @@ from rivetr_core.pagination import PageQuery, keyset_page, list_page
 
 from . import credentials, passwords
 from .responses import session_json, token_json, user_json
+
+if TYPE_CHECKING:
+    from rivetr_core.authz.principals import PrincipalResolver
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_NAME_MAX = 100
@@ -86,6 +91,16 @@ class AccountService:
         #: sha256 of a bearer token → (monotonic time looked up, token, owner): see :meth:`verify_token`.
         self._token_cache: dict[str, tuple[float, ApiToken, User | None]] = {}
         self._token_generation = 0  # bumped by each revocation: a lookup begun before one is not cached
+        self._principals: PrincipalResolver | None = None
+
+    @property
+    def principals(self) -> PrincipalResolver:
+        """Who a session or token is, with roles (built on the first request of a user: idle memory)."""
+        if self._principals is None:
+            from rivetr_core.authz.principals import PrincipalResolver
+
+            self._principals = PrincipalResolver(self.db)
+        return self._principals
 
     # ------------------------------------------------------------------------------------------- users
     @property
@@ -222,6 +237,12 @@ class AccountService:
         user = await self.authenticate(username, password)
         if user is None:
             raise AccountError(401, "wrong username or password", code="invalid_credentials")
+        if user.disabled:  # after the password check: only the user learns that the account is disabled
+            raise AccountError(401, "this account is disabled; ask an administrator", code="account_disabled")
+        if user.two_factor_enabled:  # no session on the password alone: a challenge for the second step
+            from .two_factor import SecondFactorRequired, start_challenge
+
+            raise SecondFactorRequired(await start_challenge(self.db, user))
         return await self.open_session(
             user, previous_session_id=previous_session_id, ip=ip, user_agent=user_agent
         )
@@ -334,8 +355,14 @@ class AccountService:
         user: User | None = None,
         created_by: str = "admin",
         expires_in_days: int | None = None,
+        scopes: Iterable[str] = ("admin",),
+        team_id: str | None = None,
+        app_ids: list[str] | None = None,
+        project_ids: list[str] | None = None,
     ) -> tuple[ApiToken, str]:
-        """Create an API token. Returns (row, raw token); the raw value exists only in this return value."""
+        """Create an API token. Returns (row, raw token); the raw value exists only in this return value.
+        ``scopes``, ``team_id`` and the restrictions are stored as given: the API checks them first
+        (:mod:`.token_scopes`); a token made by code without them has every right its user has."""
         name = (name or "").strip()
         if not name or len(name) > TOKEN_NAME_MAX:
             raise AccountError(422, f"must be 1-{TOKEN_NAME_MAX} characters", field="name")
@@ -351,30 +378,52 @@ class AccountService:
             created_by=created_by[:100],
             created_at=now,
             expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None,
+            scopes=",".join(sorted(set(scopes))),
+            team_id=team_id,
+            app_ids=app_ids,
+            project_ids=project_ids,
         )
         async with self.db.session() as s:
             s.add(token)
             await s.commit()
         return token, raw
 
-    async def list_tokens(self) -> list[ApiToken]:
-        async with self.db.session() as s:
-            return list((await s.exec(select(ApiToken).order_by(col(ApiToken.created_at).desc()))).all())
+    def _owned(self, query: Any, owner: User | None, everyone: bool) -> Any:
+        """Only ``owner``'s tokens (the admin token owns the tokens it made, which have no user) unless
+        ``everyone``."""
+        if everyone:
+            return query
+        return query.where(ApiToken.user_id == (owner.id if owner else None))
 
-    async def token_page(self, page: PageQuery) -> tuple[list[ApiToken], str | None]:
-        """One page of API tokens in creation order and the next cursor."""
+    async def list_tokens(self, owner: User | None = None, *, everyone: bool = True) -> list[ApiToken]:
+        query = self._owned(select(ApiToken), owner, everyone).order_by(col(ApiToken.created_at).desc())
         async with self.db.session() as s:
-            return await keyset_page(s, select(ApiToken), ApiToken, page)
+            return list((await s.exec(query)).all())
+
+    async def token_page(
+        self, page: PageQuery, owner: User | None = None, *, everyone: bool = True
+    ) -> tuple[list[ApiToken], str | None]:
+        """One page of API tokens (``owner``'s, or everyone's) in creation order and the next cursor."""
+        async with self.db.session() as s:
+            return await keyset_page(s, self._owned(select(ApiToken), owner, everyone), ApiToken, page)
+
+    async def get_token(self, token_id: str) -> ApiToken | None:
+        async with self.db.session() as s:
+            return await s.get(ApiToken, token_id)
 
     async def revoke_token(self, token_id: str) -> bool:
         """Delete a token; False when there is no such token. Requests carrying it fail from now on (the
         verification cache is emptied)."""
-        self._token_generation += 1
-        self._token_cache.clear()
+        self.forget_verified_tokens()
         deleted = await self.db.delete(ApiToken, token_id)
+        self.forget_verified_tokens()
+        return deleted
+
+    def forget_verified_tokens(self) -> None:
+        """Empty the verification cache (see :meth:`verify_token`): call it around any change that ends tokens
+        (a revocation, a user disabled or deleted), so they stop working at once."""
         self._token_generation += 1
         self._token_cache.clear()
-        return deleted
 
     async def verify_token(self, raw: str) -> tuple[ApiToken, User | None] | None:
         """The token (and its owner) for a bearer value, or None when unknown or expired.

@@ -10,7 +10,8 @@ verifiers to ``app.extensions["rivetr_auth_verifiers"]`` (see :mod:`rivetr_core.
   browser) offer the token as the subprotocol ``rivetr.csrf.<token>`` (next to ``rivetr.v1``) and must come from
   our own Origin.
 
-Both set ``g.rivetr_user`` (the :class:`User`, or None for admin-owned tokens).
+Both set ``g.rivetr_user`` (the :class:`User`, or None for admin-owned tokens) and return the caller's
+:class:`~rivetr_core.authz.permissions.Principal` (roles, acting team, token scopes).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from rivetr_core.context import rivetr
 from rivetr_core.ratelimit import _trusted
 
 from . import credentials
-from .service import AccountService, SessionInfo, token_principal
+from .service import AccountService, SessionInfo
 
 if TYPE_CHECKING:
+    from rivetr_core.authz.permissions import Principal
     from rivetr_core.context import RivetrContext
     from rivetr_core.models.accounts import User
 
@@ -119,7 +121,7 @@ async def browser_principal(app: Quart) -> str | None:
     for verify in app.extensions.get("rivetr_auth_verifiers", []):
         principal = await verify(token or "")
         if principal:
-            return principal  # type: ignore[no-any-return]
+            return str(getattr(principal, "name", principal))
     if "accounts" not in ctx.services:
         return None
     session = await current_session(app)
@@ -150,34 +152,48 @@ def same_origin(req: Any) -> bool:
     return origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
 
 
+def requested_team() -> str | None:
+    """The team the request (or WebSocket) asks to act in: the ``X-Rivetr-Team`` header, id or name."""
+    from rivetr_core.authz.principals import TEAM_HEADER
+
+    headers = websocket.headers if has_websocket_context() else request.headers
+    return (headers.get(TEAM_HEADER) or "").strip() or None
+
+
 def install_verifiers(app: Quart) -> None:
+    """API tokens and sessions become Principals with their user's roles (:mod:`rivetr_core.authz.principals`);
+    a disabled user's credential answers 401 ``account_disabled``."""
     verifiers: list[Any] = app.extensions.setdefault("rivetr_auth_verifiers", [])
 
-    async def verify_api_token(token: str) -> str | None:
+    async def verify_api_token(token: str) -> Principal | None:
         if not credentials.looks_like_api_token(token):
             return None
         found = await accounts().verify_token(token)
         if found is None:
             return None
         g.rivetr_user = found[1]
-        return token_principal(*found)
+        return await accounts().principals.for_token(*found, requested_team())
 
-    async def verify_session(_token: str) -> str | None:
+    async def verify_session(_token: str) -> Principal | None:
         if has_websocket_context():
-            return await _verify_websocket_session()
+            info = await _websocket_session()
+        else:
+            info = await _request_session()
+        if info is None:
+            return None
+        g.rivetr_user = info.user
+        return await accounts().principals.for_session(info.user, info.session, requested_team())
+
+    async def _request_session() -> SessionInfo | None:
         raw = request.cookies.get(SESSION_COOKIE)
         header = request.headers.get(CSRF_HEADER)
         if not raw or not header:
             return None
         if not credentials.same(header, credentials.csrf_for_session(raw)):
             return None
-        info = await current_session(app)
-        if info is None:
-            return None
-        g.rivetr_user = info.user
-        return f"user:{info.user.username}"
+        return await current_session(app)
 
-    async def _verify_websocket_session() -> str | None:
+    async def _websocket_session() -> SessionInfo | None:
         # Browsers cannot set headers on a WebSocket and do send cookies cross-site, so a WebSocket needs the
         # CSRF token (in a subprotocol: never the URL, which is logged) and an Origin of this very host
         # (cross-site WebSocket hijacking).
@@ -186,11 +202,7 @@ def install_verifiers(app: Quart) -> None:
             return None
         if not same_origin(websocket):
             return None
-        info = await current_session(app, websocket)
-        if info is None:
-            return None
-        g.rivetr_user = info.user
-        return f"user:{info.user.username}"
+        return await current_session(app, websocket)
 
     verifiers.extend([verify_api_token, verify_session])
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.authz.enforce import reveal_allowed
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.app_responses import EnvVarOut
@@ -33,7 +34,8 @@ async def list_env_vars(app_id: str, query_args: EnvVarsQuery) -> dict[str, Any]
     ``?cursor=``)."""
     service = rivetr().services.apps
     rows, next_cursor = await service.env_var_page(app_id, query_args)
-    return envelope([service.env_var_json(r, reveal=query_args.reveal) for r in rows], next_cursor)
+    reveal = reveal_allowed(query_args.reveal)
+    return envelope([service.env_var_json(r, reveal=reveal) for r in rows], next_cursor)
 
 
 @bp.post("")
@@ -52,7 +54,7 @@ async def create_env_var(app_id: str, data: EnvVarIn) -> tuple[dict[str, Any], i
 @document_response(EnvVarOut)
 async def get_env_var(app_id: str, key: str, query_args: RevealQuery) -> dict[str, Any]:
     service = rivetr().services.apps
-    return service.env_var_json(await service.env_var(app_id, key), reveal=query_args.reveal)
+    return service.env_var_json(await service.env_var(app_id, key), reveal=reveal_allowed(query_args.reveal))
 
 
 @bp.put("/<key>")

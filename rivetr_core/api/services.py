@@ -22,13 +22,13 @@ import json
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
-from quart import Blueprint, Response, request, websocket
+from quart import Blueprint, Response, websocket
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.apimodel import ApiModel
+from rivetr_core.authz.enforce import reveal_allowed
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import Conflict, NotFound
-from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.managed_responses import (
@@ -159,11 +159,7 @@ def _managed() -> Any:
 
 
 async def _reveal(asked: bool) -> bool:
-    if not asked:
-        return False
-    if not await _managed().may_reveal(getattr(request, "rivetr_principal", None)):
-        raise ApiError(403, "only administrators may reveal credentials")
-    return True
+    return reveal_allowed(asked)  # team owners and admins (secrets.reveal)
 
 
 def _out(data: dict[str, Any]) -> dict[str, Any]:

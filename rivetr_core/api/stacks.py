@@ -20,14 +20,14 @@ import re
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
-from quart import Blueprint, Response, request, websocket
+from quart import Blueprint, Response, websocket
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.apimodel import ApiModel
+from rivetr_core.authz.enforce import reveal_allowed
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import NotFound, ValidationFailed
 from rivetr_core.db import isoformat
-from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.deployment_responses import DeploymentOut, stack_deployment_json
@@ -274,11 +274,7 @@ async def _stack_json(row: Any, *, reveal: bool = False) -> dict[str, Any]:
 
 
 async def _reveal(asked: bool) -> bool:
-    if not asked:
-        return False
-    if not await rivetr().services.managed.may_reveal(getattr(request, "rivetr_principal", None)):
-        raise ApiError(403, "only administrators may reveal a stack's variables")
-    return True
+    return reveal_allowed(asked)  # team owners and admins (secrets.reveal)
 
 
 def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:

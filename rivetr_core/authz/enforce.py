@@ -12,7 +12,7 @@ from typing import Any
 from rivetr_core.contract.plugin import PERMISSION_ATTRIBUTE
 from rivetr_core.errors import ApiError
 
-from .permissions import PERMISSIONS, PUBLIC, SERVER, Principal
+from .permissions import PERMISSIONS, PUBLIC, SECRETS_REVEAL, SERVER, TEAM_PERMISSIONS, Principal
 
 log = logging.getLogger("rivetr.authz")
 
@@ -71,9 +71,34 @@ class RoutePermissions:
             )
         if permission == PUBLIC or (principal is not None and permission in principal.grants):
             return
+        if principal is not None and principal.needs_two_factor and permission in TEAM_PERMISSIONS:
+            raise ApiError(
+                403,
+                "this team requires two-factor login: enable it on your profile page (/profile) to act in it",
+                code="two_factor_required",
+                details={"permission": permission, "team_id": principal.team_id},
+            )
         raise ApiError(
             403,
             f"this credential lacks the {permission!r} permission this route needs",
             code="permission_denied",
             details={"permission": permission},
         )
+
+
+def reveal_allowed(asked: bool) -> bool:
+    """For a ``?reveal=true`` on a ``read`` route: False when not asked, True when the caller holds
+    ``secrets.reveal`` (team owners and admins), else a 403 (a viewer or developer never sees secret values)."""
+    if not asked:
+        return False
+    from quart import request
+
+    principal = getattr(request, "rivetr_authz", None)
+    if principal is not None and principal.allows(SECRETS_REVEAL):
+        return True
+    raise ApiError(
+        403,
+        f"this credential lacks the {SECRETS_REVEAL!r} permission revealing secret values needs",
+        code="permission_denied",
+        details={"permission": SECRETS_REVEAL},
+    )

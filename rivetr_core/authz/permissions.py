@@ -42,7 +42,9 @@ PERMISSIONS: dict[str, str] = {
 #: not a grant: no principal holds it, and a public route is reachable without one.
 PUBLIC = "public"
 
-_TEAM_ALL = frozenset({READ, DEPLOY, WRITE, SECRETS_REVEAL, TERMINAL, AUDIT, MEMBERS, TEAM_DELETE})
+#: What a team role can grant at all (the permissions a team's ``require_2fa`` withholds).
+TEAM_PERMISSIONS = frozenset({READ, DEPLOY, WRITE, SECRETS_REVEAL, TERMINAL, AUDIT, MEMBERS, TEAM_DELETE})
+_TEAM_ALL = TEAM_PERMISSIONS
 
 #: Roles per team. ``admin`` manages members too; that it cannot touch owners is a rule of the members service.
 #: A developer writes secrets but never reads them back (write-only), and has no members or server rights.
@@ -99,8 +101,9 @@ class Principal:
     """Who is asking and what they may do, set on ``request.rivetr_authz`` (and ``websocket.rivetr_authz``)
     by the auth guard; ``request.rivetr_principal`` keeps holding :attr:`name`, which audit and others read.
 
-    Today every credential (admin token, dashboard session, API token) is a full owner: ``Principal.full(name)``.
-    A credential verifier returns a narrower ``Principal`` instead of a name to restrict it (roles, scopes).
+    Built per request by :mod:`.principals` from a session or an API token (the user's server role, the acting
+    team and the role in it, a token's scopes and restrictions); the admin token is ``Principal.full("admin")``.
+    The defaults are a server owner acting in every team, so ``Principal(name)`` has every right.
     """
 
     #: ``"admin"``, ``"user:<username>"``, ``"token:<owner>/<name>"``: the name audit records.
@@ -111,7 +114,19 @@ class Principal:
     server_role: str | None = "owner"
     #: An API token's scopes (:data:`SCOPES`); None when not a scoped token.
     scopes: frozenset[str] | None = None
-    #: Derived from the three above at construction; the check is one set membership test.
+    #: The user behind the credential; None for the admin token and the tokens it made.
+    user_id: str | None = None
+    #: The team the request acts in; None: no single team (a server owner/admin over every team).
+    team_id: str | None = None
+    #: Teams whose resources are visible; None: all of them (server owners/admins, the admin token).
+    team_ids: frozenset[str] | None = None
+    #: A token's restriction to some apps / projects (ids); None: no restriction.
+    app_ids: frozenset[str] | None = None
+    project_ids: frozenset[str] | None = None
+    #: The acting team requires two-factor login and the user has none: its team rights are withheld, and the
+    #: check answers 403 ``two_factor_required`` instead of ``permission_denied``.
+    needs_two_factor: bool = False
+    #: Derived from the roles and scopes at construction; the check is one set membership test.
     grants: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +134,7 @@ class Principal:
 
     @classmethod
     def full(cls, name: str) -> Principal:
-        """Every right there is: what each credential is until roles and scoped tokens land."""
+        """Every right there is, over every team: the admin token's."""
         return cls(name)
 
     def allows(self, permission: str) -> bool:

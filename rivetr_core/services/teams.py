@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from rivetr_core.authz.principals import memberships_changed
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.db import utcnow
 from rivetr_core.models.accounts import User
@@ -104,6 +105,7 @@ class TeamService:
                 await session.commit()
         except IntegrityError:
             raise _name_taken(changes.get("name", "")) from None
+        memberships_changed()  # a name or require_2fa the principals of its members carry
         return await self.get(team_id)
 
     async def delete(self, team_id: str) -> None:
@@ -135,6 +137,7 @@ class TeamService:
                 await session.commit()
             except IntegrityError:  # a project moved in meanwhile (PostgreSQL's foreign key refuses)
                 raise Conflict(f"team {team.name!r} owns projects again", code="team_not_empty") from None
+        memberships_changed()
 
     # ------------------------------------------------------------------------------------------- members
     async def members(self, team_id: str, page: PageQuery) -> tuple[list[dict[str, Any]], str | None]:
@@ -172,6 +175,7 @@ class TeamService:
             raise Conflict.on(
                 field, "already a member", summary=f"{user_ref!r} is already a member of this team"
             ) from None
+        memberships_changed()
         return member_json(member, user.username)
 
     async def set_role(self, team_id: str, user_ref: str, role: str) -> dict[str, Any]:
@@ -186,6 +190,7 @@ class TeamService:
             await session.flush()
             await self._keep_an_owner(session, team)
             await session.commit()
+        memberships_changed()  # the new role applies from the member's next request
         return member_json(member, user.username)
 
     async def remove_member(self, team_id: str, user_ref: str) -> None:
@@ -199,6 +204,7 @@ class TeamService:
             if was_owner:
                 await self._keep_an_owner(session, team)
             await session.commit()
+        memberships_changed()
 
     # ------------------------------------------------------------------------------------------- helpers
     async def _keep_an_owner(self, session: Any, team: Team) -> None:

@@ -177,8 +177,10 @@ def test_keyboard_only_use_with_visible_focus(shared_server: Any, page: Any) -> 
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.focus("#token-name")
     page.keyboard.type("from-keyboard")
-    page.keyboard.press("Tab")
-    page.keyboard.press("Tab")
+    for _ in range(12):  # through the scope, team, apps and expiry fields to the button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Create token":
+            break
     assert page.evaluate("document.activeElement.textContent.trim()") == "Create token"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # visible focus
     page.keyboard.press("Enter")
@@ -190,7 +192,8 @@ def test_keyboard_only_use_with_visible_focus(shared_server: Any, page: Any) -> 
     assert page.evaluate("document.activeElement.textContent") == "Cancel"
     page.keyboard.press("Escape")
     page.wait_for_selector("#confirm-dialog:not([open])", state="hidden")
-    assert "from-keyboard" in [t["name"] for t in server.client().get("/api/tokens").json()["items"]]
+    tokens = server.client().get("/api/tokens", params={"all": "true"}).json()["items"]
+    assert "from-keyboard" in [t["name"] for t in tokens]
 
 
 def test_ending_another_session_logs_that_browser_out(shared_server: Any, page: Any, browser: Any) -> None:
