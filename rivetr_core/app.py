@@ -66,6 +66,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.audit:bp",
     "rivetr_core.api.system:bp",
     "rivetr_core.api.auth:bp",
+    "rivetr_core.api.two_factor:bp",
     "rivetr_core.api.tokens:bp",
     "rivetr_core.api.teams:bp",
 )

@@ -89,6 +89,13 @@ def rate_limited_path(path: str) -> bool:
     return path.startswith(("/api/", "/webhooks/", "/login", "/setup"))
 
 
+#: POSTs that try a credential, counted in the (small) login bucket: both steps of a login with two-factor (the
+#: dashboard's second step posts to /login again), and first-run setup.
+LOGIN_BUCKET_PATHS = frozenset(
+    {"/api/auth/login", "/api/auth/login/2fa", "/login", "/api/auth/setup", "/setup"}
+)
+
+
 def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_minute: int) -> None:
     """Token buckets per client; ``app.extensions["rivetr_trusted_proxies"]`` must be set (create_app does)."""
     general = TokenBucketLimiter(per_minute, burst)
@@ -99,12 +106,7 @@ def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_min
         if not rate_limited_path(request.path):
             return
         client = current_client(app)
-        limiter = (
-            login
-            if request.method == "POST"
-            and request.path in ("/api/auth/login", "/login", "/api/auth/setup", "/setup")
-            else general
-        )
+        limiter = login if request.method == "POST" and request.path in LOGIN_BUCKET_PATHS else general
         wait = limiter.hit(client)
         if wait:
             raise ApiError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, RootModel
 from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
@@ -74,7 +74,20 @@ class PasswordChange(ApiModel):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-def _session_response(result: LoginResult, status: int) -> Response:
+class TwoFactorChallengeOut(ApiModel):
+    two_factor_required: bool = Field(description="Always true: send a code to POST /api/auth/login/2fa.")
+    challenge: str = Field(description="Opaque; valid for 5 minutes and 5 wrong codes.")
+    expires_at: str
+
+
+class LoginAnswerOut(RootModel[LoginOut | TwoFactorChallengeOut]):
+    """A session (the usual answer), or for a user with two-factor login the challenge of the second step."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+def session_response(result: LoginResult, status: int) -> Response:
+    """A login's answer (also the 2FA step's): the session cookie and the CSRF token."""
     body = LoginOut.model_validate(
         {
             "user": user_json(result.user),
@@ -107,24 +120,37 @@ async def setup(data: SetupIn) -> Response:
         ip=current_client(current_app),  # type: ignore[arg-type]
         user_agent=request.headers.get("User-Agent"),
     )
-    return _session_response(result, 201)
+    return session_response(result, 201)
 
 
 @bp.post("/login")
 @responds(401)
 @tag(["auth"])
 @validate_request(Credentials)
-@document_response(LoginOut)
-async def login(data: Credentials) -> Response:
-    """Open a dashboard session. A previous session cookie is revoked (the id rotates). 401 when wrong."""
-    result = await accounts().login(
-        data.username,
-        data.password,
-        previous_session_id=request.cookies.get(SESSION_COOKIE),
-        ip=current_client(current_app),
-        user_agent=request.headers.get("User-Agent"),  # type: ignore[arg-type]
-    )
-    return _session_response(result, 200)
+@document_response(LoginAnswerOut)
+async def login(data: Credentials) -> Response | dict[str, Any]:
+    """Open a dashboard session. A previous session cookie is revoked (the id rotates). 401 when wrong.
+
+    A user with two-factor login gets no session yet: the answer is ``{"two_factor_required": true,
+    "challenge", "expires_at"}`` (no cookie); send the challenge and a code to ``POST /api/auth/login/2fa``."""
+    from rivetr_core.accounts.two_factor import SecondFactorRequired
+
+    try:
+        result = await accounts().login(
+            data.username,
+            data.password,
+            previous_session_id=request.cookies.get(SESSION_COOKIE),
+            ip=current_client(current_app),
+            user_agent=request.headers.get("User-Agent"),  # type: ignore[arg-type]
+        )
+    except SecondFactorRequired as pending:
+        request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # audit: no session yet
+        return TwoFactorChallengeOut(
+            two_factor_required=True,
+            challenge=pending.challenge.token,
+            expires_at=isoformat(pending.challenge.expires_at) or "",
+        ).model_dump(mode="json")
+    return session_response(result, 200)
 
 
 @bp.get("/status")

@@ -27,6 +27,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOGIN_PATHS = {
     "/api/auth/login": "auth.login",
     "/login": "auth.login",
+    "/api/auth/login/2fa": "auth.login.2fa",
     "/api/auth/setup": "auth.setup",
     "/setup": "auth.setup",
 }
@@ -157,8 +158,11 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
             # Refused before doing anything; recording each one would let a flood fill the disk.
             return response
         if login_action:
-            name = await _login_name()
-            actor, action = (f"user:{name}" if name else "anonymous"), login_action
+            # A login's handler may name the user (the 2FA step's body has no name) and the step: a password
+            # accepted for a user with 2FA opens no session yet (auth.login.challenge).
+            name = getattr(request, "rivetr_login_user", None) or await _login_name()
+            action = getattr(request, "rivetr_login_action", None) or login_action
+            actor = f"user:{name}" if name else "anonymous"
         else:
             actor = principal or ("webhook" if path.startswith("/webhooks/") else "anonymous")
             action = request.endpoint or f"{method.lower()}:{path}"

@@ -174,6 +174,15 @@ CORE_ROUTES: dict[str, str] = {
     "auth_api.change_password": ACCOUNT,
     "auth_api.list_sessions": ACCOUNT,
     "auth_api.revoke_session": ACCOUNT,
+    # two-factor login (rivetr_core/api/two_factor.py): one's own 2FA; the login's second step is public like login;
+    # resetting someone else's is for the server's owners and admins
+    "two_factor_api.two_factor_status": ACCOUNT,
+    "two_factor_api.two_factor_setup": ACCOUNT,
+    "two_factor_api.two_factor_confirm": ACCOUNT,
+    "two_factor_api.two_factor_recovery_codes": ACCOUNT,
+    "two_factor_api.two_factor_disable": ACCOUNT,
+    "two_factor_api.login_second_step": PUBLIC,
+    "two_factor_api.reset_user_two_factor": SERVER,
     "tokens_api.list_tokens": ACCOUNT,
     "tokens_api.create_token": ACCOUNT,
     "tokens_api.revoke_token": ACCOUNT,

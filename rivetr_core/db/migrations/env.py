@@ -9,11 +9,12 @@ from sqlmodel import SQLModel
 
 import rivetr_core.models
 
-# Lazily loaded features' tables: backups (and the services it imports), compose stacks, teams.
+# Lazily loaded features' tables: backups (and the services it imports), compose stacks, teams, two-factor login.
 import rivetr_core.models.backups
 import rivetr_core.models.registries
 import rivetr_core.models.stacks
-import rivetr_core.models.teams  # noqa: F401
+import rivetr_core.models.teams
+import rivetr_core.models.two_factor  # noqa: F401
 
 connection = context.config.attributes.get("connection")
 if connection is None:
