@@ -17,6 +17,7 @@ from typing import Any
 from quart import Quart, request, websocket
 from quart.wrappers import Websocket
 
+from .authz import visibility
 from .authz.enforce import ROUTE_PERMISSIONS, RoutePermissions
 from .authz.permissions import Principal
 from .errors import ApiError
@@ -49,9 +50,7 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-PUBLIC_API_PATHS = frozenset(
-    {"/api/auth/login", "/api/auth/login/2fa", "/api/auth/setup", "/api/auth/status"}
-)
+PUBLIC_API_PATHS = frozenset({"/api/auth/login", "/api/auth/setup", "/api/auth/status"})
 
 
 def token_required(path: str) -> bool:
@@ -128,6 +127,7 @@ def install_auth(app: Quart, admin_token: str) -> None:
             raise ApiError(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
         request.rivetr_principal = principal.name  # type: ignore[attr-defined]
         request.rivetr_authz = principal  # type: ignore[attr-defined]
+        visibility.activate(principal)  # another team's rows are not found from here on
         rule = request.url_rule
         if rule is not None:  # None: no route matched, and dispatch answers 404/405
             permissions.authorize(rule.endpoint, principal)
@@ -151,6 +151,7 @@ def install_auth(app: Quart, admin_token: str) -> None:
             raise ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
         websocket.rivetr_principal = principal.name  # type: ignore[attr-defined]
         websocket.rivetr_authz = principal  # type: ignore[attr-defined]
+        visibility.activate(principal)
         if rule is not None:
             permissions.authorize(rule.endpoint, principal)
 

@@ -141,8 +141,11 @@ class RivetrContext:
 
     # ------------------------------------------------------------------------------------------- tasks
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a background task that shutdown cancels; its crash is logged, never silent."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
+        """Run a background task that shutdown cancels; its crash is logged, never silent. It runs without the
+        request's team restriction (the pipeline, backups and service operations read server-level rows)."""
+        from .authz.visibility import background_context
+
+        task = asyncio.get_running_loop().create_task(coro, name=name, context=background_context())
         self._tasks.add(task)
 
         def _done(t: asyncio.Task[Any]) -> None:

@@ -492,11 +492,15 @@ class RivetrPluginManager:
 
     # --------------------------------------------------------------------------------------------- events
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an event hook; a failing plugin is logged, never propagated (it must not break a deploy)."""
+        """Call an event hook; a failing plugin is logged, never propagated (it must not break a deploy). Hooks
+        run without the request's team restriction: a task they start is background work."""
+        from .authz.visibility import background_context
+
         hook = getattr(self.pm.hook, hook_name)
+        context = background_context()
         for impl in hook.get_hookimpls():
             try:
-                impl.function(**{k: kwargs[k] for k in impl.argnames})
+                context.run(impl.function, **{k: kwargs[k] for k in impl.argnames})
             except Exception:
                 log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rivetr_core.authz.visibility import VisibleSession
 from rivetr_core.dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -105,7 +106,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=False)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessionmaker = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # VisibleSession: a request sees only its team's rows (rivetr_core.authz.visibility).
+        self.sessionmaker = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=VisibleSession
+        )
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Database:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, and_, bindparam, event, func, or_, select
 
+from rivetr_core.authz.visibility import current as current_visibility
 from rivetr_core.db import isoformat
 from rivetr_core.engine.gitsource import redact
 from rivetr_core.engine.limits import HostLimits, effective_limits
@@ -261,10 +262,38 @@ def _summary(row: Any, processors: list[tuple[int, Any]]) -> AppSummary:
     )
 
 
+def _visible_sql(
+    dialect: Any, visibility: Any, **variant: bool
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """:func:`_sql` for a team-restricted request: the visibility's clause (rivetr_core.authz.visibility) added
+    with its ids as literals (ids, quoted by the dialect), so the text still runs as it is; kept per visibility."""
+    key = (dialect.name, visibility, *sorted(variant.items()))
+    if key not in _SQL:
+        from sqlalchemy import text
+
+        from rivetr_core.authz.visibility import visible_apps
+
+        clause = visible_apps(_APPS.c)
+        literal = (
+            clause.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+            if clause is not None
+            else "1 = 1"
+        )
+        compiled = _apps_select(**variant).where(text(str(literal))).compile(dialect=dialect)
+        if len(_SQL) >= 1024:  # one entry per team and filter combination: bounded anyway
+            _SQL.clear()
+        _SQL[key] = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+    return _SQL[key]
+
+
 async def _load(db: Database, params: dict[str, Any], **variant: bool) -> list[AppSummary]:
+    visibility = current_visibility()
     async with db.engine.connect() as conn:
         dialect = conn.dialect
-        sql, order, fixed = _sql(dialect, **variant)
+        if visibility is not None and visibility.restricted:
+            sql, order, fixed = _visible_sql(dialect, visibility, **variant)
+        else:
+            sql, order, fixed = _sql(dialect, **variant)
         values = {**fixed, **params}
         rows = (await conn.exec_driver_sql(sql, tuple(values[name] for name in order))).all()
     processors = _processors(dialect)
@@ -367,7 +396,8 @@ async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **q
     cache = _CACHES.get(db)
     if cache is None:
         cache = _CACHES[db] = _PageCache(db)
-    key = (limit, *sorted(query.items()))
+    # A team-restricted request has pages of its own (the rendering below runs under its restriction).
+    key = (limit, current_visibility(), *sorted(query.items()))
     body = cache.get(key)
     if body is not None:
         return body

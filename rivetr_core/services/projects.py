@@ -3,7 +3,8 @@
 * ``await projects.page(page) -> ([(Project, app_ids)], next)`` — creation order, each with its apps' ids.
 * ``await projects.create(name, description, team_id=None)`` / ``update(project_id, fields)`` — ``Conflict`` on
   ``name`` when another project has it (the database's unique name decides, so a race cannot store a duplicate);
-  ``team_id`` names the owning team (404 naming it when there is no such team), None: the default team.
+  ``team_id`` names the owning team (404 naming it when there is no such team or the request cannot see it),
+  None: the team the request acts in, else the default team.
 * ``await projects.get(project_id) -> (Project, app_ids)`` — ``NotFound`` when absent.
 * ``await projects.delete(project_id)`` — ``Conflict`` (``project_not_empty``) while apps belong to it: apps
   are moved or deleted first, never orphaned silently.
@@ -23,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from rivetr_core.apimodel import ApiModel
+from rivetr_core.authz.visibility import acting_team
+from rivetr_core.authz.visibility import current as current_visibility
 from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import DEFAULT_TEAM_ID, App, Project
@@ -60,10 +63,18 @@ def project_json(project: Project, app_ids: list[str]) -> dict[str, Any]:
 
 
 async def _check_team(session: Any, team_id: str) -> None:
-    """404 naming ``team_id`` for no such team. Raw SQL: projects never load the teams module (idle memory), and
-    on SQLite no foreign key backs ``projects.team_id`` (see migration 0020_teams)."""
-    found = await session.exec(sa.text("SELECT 1 FROM teams WHERE id = :id"), params={"id": team_id})
-    if found.first() is None:
+    """404 naming ``team_id`` for no such team, or one the request cannot see (the same answer: another team's
+    existence is not disclosed). Raw SQL: projects never load the teams module (idle memory), and on SQLite no
+    foreign key backs ``projects.team_id`` (see migration 0020_teams)."""
+    visibility = current_visibility()
+    visible = visibility is None or visibility.sees_team(team_id)
+    found = (
+        visible
+        and (
+            await session.exec(sa.text("SELECT 1 FROM teams WHERE id = :id"), params={"id": team_id})
+        ).first()
+    )
+    if not found:
         raise NotFound.on("team_id", f"no team with id {team_id!r}")
 
 
@@ -101,8 +112,10 @@ class ProjectService:
         return project, await self._app_ids(project_id)
 
     async def create(self, name: str, description: str = "", team_id: str | None = None) -> Project:
-        """``team_id`` None: the default team (later: the creator's current team, issue 20)."""
-        project = Project(name=name, description=description, team_id=team_id or DEFAULT_TEAM_ID)
+        """``team_id`` None: the team the request acts in, else the default team."""
+        project = Project(
+            name=name, description=description, team_id=team_id or acting_team() or DEFAULT_TEAM_ID
+        )
         try:
             async with self.ctx.db.session() as session:
                 await _check_team(session, project.team_id)
@@ -133,7 +146,11 @@ class ProjectService:
 
     async def delete(self, project_id: str) -> None:
         # Its managed services and stacks live on the project's network: they go (or move) first. Raw SQL:
-        # counting them must not load those features.
+        # counting them must not load those features, and sees every team: the project is looked up first, so
+        # another team's project is not found rather than named by its contents.
+        async with self.ctx.db.session() as session:
+            if await session.get(Project, project_id) is None:
+                raise NotFound.of("project", project_id)
         for table, what in (("services", "service"), ("stacks", "stack")):
             async with self.ctx.db.session() as session:
                 result = await session.exec(  # type: ignore[call-overload]
