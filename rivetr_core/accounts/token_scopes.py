@@ -1,7 +1,7 @@
 """What a new API token may be: the rules ``POST /api/tokens`` checks before :meth:`AccountService.create_token`.
 
-* ``scopes``: a token made with another token gets at most that token's scopes (only ``admin`` may make tokens
-  at all, since the route needs ``account``), and never a wider team or restriction than it has.
+* ``scopes``: a token made with another token reaches no further than that token's scopes (only ``admin`` may
+  make tokens at all, since the route needs ``account``), and never a wider team or restriction than it has.
 * ``team_id``: a team the user belongs to (server owners/admins and the admin token: any team); by id or name.
 * ``app_ids`` / ``project_ids``: must exist in that team (404 naming the field). Without ``team_id`` the team is
   theirs (so the token acts where they live); apps or projects of several teams are refused (one token per team).
@@ -52,9 +52,13 @@ async def check_new_token(
     app_ids: Sequence[str] | None,
     project_ids: Sequence[str] | None,
 ) -> TokenGrant:
+    from rivetr_core.authz.permissions import SCOPES
     from rivetr_core.authz.principals import server_role
 
-    if caller.scopes is not None and not set(scopes) <= caller.scopes:
+    def reach(names: Sequence[str] | frozenset[str]) -> set[str]:
+        return set().union(*(SCOPES[name] for name in names))
+
+    if caller.scopes is not None and not reach(scopes) <= reach(caller.scopes):
         raise AccountError(
             403,
             f"a token can only make tokens with its own scopes ({', '.join(sorted(caller.scopes))})",

@@ -186,4 +186,6 @@ CORE_ROUTES: dict[str, str] = {
     "tokens_api.list_tokens": ACCOUNT,
     "tokens_api.create_token": ACCOUNT,
     "tokens_api.revoke_token": ACCOUNT,
+    "acting_team_api.get_acting_team": ACCOUNT,
+    "acting_team_api.set_acting_team": ACCOUNT,
 }

@@ -203,9 +203,10 @@ async def test_stack_terminal_is_for_administrators(served: tuple[Any, Any, dict
     page = await _page(client, f"/stacks/{stack['id']}")
     assert "data-reveal-stack" not in page  # only administrators may reveal the variables
     assert "data-service-terminal" not in page
-    # The shell's WebSocket says the same to a viewer, and to nobody without the session's CSRF offer.
+    # The shell's WebSocket says the same to a viewer (refused at the handshake: no terminal in its role), and
+    # to nobody without the session's CSRF offer.
     path = f"/stacks/{stack['id']}/services/web/terminal/ws"
-    assert await _terminal_ws(client, path) == "closed 4403"
+    assert await _terminal_ws(client, path) == "rejected 403"
     assert await _terminal_ws(client, path, offer_csrf=False) == "closed 4401"
     client.cookie_jar.clear()
     body = await _page(client, "/login")

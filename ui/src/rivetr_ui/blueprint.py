@@ -47,7 +47,8 @@ bp = Blueprint(
     "ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static/ui"
 )
 
-PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.setup", "ui.static", "ui.vendor"})
+#: ``ui.invite`` and ``ui.reset``: the pages behind one-time links (the token in the URL is their credential).
+PUBLIC_ENDPOINTS = frozenset({"ui.login", "ui.setup", "ui.invite", "ui.reset", "ui.static", "ui.vendor"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # 'unsafe-inline' for styles only (xterm.js and htmx swaps set inline styles); scripts stay strict.
@@ -157,7 +158,8 @@ async def _security_headers(response: Response) -> Response:
 
 
 async def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    """Render a page with what every template needs: the user, the CSRF token, the active nav item."""
+    """Render a page with what every template needs: the user, the CSRF token, the active nav item (and, from
+    :func:`_role_helpers`, ``can``)."""
     session = getattr(g, "ui_session", None)
     context.setdefault("nav", "")
     body = await render_template(
@@ -168,6 +170,17 @@ async def render(template: str, status: int = 200, **context: Any) -> tuple[str,
         **context,
     )
     return body, status
+
+
+@bp.context_processor
+async def _role_helpers() -> dict[str, Any]:
+    """``can("deploy")``, ``principal`` and ``team_switch`` in every dashboard template (:mod:`.roles`), partials
+    included; nothing before login."""
+    if getattr(g, "ui_session", None) is None:
+        return {"can": lambda _permission: False}
+    from .roles import role_context
+
+    return await role_context()
 
 
 async def websocket_session() -> SessionInfo | None:

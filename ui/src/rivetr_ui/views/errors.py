@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from markupsafe import escape
+from quart import has_websocket_context
 from werkzeug.exceptions import HTTPException
 
 from rivetr_core.errors import ApiError
@@ -13,6 +14,8 @@ from ..blueprint import bp, is_htmx, render
 
 
 async def _show(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    if has_websocket_context():  # refused at the handshake (a terminal for a role without one): no page to show
+        return message, status, headers or {}
     if is_htmx():
         return f'<p class="alert error" role="alert">{escape(message)}</p>', status, headers or {}
     body, _ = await render("error.html", status=status, code=status, title=title, message=message)

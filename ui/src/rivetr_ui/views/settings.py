@@ -12,6 +12,7 @@ from rivetr_core.accounts.service import session_json, token_json
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render
+from ..roles import page_principal
 
 
 @bp.get("/settings")
@@ -21,7 +22,8 @@ async def settings() -> tuple[str, int]:
         nav="settings",
         ssh_keys=await queries.ssh_keys(ctx()),
         known_hosts=await _known_hosts(),
-        tokens=[token_json(t) for t in await accounts().list_tokens()],
+        tokens=await _tokens(),
+        token_apps=await queries.list_apps(ctx()),
         sessions=await _sessions(),
         plugins=ctx().plugins.plugin_infos(),
         schedules=await readmodels.list_schedules(ctx().db),
@@ -31,9 +33,14 @@ async def settings() -> tuple[str, int]:
 
 @bp.get("/settings/partials/tokens")
 async def settings_tokens() -> tuple[str, int]:
-    return await render(
-        "partials/tokens.html", tokens=[token_json(t) for t in await accounts().list_tokens()]
-    )
+    return await render("partials/tokens.html", tokens=await _tokens())
+
+
+async def _tokens() -> list[dict[str, object]]:
+    """The session user's tokens; a server owner/admin sees everyone's (each row names its creator)."""
+    principal = await page_principal()
+    rows = await accounts().list_tokens(g.ui_session.user, everyone=principal.server_role is not None)
+    return [token_json(t) for t in rows]
 
 
 @bp.get("/settings/partials/ssh-keys")

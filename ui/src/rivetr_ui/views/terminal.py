@@ -1,6 +1,7 @@
 """``/apps/<id>/terminal`` and ``/stacks/<id>/services/<service>/terminal``: xterm.js in the page, bridged over
 a WebSocket to the runtime's interactive exec (a TTY running ``/bin/sh`` in the app's current container, or in a
-stack service's container: ``?replica=N``, default the first). Admins only, whichever container it is.
+stack service's container: ``?replica=N``, default the first). Who holds ``terminal`` in the acting team (owners, admins,
+developers: docs/permissions.md), whichever container it is.
 
 Protocol: the browser sends JSON text frames ``{"type": "input", "data": "..."}`` and
 ``{"type": "resize", "rows": n, "cols": n}``; the server sends terminal output as text frames (UTF-8 decoded
@@ -23,15 +24,18 @@ import json
 import logging
 from typing import Any
 
-from quart import abort, current_app, g, request, url_for, websocket
+from quart import abort, current_app, request, url_for, websocket
 
 from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import SESSION_COOKIE
+from rivetr_core.authz.permissions import TERMINAL
 from rivetr_core.contract import RivetrError, requires
 from rivetr_core.contract.errors import NotFound
+from rivetr_core.errors import ApiError
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render, websocket_session
+from ..roles import page_principal
 
 log = logging.getLogger("rivetr.ui")
 SHELL = ["/bin/sh"]
@@ -56,14 +60,14 @@ def _clamp(value: object, low: int, high: int, default: int) -> int:
         return default
 
 
-def _require_admin() -> None:
-    if g.ui_session.user.role != "admin":
-        abort(403, "the terminal is for administrators only")
+async def _require_terminal() -> None:
+    if not (await page_principal()).allows(TERMINAL):
+        abort(403, "your role in this team has no terminal (owners, admins and developers do)")
 
 
 @bp.get("/apps/<app_id>/terminal")
 async def terminal(app_id: str) -> tuple[str, int]:
-    _require_admin()
+    await _require_terminal()
     app = await queries.get_app(ctx(), app_id)
     if app is None:
         abort(404, f"app {app_id!r} not found")
@@ -80,7 +84,7 @@ async def terminal(app_id: str) -> tuple[str, int]:
 
 @bp.get("/stacks/<stack_id>/services/<service>/terminal")
 async def stack_terminal(stack_id: str, service: str) -> tuple[str, int]:
-    _require_admin()
+    await _require_terminal()
     try:
         stack = await ctx().services.stacks.get(stack_id)
         await ctx().services.stacks.service_container_ids(stack.id, service)
@@ -104,13 +108,19 @@ def _replica(args: Any) -> int:
 
 
 async def _admin_websocket() -> SessionInfo | None:
-    """The WebSocket's session when it is an administrator's; otherwise closed with the reason and None."""
+    """The WebSocket's session when its role in the acting team has the terminal; otherwise closed with the
+    reason and None."""
     session = await websocket_session()
     if session is None:
         await websocket.close(4401, "not logged in")
         return None
-    if session.user.role != "admin":
-        await websocket.close(4403, "the terminal is for administrators only")
+    try:
+        principal = await accounts().principals.for_session(session.user, session.session, None)
+    except ApiError:  # disabled meanwhile
+        await websocket.close(4401, "account disabled")
+        return None
+    if not principal.allows(TERMINAL):
+        await websocket.close(4403, "your role in this team has no terminal")
         return None
     return session
 

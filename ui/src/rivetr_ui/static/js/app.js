@@ -47,6 +47,18 @@
       if (!el.name || el.disabled || el.name === "csrf_token" || el.dataset.skip !== undefined) return;
       var type = el.dataset.type || "";
       var value;
+      // Checkboxes with data-type="list" sharing a name collect their checked values; a <select multiple>
+      // its selected ones (none: omitted).
+      if (el.type === "checkbox" && type === "list") {
+        body[el.name] = body[el.name] || [];
+        if (el.checked) body[el.name].push(el.value);
+        return;
+      }
+      if (el.multiple) {
+        var chosen = Array.prototype.map.call(el.selectedOptions, function (o) { return o.value; });
+        if (chosen.length) body[el.name] = chosen;
+        return;
+      }
       if (el.type === "checkbox") value = el.checked;
       else if (el.type === "radio") { if (!el.checked) return; value = el.value; }
       else value = el.value;
