@@ -26,8 +26,8 @@ from .secrets import load_or_create_private_value
 TOKEN_FILE = "admin.token"
 
 #: Extra async verifiers ``(token) -> principal or None`` (API tokens, sessions); kept on the app. A verifier
-#: returns a name (``"user:alice"``: full rights, as every credential has today) or a :class:`Principal` with
-#: narrower grants (roles, token scopes).
+#: returns a :class:`Principal` (core's: the user's roles and acting team, a token's scopes, built by
+#: :mod:`rivetr_core.authz.principals`) or a bare name, which gets full rights.
 Verifier = Callable[[str], Awaitable[str | Principal | None]]
 
 
@@ -65,9 +65,13 @@ ADMIN = Principal.full("admin")
 async def resolve_principal(
     token: str | None, admin_token: str, verifiers: list[Verifier]
 ) -> Principal | None:
-    """Who ``token`` (or, for verifiers, the ambient session) is; None when nobody."""
+    """Who ``token`` (or, for verifiers, the ambient session) is; None when nobody. The admin token acts in
+    every team, or in the one an ``X-Rivetr-Team`` header names (404 ``team`` when there is none)."""
     if token is not None and token_matches(token, admin_token):
-        return ADMIN
+        from .accounts.web import accounts, requested_team
+
+        team = requested_team()
+        return ADMIN if team is None else await accounts().principals.for_admin(ADMIN.name, team)
     for verify in verifiers:  # API tokens, dashboard sessions
         principal = await verify(token or "")
         if principal:
