@@ -50,7 +50,9 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-PUBLIC_API_PATHS = frozenset({"/api/auth/login", "/api/auth/setup", "/api/auth/status"})
+PUBLIC_API_PATHS = frozenset(
+    {"/api/auth/login", "/api/auth/login/2fa", "/api/auth/setup", "/api/auth/status"}
+)
 
 
 def token_required(path: str) -> bool:

@@ -14,6 +14,8 @@ from pydantic import Field
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.db.engine import isoformat
 
+from .devices import device_name
+
 if TYPE_CHECKING:
     from rivetr_core.models.accounts import ApiToken, User, UserSession
 
@@ -34,7 +36,8 @@ class SessionOut(ApiModel):
     last_seen_at: str = Field(description="Last request of the session; updated at most once a minute.")
     ip: str | None = Field(description="Client address at login.")
     user_agent: str | None
-    current: bool = Field(description="The caller's own session.")
+    device: str = Field(description="Browser and system read from the user agent, e.g. 'Firefox on Linux'.")
+    current: bool = Field(description="The session making this request.")
 
 
 class TokenOut(ApiModel):
@@ -98,6 +101,7 @@ def session_json(session: UserSession, username: str, current: bool = False) -> 
             "last_seen_at": isoformat(session.last_seen_at),
             "ip": session.ip,
             "user_agent": session.user_agent,
+            "device": device_name(session.user_agent),
             "current": current,
         }
     ).model_dump(mode="json")

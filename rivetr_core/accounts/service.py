@@ -333,19 +333,38 @@ class AccountService:
         async with self.db.session() as s:
             return [(row, name) for row, name in (await s.exec(query)).all()]
 
-    async def session_page(self, page: PageQuery) -> tuple[list[tuple[UserSession, str]], str | None]:
-        """One page of every user's live sessions, newest first, and the next cursor."""
+    async def session_page(
+        self, page: PageQuery, user_id: str | None = None
+    ) -> tuple[list[tuple[UserSession, str]], str | None]:
+        """One page of live sessions (``user_id``'s, or every user's), newest first, and the next cursor."""
         return list_page(
-            await self.list_sessions(),
+            await self.list_sessions(user_id),
             lambda pair: (pair[0].created_at, pair[0].id),
             (datetime, str),
             page,
             descending=True,
         )
 
-    async def revoke_session(self, session_id: str) -> bool:
-        """End a session by its public id (not the cookie value); False when there is none."""
-        return await self.db.delete(UserSession, session_id)
+    async def revoke_session(self, session_id: str, user_id: str | None = None) -> bool:
+        """End a session by its public id (not the cookie value), only if it is ``user_id``'s when given; False
+        when there is no such session."""
+        async with self.db.session() as s:
+            row = await s.get(UserSession, session_id)
+            if row is None or (user_id is not None and row.user_id != user_id):
+                return False
+            await s.delete(row)
+            await s.commit()
+        return True
+
+    async def revoke_other_sessions(self, user_id: str, keep_session_id: str | None) -> int:
+        """End every session of a user except ``keep_session_id`` (the caller's own); how many ended."""
+        query = delete(UserSession).where(col(UserSession.user_id) == user_id)
+        if keep_session_id:
+            query = query.where(col(UserSession.id) != keep_session_id)
+        async with self.db.session() as s:
+            result = await s.exec(query)
+            await s.commit()
+        return int(result.rowcount or 0)
 
     # ------------------------------------------------------------------------------------------- API tokens
     async def create_token(

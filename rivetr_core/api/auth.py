@@ -1,5 +1,6 @@
-"""``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change, and the list of
-live sessions with revocation (``GET /api/auth/sessions``, ``DELETE /api/auth/sessions/{id}``).
+"""``/api/auth``: first-run setup, login/logout (dashboard sessions), status, password change, and the caller's
+live sessions with revocation (``GET /api/auth/sessions``, ``DELETE /api/auth/sessions/{id}``, ``DELETE
+/api/auth/sessions`` for every other one). The second step of a two-factor login is in :mod:`.two_factor`.
 
 ``setup``, ``login`` and ``status`` are public (see ``PUBLIC_API_PATHS``), but setup needs the admin token as proof
 of the server (:mod:`rivetr_core.accounts.setup`); setup and login are rate-limited
@@ -10,7 +11,7 @@ send it as ``X-CSRF-Token`` with every ``/api/*`` call made with the cookie.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field, RootModel
 from quart import Blueprint, Response, current_app, g, jsonify, request
@@ -34,6 +35,9 @@ from rivetr_core.errors import not_found
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.ratelimit import current_client
+
+if TYPE_CHECKING:
+    from rivetr_core.authz.permissions import Principal
 
 bp = Blueprint("auth_api", __name__, url_prefix="/api/auth")
 SessionPage = page_model(SessionOut, "SessionPage")
@@ -196,23 +200,67 @@ async def change_password(data: PasswordChange) -> Response:
     return response
 
 
+class SessionQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+
+    all: bool = Field(False, description="Every user's sessions (server owners and admins only).")
+
+
+class SessionsEndedOut(ApiModel):
+    ended: int = Field(description="How many sessions ended.")
+
+
+def _server_admin() -> bool:
+    """Whether the caller holds a server role (owner or admin; the admin token is an owner)."""
+    principal: Principal | None = getattr(request, "rivetr_authz", None)
+    return principal is not None and principal.server_role is not None
+
+
 @bp.get("/sessions")
 @tag(["auth"])
-@validate_querystring(PageQuery)
+@validate_querystring(SessionQuery)
 @document_response(SessionPage)
-async def list_sessions(query_args: PageQuery) -> dict[str, Any]:
-    """Live dashboard sessions of every user (all users are administrators), newest first, a page at a time
-    (``{"items", "next"}``; pass ``next`` back as ``?cursor=``); ``current`` marks the caller's."""
+async def list_sessions(query_args: SessionQuery) -> dict[str, Any]:
+    """The caller's live dashboard sessions (``?all=true``: every user's, for server owners and admins), newest
+    first, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``). ``device`` names the
+    browser and system; ``current`` marks the session making the request. The admin token has no sessions of its
+    own: it sees them with ``?all=true``."""
+    user = getattr(g, "rivetr_user", None)
+    everyone = query_args.all and _server_admin()
+    if everyone:
+        owner = None
+    elif user is not None:
+        owner = user.id
+    else:
+        return envelope([], None)
     mine = await current_session(current_app)  # type: ignore[arg-type]
     current_id = mine.session.id if mine else None
-    page, next_cursor = await accounts().session_page(query_args)
+    page, next_cursor = await accounts().session_page(query_args, owner)
     return envelope([session_json(row, name, row.id == current_id) for row, name in page], next_cursor)
 
 
 @bp.delete("/sessions/<session_id>")
 @tag(["auth"])
 async def revoke_session(session_id: str) -> Response:
-    """End a session at once (its cookie stops working); 404 when there is no such live session."""
-    if not await accounts().revoke_session(session_id):
+    """End one of the caller's sessions at once (its cookie stops working); server owners and admins may end
+    anyone's. 404 when there is no such live session (or it is someone else's)."""
+    user = getattr(g, "rivetr_user", None)
+    owner = None if _server_admin() else (user.id if user else "")
+    if not await accounts().revoke_session(session_id, owner):
         raise not_found("session", session_id)
     return Response(status=204)
+
+
+@bp.delete("/sessions")
+@responds(403)
+@tag(["auth"])
+@document_response(SessionsEndedOut)
+async def revoke_other_sessions() -> dict[str, Any]:
+    """Log out everywhere else: end every session of the caller except the one making this request (with an API
+    token, which is no session, every one of them)."""
+    user = getattr(g, "rivetr_user", None)
+    if user is None:
+        raise AccountError(403, "only a user has sessions (the admin token has none)")
+    mine = await current_session(current_app)  # type: ignore[arg-type]
+    ended = await accounts().revoke_other_sessions(user.id, mine.session.id if mine else None)
+    return SessionsEndedOut(ended=ended).model_dump(mode="json")

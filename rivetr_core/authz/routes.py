@@ -174,6 +174,7 @@ CORE_ROUTES: dict[str, str] = {
     "auth_api.change_password": ACCOUNT,
     "auth_api.list_sessions": ACCOUNT,
     "auth_api.revoke_session": ACCOUNT,
+    "auth_api.revoke_other_sessions": ACCOUNT,
     # two-factor login (rivetr_core/api/two_factor.py): one's own 2FA; the login's second step is public like login;
     # resetting someone else's is for the server's owners and admins
     "two_factor_api.two_factor_status": ACCOUNT,

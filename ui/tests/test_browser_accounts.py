@@ -200,7 +200,8 @@ def test_ending_another_session_logs_that_browser_out(shared_server: Any, page: 
     server = shared_server
 
     def session_ids() -> set[str]:
-        return {s["id"] for s in server.client().get("/api/auth/sessions").json()["items"]}
+        sessions = server.client().get("/api/auth/sessions", params={"all": "true"}).json()["items"]
+        return {s["id"] for s in sessions}
 
     before = session_ids()
     other = browser.new_context()
