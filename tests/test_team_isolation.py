@@ -430,3 +430,22 @@ async def test_primary_key_loads_identity_map_hits_and_bulk_writes_are_covered(t
     assert [e["key"] for e in (await teams.api.get(f"/api/apps/{b['app']}/env-vars"))[1]["items"]] == [
         "GREETING"
     ]
+
+
+async def test_real_member_tokens_are_isolated_the_same_way(teams: Teams) -> None:
+    """Part D1's resolution end to end: a team member's own token (acting team from the token) and one restricted
+    to an app, made through ``POST /api/tokens``."""
+    from tests.support.team_members import bearer, member_token
+
+    a, b = teams.ids["a"], teams.ids["b"]
+    api = teams.api
+    alice = await member_token(api, "alice", a["team"], "developer")
+    ci = await member_token(api, "carol", a["team"], "admin", scopes=("deploy",), app_ids=[a["app"]])
+    assert (await api.get(f"/api/apps/{a['app']}", **bearer(alice)))[0] == 200
+    for path in _resource_paths(b).values():
+        assert (await api.get(path, **bearer(alice)))[0] == 404, path
+    assert _ids((await api.get("/api/apps", **bearer(alice)))[1]) == {a["app"]}
+    assert _ids((await api.get("/api/projects", **bearer(alice)))[1]) == {a["project"]}
+    assert (await api.post(f"/api/apps/{b['app']}/deploy", json={}, **bearer(ci)))[0] == 404
+    assert (await api.get(f"/api/stacks/{a['stack']}", **bearer(ci)))[0] == 404
+    assert _ids((await api.get("/api/apps", **bearer(ci)))[1]) == {a["app"]}

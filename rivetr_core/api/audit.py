@@ -37,6 +37,12 @@ class AuditQuery(ApiModel):
     )
     target: str | None = Field(None, description="An id that appears in the URL (app, deployment, channel…).")
     status: int | None = Field(None, ge=100, le=599, description="Exact response status.")
+    team_id: str | None = Field(
+        None,
+        max_length=32,
+        description="Only this team's entries. A team's owners and admins see their team's entries only, "
+        "with or without it; the server's owners and admins see every entry.",
+    )
     since: datetime | None = Field(None, description="ISO 8601; entries at or after this time.")
     until: datetime | None = Field(None, description="ISO 8601; entries before this time.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Items per page (1-{MAX_LIMIT}).")
@@ -59,13 +65,15 @@ class AuditQuery(ApiModel):
 @document_response(page_model(AuditEntryOut, "AuditPage"))
 async def list_audit(query_args: AuditQuery) -> dict[str, Any]:
     """Entries matching the filters, newest first, a page at a time (``{"items", "next"}``; pass ``next``
-    back as ``?cursor=`` with the same filters). Bad filters → 422 naming the parameter."""
+    back as ``?cursor=`` with the same filters). Bad filters → 422 naming the parameter. Acting in a team, only
+    that team's entries (each names the team its request acted in, ``team_id``)."""
     audit: AuditLog = current_app.extensions["rivetr_audit"]
     rows, next_cursor = await audit.query(
         actor=query_args.actor,
         action=query_args.action,
         target=query_args.target,
         status=query_args.status,
+        team_id=query_args.team_id,
         since=query_args.since,
         until=query_args.until,
         page=PageQuery(limit=query_args.limit, cursor=query_args.cursor),

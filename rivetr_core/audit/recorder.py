@@ -59,11 +59,15 @@ class AuditLog:
         since: datetime | None = None,
         until: datetime | None = None,
         status: int | None = None,
+        team_id: str | None = None,
         page: PageQuery | None = None,
     ) -> tuple[list[AuditEntry], str | None]:
         """One page of the entries matching the filters, newest first (``ts`` then ``id`` descending), and the
-        cursor of the next page (keyset pagination, see rivetr_core.pagination)."""
+        cursor of the next page (keyset pagination, see rivetr_core.pagination). A team-restricted request sees
+        only its teams' entries whatever the filters (rivetr_core.authz.visibility)."""
         conditions: list[Any] = []
+        if team_id:
+            conditions.append(AuditEntry.team_id == team_id)
         if actor:
             conditions.append(AuditEntry.actor == actor)
         if action:
@@ -104,6 +108,9 @@ class AuditEntryOut(ApiModel):
     outcome: Literal["success", "failure"] = Field(description="failure: a status of 400 or more.")
     client: str = Field(description="Client address (behind a trusted proxy: the forwarded one).")
     request_id: str | None
+    team_id: str | None = Field(
+        description="The team the request acted in, or whose resource it named; null: server-wide."
+    )
 
 
 def entry_json(row: AuditEntry) -> dict[str, Any]:
@@ -121,6 +128,7 @@ def entry_json(row: AuditEntry) -> dict[str, Any]:
             "outcome": "success" if row.status < 400 else "failure",
             "client": row.client,
             "request_id": row.request_id,
+            "team_id": row.team_id,
         }
     ).model_dump(mode="json")
 
@@ -146,6 +154,14 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
 
     from rivetr_core.logsetup import request_id_var
     from rivetr_core.ratelimit import current_client
+
+    from .teams import entry_team
+
+    async def _note_team() -> None:
+        # Before the handler (after the auth guard): a resource deleted by the request still names its team.
+        if request.method in MUTATING and request.path.startswith("/api/"):
+            principal = getattr(request, "rivetr_authz", None)
+            request.rivetr_audit_team = await entry_team(audit.db, principal, request.view_args)  # type: ignore[attr-defined]
 
     async def _audit(response: Any) -> Any:
         path = request.path
@@ -183,7 +199,11 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
             status=response.status_code,
             client=(client or "unknown")[:100],
             request_id=request_id_var.get(None),
+            # Refused by the guard: the team hook did not run, the principal (if any) still names its team.
+            team_id=getattr(request, "rivetr_audit_team", None)
+            or getattr(getattr(request, "rivetr_authz", None), "team_id", None),
         )
         return response
 
+    app.before_request_funcs.setdefault(None, []).append(_note_team)
     app.after_request_funcs.setdefault(None, []).append(_audit)

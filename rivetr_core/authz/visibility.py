@@ -258,6 +258,8 @@ _CRITERIA: dict[str, Callable[[Visibility, Any], Any]] = {
     "job_runs": lambda v, e: e.job_id.in_(
         sa.select(_scheduled_jobs.c.id).where(_scheduled_jobs.c.name.in_(_schedule_job_names(v)))
     ),
+    # The audit log: a team's entries (what audit.teams records); with no team restriction, all of them.
+    "audit_log": lambda v, e: e.team_id.in_(v.team_ids) if v.team_ids is not None else sa.true(),
     "stack_deployments": lambda v, e: e.stack_id.in_(_visible_ids(v, _stacks)),
     "stack_deployment_logs": lambda v, e: e.deployment_id.in_(
         sa.select(_stack_deployments.c.id).where(_stack_deployments.c.stack_id.in_(_visible_ids(v, _stacks)))
