@@ -90,3 +90,31 @@ def test_unknown_roles_and_scopes_are_bugs() -> None:
 def test_every_team_permission_belongs_to_some_role_and_the_vocabulary_is_documented() -> None:
     assert set().union(*TEAM_ROLES.values()) == set(PERMISSIONS) - {SERVER, ACCOUNT}
     assert all(description for description in PERMISSIONS.values())
+
+
+def test_principal_stays_frozen_slotted_and_full_by_default() -> None:
+    full = Principal.full("admin")
+    assert (full.user_id, full.team_id, full.team_ids, full.app_ids, full.project_ids) == (None,) * 5
+    assert not full.needs_two_factor and not hasattr(full, "__dict__")
+    with pytest.raises(AttributeError):
+        full.team_role = None  # type: ignore[misc]
+
+
+def test_a_missing_second_factor_is_named_only_for_team_permissions() -> None:
+    from rivetr_core.authz.enforce import RoutePermissions
+    from rivetr_core.errors import ApiError
+
+    class _App:
+        view_functions: dict[str, object] = {}
+        extensions: dict[str, object] = {}
+
+    blocked = Principal("user:u", team_role=None, server_role=None, team_id="t1", needs_two_factor=True)
+    check = RoutePermissions(_App())
+    with pytest.raises(ApiError) as refused:
+        check.authorize("apps_api.list_apps", blocked)
+    assert (refused.value.status, refused.value.code) == (403, "two_factor_required")
+    assert "profile" in refused.value.message and refused.value.details["team_id"] == "t1"
+    check.authorize("tokens_api.list_tokens", blocked)  # account routes still work
+    with pytest.raises(ApiError) as denied:
+        check.authorize("routes_api.list_routes", blocked)  # server: not the team's to withhold
+    assert denied.value.code == "permission_denied"
