@@ -70,6 +70,8 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.tokens:bp",
     "rivetr_core.api.acting_team:bp",
     "rivetr_core.api.teams:bp",
+    "rivetr_core.api.users:bp",
+    "rivetr_core.api.invitations:bp",
 )
 
 #: Async ``start(app, ctx)`` functions run at start-up, in order, after the DB, proxy and routes are up.

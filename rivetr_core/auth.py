@@ -9,6 +9,7 @@ handler runs.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,9 +18,10 @@ from typing import Any
 from quart import Quart, request, websocket
 from quart.wrappers import Websocket
 
+from .accounts.credentials import INVITE_TOKEN_PREFIX, RESET_TOKEN_PREFIX
 from .authz import visibility
 from .authz.enforce import ROUTE_PERMISSIONS, RoutePermissions
-from .authz.permissions import Principal
+from .authz.permissions import PUBLIC, Principal
 from .errors import ApiError
 from .secrets import load_or_create_private_value
 
@@ -55,9 +57,17 @@ PUBLIC_API_PATHS = frozenset(
 )
 
 
+#: Public routes whose credential is the one-time link token in their path (an invitation, a password reset),
+#: recognised by the token's prefix (never a resource id): rivetr_core.api.invitations.
+PUBLIC_LINK_PATHS = re.compile(
+    rf"^/api/(?:invitations/{INVITE_TOKEN_PREFIX}[\w-]+(?:/accept)?|auth/reset/{RESET_TOKEN_PREFIX}[\w-]+)$",
+    re.ASCII,
+)
+
+
 def token_required(path: str) -> bool:
     """Whether the guard below asks for a credential on ``path`` (/openapi.json declares the same)."""
-    return path.startswith("/api/") and path not in PUBLIC_API_PATHS
+    return path.startswith("/api/") and path not in PUBLIC_API_PATHS and not PUBLIC_LINK_PATHS.match(path)
 
 
 #: The admin token is a server-owner credential with every right.
@@ -126,7 +136,13 @@ def install_auth(app: Quart, admin_token: str) -> None:
 
     @app.before_request
     async def _require_token() -> None:
-        if not token_required(request.path):
+        rule = request.url_rule
+        if not token_required(request.path) and (
+            # A link's path serves other methods too (DELETE /api/invitations/{id}): those are not public.
+            rule is None
+            or not PUBLIC_LINK_PATHS.match(request.path)
+            or permissions.permission(rule.endpoint) == PUBLIC
+        ):
             return
         principal = await resolve_principal(bearer_token(), admin_token, verifiers)
         if principal is None:
@@ -134,7 +150,6 @@ def install_auth(app: Quart, admin_token: str) -> None:
         request.rivetr_principal = principal.name  # type: ignore[attr-defined]
         request.rivetr_authz = principal  # type: ignore[attr-defined]
         visibility.activate(principal)  # another team's rows are not found from here on
-        rule = request.url_rule
         if rule is not None:  # None: no route matched, and dispatch answers 404/405
             permissions.authorize(rule.endpoint, principal)
 

@@ -26,6 +26,10 @@ PUBLIC_OPERATIONS = {
     ("post", "/api/auth/login"),
     ("post", "/api/auth/setup"),
     ("get", "/api/auth/status"),
+    # One-time links: the token in the path is the credential (docs/users.md).
+    ("get", "/api/invitations/{invitation}"),
+    ("post", "/api/invitations/{invitation}/accept"),
+    ("post", "/api/auth/reset/{token}"),
     ("post", "/webhooks/{provider}"),
 }
 #: Anyone may call it; a credential adds details.

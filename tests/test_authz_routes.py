@@ -13,7 +13,7 @@ import pytest
 from quart import Blueprint, Quart, websocket
 
 from rivetr_core import hookimpl
-from rivetr_core.auth import PUBLIC_API_PATHS
+from rivetr_core.auth import PUBLIC_API_PATHS, token_required
 from rivetr_core.authz.enforce import PLUGIN_DEFAULT, ROUTE_PERMISSIONS
 from rivetr_core.authz.permissions import PERMISSIONS, PUBLIC, Principal
 from rivetr_core.authz.routes import CORE_ROUTES
@@ -42,6 +42,11 @@ async def _test_verifier(token: str) -> Principal | None:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class _Rule:
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
 
 
 def _example_path(rule: Any) -> str:
@@ -131,8 +136,16 @@ async def test_core_table_names_only_real_endpoints_and_public_matches_the_guard
         if view.__module__.startswith("rivetr_core.") and hasattr(view, PERMISSION_ATTRIBUTE)
     )
     assert not beside, f"core routes declare in rivetr_core/authz/routes.py, not with requires: {beside}"
-    public = {_example_path(r) for r in api.app.url_map.iter_rules() if CORE_ROUTES.get(r.endpoint) == PUBLIC}
-    assert public == set(PUBLIC_API_PATHS), "declared-public routes and the guard's PUBLIC_API_PATHS differ"
+    public = {r.rule for r in api.app.url_map.iter_rules() if CORE_ROUTES.get(r.endpoint) == PUBLIC}
+    # One-time links' routes take their token in the path: the guard knows them by the token's prefix.
+    links = {rule for rule in public if "<" in rule}
+    assert {_example_path(_Rule(r)) for r in public - links} == set(PUBLIC_API_PATHS), (
+        "declared-public routes and the guard's PUBLIC_API_PATHS differ"
+    )
+    for rule in links:
+        with_token = re.sub(r"<[^>]+>", "rvt_rst_x" if "/reset/" in rule else "rvt_inv_x", rule)
+        assert not token_required(with_token), rule
+        assert token_required(_example_path(_Rule(rule))), f"{rule} is public for any value, not only a token"
 
 
 async def test_an_undeclared_route_is_refused_fail_closed(

@@ -13,6 +13,10 @@ import secrets
 
 API_TOKEN_PREFIX = "rvt_pat_"
 SESSION_PREFIX = "rvs_"
+#: One-time links (rivetr_core.accounts.invitations). The prefix lets the auth guard recognise the public routes
+#: that take one in their path (rivetr_core.auth.token_required) and never collides with a 32-hex-digit id.
+INVITE_TOKEN_PREFIX = "rvt_inv_"
+RESET_TOKEN_PREFIX = "rvt_rst_"
 
 
 def digest(raw: str) -> str:
@@ -25,6 +29,10 @@ def new_session_id() -> str:
 
 def new_api_token() -> str:
     return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_link_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
 
 
 def looks_like_api_token(value: str) -> bool:

@@ -33,6 +33,12 @@ LOGIN_PATHS = {
 }
 
 
+#: URL parameters that carry a credential (the one-time links of rivetr_core.api.invitations): kept out of the
+#: entry's path and target, since audit readers must not be able to use a pending link.
+SECRET_VIEW_ARGS = frozenset({"invitation", "token"})
+REDACTED = "(redacted)"
+
+
 class AuditLog:
     """Append and query. ``app.extensions["rivetr_audit"]``."""
 
@@ -148,6 +154,23 @@ async def _login_name() -> str | None:
     return str(name)[:64] if name else None
 
 
+#: The dashboard's pages behind one-time links (``/invite/<token>``: creates a user, ``/reset/<token>``: sets a
+#: password), audited like a login: the form's user name (or the name the view sets) is the actor.
+LINK_PAGES = {"invite": "auth.invite.accept", "reset": "auth.reset"}
+
+
+def _link_page_action(path: str) -> str | None:
+    parts = path.split("/")
+    return LINK_PAGES.get(parts[1]) if len(parts) == 3 else None
+
+
+def credential_like(value: str) -> bool:
+    """A one-time link's token (rvt_inv_..., rvt_rst_...), as opposed to an id that names a row."""
+    from rivetr_core.accounts.credentials import INVITE_TOKEN_PREFIX, RESET_TOKEN_PREFIX
+
+    return value.startswith((INVITE_TOKEN_PREFIX, RESET_TOKEN_PREFIX))
+
+
 def install_audit(app: Quart, audit: AuditLog) -> None:
     """After every request, record it when it is a mutating API call, a login, a setup or a webhook."""
     from quart import request
@@ -166,7 +189,7 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
     async def _audit(response: Any) -> Any:
         path = request.path
         method = request.method
-        login_action = LOGIN_PATHS.get(path) if method == "POST" else None
+        login_action = (LOGIN_PATHS.get(path) or _link_page_action(path)) if method == "POST" else None
         if login_action is None and not (method in MUTATING and path.startswith(("/api/", "/webhooks/"))):
             return response
         principal = getattr(request, "rivetr_principal", None)
@@ -184,6 +207,10 @@ def install_audit(app: Quart, audit: AuditLog) -> None:
             action = request.endpoint or f"{method.lower()}:{path}"
         route = request.url_rule.rule if request.url_rule is not None else path
         target = {k: str(v)[:200] for k, v in (request.view_args or {}).items()}
+        for key in SECRET_VIEW_ARGS & target.keys():
+            if credential_like(target[key]):
+                path = path.replace(target[key], REDACTED)
+                target[key] = REDACTED
         try:
             client = current_client(app)
         except Exception:  # the trusted-proxy list is always installed; be defensive anyway

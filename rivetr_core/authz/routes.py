@@ -189,4 +189,20 @@ CORE_ROUTES: dict[str, str] = {
     "tokens_api.revoke_token": ACCOUNT,
     "acting_team_api.get_acting_team": ACCOUNT,
     "acting_team_api.set_acting_team": ACCOUNT,
+    # users and one-time links (docs/users.md): team admins look users up and invite; changing users is the
+    # server's; the links' own routes are public (the token in the path is the credential)
+    "users_api.list_users": MEMBERS,
+    "users_api.get_user": MEMBERS,
+    "users_api.update_user": SERVER,
+    "users_api.delete_user": SERVER,
+    "users_api.create_password_reset": SERVER,
+    "users_api.revoke_user_sessions": SERVER,
+    "users_api.get_me": ACCOUNT,
+    "users_api.update_me": ACCOUNT,
+    "invitations_api.create_invitation": MEMBERS,
+    "invitations_api.list_invitations": MEMBERS,
+    "invitations_api.revoke_invitation": MEMBERS,
+    "invitations_api.get_invitation": PUBLIC,
+    "invitations_api.accept_invitation": PUBLIC,
+    "invitations_api.reset_password": PUBLIC,
 }
