@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     settings,
     stacks,
     terminal,
+    users,
 )
 
 __all__ = ["bp"]
