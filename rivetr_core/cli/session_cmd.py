@@ -20,6 +20,7 @@ from .client import (
     write_login,
 )
 from .output import fields, print_json, table
+from .tokens_cmd import SCOPES
 
 
 @click.command()
@@ -37,10 +38,22 @@ from .output import fields, print_json, table
     "-u",
     "--username",
     metavar="NAME",
-    help="Log in as a dashboard user instead: the password is prompted (or $RIVETR_PASSWORD) and an API token "
-    "named rivetr-cli@<this host> is created for the CLI.",
+    help="Log in as a dashboard user instead: the password is prompted (or $RIVETR_PASSWORD), a two-factor "
+    "code too when the account has one, and an API token named rivetr-cli@<this host> is created for the CLI.",
 )
-def login(url: str, token_file: str | None, username: str | None) -> None:
+@click.option(
+    "--scope",
+    type=click.Choice(SCOPES),
+    help="With --username: the scope of the CLI's token (asked when omitted on a terminal; default write). "
+    "Managing tokens and sessions from the CLI needs admin.",
+)
+@click.option(
+    "--otp",
+    metavar="CODE",
+    envvar="RIVETR_OTP",
+    help="With --username: the two-factor code (or a recovery code) if the account asks for one ($RIVETR_OTP).",
+)
+def login(url: str, token_file: str | None, username: str | None, scope: str | None, otp: str | None) -> None:
     """Check a server URL and credential, then save URL and token to the login file (mode 0600).
 
     The admin token or an API token comes from --token-file, $RIVETR_TOKEN or a hidden prompt: never from the
@@ -49,34 +62,66 @@ def login(url: str, token_file: str | None, username: str | None) -> None:
     token = read_secret_file(token_file) if token_file else os.environ.get("RIVETR_TOKEN") or None
     if username:
         password = os.environ.get("RIVETR_PASSWORD") or click.prompt("Password", hide_input=True)
-        token = _token_for_user(url, username, password)
+        if scope is None:
+            scope = (
+                click.prompt("Token scope", type=click.Choice(SCOPES), default="write") if _tty() else "write"
+            )
+        token = _token_for_user(url, username, password, scope, otp)
     elif not token:
         token = click.prompt("API token", hide_input=True)
     conn = Connection(url, (token or "").strip())
     if not conn.token:
         raise CliError("the token is empty")
     with conn.client(timeout=10) as client:
-        client.get("/api/plugins")  # any authenticated endpoint: proves URL and token together
+        # Proves URL and token together, whatever the token's scopes (a read or deploy token has no account rights).
+        if not (client.get("/api/auth/status") or {}).get("authenticated"):
+            raise CliError(f"the token was refused by {conn.url}: check it, or log in with --username")
         health = client.request("GET", "/health", ok=(503,)) or {}
     path = write_login(conn.url, conn.token)
     who = f" as {username}" if username else ""
     click.echo(f"logged in to {conn.url}{who} (Rivetr {health.get('version', '?')}); saved to {path}")
 
 
-def _token_for_user(url: str, username: str, password: str) -> str:
-    """Password login → a named API token for this machine (the session is closed right after)."""
+def _tty() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _token_for_user(url: str, username: str, password: str, scope: str, otp: str | None) -> str:
+    """Password (and second factor) login → a named API token with ``scope`` for this machine (the session is
+    closed right after)."""
     import socket
 
     with RivetrClient(url, None, timeout=10) as client:
         session = client.request(
             "POST", "/api/auth/login", json_body={"username": username, "password": password}, ok=(401,)
         )
+        if isinstance(session, dict) and session.get("two_factor_required"):
+            session = _second_factor(client, username, session["challenge"], otp)
         if not isinstance(session, dict) or "csrf_token" not in session:
+            error = (session or {}).get("error", {}) if isinstance(session, dict) else {}
+            if error.get("code") == "account_disabled":
+                raise CliError(f"login refused for {username!r}: {error.get('message')}")
             raise CliError(f"login refused for {username!r}: wrong user name or password")
         client.http.headers["X-CSRF-Token"] = session["csrf_token"]
-        created = client.post("/api/tokens", {"name": f"rivetr-cli@{socket.gethostname()}"[:100]})
+        created = client.post(
+            "/api/tokens", {"name": f"rivetr-cli@{socket.gethostname()}"[:100], "scopes": [scope]}
+        )
         client.request("POST", "/api/auth/logout", ok=(401, 403))
     return str(created["token"])
+
+
+def _second_factor(client: RivetrClient, username: str, challenge: str, otp: str | None) -> Any:
+    """The login's second step: a 6-digit code from the authenticator app, or a recovery code."""
+    code = (otp or click.prompt("Two-factor code (or a recovery code)", hide_input=True)).strip()
+    field = "code" if code.isdigit() and len(code) <= 8 else "recovery_code"
+    answer = client.request(
+        "POST", "/api/auth/login/2fa", json_body={"challenge": challenge, field: code}, ok=(401,)
+    )
+    if not isinstance(answer, dict) or "csrf_token" not in answer:
+        raise CliError(f"login refused for {username!r}: wrong two-factor code")
+    return answer
 
 
 @click.command()
