@@ -63,6 +63,14 @@ class AccountError(RivetrError):
         self.reason = message
 
 
+async def password_matches(db: Database, user_id: str, password: str) -> bool:
+    """Whether ``password`` is the user's password as stored now. Read fresh, never from a ``User`` at hand: the
+    caller's may come from the token cache and still hold the hash from before a password change."""
+    async with db.session() as s:
+        row = await s.get(User, user_id)
+    return await passwords.verify_password_async(row.password_hash if row else None, password or "")
+
+
 @dataclass
 class LoginResult:
     """A new session. ``session_id`` is the raw cookie value: hand it to the client, never log it."""
@@ -196,7 +204,7 @@ class AccountService:
 
     async def change_password(self, user: User, current: str, new: str) -> None:
         """Change a password (the current one must match); every other session of the user ends."""
-        if not await passwords.verify_password_async(user.password_hash, current or ""):
+        if not await password_matches(self.db, user.id, current):
             raise AccountError(422, "is not your current password", field="current_password")
         self.check_password(new, "new_password")
         new_hash = await passwords.hash_password_async(new)

@@ -31,8 +31,8 @@ from rivetr_core.db.engine import aware, utcnow
 from rivetr_core.models.accounts import User
 from rivetr_core.models.two_factor import LoginChallenge, RecoveryCode, UserTotp
 
-from . import credentials, passwords
-from .service import AccountError
+from . import credentials
+from .service import AccountError, password_matches
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
@@ -246,7 +246,7 @@ class TwoFactorService:
     async def disable(self, user: User, password: str, code: str) -> None:
         """Turn 2FA off; needs the password and a current code (or a recovery code)."""
         await self._require_enabled(user)
-        if not await passwords.verify_password_async(user.password_hash, password or ""):
+        if not await password_matches(self.db, user.id, password):
             raise AccountError(422, "is not your current password", field="password")
         if not await self._use_code(user.id, code) and not await self._use_recovery_code(user.id, code):
             raise invalid_code()
