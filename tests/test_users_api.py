@@ -202,8 +202,11 @@ async def test_own_profile_rename(api: ApiClient) -> None:
     assert status == 200 and me["username"] == "mike"
     status, taken = await api.put("/api/users/me", auth=False, headers=headers, json={"username": "olivia"})
     assert status == 409 and field_of(taken) == "username"
-    status, bad = await api.put("/api/users/me", auth=False, headers=headers, json={"username": "no spaces"})
-    assert status == 422 and field_of(bad) == "username"
+    for name in ("no spaces", "me", "ME"):
+        status, bad = await api.put("/api/users/me", auth=False, headers=headers, json={"username": name})
+        assert status == 422 and field_of(bad) == "username", (name, bad)
+    status, own = await api.delete("/api/users/me", auth=False, headers=headers)
+    assert status == 409 and own["error"]["code"] == "own_account"
     status, renamed = await api.put(
         "/api/users/me", auth=False, headers=headers, json={"username": "michael"}
     )

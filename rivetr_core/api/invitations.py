@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 from quart import Blueprint, Response, current_app, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
@@ -38,7 +38,7 @@ from rivetr_core.openapi import responds, security
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.ratelimit import current_client
 
-from .appschema import _Strict
+from .appschema import _document_checks, _Strict
 
 if TYPE_CHECKING:
     from rivetr_core.accounts.invitations import InvitationService
@@ -51,7 +51,21 @@ USERNAME_FIELD: JsonDict = {"pattern": USERNAME_RE.pattern}
 EMAIL_MAX = 254
 
 
+def _for_someone(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The document says what the validator checks: ``email`` or ``username`` (or both), each a string when
+    present (a client following the document is never refused)."""
+    _document_checks(schema, model)
+    for name in ("email", "username"):
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        branches = prop.pop("anyOf", None) or []
+        prop.update(next((b for b in branches if b != {"type": "null"}), {}))
+    schema["anyOf"] = [{"required": ["email"]}, {"required": ["username"]}]
+
+
 class InvitationIn(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_for_someone)
+
     email: str | None = Field(
         None,
         min_length=3,
@@ -127,6 +141,7 @@ def link_url(kind_path: str, raw: str) -> str:
 
 
 @bp.post("/api/invitations")
+@responds(403, 404)
 @tag(["users"])
 @validate_request(InvitationIn)
 @document_response(NewInvitationOut, 201)

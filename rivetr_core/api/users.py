@@ -22,6 +22,7 @@ from rivetr_core.accounts.service import AccountError
 from rivetr_core.accounts.user_responses import SERVER_ROLE_DOC, NewInvitationOut, UserAdminOut, new_link_json
 from rivetr_core.accounts.web import accounts
 from rivetr_core.context import rivetr
+from rivetr_core.contract.errors import Conflict
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 
@@ -85,6 +86,7 @@ async def list_users(query_args: PageQuery) -> dict[str, Any]:
 
 
 @bp.get("/me")
+@responds(403)
 @tag(["users"])
 @document_response(UserAdminOut)
 async def get_me() -> dict[str, Any]:
@@ -100,6 +102,15 @@ async def get_me() -> dict[str, Any]:
 async def update_me(data: ProfileUpdate) -> dict[str, Any]:
     """Change one's own user name; 409 naming ``username`` when it is taken. Sessions and tokens stay valid."""
     return await admin().rename(_me(), data.username)
+
+
+@bp.delete("/me")
+@responds(403)
+@tag(["users"])
+async def delete_me() -> Response:
+    """Always 409 ``own_account``: nobody deletes their own account (another server admin may)."""
+    _me()
+    raise Conflict("you cannot delete your own account", code="own_account")
 
 
 @bp.get("/<user>")

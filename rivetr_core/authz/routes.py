@@ -199,6 +199,7 @@ CORE_ROUTES: dict[str, str] = {
     "users_api.revoke_user_sessions": SERVER,
     "users_api.get_me": ACCOUNT,
     "users_api.update_me": ACCOUNT,
+    "users_api.delete_me": ACCOUNT,
     "invitations_api.create_invitation": MEMBERS,
     "invitations_api.list_invitations": MEMBERS,
     "invitations_api.revoke_invitation": MEMBERS,

@@ -169,6 +169,8 @@ SEMANTIC_EXCLUSIONS = (
             "/api/auth/sessions",
             "/api/teams",
             "/api/teams/{team_id}/members",
+            "/api/users",
+            "/api/invitations",
             "/api/certificates",
             "/api/git-providers",
             "/api/git-providers/available",
