@@ -49,10 +49,13 @@ async def _invitations() -> list[dict[str, Any]]:
 
 
 async def _invite_teams() -> list[Any]:
-    """Teams the caller may invite into: every team for server owners/admins, else those they own or administer."""
+    """Teams the caller may invite into: every team for server owners/admins, else the team they act in when they
+    own or administer it (the API refuses another team: rivetr_core.accounts.invitations.check_may_invite)."""
     principal = await page_principal()
     teams = await accounts().principals.available_teams(_session_user())
-    return [t for t in teams if principal.server_role is not None or t.role in ("owner", "admin")]
+    if principal.server_role is not None:
+        return teams
+    return [t for t in teams if t.id == principal.team_id and t.role in ("owner", "admin")]
 
 
 def _session_user() -> Any:
