@@ -48,9 +48,7 @@ class Visibility:
     project_ids: frozenset[str] | None = None
     app_ids: frozenset[str] | None = None
     #: The team the request acts in (where a new project goes); None: no single team.
-    team_id: str | None = None
-    #: table name → its criterion, built on first use in this request.
-    _criteria: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    team_id: str | None = field(default=None, compare=False)
 
     @property
     def restricted(self) -> bool:
@@ -60,15 +58,23 @@ class Visibility:
         return self.team_ids is None or team_id in self.team_ids
 
     def criterion(self, entity: Any) -> Any | None:
-        """The WHERE clause keeping the visible rows of the mapped class ``entity``, or None: not team-owned."""
-        table = entity.__tablename__
+        """The WHERE clause keeping the visible rows of the mapped class ``entity``, or None: not team-owned.
+        Built once per restriction and table, then shared by every request with the same restriction: building
+        the subqueries cost more than running them (a restriction's ids are bound values inside the clause)."""
+        key = (entity.__tablename__, self)
         try:
-            return self._criteria[table]
+            return _BUILT[key]
         except KeyError:
-            build = _CRITERIA.get(table)
-            made = self._criteria[table] = build(self, entity) if build is not None else None
+            build = _CRITERIA.get(key[0])
+            if len(_BUILT) >= _BUILT_SIZE:
+                _BUILT.clear()
+            made = _BUILT[key] = build(self, entity) if build is not None else None
             return made
 
+
+#: (table, restriction) → criterion; bounded (a restriction is a team, a token's app or project set).
+_BUILT: dict[tuple[str, Visibility], Any] = {}
+_BUILT_SIZE = 4096
 
 _current: contextvars.ContextVar[Visibility | None] = contextvars.ContextVar(
     "rivetr_visibility", default=None
