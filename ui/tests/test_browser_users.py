@@ -56,6 +56,11 @@ def test_an_invitation_is_accepted_in_a_second_browser(shared_server: Any, page:
         guest.click("button[type=submit]")
         guest.wait_for_url(server.url + "/")
         assert "newbie" in guest.inner_text(".sidebar-foot")
+        # A developer manages no members: no Users entry, and the page (forced) offers nothing.
+        assert guest.locator("nav >> text=Users").count() == 0
+        forced = guest.goto(server.url + "/users")
+        assert forced is not None and forced.status == 403
+        assert guest.locator("#users-forbidden").count() == 1 and guest.locator("#invite-form").count() == 0
         # The link worked once: opening it again says so.
         guest.goto(url)
         assert "already used" in guest.inner_text("#link-gone")
