@@ -1,0 +1,186 @@
+"""Benchmark (not a test): what real principals cost an API request (issue 20: "the permission check adds ≤ 1 ms
+p99 to an API request: GET /api/apps with 500 apps, 50 concurrent clients, with and without a viewer-scoped
+token, same run").
+
+Starts ``rivetr serve`` as bench/authz.py does (temp data dir, proxy and rate limiter off; its bench-only
+verifier never sees these tokens), creates ``--apps`` apps through the
+API with the admin token, then a real viewer the way one comes to exist: an invitation into the default team as
+``viewer``, accepted (a user without a server role), who makes a ``read``-scoped API token with that session. Then
+``GET /api/apps`` with ``wrk`` (``--connections`` clients) in interleaved rounds:
+
+* ``admin``  — the admin token: a server owner over every team (no membership lookup, no team filter);
+* ``viewer`` — the viewer's read token: token lookup, the user's memberships (cached), the Principal, the
+  check, and the team filter on the query (tests/test_team_isolation.py) — everything a restricted caller costs.
+
+Both see the same 500 apps (the default team owns them). Prints p50/p99 of each (median of the rounds) and the
+p99 difference. On a shared 2-core machine the round-to-round noise of these HTTP figures is far larger than the
+difference, so the same comparison also runs in-process first (Quart's test client, the same 500 apps, admin and
+viewer requests alternated one by one so both share whatever else the machine is doing).
+
+    .venv/bin/python bench/authz_api.py [--apps 500] [--seconds 5] [--connections 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.api import create_apps, wrk
+from bench.authz import start
+from tests.support.server import ADMIN_TOKEN
+
+PASSWORD = "bench-viewer-password-1"
+
+
+def viewer_token(base: str) -> str:
+    """An invited viewer of the default team, logged in by accepting, and its read token."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as admin:
+        status = admin.post("/api/auth/setup", json={"username": "owner", "password": PASSWORD})
+        status.raise_for_status()  # the first user: the server owner (the viewer must not be the first)
+        invited = admin.post(
+            "/api/invitations", json={"username": "viewer", "team_id": "default", "role": "viewer"}
+        )
+        invited.raise_for_status()
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        accepted = browser.post(
+            f"/api/invitations/{invited.json()['token']}/accept",
+            json={"username": "viewer", "password": PASSWORD},
+        )
+        accepted.raise_for_status()
+        headers = {"X-CSRF-Token": accepted.json()["csrf_token"]}
+        created = browser.post("/api/tokens", headers=headers, json={"name": "bench", "scopes": ["read"]})
+        created.raise_for_status()
+        me = browser.get("/api/auth/team", headers=headers).json()
+    if (me["team_role"], me["server_role"]) != ("viewer", None):
+        raise SystemExit(f"the bench user is not a plain viewer: {me}")
+    return str(created.json()["token"])
+
+
+def check(base: str, token: str, apps: int) -> None:
+    """The viewer reads every app (same work as the admin) and may not write."""
+    headers = {"Authorization": f"Bearer {token}"}
+    page = httpx.get(base + "/api/apps", params={"limit": 200}, headers=headers).json()
+    if len(page["items"]) != min(apps, 200):
+        raise SystemExit(f"the viewer sees {len(page['items'])} apps on the first page")
+    denied = httpx.post(base + "/api/apps", json={}, headers=headers)
+    if denied.status_code != 403:
+        raise SystemExit(f"the viewer's POST /api/apps answered {denied.status_code}, not 403")
+
+
+async def paired(apps: int, pairs: int) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) of in-process ``GET /api/apps`` by the admin token and a viewer's read token, alternated."""
+    from rivetr_core.app import create_app
+    from tests.support.server import make_config
+
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-api-paired-"))
+    try:
+        app = create_app(make_config(data_dir))
+        async with app.test_app():
+            client = app.test_client()
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            for i in range(apps):
+                body = {"name": f"bench-app-{i:04d}", "git_url": f"https://git.example.com/team/app-{i}.git"}
+                response = await client.post("/api/apps", json=body, headers=admin)
+                assert response.status_code == 201, await response.get_data(as_text=True)
+            accounts = app.extensions["rivetr_ctx"].services.accounts
+            await accounts.create_user("owner", PASSWORD)
+            user = await accounts.create_user("viewer", PASSWORD, role="member")
+            response = await client.post(
+                "/api/teams/default/members", json={"user_id": user.id, "role": "viewer"}, headers=admin
+            )
+            assert response.status_code == 201, await response.get_data(as_text=True)
+            _row, raw = await accounts.create_token("bench", user=user, scopes=["read"])
+            headers = {"admin": admin, "viewer": {"Authorization": f"Bearer {raw}"}}
+            times: dict[str, list[float]] = {"admin": [], "viewer": []}
+            for i in range(2 * pairs + 40):
+                mode = "viewer" if i % 2 else "admin"
+                t0 = time.perf_counter()
+                response = await client.get("/api/apps", headers=headers[mode])
+                elapsed = (time.perf_counter() - t0) * 1000
+                assert response.status_code == 200, await response.get_data(as_text=True)
+                if i >= 40:  # warm-up
+                    times[mode].append(elapsed)
+        result = {}
+        for mode, values in times.items():
+            values.sort()
+            result[mode] = {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1]}
+        return result
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--apps", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=1000, help="in-process requests per credential")
+    args = parser.parse_args()
+
+    inproc = asyncio.run(paired(args.apps, args.pairs))
+    print(
+        f"in-process GET /api/apps ({args.apps} apps, {args.pairs} each, alternated): "
+        + "   ".join(f"{m} p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms" for m, r in inproc.items())
+        + f"   viewer − admin: p50 {inproc['viewer']['p50'] - inproc['admin']['p50']:+.3f} ms,"
+        f" p99 {inproc['viewer']['p99'] - inproc['admin']['p99']:+.2f} ms",
+        flush=True,
+    )
+
+    data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-api-"))
+    proc, base = start(data_dir)
+    try:
+        t0 = time.monotonic()
+        create_apps(base, args.apps)
+        print(f"{args.apps} apps created in {time.monotonic() - t0:.1f} s", flush=True)
+        tokens = {"admin": ADMIN_TOKEN, "viewer": viewer_token(base)}
+        check(base, tokens["viewer"], args.apps)
+        for token in tokens.values():
+            wrk(base + "/api/apps", 2, args.connections, token)  # warm-up
+        results: dict[str, list[dict[str, float]]] = {mode: [] for mode in tokens}
+        for round_no in range(args.rounds):
+            order = list(tokens) if round_no % 2 == 0 else list(reversed(tokens))
+            for mode in order:
+                r = wrk(base + "/api/apps", args.seconds, args.connections, tokens[mode])
+                if r["errors"]:
+                    raise SystemExit(f"{mode}: {r['errors']:.0f} non-2xx answers")
+                results[mode].append(r)
+                print(
+                    f"round {round_no + 1} {mode:6} {r['rps']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
+                    f"  p99 {r['p99']:7.2f} ms",
+                    flush=True,
+                )
+        summary = {
+            mode: {key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99")}
+            for mode, rs in results.items()
+        }
+        print(
+            f"\nGET /api/apps, {args.apps} apps, {args.connections} clients, median of {args.rounds} rounds:"
+        )
+        for mode, s in summary.items():
+            print(f"  {mode:6} {s['rps']:7.0f} req/s  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms")
+        delta = summary["viewer"]["p99"] - summary["admin"]["p99"]
+        print(f"  p99 viewer − admin: {delta:+.2f} ms   target ≤ +1 ms")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except Exception:
+            proc.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
