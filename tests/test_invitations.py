@@ -272,3 +272,22 @@ async def test_an_admin_of_a_team_cannot_invite_an_owner_through_the_service(api
         _principal("owner"), team_id="default", role="owner", username="x"
     )
     assert team == "default" and row.created_by == "user:someone" and raw.startswith("rvt_inv_")
+
+
+async def test_two_simultaneous_accepts_make_exactly_one_account(api: ApiClient) -> None:
+    import asyncio
+
+    token = (await invite(api, username="twin"))["token"]
+    accept = f"/api/invitations/{token}/accept"
+    answers = await asyncio.gather(
+        *(
+            api.post(accept, auth=False, json={"username": name, "password": PASSWORD})
+            for name in ("twin1", "twin2")
+        )
+    )
+    assert sorted(status for status, _ in answers) == [201, 404], answers
+    assert db_rows(api, "SELECT count(*) FROM users WHERE username LIKE 'twin%'") == [(1,)]
+    assert db_rows(
+        api,
+        "SELECT count(*) FROM team_members m JOIN users u ON u.id = m.user_id WHERE u.username LIKE 'twin%'",
+    ) == [(1,)]
