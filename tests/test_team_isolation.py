@@ -383,13 +383,43 @@ async def test_websockets_of_another_team_are_refused_and_own_accepted(teams: Te
 
     a, b = teams.ids["a"], teams.ids["b"]
     headers = {"Authorization": "Bearer tok-a"}
-    own = await websocket_outcome(
-        teams.api.client, f"/api/deployments/{a['deployment']}/logs/stream", headers=headers
-    )
-    other = await websocket_outcome(
-        teams.api.client, f"/api/deployments/{b['deployment']}/logs/stream", headers=headers
-    )
-    assert own == "accepted" and other != "accepted", (own, other)
+
+    async def outcome(path: str) -> str:
+        return await websocket_outcome(teams.api.client, path, headers=headers)
+
+    assert await outcome(f"/api/deployments/{a['deployment']}/logs/stream") == "accepted"
+    assert await outcome(f"/api/apps/{a['app']}/logs/stream") == "accepted"
+    for path in (
+        f"/api/deployments/{b['deployment']}/logs/stream",
+        f"/api/apps/{b['app']}/logs/stream",
+        f"/api/services/{b['service']}/logs/stream",
+        f"/api/stacks/{b['stack']}/services/web/logs/stream",
+    ):
+        found = await outcome(path)
+        assert found != "accepted" and found.endswith("404"), (path, found)
+
+
+async def test_webhook_events_show_only_those_of_the_teams_apps(teams: Teams) -> None:
+    from rivetr_core.models.git import WebhookDelivery
+
+    a, b = teams.ids["a"], teams.ids["b"]
+    async with teams.api.ctx.db.session() as session:
+        session.add_all(
+            [
+                WebhookDelivery(
+                    provider="github", outcome="deployed", app_ids=[a["app"]], repository="acme/a"
+                ),
+                WebhookDelivery(
+                    provider="github", outcome="deployed", app_ids=[b["app"]], repository="acme/b"
+                ),
+                WebhookDelivery(provider="github", outcome="rejected", repository="acme/unsigned"),
+            ]
+        )
+        await session.commit()
+    seen = {e["repository"] for e in (await teams.get("tok-a", "/api/webhook-events"))[1]["items"]}
+    assert seen == {"acme/a"}
+    everything = {e["repository"] for e in (await teams.api.get("/api/webhook-events"))[1]["items"]}
+    assert everything == {"acme/a", "acme/b", "acme/unsigned"}
 
 
 async def test_the_restriction_lives_only_in_the_request(teams: Teams) -> None:
