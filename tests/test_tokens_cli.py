@@ -226,3 +226,19 @@ def test_login_with_a_second_factor(server: str, tmp_path: Path) -> None:
     ) as cli_token:
         assert cli_token.get("/api/apps").status_code == 200
         assert cli_token.get("/api/tokens").status_code == 403  # read scope
+
+
+def test_a_recovery_code_is_refused_on_the_command_line(server: str, tmp_path: Path) -> None:
+    out = run(
+        server,
+        tmp_path,
+        "login",
+        "--url",
+        server,
+        "-u",
+        "carol",
+        "--otp",
+        "abcd-efgh-ijkl",
+        RIVETR_PASSWORD=PASSWORD,
+    )
+    assert out.exit_code != 0 and "$RIVETR_OTP" in out.output and not (tmp_path / "login.json").exists()

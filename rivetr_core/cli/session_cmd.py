@@ -51,7 +51,8 @@ from .tokens_cmd import SCOPES
     "--otp",
     metavar="CODE",
     envvar="RIVETR_OTP",
-    help="With --username: the two-factor code (or a recovery code) if the account asks for one ($RIVETR_OTP).",
+    help="With --username: the two-factor code if the account asks for one; a recovery code only through "
+    "$RIVETR_OTP or the prompt (it is a lasting secret).",
 )
 def login(url: str, token_file: str | None, username: str | None, scope: str | None, otp: str | None) -> None:
     """Check a server URL and credential, then save URL and token to the login file (mode 0600).
@@ -60,6 +61,10 @@ def login(url: str, token_file: str | None, username: str | None, scope: str | N
     command line, where other local users and the shell history would see it."""
     url = url.rstrip("/")
     token = read_secret_file(token_file) if token_file else os.environ.get("RIVETR_TOKEN") or None
+    if otp and not _one_time_code(otp) and _from_command_line("otp"):
+        raise CliError(
+            "a recovery code is a lasting secret: type it at the prompt or set $RIVETR_OTP, never on the command line"
+        )
     if username:
         password = os.environ.get("RIVETR_PASSWORD") or click.prompt("Password", hide_input=True)
         if scope is None:
@@ -80,6 +85,17 @@ def login(url: str, token_file: str | None, username: str | None, scope: str | N
     path = write_login(conn.url, conn.token)
     who = f" as {username}" if username else ""
     click.echo(f"logged in to {conn.url}{who} (Rivetr {health.get('version', '?')}); saved to {path}")
+
+
+def _one_time_code(code: str) -> bool:
+    """A code from an authenticator app (digits, valid 30 seconds, usable once), not a recovery code."""
+    return code.strip().isdigit() and len(code.strip()) <= 8
+
+
+def _from_command_line(param: str) -> bool:
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(param) == ParameterSource.COMMANDLINE
 
 
 def _tty() -> bool:
@@ -115,7 +131,7 @@ def _token_for_user(url: str, username: str, password: str, scope: str, otp: str
 def _second_factor(client: RivetrClient, username: str, challenge: str, otp: str | None) -> Any:
     """The login's second step: a 6-digit code from the authenticator app, or a recovery code."""
     code = (otp or click.prompt("Two-factor code (or a recovery code)", hide_input=True)).strip()
-    field = "code" if code.isdigit() and len(code) <= 8 else "recovery_code"
+    field = "code" if _one_time_code(code) else "recovery_code"
     answer = client.request(
         "POST", "/api/auth/login/2fa", json_body={"challenge": challenge, field: code}, ok=(401,)
     )

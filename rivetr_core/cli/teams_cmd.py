@@ -34,8 +34,8 @@ def _members_path(team: dict[str, Any], user: str | None = None) -> str:
 
 @click.group("teams")
 def teams() -> None:
-    """Teams own projects (and through them apps, services and stacks); users belong to teams with a role.
-    Roles are recorded now and enforced as permissions land (docs/teams.md)."""
+    """Teams own projects (and through them apps, services and stacks); users belong to teams with a role,
+    which decides what they may do there (docs/teams.md)."""
 
 
 @teams.command("list")
@@ -66,9 +66,7 @@ def teams_list(conn: Connection, as_json: bool) -> None:
 
 @teams.command("create")
 @click.argument("name")
-@click.option(
-    "--require-2fa", is_flag=True, help="Members must use two-factor login (enforced once 2FA exists)."
-)
+@click.option("--require-2fa", is_flag=True, help="Members must use two-factor login to act in the team.")
 @connection_options
 @json_option
 def teams_create(name: str, require_2fa: bool, conn: Connection, as_json: bool) -> None:
