@@ -134,12 +134,14 @@ def test_api_token_is_shown_once_and_works(shared_server: Any, page: Any) -> Non
     login(page, server.url)
     page.goto(server.url + "/settings")
     page.fill("#token-name", "ci")
+    page.check("#token-scopes input[value=admin]")  # read is preselected; admin may list tokens
     page.click("#token-form button[type=submit]")
     page.wait_for_selector("#new-token:not([hidden])")
     token = page.inner_text("#new-token-value").strip()
     assert token.startswith("rvt_pat_")
     page.wait_for_selector("tr[data-token=ci]")
     assert token not in page.inner_text("#token-list")
+    assert page.inner_text("tr[data-token=ci] [data-scopes]") == "admin, read"
     response = httpx.get(server.url + "/api/tokens", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and "ci" in [t["name"] for t in response.json()["items"]]
     screenshot(page, "settings")
