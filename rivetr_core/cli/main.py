@@ -40,7 +40,6 @@ LAZY_COMMANDS = {
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",
     "teams": "teams_cmd:teams",
-    "account": "account_cmd:account",
     "tokens": "tokens_cmd:tokens",
     "account": "account_cmd:account",
     "users": "users_cmd:users",
