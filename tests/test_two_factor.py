@@ -121,7 +121,9 @@ async def test_login_with_2fa_needs_the_code_and_then_opens_a_session(api: ApiCl
 
     status, wrong = await second_step(api, body["challenge"], code="123456")
     assert status == 401 and wrong["error"]["code"] == "invalid_code"
-    assert "4 attempts left" in wrong["error"]["message"]
+    assert "4 attempts left" in wrong["error"]["message"] and wrong["error"]["details"] == {
+        "attempts_left": 4
+    }
     status, done = await second_step(api, body["challenge"], code=code_at(secret, 1))
     assert status == 200, done
     assert done["user"]["username"] == "alice" and done["csrf_token"]
@@ -200,7 +202,7 @@ async def test_five_wrong_codes_kill_the_challenge(api: ApiClient) -> None:
     for attempt in range(5):
         status, body = await second_step(api, pending["challenge"], code="000000")
         assert status == 401 and body["error"]["code"] == "invalid_code", attempt
-    assert "log in again" in body["error"]["message"]
+    assert "log in again" in body["error"]["message"] and body["error"]["details"] == {"attempts_left": 0}
     # Even the right code is too late now.
     status, body = await second_step(api, pending["challenge"], code=code_at(secret, 1))
     assert status == 401 and body["error"]["code"] == "invalid_challenge"

@@ -118,13 +118,14 @@ def new_recovery_code() -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """A standalone SVG (with its namespace, so it works as a data: URI) of the QR code of ``uri``."""
+    """A standalone SVG (with its namespace, so it works as a data: URI) of the QR code of ``uri``, on white: a
+    dark page behind a transparent code would make it unreadable to a camera."""
     import io
 
     import segno
 
     buffer = io.BytesIO()
-    segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, scale=4, border=2)
+    segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, scale=4, border=2, light="#fff")
     return buffer.getvalue().decode()
 
 
@@ -321,9 +322,11 @@ class TwoFactorService:
                 )
             await s.commit()
         if not ok:
-            left = MAX_FAILURES - pending.failures - 1
-            hint = f"{left} attempts left" if left > 0 else "too many wrong codes: log in again"
-            raise AccountError(401, f"wrong code ({hint})", code="invalid_code")
+            left = max(0, MAX_FAILURES - pending.failures - 1)
+            hint = f"{left} attempts left" if left else "too many wrong codes: log in again"
+            wrong = AccountError(401, f"wrong code ({hint})", code="invalid_code")
+            wrong.details = {"attempts_left": left}  # 0: the challenge is dead, start from the password again
+            raise wrong
         return pending.user
 
     # ----------------------------------------------------------------------------------------- internals

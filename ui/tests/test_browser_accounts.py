@@ -212,7 +212,7 @@ def test_ending_another_session_logs_that_browser_out(shared_server: Any, page: 
         login(other_page, server.url)
         (other_id,) = session_ids() - before
         login(page, server.url)
-        page.goto(server.url + "/settings#account")
+        page.goto(server.url + "/profile#sessions")
         row = page.locator(f"tr[data-session='{other_id}']")
         row.locator("button:has-text('End')").click()
         page.click("#confirm-dialog [data-ok]")

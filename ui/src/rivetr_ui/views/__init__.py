@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     dashboard,
     errors,
     live,
+    profile,
     projects,
     registries,
     services,

@@ -1,9 +1,12 @@
-"""``/setup`` (first run), ``/login`` and ``/logout``: classic forms, so they work before any script loads.
+"""``/setup`` (first run), ``/login`` (with a second page for the code of a user with two-factor login) and
+``/logout``: classic forms, so they work before any script loads.
 
 ``/setup`` asks for the admin token as proof of the server (see :mod:`rivetr_core.accounts.setup`).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from quart import Response, current_app, g, redirect, request, url_for
 
@@ -71,15 +74,21 @@ async def setup() -> Response | tuple[str, int]:
 
 @bp.route("/login", methods=["GET", "POST"])
 async def login() -> Response | tuple[str, int]:
+    """The password step, then for a user with two-factor login a second page asking for a code (or a recovery
+    code), posted here again with the challenge: the same service calls as ``POST /api/auth/login(/2fa)``."""
+    from rivetr_core.accounts.two_factor import SecondFactorRequired
+
     service = accounts()
     if await service.setup_required():
         return redirect(url_for("ui.setup"))  # type: ignore[return-value]
     target = safe_next(request.args.get("next"))
     if request.method == "GET" and g.ui_session is not None:
         return redirect(target)  # type: ignore[return-value]
-    error, username = None, ""
+    error, username, challenge = None, "", None
     if request.method == "POST":
         form = await request.form
+        if form.get("challenge"):
+            return await _second_step(form, target)
         username = form.get("username", "").strip()
         try:
             result = await service.login(
@@ -89,17 +98,62 @@ async def login() -> Response | tuple[str, int]:
                 ip=current_client(current_app),  # type: ignore[arg-type]
                 user_agent=request.headers.get("User-Agent"),
             )
+        except SecondFactorRequired as pending:
+            request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # no session yet
+            challenge = pending.challenge.token
         except AccountError as exc:
             error = exc.reason
         else:
             return _logged_in(target, result.session_id)
+    return await _login_page(error=error, username=username, challenge=challenge)
+
+
+async def _login_page(
+    *, error: str | None = None, username: str = "", challenge: str | None = None, recovery: bool = False
+) -> tuple[str, int]:
     return await render(
         "login.html",
         status=401 if error else 200,
         error=error,
         username=username,
+        challenge=challenge,
+        recovery=recovery,
         next=request.args.get("next", ""),
     )
+
+
+async def _second_step(form: Any, target: str) -> Response | tuple[str, int]:
+    """A code (or recovery code) for the challenge of the password step. A wrong one shows the code page again;
+    an expired or killed challenge sends back to the password step."""
+    from rivetr_core.accounts.two_factor import TwoFactorService
+
+    request.rivetr_login_action = "auth.login.2fa"  # type: ignore[attr-defined]
+    raw = form.get("challenge", "")
+    code, recovery_code = form.get("code", "").strip(), form.get("recovery_code", "").strip()
+    two_factor = TwoFactorService(ctx().db, ctx().secrets)
+    try:
+        pending = await two_factor.pending_login(raw)
+    except AccountError as exc:
+        return await _login_page(error=exc.reason)
+    request.rivetr_login_user = pending.user.username  # type: ignore[attr-defined]  # audit's actor
+    try:
+        if not code and not recovery_code:
+            raise AccountError(401, "enter the code from your authenticator app", code="invalid_code")
+        user = await two_factor.complete_login(
+            pending, code=code or None, recovery_code=recovery_code or None
+        )
+    except AccountError as exc:
+        killed = isinstance(exc.details, dict) and exc.details.get("attempts_left") == 0
+        return await _login_page(
+            error=exc.reason, challenge=None if killed else raw, recovery=bool(recovery_code)
+        )
+    result = await accounts().open_session(
+        user,
+        previous_session_id=request.cookies.get(SESSION_COOKIE),
+        ip=current_client(current_app),  # type: ignore[arg-type]
+        user_agent=request.headers.get("User-Agent"),
+    )
+    return _logged_in(target, result.session_id)
 
 
 @bp.post("/logout")

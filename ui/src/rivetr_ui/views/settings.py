@@ -1,14 +1,14 @@
-"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, cleanup, theme, password. Changes go through
-the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``,
-``/api/auth/password``) from the browser with the session; the git-provider section is filled by
-``settings.js`` from ``/api/git-providers(/available)``."""
+"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, cleanup, theme. Changes go
+through the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``) from
+the browser with the session; the git-provider section is filled by ``settings.js`` from
+``/api/git-providers(/available)``. Password, two-factor login and sessions are on ``/profile`` (:mod:`.profile`)."""
 
 from __future__ import annotations
 
 from quart import g
 
 from rivetr_core import readmodels
-from rivetr_core.accounts.service import session_json, token_json
+from rivetr_core.accounts.service import token_json
 
 from .. import queries
 from ..blueprint import accounts, bp, ctx, render
@@ -24,7 +24,6 @@ async def settings() -> tuple[str, int]:
         known_hosts=await _known_hosts(),
         tokens=await _tokens(),
         token_apps=await queries.list_apps(ctx()),
-        sessions=await _sessions(),
         plugins=ctx().plugins.plugin_infos(),
         schedules=await readmodels.list_schedules(ctx().db),
         report=_cleanup_report(),
@@ -55,16 +54,6 @@ async def _known_hosts() -> list[dict[str, object]]:
 @bp.get("/settings/partials/ssh-known-hosts")
 async def settings_ssh_known_hosts() -> tuple[str, int]:
     return await render("partials/ssh_known_hosts.html", known_hosts=await _known_hosts())
-
-
-async def _sessions() -> list[dict[str, object]]:
-    current = g.ui_session.session.id
-    return [session_json(row, name, row.id == current) for row, name in await accounts().list_sessions()]
-
-
-@bp.get("/settings/partials/sessions")
-async def settings_sessions() -> tuple[str, int]:
-    return await render("partials/sessions.html", sessions=await _sessions())
 
 
 @bp.get("/settings/partials/schedules")

@@ -252,5 +252,27 @@
   // WebSockets carry the CSRF token as a subprotocol (never in the URL, which gets logged); the server echoes
   // "rivetr.v1" and checks the session cookie, this token and the Origin.
   function wsProtocols() { return ["rivetr.v1", "rivetr.csrf." + csrf]; }
-  window.Rivetr = { api: api, listAll: listAll, csrf: csrf, wsProtocols: wsProtocols, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess };
+  // Copy to the clipboard. navigator.clipboard exists only in secure contexts (https, localhost); a dashboard on
+  // http://server-ip falls back to the older copy command on a temporary, off-screen text area.
+  async function copy(text, what) {
+    var done = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try { await navigator.clipboard.writeText(text); done = true; } catch (e) { done = false; }
+    }
+    if (!done) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.left = "-9999px";
+      document.body.appendChild(area);
+      area.select();
+      try { done = document.execCommand("copy"); } catch (e) { done = false; }
+      area.remove();
+    }
+    if (done) toast((what || "Text") + " copied to the clipboard.", "ok");
+    else toast("The browser refused the clipboard: select the text and copy it by hand.", "error");
+  }
+
+  window.Rivetr = { api: api, listAll: listAll, csrf: csrf, wsProtocols: wsProtocols, toast: toast, confirm: confirmDialog, ApiError: ApiError, afterSuccess: afterSuccess, copy: copy };
 })();

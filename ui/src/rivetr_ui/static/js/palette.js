@@ -17,7 +17,8 @@
     { label: "New database / service", kind: "action", run: go("/services/new") },
     { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Settings", kind: "page", run: go("/settings") },
-    { label: "API tokens", kind: "page", run: go("/settings#tokens") }
+    { label: "API tokens", kind: "page", run: go("/settings#tokens") },
+    { label: "Profile: password, two-factor login, sessions", kind: "page", run: go("/profile") }
   ];
   function go(path) { return function () { window.location.href = path; }; }
 

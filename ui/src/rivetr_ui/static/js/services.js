@@ -107,28 +107,7 @@
     }
   }, true);
 
-  // ------------------------------------------------------------------------------- copy helpers
-  // navigator.clipboard exists only in secure contexts (https, localhost); a dashboard on http://server-ip
-  // falls back to the older copy command on a temporary, off-screen text area.
-  async function copy(text, what) {
-    var done = false;
-    if (navigator.clipboard && window.isSecureContext) {
-      try { await navigator.clipboard.writeText(text); done = true; } catch (e) { done = false; }
-    }
-    if (!done) {
-      var area = document.createElement("textarea");
-      area.value = text;
-      area.setAttribute("readonly", "");
-      area.style.position = "fixed";
-      area.style.left = "-9999px";
-      document.body.appendChild(area);
-      area.select();
-      try { done = document.execCommand("copy"); } catch (e) { done = false; }
-      area.remove();
-    }
-    if (done) Rivetr.toast((what || "Text") + " copied to the clipboard.", "ok");
-    else Rivetr.toast("The browser refused the clipboard: select the text and copy it by hand.", "error");
-  }
+  var copy = Rivetr.copy;  // app.js: clipboard with the fallback for plain-http dashboards
 
   // ------------------------------------------------------------------------------- service page
   var root = document.getElementById("service-root");
