@@ -129,6 +129,16 @@ def visible_apps(app: Any) -> Any | None:
     return _apps_clause(visibility, app)
 
 
+def core_criteria(table: Any) -> list[Any]:
+    """The current restriction for a Core query on ``table`` (a team-owned table, e.g. ``App.__table__``):
+    ``[clause]`` to splat into ``.where(...)``, ``[]`` when unrestricted or not team-owned (the dashboard's
+    read-models select columns with Core, which the session's criteria do not reach)."""
+    visibility = _current.get()
+    if visibility is None or not visibility.restricted or table.name not in _CRITERIA:
+        return []
+    return [_CRITERIA[table.name](visibility, table.c)]
+
+
 def background_context() -> contextvars.Context:
     """A copy of the current context without restriction, for a task the request starts but does not own
     (``asyncio.create_task`` would otherwise copy the request's restriction into the pipeline)."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from rivetr_core.authz.visibility import core_criteria
 from rivetr_core.models.apps import App, Deployment
 
 if TYPE_CHECKING:
@@ -48,7 +49,12 @@ _COLUMNS = [_DEPLOYMENTS.c[f.name] for f in fields(DeploymentSummary) if f.name 
 
 
 def _select() -> Any:
-    return select(*_COLUMNS, _APPS.c.name.label("app_name")).join(_APPS, _APPS.c.id == _DEPLOYMENTS.c.app_id)
+    """Deployments with their app's name; a team's page only its own (rivetr_core.authz.visibility)."""
+    return (
+        select(*_COLUMNS, _APPS.c.name.label("app_name"))
+        .join(_APPS, _APPS.c.id == _DEPLOYMENTS.c.app_id)
+        .where(*core_criteria(_DEPLOYMENTS))
+    )
 
 
 async def _rows(db: Database, stmt: Any) -> list[DeploymentSummary]:

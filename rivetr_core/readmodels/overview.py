@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
+from rivetr_core.authz.visibility import core_criteria
 from rivetr_core.db import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment, Project
 from rivetr_core.models.git import not_a_preview_app
@@ -36,7 +37,8 @@ class DashboardCounts:
 
 async def dashboard_counts(db: Database) -> DashboardCounts:
     since = utcnow() - timedelta(hours=24)
-    real = not_a_preview_app()
+    real = and_(not_a_preview_app(), *core_criteria(_APPS))
+    deployments = core_criteria(_DEPLOYMENTS)  # a team's page counts its own (authz.visibility)
     count = select(func.count())
     async with db.engine.connect() as conn:
 
@@ -48,13 +50,15 @@ async def dashboard_counts(db: Database) -> DashboardCounts:
             running=await one(count.select_from(_APPS).where(real, _APPS.c.status == "running")),
             failed_24h=await one(
                 count.select_from(_DEPLOYMENTS).where(
-                    _DEPLOYMENTS.c.status == "failed", _DEPLOYMENTS.c.created_at >= since
+                    _DEPLOYMENTS.c.status == "failed", _DEPLOYMENTS.c.created_at >= since, *deployments
                 )
             ),
             active=await one(
-                count.select_from(_DEPLOYMENTS).where(_DEPLOYMENTS.c.status.in_(ACTIVE_STATUSES))
+                count.select_from(_DEPLOYMENTS).where(
+                    _DEPLOYMENTS.c.status.in_(ACTIVE_STATUSES), *deployments
+                )
             ),
-            projects=await one(count.select_from(_PROJECTS)),
+            projects=await one(count.select_from(_PROJECTS).where(*core_criteria(_PROJECTS))),
         )
 
 
@@ -87,6 +91,7 @@ async def list_projects(db: Database, *, project_id: str | None = None) -> list[
             func.coalesce(per_project.c.running, 0).label("running"),
         )
         .outerjoin(per_project, per_project.c.project_id == _PROJECTS.c.id)
+        .where(*core_criteria(_PROJECTS))
         .order_by(_PROJECTS.c.name)
     )
     if project_id is not None:

@@ -192,6 +192,9 @@ async def test_stack_terminal_is_for_administrators(served: tuple[Any, Any, dict
     await _page(client, f"/stacks/{stack['id']}/services/web/terminal", 404)
     accounts = app.extensions["rivetr_ctx"].services["accounts"]
     await accounts.create_user("viewer", "a long enough password", role="viewer")
+    # A viewer of the team owning the stack (a projectless stack is the default team's): a user of no team would
+    # not see the stack at all (404, team isolation), whatever the terminal rule.
+    await _post(client, headers, "/api/teams/default/members", {"username": "viewer", "role": "viewer"})
     client.cookie_jar.clear()
     body = await _page(client, "/login")
     response = await client.post(

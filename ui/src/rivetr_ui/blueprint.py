@@ -39,7 +39,9 @@ from rivetr_core.accounts.web import (
     same_origin,
     websocket_csrf,
 )
+from rivetr_core.authz import visibility
 from rivetr_core.context import RivetrContext, rivetr
+from rivetr_core.errors import ApiError
 
 from . import __version__
 
@@ -135,6 +137,9 @@ async def _guard() -> Response | None:
         return redirect(target)  # type: ignore[return-value]
     if unsafe and not credentials.same(await _submitted_csrf(), g.ui_session.csrf_token):
         abort(403, "CSRF token missing or invalid: reload the page and try again")
+    from .roles import page_principal
+
+    visibility.activate(await page_principal())  # the acting team's resources only, as in the API
     return None
 
 
@@ -194,4 +199,10 @@ async def websocket_session() -> SessionInfo | None:
         return None
     if not same_origin(websocket):
         return None
-    return await accounts().session_for(raw)
+    info = await accounts().session_for(raw)
+    if info is not None:
+        try:  # the acting team's resources only, as in the API (rivetr_core.authz.visibility)
+            visibility.activate(await accounts().principals.for_session(info.user, info.session, None))
+        except ApiError:  # disabled meanwhile
+            return None
+    return info
