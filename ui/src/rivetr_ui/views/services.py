@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import abort, g, request
+from quart import abort, request
 
 from rivetr_core import readmodels
+from rivetr_core.authz.permissions import SECRETS_REVEAL
 
 from .. import queries
 from ..blueprint import bp, ctx, is_htmx, render
+from ..roles import page_principal
 
 #: Services, links and runs a page lists (a handful in practice; the API pages through more).
 LISTED = 200
@@ -32,11 +34,8 @@ def _managed() -> Any:
 
 
 async def _may_reveal() -> bool:
-    """The service layer's rule (administrators only), asked for the signed-in user as the API asks it."""
-    session = getattr(g, "ui_session", None)
-    principal = f"user:{session.user.username}" if session else None
-    allowed: bool = await _managed().may_reveal(principal)
-    return allowed
+    """The API's rule: ``secrets.reveal`` in the acting team (owners and admins), for the page's session."""
+    return (await page_principal()).allows(SECRETS_REVEAL)
 
 
 async def _templates(query: str | None = None, category: str | None = None) -> dict[str, Any]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import abort, g
+from quart import abort
 
+from rivetr_core.authz.permissions import SECRETS_REVEAL, TERMINAL
 from rivetr_core.contract.errors import NotFound
 
 from .. import queries
 from ..blueprint import bp, ctx, is_htmx, render
+from ..roles import page_principal
 
 #: Lines of a service's log shown before following live, and deployments listed on a stack's page.
 LOG_TAIL = 200
@@ -28,16 +30,13 @@ ROLLBACK_TARGETS = ("running", "superseded")
 
 
 async def _may_reveal() -> bool:
-    """The service layer's rule (administrators only), asked for the signed-in user as the API asks it."""
-    session = getattr(g, "ui_session", None)
-    principal = f"user:{session.user.username}" if session else None
-    allowed: bool = await ctx().services.managed.may_reveal(principal)
-    return allowed
+    """The API's rule: ``secrets.reveal`` in the acting team (owners and admins), for the page's session."""
+    return (await page_principal()).allows(SECRETS_REVEAL)
 
 
-def _is_admin() -> bool:
-    session = getattr(g, "ui_session", None)
-    return bool(session and session.user.role == "admin")
+async def _is_admin() -> bool:
+    """Whether the stack services' terminal links are shown: the ``terminal`` permission, as the shell asks."""
+    return (await page_principal()).allows(TERMINAL)
 
 
 async def _stack_or_404(stack_id: str) -> dict[str, Any]:
@@ -93,7 +92,7 @@ async def stack_detail(stack_id: str) -> tuple[str, int]:
         latest=deployments[0] if deployments else None,
         rollback_targets=ROLLBACK_TARGETS,
         can_reveal=await _may_reveal(),
-        is_admin=_is_admin(),
+        is_admin=await _is_admin(),
         log_tail=LOG_TAIL,
     )
 
@@ -115,7 +114,7 @@ async def stack_header(stack_id: str) -> tuple[str, int]:
 @bp.get("/stacks/<stack_id>/partials/services")
 async def stack_services(stack_id: str) -> tuple[str, int]:
     stack = await _stack_or_404(stack_id)
-    return await render("partials/stack_services.html", stack=stack, is_admin=_is_admin())
+    return await render("partials/stack_services.html", stack=stack, is_admin=await _is_admin())
 
 
 @bp.get("/stacks/<stack_id>/partials/deployments")
