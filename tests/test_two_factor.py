@@ -294,3 +294,25 @@ async def test_routes_are_documented_and_login_says_either_answer(api: ApiClient
         "LoginOut",
         "TwoFactorChallengeOut",
     }
+
+
+def test_two_factor_code_loads_with_its_first_use() -> None:
+    """Idle memory: neither pyotp/segno nor the 2FA service and tables load at start-up or for a login of a user
+    without 2FA; an admin's reset loads the service (not pyotp or segno, which only codes and QR codes need)."""
+    from tests.support.lazy import modules_loaded
+
+    feature = ["pyotp", "segno", "rivetr_core.accounts.two_factor", "rivetr_core.models.two_factor"]
+    loaded = modules_loaded(
+        feature,
+        [
+            ("POST", "/api/auth/setup", {"username": "alice", "password": PASSWORD}),
+            ("POST", "/api/auth/login", {"username": "alice", "password": PASSWORD}),
+            ("DELETE", "/api/users/alice/2fa", None),
+        ],
+    )
+    assert loaded == {
+        "idle": [],
+        "POST /api/auth/setup": [],
+        "POST /api/auth/login": [],
+        "DELETE /api/users/alice/2fa": feature[2:],
+    }, loaded

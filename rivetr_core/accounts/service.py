@@ -31,6 +31,8 @@ from .responses import session_json, token_json, user_json
 if TYPE_CHECKING:
     from rivetr_core.authz.principals import PrincipalResolver
 
+    from .two_factor import Challenge
+
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 TOKEN_NAME_MAX = 100
 # last_seen/last_used are bookkeeping: writing them on every request would turn reads into writes.
@@ -69,6 +71,13 @@ async def password_matches(db: Database, user_id: str, password: str) -> bool:
     async with db.session() as s:
         row = await s.get(User, user_id)
     return await passwords.verify_password_async(row.password_hash if row else None, password or "")
+
+
+def second_factor_challenge(error: AccountError) -> Challenge | None:
+    """The challenge when ``error`` is :meth:`AccountService.login` asking for the second factor (a
+    :class:`~.two_factor.SecondFactorRequired`), else None. Checked by code, so a login without 2FA never imports
+    the two-factor module."""
+    return getattr(error, "challenge", None) if error.code == "two_factor_required" else None
 
 
 @dataclass

@@ -18,7 +18,7 @@ from quart import Blueprint, Response, current_app, g, jsonify, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.accounts.responses import AuthStatusOut, LoginOut, SessionOut, session_json, user_json
-from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult
+from rivetr_core.accounts.service import USERNAME_RE, AccountError, LoginResult, second_factor_challenge
 from rivetr_core.accounts.setup import setup_proof_valid, setup_token_error
 from rivetr_core.accounts.web import (
     SESSION_COOKIE,
@@ -137,8 +137,6 @@ async def login(data: Credentials) -> Response | dict[str, Any]:
 
     A user with two-factor login gets no session yet: the answer is ``{"two_factor_required": true,
     "challenge", "expires_at"}`` (no cookie); send the challenge and a code to ``POST /api/auth/login/2fa``."""
-    from rivetr_core.accounts.two_factor import SecondFactorRequired
-
     try:
         result = await accounts().login(
             data.username,
@@ -147,12 +145,15 @@ async def login(data: Credentials) -> Response | dict[str, Any]:
             ip=current_client(current_app),
             user_agent=request.headers.get("User-Agent"),  # type: ignore[arg-type]
         )
-    except SecondFactorRequired as pending:
+    except AccountError as refused:
+        challenge = second_factor_challenge(refused)
+        if challenge is None:
+            raise
         request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # audit: no session yet
         return TwoFactorChallengeOut(
             two_factor_required=True,
-            challenge=pending.challenge.token,
-            expires_at=isoformat(pending.challenge.expires_at) or "",
+            challenge=challenge.token,
+            expires_at=isoformat(challenge.expires_at) or "",
         ).model_dump(mode="json")
     return session_response(result, 200)
 

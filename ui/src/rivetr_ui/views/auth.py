@@ -10,7 +10,7 @@ from typing import Any
 
 from quart import Response, current_app, g, redirect, request, url_for
 
-from rivetr_core.accounts.service import AccountError
+from rivetr_core.accounts.service import AccountError, second_factor_challenge
 from rivetr_core.accounts.setup import SETUP_TOKEN_FIELD, setup_proof_valid, setup_token_file
 from rivetr_core.accounts.web import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 from rivetr_core.ratelimit import current_client
@@ -76,8 +76,6 @@ async def setup() -> Response | tuple[str, int]:
 async def login() -> Response | tuple[str, int]:
     """The password step, then for a user with two-factor login a second page asking for a code (or a recovery
     code), posted here again with the challenge: the same service calls as ``POST /api/auth/login(/2fa)``."""
-    from rivetr_core.accounts.two_factor import SecondFactorRequired
-
     service = accounts()
     if await service.setup_required():
         return redirect(url_for("ui.setup"))  # type: ignore[return-value]
@@ -98,11 +96,13 @@ async def login() -> Response | tuple[str, int]:
                 ip=current_client(current_app),  # type: ignore[arg-type]
                 user_agent=request.headers.get("User-Agent"),
             )
-        except SecondFactorRequired as pending:
-            request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # no session yet
-            challenge = pending.challenge.token
         except AccountError as exc:
-            error = exc.reason
+            pending = second_factor_challenge(exc)
+            if pending is None:
+                error = exc.reason
+            else:
+                request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # no session yet
+                challenge = pending.token
         else:
             return _logged_in(target, result.session_id)
     return await _login_page(error=error, username=username, challenge=challenge)
