@@ -12,8 +12,8 @@ server has loaded anyway, so an idle control plane never loads the feature.
 * ``POST /api/services/{id}/start|stop|restart|rotate-credentials``; ``GET /api/services/{id}/logs?tail=``, the
   WebSocket ``/api/services/{id}/logs/stream?tail=`` (like an app's) and ``GET /api/services/{id}/metrics``.
 
-Credentials and the connection URL are masked unless ``?reveal=true``, which only administrators may ask (every
-account is an administrator today: ``users.role`` is ``admin``; another role gets 403).
+Credentials and the connection URL are masked unless ``?reveal=true``, which needs ``secrets.reveal`` (the team's
+owners and admins; another role gets 403).
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ class ServiceListQuery(PageQuery):
 class RevealQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
-    reveal: bool = Field(False, description="Real credentials and URL (administrators only).")
+    reveal: bool = Field(
+        False, description="Real credentials and URL (team owners and admins: secrets.reveal)."
+    )
 
 
 class DeleteQuery(ApiModel):

@@ -218,7 +218,7 @@ class ListQuery(PageQuery):
 class RevealQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
-    reveal: bool = Field(False, description="Real variable values (administrators only).")
+    reveal: bool = Field(False, description="Real variable values (team owners and admins: secrets.reveal).")
 
 
 class DeleteQuery(ApiModel):

@@ -276,21 +276,6 @@ class ServiceService:
             "updated_at": isoformat(row.updated_at) or "",
         }
 
-    async def may_reveal(self, principal: str | None) -> bool:
-        """Whether ``principal`` may see credentials: administrators only. Every account is an administrator
-        today (``users.role`` is ``admin``); the check reads the role so a future non-admin role is refused."""
-        if principal is None:
-            return False
-        if principal == "admin" or principal.startswith("token:admin/"):
-            return True
-        username = principal.split(":", 1)[1] if ":" in principal else principal
-        username = username.split("/", 1)[0]
-        accounts = self.ctx.services.get("accounts")
-        if accounts is None:
-            return False
-        user = await accounts.get_user_by_name(username)
-        return user is not None and user.role == "admin"
-
     # ------------------------------------------------------------------------------------------ checking
     def _check_limits(self, fields: Mapping[str, Any]) -> None:
         memory = fields.get("memory_limit")
