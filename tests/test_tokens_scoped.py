@@ -305,3 +305,20 @@ async def test_server_admins_act_in_every_team_or_the_one_they_choose(
     status, switched = await ops.put("/api/auth/team", json={"team_id": "acme"})
     assert status == 200 and (switched["team_id"], switched["team_role"]) == (acme["team"]["id"], "owner")
     assert (await ops.put("/api/auth/team", json={"team_id": None}))[1]["team_id"] is None
+
+
+async def test_openapi_documents_scopes_and_the_acting_team(api: ApiClient) -> None:
+    status, spec = await api.get("/openapi.json", auth=False)
+    assert status == 200
+    assert {"get", "put"} <= set(spec["paths"]["/api/auth/team"])
+    schemas = spec["components"]["schemas"]
+    token_in = spec["paths"]["/api/tokens"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert token_in["required"] == ["name", "scopes"]
+    assert token_in["properties"]["scopes"]["items"]["enum"] == ["read", "deploy", "write", "admin"]
+    assert {"scopes", "team_id", "app_ids", "project_ids", "user_id"} <= set(
+        schemas["TokenOut"]["properties"]
+    )
+    acting = spec["paths"]["/api/auth/team"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
+    assert {"team_id", "team_role", "permissions", "teams"} <= set(acting["properties"])
