@@ -3,6 +3,7 @@ code reuse, recovery codes, challenge expiry and kill, the rate limit, disabling
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from datetime import timedelta
@@ -21,8 +22,8 @@ def code_at(secret: str, steps_from_now: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_from_now)
 
 
-class Alice:
-    """alice's session (cookie in the client's jar + CSRF header) and helpers for her account calls."""
+class Account:
+    """A user's session (cookie in the client's jar + CSRF header) and helpers for their account calls."""
 
     def __init__(self, api: ApiClient, csrf: str) -> None:
         self.api = api
@@ -40,8 +41,8 @@ class Alice:
         return secret, body["recovery_codes"]
 
 
-async def logged_in_alice(api: ApiClient) -> Alice:
-    return Alice(api, (await setup_admin(api))["csrf_token"])
+async def logged_in_alice(api: ApiClient) -> Account:
+    return Account(api, (await setup_admin(api))["csrf_token"])
 
 
 async def password_step(api: ApiClient, username: str = "alice") -> tuple[int, Any]:
@@ -316,3 +317,55 @@ def test_two_factor_code_loads_with_its_first_use() -> None:
         "POST /api/auth/login": [],
         "DELETE /api/users/alice/2fa": feature[2:],
     }, loaded
+
+
+async def test_a_team_requiring_2fa_lets_its_member_act_once_enrolled(api: ApiClient) -> None:
+    """The permission layer's rule (docs/two-factor.md#teams-that-require-it) with real enrolment: bob, a member of
+    a team with require_2fa, may use his account routes but nothing of the team until he turns 2FA on."""
+    await setup_admin(api)
+    await api.ctx.services["accounts"].create_user("bob", PASSWORD, role="member")
+    status, team = await api.post("/api/teams", json={"name": "secure", "require_2fa": True})
+    assert status == 201, team
+    status, _ = await api.post(
+        f"/api/teams/{team['id']}/members", json={"username": "bob", "role": "developer"}
+    )
+    assert status == 201
+    _, session = await password_step(api, "bob")
+    bob = Account(api, session["csrf_token"])
+    status, body = await bob.call("GET", "/api/projects")
+    assert status == 403 and body["error"]["code"] == "two_factor_required"
+    assert "/profile" in body["error"]["message"]
+
+    await bob.enrol()  # account routes keep working meanwhile
+    status, body = await bob.call("GET", "/api/projects")
+    assert status == 200, body
+    _, pending = await password_step(api, "bob")
+    assert pending["two_factor_required"] is True
+
+
+async def test_the_dashboard_login_asks_for_the_code_and_audits_both_steps(api: ApiClient) -> None:
+    alice = await logged_in_alice(api)
+    secret, _codes = await alice.enrol()
+    await alice.call("POST", "/api/auth/logout")
+    csrf = "c" * 43  # the login form's double-submit token (cookie + field)
+    api.client.cookie_jar.clear()
+    api.client.set_cookie("localhost", "rivetr_csrf", csrf)
+
+    async def post(form: dict[str, str]) -> Any:
+        return await api.client.post("/login", form={**form, "csrf_token": csrf})
+
+    response = await post({"username": "alice", "password": PASSWORD})
+    page = await response.get_data(as_text=True)
+    assert response.status_code == 200 and "Two-factor login" in page and cookie_of(api) is None
+    challenge = re.search(r'name="challenge" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    response = await post({"challenge": challenge, "code": "000000"})
+    assert response.status_code == 401 and "4 attempts left" in await response.get_data(as_text=True)
+    response = await post({"challenge": challenge, "code": code_at(secret, 1)})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert cookie_of(api) is not None
+    _, entries = await api.get("/api/audit?action=auth.login")
+    assert [(e["actor"], e["action"], e["status"]) for e in reversed(entries["items"])] == [
+        ("user:alice", "auth.login.challenge", 200),
+        ("user:alice", "auth.login.2fa", 401),
+        ("user:alice", "auth.login.2fa", 302),
+    ]
