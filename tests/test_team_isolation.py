@@ -479,3 +479,18 @@ async def test_real_member_tokens_are_isolated_the_same_way(teams: Teams) -> Non
     assert (await api.post(f"/api/apps/{b['app']}/deploy", json={}, **bearer(ci)))[0] == 404
     assert (await api.get(f"/api/stacks/{a['stack']}", **bearer(ci)))[0] == 404
     assert _ids((await api.get("/api/apps", **bearer(ci)))[1]) == {a["app"]}
+
+
+async def test_a_member_sees_only_their_own_team(teams: Teams) -> None:
+    a, b = teams.ids["a"], teams.ids["b"]
+    code, listed = await teams.get("tok-a", "/api/teams")
+    assert code == 200 and _ids(listed) == {a["team"]}, listed
+    assert (await teams.get("tok-a", f"/api/teams/{a['team']}"))[0] == 200
+    for path in (f"/api/teams/{b['team']}", f"/api/teams/{b['team']}/members", "/api/teams/default"):
+        code, body = await teams.get("tok-a", path)
+        assert code == 404 and body["error"]["code"] == "not_found", (path, body)
+    code, body = await teams.call(
+        "tok-a", "POST", f"/api/teams/{b['team']}/members", json={"username": "x", "role": "viewer"}
+    )
+    assert code == 404, body
+    assert {a["team"], b["team"], "default"} <= _ids((await teams.api.get("/api/teams"))[1])

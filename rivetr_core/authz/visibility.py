@@ -10,8 +10,9 @@ jobs, previews, git settings, links, metric samples, webhook deliveries) through
 through their stack. So another team's resource is simply not found (404, the usual body), and lists hold only
 visible rows, without a check in each service.
 
-Not filtered, on purpose: server-level tables (proxy routes, certificates, registries, backup destinations,
-notification channels, SSH keys and known hosts), accounts and teams (their own services decide), and the name
+Teams and their members are filtered by team too (a member sees their own team only), and audit entries by the
+team they record. Not filtered, on purpose: server-level tables (proxy routes, certificates, registries, backup
+destinations, notification channels, SSH keys and known hosts), accounts (their service decides), and the name
 spaces every team shares (``app_domains``, ``stack_domains``: a domain taken by another team must still be a
 409, never a second owner). Raw SQL (``sa.text``) is not filtered either: core uses it only for existence and
 name checks and for loading nothing a request returns.
@@ -219,6 +220,10 @@ def _projects_criterion(v: Visibility, project: Any) -> Any:
     return sa.and_(sa.true(), *conditions)
 
 
+def _in_teams(v: Visibility, team_id: Any) -> Any:
+    return team_id.in_(v.team_ids) if v.team_ids is not None else sa.true()
+
+
 def _of_app(v: Visibility, row: Any) -> Any:
     return row.app_id.in_(_visible_ids(v, _apps))
 
@@ -274,8 +279,11 @@ _CRITERIA: dict[str, Callable[[Visibility, Any], Any]] = {
     "job_runs": lambda v, e: e.job_id.in_(
         sa.select(_scheduled_jobs.c.id).where(_scheduled_jobs.c.name.in_(_schedule_job_names(v)))
     ),
-    # The audit log: a team's entries (what audit.teams records); with no team restriction, all of them.
-    "audit_log": lambda v, e: e.team_id.in_(v.team_ids) if v.team_ids is not None else sa.true(),
+    # Teams and their members: a member sees their own team, not the others (nor who is in them); the audit
+    # log: a team's entries (what audit.teams records). With no team restriction, all of them.
+    "teams": lambda v, e: _in_teams(v, e.id),
+    "team_members": lambda v, e: _in_teams(v, e.team_id),
+    "audit_log": lambda v, e: _in_teams(v, e.team_id),
     "stack_deployments": lambda v, e: e.stack_id.in_(_visible_ids(v, _stacks)),
     "stack_deployment_logs": lambda v, e: e.deployment_id.in_(
         sa.select(_stack_deployments.c.id).where(_stack_deployments.c.stack_id.in_(_visible_ids(v, _stacks)))
