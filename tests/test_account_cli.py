@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
 from tests.support.proxy import free_port
-from tests.support.server import make_config
+from tests.support.server import ADMIN_TOKEN, make_config
 
 PASSWORD = "correct horse battery"
 
@@ -29,7 +29,7 @@ class Server:
     def __init__(self, url: str, app: Any) -> None:
         self.url = url
         self.app = app
-        self.tokens: dict[str, str] = {}
+        self.tokens: dict[str, str] = {"admin": ADMIN_TOKEN}
 
     @property
     def ctx(self) -> Any:
@@ -186,3 +186,17 @@ def test_password_change_from_the_cli(server: Server, tmp_path: Path) -> None:
     assert wrong.exit_code != 0 and "current_password" in wrong.output, (changed.output, wrong.output)
     # Back, so the tests of this module do not depend on their order.
     assert server.run("bob", "account", "password", stdin=f"{new}\n{PASSWORD}\n{PASSWORD}\n").exit_code == 0
+
+
+def test_a_server_admin_resets_someones_two_factor(server: Server) -> None:
+    def now() -> str:
+        return pyotp.TOTP(server.totp_secret()).now()
+
+    enabled = server.run("bob", "account", "2fa", "enable", stdin=LineOnDemand(now))
+    assert enabled.exit_code == 0, enabled.output
+    missing = server.run("admin", "users", "reset-2fa", "nobody")
+    assert missing.exit_code != 0 and "404" in missing.output
+    reset = server.run("admin", "users", "reset-2fa", "bob")
+    assert reset.exit_code == 0 and "two-factor login of bob is off" in reset.output
+    assert json.loads(server.run("bob", "account", "2fa", "status", "--json").stdout)["enabled"] is False
+    assert "csrf_token" in login(server, "bob")  # the password alone again

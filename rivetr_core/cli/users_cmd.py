@@ -1,6 +1,7 @@
-"""``rivetr users list|show|set-role|disable|enable|delete|reset-password|revoke-sessions|invite`` and ``rivetr
-invitations list|revoke``: user administration and one-time links. A USER is named by username or id, a TEAM by
-name or id. Links (an invitation, a password reset) are printed once: hand them over yourself (no mail is sent)."""
+"""``rivetr users list|show|set-role|disable|enable|delete|reset-password|reset-2fa|revoke-sessions|invite`` and
+``rivetr invitations list|revoke``: user administration and one-time links. A USER is named by username or id, a
+TEAM by name or id. Links (an invitation, a password reset) are printed once: hand them over yourself (no mail is
+sent)."""
 
 from __future__ import annotations
 
@@ -147,6 +148,17 @@ def users_reset_password(user: str, conn: Connection, as_json: bool) -> None:
         print_json(link)
         return
     _print_link(link, f"password-reset link for {link['username']}")
+
+
+@users.command("reset-2fa")
+@click.argument("user")
+@connection_options
+def users_reset_two_factor(user: str, conn: Connection) -> None:
+    """Turn off USER's two-factor login (a lost phone and no recovery code): they log in with the password alone
+    and can enrol again (docs/two-factor.md)."""
+    with conn.client() as client:
+        client.delete(_user_path(user, "/2fa"))
+    click.echo(f"two-factor login of {user} is off")
 
 
 @users.command("revoke-sessions")

@@ -1,6 +1,7 @@
 """Two-factor login in Chromium against a real ``rivetr serve``: enrolment on the profile page (the secret read from
 the page, codes generated here with pyotp), recovery codes shown once, logging out and in with the password and a
-code, a wrong code and a recovery code on the login page, and the profile's sessions."""
+code, a wrong code and a recovery code on the login page, a server admin's reset on the Users page, and the
+profile's sessions."""
 
 from __future__ import annotations
 
@@ -32,18 +33,9 @@ def password_step(page: Any, url: str) -> None:
     page.click("button[type=submit]")
 
 
-def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, page: Any) -> None:
-    server = shared_server
-    url = server.url
-    password_step(page, url)
-    page.wait_for_url(url + "/")
-
-    # The header's Profile link; the profile page starts with 2FA off.
-    page.click("#profile-link")
-    page.wait_for_url(url + "/profile")
-    expect(page.locator("#two-factor-state")).to_contain_text("off")
-    expect(page.locator("#profile-tokens-link")).to_have_attribute("href", "/settings#tokens")
-
+def enrol_on_profile(page: Any, used: set[str]) -> tuple[str, list[str]]:
+    """Set up 2FA on the open profile page (a wrong code first): the secret read from the page and the recovery
+    codes shown once."""
     page.click("#two-factor-setup")
     expect(page.locator("#two-factor-enrol")).to_be_visible()
     secret = page.inner_text("#two-factor-secret").strip()
@@ -52,7 +44,6 @@ def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, p
     assert qr.startswith("data:image/svg+xml")
     assert page.evaluate("document.getElementById('two-factor-qr').naturalWidth") > 0  # the QR code renders
 
-    used: set[str] = set()
     page.fill("#two-factor-code", "000000")
     page.click("#two-factor-confirm button[type=submit]")
     expect(page.locator("#two-factor-confirm [data-error-for=code]")).to_contain_text(
@@ -65,6 +56,23 @@ def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, p
     assert len(codes) == 10
     expect(page.locator("#two-factor-enrol")).to_be_hidden()
     expect(page.locator("#two-factor-state")).to_contain_text("10 of 10 recovery codes left")
+    return secret, codes
+
+
+def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, page: Any) -> None:
+    server = shared_server
+    url = server.url
+    password_step(page, url)
+    page.wait_for_url(url + "/")
+
+    # The header's Profile link; the profile page starts with 2FA off.
+    page.click("#profile-link")
+    page.wait_for_url(url + "/profile")
+    expect(page.locator("#two-factor-state")).to_contain_text("off")
+    expect(page.locator("#profile-tokens-link")).to_have_attribute("href", "/settings#tokens")
+
+    used: set[str] = set()
+    secret, codes = enrol_on_profile(page, used)
     with page.expect_download() as download:
         page.click("#recovery-download")
     saved = download.value.path().read_text()
@@ -108,6 +116,23 @@ def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, p
     page.click("#two-factor-disable button[type=submit]")
     expect(page.locator("#two-factor-state")).to_contain_text("off")
     expect(page.locator("#recovery-codes")).to_be_hidden()
+
+
+def test_a_server_admin_resets_two_factor_on_the_users_page(shared_server: Any, page: Any) -> None:
+    url = shared_server.url
+    password_step(page, url)
+    page.wait_for_url(url + "/")
+    page.goto(url + "/profile")
+    enrol_on_profile(page, set())
+    page.goto(url + "/users")
+    row = page.locator(f"tr[data-user='{ADMIN_USER}']")
+    expect(row).to_contain_text("2FA")
+    row.locator("button:has-text('Reset 2FA')").click()
+    page.click("#confirm-dialog [data-ok]")
+    expect(row.locator("button:has-text('Reset 2FA')")).to_have_count(0)
+    expect(row).not_to_contain_text("2FA")
+    page.goto(url + "/profile")
+    expect(page.locator("#two-factor-state")).to_contain_text("off")
 
 
 def test_log_out_other_sessions_from_the_profile(shared_server: Any, page: Any, browser: Any) -> None:
