@@ -494,3 +494,22 @@ async def test_a_member_sees_only_their_own_team(teams: Teams) -> None:
     )
     assert code == 404, body
     assert {a["team"], b["team"], "default"} <= _ids((await teams.api.get("/api/teams"))[1])
+
+
+async def test_acting_in_a_team_an_app_service_or_stack_needs_one_of_its_projects(teams: Teams) -> None:
+    """Without a project a resource is the default team's: a member of another team would lose it at once."""
+    a = teams.ids["a"]
+    app = {"name": "orphan", "source": {"kind": "image", "image": IMAGE}, "port": 80}
+    code, body = await teams.call("tok-a", "POST", "/api/apps", json=app)
+    assert code == 422 and body["error"]["details"][0]["field"] == "project_id", body
+    code, body = await teams.call("tok-a", "POST", "/api/stacks", json={"name": "orphan", "compose": COMPOSE})
+    assert code == 422 and body["error"]["details"][0]["field"] == "project_id", body
+    code, body = await teams.call("tok-a", "PUT", f"/api/apps/{a['app']}", json={"project_id": None})
+    assert code == 422 and body["error"]["details"][0]["field"] == "project_id", body
+    assert "orphan" not in {x["name"] for x in (await teams.api.get("/api/apps"))[1]["items"]}
+    assert (await teams.get("tok-a", f"/api/apps/{a['app']}"))[1]["project_id"] == a["project"]
+    # In one of its projects it works; and the server's owner may still make one without a project.
+    assert (await teams.call("tok-a", "POST", "/api/apps", json={**app, "project_id": a["project"]}))[
+        0
+    ] == 201
+    assert (await teams.api.post("/api/apps", json={**app, "name": "plain"}))[0] == 201

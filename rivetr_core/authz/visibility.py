@@ -183,8 +183,11 @@ def _in_visible_project(v: Visibility, project_id: Any) -> Any:
     """``project_id`` names a visible project; NULL (no project) counts as the default team's, invisible under
     a project restriction."""
     owned = project_id.in_(sa.select(_projects.c.id).where(_project_team_clause(v)))
-    projectless = v.project_ids is None and (v.team_ids is None or DEFAULT_TEAM_ID in v.team_ids)
-    return sa.or_(owned, project_id.is_(None)) if projectless else owned
+    return sa.or_(owned, project_id.is_(None)) if _projectless_visible(v) else owned
+
+
+def _projectless_visible(v: Visibility) -> bool:
+    return v.project_ids is None and (v.team_ids is None or DEFAULT_TEAM_ID in v.team_ids)
 
 
 def _apps_clause(v: Visibility, app: Any) -> Any:
@@ -312,6 +315,32 @@ class VisibleSession(Session):
         ):
             kwargs["populate_existing"] = True
         return super().get(entity, ident, *args, **kwargs)
+
+
+#: Tables whose rows hang off a project; without one they are the default team's.
+_PROJECT_CHILDREN = frozenset({"apps", "services", "stacks"})
+
+
+@event.listens_for(VisibleSession, "before_flush")
+def _no_invisible_orphans(session: Session, _context: Any, _instances: Any) -> None:
+    """A request that cannot see the default team's resources may not make an app, service or stack without a
+    project (or take one out of its project): it would belong to the default team and vanish from its own view
+    at once. 422 naming ``project_id``."""
+    visibility = _current.get()
+    if visibility is None or not visibility.restricted or _projectless_visible(visibility):
+        return
+    for row in (*session.new, *session.dirty):
+        if (
+            getattr(row, "__tablename__", None) in _PROJECT_CHILDREN
+            and getattr(row, "project_id", "") is None
+        ):
+            from rivetr_core.contract.errors import ValidationFailed
+
+            raise ValidationFailed.on(
+                "project_id",
+                "required when acting in a team: give one of its projects (without a project it would belong"
+                " to the default team, which this request cannot see)",
+            )
 
 
 @event.listens_for(VisibleSession, "do_orm_execute")
