@@ -208,5 +208,6 @@ async def test_terminal_websocket_follows_the_terminal_permission(world: dict[st
             path,
             headers=headers,
             scope_base={"subprotocols": ["rivetr.v1", f"rivetr.csrf.{who.csrf}"]},
+            wait=10,  # the handler reads the app and its deployment before closing: slow on a busy machine
         )
         assert outcome == want, (role, outcome)

@@ -81,9 +81,10 @@ class ApiClient:
         return await self.request("DELETE", path, **kw)
 
 
-async def websocket_outcome(client: Any, path: str, **kwargs: Any) -> str:
+async def websocket_outcome(client: Any, path: str, *, wait: float = 0.3, **kwargs: Any) -> str:
     """Open a WebSocket with a Quart test client: ``"accepted"``, ``"rejected <status>"`` (refused at the
-    handshake) or ``"closed <code>"`` (accepted, then closed by the server)."""
+    handshake) or ``"closed <code>"`` (accepted, then closed by the server within ``wait`` seconds: raise it where
+    the handler looks things up before closing, on a busy machine)."""
     import asyncio
 
     from quart.testing.connections import WebsocketDisconnectError, WebsocketResponseError
@@ -92,7 +93,7 @@ async def websocket_outcome(client: Any, path: str, **kwargs: Any) -> str:
         async with client.websocket(path, **kwargs) as ws:
             await ws.send("ping")  # forces the handshake outcome to surface
             try:
-                await asyncio.wait_for(ws.receive(), 0.3)
+                await asyncio.wait_for(ws.receive(), wait)
             except TimeoutError:
                 pass
             return "accepted"
