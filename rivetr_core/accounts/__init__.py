@@ -7,6 +7,9 @@
   hashed).
 * :mod:`.web` — cookies (HttpOnly, SameSite=Lax, Secure over HTTPS), the CSRF check, and the verifiers that
   let API tokens and dashboard sessions (cookie + ``X-CSRF-Token``) authorise every ``/api/*`` route.
+* :mod:`.two_factor` — TOTP enrolment, recovery codes and the second step of a login (loaded on first use; a login
+  of a user with ``two_factor_enabled`` gets a challenge instead of a session: docs/two-factor.md).
+* :mod:`.devices` — a session's device ("Firefox on Linux") from its user agent.
 
 Principals (``request.rivetr_principal``): ``"admin"`` (admin token), ``"user:<username>"`` (dashboard
 session), ``"token:<username or admin>/<token name>"`` (API token).
