@@ -322,3 +322,30 @@ async def test_openapi_documents_scopes_and_the_acting_team(api: ApiClient) -> N
         "schema"
     ]
     assert {"team_id", "team_role", "permissions", "teams"} <= set(acting["properties"])
+
+
+async def test_tokens_of_the_admin_token_are_server_owners_in_any_or_their_team(
+    api: ApiClient, acme: dict[str, Any]
+) -> None:
+    status, anywhere = await api.post("/api/tokens", json={"name": "ops", "scopes": ["write"]})
+    assert status == 201 and anywhere["user_id"] is None
+    status, me = await api.get("/api/auth/team", auth=False, headers=bearer(anywhere))
+    assert status == 403  # write scope: no account rights, but every team's resources
+    status, body = await api.put(
+        f"/api/apps/{acme['app']['id']}", auth=False, headers=bearer(anywhere), json={"port": 0}
+    )
+    assert status == 422, body
+    status, body = await api.get(
+        "/api/apps", auth=False, headers={**bearer(anywhere), "X-Rivetr-Team": "nope"}
+    )
+    assert status == 404 and body["error"]["message"] == "team 'nope' not found", body
+    status, bound = await api.post(
+        "/api/tokens", json={"name": "acme-ops", "scopes": ["admin"], "team_id": "acme"}
+    )
+    assert status == 201 and bound["team_id"] == acme["team"]["id"]
+    status, me = await api.get("/api/auth/team", auth=False, headers=bearer(bound))
+    assert status == 200 and (me["team_id"], me["team_role"], me["server_role"]) == (
+        acme["team"]["id"],
+        "owner",
+        "owner",
+    )

@@ -160,7 +160,10 @@ class PrincipalResolver:
                 name, user, requested=requested, bound=token.team_id is not None, **restrictions
             )
         team = await self.team(requested) if requested else None
-        if requested and team is None:  # the token's team was deleted: nothing left that needs a team
+        if requested and team is None:
+            if token.team_id is None:
+                raise not_found("team", requested)
+            # The token's team was deleted: nothing left that needs a team.
             return Principal(name, team_role=None, team_ids=frozenset(), **restrictions)
         return Principal(
             name,
