@@ -513,3 +513,28 @@ async def test_acting_in_a_team_an_app_service_or_stack_needs_one_of_its_project
         0
     ] == 201
     assert (await teams.api.post("/api/apps", json={**app, "name": "plain"}))[0] == 201
+
+
+async def test_a_project_restricted_token_sees_only_that_projects_resources(teams: Teams) -> None:
+    a = teams.ids["a"]
+    other = await _ok(teams.api.post("/api/projects", json={"name": "alpha-side", "team_id": a["team"]}))
+    side_app = await _ok(
+        teams.api.post(
+            "/api/apps",
+            json={
+                "name": "alpha-side-app",
+                "source": {"kind": "image", "image": IMAGE},
+                "project_id": other["id"],
+            },
+        )
+    )
+    teams.principals["tok-proj"] = principal(
+        "token:alice/side", team_id=a["team"], team_ids={a["team"]}, project_ids={other["id"]}
+    )
+    assert _ids((await teams.get("tok-proj", "/api/projects"))[1]) == {other["id"]}
+    assert _ids((await teams.get("tok-proj", "/api/apps"))[1]) == {side_app["id"]}
+    assert _ids((await teams.get("tok-proj", "/api/stacks"))[1]) == set()  # the stack is in the main project
+    for path in (f"/api/apps/{a['app']}", f"/api/projects/{a['project']}", f"/api/stacks/{a['stack']}"):
+        assert (await teams.get("tok-proj", path))[0] == 404, path
+    # Team-level listings of the main project's resources are out of its view as well.
+    assert _ids((await teams.get("tok-proj", "/api/backups"))[1]) == set()
