@@ -126,6 +126,20 @@ async def test_members_roles_and_the_last_owner(api: ApiClient) -> None:
     assert {t["name"]: t["member_count"] for t in listed_teams} == {"default": 0, "shop": 1}
 
 
+async def test_a_team_without_owner_still_changes_its_members_roles(api: ApiClient) -> None:
+    """The admin token belongs to no user, so a team it makes starts without an owner: changing a member's role
+    (no owner demoted) must work there, and only demoting the one owner it then gets is refused."""
+    await _user(api, "carol")
+    _, team = await api.post("/api/teams", json={"name": "ownerless"})
+    members = f"/api/teams/{team['id']}/members"
+    assert (await api.post(members, json={"username": "carol", "role": "developer"}))[0] == 201
+    status, changed = await api.put(f"{members}/carol", json={"role": "viewer"})
+    assert status == 200 and changed["role"] == "viewer", changed
+    assert (await api.put(f"{members}/carol", json={"role": "owner"}))[0] == 200
+    status, last = await api.put(f"{members}/carol", json={"role": "admin"})
+    assert status == 409 and last["error"]["code"] == "last_owner"
+
+
 async def test_a_user_creating_a_team_becomes_its_owner(api: ApiClient) -> None:
     carol = await _user(api, "carol")
     _token, raw = await api.ctx.services.accounts.create_token("cli", user=carol, created_by="user:carol")

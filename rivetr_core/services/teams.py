@@ -184,11 +184,15 @@ class TeamService:
             team = await self._team(session, team_id)
             user = await self._user(session, user_ref, "user")
             member = await self._membership(session, team, user)
+            demoted = member.role == "owner" and role != "owner"
             member.role = role
             member.updated_at = utcnow()
             session.add(member)
             await session.flush()
-            await self._keep_an_owner(session, team)
+            # Only a demotion can leave no owner: a team the admin token made has none yet, and its members'
+            # other role changes must not be refused for it.
+            if demoted:
+                await self._keep_an_owner(session, team)
             await session.commit()
         memberships_changed()  # the new role applies from the member's next request
         return member_json(member, user.username)
