@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response, current_app, g, request
 from quart_schema import document_response, tag, validate_request
 
@@ -67,16 +67,32 @@ class DisableIn(ApiModel):
     code: str = Field(min_length=1, max_length=32, description=CODE_DOC + " A recovery code works too.")
 
 
+def _one_factor(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The document says what the validator checks: exactly one of ``code`` and ``recovery_code``, a string (a client
+    following the document is never refused)."""
+    for name in ("code", "recovery_code"):
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        branches = prop.pop("anyOf", None) or []
+        prop.update(next((b for b in branches if b != {"type": "null"}), {}))
+    schema["oneOf"] = [{"required": ["code"]}, {"required": ["recovery_code"]}]
+
+
 class SecondStepIn(ApiModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_factor)
+
     challenge: str = Field(min_length=1, max_length=128, description="From the login's answer.")
-    code: str | None = Field(None, max_length=16, description=CODE_DOC)
+    code: str | None = Field(None, min_length=1, max_length=16, description=CODE_DOC)
     recovery_code: str | None = Field(
-        None, max_length=32, description="Instead of code: one of the recovery codes (each works once)."
+        None,
+        min_length=1,
+        max_length=32,
+        description="Instead of code: one of the recovery codes (each works once).",
     )
 
     @model_validator(mode="after")
-    def _one_factor(self) -> SecondStepIn:
-        if bool(self.code) == bool(self.recovery_code):
+    def _exactly_one(self) -> SecondStepIn:
+        if (self.code is None) == (self.recovery_code is None):
             raise ValueError("send exactly one of code and recovery_code")
         return self
 
