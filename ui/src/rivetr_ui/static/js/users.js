@@ -14,21 +14,7 @@
     if (t.id === "invite-form") show("Invitation to " + ev.detail.team_name + " as " + ev.detail.role, ev.detail.url);
     else if (t.dataset && t.dataset.linkResult) show(t.dataset.linkResult, ev.detail.url);
   });
-  document.addEventListener("click", async function (ev) {
-    if (!ev.target.closest("#new-link-copy")) return;
-    var text = document.getElementById("new-link-value").textContent;
-    var done = false;
-    if (navigator.clipboard && window.isSecureContext) {
-      try { await navigator.clipboard.writeText(text); done = true; } catch (e) { done = false; }
-    }
-    if (!done) {  // plain HTTP: select the link so Ctrl+C copies it
-      var range = document.createRange();
-      range.selectNodeContents(document.getElementById("new-link-value"));
-      var sel = window.getSelection();
-      sel.removeAllRanges();
-      sel.addRange(range);
-      done = document.execCommand && document.execCommand("copy");
-    }
-    Rivetr.toast(done ? "Link copied" : "Select the link and copy it", done ? "info" : "error");
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("#new-link-copy")) Rivetr.copy(document.getElementById("new-link-value").textContent, "Link");
   });
 })();
