@@ -21,6 +21,7 @@ from rivetr_core.accounts.web import accounts
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.authz.permissions import Principal
 from rivetr_core.errors import not_found
+from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 
 bp = Blueprint("tokens_api", __name__, url_prefix="/api/tokens")
@@ -77,6 +78,7 @@ async def list_tokens(query_args: TokenQuery) -> dict[str, Any]:
 @tag(["tokens"])
 @validate_request(TokenIn)
 @document_response(NewTokenOut, 201)
+@responds(403, 404)  # beyond the minting token's grant; a team, app or project that is not there
 async def create_token(data: TokenIn) -> tuple[dict[str, Any], int]:
     """Create a token for the caller. The response's ``token`` is the only time the value is shown: store it
     now. A token made with another token gets at most that token's scopes, team and restriction (403)."""

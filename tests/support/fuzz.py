@@ -87,6 +87,13 @@ SEMANTIC_EXCLUSIONS = (
         detail="`POST /api/apps/{app_id}/backups`",
     ),
     Exclusion(
+        "POST",
+        "/api/apps",
+        "ensure_resource_availability",
+        "a link naming a service that does not exist is a 404 naming service_id, not the new app",
+        detail="`POST /api/apps/{app_id}/links`",
+    ),
+    Exclusion(
         "PUT",
         "/api/apps/{app_id}/git-settings",
         "positive_data_acceptance",
