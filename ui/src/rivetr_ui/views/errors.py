@@ -14,7 +14,9 @@ from ..blueprint import bp, is_htmx, render
 
 
 async def _show(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
-    if has_websocket_context():  # refused at the handshake (a terminal for a role without one): no page to show
+    if (
+        has_websocket_context()
+    ):  # refused at the handshake (a terminal for a role without one): no page to show
         return message, status, headers or {}
     if is_htmx():
         return f'<p class="alert error" role="alert">{escape(message)}</p>', status, headers or {}
