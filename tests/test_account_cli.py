@@ -4,11 +4,9 @@ through her API token, as after ``rivetr login -u alice``."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
-from tests.support.proxy import free_port
-from tests.support.server import ADMIN_TOKEN, make_config
+from tests.support.cli import api_in_thread
+from tests.support.server import ADMIN_TOKEN
 
 PASSWORD = "correct horse battery"
 
@@ -65,38 +63,18 @@ class LineOnDemand(io.BytesIO):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
+    tokens: dict[str, str] = {}
 
-    from rivetr_core.app import create_app
+    async def seed(accounts: Any) -> None:
+        for name in ("alice", "bob"):
+            user = await accounts.create_user(name, PASSWORD)
+            _row, raw = await accounts.create_token("cli", user=user, created_by=f"user:{name}")
+            tokens[name] = raw
 
-    app = create_app(make_config(tmp_path_factory.mktemp("cli-account") / "data"))
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-    running = Server(f"http://127.0.0.1:{port}", app)
-
-    async def main() -> None:
-        @app.before_serving
-        async def _users() -> None:
-            accounts = app.extensions["rivetr_ctx"].services.accounts
-            for name in ("alice", "bob"):
-                user = await accounts.create_user(name, PASSWORD)
-                _row, raw = await accounts.create_token("cli", user=user, created_by=f"user:{name}")
-                running.tokens[name] = raw
-            ready.set()
-
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the API did not start"
-    yield running
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(30)
+    with api_in_thread(tmp_path_factory.mktemp("cli-account") / "data", seed) as (url, app):
+        running = Server(url, app)
+        running.tokens.update(tokens)
+        yield running
 
 
 def login(server: Server, user: str) -> Any:

@@ -3,9 +3,7 @@ process, whose app the test seeds with users through the account service)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,42 +12,19 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
-from tests.support.proxy import free_port
-from tests.support.server import ADMIN_TOKEN, make_config
+from tests.support.cli import api_in_thread
+from tests.support.server import ADMIN_TOKEN
 from tests.test_teams_api import PASSWORD
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
+    async def seed(accounts: Any) -> None:
+        for name in ("alice", "bob"):
+            await accounts.create_user(name, PASSWORD)
 
-    from rivetr_core.app import create_app
-
-    app = create_app(make_config(tmp_path_factory.mktemp("cli-teams") / "data"))
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-
-    async def main() -> None:
-        @app.before_serving
-        async def _users() -> None:
-            accounts = app.extensions["rivetr_ctx"].services.accounts
-            for name in ("alice", "bob"):
-                await accounts.create_user(name, PASSWORD)
-            ready.set()
-
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the API did not start"
-    yield f"http://127.0.0.1:{port}"
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(30)
+    with api_in_thread(tmp_path_factory.mktemp("cli-teams") / "data", seed) as (url, _app):
+        yield url
 
 
 def run(server: str, tmp_path: Path, *args: str) -> Any:

@@ -3,9 +3,7 @@ Hypercorn on a loopback socket (in a thread of the test process, like tests/test
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,61 +13,38 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
-from tests.support.proxy import free_port
+from tests.support.cli import api_in_thread
 from tests.support.roles import PASSWORD
-from tests.support.server import ADMIN_TOKEN, AUTH, make_config
+from tests.support.server import ADMIN_TOKEN, AUTH
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server with team ``web`` (alice: developer, carol: viewer) owning an image app ``site``."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
-    from rivetr_core.app import create_app
+    async def seed(accounts: Any) -> None:
+        for name in ("alice", "carol", "dora"):
+            await accounts.create_user(name, PASSWORD, role="member")
 
-    app = create_app(make_config(tmp_path_factory.mktemp("cli-tokens") / "data"))
-    port = free_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = threading.Event()
-
-    async def main() -> None:
-        @app.before_serving
-        async def _users() -> None:
-            accounts = app.extensions["rivetr_ctx"].services.accounts
-            for name in ("alice", "carol", "dora"):
-                await accounts.create_user(name, PASSWORD, role="member")
-            ready.set()
-
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
-    thread.start()
-    assert ready.wait(60), "the API did not start"
-    url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url, headers=AUTH) as admin:
-        team = admin.post("/api/teams", json={"name": "web"}).json()
-        for name, role in (("alice", "developer"), ("carol", "viewer"), ("dora", "developer")):
-            assert admin.post(
-                f"/api/teams/{team['id']}/members", json={"username": name, "role": role}
-            ).is_success
-        project = admin.post("/api/projects", json={"name": "shop", "team_id": team["id"]}).json()
-        created = admin.post(
-            "/api/apps",
-            json={
-                "name": "site",
-                "project_id": project["id"],
-                "source": {"kind": "image", "image": "registry.example.com/web/site:1"},
-                "port": 8080,
-            },
-        )
-        assert created.status_code == 201, created.text
-    yield url
-    loop.call_soon_threadsafe(stop.set)
-    thread.join(30)
+    with api_in_thread(tmp_path_factory.mktemp("cli-tokens") / "data", seed) as (url, _app):
+        with httpx.Client(base_url=url, headers=AUTH) as admin:
+            team = admin.post("/api/teams", json={"name": "web"}).json()
+            for name, role in (("alice", "developer"), ("carol", "viewer"), ("dora", "developer")):
+                assert admin.post(
+                    f"/api/teams/{team['id']}/members", json={"username": name, "role": role}
+                ).is_success
+            project = admin.post("/api/projects", json={"name": "shop", "team_id": team["id"]}).json()
+            created = admin.post(
+                "/api/apps",
+                json={
+                    "name": "site",
+                    "project_id": project["id"],
+                    "source": {"kind": "image", "image": "registry.example.com/web/site:1"},
+                    "port": 8080,
+                },
+            )
+            assert created.status_code == 201, created.text
+        yield url
 
 
 def run(server: str, tmp_path: Path, *args: str, token: str | None = None, **env: str) -> Any:
@@ -79,23 +54,21 @@ def run(server: str, tmp_path: Path, *args: str, token: str | None = None, **env
     return CliRunner().invoke(cli, list(args), env=environment, catch_exceptions=False)
 
 
+def cli_login(
+    server: str, tmp_path: Path, user: str, *options: str, password: str = PASSWORD, **env: str
+) -> Any:
+    """``rivetr login --url SERVER -u USER [OPTIONS]`` with the password in $RIVETR_PASSWORD."""
+    return run(
+        server, tmp_path, "login", "--url", server, "-u", user, *options, RIVETR_PASSWORD=password, **env
+    )
+
+
 def _saved_token(tmp_path: Path) -> str:
     return str(json.loads((tmp_path / "login.json").read_text())["token"])
 
 
 def test_login_as_a_user_gets_a_token_of_the_chosen_scope(server: str, tmp_path: Path) -> None:
-    out = run(
-        server,
-        tmp_path,
-        "login",
-        "--url",
-        server,
-        "-u",
-        "alice",
-        "--scope",
-        "admin",
-        RIVETR_PASSWORD=PASSWORD,
-    )
+    out = cli_login(server, tmp_path, "alice", "--scope", "admin")
     assert out.exit_code == 0 and "logged in to" in out.output and "as alice" in out.output, out.output
     listed = run(server, tmp_path, "tokens", "list", "--json")
     assert listed.exit_code == 0, listed.output
@@ -105,32 +78,16 @@ def test_login_as_a_user_gets_a_token_of_the_chosen_scope(server: str, tmp_path:
     # Without --scope on a non-terminal: write, which cannot manage tokens.
     other = tmp_path / "other"
     other.mkdir()
-    out = run(server, other, "login", "--url", server, "-u", "carol", RIVETR_PASSWORD=PASSWORD)
+    out = cli_login(server, other, "carol")
     assert out.exit_code == 0, out.output
     refused = run(server, other, "tokens", "list")
     assert refused.exit_code != 0 and "'account' permission" in refused.output and "403" in refused.output
-    wrong = run(
-        server, other, "login", "--url", server, "-u", "carol", "--scope", "read", RIVETR_PASSWORD="nope"
-    )
+    wrong = cli_login(server, other, "carol", "--scope", "read", password="nope")
     assert wrong.exit_code != 0 and "wrong user name or password" in wrong.output
 
 
 def test_create_list_and_revoke_a_ci_token(server: str, tmp_path: Path) -> None:
-    assert (
-        run(
-            server,
-            tmp_path,
-            "login",
-            "--url",
-            server,
-            "-u",
-            "dora",
-            "--scope",
-            "admin",
-            RIVETR_PASSWORD=PASSWORD,
-        ).exit_code
-        == 0
-    )
+    assert cli_login(server, tmp_path, "dora", "--scope", "admin").exit_code == 0
     created = run(
         server,
         tmp_path,
@@ -191,35 +148,10 @@ def test_login_with_a_second_factor(server: str, tmp_path: Path) -> None:
         assert confirmed.status_code == 200, confirmed.text
         recovery = confirmed.json()["recovery_codes"]
 
-    wrong = run(
-        server,
-        tmp_path,
-        "login",
-        "--url",
-        server,
-        "-u",
-        "carol",
-        "--scope",
-        "read",
-        "--otp",
-        "000000",
-        RIVETR_PASSWORD=PASSWORD,
-    )
+    wrong = cli_login(server, tmp_path, "carol", "--scope", "read", "--otp", "000000")
     assert wrong.exit_code != 0 and "wrong two-factor code" in wrong.output
     assert not (tmp_path / "login.json").exists()
-    out = run(
-        server,
-        tmp_path,
-        "login",
-        "--url",
-        server,
-        "-u",
-        "carol",
-        "--scope",
-        "read",
-        RIVETR_PASSWORD=PASSWORD,
-        RIVETR_OTP=recovery[0],
-    )
+    out = cli_login(server, tmp_path, "carol", "--scope", "read", RIVETR_OTP=recovery[0])
     assert out.exit_code == 0 and "as carol" in out.output, out.output
     with httpx.Client(
         base_url=server, headers={"Authorization": f"Bearer {_saved_token(tmp_path)}"}
@@ -229,16 +161,5 @@ def test_login_with_a_second_factor(server: str, tmp_path: Path) -> None:
 
 
 def test_a_recovery_code_is_refused_on_the_command_line(server: str, tmp_path: Path) -> None:
-    out = run(
-        server,
-        tmp_path,
-        "login",
-        "--url",
-        server,
-        "-u",
-        "carol",
-        "--otp",
-        "abcd-efgh-ijkl",
-        RIVETR_PASSWORD=PASSWORD,
-    )
+    out = cli_login(server, tmp_path, "carol", "--otp", "abcd-efgh-ijkl")
     assert out.exit_code != 0 and "$RIVETR_OTP" in out.output and not (tmp_path / "login.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -13,6 +14,11 @@ from tests.test_teams_api import PASSWORD
 from tests.test_teams_cli import run
 
 server = test_teams_cli.server  # the module's own Hypercorn server (pytest finds the fixture by this name)
+
+
+def invite(server: str, tmp_path: Path, team: str, role: str, *options: str) -> Any:
+    """``rivetr users invite --team TEAM --role ROLE [OPTIONS]``."""
+    return run(server, tmp_path, "users", "invite", "--team", team, "--role", role, *options)
 
 
 def test_users_are_listed_changed_disabled_and_deleted(server: str, tmp_path: Path) -> None:
@@ -70,18 +76,7 @@ def test_a_password_reset_link_is_printed_and_works(server: str, tmp_path: Path)
 
 def test_an_invitation_is_made_listed_accepted_and_revoked(server: str, tmp_path: Path) -> None:
     assert run(server, tmp_path, "teams", "create", "guests").exit_code == 0
-    made = run(
-        server,
-        tmp_path,
-        "users",
-        "invite",
-        "--team",
-        "guests",
-        "--role",
-        "viewer",
-        "--email",
-        "v@example.com",
-    )
+    made = invite(server, tmp_path, "guests", "viewer", "--email", "v@example.com")
     assert made.exit_code == 0, made.output
     assert "invitation to team guests as viewer" in made.output
     token = made.output.strip().splitlines()[-1].rsplit("/invite/", 1)[1]
@@ -93,19 +88,7 @@ def test_an_invitation_is_made_listed_accepted_and_revoked(server: str, tmp_path
     assert [(t["name"], t["role"]) for t in victor["teams"]] == [("guests", "viewer")]
 
     pending = json.loads(
-        run(
-            server,
-            tmp_path,
-            "users",
-            "invite",
-            "--team",
-            "guests",
-            "--role",
-            "developer",
-            "--username",
-            "wendy",
-            "--json",
-        ).stdout
+        invite(server, tmp_path, "guests", "developer", "--username", "wendy", "--json").stdout
     )
     listed = json.loads(run(server, tmp_path, "invitations", "list", "--json").stdout)
     assert pending["id"] in [i["id"] for i in listed] and "token" not in listed[0]
@@ -113,9 +96,7 @@ def test_an_invitation_is_made_listed_accepted_and_revoked(server: str, tmp_path
     assert revoked.exit_code == 0 and f"revoked {pending['id']}" in revoked.output
     assert httpx.get(f"{server}/api/invitations/{pending['token']}").status_code == 404
 
-    nobody = run(server, tmp_path, "users", "invite", "--team", "guests", "--role", "viewer")
+    nobody = invite(server, tmp_path, "guests", "viewer")
     assert nobody.exit_code == 2 and "--email or --username" in nobody.output
-    no_team = run(
-        server, tmp_path, "users", "invite", "--team", "nope", "--role", "viewer", "--username", "x"
-    )
+    no_team = invite(server, tmp_path, "nope", "viewer", "--username", "x")
     assert no_team.exit_code == 2 and "no team matches 'nope'" in no_team.output
