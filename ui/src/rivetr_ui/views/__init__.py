@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     services,
     settings,
     stacks,
+    teams,
     terminal,
     users,
 )
