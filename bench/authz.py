@@ -31,7 +31,9 @@ import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -134,6 +136,80 @@ def in_process_cost() -> float:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+async def add_apps(client: Any, apps: int, headers: dict[str, str]) -> None:
+    """``apps`` git apps, made through Quart's test client of an in-process app."""
+    for i in range(apps):
+        body = {"name": f"bench-app-{i:04d}", "git_url": f"https://git.example.com/team/app-{i}.git"}
+        response = await client.post("/api/apps", json=body, headers=headers)
+        assert response.status_code == 201, await response.get_data(as_text=True)
+
+
+async def alternated(
+    client: Any, pairs: int, modes: tuple[str, str], headers_for: Callable[[str], dict[str, str]]
+) -> dict[str, list[float]]:
+    """Times (ms) of in-process ``GET /api/apps`` per mode, ``modes[0]`` and ``modes[1]`` alternated request by
+    request (``pairs`` each, after 40 warm-up requests); ``headers_for(mode)`` readies a mode and gives its headers."""
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for i in range(2 * pairs + 40):
+        mode = modes[i % 2]
+        headers = headers_for(mode)
+        t0 = time.perf_counter()
+        response = await client.get("/api/apps", headers=headers)
+        elapsed = (time.perf_counter() - t0) * 1000
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        if i >= 40:  # warm-up
+            times[mode].append(elapsed)
+    return times
+
+
+def percentiles(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """p50/p99 of each mode's times, in the order of ``times``."""
+    result = {}
+    for mode, values in times.items():
+        values.sort()
+        result[mode] = {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1]}
+    return result
+
+
+def wrk_round(
+    base: str, mode: str, token: str, seconds: float, connections: int, round_no: int
+) -> dict[str, float]:
+    """One ``wrk`` run of ``GET /api/apps`` as ``token``, printed; no non-2xx answer allowed."""
+    r = wrk(base + "/api/apps", seconds, connections, token)
+    if r["errors"]:
+        raise SystemExit(f"{mode}: {r['errors']:.0f} non-2xx answers")
+    print(
+        f"round {round_no + 1} {mode:6} {r['rps']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
+        f"  p99 {r['p99']:7.2f} ms",
+        flush=True,
+    )
+    return r
+
+
+def summarize(
+    results: dict[str, list[dict[str, float]]], apps: int, connections: int, rounds: int
+) -> dict[str, dict[str, float]]:
+    """The median of the rounds of each mode, printed and returned."""
+    print(f"\nGET /api/apps, {apps} apps, {connections} clients, median of {rounds} rounds:")
+    summary = {
+        mode: {key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99")}
+        for mode, rs in results.items()
+    }
+    for mode, s in summary.items():
+        print(f"  {mode:6} {s['rps']:7.0f} req/s  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms")
+    return summary
+
+
+def stop(proc: subprocess.Popen[bytes], data_dir: Path) -> None:
+    """Ends the server of ``start`` and removes its data dir."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
 async def paired_requests(apps: int, pairs: int) -> dict[str, dict[str, float]]:
     """p50/p99 (ms) of in-process ``GET /api/apps`` with the check on and off, alternated per request."""
     from rivetr_core.app import create_app
@@ -144,30 +220,19 @@ async def paired_requests(apps: int, pairs: int) -> dict[str, dict[str, float]]:
         app = create_app(make_config(data_dir))
         permissions = app.extensions[ROUTE_PERMISSIONS]
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+        def switched(mode: str) -> dict[str, str]:
+            if mode == "off":
+                permissions.authorize = lambda endpoint, principal: None  # type: ignore[method-assign]
+            else:
+                vars(permissions).pop("authorize", None)
+            return headers
+
         async with app.test_app():
             client = app.test_client()
-            for i in range(apps):
-                body = {"name": f"bench-app-{i:04d}", "git_url": f"https://git.example.com/team/app-{i}.git"}
-                response = await client.post("/api/apps", json=body, headers=headers)
-                assert response.status_code == 201, await response.get_data(as_text=True)
-            times: dict[str, list[float]] = {"on": [], "off": []}
-            for i in range(2 * pairs + 40):
-                mode = "on" if i % 2 else "off"
-                if mode == "off":
-                    permissions.authorize = lambda endpoint, principal: None  # type: ignore[method-assign]
-                else:
-                    vars(permissions).pop("authorize", None)
-                t0 = time.perf_counter()
-                response = await client.get("/api/apps", headers=headers)
-                elapsed = (time.perf_counter() - t0) * 1000
-                assert response.status_code == 200
-                if i >= 40:  # warm-up
-                    times[mode].append(elapsed)
-        result = {}
-        for mode, values in times.items():
-            values.sort()
-            result[mode] = {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1]}
-        return result
+            await add_apps(client, apps, headers)
+            times = await alternated(client, pairs, ("off", "on"), switched)
+        return percentiles({"on": times["on"], "off": times["off"]})
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -212,34 +277,13 @@ def main() -> None:
                     on = want_on
                 check_is(base, on)
                 token = BENCH_VIEWER if mode == "viewer" else ADMIN_TOKEN
-                r = wrk(base + "/api/apps", args.seconds, args.connections, token)
-                if r["errors"]:
-                    raise SystemExit(f"{mode}: {r['errors']:.0f} non-2xx answers")
-                results[mode].append(r)
-                print(
-                    f"round {round_no + 1} {mode:6} {r['rps']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
-                    f"  p99 {r['p99']:7.2f} ms",
-                    flush=True,
-                )
-        print(
-            f"\nGET /api/apps, {args.apps} apps, {args.connections} clients, median of {args.rounds} rounds:"
-        )
-        summary = {
-            mode: {key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99")}
-            for mode, rs in results.items()
-        }
-        for mode, s in summary.items():
-            print(f"  {mode:6} {s['rps']:7.0f} req/s  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms")
+                results[mode].append(wrk_round(base, mode, token, args.seconds, args.connections, round_no))
+        summary = summarize(results, args.apps, args.connections, args.rounds)
         for mode in ("on", "viewer"):
             delta = summary[mode]["p99"] - summary["off"]["p99"]
             print(f"  p99 {mode} − off: {delta:+.2f} ms   target ≤ +1 ms")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop(proc, data_dir)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import create_apps, wrk
-from bench.authz import start
+from bench.authz import add_apps, alternated, percentiles, start, stop, summarize, wrk_round
 from tests.support.server import ADMIN_TOKEN
 
 PASSWORD = "bench-viewer-password-1"
@@ -88,10 +87,7 @@ async def paired(apps: int, pairs: int) -> dict[str, dict[str, float]]:
         async with app.test_app():
             client = app.test_client()
             admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-            for i in range(apps):
-                body = {"name": f"bench-app-{i:04d}", "git_url": f"https://git.example.com/team/app-{i}.git"}
-                response = await client.post("/api/apps", json=body, headers=admin)
-                assert response.status_code == 201, await response.get_data(as_text=True)
+            await add_apps(client, apps, admin)
             accounts = app.extensions["rivetr_ctx"].services.accounts
             await accounts.create_user("owner", PASSWORD)
             user = await accounts.create_user("viewer", PASSWORD, role="member")
@@ -101,20 +97,8 @@ async def paired(apps: int, pairs: int) -> dict[str, dict[str, float]]:
             assert response.status_code == 201, await response.get_data(as_text=True)
             _row, raw = await accounts.create_token("bench", user=user, scopes=["read"])
             headers = {"admin": admin, "viewer": {"Authorization": f"Bearer {raw}"}}
-            times: dict[str, list[float]] = {"admin": [], "viewer": []}
-            for i in range(2 * pairs + 40):
-                mode = "viewer" if i % 2 else "admin"
-                t0 = time.perf_counter()
-                response = await client.get("/api/apps", headers=headers[mode])
-                elapsed = (time.perf_counter() - t0) * 1000
-                assert response.status_code == 200, await response.get_data(as_text=True)
-                if i >= 40:  # warm-up
-                    times[mode].append(elapsed)
-        result = {}
-        for mode, values in times.items():
-            values.sort()
-            result[mode] = {"p50": statistics.median(values), "p99": values[int(len(values) * 0.99) - 1]}
-        return result
+            times = await alternated(client, pairs, ("admin", "viewer"), headers.__getitem__)
+        return percentiles(times)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -153,33 +137,14 @@ def main() -> None:
         for round_no in range(args.rounds):
             order = list(tokens) if round_no % 2 == 0 else list(reversed(tokens))
             for mode in order:
-                r = wrk(base + "/api/apps", args.seconds, args.connections, tokens[mode])
-                if r["errors"]:
-                    raise SystemExit(f"{mode}: {r['errors']:.0f} non-2xx answers")
-                results[mode].append(r)
-                print(
-                    f"round {round_no + 1} {mode:6} {r['rps']:7.0f} req/s  p50 {r['p50']:7.2f} ms"
-                    f"  p99 {r['p99']:7.2f} ms",
-                    flush=True,
+                results[mode].append(
+                    wrk_round(base, mode, tokens[mode], args.seconds, args.connections, round_no)
                 )
-        summary = {
-            mode: {key: statistics.median(r[key] for r in rs) for key in ("rps", "p50", "p99")}
-            for mode, rs in results.items()
-        }
-        print(
-            f"\nGET /api/apps, {args.apps} apps, {args.connections} clients, median of {args.rounds} rounds:"
-        )
-        for mode, s in summary.items():
-            print(f"  {mode:6} {s['rps']:7.0f} req/s  p50 {s['p50']:7.2f} ms  p99 {s['p99']:7.2f} ms")
+        summary = summarize(results, args.apps, args.connections, args.rounds)
         delta = summary["viewer"]["p99"] - summary["admin"]["p99"]
         print(f"  p99 viewer − admin: {delta:+.2f} ms   target ≤ +1 ms")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except Exception:
-            proc.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop(proc, data_dir)
 
 
 if __name__ == "__main__":
