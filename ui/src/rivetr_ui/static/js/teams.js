@@ -39,11 +39,11 @@
       } finally {
         el.removeAttribute("aria-busy");
       }
-    } else if (el.matches("input[data-team-2fa]")) {
+    } else if (el.matches("input[data-team-url]")) {
       clear(el);
       el.disabled = true;
       try {
-        var team = await Rivetr.api("PUT", el.dataset.team2fa, { require_2fa: el.checked });
+        var team = await Rivetr.api("PUT", el.dataset.teamUrl, { require_2fa: el.checked });
         el.checked = team.require_2fa;
         saved(el, team.require_2fa ? "Saved: two-factor login is required." : "Saved: two-factor login is optional.");
       } catch (err) {
