@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.server import ApiClient
+from tests.support.server import ApiClient, Verbs
 
 PASSWORD = "a-long-password-for-roles"
 
 
 @dataclass
-class Member:
+class Member(Verbs):
     """A logged-in user: its own test client (cookie jar) and CSRF token."""
 
     name: str
@@ -30,18 +30,6 @@ class Member:
     async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         headers = {"X-CSRF-Token": self.csrf, **self.headers, **kw.pop("headers", {})}
         return await self.client.request(method, path, auth=False, headers=headers, **kw)
-
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("POST", path, **kw)
-
-    async def put(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("PUT", path, **kw)
-
-    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("DELETE", path, **kw)
 
     async def token(self, scopes: list[str], **body: Any) -> dict[str, Any]:
         status, created = await self.post(

@@ -45,7 +45,27 @@ def make_config(data_dir: Path, **sections: Any) -> RivetrConfig:
     return load_config(None, **base)
 
 
-class ApiClient:
+class Verbs:
+    """``get``/``post``/``put``/``delete`` for a test client whose ``request(method, path, **kw)`` returns
+    (status, json)."""
+
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.request("DELETE", path, **kw)
+
+
+class ApiClient(Verbs):
     """Quart test client with the admin token applied; returns (status, json) pairs."""
 
     def __init__(self, app: Any) -> None:
@@ -67,18 +87,6 @@ class ApiClient:
         except ValueError:
             data = body
         return response.status_code, data
-
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("GET", path, **kw)
-
-    async def post(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("POST", path, **kw)
-
-    async def put(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("PUT", path, **kw)
-
-    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
-        return await self.request("DELETE", path, **kw)
 
 
 async def websocket_outcome(client: Any, path: str, *, wait: float = 0.3, **kwargs: Any) -> str:
