@@ -24,6 +24,18 @@ def _logged_in(target: str, session_id: str) -> Response:
     return response  # type: ignore[return-value]
 
 
+async def signed_in(user: Any, target: str) -> Response:
+    """A new dashboard session of ``user`` in place of the browser's pre-login one, and the redirect to ``target``
+    that sets its cookie."""
+    result = await accounts().open_session(
+        user,
+        previous_session_id=request.cookies.get(SESSION_COOKIE),
+        ip=current_client(current_app),  # type: ignore[arg-type]
+        user_agent=request.headers.get("User-Agent"),
+    )
+    return _logged_in(target, result.session_id)
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 async def setup() -> Response | tuple[str, int]:
     service = accounts()
@@ -147,13 +159,7 @@ async def _second_step(form: Any, target: str) -> Response | tuple[str, int]:
         return await _login_page(
             error=exc.reason, challenge=None if killed else raw, recovery=bool(recovery_code)
         )
-    result = await accounts().open_session(
-        user,
-        previous_session_id=request.cookies.get(SESSION_COOKIE),
-        ip=current_client(current_app),  # type: ignore[arg-type]
-        user_agent=request.headers.get("User-Agent"),
-    )
-    return _logged_in(target, result.session_id)
+    return await signed_in(user, target)
 
 
 @bp.post("/logout")

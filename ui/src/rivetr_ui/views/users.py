@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Response, current_app, g, redirect, request, url_for
+from quart import Response, g, request, url_for
 
 from rivetr_core.accounts.service import AccountError
-from rivetr_core.accounts.web import SESSION_COOKIE, set_session_cookie
 from rivetr_core.authz.permissions import MEMBERS, SERVER, TEAM_ROLES
 from rivetr_core.contract.errors import RivetrError
-from rivetr_core.ratelimit import current_client
 
 from ..blueprint import accounts, bp, ctx, render
 from ..roles import page_principal
+from .auth import signed_in
 
 #: Users and links a page lists (the API and CLI page through more).
 LISTED = 200
@@ -123,15 +122,7 @@ async def invite(token: str) -> Response | tuple[str, int]:
                     return await render("invite.html", status=404, link=None, errors={}, username="")
                 errors[_field(exc)] = _reason(exc)
             else:
-                result = await accounts().open_session(
-                    user,
-                    previous_session_id=request.cookies.get(SESSION_COOKIE),
-                    ip=current_client(current_app),  # type: ignore[arg-type]
-                    user_agent=request.headers.get("User-Agent"),
-                )
-                response = redirect(url_for("ui.dashboard"))
-                set_session_cookie(current_app, response, result.session_id)  # type: ignore[arg-type]
-                return response  # type: ignore[return-value]
+                return await signed_in(user, url_for("ui.dashboard"))
     return await render(
         "invite.html",
         status=422 if errors else 200,
