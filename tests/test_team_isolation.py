@@ -69,6 +69,21 @@ async def _ok(result: Any, status: int = 201) -> Any:
     return body
 
 
+async def _image_app(api: ApiClient, name: str, project_id: str, **fields: Any) -> Any:
+    """A new app of image ``IMAGE`` in the project (made by ``api``'s credential)."""
+    return await _ok(
+        api.post(
+            "/api/apps",
+            json={
+                "name": name,
+                "source": {"kind": "image", "image": IMAGE},
+                **fields,
+                "project_id": project_id,
+            },
+        )
+    )
+
+
 async def _make_team(api: ApiClient, name: str, fake: FakeRuntime) -> dict[str, str]:
     """A team with a project holding an app (env var, volume, a running deployment, a backup, a backup
     schedule), a managed service and a stack."""
@@ -77,17 +92,7 @@ async def _make_team(api: ApiClient, name: str, fake: FakeRuntime) -> dict[str, 
 
     team = await _ok(api.post("/api/teams", json={"name": name}))
     project = await _ok(api.post("/api/projects", json={"name": f"{name}-proj", "team_id": team["id"]}))
-    app = await _ok(
-        api.post(
-            "/api/apps",
-            json={
-                "name": f"{name}-app",
-                "source": {"kind": "image", "image": IMAGE},
-                "port": 8080,
-                "project_id": project["id"],
-            },
-        )
-    )
+    app = await _image_app(api, f"{name}-app", project["id"], port=8080)
     await _ok(api.post(f"/api/apps/{app['id']}/env-vars", json={"key": "GREETING", "value": name}))
     volume = await _ok(
         api.post(f"/api/apps/{app['id']}/volumes", json={"name": "data", "mount_path": "/data"})
@@ -327,16 +332,7 @@ async def test_a_new_project_goes_to_the_acting_team_and_an_unseen_team_is_not_f
 
 async def test_an_app_restricted_token_sees_only_its_app(teams: Teams) -> None:
     a = teams.ids["a"]
-    other = await _ok(
-        teams.api.post(
-            "/api/apps",
-            json={
-                "name": "alpha-other",
-                "source": {"kind": "image", "image": IMAGE},
-                "project_id": a["project"],
-            },
-        )
-    )
+    other = await _image_app(teams.api, "alpha-other", a["project"])
     code, body = await teams.get("tok-app", "/api/apps")
     assert code == 200 and _ids(body) == {a["app"]}, body
     assert (await teams.get("tok-app", f"/api/apps/{a['app']}"))[0] == 200
@@ -518,16 +514,7 @@ async def test_acting_in_a_team_an_app_service_or_stack_needs_one_of_its_project
 async def test_a_project_restricted_token_sees_only_that_projects_resources(teams: Teams) -> None:
     a = teams.ids["a"]
     other = await _ok(teams.api.post("/api/projects", json={"name": "alpha-side", "team_id": a["team"]}))
-    side_app = await _ok(
-        teams.api.post(
-            "/api/apps",
-            json={
-                "name": "alpha-side-app",
-                "source": {"kind": "image", "image": IMAGE},
-                "project_id": other["id"],
-            },
-        )
-    )
+    side_app = await _image_app(teams.api, "alpha-side-app", other["id"])
     teams.principals["tok-proj"] = principal(
         "token:alice/side", team_id=a["team"], team_ids={a["team"]}, project_ids={other["id"]}
     )

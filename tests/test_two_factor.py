@@ -45,6 +45,14 @@ async def logged_in_alice(api: ApiClient) -> Account:
     return Account(api, (await setup_admin(api))["csrf_token"])
 
 
+async def enrolled_then_logged_out(api: ApiClient) -> str:
+    """alice, enrolled in two-factor login and logged out again (her next login asks for a code): her secret."""
+    alice = await logged_in_alice(api)
+    secret, _codes = await alice.enrol()
+    await alice.call("POST", "/api/auth/logout")
+    return secret
+
+
 async def password_step(api: ApiClient, username: str = "alice") -> tuple[int, Any]:
     return await api.post("/api/auth/login", auth=False, json={"username": username, "password": PASSWORD})
 
@@ -109,9 +117,7 @@ async def test_account_routes_need_a_user(api: ApiClient) -> None:
 
 # ------------------------------------------------------------------------------------------------ login
 async def test_login_with_2fa_needs_the_code_and_then_opens_a_session(api: ApiClient) -> None:
-    alice = await logged_in_alice(api)
-    secret, _codes = await alice.enrol()
-    await alice.call("POST", "/api/auth/logout")
+    secret = await enrolled_then_logged_out(api)
 
     status, body = await password_step(api)
     assert status == 200 and body["two_factor_required"] is True
@@ -180,9 +186,7 @@ async def test_the_second_step_wants_exactly_one_factor(api: ApiClient) -> None:
 
 
 async def test_an_expired_challenge_is_refused(api: ApiClient) -> None:
-    alice = await logged_in_alice(api)
-    secret, _codes = await alice.enrol()
-    await alice.call("POST", "/api/auth/logout")
+    secret = await enrolled_then_logged_out(api)
     _, pending = await password_step(api)
     later = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)  # five minutes on: the expiry has passed
     with sqlite3.connect(api.app.config["RIVETR"].server.data_dir / "rivetr.db") as conn:
@@ -196,9 +200,7 @@ async def test_an_expired_challenge_is_refused(api: ApiClient) -> None:
 
 
 async def test_five_wrong_codes_kill_the_challenge(api: ApiClient) -> None:
-    alice = await logged_in_alice(api)
-    secret, _codes = await alice.enrol()
-    await alice.call("POST", "/api/auth/logout")
+    secret = await enrolled_then_logged_out(api)
     _, pending = await password_step(api)
     for attempt in range(5):
         status, body = await second_step(api, pending["challenge"], code="000000")
@@ -344,9 +346,7 @@ async def test_a_team_requiring_2fa_lets_its_member_act_once_enrolled(api: ApiCl
 
 
 async def test_the_dashboard_login_asks_for_the_code_and_audits_both_steps(api: ApiClient) -> None:
-    alice = await logged_in_alice(api)
-    secret, _codes = await alice.enrol()
-    await alice.call("POST", "/api/auth/logout")
+    secret = await enrolled_then_logged_out(api)
     csrf = "c" * 43  # the login form's double-submit token (cookie + field)
     api.client.cookie_jar.clear()
     api.client.set_cookie("localhost", "rivetr_csrf", csrf)
