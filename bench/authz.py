@@ -237,26 +237,38 @@ async def paired_requests(apps: int, pairs: int) -> dict[str, dict[str, float]]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def main() -> None:
+def parse_args(description: str | None, pairs_per: str) -> argparse.Namespace:
+    """The options of this bench and of bench/authz_api.py."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--apps", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pairs", type=int, default=1000, help="in-process requests per mode")
-    args = parser.parse_args()
+    parser.add_argument("--pairs", type=int, default=1000, help=f"in-process requests per {pairs_per}")
+    return parser.parse_args()
+
+
+def print_paired(
+    result: dict[str, dict[str, float]], apps: int, pairs: int, mode: str, baseline: str
+) -> None:
+    """The in-process figures of ``alternated``/``percentiles`` and ``mode``'s difference from ``baseline``."""
+    print(
+        f"in-process GET /api/apps ({apps} apps, {pairs} each, alternated): "
+        + "   ".join(f"{m} p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms" for m, r in result.items())
+        + f"   {mode} − {baseline}: p50 {result[mode]['p50'] - result[baseline]['p50']:+.3f} ms,"
+        f" p99 {result[mode]['p99'] - result[baseline]['p99']:+.2f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    args = parse_args(__doc__, "mode")
 
     print(f"the check alone, in-process: {in_process_cost():.0f} ns per request", flush=True)
     paired = asyncio.run(paired_requests(args.apps, args.pairs))
-    print(
-        f"in-process GET /api/apps ({args.apps} apps, {args.pairs} each, alternated): "
-        + "   ".join(f"{m} p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms" for m, r in paired.items())
-        + f"   on − off: p50 {paired['on']['p50'] - paired['off']['p50']:+.3f} ms,"
-        f" p99 {paired['on']['p99'] - paired['off']['p99']:+.2f} ms",
-        flush=True,
-    )
+    print_paired(paired, args.apps, args.pairs, "on", "off")
     data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-"))
     proc, base = start(data_dir)
     on = True

@@ -22,7 +22,6 @@ viewer requests alternated one by one so both share whatever else the machine is
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import sys
@@ -35,7 +34,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.api import create_apps, wrk
-from bench.authz import add_apps, alternated, percentiles, start, stop, summarize, wrk_round
+from bench.authz import (
+    add_apps,
+    alternated,
+    parse_args,
+    percentiles,
+    print_paired,
+    start,
+    stop,
+    summarize,
+    wrk_round,
+)
 from tests.support.server import ADMIN_TOKEN
 
 PASSWORD = "bench-viewer-password-1"
@@ -104,24 +113,10 @@ async def paired(apps: int, pairs: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--apps", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pairs", type=int, default=1000, help="in-process requests per credential")
-    args = parser.parse_args()
+    args = parse_args(__doc__, "credential")
 
     inproc = asyncio.run(paired(args.apps, args.pairs))
-    print(
-        f"in-process GET /api/apps ({args.apps} apps, {args.pairs} each, alternated): "
-        + "   ".join(f"{m} p50 {r['p50']:.2f} ms p99 {r['p99']:.2f} ms" for m, r in inproc.items())
-        + f"   viewer − admin: p50 {inproc['viewer']['p50'] - inproc['admin']['p50']:+.3f} ms,"
-        f" p99 {inproc['viewer']['p99'] - inproc['admin']['p99']:+.2f} ms",
-        flush=True,
-    )
+    print_paired(inproc, args.apps, args.pairs, "viewer", "admin")
 
     data_dir = Path(tempfile.mkdtemp(prefix="rivetr-bench-authz-api-"))
     proc, base = start(data_dir)
