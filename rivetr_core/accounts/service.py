@@ -362,6 +362,15 @@ class AccountService:
             descending=True,
         )
 
+    async def set_current_team(self, session_id: str, team_id: str | None) -> None:
+        """Store the team a dashboard session acts in (its team switcher); None: back to the default choice."""
+        async with self.db.session() as s:
+            row = await s.get(UserSession, session_id)
+            if row is not None:
+                row.current_team_id = team_id
+                s.add(row)
+                await s.commit()
+
     async def revoke_session(self, session_id: str, user_id: str | None = None) -> bool:
         """End a session by its public id (not the cookie value), only if it is ``user_id``'s when given; False
         when there is no such session."""

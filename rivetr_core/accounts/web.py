@@ -75,6 +75,22 @@ def clear_session_cookie(app: Quart, response: Any) -> None:
     )
 
 
+def request_user() -> User | None:
+    """The user behind the request's session or token (``g.rivetr_user``, set by the verifiers below); None for
+    the admin token and the tokens it made."""
+    return getattr(g, "rivetr_user", None)
+
+
+def own_user(refusal: str) -> User:
+    """:func:`request_user`, or a 403 saying ``refusal`` (what only a user has) for the admin token."""
+    user = request_user()
+    if user is None:
+        from .service import AccountError
+
+        raise AccountError(403, refusal)
+    return user
+
+
 async def current_session(app: Quart, req: Any = None) -> SessionInfo | None:
     """The dashboard session of the current request or websocket (cookie only; CSRF is checked by callers)."""
     req = req if req is not None else request

@@ -97,10 +97,5 @@ async def set_acting_team(data: TeamChoiceIn) -> dict[str, Any]:
         team_id = next((t.id for t in options if data.team_id in (t.id, t.name)), None)
         if team_id is None:
             raise AccountError(404, f"no team {data.team_id!r} you can act in", field="team_id")
-    async with accounts().db.session() as s:
-        row = await s.get(type(info.session), info.session.id)
-        if row is not None:
-            row.current_team_id = team_id
-            s.add(row)
-            await s.commit()
+    await accounts().set_current_team(info.session.id, team_id)
     return await _answer(await resolver.for_user(principal.name, info.user, chosen=team_id))

@@ -15,14 +15,14 @@ with pyotp and segno) loads with the first of these requests, not at start-up.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from quart import Blueprint, Response, current_app, g, request
+from quart import Blueprint, Response, current_app, request
 from quart_schema import document_response, tag, validate_request
 
-from rivetr_core.accounts.service import AccountError
-from rivetr_core.accounts.web import SESSION_COOKIE, accounts
+from rivetr_core.accounts.web import SESSION_COOKIE, accounts, own_user
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.errors import not_found
@@ -33,7 +33,6 @@ from .auth import LoginOut, session_response
 
 if TYPE_CHECKING:
     from rivetr_core.accounts.two_factor import TwoFactorService
-    from rivetr_core.models.accounts import User
 
 bp = Blueprint("two_factor_api", __name__, url_prefix="/api")
 
@@ -104,11 +103,7 @@ def two_factor() -> TwoFactorService:
     return TwoFactorService(ctx.db, ctx.secrets)
 
 
-def _own_user() -> User:
-    user: User | None = getattr(g, "rivetr_user", None)
-    if user is None:
-        raise AccountError(403, "two-factor login belongs to a user; the admin token has none")
-    return user
+_own_user = partial(own_user, "two-factor login belongs to a user; the admin token has none")
 
 
 @bp.get("/auth/2fa")

@@ -12,15 +12,15 @@ Each route's permission is declared in rivetr_core/authz/routes.py; the service
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from quart import Blueprint, Response, g
+from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
-from rivetr_core.accounts.service import AccountError
 from rivetr_core.accounts.user_responses import SERVER_ROLE_DOC, NewInvitationOut, UserAdminOut, new_link_json
-from rivetr_core.accounts.web import accounts
+from rivetr_core.accounts.web import accounts, own_user, request_user
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import Conflict
 from rivetr_core.openapi import responds
@@ -32,7 +32,6 @@ from .invitations import service as links
 
 if TYPE_CHECKING:
     from rivetr_core.accounts.users import UserAdmin
-    from rivetr_core.models.accounts import User
 
 bp = Blueprint("users_api", __name__, url_prefix="/api/users")
 UserPage = page_model(UserAdminOut, "UserPage")
@@ -62,16 +61,10 @@ def admin() -> UserAdmin:
     return UserAdmin(rivetr().db, accounts())
 
 
-def caller() -> User | None:
-    """The user behind the request's session or token; None for the admin token (and its tokens)."""
-    return getattr(g, "rivetr_user", None)
+caller = request_user
 
 
-def _me() -> User:
-    user = caller()
-    if user is None:
-        raise AccountError(403, "only a user has a profile (the admin token is no user)")
-    return user
+_me = partial(own_user, "only a user has a profile (the admin token is no user)")
 
 
 @bp.get("")

@@ -10,6 +10,14 @@
 docs/permissions.md is the guide.
 """
 
-from .permissions import PUBLIC, Principal
+from .permissions import (
+    MEMBERS,
+    PUBLIC,
+    SECRETS_REVEAL,
+    SERVER,
+    TEAM_ROLES,
+    TERMINAL,
+    Principal,
+)
 
-__all__ = ["PUBLIC", "Principal"]
+__all__ = ["MEMBERS", "PUBLIC", "SECRETS_REVEAL", "SERVER", "TEAM_ROLES", "TERMINAL", "Principal"]

@@ -56,6 +56,7 @@ from .overview import (
     dashboard_counts,
     get_project,
     list_projects,
+    project_names,
     recent_audit,
 )
 from .schedules import list_schedules, schedule_json
@@ -480,6 +481,7 @@ __all__ = [
     "list_projects",
     "list_schedules",
     "previews",
+    "project_names",
     "recent_audit",
     "recent_deployments",
     "redact",

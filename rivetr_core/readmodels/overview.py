@@ -106,6 +106,16 @@ async def get_project(db: Database, project_id: str) -> ProjectSummary | None:
     return found[0] if found else None
 
 
+async def project_names(db: Database, ids: set[str]) -> dict[str, str]:
+    """Project id → name for ``ids`` (those the request may see: the team filter applies)."""
+    if not ids:
+        return {}
+    stmt = select(_PROJECTS.c.id, _PROJECTS.c.name).where(_PROJECTS.c.id.in_(ids), *core_criteria(_PROJECTS))
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {row[0]: row[1] for row in rows}
+
+
 async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
     """The latest audit entries (sign-ins, changes through the API), newest first; [] without an audit log
     (``app.extensions["rivetr_audit"]``)."""

@@ -12,7 +12,7 @@ from typing import Any
 from quart import g
 
 from rivetr_core.accounts.web import accounts
-from rivetr_core.authz.permissions import Principal
+from rivetr_core.authz import Principal
 from rivetr_core.errors import ApiError
 
 #: What a page shows someone whose session no longer yields rights (a disabled account): nothing to act on.

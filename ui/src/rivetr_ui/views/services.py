@@ -16,7 +16,7 @@ from typing import Any
 from quart import abort, request
 
 from rivetr_core import readmodels
-from rivetr_core.authz.permissions import SECRETS_REVEAL
+from rivetr_core.authz import SECRETS_REVEAL
 
 from .. import queries
 from ..blueprint import bp, ctx, is_htmx, render

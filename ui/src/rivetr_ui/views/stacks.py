@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import abort
 
-from rivetr_core.authz.permissions import SECRETS_REVEAL, TERMINAL
+from rivetr_core.authz import SECRETS_REVEAL, TERMINAL
 from rivetr_core.contract.errors import NotFound
 
 from .. import queries

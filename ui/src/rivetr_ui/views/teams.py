@@ -13,7 +13,8 @@ from typing import Any
 
 from quart import abort, g
 
-from rivetr_core.authz.permissions import MEMBERS, SERVER, TEAM_ROLES
+from rivetr_core import readmodels
+from rivetr_core.authz import MEMBERS, SERVER, TEAM_ROLES
 
 from ..blueprint import accounts, bp, ctx, render
 from ..roles import page_principal
@@ -33,15 +34,7 @@ async def _roles_by_team() -> dict[str, str | None]:
 
 
 async def _project_names(ids: set[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    from sqlmodel import col, select
-
-    from rivetr_core.models.apps import Project
-
-    async with ctx().db.session() as session:
-        rows = (await session.exec(select(Project.id, Project.name).where(col(Project.id).in_(ids)))).all()
-    return {row[0]: row[1] for row in rows}
+    return await readmodels.project_names(ctx().db, ids)
 
 
 async def _team(team_id: str) -> dict[str, Any]:

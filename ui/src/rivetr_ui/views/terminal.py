@@ -28,7 +28,7 @@ from quart import abort, current_app, request, url_for, websocket
 
 from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import SESSION_COOKIE
-from rivetr_core.authz.permissions import TERMINAL
+from rivetr_core.authz import TERMINAL
 from rivetr_core.contract import RivetrError, requires
 from rivetr_core.contract.errors import NotFound
 from rivetr_core.errors import ApiError

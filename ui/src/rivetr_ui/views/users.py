@@ -14,7 +14,7 @@ from typing import Any
 from quart import Response, g, request, url_for
 
 from rivetr_core.accounts.service import AccountError
-from rivetr_core.authz.permissions import MEMBERS, SERVER, TEAM_ROLES
+from rivetr_core.authz import MEMBERS, SERVER, TEAM_ROLES
 from rivetr_core.contract.errors import RivetrError
 
 from ..blueprint import accounts, bp, ctx, render
