@@ -362,14 +362,22 @@ class AccountService:
             descending=True,
         )
 
-    async def set_current_team(self, session_id: str, team_id: str | None) -> None:
-        """Store the team a dashboard session acts in (its team switcher); None: back to the default choice."""
+    async def switch_team(self, user: User, session_id: str, team_ref: str | None) -> str | None:
+        """Make a dashboard session act in the team ``team_ref`` names (id or name; None: back to the default
+        choice) and return its id. 404 naming ``team_id`` for a team the user may not act in."""
+        team_id = None
+        if team_ref:
+            options = await self.principals.available_teams(user)
+            team_id = next((t.id for t in options if team_ref in (t.id, t.name)), None)
+            if team_id is None:
+                raise AccountError(404, f"no team {team_ref!r} you can act in", field="team_id")
         async with self.db.session() as s:
             row = await s.get(UserSession, session_id)
             if row is not None:
                 row.current_team_id = team_id
                 s.add(row)
                 await s.commit()
+        return team_id
 
     async def revoke_session(self, session_id: str, user_id: str | None = None) -> bool:
         """End a session by its public id (not the cookie value), only if it is ``user_id``'s when given; False

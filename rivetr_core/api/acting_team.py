@@ -90,12 +90,5 @@ async def set_acting_team(data: TeamChoiceIn) -> dict[str, Any]:
             "only a dashboard session switches teams; an API token acts in its own team (or X-Rivetr-Team)",
             code="not_a_session",
         )
-    resolver = accounts().principals
-    team_id = None
-    if data.team_id:
-        options = await resolver.available_teams(info.user)
-        team_id = next((t.id for t in options if data.team_id in (t.id, t.name)), None)
-        if team_id is None:
-            raise AccountError(404, f"no team {data.team_id!r} you can act in", field="team_id")
-    await accounts().set_current_team(info.session.id, team_id)
-    return await _answer(await resolver.for_user(principal.name, info.user, chosen=team_id))
+    team_id = await accounts().switch_team(info.user, info.session.id, data.team_id)
+    return await _answer(await accounts().principals.for_user(principal.name, info.user, chosen=team_id))
