@@ -448,8 +448,13 @@ class AccountService:
             return query
         return query.where(ApiToken.user_id == (owner.id if owner else None))
 
-    async def list_tokens(self, owner: User | None = None, *, everyone: bool = True) -> list[ApiToken]:
+    async def list_tokens(
+        self, owner: User | None = None, *, everyone: bool = True, team_id: str | None = None
+    ) -> list[ApiToken]:
+        """Tokens (``owner``'s, or everyone's), newest first; only those bound to ``team_id`` when given."""
         query = self._owned(select(ApiToken), owner, everyone).order_by(col(ApiToken.created_at).desc())
+        if team_id is not None:
+            query = query.where(ApiToken.team_id == team_id)
         async with self.db.session() as s:
             return list((await s.exec(query)).all())
 

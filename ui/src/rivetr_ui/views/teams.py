@@ -62,8 +62,8 @@ async def _tokens(team_id: str) -> list[dict[str, Any]]:
     from rivetr_core.accounts.responses import token_json
 
     everyone = (await page_principal()).server_role is not None
-    rows = await accounts().list_tokens(_user(), everyone=everyone)
-    return [token_json(t) for t in rows if t.team_id == team_id]
+    rows = await accounts().list_tokens(_user(), everyone=everyone, team_id=team_id)
+    return [token_json(t) for t in rows]
 
 
 def _owner_usernames(members: list[dict[str, Any]]) -> dict[str, str]:
