@@ -483,17 +483,11 @@ class StackService:
 
     async def update_deployment(self, dep_id: str, **fields: Any) -> StackDeployment:
         async with self.db.session() as session:
-            dep = await session.get(StackDeployment, dep_id)
-            if dep is None:
-                raise NotFound.of("deployment", dep_id)
-            previous = dep.status
-            for key, value in fields.items():
-                setattr(dep, key, value)
-            session.add(dep)
+            previous = await self._apply_deployment(session, dep_id, fields)
             await session.commit()
+            dep = await session.get(StackDeployment, dep_id)
             await session.refresh(dep)
-        if "status" in fields and fields["status"] != previous:
-            self.logs.mark(dep_id, fields["status"])
+        self._mark(dep_id, previous, fields)
         return dep
 
     async def _set_stack(self, stack_id: str, **fields: Any) -> None:
@@ -507,32 +501,60 @@ class StackService:
             session.add(row)
             await session.commit()
 
-    async def deployment_succeeded(self, plan: DeployPlan) -> None:
+    async def deployment_succeeded(self, plan: DeployPlan, **dep_fields: Any) -> None:
+        """The deployment's final row and its stack's in one transaction: a client that sees the deployment
+        running also sees the stack pointing at it."""
         async with self.db.session() as session:
+            previous_status = await self._apply_deployment(session, plan.deployment.id, dep_fields)
             stack = await session.get(Stack, plan.stack.id)
-            if stack is None:
-                return
-            if plan.previous is not None:
-                prev = await session.get(StackDeployment, plan.previous.id)
-                if prev is not None and prev.status == "running":
-                    prev.status = "superseded"
-                    session.add(prev)
-            stack.current_deployment_id = plan.deployment.id
-            stack.status, stack.error, stack.updated_at = "running", None, utcnow()
-            session.add(stack)
+            if stack is not None:
+                if plan.previous is not None:
+                    prev = await session.get(StackDeployment, plan.previous.id)
+                    if prev is not None and prev.status == "running":
+                        prev.status = "superseded"
+                        session.add(prev)
+                stack.current_deployment_id = plan.deployment.id
+                stack.status, stack.error, stack.updated_at = "running", None, utcnow()
+                session.add(stack)
             await session.commit()
+        self._mark(plan.deployment.id, previous_status, dep_fields)
         self._emit("stack_deployment_succeeded", plan, f"stack {plan.stack.name} is live", "success")
 
-    async def deployment_failed(self, plan: DeployPlan, error: str | None) -> None:
+    async def deployment_failed(self, plan: DeployPlan, error: str | None, **dep_fields: Any) -> None:
         # The old stack keeps running when there is one; a first deployment that failed leaves nothing.
-        status = "running" if plan.previous is not None else "failed"
-        await self._set_stack(plan.stack.id, status=status, error=error)
+        # Both rows change in one transaction, so a client never sees a failed deployment of a deploying stack.
+        async with self.db.session() as session:
+            previous_status = await self._apply_deployment(
+                session, plan.deployment.id, {**dep_fields, "error": error}
+            )
+            stack = await session.get(Stack, plan.stack.id)
+            if stack is not None:
+                stack.status = "running" if plan.previous is not None else "failed"
+                stack.error, stack.updated_at = error, utcnow()
+                session.add(stack)
+            await session.commit()
+        self._mark(plan.deployment.id, previous_status, dep_fields)
         self._emit(
             "stack_deployment_failed",
             plan,
             f"deployment of stack {plan.stack.name} failed: {error}",
             "failure",
         )
+
+    @staticmethod
+    async def _apply_deployment(session: Any, dep_id: str, fields: dict[str, Any]) -> str | None:
+        dep = await session.get(StackDeployment, dep_id)
+        if dep is None:
+            raise NotFound.of("deployment", dep_id)
+        previous = dep.status
+        for key, value in fields.items():
+            setattr(dep, key, value)
+        session.add(dep)
+        return previous
+
+    def _mark(self, dep_id: str, previous: str | None, fields: dict[str, Any]) -> None:
+        if "status" in fields and fields["status"] != previous:
+            self.logs.mark(dep_id, fields["status"])
 
     def _emit(self, kind: str, plan: DeployPlan, message: str, level: str) -> None:
         from rivetr_core.contract import RivetrEvent

@@ -181,12 +181,13 @@ class StackDeployer:
     async def _go_live(self) -> None:
         async with self.step("switch"):
             await self._switch()
-        await self.status(
-            "running",
+        await self.svc.deployment_succeeded(
+            self.plan,
+            status="running",
+            steps=dict(self.steps),
             finished_at=utcnow(),
             services={name: r.as_json() for name, r in self.running.items()},
         )
-        await self.svc.deployment_succeeded(self.plan)
         self.log(f"stack {self.plan.stack.name} is live: {', '.join(sorted(self.running))}")
 
     def _retire_removed(self, project: ComposeProject) -> None:
@@ -654,15 +655,14 @@ class StackDeployer:
             for item in details[:50]:
                 if isinstance(item, dict):
                     self.log(f"  {item.get('field')}: {item.get('message')}")
-        await svc.update_deployment(
-            self.dep_id,
+        await svc.deployment_failed(
+            self.plan,
+            error,
             status=status,
-            error=error,
             log_tail=svc.logs.tail(self.dep_id, 20),
             steps=dict(self.steps),
             finished_at=utcnow(),
         )
-        await svc.deployment_failed(self.plan, error)
 
     # ------------------------------------------------------------------------------------------- files
     def _persist_files(self, project: ComposeProject) -> dict[str, str]:
