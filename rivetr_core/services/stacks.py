@@ -486,6 +486,8 @@ class StackService:
             previous = await self._apply_deployment(session, dep_id, fields)
             await session.commit()
             dep = await session.get(StackDeployment, dep_id)
+            if dep is None:  # deleted between the commit and the read
+                raise NotFound.of("deployment", dep_id)
             await session.refresh(dep)
         self._mark(dep_id, previous, fields)
         return dep
