@@ -5,6 +5,8 @@ pytest_plugins = [
     "rivetr_core.testing.contract",
     "tests.support.engines",
     "tests.support.server",
+    # in-process apps start from a copy of one migrated database instead of migrating each time
+    "tests.support.schema_template",
     "tests.support.fake_git_host",
     # proxy before gitserver, which imports it: a plugin imported first cannot get pytest's assert rewriting.
     "tests.support.proxy",

@@ -11,6 +11,9 @@ from sqlalchemy import text
 from rivetr_core.db import Database, DatabaseCorrupt
 from rivetr_core.secrets import SecretBox, SecretError
 
+# These tests are about migrating an empty database: none starts from the test run's migrated template.
+pytestmark = pytest.mark.fresh_schema
+
 
 async def test_migrations_create_tables_and_are_idempotent(tmp_path: Path) -> None:
     db = Database.for_data_dir(tmp_path)
