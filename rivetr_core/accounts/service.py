@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from rivetr_core.db import Database
 from rivetr_core.db.engine import aware, utcnow
 from rivetr_core.models.accounts import ApiToken, User, UserSession
 from rivetr_core.pagination import PageQuery, keyset_page, list_page
+from rivetr_core.ttlcache import TtlCache
 
 from . import credentials, passwords
 from .responses import session_json, token_json, user_json
@@ -106,7 +106,9 @@ class AccountService:
         self.config = config
         self._setup_lock = asyncio.Lock()
         #: sha256 of a bearer token → (monotonic time looked up, token, owner): see :meth:`verify_token`.
-        self._token_cache: dict[str, tuple[float, ApiToken, User | None]] = {}
+        self._token_cache: TtlCache[tuple[ApiToken, User | None] | None] = TtlCache(
+            TOKEN_CACHE_SECONDS, TOKEN_CACHE_SIZE
+        )
         self._token_generation = 0  # bumped by each revocation: a lookup begun before one is not cached
         self._principals: PrincipalResolver | None = None
 
@@ -493,15 +495,22 @@ class AccountService:
         queries, so a guess cannot linger or fill memory)."""
         if not credentials.looks_like_api_token(raw):
             return None
-        now = utcnow()
         key = credentials.digest(raw)
-        cached = self._token_cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < TOKEN_CACHE_SECONDS:
-            known, owner = cached[1], cached[2]
-            if known.expires_at is not None and aware(known.expires_at) <= now:
-                return None
-            return known, owner
-        generation = self._token_generation
+        found = await self._token_cache.get(
+            key,
+            lambda: self._lookup_token(key),
+            generation=self._token_generation,
+            cacheable=lambda value: value is not None,
+        )
+        if found is None:
+            return None
+        token = found[0]
+        if token.expires_at is not None and aware(token.expires_at) <= utcnow():  # type: ignore[operator]
+            return None
+        return found
+
+    async def _lookup_token(self, key: str) -> tuple[ApiToken, User | None] | None:
+        now = utcnow()
         async with self.db.session() as s:
             token = (await s.exec(select(ApiToken).where(ApiToken.token_hash == key))).first()
             if token is None:
@@ -513,10 +522,6 @@ class AccountService:
                 token.last_used_at = now
                 s.add(token)
                 await s.commit()
-        if generation == self._token_generation:
-            if len(self._token_cache) >= TOKEN_CACHE_SIZE:
-                self._token_cache.clear()
-            self._token_cache[key] = (time.monotonic(), token, user)
         return token, user
 
 

@@ -15,13 +15,13 @@ Loaded on the first request of a user, never at start-up (idle memory).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from rivetr_core.errors import ApiError, not_found
+from rivetr_core.ttlcache import TtlCache
 
 from .permissions import Principal
 
@@ -82,26 +82,18 @@ class PrincipalResolver:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._cache: dict[tuple[str, str], tuple[float, int, Any]] = {}
+        self._cache: TtlCache[Any] = TtlCache(MEMBERSHIP_CACHE_SECONDS, CACHE_SIZE)
 
     # ------------------------------------------------------------------------------------------- lookups
     async def _cached(self, kind: str, key: str, query: sa.TextClause, params: dict[str, str]) -> Any:
-        now = time.monotonic()
-        hit = self._cache.get((kind, key))
-        if hit is not None and hit[1] == _generation and now - hit[0] < MEMBERSHIP_CACHE_SECONDS:
-            return hit[2]
-        generation = _generation
-        async with self.db.engine.connect() as conn:  # Core, not an ORM session: no team filter applies here
-            rows = (await conn.execute(query, params)).all()
-        if kind == "members":
-            value: Any = tuple(TeamRef(r[0], r[1], bool(r[2]), r[3]) for r in rows)
-        else:
-            value = TeamRef(rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
-        if generation == _generation:
-            if len(self._cache) >= CACHE_SIZE:
-                self._cache.clear()
-            self._cache[(kind, key)] = (now, generation, value)
-        return value
+        async def load() -> Any:
+            async with self.db.engine.connect() as conn:  # Core, not an ORM session: no team filter applies
+                rows = (await conn.execute(query, params)).all()
+            if kind == "members":
+                return tuple(TeamRef(r[0], r[1], bool(r[2]), r[3]) for r in rows)
+            return TeamRef(rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
+
+        return await self._cache.get((kind, key), load, generation=_generation)
 
     async def memberships(self, user_id: str) -> tuple[TeamRef, ...]:
         """The user's teams with their role in each, in the order they joined."""
