@@ -28,4 +28,4 @@ def test_audit_lists_entries_with_their_team_and_filters_one_team(server: str, t
     assert any("books" in line for line in lines[1:]) and any("others" in line for line in lines[1:])
 
     missing = run(server, tmp_path, "audit", "--team", "nope")
-    assert missing.exit_code != 0 and "no team matches 'nope'" in missing.output
+    assert missing.exit_code != 0 and "team 'nope' not found" in missing.output, missing.output

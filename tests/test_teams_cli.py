@@ -22,6 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     async def seed(accounts: Any) -> None:
         for name in ("alice", "bob"):
             await accounts.create_user(name, PASSWORD)
+        await accounts.create_user("carol", PASSWORD, role="member")  # no server role: sees her teams only
 
     with api_in_thread(tmp_path_factory.mktemp("cli-teams") / "data", seed) as (url, _app):
         yield url
@@ -88,7 +89,7 @@ def test_projects_are_created_in_and_moved_between_teams_from_the_cli(server: st
     plain = run(server, tmp_path, "projects", "create", "misc")
     assert plain.exit_code == 0 and "in team default" in plain.output, plain.output
     unknown = run(server, tmp_path, "projects", "create", "lost", "--team", "nope")
-    assert unknown.exit_code != 0 and "no team matches 'nope'" in unknown.output
+    assert unknown.exit_code != 0 and "team 'nope' not found" in unknown.output, unknown.output
 
     listed = json.loads(run(server, tmp_path, "projects", "list", "--json").stdout)
     team_id = json.loads(run(server, tmp_path, "teams", "show", "data", "--json").stdout)["id"]
@@ -101,3 +102,42 @@ def test_projects_are_created_in_and_moved_between_teams_from_the_cli(server: st
     moved = run(server, tmp_path, "projects", "move", "warehouse", "default")
     assert moved.exit_code == 0 and "moved project warehouse to team default" in moved.output, moved.output
     assert run(server, tmp_path, "teams", "delete", "data", "--yes").exit_code == 0
+
+
+def test_a_member_of_two_teams_picks_one_with_team_or_rivetr_team(server: str, tmp_path: Path) -> None:
+    import httpx
+
+    for team in ("red", "blue"):
+        assert run(server, tmp_path, "teams", "create", team).exit_code == 0
+        assert run(server, tmp_path, "projects", "create", f"{team}-proj", "--team", team).exit_code == 0
+        added = run(server, tmp_path, "teams", "add-member", team, "carol", "--role", "developer")
+        assert added.exit_code == 0, added.output
+    with httpx.Client(base_url=server) as browser:  # carol's own token, made with her session
+        login = browser.post("/api/auth/login", json={"username": "carol", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        made = browser.post(
+            "/api/tokens",
+            headers={"X-CSRF-Token": login.json()["csrf_token"]},
+            json={"name": "laptop", "scopes": ["write"]},
+        )
+        assert made.status_code == 201, made.text
+    env = {
+        "RIVETR_URL": server,
+        "RIVETR_TOKEN": made.json()["token"],
+        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+    }
+
+    def projects(*args: str, **extra_env: str) -> Any:
+        result = CliRunner().invoke(cli, ["projects", "list", "--json", *args], env={**env, **extra_env})
+        return result if result.exit_code else sorted(p["name"] for p in json.loads(result.stdout))
+
+    assert projects() == ["red-proj"]  # no choice: the team she joined first
+    assert projects("--team", "blue") == ["blue-proj"]
+    assert projects(RIVETR_TEAM="blue") == ["blue-proj"]
+    assert projects("--team", "red", RIVETR_TEAM="blue") == ["red-proj"]  # the flag wins
+    outsider = projects("--team", "default")
+    assert outsider.exit_code == 2 and "404" in outsider.output and "team" in outsider.output, outsider.output
+    # A command's own --team is the team it acts in too: she creates a project in blue.
+    created = CliRunner().invoke(cli, ["projects", "create", "mine", "--team", "blue"], env=env)
+    assert created.exit_code == 0, created.output
+    assert projects("--team", "blue") == ["blue-proj", "mine"]

@@ -2,7 +2,9 @@
 
 Resolution order for the server URL: ``--url``, ``RIVETR_URL``, the login file written by ``rivetr login``
 (``$RIVETR_LOGIN_FILE`` or ``~/.config/rivetr/login.json``, mode 0600), then ``http://127.0.0.1:8080``. For the
-token: ``--token-file PATH``, ``RIVETR_TOKEN``, the login file. Never a ``--token VALUE``: the command line is
+token: ``--token-file PATH``, ``RIVETR_TOKEN``, the login file. The team a command acts in (for a user in several):
+``--team NAME`` or ``RIVETR_TEAM``, sent as the ``X-Rivetr-Team`` header; else the server's default (the token's
+team, the session's, or the user's only one). Never a ``--token VALUE``: the command line is
 readable by every local user (``ps``, ``/proc/<pid>/cmdline``) and stays in shell history, so secrets are only
 read from the environment, files, stdin or a hidden prompt (:class:`RefusedSecretOption` explains that to old
 scripts still passing one).
@@ -124,35 +126,70 @@ def write_login(url: str, token: str) -> Path:
 class Connection:
     url: str
     token: str | None
+    team: str | None = None
 
     @classmethod
-    def resolve(cls, url: str | None, token: str | None) -> Connection:
+    def resolve(cls, url: str | None, token: str | None, team: str | None = None) -> Connection:
         saved = read_login()
-        return cls((url or saved.get("url") or DEFAULT_URL).rstrip("/"), token or saved.get("token"))
+        return cls(
+            (url or saved.get("url") or DEFAULT_URL).rstrip("/"), token or saved.get("token"), team or None
+        )
 
     def client(self, timeout: float = 30.0) -> RivetrClient:
-        return RivetrClient(self.url, self.token, timeout=timeout)
+        return RivetrClient(self.url, self.token, timeout=timeout, team=self.team)
 
 
 def connection_options(func: F) -> F:
-    """``--url`` and ``--token-file`` (token otherwise from ``$RIVETR_TOKEN`` or the login file) for a command;
-    passes ``conn``."""
+    """``--url``, ``--token-file`` (token otherwise from ``$RIVETR_TOKEN`` or the login file) and ``--team`` for a
+    command; passes ``conn``. A command with a ``--team`` of its own (the team a project, token or invitation
+    belongs to, or an audit filter) acts in that same team."""
     import functools
+    import inspect
 
-    @refused_token_option
-    @token_file_option
-    @click.option(
-        "--url",
-        envvar="RIVETR_URL",
-        metavar="URL",
-        help="Server URL (default: $RIVETR_URL, else the login file, else http://127.0.0.1:8080).",
-    )
+    # A ``team`` of the command's own: an option (--team: the team it acts in too) or an argument (`rivetr teams
+    # show NAME` manages teams: it acts in none, whatever $RIVETR_TEAM says). Which one is known once click has
+    # built the command (its decorators run after this one).
+    own_team = "team" in inspect.signature(func).parameters
+
     @functools.wraps(func)
     def wrapper(*args: Any, url: str | None, token_file: str | None, **kwargs: Any) -> Any:
         token = read_secret_file(token_file) if token_file else os.environ.get("RIVETR_TOKEN") or None
-        return func(*args, conn=Connection.resolve(url, token), **kwargs)
+        team = kwargs.get("team") if own_team else kwargs.pop("team", None)
+        if own_team and not _team_is_an_option():
+            team = None
+        elif not team:
+            team = os.environ.get("RIVETR_TEAM") or None
+        return func(*args, conn=Connection.resolve(url, token, team), **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    options = [
+        refused_token_option,
+        token_file_option,
+        click.option(
+            "--url",
+            envvar="RIVETR_URL",
+            metavar="URL",
+            help="Server URL (default: $RIVETR_URL, else the login file, else http://127.0.0.1:8080).",
+        ),
+    ]
+    if not own_team:
+        options.append(
+            click.option(
+                "--team",
+                metavar="TEAM",
+                help="Team to act in, by name or id, for a user in several (default: $RIVETR_TEAM, else the "
+                "token's team or the user's only one; a server admin without one acts in every team).",
+            )
+        )
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]
+
+
+def _team_is_an_option() -> bool:
+    ctx = click.get_current_context(silent=True)
+    params = ctx.command.params if ctx is not None else []
+    return any(isinstance(p, click.Option) and p.name == "team" for p in params)
 
 
 def json_option(func: F) -> F:
@@ -162,13 +199,17 @@ def json_option(func: F) -> F:
 class RivetrClient:
     """A thin httpx wrapper: JSON in, JSON out, every failure a :class:`CliError` a human can act on."""
 
-    def __init__(self, url: str, token: str | None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, token: str | None, *, timeout: float = 30.0, team: str | None = None
+    ) -> None:
         import httpx
 
         self.url = url
         self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         headers["User-Agent"] = "rivetr-cli"
+        if team:
+            headers["X-Rivetr-Team"] = team
         self.http = httpx.Client(base_url=url, headers=headers, timeout=timeout)
 
     def __enter__(self) -> RivetrClient:
@@ -290,6 +331,7 @@ def complete_app(ctx: click.Context, param: click.Parameter, incomplete: str) ->
         conn = Connection.resolve(
             params.get("url") or os.environ.get("RIVETR_URL"),
             params.get("token") or os.environ.get("RIVETR_TOKEN"),
+            params.get("team") or os.environ.get("RIVETR_TEAM"),
         )
         with conn.client(timeout=1.0) as client:
             apps = client.list_all("/api/apps")
