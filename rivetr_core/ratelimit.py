@@ -86,14 +86,34 @@ def current_client(app: Quart) -> str:
 
 def rate_limited_path(path: str) -> bool:
     """Whether the limiter counts requests to ``path`` (/openapi.json declares 429 there)."""
-    return path.startswith(("/api/", "/webhooks/", "/login", "/setup"))
+    return path.startswith(("/api/", "/webhooks/", "/login", "/setup", "/invite/", "/reset/"))
 
 
 #: POSTs that try a credential, counted in the (small) login bucket: both steps of a login with two-factor (the
-#: dashboard's second step posts to /login again), and first-run setup.
+#: dashboard's second step posts to /login again; a passkey's options are asked for in between), and first-run
+#: setup.
 LOGIN_BUCKET_PATHS = frozenset(
-    {"/api/auth/login", "/api/auth/login/2fa", "/login", "/api/auth/setup", "/setup"}
+    {
+        "/api/auth/login",
+        "/api/auth/login/2fa",
+        "/api/auth/login/2fa/passkey/options",
+        "/login",
+        "/api/auth/setup",
+        "/setup",
+    }
 )
+
+
+def tries_a_credential(path: str) -> bool:
+    """A POST of ``path`` counts in the login bucket: a login step, setup, or redeeming a one-time link (accepting
+    an invitation, resetting a password: the link's token is a credential a guesser could try)."""
+    if path in LOGIN_BUCKET_PATHS:
+        return True
+    parts = path.split("/")
+    return (len(parts) == 5 and parts[1:3] == ["api", "invitations"] and parts[4] == "accept") or (
+        (len(parts) == 5 and parts[1:4] == ["api", "auth", "reset"])
+        or (len(parts) == 3 and parts[1] in ("invite", "reset"))
+    )
 
 
 def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_minute: int) -> None:
@@ -106,7 +126,7 @@ def install_rate_limit(app: Quart, *, per_minute: int, burst: int, login_per_min
         if not rate_limited_path(request.path):
             return
         client = current_client(app)
-        limiter = login if request.method == "POST" and request.path in LOGIN_BUCKET_PATHS else general
+        limiter = login if request.method == "POST" and tries_a_credential(request.path) else general
         wait = limiter.hit(client)
         if wait:
             raise ApiError(

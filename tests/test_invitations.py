@@ -291,3 +291,24 @@ async def test_two_simultaneous_accepts_make_exactly_one_account(api: ApiClient)
         api,
         "SELECT count(*) FROM team_members m JOIN users u ON u.id = m.user_id WHERE u.username LIKE 'twin%'",
     ) == [(1,)]
+
+
+async def test_redeeming_one_time_links_counts_in_the_login_rate_limit(config_factory: Any) -> None:
+    """Guessing invitation or reset tokens is guessing credentials: the small login bucket counts those POSTs,
+    through the API and the dashboard's link pages alike."""
+    from rivetr_core.app import create_app
+
+    app = create_app(config_factory(rate_limit={"enabled": True, "login_per_minute": 3}))
+    async with app.test_app():
+        api = ApiClient(app)
+        guesses = [
+            ("/api/invitations/rvt_inv_guess1/accept", {"json": {"username": "eve", "password": "x" * 12}}),
+            ("/api/auth/reset/rvt_rst_guess2", {"json": {"password": "x" * 12}}),
+            ("/invite/rvt_inv_guess3", {"form": {"username": "eve", "password": "x" * 12}}),
+            ("/reset/rvt_rst_guess4", {"form": {"password": "x" * 12}}),
+        ]
+        statuses = [(await api.post(path, auth=False, **kw))[0] for path, kw in guesses]
+        assert 429 not in statuses[:3] and statuses[3] == 429, statuses
+        # Other calls keep the general bucket.
+        status, _ = await api.get("/api/apps")
+        assert status == 200
