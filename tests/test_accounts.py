@@ -428,3 +428,12 @@ async def test_sessions_are_listed_and_revocable(api: ApiClient) -> None:
     assert (await api.get("/api/routes", auth=False, headers=mine))[0] == 200  # this one is not
     status, _ = await api.delete(f"/api/auth/sessions/{other.session.id}", auth=False, headers=mine)
     assert status == 404
+
+
+@pytest.mark.parametrize("name", ["me", "ME"])
+async def test_the_first_user_cannot_be_called_me(api: ApiClient, name: str) -> None:
+    """``/api/users/me`` names the caller, so no account may have that name, the server owner included."""
+    status, body = await api.post("/api/auth/setup", json={"username": name, "password": PASSWORD})
+    assert status == 422, body
+    assert body["error"]["details"][0]["field"] == "username" and "reserved" in body["error"]["message"]
+    assert await api.ctx.services["accounts"].setup_required()

@@ -46,17 +46,6 @@ SERVER_WIDE = ("owner", "admin")
 PREFIXES = {INVITE: credentials.INVITE_TOKEN_PREFIX, PASSWORD_RESET: credentials.RESET_TOKEN_PREFIX}
 
 
-#: Words the users API uses in place of a user (``/api/users/me``): nobody new may take them as a name.
-RESERVED_USERNAMES = frozenset({"me"})
-
-
-def check_new_username(accounts: AccountService, username: str) -> str:
-    username = accounts.check_username(username)
-    if username.lower() in RESERVED_USERNAMES:
-        raise AccountError(422, "is reserved (/api/users/me names the caller)", field="username")
-    return username
-
-
 def visible_teams(principal: Principal) -> frozenset[str] | None:
     """The teams whose links the principal sees; None: every team (server owners/admins, the admin token)."""
     if principal.server_role in SERVER_WIDE:
@@ -123,7 +112,7 @@ class InvitationService:
         lifetime = _hours(expires_in_hours, INVITE_HOURS)
         check_may_invite(principal, team_id, role)
         if username is not None:
-            username = check_new_username(self.accounts, username)
+            username = self.accounts.check_username(username)
         async with self.db.session() as s:
             team = await s.get(Team, team_id)
             if team is None:
@@ -208,7 +197,7 @@ class InvitationService:
         """Create the invited user (no server role) as a member of the invitation's team with its role, and
         use the invitation up, in one transaction. 404 for a link that is not pending, 409 for a taken name."""
         await self.lookup(raw, INVITE)  # a dead link answers 404 before any password is hashed
-        username = check_new_username(self.accounts, username)
+        username = self.accounts.check_username(username)
         self.accounts.check_password(password)
         password_hash = await passwords.hash_password_async(password)
         taken = Conflict.on("username", "already taken", summary=f"user {username!r} already exists")

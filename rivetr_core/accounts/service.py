@@ -39,6 +39,8 @@ TOKEN_NAME_MAX = 100
 TOUCH_INTERVAL = timedelta(seconds=60)
 #: How long a verified API token is trusted without asking the database again (a token revoked by another
 #: process, not through this service, keeps working at most this long), and how many are remembered.
+#: Words the users API uses in place of a user (``/api/users/me``): nobody may take them as a name.
+RESERVED_USERNAMES = frozenset({"me"})
 TOKEN_CACHE_SECONDS = 5.0
 TOKEN_CACHE_SIZE = 1024
 
@@ -138,6 +140,7 @@ class AccountService:
         return await self.user_count() == 0
 
     def check_username(self, username: str) -> str:
+        """A valid name for a new user (setup, invitation, an admin creating one)."""
         username = (username or "").strip()
         if not USERNAME_RE.match(username):
             raise AccountError(
@@ -145,6 +148,8 @@ class AccountService:
                 "1-64 characters: letters, digits and _ . @ - (starting with a letter or digit)",
                 field="username",
             )
+        if username.lower() in RESERVED_USERNAMES:
+            raise AccountError(422, "is reserved (/api/users/me names the caller)", field="username")
         return username
 
     def check_password(self, password: str, field: str = "password") -> str:

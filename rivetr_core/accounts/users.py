@@ -22,7 +22,7 @@ from rivetr_core.db.engine import utcnow
 from rivetr_core.models.accounts import User, UserSession
 from rivetr_core.models.teams import Team, TeamMember
 
-from .invitations import SERVER_WIDE, check_new_username, find_user, owner_protected, visible_teams
+from .invitations import SERVER_WIDE, find_user, owner_protected, visible_teams
 from .user_responses import user_admin_json
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ class UserAdmin:
 
     async def rename(self, user: User, username: str) -> dict[str, Any]:
         """Change one's user name (409 when taken). Sessions and tokens stay valid: they reference the id."""
-        username = check_new_username(self.accounts, username)
+        username = self.accounts.check_username(username)
         taken = Conflict.on("username", "already taken", summary=f"user {username!r} already exists")
         try:
             async with self.db.session() as s:
