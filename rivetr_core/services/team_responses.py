@@ -18,6 +18,7 @@ from rivetr_core.db import isoformat
 from rivetr_core.models.apps import DEFAULT_TEAM_ID
 
 if TYPE_CHECKING:
+    from rivetr_core.models.accounts import User
     from rivetr_core.models.teams import Team, TeamMember
 
 ROLE_DOC = f"One of {', '.join(TEAM_ROLES)}."
@@ -39,6 +40,10 @@ class TeamMemberOut(ApiModel):
     user_id: str
     username: str
     role: str = Field(description=ROLE_DOC)
+    two_factor_enabled: bool = Field(
+        description="Whether the user has two-factor login on (in a team with require_2fa, a member without it has "
+        "no rights there until they enrol)."
+    )
     created_at: str
     updated_at: str
 
@@ -66,13 +71,14 @@ def team_json(info: TeamInfo) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def member_json(member: TeamMember, username: str) -> dict[str, Any]:
+def member_json(member: TeamMember, user: User | None) -> dict[str, Any]:
     return TeamMemberOut.model_validate(
         {
             "team_id": member.team_id,
             "user_id": member.user_id,
-            "username": username,
+            "username": user.username if user is not None else "",
             "role": member.role,
+            "two_factor_enabled": bool(user is not None and user.two_factor_enabled),
             "created_at": isoformat(member.created_at),
             "updated_at": isoformat(member.updated_at),
         }

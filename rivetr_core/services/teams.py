@@ -148,15 +148,15 @@ class TeamService:
             await self._team(session, team_id)
             query = select(TeamMember).where(TeamMember.team_id == team_id)
             rows, next_cursor = await keyset_page(session, query, TeamMember, page)
-            names = await self._usernames(session, [m.user_id for m in rows])
-        return [member_json(m, names.get(m.user_id, "")) for m in rows], next_cursor
+            users = await self._users(session, [m.user_id for m in rows])
+        return [member_json(m, users.get(m.user_id)) for m in rows], next_cursor
 
     async def member(self, team_id: str, user_ref: str) -> dict[str, Any]:
         async with self.ctx.db.session() as session:
             team = await self._team(session, team_id)
             user = await self._user(session, user_ref, "user")
             member = await self._membership(session, team, user)
-        return member_json(member, user.username)
+        return member_json(member, user)
 
     async def add_member(
         self, team_id: str, user_ref: str, role: str, *, field: str = "user_id"
@@ -176,7 +176,7 @@ class TeamService:
                 field, "already a member", summary=f"{user_ref!r} is already a member of this team"
             ) from None
         memberships_changed()
-        return member_json(member, user.username)
+        return member_json(member, user)
 
     async def set_role(self, team_id: str, user_ref: str, role: str) -> dict[str, Any]:
         check_role(role)
@@ -195,7 +195,7 @@ class TeamService:
                 await self._keep_an_owner(session, team)
             await session.commit()
         memberships_changed()  # the new role applies from the member's next request
-        return member_json(member, user.username)
+        return member_json(member, user)
 
     async def remove_member(self, team_id: str, user_ref: str) -> None:
         async with self.ctx.db.session() as session:
@@ -278,6 +278,6 @@ class TeamService:
             )
         return member
 
-    async def _usernames(self, session: Any, user_ids: list[str]) -> dict[str, str]:
-        rows = (await session.exec(select(User.id, User.username).where(col(User.id).in_(user_ids)))).all()
-        return dict(rows)
+    async def _users(self, session: Any, user_ids: list[str]) -> dict[str, User]:
+        rows = (await session.exec(select(User).where(col(User.id).in_(user_ids)))).all()
+        return {u.id: u for u in rows}

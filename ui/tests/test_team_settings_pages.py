@@ -102,3 +102,27 @@ async def test_a_server_admin_sees_every_team_and_the_new_team_form(world: dict[
 async def test_the_nav_links_to_teams(world: dict[str, Any]) -> None:
     status, body = await world["viewer"].get("/")
     assert status == 200 and 'href="/teams"' in body
+
+
+async def test_members_without_two_factor_are_marked_when_the_team_requires_it(world: dict[str, Any]) -> None:
+    api, acme, admin = world["api"], world["acme"], world["admin"]
+    async with api.ctx.db.engine.begin() as conn:  # olga enrolled (the enrolment itself: tests/test_two_factor.py)
+        from sqlalchemy import text
+
+        await conn.execute(text("UPDATE users SET two_factor_enabled = 1 WHERE username = 'olga'"))
+    status, page = await api.get(f"/api/teams/{acme['id']}/members")
+    assert status == 200
+    assert {m["username"]: m["two_factor_enabled"] for m in page["items"]} == {"olga": True, "vic": False}
+
+    def marks(body: str) -> dict[str, str]:
+        import re
+
+        rows = re.findall(r'data-member="(\w+)".*?<td data-two-factor>(.*?)</td>', body, re.S)
+        return {name: re.sub(r"<[^>]+>", "", cell).strip() for name, cell in rows}
+
+    status, body = await admin.get(f"/teams/{acme['id']}/partials/members")
+    assert status == 200 and marks(body) == {"olga": "on", "vic": "off"}, body
+    status, _ = await api.put(f"/api/teams/{acme['id']}", json={"require_2fa": True})
+    assert status == 200
+    status, body = await admin.get(f"/teams/{acme['id']}/partials/members")
+    assert status == 200 and marks(body) == {"olga": "on", "vic": "off: no access"}, body
