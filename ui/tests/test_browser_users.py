@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from ui.tests.browser_helpers import login, screenshot
 
@@ -75,7 +76,7 @@ def test_an_invitation_is_accepted_in_a_second_browser(shared_server: Any, page:
     page.goto(server.url + "/users")
     row = page.locator("tr[data-user=newbie]")
     assert row.locator("[data-teams]").inner_text() == "default (developer)"
-    assert row.locator("[data-server-role]").inner_text() == "—"
+    assert row.locator("[data-server-role] select").input_value() == "member"  # no server role
     assert "newbie" not in page.inner_text("#invitation-list")  # no longer pending
     screenshot(page, "users")
 
@@ -121,6 +122,18 @@ def test_reset_disable_and_delete_from_the_users_page(shared_server: Any, page: 
         f"{server.url}/api/auth/login", json={"username": "rita", "password": "rita's second password"}
     )
     assert new_login.status_code == 200
+
+    # The server owner makes rita a server admin from her row, then takes it back.
+    select = row.locator("select[data-server-role-url]")
+    assert select.input_value() == "member"
+    for role, expected in (("admin", "admin"), ("member", None)):
+        select.select_option(role)
+        expect(row.locator("[data-inline-status]")).to_have_text("Saved")
+        with server.client() as client:
+            assert client.get("/api/users/rita").json()["server_role"] == expected
+        row.locator("[data-inline-status]").evaluate("el => el.textContent = ''")
+    # The owner's own row has no select: nobody changes their own server role here.
+    assert page.locator("tr[data-user=admin] select[data-server-role-url]").count() == 0
 
     row.locator("button:has-text('Disable')").click()
     page.click("#confirm-dialog [data-ok]")

@@ -126,3 +126,16 @@ async def test_members_without_two_factor_are_marked_when_the_team_requires_it(w
     assert status == 200
     status, body = await admin.get(f"/teams/{acme['id']}/partials/members")
     assert status == 200 and marks(body) == {"olga": "on", "vic": "off: no access"}, body
+
+
+async def test_only_server_admins_get_the_server_role_select_and_only_owners_offer_owner(
+    world: dict[str, Any],
+) -> None:
+    status, body = await world["owner"].get("/users")  # a team owner invites; users and server roles: not theirs
+    assert status == 200 and "invitations-title" in body and "data-server-role-url" not in body
+    status, body = await world["admin"].get("/users")  # a server admin: selects, but cannot make owners
+    import re
+
+    selects = re.findall(r"<select [^>]*data-server-role-url.*?</select>", body, re.S)
+    assert status == 200 and selects, body[:300]
+    assert all('value="admin"' in s and 'value="owner"' not in s for s in selects)
