@@ -67,6 +67,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.system:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.two_factor:bp",
+    "rivetr_core.api.passkeys:bp",
     "rivetr_core.api.tokens:bp",
     "rivetr_core.api.acting_team:bp",
     "rivetr_core.api.teams:bp",

@@ -53,7 +53,13 @@ def token_matches(given: str, expected: str) -> bool:
 
 
 PUBLIC_API_PATHS = frozenset(
-    {"/api/auth/login", "/api/auth/login/2fa", "/api/auth/setup", "/api/auth/status"}
+    {
+        "/api/auth/login",
+        "/api/auth/login/2fa",
+        "/api/auth/login/2fa/passkey/options",
+        "/api/auth/setup",
+        "/api/auth/status",
+    }
 )
 
 

@@ -25,6 +25,7 @@ from tests.support.server import ApiClient
 PUBLIC_OPERATIONS = {
     ("post", "/api/auth/login"),
     ("post", "/api/auth/login/2fa"),  # the second step of a two-factor login: its challenge is the credential
+    ("post", "/api/auth/login/2fa/passkey/options"),  # a passkey's options for that step: the same credential
     ("post", "/api/auth/setup"),
     ("get", "/api/auth/status"),
     # One-time links: the token in the path is the credential (docs/users.md).

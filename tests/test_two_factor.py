@@ -121,7 +121,8 @@ async def test_login_with_2fa_needs_the_code_and_then_opens_a_session(api: ApiCl
 
     status, body = await password_step(api)
     assert status == 200 and body["two_factor_required"] is True
-    assert set(body) == {"two_factor_required", "challenge", "expires_at"}
+    assert set(body) == {"two_factor_required", "challenge", "expires_at", "methods"}
+    assert body["methods"] == ["totp", "recovery_code"]
     assert cookie_of(api) is None  # no session on the password alone
     ((stored,),) = db_rows(api, "SELECT token_hash FROM login_challenges")
     assert body["challenge"] not in stored  # only its hash
@@ -182,7 +183,7 @@ async def test_a_recovery_code_works_once(api: ApiClient) -> None:
 async def test_the_second_step_wants_exactly_one_factor(api: ApiClient) -> None:
     for factors in ({}, {"code": "123456", "recovery_code": "abcde-fghij"}):
         status, body = await second_step(api, "rvc_whatever", **factors)
-        assert status == 422 and "exactly one of code and recovery_code" in body["error"]["message"]
+        assert status == 422 and "exactly one of code, recovery_code and passkey" in body["error"]["message"]
 
 
 async def test_an_expired_challenge_is_refused(api: ApiClient) -> None:

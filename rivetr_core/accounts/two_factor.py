@@ -8,7 +8,8 @@ Loaded on first use (idle memory): by a 2FA API call, the profile page, or the l
   accepted code is kept (``last_used_step``) and a code of that step or an earlier one is refused.
 * **Recovery codes** (10, shown once) are stored as sha256 and each works once.
 * **Challenges**: a correct password of a user with 2FA yields a random challenge (stored as sha256) instead of a
-  session; it lives :data:`CHALLENGE_LIFETIME` and dies after :data:`MAX_FAILURES` wrong codes. Kept in the
+  session; it lives :data:`CHALLENGE_LIFETIME` and dies after :data:`MAX_FAILURES` wrong codes (or passkey
+  assertions: a passkey, :mod:`.passkeys`, answers it like a code). Kept in the
   database rather than a dict in the process: a restart between the two steps, or a second control-plane process,
   does not lose it, and its expiry can be read and tested like every other stored time.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from sqlmodel import col, select
 
 from rivetr_core.db.engine import aware, utcnow
 from rivetr_core.models.accounts import User
+from rivetr_core.models.passkeys import Passkey, PasskeyChallenge
 from rivetr_core.models.two_factor import LoginChallenge, RecoveryCode, UserTotp
 
 from . import credentials
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
     from rivetr_core.db import Database
     from rivetr_core.secrets import SecretBox
+
+    from .passkeys import Assertion
 
 ISSUER = "Rivetr"
 CHALLENGE_LIFETIME = timedelta(minutes=5)
@@ -74,6 +78,8 @@ class Challenge:
 
     token: str
     expires_at: datetime
+    #: The second factors the user can answer with: "totp", "passkey", "recovery_code".
+    methods: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -162,7 +168,43 @@ async def start_challenge(db: Database, user: User) -> Challenge:
             )
         )
         await s.commit()
-    return Challenge(token=raw, expires_at=expires)
+    return Challenge(token=raw, expires_at=expires, methods=await login_methods(db, user.id))
+
+
+async def login_methods(db: Database, user_id: str) -> list[str]:
+    """The second factors ``user_id`` can log in with, for the login page to offer the right ones."""
+    async with db.session() as s:
+        totp = await s.get(UserTotp, user_id)
+        passkey = (await s.exec(select(Passkey.id).where(Passkey.user_id == user_id))).first()
+        recovery = (
+            await s.exec(
+                select(RecoveryCode.id).where(
+                    RecoveryCode.user_id == user_id, col(RecoveryCode.used_at).is_(None)
+                )
+            )
+        ).first()
+    found = {
+        "totp": totp is not None and totp.confirmed_at is not None,
+        "passkey": passkey is not None,
+        "recovery_code": recovery is not None,
+    }
+    return [name for name, present in found.items() if present]
+
+
+async def reset_second_factors(db: Database, user_id: str) -> bool:
+    """Remove every second factor of a user (TOTP secret, passkeys, recovery codes, pending challenges) and clear
+    ``two_factor_enabled``. False when the user does not exist."""
+    async with db.session() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            return False
+        for model in (UserTotp, RecoveryCode, LoginChallenge, Passkey, PasskeyChallenge):
+            await s.exec(delete(model).where(col(model.user_id) == user_id))  # type: ignore[attr-defined]
+        user.two_factor_enabled = False
+        user.updated_at = utcnow()
+        s.add(user)
+        await s.commit()
+    return True
 
 
 class TwoFactorService:
@@ -187,7 +229,8 @@ class TwoFactorService:
         return TwoFactorStatus(
             enabled=enabled,
             pending=totp is not None and not enabled,
-            recovery_codes_left=int(left) if enabled else 0,
+            # A passkey alone turns two-factor login on too, with recovery codes.
+            recovery_codes_left=int(left) if enabled or user.two_factor_enabled else 0,
         )
 
     async def setup(self, user: User) -> Enrolment:
@@ -229,7 +272,7 @@ class TwoFactorService:
             await s.exec(
                 update(User).where(col(User.id) == user.id).values(two_factor_enabled=True, updated_at=now)
             )  # type: ignore[call-overload]
-            codes = await self._replace_recovery_codes(s, user.id)
+            codes = await self.replace_recovery_codes(s, user.id)
             await s.commit()
         user.two_factor_enabled = True
         return codes
@@ -240,7 +283,7 @@ class TwoFactorService:
         if not await self._use_code(user.id, code):
             raise invalid_code()
         async with self.db.session() as s:
-            codes = await self._replace_recovery_codes(s, user.id)
+            codes = await self.replace_recovery_codes(s, user.id)
             await s.commit()
         return codes
 
@@ -251,24 +294,20 @@ class TwoFactorService:
             raise AccountError(422, "is not your current password", field="password")
         if not await self._use_code(user.id, code) and not await self._use_recovery_code(user.id, code):
             raise invalid_code()
+        async with self.db.session() as s:
+            passkey = (await s.exec(select(Passkey.id).where(Passkey.user_id == user.id))).first()
+            if passkey is not None:  # still a second factor: only the TOTP secret goes
+                await s.exec(delete(UserTotp).where(col(UserTotp.user_id) == user.id))
+                await s.commit()
+                return
         await self.reset(user.id)
         user.two_factor_enabled = False
 
     async def reset(self, user_id: str) -> bool:
         """Remove a user's 2FA entirely (their own disable, or a server admin's reset for a lost phone): secret,
-        recovery codes and pending challenges go, ``two_factor_enabled`` clears. False when the user does not
-        exist."""
-        async with self.db.session() as s:
-            user = await s.get(User, user_id)
-            if user is None:
-                return False
-            for model in (UserTotp, RecoveryCode, LoginChallenge):
-                await s.exec(delete(model).where(col(model.user_id) == user_id))  # type: ignore[attr-defined]
-            user.two_factor_enabled = False
-            user.updated_at = utcnow()
-            s.add(user)
-            await s.commit()
-        return True
+        passkeys, recovery codes and pending challenges go, ``two_factor_enabled`` clears. False when the user does
+        not exist."""
+        return await reset_second_factors(self.db, user_id)
 
     # ----------------------------------------------------------------------------------------- login
     async def pending_login(self, raw: str) -> PendingLogin:
@@ -295,16 +334,25 @@ class TwoFactorService:
         return PendingLogin(challenge_id=challenge.id, failures=challenge.failures, user=user)
 
     async def complete_login(
-        self, pending: PendingLogin, *, code: str | None = None, recovery_code: str | None = None
+        self,
+        pending: PendingLogin,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        passkey: Assertion | None = None,
     ) -> User:
-        """Check the second factor of ``pending``: its user when right (the challenge is used up), else 401
-        ``invalid_code``; the :data:`MAX_FAILURES`-th wrong code kills the challenge (log in again)."""
+        """Check the second factor of ``pending`` (a code, a recovery code or a passkey's assertion): its user when
+        right (the challenge is used up), else 401 ``invalid_code``; the :data:`MAX_FAILURES`-th wrong answer
+        kills the challenge (log in again)."""
         user_id = pending.user.id
-        ok = (
-            await self._use_code(user_id, code)
-            if code
-            else await self._use_recovery_code(user_id, recovery_code)
-        )
+        if passkey is not None:
+            from .passkeys import PasskeyService
+
+            ok = await PasskeyService(self.db).verify_login(pending, passkey)
+        elif code:
+            ok = await self._use_code(user_id, code)
+        else:
+            ok = await self._use_recovery_code(user_id, recovery_code)
         async with self.db.session() as s:
             if ok:
                 await s.exec(delete(LoginChallenge).where(col(LoginChallenge.id) == pending.challenge_id))
@@ -374,7 +422,7 @@ class TwoFactorService:
             return bool(result.rowcount == 1)
 
     @staticmethod
-    async def _replace_recovery_codes(s: AsyncSession, user_id: str) -> list[str]:
+    async def replace_recovery_codes(s: AsyncSession, user_id: str) -> list[str]:
         """New codes in the session ``s`` (committed by the caller), the old ones deleted."""
         codes = [new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
         await s.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))

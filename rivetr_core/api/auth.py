@@ -82,6 +82,9 @@ class TwoFactorChallengeOut(ApiModel):
     two_factor_required: bool = Field(description="Always true: send a code to POST /api/auth/login/2fa.")
     challenge: str = Field(description="Opaque; valid for 5 minutes and 5 wrong codes.")
     expires_at: str
+    methods: list[str] = Field(
+        description="The second factors this user has: totp (a code), passkey, recovery_code."
+    )
 
 
 class LoginAnswerOut(RootModel[LoginOut | TwoFactorChallengeOut]):
@@ -154,6 +157,7 @@ async def login(data: Credentials) -> Response | dict[str, Any]:
             two_factor_required=True,
             challenge=challenge.token,
             expires_at=isoformat(challenge.expires_at) or "",
+            methods=challenge.methods,
         ).model_dump(mode="json")
     return session_response(result, 200)
 

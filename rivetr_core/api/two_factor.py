@@ -5,8 +5,9 @@ server admin's reset of someone's 2FA (docs/two-factor.md).
   SVG); ``POST /api/auth/2fa/confirm {"code"}`` — enables it and returns 10 recovery codes, once;
   ``POST /api/auth/2fa/recovery-codes {"code"}`` — new recovery codes; ``DELETE /api/auth/2fa {"password",
   "code"}`` — disables it. All for a user's own session or token (the admin token has no user: 403).
-* ``POST /api/auth/login/2fa {"challenge", "code" | "recovery_code"}`` — public: completes a login that answered
-  ``two_factor_required`` (same answer and cookie as a login; rate-limited with it).
+* ``POST /api/auth/login/2fa {"challenge", "code" | "recovery_code" | "passkey"}`` — public: completes a login
+  that answered ``two_factor_required`` (same answer and cookie as a login; rate-limited with it). A passkey's
+  options come from :mod:`.passkeys`.
 * ``DELETE /api/users/{id}/2fa`` — a server admin removes a user's 2FA (a lost phone and no recovery code).
 
 Permissions are declared in rivetr_core/authz/routes.py. The service (:mod:`rivetr_core.accounts.two_factor`,
@@ -67,14 +68,17 @@ class DisableIn(ApiModel):
 
 
 def _one_factor(schema: dict[str, Any], model: type[BaseModel]) -> None:
-    """The document says what the validator checks: exactly one of ``code`` and ``recovery_code``, a string (a client
-    following the document is never refused)."""
-    for name in ("code", "recovery_code"):
+    """The document says what the validator checks: exactly one of ``code``, ``recovery_code`` (strings) and
+    ``passkey`` (an object): a client following the document is never refused."""
+    for name in FACTORS:
         prop = schema["properties"][name]
         prop.pop("default", None)
         branches = prop.pop("anyOf", None) or []
         prop.update(next((b for b in branches if b != {"type": "null"}), {}))
-    schema["oneOf"] = [{"required": ["code"]}, {"required": ["recovery_code"]}]
+    schema["oneOf"] = [{"required": [name]} for name in FACTORS]
+
+
+FACTORS = ("code", "recovery_code", "passkey")
 
 
 class SecondStepIn(ApiModel):
@@ -88,11 +92,16 @@ class SecondStepIn(ApiModel):
         max_length=32,
         description="Instead of code: one of the recovery codes (each works once).",
     )
+    passkey: dict[str, Any] | None = Field(
+        None,
+        description="Instead of code: the PublicKeyCredential (JSON form) of navigator.credentials.get() with the "
+        "options of POST /api/auth/login/2fa/passkey/options.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecondStepIn:
-        if (self.code is None) == (self.recovery_code is None):
-            raise ValueError("send exactly one of code and recovery_code")
+        if sum(getattr(self, name) is not None for name in FACTORS) != 1:
+            raise ValueError("send exactly one of code, recovery_code and passkey")
         return self
 
 
@@ -168,12 +177,23 @@ async def two_factor_disable(data: DisableIn) -> Response:
 @document_response(LoginOut)
 async def login_second_step(data: SecondStepIn) -> Response:
     """Complete a login that answered ``two_factor_required``: the same answer and session cookie as a login.
-    401 ``invalid_code`` for a wrong code (the fifth kills the challenge), 401 ``invalid_challenge`` when it is
+    The second factor is a TOTP ``code``, a ``recovery_code``, or a ``passkey`` assertion (see
+    ``POST /api/auth/login/2fa/passkey/options``). 401 ``invalid_code`` for a wrong one (the fifth kills the challenge), 401 ``invalid_challenge`` when it is
     unknown, expired (5 minutes) or killed: log in again."""
     service = two_factor()
     pending = await service.pending_login(data.challenge)
     request.rivetr_login_user = pending.user.username  # type: ignore[attr-defined]  # audit's actor
-    user = await service.complete_login(pending, code=data.code, recovery_code=data.recovery_code)
+    assertion = None
+    if data.passkey is not None:
+        from rivetr_core.accounts.passkeys import Assertion
+
+        from .passkeys import relying_party
+
+        request.rivetr_login_action = "auth.login.passkey"  # type: ignore[attr-defined]
+        assertion = Assertion(credential=data.passkey, rp=relying_party())
+    user = await service.complete_login(
+        pending, code=data.code, recovery_code=data.recovery_code, passkey=assertion
+    )
     result = await accounts().open_session(
         user,
         previous_session_id=request.cookies.get(SESSION_COOKIE),
@@ -186,9 +206,9 @@ async def login_second_step(data: SecondStepIn) -> Response:
 @bp.delete("/users/<user_id>/2fa")
 @tag(["users"])
 async def reset_user_two_factor(user_id: str) -> Response:
-    """Remove a user's two-factor login (a lost phone and no recovery code left).
+    """Remove a user's two-factor login (a lost phone or key, and no recovery code left).
 
-    ``user_id`` is a user id or username. Their secret, recovery codes and pending logins go; they log in with
+    ``user_id`` is a user id or username. Their secret, passkeys, recovery codes and pending logins go; they log in with
     the password alone until they enrol again."""
     service = accounts()
     user = await service.get_user(user_id) or await service.get_user_by_name(user_id)

@@ -184,6 +184,13 @@ CORE_ROUTES: dict[str, str] = {
     "two_factor_api.two_factor_disable": ACCOUNT,
     "two_factor_api.login_second_step": PUBLIC,
     "two_factor_api.reset_user_two_factor": SERVER,
+    # passkeys (rivetr_core/api/passkeys.py): one's own keys; a login's passkey options are public like login
+    "passkeys_api.list_passkeys": ACCOUNT,
+    "passkeys_api.passkey_registration_options": ACCOUNT,
+    "passkeys_api.register_passkey": ACCOUNT,
+    "passkeys_api.rename_passkey": ACCOUNT,
+    "passkeys_api.remove_passkey": ACCOUNT,
+    "passkeys_api.passkey_login_options": PUBLIC,
     "tokens_api.list_tokens": ACCOUNT,
     "tokens_api.create_token": ACCOUNT,
     "tokens_api.revoke_token": ACCOUNT,

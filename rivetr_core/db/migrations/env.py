@@ -12,6 +12,7 @@ import rivetr_core.models
 # Lazily loaded features' tables: backups (and the services it imports), compose stacks, teams, two-factor login.
 import rivetr_core.models.backups
 import rivetr_core.models.invitations
+import rivetr_core.models.passkeys
 import rivetr_core.models.registries
 import rivetr_core.models.stacks
 import rivetr_core.models.teams
