@@ -4,15 +4,14 @@ lists are filtered, an app-restricted token sees only its app, the admin token s
 to the acting team, and a deploy started by a team member runs in the background without the request's
 restriction.
 
-The team credentials are Principals as part D1's resolution builds them (``team_id``, ``team_ids``, ``app_ids``,
-``project_ids``), returned by a test-only verifier keyed by bearer token: the isolation is what is under test,
-not how a session or token is resolved (tests of D1 cover that).
+The team credentials are real: users with a team role, logged in through the API, and the API tokens they make
+(``tests.support.team_members``), so every request carries the Principal the server itself resolves (acting team,
+visible teams, an app restriction).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,29 +19,12 @@ from typing import Any
 import pytest
 
 from rivetr_core.authz import visibility
-from rivetr_core.authz.permissions import Principal
 from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, api_on, make_config
+from tests.support.team_members import member_token
 
 IMAGE = "registry.example.com/team/api:1"
 COMPOSE = "services:\n  web:\n    image: docker.io/library/nginx:1\n"
-
-
-def principal(name: str, **restrictions: Any) -> Principal:
-    """A team member's Principal (team owner role, no server role) with ``restrictions``."""
-    restrictions = {k: frozenset(v) if isinstance(v, set) else v for k, v in restrictions.items()}
-    if {"team_ids", "app_ids", "project_ids", "team_id"} <= {f.name for f in dataclasses.fields(Principal)}:
-        return Principal(name, server_role=None, **restrictions)
-
-    # Before part D1's fields are in: the same fields on a subclass (visibility reads them with getattr).
-    @dataclasses.dataclass(frozen=True)
-    class Restricted(Principal):
-        team_id: str | None = None
-        team_ids: frozenset[str] | None = None
-        app_ids: frozenset[str] | None = None
-        project_ids: frozenset[str] | None = None
-
-    return Restricted(name, server_role=None, **restrictions)
 
 
 class Teams:
@@ -50,11 +32,11 @@ class Teams:
 
     def __init__(self, api: ApiClient) -> None:
         self.api = api
-        self.principals: dict[str, Principal] = {}
+        self.tokens: dict[str, str] = {}  # a test's name for a credential → the real bearer token
         self.ids: dict[str, dict[str, str]] = {}
 
-    def as_(self, token: str) -> dict[str, Any]:
-        return {"headers": {"Authorization": f"Bearer {token}"}, "auth": False}
+    def as_(self, name: str) -> dict[str, Any]:
+        return {"headers": {"Authorization": f"Bearer {self.tokens[name]}"}, "auth": False}
 
     async def get(self, token: str, path: str) -> tuple[int, Any]:
         return await self.api.get(path, **self.as_(token))
@@ -166,18 +148,12 @@ async def teams(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[Team
         world.ids["a"] = await _make_team(api, "alpha", fake_runtime)
         world.ids["b"] = await _make_team(api, "beta", fake_runtime)
         a, b = world.ids["a"], world.ids["b"]
-        world.principals = {
-            "tok-a": principal("user:alice", team_id=a["team"], team_ids={a["team"]}),
-            "tok-b": principal("user:bob", team_id=b["team"], team_ids={b["team"]}),
-            "tok-app": principal(
-                "token:alice/ci", team_id=a["team"], team_ids={a["team"]}, app_ids={a["app"]}
-            ),
+        world.tokens = {
+            "tok-a": await member_token(api, "alice", a["team"], "owner"),
+            "tok-b": await member_token(api, "bob", b["team"], "owner"),
+            # alice's CI: a token restricted to one app (made by its own user, an owner of team a too)
+            "tok-app": await member_token(api, "alice-ci", a["team"], "owner", app_ids=[a["app"]]),
         }
-
-        async def verify(token: str) -> Principal | None:
-            return world.principals.get(token)
-
-        api.app.extensions["rivetr_auth_verifiers"].insert(0, verify)
         yield world
 
 
@@ -378,10 +354,9 @@ async def test_websockets_of_another_team_are_refused_and_own_accepted(teams: Te
     from tests.support.server import websocket_outcome
 
     a, b = teams.ids["a"], teams.ids["b"]
-    headers = {"Authorization": "Bearer tok-a"}
 
     async def outcome(path: str) -> str:
-        return await websocket_outcome(teams.api.client, path, headers=headers)
+        return await websocket_outcome(teams.api.client, path, headers=teams.as_("tok-a")["headers"])
 
     assert await outcome(f"/api/deployments/{a['deployment']}/logs/stream") == "accepted"
     assert await outcome(f"/api/apps/{a['app']}/logs/stream") == "accepted"
@@ -458,14 +433,14 @@ async def test_primary_key_loads_identity_map_hits_and_bulk_writes_are_covered(t
     ]
 
 
-async def test_real_member_tokens_are_isolated_the_same_way(teams: Teams) -> None:
-    """Part D1's resolution end to end: a team member's own token (acting team from the token) and one restricted
-    to an app, made through ``POST /api/tokens``."""
-    from tests.support.team_members import bearer, member_token
+async def test_other_roles_and_scopes_are_isolated_the_same_way(teams: Teams) -> None:
+    """A developer's token and an admin's deploy-scoped CI token restricted to one app (the module's other tokens
+    are owners' with the admin scope)."""
+    from tests.support.team_members import bearer
 
     a, b = teams.ids["a"], teams.ids["b"]
     api = teams.api
-    alice = await member_token(api, "alice", a["team"], "developer")
+    alice = await member_token(api, "dora", a["team"], "developer")
     ci = await member_token(api, "carol", a["team"], "admin", scopes=("deploy",), app_ids=[a["app"]])
     assert (await api.get(f"/api/apps/{a['app']}", **bearer(alice)))[0] == 200
     for path in _resource_paths(b).values():
@@ -515,8 +490,8 @@ async def test_a_project_restricted_token_sees_only_that_projects_resources(team
     a = teams.ids["a"]
     other = await _ok(teams.api.post("/api/projects", json={"name": "alpha-side", "team_id": a["team"]}))
     side_app = await _image_app(teams.api, "alpha-side-app", other["id"])
-    teams.principals["tok-proj"] = principal(
-        "token:alice/side", team_id=a["team"], team_ids={a["team"]}, project_ids={other["id"]}
+    teams.tokens["tok-proj"] = await member_token(
+        teams.api, "alice-side", a["team"], "owner", project_ids=[other["id"]]
     )
     assert _ids((await teams.get("tok-proj", "/api/projects"))[1]) == {other["id"]}
     assert _ids((await teams.get("tok-proj", "/api/apps"))[1]) == {side_app["id"]}
