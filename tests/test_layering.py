@@ -32,6 +32,7 @@ UI_EXCEPTIONS: dict[str, str] = {
     "rivetr_core.accounts.setup": "first-run setup proof shared with the API's setup endpoint",
     "rivetr_core.accounts.web": "the session cookie, shared with the API's cookie authentication",
     "rivetr_core.accounts.two_factor": "the login's code step and the profile's enrolment use the API's 2FA service",
+    "rivetr_core.accounts.passkeys": "the profile lists the user's passkeys through the API's passkey service",
     "rivetr_core.accounts.invitations": "the Users page and the public invite/reset pages use the API's link service",
     "rivetr_core.accounts.users": "the Users page administers users through the API's user service",
     "rivetr_core.accounts.user_responses": "the Users page shows users and links as the API does",

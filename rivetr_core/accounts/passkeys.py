@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 
-from rivetr_core.db.engine import utcnow
+from rivetr_core.db.engine import isoformat, utcnow
 from rivetr_core.models.accounts import User
 from rivetr_core.models.passkeys import Passkey, PasskeyChallenge
 from rivetr_core.models.two_factor import UserTotp
@@ -78,6 +78,16 @@ def relying_party(server: ServerConfig, scheme: str, host: str) -> RelyingParty:
         rp_id = server.dashboard_domain
         origins.append(f"https://{server.dashboard_domain}")
     return RelyingParty(id=rp_id, origins=tuple(dict.fromkeys(origins)))
+
+
+def passkey_json(row: Passkey) -> dict[str, Any]:
+    """A passkey as the API and the profile page show it: never its key material."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": isoformat(row.created_at) or "",
+        "last_used_at": isoformat(row.last_used_at),
+    }
 
 
 def _b64url(data: bytes) -> str:

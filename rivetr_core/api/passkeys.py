@@ -25,7 +25,6 @@ from quart_schema import document_response, tag, validate_request
 from rivetr_core.accounts.web import own_user
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
-from rivetr_core.db.engine import isoformat
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import envelope, page_model
 
@@ -111,12 +110,9 @@ def relying_party() -> RelyingParty:
 
 def passkey_json(row: Any) -> dict[str, Any]:
     """A :class:`~rivetr_core.models.passkeys.Passkey` as the API shows it (never its key material)."""
-    return PasskeyOut(
-        id=row.id,
-        name=row.name,
-        created_at=isoformat(row.created_at) or "",
-        last_used_at=isoformat(row.last_used_at),
-    ).model_dump(mode="json")
+    from rivetr_core.accounts.passkeys import passkey_json as as_json
+
+    return PasskeyOut.model_validate(as_json(row)).model_dump(mode="json")
 
 
 _own_user = partial(own_user, "passkeys belong to a user; the admin token has none")

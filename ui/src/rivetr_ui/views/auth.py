@@ -1,5 +1,7 @@
 """``/setup`` (first run), ``/login`` (with a second page for the code of a user with two-factor login) and
-``/logout``: classic forms, so they work before any script loads.
+``/logout``: classic forms, so they work before any script loads. A passkey on the second page is the exception:
+WebAuthn is a browser API, so ``passkeys.js`` runs it and posts the assertion to ``POST /api/auth/login/2fa``,
+which sets the same session cookie.
 
 ``/setup`` asks for the admin token as proof of the server (see :mod:`rivetr_core.accounts.setup`).
 """
@@ -94,7 +96,7 @@ async def login() -> Response | tuple[str, int]:
     target = safe_next(request.args.get("next"))
     if request.method == "GET" and g.ui_session is not None:
         return redirect(target)  # type: ignore[return-value]
-    error, username, challenge = None, "", None
+    error, username, challenge, methods = None, "", None, None
     if request.method == "POST":
         form = await request.form
         if form.get("challenge"):
@@ -114,14 +116,19 @@ async def login() -> Response | tuple[str, int]:
                 error = exc.reason
             else:
                 request.rivetr_login_action = "auth.login.challenge"  # type: ignore[attr-defined]  # no session yet
-                challenge = pending.token
+                challenge, methods = pending.token, pending.methods
         else:
             return _logged_in(target, result.session_id)
-    return await _login_page(error=error, username=username, challenge=challenge)
+    return await _login_page(error=error, username=username, challenge=challenge, methods=methods)
 
 
 async def _login_page(
-    *, error: str | None = None, username: str = "", challenge: str | None = None, recovery: bool = False
+    *,
+    error: str | None = None,
+    username: str = "",
+    challenge: str | None = None,
+    recovery: bool = False,
+    methods: list[str] | None = None,
 ) -> tuple[str, int]:
     return await render(
         "login.html",
@@ -130,14 +137,17 @@ async def _login_page(
         username=username,
         challenge=challenge,
         recovery=recovery,
+        # The second factors to offer (see two_factor.login_methods); a code when unknown.
+        methods=methods if methods is not None else ["totp", "recovery_code"],
         next=request.args.get("next", ""),
+        next_target=safe_next(request.args.get("next")),
     )
 
 
 async def _second_step(form: Any, target: str) -> Response | tuple[str, int]:
     """A code (or recovery code) for the challenge of the password step. A wrong one shows the code page again;
     an expired or killed challenge sends back to the password step."""
-    from rivetr_core.accounts.two_factor import TwoFactorService
+    from rivetr_core.accounts.two_factor import TwoFactorService, login_methods
 
     request.rivetr_login_action = "auth.login.2fa"  # type: ignore[attr-defined]
     raw = form.get("challenge", "")
@@ -157,7 +167,10 @@ async def _second_step(form: Any, target: str) -> Response | tuple[str, int]:
     except AccountError as exc:
         killed = isinstance(exc.details, dict) and exc.details.get("attempts_left") == 0
         return await _login_page(
-            error=exc.reason, challenge=None if killed else raw, recovery=bool(recovery_code)
+            error=exc.reason,
+            challenge=None if killed else raw,
+            recovery=bool(recovery_code),
+            methods=await login_methods(ctx().db, pending.user.id),
         )
     return await signed_in(user, target)
 
