@@ -138,14 +138,15 @@ def test_schemathesis_finds_no_server_error_and_no_contradiction(rivetr_server: 
     # counts them.
     # GET /api/apps/{app_id}/build-plan is left out: it clones the app's repository while the request waits, so
     # a fuzzed git_url makes it an outbound network call as long as the clone's timeout (tests talk to loopback
-    # only); tests/test_build_plan_api.py covers its answers against a real git daemon.
+    # only); tests/test_build_plan_api.py covers its answers against a real git daemon. POST /api/git/check too
+    # (git ls-remote of the fuzzed URL): tests/test_git_check.py.
     report = run_fuzz(
         server.url,
         server.token,
         max_examples=10,
         seed=20261205,
         exclude_checks=["negative_data_rejection"],
-        extra=["--exclude-path", "/api/apps/{app_id}/build-plan"],
+        extra=["--exclude-path", "/api/apps/{app_id}/build-plan", "--exclude-path", "/api/git/check"],
     )
     assert report.cases >= 1000, report.describe()
     assert not report.errors, report.describe()

@@ -24,6 +24,7 @@ CORE_ROUTES: dict[str, str] = {
     "apps_api.update_app": WRITE,
     "apps_api.delete_app": WRITE,
     "build_plan_api.build_plan": READ,
+    "git_check_api.check_repository": WRITE,  # asks a remote host: for those who may make apps
     "env_vars_api.list_env_vars": READ,
     "env_vars_api.get_env_var": READ,
     "env_vars_api.create_env_var": WRITE,

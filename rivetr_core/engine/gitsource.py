@@ -156,34 +156,7 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
         on_line(line)
 
     try:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PROTOCOL": "version=2"}
-        if target is not None:
-            known_hosts.write_text(known_hosts_text(*target, pinned))
-            # Only this file is consulted (no global or user known_hosts, no hashing, no IP entries), so the DB
-            # alone decides which keys a host may present.
-            options = [
-                "-o BatchMode=yes",
-                f"-o StrictHostKeyChecking={'yes' if pinned else 'accept-new'}",
-                f"-o UserKnownHostsFile={known_hosts}",
-                "-o GlobalKnownHostsFile=/dev/null",
-                "-o HashKnownHosts=no",
-                "-o CheckHostIP=no",
-                "-o UpdateHostKeys=no",
-            ]
-            if request.ssh_private_key:
-                key_path = cred_dir / "id"
-                fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(request.ssh_private_key.strip() + "\n")
-                options = [f"-i {key_path}", "-o IdentitiesOnly=yes", *options]
-            env["GIT_SSH_COMMAND"] = "ssh " + " ".join(options)
-        if request.token:
-            askpass = cred_dir / "askpass.sh"
-            askpass.write_text(ASKPASS)
-            askpass.chmod(stat.S_IRWXU)
-            env["GIT_ASKPASS"] = str(askpass)
-            env["RIVETR_GIT_TOKEN"] = request.token
-            env["RIVETR_GIT_USERNAME"] = request.username or DEFAULT_TOKEN_USER
+        env = _git_env(request, cred_dir, target, pinned)
         progress = _progress_class(on_line_seen)()
         if request.commit:
             result = _fetch_commit(request, dest, env, progress, on_line_seen)
@@ -224,6 +197,81 @@ def clone_sync(request: CloneRequest, dest: Path, on_line: Callable[[str], None]
         raise GitSourceError(f"not a git repository: {exc}") from None
     finally:
         shutil.rmtree(cred_dir, ignore_errors=True)
+
+
+def _git_env(
+    request: CloneRequest, cred_dir: Path, target: tuple[str, int] | None, pinned: list[HostKey]
+) -> dict[str, str]:
+    """git's environment for ``request``: no prompts, and its SSH key, pinned host keys and HTTPS token as files
+    in ``cred_dir`` (private, deleted by the caller) — never on a command line."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PROTOCOL": "version=2"}
+    if target is not None:
+        known_hosts = cred_dir / "known_hosts"
+        known_hosts.write_text(known_hosts_text(*target, pinned))
+        # Only this file is consulted (no global or user known_hosts, no hashing, no IP entries), so the DB
+        # alone decides which keys a host may present.
+        options = [
+            "-o BatchMode=yes",
+            f"-o StrictHostKeyChecking={'yes' if pinned else 'accept-new'}",
+            f"-o UserKnownHostsFile={known_hosts}",
+            "-o GlobalKnownHostsFile=/dev/null",
+            "-o HashKnownHosts=no",
+            "-o CheckHostIP=no",
+            "-o UpdateHostKeys=no",
+        ]
+        if request.ssh_private_key:
+            key_path = cred_dir / "id"
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(request.ssh_private_key.strip() + "\n")
+            options = [f"-i {key_path}", "-o IdentitiesOnly=yes", *options]
+        env["GIT_SSH_COMMAND"] = "ssh " + " ".join(options)
+    if request.token:
+        askpass = cred_dir / "askpass.sh"
+        askpass.write_text(ASKPASS)
+        askpass.chmod(stat.S_IRWXU)
+        env["GIT_ASKPASS"] = str(askpass)
+        env["RIVETR_GIT_TOKEN"] = request.token
+        env["RIVETR_GIT_USERNAME"] = request.username or DEFAULT_TOKEN_USER
+    return env
+
+
+@dataclass
+class RemoteRefs:
+    default_branch: str | None  # what the remote's HEAD points at
+    branches: list[str]
+
+
+def list_remote_sync(request: CloneRequest) -> RemoteRefs:
+    """Blocking ``git ls-remote --symref``: the repository's branches and default branch, nothing downloaded
+    (the check a new app's repository and branch get). Call through ``asyncio.to_thread``."""
+    import git
+
+    cred_dir = Path(tempfile.mkdtemp(prefix="rivetr-git-"))
+    target = ssh_target(request.url) if classify_url(request.url) == "ssh" else None
+    try:
+        env = _git_env(request, cred_dir, target, list(request.host_keys or []))
+        out = str(
+            git.cmd.Git().ls_remote(
+                "--symref", request.url, "HEAD", "refs/heads/*", env=env, kill_after_timeout=request.timeout
+            )
+        )
+    except git.GitCommandError as exc:
+        stderr = redact((exc.stderr or "").strip().replace("stderr: ", "").strip("'").strip())
+        raise GitSourceError(
+            f"git ls-remote of {redact(request.url)} failed: {stderr or redact(str(exc))}"
+        ) from None
+    finally:
+        shutil.rmtree(cred_dir, ignore_errors=True)
+    default: str | None = None
+    branches: list[str] = []
+    for line in out.splitlines():
+        if line.startswith("ref: ") and line.endswith("\tHEAD"):
+            ref = line[len("ref: ") : -len("\tHEAD")]
+            default = ref.removeprefix("refs/heads/")
+        elif "\trefs/heads/" in line:
+            branches.append(line.split("\trefs/heads/", 1)[1])
+    return RemoteRefs(default, sorted(branches))
 
 
 def _result(repo) -> CloneResult:  # type: ignore[no-untyped-def]
