@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import struct
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -177,18 +178,14 @@ async def test_a_registration_needs_the_servers_challenge_and_origin(api: ApiCli
     key = SoftAuthenticator()
     _, options = await alice.call("POST", "/api/auth/passkeys/register/options")
     forged = {**options, "challenge": b64url(os.urandom(32))}  # a challenge the server never issued
-    status, body = await alice.call(
-        "POST", "/api/auth/passkeys", json={"credential": key.create(forged)}
-    )
+    status, body = await alice.call("POST", "/api/auth/passkeys", json={"credential": key.create(forged)})
     assert status == 422 and body["error"]["code"] == "invalid_passkey"
     status, body = await alice.call(
         "POST", "/api/auth/passkeys", json={"credential": key.create(options, "http://evil.example")}
     )
     assert status == 422 and body["error"]["code"] == "invalid_passkey"
     # The challenge was spent by the refused attempt: it works once, right or wrong.
-    status, body = await alice.call(
-        "POST", "/api/auth/passkeys", json={"credential": key.create(options)}
-    )
+    status, body = await alice.call("POST", "/api/auth/passkeys", json={"credential": key.create(options)})
     assert status == 422 and "already used" in body["error"]["message"]
     assert db_rows(api, "SELECT count(*) FROM passkeys") == [(0,)]
     status, body = await api.post("/api/auth/passkeys/register/options")  # the admin token has no user
@@ -370,3 +367,53 @@ async def test_openapi_documents_the_passkey_routes(api: ApiClient) -> None:
     if "$ref" in second:
         second = doc["components"]["schemas"][second["$ref"].rsplit("/", 1)[1]]
     assert "passkey" in second["properties"] and {"required": ["passkey"]} in second["oneOf"]
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def test_passkeys_from_the_cli(tmp_path: Path) -> None:
+    """``rivetr account passkeys`` as carol (her API token) against the API served on a loopback socket."""
+    import httpx
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import api_in_thread
+
+    tokens: dict[str, str] = {}
+
+    async def seed(accounts: Any) -> None:
+        user = await accounts.create_user("carol", PASSWORD)
+        tokens["carol"] = (await accounts.create_token("cli", user=user, created_by="user:carol"))[1]
+
+    with api_in_thread(tmp_path / "data", seed) as (url, _app):
+        env = {"RIVETR_URL": url, "RIVETR_TOKEN": tokens["carol"], "RIVETR_PASSWORD": PASSWORD}
+
+        def run(*args: str, **extra: str) -> Any:
+            return CliRunner().invoke(cli, ["account", "passkeys", *args], env={**env, **extra})
+
+        added = run("add")
+        assert (
+            added.exit_code == 0 and f"{url}/profile#passkeys" in added.stdout
+        )  # registration needs a browser
+        assert json.loads(run("list", "--json").stdout) == []
+
+        # Registered through the API with her token (what the profile page does with a session).
+        key = SoftAuthenticator()
+        auth = {"Authorization": f"Bearer {tokens['carol']}"}
+        options = httpx.post(f"{url}/api/auth/passkeys/register/options", headers=auth).json()
+        response = httpx.post(
+            f"{url}/api/auth/passkeys", headers=auth, json={"credential": key.create(options, origin=url)}
+        )
+        assert response.status_code == 201, response.text
+        passkey_id = response.json()["passkey"]["id"]
+
+        listed = run("list")
+        assert listed.exit_code == 0 and passkey_id in listed.stdout and "never" in listed.stdout
+        renamed = run("rename", passkey_id, "Desk key")
+        assert renamed.exit_code == 0 and "Desk key" in renamed.stdout
+        assert json.loads(run("list", "--json").stdout)[0]["name"] == "Desk key"
+
+        refused = run("remove", passkey_id, RIVETR_PASSWORD="not her password")
+        assert refused.exit_code != 0 and "password" in refused.output
+        removed = run("remove", passkey_id)
+        assert removed.exit_code == 0, removed.output
+        assert json.loads(run("list", "--json").stdout) == []

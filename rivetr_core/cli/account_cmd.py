@@ -1,5 +1,5 @@
 """``rivetr account``: the logged-in user's own account — ``2fa status|enable|disable|recovery-codes``,
-``password``, ``sessions list|revoke ID|revoke-all``.
+``passkeys list|add|rename ID NAME|remove ID``, ``password``, ``sessions list|revoke ID|revoke-all``.
 
 These act as the user the CLI's token belongs to (``rivetr login -u NAME`` makes one); the admin token has no
 user, so the server refuses them (403). Passwords and codes are prompted, never taken as arguments visible to other
@@ -21,7 +21,7 @@ from .output import fields, print_json, short_time, table
 
 @click.group("account")
 def account() -> None:
-    """Your own account: two-factor login, password and sessions (docs/two-factor.md)."""
+    """Your own account: two-factor login, passkeys, password and sessions (docs/two-factor.md)."""
 
 
 def _password(prompt: str = "Password") -> str:
@@ -107,6 +107,67 @@ def two_factor_recovery_codes(code: str | None, conn: Connection) -> None:
     with conn.client() as client:
         fresh = client.post("/api/auth/2fa/recovery-codes", {"code": _code(code)})
     _print_recovery_codes(fresh["recovery_codes"])
+
+
+# --------------------------------------------------------------------------------------------- passkeys
+@account.group("passkeys")
+def passkeys() -> None:
+    """Passkeys (security keys, phones, this computer's fingerprint or PIN) as the second step of a login."""
+
+
+@passkeys.command("list")
+@connection_options
+@json_option
+def passkeys_list(conn: Connection, as_json: bool) -> None:
+    """Your passkeys, oldest first."""
+    with conn.client() as client:
+        rows = client.list_all("/api/auth/passkeys")
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        [
+            (
+                p["id"],
+                p["name"],
+                short_time(p["created_at"]),
+                short_time(p["last_used_at"]) if p["last_used_at"] else "never",
+            )
+            for p in rows
+        ],
+        ["id", "name", "added", "last used"],
+    )
+
+
+@passkeys.command("add")
+@connection_options
+def passkeys_add(conn: Connection) -> None:
+    """Adding a passkey needs a browser (WebAuthn talks to the authenticator through it): prints where."""
+    click.echo("A passkey is added in the browser, where the key or phone is asked to sign:")
+    click.echo(f"  {conn.url}/profile#passkeys")
+
+
+@passkeys.command("rename")
+@click.argument("passkey_id")
+@click.argument("name")
+@connection_options
+def passkeys_rename(passkey_id: str, name: str, conn: Connection) -> None:
+    """Rename one of your passkeys (an id from `rivetr account passkeys list`)."""
+    with conn.client() as client:
+        row = client.put(f"/api/auth/passkeys/{quote(passkey_id, safe='')}", {"name": name})
+    click.echo(f"renamed passkey {row['id']} to {row['name']}")
+
+
+@passkeys.command("remove")
+@click.argument("passkey_id")
+@connection_options
+def passkeys_remove(passkey_id: str, conn: Connection) -> None:
+    """Remove one of your passkeys (asks for your password). Removing the last second factor turns two-factor
+    login off."""
+    body = {"password": _password()}
+    with conn.client() as client:
+        client.request("DELETE", f"/api/auth/passkeys/{quote(passkey_id, safe='')}", json_body=body)
+    click.echo(f"removed passkey {passkey_id}")
 
 
 # --------------------------------------------------------------------------------------------- password
