@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, current_app
@@ -37,6 +37,9 @@ class AuditQuery(ApiModel):
     )
     target: str | None = Field(None, description="An id that appears in the URL (app, deployment, channel…).")
     status: int | None = Field(None, ge=100, le=599, description="Exact response status.")
+    outcome: Literal["success", "failure"] | None = Field(
+        None, description="success: a status below 400; failure: 400 or more (the entries' `outcome`)."
+    )
     team_id: str | None = Field(
         None,
         max_length=32,
@@ -73,6 +76,7 @@ async def list_audit(query_args: AuditQuery) -> dict[str, Any]:
         action=query_args.action,
         target=query_args.target,
         status=query_args.status,
+        outcome=query_args.outcome,
         team_id=query_args.team_id,
         since=query_args.since,
         until=query_args.until,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, false, or_
 from sqlmodel import col, select
 
 from rivetr_core.apimodel import ApiModel
@@ -61,16 +62,19 @@ class AuditLog:
         *,
         actor: str | None = None,
         action: str | None = None,
-        target: str | None = None,
+        target: str | Sequence[str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         status: int | None = None,
+        outcome: Literal["success", "failure"] | None = None,
         team_id: str | None = None,
         page: PageQuery | None = None,
     ) -> tuple[list[AuditEntry], str | None]:
         """One page of the entries matching the filters, newest first (``ts`` then ``id`` descending), and the
         cursor of the next page (keyset pagination, see rivetr_core.pagination). A team-restricted request sees
-        only its teams' entries whatever the filters (rivetr_core.authz.visibility)."""
+        only its teams' entries whatever the filters (rivetr_core.authz.visibility). ``target``: an id, or
+        several (entries naming any of them: the dashboard's search by name, which several resources may
+        share); ``outcome``: failure is a status of 400 or more, as :class:`AuditEntryOut` says."""
         conditions: list[Any] = []
         if team_id:
             conditions.append(AuditEntry.team_id == team_id)
@@ -80,13 +84,17 @@ class AuditLog:
             conditions.append(col(AuditEntry.action).startswith(action, autoescape=True))
         if target:
             # Ids sit in a small JSON object; matching its text form stays portable (SQLite, PostgreSQL).
-            conditions.append(cast(AuditEntry.target, String).contains(f'"{target}"', autoescape=True))
+            text = cast(AuditEntry.target, String)
+            wanted = [target] if isinstance(target, str) else list(target)
+            conditions.append(or_(false(), *(text.contains(f'"{t}"', autoescape=True) for t in wanted if t)))
         if since:
             conditions.append(AuditEntry.ts >= aware(since))
         if until:
             conditions.append(AuditEntry.ts < aware(until))
         if status:
             conditions.append(AuditEntry.status == status)
+        if outcome is not None:
+            conditions.append(AuditEntry.status >= 400 if outcome == "failure" else AuditEntry.status < 400)
         async with self.db.session() as session:
             return await keyset_page(
                 session,

@@ -11,6 +11,7 @@ docs/permissions.md is the guide.
 """
 
 from .permissions import (
+    AUDIT,
     MEMBERS,
     PUBLIC,
     SECRETS_REVEAL,
@@ -20,4 +21,4 @@ from .permissions import (
     Principal,
 )
 
-__all__ = ["MEMBERS", "PUBLIC", "SECRETS_REVEAL", "SERVER", "TEAM_ROLES", "TERMINAL", "Principal"]
+__all__ = ["AUDIT", "MEMBERS", "PUBLIC", "SECRETS_REVEAL", "SERVER", "TEAM_ROLES", "TERMINAL", "Principal"]

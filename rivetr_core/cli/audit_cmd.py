@@ -18,6 +18,12 @@ from .output import print_json, short_time, table
 @click.option("--target", help="An id that appears in the URL (app, deployment, team...).")
 @click.option("--team", help="Only this team's entries (name or id).")
 @click.option("--since", help="ISO 8601 date-time: entries at or after it.")
+@click.option("--until", help="ISO 8601 date-time: entries before it.")
+@click.option(
+    "--outcome",
+    type=click.Choice(["success", "failure"]),
+    help="success: status below 400; failure: 400 or more.",
+)
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="How many entries.")
 @connection_options
 @json_option
@@ -29,11 +35,20 @@ def audit(
     target: str | None,
     team: str | None,
     since: str | None,
+    until: str | None,
+    outcome: str | None,
     limit: int,
 ) -> None:
     """Who changed what, newest first: time, actor, action, status, team and the ids in the URL."""
     params: dict[str, Any] = {"limit": limit}
-    for key, value in (("actor", actor), ("action", action), ("target", target), ("since", since)):
+    for key, value in (
+        ("actor", actor),
+        ("action", action),
+        ("target", target),
+        ("since", since),
+        ("until", until),
+        ("outcome", outcome),
+    ):
         if value:
             params[key] = value
     with conn.client() as client:

@@ -5,6 +5,7 @@ from ..blueprint import bp
 from . import (  # noqa: F401  (each module attaches its pages to bp)
     apps,
     assets,
+    audit,
     auth,
     backups,
     dashboard,
