@@ -17,6 +17,7 @@ from rivetr_core.context import rivetr
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, page_model
 from rivetr_core.services.app_responses import AppOut
+from rivetr_core.tags import query_tags
 
 from .appschema import AppIn, AppsQuery, AppUpdate, DeleteAppQuery
 
@@ -44,8 +45,8 @@ class AppsPageQuery(AppsQuery, PageQuery):
 @document_response(page_model(AppOut, "AppPage"))
 async def list_apps(query_args: AppsPageQuery) -> Response:
     """Apps in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``),
-    optionally only those of one project and/or environment. Preview apps (one per pull request, see
-    ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
+    optionally only those of one project and/or environment and/or holding every ``?tag=``. Preview apps (one
+    per pull request, see ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
     ctx = rivetr()
     body = await readmodels.app_page_json(
         ctx.db,
@@ -55,6 +56,7 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
         environment=query_args.environment,
         project_id=query_args.project_id,
         include_previews=query_args.include_previews,
+        tags=tuple(query_tags(query_args.tag)),
     )
     return Response(body, content_type="application/json")
 
@@ -87,3 +89,4 @@ async def delete_app(app_id: str, query_args: DeleteAppQuery) -> Response:
     volumes (their data) unless ``?keep_volumes=true``."""
     await rivetr().services.apps.delete(app_id, keep_volumes=query_args.keep_volumes)
     return Response(status=204)
+

@@ -18,6 +18,7 @@ from rivetr_core.engine.image_source import IMAGE_REF_SCHEMA, check_image_ref
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
 from rivetr_core.services.apps import NULLABLE_APP_FIELDS  # the service decides; the schema documents it
+from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA
 from rivetr_core.units import parse_cpus, parse_size
 from rivetr_core.validation import DOMAIN_SCHEMA, NAME_SCHEMA, check_domain, check_name
 
@@ -494,6 +495,7 @@ class AppIn(_BuildOverrides):
     post_deploy_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
     )
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP, json_schema_extra=TAGS_SCHEMA)
 
 
 class AppUpdate(_BuildOverrides):
@@ -538,6 +540,12 @@ class AppUpdate(_BuildOverrides):
     post_deploy_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
     )
+    # Absent: unchanged; null is refused (an app always has a list, maybe empty), so the type is not nullable.
+    tags: list[str] = Field(
+        None,  # type: ignore[arg-type]
+        description=TAGS_HELP + " Replaces them all.",
+        json_schema_extra=TAGS_SCHEMA,
+    )
 
 
 class DeleteAppQuery(_Strict):
@@ -553,6 +561,7 @@ class AppsQuery(_Strict):
     include_previews: bool = Field(
         False, description="Also list the hidden preview apps of pull requests (always reachable by id)."
     )
+    tag: list[str] | str | None = Field(None, description=TAG_FILTER_HELP)
 
 
 class ProjectIn(_Strict):

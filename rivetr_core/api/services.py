@@ -8,7 +8,7 @@ server has loaded anyway, so an idle control plane never loads the feature.
   started and its readiness command run in the background (``running`` when ready, else ``failed`` with
   ``error``). 422 for an unknown type or version (``details`` lists the available ones), 409 for a name an app
   or a service has, or a public port in use.
-* ``GET /api/services[?project_id=&type=]`` (list envelope), ``GET/PUT/DELETE /api/services/{id}``.
+* ``GET /api/services[?project_id=&type=&tag=]`` (list envelope), ``GET/PUT/DELETE /api/services/{id}``.
 * ``POST /api/services/{id}/start|stop|restart|rotate-credentials``; ``GET /api/services/{id}/logs?tail=``, the
   WebSocket ``/api/services/{id}/logs/stream?tail=`` (like an app's) and ``GET /api/services/{id}/metrics``.
 
@@ -37,6 +37,7 @@ from rivetr_core.services.managed_responses import (
     ServiceOut,
     dump,
 )
+from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA, query_tags
 from rivetr_core.units import parse_cpus, parse_size
 from rivetr_core.validation import NAME_SCHEMA, check_name
 
@@ -87,6 +88,7 @@ class ServiceIn(_Limits):
         description="Extra container environment; a key the template sets is replaced.",
         json_schema_extra={"propertyNames": {"pattern": _ENV_KEY}},
     )
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP, json_schema_extra=TAGS_SCHEMA)
 
     @field_validator("name")
     @classmethod
@@ -114,6 +116,11 @@ class ServiceUpdate(_Limits):
         description="Replaces the extra environment.",
         json_schema_extra={"propertyNames": {"pattern": _ENV_KEY}},
     )
+    tags: list[str] = Field(
+        None,  # type: ignore[arg-type]
+        description=TAGS_HELP + " Replaces them all; changing only tags leaves the container alone.",
+        json_schema_extra=TAGS_SCHEMA,
+    )
 
     @field_validator("environment")
     @classmethod
@@ -133,6 +140,7 @@ def _check_env(env: dict[str, str]) -> dict[str, str]:
 class ServiceListQuery(PageQuery):
     project_id: str | None = Field(None, max_length=32, description="Only this project's services.")
     type: str | None = Field(None, max_length=63, description="Only services of this template.")
+    tag: list[str] | str | None = Field(None, description=TAG_FILTER_HELP)
 
 
 class RevealQuery(ApiModel):
@@ -175,7 +183,10 @@ def _out(data: dict[str, Any]) -> dict[str, Any]:
 async def list_services(query_args: ServiceListQuery) -> dict[str, Any]:
     """Services in creation order, a page at a time (``{"items", "next"}``), credentials masked."""
     items, next_cursor = await _managed().page_json(
-        query_args, project_id=query_args.project_id, service_type=query_args.type
+        query_args,
+        project_id=query_args.project_id,
+        service_type=query_args.type,
+        tags=query_tags(query_args.tag),
     )
     return envelope([_out(i) for i in items], next_cursor)
 

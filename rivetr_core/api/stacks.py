@@ -31,6 +31,7 @@ from rivetr_core.db import isoformat
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.deployment_responses import DeploymentOut, stack_deployment_json
+from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA, query_tags
 from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 
 from .system import AppMetricsOut, RangeQuery
@@ -114,6 +115,7 @@ class StackIn(_StackChecks):
     previews: bool = Field(False, description=_PREVIEWS_HELP)
     domains: list[DomainIn] = Field(default_factory=list, max_length=100)
     env: dict[str, str] = Field(default_factory=dict, description=_ENV_HELP)
+    tags: list[str] = Field(default_factory=list, description=TAGS_HELP, json_schema_extra=TAGS_SCHEMA)
 
     @field_validator("name")
     @classmethod
@@ -138,6 +140,11 @@ class StackUpdate(_StackChecks):
     previews: bool = Field(None, description=_PREVIEWS_HELP)  # type: ignore[assignment]
     domains: list[DomainIn] = Field(None, max_length=100)  # type: ignore[arg-type]
     env: dict[str, str] = Field(None, description=_ENV_HELP + " Replaces them all.")  # type: ignore[arg-type]
+    tags: list[str] = Field(
+        None,  # type: ignore[arg-type]
+        description=TAGS_HELP + " Replaces them all.",
+        json_schema_extra=TAGS_SCHEMA,
+    )
 
 
 class ValidateIn(ApiModel):
@@ -207,12 +214,14 @@ class StackOut(ApiModel):
     current_deployment_id: str | None
     network: str = Field(description="The project network its services join.")
     services: list[StackServiceOut]
+    tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
     created_at: str
     updated_at: str
 
 
 class ListQuery(PageQuery):
     project_id: str | None = Field(None, max_length=32)
+    tag: list[str] | str | None = Field(None, description=TAG_FILTER_HELP)
 
 
 class RevealQuery(ApiModel):
@@ -302,7 +311,9 @@ def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:
 @document_response(page_model(StackOut, "StackPage"))
 async def list_stacks(query_args: ListQuery) -> dict[str, Any]:
     """Stacks by name, a page at a time, variables masked."""
-    rows, next_cursor = await _stacks().list(query_args, project_id=query_args.project_id)
+    rows, next_cursor = await _stacks().list(
+        query_args, project_id=query_args.project_id, tags=query_tags(query_args.tag)
+    )
     return envelope([await _stack_json(r) for r in rows], next_cursor)
 
 

@@ -23,6 +23,9 @@ CORE_ROUTES: dict[str, str] = {
     "apps_api.create_app": WRITE,
     "apps_api.update_app": WRITE,
     "apps_api.delete_app": WRITE,
+    "app_lifecycle_api.stop_app": DEPLOY,
+    "app_lifecycle_api.start_app": DEPLOY,
+    "app_lifecycle_api.restart_app": DEPLOY,
     "build_plan_api.build_plan": READ,
     "git_check_api.check_repository": WRITE,  # asks a remote host: for those who may make apps
     "env_vars_api.list_env_vars": READ,
@@ -76,6 +79,7 @@ CORE_ROUTES: dict[str, str] = {
     "teams_api.remove_member": MEMBERS,
     # services (databases)
     "services_api.list_services": READ,
+    "tags_api.list_tags": READ,  # counts only what the request's team filter lets it see
     "services_api.get_service": READ,
     "services_api.create_service": WRITE,
     "services_api.update_service": WRITE,

@@ -126,6 +126,8 @@ class App(SQLModel, table=True):
     release_timeout: float = 600.0
     #: Run in the new container after the switch; a failure is reported, never rolled back.
     post_deploy_command: str | None = Field(default=None, max_length=2000)
+    #: Labels to organise and filter by (rivetr_core.tags): lower-case, deduplicated, sorted.
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import new_id, utcnow
@@ -71,6 +71,8 @@ class ManagedService(SQLModel, table=True):
     status: str = Field(default="created", max_length=10)
     container_id: str | None = Field(default=None, max_length=128)
     error: str | None = None
+    #: Labels to organise and filter by (rivetr_core.tags): lower-case, deduplicated, sorted.
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -62,6 +62,8 @@ class Stack(SQLModel, table=True):
     status: str = Field(default="created", max_length=10)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     error: str | None = None
+    #: Labels to organise and filter by (rivetr_core.tags): lower-case, deduplicated, sorted.
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -16,6 +16,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
   pinned host keys;
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
 * :mod:`.schedules` — scheduled jobs;
+* :mod:`.tags` — the tags in use with their counts (:func:`tag_counts`);
 * :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
   project or the palette (:func:`services_if_any`: nothing loaded while the table is empty);
 * :func:`isoformat` and :func:`redact` — how the API writes a timestamp and a git URL, for pages that show the
@@ -31,6 +32,7 @@ import asyncio
 import json
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,7 @@ from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App, AppDomain, Project
 from rivetr_core.models.git import not_a_preview_app
 from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
+from rivetr_core.tags import like_pattern, tag_clause
 
 from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
 from .backups import backup_destinations, backup_runs, backup_schedules
@@ -60,6 +63,7 @@ from .overview import (
     recent_audit,
 )
 from .schedules import list_schedules, schedule_json
+from .tags import tag_counts
 
 if TYPE_CHECKING:
     from rivetr_core.config import RuntimeConfig
@@ -152,6 +156,11 @@ class AppSummary:
             **self.extra,
         }
 
+    @property
+    def tags(self) -> list[str]:
+        """The app's tags, sorted (a column added after this class: kept in ``extra``)."""
+        return list(self.extra.get("tags") or ())
+
     def limits(self, runtime: RuntimeConfig) -> HostLimits:
         """What the app's next container gets: its own limits, else ``[runtime]``'s defaults."""
         return effective_limits(self, runtime)  # type: ignore[arg-type]
@@ -182,6 +191,7 @@ def _apps_select(
     cursor: bool,
     paged: bool,
     one: bool = False,
+    tags: int = 0,
 ) -> Any:
     """The list statement for one combination of filters; values are bound parameters (see :func:`_sql`)."""
     # The domains come in the same statement, as a JSON array of [position, domain] pairs (SQLite before 3.44
@@ -205,6 +215,8 @@ def _apps_select(
         stmt = stmt.where(_APPS.c.environment == bindparam("environment"))
     if project_id:
         stmt = stmt.where(_APPS.c.project_id == bindparam("project_id"))
+    for index in range(tags):  # each a LIKE on the stored JSON text (rivetr_core.tags.has_tags)
+        stmt = stmt.where(tag_clause(_APPS.c.tags, bindparam(f"tag_{index}")))
     if one:  # an id or a name (links and the palette use either)
         stmt = stmt.where(or_(_APPS.c.id == bindparam("app"), _APPS.c.name == bindparam("app")))
     if cursor:  # keyset: rows after the cursor's (created_at, id)
@@ -222,7 +234,7 @@ def _apps_select(
 _SQL: dict[tuple[Any, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
 
-def _sql(dialect: Any, **variant: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+def _sql(dialect: Any, **variant: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """SQL text, parameter names in order, and the values the statement fixes itself (its literals)."""
     key = (dialect.name, *sorted(variant.items()))
     if key not in _SQL:
@@ -264,7 +276,7 @@ def _summary(row: Any, processors: list[tuple[int, Any]]) -> AppSummary:
 
 
 def _visible_sql(
-    dialect: Any, visibility: Any, **variant: bool
+    dialect: Any, visibility: Any, **variant: Any
 ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """:func:`_sql` for a team-restricted request: the visibility's clause (rivetr_core.authz.visibility) added
     with its ids as literals (ids, quoted by the dialect), so the text still runs as it is; kept per visibility."""
@@ -287,7 +299,14 @@ def _visible_sql(
     return _SQL[key]
 
 
-async def _load(db: Database, params: dict[str, Any], **variant: bool) -> list[AppSummary]:
+def _tag_params(params: dict[str, Any], tags: Sequence[str] | None) -> int:
+    """Bind the ``LIKE`` patterns of a tag filter into ``params``; how many there are (the SQL variant)."""
+    for index, tag in enumerate(tags or ()):
+        params[f"tag_{index}"] = like_pattern(tag)
+    return len(tags or ())
+
+
+async def _load(db: Database, params: dict[str, Any], **variant: Any) -> list[AppSummary]:
     visibility = current_visibility()
     async with db.engine.connect() as conn:
         dialect = conn.dialect
@@ -314,9 +333,11 @@ async def app_page(
     environment: str | None = None,
     project_id: str | None = None,
     include_previews: bool = False,
+    tags: Sequence[str] | None = None,
 ) -> tuple[list[AppSummary], str | None]:
     """One page of apps in creation order (keyset on ``created_at, id``) and the cursor of the next page
-    (None on the last). A bad cursor raises the 422 of :mod:`rivetr_core.pagination`."""
+    (None on the last), only apps holding every one of ``tags`` (checked ones: rivetr_core.tags). A bad cursor
+    raises the 422 of :mod:`rivetr_core.pagination`."""
     params: dict[str, Any] = {"limit": limit + 1}  # one more: is there a next page?
     if cursor:
         created, params["after_id"] = decode_time_id_cursor(cursor)
@@ -330,6 +351,7 @@ async def app_page(
         include_previews=include_previews,
         cursor=bool(cursor),
         paged=True,
+        tags=_tag_params(params, tags),
     )
     if len(apps) <= limit:
         return apps, None
@@ -426,17 +448,24 @@ async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **q
 
 
 async def list_apps(
-    db: Database, *, environment: str | None = None, project_id: str | None = None
+    db: Database,
+    *,
+    environment: str | None = None,
+    project_id: str | None = None,
+    tags: Sequence[str] | None = None,
 ) -> list[AppSummary]:
-    """Every app (previews left out), by name: the dashboard's tables."""
+    """Every app (previews left out), by name, optionally only those holding all ``tags``: the dashboard's
+    tables."""
+    params: dict[str, Any] = {"environment": environment, "project_id": project_id}
     return await _load(
         db,
-        {"environment": environment, "project_id": project_id},
+        params,
         environment=bool(environment),
         project_id=bool(project_id),
         include_previews=False,
         cursor=False,
         paged=False,
+        tags=_tag_params(params, tags),
     )
 
 
@@ -489,4 +518,5 @@ __all__ = [
     "service_backup_runs",
     "services_if_any",
     "ssh_keys",
+    "tag_counts",
 ]

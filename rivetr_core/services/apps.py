@@ -279,6 +279,10 @@ class AppService:
             )
 
     async def _validate(self, fields: dict[str, Any], app_id: str | None) -> None:
+        if "tags" in fields:
+            from rivetr_core.tags import check_tags
+
+            fields["tags"] = check_tags(fields["tags"])
         split_credentials(fields)
         self._check_selection(fields)
         await self._check_references(fields, app_id)

@@ -52,6 +52,7 @@ from rivetr_core.models.services import (
     service_container_name,
     service_volume_name,
 )
+from rivetr_core.tags import check_tags, has_tags
 
 from .managed_responses import MASK
 
@@ -116,7 +117,12 @@ class ServiceService:
             return row
 
     async def page(
-        self, page: PageQuery, *, project_id: str | None = None, service_type: str | None = None
+        self,
+        page: PageQuery,
+        *,
+        project_id: str | None = None,
+        service_type: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[list[ManagedService], str | None]:
         from rivetr_core.pagination import keyset_page
 
@@ -125,13 +131,20 @@ class ServiceService:
             stmt = stmt.where(ManagedService.project_id == (project_id or None))
         if service_type:
             stmt = stmt.where(ManagedService.type == service_type)
+        if tags:
+            stmt = stmt.where(has_tags(ManagedService.tags, tags))
         async with self.ctx.db.session() as session:
             return await keyset_page(session, stmt, ManagedService, page)
 
     async def page_json(
-        self, page: PageQuery, *, project_id: str | None = None, service_type: str | None = None
+        self,
+        page: PageQuery,
+        *,
+        project_id: str | None = None,
+        service_type: str | None = None,
+        tags: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows, next_cursor = await self.page(page, project_id=project_id, service_type=service_type)
+        rows, next_cursor = await self.page(page, project_id=project_id, service_type=service_type, tags=tags)
         links = await self._links([r.id for r in rows])
         return [self.service_json(r, links=links.get(r.id, [])) for r in rows], next_cursor
 
@@ -272,6 +285,7 @@ class ServiceService:
             "connection_url": url,
             "environment": env if reveal else {k: MASK for k in env},
             "linked_apps": links or [],
+            "tags": list(row.tags or ()),
             "created_at": isoformat(row.created_at) or "",
             "updated_at": isoformat(row.updated_at) or "",
         }
@@ -348,6 +362,7 @@ class ServiceService:
             credentials_enc=self.ctx.secrets.encrypt(json.dumps(credentials)),
             desired_state="running",
             status="starting",
+            tags=check_tags(fields.get("tags")),
         )
         try:
             async with self.ctx.db.session() as session:
@@ -368,11 +383,15 @@ class ServiceService:
 
     async def update(self, service_id: str, fields: Mapping[str, Any]) -> ManagedService:
         """Change version (upgrade), limits, public port or environment: the container is recreated on the
-        same volumes and checked again (in the background; status ``starting``)."""
-        self._refuse_during_backup(service_id, "change")
-        for key in ("version", "environment"):
+        same volumes and checked again (in the background; status ``starting``). Tags alone just change."""
+        for key in ("version", "environment", "tags"):
             if key in fields and fields[key] is None:
                 raise ValidationFailed.on(key, "must not be null")
+        tags = check_tags(fields["tags"]) if "tags" in fields else None
+        # Tags label the service: changing only them neither recreates the container nor waits for a backup.
+        runs_again = bool(set(fields) - {"tags"})
+        if runs_again:
+            self._refuse_during_backup(service_id, "change")
         self._check_limits(fields)
         async with self.ctx.db.session() as session:
             row = await session.get(ManagedService, service_id)
@@ -398,7 +417,9 @@ class ServiceService:
                 except KeyError as exc:
                     raise ValidationFailed.on("environment", f"cannot render the template: {exc}") from None
                 row.environment_enc = self.ctx.secrets.encrypt(json.dumps(env)) if env else None
-            recreate = row.desired_state == "running"
+            if tags is not None:
+                row.tags = tags
+            recreate = runs_again and row.desired_state == "running"
             if recreate:
                 row.status, row.error = "starting", None
             row.updated_at = utcnow()

@@ -73,6 +73,7 @@ class ServiceOut(_Out):
         description="The extra environment the user set (values masked unless ?reveal=true)."
     )
     linked_apps: list[LinkedAppOut]
+    tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
     created_at: str
     updated_at: str
 

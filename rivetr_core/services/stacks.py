@@ -41,6 +41,7 @@ from rivetr_core.models.stacks import (
     StackDeploymentLog,
     StackDomain,
 )
+from rivetr_core.tags import check_tags, has_tags
 
 if TYPE_CHECKING:
     from rivetr_core.compose.model import ComposeProject
@@ -105,18 +106,23 @@ class StackService:
             return {}
         return dict(json.loads(self.ctx.secrets.decrypt(row.env_enc)))
 
-    async def list(self, page: PageQuery, project_id: str | None = None) -> tuple[list[Stack], str | None]:
+    async def list(
+        self, page: PageQuery, project_id: str | None = None, tags: builtins.list[str] | None = None
+    ) -> tuple[list[Stack], str | None]:
         from rivetr_core.pagination import list_page
 
         async with self.db.session() as session:
             query = select(Stack)
             if project_id:
                 query = query.where(Stack.project_id == project_id)
+            if tags:
+                query = query.where(has_tags(Stack.tags, tags))
             rows = list((await session.exec(query)).all())
         return list_page(rows, lambda r: (r.name,), (str,), page)
 
     # ------------------------------------------------------------------------------------------ writing
     async def create(self, fields: dict[str, Any]) -> Stack:
+        fields["tags"] = check_tags(fields.get("tags"))
         domains = fields.pop("domains", None) or []
         env = fields.pop("env", None) or {}
         row = Stack(**fields)
@@ -134,6 +140,10 @@ class StackService:
         return row
 
     async def update(self, stack_id: str, fields: dict[str, Any]) -> Stack:
+        if "tags" in fields:
+            if fields["tags"] is None:
+                raise ValidationFailed.on("tags", "must not be null")
+            fields["tags"] = check_tags(fields["tags"])
         row = await self.get(stack_id)
         domains = fields.pop("domains", None)
         env = fields.pop("env", None)
@@ -661,6 +671,7 @@ class StackService:
             "current_deployment_id": row.current_deployment_id,
             "network": project_network_name(row.project_id),
             "services": await self.service_status(row),
+            "tags": list(row.tags or ()),
             "created_at": isoformat(row.created_at) or "",
             "updated_at": isoformat(row.updated_at) or "",
         }
