@@ -29,7 +29,9 @@ async def check(api: ApiClient, **body: Any) -> tuple[int, Any]:
     return await api.post("/api/git/check", json=body)
 
 
-async def test_branches_default_branch_and_a_missing_branch(checker: ApiClient, git_server: GitServer) -> None:
+async def test_branches_default_branch_and_a_missing_branch(
+    checker: ApiClient, git_server: GitServer
+) -> None:
     repo = git_server.create_repo("web")
     _git("push", "-q", "origin", "HEAD:refs/heads/release/1.0", cwd=repo.work)
     code, body = await check(checker, git_url=repo.url)
@@ -113,3 +115,29 @@ async def test_bad_input_is_refused_naming_the_field(tmp_path: Path, git_server:
             headers={"Authorization": f"Bearer {viewer}"},
         )
         assert code == 403, answer
+
+
+def test_rivetr_repo_check_lists_branches_and_fails_on_a_missing_one(
+    git_server: GitServer, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import api_in_thread
+    from tests.support.server import ADMIN_TOKEN
+
+    async def seed(_accounts: Any) -> None:
+        return None
+
+    repo = git_server.create_repo("cli")
+    _git("push", "-q", "origin", "HEAD:refs/heads/dev", cwd=repo.work)
+    with api_in_thread(tmp_path / "data", seed) as (url, _app):
+        env = {"RIVETR_URL": url, "RIVETR_TOKEN": ADMIN_TOKEN, "RIVETR_LOGIN_FILE": str(tmp_path / "login")}
+        listed = CliRunner().invoke(cli, ["repo", "check", repo.url], env=env)
+        assert listed.exit_code == 0 and listed.stdout.splitlines()[-2:] == ["dev", "main (default)"], (
+            listed.output
+        )
+        found = CliRunner().invoke(cli, ["repo", "check", repo.url, "--branch", "dev"], env=env)
+        assert found.exit_code == 0 and "dev ← found" in found.output, found.output
+        missing = CliRunner().invoke(cli, ["repo", "check", repo.url, "-b", "nope", "--json"], env=env)
+        assert missing.exit_code == 1 and "has no branch 'nope'" in missing.output, missing.output

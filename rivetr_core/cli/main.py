@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "schedules": "backup_cmd:schedules",
     "system": "system_cmd:system",
     "build": "build_cmd:build",
+    "repo": "repo_cmd:repo",
 }
 
 
