@@ -8,7 +8,9 @@ import base64
 import hashlib
 import json
 import os
+import sqlite3
 import struct
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from rivetr_core.db.engine import utcnow
 from tests.support.server import ApiClient
 from tests.test_accounts import PASSWORD, cookie_of
 from tests.test_two_factor import Account, code_at, db_rows, logged_in_alice, password_step, second_step
@@ -142,7 +145,12 @@ async def test_first_passkey_turns_two_factor_on_with_recovery_codes_and_logs_in
     codes = body["recovery_codes"]
     assert len(codes) == 10 and len(set(codes)) == 10
     assert (await api.ctx.services["accounts"].get_user_by_name("alice")).two_factor_enabled is True
-    assert (await alice.call("GET", "/api/auth/2fa"))[1]["recovery_codes_left"] == 10
+    assert (await alice.call("GET", "/api/auth/2fa"))[1] == {
+        "enabled": False,  # the authenticator app
+        "pending": False,
+        "recovery_codes_left": 10,
+        "passkeys": 1,
+    }
 
     # A second key: no new codes; the first is excluded from the next ceremony.
     other = SoftAuthenticator()
@@ -190,6 +198,21 @@ async def test_a_registration_needs_the_servers_challenge_and_origin(api: ApiCli
     assert db_rows(api, "SELECT count(*) FROM passkeys") == [(0,)]
     status, body = await api.post("/api/auth/passkeys/register/options")  # the admin token has no user
     assert status == 403
+
+
+async def test_an_expired_registration_challenge_is_refused(api: ApiClient) -> None:
+    alice = await logged_in_alice(api)
+    _, options = await alice.call("POST", "/api/auth/passkeys/register/options")
+    past = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)  # its five minutes are over
+    with sqlite3.connect(api.app.config["RIVETR"].server.data_dir / "rivetr.db") as conn:
+        assert (
+            conn.execute("UPDATE passkey_challenges SET expires_at = ?", (past.isoformat(" "),)).rowcount == 1
+        )
+    status, body = await alice.call(
+        "POST", "/api/auth/passkeys", json={"credential": SoftAuthenticator().create(options)}
+    )
+    assert status == 422 and body["error"]["code"] == "invalid_passkey"
+    assert db_rows(api, "SELECT count(*) FROM passkeys") == [(0,)]
 
 
 # ------------------------------------------------------------------------------------------------ login
@@ -406,6 +429,8 @@ def test_passkeys_from_the_cli(tmp_path: Path) -> None:
         assert response.status_code == 201, response.text
         passkey_id = response.json()["passkey"]["id"]
 
+        status = CliRunner().invoke(cli, ["account", "2fa", "status"], env=env)
+        assert status.exit_code == 0 and "passkeys" in status.stdout and "10" in status.stdout
         listed = run("list")
         assert listed.exit_code == 0 and passkey_id in listed.stdout and "never" in listed.stdout
         renamed = run("rename", passkey_id, "Desk key")

@@ -73,6 +73,7 @@ async def test_enrolment_gives_secret_uri_and_qr_and_confirm_enables(api: ApiCli
         "enabled": False,
         "pending": False,
         "recovery_codes_left": 0,
+        "passkeys": 0,
     }
     status, body = await alice.call("POST", "/api/auth/2fa/setup")
     assert status == 200
@@ -92,6 +93,7 @@ async def test_enrolment_gives_secret_uri_and_qr_and_confirm_enables(api: ApiCli
         "enabled": True,
         "pending": False,
         "recovery_codes_left": 10,
+        "passkeys": 0,
     }
     user = await api.ctx.services["accounts"].get_user_by_name("alice")
     assert user.two_factor_enabled is True

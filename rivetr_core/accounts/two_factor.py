@@ -70,6 +70,8 @@ class TwoFactorStatus:
     #: An enrolment was started (setup) and not confirmed yet.
     pending: bool
     recovery_codes_left: int
+    #: Registered passkeys (:mod:`.passkeys`): with one, two-factor login is on even without TOTP.
+    passkeys: int = 0
 
 
 @dataclass
@@ -225,12 +227,16 @@ class TwoFactorService:
                     .where(RecoveryCode.user_id == user.id, col(RecoveryCode.used_at).is_(None))
                 )
             ).one()
+            passkeys = (
+                await s.exec(select(func.count()).select_from(Passkey).where(Passkey.user_id == user.id))
+            ).one()
         enabled = totp is not None and totp.confirmed_at is not None
         return TwoFactorStatus(
             enabled=enabled,
             pending=totp is not None and not enabled,
             # A passkey alone turns two-factor login on too, with recovery codes.
-            recovery_codes_left=int(left) if enabled or user.two_factor_enabled else 0,
+            recovery_codes_left=int(left) if enabled or passkeys else 0,
+            passkeys=int(passkeys),
         )
 
     async def setup(self, user: User) -> Enrolment:

@@ -44,6 +44,10 @@ class TwoFactorStatusOut(ApiModel):
     enabled: bool = Field(description="Logins of this user ask for a code after the password.")
     pending: bool = Field(description="A setup was started and not confirmed yet.")
     recovery_codes_left: int = Field(description="Unused recovery codes (0 when 2FA is off).")
+    passkeys: int = Field(
+        description="Registered passkeys (GET /api/auth/passkeys): with one, logins ask for a second factor even "
+        "when enabled (the authenticator app) is false."
+    )
 
 
 class EnrolmentOut(ApiModel):

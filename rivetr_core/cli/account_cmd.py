@@ -50,7 +50,8 @@ def two_factor() -> None:
 @connection_options
 @json_option
 def two_factor_status(conn: Connection, as_json: bool) -> None:
-    """Whether your logins ask for a code, and how many recovery codes are left."""
+    """Whether your logins ask for a code (the authenticator app), how many passkeys you have, and how many
+    recovery codes are left."""
     with conn.client() as client:
         status = client.get("/api/auth/2fa")
     if as_json:
@@ -59,7 +60,11 @@ def two_factor_status(conn: Connection, as_json: bool) -> None:
     fields(
         [
             ("two-factor", "enabled" if status["enabled"] else "pending" if status["pending"] else "off"),
-            ("recovery codes left", status["recovery_codes_left"] if status["enabled"] else "-"),
+            ("passkeys", status.get("passkeys", 0)),
+            (
+                "recovery codes left",
+                status["recovery_codes_left"] if status["enabled"] or status.get("passkeys") else "-",
+            ),
         ]
     )
 
