@@ -19,6 +19,7 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -487,53 +488,20 @@ class Pipeline:
         return upstream
 
     async def _health(self, runtime: ContainerRuntime, upstream: str) -> None:
-        app = self.snap.app
-        kind = health_kind(app)
-        check = self.service.health_check(kind)
-        options = health_options(app)
-        host, _, port = upstream.rpartition(":")
-        target = HealthTarget(
-            host=host,
-            port=int(port),
-            path=options.get("path") or app.healthcheck_path,
-            expected_status=options.get("status"),
-            timeout=app.healthcheck_timeout,
-            host_header=self.snap.domains[0] if self.snap.domains else None,
-            options=options,
-            container_id=self.container_id,
-            runtime=runtime,
-        )
-        what = f"GET {target.path}" if kind == "http" else f"{kind} check"
-        self.log(f"health check: {what} (up to {app.healthcheck_retries} attempts)")
-        detail = ""
-        metrics = self.service.ctx.services.get("metrics")
-        for attempt in range(1, app.healthcheck_retries + 1):
-            probe_started = time.perf_counter()
-            result = await _probe(check, target)
-            if metrics is not None:
-                # Every probe, not only the step's outcome: failed probes of a slow start are visible.
-                try:
-                    metrics.observe_health_check(result.ok, time.perf_counter() - probe_started, self.dep_id)
-                except Exception:
-                    log.debug("recording a health probe failed", exc_info=True)
-            if result.ok:
-                self.log(f"health check passed: {what} → {result.detail} (attempt {attempt})")
-                return
-            detail = result.detail
-            self.log(f"health check {attempt}/{app.healthcheck_retries}: {detail}")
-            if attempt % 3 == 0 or attempt == app.healthcheck_retries:
-                # An exited container will never pass: stop waiting (one engine call every few attempts).
-                info = await runtime.inspect(self.container_id or "")
-                if not info.running:
-                    await self._container_log_tail(runtime)
-                    raise PipelineError(
-                        f"container exited (code {info.exit_code}) before passing its health check: {detail}"
-                    )
-            if attempt < app.healthcheck_retries:
-                # Ramp up: most apps answer within milliseconds, so early retries come fast.
-                await asyncio.sleep(min(app.healthcheck_interval, 0.05 * 2 ** (attempt - 1)))
-        await self._container_log_tail(runtime)
-        raise PipelineError(f"health check failed after {app.healthcheck_retries} attempts: {detail}")
+        try:
+            await wait_healthy(
+                self.service,
+                self.snap.app,
+                self.snap.domains,
+                runtime,
+                self.container_id or "",
+                upstream,
+                note=self.log,
+                deployment_id=self.dep_id,
+            )
+        except PipelineError:
+            await self._container_log_tail(runtime)
+            raise
 
     async def _container_log_tail(self, runtime: ContainerRuntime) -> None:
         try:
@@ -620,6 +588,67 @@ class Pipeline:
                 level="failure",
                 data={"error": error, "log_tail": tail},
             )
+
+
+async def wait_healthy(
+    service: DeploymentService,
+    app: App,
+    domains: list[str],
+    runtime: ContainerRuntime,
+    container_id: str,
+    upstream: str,
+    *,
+    note: Callable[[str], None],
+    deployment_id: str,
+) -> None:
+    """Probe ``upstream`` with the app's health check until it passes; raise :class:`PipelineError` when its
+    retries run out or the container exits first. Shared by a deployment's health step and the start or
+    restart of a stopped container (``rivetr_core.services.app_lifecycle``), so both judge an app alike;
+    ``note`` receives each attempt's outcome."""
+    kind = health_kind(app)
+    check = service.health_check(kind)
+    options = health_options(app)
+    host, _, port = upstream.rpartition(":")
+    target = HealthTarget(
+        host=host,
+        port=int(port),
+        path=options.get("path") or app.healthcheck_path,
+        expected_status=options.get("status"),
+        timeout=app.healthcheck_timeout,
+        host_header=domains[0] if domains else None,
+        options=options,
+        container_id=container_id,
+        runtime=runtime,
+    )
+    what = f"GET {target.path}" if kind == "http" else f"{kind} check"
+    note(f"health check: {what} (up to {app.healthcheck_retries} attempts)")
+    detail = ""
+    metrics = service.ctx.services.get("metrics")
+    for attempt in range(1, app.healthcheck_retries + 1):
+        probe_started = time.perf_counter()
+        result = await _probe(check, target)
+        if metrics is not None:
+            # Every probe, not only the step's outcome: failed probes of a slow start are visible.
+            try:
+                metrics.observe_health_check(result.ok, time.perf_counter() - probe_started, deployment_id)
+            except Exception:
+                log.debug("recording a health probe failed", exc_info=True)
+        if result.ok:
+            note(f"health check passed: {what} → {result.detail} (attempt {attempt})")
+            return
+        detail = result.detail
+        note(f"health check {attempt}/{app.healthcheck_retries}: {detail}")
+        if attempt % 3 == 0 or attempt == app.healthcheck_retries:
+            # An exited container will never pass: stop waiting (one engine call every few attempts).
+            info = await runtime.inspect(container_id)
+            if not info.running:
+                raise PipelineError(
+                    f"container exited (code {info.exit_code}) before passing its health check: {detail}"
+                )
+        if attempt < app.healthcheck_retries:
+            # Ramp up: most apps answer within milliseconds, so early retries come fast.
+            await asyncio.sleep(min(app.healthcheck_interval, 0.05 * 2 ** (attempt - 1)))
+    raise PipelineError(f"health check failed after {app.healthcheck_retries} attempts: {detail}")
 
 
 async def _probe(check: HealthCheck, target: HealthTarget) -> HealthResult:

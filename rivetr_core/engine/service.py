@@ -553,7 +553,9 @@ class DeploymentService:
         app, current = await self.app_and_current(app_id)
         if app is None:
             return
-        upstream = current.upstream if current is not None and current.status == "running" else None
+        serving = current is not None and current.status == "running" and app.status != "stopped"
+        # A stopped app keeps its routes without upstreams (the proxy answers 503) until it starts again.
+        upstream = current.upstream if serving and current is not None else None
         for domain in new_domains:
             if upstream:
                 await routes.set(domain, [upstream], app_id=app_id, **route_flags(app))
