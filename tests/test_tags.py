@@ -5,7 +5,8 @@ with paging, ``GET /api/tags`` with counts, and a team member seeing only their 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,98 @@ async def test_concurrent_filtered_and_unfiltered_pages_do_not_mix(api: ApiClien
     results = await asyncio.gather(*(api.get("/api/apps" + ("?tag=x" if i % 2 else "")) for i in range(10)))
     for i, (status, body) in enumerate(results):
         assert status == 200 and _names(body) == (["a"] if i % 2 else ["a", "b"])
+
+
+# ---------------------------------------------------------------------------------------------------- the CLI
+@pytest.fixture(scope="module")
+def cli_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real API served by Hypercorn in a thread, its container engine a fake that can run services."""
+    from tests.support.cli import api_in_thread
+    from tests.test_services_api import _teach
+
+    async def seed(_accounts: Any) -> None:
+        pass
+
+    with api_in_thread(tmp_path_factory.mktemp("cli-tags") / "data", seed) as (url, app):
+        fake = FakeRuntime()
+        _teach(fake)
+        app.extensions["rivetr_ctx"]._runtime = fake
+        yield url
+
+
+def cli(server: str, tmp_path: Path, *args: str) -> Any:
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli as main
+    from tests.support.server import ADMIN_TOKEN
+
+    env = {
+        "RIVETR_URL": server,
+        "RIVETR_TOKEN": ADMIN_TOKEN,
+        "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+    }
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def _json(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_apps_tags_from_the_cli(cli_server: str, tmp_path: Path) -> None:
+    created = cli(
+        cli_server, tmp_path, "apps", "create", "cli-web", "--image", IMAGE, "--tag", "Web", "--tag", "eu"
+    )
+    assert created.exit_code == 0, created.output
+    cli(cli_server, tmp_path, "apps", "create", "cli-api", "--image", IMAGE, "--tag", "web")
+    shown = _json(cli(cli_server, tmp_path, "apps", "show", "cli-web", "--json"))
+    assert shown["tags"] == ["eu", "web"]
+
+    tagged = cli(cli_server, tmp_path, "apps", "tag", "cli-api", "prod", "team:core")
+    assert tagged.exit_code == 0 and "cli-api: prod, team:core, web" in tagged.output, tagged.output
+    untagged = _json(cli(cli_server, tmp_path, "apps", "untag", "cli-api", "WEB", "absent", "--json"))
+    assert untagged["tags"] == ["prod", "team:core"]
+    bad = cli(cli_server, tmp_path, "apps", "tag", "cli-api", "no spaces")
+    assert bad.exit_code != 0 and "tags[" in bad.output and "422" in bad.output, bad.output
+
+    only = _json(cli(cli_server, tmp_path, "apps", "list", "--tag", "web", "--json"))
+    assert [a["name"] for a in only] == ["cli-web"]
+    both = _json(cli(cli_server, tmp_path, "apps", "list", "--tag", "prod", "--tag", "team:core", "--json"))
+    assert [a["name"] for a in both] == ["cli-api"]
+    table = cli(cli_server, tmp_path, "apps", "list", "--tag", "eu")
+    assert table.exit_code == 0 and "cli-web" in table.output and "eu, web" in table.output
+    assert "cli-api" not in table.output
+
+    counts = {r["tag"]: r for r in _json(cli(cli_server, tmp_path, "tags", "--json"))}
+    assert counts["web"]["apps"] == 1 and counts["prod"]["apps"] == 1
+    listed = cli(cli_server, tmp_path, "tags")
+    assert listed.exit_code == 0 and "team:core" in listed.output
+
+
+def test_services_and_stacks_tags_from_the_cli(cli_server: str, tmp_path: Path) -> None:
+    made = cli(
+        cli_server, tmp_path, "services", "create", "cli-db", "--type", "redis", "--tag", "data", "--no-wait"
+    )
+    assert made.exit_code == 0, made.output
+    cli(cli_server, tmp_path, "services", "create", "cli-cache", "--type", "redis", "--no-wait")
+    assert _json(cli(cli_server, tmp_path, "services", "tag", "cli-cache", "Hot", "--json"))["tags"] == [
+        "hot"
+    ]
+    assert [
+        s["name"] for s in _json(cli(cli_server, tmp_path, "services", "list", "--tag", "data", "--json"))
+    ] == ["cli-db"]
+    untag = cli(cli_server, tmp_path, "services", "untag", "cli-db", "data")
+    assert untag.exit_code == 0 and "cli-db: no tags" in untag.output
+    assert _json(cli(cli_server, tmp_path, "services", "list", "--tag", "data", "--json")) == []
+
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(COMPOSE)
+    for name, extra in (("cli-st1", ["--tag", "edge"]), ("cli-st2", [])):
+        done = cli(cli_server, tmp_path, "stacks", "create", name, "--file", str(compose), *extra)
+        assert done.exit_code == 0, done.output
+    assert _json(cli(cli_server, tmp_path, "stacks", "show", "cli-st1", "--json"))["tags"] == ["edge"]
+    cli(cli_server, tmp_path, "stacks", "tag", "cli-st2", "edge", "beta")
+    rows = _json(cli(cli_server, tmp_path, "stacks", "list", "--tag", "edge", "--tag", "beta", "--json"))
+    assert [s["name"] for s in rows] == ["cli-st2"]
+    table = cli(cli_server, tmp_path, "stacks", "list", "--tag", "edge")
+    assert table.exit_code == 0 and "cli-st1" in table.output and "beta, edge" in table.output

@@ -1,6 +1,7 @@
 """``rivetr apps list``, ``apps show <name|id>``, ``apps create <name> --git URL``, ``apps update <name|id>``
-(release phase), ``apps limits <name|id>``,
-``apps builder <name|id> [NAME]``, ``apps health-check <name|id> [--kind ...]`` and ``apps delete <name|id>``."""
+(release phase), ``apps stop|start|restart <name|id>``, ``apps limits <name|id>``,
+``apps builder <name|id> [NAME]``, ``apps health-check <name|id> [--kind ...]``, ``apps tag|untag <name|id> TAG...``
+and ``apps delete <name|id>``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import click
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
+from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 
 @click.group()
@@ -22,17 +24,18 @@ def apps() -> None:
 
 
 @apps.command("list")
+@tag_option("Only apps with this tag (repeatable: with all of them).")
 @connection_options
 @json_option
-def apps_list(conn: Connection, as_json: bool) -> None:
+def apps_list(tags: tuple[str, ...], conn: Connection, as_json: bool) -> None:
     """Every app with its status and domains, by name."""
     with conn.client() as client:
-        rows = sorted(client.list_all("/api/apps"), key=lambda a: a["name"])
+        rows = sorted(client.list_all("/api/apps", tag_params(tags)), key=lambda a: a["name"])
     if as_json:
         print_json(rows)
         return
     if not rows:
-        click.echo("no apps yet")
+        click.echo("no apps with these tags" if tags else "no apps yet")
         return
     table(
         [
@@ -43,10 +46,11 @@ def apps_list(conn: Connection, as_json: bool) -> None:
                 a.get("environment"),
                 a.get("current_deployment_id"),
                 short_time(a.get("updated_at")),
+                tags_text(a),
             )
             for a in rows
         ],
-        ["name", "status", "domains", "environment", "deployment", "updated"],
+        ["name", "status", "domains", "environment", "deployment", "updated", "tags"],
     )
 
 
@@ -85,6 +89,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("builder", found.get("builder", "auto")),
             ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
+            ("tags", tags_text(found)),
             ("limits", _limits_summary(found.get("effective_limits") or {})),
             *(
                 _release_rows(found)
@@ -232,6 +237,7 @@ def build_body(options: dict[str, Any]) -> dict[str, Any]:
 @click.option(
     "--git-token-user", help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth)."
 )
+@tag_option("A tag to organise and filter by (repeatable).")
 @build_options
 @release_options
 @connection_options
@@ -251,6 +257,7 @@ def apps_create(
     health_options: tuple[str, ...],
     git_token_stdin: bool,
     git_token_user: str | None,
+    tags: tuple[str, ...],
     conn: Connection,
     as_json: bool,
     **settings: Any,
@@ -270,6 +277,7 @@ def apps_create(
         "domains": list(domains),
         "dockerfile": dockerfile,
         "builder": builder,
+        "tags": list(tags),
         **build_body(settings),
         **release_body(settings),
     }
@@ -311,6 +319,51 @@ def apps_delete(app: str, yes: bool, keep_volumes: bool, conn: Connection) -> No
             )
         client.delete(f"/api/apps/{found['id']}", params={"keep_volumes": str(keep_volumes).lower()})
     click.echo(f"deleted app {found['name']}")
+
+
+#: start and restart answer once the health check passed, which may take as long as the app's own checks allow.
+LIFECYCLE_TIMEOUT = 600.0
+
+
+def _lifecycle(app: str, action: str, conn: Connection, as_json: bool) -> None:
+    with conn.client(timeout=LIFECYCLE_TIMEOUT) as client:
+        found = client.resolve_app(app)
+        result = client.post(f"/api/apps/{found['id']}/{action}")
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"{result['name']}: {result['status']}")
+
+
+@apps.command("stop")
+@click.argument("app", shell_complete=complete_app)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@connection_options
+@json_option
+def apps_stop(app: str, yes: bool, conn: Connection, as_json: bool) -> None:
+    """Stop an app's container: its domains answer 503 until `apps start` or a deploy (the container and its
+    deployment are kept; it stays stopped across restarts of Rivetr and of the engine)."""
+    if not yes:
+        click.confirm(f"Stop {app}? Its domains answer 503 until it is started again.", abort=True)
+    _lifecycle(app, "stop", conn, as_json)
+
+
+@apps.command("start")
+@click.argument("app", shell_complete=complete_app)
+@connection_options
+@json_option
+def apps_start(app: str, conn: Connection, as_json: bool) -> None:
+    """Start a stopped app's container again and wait for its health check."""
+    _lifecycle(app, "start", conn, as_json)
+
+
+@apps.command("restart")
+@click.argument("app", shell_complete=complete_app)
+@connection_options
+@json_option
+def apps_restart(app: str, conn: Connection, as_json: bool) -> None:
+    """Restart a running app's container in place (same image and settings; not a redeploy), health-checked."""
+    _lifecycle(app, "restart", conn, as_json)
 
 
 @apps.command("update")
@@ -573,3 +626,6 @@ def apps_health_check(
 # ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.
 for _command in (apps_links, apps_link, apps_unlink):
     apps.add_command(_command)
+
+
+add_tag_commands(apps, "apps", lambda client, ref: client.resolve_app(ref))

@@ -40,6 +40,7 @@ LAZY_COMMANDS = {
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",
     "teams": "teams_cmd:teams",
+    "tags": "tags_cmd:tags",
     "audit": "audit_cmd:audit",
     "tokens": "tokens_cmd:tokens",
     "account": "account_cmd:account",

@@ -17,6 +17,7 @@ import click
 from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_options, json_option
 from .inputs import env_pairs_of, project_id_of
 from .output import fields, human_size, print_json, resources_line, short_time, table
+from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 #: How long ``create``/``update``/``start``/``restart`` wait for the service to be ready by default.
 READY_WAIT = 300.0
@@ -115,6 +116,7 @@ def _show(service: dict[str, Any]) -> None:
             ("internal", f"{service.get('internal_host')}:{service.get('internal_port')}"),
             ("host address", _tunnel(service)),
             ("network", service.get("network")),
+            ("tags", tags_text(service)),
             ("public port", service.get("public_port") or "closed"),
             ("user", creds.get("user")),
             ("password", creds.get("password")),
@@ -141,13 +143,16 @@ def services() -> None:
 @services.command("list")
 @click.option("--project", help="Only this project's services (name or id).")
 @click.option("--type", "type_", help="Only services of this type.")
+@tag_option("Only services with this tag (repeatable: with all of them).")
 @connection_options
 @json_option
-def services_list(project: str | None, type_: str | None, conn: Connection, as_json: bool) -> None:
+def services_list(
+    project: str | None, type_: str | None, tags: tuple[str, ...], conn: Connection, as_json: bool
+) -> None:
     """Every service with its type, version and status."""
     with conn.client() as client:
         params = {k: v for k, v in {"project_id": project_id_of(client, project), "type": type_}.items() if v}
-        rows = client.list_all("/api/services", params)
+        rows = client.list_all("/api/services", {**params, **tag_params(tags)})
     if as_json:
         print_json(rows)
         return
@@ -155,8 +160,11 @@ def services_list(project: str | None, type_: str | None, conn: Connection, as_j
         click.echo("no services yet: rivetr services create NAME --type postgres")
         return
     table(
-        [(r["name"], r["type"], r["version"], r["status"], r.get("public_port") or "-") for r in rows],
-        ["name", "type", "version", "status", "public port"],
+        [
+            (r["name"], r["type"], r["version"], r["status"], r.get("public_port") or "-", tags_text(r))
+            for r in rows
+        ],
+        ["name", "type", "version", "status", "public port", "tags"],
     )
 
 
@@ -174,6 +182,7 @@ def services_list(project: str | None, type_: str | None, conn: Connection, as_j
     "--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Extra environment (repeatable)."
 )
 @click.option("--env-file", type=click.Path(dir_okay=False), help="KEY=VALUE lines (for secret values).")
+@tag_option("A tag to organise and filter by (repeatable).")
 @ready_options
 @connection_options
 @json_option
@@ -187,12 +196,13 @@ def services_create(
     public_port: int | None,
     env_pairs: tuple[str, ...],
     env_file: str | None,
+    tags: tuple[str, ...],
     wait: float | None,
     conn: Connection,
     as_json: bool,
 ) -> None:
     """Create a service and wait until it is ready: ``rivetr services create db --type postgres``."""
-    body: dict[str, Any] = {"name": name, "type": type_, **_limits(memory, cpu)}
+    body: dict[str, Any] = {"name": name, "type": type_, **_limits(memory, cpu), "tags": list(tags)}
     if version:
         body["version"] = version
     if public_port:
@@ -465,3 +475,6 @@ def services_restore(
             return
         run = follow(client, f"/api/restores/{run['id']}")
     report(run, as_json, "restore")
+
+
+add_tag_commands(services, "services", resolve_service)

@@ -18,6 +18,7 @@ from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_
 from .deploy_cmd import finish_deployment
 from .inputs import env_pairs_of, project_id_of
 from .output import fields, print_json, short_time, table
+from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 MASK = "********"
 
@@ -94,6 +95,7 @@ def _show(stack: dict[str, Any]) -> None:
             ("source", source),
             ("project", stack.get("project_id") or "default"),
             ("network", stack.get("network")),
+            ("tags", tags_text(stack)),
             ("profiles", stack.get("profiles") or "none"),
             ("previews", _previews_line(stack)),
             ("domains", [f"{d['domain']} -> {d['service']}:{d['port']}" for d in stack.get("domains") or []]),
@@ -120,13 +122,14 @@ def stacks() -> None:
 
 @stacks.command("list")
 @click.option("--project", help="Only this project's stacks (name or id).")
+@tag_option("Only stacks with this tag (repeatable: with all of them).")
 @connection_options
 @json_option
-def stacks_list(project: str | None, conn: Connection, as_json: bool) -> None:
+def stacks_list(project: str | None, tags: tuple[str, ...], conn: Connection, as_json: bool) -> None:
     """Every stack with its status and services."""
     with conn.client() as client:
         pid = project_id_of(client, project)
-        rows = client.list_all("/api/stacks", {"project_id": pid} if pid else None)
+        rows = client.list_all("/api/stacks", {**({"project_id": pid} if pid else {}), **tag_params(tags)})
     if as_json:
         print_json(rows)
         return
@@ -135,10 +138,17 @@ def stacks_list(project: str | None, conn: Connection, as_json: bool) -> None:
         return
     table(
         [
-            (r["name"], r["status"], [s["name"] for s in r.get("services") or []], r["source"], r["network"])
+            (
+                r["name"],
+                r["status"],
+                [s["name"] for s in r.get("services") or []],
+                r["source"],
+                r["network"],
+                tags_text(r),
+            )
             for r in rows
         ],
-        ["name", "status", "services", "source", "network"],
+        ["name", "status", "services", "source", "network", "tags"],
     )
 
 
@@ -164,6 +174,7 @@ def stacks_list(project: str | None, conn: Connection, as_json: bool) -> None:
     default=False,
     help="With --repo: a preview stack per pull request (needs [proxy] preview_domain on the server).",
 )
+@tag_option("A tag to organise and filter by (repeatable).")
 @click.option("--deploy", "deploy_it", is_flag=True, help="Deploy it right away.")
 @click.option("-f", "--follow", "follow_it", is_flag=True, help="With --deploy: follow the deployment.")
 @connection_options
@@ -180,6 +191,7 @@ def stacks_create(
     env_file: str | None,
     profiles: tuple[str, ...],
     previews: bool,
+    tags: tuple[str, ...],
     deploy_it: bool,
     follow_it: bool,
     conn: Connection,
@@ -198,6 +210,7 @@ def stacks_create(
     body["env"] = env_pairs_of(env_pairs, env_file) or {}
     body["profiles"] = list(profiles)
     body["previews"] = previews
+    body["tags"] = list(tags)
     with conn.client() as client:
         body["project_id"] = project_id_of(client, project)
         stack = client.post("/api/stacks", body)
@@ -487,3 +500,6 @@ def stacks_rm(stack: str, volumes: bool, yes: bool, conn: Connection) -> None:
             click.confirm(f"delete stack {found['name']}{what}?", abort=True)
         client.delete(f"/api/stacks/{found['id']}", params={"volumes": str(volumes).lower()})
     click.echo(f"deleted stack {found['name']}" + ("" if volumes else " (volumes kept)"))
+
+
+add_tag_commands(stacks, "stacks", resolve_stack)
