@@ -9,6 +9,8 @@ audit entries and a viewer's 403. Real engines, the proxy and a Rivetr restart: 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -255,6 +257,58 @@ async def test_audit_entries_name_the_operation(api: ApiClient) -> None:
         "app_lifecycle_api.start_app",
     ):
         assert action in actions, actions
+
+
+def test_the_cli_stops_starts_and_restarts_by_name(tmp_path: Path) -> None:
+    import httpx
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import api_in_thread
+    from tests.support.server import AUTH
+
+    fake = FakeRuntime()
+    fake.publish(IMAGE, body="hello")
+
+    async def seed(_accounts: Any) -> None:
+        return None
+
+    try:
+        with api_in_thread(tmp_path / "data", seed) as (url, app):
+            app.extensions["rivetr_ctx"]._runtime = fake
+            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as admin:
+                created = admin.post(
+                    "/api/apps",
+                    json={"name": "web", "source": {"kind": "image", "image": IMAGE}, "port": 8080},
+                ).json()
+                dep = admin.post(f"/api/apps/{created['id']}/deploy", json={}).json()
+                for _ in range(500):
+                    if admin.get(f"/api/deployments/{dep['id']}").json()["status"] == "running":
+                        break
+                    time.sleep(0.02)
+                status = lambda: admin.get(f"/api/apps/{created['id']}").json()["status"]  # noqa: E731
+
+                env = {"RIVETR_URL": url, "RIVETR_TOKEN": AUTH["Authorization"].split()[1]}
+                env["RIVETR_LOGIN_FILE"] = str(tmp_path / "login.json")
+
+                def run(*args: str, input: str | None = None) -> Any:
+                    return CliRunner().invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+                refused = run("apps", "stop", "web", input="n\n")
+                assert refused.exit_code == 1 and "503" in refused.output, refused.output
+                assert status() == "running"
+                result = run("apps", "stop", "web", input="y\n")
+                assert result.exit_code == 0 and "web: stopped" in result.output, result.output
+                assert status() == "stopped"
+                again = run("apps", "stop", "web", "--yes")
+                assert again.exit_code != 0 and "nothing runs to stop" in again.output, again.output
+                result = run("apps", "start", "web")
+                assert result.exit_code == 0 and result.output.strip() == "web: running", result.output
+                result = run("apps", "restart", "web", "--json")
+                assert result.exit_code == 0, result.output
+                assert json.loads(result.output)["status"] == "running"
+    finally:
+        fake.shutdown()
 
 
 async def _page_as(api: ApiClient, username: str, path: str) -> str:
