@@ -340,3 +340,13 @@ async def test_project_page_and_palette_list_services_once_one_exists(
         app_page = await (await client.get(f"/apps/{web['id']}")).get_data(as_text=True)
         assert re.search(r'<section id="metrics"[^>]*data-metrics-live="/apps/\w+/stats.json"', app_page)
         assert app_page.count("js/metrics_charts.js") == 1
+
+
+async def test_every_page_names_a_favicon_that_is_served(client: Any) -> None:
+    """Browsers ask for /favicon.ico unless the page names an icon: without one every page load logged a 404."""
+    body = await (await client.get("/setup")).get_data(as_text=True)
+    icons = re.findall(r'<link rel="icon" type="image/svg\+xml" href="([^"]+)">', body)
+    assert len(icons) == 1, body[:600]
+    response = await client.get(icons[0])
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert (await response.get_data(as_text=True)).startswith("<svg")
