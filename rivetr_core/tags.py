@@ -34,7 +34,8 @@ def check_tag(value: Any, field: str = "tag") -> str:
     """One tag, lower-cased; ``ValidationFailed`` naming ``field`` when it breaks the rule."""
     tag = value.strip().lower() if isinstance(value, str) else None
     if tag is None or not _TAG.match(tag):
-        raise ValidationFailed.on(field, "must be 1-32 of a-z, 0-9, '-', '_', '.' or ':'")
+        shown = f"{value!r} " if isinstance(value, str) and len(value) <= 64 else ""
+        raise ValidationFailed.on(field, f"{shown}is not a tag: 1-32 of a-z, 0-9, '-', '_', '.' or ':'")
     return tag
 
 
@@ -67,6 +68,17 @@ def has_tags(column: Any, tags: Iterable[str]) -> Any:
     from sqlalchemy import and_
 
     return and_(*(tag_clause(column, like_pattern(t)) for t in tags))
+
+
+def usable_tags(values: Any) -> list[str]:
+    """The valid tags among ``values``, lower-cased, deduplicated and sorted; the rest dropped (a dashboard link
+    edited by hand filters by what it can, where the API answers 422)."""
+    found = set()
+    for value in values or ():
+        tag = value.strip().lower() if isinstance(value, str) else ""
+        if _TAG.match(tag):
+            found.add(tag)
+    return sorted(found)[:MAX_TAGS]
 
 
 def query_tags(values: Any) -> list[str]:

@@ -20,7 +20,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
 * :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
   project or the palette (:func:`services_if_any`: nothing loaded while the table is empty);
 * :func:`isoformat` and :func:`redact` — how the API writes a timestamp and a git URL, for pages that show the
-  same values.
+  same values; :func:`usable_tags` — a page's ``?tag=`` filter as the lists take it.
 
 Pages are read-only: nothing here writes. The app list keeps its hot path in this module (precompiled SQL, page
 cache); the rest are plain queries or calls of a service's read methods.
@@ -47,7 +47,7 @@ from rivetr_core.engine.selection import health_check_json
 from rivetr_core.models.apps import App, AppDomain, Project
 from rivetr_core.models.git import not_a_preview_app
 from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
-from rivetr_core.tags import like_pattern, tag_clause
+from rivetr_core.tags import like_pattern, tag_clause, usable_tags
 
 from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
 from .backups import backup_destinations, backup_runs, backup_schedules
@@ -519,4 +519,5 @@ __all__ = [
     "services_if_any",
     "ssh_keys",
     "tag_counts",
+    "usable_tags",
 ]

@@ -59,10 +59,14 @@ async def get_project(ctx: RivetrContext, project_id: str) -> readmodels.Project
 
 
 async def list_apps(
-    ctx: RivetrContext, environment: str | None = None, project_id: str | None = None
+    ctx: RivetrContext,
+    environment: str | None = None,
+    project_id: str | None = None,
+    tags: list[str] | None = None,
 ) -> list[AppSummary]:
-    """The app tables: plain rows from the read-model (name, status, project name, domains ...), by name."""
-    return await readmodels.list_apps(ctx.db, environment=environment, project_id=project_id)
+    """The app tables: plain rows from the read-model (name, status, project name, domains, tags ...), by name;
+    only those holding every one of ``tags`` when given."""
+    return await readmodels.list_apps(ctx.db, environment=environment, project_id=project_id, tags=tags)
 
 
 async def services_if_any(ctx: RivetrContext, project_id: str | None = None) -> list[dict[str, Any]]:
@@ -155,6 +159,7 @@ async def stack_rows(ctx: RivetrContext) -> list[dict[str, Any]]:
                 "error": row.error,
                 "services": services,
                 "domains": [d.domain for d in await service.domains(row.id)],
+                "tags": list(row.tags or ()),
             }
         )
     return out

@@ -1,4 +1,4 @@
-"""``/apps`` (table, environment filter), ``/apps/new`` (form), ``/apps/<id>`` (detail) and its htmx partials.
+"""``/apps`` (table, environment and ``?tag=`` filters), ``/apps/new`` (form), ``/apps/<id>`` (detail) and its htmx partials.
 
 Pages read through :mod:`..queries`; every change (create, deploy, rollback, env vars, settings, delete) is
 a REST call from the browser (``/api/apps…``, ``/api/deployments…``) with the session and CSRF header, so the
@@ -30,11 +30,17 @@ def _environment() -> str | None:
 @bp.get("/apps")
 async def apps() -> tuple[str, int]:
     environment = _environment()
-    items = await queries.list_apps(ctx(), environment=environment)
+    tags = readmodels.usable_tags(request.args.getlist("tag"))
+    items = await queries.list_apps(ctx(), environment=environment, tags=tags)
     if is_htmx():
-        return await render("partials/apps_table.html", apps=items, environment=environment)
+        return await render("partials/apps_table.html", apps=items, environment=environment, tags=tags)
     return await render(
-        "apps.html", nav="apps", apps=items, environment=environment, environments=queries.ENVIRONMENTS
+        "apps.html",
+        nav="apps",
+        apps=items,
+        environment=environment,
+        environments=queries.ENVIRONMENTS,
+        tags=tags,
     )
 
 

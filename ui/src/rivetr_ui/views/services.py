@@ -74,7 +74,7 @@ async def services_palette() -> dict[str, Any]:
     """The services the command palette offers (name, type, status), [] without loading the feature while
     none exists: the palette asks on every opening, where ``GET /api/services`` would load it."""
     items = await queries.services_if_any(ctx())
-    keys = ("id", "name", "type", "version", "status")
+    keys = ("id", "name", "type", "version", "status", "tags")
     return {"items": [{k: s.get(k) for k in keys} for s in items]}
 
 

@@ -100,7 +100,7 @@
     var details = Array.isArray(err.details) ? err.details : [];
     var placed = false;
     details.forEach(function (d) {
-      var name = (d.field || "").split(".")[0];
+      var name = (d.field || "").split(/[.[]/)[0];  // "tags[2]", "domains[0].port": the form's field
       var slot = name && form.querySelector('[data-error-for="' + CSS.escape(name) + '"]');
       if (slot) {
         slot.textContent = d.message;

@@ -1,5 +1,5 @@
 // Command palette (Ctrl/Cmd-K): jump to a page, an app or a managed service, deploy, restart, open logs, open a
-// terminal, create an app or a database / service.
+// terminal, create an app or a database / service. Apps and services are found by name or by one of their tags.
 (function () {
   "use strict";
   var dlg = document.getElementById("palette");
@@ -30,7 +30,7 @@
       var apps = await Rivetr.listAll("/api/apps");
       apps.forEach(function (a) {
         var page = "/apps/" + encodeURIComponent(a.id);
-        items.push({ label: a.name, kind: "app · " + a.status, run: go(page) });
+        items.push({ label: a.name, kind: "app · " + a.status + tagText(a.tags), tags: a.tags, run: go(page) });
         items.push({ label: "Deploy " + a.name, kind: "action", run: async function () {
           await Rivetr.api("POST", "/api/apps/" + encodeURIComponent(a.id) + "/deploy");
           window.location.href = page + "#deploy";
@@ -58,10 +58,23 @@
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       var data = await resp.json();
       (data.items || []).forEach(function (s) {
-        items.push({ label: s.name, kind: "service · " + s.type + " · " + s.status, run: go("/services/" + encodeURIComponent(s.id)) });
+        items.push({ label: s.name, kind: "service · " + s.type + " · " + s.status + tagText(s.tags), tags: s.tags, run: go("/services/" + encodeURIComponent(s.id)) });
       });
       render();
     } catch (err) { servicesLoaded = false; }
+  }
+
+  function tagText(tags) { return tags && tags.length ? " · #" + tags.join(" #") : ""; }
+
+  // An item's score: its label's, else a tag's (a tag typed whole or its start; "#prod" works too), ranked
+  // below a label match so names come first.
+  function itemScore(it, query) {
+    var s = score(it.label, query);
+    if (s > 0 || !it.tags) return s;
+    var q = query.toLowerCase().trim().replace(/^#/, "");
+    if (!q) return s;
+    for (var i = 0; i < it.tags.length; i++) if (it.tags[i].indexOf(q) === 0) return 1;
+    return 0;
   }
 
   function score(label, query) {
@@ -77,7 +90,7 @@
 
   function render() {
     var q = input.value;
-    shown = items.map(function (it) { return { it: it, s: score(it.label, q) }; })
+    shown = items.map(function (it) { return { it: it, s: itemScore(it, q) }; })
       .filter(function (x) { return x.s > 0; })
       .sort(function (a, b) { return b.s - a.s; }).slice(0, 50).map(function (x) { return x.it; });
     if (selected >= shown.length) selected = 0;
