@@ -46,3 +46,19 @@ def test_check_suggests_branches_and_a_missing_branch_asks_before_creating(
     with server.client() as client:
         made = [a for a in client.get("/api/apps").json()["items"] if a["name"] == "checked"]
     assert [a["branch"] for a in made] == ["nope"]
+
+
+def test_the_settings_page_checks_with_the_apps_stored_credentials(
+    shared_server: Any, page: Any, git_server: Any
+) -> None:
+    server = shared_server
+    repo = git_server.create_repo("settled")
+    _git("push", "-q", "origin", "HEAD:refs/heads/next", cwd=repo.work)
+    with server.client() as client:
+        app = client.post("/api/apps", json={"name": "settled", "git_url": repo.url, "port": 8000}).json()
+    login(page, server.url)
+    page.goto(f"{server.url}/apps/{app['id']}#settings")
+    page.fill("#set-branch", "next")
+    page.click("#set-git-check")
+    expect(page.locator("#set-git-check-result")).to_have_text("Branch next found (2 branches).")
+    assert page.locator("#set-branch-list option").count() == 2
