@@ -29,3 +29,21 @@ def test_audit_lists_entries_with_their_team_and_filters_one_team(server: str, t
 
     missing = run(server, tmp_path, "audit", "--team", "nope")
     assert missing.exit_code != 0 and "team 'nope' not found" in missing.output, missing.output
+
+
+def test_audit_filters_by_outcome_and_time_range(server: str, tmp_path: Path) -> None:  # noqa: F811
+    assert run(server, tmp_path, "teams", "create", "outcomes").exit_code == 0
+    assert run(server, tmp_path, "teams", "create", "outcomes").exit_code != 0  # taken: a 409, recorded
+
+    def actions(*args: str) -> list[tuple[str, int]]:
+        result = run(server, tmp_path, "audit", "--action", "teams_api.create_team", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [(e["action"], e["status"]) for e in json.loads(result.stdout)]
+
+    failed = actions("--outcome", "failure")
+    assert failed and all(status >= 400 for _, status in failed)
+    assert all(status < 400 for _, status in actions("--outcome", "success"))
+    assert actions("--until", "2000-01-01T00:00:00Z") == []
+    assert actions("--since", "2000-01-01T00:00:00Z", "--until", "2999-01-01T00:00:00Z")
+    bad = run(server, tmp_path, "audit", "--outcome", "maybe")
+    assert bad.exit_code != 0 and "maybe" in bad.output

@@ -83,7 +83,7 @@ async def _page(client: Any, path: str, **kwargs: Any) -> tuple[int, str]:
 
 
 def _rows(body: str) -> list[str]:
-    return re.findall(r'<tr data-entry="\d+" data-action="([^"]+)"', body)
+    return re.findall(r'<tr data-entry="\d+" data-audit-action="([^"]+)"', body)
 
 
 async def test_the_owner_sees_names_readable_actions_and_details(world: dict[str, Any]) -> None:

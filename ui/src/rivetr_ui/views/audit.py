@@ -171,7 +171,7 @@ async def _results(filters: Filters) -> dict[str, Any]:
 
 
 @bp.get("/audit")
-async def audit_log() -> tuple[str, int]:
+async def audit_log() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     principal = await page_principal()
     if not principal.allows(AUDIT):
         abort(403, "The audit log is for a team's owners and admins, and the server's.")
@@ -180,7 +180,9 @@ async def audit_log() -> tuple[str, int]:
     # htmx swaps the results only (and only a 2xx: a bad date shows there as a message); a history restore
     # (back button, nothing cached) needs the whole page.
     if is_htmx() and request.headers.get("HX-History-Restore-Request") != "true":
-        return await render("partials/audit_rows.html", **results)
+        body, status = await render("partials/audit_rows.html", **results)
+        # The address bar gets the view's canonical link (a form submits its empty fields too).
+        return body, status, {"HX-Push-Url": _link(filters, filters.cursor, filters.back)}
     from rivetr_core.readmodels import audit_log as audit_readmodel
 
     return await render(
