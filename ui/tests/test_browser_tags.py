@@ -93,3 +93,33 @@ def test_tags_in_settings_list_chips_filter_and_palette(page: Any, shared_server
     page.keyboard.press("Enter")
     page.wait_for_url(f"{url}/apps/*")
     assert page.inner_text("h1").strip().startswith("tag-api")
+
+
+def test_stack_tags_form_and_list_chips(page: Any, shared_server: Any) -> None:
+    url = shared_server.url
+    with shared_server.client() as client:
+        response = client.post(
+            "/api/stacks",
+            json={
+                "name": "tag-stack",
+                "compose": "services:\n  web:\n    image: docker.io/library/nginx:1\n",
+            },
+        )
+        assert response.status_code == 201, response.text
+        stack = response.json()
+    login(page, url)
+    page.goto(f"{url}/stacks/{stack['id']}")
+    page.fill("#stack-tags-form-input", "edge BAD!")
+    page.click("#stack-tags-form button[type=submit]")
+    expect(page.locator('#stack-tags-form [data-error-for="tags"]')).to_contain_text("BAD!")
+    page.fill("#stack-tags-form-input", "Edge, shop")
+    page.click("#stack-tags-form button[type=submit]")
+    with shared_server.client() as client:
+        for _ in range(50):
+            if client.get(f"/api/stacks/{stack['id']}").json()["tags"] == ["edge", "shop"]:
+                break
+            page.wait_for_timeout(100)
+        found = client.get(f"/api/stacks/{stack['id']}").json()
+    assert found["tags"] == ["edge", "shop"] and found["status"] == "created"  # a label: nothing deployed
+    page.goto(f"{url}/stacks")
+    expect(page.locator("tr[data-stack=tag-stack] .tag-chip")).to_have_text(["edge", "shop"])
