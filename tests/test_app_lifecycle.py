@@ -341,12 +341,14 @@ async def test_the_app_page_offers_what_fits_the_state_and_the_role(api: ApiClie
     assert f'data-action="POST /api/apps/{app["id"]}/restart"' in running
     assert "/start" not in running and "app-stopped-note" not in running
     assert "/rollback" in running  # Redeploy: a fresh container of the same image
+    assert ">Terminal</a>" in running
 
     assert (await api.post(f"/api/apps/{app['id']}/stop"))[0] == 200
     stopped = await _page_as(api, "olga", header)
     assert f'data-action="POST /api/apps/{app["id"]}/start"' in stopped
     assert "/stop" not in stopped and "/restart" not in stopped
     assert "app-stopped-note" in stopped and "503" in stopped
+    assert ">Terminal</a>" not in stopped  # nothing runs to open a shell in
 
     viewer = await _page_as(api, "vera", header)
     assert "app-stopped-note" in viewer
