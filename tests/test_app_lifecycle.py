@@ -353,3 +353,18 @@ async def test_the_app_page_offers_what_fits_the_state_and_the_role(api: ApiClie
     viewer = await _page_as(api, "vera", header)
     assert "app-stopped-note" in viewer
     assert not any(f"/api/apps/{app['id']}/{a}" in viewer for a in ("start", "stop", "restart"))
+
+
+async def test_another_teams_app_is_not_found(api: ApiClient) -> None:
+    code, mine = await api.post("/api/teams", json={"name": "mine"})
+    assert code == 201, mine
+    code, theirs = await api.post("/api/teams", json={"name": "theirs"})
+    assert code == 201, theirs
+    code, project = await api.post("/api/projects", json={"name": "their-proj", "team_id": theirs["id"]})
+    assert code == 201, project
+    app = await deployed(api, project_id=project["id"])
+    outsider = await member_token(api, "otto", mine["id"], "owner")
+    for action in ("stop", "restart", "start"):
+        code, err = await api.post(f"/api/apps/{app['id']}/{action}", **bearer(outsider))
+        assert code == 404 and err["error"]["code"] == "not_found", (action, err)
+    assert (await show(api, app["id"]))["status"] == "running"
