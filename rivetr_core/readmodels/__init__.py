@@ -247,6 +247,18 @@ _FIXED = len(_APP_COLUMNS) + 2  # the dataclass's columns, has_git_token, projec
 _PROCESSORS: dict[str, list[tuple[int, Any]]] = {}
 
 
+def _json_list(value: Any) -> Any:
+    """A JSON list column as stored (``tags``): "[]" for most apps, so the common case skips the parser (and
+    the type's wrappers around it: a list of 50 apps parsed a few microseconds per row more with tags)."""
+    if value == "[]":
+        return []
+    return json.loads(value) if isinstance(value, str) else value
+
+
+#: JSON list columns read with :func:`_json_list` instead of their type's processor.
+_JSON_LISTS = frozenset({"tags"})
+
+
 def _processors(dialect: Any) -> list[tuple[int, Any]]:
     """(row index, converter) for the columns whose stored form differs from the Python value (booleans,
     timestamps, JSON), as the column types define it; the rest pass through."""
@@ -256,6 +268,8 @@ def _processors(dialect: Any) -> list[tuple[int, Any]]:
         for index, column in enumerate(columns):
             impl = column.type.dialect_impl(dialect) if column is not None else None
             process = impl.result_processor(dialect, None) if impl is not None else None
+            if process is not None and column.name in _JSON_LISTS:  # type: ignore[union-attr]
+                process = _json_list
             if process is not None:
                 found.append((index, process))
         _PROCESSORS[dialect.name] = found
