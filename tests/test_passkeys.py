@@ -342,6 +342,25 @@ async def test_disabling_totp_keeps_a_passkey_as_the_second_factor(api: ApiClien
     assert first["methods"] == ["passkey", "recovery_code"]
 
 
+async def test_a_passkey_only_account_renews_its_recovery_codes_with_its_password(api: ApiClient) -> None:
+    """No authenticator app, so no code to give: the password is the proof; with an app, a code is required."""
+    alice = await logged_in_alice(api)
+    first = (await add_passkey(alice, SoftAuthenticator()))["recovery_codes"]
+    status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"password": "wrong password!"})
+    assert status == 422 and body["error"]["details"][0]["field"] == "password", body
+    status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"code": "123456"})
+    assert status == 422 and body["error"]["code"] == "invalid_code", body
+    status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"password": PASSWORD})
+    assert status == 200 and len(body["recovery_codes"]) == 10 and not set(body["recovery_codes"]) & set(first)
+    status, body = await alice.call(
+        "POST", "/api/auth/2fa/recovery-codes", json={"password": PASSWORD, "code": "123456"}
+    )
+    assert status == 422, body  # exactly one proof
+    await alice.enrol()  # an authenticator app as well: now the password alone is not enough
+    status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"password": PASSWORD})
+    assert status == 422 and body["error"]["details"][0]["field"] == "code", body
+
+
 async def test_admin_reset_removes_the_passkeys(api: ApiClient) -> None:
     alice = await logged_in_alice(api)
     await add_passkey(alice, SoftAuthenticator())

@@ -283,11 +283,26 @@ class TwoFactorService:
         user.two_factor_enabled = True
         return codes
 
-    async def regenerate_recovery_codes(self, user: User, code: str) -> list[str]:
-        """New recovery codes (the old ones stop working); needs a current TOTP code."""
-        await self._require_enabled(user)
-        if not await self._use_code(user.id, code):
-            raise invalid_code()
+    async def regenerate_recovery_codes(
+        self, user: User, code: str | None = None, *, password: str | None = None
+    ) -> list[str]:
+        """New recovery codes (the old ones stop working). The proof: a current TOTP code; an account whose only
+        second factors are passkeys (no code to give) proves itself with its password instead."""
+        async with self.db.session() as s:
+            totp = await s.get(UserTotp, user.id)
+            has_passkey = (
+                await s.exec(select(Passkey.id).where(Passkey.user_id == user.id))
+            ).first() is not None
+        has_totp = totp is not None and totp.confirmed_at is not None
+        if not has_totp and not has_passkey:
+            raise AccountError(409, "two-factor login is not enabled", code="two_factor_disabled")
+        if code is not None:
+            if not has_totp or not await self._use_code(user.id, code):
+                raise invalid_code()
+        elif has_totp:
+            raise AccountError(422, "give a current code from your authenticator app", field="code")
+        elif not await password_matches(self.db, user.id, password or ""):
+            raise AccountError(422, "is not your current password", field="password")
         async with self.db.session() as s:
             codes = await self.replace_recovery_codes(s, user.id)
             await s.commit()

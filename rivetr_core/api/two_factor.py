@@ -152,14 +152,35 @@ async def two_factor_confirm(data: CodeIn) -> dict[str, Any]:
     return RecoveryCodesOut(recovery_codes=codes).model_dump(mode="json")
 
 
+class RegenerateIn(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["password"]}]}
+    )
+
+    code: str | None = Field(None, min_length=1, max_length=16, description=CODE_DOC)
+    password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1024,
+        description="Instead of a code, for an account whose second factors are passkeys only.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> RegenerateIn:
+        if (self.code is None) == (self.password is None):
+            raise ValueError("send exactly one of code and password")
+        return self
+
+
 @bp.post("/auth/2fa/recovery-codes")
 @responds(403, 409)
 @tag(["auth"])
-@validate_request(CodeIn)
+@validate_request(RegenerateIn)
 @document_response(RecoveryCodesOut)
-async def two_factor_recovery_codes(data: CodeIn) -> dict[str, Any]:
-    """Replace the recovery codes (the old ones stop working); needs a current code."""
-    codes = await two_factor().regenerate_recovery_codes(_own_user(), data.code)
+async def two_factor_recovery_codes(data: RegenerateIn) -> dict[str, Any]:
+    """Replace the recovery codes (the old ones stop working); needs a current code, or the password when the
+    account's second factors are passkeys only (422 naming ``code`` when it has an authenticator app)."""
+    codes = await two_factor().regenerate_recovery_codes(_own_user(), data.code, password=data.password)
     return RecoveryCodesOut(recovery_codes=codes).model_dump(mode="json")
 
 

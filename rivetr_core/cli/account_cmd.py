@@ -108,9 +108,13 @@ def two_factor_disable(code: str | None, conn: Connection) -> None:
 @click.option("--code", metavar="CODE", help="A current code from the app (prompted when not given).")
 @connection_options
 def two_factor_recovery_codes(code: str | None, conn: Connection) -> None:
-    """Replace your recovery codes (the old ones stop working); asks for a current code."""
+    """Replace your recovery codes (the old ones stop working); asks for a current code (your password when your
+    second factors are passkeys only)."""
     with conn.client() as client:
-        fresh = client.post("/api/auth/2fa/recovery-codes", {"code": _code(code)})
+        status = client.get("/api/auth/2fa")
+        passkeys_only = not status["enabled"] and status["passkeys"] and code is None
+        body = {"password": _password()} if passkeys_only else {"code": _code(code)}
+        fresh = client.post("/api/auth/2fa/recovery-codes", body)
     _print_recovery_codes(fresh["recovery_codes"])
 
 
