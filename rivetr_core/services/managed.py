@@ -149,13 +149,18 @@ class ServiceService:
         return [self.service_json(r, links=links.get(r.id, [])) for r in rows], next_cursor
 
     async def listing(
-        self, project_id: str | None = None, service_type: str | None = None, limit: int = 200
+        self,
+        project_id: str | None = None,
+        service_type: str | None = None,
+        limit: int = 200,
+        tags: list[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The first ``limit`` services as the API shows them (the dashboard's list)."""
+        """The first ``limit`` services as the API shows them (the dashboard's list), only those holding every
+        one of ``tags`` when given."""
         from rivetr_core.pagination import PageQuery
 
         items, _ = await self.page_json(
-            PageQuery(limit=min(limit, 200)), project_id=project_id, service_type=service_type
+            PageQuery(limit=min(limit, 200)), project_id=project_id, service_type=service_type, tags=tags
         )
         return items
 

@@ -136,13 +136,14 @@ async def any_stack(ctx: RivetrContext) -> bool:
         return (await conn.execute(_ANY_STACK)).first() is not None
 
 
-async def stack_rows(ctx: RivetrContext) -> list[dict[str, Any]]:
+async def stack_rows(ctx: RivetrContext, tags: list[str] | None = None) -> list[dict[str, Any]]:
     """The stacks list: each stack with its domains and how many services its live deployment runs (as recorded,
-    no engine call per row); [] without loading the feature while none exists."""
+    no engine call per row), only those holding every one of ``tags`` when given; [] without loading the
+    feature while none exists."""
     if not await any_stack(ctx):
         return []
     service: Any = ctx.services.stacks  # Any: it is given a Page where it declares PageQuery
-    rows, _next = await service.list(Page())
+    rows, _next = await service.list(Page(), tags=tags)
     out = []
     for row in rows:
         services = 0

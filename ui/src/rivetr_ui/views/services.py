@@ -44,8 +44,8 @@ async def _templates(query: str | None = None, category: str | None = None) -> d
     return result
 
 
-async def _services(project_id: str | None = None) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = await _managed().listing(project_id=project_id, limit=LISTED)
+async def _services(project_id: str | None = None, tags: list[str] | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = await _managed().listing(project_id=project_id, limit=LISTED, tags=tags)
     return items
 
 
@@ -63,7 +63,12 @@ def _project_names(projects: list[Any]) -> dict[str, str]:
 @bp.get("/services")
 async def services() -> tuple[str, int]:
     projects = await queries.list_projects(ctx())
-    context: dict[str, Any] = {"services": await _services(), "project_names": _project_names(projects)}
+    tags = readmodels.usable_tags(request.args.getlist("tag"))
+    context: dict[str, Any] = {
+        "services": await _services(tags=tags),
+        "project_names": _project_names(projects),
+        "tags": tags,
+    }
     if is_htmx():
         return await render("partials/services_table.html", **context)
     return await render("services.html", nav="services", **context)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import abort
+from quart import abort, request
 
+from rivetr_core import readmodels
 from rivetr_core.authz import SECRETS_REVEAL, TERMINAL
 from rivetr_core.contract.errors import NotFound
 
@@ -52,9 +53,11 @@ async def _project_names() -> dict[str, str]:
 
 @bp.get("/stacks")
 async def stacks() -> tuple[str, int]:
+    tags = readmodels.usable_tags(request.args.getlist("tag"))
     context: dict[str, Any] = {
-        "stacks": await queries.stack_rows(ctx()),
+        "stacks": await queries.stack_rows(ctx(), tags=tags),
         "project_names": await _project_names(),
+        "tags": tags,
     }
     if is_htmx():
         return await render("partials/stacks_table.html", **context)
