@@ -33,6 +33,7 @@ from rivetr_core.accounts.user_responses import (
     public_link_json,
 )
 from rivetr_core.accounts.web import accounts
+from rivetr_core.apimodel import document_alternatives
 from rivetr_core.authz.permissions import TEAM_ROLES
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import responds, security
@@ -59,12 +60,7 @@ def _for_someone(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """The document says what the validator checks: ``email`` or ``username`` (or both), each a string when
     present (a client following the document is never refused)."""
     _document_checks(schema, model)
-    for name in ("email", "username"):
-        prop = schema["properties"][name]
-        prop.pop("default", None)
-        branches = prop.pop("anyOf", None) or []
-        prop.update(next((b for b in branches if b != {"type": "null"}), {}))
-    schema["anyOf"] = [{"required": ["email"]}, {"required": ["username"]}]
+    document_alternatives(schema, ("email", "username"), exactly_one=False)
 
 
 class InvitationIn(_Strict):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from quart import Blueprint, Response, g
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
+from rivetr_core.apimodel import document_alternatives
 from rivetr_core.authz.permissions import TEAM_ROLES
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
@@ -60,12 +61,7 @@ def _one_user(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """The document says what the validator below checks: exactly one of ``user_id`` and ``username``, a string
     (a client following the document is never refused)."""
     _document_checks(schema, model)
-    for name in ("user_id", "username"):
-        prop = schema["properties"][name]
-        prop.pop("default", None)
-        branches = prop.pop("anyOf", None) or []
-        prop.update(next((b for b in branches if b != {"type": "null"}), {}))
-    schema["oneOf"] = [{"required": ["user_id"]}, {"required": ["username"]}]
+    document_alternatives(schema, ("user_id", "username"))
 
 
 class TeamMemberIn(_Strict):

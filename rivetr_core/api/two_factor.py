@@ -24,7 +24,7 @@ from quart import Blueprint, Response, current_app, request
 from quart_schema import document_response, tag, validate_request
 
 from rivetr_core.accounts.web import SESSION_COOKIE, accounts, own_user
-from rivetr_core.apimodel import ApiModel
+from rivetr_core.apimodel import ApiModel, document_alternatives
 from rivetr_core.context import rivetr
 from rivetr_core.errors import not_found
 from rivetr_core.openapi import responds
@@ -74,12 +74,7 @@ class DisableIn(ApiModel):
 def _one_factor(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """The document says what the validator checks: exactly one of ``code``, ``recovery_code`` (strings) and
     ``passkey`` (an object): a client following the document is never refused."""
-    for name in FACTORS:
-        prop = schema["properties"][name]
-        prop.pop("default", None)
-        branches = prop.pop("anyOf", None) or []
-        prop.update(next((b for b in branches if b != {"type": "null"}), {}))
-    schema["oneOf"] = [{"required": [name]} for name in FACTORS]
+    document_alternatives(schema, FACTORS)
 
 
 FACTORS = ("code", "recovery_code", "passkey")
@@ -154,7 +149,8 @@ async def two_factor_confirm(data: CodeIn) -> dict[str, Any]:
 
 class RegenerateIn(ApiModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["password"]}]}
+        extra="forbid",
+        json_schema_extra=lambda schema, _model: document_alternatives(schema, ("code", "password")),
     )
 
     code: str | None = Field(None, min_length=1, max_length=16, description=CODE_DOC)
