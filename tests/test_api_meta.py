@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from tests.support.server import ApiClient
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _api_rules(app) -> list:  # type: ignore[no-untyped-def]
@@ -65,3 +68,28 @@ async def test_every_api_websocket_requires_a_token(api: ApiClient) -> None:
                 assert exc.response.status_code == 401, f"{rule.rule} answered {exc.response.status_code}"
             else:
                 raise AssertionError(f"{rule.rule} accepted a WebSocket without a valid token")
+
+
+def test_an_endpoints_models_are_built_once_by_its_first_request(tmp_path: Path) -> None:
+    """Deferred models (rivetr_core.apimodel) are built by the first request that validates with them (a fresh
+    interpreter, so no other test built them first): quart-schema validates through a new TypeAdapter per request,
+    which regenerated an unbuilt model's whole schema every time."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio\n"
+        "from pathlib import Path\n"
+        "from tests.support.server import make_config, ADMIN_TOKEN\n"
+        "from rivetr_core.app import create_app\n"
+        "from rivetr_core.api.audit import AuditQuery\n"
+        "async def main():\n"
+        f"    app = create_app(make_config(Path({str(tmp_path)!r})))\n"
+        "    async with app.test_app():\n"
+        "        before = AuditQuery.__pydantic_complete__\n"
+        "        r = await app.test_client().get('/api/audit?limit=5', headers={'Authorization': 'Bearer ' + ADMIN_TOKEN})\n"
+        "        print(before, r.status_code, AuditQuery.__pydantic_complete__)\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["False", "200", "True"], out.stdout + out.stderr

@@ -47,10 +47,6 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
     """Apps in creation order, a page at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``),
     optionally only those of one project and/or environment and/or holding every ``?tag=``. Preview apps (one
     per pull request, see ``/api/apps/{id}/previews``) are left out unless ``include_previews=true``."""
-    if not AppsPageQuery.__pydantic_complete__:
-        # quart_schema validates through a new TypeAdapter per request, which regenerates a deferred model's
-        # schema every time (~0.2 ms, more than a cached page costs); built once, later requests reuse it.
-        AppsPageQuery.model_rebuild()
     ctx = rivetr()
     body = await readmodels.app_page_json(
         ctx.db,
