@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from typing import Any
 
 import click
 
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
+from .inputs import git_token_fields
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
@@ -284,13 +284,7 @@ def apps_create(
     check = _health_check({}, health_kind, health_path, None, health_command, health_options, {})
     if check:
         body["health_check"] = check
-    if git_token_stdin:
-        token = sys.stdin.readline().strip()
-        if not token:
-            raise click.UsageError("--git-token-stdin: no token on stdin")
-        body["git_token"] = token
-    if git_token_user:
-        body["git_token_user"] = git_token_user
+    body.update(git_token_fields(git_token_stdin, git_token_user))
     with conn.client() as client:
         created = client.post("/api/apps", body)
     if as_json:

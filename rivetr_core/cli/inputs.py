@@ -1,9 +1,12 @@
-"""What several command groups read from their options: ``--env``/``--env-file`` pairs and a project named by
-name or id."""
+"""What several command groups read from their options: ``--env``/``--env-file`` pairs, a project named by name
+or id, and a git token from stdin."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+import click
 
 from .client import CliError, RivetrClient
 
@@ -33,3 +36,17 @@ def project_id_of(client: RivetrClient, ref: str | None) -> str | None:
         if ref in (project["id"], project["name"]):
             return str(project["id"])
     raise CliError(f"unknown project {ref!r}")
+
+
+def git_token_fields(git_token_stdin: bool, git_token_user: str | None) -> dict[str, str]:
+    """``git_token`` (read from stdin: a command line is visible to every local user) and ``git_token_user`` for
+    a body, when given."""
+    fields: dict[str, str] = {}
+    if git_token_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise click.UsageError("--git-token-stdin: no token on stdin")
+        fields["git_token"] = token
+    if git_token_user:
+        fields["git_token_user"] = git_token_user
+    return fields

@@ -10,6 +10,7 @@ import sys
 import click
 
 from .client import EXIT_FAILED, Connection, complete_app, connection_options, json_option
+from .inputs import git_token_fields
 from .output import print_json
 
 
@@ -43,13 +44,7 @@ def repo_check(
         body["branch"] = branch
     if ssh_key:
         body["ssh_key_id"] = ssh_key
-    if git_token_stdin:
-        token = sys.stdin.readline().strip()
-        if not token:
-            raise click.UsageError("--git-token-stdin: no token on stdin")
-        body["git_token"] = token
-    if git_token_user:
-        body["git_token_user"] = git_token_user
+    body.update(git_token_fields(git_token_stdin, git_token_user))
     with conn.client() as client:
         if app_ref:
             body["app_id"] = client.resolve_app(app_ref)["id"]
