@@ -22,8 +22,16 @@ from tests.support.cli import cli_env, module_server
 from tests.support.server import ServerProcess
 
 #: Value-taking options whose names sound secret but whose values are not (an S3 access key is the key's id,
-#: shown by the API like a user name; the secret key itself is read from a prompt, stdin or that file).
-NOT_SECRET = {"--token-file", "--git-token-user", "--from-file", "--access-key", "--secret-key-file"}
+#: shown by the API like a user name; the secret key itself is read from a prompt, stdin or that file; an SSH key's
+#: id names a key the server holds).
+NOT_SECRET = {
+    "--token-file",
+    "--git-token-user",
+    "--from-file",
+    "--access-key",
+    "--secret-key-file",
+    "--ssh-key-id",
+}
 SECRETISH = re.compile(r"token|password|passwd|secret|key|credential", re.I)
 
 

@@ -346,12 +346,16 @@ async def test_a_passkey_only_account_renews_its_recovery_codes_with_its_passwor
     """No authenticator app, so no code to give: the password is the proof; with an app, a code is required."""
     alice = await logged_in_alice(api)
     first = (await add_passkey(alice, SoftAuthenticator()))["recovery_codes"]
-    status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"password": "wrong password!"})
+    status, body = await alice.call(
+        "POST", "/api/auth/2fa/recovery-codes", json={"password": "wrong password!"}
+    )
     assert status == 422 and body["error"]["details"][0]["field"] == "password", body
     status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"code": "123456"})
     assert status == 422 and body["error"]["code"] == "invalid_code", body
     status, body = await alice.call("POST", "/api/auth/2fa/recovery-codes", json={"password": PASSWORD})
-    assert status == 200 and len(body["recovery_codes"]) == 10 and not set(body["recovery_codes"]) & set(first)
+    assert (
+        status == 200 and len(body["recovery_codes"]) == 10 and not set(body["recovery_codes"]) & set(first)
+    )
     status, body = await alice.call(
         "POST", "/api/auth/2fa/recovery-codes", json={"password": PASSWORD, "code": "123456"}
     )

@@ -54,7 +54,9 @@ async def test_a_newer_generation_misses_and_is_not_joined_to_an_older_lookup() 
 async def test_uncacheable_values_are_shared_by_concurrent_callers_but_not_kept() -> None:
     cache: TtlCache[object] = TtlCache(5, 10)
     load = Loader(None)
-    results = await asyncio.gather(*(cache.get("k", load, cacheable=lambda v: v is not None) for _ in range(5)))
+    results = await asyncio.gather(
+        *(cache.get("k", load, cacheable=lambda v: v is not None) for _ in range(5))
+    )
     assert results == [None] * 5 and load.calls == 1
     await cache.get("k", load, cacheable=lambda v: v is not None)
     assert load.calls == 2

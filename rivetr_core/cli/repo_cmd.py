@@ -22,7 +22,7 @@ def repo() -> None:
 @repo.command("check")
 @click.argument("git_url")
 @click.option("--branch", "-b", help="The branch to look for (default: list the branches only).")
-@click.option("--ssh-key", help="Id of an SSH key the server holds (`POST /api/ssh-keys`).")
+@click.option("--ssh-key-id", "ssh_key", help="Id of an SSH key the server holds (`POST /api/ssh-keys`).")
 @click.option("--app", "app_ref", shell_complete=complete_app, help="Use this app's stored SSH key or token.")
 @click.option("--git-token-stdin", is_flag=True, help="Read an HTTPS token from stdin (kept out of history).")
 @click.option("--git-token-user", help="User name sent with the token (GitLab: oauth2).")

@@ -41,7 +41,9 @@ class GitCheckService:
 
         kind = classify_url(git_url)
         if kind in ("file", "local") and not self.ctx.config.git.allow_local:
-            raise ValidationFailed.on("git_url", "local paths and file:// URLs are disabled ([git] allow_local)")
+            raise ValidationFailed.on(
+                "git_url", "local paths and file:// URLs are disabled ([git] allow_local)"
+            )
         private_key, token, username = await self._credentials(ssh_key_id, git_token, git_username, app_id)
         target = ssh_target(git_url) if kind == "ssh" else None
         request = CloneRequest(
@@ -97,4 +99,6 @@ class GitCheckService:
 
 def _missing(branch: str, branches: list[str]) -> str:
     shown = ", ".join(branches[:10]) + (" …" if len(branches) > 10 else "")
-    return f"the repository has no branch {branch!r}" + (f" (it has: {shown})" if branches else " (it is empty)")
+    return f"the repository has no branch {branch!r}" + (
+        f" (it has: {shown})" if branches else " (it is empty)"
+    )

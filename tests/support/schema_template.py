@@ -35,7 +35,9 @@ async def _make_template(original: Any) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def migrated_schema_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def migrated_schema_template(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     if request.node.get_closest_marker("fresh_schema") is not None:
         yield
         return

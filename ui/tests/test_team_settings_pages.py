@@ -106,7 +106,9 @@ async def test_the_nav_links_to_teams(world: dict[str, Any]) -> None:
 
 async def test_members_without_two_factor_are_marked_when_the_team_requires_it(world: dict[str, Any]) -> None:
     api, acme, admin = world["api"], world["acme"], world["admin"]
-    async with api.ctx.db.engine.begin() as conn:  # olga enrolled (the enrolment itself: tests/test_two_factor.py)
+    async with (
+        api.ctx.db.engine.begin() as conn
+    ):  # olga enrolled (the enrolment itself: tests/test_two_factor.py)
         from sqlalchemy import text
 
         await conn.execute(text("UPDATE users SET two_factor_enabled = 1 WHERE username = 'olga'"))
@@ -131,7 +133,8 @@ async def test_members_without_two_factor_are_marked_when_the_team_requires_it(w
 async def test_only_server_admins_get_the_server_role_select_and_only_owners_offer_owner(
     world: dict[str, Any],
 ) -> None:
-    status, body = await world["owner"].get("/users")  # a team owner invites; users and server roles: not theirs
+    # A team owner invites; users and server roles are not theirs.
+    status, body = await world["owner"].get("/users")
     assert status == 200 and "invitations-title" in body and "data-server-role-url" not in body
     status, body = await world["admin"].get("/users")  # a server admin: selects, but cannot make owners
     import re
