@@ -37,9 +37,8 @@ log "mypy"
 log "pytest"
 mkdir -p artifacts
 set +e
-# Two workers (RIVETR_TEST_WORKERS): engine tests in order on one, the other modules shared (tests/support/workers.py).
 .venv/bin/python -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:artifacts/coverage.xml \
-    --junitxml=artifacts/junit.xml -p no:cacheprovider -n "${RIVETR_TEST_WORKERS:-2}" --dist loadgroup "$@"
+    --junitxml=artifacts/junit.xml -p no:cacheprovider "$@"
 status=$?
 set -e
 log "done"
