@@ -141,3 +141,15 @@ def test_a_member_of_two_teams_picks_one_with_team_or_rivetr_team(server: str, t
     created = CliRunner().invoke(cli, ["projects", "create", "mine", "--team", "blue"], env=env)
     assert created.exit_code == 0, created.output
     assert projects("--team", "blue") == ["blue-proj", "mine"]
+
+
+def test_members_show_their_two_factor_state_and_who_lacks_it_where_required(
+    server: str, tmp_path: Path
+) -> None:
+    assert run(server, tmp_path, "teams", "create", "vault", "--require-2fa").exit_code == 0
+    assert run(server, tmp_path, "teams", "add-member", "vault", "bob", "--role", "viewer").exit_code == 0
+    shown = run(server, tmp_path, "teams", "show", "vault")
+    assert shown.exit_code == 0 and "bob (viewer, no 2FA: no access)" in shown.output, shown.output
+    listed = run(server, tmp_path, "teams", "members", "vault")
+    row = next(line for line in listed.output.splitlines() if line.startswith("bob"))
+    assert row.split()[:3] == ["bob", "viewer", "off"], listed.output

@@ -79,6 +79,12 @@ def teams_create(name: str, require_2fa: bool, conn: Connection, as_json: bool) 
     click.echo(f"created team {team['name']} ({team['id']})")
 
 
+def _member_text(member: dict[str, Any], require_2fa: bool) -> str:
+    """``alice (owner)``; a member without two-factor login in a team that requires it has no rights there."""
+    lacking = require_2fa and not member.get("two_factor_enabled")
+    return f"{member['username']} ({member['role']}{', no 2FA: no access' if lacking else ''})"
+
+
 @teams.command("show")
 @click.argument("team")
 @connection_options
@@ -98,7 +104,7 @@ def teams_show(team: str, conn: Connection, as_json: bool) -> None:
             ("default", row["default"]),
             ("require 2fa", row["require_2fa"]),
             ("projects", ", ".join(row["project_ids"])),
-            ("members", ", ".join(f"{m['username']} ({m['role']})" for m in members)),
+            ("members", ", ".join(_member_text(m, row["require_2fa"]) for m in members)),
             ("created", short_time(row["created_at"])),
         ]
     )
@@ -142,8 +148,17 @@ def teams_members(team: str, conn: Connection, as_json: bool) -> None:
         print_json(rows)
         return
     table(
-        [(m["username"], m["role"], m["user_id"], short_time(m["created_at"])) for m in rows],
-        ["user", "role", "user id", "since"],
+        [
+            (
+                m["username"],
+                m["role"],
+                "on" if m["two_factor_enabled"] else "off",
+                m["user_id"],
+                short_time(m["created_at"]),
+            )
+            for m in rows
+        ],
+        ["user", "role", "2fa", "user id", "since"],
     )
 
 
