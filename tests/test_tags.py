@@ -14,6 +14,7 @@ import pytest
 
 from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, api_on, make_config
+from tests.support.services import stored_service
 from tests.support.team_members import bearer, member_token
 
 IMAGE = "registry.example.com/team/api:1"
@@ -36,24 +37,7 @@ async def _app(api: ApiClient, name: str, **fields: Any) -> dict[str, Any]:
 
 async def _service(api: ApiClient, name: str, tags: list[str], project_id: str | None = None) -> str:
     """A stopped managed service row (no container work: the list and its filter are what is tested)."""
-    from rivetr_core.models.services import ManagedService
-
-    ctx = api.ctx
-    async with ctx.db.session() as session:
-        row = ManagedService(
-            name=name,
-            project_id=project_id,
-            type="redis",
-            version="7",
-            image="docker.io/library/redis:7",
-            credentials_enc=ctx.secrets.encrypt("{}"),
-            status="stopped",
-            desired_state="stopped",
-            tags=tags,
-        )
-        session.add(row)
-        await session.commit()
-        return row.id
+    return str((await stored_service(api.ctx, name, project_id=project_id, tags=tags)).id)
 
 
 def _names(body: Any) -> list[str]:

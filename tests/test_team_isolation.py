@@ -21,6 +21,7 @@ import pytest
 from rivetr_core.authz import visibility
 from rivetr_core.testing import FakeRuntime
 from tests.support.server import ApiClient, api_on, make_config
+from tests.support.services import stored_service
 from tests.support.team_members import member_token
 
 IMAGE = "registry.example.com/team/api:1"
@@ -70,7 +71,6 @@ async def _make_team(api: ApiClient, name: str, fake: FakeRuntime) -> dict[str, 
     """A team with a project holding an app (env var, volume, a running deployment, a backup, a backup
     schedule), a managed service and a stack."""
     from rivetr_core.models.backups import Backup
-    from rivetr_core.models.services import ManagedService
 
     team = await _ok(api.post("/api/teams", json={"name": name}))
     project = await _ok(api.post("/api/projects", json={"name": f"{name}-proj", "team_id": team["id"]}))
@@ -85,20 +85,10 @@ async def _make_team(api: ApiClient, name: str, fake: FakeRuntime) -> dict[str, 
             "/api/stacks", json={"name": f"{name}-stack", "compose": COMPOSE, "project_id": project["id"]}
         )
     )
-    ctx = api.ctx
-    async with ctx.db.session() as session:
-        service = ManagedService(
-            name=f"{name}-db",
-            project_id=project["id"],
-            type="redis",
-            version="7",
-            image="docker.io/library/redis:7",
-            credentials_enc=ctx.secrets.encrypt("{}"),
-            status="stopped",
-            desired_state="stopped",
-        )
+    service = await stored_service(api.ctx, f"{name}-db", project_id=project["id"])
+    async with api.ctx.db.session() as session:
         backup = Backup(app_id=app["id"], app_name=app["name"], destination_id=_DEST, status="succeeded")
-        session.add_all([service, backup])
+        session.add(backup)
         await session.commit()
     schedule = await _ok(
         api.post(

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from rivetr_core.app import create_app
+from tests.support.services import stored_service
 from ui.tests.test_pages import do_setup
 
 COMPOSE = "services:\n  web:\n    image: docker.io/library/nginx:1\n"
@@ -18,28 +19,13 @@ def _rows(page: str, kind: str) -> list[str]:
 
 
 async def test_services_and_stacks_pages_filter_by_tag(config_factory: Any) -> None:
-    from rivetr_core.models.services import ManagedService
-
     app = create_app(config_factory())
     ctx = app.extensions["rivetr_ctx"]
     async with app.test_app():
         client = app.test_client()
         csrf = await do_setup(client)
-        async with ctx.db.session() as session:
-            for name, tags in (("db1", ["data", "prod"]), ("db2", ["data"]), ("q", [])):
-                session.add(
-                    ManagedService(
-                        name=name,
-                        type="redis",
-                        version="7",
-                        image="docker.io/library/redis:7",
-                        credentials_enc=ctx.secrets.encrypt("{}"),
-                        status="stopped",
-                        desired_state="stopped",
-                        tags=tags,
-                    )
-                )
-            await session.commit()
+        for name, tags in (("db1", ["data", "prod"]), ("db2", ["data"]), ("q", [])):
+            await stored_service(ctx, name, tags=tags)
         for name, tags in (("st1", ["edge"]), ("st2", [])):
             response = await client.post(
                 "/api/stacks",
