@@ -14,4 +14,6 @@ pytest_plugins = [
     "tests.support.pebble",
     # moto's S3 server for the backup worker and destination tests
     "tests.support.s3",
+    # which tests share a worker under pytest-xdist (engine tests together, other modules whole)
+    "tests.support.workers",
 ]

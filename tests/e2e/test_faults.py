@@ -152,6 +152,7 @@ def _ensure(engine: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.engine_restart  # run alone (tests/support/workers.py)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_apps_come_back_after_the_engine_restarts(e2e, git_server, engine):
     rivetr = e2e(engine)

@@ -15,7 +15,8 @@ import pytest
 
 from tests.e2e.test_services_e2e import create_service, sql, wait_running
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+# engine_restart: run alone, after the parallel run (tests/support/workers.py)
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.engine_restart]
 
 ROOT = Path(__file__).resolve().parents[2]
 
