@@ -36,6 +36,7 @@ RESPONDS_ATTRIBUTE = "_rivetr_responds"
 OPTIONAL_BODY_ATTRIBUTE = "_rivetr_optional_body"
 #: Set by :func:`security` on handlers outside /api/ that check a credential themselves.
 SECURITY_ATTRIBUTE = "_rivetr_security"
+ALSO_RETURNS_ATTRIBUTE = "_rivetr_also_returns"
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -97,6 +98,20 @@ def security(
 
     def decorate(func: F) -> F:
         setattr(func, SECURITY_ATTRIBUTE, requirement)
+        return func
+
+    return decorate
+
+
+def also_returns(content_type: str, description: str) -> Callable[[F], F]:
+    """Declare a second media type of the success response (``?download=1`` answering a text file)."""
+
+    def decorate(func: F) -> F:
+        setattr(
+            func,
+            ALSO_RETURNS_ATTRIBUTE,
+            {**getattr(func, ALSO_RETURNS_ATTRIBUTE, {}), content_type: description},
+        )
         return func
 
     return decorate
@@ -225,6 +240,9 @@ class RivetrOpenAPI(OpenAPIProvider):
             statuses |= {400, 413, 415, 422}
         elif body:
             statuses |= {413, 422}
+        for content_type, text in getattr(func, ALSO_RETURNS_ATTRIBUTE, {}).items():
+            content = responses.get("200", {}).setdefault("content", {})
+            content[content_type] = {"schema": {"type": "string", "description": text}}
         for status in sorted(statuses):
             responses.setdefault(str(status), error_response(status))
         if not any(code.startswith("2") for code in responses):

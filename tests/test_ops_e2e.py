@@ -181,6 +181,24 @@ def _run(start: Callable[..., Rivetr], engine: str, git_server, tmp_path: Path, 
     proc = cli(rivetr, "logs", "opsweb", "--tail", "20", "--json")
     assert proc.returncode == 0, proc.stderr
     assert all("line" in json.loads(line) for line in proc.stdout.splitlines())
+    # Searched by the server (a case-insensitive q, a window): a 404 of ours among the health probes' 200s.
+    rivetr.fetch("opsweb.e2e.test", "/searched-for")
+    found = wait_for(
+        lambda: api.get(f"/api/apps/{app['id']}/logs", params={"q": "RESPONSE:404", "since": "10m"}).json(),
+        what="the 404 line through ?q=",
+    )
+    assert all("response:404" in e["line"].lower() for e in found)
+    assert api.get(f"/api/apps/{app['id']}/logs", params={"q": "response:404", "until": "1h"}).json() == []
+    saved = tmp_path / "opsweb.log"
+    proc = cli(rivetr, "logs", "opsweb", "--grep", "response:404", "--since", "10m", "--output", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    assert saved.read_text().splitlines() and all("response:404" in x for x in saved.read_text().splitlines())
+    download = api.get(f"/api/apps/{app['id']}/logs", params={"q": "response:404", "download": "1"})
+    assert (
+        download.headers["content-type"].startswith("text/plain")
+        and "attachment" in download.headers["content-disposition"]
+    )
+    assert download.text.splitlines() == saved.read_text().splitlines()
 
     # ---------------------------------------------------------------- cleanup keeps exactly N images
     for version in ("v2", "v3", "v4"):

@@ -4,8 +4,9 @@
 * ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir) plus the latest sample.
 * ``POST /api/system/cleanup`` — run the cleanup now (old images, dangling images this instance built, old
   build logs) and return its report; ``GET /api/system/cleanup`` — the last report.
-* ``GET /api/apps/{id}/logs?tail=100`` — the last lines of the app's running container (the CLI's
-  ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``).
+* ``GET /api/apps/{id}/logs?tail=100&since=&until=&q=&download=1`` — the last lines of the app's running
+  container, searched (the CLI's ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``;
+  the filters are :mod:`rivetr_core.services.app_logs`).
 
 The metrics endpoints read what the sampler stored (``[metrics] sample_interval``); they never call the container engine.
 ``range`` is ``<n>m|h|d`` (15m, 1h, 6h, 24h, 7d, 30d…); points are averaged into at most ``points`` buckets.
@@ -13,17 +14,20 @@ The metrics endpoints read what the sampler stored (``[metrics] sample_interval`
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from quart import Blueprint
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.db.engine import isoformat
 from rivetr_core.history.query import RANGE_PATTERN, parse_range
-from rivetr_core.openapi import responds
+from rivetr_core.openapi import also_returns, responds
+from rivetr_core.services import app_logs as logs_service
+from rivetr_core.services.app_logs import MAX_LINES, MAX_QUERY, parse_log_time
 
 bp = Blueprint("system_api", __name__)
 
@@ -156,21 +160,79 @@ async def system_metrics(query_args: RangeQuery) -> dict[str, Any]:
     return _dump(SystemMetricsOut, {**data, "range": query_args.range})
 
 
-class TailQuery(ApiModel):
-    tail: int = Field(100, ge=0, le=100_000, description="Lines of history, newest last.")
+class AppLogsQuery(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tail: int = Field(
+        100, ge=0, le=MAX_LINES, description=f"The last N matching lines, newest last (at most {MAX_LINES})."
+    )
+    since: str | None = Field(
+        None,
+        max_length=64,
+        description="Lines at or after this time: RFC 3339 with a zone (2026-01-31T12:00:00Z) or a duration "
+        "ago (30s, 10m, 2h, 7d).",
+    )
+    until: str | None = Field(None, max_length=64, description="Lines at or before this time; as `since`.")
+    q: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_QUERY,
+        description=f"Only lines containing this text, case-insensitive (searches the newest {MAX_LINES} lines).",
+    )
+    download: bool = Field(
+        False, description="Answer text/plain as a file (`<time> <stream> <line>` per line) instead of JSON."
+    )
+
+    @field_validator("since")
+    @classmethod
+    def _since(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_log_time(v)
+        return v
+
+    @field_validator("until")
+    @classmethod
+    def _until(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # `since` is declared first, so it is validated (or refused, and then absent here) already.
+        if v is None:
+            return v
+        until, since = parse_log_time(v), info.data.get("since")
+        if since is not None and until < parse_log_time(since):
+            raise ValueError("must not be before since")
+        return v
 
 
 @bp.get("/api/apps/<app_id>/logs")
 @responds(409, 503)
 @tag(["apps"])
-@validate_querystring(TailQuery)
+@validate_querystring(AppLogsQuery)
 @document_response(list[ContainerLogLineOut])
-async def app_logs(app_id: str, query_args: TailQuery) -> list[dict[str, Any]]:
-    """The last lines of the app's running container; 404 unknown app, 409 ``no_container``: nothing runs."""
-    entries = await rivetr().services.deployments.container_logs(app_id, tail=query_args.tail, follow=False)
+@also_returns("text/plain", "With ?download=1: the lines as a file, `<time> <stream> <line>` each.")
+async def app_logs(app_id: str, query_args: AppLogsQuery) -> list[dict[str, Any]] | Response:
+    """The app's running container's output: the last ``tail`` lines, optionally within ``since``..``until``
+    and containing ``q``; ``?download=1`` answers them as a text file. 404 unknown app, 409 ``no_container``:
+    nothing runs, 422 a bad time or window."""
+    ctx = rivetr()
+    args = query_args
+    entries = await logs_service.app_logs(
+        ctx,
+        app_id,
+        since=parse_log_time(args.since) if args.since else None,
+        until=parse_log_time(args.until) if args.until else None,
+        q=args.q,
+        tail=args.tail,
+    )
+    if args.download:
+        app, _domains = await ctx.services.apps.get(app_id)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return Response(
+            logs_service.as_text(entries),
+            mimetype="text/plain",
+            headers={"Content-Disposition": f'attachment; filename="{app.name}-{stamp}.log"'},
+        )
     return [
         ContainerLogLineOut(ts=isoformat(entry.ts), stream=entry.stream, line=entry.line).model_dump()
-        async for entry in entries
+        for entry in entries
     ]
 
 

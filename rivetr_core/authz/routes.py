@@ -33,6 +33,8 @@ CORE_ROUTES: dict[str, str] = {
     "env_vars_api.create_env_var": WRITE,
     "env_vars_api.update_env_var": WRITE,
     "env_vars_api.delete_env_var": WRITE,
+    "env_vars_api.bulk_env_vars": WRITE,
+    "env_vars_api.preview_bulk_env_vars": WRITE,  # answers keys only, never values
     "links_api.list_links": READ,
     "links_api.create_link": WRITE,
     "links_api.delete_link": WRITE,

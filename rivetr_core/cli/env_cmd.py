@@ -1,4 +1,4 @@
-"""``rivetr env list|set|unset <app>``: an app's environment variables (applied at the next deployment).
+"""``rivetr env list|set|import|unset <app>``: an app's environment variables (applied at the next deployment).
 
 Secret values never come from the command line (readable by every local user through ``ps`` and kept in shell
 history): with ``--secret``, ``KEY=VALUE`` is refused and the value is read from a hidden prompt or stdin
@@ -112,6 +112,64 @@ def env_set(
             else:
                 click.echo(f"set {key}")
     click.echo(f"changes apply at the next deployment: rivetr deploy {found['name']}")
+
+
+@env.command("import")
+@click.argument("app", shell_complete=complete_app)
+@click.argument("file", type=click.File("r"))
+@click.option(
+    "--secret/--not-secret",
+    "secret",
+    default=None,
+    help="Mark every imported variable secret, or not; default: new ones are not, existing ones keep their flag.",
+)
+@click.option(
+    "--scope",
+    type=click.Choice(["runtime", "build", "both"]),
+    help="Scope of every imported variable; default: new ones runtime, existing ones keep theirs.",
+)
+@click.option("--dry-run", is_flag=True, help="Only print what would be added and changed.")
+@connection_options
+@json_option
+def env_import(
+    app: str,
+    file: IO[str],
+    secret: bool | None,
+    scope: str | None,
+    dry_run: bool,
+    conn: Connection,
+    as_json: bool,
+) -> None:
+    """Set many variables from a .env FILE ('-' = stdin) at once: KEY=value lines, 'export', # comments,
+    quoted and multi-line values. New keys are added, set ones changed, others left alone; all or nothing.
+    The server parses the file (the dashboard's paste does the same), so a line at fault is named."""
+    text = file.read()
+    body: dict[str, object] = {"dotenv": text}
+    if secret is not None:
+        body["is_secret"] = secret
+    if scope:
+        body["scope"] = scope
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        base = f"/api/apps/{found['id']}/env-vars/bulk"
+        result = client.post(f"{base}/preview" if dry_run else base, body)
+    if as_json:
+        print_json(result)
+        return
+    verb = ("would add", "would change") if dry_run else ("added", "changed")
+    for label, keys in (
+        (verb[0], result["added"]),
+        (verb[1], result["changed"]),
+        ("unchanged", result["unchanged"]),
+    ):
+        if keys:
+            click.echo(f"{label} ({len(keys)}): {', '.join(keys)}")
+    if dry_run:
+        click.echo("nothing written (--dry-run)")
+    elif result["added"] or result["changed"]:
+        click.echo(f"changes apply at the next deployment: rivetr deploy {found['name']}")
+    else:
+        click.echo("nothing to change")
 
 
 @env.command("unset")

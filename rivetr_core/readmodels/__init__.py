@@ -15,6 +15,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
 * :mod:`.appparts` — an app's environment variables (secret values masked), its PR previews, SSH keys and
   pinned host keys;
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
+* :mod:`.pending` — what changed since an app's running version started (:func:`pending_changes`);
 * :mod:`.schedules` — scheduled jobs;
 * :mod:`.tags` — the tags in use with their counts (:func:`tag_counts`);
 * :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
@@ -62,6 +63,7 @@ from .overview import (
     project_names,
     recent_audit,
 )
+from .pending import PendingChanges, pending_changes
 from .schedules import list_schedules, schedule_json
 from .tags import tag_counts
 
@@ -504,6 +506,7 @@ __all__ = [
     "DashboardCounts",
     "DeploymentSummary",
     "EnvVarView",
+    "PendingChanges",
     "ProjectSummary",
     "SshKeySummary",
     "app_domains",
@@ -523,6 +526,7 @@ __all__ = [
     "list_apps",
     "list_projects",
     "list_schedules",
+    "pending_changes",
     "previews",
     "project_names",
     "recent_audit",

@@ -79,6 +79,21 @@ SEMANTIC_EXCLUSIONS = (
             ("PUT", "/api/apps/{app_id}/volumes/{volume_id}"),
         )
     ),
+    *(
+        Exclusion(
+            "POST",
+            path,
+            "positive_data_acceptance",
+            "the .env text must parse (KEY=VALUE lines, closed quotes) and name allowed keys",
+        )
+        for path in ("/api/apps/{app_id}/env-vars/bulk", "/api/apps/{app_id}/env-vars/bulk/preview")
+    ),
+    Exclusion(
+        "GET",
+        "/api/apps/{app_id}/logs",
+        "positive_data_acceptance",
+        "since/until must be RFC 3339 times with a zone or durations (10m), until not before since",
+    ),
     Exclusion(
         "POST",
         "/api/apps",
