@@ -4,6 +4,8 @@
   with its webhook URL and whether webhooks/OAuth are configured.
 * ``GET/DELETE /api/git-providers/{id}``, ``GET /api/git-providers/{id}/repos`` (``page``, ``per_page``,
   ``search``) and ``/branches?repo=owner/name``.
+* ``GET/PUT/DELETE /api/git-providers/{provider}/settings``: the provider's OAuth app (client id, secret, server
+  URL) stored encrypted in the database; each stored field overrides ``[oauth.<provider>]`` of the config file.
 * ``POST /api/oauth/{provider}/authorize`` → ``{"authorize_url"}`` for the dashboard (fetch, then navigate);
   ``GET /oauth/{provider}/start`` redirects there directly (admin/API token, or a dashboard session with its
   CSRF token as ``?csrf_token=``);
@@ -26,6 +28,7 @@ from werkzeug.routing import BaseConverter
 from rivetr_core.accounts.web import browser_principal
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
+from rivetr_core.contract.errors import Conflict, NotFound
 from rivetr_core.errors import ApiError, validation_error
 from rivetr_core.gitproviders.accounts import GitAccountService
 from rivetr_core.gitproviders.responses import (
@@ -39,6 +42,7 @@ from rivetr_core.gitproviders.responses import (
     branch_json,
     repo_json,
 )
+from rivetr_core.gitproviders.settings import ProviderSettingsOut
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, decode_cursor, encode_cursor, envelope, list_page, page_model
 
@@ -241,3 +245,75 @@ async def oauth_callback(provider: str) -> Any:
     target = return_to or "/"
     sep = "&" if "?" in target else "?"
     return redirect(f"{target}{sep}{urlencode({'git_connected': account.id})}", 302)
+
+
+# ------------------------------------------------------------------------------------------ OAuth app settings
+def _provider_settings(provider: str) -> dict[str, Any]:
+    """The provider's settings view; 404 for a provider no plugin registers."""
+    service = accounts()
+    if provider not in rivetr().plugins.git_providers():
+        raise NotFound.of("git provider", provider)
+    try:
+        service.host_api(provider)
+        supported = True
+    except NotFound:  # registered, but its plugin cannot connect accounts
+        supported = False
+    return service.provider_settings.view(provider, oauth_supported=supported)
+
+
+class ProviderSettingsIn(ApiModel):
+    """Fields left out keep their value; an empty string drops the stored value (the config file's applies)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str | None = Field(None, max_length=500, description="OAuth application client id.")
+    client_secret: str | None = Field(
+        None, max_length=500, description="OAuth application client secret (write-only, stored encrypted)."
+    )
+    base_url: str | None = Field(
+        None,
+        max_length=500,
+        description="Web base URL of the server: GitHub Enterprise, self-managed GitLab, Gitea (https://...).",
+    )
+    api_url: str | None = Field(
+        None, max_length=500, description="API base URL, when not derived from base_url."
+    )
+    redirect_uri: str | None = Field(
+        None,
+        max_length=500,
+        description="Callback URL; default <[server] external_url>/oauth/<provider>/callback.",
+    )
+
+
+@bp.get("/api/git-providers/<provider>/settings")
+@tag(["git providers"])
+@document_response(ProviderSettingsOut)
+async def get_provider_settings(provider: str) -> dict[str, Any]:
+    """The provider's OAuth app settings in effect and where each comes from (``sources``: database or config);
+    the client secret is never returned, only ``client_secret_set``."""
+    return _provider_settings(provider)
+
+
+@bp.put("/api/git-providers/<provider>/settings")
+@responds(409)
+@tag(["git providers"])
+@validate_request(ProviderSettingsIn)
+@document_response(ProviderSettingsOut)
+async def put_provider_settings(provider: str, data: ProviderSettingsIn) -> dict[str, Any]:
+    """Store OAuth app settings in the database (the secret encrypted); they override the config file's
+    ``[oauth.<provider>]`` field by field. The result must have a client id and secret (422 naming the missing
+    one); 409 ``oauth_unsupported`` for a provider that cannot connect accounts."""
+    view = _provider_settings(provider)
+    if not view["oauth_supported"]:
+        raise Conflict(f"git provider {provider!r} does not support OAuth connect", code="oauth_unsupported")
+    await accounts().provider_settings.update(provider, data.model_dump(exclude_unset=True))
+    return _provider_settings(provider)
+
+
+@bp.delete("/api/git-providers/<provider>/settings")
+@tag(["git providers"])
+async def delete_provider_settings(provider: str) -> Response:
+    """Forget the stored settings: the config file's ``[oauth.<provider>]`` (if any) applies again."""
+    _provider_settings(provider)
+    await accounts().provider_settings.delete(provider)
+    return Response(status=204)

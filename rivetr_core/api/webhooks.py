@@ -1,5 +1,7 @@
 """Git webhooks: ``POST /webhooks/<provider>`` (signed, no bearer token), the delivery log
-``GET /api/webhook-events`` and per-app git settings ``GET/PUT /api/apps/{id}/git-settings``.
+``GET /api/webhook-events`` and per-app git settings ``GET/PUT /api/apps/{id}/git-settings``; the app's
+auto-deploy face: ``GET /api/apps/{id}/webhook`` (public webhook URLs), ``GET`` (reveal) and ``POST`` (regenerate)
+``/api/apps/{id}/git-settings/webhook-secret``.
 
 Webhook answers: 202 ``{"status": "deployed", "deployments": [ids], "event_id"}``; 200 with ``status``
 (``pong``, ``ignored``, ``skipped``, ``duplicate``, ``removed``) and a ``reason``; 401 when no secret is configured
@@ -19,11 +21,13 @@ from quart_schema import document_response, tag, validate_querystring, validate_
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from rivetr_core.apimodel import ApiModel
+from rivetr_core.authz.enforce import reveal_allowed
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import envelope, page_model
 from rivetr_core.ratelimit import current_client
+from rivetr_core.webhooks.autodeploy import WebhookInfoOut, webhook_info
 from rivetr_core.webhooks.deliveries import WebhookEventOut, delivery_json
 from rivetr_core.webhooks.service import WebhookReceiptOut, WebhookService
 from rivetr_core.webhooks.settings import GitSettingsOut, settings_json
@@ -145,6 +149,9 @@ class GitSettingsIn(ApiModel):
         description="Glob of tags to follow (v*); empty = every tag.",
         json_schema_extra={"maxLength": 255},
     )
+    auto_deploy: bool | None = Field(
+        None, description="Branch (and followed tag) pushes deploy this app.", json_schema_extra=_flag
+    )
     previews_enabled: bool | None = Field(
         None, description="Deploy PR/MR previews of this app.", json_schema_extra=_flag
     )
@@ -189,3 +196,36 @@ async def put_git_settings(app_id: str, data: GitSettingsIn) -> dict[str, Any]:
     """Change some git settings; fields left out keep their value."""
     row = await webhooks().update_git_settings(app_id, data.model_dump(exclude_unset=True))
     return settings_json(row)
+
+
+# ------------------------------------------------------------------------------- an app's auto-deploy face
+class WebhookSecretOut(ApiModel):
+    value: str | None = Field(description="The app's own webhook secret; null: it has none.")
+
+
+@bp.get("/api/apps/<app_id>/webhook")
+@tag(["webhooks"])
+@document_response(WebhookInfoOut)
+async def get_app_webhook(app_id: str) -> dict[str, Any]:
+    """Where the git host should send this app's webhooks: one URL per provider under ``[server] external_url``
+    (never an internal address: null URLs and a ``hint`` when no public address is configured)."""
+    return await webhook_info(rivetr(), app_id)
+
+
+@bp.get("/api/apps/<app_id>/git-settings/webhook-secret")
+@responds(403)
+@tag(["webhooks"])
+@document_response(WebhookSecretOut)
+async def reveal_webhook_secret(app_id: str) -> dict[str, Any]:
+    """The app's webhook secret in the clear, for the ``secrets.reveal`` permission (403 otherwise)."""
+    reveal_allowed(True)
+    return {"value": await webhooks().webhook_secret(app_id)}
+
+
+@bp.post("/api/apps/<app_id>/git-settings/webhook-secret")
+@tag(["webhooks"])
+@document_response(WebhookSecretOut)
+async def regenerate_webhook_secret(app_id: str) -> dict[str, Any]:
+    """Replace the app's webhook secret with a new random one, returned in this answer only: the old secret
+    stops verifying at once, so paste the new one into the git host's webhook."""
+    return {"value": await webhooks().regenerate_webhook_secret(app_id)}

@@ -48,6 +48,9 @@ CORE_ROUTES: dict[str, str] = {
     "deployments_api.stream_app_logs": READ,  # WebSocket
     "webhooks_api.get_git_settings": READ,
     "webhooks_api.put_git_settings": WRITE,
+    "webhooks_api.get_app_webhook": READ,
+    "webhooks_api.reveal_webhook_secret": READ,  # the handler asks for secrets.reveal
+    "webhooks_api.regenerate_webhook_secret": WRITE,
     "webhooks_api.list_webhook_events": READ,
     "previews_api.list_previews": READ,
     "previews_api.approve_preview": DEPLOY,
@@ -143,6 +146,9 @@ CORE_ROUTES: dict[str, str] = {
     "git_providers_api.list_branches": READ,
     "git_providers_api.authorize": WRITE,
     "git_providers_api.delete_account": WRITE,
+    "git_providers_api.get_provider_settings": READ,  # the client secret is never returned
+    "git_providers_api.put_provider_settings": SERVER,
+    "git_providers_api.delete_provider_settings": SERVER,
     "ssh_keys_api.list_keys": READ,
     "ssh_keys_api.create_key": WRITE,
     "ssh_keys_api.delete_key": WRITE,

@@ -36,6 +36,8 @@ LAZY_COMMANDS = {
     "rollback": "deploy_cmd:rollback",
     "logs": "logs_cmd:logs",
     "webhooks": "webhooks_cmd:webhooks",
+    "git-providers": "git_providers_cmd:git_providers",
+    "auto-deploy": "git_providers_cmd:auto_deploy",
     "previews": "previews_cmd:previews",
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",

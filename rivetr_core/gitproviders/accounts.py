@@ -39,6 +39,7 @@ from rivetr_core.models.apps import App
 from rivetr_core.models.git import GitAccount, OAuthState
 
 from .responses import GitProviderOut, account_json
+from .settings import ProviderSettingsStore
 
 log = logging.getLogger("rivetr.gitproviders")
 
@@ -88,13 +89,16 @@ class GitAccountService:
         self.db = ctx.db
         self.box = ctx.secrets
         self._refresh_locks: dict[str, asyncio.Lock] = {}
+        #: ``[oauth.<name>]`` as the dashboard/API/CLI changed it (stored fields over the config file's).
+        self.provider_settings = ProviderSettingsStore(ctx)
 
     # ------------------------------------------------------------------------------------------ providers
     def oauth_config(self, provider: str) -> OAuthProviderConfig:
-        config = self.ctx.config.oauth.get(provider)
+        config = self.provider_settings.effective(provider)
         if config is None:
             raise NotFound(
-                f"OAuth is not configured for {provider!r}: add an [oauth.{provider}] section",
+                f"OAuth is not configured for {provider!r}: set its client id and secret in Settings → Git "
+                f"providers (or an [oauth.{provider}] section)",
                 code="oauth_not_configured",
                 details={"provider": provider},
             )
@@ -122,7 +126,7 @@ class GitAccountService:
 
     def configured_providers(self) -> list[dict[str, Any]]:
         out = []
-        for name in sorted(self.ctx.config.oauth):
+        for name in self.provider_settings.names():
             try:
                 endpoints = self.endpoints(name)
             except NotFound:

@@ -100,6 +100,7 @@ class AppGitSettings(SQLModel, table=True):
 
     ``webhook_secret_enc``: a per-app webhook secret (HMAC key / GitLab token), besides ``[webhooks]``.
     ``follow_tags`` + ``tag_pattern``: tag pushes deploy this app (glob, empty = every tag).
+    ``auto_deploy``: branch/tag pushes deploy the app (off: webhooks still run previews, never the app).
     ``previews_enabled``: PR/MR previews; ``preview_secrets``: previews of same-repo PRs get secret env vars
     (a fork's never does). ``account_id``: the connected account whose token clones and comments.
     """
@@ -110,6 +111,7 @@ class AppGitSettings(SQLModel, table=True):
     webhook_secret_enc: str | None = None
     follow_tags: bool = False
     tag_pattern: str | None = Field(default=None, max_length=255)
+    auto_deploy: bool = True
     previews_enabled: bool = True
     preview_secrets: bool = False
     account_id: str | None = Field(

@@ -31,6 +31,7 @@ async def start(app: Any, ctx: Any) -> None:
 
     ctx.services["webhooks"] = WebhookService(ctx)
     ctx.services["git_accounts"] = GitAccountService(ctx)
+    await ctx.services.git_accounts.provider_settings.load()
     previews = PreviewService(ctx)
     ctx.services["previews"] = previews
     if ctx.services.get("deployments") is not None:

@@ -251,7 +251,7 @@ class WebhookService:
         from the next deployment on."""
         await self._require_app(app_id)
         changes: dict[str, Any] = {}
-        for key in ("follow_tags", "previews_enabled", "preview_secrets"):
+        for key in ("follow_tags", "auto_deploy", "previews_enabled", "preview_secrets"):
             if key in fields:
                 if fields[key] is None:
                     raise ValidationFailed.on(key, "must be true or false")
@@ -275,6 +275,19 @@ class WebhookService:
         if row.account_id and "account_id" in changes:
             await self.ctx.services.git_accounts.sync_app_token(app_id, row.account_id)
         return row
+
+    async def regenerate_webhook_secret(self, app_id: str) -> str:
+        """A new random per-app webhook secret (the old one stops verifying at once); returned once."""
+        import secrets
+
+        await self._require_app(app_id)
+        value = secrets.token_urlsafe(32)
+        await self.settings.update(app_id, webhook_secret=value)
+        return value
+
+    async def webhook_secret(self, app_id: str) -> str | None:
+        """The app's own webhook secret in the clear (callers check ``secrets.reveal`` first)."""
+        return self.settings.secret_of(await self.git_settings(app_id))
 
     # ---------------------------------------------------------------------------------------- receiving
     async def receive(
@@ -539,6 +552,11 @@ class WebhookService:
                     "ignored",
                     f"no app of {repo} follows branch {event.ref!r} (apps follow: {branches})",
                 )
+        # Auto-deploy off: the push is recorded and the app left alone (its previews still follow PRs above).
+        off = sorted(a.name for a in targets if not settings[a.id].auto_deploy)
+        targets = [a for a in targets if settings[a.id].auto_deploy]
+        if off and not targets and not stacks:
+            return await self._finish(row, 200, "ignored", f"auto-deploy is off for {', '.join(off)}")
         await self._claim(row)  # before anything is deployed
         return await self._deploy(provider, event, targets, row, settings, stacks)
 

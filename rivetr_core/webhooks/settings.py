@@ -61,6 +61,7 @@ class GitSettingsOut(ApiModel):
     has_webhook_secret: bool = Field(description="A per-app webhook secret is set (it is never returned).")
     follow_tags: bool = Field(description="Tag pushes deploy this app.")
     tag_pattern: str | None = Field(description="Glob of the tags followed; null: every tag.")
+    auto_deploy: bool = Field(description="Branch (and followed tag) pushes deploy this app.")
     previews_enabled: bool = Field(description="PR/MR previews of this app are deployed.")
     preview_secrets: bool = Field(description="Previews of same-repository PRs get secret env vars.")
     account_id: str | None = Field(description="Connected account whose token clones and comments on PRs.")
@@ -75,6 +76,7 @@ def settings_json(row: AppGitSettings) -> dict[str, Any]:
         has_webhook_secret=bool(row.webhook_secret_enc),
         follow_tags=row.follow_tags,
         tag_pattern=row.tag_pattern,
+        auto_deploy=row.auto_deploy,
         previews_enabled=row.previews_enabled,
         preview_secrets=row.preview_secrets,
         account_id=row.account_id,
