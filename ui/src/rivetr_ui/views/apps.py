@@ -1,4 +1,6 @@
-"""``/apps`` (table, environment and ``?tag=`` filters), ``/apps/new`` (form), ``/apps/<id>`` (detail) and its htmx partials.
+"""``/apps`` (table, environment and ``?tag=`` filters), ``/apps/new`` (form), ``/apps/<id>`` (the app page: an
+overview and a tab per part, ``/apps/<id>/deployments|logs|env|volumes|links|backups|previews|settings``) and its
+htmx partials.
 
 Pages read through :mod:`..queries`; every change (create, deploy, rollback, env vars, settings, delete) is
 a REST call from the browser (``/api/apps…``, ``/api/deployments…``) with the session and CSRF header, so the
@@ -77,30 +79,74 @@ async def _deployments_context(app: AppSummary) -> dict[str, Any]:
     }
 
 
+#: The app page's tabs, in the tab bar's order: (URL segment, label). The overview is ``/apps/<id>`` itself;
+#: the rest are ``/apps/<id>/<segment>``, each a page of its own that queries only what it shows.
+TABS: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"),
+    ("deployments", "Deployments"),
+    ("logs", "Logs"),
+    ("env", "Environment"),
+    ("volumes", "Volumes"),
+    ("links", "Links"),
+    ("backups", "Backups"),
+    ("previews", "Previews"),
+    ("settings", "Settings"),
+)
+_TAB_NAMES = [name for name, _label in TABS if name != "overview"]
+
+
 @bp.get("/apps/<app_id>")
 async def app_detail(app_id: str) -> tuple[str, int]:
+    return await _app_page(app_id, "overview")
+
+
+@bp.get(f"/apps/<app_id>/<any({', '.join(_TAB_NAMES)}):tab>")
+async def app_tab(app_id: str, tab: str) -> tuple[str, int]:
+    return await _app_page(app_id, tab)
+
+
+async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
     c = ctx()
-    builders, notes = queries.builder_choices(c)
+    app = await _app_or_404(app_id)
+    page: dict[str, Any] = {
+        "nav": "apps",
+        "app": app,
+        "tab": tab,
+        "tabs": TABS,
+        "domains": await queries.app_domains(c, app.id),
+        "pending": await readmodels.pending_changes(c.db, app.id),
+    }
+    if tab in ("overview", "deployments"):
+        page.update(await _deployments_context(app))
+    elif tab == "env":
+        page["env"] = await queries.env_vars(c, app.id)
+    elif tab == "volumes":
+        page["volumes"] = await _volumes(app)
+    elif tab == "previews":
+        page["previews"] = await _previews(app)
+    elif tab == "settings":
+        builders, notes = queries.builder_choices(c)
+        page.update(
+            projects=await queries.list_projects(c),
+            environments=queries.ENVIRONMENTS,
+            ssh_keys=await queries.ssh_keys(c),
+            runtime_defaults=c.config.runtime,
+            limits=app.limits(c.config.runtime),
+            # What the settings form offers: only names installed here (the API refuses others anyway).
+            builders=builders,
+            builder_notes=notes,
+            health_kinds=sorted(c.plugins.health_checks()),
+            health=health_form(app),
+        )
+    return await render("app.html", **page)
+
+
+@bp.get("/apps/<app_id>/partials/pending")
+async def app_pending(app_id: str) -> tuple[str, int]:
+    """The "changes apply at the next deployment" banner, re-read after a change or a deployment."""
     app = await _app_or_404(app_id)
     return await render(
-        "app.html",
-        nav="apps",
-        app=app,
-        domains=await queries.app_domains(c, app.id),
-        env=await queries.env_vars(c, app.id),
-        projects=await queries.list_projects(c),
-        environments=queries.ENVIRONMENTS,
-        ssh_keys=await queries.ssh_keys(c),
-        runtime_defaults=c.config.runtime,
-        limits=app.limits(c.config.runtime),
-        # What the settings form offers: only names installed here (the API refuses others anyway).
-        builders=builders,
-        builder_notes=notes,
-        health_kinds=sorted(c.plugins.health_checks()),
-        health=health_form(app),
-        previews=await _previews(app),
-        volumes=await _volumes(app),
-        **await _deployments_context(app),
+        "partials/app_pending.html", app=app, pending=await readmodels.pending_changes(ctx().db, app.id)
     )
 
 
