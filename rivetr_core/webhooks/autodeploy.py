@@ -64,6 +64,9 @@ class WebhookInfoOut(ApiModel):
     )
     urls: list[WebhookUrlOut] = Field(description="One webhook URL per installed git provider.")
     hint: str | None = Field(description="What to configure when no public address is known.")
+    preview_forks: str = Field(
+        description="[previews] forks, the server-wide policy for pull requests from forks: approve, never, always."
+    )
 
 
 def public_base_url(config: Any) -> str | None:
@@ -108,6 +111,7 @@ async def webhook_info(ctx: Any, app_id: str) -> dict[str, Any]:
             for name in providers
         ],
         hint=None if base else EXTERNAL_URL_HINT,
+        preview_forks=ctx.config.previews.forks,
     ).model_dump(mode="json")
 
 
