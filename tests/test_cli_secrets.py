@@ -23,7 +23,7 @@ from tests.support.server import ServerProcess
 
 #: Value-taking options whose names sound secret but whose values are not (an S3 access key is the key's id,
 #: shown by the API like a user name; the secret key itself is read from a prompt, stdin or that file; an SSH key's
-#: id names a key the server holds).
+#: id names a key the server holds; `certs upload --key` is the path of the key file).
 NOT_SECRET = {
     "--token-file",
     "--git-token-user",
@@ -31,6 +31,7 @@ NOT_SECRET = {
     "--access-key",
     "--secret-key-file",
     "--ssh-key-id",
+    "--key",
 }
 SECRETISH = re.compile(r"token|password|passwd|secret|key|credential", re.I)
 

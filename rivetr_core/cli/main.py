@@ -41,6 +41,7 @@ LAZY_COMMANDS = {
     "previews": "previews_cmd:previews",
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",
+    "certs": "certs_cmd:certs",
     "teams": "teams_cmd:teams",
     "tags": "tags_cmd:tags",
     "audit": "audit_cmd:audit",
