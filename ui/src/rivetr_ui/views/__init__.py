@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     audit,
     auth,
     backups,
+    certificates,
     dashboard,
     errors,
     live,

@@ -16,6 +16,7 @@
     { label: "Services", kind: "page", run: go("/services") },
     { label: "New database / service", kind: "action", run: go("/services/new") },
     { label: "Backups", kind: "page", run: go("/backups") },
+    { label: "Certificates", kind: "page", run: go("/certificates") },
     { label: "Settings", kind: "page", run: go("/settings") },
     { label: "API tokens", kind: "page", run: go("/settings#tokens") },
     { label: "Profile: password, two-factor login, sessions", kind: "page", run: go("/profile") }
