@@ -10,6 +10,7 @@ cost (~3 MB) only once a channel actually sends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -57,6 +58,11 @@ class AppriseNotifier:
             return "not a URL apprise understands (see https://github.com/caronc/apprise/wiki)"
         return None
 
+    def schemes(self) -> list[dict[str, Any]]:
+        """The services this notifier reaches, for people choosing a URL (the dashboard's Notifications page):
+        ``{"service", "schemes", "setup_url"}`` per apprise service usable on this host, by service name."""
+        return _apprise_schemes()
+
     async def send(self, url: str, event: RivetrEvent) -> None:
         """Deliver ``event`` to ``url``; raise :class:`NotificationFailed` with apprise's reason."""
         await asyncio.to_thread(self._send_blocking, url, event)
@@ -84,6 +90,25 @@ class AppriseNotifier:
         if not result:
             reason = "; ".join(messages[-3:]) or "apprise reported a failed delivery"
             raise NotificationFailed(reason[:1000])
+
+
+@functools.cache
+def _apprise_schemes() -> list[dict[str, Any]]:
+    # apprise.details() inspects every plugin (~0.4 s): once per process; the installed set cannot change.
+    import apprise
+
+    found = []
+    for schema in apprise.Apprise().details()["schemas"]:
+        schemes = [*(schema.get("protocols") or ()), *(schema.get("secure_protocols") or ())]
+        if schemes:
+            found.append(
+                {
+                    "service": str(schema["service_name"]),
+                    "schemes": list(dict.fromkeys(schemes)),
+                    "setup_url": schema.get("setup_url") or schema.get("service_url") or "",
+                }
+            )
+    return sorted(found, key=lambda s: s["service"].lower())
 
 
 def _notify_type(level: str) -> Any:

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     dashboard,
     errors,
     live,
+    notifications,
     profile,
     projects,
     registries,

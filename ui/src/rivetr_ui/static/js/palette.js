@@ -17,6 +17,7 @@
     { label: "New database / service", kind: "action", run: go("/services/new") },
     { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Certificates", kind: "page", run: go("/certificates") },
+    { label: "Notifications: channels, Send test, deliveries", kind: "page", run: go("/notifications") },
     { label: "Settings", kind: "page", run: go("/settings") },
     { label: "API tokens", kind: "page", run: go("/settings#tokens") },
     { label: "Profile: password, two-factor login, sessions", kind: "page", run: go("/profile") }
