@@ -45,6 +45,7 @@ LAZY_COMMANDS = {
     "teams": "teams_cmd:teams",
     "tags": "tags_cmd:tags",
     "audit": "audit_cmd:audit",
+    "notifications": "notifications_cmd:notifications",
     "tokens": "tokens_cmd:tokens",
     "account": "account_cmd:account",
     "users": "users_cmd:users",
