@@ -3,7 +3,8 @@
 A destination's non-secret settings live in ``config`` (JSON); its secrets (S3 ``secret_key``, the archive
 ``passphrase``) only in ``secret_enc``, :class:`~rivetr_core.secrets.SecretBox` ciphertext of a JSON object. A
 backup row outlives its app (``app_id`` is set NULL, ``app_name`` stays) so its archive can still be restored
-into another app; a schedule of an app's volumes goes with the app.
+into another app; a schedule of an app's volumes goes with the app. The same holds for a compose stack's named
+volumes (``what="stack"``, ``stack_id``/``stack_name``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from sqlmodel import Field, SQLModel
 from rivetr_core.db.engine import new_id, utcnow
 
 from . import services as _services  # noqa: F401  (the tables backups reference by foreign key)
+from . import stacks as _stacks  # noqa: F401
 
 DESTINATION_KINDS = ("local", "s3")
-BACKUP_WHATS = ("volumes", "state", "service")
+BACKUP_WHATS = ("volumes", "state", "service", "stack")
 RUN_STATUSES = ("running", "succeeded", "failed")
 CONSISTENCY_MODES = ("pause", "command", "none")
 
@@ -54,6 +56,9 @@ class Backup(SQLModel, table=True):
     #: ``what="service"``: the managed service whose data (a logical dump) the archive holds.
     service_id: str | None = Field(default=None, sa_column=_fk("services.id", ondelete="SET NULL"))
     service_name: str | None = Field(default=None, max_length=63)
+    #: ``what="stack"``: the compose stack whose named volumes the archive holds.
+    stack_id: str | None = Field(default=None, sa_column=_fk("stacks.id", ondelete="SET NULL"))
+    stack_name: str | None = Field(default=None, max_length=40)
     destination_id: str | None = Field(
         default=None, sa_column=_fk("backup_destinations.id", ondelete="CASCADE")
     )
@@ -82,6 +87,8 @@ class BackupRestore(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     backup_id: str = Field(sa_column=_fk("backups.id", ondelete="CASCADE", nullable=False))
     app_id: str | None = Field(default=None, sa_column=_fk("apps.id", ondelete="SET NULL"))
+    #: A stack backup's restore: the stack restored into.
+    stack_id: str | None = Field(default=None, sa_column=_fk("stacks.id", ondelete="SET NULL"))
     status: str = Field(default="running", max_length=10)
     volumes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     error: str | None = None
@@ -98,6 +105,7 @@ class BackupSchedule(SQLModel, table=True):
     what: str = Field(default="volumes", max_length=10)
     app_id: str | None = Field(default=None, sa_column=_fk("apps.id", ondelete="CASCADE"))
     service_id: str | None = Field(default=None, sa_column=_fk("services.id", ondelete="CASCADE"))
+    stack_id: str | None = Field(default=None, sa_column=_fk("stacks.id", ondelete="CASCADE"))
     destination_id: str = Field(sa_column=_fk("backup_destinations.id", ondelete="CASCADE", nullable=False))
     cron: str = Field(max_length=200)
     timezone: str = Field(default="UTC", max_length=64)
