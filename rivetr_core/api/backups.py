@@ -1,5 +1,5 @@
 """Backups API (see docs/backups.md): destinations, backup runs of apps' volumes and of Rivetr's state,
-restores and backup schedules.
+restores and backup schedules (services' and stacks' own runs: :mod:`.service_backups`, :mod:`.stack_backups`).
 
 Thin handlers over :class:`~rivetr_core.services.backups.BackupService` (``ctx.services.backups``), which owns
 the rules; the response models are in :mod:`rivetr_core.services.backup_responses`, which the service's
@@ -94,6 +94,7 @@ class StateBackupIn(_Strict):
 
 class BackupsQuery(PageQuery):
     app_id: str | None = Field(None, max_length=32)
+    stack_id: str | None = Field(None, max_length=32)
     status: Literal["running", "succeeded", "failed"] | None = None
 
 
@@ -113,15 +114,21 @@ _KEEP_HELP = "0: rule not used; at least one of keep_last, keep_daily, keep_week
 
 
 class ScheduleIn(_Strict):
-    what: Literal["volumes", "state", "service"] = Field(
+    what: Literal["volumes", "state", "service", "stack"] = Field(
         "volumes",
-        description="volumes (default; with service_id instead of app_id: service), state, service.",
+        description="volumes (default; with service_id or stack_id instead of app_id: service or stack), state, "
+        "service, stack.",
     )
     app_id: str | None = Field(None, max_length=32, description="The app whose volumes (what=volumes only).")
     service_id: str | None = Field(
         None,
         max_length=32,
         description="The managed service whose data (what=service; given alone, implies it).",
+    )
+    stack_id: str | None = Field(
+        None,
+        max_length=32,
+        description="The compose stack whose named volumes (what=stack; given alone, implies it).",
     )
     destination_id: str = _ID
     cron: str = Field(min_length=1, max_length=200, description=_CRON_HELP)
@@ -147,6 +154,7 @@ class ScheduleUpdate(_Strict):
 class SchedulesQuery(PageQuery):
     app_id: str | None = Field(None, max_length=32)
     service_id: str | None = Field(None, max_length=32)
+    stack_id: str | None = Field(None, max_length=32)
 
 
 DestinationPage = page_model(DestinationOut, "BackupDestinationPage")
@@ -242,8 +250,11 @@ async def list_app_backups(app_id: str, query_args: AppBackupsQuery) -> dict[str
 @validate_querystring(BackupsQuery)
 @document_response(BackupPage)
 async def list_backups(query_args: BackupsQuery) -> dict[str, Any]:
-    """Every backup (volumes and state), newest first; ``?app_id=`` and ``?status=`` filter."""
-    rows, nxt = await _service().list_backups(query_args, app_id=query_args.app_id, status=query_args.status)
+    """Every backup (app volumes, services, stacks and state), newest first; ``?app_id=``, ``?stack_id=`` and
+    ``?status=`` filter."""
+    rows, nxt = await _service().list_backups(
+        query_args, app_id=query_args.app_id, status=query_args.status, stack_id=query_args.stack_id
+    )
     return envelope([backup_json(r) for r in rows], nxt)
 
 
@@ -315,7 +326,8 @@ async def get_restore(restore_id: str) -> dict[str, Any]:
 @validate_request(ScheduleIn)
 @document_response(BackupScheduleOut, 201)
 async def create_schedule(data: ScheduleIn) -> tuple[dict[str, Any], int]:
-    """A cron schedule of backups (an app's volumes or Rivetr's state) with its retention; its job
+    """A cron schedule of backups (an app's volumes, a service's data, a stack's named volumes or Rivetr's
+    state) with its retention; its job
     ``backup-schedule:<id>`` shows in ``GET /api/schedules``. 422 names a bad cron expression or time zone."""
     service = _service()
     row = await service.create_schedule(data.model_dump())
@@ -329,7 +341,7 @@ async def create_schedule(data: ScheduleIn) -> tuple[dict[str, Any], int]:
 async def list_schedules(query_args: SchedulesQuery) -> dict[str, Any]:
     service = _service()
     rows, nxt = await service.list_schedules(
-        query_args, app_id=query_args.app_id, service_id=query_args.service_id
+        query_args, app_id=query_args.app_id, service_id=query_args.service_id, stack_id=query_args.stack_id
     )
     return envelope([await service.schedule_json(r) for r in rows], nxt)
 

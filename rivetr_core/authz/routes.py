@@ -138,6 +138,12 @@ CORE_ROUTES: dict[str, str] = {
     "service_backups_api.backup_service": DEPLOY,
     "service_backups_api.list_service_backups": READ,
     "service_backups_api.restore_service": WRITE,
+    "stack_backups_api.list_stack_volumes": READ,
+    "stack_backups_api.get_stack_volume": READ,
+    "stack_backups_api.backup_stack": DEPLOY,
+    "stack_backups_api.backup_stack_volume": DEPLOY,
+    "stack_backups_api.list_stack_backups": READ,
+    "stack_backups_api.restore_stack": WRITE,
     # git
     "git_providers_api.available_providers": READ,
     "git_providers_api.list_accounts": READ,

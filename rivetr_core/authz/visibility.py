@@ -7,7 +7,7 @@ that touches a team-owned table, a ``with_loader_criteria`` keeping only the vis
 ``team_id``; apps, services and stacks through their project (no project: the default team's); everything of
 an app (deployments and their logs, env vars, volumes, backups, restores, backup schedules and their scheduler
 jobs, previews, git settings, links, metric samples, webhook deliveries) through its app; stack deployments
-through their stack. So another team's resource is simply not found (404, the usual body), and lists hold only
+(and a stack's backups and schedules) through their stack. So another team's resource is simply not found (404, the usual body), and lists hold only
 visible rows, without a check in each service.
 
 Teams and their members are filtered by team too (a member sees their own team only), and audit entries by the
@@ -160,9 +160,11 @@ _apps = sa.table("apps", sa.column("id"), sa.column("project_id"))
 _services = sa.table("services", sa.column("id"), sa.column("project_id"))
 _stacks = sa.table("stacks", sa.column("id"), sa.column("project_id"))
 _deployments = sa.table("deployments", sa.column("id"), sa.column("app_id"))
-_backups = sa.table("backups", sa.column("id"), sa.column("app_id"), sa.column("service_id"))
+_backups = sa.table(
+    "backups", sa.column("id"), sa.column("app_id"), sa.column("service_id"), sa.column("stack_id")
+)
 _backup_schedules = sa.table(
-    "backup_schedules", sa.column("id"), sa.column("app_id"), sa.column("service_id")
+    "backup_schedules", sa.column("id"), sa.column("app_id"), sa.column("service_id"), sa.column("stack_id")
 )
 _scheduled_jobs = sa.table("scheduled_jobs", sa.column("id"), sa.column("name"))
 _stack_deployments = sa.table("stack_deployments", sa.column("id"), sa.column("stack_id"))
@@ -232,8 +234,12 @@ def _of_app(v: Visibility, row: Any) -> Any:
 
 
 def _of_app_or_service(v: Visibility, row: Any) -> Any:
-    """Backups and backup schedules: of an app or of a managed service (one of the two is set)."""
-    return sa.or_(row.app_id.in_(_visible_ids(v, _apps)), row.service_id.in_(_visible_ids(v, _services)))
+    """Backups and backup schedules: of an app, a managed service or a stack (one of them is set)."""
+    return sa.or_(
+        row.app_id.in_(_visible_ids(v, _apps)),
+        row.service_id.in_(_visible_ids(v, _services)),
+        row.stack_id.in_(_visible_ids(v, _stacks)),
+    )
 
 
 def _schedule_job_names(v: Visibility) -> Any:

@@ -44,17 +44,26 @@ class VolumeEntry(ApiModel):
     name: str
     mount_path: str
     kind: str = Field(description="volume (named) or bind.")
+    services: list[str] | None = Field(
+        None, description="A stack's volume: the compose services that mount it (paused or stopped with it)."
+    )
 
 
 class BackupOut(ApiModel):
     id: str
-    what: Literal["volumes", "state", "service"]
-    app_id: str | None = Field(description="Null for a state or service backup, or once the app was deleted.")
+    what: Literal["volumes", "state", "service", "stack"]
+    app_id: str | None = Field(
+        description="Null for a state, service or stack backup, or once the app was deleted."
+    )
     app_name: str | None
     service_id: str | None = Field(
         None, description="what=service: the managed service (null once it was deleted)."
     )
     service_name: str | None = None
+    stack_id: str | None = Field(
+        None, description="what=stack: the compose stack whose named volumes (null once it was deleted)."
+    )
+    stack_name: str | None = None
     destination_id: str | None
     schedule_id: str | None
     trigger: Literal["manual", "schedule"]
@@ -68,7 +77,7 @@ class BackupOut(ApiModel):
     volumes: list[VolumeEntry]
     consistency: str | None = Field(
         description="pause, command or none (the app's setting at the time); for a service, its backup method "
-        "(pg_dumpall, mysqldump, redis_rdb, volume)."
+        "(pg_dumpall, mysqldump, redis_rdb, volume); a stack's: pause (its services using the volumes)."
     )
     error: str | None
     started_at: str | None
@@ -80,6 +89,7 @@ class RestoreOut(ApiModel):
     backup_id: str
     app_id: str | None
     service_id: str | None = Field(None, description="A service backup's restore: the service restored into.")
+    stack_id: str | None = Field(None, description="A stack backup's restore: the stack restored into.")
     status: Status
     volumes: list[VolumeEntry]
     error: str | None
@@ -89,9 +99,10 @@ class RestoreOut(ApiModel):
 
 class BackupScheduleOut(ApiModel):
     id: str
-    what: Literal["volumes", "state", "service"]
+    what: Literal["volumes", "state", "service", "stack"]
     app_id: str | None
     service_id: str | None = None
+    stack_id: str | None = None
     destination_id: str
     cron: str
     timezone: str
@@ -108,44 +119,61 @@ class BackupScheduleOut(ApiModel):
     updated_at: str
 
 
+def _without_absent_services(out: dict[str, Any]) -> dict[str, Any]:
+    """``services`` appears on a stack volume's entry only: an app's or a service's keeps its shape."""
+    for entry in out["volumes"]:
+        if entry.get("services") is None:
+            entry.pop("services", None)
+    return out
+
+
 def backup_json(row: Backup) -> dict[str, Any]:
-    return BackupOut(
-        id=row.id,
-        what=row.what,  # type: ignore[arg-type]
-        app_id=row.app_id,
-        app_name=row.app_name,
-        service_id=row.service_id,
-        service_name=row.service_name,
-        destination_id=row.destination_id,
-        schedule_id=row.schedule_id,
-        trigger=row.trigger,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
-        key=row.key,
-        codec=row.codec,
-        encrypted=row.encrypted,
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        duration_ms=row.duration_ms,
-        volumes=row.volumes or [],  # type: ignore[arg-type]
-        consistency=row.consistency,
-        error=row.error,
-        started_at=isoformat(row.started_at),
-        finished_at=isoformat(row.finished_at),
-    ).model_dump(mode="json")
+    return _without_absent_services(
+        BackupOut(
+            id=row.id,
+            what=row.what,  # type: ignore[arg-type]
+            app_id=row.app_id,
+            app_name=row.app_name,
+            service_id=row.service_id,
+            service_name=row.service_name,
+            stack_id=row.stack_id,
+            stack_name=row.stack_name,
+            destination_id=row.destination_id,
+            schedule_id=row.schedule_id,
+            trigger=row.trigger,  # type: ignore[arg-type]
+            status=row.status,  # type: ignore[arg-type]
+            key=row.key,
+            codec=row.codec,
+            encrypted=row.encrypted,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            duration_ms=row.duration_ms,
+            volumes=row.volumes or [],  # type: ignore[arg-type]
+            consistency=row.consistency,
+            error=row.error,
+            started_at=isoformat(row.started_at),
+            finished_at=isoformat(row.finished_at),
+        ).model_dump(mode="json")
+    )
 
 
 def restore_json(row: BackupRestore) -> dict[str, Any]:
-    return RestoreOut(
-        id=row.id,
-        backup_id=row.backup_id,
-        app_id=row.app_id,
-        service_id=next((v.get("service_id") for v in row.volumes or [] if v.get("kind") == "service"), None),
-        status=row.status,  # type: ignore[arg-type]
-        volumes=row.volumes or [],  # type: ignore[arg-type]
-        error=row.error,
-        started_at=isoformat(row.started_at),
-        finished_at=isoformat(row.finished_at),
-    ).model_dump(mode="json")
+    return _without_absent_services(
+        RestoreOut(
+            id=row.id,
+            backup_id=row.backup_id,
+            app_id=row.app_id,
+            service_id=next(
+                (v.get("service_id") for v in row.volumes or [] if v.get("kind") == "service"), None
+            ),
+            stack_id=row.stack_id,
+            status=row.status,  # type: ignore[arg-type]
+            volumes=row.volumes or [],  # type: ignore[arg-type]
+            error=row.error,
+            started_at=isoformat(row.started_at),
+            finished_at=isoformat(row.finished_at),
+        ).model_dump(mode="json")
+    )
 
 
 def retention_text(keep_last: int, keep_daily: int, keep_weekly: int) -> str:

@@ -38,7 +38,12 @@ if TYPE_CHECKING:
 
 class RunsMixin(BackupBase):
     async def list_backups(
-        self, page: PageQuery, *, app_id: str | None = None, status: str | None = None
+        self,
+        page: PageQuery,
+        *,
+        app_id: str | None = None,
+        status: str | None = None,
+        stack_id: str | None = None,
     ) -> tuple[list[Backup], str | None]:
         """Newest first."""
         from rivetr_core.pagination import keyset_page
@@ -46,6 +51,8 @@ class RunsMixin(BackupBase):
         stmt = select(Backup)
         if app_id is not None:
             stmt = stmt.where(Backup.app_id == app_id)
+        if stack_id is not None:
+            stmt = stmt.where(Backup.stack_id == stack_id)
         if status is not None:
             stmt = stmt.where(Backup.status == status)
         async with self.ctx.db.session() as session:

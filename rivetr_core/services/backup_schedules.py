@@ -18,6 +18,7 @@ from .backup_base import log, utc_now
 from .backup_responses import BackupScheduleOut, retention_text
 from .backup_runs import RunsMixin
 from .backup_service_runs import ServiceRunsMixin
+from .backup_stack_runs import StackRunsMixin
 
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
@@ -29,6 +30,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
         what=row.what,  # type: ignore[arg-type]
         app_id=row.app_id,
         service_id=row.service_id,
+        stack_id=row.stack_id,
         destination_id=row.destination_id,
         cron=row.cron,
         timezone=row.timezone,
@@ -46,7 +48,7 @@ def schedule_json(row: BackupSchedule, job: ScheduledJob | None) -> dict[str, An
     ).model_dump(mode="json")
 
 
-class SchedulesMixin(RunsMixin, ServiceRunsMixin):
+class SchedulesMixin(RunsMixin, ServiceRunsMixin, StackRunsMixin):
     async def get_schedule(self, schedule_id: str) -> BackupSchedule:
         row: BackupSchedule = await self._get(BackupSchedule, schedule_id, "backup schedule")
         return row
@@ -59,7 +61,12 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin):
         return schedule_json(row, job)
 
     async def list_schedules(
-        self, page: PageQuery, *, app_id: str | None = None, service_id: str | None = None
+        self,
+        page: PageQuery,
+        *,
+        app_id: str | None = None,
+        service_id: str | None = None,
+        stack_id: str | None = None,
     ) -> tuple[list[BackupSchedule], str | None]:
         from rivetr_core.pagination import keyset_page
 
@@ -68,29 +75,41 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin):
             stmt = stmt.where(BackupSchedule.app_id == app_id)
         if service_id is not None:
             stmt = stmt.where(BackupSchedule.service_id == service_id)
+        if stack_id is not None:
+            stmt = stmt.where(BackupSchedule.stack_id == stack_id)
         async with self.ctx.db.session() as session:
             return await keyset_page(session, stmt, BackupSchedule, page)
 
     async def _check_schedule(self, values: dict[str, Any]) -> None:
         from rivetr_core.scheduler.cron import CronError, next_run
 
-        if values.get("service_id") and values["what"] == "volumes" and not values.get("app_id"):
-            values["what"] = "service"  # service_id in place of app_id: a schedule of the service's backups
-        if values["what"] == "volumes":
-            if not values.get("app_id"):
-                raise ValidationFailed.on("app_id", "a schedule of volume backups names its app")
-            if values.get("service_id"):
-                raise ValidationFailed.on("service_id", "a schedule names an app or a service, not both")
-            await self._get_app(values["app_id"], "app_id")
-        elif values["what"] == "service":
-            if not values.get("service_id"):
-                raise ValidationFailed.on("service_id", "a schedule of service backups names its service")
-            if values.get("app_id"):
-                raise ValidationFailed.on("app_id", "a schedule names an app or a service, not both")
-            await self._service_target(values["service_id"], "service_id")
-        elif values.get("app_id") or values.get("service_id"):
-            field = "app_id" if values.get("app_id") else "service_id"
-            raise ValidationFailed.on(field, "a state backup schedule has no app or service")
+        owners = ("app_id", "service_id", "stack_id")
+        given = [k for k in owners if values.get(k)]
+        if values["what"] == "volumes" and given in (["service_id"], ["stack_id"]):
+            # service_id or stack_id in place of app_id: a schedule of that service's or stack's backups
+            values["what"] = "service" if given == ["service_id"] else "stack"
+        owner = {"volumes": "app_id", "service": "service_id", "stack": "stack_id"}.get(values["what"])
+        if owner is None:  # state
+            if given:
+                raise ValidationFailed.on(given[0], "a state backup schedule has no app, service or stack")
+        else:
+            what = {
+                "app_id": "volume backups names its app",
+                "service_id": "service backups names its service",
+            }
+            if not values.get(owner):
+                raise ValidationFailed.on(
+                    owner, "a schedule of " + what.get(owner, "stack backups names its stack")
+                )
+            for other in given:
+                if other != owner:
+                    raise ValidationFailed.on(other, "a schedule names one app, service or stack")
+            if owner == "app_id":
+                await self._get_app(values["app_id"], "app_id")
+            elif owner == "service_id":
+                await self._service_target(values["service_id"], "service_id")
+            else:
+                values["stack_id"] = (await self._stack(values["stack_id"], "stack_id")).id
         await self.get_destination(values["destination_id"], "destination_id")
         for field in ("keep_last", "keep_daily", "keep_weekly"):
             if not isinstance(values[field], int) or values[field] < 0:
@@ -121,6 +140,7 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin):
             "what": "volumes",
             "app_id": None,
             "service_id": None,
+            "stack_id": None,
             "timezone": "UTC",
             "keep_last": 0,
             "keep_daily": 0,
@@ -147,6 +167,7 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin):
             "what": row.what,
             "app_id": row.app_id,
             "service_id": row.service_id,
+            "stack_id": row.stack_id,
             "destination_id": row.destination_id,
             "cron": row.cron,
             "timezone": row.timezone,
@@ -202,6 +223,12 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin):
                 sched.service_id, sched.destination_id, trigger="schedule", schedule_id=sched.id
             )
             done = await self._execute_service_backup(srow, target, dest)
+        elif sched.what == "stack":
+            assert sched.stack_id is not None
+            krow, stack, dest, chosen = await self._prepare_stack_backup(
+                sched.stack_id, sched.destination_id, None, trigger="schedule", schedule_id=sched.id
+            )
+            done = await self._execute_stack_backup(krow, stack, dest, chosen)
         else:
             state_row, dest = await self.start_state_backup(
                 sched.destination_id, trigger="schedule", schedule_id=sched.id
