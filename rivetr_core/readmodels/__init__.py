@@ -17,6 +17,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
 * :mod:`.pending` — what changed since an app's running version started (:func:`pending_changes`);
 * :mod:`.schedules` — scheduled jobs;
+* :mod:`.stack_backups` — a stack's named volumes and backup runs (its Backups panel);
 * :mod:`.tags` — the tags in use with their counts (:func:`tag_counts`);
 * :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
   project or the palette (:func:`services_if_any`: nothing loaded while the table is empty);
@@ -65,6 +66,7 @@ from .overview import (
 )
 from .pending import PendingChanges, pending_changes
 from .schedules import list_schedules, schedule_json
+from .stack_backups import stack_backup_runs, stack_volumes
 from .tags import tag_counts
 
 if TYPE_CHECKING:
@@ -536,6 +538,8 @@ __all__ = [
     "service_backup_runs",
     "services_if_any",
     "ssh_keys",
+    "stack_backup_runs",
+    "stack_volumes",
     "tag_counts",
     "usable_tags",
 ]

@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     registries,
     services,
     settings,
+    stack_backups,
     stacks,
     teams,
     terminal,
