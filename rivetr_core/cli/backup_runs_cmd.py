@@ -65,6 +65,21 @@ def _names(client: RivetrClient) -> dict[str, str]:
     return {d["id"]: d["name"] for d in client.list_all("/api/backup-destinations")}
 
 
+def _what(row: dict[str, Any]) -> str:
+    """What a run backed up, for a table: state, an app, ``service NAME`` or ``stack NAME``."""
+    if row["what"] == "state":
+        return "state"
+    if row["what"] in ("service", "stack"):
+        return f"{row['what']} {row.get(row['what'] + '_name')}"
+    return str(row.get("app_name"))
+
+
+def _described(row: dict[str, Any]) -> str:
+    if row["what"] == "state":
+        return "Rivetr's state"
+    return f"data of {_what(row)}" if row["what"] == "service" else f"volumes of {_what(row)}"
+
+
 def _volumes(row: dict[str, Any]) -> str:
     return ", ".join(v["name"] if isinstance(v, dict) else str(v) for v in row.get("volumes") or []) or "-"
 
@@ -125,7 +140,7 @@ def backup_list(app: str | None, status: str | None, conn: Connection, as_json: 
         [
             (
                 r["id"],
-                "state" if r["what"] == "state" else r.get("app_name"),
+                _what(r),
                 dests.get(r.get("destination_id") or "", r.get("destination_id")),
                 r["status"],
                 human_size(r.get("size_bytes")),
@@ -154,7 +169,7 @@ def backup_show(backup_id: str, conn: Connection, as_json: bool) -> None:
     fields(
         [
             ("id", row["id"]),
-            ("what", "Rivetr's state" if row["what"] == "state" else f"volumes of {row.get('app_name')}"),
+            ("what", _described(row)),
             ("status", row["status"]),
             ("trigger", row.get("trigger")),
             ("destination", dests.get(row.get("destination_id") or "", row.get("destination_id"))),
@@ -215,6 +230,9 @@ def backup_restore_volumes(
         row = client.get(f"/api/backups/{quote(backup_id, safe='')}")
         if row.get("what") == "state":
             raise CliError("a state backup is restored offline: download it, then rivetr backup restore FILE")
+        if row.get("what") in ("service", "stack"):
+            kind = row["what"] + "s"
+            raise CliError(f"a {row['what']} backup is restored with rivetr {kind} restore {row['id']}")
         target = row.get("app_name")
         if into:
             found = client.resolve_app(into)

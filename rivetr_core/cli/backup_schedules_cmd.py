@@ -1,4 +1,5 @@
-"""``rivetr backup schedules list|add|rm``: backups on a cron schedule (an app's volumes, or Rivetr's own state)
+"""``rivetr backup schedules list|add|rm``: backups on a cron schedule (an app's volumes, a service's data, a
+stack's named volumes, or Rivetr's own state)
 to a destination, with retention: keep the newest N (``--keep-last``) and one a day / a week for the last N days
 / weeks (``--keep-daily``, ``--keep-weekly``). See docs/backups.md."""
 
@@ -31,6 +32,8 @@ def backup_schedules_list(conn: Connection, as_json: bool) -> None:
         dests = {d["id"]: d["name"] for d in client.list_all("/api/backup-destinations")} if rows else {}
         apps = {a["id"]: a["name"] for a in client.list_all("/api/apps")} if rows else {}
         services = {s["id"]: s["name"] for s in client.list_all("/api/services")} if rows else {}
+        if any(r.get("stack_id") for r in rows):
+            services.update({s["id"]: s["name"] for s in client.list_all("/api/stacks")})
     if as_json:
         print_json(rows)
         return
@@ -61,6 +64,8 @@ def _what(row: dict[str, Any], apps: dict[str, str], services: dict[str, str]) -
         return "state"
     if row.get("service_id"):
         return f"service {services.get(row['service_id'], row['service_id'])}"
+    if row.get("stack_id"):  # ids do not collide: the stacks' names share the map
+        return f"stack {services.get(row['stack_id'], row['stack_id'])}"
     app_id = row.get("app_id") or ""
     return f"app {apps.get(app_id, app_id)}"
 
@@ -68,6 +73,7 @@ def _what(row: dict[str, Any], apps: dict[str, str], services: dict[str, str]) -
 @backup_schedules.command("add")
 @click.option("--app", "app", shell_complete=complete_app, help="Back up this app's volumes.")
 @click.option("--service", help="Back up this managed service's data (a dump for databases).")
+@click.option("--stack", help="Back up this compose stack's named volumes.")
 @click.option("--state", is_flag=True, help="Back up Rivetr's own state (database, certificates, config).")
 @click.option("--to", "dest", required=True, help="Destination name or id (rivetr backup destinations list).")
 @click.option("--cron", required=True, help="Five-field cron expression, e.g. '0 3 * * *' (daily at 03:00).")
@@ -82,6 +88,7 @@ def _what(row: dict[str, Any], apps: dict[str, str], services: dict[str, str]) -
 def backup_schedules_add(
     app: str | None,
     service: str | None,
+    stack: str | None,
     state: bool,
     dest: str,
     cron: str,
@@ -94,14 +101,15 @@ def backup_schedules_add(
 ) -> None:
     """Add a schedule: ``rivetr backup schedules add --app web --to offsite --cron '0 2 * * *' --keep-daily 7
     --keep-weekly 4``. An archive is deleted when no rule keeps it; at least one rule is needed."""
-    if sum(map(bool, (app, service, state))) != 1:
+    if sum(map(bool, (app, service, stack, state))) != 1:
         raise click.UsageError(
-            "give one of --app APP (its volumes), --service SERVICE (its data) or --state (Rivetr's own state)"
+            "give one of --app APP (its volumes), --service SERVICE (its data), --stack STACK (its named "
+            "volumes) or --state (Rivetr's own state)"
         )
     if not (keep_last or keep_daily or keep_weekly):
         raise click.UsageError("give at least one of --keep-last, --keep-daily, --keep-weekly")
     body: dict[str, Any] = {
-        "what": "state" if state else "service" if service else "volumes",
+        "what": "state" if state else "service" if service else "stack" if stack else "volumes",
         "cron": cron,
         "timezone": timezone,
         "keep_last": keep_last,
@@ -116,6 +124,10 @@ def backup_schedules_add(
             from .services_cmd import resolve_service
 
             body["service_id"] = resolve_service(client, service)["id"]
+        if stack:
+            from .stacks_cmd import resolve_stack
+
+            body["stack_id"] = resolve_stack(client, stack)["id"]
         row = client.post(SCHEDULES, body)
     if as_json:
         print_json(row)
@@ -125,6 +137,8 @@ def backup_schedules_add(
         if state
         else f"the data of service {service}"
         if service
+        else f"the named volumes of stack {stack}"
+        if stack
         else f"the volumes of {app}"
     )
     nxt = f", next run {short_time(row['next_run_at'])}" if row.get("next_run_at") else ""

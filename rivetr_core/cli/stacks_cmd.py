@@ -18,6 +18,7 @@ from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_
 from .deploy_cmd import finish_deployment
 from .inputs import env_pairs_of, project_id_of
 from .output import fields, print_json, short_time, table
+from .stack_backups_cmd import add_backup_commands
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 MASK = "********"
@@ -503,3 +504,4 @@ def stacks_rm(stack: str, volumes: bool, yes: bool, conn: Connection) -> None:
 
 
 add_tag_commands(stacks, "stacks", resolve_stack)
+add_backup_commands(stacks, resolve_stack)  # volumes, backup, backups, restore (stack_backups_cmd)
