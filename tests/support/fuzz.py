@@ -115,6 +115,12 @@ SEMANTIC_EXCLUSIONS = (
         "account_id must name a connected account (GET /api/git-providers)",
     ),
     Exclusion(
+        "PUT",
+        "/api/git-providers/{provider}/settings",
+        "positive_data_acceptance",
+        "the result needs a client id and secret (stored or from the config file) and http(s) URLs",
+    ),
+    Exclusion(
         "POST",
         "/api/backup-destinations",
         "positive_data_acceptance",
