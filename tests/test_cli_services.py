@@ -74,10 +74,20 @@ def test_create_show_link_rotate_and_remove_a_redis_service(
     assert again.exit_code == 2 and "REDIS" in again.stderr, again.output  # the prefix is taken: 409
     assert run(["apps", "link", "cli-svc-web", "cli-cache", "--prefix", "CACHE2"], env).exit_code == 0
 
-    rotated = run(["services", "rotate-credentials", "cli-cache", "--yes"], env)
+    # --no-redeploy: the linked app keeps the old password and is named with the command that fixes it.
+    rotated = run(["services", "rotate-credentials", "cli-cache", "--yes", "--no-redeploy"], env)
     assert rotated.exit_code == 0 and "rivetr deploy cli-svc-web" in rotated.stdout, rotated.output
     after = json.loads(run(["services", "show", "cli-cache", "--reveal", "--json"], env).stdout)
     assert after["credentials"]["password"] != password and after["status"] == "running"
+    # By default the linked apps that run are redeployed (tests/e2e/test_links_e2e.py); this one never was.
+    rotated = run(["services", "rotate-credentials", "cli-cache", "--yes"], env)
+    assert rotated.exit_code == 0, rotated.output
+    assert "not redeployed cli-svc-web: no deployed container" in rotated.stdout, rotated.output
+    assert "rivetr deploy" not in rotated.stdout
+    # --events: what Rivetr did to it (the pull at creation, the rotations), beside the container's output.
+    events = run(["services", "logs", "cli-cache", "--events", "-n", "200"], env)
+    assert events.exit_code == 0 and "pulling docker.io/library/redis:7" in events.output, events.output
+    assert events.output.count("password rotated") == 2 and "Ready to accept" not in events.output
 
     refused = run(["services", "rm", "cli-cache", "--yes"], env)
     assert refused.exit_code == 2 and "cli-svc-web" in refused.stderr, refused.output  # linked: 409

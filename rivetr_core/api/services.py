@@ -9,8 +9,10 @@ server has loaded anyway, so an idle control plane never loads the feature.
   ``error``). 422 for an unknown type or version (``details`` lists the available ones), 409 for a name an app
   or a service has, or a public port in use.
 * ``GET /api/services[?project_id=&type=&tag=]`` (list envelope), ``GET/PUT/DELETE /api/services/{id}``.
-* ``POST /api/services/{id}/start|stop|restart|rotate-credentials``; ``GET /api/services/{id}/logs?tail=``, the
-  WebSocket ``/api/services/{id}/logs/stream?tail=`` (like an app's) and ``GET /api/services/{id}/metrics``.
+* ``POST /api/services/{id}/start|stop|restart``; ``GET /api/services/{id}/logs?tail=&source=``, the WebSocket
+  ``/api/services/{id}/logs/stream?tail=`` (like an app's) and ``GET /api/services/{id}/metrics``.
+* ``POST /api/services/{id}/rotate-credentials`` (body optional: ``{"redeploy_apps": true}``) changes the password
+  in the service, then redeploys the linked apps that run, if the caller may deploy.
 
 Credentials and the connection URL are masked unless ``?reveal=true``, which needs ``secrets.reveal`` (the team's
 owners and admins; another role gets 403).
@@ -19,17 +21,18 @@ owners and admins; another role gets 403).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
-from quart import Blueprint, Response, websocket
-from quart_schema import document_response, tag, validate_querystring, validate_request
+from quart import Blueprint, Response, request, websocket
+from quart_schema import document_request, document_response, tag, validate_querystring, validate_request
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.authz.enforce import reveal_allowed
+from rivetr_core.authz.permissions import DEPLOY
 from rivetr_core.context import rivetr
 from rivetr_core.contract.errors import Conflict, NotFound
-from rivetr_core.openapi import responds
+from rivetr_core.openapi import optional_body, responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
 from rivetr_core.services.managed_responses import (
     RotateOut,
@@ -41,6 +44,7 @@ from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA, query_tags
 from rivetr_core.units import parse_cpus, parse_size
 from rivetr_core.validation import NAME_SCHEMA, check_name
 
+from .bodies import optional_json
 from .system import AppMetricsOut, RangeQuery
 
 bp = Blueprint("services_api", __name__, url_prefix="/api/services")
@@ -158,10 +162,25 @@ class DeleteQuery(ApiModel):
     force: bool = Field(False, description="Delete even when apps are linked (their links go too).")
 
 
+class RotateIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    redeploy_apps: bool = Field(
+        True,
+        description="Redeploy the linked apps that run (or are being deployed) so they get the new password; "
+        "false leaves them on the old one until their next deployment.",
+    )
+
+
 class LogsQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     tail: int = Field(100, ge=0, le=100_000, description="Lines, newest last.")
+    source: Literal["container", "events"] = Field(
+        "container",
+        description="container: its output (Rivetr's events until it has a container); events: what Rivetr "
+        "did to it (image pull progress, starts, readiness, rotations), kept in memory since Rivetr started.",
+    )
 
 
 def _managed() -> Any:
@@ -268,10 +287,20 @@ async def restart_service(service_id: str) -> dict[str, Any]:
 
 @bp.post("/<service_id>/rotate-credentials")
 @tag(["services"])
+@document_request(RotateIn)
+@optional_body
 @document_response(RotateOut)
 async def rotate_credentials(service_id: str) -> dict[str, Any]:
-    """A new password, applied in the service and stored; linked apps get it at their next deploy (listed)."""
-    result = await _managed().rotate_credentials(service_id)
+    """A new password, applied in the service and stored, then the linked apps that run are redeployed (the
+    same deploy as ``POST /api/apps/{id}/deploy``, trigger ``rotate-credentials``) so they get it:
+    ``redeployed`` lists their deployments, ``not_redeployed`` the other linked apps with why (``redeploy_off``,
+    ``not_deployed``, ``app_stopped``, ``permission_denied`` without the ``deploy`` permission, ...)."""
+    data = await optional_json(RotateIn)
+    principal = getattr(request, "rivetr_authz", None)
+    may_deploy = principal is not None and principal.allows(DEPLOY)
+    result = await _managed().rotate_credentials(
+        service_id, redeploy_apps=data.redeploy_apps, may_deploy=may_deploy
+    )
     return dump(RotateOut, result)
 
 
@@ -280,8 +309,8 @@ async def rotate_credentials(service_id: str) -> dict[str, Any]:
 @validate_querystring(LogsQuery)
 @document_response(ServiceLogsOut)
 async def service_logs(service_id: str, query_args: LogsQuery) -> dict[str, Any]:
-    """The container's last lines; before it has one (pulling), what Rivetr did."""
-    items = await _managed().logs(service_id, query_args.tail)
+    """The container's last lines; before it has one (pulling), or with ``source=events``, what Rivetr did."""
+    items = await _managed().logs(service_id, query_args.tail, events=query_args.source == "events")
     return dump(ServiceLogsOut, {"items": items, "next": None})
 
 

@@ -353,41 +353,67 @@ def services_restart(service: str, wait: float | None, conn: Connection) -> None
 @services.command("rotate-credentials")
 @click.argument("service")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--no-redeploy",
+    is_flag=True,
+    help="Do not redeploy the linked apps: they keep the old password until their next deployment.",
+)
 @ready_options
 @connection_options
 @json_option
-def services_rotate(service: str, yes: bool, wait: float | None, conn: Connection, as_json: bool) -> None:
-    """Generate a new password, apply it in the service, and list the linked apps to redeploy."""
+def services_rotate(
+    service: str, yes: bool, no_redeploy: bool, wait: float | None, conn: Connection, as_json: bool
+) -> None:
+    """Generate a new password, apply it in the service, and redeploy the linked apps that run so they get it
+    (prints their deployments, and the linked apps left alone with why)."""
     with conn.client() as client:
         found = resolve_service(client, service)
         if not yes:
-            click.confirm(f"rotate the credentials of {found['name']}?", abort=True)
-        result = client.post(f"/api/services/{found['id']}/rotate-credentials")
+            then = "" if no_redeploy else " and redeploy its linked apps"
+            click.confirm(f"rotate the credentials of {found['name']}{then}?", abort=True)
+        result = client.post(
+            f"/api/services/{found['id']}/rotate-credentials", {"redeploy_apps": not no_redeploy}
+        )
         if wait is not None:  # a template that takes the password at start (Redis) is recreated: wait for it
             _wait_ready(client, client.get(f"/api/services/{found['id']}"), wait)
     if as_json:
         print_json(result)
         return
-    apps = result.get("apps_to_redeploy") or []
     click.echo(f"rotated the credentials of {found['name']}")
-    for app in apps:
-        click.echo(f"redeploy {app['name']} to give it the new password: rivetr deploy {app['name']}")
+    for app in result.get("redeployed") or []:
+        click.echo(f"redeploying {app['app_name']}: deployment {app['deployment_id']}")
+    stale = {app["app_id"] for app in result.get("apps_to_redeploy") or []}
+    for app in result.get("not_redeployed") or []:
+        line = f"not redeployed {app['app_name']}: {app['reason']}"
+        if app["app_id"] in stale:
+            line += f"; to give it the new password: rivetr deploy {app['app_name']}"
+        click.echo(line)
 
 
 @services.command("logs")
 @click.argument("service")
 @click.option("-f", "--follow", "follow_it", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
 @click.option("-n", "--tail", type=click.IntRange(0, 100_000), default=100, show_default=True)
+@click.option(
+    "--events",
+    is_flag=True,
+    help="What Rivetr did to the service (image pull progress, starts, readiness, rotations) instead of its output.",
+)
 @connection_options
 @json_option
-def services_logs(service: str, follow_it: bool, tail: int, conn: Connection, as_json: bool) -> None:
-    """Print the service's container output."""
+def services_logs(
+    service: str, follow_it: bool, tail: int, events: bool, conn: Connection, as_json: bool
+) -> None:
+    """Print the service's container output (or, with --events, Rivetr's events for it)."""
     from .logs_cmd import follow_stream, print_entry
 
+    if events and follow_it:
+        raise click.UsageError("--events prints the events kept so far; it cannot --follow")
     with conn.client() as client:
         found = resolve_service(client, service)
         if not follow_it:
-            for entry in client.get(f"/api/services/{found['id']}/logs", params={"tail": tail})["items"]:
+            params: dict[str, Any] = {"tail": tail, **({"source": "events"} if events else {})}
+            for entry in client.get(f"/api/services/{found['id']}/logs", params=params)["items"]:
                 print_entry(entry, as_json)
             return
         follow_stream(client, f"/api/services/{found['id']}/logs/stream?tail={tail}", as_json)

@@ -514,10 +514,14 @@ class ServiceService:
 
         await release_project_network(self.ctx.db, runtime, project_id)
 
-    async def rotate_credentials(self, service_id: str) -> dict[str, Any]:
+    async def rotate_credentials(
+        self, service_id: str, *, redeploy_apps: bool = True, may_deploy: bool = True
+    ) -> dict[str, Any]:
         """Change the password in the running service (the template's rotate command), store it, recreate the
-        container when its command carries the password (Redis' ``--requirepass``), and return the linked
-        apps that keep the old one until their next deploy."""
+        container when its command carries the password (Redis' ``--requirepass``), then redeploy the linked
+        apps that run (or are being deployed) so they get the new one: ``{"service", "redeployed",
+        "not_redeployed", "apps_to_redeploy"}``. ``redeploy_apps`` False leaves every app to its next deploy;
+        ``may_deploy`` False (the caller lacks the ``deploy`` permission) lists them as ``permission_denied``."""
         from rivetr_core.managed.template import PASSWORD_LENGTH, generate_secret
 
         self._refuse_during_backup(service_id, "rotate the credentials of")
@@ -549,22 +553,93 @@ class ServiceService:
         if recreate:
             await self._set(service_id, status="starting")
             self._background(service_id, lambda: self._converge(service_id, recreate=True, pull=False))
-        links = (await self._links([service_id])).get(service_id, [])
-        apps = {link["app_id"]: link["app_name"] for link in links}
+        redeployed, not_redeployed = await self._redeploy_linked(
+            service_id, redeploy=redeploy_apps, may_deploy=may_deploy
+        )
         return {
             "service": await self.detail(service_id),
+            "redeployed": redeployed,
+            "not_redeployed": not_redeployed,
+            # Those still running with the old password (one never deployed gets the new one at its first).
             "apps_to_redeploy": [
-                {"app_id": k, "name": v} for k, v in sorted(apps.items(), key=lambda i: i[1])
+                {"app_id": a["app_id"], "name": a["app_name"]}
+                for a in not_redeployed
+                if a["code"] not in ("not_deployed", "app_deleting")
             ],
         }
 
+    async def _redeploy_linked(
+        self, service_id: str, *, redeploy: bool, may_deploy: bool
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Queue a deployment of each linked app that has a container running the old password, through the
+        same entry point as ``POST /api/apps/{id}/deploy``; every other linked app is listed with why not."""
+        from rivetr_core.models.apps import ACTIVE_STATUSES, Deployment
+
+        async with self.ctx.db.session() as session:
+            apps = (
+                await session.exec(
+                    select(App)
+                    .where(
+                        col(App.id).in_(
+                            select(ServiceLink.app_id).where(ServiceLink.service_id == service_id)
+                        )
+                    )
+                    .order_by(col(App.name))
+                )
+            ).all()
+            ids = [a.id for a in apps]
+            busy = (
+                set(
+                    (
+                        await session.exec(
+                            select(Deployment.app_id).where(
+                                col(Deployment.app_id).in_(ids), col(Deployment.status).in_(ACTIVE_STATUSES)
+                            )
+                        )
+                    ).all()
+                )
+                if ids
+                else set()
+            )
+        redeployed: list[dict[str, Any]] = []
+        skipped: list[dict[str, Any]] = []
+
+        def skip(app: App, code: str, reason: str) -> None:
+            skipped.append({"app_id": app.id, "app_name": app.name, "code": code, "reason": reason})
+
+        for app in apps:
+            # A deployment in flight may have read the old password already: it is superseded by a new one.
+            deployed = app.current_deployment_id is not None or app.id in busy
+            if app.status == "deleting":
+                skip(app, "app_deleting", "the app is being deleted")
+            elif not redeploy:
+                skip(
+                    app, "redeploy_off", "redeploy_apps was false: it keeps the old password until redeployed"
+                )
+            elif app.status == "stopped":
+                skip(app, "app_stopped", "stopped: deploy it (Start would run the old password)")
+            elif not deployed:
+                skip(app, "not_deployed", "no deployed container: its next deployment gets the new password")
+            elif not may_deploy:
+                skip(app, "permission_denied", "redeploying needs the 'deploy' permission, which you lack")
+            else:
+                try:
+                    dep = await self.ctx.services.apps.deploy(app.id, trigger="rotate-credentials")
+                except RivetrError as exc:
+                    skip(app, exc.code, exc.message)
+                    continue
+                redeployed.append({"app_id": app.id, "app_name": app.name, "deployment_id": dep.id})
+        if redeployed:
+            self.events.add(service_id, f"redeploying {', '.join(a['app_name'] for a in redeployed)}")
+        return redeployed, skipped
+
     # ------------------------------------------------------------------------------------------- logs
-    async def logs(self, service_id: str, tail: int) -> list[dict[str, Any]]:
-        """The container's last ``tail`` lines; before a container exists (pulling, a failed pull), what
-        Rivetr did (``stream: "rivetr"``)."""
+    async def logs(self, service_id: str, tail: int, *, events: bool = False) -> list[dict[str, Any]]:
+        """The container's last ``tail`` lines; before a container exists (pulling, a failed pull), or with
+        ``events``, what Rivetr did (``stream: "rivetr"``: pull progress, starts, readiness, rotations)."""
         row = await self.get(service_id)
         runtime = self.ctx.runtime_if_ready()
-        if row.container_id and runtime is not None:
+        if row.container_id and runtime is not None and not events:
             try:
                 return [
                     {"line": e.line, "stream": e.stream, "ts": isoformat(e.ts)}

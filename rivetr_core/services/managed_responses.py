@@ -96,10 +96,28 @@ class AppToRedeployOut(_Out):
     name: str
 
 
+class RedeployedOut(_Out):
+    app_id: str
+    app_name: str
+    deployment_id: str = Field(description="The deployment queued to give the app the new password.")
+
+
+class NotRedeployedOut(_Out):
+    app_id: str
+    app_name: str
+    code: str = Field(
+        description="redeploy_off, not_deployed (its next deployment gets the new password), app_stopped, "
+        "app_deleting, permission_denied (the caller lacks 'deploy'), or the deploy's error code."
+    )
+    reason: str
+
+
 class RotateOut(_Out):
     service: ServiceOut
+    redeployed: list[RedeployedOut] = Field(description="Linked apps redeployed with the new password.")
+    not_redeployed: list[NotRedeployedOut] = Field(description="The other linked apps, each with why.")
     apps_to_redeploy: list[AppToRedeployOut] = Field(
-        description="Linked apps still holding the old password until their next deployment."
+        description="Linked apps still running with the old password until their next deployment."
     )
 
 

@@ -2,11 +2,13 @@
 project of their own, the link test app (tests/support/dbapp: python + psycopg2/pymysql/redis) built from the
 git daemon and linked to the three (``DATABASE``, ``MARIADB``, ``REDIS``), then writes and reads through the
 proxy reach each service by its name over the project network with nothing but the URL the link gave the app.
-An unlink followed by a redeploy takes the variables away; the data stays in the service."""
+An unlink followed by a redeploy takes the variables away; the data stays in the service. Rotating the
+Postgres password (the CLI) redeploys the app: the old password is refused, the app still writes and reads."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -63,8 +65,55 @@ def has_image(rivetr: Any, image: str) -> bool:
     return True
 
 
+# Connects with the URL given as argv[1]; exit 3 with the server's message when the database refuses it.
+CONNECT = """import sys, psycopg2
+try:
+    psycopg2.connect(sys.argv[1], connect_timeout=10).close()
+except psycopg2.OperationalError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def rotate_and_check_the_redeploy(
+    rivetr: Any, pg: dict[str, Any], app: dict[str, Any], tmp_path: Path
+) -> None:
+    """``rivetr services rotate-credentials`` (the CLI, through the API) changes the password in Postgres and
+    redeploys the linked app: the database refuses the old password from the app's new container, over the
+    project network, and the app keeps writing and reading through the link (the URL of its new deployment)."""
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import cli_env
+
+    host = f"{app['name']}.e2e.test"
+    old_url = rivetr.api.get(f"/api/services/{pg['id']}", params={"reveal": "true"}).json()["connection_url"]
+    result = CliRunner().invoke(
+        cli,
+        ["services", "rotate-credentials", pg["name"], "--yes"],
+        env=cli_env(rivetr.server, tmp_path),
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    found = re.search(rf"^redeploying {app['name']}: deployment ([0-9a-f]+)$", result.stdout, re.M)
+    assert found, result.output
+    dep = rivetr.wait(found.group(1))
+    assert dep["status"] == "running" and dep["trigger"] == "rotate-credentials", dep
+    rivetr.wait_drained(dep)
+    new_url = rivetr.api.get(f"/api/services/{pg['id']}", params={"reveal": "true"}).json()["connection_url"]
+    assert new_url != old_url
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        rivetr.cli("exec", dep["container_id"], "python3", "-c", CONNECT, old_url)
+    assert refused.value.returncode == 3, refused.value
+    assert "password authentication failed" in refused.value.stdout, refused.value.stdout
+    rivetr.cli("exec", dep["container_id"], "python3", "-c", CONNECT, new_url)
+    assert get(rivetr, host, "/read") == "from-postgres"  # the row written with the old password is there
+    assert get(rivetr, host, "/write?v=after-rotation") == "after-rotation"
+    assert get(rivetr, host, "/read") == "after-rotation"
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_linked_app_writes_and_reads_through_each_service(e2e, git_server, engine):
+def test_linked_app_writes_and_reads_through_each_service(e2e, git_server, engine, tmp_path):
     rivetr = e2e(engine)
     if not has_image(rivetr, DBCLIENT):
         pytest.fail(f"{DBCLIENT} is missing on {engine}: run scripts/engines.sh ensure all")
@@ -124,6 +173,8 @@ def test_linked_app_writes_and_reads_through_each_service(e2e, git_server, engin
         listing = rivetr.api.get(f"/api/apps/{app['id']}/links").json()["items"]
         assert sorted(x["env_prefix"] for x in listing) == ["DATABASE", "MARIADB"]
         assert maria["id"] in {x["id"] for x in listing}
+
+        rotate_and_check_the_redeploy(rivetr, services["pg"], app, tmp_path)
     finally:
         for service in services.values():
             rivetr.api.delete(f"/api/services/{service['id']}?force=true")

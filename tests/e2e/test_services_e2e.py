@@ -1,7 +1,7 @@
 """Managed services on real engines (Docker and Podman) through a real ``rivetr serve``: the official image names
 are pulled (from the local registry mirror the engines use for Docker Hub, see scripts/engines.sh), each service
 becomes ``running`` only after its template's real readiness check (``pg_isready``, ``mariadb-admin ping``,
-``redis-cli ping``), and data written with the database's own client survives a service restart, a Rivetr
+``redis-cli ping``; the pull, with the engine's progress, is in its event log first), and data written with the database's own client survives a service restart, a Rivetr
 restart, the container stopping behind Rivetr's back (as when the engine goes down: the start-up reconcile
 brings it back) and an upgrade (postgres 15 → 16, same volume). A public port makes the service answer on the
 host, and nothing is published without one. Deleting with ``keep_volumes`` leaves the engine volume."""
@@ -125,8 +125,18 @@ def test_databases_keep_their_data_through_restarts_and_an_upgrade(
     assert pg["status"] == "starting" and pg["image"] == "docker.io/library/postgres:15"
 
     pg, maria, cache = (wait_running(rivetr, s["id"]) for s in (pg, maria, cache))
-    # the image's pull progress was in the service's event log while there was no container
     assert pg["network"] == f"rivetr-net-{project['id']}"
+    # The image's pull, with the engine's progress, is in the service's event log (shown by GET .../logs while
+    # there is no container yet, and with ?source=events at any time), before the container started.
+    events = rivetr.api.get(f"/api/services/{pg['id']}/logs", params={"tail": 200, "source": "events"})
+    assert events.status_code == 200, events.text
+    lines = [e["line"] for e in events.json()["items"]]
+    assert {e["stream"] for e in events.json()["items"]} == {"rivetr"}, lines
+    image = "docker.io/library/postgres:15"
+    order = [lines.index(f"pulling {image}"), lines.index(f"pulled {image}")]
+    order.append(next(i for i, line in enumerate(lines) if line.startswith("pull finished in")))
+    order.append(lines.index(f"starting container rivetr-svc-{pg['name']} ({image})"))
+    assert order == sorted(order), lines
 
     sql(rivetr, pg, "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept by postgres')")
     sql(rivetr, maria, "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept by mariadb')")

@@ -3,7 +3,9 @@ category filter), the create form (versions of the chosen template, the public-p
 refused), a Redis service created on Docker (``redis:7`` from the local registry mirror) whose page shows it
 ready, gives an SSH tunnel to its reachable address, reveals its password, draws its CPU/memory graphs and
 lists it; the app page's Links panel (link, a second default prefix refused with the API's 409, another
-prefix, remove); rotating credentials lists the linked app to redeploy; Back up now and a restore; the
+prefix, remove); rotating credentials (the confirmation naming the linked app, the result saying it was not
+redeployed and why); the live log showing a backup's BGSAVE; Back up now and a restore; Stop, Start and Restart
+from the page with the status following and the live log ending with the container; the
 Backups page naming the run and scheduling the service's backups; deleting a linked service refused until
 forced; the release-phase settings; the New menu closing on Escape or a click elsewhere and the palette
 finding a service."""
@@ -72,10 +74,11 @@ def test_release_phase_settings_and_empty_links_panel(shared_server: Any, page: 
         "/api/apps", json={"name": "release-web", "git_url": "git://127.0.0.1:9/x.git", "port": 8000}
     ).json()
     login(page, server.url)
-    page.goto(f"{server.url}/apps/{app['id']}#config")
+    page.goto(f"{server.url}/apps/{app['id']}/links")
     # No service in the app's project yet: the panel says so and offers to create one.
     expect(page.locator("#app-links")).to_contain_text("No linked services")
     expect(page.locator("#app-links a:has-text('create a database or service')")).to_be_visible()
+    page.goto(f"{server.url}/apps/{app['id']}/settings")
     page.fill("#set-release-command", "python manage.py migrate --noinput")
     page.fill("#set-release-timeout", "0")  # out of range: the API's message next to the field
     page.click("#app-settings button[type=submit]")
@@ -203,7 +206,7 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     app = client.post(
         "/api/apps", json={"name": f"web-{name}", "git_url": "git://127.0.0.1:9/x.git", "port": 8000}
     ).json()
-    page.goto(f"{server.url}/apps/{app['id']}#links-panel")
+    page.goto(f"{server.url}/apps/{app['id']}/links")
     page.select_option("#link-service", service_id)
     page.click("#link-add button[type=submit]")
     link = page.locator("[data-link=REDIS]")
@@ -221,13 +224,24 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     links = client.get(f"/api/apps/{app['id']}/links").json()["items"]
     assert [link["env_prefix"] for link in links] == ["REDIS"]
 
-    # Rotating lists the linked app as needing a redeploy; the revealed password is the new one.
+    # Rotating: the confirmation names the linked app to redeploy (unticked: that it cannot connect until
+    # redeployed); this one was never deployed, so the result lists it as not redeployed, with why. The revealed
+    # password is the new one.
     page.goto(f"{server.url}/services/{service_id}")
     expect(page.locator(f"[data-linked-app='{app['name']}']")).to_contain_text("REDIS_*")
+    expect(page.locator("label:has(#rotate-redeploy)")).to_contain_text(app["name"])
+    page.uncheck("#rotate-redeploy")
     page.click("#rotate-btn")
+    expect(page.locator("#confirm-dialog [data-message]")).to_contain_text("cannot connect until redeployed")
+    page.click("#confirm-dialog [data-cancel]")
+    page.check("#rotate-redeploy")
+    page.click("#rotate-btn")
+    expect(page.locator("#confirm-dialog [data-message]")).to_contain_text(f"{app['name']} is redeployed")
     page.click("#confirm-dialog [data-ok]")
-    expect(page.locator("#rotate-result")).to_contain_text("Redeploy these apps")
-    expect(page.locator("#rotate-result a")).to_have_text(app["name"])
+    expect(page.locator("#rotate-result")).to_contain_text("Credentials rotated")
+    expect(page.locator("#rotate-redeployed")).to_have_count(0)
+    expect(page.locator("#rotate-not-redeployed a")).to_have_text(app["name"])
+    expect(page.locator("#rotate-not-redeployed")).to_contain_text("no deployed container")
     rotated = client.get(f"/api/services/{service_id}", params={"reveal": "true"}).json()
     assert rotated["credentials"]["password"] != plain["credentials"]["password"]
     # Redis is recreated with its new password; once it is ready, Reveal shows the new one, and a backup to a
@@ -244,10 +258,22 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     page.reload()
     page.click("#reveal-credentials")
     expect(password).to_have_text(rotated["credentials"]["password"])
+    # Rivetr's events for the service (not its output): the image pulled at creation, the rotation.
+    log = page.locator("#service-log")
+    page.click("#service-log-events")
+    expect(page.locator("#service-log-state")).to_have_text("events")
+    expect(log).to_contain_text("pulling docker.io/library/redis:7")
+    expect(log).to_contain_text("password rotated")
+    # The live log follows the container: the backup's BGSAVE shows up in it as Redis writes it.
+    page.click("#service-log-toggle")
+    expect(page.locator("#service-log-state")).to_have_text("live")
+    expect(log).not_to_contain_text("Background saving started")
     page.select_option("#service-backup-dest", destination.json()["id"])
     page.click("#service-backup-now button[type=submit]")
     run = page.locator("#service-backup-runs [data-backup-run][data-status=succeeded]")
     expect(run).to_have_count(1, timeout=60_000)
+    expect(log).to_contain_text("Background saving started")
+    expect(page.locator("#service-log-state")).to_have_text("live")
     run.locator("[data-restore-service] button[type=submit]").click()
     expect(page.locator("#confirm-dialog [data-message]")).to_contain_text(name)
     page.click("#confirm-dialog [data-ok]")
@@ -273,8 +299,33 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     schedules = client.get("/api/backup-schedules").json()["items"]
     assert [(s["what"], s["service_id"]) for s in schedules] == [("service", service_id)]
 
-    # Deleting a linked service: the API's 409 names the app; forced, it goes.
+    # Stop, Start and Restart from the page header: the status badge follows; a followed live log ends when the
+    # container stops (restart included).
     page.goto(f"{server.url}/services/{service_id}")
+    status = page.locator("#service-status")
+    expect(status).to_have_text("running", timeout=READY_TIMEOUT)
+    page.click("#service-log-toggle")
+    expect(page.locator("#service-log-state")).to_have_text("live")
+    page.click("#service-stop")
+    page.click("#confirm-dialog [data-ok]")
+    expect(status).to_have_text("stopped")
+    expect(page.locator("#service-readiness")).to_contain_text("Stopped by you")
+    expect(page.locator("#service-stop")).to_have_count(0)
+    expect(log).to_contain_text("container output ended")
+    assert client.get(f"/api/services/{service_id}").json()["desired_state"] == "stopped"
+    page.click("#service-start")
+    expect(status).to_have_text("running", timeout=READY_TIMEOUT)
+    expect(page.locator("#service-start")).to_have_count(0)
+    page.click("#service-log-toggle")  # follows the started container afresh (the log is cleared)
+    expect(page.locator("#service-log-state")).to_have_text("live")
+    expect(log).not_to_contain_text("container output ended")
+    page.click("#service-restart")
+    page.click("#confirm-dialog [data-ok]")
+    expect(log).to_contain_text("container output ended")
+    expect(status).to_have_text("running", timeout=READY_TIMEOUT)
+    assert client.get(f"/api/services/{service_id}").json()["status"] == "running"
+
+    # Deleting a linked service: the API's 409 names the app; forced, it goes.
     page.click("#service-delete button[type=submit]")
     page.click("#confirm-dialog [data-ok]")
     error = page.locator("#service-delete [data-form-error]")

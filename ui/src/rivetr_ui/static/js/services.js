@@ -1,6 +1,6 @@
 // Managed services: the catalogue (search, category filter, choosing a template fills the create form), the
-// public-port warning, extra env lines, and the service page (reveal and copy of credentials, logs tail + live,
-// rotate result, restore, delete with its options). Every call goes to /api/* through Rivetr.api.
+// public-port warning, extra env lines, and the service page (reveal and copy of credentials, logs tail + live
+// + Rivetr's events, rotate result, restore, delete with its options). Every call goes to /api/* through Rivetr.api.
 (function () {
   "use strict";
 
@@ -160,30 +160,59 @@
     }
   });
 
-  // After a rotation the cached plain values are stale, and the page lists the apps to redeploy.
+  // The rotate button sends {"redeploy_apps"} as the checkbox says, and its confirmation says what follows.
+  document.addEventListener("change", function (ev) {
+    if (ev.target.id !== "rotate-redeploy") return;
+    var button = document.getElementById("rotate-btn");
+    var on = ev.target.checked;
+    button.dataset.body = JSON.stringify({ redeploy_apps: on });
+    button.dataset.confirm = on ? button.dataset.confirmRedeploy : button.dataset.confirmKeep;
+  });
+
+  function appList(items, describe) {
+    var ul = document.createElement("ul");
+    items.forEach(function (a) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = "/apps/" + encodeURIComponent(a.app_id) + "#deploy";
+      link.textContent = a.app_name;
+      li.appendChild(link);
+      var more = describe(a);
+      if (more) li.appendChild(document.createTextNode(more));
+      ul.appendChild(li);
+    });
+    return ul;
+  }
+
+  function paragraph(box, text) {
+    var p = document.createElement("p");
+    p.textContent = text;
+    box.appendChild(p);
+  }
+
+  // After a rotation the cached plain values are stale, and the page says which apps were redeployed (with
+  // their deployments) and which were not, with why.
   document.addEventListener("api:success", function (ev) {
     var t = ev.target;
     if (t.id === "rotate-btn") {
       revealed = null;
       var box = document.getElementById("rotate-result");
-      var apps = (ev.detail && (ev.detail.apps_to_redeploy || ev.detail.linked_apps || ev.detail.apps)) || [];
+      var done = (ev.detail && ev.detail.redeployed) || [];
+      var left = (ev.detail && ev.detail.not_redeployed) || [];
       box.textContent = "";
-      var lead = document.createElement("p");
-      lead.textContent = apps.length
-        ? "Credentials rotated. Redeploy these apps so they use the new password:"
-        : "Credentials rotated. No app is linked, so none needs a redeploy.";
-      box.appendChild(lead);
-      if (apps.length) {
-        var ul = document.createElement("ul");
-        apps.forEach(function (a) {
-          var li = document.createElement("li");
-          var link = document.createElement("a");
-          link.href = "/apps/" + encodeURIComponent(a.app_id || a.id) + "#deploy";
-          link.textContent = a.app_name || a.name;
-          li.appendChild(link);
-          ul.appendChild(li);
-        });
+      if (!done.length && !left.length) paragraph(box, "Credentials rotated. No app is linked, so none needs a redeploy.");
+      else paragraph(box, "Credentials rotated.");
+      if (done.length) {
+        paragraph(box, "Redeployed with the new password:");
+        var ul = appList(done, function (a) { return " (deployment " + a.deployment_id.slice(0, 8) + ")"; });
+        ul.id = "rotate-redeployed";
         box.appendChild(ul);
+      }
+      if (left.length) {
+        paragraph(box, "Not redeployed:");
+        var rest = appList(left, function (a) { return ": " + a.reason; });
+        rest.id = "rotate-not-redeployed";
+        box.appendChild(rest);
       }
       box.hidden = false;
     } else if (t.id === "service-settings-form") {
@@ -255,12 +284,14 @@
     while (log.childNodes.length > MAX_LINES) log.removeChild(log.firstChild);
     if (stick) log.scrollTop = log.scrollHeight;
   }
-  async function loadTail() {
+  // source "events": what Rivetr did to the service (pull progress, starts, readiness), not its output.
+  async function loadTail(source) {
     try {
-      var data = await Rivetr.api("GET", "/api/services/" + encodeURIComponent(serviceId) + "/logs?tail=" + root.dataset.logTail);
+      var query = "/logs?tail=" + root.dataset.logTail + (source ? "&source=" + source : "");
+      var data = await Rivetr.api("GET", "/api/services/" + encodeURIComponent(serviceId) + query);
       log.textContent = "";
       (data.items || []).forEach(function (i) { appendLine(i.line, i.stream === "stderr" ? "err" : ""); });
-      badge("tail", "");
+      badge(source || "tail", "");
     } catch (err) { badge(err.message || "no logs", "warn"); }
   }
   function stopLive() {
@@ -304,5 +335,9 @@
 
   toggle.addEventListener("click", function () { if (ws) stopLive(); else startLive(); });
   document.getElementById("service-log-clear").addEventListener("click", function () { log.textContent = ""; });
+  document.getElementById("service-log-events").addEventListener("click", function () {
+    if (ws) stopLive();
+    loadTail("events");
+  });
   loadTail();
 })();
