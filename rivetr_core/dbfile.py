@@ -17,7 +17,9 @@ DB_FILE = "rivetr.db"
 #: 0002_apps, is implied and not recorded). tests/test_db.py keeps this equal to what a fresh upgrade records;
 #: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
 #: several MB of resident memory on every restart).
-SCHEMA_HEADS = frozenset({"0003_tls", "0011_webhook_digest", "0025_provider_settings", "0025_stack_backups"})
+SCHEMA_HEADS = frozenset(
+    {"0003_tls", "0011_webhook_digest", "0025_provider_settings", "0025_stack_backups", "0025_stack_git"}
+)
 
 
 def recorded_heads(path: Path) -> frozenset[str]:

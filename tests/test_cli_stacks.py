@@ -213,6 +213,7 @@ def test_bad_input_is_a_clear_error(env: dict[str, str], tmp_path: Path) -> None
         (["stacks", "create", "cli-bad", "--file", good, "--repo", "https://example.com/x.git"], "not both"),
         (["stacks", "create", "cli-bad", "--file", good, "--domain", "a.test=web"], "DOMAIN=SERVICE:PORT"),
         (["stacks", "create", "cli-bad", "--file", good, "--follow"], "--deploy"),
+        (["stacks", "create", "cli-bad", "--file", good, "--git-token-stdin"], "go with --repo"),
         (["stacks", "create", "cli-bad", "--file", good, "--env", "NOEQUALS"], "KEY=VALUE"),
         (["stacks", "create", "cli-bad", "--file", str(tmp_path / "missing.yaml")], "cannot read"),
         (["stacks", "create", "cli-bad", "--file", str(FIXTURES / "bad" / "cycle.yaml")], "cycle"),
@@ -257,4 +258,37 @@ def test_a_repository_stack_that_cannot_be_cloned_fails_its_deploy_with_exit_cod
     off = run(["stacks", "update", name, "--no-previews", "--json"], env)
     assert off.exit_code == 0 and json.loads(off.stdout)["previews"] is False, off.output
     assert run(["stacks", "update", name], env).exit_code == 2  # nothing to change
+
+    # A private repository's token and the stack's webhook secret come from stdin (token first), never argv,
+    # and are shown only as set; --no-* removes them.
+    creds = run(
+        [
+            "stacks",
+            "update",
+            name,
+            "--repo",
+            "https://git.example.com/acme/shop.git",
+            "--git-token-stdin",
+            "--git-token-user",
+            "oauth2",
+            "--webhook-secret-stdin",
+            "--json",
+        ],
+        env,
+        input="tok-cli-123456\nhook-secret-123\n",
+    )
+    assert creds.exit_code == 0, creds.output
+    body = json.loads(creds.stdout)
+    assert body["has_git_token"] and body["has_webhook_secret"] and body["git_token_user"] == "oauth2", body
+    assert "tok-cli-123456" not in creds.stdout and "hook-secret-123" not in creds.stdout
+    shown = run(["stacks", "show", name, "--reveal"], env).stdout
+    assert "HTTPS token (user oauth2)" in shown and "set (pushes signed with it deploy)" in shown, shown
+    assert "tok-cli-123456" not in shown and "hook-secret-123" not in shown
+    cleared = run(["stacks", "update", name, "--no-git-token", "--no-webhook-secret", "--json"], env)
+    body = json.loads(cleared.stdout)
+    assert not body["has_git_token"] and not body["has_webhook_secret"], cleared.output
+    bad = run(["stacks", "update", name, "--ssh-key-id", "nope"], env)
+    assert bad.exit_code == 2 and "unknown SSH key 'nope'" in bad.stderr, bad.output
+    ssh = run(["stacks", "update", name, "--repo", "git@git.example.com:acme/shop.git"], env)
+    assert ssh.exit_code == 2 and "ssh_key_id" in ssh.stderr, ssh.output  # an SSH URL needs a deploy key
     assert run(["stacks", "rm", name, "--yes"], env).exit_code == 0

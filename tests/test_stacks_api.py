@@ -176,11 +176,11 @@ async def test_names_domains_and_sources_are_checked(api: ApiClient) -> None:
         },
     )
     assert code == 409 and "stack" in body["error"]["message"], body
-    # Sources: one of them, a valid URL, no SSH yet, no pasted build.
+    # Sources: one of them, a valid URL, an SSH URL with a deploy key only, no pasted build.
     code, body = await api.post("/api/stacks", json={"name": "x1"})
     assert code == 422, body
     code, body = await api.post("/api/stacks", json={"name": "x1", "repo_url": "git@github.com:a/b.git"})
-    assert code == 422 and "ssh" in body["error"]["message"].lower(), body
+    assert code == 422 and body["error"]["details"][0]["field"] == "ssh_key_id", body
     build = "services:\n  web:\n    build: .\n"
     code, body = await api.post("/api/stacks", json={"name": "x1", "compose": build})
     assert code == 422 and "build" in body["error"]["message"], body
@@ -343,3 +343,89 @@ async def test_the_sampler_keeps_a_history_of_a_stack_like_an_app(api: ApiClient
     assert metrics["app_id"] == stack["id"] and metrics["points"]
     assert metrics["latest"]["memory_used"] == 2 * 1024 * 1024  # what the fake reports per running container
     assert (await api.get("/api/stacks/missing/metrics"))[0] == 404
+
+
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        .decode()
+    )
+
+
+async def test_a_private_repository_stack_keeps_its_credentials_encrypted_and_masked(api: ApiClient) -> None:
+    """SSH URLs take a deploy key (422 without one, 404 for an unknown one); the HTTPS token and the webhook secret
+    are write-only (``has_*``), encrypted at rest, cleared by null; a token written into the URL moves out of it;
+    a pasted file takes none of them; a key a stack clones with cannot be deleted."""
+    token, secret = "tok-private-9f8e7d", "hook-secret-5c4b3a"
+    code, key = await api.post("/api/ssh-keys", json={"name": "deploy", "private_key": _private_key()})
+    assert code == 201, key
+    ssh_url = "ssh://git@git.example.com:2222/acme/shop.git"
+
+    code, body = await api.post("/api/stacks", json={"name": "s1", "repo_url": ssh_url, "ssh_key_id": "nope"})
+    assert code == 404 and body["error"]["details"][0]["field"] == "ssh_key_id", body
+    code, stack = await api.post(
+        "/api/stacks",
+        json={"name": "s1", "repo_url": ssh_url, "ssh_key_id": key["id"], "webhook_secret": secret},
+    )
+    assert code == 201, stack
+    assert stack["ssh_key_id"] == key["id"] and stack["has_webhook_secret"] and not stack["has_git_token"]
+
+    # A token in an https URL goes to git_token (the URL keeps no secret), as for apps.
+    code, https = await api.post(
+        "/api/stacks",
+        json={"name": "s2", "repo_url": f"https://oauth2:{token}@gitlab.example.com/acme/shop.git"},
+    )
+    assert code == 201, https
+    assert https["repo_url"] == "https://oauth2@gitlab.example.com/acme/shop.git" and https["has_git_token"]
+    code, revealed = await api.get(f"/api/stacks/{https['id']}", query_string={"reveal": "true"})
+    assert code == 200 and token not in str(revealed) and revealed["has_git_token"], revealed
+    listed = (await api.get("/api/stacks"))[1]
+    assert token not in str(listed) and secret not in str(listed)
+    data = b"".join(p.read_bytes() for p in api.ctx.config.server.data_dir.glob("rivetr.db*"))
+    assert token.encode() not in data and secret.encode() not in data  # encrypted at rest
+
+    # Refused: a token over git://, a webhook secret too short, credentials on a pasted file.
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"repo_url": "git://git.example.com/acme/shop.git", "git_token": token}, "git_token"),
+        ({"repo_url": "https://git.example.com/a/b.git", "webhook_secret": "short"}, "webhook_secret"),
+        ({"repo_url": "https://git.example.com/a/b.git", "git_token_user": "a:b"}, "git_token_user"),
+        ({"compose": GOOD, "env": {"APP_SECRET": "x"}, "ssh_key_id": key["id"]}, "ssh_key_id"),
+        ({"compose": GOOD, "env": {"APP_SECRET": "x"}, "webhook_secret": secret}, "webhook_secret"),
+    ]
+    for extra, field in bad:
+        code, body = await api.post("/api/stacks", json={"name": "s3", **extra})
+        assert code == 422 and field in str(body["error"]["details"]), (extra, body)
+
+    # The key is in use: deleting it is a 409 until the stack lets it go.
+    code, body = await api.delete(f"/api/ssh-keys/{key['id']}")
+    assert code == 409 and body["error"]["code"] == "ssh_key_in_use", body
+    code, body = await api.put(f"/api/stacks/{stack['id']}", json={"ssh_key_id": None})
+    assert code == 422 and body["error"]["details"][0]["field"] == "ssh_key_id", body  # SSH URL, no key
+    code, moved = await api.put(
+        f"/api/stacks/{stack['id']}",
+        json={"repo_url": "https://git.example.com/acme/shop.git", "ssh_key_id": None, "git_token": token},
+    )
+    assert code == 200 and moved["ssh_key_id"] is None and moved["has_git_token"], moved
+    assert (await api.delete(f"/api/ssh-keys/{key['id']}"))[0] == 204
+    # Null (or empty) removes the token and the secret; leaving them out keeps them.
+    code, kept = await api.put(f"/api/stacks/{stack['id']}", json={"branch": "dev"})
+    assert code == 200 and kept["has_git_token"] and kept["has_webhook_secret"], kept
+    code, cleared = await api.put(
+        f"/api/stacks/{stack['id']}", json={"git_token": None, "webhook_secret": ""}
+    )
+    assert code == 200 and not cleared["has_git_token"] and not cleared["has_webhook_secret"], cleared
+    # Turning a repository stack into a pasted one drops its credentials.
+    await api.put(f"/api/stacks/{https['id']}", json={"webhook_secret": secret})
+    code, pasted = await api.put(
+        f"/api/stacks/{https['id']}", json={"compose": GOOD, "env": {"APP_SECRET": "x"}}
+    )
+    assert code == 200 and pasted["source"] == "inline", pasted
+    assert (
+        not pasted["has_git_token"] and not pasted["has_webhook_secret"] and pasted["git_token_user"] is None
+    )

@@ -622,3 +622,53 @@ async def test_a_push_deploys_the_compose_stacks_of_that_repository_and_branch(h
     payload["head_commit"] = {**payload["head_commit"], "message": "docs [skip ci]"}
     status, body = await hooks.github(payload)
     assert status == 200 and body["status"] == "ignored", body
+
+
+async def test_a_stack_with_its_own_webhook_secret_deploys_on_push_without_the_instance_secret(
+    hooks_factory: Callable[..., Any],
+) -> None:
+    """No instance secret: a push signed with a stack's own secret deploys that stack only (not an app or another
+    stack of the same repository, not with another stack's secret); GitLab's token works the same way; a stack
+    without a secret of its own still needs the instance's."""
+    hooks = await hooks_factory(with_secrets=False)
+
+    async def stack(name: str, repo: str, **extra: Any) -> str:
+        status, body = await hooks.api.post("/api/stacks", json={"name": name, "repo_url": repo, **extra})
+        assert status == 201, body
+        assert "stack-secret" not in json.dumps(body)
+        return str(body["id"])
+
+    site = "https://github.com/acme/site.git"
+    own = await stack("own-secret", site, webhook_secret="stack-secret-1")
+    other = await stack("other-secret", site, webhook_secret="stack-secret-2")
+    plain = await stack("no-secret", site)
+    app_id = await hooks.app("site-app", git_url=site)
+
+    async def deployed(stack_id: str) -> list[str]:
+        status, deps = await hooks.api.get(f"/api/stacks/{stack_id}/deployments")
+        assert status == 200, deps
+        return [d["id"] for d in deps["items"]]
+
+    status, body = await hooks.github(fixture(GH / "github_push.json"), secret="wrong-secret-0")
+    assert status == 401 and body["error"]["code"] == "invalid_signature", body
+    status, body = await hooks.github(fixture(GH / "github_push.json"), secret="stack-secret-1")
+    assert status == 202 and body["status"] == "deployed", body
+    assert body["deployments"] == await deployed(own) and len(body["deployments"]) == 1
+    status, dep = await hooks.api.get(f"/api/deployments/{body['deployments'][0]}")
+    assert status == 200 and dep["trigger"] == "webhook:github", dep
+    assert await deployed(other) == [] and await deployed(plain) == []
+    assert await hooks.deployments(app_id) == []  # a stack's secret authorises nothing else
+
+    # GitLab: the X-Gitlab-Token is the stack's secret.
+    gitlab = await stack(
+        "gl-stack", "https://gitlab.example.com/acme/site.git", webhook_secret="gl-stack-secret"
+    )
+    raw = (GL / "gitlab_push.json").read_bytes()
+    headers = {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "gl-stack-secret"}
+    status, body = await hooks.send("gitlab", raw, headers)
+    assert status == 202 and body["deployments"] == await deployed(gitlab), body
+    # Removing the secret: the stack no longer answers to it.
+    status, _ = await hooks.api.put(f"/api/stacks/{gitlab}", json={"webhook_secret": None})
+    assert status == 200
+    status, body = await hooks.send("gitlab", raw, {**headers, "X-Gitlab-Event-UUID": "second"})
+    assert status == 401, body

@@ -36,6 +36,11 @@ class GitCheckIn(_AppFields):
         max_length=64,
         description="Use this app's stored SSH key or token when none is given (its settings page does).",
     )
+    stack_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Use this compose stack's stored SSH key or token when none is given.",
+    )
 
 
 class GitCheckOut(ApiModel):
@@ -54,8 +59,8 @@ class GitCheckOut(ApiModel):
 async def check_repository(data: GitCheckIn) -> dict[str, Any]:
     """Ask the repository for its branches (``git ls-remote``) with the given credentials. A repository that
     cannot be reached or read is still a 200 with ``ok: false`` and git's message in ``error``; 422 for a
-    malformed URL or branch (or a local path without ``[git] allow_local``), 404 for an unknown ``ssh_key_id``
-    or ``app_id``. Waits at most 30 s."""
+    malformed URL or branch (or a local path without ``[git] allow_local``), 404 for an unknown ``ssh_key_id``,
+    ``app_id`` or ``stack_id``. Waits at most 30 s."""
     from rivetr_core.services.git_check import GitCheckService
 
     return await GitCheckService(rivetr()).check(
@@ -65,4 +70,5 @@ async def check_repository(data: GitCheckIn) -> dict[str, Any]:
         git_token=data.git_token,
         git_username=data.git_token_user,
         app_id=data.app_id,
+        stack_id=data.stack_id,
     )

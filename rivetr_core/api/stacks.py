@@ -4,9 +4,10 @@ See docs/compose.md.
 Thin handlers over :class:`~rivetr_core.services.stacks.StackService` (``ctx.services.stacks``), which loads with
 the first request here: this module imports only pydantic, Quart and core pieces the server has loaded anyway.
 
-* ``POST /api/stacks`` {name, compose | repo_url (+ branch, compose_path), project_id?, domains?, env?, profiles?}
-  → 201. A pasted file is validated at once (422 naming the key, the service, the line); a repository's file at
-  each deploy.
+* ``POST /api/stacks`` {name, compose | repo_url (+ branch, compose_path, ssh_key_id, git_token, git_token_user,
+  webhook_secret), project_id?, domains?, env?, profiles?} → 201. A pasted file is validated at once (422 naming
+  the key, the service, the line); a repository's file at each deploy. The token and the webhook secret are
+  write-only (``has_git_token``, ``has_webhook_secret``).
 * ``POST /api/stacks/{id}/deploy`` → 202 with a deployment that ``GET /api/deployments/{id}`` (and its log
   stream) follows like an app's; ``POST /api/stacks/{id}/rollback`` {deployment_id?}.
 * ``GET /api/stacks/{id}/services/{service}/logs?tail=`` and the WebSocket ``.../logs/stream``.
@@ -76,6 +77,29 @@ _PREVIEWS_HELP = (
     "[proxy] preview_domain): its routed services at pr-<n>-<service>.<name>.<preview_domain>."
 )
 _ENV_HELP = "Variables the file interpolates (${VAR}, ${VAR:-default}, ${VAR:?error}); encrypted at rest."
+_SSH_KEY_HELP = "Deploy key (POST /api/ssh-keys) that clones the repository; an SSH repo_url needs one."
+_TOKEN_HELP = (
+    "HTTPS token for a private repository (write-only, encrypted at rest); empty or null removes it."
+)
+_TOKEN_USER_HELP = (
+    "User name sent with git_token: GitLab wants oauth2, Bitbucket x-token-auth; null: x-access-token (GitHub, "
+    "Gitea)."
+)
+_WEBHOOK_HELP = (
+    "The stack's own webhook secret (HMAC key / GitLab token, 8-500 characters; write-only, encrypted at rest): "
+    "a push to /webhooks/<provider> signed with it deploys this stack. Empty or null removes it."
+)
+#: "" (remove) or 8-500 characters, as an app's webhook secret (api/webhooks.GitSettingsIn).
+_WEBHOOK_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "maxLength": 0},
+        {"type": "string", "minLength": 8, "maxLength": 500},
+        {"type": "null"},
+    ]
+}
+_TOKEN_USER_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": r"^[!-9;-~]{1,100}$"}, {"type": "null"}]
+}
 
 
 class _StackChecks(ApiModel):
@@ -91,6 +115,20 @@ class _StackChecks(ApiModel):
     def _branch(cls, v: str) -> str:
         return _check_branch(v) or "main"
 
+    @field_validator("git_token_user", check_fields=False)
+    @classmethod
+    def _token_user(cls, v: str | None) -> str | None:
+        from .appschema import check_token_user
+
+        return None if v is None else check_token_user(v)
+
+    @field_validator("webhook_secret", check_fields=False)
+    @classmethod
+    def _webhook_secret(cls, v: str | None) -> str | None:
+        if v is not None and v != "" and not 8 <= len(v) <= 500:
+            raise ValueError("must be 8-500 characters (or empty to remove it)")
+        return v
+
 
 class StackIn(_StackChecks):
     model_config = ConfigDict(extra="forbid")
@@ -103,7 +141,9 @@ class StackIn(_StackChecks):
     project_id: str | None = Field(None, max_length=32)
     compose: str | None = Field(None, max_length=MAX_COMPOSE, description=_COMPOSE_HELP)
     repo_url: str | None = Field(
-        None, max_length=500, description="https:// or git:// repository with the file."
+        None,
+        max_length=500,
+        description="Repository with the file: https://, git://, or SSH (ssh://, git@host:path) with ssh_key_id.",
     )
     branch: str = Field("main", max_length=255)
     compose_path: str | None = Field(
@@ -111,6 +151,12 @@ class StackIn(_StackChecks):
         max_length=500,
         description="Path of the file in the repository; default compose.yaml, compose.yml, docker-compose.yml.",
     )
+    ssh_key_id: str | None = Field(None, max_length=32, description=_SSH_KEY_HELP)
+    git_token: str | None = Field(None, max_length=2000, description=_TOKEN_HELP)
+    git_token_user: str | None = Field(
+        None, description=_TOKEN_USER_HELP, json_schema_extra=_TOKEN_USER_SCHEMA
+    )
+    webhook_secret: str | None = Field(None, description=_WEBHOOK_HELP, json_schema_extra=_WEBHOOK_SCHEMA)
     profiles: list[str] = Field(default_factory=list, max_length=50, description="Compose profiles enabled.")
     previews: bool = Field(False, description=_PREVIEWS_HELP)
     domains: list[DomainIn] = Field(default_factory=list, max_length=100)
@@ -136,6 +182,12 @@ class StackUpdate(_StackChecks):
     repo_url: str = Field(None, max_length=500)  # type: ignore[assignment]
     branch: str = Field(None, max_length=255)  # type: ignore[assignment]
     compose_path: str | None = Field(None, max_length=500)
+    ssh_key_id: str | None = Field(None, max_length=32, description=_SSH_KEY_HELP + " Null removes it.")
+    git_token: str | None = Field(None, max_length=2000, description=_TOKEN_HELP)
+    git_token_user: str | None = Field(
+        None, description=_TOKEN_USER_HELP, json_schema_extra=_TOKEN_USER_SCHEMA
+    )
+    webhook_secret: str | None = Field(None, description=_WEBHOOK_HELP, json_schema_extra=_WEBHOOK_SCHEMA)
     profiles: list[str] = Field(None, max_length=50)  # type: ignore[arg-type]
     previews: bool = Field(None, description=_PREVIEWS_HELP)  # type: ignore[assignment]
     domains: list[DomainIn] = Field(None, max_length=100)  # type: ignore[arg-type]
@@ -203,6 +255,12 @@ class StackOut(ApiModel):
     repo_url: str | None
     branch: str
     compose_path: str | None
+    ssh_key_id: str | None = Field(description="The deploy key that clones the repository.")
+    has_git_token: bool = Field(description="An HTTPS token for the repository is set (never returned).")
+    git_token_user: str | None = Field(description="User name sent with the token; null: x-access-token.")
+    has_webhook_secret: bool = Field(
+        description="The stack has a webhook secret of its own (never returned): pushes signed with it deploy it."
+    )
     profiles: list[str]
     previews: bool = Field(description="Pull requests get preview stacks.")
     preview_of: str | None = Field(description="On a preview stack: the stack it previews.")
@@ -299,7 +357,9 @@ def _source_fields(fields: dict[str, Any]) -> dict[str, Any]:
         from rivetr_core.engine.gitsource import classify_url
 
         if classify_url(fields["repo_url"]) is None:
-            raise ValidationFailed.on("repo_url", "must be an https:// or git:// repository URL")
+            raise ValidationFailed.on(
+                "repo_url", "must be a repository URL (https://, ssh://, git@host:path or git://)"
+            )
         fields["source"] = "git"
         fields["compose"] = None
     return fields
@@ -325,6 +385,8 @@ async def list_stacks(query_args: ListQuery) -> dict[str, Any]:
 async def create_stack(data: StackIn) -> tuple[dict[str, Any], int]:
     """Create a stack from a pasted compose file or a repository (deploy it with ``POST .../deploy``)."""
     fields = data.model_dump()
+    for key in ("git_token", "webhook_secret"):  # empty: none
+        fields[key] = fields.get(key) or None
     if not fields.get("compose") and not fields.get("repo_url"):
         raise ValidationFailed.on(
             "compose", "give compose (a pasted file) or repo_url (a repository with the file)"

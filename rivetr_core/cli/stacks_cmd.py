@@ -2,7 +2,8 @@
 
 A stack is found by name or id. Its variables print masked unless ``--reveal`` is given (the server decides who
 may see them). ``--env KEY=VALUE`` is for plain values; secret ones go in ``--env-file`` (the command line is
-readable by every local user). Deployments are followed exactly like an app's (``rivetr deploy --follow``): the
+readable by every local user). A private repository's HTTPS token and the stack's webhook secret are read from
+stdin (``--git-token-stdin``, ``--webhook-secret-stdin``: one line each, the token first when both are given). Deployments are followed exactly like an app's (``rivetr deploy --follow``): the
 same renderer, exit codes and ``--json`` lines.
 """
 
@@ -16,7 +17,7 @@ import click
 
 from .client import EXIT_FAILED, CliError, Connection, RivetrClient, connection_options, json_option
 from .deploy_cmd import finish_deployment
-from .inputs import env_pairs_of, project_id_of
+from .inputs import env_pairs_of, git_token_fields, project_id_of
 from .output import fields, print_json, short_time, table
 from .stack_backups_cmd import add_backup_commands
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
@@ -69,6 +70,72 @@ def _source(file: str | None, repo: str | None) -> dict[str, Any]:
     return {}
 
 
+def _ssh_key_id(client: RivetrClient, ref: str) -> str:
+    """An SSH key the server holds, by id or name."""
+    keys = client.list_all("/api/ssh-keys")
+    for key in keys:
+        if ref in (key["id"], key["name"]):
+            return str(key["id"])
+    names = (
+        ", ".join(sorted(k["name"] for k in keys))
+        or "none yet: add one with POST /api/ssh-keys or Settings → SSH keys"
+    )
+    raise CliError(f"unknown SSH key {ref!r} (keys: {names})")
+
+
+def _webhook_secret_stdin() -> str:
+    import sys
+
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise click.UsageError("--webhook-secret-stdin: no secret on stdin")
+    return secret
+
+
+def _git_options(func: Any) -> Any:
+    """The repository credential and webhook options ``create`` and ``update`` share."""
+    options = [
+        click.option(
+            "--ssh-key-id",
+            "ssh_key",
+            metavar="KEY",
+            help="Deploy key (id or name, `POST /api/ssh-keys`) that clones the repository; SSH URLs need one.",
+        ),
+        click.option(
+            "--git-token-stdin",
+            is_flag=True,
+            help="Read an HTTPS token for a private repository from stdin (kept out of shell history).",
+        ),
+        click.option(
+            "--git-token-user",
+            help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth).",
+        ),
+        click.option(
+            "--webhook-secret-stdin",
+            is_flag=True,
+            help="Read the stack's own webhook secret from stdin: pushes signed with it deploy the stack.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _git_body(
+    client: RivetrClient,
+    ssh_key: str | None,
+    git_token_stdin: bool,
+    git_token_user: str | None,
+    webhook_secret_stdin: bool,
+) -> dict[str, Any]:
+    body: dict[str, Any] = dict(git_token_fields(git_token_stdin, git_token_user))
+    if webhook_secret_stdin:
+        body["webhook_secret"] = _webhook_secret_stdin()
+    if ssh_key:
+        body["ssh_key_id"] = _ssh_key_id(client, ssh_key)
+    return body
+
+
 def _replicas(service: dict[str, Any]) -> str:
     """``running/wanted``: a replica that stopped shows at a glance."""
     running = sum(1 for c in service.get("containers") or [] if c.get("status") == "running")
@@ -83,6 +150,15 @@ def _previews_line(stack: dict[str, Any]) -> str:
     return "on: each pull request gets a preview stack" if stack.get("previews") else "off"
 
 
+def _credentials_line(stack: dict[str, Any]) -> str:
+    parts = []
+    if stack.get("ssh_key_id"):
+        parts.append(f"SSH key {stack['ssh_key_id']}")
+    if stack.get("has_git_token"):
+        parts.append(f"HTTPS token (user {stack.get('git_token_user') or 'x-access-token'})")
+    return ", ".join(parts) or "none (public repository)"
+
+
 def _show(stack: dict[str, Any]) -> None:
     source = (
         f"git {stack['repo_url']} ({stack['branch']}{', ' + stack['compose_path'] if stack['compose_path'] else ''})"
@@ -94,6 +170,11 @@ def _show(stack: dict[str, Any]) -> None:
             ("name", stack["name"]),
             ("status", stack["status"] + (f" ({stack['error']})" if stack.get("error") else "")),
             ("source", source),
+            ("credentials", _credentials_line(stack)),
+            (
+                "webhook secret",
+                "set (pushes signed with it deploy)" if stack.get("has_webhook_secret") else "none",
+            ),
             ("project", stack.get("project_id") or "default"),
             ("network", stack.get("network")),
             ("tags", tags_text(stack)),
@@ -156,11 +237,16 @@ def stacks_list(project: str | None, tags: tuple[str, ...], conn: Connection, as
 @stacks.command("create")
 @click.argument("name")
 @click.option("--file", "file", metavar="PATH", help="A compose file to paste ('-' = stdin).")
-@click.option("--repo", metavar="URL", help="A repository (https:// or git://) holding the compose file.")
+@click.option(
+    "--repo",
+    metavar="URL",
+    help="A repository (https://, git://, or SSH with --ssh-key-id) holding the file.",
+)
 @click.option("--branch", default="main", show_default=True, help="The repository's branch.")
 @click.option(
     "--path", "compose_path", metavar="P", help="The file in the repository (default: compose.yaml…)."
 )
+@_git_options
 @click.option("--project", help="Project (name or id): its apps reach the services as NAME-SERVICE.")
 @click.option(
     "--domain", "domains", multiple=True, metavar="DOMAIN=SERVICE:PORT", help="Route a domain (repeatable)."
@@ -186,6 +272,10 @@ def stacks_create(
     repo: str | None,
     branch: str,
     compose_path: str | None,
+    ssh_key: str | None,
+    git_token_stdin: bool,
+    git_token_user: str | None,
+    webhook_secret_stdin: bool,
     project: str | None,
     domains: tuple[str, ...],
     env_pairs: tuple[str, ...],
@@ -203,6 +293,8 @@ def stacks_create(
         raise CliError("give --file PATH (a compose file) or --repo URL (a repository with one)")
     if follow_it and not deploy_it:
         raise CliError("--follow follows the deployment of --deploy: give both")
+    if not repo and (ssh_key or git_token_stdin or git_token_user or webhook_secret_stdin):
+        raise CliError("--ssh-key-id, --git-token-* and --webhook-secret-stdin go with --repo")
     body: dict[str, Any] = {"name": name, **_source(file, repo), "domains": _domains(domains)}
     if repo:
         body["branch"] = branch
@@ -214,6 +306,7 @@ def stacks_create(
     body["tags"] = list(tags)
     with conn.client() as client:
         body["project_id"] = project_id_of(client, project)
+        body.update(_git_body(client, ssh_key, git_token_stdin, git_token_user, webhook_secret_stdin))
         stack = client.post("/api/stacks", body)
         if not deploy_it:
             if as_json:
@@ -252,6 +345,10 @@ def stacks_show(stack: str, reveal: bool, conn: Connection, as_json: bool) -> No
 @click.option("--repo", metavar="URL", help="Take the file from this repository instead.")
 @click.option("--branch", help="The repository's branch.")
 @click.option("--path", "compose_path", metavar="P", help="The file in the repository.")
+@_git_options
+@click.option("--no-ssh-key", is_flag=True, help="Clone without a deploy key.")
+@click.option("--no-git-token", is_flag=True, help="Remove the HTTPS token.")
+@click.option("--no-webhook-secret", is_flag=True, help="Remove the stack's own webhook secret.")
 @click.option(
     "--domain", "domains", multiple=True, metavar="DOMAIN=SERVICE:PORT", help="Replace the domains."
 )
@@ -269,6 +366,13 @@ def stacks_update(
     repo: str | None,
     branch: str | None,
     compose_path: str | None,
+    ssh_key: str | None,
+    git_token_stdin: bool,
+    git_token_user: str | None,
+    webhook_secret_stdin: bool,
+    no_ssh_key: bool,
+    no_git_token: bool,
+    no_webhook_secret: bool,
     domains: tuple[str, ...],
     no_domains: bool,
     env_pairs: tuple[str, ...],
@@ -279,12 +383,26 @@ def stacks_update(
     conn: Connection,
     as_json: bool,
 ) -> None:
-    """Change the file, repository, domains, variables or profiles: they apply at the next deploy."""
+    """Change the file, repository (and its credentials), domains, variables or profiles: they apply at the next
+    deploy."""
     if domains and no_domains:
         raise CliError("give --domain or --no-domains, not both")
     if profiles and no_profiles:
         raise CliError("give --profile or --no-profiles, not both")
+    for given, removed, what in (
+        (ssh_key, no_ssh_key, "--ssh-key-id or --no-ssh-key"),
+        (git_token_stdin, no_git_token, "--git-token-stdin or --no-git-token"),
+        (webhook_secret_stdin, no_webhook_secret, "--webhook-secret-stdin or --no-webhook-secret"),
+    ):
+        if given and removed:
+            raise CliError(f"give {what}, not both")
     body: dict[str, Any] = _source(file, repo)
+    if no_ssh_key:
+        body["ssh_key_id"] = None
+    if no_git_token:
+        body["git_token"] = None
+    if no_webhook_secret:
+        body["webhook_secret"] = None
     if branch:
         body["branch"] = branch
     if compose_path is not None:
@@ -298,10 +416,12 @@ def stacks_update(
         body["profiles"] = list(profiles)
     if previews is not None:
         body["previews"] = previews
-    if not body:
+    git_given = ssh_key or git_token_stdin or git_token_user or webhook_secret_stdin
+    if not body and not git_given:
         raise CliError("nothing to change (see --help)")
     with conn.client() as client:
         found = resolve_stack(client, stack)
+        body.update(_git_body(client, ssh_key, git_token_stdin, git_token_user, webhook_secret_stdin))
         updated = client.put(f"/api/stacks/{found['id']}", body)
     if as_json:
         print_json(updated)

@@ -48,6 +48,16 @@ class Stack(SQLModel, table=True):
     #: Path of the compose file in the repository; None: ``compose.yaml``, ``compose.yml``,
     #: ``docker-compose.yml`` or ``docker-compose.yaml``, the first found (compose's own order).
     compose_path: str | None = Field(default=None, max_length=500)
+    #: Credentials of a private repository, as an app's: a deploy key (``ssh_keys``; an SSH URL needs one) and/or
+    #: an HTTPS token (SecretBox ciphertext, never returned) sent as ``git_token_user`` (None: ``x-access-token``).
+    #: Migration 0025 adds it without a foreign key on SQLite (plain ADD COLUMN, as 0020 did for a project's team):
+    #: the SSH key service refuses to delete a key a stack uses, and a deploy names a key that is gone.
+    ssh_key_id: str | None = Field(default=None, max_length=32, index=True)
+    git_token_enc: str | None = None
+    git_token_user: str | None = Field(default=None, max_length=100)
+    #: The stack's own webhook secret (SecretBox ciphertext): a push signed with it deploys this stack without
+    #: the provider's instance-wide secret, and authorises nothing else.
+    webhook_secret_enc: str | None = None
     profiles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     #: Encrypted JSON object: the variables the file interpolates (``${DB_PASSWORD}``).
     env_enc: str | None = None

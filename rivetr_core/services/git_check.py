@@ -3,8 +3,8 @@
 A new app's form asks before the app exists ("Load branches", and the check before "Create"), so a wrong URL,
 branch or credential shows up at once with git's own message instead of as the first deployment's failure.
 ``git ls-remote`` only: nothing is downloaded. The credentials are the request's (an SSH key by id, an HTTPS
-token), else those of an existing app (``app_id``: its settings page). SSH host keys are checked against the
-pinned ones but never pinned here (that is a deployment's decision, as for the build plan).
+token), else those of an existing app (``app_id``: its settings page) or compose stack (``stack_id``). SSH host
+keys are checked against the pinned ones but never pinned here (that is a deployment's decision, as for the build plan).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class GitCheckService:
         git_token: str | None = None,
         git_username: str | None = None,
         app_id: str | None = None,
+        stack_id: str | None = None,
     ) -> dict[str, Any]:
         from rivetr_core.engine.gitsource import CloneRequest, GitSourceError, classify_url, list_remote_sync
         from rivetr_core.knownhosts import KnownHostsStore, ssh_target
@@ -44,6 +45,14 @@ class GitCheckService:
             raise ValidationFailed.on(
                 "git_url", "local paths and file:// URLs are disabled ([git] allow_local)"
             )
+        if stack_id is not None and ssh_key_id is None and git_token is None:
+            # A compose stack's settings page: its stored credentials (another team's stack is a 404).
+            try:
+                stack = await self.ctx.services.stacks.get(stack_id)
+            except NotFound:
+                raise NotFound.on("stack_id", f"no stack with id {stack_id!r}") from None
+            ssh_key_id, git_token = stack.ssh_key_id, self.ctx.services.stacks.token_of(stack)
+            git_username = git_username or stack.git_token_user
         private_key, token, username = await self._credentials(ssh_key_id, git_token, git_username, app_id)
         target = ssh_target(git_url) if kind == "ssh" else None
         request = CloneRequest(

@@ -2,8 +2,8 @@
 
 The private key is checked (an OpenSSH or PEM key without a passphrase, of a type SSH can use), stored
 encrypted with the server's secret box and never handed back: callers see the public key (to paste into the
-git host) and its SHA256 fingerprint. A key cannot be deleted while an app clones with it (``Conflict``
-``ssh_key_in_use``); a taken name is a ``Conflict`` on ``name``.
+git host) and its SHA256 fingerprint. A key cannot be deleted while an app or a compose stack clones with it
+(``Conflict`` ``ssh_key_in_use``); a taken name is a ``Conflict`` on ``name``.
 
 :class:`SshKeyOut` is a key as every face shows it; :func:`key_json` builds that JSON through it.
 """
@@ -14,6 +14,7 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -109,6 +110,17 @@ class SshKeyService:
         return row
 
     async def delete(self, key_id: str) -> None:
+        # Compose stacks clone with keys too (raw SQL: a server without stacks never loads that feature).
+        async with self.ctx.db.session() as session:
+            stacks = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text("SELECT count(*) FROM stacks WHERE ssh_key_id = :id"), params={"id": key_id}
+                )
+            ).one()[0]
+        if stacks:
+            raise Conflict(
+                f"SSH key is used by {stacks} stack(s)", code="ssh_key_in_use", details={"stacks": stacks}
+            )
         await self.ctx.services.apps.delete_unless_used(
             SshKey,
             key_id,

@@ -11,6 +11,10 @@ Rules:
 * ``domains`` route a host name to a service and container port: unique across apps, stacks and manual routes
   (409); one port per service.
 * ``env`` are the variables the file interpolates, encrypted at rest and masked in answers unless revealed.
+* A private repository is cloned as an app's: ``ssh_key_id`` (a deploy key; an SSH URL needs one) and/or
+  ``git_token`` (HTTPS, sent as ``git_token_user``), encrypted at rest and never returned (``has_git_token``). A
+  token written into an https ``repo_url`` moves to ``git_token``. ``webhook_secret`` (encrypted, never returned:
+  ``has_webhook_secret``) lets a push signed with it deploy this stack. A pasted stack takes none of them.
 * One deployment of a stack runs at a time; later ones wait for it (``queued``).
 """
 
@@ -55,6 +59,20 @@ MASK = "********"
 STOP_TIMEOUT = 10.0
 #: Built images of a stack's deployments kept for rollbacks (the current one's always).
 KEEP_IMAGES = 3
+
+
+def _split_url_token(fields: dict[str, Any]) -> None:
+    """A token written into an https ``repo_url`` (``https://user:token@host/...``) moves to ``git_token``
+    (encrypted), as an app's does: no column holds it in clear."""
+    if not fields.get("repo_url"):
+        return
+    from rivetr_core.services.apps import split_credentials
+
+    moved: dict[str, Any] = {"git_url": fields["repo_url"], "git_token": fields.get("git_token")}
+    split_credentials(moved)
+    fields["repo_url"] = moved["git_url"]
+    if moved.get("git_token"):
+        fields["git_token"] = moved["git_token"]
 
 
 @dataclass
@@ -106,6 +124,34 @@ class StackService:
             return {}
         return dict(json.loads(self.ctx.secrets.decrypt(row.env_enc)))
 
+    def token_of(self, row: Stack) -> str | None:
+        """The stack's HTTPS token in clear (for a clone, or a preview copying it), None without one."""
+        return self.ctx.secrets.decrypt(row.git_token_enc) if row.git_token_enc else None
+
+    async def ssh_private_key(self, row: Stack) -> str | None:
+        """The decrypted deploy key of the stack, None without one; ``NotFound`` on ``ssh_key_id`` when the
+        key it names is gone (a deploy then fails saying so)."""
+        if not row.ssh_key_id:
+            return None
+        from rivetr_core.models.apps import SshKey
+
+        async with self.db.session() as session:
+            key = await session.get(SshKey, row.ssh_key_id)
+        if key is None:
+            raise NotFound.on("ssh_key_id", f"no SSH key with id {row.ssh_key_id!r}")
+        return self.ctx.secrets.decrypt(key.private_key_enc)
+
+    def _secret_fields(self, row: Stack, fields: dict[str, Any]) -> None:
+        """Write-only ``git_token`` and ``webhook_secret`` of a body into their encrypted columns (an empty
+        value or null removes them)."""
+        box = self.ctx.secrets
+        if "git_token" in fields:
+            token = fields.pop("git_token")
+            row.git_token_enc = box.encrypt(token) if token else None
+        if "webhook_secret" in fields:
+            secret = fields.pop("webhook_secret")
+            row.webhook_secret_enc = box.encrypt(secret) if secret else None
+
     async def list(
         self, page: PageQuery, project_id: str | None = None, tags: builtins.list[str] | None = None
     ) -> tuple[list[Stack], str | None]:
@@ -125,7 +171,10 @@ class StackService:
         fields["tags"] = check_tags(fields.get("tags"))
         domains = fields.pop("domains", None) or []
         env = fields.pop("env", None) or {}
+        _split_url_token(fields)
+        secrets: dict[str, Any] = {k: fields.pop(k) for k in ("git_token", "webhook_secret") if k in fields}
         row = Stack(**fields)
+        self._secret_fields(row, secrets)
         await self._validate(row, env, domains, own_id=None)
         row.env_enc = self.ctx.secrets.encrypt(json.dumps(env)) if env else None
         async with self.db.session() as session:
@@ -147,6 +196,14 @@ class StackService:
         row = await self.get(stack_id)
         domains = fields.pop("domains", None)
         env = fields.pop("env", None)
+        _split_url_token(fields)
+        if fields.get("source") == "inline":
+            # A pasted file has no repository: its credentials and webhook secret go with the old one.
+            for key in ("ssh_key_id", "git_token", "git_token_user", "webhook_secret"):
+                if fields.get(key):
+                    raise ValidationFailed.on(key, "a pasted compose file has no repository to use it for")
+                fields[key] = None
+        self._secret_fields(row, fields)
         for key, value in fields.items():
             setattr(row, key, value)
         current_env = self.env_of(row) if env is None else env
@@ -191,6 +248,14 @@ class StackService:
         if row.source == "inline":
             if not row.compose:
                 raise ValidationFailed.on("compose", "a stack without a repository needs the compose file")
+            for key, value in (
+                ("ssh_key_id", row.ssh_key_id),
+                ("git_token", row.git_token_enc),
+                ("git_token_user", row.git_token_user),
+                ("webhook_secret", row.webhook_secret_enc),
+            ):
+                if value:
+                    raise ValidationFailed.on(key, "a pasted compose file has no repository to use it for")
             project = self.validate_compose(row.compose, env, list(row.profiles or ()))
             services = set(project.services)
         else:
@@ -203,9 +268,13 @@ class StackService:
                 raise ValidationFailed.on(
                     "repo_url", "local paths and file:// URLs are disabled ([git] allow_local)"
                 )
-            if kind == "ssh":
+            if kind == "ssh" and not row.ssh_key_id:
                 raise ValidationFailed.on(
-                    "repo_url", "stacks clone over https:// or git:// (SSH keys: not yet)"
+                    "ssh_key_id", "an SSH repository URL needs a deploy key (ssh_key_id, POST /api/ssh-keys)"
+                )
+            if row.git_token_enc and kind not in ("https", "http"):
+                raise ValidationFailed.on(
+                    "git_token", "a token is sent over https:// or http:// only (SSH: ssh_key_id)"
                 )
             services = set()
         if row.previews and row.source != "git":
@@ -226,6 +295,11 @@ class StackService:
         async with self.db.session() as session:
             if row.project_id and await session.get(Project, row.project_id) is None:
                 raise NotFound.on("project_id", f"no project with id {row.project_id!r}")
+            if row.ssh_key_id:
+                from rivetr_core.models.apps import SshKey
+
+                if await session.get(SshKey, row.ssh_key_id) is None:
+                    raise NotFound.on("ssh_key_id", f"no SSH key with id {row.ssh_key_id!r}")
             other = (await session.exec(select(Stack.id).where(Stack.name == row.name))).first()
             if other is not None and other != own_id:
                 raise Conflict.on(
@@ -658,6 +732,10 @@ class StackService:
             "repo_url": row.repo_url,
             "branch": row.branch,
             "compose_path": row.compose_path,
+            "ssh_key_id": row.ssh_key_id,
+            "has_git_token": row.git_token_enc is not None,
+            "git_token_user": row.git_token_user,
+            "has_webhook_secret": row.webhook_secret_enc is not None,
             "profiles": list(row.profiles or ()),
             "previews": row.previews,
             "preview_of": row.preview_of,

@@ -7,8 +7,8 @@ it (only its changed services are touched, as for any stack); closing or merging
 
 Only pull requests from the base stack's own repository are previewed: a fork's compose file could bind host
 paths, publish ports and run any image, which no isolation of a single build contains (apps build forks on an
-isolated network; a stack is more than a build). A webhook must be verified by the instance's secret, as for
-stack pushes.
+isolated network; a stack is more than a build). A webhook must be verified by the instance's secret or the
+base stack's own, as for stack pushes.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ async def _upsert(
     svc: StackService, base: Any, existing: Any, number: int, head_ref: str, domain_base: str
 ) -> Any:
     """The preview stack row, created or brought in line with its base (file path, profiles, variables,
-    domains) at the PR's head branch."""
+    domains, repository credentials) at the PR's head branch."""
     domains = [
         {
             "domain": preview_domain(number, d.service, base.name, domain_base),
@@ -107,6 +107,10 @@ async def _upsert(
         "profiles": list(base.profiles or ()),
         "domains": domains,
         "env": svc.env_of(base),
+        # The same repository (forks are never previewed), so the base's credentials clone it.
+        "ssh_key_id": base.ssh_key_id,
+        "git_token": svc.token_of(base),
+        "git_token_user": base.git_token_user,
     }
     if existing is not None:
         return await svc.update(existing.id, fields)

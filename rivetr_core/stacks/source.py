@@ -1,6 +1,7 @@
 """A stack's compose file from its git repository: a shallow clone of the branch (the app pipeline's clone, so
-the same URL rules, timeouts and credential redaction apply), then the file at ``compose_path`` or compose's
-default names."""
+the same URL rules, timeouts, credentials and their redaction apply: the stack's deploy key or HTTPS token, and
+an SSH host's key pinned on first use like an app's), then the file at ``compose_path`` or compose's default
+names."""
 
 from __future__ import annotations
 
@@ -51,9 +52,23 @@ async def checkout(deployer: Any, stack: Stack, workdir: Path, *, commit: str | 
         import shutil
 
         await asyncio.to_thread(shutil.rmtree, workdir, True)
-    config = deployer.svc.ctx.config
+    from rivetr_core.engine.gitsource import classify_url
+    from rivetr_core.knownhosts import KnownHostsStore, host_pattern, ssh_target
+
+    svc = deployer.svc
+    url = stack.repo_url or ""
+    # SSH host keys are pinned per host in the DB, shared with apps: the clone accepts only the pinned ones.
+    store = KnownHostsStore(svc.db)
+    target = ssh_target(url) if classify_url(url) == "ssh" else None
     request = CloneRequest(
-        url=stack.repo_url or "", branch=stack.branch, commit=commit, timeout=config.git.clone_timeout
+        url=url,
+        branch=stack.branch,
+        commit=commit,
+        ssh_private_key=await svc.ssh_private_key(stack),
+        token=svc.token_of(stack),
+        username=stack.git_token_user,
+        timeout=svc.ctx.config.git.clone_timeout,
+        host_keys=await store.keys(*target) if target is not None else None,
     )
     loop = asyncio.get_running_loop()
 
@@ -61,6 +76,15 @@ async def checkout(deployer: Any, stack: Stack, workdir: Path, *, commit: str | 
         loop.call_soon_threadsafe(deployer.log, line)
 
     result = await asyncio.to_thread(clone_sync, request, workdir, on_line)
+    if target is not None:
+        if result.learned_host_keys:
+            for row in await store.pin(*target, result.learned_host_keys):
+                deployer.log(
+                    f"pinned the SSH host key of {host_pattern(*target)} on first use: "
+                    f"{row.fingerprint} ({row.key_type})"
+                )
+        else:
+            await store.touch(*target)
     path = find_compose_file(workdir, stack.compose_path)
     if path.stat().st_size > MAX_FILE:
         from rivetr_core.compose.errors import ComposeError

@@ -7,8 +7,9 @@ Order of a delivery (fail closed at every step):
 1. **Provider**: ``/webhooks/<name>`` must name a registered git provider (404 otherwise).
 2. **Signature**: verified with the provider's instance secret (its plugin's section, e.g. ``[plugins.git-github]
    github_webhook_secret``: :data:`SECRET_KEYS`); failing that, with the
-   per-app secrets of the apps the (still unverified) payload names. No secret anywhere → 401; no secret
-   verifies → 401. A per-app secret authorises only the apps it belongs to. Nothing is deployed, and nothing
+   per-app secrets of the apps and the per-stack secrets of the compose stacks the (still unverified) payload
+   names. No secret anywhere → 401; no secret verifies → 401. A per-app (per-stack) secret authorises only the
+   app (stack) it belongs to. Nothing is deployed, and nothing
    from the payload is stored, before this: a rejected attempt is logged with its provider, truncated event
    name and delivery id, the sender's address, the reason and the time only.
 3. **Dedupe**: the delivery id *and* the SHA-256 of the signed body are claimed through unique columns, so a
@@ -187,6 +188,24 @@ class WebhookService:
             for row in rows
             if row[2] and repo_matches(row[2], urls) and branch_matches(row[3], branch)
         ]
+
+    async def stack_secrets(self, urls: list[str]) -> dict[str, str]:
+        """``{stack id: its own webhook secret}`` of the repository stacks whose URL is one of ``urls`` (raw SQL:
+        checking a signature never loads the stacks feature)."""
+        if not {normalize_repo_url(u) for u in urls} - {""}:
+            return {}
+        async with self.ctx.db.session() as session:
+            rows = (
+                await session.exec(  # type: ignore[call-overload]
+                    sa.text(
+                        "SELECT id, repo_url, webhook_secret_enc FROM stacks "
+                        "WHERE source = 'git' AND webhook_secret_enc IS NOT NULL"
+                    )
+                )
+            ).all()
+        return {
+            row[0]: self.ctx.secrets.decrypt(row[2]) for row in rows if row[1] and repo_matches(row[1], urls)
+        }
 
     async def preview_stacks(self, urls: list[str], base_branch: str | None) -> list[str]:
         """Ids of the git stacks with previews on whose repository is one of ``urls`` and whose branch a pull
@@ -405,18 +424,22 @@ class WebhookService:
         event: WebhookEvent | None,
         row: WebhookDelivery,
     ) -> set[str] | None:
-        """None when the instance secret verified (every matching app may deploy), else the ids of the apps
-        whose own secret verified. Raises 401 (after logging the attempt) when nothing verifies."""
+        """None when the instance secret verified (every matching app and stack may deploy), else the ids of
+        the apps and stacks whose own secret verified (ids are unique across both). Raises 401 (after logging the
+        attempt) when nothing verifies."""
         global_secret = self.configured_secret(name)
         if global_secret and provider.verify_webhook(headers, body, global_secret):
             return None
         candidates = await self.repo_apps(event.repo_urls) if event is not None else []
         settings = await self.settings.many([app.id for app in candidates])
         app_secrets = {app_id: s for app_id, row_ in settings.items() if (s := self.settings.secret_of(row_))}
+        if event is not None:
+            app_secrets.update(await self.stack_secrets(event.repo_urls))
         if not global_secret and not app_secrets:
             reason = (
                 f"no webhook secret configured for {name}: set "
-                f"{SECRET_KEYS.get(name, f'[plugins.{name}] webhook_secret')} or a per-app webhook secret"
+                f"{SECRET_KEYS.get(name, f'[plugins.{name}] webhook_secret')} or a per-app or per-stack "
+                "webhook secret"
             )
         else:
             allowed = {
@@ -477,24 +500,26 @@ class WebhookService:
             return await self._finish(row, 200, "ignored", f"event {event.raw_event!r} is not handled")
         apps = [a for a in await self.repo_apps(event.repo_urls) if allowed is None or a.id in allowed]
         repo = event.repo_full_name or (event.repo_urls[0] if event.repo_urls else "?")
-        # Compose stacks follow branch pushes too; they have no secret of their own, so only the instance's
-        # secret (``allowed is None``) deploys them.
-        stacks = (
-            await self.repo_stacks(event.repo_urls, event.ref)
-            if allowed is None
-            and event.kind == "push"
-            and not event.deleted
-            and not skip_marker(event.commit_message)
-            else []
-        )
+        # Compose stacks follow branch pushes too: those the instance's secret or their own verified.
+        stacks = [
+            (stack_id, stack_name)
+            for stack_id, stack_name in (
+                await self.repo_stacks(event.repo_urls, event.ref)
+                if event.kind == "push" and not event.deleted and not skip_marker(event.commit_message)
+                else []
+            )
+            if allowed is None or stack_id in allowed
+        ]
         if stacks and not apps:
             await self._claim(row)
             return await self._deploy(provider, event, [], row, {}, stacks)
-        preview_bases = (
-            await self.preview_stacks(event.repo_urls, event.ref)
-            if event.kind == "pull_request" and allowed is None
-            else []
-        )
+        preview_bases = [
+            stack_id
+            for stack_id in (
+                await self.preview_stacks(event.repo_urls, event.ref) if event.kind == "pull_request" else []
+            )
+            if allowed is None or stack_id in allowed
+        ]
         if preview_bases and not apps:
             await self._claim(row)
             stack_deps, reasons = await self._stack_previews(event, preview_bases)
