@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from ui.tests.test_browser_apps import logged_in_app_page
+from ui.tests.test_browser_apps import logged_in_app_page, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -19,6 +19,7 @@ def test_builder_and_health_check_are_chosen_in_settings(
 ) -> None:
     server = shared_server
     _repo, app_id = logged_in_app_page(server, page, git_server, "selection")
+    open_tab(page, "settings")
     builder, kind = page.locator("#set-builder"), page.locator("#set-health-kind")
     expect(builder).to_have_value("auto")
     expect(kind).to_have_value("http")

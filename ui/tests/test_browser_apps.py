@@ -20,6 +20,12 @@ def wait_app_page(page: Any) -> None:
     page.wait_for_url(re.compile(r"/apps/[0-9a-f]{32}$"))
 
 
+def open_tab(page: Any, tab: str) -> None:
+    """Go to a tab of the app page by its tab bar, as a user does (``/apps/<id>/<tab>``)."""
+    page.click(f"#tab-{tab}")
+    page.wait_for_url(re.compile(rf"/apps/[0-9a-f]{{32}}/{tab}$"))
+
+
 def create_app_via_form(
     page: Any, url: str, name: str, git_url: str, environment: str = "development"
 ) -> str:
@@ -102,6 +108,7 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
 def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
     _repo, app_id = logged_in_app_page(server, page, git_server, "envapp")
+    open_tab(page, "env")
     page.fill("#env-key", "GREETING")
     page.fill("#env-value", "hello\nworld")
     page.click("#env-add button[type=submit]")
@@ -170,6 +177,7 @@ def test_projects_and_app_delete_with_confirmation(shared_server: Any, page: Any
     page.click("#apps-table a:has-text('shopweb')")
     wait_app_page(page)
     app_id = page.url.rsplit("/", 1)[1]
+    open_tab(page, "settings")
 
     def exists() -> bool:
         return server.client().get(f"/api/apps/{app_id}").status_code == 200
@@ -189,6 +197,7 @@ def test_domains_and_limits_are_edited_with_field_errors(
 ) -> None:
     server = shared_server
     _repo, app_id = logged_in_app_page(server, page, git_server, "limits")
+    open_tab(page, "settings")
     page.fill("#set-domains", "a.example.test, b.example.test")
     page.fill("#set-mem", "1k")
     page.click("#app-settings button[type=submit]")
@@ -225,6 +234,7 @@ def test_domains_and_limits_are_edited_with_field_errors(
 def test_git_source_and_token_are_edited_in_settings(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
     repo, app_id = logged_in_app_page(server, page, git_server, "source")
+    open_tab(page, "settings")
     expect(page.locator("#set-git-url")).to_have_value(repo.url)
     expect(page.locator("#set-git-token")).to_have_attribute("placeholder", "none (public repository)")
     page.fill("#set-git-url", "ftp://example.test/x.git")

@@ -165,7 +165,7 @@ def test_app_backups_panel(backup_server: ServerProcess, page: Any, tmp_path: Pa
     )
     assert response.status_code == 201, response.text
     login(page, server.url)
-    page.goto(f"{server.url}/apps/{app['id']}#backups-panel")
+    page.goto(f"{server.url}/apps/{app['id']}/backups")
     panel = page.locator("#app-backups")
     expect(panel.locator("#backup-consistency")).to_be_visible()
     # Consistency: the command field only for "command"; saved through PUT /api/apps/{id}.
@@ -214,7 +214,7 @@ def test_app_backups_panel(backup_server: ServerProcess, page: Any, tmp_path: Pa
     copy = client.post(
         "/api/apps", json={"name": "panel-copy", "git_url": "git://127.0.0.1:9/x.git", "port": 8000}
     ).json()
-    page.goto(f"{server.url}/apps/{copy['id']}#backups-panel")
+    page.goto(f"{server.url}/apps/{copy['id']}/backups")
     form = page.locator("#restore-into")
     expect(form).to_be_visible()
     page.select_option("#restore-into-backup", run["id"])
@@ -230,5 +230,6 @@ def test_app_backups_panel(backup_server: ServerProcess, page: Any, tmp_path: Pa
     volumes = client.get(f"/api/apps/{copy['id']}/volumes").json()["items"]
     assert [(v["name"], v["kind"], v["mount_path"]) for v in volumes] == [("site", "volume", "/site")]
     assert volumes[0]["size_bytes"] >= sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    page.click("#tab-volumes")  # the restored mounts are the app's own now
     expect(page.locator("#volumes [data-volume=site]")).to_be_visible()
     client.delete(f"/api/apps/{copy['id']}")  # its engine volume goes with it

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ui.tests.browser_helpers import login
-from ui.tests.test_browser_apps import create_app_via_form
+from ui.tests.test_browser_apps import create_app_via_form, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +33,7 @@ def test_build_settings_plan_variables_and_rebuild(shared_server: Any, page: Any
     repo = git_server.create_repo("bsettings", files)
     login(page, server.url)
     app_id = create_app_via_form(page, server.url, "bsettings", repo.url)
+    open_tab(page, "settings")
     client = server.client()
 
     # Overrides: saved, then shown in the plan; a bad base image is the field's own error.
@@ -61,6 +62,7 @@ def test_build_settings_plan_variables_and_rebuild(shared_server: Any, page: Any
     page.click("#plan-close")
 
     # A secret build variable: badge in the list, scope kept in the edit dialog, value masked.
+    open_tab(page, "env")
     page.fill("#env-key", "PIP_TOKEN")
     page.fill("#env-value", "tok-browser-secret")
     page.select_option("#env-scope", "build")

@@ -87,7 +87,8 @@ def test_deploy_live_logs_rollback_and_terminal(
     assert created.status_code == 201, created.text
     app_id = created.json()["id"]
 
-    page.goto(f"{server.url}/apps/{app_id}")
+    # The deployments tab: the Deploy button (in the header, on every tab), the steps and the build log.
+    page.goto(f"{server.url}/apps/{app_id}/deployments")
     page.evaluate("window.__noReload = true")
     watch_statuses(page)
     started = time.monotonic()
@@ -118,13 +119,17 @@ def test_deploy_live_logs_rollback_and_terminal(
     assert served(server, app_id) == "hello from v1\n"
     first = client.get(f"/api/apps/{app_id}").json()["current_deployment_id"]
 
-    # Runtime logs over the WebSocket: the replayed tail, then a new request's line arriving live.
+    # Runtime logs: the recent lines on opening the tab, then a new request's line arriving live (WebSocket).
+    page.click("#tab-logs")
+    page.wait_for_url(f"{server.url}/apps/{app_id}/logs")
+    expect(page.locator("#runtime-log")).to_contain_text("response:200", timeout=15_000)  # earlier requests
     page.click("#runtime-log-toggle")
     expect(page.locator("#runtime-log-state")).to_have_text("live")
-    expect(page.locator("#runtime-log")).to_contain_text("response:200", timeout=15_000)  # earlier requests
     served(server, app_id, "/missing-page")  # busybox httpd -v logs the status of each request
     expect(page.locator("#runtime-log")).to_contain_text("response:404", timeout=15_000)
-    # CPU and memory graphs draw from live runtime samples once the container runs.
+    # CPU and memory graphs (the overview) draw from live runtime samples once the container runs.
+    page.click("#tab-overview")
+    page.wait_for_url(f"{server.url}/apps/{app_id}")
     expect(page.locator("#charts")).to_be_visible(timeout=20_000)
     expect(page.locator("#metrics-now")).to_contain_text("CPU")
     assert page.locator("#cpu-chart canvas").count() == 1 and page.locator("#mem-chart canvas").count() == 1
@@ -138,6 +143,8 @@ def test_deploy_live_logs_rollback_and_terminal(
     page.wait_for_selector("#palette-list li[aria-selected=true]:has-text('Deploy live')")
     page.keyboard.press("Enter")
     page.wait_for_load_state()
+    expect_latest_running(page, client, app_id)
+    page.goto(f"{server.url}/apps/{app_id}/deployments")
     expect(page.locator("#deployments li")).to_have_count(2, timeout=10_000)
     expect_latest_running(page, client, app_id)
     assert served(server, app_id) == "hello from v2\n"
@@ -182,8 +189,8 @@ def test_deploy_live_logs_rollback_and_terminal(
     page.keyboard.type("open logs of live")
     page.wait_for_selector("#palette-list li[aria-selected=true]:has-text('Open logs of live')")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{server.url}/apps/{app_id}#logs")
-    expect(page.locator("#runtime-log-state")).to_have_text("live")
+    page.wait_for_url(f"{server.url}/apps/{app_id}/logs")  # the palette's #logs lands on the logs tab
+    expect(page.locator("#runtime-log")).to_contain_text("response:", timeout=15_000)
     page.goto(server.url + "/")
     expect(page.locator("[data-stat=running]")).to_have_text("1")
     screenshot(page, "dashboard-with-app")
@@ -197,7 +204,7 @@ def test_failed_deployment_shows_its_reason(page: Any, engine_server: Any, git_s
     repo = git_server.create_repo("broken", files=files)
     setup_admin(page, server.url, server.token)
     app_id = server.client().post("/api/apps", json={"name": "broken", "git_url": repo.url}).json()["id"]
-    page.goto(f"{server.url}/apps/{app_id}")
+    page.goto(f"{server.url}/apps/{app_id}/deployments")
     page.click("#deploy-btn")
     expect(page.locator("#latest-status")).to_have_text("failed", timeout=DEPLOY_TIMEOUT)
     reason = page.locator("#deploy-error")

@@ -57,7 +57,7 @@ def test_the_settings_page_checks_with_the_apps_stored_credentials(
     with server.client() as client:
         app = client.post("/api/apps", json={"name": "settled", "git_url": repo.url, "port": 8000}).json()
     login(page, server.url)
-    page.goto(f"{server.url}/apps/{app['id']}#settings")
+    page.goto(f"{server.url}/apps/{app['id']}/settings")
     page.fill("#set-branch", "next")
     page.click("#set-git-check")
     expect(page.locator("#set-git-check-result")).to_have_text("Branch next found (2 branches).")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from ui.tests.test_browser_apps import logged_in_app_page
+from ui.tests.test_browser_apps import logged_in_app_page, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.browser
 def test_host_limits_are_shown_and_edited(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
     _repo, app_id = logged_in_app_page(server, page, git_server, "hostlimits")
+    open_tab(page, "settings")
     expect(page.locator("#set-mem")).to_have_attribute("placeholder", "default: 1g")
     expect(page.locator("#set-pids")).to_have_attribute("placeholder", "default: 4096")
     expect(page.locator("#set-log-size")).to_have_attribute("placeholder", "default: 10m")

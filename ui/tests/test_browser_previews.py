@@ -66,7 +66,7 @@ def test_fork_preview_is_approved_from_the_app_page(preview_server: Any, page: A
     assert response.json()["status"] == "awaiting_approval", response.text
 
     login(page, server.url)
-    page.goto(f"{server.url}/apps/{app['id']}#previews-panel")
+    page.goto(f"{server.url}/apps/{app['id']}/previews")
     row = page.locator("#previews tr[data-pr='8']")
     expect(row).to_have_attribute("data-status", "awaiting_approval")
     expect(row).to_contain_text("fork")

@@ -72,6 +72,7 @@ def test_new_app_form_creates_an_image_app(shared_server: Any, page: Any) -> Non
     expect(page.locator("#app-header, .page-head").first).to_contain_text(
         "registry.example.test/team/api:1.4"
     )
+    page.click("#tab-settings")  # the source is a setting of the app
     expect(page.locator("#set-image")).to_have_value("registry.example.test/team/api:1.4")
     [app] = [a for a in _api(server, "/api/apps")["items"] if a["name"] == "ui-image-app"]
     assert (app["source_kind"], app["image"], app["git_url"]) == (

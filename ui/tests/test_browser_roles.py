@@ -67,11 +67,16 @@ def test_a_viewer_sees_no_buttons_it_cannot_use_and_a_promotion_applies_without_
     page.click("button[type=submit]")
     page.wait_for_url(server.url + "/")
     expect(page.locator("#acting-team")).to_have_text(team["name"])
-    page.goto(f"{server.url}/apps/{app['id']}")
+    page.goto(f"{server.url}/apps/{app['id']}/settings")
+    expect(page.locator("#app-settings")).to_be_visible()  # the tab is there: what it leaves out is meant
+    for hidden in ("#delete-app", "#delete-app-keep-volumes", "#app-settings button[type=submit]"):
+        expect(page.locator(hidden)).to_have_count(0)
+    page.goto(f"{server.url}/apps/{app['id']}/env")
     expect(page.locator("h1")).to_contain_text(app["name"])
-    for hidden in ("#deploy-btn", "#delete-app", "#delete-app-keep-volumes", "#env-add", "#new-menu"):
+    for hidden in ("#deploy-btn", "#env-add", "#env-bulk", "#new-menu"):
         expect(page.locator(hidden)).to_have_count(0)
     expect(page.get_by_role("link", name="Terminal")).to_have_count(0)
+    expect(page.locator("#tab-terminal")).to_have_count(0)
     screenshot(page, "roles-viewer-app")
 
     # Forcing the page's calls changes nothing: the server refuses them.
@@ -102,7 +107,8 @@ def test_a_viewer_sees_no_buttons_it_cannot_use_and_a_promotion_applies_without_
     page.reload()
     expect(page.locator("#deploy-btn")).to_be_visible()
     expect(page.locator("#env-add")).to_have_count(1)
-    expect(page.get_by_role("link", name="Terminal").first).to_be_attached()  # developers have the terminal
+    expect(page.locator("#env-bulk")).to_have_count(1)
+    expect(page.locator("#tab-terminal")).to_be_attached()  # developers have the terminal (the tab bar's)
     expect(page.locator("#acting-team")).to_have_text(team["name"])
     expect(page.locator("#team-switch summary")).to_contain_text("developer")
     screenshot(page, "roles-developer-app")

@@ -34,7 +34,7 @@ def test_tags_in_settings_list_chips_filter_and_palette(page: Any, shared_server
     login(page, url)
 
     # Settings: an invalid tag is refused next to the field and nothing changes.
-    page.goto(f"{url}/apps/{web['id']}#config")
+    page.goto(f"{url}/apps/{web['id']}/settings")
     page.fill("#set-tags", "Prod, no!pe")
     page.click("#app-settings button[type=submit]")
     expect(page.locator('[data-error-for="tags"]')).to_contain_text("no!pe")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ui.tests.browser_helpers import screenshot
-from ui.tests.test_browser_apps import logged_in_app_page
+from ui.tests.test_browser_apps import logged_in_app_page, open_tab
 
 pytestmark = pytest.mark.browser
 
@@ -17,6 +17,7 @@ pytestmark = pytest.mark.browser
 def test_volumes_add_refuse_delete_and_strategy(shared_server: Any, page: Any, git_server: Any) -> None:
     server = shared_server
     _repo, app_id = logged_in_app_page(server, page, git_server, "volapp")
+    open_tab(page, "volumes")
     expect(page.locator("#volumes")).to_contain_text("No volumes")
     page.fill("#volume-name", "data")
     page.fill("#volume-path", "var/lib/data")  # not absolute
@@ -44,6 +45,7 @@ def test_volumes_add_refuse_delete_and_strategy(shared_server: Any, page: Any, g
     page.wait_for_selector("[data-volume=data]", state="detached")
     assert server.client().get(f"/api/apps/{app_id}/volumes").json()["items"] == []
     # The deploy strategy is a setting of the app.
+    open_tab(page, "settings")
     page.select_option("#set-strategy", "recreate")
     page.click("#app-settings button[type=submit]")
     for _ in range(50):

@@ -52,6 +52,11 @@ def test_no_page_logs_a_console_error_or_a_failed_request(
     pages = sorted({href.split("#")[0] for href in links if href and not href.startswith("/logout")})
     pages += [
         f"/apps/{app['id']}",
+        # Every tab of the app page (a never-deployed app: the logs tab asks the API for nothing).
+        *(
+            f"/apps/{app['id']}/{tab}"
+            for tab in ("deployments", "logs", "env", "volumes", "links", "backups", "previews", "settings")
+        ),
         f"/projects/{project['id']}",
         "/teams/default",
         "/profile",

@@ -246,10 +246,11 @@ async def test_service_pages_render_and_the_app_page_has_links_and_release_field
     )
     assert response.status_code == 201, await response.get_data(as_text=True)
     app_id = (await response.get_json())["id"]
-    app_page = await (await client.get(f"/apps/{app_id}")).get_data(as_text=True)
+    settings = await (await client.get(f"/apps/{app_id}/settings")).get_data(as_text=True)
     for field in ("release_command", "release_timeout", "post_deploy_command"):
-        assert f'name="{field}"' in app_page, field
-    assert f'hx-get="/apps/{app_id}/partials/links"' in app_page
+        assert f'name="{field}"' in settings, field
+    links_tab = await (await client.get(f"/apps/{app_id}/links")).get_data(as_text=True)
+    assert f'hx-get="/apps/{app_id}/partials/links"' in links_tab
     links = await (await client.get(f"/apps/{app_id}/partials/links")).get_data(as_text=True)
     assert "No linked services" in links
 

@@ -118,7 +118,8 @@ async def test_app_page_by_id_or_name_with_secrets_masked(served: tuple[Any, Any
     by_id = await _page(client, f"/apps/{ids['web']}")
     by_name = await _page(client, "/apps/web")
     assert f'data-app-id="{ids["web"]}"' in by_id and f'data-app-id="{ids["web"]}"' in by_name
-    for page in (by_id, await _page(client, f"/apps/{ids['web']}/partials/env")):
+    env_tab = await _page(client, f"/apps/{ids['web']}/env")
+    for page in (env_tab, await _page(client, f"/apps/{ids['web']}/partials/env")):
         assert "hello-plain" in page and 'data-env-key="API_KEY"' in page
         assert "s3cret-value" not in page
     # Not only the template's mask: a secret value never leaves the read-model.
@@ -128,9 +129,10 @@ async def test_app_page_by_id_or_name_with_secrets_masked(served: tuple[Any, Any
         ("API_KEY", True, None),
         ("GREETING", False, "hello-plain"),
     ]
-    assert "tok-never-shown" not in by_id
-    assert "stored, leave empty to keep it" in by_id  # the page knows a token is stored, not what it is
-    assert re.search(r'<option value="recreate" selected>', by_id)
+    settings = await _page(client, f"/apps/{ids['web']}/settings")
+    assert "tok-never-shown" not in settings
+    assert "stored, leave empty to keep it" in settings  # the page knows a token is stored, not what it is
+    assert re.search(r'<option value="recreate" selected>', settings)
     # The app's timeline: newest first, with the failed deployment's reason.
     timeline = await _page(client, f"/apps/{ids['web']}/partials/deployments")
     assert timeline.index("bbbbbbbb") < timeline.index("aaaaaaaa")

@@ -221,7 +221,9 @@
     filter.addEventListener("submit", function (ev) { ev.preventDefault(); loadRuntimeLogs(); });
     filter.addEventListener("change", syncDownload);
     filter.elements.q.addEventListener("input", syncDownload);
-    loadRuntimeLogs();
+    // Never deployed: nothing to ask for (the API would answer 409 no_container).
+    if (runLog.dataset.hasContainer === "true") loadRuntimeLogs();
+    else { setBadge(runState, "not running", ""); runToggle.disabled = true; }
   }
 
   // ------------------------------------------------------------------------------- log tools
@@ -303,7 +305,8 @@
         if (plan.install_command) parts.push("install: " + plan.install_command);
         if (plan.build_command) parts.push("build: " + plan.build_command);
         if (plan.start_command) parts.push("start: " + plan.start_command);
-        if (plan.port) parts.push("port " + plan.port);
+        // Which port a deployment uses and why (the app's, detected at the first deployment, or the default).
+        if (plan.port) parts.push("port " + plan.port + (plan.port_reason ? " (" + plan.port_reason + ")" : ""));
         summary.textContent = parts.join(" · ");
         if (plan.dockerfile) {
           text.textContent = plan.dockerfile;
