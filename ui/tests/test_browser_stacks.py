@@ -226,7 +226,8 @@ def test_paste_validate_deploy_logs_settings_and_delete(docker_server: ServerPro
 
 def test_repository_stack_and_field_errors(shared_server: ServerProcess, page: Any) -> None:
     """A stack from a repository (its file is read at each deploy, so Validate says so); the API's field errors
-    land next to their fields; the settings show the repository and its branch."""
+    land next to their fields; the settings show the repository and its branch; a private repository's token and
+    the stack's webhook secret are sent, stored, never shown again, and removable."""
     server = shared_server
     client = server.client()
     name = f"repo-{uuid.uuid4().hex[:6]}"
@@ -240,10 +241,13 @@ def test_repository_stack_and_field_errors(shared_server: ServerProcess, page: A
     page.fill("#stk-path", "deploy/compose.yaml")
     page.click("#stack-validate")
     expect(page.locator("#stack-validated")).to_contain_text("read and checked at each deployment")
+    page.fill("#stk-webhook-secret", "short")
     page.click("#new-stack-form button[type=submit]")
     expect(page.locator("#new-stack-form [data-error-for=name]")).to_contain_text("lower-case")
+    expect(page.locator("#new-stack-form [data-error-for=webhook_secret]")).to_contain_text("8-500")
     assert page.url == server.url + "/stacks/new"
     page.fill("#stk-name", name)
+    page.fill("#stk-webhook-secret", "browser-hook-secret")
     page.click("#new-stack-form button[type=submit]")
     page.wait_for_url(lambda url: "/stacks/" in url and not url.endswith("/stacks/new"))
     stack = client.get(f"/api/stacks/{name}").json()
@@ -257,4 +261,28 @@ def test_repository_stack_and_field_errors(shared_server: ServerProcess, page: A
     expect(page.locator("#stack-header")).to_contain_text("git://127.0.0.1:9/shop.git")
     expect(page.locator("#set-repo")).to_have_value("git://127.0.0.1:9/shop.git")
     expect(page.locator("#set-branch")).to_have_value("release")
+    assert stack["has_webhook_secret"] and not stack["has_git_token"], stack
+    expect(page.locator("#set-webhook-secret")).to_have_value("")  # never sent back to the page
+    assert "browser-hook-secret" not in page.content()
+
+    # A private https repository: the token goes with the save, then leaves the page; removing the secret.
+    page.fill("#set-repo", "https://git.example.test/acme/shop.git")
+    page.fill("#set-git-token", "tok-browser-123")
+    page.fill("#set-git-token-user", "oauth2")
+    page.click("#stack-settings-form button[type=submit]")
+    deadline = time.monotonic() + 10
+    while not client.get(f"/api/stacks/{stack['id']}").json()["has_git_token"]:
+        assert time.monotonic() < deadline, "the token was not saved"
+        time.sleep(0.1)
+    expect(page.locator("#set-git-token")).to_have_value("")
+    saved = client.get(f"/api/stacks/{stack['id']}", params={"reveal": "true"}).json()
+    assert saved["git_token_user"] == "oauth2" and "tok-browser-123" not in str(saved), saved
+    page.reload()
+    expect(page.locator("#set-git-token")).to_have_attribute("placeholder", "stored, leave empty to keep it")
+    page.check("#stack-settings-form [data-clear=webhook_secret]")
+    page.click("#stack-settings-form button[type=submit]")
+    while client.get(f"/api/stacks/{stack['id']}").json()["has_webhook_secret"]:
+        assert time.monotonic() < deadline + 10, "the webhook secret was not removed"
+        time.sleep(0.1)
+    assert client.get(f"/api/stacks/{stack['id']}").json()["has_git_token"]  # left empty: kept
     client.delete(f"/api/stacks/{stack['id']}")

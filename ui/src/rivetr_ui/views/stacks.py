@@ -73,6 +73,7 @@ async def new_stack() -> tuple[str, int]:
         nav="stacks",
         projects=await queries.list_projects(ctx()),
         project_id=request.args.get("project_id", ""),
+        ssh_keys=await queries.ssh_keys(ctx()),
     )
 
 
@@ -97,6 +98,7 @@ async def stack_detail(stack_id: str) -> tuple[str, int]:
         can_reveal=await _may_reveal(),
         is_admin=await _is_admin(),
         log_tail=LOG_TAIL,
+        ssh_keys=await queries.ssh_keys(ctx()),
     )
 
 

@@ -18,6 +18,7 @@
       if (value(d.token)) body.git_token = value(d.token);
       if (value(d.tokenUser)) body.git_token_user = value(d.tokenUser);
       if (d.appId) body.app_id = d.appId;
+      if (d.stackId) body.stack_id = d.stackId;  // a compose stack's settings: its stored key or token
       return body;
     }
     function show(text, ok) {

@@ -22,6 +22,9 @@
     if (stick) pre.scrollTop = pre.scrollHeight;
   }
 
+  // The webhook URL a stack's secret goes with: this dashboard's address (the API's webhook endpoint is here too).
+  document.querySelectorAll("[data-webhook-base]").forEach(function (el) { el.textContent = location.origin; });
+
   // ------------------------------------------------------------------------------- rows and source
   document.addEventListener("click", function (ev) {
     var add = ev.target.closest("[data-add-row]");
@@ -102,6 +105,16 @@
       out.repo_url = form.elements.repo_url.value.trim();
       out.branch = form.elements.branch.value.trim() || "main";
       out.compose_path = form.elements.compose_path.value.trim() || null;
+      // Credentials: the key and user name as shown; the token and webhook secret only when typed (a settings
+      // form shows neither: empty keeps the stored one) or removed by their checkbox.
+      out.ssh_key_id = form.elements.ssh_key_id.value || null;
+      out.git_token_user = form.elements.git_token_user.value.trim() || null;
+      ["git_token", "webhook_secret"].forEach(function (name) {
+        var value = form.elements[name].value;
+        var clear = form.querySelector('[data-clear="' + name + '"]');
+        if (clear && clear.checked) out[name] = null;
+        else if (value) out[name] = value;
+      });
     }
     out.profiles = profiles(form);
     if (form.elements.previews) out.previews = form.elements.previews.checked;
@@ -209,6 +222,13 @@
       var result = await Rivetr.api(spec[0], spec[1], await body(form));
       if (spec[0] === "POST") { window.location.href = "/stacks/" + encodeURIComponent(result.id); return; }
       form.dataset.envChanged = "";
+      // Stored now: the typed token or secret leaves the page (a later save keeps it by sending nothing).
+      [["git_token", result.has_git_token], ["webhook_secret", result.has_webhook_secret]].forEach(function (pair) {
+        var input = form.elements[pair[0]];
+        if (!input) return;
+        input.value = "";
+        if (pair[1]) input.placeholder = "stored, leave empty to keep it";
+      });
       if (thenDeploy) {
         var dep = await Rivetr.api("POST", "/api/stacks/" + encodeURIComponent(result.id) + "/deploy");
         document.dispatchEvent(new CustomEvent("api:success", { detail: dep }));
