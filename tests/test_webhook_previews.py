@@ -401,3 +401,33 @@ async def test_a_stack_with_previews_gets_a_preview_stack_per_pull_request(hooks
         "/api/stacks", json={"name": "pasted", "compose": "services:\n  a:\n    image: x\n", "previews": True}
     )
     assert status == 422 and body["error"]["details"][0]["field"] == "previews", body
+
+
+async def test_a_stack_s_own_webhook_secret_drives_its_previews_with_its_credentials(hooks_factory) -> None:  # noqa: F811
+    """No instance secret: a PR event signed with the base stack's own secret deploys its preview, which clones
+    with the base's token (same repository); another secret is a 401 and previews nothing."""
+    hooks = await hooks_factory(with_secrets=False, **PREVIEWS)
+    status, base = await hooks.api.post(
+        "/api/stacks",
+        json={
+            "name": "shop",
+            "repo_url": "https://github.com/acme/site.git",
+            "previews": True,
+            "git_token": "tok-preview-1",
+            "git_token_user": "oauth2",
+            "webhook_secret": "shop-hook-secret",
+        },
+    )
+    assert status == 201, base
+    payload = fixture(GH / "github_pull_request_opened.json")
+    status, body = await hooks.github(payload, event="pull_request", secret="another-secret-1")
+    assert status == 401, body
+    assert (await hooks.api.get("/api/stacks/shop-pr-7"))[0] == 404
+    status, body = await hooks.github(payload, event="pull_request", secret="shop-hook-secret")
+    assert status == 202 and len(body["deployments"]) == 1, body
+    status, preview = await hooks.api.get("/api/stacks/shop-pr-7")
+    assert status == 200 and preview["preview_of"] == base["id"], preview
+    assert preview["has_git_token"] and preview["git_token_user"] == "oauth2", preview
+    assert not preview["has_webhook_secret"]  # the base's secret drives it; the preview has none of its own
+    stacks = hooks.api.ctx.services.stacks
+    assert stacks.token_of(await stacks.get(preview["id"])) == "tok-preview-1"
