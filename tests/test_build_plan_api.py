@@ -93,7 +93,16 @@ async def test_plan_of_a_repository_with_dockerfile(api: ApiClient, git_server: 
     files = {**busybox_app(), "index.html": ("<h1>static</h1>", 0o644)}
     app = await make_app(api, git_server.create_repo("docker", files).url, "docker")
     code, plan = await api.get(f"/api/apps/{app['id']}/build-plan")
-    assert (code, plan) == (200, {"builder": "dockerfile", "detector": None})
+    assert (code, plan) == (
+        200,
+        {
+            "builder": "dockerfile",
+            "detector": None,
+            "port": "8000",
+            "port_source": "app",
+            "port_reason": "the app's port",
+        },
+    )
 
 
 async def test_no_builder_is_a_422_saying_what_was_looked_for(api: ApiClient, git_server: GitServer) -> None:

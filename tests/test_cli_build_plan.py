@@ -26,6 +26,10 @@ def test_plan_prints_the_detection_and_the_dockerfile(tmp_path: Path) -> None:
     assert "detect():            dockerfile no, autodetect yes" in out
     assert "detector:            go" in out
     assert "facts.module:        example.com/go-http" in out
+    # No --port (an app created without one): the detector's, and why.
+    (port,) = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("port:")]
+    assert port.startswith("8080 (detected by the autodetect builder (go); recorded on the app"), port
+    assert "ENV PORT=8080" in out
     dockerfile = out.split("# Dockerfile\n", 1)[1]
     assert dockerfile.splitlines()[1] == "FROM golang:1.22 AS build"
     assert dockerfile.rstrip().endswith('CMD ["sh", "-c", "exec /app/app"]')
@@ -60,7 +64,9 @@ def test_a_dockerfile_keeps_the_dockerfile_builder(tmp_path: Path) -> None:
     (source / "index.html").write_text("<h1>hi</h1>\n")
     done = rivetr("build", "plan", str(source), "--json", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"builder": "dockerfile", "detector": None}
+    plan = json.loads(done.stdout)
+    assert plan.pop("port_reason").startswith("the default (3000): the builder detected no port")
+    assert plan == {"builder": "dockerfile", "detector": None, "port": "3000", "port_source": "default"}
     # Naming the autodetect builder plans it even so.
     done = rivetr("build", "plan", str(source), "--json", "--builder", "autodetect", tmp_path=tmp_path)
     assert json.loads(done.stdout)["detector"] == "static", done.stderr

@@ -88,3 +88,30 @@ def test_env_scope_and_no_cache(server: ServerProcess, env: dict[str, str]) -> N
     deployed = run(["deploy", "bld-env", "--no-cache", "--json"], env)
     assert deployed.exit_code == 0, deployed.output
     assert json.loads(deployed.stdout)["no_cache"] is True
+
+
+def test_dockerfile_update_and_a_detected_port(server: ServerProcess, env: dict[str, str]) -> None:
+    made = run(
+        ["apps", "create", "bld-port", "--git", "https://git.example.test/acme/port.git", "--json"], env
+    )
+    assert made.exit_code == 0, made.output
+    app_id = json.loads(made.stdout)["id"]
+    # No --port: the first deployment records the port its builder detects (docs/builds.md, "The port").
+    assert _get(server, f"/api/apps/{app_id}")["port"] is None
+    shown = run(["apps", "show", "bld-port"], env)
+    assert "(detected at the first deployment)" in shown.stdout, shown.output
+
+    changed = run(["apps", "update", "bld-port", "--dockerfile", "docker/Dockerfile.prod"], env)
+    assert changed.exit_code == 0, changed.output
+    assert "docker/Dockerfile.prod" in changed.stdout
+    assert _get(server, f"/api/apps/{app_id}")["dockerfile"] == "docker/Dockerfile.prod"
+    bad = run(["apps", "update", "bld-port", "--dockerfile", "../../etc/passwd"], env)
+    assert bad.exit_code != 0 and "dockerfile" in bad.output, bad.output
+    assert _get(server, f"/api/apps/{app_id}")["dockerfile"] == "docker/Dockerfile.prod"
+
+    explicit = run(
+        ["apps", "create", "bld-port2", "--git", "https://git.example.test/acme/p2.git", "--port", "9000"],
+        env,
+    )
+    assert explicit.exit_code == 0, explicit.output
+    assert run(["apps", "show", "bld-port2", "--json"], env).stdout.count('"port": 9000') == 1

@@ -453,7 +453,15 @@ class AppIn(_BuildOverrides):
         "Dockerfile", description="Path of the Dockerfile, relative to the build context."
     )
     build_context: str = Field(".", description="Directory of the repository used as build context.")
-    port: int = Field(3000, ge=1, le=65535, description="Port the app listens on inside its container.")
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port the app listens on inside its container (``PORT`` in its environment). Omitted: a git "
+        "app gets the port its builder detects at its first deployment (autodetect: python 8000, node 3000, go "
+        "and static 8080; 3000 when nothing detects one), recorded on the app (``null`` until then); an image "
+        "app gets 3000. ``GET /api/apps/{id}/build-plan`` shows the port a deployment would use and why.",
+    )
     domains: list[str] = Field(default_factory=list, description="Host names routed to the app (unique).")
     healthcheck_path: str = "/"
     healthcheck_status: int | None = Field(
@@ -507,7 +515,7 @@ class AppUpdate(_BuildOverrides):
     branch: str | None = None
     dockerfile: str | None = None
     build_context: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+    port: int | None = Field(None, ge=1, le=65535, description="An explicit port always wins over detection.")
     domains: list[str] | None = None
     healthcheck_path: str | None = None
     healthcheck_status: int | None = Field(None, ge=100, le=599)

@@ -6,7 +6,7 @@ builder as a deployment would, ask its ``plan()``), imported with the first requ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 from quart import Blueprint
@@ -39,7 +39,15 @@ class BuildPlanOut(ApiModel):
     install_command: str | None = None
     build_command: str | None = None
     start_command: str | None = None
-    port: str | None = None
+    port: str = Field(
+        description="The container port a deployment uses (``PORT`` in its environment): the app's port, or for an "
+        "app created without one what the builder detects (python 8000, node 3000, go and static 8080), else 3000."
+    )
+    port_source: Literal["app", "detected", "default"] = Field(
+        description="Why that port: ``app`` (the app's port), ``detected`` (the builder's detection; the first "
+        "deployment records it on the app), ``default`` (nothing detected one: 3000, recorded likewise)."
+    )
+    port_reason: str = Field(description="The same, as one human line.")
     dockerfile: str | None = Field(
         None, description="The Dockerfile a zero-config builder writes (not committed)."
     )

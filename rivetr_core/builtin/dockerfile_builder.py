@@ -51,6 +51,7 @@ class DockerfileBuilder:
             memory_limit=request.memory_limit,
             network=request.network,
             no_cache=request.no_cache,
+            registry_auth=request.registry_auth,
         )
         async for line in runtime.build(spec):
             yield line

@@ -85,7 +85,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                     ("dockerfile", f"{found.get('build_context')}/{found.get('dockerfile')}"),
                 ]
             ),
-            ("port", found.get("port")),
+            ("port", found.get("port") or "(detected at the first deployment)"),
             ("builder", found.get("builder", "auto")),
             ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
@@ -215,7 +215,12 @@ def build_body(options: dict[str, Any]) -> dict[str, Any]:
     "registry: `rivetr registries add`.",
 )
 @click.option("--branch", default="main", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True, help="Port the app listens on.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port the app listens on; default: the port its builder detects at the first deployment (python "
+    "8000, node 3000, go/static 8080, else 3000; an --image app: 3000).",
+)
 @click.option("--domain", "domains", multiple=True, help="Domain routed to the app (repeatable).")
 @click.option("--dockerfile", default="Dockerfile", show_default=True)
 @click.option("--builder", default="auto", show_default=True, help="auto, or an installed builder's name.")
@@ -247,7 +252,7 @@ def apps_create(
     git_url: str | None,
     image: str | None,
     branch: str,
-    port: int,
+    port: int | None,
     domains: tuple[str, ...],
     dockerfile: str,
     builder: str,
@@ -273,7 +278,7 @@ def apps_create(
         "name": name,
         **source,
         "branch": branch,
-        "port": port,
+        **({"port": port} if port else {}),
         "domains": list(domains),
         "dockerfile": dockerfile,
         "builder": builder,
@@ -362,20 +367,25 @@ def apps_restart(app: str, conn: Connection, as_json: bool) -> None:
 
 @apps.command("update")
 @click.argument("app", shell_complete=complete_app)
+@click.option("--dockerfile", help="Path of the Dockerfile, relative to the build context.")
 @build_options
 @release_options
 @connection_options
 @json_option
 def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> None:
-    """Show or change an app's build overrides and release phase (they apply at the next deployment).
+    """Show or change an app's build settings (Dockerfile, build context, zero-config overrides) and release
+    phase (they apply at the next deployment).
 
     \b
     rivetr apps update web --start-command 'gunicorn -b 0.0.0.0:$PORT app:app' --base-image python:3.11-slim
     rivetr apps update web --start-command ''       # detected again
+    rivetr apps update web --dockerfile docker/Dockerfile.prod --build-context services/web
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more"""
     body = {**build_body(settings), **release_body(settings)}
+    if settings.get("dockerfile"):
+        body["dockerfile"] = settings["dockerfile"]
     with conn.client() as client:
         found = client.resolve_app(app)
         if body:
@@ -389,7 +399,10 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
 
 
 def _build_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:
-    rows: list[tuple[str, Any]] = [("build context", found.get("build_context", "."))]
+    rows: list[tuple[str, Any]] = [
+        ("dockerfile", found.get("dockerfile", "Dockerfile")),
+        ("build context", found.get("build_context", ".")),
+    ]
     return rows + [(key.replace("_", " "), found.get(key) or "(detected)") for key in BUILD_OVERRIDES]
 
 

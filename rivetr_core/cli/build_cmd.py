@@ -31,7 +31,12 @@ def build() -> None:
 )
 @click.option("--dockerfile", default="Dockerfile", show_default=True, help="The app's Dockerfile path.")
 @click.option("--context", "build_context", default=".", show_default=True, help="The app's build context.")
-@click.option("--port", default="3000", show_default=True, help="The app's container port ($PORT).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="The app's container port ($PORT); default: what the builder detects (else 3000), as for an app "
+    "created without one.",
+)
 @click.option("--install-command", help="Override of the detected install command.")
 @click.option("--build-command", help="Override of the detected build command.")
 @click.option("--start-command", help="Override of the detected start command.")
@@ -49,7 +54,7 @@ def plan(
     builder: str,
     dockerfile: str,
     build_context: str,
-    port: str,
+    port: int | None,
     config_path: str | None,
     **overrides: str | None,
 ) -> None:
@@ -73,7 +78,7 @@ def plan(
         dockerfile=dockerfile,
         build_context=build_context,
         build_args={"SOURCE_COMMIT": ""},
-        settings={**{key: overrides.get(key) for key in OVERRIDES}, "port": port},
+        settings={**{key: overrides.get(key) for key in OVERRIDES}, "port": str(port) if port else None},
     )
     context = PluginContext(config=cfg, data_dir=cfg.server.data_dir)
     try:
@@ -106,6 +111,10 @@ def plan(
     plan = dict(result.plan)
     text = plan.pop("dockerfile", None)
     facts = plan.pop("facts", None) or {}
+    plan.pop("port_source", None)
+    reason = plan.pop("port_reason", None)
+    if reason:
+        plan["port"] = f"{plan.get('port')} ({reason})"
     detected = ", ".join(f"{n} {'yes' if ok else 'no'}" for n, ok in result.detected.items())
     pairs = [("detect()", detected), *((k, v) for k, v in plan.items() if v is not None)]
     pairs += [(f"facts.{k}", ", ".join(map(str, v)) if isinstance(v, list) else v) for k, v in facts.items()]

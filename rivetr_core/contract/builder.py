@@ -35,6 +35,10 @@ class BuildRequest:
     #: ``install_command``, ``build_command``, ``start_command``, ``base_image`` (None: the builder's choice),
     #: and ``port`` (the app's container port, as text). A builder ignores keys it has no use for.
     settings: dict[str, str | None] = field(default_factory=dict)
+    #: Stored registry credentials (server -> auth config) for private base images: a builder copies them into
+    #: its :attr:`BuildSpec.registry_auth` (the runtime sends only those the Dockerfile's images need) and
+    #: never logs them. Empty for untrusted builds (a fork's pull request).
+    registry_auth: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     def resolve_context(self, source_dir: Path | None = None) -> Path:
         """The build context directory, links resolved, inside ``source_dir`` (default :attr:`source_dir`);

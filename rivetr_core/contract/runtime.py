@@ -32,6 +32,14 @@ class BuildSpec:
     #: ``.dockerignore`` patterns left out of the context in addition to the context's own ``.dockerignore``
     #: (a generated Dockerfile's build leaves out ``.git``: the history never reaches the image).
     exclude: list[str] = field(default_factory=list)
+    #: Registry credentials for the images the Dockerfile reads from (``FROM``, ``COPY --from``): registry
+    #: server (``registry.example.com``, ``127.0.0.1:5443``, ``docker.io``) -> the Docker API's auth config
+    #: (``{"username", "password", "serveraddress"}``), from ``/api/registries``. The pipeline passes what is
+    #: stored (nothing for a build of a fork's pull request); a runtime sends the engine those of the registries
+    #: the build's base images name (docker and podman: the build API's ``X-Registry-Config``), for this build
+    #: only, and never logs a password. A runtime without registry support ignores the field and builds from
+    #: public or local images as before. ``repr=False``: a logged spec never shows them.
+    registry_auth: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass

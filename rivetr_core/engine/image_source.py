@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from rivetr_core.contract.errors import BuildFailed
+
 if TYPE_CHECKING:
     from rivetr_core.contract import ContainerRuntime
 
@@ -169,6 +171,55 @@ def _explain(ref: str, server: str, message: str, *, with_auth: bool, refused: b
     if _is_missing(message):
         return f"image {ref} does not exist on {server} — {message}"
     return message
+
+
+async def build_registry_auth(pipeline: Pipeline) -> dict[str, dict[str, str]]:
+    """Every stored registry's auth config (server -> ``{"username", "password", "serveraddress"}``) for a
+    build's private base images (:attr:`BuildRequest.registry_auth`); the runtime sends the engine only those
+    the Dockerfile's images name. None for a build of a fork's pull request: its Dockerfile is not trusted
+    with the server's registry logins (it could copy a private image's content out through its own image)."""
+    if pipeline.snap.untrusted:
+        return {}
+    registries = pipeline.service.ctx.services.registries
+    auths: dict[str, dict[str, str]] = {}
+    for row in await registries.listing():
+        auth = await registries.auth_for(row["server"])
+        if auth:
+            auths[row["server"]] = auth
+    return auths
+
+
+#: The step a build failed at, when it is a ``FROM`` (dockerd ``Step 1/3 : FROM x``, buildah
+#: ``[1/2] STEP 1/5: FROM x``), in :class:`BuildFailed`'s message (``... failed at <step>: <engine's words>``).
+_FROM_STEP = re.compile(r"(?:Step|STEP) \d+/\d+ ?: FROM\s+(?:--\S+\s+)*(?P<image>[^\s$]+?):?(?:\s|$)")
+
+
+async def explain_build_failure(pipeline: Pipeline, exc: BuildFailed, auths: dict[str, Any]) -> BuildFailed:
+    """``exc`` with a message that says what to do when the build failed pulling a base image that its
+    registry refused (no credentials stored for it, or stored ones it no longer accepts), as an image app's
+    pull does; ``exc`` unchanged for any other failure."""
+    found = _FROM_STEP.search(exc.message)
+    if found is None or found.group("image").startswith("localhost/"):
+        return exc
+    image = found.group("image")
+    server = registry_of(image)
+    auth = auths.get(server)
+    refused = _is_auth_error(exc.message)
+    lower = exc.message.lower()
+    # Docker Hub names are served by the engines' mirror where one is set up: asking docker.io itself would
+    # prove nothing (and reach out of a closed network), so only other registries are asked directly.
+    if not refused and server != DOCKER_HUB and not _is_missing(exc.message):
+        if not any(word in lower for word in _UNREACHABLE_WORDS):
+            from rivetr_core.services.registries import login_refused
+
+            # dockerd retries a loopback registry over plain HTTP after its 401 and reports that instead.
+            refused = await login_refused(server, auth)
+    if not refused:
+        return exc
+    explained = _explain(image, server, exc.message, with_auth=bool(auth), refused=True)
+    if pipeline.snap.untrusted:
+        explained += " (builds of pull requests from forks get no registry credentials)"
+    return BuildFailed(f"base image {image}: {explained}", log_tail=exc.log_tail, exit_code=exc.exit_code)
 
 
 async def _digest(runtime: ContainerRuntime, ref: str) -> str | None:

@@ -43,6 +43,7 @@ from rivetr_core.secrets import MASK
 
 from .gitsource import CloneRequest, GitSourceError, classify_url, clone_sync
 from .limits import effective_limits
+from .ports import DEFAULT_PORT, PORT_DETECT, chosen_port, port_reason
 from .selection import health_kind, health_options
 from .steps import timed_step
 from .untrusted import LogCap, find_dockerfile, remote_adds
@@ -129,7 +130,8 @@ def app_build_request(
             "build_command": app.build_command,
             "start_command": app.start_command,
             "base_image": app.base_image,
-            "port": str(app.port),
+            # None while the first deployment has not chosen the port: the builder's detection decides.
+            "port": None if app.port == PORT_DETECT else str(app.port),
         },
     )
 
@@ -241,6 +243,8 @@ class Pipeline:
                 workdir, self.workdir = self.workdir, None
                 if workdir is not None:
                     svc.ctx.spawn(asyncio.to_thread(shutil.rmtree, workdir, True), f"rm-{self.dep_id}")
+            if app.port == PORT_DETECT:  # an image (or a switched-to image app): nothing detected it
+                await self._record_port(DEFAULT_PORT)
             await self.status("starting", image=image, image_digest=self.deployment.image_digest)
             if app.release_command:  # also on a rollback, as Heroku does (see engine.release)
                 from .release import run_release
@@ -398,7 +402,12 @@ class Pipeline:
                 f"untrusted build (pull request from a fork): network {request.network}, "
                 f"{request.cpu_limit or 'no'} CPU / {request.memory_limit or 'no'} bytes memory limit"
             )
+        from .image_source import build_registry_auth, explain_build_failure
+
+        # Private base images (FROM, a base_image override) pull with the stored registry credentials.
+        request.registry_auth = await build_registry_auth(self)
         builder = svc.select_builder(self.workdir, request, app.builder)
+        port = await self._choose_port(builder, request)
         self.log(f"building {tag} with the {builder.name} builder on {runtime.name}")
         self.built_image = tag
         lines = builder.build(request, runtime)
@@ -413,11 +422,57 @@ class Pipeline:
                         f"build log over the fork preview cap ({cap.max_lines} lines / {cap.max_bytes} bytes)"
                     )
                 self.log(line)
+        except BuildFailed as exc:
+            raise await explain_build_failure(self, exc, request.registry_auth) from None
         finally:
             aclose = getattr(lines, "aclose", None)
             if aclose is not None:  # stops the engine's build at once when the cap ended it
                 await aclose()
+        await self._record_port(port)  # after a good build: a failed one detects again next time
         return tag
+
+    async def _choose_port(self, builder: Any, request: BuildRequest) -> int:
+        """The container port of this deployment (see .ports): the app's, else what the builder's plan detects
+        (asked before the build, so the generated Dockerfile and ``PORT`` agree), else the default."""
+        app = self.snap.app
+        plan: dict[str, Any] | None = None
+        if app.port == PORT_DETECT:
+            plan = await asyncio.to_thread(self._detect_port, builder, request)
+        port, source = chosen_port(app.port, plan)
+        if source != "app":
+            self.log(f"container port {port}: {port_reason(source, plan)}")
+        request.settings["port"] = str(port)
+        return port
+
+    @staticmethod
+    def _detect_port(builder: Any, request: BuildRequest) -> dict[str, Any]:
+        """Blocking (reads files): the builder's plan, or the Dockerfile's EXPOSE, for the port only."""
+        from rivetr_core.services.build_plan import plan_of
+
+        from .ports import detected_plan
+
+        try:
+            plan = plan_of(builder, request.source_dir, request)
+        except (
+            Exception
+        ):  # a plugin's plan may fail its own way: the build itself reports why it cannot build
+            plan = {"builder": builder.name}
+        return detected_plan(plan, request.source_dir, request.build_context, request.dockerfile)
+
+    async def _record_port(self, port: int) -> None:
+        """Record the port the first deployment chose on the app (every later deployment uses it)."""
+        app = self.snap.app
+        if app.port != PORT_DETECT:
+            return
+        async with self.service.db.session() as session:
+            row = await session.get(App, app.id)
+            if row is not None and row.port == PORT_DETECT:  # an explicit port set meanwhile wins
+                row.port = port
+                session.add(row)
+                await session.commit()
+            else:
+                port = row.port if row is not None else port
+        app.port = port
 
     async def _refuse_remote_add(self, request: BuildRequest) -> None:
         """Fork builds: ``ADD <url>`` is fetched by the engine's daemon on the host's network, outside the

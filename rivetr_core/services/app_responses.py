@@ -58,7 +58,10 @@ class AppOut(_Out):
     branch: str
     dockerfile: str
     build_context: str
-    port: int = Field(description="Port the app listens on inside its container.")
+    port: int | None = Field(
+        description="Port the app listens on inside its container; null until the first deployment records the "
+        "port its builder detected (an app created without one)."
+    )
     domains: list[str]
     healthcheck_path: str
     healthcheck_status: int | None
@@ -121,7 +124,7 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         branch=app.branch,
         dockerfile=app.dockerfile,
         build_context=app.build_context,
-        port=app.port,
+        port=app.port or None,  # 0: not chosen yet (rivetr_core.engine.ports.PORT_DETECT)
         domains=domains,
         healthcheck_path=app.healthcheck_path,
         healthcheck_status=app.healthcheck_status,

@@ -35,6 +35,7 @@ from sqlmodel import col, select
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.db import utcnow
 from rivetr_core.engine.gitsource import classify_url
+from rivetr_core.engine.ports import DEFAULT_PORT, PORT_DETECT
 from rivetr_core.engine.selection import SelectionError, check_installed, merge_legacy
 from rivetr_core.models.apps import App, AppDomain, Deployment, EnvVar, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
@@ -293,6 +294,8 @@ class AppService:
         ctx = self.ctx
         values = dict(fields)
         self._apply_source(values, None)
+        if values.get("port") is None:  # omitted: the first deployment chooses it (rivetr_core.engine.ports)
+            values["port"] = DEFAULT_PORT if values.get("source_kind") == "image" else PORT_DETECT
         await self._validate(values, None)
         check_release_settings(values)
         check_backup_settings(values.get("backup_consistency", "pause"), values.get("pre_backup_command"))

@@ -58,6 +58,19 @@ def plan_of(builder: Builder, source_dir: Path, request: BuildRequest) -> dict[s
     return result
 
 
+def with_port(plan: dict[str, Any], app_port: int, source_dir: Path, request: BuildRequest) -> dict[str, Any]:
+    """``plan`` with the container port a deployment would use and why (rivetr_core.engine.ports): ``port``
+    (text, as builders give it), ``port_source`` (``app``: the app's port; ``detected``: the builder's
+    detection or the Dockerfile's ``EXPOSE``, recorded on the app at its first deployment; ``default``: 3000,
+    nothing detected one) and ``port_reason`` (one human line). Blocking (may read the Dockerfile)."""
+    from rivetr_core.engine.ports import PORT_DETECT, chosen_port, detected_plan, port_reason
+
+    if app_port == PORT_DETECT:
+        plan = detected_plan(plan, source_dir, request.build_context, request.dockerfile)
+    port, source = chosen_port(app_port, plan)
+    return {**plan, "port": str(port), "port_source": source, "port_reason": port_reason(source, plan)}
+
+
 def why_not(
     registrations: dict[str, BuilderRegistration],
     context: PluginContext,
@@ -114,7 +127,12 @@ def plan_local(
     if selected is None:
         chosen = {n: r for n, r in registrations.items() if name in ("auto", n)}
         return LocalPlan(detected, None, None, why_not(chosen, context, source_dir, request))
-    return LocalPlan(detected, selected.name, plan_of(selected, source_dir, request), {})
+    from rivetr_core.engine.ports import PORT_DETECT
+
+    port = request.settings.get("port")
+    app_port = int(port) if port else PORT_DETECT
+    plan = with_port(plan_of(selected, source_dir, request), app_port, source_dir, request)
+    return LocalPlan(detected, selected.name, plan, {})
 
 
 class BuildPlanService:
@@ -193,4 +211,4 @@ class BuildPlanService:
             raise ValidationFailed(
                 str(exc), details={"builder": app.builder, "builders": reasons}, code="no_builder"
             ) from None
-        return plan_of(builder, source, request)
+        return with_port(plan_of(builder, source, request), app.port, source, request)

@@ -6,7 +6,12 @@ Per engine: two tags of a busybox httpd image are built and pushed with the engi
 locally, so deploys really pull). An image app then fails clearly without credentials ("add credentials with
 POST /api/registries"), wrong credentials are a 422 at registry creation, and with the right ones the app
 deploys, serves through the proxy with its env vars, records the digest, deploys another tag with
-``deploy {"image"}``, and rolls back to the digest that ran; a tag that does not exist fails clearly."""
+``deploy {"image"}``, and rolls back to the digest that ran; a tag that does not exist fails clearly.
+
+The same registry serves a git app's private base image (its Dockerfile says ``FROM <server>/team/...``): the
+build fails saying which credentials to add while none are stored, and builds with the stored ones. Last, the
+registry's password changes (as when it is rotated): a deploy with the stored credentials, now wrong, says they
+were refused."""
 
 from __future__ import annotations
 
@@ -19,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.auth_registry import AuthRegistry, running_auth_registry
+from tests.support.auth_registry import AuthRegistry, bcrypt_hash, running_auth_registry
 from tests.support.engines import write_httpd_context
+from tests.support.gitserver import GitServer
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +58,16 @@ def remove_images(rivetr: Any, refs: list[str]) -> None:
     )
 
 
+def set_registry_password(registry: AuthRegistry, password: str) -> None:
+    """Change the account's password on the registry (it rereads its htpasswd file when the file changes)."""
+    path = registry.workdir / "htpasswd"
+    path.write_text(f"{registry.username}:{bcrypt_hash(password)}\n")
+
+
+def logs_of(rivetr: Any, dep_id: str) -> str:
+    return "\n".join(x["line"] for x in rivetr.api.get(f"/api/deployments/{dep_id}/logs").json())
+
+
 def wait_failed(rivetr: Any, dep_id: str) -> dict[str, Any]:
     dep = rivetr.wait(dep_id)
     assert dep["status"] == "failed", dep
@@ -60,7 +76,7 @@ def wait_failed(rivetr: Any, dep_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_an_image_app_deploys_from_an_authenticated_registry(
-    e2e: Any, engine: str, auth_registry: AuthRegistry, tmp_path: Path
+    e2e: Any, engine: str, auth_registry: AuthRegistry, git_server: GitServer, tmp_path: Path
 ) -> None:
     rivetr = e2e(engine)
     suffix = uuid.uuid4().hex[:6]
@@ -91,6 +107,15 @@ def test_an_image_app_deploys_from_an_authenticated_registry(
         assert "add credentials with POST /api/registries" in dep["error"], dep
         assert auth_registry.password not in json.dumps(dep)
 
+        # A git app whose Dockerfile builds FROM the private image: its build is refused the same way.
+        built_host = f"b{name}.e2e.test"
+        dockerfile = f"FROM {pushed['1']}\nCOPY index.html /www/index.html\n"
+        files = {"Dockerfile": (dockerfile, 0o644), "index.html": ("built on a private base\n", 0o644)}
+        built = rivetr.create_app(git_server.create_repo(f"b{name}", files), f"b{name}", domains=[built_host])
+        dep = wait_failed(rivetr, rivetr.deploy(built["id"])["id"])
+        assert f"base image {pushed['1']}: pulling {pushed['1']} needs credentials for " in dep["error"], dep
+        assert "add credentials with POST /api/registries" in dep["error"], dep
+
         # Wrong credentials never get stored.
         body = {"name": f"reg-{suffix}", "server": auth_registry.server, "username": auth_registry.username}
         response = rivetr.api.post("/api/registries", json={**body, "password": "wrong-password"})
@@ -108,6 +133,13 @@ def test_an_image_app_deploys_from_an_authenticated_registry(
         logs = "\n".join(x["line"] for x in rivetr.api.get(f"/api/deployments/{first['id']}/logs").json())
         assert f"using the credentials stored for {auth_registry.server}" in logs
         assert auth_registry.password not in logs
+
+        # With the credentials stored, the git app's build pulls its private base image with them.
+        built_dep = rivetr.deploy_and_wait(built["id"])
+        rivetr.wait_content(built_host, "built on a private base\n")
+        logs = logs_of(rivetr, built_dep["id"])
+        assert f"using the registry credentials for {auth_registry.server} (user " in logs, logs
+        assert auth_registry.password not in logs + json.dumps(built_dep)
 
         # Another tag, kept as the app's image.
         second = rivetr.deploy_and_wait(app["id"], image=pushed["2"])
@@ -134,5 +166,18 @@ def test_an_image_app_deploys_from_an_authenticated_registry(
         dep = wait_failed(rivetr, rivetr.deploy(app["id"], image=missing)["id"])
         assert "does not exist" in dep["error"], dep
         rivetr.wait_content(host, "v1\n")  # the rolled-back version keeps serving
+
+        # The registry's password changes: the stored credentials are now wrong, and the deploy says so.
+        set_registry_password(auth_registry, "rotated-" + suffix)
+        try:
+            dep = wait_failed(rivetr, rivetr.deploy(app["id"], image=pushed["2"])["id"])
+        finally:
+            set_registry_password(auth_registry, auth_registry.password)
+        assert (
+            f"pulling {pushed['2']} was refused with the credentials stored for {auth_registry.server}"
+            in dep["error"]
+        ), dep
+        assert auth_registry.password not in json.dumps(dep) + logs_of(rivetr, dep["id"])
+        rivetr.wait_content(host, "v1\n")
     finally:
         remove_images(rivetr, pulled)

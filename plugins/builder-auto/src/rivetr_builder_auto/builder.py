@@ -86,6 +86,8 @@ class AutoBuilder:
                 memory_limit=request.memory_limit,
                 network=request.network,
                 no_cache=request.no_cache,
+                # A private base_image override (or a detector's base from a private mirror) pulls with these.
+                registry_auth=request.registry_auth,
                 # The generated Dockerfiles copy the whole context: the repository's history stays out of it.
                 exclude=list(GIT_DIRS),
             )

@@ -17,12 +17,13 @@ from . import _requests_import  # noqa: F401  # first: requests without charset_
 # isort: split
 import docker
 import docker.errors
+from docker import auth as docker_auth
 from docker.api.build import process_dockerfile
 from docker.utils.json_stream import json_stream
 
 from rivetr_core.contract import BuildFailed, BuildSpec, ImageNotFound, RuntimeUnavailable
 
-from .dockerfile import base_images, is_local_only, read_context_file, read_dockerfile
+from .dockerfile import base_images, build_auth_configs, is_local_only, read_context_file, read_dockerfile
 from .engine import EngineClient, shutdown_response
 from .streams import StreamHandle
 
@@ -98,10 +99,12 @@ class BuildMixin(EngineClient):
         ignores ``networkmode``; a fork preview's build must not reach the host's network)."""
         return {"networkmode": network}
 
-    async def _check_base_images(self, spec: BuildSpec) -> None:
+    async def _check_base_images(self, spec: BuildSpec) -> list[str]:
+        """The images the Dockerfile reads from; :class:`ImageNotFound` for a missing ``localhost/`` one."""
         # Read the safe way: a Dockerfile linked to /dev/zero, a FIFO or a host file fails the build here.
         text, _inside = await asyncio.to_thread(read_dockerfile, spec.context_dir, spec.dockerfile)
-        local = [image for image in base_images(text, spec.build_args) if is_local_only(image)]
+        images = base_images(text, spec.build_args)
+        local = [image for image in images if is_local_only(image)]
         present = await asyncio.gather(*(self.image_exists(image) for image in local))
         missing = [image for image, ok in zip(local, present, strict=True) if not ok]
         if missing:
@@ -110,8 +113,15 @@ class BuildMixin(EngineClient):
                 "(localhost/ images exist only where they were built or imported)",
                 details={"images": missing},
             )
+        return images
 
-    def _build_stream(self, spec: BuildSpec, tag: str, handle: StreamHandle) -> Iterator[dict[str, Any]]:
+    def _build_stream(
+        self,
+        spec: BuildSpec,
+        tag: str,
+        handle: StreamHandle,
+        auth_configs: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Blocking: POST /build with the tarred context and yield the decoded JSON chunks."""
         api = self._api()
         context_dir = str(spec.context_dir)
@@ -165,13 +175,19 @@ class BuildMixin(EngineClient):
             params["cpuquota"] = int(spec.cpu_limit * 100_000)
         if spec.network:
             params.update(self.build_network_options(spec.network))
+        headers = {"Content-Type": "application/tar"}
+        if auth_configs:
+            # Registry credentials for pulling private base images, as `docker build` sends its logins: the
+            # X-Registry-Config header (base64url JSON, registry -> auth config), read by dockerd and by
+            # podman's compat API alike. Never logged.
+            headers["X-Registry-Config"] = docker_auth.encode_header(dict(auth_configs))
         try:
             # timeout=None: a quiet build step (a long compile) must not hit the client's read timeout.
             response = api._post(
                 api._url("/build"),
                 data=context,
                 params=params,
-                headers={"Content-Type": "application/tar"},
+                headers=headers,
                 stream=True,
                 timeout=None,
             )
@@ -191,7 +207,11 @@ class BuildMixin(EngineClient):
     async def build(self, spec: BuildSpec) -> AsyncIterator[str]:
         """Build ``spec`` and yield log lines as the engine sends them (see the Protocol)."""
         tag = self.normalize_image(spec.tag)
-        await self._check_base_images(spec)
+        images = await self._check_base_images(spec)
+        auth_configs, servers = build_auth_configs(images, getattr(spec, "registry_auth", None) or {})
+        for server in servers:
+            user = spec.registry_auth[server].get("username", "")
+            yield f"using the registry credentials for {server} (user {user}) to pull the build's base images"
         tail: deque[str] = deque(maxlen=self.LOG_TAIL_LINES)
         error: dict[str, Any] | None = None
         built_id: str | None = None
@@ -204,7 +224,8 @@ class BuildMixin(EngineClient):
             *complete, pending = pending.split("\n")
             return [line.rstrip("\r") for line in complete]
 
-        async for chunk in self._stream(functools.partial(self._build_stream, spec, tag), image=tag):
+        produce = functools.partial(self._build_stream, spec, tag, auth_configs=auth_configs)
+        async for chunk in self._stream(produce, image=tag):
             if "error" in chunk or "errorDetail" in chunk:
                 error = chunk
                 continue

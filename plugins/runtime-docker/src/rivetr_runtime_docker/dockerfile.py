@@ -120,6 +120,37 @@ def is_local_only(image: str) -> bool:
     return image.split("/", 1)[0] == "localhost" and "/" in image
 
 
+#: What the Docker API keys Docker Hub's credentials by (``X-Registry-Config``); podman maps it to docker.io.
+DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
+
+
+def registry_host(image: str) -> str:
+    """The registry an image reference names: its first component when that looks like a host (a dot, a port
+    or ``localhost``), else Docker Hub (``docker.io``), as the engines resolve it."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def build_auth_configs(
+    images: list[str], stored: Mapping[str, Mapping[str, str]]
+) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The ``X-Registry-Config`` map (registry key -> auth config) of the stored credentials whose registry one
+    of ``images`` names, and the servers chosen. Only those travel: a build never hands the engine credentials
+    its Dockerfile does not use."""
+    configs: dict[str, dict[str, str]] = {}
+    servers: list[str] = []
+    for image in images:
+        server = registry_host(image)
+        auth = stored.get(server)
+        if auth is None or server in servers:
+            continue
+        servers.append(server)
+        configs[DOCKER_HUB_AUTH_KEY if server == "docker.io" else server] = dict(auth)
+    return configs, servers
+
+
 def read_context_file(
     context_dir: str | os.PathLike[str], name: str, *, missing_ok: bool = False
 ) -> str | None:
