@@ -1,11 +1,13 @@
 """Zero-config deploys (issue 19) through a real ``rivetr serve`` on Docker and on Podman: each sample repository of
 ``tests/fixtures/apps`` (no Dockerfile) is pushed to the test git daemon, deployed with ``builder = "auto"`` (the
-``autodetect`` builder writes the Dockerfile) and answers through the built-in proxy.
+``autodetect`` builder writes the Dockerfile) and no port (the first deployment records the detector's: Python
+8000, Node 3000, Go and static 8080), and answers through the built-in proxy.
 
 One server per engine serves every sample, and the first deployments run concurrently (one wave on docker, two on
 podman: see SECOND_WAVE), so the module costs one server start and about one slowest build per engine. A code-only
 change to the Flask and Express samples then rebuilds with the dependency-install layer served from the engine's
-build cache, and a repository with nothing to detect fails with a message that says what was looked for.
+build cache (and a deploy with ``no_cache`` runs that install again), and a repository with nothing to detect
+fails with a message that says what was looked for, whether the app's builder is auto or names autodetect.
 
 Builds need no network: the official base-image names come from the local mirror's stand-ins, which carry
 offline wheel and npm caches (scripts/standins/, tests/test_standins_builds.py).
@@ -60,16 +62,17 @@ class Sample:
     detected: str  # what ``[autodetect] detected <language> (<framework>) with ...`` names
     expected: str  # what "/" answers (the whole body, or a part of it for the HTML samples)
     check: Callable[[Rivetr, str, str], tuple[bool, str]]
+    port: int  # the detector's port: the apps are created without one, the first deployment records it
 
 
 # What each sample's own source answers (tests/fixtures/apps/<name>/).
 SAMPLES = {
-    "flask-requirements": Sample("python (flask)", "hello from flask\n", body_is),
-    "fastapi-pyproject": Sample("python (fastapi)", '{"hello":"fastapi"}', body_is),
-    "node-express": Sample("node (express)", "hello from express\n", body_is),
-    "vite-static": Sample("node (vite)", "hello from vite", vite_bundle_says),
-    "go-http": Sample("go", "hello from go\n", body_is),
-    "static-site": Sample("static", "<h1>hello from a static site</h1>", body_contains),
+    "flask-requirements": Sample("python (flask)", "hello from flask\n", body_is, 8000),
+    "fastapi-pyproject": Sample("python (fastapi)", '{"hello":"fastapi"}', body_is, 8000),
+    "node-express": Sample("node (express)", "hello from express\n", body_is, 3000),
+    "vite-static": Sample("node (vite)", "hello from vite", vite_bundle_says, 8080),
+    "go-http": Sample("go", "hello from go\n", body_is, 8080),
+    "static-site": Sample("static", "<h1>hello from a static site</h1>", body_contains, 8080),
 }
 
 
@@ -157,9 +160,10 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         for sample in SAMPLES:
             name = f"ad-{engine[:2]}-{sample.split('-')[0]}-{suffix}"
             repo = sample_repo(git, name, sample, suffix)
-            apps[sample] = Deployed(
-                name, f"{name}.e2e.test", repo, rivetr.create_app(repo, name, builder="auto")
-            )
+            # No port: each app gets its detector's at the first deployment (rivetr_core.engine.ports).
+            app = rivetr.create_app(repo, name, builder="auto", port=None)
+            assert app["port"] is None, app
+            apps[sample] = Deployed(name, f"{name}.e2e.test", repo, app)
         second_wave = SECOND_WAVE if engine == "podman" else ()
         for sample in SAMPLES:
             if sample not in second_wave:
@@ -219,6 +223,11 @@ def test_sample_deploys_with_the_auto_builder_and_answers(bench: Bench, sample: 
     expected = f"[autodetect] detected {SAMPLES[sample].detected} with the "
     assert len(detected) == 1 and detected[0].startswith(expected), (sample, detected)
     wait_served(rivetr, sample, deployed.host, SAMPLES[sample].expected)
+    port = SAMPLES[sample].port
+    assert any(
+        line.startswith(f"container port {port}: detected by the autodetect builder") for line in lines
+    )
+    assert rivetr.api.get(f"/api/apps/{deployed.app['id']}").json()["port"] == port  # recorded
 
 
 #: A build step's first line: docker's legacy builder prints ``Step 5/12 : RUN npm ci``, buildah
@@ -269,11 +278,17 @@ def test_a_code_only_change_reuses_the_cached_dependency_layer(bench: Bench, sam
     wait_served(rivetr, sample, deployed.host, new)
     assert dep["commit_sha"] == deployed.repo.head()
 
+    # "Rebuild without cache" (deploy {"no_cache": true}): the same source, and the install step runs again.
+    dep, lines = wait_running(rivetr, sample, rivetr.deploy(deployed.app["id"], no_cache=True)["id"])
+    assert dep["no_cache"] is True, dep
+    installed = step_output(lines, f"RUN {install}")
+    assert installed and not any(hit.match(line) for line in installed), (sample, rivetr.engine, installed)
+    assert not any(hit.match(line) for line in lines), f"{sample}: a cache hit in a no-cache build"
+    wait_served(rivetr, sample, deployed.host, new)
 
-# An app naming the autodetect builder itself never gets its message: select_builder (rivetr_core/engine/service.py)
-# explains a "no" for "auto" (why_not), but for a named builder it still only says (observed on both engines,
-# 2026-12-06): "the autodetect builder the app names cannot build this source (its detect() said no); fix the source
-# or set the app's builder to another one or to auto".
+
+# Both ways of choosing the autodetect builder get its explanation: select_builder (rivetr_core/engine/service.py)
+# asks why_not of the builders it tried, "auto" (all of them) or the one the app names.
 @pytest.mark.parametrize(
     "builder",
     ["auto", "autodetect"],
