@@ -51,6 +51,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.projects:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
+    "rivetr_core.api.tasks:bp",
     "rivetr_core.api.links:bp",
     "rivetr_core.api.templates:bp",
     "rivetr_core.api.services:bp",

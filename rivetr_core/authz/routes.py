@@ -112,6 +112,18 @@ CORE_ROUTES: dict[str, str] = {
     "stacks_api.stream_stack_service_logs": READ,  # WebSocket
     "stacks_api.validate_stack": READ,  # checks a compose file, changes nothing
     # schedules
+    "tasks_api.list_tasks": READ,
+    "tasks_api.get_task": READ,
+    "tasks_api.create_task": DEPLOY,
+    "tasks_api.update_task": DEPLOY,
+    "tasks_api.delete_task": DEPLOY,
+    "tasks_api.run_task": DEPLOY,
+    "tasks_api.list_task_runs": READ,
+    "tasks_api.get_task_run": READ,
+    "tasks_api.list_scheduled_deployments": READ,
+    "tasks_api.get_scheduled_deployment": READ,
+    "tasks_api.create_scheduled_deployment": DEPLOY,
+    "tasks_api.delete_scheduled_deployment": DEPLOY,
     "schedules_api.list_schedules": READ,
     "schedules_api.list_runs": READ,
     "schedules_api.run_now": DEPLOY,

@@ -20,6 +20,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "backup_failed",
     "restore_succeeded",
     "restore_failed",
+    "task_failed",
 )
 
 #: Sent by ``POST /api/notification-channels/{id}/test``; not subscribable, always delivered to that channel.

@@ -414,7 +414,11 @@ async def start(app: Quart, ctx: RivetrContext) -> None:
     loop."""
     from rivetr_core.backup import register
 
+    from . import app_jobs
+
     register()
+    app_jobs.register()
+    await app_jobs.recover(ctx)
     scheduler = Scheduler(ctx)
     ctx.services["scheduler"] = scheduler
     config = ctx.config.backup

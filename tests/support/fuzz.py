@@ -139,6 +139,19 @@ SEMANTIC_EXCLUSIONS = (
         )
     ),
     *(
+        Exclusion(method, path, "positive_data_acceptance", "the cron expression and time zone must parse")
+        for method, path in (
+            ("POST", "/api/apps/{app_id}/tasks"),
+            ("PUT", "/api/apps/{app_id}/tasks/{task_id}"),
+        )
+    ),
+    Exclusion(
+        "POST",
+        "/api/apps/{app_id}/scheduled-deployments",
+        "positive_data_acceptance",
+        "exactly one of at (a future RFC 3339 time) and schedule (a cron that parses)",
+    ),
+    *(
         Exclusion("GET", path, "positive_data_acceptance", "a cursor must be the `next` of an earlier page")
         for path in (
             "/api/backup-destinations",

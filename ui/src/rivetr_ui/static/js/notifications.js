@@ -5,7 +5,7 @@
   "use strict";
   var form = document.getElementById("channel-form");
   var list = document.getElementById("channel-list");
-  var FAILURE_EVENTS = ["deployment_failed", "post_deploy_failed", "container_crashed", "certificate_failed", "disk_warning", "backup_failed", "restore_failed"];
+  var FAILURE_EVENTS = ["deployment_failed", "post_deploy_failed", "container_crashed", "certificate_failed", "disk_warning", "backup_failed", "restore_failed", "task_failed"];
   // The last "Send test" result per channel id: put back into its row after each refresh of the list.
   var testResults = {};
   var editing = null;
