@@ -206,6 +206,20 @@ class PruneResult:
     space_reclaimed: int = 0  # bytes
 
 
+@dataclass
+class ImageUsage:
+    """One image as the engine lists it (``docker images``), for the disk-usage report."""
+
+    id: str
+    #: Its tags (``localhost/app:3``); empty for an untagged (dangling) image.
+    tags: list[str]
+    #: Bytes of the whole image as the engine reports it, layers shared with other images included (so the
+    #: sizes of two images built on one base add up to more than the disk they use together).
+    size: int
+    labels: dict[str, str] = field(default_factory=dict)
+    created: datetime | None = None
+
+
 @runtime_checkable
 class ExecSession(Protocol):
     """An interactive exec (a TTY in the container), for the browser terminal."""
@@ -278,7 +292,8 @@ class ContainerRuntime(Protocol):
     # Optional: ``volume_path``, ``pause``, ``unpause`` and ``start`` (see :class:`VolumeDataRuntime`), which
     # volume backups and restores need, and ``ensure_network``, ``remove_network``, ``pull``, ``exec_output``
     # and ``exec_input`` (see :class:`ServiceRuntime`), which managed services need, and
-    # ``ensure_project_network`` (see :class:`ServiceRuntime`); they are not part of this Protocol so a
+    # ``ensure_project_network`` (see :class:`ServiceRuntime`), and ``image_usage`` (see
+    # :class:`DiskUsageRuntime`), which the disk-usage report reads; they are not part of this Protocol so a
     # runtime written before them still is one.
 
 
@@ -390,6 +405,18 @@ class ProjectNetworkRuntime(Protocol):
         (and repaired) at every call. Raises :class:`RivetrError` when the isolation cannot be set up (no
         iptables, not root) unless the runtime was configured without its project firewall. Returns
         ``name``; :meth:`ServiceRuntime.remove_network` removes it with its isolation rule."""
+        ...
+
+
+@runtime_checkable
+class DiskUsageRuntime(Protocol):
+    """The optional ``image_usage`` method (core checks for it with ``getattr``): image sizes for the server's
+    disk-usage report (``GET /api/system/disk-usage``). A runtime without it still does everything else; the
+    report then lists its images by name (:meth:`ContainerRuntime.list_images`) with their sizes unknown."""
+
+    async def image_usage(self, labels: Mapping[str, str]) -> builtins.list[ImageUsage]:
+        """The images carrying every one of ``labels`` (never all images: ``labels`` is not empty), each with
+        its size and all its labels, from one cheap listing call (no per-image inspect, no ``system df``)."""
         ...
 
 

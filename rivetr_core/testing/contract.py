@@ -79,6 +79,7 @@ from rivetr_core.contract import (
     ContainerInfo,
     ContainerNotFound,
     ContainerRuntime,
+    DiskUsageRuntime,
     ExecFailed,
     ExecSession,
     HealthcheckConfig,
@@ -368,6 +369,39 @@ class RuntimeContract:
         raw = await self.raw_inspect(runtime, "image", tricky_tag)
         if raw is not None:
             assert {k: raw["Config"]["Labels"].get(k) for k in tricky} == tricky
+
+    @needs_real_engine
+    async def test_image_usage_lists_labelled_images_with_their_sizes(
+        self,
+        rivetr_runtime: ContainerRuntime,
+        rivetr_base_image: str,
+        tmp_path: Path,
+        rivetr_test_labels: dict[str, str],
+    ) -> None:
+        """Optional :class:`DiskUsageRuntime` (the disk-usage report): ``image_usage(labels)`` lists exactly the
+        images carrying every label, each with its tags, all its labels and a size (the base image's bytes at
+        least); nothing for labels no image has; never every image of the engine (empty labels refused)."""
+        runtime = rivetr_runtime
+        if not isinstance(runtime, DiskUsageRuntime):
+            pytest.skip(f"{runtime.name} does not offer image_usage (the disk-usage report)")
+        (tmp_path / "Dockerfile").write_text(f'FROM {rivetr_base_image}\nCMD ["true"]\n')
+        tag = f"localhost/rivetr/usage-{SESSION_ID}:1"
+        labels = {**rivetr_test_labels, "rivetr.app": "usage-app"}
+        async for _ in runtime.build(BuildSpec(context_dir=tmp_path, tag=tag, labels=labels)):
+            pass
+        listed_size = next(
+            (i.size for i in await runtime.image_usage({"rivetr.app": "usage-app"}) if tag in i.tags), None
+        )
+        assert listed_size is not None, "a single label filter did not find the image"
+        [usage] = await runtime.image_usage(labels)
+        assert tag in usage.tags and usage.id
+        assert {k: usage.labels.get(k) for k in labels} == labels
+        assert usage.size == listed_size and usage.size > 100_000  # busybox alone is ~1 MB
+        assert await runtime.image_usage({**labels, "rivetr.app": "another-app"}) == []
+        with pytest.raises(ValueError):
+            await runtime.image_usage({})
+        await runtime.remove_image(tag, force=True)
+        assert await runtime.image_usage(labels) == []
 
     @needs_real_engine
     async def test_build_failure_raises_with_log_tail(

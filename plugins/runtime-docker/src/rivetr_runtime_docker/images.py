@@ -1,12 +1,15 @@
-"""Images: remove, list by label, and prune what Rivetr built (``image_exists`` lives in :mod:`.engine`)."""
+"""Images: remove, list by label (with their sizes: ``image_usage``), and prune what Rivetr built
+(``image_exists`` lives in :mod:`.engine`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
-from rivetr_core.contract import ImageNotFound, PruneResult
+from rivetr_core.contract import ImageNotFound, ImageUsage, PruneResult
 
 from .engine import EngineClient, EngineError, has_labels, label_filters
 
@@ -25,8 +28,8 @@ class ImagesMixin(EngineClient):
                 lambda: self._api().remove_image(self.normalize_image(image), force=force), image=image
             )
 
-    async def list_images(self, labels: Mapping[str, str] | None = None) -> list[str]:
-        """Tags of the images carrying ``labels`` (untagged images are listed by id)."""
+    async def _labelled_images(self, labels: Mapping[str, str] | None) -> list[dict[str, Any]]:
+        """The engine's image list entries carrying every one of ``labels``."""
         filters = self.engine_label_filters(labels)
         for attempt in range(5):
             try:
@@ -38,12 +41,34 @@ class ImagesMixin(EngineClient):
                 if "image not known" not in exc.message or attempt == 4:
                     raise
                 await asyncio.sleep(0.1)
+        return [image for image in images if has_labels(image.get("Labels"), labels)]
+
+    async def list_images(self, labels: Mapping[str, str] | None = None) -> list[str]:
+        """Tags of the images carrying ``labels`` (untagged images are listed by id)."""
         out: list[str] = []
-        for image in images:
-            if not has_labels(image.get("Labels"), labels):
-                continue
+        for image in await self._labelled_images(labels):
             tags = [t for t in image.get("RepoTags") or [] if t and t != "<none>:<none>"]
             out.extend(tags or [image["Id"]])
+        return out
+
+    async def image_usage(self, labels: Mapping[str, str]) -> list[ImageUsage]:
+        """The images carrying every one of ``labels`` with their sizes (the optional ``DiskUsageRuntime``):
+        the same one listing call as :meth:`list_images`, whose answer already holds ``Size``."""
+        if not labels:
+            # Every image of the engine is other programs' business (and a slow answer on a busy one).
+            raise ValueError("image_usage needs labels: Rivetr reports only the images it made")
+        out: list[ImageUsage] = []
+        for image in await self._labelled_images(labels):
+            created = image.get("Created")
+            out.append(
+                ImageUsage(
+                    id=str(image["Id"]),
+                    tags=[t for t in image.get("RepoTags") or [] if t and t != "<none>:<none>"],
+                    size=max(int(image.get("Size") or 0), 0),
+                    labels=dict(image.get("Labels") or {}),
+                    created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+                )
+            )
         return out
 
     async def prune(self, labels: Mapping[str, str], *, build_cache: bool = False) -> PruneResult:
