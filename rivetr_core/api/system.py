@@ -1,9 +1,12 @@
 """Resource history for the dashboard graphs and the CLI.
 
 * ``GET /api/apps/{id}/metrics?range=1h`` — the app's containers (CPU %, memory, network), summed per app.
-* ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir) plus the latest sample.
+* ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir, network) plus the latest
+  sample.
 * ``POST /api/system/cleanup`` — run the cleanup now (old images, dangling images this instance built, old
-  build logs) and return its report; ``GET /api/system/cleanup`` — the last report.
+  build logs) and return its report; ``GET /api/system/cleanup`` — the last report and the cleanup settings.
+* ``GET /api/system/status`` — engine, proxy, database (with its size) and plugins, from the health check.
+* ``GET /api/system/disk-usage`` — disk used per app, service and stack (images, volumes, build logs).
 * ``GET /api/apps/{id}/logs?tail=100&since=&until=&q=&download=1`` — the last lines of the app's running
   container, searched (the CLI's ``rivetr logs``; following is the WebSocket ``/api/apps/{id}/logs/stream``;
   the filters are :mod:`rivetr_core.services.app_logs`).
@@ -69,8 +72,11 @@ class HostPoint(_Out):
     cpu_percent: Number
     memory_used: Number = Field(description="Bytes, averaged.")
     memory_limit: Number = Field(description="Bytes of memory of the host.")
-    net_rx: Number
-    net_tx: Number
+    net_rx: Number = Field(
+        description="Bytes received by the host's interfaces since boot (the last sample's; a rate is the "
+        "difference between two points over their time apart; 0 in samples taken before it was recorded)."
+    )
+    net_tx: Number = Field(description="Bytes sent; as net_rx.")
     disk_percent: Number | None = Field(description="Used space of the data dir's disk; null: not measured.")
 
 
@@ -94,6 +100,14 @@ class HostSample(_Out):
     memory_used_bytes: Number
     memory_total_bytes: Number
     disk_used_percent: Number
+    disk_used_bytes: Number | None = Field(None, description="Of the data dir's disk (absent where unknown).")
+    disk_total_bytes: Number | None = None
+    net_rx_bytes: Number | None = Field(
+        None,
+        description="Received by the host's interfaces since boot (loopback, the engines' bridges and veth "
+        "pairs left out; absent where unknown).",
+    )
+    net_tx_bytes: Number | None = None
     load1: Number | None = Field(None, description="One-minute load average (absent where unknown).")
 
 
@@ -128,8 +142,95 @@ class CleanupReport(_Out):
     seconds: float
 
 
+class CleanupSettings(_Out):
+    """``[cleanup]`` as configured (set in the config file or ``RIVETR_CLEANUP__*``; docs/configuration.md)."""
+
+    keep_images: int = Field(description="Images kept per app for rollback.")
+    build_log_retention_days: int
+    interval_minutes: int = Field(description="Minutes between runs.")
+    disk_warning_percent: int = Field(description="Disk use that raises a disk_warning event.")
+    disk_critical_percent: int = Field(description="Disk use that makes the cleanup run at once.")
+    prune_build_cache: bool = Field(description="Also empty the engine's whole build cache.")
+    audit_retention_days: int
+
+
 class LastCleanupOut(_Out):
     report: CleanupReport | None = Field(description="Null before the first run.")
+    settings: CleanupSettings
+
+
+class RuntimeStatus(_Out):
+    state: str = Field(description="ok, unavailable.")
+    name: str = Field(
+        description="The engine (docker, podman...; [runtime] runtime_type when none answered)."
+    )
+    version: str | None = Field(description="The engine's version; null when it does not answer.")
+    error: str | None = Field(description="Why it is unavailable; else null.")
+
+
+class ProxyStatus(_Out):
+    state: str = Field(description="ok, unavailable, disabled ([proxy] enabled = false).")
+    host: str | None = Field(description="The address it listens on; null when the backend does not say.")
+    ports: list[int] = Field(description="The ports it listens on (HTTP, then HTTPS when enabled).")
+    routes: int | None = Field(description="Routes it serves.")
+    workers: int | None = Field(description="Worker processes.")
+    workers_ready: int | None
+    uptime: float | None = Field(description="Seconds since it started.")
+    error: str | None
+
+
+class DatabaseStatus(_Out):
+    state: str = Field(description="ok, unavailable.")
+    backend: str = Field(description="sqlite or postgresql.")
+    size_bytes: int | None = Field(
+        description="On disk (SQLite: the file with its write-ahead log); null when unknown."
+    )
+
+
+class PluginState(_Out):
+    name: str
+    status: str = Field(description="ok, disabled, failed (see error).")
+    error: str | None = None
+
+
+class SystemStatusOut(_Out):
+    status: str = Field(description="ok, or degraded when a component is not usable (as /health).")
+    version: str = Field(description="Rivetr's version.")
+    runtime: RuntimeStatus
+    proxy: ProxyStatus
+    database: DatabaseStatus
+    plugins: list[PluginState]
+
+
+class UsagePart(_Out):
+    count: int = Field(description="Images, volumes, or build-log lines.")
+    bytes: int | None = Field(description="Their size; null when the engine cannot tell.")
+
+
+class OwnerDiskUsage(_Out):
+    id: str
+    name: str
+    images: UsagePart | None = Field(
+        description="Images Rivetr built for it (each image's size counts the layers it shares with others, "
+        "as `docker images` does); null for a managed service (pulled, shared images) or without an engine."
+    )
+    volumes: UsagePart | None = Field(description="Its engine volumes; null without an engine.")
+    build_logs: UsagePart | None = Field(
+        description="Apps: stored build-log lines and their characters; null for services and stacks."
+    )
+    total_bytes: int = Field(description="What is known of the above, summed.")
+
+
+class DiskUsageOut(_Out):
+    engine: str | None = Field(description="The container engine measured; null when none answered.")
+    image_sizes: bool = Field(
+        description="False: the runtime does not report image sizes (images counted, their bytes null)."
+    )
+    apps: list[OwnerDiskUsage] = Field(description="Biggest first.")
+    services: list[OwnerDiskUsage]
+    stacks: list[OwnerDiskUsage]
+    total_bytes: int
+    errors: list[str] = Field(description="What could not be measured, and why.")
 
 
 def _dump(model: type[BaseModel], data: Any) -> dict[str, Any]:
@@ -155,7 +256,8 @@ async def app_metrics(app_id: str, query_args: RangeQuery) -> dict[str, Any]:
 @validate_querystring(RangeQuery)
 @document_response(SystemMetricsOut)
 async def system_metrics(query_args: RangeQuery) -> dict[str, Any]:
-    """The host over time (CPU %, memory, disk of the data dir), its last sample and every app's."""
+    """The host over time (CPU %, memory, disk of the data dir, network counters), its last sample and
+    every app's."""
     data = await rivetr().services.system.host_metrics(parse_range(query_args.range), query_args.points)
     return _dump(SystemMetricsOut, {**data, "range": query_args.range})
 
@@ -252,5 +354,27 @@ async def run_cleanup() -> dict[str, Any]:
 @tag(["system"])
 @document_response(LastCleanupOut)
 async def last_cleanup() -> dict[str, Any]:
-    """The report of the last cleanup run (``{"report": null}`` before the first)."""
-    return _dump(LastCleanupOut, {"report": rivetr().services.system.last_cleanup()})
+    """The report of the last cleanup run (``report`` null before the first) and the ``[cleanup]`` settings it
+    runs with."""
+    system = rivetr().services.system
+    return _dump(LastCleanupOut, {"report": system.last_cleanup(), "settings": system.cleanup_settings()})
+
+
+@bp.get("/api/system/status")
+@tag(["system"])
+@document_response(SystemStatusOut)
+async def system_status() -> dict[str, Any]:
+    """The server's components: the container engine (name, version, reachable), the proxy (listening
+    address and ports, routes, workers), the database (backend, size on disk) and every plugin's state. Read
+    from the shared health check (``/health``), so it never probes more often than that."""
+    return _dump(SystemStatusOut, await rivetr().services.system.status())
+
+
+@bp.get("/api/system/disk-usage")
+@tag(["system"])
+@document_response(DiskUsageOut)
+async def disk_usage() -> dict[str, Any]:
+    """Disk used per app (its images, volumes and build logs), managed service (volumes) and compose stack
+    (built images, volumes), biggest first; only the caller's team's. Measured through the container engine
+    at each call (one image listing, one volume listing per owner): a page's load, not a monitor's poll."""
+    return _dump(DiskUsageOut, await rivetr().services.system.disk_usage())

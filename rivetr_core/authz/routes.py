@@ -195,6 +195,8 @@ CORE_ROUTES: dict[str, str] = {
     "notifications_api.test_channel": SERVER,
     "system_api.system_metrics": READ,
     "system_api.last_cleanup": READ,
+    "system_api.system_status": READ,
+    "system_api.disk_usage": READ,  # per app of the caller's team (the visibility filter)
     "system_api.run_cleanup": SERVER,
     "audit_api.list_audit": AUDIT,
     # accounts

@@ -2,7 +2,7 @@
 
 * :mod:`.sampler` — :class:`~.sampler.MetricsSampler` (``ctx.services["sampler"]``): every
   ``[metrics] sample_interval`` seconds, one ``runtime.stats_many`` call for all running app containers (the
-  engines answer in parallel), host CPU/memory/disk from psutil, proxy per-route counters and certificate
+  engines answer in parallel), host CPU/memory/disk/network from psutil, proxy per-route counters and certificate
   expiry; writes ``metric_samples`` rows and refreshes the values ``/metrics`` renders. Hourly, raw samples
   older than ``[metrics] raw_retention_days`` are folded into hourly averages, kept
   ``[metrics] hourly_retention_days``.

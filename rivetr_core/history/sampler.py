@@ -41,6 +41,10 @@ LABEL_STACK = "rivetr.stack"
 #: Seconds between attempts to select a runtime when none answered yet (selection may probe sockets).
 RUNTIME_RETRY = 300.0
 COMPACT_EVERY = 3600.0
+#: Interface name prefixes left out of the host's network counters: loopback, the engines' bridges (``docker0``,
+#: ``br-<id>``, ``podman0``, ``cni-podman0``, the built-in runtimes' project bridges ``rvp<hash>``), veth pairs
+#: and traffic-shaping devices (``ifb``).
+VIRTUAL_NICS = ("lo", "docker", "br-", "veth", "podman", "cni", "virbr", "rvp", "ifb")
 
 
 class MetricsSampler:
@@ -138,6 +142,8 @@ class MetricsSampler:
                 cpu_percent=host["cpu_percent"],
                 memory_used=int(host["memory_used_bytes"]),
                 memory_limit=int(host["memory_total_bytes"]),
+                net_rx=int(host.get("net_rx_bytes", 0)),
+                net_tx=int(host.get("net_tx_bytes", 0)),
                 disk_percent=host["disk_used_percent"],
             )
         )
@@ -344,8 +350,21 @@ def _host_stats(path: str) -> dict[str, float]:
         "disk_used_percent": 0.0,
     }
     try:
-        out["disk_used_percent"] = psutil.disk_usage(path).percent
+        disk = psutil.disk_usage(path)
+        out["disk_used_percent"] = disk.percent
+        out["disk_used_bytes"], out["disk_total_bytes"] = float(disk.used), float(disk.total)
     except OSError:
+        pass
+    try:
+        # Counters since boot (the graphs draw rates from successive samples) of the host's own interfaces:
+        # loopback (the proxy talking to its upstreams) and the engines' bridges and veth pairs (a container's
+        # traffic, which crosses the host's interface as well) would count the same bytes twice.
+        nics = [
+            c for name, c in psutil.net_io_counters(pernic=True).items() if not name.startswith(VIRTUAL_NICS)
+        ]
+        out["net_rx_bytes"] = float(sum(c.bytes_recv for c in nics))
+        out["net_tx_bytes"] = float(sum(c.bytes_sent for c in nics))
+    except (OSError, RuntimeError):
         pass
     try:
         out["load1"] = os.getloadavg()[0]

@@ -1,5 +1,5 @@
-"""``SystemService`` (``ctx.services.system``): resource history for the dashboard graphs and the CLI, and the
-cleanup run on demand.
+"""``SystemService`` (``ctx.services.system``): resource history for the dashboard graphs and the CLI, the
+cleanup run on demand, the server's status and its disk usage per app.
 
 The metrics read what the sampler stored (``[metrics] sample_interval``) and its last sample; they never call
 the container engine. The cleanup is the ``cleanup`` service's (:mod:`rivetr_core.cleanup.service`).
@@ -48,6 +48,22 @@ class SystemService:
             "latest": dict(sampler.last_host) if sampler and sampler.last_host else None,
             "apps": self._last_apps(),
         }
+
+    async def status(self) -> dict[str, Any]:
+        """Engine, proxy, database (with its size) and plugins: :mod:`rivetr_core.services.server_status`."""
+        from .server_status import server_status
+
+        return await server_status(self.ctx)
+
+    async def disk_usage(self) -> dict[str, Any]:
+        """Disk used per app, service and stack (images, volumes, build logs): :mod:`.disk_usage`."""
+        from .disk_usage import disk_usage
+
+        return await disk_usage(self.ctx)
+
+    def cleanup_settings(self) -> dict[str, Any]:
+        """``[cleanup]`` as configured (what the cleanup runs with)."""
+        return self.ctx.config.cleanup.model_dump()
 
     async def cleanup_now(self) -> dict[str, Any]:
         """Run the cleanup now and return its report; ``ServiceNotRunning`` when the cleanup is not started."""
