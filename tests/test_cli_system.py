@@ -1,9 +1,11 @@
 """``rivetr system cleanup [--last]`` against a real ``rivetr serve`` process: the report of a run printed for
-people and as JSON, and ``--last`` showing that same report without running another."""
+people and as JSON, and ``--last`` showing that same report without running another; ``rivetr system status``,
+``metrics --window`` (a bad window refused by the API, its message shown) and ``disk-usage``."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +53,44 @@ def test_cleanup_needs_a_login(tmp_path: Path, server: ServerProcess) -> None:
     result = run(["system", "cleanup"], env)
     assert result.exit_code != 0
     assert "log in" in result.output.lower() or "token" in result.output.lower(), result.output
+
+
+def test_status_names_engine_proxy_database_and_plugins(env: dict[str, str]) -> None:
+    result = run(["system", "status", "--json"], env)
+    status = json.loads(result.stdout)
+    assert result.exit_code == (0 if status["status"] == "ok" else 1), result.output
+    assert status["proxy"]["state"] == "disabled" and status["database"]["size_bytes"] > 0
+    text = run(["system", "status"], env)
+    assert "proxy:    disabled" in text.stdout, text.output
+    # The size itself moves between the two calls (the write-ahead log grows): its shape is checked.
+    assert re.search(r"^database: sqlite, \d+(\.\d)? (B|KiB|MiB|GiB) \(ok\)$", text.stdout, re.M), text.output
+    assert f"plugins:  {len(status['plugins'])}" in text.stdout, text.output
+
+
+def test_metrics_window_and_a_bad_window(env: dict[str, str]) -> None:
+    # The sampler takes its first sample as the server starts.
+    data = json.loads(run(["system", "metrics", "--window", "24h", "--points", "5", "--json"], env).stdout)
+    assert (
+        data["range"] == "24h" and 1 <= len(data["points"]) <= 5 and data["latest"]["memory_total_bytes"] > 0
+    )
+    text = run(["system", "metrics", "--window", "24h"], env)
+    assert text.exit_code == 0, text.output
+    assert "cpu:" in text.stdout and "NET IN/S" in text.stdout, text.output
+    bad = run(["system", "metrics", "--window", "1w"], env)
+    assert bad.exit_code != 0 and "range: must look like 15m, 1h, 24h or 7d" in bad.output, bad.output
+
+
+def test_disk_usage_lists_an_app(env: dict[str, str], server: ServerProcess) -> None:
+    with server.client() as client:
+        created = client.post(
+            "/api/apps", json={"name": "cli-disk", "git_url": "https://git.example.com/a/b.git", "port": 80}
+        )
+        assert created.status_code == 201, created.text
+    usage = json.loads(run(["system", "disk-usage", "--json"], env).stdout)
+    [row] = [r for r in usage["apps"] if r["name"] == "cli-disk"]
+    assert row["build_logs"] == {"count": 0, "bytes": 0} and row["total_bytes"] == 0
+    text = run(["system", "disk-usage"], env)
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.stdout.splitlines() if line.startswith("cli-disk"))
+    assert line.split()[:2] == ["cli-disk", "app"] and "0 B (0 lines)" in line, text.stdout
+    assert "total: " in text.stdout

@@ -1,6 +1,12 @@
-"""``rivetr system cleanup [--last]``: reclaim disk now (old images, dangling build leftovers, old build logs)
-and print what went, or show the last run's report. The server also runs it on its own every
-``[cleanup] interval_minutes``; this is for "the disk is full, now"."""
+"""``rivetr system ...``: the server itself, as its dashboard page (Server) shows it.
+
+* ``cleanup [--last]``: reclaim disk now (old images, dangling build leftovers, old build logs) and print what
+  went, or show the last run's report. The server also runs it on its own every ``[cleanup] interval_minutes``;
+  this is for "the disk is full, now".
+* ``status``: the container engine, the proxy, the database (with its size) and the plugins.
+* ``metrics [--window 24h]``: the host's CPU, memory, disk and network over a window, from the recorded history.
+* ``disk-usage``: disk used per app, managed service and stack (images, volumes, build logs), biggest first.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,12 @@ from typing import Any
 import click
 
 from .client import Connection, connection_options, json_option
-from .output import human_size, print_json
+from .output import fields, human_size, print_json, short_time, table
 
 
 @click.group("system")
 def system() -> None:
-    """The server itself: disk cleanup."""
+    """The server itself: status, host metrics, disk usage, cleanup."""
 
 
 @system.command("cleanup")
@@ -53,3 +59,163 @@ def _print_report(report: dict[str, Any]) -> None:
         click.echo(f"took:                {report['seconds']} s")
     for error in report.get("errors") or []:
         click.echo(f"error: {error}", err=True)
+
+
+@system.command("status")
+@connection_options
+@json_option
+def system_status(conn: Connection, as_json: bool) -> None:
+    """The container engine (version, reachable), the proxy (address, ports, routes), the database (size) and
+    each plugin's state. Exits 1 when a component is not usable."""
+    with conn.client() as client:
+        status = client.get("/api/system/status")
+    if as_json:
+        print_json(status)
+    else:
+        runtime, proxy, database = status["runtime"], status["proxy"], status["database"]
+        failed = [p for p in status["plugins"] if p["status"] == "failed"]
+        fields(
+            [
+                ("status", status["status"]),
+                ("version", status["version"]),
+                (
+                    "engine",
+                    f"{runtime['name']} {runtime['version'] or ''}".strip() + f" ({runtime['state']})",
+                ),
+                ("proxy", _proxy_line(proxy)),
+                (
+                    "database",
+                    f"{database['backend']}, {human_size(database['size_bytes'])} ({database['state']})",
+                ),
+                ("plugins", f"{len(status['plugins'])}" + (f", {len(failed)} failed" if failed else "")),
+            ]
+        )
+        for component in (runtime, proxy):
+            if component.get("error"):
+                click.echo(f"error: {component['error']}", err=True)
+        for plugin in failed:
+            click.echo(f"plugin {plugin['name']}: {plugin.get('error') or 'failed'}", err=True)
+    if status["status"] != "ok":
+        raise SystemExit(1)
+
+
+def _proxy_line(proxy: dict[str, Any]) -> str:
+    if proxy["state"] == "disabled":
+        return "disabled"
+    ports = ", ".join(str(p) for p in proxy["ports"]) or "-"
+    where = f"{proxy['host'] or '*'} port {ports}"
+    routes = f", {proxy['routes']} routes" if proxy.get("routes") is not None else ""
+    return f"{where}{routes} ({proxy['state']})"
+
+
+@system.command("metrics")
+@click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="How far back: 15m, 1h, 6h, 24h, 7d, 30d (any <n>m|h|d up to 366d).",
+)
+@click.option(
+    "--points", default=12, show_default=True, type=click.IntRange(2, 2000), help="Rows of the table."
+)
+@connection_options
+@json_option
+def system_metrics(window: str, points: int, conn: Connection, as_json: bool) -> None:
+    """The host over a window: the last sample, then CPU, memory, disk and network (rates between points)
+    averaged into at most --points rows. Recorded every ``[metrics] sample_interval`` by the server."""
+    with conn.client() as client:
+        data = client.get("/api/system/metrics", params={"range": window, "points": points})
+    if as_json:
+        print_json({key: data[key] for key in ("range", "points", "latest")})
+        return
+    latest = data.get("latest")
+    if latest:
+        mem = f"{human_size(latest['memory_used_bytes'])} of {human_size(latest['memory_total_bytes'])}"
+        fields(
+            [
+                ("cpu", f"{latest['cpu_percent']:.1f}%"),
+                ("memory", mem),
+                ("disk", f"{latest['disk_used_percent']:.1f}% of the data dir's disk"),
+                ("load", latest.get("load1")),
+            ]
+        )
+    else:
+        click.echo("no sample yet: the server records one every [metrics] sample_interval")
+    rows = data["points"]
+    if not rows:
+        click.echo(f"no history over the last {window}")
+        return
+    click.echo()
+    table(
+        [
+            (
+                short_time(point["ts"]),
+                f"{point['cpu_percent']:.1f}%",
+                human_size(point["memory_used"]),
+                "-" if point.get("disk_percent") is None else f"{point['disk_percent']:.1f}%",
+                *_rates(rows[index - 1] if index else None, point),
+            )
+            for index, point in enumerate(rows)
+        ],
+        ["time", "cpu", "memory", "disk", "net in/s", "net out/s"],
+    )
+
+
+def _rates(before: dict[str, Any] | None, point: dict[str, Any]) -> tuple[str, str]:
+    """Bytes per second between two points of counters; ``-`` for the first and across a counter reset."""
+    if before is None:
+        return "-", "-"
+    from datetime import datetime
+
+    seconds = (datetime.fromisoformat(point["ts"]) - datetime.fromisoformat(before["ts"])).total_seconds()
+    out = []
+    for key in ("net_rx", "net_tx"):
+        delta = point[key] - before[key]
+        out.append(human_size(int(delta / seconds)) if seconds > 0 and delta >= 0 else "-")
+    return out[0], out[1]
+
+
+@system.command("disk-usage")
+@connection_options
+@json_option
+def system_disk_usage(conn: Connection, as_json: bool) -> None:
+    """Disk used per app (images, volumes, build logs), managed service (volumes) and compose stack (built
+    images, volumes), biggest first. Image sizes count the layers images share (as ``docker images`` does)."""
+    # Volumes are sized by walking their files: a big one takes a while.
+    with conn.client(timeout=120.0) as client:
+        usage = client.get("/api/system/disk-usage")
+    if as_json:
+        print_json(usage)
+        return
+    rows = [(kind, row) for kind in ("apps", "services", "stacks") for row in usage[kind]]
+    if not rows:
+        click.echo("no apps, services or stacks")
+    else:
+        table(
+            [
+                (
+                    row["name"],
+                    kind[:-1],
+                    _part(row["images"]),
+                    _part(row["volumes"]),
+                    _part(row["build_logs"], "lines"),
+                    human_size(row["total_bytes"]),
+                )
+                for kind, row in sorted(rows, key=lambda r: -r[1]["total_bytes"])
+            ],
+            ["name", "kind", "images", "volumes", "build logs", "total"],
+        )
+        click.echo(
+            f"\ntotal: {human_size(usage['total_bytes'])} (engine: {usage['engine'] or 'unavailable'})"
+        )
+    if not usage["image_sizes"] and usage["engine"]:
+        click.echo(f"the {usage['engine']} runtime does not report image sizes: images are counted only")
+    for error in usage["errors"]:
+        click.echo(f"error: {error}", err=True)
+
+
+def _part(part: dict[str, Any] | None, unit: str = "") -> str:
+    if part is None:
+        return "-"
+    count = f"{part['count']} {unit}".strip()
+    return f"{human_size(part['bytes'])} ({count})" if part["bytes"] is not None else f"? ({count})"
