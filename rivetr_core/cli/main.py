@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "apps": "apps_cmd:apps",
     "env": "env_cmd:env",
     "volumes": "volumes_cmd:volumes",
+    "tasks": "tasks_cmd:tasks",
     "services": "services_cmd:services",
     "templates": "templates_cmd:templates",
     "stacks": "stacks_cmd:stacks",
