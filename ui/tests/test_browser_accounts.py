@@ -168,6 +168,13 @@ def test_phone_width_layout_and_command_palette(shared_server: Any, page: Any) -
     page.keyboard.type("sett")
     page.keyboard.press("Enter")
     page.wait_for_url(server.url + "/settings")
+    # Every top-level page is one palette search away, the audit log and stacks included.
+    for typed, path in (("audit", "/audit"), ("stacks (", "/stacks")):
+        page.keyboard.press("Control+k")
+        page.wait_for_selector("#palette[open]")
+        page.keyboard.type(typed)
+        page.keyboard.press("Enter")
+        page.wait_for_url(server.url + path)
 
 
 def test_keyboard_only_use_with_visible_focus(shared_server: Any, page: Any) -> None:

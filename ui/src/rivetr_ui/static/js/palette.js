@@ -15,9 +15,13 @@
     { label: "New app", kind: "action", run: go("/apps/new") },
     { label: "Services", kind: "page", run: go("/services") },
     { label: "New database / service", kind: "action", run: go("/services/new") },
+    { label: "Stacks (compose)", kind: "page", run: go("/stacks") },
+    { label: "New stack from a compose file", kind: "action", run: go("/stacks/new") },
     { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Certificates", kind: "page", run: go("/certificates") },
     { label: "Notifications: channels, Send test, deliveries", kind: "page", run: go("/notifications") },
+    { label: "Teams", kind: "page", run: go("/teams") },
+    { label: "Audit log: who did what, when", kind: "page", run: go("/audit") },
     { label: "Settings", kind: "page", run: go("/settings") },
     { label: "API tokens", kind: "page", run: go("/settings#tokens") },
     { label: "Profile: password, two-factor login, sessions", kind: "page", run: go("/profile") }
@@ -38,11 +42,12 @@
           window.location.href = page + "#deploy";
         } });
         if (a.current_deployment_id) {
+          // A real restart of the running container (POST /restart), not a redeploy of the same image.
           items.push({ label: "Restart " + a.name, kind: "action", run: async function () {
-            await Rivetr.api("POST", "/api/deployments/" + encodeURIComponent(a.current_deployment_id) + "/rollback");
-            window.location.href = page + "#deploy";
+            await Rivetr.api("POST", "/api/apps/" + encodeURIComponent(a.id) + "/restart");
+            window.location.href = page;
           } });
-          items.push({ label: "Open logs of " + a.name, kind: "action", run: go(page + "#logs") });
+          items.push({ label: "Open logs of " + a.name, kind: "action", run: go(page + "/logs") });
           items.push({ label: "Terminal in " + a.name, kind: "action", run: go(page + "/terminal") });
         }
       });
