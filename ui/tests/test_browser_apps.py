@@ -103,6 +103,18 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
     assert page.get_attribute("#apps-table tbody tr", "data-app") == "web"
     assert page.get_attribute(".filters >> text=Production", "aria-current") == "page"
     screenshot(page, "apps")
+    # At phone width every app is a card holding what the desktop's columns show, and nothing is cut off.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(url + "/apps")
+    card = page.locator("#apps-table tbody tr[data-app=web]")
+    assert card.evaluate("r => getComputedStyle(r).display") == "block"
+    assert "web.example.test" in card.inner_text()
+    label = card.locator("td[data-label=Domains]").evaluate("td => getComputedStyle(td, '::before').content")
+    assert "Domains" in label  # the column's name, shown before the value on the card
+    assert card.evaluate("r => r.getBoundingClientRect().right") <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "apps-cards-390")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
 
 def test_env_vars_multiline_secret_reveal_edit_delete(shared_server: Any, page: Any, git_server: Any) -> None:
