@@ -89,6 +89,7 @@ TABS: tuple[tuple[str, str], ...] = (
     ("volumes", "Volumes"),
     ("links", "Links"),
     ("backups", "Backups"),
+    ("tasks", "Tasks"),
     ("previews", "Previews"),
     ("settings", "Settings"),
 )
