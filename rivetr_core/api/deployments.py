@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Blueprint, websocket
+from quart import Blueprint, request, websocket
 from quart_schema import document_request, document_response, tag, validate_querystring
 
 from rivetr_core.apimodel import ApiModel
@@ -51,9 +51,19 @@ async def deploy(app_id: str) -> tuple[dict[str, Any], int]:
     it then keeps); 202 with the deployment (``queued``)."""
     data = await optional_json(DeployIn)
     dep = await rivetr().services.apps.deploy(
-        app_id, commit=data.commit, trigger="api", image=data.image, no_cache=data.no_cache
+        app_id,
+        commit=data.commit,
+        trigger="api",
+        image=data.image,
+        no_cache=data.no_cache,
+        started_by=_caller(),
     )
     return deployment_json(dep), 202
+
+
+def _caller() -> str | None:
+    """Who is asking, as the audit log names them (``user:<name>``, ``token:<owner>/<name>``, ``admin``)."""
+    return getattr(request, "rivetr_principal", None)
 
 
 @bp.get("/api/apps/<app_id>/deployments")
@@ -118,7 +128,7 @@ async def rollback(deployment_id: str) -> tuple[dict[str, Any], int]:
     if stacks is not None:
         dep = await stacks.get_deployment(deployment_id)
         return stack_deployment_json(await stacks.rollback(dep.stack_id, deployment_id)), 202
-    return deployment_json(await rivetr().services.apps.rollback(deployment_id)), 202
+    return deployment_json(await rivetr().services.apps.rollback(deployment_id, started_by=_caller())), 202
 
 
 # --------------------------------------------------------------------------------------------- websockets

@@ -110,12 +110,13 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                     d["status"],
                     (d.get("commit_sha") or "")[:10],
                     d.get("trigger"),
+                    d.get("started_by") or "",
                     short_time(d.get("created_at")),
                     d.get("error") or "",
                 )
                 for d in deployments
             ],
-            ["deployment", "status", "commit", "trigger", "created", "error"],
+            ["deployment", "status", "commit", "trigger", "by", "created", "error"],
         )
 
 

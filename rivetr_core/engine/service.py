@@ -162,6 +162,7 @@ class DeploymentService:
         trigger: str = "api",
         rollback_of: str | None = None,
         no_cache: bool = False,
+        started_by: str | None = None,
     ) -> Deployment:
         async with self.db.session() as session:
             app = await session.get(App, app_id)
@@ -173,6 +174,7 @@ class DeploymentService:
                 app_id=app_id,
                 status="queued",
                 trigger=trigger,
+                started_by=started_by,
                 requested_commit=commit,
                 rollback_of=rollback_of,
                 no_cache=no_cache,
@@ -195,7 +197,9 @@ class DeploymentService:
         self._publish(dep, None)
         return dep
 
-    async def rollback(self, deployment_id: str, *, trigger: str = "rollback") -> Deployment:
+    async def rollback(
+        self, deployment_id: str, *, trigger: str = "rollback", started_by: str | None = None
+    ) -> Deployment:
         source = await self.get_deployment(deployment_id)
         if source.status not in ("running", "replaced") or not source.image or source.image_removed:
             raise Conflict(
@@ -203,7 +207,7 @@ class DeploymentService:
                 f"(status {source.status}{', image removed' if source.image_removed else ''})",
                 code="rollback_unavailable",
             )
-        return await self.deploy(source.app_id, trigger=trigger, rollback_of=source.id)
+        return await self.deploy(source.app_id, trigger=trigger, rollback_of=source.id, started_by=started_by)
 
     async def cancel(self, deployment_id: str) -> Deployment:
         dep = await self.get_deployment(deployment_id)

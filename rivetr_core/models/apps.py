@@ -178,6 +178,9 @@ class Deployment(SQLModel, table=True):
     )
     status: str = Field(default="queued", max_length=20, index=True)
     trigger: str = Field(default="api", max_length=40)
+    #: Who asked for it through the API, as the audit log names them (``user:<name>``, ``token:<owner>/<name>``,
+    #: ``admin``); null when no one did (a webhook, a schedule, a crash restart: ``trigger`` says which).
+    started_by: str | None = Field(default=None, max_length=200)
     requested_commit: str | None = Field(default=None, max_length=64)
     commit_sha: str | None = Field(default=None, max_length=64)
     commit_message: str | None = Field(default=None, max_length=2000)

@@ -24,6 +24,7 @@ class DeploymentSummary:
     app_id: str
     status: str
     trigger: str
+    started_by: str | None
     requested_commit: str | None
     commit_sha: str | None
     commit_message: str | None

@@ -409,9 +409,11 @@ class AppService:
         trigger: str = "api",
         image: str | None = None,
         no_cache: bool = False,
+        started_by: str | None = None,
     ) -> Deployment:
         """Queue a deployment of the branch head (or ``commit``); the pipeline runs it in the background. An
-        image app given ``image`` (another tag) keeps it as its image and deploys it."""
+        image app given ``image`` (another tag) keeps it as its image and deploys it. ``started_by``: who asked
+        (the principal's audit name), shown with the deployment."""
         if image is not None:
             app, _domains = await self.get(app_id)
             if app.source_kind != "image":
@@ -432,12 +434,12 @@ class AppService:
                     field, f"app {app.name!r} runs a pre-built image: it has no commits and no build"
                 )
         return await self.ctx.services.deployments.deploy(
-            app_id, commit=commit, trigger=trigger, no_cache=no_cache
+            app_id, commit=commit, trigger=trigger, no_cache=no_cache, started_by=started_by
         )
 
-    async def rollback(self, deployment_id: str) -> Deployment:
+    async def rollback(self, deployment_id: str, *, started_by: str | None = None) -> Deployment:
         """A new deployment reusing that deployment's image (no clone, no build); ``Conflict`` without one."""
-        return await self.ctx.services.deployments.rollback(deployment_id)
+        return await self.ctx.services.deployments.rollback(deployment_id, started_by=started_by)
 
     def app_json(self, app: App, domains: list[str]) -> dict[str, Any]:
         """The app as the API shows it (:class:`~.app_responses.AppOut`)."""

@@ -27,6 +27,11 @@ class DeploymentOut(ApiModel):
         "deployment took over)."
     )
     trigger: str = Field(description="Who asked: api, webhook, dashboard, cli, rollback, crash restart...")
+    started_by: str | None = Field(
+        None,
+        description="Who asked through the API, as the audit log names them: user:<name>, token:<owner>/<name> "
+        "or admin; null when no one did (a webhook, a schedule, a crash restart: see trigger).",
+    )
     requested_commit: str | None = Field(description="The commit asked for; null: the branch head.")
     commit_sha: str | None = Field(description="The commit built (known once cloned).")
     commit_message: str | None
@@ -97,6 +102,7 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
         app_id=dep.app_id,
         status=dep.status,
         trigger=dep.trigger,
+        started_by=dep.started_by,
         requested_commit=dep.requested_commit,
         commit_sha=dep.commit_sha,
         commit_message=dep.commit_message,

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.engines import ensure_engine
-from ui.tests.browser_helpers import screenshot, setup_admin
+from ui.tests.browser_helpers import ADMIN_USER, screenshot, setup_admin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -158,6 +158,9 @@ def test_deploy_live_logs_rollback_and_terminal(
     assert served(server, app_id) == "hello from v1\n"
     latest = client.get(f"/api/apps/{app_id}/deployments").json()["items"][0]
     assert latest["rollback_of"] == first and latest["status"] == "running"
+    # The timeline says who asked: the signed-in user rolled back.
+    rolled = page.locator(f"#deployments li[data-deployment='{latest['id']}'] .started-by")
+    expect(rolled).to_have_text(ADMIN_USER)
 
     # Any deployment's build log can be replayed: the first one's, from the timeline.
     page.click(f"#deployments li[data-deployment='{first}'] button:has-text('Log')")

@@ -110,3 +110,17 @@ bp.add_app_template_global(step_view, "step_view")
 def redact_url(value: str | None) -> str:
     """Git URLs may embed ``user:password@``: never render that part."""
     return redact(value or "")
+
+
+@bp.app_template_filter("who")
+def who(principal: str | None) -> str:
+    """A principal as the audit log names it (``user:alice``, ``token:alice/ci``, ``admin``), for people."""
+    if not principal:
+        return ""
+    kind, _, name = principal.partition(":")
+    if kind == "user" and name:
+        return name
+    if kind == "token" and name:
+        owner, _, token = name.rpartition("/")
+        return f"token {token} ({owner})" if owner else f"token {token}"
+    return "the admin token" if principal == "admin" else principal
