@@ -205,7 +205,7 @@ async def test_login_form_is_rate_limited_with_a_readable_page(config_factory: A
         assert response.headers["Retry-After"] and "too many requests" in page and "<html" in page
 
 
-async def test_settings_lists_plugins_with_a_failed_one_and_why(
+async def test_server_page_lists_plugins_with_a_failed_one_and_why(
     config_factory: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.test_plugin_config import BROKEN_IMPORT, install_dist
@@ -216,7 +216,7 @@ async def test_settings_lists_plugins_with_a_failed_one_and_why(
     async with app.test_app():
         client = app.test_client()
         await do_setup(client)
-        page = await (await client.get("/settings")).get_data(as_text=True)
+        page = await (await client.get("/server")).get_data(as_text=True)
     row = re.search(r'<tr data-plugin="acme-notifier">(.*?)</tr>', page, re.S)
     assert row, "the failed plugin is not listed"
     assert '<span class="badge failed">failed</span>' in row.group(1)

@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     profile,
     projects,
     registries,
+    server,
     services,
     settings,
     stack_backups,

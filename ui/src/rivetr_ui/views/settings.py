@@ -1,7 +1,8 @@
-"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, cleanup, theme. Changes go
-through the REST API (``/api/tokens``, ``/api/ssh-keys``, ``/api/ssh-known-hosts``, ``/api/git-providers``) from
-the browser with the session; the git-provider section is filled by ``settings.js`` from
-``/api/git-providers(/available)``. Password, two-factor login and sessions are on ``/profile`` (:mod:`.profile`)."""
+"""``/settings``: API tokens, SSH keys, pinned SSH host keys, git providers, schedules, theme (the cleanup and the
+plugins are on ``/server``: :mod:`.server`). Changes go through the REST API (``/api/tokens``, ``/api/ssh-keys``,
+``/api/ssh-known-hosts``, ``/api/git-providers``) from the browser with the session; the git-provider section is
+filled by ``settings.js`` from ``/api/git-providers(/available)``. Password, two-factor login and sessions are on
+``/profile`` (:mod:`.profile`)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,7 @@ async def settings() -> tuple[str, int]:
         known_hosts=await _known_hosts(),
         tokens=await _tokens(),
         token_apps=await queries.list_apps(ctx()),
-        plugins=ctx().plugins.plugin_infos(),
         schedules=await readmodels.list_schedules(ctx().db),
-        report=_cleanup_report(),
     )
 
 
@@ -59,13 +58,3 @@ async def settings_ssh_known_hosts() -> tuple[str, int]:
 @bp.get("/settings/partials/schedules")
 async def settings_schedules() -> tuple[str, int]:
     return await render("partials/schedules.html", schedules=await readmodels.list_schedules(ctx().db))
-
-
-def _cleanup_report() -> object:
-    """The last cleanup's report (None before the first run, or when the cleanup service is off)."""
-    return getattr(ctx().services.get("cleanup"), "last_report", None)
-
-
-@bp.get("/settings/partials/cleanup")
-async def settings_cleanup() -> tuple[str, int]:
-    return await render("partials/cleanup.html", report=_cleanup_report())

@@ -1,14 +1,60 @@
-// CPU and memory graphs (uPlot) of one container owner, shared by the app page and the service page: the
-// panel (partials/metrics_panel.html) names its sources in data attributes.
+// Time-series graphs (uPlot). window.RivetrCharts: the plot, formatting and rate helpers every graph shares (the
+// Server page's host graphs use them too, js/server.js). Below it, the CPU and memory graphs of one container
+// owner, shared by the app page and the service page: the panel (partials/metrics_panel.html) names its sources
+// in data attributes.
 //   data-metrics-history: the recorded history (GET /api/apps|services/{id}/metrics?range=1h), read once;
 //   data-metrics-live (optional): a fresh sample ({now, error}) polled every 5 s (the app page's stats.json).
 // Without a live source the history itself is read again every poll and its `latest` is the "now" line:
 // a service's container is sampled by the metrics sampler only, like the history. A "metrics-refresh" event on
 // the panel polls at once.
+window.RivetrCharts = (function () {
+  "use strict";
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  // series: [{label, color}]; fmt formats a y value; floor: the least top of the y axis (an idle series would
+  // otherwise fill the whole height with noise).
+  function plot(el, series, fmt, floor) {
+    if (!window.uPlot) return null;
+    var opts = {
+      width: Math.max(el.clientWidth, 200), height: 180,
+      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max((max || 0) * 1.2, floor || 1)]; } } },
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--border") } },
+             { stroke: css("--muted"), grid: { stroke: css("--border") }, values: function (u, v) { return v.map(fmt); }, size: 72 }],
+      series: [{}].concat(series.map(function (s) {
+        return { label: s.label, stroke: s.color, width: 2, fill: series.length === 1 ? s.color + "22" : undefined,
+                 value: function (u, v) { return v == null ? "—" : fmt(v); } };
+      })),
+      legend: { show: true }
+    };
+    return new uPlot(opts, [[]].concat(series.map(function () { return []; })), el);
+  }
+  function bytes(v) {
+    if (v >= 1073741824) return (v / 1073741824).toFixed(1) + " GiB";
+    if (v >= 1048576) return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB";
+    if (v >= 1024) return (v / 1024).toFixed(v < 10240 ? 1 : 0) + " KiB";
+    return Math.round(v) + " B";
+  }
+  function mib(v) {
+    if (v >= 1073741824) return (v / 1073741824).toFixed(1) + " GiB";
+    return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB";
+  }
+  function pct(v) { return v.toFixed(1) + "%"; }
+  // Per-second rates from counters (bytes since a start) at times t (seconds): null for the first point and
+  // across a reset (a restarted container's counter starts again at 0).
+  function rates(t, counters) {
+    return counters.map(function (c, i) {
+      if (i === 0 || c == null || counters[i - 1] == null) return null;
+      var dt = t[i] - t[i - 1], d = c - counters[i - 1];
+      return dt > 0 && d >= 0 ? d / dt : null;
+    });
+  }
+  return { plot: plot, bytes: bytes, mib: mib, pct: pct, rates: rates };
+})();
+
 (function () {
   "use strict";
   var panel = document.querySelector("[data-metrics-history]");
   if (!panel) return;
+  var C = window.RivetrCharts;
   var historyUrl = panel.dataset.metricsHistory, liveUrl = panel.dataset.metricsLive || "";
   var cpuEl = panel.querySelector("#cpu-chart"), memEl = panel.querySelector("#mem-chart");
   var nowEl = panel.querySelector("#metrics-now");
@@ -16,24 +62,8 @@
   function reset() { series = { t: [], cpu: [], mem: [] }; seen = {}; }
   reset();
 
-  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-  function makePlot(el, label, color, fmt) {
-    if (!window.uPlot) return null;
-    var opts = {
-      width: Math.max(el.clientWidth, 200), height: 180,
-      scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, Math.max(max * 1.2, label === "CPU %" ? 5 : 1)]; } } },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--border") } },
-             { stroke: css("--muted"), grid: { stroke: css("--border") }, values: function (u, v) { return v.map(fmt); }, size: 60 }],
-      series: [{}, { label: label, stroke: color, width: 2, fill: color + "22", value: function (u, v) { return v == null ? "—" : fmt(v); } }],
-      legend: { show: true }
-    };
-    return new uPlot(opts, [[], []], el);
-  }
-  function mib(v) {
-    if (v >= 1073741824) return (v / 1073741824).toFixed(1) + " GiB";
-    return (v / 1048576).toFixed(v < 10485760 ? 1 : 0) + " MiB";
-  }
-  function pct(v) { return v.toFixed(1) + "%"; }
+  var mib = C.mib, pct = C.pct;
+  function makePlot(el, label, color, fmt) { return C.plot(el, [{ label: label, color: color }], fmt, label === "CPU %" ? 5 : 1); }
   function add(sample) {
     var t = Date.parse(sample.ts) / 1000;
     if (!t || seen[t]) return;

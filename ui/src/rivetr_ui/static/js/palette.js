@@ -20,6 +20,7 @@
     { label: "Backups", kind: "page", run: go("/backups") },
     { label: "Certificates", kind: "page", run: go("/certificates") },
     { label: "Notifications: channels, Send test, deliveries", kind: "page", run: go("/notifications") },
+    { label: "Server: host metrics, engine and proxy, disk usage, cleanup, plugins", kind: "page", run: go("/server") },
     { label: "Teams", kind: "page", run: go("/teams") },
     { label: "Audit log: who did what, when", kind: "page", run: go("/audit") },
     { label: "Settings", kind: "page", run: go("/settings") },
