@@ -17,6 +17,7 @@ dashboard, which reads core only through this package (and ``ctx.services`` for 
 * :mod:`.backups` — backup destinations, runs (with their latest restore) and schedules, as the API shows them;
 * :mod:`.pending` — what changed since an app's running version started (:func:`pending_changes`);
 * :mod:`.schedules` — scheduled jobs;
+* :mod:`.app_tasks` — an app's tasks with their runs, and its scheduled deployments (its Tasks tab);
 * :mod:`.stack_backups` — a stack's named volumes and backup runs (its Backups panel);
 * :mod:`.tags` — the tags in use with their counts (:func:`tag_counts`);
 * :mod:`.managed` — managed services' parts of pages: an app's links, a service's backup runs, the services of a
@@ -51,6 +52,7 @@ from rivetr_core.models.git import not_a_preview_app
 from rivetr_core.pagination import decode_time_id_cursor, encode_cursor
 from rivetr_core.tags import like_pattern, tag_clause, usable_tags
 
+from .app_tasks import app_tasks
 from .appparts import EnvVarView, SshKeySummary, app_domains, env_vars, known_hosts, previews, ssh_keys
 from .backups import backup_destinations, backup_runs, backup_schedules
 from .deployments import DeploymentSummary, get_deployment, recent_deployments
@@ -515,6 +517,7 @@ __all__ = [
     "app_links",
     "app_page",
     "app_page_json",
+    "app_tasks",
     "backup_destinations",
     "backup_runs",
     "backup_schedules",
