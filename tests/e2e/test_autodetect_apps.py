@@ -1,7 +1,7 @@
 """Zero-config deploys (issue 19) through a real ``rivetr serve`` on Docker and on Podman: each sample repository of
 ``tests/fixtures/apps`` (no Dockerfile) is pushed to the test git daemon, deployed with ``builder = "auto"`` (the
 ``autodetect`` builder writes the Dockerfile) and no port (the first deployment records the detector's: Python
-8000, Node 3000, Go and static 8080), and answers through the built-in proxy.
+8000, Node and Ruby 3000, Go, PHP and static 8080), and answers through the built-in proxy.
 
 One server per engine serves every sample, and the first deployments run concurrently (one wave on docker, two on
 podman: see SECOND_WAVE), so the module costs one server start and about one slowest build per engine. A code-only
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 APPS = Path(__file__).resolve().parents[1] / "fixtures" / "apps"
 ENGINES = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("podman", marks=pytest.mark.podman)]
-#: Builds of six samples at once on two shared cores: the slowest (Go's net/http) takes tens of seconds.
+#: Builds of eight samples at once on two shared cores: the slowest (Go's net/http) takes tens of seconds.
 BUILD_TIMEOUT = 420
 
 
@@ -73,6 +73,10 @@ SAMPLES = {
     "vite-static": Sample("node (vite)", "hello from vite", vite_bundle_says, 8080),
     "go-http": Sample("go", "hello from go\n", body_is, 8080),
     "static-site": Sample("static", "<h1>hello from a static site</h1>", body_contains, 8080),
+    # PHP and Ruby: no dependencies (Packagist and rubygems.org are out of reach), but composer install and
+    # bundle install run; the answers are computed by the interpreter, not sent as file text.
+    "php-plain": Sample("php", "hello from php 42\n", body_is, 8080),
+    "ruby-plain": Sample("ruby", "hello from ruby 42\n", body_is, 3000),
 }
 
 
@@ -148,7 +152,7 @@ def bench(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             engine,
             base / "rivetr",
             proxy_port=None,
-            # All six first deploys at once (default 2): their clones, pulls and builds overlap.
+            # All first deploys at once (default 2): their clones, pulls and builds overlap.
             **{**E2E_ENV, "RIVETR_RUNTIME__MAX_CONCURRENT_DEPLOYMENTS": str(len(SAMPLES))},
         )
     except BaseException:
@@ -312,6 +316,10 @@ def test_a_repository_with_nothing_to_detect_fails_naming_what_was_looked_for(
         "package.json",
         "go.mod",
         "index.html",
+        "composer.json",
+        "index.php",
+        "Gemfile",
+        "config.ru",
     ):
         assert looked_for in error, (looked_for, error)
     assert "Add a Dockerfile" in error, error
