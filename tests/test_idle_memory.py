@@ -18,3 +18,26 @@ def test_list_envelopes_are_built_on_first_use_not_at_import() -> None:
     page = envelope.model_validate({"items": [{"name": "web"}], "next": None})
     assert envelope.__pydantic_complete__ is True
     assert page.model_dump() == {"items": [{"name": "web"}], "next": None}
+
+
+def test_the_tasks_api_loads_its_services_with_the_first_request() -> None:
+    """Registering /api/apps/{id}/tasks at start-up must not load the task services and their tables (~0.9 MB of
+    the idle server); their response models live apart (rivetr_core.services.task_responses)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rivetr_core.api.tasks\n"
+        "loaded = [m for m in ('rivetr_core.services.tasks', 'rivetr_core.services.scheduled_deployments',"
+        " 'rivetr_core.models.tasks') if m in sys.modules]\n"
+        "print(','.join(loaded))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_the_response_model_states_the_output_limit_the_table_keeps() -> None:
+    from rivetr_core.models.tasks import OUTPUT_LIMIT
+    from rivetr_core.services.task_responses import OUTPUT_KIB
+
+    assert OUTPUT_KIB * 1024 == OUTPUT_LIMIT

@@ -8,7 +8,7 @@ the domain errors (422 naming the field, 404, 409 ``task_running``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict, Field
 from quart import Blueprint, Response
@@ -16,8 +16,17 @@ from quart_schema import document_response, tag, validate_request
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
-from rivetr_core.services.scheduled_deployments import ScheduledDeploymentOut, ScheduledDeploymentService
-from rivetr_core.services.tasks import MAX_TIMEOUT, TaskOut, TaskRunOut, TaskService, run_json
+from rivetr_core.services.task_responses import (
+    MAX_TIMEOUT,
+    ScheduledDeploymentOut,
+    TaskOut,
+    TaskRunOut,
+    run_json,
+)
+
+if TYPE_CHECKING:
+    from rivetr_core.services.scheduled_deployments import ScheduledDeploymentService
+    from rivetr_core.services.tasks import TaskService
 
 bp = Blueprint("tasks_api", __name__, url_prefix="/api/apps/<app_id>")
 
@@ -82,10 +91,14 @@ class ScheduledDeploymentPage(ApiModel):
 
 
 def _tasks() -> TaskService:
+    from rivetr_core.services.tasks import TaskService  # loads with the first request (idle memory)
+
     return TaskService(rivetr())
 
 
 def _deploys() -> ScheduledDeploymentService:
+    from rivetr_core.services.scheduled_deployments import ScheduledDeploymentService
+
     return ScheduledDeploymentService(rivetr())
 
 

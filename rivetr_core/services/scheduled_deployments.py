@@ -13,18 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import Field
 from sqlmodel import col, select
 
-from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import NotFound, RivetrError, ValidationFailed
 from rivetr_core.db import aware, isoformat, utcnow
 from rivetr_core.models.schedules import ScheduledJob
 from rivetr_core.models.tasks import ScheduledDeployment, deploy_job_name
 
+from .task_responses import ScheduledDeploymentOut
 from .tasks import TaskService, check_cron, unrestricted
 
 if TYPE_CHECKING:
@@ -32,24 +31,6 @@ if TYPE_CHECKING:
 
 #: How far ahead a one-off may be set (its job's cron names a day of a year, not the year).
 MAX_AHEAD = timedelta(days=365)
-
-
-class ScheduledDeploymentOut(ApiModel):
-    id: str
-    app_id: str
-    kind: Literal["once", "cron"]
-    at: str | None = Field(description="A one-off's time (UTC).")
-    schedule: str | None = Field(description="A recurring one's cron expression.")
-    timezone: str
-    no_cache: bool
-    status: Literal["scheduled", "done", "failed"] = Field(
-        description="A one-off: scheduled until it ran, then done (deployment queued) or failed (refused)."
-    )
-    next_run_at: str | None = Field(description="When it deploys next (UTC); null once a one-off ran.")
-    last_run_at: str | None
-    last_deployment_id: str | None
-    last_error: str | None
-    created_at: str | None
 
 
 def parse_at(value: str) -> datetime:

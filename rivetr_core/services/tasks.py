@@ -19,18 +19,18 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from rivetr_core.apimodel import ApiModel
 from rivetr_core.contract.errors import Conflict, NotFound, RivetrError, ValidationFailed
 from rivetr_core.db import isoformat, utcnow
 from rivetr_core.models.apps import App
 from rivetr_core.models.schedules import ScheduledJob
 from rivetr_core.models.tasks import OUTPUT_LIMIT, RUNS_KEPT, AppTask, AppTaskRun, task_job_name
+
+from .task_responses import MAX_TIMEOUT, TaskOut, TaskRunOut, run_json
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -41,7 +41,6 @@ log = logging.getLogger("rivetr.tasks")
 T = TypeVar("T")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
-MAX_TIMEOUT = 86400
 #: Seconds past ``timeout`` after which the server stops waiting for an exec the wrapper failed to end.
 TIMEOUT_GRACE = 15.0
 #: The exit code of a process killed by SIGKILL, as a shell reports it.
@@ -63,55 +62,6 @@ WRAPPER = (
     'kill "$guard" 2>/dev/null\n'
     'exit "$code"\n'
 )
-
-
-class TaskRunOut(ApiModel):
-    id: str
-    task_id: str
-    app_id: str
-    trigger: Literal["manual", "schedule"]
-    status: Literal["running", "succeeded", "failed", "timed_out", "interrupted"]
-    command: str
-    started_at: str | None
-    finished_at: str | None
-    exit_code: int | None
-    duration_ms: int | None
-    output: str = Field(description=f"stdout and stderr interleaved; the last {OUTPUT_LIMIT // 1024} KiB.")
-    output_truncated: bool = Field(description="True when earlier output was cut to keep the limit.")
-    error: str | None
-
-
-class TaskOut(ApiModel):
-    id: str
-    app_id: str
-    name: str
-    command: str
-    schedule: str
-    timezone: str
-    timeout: int
-    enabled: bool
-    next_run_at: str | None = Field(description="The next scheduled run (UTC); null while disabled.")
-    last_run: TaskRunOut | None = Field(description="The latest run, output included.")
-    created_at: str | None
-    updated_at: str | None
-
-
-def run_json(run: AppTaskRun) -> dict[str, Any]:
-    return TaskRunOut(
-        id=run.id,
-        task_id=run.task_id,
-        app_id=run.app_id,
-        trigger=run.trigger,  # type: ignore[arg-type]
-        status=run.status,  # type: ignore[arg-type]
-        command=run.command,
-        started_at=isoformat(run.started_at),
-        finished_at=isoformat(run.finished_at),
-        exit_code=run.exit_code,
-        duration_ms=run.duration_ms,
-        output=run.output,
-        output_truncated=run.output_truncated,
-        error=run.error,
-    ).model_dump(mode="json")
 
 
 def cap_output(text: str) -> tuple[str, bool]:
