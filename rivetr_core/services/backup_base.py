@@ -99,6 +99,45 @@ class BackupBase:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
+    async def _swap_in(
+        self,
+        runtime: Any,
+        containers: Callable[[], Awaitable[list[Any]]],
+        token: str,
+        paths: list[dict[str, str]],
+        *,
+        restarted: Callable[[], Awaitable[None]],
+    ) -> list[str]:
+        """Stop the containers ``containers()`` lists, swap the staged files in, start them again (always,
+        swapped or not), then ``restarted()`` (routes follow new addresses). Returns the ids started again.
+        Before the swap, any failure discards the staging: the live data is untouched. The caller holds the
+        owner's lock (an app's or a stack's: one restore or switch at a time)."""
+        stopped: list[str] = []
+        swapped = False
+        try:
+            for container in await containers():
+                await runtime.stop(container.id, timeout=10)
+                stopped.append(container.id)
+            # Shielded: a shutdown arriving now must not leave half the entries swapped.
+            await asyncio.shield(self._worker({"op": "swap", "token": token, "targets": paths}))
+            swapped = True
+        finally:
+            if not swapped:
+                try:
+                    await asyncio.shield(self._worker({"op": "discard", "token": token, "targets": paths}))
+                except Exception:
+                    log.warning("discarding the staged restore %s failed", token, exc_info=True)
+            for container_id in stopped:
+                try:
+                    await asyncio.shield(runtime.start(container_id))
+                except Exception:
+                    log.error(
+                        "could not start container %s again after a restore", container_id, exc_info=True
+                    )
+            if stopped:
+                await restarted()
+        return stopped
+
     async def _worker(self, request: dict[str, Any], *, check: bool = False) -> dict[str, Any]:
         """One worker operation; its failure becomes :class:`DestinationCheckFailed` (``check``) or
         :class:`BackupWorkerError`, both naming the worker's code in ``details.problem``."""

@@ -14,7 +14,7 @@ from rivetr_core.models.apps import App, Deployment
 from rivetr_core.models.backups import Backup, BackupDestination, BackupRestore
 from rivetr_core.models.volumes import Volume
 
-from .backup_base import SHUTDOWN, BackupBase, StepFailed, failure_text, log, volume_entry
+from .backup_base import SHUTDOWN, BackupBase, StepFailed, failure_text, volume_entry
 from .backup_destinations import worker_destination
 
 if TYPE_CHECKING:
@@ -130,37 +130,16 @@ class RestoresMixin(BackupBase):
     async def _swap_stopped(
         self, runtime: Any, app: App, token: str, paths: list[dict[str, str]]
     ) -> list[str]:
-        """Stop the app's running containers, swap the staged files in, start them again (always, swapped or
-        not). Returns the ids of the containers started again. Before the swap, any failure discards the
-        staging: the live data is untouched."""
-        stopped: list[str] = []
-        swapped = False
+        """The app's side of :meth:`_swap_in`: its running containers, under its switch lock, its route
+        following the restarted container. Returns the ids of the containers started again."""
         async with self._switch_lock(app.id):
-            try:
-                for container in await self._running_containers(runtime, app.id):
-                    await runtime.stop(container.id, timeout=10)
-                    stopped.append(container.id)
-                # Shielded: a shutdown arriving now must not leave half the entries swapped.
-                await asyncio.shield(self._worker({"op": "swap", "token": token, "targets": paths}))
-                swapped = True
-            finally:
-                if not swapped:
-                    try:
-                        await asyncio.shield(
-                            self._worker({"op": "discard", "token": token, "targets": paths})
-                        )
-                    except Exception:
-                        log.warning("discarding the staged restore %s failed", token, exc_info=True)
-                for container_id in stopped:
-                    try:
-                        await asyncio.shield(runtime.start(container_id))
-                    except Exception:
-                        log.error(
-                            "could not start container %s again after a restore", container_id, exc_info=True
-                        )
-                if stopped:
-                    await self._follow_upstream(runtime, app)
-        return stopped
+            return await self._swap_in(
+                runtime,
+                lambda: self._running_containers(runtime, app.id),
+                token,
+                paths,
+                restarted=lambda: self._follow_upstream(runtime, app),
+            )
 
     async def _current(self, app_id: str) -> tuple[App | None, Deployment | None]:
         async with self.ctx.db.session() as session:

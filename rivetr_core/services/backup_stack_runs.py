@@ -495,36 +495,18 @@ class StackRunsMixin(BackupBase):
     async def _swap_stack(
         self, runtime: Any, stack: Stack, services: list[str], token: str, paths: list[dict[str, str]]
     ) -> None:
-        """Stop the running containers of ``services``, swap the staged files in, start them again (always,
-        swapped or not), point the stack's routes at their new addresses and wait until they run. Before the
-        swap, any failure discards the staging: the live data is untouched."""
-        stopped: list[str] = []
-        swapped = False
+        """The stack's side of :meth:`_swap_in`: the running containers of ``services``, under the stack's
+        lock, its routes following their new addresses (also when the swap failed: they were restarted); then
+        wait until they run."""
         async with self._stack_lock(stack.id):
-            try:
-                for container in await self._stack_containers(runtime, stack.id, services):
-                    await runtime.stop(container.id, timeout=10)
-                    stopped.append(container.id)
-                # Shielded: a shutdown arriving now must not leave half the entries swapped.
-                await asyncio.shield(self._worker({"op": "swap", "token": token, "targets": paths}))
-                swapped = True
-            finally:
-                if not swapped:
-                    try:
-                        await asyncio.shield(
-                            self._worker({"op": "discard", "token": token, "targets": paths})
-                        )
-                    except Exception:
-                        log.warning("discarding the staged restore %s failed", token, exc_info=True)
-                for container_id in stopped:
-                    try:
-                        await asyncio.shield(runtime.start(container_id))
-                    except Exception:
-                        log.error(
-                            "could not start container %s again after a restore", container_id, exc_info=True
-                        )
+            stopped = await self._swap_in(
+                runtime,
+                lambda: self._stack_containers(runtime, stack.id, services),
+                token,
+                paths,
+                restarted=lambda: self._follow_stack_routes(runtime, stack),
+            )
             if stopped:
-                await self._follow_stack_routes(runtime, stack)
                 await self._wait_running(runtime, stopped)
 
     async def _follow_stack_routes(self, runtime: Any, stack: Stack) -> None:
