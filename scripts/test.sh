@@ -36,22 +36,46 @@ log "mypy"
 
 log "pytest"
 mkdir -p artifacts
+rm -f .coverage .coverage.*
 set +e
-# Two workers (RIVETR_TEST_WORKERS; tests/support/workers.py decides who shares one): the engine tests in order on
-# one, the other modules spread over both. Tests that restart an engine daemon then run alone, serially.
-workers="${RIVETR_TEST_WORKERS:-2}"
-parallel=(-p no:cacheprovider)
-[ "$workers" -gt 1 ] && parallel+=(-n "$workers" --dist loadgroup)
-.venv/bin/python -m pytest --cov --cov-report= --junitxml=artifacts/junit.xml "${parallel[@]}" \
-    -m "not engine_restart" "$@"
-status=$?
-.venv/bin/python -m pytest --cov --cov-append --cov-report=term:skip-covered \
-    --cov-report=xml:artifacts/coverage.xml --junitxml=artifacts/junit-engine-restart.xml -p no:cacheprovider \
-    -m engine_restart "$@"
-serial=$?
-# 5: nothing collected (extra arguments selecting no engine-restart test) is not a failure.
-[ "$serial" = 0 ] || [ "$serial" = 5 ] || status=$serial
-[ "$status" = 5 ] && [ "$serial" = 0 ] && status=0
+# Two pytest processes at once (tests/support/workers.py marks who goes where): every test that drives a container
+# engine, in order, in one; everything else in the other (RIVETR_TEST_PARALLEL=0: one after the other). Then the
+# tests that restart an engine daemon, alone. Each part keeps its own junit file and coverage data, combined below.
+part() {  # NAME MARK-EXPRESSION [pytest arguments]
+    local name=$1 expr=$2
+    shift 2
+    COVERAGE_FILE=".coverage.$name" .venv/bin/python -m pytest --cov --cov-report= \
+        --junitxml="artifacts/junit-$name.xml" -p no:cacheprovider -m "$expr" "$@"
+}
+if [ "${RIVETR_TEST_PARALLEL:-1}" = 1 ]; then
+    part engines "engines and not engine_restart" "$@" > artifacts/pytest-engines.log 2>&1 &
+    engines_pid=$!
+    part rest "not engines and not engine_restart" "$@"
+    rest=$?
+    wait "$engines_pid"
+    engines=$?
+    log "the engine tests' output (they ran beside the rest)"
+    cat artifacts/pytest-engines.log
+else
+    part engines "engines and not engine_restart" "$@"
+    engines=$?
+    part rest "not engines and not engine_restart" "$@"
+    rest=$?
+fi
+log "engine restarts, alone"
+part engine-restart "engine_restart" "$@"
+restart=$?
+log "coverage"
+.venv/bin/coverage combine -q .coverage.engines .coverage.rest .coverage.engine-restart 2>/dev/null
+.venv/bin/coverage report --skip-covered | tail -n 60
+.venv/bin/coverage xml -q -o artifacts/coverage.xml
+# 5 is "nothing selected" (extra arguments that pick no test of a part): not a failure unless no part ran any.
+status=5
+for code in $engines $rest $restart; do
+    if [ "$code" != 0 ] && [ "$code" != 5 ]; then status=$code; fi
+    if [ "$code" = 0 ] && [ "$status" = 5 ]; then status=0; fi
+done
+echo "parts: engines=$engines rest=$rest engine-restart=$restart"
 set -e
 log "done"
 exit $status

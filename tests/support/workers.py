@@ -1,20 +1,21 @@
-"""How the suite splits over test workers (``pytest -n 2 --dist loadgroup``, as scripts/test.sh runs it).
+"""Which tests share a test process (scripts/test.sh runs the suite as two pytest processes at once, then one).
 
-Most of a run's time is waiting: for container engines, builds, health checks, a browser. Two workers overlap that
-waiting on a 2-core machine. What decides the split (an ``xdist_group`` per test):
+Most of a run's time is waiting: for container engines, builds, health checks, a browser. Two processes overlap that
+waiting on a 2-core machine. What decides the split (markers added at collection):
 
-* tests marked ``engine_restart`` stop or restart an engine daemon under everyone's feet: scripts/test.sh runs
-  them in a second, serial pytest run after the parallel one (``-m engine_restart``), never beside anything;
-* every test that drives a real container engine is in ONE group, run in order on one worker: they share the
+* ``engine_restart``: the tests that stop or restart an engine daemon under everyone's feet; scripts/test.sh runs
+  them last, alone (``-m engine_restart``);
+* ``engines``: every other test that drives a real container engine, all in ONE process, in order: they share the
   engines' images, networks and address pools, and some count them. That is what tests/support/engines.py marks
-  ``docker``/``podman``, everything under ``tests/e2e`` and the runtime and builder plugins' tests, and the modules
-  of ``tests/`` that start a real ``rivetr serve`` (it deploys on whichever engine it detects);
-* every other module is a group of its own, so its module-scoped fixtures (a shared ``rivetr serve``, a browser)
-  start once, on one worker. Browser modules are among them: their few deployments are small, and putting them
-  with the engine tests would leave the other worker idle.
+  ``docker``/``podman`` (an engine fixture or the ``runtime`` parameter), everything under ``tests/e2e`` and the
+  runtime and builder plugins' tests, and the modules of ``tests/`` that start a real ``rivetr serve`` (it deploys
+  on whichever engine it detects);
+* everything else (unit and API tests, and the browser tests, whose few deployments are small) runs in the other
+  process (``-m "not engines and not engine_restart"``).
 
-Engine tests are collected first, so their worker starts on the longest group at once and the other worker takes
-module after module. Without xdist (``pytest tests/test_x.py``) the groups are inert markers.
+Why not pytest-xdist's ``--dist loadgroup``: with pytest 9 it ignores the groups (xdist 3.8 renames node ids
+through ``item._nodeid``, which pytest 9 no longer reads), so engine tests ran on both workers at once. Two plain
+processes selected by marker need no scheduler at all. Without scripts/test.sh the markers are inert.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-ENGINE_GROUP = "engines"
+ENGINES_MARK = "engines"
 _ENGINE_DIRS = ("tests/e2e/", "plugins/runtime-", "plugins/builder-")
 #: How a module of tests/ starts a real server (tests/support/server.py); such a server deploys on a real engine.
 _SERVER_STARTERS = ("start_server(", "rivetr_server")
@@ -44,24 +45,29 @@ def _uses_engines(item: pytest.Item) -> bool:
         or nodepath.startswith(_ENGINE_DIRS)
     ):
         return True
+    # What tests/support/engines.py marks docker/podman in this same hook round: an engine fixture, or the
+    # runtime parameter.
+    names = set(getattr(item, "fixturenames", ()))
+    if "engine_env" in names or any(name.startswith(("docker_", "podman_")) for name in names):
+        return True
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("runtime") in ("docker", "podman"):
+        return True
     return nodepath.startswith("tests/") and _starts_a_server(Path(item.path))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "engine_restart: stops or restarts an engine daemon (run alone, after the parallel run)"
+        "markers", "engine_restart: stops or restarts an engine daemon (run alone, after the other tests)"
+    )
+    config.addinivalue_line(
+        "markers", f"{ENGINES_MARK}: drives a real container engine (one process runs them all)"
     )
 
 
-@pytest.hookimpl(trylast=True)  # after tests/support/engines.py marked the engine tests
+# tryfirst: the markers must be on the items before ``-m`` deselects (pytest's own hook of the same name).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    engines: list[pytest.Item] = []
-    others: list[pytest.Item] = []
     for item in items:
         if _uses_engines(item):
-            item.add_marker(pytest.mark.xdist_group(ENGINE_GROUP))
-            engines.append(item)
-        else:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-            others.append(item)
-    items[:] = engines + others
+            item.add_marker(getattr(pytest.mark, ENGINES_MARK))
