@@ -351,3 +351,25 @@ async def test_every_page_names_a_favicon_that_is_served(client: Any) -> None:
     response = await client.get(icons[0])
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     assert (await response.get_data(as_text=True)).startswith("<svg")
+
+
+async def test_a_failing_page_is_a_styled_500_without_the_exception_text(
+    client: Any, monkeypatch: Any
+) -> None:
+    """A bug behind a page shows the dashboard's error page (with the nav, status 500), never a bare error or the
+    exception's own text; an API route keeps its JSON error."""
+    from rivetr_ui import queries
+
+    await do_setup(client)
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("secret internals: /var/lib/rivetr/db password=hunter2")
+
+    monkeypatch.setattr(queries, "list_projects", broken)
+    response = await client.get("/projects")
+    body = await response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in body and 'class="nav"' in body
+    assert "hunter2" not in body and "RuntimeError" not in body
+    # An unknown page is still the 404 page, not a 500.
+    assert (await client.get("/apps/nope")).status_code == 404

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from markupsafe import escape
-from quart import has_websocket_context
+from quart import has_websocket_context, request
 from werkzeug.exceptions import HTTPException
 
 from rivetr_core.errors import ApiError
 
 from ..blueprint import bp, is_htmx, render
+
+log = logging.getLogger(__name__)
 
 
 async def _show(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
@@ -33,6 +36,20 @@ async def _api(exc: ApiError) -> Any:
     return await _show(exc.status, exc.code.replace("_", " ").capitalize(), exc.message, exc.headers)
 
 
+async def _unexpected(exc: Exception) -> Any:
+    """A bug in a page: the styled page, never the exception's text, which may hold internals (the log has the
+    traceback, under the request id the response's X-Request-Id header names)."""
+    if isinstance(exc, HTTPException):  # e.g. a 401 or 409 without a handler of its own
+        return await _http(exc)
+    log.error("dashboard page %s failed", request.path, exc_info=exc)
+    return await _show(
+        500,
+        "Something went wrong",
+        "This page failed on the server; its log has the details. Try again, or go back to the dashboard.",
+    )
+
+
 for _code in (400, 403, 404, 405):
     bp.register_error_handler(_code, _http)
 bp.register_error_handler(ApiError, _api)
+bp.register_error_handler(Exception, _unexpected)
