@@ -127,12 +127,16 @@ def test_deploy_live_logs_rollback_and_terminal(
     expect(page.locator("#runtime-log-state")).to_have_text("live")
     served(server, app_id, "/missing-page")  # busybox httpd -v logs the status of each request
     expect(page.locator("#runtime-log")).to_contain_text("response:404", timeout=15_000)
-    # CPU and memory graphs (the overview) draw from live runtime samples once the container runs.
+    # CPU, memory and network graphs (the overview) draw from live runtime samples once the container runs.
     page.click("#tab-overview")
     page.wait_for_url(f"{server.url}/apps/{app_id}")
     expect(page.locator("#charts")).to_be_visible(timeout=20_000)
     expect(page.locator("#metrics-now")).to_contain_text("CPU")
     assert page.locator("#cpu-chart canvas").count() == 1 and page.locator("#mem-chart canvas").count() == 1
+    assert page.locator("#net-chart canvas").count() == 1
+    # Network rates come from the engine's byte counters, which the live samples carry.
+    live = page.evaluate("async u => (await (await fetch(u)).json()).now", f"/apps/{app_id}/stats.json")
+    assert isinstance(live["net_rx"], int) and isinstance(live["net_tx"], int), live
     screenshot(page, "app-running")
 
     # A second version, deployed from the command palette.

@@ -326,7 +326,13 @@ async def test_project_page_and_palette_list_services_once_one_exists(
         assert panel and f'data-metrics-history="{history}"' in panel.group(0), panel
         # No fresh-sample route for a service: its page re-reads the history.
         assert "data-metrics-live" not in panel.group(0)
-        for part in ('id="cpu-chart"', 'id="mem-chart"', "js/metrics_charts.js", "uplot.js"):
+        for part in (
+            'id="cpu-chart"',
+            'id="mem-chart"',
+            'id="net-chart"',
+            "js/metrics_charts.js",
+            "uplot.js",
+        ):
             assert part in service_page, part
         from rivetr_core.history.sampler import MetricsSampler
 

@@ -65,6 +65,8 @@ async def app_stats(app_id: str) -> dict[str, Any]:
                 "cpu_percent": round(stats.cpu_percent, 2),
                 "memory_used": stats.memory_used,
                 "memory_limit": stats.memory_limit,
+                "net_rx": stats.net_rx,
+                "net_tx": stats.net_tx,
             }
         except (RivetrError, TimeoutError) as exc:
             error = str(exc) or type(exc).__name__

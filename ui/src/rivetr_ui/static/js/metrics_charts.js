@@ -56,10 +56,11 @@ window.RivetrCharts = (function () {
   if (!panel) return;
   var C = window.RivetrCharts;
   var historyUrl = panel.dataset.metricsHistory, liveUrl = panel.dataset.metricsLive || "";
-  var cpuEl = panel.querySelector("#cpu-chart"), memEl = panel.querySelector("#mem-chart");
+  var cpuEl = panel.querySelector("#cpu-chart"), memEl = panel.querySelector("#mem-chart"), netEl = panel.querySelector("#net-chart");
   var nowEl = panel.querySelector("#metrics-now");
-  var series, seen, cpuPlot = null, memPlot = null, historyLoaded = false;
-  function reset() { series = { t: [], cpu: [], mem: [] }; seen = {}; }
+  var series, seen, cpuPlot = null, memPlot = null, netPlot = null, historyLoaded = false;
+  // rx/tx: the engine's byte counters since the container started; the graph shows their per-second rates.
+  function reset() { series = { t: [], cpu: [], mem: [], rx: [], tx: [] }; seen = {}; }
   reset();
 
   var mib = C.mib, pct = C.pct;
@@ -71,7 +72,9 @@ window.RivetrCharts = (function () {
     var i = series.t.length;
     while (i > 0 && series.t[i - 1] > t) i--;  // keep time order (history and live samples interleave)
     series.t.splice(i, 0, t); series.cpu.splice(i, 0, sample.cpu_percent || 0); series.mem.splice(i, 0, sample.memory_used || 0);
-    if (series.t.length > 720) { delete seen[series.t.shift()]; series.cpu.shift(); series.mem.shift(); }
+    series.rx.splice(i, 0, sample.net_rx == null ? null : sample.net_rx);
+    series.tx.splice(i, 0, sample.net_tx == null ? null : sample.net_tx);
+    if (series.t.length > 720) { delete seen[series.t.shift()]; series.cpu.shift(); series.mem.shift(); series.rx.shift(); series.tx.shift(); }
   }
   function showNow(now, error) {
     if (now) nowEl.textContent = "now: " + pct(now.cpu_percent) + " CPU · " + mib(now.memory_used) + (now.memory_limit ? " of " + mib(now.memory_limit) : "");
@@ -81,15 +84,20 @@ window.RivetrCharts = (function () {
     if (!series.t.length) return;
     panel.querySelector("#metrics-empty").hidden = true;
     panel.querySelector("#charts").hidden = false;
-    if (!cpuPlot) { cpuPlot = makePlot(cpuEl, "CPU %", "#2f6fed", pct); memPlot = makePlot(memEl, "Memory", "#1a9a55", mib); }
+    if (!cpuPlot) {
+      cpuPlot = makePlot(cpuEl, "CPU %", "#2f6fed", pct); memPlot = makePlot(memEl, "Memory", "#1a9a55", mib);
+      if (netEl) netPlot = C.plot(netEl, [{ label: "In /s", color: "#2f6fed" }, { label: "Out /s", color: "#c2571a" }], C.bytes, 1);
+    }
     if (!cpuPlot) return;
     cpuPlot.setData([series.t, series.cpu]);
     memPlot.setData([series.t, series.mem]);
+    if (netPlot) netPlot.setData([series.t, C.rates(series.t, series.rx), C.rates(series.t, series.tx)]);
     // At least a five-minute window: a lone first sample would otherwise stretch the axis over years.
     var last = series.t[series.t.length - 1];
     var x = { min: Math.min(series.t[0], last - 300), max: last + 5 };
     cpuPlot.setScale("x", x);
     memPlot.setScale("x", x);
+    if (netPlot) netPlot.setScale("x", x);
   }
   async function pollLive() {
     var res = await fetch(liveUrl, { credentials: "same-origin" });
@@ -120,5 +128,6 @@ window.RivetrCharts = (function () {
   setInterval(function () { if (!document.hidden) poll(); }, liveUrl ? 5000 : 10000);
   window.addEventListener("resize", function () {
     if (cpuPlot) { cpuPlot.setSize({ width: cpuEl.clientWidth, height: 180 }); memPlot.setSize({ width: memEl.clientWidth, height: 180 }); }
+    if (netPlot) netPlot.setSize({ width: netEl.clientWidth, height: 180 });
   });
 })();
