@@ -103,6 +103,13 @@ def test_projects_are_created_in_and_moved_between_teams_from_the_cli(server: st
     assert moved.exit_code == 0 and "moved project warehouse to team default" in moved.output, moved.output
     assert run(server, tmp_path, "teams", "delete", "data", "--yes").exit_code == 0
 
+    renamed = run(server, tmp_path, "projects", "update", "misc", "--name", "odds", "--description", "bits")
+    assert renamed.exit_code == 0 and "updated project odds" in renamed.output, renamed.output
+    listed = json.loads(run(server, tmp_path, "projects", "list", "--json").stdout)
+    assert {p["name"]: p["description"] for p in listed}["odds"] == "bits"
+    nothing = run(server, tmp_path, "projects", "update", "odds")
+    assert nothing.exit_code != 0 and "nothing to change" in nothing.output
+
 
 def test_a_member_of_two_teams_picks_one_with_team_or_rivetr_team(server: str, tmp_path: Path) -> None:
     import httpx

@@ -1,4 +1,4 @@
-"""``rivetr projects list|create|move|network``: projects group apps, services and stacks on one private network,
+"""``rivetr projects list|create|update|move|network``: projects group apps, services and stacks on one private network,
 and belong to a team. A PROJECT is named by name or id, a TEAM by name or id."""
 
 from __future__ import annotations
@@ -61,6 +61,28 @@ def projects_create(name: str, description: str, team: str | None, conn: Connect
         print_json(project)
         return
     click.echo(f"created project {project['name']} ({project['id']}) in team {team or project['team_id']}")
+
+
+@projects.command("update")
+@click.argument("project")
+@click.option("--name", default=None, help="A new name (its apps, services and stacks stay in it).")
+@click.option("--description", default=None, help="A new description ('' clears it).")
+@connection_options
+@json_option
+def projects_update(
+    project: str, name: str | None, description: str | None, conn: Connection, as_json: bool
+) -> None:
+    """Rename PROJECT or change its description."""
+    body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+    if not body:
+        raise click.UsageError("nothing to change: give --name and/or --description")
+    with conn.client() as client:
+        pid = project_id_of(client, project)
+        changed = client.put(f"/api/projects/{quote(pid or '', safe='')}", body)
+    if as_json:
+        print_json(changed)
+        return
+    click.echo(f"updated project {changed['name']} ({changed['id']})")
 
 
 @projects.command("move")

@@ -182,6 +182,30 @@ def test_projects_and_app_delete_with_confirmation(shared_server: Any, page: Any
     page.fill("#git_url", repo.url)
     page.click("#new-app-form button[type=submit]")
     wait_app_page(page)
+
+    # The project page: environments of its apps, moving another app in, renaming it.
+    client = server.client()
+    stray = client.post("/api/apps", json={"name": "stray", "git_url": repo.url, "environment": "staging"})
+    assert stray.status_code == 201, stray.text
+    project = next(p for p in client.get("/api/projects").json()["items"] if p["name"] == "shop")
+    page.goto(f"{url}/projects/{project['id']}")
+    assert page.locator("#project-environments [data-environment]").all_inner_texts() == ["development · 1"]
+    page.select_option("#move-app", stray.json()["id"])
+    page.click("#project-move-app button[type=submit]")
+    expect(page.locator("#apps-table tbody tr[data-app=stray]")).to_have_count(1)
+    assert client.get(f"/api/apps/{stray.json()['id']}").json()["project_id"] == project["id"]
+    envs = page.locator("#project-environments [data-environment]").all_inner_texts()
+    assert sorted(envs) == ["development · 1", "staging · 1"]
+    page.fill("#project-edit #project-name", "")
+    page.click("#project-edit button[type=submit]")
+    expect(page.locator("#project-edit [data-error-for=name]")).not_to_be_empty()
+    page.fill("#project-edit #project-name", "shop-renamed")
+    page.fill("#project-edit #project-description", "the shop's apps")
+    page.click("#project-edit button[type=submit]")
+    expect(page.locator("h1")).to_have_text("shop-renamed")
+    assert client.get(f"/api/projects/{project['id']}").json()["description"] == "the shop's apps"
+    assert client.delete(f"/api/apps/{stray.json()['id']}").status_code in (200, 202, 204)
+
     page.goto(url + "/projects")
     assert page.inner_text("a.project-card .value") == "1"
     screenshot(page, "projects")

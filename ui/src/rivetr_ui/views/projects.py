@@ -19,10 +19,14 @@ async def project_detail(project_id: str) -> tuple[str, int]:
     project = await queries.get_project(ctx(), project_id)
     if project is None:
         abort(404, f"project {project_id!r} not found")
+    apps = await queries.list_apps(ctx(), project_id=project.id)
+    # Apps of other projects (or none) this user can see, for "Move an app into this project".
+    movable = [a for a in await queries.list_apps(ctx()) if a.project_id != project.id]
     return await render(
         "project.html",
         nav="projects",
         project=project,
-        apps=await queries.list_apps(ctx(), project_id=project.id),
+        apps=apps,
+        movable=movable,
         services=await queries.services_if_any(ctx(), project_id=project.id),
     )

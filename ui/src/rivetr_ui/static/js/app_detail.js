@@ -92,7 +92,9 @@
   document.addEventListener("api:success", function (ev) {
     var d = ev.detail;
     if (d && d.id && d.status === "queued" && d.app_id === appId) showLog(d.id);
-    refresh("#app-pending");
+    // An action that leaves the page (deleting the app) has nothing left to re-read: its banner would be a 404.
+    var then = (ev.target && ev.target.dataset && ev.target.dataset.apiSuccess) || "";
+    if (then.indexOf("redirect:") < 0) refresh("#app-pending");
   });
   var latest = document.getElementById("latest-status");
   if (latest) showLog(latest.dataset.deployment);
