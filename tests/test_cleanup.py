@@ -72,7 +72,9 @@ async def test_run_once_without_engine_reports_and_never_raises(api) -> None:
 
 async def test_cleanup_api_runs_now_and_keeps_the_report(api) -> None:
     status, body = await api.get("/api/system/cleanup")
-    assert status == 200 and body == {"report": None}
+    assert status == 200 and body["report"] is None
+    # The [cleanup] settings come with it (the Server page shows them).
+    assert body["settings"]["keep_images"] == api.ctx.config.cleanup.keep_images
     status, report = await api.post("/api/system/cleanup")
     assert status == 200 and report["reason"] == "api" and "images_removed" in report
     _, body = await api.get("/api/system/cleanup")
