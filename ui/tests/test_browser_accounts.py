@@ -139,6 +139,8 @@ def test_api_token_is_shown_once_and_works(shared_server: Any, page: Any) -> Non
     page.wait_for_selector("#new-token:not([hidden])")
     token = page.inner_text("#new-token-value").strip()
     assert token.startswith("rvt_pat_")
+    page.click("#new-token-copy")  # one click to the clipboard (a toast says so)
+    page.wait_for_selector("#toasts :text('Token copied to the clipboard.')")
     page.wait_for_selector("tr[data-token=ci]")
     assert token not in page.inner_text("#token-list")
     assert page.inner_text("tr[data-token=ci] [data-scopes]") == "admin, read"

@@ -213,11 +213,13 @@
     if (form.dataset && form.dataset.api) { ev.preventDefault(); submitApiForm(form); }
   });
   document.addEventListener("click", function (ev) {
-    var t = ev.target.closest("[data-theme-choice],[data-action],[data-reveal]");
+    var t = ev.target.closest("[data-theme-choice],[data-action],[data-reveal],[data-copy-from]");
     if (!t) return;
     if (t.dataset.themeChoice) setTheme(t.dataset.themeChoice);
     else if (t.dataset.action) { ev.preventDefault(); runAction(t); }
     else if (t.dataset.reveal) { ev.preventDefault(); reveal(t); }
+    // <button data-copy-from="#id" data-copy-what="Token">: copy that element's text (a value shown once).
+    else if (t.dataset.copyFrom) { ev.preventDefault(); copy(document.querySelector(t.dataset.copyFrom).textContent.trim(), t.dataset.copyWhat); }
   });
 
   // Secret reveal: fetch the plain value on demand (never rendered into the page up front).
