@@ -77,6 +77,10 @@ def test_a_viewer_sees_no_buttons_it_cannot_use_and_a_promotion_applies_without_
         expect(page.locator(hidden)).to_have_count(0)
     expect(page.get_by_role("link", name="Terminal")).to_have_count(0)
     expect(page.locator("#tab-terminal")).to_have_count(0)
+    # The server-wide pages a team viewer may not manage are not in its navigation; the ones it may read are.
+    expect(page.locator("#nav-notifications")).to_have_count(0)
+    expect(page.locator("#nav-audit")).to_have_count(0)
+    expect(page.locator("#nav-certificates")).to_have_count(1)
     screenshot(page, "roles-viewer-app")
 
     # Forcing the page's calls changes nothing: the server refuses them.
