@@ -109,6 +109,18 @@ def test_dockerfile_update_and_a_detected_port(server: ServerProcess, env: dict[
     assert bad.exit_code != 0 and "dockerfile" in bad.output, bad.output
     assert _get(server, f"/api/apps/{app_id}")["dockerfile"] == "docker/Dockerfile.prod"
 
+    # Renamed and moved to another project (named by name); the id stays.
+    assert run(["projects", "create", "bld-proj"], env).exit_code == 0
+    moved = run(
+        ["apps", "update", "bld-port", "--name", "bld-renamed", "--project", "bld-proj", "--json"], env
+    )
+    assert moved.exit_code == 0, moved.output
+    after = _get(server, f"/api/apps/{app_id}")
+    assert after["name"] == "bld-renamed" and after["project_id"] == json.loads(moved.stdout)["project_id"]
+    assert after["project_id"] and after["project_id"] != "default"
+    clash = run(["apps", "update", "bld-renamed", "--name", "Bad Name"], env)
+    assert clash.exit_code != 0 and "name" in clash.output, clash.output
+
     explicit = run(
         ["apps", "create", "bld-port2", "--git", "https://git.example.test/acme/p2.git", "--port", "9000"],
         env,

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
-from .inputs import git_token_fields
+from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
@@ -368,6 +368,10 @@ def apps_restart(app: str, conn: Connection, as_json: bool) -> None:
 
 @apps.command("update")
 @click.argument("app", shell_complete=complete_app)
+@click.option("--name", "new_name", help="Rename the app (its id, domains, variables and volumes stay).")
+@click.option(
+    "--project", help="Move the app to this project (name or id): its private network from the next deploy."
+)
 @click.option("--dockerfile", help="Path of the Dockerfile, relative to the build context.")
 @build_options
 @release_options
@@ -383,11 +387,16 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     rivetr apps update web --dockerfile docker/Dockerfile.prod --build-context services/web
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
-    rivetr apps update web --release-command ''     # no release phase any more"""
+    rivetr apps update web --release-command ''     # no release phase any more
+    rivetr apps update web --name storefront --project shop"""
     body = {**build_body(settings), **release_body(settings)}
     if settings.get("dockerfile"):
         body["dockerfile"] = settings["dockerfile"]
+    if settings.get("new_name"):
+        body["name"] = settings["new_name"]
     with conn.client() as client:
+        if settings.get("project"):
+            body["project_id"] = project_id_of(client, settings["project"])
         found = client.resolve_app(app)
         if body:
             found = client.put(f"/api/apps/{found['id']}", body)

@@ -215,6 +215,20 @@ def test_projects_and_app_delete_with_confirmation(shared_server: Any, page: Any
     app_id = page.url.rsplit("/", 1)[1]
     open_tab(page, "settings")
 
+    # Renamed and moved from its own settings: the API's field error first, then the new name and project.
+    page.fill("#set-name", "Bad Name")
+    page.click("#app-identity button[type=submit]")
+    expect(page.locator("#app-identity [data-error-for=name]")).not_to_be_empty()
+    page.fill("#set-name", "shopfront")
+    other = client.post("/api/projects", json={"name": "attic"}).json()
+    page.reload()  # the select lists the projects there are
+    page.fill("#set-name", "shopfront")
+    page.select_option("#set-project", other["id"])
+    page.click("#app-identity button[type=submit]")
+    expect(page.locator("#app-header h1")).to_contain_text("shopfront")
+    moved = client.get(f"/api/apps/{app_id}").json()
+    assert (moved["name"], moved["project_id"]) == ("shopfront", other["id"])
+
     def exists() -> bool:
         return server.client().get(f"/api/apps/{app_id}").status_code == 200
 
