@@ -116,12 +116,12 @@ async def project_names(db: Database, ids: set[str]) -> dict[str, str]:
     return {row[0]: row[1] for row in rows}
 
 
-async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
-    """The latest audit entries (sign-ins, changes through the API), newest first; [] without an audit log
-    (``app.extensions["rivetr_audit"]``)."""
+async def recent_audit(audit: Any, limit: int = 10, outcome: str | None = None) -> list[Any]:
+    """The latest audit entries (sign-ins, changes through the API), newest first, of one ``outcome``
+    (success/failure) or both; [] without an audit log (``app.extensions["rivetr_audit"]``)."""
     if audit is None:
         return []
     from rivetr_core.pagination import PageQuery
 
-    rows, _next = await audit.query(page=PageQuery(limit=limit))
+    rows, _next = await audit.query(page=PageQuery(limit=limit), outcome=outcome)
     return list(rows)

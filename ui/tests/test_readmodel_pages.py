@@ -99,11 +99,14 @@ async def test_counts_projects_and_activity_come_from_the_tables(served: tuple[A
     assert (await client.get("/projects/nope")).status_code == 404
 
     feed = await _page(client, "/partials/activity")
-    items = re.findall(r'<li data-kind="deployment">.*?</li>', feed, re.S)
+    items = re.findall(r'<li data-kind="deployment"[^>]*>.*?</li>', feed, re.S)
     assert len(items) == 2
     assert "failed" in items[0] and "the health check never answered" in items[0] and "bbbbbbbb" in items[0]
     assert f"/apps/{ids['web']}" in items[0] and ">web</a>" in items[0]
     assert "succeeded" in items[1] and "aaaaaaaa" in items[1]
+    # The apps list of the home, apart from the deployments: each app with its status (the preview app is not one).
+    apps = dict(re.findall(r'<li data-app="([\w-]+)">\s*<span class="badge (\w+)"', feed))
+    assert apps == {"web": "running", "worker": "stopped"}, apps
 
 
 async def test_app_page_by_id_or_name_with_secrets_masked(served: tuple[Any, Any]) -> None:

@@ -97,21 +97,9 @@ async def get_deployment(ctx: RivetrContext, deployment_id: str) -> readmodels.D
 
 
 async def recent_audit(audit: Any, limit: int = 10) -> list[Any]:
-    """Latest audit entries (logins, changes through the API) when the audit log is installed."""
-    return await readmodels.recent_audit(audit, limit)
-
-
-def merge_activity(
-    deployments: list[readmodels.DeploymentSummary], audit_rows: list[Any], limit: int = 15
-) -> list[dict[str, Any]]:
-    """One feed, newest first: deployments and audit entries side by side."""
-    items: list[dict[str, Any]] = [
-        {"kind": "deployment", "ts": d.created_at, "deployment": d, "app_name": d.app_name}
-        for d in deployments
-    ]
-    items += [{"kind": "audit", "ts": row.ts, "entry": row} for row in audit_rows]
-    items.sort(key=lambda i: i["ts"].replace(tzinfo=None) if i["ts"].tzinfo else i["ts"], reverse=True)
-    return items[:limit]
+    """Latest changes that happened (logins, changes through the API) when the audit log is installed: refused
+    requests (a 4xx validation error, a wrong password) are not events of the server; the audit page has them."""
+    return await readmodels.recent_audit(audit, limit, outcome="success")
 
 
 # ------------------------------------------------------------------------------------------------ stacks

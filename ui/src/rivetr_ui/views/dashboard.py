@@ -1,5 +1,6 @@
-"""``/``: stats cards (apps, running, failed deployments, host CPU/memory/disk) and the recent-activity feed,
-both refreshed in place by htmx. The feed merges deployments with the audit log (logins, API changes)."""
+"""``/``: stats cards (apps, running, failed deployments, host CPU/memory/disk), the apps with their status and
+latest deployment, recent deployments, and recent changes (the audit log's successful entries, in words), each
+refreshed in place by htmx. Refused requests stay on the audit page: they are not events of the server."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ from typing import Any
 from quart import current_app
 
 from .. import queries
+from ..audit_names import action_label, actor_label
 from ..blueprint import bp, ctx, render
 
+#: Apps the home lists (by name); the apps page has them all.
+HOME_APPS = 8
 
-async def _activity() -> list[dict[str, object]]:
-    audit = await queries.recent_audit(current_app.extensions.get("rivetr_audit"))
-    return queries.merge_activity(await queries.recent_deployments(ctx()), audit)
+
+async def _activity() -> dict[str, Any]:
+    c = ctx()
+    apps = await queries.list_apps(c)
+    return {
+        "apps": apps[:HOME_APPS],
+        "more_apps": max(0, len(apps) - HOME_APPS),
+        "deployments": await queries.recent_deployments(c, limit=8),
+        "changes": await queries.recent_audit(current_app.extensions.get("rivetr_audit"), limit=8),
+        "action_label": action_label,
+        "actor_label": actor_label,
+    }
 
 
 async def _stats_context() -> dict[str, Any]:
@@ -31,7 +44,7 @@ async def dashboard() -> tuple[str, int]:
         "dashboard.html",
         nav="dashboard",
         **await _stats_context(),
-        recent=await _activity(),
+        **await _activity(),
     )
 
 
@@ -42,4 +55,4 @@ async def dashboard_stats() -> tuple[str, int]:
 
 @bp.get("/partials/activity")
 async def dashboard_activity() -> tuple[str, int]:
-    return await render("partials/activity.html", recent=await _activity())
+    return await render("partials/activity.html", **await _activity())
