@@ -73,8 +73,9 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
     page.fill("#git_url", "not a url")
     page.fill("#port", "8000")
     page.click("#new-app-form button[type=submit]")
+    # Waited for, not read at once: the first submission's messages are on the page until this one's answer.
+    expect(page.locator("[data-error-for=name]")).to_be_empty()
     expect(page.locator("[data-error-for=git_url]")).not_to_be_empty()
-    assert page.inner_text("[data-error-for=name]") == ""
     page.fill("#git_url", repo.url)
     page.fill("#domains", "web.example.test")
     page.select_option("#environment", "production")
