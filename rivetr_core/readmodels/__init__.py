@@ -132,7 +132,8 @@ class AppSummary:
             "branch": self.branch,
             "dockerfile": self.dockerfile,
             "build_context": self.build_context,
-            "port": self.port,
+            "port": self.port
+            or None,  # 0: not chosen yet, as GET /api/apps/{id} says (engine.ports.PORT_DETECT)
             "domains": list(self.domains),
             "healthcheck_path": self.healthcheck_path,
             "healthcheck_status": self.healthcheck_status,
