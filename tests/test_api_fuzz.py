@@ -22,6 +22,9 @@ import pytest
 from tests.support.fuzz import run_fuzz
 from tests.support.server import ApiClient
 
+# Its server never deploys: it runs beside the engine tests (tests/support/workers.py).
+pytestmark = pytest.mark.engine_free
+
 PUBLIC_OPERATIONS = {
     ("post", "/api/auth/login"),
     ("post", "/api/auth/login/2fa"),  # the second step of a two-factor login: its challenge is the credential

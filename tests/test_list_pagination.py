@@ -17,6 +17,9 @@ from click.testing import CliRunner
 from rivetr_core.cli.main import cli
 from tests.support.server import ApiClient, ServerProcess, start_server
 
+# Its server never deploys: it runs beside the engine tests (tests/support/workers.py).
+pytestmark = pytest.mark.engine_free
+
 
 async def _create(api: ApiClient, name: str, **extra: object) -> dict:
     body = {"name": name, "git_url": f"https://git.example.com/acme/{name}.git", **extra}

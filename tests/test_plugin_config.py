@@ -23,6 +23,9 @@ from rivetr_core.contract import NotifierRegistration, PluginContext
 from rivetr_core.plugins import PluginError, RivetrPluginManager
 from tests.support.server import AUTH, ServerProcess, make_config, start_server
 
+# Its server never deploys: it runs beside the engine tests (tests/support/workers.py).
+pytestmark = pytest.mark.engine_free
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

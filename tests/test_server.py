@@ -16,6 +16,9 @@ import pytest
 
 from tests.support.server import ADMIN_TOKEN, ServerProcess, start_server
 
+# Its server never deploys: it runs beside the engine tests (tests/support/workers.py).
+pytestmark = pytest.mark.engine_free
+
 
 @pytest.fixture
 def server(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -53,6 +53,8 @@ def _uses_engines(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("runtime") in ("docker", "podman"):
         return True
+    if item.get_closest_marker("engine_free"):  # starts a server but never deploys: it may run beside them
+        return False
     return nodepath.startswith("tests/") and _starts_a_server(Path(item.path))
 
 
@@ -62,6 +64,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", f"{ENGINES_MARK}: drives a real container engine (one process runs them all)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "engine_free: a module that starts a real server but never deploys (not with the engine tests)",
     )
 
 
