@@ -200,6 +200,26 @@ def test_health_probes_take_upstreams_out_and_back(proxy_factory, backend_factor
     assert http_get(p.port, "down.test")[0] == 503
 
 
+def test_an_address_new_to_a_route_starts_healthy_though_down_under_another(proxy_factory, backend_factory):
+    """An engine hands a stopped container's IP to the next one: a route a deploy just switched to it must not
+    inherit the verdict on the dead container another route still names (a 503 for threshold times interval)."""
+    p = proxy_factory(health_interval=0.3, health_timeout=1, health_threshold=2, health_path="/health")
+    new = backend_factory("new")
+    new.healthy = False  # what the dead container of the stale route answered from this address
+    p.set_route("stale.test", new.address)
+    wait_until(lambda: not p.call("routes")[0].upstreams[0].healthy, timeout=10)
+    assert http_get(p.port, "stale.test")[0] == 503
+    new.healthy = True  # the address now belongs to a container a deploy has just health-checked
+    p.set_route("fresh.test", new.address)
+    status, _, body = http_get(p.port, "fresh.test")
+    assert (status, body) == (200, b"new")
+    # Re-publishing a route with the same upstreams keeps what the probes found (only new addresses reset).
+    new.healthy = False
+    wait_until(lambda: not p.call("routes")[1].upstreams[0].healthy, timeout=10)
+    p.set_route("fresh.test", new.address)
+    assert http_get(p.port, "fresh.test")[0] == 503
+
+
 @pytest.mark.slow
 def test_control_channel_survives_many_route_changes(proxy_factory, backend_factory):
     a = backend_factory("a")

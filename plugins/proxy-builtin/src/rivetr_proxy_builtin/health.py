@@ -73,6 +73,11 @@ class HealthTracker:
         for addr in targets:
             self.states.setdefault(addr, HealthState())
 
+    def forget(self, addresses: set[str]) -> None:
+        """Drop the verdicts on these addresses: the next ``set_targets`` starts them healthy."""
+        for addr in addresses:
+            self.states.pop(addr, None)
+
     def unhealthy(self) -> set[str]:
         return {a for a, s in self.states.items() if not s.healthy}
 

@@ -356,6 +356,11 @@ class Master:
             return None
         if cmd == "set_route":
             r = self._clean_route(req["route"])
+            before = self.routes.get(r["domain"], {}).get("upstreams", ())
+            # An address new to this route was health-checked by the deploy that routes to it: it starts
+            # healthy even if the address was down under another route (an engine reuses a stopped
+            # container's IP; the old verdict would keep the new container out for health_threshold probes).
+            self.health.forget(set(r["upstreams"]) - set(before))
             self.routes[r["domain"]] = r
             await self.change()
             return None
