@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .plugin import PluginContext
@@ -11,13 +11,26 @@ from .plugin import PluginContext
 
 @dataclass
 class Route:
-    """A host name (exact, or ``*.example.com``) served by one or more upstreams ``host:port``."""
+    """A host name (exact, or ``*.example.com``) and path prefix served by one or more upstreams ``host:port``.
+
+    A route is identified by (``domain``, ``path_prefix``): requests go to the host's longest prefix on a segment
+    boundary. ``redirect_www``, ``redirects`` and ``auth`` are the route's own rules (docs/proxy-routing.md)."""
 
     domain: str
     upstreams: list[str]
     https_redirect: bool = False
     hsts: bool = False
     app_id: str | None = None
+    #: ``/`` (the whole host) or ``/v1``-style: no trailing slash.
+    path_prefix: str = "/"
+    #: Forward ``/v1/x`` as ``/x`` (with ``X-Forwarded-Prefix: /v1``).
+    strip_prefix: bool = False
+    #: ``"to-apex"``: www.<domain> redirects to <domain>; ``"to-www"``: the apex redirects to this www name.
+    redirect_www: str | None = None
+    #: ``[{"from": "/old", "to": "/new" or "https://…", "status": 301|302|307|308}]``, first match wins.
+    redirects: list[dict[str, Any]] = field(default_factory=list)
+    #: Basic auth: ``{"realm": str, "users": {name: bcrypt or argon2 hash}}``; None: open.
+    auth: dict[str, Any] | None = None
 
 
 @dataclass
@@ -35,6 +48,7 @@ class RouteStatus:
     https_redirect: bool = False
     hsts: bool = False
     has_certificate: bool = False
+    path_prefix: str = "/"
 
 
 @runtime_checkable
@@ -56,7 +70,10 @@ class ProxyBackend(Protocol):
         with its database's routes: the control plane is the source of truth."""
         ...
 
-    async def remove_route(self, domain: str) -> None: ...
+    async def remove_route(self, domain: str) -> None:
+        """Remove the ``/`` route of ``domain``. Backends with path routes also take ``path_prefix="/v1"``
+        (core passes it only for such routes, so a backend without path routing keeps this signature)."""
+        ...
     async def routes(self) -> list[RouteStatus]: ...
     async def wait_drained(self, upstream: str, timeout: float) -> bool:
         """True once no request or WebSocket uses ``upstream`` any more (False on timeout)."""

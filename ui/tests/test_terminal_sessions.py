@@ -175,3 +175,59 @@ def test_idle_timeout_and_per_user_cap(terminal_server: tuple[Any, str]) -> None
     # `one` has had no input since its echo: the idle timeout (8 s here) closes it.
     code, reason, _took = closed_within(one, 15)
     assert code == 4408 and "idle" in reason, (code, reason)
+
+
+LAYOUT = """() => {
+  const box = document.getElementById('terminal').getBoundingClientRect();
+  const grid = document.querySelector('#terminal .xterm').getBoundingClientRect();
+  const state = document.getElementById('term-state');
+  return {box_bottom: box.bottom, grid_bottom: grid.bottom, box_right: box.right, grid_right: grid.right,
+          state_scroll: state.scrollWidth, state_client: state.clientWidth,
+          page_width: document.documentElement.scrollWidth};
+}"""
+
+
+def login_page(page: Any, url: str) -> None:
+    page.goto(url + "/login")
+    page.fill("#username", "alice")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/")
+
+
+@pytest.mark.browser
+def test_terminal_page_layout(terminal_server: tuple[Any, str], page: Any) -> None:
+    """Chromium at 390 px and 1280 px: xterm's grid ends inside its black box (the padding on the box made the
+    fit addon's grid 8 px taller: a strip below it), and a refusal's reason in the state badge wraps instead of
+    being clipped and widening the page."""
+    from playwright.sync_api import expect
+
+    from ui.tests.browser_helpers import screenshot
+
+    server, app_id = terminal_server
+    user = Browser.login(server, setup=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    login_page(page, server.url)
+
+    # The cap of 2 is taken by two other shells: the page shows the server's reason.
+    held = [user.terminal(app_id), user.terminal(app_id)]
+    for n, ws in enumerate(held):
+        run_echo(ws, f"held{n}")
+    page.goto(f"{server.url}/apps/{app_id}/terminal")
+    expect(page.locator("#term-state")).to_contain_text("too many terminals open", timeout=15_000)
+    refused = page.evaluate(LAYOUT)
+    screenshot(page, "terminal-refused-390")
+    assert refused["state_scroll"] <= refused["state_client"], refused
+    assert refused["page_width"] <= 390, refused
+    for ws in held:
+        ws.close()
+
+    for width, name in ((390, "terminal-390"), (1280, "terminal-desktop")):
+        page.set_viewport_size({"width": width, "height": 844})
+        page.goto(f"{server.url}/apps/{app_id}/terminal")
+        expect(page.locator("#term-state")).to_have_text("connected", timeout=15_000)
+        layout = page.evaluate(LAYOUT)
+        screenshot(page, name)
+        assert layout["grid_bottom"] <= layout["box_bottom"], layout
+        assert layout["grid_right"] <= layout["box_right"], layout
+        assert layout["page_width"] <= width, layout

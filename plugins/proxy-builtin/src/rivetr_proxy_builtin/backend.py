@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ from rivetr_core.contract import (
 )
 
 from .control import ControlClient, ControlError
-from .routing import normalize_domain, split_address
+from .route_rules import clean_rules
+from .routing import normalize_domain, normalize_prefix, route_key, split_address
 from .settings import ProxySettings
 from .tlsfiles import ensure_fallback_cert, fallback_exists
 
@@ -147,21 +148,21 @@ class BuiltinProxy:
     # --------------------------------------------------------------------------------------------- routes
     async def set_route(self, route: Route) -> None:
         clean = _clean_route(route)
-        self._routes[clean.domain] = clean
+        self._routes[route_key(clean.domain, clean.path_prefix)] = clean
         self._authoritative = True
         await self._call("set_route", route=_route_dict(clean))
 
-    async def remove_route(self, domain: str) -> None:
+    async def remove_route(self, domain: str, path_prefix: str = "/") -> None:
         d = normalize_domain(domain)
-        self._routes.pop(d, None)
+        self._routes.pop(route_key(d, path_prefix), None)
         self._authoritative = True
-        await self._call("remove_route", domain=d)
+        await self._call("remove_route", domain=d, path_prefix=path_prefix)
 
     async def replace_routes(self, routes: list[Route]) -> None:
         """Atomically make ``routes`` the whole table (routes not listed are removed). Core calls this
         after start() with the routes from its database."""
         clean = [_clean_route(r) for r in routes]
-        self._routes = {r.domain: r for r in clean}
+        self._routes = {route_key(r.domain, r.path_prefix): r for r in clean}
         self._authoritative = True
         await self._call("replace_routes", routes=[_route_dict(r) for r in clean])
 
@@ -174,6 +175,7 @@ class BuiltinProxy:
                 https_redirect=r["https_redirect"],
                 hsts=r["hsts"],
                 has_certificate=r["has_certificate"],
+                path_prefix=r.get("path_prefix", "/"),
             )
             for r in data
         ]
@@ -413,15 +415,12 @@ def _clean_route(route: Route) -> Route:
             raise ProxyError(str(exc)) from None
     try:
         domain = normalize_domain(route.domain)
-    except ValueError as exc:
-        raise ProxyError(str(exc)) from None
-    return Route(
-        domain=domain,
-        upstreams=list(route.upstreams),
-        https_redirect=route.https_redirect,
-        hsts=route.hsts,
-        app_id=route.app_id,
-    )
+        prefix = normalize_prefix(route.path_prefix)
+        clean_rules(asdict(route))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProxyError(f"invalid route {route.domain}{route.path_prefix}: {exc}") from None
+    # replace(): every field travels, including ones added after this function was written.
+    return replace(route, domain=domain, path_prefix=prefix, upstreams=list(route.upstreams))
 
 
 def _route_dict(route: Route) -> dict[str, Any]:

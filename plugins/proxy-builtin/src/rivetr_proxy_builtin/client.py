@@ -20,6 +20,7 @@ import httptools
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_PIPELINE, P_UPGRADE, PENDING_LIMIT, ClientFlow
 from .http11 import CONN_PLAIN, error_response, plain_response, redirect_response
+from .route_rules import apply_rules
 
 if TYPE_CHECKING:
     import asyncio
@@ -354,6 +355,11 @@ class ClientConn(ClientFlow):
             if answer is not None:
                 return self._local(ex, plain_response(200, b"OK", answer, not keep), keep)
         entry = w.routes.lookup(hkey)
+        if entry is not None and entry.special is not None:
+            # Path routes, redirects, basic auth (route_rules): only the hosts using them pay for the call.
+            entry = apply_rules(self, ex, entry, method, host or b"", hkey, out, keep)
+            if entry is None:
+                return None
         if entry is None:
             w.unmatched[0] += 1
             return self._local(ex, error_response(404, not keep or ex.has_body), keep and not ex.has_body)

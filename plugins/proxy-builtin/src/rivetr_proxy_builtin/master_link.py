@@ -45,7 +45,7 @@ class MasterLink:
         old = self.routes.upstream_addrs
         table = RouteTable(state.get("routes") or [])
         stats = self.route_stats
-        for entry in (*table.exact.values(), *table.wild.values()):
+        for entry in table.entries:
             if entry.domain not in stats:
                 stats[entry.domain] = [0, 0]
         self.routes = table

@@ -33,6 +33,10 @@ class BuiltinProxyConfig(BaseModel):
     health_timeout: float = Field(2.0, gt=0, description="Probe timeout.")
     health_threshold: int = Field(3, ge=1, description="Consecutive failures (or successes) to flip state.")
     health_path: str = Field("/", description="Path probed on upstreams.")
+    http2: bool = Field(True, description="Offer HTTP/2 (ALPN h2) on the HTTPS listener.")
+    http2_max_concurrent_streams: int = Field(
+        100, ge=1, le=10000, description="Streams an HTTP/2 client may have open at once."
+    )
     access_log: bool = Field(
         False,
         description="Log every request to stderr (costly: logging is the hot path's most expensive part).",

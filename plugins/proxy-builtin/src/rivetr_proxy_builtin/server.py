@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from .health import HealthTracker
-from .routing import normalize_domain, split_address
+from .route_rules import clean_rules
+from .routing import normalize_domain, normalize_prefix, route_key, route_key_of, split_address
 from .settings import ProxySettings
 from .tlsfiles import FALLBACK, cert_basename, domain_of, ensure_fallback_cert, write_private
 
@@ -111,7 +112,7 @@ class Master:
             print(f"rivetr-proxy: ignoring unreadable {self.state_file}: {exc}", file=sys.stderr)
             return
         for r in data.get("routes", []):
-            self.routes[r["domain"]] = r
+            self.routes[route_key_of(r)] = r
         self.acme = dict(data.get("acme", {}))
         certs_dir = self.state_dir / "certs"
         if certs_dir.is_dir():
@@ -351,21 +352,22 @@ class Master:
             return {**self.status(), "route_stats": await self.route_stats()}
         if cmd == "replace_routes":
             routes = [self._clean_route(r) for r in req["routes"]]
-            self.routes = {r["domain"]: r for r in routes}
+            self.routes = {route_key_of(r): r for r in routes}
             await self.change()
             return None
         if cmd == "set_route":
             r = self._clean_route(req["route"])
-            before = self.routes.get(r["domain"], {}).get("upstreams", ())
+            before = self.routes.get(route_key_of(r), {}).get("upstreams", ())
             # An address new to this route was health-checked by the deploy that routes to it: it starts
             # healthy even if the address was down under another route (an engine reuses a stopped
             # container's IP; the old verdict would keep the new container out for health_threshold probes).
             self.health.forget(set(r["upstreams"]) - set(before))
-            self.routes[r["domain"]] = r
+            self.routes[route_key_of(r)] = r
             await self.change()
             return None
         if cmd == "remove_route":
-            self.routes.pop(normalize_domain(req["domain"]), None)
+            domain, prefix = normalize_domain(req["domain"]), normalize_prefix(req.get("path_prefix"))
+            self.routes.pop(route_key(domain, prefix), None)
             await self.change()
             return None
         if cmd == "routes":
@@ -404,6 +406,7 @@ class Master:
             "https_redirect": bool(r.get("https_redirect", False)),
             "hsts": bool(r.get("hsts", False)),
             "app_id": r.get("app_id"),
+            **clean_rules(r),  # path prefix, redirects, basic auth: only the keys a route uses
         }
 
     def _write_cert(self, domain: str, cert_pem: str, key_pem: str) -> None:

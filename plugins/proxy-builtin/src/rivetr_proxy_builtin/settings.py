@@ -31,6 +31,10 @@ class ProxySettings:
     health_path: str = "/"
     #: Load balancers in front of the proxy (addresses or CIDRs) whose X-Forwarded-For/-Proto/-Host are kept.
     trusted_proxies: list[str] = field(default_factory=list)
+    #: Offer HTTP/2 by ALPN on the TLS listener (see :mod:`.h2conn`); off: HTTP/1.1 only.
+    http2: bool = True
+    #: Open streams an HTTP/2 client may have at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    http2_max_concurrent_streams: int = 100
     #: Log every request to stderr (off by default: logging is the most expensive thing on the hot path).
     access_log: bool = False
 
@@ -73,5 +77,7 @@ class ProxySettings:
             health_threshold=own.health_threshold,
             health_path=own.health_path,
             trusted_proxies=list(p.trusted_proxies),
+            http2=own.http2,
+            http2_max_concurrent_streams=own.http2_max_concurrent_streams,
             access_log=own.access_log,
         )

@@ -14,6 +14,10 @@ import sys
 from typing import Any
 
 
+#: Protocols offered by ALPN, best first; the worker drops "h2" when [plugins.proxy-builtin] http2 is off.
+ALPN = ["h2", "http/1.1"]
+
+
 class TlsTermination:
     """Certificate choice by SNI: an exact domain, else its one-level ``*.`` wildcard, else the fallback."""
 
@@ -57,7 +61,7 @@ class TlsTermination:
 def server_context(cert: str, key: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(ALPN)
     ctx.load_cert_chain(cert, key)
     return ctx
 
