@@ -16,6 +16,8 @@ the protocols reach each other and the worker only through objects, never throug
 * :mod:`.flow` — transport flow control between the two (pause reasons, ``pause_writing`` both ways).
 * :mod:`.pool` — ``UpstreamPool``: per-upstream keep-alive pools (a mixin of ``Worker``).
 * :mod:`.tls_termination` — ``TlsTermination``: SSL context, certificate by SNI (a mixin of ``Worker``).
+* :mod:`.alpn` / :mod:`.h2conn` — HTTP/2 on the TLS listener (ALPN ``h2``), each stream an ``Exchange`` on the
+  same upstream pools; ``h2`` is imported with the first h2 connection.
 * :mod:`.master_link` — ``MasterLink``: the control channel with the master, snapshots and stats (a mixin).
 
 Hot path shape, per request, with no per-request task, timer or log line:
@@ -53,14 +55,19 @@ import signal
 import socket
 import ssl
 import sys
+from typing import Any
 
+from .alpn import AlpnSwitch
+from .accesslog import AccessLog
 from .client import ClientConn
+from .compress import config_from as compress_config
 from .exchange import Exchange
 from .master_link import MasterLink
+from .outlier import Outliers
 from .pool import UpstreamPool
 from .routing import RouteTable
 from .settings import ProxySettings
-from .tls_termination import TlsTermination, quiet_tls_errors
+from .tls_termination import ALPN, TlsTermination, quiet_tls_errors
 from .upstream import UpstreamConn
 
 _UNMATCHED = "_unmatched"  # route_stats key of requests no route matched (404)
@@ -79,22 +86,26 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.connect_timeout = settings.upstream_connect_timeout
         self.drain_timeout = settings.drain_timeout
         self.access_log = settings.access_log
+        self.h2_max_streams = settings.http2_max_concurrent_streams
+        self.compress = compress_config(settings)  # None: [proxy] compression is off
         self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self.rid_prefix = os.urandom(8).hex().encode()
         self.rid_seq = 0
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
         self.pool_idle = min(settings.idle_timeout, 4.0)
         self.routes = RouteTable()
-        self.unhealthy: frozenset[str] = frozenset()
+        self.unhealthy: frozenset[str] = frozenset()  # probed down, plus ejected by self.outliers
+        self.outliers = Outliers(self, settings)
         self.acme: dict[bytes, bytes] = {}
         self.certs: dict[str, int] = {}  # domain → version
         self.state_dir = ""
         self.tls_contexts: dict[str, tuple[int, ssl.SSLContext]] = {}
         self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
         self.active: dict[str, int] = {}
-        # Per-route counters, domain → [requests, upstream_errors] (see the module docstring).
+        # Per-route counters, domain → [requests, upstream_errors, latency histogram] (module docstring).
         self.unmatched = [0, 0]
-        self.route_stats: dict[str, list[int]] = {_UNMATCHED: self.unmatched}
+        self.route_stats: dict[str, list[Any]] = {_UNMATCHED: self.unmatched}
+        self.alog: AccessLog | None = None  # made by serve() with [proxy] access_log on
         self.pool: dict[str, list[UpstreamConn]] = {}
         self.clients: set[ClientConn] = set()
         self.busy: set[UpstreamConn] = set()
@@ -106,14 +117,11 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.servers: list[asyncio.AbstractServer] = []
 
     def access(self, client: ClientConn, ex: Exchange) -> None:
-        """One access-log line (only with ``access_log`` on: logging is the costliest thing per request)."""
-        method, target, host = ex.log or (b"-", b"-", b"-")
-        ex.log = None
-        sys.stderr.write(
-            f'{client.peer.decode()} {host.decode("latin-1")} "{method.decode()} '
-            f'{target.decode("latin-1")}" {ex.status} {ex.addr or "-"}\n'
-        )
-        sys.stderr.flush()
+        """One access-log line (only with ``access_log`` on, see :mod:`.accesslog`)."""
+        if self.alog is not None:
+            self.alog.record(client, ex)
+        else:
+            ex.log = None
 
     def is_trusted(self, peer: bytes) -> bool:
         """Whether ``peer`` (a client address) is in ``[proxy] trusted_proxies``; once per connection."""
@@ -178,6 +186,10 @@ async def serve(
 ) -> None:
     w = Worker(settings, index)
     w.state_dir = state_dir
+    alog_task = None
+    if settings.access_log:
+        w.alog = AccessLog(settings, index, state_dir, w.is_trusted)
+        alog_task = w.loop.create_task(w.alog.run())
     w.loop.set_exception_handler(quiet_tls_errors)
     reader, writer = await asyncio.open_connection(sock=ctl)
     writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
@@ -191,10 +203,13 @@ async def serve(
     w.servers.append(await w.loop.create_server(lambda: ClientConn(w), sock=listen, backlog=4096))
     if tls is not None:
         certs = os.path.join(state_dir, "certs")
+        if not settings.http2:
+            ALPN[:] = ["http/1.1"]  # this process's contexts (the SNI ones too) stop offering h2
         ctx = w.tls_context((os.path.join(certs, "_fallback.crt"), os.path.join(certs, "_fallback.key")))
         w.servers.append(
             await w.loop.create_server(
-                lambda: ClientConn(w, True),
+                # HTTP/1.1 or HTTP/2 is known only after the handshake (ALPN): AlpnSwitch picks then.
+                (lambda: AlpnSwitch(w)) if settings.http2 else (lambda: ClientConn(w, True)),
                 sock=tls,
                 backlog=4096,
                 ssl=ctx,
@@ -212,6 +227,10 @@ async def serve(
         ctl_task.cancel()
         await w.shutdown()
     sweeper.cancel()
+    if w.alog is not None:
+        if alog_task is not None:
+            alog_task.cancel()
+        w.alog.close()  # the lines still buffered reach the file before the worker exits
 
 
 def main(argv: list[str] | None = None) -> None:
