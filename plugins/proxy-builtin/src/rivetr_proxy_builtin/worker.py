@@ -55,15 +55,11 @@ import signal
 import socket
 import ssl
 import sys
-from typing import Any
 
 from .alpn import AlpnSwitch
-from .accesslog import AccessLog
 from .client import ClientConn
-from .compress import config_from as compress_config
 from .exchange import Exchange
 from .master_link import MasterLink
-from .outlier import Outliers
 from .pool import UpstreamPool
 from .routing import RouteTable
 from .settings import ProxySettings
@@ -87,25 +83,22 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.drain_timeout = settings.drain_timeout
         self.access_log = settings.access_log
         self.h2_max_streams = settings.http2_max_concurrent_streams
-        self.compress = compress_config(settings)  # None: [proxy] compression is off
         self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self.rid_prefix = os.urandom(8).hex().encode()
         self.rid_seq = 0
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
         self.pool_idle = min(settings.idle_timeout, 4.0)
         self.routes = RouteTable()
-        self.unhealthy: frozenset[str] = frozenset()  # probed down, plus ejected by self.outliers
-        self.outliers = Outliers(self, settings)
+        self.unhealthy: frozenset[str] = frozenset()
         self.acme: dict[bytes, bytes] = {}
         self.certs: dict[str, int] = {}  # domain → version
         self.state_dir = ""
         self.tls_contexts: dict[str, tuple[int, ssl.SSLContext]] = {}
         self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
         self.active: dict[str, int] = {}
-        # Per-route counters, domain → [requests, upstream_errors, latency histogram] (module docstring).
+        # Per-route counters, domain → [requests, upstream_errors] (see the module docstring).
         self.unmatched = [0, 0]
-        self.route_stats: dict[str, list[Any]] = {_UNMATCHED: self.unmatched}
-        self.alog: AccessLog | None = None  # made by serve() with [proxy] access_log on
+        self.route_stats: dict[str, list[int]] = {_UNMATCHED: self.unmatched}
         self.pool: dict[str, list[UpstreamConn]] = {}
         self.clients: set[ClientConn] = set()
         self.busy: set[UpstreamConn] = set()
@@ -117,11 +110,14 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.servers: list[asyncio.AbstractServer] = []
 
     def access(self, client: ClientConn, ex: Exchange) -> None:
-        """One access-log line (only with ``access_log`` on, see :mod:`.accesslog`)."""
-        if self.alog is not None:
-            self.alog.record(client, ex)
-        else:
-            ex.log = None
+        """One access-log line (only with ``access_log`` on: logging is the costliest thing per request)."""
+        method, target, host = ex.log or (b"-", b"-", b"-")
+        ex.log = None
+        sys.stderr.write(
+            f'{client.peer.decode()} {host.decode("latin-1")} "{method.decode()} '
+            f'{target.decode("latin-1")}" {ex.status} {ex.addr or "-"}\n'
+        )
+        sys.stderr.flush()
 
     def is_trusted(self, peer: bytes) -> bool:
         """Whether ``peer`` (a client address) is in ``[proxy] trusted_proxies``; once per connection."""
@@ -186,10 +182,6 @@ async def serve(
 ) -> None:
     w = Worker(settings, index)
     w.state_dir = state_dir
-    alog_task = None
-    if settings.access_log:
-        w.alog = AccessLog(settings, index, state_dir, w.is_trusted)
-        alog_task = w.loop.create_task(w.alog.run())
     w.loop.set_exception_handler(quiet_tls_errors)
     reader, writer = await asyncio.open_connection(sock=ctl)
     writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
@@ -227,10 +219,6 @@ async def serve(
         ctl_task.cancel()
         await w.shutdown()
     sweeper.cancel()
-    if w.alog is not None:
-        if alog_task is not None:
-            alog_task.cancel()
-        w.alog.close()  # the lines still buffered reach the file before the worker exits
 
 
 def main(argv: list[str] | None = None) -> None:
