@@ -1,13 +1,21 @@
-"""Host → route lookup for the worker's hot path: exact names first, then the most specific ``*.`` wildcard.
+"""Host (and path) → route lookup for the worker's hot path: exact names first, then the most specific ``*.``
+wildcard; within a host, the longest path prefix on a segment boundary.
 
-Routes arrive as plain dicts (``{"domain", "upstreams", "https_redirect", "hsts"}``) from the master; a
-:class:`RouteTable` is immutable once built, so a route change is one attribute swap in the worker (atomic
-with respect to every request: a request sees either the old table or the new one, never a mix).
+Routes arrive as plain dicts from the master (``{"domain", "path_prefix", "upstreams", "https_redirect",
+"hsts", ...}``; the rule keys are read by :mod:`.route_rules`); a :class:`RouteTable` is immutable once built,
+so a route change is one attribute swap in the worker (atomic with respect to every request: a request sees
+either the old table or the new one, never a mix).
+
+A host served by one ``/`` route without rules maps straight to its :class:`RouteEntry` whose ``special`` is
+None: the hot path pays one attribute test for path routing, redirects and basic auth. Every other host maps to
+an entry whose ``special`` (a :class:`.route_rules.Rules`) says what to do first.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .route_rules import Rules, route_rules, www_redirect
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -31,6 +39,25 @@ def normalize_domain(domain: str) -> str:
     return d
 
 
+def normalize_prefix(prefix: str | None) -> str:
+    """``None``/``""``/``"/"`` → ``"/"``; ``"v1/"`` → ``"/v1"``: a leading slash, no trailing one, no empty,
+    ``.``/``..`` segments, query, fragment or percent sign (a prefix is matched on the decoded path)."""
+    p = (prefix or "/").strip()
+    if not p.startswith("/"):
+        p = "/" + p
+    p = p.rstrip("/") or "/"
+    if p != "/":
+        segments = p[1:].split("/")
+        if any(s in ("", ".", "..") for s in segments) or any(c in p for c in "?#% \t\\"):
+            raise ValueError(f"invalid path prefix {prefix!r}")
+    return p
+
+
+def route_key(domain: str, prefix: str = "/") -> str:
+    """The key of a route: its domain, followed by its path prefix unless that is ``/``."""
+    return domain if prefix == "/" else domain + prefix
+
+
 class Upstream:
     __slots__ = ("addr", "host", "port")
 
@@ -40,13 +67,24 @@ class Upstream:
 
 
 class RouteEntry:
-    __slots__ = ("domain", "hsts", "https_redirect", "rr", "upstreams")
+    __slots__ = ("compress", "domain", "hsts", "https_redirect", "rr", "special", "upstreams")
 
-    def __init__(self, domain: str, upstreams: list[Upstream], https_redirect: bool, hsts: bool) -> None:
+    def __init__(
+        self,
+        domain: str,
+        upstreams: list[Upstream],
+        https_redirect: bool,
+        hsts: bool,
+        special: Rules | None = None,
+    ) -> None:
+        #: The route key (``example.com``, ``example.com/v1``): what counters and logs name the route by.
         self.domain = domain
         self.upstreams = upstreams
         self.https_redirect = https_redirect
         self.hsts = hsts
+        self.compress = True  # response compression (the route dict's "compression" key; see .compress)
+        #: None for a plain route; path dispatch, redirects, auth or stripping otherwise (see route_rules).
+        self.special = special
         self.rr = -1  # round-robin cursor; per worker, which is fine: each worker spreads its own load
 
     def pick(self, unhealthy: frozenset[str] | set[str]) -> Upstream | None:
@@ -64,21 +102,54 @@ class RouteEntry:
 
 
 class RouteTable:
-    __slots__ = ("exact", "upstream_addrs", "wild")
+    __slots__ = ("entries", "exact", "upstream_addrs", "wild")
 
     def __init__(self, routes: list[dict[str, Any]] | None = None) -> None:
         self.exact: dict[bytes, RouteEntry] = {}
         self.wild: dict[bytes, RouteEntry] = {}  # key: the suffix after "*.", e.g. b"example.com"
+        #: Every route's entry (the ones requests are counted under), path routes included.
+        self.entries: list[RouteEntry] = []
         addrs: set[str] = set()
+        hosts: dict[str, dict[str, RouteEntry]] = {}
+        www: dict[str, str] = {}  # the other name → the canonical one
         for r in routes or ():
             domain = normalize_domain(r["domain"])
+            prefix = normalize_prefix(r.get("path_prefix"))
             ups = [Upstream(a) for a in r["upstreams"]]
             addrs.update(u.addr for u in ups)
-            entry = RouteEntry(domain, ups, bool(r.get("https_redirect")), bool(r.get("hsts")))
-            if domain.startswith("*."):
-                self.wild[domain[2:].encode()] = entry
+            key = route_key(domain, prefix)
+            entry = RouteEntry(
+                key, ups, bool(r.get("https_redirect")), bool(r.get("hsts")), route_rules(r, prefix)
+            )
+            entry.compress = r.get("compression") is not False
+            self.entries.append(entry)
+            hosts.setdefault(domain, {})[prefix] = entry
+            mode = r.get("redirect_www") if prefix == "/" and not domain.startswith("*.") else None
+            if mode == "to-apex" and domain.count(".") >= 1:
+                www["www." + domain] = domain
+            elif mode == "to-www" and domain.startswith("www."):
+                www[domain[4:]] = domain
+        for domain, by_prefix in hosts.items():
+            root = by_prefix.get("/")
+            if len(by_prefix) == 1 and root is not None:
+                host_entry = root
             else:
-                self.exact[domain.encode()] = entry
+                # A dispatcher: the longest prefix wins; its flags are the root route's (TLS is per domain).
+                paths = sorted(
+                    ((p.encode(), e) for p, e in by_prefix.items()), key=lambda pe: len(pe[0]), reverse=True
+                )
+                flags = root or next(iter(by_prefix.values()))
+                host_entry = RouteEntry(domain, [], flags.https_redirect, flags.hsts, Rules(paths=paths))
+            if domain.startswith("*."):
+                self.wild[domain[2:].encode()] = host_entry
+            else:
+                self.exact[domain.encode()] = host_entry
+        for other, canonical in www.items():
+            if other.encode() not in self.exact:  # a name with its own route keeps it
+                target = self.exact[canonical.encode()]
+                self.exact[other.encode()] = RouteEntry(
+                    other, [], target.https_redirect, target.hsts, www_redirect(canonical)
+                )
         self.upstream_addrs = frozenset(addrs)
 
     def lookup(self, host: bytes) -> RouteEntry | None:
@@ -96,3 +167,8 @@ class RouteTable:
             entry = self.wild.get(rest)
             if entry is not None:
                 return entry
+
+
+def route_key_of(r: dict[str, Any]) -> str:
+    """The key of a (clean) route dict."""
+    return route_key(r["domain"], r.get("path_prefix") or "/")

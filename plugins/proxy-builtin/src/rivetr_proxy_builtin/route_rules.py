@@ -1,0 +1,311 @@
+"""What a route does besides forwarding: path dispatch, prefix stripping, redirects and basic auth.
+
+Only hosts that use one of them carry a :class:`Rules` (``RouteEntry.special``); :func:`apply_rules` runs for
+them alone, so a plain host costs the hot path one attribute test. Order, per request:
+
+1. ``www`` ↔ apex: the other name answers 301 (GET/HEAD) or 308 to the canonical one, path and query kept;
+2. path dispatch: the longest route prefix of the host on a segment boundary (``/v1`` matches ``/v1`` and
+   ``/v1/x``, never ``/v10``); the path is decoded and its dot segments resolved first, so ``/%761`` or
+   ``/x/../v1`` cannot reach another route than the app would see; no match is a 404;
+3. the matched route's redirect rules, in order, by the same prefix match (the rest of the path and the query
+   are appended to the target);
+4. basic auth (skipped when the request is about to be redirected to HTTPS: credentials never travel in clear
+   for a site that has a certificate); the Authorization header is not forwarded;
+5. prefix stripping: ``/v1/x?q`` reaches the app as ``/x?q`` (``/v1`` as ``/``), with ``X-Forwarded-Prefix``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from binascii import Error as BinasciiError
+from binascii import a2b_base64
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_from_bytes, unquote_to_bytes
+
+from .http11 import error_response
+
+if TYPE_CHECKING:
+    from .client import ClientConn
+    from .exchange import Exchange
+    from .routing import RouteEntry
+
+REDIRECT_STATUSES = {
+    301: b"Moved Permanently",
+    302: b"Found",
+    307: b"Temporary Redirect",
+    308: b"Permanent Redirect",
+}
+
+#: A successful (realm, user, password, hash) stays verified this long: bcrypt/argon2 cost tens of ms each, the
+#: cache makes a protected site as fast as an open one. Failed ones are remembered too (a client retrying the
+#: same wrong password must not cost a hash per request).
+CACHE_SECONDS = 60.0
+_CACHE_MAX = 10_000
+# Keyed hashes of credentials, never the credentials: a per-process random key, so nothing in memory is a
+# password or an offline-crackable digest of one.
+_CACHE_KEY = os.urandom(32)
+_cache: dict[bytes, tuple[float, bool]] = {}
+
+
+class BasicAuth:
+    __slots__ = ("challenge", "realm", "users")
+
+    def __init__(self, realm: str, users: dict[str, str]) -> None:
+        self.realm = realm
+        self.users = {u.encode(): h.encode() for u, h in users.items()}
+        quoted = realm.replace("\\", "\\\\").replace('"', '\\"').encode()
+        body = b"Authentication required.\n"
+        self.challenge = (
+            b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="%s", charset="UTF-8"\r\n'
+            b"Content-Type: text/plain\r\nContent-Length: %d\r\nCache-Control: no-store\r\n"
+            % (quoted, len(body)),
+            body,
+        )
+
+    def response(self, close: bool) -> bytes:
+        head, body = self.challenge
+        return head + (b"Connection: close\r\n\r\n" if close else b"\r\n") + body
+
+    def check(self, authorization: bytes | None) -> bool:
+        if authorization is None:
+            return False
+        scheme, _, token = authorization.strip().partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            user, sep, password = a2b_base64(token.strip()).partition(b":")
+        except (BinasciiError, ValueError):
+            return False
+        stored = self.users.get(user) if sep else None
+        if stored is None:
+            return False
+        key = hmac.new(_CACHE_KEY, b"\0".join((self.realm.encode(), user, password, stored)), hashlib.sha256)
+        digest = key.digest()
+        now = time.monotonic()
+        hit = _cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        ok = verify_password(password, stored)
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[digest] = (now + CACHE_SECONDS, ok)
+        return ok
+
+
+def verify_password(password: bytes, stored: bytes) -> bool:
+    """bcrypt (``$2a$``/``$2b$``/``$2y$``) or argon2 (``$argon2id$``…) hash; anything else never matches.
+    The libraries load on the first protected request only: a worker without basic auth never imports them."""
+    if stored.startswith((b"$2a$", b"$2b$", b"$2y$")):
+        import bcrypt
+
+        try:
+            return bool(bcrypt.checkpw(password, stored))
+        except ValueError:
+            return False
+    if stored.startswith(b"$argon2"):
+        from argon2 import PasswordHasher
+        from argon2.exceptions import Argon2Error, InvalidHashError
+
+        try:
+            return bool(PasswordHasher().verify(stored.decode(), password))
+        except (Argon2Error, InvalidHashError, ValueError):
+            return False
+    return False
+
+
+class Rules:
+    """A host's path dispatch (``paths``), or a route's own rules; None fields are unused."""
+
+    __slots__ = ("auth", "canonical", "paths", "prefix", "redirects", "strip")
+
+    def __init__(
+        self,
+        *,
+        paths: list[tuple[bytes, RouteEntry]] | None = None,
+        canonical: bytes | None = None,
+        prefix: bytes = b"/",
+        strip: bool = False,
+        redirects: list[tuple[bytes, bytes, int]] | None = None,
+        auth: BasicAuth | None = None,
+    ) -> None:
+        self.paths = paths
+        self.canonical = canonical
+        self.prefix = prefix
+        self.strip = strip and prefix != b"/"
+        self.redirects = redirects or []
+        self.auth = auth
+
+
+def route_rules(r: dict[str, Any], prefix: str) -> Rules | None:
+    """A route dict's own rules (None when it has none: the common case)."""
+    strip = bool(r.get("strip_prefix")) and prefix != "/"
+    redirects = [
+        (_clean_prefix(x["from"]), _clean_target(x["to"]), int(x.get("status", 301)))
+        for x in r.get("redirects") or ()
+    ]
+    for _, _, status in redirects:
+        if status not in REDIRECT_STATUSES:
+            raise ValueError(f"redirect status must be one of {sorted(REDIRECT_STATUSES)}, got {status}")
+    auth = r.get("auth")
+    basic = BasicAuth(str(auth.get("realm") or "Restricted"), dict(auth["users"])) if auth else None
+    if not (strip or redirects or basic):
+        return None
+    return Rules(prefix=prefix.encode(), strip=strip, redirects=redirects, auth=basic)
+
+
+def www_redirect(canonical: str) -> Rules:
+    return Rules(canonical=canonical.encode())
+
+
+def _clean_prefix(p: str) -> bytes:
+    p = "/" + str(p).strip().strip("/")
+    if any(c in p for c in "?#% \r\n\t"):
+        raise ValueError(f"invalid redirect source {p!r}")
+    return p.encode()
+
+
+def _clean_target(t: str) -> bytes:
+    t = str(t).strip()
+    if not t or any(ord(c) < 33 or ord(c) == 127 for c in t):
+        raise ValueError(f"invalid redirect target {t!r}")
+    if not (t.startswith("/") or t.startswith(("http://", "https://"))) or t.startswith("//"):
+        raise ValueError(f"a redirect target is a path (/new) or an http(s) URL, got {t!r}")
+    return t.encode()
+
+
+def normalize_path(path: bytes) -> bytes:
+    """The path as an app's router sees it: percent-decoded, empty and ``.`` segments dropped, ``..`` applied."""
+    if b"%" in path:
+        path = unquote_to_bytes(path)
+    if b"//" not in path and b"/." not in path:
+        return path
+    out: list[bytes] = []
+    for seg in path.split(b"/"):
+        if seg == b"..":
+            if out:
+                out.pop()
+        elif seg and seg != b".":
+            out.append(seg)
+    tail = b"/" if path.endswith((b"/", b"/.", b"/..")) and out else b""
+    return b"/" + b"/".join(out) + tail
+
+
+def _under(path: bytes, prefix: bytes) -> bool:
+    return prefix == b"/" or path == prefix or path.startswith(prefix + b"/")
+
+
+def _rest(raw_path: bytes, path: bytes, prefix: bytes) -> bytes:
+    """What follows ``prefix`` in the request's path, still encoded as the client sent it (the decoded form
+    could hold spaces or CR/LF, which must never reach a request line or a Location field)."""
+    if prefix == b"/":
+        return raw_path
+    if _under(raw_path, prefix):
+        return raw_path[len(prefix) :]
+    return quote_from_bytes(path[len(prefix) :], safe="/!$&'()*+,;=:@-._~").encode()
+
+
+def _redirect(status: int, location: bytes, close: bool) -> bytes:
+    return b"HTTP/1.1 %d %s\r\nLocation: %s\r\nContent-Length: 0\r\nCache-Control: no-store\r\n%s\r\n" % (
+        status,
+        REDIRECT_STATUSES[status],
+        location,
+        b"Connection: close\r\n" if close else b"",
+    )
+
+
+def apply_rules(
+    conn: ClientConn,
+    ex: Exchange,
+    entry: RouteEntry,
+    method: bytes,
+    host: bytes,
+    hkey: bytes,
+    out: list[bytes],
+    keep: bool,
+) -> RouteEntry | None:
+    """The route ``entry`` (a host's) resolves to for this request, with the request line rewritten when its
+    prefix is stripped; None when the proxy answered itself (redirect, 401, no path route: 404)."""
+    rules = entry.special
+    assert rules is not None
+    w = conn.w
+    close = not keep or ex.has_body
+    url = conn.url
+    raw_path, qmark, query = url.partition(b"?")
+    if rules.canonical is not None:
+        status = 301 if method in (b"GET", b"HEAD") else 308
+        port = host[len(hkey) :] if host.lower().startswith(hkey) else b""
+        loc = (b"https://" if conn.tls else b"http://") + rules.canonical + port + url
+        conn._local(ex, _redirect(status, loc, close), not close)
+        return None
+    path = normalize_path(raw_path) if url[:1] == b"/" else raw_path
+    if rules.paths is not None:
+        for prefix, candidate in rules.paths:
+            if _under(path, prefix):
+                entry = candidate
+                break
+        else:
+            w.unmatched[0] += 1
+            conn._local(ex, error_response(404, close), not close)
+            return None
+        found = entry.special
+        if found is None:
+            return entry
+        rules = found
+    for source, target, status in rules.redirects:
+        if _under(path, source):
+            rest = _rest(raw_path, path, source)
+            loc = (target.rstrip(b"/") + rest if rest not in (b"", b"/") else target) + qmark + query
+            conn._local(ex, _redirect(status, loc, close), not close)
+            return None
+    auth = rules.auth
+    if auth is not None:
+        value = None
+        for i in range(len(out) - 1, 0, -1):
+            line = out[i]
+            if line[:14].lower() == b"authorization:":
+                value = line[14:].strip()
+                del out[i]  # the proxy's credentials are not the app's
+        if not (
+            entry.https_redirect and not conn.tls and w.tls_port and w.cert_domain(hkey.decode()) is not None
+        ) and not auth.check(value):
+            conn._local(ex, auth.response(close), not close)
+            return None
+    if rules.strip and url[:1] == b"/":
+        rest = _rest(raw_path, path, rules.prefix) or b"/"
+        out[0] = b"%s %s %s" % (method, rest + qmark + query, out[0][-10:])
+        out.append(b"X-Forwarded-Prefix: %s\r\n" % rules.prefix)
+    return entry
+
+
+def clean_rules(r: dict[str, Any]) -> dict[str, Any]:
+    """The rule keys of a route dict, checked (``ValueError`` names the bad one); keys at their default are left
+    out, so a plain route's dict stays as it was before path routing existed."""
+    from .routing import normalize_prefix
+
+    out: dict[str, Any] = {}
+    prefix = normalize_prefix(r.get("path_prefix"))
+    if prefix != "/":
+        out["path_prefix"] = prefix
+        if r.get("strip_prefix"):
+            out["strip_prefix"] = True
+    mode = r.get("redirect_www")
+    if mode not in (None, "", "to-apex", "to-www"):
+        raise ValueError(f"redirect_www must be to-apex, to-www or null, got {mode!r}")
+    if mode and prefix == "/":
+        out["redirect_www"] = mode
+    if r.get("redirects"):
+        out["redirects"] = [
+            {"from": str(x["from"]), "to": str(x["to"]), "status": int(x.get("status", 301))}
+            for x in r["redirects"]
+        ]
+    auth = r.get("auth")
+    if auth and auth.get("users"):
+        out["auth"] = {
+            "realm": str(auth.get("realm") or "Restricted"),
+            "users": {str(u): str(h) for u, h in dict(auth["users"]).items()},
+        }
+    route_rules({**out}, prefix)  # raises on a bad redirect rule
+    return out
