@@ -62,6 +62,12 @@ class UpstreamOut(ApiModel):
     address: str
     healthy: bool | None = Field(description="As the proxy's health probes see it; null when unknown.")
     active_requests: int | None = None
+    ejected_until: str | None = Field(
+        default=None,
+        description="Passive health: the proxy took it out of rotation after consecutive failures until this "
+        "time; null when it is in rotation (or unknown).",
+    )
+    ejections: int | None = Field(default=None, description="Times the proxy ejected it since it started.")
 
 
 class RouteOut(ApiModel):
@@ -270,6 +276,12 @@ def _to_route(row: ProxyRoute) -> Route:
     )
 
 
+def _epoch_iso(ts: float | None) -> str | None:
+    from datetime import UTC, datetime
+
+    return None if ts is None else isoformat(datetime.fromtimestamp(ts, UTC))
+
+
 def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
     """A route as the API shows it, with its upstreams' health from ``status`` (None: unknown)."""
     health = {u.address: u for u in status.upstreams} if status else {}
@@ -280,6 +292,8 @@ def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
                 address=up,
                 healthy=health[up].healthy if up in health else None,
                 active_requests=health[up].active_requests if up in health else None,
+                ejected_until=_epoch_iso(health[up].ejected_until) if up in health else None,
+                ejections=health[up].ejections if up in health else None,
             )
             for up in row.upstreams
         ],

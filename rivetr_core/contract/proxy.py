@@ -39,6 +39,10 @@ class UpstreamStatus:
     healthy: bool
     active_requests: int = 0
     detail: str = ""
+    #: Passive health: times the proxy took it out of rotation after consecutive failures, and (epoch seconds)
+    #: until when it is out now; None when it is in rotation.
+    ejections: int = 0
+    ejected_until: float | None = None
 
 
 @dataclass

@@ -370,7 +370,7 @@ class ClientConn(ClientFlow):
             loc = b"https://" + hkey + port + url
             return self._local(ex, redirect_response(loc, not keep or ex.has_body), keep and not ex.has_body)
         upstream = entry.pick(w.unhealthy)
-        if upstream is None:
+        if upstream is None and (upstream := w.outliers.last_resort(entry)) is None:
             rstats[1] += 1
             return self._local(ex, error_response(503, not keep or ex.has_body), keep and not ex.has_body)
         # Forwarding headers: the peer is appended to the X-Forwarded-For chain of a trusted proxy and starts a

@@ -34,6 +34,7 @@ class Exchange:
         "pending",
         "pending_size",
         "req_done",
+        "rerouted",
         "resp_started",
         "retried",
         "rstats",
@@ -61,6 +62,7 @@ class Exchange:
         self.http10 = False
         self.hsts = False
         self.retried = False
+        self.rerouted = False  # sent to another upstream of its route once (see outlier.py)
         self.upgrade = False  # the client asked to switch protocols: only then may a 101 start a tunnel
         self.status = 0
         self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on

@@ -18,6 +18,7 @@ from .routing import RouteTable
 
 if TYPE_CHECKING:
     from .client import ClientConn
+    from .outlier import Outliers
     from .upstream import UpstreamConn
 
 
@@ -28,6 +29,7 @@ class MasterLink:
     now: float
     routes: RouteTable
     unhealthy: frozenset[str]
+    outliers: Outliers
     acme: dict[bytes, bytes]
     certs: dict[str, int]
     tls_contexts: dict[str, tuple[int, ssl.SSLContext]]
@@ -49,7 +51,7 @@ class MasterLink:
             if entry.domain not in stats:
                 stats[entry.domain] = [0, 0]
         self.routes = table
-        self.unhealthy = frozenset(state.get("unhealthy") or ())
+        self.unhealthy = self.outliers.view(frozenset(state.get("unhealthy") or ()))
         self.acme = {k.encode(): v.encode() for k, v in (state.get("acme") or {}).items()}
         self.certs = dict(state.get("certs") or {})
         for dom in [d for d in self.tls_contexts if d not in self.certs]:
@@ -78,6 +80,7 @@ class MasterLink:
             elif op == "stats":
                 reply["active"] = dict(self.active)
                 reply["clients"] = len(self.clients)
+                reply["outliers"] = self.outliers.report()
                 if msg.get("routes"):
                     reply["routes"] = {d: c for d, c in self.route_stats.items() if c[0] or c[1]}
             elif op == "stop":

@@ -41,6 +41,16 @@ class BuiltinProxyConfig(BaseModel):
         False,
         description="Log every request to stderr (costly: logging is the hot path's most expensive part).",
     )
+    outlier_consecutive_failures: int = Field(
+        5,
+        ge=0,
+        description="Consecutive upstream failures that eject it from rotation (passive health); 0 = off.",
+    )
+    outlier_base_ejection: float = Field(10.0, gt=0, description="Seconds of an upstream's first ejection.")
+    outlier_max_ejection: float = Field(
+        300.0, gt=0, description="Cap on an ejection doubled by repeat failures."
+    )
+    retry_once: bool = Field(True, description="Retry a request once on another upstream when that is safe.")
     keep_running: bool = Field(
         True, description="Leave the proxy process serving while the control plane stops or restarts."
     )

@@ -14,6 +14,7 @@ from .upstream import UpstreamConn
 
 if TYPE_CHECKING:
     from .exchange import Exchange
+    from .outlier import Outliers
     from .routing import RouteTable
 
 _POOL_MAX = 512  # idle connections kept per upstream
@@ -27,6 +28,7 @@ class UpstreamPool:
     connect_timeout: float
     routes: RouteTable
     pool: dict[str, list[UpstreamConn]]
+    outliers: Outliers
 
     def acquire(self, ex: Exchange, fresh: bool = False) -> None:
         if not fresh:
@@ -49,7 +51,8 @@ class UpstreamPool:
                 self.connect_timeout,
             )
         except Exception:  # refused, timed out, or anything else: never let one upstream take the worker down
-            ex.client.respond_error(ex, 502)
+            if not self.outliers.connect_failed(ex):  # counted; True if retried on another upstream
+                ex.client.respond_error(ex, 502)
             return
         if ex.dead:
             self.pool_put(conn)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from .health import HealthTracker
+from .outlier import merge_reports
 from .route_rules import clean_rules
 from .routing import normalize_domain, normalize_prefix, route_key, route_key_of, split_address
 from .settings import ProxySettings
@@ -454,6 +455,7 @@ class Master:
 
     async def route_status(self) -> list[dict[str, Any]]:
         active = await self.active_counts()
+        outliers = merge_reports(await self.worker_stats())  # passive health, per address over all workers
         out = []
         for r in self.routes.values():
             ups = []
@@ -465,6 +467,7 @@ class Master:
                         "healthy": h.healthy if h else True,
                         "active_requests": active.get(addr, 0),
                         "detail": h.detail if h else "",
+                        **outliers.get(addr, {"ejections": 0, "ejected_until": None}),
                     }
                 )
             out.append({**r, "upstreams": ups, "has_certificate": r["domain"] in self.certs})

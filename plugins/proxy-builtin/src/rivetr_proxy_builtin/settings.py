@@ -37,6 +37,15 @@ class ProxySettings:
     http2_max_concurrent_streams: int = 100
     #: Log every request to stderr (off by default: logging is the most expensive thing on the hot path).
     access_log: bool = False
+    #: Passive health (see :mod:`.outlier`): this many consecutive failures (refused/reset connections, timeouts,
+    #: 502/503/504 answers) eject an upstream from a worker's rotation; 0 turns ejection off.
+    outlier_consecutive_failures: int = 5
+    #: Seconds of the first ejection; an upstream ejected again soon after returning gets twice the last time…
+    outlier_base_ejection: float = 10.0
+    #: …up to this many seconds.
+    outlier_max_ejection: float = 300.0
+    #: Retry a request once on another upstream of its route when that is safe (see :mod:`.outlier`).
+    retry_once: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -80,4 +89,8 @@ class ProxySettings:
             http2=own.http2,
             http2_max_concurrent_streams=own.http2_max_concurrent_streams,
             access_log=own.access_log,
+            outlier_consecutive_failures=own.outlier_consecutive_failures,
+            outlier_base_ejection=own.outlier_base_ejection,
+            outlier_max_ejection=own.outlier_max_ejection,
+            retry_once=own.retry_once,
         )

@@ -274,6 +274,8 @@ class UpstreamConn(UpstreamFlow):
         """Strip hop-by-hop fields from a response head and state the client connection's fate."""
         low = low or head.lower()
         ex.status = status
+        if 501 < status < 505 or self.w.outliers.fails:  # passive health: a failure, or a success to reset
+            self.w.outliers.response(self.addr, status)
         if head.startswith(b"HTTP/1.0"):
             head = b"HTTP/1.1" + head[8:]
         # Common case first (nginx, for one, always sends "Connection: keep-alive" and nothing else
@@ -356,7 +358,8 @@ class UpstreamConn(UpstreamFlow):
             ex.pending = []
             w.acquire(ex, fresh=True)
             return
-        client.respond_error(ex, 502)
+        if not w.outliers.lost(ex):  # counted; True if an idempotent request went to another upstream
+            client.respond_error(ex, 502)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def _finish(self, keep_upstream: bool) -> None:
@@ -402,6 +405,7 @@ class UpstreamConn(UpstreamFlow):
         self.deadline = 0.0
         self.ex = None
         self.close()
+        self.w.outliers.failure(self.addr)
         if ex is not None:
             ex.up = None
             ex.client.respond_error(ex, status)

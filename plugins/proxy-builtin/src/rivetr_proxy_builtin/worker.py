@@ -60,6 +60,7 @@ from .alpn import AlpnSwitch
 from .client import ClientConn
 from .exchange import Exchange
 from .master_link import MasterLink
+from .outlier import Outliers
 from .pool import UpstreamPool
 from .routing import RouteTable
 from .settings import ProxySettings
@@ -89,7 +90,8 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         # Close pooled upstream connections before a typical upstream keep-alive timeout (Node: 5 s) fires.
         self.pool_idle = min(settings.idle_timeout, 4.0)
         self.routes = RouteTable()
-        self.unhealthy: frozenset[str] = frozenset()
+        self.unhealthy: frozenset[str] = frozenset()  # probed down, plus ejected by self.outliers
+        self.outliers = Outliers(self, settings)
         self.acme: dict[bytes, bytes] = {}
         self.certs: dict[str, int] = {}  # domain → version
         self.state_dir = ""
