@@ -282,6 +282,25 @@ class ProxyConfig(_Section):
         description="Load balancers in front of the proxy (addresses/CIDRs) whose X-Forwarded-For, -Proto and "
         "-Host reach apps; from any other client they are replaced.",
     )
+    access_log: bool = Field(
+        False, description="Write an access log: a line per request, a file per proxy worker (off: as Caddy)."
+    )
+    access_log_format: Literal["json", "common", "combined"] = Field(
+        "json", description="json (one object per line), common or combined (Apache/nginx formats)."
+    )
+    access_log_dir: Path | None = Field(
+        None, description="Directory of access-<worker>.log files (default: the proxy's state dir)."
+    )
+    access_log_max_bytes: int = Field(
+        100 * 1024 * 1024, ge=4096, description="Rotate a worker's access log past this size (accepts 100m)."
+    )
+    access_log_keep: int = Field(5, ge=0, le=100, description="Rotated access-log files kept per worker.")
+    access_log_sample: float = Field(
+        1.0, ge=0, le=1, description="Share of successful requests logged (0.1 = 10%); status >= 400 always."
+    )
+    access_log_query: bool = Field(
+        False, description="Keep query strings in logged paths (off: they often carry tokens)."
+    )
     acme_enabled: bool = Field(False, description="Obtain certificates by ACME for every domain.")
     acme_email: str | None = Field(None, description="Contact e-mail of the ACME account.")
     acme_directory_url: str = Field(LETS_ENCRYPT_PRODUCTION, description="ACME directory URL.")
@@ -299,6 +318,11 @@ class ProxyConfig(_Section):
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
 
     _trusted = field_validator("trusted_proxies")(_networks)
+
+    @field_validator("access_log_max_bytes", mode="before")
+    @classmethod
+    def _log_size(cls, v: Any) -> Any:
+        return parse_size(v)
 
     @property
     def effective_acme_directory(self) -> str:

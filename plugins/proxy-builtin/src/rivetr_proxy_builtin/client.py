@@ -13,6 +13,7 @@ through an import, so no import cycle (and no late binding) is needed.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import httptools
@@ -20,6 +21,7 @@ import httptools
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_PIPELINE, P_UPGRADE, PENDING_LIMIT, ClientFlow
 from .http11 import CONN_PLAIN, error_response, plain_response, redirect_response
+from .route_metrics import observe
 from .route_rules import apply_rules
 
 if TYPE_CHECKING:
@@ -284,7 +286,7 @@ class ClientConn(ClientFlow):
         bad = self.bad
         http10 = ex.http10 = p.get_http_version() == "1.0"
         if w.access_log:
-            ex.log = (method, self.url, host or b"-")
+            ex.log = (method, self.url, host or b"-", self.out, xff, rid)  # see .accesslog
         if self.url[0] != 47 and method != b"CONNECT":  # 47: "/"
             # Absolute-form (``GET http://a.example/ HTTP/1.1``, RFC 9112 §3.2.2) or ``OPTIONS *``. The app gets
             # origin-form only: an absolute URI naming another host than the one routed by must not steer it.
@@ -507,10 +509,9 @@ class ClientConn(ClientFlow):
             t = self.t
             ex.resp_started = True
             ex.status = int(ex.local[9:12])
-            if ex.log is not None and not ex.keep:
-                self.w.access(self, ex)
             t.write(ex.local)  # type: ignore[union-attr]
             if not ex.keep:
+                self._finished(ex)  # closing after it: exchange_done won't run
                 self._linger()
             else:
                 self.exchange_done(ex)
@@ -521,7 +522,12 @@ class ClientConn(ClientFlow):
         """The response of ``ex`` (the active exchange) has been fully written."""
         w = self.w
         w.release(ex)
+        rstats = ex.rstats
+        if rstats is not None:
+            observe(rstats[2], ex.status, perf_counter() - ex.t0)  # the route's latency histogram
         if ex.log is not None:
+            if ex.local is not None:
+                ex.sent = len(ex.local)
             w.access(self, ex)
         if self.active is ex:
             self.active = None
@@ -540,6 +546,15 @@ class ClientConn(ClientFlow):
                 self.deadline = w.now + w.idle_timeout
                 self.dkind = _D_IDLE
 
+    def _finished(self, ex: Exchange) -> None:
+        """Count and log an exchange the proxy answered itself and then closes the connection after."""
+        rstats = ex.rstats
+        if rstats is not None:
+            observe(rstats[2], ex.status, perf_counter() - ex.t0)
+        if ex.log is not None:
+            ex.sent = len(ex.local or b"")
+            self.w.access(self, ex)
+
     def respond_error(self, ex: Exchange, status: int) -> None:
         """The upstream failed before any response byte: answer with ``status``."""
         ex.status = status
@@ -555,7 +570,9 @@ class ClientConn(ClientFlow):
         close = not ex.keep or not ex.req_done
         ex.resp_started = True
         ex.keep = not close
-        self.t.write(error_response(status, close))  # type: ignore[union-attr]
+        response = error_response(status, close)
+        ex.sent = len(response)
+        self.t.write(response)  # type: ignore[union-attr]
         self.exchange_done(ex)
 
     def _fail(self, status: int) -> None:

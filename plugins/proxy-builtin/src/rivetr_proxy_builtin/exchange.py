@@ -6,7 +6,8 @@ answers it); it imports neither, so either can import it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .client import ClientConn
@@ -38,8 +39,12 @@ class Exchange:
         "resp_started",
         "retried",
         "rstats",
+        "sent",
         "status",
+        "t0",
         "up",
+        "up_start",
+        "up_time",
         "upgrade",
         "upstream",
     )
@@ -65,10 +70,15 @@ class Exchange:
         self.rerouted = False  # sent to another upstream of its route once (see outlier.py)
         self.upgrade = False  # the client asked to switch protocols: only then may a 101 start a tunnel
         self.status = 0
-        self.log: tuple[bytes, bytes, bytes] | None = None  # (method, target, host) when access_log is on
+        # With access_log on: (method, target, host, header lines, X-Forwarded-For, X-Request-Id) (.accesslog).
+        self.log: tuple[Any, ...] | None = None
+        self.t0 = perf_counter()  # for the route's latency histogram (.route_metrics) and the access log
+        self.sent = 0  # response bytes written to the client (counted while access_log is on)
+        self.up_start = 0.0  # access_log on: when the request went to the upstream connection…
+        self.up_time = -1.0  # …and the seconds until its response was complete (-1: no upstream answer)
         self.dead = False  # the client went away
         self.counted = False
-        self.rstats: list[int] | None = None  # [requests, upstream_errors] of the matched route
+        self.rstats: list[Any] | None = None  # [requests, upstream_errors, latency histogram] of the route
 
 
 def drop_upstream(ex: Exchange) -> None:

@@ -14,6 +14,7 @@ import json
 import ssl
 from typing import TYPE_CHECKING, Any
 
+from .route_metrics import new_stats
 from .routing import RouteTable
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class MasterLink:
     tls_port: int
     drain_timeout: float
     active: dict[str, int]
-    route_stats: dict[str, list[int]]
+    route_stats: dict[str, list[Any]]
     pool: dict[str, list[UpstreamConn]]
     clients: set[ClientConn]
     draining: dict[str, float]
@@ -49,7 +50,7 @@ class MasterLink:
         stats = self.route_stats
         for entry in table.entries:
             if entry.domain not in stats:
-                stats[entry.domain] = [0, 0]
+                stats[entry.domain] = new_stats()
         self.routes = table
         self.unhealthy = self.outliers.view(frozenset(state.get("unhealthy") or ()))
         self.acme = {k.encode(): v.encode() for k, v in (state.get("acme") or {}).items()}

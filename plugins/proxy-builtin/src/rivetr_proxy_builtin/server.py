@@ -42,6 +42,7 @@ from typing import Any
 
 from .health import HealthTracker
 from .outlier import merge_reports
+from .route_metrics import fold_counts, latency_report
 from .route_rules import clean_rules
 from .routing import normalize_domain, normalize_prefix, route_key, route_key_of, split_address
 from .settings import ProxySettings
@@ -97,6 +98,7 @@ class Master:
         self.stopping = asyncio.Event()
         self.started = time.time()
         self.route_base: dict[str, list[int]] = {}  # counters of workers that died (last reported)
+        self.route_latency: dict[str, Any] = {}  # latency histograms as of the last route_stats()
         self.control_server: asyncio.AbstractServer | None = None
 
     # ----------------------------------------------------------------------------------------- persistence
@@ -297,17 +299,12 @@ class Master:
         self._fold(total, self.route_base)
         for w in self.workers:
             self._fold(total, w.counts)
+        self.route_latency = latency_report(total)
         return {d: {"requests": c[0], "upstream_errors": c[1]} for d, c in sorted(total.items())}
 
     @staticmethod
     def _fold(into: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
-        for d, (req, err) in counts.items():
-            c = into.get(d)
-            if c is None:
-                into[d] = [req, err]
-            else:
-                c[0] += req
-                c[1] += err
+        fold_counts(into, counts)  # [requests, upstream_errors, latency histogram] (see .route_metrics)
 
     async def active_counts(self) -> dict[str, int]:
         total: dict[str, int] = {}
@@ -350,7 +347,8 @@ class Master:
 
     async def command(self, cmd: str, req: dict[str, Any]) -> Any:
         if cmd == "status":
-            return {**self.status(), "route_stats": await self.route_stats()}
+            stats = await self.route_stats()
+            return {**self.status(), "route_stats": stats, "route_latency": self.route_latency}
         if cmd == "replace_routes":
             routes = [self._clean_route(r) for r in req["routes"]]
             self.routes = {route_key_of(r): r for r in routes}

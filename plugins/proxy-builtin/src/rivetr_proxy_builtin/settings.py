@@ -35,8 +35,17 @@ class ProxySettings:
     http2: bool = True
     #: Open streams an HTTP/2 client may have at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     http2_max_concurrent_streams: int = 100
-    #: Log every request to stderr (off by default: logging is the most expensive thing on the hot path).
+    #: Access log (see :mod:`.accesslog`): one line per request to access-<worker>.log in access_log_dir
+    #: (default: the state dir), json|common|combined, rotated past access_log_max_bytes keeping
+    #: access_log_keep old files, a share access_log_sample of the successful requests (errors always), query
+    #: strings only with access_log_query.
     access_log: bool = False
+    access_log_format: str = "json"
+    access_log_dir: str = ""
+    access_log_max_bytes: int = 100 * 1024 * 1024
+    access_log_keep: int = 5
+    access_log_sample: float = 1.0
+    access_log_query: bool = False
     #: Passive health (see :mod:`.outlier`): this many consecutive failures (refused/reset connections, timeouts,
     #: 502/503/504 answers) eject an upstream from a worker's rotation; 0 turns ejection off.
     outlier_consecutive_failures: int = 5
@@ -67,6 +76,8 @@ class ProxySettings:
             from .plugin import BuiltinProxyConfig
 
             own = BuiltinProxyConfig.model_validate(config.plugin_section("proxy-builtin"))
+        from .accesslog import access_log_settings
+
         p, s = config.proxy, config.server
         return cls(
             # [proxy] host, else the deprecated [server] host that used to bind both the API and the proxy.
@@ -88,7 +99,7 @@ class ProxySettings:
             trusted_proxies=list(p.trusted_proxies),
             http2=own.http2,
             http2_max_concurrent_streams=own.http2_max_concurrent_streams,
-            access_log=own.access_log,
+            **access_log_settings(p, own),
             outlier_consecutive_failures=own.outlier_consecutive_failures,
             outlier_base_ejection=own.outlier_base_ejection,
             outlier_max_ejection=own.outlier_max_ejection,

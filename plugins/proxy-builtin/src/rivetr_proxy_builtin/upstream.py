@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import httptools
@@ -116,6 +117,8 @@ class UpstreamConn(UpstreamFlow):
         w = self.w
         self.ex = ex
         ex.up = self
+        if ex.log is not None:
+            ex.up_start = perf_counter()  # upstream time for the access log (.accesslog)
         self.got_bytes = False
         self.close_delimited = False
         self.in_head = True
@@ -177,6 +180,8 @@ class UpstreamConn(UpstreamFlow):
             if not self._head(self.hbuf + data if self.hbuf else data):
                 return
         else:
+            if ex.log is not None:
+                ex.sent += len(data)
             ex.client.t.write(data)  # type: ignore[union-attr]
         if self.msgs:
             if self.trailing or self.heads or self.unfinished:
@@ -213,6 +218,8 @@ class UpstreamConn(UpstreamFlow):
         ex.resp_started = True
         self.in_head = False
         head = self._rewrite(data[:end], status, ex, low)
+        if ex.log is not None:
+            ex.sent += len(head) + len(data) - end
         ex.client.t.write(head + data[end:] if end < len(data) else head)  # type: ignore[union-attr]
         self._finish(not self.upclose)
         return True
@@ -256,12 +263,16 @@ class UpstreamConn(UpstreamFlow):
                 # response has none, so a fresh parser next time. Bytes after the head are the app's mistake
                 # (maybe the start of more it sends late): not passed on, and the connection is not reused.
                 client.t.write(head)  # type: ignore[union-attr]
+                if ex.log is not None:
+                    ex.sent += len(head)
                 keep = self.ka if self.msgs else self.parser.should_keep_alive()
                 if ex.is_head:
                     self.parser = response_parser(self)
                     self.unfinished = 0
                 self._finish(keep and end == len(buf) and not self.trailing)
                 return False
+            if ex.log is not None:
+                ex.sent += len(head) + len(buf) - end
             if end < len(buf):
                 client.t.write(head + buf[end:])  # type: ignore[union-attr]
             else:
@@ -371,6 +382,8 @@ class UpstreamConn(UpstreamFlow):
         ex.up = None
         self.deadline = 0.0
         w.busy.discard(self)
+        if ex.log is not None:
+            ex.up_time = perf_counter() - ex.up_start
         # A refused upgrade ends the connection too: the app may have switched state for it (issue 14, hole 1).
         if keep_upstream and ex.req_done and not self.closed and not ex.upgrade:
             if ex.client.wpaused:

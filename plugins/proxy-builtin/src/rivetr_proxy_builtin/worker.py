@@ -55,7 +55,9 @@ import signal
 import socket
 import ssl
 import sys
+from typing import Any
 
+from .accesslog import AccessLog
 from .alpn import AlpnSwitch
 from .client import ClientConn
 from .exchange import Exchange
@@ -98,9 +100,10 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.tls_contexts: dict[str, tuple[int, ssl.SSLContext]] = {}
         self.tls_port = 0  # set once an HTTPS listener exists (https_redirect only then)
         self.active: dict[str, int] = {}
-        # Per-route counters, domain → [requests, upstream_errors] (see the module docstring).
+        # Per-route counters, domain → [requests, upstream_errors, latency histogram] (module docstring).
         self.unmatched = [0, 0]
-        self.route_stats: dict[str, list[int]] = {_UNMATCHED: self.unmatched}
+        self.route_stats: dict[str, list[Any]] = {_UNMATCHED: self.unmatched}
+        self.alog: AccessLog | None = None  # made by serve() with [proxy] access_log on
         self.pool: dict[str, list[UpstreamConn]] = {}
         self.clients: set[ClientConn] = set()
         self.busy: set[UpstreamConn] = set()
@@ -112,14 +115,11 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.servers: list[asyncio.AbstractServer] = []
 
     def access(self, client: ClientConn, ex: Exchange) -> None:
-        """One access-log line (only with ``access_log`` on: logging is the costliest thing per request)."""
-        method, target, host = ex.log or (b"-", b"-", b"-")
-        ex.log = None
-        sys.stderr.write(
-            f'{client.peer.decode()} {host.decode("latin-1")} "{method.decode()} '
-            f'{target.decode("latin-1")}" {ex.status} {ex.addr or "-"}\n'
-        )
-        sys.stderr.flush()
+        """One access-log line (only with ``access_log`` on, see :mod:`.accesslog`)."""
+        if self.alog is not None:
+            self.alog.record(client, ex)
+        else:
+            ex.log = None
 
     def is_trusted(self, peer: bytes) -> bool:
         """Whether ``peer`` (a client address) is in ``[proxy] trusted_proxies``; once per connection."""
@@ -184,6 +184,10 @@ async def serve(
 ) -> None:
     w = Worker(settings, index)
     w.state_dir = state_dir
+    alog_task = None
+    if settings.access_log:
+        w.alog = AccessLog(settings, index, state_dir, w.is_trusted)
+        alog_task = w.loop.create_task(w.alog.run())
     w.loop.set_exception_handler(quiet_tls_errors)
     reader, writer = await asyncio.open_connection(sock=ctl)
     writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
@@ -221,6 +225,10 @@ async def serve(
         ctl_task.cancel()
         await w.shutdown()
     sweeper.cancel()
+    if w.alog is not None:
+        if alog_task is not None:
+            alog_task.cancel()
+        w.alog.close()  # the lines still buffered reach the file before the worker exits
 
 
 def main(argv: list[str] | None = None) -> None:
