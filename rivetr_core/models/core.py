@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
@@ -23,6 +24,8 @@ class ProxyRoute(SQLModel, table=True):
 
     __tablename__ = "proxy_routes"
 
+    #: The route key: the domain, followed by the path prefix unless that is ``/`` (``api.example.com/v1``);
+    #: :func:`rivetr_core.routepaths.split_key` parts it.
     domain: str = Field(primary_key=True, max_length=253)
     upstreams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     app_id: str | None = Field(default=None, index=True, max_length=64)
@@ -31,4 +34,22 @@ class ProxyRoute(SQLModel, table=True):
     https_redirect: bool = False
     hsts: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RouteSettings(SQLModel, table=True):
+    """What a route does besides forwarding, by route key (``example.com``, ``example.com/v1``), whoever owns
+    the route (an app, a stack, a manual route): prefix stripping, ``www`` redirect, redirect rules, basic auth.
+
+    The settings belong to the name, not to its owner: they survive a redeploy and a route's removal and
+    re-creation. ``auth_users_enc`` is the encrypted JSON ``{user: bcrypt or argon2 hash}``."""
+
+    __tablename__ = "route_settings"
+
+    key: str = Field(primary_key=True, max_length=600)
+    strip_prefix: bool = False
+    redirect_www: str | None = Field(default=None, max_length=8)
+    redirects: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    auth_realm: str | None = Field(default=None, max_length=200)
+    auth_users_enc: str | None = None
     updated_at: datetime = Field(default_factory=utcnow)
