@@ -137,6 +137,14 @@ class BuiltinProxy:
             self._reap()
             self.pid = None
 
+    async def restart(self) -> dict[str, Any]:
+        """Replace the running master by a new one with this instance's settings (how changed settings are
+        applied) without closing the ports: the new master inherits the listening sockets, the old one drains
+        (see :mod:`.handover`). Starts the proxy when none runs. ``{"previous_pid", "pid", "restarted"}``."""
+        from .handover import request_restart
+
+        return await request_restart(self)
+
     async def status(self) -> dict[str, Any]:
         try:
             st = await self._call("status", spawn=False)

@@ -40,13 +40,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from . import handover
 from .health import HealthTracker
 from .outlier import merge_reports
 from .route_metrics import fold_counts, latency_report
 from .route_rules import clean_rules
 from .routing import normalize_domain, normalize_prefix, route_key, route_key_of, split_address
 from .settings import ProxySettings
-from .tlsfiles import FALLBACK, cert_basename, domain_of, ensure_fallback_cert, write_private
+from .tlsfiles import FALLBACK, cert_basename, covering_cert, domain_of, ensure_fallback_cert, write_private
 
 STATE_VERSION = 1
 
@@ -100,6 +101,11 @@ class Master:
         self.route_base: dict[str, list[int]] = {}  # counters of workers that died (last reported)
         self.route_latency: dict[str, Any] = {}  # latency histograms as of the last route_stats()
         self.control_server: asyncio.AbstractServer | None = None
+        # Restart by handover (see .handover): what the previous master passed, and whether we are passing on.
+        self.inherited: handover.Inherited | None = None
+        self.lock_fd = -1
+        self.handing_over = False
+        self.control_conns: set[asyncio.StreamWriter] = set()
 
     # ----------------------------------------------------------------------------------------- persistence
     @property
@@ -167,11 +173,11 @@ class Master:
         await self.broadcast()
 
     # --------------------------------------------------------------------------------------------- workers
-    def _listen(self, port: int) -> list[socket.socket]:
+    def _listen(self, port: int, count: int | None = None) -> list[socket.socket]:
         s = self.settings
         family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
         socks = []
-        for _ in range(s.workers):
+        for _ in range(s.workers if count is None else count):
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -184,13 +190,13 @@ class Master:
 
     def make_sockets(self) -> None:
         s = self.settings
-        plain = self._listen(s.port)
+        plain = handover.reuse_or_listen(self, s.port, False, self._listen)
         self.port = plain[0].getsockname()[1]
         tls: list[socket.socket | None] = [None] * s.workers
         if s.https_port is not None and s.https_port >= 0:
             try:
                 ensure_fallback_cert(self.state_dir / "certs")
-                tls = list(self._listen(s.https_port))
+                tls = list(handover.reuse_or_listen(self, s.https_port, True, self._listen))
                 self.https_port = tls[0].getsockname()[1]  # type: ignore[union-attr]
             except Exception as exc:  # HTTPS failing must not take plain HTTP down with it
                 print(f"rivetr-proxy: no HTTPS listener on port {s.https_port}: {exc}", file=sys.stderr)
@@ -316,6 +322,7 @@ class Master:
     # --------------------------------------------------------------------------------------------- control
     async def handle_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         tasks: set[asyncio.Task[None]] = set()
+        self.control_conns.add(writer)  # closed at a handover: clients reconnect to the new master
         try:
             while True:
                 line = await reader.readline()
@@ -328,6 +335,7 @@ class Master:
         except (ConnectionError, OSError):
             pass
         finally:
+            self.control_conns.discard(writer)
             writer.close()
 
     async def _answer(self, line: bytes, writer: asyncio.StreamWriter) -> None:
@@ -392,6 +400,12 @@ class Master:
         if cmd == "shutdown":
             asyncio.get_running_loop().call_later(0.05, self.stopping.set)
             return None
+        if cmd == "restart":
+            return await handover.restart(self, self.lock_fd, req.get("settings"))
+        if cmd == "reload":  # the master we replaced persisted changes while we started
+            self.load()
+            await self.change()
+            return None
         raise ValueError(f"unknown command {cmd!r}")
 
     @staticmethod
@@ -449,6 +463,7 @@ class Master:
             "uptime": round(time.time() - self.started, 3),
             "state_dir": str(self.state_dir),
             "settings": asdict(self.settings),
+            "version": handover.VERSION,
         }
 
     async def route_status(self) -> list[dict[str, Any]]:
@@ -468,7 +483,9 @@ class Master:
                         **outliers.get(addr, {"ejections": 0, "ejected_until": None}),
                     }
                 )
-            out.append({**r, "upstreams": ups, "has_certificate": r["domain"] in self.certs})
+            out.append(
+                {**r, "upstreams": ups, "has_certificate": covering_cert(r["domain"], self.certs) is not None}
+            )
         return out
 
     async def wait_drained(self, upstream: str, timeout: float) -> bool:
@@ -503,6 +520,9 @@ class Master:
         }
         (self.state_dir / "proxy.json").write_text(json.dumps(info))
         (self.state_dir / "proxy.pid").write_text(f"{os.getpid()}\n")
+        if self.inherited is not None:
+            self.inherited.close_unused(self.workers)
+            self.inherited.say_ready()
         print(
             f"rivetr-proxy: pid {os.getpid()} serving {self.settings.host}:{self.port} "
             f"with {len(self.workers)} worker(s)",
@@ -515,10 +535,13 @@ class Master:
         watcher.cancel()
         prober.cancel()
         self.control_server.close()
-        with contextlib.suppress(FileNotFoundError):
-            sock_path.unlink()
+        for conn in list(self.control_conns):
+            conn.close()
+        if handover.owns_files(self):
+            with contextlib.suppress(FileNotFoundError):
+                sock_path.unlink()
         await self.stop_workers()
-        for name in ("proxy.pid", "proxy.json"):
+        for name in ("proxy.pid", "proxy.json") if handover.owns_files(self) else ():
             with contextlib.suppress(FileNotFoundError):
                 (self.state_dir / name).unlink()
 
@@ -542,17 +565,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rivetr_proxy_builtin.server", description="Rivetr's proxy data plane.")
     ap.add_argument("--state-dir", required=True, type=Path)
     ap.add_argument("--settings", default="{}", help="ProxySettings as JSON")
+    ap.add_argument("--inherit", help="sockets and lock from the master this one replaces (see .handover)")
     args = ap.parse_args(argv)
     state_dir: Path = args.state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     settings = ProxySettings.from_json(args.settings)
-    lock = open(state_dir / "proxy.lock", "a+")
+    inherited = handover.Inherited.from_json(args.inherit) if args.inherit else None
+    lock = handover.take_lock(state_dir / "proxy.lock", inherited)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print(f"rivetr-proxy: another proxy already runs for {state_dir}", file=sys.stderr)
         return 3
     master = Master(settings, state_dir)
+    master.inherited, master.lock_fd = inherited, lock.fileno()
     master.load()
     import uvloop
 

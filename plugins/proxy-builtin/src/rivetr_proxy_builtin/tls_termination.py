@@ -13,6 +13,7 @@ import ssl
 import sys
 from typing import Any
 
+from .tlsfiles import covering_cert
 
 #: Protocols offered by ALPN, best first; the worker drops "h2" when [plugins.proxy-builtin] http2 is off.
 ALPN = ["h2", "http/1.1"]
@@ -27,11 +28,10 @@ class TlsTermination:
     tls_contexts: dict[str, tuple[int, ssl.SSLContext]]
 
     def cert_domain(self, host: str) -> str | None:
-        """The certificate name covering ``host``: itself, else its one-level ``*.`` wildcard."""
-        if host in self.certs:
-            return host
-        wild = "*." + host.partition(".")[2]
-        return wild if wild in self.certs else None
+        """The certificate name covering ``host``: itself, else its one-level ``*.`` wildcard (see
+        :func:`.tlsfiles.covering_cert`). Also what the HTTP→HTTPS redirect asks: a name served by a wildcard
+        certificate is redirected like one with its own."""
+        return covering_cert(host, self.certs)
 
     def tls_context(self, fallback: tuple[str, str]) -> ssl.SSLContext:
         ctx = server_context(*fallback)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 FALLBACK = "_fallback"
@@ -21,6 +22,19 @@ def cert_basename(domain: str) -> str:
 
 def domain_of(basename: str) -> str:
     return basename.replace("_wildcard_", "*")
+
+
+def covering_cert(host: str, certs: Mapping[str, object]) -> str | None:
+    """The certificate name that serves ``host``: its own, else the wildcard one label up (``*.example.com``
+    covers ``a.example.com`` but neither ``example.com`` nor ``x.a.example.com``, as TLS clients check), else
+    None. An exact certificate always wins over a wildcard. ``host``: lower-case, no trailing dot."""
+    if host in certs:
+        return host
+    rest = host.partition(".")[2]
+    if not rest or host.startswith("*."):  # a wildcard route is served by its own wildcard certificate only
+        return None
+    wild = "*." + rest
+    return wild if wild in certs else None
 
 
 def write_private(path: Path, text: str) -> None:
