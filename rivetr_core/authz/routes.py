@@ -181,6 +181,8 @@ CORE_ROUTES: dict[str, str] = {
     "routes_api.list_routes": SERVER,
     "routes_api.create_route": SERVER,
     "routes_api.delete_route": SERVER,
+    "routes_api.get_route_settings": SERVER,
+    "routes_api.put_route_settings": SERVER,
     "certificates_api.list_certificates": READ,
     "certificates_api.get_certificate": READ,
     "certificates_api.upload_certificate": SERVER,
@@ -198,6 +200,10 @@ CORE_ROUTES: dict[str, str] = {
     "system_api.system_status": READ,
     "system_api.disk_usage": READ,  # per app of the caller's team (the visibility filter)
     "system_api.run_cleanup": SERVER,
+    "cleanup_settings_api.get_cleanup_settings": READ,
+    "cleanup_settings_api.put_cleanup_settings": SERVER,
+    "cleanup_settings_api.reset_cleanup_settings": SERVER,
+    "cleanup_settings_api.reset_cleanup_setting": SERVER,
     "audit_api.list_audit": AUDIT,
     # accounts
     "auth_api.login": PUBLIC,

@@ -5,6 +5,10 @@ models; this module never imports the pipeline. Containers and images are matche
 ``rivetr.app``), so two Rivetr instances on one engine never touch each other's images, and other programs'
 images (dangling ones included) are never touched. The engine's build cache, which has no labels and is shared,
 is emptied only with ``[cleanup] prune_build_cache``.
+
+The settings are the config file's ``[cleanup]`` with the overrides stored from the dashboard, API or CLI
+(:mod:`.settings`): ``self.config`` is replaced on every change, and the scheduled loop recomputes its next run
+from the new interval at once (no restart).
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from rivetr_core.contract import RivetrEvent
-from rivetr_core.db.engine import utcnow
+from rivetr_core.db.engine import isoformat, utcnow
 from rivetr_core.models.apps import App, Deployment, DeploymentLog
 from rivetr_core.models.core import Meta
 from rivetr_core.models.ops import AuditEntry, NotificationDelivery
 
 from .images import DeployedImage, images_to_remove
+from .settings import CleanupSettingsStore
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -36,6 +41,8 @@ log = logging.getLogger("rivetr.cleanup")
 LABEL_INSTANCE = "rivetr.instance"
 LABEL_APP = "rivetr.app"
 DISK_CHECK_INTERVAL = 60.0
+#: The first scheduled run waits this long, so start-up recovery settles before anything is deleted.
+STARTUP_DELAY = 60.0
 #: A disk warning is repeated at most this often while the disk stays above the threshold.
 WARNING_REPEAT = 3600.0
 
@@ -51,24 +58,85 @@ class CleanupService:
 
     def __init__(self, ctx: RivetrContext, *, disk_usage: Callable[[], float] | None = None) -> None:
         self.ctx = ctx
+        self.settings = CleanupSettingsStore(ctx)
+        #: The effective settings (file + stored overrides); replaced whole on every change, never mutated.
         self.config = ctx.config.cleanup
         self.disk_usage = disk_usage or self._data_dir_usage
         self.last_report: dict[str, Any] | None = None
         self._last_warning = 0.0
         self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        # The scheduled loop's clock: the monotonic time it last started waiting from, None until it runs.
+        self._waiting_since: float | None = None
+        self._first_wait = True
+
+    async def load_settings(self) -> None:
+        await self.settings.load()
+        self.config = self.settings.effective()
 
     def start(self) -> None:
         self.ctx.spawn(self._cleanup_forever(), "cleanup")
         self.ctx.spawn(self._disk_forever(), "disk-monitor")
 
-    async def _cleanup_forever(self) -> None:
-        await asyncio.sleep(60)  # let start-up recovery settle before deleting anything
+    # -------------------------------------------------------------------------------------------- settings
+    async def update_settings(self, fields: dict[str, Any]) -> None:
+        """Store overrides (``None`` drops one); the next check and run use them, the schedule at once."""
+        await self.settings.update(fields)
+        self._apply_settings()
+
+    async def reset_settings(self, field: str | None = None) -> bool:
+        """Drop one override or all: the config file's values apply again. False when none was stored."""
+        dropped = await self.settings.reset(field)
+        self._apply_settings()
+        return dropped
+
+    def _apply_settings(self) -> None:
+        self.config = self.settings.effective()
+        self._changed.set()  # wakes the scheduled loop to recompute its next run from the new interval
+
+    def settings_view(self) -> dict[str, Any]:
+        """The effective settings, each one's source, the file's values and the next scheduled run."""
+        return {**self.settings.view(), "next_run_at": self.next_run_at()}
+
+    # ------------------------------------------------------------------------------------------- schedule
+    def _due(self) -> float | None:
+        if self._waiting_since is None:
+            return None
+        delay = STARTUP_DELAY if self._first_wait else self.config.interval_minutes * 60
+        return self._waiting_since + delay
+
+    def next_run_at(self) -> str | None:
+        """When the scheduled run comes next (ISO 8601, UTC); None while the loop is not running."""
+        due = self._due()
+        if due is None:
+            return None
+        ahead = max(0.0, due - time.monotonic())
+        return isoformat(utcnow() + timedelta(seconds=ahead))
+
+    async def _wait_until_due(self) -> None:
+        """Sleep until the next run is due, recomputing it whenever the settings change: a shorter interval
+        set from the dashboard applies to the wait already under way."""
         while True:
+            self._changed.clear()
+            due = self._due()
+            delay = 0.0 if due is None else due - time.monotonic()
+            if delay <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), delay)
+            except TimeoutError:
+                return
+
+    async def _cleanup_forever(self) -> None:
+        self._waiting_since, self._first_wait = time.monotonic(), True
+        while True:
+            await self._wait_until_due()
+            self._first_wait = False
             try:
                 await self.run_once()
             except Exception:
                 log.exception("cleanup run failed")
-            await asyncio.sleep(self.config.interval_minutes * 60)
+            self._waiting_since = time.monotonic()
 
     async def _disk_forever(self) -> None:
         while True:
@@ -260,5 +328,6 @@ class CleanupService:
 async def start(app: Quart, ctx: RivetrContext) -> None:
     """CORE_SERVICES entry: ``ctx.services["cleanup"]`` with the periodic cleanup and the disk monitor."""
     service = CleanupService(ctx)
+    await service.load_settings()
     ctx.services["cleanup"] = service
     service.start()

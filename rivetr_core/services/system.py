@@ -62,8 +62,10 @@ class SystemService:
         return await disk_usage(self.ctx)
 
     def cleanup_settings(self) -> dict[str, Any]:
-        """``[cleanup]`` as configured (what the cleanup runs with)."""
-        return self.ctx.config.cleanup.model_dump()
+        """What the cleanup runs with: ``[cleanup]`` with the overrides stored from the dashboard, API or CLI."""
+        service = self.ctx.services.get("cleanup")
+        config = service.config if service is not None else self.ctx.config.cleanup
+        return config.model_dump()  # type: ignore[no-any-return]
 
     async def cleanup_now(self) -> dict[str, Any]:
         """Run the cleanup now and return its report; ``ServiceNotRunning`` when the cleanup is not started."""
