@@ -3,6 +3,9 @@
 * ``cleanup [--last]``: reclaim disk now (old images, dangling build leftovers, old build logs) and print what
   went, or show the last run's report. The server also runs it on its own every ``[cleanup] interval_minutes``;
   this is for "the disk is full, now".
+* ``cleanup settings``: the cleanup settings in effect and where each comes from (the config file, or stored
+  from the dashboard/CLI); ``cleanup settings set --keep-images 2 ...`` stores overrides, ``--unset NAME`` drops
+  one, ``--reset`` all (back to the config file).
 * ``status``: the container engine, the proxy, the database (with its size) and the plugins.
 * ``metrics [--window 24h]``: the host's CPU, memory, disk and network over a window, from the recorded history.
 * ``disk-usage``: disk used per app, managed service and stack (images, volumes, build logs), biggest first.
@@ -23,14 +26,18 @@ def system() -> None:
     """The server itself: status, host metrics, disk usage, cleanup."""
 
 
-@system.command("cleanup")
+@system.group("cleanup", invoke_without_command=True)
 @click.option("--last", is_flag=True, help="Show the last run's report instead of running one.")
 @connection_options
 @json_option
-def system_cleanup(last: bool, conn: Connection, as_json: bool) -> None:
-    """Run the cleanup now: each app keeps its newest ``[cleanup] keep_images`` images (never one a container
-    or a deployment in flight uses); dangling images this server built and old build logs go. The image prune
-    is skipped while a deployment runs (the report says so)."""
+@click.pass_context
+def system_cleanup(ctx: click.Context, last: bool, conn: Connection, as_json: bool) -> None:
+    """Run the cleanup now: each app keeps its newest ``keep_images`` images (never one a container or a
+    deployment in flight uses); dangling images this server built and old build logs go. The image prune is
+    skipped while a deployment runs (the report says so). ``rivetr system cleanup settings`` shows and changes
+    what it runs with."""
+    if ctx.invoked_subcommand is not None:
+        return
     with conn.client() as client:
         if last:
             report = client.get("/api/system/cleanup")["report"]
@@ -43,6 +50,87 @@ def system_cleanup(last: bool, conn: Connection, as_json: bool) -> None:
         click.echo("no cleanup has run since the server started")
         return
     _print_report(report)
+
+
+SETTINGS_PATH = "/api/system/cleanup/settings"
+
+
+@system_cleanup.group("settings", invoke_without_command=True)
+@connection_options
+@json_option
+@click.pass_context
+def cleanup_settings(ctx: click.Context, conn: Connection, as_json: bool) -> None:
+    """The cleanup settings in effect, where each comes from (``config``: the config file's ``[cleanup]``;
+    ``dashboard``: stored from the dashboard, the API or this CLI) and the next scheduled run."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with conn.client() as client:
+        view = client.get(SETTINGS_PATH)
+    _print_settings(view, as_json)
+
+
+def _print_settings(view: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(view)
+        return
+    settings, sources, config = view["settings"], view["sources"], view["config"]
+    table(
+        [
+            (
+                name,
+                _value(settings[name]),
+                sources[name],
+                "" if sources[name] == "config" else _value(config[name]),
+            )
+            for name in settings
+        ],
+        ["setting", "value", "source", "config file"],
+    )
+    if view.get("next_run_at"):
+        click.echo(f"\nnext run: {short_time(view['next_run_at'])}")
+
+
+def _value(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+@cleanup_settings.command("set")
+@click.option("--keep-images", type=int, help="Images kept per app for rollback (at least 1).")
+@click.option("--interval-minutes", type=int, help="Minutes between scheduled runs; applies at once.")
+@click.option("--build-log-retention-days", type=int, help="Days build logs are kept.")
+@click.option("--audit-retention-days", type=int, help="Days audit log entries are kept.")
+@click.option("--disk-warning-percent", type=int, help="Disk use that raises a disk_warning event (1-100).")
+@click.option("--disk-critical-percent", type=int, help="Disk use that prunes at once (1-100).")
+@click.option(
+    "--prune-build-cache/--no-prune-build-cache",
+    default=None,
+    help="Also empty the engine's whole build cache (shared with every program using the engine).",
+)
+@click.option(
+    "--unset",
+    "unset",
+    multiple=True,
+    metavar="NAME",
+    help="Drop one stored value (keep_images, ...): the config file's applies again. Repeatable.",
+)
+@click.option("--reset", is_flag=True, help="Drop every stored value first: back to the config file.")
+@connection_options
+@json_option
+def cleanup_settings_set(
+    unset: tuple[str, ...], reset: bool, conn: Connection, as_json: bool, **values: Any
+) -> None:
+    """Store cleanup settings over the config file's ``[cleanup]``: only the options given change. The server
+    checks the ranges (those of ``[cleanup]``) and refuses the whole change naming the bad field."""
+    body: dict[str, Any] = {name: value for name, value in values.items() if value is not None}
+    for name in unset:
+        body[name.replace("-", "_")] = None
+    if not body and not reset:
+        raise click.UsageError("give a setting to change (--keep-images N ...), --unset NAME or --reset")
+    with conn.client() as client:
+        view = client.delete(SETTINGS_PATH) if reset else None
+        if body:
+            view = client.put(SETTINGS_PATH, body)
+    _print_settings(view or {}, as_json)
 
 
 def _print_report(report: dict[str, Any]) -> None:
