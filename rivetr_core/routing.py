@@ -11,18 +11,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from pydantic import Field
-from sqlmodel import select
+from sqlmodel import col, select
 
 from rivetr_core.apimodel import ApiModel
 
 from .contract import ProxyBackend, Route, RouteStatus
 from .contract.errors import Conflict, NotFound
 from .db import Database, isoformat, utcnow
-from .models.core import ProxyRoute
+from .models.core import ProxyRoute, RouteSettings
+from .routepaths import make_key, split_key
 
 if TYPE_CHECKING:
     from .pagination import PageQuery
+    from .secrets import SecretBox
 
 log = logging.getLogger("rivetr.routing")
 
@@ -70,8 +73,39 @@ class UpstreamOut(ApiModel):
     ejections: int | None = Field(default=None, description="Times the proxy ejected it since it started.")
 
 
+class BasicAuthOut(ApiModel):
+    realm: str
+    users: builtins.list[str] = Field(description="User names; hashes are never returned.")
+
+
+class RedirectRule(ApiModel):
+    from_: str = Field(
+        alias="from",
+        description="Path prefix matched on a segment boundary (/old matches /old and /old/x, not /older).",
+    )
+    to: str = Field(description="A path (/new) or an http(s) URL; the rest of the path and the query follow.")
+    status: int = Field(default=301, description="301, 302, 307 or 308.")
+
+
+class RouteSettingsOut(ApiModel):
+    key: str = Field(description="The route key: domain, then the path prefix unless it is /.")
+    domain: str
+    path_prefix: str
+    strip_prefix: bool = Field(description="/v1/x reaches the app as /x (with X-Forwarded-Prefix: /v1).")
+    redirect_www: str | None = Field(
+        description="to-apex: www.<domain> answers 301/308 to <domain>; to-www: the apex to this www name."
+    )
+    redirects: builtins.list[RedirectRule]
+    basic_auth: BasicAuthOut | None = Field(description="Null: no password asked.")
+
+
 class RouteOut(ApiModel):
     domain: str
+    path_prefix: str = Field(default="/", description="Requests to the domain under this prefix come here.")
+    key: str = Field(default="", description="domain + path_prefix (the domain alone for /): the route's id.")
+    settings: RouteSettingsOut | None = Field(
+        default=None, description="Stripping, redirects and basic auth (GET/PUT /api/routes/settings/{key})."
+    )
     upstreams: builtins.list[UpstreamOut]
     app_id: str | None = Field(description="The app the route belongs to; null for a manual route.")
     stack_id: str | None = Field(
@@ -86,10 +120,17 @@ class RouteOut(ApiModel):
 
 class RouteService:
     def __init__(
-        self, db: Database, proxy: ProxyBackend | None, *, dashboard: ProxyRoute | None = None
+        self,
+        db: Database,
+        proxy: ProxyBackend | None,
+        *,
+        dashboard: ProxyRoute | None = None,
+        secrets: SecretBox | None = None,
     ) -> None:
         self.db = db
         self.proxy = proxy
+        #: Encrypts basic-auth users at rest; without it (tests of other features) basic auth cannot be set.
+        self.secrets = secrets
         #: The dashboard's route (``[server] dashboard_domain``): listed and pushed with the stored ones, and
         #: wins over a stored route of the same domain; it cannot be changed or removed through this service.
         self.dashboard = dashboard
@@ -107,7 +148,12 @@ class RouteService:
         """
         self._listeners.append(listener)
 
-    async def _notify(self, domain: str, row: ProxyRoute | None) -> None:
+    async def _notify(self, key: str, row: ProxyRoute | None) -> None:
+        """Listeners think in domains (a certificate is per domain): a path route's change is its domain's,
+        and removing it while another route of the domain remains is no removal of the domain."""
+        domain, prefix = split_key(key)
+        if row is None or prefix != "/":
+            row = await self._any_route_of(domain)
         for listener in self._listeners:
             try:
                 await listener(domain, row)
@@ -121,6 +167,13 @@ class RouteService:
             return rows
         rows = [row for row in rows if row.domain != self.dashboard.domain]
         return sorted([*rows, self.dashboard], key=lambda row: row.domain)
+
+    async def _any_route_of(self, domain: str) -> ProxyRoute | None:
+        async with self.db.session() as session:
+            query = select(ProxyRoute).where(
+                sa.or_(col(ProxyRoute.domain) == domain, col(ProxyRoute.domain).startswith(domain + "/"))
+            )
+            return (await session.exec(query.order_by(ProxyRoute.domain))).first()
 
     async def get(self, domain: str) -> ProxyRoute | None:
         if self.dashboard is not None and domain == self.dashboard.domain:
@@ -190,7 +243,7 @@ class RouteService:
     async def publish(self, row: ProxyRoute) -> None:
         """Push a committed route to the proxy and tell the listeners."""
         if self.proxy is not None:
-            await self.proxy.set_route(_to_route(row))
+            await self.proxy.set_route(self._to_route(row, await self.settings_row(row.domain)))
         await self._notify(row.domain, row)
 
     async def remove(self, domain: str) -> bool:
@@ -201,7 +254,11 @@ class RouteService:
         if not await self.db.delete(ProxyRoute, domain):
             return False
         if self.proxy is not None:
-            await self.proxy.remove_route(domain)
+            host, prefix = split_key(domain)
+            if prefix == "/":
+                await self.proxy.remove_route(host)
+            else:  # only backends with path routes get the keyword (ProxyBackend.remove_route)
+                await self.proxy.remove_route(host, path_prefix=prefix)  # type: ignore[call-arg]
         await self._notify(domain, None)
         return True
 
@@ -212,23 +269,46 @@ class RouteService:
 
         rows, next_cursor = list_page(await self.list(), lambda r: (r.domain,), (str,), page)
         statuses = await self.statuses() if rows else {}
-        return [route_json(row, statuses.get(row.domain)) for row in rows], next_cursor
+        settings = await self.settings_rows() if rows else {}
+        return [
+            route_json(
+                row, statuses.get(row.domain), self.settings_json(row.domain, settings.get(row.domain))
+            )
+            for row in rows
+        ], next_cursor
 
     async def set_manual(
-        self, domain: str, upstreams: builtins.list[str], *, https_redirect: bool, hsts: bool
+        self,
+        domain: str,
+        upstreams: builtins.list[str],
+        *,
+        https_redirect: bool,
+        hsts: bool,
+        strip_prefix: bool | None = None,
     ) -> ProxyRoute:
-        """Create or replace a manual route; ``Conflict`` when an app owns the domain (change the app)."""
+        """Create or replace a manual route (``domain`` is the route key: ``example.com/v1`` for a path route);
+        ``Conflict`` when an app owns the key (change the app). ``strip_prefix`` None keeps the setting."""
         existing = await self.get(domain)
         if existing is not None and existing.app_id:
             raise Conflict(f"domain {domain!r} belongs to an app", details={"app_id": existing.app_id})
         if existing is not None and existing.stack_id:
             raise Conflict(f"domain {domain!r} belongs to a stack", details={"stack_id": existing.stack_id})
+        if strip_prefix is not None:
+            from .routesettings import apply_changes
+
+            self._check_not_dashboard(domain)
+            async with self.db.session() as session:
+                row = await session.get(RouteSettings, domain) or RouteSettings(key=domain)
+                apply_changes(row, {"strip_prefix": strip_prefix}, domain, {}, self.secrets)
+                row.updated_at = utcnow()
+                session.add(row)
+                await session.commit()
         return await self.set(domain, upstreams, https_redirect=https_redirect, hsts=hsts)
 
     async def remove_manual(self, domain: str) -> None:
         """Remove a manual route: ``NotFound``; ``Conflict`` for the dashboard's (unset ``[server]
         dashboard_domain`` instead) or an app's (remove the domain from the app)."""
-        existing = await self.get(domain.lower())
+        existing = await self.get(domain)
         if existing is None:
             raise NotFound.of("route", domain)
         if existing is self.dashboard:
@@ -253,27 +333,82 @@ class RouteService:
         if self.proxy is None:
             return 0
         rows = await self.list()  # with the dashboard's route
-        await self.proxy.replace_routes([_to_route(row) for row in rows])
+        settings = await self.settings_rows()
+        await self.proxy.replace_routes([self._to_route(row, settings.get(row.domain)) for row in rows])
         return len(rows)
 
     async def statuses(self) -> dict[str, RouteStatus]:
         if self.proxy is None:
             return {}
         try:
-            return {s.domain: s for s in await self.proxy.routes()}
+            return {make_key(s.domain, s.path_prefix): s for s in await self.proxy.routes()}
         except Exception as exc:  # the API still lists routes when the proxy is down
             log.warning("proxy did not report route health: %s", exc)
             return {}
 
+    # ------------------------------------------------------------------------------------ route settings
+    async def settings_row(self, key: str) -> RouteSettings | None:
+        async with self.db.session() as session:
+            return await session.get(RouteSettings, key)
 
-def _to_route(row: ProxyRoute) -> Route:
-    return Route(
-        domain=row.domain,
-        upstreams=list(row.upstreams),
-        https_redirect=row.https_redirect,
-        hsts=row.hsts,
-        app_id=row.app_id,
-    )
+    async def settings_rows(self) -> dict[str, RouteSettings]:
+        async with self.db.session() as session:
+            return {r.key: r for r in (await session.exec(select(RouteSettings))).all()}
+
+    def _users(self, row: RouteSettings | None) -> dict[str, str]:
+        if row is None or not row.auth_users_enc or self.secrets is None:
+            return {}
+        import json
+
+        users: dict[str, str] = json.loads(self.secrets.decrypt(row.auth_users_enc))
+        return users
+
+    def settings_json(self, key: str, row: RouteSettings | None) -> dict[str, Any]:
+        from .routesettings import settings_out
+
+        return settings_out(key, row, sorted(self._users(row)))
+
+    async def get_settings(self, key: str) -> dict[str, Any]:
+        return self.settings_json(key, await self.settings_row(key))
+
+    async def put_settings(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change the settings given (see :func:`rivetr_core.routesettings.apply_changes`), then push the
+        route of ``key`` again if there is one. The key need not be routed yet (an app's domain before its
+        first deployment): the settings wait for it."""
+        from .routesettings import apply_changes
+
+        if self.dashboard is not None and key == self.dashboard.domain:
+            raise dashboard_domain_taken(key)
+        async with self.db.session() as session:
+            row = await session.get(RouteSettings, key) or RouteSettings(key=key)
+            apply_changes(row, changes, key, self._users(row), self.secrets)
+            row.updated_at = utcnow()
+            session.add(row)
+            await session.commit()
+            await session.refresh(row)
+        route = await self.get(key)
+        if route is not None and self.proxy is not None:
+            await self.proxy.set_route(self._to_route(route, row))
+        return self.settings_json(key, row)
+
+    def _to_route(self, row: ProxyRoute, settings: RouteSettings | None) -> Route:
+        domain, prefix = split_key(row.domain)
+        route = Route(
+            domain=domain,
+            upstreams=list(row.upstreams),
+            https_redirect=row.https_redirect,
+            hsts=row.hsts,
+            app_id=row.app_id,
+            path_prefix=prefix,
+        )
+        if settings is not None:
+            route.strip_prefix = settings.strip_prefix and prefix != "/"
+            route.redirect_www = settings.redirect_www if prefix == "/" else None
+            route.redirects = list(settings.redirects or [])
+            users = self._users(settings)
+            if users:
+                route.auth = {"realm": settings.auth_realm or "Restricted", "users": users}
+        return route
 
 
 def _epoch_iso(ts: float | None) -> str | None:
@@ -282,11 +417,17 @@ def _epoch_iso(ts: float | None) -> str | None:
     return None if ts is None else isoformat(datetime.fromtimestamp(ts, UTC))
 
 
-def route_json(row: ProxyRoute, status: RouteStatus | None) -> dict[str, Any]:
+def route_json(
+    row: ProxyRoute, status: RouteStatus | None, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A route as the API shows it, with its upstreams' health from ``status`` (None: unknown)."""
     health = {u.address: u for u in status.upstreams} if status else {}
+    domain, prefix = split_key(row.domain)
     return RouteOut(
-        domain=row.domain,
+        domain=domain,
+        path_prefix=prefix,
+        key=row.domain,
+        settings=RouteSettingsOut.model_validate(settings) if settings is not None else None,
         upstreams=[
             UpstreamOut(
                 address=up,
