@@ -56,8 +56,11 @@ async def list_certificates(query_args: PageQuery) -> dict[str, Any]:
 @tag(["certificates"])
 @validate_response(CertificateOut)
 async def get_certificate(domain: str) -> dict[str, Any]:
+    """The certificate served for ``domain``: its own, else the ``*.`` wildcard one label up that covers it
+    (answered with ``covered_domain`` set to ``domain``). 404 when neither exists."""
     service = tls()
-    return service.certificate_json(await service.get(domain))
+    row, covered = await service.serving(domain)
+    return service.certificate_json(row, covered)
 
 
 @bp.post("")

@@ -255,6 +255,10 @@ class MetricsSampler:
             status = await asyncio.wait_for(self.ctx.proxy.status(), 3)
         except Exception:
             return None
+        if self.metrics is not None:
+            from rivetr_core.metrics.proxy_latency import from_status
+
+            self.metrics.sampled.proxy_latency = from_status(status)
         stats = status.get("route_stats") if isinstance(status, dict) else None
         if not isinstance(stats, dict):
             return None

@@ -10,6 +10,7 @@
 - ``host_cpu_percent``, ``host_memory_used_bytes``, ``host_memory_total_bytes``, ``host_disk_used_percent``
   - sampler
 - ``proxy_requests_total{domain}``, ``proxy_upstream_errors_total{domain}`` - sampler (proxy status)
+- ``proxy_request_duration_seconds{route,status_class}`` - sampler (proxy status, see proxy_latency.py)
 - ``certificate_expiry_timestamp_seconds{domain}`` - sampler (certificates table)
 - ``notification_deliveries_total{result}`` - notification worker
 
@@ -33,6 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from rivetr_core import hookimpl
+from rivetr_core.metrics.proxy_latency import ProxyLatencyCollector
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -55,6 +57,7 @@ class SampledValues:
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)  # app_id → {name, cpu, mem, limit}
     host: dict[str, float] = field(default_factory=dict)
     proxy_routes: dict[str, dict[str, float]] = field(default_factory=dict)  # domain → {requests, errors}
+    proxy_latency: dict[str, Any] = field(default_factory=dict)  # see metrics/proxy_latency.py
     cert_expiry: dict[str, float] = field(default_factory=dict)  # domain → unix time
     sampled_at: float | None = None
 
@@ -169,6 +172,7 @@ class RivetrMetrics:
         )
         self.sampled = SampledValues()
         r.register(_SampledCollector(self.sampled))
+        r.register(ProxyLatencyCollector(self.sampled))
         for status in sorted(TERMINAL):
             self.deployments.labels(status=status)  # expose zeros: rate() works from the first scrape
         for result in ("pass", "fail"):

@@ -46,6 +46,11 @@ class CertificateOut(ApiModel):
     failures: int = Field(description="Consecutive failed ACME attempts.")
     next_attempt_at: str | None = Field(description="When ACME tries again (back-off after failures).")
     issued_at: str | None
+    covered_domain: str | None = Field(
+        None,
+        description="Only in GET /api/certificates/{domain}: the domain asked for, when it has no certificate "
+        "of its own and this wildcard certificate (`domain`) serves it; null otherwise.",
+    )
 
 
 class CertificateService:
@@ -56,9 +61,10 @@ class CertificateService:
     def manager(self) -> CertificateManager:
         return self.ctx.services.certificates
 
-    def certificate_json(self, row: Certificate) -> dict[str, Any]:
-        """A certificate as the API shows it (never its key)."""
-        return CertificateOut.model_validate(row_json(row, self.manager.status(row))).model_dump(mode="json")
+    def certificate_json(self, row: Certificate, covered_domain: str | None = None) -> dict[str, Any]:
+        """A certificate as the API shows it (never its key); ``covered_domain``: see :meth:`serving`."""
+        data = {**row_json(row, self.manager.status(row)), "covered_domain": covered_domain}
+        return CertificateOut.model_validate(data).model_dump(mode="json")
 
     async def page(self, page: PageQuery) -> tuple[list[Certificate], str | None]:
         """Every certificate held or being obtained, by domain, a page at a time."""
@@ -74,6 +80,24 @@ class CertificateService:
         if row is None:
             raise NotFound.of("certificate", domain)
         return row
+
+    async def serving(self, domain: str) -> tuple[Certificate, str | None]:
+        """The certificate the proxy serves for ``domain``: its own, else the wildcard one label up (then also
+        the domain, as ``covered_domain``). ``NotFound`` when neither exists."""
+        from rivetr_core.tls.wildcard import covering_wildcard
+
+        name = _domain(domain)
+        own = await self.manager.store.get(name)
+        if own is not None and own.cert_pem:
+            return own, None
+        # No certificate of its own (or an ACME one still pending): the proxy serves a covering wildcard.
+        wild = covering_wildcard(name)
+        row = await self.manager.store.get(wild) if wild else None
+        if row is not None and row.cert_pem:
+            return row, name
+        if own is None:
+            raise NotFound.of("certificate", domain)
+        return own, None
 
     async def upload(self, domain: str, certificate: str, private_key: str) -> Certificate:
         """Install a custom certificate for ``domain`` (it replaces an ACME one). ``ValidationFailed`` naming

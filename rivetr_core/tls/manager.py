@@ -250,7 +250,8 @@ class CertificateManager:
         self._warn_expiring_uploads(rows.values(), now)
         if not self.acme_active:
             return self.config.acme_check_interval
-        routed = {r.domain for r in await self.routes.list() if acme_eligible(r.domain)}
+        # A route's key is its domain plus its path prefix (example.com/v1); certificates are per domain.
+        routed = {d for d in {r.domain.partition("/")[0] for r in await self.routes.list()} if acme_eligible(d)}
         for domain in routed - rows.keys():  # routes that existed before ACME was switched on
             rows[domain], _ = await self.store.ensure_acme(domain)
         wait = self.config.acme_check_interval

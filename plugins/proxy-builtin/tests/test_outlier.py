@@ -176,3 +176,58 @@ def test_a_post_whose_bytes_were_sent_is_not_retried_but_a_get_is(proxy_factory,
         assert [m for m, _ in crash.bodies].count("GET") == 2  # those that met the crash were retried
     finally:
         crash.close()
+
+
+class _Clock:
+    """The bits of an event loop :class:`Outliers` uses, with time moved by hand (no sleeping in tests)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.timers: list[tuple[float, Any, tuple[Any, ...]]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, fn: Any, *args: Any) -> None:
+        self.timers.append((when, fn, args))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [t for t in self.timers if t[0] <= self.now]
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, fn, args in sorted(due, key=lambda t: t[0]):
+            fn(*args)
+
+
+def test_repeat_ejections_double_up_to_the_cap_and_reset_after_a_quiet_spell():
+    from types import SimpleNamespace
+
+    from rivetr_proxy_builtin.outlier import Outliers
+    from rivetr_proxy_builtin.routing import RouteTable
+    from rivetr_proxy_builtin.settings import ProxySettings
+
+    clock = _Clock()
+    w = SimpleNamespace(loop=clock, index=0, unhealthy=frozenset(), routes=RouteTable([]))
+    w.routes = RouteTable([{"domain": "a.test", "upstreams": ["10.0.0.1:80", "10.0.0.2:80"]}])
+    o = Outliers(w, ProxySettings(outlier_consecutive_failures=2, outlier_base_ejection=10, outlier_max_ejection=35))  # type: ignore[arg-type]  # fmt: skip
+    addr = "10.0.0.1:80"
+    lengths = []
+    for _ in range(4):
+        o.response(addr, 503)
+        o.response(addr, 200)  # a success between failures starts the count again
+        o.response(addr, 503)
+        assert addr not in w.unhealthy
+        o.response(addr, 502)
+        assert addr in w.unhealthy
+        lengths.append(o.ejected[addr] - clock.now)
+        clock.advance(lengths[-1])
+        assert addr not in w.unhealthy
+    assert lengths == [10, 20, 35, 35]
+    assert o.report()[addr]["ejections"] == 4
+    clock.advance(36)  # longer than outlier_max_ejection without an ejection: back to the base time
+    o.response(addr, 504)
+    o.response(addr, 504)
+    assert o.ejected[addr] - clock.now == 10
+    # A snapshot without the address forgets its verdict (an engine may hand the IP to another container).
+    w.routes = RouteTable([{"domain": "a.test", "upstreams": ["10.0.0.2:80"]}])
+    assert o.view(frozenset()) == frozenset()

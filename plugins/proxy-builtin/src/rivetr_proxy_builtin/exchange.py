@@ -19,6 +19,7 @@ class Exchange:
     """One request/response pair (or one WebSocket tunnel) between a client and an upstream."""
 
     __slots__ = (
+        "accept",
         "addr",
         "chunked",
         "client",

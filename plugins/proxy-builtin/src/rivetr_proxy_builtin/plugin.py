@@ -39,7 +39,7 @@ class BuiltinProxyConfig(BaseModel):
     )
     access_log: bool = Field(
         False,
-        description="Log every request to stderr (costly: logging is the hot path's most expensive part).",
+        description="Deprecated: true turns on [proxy] access_log (the access log files; see its settings).",
     )
     outlier_consecutive_failures: int = Field(
         5,
