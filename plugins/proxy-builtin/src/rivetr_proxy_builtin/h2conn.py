@@ -25,6 +25,7 @@ arrives, never in the control plane.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -269,9 +270,15 @@ class H2Stream:
                     obuf[0] = chunk[window:]
                     chunk = chunk[:window]
                 self.obytes -= len(chunk)
-                for i in range(0, len(chunk), _MAX_FRAME):
-                    h2c.send_data(sid, chunk[i : i + _MAX_FRAME])
-            if not obuf and (self.done or self.msg_done) and self.head_sent:
+                # The last DATA frame of a finished response carries END_STREAM (one frame less per request).
+                last = not obuf and (self.done or self.msg_done) and self.head_sent and not self.trailers
+                n = len(chunk)
+                for i in range(0, n, _MAX_FRAME):
+                    h2c.send_data(sid, chunk[i : i + _MAX_FRAME], end_stream=last and i + _MAX_FRAME >= n)
+                if last:
+                    self._end()
+                    break
+            if not obuf and (self.done or self.msg_done) and self.head_sent and not self.ended:
                 if self.trailers:
                     h2c.send_headers(sid, self.trailers, end_stream=True)
                 else:
@@ -317,6 +324,8 @@ class H2Conn:
             normalize_outbound_headers=False,
         )
         self.h2 = h2.connection.H2Connection(config=config)
+        # hpack logs every header it codes at DEBUG: with DEBUG disabled each of those calls returns at once.
+        logging.disable(logging.DEBUG)
         self.streams: dict[int, H2Stream] = {}
         self.peer = b""
         self.trusted = False
