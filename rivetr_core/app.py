@@ -208,7 +208,7 @@ async def _start(app: Quart, ctx: RivetrContext) -> None:
         registration = ctx.plugins.select(ctx.plugins.proxy_backends(), config.proxy.backend, "proxy backend")
         ctx.proxy = registration.factory(ctx.plugin_context())
         await ctx.proxy.start()
-    routes = RouteService(ctx.db, ctx.proxy, dashboard=_dashboard_route(app, config))
+    routes = RouteService(ctx.db, ctx.proxy, dashboard=_dashboard_route(app, config), secrets=ctx.secrets)
     ctx.services["routes"] = routes
     restored = await routes.restore()
     if restored:

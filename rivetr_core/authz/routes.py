@@ -181,6 +181,8 @@ CORE_ROUTES: dict[str, str] = {
     "routes_api.list_routes": SERVER,
     "routes_api.create_route": SERVER,
     "routes_api.delete_route": SERVER,
+    "routes_api.get_route_settings": SERVER,
+    "routes_api.put_route_settings": SERVER,
     "certificates_api.list_certificates": READ,
     "certificates_api.get_certificate": READ,
     "certificates_api.upload_certificate": SERVER,
