@@ -301,6 +301,21 @@ class ProxyConfig(_Section):
     access_log_query: bool = Field(
         False, description="Keep query strings in logged paths (off: they often carry tokens)."
     )
+    compression: bool = Field(
+        True,
+        description="Compress responses (gzip, brotli, zstd) for clients that accept it; a route can turn it off.",
+    )
+    compression_level: int = Field(
+        5, ge=1, le=9, description="Compression level, 1 (fastest) to 9 (smallest), for every encoding."
+    )
+    compression_min_size: int = Field(
+        1024, ge=0, description="Bytes below which a response with a known length is sent uncompressed."
+    )
+    compression_types: list[str] = Field(
+        default_factory=list,
+        description="Content types to compress ('text/*' and 'application/*+json' forms allowed); empty: the "
+        "built-in list (text, JSON, JavaScript, XML, SVG, WebAssembly, fonts).",
+    )
     acme_enabled: bool = Field(False, description="Obtain certificates by ACME for every domain.")
     acme_email: str | None = Field(None, description="Contact e-mail of the ACME account.")
     acme_directory_url: str = Field(LETS_ENCRYPT_PRODUCTION, description="ACME directory URL.")

@@ -21,6 +21,8 @@ class Route:
     https_redirect: bool = False
     hsts: bool = False
     app_id: str | None = None
+    #: Compress responses for clients that accept it (with ``[proxy] compression`` on); False passes them as sent.
+    compression: bool = True
     #: ``/`` (the whole host) or ``/v1``-style: no trailing slash.
     path_prefix: str = "/"
     #: Forward ``/v1/x`` as ``/x`` (with ``X-Forwarded-Prefix: /v1``).

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 # Request header names the head builder treats specially (value: what to do with it).
-_H_HOST, _H_CL, _H_TE, _H_CONN, _H_UPGRADE, _H_XFF, _H_DROP, _H_RID, _H_XFP, _H_XFH = range(10)
+_H_HOST, _H_CL, _H_TE, _H_CONN, _H_UPGRADE, _H_XFF, _H_DROP, _H_RID, _H_XFP, _H_XFH, _H_AE = range(11)
 _SPECIAL: dict[bytes, int] = {
     b"host": _H_HOST,
     b"content-length": _H_CL,
@@ -44,6 +44,7 @@ _SPECIAL: dict[bytes, int] = {
     b"x-forwarded-proto": _H_XFP,
     b"x-forwarded-host": _H_XFH,
     b"x-request-id": _H_RID,
+    b"accept-encoding": _H_AE,  # forwarded, and kept for response compression (see .compress)
     b"keep-alive": _H_DROP,
     b"proxy-connection": _H_DROP,
     b"te": _H_DROP,
@@ -264,6 +265,9 @@ class ClientConn(ClientFlow):
             elif kind == _H_XFF:
                 if self.trusted:
                     hdr[_H_XFF] = hdr[_H_XFF] + b", " + value if _H_XFF in hdr else value
+            elif kind == _H_AE:
+                hdr[_H_AE] = hdr[_H_AE] + b"," + value if _H_AE in hdr else value
+                self.out.append(b"%s: %s\r\n" % (name, value))
             elif kind == _H_XFP or kind == _H_XFH:
                 if self.trusted:
                     hdr[kind] = value
@@ -281,8 +285,9 @@ class ClientConn(ClientFlow):
         if hdr:
             cl, te, conn = hdr.get(_H_CL), hdr.get(_H_TE), hdr.get(_H_CONN)
             upgrade, xff, rid = hdr.get(_H_UPGRADE), hdr.get(_H_XFF), hdr.get(_H_RID)
+            ae = hdr.get(_H_AE)
         else:
-            cl = te = conn = upgrade = xff = rid = None
+            cl = te = conn = upgrade = xff = rid = ae = None
         bad = self.bad
         http10 = ex.http10 = p.get_http_version() == "1.0"
         if w.access_log:
@@ -397,6 +402,8 @@ class ClientConn(ClientFlow):
         )
         if self.tls and entry.hsts:
             ex.hsts = True
+        if ae is not None and entry.compress and w.compress is not None:
+            ex.accept = ae
         if ex.chunked:
             append(b"Transfer-Encoding: chunked\r\n")
         if upgrade is not None and is_upgrade:

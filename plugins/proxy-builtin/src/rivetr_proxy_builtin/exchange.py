@@ -79,6 +79,8 @@ class Exchange:
         self.up_time = -1.0  # …and the seconds until its response was complete (-1: no upstream answer)
         self.dead = False  # the client went away
         self.counted = False
+        # Accept-Encoding, kept only when compression is on for the route (see .compress); None: pass through.
+        self.accept: bytes | None = None
         self.rstats: list[Any] | None = None  # [requests, upstream_errors, latency histogram] of the route
 
 

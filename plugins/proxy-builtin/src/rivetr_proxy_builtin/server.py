@@ -419,6 +419,7 @@ class Master:
             "https_redirect": bool(r.get("https_redirect", False)),
             "hsts": bool(r.get("hsts", False)),
             "app_id": r.get("app_id"),
+            "compression": r.get("compression") is not False,  # response compression (see .compress)
             **clean_rules(r),  # path prefix, redirects, basic auth: only the keys a route uses
         }
 

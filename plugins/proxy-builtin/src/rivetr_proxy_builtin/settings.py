@@ -40,6 +40,12 @@ class ProxySettings:
     #: access_log_keep old files, a share access_log_sample of the successful requests (errors always), query
     #: strings only with access_log_query.
     access_log: bool = False
+    #: Response compression (``[proxy] compression*``, see :mod:`.compress`); an empty type list means the
+    #: built-in one (``compress.DEFAULT_TYPES``).
+    compression: bool = True
+    compression_level: int = 5
+    compression_min_size: int = 1024
+    compression_types: list[str] = field(default_factory=list)
     access_log_format: str = "json"
     access_log_dir: str = ""
     access_log_max_bytes: int = 100 * 1024 * 1024
@@ -100,6 +106,10 @@ class ProxySettings:
             http2=own.http2,
             http2_max_concurrent_streams=own.http2_max_concurrent_streams,
             **access_log_settings(p, own),
+            compression=p.compression,
+            compression_level=p.compression_level,
+            compression_min_size=p.compression_min_size,
+            compression_types=list(p.compression_types),
             outlier_consecutive_failures=own.outlier_consecutive_failures,
             outlier_base_ejection=own.outlier_base_ejection,
             outlier_max_ejection=own.outlier_max_ejection,

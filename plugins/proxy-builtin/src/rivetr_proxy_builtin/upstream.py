@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from .compress import compress_whole, start_stream
 from .flow import P_PENDING, PENDING_LIMIT, UpstreamFlow
 from .http11 import CONN_PLAIN
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from .client import ClientConn
+    from .compress import StreamEncoder
     from .exchange import Exchange
     from .routing import Upstream
     from .worker import Worker
@@ -65,6 +67,7 @@ class UpstreamConn(UpstreamFlow):
         "close_delimited",
         "closed",
         "deadline",
+        "enc",
         "ex",
         "got_bytes",
         "hbuf",
@@ -91,6 +94,7 @@ class UpstreamConn(UpstreamFlow):
         self.t: asyncio.Transport | None = None
         self.parser = response_parser(self)
         self.ex: Exchange | None = None
+        self.enc: StreamEncoder | None = None  # compresses the current response body (see .compress)
         self.tunnel: ClientConn | None = None
         self.closed = False
         self.reused = False
@@ -179,6 +183,8 @@ class UpstreamConn(UpstreamFlow):
                 return
             if not self._head(self.hbuf + data if self.hbuf else data):
                 return
+        elif self.enc is not None:
+            self.enc.feed(data)
         else:
             if ex.log is not None:
                 ex.sent += len(data)
@@ -218,6 +224,8 @@ class UpstreamConn(UpstreamFlow):
         ex.resp_started = True
         self.in_head = False
         head = self._rewrite(data[:end], status, ex, low)
+        if ex.accept is not None:
+            head, data, end = compress_whole(ex, head, data, end, status)
         if ex.log is not None:
             ex.sent += len(head) + len(data) - end
         ex.client.t.write(head + data[end:] if end < len(data) else head)  # type: ignore[union-attr]
@@ -271,6 +279,10 @@ class UpstreamConn(UpstreamFlow):
                     self.unfinished = 0
                 self._finish(keep and end == len(buf) and not self.trailing)
                 return False
+            if ex.accept is not None and (zhead := start_stream(self, ex, head, status)) is not None:
+                client.t.write(zhead)  # type: ignore[union-attr]
+                self.enc.feed(buf[end:])  # type: ignore[union-attr]
+                return True
             if ex.log is not None:
                 ex.sent += len(head) + len(buf) - end
             if end < len(buf):
@@ -356,6 +368,8 @@ class UpstreamConn(UpstreamFlow):
         client = ex.client
         if ex.resp_started:
             if self.close_delimited:
+                if self.enc is not None:
+                    self.enc.finish()
                 client.exchange_done(ex)  # EOF is how this response ends
             else:
                 client.abort()  # truncated response: the client must see an error, not a short body

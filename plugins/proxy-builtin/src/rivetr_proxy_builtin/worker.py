@@ -60,6 +60,7 @@ from typing import Any
 from .accesslog import AccessLog
 from .alpn import AlpnSwitch
 from .client import ClientConn
+from .compress import config_from as compress_config
 from .exchange import Exchange
 from .master_link import MasterLink
 from .outlier import Outliers
@@ -85,6 +86,7 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.connect_timeout = settings.upstream_connect_timeout
         self.drain_timeout = settings.drain_timeout
         self.access_log = settings.access_log
+        self.compress = compress_config(settings)  # None: [proxy] compression is off
         self.h2_max_streams = settings.http2_max_concurrent_streams
         self.trusted_proxies = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_proxies]
         self.rid_prefix = os.urandom(8).hex().encode()
