@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .validation import check_domain
+from .validation import DOMAIN_PATTERN, check_domain
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
 REDIRECT_WWW = ("to-apex", "to-www")
@@ -94,3 +94,10 @@ def hash_password(password: str) -> str:
     if len(data) > 72:
         raise ValueError("a password has at most 72 bytes (bcrypt's limit)")
     return bcrypt.hashpw(data, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+
+
+#: JSON Schema of an app's or stack's domain entry: a host name, optionally followed by a path prefix.
+ROUTE_TARGET_SCHEMA: dict[str, Any] = {
+    "pattern": DOMAIN_PATTERN[:-1] + r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?$",
+    "maxLength": 553,
+}
