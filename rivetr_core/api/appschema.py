@@ -17,10 +17,11 @@ from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.engine.image_source import IMAGE_REF_SCHEMA, check_image_ref
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
+from rivetr_core.routepaths import ROUTE_TARGET_SCHEMA, check_route_target
 from rivetr_core.services.apps import NULLABLE_APP_FIELDS  # the service decides; the schema documents it
 from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA
 from rivetr_core.units import parse_cpus, parse_size
-from rivetr_core.validation import DOMAIN_SCHEMA, NAME_SCHEMA, check_domain, check_name
+from rivetr_core.validation import NAME_SCHEMA, check_name
 
 Environment = Literal["development", "staging", "production"]
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
@@ -56,7 +57,7 @@ def check_health_path(value: str) -> str:
 
 
 def check_domains(value: list[str]) -> list[str]:
-    domains = [check_domain(d) for d in value]
+    domains = [check_route_target(d) for d in value]  # app.example.com or api.example.com/v1
     duplicates = sorted({d for d in domains if domains.count(d) > 1})
     if duplicates:
         raise ValueError(f"listed twice: {', '.join(duplicates)}")
@@ -142,7 +143,7 @@ _FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
     "build_context": {"type": "string", "pattern": rf"^(?:\.|{_PATH_SEGMENT}(?:/{_PATH_SEGMENT})*)$"},
     "healthcheck_path": {"type": "string", "maxLength": 500, "pattern": r"^/[!-~]*$"},
     "git_token_user": {"type": "string", "pattern": r"^[!-9;-~]{1,100}$"},
-    "domains": {"type": "array", "items": {"type": "string", **DOMAIN_SCHEMA}, "uniqueItems": True},
+    "domains": {"type": "array", "items": {"type": "string", **ROUTE_TARGET_SCHEMA}, "uniqueItems": True},
     "cpu_limit": {
         "anyOf": [
             {"type": "number", "exclusiveMinimum": 0, "maximum": 1024},

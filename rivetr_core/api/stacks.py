@@ -31,9 +31,9 @@ from rivetr_core.contract.errors import NotFound, ValidationFailed
 from rivetr_core.db import isoformat
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, envelope, page_model
+from rivetr_core.routepaths import ROUTE_TARGET_SCHEMA, check_route_target
 from rivetr_core.services.deployment_responses import DeploymentOut, stack_deployment_json
 from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA, query_tags
-from rivetr_core.validation import DOMAIN_SCHEMA, check_domain
 
 from .system import AppMetricsOut, RangeQuery
 
@@ -48,14 +48,14 @@ MAX_COMPOSE = 1024 * 1024
 class DomainIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
-    domain: str = Field(json_schema_extra=DOMAIN_SCHEMA)
+    domain: str = Field(json_schema_extra=ROUTE_TARGET_SCHEMA)
     service: str = Field(min_length=1, max_length=63, description="The compose service the proxy routes to.")
     port: int = Field(ge=1, le=65535, description="Its container port.")
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        return check_domain(v, allow_wildcard=False)
+        return check_route_target(v, allow_wildcard=False)  # app.example.com or api.example.com/v1
 
 
 def _check_env(env: dict[str, str] | None) -> dict[str, str] | None:

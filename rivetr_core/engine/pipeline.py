@@ -670,7 +670,7 @@ async def wait_healthy(
         path=options.get("path") or app.healthcheck_path,
         expected_status=options.get("status"),
         timeout=app.healthcheck_timeout,
-        host_header=domains[0] if domains else None,
+        host_header=domains[0].partition("/")[0] if domains else None,  # a domain entry may hold a path
         options=options,
         container_id=container_id,
         runtime=runtime,

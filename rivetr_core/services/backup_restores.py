@@ -195,7 +195,7 @@ class RestoresMixin(BackupBase):
             path=options.get("path") or fresh.healthcheck_path,
             expected_status=options.get("status"),
             timeout=fresh.healthcheck_timeout,
-            host_header=domains[0] if domains else None,
+            host_header=domains[0].partition("/")[0] if domains else None,  # an entry may hold a path
             options=options,
             container_id=dep.container_id,
             runtime=runtime,
