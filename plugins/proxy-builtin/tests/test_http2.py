@@ -421,3 +421,13 @@ def test_idle_connection_is_closed_with_goaway(proxy_factory, backend_factory):
     c.read_until_closed()  # returns when the proxy closes the idle connection (socket timeout: 20 s)
     assert c.goaway is not None and c.goaway.error_code == h2.errors.ErrorCodes.NO_ERROR
     wait_until(lambda: c.closed)
+
+
+def test_header_block_beyond_twice_the_limit_closes_the_connection(h2proxy):
+    p, _ = h2proxy
+    c = H2Client(p.https_port, "h2.test")
+    c.request("/", extra=[(f"x-big-{i}", "v" * 8000) for i in range(5)])  # 40 KB > 2 x 16 KiB
+    c.read_until_closed()
+    assert c.goaway is not None and c.goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    status, _, _ = http_get(p.port, "h2.test")
+    assert status == 200
