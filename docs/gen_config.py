@@ -47,7 +47,9 @@ SECTION_NOTES = {
     "logging": "Log level and format of the control plane.",
     "webhooks": "Instance-wide secrets of git-host webhooks (apps may also have their own).",
     "rate_limit": "Per-client limits of the API and of login attempts.",
-    "cleanup": "Old images, build logs, and the disk monitor (see docs/troubleshooting.md, *Disk full*).",
+    "cleanup": "Old images, build logs, and the disk monitor (see docs/troubleshooting.md, *Disk full*). These are "
+    "the defaults: each field can also be set from the Server page, `rivetr system cleanup settings set` or the API, "
+    "and a value stored that way wins for that field until reset (docs/server.md, *Cleanup settings*).",
     "git": "Cloning.",
     "metrics": "`GET /metrics` (Prometheus) and the resource history behind the dashboard graphs.",
     "plugins": "Plugins to turn off (`disable`); each plugin's own table `[plugins.<name>]` is below.",
