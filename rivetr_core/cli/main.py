@@ -43,6 +43,7 @@ LAZY_COMMANDS = {
     "ssh-known-hosts": "known_hosts_cmd:ssh_known_hosts",
     "registries": "registries_cmd:registries",
     "certs": "certs_cmd:certs",
+    "routes": "routes_cmd:routes",
     "teams": "teams_cmd:teams",
     "tags": "tags_cmd:tags",
     "audit": "audit_cmd:audit",
