@@ -17,6 +17,7 @@ import click
 
 from .client import CliError, Connection, connection_options, json_option
 from .output import fields, print_json, table
+from .route_health import upstream_label
 
 
 @click.group("routes")
@@ -69,7 +70,7 @@ def routes_list(conn: Connection, as_json: bool) -> None:
         [
             (
                 r.get("key") or r["domain"],
-                " ".join(u["address"] for u in r["upstreams"]),
+                " ".join(upstream_label(u) for u in r["upstreams"]),
                 _owner(r),
                 _rules(r.get("settings")),
             )
