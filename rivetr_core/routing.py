@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlmodel import col, select
 
 from rivetr_core.apimodel import ApiModel
@@ -79,6 +79,9 @@ class BasicAuthOut(ApiModel):
 
 
 class RedirectRule(ApiModel):
+    # "from" is a Python keyword: the field is from_ in code and "from" on the wire, both ways.
+    model_config = ConfigDict(defer_build=True, populate_by_name=True, serialize_by_alias=True)
+
     from_: str = Field(
         alias="from",
         description="Path prefix matched on a segment boundary (/old matches /old and /old/x, not /older).",
@@ -97,6 +100,10 @@ class RouteSettingsOut(ApiModel):
     )
     redirects: builtins.list[RedirectRule]
     basic_auth: BasicAuthOut | None = Field(description="Null: no password asked.")
+    compression: bool = Field(
+        default=True,
+        description="Responses are compressed for clients that accept it (with [proxy] compression on).",
+    )
 
 
 class RouteOut(ApiModel):
@@ -405,6 +412,7 @@ class RouteService:
             route.strip_prefix = settings.strip_prefix and prefix != "/"
             route.redirect_www = settings.redirect_www if prefix == "/" else None
             route.redirects = list(settings.redirects or [])
+            route.compression = settings.compression
             users = self._users(settings)
             if users:
                 route.auth = {"realm": settings.auth_realm or "Restricted", "users": users}

@@ -83,6 +83,7 @@ async def test_manual_path_routes_flow(routed: Any, backends: Any) -> None:
     )
     assert status == 200, settings
     assert settings["basic_auth"] == {"realm": "Staging", "users": ["ann"]}  # never the hash
+    assert settings["redirects"] == [{"from": "/old", "to": "/new", "status": 308}]
     moved = await asyncio.to_thread(through, "/old/a?b=1")
     assert moved[0] == 308 and moved[1]["location"] == "/new/a?b=1"
     assert (await asyncio.to_thread(through, "/"))[0] == 401
