@@ -66,6 +66,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.ssh_known_hosts:bp",
     "rivetr_core.api.deployments:bp",
     "rivetr_core.api.certificates:bp",
+    "rivetr_core.api.proxy:bp",
     "rivetr_core.api.notifications:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",

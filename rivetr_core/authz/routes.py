@@ -200,6 +200,8 @@ CORE_ROUTES: dict[str, str] = {
     "system_api.system_status": READ,
     "system_api.disk_usage": READ,  # per app of the caller's team (the visibility filter)
     "system_api.run_cleanup": SERVER,
+    "proxy_api.get_proxy": READ,
+    "proxy_api.restart": SERVER,  # the proxy is the server's: every team's traffic
     "cleanup_settings_api.get_cleanup_settings": READ,
     "cleanup_settings_api.put_cleanup_settings": SERVER,
     "cleanup_settings_api.reset_cleanup_settings": SERVER,
