@@ -272,6 +272,9 @@ def test_proxy_answers_over_h2(h2proxy, backend_factory):
     assert r404["status"] == 404 and b"No application" in r404["body"]
     assert r431["status"] == 431
     assert r201["status"] == 201 and r201["body"] == b"status"
+    # A space in :path would bend the HTTP/1.1 request line built from it (h2 itself refuses only CR, LF, NUL).
+    (bad,) = c.wait([c.request("/a HTTP/1.0\tx")])
+    assert bad["status"] == 400
     head = c.request("/download?size=10", "HEAD")
     (rhead,) = c.wait([head])
     assert rhead["status"] == 200 and rhead["body"] == b"" and rhead["headers"][b"content-length"] == b"10"
@@ -431,3 +434,63 @@ def test_header_block_beyond_twice_the_limit_closes_the_connection(h2proxy):
     assert c.goaway is not None and c.goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     status, _, _ = http_get(p.port, "h2.test")
     assert status == 200
+
+
+def test_route_rules_apply_over_h2(proxy_factory, backend_factory):
+    """Path routes, prefix stripping and basic auth: the HTTP/1.1 path's rules, on h2 streams."""
+    import base64
+
+    import bcrypt
+
+    root, v1, strip, secret = (backend_factory(n) for n in ("root", "v1", "strip", "secret"))
+    p = proxy_factory()
+    p.set_route("api.test", root.address)
+    p.set_route("api.test", v1.address, path_prefix="/v1")
+    p.set_route("api.test", strip.address, path_prefix="/s", strip_prefix=True)
+    users = {"alice": bcrypt.hashpw(b"wonder land", bcrypt.gensalt(rounds=4)).decode()}
+    p.set_route("staging.test", secret.address, auth={"realm": "Staging", "users": users})
+    c = H2Client(p.https_port, "api.test")
+    a, b, s = c.request("/"), c.request("/v1/users?id=3"), c.request("/s/headers")
+    ra, rb, rs = c.wait([a, b, s])
+    assert (ra["body"], rb["body"]) == (b"root", b"v1")
+    seen = json.loads(rs["body"])
+    assert seen["request_line"] == "GET /headers HTTP/1.1"  # the prefix stripped
+    assert ["X-Forwarded-Prefix", " /s"] in seen["headers"]
+    c.host = "staging.test"
+    (denied,) = c.wait([c.request("/")])
+    assert denied["status"] == 401 and denied["headers"][b"www-authenticate"].startswith(
+        b'Basic realm="Staging"'
+    )
+    token = "Basic " + base64.b64encode(b"alice:wonder land").decode()
+    (ok,) = c.wait([c.request("/headers", extra=[("authorization", token)])])
+    assert ok["status"] == 200
+    assert "authorization" not in {k.lower() for k, _ in json.loads(ok["body"])["headers"]}
+    c.close()
+
+
+def test_responses_are_compressed_over_h2(proxy_factory, tmp_path):
+    """Accept-Encoding reaches the app and the proxy's response compression works on h2 streams too."""
+    import gzip
+    import http.server
+    import threading
+    from functools import partial
+
+    page = b"<div class=route>rivetr proxy stream</div>\n" * 2000
+    (tmp_path / "index.html").write_bytes(page)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        p = proxy_factory()
+        p.set_route("z.test", f"127.0.0.1:{server.server_address[1]}")
+        c = H2Client(p.https_port, "z.test")
+        (r,) = c.wait([c.request("/index.html", extra=[("accept-encoding", "gzip")])])
+        assert r["status"] == 200
+        assert r["headers"][b"content-encoding"] == b"gzip"
+        assert gzip.decompress(r["body"]) == page
+        (plain,) = c.wait([c.request("/index.html")])
+        assert b"content-encoding" not in plain["headers"] and plain["body"] == page
+        c.close()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -40,8 +40,8 @@ import httptools
 
 from .client import (
     _ACME_PREFIX,
+    _H_AE,
     _H_CL,
-    _H_DROP,
     _H_HOST,
     _H_RID,
     _H_XFF,
@@ -53,6 +53,7 @@ from .client import (
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
 from .http11 import error_response, plain_response
+from .route_rules import apply_rules
 from .upstream import response_parser
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class H2Stream:
         "t",
         "trailers",
         "unacked",
+        "url",
         "wpaused",
     )
 
@@ -129,11 +131,26 @@ class H2Stream:
         self.pause_mask = 0
         self.wpaused = False  # reading from the upstream is paused (client window or socket full)
         self.body_bytes = 0
+        self.url = b""  # the request's :path (route rules read it as ClientConn.url)
 
-    # ------------------------------------------------------------- what ClientConn offers the upstream side
+    # --------------------------------------- what ClientConn offers the upstream side, rules, access log
+    tls = True
+
     @property
     def closing(self) -> bool:
         return self.ended
+
+    @property
+    def w(self) -> Worker:
+        return self.conn.w
+
+    @property
+    def trusted(self) -> bool:
+        return self.conn.trusted
+
+    def _local(self, ex: Exchange, response: bytes, keep: bool) -> None:
+        """A route rule answered (redirect, 401, 404): as ClientConn._local, on this stream."""
+        self.conn._local(self, response)
 
     @property
     def peer(self) -> bytes:
@@ -155,6 +172,9 @@ class H2Stream:
             self._send_head(self.msg_done and not self.obuf)
         if self.obuf or self.msg_done:
             self._flush()
+
+    def writelines(self, parts: Any) -> None:
+        self.write(b"".join(parts))  # the response compressor writes chunk framing and data together
 
     def pause(self, reason: int) -> None:
         self.pause_mask |= reason
@@ -242,9 +262,12 @@ class H2Stream:
     # ----------------------------------------------------------------------------------------- sending
     def _send_head(self, end: bool) -> None:
         self.head_sent = True
-        self.conn.h2.send_headers(
-            self.sid, [(b":status", b"%d" % self.status), *self.headers], end_stream=end
-        )
+        try:
+            self.conn.h2.send_headers(
+                self.sid, [(b":status", b"%d" % self.status), *self.headers], end_stream=end
+            )
+        except h2.exceptions.StreamClosedError:
+            end = True  # the client reset it meanwhile
         self.headers = []
         if end:
             self._end()
@@ -437,11 +460,12 @@ class H2Conn:
         self.streams[sid] = s
         self.deadline = 0.0
         ex = s.ex = Exchange(s)  # type: ignore[arg-type]
-        method = path = authority = host = cl = xff = rid = fwd_proto = fwd_host = None
+        method = path = authority = host = cl = xff = rid = fwd_proto = fwd_host = ae = None
         cookies: list[bytes] = []
-        out: list[bytes] = [b""]
+        out: list[bytes] = [b"", b""]  # request line and Host, set once they are known
         size = 0
         trusted = self.trusted
+        # Fields classified like the HTTP/1.1 path's (client._SPECIAL), pseudo-headers taken apart.
         for name, value in ev.headers or ():
             size += len(name) + len(value) + 4
             if name[0] == 58:  # ":" pseudo-header (the h2 library checked which and where)
@@ -453,9 +477,7 @@ class H2Conn:
                     authority = value
                 continue
             if name == b"cookie":
-                cookies.append(
-                    value
-                )  # split into crumbs by h2 clients; one field for HTTP/1.1 (RFC 9113 §8.2.3)
+                cookies.append(value)  # crumbs of one field (RFC 9113 §8.2.3): joined for HTTP/1.1 below
                 continue
             kind = _SPECIAL.get(name)
             if kind is None:
@@ -475,8 +497,10 @@ class H2Conn:
                     fwd_host = value
             elif kind == _H_RID:
                 rid = value
-            elif kind != _H_DROP:
-                pass  # Connection, Transfer-Encoding, Upgrade: refused by the h2 library already
+            elif kind == _H_AE:
+                ae = ae + b"," + value if ae else value
+                out.append(b"Accept-Encoding: %s\r\n" % value)
+            # _H_DROP fields go; Connection, Transfer-Encoding and Upgrade never get here (h2 refuses them).
         host = authority or host
         has_body = ev.stream_ended is None
         ex.has_body = has_body
@@ -489,19 +513,32 @@ class H2Conn:
             method is None
             or path is None
             or host is None
+            or _UNSAFE.search(method + path + host) is not None
+            or (path[0] != 47 and path != b"*")  # 47: "/"
             or (cl is not None and (not cl.isdigit() or len(cl) > 18))
         ):
             return self._local(s, error_response(400, False))
         if method == b"CONNECT":
-            return self._local(s, error_response(405, False))
+            return self._local(s, error_response(405, False))  # no extended CONNECT (WebSockets use HTTP/1.1)
         if cl is not None and w.max_body_size and int(cl) > w.max_body_size:
             return self._local(s, error_response(413, False))
+        s.url = path
+        out[0] = b"%s %s HTTP/1.1\r\n" % (method, path)
+        out[1] = b"Host: %s\r\n" % host
+        if cookies:
+            out.append(b"Cookie: %s\r\n" % b"; ".join(cookies))
         hkey = _route_key(host)
         if w.acme and path.startswith(_ACME_PREFIX) and method in (b"GET", b"HEAD"):
             answer = w.acme.get(path[len(_ACME_PREFIX) :].partition(b"?")[0])
             if answer is not None:
                 return self._local(s, plain_response(200, b"OK", answer, False))
         entry = w.routes.lookup(hkey)
+        if entry is not None and entry.special is not None:
+            # Path routes, redirects, basic auth: the HTTP/1.1 path's rules, the stream standing in for the
+            # client connection (it answers through _local; the request line in out[0] may be rewritten).
+            entry = apply_rules(s, ex, entry, method, host, hkey, out, True)  # type: ignore[arg-type]
+            if entry is None:
+                return None
         if entry is None:
             w.unmatched[0] += 1
             return self._local(s, error_response(404, False))
@@ -509,15 +546,12 @@ class H2Conn:
         rstats[0] += 1
         # https_redirect: this is the TLS listener already, nothing to redirect.
         upstream = entry.pick(w.unhealthy)
-        if upstream is None:
+        if upstream is None and (upstream := w.outliers.last_resort(entry)) is None:
             rstats[1] += 1
             return self._local(s, error_response(503, False))
         if rid is None or len(rid) > 128:
             w.rid_seq += 1
             rid = b"%s%016x" % (w.rid_prefix, w.rid_seq)
-        out[0] = b"%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, path, host)
-        if cookies:
-            out.append(b"Cookie: %s\r\n" % b"; ".join(cookies))
         peer = self.peer
         out.append(
             b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
@@ -525,6 +559,8 @@ class H2Conn:
         )
         if entry.hsts:
             ex.hsts = True
+        if ae is not None and entry.compress and w.compress is not None:
+            ex.accept = ae  # the upstream side compresses the response (see .compress)
         if has_body:
             if cl is not None:
                 out.append(b"Content-Length: %s\r\n\r\n" % cl)
