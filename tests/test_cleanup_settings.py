@@ -57,6 +57,9 @@ async def test_overrides_field_by_field_and_reset(api: ApiClient) -> None:
     assert status == 200 and set(body["sources"].values()) == {"config"} and body["updated_at"] is None
     status, body = await api.delete(f"{URL}/no_such_setting")
     assert status == 404 and body["error"]["code"] == "not_found", body
+    # A change of server-wide settings is in the audit log, as running the cleanup is.
+    _, audit = await api.get("/api/audit?action=cleanup_settings_api.put_cleanup_settings")
+    assert len(audit["items"]) == 2, audit
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@
 * ``GET /api/system/metrics?range=1h`` — the host (CPU %, memory, disk of the data dir, network) plus the latest
   sample.
 * ``POST /api/system/cleanup`` — run the cleanup now (old images, dangling images this instance built, old
-  build logs) and return its report; ``GET /api/system/cleanup`` — the last report and the cleanup settings.
+  build logs) and return its report; ``GET /api/system/cleanup`` — the last report and the cleanup settings (to
+  change them: :mod:`rivetr_core.api.cleanup_settings`).
 * ``GET /api/system/status`` — engine, proxy, database (with its size) and plugins, from the health check.
 * ``GET /api/system/disk-usage`` — disk used per app, service and stack (images, volumes, build logs).
 * ``GET /api/apps/{id}/logs?tail=100&since=&until=&q=&download=1`` — the last lines of the app's running
@@ -143,7 +144,8 @@ class CleanupReport(_Out):
 
 
 class CleanupSettings(_Out):
-    """``[cleanup]`` as configured (set in the config file or ``RIVETR_CLEANUP__*``; docs/configuration.md)."""
+    """The cleanup settings in effect: the config file's ``[cleanup]`` (or ``RIVETR_CLEANUP__*``) with the values
+    stored from the dashboard, CLI or API over it (``GET /api/system/cleanup/settings`` says which is which)."""
 
     keep_images: int = Field(description="Images kept per app for rollback.")
     build_log_retention_days: int
@@ -354,8 +356,8 @@ async def run_cleanup() -> dict[str, Any]:
 @tag(["system"])
 @document_response(LastCleanupOut)
 async def last_cleanup() -> dict[str, Any]:
-    """The report of the last cleanup run (``report`` null before the first) and the ``[cleanup]`` settings it
-    runs with."""
+    """The report of the last cleanup run (``report`` null before the first) and the settings it runs with (the
+    config file's ``[cleanup]`` with the values stored over it: ``/api/system/cleanup/settings``)."""
     system = rivetr().services.system
     return _dump(LastCleanupOut, {"report": system.last_cleanup(), "settings": system.cleanup_settings()})
 

@@ -61,6 +61,9 @@ ACTIONS = {
     "two_factor_api.reset_user_two_factor": "Reset a user's two-factor login",
     "webhooks_api.receive_webhook": "Received a git webhook",
     "system_api.run_cleanup": "Ran a cleanup",
+    "cleanup_settings_api.put_cleanup_settings": "Changed cleanup settings",
+    "cleanup_settings_api.reset_cleanup_settings": "Put every cleanup setting back to the config file",
+    "cleanup_settings_api.reset_cleanup_setting": "Put a cleanup setting back to the config file",
 }
 
 #: Leading words read better as a past-tense sentence ("create_app" → "Created app").
