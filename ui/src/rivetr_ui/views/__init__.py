@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     notifications,
     profile,
     projects,
+    proxy_routes,
     registries,
     server,
     services,
