@@ -494,3 +494,19 @@ def test_responses_are_compressed_over_h2(proxy_factory, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_drain_timeout_resets_only_the_streams_on_the_old_upstream(proxy_factory, backend_factory):
+    old, new = backend_factory("old"), backend_factory("new")
+    p = proxy_factory(drain_timeout=0.5)
+    p.set_route("h2.test", old.address)
+    c = H2Client(p.https_port, "h2.test")
+    slow = c.request("/sleep?s=30")
+    wait_until(lambda: old.requests >= 1)
+    p.set_route("h2.test", new.address)
+    assert p.call("wait_drained", old.address, 10) is True  # the proxy ended the stream after drain_timeout
+    (r,) = c.wait([slow])
+    assert "reset" in r and "status" not in r
+    (again,) = c.wait([c.request("/")])  # the same connection goes on, to the new upstream
+    assert again["status"] == 200 and again["body"] == b"new"
+    c.close()

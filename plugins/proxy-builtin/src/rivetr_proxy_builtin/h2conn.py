@@ -742,6 +742,14 @@ class H2Conn:
                 self.t.close()  # after the GOAWAY already written
 
     # -------------------------------------------------------------------------------- sweep and shutdown
+    def drain(self, addr: str) -> None:
+        """Past the drain deadline of a removed upstream: reset the streams still on it (the connection and
+        its other streams go on, unlike an HTTP/1.1 connection, which is closed)."""
+        for s in list(self.streams.values()):
+            ex = s.ex
+            if ex is not None and ex.addr == addr and not s.done:
+                s.abort()
+
     def timed_out(self) -> None:
         self.deadline = 0.0
         if not self.streams:

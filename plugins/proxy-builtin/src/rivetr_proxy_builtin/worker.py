@@ -174,6 +174,8 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
                         ex is not None and ex.addr == addr
                     ):
                         c.abort()
+                    elif type(c) is not ClientConn:
+                        c.drain(addr)  # type: ignore[attr-defined]  # HTTP/2: only its streams on addr end
 
 
 async def serve(
