@@ -176,3 +176,19 @@ async def test_a_new_interval_applies_to_the_wait_under_way(api: ApiClient) -> N
     first = body["next_run_at"]
     _, body = await api.put(URL, json={"interval_minutes": 600})
     assert first is not None and body["next_run_at"] > first, body
+
+
+async def test_two_changes_at_once_are_both_kept(api: ApiClient) -> None:
+    """Each change rewrites the one stored row: made at the same time, neither may lose the other's field."""
+    results = await asyncio.gather(
+        api.put(URL, json={"keep_images": 2}),
+        api.put(URL, json={"interval_minutes": 15}),
+        api.put(URL, json={"audit_retention_days": 30}),
+    )
+    assert [status for status, _ in results] == [200, 200, 200], results
+    _, body = await api.get(URL)
+    assert sorted(k for k, v in body["sources"].items() if v == "dashboard") == [
+        "audit_retention_days",
+        "interval_minutes",
+        "keep_images",
+    ], body

@@ -12,6 +12,7 @@ row while it runs (a state restore needs a stopped server), so the copy cannot g
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +66,8 @@ class CleanupSettingsStore:
     def __init__(self, ctx: RivetrContext) -> None:
         self.ctx = ctx
         self._row: dict[str, Any] = {}
+        # Read-modify-write of the one row: two changes at once must not lose one of them.
+        self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         async with self.ctx.db.session() as session:
@@ -104,7 +107,13 @@ class CleanupSettingsStore:
         """Store the fields given (``None``: drop that override, the file's value applies again). Nothing is
         stored unless every field is acceptable, and the warning threshold stays at or below the critical one."""
         checked = check_fields(fields)
-        row = {k: v for k, v in self.overrides().items()}
+        if not checked:
+            return
+        async with self._lock:
+            await self._update(checked)
+
+    async def _update(self, checked: dict[str, Any]) -> None:
+        row = dict(self.overrides())
         for name, value in checked.items():
             if value is None:
                 row.pop(name, None)
@@ -128,12 +137,13 @@ class CleanupSettingsStore:
             raise NotFound(
                 f"cleanup setting {field!r} not found", details={"id": field, "available": list(FIELDS)}
             )
-        row = self.overrides()
-        dropped = list(row) if field is None else [field] if field in row else []
-        for name in dropped:
-            row.pop(name)
-        if dropped:
-            await self._write(row)
+        async with self._lock:
+            row = self.overrides()
+            dropped = list(row) if field is None else [field] if field in row else []
+            for name in dropped:
+                row.pop(name)
+            if dropped:
+                await self._write(row)
         return bool(dropped)
 
     async def _write(self, row: dict[str, Any]) -> None:
