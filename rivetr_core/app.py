@@ -70,6 +70,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.notifications:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",
+    "rivetr_core.api.proxy_access_log:bp",
     "rivetr_core.api.system:bp",
     "rivetr_core.api.cleanup_settings:bp",
     "rivetr_core.api.auth:bp",

@@ -179,6 +179,7 @@ CORE_ROUTES: dict[str, str] = {
     # server-wide
     "plugins_api.list_plugins": READ,  # the new-app form lists the installed builders
     "routes_api.list_routes": SERVER,
+    "proxy_access_log_api.get_access_log": SERVER,  # every app's requests, client addresses included
     "routes_api.create_route": SERVER,
     "routes_api.delete_route": SERVER,
     "routes_api.get_route_settings": SERVER,

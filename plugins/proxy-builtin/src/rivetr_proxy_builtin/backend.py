@@ -153,6 +153,14 @@ class BuiltinProxy:
         # {"ok", "pid", "port", "workers", "workers_ready", "routes", "uptime", "route_stats", ...}
         return st
 
+    async def access_log(
+        self, domain: str | None = None, tail: int = 100, after: str | None = None
+    ) -> dict[str, Any]:
+        """Recent access-log lines (see :mod:`.accesslog_read`), read in a thread."""
+        from .accesslog_read import answer
+
+        return await asyncio.to_thread(answer, self.settings, self.state_dir, domain, tail, after)
+
     # --------------------------------------------------------------------------------------------- routes
     async def set_route(self, route: Route) -> None:
         clean = _clean_route(route)
