@@ -162,6 +162,16 @@ def test_a_refused_upstream_is_retried_on_the_other(proxy_factory, backend_facto
     assert [(r[0], json.loads(r[2])["bytes"]) for r in posts] == [(200, len(body))] * 6
 
 
+def test_a_path_route_retries_on_its_own_upstreams(proxy_factory, backend_factory):
+    root, v1 = backend_factory("root"), backend_factory("v1")
+    p = proxy_factory(workers=1, outlier_consecutive_failures=0)
+    p.set_route("paths.test", root.address)
+    p.set_route("paths.test", f"127.0.0.1:{free_port()}", v1.address, path_prefix="/v1")
+    assert [http_get(p.port, "paths.test", "/v1/x")[:3:2] for _ in range(4)] == [(200, b"v1")] * 4
+    assert http_get(p.port, "paths.test", "/other")[:3:2] == (200, b"root")
+    assert root.requests == 1  # a retry stays within the route the request matched
+
+
 def test_a_post_whose_bytes_were_sent_is_not_retried_but_a_get_is(proxy_factory, backend_factory):
     good, crash = backend_factory("good"), ResettingBackend()
     try:

@@ -207,12 +207,9 @@ class Outliers:
 
 
 def _entries(table: RouteTable) -> list[RouteEntry]:
-    out: list[RouteEntry] = []
-    for group in (table.exact, table.wild):
-        for value in group.values():
-            # A table may keep several entries per host (path prefixes): accept a list of them too.
-            out.extend(value if isinstance(value, list | tuple) else (value,))
-    return out
+    """Every route's entry: ``table.entries`` lists path routes too (a host with several prefixes is a dispatcher
+    entry in ``exact``/``wild``, without upstreams of its own)."""
+    return table.entries
 
 
 def merge_reports(replies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
