@@ -82,3 +82,18 @@ async def restart_proxy(proxy: Any) -> dict[str, Any]:
         "pid": result.get("pid"),
         "status": await proxy_status(proxy),
     }
+
+
+def outlives_notice(app: Any) -> str | None:
+    """What ``rivetr serve`` says at start and exit: the proxy keeps serving after it exits, and how to stop
+    it. None when there is no proxy, or it is set to stop with the server (``keep_running = false``)."""
+    ctx = app.extensions.get("rivetr_ctx")
+    proxy = getattr(ctx, "proxy", None)
+    if proxy is None or getattr(proxy, "keep_running", True) is False:
+        return None
+    pid = getattr(proxy, "pid", None)
+    who = f"the proxy (pid {pid})" if pid else "the proxy"
+    return (
+        f"{who} keeps serving the apps after Rivetr stops; "
+        "`rivetr proxy status` shows it, `rivetr proxy stop` stops it"
+    )

@@ -252,6 +252,7 @@ async def _serve(
             else "",
         )
         await log_setup_hint(app, config)
+        _proxy_notice(app)
         await check_engine(app)
         import gc
 
@@ -279,4 +280,13 @@ async def _serve(
         except OSError:
             pass
     log.info("Rivetr stopped")
+    _proxy_notice(app)
     return 0
+
+
+def _proxy_notice(app: object) -> None:
+    from .proxyops import outlives_notice
+
+    notice = outlives_notice(app)
+    if notice:
+        log.info("%s", notice)
