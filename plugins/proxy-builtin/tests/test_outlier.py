@@ -241,3 +241,19 @@ def test_repeat_ejections_double_up_to_the_cap_and_reset_after_a_quiet_spell():
     # A snapshot without the address forgets its verdict (an engine may hand the IP to another container).
     w.routes = RouteTable([{"domain": "a.test", "upstreams": ["10.0.0.2:80"]}])
     assert o.view(frozenset()) == frozenset()
+
+
+def test_each_worker_ejects_on_its_own_and_the_status_sums_them(proxy_factory, backend_factory):
+    good, dead = backend_factory("good"), f"127.0.0.1:{free_port()}"
+    p = proxy_factory(workers=2, outlier_consecutive_failures=2, outlier_base_ejection=300.0)
+    p.set_route("two.test", dead, good.address)
+
+    # The kernel spreads connections over the workers; each counts its own failures and ejects on its own.
+    # Every request is answered by the good one (the refused attempts were retried).
+    def both_ejected() -> bool:
+        assert http_get(p.port, "two.test")[:3:2] == (200, b"good")
+        return upstream_status(p, "two.test")[dead].ejections == 2
+
+    wait_until(both_ejected, timeout=60)
+    st = upstream_status(p, "two.test")
+    assert st[dead].ejected_until is not None and st[good.address].ejections == 0
