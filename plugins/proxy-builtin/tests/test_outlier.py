@@ -238,6 +238,11 @@ def test_repeat_ejections_double_up_to_the_cap_and_reset_after_a_quiet_spell():
     o.response(addr, 504)
     o.response(addr, 504)
     assert o.ejected[addr] - clock.now == 10
+    # Probed down, a failing address gets no traffic that could clear its count: the snapshot clears it, so the
+    # responses of the others go back to the one-test path.
+    o.response("10.0.0.2:80", 503)
+    assert o.fails == {"10.0.0.2:80": 1}
+    assert o.view(frozenset({"10.0.0.2:80"})) == {"10.0.0.1:80", "10.0.0.2:80"} and o.fails == {}
     # A snapshot without the address forgets its verdict (an engine may hand the IP to another container).
     w.routes = RouteTable([{"domain": "a.test", "upstreams": ["10.0.0.2:80"]}])
     assert o.view(frozenset()) == frozenset()

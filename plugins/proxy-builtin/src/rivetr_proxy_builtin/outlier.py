@@ -88,6 +88,10 @@ class Outliers:
         for table in (self.fails, self.ejected, self.ejected_at, self.returned, self.streak):
             for addr in [a for a in table if a not in live]:
                 del table[addr]
+        for addr in probe_down.intersection(self.fails):
+            # It gets no traffic now, so no success would clear its count: while ``fails`` is not empty every
+            # response takes the slower branch. The probes will have had their say when it comes back.
+            del self.fails[addr]
         return probe_down.union(self.ejected) if self.ejected else probe_down
 
     def response(self, addr: str, status: int) -> None:
