@@ -510,3 +510,22 @@ def test_drain_timeout_resets_only_the_streams_on_the_old_upstream(proxy_factory
     (again,) = c.wait([c.request("/")])  # the same connection goes on, to the new upstream
     assert again["status"] == 200 and again["body"] == b"new"
     c.close()
+
+
+def test_client_goaway_with_streams_in_flight_is_quiet(h2proxy):
+    """A client that leaves (GOAWAY) while its streams wait for the app: their late responses are dropped
+    without an error (h2 refuses to send on a closed connection) and the worker serves on."""
+    p, b = h2proxy
+    c = H2Client(p.https_port, "h2.test")
+    for _ in range(5):
+        c.request("/sleep?s=0.3")
+    wait_until(lambda: b.requests >= 5)
+    c.h2.close_connection()
+    c.flush()
+    # Answered after the five late responses reached the proxy (the app sleeps longer for this one).
+    c2 = H2Client(p.https_port, "h2.test")
+    (r,) = c2.wait([c2.request("/sleep?s=1")])
+    assert r["status"] == 200
+    c.close()
+    c2.close()
+    assert "Traceback" not in p.log(), p.log()

@@ -266,8 +266,8 @@ class H2Stream:
             self.conn.h2.send_headers(
                 self.sid, [(b":status", b"%d" % self.status), *self.headers], end_stream=end
             )
-        except h2.exceptions.StreamClosedError:
-            end = True  # the client reset it meanwhile
+        except h2.exceptions.ProtocolError:
+            end = True  # the client reset the stream (or closed the connection) meanwhile
         self.headers = []
         if end:
             self._end()
@@ -307,7 +307,7 @@ class H2Stream:
                 else:
                     h2c.end_stream(sid)
                 self._end()
-        except h2.exceptions.StreamClosedError:
+        except h2.exceptions.ProtocolError:  # reset by the client, or the connection closed meanwhile
             self.ended = True
             c.forget(self)
         c.want_send()
@@ -442,6 +442,10 @@ class H2Conn:
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.w.clients.discard(self)  # type: ignore[arg-type]
+        self._drop_streams()
+
+    def _drop_streams(self) -> None:
+        """End every stream's upstream side: nothing more can be sent on this connection."""
         streams = list(self.streams.values())
         self.streams.clear()
         for s in streams:
@@ -740,6 +744,8 @@ class H2Conn:
             self.closing = True
             if self.t is not None:
                 self.t.close()  # after the GOAWAY already written
+            # Responses still on their way would have nowhere to go (h2 refuses to send once closed).
+            self._drop_streams()
 
     # -------------------------------------------------------------------------------- sweep and shutdown
     def drain(self, addr: str) -> None:
