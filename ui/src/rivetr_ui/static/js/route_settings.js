@@ -3,7 +3,7 @@
 // (redirect lines, user rows) into the JSON the API takes, in hidden inputs of data-type="json".
 (function () {
   "use strict";
-  var R = window.Rivetr;
+  var R;  // window.Rivetr (app.js): loaded after the page's content, so read once the document is parsed
 
   function summary(s) {
     var parts = [];
@@ -80,7 +80,12 @@
     form.querySelector("[name=basic_auth]").value = JSON.stringify(auth);
   }
 
-  document.querySelectorAll("form[data-route-settings]").forEach(function (form) {
+  function init() {
+    R = window.Rivetr;
+    document.querySelectorAll("form[data-route-settings]").forEach(setup);
+  }
+
+  function setup(form) {
     var key = form.closest("[data-route-key]").dataset.routeKey;
     R.api("GET", "/api/routes/settings/" + key).then(function (s) { fill(form, s); form.dataset.loaded = ""; });
     form.querySelector("[data-auth-on]").addEventListener("change", function (ev) {
@@ -102,5 +107,8 @@
       fill(form, ev.detail);
       form.querySelector("[data-route-saved]").textContent = "Saved.";
     });
-  });
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
 })();
