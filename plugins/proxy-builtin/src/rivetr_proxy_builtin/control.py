@@ -6,7 +6,9 @@ a route change); responses are matched by ``id``.
 
 Commands: ``status``, ``replace_routes {routes}``, ``set_route {route}``, ``remove_route {domain}``,
 ``routes``, ``wait_drained {upstream, timeout}``, ``set_acme {token, key_authorization}``,
-``remove_acme {token}``, ``set_cert {domain, cert_pem, key_pem}``, ``remove_cert {domain}``, ``shutdown``.
+``remove_acme {token}``, ``set_cert {domain, cert_pem, key_pem}``, ``remove_cert {domain}``, ``shutdown``,
+``restart {settings?}`` (hand the listening sockets to a new master, see :mod:`.handover`; answers
+``{"pid", "previous_pid"}`` once the new master is ready) and ``reload`` (re-read ``state.json`` and ``certs/``).
 ``status`` includes ``route_stats``: ``{domain: {"requests": n, "upstream_errors": n}}`` since the master
 started (see the README).
 """
