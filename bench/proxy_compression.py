@@ -249,19 +249,20 @@ def main() -> None:
             backend.wait()
             loop.close()
     print(f"\nbest of rounds ({len(body)} byte page, {args.connections} connections):")
-    for (name, level), r in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    for (name, level), res in sorted(best.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(
-            f"level {level} {name:>14} {r['rps']:>8.0f} req/s  p99 {r['p99']:7.2f} ms  {sizes[(name, level)]} B"
+            f"level {level} {name:>14} {res['rps']:>8.0f} req/s  p99 {res['p99']:7.2f} ms  "
+            f"cpu {res['cpu_us']:7.0f} us/req  {sizes[(name, level)]} B"
         )
     print("\nratios (target: builtin gzip >= 0.7x nginx gzip req/s at the same level):")
     for level in levels:
         ngx = best.get(("nginx gzip", level))
         for name in ("builtin gzip", "builtin br", "builtin zstd", "caddy gzip"):
-            r = best.get((name, level))
-            if r is not None and ngx is not None:
+            got = best.get((name, level))
+            if got is not None and ngx is not None:
                 print(
-                    f"level {level} {name:>14}: {r['rps'] / ngx['rps']:.2f}x nginx gzip req/s, "
-                    f"p99 {r['p99'] / ngx['p99']:.2f}x, cpu/req {r['cpu_us'] / ngx['cpu_us']:.2f}x, "
+                    f"level {level} {name:>14}: {got['rps'] / ngx['rps']:.2f}x nginx gzip req/s, "
+                    f"p99 {got['p99'] / ngx['p99']:.2f}x, cpu/req {got['cpu_us'] / ngx['cpu_us']:.2f}x, "
                     f"size {sizes[(name, level)] / sizes[('nginx gzip', level)]:.2f}x"
                 )
 

@@ -31,6 +31,7 @@ def settings_out(key: str, row: RouteSettings | None, user_names: list[str]) -> 
         "redirect_www": row.redirect_www if row is not None and prefix == "/" else None,
         "redirects": list(row.redirects or []) if row is not None else [],
         "basic_auth": auth,
+        "compression": row.compression if row is not None else True,
     }
 
 
@@ -44,6 +45,10 @@ def apply_changes(
     password can change without retyping the others). A password is hashed with bcrypt here; a hash is taken
     as it is if it is bcrypt or argon2."""
     domain, prefix = split_key(key)
+    if "compression" in changes:
+        if not isinstance(changes["compression"], bool):
+            raise ValidationFailed.on("compression", "true or false")
+        row.compression = changes["compression"]
     if "strip_prefix" in changes:
         strip = bool(changes["strip_prefix"])
         if strip and prefix == "/":

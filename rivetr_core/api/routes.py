@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
 
@@ -86,6 +86,9 @@ class RouteSettingsIn(ApiModel):
     redirect_www: Literal["to-apex", "to-www"] | None = None
     redirects: list[RedirectRule] | None = Field(default=None, max_length=100, description="In order.")
     basic_auth: BasicAuthIn | None = Field(default=None, description="Null turns basic auth off.")
+    compression: StrictBool | None = Field(
+        default=None, description="false: this route's responses are never compressed by the proxy."
+    )
 
 
 def routes() -> RouteService:

@@ -50,6 +50,8 @@ def _rules(s: dict[str, Any] | None) -> str:
         parts.append(f"{len(s['redirects'])} redirect(s)")
     if s.get("basic_auth"):
         parts.append(f"auth ({len(s['basic_auth']['users'])} user(s))")
+    if s.get("compression") is False:
+        parts.append("no compression")
     return ", ".join(parts) or "-"
 
 
@@ -141,6 +143,7 @@ def _show(s: dict[str, Any]) -> None:
                 "; ".join(f"{r['from']} -> {r['to']} ({r['status']})" for r in s["redirects"]) or "-",
             ),
             ("basic auth", f"realm {auth['realm']!r}, users {', '.join(auth['users'])}" if auth else "off"),
+            ("compression", "on" if s.get("compression", True) else "off"),
         ]
     )
 
@@ -175,6 +178,9 @@ def _redirect_rule(text: str) -> dict[str, Any]:
 @click.argument("key")
 @click.option("--strip-prefix/--keep-prefix", default=None, help="Forward /v1/x as /x, or as it is.")
 @click.option(
+    "--compression/--no-compression", default=None, help="Let the proxy compress responses (on by default)."
+)
+@click.option(
     "--redirect-www",
     type=click.Choice(["to-apex", "to-www", "none"]),
     help="to-apex on example.com: www.example.com redirects to it; to-www on www.example.com: the apex does.",
@@ -207,6 +213,7 @@ def routes_set(
     conn: Connection,
     key: str,
     strip_prefix: bool | None,
+    compression: bool | None,
     redirect_www: str | None,
     redirects: tuple[str, ...],
     no_redirects: bool,
@@ -222,6 +229,8 @@ def routes_set(
     body: dict[str, Any] = {}
     if strip_prefix is not None:
         body["strip_prefix"] = strip_prefix
+    if compression is not None:
+        body["compression"] = compression
     if redirect_www is not None:
         body["redirect_www"] = None if redirect_www == "none" else redirect_www
     if redirects or no_redirects:

@@ -52,4 +52,5 @@ class RouteSettings(SQLModel, table=True):
     redirects: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     auth_realm: str | None = Field(default=None, max_length=200)
     auth_users_enc: str | None = None
+    compression: bool = True  # response compression for this key (with [proxy] compression on)
     updated_at: datetime = Field(default_factory=utcnow)
