@@ -15,7 +15,11 @@ from .validation import DOMAIN_PATTERN, check_domain
 REDIRECT_STATUSES = (301, 302, 307, 308)
 REDIRECT_WWW = ("to-apex", "to-www")
 #: JSON Schema pattern of a path prefix as the API takes it.
-PREFIX_PATTERN = r"^/([A-Za-z0-9._~!$&'()*+,;=:@-]+(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?/?$"
+#: One path segment of a prefix: not "." or "..".
+_SEGMENT_PATTERN = r"(?!\.\.?(?:/|$))[A-Za-z0-9._~!$&'()*+,;=:@-]+"
+PREFIX_PATTERN = rf"^/({_SEGMENT_PATTERN}(/{_SEGMENT_PATTERN})*)?/?$"
+#: JSON Schema pattern of a redirect target: a path (not //host) or an http(s) URL, printable ASCII.
+TARGET_PATTERN = r"^(/(?!/)|https?://)[!-~]*$"
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@-]+$")
 #: bcrypt cost of the hashes the API makes: ~50 ms to verify, once a minute per user and worker (cached).
 BCRYPT_ROUNDS = 10
@@ -98,6 +102,12 @@ def hash_password(password: str) -> str:
 
 #: JSON Schema of an app's or stack's domain entry: a host name, optionally followed by a path prefix.
 ROUTE_TARGET_SCHEMA: dict[str, Any] = {
-    "pattern": DOMAIN_PATTERN[:-1] + r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?$",
+    "pattern": DOMAIN_PATTERN[:-1] + rf"(?:/{_SEGMENT_PATTERN})*/?$",
     "maxLength": 553,
 }
+
+#: JSON Schema pattern of a password hash the proxy verifies (what :func:`is_password_hash` takes).
+HASH_PATTERN = (
+    r"^(\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}"
+    r"|\$argon2(id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+)$"
+)
