@@ -4,6 +4,7 @@ them; :class:`rivetr_core.routing.RouteService` stores them and pushes them with
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from .contract.errors import ValidationFailed
@@ -50,10 +51,9 @@ def apply_changes(
             raise ValidationFailed.on("compression", "true or false")
         row.compression = changes["compression"]
     if "strip_prefix" in changes:
-        strip = bool(changes["strip_prefix"])
-        if strip and prefix == "/":
-            raise ValidationFailed.on("strip_prefix", "only a route with a path prefix can strip it")
-        row.strip_prefix = strip
+        # Nothing to strip on a / route: accepted and without effect (the document cannot say it depends on
+        # the key, so a client following it is not refused).
+        row.strip_prefix = bool(changes["strip_prefix"]) and prefix != "/"
     if "redirect_www" in changes:
         mode = changes["redirect_www"] or None
         if mode is not None and mode not in REDIRECT_WWW:
@@ -92,7 +92,7 @@ def apply_changes(
             )
         for i, user in enumerate(given):
             name = str(user.get("name") or "")
-            if not name or ":" in name or len(name) > 100 or any(ord(c) < 33 for c in name):
+            if not name or ":" in name or len(name) > 100 or re.search(r"\s", name):
                 raise ValidationFailed.on(
                     f"basic_auth.users[{i}].name", "1-100 characters, no colon or space"
                 )

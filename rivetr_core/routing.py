@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, Field
@@ -21,7 +21,7 @@ from .contract import ProxyBackend, Route, RouteStatus
 from .contract.errors import Conflict, NotFound
 from .db import Database, isoformat, utcnow
 from .models.core import ProxyRoute, RouteSettings
-from .routepaths import make_key, split_key
+from .routepaths import PREFIX_PATTERN, TARGET_PATTERN, make_key, split_key
 
 if TYPE_CHECKING:
     from .pagination import PageQuery
@@ -85,9 +85,13 @@ class RedirectRule(ApiModel):
     from_: str = Field(
         alias="from",
         description="Path prefix matched on a segment boundary (/old matches /old and /old/x, not /older).",
+        json_schema_extra={"pattern": PREFIX_PATTERN, "maxLength": 300},
     )
-    to: str = Field(description="A path (/new) or an http(s) URL; the rest of the path and the query follow.")
-    status: int = Field(default=301, description="301, 302, 307 or 308.")
+    to: str = Field(
+        description="A path (/new) or an http(s) URL; the rest of the path and the query follow.",
+        json_schema_extra={"pattern": TARGET_PATTERN, "maxLength": 2000},
+    )
+    status: Literal[301, 302, 307, 308] = Field(default=301, description="Permanent 301/308, temporary 302/307.")
 
 
 class RouteSettingsOut(ApiModel):

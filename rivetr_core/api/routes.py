@@ -10,15 +10,28 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
+from werkzeug.routing import PathConverter
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.pagination import PageQuery, envelope, page_model
-from rivetr_core.routepaths import PREFIX_PATTERN, check_prefix, check_route_target, make_key
+from rivetr_core.routepaths import HASH_PATTERN, PREFIX_PATTERN, check_prefix, check_route_target, make_key
 from rivetr_core.routing import RedirectRule, RouteOut, RouteService, RouteSettingsOut, route_json
 from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain, check_upstream
 
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
+
+
+class _RouteKeyConverter(PathConverter):
+    """A route key in a URL (``example.com/v1``), never ``settings/…``: DELETE of a key must not also answer
+    for the settings resource (its ``Allow`` would list DELETE, and a DELETE there would be a 422, not a 405)."""
+
+    regex = r"(?!settings/)[^/].*?"
+
+
+@bp.record_once  # before the rules below: the converter must be known when the blueprint's rules compile
+def _register_converter(state: Any) -> None:
+    state.app.url_map.converters.setdefault("routekey", _RouteKeyConverter)
 
 
 class RouteIn(ApiModel):
@@ -63,10 +76,16 @@ class RouteIn(ApiModel):
 class BasicAuthUserIn(ApiModel):
     name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": r"^[^:\s]+$"})
     password: str | None = Field(
-        default=None, max_length=72, description="Hashed with bcrypt by the server; never stored or shown."
+        default=None,
+        min_length=1,
+        max_length=72,
+        description="Hashed with bcrypt by the server; never stored or shown. At most 72 bytes (bcrypt's limit).",
     )
     hash: str | None = Field(
-        default=None, max_length=300, description="A ready bcrypt ($2b$…) or argon2 ($argon2id$…) hash."
+        default=None,
+        max_length=300,
+        description="A ready bcrypt ($2b$…) or argon2 ($argon2id$…) hash.",
+        json_schema_extra={"pattern": HASH_PATTERN},
     )
 
 
@@ -145,7 +164,7 @@ async def put_route_settings(key: str, data: RouteSettingsIn) -> dict[str, Any]:
     return await routes().put_settings(_key(key), changes)
 
 
-@bp.delete("/<path:key>")
+@bp.delete("/<routekey:key>")
 @tag(["routes"])
 async def delete_route(key: str) -> Response:
     """Remove a manual route by key (``example.com``, ``example.com/v1``); 409 for an app's route (change the
