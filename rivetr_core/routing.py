@@ -91,7 +91,9 @@ class RedirectRule(ApiModel):
         description="A path (/new) or an http(s) URL; the rest of the path and the query follow.",
         json_schema_extra={"pattern": TARGET_PATTERN, "maxLength": 2000},
     )
-    status: Literal[301, 302, 307, 308] = Field(default=301, description="Permanent 301/308, temporary 302/307.")
+    status: Literal[301, 302, 307, 308] = Field(
+        default=301, description="Permanent 301/308, temporary 302/307."
+    )
 
 
 class RouteSettingsOut(ApiModel):

@@ -93,6 +93,12 @@ def _show(cert: dict[str, Any]) -> None:
     fields(
         [
             ("domain", cert["domain"]),
+            # GET /api/certificates/{name} answers the wildcard that serves a name without its own certificate.
+            *(
+                [("serves", f"{cert['covered_domain']} (by this wildcard)")]
+                if cert.get("covered_domain")
+                else []
+            ),
             ("status", cert["status"]),
             ("kind", _kind(cert)),
             ("issuer", cert["issuer"]),
