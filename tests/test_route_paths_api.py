@@ -135,7 +135,6 @@ async def test_bad_route_input(routed: Any, body: dict[str, Any], field: str) ->
 @pytest.mark.parametrize(
     ("key", "body", "field"),
     [
-        ("x.example.com", {"strip_prefix": True}, "strip_prefix"),  # nothing to strip on /
         ("x.example.com/v1", {"redirect_www": "to-apex"}, "redirect_www"),
         ("www.example.com", {"redirect_www": "to-apex"}, "redirect_www"),
         ("example.com", {"redirect_www": "to-www"}, "redirect_www"),
@@ -164,6 +163,18 @@ async def test_bad_settings_are_refused_by_field(
     fields = {d["field"] for d in err["error"]["details"]}
     assert any(f.startswith(field.split(".")[0]) for f in fields), fields
     assert (await api.get(f"/api/routes/settings/{key}"))[1]["redirects"] == []  # nothing stored
+
+
+async def test_strip_prefix_on_a_root_route_has_no_effect(routed: Any) -> None:
+    api, _ = routed
+    status, settings = await api.put("/api/routes/settings/x.example.com", json={"strip_prefix": True})
+    assert status == 200 and settings["strip_prefix"] is False  # nothing to strip on /
+
+
+async def test_delete_does_not_answer_for_the_settings_resource(routed: Any) -> None:
+    api, _ = routed
+    status, _ = await api.delete("/api/routes/settings/x.example.com")
+    assert status == 405
 
 
 async def test_app_domains_with_paths_are_routes_of_their_own(routed: Any) -> None:
