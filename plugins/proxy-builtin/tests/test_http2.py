@@ -397,16 +397,23 @@ def test_continuation_flood_closes_the_connection(h2proxy):
     assert status == 200
 
 
-@pytest.mark.parametrize("kind", ["ping", "settings"])
-def test_ping_and_settings_floods_get_enhance_your_calm(h2proxy, kind):
+@pytest.mark.parametrize("kind", ["ping", "settings", "empty_data", "priority"])
+def test_control_frame_floods_get_enhance_your_calm(h2proxy, kind):
     p, _ = h2proxy
     c = H2Client(p.https_port, "h2.test")
+    sid = c.h2.get_next_available_stream_id()
+    c.h2.send_headers(sid, c.headers("/upload", "POST"))  # an upload whose body never comes
+    c.flush()
     try:
-        for i in range(1000):
+        for i in range(2000):
             if kind == "ping":
                 c.h2.ping(b"%08d" % i)
-            else:
+            elif kind == "settings":
                 c.h2.update_settings({h2.settings.SettingCodes.MAX_FRAME_SIZE: 16384 + i})
+            elif kind == "empty_data":
+                c.h2.send_data(sid, b"")
+            else:
+                c.h2.prioritize(sid, weight=1 + i % 255)
             c.flush()
     except (ConnectionError, ssl.SSLError, OSError):
         pass

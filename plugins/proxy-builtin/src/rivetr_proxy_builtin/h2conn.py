@@ -68,10 +68,15 @@ _FLOOD_WINDOW = 10.0
 RST_LIMIT = 200  # RST_STREAM frames from the client (rapid reset, CVE-2023-44487)
 PING_LIMIT = 100
 SETTINGS_LIMIT = 100
+EMPTY_DATA_LIMIT = 100  # DATA frames without data or END_STREAM (CVE-2019-9518)
+PRIORITY_LIMIT = 1000  # PRIORITY frames (CVE-2019-9513); older Firefox sends a handful per connection
 
-_OUT_HIGH = 256 * 1024  # response bytes waiting for the client's window before the upstream's reading pauses
-_CONN_WINDOW = 16 * 1024 * 1024  # connection receive window (streams keep the per-stream one below)
-_STREAM_WINDOW = 1024 * 1024
+# Memory per connection stays bounded by these: request bodies are acknowledged only as the upstream takes them
+# (so at most the connection window is unread), and a response stops being read from the upstream once this
+# much of it waits for the client's flow-control window.
+_OUT_HIGH = 64 * 1024
+_CONN_WINDOW = 1024 * 1024  # connection receive window
+_STREAM_WINDOW = 256 * 1024  # per-stream receive window
 _MAX_FRAME = 16384
 
 # Bytes that would split or bend the HTTP/1.1 request line built from :method, :path and :authority (h2 itself
@@ -357,7 +362,7 @@ class H2Conn:
         self.send_scheduled = False
         self.deadline = 0.0
         self.window_start = 0.0
-        self.rsts = self.pings = self.settings = 0
+        self.rsts = self.pings = self.settings = self.empties = self.prios = 0
 
     # ------------------------------------------------------------------------------------------ transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -411,6 +416,9 @@ class H2Conn:
                 self._reset_received(ev.stream_id)
             elif kind is h2.events.PingReceived:
                 self.pings += 1
+                self._flood_check()
+            elif kind is h2.events.PriorityUpdated:
+                self.prios += 1
                 self._flood_check()
             elif kind is h2.events.RemoteSettingsChanged:
                 self.settings += 1
@@ -596,6 +604,9 @@ class H2Conn:
     def _data(self, ev: h2.events.DataReceived) -> None:
         sid = ev.stream_id
         n = ev.flow_controlled_length
+        if not n and ev.stream_ended is None:
+            self.empties += 1  # costs us a frame's work and the client nothing
+            self._flood_check()
         s = self.streams.get(sid)
         ex = s.ex if s is not None else None
         if s is None or ex is None or ex.req_done or s.ended:
@@ -683,11 +694,18 @@ class H2Conn:
         now = self.w.now
         if now - self.window_start > _FLOOD_WINDOW:
             self.window_start = now
-            self.rsts = self.pings = self.settings = 0
-        elif self.rsts > RST_LIMIT or self.pings > PING_LIMIT or self.settings > SETTINGS_LIMIT:
+            self.rsts = self.pings = self.settings = self.empties = self.prios = 0
+        elif (
+            self.rsts > RST_LIMIT
+            or self.pings > PING_LIMIT
+            or self.settings > SETTINGS_LIMIT
+            or self.empties > EMPTY_DATA_LIMIT
+            or self.prios > PRIORITY_LIMIT
+        ):
             print(
                 f"rivetr-proxy worker {self.w.index}: h2 client {self.peer.decode()} closed: "
-                f"{self.rsts} stream resets, {self.pings} pings, {self.settings} settings in {_FLOOD_WINDOW:g} s",
+                f"{self.rsts} stream resets, {self.pings} pings, {self.settings} settings, {self.empties} empty "
+                f"DATA, {self.prios} PRIORITY frames in {_FLOOD_WINDOW:g} s",
                 file=sys.stderr,
                 flush=True,
             )
