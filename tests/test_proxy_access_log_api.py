@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli import proxy_logs_cmd
+from rivetr_core.cli.main import cli
 from tests.support.cli import api_in_thread
 from tests.support.proxy import SyncProxy, backend_factory, http_get, wait_until  # noqa: F401
 from tests.support.server import ADMIN_TOKEN
@@ -100,7 +101,7 @@ def test_bad_input_permission_and_no_backend(served, logged_proxy) -> None:
 
 def run(url: str, tmp_path: Path, *args: str) -> Any:
     env = {"RIVETR_URL": url, "RIVETR_TOKEN": ADMIN_TOKEN, "RIVETR_LOGIN_FILE": str(tmp_path / "login.json")}
-    return CliRunner().invoke(proxy_logs_cmd.logs, list(args), env=env, catch_exceptions=False)
+    return CliRunner().invoke(cli, ["proxy", "logs", *args], env=env, catch_exceptions=False)
 
 
 def test_cli_prints_lines_and_follows(served, logged_proxy, tmp_path: Path, monkeypatch) -> None:

@@ -147,3 +147,12 @@ def restart(config_path: str | None, as_json: bool) -> None:
     else:
         click.echo(f"the proxy was not running: started it (pid {res['pid']})")
     _print_status(res["status"])
+
+
+def _add_logs() -> None:
+    from .proxy_logs_cmd import logs  # the access log, over the API (see docs/proxy-access-logs.md)
+
+    proxy.add_command(logs)
+
+
+_add_logs()
