@@ -123,5 +123,14 @@ def test_a_new_master_that_cannot_start_leaves_the_old_one_serving(tmp_path, bac
         assert http_get(p.port, "stays.test")[2] == b"stays"
         p.set_route("more.test", b.address)  # still driven: it did not stop taking commands
         assert http_get(p.port, "more.test")[2] == b"stays"
+        # A new control-plane client finds it by its files, as a restarted rivetr serve would.
+        from rivetr_proxy_builtin.backend import master_pid
+
+        assert master_pid(p.state_dir) == old_pid
+        fresh = SyncProxy(p.state_dir)
+        try:
+            assert fresh.status()["pid"] == old_pid
+        finally:
+            fresh.tl.stop()
     finally:
         p.close()

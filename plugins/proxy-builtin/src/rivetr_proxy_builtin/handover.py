@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 #: The proxy's version, in ``status`` (what a restart would be running).
 VERSION = __version__
 
+_restarting = False  # one master per process: True while its restart waits for the new master
+
 #: How long the new master may take to report ready (it spawns every worker first).
 READY_TIMEOUT = 40.0
 
@@ -113,8 +115,17 @@ def reuse_or_listen(master: Master, port: int, https: bool, bind: Any) -> list[s
 async def restart(master: Master, lock_fd: int, settings: dict[str, Any] | None) -> dict[str, Any]:
     """Start the replacing master with the sockets and the lock; once it is ready, stop taking commands,
     let it reload what changed meanwhile and begin draining. Returns the new master's pid."""
-    if master.handing_over:
+    global _restarting
+    if master.handing_over or _restarting:
         raise ValueError("a restart is already in progress")
+    _restarting = True  # a second new master would share our lock: one restart at a time
+    try:
+        return await _restart(master, lock_fd, settings)
+    finally:
+        _restarting = False
+
+
+async def _restart(master: Master, lock_fd: int, settings: dict[str, Any] | None) -> dict[str, Any]:
     new_settings = ProxySettings.from_mapping({**master.settings.__dict__, **(settings or {})})
     plain = [w.listen for w in master.workers]
     tls = [w.tls for w in master.workers if w.tls is not None]
@@ -159,6 +170,7 @@ async def restart(master: Master, lock_fd: int, settings: dict[str, Any] | None)
         if proc.poll() is None:
             proc.kill()
         await asyncio.to_thread(proc.wait)
+        await _reclaim_files(master)
         raise ValueError(
             f"the new proxy master did not start (exit code {proc.returncode}); "
             f"the running one keeps serving: see {master.state_dir / 'proxy.log'}"
@@ -167,6 +179,19 @@ async def restart(master: Master, lock_fd: int, settings: dict[str, Any] | None)
     # After this, the new master reads what the old one persisted last (routes, ACME answers, certificates).
     asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(_finish(master, proc)))
     return {"pid": proc.pid, "previous_pid": os.getpid()}
+
+
+async def _reclaim_files(master: Master) -> None:
+    """After a failed handover: the dead new master may have replaced ``control.sock`` (and ``proxy.pid``)
+    before it failed; listen on the path again and rewrite the pid so the control plane still finds us."""
+    sock_path = master.state_dir / "control.sock"
+    if master.control_server is not None:
+        master.control_server.close()  # existing connections stay open (and keep working)
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()
+    master.control_server = await asyncio.start_unix_server(master.handle_control, path=str(sock_path))
+    os.chmod(sock_path, 0o600)
+    (master.state_dir / "proxy.pid").write_text(f"{os.getpid()}\n")
 
 
 async def _read_ready(fd: int, proc: subprocess.Popen[bytes]) -> bool:
