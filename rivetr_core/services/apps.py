@@ -227,6 +227,23 @@ class AppService:
                     raise Conflict.on(
                         "name", "already taken", summary=f"a stack named {fields['name']!r} already exists"
                     )
+            if fields.get("domains"):
+                from rivetr_core.domainhosts import check_host_shared_in_project
+
+                current = await session.get(App, app_id) if app_id else None
+                project = current.project_id if current is not None else None
+                if "project_id" in fields:
+                    project = fields["project_id"]
+                for domain in fields["domains"]:
+                    # Paths of one host (api.example.com/v1) are shared inside one project only.
+                    await check_host_shared_in_project(
+                        session,
+                        domain,
+                        field="domains",
+                        owner_id=app_id,
+                        project_id=project,
+                        dashboard_domain=ctx.config.server.dashboard_domain,
+                    )
             for domain in fields.get("domains") or ():
                 if domain == ctx.config.server.dashboard_domain:
                     raise Conflict.on(

@@ -321,6 +321,17 @@ class StackService:
                 seen.add(domain)
                 if domain == self.ctx.config.server.dashboard_domain:
                     raise Conflict.on(f"domains[{i}].domain", f"{domain} is the dashboard's")
+                from rivetr_core.domainhosts import check_host_shared_in_project
+
+                # Paths of one host (api.example.com/v1) are shared inside one project only.
+                await check_host_shared_in_project(
+                    session,
+                    domain,
+                    field=f"domains[{i}].domain",
+                    owner_id=own_id,
+                    project_id=row.project_id,
+                    dashboard_domain=self.ctx.config.server.dashboard_domain,
+                )
                 if await session.get(AppDomain, domain) is not None:
                     raise Conflict.on(f"domains[{i}].domain", f"{domain} is an app's domain")
                 owner = await session.get(StackDomain, domain)
