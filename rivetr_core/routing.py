@@ -154,7 +154,8 @@ class RouteService:
         self._listeners: list[RouteListener] = []
 
     def _check_not_dashboard(self, domain: str) -> None:
-        if self.dashboard is not None and domain.lower() == self.dashboard.domain:
+        # By host: a path route on the dashboard's domain would receive its session cookies.
+        if self.dashboard is not None and split_key(domain)[0].lower() == self.dashboard.domain:
             raise dashboard_domain_taken(domain)
 
     def add_listener(self, listener: RouteListener) -> None:

@@ -212,3 +212,57 @@ async def test_www_redirect_through_the_api(routed: Any, backends: Any) -> None:
     got = await asyncio.to_thread(_get, port, "www.shop.test", "/p?q=1")
     assert got[0] == 301 and got[1]["location"] == "http://shop.test/p?q=1"
     assert (await asyncio.to_thread(_get, port, "shop.test", "/p"))[1]["x-backend"] == "root"
+
+
+async def test_a_host_is_shared_by_path_inside_one_project_only(routed: Any) -> None:
+    api, _ = routed
+    common = {"git_url": "https://example.com/x.git"}
+    projects = []
+    for name in ("alpha", "beta"):
+        status, project = await api.post("/api/projects", json={"name": name})
+        assert status == 201, project
+        projects.append(project["id"])
+    alpha, beta = projects
+    status, _ = await api.post(
+        "/api/apps", json={"name": "a1", "project_id": alpha, "domains": ["t.example.com"], **common}
+    )
+    assert status == 201
+    status, ok = await api.post(
+        "/api/apps", json={"name": "a2", "project_id": alpha, "domains": ["t.example.com/api"], **common}
+    )
+    assert status == 201, ok
+    status, err = await api.post(
+        "/api/apps", json={"name": "b1", "project_id": beta, "domains": ["t.example.com/admin"], **common}
+    )
+    assert status == 409, err
+    assert err["error"]["details"][0]["field"] == "domains"
+    assert "another project" in err["error"]["details"][0]["message"]
+    # A manual route's host is not an app's to share either.
+    assert (await api.post("/api/routes", json={"domain": "m.example.com", "upstreams": ["127.0.0.1:9"]}))[
+        0
+    ] == 201
+    status, err = await api.post("/api/apps", json={"name": "a3", "domains": ["m.example.com/x"], **common})
+    assert status == 409, err
+
+
+async def test_no_path_route_on_the_dashboard_domain(config_factory: Callable[..., Any]) -> None:
+    config = config_factory(
+        proxy={"enabled": True},
+        plugins={"proxy-builtin": {"keep_running": False}},
+        server={"dashboard_domain": "dash.example.com"},
+    )
+    app = create_app(config)
+    async with app.test_app():
+        api = ApiClient(app)
+        from rivetr_core.routing import dashboard_route
+
+        # In-process the API's address is unknown, so no dashboard route is made: give the service one.
+        api.ctx.services.routes.dashboard = dashboard_route("dash.example.com", "127.0.0.1:1")
+        body = {"domain": "dash.example.com", "path_prefix": "/x", "upstreams": ["127.0.0.1:9"]}
+        status, err = await api.post("/api/routes", json=body)
+        assert status == 409, err
+        status, err = await api.post(
+            "/api/apps",
+            json={"name": "d", "git_url": "https://example.com/x.git", "domains": ["dash.example.com/x"]},
+        )
+        assert status == 409, err
