@@ -34,6 +34,9 @@ def test_show_set_unset_and_reset(env: dict[str, str], server: ServerProcess) ->
     assert shown.exit_code == 0, shown.output
     assert _row(shown.stdout, "keep_images") == ["keep_images", "3", "config", "-"], shown.stdout
     assert "next run: " in shown.stdout
+    # In the dashboard form's order, not the JSON's (sorted by name).
+    names = [line.split()[0] for line in shown.stdout.splitlines()[1:8]]
+    assert names[:2] == ["keep_images", "interval_minutes"] and names[-1] == "prune_build_cache", shown.stdout
 
     changed = run(
         ["system", "cleanup", "settings", "set", "--keep-images", "2", "--prune-build-cache", "--json"], env

@@ -53,6 +53,16 @@ def system_cleanup(ctx: click.Context, last: bool, conn: Connection, as_json: bo
 
 
 SETTINGS_PATH = "/api/system/cleanup/settings"
+#: The order the dashboard's form shows them in (JSON objects come back sorted by name); others follow.
+SETTINGS_ORDER = (
+    "keep_images",
+    "interval_minutes",
+    "build_log_retention_days",
+    "audit_retention_days",
+    "disk_warning_percent",
+    "disk_critical_percent",
+    "prune_build_cache",
+)
 
 
 @system_cleanup.group("settings", invoke_without_command=True)
@@ -82,7 +92,7 @@ def _print_settings(view: dict[str, Any], as_json: bool) -> None:
                 sources[name],
                 "" if sources[name] == "config" else _value(config[name]),
             )
-            for name in settings
+            for name in sorted(settings, key=lambda n: (*SETTINGS_ORDER, n).index(n))
         ],
         ["setting", "value", "source", "config file"],
     )
