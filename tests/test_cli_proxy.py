@@ -78,3 +78,13 @@ def test_proxy_outlives_serve_and_is_controlled_from_the_cli(tmp_path: Path, bac
     finally:
         server.stop()
         server.stop_proxy()
+
+
+def test_proxy_group_lists_its_commands() -> None:
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+
+    out = CliRunner().invoke(cli, ["proxy", "--help"]).output
+    for name in ("status", "stop", "restart", "logs"):
+        assert f"  {name} " in out, out

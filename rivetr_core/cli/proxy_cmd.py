@@ -156,3 +156,13 @@ def _add_logs() -> None:
 
 
 _add_logs()
+
+
+def _attach_logs() -> None:
+    # `rivetr proxy logs` reads the access log through the API (a running server), unlike the commands above.
+    from .proxy_logs_cmd import logs
+
+    proxy.add_command(logs)
+
+
+_attach_logs()
