@@ -16,6 +16,7 @@ from quart_schema import RequestSchemaValidationError
 from werkzeug.exceptions import HTTPException
 
 from .contract import RivetrError
+from .contract.errors import sentence
 
 log = logging.getLogger("rivetr.api")
 
@@ -61,6 +62,7 @@ def not_found(what: str, ident: str) -> ApiError:
 
 def validation_error(field: str, message: str) -> ApiError:
     """A 422 naming the offending field, in the same shape as schema validation errors."""
+    message = sentence(message)
     return ApiError(422, f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
@@ -81,7 +83,9 @@ def _pydantic_details(exc: Exception) -> list[dict[str, Any]]:
     out = []
     for err in errors():
         field = ".".join(str(p) for p in err.get("loc", ())) or None
-        out.append({"field": field, "message": str(err.get("msg", "")).removeprefix("Value error, ")})
+        # Our validators' ValueError texts are lower-case, pydantic's own messages sentence case: one style.
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
+        out.append({"field": field, "message": sentence(message)})
     return out
 
 

@@ -254,7 +254,7 @@ async def test_bulk_env_refusals_write_nothing(api: ApiClient) -> None:
     app = await create(api, "bulkbad")
     base = f"/api/apps/{app['id']}/env-vars"
     for body, needle in (
-        ({"dotenv": "GOOD=1\nthis line is wrong\n"}, "line 2: expected KEY=VALUE"),
+        ({"dotenv": "GOOD=1\nthis line is wrong\n"}, "Line 2: expected KEY=VALUE"),
         ({"dotenv": "GOOD=1\nPORT=80\n"}, "PORT: PORT is set by Rivetr"),
         ({"dotenv": "GOOD=1\nbad-key=1\n"}, "bad-key: must be letters"),
         ({"dotenv": "A='never closed\n"}, "line 1: the ' quote of A is never closed"),

@@ -101,7 +101,7 @@ async def test_the_service_raises_domain_errors_that_the_api_maps(
     with pytest.raises(Conflict) as conflict:
         await apps.create({"name": "web", "git_url": "https://example.com/b.git"})
     assert conflict.value.status == 409 and conflict.value.details == [
-        {"field": "name", "message": "already taken"}
+        {"field": "name", "message": "Already taken"}
     ]
     with pytest.raises(NotFound) as missing:
         await apps.update("nope", {"branch": "dev"})
@@ -114,7 +114,7 @@ async def test_the_service_raises_domain_errors_that_the_api_maps(
     # Through the API the same errors answer the one JSON shape.
     status, body = await hooks.api.post("/api/apps", json={"name": "web", "git_url": "https://x.org/c.git"})
     assert status == 409 and body["error"]["code"] == "conflict"
-    assert body["error"]["details"] == [{"field": "name", "message": "already taken"}]
+    assert body["error"]["details"] == [{"field": "name", "message": "Already taken"}]
     status, body = await hooks.api.put("/api/apps/nope", json={"branch": "dev"})
     assert status == 404 and body["error"] == {
         "code": "not_found",

@@ -93,7 +93,7 @@ def test_upload_refusals_name_the_field(env: dict[str, str], tmp_path: Path) -> 
     junk.write_text("not a certificate\n")
     not_pem = run(["certs", "upload", "bad.cli.test", "--cert", str(junk), "--key", str(key_file)], env)
     assert not_pem.exit_code == 2
-    assert "certificate: must be a PEM certificate chain" in not_pem.stderr, not_pem.stderr
+    assert "certificate: Must be a PEM certificate chain" in not_pem.stderr, not_pem.stderr
 
     _other_cert, other_key = pem_files(tmp_path, "other.cli.test")
     wrong = run(["certs", "upload", "bad.cli.test", "--cert", str(cert_file), "--key", str(other_key)], env)

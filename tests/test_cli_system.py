@@ -77,7 +77,7 @@ def test_metrics_window_and_a_bad_window(env: dict[str, str]) -> None:
     assert text.exit_code == 0, text.output
     assert "cpu:" in text.stdout and "NET IN/S" in text.stdout, text.output
     bad = run(["system", "metrics", "--window", "1w"], env)
-    assert bad.exit_code != 0 and "range: must look like 15m, 1h, 24h or 7d" in bad.output, bad.output
+    assert bad.exit_code != 0 and "range: Must look like 15m, 1h, 24h or 7d" in bad.output, bad.output
 
 
 def test_disk_usage_lists_an_app(env: dict[str, str], server: ServerProcess) -> None:

@@ -110,7 +110,7 @@ async def test_an_unreachable_or_untrusted_server_is_a_422_naming_the_server(
         "/api/registries", json=body_for(auth_registry, server=f"127.0.0.1:{free_port()}")
     )
     assert code == 422 and err["error"]["details"][0]["field"] == "server", err
-    assert "could not reach" in err["error"]["message"]
+    assert "Could not reach" in err["error"]["message"]
     # Same registry under a name its certificate does not cover and no CA in certs.d for it: TLS refuses.
     port = auth_registry.server.rsplit(":", 1)[1]
     code, err = await api.post("/api/registries", json=body_for(auth_registry, server=f"localhost:{port}"))

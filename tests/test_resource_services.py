@@ -37,7 +37,7 @@ async def test_projects_service_rules_without_a_request(api: ApiClient) -> None:
     with pytest.raises(Conflict) as taken:
         await projects.create("shop")
     assert taken.value.status == 409 and taken.value.details == [
-        {"field": "name", "message": "already taken"}
+        {"field": "name", "message": "Already taken"}
     ]
     other = await projects.create("other")
     with pytest.raises(Conflict):
@@ -56,8 +56,8 @@ async def test_projects_service_rules_without_a_request(api: ApiClient) -> None:
     # The handler answers the service's errors in the API's one shape.
     status, body = await api.put(f"/api/projects/{other.id}", json={"name": "shop"})
     assert status == 409 and body["error"]["code"] == "conflict"
-    assert body["error"]["details"] == [{"field": "name", "message": "already taken"}]
-    assert body["error"]["message"] == "name: a project named 'shop' already exists"
+    assert body["error"]["details"] == [{"field": "name", "message": "Already taken"}]
+    assert body["error"]["message"] == "name: A project named 'shop' already exists"
 
 
 async def test_ssh_key_service_rules_without_a_request(api: ApiClient) -> None:

@@ -374,7 +374,7 @@ async def test_a_volume_backup_is_not_restored_as_a_service(sapi: ApiClient, tmp
         session.add(row)
         await session.commit()
     status, body = await sapi.post(f"/api/backups/{row.id}/restore-service", json={})
-    assert status == 422 and "not a service backup" in body["error"]["message"], body
+    assert status == 422 and "Not a service backup" in body["error"]["message"], body
     status, body = await sapi.post("/api/backups/nope/restore-service")
     assert status == 404, body
 

@@ -263,7 +263,7 @@ async def test_stack_backup_errors(api: ApiClient, fake_runtime: FakeRuntime, tm
     assert code == 202, state
     await _wait(api, f"/api/backups/{state['id']}")
     code, body = await api.post(f"/api/backups/{state['id']}/restore-stack", json={})
-    assert code == 422 and "not a stack backup" in body["error"]["message"], body
+    assert code == 422 and "Not a stack backup" in body["error"]["message"], body
 
     # 409 while one runs for the stack.
     gate = asyncio.Event()

@@ -7,7 +7,22 @@ HTTP-shaped error: a plugin knows nothing of Quart.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+#: A message's first word when it is prose (lower-case letters, maybe a hyphen or an apostrophe): what
+#: :func:`sentence` capitalises. A field name, a quoted value or a path (``git_url``, ``'x'``, ``/data``) is
+#: written as it is spelled and left alone, and so is a word before a colon (``retries: must be ...``: the
+#: field of a nested object).
+_PROSE_WORD = re.compile(r"[a-z][a-z'-]*(?=[\s,;.)]|$)")
+
+
+def sentence(message: str) -> str:
+    """A field error's message in sentence case (``must be ...`` → ``Must be ...``), the one style of the API's
+    field errors (issue 21): refusals written lower-case in the source (validators' ``ValueError`` texts,
+    services' and plugins' ``.on(field, ...)``) and pydantic's built-in messages (``Field required``) then read
+    alike, in the API, the CLI and next to a dashboard field."""
+    return message[:1].upper() + message[1:] if _PROSE_WORD.match(message) else message
 
 
 class RivetrError(Exception):
@@ -39,6 +54,7 @@ class NotFound(RivetrError):
     def on(cls, field: str, message: str) -> NotFound:
         """A body field that references nothing (``project_id`` of no project): a 404 naming the field,
         ``details`` ``[{"field", "message"}]`` as validation errors have."""
+        message = sentence(message)
         return cls(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
@@ -52,7 +68,9 @@ class Conflict(RivetrError):
     @classmethod
     def on(cls, field: str, message: str, *, summary: str | None = None) -> Conflict:
         """A clash on one input field: ``details`` is ``[{"field", "message"}]`` as validation errors have."""
-        return cls(f"{field}: {summary or message}", details=[{"field": field, "message": message}])
+        message = sentence(message)
+        text = sentence(summary) if summary else message
+        return cls(f"{field}: {text}", details=[{"field": field, "message": message}])
 
 
 class ValidationFailed(RivetrError):
@@ -66,6 +84,7 @@ class ValidationFailed(RivetrError):
     @classmethod
     def on(cls, field: str | None, message: str, **extra: Any) -> ValidationFailed:
         """``extra`` goes into the field's detail, e.g. ``available=[...]`` names the accepted values."""
+        message = sentence(message)
         text = f"{field}: {message}" if field else message
         return cls(text, details=[{"field": field, "message": message, **extra}])
 

@@ -70,7 +70,7 @@ def test_certificates_page_uploads_refuses_renews_and_deletes(
     page.fill("#cert-key", key)
     page.click("#certificate-upload button[type=submit]")
     expect(page.locator("#certificate-upload [data-error-for=certificate]")).to_contain_text(
-        "must be a PEM certificate chain"
+        "Must be a PEM certificate chain"
     )
     with _api(server) as api:
         assert api.get(f"/api/certificates/{DOMAIN}").status_code == 404

@@ -200,7 +200,7 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     expect(page.locator("#create-which")).to_have_text("Redis")
     page.fill("#svc-name", name)
     page.click("#new-service-form button[type=submit]")
-    expect(page.locator("#new-service-form [data-error-for=name]")).to_contain_text("already taken")
+    expect(page.locator("#new-service-form [data-error-for=name]")).to_contain_text("Already taken")
 
     # Link it from an app's page: the default prefix, the same again refused (409), another prefix.
     app = client.post(

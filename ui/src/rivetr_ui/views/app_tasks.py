@@ -21,5 +21,5 @@ async def app_tasks(app_id: str) -> tuple[str, int]:
     try:
         page = await readmodels.app_tasks(ctx(), app_id, runs=RUNS_SHOWN)
     except NotFound:
-        abort(404, f"app {app_id!r} not found")
+        abort(404, f"App {app_id!r} not found.")
     return await render("partials/app_tasks.html", **page)

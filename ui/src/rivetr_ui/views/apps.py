@@ -66,7 +66,7 @@ async def new_app() -> tuple[str, int]:
 async def _app_or_404(app_id: str) -> AppSummary:
     app = await queries.get_app(ctx(), app_id)
     if app is None:
-        abort(404, f"app {app_id!r} not found")
+        abort(404, f"App {app_id!r} not found.")
     return app
 
 

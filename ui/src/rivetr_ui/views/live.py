@@ -50,7 +50,7 @@ async def app_stats(app_id: str) -> dict[str, Any]:
     c = ctx()
     app = await queries.get_app(c, app_id)
     if app is None:
-        abort(404, f"app {app_id!r} not found")
+        abort(404, f"App {app_id!r} not found.")
     now: dict[str, Any] | None = None
     error = None
     dep: DeploymentSummary | None = None

@@ -18,7 +18,7 @@ async def projects() -> tuple[str, int]:
 async def project_detail(project_id: str) -> tuple[str, int]:
     project = await queries.get_project(ctx(), project_id)
     if project is None:
-        abort(404, f"project {project_id!r} not found")
+        abort(404, f"Project {project_id!r} not found.")
     apps = await queries.list_apps(ctx(), project_id=project.id)
     # Apps of other projects (or none) this user can see, for "Move an app into this project".
     movable = [a for a in await queries.list_apps(ctx()) if a.project_id != project.id]

@@ -52,7 +52,7 @@ async def _services(project_id: str | None = None, tags: list[str] | None = None
 async def _service_or_404(service_id: str) -> dict[str, Any]:
     found: dict[str, Any] | None = await _managed().find_json(service_id)
     if found is None:
-        abort(404, f"service {service_id!r} not found")
+        abort(404, f"Service {service_id!r} not found.")
     return found
 
 
@@ -180,7 +180,7 @@ async def service_backup_runs(service_id: str) -> tuple[str, int]:
 async def app_links(app_id: str) -> tuple[str, int]:
     app = await queries.get_app(ctx(), app_id)
     if app is None:
-        abort(404, f"app {app_id!r} not found")
+        abort(404, f"App {app_id!r} not found.")
     links = await readmodels.app_links(ctx(), app.id)
     # Only services of the app's project can be linked (the API says 422 for the others): offer just those.
     candidates = [s for s in await _services() if s.get("project_id") == app.project_id]

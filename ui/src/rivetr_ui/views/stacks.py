@@ -137,6 +137,6 @@ async def stack_deployments(stack_id: str) -> tuple[str, int]:
 async def project_network(project_id: str) -> tuple[str, int]:
     project = await queries.get_project(ctx(), project_id)
     if project is None:
-        abort(404, f"project {project_id!r} not found")
+        abort(404, f"Project {project_id!r} not found.")
     network = await queries.project_network(ctx(), project.id)
     return await render("partials/stack_network_panel.html", project=project, network=network)

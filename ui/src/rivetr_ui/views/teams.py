@@ -45,7 +45,7 @@ async def _team(team_id: str) -> dict[str, Any]:
     try:
         info = await ctx().services.teams.get(team_id)
     except NotFound:
-        abort(404, f"team {team_id!r} not found")
+        abort(404, f"Team {team_id!r} not found.")
     return team_json(info)
 
 

@@ -62,7 +62,7 @@ def _clamp(value: object, low: int, high: int, default: int) -> int:
 
 async def _require_terminal() -> None:
     if not (await page_principal()).allows(TERMINAL):
-        abort(403, "your role in this team has no terminal (owners, admins and developers do)")
+        abort(403, "Your role in this team has no terminal (owners, admins and developers do).")
 
 
 @bp.get("/apps/<app_id>/terminal")
@@ -70,7 +70,7 @@ async def terminal(app_id: str) -> tuple[str, int]:
     await _require_terminal()
     app = await queries.get_app(ctx(), app_id)
     if app is None:
-        abort(404, f"app {app_id!r} not found")
+        abort(404, f"App {app_id!r} not found.")
     return await render(
         "terminal.html",
         nav="apps",
