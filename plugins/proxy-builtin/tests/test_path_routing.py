@@ -264,3 +264,15 @@ def test_curl_user(auth_proxy):
     assert curl() == "401"
     assert curl("-u", "alice:wonder land") == "200"
     assert curl("-u", "alice:nope") == "401"
+
+
+def test_a_changed_password_is_not_admitted_from_the_cache(proxy_factory, backend_factory):
+    app = backend_factory("app")
+    proxy = proxy_factory()
+    proxy.set_route("cache.test", app.address, auth={"users": {"ann": _bcrypt("first")}})
+    assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "first"))[0] == 200
+    proxy.set_route("cache.test", app.address, auth={"users": {"ann": _bcrypt("second")}})
+    assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "first"))[0] == 401
+    assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "second"))[0] == 200
+    proxy.set_route("cache.test", app.address, auth={"users": {"bob": _bcrypt("second")}})
+    assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "second"))[0] == 401
