@@ -61,7 +61,8 @@ async def _listing() -> dict[str, Any]:
     # Domain → app, for the apps this person may see (the team filter applies): certificates are server-wide,
     # the apps behind their domains are not.
     apps = await queries.list_apps(ctx())
-    by_domain = {domain: AppRef(a.id, a.name) for a in apps for domain in a.domains}
+    # A domain entry may hold a path (api.example.com/v1): certificates are per domain.
+    by_domain = {domain.partition("/")[0]: AppRef(a.id, a.name) for a in apps for domain in a.domains}
     now = datetime.now(UTC)
     certificates = []
     for row in rows:
