@@ -266,3 +266,15 @@ async def test_no_path_route_on_the_dashboard_domain(config_factory: Callable[..
             json={"name": "d", "git_url": "https://example.com/x.git", "domains": ["dash.example.com/x"]},
         )
         assert status == 409, err
+
+
+async def test_stack_domains_with_paths(api: ApiClient) -> None:
+    from tests.test_stacks_api import create
+
+    stack = await create(api, domains=[{"domain": "S.example.com/api/", "service": "web", "port": 8080}])
+    assert [d["domain"] for d in stack["domains"]] == ["s.example.com/api"]
+    common = {"git_url": "https://example.com/x.git"}
+    status, err = await api.post("/api/apps", json={"name": "a", "domains": ["s.example.com/api"], **common})
+    assert status == 409, err  # the key is the stack's
+    status, ok = await api.post("/api/apps", json={"name": "b", "domains": ["s.example.com"], **common})
+    assert status == 201, ok  # another path of the host, same (no) project
