@@ -133,7 +133,9 @@ class Master:
     def persist(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
         data = {"version": STATE_VERSION, "routes": list(self.routes.values()), "acme": self.acme}
-        with open(tmp, "w") as fh:
+        # Owner-only: routes carry basic-auth password hashes (and ACME key authorizations).
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            os.fchmod(fh.fileno(), 0o600)  # a .tmp left by an older version keeps its mode otherwise
             json.dump(data, fh, indent=1)
             fh.flush()
             os.fsync(fh.fileno())
