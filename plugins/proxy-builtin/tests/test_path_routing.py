@@ -276,3 +276,14 @@ def test_a_changed_password_is_not_admitted_from_the_cache(proxy_factory, backen
     assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "second"))[0] == 200
     proxy.set_route("cache.test", app.address, auth={"users": {"bob": _bcrypt("second")}})
     assert http_get(proxy.port, "cache.test", "/", authorization=_basic("ann", "second"))[0] == 401
+
+
+def test_the_persisted_table_with_password_hashes_is_owner_only(proxy_factory, backend_factory):
+    import stat
+
+    app = backend_factory("app")
+    proxy = proxy_factory()
+    proxy.set_route("perm.test", app.address, auth={"users": {"ann": _bcrypt("x")}})
+    state = proxy.state_dir / "state.json"
+    assert "$2b$" in state.read_text()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
