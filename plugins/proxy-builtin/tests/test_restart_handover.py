@@ -13,6 +13,8 @@ import pytest
 from tests.support.proxy import SyncProxy, http_get
 from tests.support.waiting import wait_for
 
+from .test_tls import make_cert, tls_request
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -58,6 +60,7 @@ def test_restart_hands_the_ports_over_without_dropping_a_connection(tmp_path, ba
     p = SyncProxy(tmp_path / "proxy", workers=2)
     try:
         p.set_route("kept.test", b.address)
+        p.call("set_certificate", "*.kept.test", *make_cert("*.kept.test"))
         before = p.status()
         old_pid, old_workers = before["pid"], before["worker_pids"]
         hammer = Hammer(p.port, "kept.test")
@@ -85,6 +88,9 @@ def test_restart_hands_the_ports_over_without_dropping_a_connection(tmp_path, ba
         assert not set(after["worker_pids"]) & set(old_workers)
         assert all(not _alive(w) for w in old_workers)
         assert (p.state_dir / "proxy.pid").read_text().strip() == str(res["pid"])
+        # The HTTPS listener was handed over too, and the certificates carried over.
+        assert after["https_port"] == before["https_port"]
+        assert tls_request(p.https_port, "a.kept.test", "kept.test")[0] == "*.kept.test"
         # The control plane's connection moved over: route changes reach the new master.
         p.set_route("new.test", b.address)
         assert http_get(p.port, "new.test")[0] == 200
