@@ -202,6 +202,9 @@ def serve(config: RivetrConfig) -> int:
 async def _serve(
     config: RivetrConfig, sock: socket.socket, migration: subprocess.Popen[bytes] | None = None
 ) -> int:
+    from ._hypercorn_import import load_hypercorn
+
+    load_hypercorn()  # before anything imports hypercorn's protocols: HTTP/2 loads on first use
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config as HypercornConfig
     from hypercorn.utils import LifespanFailureError

@@ -57,3 +57,47 @@ def test_table_classes_build_their_validators_on_first_use() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split("\n")[:2] == ["False", "True web web"], result.stdout
+
+
+_H2_SERVER = """
+import asyncio, socket, sys
+from rivetr_core._hypercorn_import import load_hypercorn
+load_hypercorn()
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = ("%s %s" % (scope["http_version"], "h2.connection" in sys.modules)).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(); sock.set_inheritable(True)
+print(sock.getsockname()[1], "h2.connection" in sys.modules, flush=True)
+config = Config(); config.bind = ["fd://%d" % sock.fileno()]
+asyncio.run(serve(app, config))
+"""
+
+
+def test_the_api_server_loads_http2_only_when_a_client_speaks_it() -> None:
+    """Hypercorn's HTTP/2 protocol (~1.1 MB of idle RSS) loads with the first h2 connection, not at start; an
+    HTTP/1.1 request leaves it unloaded and an h2c (prior knowledge) request is still served over HTTP/2."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", _H2_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port, loaded_at_start = proc.stdout.readline().split()
+        assert loaded_at_start == "False"
+        url = f"http://127.0.0.1:{port}/"
+        plain = subprocess.run(["curl", "-sS", "--http1.1", url], capture_output=True, text=True, timeout=30)
+        assert plain.stdout == "1.1 False", plain
+        h2 = subprocess.run(
+            ["curl", "-sS", "--http2-prior-knowledge", url], capture_output=True, text=True, timeout=30
+        )
+        assert h2.stdout == "2 True", h2
+    finally:
+        proc.terminate()
+        proc.wait(10)
