@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.proxy import echoed_headers, exited, free_port, http_get, parse_response, wait_until
 
@@ -179,3 +183,21 @@ def test_latency_histograms_per_route_and_status_class(proxy_factory, backend_fa
     assert at_quarter == 6
     assert a["2xx"]["sum"] >= 0.3
     assert lat["routes"]["refused.test"]["5xx"]["count"] == 1
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is needed")
+def test_http2_requests_are_logged_and_timed(proxy_factory, backend_factory):
+    b = backend_factory("a")
+    p = proxy_factory(workers=1, access_log=True)
+    p.set_route("h2.test", b.address)
+    r = subprocess.run(
+        ["curl", "-sk", "--http2", "--resolve", f"h2.test:{p.https_port}:127.0.0.1", "-A", "curl-h2",
+         "-o", "/dev/null", "-w", "%{http_version}", f"https://h2.test:{p.https_port}/status?code=201&t=x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.stdout == "2", r.stderr
+    (line,) = (json.loads(x) for x in lines_of(log_file(p), 1))
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/status", 201)
+    assert line["host"] == f"h2.test:{p.https_port}"  # as the client sent it (:authority)
+    assert line["user_agent"] == "curl-h2" and line["upstream"] == b.address and line["request_id"]
+    assert p.status()["route_latency"]["routes"]["h2.test"]["2xx"]["count"] == 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import h2.config
@@ -53,6 +54,7 @@ from .client import (
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
 from .http11 import error_response, plain_response
+from .route_metrics import observe
 from .route_rules import apply_rules
 from .upstream import response_parser
 
@@ -195,6 +197,8 @@ class H2Stream:
         """The upstream side is finished with ``ex``: the response is complete (maybe still buffered here)."""
         c = self.conn
         c.w.release(ex)
+        if ex.rstats is not None:
+            observe(ex.rstats[2], ex.status, perf_counter() - ex.t0)  # the route's latency histogram
         if ex.log is not None:
             c.w.access(self, ex)  # type: ignore[arg-type]
         self.done = True
@@ -518,7 +522,7 @@ class H2Conn:
         ex.has_body = has_body
         ex.is_head = method == b"HEAD"
         if w.access_log:
-            ex.log = (method or b"-", path or b"-", host or b"-")
+            ex.log = (method or b"-", path or b"-", host or b"-", out, xff, rid)  # see .accesslog
         if size > w.max_header_size:
             return self._local(s, error_response(431, False))
         if (
