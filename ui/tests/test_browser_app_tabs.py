@@ -139,7 +139,7 @@ def test_tabs_logs_env_paste_and_pending_banner(page: Any, engine_server: Any, g
     page.fill("#env-bulk-text", "GREETING='hello there'\nbroken line\n")  # an edit asks for a new preview
     expect(page.locator("#env-bulk-apply")).to_be_disabled()
     page.click("#env-bulk-preview-btn")
-    expect(page.locator("#env-bulk [data-error-for=dotenv]")).to_contain_text("line 2: expected KEY=VALUE")
+    expect(page.locator("#env-bulk [data-error-for=dotenv]")).to_contain_text("Line 2: expected KEY=VALUE")
     page.fill(
         "#env-bulk-text",
         "# pasted\nexport KEEP=1\nGREETING='hello there'\nDATABASE_URL=\"postgres://db/app\"\n",

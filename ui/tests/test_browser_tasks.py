@@ -63,7 +63,7 @@ def test_tasks_tab_and_runs_in_a_real_container(page: Any, engine_server: Any, g
         "#task-command", "echo hello from $(hostname) > /tmp/greet.txt; cat /tmp/greet.txt; echo done >&2"
     )
     page.click("#task-add [type=submit]")
-    expect(page.locator('#task-add [data-error-for="schedule"]')).to_contain_text("invalid cron expression")
+    expect(page.locator('#task-add [data-error-for="schedule"]')).to_contain_text("Invalid cron expression")
     page.fill("#task-schedule", "0 3 * * *")
     page.click("#task-add [type=submit]")
     row = page.locator('tr[data-task="greet"]')

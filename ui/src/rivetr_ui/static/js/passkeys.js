@@ -82,7 +82,7 @@
         var name = document.getElementById("passkey-new-name").value.trim();
         var result = await Rivetr.api("POST", "/api/auth/passkeys", { credential: credentialJson(cred), name: name || null });
         addForm.reset();
-        Rivetr.toast("Passkey " + result.passkey.name + " added");
+        Rivetr.toast("Passkey " + result.passkey.name + " added.", "ok");
         if (result.recovery_codes) {
           addForm.dispatchEvent(new CustomEvent("api:success", { detail: { recovery_codes: result.recovery_codes }, bubbles: true }));
         }
