@@ -146,6 +146,11 @@ class ServerConfig(_Section):
         default_factory=list,
         description="Peer addresses/CIDRs whose X-Forwarded-For is believed (rate limiting, audit).",
     )
+    public_ip: str | None = Field(
+        None,
+        description='The server\'s public address, for sslip.io app domains ([proxy] auto_domains = "sslip"); '
+        "default: the address of the default route's interface (never asked of the internet).",
+    )
     shutdown_timeout: float = Field(8.0, gt=0, le=60, description="Seconds in-flight requests get at stop.")
     min_free_disk_mb: int = Field(512, ge=0, description="Start-up warns below this much free disk.")
 
@@ -160,6 +165,15 @@ class ServerConfig(_Section):
         if not _DOMAIN.match(domain):
             raise ValueError(f"{v!r} is not a domain name (like rivetr.example.com)")
         return domain
+
+    @field_validator("public_ip")
+    @classmethod
+    def _public_ip(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        import ipaddress
+
+        return str(ipaddress.ip_address(v.strip()))  # ValueError names the bad value
 
     @property
     def effective_api_host(self) -> str:
@@ -331,8 +345,28 @@ class ProxyConfig(_Section):
     )
     acme_retry_max: float = Field(21600.0, gt=0, description="Longest wait between ACME retries, seconds.")
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
+    base_domain: str | None = Field(
+        None,
+        description="Base of generated app domains: <app>.<project>.<this> (<app>.<this> outside a project); "
+        "needs a wildcard DNS record *.<this> pointing at the server (docs/proxy-auto-domains.md).",
+    )
+    auto_domains: Literal["base", "sslip", "off"] = Field(
+        "base",
+        description="Generated app domains: base (under base_domain, none without it), sslip (base_domain if "
+        "set, else <app>-<project>.<public-ip-dashed>.sslip.io) or off.",
+    )
 
     _trusted = field_validator("trusted_proxies")(_networks)
+
+    @field_validator("base_domain")
+    @classmethod
+    def _base_domain(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        domain = v.strip().lower().rstrip(".")
+        if not _DOMAIN.match(domain):
+            raise ValueError(f"{v!r} is not a domain name (like apps.example.com)")
+        return domain
 
     @field_validator("access_log_max_bytes", mode="before")
     @classmethod

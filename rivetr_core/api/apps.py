@@ -13,6 +13,7 @@ from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request
 
 from rivetr_core import readmodels
+from rivetr_core.autodomains import annotate
 from rivetr_core.context import rivetr
 from rivetr_core.openapi import responds
 from rivetr_core.pagination import PageQuery, page_model
@@ -32,7 +33,7 @@ bp = Blueprint("apps_api", __name__, url_prefix="/api/apps")
 async def create_app(data: AppIn) -> tuple[dict[str, Any], int]:
     """Create an app (nothing is deployed until ``POST /api/apps/{id}/deploy``)."""
     app, domains = await rivetr().services.apps.create(data.model_dump())
-    return rivetr().services.apps.app_json(app, domains), 201
+    return await annotate(rivetr(), rivetr().services.apps.app_json(app, domains)), 201
 
 
 class AppsPageQuery(AppsQuery, PageQuery):
@@ -66,7 +67,7 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
 @document_response(AppOut)
 async def get_app(app_id: str) -> dict[str, Any]:
     service = rivetr().services.apps
-    return service.app_json(*await service.get(app_id))
+    return await annotate(rivetr(), service.app_json(*await service.get(app_id)))
 
 
 @bp.put("/<app_id>")
@@ -78,7 +79,7 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     next deploy."""
     fields = {k: getattr(data, k) for k in data.model_fields_set}
     service = rivetr().services.apps
-    return service.app_json(*await service.update(app_id, fields))
+    return await annotate(rivetr(), service.app_json(*await service.update(app_id, fields)))
 
 
 @bp.delete("/<app_id>")

@@ -492,6 +492,9 @@ class AppIn(_BuildOverrides):
         description="Redirect HTTP to HTTPS on the app's domains (once the proxy holds a certificate).",
     )
     hsts: bool = Field(False, description="Send Strict-Transport-Security on HTTPS responses of the domains.")
+    auto_domain: bool = Field(
+        True, description="Also route the generated <app>.<project>.<[proxy] base_domain> (or sslip.io) name."
+    )
     deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
     backup_consistency: BackupConsistency = Field("pause", description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
@@ -537,6 +540,7 @@ class AppUpdate(_BuildOverrides):
     git_token_user: str | None = None
     https_redirect: bool | None = Field(None, description="Applies to the app's routes at once.")
     hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
+    auto_domain: bool | None = Field(None, description="Routes or drops the generated domain at once.")
     deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
     backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(

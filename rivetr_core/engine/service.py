@@ -270,7 +270,10 @@ class DeploymentService:
             rows = await session.exec(
                 select(AppDomain).where(AppDomain.app_id == app_id).order_by(col(AppDomain.position))
             )
-            return [row.domain for row in rows.all()]
+            explicit = [row.domain for row in rows.all()]
+        from rivetr_core.autodomains import with_generated  # the app's generated name, routed like these
+
+        return await with_generated(self.ctx, app_id, explicit)
 
     async def app_and_current(self, app_id: str) -> tuple[App | None, Deployment | None]:
         """The app (None if it does not exist) and its current deployment (None if it has none)."""

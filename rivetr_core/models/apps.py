@@ -113,6 +113,8 @@ class App(SQLModel, table=True):
     #: Flags of the app's routes: HTTP→HTTPS redirect (once a certificate exists) and HSTS.
     https_redirect: bool = True
     hsts: bool = False
+    #: Route the generated <app>.<project>.<[proxy] base_domain> (or sslip.io) name too (rivetr_core.autodomains).
+    auto_domain: bool = True
     #: ``rolling``: start the new container, switch, then stop the old one (zero downtime; both share the
     #: app's named volumes meanwhile). ``recreate``: stop the old one first (a brief 502 while none runs).
     deploy_strategy: str = Field(default="rolling", max_length=20)

@@ -41,6 +41,16 @@ class EffectiveLimitsOut(_Out):
     oom_score_adj: int | None = Field(description="The kernel's OOM score adjustment of the container.")
 
 
+class DefaultDomainOut(_Out):
+    """The app's generated domain (rivetr_core.autodomains; docs/proxy-auto-domains.md)."""
+
+    domain: str | None = Field(description="<app>.<project>.<base_domain> or <app>-<project>.<ip>.sslip.io.")
+    kind: str = Field(description='"base" ([proxy] base_domain) or "sslip".')
+    active: bool = Field(description="Routed to the app (from its next deploy when it has none running).")
+    skipped: str | None = Field(description="Why it is not routed (turned off, taken by another owner...).")
+    url: str | None = Field(description="A link to it.")
+
+
 class AppOut(_Out):
     id: str
     name: str
@@ -83,6 +93,10 @@ class AppOut(_Out):
     git_token_user: str | None
     https_redirect: bool
     hsts: bool
+    auto_domain: bool = Field(True, description="Route the generated default_domain too.")
+    default_domain: DefaultDomainOut | None = Field(
+        None, description="The generated domain; null when the server generates none ([proxy] auto_domains)."
+    )
     deploy_strategy: str = Field(description="rolling or recreate.")
     backup_consistency: str = Field(description="pause, command or none.")
     pre_backup_command: str | None
@@ -144,6 +158,7 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         git_token_user=app.git_token_user,
         https_redirect=app.https_redirect,
         hsts=app.hsts,
+        auto_domain=app.auto_domain,
         deploy_strategy=app.deploy_strategy,
         backup_consistency=app.backup_consistency,
         pre_backup_command=app.pre_backup_command,

@@ -376,6 +376,9 @@ class AppService:
         )
         if (domains is not None and domains != old_domains) or flags_changed:
             await ctx.services.deployments.sync_routes(app_id, old_domains)
+        from rivetr_core.autodomains import follow_app_edit  # the generated name follows renames (issue 22)
+
+        await follow_app_edit(ctx, old_app, values)
         return await self.get(app_id)
 
     async def delete(self, app_id: str, *, keep_volumes: bool = False) -> App:

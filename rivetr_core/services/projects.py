@@ -135,6 +135,7 @@ class ProjectService:
                     raise NotFound.of("project", project_id)
                 if "team_id" in changes:
                     await _check_team(session, changes["team_id"])
+                old_name = project.name
                 for key, value in changes.items():
                     setattr(project, key, value)
                 project.updated_at = utcnow()
@@ -142,6 +143,10 @@ class ProjectService:
                 await session.commit()
         except IntegrityError:
             raise _name_taken(changes.get("name", "")) from None
+        if changes.get("name", old_name) != old_name:
+            from rivetr_core.autodomains import resync_project  # its apps' generated names follow (issue 22)
+
+            await resync_project(self.ctx, project_id, old_name)
         return project, await self._app_ids(project_id)
 
     async def delete(self, project_id: str) -> None:
