@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 
@@ -287,3 +288,34 @@ def test_the_persisted_table_with_password_hashes_is_owner_only(proxy_factory, b
     state = proxy.state_dir / "state.json"
     assert "$2b$" in state.read_text()
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
+
+
+def test_made_up_credentials_beyond_the_budget_get_429_and_known_ones_still_pass(
+    proxy_factory, backend_factory
+):
+    from rivetr_proxy_builtin.route_rules import VERIFY_PER_SECOND
+
+    app = backend_factory("app")
+    proxy = proxy_factory()
+    proxy.set_route("flood.test", app.address, auth={"users": {"ann": _bcrypt("right")}})
+    assert (
+        http_get(proxy.port, "flood.test", "/", authorization=_basic("ann", "right"))[0] == 200
+    )  # now cached
+    # One connection, many requests: all within the same second or two, far beyond the budget.
+    import socket
+
+    n = VERIFY_PER_SECOND * 4
+    with socket.create_connection(("127.0.0.1", proxy.port), 30) as s:
+        for i in range(n):
+            s.sendall(
+                f"GET / HTTP/1.1\r\nHost: flood.test\r\nAuthorization: {_basic('ann', f'guess{i}')}\r\n\r\n".encode()
+            )
+        s.sendall(
+            f"GET / HTTP/1.1\r\nHost: flood.test\r\nAuthorization: {_basic('ann', 'right')}\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = s.makefile("rb").read()
+    statuses = [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+    assert len(statuses) == n + 1
+    assert statuses.count(429) >= n - 2 * VERIFY_PER_SECOND  # at most two seconds' budget was verified
+    assert set(statuses[:-1]) <= {401, 429}
+    assert statuses[-1] == 200  # the cached credentials are not throttled

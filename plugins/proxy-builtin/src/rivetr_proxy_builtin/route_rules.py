@@ -47,6 +47,15 @@ _CACHE_MAX = 10_000
 # password or an offline-crackable digest of one.
 _CACHE_KEY = os.urandom(32)
 _cache: dict[bytes, tuple[float, bool]] = {}
+#: Password hashes verified per second per worker at most. Each takes the event loop for tens of milliseconds,
+#: so unbounded, a flood of made-up credentials would stall every site the worker serves; beyond the budget a
+#: request with credentials the cache does not know answers 429 (the cache keeps serving known ones).
+VERIFY_PER_SECOND = 8
+_budget = [0.0, 0]  # [window start, verifications in it]
+THROTTLED = (
+    b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 36\r\nCache-Control: no-store\r\n%s\r\nToo many login attempts; try again.\n"
+)
 
 
 class BasicAuth:
@@ -74,7 +83,8 @@ class BasicAuth:
         head, body = self.challenge
         return head + (b"Connection: close\r\n\r\n" if close else b"\r\n") + body
 
-    def check(self, authorization: bytes | None) -> bool:
+    def check(self, authorization: bytes | None) -> bool | None:
+        """True: admit; False: challenge (401); None: too many verifications this second (429)."""
         if authorization is None:
             return False
         # One keyed BLAKE2b of the header as sent (a MAC: without the per-process key it cannot be tested
@@ -84,6 +94,11 @@ class BasicAuth:
         hit = _cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
+        if now - _budget[0] >= 1.0:
+            _budget[0], _budget[1] = now, 0
+        if _budget[1] >= VERIFY_PER_SECOND:
+            return None
+        _budget[1] += 1
         ok = self._verify(authorization)
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
@@ -214,6 +229,10 @@ def _rest(raw_path: bytes, path: bytes, prefix: bytes) -> bytes:
     return quote_from_bytes(path[len(prefix) :], safe="/!$&'()*+,;=:@-._~").encode()
 
 
+def _close_field(close: bool) -> bytes:
+    return b"Connection: close\r\n" if close else b""
+
+
 def _redirect(status: int, location: bytes, close: bool) -> bytes:
     return b"HTTP/1.1 %d %s\r\nLocation: %s\r\nContent-Length: 0\r\nCache-Control: no-store\r\n%s\r\n" % (
         status,
@@ -277,9 +296,12 @@ def apply_rules(
                 del out[i]  # the proxy's credentials are not the app's
         if not (
             entry.https_redirect and not conn.tls and w.tls_port and w.cert_domain(hkey.decode()) is not None
-        ) and not auth.check(value):
-            conn._local(ex, auth.response(close), not close)
-            return None
+        ):
+            verdict = auth.check(value)
+            if not verdict:
+                answer = auth.response(close) if verdict is False else THROTTLED % _close_field(close)
+                conn._local(ex, answer, not close)
+                return None
     if rules.strip and url[:1] == b"/":
         rest = _rest(raw_path, path, rules.prefix) or b"/"
         out[0] = b"%s %s %s" % (method, rest + qmark + query, out[0][-10:])
