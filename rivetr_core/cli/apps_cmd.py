@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .auto_domain_cmd import apps_auto_domain, default_domain_text, with_default_domain
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
@@ -61,7 +62,7 @@ def apps_list(tags: tuple[str, ...], conn: Connection, as_json: bool) -> None:
 def apps_show(app: str, conn: Connection, as_json: bool) -> None:
     """One app (by name or id) with its latest deployments."""
     with conn.client() as client:
-        found = client.resolve_app(app)
+        found = with_default_domain(client, client.resolve_app(app))
         # The first page, newest first: the latest five are all this shows.
         deployments = client.get(f"/api/apps/{found['id']}/deployments", params={"limit": 5})["items"]
         usage = client.get(
@@ -77,6 +78,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("id", found["id"]),
             ("status", found["status"]),
             ("domains", found.get("domains")),
+            ("default domain", default_domain_text(found)),
             *(
                 [("image", found.get("image"))]
                 if found.get("source_kind") == "image"
@@ -641,7 +643,7 @@ def apps_health_check(
 
 
 # ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.
-for _command in (apps_links, apps_link, apps_unlink):
+for _command in (apps_links, apps_link, apps_unlink, apps_auto_domain):
     apps.add_command(_command)
 
 
