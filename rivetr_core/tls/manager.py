@@ -85,6 +85,18 @@ def acme_eligible(domain: str) -> bool:
     return not domain.startswith("*.") and "." in domain
 
 
+def covered_by_upload(domain: str, rows: dict[str, Certificate]) -> bool:
+    """An uploaded wildcard certificate serves ``domain`` (one label deep): ACME starts no order for it. The
+    operator chose that certificate for these names, and an ACME one would win over it (exact beats wildcard).
+    A domain that already holds an ACME certificate keeps it renewed: an expired exact certificate would still
+    be the one served."""
+    from .wildcard import covering_wildcard
+
+    wild = covering_wildcard(domain)
+    row = rows.get(wild) if wild else None
+    return row is not None and row.source == "custom" and bool(row.cert_pem)
+
+
 class CertificateManager:
     def __init__(self, ctx: RivetrContext, routes: RouteService) -> None:
         self.ctx = ctx
@@ -196,9 +208,12 @@ class CertificateManager:
             and self.acme_active
             and acme_eligible(domain)
             and await self.routes.get(domain) is not None
+            and not await self._covered(domain)
         ):
             await self.store.ensure_acme(domain)
             self.wake()
+        if deleted and domain.startswith("*."):
+            self.wake()  # the routed names it served get ACME certificates at the next sweep
         return deleted
 
     async def renew(self, domain: str) -> Certificate | None:
@@ -224,9 +239,18 @@ class CertificateManager:
             if existing is not None and existing.source == "acme" and not existing.cert_pem:
                 await self.store.delete(domain)
             return
+        if await self._covered(domain):
+            return
         _, created = await self.store.ensure_acme(domain)
         if created:
             self.wake()
+
+    async def _covered(self, domain: str) -> bool:
+        from .wildcard import covering_wildcard
+
+        wild = covering_wildcard(domain)
+        row = await self.store.get(wild) if wild else None
+        return row is not None and covered_by_upload(domain, {row.domain: row})
 
     # ------------------------------------------------------------------------------------------- worker
     async def _run(self) -> None:
@@ -253,12 +277,16 @@ class CertificateManager:
         # A route's key is its domain plus its path prefix (example.com/v1); certificates are per domain.
         routed = {d for d in {r.domain.partition("/")[0] for r in await self.routes.list()} if acme_eligible(d)}
         for domain in routed - rows.keys():  # routes that existed before ACME was switched on
-            rows[domain], _ = await self.store.ensure_acme(domain)
+            if not covered_by_upload(domain, rows):
+                rows[domain], _ = await self.store.ensure_acme(domain)
         wait = self.config.acme_check_interval
         for domain, row in rows.items():
             if row.source != "acme" or domain in self._inflight:
                 continue
             forced = domain in self._forced
+            if not row.cert_pem and not forced and covered_by_upload(domain, rows):
+                await self.store.delete(domain)  # a wildcard was uploaded while this order waited
+                continue
             if domain not in routed and not forced:
                 if not row.cert_pem:  # its route went away while we were not listening: stop chasing it
                     await self.store.delete(domain)
