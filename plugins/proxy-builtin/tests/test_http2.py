@@ -536,3 +536,31 @@ def test_client_goaway_with_streams_in_flight_is_quiet(h2proxy):
     c.close()
     c2.close()
     assert "Traceback" not in p.log(), p.log()
+
+
+def worker_peak_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+
+def test_large_response_to_a_slow_client_keeps_the_worker_small(h2proxy, tmp_path):
+    """32 MB to a client reading at 8 MB/s with a window as large as curl's: the proxy stops reading the app
+    while the client's socket holds the response back, so its peak memory stays far below the body."""
+    p, _ = h2proxy
+    (pid,) = p.worker_pids()
+    assert http_get(p.port, "h2.test")[0] == 200
+    peak_before = worker_peak_rss_kb(pid)
+    size = 32 * 1024 * 1024
+    r = curl(
+        "--http2",
+        "--limit-rate",
+        "8M",
+        "-o",
+        str(tmp_path / "out"),
+        "-w",
+        "%{http_version} %{size_download}",
+        f"https://h2.test:{p.https_port}/download?size={size}",
+        port=p.https_port,
+    )
+    assert r.stdout == f"2 {size}", r.stdout + r.stderr
+    assert worker_peak_rss_kb(pid) - peak_before < 12 * 1024  # KiB

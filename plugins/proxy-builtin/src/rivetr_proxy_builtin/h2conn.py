@@ -77,6 +77,11 @@ PRIORITY_LIMIT = 1000  # PRIORITY frames (CVE-2019-9513); older Firefox sends a 
 # (so at most the connection window is unread), and a response stops being read from the upstream once this
 # much of it waits for the client's flow-control window.
 _OUT_HIGH = 64 * 1024
+# TLS bytes waiting in the client transport before its streams stop reading their upstreams. uvloop's TLS
+# transport asks the protocol to pause writing only when it reads from the client, and libuv reads an upstream
+# up to 32 times per loop iteration: frames are handed to the transport every _OUT_HIGH bytes and the streams
+# check its buffer themselves; the sweep looks again (timed_out) until it drains.
+_SEND_HIGH = 1024 * 1024
 _CONN_WINDOW = 1024 * 1024  # connection receive window
 _STREAM_WINDOW = 256 * 1024  # per-stream receive window
 _MAX_FRAME = 16384
@@ -307,6 +312,9 @@ class H2Stream:
                 n = len(chunk)
                 for i in range(0, n, _MAX_FRAME):
                     h2c.send_data(sid, chunk[i : i + _MAX_FRAME], end_stream=last and i + _MAX_FRAME >= n)
+                c.unsent += n
+                if c.unsent > _OUT_HIGH:
+                    c._send()  # now, not at the end of the loop iteration (see _SEND_HIGH)
                 if last:
                     self._end()
                     break
@@ -323,7 +331,7 @@ class H2Stream:
         # Back-pressure to the upstream: stop reading it while the client's window holds much back.
         ex = self.ex
         up = ex.up if ex is not None else None
-        if self.obytes > _OUT_HIGH or c.wpaused:
+        if self.obytes > _OUT_HIGH or c.wpaused or c.backlogged():
             if not self.wpaused:
                 self.wpaused = True
                 if up is not None and up.t is not None:
@@ -364,6 +372,8 @@ class H2Conn:
         self.closing = False
         self.wpaused = False
         self.send_scheduled = False
+        self.unsent = 0  # DATA bytes handed to h2 since the last write to the transport
+        self.blocked = False  # the client transport's buffer was over _SEND_HIGH (see backlogged)
         self.deadline = 0.0
         self.window_start = 0.0
         self.rsts = self.pings = self.settings = self.empties = self.prios = 0
@@ -747,9 +757,20 @@ class H2Conn:
 
     def _send(self) -> None:
         self.send_scheduled = False
+        self.unsent = 0
         data = self.h2.data_to_send()
         if data and self.t is not None and not self.t.is_closing():
             self.t.write(data)
+
+    def backlogged(self) -> bool:
+        """The client transport holds more than _SEND_HIGH: streams pause, and the sweep retries them."""
+        t = self.t
+        if t is None or t.get_write_buffer_size() <= _SEND_HIGH:
+            return False
+        if not self.blocked:
+            self.blocked = True
+            self.deadline = self.w.now  # the next sweep calls timed_out, which flushes the streams again
+        return True
 
     def _goaway(self, code: Any) -> None:
         if self.closing:
@@ -780,6 +801,13 @@ class H2Conn:
 
     def timed_out(self) -> None:
         self.deadline = 0.0
+        if self.blocked:
+            self.blocked = False
+            for s in list(self.streams.values()):
+                s._flush()  # resumes the upstream if the client drained the buffer (else blocks again)
+            if not self.streams and not self.deadline:
+                self.deadline = self.w.now + self.w.idle_timeout
+            return
         if not self.streams:
             self._goaway(h2.errors.ErrorCodes.NO_ERROR)
 
