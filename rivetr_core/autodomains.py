@@ -234,3 +234,15 @@ async def follow_app_edit(ctx: RivetrContext, old_app: Any, values: dict[str, An
         old_project = row[0] if row is not None else None
     before = generated_name(ctx, old_app.name, old_project) if old_app.auto_domain else None
     await resync(ctx, old_app.id, before.domain if before is not None else None)
+
+
+async def app_view(ctx: RivetrContext, app_id: str) -> dict[str, Any] | None:
+    """What the dashboard shows of the app's generated domain: ``default_domain`` of the API plus its
+    ``auto_domain`` switch; None when the server generates none (the dashboard then shows nothing)."""
+    found = await describe(ctx, app_id)
+    if found is None:
+        return None
+    names = await _names(ctx, app_id)
+    https = found.kind == "base" and ctx.config.proxy.acme_enabled
+    view = default_domain_json(found, https=https) or {}
+    return {**view, "auto_domain": names[2] if names is not None else True}

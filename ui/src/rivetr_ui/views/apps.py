@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import abort, request
 
-from rivetr_core import readmodels
+from rivetr_core import autodomains, readmodels
 from rivetr_core.readmodels import AppSummary
 
 from .. import queries
@@ -115,6 +115,7 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
         "tab": tab,
         "tabs": TABS,
         "domains": await queries.app_domains(c, app.id),
+        "default_domain": await autodomains.app_view(c, app.id),
         "pending": await readmodels.pending_changes(c.db, app.id),
     }
     if tab in ("overview", "deployments"):
@@ -223,5 +224,6 @@ async def app_header(app_id: str) -> tuple[str, int]:
         "partials/app_header.html",
         app=app,
         domains=await queries.app_domains(ctx(), app.id),
+        default_domain=await autodomains.app_view(ctx(), app.id),
         **await _deployments_context(app),
     )
