@@ -97,7 +97,7 @@ def test_upload_refusals_name_the_field(env: dict[str, str], tmp_path: Path) -> 
 
     _other_cert, other_key = pem_files(tmp_path, "other.cli.test")
     wrong = run(["certs", "upload", "bad.cli.test", "--cert", str(cert_file), "--key", str(other_key)], env)
-    assert wrong.exit_code == 2 and "private_key: does not match the certificate" in wrong.stderr, (
+    assert wrong.exit_code == 2 and "private_key: Does not match the certificate" in wrong.stderr, (
         wrong.stderr
     )
     uncovered = run(

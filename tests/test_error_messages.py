@@ -84,4 +84,5 @@ def test_sentence_leaves_names_values_and_paths_as_spelled() -> None:
     assert sentence("'x' is not a host name") == "'x' is not a host name"
     assert sentence("/data: not under an allowed root") == "/data: not under an allowed root"
     assert sentence("retries: must be at least 1") == "retries: must be at least 1"
+    assert sentence("app.example.com is the dashboard's") == "app.example.com is the dashboard's"
     assert sentence("") == ""

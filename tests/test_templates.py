@@ -182,7 +182,7 @@ def test_unknown_type_and_version_list_what_is_available() -> None:
         catalog.resolve("postgres", "9")
     assert exc.value.details[0] == {
         "field": "version",
-        "message": "postgres has no version '9' (available: 16, 15)",
+        "message": "No version '9' of postgres (available: 16, 15)",
         "available": ["16", "15"],
     }
 

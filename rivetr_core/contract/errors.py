@@ -11,10 +11,11 @@ import re
 from typing import Any
 
 #: A message's first word when it is prose (lower-case letters, maybe a hyphen or an apostrophe): what
-#: :func:`sentence` capitalises. A field name, a quoted value or a path (``git_url``, ``'x'``, ``/data``) is
-#: written as it is spelled and left alone, and so is a word before a colon (``retries: must be ...``: the
-#: field of a nested object).
-_PROSE_WORD = re.compile(r"[a-z][a-z'-]*(?=[\s,;.)]|$)")
+#: :func:`sentence` capitalises. A field name, a quoted value, a path or a host (``git_url``, ``'x'``,
+#: ``/data``, ``app.example.com``) is written as it is spelled and left alone, and so is a word before a colon
+#: (``retries: must be ...``: the field of a nested object). Messages that start with a value spell it quoted
+#: or put a word first.
+_PROSE_WORD = re.compile(r"[a-z][a-z'-]*(?=[\s,;)]|$)")
 
 
 def sentence(message: str) -> str:

@@ -124,7 +124,7 @@ class Catalog:
         if version not in template.versions:
             raise ValidationFailed.on(
                 "version",
-                f"{template.name} has no version {version!r} (available: {', '.join(template.versions)})",
+                f"No version {version!r} of {template.name} (available: {', '.join(template.versions)})",
                 available=list(template.versions),
             )
         return template, version
