@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as base  # noqa: E402  (bench/proxy/run.py: backend, nginx and wrk helpers)
+import run as base  # (bench/proxy/run.py: backend, nginx and wrk helpers)
 
 NGINX_LOGGED = base.NGINX_PROXY.replace(
     "location / {{", "access_log {dir}/nginx-access.log combined buffer=64k flush=1s;\n    location / {{"
@@ -89,7 +89,7 @@ def main() -> None:
         try:
             for rnd in range(args.rounds):
                 for name, start in configs:
-                    port, pids, handle = start()
+                    port, _pids, handle = start()
                     try:
                         base.check(port)
                         base.wrk(port, conns[0], 2)
