@@ -201,3 +201,14 @@ def test_http2_requests_are_logged_and_timed(proxy_factory, backend_factory):
     assert line["host"] == f"h2.test:{p.https_port}"  # as the client sent it (:authority)
     assert line["user_agent"] == "curl-h2" and line["upstream"] == b.address and line["request_id"]
     assert p.status()["route_latency"]["routes"]["h2.test"]["2xx"]["count"] == 1
+
+
+def test_an_unwritable_log_dir_leaves_the_proxy_serving(proxy_factory, backend_factory, tmp_path):
+    b = backend_factory("a")
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")  # a directory can't be made under a file, even by root
+    p = proxy_factory(workers=1, access_log=True, access_log_dir=str(blocked / "logs"))
+    p.set_route("a.test", b.address)
+    for _ in range(3):
+        assert http_get(p.port, "a.test")[0] == 200
+    assert "access log off" in p.log()

@@ -190,8 +190,12 @@ async def serve(
     w.state_dir = state_dir
     alog_task = None
     if settings.access_log:
-        w.alog = AccessLog(settings, index, state_dir, w.is_trusted)
-        alog_task = w.loop.create_task(w.alog.run())
+        try:
+            w.alog = AccessLog(settings, index, state_dir, w.is_trusted)
+            alog_task = w.loop.create_task(w.alog.run())
+        except OSError as exc:  # an unwritable access_log_dir must not stop the worker (a respawn loop)
+            w.access_log = False
+            print(f"rivetr-proxy worker {index}: access log off: {exc}", file=sys.stderr, flush=True)
     w.loop.set_exception_handler(quiet_tls_errors)
     reader, writer = await asyncio.open_connection(sock=ctl)
     writer.write(b'{"op":"ready","index":%d,"pid":%d}\n' % (index, os.getpid()))
