@@ -344,6 +344,11 @@ class ProxyConfig(_Section):
         "5 failed validations per host per hour).",
     )
     acme_retry_max: float = Field(21600.0, gt=0, description="Longest wait between ACME retries, seconds.")
+    acme_sslip: bool = Field(
+        False,
+        description='Order ACME certificates for *.sslip.io names too (auto_domains = "sslip"); off: they '
+        "are served over HTTP (a CA's limits for sslip.io are shared by all its users).",
+    )
     preview_domain: str | None = Field(None, description="Base domain of PR previews: pr-<n>.<app>.<this>.")
     base_domain: str | None = Field(
         None,

@@ -229,3 +229,12 @@ async def test_real_proxy_routes_the_generated_name(tmp_path: Path, fake_runtime
         assert (status, body) == (200, b"hello from web")
         status, _, _ = await asyncio.to_thread(http_get, port, f"web.shop.{BASE}", "/")
         assert status == 404
+
+
+def test_no_acme_for_sslip_names_unless_asked() -> None:
+    from rivetr_core.tls.manager import acme_eligible
+
+    assert acme_eligible(f"web.shop.{BASE}", sslip=False)  # base names: ACME as for explicit domains
+    assert not acme_eligible("web-shop.203-0-113-7.sslip.io", sslip=False)  # [proxy] acme_sslip = false
+    assert acme_eligible("web-shop.203-0-113-7.sslip.io", sslip=True)
+    assert make_config(Path("/nonexistent")).proxy.acme_sslip is False

@@ -80,8 +80,11 @@ def certificate_status(row: Certificate, renew_days: int, now: dt.datetime | Non
     return "valid"
 
 
-def acme_eligible(domain: str) -> bool:
-    """http-01 cannot prove wildcard names, and CAs refuse bare ``localhost``."""
+def acme_eligible(domain: str, *, sslip: bool = True) -> bool:
+    """http-01 cannot prove wildcard names, and CAs refuse bare ``localhost``. ``sslip`` False: no orders for
+    ``*.sslip.io`` names (``[proxy] acme_sslip``: the CA's rate limits for sslip.io are shared by all its users)."""
+    if not sslip and domain.endswith(".sslip.io"):
+        return False
     return not domain.startswith("*.") and "." in domain
 
 
@@ -206,7 +209,7 @@ class CertificateManager:
         if (
             deleted
             and self.acme_active
-            and acme_eligible(domain)
+            and acme_eligible(domain, sslip=self.config.acme_sslip)
             and await self.routes.get(domain) is not None
             and not await self._covered(domain)
         ):
@@ -231,7 +234,7 @@ class CertificateManager:
         self._wake.set()
 
     async def _on_route(self, domain: str, row: ProxyRoute | None) -> None:
-        if not self.acme_active or not acme_eligible(domain):
+        if not self.acme_active or not acme_eligible(domain, sslip=self.config.acme_sslip):
             return
         if row is None:
             # Stop chasing a certificate for a domain that is gone; a valid one is kept (the route may return).
@@ -275,7 +278,12 @@ class CertificateManager:
         if not self.acme_active:
             return self.config.acme_check_interval
         # A route's key is its domain plus its path prefix (example.com/v1); certificates are per domain.
-        routed = {d for d in {r.domain.partition("/")[0] for r in await self.routes.list()} if acme_eligible(d)}
+        sslip = self.config.acme_sslip
+        routed = {
+            d
+            for d in {r.domain.partition("/")[0] for r in await self.routes.list()}
+            if acme_eligible(d, sslip=sslip)
+        }
         for domain in routed - rows.keys():  # routes that existed before ACME was switched on
             if not covered_by_upload(domain, rows):
                 rows[domain], _ = await self.store.ensure_acme(domain)
