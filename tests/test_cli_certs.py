@@ -103,7 +103,7 @@ def test_upload_refusals_name_the_field(env: dict[str, str], tmp_path: Path) -> 
     uncovered = run(
         ["certs", "upload", "elsewhere.cli.test", "--cert", str(cert_file), "--key", str(key_file)], env
     )
-    assert uncovered.exit_code == 2 and "does not cover 'elsewhere.cli.test'" in uncovered.stderr
+    assert uncovered.exit_code == 2 and "Does not cover 'elsewhere.cli.test'" in uncovered.stderr
 
     no_file = run(
         ["certs", "upload", "bad.cli.test", "--cert", str(cert_file), "--key", str(tmp_path / "nope")], env
