@@ -110,10 +110,6 @@ class RouteSettingsOut(ApiModel):
         default=True,
         description="Responses are compressed for clients that accept it (with [proxy] compression on).",
     )
-    compression: bool = Field(
-        default=True,
-        description="Responses are compressed for clients that accept it (with [proxy] compression on).",
-    )
 
 
 class RouteOut(ApiModel):
@@ -423,7 +419,6 @@ class RouteService:
             route.strip_prefix = settings.strip_prefix and prefix != "/"
             route.redirect_www = settings.redirect_www if prefix == "/" else None
             route.redirects = list(settings.redirects or [])
-            route.compression = settings.compression
             route.compression = settings.compression
             users = self._users(settings)
             if users:
