@@ -17,6 +17,7 @@ from rivetr_core import autodomains
 from rivetr_core.testing import FakeRuntime
 from tests.support.proxy import http_get
 from tests.support.server import ApiClient, api_on, make_config
+from tests.test_webhooks import hooks_factory  # noqa: F401
 
 IMAGE = "registry.example.com/team/web:1"
 BASE = "apps.example.test"
@@ -238,3 +239,20 @@ def test_no_acme_for_sslip_names_unless_asked() -> None:
     assert not acme_eligible("web-shop.203-0-113-7.sslip.io", sslip=False)  # [proxy] acme_sslip = false
     assert acme_eligible("web-shop.203-0-113-7.sslip.io", sslip=True)
     assert make_config(Path("/nonexistent")).proxy.acme_sslip is False
+
+
+async def test_pr_preview_apps_get_no_generated_name(hooks_factory: Any) -> None:  # noqa: F811
+    """A preview app is served at its pr-<n> preview domain only: no <site-pr-7>.<base> name as well."""
+    from tests.test_webhook_previews import GH, fixture, preview_app
+
+    hooks = await hooks_factory(proxy={"preview_domain": "preview.example.com", "base_domain": BASE})
+    app_id = await hooks.app("site")
+    status, body = await hooks.github(fixture(GH / "github_pull_request_opened.json"), event="pull_request")
+    assert status == 202, body
+    code, page = await hooks.api.get(f"/api/apps/{app_id}/previews")
+    assert code == 200, page
+    preview_id = page["items"][0]["preview_app_id"]
+    app, _env, domains = await preview_app(hooks, preview_id)
+    assert app.auto_domain is False and domains == ["pr-7.site.preview.example.com"]
+    assert await autodomains.published_name(hooks.api.ctx, preview_id) is None
+    assert await autodomains.published_name(hooks.api.ctx, app_id) == f"site.{BASE}"  # the base app keeps its

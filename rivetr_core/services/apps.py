@@ -581,6 +581,7 @@ class AppService:
             preview_app.ssh_key_id = base.ssh_key_id if trusted else None
             preview_app.git_token_enc = base.git_token_enc if trusted else None
             preview_app.git_token_user = base.git_token_user if trusted else None
+            preview_app.auto_domain = False  # served at its pr-<n> preview domain only (autodomains)
             preview_app.updated_at = utcnow()
             session.add(preview_app)
             await session.flush()
