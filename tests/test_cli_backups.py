@@ -174,7 +174,7 @@ def test_run_list_show_restore_and_rm(server: ServerProcess, env: dict[str, str]
     # A volume the archive does not hold: refused up front (exit 2), data untouched.
     (data / "index.html").write_text("<h1>v3</h1>")
     result = run(["backup", "restore-volumes", done["id"], "--volume", "nope", "--yes", "--wait"], env)
-    assert result.exit_code == 2 and "not in this backup" in result.stderr, result.output
+    assert result.exit_code == 2 and "Not in this backup" in result.stderr, result.output
     # A damaged archive: the restore runs, fails before the swap (exit 1 with its error), data untouched.
     original = archive.read_bytes()
     damaged = bytearray(original)

@@ -53,7 +53,7 @@ def test_add_test_update_deliveries_remove(env: dict[str, str], receiver: JsonRe
     bad = run(["notifications", "add", "bad", "--url-stdin"], env, "nosuchscheme://x\n")
     assert bad.exit_code == 2 and "apprise" in bad.stderr, bad.output
     unknown_event = run(["notifications", "add", "bad", "--url-stdin", "--event", "nope"], env, url + "\n")
-    assert unknown_event.exit_code == 2 and "unknown event type" in unknown_event.stderr
+    assert unknown_event.exit_code == 2 and "Unknown event type" in unknown_event.stderr
 
     tested = run(["notifications", "test", "ops"], env)
     assert tested.exit_code == 0 and "the service accepted it" in tested.output, tested.output
