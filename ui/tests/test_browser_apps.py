@@ -92,7 +92,7 @@ def test_create_app_with_field_errors_then_filter(shared_server: Any, page: Any,
     page.fill("#git_url", repo.url)
     page.click("#new-app-form button[type=submit]")
     page.wait_for_selector("[data-error-for=name]:not(:empty)")
-    assert "already" in page.inner_text("[data-error-for=name]")  # 409 from the API, on the field
+    assert "Already" in page.inner_text("[data-error-for=name]")  # 409 from the API, on the field
 
     create_app_via_form(page, url, "api", repo.url, environment="staging")
     page.goto(url + "/apps")
