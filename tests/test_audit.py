@@ -19,12 +19,12 @@ async def test_mutating_calls_are_recorded_with_target_and_client(api) -> None:
     assert body["next"] is None
     entries = body["items"]
     assert [(e["method"], e["route"], e["status"]) for e in entries] == [
-        ("DELETE", "/api/routes/<domain>", 404),
-        ("DELETE", "/api/routes/<domain>", 204),
+        ("DELETE", "/api/routes/<routekey:key>", 404),
+        ("DELETE", "/api/routes/<routekey:key>", 204),
         ("POST", "/api/routes", 201),
     ]
     newest = entries[0]
-    assert newest["actor"] == "admin" and newest["target"] == {"domain": "missing.example.com"}
+    assert newest["actor"] == "admin" and newest["target"] == {"key": "missing.example.com"}
     assert newest["action"] == "routes_api.delete_route" and newest["outcome"] == "failure"
     assert newest["client"] and newest["request_id"] and newest["ts"].endswith("Z")
 

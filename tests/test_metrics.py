@@ -32,7 +32,7 @@ async def test_request_histogram_uses_route_templates(api) -> None:
     s = samples(text)
     key = (
         "http_request_duration_seconds_count",
-        (("method", "DELETE"), ("route", "/api/routes/<domain>"), ("status", "404")),
+        (("method", "DELETE"), ("route", "/api/routes/<routekey:key>"), ("status", "404")),
     )
     assert s[key] == 2  # one series for both domains: label cardinality stays bounded
     assert (
