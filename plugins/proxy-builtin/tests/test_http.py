@@ -281,21 +281,6 @@ def test_status_and_routes_report(proxy_factory, backend_factory):
     assert route.upstreams[0].active_requests == 0
 
 
-def test_access_log_when_enabled(proxy_factory, backend_factory):
-    b = backend_factory("log")
-    p = proxy_factory(access_log=True)
-    p.set_route("log.test", b.address)
-    assert http_get(p.port, "log.test", "/x?y=1")[0] == 200
-    assert http_get(p.port, "nolog.test")[0] == 404
-    log = p.state_dir / "proxy.log"
-    wait = time.monotonic() + 5
-    while time.monotonic() < wait and "nolog.test" not in log.read_text():
-        time.sleep(0.05)
-    text = log.read_text()
-    assert f'127.0.0.1 log.test "GET /x?y=1" 200 {b.address}' in text
-    assert '127.0.0.1 nolog.test "GET /" 404 -' in text
-
-
 def test_interim_responses_100_continue_and_103(proxy_factory, backend_factory):
     b = backend_factory("cont")
     p = proxy_factory()
