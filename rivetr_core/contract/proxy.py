@@ -80,6 +80,7 @@ class ProxyBackend(Protocol):
         """Remove the ``/`` route of ``domain``. Backends with path routes also take ``path_prefix="/v1"``
         (core passes it only for such routes, so a backend without path routing keeps this signature)."""
         ...
+
     async def routes(self) -> list[RouteStatus]: ...
     async def wait_drained(self, upstream: str, timeout: float) -> bool:
         """True once no request or WebSocket uses ``upstream`` any more (False on timeout)."""

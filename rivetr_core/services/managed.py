@@ -528,7 +528,9 @@ class ServiceService:
         row = await self.get(service_id)
         template = self.template(row.type)
         if not template.rotatable:
-            raise ValidationFailed.on(None, f"Services of type {template.name} cannot rotate their password in place")
+            raise ValidationFailed.on(
+                None, f"Services of type {template.name} cannot rotate their password in place"
+            )
         if row.status != "running" or not row.container_id:
             raise Conflict("the service must be running to rotate its password", code="service_not_running")
         async with self._lock(service_id):
