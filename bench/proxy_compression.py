@@ -34,37 +34,23 @@ import run as base
 HOST = base.HOST
 PAGE = "page.html"
 
-NGINX_GZIP = """
-  upstream app {{ server 127.0.0.1:{backend}; keepalive 1024; }}
-  server {{
+NGINX_GZIP = (
+    base.NGINX_UPSTREAM
+    + """  server {{
     listen 127.0.0.1:{port} backlog=4096;
     server_name {host};
     gzip on;
     gzip_comp_level {level};
     gzip_proxied any;
     gzip_vary on;
-    gzip_min_length 1024;
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Request-Id $request_id;
-    }}
-  }}
-"""
+    gzip_min_length 1024;"""
+    + base.NGINX_LOCATION
+    + "  }}\n"
+)
 
-CADDYFILE_GZIP = """
-{{
-  admin off
-  auto_https off
-  log {{
-    output discard
-  }}
-}}
-http://{host}:{port} {{
+CADDYFILE_GZIP = (
+    base.CADDY_GLOBAL
+    + """http://{host}:{port} {{
   bind 127.0.0.1
   encode {{
     gzip {level}
@@ -72,6 +58,7 @@ http://{host}:{port} {{
   reverse_proxy 127.0.0.1:{backend}
 }}
 """
+)
 
 
 def page(size: int = 100 * 1024) -> bytes:

@@ -29,25 +29,17 @@ import run as base
 
 HOST = base.HOST
 
-NGINX_H2 = """
-  upstream app {{ server 127.0.0.1:{backend}; keepalive 1024; }}
-  server {{
+NGINX_H2 = (
+    base.NGINX_UPSTREAM
+    + """  server {{
     listen 127.0.0.1:{port} ssl http2 backlog=4096;  # "http2 on;" from nginx 1.25.1; Debian 12 has 1.22
     http2_max_concurrent_streams 128;
     server_name {host};
     ssl_certificate {dir}/bench.crt;
-    ssl_certificate_key {dir}/bench.key;
-    location / {{
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Request-Id $request_id;
-    }}
-  }}
-"""
+    ssl_certificate_key {dir}/bench.key;"""
+    + base.NGINX_LOCATION
+    + "  }}\n"
+)
 
 CADDYFILE_H2 = """
 {{

@@ -72,11 +72,12 @@ BACKEND = """
   }}
 """
 
-NGINX_PROXY = """
+#: The upstream and the location block every nginx peer shares (format fields: backend), so each bench differs
+#: from the plain proxy only by what it measures (gzip, TLS + HTTP/2, logging).
+NGINX_UPSTREAM = """
   upstream app {{ server 127.0.0.1:{backend}; keepalive 1024; }}  # >= connections: no reconnects
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    server_name {host};
+"""
+NGINX_LOCATION = """
     location / {{
       proxy_pass http://app;
       proxy_http_version 1.1;
@@ -86,10 +87,18 @@ NGINX_PROXY = """
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Request-Id $request_id;
     }}
-  }}
 """
+NGINX_PROXY = (
+    NGINX_UPSTREAM
+    + """  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    server_name {host};"""
+    + NGINX_LOCATION
+    + "  }}\n"
+)
 
-CADDYFILE = """
+#: Caddy's global options for every peer: no admin endpoint, no automatic HTTPS, no access log.
+CADDY_GLOBAL = """
 {{
   admin off
   auto_https off
@@ -97,11 +106,15 @@ CADDYFILE = """
     output discard
   }}
 }}
-http://{host}:{port} {{
+"""
+CADDYFILE = (
+    CADDY_GLOBAL
+    + """http://{host}:{port} {{
   bind 127.0.0.1
   reverse_proxy 127.0.0.1:{backend}
 }}
 """
+)
 
 
 def nginx(dir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
