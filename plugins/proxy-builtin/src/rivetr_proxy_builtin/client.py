@@ -478,15 +478,7 @@ class ClientConn(ClientFlow):
         if ex is None:
             return
         self.parsing = None
-        ex.req_done = True
-        up = ex.up
-        if up is not None:
-            up.deadline = self.w.now + self.w.read_timeout
-        if ex.chunked:
-            if up is not None:
-                up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
-            elif ex.pending is not None:
-                ex.pending.append(b"0\r\n\r\n")
+        ex.request_done(self.w.now + self.w.read_timeout)
         if ex.local is None and self.active is ex and not ex.resp_started:
             self.deadline = 0.0
             self.dkind = _D_NONE

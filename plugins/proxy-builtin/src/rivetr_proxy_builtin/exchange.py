@@ -83,6 +83,20 @@ class Exchange:
         self.accept: bytes | None = None
         self.rstats: list[Any] | None = None  # [requests, upstream_errors, latency histogram] of the route
 
+    def request_done(self, read_deadline: float) -> None:
+        """The client's request ended (HTTP/1.1 message complete or an HTTP/2 END_STREAM): from now on the
+        upstream's answer is awaited until ``read_deadline``, and a chunked body gets its last chunk (now, or
+        queued until the upstream connection is attached)."""
+        self.req_done = True
+        up = self.up
+        if up is not None:
+            up.deadline = read_deadline
+        if self.chunked:
+            if up is not None:
+                up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+            elif self.pending is not None:
+                self.pending.append(b"0\r\n\r\n")
+
 
 def drop_upstream(ex: Exchange) -> None:
     """Detach and close the upstream connection of an exchange cut short (it can't be reused mid-way)."""

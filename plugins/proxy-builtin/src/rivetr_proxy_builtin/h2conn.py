@@ -670,15 +670,7 @@ class H2Conn:
         ex = s.ex if s is not None else None
         if ex is None or ex.req_done:
             return
-        ex.req_done = True
-        up = ex.up
-        if up is not None:
-            up.deadline = self.w.now + self.w.read_timeout
-        if ex.chunked:
-            if up is not None:
-                up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
-            elif ex.pending is not None:
-                ex.pending.append(b"0\r\n\r\n")
+        ex.request_done(self.w.now + self.w.read_timeout)
 
     def _window(self, sid: int) -> None:
         if sid:
