@@ -33,6 +33,10 @@ class Route:
     redirects: list[dict[str, Any]] = field(default_factory=list)
     #: Basic auth: ``{"realm": str, "users": {name: bcrypt or argon2 hash}}``; None: open.
     auth: dict[str, Any] | None = None
+    #: The app's own pages for the proxy's 502/503/504 answers: ``{"503": "<html>"}`` (HTML, 64 KiB each).
+    error_pages: dict[str, str] = field(default_factory=dict)
+    #: Maintenance mode: the HTML page answered with 503 + Retry-After instead of forwarding; None: off.
+    maintenance: str | None = None
 
 
 @dataclass

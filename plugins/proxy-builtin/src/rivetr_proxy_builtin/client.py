@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from .error_pages import entry_error, exchange_error
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_PIPELINE, P_UPGRADE, PENDING_LIMIT, ClientFlow
 from .http11 import CONN_PLAIN, error_response, plain_response, redirect_response
@@ -379,7 +380,7 @@ class ClientConn(ClientFlow):
         upstream = entry.pick(w.unhealthy)
         if upstream is None and (upstream := w.outliers.last_resort(entry)) is None:
             rstats[1] += 1
-            return self._local(ex, error_response(503, not keep or ex.has_body), keep and not ex.has_body)
+            return self._local(ex, entry_error(entry, 503, not keep or ex.has_body), keep and not ex.has_body)
         # Forwarding headers: the peer is appended to the X-Forwarded-For chain of a trusted proxy and starts a
         # new one otherwise; scheme and original host are ours unless a trusted proxy stated them. An
         # X-Request-Id from the client is kept so traces can join up.
@@ -569,7 +570,7 @@ class ClientConn(ClientFlow):
         close = not ex.keep or not ex.req_done
         ex.resp_started = True
         ex.keep = not close
-        response = error_response(status, close)
+        response = exchange_error(self.w, ex, status, close)
         ex.sent = len(response)
         self.t.write(response)  # type: ignore[union-attr]
         self.exchange_done(ex)

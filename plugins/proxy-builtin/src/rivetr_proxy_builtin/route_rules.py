@@ -24,6 +24,7 @@ from binascii import a2b_base64
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from .error_pages import clean_pages, maintenance_response
 from .http11 import error_response
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def verify_password(password: bytes, stored: bytes) -> bool:
 class Rules:
     """A host's path dispatch (``paths``), or a route's own rules; None fields are unused."""
 
-    __slots__ = ("auth", "canonical", "paths", "prefix", "redirects", "strip")
+    __slots__ = ("auth", "canonical", "maintenance", "paths", "prefix", "redirects", "strip")
 
     def __init__(
         self,
@@ -152,6 +153,7 @@ class Rules:
         strip: bool = False,
         redirects: list[tuple[bytes, bytes, int]] | None = None,
         auth: BasicAuth | None = None,
+        maintenance: bytes | None = None,
     ) -> None:
         self.paths = paths
         self.canonical = canonical
@@ -159,6 +161,7 @@ class Rules:
         self.strip = strip and prefix != b"/"
         self.redirects = redirects or []
         self.auth = auth
+        self.maintenance = maintenance  # the page answered (503) instead of forwarding (.error_pages)
 
 
 def route_rules(r: dict[str, Any], prefix: str) -> Rules | None:
@@ -173,9 +176,12 @@ def route_rules(r: dict[str, Any], prefix: str) -> Rules | None:
             raise ValueError(f"redirect status must be one of {sorted(REDIRECT_STATUSES)}, got {status}")
     auth = r.get("auth")
     basic = BasicAuth(str(auth.get("realm") or "Restricted"), dict(auth["users"])) if auth else None
-    if not (strip or redirects or basic):
+    maintenance = r["maintenance"].encode() if r.get("maintenance") else None
+    if not (strip or redirects or basic or maintenance):
         return None
-    return Rules(prefix=prefix.encode(), strip=strip, redirects=redirects, auth=basic)
+    return Rules(
+        prefix=prefix.encode(), strip=strip, redirects=redirects, auth=basic, maintenance=maintenance
+    )
 
 
 def www_redirect(canonical: str) -> Rules:
@@ -280,6 +286,9 @@ def apply_rules(
         if found is None:
             return entry
         rules = found
+    if rules.maintenance is not None:
+        conn._local(ex, maintenance_response(rules.maintenance, close), not close)
+        return None
     for source, target, status in rules.redirects:
         if _under(path, source):
             rest = _rest(raw_path, path, source)
@@ -336,5 +345,6 @@ def clean_rules(r: dict[str, Any]) -> dict[str, Any]:
             "realm": str(auth.get("realm") or "Restricted"),
             "users": {str(u): str(h) for u, h in dict(auth["users"]).items()},
         }
+    out.update(clean_pages(r))  # the app's error and maintenance pages
     route_rules({**out}, prefix)  # raises on a bad redirect rule
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .error_pages import route_pages
 from .route_rules import Rules, route_rules, www_redirect
 
 
@@ -67,7 +68,7 @@ class Upstream:
 
 
 class RouteEntry:
-    __slots__ = ("compress", "domain", "hsts", "https_redirect", "rr", "special", "upstreams")
+    __slots__ = ("compress", "domain", "hsts", "https_redirect", "pages", "rr", "special", "upstreams")
 
     def __init__(
         self,
@@ -83,6 +84,7 @@ class RouteEntry:
         self.https_redirect = https_redirect
         self.hsts = hsts
         self.compress = True  # response compression (the route dict's "compression" key; see .compress)
+        self.pages: dict[int, bytes] | None = None  # the app's own 502/503/504 pages (see .error_pages)
         #: None for a plain route; path dispatch, redirects, auth or stripping otherwise (see route_rules).
         self.special = special
         self.rr = -1  # round-robin cursor; per worker, which is fine: each worker spreads its own load
@@ -102,13 +104,15 @@ class RouteEntry:
 
 
 class RouteTable:
-    __slots__ = ("entries", "exact", "upstream_addrs", "wild")
+    __slots__ = ("entries", "exact", "upstream_addrs", "wild", "with_pages")
 
     def __init__(self, routes: list[dict[str, Any]] | None = None) -> None:
         self.exact: dict[bytes, RouteEntry] = {}
         self.wild: dict[bytes, RouteEntry] = {}  # key: the suffix after "*.", e.g. b"example.com"
         #: Every route's entry (the ones requests are counted under), path routes included.
         self.entries: list[RouteEntry] = []
+        #: The entries with error pages of their own (.error_pages looks a failed exchange's route up here).
+        self.with_pages: list[RouteEntry] = []
         addrs: set[str] = set()
         hosts: dict[str, dict[str, RouteEntry]] = {}
         www: dict[str, str] = {}  # the other name → the canonical one
@@ -122,6 +126,9 @@ class RouteTable:
                 key, ups, bool(r.get("https_redirect")), bool(r.get("hsts")), route_rules(r, prefix)
             )
             entry.compress = r.get("compression") is not False
+            if r.get("error_pages"):
+                entry.pages = route_pages(r)
+                self.with_pages.append(entry)
             self.entries.append(entry)
             hosts.setdefault(domain, {})[prefix] = entry
             mode = r.get("redirect_www") if prefix == "/" and not domain.startswith("*.") else None
