@@ -3,6 +3,8 @@ travel in the route dict, see error_pages.py)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from rivetr_proxy_builtin.error_pages import MAX_PAGE_BYTES
 from rivetr_proxy_builtin.routing import RouteTable
@@ -80,3 +82,31 @@ def test_bad_pages_are_refused(proxy_factory, flags):
     proxy = proxy_factory()
     with pytest.raises(Exception, match=r"error_pages|maintenance"):
         proxy.set_route("shop.test", "127.0.0.1:1", **flags)
+
+
+def test_pages_over_h2(proxy_factory):
+    """The same pages for an HTTP/2 client (h2conn.py answers through the same helpers)."""
+    proxy = proxy_factory()
+    assert proxy.https_port
+    proxy.set_route("shop.test", f"127.0.0.1:{free_port()}", error_pages={"502": PAGE_502})
+    proxy.set_route("down.test", "127.0.0.1:1", maintenance=MAINT)
+    for host, status, page in (("shop.test", 502, PAGE_502), ("down.test", 503, MAINT)):
+        got = subprocess.run(
+            [
+                "curl",
+                "-sk",
+                "--http2",
+                "-D",
+                "-",
+                "--resolve",
+                f"{host}:{proxy.https_port}:127.0.0.1",
+                "--max-time",
+                "30",
+                f"https://{host}:{proxy.https_port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert got.stdout.startswith(f"HTTP/2 {status}"), got.stdout
+        assert got.stdout.endswith(page), got.stdout

@@ -51,6 +51,7 @@ from .client import (
     _SPECIAL,
     _route_key,
 )
+from .error_pages import entry_error, exchange_error
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
 from .http11 import error_response, plain_response
@@ -232,7 +233,7 @@ class H2Stream:
         self.parser = None
         self.status = 0
         self.headers = []
-        self.write(error_response(status, False))
+        self.write(exchange_error(self.conn.w, ex, status, False))
         self.exchange_done(ex)
 
     def abort(self) -> None:
@@ -574,7 +575,7 @@ class H2Conn:
         upstream = entry.pick(w.unhealthy)
         if upstream is None and (upstream := w.outliers.last_resort(entry)) is None:
             rstats[1] += 1
-            return self._local(s, error_response(503, False))
+            return self._local(s, entry_error(entry, 503, False))
         if rid is None or len(rid) > 128:
             w.rid_seq += 1
             rid = b"%s%016x" % (w.rid_prefix, w.rid_seq)
