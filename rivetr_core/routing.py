@@ -257,8 +257,44 @@ class RouteService:
     async def publish(self, row: ProxyRoute) -> None:
         """Push a committed route to the proxy and tell the listeners."""
         if self.proxy is not None:
-            await self.proxy.set_route(self._to_route(row, await self.settings_row(row.domain)))
+            route = self._to_route(row, await self.settings_row(row.domain))
+            await self._with_pages(route)
+            await self.proxy.set_route(route)
         await self._notify(row.domain, row)
+
+    async def _with_pages(self, route: Route, pages: dict[str, dict[str, Any]] | None = None) -> Route:
+        """Add the app's maintenance page and error pages (:mod:`rivetr_core.apppages`) to its route."""
+        if route.app_id is not None:
+            fields = (pages if pages is not None else await self.app_pages(route.app_id)).get(route.app_id)
+            if fields:
+                route.error_pages = fields.get("error_pages", {})
+                route.maintenance = fields.get("maintenance")
+        return route
+
+    async def app_pages(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
+        """``{app_id: route fields}`` of the apps with maintenance on or pages set (of one app if given)."""
+        from .apppages import route_fields
+        from .models.apps import App
+        from .models.core import AppPages
+
+        query = select(AppPages, App.name).join(App, col(App.id) == col(AppPages.app_id))
+        if app_id is not None:
+            query = query.where(col(AppPages.app_id) == app_id)
+        async with self.db.session() as session:
+            rows = (await session.exec(query)).all()
+        return {row.app_id: fields for row, name in rows if (fields := route_fields(row, name))}
+
+    async def publish_app(self, app_id: str) -> None:
+        """Push every route of an app again (its maintenance switch or pages changed). The listeners are not
+        told: the routes' names and owners are unchanged."""
+        if self.proxy is None:
+            return
+        async with self.db.session() as session:
+            rows = (await session.exec(select(ProxyRoute).where(col(ProxyRoute.app_id) == app_id))).all()
+        pages = await self.app_pages(app_id)
+        for row in rows:
+            route = self._to_route(row, await self.settings_row(row.domain))
+            await self.proxy.set_route(await self._with_pages(route, pages))
 
     async def remove(self, domain: str) -> bool:
         if self.dashboard is not None and domain == self.dashboard.domain:
@@ -348,7 +384,10 @@ class RouteService:
             return 0
         rows = await self.list()  # with the dashboard's route
         settings = await self.settings_rows()
-        await self.proxy.replace_routes([self._to_route(row, settings.get(row.domain)) for row in rows])
+        pages = await self.app_pages()
+        await self.proxy.replace_routes(
+            [await self._with_pages(self._to_route(row, settings.get(row.domain)), pages) for row in rows]
+        )
         return len(rows)
 
     async def statuses(self) -> dict[str, RouteStatus]:
@@ -402,7 +441,7 @@ class RouteService:
             await session.refresh(row)
         route = await self.get(key)
         if route is not None and self.proxy is not None:
-            await self.proxy.set_route(self._to_route(route, row))
+            await self.proxy.set_route(await self._with_pages(self._to_route(route, row)))
         return self.settings_json(key, row)
 
     def _to_route(self, row: ProxyRoute, settings: RouteSettings | None) -> Route:

@@ -26,6 +26,10 @@ CORE_ROUTES: dict[str, str] = {
     "app_lifecycle_api.stop_app": DEPLOY,
     "app_lifecycle_api.start_app": DEPLOY,
     "app_lifecycle_api.restart_app": DEPLOY,
+    "app_pages_api.get_app_pages": READ,
+    "app_pages_api.set_app_maintenance": WRITE,
+    "app_pages_api.put_app_error_page": WRITE,
+    "app_pages_api.delete_app_error_page": WRITE,
     "build_plan_api.build_plan": READ,
     "git_check_api.check_repository": WRITE,  # asks a remote host: for those who may make apps
     "env_vars_api.list_env_vars": READ,

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .app_pages_cmd import apps_error_page, apps_maintenance
 from .auto_domain_cmd import apps_auto_domain, default_domain_text, with_default_domain
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .inputs import git_token_fields, project_id_of
@@ -643,7 +644,7 @@ def apps_health_check(
 
 
 # ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.
-for _command in (apps_links, apps_link, apps_unlink, apps_auto_domain):
+for _command in (apps_links, apps_link, apps_unlink, apps_auto_domain, apps_maintenance, apps_error_page):
     apps.add_command(_command)
 
 
