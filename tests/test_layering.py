@@ -42,6 +42,7 @@ UI_EXCEPTIONS: dict[str, str] = {
     "rivetr_core.services.team_responses": "the Teams pages show teams and members as the API does",
     "rivetr_core.context": "the dashboard reads core's services from the request context",
     "rivetr_core.autodomains": "the app page shows the app's generated domain as the API does",
+    "rivetr_core.apppages": "the Settings tab shows the app's maintenance switch and error pages as the API does",
     "rivetr_core.errors": "HTML error pages for the same ApiError the API answers as JSON",
     "rivetr_core.ratelimit": "the login form is rate limited like the API",
     "rivetr_core.readmodels": "the read-model: plain data objects for the dashboard's pages, and how the API "

@@ -15,7 +15,7 @@ from typing import Any
 
 from quart import abort, request
 
-from rivetr_core import autodomains, readmodels
+from rivetr_core import apppages, autodomains, readmodels
 from rivetr_core.readmodels import AppSummary
 
 from .. import queries
@@ -139,6 +139,7 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
             builder_notes=notes,
             health_kinds=sorted(c.plugins.health_checks()),
             health=health_form(app),
+            pages=await apppages.get(c, app.id),
         )
     return await render("app.html", **page)
 
