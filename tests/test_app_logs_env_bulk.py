@@ -257,8 +257,8 @@ async def test_bulk_env_refusals_write_nothing(api: ApiClient) -> None:
         ({"dotenv": "GOOD=1\nthis line is wrong\n"}, "Line 2: expected KEY=VALUE"),
         ({"dotenv": "GOOD=1\nPORT=80\n"}, "PORT: PORT is set by Rivetr"),
         ({"dotenv": "GOOD=1\nbad-key=1\n"}, "bad-key: must be letters"),
-        ({"dotenv": "A='never closed\n"}, "line 1: the ' quote of A is never closed"),
-        ({"dotenv": "# only a comment\n"}, "holds no KEY=VALUE line"),
+        ({"dotenv": "A='never closed\n"}, "Line 1: the ' quote of A is never closed"),
+        ({"dotenv": "# only a comment\n"}, "Holds no KEY=VALUE line"),
         ({"dotenv": "A=1", "scope": "nowhere"}, "scope"),
         ({"dotenv": "A=1", "unknown": True}, "unknown"),
     ):

@@ -82,7 +82,7 @@ def test_env_import_names_the_line_at_fault(
     dotenv.write_text("GOOD=1\n\nno equals sign here\n")
     result = run(["env", "import", "import-bad", str(dotenv)], env)
     assert result.exit_code == 2
-    assert "line 3: expected KEY=VALUE" in result.stderr and "422" in result.stderr
+    assert "Line 3: expected KEY=VALUE" in result.stderr and "422" in result.stderr
     assert variables(server, app["id"]) == {}  # all or nothing
 
 

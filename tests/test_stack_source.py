@@ -43,7 +43,7 @@ def test_no_compose_file_names_what_was_looked_for(tmp_path: Path) -> None:
     root = _checkout(tmp_path, "README.md", "deploy/compose.yaml")  # not at the root: not a default
     with pytest.raises(ComposeError) as exc:
         find_compose_file(root, None)
-    assert "no compose file in the repository" in _problem(exc)
+    assert "No compose file in the repository" in _problem(exc)
     assert "compose.yaml / compose.yml / docker-compose.yml / docker-compose.yaml" in _problem(exc)
 
 
@@ -55,7 +55,7 @@ def test_an_explicit_path_is_used_and_never_replaced_by_a_default(tmp_path: Path
     assert find_compose_file(root, "/deploy/prod.yml") == (root / "deploy/prod.yml").resolve()
     with pytest.raises(ComposeError) as exc:
         find_compose_file(root, "deploy/missing.yml")  # compose.yaml exists, but was not asked for
-    assert "no compose file in the repository (deploy/missing.yml)" in _problem(exc)
+    assert "No compose file in the repository (deploy/missing.yml)" in _problem(exc)
 
 
 @pytest.mark.parametrize(

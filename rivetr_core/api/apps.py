@@ -58,6 +58,7 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
         project_id=query_args.project_id,
         include_previews=query_args.include_previews,
         tags=tuple(query_tags(query_args.tag)),
+        decorate=lambda out: annotate(ctx, out),  # default_domain, as GET /api/apps/{id} answers it
     )
     return Response(body, content_type="application/json")
 

@@ -35,7 +35,7 @@ import asyncio
 import json
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -434,9 +434,17 @@ PAGE_CACHE_SIZE = 256
 _CACHES: weakref.WeakKeyDictionary[Database, _PageCache] = weakref.WeakKeyDictionary()
 
 
-async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **query: Any) -> bytes:
+async def app_page_json(
+    db: Database,
+    runtime: RuntimeConfig,
+    *,
+    limit: int,
+    decorate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
+    **query: Any,
+) -> bytes:
     """The ``{"items", "next"}`` JSON of :func:`app_page`, from the page cache when no commit happened since
-    the same page was last served (lists are polled far more often than apps change)."""
+    the same page was last served (lists are polled far more often than apps change). ``decorate`` adds what
+    the API's app object holds beyond the read model (the same for every request of this server)."""
     cache = _CACHES.get(db)
     if cache is None:
         cache = _CACHES[db] = _PageCache(db)
@@ -455,7 +463,10 @@ async def app_page_json(db: Database, runtime: RuntimeConfig, *, limit: int, **q
 
         async def render() -> bytes:
             apps, next_cursor = await app_page(db, limit=limit, **query)
-            page = {"items": [a.as_json(runtime) for a in apps], "next": next_cursor}
+            items = [a.as_json(runtime) for a in apps]
+            if decorate is not None:
+                items = [await decorate(item) for item in items]
+            page = {"items": items, "next": next_cursor}
             rendered = json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()
             cache.put(key, generation, rendered)
             return rendered
