@@ -161,7 +161,7 @@ async def test_selecting_it_without_the_cli_is_a_422(no_cli: Path, tmp_path: Pat
         )
         assert code == 422, err
         assert err["error"]["details"][0]["field"] == "builder"
-        assert err["error"]["details"][0]["message"] == f"the buildpacks builder is unavailable: {REASON}"
+        assert err["error"]["details"][0]["message"] == f"The buildpacks builder is unavailable: {REASON}"
 
 
 # ------------------------------------------------------------------------------------------ real engines

@@ -194,7 +194,7 @@ async def test_selecting_it_without_the_cli_is_a_422(no_cli: Path, tmp_path: Pat
         assert err["error"]["code"] == "validation_error"
         [detail] = err["error"]["details"]
         assert detail["field"] == "builder"
-        assert detail["message"] == f"the nixpacks builder is unavailable: {REASON}"
+        assert detail["message"] == f"The nixpacks builder is unavailable: {REASON}"
         code, app_body = await api.post("/api/apps", json=base)
         assert code == 201, app_body
         code, err = await api.put(f"/api/apps/{app_body['id']}", json={"builder": NAME})
