@@ -15,7 +15,7 @@ from .contract.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from .context import RivetrContext
-    from .models.core import AppPages
+    from .models.app_pages import AppPages
 
 #: The page keys: the proxy's own answers an app may replace, and the maintenance page.
 PAGE_KEYS = ("502", "503", "504", "maintenance")
@@ -84,7 +84,7 @@ def pages_json(row: AppPages | None) -> dict[str, Any]:
 
 async def _change(ctx: RivetrContext, app_id: str, change: Any) -> dict[str, Any]:
     from .db.engine import utcnow
-    from .models.core import AppPages
+    from .models.app_pages import AppPages
 
     await ctx.services.apps.get(app_id)  # NotFound
     async with ctx.db.session() as session:
@@ -99,7 +99,7 @@ async def _change(ctx: RivetrContext, app_id: str, change: Any) -> dict[str, Any
 
 
 async def get(ctx: RivetrContext, app_id: str) -> dict[str, Any]:
-    from .models.core import AppPages
+    from .models.app_pages import AppPages
 
     await ctx.services.apps.get(app_id)  # NotFound
     async with ctx.db.session() as session:

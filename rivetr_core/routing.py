@@ -273,9 +273,11 @@ class RouteService:
 
     async def app_pages(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
         """``{app_id: route fields}`` of the apps with maintenance on or pages set (of one app if given)."""
+        if app_id is None and not await self._any_app_pages():
+            return {}  # start-up and resyncs on a server whose apps set none: no model to load for it
         from .apppages import route_fields
+        from .models.app_pages import AppPages
         from .models.apps import App
-        from .models.core import AppPages
 
         query = select(AppPages, App.name).join(App, col(App.id) == col(AppPages.app_id))
         if app_id is not None:
@@ -283,6 +285,11 @@ class RouteService:
         async with self.db.session() as session:
             rows = (await session.exec(query)).all()
         return {row.app_id: fields for row, name in rows if (fields := route_fields(row, name))}
+
+    async def _any_app_pages(self) -> bool:
+        async with self.db.session() as session:
+            found = await session.exec(sa.text("SELECT 1 FROM app_pages LIMIT 1"))  # type: ignore[call-overload]
+            return found.first() is not None
 
     async def publish_app(self, app_id: str) -> None:
         """Push every route of an app again (its maintenance switch or pages changed). The listeners are not

@@ -101,3 +101,19 @@ def test_the_api_server_loads_http2_only_when_a_client_speaks_it() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_app_pages_table_loads_with_the_feature() -> None:
+    """Maintenance and error pages (a table, its JSON column, the page rules) load when an app sets one, or with
+    the feature's API: not with the core's tables and the route service."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rivetr_core.models, rivetr_core.routing, rivetr_core.app\n"
+        "print('rivetr_core.models.app_pages' in sys.modules, 'rivetr_core.apppages' in sys.modules)\n"
+        "import rivetr_core.apppages, rivetr_core.models.app_pages\n"
+        "print(rivetr_core.models.app_pages.AppPages.__tablename__)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split("\n")[:2] == ["False False", "app_pages"], result.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, String
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from rivetr_core.db.engine import utcnow
@@ -53,20 +53,4 @@ class RouteSettings(SQLModel, table=True):
     auth_realm: str | None = Field(default=None, max_length=200)
     auth_users_enc: str | None = None
     compression: bool = True  # response compression for this key (with [proxy] compression on)
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
-class AppPages(SQLModel, table=True):
-    """An app's maintenance switch and its own pages for the proxy's 502/503/504 answers (issue 22); pushed to
-    the proxy with every route of the app (:mod:`rivetr_core.apppages`). No row: no maintenance, no pages."""
-
-    __tablename__ = "app_pages"
-
-    app_id: str = Field(
-        sa_column=Column(String(32), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True)
-    )
-    maintenance: bool = False
-    maintenance_message: str | None = Field(default=None, max_length=500)
-    #: ``{"502"|"503"|"504"|"maintenance": "<html>"}``: only the pages set.
-    error_pages: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)

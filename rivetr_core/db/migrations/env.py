@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import rivetr_core.models
 
 # Lazily loaded features' tables: backups (and the services it imports), compose stacks, teams, two-factor login.
+import rivetr_core.models.app_pages
 import rivetr_core.models.backups
 import rivetr_core.models.invitations
 import rivetr_core.models.passkeys
