@@ -120,10 +120,14 @@ CADDYFILE = (
 def nginx(dir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
     conf = dir / f"{name}.conf"
     conf.write_text(NGINX_COMMON.format(dir=dir, name=name, body=body))
+    # A session of its own, as proxy-builtin's master puts itself: with autogroup scheduling (Debian's default)
+    # each session is a scheduling group sharing the CPU first, so a peer left in the benchmark's session (with
+    # wrk) would get less CPU than proxy-builtin on a saturated machine, and the reverse for the backend.
     return subprocess.Popen(
         ["nginx", "-e", str(dir / f"{name}.error.log"), "-c", str(conf), "-p", str(dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -248,6 +252,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=env,
+                start_new_session=True,  # as nginx() says
             )
             wait_port(port)
             return port, [p.pid], p
