@@ -101,13 +101,17 @@ def answer(
     settings: Any, state_dir: Path, domain: str | None, tail: int, after: str | None
 ) -> dict[str, Any]:
     """What ``GET /api/proxy/access-log`` answers for ``settings`` (a :class:`.settings.ProxySettings`).
-    ValueError (naming ``domain`` or ``after``) for a request that can't be answered."""
+    ValidationFailed on ``domain`` or ``after`` for a request that can't be answered (a 422 naming it)."""
+    from rivetr_core.contract.errors import ValidationFailed
+
     fmt = settings.access_log_format
     if domain and fmt != "json":
-        raise ValueError(f"filtering by domain needs access_log_format = json (it is {fmt})")
+        raise ValidationFailed.on(
+            "domain", f"filtering by domain needs access_log_format = json (it is {fmt})"
+        )
     directory = Path(settings.access_log_dir) if settings.access_log_dir else state_dir
     try:
         result = read_access_log(directory, fmt, domain, tail, after)
     except ValueError:
-        raise ValueError("not a cursor from an earlier answer (after)") from None
+        raise ValidationFailed.on("after", "not a cursor from an earlier answer") from None
     return {**result, "enabled": bool(settings.access_log), "format": fmt}
