@@ -132,7 +132,13 @@ async def describe(ctx: RivetrContext, app_id: str) -> DefaultDomain | None:
     none or there is no such app."""
     if mode(ctx) is None:  # the usual case: no query at all
         return None
-    names = await _names(ctx, app_id)
+    return await _describe(ctx, app_id, await _names(ctx, app_id))
+
+
+async def _describe(
+    ctx: RivetrContext, app_id: str, names: tuple[str, str | None, bool] | None
+) -> DefaultDomain | None:
+    """:func:`describe` for the app's names already read (:func:`_names`)."""
     if names is None:
         return None
     app_name, project_name, enabled = names
@@ -182,12 +188,15 @@ def default_domain_json(found: DefaultDomain | None, *, https: bool) -> dict[str
     }
 
 
-async def annotate(ctx: RivetrContext, out: dict[str, Any]) -> dict[str, Any]:
-    """Fill ``default_domain`` of an app's API JSON (what :func:`describe` says)."""
-    found = await describe(ctx, out["id"])
+def _api_json(ctx: RivetrContext, found: DefaultDomain | None) -> dict[str, Any] | None:
     # base names are covered by ACME or an uploaded *.<base> certificate; sslip names get none by default
     https = found is not None and found.kind == "base" and ctx.config.proxy.acme_enabled
-    out["default_domain"] = default_domain_json(found, https=https)
+    return default_domain_json(found, https=https)
+
+
+async def annotate(ctx: RivetrContext, out: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``default_domain`` of an app's API JSON (what :func:`describe` says)."""
+    out["default_domain"] = _api_json(ctx, await describe(ctx, out["id"]))
     return out
 
 
@@ -239,10 +248,10 @@ async def follow_app_edit(ctx: RivetrContext, old_app: Any, values: dict[str, An
 async def app_view(ctx: RivetrContext, app_id: str) -> dict[str, Any] | None:
     """What the dashboard shows of the app's generated domain: ``default_domain`` of the API plus its
     ``auto_domain`` switch; None when the server generates none (the dashboard then shows nothing)."""
-    found = await describe(ctx, app_id)
+    if mode(ctx) is None:
+        return None
+    names = await _names(ctx, app_id)  # once: the description and the switch come from the same row
+    found = await _describe(ctx, app_id, names)
     if found is None:
         return None
-    names = await _names(ctx, app_id)
-    https = found.kind == "base" and ctx.config.proxy.acme_enabled
-    view = default_domain_json(found, https=https) or {}
-    return {**view, "auto_domain": names[2] if names is not None else True}
+    return {**(_api_json(ctx, found) or {}), "auto_domain": names[2] if names is not None else True}
