@@ -5,23 +5,12 @@ rivetr_core/apppages.py, docs/proxy-error-pages.md). The app's route is set as a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from rivetr_core.app import create_app
 from tests.support.proxy import HttpBackend, free_port, http_get
 from tests.support.server import ApiClient
-
-
-@pytest.fixture
-async def routed(config_factory: Callable[..., Any]) -> AsyncIterator[tuple[ApiClient, int]]:
-    config = config_factory(proxy={"enabled": True}, plugins={"proxy-builtin": {"keep_running": False}})
-    app = create_app(config)
-    async with app.test_app():
-        client = ApiClient(app)
-        yield client, client.ctx.proxy.port
 
 
 @pytest.fixture

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from rivetr_core.app import create_app
 from rivetr_core.cli.main import cli
 from tests.support.cli import cli_env, module_server
 from tests.support.compression import ContentBackend, make_body
-from tests.support.server import ApiClient, ServerProcess
+from tests.support.server import ServerProcess
 
 DOMAIN = "zip.example.com"
-
-
-@pytest.fixture
-async def routed(config_factory: Callable[..., Any]) -> AsyncIterator[tuple[ApiClient, int]]:
-    config = config_factory(proxy={"enabled": True}, plugins={"proxy-builtin": {"keep_running": False}})
-    app = create_app(config)
-    async with app.test_app():
-        client = ApiClient(app)
-        yield client, client.ctx.proxy.port
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ proxy to real backends."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,15 +13,6 @@ import pytest
 from rivetr_core.app import create_app
 from tests.support.proxy import HttpBackend, http_get
 from tests.support.server import ApiClient
-
-
-@pytest.fixture
-async def routed(config_factory: Callable[..., Any]) -> AsyncIterator[tuple[ApiClient, int]]:
-    config = config_factory(proxy={"enabled": True}, plugins={"proxy-builtin": {"keep_running": False}})
-    app = create_app(config)
-    async with app.test_app():
-        client = ApiClient(app)
-        yield client, client.ctx.proxy.port
 
 
 @pytest.fixture

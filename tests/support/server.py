@@ -130,6 +130,19 @@ def config_factory(tmp_path: Path) -> Callable[..., RivetrConfig]:
 
 
 @pytest.fixture
+async def routed(config_factory: Callable[..., RivetrConfig]) -> AsyncIterator[tuple[ApiClient, int]]:
+    """A started in-process app with the real built-in proxy (stopped with the app) and that proxy's HTTP port:
+    routes set through the API answer real requests, no container engine needed."""
+    from rivetr_core.app import create_app
+
+    config = config_factory(proxy={"enabled": True}, plugins={"proxy-builtin": {"keep_running": False}})
+    app = create_app(config)
+    async with app.test_app():
+        client = ApiClient(app)
+        yield client, client.ctx.proxy.port
+
+
+@pytest.fixture
 async def api(config_factory: Callable[..., RivetrConfig]) -> AsyncIterator[ApiClient]:
     """A started in-process app (proxy off, no entry-point-independent assumptions) and its client."""
     from rivetr_core.app import create_app
