@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from pydantic import BaseModel
 
 from rivetr_core.pagination import page_model
+
+
+def fresh_python(code: str) -> str:
+    """The output of ``code`` run by a new interpreter: what it imports is what loading the modules imports."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
 class _Item(BaseModel):
@@ -23,17 +31,13 @@ def test_list_envelopes_are_built_on_first_use_not_at_import() -> None:
 def test_the_tasks_api_loads_its_services_with_the_first_request() -> None:
     """Registering /api/apps/{id}/tasks at start-up must not load the task services and their tables (~0.9 MB of
     the idle server); their response models live apart (rivetr_core.services.task_responses)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, rivetr_core.api.tasks\n"
         "loaded = [m for m in ('rivetr_core.services.tasks', 'rivetr_core.services.scheduled_deployments',"
         " 'rivetr_core.models.tasks') if m in sys.modules]\n"
         "print(','.join(loaded))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    assert fresh_python(code).strip() == ""
 
 
 def test_the_response_model_states_the_output_limit_the_table_keeps() -> None:
@@ -46,17 +50,14 @@ def test_the_response_model_states_the_output_limit_the_table_keeps() -> None:
 def test_table_classes_build_their_validators_on_first_use() -> None:
     """~40 table classes with eager pydantic validators cost the idle server ~0.6 MB; rows come from SQLAlchemy,
     which never validates them. A first validation or dump still builds the validator and works."""
-    import subprocess
-    import sys
-
     code = (
         "from rivetr_core.models.apps import App\n"
         "print(App.__pydantic_complete__)\n"
         "app = App.model_validate({'name': 'web', 'git_url': 'https://example.test/r.git', 'project_id': 'p1'})\n"
         "print(App.__pydantic_complete__, app.name, app.model_dump()['name'])\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split("\n")[:2] == ["False", "True web web"], result.stdout
+    out = fresh_python(code)
+    assert out.split("\n")[:2] == ["False", "True web web"], out
 
 
 _H2_SERVER = """
@@ -83,9 +84,6 @@ asyncio.run(serve(app, config))
 def test_the_api_server_loads_http2_only_when_a_client_speaks_it() -> None:
     """Hypercorn's HTTP/2 protocol (~1.1 MB of idle RSS) loads with the first h2 connection, not at start; an
     HTTP/1.1 request leaves it unloaded and an h2c (prior knowledge) request is still served over HTTP/2."""
-    import subprocess
-    import sys
-
     proc = subprocess.Popen([sys.executable, "-c", _H2_SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -106,14 +104,11 @@ def test_the_api_server_loads_http2_only_when_a_client_speaks_it() -> None:
 def test_the_app_pages_table_loads_with_the_feature() -> None:
     """Maintenance and error pages (a table, its JSON column, the page rules) load when an app sets one, or with
     the feature's API: not with the core's tables and the route service."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, rivetr_core.models, rivetr_core.routing, rivetr_core.app\n"
         "print('rivetr_core.models.app_pages' in sys.modules, 'rivetr_core.apppages' in sys.modules)\n"
         "import rivetr_core.apppages, rivetr_core.models.app_pages\n"
         "print(rivetr_core.models.app_pages.AppPages.__tablename__)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split("\n")[:2] == ["False False", "app_pages"], result.stdout
+    out = fresh_python(code)
+    assert out.split("\n")[:2] == ["False False", "app_pages"], out
