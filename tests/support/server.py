@@ -238,6 +238,9 @@ def start_server(
         "RIVETR_SERVER__API_PORT": "0",
         "RIVETR_SERVER__API_HOST": "127.0.0.1",
         "RIVETR_PROXY__HOST": "127.0.0.1",  # tests never listen beyond loopback unless they ask to
+        # Any free ports unless a test names them: tests running side by side must not share :80 and :443.
+        "RIVETR_SERVER__PROXY_PORT": "0",
+        "RIVETR_SERVER__PROXY_HTTPS_PORT": "0",
         "RIVETR_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
         "RIVETR_PROXY__ENABLED": "false",
         **(env or {}),

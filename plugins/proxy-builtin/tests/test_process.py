@@ -220,6 +220,17 @@ def test_an_address_new_to_a_route_starts_healthy_though_down_under_another(prox
     assert http_get(p.port, "fresh.test")[0] == 503
 
 
+def test_a_second_proxy_on_a_busy_port_refuses_to_start_instead_of_sharing_it(proxy_factory, backend_factory):
+    """Workers bind with SO_REUSEPORT, which lets another listener of the same user join a busy port and have the
+    kernel split its connections between the two. A proxy must fail on a port another proxy serves (found when
+    two test servers both took :80 and half of one's requests got the other's 404)."""
+    first = proxy_factory(workers=2)
+    first.set_route("mine.test", backend_factory("first").address)
+    with pytest.raises(Exception, match="Address already in use"):
+        proxy_factory(port=first.port, https_port=None)
+    assert {http_get(first.port, "mine.test")[2] for _ in range(40)} == {b"first"}
+
+
 @pytest.mark.slow
 def test_control_channel_survives_many_route_changes(proxy_factory, backend_factory):
     a = backend_factory("a")

@@ -108,7 +108,8 @@ def reuse_or_listen(master: Master, port: int, https: bool, bind: Any) -> list[s
     if socks:
         port = socks[0].getsockname()[1]
     if len(socks) < n:
-        socks = socks + bind(port, n - len(socks))
+        # Extra workers join the inherited sockets' port; a fresh listener first checks the port is free.
+        socks = socks + bind(port, n - len(socks), not socks)
     return socks
 
 

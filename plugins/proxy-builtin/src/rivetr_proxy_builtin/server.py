@@ -52,6 +52,20 @@ from .tlsfiles import FALLBACK, cert_basename, covering_cert, domain_of, ensure_
 STATE_VERSION = 1
 
 
+def _claim_port(family: int, host: str, port: int) -> int:
+    """Check that nothing listens on ``host:port`` before the workers bind it with ``SO_REUSEPORT`` (port 0: pick
+    one nothing uses). The kernel lets a second ``SO_REUSEPORT`` listener of the same user join a busy port and
+    then splits connections between the two: another proxy on :80 would silently answer half of the requests
+    (our routes missing there). A plain bind fails with EADDRINUSE in that case instead."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are not listeners
+        probe.bind((host, port))
+        return int(probe.getsockname()[1])
+    finally:
+        probe.close()
+
+
 class WorkerHandle:
     """The master's side of one worker: its process, control pipe and pending acknowledgements."""
 
@@ -175,9 +189,11 @@ class Master:
         await self.broadcast()
 
     # --------------------------------------------------------------------------------------------- workers
-    def _listen(self, port: int, count: int | None = None) -> list[socket.socket]:
+    def _listen(self, port: int, count: int | None = None, claim: bool = True) -> list[socket.socket]:
         s = self.settings
         family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+        if claim:
+            port = _claim_port(family, s.host, port)
         socks = []
         for _ in range(s.workers if count is None else count):
             sock = socket.socket(family, socket.SOCK_STREAM)
