@@ -58,3 +58,40 @@ async def test_a_domain_served_by_a_wildcard_says_so(tmp_path: Path) -> None:
         assert status == 404
         status, listing = await api.get("/api/certificates")
         assert {c["domain"] for c in listing["items"]} == {"*.wild.test", "exact.wild.test"}
+
+
+async def test_the_list_names_the_routed_domains_a_wildcard_serves(tmp_path: Path) -> None:
+    """``serves`` on a wildcard certificate: the routed names one label under it without a certificate of their
+    own (an exact certificate wins, a deeper name or another zone is not served by it, paths count once)."""
+    from rivetr_core.app import create_app
+
+    ca = make_ca("Wildcard Test CA")
+    app = create_app(make_config(tmp_path / "data", proxy={"enabled": False}), load_entrypoints=False)
+    async with app.test_app():
+        api = ApiClient(app)
+        for key in (
+            "a.wild.test",
+            "b.wild.test",
+            "b.wild.test/v1",
+            "own.wild.test",
+            "x.y.wild.test",
+            "other.test",
+        ):
+            status, body = await api.post("/api/routes", json=_route(key))
+            assert status in (200, 201), body
+        for domain in ("*.wild.test", "own.wild.test"):
+            status, _ = await api.post("/api/certificates", json=_upload_body(ca, domain, [domain]))
+            assert status == 201
+        status, listing = await api.get("/api/certificates")
+        serves = {c["domain"]: c["serves"] for c in listing["items"]}
+        assert serves == {"*.wild.test": ["a.wild.test", "b.wild.test"], "own.wild.test": []}
+        status, cert = await api.get("/api/certificates/*.wild.test")
+        assert cert["serves"] == ["a.wild.test", "b.wild.test"]
+
+
+def _route(key: str) -> dict[str, Any]:
+    domain, _, path = key.partition("/")
+    body: dict[str, Any] = {"domain": domain, "upstreams": ["127.0.0.1:9"]}
+    if path:
+        body["path_prefix"] = "/" + path
+    return body

@@ -46,10 +46,14 @@ def tls() -> CertificateService:
 @document_response(page_model(CertificateOut, "CertificatePage"))
 async def list_certificates(query_args: PageQuery) -> dict[str, Any]:
     """Every certificate Rivetr holds or is trying to obtain, by domain, with its state and last error, a page
-    at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``)."""
+    at a time (``{"items", "next"}``; pass ``next`` back as ``?cursor=``). A wildcard certificate lists in
+    ``serves`` the routed domains it answers for."""
     service = tls()
     rows, next_cursor = await service.page(query_args)
-    return envelope([service.certificate_json(row) for row in rows], next_cursor)
+    coverage = await service.wildcard_coverage()
+    return envelope(
+        [service.certificate_json(row, serves=coverage.get(row.domain)) for row in rows], next_cursor
+    )
 
 
 @bp.get("/<domain>")
@@ -60,7 +64,8 @@ async def get_certificate(domain: str) -> dict[str, Any]:
     (answered with ``covered_domain`` set to ``domain``). 404 when neither exists."""
     service = tls()
     row, covered = await service.serving(domain)
-    return service.certificate_json(row, covered)
+    serves = (await service.wildcard_coverage()).get(row.domain) if row.domain.startswith("*.") else None
+    return service.certificate_json(row, covered, serves)
 
 
 @bp.post("")

@@ -75,11 +75,17 @@ def certs_list(conn: Connection, as_json: bool) -> None:
         return
     table(
         [
-            (c["domain"], c["status"], _kind(c), c["issuer"], _expiry(c), _one_line(c["last_error"]))
+            (_listed_domain(c), c["status"], _kind(c), c["issuer"], _expiry(c), _one_line(c["last_error"]))
             for c in rows
         ],
         ["domain", "status", "kind", "issuer", "expires", "last error"],
     )
+
+
+def _listed_domain(cert: dict[str, Any]) -> str:
+    # A wildcard says how many routed names it serves (`certs show` names them).
+    serves = cert.get("serves") or []
+    return f"{cert['domain']} (serves {len(serves)})" if serves else str(cert["domain"])
 
 
 def _one_line(text: str | None, width: int = 80) -> str | None:
@@ -103,6 +109,7 @@ def _show(cert: dict[str, Any]) -> None:
             ("kind", _kind(cert)),
             ("issuer", cert["issuer"]),
             ("names", cert["names"]),
+            *([("serves", ", ".join(cert["serves"]))] if cert.get("serves") else []),
             ("valid from", short_time(cert["not_before"])),
             ("expires", _expiry(cert)),
             ("issued", short_time(cert["issued_at"])),

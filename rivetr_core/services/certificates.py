@@ -51,6 +51,11 @@ class CertificateOut(ApiModel):
         description="Only in GET /api/certificates/{domain}: the domain asked for, when it has no certificate "
         "of its own and this wildcard certificate (`domain`) serves it; null otherwise.",
     )
+    serves: list[str] = Field(
+        default_factory=list,
+        description="For a wildcard certificate: the routed domains without a valid certificate of their own "
+        "that the proxy serves with it (one label deep, as TLS clients match wildcards); empty otherwise.",
+    )
 
 
 class CertificateService:
@@ -61,10 +66,37 @@ class CertificateService:
     def manager(self) -> CertificateManager:
         return self.ctx.services.certificates
 
-    def certificate_json(self, row: Certificate, covered_domain: str | None = None) -> dict[str, Any]:
-        """A certificate as the API shows it (never its key); ``covered_domain``: see :meth:`serving`."""
-        data = {**row_json(row, self.manager.status(row)), "covered_domain": covered_domain}
+    def certificate_json(
+        self, row: Certificate, covered_domain: str | None = None, serves: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A certificate as the API shows it (never its key); ``covered_domain``: see :meth:`serving`;
+        ``serves``: see :meth:`wildcard_coverage`."""
+        data = {
+            **row_json(row, self.manager.status(row)),
+            "covered_domain": covered_domain,
+            "serves": serves or [],
+        }
         return CertificateOut.model_validate(data).model_dump(mode="json")
+
+    async def wildcard_coverage(self) -> dict[str, list[str]]:
+        """``{"*.example.com": ["a.example.com", ...]}``: the routed domains each wildcard certificate serves
+        because they have no usable certificate of their own (the rule of :meth:`serving`, for every route), so
+        a list of certificates shows which names an uploaded wildcard actually answers for."""
+        from rivetr_core.tls.wildcard import covering_wildcard
+
+        held = {row.domain: bool(row.cert_pem) for row in await self.manager.store.list()}
+        if not any(domain.startswith("*.") and usable for domain, usable in held.items()):
+            return {}
+        routes = self.ctx.services.get("routes")
+        domains = (
+            {row.domain.partition("/")[0] for row in await routes.list()} if routes is not None else set()
+        )
+        coverage: dict[str, list[str]] = {}
+        for domain in sorted(domains):
+            wild = covering_wildcard(domain)
+            if wild and held.get(wild) and not held.get(domain):
+                coverage.setdefault(wild, []).append(domain)
+        return coverage
 
     async def page(self, page: PageQuery) -> tuple[list[Certificate], str | None]:
         """Every certificate held or being obtained, by domain, a page at a time."""

@@ -123,6 +123,26 @@ def test_certificates_page_uploads_refuses_renews_and_deletes(
     screenshot(page, "certificates-phone")
 
 
+def test_a_wildcard_row_names_the_routed_domains_it_serves(shared_server: Any, page: Any) -> None:
+    server = shared_server
+    cert, key = self_signed("*.serves-web.example.test")
+    with _api(server) as api:
+        for domain in ("shop.serves-web.example.test", "blog.serves-web.example.test"):
+            routed = api.post("/api/routes", json={"domain": domain, "upstreams": ["127.0.0.1:9"]})
+            assert routed.status_code in (200, 201), routed.text
+        up = api.post(
+            "/api/certificates",
+            json={"domain": "*.serves-web.example.test", "certificate": cert, "private_key": key},
+        )
+        assert up.status_code == 201, up.text
+    login(page, server.url)
+    page.goto(server.url + "/certificates")
+    row = page.locator("#certificate-table tr[data-domain='*.serves-web.example.test']")
+    expect(row.locator("[data-serves]")).to_have_text(
+        "serves blog.serves-web.example.test, shop.serves-web.example.test"
+    )
+
+
 PEBBLE_DOMAIN = "renew.pebble.test"
 
 

@@ -58,6 +58,7 @@ async def _listing() -> dict[str, Any]:
         abort(403, "Certificates are shown to members of a team and to the server's owners and admins.")
     service = ctx().services.tls
     rows, _next = await service.page(PageQuery(limit=LISTED))
+    coverage = await service.wildcard_coverage()
     # Domain → app, for the apps this person may see (the team filter applies): certificates are server-wide,
     # the apps behind their domains are not.
     apps = await queries.list_apps(ctx())
@@ -66,7 +67,7 @@ async def _listing() -> dict[str, Any]:
     now = datetime.now(UTC)
     certificates = []
     for row in rows:
-        cert = service.certificate_json(row)
+        cert = service.certificate_json(row, serves=coverage.get(row.domain))
         not_after = _parse(cert["not_after"])
         days = _days_left(not_after, now)
         certificates.append(
