@@ -49,7 +49,6 @@ _SPECIAL: dict[bytes, int] = {
     b"keep-alive": _H_DROP,
     b"proxy-connection": _H_DROP,
     b"te": _H_DROP,
-    b"trailer": _H_DROP,
     b"proxy-authorization": _H_DROP,  # credentials meant for this hop only
 }
 _ACME_PREFIX = b"/.well-known/acme-challenge/"
@@ -243,7 +242,10 @@ class ClientConn(ClientFlow):
             raise ValueError("request head too large")
         # Classified as they arrive: ordinary fields become output lines at once (one pass, no tuples).
         kind = _SPECIAL.get(name.lower())
-        if kind is None:
+        if not self.in_head:
+            # llhttp reports a chunked body's trailer fields through on_header too, after the last chunk.
+            self._trailer(name, value, kind)
+        elif kind is None:
             self.out.append(b"%s: %s\r\n" % (name, value))
         elif kind == _H_HOST:
             if self.host is not None:
@@ -439,6 +441,16 @@ class ClientConn(ClientFlow):
         else:
             self.waiting.append(ex)
             self.pause(P_PIPELINE)
+
+    def _trailer(self, name: bytes, value: bytes, kind: int | None) -> None:
+        """A trailer field of a chunked request body: kept for the upstream's last chunk, unless it is one the
+        proxy decides itself (routing, forwarding, hop-by-hop: the fields of _SPECIAL); llhttp already refuses
+        framing fields there. Not for an exchange the proxy answers itself (its body is only swallowed)."""
+        ex = self.parsing
+        if ex is None or kind is not None or ex.local is not None:
+            return
+        line = b"%s: %s\r\n" % (name, value)
+        ex.trailers = line if ex.trailers is None else ex.trailers + line
 
     def on_chunk_header(self) -> None:
         self.excess -= 16  # framing allowance per chunk (size line and CRLFs); see _CHUNK_EXCESS_LIMIT

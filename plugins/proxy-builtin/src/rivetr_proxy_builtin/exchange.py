@@ -43,6 +43,7 @@ class Exchange:
         "sent",
         "status",
         "t0",
+        "trailers",
         "up",
         "up_start",
         "up_time",
@@ -82,6 +83,7 @@ class Exchange:
         # Accept-Encoding, kept only when compression is on for the route (see .compress); None: pass through.
         self.accept: bytes | None = None
         self.rstats: list[Any] | None = None  # [requests, upstream_errors, latency histogram] of the route
+        self.trailers: bytes | None = None  # trailer lines of a chunked request body, for its last chunk
 
     def request_done(self, read_deadline: float) -> None:
         """The client's request ended (HTTP/1.1 message complete or an HTTP/2 END_STREAM): from now on the
@@ -92,10 +94,11 @@ class Exchange:
         if up is not None:
             up.deadline = read_deadline
         if self.chunked:
+            last = b"0\r\n\r\n" if self.trailers is None else b"0\r\n" + self.trailers + b"\r\n"
             if up is not None:
-                up.t.write(b"0\r\n\r\n")  # type: ignore[union-attr]
+                up.t.write(last)  # type: ignore[union-attr]
             elif self.pending is not None:
-                self.pending.append(b"0\r\n\r\n")
+                self.pending.append(last)
 
 
 def drop_upstream(ex: Exchange) -> None:

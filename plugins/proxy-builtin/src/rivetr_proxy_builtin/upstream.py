@@ -32,11 +32,10 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 # Hop-by-hop fields of a response head (searched in the lower-cased head; Transfer-Encoding is not among
-# them because chunked bodies are passed through encoded).
-_RESP_HOP = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te|trailer):")
-_RESP_HOP_LINE = re.compile(
-    rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te|trailer):[^\r\n]*", re.I
-)
+# them because chunked bodies are passed through encoded, and neither is Trailer: the trailer fields it
+# announces pass through with them, and RFC 9110 §6.6.2 makes it end-to-end).
+_RESP_HOP = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te):")
+_RESP_HOP_LINE = re.compile(rb"\r\n(?:connection|keep-alive|proxy-connection|upgrade|te):[^\r\n]*", re.I)
 _HSTS = b"Strict-Transport-Security: max-age=31536000\r\n\r\n"
 _CONN_VALUE = re.compile(rb"\r\nconnection:([^\r\n]*)")
 #: End of a response head written with bare LF line ends, and any line end (for rewriting it to CRLF).
