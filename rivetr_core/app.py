@@ -46,6 +46,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.previews:bp",
     "rivetr_core.api.apps:bp",
     "rivetr_core.api.app_lifecycle:bp",
+    "rivetr_core.api.app_scale:bp",
     "rivetr_core.api.app_pages:bp",
     "rivetr_core.api.build_plan:bp",
     "rivetr_core.api.git_check:bp",

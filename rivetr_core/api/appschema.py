@@ -110,6 +110,13 @@ _POST_DEPLOY_HELP = (
     "Shell command (sh -c) run in the new container after the switch; a failure is reported (deployment log, "
     "post_deploy_failed event), never rolled back. null clears it."
 )
+_REPLICAS_HELP = (
+    "Containers of the app behind the proxy on this server, 1 to 20 (docs/scaling.md): a deployment starts, "
+    "health-checks and routes to all of them; the proxy balances requests over them."
+)
+_REPLICAS_UPDATE = (
+    " Applies at the next deployment; POST /api/apps/{id}/scale applies it now, without a rebuild."
+)
 _STRATEGY_HELP = (
     "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "
     "both mount the app's named volumes meanwhile). recreate: the old container stops first, for data that "
@@ -496,6 +503,7 @@ class AppIn(_BuildOverrides):
         True, description="Also route the generated <app>.<project>.<[proxy] base_domain> (or sslip.io) name."
     )
     deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
+    replicas: int = Field(1, ge=1, le=20, description=_REPLICAS_HELP)
     backup_consistency: BackupConsistency = Field("pause", description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
@@ -542,6 +550,7 @@ class AppUpdate(_BuildOverrides):
     hsts: bool | None = Field(None, description="Applies to the app's routes at once.")
     auto_domain: bool | None = Field(None, description="Routes or drops the generated domain at once.")
     deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
+    replicas: int | None = Field(None, ge=1, le=20, description=_REPLICAS_HELP + _REPLICAS_UPDATE)
     backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP

@@ -26,6 +26,8 @@ CORE_ROUTES: dict[str, str] = {
     "app_lifecycle_api.stop_app": DEPLOY,
     "app_lifecycle_api.start_app": DEPLOY,
     "app_lifecycle_api.restart_app": DEPLOY,
+    "app_scale_api.scale_app": DEPLOY,
+    "app_scale_api.list_replicas": READ,
     "app_pages_api.get_app_pages": READ,
     "app_pages_api.set_app_maintenance": WRITE,
     "app_pages_api.put_app_error_page": WRITE,

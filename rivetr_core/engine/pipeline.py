@@ -140,8 +140,13 @@ def image_tag(app_name: str, deployment_id: str) -> str:
     return f"localhost/rivetr/{app_name}:{deployment_id}"
 
 
-def container_name(app_name: str, deployment_id: str, restart: int = 0) -> str:
-    return f"rivetr-{app_name}-{deployment_id[:12]}" + (f"-r{restart}" if restart else "")
+def container_name(app_name: str, deployment_id: str, restart: int = 0, replica: int = 0) -> str:
+    """Replica 0 keeps the name a one-container app always had; replica ``i`` adds ``-<i>``."""
+    return (
+        f"rivetr-{app_name}-{deployment_id[:12]}"
+        + (f"-{replica}" if replica else "")
+        + (f"-r{restart}" if restart else "")
+    )
 
 
 def run_spec(
@@ -152,8 +157,10 @@ def run_spec(
     *,
     restart: int = 0,
     host_port: int = 0,
+    replica: int = 0,
 ) -> RunSpec:
-    """The container of a deployment (also used by crash restarts, with the same env and limits)."""
+    """The container of a deployment (also used by crash restarts, with the same env and limits); ``replica``
+    ≥ 1: one of its extra replicas (rivetr_core.engine.replicas), labelled with its index."""
     app, runtime_cfg = snap.app, service.ctx.config.runtime
     limits = effective_limits(app, runtime_cfg)
     env = {
@@ -164,11 +171,14 @@ def run_spec(
         "RIVETR_DEPLOYMENT_ID": dep.id,
         "SOURCE_COMMIT": dep.commit_sha or "",
     }
+    labels = service.labels(app.id, dep.id)
+    if replica:
+        labels["rivetr.replica"] = str(replica)  # engine.replicas.LABEL_REPLICA (that module loads lazily)
     return RunSpec(
         image=image,
-        name=container_name(app.name, dep.id, restart),
+        name=container_name(app.name, dep.id, restart, replica),
         env=env,
-        labels=service.labels(app.id, dep.id),
+        labels=labels,
         container_port=app.port,
         host_port=host_port,
         cpu_limit=limits.cpu,
@@ -201,6 +211,9 @@ class Pipeline:
     switch_task: asyncio.Future[Deployment | None] | None = None
     #: The deployment a ``recreate`` stopped before starting this one (nothing serves if this one fails).
     stopped_previous: Deployment | None = None
+    #: Containers of replicas 1..N-1 this deployment started (removed if it fails) and their upstreams.
+    replica_ids: list[str] = field(default_factory=list)
+    replica_upstreams: list[str] = field(default_factory=list)
 
     @property
     def dep_id(self) -> str:
@@ -256,6 +269,8 @@ class Pipeline:
             await self.status("health_checking", container_id=self.container_id, upstream=upstream)
             async with self.step("health"):
                 await self._health(runtime, upstream)
+                if app.replicas > 1:
+                    await self._start_replicas(runtime, image)
             await self.status("switching")
             self.switch_task = asyncio.ensure_future(self._switch(upstream))
             old = await asyncio.shield(self.switch_task)
@@ -516,6 +531,7 @@ class Pipeline:
             self.stopped_previous = current
         self.log(f"recreate: stopping the previous container ({current.container_id[:12]}) first")
         await svc.remove_container(runtime, current.container_id)
+        await self._remove_replicas_of(runtime, current, drain=False)
 
     async def _start(self, runtime: ContainerRuntime, image: str) -> str:
         spec = run_spec(self.service, self.snap, self.deployment, image)
@@ -542,6 +558,47 @@ class Pipeline:
         )
         return upstream
 
+    async def _start_replicas(self, runtime: ContainerRuntime, image: str) -> None:
+        """Replicas 1..N-1 (``App.replicas`` > 1), started together once replica 0 is healthy, each health-gated
+        (rivetr_core.engine.replicas); the first failure fails the deployment, naming the replica."""
+        from .replicas import start_replica
+
+        count = self.snap.app.replicas
+        self.log(f"starting replicas 1..{count - 1} of {count}")
+        rows = await asyncio.gather(
+            *(
+                start_replica(
+                    self.service,
+                    self.snap,
+                    self.deployment,
+                    image,
+                    index,
+                    runtime,
+                    note=self.log,
+                    started=self.replica_ids,
+                )
+                for index in range(1, count)
+            ),
+            return_exceptions=True,
+        )
+        for index, row in enumerate(rows, start=1):
+            if isinstance(row, BaseException):
+                if isinstance(row, PipelineError | RivetrError):
+                    raise PipelineError(f"replica {index}: {_describe(row)}") from row
+                raise row
+        self.replica_upstreams = [
+            row.upstream for row in rows if not isinstance(row, BaseException) and row.upstream
+        ]
+
+    async def _remove_replicas_of(self, runtime: ContainerRuntime, dep: Deployment, *, drain: bool) -> None:
+        """Drain (when asked) and remove the extra replicas of a previous deployment, if it had any."""
+        from .replicas import drain_and_remove, extra_rows
+
+        extras = [(r["container_id"], r["upstream"]) for r in await extra_rows(self.service.db, dep.id)]
+        if extras:
+            await drain_and_remove(self.service, runtime, extras, drain=drain, note=self.log)
+            self.log(f"stopped and removed {len(extras)} previous replica container(s)")
+
     async def _health(self, runtime: ContainerRuntime, upstream: str) -> None:
         try:
             await wait_healthy(
@@ -567,9 +624,12 @@ class Pipeline:
 
     async def _switch(self, upstream: str) -> Deployment | None:
         async with self.step("switch"), self.service.switch_lock(self.snap.app.id):
-            old = await self.service.switch(self.snap, self.deployment, upstream)
+            old = await self.service.switch(
+                self.snap, self.deployment, upstream, extra_upstreams=self.replica_upstreams
+            )
             self.switched = True
-        self.log(f"switched {', '.join(self.snap.domains) or '(no domains)'} to {upstream}")
+        targets = ", ".join([upstream, *self.replica_upstreams])
+        self.log(f"switched {', '.join(self.snap.domains) or '(no domains)'} to {targets}")
         await self.status("running", finished_at=utcnow())
         self.service.emit(
             "deployment_succeeded",
@@ -591,6 +651,7 @@ class Pipeline:
                     self.log(f"old upstream {old.upstream} still busy after the drain timeout; stopping it")
             await self.service.remove_container(runtime, old.container_id)
             self.log(f"stopped and removed the previous container ({old.container_id[:12]})")
+            await self._remove_replicas_of(runtime, old, drain=bool(self.snap.domains))
 
     async def _settle_start(self) -> None:
         """After a cancel during ``start``: wait (bounded) for the engine's answer to learn the container id."""
@@ -613,6 +674,8 @@ class Pipeline:
         if runtime is not None:
             if self.container_id:
                 await svc.remove_container(runtime, self.container_id)
+            for replica_id in self.replica_ids:
+                await svc.remove_container(runtime, replica_id)
 
             if self.built_image:
                 with contextlib.suppress(Exception):

@@ -27,6 +27,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from rivetr_core.contract import ContainerInfo, RuntimeUnavailable
@@ -34,6 +35,15 @@ from rivetr_core.db import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment
 
 from .pipeline import LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, run_spec
+
+#: engine.replicas.LABEL_REPLICA (that module loads only where an app runs replicas).
+LABEL_REPLICA = "rivetr.replica"
+#: The extra replicas of running deployments, in plain SQL: the crash watcher's every round must not load the
+#: replicas table's class (an idle server never does).
+_RUNNING_REPLICAS = text(
+    'SELECT r.deployment_id, r."index", r.container_id, r.upstream, r.restart_count FROM deployment_replicas r '
+    "JOIN deployments d ON d.id = r.deployment_id WHERE d.status = 'running'"
+)
 
 if TYPE_CHECKING:
     from .service import DeploymentService
@@ -96,11 +106,19 @@ async def remove_orphans(svc: DeploymentService) -> list[str]:
             if ids
             else {}
         )
+    replica_ids: set[str] = set()
+    if any(LABEL_REPLICA in c.labels for c in containers):  # an app runs replicas (engine.replicas)
+        from .replicas import extra_rows
+
+        for dep in deps.values():
+            if dep.status == "running":
+                replica_ids.update(r["container_id"] for r in await extra_rows(svc.db, dep.id))
     removed = []
     for info in containers:
         dep = deps.get(info.labels.get(LABEL_DEPLOYMENT, ""))
         if dep is not None and (
-            dep.status in ACTIVE_STATUSES or (dep.status == "running" and dep.container_id == info.id)
+            dep.status in ACTIVE_STATUSES
+            or (dep.status == "running" and (dep.container_id == info.id or info.id in replica_ids))
         ):
             continue
         log.info("removing orphan container %s (%s)", info.name, info.id[:12])
@@ -217,7 +235,7 @@ class CrashWatcher:
             return []
         runtime = await self.svc.ctx.runtime()
         containers = {c.id: c for c in await runtime.list(labels={LABEL_INSTANCE: self.svc.instance_id})}
-        crashed = []
+        crashed = await self._check_replicas(deps, containers)
         for dep in deps:
             info = containers.get(dep.container_id or "")
             if info is not None and info.running:
@@ -296,10 +314,11 @@ class CrashWatcher:
                 )
                 if upstream != dep.upstream:
                     routes = svc.ctx.services["routes"]
+                    extras = await self._replica_upstreams(dep.id)
                     for domain in snap.domains:
                         await routes.set(
                             domain,
-                            [upstream],
+                            [upstream, *extras],
                             app_id=dep.app_id,
                             https_redirect=app.https_redirect,
                             hsts=app.hsts,
@@ -323,6 +342,131 @@ class CrashWatcher:
                     await session.commit()
         finally:
             self._busy.discard(dep.id)
+
+    async def _replica_upstreams(self, deployment_id: str) -> list[str]:
+        async with self.svc.db.session() as session:
+            rows = [dict(r._mapping) for r in (await session.exec(_RUNNING_REPLICAS)).all()]  # type: ignore[call-overload]
+        mine = sorted((r for r in rows if r["deployment_id"] == deployment_id), key=lambda r: r["index"])
+        return [r["upstream"] for r in mine if r["upstream"]]
+
+    async def _check_replicas(
+        self, deps: list[Deployment], containers: dict[str, ContainerInfo]
+    ) -> list[str]:
+        """Start a restart for every extra replica (rivetr_core.engine.replicas) of the running deployments
+        whose container stopped or vanished; returns ``<deployment id>/<index>`` of each."""
+        async with self.svc.db.session() as session:
+            rows = [dict(r._mapping) for r in (await session.exec(_RUNNING_REPLICAS)).all()]  # type: ignore[call-overload]
+        if not rows:
+            return []
+        by_id = {d.id: d for d in deps}
+        crashed = []
+        for row in rows:
+            dep = by_id.get(row["deployment_id"])
+            key = f"{row['deployment_id']}/{row['index']}"
+            if dep is None or key in self._busy or key in self._given_up:
+                continue
+            info = containers.get(row["container_id"] or "")
+            if info is not None and info.running:
+                continue
+            if self.svc.switch_lock(dep.app_id).locked():
+                continue
+            self._busy.add(key)
+            crashed.append(key)
+            self.svc.ctx.spawn(self._restart_replica(dep, row["index"], key, info), f"restart-{key}")
+        return crashed
+
+    async def _restart_replica(
+        self, dep: Deployment, index: int, key: str, info: ContainerInfo | None
+    ) -> None:
+        """Like :meth:`_restart` for replica ``index`` ≥ 1: same image, env and limits, its old loopback port
+        when free; once its budget is spent it leaves the routes (the other replicas serve on)."""
+        from .replicas import extra_rows, record, start_replica
+
+        svc = self.svc
+        try:
+            row = next((r for r in await extra_rows(svc.db, dep.id) if r["index"] == index), None)
+            if row is None:
+                return
+            snap = await svc.snapshot(dep.app_id)
+            attempt = row["restart_count"] + 1
+            what = f"exited with code {info.exit_code}" if info else "disappeared"
+            svc.emit(
+                "container_crashed",
+                dep,
+                snap.app.name,
+                f"{snap.app.name}: replica {index} {what}",
+                level="failure",
+                data={"replica": index, "restart_count": row["restart_count"]},
+            )
+            if attempt > self.cfg.restart_max_retries:
+                self._given_up.add(key)
+                svc.emit(
+                    "container_crashed",
+                    dep,
+                    snap.app.name,
+                    f"{snap.app.name}: gave up on replica {index} after {row['restart_count']} restarts",
+                    level="failure",
+                    data={"replica": index, "gave_up": True},
+                )
+                return
+            await asyncio.sleep(self.cfg.restart_backoff_seconds * 2 ** (attempt - 1))
+            async with svc.switch_lock(dep.app_id):
+                async with svc.db.session() as session:
+                    app = await session.get(App, dep.app_id)
+                current = await svc.get_deployment(dep.id)
+                now = next((r for r in await extra_rows(svc.db, dep.id) if r["index"] == index), None)
+                if (
+                    app is None
+                    or app.status != "running"
+                    or current.status != "running"
+                    or not current.image
+                    or now is None
+                    or now["container_id"] != row["container_id"]
+                ):
+                    return  # stopped, deleted, scaled down or replaced meanwhile
+                runtime = await svc.ctx.runtime()
+                if row["container_id"]:
+                    await svc.remove_container(runtime, row["container_id"])
+                try:
+                    new = await start_replica(
+                        svc,
+                        snap,
+                        current,
+                        current.image,
+                        index,
+                        runtime,
+                        note=lambda line: None,
+                        host_port=_loopback_port(row["upstream"]),
+                        restart=attempt,
+                    )
+                except Exception:
+                    # Recorded as crashed again: the next round retries within the budget.
+                    await record(
+                        svc.db,
+                        dep.id,
+                        index,
+                        "",
+                        row["container_name"] or "",
+                        row["upstream"] or "",
+                        restart_count=attempt,
+                    )
+                    raise
+                if new.upstream != row["upstream"]:
+                    from .replicas import route_to, upstreams_of
+
+                    await route_to(svc, app, await upstreams_of(svc.db, current))
+            svc.emit(
+                "container_restarted",
+                dep,
+                snap.app.name,
+                f"{snap.app.name}: replica {index} restarted (attempt {attempt})",
+                level="warning",
+                data={"replica": index, "restart_count": attempt},
+            )
+        except Exception:
+            log.exception("restarting replica %d of deployment %s failed", index, dep.id)
+        finally:
+            self._busy.discard(key)
 
     async def _maybe_reset(self, dep: Deployment) -> None:
         restarted = self._restarted_at.get(dep.id)

@@ -445,8 +445,11 @@ class DeploymentService:
             self._health_checks[name] = registration.factory(self.ctx.plugin_context())
         return self._health_checks[name]
 
-    async def switch(self, snap: AppSnapshot, dep: Deployment, upstream: str) -> Deployment | None:
-        """Point the app's domains at ``upstream`` and make ``dep`` the running deployment.
+    async def switch(
+        self, snap: AppSnapshot, dep: Deployment, upstream: str, *, extra_upstreams: list[str] | None = None
+    ) -> Deployment | None:
+        """Point the app's domains at ``upstream`` (and the deployment's other replicas' ``extra_upstreams``, all
+        at once: the proxy balances them) and make ``dep`` the running deployment.
 
         Returns the deployment it replaced (its container is still running: the caller drains it).
         """
@@ -460,7 +463,10 @@ class DeploymentService:
             assert app is not None
             flags = route_flags(app)  # HTTPS flags edited during the build apply too
             rows = [
-                await routes.stage(session, domain, [upstream], snap.app.id, **flags) for domain in domains
+                await routes.stage(
+                    session, domain, [upstream, *(extra_upstreams or ())], snap.app.id, **flags
+                )
+                for domain in domains
             ]
             old = (
                 await session.get(Deployment, app.current_deployment_id)
@@ -563,9 +569,14 @@ class DeploymentService:
         serving = current is not None and current.status == "running" and app.status != "stopped"
         # A stopped app keeps its routes without upstreams (the proxy answers 503) until it starts again.
         upstream = current.upstream if serving and current is not None else None
+        upstreams = [upstream] if upstream else []
+        if upstream and current is not None:  # every replica of it (rivetr_core.engine.replicas)
+            from .replicas import upstreams_of
+
+            upstreams = await upstreams_of(self.db, current)
         for domain in new_domains:
             if upstream:
-                await routes.set(domain, [upstream], app_id=app_id, **route_flags(app))
+                await routes.set(domain, upstreams, app_id=app_id, **route_flags(app))
             else:
                 row = await routes.get(domain)
                 if row is not None and row.app_id == app_id:  # not serving now: only the flags change

@@ -118,6 +118,9 @@ class App(SQLModel, table=True):
     #: ``rolling``: start the new container, switch, then stop the old one (zero downtime; both share the
     #: app's named volumes meanwhile). ``recreate``: stop the old one first (a brief 502 while none runs).
     deploy_strategy: str = Field(default="rolling", max_length=20)
+    #: Containers of the app behind the proxy on this server (1..20; see rivetr_core.engine.replicas): a
+    #: deployment starts this many, ``POST /api/apps/{id}/scale`` changes it without a rebuild.
+    replicas: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     #: How a volume backup keeps the app's data consistent: ``pause`` its container for the copy, run
     #: ``pre_backup_command`` in it first (``command``), or ``none`` (see rivetr_core.services.backups).
     backup_consistency: str = Field(default="pause", max_length=10)

@@ -22,6 +22,7 @@ refuse while a deployment of the app is queued or in progress (409 ``deployment_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -62,17 +63,19 @@ class AppLifecycle:
                     code="not_running",
                     details={"status": app.status},
                 )
-            container_id = dep.container_id or ""
+            containers = await self._containers(dep)
             await self._set_status(app_id, "stopped")
             await self._route(app, [])
             try:
-                await runtime.stop(container_id, timeout=STOP_TIMEOUT)
-            except ContainerNotFound:
-                pass  # gone already: stopped is what was asked (a start then says to deploy again)
+                for container_id, _ in containers:
+                    try:
+                        await runtime.stop(container_id, timeout=STOP_TIMEOUT)
+                    except ContainerNotFound:
+                        pass  # gone already: stopped is what was asked (a start then says to deploy again)
             except Exception:
                 # The container may still serve: put the app back as it was rather than claim it stopped.
                 await self._set_status(app_id, "running")
-                await self._route(app, [dep.upstream] if dep.upstream else [])
+                await self._route(app, [up for _, up in containers if up])
                 raise
         self._emit("app_stopped", app, dep, f"{app.name}: stopped")
         return await self._app(app_id)
@@ -88,9 +91,9 @@ class AppLifecycle:
                     code="not_stopped",
                     details={"status": app.status},
                 )
-            upstream = await self._run_again(runtime, app, dep, restart=False)
+            upstreams = await self._run_all(runtime, app, dep, restart=False)
             await self._set_status(app_id, "running")
-            await self._route(app, [upstream])
+            await self._route(app, upstreams)
         self._emit("app_started", app, dep, f"{app.name}: started")
         return await self._app(app_id)
 
@@ -105,8 +108,8 @@ class AppLifecycle:
                     code="not_running",
                     details={"status": app.status},
                 )
-            upstream = await self._run_again(runtime, app, dep, restart=True)
-            await self._route(app, [upstream])
+            upstreams = await self._run_all(runtime, app, dep, restart=True)
+            await self._route(app, upstreams)
         self._emit("app_restarted", app, dep, f"{app.name}: restarted")
         return await self._app(app_id)
 
@@ -140,16 +143,66 @@ class AppLifecycle:
             dep = None
         return app, dep
 
-    async def _run_again(self, runtime: ContainerRuntime, app: App, dep: Deployment, *, restart: bool) -> str:
-        """(Re)start the deployment's container, wait until it is healthy; returns its upstream and records it
-        when the engine moved it (a dynamically published port is picked again at each start)."""
+    async def _containers(self, dep: Deployment) -> list[tuple[str, str | None]]:
+        """``(container id, upstream)`` of every replica of the deployment (rivetr_core.engine.replicas)."""
+        from rivetr_core.engine.replicas import containers_of
+
+        return await containers_of(self.ctx.db, dep)
+
+    async def _run_all(
+        self, runtime: ContainerRuntime, app: App, dep: Deployment, *, restart: bool
+    ) -> list[str]:
+        """(Re)start every replica of the deployment, one after the other (a restart keeps the others serving),
+        each health-checked; returns their upstreams. A start that fails leaves them all stopped."""
+        from rivetr_core.engine.replicas import extra_rows, record
+
+        upstreams = [await self._run_again(runtime, app, dep, restart=restart)]
+        for row in await extra_rows(self.ctx.db, dep.id):
+            if not row["container_id"]:
+                continue
+            try:
+                upstream = await self._run_again(
+                    runtime, app, dep, restart=restart, container_id=row["container_id"], index=row["index"]
+                )
+            except Exception:
+                if not restart:
+                    for container_id, _ in await self._containers(dep):
+                        with contextlib.suppress(Exception):
+                            await runtime.stop(container_id, timeout=STOP_TIMEOUT)
+                raise
+            if upstream != row["upstream"]:
+                await record(
+                    self.ctx.db,
+                    dep.id,
+                    row["index"],
+                    row["container_id"],
+                    row["container_name"] or "",
+                    upstream,
+                    restart_count=row["restart_count"],
+                )
+            upstreams.append(upstream)
+        return upstreams
+
+    async def _run_again(
+        self,
+        runtime: ContainerRuntime,
+        app: App,
+        dep: Deployment,
+        *,
+        restart: bool,
+        container_id: str | None = None,
+        index: int = 0,
+    ) -> str:
+        """(Re)start the deployment's container (replica ``index``'s ``container_id``), wait until it is
+        healthy; returns its upstream and records replica 0's when the engine moved it (a dynamically published
+        port is picked again at each start)."""
         start = getattr(runtime, "start", None)
         if start is None:
             raise Conflict(
                 f"the {runtime.name} runtime cannot start a stopped container: deploy the app instead",
                 code="runtime_unsupported",
             )
-        container_id = dep.container_id or ""
+        container_id = container_id or dep.container_id or ""
         try:
             if restart:
                 await runtime.stop(container_id, timeout=STOP_TIMEOUT)
@@ -188,7 +241,7 @@ class AppLifecycle:
                 code="health_check_failed",
                 details={"log": notes[-10:]},
             ) from None
-        if upstream != dep.upstream:
+        if index == 0 and upstream != dep.upstream:
             await self._deployments.update_deployment(dep.id, upstream=upstream)
         return upstream
 

@@ -98,6 +98,7 @@ class AppOut(_Out):
         None, description="The generated domain; null when the server generates none ([proxy] auto_domains)."
     )
     deploy_strategy: str = Field(description="rolling or recreate.")
+    replicas: int = Field(1, description="Containers of the app behind the proxy (docs/scaling.md).")
     backup_consistency: str = Field(description="pause, command or none.")
     pre_backup_command: str | None
     release_command: str | None = Field(
@@ -160,6 +161,7 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         hsts=app.hsts,
         auto_domain=app.auto_domain,
         deploy_strategy=app.deploy_strategy,
+        replicas=app.replicas,
         backup_consistency=app.backup_consistency,
         pre_backup_command=app.pre_backup_command,
         release_command=app.release_command,

@@ -15,6 +15,7 @@ import rivetr_core.models.backups
 import rivetr_core.models.invitations
 import rivetr_core.models.passkeys
 import rivetr_core.models.registries
+import rivetr_core.models.replicas
 import rivetr_core.models.stacks
 import rivetr_core.models.teams
 import rivetr_core.models.two_factor  # noqa: F401
