@@ -131,11 +131,34 @@ def nginx(dir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
     )
 
 
+#: wrk prints percentiles only up to p99: its Lua ``done`` hook reports the tail (p99.9, max), in µs.
+WRK_TAIL_LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("TAIL %f %f %f\\n", latency:percentile(99.0), latency:percentile(99.9), latency.max))
+end
+"""
+#: ``--pin``: the load generator and the backend on one core, the proxy under test on the other (see main).
+PIN: dict[str, str] = {}
+
+
+def pin(pids: list[int], cpus: str) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], capture_output=True, check=True)
+
+
 def wrk(port: int, connections: int, duration: int) -> dict[str, float]:
     threads = min(2, connections)
+    lua = Path(tempfile.gettempdir()) / f"rivetr-bench-tail-{os.getpid()}.lua"
+    if not lua.exists():
+        lua.write_text(WRK_TAIL_LUA)
+    taskset = ["taskset", "-c", PIN["load"]] if PIN else []
     out = subprocess.run(
         [
+            *taskset,
             "wrk",
+            "-s",
+            str(lua),
             f"-t{threads}",
             f"-c{connections}",
             f"-d{duration}s",
@@ -164,7 +187,9 @@ def wrk(port: int, connections: int, duration: int) -> dict[str, float]:
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors}
+    tail = re.search(r"TAIL ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    p999, pmax = (float(tail.group(2)) / 1000, float(tail.group(3)) / 1000) if tail else (float("nan"),) * 2
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "p99.9": p999, "max": pmax, "errors": errors}
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -219,7 +244,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best round counts")
     ap.add_argument("--only", default="", help="comma list: nginx,caddy,builtin-1,builtin-N")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="wrk and the backend on CPU 0, the proxy under test on the other CPUs (needs >= 2 CPUs)",
+    )
     args = ap.parse_args()
+    if args.pin:
+        ncpu = os.cpu_count() or 1
+        if ncpu < 2:
+            sys.exit("--pin needs at least 2 CPUs")
+        PIN.update(load="0", proxy=f"1-{ncpu - 1}")
     conns = [int(c) for c in args.connections.split(",")]
     only = set(filter(None, args.only.split(",")))
     for tool in ("nginx", "wrk"):
@@ -227,6 +262,7 @@ def main() -> None:
             sys.exit(f"{tool} is not installed (apt-get install -y nginx-light wrk caddy)")
 
     results: dict[str, dict[int, dict[str, float]]] = {}
+    rounds: dict[int, dict[str, dict[int, dict[str, float]]]] = {}  # every round, for the tail ratios
     with tempfile.TemporaryDirectory(prefix="rivetr-bench-") as tmp:
         d = Path(tmp)
         d.chmod(0o755)  # nginx workers run as nobody when started by root
@@ -235,6 +271,8 @@ def main() -> None:
         backend_port = free_port()
         backend = nginx(d, "backend", BACKEND.format(port=backend_port, dir=d))
         wait_port(backend_port)
+        if PIN:
+            pin(tree_pids(backend.pid), PIN["load"])
         loop = asyncio.new_event_loop()
 
         def start_nginx() -> tuple[int, list[int], object]:
@@ -286,6 +324,8 @@ def main() -> None:
             for rnd in range(args.rounds):
                 for name, start in configs:
                     port, pids, handle = start()
+                    if PIN:
+                        pin(pids, PIN["proxy"])
                     try:
                         check(port)
                         wrk(port, conns[0], 2)  # warm up (pools, caches, CPU frequency)
@@ -296,12 +336,14 @@ def main() -> None:
                             r["cpu_us"] = (
                                 (cpu_seconds(pids) - cpu0) / max(1.0, r["rps"] * args.duration) * 1e6
                             )
+                            rounds.setdefault(rnd, {}).setdefault(name, {})[c] = r
                             best = results.setdefault(name, {}).get(c)
                             if best is None or r["rps"] > best["rps"]:
                                 results[name][c] = r
                             print(
                                 f"[{rnd + 1}] {name:>10} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                                f"p99 {r['p99']:7.2f} ms  cpu {r['cpu_us']:6.1f} us/req  errors {r['errors']:.0f}",
+                                f"p99 {r['p99']:7.2f} ms  p99.9 {r['p99.9']:7.2f} ms  max {r['max']:7.2f} ms  "
+                                f"cpu {r['cpu_us']:6.1f} us/req  errors {r['errors']:.0f}",
                                 flush=True,
                             )
                     finally:
@@ -316,7 +358,7 @@ def main() -> None:
         for c, r in per.items():
             print(
                 f"{name:>10} c={c:<4} {r['rps']:>9.0f} req/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  "
-                f"cpu {r['cpu_us']:6.1f} us/req"
+                f"p99.9 {r['p99.9']:7.2f} ms  max {r['max']:7.2f} ms  cpu {r['cpu_us']:6.1f} us/req"
             )
     print("\nratios (req/s and p99 relative to nginx / caddy):")
     base = results.get("nginx", {})
@@ -334,8 +376,21 @@ def main() -> None:
             if c in caddy:
                 parts.append(f"{r['rps'] / caddy[c]['rps']:.2f}x caddy req/s")
             print("  ".join(parts))
+    # Tail latency must hold in every round, not only the best one: each round against nginx in that round.
+    print("\ntail per round (p99 / p99.9 / max relative to nginx in the same round):")
+    for rnd, per_name in rounds.items():
+        ref = per_name.get("nginx", {})
+        for name, per in per_name.items():
+            if not name.startswith("builtin"):
+                continue
+            for c, r in per.items():
+                if c in ref:
+                    print(
+                        f"[{rnd + 1}] {name:>10} c={c:<4} p99 {r['p99'] / ref[c]['p99']:.2f}x  "
+                        f"p99.9 {r['p99.9'] / ref[c]['p99.9']:.2f}x  max {r['max'] / ref[c]['max']:.2f}x"
+                    )
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps({"best": results, "rounds": rounds}, indent=1))
 
 
 if __name__ == "__main__":

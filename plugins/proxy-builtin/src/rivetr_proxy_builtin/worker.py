@@ -255,6 +255,11 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+    gc_stats_to = os.environ.get("RIVETR_PROXY_GC_STATS")  # debugging aid: collector pauses (see .gcstats)
+    if gc_stats_to:
+        from .gcstats import install
+
+        install(gc_stats_to)
     import uvloop
 
     profile_to = os.environ.get("RIVETR_PROXY_PROFILE")  # debugging aid: cProfile stats per worker
