@@ -51,6 +51,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.build_plan:bp",
     "rivetr_core.api.git_check:bp",
     "rivetr_core.api.projects:bp",
+    "rivetr_core.api.projects_iac:bp",
     "rivetr_core.api.env_vars:bp",
     "rivetr_core.api.volumes:bp",
     "rivetr_core.api.tasks:bp",

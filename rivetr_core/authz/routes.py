@@ -75,6 +75,10 @@ CORE_ROUTES: dict[str, str] = {
     "projects_api.create_project": WRITE,
     "projects_api.update_project": WRITE,
     "projects_api.delete_project": WRITE,
+    "projects_iac_api.rivetr_toml_schema": READ,
+    "projects_iac_api.project_toml_schema": READ,
+    "projects_iac_api.export_project": READ,  # secrets as names only
+    "projects_iac_api.apply_project": WRITE,  # through the services: each change checked as the API does
     "stacks_api.project_network": READ,
     # teams (docs/teams.md: members for team owners and admins, deleting a team for its owners, creating one for
     # the server's owners and admins)

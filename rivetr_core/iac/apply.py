@@ -1,0 +1,416 @@
+"""Apply a :class:`~.model.ProjectFile`: compare it with the server (:mod:`.state`), answer the plan, and carry
+it out through core's services, so every check, event and route sync is the API's own.
+
+Each resource gets one entry: ``create``, ``update`` (with ``field: {"old", "new"}``), ``unchanged``,
+``not_in_file`` (on the server, absent from the file: left alone) or, with ``prune``, ``delete``. Secret values
+never appear: a secret is ``"(secret)"`` in a change. Secrets the file names but the server lacks are listed in
+``missing_secrets`` (not an error here: the deployment that needs one fails naming it).
+
+The plan is computed in full before anything changes, so a file the server refuses (a link to no service, a
+service's type changed) changes nothing. A change the services refuse while applying stops the apply there; the
+error names the resource and lists what was applied before it, and applying the file again carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rivetr_core.contract.errors import RivetrError, ValidationFailed
+
+from .model import APP_KEYS, ProjectApp, ProjectFile
+from .state import TASK_KEYS, VOLUME_KEYS, AppState, ProjectState, find_project, read_project, same
+
+if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+
+SECRET = "(secret)"
+Run = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Change:
+    resource: str
+    action: str  # create | update | unchanged | not_in_file | delete
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run: Run | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {"resource": self.resource, "action": self.action, "fields": self.fields}
+
+
+def _created(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: {"old": None, "new": v} for k, v in values.items()}
+
+
+class Planner:
+    def __init__(self, ctx: RivetrContext, spec: ProjectFile, *, prune: bool) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.prune = prune
+        self.changes: list[Change] = []
+        self.last: list[Change] = []  # deletions of whole apps and services: after everything else
+        self.missing: list[dict[str, str]] = []
+        self.ids: dict[str, str] = {}  # "project", "app:<name>", "service:<name>" → id, filled as they exist
+
+    def add(
+        self, resource: str, action: str, fields: dict[str, Any] | None = None, run: Run | None = None
+    ) -> None:
+        self.changes.append(Change(resource, action, fields or {}, run))
+
+    def leftover(self, resource: str, run: Run, *, last: bool = False) -> None:
+        """Something on the server the file does not name: listed, deleted only with prune."""
+        change = Change(resource, "delete", {}, run) if self.prune else Change(resource, "not_in_file")
+        (self.last if last else self.changes).append(change)
+
+    # ------------------------------------------------------------------------------------------ planning
+    async def plan(self) -> ProjectState | None:
+        ctx, spec = self.ctx, self.spec
+        row = await find_project(ctx, spec.project.name)
+        state = await read_project(ctx, row) if row is not None else None
+        name = spec.project.name
+        if state is None:
+
+            async def create_project() -> None:
+                project = await ctx.services.projects.create(name, spec.project.description)
+                self.ids["project"] = project.id
+
+            self.add(f"project {name}", "create", _created(spec.project.model_dump()), create_project)
+        else:
+            self.ids["project"] = state.id
+            wanted = spec.project.description
+            if "description" in spec.project.model_fields_set and wanted != state.description:
+                pid = state.id
+
+                async def describe() -> None:
+                    await ctx.services.projects.update(pid, {"description": wanted})
+
+                diff = {"description": {"old": state.description, "new": wanted}}
+                self.add(f"project {name}", "update", diff, describe)
+            else:
+                self.add(f"project {name}", "unchanged")
+        self._services(state)
+        for index, app in enumerate(spec.apps):
+            self._app(index, app, state.apps.get(app.name) if state else None, state)
+        if state is not None:
+            wanted_apps = {a.name for a in spec.apps}
+            for app_name, app_state in sorted(state.apps.items()):
+                if app_name not in wanted_apps:
+                    self.leftover(f"app {app_name}", self._delete_app(app_state.id), last=True)
+            wanted_services = {s.name for s in spec.services}
+            for service_name, service in sorted(state.services.items()):
+                if service_name not in wanted_services:
+                    self.leftover(f"service {service_name}", self._delete_service(service["id"]), last=True)
+        self.changes.extend(self.last)
+        return state
+
+    def _delete_app(self, app_id: str) -> Run:
+        async def run() -> None:
+            await self.ctx.services.apps.delete(app_id, keep_volumes=True)
+
+        return run
+
+    def _delete_service(self, service_id: str) -> Run:
+        async def run() -> None:
+            await self.ctx.services.managed.delete(service_id, keep_volumes=True, force=True)
+
+        return run
+
+    def _services(self, state: ProjectState | None) -> None:
+        from rivetr_core.api.services import ServiceIn
+
+        ctx = self.ctx
+        for index, service in enumerate(self.spec.services):
+            wanted = service.model_dump(exclude_unset=True)
+            current = state.services.get(service.name) if state else None
+            label = f"service {service.name}"
+            if current is None:
+
+                async def create(wanted: dict[str, Any] = wanted, name: str = service.name) -> None:
+                    body = ServiceIn.model_validate({**wanted, "project_id": self.ids["project"]})
+                    row = await ctx.services.managed.create(body.model_dump())
+                    self.ids[f"service:{name}"] = row.id
+
+                self.add(label, "create", _created(wanted), create)
+                continue
+            self.ids[f"service:{service.name}"] = current["id"]
+            if wanted["type"] != current["type"]:
+                raise ValidationFailed.on(
+                    f"services[{index}].type",
+                    f"{service.name} is a {current['type']} service on the server; a service's type cannot change",
+                )
+            diff = {
+                k: {"old": current.get(k), "new": v}
+                for k, v in wanted.items()
+                if k not in ("name", "type") and not same(k, v, current.get(k))
+            }
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(sid: str = current["id"], diff: dict[str, Any] = diff) -> None:
+                await ctx.services.managed.update(sid, {k: d["new"] for k, d in diff.items()})
+
+            self.add(label, "update", diff, update)
+
+    def _app(self, index: int, app: ProjectApp, current: AppState | None, state: ProjectState | None) -> None:
+        from rivetr_core.api.appschema import AppIn, AppUpdate
+
+        ctx = self.ctx
+        settings = app.model_dump(exclude_unset=True, include=set(APP_KEYS))
+        label = f"app {app.name}"
+        key = f"app:{app.name}"
+        if current is None:
+
+            async def create() -> None:
+                body = AppIn.model_validate({**settings, "name": app.name, "project_id": self.ids["project"]})
+                row, _domains = await ctx.services.apps.create(body.model_dump())
+                self.ids[key] = row.id
+
+            self.add(label, "create", _created(settings), create)
+        else:
+            self.ids[key] = current.id
+            diff = {
+                k: {"old": current.settings.get(k), "new": v}
+                for k, v in settings.items()
+                if not same(k, v, current.settings.get(k))
+            }
+            if diff:
+
+                async def update(app_id: str = current.id) -> None:
+                    body = AppUpdate.model_validate({k: d["new"] for k, d in diff.items()})
+                    await ctx.services.apps.update(
+                        app_id, {k: getattr(body, k) for k in body.model_fields_set}
+                    )
+
+                self.add(label, "update", diff, update)
+            else:
+                self.add(label, "unchanged")
+        self._env(index, app, current)
+        self._volumes(app, current)
+        self._tasks(app, current)
+        self._links(index, app, current, state)
+
+    def _env(self, index: int, app: ProjectApp, current: AppState | None) -> None:
+        apps = self.ctx.services.apps
+        key = f"app:{app.name}"
+        wanted: dict[str, tuple[str, str]] = {k: (v, "runtime") for k, v in app.env.items()}
+        for k, v in app.build_env.items():
+            if k in wanted and wanted[k][0] != v:
+                raise ValidationFailed.on(
+                    f"apps[{index}].build_env.{k}", "differs from env's value (one variable has one value)"
+                )
+            wanted[k] = (v, "both" if k in wanted else "build")
+        have = current.env if current else {}
+        for k, (value, scope) in sorted(wanted.items()):
+            label = f"app {app.name}: env {k}"
+            cur = have.get(k)
+            if cur is None:
+
+                async def add(k: str = k, value: str = value, scope: str = scope) -> None:
+                    await apps.add_env_var(self.ids[key], k, value, is_secret=False, scope=scope)
+
+                self.add(label, "create", _created({"value": value, "scope": scope}), add)
+                continue
+            diff: dict[str, Any] = {}
+            if cur["is_secret"]:
+                diff["value"] = {"old": SECRET, "new": value}
+                diff["is_secret"] = {"old": True, "new": False}
+            elif cur["value"] != value:
+                diff["value"] = {"old": cur["value"], "new": value}
+            if cur["scope"] != scope:
+                diff["scope"] = {"old": cur["scope"], "new": scope}
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def change(k: str = k, value: str = value, scope: str = scope) -> None:
+                await apps.update_env_var(self.ids[key], k, value=value, is_secret=False, scope=scope)
+
+            self.add(label, "update", diff, change)
+        for name in app.secrets:
+            label = f"app {app.name}: secret {name}"
+            cur = have.get(name)
+            if cur is None:
+                self.missing.append({"app": app.name, "name": name})
+                self.add(label, "unchanged", {"set": {"old": False, "new": False}})  # reported, never created
+            elif not cur["is_secret"]:
+
+                async def hide(name: str = name) -> None:
+                    await apps.update_env_var(self.ids[key], name, is_secret=True)
+
+                self.add(label, "update", {"is_secret": {"old": False, "new": True}}, hide)
+            else:
+                self.add(label, "unchanged")
+        named = set(wanted) | set(app.secrets)
+        for k in sorted(set(have) - named):
+
+            async def drop(k: str = k) -> None:
+                await apps.delete_env_var(self.ids[key], k)
+
+            self.leftover(f"app {app.name}: env {k}", drop)
+
+    def _volumes(self, app: ProjectApp, current: AppState | None) -> None:
+        service = self.ctx.services.volumes
+        key = f"app:{app.name}"
+        have = current.volumes if current else {}
+        for volume in app.volumes:
+            wanted = volume.model_dump()
+            label = f"app {app.name}: volume {volume.name}"
+            cur = have.get(volume.name)
+            if cur is None:
+
+                async def create(wanted: dict[str, Any] = wanted) -> None:
+                    await service.create(self.ids[key], wanted)
+
+                self.add(label, "create", _created(volume.model_dump(exclude_unset=True)), create)
+                continue
+            diff = {k: {"old": cur.get(k), "new": wanted[k]} for k in VOLUME_KEYS if cur.get(k) != wanted[k]}
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(vid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
+                await service.update(self.ids[key], vid, {k: d["new"] for k, d in diff.items()})
+
+            self.add(label, "update", diff, update)
+        for name in sorted(set(have) - {v.name for v in app.volumes}):
+
+            async def drop(vid: str = have[name]["id"]) -> None:
+                await service.delete(self.ids[key], vid)
+
+            self.leftover(f"app {app.name}: volume {name}", drop)
+
+    def _tasks(self, app: ProjectApp, current: AppState | None) -> None:
+        from rivetr_core.services.tasks import TaskService
+
+        service = TaskService(self.ctx)
+        key = f"app:{app.name}"
+        have = current.tasks if current else {}
+        for task in app.tasks:
+            wanted = task.model_dump()
+            label = f"app {app.name}: task {task.name}"
+            cur = have.get(task.name)
+            if cur is None:
+
+                async def create(wanted: dict[str, Any] = wanted) -> None:
+                    await service.create(self.ids[key], wanted)
+
+                self.add(label, "create", _created(task.model_dump(exclude_unset=True)), create)
+                continue
+            diff = {k: {"old": cur.get(k), "new": wanted[k]} for k in TASK_KEYS if cur.get(k) != wanted[k]}
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(tid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
+                await service.update(self.ids[key], tid, {k: d["new"] for k, d in diff.items()})
+
+            self.add(label, "update", diff, update)
+        for name in sorted(set(have) - {t.name for t in app.tasks}):
+
+            async def drop(tid: str = have[name]["id"]) -> None:
+                await service.delete(self.ids[key], tid)
+
+            self.leftover(f"app {app.name}: task {name}", drop)
+
+    def _links(
+        self, index: int, app: ProjectApp, current: AppState | None, state: ProjectState | None
+    ) -> None:
+        from rivetr_core.services.service_links import ServiceLinkService
+
+        service = ServiceLinkService(self.ctx)
+        key = f"app:{app.name}"
+        have = current.links if current else {}
+        in_file = {s.name for s in self.spec.services}
+        on_server = set(state.services) if state else set()
+        for number, link in enumerate(app.links):
+            if link.service not in in_file | on_server:
+                raise ValidationFailed.on(
+                    f"apps[{index}].links[{number}].service",
+                    f"no service named {link.service} in the project",
+                )
+            label = f"app {app.name}: link {link.service}"
+            cur = have.get(link.service)
+
+            async def create(link_service: str = link.service, prefix: str | None = link.env_prefix) -> None:
+                await service.create(self.ids[key], self.ids[f"service:{link_service}"], prefix)
+
+            if cur is None:
+                self.add(label, "create", _created(link.model_dump(exclude_unset=True)), create)
+            elif link.env_prefix is not None and link.env_prefix != cur["env_prefix"]:
+
+                async def relink(lid: str = cur["id"], create: Run = create) -> None:
+                    await service.delete(self.ids[key], lid)
+                    await create()
+
+                self.add(
+                    label,
+                    "update",
+                    {"env_prefix": {"old": cur["env_prefix"], "new": link.env_prefix}},
+                    relink,
+                )
+            else:
+                self.add(label, "unchanged")
+        for name in sorted(set(have) - {link.service for link in app.links}):
+
+            async def drop(lid: str = have[name]["id"]) -> None:
+                await service.delete(self.ids[key], lid)
+
+            self.leftover(f"app {app.name}: link {name}", drop)
+
+
+def summary(changes: list[Change]) -> dict[str, int]:
+    counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0, "not_in_file": 0}
+    for change in changes:
+        counts[change.action] += 1
+    return counts
+
+
+async def apply_project(
+    ctx: RivetrContext, spec: ProjectFile, *, dry_run: bool = False, prune: bool = False
+) -> dict[str, Any]:
+    """Plan ``spec`` against the server, then (unless ``dry_run``) carry the plan out; the plan either way."""
+    planner = Planner(ctx, spec, prune=prune)
+    await planner.plan()
+    applied: list[str] = []
+    if not dry_run:
+        for change in planner.changes:
+            if change.run is None:
+                continue
+            try:
+                await change.run()
+            except RivetrError as exc:
+                details = {"resource": change.resource, "applied": applied, "cause": exc.details}
+                raise type(exc)(f"{change.resource}: {exc.message}", details=details, code=exc.code) from exc
+            applied.append(f"{change.action} {change.resource}")
+    counts = summary(planner.changes)
+    changed = any(counts[a] for a in ("create", "update", "delete"))
+    return {
+        "project": spec.project.name,
+        "project_id": planner.ids.get("project"),
+        "dry_run": dry_run,
+        "prune": prune,
+        "changed": changed,
+        "summary": counts,
+        "message": _message(counts, dry_run, changed),
+        "changes": [c.json() for c in planner.changes],
+        "missing_secrets": planner.missing,
+    }
+
+
+def _message(counts: dict[str, int], dry_run: bool, changed: bool) -> str:
+    if not changed:
+        return "nothing to change: the server matches the file"
+    verb = "would" if dry_run else "did"
+    parts = [
+        f"{counts[a]} {w}"
+        for a, w in (("create", "create"), ("update", "update"), ("delete", "delete"))
+        if counts[a]
+    ]
+    return (
+        f"{verb} "
+        + ", ".join(parts)
+        + f"; {counts['unchanged']} unchanged, {counts['not_in_file']} not in file"
+    )

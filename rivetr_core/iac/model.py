@@ -1,0 +1,253 @@
+"""The declarative models: an app's ``rivetr.toml`` (:class:`AppFile`) and a project's ``project.toml``
+(:class:`ProjectFile`).
+
+One schema with the API: every field is taken from the API's request model that owns it (its type, bounds,
+description and JSON Schema), and the validators come from the same bases (``_BuildOverrides`` for apps,
+``_Limits`` for services), so a value the API refuses is refused here with the same message. What a file adds
+is structure: the app's env defaults, secret names, volumes, tasks and links as tables of the app, by name
+instead of by id.
+
+A key absent from a file is not managed by it: apply leaves that setting as it is on the server.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
+
+from rivetr_core.api.appschema import AppIn, AppUpdate, ProjectIn, _BuildOverrides, _Strict, check_env_key
+from rivetr_core.api.links import LinkIn
+from rivetr_core.api.services import ServiceIn, _Limits
+from rivetr_core.api.tasks import TaskIn
+from rivetr_core.api.volumes import VolumeIn
+from rivetr_core.validation import NAME_SCHEMA, check_name
+
+#: The app settings a file declares, by their API names: build, run, health check, domains, limits and the
+#: deployment's commands. Left out on purpose: ``name`` (the file's place says it), ``project_id`` (the
+#: project file says it), ``git_token``/``ssh_key_id`` (credentials and server-local ids) and the legacy
+#: ``healthcheck_*`` fields (``health_check`` says the same).
+APP_KEYS: tuple[str, ...] = tuple(
+    key
+    for key in (
+        # build
+        "source",
+        "git_url",
+        "branch",
+        "git_token_user",
+        "builder",
+        "dockerfile",
+        "build_context",
+        "install_command",
+        "build_command",
+        "start_command",
+        "base_image",
+        # run
+        "port",
+        "replicas",  # once the apps API has it (issue 23): taken only if AppUpdate declares it
+        "environment",
+        "cpu_limit",
+        "memory_limit",
+        "pids_limit",
+        "log_max_size",
+        "log_max_files",
+        "deploy_strategy",
+        "release_command",
+        "release_timeout",
+        "post_deploy_command",
+        "backup_consistency",
+        "pre_backup_command",
+        "health_check",
+        # routing
+        "domains",
+        "https_redirect",
+        "hsts",
+        "auto_domain",
+        "tags",
+    )
+    if key in AppUpdate.model_fields
+)
+
+#: A managed service's settings a project file declares (``environment`` is left out: it may hold secrets).
+SERVICE_KEYS: tuple[str, ...] = (
+    "name",
+    "type",
+    "version",
+    "memory_limit",
+    "cpu_limit",
+    "public_port",
+    "tags",
+)
+
+
+def _fields_of(source: type[BaseModel], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``create_model`` arguments for ``keys``, each the source model's own field (type and FieldInfo)."""
+    return {key: (source.model_fields[key].annotation, copy.copy(source.model_fields[key])) for key in keys}
+
+
+_APP_DOC = "An app's declarative settings: the API's app fields (PUT /api/apps/{id}), each optional."
+#: The app settings, from ``AppUpdate`` (every field optional: absent means not managed by the file).
+AppSettings: type[_BuildOverrides] = create_model(  # type: ignore[call-overload]
+    "AppSettings",
+    __base__=_BuildOverrides,
+    __doc__=_APP_DOC,
+    **_fields_of(AppUpdate, tuple(k for k in APP_KEYS if k not in _BuildOverrides.model_fields)),
+)
+
+_ENV_HELP = (
+    "Non-secret variables and their default values, set on the server when missing or different (scope "
+    "runtime). Never put secrets here: name them in secrets."
+)
+_BUILD_ENV_HELP = (
+    "Non-secret build-time variables (build arguments, scope build; a key also in env with the same value has "
+    "scope both)."
+)
+_SECRETS_HELP = (
+    "Names of secret variables the app needs; their values are set on the server only (PUT "
+    "/api/apps/{id}/env-vars), never in a file. Apply reports the ones not set yet."
+)
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        try:
+            check_env_key(key)
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+        if "\x00" in value or len(value) > 65536:
+            raise ValueError(f"{key}: at most 65536 characters, no NUL")
+    return env
+
+
+class LinkSpec(_Strict):
+    """A link to a managed service of the project, by the service's name."""
+
+    service: str = Field(
+        description="Name of a service of the project (in the file or on the server).",
+        json_schema_extra=NAME_SCHEMA,
+    )
+    env_prefix: str | None = copy.copy(LinkIn.model_fields["env_prefix"])  # type: ignore[assignment]
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        return check_name(v)
+
+
+class AppFile(AppSettings):  # type: ignore[misc, valid-type]
+    """``rivetr.toml``: an app's settings at the top level (as in the API), tables for the rest."""
+
+    env: dict[str, str] = Field(default_factory=dict, description=_ENV_HELP)
+    build_env: dict[str, str] = Field(default_factory=dict, description=_BUILD_ENV_HELP)
+    secrets: list[str] = Field(default_factory=list, description=_SECRETS_HELP)
+    volumes: list[VolumeIn] = Field(default_factory=list, description="Named volumes and binds (by name).")
+    tasks: list[TaskIn] = Field(default_factory=list, description="Scheduled tasks (cron; by name).")
+    links: list[LinkSpec] = Field(default_factory=list, description="Links to the project's services.")
+
+    @field_validator("env", "build_env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_env(v)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, v: list[str]) -> list[str]:
+        for index, key in enumerate(v):
+            try:
+                check_env_key(key)
+            except ValueError as exc:
+                raise ValueError(f"{key!r} (item {index + 1}): {exc}") from None
+        if len(set(v)) != len(v):
+            raise ValueError("names a secret twice")
+        return v
+
+    @model_validator(mode="after")
+    def _unique(self) -> AppFile:
+        both = set(self.secrets) & (set(self.env) | set(self.build_env))
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(both))}: a secret has no value in the file (remove it from env)"
+            )
+        for what, names in (
+            ("volumes", [v.name for v in self.volumes]),
+            ("tasks", [t.name for t in self.tasks]),
+            ("links", [link.service for link in self.links]),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{what}: {', '.join(twice)} named twice")
+        return self
+
+
+class ProjectApp(AppFile):
+    """An app of a project file: its name, then what ``rivetr.toml`` says."""
+
+    name: str = copy.copy(AppIn.model_fields["name"])  # type: ignore[assignment]
+
+
+_ServiceFields: type[_Limits] = create_model(  # type: ignore[call-overload]
+    "ServiceFields", __base__=_Limits, **_fields_of(ServiceIn, SERVICE_KEYS)
+)
+
+
+class ServiceSpec(_ServiceFields):  # type: ignore[misc, valid-type]
+    """A managed service (database, cache...): the API's service fields, created with the project."""
+
+    model_config = {"extra": "forbid"}
+
+    if TYPE_CHECKING:  # fields made by create_model above, named for the type checker only
+        name: str
+        type: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+
+class ProjectFile(_Strict):
+    """``project.toml``: a project, its services and its apps."""
+
+    project: ProjectIn = Field(description="The project's name (how apply finds it) and description.")
+    services: list[ServiceSpec] = Field(default_factory=list, description="Managed services, by name.")
+    apps: list[ProjectApp] = Field(default_factory=list, description="Apps, by name.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> ProjectFile:
+        names = [s.name for s in self.services] + [a.name for a in self.apps]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)}: names are unique across the project's apps and services")
+        return self
+
+
+#: Published schemas by file name (``GET /api/schemas/<name>``).
+FILES: dict[str, type[BaseModel]] = {"rivetr.toml": AppFile, "project.toml": ProjectFile}
+
+
+def json_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of ``name`` (a key of :data:`FILES`), for editors (taplo, Even Better TOML...)."""
+    schema = _without_null(FILES[name].model_json_schema())
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = name
+    return schema
+
+
+def _without_null(schema: Any) -> Any:
+    """TOML has no null (an absent key is how a file says "not managed"): drop the null alternatives and null
+    defaults the API's models document."""
+    if isinstance(schema, list):
+        return [_without_null(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_null(v) for k, v in schema.items() if not (k == "default" and v is None)}
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches:
+        kept = [b for b in branches if b != {"type": "null"}]
+        del out["anyOf"]
+        if len(kept) == 1:
+            out = {**kept[0], **out}
+        elif kept:
+            out["anyOf"] = kept
+    return out
