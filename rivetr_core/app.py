@@ -17,6 +17,8 @@ from quart import Quart, request
 
 from . import __version__
 from ._schema_import import QuartSchema
+from .api.lazy import LAZY_VIEWS, LazyViews
+from .api.manifest import MANIFEST
 from .auth import install_auth, load_admin_token
 from .authz.enforce import PLUGIN_BLUEPRINTS
 from .config import RivetrConfig, load_config
@@ -36,7 +38,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
 
-#: Core blueprints, as "module:attribute". Later areas append theirs here.
+#: Core blueprints, as "module:attribute". Later areas append theirs here, then run
+#: ``python -m rivetr_core.api.manifest --write``: their modules are imported on first use (rivetr_core.api.lazy).
 CORE_BLUEPRINTS = (
     "rivetr_core.api.health:bp",
     "rivetr_core.api.plugins:bp",
@@ -125,6 +128,9 @@ def create_app(
     app.config["RIVETR"] = config
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # API bodies; uploads go elsewhere
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # First of the request hooks, so every later one (auth, authz, model completion) sees the real views.
+    lazy = app.extensions[LAZY_VIEWS] = LazyViews(app)
+    lazy.install()
 
     manager = RivetrPluginManager(
         load_entrypoints=load_entrypoints,
@@ -181,7 +187,11 @@ def create_app(
     install_auth(app, admin_token)
 
     for path in CORE_BLUEPRINTS:
-        app.register_blueprint(_import(path))
+        rules = MANIFEST.get(path, {}).get("rules")
+        if rules is None:  # it must register for real (or the manifest does not know it yet)
+            app.register_blueprint(_import(path))
+        else:
+            lazy.register(path, rules)
     plugin_blueprints: set[str] = app.extensions.setdefault(PLUGIN_BLUEPRINTS, set())
     for registration in manager.blueprints():
         app.register_blueprint(registration.blueprint, url_prefix=registration.url_prefix)

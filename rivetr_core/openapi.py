@@ -176,6 +176,9 @@ class RivetrOpenAPI(OpenAPIProvider):
     """quart-schema's generator, completed as the module doc says."""
 
     def generate_rules(self) -> Iterable[Rule]:
+        from .api.lazy import load_all_views
+
+        load_all_views(self._app)  # the views' schema attributes are read next: import what is still lazy
         return (rule for rule in super().generate_rules() if is_api_path(rule.rule))
 
     def build_querystring_parameters(self, model: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

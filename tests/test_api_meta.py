@@ -93,3 +93,13 @@ def test_an_endpoints_models_are_built_once_by_its_first_request(tmp_path: Path)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["False", "200", "True"], out.stdout + out.stderr
+
+
+def test_the_lazy_api_manifest_is_current() -> None:
+    """rivetr_core/api/manifest.py lists every core API route, registered at start-up before its module loads
+    (rivetr_core.api.lazy): a route added, removed or changed without regenerating it would not be served."""
+    from rivetr_core.api.lazy import FIX
+    from rivetr_core.api.manifest_build import stale
+
+    differences = stale()
+    assert not differences, "the API manifest is stale:\n" + "\n".join(differences) + f"\n{FIX}"
