@@ -536,6 +536,51 @@ class MetricsConfig(_Section):
     hourly_retention_days: int = Field(90, ge=1, description="Days hourly averages of samples are kept.")
 
 
+#: Error type of a secret setting's validator: its message is shown without the value (which may hold a password).
+SECRET_INVALID = "secret_invalid"
+
+
+class DatabaseConfig(_Section):
+    url: SecretStr | None = Field(
+        None,
+        description="The control-plane database. Empty: the embedded SQLite file in data_dir. "
+        "`postgresql+asyncpg://user:password@host:5432/rivetr` (or `postgresql://...`) uses a PostgreSQL server "
+        "(install `rivetr[postgres]`); `rivetr db copy` moves an existing install (docs/scaling.md).",
+    )
+    pool_size: int = Field(
+        5, ge=1, description="PostgreSQL: connections kept open per control-plane process."
+    )
+    max_overflow: int = Field(
+        10,
+        ge=0,
+        description="PostgreSQL: connections opened beyond pool_size under load, closed when returned.",
+    )
+    pool_timeout: float = Field(
+        30.0, gt=0, description="PostgreSQL: seconds a request waits for a free connection before failing."
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> Any:
+        from pydantic_core import PydanticCustomError
+
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        if not isinstance(raw, str):
+            raise PydanticCustomError(SECRET_INVALID, "must be a string")
+        scheme, sep, rest = raw.strip().partition("://")
+        if not sep or scheme not in ("postgresql+asyncpg", "postgresql", "postgres") or not rest:
+            # The value is a secret (it may hold a password): name the scheme only.
+            raise PydanticCustomError(
+                SECRET_INVALID,
+                "unsupported database URL scheme '{scheme}': use postgresql+asyncpg://user:password@host/db, "
+                "or leave it empty for the embedded SQLite",
+                {"scheme": scheme},
+            )
+        return SecretStr("postgresql+asyncpg://" + rest)
+
+
 class RivetrConfig(BaseSettings):
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -562,6 +607,7 @@ class RivetrConfig(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)  # type: ignore[arg-type]
     terminal: TerminalConfig = Field(default_factory=TerminalConfig)  # type: ignore[arg-type]
     backup: BackupConfig = Field(default_factory=BackupConfig)  # type: ignore[arg-type]
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)  # type: ignore[arg-type]
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
     @classmethod
