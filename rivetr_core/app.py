@@ -154,7 +154,7 @@ def create_app(
     ctx = RivetrContext(
         config=config,
         plugins=manager,
-        db=Database.for_data_dir(data_dir),
+        db=Database.for_config(config),
         secrets=box,
         admin_token=admin_token,
     )

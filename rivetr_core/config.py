@@ -680,11 +680,12 @@ def format_errors(exc: ValidationError) -> list[str]:
             problems.append(f"{key}: unknown key")
         else:
             message = err["msg"].removeprefix("Value error, ")
-            problems.append(
-                f"{key}: {message} (got {err.get('input')!r})"
-                if err["type"] != "missing"
-                else f"{key}: required key is missing"
-            )
+            if err["type"] == "missing":
+                problems.append(f"{key}: required key is missing")
+            elif err["type"] == SECRET_INVALID:  # the value may hold a password: never echoed
+                problems.append(f"{key}: {message}")
+            else:
+                problems.append(f"{key}: {message} (got {err.get('input')!r})")
     return problems
 
 

@@ -148,17 +148,25 @@ def release_free_memory() -> None:
         pass
 
 
-def start_pending_migrations(data_dir: Path) -> subprocess.Popen[bytes] | None:
+def start_pending_migrations(
+    data_dir: Path, database_url: str | None = None
+) -> subprocess.Popen[bytes] | None:
     """When the database is not at every head (first start, after an upgrade), migrate it in a child process
     (``rivetr_core.db.upgrade``) while this one imports the rest, so Alembic never occupies the server's
     memory; None when there is nothing to migrate. If the child fails, start-up migrates in-process and
-    reports the error the usual way."""
+    reports the error the usual way. On PostgreSQL (``database_url``) the child always starts: reading the heads
+    needs a driver this process has not imported yet, and the child exits at once when they are current."""
+    import os
+
     from .dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
 
-    if recorded_heads(data_dir / DB_FILE) == SCHEMA_HEADS:
+    if database_url is None and recorded_heads(data_dir / DB_FILE) == SCHEMA_HEADS:
         return None
+    # The URL may hold a password: the environment, not the command line, which ps shows to everyone.
+    env = None if database_url is None else {**os.environ, "RIVETR_DATABASE__URL": database_url}
     return subprocess.Popen(
         [sys.executable, "-m", "rivetr_core.db.upgrade", str(data_dir)],
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -184,7 +192,8 @@ def serve(config: RivetrConfig) -> int:
 
     hold_server_lock(data_dir)  # `rivetr backup restore` refuses a data dir a live server holds
     sock = bind_socket(config.server.effective_api_host, config.server.api_port)
-    migration = start_pending_migrations(data_dir)
+    url = config.database.url
+    migration = start_pending_migrations(data_dir, url.get_secret_value() if url else None)
     try:
         import uvloop
 

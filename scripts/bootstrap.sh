@@ -47,7 +47,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 # Editable installs of core and every plugin directory (new plugins are picked up automatically).
-specs=(-e ".[dev]")
+specs=(-e ".[dev,postgres]")
 [ "$DEV" = 1 ] || specs=(-e ".")
 for dir in plugins/*/ ui/; do
     [ -f "$dir/pyproject.toml" ] && specs+=(-e "./${dir%/}")

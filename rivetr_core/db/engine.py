@@ -1,7 +1,8 @@
 """The async engine, its SQLite pragmas, the start-up integrity check and migrations.
 
-SQL stays portable to PostgreSQL: pragmas are applied only when the URL is SQLite, and migrations use Alembic
-operations (batch mode on SQLite for ALTERs).
+SQLite (the embedded default) or PostgreSQL (``[database] url``): pragmas are applied only when the URL is
+SQLite, connection pool settings only on PostgreSQL, and migrations use Alembic operations (batch mode on SQLite
+for ALTERs). The PostgreSQL driver (asyncpg) is imported by SQLAlchemy only when such a URL is configured.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -20,7 +21,11 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rivetr_core.authz.visibility import VisibleSession
+from rivetr_core.db import portable  # noqa: F401 - registers SQLite's function names for PostgreSQL too
 from rivetr_core.dbfile import DB_FILE, SCHEMA_HEADS, recorded_heads
+
+if TYPE_CHECKING:
+    from rivetr_core.config import RivetrConfig
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -97,13 +102,34 @@ def private_database(path: Path) -> None:
             make_private_file(extra)
 
 
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql", "postgres:"))
+
+
 class Database:
     """Owns the async engine and hands out sessions. One per app."""
 
-    def __init__(self, url: str, *, sqlite_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_path: Path | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
         self.url = url
         self.sqlite_path = sqlite_path
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=False)
+        if is_postgres(url):
+            from .postgres import engine_options, on_connect
+
+            self.engine: AsyncEngine = create_async_engine(
+                url,
+                **engine_options(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout),
+            )
+            event.listen(self.engine.sync_engine, "connect", on_connect)
+        else:
+            self.engine = create_async_engine(url, pool_pre_ping=False)
         if url.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # VisibleSession: a request sees only its team's rows (rivetr_core.authz.visibility).
@@ -115,6 +141,24 @@ class Database:
     def for_data_dir(cls, data_dir: Path) -> Database:
         path = (data_dir / DB_FILE).resolve()
         return cls(f"sqlite+aiosqlite:///{path}", sqlite_path=path)
+
+    @classmethod
+    def for_config(cls, config: RivetrConfig) -> Database:
+        """``[database] url`` when set (PostgreSQL, with the pool settings), else the SQLite file in data_dir."""
+        settings = config.database
+        if settings.url is None:
+            return cls.for_data_dir(config.server.data_dir)
+        return cls(
+            settings.url.get_secret_value(),
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_timeout=settings.pool_timeout,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     async def startup(self) -> None:
         """Integrity check, then migrate to the newest schema."""
@@ -135,7 +179,10 @@ class Database:
             return recorded_heads(self.sqlite_path)  # the same read rivetr serve decides migrations with
         async with self.engine.connect() as conn:
             exists = await conn.execute(
-                text("SELECT 1 FROM information_schema.tables WHERE table_name='alembic_version'")
+                text(
+                    "SELECT 1 FROM information_schema.tables "
+                    "WHERE table_name='alembic_version' AND table_schema=current_schema()"
+                )
             )
             if exists.first() is None:
                 return frozenset()
@@ -167,6 +214,9 @@ class Database:
             return False
 
     async def journal_mode(self) -> str:
+        """SQLite's journal mode (``wal``); empty on PostgreSQL, which has none."""
+        if self.dialect != "sqlite":
+            return ""
         async with self.engine.connect() as conn:
             return str((await conn.execute(text("PRAGMA journal_mode"))).scalar())
 

@@ -271,6 +271,8 @@ def _processors(dialect: Any) -> list[tuple[int, Any]]:
     timestamps, JSON), as the column types define it; the rest pass through."""
     if dialect.name not in _PROCESSORS:
         columns = [*_APP_COLUMNS, _APPS.c.hsts, None, None, *_EXTRA_COLUMNS]  # has_git_token: a boolean
+        if dialect.name != "sqlite":  # asyncpg hands over Python values (its codecs decode JSON too)
+            columns = []
         found = []
         for index, column in enumerate(columns):
             impl = column.type.dialect_impl(dialect) if column is not None else None
@@ -288,7 +290,7 @@ def _summary(row: Any, processors: list[tuple[int, Any]]) -> AppSummary:
     for index, process in processors:
         values[index] = process(values[index])
     domains = values[_FIXED]
-    pairs = sorted(json.loads(domains)) if domains else ()
+    pairs = sorted(json.loads(domains) if isinstance(domains, str) else domains) if domains else ()
     return AppSummary(
         *values[:_FIXED],
         domains=tuple(domain for _position, domain in pairs),  # type: ignore[misc]
@@ -362,7 +364,8 @@ async def app_page(
     params: dict[str, Any] = {"limit": limit + 1}  # one more: is there a next page?
     if cursor:
         created, params["after_id"] = decode_time_id_cursor(cursor)
-        params["after_created_at"] = _stored_time(created)
+        # SQLite compares the stored text; PostgreSQL a real timestamp.
+        params["after_created_at"] = _stored_time(created) if db.dialect == "sqlite" else created
     params["environment"], params["project_id"] = environment, project_id
     apps = await _load(
         db,
