@@ -34,6 +34,32 @@ async def _make_template(original: Any) -> Path:
     return db.sqlite_path
 
 
+_postgres_template: str | None = None
+
+
+async def _from_postgres_template(db: Any, original: Any) -> None:
+    """RIVETR_TEST_DATABASE=postgres: a test's new database becomes a copy of one migrated template database
+    (PostgreSQL copies it at the file level), then goes through the real ``startup``."""
+    global _postgres_template
+    from rivetr_core.db import Database
+    from tests.support import postgres
+
+    name = db.engine.url.database
+    if name in postgres.pristine:
+        postgres.pristine.discard(name)
+        server = postgres.shared_server()
+        if _postgres_template is None:
+            template = server.create_database()
+            migrated = Database(server.url(template))
+            await original(migrated)
+            await migrated.close()  # CREATE DATABASE ... TEMPLATE needs it unused
+            _postgres_template = template
+        await db.engine.dispose()
+        server.drop_database(name)
+        server.create_database(name, template=_postgres_template)
+    await original(db)
+
+
 @pytest.fixture(autouse=True)
 def migrated_schema_template(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
@@ -47,6 +73,9 @@ def migrated_schema_template(
 
     async def startup(self: Database) -> None:
         global _template
+        if self.dialect == "postgresql":
+            await _from_postgres_template(self, original)
+            return
         path = self.sqlite_path
         if path is not None and not path.exists():
             if _template is None:

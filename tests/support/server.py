@@ -42,6 +42,10 @@ def make_config(data_dir: Path, **sections: Any) -> RivetrConfig:
     }
     for key, value in sections.items():
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    from tests.support import postgres
+
+    if postgres.enabled() and "url" not in base.get("database", {}):  # RIVETR_TEST_DATABASE=postgres
+        base["database"] = {**base.get("database", {}), "url": postgres.database_url_for(data_dir)}
     return load_config(None, **base)
 
 

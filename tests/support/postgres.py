@@ -1,0 +1,172 @@
+"""A real PostgreSQL server for tests: a private cluster in a temp dir on a free loopback port.
+
+* ``postgres_server`` fixture (session-scoped) → a running :class:`PostgresServer`; the test is skipped, with the
+  reason, only when the PostgreSQL binaries are absent (Debian's ``postgresql`` package).
+* ``RIVETR_TEST_DATABASE=postgres`` switches the in-process test apps (``tests.support.server.make_config``) to a
+  database of its own on the process's server (:func:`database_url_for`), started on first use and stopped at exit.
+* :meth:`PostgresServer.create_database` with ``template=`` clones a migrated database: PostgreSQL copies it at
+  the file level, which is how the schema template (tests/support/schema_template.py) avoids migrating each time.
+
+The server runs as the ``postgres`` user when the tests run as root (PostgreSQL refuses to run as root), with
+``fsync`` off: the data is thrown away, only speed matters.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+#: ``RIVETR_TEST_DATABASE=postgres``: in-process test apps use PostgreSQL instead of SQLite.
+SWITCH = "RIVETR_TEST_DATABASE"
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "").strip().lower() in ("postgres", "postgresql")
+
+
+def bin_dir() -> Path | None:
+    """The directory of ``initdb``/``pg_ctl``/``postgres``: on PATH, else Debian's versioned directory."""
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).resolve().parent
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists() and (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    """One private cluster: ``url(name)`` of a database on it, ``create_database``/``drop_database``."""
+
+    def __init__(self, root: Path, binaries: Path) -> None:
+        self.root = root
+        self.bin = binaries
+        self.data = root / "data"
+        self.port = _free_port()
+        self.user = "postgres"
+        self._names = itertools.count()
+        # PostgreSQL refuses to run as root: hand the directory to the postgres user and run as it.
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(root, pw.pw_uid, pw.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*self._as, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stdout}{result.stderr}")
+        return result
+
+    def start(self) -> None:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8",
+            "--no-sync", "--locale=C",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
+            "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Run one statement with psql over the cluster's socket; its unaligned output."""
+        return self._run(
+            str(self.bin / "psql"), "-h", str(self.root), "-p", str(self.port), "-U", self.user, "-d", database,
+            "-v", "ON_ERROR_STOP=1", "-At", "-c", statement,
+        ).stdout  # fmt: skip
+
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """A new database (empty, or a copy of ``template``, which nobody may be connected to); its name."""
+        name = name or f"t{os.getpid()}_{next(self._names)}_{uuid.uuid4().hex[:6]}"
+        self.sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_server() -> PostgresServer:
+    binaries = bin_dir()
+    if binaries is None:
+        raise FileNotFoundError(
+            "PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install -y postgresql"
+        )
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="rivetr-pg-")), binaries)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+_shared: PostgresServer | None = None
+
+
+def shared_server() -> PostgresServer:
+    """This test process's server, started on first use and stopped when the process exits."""
+    global _shared
+    if _shared is None:
+        _shared = start_server()
+        atexit.register(_shared.stop)
+    return _shared
+
+
+#: Databases made by :func:`database_url_for` that nothing has migrated yet (the schema template swaps them
+#: for a copy of its migrated template).
+pristine: set[str] = set()
+
+
+_by_data_dir: dict[Path, str] = {}
+
+
+def database_url_for(data_dir: Path) -> str:
+    """The database of a test app's data dir: a new, empty one on this process's server the first time, the same
+    one again for the same data dir (a test restarting its app on that dir finds its data, as with SQLite)."""
+    key = Path(data_dir).resolve()
+    if key not in _by_data_dir:
+        server = shared_server()
+        name = server.create_database()
+        pristine.add(name)
+        _by_data_dir[key] = server.url(name)
+    return _by_data_dir[key]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server (this process's shared one); skipped only when PostgreSQL is not installed."""
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (initdb/pg_ctl not found): apt-get install -y postgresql")
+    yield shared_server()
