@@ -58,6 +58,8 @@ LAZY_COMMANDS = {
     "proxy": "proxy_cmd:proxy",
     "build": "build_cmd:build",
     "repo": "repo_cmd:repo",
+    "export": "iac_cmd:export",
+    "apply": "iac_cmd:apply",
 }
 
 

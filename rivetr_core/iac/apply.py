@@ -233,8 +233,7 @@ class Planner:
             label = f"app {app.name}: secret {name}"
             cur = have.get(name)
             if cur is None:
-                self.missing.append({"app": app.name, "name": name})
-                self.add(label, "unchanged", {"set": {"old": False, "new": False}})  # reported, never created
+                self.missing.append({"app": app.name, "name": name})  # reported; only a person sets a value
             elif not cur["is_secret"]:
 
                 async def hide(name: str = name) -> None:
@@ -403,14 +402,9 @@ async def apply_project(
 def _message(counts: dict[str, int], dry_run: bool, changed: bool) -> str:
     if not changed:
         return "nothing to change: the server matches the file"
-    verb = "would" if dry_run else "did"
-    parts = [
-        f"{counts[a]} {w}"
-        for a, w in (("create", "create"), ("update", "update"), ("delete", "delete"))
-        if counts[a]
+    words = ("to create", "to update", "to delete") if dry_run else ("created", "updated", "deleted")
+    done = [
+        f"{counts[a]} {w}" for a, w in zip(("create", "update", "delete"), words, strict=True) if counts[a]
     ]
-    return (
-        f"{verb} "
-        + ", ".join(parts)
-        + f"; {counts['unchanged']} unchanged, {counts['not_in_file']} not in file"
-    )
+    head = "plan" if dry_run else "applied"
+    return f"{head}: {', '.join(done)}; {counts['unchanged']} unchanged, {counts['not_in_file']} not in file"
