@@ -58,6 +58,7 @@ LAZY_COMMANDS = {
     "proxy": "proxy_cmd:proxy",
     "build": "build_cmd:build",
     "repo": "repo_cmd:repo",
+    "db": "db_cmd:db",
     "export": "iac_cmd:export",
     "apply": "iac_cmd:apply",
 }

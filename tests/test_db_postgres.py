@@ -1,0 +1,127 @@
+"""PostgreSQL as the control-plane database: the Alembic chain from empty, an app served on it, and
+``rivetr db copy`` moving a populated SQLite install there (a real private PostgreSQL cluster: postgres_server)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rivetr_core.cli.main import cli
+from rivetr_core.config import ConfigError, load_config
+from rivetr_core.db import Database
+from rivetr_core.dbfile import DB_FILE, SCHEMA_HEADS
+from tests.support.postgres import PostgresServer
+from tests.support.server import ApiClient, make_config
+
+pytestmark = pytest.mark.fresh_schema  # real migrations on both databases
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+async def test_migrations_run_on_postgres_from_empty(postgres_server: PostgresServer, tmp_path: Path):
+    name = postgres_server.create_database()
+    db = Database(postgres_server.url(name))
+    try:
+        await db.startup()
+        assert await db.applied_revisions() == SCHEMA_HEADS
+        await db.migrate()  # at every head: nothing to do, no error
+    finally:
+        await db.close()
+    sqlite_db = Database.for_data_dir(tmp_path)
+    await sqlite_db.startup()
+    await sqlite_db.close()
+    on_postgres = set(
+        postgres_server.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='public'", name
+        )
+        .strip()
+        .splitlines()
+    )
+    assert on_postgres == _tables(tmp_path / DB_FILE) - {"sqlite_sequence"}
+
+
+def test_database_url_must_be_postgres_and_is_never_echoed():
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, database={"url": "mysql://root:hunter2@db/rivetr"})
+    assert "database.url" in str(caught.value) and "'mysql'" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    url = load_config(None, database={"url": "postgresql://u:p@h/db"}).database.url
+    assert url is not None and url.get_secret_value() == "postgresql+asyncpg://u:p@h/db"
+    assert load_config(None, database={"url": ""}).database.url is None  # empty: the embedded SQLite
+
+
+async def _populate(api: ApiClient) -> str:
+    """Two apps with domains in a project, and a secret env var of one; that app's id."""
+    code, project = await api.post("/api/projects", json={"name": "shop"})
+    assert code == 201, project
+    ids = {}
+    for name, domain in (("web", "web.example.com"), ("api", "api.example.com")):
+        code, body = await api.post(
+            "/api/apps",
+            json={
+                "name": name,
+                "git_url": f"https://git.example.com/acme/{name}.git",
+                "port": 8000,
+                "project_id": project["id"],
+                "domains": [domain],
+            },
+        )
+        assert code == 201, body
+        ids[name] = body["id"]
+    code, body = await api.post(
+        f"/api/apps/{ids['web']}/env-vars", json={"key": "SECRET_KEY", "value": "s3cret", "is_secret": True}
+    )
+    assert code == 201, body
+    return ids["web"]
+
+
+async def _listing(api: ApiClient) -> list[tuple[str, str, list[str]]]:
+    code, body = await api.get("/api/apps")
+    assert code == 200, body
+    return sorted((a["name"], a["project_id"], a["domains"]) for a in body["items"])
+
+
+async def test_db_copy_moves_a_populated_sqlite_install(postgres_server: PostgresServer, tmp_path: Path):
+    from rivetr_core.app import create_app
+
+    data_dir = tmp_path / "data"
+    app = create_app(make_config(data_dir, database={"url": ""}))
+    async with app.test_app():
+        api = ApiClient(app)
+        web = await _populate(api)
+        before = await _listing(api)
+        _, env_before = await api.get(f"/api/apps/{web}/env-vars/SECRET_KEY")
+    assert [name for name, _, _ in before] == ["api", "web"]
+
+    target = postgres_server.url(postgres_server.create_database())
+    source = f"sqlite:///{data_dir / DB_FILE}"
+    # In a thread: the command runs its own event loop, as from a shell.
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["db", "copy", "--from", source, "--to", target]
+    )
+    assert result.exit_code == 0, result.output
+    assert "apps: 2" in result.output and "app_domains: 2" in result.output
+
+    # The same data dir (its encryption key) on PostgreSQL: the same apps, domains and secrets.
+    app = create_app(make_config(data_dir, database={"url": target}))
+    async with app.test_app():
+        api = ApiClient(app)
+        assert app.extensions["rivetr_ctx"].db.dialect == "postgresql"
+        assert await _listing(api) == before
+        assert (await api.get(f"/api/apps/{web}/env-vars/SECRET_KEY"))[1] == env_before
+        code, body = await api.post(
+            "/api/apps", json={"name": "worker", "git_url": "https://git.example.com/w.git", "port": 1}
+        )
+        assert code == 201, body  # new rows after the copy: keys and sequences do not collide
+
+    again = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["db", "copy", "--from", source], env={"RIVETR_DB_COPY_TO": target}
+    )
+    assert again.exit_code != 0 and "already holds a Rivetr schema" in again.output
