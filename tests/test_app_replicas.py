@@ -198,3 +198,80 @@ async def test_replicas_outside_the_range_are_refused(api: ApiClient, count: Any
         "/api/apps", json={"name": "other", "source": {"kind": "image", "image": IMAGE}, "replicas": count}
     )
     assert code == 422, body
+
+
+def test_the_cli_creates_updates_scales_and_lists_replicas(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import api_in_thread
+    from tests.support.server import AUTH
+
+    fake = FakeRuntime()
+    fake.publish(IMAGE, body="hello")
+
+    async def seed(_accounts: Any) -> None:
+        return None
+
+    try:
+        with api_in_thread(tmp_path / "data", seed) as (url, app):
+            app.extensions["rivetr_ctx"]._runtime = fake
+            env = {
+                "RIVETR_URL": url,
+                "RIVETR_TOKEN": AUTH["Authorization"].split()[1],
+                "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+            }
+
+            def run(*args: str) -> Any:
+                return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+            made = run(
+                "apps", "create", "web", "--image", IMAGE, "--port", "8080", "--replicas", "2", "--json"
+            )
+            assert made.exit_code == 0, made.output
+            assert '"replicas": 2' in made.output
+            assert run("apps", "create", "bad", "--image", IMAGE, "--replicas", "21").exit_code == 2
+            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as admin:
+                app_id = admin.get("/api/apps").json()["items"][0]["id"]
+                dep = admin.post(f"/api/apps/{app_id}/deploy", json={}).json()
+                for _ in range(500):
+                    if admin.get(f"/api/deployments/{dep['id']}").json()["status"] == "running":
+                        break
+                    time.sleep(0.02)
+                listed = run("apps", "replicas", "web")
+                assert listed.exit_code == 0, listed.output
+                assert "2 replica(s)" in listed.output and listed.output.count("running") == 2
+                scaled = run("apps", "scale", "web", "3")
+                assert scaled.exit_code == 0, scaled.output
+                assert "web: 2 → 3 replicas (started replica 2)" in scaled.output
+                assert len(admin.get(f"/api/apps/{app_id}/replicas").json()["items"]) == 3
+                updated = run("apps", "update", "web", "--replicas", "1")
+                assert updated.exit_code == 0, updated.output
+                assert admin.get(f"/api/apps/{app_id}").json()["replicas"] == 1
+                shown = run("apps", "show", "web")
+                assert "replicas" in shown.output
+    finally:
+        fake.shutdown()
+
+
+async def test_logs_of_one_replica(api: ApiClient, fake_runtime: FakeRuntime):
+    app = await create(api, replicas=2)
+    await deploy(api, app["id"])
+    items = (await replicas(api, app["id"]))["items"]
+    # Each fake container logs the requests it served: ask replica 1 directly, then read each one's log.
+    host, _, port = items[1]["upstream"].rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /only-replica-one HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await reader.read()
+    writer.close()
+    code, lines = await api.get(f"/api/apps/{app['id']}/logs?replica=1")
+    assert code == 200, lines
+    assert any("/only-replica-one" in line["line"] for line in lines)
+    code, lines = await api.get(f"/api/apps/{app['id']}/logs")  # replica 0 by default
+    assert code == 200 and not any("/only-replica-one" in line["line"] for line in lines)
+    code, body = await api.get(f"/api/apps/{app['id']}/logs?replica=5")
+    assert code == 404, body

@@ -154,13 +154,16 @@ async def stream_build_log(deployment_id: str) -> None:
 
 @bp.websocket("/api/apps/<app_id>/logs/stream")
 async def stream_app_logs(app_id: str) -> None:
-    """Follow the stdout/stderr of the app's running container (last 100 lines first)."""
+    """Follow the stdout/stderr of the app's running container (last 100 lines first); ``?replica=N``: that
+    replica's container (default 0)."""
     arg = websocket.args.get("tail", "100")
     tail = int(arg) if arg.isdigit() else 100
+    replica_arg = websocket.args.get("replica", "0")
+    replica = int(replica_arg) if replica_arg.isdigit() else 0
     try:
-        entries = await _service().container_logs(app_id, tail=tail, follow=True)
-    except NotFound:
-        await websocket.close(4404, f"app {app_id} not found")
+        entries = await _service().container_logs(app_id, tail=tail, follow=True, replica=replica)
+    except NotFound as exc:
+        await websocket.close(4404, exc.message if replica else f"app {app_id} not found")
         return
     except Conflict as exc:
         await websocket.close(4409, exc.message)

@@ -286,6 +286,13 @@ class AppLogsQuery(ApiModel):
     download: bool = Field(
         False, description="Answer text/plain as a file (`<time> <stream> <line>` per line) instead of JSON."
     )
+    replica: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="Which replica's container (0, the default: the deployment's own; see GET "
+        "/api/apps/{id}/replicas); 404 for one that does not run.",
+    )
 
     @field_validator("since")
     @classmethod
@@ -325,6 +332,7 @@ async def app_logs(app_id: str, query_args: AppLogsQuery) -> list[dict[str, Any]
         until=parse_log_time(args.until) if args.until else None,
         q=args.q,
         tail=args.tail,
+        replica=args.replica,
     )
     if args.download:
         app, _domains = await ctx.services.apps.get(app_id)

@@ -17,6 +17,7 @@ from .client import Connection, complete_app, connection_options, json_option, s
 from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
+from .scale_cmd import apps_replicas, apps_scale, replicas_body, replicas_option
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 
@@ -89,6 +90,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                 ]
             ),
             ("port", found.get("port") or "(detected at the first deployment)"),
+            ("replicas", found.get("replicas", 1)),
             ("builder", found.get("builder", "auto")),
             ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
@@ -247,6 +249,7 @@ def build_body(options: dict[str, Any]) -> dict[str, Any]:
     "--git-token-user", help="User name sent with the token (GitLab: oauth2, Bitbucket: x-token-auth)."
 )
 @tag_option("A tag to organise and filter by (repeatable).")
+@replicas_option
 @build_options
 @release_options
 @connection_options
@@ -287,6 +290,7 @@ def apps_create(
         "dockerfile": dockerfile,
         "builder": builder,
         "tags": list(tags),
+        **replicas_body(settings),
         **build_body(settings),
         **release_body(settings),
     }
@@ -376,6 +380,7 @@ def apps_restart(app: str, conn: Connection, as_json: bool) -> None:
     "--project", help="Move the app to this project (name or id): its private network from the next deploy."
 )
 @click.option("--dockerfile", help="Path of the Dockerfile, relative to the build context.")
+@replicas_option
 @build_options
 @release_options
 @connection_options
@@ -391,8 +396,9 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more
-    rivetr apps update web --name storefront --project shop"""
-    body = {**build_body(settings), **release_body(settings)}
+    rivetr apps update web --name storefront --project shop
+    rivetr apps update web --replicas 3             # at the next deploy; `apps scale` applies it now"""
+    body = {**replicas_body(settings), **build_body(settings), **release_body(settings)}
     if settings.get("dockerfile"):
         body["dockerfile"] = settings["dockerfile"]
     if settings.get("new_name"):
@@ -644,7 +650,16 @@ def apps_health_check(
 
 
 # ``rivetr apps links|link|unlink`` are written beside the services commands (links_cmd) but belong to apps.
-for _command in (apps_links, apps_link, apps_unlink, apps_auto_domain, apps_maintenance, apps_error_page):
+for _command in (
+    apps_links,
+    apps_link,
+    apps_unlink,
+    apps_auto_domain,
+    apps_maintenance,
+    apps_error_page,
+    apps_scale,
+    apps_replicas,
+):
     apps.add_command(_command)
 
 

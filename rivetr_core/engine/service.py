@@ -297,21 +297,31 @@ class DeploymentService:
             stmt = select(Deployment).where(Deployment.app_id == app_id)
             return await keyset_page(session, stmt, Deployment, page, newest_first=True)
 
-    async def running_container(self, app_id: str) -> str:
-        """The id of the app's running container: ``NotFound`` for an unknown app, ``Conflict``
-        (``no_container``) when no deployment of it runs."""
+    async def running_container(self, app_id: str, *, replica: int = 0) -> str:
+        """The id of the app's running container (replica ``replica``'s, see rivetr_core.engine.replicas):
+        ``NotFound`` for an unknown app or replica, ``Conflict`` (``no_container``) when no deployment of it
+        runs."""
         app, current = await self.app_and_current(app_id)
         if app is None:
             raise NotFound.of("app", app_id)
         if current is None or not current.container_id:
             raise Conflict("the app has no running container", code="no_container")
+        if replica:
+            from .replicas import extra_rows
+
+            found = [r for r in await extra_rows(self.db, current.id) if r["index"] == replica]
+            if not found or not found[0]["container_id"]:
+                raise NotFound.of("replica", str(replica))
+            return str(found[0]["container_id"])
         return current.container_id
 
-    async def container_logs(self, app_id: str, *, tail: int, follow: bool) -> AsyncIterator[LogLine]:
+    async def container_logs(
+        self, app_id: str, *, tail: int, follow: bool, replica: int = 0
+    ) -> AsyncIterator[LogLine]:
         """The stdout/stderr lines of the app's running container (the last ``tail`` first, then new ones
         while ``follow``). Every check happens before it returns (unknown app, nothing running, no engine:
         see :meth:`running_container`), so a caller can refuse before it starts answering."""
-        container_id = await self.running_container(app_id)
+        container_id = await self.running_container(app_id, replica=replica)
         runtime = await self.ctx.runtime()
         return runtime.logs(container_id, tail=tail, follow=follow)
 

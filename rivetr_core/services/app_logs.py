@@ -86,11 +86,12 @@ async def app_logs(
     until: datetime | None = None,
     q: str | None = None,
     tail: int = 100,
+    replica: int = 0,
 ) -> list[LogLine]:
-    """The app's running container's lines in the window that contain ``q`` (case-insensitive), the last
+    """The app's running container's (replica ``replica``'s) lines in the window that contain ``q`` (case-insensitive), the last
     ``tail`` of them. ``NotFound`` for an unknown app, ``Conflict`` (``no_container``) when nothing runs,
     ``RuntimeUnavailable`` without an engine; ``ValueError`` never (the API validated the values)."""
-    container_id = await ctx.services.deployments.running_container(app_id)
+    container_id = await ctx.services.deployments.running_container(app_id, replica=replica)
     runtime = await ctx.runtime()
     searching = bool(q) or until is not None
     # A search reads the newest MAX_LINES and keeps the matches; a plain read asks the engine for tail only.

@@ -621,12 +621,10 @@ class StackDeployer:
             self.log(f"switched {row.domain} to {', '.join(row.upstreams)}")
 
     async def _retire(self, runtime: ContainerRuntime) -> None:
-        proxy = self.svc.ctx.proxy
-        drain_timeout = self.svc.ctx.config.proxy.drain_timeout
-        upstreams = [c["upstream"] for c in self.retire if c.get("upstream")]
-        if proxy is not None and upstreams:
-            await asyncio.gather(*(proxy.wait_drained(u, drain_timeout) for u in upstreams))
-        await asyncio.gather(*(self.svc.remove_container(runtime, c["id"]) for c in self.retire))
+        # The same drain-then-stop an app's replicas go through (one helper for both kinds).
+        from rivetr_core.engine.replicas import drain_and_remove
+
+        await drain_and_remove(self.svc, runtime, [(c["id"], c.get("upstream")) for c in self.retire])
         if self.retire:
             self.log(f"removed {len(self.retire)} previous container(s)")
 
