@@ -30,7 +30,7 @@ from rivetr_core.accounts.service import SessionInfo
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.authz import TERMINAL
 from rivetr_core.contract import RivetrError, requires
-from rivetr_core.contract.errors import NotFound
+from rivetr_core.contract.errors import NotFound, sentence
 from rivetr_core.errors import ApiError
 
 from .. import queries
@@ -107,20 +107,27 @@ def _replica(args: Any) -> int:
     return _clamp(args.get("replica"), 1, 1000, 1)
 
 
+async def _refuse(code: int, reason: str) -> None:
+    """Close with the reason the page shows (its badge and the terminal area). Accepted first: a close before
+    the accept is a refusal of the handshake, which a browser sees as code 1006 with no reason at all."""
+    await websocket.accept()
+    await websocket.close(code, sentence(reason)[:120])  # a close frame's reason holds 123 bytes
+
+
 async def _admin_websocket() -> SessionInfo | None:
     """The WebSocket's session when its role in the acting team has the terminal; otherwise closed with the
     reason and None."""
     session = await websocket_session()
     if session is None:
-        await websocket.close(4401, "not logged in")
+        await _refuse(4401, "not logged in")
         return None
     try:
         principal = await accounts().principals.for_session(session.user, session.session, None)
     except ApiError:  # disabled meanwhile
-        await websocket.close(4401, "account disabled")
+        await _refuse(4401, "account disabled")
         return None
     if not principal.allows(TERMINAL):
-        await websocket.close(4403, "your role in this team has no terminal")
+        await _refuse(4403, "your role in this team has no terminal")
         return None
     return session
 
@@ -139,10 +146,13 @@ async def terminal_ws(app_id: str) -> None:
         else None
     )
     if app is None:
-        await websocket.close(4404, "app not found")
+        await _refuse(4404, "app not found")
+        return
+    if app.status == "stopped":
+        await _refuse(4409, "the app is stopped: start it first")
         return
     if dep is None or not dep.container_id:
-        await websocket.close(4409, "the app has no running container: deploy it first")
+        await _refuse(4409, "the app has no running container: deploy it first")
         return
     await _capped_shell(session, app.name, dep.container_id)
 
@@ -157,11 +167,11 @@ async def stack_terminal_ws(stack_id: str, service: str) -> None:
         stack = await ctx().services.stacks.get(stack_id)
         ids = await ctx().services.stacks.service_container_ids(stack.id, service)
     except NotFound as exc:
-        await websocket.close(4404, exc.message[:120])
+        await _refuse(4404, exc.message)
         return
     replica = _replica(websocket.args)
     if replica > len(ids):
-        await websocket.close(4409, f"{service} has no replica {replica}: deploy the stack first")
+        await _refuse(4409, f"service {service!r} has no replica {replica}: deploy the stack first")
         return
     await _capped_shell(session, f"{stack.name}/{service}#{replica}", ids[replica - 1])
 
@@ -171,8 +181,7 @@ async def _capped_shell(session: SessionInfo, label: str, container_id: str) -> 
     limits = ctx().config.terminal
     shells = _open_shells(session.user.id)
     if len(shells) >= limits.max_per_user:
-        await websocket.accept()
-        await websocket.close(
+        await _refuse(
             4429,
             f"too many terminals open ({len(shells)} of {limits.max_per_user} per user): close one first",
         )
@@ -192,7 +201,7 @@ async def _run_shell(label: str, container_id: str, username: str, idle_timeout:
         runtime = await ctx().runtime()
         shell = await runtime.exec_interactive(container_id, SHELL, rows=rows, cols=cols)
     except RivetrError as exc:
-        await websocket.close(4500, str(exc)[:120])
+        await _refuse(4500, str(exc))
         return
     await websocket.accept()
     log.info("terminal opened on %s by %s", label, username)
@@ -257,4 +266,4 @@ async def _run_shell(label: str, container_id: str, username: str, idle_timeout:
         await shell.close()
         log.info("terminal closed on %s (%s)", label, reason)
     with contextlib.suppress(Exception):
-        await websocket.close(code, reason)
+        await websocket.close(code, sentence(reason))
