@@ -101,6 +101,18 @@ SEMANTIC_EXCLUSIONS = (
         "the path is also /env-vars/{key} for a variable named bulk, which GET/PUT/DELETE rightly serve",
     ),
     Exclusion(
+        "POST",
+        "/api/projects/apply",
+        "positive_data_acceptance",
+        "the toml text or document must be a valid project.toml (docs/config-as-code.md), checked after the body",
+    ),
+    Exclusion(
+        "POST",
+        "/api/projects/apply",
+        "allow_header_conformance",
+        "the path is also /api/projects/{project_id} for a project named apply, which GET/PUT/DELETE rightly serve",
+    ),
+    Exclusion(
         "GET",
         "/api/apps/{app_id}/logs",
         "positive_data_acceptance",
