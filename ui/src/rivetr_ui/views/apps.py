@@ -120,6 +120,10 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
     }
     if tab in ("overview", "deployments"):
         page.update(await _deployments_context(app))
+    if tab == "overview":
+        from rivetr_core.readmodels import replicas  # loads the replicas code on the first app page only
+
+        page["replicas"] = await replicas.app_replicas(c, app.id)
     elif tab == "env":
         page["env"] = await queries.env_vars(c, app.id)
     elif tab == "volumes":
