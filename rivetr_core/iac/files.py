@@ -111,6 +111,9 @@ def parse_toml(text: str) -> dict[str, Any]:
         detail: dict[str, Any] = {"field": None, "message": _AT.sub("", message).strip()}
         if at:
             detail["line"], detail["column"] = int(at.group(1)), int(at.group(2))
+        elif "end of document" in message:  # e.g. a value missing after the last '='
+            lines = text.split("\n")
+            detail["line"], detail["column"] = len(lines), len(lines[-1]) + 1
         raise ValidationFailed(f"not valid TOML: {message}", details=[detail], code="invalid_toml") from None
 
 

@@ -236,12 +236,14 @@ def json_schema(name: str) -> dict[str, Any]:
 
 def _without_null(schema: Any) -> Any:
     """TOML has no null (an absent key is how a file says "not managed"): drop the null alternatives and null
-    defaults the API's models document."""
+    defaults the API's models document; a value that may only be null becomes ``false`` (the key is absent)."""
     if isinstance(schema, list):
         return [_without_null(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _without_null(v) for k, v in schema.items() if not (k == "default" and v is None)}
+    if schema == {"type": "null"}:
+        return False
+    out = dict(schema)
     branches = out.get("anyOf")
     if isinstance(branches, list) and {"type": "null"} in branches:
         kept = [b for b in branches if b != {"type": "null"}]
@@ -250,4 +252,4 @@ def _without_null(schema: Any) -> Any:
             out = {**kept[0], **out}
         elif kept:
             out["anyOf"] = kept
-    return out
+    return {k: _without_null(v) for k, v in out.items() if not (k == "default" and v is None)}
