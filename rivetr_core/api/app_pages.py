@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import Field, StrictBool
 from quart import Blueprint
 from quart_schema import tag, validate_request, validate_response
-from werkzeug.routing import AnyConverter
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
@@ -16,18 +15,7 @@ from rivetr_core.context import rivetr
 bp = Blueprint("app_pages_api", __name__, url_prefix="/api/apps")
 
 
-class _PageKeyConverter(AnyConverter):
-    """Documents the page keys as the path parameter's ``enum`` but matches any segment: a bad key is a 422
-    naming ``status`` (from :func:`rivetr_core.apppages.check_status`), not a 404 as for a missing page."""
-
-    def __init__(self, map: Any, *items: str) -> None:
-        super().__init__(map, "502", "503", "504", "maintenance")
-        self.regex = "[^/]+"
-
-
-@bp.record_once  # before the rules below: the converter must be known when the blueprint's rules compile
-def _register_converter(state: Any) -> None:
-    state.app.url_map.converters.setdefault("pagekey", _PageKeyConverter)
+# <pagekey:...> is rivetr_core.api.converters.PageKeyConverter (installed by create_app).
 
 
 class MaintenanceIn(ApiModel):

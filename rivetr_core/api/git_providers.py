@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 from pydantic import ConfigDict, Field, field_validator
 from quart import Blueprint, Response, current_app, redirect, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
-from werkzeug.routing import BaseConverter
 
 from rivetr_core.accounts.web import browser_principal
 from rivetr_core.apimodel import ApiModel
@@ -49,16 +48,7 @@ from rivetr_core.pagination import PageQuery, decode_cursor, encode_cursor, enve
 bp = Blueprint("git_providers_api", __name__)
 
 
-class _AccountId(BaseConverter):
-    """Any segment but ``available`` (its own route): otherwise ``/api/git-providers/available`` also matched
-    ``DELETE /api/git-providers/<account_id>`` and advertised DELETE in its ``Allow``."""
-
-    regex = r"(?!available$)[^/]+"
-
-
-@bp.record_once
-def _converters(state: Any) -> None:
-    state.app.url_map.converters["account_id"] = _AccountId
+# <account_id:...> is rivetr_core.api.converters.AccountIdConverter (installed by create_app).
 
 
 def accounts() -> GitAccountService:

@@ -19,8 +19,9 @@ rules (authz's route map, the meta-tests) see what they saw before. What reads t
 * a stub called directly (no request hook ran) loads its module and calls the real view.
 
 A blueprint that needs its registration to run stays eager: the generator marks it ``eager`` with the reason (its
-``record``/``record_once`` functions install URL converters or app-wide hooks; blueprint-level request hooks,
-error handlers, nested blueprints, static files ...), and ``create_app`` registers it as before. Plugins'
+``record``/``record_once`` functions install app-wide hooks; blueprint-level request hooks, error handlers, nested
+blueprints, static files ...), and ``create_app`` registers it as before. URL converters the rules name live in
+:mod:`rivetr_core.api.converters`, installed before the rules, so their blueprints can be lazy. Plugins'
 blueprints are not concerned: they are registered as they are.
 
 A test (tests/test_api_meta.py) regenerates the manifest and fails with "run python -m rivetr_core.api.manifest

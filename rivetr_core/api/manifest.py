@@ -21,13 +21,62 @@ MANIFEST: dict[str, dict[str, Any]] = {
         ]
     },
     "rivetr_core.api.routes:bp": {
-        "eager": "runs rivetr_core.api.routes._register_converter at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/api/routes", "routes_api.list_routes", ("GET",), {}),
+            ("/api/routes", "routes_api.create_route", ("POST",), {}),
+            ("/api/routes/settings/<path:key>", "routes_api.get_route_settings", ("GET",), {}),
+            ("/api/routes/settings/<path:key>", "routes_api.put_route_settings", ("PUT",), {}),
+            ("/api/routes/<routekey:key>", "routes_api.delete_route", ("DELETE",), {}),
+        ]
     },
     "rivetr_core.api.webhooks:bp": {
         "eager": "runs rivetr_core.api.webhooks._install_body_limit at registration (URL converters or app-wide hooks)"
     },
     "rivetr_core.api.git_providers:bp": {
-        "eager": "runs rivetr_core.api.git_providers._converters at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/api/git-providers", "git_providers_api.list_accounts", ("GET",), {}),
+            ("/api/git-providers/available", "git_providers_api.available_providers", ("GET",), {}),
+            ("/api/git-providers/<account_id:account_id>", "git_providers_api.get_account", ("GET",), {}),
+            (
+                "/api/git-providers/<account_id:account_id>",
+                "git_providers_api.delete_account",
+                ("DELETE",),
+                {},
+            ),
+            (
+                "/api/git-providers/<account_id:account_id>/repos",
+                "git_providers_api.list_repos",
+                ("GET",),
+                {},
+            ),
+            (
+                "/api/git-providers/<account_id:account_id>/branches",
+                "git_providers_api.list_branches",
+                ("GET",),
+                {},
+            ),
+            ("/api/oauth/<provider>/authorize", "git_providers_api.authorize", ("POST",), {}),
+            ("/oauth/<provider>/start", "git_providers_api.oauth_start", ("GET",), {}),
+            ("/oauth/<provider>/callback", "git_providers_api.oauth_callback", ("GET",), {}),
+            (
+                "/api/git-providers/<provider>/settings",
+                "git_providers_api.get_provider_settings",
+                ("GET",),
+                {},
+            ),
+            (
+                "/api/git-providers/<provider>/settings",
+                "git_providers_api.put_provider_settings",
+                ("PUT",),
+                {},
+            ),
+            (
+                "/api/git-providers/<provider>/settings",
+                "git_providers_api.delete_provider_settings",
+                ("DELETE",),
+                {},
+            ),
+        ]
     },
     "rivetr_core.api.previews:bp": {
         "rules": [
@@ -59,7 +108,22 @@ MANIFEST: dict[str, dict[str, Any]] = {
         ]
     },
     "rivetr_core.api.app_pages:bp": {
-        "eager": "runs rivetr_core.api.app_pages._register_converter at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/api/apps/<app_id>/error-pages", "app_pages_api.get_app_pages", ("GET",), {}),
+            ("/api/apps/<app_id>/maintenance", "app_pages_api.set_app_maintenance", ("POST",), {}),
+            (
+                "/api/apps/<string:app_id>/error-pages/<pagekey:status>",
+                "app_pages_api.put_app_error_page",
+                ("PUT",),
+                {},
+            ),
+            (
+                "/api/apps/<string:app_id>/error-pages/<pagekey:status>",
+                "app_pages_api.delete_app_error_page",
+                ("DELETE",),
+                {},
+            ),
+        ]
     },
     "rivetr_core.api.build_plan:bp": {
         "rules": [

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, field_validator
 from quart import Blueprint, Response
 from quart_schema import document_response, tag, validate_querystring, validate_request, validate_response
-from werkzeug.routing import PathConverter
 
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
@@ -22,16 +21,7 @@ from rivetr_core.validation import DOMAIN_SCHEMA, UPSTREAM_PATTERN, check_domain
 bp = Blueprint("routes_api", __name__, url_prefix="/api/routes")
 
 
-class _RouteKeyConverter(PathConverter):
-    """A route key in a URL (``example.com/v1``), never ``settings/…``: DELETE of a key must not also answer
-    for the settings resource (its ``Allow`` would list DELETE, and a DELETE there would be a 422, not a 405)."""
-
-    regex = r"(?!settings/)[^/].*?"
-
-
-@bp.record_once  # before the rules below: the converter must be known when the blueprint's rules compile
-def _register_converter(state: Any) -> None:
-    state.app.url_map.converters.setdefault("routekey", _RouteKeyConverter)
+# <routekey:...> is rivetr_core.api.converters.RouteKeyConverter (installed by create_app).
 
 
 class RouteIn(ApiModel):
