@@ -148,6 +148,14 @@ async def test_update_plan_names_old_and_new_and_leaves_what_is_not_in_the_file(
         assert app["port"] == 9000
         _, volumes = await api.get(f"/api/apps/{app['id']}/volumes")
         assert [v["name"] for v in volumes["items"]] == ["uploads"]  # not in the file: left alone
+        # Each change is audited as the API call it stands for, next to the apply request's own entry.
+        status, audit = await api.get(f"/api/audit?target={app['id']}")
+        assert status == 200, audit
+        entries = {(e["action"], e["path"], e["status"]) for e in audit["items"]}
+        assert ("apps_api.update_app", f"/api/apps/{app['id']}", 200) in entries
+        assert ("env_vars_api.update_env_var", f"/api/apps/{app['id']}/env-vars/LOG_LEVEL", 200) in entries
+        _, audit = await api.get("/api/audit?action=projects_iac_api.apply_project")
+        assert len(audit["items"]) == 2  # the dry run and the apply
 
         status, plan = await api.post("/api/projects/apply", json={"document": document, "prune": True})
         assert status == 200, plan

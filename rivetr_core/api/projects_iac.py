@@ -133,4 +133,35 @@ async def apply_project(data: ApplyIn) -> dict[str, Any]:
     from rivetr_core.iac.model import ProjectFile
 
     spec = load(ProjectFile, data.toml) if data.toml is not None else validate(ProjectFile, data.document)
-    return await apply(rivetr(), spec, dry_run=data.dry_run, prune=data.prune)
+    return await apply(rivetr(), spec, dry_run=data.dry_run, prune=data.prune, on_call=_audit_call)
+
+
+_STATUS = {"POST": 201, "PUT": 200, "DELETE": 204}
+
+
+async def _audit_call(call: dict[str, Any]) -> None:
+    """One audit entry per change apply makes, written as the API call it stands for (by the same principal,
+    from the same client, under the apply request's id), next to the apply request's own entry."""
+    from quart import current_app, request
+
+    from rivetr_core.db.engine import utcnow
+    from rivetr_core.logsetup import request_id_var
+    from rivetr_core.ratelimit import current_client
+
+    audit = current_app.extensions.get("rivetr_audit")
+    if audit is None:
+        return
+    authz = getattr(request, "rivetr_authz", None)
+    await audit.record(
+        ts=utcnow(),
+        actor=str(getattr(request, "rivetr_principal", None) or "anonymous")[:200],
+        action=call["action"],
+        method=call["method"],
+        route=call["route"],
+        path=call["path"][:500],
+        target=call["target"],
+        status=_STATUS[call["method"]],
+        client=(current_client(current_app) or "unknown")[:100],
+        request_id=request_id_var.get(None),
+        team_id=getattr(request, "rivetr_audit_team", None) or getattr(authz, "team_id", None),
+    )

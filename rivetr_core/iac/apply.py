@@ -27,6 +27,33 @@ if TYPE_CHECKING:
 
 SECRET = "(secret)"
 Run = Callable[[], Awaitable[None]]
+#: Told of each call apply makes, as the API call it stands for (``action`` = the endpoint's name, ``method``,
+#: ``route``, ``path``, ``target`` = the ids in the URL): the API records them in the audit log, so a change
+#: made by apply reads there as the same change made through the API.
+OnCall = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: What each change of apply is in the API: (endpoint, method, route).
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "project.create": ("projects_api.create_project", "POST", "/api/projects"),
+    "project.update": ("projects_api.update_project", "PUT", "/api/projects/<project_id>"),
+    "service.create": ("services_api.create_service", "POST", "/api/services"),
+    "service.update": ("services_api.update_service", "PUT", "/api/services/<service_id>"),
+    "service.delete": ("services_api.delete_service", "DELETE", "/api/services/<service_id>"),
+    "app.create": ("apps_api.create_app", "POST", "/api/apps"),
+    "app.update": ("apps_api.update_app", "PUT", "/api/apps/<app_id>"),
+    "app.delete": ("apps_api.delete_app", "DELETE", "/api/apps/<app_id>"),
+    "env.create": ("env_vars_api.create_env_var", "POST", "/api/apps/<app_id>/env-vars"),
+    "env.update": ("env_vars_api.update_env_var", "PUT", "/api/apps/<app_id>/env-vars/<key>"),
+    "env.delete": ("env_vars_api.delete_env_var", "DELETE", "/api/apps/<app_id>/env-vars/<key>"),
+    "volume.create": ("volumes_api.create_volume", "POST", "/api/apps/<app_id>/volumes"),
+    "volume.update": ("volumes_api.update_volume", "PUT", "/api/apps/<app_id>/volumes/<volume_id>"),
+    "volume.delete": ("volumes_api.delete_volume", "DELETE", "/api/apps/<app_id>/volumes/<volume_id>"),
+    "task.create": ("tasks_api.create_task", "POST", "/api/apps/<app_id>/tasks"),
+    "task.update": ("tasks_api.update_task", "PUT", "/api/apps/<app_id>/tasks/<task_id>"),
+    "task.delete": ("tasks_api.delete_task", "DELETE", "/api/apps/<app_id>/tasks/<task_id>"),
+    "link.create": ("links_api.create_link", "POST", "/api/apps/<app_id>/links"),
+    "link.delete": ("links_api.delete_link", "DELETE", "/api/apps/<app_id>/links/<link_id>"),
+}
 
 
 @dataclass
@@ -45,14 +72,29 @@ def _created(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 class Planner:
-    def __init__(self, ctx: RivetrContext, spec: ProjectFile, *, prune: bool) -> None:
+    def __init__(
+        self, ctx: RivetrContext, spec: ProjectFile, *, prune: bool, on_call: OnCall | None = None
+    ) -> None:
         self.ctx = ctx
+        self.on_call = on_call
         self.spec = spec
         self.prune = prune
         self.changes: list[Change] = []
         self.last: list[Change] = []  # deletions of whole apps and services: after everything else
         self.missing: list[dict[str, str]] = []
         self.ids: dict[str, str] = {}  # "project", "app:<name>", "service:<name>" → id, filled as they exist
+
+    async def note(self, what: str, **target: str) -> None:
+        """Tell ``on_call`` of a call just made (see :data:`OnCall`)."""
+        if self.on_call is None:
+            return
+        endpoint, method, route = ENDPOINTS[what]
+        path = route
+        for name, value in target.items():
+            path = path.replace(f"<{name}>", value)
+        await self.on_call(
+            {"action": endpoint, "method": method, "route": route, "path": path, "target": target}
+        )
 
     def add(
         self, resource: str, action: str, fields: dict[str, Any] | None = None, run: Run | None = None
@@ -75,6 +117,7 @@ class Planner:
             async def create_project() -> None:
                 project = await ctx.services.projects.create(name, spec.project.description)
                 self.ids["project"] = project.id
+                await self.note("project.create")
 
             self.add(f"project {name}", "create", _created(spec.project.model_dump()), create_project)
         else:
@@ -85,6 +128,7 @@ class Planner:
 
                 async def describe() -> None:
                     await ctx.services.projects.update(pid, {"description": wanted})
+                    await self.note("project.update", project_id=pid)
 
                 diff = {"description": {"old": state.description, "new": wanted}}
                 self.add(f"project {name}", "update", diff, describe)
@@ -108,12 +152,14 @@ class Planner:
     def _delete_app(self, app_id: str) -> Run:
         async def run() -> None:
             await self.ctx.services.apps.delete(app_id, keep_volumes=True)
+            await self.note("app.delete", app_id=app_id)
 
         return run
 
     def _delete_service(self, service_id: str) -> Run:
         async def run() -> None:
             await self.ctx.services.managed.delete(service_id, keep_volumes=True, force=True)
+            await self.note("service.delete", service_id=service_id)
 
         return run
 
@@ -131,6 +177,7 @@ class Planner:
                     body = ServiceIn.model_validate({**wanted, "project_id": self.ids["project"]})
                     row = await ctx.services.managed.create(body.model_dump())
                     self.ids[f"service:{name}"] = row.id
+                    await self.note("service.create")
 
                 self.add(label, "create", _created(wanted), create)
                 continue
@@ -151,6 +198,7 @@ class Planner:
 
             async def update(sid: str = current["id"], diff: dict[str, Any] = diff) -> None:
                 await ctx.services.managed.update(sid, {k: d["new"] for k, d in diff.items()})
+                await self.note("service.update", service_id=sid)
 
             self.add(label, "update", diff, update)
 
@@ -167,6 +215,7 @@ class Planner:
                 body = AppIn.model_validate({**settings, "name": app.name, "project_id": self.ids["project"]})
                 row, _domains = await ctx.services.apps.create(body.model_dump())
                 self.ids[key] = row.id
+                await self.note("app.create")
 
             self.add(label, "create", _created(settings), create)
         else:
@@ -183,6 +232,7 @@ class Planner:
                     await ctx.services.apps.update(
                         app_id, {k: getattr(body, k) for k in body.model_fields_set}
                     )
+                    await self.note("app.update", app_id=app_id)
 
                 self.add(label, "update", diff, update)
             else:
@@ -210,6 +260,7 @@ class Planner:
 
                 async def add(k: str = k, value: str = value, scope: str = scope) -> None:
                     await apps.add_env_var(self.ids[key], k, value, is_secret=False, scope=scope)
+                    await self.note("env.create", app_id=self.ids[key])
 
                 self.add(label, "create", _created({"value": value, "scope": scope}), add)
                 continue
@@ -227,6 +278,7 @@ class Planner:
 
             async def change(k: str = k, value: str = value, scope: str = scope) -> None:
                 await apps.update_env_var(self.ids[key], k, value=value, is_secret=False, scope=scope)
+                await self.note("env.update", app_id=self.ids[key], key=k)
 
             self.add(label, "update", diff, change)
         for name in app.secrets:
@@ -238,6 +290,7 @@ class Planner:
 
                 async def hide(name: str = name) -> None:
                     await apps.update_env_var(self.ids[key], name, is_secret=True)
+                    await self.note("env.update", app_id=self.ids[key], key=name)
 
                 self.add(label, "update", {"is_secret": {"old": False, "new": True}}, hide)
             else:
@@ -247,6 +300,7 @@ class Planner:
 
             async def drop(k: str = k) -> None:
                 await apps.delete_env_var(self.ids[key], k)
+                await self.note("env.delete", app_id=self.ids[key], key=k)
 
             self.leftover(f"app {app.name}: env {k}", drop)
 
@@ -262,6 +316,7 @@ class Planner:
 
                 async def create(wanted: dict[str, Any] = wanted) -> None:
                     await service.create(self.ids[key], wanted)
+                    await self.note("volume.create", app_id=self.ids[key])
 
                 self.add(label, "create", _created(volume.model_dump(exclude_unset=True)), create)
                 continue
@@ -272,12 +327,14 @@ class Planner:
 
             async def update(vid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
                 await service.update(self.ids[key], vid, {k: d["new"] for k, d in diff.items()})
+                await self.note("volume.update", app_id=self.ids[key], volume_id=vid)
 
             self.add(label, "update", diff, update)
         for name in sorted(set(have) - {v.name for v in app.volumes}):
 
             async def drop(vid: str = have[name]["id"]) -> None:
                 await service.delete(self.ids[key], vid)
+                await self.note("volume.delete", app_id=self.ids[key], volume_id=vid)
 
             self.leftover(f"app {app.name}: volume {name}", drop)
 
@@ -295,6 +352,7 @@ class Planner:
 
                 async def create(wanted: dict[str, Any] = wanted) -> None:
                     await service.create(self.ids[key], wanted)
+                    await self.note("task.create", app_id=self.ids[key])
 
                 self.add(label, "create", _created(task.model_dump(exclude_unset=True)), create)
                 continue
@@ -305,12 +363,14 @@ class Planner:
 
             async def update(tid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
                 await service.update(self.ids[key], tid, {k: d["new"] for k, d in diff.items()})
+                await self.note("task.update", app_id=self.ids[key], task_id=tid)
 
             self.add(label, "update", diff, update)
         for name in sorted(set(have) - {t.name for t in app.tasks}):
 
             async def drop(tid: str = have[name]["id"]) -> None:
                 await service.delete(self.ids[key], tid)
+                await self.note("task.delete", app_id=self.ids[key], task_id=tid)
 
             self.leftover(f"app {app.name}: task {name}", drop)
 
@@ -335,6 +395,7 @@ class Planner:
 
             async def create(link_service: str = link.service, prefix: str | None = link.env_prefix) -> None:
                 await service.create(self.ids[key], self.ids[f"service:{link_service}"], prefix)
+                await self.note("link.create", app_id=self.ids[key])
 
             if cur is None:
                 self.add(label, "create", _created(link.model_dump(exclude_unset=True)), create)
@@ -342,6 +403,7 @@ class Planner:
 
                 async def relink(lid: str = cur["id"], create: Run = create) -> None:
                     await service.delete(self.ids[key], lid)
+                    await self.note("link.delete", app_id=self.ids[key], link_id=lid)
                     await create()
 
                 self.add(
@@ -356,6 +418,7 @@ class Planner:
 
             async def drop(lid: str = have[name]["id"]) -> None:
                 await service.delete(self.ids[key], lid)
+                await self.note("link.delete", app_id=self.ids[key], link_id=lid)
 
             self.leftover(f"app {app.name}: link {name}", drop)
 
@@ -368,10 +431,15 @@ def summary(changes: list[Change]) -> dict[str, int]:
 
 
 async def apply_project(
-    ctx: RivetrContext, spec: ProjectFile, *, dry_run: bool = False, prune: bool = False
+    ctx: RivetrContext,
+    spec: ProjectFile,
+    *,
+    dry_run: bool = False,
+    prune: bool = False,
+    on_call: OnCall | None = None,
 ) -> dict[str, Any]:
     """Plan ``spec`` against the server, then (unless ``dry_run``) carry the plan out; the plan either way."""
-    planner = Planner(ctx, spec, prune=prune)
+    planner = Planner(ctx, spec, prune=prune, on_call=on_call)
     await planner.plan()
     applied: list[str] = []
     if not dry_run:
