@@ -292,7 +292,10 @@ class ClientConn(ClientFlow):
         else:
             cl = te = conn = upgrade = xff = rid = ae = None
         bad = self.bad
-        http10 = ex.http10 = p.get_http_version() == "1.0"
+        keep = p.should_keep_alive()
+        # Kept alive with no Connection field can only be HTTP/1.1 (1.0 needs "Connection: keep-alive"): the
+        # common case skips get_http_version, which formats a new str per call.
+        http10 = ex.http10 = (conn is not None or not keep) and p.get_http_version() == "1.0"
         if w.access_log:
             ex.log = (method, self.url, host or b"-", self.out, xff, rid)  # see .accesslog
         if self.url[0] != 47 and method != b"CONNECT":  # 47: "/"
@@ -310,7 +313,6 @@ class ClientConn(ClientFlow):
         # HTTP/1.0 requests go upstream as HTTP/1.0 so the response is never chunked (1.0 can't read it).
         out[0] = b"%s %s %s" % (method, self.url, b"HTTP/1.0\r\n" if http10 else b"HTTP/1.1\r\n")
         append = out.append
-        keep = p.should_keep_alive()
         is_upgrade = p.should_upgrade()
         if is_upgrade:
             keep = False  # after an upgrade request the parser can't resync: never reuse the connection
