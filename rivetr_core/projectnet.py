@@ -39,9 +39,13 @@ async def ensure_project_network(runtime: Any, project_id: str | None, instance_
     return name
 
 
-#: Whatever still belongs to a project keeps its network (raw SQL: no feature is loaded to ask).
-_MEMBERS = {
-    table: sa.text(f"SELECT 1 FROM {table} WHERE project_id IS :id LIMIT 1")
+#: Whatever still belongs to a project keeps its network (Core SQL: no feature is loaded to ask). A null-safe
+#: comparison (SQLite's ``IS``, PostgreSQL's ``IS NOT DISTINCT FROM``): apps without a project count for None.
+_MEMBERS: dict[str, Any] = {
+    table: sa.select(sa.literal_column("1"))
+    .select_from(sa.table(table, sa.column("project_id", sa.String)))
+    .where(sa.column("project_id", sa.String).is_not_distinct_from(sa.bindparam("id", type_=sa.String)))
+    .limit(1)
     for table in ("apps", "services", "stacks")
 }
 

@@ -125,3 +125,27 @@ async def test_db_copy_moves_a_populated_sqlite_install(postgres_server: Postgre
         CliRunner().invoke, cli, ["db", "copy", "--from", source], env={"RIVETR_DB_COPY_TO": target}
     )
     assert again.exit_code != 0 and "already holds a Rivetr schema" in again.output
+
+
+async def test_large_integers_fit_on_postgres(postgres_server: PostgresServer, tmp_path: Path):
+    """Model fields typed ``int`` over BIGINT columns (memory sizes, counters) take values above 2**31, and
+    the managed services' memory limit column is BIGINT there (0028_pg_bigint)."""
+    from sqlmodel import select
+
+    from rivetr_core.models.ops import MetricSample
+
+    db = Database(postgres_server.url(postgres_server.create_database()))
+    try:
+        await db.startup()
+        async with db.session() as session:
+            session.add(MetricSample(scope="host", memory_used=3 * 2**30, net_rx=2**40))
+            await session.commit()
+            rows = (await session.exec(select(MetricSample).where(MetricSample.memory_used > 2**31))).all()
+        assert [(r.memory_used, r.net_rx) for r in rows] == [(3 * 2**30, 2**40)]
+    finally:
+        await db.close()
+    kind = postgres_server.sql(
+        "SELECT data_type FROM information_schema.columns WHERE table_name='services' AND column_name='memory_limit'",
+        db.engine.url.database or "",
+    )
+    assert kind.strip() == "bigint"

@@ -20,6 +20,20 @@ def engine_options(*, pool_size: int, max_overflow: int, pool_timeout: float) ->
     }
 
 
+def integer_binds_untyped(dialect: Any) -> None:
+    """Let PostgreSQL type each integer parameter from where it is used. SQLAlchemy's asyncpg dialect casts
+    every bound value to its Python-side type (``$1::INTEGER``), and several models declare ``int`` where the
+    column is BIGINT (memory sizes, network counters): a 3 GiB value failed in that cast. Without the cast the
+    server infers the column's own type (and still refuses, by range check, what an INTEGER column cannot
+    hold); a wider blanket cast (BIGINT) would break function arguments typed INTEGER (the catalog queries of
+    reflection)."""
+    from sqlalchemy import Integer
+
+    base = dialect.colspecs[Integer]
+    untyped = type("UntypedInteger", (base,), {"render_bind_cast": False})
+    dialect.colspecs = {**dialect.colspecs, Integer: untyped}
+
+
 def _encode_timestamp(value: datetime) -> str:
     # The models store UTC in TIMESTAMP WITHOUT TIME ZONE, as on SQLite, and the code hands over aware UTC
     # values (utcnow()); asyncpg's own codec refuses aware values for that type, so strip the zone after
