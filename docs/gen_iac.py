@@ -54,6 +54,12 @@ EXAMPLES: dict[str, str] = {
     "volumes": '[[volumes]]\nname = "uploads"\nmount_path = "/app/uploads"',
     "tasks": '[[tasks]]\nname = "cleanup"\ncommand = "python manage.py clearsessions"\nschedule = "0 3 * * *"',
     "links": '[[links]]\nservice = "db"\nenv_prefix = "DATABASE"',
+    "git_settings": "[git_settings]\npreviews_enabled = false",
+    "git_settings.auto_deploy": "auto_deploy = false",
+    "git_settings.follow_tags": "follow_tags = true",
+    "git_settings.tag_pattern": 'tag_pattern = "v*"',
+    "git_settings.previews_enabled": "previews_enabled = false",
+    "git_settings.preview_secrets": "preview_secrets = true",
     "volumes.name": 'name = "uploads"',
     "volumes.mount_path": 'mount_path = "/app/uploads"',
     "volumes.kind": 'kind = "bind"',
@@ -162,11 +168,11 @@ OUTRO = """\
 - Applying an app's own `rivetr.toml` from its repository at each deployment (the deployment log showing the
   diff, rollbacks restoring the settings, "managed by rivetr.toml" in the dashboard, preview limits): the model
   and the schema above are ready for it; the pipeline does not read the file yet.
-- Compose stacks, backup schedules, notification routing and an app's git settings (auto-deploy, previews) are
-  not part of the file yet; neither are the proxy's per-route settings (redirects, basic auth: docs/proxy-routing.md)
-  nor a service's extra `environment` (it may hold secrets). `domains` takes host names with path prefixes, as the
+- Compose stacks, backup schedules and notification routing are not part of the file yet; neither are the
+  proxy's per-route settings (redirects, basic auth: docs/proxy-routing.md) nor a service's extra `environment` (it may hold secrets). `domains` takes host names with path prefixes, as the
   apps API does.
-- `git_token` and `ssh_key_id` are never exported (a credential and a server-local id): set them on the new server.
+- `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
+  server-local ids): set them on the new server.
 - Apply runs as one request: a very large project is applied in one go, not in the background.
 """
 
@@ -245,11 +251,17 @@ def render() -> str:
     )
     out.append("### Settings\n")
     out += _table(app_schema, list(APP_KEYS))
-    out.append("### Variables, secrets, volumes, tasks and links\n")
-    out += _table(app_schema, ["env", "build_env", "secrets", "volumes", "tasks", "links"])
-    for name, key in (("VolumeIn", "volumes"), ("TaskIn", "tasks"), ("LinkSpec", "links")):
+    out.append("### Variables, secrets, volumes, tasks, links and git settings\n")
+    out += _table(app_schema, ["env", "build_env", "secrets", "volumes", "tasks", "links", "git_settings"])
+    tables = (
+        ("VolumeIn", "volumes"),
+        ("TaskIn", "tasks"),
+        ("LinkSpec", "links"),
+        ("GitSettingsSpec", "git_settings"),
+    )
+    for name, key in tables:
         definition = app_schema["$defs"][name]
-        out.append(f"#### `[[{key}]]`\n")
+        out.append(f"#### `[{key}]`\n" if key == "git_settings" else f"#### `[[{key}]]`\n")
         out += _table(definition, list(definition["properties"]), f"{key}.")
     out.append("## `project.toml`\n")
     out.append(

@@ -61,6 +61,9 @@ async def seed(api: ApiClient) -> str:
     assert status == 201, out
     status, out = await api.post(f"/api/apps/{app['id']}/links", json={"service_id": service["id"]})
     assert status == 201, out
+    git = {"previews_enabled": False, "follow_tags": True, "tag_pattern": "v*"}
+    status, out = await api.put(f"/api/apps/{app['id']}/git-settings", json=git)
+    assert status == 200, out
     return str(project["id"])
 
 
@@ -91,6 +94,11 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
     assert 'secrets = [\n    "DATABASE_PASSWORD",\n]' in text or 'secrets = ["DATABASE_PASSWORD"]' in text
     assert 'LOG_LEVEL = "info"' in text and "port = 8000" in text and 'path = "/healthz"' in text
     assert by_name["apps"][0]["build_env"] == {"NODE_ENV": "production"}
+    assert by_name["apps"][0]["git_settings"] == {
+        "follow_tags": True,
+        "tag_pattern": "v*",
+        "previews_enabled": False,
+    }
     assert by_name["services"] == [
         {"name": "db", "type": "postgres", "version": "16", "memory_limit": 256 * 1024**2}
     ]
@@ -102,6 +110,7 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         actions = {c["resource"]: c["action"] for c in plan["changes"]}
         assert actions["project shop"] == actions["app web"] == actions["service db"] == "create"
         assert actions["app web: link db"] == actions["app web: volume uploads"] == "create"
+        assert actions["app web: git settings"] == "create"
         assert plan["missing_secrets"] == [{"app": "web", "name": "DATABASE_PASSWORD"}]
         status, page = await api.get("/api/projects")
         assert page["items"] == []  # the dry run changed nothing

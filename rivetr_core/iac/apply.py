@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rivetr_core.contract.errors import RivetrError, ValidationFailed
+from rivetr_core.models.git import AppGitSettings
 
-from .model import APP_KEYS, ProjectApp, ProjectFile
+from .model import APP_KEYS, GIT_KEYS, ProjectApp, ProjectFile
 from .state import TASK_KEYS, VOLUME_KEYS, AppState, ProjectState, find_project, read_project, same
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "task.delete": ("tasks_api.delete_task", "DELETE", "/api/apps/<app_id>/tasks/<task_id>"),
     "link.create": ("links_api.create_link", "POST", "/api/apps/<app_id>/links"),
     "link.delete": ("links_api.delete_link", "DELETE", "/api/apps/<app_id>/links/<link_id>"),
+    "git.update": ("webhooks_api.put_git_settings", "PUT", "/api/apps/<app_id>/git-settings"),
 }
 
 
@@ -241,6 +243,7 @@ class Planner:
         self._volumes(app, current)
         self._tasks(app, current)
         self._links(index, app, current, state)
+        self._git(app, current)
 
     def _env(self, index: int, app: ProjectApp, current: AppState | None) -> None:
         apps = self.ctx.services.apps
@@ -421,6 +424,30 @@ class Planner:
                 await self.note("link.delete", app_id=self.ids[key], link_id=lid)
 
             self.leftover(f"app {app.name}: link {name}", drop)
+
+    def _git(self, app: ProjectApp, current: AppState | None) -> None:
+        if app.git_settings is None:
+            return
+        wanted = app.git_settings.model_dump(exclude_unset=True)
+        have = current.git if current else {k: AppGitSettings.model_fields[k].default for k in GIT_KEYS}
+        label = f"app {app.name}: git settings"
+        diff = {
+            k: {"old": have.get(k), "new": v}
+            for k, v in wanted.items()
+            if (have.get(k) or None) != (v or None)
+        }
+        if not diff:
+            self.add(label, "unchanged")
+            return
+        key = f"app:{app.name}"
+
+        async def update() -> None:
+            await self.ctx.services.webhooks.update_git_settings(
+                self.ids[key], {k: d["new"] for k, d in diff.items()}
+            )
+            await self.note("git.update", app_id=self.ids[key])
+
+        self.add(label, "update" if current else "create", diff, update)
 
 
 def summary(changes: list[Change]) -> dict[str, int]:

@@ -69,6 +69,16 @@ APP_KEYS: tuple[str, ...] = tuple(
     if key in AppUpdate.model_fields
 )
 
+#: An app's git settings a file declares (``PUT /api/apps/{id}/git-settings``): auto-deploy, followed tags and
+#: PR previews. Left out: the webhook secret (a secret) and the linked account and repository (server-local).
+GIT_KEYS: tuple[str, ...] = (
+    "auto_deploy",
+    "follow_tags",
+    "tag_pattern",
+    "previews_enabled",
+    "preview_secrets",
+)
+
 #: A managed service's settings a project file declares (``environment`` is left out: it may hold secrets).
 SERVICE_KEYS: tuple[str, ...] = (
     "name",
@@ -135,6 +145,26 @@ class LinkSpec(_Strict):
         return check_name(v)
 
 
+def _git_fields() -> dict[str, Any]:
+    from rivetr_core.api.webhooks import GitSettingsIn
+
+    fields = _fields_of(GitSettingsIn, GIT_KEYS)
+    # The API's validator keeps a pattern to 255 characters; here the field's own bound says it.
+    fields["tag_pattern"] = (
+        str | None,
+        Field(None, max_length=255, description=fields["tag_pattern"][1].description),
+    )
+    return fields
+
+
+GitSettingsSpec: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "GitSettingsSpec",
+    __base__=_Strict,
+    __doc__="Auto-deploy and PR previews (PUT /api/apps/{id}/git-settings), each optional.",
+    **_git_fields(),
+)
+
+
 class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     """``rivetr.toml``: an app's settings at the top level (as in the API), tables for the rest."""
 
@@ -144,6 +174,9 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     volumes: list[VolumeIn] = Field(default_factory=list, description="Named volumes and binds (by name).")
     tasks: list[TaskIn] = Field(default_factory=list, description="Scheduled tasks (cron; by name).")
     links: list[LinkSpec] = Field(default_factory=list, description="Links to the project's services.")
+    git_settings: GitSettingsSpec | None = Field(  # type: ignore[valid-type]
+        None, description="Auto-deploy on push, followed tags and pull-request previews."
+    )
 
     @field_validator("env", "build_env")
     @classmethod

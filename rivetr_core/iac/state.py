@@ -15,9 +15,9 @@ from sqlmodel import col, select
 from rivetr_core.api.tasks import TaskIn as _TaskIn
 from rivetr_core.api.volumes import VolumeIn as _VolumeIn
 from rivetr_core.models.apps import App, Project
-from rivetr_core.models.git import not_a_preview_app
+from rivetr_core.models.git import AppGitSettings, not_a_preview_app
 
-from .model import APP_KEYS, SERVICE_KEYS
+from .model import APP_KEYS, GIT_KEYS, SERVICE_KEYS
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -83,6 +83,7 @@ class AppState:
     volumes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → VolumeIn fields + "id"
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → TaskIn fields + "id"
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # service name → {"id", "env_prefix"}
+    git: dict[str, Any] = field(default_factory=dict)  # GIT_KEYS → value
 
 
 @dataclass
@@ -121,6 +122,8 @@ async def read_app(ctx: RivetrContext, app_id: str) -> AppState:
         state.tasks[task.name] = {"id": task.id, **{k: getattr(task, k) for k in TASK_KEYS}}
     for link in await ServiceLinkService(ctx).listing(app_id):
         state.links[link["service_name"]] = {"id": link["id"], "env_prefix": link["env_prefix"]}
+    git = await ctx.services.webhooks.git_settings(app_id)
+    state.git = {k: getattr(git, k) for k in GIT_KEYS}
     return state
 
 
@@ -178,6 +181,10 @@ def app_document(app: AppState) -> dict[str, Any]:
     task_defaults = {k: f.get_default(call_default_factory=True) for k, f in _TaskIn.model_fields.items()}
     if app.tasks:
         doc["tasks"] = [_trim(t, task_defaults, TASK_KEYS) for _, t in sorted(app.tasks.items())]
+    git_defaults = {k: AppGitSettings.model_fields[k].default for k in GIT_KEYS}
+    git = {k: v for k, v in app.git.items() if v not in (None, "") and v != git_defaults[k]}
+    if git:
+        doc["git_settings"] = git
     if app.links:
         doc["links"] = [
             {"service": name, "env_prefix": link["env_prefix"]} for name, link in sorted(app.links.items())
