@@ -69,7 +69,18 @@ def validation_error(field: str, message: str) -> ApiError:
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    """Every error answer goes through here, so this is where the one style is applied (issue 21): the
+    top-level message in sentence case, whoever wrote it (a service's ``NotFound.of``, a plugin's error, an
+    HTTP error, a handler's ``ApiError``); a message that starts with a field, a quoted value, a path or a URL
+    keeps it as spelled (see :func:`sentence`)."""
+    if isinstance(details, list):  # field details: [{"field", "message"}], in the same style
+        details = [
+            {**d, "message": sentence(d["message"])}
+            if isinstance(d, dict) and isinstance(d.get("message"), str)
+            else d
+            for d in details
+        ]
+    response = jsonify({"error": {"code": code, "message": sentence(message), "details": details}})
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -279,7 +279,7 @@ async def test_destination_test_route_and_404(bapi, tmp_path, worker):
     worker.fail["test"] = BackupFailed("disk_full", "no space left on the device")
     code, body = await bapi.post(f"/api/backup-destinations/{dest['id']}/test")
     assert code == 422 and body["error"]["details"]["problem"] == "disk_full"
-    assert "no space" in body["error"]["message"]
+    assert "No space" in body["error"]["message"]
     code, body = await bapi.get("/api/backup-destinations/nope")
     assert code == 404
 
@@ -432,7 +432,7 @@ async def test_runtime_without_volume_access_is_a_clear_409(bapi, git_server, fa
     _ctx(bapi)._runtime = OldRuntime()
     code, answer = await bapi.post(f"/api/apps/{app['id']}/backups", json={"destination_id": dest["id"]})
     assert code == 409 and answer["error"]["code"] == "runtime_unsupported"
-    assert "runtime old cannot back up volumes" in answer["error"]["message"]
+    assert "Runtime old cannot back up volumes" in answer["error"]["message"]
 
 
 # ---------------------------------------------------------------------------------------------- restores

@@ -5,8 +5,15 @@ is ``"<field>: <message>"``), whichever check refused it: pydantic's own type ch
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
+from quart import Blueprint
+
+from rivetr_core import hookimpl
+from rivetr_core.contract import BlueprintRegistration, requires
 from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed, sentence
 from rivetr_core.errors import validation_error
 from tests.support.server import ApiClient
@@ -86,3 +93,110 @@ def test_sentence_leaves_names_values_and_paths_as_spelled() -> None:
     assert sentence("retries: must be at least 1") == "retries: must be at least 1"
     assert sentence("app.example.com is the dashboard's") == "app.example.com is the dashboard's"
     assert sentence("") == ""
+
+
+# --- Every error answer's top-level message, not only field errors (issue 21: "one style of error message") ---
+
+#: A message may start with something spelled as written: a quoted value, a path, a field (``name: ...``), an
+#: identifier with ``_``/``.``/digits, a URL. Anything else starts with a capital.
+_AS_WRITTEN = re.compile(r"^(?:['\"/\[({<*]|[^\s]*[_.:/0-9])")
+
+
+def assert_sentence_case(body: Any, where: str) -> None:
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), (where, body)
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message, (where, body)
+    assert message[:1].isupper() or _AS_WRITTEN.match(message), f"{where}: not sentence case: {message!r}"
+    details = body["error"]["details"]
+    for detail in details if isinstance(details, list) else []:
+        text = detail.get("message") if isinstance(detail, dict) else None
+        if isinstance(text, str) and text:
+            assert text[:1].isupper() or _AS_WRITTEN.match(text), (
+                f"{where}: detail not sentence case: {detail}"
+            )
+
+
+class _PluginWithAnError:
+    """A third-party plugin's API route raising a domain error written lower-case, as plugin authors do."""
+
+    def __init__(self) -> None:
+        bp = Blueprint("error_style_plugin", __name__)
+
+        @bp.get("/api/error-style-plugin/widget")
+        @requires("read")
+        async def widget() -> dict[str, str]:
+            raise Conflict("widget 'w' is locked by another deployment")
+
+        self.bp = bp
+
+    @hookimpl
+    def rivetr_blueprints(self) -> list[BlueprintRegistration]:
+        return [BlueprintRegistration(name=self.bp.name, blueprint=self.bp)]
+
+
+@pytest.fixture
+async def api_with_plugin(config_factory: Callable[..., Any]) -> AsyncIterator[ApiClient]:
+    from rivetr_core.app import create_app
+
+    app = create_app(config_factory(), plugins=[_PluginWithAnError()])
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+async def test_every_kind_of_error_answer_is_in_sentence_case(api_with_plugin: ApiClient) -> None:
+    """A broad sample through the real app: the 404 of every GET route that names a resource (walked from the
+    OpenAPI document, so a new resource kind is covered), 409s, 401/403, bodies that are not JSON, an unknown
+    route, a plugin's error."""
+    api = api_with_plugin
+    status, project = await api.post("/api/projects", json={"name": "shop"})
+    assert status == 201, project
+    status, app = await api.post("/api/apps", json={"name": "site", "git_url": GIT, "port": 8000})
+    assert status == 201, app
+
+    answers: list[tuple[str, int, Any]] = []
+
+    async def call(method: str, path: str, **kwargs: Any) -> None:
+        status, body = await api.request(method, path, **kwargs)
+        answers.append((f"{method} {path} {kwargs or ''}", status, body))
+
+    status, document = await api.get("/openapi.json")
+    assert status == 200
+    resource_paths = [p for p, ops in document["paths"].items() if "{" in p and "get" in ops]
+    assert len(resource_paths) > 40, resource_paths
+    for path in resource_paths:
+        await call("GET", re.sub(r"\{[^}]+\}", "nope", path))
+
+    await call("POST", "/api/projects", json={"name": "shop"})  # 409 on a field
+    await call("DELETE", f"/api/projects/{project['id']}/nope")  # an unknown route under a real resource
+    await call("GET", "/api/apps", auth=False)  # 401: no token
+    await call("GET", "/api/apps", auth=False, headers={"Authorization": "Bearer wrong-token"})
+    status, reader = await api.post("/api/tokens", json={"name": "reader", "scopes": ["read"]})
+    assert status == 201, reader
+    read_only = {"auth": False, "headers": {"Authorization": f"Bearer {reader['token']}"}}
+    await call("POST", "/api/apps", json={"name": "x", "git_url": GIT}, **read_only)  # 403
+    await call("POST", "/api/tokens", json={"name": "more", "scopes": ["write"]}, **read_only)
+    json_type = {"Content-Type": "application/json"}
+    await call("POST", "/api/apps", data=b'{"name": ', headers=json_type)  # malformed JSON
+    await call("POST", "/api/apps", data=b'{"name": "\xff"}', headers=json_type)  # not UTF-8
+    await call("POST", "/api/apps", data=b"name=x", headers={"Content-Type": "text/plain"})  # not JSON at all
+    await call("POST", "/api/apps")  # no body
+    await call("PATCH", f"/api/apps/{app['id']}")  # 405
+    await call("GET", "/api/error-style-plugin/widget")  # a plugin's own error
+
+    errors = [(where, status, body) for where, status, body in answers if status >= 400]
+    statuses = {status for _where, status, _body in errors}
+    assert {400, 401, 403, 404, 405, 409, 415, 422} <= statuses, sorted(statuses)
+    plugin = next(body for where, _status, body in errors if "error-style-plugin" in where)
+    assert plugin["error"]["message"] == "Widget 'w' is locked by another deployment", plugin
+    for where, _status, body in errors:
+        assert_sentence_case(body, where)
+
+
+def test_sentence_leaves_program_names_as_spelled() -> None:
+    """A program spelled lower-case stays so first in a message; an ordinary first word does not."""
+    assert sentence("iptables is not installed") == "iptables is not installed"
+    assert sentence("ssh-keygen failed") == "ssh-keygen failed"
+    assert sentence("app 'x' not found") == "App 'x' not found"
+    assert (
+        sentence("https://example.com/x.git is not reachable") == "https://example.com/x.git is not reachable"
+    )

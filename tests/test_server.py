@@ -115,14 +115,14 @@ def test_json_errors(server: ServerProcess) -> None:
         )
         error = bad_json.json()["error"]
         assert bad_json.status_code == 400 and error["code"] == "invalid_json", error
-        assert error["message"].startswith("the request body is not valid JSON: "), error
+        assert error["message"].startswith("The request body is not valid JSON: "), error
         as_text = client.post("/api/routes", content=b"domain=x", headers={"Content-Type": "text/plain"})
         error = as_text.json()["error"]
         assert as_text.status_code == 415 and error["code"] == "unsupported_media_type", error
         assert "Content-Type: application/json" in error["message"] and "text/plain" in error["message"]
         no_body = client.post("/api/routes")
         error = no_body.json()["error"]
-        assert no_body.status_code == 422 and error["message"] == "a JSON request body is required", error
+        assert no_body.status_code == 422 and error["message"] == "A JSON request body is required", error
         # Query-string validation keeps its own message (it is not about the body).
         bad_query = client.get("/api/audit", params={"limit": "many"})
         assert bad_query.status_code == 422 and "limit" in bad_query.json()["error"]["message"]

@@ -256,7 +256,7 @@ async def test_acting_team_header_switcher_and_token_team(api: ApiClient, acme: 
     status, body = await both.post("/api/apps", json={}, headers={"X-Rivetr-Team": "other"})
     assert status == 422, body  # a developer there: past the check, to the body's validation
     status, body = await both.get("/api/apps", headers={"X-Rivetr-Team": "nope"})
-    assert status == 404 and body["error"]["message"] == "team 'nope' not found", body
+    assert status == 404 and body["error"]["message"] == "Team 'nope' not found", body
 
     status, switched = await both.put("/api/auth/team", json={"team_id": "other"})
     assert status == 200 and (switched["team_id"], switched["team_role"]) == (other["id"], "developer"), (
@@ -338,7 +338,7 @@ async def test_tokens_of_the_admin_token_are_server_owners_in_any_or_their_team(
     status, body = await api.get(
         "/api/apps", auth=False, headers={**bearer(anywhere), "X-Rivetr-Team": "nope"}
     )
-    assert status == 404 and body["error"]["message"] == "team 'nope' not found", body
+    assert status == 404 and body["error"]["message"] == "Team 'nope' not found", body
     status, bound = await api.post(
         "/api/tokens", json={"name": "acme-ops", "scopes": ["admin"], "team_id": "acme"}
     )

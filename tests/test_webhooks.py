@@ -160,7 +160,7 @@ async def test_no_secret_configured_fails_closed(hooks_factory: Callable[..., An
     }
     status, body = await hooks.send(provider, raw, headers)
     assert status == 401, body
-    assert "no webhook secret configured" in body["error"]["message"]
+    assert "No webhook secret configured" in body["error"]["message"]
     assert await hooks.deployments(app_id) == []
     status, events = await hooks.api.get("/api/webhook-events")
     assert [e["outcome"] for e in events["items"]] == ["rejected"]
@@ -349,7 +349,7 @@ async def test_per_app_secret_authorises_only_its_app(hooks_factory: Callable[..
     assert len(await hooks.deployments(with_secret)) == 1
     assert await hooks.deployments(without) == []
     status, body = await hooks.github(payload, secret="not-the-secret")
-    assert status == 401 and "invalid or missing" in body["error"]["message"]
+    assert status == 401 and "Invalid or missing" in body["error"]["message"]
 
 
 async def test_git_settings_api(hooks: Hooks) -> None:

@@ -17,13 +17,19 @@ from typing import Any
 #: or put a word first.
 _PROSE_WORD = re.compile(r"[a-z][a-z'-]*(?=[\s,;)]|$)")
 
+#: Programs whose name is spelled lower-case even first in a sentence (``iptables is not installed``).
+_AS_SPELLED = frozenset({"iptables", "iptables-restore", "ip6tables", "ssh-keygen", "mysqldump", "redis-cli"})
+
 
 def sentence(message: str) -> str:
-    """A field error's message in sentence case (``must be ...`` → ``Must be ...``), the one style of the API's
-    field errors (issue 21): refusals written lower-case in the source (validators' ``ValueError`` texts,
-    services' and plugins' ``.on(field, ...)``) and pydantic's built-in messages (``Field required``) then read
-    alike, in the API, the CLI and next to a dashboard field."""
-    return message[:1].upper() + message[1:] if _PROSE_WORD.match(message) else message
+    """A message in sentence case (``must be ...`` → ``Must be ...``), the one style of the API's errors
+    (issue 21): refusals written lower-case in the source (validators' ``ValueError`` texts, services' and
+    plugins' errors) and pydantic's built-in messages (``Field required``) then read alike, in the API, the CLI
+    and the dashboard."""
+    word = _PROSE_WORD.match(message)
+    if word is None or word.group() in _AS_SPELLED:
+        return message
+    return message[:1].upper() + message[1:]
 
 
 class RivetrError(Exception):

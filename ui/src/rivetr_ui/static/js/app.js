@@ -8,7 +8,7 @@
     var err = (body && body.error) || {};
     this.status = status;
     this.code = err.code || "error";
-    this.message = err.message || ("request failed with status " + status);
+    this.message = err.message || ("Request failed with status " + status);  // the API's own text when it sent one
     this.details = err.details;
   }
 
