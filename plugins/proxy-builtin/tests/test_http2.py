@@ -564,3 +564,89 @@ def test_large_response_to_a_slow_client_keeps_the_worker_small(h2proxy, tmp_pat
     )
     assert r.stdout == f"2 {size}", r.stdout + r.stderr
     assert worker_peak_rss_kb(pid) - peak_before < 12 * 1024  # KiB
+
+
+# Request header blocks RFC 9113 §8.2/§8.3 calls malformed: each closes the connection with PROTOCOL_ERROR, and
+# nothing of it reaches the app (a CR/LF or a Connection field would bend the HTTP/1.1 request sent upstream).
+_GET = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/headers"), (b":authority", b"h2.test")]
+MALFORMED = {
+    "upper_case_name": [*_GET, (b"X-Upper", b"1")],
+    "space_in_name": [*_GET, (b"x y", b"1")],
+    "colon_in_name": [*_GET, (b"x:y", b"1")],
+    "del_in_name": [*_GET, (b"x\x7fy", b"1")],
+    "empty_name": [*_GET, (b"", b"1")],
+    "crlf_in_value": [*_GET, (b"x-a", b"1\r\nx-injected: 1")],
+    "lf_in_value": [*_GET, (b"x-a", b"1\nx-injected: 1")],
+    "cr_in_value": [*_GET, (b"x-a", b"1\rx")],
+    "nul_in_value": [*_GET, (b"x-a", b"1\x00x")],
+    "leading_space_in_value": [*_GET, (b"x-a", b" 1")],
+    "trailing_tab_in_value": [*_GET, (b"x-a", b"1\t")],
+    "connection": [*_GET, (b"connection", b"close")],
+    "transfer_encoding": [*_GET, (b"transfer-encoding", b"chunked")],
+    "upgrade": [*_GET, (b"upgrade", b"h2c")],
+    "keep_alive": [*_GET, (b"keep-alive", b"1")],
+    "proxy_connection": [*_GET, (b"proxy-connection", b"keep-alive")],
+    "te_not_trailers": [*_GET, (b"te", b"gzip")],
+    "pseudo_after_regular": [_GET[0], _GET[1], (b"x-a", b"1"), _GET[2], _GET[3]],
+    "duplicate_path": [*_GET, (b":path", b"/other")],
+    "duplicate_method": [_GET[0], (b":method", b"POST"), *_GET[1:]],
+    "unknown_pseudo": [*_GET, (b":foo", b"1")],
+    "status_in_request": [*_GET, (b":status", b"200")],
+    "missing_scheme": [_GET[0], _GET[2], _GET[3]],
+    "missing_path": [_GET[0], _GET[1], _GET[3]],
+    "missing_method": _GET[1:],
+    "empty_path": [_GET[0], _GET[1], (b":path", b""), _GET[3]],
+    "authority_host_mismatch": [*_GET, (b"host", b"other.test")],
+    "two_hosts": [_GET[0], _GET[1], _GET[2], (b"host", b"h2.test"), (b"host", b"h2.test")],
+    "no_authority_or_host": _GET[:3],
+}
+
+
+def raw_client(port: int) -> H2Client:
+    """A client whose h2 library sends header lists as given (no checks, no lower-casing)."""
+    c = H2Client(port, "h2.test")
+    c.h2.config.validate_outbound_headers = False
+    c.h2.config.normalize_outbound_headers = False
+    return c
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_request_headers_close_the_connection(h2proxy, case):
+    p, b = h2proxy
+    c = raw_client(p.https_port)
+    (ok,) = c.wait([c.request("/")])  # one good request first: the connection works until the bad one
+    assert ok["status"] == 200
+    seen = b.requests
+    sid = c.h2.get_next_available_stream_id()
+    c.h2.send_headers(sid, MALFORMED[case], end_stream=True)
+    c.flush()
+    c.read_until_closed()
+    assert c.goaway is not None and c.goaway.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR, case
+    assert b.requests == seen  # the app never saw it
+    status, _, _ = http_get(p.port, "h2.test")
+    assert status == 200
+
+
+def test_well_formed_edge_cases_are_accepted(h2proxy):
+    """What the checks must let through: te: trailers, host equal to :authority, empty values, tchar-rich
+    names, a value with inner spaces, cookie crumbs."""
+    p, _ = h2proxy
+    c = raw_client(p.https_port)
+    extra = [
+        (b"te", b"trailers"),
+        (b"host", b"h2.test"),
+        (b"x-empty", b""),
+        (b"x-!#$%&'*+.^_`|~0", b"a b\tc"),
+        (b"cookie", b"a=1"),
+        (b"cookie", b"b=2"),
+    ]
+    sid = c.h2.get_next_available_stream_id()
+    c.h2.send_headers(sid, [*_GET, *extra], end_stream=True)
+    c.flush()
+    (r,) = c.wait([sid])
+    assert r["status"] == 200, r
+    hdrs = {k.lower(): v.strip() for k, v in json.loads(r["body"])["headers"]}
+    assert hdrs["x-empty"] == ""
+    assert hdrs["x-!#$%&'*+.^_`|~0"] == "a b\tc"
+    assert hdrs["cookie"] == "a=1; b=2"
+    assert "te" not in hdrs  # hop-by-hop: not sent upstream

@@ -1,0 +1,64 @@
+"""The HPACK memo of the h2 connections (hpack_memo.py) codes exactly what the hpack library codes.
+
+Differential: the same random sequence of header lists goes through a plain hpack Encoder/Decoder pair and the
+memo pair in lockstep (with repeats, new literals that shift the dynamic table's indexes, sensitive-free lists,
+table resizes by the peer); every block and every decoded list must be identical."""
+
+from __future__ import annotations
+
+import random
+
+from hpack import Decoder, Encoder
+from rivetr_proxy_builtin.hpack_memo import MemoDecoder, MemoEncoder, indexed_only
+
+STATIC = [(b":status", b"200"), (b"content-type", b"text/html"), (b"server", b"nginx")]
+
+
+def header_lists(seed: int, n: int) -> list[list[tuple[bytes, bytes]]]:
+    rnd = random.Random(seed)
+    lists: list[list[tuple[bytes, bytes]]] = []
+    for _ in range(n):
+        if lists and rnd.random() < 0.6:
+            lists.append(list(rnd.choice(lists[-5:])))  # a repeat: the memo's case
+            continue
+        extra = [(b"x-%d" % rnd.randrange(40), b"v%d" % rnd.randrange(3)) for _ in range(rnd.randrange(4))]
+        lists.append([*STATIC, (b"date", b"d%d" % rnd.randrange(5)), *extra])
+    return lists
+
+
+def test_memo_coders_code_what_hpack_codes():
+    plain_enc, memo_enc = Encoder(), MemoEncoder()
+    plain_dec, memo_dec = Decoder(), MemoDecoder()
+    hits = 0
+    for i, headers in enumerate(header_lists(7, 3000)):
+        if i % 700 == 699:  # the peer resizes the table (SETTINGS_HEADER_TABLE_SIZE): indexes change
+            size = 256 if i % 1400 == 699 else 4096
+            plain_enc.header_table_size = memo_enc.header_table_size = size
+        hits += tuple(headers) in memo_enc.memo and not memo_enc.header_table.resized
+        block = plain_enc.encode(headers)
+        assert memo_enc.encode(list(headers)) == block, i
+        expected = plain_dec.decode(block, raw=True)
+        assert memo_dec.decode(block, raw=True) == expected, i
+        assert expected == headers
+    assert hits > 300  # the sequence did exercise the memo
+
+
+def test_a_remembered_block_is_forgotten_when_the_table_changes():
+    """The same indexed-only bytes name other fields once a literal has shifted the table."""
+    enc, dec = Encoder(), MemoDecoder()
+    a = [(b"x-a", b"1")]
+    dec.decode(enc.encode(a), raw=True)
+    block = enc.encode(a)  # now one indexed field: 0x80 | 62
+    assert indexed_only(block)
+    assert dec.decode(block, raw=True) == a
+    dec.decode(enc.encode([(b"x-b", b"2")]), raw=True)  # a literal: x-b is index 62 now, x-a 63
+    assert dec.decode(block, raw=True) == [(b"x-b", b"2")]
+
+
+def test_indexed_only():
+    assert indexed_only(b"\x82\x84\xbe")
+    assert not indexed_only(b"")
+    assert not indexed_only(b"\x80")  # index 0 is an error: left to the library
+    assert not indexed_only(b"\x82\x40")  # a literal
+    assert not indexed_only(b"\xff\x01")  # an index of 127 or more
+    assert not indexed_only(b"\x3f\xe1\x1f")  # a table size update
