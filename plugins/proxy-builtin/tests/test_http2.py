@@ -7,6 +7,7 @@ streams, idle timeout)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -97,7 +98,10 @@ class H2Client:
             self.closed = True
             return False
         for ev in self.h2.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived):
+            if isinstance(ev, h2.events.InformationalResponseReceived):
+                r = self.responses.setdefault(ev.stream_id, {"body": b"", "done": False})
+                r.setdefault("interim", []).append(dict(ev.headers))
+            elif isinstance(ev, h2.events.ResponseReceived):
                 r = self.responses.setdefault(ev.stream_id, {"body": b"", "done": False})
                 r["headers"] = dict(ev.headers)
                 r["status"] = int(r["headers"][b":status"])
@@ -650,3 +654,49 @@ def test_well_formed_edge_cases_are_accepted(h2proxy):
     assert hdrs["x-!#$%&'*+.^_`|~0"] == "a b\tc"
     assert hdrs["cookie"] == "a=1; b=2"
     assert "te" not in hdrs  # hop-by-hop: not sent upstream
+
+
+def test_early_hints_reach_the_client_as_informational_headers(h2proxy):
+    """The app answers 103 Early Hints (with a Link field), then 200: the h2 client gets both, in order."""
+    p, _ = h2proxy
+    c = H2Client(p.https_port, "h2.test")
+    (r,) = c.wait([c.request("/early")])
+    assert r["interim"] == [{b":status": b"103", b"link": b"</s.css>; rel=preload"}], r
+    assert r["status"] == 200 and r["body"] == b"early"
+    # A second request on the same connection: the stream state and HPACK tables stay consistent.
+    (r2,) = c.wait([c.request("/early")])
+    assert r2["interim"][0][b":status"] == b"103" and r2["body"] == b"early"
+    c.close()
+
+
+def test_expect_100_continue_is_answered_by_the_app_before_the_body(h2proxy):
+    """A client that sends Expect: 100-continue waits for the app's 100 before its body (RFC 9110 §10.1.1)."""
+    p, _ = h2proxy
+    c = H2Client(p.https_port, "h2.test")
+    sid = c.h2.get_next_available_stream_id()
+    head = c.headers("/continue", "POST", [("expect", "100-continue"), ("content-length", "5")])
+    c.h2.send_headers(sid, head)
+    c.flush()
+    while "interim" not in c.responses.get(sid, {}):
+        assert c.read_once(), c.goaway
+    assert c.responses[sid]["interim"] == [{b":status": b"100"}]
+    assert "status" not in c.responses[sid]  # nothing final before the body
+    c.send_body(sid, b"hello")
+    (r,) = c.wait([sid])
+    assert r["status"] == 200 and json.loads(r["body"]) == {"bytes": 5, "chunked": False}
+    c.close()
+
+
+def test_nghttp_sees_103_then_200(h2proxy):
+    """The same with nghttp2's own client (frame log): a HEADERS frame with :status 103, then one with 200."""
+    if shutil.which("nghttp") is None:
+        pytest.skip("nghttp is needed (nghttp2-client)")
+    p, _ = h2proxy
+    r = subprocess.run(
+        ["nghttp", "-v", "-n", f"https://127.0.0.1:{p.https_port}/early", "-H", ":authority: h2.test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    statuses = re.findall(r"recv \(stream_id=\d+\) :status: (\d+)", r.stdout)
+    assert statuses == ["103", "200"], r.stdout + r.stderr

@@ -287,7 +287,7 @@ class H2Stream:
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()  # type: ignore[union-attr]
         if status < 200:
-            self.headers = []  # interim responses (100, 103) are not passed on over h2
+            self._send_interim(status)
             return
         self.status = status
         self.in_trailers = True
@@ -302,6 +302,18 @@ class H2Stream:
             self.msg_done = True
 
     # ----------------------------------------------------------------------------------------- sending
+    def _send_interim(self, status: int) -> None:
+        """An interim response (100 Continue, 103 Early Hints): an informational HEADERS frame on the stream
+        (RFC 9113 §8.1), before the final one. 101 has no meaning in HTTP/2 (no upgrade on an h2 stream)."""
+        headers, self.headers = self.headers, []
+        if status == 101 or self.ended or self.head_sent:
+            return
+        try:
+            self.conn.h2.send_headers(self.sid, [(b":status", b"%d" % status), *headers])
+        except h2.exceptions.ProtocolError:
+            return  # the client reset the stream meanwhile
+        self.conn.want_send()
+
     def _send_head(self, end: bool) -> None:
         self.head_sent = True
         try:
