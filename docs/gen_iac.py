@@ -55,6 +55,15 @@ EXAMPLES: dict[str, str] = {
     "tasks": '[[tasks]]\nname = "cleanup"\ncommand = "python manage.py clearsessions"\nschedule = "0 3 * * *"',
     "links": '[[links]]\nservice = "db"\nenv_prefix = "DATABASE"',
     "git_settings": "[git_settings]\npreviews_enabled = false",
+    "backups": '[[backups]]\ndestination = "nightly"\ncron = "0 2 * * *"\nkeep_daily = 7',
+    "backups.destination": 'destination = "nightly"',
+    "backups.cron": 'cron = "0 2 * * *"',
+    "backups.timezone": 'timezone = "Europe/Berlin"',
+    "backups.keep_last": "keep_last = 10",
+    "backups.keep_daily": "keep_daily = 7",
+    "backups.keep_weekly": "keep_weekly = 4",
+    "backups.enabled": "enabled = false",
+    "services.backups": '[[services.backups]]\ndestination = "nightly"\ncron = "30 1 * * *"\nkeep_last = 14',
     "git_settings.auto_deploy": "auto_deploy = false",
     "git_settings.follow_tags": "follow_tags = true",
     "git_settings.tag_pattern": 'tag_pattern = "v*"',
@@ -168,9 +177,10 @@ OUTRO = """\
 - Applying an app's own `rivetr.toml` from its repository at each deployment (the deployment log showing the
   diff, rollbacks restoring the settings, "managed by rivetr.toml" in the dashboard, preview limits): the model
   and the schema above are ready for it; the pipeline does not read the file yet.
-- Compose stacks, backup schedules and notification routing are not part of the file yet; neither are the
-  proxy's per-route settings (redirects, basic auth: docs/proxy-routing.md) nor a service's extra `environment` (it may hold secrets). `domains` takes host names with path prefixes, as the
-  apps API does.
+- Compose stacks and notification routing are not part of the file yet, nor backup destinations (they hold
+  credentials: a file names them, each server has its own), the proxy's per-route settings (redirects, basic
+  auth: docs/proxy-routing.md) or a service's extra `environment` (it may hold secrets). `domains` takes host
+  names with path prefixes, as the apps API does.
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
 - Apply runs as one request: a very large project is applied in one go, not in the background.
@@ -251,12 +261,15 @@ def render() -> str:
     )
     out.append("### Settings\n")
     out += _table(app_schema, list(APP_KEYS))
-    out.append("### Variables, secrets, volumes, tasks, links and git settings\n")
-    out += _table(app_schema, ["env", "build_env", "secrets", "volumes", "tasks", "links", "git_settings"])
+    out.append("### Variables, secrets, volumes, tasks, links, backups and git settings\n")
+    out += _table(
+        app_schema, ["env", "build_env", "secrets", "volumes", "tasks", "links", "backups", "git_settings"]
+    )
     tables = (
         ("VolumeIn", "volumes"),
         ("TaskIn", "tasks"),
         ("LinkSpec", "links"),
+        ("BackupSpec", "backups"),
         ("GitSettingsSpec", "git_settings"),
     )
     for name, key in tables:

@@ -23,7 +23,16 @@ async def server(data_dir: Path) -> AsyncIterator[ApiClient]:
         yield ApiClient(app)
 
 
-async def seed(api: ApiClient) -> str:
+async def add_destination(api: ApiClient, tmp: Path) -> str:
+    """A local backup destination named "nightly" (a server's own: a file names it, never creates it)."""
+    (tmp / "backups").mkdir(parents=True, exist_ok=True)
+    body = {"name": "nightly", "kind": "local", "path": str(tmp / "backups")}
+    status, out = await api.post("/api/backup-destinations", json=body)
+    assert status == 201, out
+    return str(out["id"])
+
+
+async def seed(api: ApiClient, tmp: Path) -> str:
     """A project as a user builds it through the API: a service, an app with settings, env, a secret, a
     volume, a task and a link."""
     status, project = await api.post("/api/projects", json={"name": "shop", "description": "the shop"})
@@ -61,6 +70,18 @@ async def seed(api: ApiClient) -> str:
     assert status == 201, out
     status, out = await api.post(f"/api/apps/{app['id']}/links", json={"service_id": service["id"]})
     assert status == 201, out
+    destination = await add_destination(api, tmp)
+    schedule = {"app_id": app["id"], "destination_id": destination, "cron": "0 2 * * *", "keep_last": 7}
+    status, out = await api.post("/api/backup-schedules", json=schedule)
+    assert status == 201, out
+    schedule = {
+        "service_id": service["id"],
+        "destination_id": destination,
+        "cron": "30 1 * * *",
+        "keep_daily": 7,
+    }
+    status, out = await api.post("/api/backup-schedules", json=schedule)
+    assert status == 201, out
     git = {"previews_enabled": False, "follow_tags": True, "tag_pattern": "v*"}
     status, out = await api.put(f"/api/apps/{app['id']}/git-settings", json=git)
     assert status == 200, out
@@ -87,7 +108,7 @@ async def export(api: ApiClient, project: str, fmt: str = "toml") -> Any:
 
 async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_path: Path) -> None:
     async with server(tmp_path / "one") as api:
-        project_id = await seed(api)
+        project_id = await seed(api, tmp_path)
         text = await export(api, project_id)
         by_name = await export(api, "shop", "json")
     assert "hunter2" not in text and "hunter2" not in str(by_name)  # secrets are names only
@@ -100,10 +121,22 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         "previews_enabled": False,
     }
     assert by_name["services"] == [
-        {"name": "db", "type": "postgres", "version": "16", "memory_limit": 256 * 1024**2}
+        {
+            "name": "db",
+            "type": "postgres",
+            "version": "16",
+            "memory_limit": 256 * 1024**2,
+            "backups": [{"destination": "nightly", "cron": "30 1 * * *", "keep_daily": 7}],
+        }
     ]
+    assert by_name["apps"][0]["backups"] == [{"destination": "nightly", "cron": "0 2 * * *", "keep_last": 7}]
 
     async with server(tmp_path / "two") as api:
+        status, body = await api.post("/api/projects/apply", json={"toml": text, "dry_run": True})
+        assert status == 422, body  # backup destinations hold credentials: each server has its own
+        assert body["error"]["details"][0]["field"] == "services[0].backups[0].destination"
+        assert body["error"]["details"][0]["message"].startswith("No backup destination named nightly")
+        await add_destination(api, tmp_path / "two")
         status, plan = await api.post("/api/projects/apply", json={"toml": text, "dry_run": True})
         assert status == 200, plan
         assert plan["changed"] and plan["dry_run"] and plan["project_id"] is None
@@ -111,6 +144,8 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         assert actions["project shop"] == actions["app web"] == actions["service db"] == "create"
         assert actions["app web: link db"] == actions["app web: volume uploads"] == "create"
         assert actions["app web: git settings"] == "create"
+        assert actions["app web: backup to nightly at 0 2 * * *"] == "create"
+        assert actions["service db: backup to nightly at 30 1 * * *"] == "create"
         assert plan["missing_secrets"] == [{"app": "web", "name": "DATABASE_PASSWORD"}]
         status, page = await api.get("/api/projects")
         assert page["items"] == []  # the dry run changed nothing
@@ -134,7 +169,7 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
 
 async def test_update_plan_names_old_and_new_and_leaves_what_is_not_in_the_file(tmp_path: Path) -> None:
     async with server(tmp_path / "data") as api:
-        project_id = await seed(api)
+        project_id = await seed(api, tmp_path)
         document = await export(api, project_id, "json")
         web = document["apps"][0]
         web["port"] = 9000

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from rivetr_core.contract.errors import RivetrError, ValidationFailed
 from rivetr_core.models.git import AppGitSettings
 
@@ -55,6 +57,9 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "link.create": ("links_api.create_link", "POST", "/api/apps/<app_id>/links"),
     "link.delete": ("links_api.delete_link", "DELETE", "/api/apps/<app_id>/links/<link_id>"),
     "git.update": ("webhooks_api.put_git_settings", "PUT", "/api/apps/<app_id>/git-settings"),
+    "backup.create": ("backups_api.create_schedule", "POST", "/api/backup-schedules"),
+    "backup.update": ("backups_api.update_schedule", "PUT", "/api/backup-schedules/<schedule_id>"),
+    "backup.delete": ("backups_api.delete_schedule", "DELETE", "/api/backup-schedules/<schedule_id>"),
 }
 
 
@@ -84,6 +89,7 @@ class Planner:
         self.changes: list[Change] = []
         self.last: list[Change] = []  # deletions of whole apps and services: after everything else
         self.missing: list[dict[str, str]] = []
+        self.destinations: dict[str, str] = {}  # backup destination name → id
         self.ids: dict[str, str] = {}  # "project", "app:<name>", "service:<name>" → id, filled as they exist
 
     async def note(self, what: str, **target: str) -> None:
@@ -111,6 +117,7 @@ class Planner:
     # ------------------------------------------------------------------------------------------ planning
     async def plan(self) -> ProjectState | None:
         ctx, spec = self.ctx, self.spec
+        self.destinations = await _destinations(ctx)
         row = await find_project(ctx, spec.project.name)
         state = await read_project(ctx, row) if row is not None else None
         name = spec.project.name
@@ -170,7 +177,7 @@ class Planner:
 
         ctx = self.ctx
         for index, service in enumerate(self.spec.services):
-            wanted = service.model_dump(exclude_unset=True)
+            wanted = service.model_dump(exclude_unset=True, exclude={"backups"})
             current = state.services.get(service.name) if state else None
             label = f"service {service.name}"
             if current is None:
@@ -182,8 +189,16 @@ class Planner:
                     await self.note("service.create")
 
                 self.add(label, "create", _created(wanted), create)
+                self._backups(f"services[{index}]", label, service.backups, {}, f"service:{service.name}")
                 continue
             self.ids[f"service:{service.name}"] = current["id"]
+            self._backups(
+                f"services[{index}]",
+                label,
+                service.backups,
+                current.get("backups", {}),
+                f"service:{service.name}",
+            )
             if wanted["type"] != current["type"]:
                 raise ValidationFailed.on(
                     f"services[{index}].type",
@@ -244,6 +259,13 @@ class Planner:
         self._tasks(app, current)
         self._links(index, app, current, state)
         self._git(app, current)
+        self._backups(
+            f"apps[{index}]",
+            f"app {app.name}",
+            app.backups,
+            current.backups if current else {},
+            f"app:{app.name}",
+        )
 
     def _env(self, index: int, app: ProjectApp, current: AppState | None) -> None:
         apps = self.ctx.services.apps
@@ -425,6 +447,60 @@ class Planner:
 
             self.leftover(f"app {app.name}: link {name}", drop)
 
+    def _backups(
+        self, where: str, owner: str, wanted: list[Any], have: dict[tuple[str, str], dict[str, Any]], key: str
+    ) -> None:
+        """Backup schedules of an app (its volumes) or a service (its data), by (destination, cron)."""
+        backups = self.ctx.services.backups
+        kind = "app" if key.startswith("app:") else "service"
+        for number, spec in enumerate(wanted):
+            if spec.destination not in self.destinations:
+                raise ValidationFailed.on(
+                    f"{where}.backups[{number}].destination",
+                    f"no backup destination named {spec.destination} on this server (create it first)",
+                )
+            label = f"{owner}: backup to {spec.destination} at {spec.cron}"
+            values = spec.model_dump()
+            cur = have.get((spec.destination, spec.cron))
+            if cur is None:
+
+                async def create(values: dict[str, Any] = values) -> None:
+                    owner_id = self.ids[key]
+                    body = {k: v for k, v in values.items() if k != "destination"}
+                    body["destination_id"] = self.destinations[values["destination"]]
+                    body.update(
+                        {"what": "volumes", "app_id": owner_id}
+                        if kind == "app"
+                        else {"what": "service", "service_id": owner_id}
+                    )
+                    await backups.create_schedule(body)
+                    await self.note("backup.create")
+
+                self.add(label, "create", _created(spec.model_dump(exclude_unset=True)), create)
+                continue
+            diff = {
+                k: {"old": cur[k], "new": values[k]}
+                for k in values
+                if k != "destination" and values[k] != cur[k]
+            }
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(sid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
+                await backups.update_schedule(sid, {k: d["new"] for k, d in diff.items()})
+                await self.note("backup.update", schedule_id=sid)
+
+            self.add(label, "update", diff, update)
+        named = {(s.destination, s.cron) for s in wanted}
+        for destination, cron in sorted(set(have) - named):
+
+            async def drop(sid: str = have[(destination, cron)]["id"]) -> None:
+                await backups.delete_schedule(sid)
+                await self.note("backup.delete", schedule_id=sid)
+
+            self.leftover(f"{owner}: backup to {destination} at {cron}", drop)
+
     def _git(self, app: ProjectApp, current: AppState | None) -> None:
         if app.git_settings is None:
             return
@@ -448,6 +524,17 @@ class Planner:
             await self.note("git.update", app_id=self.ids[key])
 
         self.add(label, "update" if current else "create", diff, update)
+
+
+async def _destinations(ctx: RivetrContext) -> dict[str, str]:
+    """The server's backup destinations, name → id (a file names them; they hold credentials, so they are
+    created on each server, not by a file)."""
+    from sqlmodel import select
+
+    from rivetr_core.models.backups import BackupDestination
+
+    async with ctx.db.session() as session:
+        return dict((await session.exec(select(BackupDestination.name, BackupDestination.id))).all())
 
 
 def summary(changes: list[Change]) -> dict[str, int]:
@@ -478,6 +565,13 @@ async def apply_project(
             except RivetrError as exc:
                 details = {"resource": change.resource, "applied": applied, "cause": exc.details}
                 raise type(exc)(f"{change.resource}: {exc.message}", details=details, code=exc.code) from exc
+            except ValidationError as exc:  # an API body the file's checks let through: the user's input
+                details = {
+                    "resource": change.resource,
+                    "applied": applied,
+                    "cause": exc.errors(include_url=False),
+                }
+                raise ValidationFailed(f"{change.resource}: {exc}", details=details) from exc
             applied.append(f"{change.action} {change.resource}")
     counts = summary(planner.changes)
     changed = any(counts[a] for a in ("create", "update", "delete"))

@@ -165,6 +165,38 @@ GitSettingsSpec: type[_Strict] = create_model(  # type: ignore[call-overload]
 )
 
 
+#: A backup schedule's settings a file declares (``POST /api/backup-schedules``), besides what it backs up (the
+#: app or service it is listed under) and where to (a destination of the server, by name).
+BACKUP_KEYS: tuple[str, ...] = ("cron", "timezone", "keep_last", "keep_daily", "keep_weekly", "enabled")
+
+
+def _backup_fields() -> dict[str, Any]:
+    from rivetr_core.api.backups import ScheduleIn
+
+    return _fields_of(ScheduleIn, BACKUP_KEYS)
+
+
+class _BackupBase(_Strict):
+    destination: str = Field(
+        min_length=1,
+        max_length=63,
+        description="Name of a backup destination of the server (GET /api/backup-destinations): created there "
+        "first, it holds credentials.",
+    )
+
+
+BackupSpec: type[_BackupBase] = create_model(  # type: ignore[call-overload]
+    "BackupSpec",
+    __base__=_BackupBase,
+    __doc__="A backup schedule (cron and retention) of the app's volumes or the service's data.",
+    **_backup_fields(),
+)
+_BACKUPS_HELP = (
+    "Backup schedules, by destination and cron (changing either replaces the schedule). An app's back up its "
+    "volumes, a service's its data."
+)
+
+
 class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     """``rivetr.toml``: an app's settings at the top level (as in the API), tables for the rest."""
 
@@ -174,6 +206,7 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     volumes: list[VolumeIn] = Field(default_factory=list, description="Named volumes and binds (by name).")
     tasks: list[TaskIn] = Field(default_factory=list, description="Scheduled tasks (cron; by name).")
     links: list[LinkSpec] = Field(default_factory=list, description="Links to the project's services.")
+    backups: list[BackupSpec] = Field(default_factory=list, description=_BACKUPS_HELP)  # type: ignore[valid-type]
     git_settings: GitSettingsSpec | None = Field(  # type: ignore[valid-type]
         None, description="Auto-deploy on push, followed tags and pull-request previews."
     )
@@ -228,6 +261,8 @@ class ServiceSpec(_ServiceFields):  # type: ignore[misc, valid-type]
     """A managed service (database, cache...): the API's service fields, created with the project."""
 
     model_config = {"extra": "forbid"}
+
+    backups: list[BackupSpec] = Field(default_factory=list, description=_BACKUPS_HELP)  # type: ignore[valid-type]
 
     if TYPE_CHECKING:  # fields made by create_model above, named for the type checker only
         name: str

@@ -17,7 +17,7 @@ from rivetr_core.api.volumes import VolumeIn as _VolumeIn
 from rivetr_core.models.apps import App, Project
 from rivetr_core.models.git import AppGitSettings, not_a_preview_app
 
-from .model import APP_KEYS, GIT_KEYS, SERVICE_KEYS
+from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, SERVICE_KEYS
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -84,6 +84,28 @@ class AppState:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → TaskIn fields + "id"
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # service name → {"id", "env_prefix"}
     git: dict[str, Any] = field(default_factory=dict)  # GIT_KEYS → value
+    backups: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (destination, cron) → row
+
+
+async def backup_schedules(ctx: RivetrContext, **owner: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The backup schedules of an app (``app_id=``) or a service (``service_id=``), by (destination name, cron)."""
+    from rivetr_core.models.backups import BackupDestination
+    from rivetr_core.pagination import PageQuery
+
+    rows, _next = await ctx.services.backups.list_schedules(PageQuery(limit=200), **owner)
+    if not rows:
+        return {}
+    async with ctx.db.session() as session:
+        names = dict((await session.exec(select(BackupDestination.id, BackupDestination.name))).all())
+    return {
+        (names.get(row.destination_id, row.destination_id), row.cron): {
+            "id": row.id,
+            "destination": names.get(row.destination_id, row.destination_id),
+            **{k: getattr(row, k) for k in BACKUP_KEYS},
+        }
+        for row in rows
+        if row.what in ("volumes", "service")
+    }
 
 
 @dataclass
@@ -124,6 +146,7 @@ async def read_app(ctx: RivetrContext, app_id: str) -> AppState:
         state.links[link["service_name"]] = {"id": link["id"], "env_prefix": link["env_prefix"]}
     git = await ctx.services.webhooks.git_settings(app_id)
     state.git = {k: getattr(git, k) for k in GIT_KEYS}
+    state.backups = await backup_schedules(ctx, app_id=app_id)
     return state
 
 
@@ -136,6 +159,7 @@ async def read_project(ctx: RivetrContext, project: Project) -> ProjectState:
     services: dict[str, dict[str, Any]] = {}
     for out in await ctx.services.managed.listing(project_id=project.id, limit=1000):
         services[out["name"]] = {"id": out["id"], **{k: out.get(k) for k in SERVICE_KEYS}}
+        services[out["name"]]["backups"] = await backup_schedules(ctx, service_id=out["id"])
     apps = [await read_app(ctx, app_id) for app_id in app_ids]
     return ProjectState(
         id=project.id,
@@ -185,6 +209,8 @@ def app_document(app: AppState) -> dict[str, Any]:
     git = {k: v for k, v in app.git.items() if v not in (None, "") and v != git_defaults[k]}
     if git:
         doc["git_settings"] = git
+    if app.backups:
+        doc["backups"] = backups_document(app.backups)
     if app.links:
         doc["links"] = [
             {"service": name, "env_prefix": link["env_prefix"]} for name, link in sorted(app.links.items())
@@ -201,6 +227,18 @@ def _trim(values: dict[str, Any], defaults: dict[str, Any], keys: tuple[str, ...
     }
 
 
+def backups_document(backups: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    from rivetr_core.api.backups import ScheduleIn
+
+    defaults = {k: ScheduleIn.model_fields[k].get_default() for k in BACKUP_KEYS if k != "cron"}
+    out = []
+    for _key, row in sorted(backups.items()):
+        doc = {"destination": row["destination"], "cron": row["cron"]}
+        doc.update({k: row[k] for k in BACKUP_KEYS if k != "cron" and row[k] != defaults[k]})
+        out.append(doc)
+    return out
+
+
 def project_document(state: ProjectState) -> dict[str, Any]:
     """``project.toml``'s document of the project (stable order: services and apps by name)."""
     project: dict[str, Any] = {"name": state.name}
@@ -208,7 +246,10 @@ def project_document(state: ProjectState) -> dict[str, Any]:
         project["description"] = state.description
     services = []
     for _, service in sorted(state.services.items()):
-        services.append({k: service.get(k) for k in SERVICE_KEYS if service.get(k) not in (None, [])})
+        entry = {k: service.get(k) for k in SERVICE_KEYS if service.get(k) not in (None, [])}
+        if service.get("backups"):
+            entry["backups"] = backups_document(service["backups"])
+        services.append(entry)
     apps = [{"name": name, **app_document(app)} for name, app in sorted(state.apps.items())]
     doc: dict[str, Any] = {"project": project}
     if services:
