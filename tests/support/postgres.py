@@ -109,12 +109,26 @@ class PostgresServer:
 
     def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
         """A new database (empty, or a copy of ``template``, which nobody may be connected to); its name."""
-        name = name or f"t{os.getpid()}_{next(self._names)}_{uuid.uuid4().hex[:6]}"
+        name = name or self.new_name()
         self.sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         return name
 
     def drop_database(self, name: str) -> None:
         self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def new_name(self) -> str:
+        return f"t{os.getpid()}_{next(self._names)}_{uuid.uuid4().hex[:6]}"
+
+    async def acreate_database(self, name: str, *, template: str | None = None) -> None:
+        """:meth:`create_database` from async code, over one asyncpg connection (no psql process: a test app's
+        start-up pays this once per test)."""
+        import asyncpg
+
+        conn = await asyncpg.connect(host=str(self.root), port=self.port, user=self.user, database="postgres")
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        finally:
+            await conn.close()
 
 
 def start_server() -> PostgresServer:
@@ -144,24 +158,31 @@ def shared_server() -> PostgresServer:
     return _shared
 
 
-#: Databases made by :func:`database_url_for` that nothing has migrated yet (the schema template swaps them
-#: for a copy of its migrated template).
-pristine: set[str] = set()
-
-
+#: Databases named by :func:`database_url_for` and not created yet: the test app's start-up creates each, as a
+#: copy of the migrated template (tests/support/schema_template.py), or empty for ``fresh_schema`` tests.
+pending: set[str] = set()
 _by_data_dir: dict[Path, str] = {}
 
 
 def database_url_for(data_dir: Path) -> str:
-    """The database of a test app's data dir: a new, empty one on this process's server the first time, the same
-    one again for the same data dir (a test restarting its app on that dir finds its data, as with SQLite)."""
+    """The database of a test app's data dir: a new one on this process's server the first time (created when
+    the app starts: :func:`create_pending`), the same one again for the same data dir (a test restarting its app
+    on that dir finds its data, as with SQLite)."""
     key = Path(data_dir).resolve()
     if key not in _by_data_dir:
         server = shared_server()
-        name = server.create_database()
-        pristine.add(name)
+        name = server.new_name()
+        pending.add(name)
         _by_data_dir[key] = server.url(name)
     return _by_data_dir[key]
+
+
+async def create_pending(name: str | None, *, template: str | None = None) -> None:
+    """Create the database ``name`` if :func:`database_url_for` named it and nothing created it yet."""
+    if name in pending:
+        assert name is not None
+        pending.discard(name)
+        await shared_server().acreate_database(name, template=template)
 
 
 @pytest.fixture(scope="session")

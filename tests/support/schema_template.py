@@ -38,25 +38,23 @@ _postgres_template: str | None = None
 
 
 async def _from_postgres_template(db: Any, original: Any) -> None:
-    """RIVETR_TEST_DATABASE=postgres: a test's new database becomes a copy of one migrated template database
-    (PostgreSQL copies it at the file level), then goes through the real ``startup``."""
+    """RIVETR_TEST_DATABASE=postgres: a test's new database is created as a copy of one migrated template
+    database (PostgreSQL copies it at the file level), then goes through the real ``startup``."""
     global _postgres_template
     from rivetr_core.db import Database
     from tests.support import postgres
 
     name = db.engine.url.database
-    if name in postgres.pristine:
-        postgres.pristine.discard(name)
-        server = postgres.shared_server()
+    if name in postgres.pending:
         if _postgres_template is None:
-            template = server.create_database()
+            server = postgres.shared_server()
+            template = server.new_name()
+            await server.acreate_database(template)
             migrated = Database(server.url(template))
             await original(migrated)
             await migrated.close()  # CREATE DATABASE ... TEMPLATE needs it unused
             _postgres_template = template
-        await db.engine.dispose()
-        server.drop_database(name)
-        server.create_database(name, template=_postgres_template)
+        await postgres.create_pending(name, template=_postgres_template)
     await original(db)
 
 
@@ -64,12 +62,20 @@ async def _from_postgres_template(db: Any, original: Any) -> None:
 def migrated_schema_template(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    if request.node.get_closest_marker("fresh_schema") is not None:
-        yield
-        return
     from rivetr_core.db import Database
+    from tests.support import postgres
 
     original = Database.startup
+    if request.node.get_closest_marker("fresh_schema") is not None:
+        if postgres.enabled():
+
+            async def created_empty(self: Database) -> None:
+                await postgres.create_pending(self.engine.url.database)  # migrated for real
+                await original(self)
+
+            monkeypatch.setattr(Database, "startup", created_empty)
+        yield
+        return
 
     async def startup(self: Database) -> None:
         global _template
