@@ -92,6 +92,16 @@ EXAMPLES: dict[str, str] = {
     "services.public_port": "public_port = 15432",
     "services.tags": 'tags = ["data"]',
     "apps.name": 'name = "web"',
+    "stacks.name": 'name = "monitoring"',
+    "stacks.compose": 'compose = """\nservices:\n  grafana:\n    image: grafana/grafana:11\n"""',
+    "stacks.repo_url": 'repo_url = "https://github.com/you/monitoring.git"',
+    "stacks.branch": 'branch = "release"',
+    "stacks.compose_path": 'compose_path = "deploy/compose.yaml"',
+    "stacks.git_token_user": 'git_token_user = "oauth2"',
+    "stacks.profiles": 'profiles = ["debug"]',
+    "stacks.previews": "previews = true",
+    "stacks.domains": 'domains = [{ domain = "grafana.example.com", service = "grafana", port = 3000 }]',
+    "stacks.tags": 'tags = ["ops"]',
 }
 
 INTRO = """\
@@ -177,9 +187,9 @@ OUTRO = """\
 - Applying an app's own `rivetr.toml` from its repository at each deployment (the deployment log showing the
   diff, rollbacks restoring the settings, "managed by rivetr.toml" in the dashboard, preview limits): the model
   and the schema above are ready for it; the pipeline does not read the file yet.
-- Compose stacks and notification routing are not part of the file yet, nor backup destinations (they hold
-  credentials: a file names them, each server has its own), the proxy's per-route settings (redirects, basic
-  auth: docs/proxy-routing.md) or a service's extra `environment` (it may hold secrets). `domains` takes host
+- Notification routing is not part of the file yet, nor backup destinations (they hold credentials: a file
+  names them, each server has its own), the proxy's per-route settings (redirects, basic auth:
+  docs/proxy-routing.md), a service's extra `environment` or a stack's `env` (they may hold secrets). `domains` takes host
   names with path prefixes, as the apps API does.
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
@@ -278,8 +288,8 @@ def render() -> str:
         out += _table(definition, list(definition["properties"]), f"{key}.")
     out.append("## `project.toml`\n")
     out.append(
-        "A project's file (schema `/api/schemas/project.toml`): `[project]`, then `[[services]]` and `[[apps]]`. "
-        "Names are unique across a project's apps and services (they are host names on its network).\n"
+        "A project's file (schema `/api/schemas/project.toml`): `[project]`, then `[[services]]`, `[[apps]]` and "
+        "`[[stacks]]`. Names are unique across a project's apps, services and stacks (host names on its network).\n"
     )
     out.append(
         '```toml\n[project]\nname = "shop"\n\n[[services]]\nname = "db"\ntype = "postgres"\nversion = "16"\n\n'
@@ -292,6 +302,13 @@ def render() -> str:
     out.append("### `[[services]]`\n")
     services = _def(project_schema, ServiceSpec)
     out += _table(services, list(services["properties"]), "services.")
+    out.append("### `[[stacks]]`\n")
+    out.append(
+        "Compose stacks (docs/compose.md): a pasted file (`compose`, a TOML multi-line string) or a repository "
+        "(`repo_url`), one of the two. Their variables (`env`) are not in the file: the API masks every value.\n"
+    )
+    stacks = project_schema["$defs"]["StackSpec"]
+    out += _table(stacks, list(stacks["properties"]), "stacks.")
     out.append("### `[[apps]]`\n")
     apps = project_schema["$defs"]["ProjectApp"]
     out.append("The keys of an app (above), and:\n")

@@ -12,6 +12,7 @@ from typing import Any
 from tests.support.server import ApiClient, make_config
 
 GIT = "https://git.example.com/team/shop.git"
+COMPOSE = "services:\n  redis:\n    image: redis:7\n    profiles: [debug]\n"
 
 
 @asynccontextmanager
@@ -82,6 +83,9 @@ async def seed(api: ApiClient, tmp: Path) -> str:
     }
     status, out = await api.post("/api/backup-schedules", json=schedule)
     assert status == 201, out
+    stack = {"name": "cache", "project_id": project["id"], "compose": COMPOSE, "profiles": ["debug"]}
+    status, out = await api.post("/api/stacks", json=stack)
+    assert status == 201, out
     git = {"previews_enabled": False, "follow_tags": True, "tag_pattern": "v*"}
     status, out = await api.put(f"/api/apps/{app['id']}/git-settings", json=git)
     assert status == 200, out
@@ -115,6 +119,8 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
     assert 'secrets = [\n    "DATABASE_PASSWORD",\n]' in text or 'secrets = ["DATABASE_PASSWORD"]' in text
     assert 'LOG_LEVEL = "info"' in text and "port = 8000" in text and 'path = "/healthz"' in text
     assert by_name["apps"][0]["build_env"] == {"NODE_ENV": "production"}
+    assert by_name["stacks"] == [{"name": "cache", "compose": COMPOSE, "profiles": ["debug"]}]
+    assert 'compose = """\nservices:\n  redis:\n' in text  # a readable block, not one escaped line
     assert by_name["apps"][0]["git_settings"] == {
         "follow_tags": True,
         "tag_pattern": "v*",
@@ -144,6 +150,7 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         assert actions["project shop"] == actions["app web"] == actions["service db"] == "create"
         assert actions["app web: link db"] == actions["app web: volume uploads"] == "create"
         assert actions["app web: git settings"] == "create"
+        assert actions["stack cache"] == "create"
         assert actions["app web: backup to nightly at 0 2 * * *"] == "create"
         assert actions["service db: backup to nightly at 30 1 * * *"] == "create"
         assert plan["missing_secrets"] == [{"app": "web", "name": "DATABASE_PASSWORD"}]
@@ -175,6 +182,7 @@ async def test_update_plan_names_old_and_new_and_leaves_what_is_not_in_the_file(
         web["port"] = 9000
         web["env"]["LOG_LEVEL"] = "debug"
         del web["volumes"]
+        document["stacks"][0]["profiles"] = []
         status, plan = await api.post("/api/projects/apply", json={"document": document, "dry_run": True})
         assert status == 200, plan
         changes = {c["resource"]: c for c in plan["changes"]}
@@ -182,6 +190,7 @@ async def test_update_plan_names_old_and_new_and_leaves_what_is_not_in_the_file(
         assert changes["app web"]["fields"] == {"port": {"old": 8000, "new": 9000}}
         assert changes["app web: env LOG_LEVEL"]["fields"]["value"] == {"old": "info", "new": "debug"}
         assert changes["app web: volume uploads"]["action"] == "not_in_file"
+        assert changes["stack cache"]["fields"] == {"profiles": {"old": ["debug"], "new": []}}
         assert changes["app web: secret DATABASE_PASSWORD"]["action"] == "unchanged"
         assert plan["missing_secrets"] == []
         assert (await app_named(api, "web"))["port"] == 8000  # the dry run changed nothing
@@ -190,6 +199,8 @@ async def test_update_plan_names_old_and_new_and_leaves_what_is_not_in_the_file(
         assert status == 200 and plan["changed"], plan
         app = await app_named(api, "web")
         assert app["port"] == 9000
+        _, stacks = await api.get("/api/stacks")
+        assert [(st["name"], st["profiles"]) for st in stacks["items"]] == [("cache", [])]
         _, volumes = await api.get(f"/api/apps/{app['id']}/volumes")
         assert [v["name"] for v in volumes["items"]] == ["uploads"]  # not in the file: left alone
         # Each change is audited as the API call it stands for, next to the apply request's own entry.

@@ -116,7 +116,9 @@ def test_file_rules_secrets_are_names_names_are_unique() -> None:
     found = errors(AppFile, 'secrets = ["PORT"]\n')
     assert "PORT is set by Rivetr" in str(found[0]["message"]) and found[0]["line"] == 1
     text = '[project]\nname = "p"\n[[services]]\nname = "x"\ntype = "redis"\n[[apps]]\nname = "x"\n'
-    assert "unique across the project's apps and services" in str(errors(ProjectFile, text)[0]["message"])
+    assert "unique across the project's apps, services and stacks" in str(
+        errors(ProjectFile, text)[0]["message"]
+    )
     with pytest.raises(ValidationFailed) as caught:  # JSON documents: the key without a line
         validate(ProjectFile, {"project": {"name": "Not DNS"}})
     assert caught.value.details[0]["field"] == "project.name" and "line" not in caught.value.details[0]
@@ -138,7 +140,7 @@ def test_schemas_take_the_api_s_field_rules_without_null() -> None:
     }
     assert '"null"' not in str(schema).replace("'", '"')  # TOML has no null: absent means not managed
     project = json_schema("project.toml")
-    assert set(project["properties"]) == {"project", "services", "apps"}
+    assert set(project["properties"]) == {"project", "services", "apps", "stacks"}
     assert "name" in project["$defs"]["ProjectApp"]["required"]
 
 

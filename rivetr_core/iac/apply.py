@@ -57,6 +57,9 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "link.create": ("links_api.create_link", "POST", "/api/apps/<app_id>/links"),
     "link.delete": ("links_api.delete_link", "DELETE", "/api/apps/<app_id>/links/<link_id>"),
     "git.update": ("webhooks_api.put_git_settings", "PUT", "/api/apps/<app_id>/git-settings"),
+    "stack.create": ("stacks_api.create_stack", "POST", "/api/stacks"),
+    "stack.update": ("stacks_api.update_stack", "PUT", "/api/stacks/<stack_id>"),
+    "stack.delete": ("stacks_api.delete_stack", "DELETE", "/api/stacks/<stack_id>"),
     "backup.create": ("backups_api.create_schedule", "POST", "/api/backup-schedules"),
     "backup.update": ("backups_api.update_schedule", "PUT", "/api/backup-schedules/<schedule_id>"),
     "backup.delete": ("backups_api.delete_schedule", "DELETE", "/api/backup-schedules/<schedule_id>"),
@@ -146,11 +149,16 @@ class Planner:
         self._services(state)
         for index, app in enumerate(spec.apps):
             self._app(index, app, state.apps.get(app.name) if state else None, state)
+        self._stacks(state)
         if state is not None:
             wanted_apps = {a.name for a in spec.apps}
             for app_name, app_state in sorted(state.apps.items()):
                 if app_name not in wanted_apps:
                     self.leftover(f"app {app_name}", self._delete_app(app_state.id), last=True)
+            wanted_stacks = {s.name for s in spec.stacks}
+            for stack_name, stack in sorted(state.stacks.items()):
+                if stack_name not in wanted_stacks:
+                    self.leftover(f"stack {stack_name}", self._delete_stack(stack["id"]), last=True)
             wanted_services = {s.name for s in spec.services}
             for service_name, service in sorted(state.services.items()):
                 if service_name not in wanted_services:
@@ -171,6 +179,49 @@ class Planner:
             await self.note("service.delete", service_id=service_id)
 
         return run
+
+    def _delete_stack(self, stack_id: str) -> Run:
+        async def run() -> None:
+            await self.ctx.services.stacks.delete(stack_id, volumes=False)
+            await self.note("stack.delete", stack_id=stack_id)
+
+        return run
+
+    def _stacks(self, state: ProjectState | None) -> None:
+        """Stacks through the stack service, with the API's own source rule (a pasted file or a repository)."""
+        from rivetr_core.api.stacks import StackIn, _source_fields
+
+        stacks = self.ctx.services.stacks
+        for stack in self.spec.stacks:
+            wanted = stack.model_dump(exclude_unset=True)
+            current = state.stacks.get(stack.name) if state else None
+            label = f"stack {stack.name}"
+            if current is None:
+
+                async def create(wanted: dict[str, Any] = wanted) -> None:
+                    fields = StackIn.model_validate(
+                        {**wanted, "project_id": self.ids["project"]}
+                    ).model_dump()
+                    fields.update(git_token=None, webhook_secret=None)
+                    await stacks.create(_source_fields(fields))
+                    await self.note("stack.create")
+
+                self.add(label, "create", _created(wanted), create)
+                continue
+            diff = {
+                k: {"old": current.get(k), "new": v}
+                for k, v in wanted.items()
+                if k != "name" and not same(k, v, current.get(k))
+            }
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(sid: str = current["id"], diff: dict[str, Any] = diff) -> None:
+                await stacks.update(sid, _source_fields({k: d["new"] for k, d in diff.items()}))
+                await self.note("stack.update", stack_id=sid)
+
+            self.add(label, "update", diff, update)
 
     def _services(self, state: ProjectState | None) -> None:
         from rivetr_core.api.services import ServiceIn

@@ -158,4 +158,5 @@ def dump_toml(document: dict[str, Any]) -> str:
     """``document`` as TOML (TOML has no null: a None value is left out, which a file reads as not managed)."""
     import tomli_w  # only an export writes TOML
 
-    return tomli_w.dumps(_without_nulls(document))
+    # Multi-line strings as TOML's """...""" blocks: a compose file stays readable (and diffable) in the file.
+    return tomli_w.dumps(_without_nulls(document), multiline_strings=True)

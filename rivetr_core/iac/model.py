@@ -274,19 +274,78 @@ class ServiceSpec(_ServiceFields):  # type: ignore[misc, valid-type]
         return check_name(v)
 
 
+#: A compose stack's settings a project file declares (``POST /api/stacks``). Left out: its ``env`` (the API
+#: masks every value: set them on the server), ``git_token``, ``webhook_secret`` and ``ssh_key_id``.
+STACK_KEYS: tuple[str, ...] = (
+    "name",
+    "compose",
+    "repo_url",
+    "branch",
+    "compose_path",
+    "git_token_user",
+    "profiles",
+    "previews",
+    "domains",
+    "tags",
+)
+
+
+def _stack_base() -> type[BaseModel]:
+    from rivetr_core.api.stacks import StackIn, _StackChecks
+
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "StackFields", __base__=_StackChecks, **_fields_of(StackIn, STACK_KEYS)
+    )
+
+
+class StackSpec(_stack_base()):  # type: ignore[misc]
+    """A compose stack (a pasted compose file or a repository): the API's stack fields."""
+
+    model_config = {"extra": "forbid"}
+
+    if TYPE_CHECKING:  # fields made by create_model above, named for the type checker only
+        name: str
+        compose: str | None
+        repo_url: str | None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        import re
+
+        from rivetr_core.api.stacks import _STACK_NAME
+
+        if not re.match(_STACK_NAME, v):
+            raise ValueError(
+                "must be 1-40 lower-case letters, digits or '-', starting and ending alphanumeric"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> StackSpec:
+        if bool(self.compose) == bool(self.repo_url):
+            raise ValueError(
+                "give compose (the file's text) or repo_url (a repository with the file), not both"
+            )
+        return self
+
+
 class ProjectFile(_Strict):
     """``project.toml``: a project, its services and its apps."""
 
     project: ProjectIn = Field(description="The project's name (how apply finds it) and description.")
     services: list[ServiceSpec] = Field(default_factory=list, description="Managed services, by name.")
     apps: list[ProjectApp] = Field(default_factory=list, description="Apps, by name.")
+    stacks: list[StackSpec] = Field(default_factory=list, description="Compose stacks, by name.")
 
     @model_validator(mode="after")
     def _unique(self) -> ProjectFile:
-        names = [s.name for s in self.services] + [a.name for a in self.apps]
+        names = [s.name for s in self.services] + [a.name for a in self.apps] + [s.name for s in self.stacks]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"{', '.join(twice)}: names are unique across the project's apps and services")
+            raise ValueError(
+                f"{', '.join(twice)}: names are unique across the project's apps, services and stacks"
+            )
         return self
 
 

@@ -17,7 +17,7 @@ from rivetr_core.api.volumes import VolumeIn as _VolumeIn
 from rivetr_core.models.apps import App, Project
 from rivetr_core.models.git import AppGitSettings, not_a_preview_app
 
-from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, SERVICE_KEYS
+from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, SERVICE_KEYS, STACK_KEYS
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -63,8 +63,8 @@ def settings_of(app_json: dict[str, Any]) -> dict[str, Any]:
 def same(key: str, wanted: Any, current: Any) -> bool:
     """Whether a file's value is what the server has (lists that are sets compare as sets, a health check
     with its options' defaults, a git source as no source)."""
-    if key in ("domains", "tags"):
-        return sorted(wanted or []) == sorted(current or [])
+    if key in ("domains", "tags", "profiles"):
+        return sorted(wanted or [], key=repr) == sorted(current or [], key=repr)
     if key == "health_check" and isinstance(wanted, dict) and isinstance(current, dict):
         return full_health_check(wanted) == full_health_check(current)
     if key == "source":
@@ -115,6 +115,7 @@ class ProjectState:
     description: str
     services: dict[str, dict[str, Any]]  # name → SERVICE_KEYS + "id"
     apps: dict[str, AppState]
+    stacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → STACK_KEYS + "id"
 
 
 async def find_project(ctx: RivetrContext, name_or_id: str) -> Project | None:
@@ -161,12 +162,21 @@ async def read_project(ctx: RivetrContext, project: Project) -> ProjectState:
         services[out["name"]] = {"id": out["id"], **{k: out.get(k) for k in SERVICE_KEYS}}
         services[out["name"]]["backups"] = await backup_schedules(ctx, service_id=out["id"])
     apps = [await read_app(ctx, app_id) for app_id in app_ids]
+    stacks: dict[str, dict[str, Any]] = {}
+    from rivetr_core.pagination import PageQuery
+
+    stack_rows, _next = await ctx.services.stacks.list(PageQuery(limit=200), project_id=project.id)
+    for row in stack_rows:
+        if row.preview_of is None:  # a pull request's preview stack belongs to its base
+            detail = await ctx.services.stacks.detail(row.id)
+            stacks[row.name] = {"id": row.id, **{k: detail.get(k) for k in STACK_KEYS}}
     return ProjectState(
         id=project.id,
         name=project.name,
         description=project.description,
         services=services,
         apps={a.name: a for a in apps},
+        stacks=stacks,
     )
 
 
@@ -256,4 +266,21 @@ def project_document(state: ProjectState) -> dict[str, Any]:
         doc["services"] = services
     if apps:
         doc["apps"] = apps
+    stacks = [stack_document(stack) for _, stack in sorted(state.stacks.items())]
+    if stacks:
+        doc["stacks"] = stacks
     return doc
+
+
+def stack_document(stack: dict[str, Any]) -> dict[str, Any]:
+    """A stack's keys that differ from a new stack's (the name always)."""
+    from rivetr_core.api.stacks import StackIn
+
+    out: dict[str, Any] = {}
+    for key in STACK_KEYS:
+        value = stack.get(key)
+        default = StackIn.model_fields[key].get_default(call_default_factory=True) if key != "name" else None
+        if value is None or (key != "name" and same(key, value, default)):
+            continue
+        out[key] = value
+    return out
