@@ -149,3 +149,33 @@ async def test_large_integers_fit_on_postgres(postgres_server: PostgresServer, t
         db.engine.url.database or "",
     )
     assert kind.strip() == "bigint"
+
+
+def test_rivetr_serve_runs_on_postgres(postgres_server: PostgresServer, rivetr_server, tmp_path: Path):
+    """``rivetr serve`` with ``[database] url``: the migration child gets the URL, creates the schema on the
+    server, and the API keeps its data there (no SQLite file appears in the data dir)."""
+    import httpx
+
+    from tests.support.server import AUTH
+
+    name = postgres_server.create_database()
+    data_dir = tmp_path / "data"
+    server = rivetr_server(
+        env={"RIVETR_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{name}"},
+        data_dir=data_dir,
+        timeout=60,
+    )
+    created = httpx.post(
+        server.url + "/api/apps",
+        json={"name": "web", "git_url": "https://git.example.com/acme/web.git", "port": 8000},
+        headers=AUTH,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    listed = httpx.get(server.url + "/api/apps", headers=AUTH, timeout=30).json()
+    assert [a["name"] for a in listed["items"]] == ["web"]
+    assert postgres_server.sql("SELECT name FROM apps", name).split() == ["web"]
+    heads = set(postgres_server.sql("SELECT version_num FROM alembic_version", name).split())
+    assert heads == SCHEMA_HEADS
+    assert not (data_dir / DB_FILE).exists()
+    assert "migrating in a child process failed" not in server.log_path.read_text()
