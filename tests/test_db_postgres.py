@@ -128,7 +128,8 @@ async def test_db_copy_moves_a_populated_sqlite_install(postgres_server: Postgre
 
 
 async def test_large_integers_fit_on_postgres(postgres_server: PostgresServer, tmp_path: Path):
-    """Model fields typed ``int`` over BIGINT columns (memory sizes, counters) take values above 2**31, and
+    """Model fields typed ``int`` over BIGINT columns (memory sizes, counters) take values above 2**31, in
+    single and multi-row inserts, and
     the managed services' memory limit column is BIGINT there (0028_pg_bigint)."""
     from sqlmodel import select
 
@@ -138,7 +139,13 @@ async def test_large_integers_fit_on_postgres(postgres_server: PostgresServer, t
     try:
         await db.startup()
         async with db.session() as session:
-            session.add(MetricSample(scope="host", memory_used=3 * 2**30, net_rx=2**40))
+            # Several rows in one flush: one multi-row INSERT (its VALUES list needs typed parameters).
+            session.add_all(
+                [
+                    MetricSample(scope="host", memory_used=3 * 2**30, net_rx=2**40),
+                    MetricSample(scope="app", app_id="a", memory_used=1, containers=2),
+                ]
+            )
             await session.commit()
             rows = (await session.exec(select(MetricSample).where(MetricSample.memory_used > 2**31))).all()
         assert [(r.memory_used, r.net_rx) for r in rows] == [(3 * 2**30, 2**40)]

@@ -65,6 +65,19 @@ def _reflect(sync_conn: Any) -> MetaData:
     return metadata
 
 
+async def _reflected(db: Database) -> MetaData:
+    """The tables of ``db`` as they are, read through a plain engine: PostgreSQL's catalog queries need the
+    dialect's own parameter casts, which :class:`Database` widens (``integer_binds_as_bigint``)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(db.url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_reflect)
+    finally:
+        await engine.dispose()
+
+
 async def copy_database(source: Database, target: Database, *, replace: bool = False) -> CopyReport:
     """Copy every row of ``source`` into ``target`` (see the module docstring); raises :class:`CopyRefused`
     before writing anything when the target already holds a schema and ``replace`` is false."""
@@ -78,9 +91,9 @@ async def copy_database(source: Database, target: Database, *, replace: bool = F
     await source.startup()
     await target.startup()
     report = CopyReport()
+    source_meta = await _reflected(source)
+    target_meta = await _reflected(target)
     async with source.engine.connect() as src, target.engine.begin() as dst:
-        source_meta = await src.run_sync(_reflect)
-        target_meta = await dst.run_sync(_reflect)
         order = [t for t in target_meta.sorted_tables if t.name not in SKIPPED]
         for table in reversed(order):  # children first: seeded rows (the default team) make way
             await dst.execute(table.delete())

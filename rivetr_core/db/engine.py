@@ -121,13 +121,13 @@ class Database:
         self.url = url
         self.sqlite_path = sqlite_path
         if is_postgres(url):
-            from .postgres import engine_options, integer_binds_untyped, on_connect
+            from .postgres import engine_options, integer_binds_as_bigint, on_connect
 
             self.engine: AsyncEngine = create_async_engine(
                 url,
                 **engine_options(pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout),
             )
-            integer_binds_untyped(self.engine.dialect)
+            integer_binds_as_bigint(self.engine.dialect)
             event.listen(self.engine.sync_engine, "connect", on_connect)
         else:
             self.engine = create_async_engine(url, pool_pre_ping=False)

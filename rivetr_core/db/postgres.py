@@ -20,18 +20,16 @@ def engine_options(*, pool_size: int, max_overflow: int, pool_timeout: float) ->
     }
 
 
-def integer_binds_untyped(dialect: Any) -> None:
-    """Let PostgreSQL type each integer parameter from where it is used. SQLAlchemy's asyncpg dialect casts
-    every bound value to its Python-side type (``$1::INTEGER``), and several models declare ``int`` where the
-    column is BIGINT (memory sizes, network counters): a 3 GiB value failed in that cast. Without the cast the
-    server infers the column's own type (and still refuses, by range check, what an INTEGER column cannot
-    hold); a wider blanket cast (BIGINT) would break function arguments typed INTEGER (the catalog queries of
-    reflection)."""
-    from sqlalchemy import Integer
+def integer_binds_as_bigint(dialect: Any) -> None:
+    """Cast every bound integer to BIGINT. SQLAlchemy's asyncpg dialect casts each bound value to its
+    Python-side type (``$1::INTEGER``), and several models declare ``int`` where the column is BIGINT (memory
+    sizes, network counters): a 3 GiB value failed in that cast. PostgreSQL assigns a BIGINT to an INTEGER
+    column with a range check, so a real INTEGER column still refuses what does not fit. (Leaving integers
+    uncast instead breaks multi-row INSERTs, whose VALUES list then types them as text.) Catalog queries that
+    pass integers to INTEGER-typed functions (reflection) need a plain engine: ``rivetr db copy`` uses one."""
+    from sqlalchemy import BigInteger, Integer
 
-    base = dialect.colspecs[Integer]
-    untyped = type("UntypedInteger", (base,), {"render_bind_cast": False})
-    dialect.colspecs = {**dialect.colspecs, Integer: untyped}
+    dialect.colspecs = {**dialect.colspecs, Integer: dialect.colspecs[BigInteger]}
 
 
 def _encode_timestamp(value: datetime) -> str:
