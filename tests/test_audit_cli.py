@@ -28,7 +28,7 @@ def test_audit_lists_entries_with_their_team_and_filters_one_team(server: str, t
     assert any("books" in line for line in lines[1:]) and any("others" in line for line in lines[1:])
 
     missing = run(server, tmp_path, "audit", "--team", "nope")
-    assert missing.exit_code != 0 and "team 'nope' not found" in missing.output, missing.output
+    assert missing.exit_code != 0 and "Team 'nope' not found" in missing.output, missing.output
 
 
 def test_audit_filters_by_outcome_and_time_range(server: str, tmp_path: Path) -> None:  # noqa: F811

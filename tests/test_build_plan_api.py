@@ -112,7 +112,7 @@ async def test_no_builder_is_a_422_saying_what_was_looked_for(api: ApiClient, gi
     assert code == 422, body
     error = body["error"]
     assert error["code"] == "no_builder"
-    assert "no builder can build this source" in error["message"]
+    assert "No builder can build this source" in error["message"]
     assert error["details"]["builders"]["dockerfile"] == "detect() said no"
     reason = error["details"]["builders"]["autodetect"]
     assert "go.mod" in reason and "package.json" in reason and "Add a Dockerfile" in reason

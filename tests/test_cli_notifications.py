@@ -102,7 +102,7 @@ def test_a_failing_channel_exits_1_and_shows_the_failure(env: dict[str, str]) ->
         assert added.exit_code == 0, added.output
         failed = run(["notifications", "test", "broken"], env)
         assert failed.exit_code == 1, failed.output
-        assert "test notification failed" in failed.stderr, failed.stderr
+        assert "Test notification failed" in failed.stderr, failed.stderr
         assert len(refusing.requests) == 1
         [row] = json.loads(run(["notifications", "list", "--json"], env).stdout)
         assert row["failures"] == 1 and row["last_error"]

@@ -89,7 +89,7 @@ def test_projects_are_created_in_and_moved_between_teams_from_the_cli(server: st
     plain = run(server, tmp_path, "projects", "create", "misc")
     assert plain.exit_code == 0 and "in team default" in plain.output, plain.output
     unknown = run(server, tmp_path, "projects", "create", "lost", "--team", "nope")
-    assert unknown.exit_code != 0 and "team 'nope' not found" in unknown.output, unknown.output
+    assert unknown.exit_code != 0 and "Team 'nope' not found" in unknown.output, unknown.output
 
     listed = json.loads(run(server, tmp_path, "projects", "list", "--json").stdout)
     team_id = json.loads(run(server, tmp_path, "teams", "show", "data", "--json").stdout)["id"]
@@ -143,7 +143,7 @@ def test_a_member_of_two_teams_picks_one_with_team_or_rivetr_team(server: str, t
     assert projects(RIVETR_TEAM="blue") == ["blue-proj"]
     assert projects("--team", "red", RIVETR_TEAM="blue") == ["red-proj"]  # the flag wins
     outsider = projects("--team", "default")
-    assert outsider.exit_code == 2 and "404" in outsider.output and "team" in outsider.output, outsider.output
+    assert outsider.exit_code == 2 and "404" in outsider.output and "Team" in outsider.output, outsider.output
     # A command's own --team is the team it acts in too: she creates a project in blue.
     created = CliRunner().invoke(cli, ["projects", "create", "mine", "--team", "blue"], env=env)
     assert created.exit_code == 0, created.output

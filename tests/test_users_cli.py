@@ -99,4 +99,4 @@ def test_an_invitation_is_made_listed_accepted_and_revoked(server: str, tmp_path
     nobody = invite(server, tmp_path, "guests", "viewer")
     assert nobody.exit_code == 2 and "--email or --username" in nobody.output
     no_team = invite(server, tmp_path, "nope", "viewer", "--username", "x")
-    assert no_team.exit_code == 2 and "team 'nope' not found" in no_team.output, no_team.output
+    assert no_team.exit_code == 2 and "Team 'nope' not found" in no_team.output, no_team.output
