@@ -63,6 +63,14 @@ EXAMPLES: dict[str, str] = {
     "backups.keep_daily": "keep_daily = 7",
     "backups.keep_weekly": "keep_weekly = 4",
     "backups.enabled": "enabled = false",
+    "route_settings": '[route_settings."shop.example.com"]\nredirect_www = "to-apex"',
+    "route_settings.strip_prefix": "strip_prefix = true",
+    "route_settings.redirect_www": 'redirect_www = "to-apex"',
+    "route_settings.redirects": 'redirects = [{ from = "/old", to = "/new", status = 308 }]',
+    "route_settings.compression": "compression = false",
+    "route_settings.basic_auth": 'basic_auth = { realm = "Staff", users = ["alice", "bob"] }',
+    "basic_auth.realm": 'realm = "Staff"',
+    "basic_auth.users": 'users = ["alice", "bob"]',
     "services.backups": '[[services.backups]]\ndestination = "nightly"\ncron = "30 1 * * *"\nkeep_last = 14',
     "git_settings.auto_deploy": "auto_deploy = false",
     "git_settings.follow_tags": "follow_tags = true",
@@ -103,6 +111,22 @@ EXAMPLES: dict[str, str] = {
     "stacks.domains": 'domains = [{ domain = "grafana.example.com", service = "grafana", port = 3000 }]',
     "stacks.tags": 'tags = ["ops"]',
 }
+
+#: Meanings for the fields whose API model has no description (the create model's, else these).
+MEANINGS: dict[str, str] = {
+    "branch": "Branch deployed (and watched by webhooks).",
+    "environment": "The app's environment label (development, staging, production): filters and colours.",
+    "domains": "Host names routed to the app, each optionally with a path prefix (example.com/api); unique.",
+    "volumes.read_only": "Mounted read-only in the container.",
+    "tasks.enabled": "false: the task keeps its schedule but does not run.",
+    "backups.enabled": "false: the schedule is kept, paused.",
+    "route_settings.strip_prefix": "/v1/x reaches the app as /x (with X-Forwarded-Prefix: /v1); prefix routes only.",
+    "route_settings.redirect_www": "On the domain's / route: to-apex (set on the apex) or to-www (set on www.).",
+    "project.description": "Free text shown with the project.",
+    "stacks.branch": "Branch of the repository (repo_url).",
+    "stacks.domains": "Routes to the stack's services: domain (with an optional path prefix), service, port.",
+}
+
 
 INTRO = """\
 # Configuration as code: `project.toml`, `rivetr apply` and `rivetr export`
@@ -187,9 +211,9 @@ OUTRO = """\
 - Applying an app's own `rivetr.toml` from its repository at each deployment (the deployment log showing the
   diff, rollbacks restoring the settings, "managed by rivetr.toml" in the dashboard, preview limits): the model
   and the schema above are ready for it; the pipeline does not read the file yet.
-- Notification routing is not part of the file yet, nor backup destinations (they hold credentials: a file
-  names them, each server has its own), the proxy's per-route settings (redirects, basic auth:
-  docs/proxy-routing.md), a service's extra `environment` or a stack's `env` (they may hold secrets). `domains` takes host
+- Notification channels are server-wide and their URLs are secrets (no per-project routing exists yet to
+  declare); backup destinations hold credentials (a file names them, each server has its own); a service's
+  extra `environment` and a stack's `env` may hold secrets: none of them is in the file. `domains` takes host
   names with path prefixes, as the apps API does.
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
@@ -244,10 +268,17 @@ def _table(schema: dict[str, Any], keys: list[str], prefix: str = "") -> list[st
         example = _example(prefix + key)
         shown = "`" + example.replace("\n", "` `") + "`" if "\n" in example else f"`{example}`"
         needed = " **Required.**" if key in required else ""
-        rows.append(
-            f"| `{key}` | {_type(prop)} | {_cell(shown)} | {_cell(prop.get('description', ''))}{needed} |"
-        )
+        meaning = prop.get("description") or MEANINGS.get(prefix + key) or _create_description(prefix, key)
+        rows.append(f"| `{key}` | {_type(prop)} | {_cell(shown)} | {_cell(meaning)}{needed} |")
     return [*rows, ""]
+
+
+def _create_description(prefix: str, key: str) -> str:
+    """An app setting's description on the create model (AppIn), where the update model has none."""
+    from rivetr_core.api.appschema import AppIn
+
+    info = AppIn.model_fields.get(key) if prefix in ("", "apps.") else None
+    return (info.description or "") if info is not None else ""
 
 
 def _def(schema: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
@@ -271,20 +302,44 @@ def render() -> str:
     )
     out.append("### Settings\n")
     out += _table(app_schema, list(APP_KEYS))
-    out.append("### Variables, secrets, volumes, tasks, links, backups and git settings\n")
+    out.append("### Variables, secrets, volumes, tasks, links, backups, routes and git settings\n")
     out += _table(
-        app_schema, ["env", "build_env", "secrets", "volumes", "tasks", "links", "backups", "git_settings"]
+        app_schema,
+        [
+            "env",
+            "build_env",
+            "secrets",
+            "volumes",
+            "tasks",
+            "links",
+            "backups",
+            "route_settings",
+            "git_settings",
+        ],
     )
     tables = (
         ("VolumeIn", "volumes"),
         ("TaskIn", "tasks"),
         ("LinkSpec", "links"),
         ("BackupSpec", "backups"),
+        ("RouteSettingsSpec", "route_settings"),
+        ("BasicAuthSpec", "basic_auth"),
         ("GitSettingsSpec", "git_settings"),
     )
     for name, key in tables:
         definition = app_schema["$defs"][name]
-        out.append(f"#### `[{key}]`\n" if key == "git_settings" else f"#### `[[{key}]]`\n")
+        heading = {
+            "git_settings": "[git_settings]",
+            "route_settings": '[route_settings."<route key>"]',
+            "basic_auth": '[route_settings."<route key>".basic_auth]',
+        }
+        out.append(f"#### `{heading.get(key, f'[[{key}]]')}`\n")
+        if key == "basic_auth":
+            out.append(
+                "A route's basic auth names its users only. A user without a password on the server is reported "
+                "in `missing_secrets` (kind `basic_auth`) and left out until its password is set in the route's "
+                "settings; a file never turns basic auth off (do it in the dashboard or the API).\n"
+            )
         out += _table(definition, list(definition["properties"]), f"{key}.")
     out.append("## `project.toml`\n")
     out.append(

@@ -12,6 +12,11 @@ from typing import Any
 from tests.support.server import ApiClient, make_config
 
 GIT = "https://git.example.com/team/shop.git"
+ROUTE_SETTINGS = {
+    "redirects": [{"from": "/old", "to": "/new", "status": 308}],
+    "compression": False,
+    "basic_auth": {"realm": "Staff", "users": [{"name": "alice", "password": "pw-alice-very-secret"}]},
+}
 COMPOSE = "services:\n  redis:\n    image: redis:7\n    profiles: [debug]\n"
 
 
@@ -86,6 +91,8 @@ async def seed(api: ApiClient, tmp: Path) -> str:
     stack = {"name": "cache", "project_id": project["id"], "compose": COMPOSE, "profiles": ["debug"]}
     status, out = await api.post("/api/stacks", json=stack)
     assert status == 201, out
+    status, out = await api.put("/api/routes/settings/shop.example.com", json=ROUTE_SETTINGS)
+    assert status == 200, out
     git = {"previews_enabled": False, "follow_tags": True, "tag_pattern": "v*"}
     status, out = await api.put(f"/api/apps/{app['id']}/git-settings", json=git)
     assert status == 200, out
@@ -116,6 +123,16 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         text = await export(api, project_id)
         by_name = await export(api, "shop", "json")
     assert "hunter2" not in text and "hunter2" not in str(by_name)  # secrets are names only
+    assert (
+        "pw-alice" not in text and "$2" not in text
+    )  # basic auth users too: names, never passwords or hashes
+    assert by_name["apps"][0]["route_settings"] == {
+        "shop.example.com": {
+            "redirects": [{"from": "/old", "to": "/new", "status": 308}],
+            "compression": False,
+            "basic_auth": {"realm": "Staff", "users": ["alice"]},
+        }
+    }
     assert 'secrets = [\n    "DATABASE_PASSWORD",\n]' in text or 'secrets = ["DATABASE_PASSWORD"]' in text
     assert 'LOG_LEVEL = "info"' in text and "port = 8000" in text and 'path = "/healthz"' in text
     assert by_name["apps"][0]["build_env"] == {"NODE_ENV": "production"}
@@ -151,21 +168,32 @@ async def test_export_apply_to_a_fresh_server_export_again_is_the_same_file(tmp_
         assert actions["app web: link db"] == actions["app web: volume uploads"] == "create"
         assert actions["app web: git settings"] == "create"
         assert actions["stack cache"] == "create"
+        assert actions["app web: route shop.example.com"] == "update"
         assert actions["app web: backup to nightly at 0 2 * * *"] == "create"
         assert actions["service db: backup to nightly at 30 1 * * *"] == "create"
-        assert plan["missing_secrets"] == [{"app": "web", "name": "DATABASE_PASSWORD"}]
+        assert plan["missing_secrets"] == [
+            {"app": "web", "name": "DATABASE_PASSWORD", "kind": "env", "route": None},
+            {"app": "web", "name": "alice", "kind": "basic_auth", "route": "shop.example.com"},
+        ]
         status, page = await api.get("/api/projects")
         assert page["items"] == []  # the dry run changed nothing
 
         status, plan = await api.post("/api/projects/apply", json={"toml": text})
         assert status == 200, plan
         assert plan["changed"] and not plan["dry_run"] and plan["project_id"]
-        assert plan["missing_secrets"] == [{"app": "web", "name": "DATABASE_PASSWORD"}]
+        assert plan["missing_secrets"] == [
+            {"app": "web", "name": "DATABASE_PASSWORD", "kind": "env", "route": None},
+            {"app": "web", "name": "alice", "kind": "basic_auth", "route": "shop.example.com"},
+        ]
         web = await app_named(api, "web")
         secret = {"key": "DATABASE_PASSWORD", "value": "another-secret", "is_secret": True}
         assert (await api.post(f"/api/apps/{web['id']}/env-vars", json=secret))[
             0
-        ] == 201  # set by hand, as docs say
+        ] == 201  # by hand, as docs say
+        auth = {
+            "basic_auth": {"realm": "Staff", "users": [{"name": "alice", "password": "another-password"}]}
+        }
+        assert (await api.put("/api/routes/settings/shop.example.com", json=auth))[0] == 200
         assert await export(api, plan["project_id"]) == text
 
         status, again = await api.post("/api/projects/apply", json={"toml": text})

@@ -60,7 +60,12 @@ class ChangeOut(ApiModel):
 
 class MissingSecretOut(ApiModel):
     app: str
-    name: str = Field(description="A secret the file names that is not set on the server yet.")
+    name: str = Field(
+        description="A secret variable (kind env) or a basic auth user (kind basic_auth) the file "
+        "names that has no value on the server yet."
+    )
+    kind: Literal["env", "basic_auth"]
+    route: str | None = Field(description="The route key of a basic auth user; null for a variable.")
 
 
 class PlanOut(ApiModel):

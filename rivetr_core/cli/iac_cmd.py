@@ -57,6 +57,12 @@ def print_plan(plan: dict[str, Any], *, verbose: bool) -> None:
             elif action == "update":
                 click.echo(f"    {name}: {_value(diff['old'])} -> {_value(diff['new'])}")
     for secret in plan["missing_secrets"]:
+        if secret.get("kind") == "basic_auth":
+            click.echo(
+                f"! basic auth user {secret['name']} of {secret['route']} (app {secret['app']}) has no password on "
+                "the server: set it in the route's settings (left out until then)"
+            )
+            continue
         click.echo(
             f"! secret {secret['name']} of app {secret['app']} is not set on the server: "
             f"rivetr env set {secret['app']} {secret['name']} --secret (a deployment fails without it)"

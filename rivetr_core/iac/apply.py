@@ -23,7 +23,16 @@ from rivetr_core.contract.errors import RivetrError, ValidationFailed
 from rivetr_core.models.git import AppGitSettings
 
 from .model import APP_KEYS, GIT_KEYS, ProjectApp, ProjectFile
-from .state import TASK_KEYS, VOLUME_KEYS, AppState, ProjectState, find_project, read_project, same
+from .state import (
+    TASK_KEYS,
+    VOLUME_KEYS,
+    AppState,
+    ProjectState,
+    find_project,
+    read_project,
+    route_settings,
+    same,
+)
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -60,6 +69,7 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "stack.create": ("stacks_api.create_stack", "POST", "/api/stacks"),
     "stack.update": ("stacks_api.update_stack", "PUT", "/api/stacks/<stack_id>"),
     "stack.delete": ("stacks_api.delete_stack", "DELETE", "/api/stacks/<stack_id>"),
+    "route.update": ("routes_api.put_route_settings", "PUT", "/api/routes/settings/<key>"),
     "backup.create": ("backups_api.create_schedule", "POST", "/api/backup-schedules"),
     "backup.update": ("backups_api.update_schedule", "PUT", "/api/backup-schedules/<schedule_id>"),
     "backup.delete": ("backups_api.delete_schedule", "DELETE", "/api/backup-schedules/<schedule_id>"),
@@ -91,8 +101,9 @@ class Planner:
         self.prune = prune
         self.changes: list[Change] = []
         self.last: list[Change] = []  # deletions of whole apps and services: after everything else
-        self.missing: list[dict[str, str]] = []
+        self.missing: list[dict[str, str | None]] = []
         self.destinations: dict[str, str] = {}  # backup destination name → id
+        self.routes_now: dict[str, dict[str, Any]] = {}  # route key → its settings on the server
         self.ids: dict[str, str] = {}  # "project", "app:<name>", "service:<name>" → id, filled as they exist
 
     async def note(self, what: str, **target: str) -> None:
@@ -121,6 +132,9 @@ class Planner:
     async def plan(self) -> ProjectState | None:
         ctx, spec = self.ctx, self.spec
         self.destinations = await _destinations(ctx)
+        for app in spec.apps:  # the routes a file names, as they are now (a new domain's: the defaults)
+            for key in app.route_settings:
+                self.routes_now[key] = await route_settings(ctx, key)
         row = await find_project(ctx, spec.project.name)
         state = await read_project(ctx, row) if row is not None else None
         name = spec.project.name
@@ -310,6 +324,7 @@ class Planner:
         self._tasks(app, current)
         self._links(index, app, current, state)
         self._git(app, current)
+        self._routes(app)
         self._backups(
             f"apps[{index}]",
             f"app {app.name}",
@@ -361,7 +376,7 @@ class Planner:
             label = f"app {app.name}: secret {name}"
             cur = have.get(name)
             if cur is None:
-                self.missing.append({"app": app.name, "name": name})  # reported; only a person sets a value
+                self.missing.append({"app": app.name, "name": name, "kind": "env", "route": None})
             elif not cur["is_secret"]:
 
                 async def hide(name: str = name) -> None:
@@ -551,6 +566,47 @@ class Planner:
                 await self.note("backup.delete", schedule_id=sid)
 
             self.leftover(f"{owner}: backup to {destination} at {cron}", drop)
+
+    def _routes(self, app: ProjectApp) -> None:
+        """Route settings by key; basic auth users by name: one without a password on the server is reported
+        (like a secret) and left out, and auth is never turned off by a file."""
+        routes = self.ctx.services.routes
+        for key, spec in sorted(app.route_settings.items()):
+            cur = self.routes_now[key]
+            wanted = spec.model_dump(exclude_unset=True, by_alias=True)
+            label = f"app {app.name}: route {key}"
+            diff = {
+                k: {"old": cur.get(k), "new": v}
+                for k, v in wanted.items()
+                if k != "basic_auth" and not same(k, v, cur.get(k))
+            }
+            changes = {k: d["new"] for k, d in diff.items()}
+            if spec.basic_auth is not None:
+                have_auth = cur.get("basic_auth") or {}
+                existing = set(have_auth.get("users") or [])
+                for name in spec.basic_auth.users:
+                    if name not in existing:
+                        self.missing.append(
+                            {"app": app.name, "name": name, "kind": "basic_auth", "route": key}
+                        )
+                keep = [n for n in spec.basic_auth.users if n in existing]
+                old = {"realm": have_auth.get("realm"), "users": sorted(existing)} if have_auth else None
+                new = {"realm": spec.basic_auth.realm, "users": sorted(keep)}
+                if keep and old != new:
+                    diff["basic_auth"] = {"old": old, "new": new}
+                    changes["basic_auth"] = {
+                        "realm": spec.basic_auth.realm,
+                        "users": [{"name": n} for n in keep],
+                    }
+            if not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def update(key: str = key, changes: dict[str, Any] = changes) -> None:
+                await routes.put_settings(key, changes)
+                await self.note("route.update", key=key)
+
+            self.add(label, "update", diff, update)
 
     def _git(self, app: ProjectApp, current: AppState | None) -> None:
         if app.git_settings is None:

@@ -197,6 +197,58 @@ _BACKUPS_HELP = (
 )
 
 
+#: A route's settings a file declares (``PUT /api/routes/settings/{key}``); basic auth by user names only.
+ROUTE_KEYS: tuple[str, ...] = ("strip_prefix", "redirect_www", "redirects", "compression")
+
+
+def _route_fields() -> dict[str, Any]:
+    from rivetr_core.api.routes import RouteSettingsIn
+
+    return _fields_of(RouteSettingsIn, ROUTE_KEYS)
+
+
+class BasicAuthSpec(_Strict):
+    """Basic auth of a route, its users by name: their passwords are set on the server (the dashboard's route
+    settings or ``PUT /api/routes/settings/{key}``), never in a file."""
+
+    realm: str = Field("Restricted", max_length=200, description="Shown by the browser's login prompt.")
+    users: list[str] = Field(
+        min_length=1,
+        max_length=100,
+        description="User names (1-100 characters, no colon or space); each needs a password on the server.",
+        json_schema_extra={"items": {"type": "string", "pattern": r"^[^:\s]{1,100}$"}},
+    )
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: list[str]) -> list[str]:
+        import re
+
+        for name in v:
+            if not name or len(name) > 100 or ":" in name or re.search(r"\s", name):
+                raise ValueError(f"{name!r}: 1-100 characters, no colon or space")
+        if len(set(v)) != len(v):
+            raise ValueError("names a user twice")
+        return v
+
+
+_RouteFields: type[_Strict] = create_model(  # type: ignore[call-overload]
+    "RouteFields", __base__=_Strict, **_route_fields()
+)
+
+
+class RouteSettingsSpec(_RouteFields):  # type: ignore[misc, valid-type]
+    """A route's settings: the API's fields, basic auth by user names."""
+
+    basic_auth: BasicAuthSpec | None = Field(None, description="Basic auth, its users by name.")
+
+
+_ROUTES_HELP = (
+    "Settings of the app's routes, by route key (a domain of the app, with its path prefix if any): prefix "
+    "stripping, the www redirect, redirect rules, compression, basic auth users (names)."
+)
+
+
 class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     """``rivetr.toml``: an app's settings at the top level (as in the API), tables for the rest."""
 
@@ -207,6 +259,7 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     tasks: list[TaskIn] = Field(default_factory=list, description="Scheduled tasks (cron; by name).")
     links: list[LinkSpec] = Field(default_factory=list, description="Links to the project's services.")
     backups: list[BackupSpec] = Field(default_factory=list, description=_BACKUPS_HELP)  # type: ignore[valid-type]
+    route_settings: dict[str, RouteSettingsSpec] = Field(default_factory=dict, description=_ROUTES_HELP)
     git_settings: GitSettingsSpec | None = Field(  # type: ignore[valid-type]
         None, description="Auto-deploy on push, followed tags and pull-request previews."
     )
@@ -228,8 +281,25 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
             raise ValueError("names a secret twice")
         return v
 
+    @field_validator("route_settings")
+    @classmethod
+    def _route_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from rivetr_core.routepaths import check_route_target
+
+        for key in v:
+            try:
+                check_route_target(key)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+        return v
+
     @model_validator(mode="after")
     def _unique(self) -> AppFile:
+        domains = getattr(self, "domains", None)
+        if domains is not None:
+            strays = sorted(set(self.route_settings) - set(domains))
+            if strays:
+                raise ValueError(f"route_settings: {', '.join(strays)} is not one of the app's domains")
         both = set(self.secrets) & (set(self.env) | set(self.build_env))
         if both:
             raise ValueError(

@@ -17,7 +17,7 @@ from rivetr_core.api.volumes import VolumeIn as _VolumeIn
 from rivetr_core.models.apps import App, Project
 from rivetr_core.models.git import AppGitSettings, not_a_preview_app
 
-from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, SERVICE_KEYS, STACK_KEYS
+from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, ROUTE_KEYS, SERVICE_KEYS, STACK_KEYS
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -85,6 +85,22 @@ class AppState:
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # service name → {"id", "env_prefix"}
     git: dict[str, Any] = field(default_factory=dict)  # GIT_KEYS → value
     backups: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (destination, cron) → row
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)  # route key → settings (file terms)
+
+
+#: A route's settings when nothing was changed (what an export leaves out).
+ROUTE_DEFAULTS: dict[str, Any] = {
+    "strip_prefix": False,
+    "redirect_www": None,
+    "redirects": [],
+    "compression": True,
+}
+
+
+async def route_settings(ctx: RivetrContext, key: str) -> dict[str, Any]:
+    """A route key's settings in the file's terms: ROUTE_KEYS, and ``basic_auth`` {realm, users (names)} or None."""
+    out = await ctx.services.routes.get_settings(key)
+    return {**{k: out[k] for k in ROUTE_KEYS}, "basic_auth": out["basic_auth"]}
 
 
 async def backup_schedules(ctx: RivetrContext, **owner: str) -> dict[tuple[str, str], dict[str, Any]]:
@@ -148,6 +164,8 @@ async def read_app(ctx: RivetrContext, app_id: str) -> AppState:
     git = await ctx.services.webhooks.git_settings(app_id)
     state.git = {k: getattr(git, k) for k in GIT_KEYS}
     state.backups = await backup_schedules(ctx, app_id=app_id)
+    for key in state.settings.get("domains") or []:
+        state.routes[key] = await route_settings(ctx, key)
     return state
 
 
@@ -221,6 +239,18 @@ def app_document(app: AppState) -> dict[str, Any]:
         doc["git_settings"] = git
     if app.backups:
         doc["backups"] = backups_document(app.backups)
+    routes = {}
+    for key, settings in sorted(app.routes.items()):
+        changed = {k: v for k, v in settings.items() if k in ROUTE_DEFAULTS and v != ROUTE_DEFAULTS[k]}
+        if settings.get("basic_auth"):
+            auth = settings["basic_auth"]
+            changed["basic_auth"] = {"users": auth["users"]}
+            if auth["realm"] != "Restricted":
+                changed["basic_auth"] = {"realm": auth["realm"], "users": auth["users"]}
+        if changed:
+            routes[key] = changed
+    if routes:
+        doc["route_settings"] = routes
     if app.links:
         doc["links"] = [
             {"service": name, "env_prefix": link["env_prefix"]} for name, link in sorted(app.links.items())

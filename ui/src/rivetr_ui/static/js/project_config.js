@@ -55,7 +55,9 @@
       });
     });
     plan.missing_secrets.forEach(function (s) {
-      line("! secret " + s.name + " of app " + s.app + " is not set on the server", "missing");
+      line(s.kind === "basic_auth"
+        ? "! basic auth user " + s.name + " of " + s.route + " (app " + s.app + ") has no password on the server"
+        : "! secret " + s.name + " of app " + s.app + " is not set on the server", "missing");
     });
     message.textContent = plan.message;
     result.hidden = false;
