@@ -141,6 +141,16 @@ def _seed(server: ServerProcess) -> dict[str, str]:
         assert (
             api.put(f"/api/apps/{web['id']}", json={"port": "nope"}).status_code == 422
         )  # a refusal audited
+        # A deployment (it fails at once without an engine: its row carries the long error) and a backup
+        # destination, for the deployments and backups tables.
+        assert api.post(f"/api/apps/{site['id']}/deploy").status_code == 202
+        (server.data_dir / "bk").mkdir()
+        _created(
+            api.post(
+                "/api/backup-destinations",
+                json={"name": "nightly-local-archive", "kind": "local", "path": str(server.data_dir / "bk")},
+            )
+        )
     raw = PULL_REQUEST.read_bytes()
     hook = httpx.post(
         f"{server.url}/webhooks/github",
@@ -187,6 +197,16 @@ SCREENS = [
     ("service-page", "/services/{service}", "main"),
     ("stacks", "/stacks", "main"),
     ("stack", "/stacks/{stack}", "main"),
+    # The other wide tables (issue 21, 390 px): they scroll inside their own panel, never the page.
+    ("apps", "/apps", "main"),
+    ("app-deployments", "/apps/{site}/deployments", "main"),
+    ("app-backups", "/apps/{web}/backups", "main"),
+    ("backups", "/backups", "main"),
+    ("server", "/server", "main"),
+    ("registries", "/registries", "main"),
+    ("users", "/users", "main"),
+    ("teams", "/teams", "main"),
+    ("settings", "/settings", "main"),
 ]
 
 
