@@ -126,6 +126,19 @@ async def test_db_copy_moves_a_populated_sqlite_install(postgres_server: Postgre
     )
     assert again.exit_code != 0 and "already holds a Rivetr schema" in again.output
 
+    # And back: PostgreSQL into a new SQLite file, the new app included.
+    back = tmp_path / "back" / DB_FILE
+    back.parent.mkdir()
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["db", "copy", "--from", target, "--to", f"sqlite:///{back}"]
+    )
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(back) as conn:
+        names = sorted(r[0] for r in conn.execute("SELECT name FROM apps"))
+        domains = sorted(r[0] for r in conn.execute("SELECT domain FROM app_domains"))
+    assert names == ["api", "web", "worker"]
+    assert domains == ["api.example.com", "web.example.com"]
+
 
 async def test_large_integers_fit_on_postgres(postgres_server: PostgresServer, tmp_path: Path):
     """Model fields typed ``int`` over BIGINT columns (memory sizes, counters) take values above 2**31, in
@@ -186,3 +199,19 @@ def test_rivetr_serve_runs_on_postgres(postgres_server: PostgresServer, rivetr_s
     assert heads == SCHEMA_HEADS
     assert not (data_dir / DB_FILE).exists()
     assert "migrating in a child process failed" not in server.log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "message"),
+    [
+        ("mysql://root:hunter2@db/rivetr", "sqlite:///{tmp}/b.db", "unsupported database URL scheme 'mysql'"),
+        ("sqlite:///{tmp}/missing.db", "sqlite:///{tmp}/b.db", "no database at"),
+        ("sqlite:///{tmp}/b.db", "sqlite:///{tmp}/b.db", "same database"),
+    ],
+)
+def test_db_copy_refuses_bad_input_before_writing(tmp_path: Path, source: str, target: str, message: str):
+    source, target = source.format(tmp=tmp_path), target.format(tmp=tmp_path)
+    result = CliRunner().invoke(cli, ["db", "copy", "--from", source, "--to", target])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "hunter2" not in result.output
+    assert not (tmp_path / "b.db").exists()

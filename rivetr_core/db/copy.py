@@ -83,6 +83,8 @@ async def copy_database(source: Database, target: Database, *, replace: bool = F
     before writing anything when the target already holds a schema and ``replace`` is false."""
     if source.url == target.url:
         raise CopyRefused("--from and --to name the same database")
+    if source.sqlite_path is not None and not source.sqlite_path.is_file():
+        raise CopyRefused(f"no database at {source.sqlite_path}")
     if await target.applied_revisions() and not replace:
         raise CopyRefused(
             "the target database already holds a Rivetr schema: copy into a new, empty database "
