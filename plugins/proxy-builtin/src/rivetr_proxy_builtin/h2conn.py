@@ -418,6 +418,7 @@ class H2Conn:
         self.send_scheduled = False
         self.unsent = 0  # DATA bytes handed to h2 since the last write to the transport
         self.blocked = False  # the client transport's buffer was over _SEND_HIGH (see backlogged)
+        self.tbuf = 0  # the client transport's buffer after the last write (see backlogged)
         self.deadline = 0.0
         self.window_start = 0.0
         self.rsts = self.pings = self.settings = self.empties = self.prios = 0
@@ -820,13 +821,20 @@ class H2Conn:
         self.send_scheduled = False
         self.unsent = 0
         data = self.h2.data_to_send()
-        if data and self.t is not None and not self.t.is_closing():
-            self.t.write(data)
+        t = self.t
+        if data and t is not None and not t.is_closing():
+            t.write(data)
+            self.tbuf = t.get_write_buffer_size()
 
     def backlogged(self) -> bool:
-        """The client transport holds more than _SEND_HIGH: streams pause, and the sweep retries them."""
+        """The client transport holds more than _SEND_HIGH: streams pause, and the sweep retries them.
+        The buffer only grows when we write: its size is taken once per write of a batch (in _send), not once
+        per stream, and looked at again here only while it was over the mark."""
         t = self.t
-        if t is None or t.get_write_buffer_size() <= _SEND_HIGH:
+        if self.tbuf <= _SEND_HIGH or t is None:
+            return False
+        self.tbuf = t.get_write_buffer_size()
+        if self.tbuf <= _SEND_HIGH:
             return False
         if not self.blocked:
             self.blocked = True
