@@ -29,7 +29,7 @@ def test_first_run_setup_login_logout_and_wrong_password(page: Any, rivetr_serve
     page.fill("#password", ADMIN_PASSWORD)
     page.fill("#password_confirm", ADMIN_PASSWORD)
     page.click("button[type=submit]")
-    assert "wrong setup token" in page.inner_text("#setup_token-error")
+    assert "Wrong setup token" in page.inner_text("#setup_token-error")
     assert page.get_attribute("#setup_token", "aria-invalid") == "true"
     assert httpx.get(url + "/api/auth/status").json()["setup_required"] is True
     # With the token from the file, a too-short password is refused with the reason next to the field (the
@@ -79,7 +79,7 @@ def test_first_run_setup_login_logout_and_wrong_password(page: Any, rivetr_serve
     page.fill("#username", ADMIN_USER)
     page.fill("#password", "not the password")
     page.click("button[type=submit]")
-    assert page.inner_text("#login-error") == "wrong username or password"
+    assert page.inner_text("#login-error") == "Wrong username or password"
     screenshot(page, "login-error")
     page.fill("#password", ADMIN_PASSWORD)
     page.click("button[type=submit]")

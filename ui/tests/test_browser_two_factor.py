@@ -93,7 +93,7 @@ def test_enrol_on_the_profile_page_then_log_in_with_a_code(shared_server: Any, p
 
     page.fill("#code", "123456")
     page.click("#code-form button[type=submit]")
-    expect(page.locator("#login-error")).to_contain_text("wrong code (4 attempts left)")
+    expect(page.locator("#login-error")).to_contain_text("Wrong code (4 attempts left)")
     page.fill("#code", fresh_code(secret, used))
     page.click("#code-form button[type=submit]")
     page.wait_for_url(url + "/")

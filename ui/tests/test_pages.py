@@ -53,7 +53,7 @@ async def test_setup_page_needs_the_admin_token(config_factory: Any) -> None:
         body = await (await client.get("/setup")).get_data(as_text=True)
         assert 'name="setup_token"' in body and str(token_file) in body
         form = {"username": "alice", "password": PASSWORD, "password_confirm": PASSWORD}
-        for given, message in (("", "the setup token is required"), ("nope", "wrong setup token")):
+        for given, message in (("", "The setup token is required"), ("nope", "Wrong setup token")):
             response = await client.post(
                 "/setup", form={**form, "setup_token": given, "csrf_token": csrf_in(body)}
             )
@@ -129,7 +129,7 @@ async def test_wrong_password_shows_an_error(client: Any) -> None:
         "/login", form={"username": "alice", "password": "nope-nope-nope", "csrf_token": csrf_in(body)}
     )
     assert response.status_code == 401
-    assert "wrong username or password" in await response.get_data(as_text=True)
+    assert "Wrong username or password" in await response.get_data(as_text=True)
 
 
 async def test_login_redirects_only_to_local_paths(client: Any) -> None:
@@ -202,7 +202,7 @@ async def test_login_form_is_rate_limited_with_a_readable_page(config_factory: A
             statuses.append(response.status_code)
         assert statuses[-1] == 429 and 401 in statuses
         page = await response.get_data(as_text=True)
-        assert response.headers["Retry-After"] and "too many requests" in page and "<html" in page
+        assert response.headers["Retry-After"] and "Too many requests" in page and "<html" in page
 
 
 async def test_server_page_lists_plugins_with_a_failed_one_and_why(

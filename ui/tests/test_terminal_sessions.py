@@ -214,7 +214,7 @@ def test_terminal_page_layout(terminal_server: tuple[Any, str], page: Any) -> No
     for n, ws in enumerate(held):
         run_echo(ws, f"held{n}")
     page.goto(f"{server.url}/apps/{app_id}/terminal")
-    expect(page.locator("#term-state")).to_contain_text("too many terminals open", timeout=15_000)
+    expect(page.locator("#term-state")).to_contain_text("Too many terminals open", timeout=15_000)
     refused = page.evaluate(LAYOUT)
     screenshot(page, "terminal-refused-390")
     assert refused["state_scroll"] <= refused["state_client"], refused

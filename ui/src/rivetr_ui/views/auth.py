@@ -15,6 +15,7 @@ from quart import Response, current_app, g, redirect, request, url_for
 from rivetr_core.accounts.service import AccountError, second_factor_challenge
 from rivetr_core.accounts.setup import SETUP_TOKEN_FIELD, setup_proof_valid, setup_token_file
 from rivetr_core.accounts.web import SESSION_COOKIE, clear_session_cookie, set_session_cookie
+from rivetr_core.contract.errors import sentence
 from rivetr_core.ratelimit import current_client
 
 from ..blueprint import accounts, bp, ctx, render, safe_next
@@ -77,7 +78,7 @@ async def setup() -> Response | tuple[str, int]:
     return await render(
         "setup.html",
         status=(401 if SETUP_TOKEN_FIELD in errors else 422) if errors else 200,
-        errors=errors,
+        errors={field: sentence(text) for field, text in errors.items()},  # the API's one style
         username=username,
         setup_token=proven_token,
         # None when the token comes from the configuration rather than the generated file.
@@ -133,7 +134,7 @@ async def _login_page(
     return await render(
         "login.html",
         status=401 if error else 200,
-        error=error,
+        error=sentence(error) if error else None,  # the API's one style: these are its refusals' reasons
         username=username,
         challenge=challenge,
         recovery=recovery,

@@ -9,6 +9,7 @@ from markupsafe import escape
 from quart import has_websocket_context, request
 from werkzeug.exceptions import HTTPException
 
+from rivetr_core.contract.errors import sentence
 from rivetr_core.errors import ApiError
 
 from ..blueprint import bp, is_htmx, render
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 async def _show(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    message = sentence(message)  # the API's one style (issue 21), for pages and htmx fragments alike
     if (
         has_websocket_context()
     ):  # refused at the handshake (a terminal for a role without one): no page to show
