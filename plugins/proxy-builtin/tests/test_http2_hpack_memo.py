@@ -62,3 +62,5 @@ def test_indexed_only():
     assert not indexed_only(b"\x82\x40")  # a literal
     assert not indexed_only(b"\xff\x01")  # an index of 127 or more
     assert not indexed_only(b"\x3f\xe1\x1f")  # a table size update
+    assert indexed_only(b"\x82" * 64)
+    assert not indexed_only(b"\x82" * 65)  # too many fields to keep

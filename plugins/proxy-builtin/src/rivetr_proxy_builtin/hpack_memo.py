@@ -7,6 +7,7 @@ neither reads a literal nor changes the table: the same bytes mean the same list
 changes the table. The ``hpack`` library codes every field in Python each time (a linear table search per
 field when encoding); these subclasses keep a few such blocks and their lists, and forget them all as soon as a
 block that may change the table is coded (a literal, a table size update) or the peer resizes the table.
+At most ``_MEMO_MAX`` blocks of at most ``_BLOCK_MAX`` fields are kept per connection and direction.
 
 Only ever a cache: a block that is not remembered goes through the library unchanged, with its limits
 (``max_header_list_size``, table size) and errors.
@@ -19,12 +20,15 @@ from typing import Any
 from hpack import Decoder, Encoder
 
 _MEMO_MAX = 32  # blocks remembered per connection and direction
+# Fields in a remembered block. Requests and response heads have a dozen or two; the bound keeps what a client
+# can make a connection hold small (a block of N bytes may decode to N table entries).
+_BLOCK_MAX = 64
 
 
 def indexed_only(block: bytes) -> bool:
     """True when every byte is a one-byte indexed field (index 1 to 126): a block that can't change the table.
     Literals, table size updates and multi-byte indexes all have a byte outside 0x81-0xFE."""
-    return bool(block) and min(block) > 0x80 and max(block) < 0xFF
+    return 0 < len(block) <= _BLOCK_MAX and min(block) > 0x80 and max(block) < 0xFF
 
 
 class MemoEncoder(Encoder):
