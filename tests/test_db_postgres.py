@@ -207,11 +207,26 @@ def test_rivetr_serve_runs_on_postgres(postgres_server: PostgresServer, rivetr_s
         ("mysql://root:hunter2@db/rivetr", "sqlite:///{tmp}/b.db", "unsupported database URL scheme 'mysql'"),
         ("sqlite:///{tmp}/missing.db", "sqlite:///{tmp}/b.db", "no database at"),
         ("sqlite:///{tmp}/b.db", "sqlite:///{tmp}/b.db", "same database"),
+        ("sqlite:///{tmp}/a.db", "postgresql://u:hunter2@127.0.0.1:1/x", "cannot reach the database"),
     ],
 )
 def test_db_copy_refuses_bad_input_before_writing(tmp_path: Path, source: str, target: str, message: str):
     source, target = source.format(tmp=tmp_path), target.format(tmp=tmp_path)
+    sqlite3.connect(tmp_path / "a.db").close()  # an existing (empty) source file
     result = CliRunner().invoke(cli, ["db", "copy", "--from", source, "--to", target])
     assert result.exit_code != 0 and message in result.output, result.output
     assert "hunter2" not in result.output
     assert not (tmp_path / "b.db").exists()
+
+
+async def test_an_unreachable_server_is_one_clear_error_without_the_password(postgres_server: PostgresServer):
+    from rivetr_core.db import DatabaseUnavailable
+
+    db = Database(f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{postgres_server.port}/no_such_database")
+    try:
+        with pytest.raises(DatabaseUnavailable) as caught:
+            await db.startup()
+    finally:
+        await db.close()
+    assert "no_such_database" in str(caught.value) and "does not exist" in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -39,6 +39,7 @@ def copy(source: str, target: str, replace: bool) -> None:
         --to postgresql+asyncpg://rivetr:secret@127.0.0.1/rivetr
     then set [database] url to the target and restart `rivetr serve`.
     """
+    from rivetr_core.db import DatabaseCorrupt, DatabaseUnavailable
     from rivetr_core.db.copy import CopyRefused, copy_database, database_for_url
 
     async def run() -> None:
@@ -56,5 +57,5 @@ def copy(source: str, target: str, replace: bool) -> None:
 
     try:
         asyncio.run(run())
-    except CopyRefused as exc:
+    except (CopyRefused, DatabaseUnavailable, DatabaseCorrupt) as exc:
         raise click.ClickException(str(exc)) from None

@@ -1,5 +1,6 @@
-"""Database access: SQLite (WAL) through SQLModel + aiosqlite, Alembic migrations at start-up."""
+"""Database access: SQLite (WAL) through SQLModel + aiosqlite, or PostgreSQL through asyncpg (``[database] url``);
+Alembic migrations at start-up."""
 
-from .engine import Database, DatabaseCorrupt, aware, isoformat, new_id, utcnow
+from .engine import Database, DatabaseCorrupt, DatabaseUnavailable, aware, isoformat, new_id, utcnow
 
-__all__ = ["Database", "DatabaseCorrupt", "aware", "isoformat", "new_id", "utcnow"]
+__all__ = ["Database", "DatabaseCorrupt", "DatabaseUnavailable", "aware", "isoformat", "new_id", "utcnow"]

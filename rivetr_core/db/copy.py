@@ -85,6 +85,9 @@ async def copy_database(source: Database, target: Database, *, replace: bool = F
         raise CopyRefused("--from and --to name the same database")
     if source.sqlite_path is not None and not source.sqlite_path.is_file():
         raise CopyRefused(f"no database at {source.sqlite_path}")
+    for db in (source, target):
+        if db.sqlite_path is None:
+            await db.check_reachable()  # DatabaseUnavailable, naming the server without the password
     if await target.applied_revisions() and not replace:
         raise CopyRefused(
             "the target database already holds a Rivetr schema: copy into a new, empty database "

@@ -62,6 +62,11 @@ class DatabaseCorrupt(Exception):
     """The database file fails ``PRAGMA integrity_check``; Rivetr refuses to start on it."""
 
 
+class DatabaseUnavailable(Exception):
+    """The configured database server cannot be reached or refuses the login; the message names it without the
+    password."""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -166,7 +171,20 @@ class Database:
         if self.sqlite_path:
             private_database(self.sqlite_path)
             check_integrity(self.sqlite_path)
+        else:
+            await self.check_reachable()
         await self.migrate()
+
+    async def check_reachable(self) -> None:
+        """One round trip, so that an unreachable server or a refused login is one clear start-up error rather
+        than a driver traceback from the middle of the migrations."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            reason = getattr(exc, "orig", None) or exc
+            where = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseUnavailable(f"cannot reach the database {where}: {reason}") from None
 
     async def migrate(self, target: str = "heads") -> None:
         if target == "heads" and await self.applied_revisions() == SCHEMA_HEADS:
