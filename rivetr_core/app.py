@@ -17,7 +17,7 @@ from quart import Quart, request
 
 from . import __version__
 from ._schema_import import QuartSchema
-from .api.converters import install_converters
+from .api.app_hooks import install_api_hooks
 from .api.lazy import LAZY_VIEWS, LazyViews
 from .api.manifest import MANIFEST
 from .auth import install_auth, load_admin_token
@@ -187,8 +187,9 @@ def create_app(
         )
     install_auth(app, admin_token)
 
-    # Before the rules that name them: their modules load later (rivetr_core.api.lazy).
-    install_converters(app)
+    # What the blueprints' record_once did: URL converters, the webhook body limit, the metrics timer and the
+    # audit hook are installed here, while the blueprints' modules load later (rivetr_core.api.lazy).
+    install_api_hooks(app)
     for path in CORE_BLUEPRINTS:
         rules = MANIFEST.get(path, {}).get("rules")
         if rules is None:  # it must register for real (or the manifest does not know it yet)

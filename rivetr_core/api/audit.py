@@ -1,6 +1,6 @@
 """``GET /api/audit``: the audit log, newest first, with filters, a page at a time (the list envelope).
 
-The blueprint also installs the audit hook (``record_once``) so every request of the app is seen.
+The audit hook that sees every request of the app is installed at start-up (:mod:`rivetr_core.api.app_hooks`).
 """
 
 from __future__ import annotations
@@ -14,18 +14,11 @@ from quart import Blueprint, current_app
 from quart_schema import document_response, tag, validate_querystring
 
 from rivetr_core.apimodel import ApiModel
-from rivetr_core.audit.recorder import AuditEntryOut, AuditLog, entry_json, install_audit
+from rivetr_core.audit.recorder import AuditEntryOut, AuditLog, entry_json
 from rivetr_core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageQuery, envelope, page_model
 
 bp = Blueprint("audit_api", __name__, url_prefix="/api/audit")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-
-
-@bp.record_once
-def _install(state: Any) -> None:
-    audit = AuditLog(state.app.extensions["rivetr_ctx"].db)
-    state.app.extensions["rivetr_audit"] = audit
-    install_audit(state.app, audit)
 
 
 class AuditQuery(ApiModel):

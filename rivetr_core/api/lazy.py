@@ -19,9 +19,10 @@ rules (authz's route map, the meta-tests) see what they saw before. What reads t
 * a stub called directly (no request hook ran) loads its module and calls the real view.
 
 A blueprint that needs its registration to run stays eager: the generator marks it ``eager`` with the reason (its
-``record``/``record_once`` functions install app-wide hooks; blueprint-level request hooks, error handlers, nested
-blueprints, static files ...), and ``create_app`` registers it as before. URL converters the rules name live in
-:mod:`rivetr_core.api.converters`, installed before the rules, so their blueprints can be lazy. Plugins'
+``record``/``record_once`` functions; blueprint-level request hooks, error handlers, nested blueprints, static
+files ...), and ``create_app`` registers it as before. None does today, and tests/test_idle_memory.py keeps it so:
+what the API installs app-wide (URL converters its rules name, the webhook body limit, the metrics timer, the
+audit hook) is :func:`rivetr_core.api.app_hooks.install_api_hooks`, called where the blueprints are registered. Plugins'
 blueprints are not concerned: they are registered as they are.
 
 A test (tests/test_api_meta.py) regenerates the manifest and fails with "run python -m rivetr_core.api.manifest

@@ -30,7 +30,25 @@ MANIFEST: dict[str, dict[str, Any]] = {
         ]
     },
     "rivetr_core.api.webhooks:bp": {
-        "eager": "runs rivetr_core.api.webhooks._install_body_limit at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/webhooks/<provider>", "webhooks_api.receive_webhook", ("POST",), {}),
+            ("/api/webhook-events", "webhooks_api.list_webhook_events", ("GET",), {}),
+            ("/api/apps/<app_id>/git-settings", "webhooks_api.get_git_settings", ("GET",), {}),
+            ("/api/apps/<app_id>/git-settings", "webhooks_api.put_git_settings", ("PUT",), {}),
+            ("/api/apps/<app_id>/webhook", "webhooks_api.get_app_webhook", ("GET",), {}),
+            (
+                "/api/apps/<app_id>/git-settings/webhook-secret",
+                "webhooks_api.reveal_webhook_secret",
+                ("GET",),
+                {},
+            ),
+            (
+                "/api/apps/<app_id>/git-settings/webhook-secret",
+                "webhooks_api.regenerate_webhook_secret",
+                ("POST",),
+                {},
+            ),
+        ]
     },
     "rivetr_core.api.git_providers:bp": {
         "rules": [
@@ -406,10 +424,14 @@ MANIFEST: dict[str, dict[str, Any]] = {
         ]
     },
     "rivetr_core.api.metrics:bp": {
-        "eager": "runs rivetr_core.api.metrics._install at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/metrics", "metrics_api.metrics", ("GET",), {}),
+        ]
     },
     "rivetr_core.api.audit:bp": {
-        "eager": "runs rivetr_core.api.audit._install at registration (URL converters or app-wide hooks)"
+        "rules": [
+            ("/api/audit", "audit_api.list_audit", ("GET",), {}),
+        ]
     },
     "rivetr_core.api.proxy_access_log:bp": {
         "rules": [

@@ -3,8 +3,8 @@
 Disabled by ``[metrics] enabled = false`` (404). Private by default, since request rates, paths and
 deployment counts tell an outsider what runs here and when: ``Authorization: Bearer`` with the scrape token
 (``[metrics] token``), the admin token or an API token; ``[metrics] public = true`` (and no scrape token)
-serves it to anyone. Outside ``/api/`` on purpose: scrapers can get their own token. The blueprint also
-installs the request timer (``record_once``), so it is live from the first request.
+serves it to anyone. Outside ``/api/`` on purpose: scrapers can get their own token. The request timer
+is installed at start-up (:mod:`rivetr_core.api.app_hooks`), so it is live from the first request.
 """
 
 from __future__ import annotations
@@ -17,17 +17,10 @@ from quart_schema import tag
 from rivetr_core.auth import bearer_token, resolve_principal, token_matches
 from rivetr_core.context import rivetr
 from rivetr_core.errors import ApiError
-from rivetr_core.metrics.registry import RivetrMetrics, install_request_timer
+from rivetr_core.metrics.registry import RivetrMetrics
 from rivetr_core.openapi import responds, security
 
 bp = Blueprint("metrics_api", __name__)
-
-
-@bp.record_once
-def _install(state: Any) -> None:
-    metrics = RivetrMetrics()
-    state.app.extensions["rivetr_metrics"] = metrics
-    install_request_timer(state.app, metrics)
 
 
 @bp.get("/metrics")

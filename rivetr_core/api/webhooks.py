@@ -14,9 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
-from quart import Blueprint, Quart, current_app, request
-from quart.asgi import ASGIHTTPConnection
-from quart.wrappers import Request
+from quart import Blueprint, current_app, request
 from quart_schema import document_response, tag, validate_querystring, validate_request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -34,32 +32,7 @@ from rivetr_core.webhooks.settings import GitSettingsOut, settings_json
 
 bp = Blueprint("webhooks_api", __name__)
 
-WEBHOOK_PREFIX = "/webhooks/"
-
-
-class WebhookBodyLimit(ASGIHTTPConnection):
-    """Gives webhook requests their own body limit, ``[webhooks] max_body_bytes``, from the first byte.
-
-    Quart starts buffering a request body as soon as the request arrives, before routing, with the app-wide
-    ``MAX_CONTENT_LENGTH`` as its only limit; setting ``request.max_content_length`` in the view comes too late
-    and only governs form parsing. Webhooks are unauthenticated, so their limit must hold while the body is
-    read: a ``Content-Length`` above it fails at once (nothing is read), and a chunked body (or one without a
-    length) fails as soon as the bytes received pass it. Quart's ``Body`` then stops buffering and drops the
-    rest, and the view answers 413.
-    """
-
-    def _create_request_from_scope(self, send: Any) -> Request:
-        req = super()._create_request_from_scope(send)
-        if req.path.startswith(WEBHOOK_PREFIX):
-            limit = self.app.config["RIVETR"].webhooks.max_body_bytes
-            req.body = req.body_class(req.content_length, limit)
-        return req
-
-
-@bp.record_once
-def _install_body_limit(state: Any) -> None:
-    app: Quart = state.app
-    app.asgi_http_class = WebhookBodyLimit  # type: ignore[assignment]
+# The body limit of POST /webhooks/<provider> is rivetr_core.api.webhook_body (installed at start-up).
 
 
 def webhooks() -> WebhookService:
