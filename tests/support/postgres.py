@@ -56,17 +56,17 @@ def _free_port() -> int:
 class PostgresServer:
     """One private cluster: ``url(name)`` of a database on it, ``create_database``/``drop_database``."""
 
-    def __init__(self, root: Path, binaries: Path) -> None:
+    def __init__(self, root: Path, binaries: Path, *, port: int | None = None) -> None:
         self.root = root
         self.bin = binaries
         self.data = root / "data"
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.user = "postgres"
         self._names = itertools.count()
         # PostgreSQL refuses to run as root: hand the directory to the postgres user and run as it.
         self._as: list[str] = []
         if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
+            pw = pwd.getpwnam("postgres")  # (a no-op for a parent's server: already its owner)
             os.chown(root, pw.pw_uid, pw.pw_gid)
             self._as = ["runuser", "-u", "postgres", "--"]
 
@@ -149,18 +149,33 @@ def start_server() -> PostgresServer:
 _shared: PostgresServer | None = None
 
 
+#: ``<socket dir>:<port>`` of the server a test process started, for the processes it starts (they use it
+#: rather than start their own).
+SERVER_ENV = "RIVETR_TEST_POSTGRES_SERVER"
+
+
 def shared_server() -> PostgresServer:
-    """This test process's server, started on first use and stopped when the process exits."""
+    """This test process's server: its parent's (:data:`SERVER_ENV`), or started on first use and stopped when
+    the process exits."""
     global _shared
     if _shared is None:
-        _shared = start_server()
-        atexit.register(_shared.stop)
+        inherited = os.environ.get(SERVER_ENV, "")
+        binaries = bin_dir()
+        if inherited and binaries is not None:
+            root, _, port = inherited.rpartition(":")
+            _shared = PostgresServer(Path(root), binaries, port=int(port))
+        else:
+            _shared = start_server()
+            atexit.register(_shared.stop)
+            os.environ[SERVER_ENV] = f"{_shared.root}:{_shared.port}"
     return _shared
 
 
 #: Databases named by :func:`database_url_for` and not created yet: the test app's start-up creates each, as a
 #: copy of the migrated template (tests/support/schema_template.py), or empty for ``fresh_schema`` tests.
 pending: set[str] = set()
+#: True while the schema template fixture (tests/support/schema_template.py) is there to create them.
+created_at_startup = False
 _by_data_dir: dict[Path, str] = {}
 
 
@@ -171,8 +186,11 @@ def database_url_for(data_dir: Path) -> str:
     key = Path(data_dir).resolve()
     if key not in _by_data_dir:
         server = shared_server()
-        name = server.new_name()
-        pending.add(name)
+        if created_at_startup:
+            name = server.new_name()
+            pending.add(name)
+        else:  # a process without the schema template fixture (a probe subprocess): created now, empty
+            name = server.create_database()
         _by_data_dir[key] = server.url(name)
     return _by_data_dir[key]
 

@@ -66,6 +66,7 @@ def migrated_schema_template(
     from tests.support import postgres
 
     original = Database.startup
+    monkeypatch.setattr(postgres, "created_at_startup", True)
     if request.node.get_closest_marker("fresh_schema") is not None:
         if postgres.enabled():
 
