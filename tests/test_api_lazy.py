@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.api.manifest import MANIFEST
+from rivetr_core.errors import ApiError
 from tests.support.server import ApiClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,3 +184,26 @@ def test_the_first_request_to_a_blueprint_imports_its_module_and_answers_as_befo
         assert lazy[module]["status"] == eager[module]["status"], module
         assert _comparable(lazy[module]["body"]) == _comparable(eager[module]["body"]), module
     assert lazy["ws"] == eager["ws"] and lazy["ws_loaded"]
+
+
+async def test_a_stale_manifest_is_logged_with_the_fix_when_the_module_loads(
+    config_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A manifest naming a route its module lost, or missing one it has (the manifest test catches both before a
+    commit): the module's first load says which and how to fix it; the lost route answers a JSON 404."""
+    from rivetr_core import app as app_module
+
+    stale = dict(MANIFEST)
+    stale["rivetr_core.api.tags:bp"] = {"rules": [("/api/tags/gone", "tags_api.gone", ("GET",), {})]}
+    monkeypatch.setattr(app_module, "MANIFEST", stale)
+    app = app_module.create_app(config_factory())
+    with caplog.at_level("ERROR", logger="rivetr.api"):
+        app.extensions["rivetr_lazy_views"].load("tags_api.gone")
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert "tags_api.gone is in the manifest but not in rivetr_core.api.tags:bp" in messages
+    assert "missing from the manifest (not served): ['tags_api.list_tags']" in messages
+    assert "python -m rivetr_core.api.manifest --write" in messages
+    gone: Any = app.view_functions["tags_api.gone"]
+    with pytest.raises(ApiError) as raised:
+        await gone()
+    assert raised.value.status == 404 and "--write" in str(raised.value)
