@@ -303,3 +303,60 @@ async def test_schemas_are_published(tmp_path: Path) -> None:
         assert status == 200 and schema["required"] == ["project"]
         status, _ = await api.get("/api/schemas/rivetr.toml", auth=False)
         assert status == 401
+
+
+IMAGE_APP = """[project]
+name = "images"
+
+[[apps]]
+name = "api"
+source = { kind = "image", image = "registry.example.com/team/api:1.4" }
+port = 8080
+domains = ["api.example.com"]
+"""
+
+
+async def test_an_image_app_round_trips_and_a_refused_change_names_the_resource(tmp_path: Path) -> None:
+    async with server(tmp_path / "data") as api:
+        status, plan = await api.post("/api/projects/apply", json={"toml": IMAGE_APP})
+        assert status == 200 and plan["changed"], plan
+        app = await app_named(api, "api")
+        assert (app["source_kind"], app["image"], app["git_url"]) == (
+            "image",
+            "registry.example.com/team/api:1.4",
+            "",
+        )
+        text = await export(api, "images")
+        document = await export(api, "images", "json")
+        assert document["apps"][0]["source"] == {
+            "kind": "image",
+            "image": "registry.example.com/team/api:1.4",
+        }
+        assert "git_url" not in text
+        status, again = await api.post("/api/projects/apply", json={"toml": text})
+        assert status == 200 and not again["changed"], again
+
+        # Another project's app holds a domain the file gives: the app service refuses it (409) when applying;
+        # the error names the resource and what was applied before it.
+        status, other = await api.post(
+            "/api/apps", json={"name": "squatter", "git_url": GIT, "domains": ["taken.example.com"]}
+        )
+        assert status == 201, other
+        clash = IMAGE_APP.replace('name = "images"', 'name = "images"\ndescription = "v2"').replace(
+            '"api.example.com"', '"taken.example.com"'
+        )
+        status, body = await api.post("/api/projects/apply", json={"toml": clash})
+        assert status == 409, body
+        assert body["error"]["message"].startswith("App api: ")
+        assert body["error"]["details"]["resource"] == "app api"
+        assert body["error"]["details"]["applied"] == ["update project images"]
+        assert (await app_named(api, "api"))["domains"] == ["api.example.com"]
+
+        # A service's type cannot change: refused before anything changes.
+        status, _ = await api.post(
+            "/api/services", json={"name": "kv", "type": "redis", "project_id": plan["project_id"]}
+        )
+        assert status == 201
+        typed = IMAGE_APP + '\n[[services]]\nname = "kv"\ntype = "postgres"\n'
+        status, body = await api.post("/api/projects/apply", json={"toml": typed})
+        assert status == 422 and body["error"]["details"][0]["field"] == "services[0].type", body
