@@ -126,7 +126,8 @@ def validate(model: type[M], document: Any, text: str | None = None) -> M:
         positions = key_positions(text) if text is not None else {}
         details: list[dict[str, Any]] = []
         for error in exc.errors(include_url=False, include_input=False):
-            loc = [p for p in error["loc"] if isinstance(p, str | int)]
+            # "[key]": pydantic's marker of a dict key's own error (an env name): the key is the place.
+            loc = [p for p in error["loc"] if isinstance(p, str | int) and p != "[key]"]
             message = str(error["msg"]).removeprefix("Value error, ")
             detail: dict[str, Any] = {"field": field_name(loc) or None, "message": message}
             where = _locate(positions, loc)

@@ -13,9 +13,9 @@ A key absent from a file is not managed by it: apply leaves that setting as it i
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, create_model, field_validator, model_validator
 
 from rivetr_core.api.appschema import AppIn, AppUpdate, ProjectIn, _BuildOverrides, _Strict, check_env_key
 from rivetr_core.api.links import LinkIn
@@ -119,15 +119,16 @@ _SECRETS_HELP = (
 )
 
 
-def _check_env(env: dict[str, str]) -> dict[str, str]:
-    for key, value in env.items():
-        try:
-            check_env_key(key)
-        except ValueError as exc:
-            raise ValueError(f"{key}: {exc}") from None
-        if "\x00" in value or len(value) > 65536:
-            raise ValueError(f"{key}: at most 65536 characters, no NUL")
-    return env
+def _env_value(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+#: A variable's name and value with the env-vars API's rules; an error's loc holds the key itself, so it is
+#: reported at the key's own line.
+EnvKey = Annotated[str, AfterValidator(check_env_key)]
+EnvValue = Annotated[str, Field(max_length=65536), AfterValidator(_env_value)]
 
 
 class LinkSpec(_Strict):
@@ -252,9 +253,9 @@ _ROUTES_HELP = (
 class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     """``rivetr.toml``: an app's settings at the top level (as in the API), tables for the rest."""
 
-    env: dict[str, str] = Field(default_factory=dict, description=_ENV_HELP)
-    build_env: dict[str, str] = Field(default_factory=dict, description=_BUILD_ENV_HELP)
-    secrets: list[str] = Field(default_factory=list, description=_SECRETS_HELP)
+    env: dict[EnvKey, EnvValue] = Field(default_factory=dict, description=_ENV_HELP)
+    build_env: dict[EnvKey, EnvValue] = Field(default_factory=dict, description=_BUILD_ENV_HELP)
+    secrets: list[EnvKey] = Field(default_factory=list, description=_SECRETS_HELP)
     volumes: list[VolumeIn] = Field(default_factory=list, description="Named volumes and binds (by name).")
     tasks: list[TaskIn] = Field(default_factory=list, description="Scheduled tasks (cron; by name).")
     links: list[LinkSpec] = Field(default_factory=list, description="Links to the project's services.")
@@ -264,19 +265,9 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
         None, description="Auto-deploy on push, followed tags and pull-request previews."
     )
 
-    @field_validator("env", "build_env")
-    @classmethod
-    def _env(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_env(v)
-
     @field_validator("secrets")
     @classmethod
     def _secrets(cls, v: list[str]) -> list[str]:
-        for index, key in enumerate(v):
-            try:
-                check_env_key(key)
-            except ValueError as exc:
-                raise ValueError(f"{key!r} (item {index + 1}): {exc}") from None
         if len(set(v)) != len(v):
             raise ValueError("names a secret twice")
         return v
