@@ -141,7 +141,7 @@ as Render's `render.yaml` blueprints, Fly's `fly.toml` and Railway's `railway.js
 rivetr export shop > project.toml          # the project as it is (secrets as names only)
 rivetr apply -f project.toml --dry-run     # the plan, as a diff; nothing changes
 rivetr apply -f project.toml               # create or update; a second run changes nothing and says so
-rivetr apply -f project.toml --prune       # also delete what the file does not name
+rivetr apply -f project.toml --prune       # also delete what the file does not name (asks first; --yes)
 ```
 
 The dashboard's project page has the same two actions: **Export project.toml**, and **Apply configuration**

@@ -87,7 +87,17 @@ def test_apply_dry_run_apply_again_export_and_prune(
     lines = result.stdout.splitlines()
     assert "~ app iac-web" in lines and "    port: 8000 -> 9000" in lines
     assert "? app iac-web: volume uploads (not in the file: left alone; --prune deletes it)" in lines
-    result = run(["apply", "-f", str(path), "--prune"], env)
+    result = run(["apply", "-f", str(path), "--prune"], env, input="n\n")  # asks before deleting
+    assert result.exit_code == 1 and "Delete 2 resource(s) the file does not name?" in result.output, (
+        result.output
+    )
+    with server.client() as client:
+        app = next(a for a in client.get("/api/apps").json()["items"] if a["name"] == "iac-web")
+        assert [v["name"] for v in client.get(f"/api/apps/{app['id']}/volumes").json()["items"]] == [
+            "uploads"
+        ]
+        assert app["port"] == 8000  # nothing applied after the refusal
+    result = run(["apply", "-f", str(path), "--prune", "--yes"], env)
     assert result.exit_code == 0, result.output
     assert "- app iac-web: volume uploads" in result.stdout.splitlines()
     exported = run(["export", "cli-iac", "--format", "json"], env)

@@ -82,9 +82,12 @@ def print_plan(plan: dict[str, Any], *, verbose: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
 @click.option("--prune", is_flag=True, help="Delete what the project has but the file does not name.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list the unchanged resources.")
+@click.option("--yes", is_flag=True, help="With --prune: delete without asking.")
 @connection_options
 @json_option
-def apply(path: Any, dry_run: bool, prune: bool, verbose: bool, conn: Connection, as_json: bool) -> None:
+def apply(
+    path: Any, dry_run: bool, prune: bool, verbose: bool, yes: bool, conn: Connection, as_json: bool
+) -> None:
     """Create or update a project from a file, idempotently, and print the plan as a diff."""
     text = path.read()
     body: dict[str, Any] = {"dry_run": dry_run, "prune": prune}
@@ -96,6 +99,15 @@ def apply(path: Any, dry_run: bool, prune: bool, verbose: bool, conn: Connection
     else:
         body["toml"] = text
     with conn.client() as client:
+        if prune and not dry_run and not yes:
+            # Deleting is the one thing a file cannot take back: show what would go and ask first.
+            preview = client.post("/api/projects/apply", {**body, "dry_run": True}, ok=(422,))
+            deletions = [c["resource"] for c in preview.get("changes", []) if c["action"] == "delete"]
+            if deletions and not as_json:
+                print_plan(preview, verbose=verbose)
+                click.confirm(f"Delete {len(deletions)} resource(s) the file does not name?", abort=True)
+            elif deletions:
+                raise click.ClickException("--prune would delete: " + ", ".join(deletions) + " (add --yes)")
         plan = client.post("/api/projects/apply", body, ok=(422,))
     if isinstance(plan, dict) and "error" in plan:
         name = getattr(path, "name", "the file")
