@@ -215,6 +215,9 @@ class TeamService:
         """After the change is written (not before: on SQLite the write takes the database's write lock, so two
         concurrent demotions are counted one after the other and cannot both pass), refuse a team left with
         no owner. The caller's transaction is rolled back by the exception."""
+        # PostgreSQL lets two transactions write at once: lock the team's row so that concurrent demotions count
+        # one after the other, each seeing the other's committed change (SQLite's compiler omits FOR UPDATE).
+        await session.exec(select(Team.id).where(Team.id == team.id).with_for_update())
         owners = (
             await session.exec(
                 select(sa.func.count())
