@@ -280,6 +280,16 @@ async def test_a_bad_file_is_a_422_naming_the_key_line_and_column(tmp_path: Path
         assert status == 422 and body["error"]["code"] == "invalid_toml", body
         assert body["error"]["details"][0]["line"] == 2
 
+        status, body = await api.post(
+            "/api/projects/apply",
+            json={
+                "toml": BAD.replace("port = 0", "port = 80").replace(
+                    'git_url = "https://git.example.com/team/api.git"\n', ""
+                )
+            },
+        )
+        assert status == 422 and body["error"]["details"][0]["field"] == "apps[1].git_url", body
+
         linked = BAD.replace("port = 0", '[[apps.links]]\nservice = "nowhere"')
         status, body = await api.post("/api/projects/apply", json={"toml": linked})
         assert status == 422, body

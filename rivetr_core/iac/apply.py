@@ -292,6 +292,11 @@ class Planner:
         label = f"app {app.name}"
         key = f"app:{app.name}"
         if current is None:
+            image = (settings.get("source") or {}).get("kind") == "image"
+            if not image and not settings.get("git_url"):  # the app service's rule, checked before any change
+                raise ValidationFailed.on(
+                    f"apps[{index}].git_url", f"{app.name} is new here: give git_url (or an image source)"
+                )
 
             async def create() -> None:
                 body = AppIn.model_validate({**settings, "name": app.name, "project_id": self.ids["project"]})
