@@ -16,6 +16,8 @@ need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v pebble >/dev/null || need+=(pebble)
 command -v git >/dev/null || need+=(git)
+# PostgreSQL's server binaries for the control-plane database tests (tests/support/postgres.py starts a private cluster).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq >/dev/null
