@@ -118,7 +118,7 @@ async def test_the_service_raises_domain_errors_that_the_api_maps(
     status, body = await hooks.api.put("/api/apps/nope", json={"branch": "dev"})
     assert status == 404 and body["error"] == {
         "code": "not_found",
-        "message": "app 'nope' not found",
+        "message": "App 'nope' not found",
         "details": {"id": "nope"},
     }
 

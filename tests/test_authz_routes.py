@@ -223,7 +223,7 @@ async def test_restricted_principal_is_stopped_before_the_handler(authz_app: tup
     assert status == 403, body
     assert body["error"] == {
         "code": "permission_denied",
-        "message": "this credential lacks the 'write' permission this route needs",
+        "message": "This credential lacks the 'write' permission this route needs",
         "details": {"permission": "write"},
     }
     status, body = await client.post("/api/projects", auth=False, headers=viewer, json={"name": "p"})
