@@ -41,6 +41,15 @@ bp = Blueprint("stacks_api", __name__)
 
 _ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _STACK_NAME = r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"
+
+
+def check_stack_name(v: str) -> str:
+    """A stack's name rule, shared by the API's models and project.toml's (rivetr_core.iac)."""
+    if not re.match(_STACK_NAME, v):
+        raise ValueError("must be 1-40 lower-case letters, digits or '-', starting and ending alphanumeric")
+    return v
+
+
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/+-]{1,255}(?<![./])$")
 MAX_COMPOSE = 1024 * 1024
 
@@ -166,11 +175,7 @@ class StackIn(_StackChecks):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.match(_STACK_NAME, v):
-            raise ValueError(
-                "must be 1-40 lower-case letters, digits or '-', starting and ending alphanumeric"
-            )
-        return v
+        return check_stack_name(v)
 
 
 class StackUpdate(_StackChecks):

@@ -372,15 +372,9 @@ class StackSpec(_stack_base()):  # type: ignore[misc]
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        import re
+        from rivetr_core.api.stacks import check_stack_name
 
-        from rivetr_core.api.stacks import _STACK_NAME
-
-        if not re.match(_STACK_NAME, v):
-            raise ValueError(
-                "must be 1-40 lower-case letters, digits or '-', starting and ending alphanumeric"
-            )
-        return v
+        return check_stack_name(v)
 
     @model_validator(mode="after")
     def _source(self) -> StackSpec:
