@@ -88,7 +88,7 @@ def test_destinations_and_schedules_page(backup_server: ServerProcess, page: Any
     expect(row).to_contain_text(str(target))
     expect(row).to_contain_text("local")
     row.locator("[data-test-destination]").click()
-    expect(row.locator("[data-test-result]")).to_contain_text("ok")
+    expect(row.locator("[data-test-result]")).to_contain_text("Test passed: written, read back, deleted")
     # A schedule of the app's volumes to it: listed with its retention and next run, then deleted.
     expect(page.locator("#backup-schedule-add")).to_be_visible()
     page.select_option("#sched-app", app["id"])

@@ -70,16 +70,16 @@
     if (!button) return;
     ev.preventDefault();
     var cell = button.closest("tr").querySelector("[data-test-result]");
-    cell.textContent = "testing…";
+    cell.textContent = "Testing…";
     cell.className = "small";
     button.setAttribute("aria-busy", "true");
     try {
       await Rivetr.api("POST", button.dataset.testDestination);
-      cell.textContent = "ok: written, read back, deleted";
+      cell.textContent = "Test passed: written, read back, deleted";
       cell.className = "small ok";
     } catch (err) {
       var problem = err.details && err.details.problem ? " (" + err.details.problem + ")" : "";
-      cell.textContent = "failed: " + (err.message || String(err)) + problem;
+      cell.textContent = "Test failed: " + (err.message || String(err)) + problem;
       cell.className = "small field-error";
     } finally {
       button.removeAttribute("aria-busy");
