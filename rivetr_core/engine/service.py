@@ -87,6 +87,7 @@ from rivetr_core.models.git import Preview
 from rivetr_core.models.volumes import Volume
 from rivetr_core.services.volumes import mounts_for
 
+from .claims import claim_deployment
 from .logs import BuildLogStore, LogItem
 from .pipeline import (
     LABEL_APP,

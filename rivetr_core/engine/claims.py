@@ -1,0 +1,40 @@
+"""Claiming a queued deployment when several control planes share one PostgreSQL database.
+
+On SQLite one process owns the file and its in-memory :class:`~.queue.DeploymentQueue` is the only thing that
+runs pipelines, so nothing here is called there. On PostgreSQL two ``rivetr serve`` processes (the first step to
+an HA control plane) could both be handed the same queued deployment; the pipeline starts only after one atomic
+``UPDATE ... WHERE status = 'queued' AND started_at IS NULL RETURNING id`` stamped the row. Under PostgreSQL's
+row locking the loser's UPDATE waits for the winner's commit, re-reads the row, matches nothing and returns no
+row, so exactly one process runs the pipeline. ``started_at`` is the claim mark because a queued deployment never
+has one (the pipeline writes it again when it starts cloning) and using it needs no new column.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlmodel import col
+
+from rivetr_core.db import utcnow
+from rivetr_core.models.apps import Deployment
+
+if TYPE_CHECKING:
+    from rivetr_core.db.engine import Database
+
+
+async def claim_deployment(db: Database, deployment_id: str) -> bool:
+    """True when this process won ``deployment_id`` (it was queued and nobody had claimed it); False when
+    another process (or an earlier call) did."""
+    stmt = (
+        sa.update(Deployment)
+        .where(
+            Deployment.id == deployment_id,  # type: ignore[arg-type]
+            Deployment.status == "queued",  # type: ignore[arg-type]
+            Deployment.started_at == None,  # type: ignore[arg-type]  # noqa: E711
+        )
+        .values(started_at=utcnow())
+        .returning(col(Deployment.id))
+    )
+    async with db.engine.begin() as conn:
+        return (await conn.execute(stmt)).first() is not None
