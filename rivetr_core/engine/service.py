@@ -229,6 +229,8 @@ class DeploymentService:
         dep = await self.get_deployment(deployment_id)
         if dep.status != "queued":
             return
+        if self.db.dialect == "postgresql" and not await claim_deployment(self.db, deployment_id):
+            return  # another control plane on this database runs it (engine/claims.py)
         source = await self.get_deployment(dep.rollback_of) if dep.rollback_of else None
         try:
             snap = await self.snapshot(dep.app_id)
