@@ -239,11 +239,14 @@ class Pipeline:
                 image = await self._image_source(runtime)
             elif self.source is not None:
                 image = await self._reuse_image(runtime)
+                if self.source.applied_config:  # settings go back with the image they were deployed with
+                    app = await self._repo_config(self.source.applied_config.get("file") or {})
             else:
                 await self.status("cloning", started_at=utcnow())
                 svc.emit("deployment_started", self.deployment, app.name, f"deploying {app.name}")
                 async with self.step("clone"):
                     await self._clone()
+                app = await self._repo_config()
                 await self.status(
                     "building",
                     commit_sha=self.deployment.commit_sha,
@@ -313,6 +316,15 @@ class Pipeline:
             await svc.logs.close(self.dep_id)
 
     # -------------------------------------------------------------------------------------------- steps
+    async def _repo_config(self, document: dict[str, Any] | None = None) -> App:
+        """The commit's rivetr.toml (a rollback: the file its deployment applied) applied to the app before the
+        build; the app read again when it changed something (see .repo_config)."""
+        from .repo_config import apply_repo_config
+
+        if await apply_repo_config(self, document):
+            self.snap = await self.service.snapshot(self.snap.app.id)
+        return self.snap.app
+
     async def _image_source(self, runtime: ContainerRuntime) -> str:
         """An image app's deploy pulls its image; its rollback runs the digest that ran (see .image_source)."""
         from .image_source import pull_app_image, rollback_image

@@ -202,6 +202,9 @@ class Deployment(SQLModel, table=True):
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     steps: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: What the commit's ``rivetr.toml`` applied (``{"commit", "path", "file", "changes"}``, see
+    #: rivetr_core.engine.repo_config); a rollback to this deployment applies ``file`` again. None: no file.
+    applied_config: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     restart_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None

@@ -60,6 +60,12 @@ class DeploymentOut(ApiModel):
         description='A stack deployment\'s services: {"<service>": {"image", "hash", "routed", "action", '
         '"containers": [{"id", "name", "upstream"}]}}; null for an app\'s.',
     )
+    applied_config: dict[str, Any] | None = Field(
+        None,
+        description="What the commit's rivetr.toml applied to the app before the build: "
+        '{"commit", "path", "file" (the settings it declares), "changes" (["port 8000 -> 8080", ...])}; a '
+        "rollback to this deployment applies the file again. Null: the commit had no rivetr.toml.",
+    )
 
 
 def stack_deployment_json(dep: Any) -> dict[str, Any]:
@@ -121,4 +127,5 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
         started_at=isoformat(dep.started_at),
         finished_at=isoformat(dep.finished_at),
         duration_ms=duration,
+        applied_config=dep.applied_config,
     ).model_dump(mode="json")

@@ -1,0 +1,165 @@
+"""A repository's ``rivetr.toml``, applied to its app at each deployment, after the clone and before the build.
+
+The file is an :class:`~rivetr_core.iac.model.AppFile` (the API's models): an invalid one fails the deployment
+before anything changes, naming the key, line and column; a secret it names that the app has no variable for
+fails it naming the secret. Otherwise the file's settings are planned and applied by the same
+:class:`~rivetr_core.iac.apply.Planner` as ``rivetr apply`` (only the keys the file has are managed), each
+change is a ``rivetr.toml: ...`` line of the deployment log, and what was applied is recorded on the deployment
+(``applied_config``), so a rollback to it applies the same file again (settings go with the image).
+
+The iac modules (pydantic models of every resource) load only when a file exists: an app without one costs a
+``stat``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+#: Where the file is, relative to the repository's root (configurable per app: a later change).
+REPO_CONFIG_PATH = "rivetr.toml"
+PREFIX = "rivetr.toml"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value) if value is None else _json(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def change_lines(app_name: str, changes: list[dict[str, Any]]) -> list[str]:
+    """The plan's changes of one app as log lines: ``port 8000 -> 8080``, ``env LOG_LEVEL: (none) -> info``."""
+    lines: list[str] = []
+    own = f"app {app_name}"
+    for change in changes:
+        if change["action"] not in ("create", "update", "delete"):
+            continue
+        what = change["resource"]
+        what = "" if what == own else what.removeprefix(own + ": ")
+        fields = change["fields"] or {}
+        if not fields:
+            lines.append(f"{what}: {change['action']}")
+        for key, diff in fields.items():
+            old = "(none)" if diff["old"] is None else _short(diff["old"])
+            label = key if not what else f"{what} {key}"
+            lines.append(f"{label} {old} -> {_short(diff['new'])}")
+    return lines
+
+
+async def read_file(workdir: Path) -> str | None:
+    """The checked-out ``rivetr.toml``'s text, or None when the commit has none (read confined to the checkout,
+    no links, size-capped: the builders' own reader)."""
+    import asyncio
+
+    from rivetr_core.contract.repofiles import read_repo_text
+
+    path = workdir / REPO_CONFIG_PATH
+    if not path.is_file() and not path.is_symlink():
+        return None
+    return await asyncio.to_thread(read_repo_text, workdir, path, label=REPO_CONFIG_PATH)
+
+
+async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None = None) -> bool:
+    """Apply the checked-out ``rivetr.toml`` (or ``document``, a rollback's recorded file) to the pipeline's app;
+    True when something was applied (the caller reads the app again). Raises PipelineError before any change
+    when the file is invalid or names a secret the app lacks."""
+    from .pipeline import PipelineError
+
+    svc, dep = pipeline.service, pipeline.deployment
+    text: str | None = None
+    if document is None:
+        if pipeline.workdir is None:
+            return False
+        try:
+            text = await read_file(pipeline.workdir)
+        except Exception as exc:  # a link out of the checkout, a file over the cap...
+            raise PipelineError(f"{PREFIX}: {exc}") from None
+        if text is None:
+            return False
+    from sqlmodel import select
+
+    from rivetr_core.contract.errors import RivetrError, ValidationFailed
+    from rivetr_core.iac.apply import Planner, _destinations
+    from rivetr_core.iac.files import load, validate
+    from rivetr_core.iac.model import AppFile, ProjectApp, ProjectFile
+    from rivetr_core.iac.state import ProjectState, read_app, read_project, route_settings
+    from rivetr_core.models.apps import Project
+    from rivetr_core.models.git import Preview
+
+    try:
+        # The API's models decide (AppFile); the project file's app (ProjectApp) is the same plus the name the
+        # Planner finds the app by.
+        declared = load(AppFile, text) if text is not None else validate(AppFile, document)
+    except ValidationFailed as exc:
+        for detail in exc.details or []:
+            where = f"line {detail['line']}, column {detail['column']}: " if "line" in detail else ""
+            pipeline.log(f"{PREFIX}: {where}{detail.get('field') or 'the file'}: {detail['message']}")
+        raise PipelineError(f"invalid {PREFIX}: {exc.message}") from None
+    recorded = declared.model_dump(mode="json", exclude_unset=True)
+    app_file = ProjectApp.model_validate({**recorded, "name": pipeline.snap.app.name})
+    app = pipeline.snap.app
+    async with svc.db.session() as session:
+        project = await session.get(Project, app.project_id)
+        preview = (await session.exec(select(Preview.id).where(Preview.preview_app_id == app.id))).first()
+    if preview is not None:  # the preview policy's limits for forks come first (issue 24)
+        pipeline.log(f"{PREFIX}: not applied to pull-request previews yet (the base app's settings are used)")
+        return False
+    # The Planner of ``rivetr apply`` for this one app (an app need not be in a project: then it has no
+    # services to link to), so the diff and every change are apply's and the API's own.
+    spec = ProjectFile.model_validate(
+        {"project": {"name": project.name if project else app.name}, "apps": []}
+    )
+    spec.apps.append(app_file)
+    planner = Planner(svc.ctx, spec, prune=False)
+    try:
+        state = (
+            await read_project(svc.ctx, project)
+            if project is not None
+            else ProjectState(id="", name="", description="", services={}, apps={})
+        )
+        current = state.apps.get(app.name) or await read_app(svc.ctx, app.id)
+        planner.destinations = await _destinations(svc.ctx)
+        for key in app_file.route_settings:
+            planner.routes_now[key] = await route_settings(svc.ctx, key)
+        planner._app(0, app_file, current, state)
+    except RivetrError as exc:
+        raise PipelineError(f"{PREFIX}: {exc.message}") from None
+    missing = [str(m["name"]) for m in planner.missing if m["kind"] == "env"]
+    if missing:
+        names = ", ".join(missing)
+        raise PipelineError(
+            f"{PREFIX}: secret {names} is not set on the server (set it as a secret variable of the app; "
+            "a file names secrets, never holds their values)"
+        )
+    own = f"app {app.name}"
+    mine = [c for c in planner.changes if c.resource == own or c.resource.startswith(own + ": ")]
+    for item in planner.missing:  # basic auth users without a password: left out, as apply does
+        if item["kind"] != "env":
+            pipeline.log(
+                f"{PREFIX}: route {item['route']}: user {item['name']} has no password here (left out)"
+            )
+    for change in mine:
+        if change.run is None:
+            continue
+        try:
+            await change.run()
+        except RivetrError as exc:
+            raise PipelineError(f"{PREFIX}: {change.resource}: {exc.message}") from None
+    lines = change_lines(app.name, [c.json() for c in mine])
+    commit = dep.commit_sha
+    where = f" at {commit[:12]}" if commit else ""
+    for line in lines:
+        pipeline.log(f"{PREFIX}: {line}")
+    if not lines:
+        pipeline.log(f"{PREFIX}{where}: settings unchanged")
+    dep.applied_config = {"commit": commit, "path": REPO_CONFIG_PATH, "file": recorded, "changes": lines}
+    await svc.update_deployment(dep.id, applied_config=dep.applied_config)
+    return bool(lines)
