@@ -116,3 +116,71 @@ async def test_a_rollback_restores_the_older_settings(papi, git_server, fake_run
     lines = await _log(papi, done["id"])
     assert "rivetr.toml: port 8080 -> 8000" in lines, lines
     assert done["applied_config"]["file"] == v1["applied_config"]["file"]
+
+
+async def test_cli_deployments_show_lists_the_applied_keys(papi, git_server, fake_runtime, monkeypatch):
+    """``rivetr deployments show`` prints the "rivetr.toml at <commit>" section from the API's answer."""
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.deployments_cmd import config_lines
+
+    repo = git_server.create_repo("web")
+    repo.write("rivetr.toml", 'port = 8080\n\n[env]\nLOG_LEVEL = "info"\n')
+    repo.commit("rivetr.toml")
+    app = await make_app(papi, repo)
+    done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    lines = config_lines(done["applied_config"])
+    assert lines[0] == f"rivetr.toml at {done['commit_sha'][:12]}:"
+    assert '  env = {"LOG_LEVEL": "info"}' in lines and "  port = 8080" in lines
+    assert "    port 8000 -> 8080" in lines
+    assert config_lines(None) == []
+
+    from rivetr_core.cli import client as cli_client
+    from rivetr_core.cli.main import cli
+
+    class FakeClient:  # the HTTP answer is the API's own (taken from the in-process server above)
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def get(self, path, **kw):
+            assert path == f"/api/deployments/{done['id']}"
+            return done
+
+    monkeypatch.setattr(cli_client.Connection, "client", lambda self: FakeClient())
+    result = CliRunner().invoke(cli, ["deployments", "show", done["id"], "--url", "http://127.0.0.1:1"])
+    assert result.exit_code == 0, result.output
+    assert f"rivetr.toml at {done['commit_sha'][:12]}:" in result.output
+    assert "port 8000 -> 8080" in result.output
+
+
+async def test_dashboard_deployment_shows_the_applied_file(papi, git_server, fake_runtime):
+    """The app page's deployment list has a "rivetr.toml at <commit>" section with the applied keys."""
+    import re
+
+    from tests.support.server import ADMIN_TOKEN
+
+    repo = git_server.create_repo("web")
+    repo.write("rivetr.toml", 'port = 8080\n\n[env]\nLOG_LEVEL = "info"\n')
+    repo.commit("rivetr.toml")
+    app = await make_app(papi, repo)
+    done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    client = papi.app.test_client()
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert csrf
+    password = "correct horse battery"
+    form = {"username": "alice", "password": password, "password_confirm": password}
+    response = await client.post(
+        "/setup", form={**form, "setup_token": ADMIN_TOKEN, "csrf_token": csrf.group(1)}
+    )
+    assert response.status_code == 302
+    html = await (await client.get(f"/apps/{app['id']}/partials/deployments")).get_data(as_text=True)
+    section = html[html.index(f'data-applied-config="{done["id"]}"') :]
+    section = section[: section.index("</details>")]
+    assert f"rivetr.toml at <code>{done['commit_sha'][:12]}</code>" in section
+    assert "<code>port</code> = <code>8080</code>" in section
+    assert "<code>env</code>" in section and "LOG_LEVEL" in section
+    assert "port 8000 -&gt; 8080" in section

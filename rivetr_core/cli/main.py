@@ -35,6 +35,7 @@ LAZY_COMMANDS = {
     "projects": "projects_cmd:projects",
     "deploy": "deploy_cmd:deploy",
     "rollback": "deploy_cmd:rollback",
+    "deployments": "deployments_cmd:deployments",
     "logs": "logs_cmd:logs",
     "webhooks": "webhooks_cmd:webhooks",
     "git-providers": "git_providers_cmd:git_providers",

@@ -42,6 +42,8 @@ class DeploymentSummary:
     started_at: datetime | None
     finished_at: datetime | None
     app_name: str
+    #: What the commit's rivetr.toml applied (``{"commit", "path", "file", "changes"}``) or None.
+    applied_config: dict[str, Any] | None = None
 
 
 _DEPLOYMENTS = Deployment.__table__  # type: ignore[attr-defined]
