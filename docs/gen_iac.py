@@ -203,14 +203,54 @@ rivetr env set web DATABASE_PASSWORD --secret --url https://new.example.com   # 
 ```
 
 Then restore the services' and volumes' backups on the new server (docs/backups.md) and deploy the apps.
+
+## rivetr.toml in the repository
+
+An app's repository can hold its settings: a `rivetr.toml` at the repository's root (the keys of an app below,
+without `name`: the file belongs to the app that deploys it). Each deployment reads the file of the commit it
+checked out, after the clone and before the build, and applies it to the app the way `rivetr apply` applies an
+app of a project file, so the build and the new container use the file's settings (port, health check, env
+defaults, build settings...):
+
+```toml
+port = 8080
+health_check = { kind = "http", path = "/healthz" }
+secrets = ["DATABASE_PASSWORD"]
+
+[env]
+LOG_LEVEL = "info"
+```
+
+- **The diff is in the deployment log**, one line per change, before the build's lines:
+  ```text
+  rivetr.toml: port 8000 -> 8080
+  rivetr.toml: env LOG_LEVEL value (none) -> info
+  ```
+  A file the app already matches logs `rivetr.toml at <commit>: settings unchanged`.
+- **Only the keys in the file are managed**: a setting the file does not name stays as the dashboard, the API or
+  the CLI set it; remove a key from the file to hand the setting back. Variables, volumes, tasks and links the
+  file does not name are left alone (a deployment never deletes anything).
+- **An invalid file fails the deployment before anything changes**, with the key, line and column in the
+  deployment's error and log (`invalid rivetr.toml: port (line 2, column 1): Input should be a valid
+  integer...`); nothing is built and the running version keeps serving.
+- **A secret the file names that the app has no variable for fails the deployment, naming it**
+  (`rivetr.toml: secret DATABASE_PASSWORD is not set on the server...`): set it with
+  `rivetr env set web DATABASE_PASSWORD --secret` and deploy again.
+- **Recorded on the deployment**: `GET /api/deployments/{id}` has `applied_config`
+  (`{"commit", "path", "file", "changes"}`, null when the commit had no file); `rivetr deployments show <id>` and
+  the app's deployment list in the dashboard show it as a "rivetr.toml at <commit>" section with the applied
+  keys and the changes.
+- **A rollback restores the settings that went with the image**: rolling back to a deployment that applied a
+  file applies that file again (its diff is logged the same way) before the old image starts.
+- A pull request's preview uses its base app's settings for now (the file is not applied to previews).
 """
 
 OUTRO = """\
 ## Not yet
 
-- Applying an app's own `rivetr.toml` from its repository at each deployment (the deployment log showing the
-  diff, rollbacks restoring the settings, "managed by rivetr.toml" in the dashboard, preview limits): the model
-  and the schema above are ready for it; the pipeline does not read the file yet.
+- `rivetr.toml` from the repository: a configurable path per app, "managed by rivetr.toml at <commit>"
+  read-only fields in the dashboard, and previews applying the PR head's file within the preview policy's limits
+  (a fork could not raise its own limits or add volumes, links or domains) are not built yet.
 - Notification channels are server-wide and their URLs are secrets (no per-project routing exists yet to
   declare); backup destinations hold credentials (a file names them, each server has its own); a service's
   extra `environment` and a stack's `env` may hold secrets: none of them is in the file. `domains` takes host
