@@ -120,3 +120,41 @@ async def test_a_queued_deployment_handed_to_two_control_planes_runs_one_pipelin
                 await svc.queue.wait(dep_id)
 
     assert sorted(dep_id for _, dep_id in pipelines) == sorted(ids)  # each deployment once, by one of them
+
+
+async def test_a_queued_stack_deployment_handed_to_two_control_planes_runs_once(
+    postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import rivetr_core.stacks.deployer as deployer
+    from rivetr_core.models.stacks import Stack, StackDeployment
+
+    runs: list[tuple[str, str]] = []
+
+    class RecordingDeployer:
+        """Stands for the real stack deployer (no engine needed) and leaves the row queued."""
+
+        def __init__(self, svc: Any, plan: Any) -> None:
+            self.svc, self.dep_id = svc, plan.deployment.id
+
+        async def run(self) -> None:
+            runs.append((self.svc.ctx.config.server.data_dir.name, self.dep_id))
+
+    monkeypatch.setattr(deployer, "StackDeployer", RecordingDeployer)
+    url = postgres_server.url(postgres_server.create_database())
+    async with AsyncExitStack() as stack:
+        ctxs = [c.ctx for c in await _two_control_planes(stack, url, tmp_path)]
+        ids = []
+        async with ctxs[0].db.session() as session:
+            for i in range(3):
+                row = Stack(name=f"shop{i}", compose="services:\n  web:\n    image: nginx\n")
+                dep = StackDeployment(stack_id=row.id, trigger="api")
+                session.add(row)
+                await session.flush()
+                session.add(dep)
+                ids.append((row.id, dep.id))
+            await session.commit()
+        await asyncio.gather(
+            *(ctx.services.stacks._run(stack_id, dep_id) for stack_id, dep_id in ids for ctx in ctxs)
+        )
+
+    assert sorted(dep_id for _, dep_id in runs) == sorted(dep_id for _, dep_id in ids)

@@ -1,7 +1,7 @@
-"""Claiming a queued deployment when several control planes share one PostgreSQL database.
+"""Claiming a queued deployment (an app's or a stack's) when several control planes share one PostgreSQL database.
 
 On SQLite one process owns the file and its in-memory :class:`~.queue.DeploymentQueue` is the only thing that
-runs pipelines, so nothing here is called there. On PostgreSQL two ``rivetr serve`` processes (the first step to
+runs pipelines (a stack's: ``StackService``'s tasks), so nothing here is called there. On PostgreSQL two ``rivetr serve`` processes (the first step to
 an HA control plane) could both be handed the same queued deployment; the pipeline starts only after one atomic
 ``UPDATE ... WHERE status = 'queued' AND started_at IS NULL RETURNING id`` stamped the row. Under PostgreSQL's
 row locking the loser's UPDATE waits for the winner's commit, re-reads the row, matches nothing and returns no
@@ -11,10 +11,9 @@ has one (the pipeline writes it again when it starts cloning) and using it needs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import col
 
 from rivetr_core.db import utcnow
 from rivetr_core.models.apps import Deployment
@@ -26,15 +25,22 @@ if TYPE_CHECKING:
 async def claim_deployment(db: Database, deployment_id: str) -> bool:
     """True when this process won ``deployment_id`` (it was queued and nobody had claimed it); False when
     another process (or an earlier call) did."""
+    return await _claim(db, Deployment, deployment_id)
+
+
+async def claim_stack_deployment(db: Database, deployment_id: str) -> bool:
+    """:func:`claim_deployment` for a stack's deployment (its row has the same ``status``/``started_at``)."""
+    from rivetr_core.models.stacks import StackDeployment
+
+    return await _claim(db, StackDeployment, deployment_id)
+
+
+async def _claim(db: Database, model: Any, row_id: str) -> bool:
     stmt = (
-        sa.update(Deployment)
-        .where(
-            Deployment.id == deployment_id,  # type: ignore[arg-type]
-            Deployment.status == "queued",  # type: ignore[arg-type]
-            Deployment.started_at == None,  # type: ignore[arg-type]  # noqa: E711
-        )
+        sa.update(model)
+        .where(model.id == row_id, model.status == "queued", model.started_at == None)  # noqa: E711
         .values(started_at=utcnow())
-        .returning(col(Deployment.id))
+        .returning(model.id)
     )
     async with db.engine.begin() as conn:
         return (await conn.execute(stmt)).first() is not None

@@ -502,6 +502,7 @@ class StackService:
         return await self.deploy(row.id, trigger="rollback", rollback_of=deployment_id)
 
     async def _run(self, stack_id: str, dep_id: str) -> None:
+        from rivetr_core.engine.claims import claim_stack_deployment
         from rivetr_core.stacks.deployer import StackDeployer
 
         lock = self._locks.setdefault(stack_id, asyncio.Lock())
@@ -510,6 +511,8 @@ class StackService:
                 plan = await self._plan(stack_id, dep_id)
                 if plan is None:
                     return
+                if self.db.dialect == "postgresql" and not await claim_stack_deployment(self.db, dep_id):
+                    return  # another control plane on this database runs it (engine/claims.py)
                 await self._set_stack(stack_id, status="deploying")
                 await StackDeployer(self, plan).run()
         finally:
