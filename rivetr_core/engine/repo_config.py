@@ -87,10 +87,10 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
     from sqlmodel import select
 
     from rivetr_core.contract.errors import RivetrError, ValidationFailed
-    from rivetr_core.iac.apply import Planner, _destinations
+    from rivetr_core.iac.apply import Planner
     from rivetr_core.iac.files import load, validate
     from rivetr_core.iac.model import AppFile, ProjectApp, ProjectFile
-    from rivetr_core.iac.state import ProjectState, read_app, read_project, route_settings
+    from rivetr_core.iac.state import ProjectState, read_app, read_project
     from rivetr_core.models.apps import Project
     from rivetr_core.models.git import Preview
 
@@ -126,10 +126,7 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
             else ProjectState(id="", name="", description="", services={}, apps={})
         )
         current = state.apps.get(app.name) or await read_app(svc.ctx, app.id)
-        planner.destinations = await _destinations(svc.ctx)
-        for key in app_file.route_settings:
-            planner.routes_now[key] = await route_settings(svc.ctx, key)
-        planner._app(0, app_file, current, state)
+        await planner.plan_app(app_file, current, state)
     except RivetrError as exc:
         raise PipelineError(f"{PREFIX}: {exc.message}") from None
     missing = [str(m["name"]) for m in planner.missing if m["kind"] == "env"]

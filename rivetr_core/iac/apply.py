@@ -129,6 +129,16 @@ class Planner:
         (self.last if last else self.changes).append(change)
 
     # ------------------------------------------------------------------------------------------ planning
+    async def plan_app(self, app: ProjectApp, current: AppState, state: ProjectState) -> None:
+        """Plan one existing app only (a deployment's rivetr.toml, rivetr_core.engine.repo_config): its
+        settings, variables and secrets, volumes, tasks, links, git and route settings and backups, as
+        :meth:`plan` plans each app of a project file. ``state``: its project (for links), or an empty one."""
+        self.ids["project"] = state.id
+        self.destinations = await _destinations(self.ctx)
+        for key in app.route_settings:
+            self.routes_now[key] = await route_settings(self.ctx, key)
+        self._app(0, app, current, state)
+
     async def plan(self) -> ProjectState | None:
         ctx, spec = self.ctx, self.spec
         self.destinations = await _destinations(ctx)
