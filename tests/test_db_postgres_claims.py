@@ -63,13 +63,14 @@ async def test_a_due_schedule_runs_once_across_two_control_planes(
             await session.commit()
 
         started = await asyncio.gather(*(s.tick() for s in schedulers))
-        tasks = [t for s in schedulers for t in s.running.values()]
-        await asyncio.gather(*tasks)
+        # The apps' own scheduler loops may win the slot too (a loop waking at that moment): still one run.
+        everyone = [*schedulers, *(ctx.services["scheduler"] for ctx in ctxs)]
+        await asyncio.gather(*(t for s in everyone for t in list(s.running.values())))
         async with ctxs[1].db.session() as session:
             runs = (await session.exec(select(JobRun).where(JobRun.job_id == job.id))).all()
 
-    assert sum(len(ids) for ids in started) == 1
-    assert [(r.status, r.id) for r in runs] == [("succeeded", next(i for ids in started for i in ids))]
+    assert sum(len(ids) for ids in started) <= 1
+    assert [r.status for r in runs] == ["succeeded"]
     assert len(calls) == 1
 
 
