@@ -143,7 +143,7 @@ async def test_plan_errors(api: ApiClient, git_server: GitServer) -> None:
     missing = await make_app(api, f"git://127.0.0.1:{git_server.port}/missing.git", "missing")
     code, body = await api.get(f"/api/apps/{missing['id']}/build-plan")
     assert code == 409 and body["error"]["code"] == "clone_failed", body
-    assert "could not clone the app's repository" in body["error"]["message"]
+    assert "Could not clone the app's repository" in body["error"]["message"]
 
     code, image = await api.post(
         "/api/apps", json={"name": "img", "source": {"kind": "image", "image": "busybox:stable"}}

@@ -390,5 +390,5 @@ def test_cli_templates_list_and_show(env: dict[str, str]) -> None:
     assert "DATABASE_URL, DATABASE_HOST, DATABASE_PORT" in result.stdout
     assert "data at /var/lib/postgresql/data" in result.stdout
     result = run(["templates", "show", "mongodb"], env)
-    assert result.exit_code != 0 and "template 'mongodb' not found" in result.stderr
+    assert result.exit_code != 0 and "Template 'mongodb' not found" in result.stderr
     assert "HTTP 404" in result.stderr

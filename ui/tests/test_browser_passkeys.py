@@ -81,7 +81,7 @@ def test_add_a_passkey_then_log_in_with_it(shared_server: Any, page: Any) -> Non
     row.locator("summary").click()
     row.locator(".passkey-remove input[name=password]").fill("not the password")
     row.locator(".passkey-remove button[type=submit]").click()
-    expect(row.locator("[data-error-for=password]")).to_contain_text("is not your current password")
+    expect(row.locator("[data-error-for=password]")).to_contain_text("Is not your current password")
     row.locator(".passkey-remove input[name=password]").fill(ADMIN_PASSWORD)
     row.locator(".passkey-remove button[type=submit]").click()
     expect(page.locator("#passkeys-empty")).to_be_visible()

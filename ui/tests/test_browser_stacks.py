@@ -96,7 +96,7 @@ def test_paste_validate_deploy_logs_settings_and_delete(docker_server: ServerPro
     problems = page.locator("#stack-problems")
     expect(problems).to_be_visible()
     expect(problems).to_contain_text("line 4:5, service web")
-    expect(problems).to_contain_text("unknown key")
+    expect(problems).to_contain_text("Unknown key")
     # Create refuses it the same way (the API's 422), next to nothing else.
     page.click("#new-stack-form button[type=submit]")
     expect(problems).to_contain_text("services.web.portz")
