@@ -197,9 +197,9 @@ def test_validate_names_every_unsupported_key_at_its_line(env: dict[str, str]) -
     result = run(["stacks", "validate", str(bad)], env)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[:3] == [
-        f"{bad}:4:5: services.web.container_name: not supported by Rivetr (see docs/compose.md)",
-        f"{bad}:5:5: services.web.privileged: not supported by Rivetr (see docs/compose.md)",
-        f"{bad}:6:5: services.web.network_mode: not supported by Rivetr (see docs/compose.md)",
+        f"{bad}:4:5: services.web.container_name: Not supported by Rivetr (see docs/compose.md)",
+        f"{bad}:5:5: services.web.privileged: Not supported by Rivetr (see docs/compose.md)",
+        f"{bad}:6:5: services.web.network_mode: Not supported by Rivetr (see docs/compose.md)",
     ]
     as_json = run(["stacks", "validate", str(bad), "--json"], env)
     assert as_json.exit_code == 1 and json.loads(as_json.stdout)["error"]["code"] == "invalid_compose"
