@@ -309,6 +309,34 @@ async def test_fork_pr_waits_for_approval_per_head_commit(hooks_factory) -> None
     assert status == 404 and missing["error"]["code"] == "not_found"
 
 
+async def test_a_fork_preview_is_untrusted_before_its_deployment_is_queued(hooks_factory) -> None:  # noqa: F811
+    """The pipeline isolates a fork's build by finding the preview row that names its app: that row must be
+    committed when the deployment is queued, or a pipeline quick to start builds the fork's code unisolated."""
+    hooks = await make(hooks_factory)
+    app_id = await hooks.app("site")
+    status, body = await hooks.github(fork_pr(), event="pull_request")
+    assert status == 200 and body["status"] == "awaiting_approval", body
+    [held] = (await _previews(hooks, app_id))[1]
+    ctx = hooks.api.ctx
+    apps, seen = ctx.services.apps, []
+    queue = apps.deploy
+
+    async def deploy(app_id: str, **kwargs: Any) -> Any:
+        try:  # what a pipeline starting now would see
+            seen.append((await ctx.services.deployments.snapshot(app_id)).untrusted)
+        except Exception as exc:  # a trusted app's snapshot asks the (absent) engine for its project network
+            seen.append(f"trusted: {exc}")
+        return await queue(app_id, **kwargs)
+
+    apps.deploy = deploy
+    try:
+        status, body = await hooks.api.post(f"/api/previews/{held['id']}/approve")
+    finally:
+        del apps.deploy
+    assert status == 202, body
+    assert seen == [True]
+
+
 async def test_same_repo_prs_need_no_approval_and_always_builds_forks(hooks_factory) -> None:  # noqa: F811
     hooks = await make(hooks_factory, previews={"forks": "always"}, **PREVIEWS)
     await hooks.app("site")

@@ -348,12 +348,25 @@ class PreviewService:
                 await accounts.sync_app_token(preview_app_id, settings.account_id)
             except Exception as exc:
                 log.warning("no fresh clone token for preview of PR #%s: %s", number, exc)
+        self.pipeline()  # 503 while the pipeline is not running
         row.preview_app_id = preview_app_id
         row.status, row.error, row.reason, row.updated_at = "deploying", None, None, utcnow()
-        self.pipeline()  # 503 while the pipeline is not running
-        dep = await self.ctx.services.apps.deploy(
-            preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
-        )
+        # Committed before the deployment is queued: the pipeline's snapshot finds a fork's preview app through
+        # this row and builds and runs it isolated. Committed after, a fast pipeline could build a fork's code
+        # with no isolation (seen in CI: no "untrusted build" line in the fork's deployment log).
+        async with self.ctx.db.session() as session:
+            session.add(row)
+            await session.commit()
+        try:
+            dep = await self.ctx.services.apps.deploy(
+                preview_app_id, commit=event.commit_sha, trigger=f"preview:{event.provider}#{number}"[:40]
+            )
+        except Exception as exc:  # not queued: the row must not stay "deploying"
+            row.status, row.error, row.updated_at = "failed", str(exc)[:2000], utcnow()
+            async with self.ctx.db.session() as session:
+                session.add(row)
+                await session.commit()
+            raise
         row.deployment_id = dep.id
         async with self.ctx.db.session() as session:
             session.add(row)
