@@ -219,6 +219,21 @@ def main() -> None:
             server.stop()
 
 
+def wait_for_api(proc: subprocess.Popen[bytes], data_dir: Path, timeout: float) -> str:
+    """The base URL of a ``rivetr serve`` started on ``data_dir`` once it wrote ``api.addr``; exits the bench with the
+    server's log when it dies or is not up within ``timeout`` seconds."""
+    addr = data_dir / "api.addr"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited {proc.returncode}:\n{(data_dir / 'server.log').read_text()}")
+        if addr.exists() and addr.read_text().strip():
+            return "http://" + addr.read_text().strip()
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
 def _start_profiled(data_dir: Path, env: dict[str, str]):  # type: ignore[no-untyped-def]
     """``rivetr serve`` under cProfile: the wrapper dumps the stats on SIGUSR1."""
     import tests.support.server as support

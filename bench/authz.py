@@ -39,7 +39,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import create_apps, wrk
+from bench.api import create_apps, wait_for_api, wrk
 from tests.support.server import ADMIN_TOKEN, make_config
 
 BENCH_VIEWER = "bench-viewer-token-0123456789"
@@ -93,16 +93,7 @@ def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     }
     log = open(data_dir / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-c", SERVER, BENCH_VIEWER], env=env, stdout=log, stderr=log)
-    addr = data_dir / "api.addr"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited {proc.returncode}:\n{(data_dir / 'server.log').read_text()}")
-        if addr.exists() and addr.read_text().strip():
-            return proc, "http://" + addr.read_text().strip()
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
+    return proc, wait_for_api(proc, data_dir, 30)
 
 
 def check_is(base: str, on: bool) -> None:

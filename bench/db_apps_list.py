@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api import create_apps, wrk
+from bench.api import create_apps, wait_for_api, wrk
 from tests.support.postgres import start_server
 from tests.support.server import ADMIN_TOKEN
 
@@ -48,16 +48,7 @@ def start(data_dir: Path, database_url: str = "") -> tuple[subprocess.Popen[byte
     }
     log = open(data_dir / "server.log", "wb")
     proc = subprocess.Popen([sys.executable, "-c", SERVER], env=env, stdout=log, stderr=log)
-    addr = data_dir / "api.addr"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited {proc.returncode}:\n{(data_dir / 'server.log').read_text()}")
-        if addr.exists() and addr.read_text().strip():
-            return proc, "http://" + addr.read_text().strip()
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not start")
+    return proc, wait_for_api(proc, data_dir, 60)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
