@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,33 @@ def page(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(15_000)
     pg = context.new_page()
     errors: list[str] = []
+    navigations: list[float] = []  # when the page last started leaving its document
+    pg.on(
+        "request", lambda req: navigations.append(time.monotonic()) if req.is_navigation_request() else None
+    )
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.on(
         "console",
-        lambda msg: errors.append(msg.text) if msg.type == "error" and _relevant(msg.text) else None,
+        lambda msg: (
+            errors.append(msg.text) if msg.type == "error" and _relevant(msg.text, navigations) else None
+        ),
     )
     yield pg
     context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
 
 
-def _relevant(text: str) -> bool:
+# htmx logs a request the browser cut off as a console error. Chromium cuts off the old document's requests (a
+# poll, a slow "load" fetch) when the page navigates or reloads, reporting some as network errors rather than aborts.
+_CUT_OFF = ("htmx:sendError", "htmx:sendAbort", "htmx:afterRequest")
+_NAVIGATION_WINDOW = 10.0  # seconds from a navigation request to the old document's last cut-off fetch
+
+
+def _relevant(text: str, navigations: list[float]) -> bool:
     if text.startswith("Failed to load resource"):
         return "status of 5" in text
+    if text.startswith(_CUT_OFF) and navigations and time.monotonic() - navigations[-1] < _NAVIGATION_WINDOW:
+        return False
     return "WebSocket" not in text  # closes with a reason (e.g. 4409: no container yet) are shown in the page
 
 
