@@ -125,6 +125,12 @@ class AuditEntryOut(ApiModel):
     team_id: str | None = Field(
         description="The team the request acted in, or whose resource it named; null: server-wide."
     )
+    changes: list[str] | None = Field(
+        None,
+        description="What an entry not written by a request changed: a deployment's rivetr.toml (actor "
+        "'rivetr.toml at <commit>', action deployments.repo_config) lists 'port 8000 -> 8080' lines; null for "
+        "a request (its body is never stored).",
+    )
 
 
 def entry_json(row: AuditEntry) -> dict[str, Any]:
@@ -143,6 +149,7 @@ def entry_json(row: AuditEntry) -> dict[str, Any]:
             "client": row.client,
             "request_id": row.request_id,
             "team_id": row.team_id,
+            "changes": row.changes,
         }
     ).model_dump(mode="json")
 

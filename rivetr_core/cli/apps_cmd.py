@@ -62,9 +62,12 @@ def apps_list(tags: tuple[str, ...], conn: Connection, as_json: bool) -> None:
 @connection_options
 @json_option
 def apps_show(app: str, conn: Connection, as_json: bool) -> None:
-    """One app (by name or id) with its latest deployments."""
+    """One app (by name or id) with its latest deployments, and the settings its repository's rivetr.toml
+    manages."""
+    from .managed_by_file import managed_line, with_managed
+
     with conn.client() as client:
-        found = with_default_domain(client, client.resolve_app(app))
+        found = with_managed(client, with_default_domain(client, client.resolve_app(app)))
         # The first page, newest first: the latest five are all this shows.
         deployments = client.get(f"/api/apps/{found['id']}/deployments", params={"limit": 5})["items"]
         usage = client.get(
@@ -106,6 +109,9 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("created", short_time(found.get("created_at"))),
         ]
     )
+    managed = managed_line(found.get("managed_by_file"))
+    if managed:  # changed in the repository's file, not through the API (which refuses them)
+        click.echo(managed)
     if deployments:
         click.echo()
         table(

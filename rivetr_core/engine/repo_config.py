@@ -159,4 +159,15 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
         pipeline.log(f"{PREFIX}{where}: settings unchanged")
     dep.applied_config = {"commit": commit, "path": REPO_CONFIG_PATH, "file": recorded, "changes": lines}
     await svc.update_deployment(dep.id, applied_config=dep.applied_config)
+    if lines:  # the settings the file changed, in the audit log beside the API's changes
+        from rivetr_core.iac.managed import audit_applied
+
+        await audit_applied(
+            svc.db,
+            app_id=app.id,
+            deployment_id=dep.id,
+            path=dep.applied_config["path"],
+            commit=commit,
+            lines=lines,
+        )
     return bool(lines)

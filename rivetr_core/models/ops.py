@@ -73,6 +73,9 @@ class AuditEntry(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
     #: The team the request acted in (None: server-wide, or before teams): team admins read their team's log.
     team_id: str | None = Field(default=None, max_length=32, index=True)
+    #: What an entry not written by a request changed (a deployment's rivetr.toml: ``port 8000 -> 8080``); a
+    #: request's entry has none (its body is never stored).
+    changes: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class MetricSample(SQLModel, table=True):

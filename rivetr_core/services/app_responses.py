@@ -51,6 +51,17 @@ class DefaultDomainOut(_Out):
     url: str | None = Field(description="A link to it.")
 
 
+class ManagedByFileOut(_Out):
+    """The settings the app's repository manages (rivetr_core.iac.managed; docs/config-as-code.md): the keys
+    its current deployment applied from its rivetr.toml. The API refuses changing them (409 managed_by_file)."""
+
+    path: str = Field(description="The file, relative to the repository's root.")
+    commit: str | None = Field(description="The commit whose file it is.")
+    deployment_id: str = Field(description="The deployment that applied it.")
+    keys: list[str] = Field(description="The file's top-level keys (port, health_check, env...).")
+    env: list[str] = Field(description="Names of the variables its env and build_env tables set.")
+
+
 class AppOut(_Out):
     id: str
     name: str

@@ -1,0 +1,194 @@
+"""Settings an app's repository manages: "managed by rivetr.toml at <commit>" (issue 24).
+
+A setting is managed while the app's current deployment (the one serving, else its latest that served) applied
+it from its file (``deployments.applied_config``, written by :mod:`rivetr_core.engine.repo_config`): the file's
+top-level keys (``port``, ``health_check``, ``env``...) and, for ``env``/``build_env``, the names of the
+variables it sets. A later deployment whose file drops a key hands the setting back: its recorded file no longer
+has it. Secrets a file names (``secrets``) stay editable: their values live on the server only.
+
+The API refuses a change of a managed setting (409 ``managed_by_file``, nothing applied), so the dashboard, the
+CLI and scripts cannot drift from the file until the next deployment silently undoes them; the file's own
+application goes through the services directly and is not refused. Each deployment that changed settings
+through its file writes an audit entry (:func:`audit_applied`), the file at its commit as the actor.
+
+Loaded on first use (an app page, a PUT of an app or a variable, a deployment with a file): never at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rivetr_core.contract.errors import Conflict
+
+if TYPE_CHECKING:
+    from rivetr_core.db import Database
+
+#: A file key → the API fields of ``PUT /api/apps/{id}`` it also decides (the legacy health-check fields say
+#: what ``health_check`` says; a source names the git URL or the image).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "health_check": (
+        "healthcheck_path",
+        "healthcheck_status",
+        "healthcheck_timeout",
+        "healthcheck_retries",
+        "healthcheck_interval",
+    ),
+    "source": ("git_url",),
+    "git_url": ("source",),
+}
+#: File keys whose tables name variables: those names are managed, not the whole environment.
+ENV_TABLES = ("env", "build_env")
+#: Deployment statuses that served the app (``replaced``: served until a later one took over).
+SERVED = ("running", "replaced")
+CODE = "managed_by_file"
+
+
+@dataclass(frozen=True)
+class ManagedByFile:
+    """What the current deployment's file manages."""
+
+    path: str
+    commit: str | None
+    deployment_id: str
+    keys: tuple[str, ...]  # the file's top-level keys, sorted
+    env: tuple[str, ...]  # names of the variables its env/build_env tables set, sorted
+
+    @property
+    def where(self) -> str:
+        """``rivetr.toml at 1a2b3c4d5e6f`` (the commit's first 12 characters)."""
+        return f"{self.path} at {self.commit[:12]}" if self.commit else self.path
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "commit": self.commit,
+            "deployment_id": self.deployment_id,
+            "keys": list(self.keys),
+            "env": list(self.env),
+        }
+
+    def fields(self) -> set[str]:
+        """Every ``PUT /api/apps/{id}`` field the file decides."""
+        out = set(self.keys)
+        for key in self.keys:
+            out.update(ALIASES.get(key, ()))
+        return out
+
+
+def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedByFile | None:
+    """The managed settings a deployment's ``applied_config`` records; None when it applied no file or an
+    empty one."""
+    if not applied:
+        return None
+    document = applied.get("file") or {}
+    keys = tuple(sorted(document))
+    if not keys:
+        return None
+    env = sorted({name for table in ENV_TABLES for name in (document.get(table) or {})})
+    return ManagedByFile(
+        path=str(applied.get("path") or "rivetr.toml"),
+        commit=applied.get("commit"),
+        deployment_id=deployment_id,
+        keys=keys,
+        env=tuple(env),
+    )
+
+
+async def managed_by_file(db: Database, app_id: str) -> ManagedByFile | None:
+    """What the app's current deployment (serving, else the latest that served) applied from its file."""
+    from sqlmodel import col, select
+
+    from rivetr_core.models.apps import App, Deployment
+
+    async with db.session() as session:
+        app = await session.get(App, app_id)
+        if app is None:
+            return None
+        dep = await session.get(Deployment, app.current_deployment_id) if app.current_deployment_id else None
+        if dep is None:
+            query = (
+                select(Deployment)
+                .where(Deployment.app_id == app_id, col(Deployment.status).in_(SERVED))
+                .order_by(col(Deployment.created_at).desc(), col(Deployment.id).desc())
+                .limit(1)
+            )
+            dep = (await session.exec(query)).first()
+    return from_applied(dep.id, dep.applied_config) if dep is not None else None
+
+
+async def managed_json(db: Database, app_id: str) -> dict[str, Any] | None:
+    """``managed_by_file`` of the app's API answer."""
+    managed = await managed_by_file(db, app_id)
+    return managed.json() if managed is not None else None
+
+
+def refusal(managed: ManagedByFile, names: list[str], what: str) -> Conflict:
+    """409 ``managed_by_file`` naming the settings, the file and its commit, and the two ways out."""
+    them = "it" if len(names) == 1 else "them"
+    listed = ", ".join(names)
+    return Conflict(
+        f"Managed by {managed.where}: {what} {listed}. Change {them} in the file and deploy, or remove "
+        f"{them} from the file to edit {them} here",
+        code=CODE,
+        details={
+            "keys": names,
+            "path": managed.path,
+            "commit": managed.commit,
+            "deployment_id": managed.deployment_id,
+        },
+    )
+
+
+async def refuse_managed_fields(db: Database, app_id: str, fields: Any) -> None:
+    """Raise 409 when ``fields`` (a ``PUT /api/apps/{id}`` body's keys) holds one the file manages: the whole
+    request is refused, so no unmanaged field of it is applied either."""
+    managed = await managed_by_file(db, app_id)
+    if managed is None:
+        return
+    hit = sorted(set(fields) & managed.fields())
+    if hit:
+        raise refusal(managed, hit, "setting" if len(hit) == 1 else "settings")
+
+
+async def refuse_managed_env(db: Database, app_id: str, names: Any) -> None:
+    """Raise 409 when a variable of ``names`` is one of the file's ``env``/``build_env`` defaults."""
+    managed = await managed_by_file(db, app_id)
+    if managed is None or not managed.env:
+        return
+    hit = sorted(set(names) & set(managed.env))
+    if hit:
+        raise refusal(managed, hit, "variable" if len(hit) == 1 else "variables")
+
+
+#: The audit entry of a deployment's file: its action, and how the audit log's route column names it.
+AUDIT_ACTION = "deployments.repo_config"
+
+
+async def audit_applied(
+    db: Database, *, app_id: str, deployment_id: str, path: str, commit: str | None, lines: list[str]
+) -> None:
+    """One audit entry for a deployment whose file changed settings: the actor is the file at its commit,
+    ``changes`` the deployment log's lines (``port 8000 -> 8080``; a secret is never a value there: files hold
+    none, and a variable the file turns from secret to plain reads ``(secret) -> ...``)."""
+    from rivetr_core.audit.recorder import AuditLog
+    from rivetr_core.audit.teams import entry_team
+    from rivetr_core.db.engine import utcnow
+
+    if not lines:
+        return
+    where = f"{path} at {commit[:12]}" if commit else path
+    await AuditLog(db).record(
+        ts=utcnow(),
+        actor=where[:200],
+        action=AUDIT_ACTION,
+        method="DEPLOY",
+        route=path[:300],
+        path=f"/api/deployments/{deployment_id}"[:500],
+        target={"app_id": app_id, "deployment_id": deployment_id},
+        status=200,
+        client="rivetr",
+        request_id=None,
+        team_id=await entry_team(db, None, {"app_id": app_id}),
+        changes=lines,
+    )

@@ -1,0 +1,184 @@
+"""Settings managed by a repository's rivetr.toml (issue 24), with the fake runtime and a real git repository:
+the app answers ``managed_by_file``, the API refuses changing a managed setting or variable (409, nothing of the
+request applied), a later file that drops a key hands it back, each deployment whose file changed settings is
+in the audit log, and ``rivetr apps show`` names the managed keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import test_deploy_pipeline as pipeline
+from tests.test_deploy_pipeline import deploy_and_wait, make_app
+
+# The pipeline tests' fixtures: an app on the fake runtime with an event-recording plugin.
+papi = pipeline.papi
+events = pipeline.events
+
+
+async def _deployed(papi, git_server, text: str) -> tuple[Any, dict, dict]:
+    repo = git_server.create_repo("web")
+    repo.write("rivetr.toml", text)
+    repo.commit("rivetr.toml")
+    app = await make_app(papi, repo)
+    done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert done["status"] == "running", (done["error"], done["log_tail"])
+    return repo, app, done
+
+
+async def test_managed_settings_are_refused_whole_and_handed_back_when_the_file_drops_them(
+    papi, git_server, fake_runtime
+):
+    repo, app, done = await _deployed(
+        papi, git_server, 'port = 8080\nhealth_check = { kind = "tcp" }\n\n[env]\nLOG_LEVEL = "info"\n'
+    )
+    sha = done["commit_sha"]
+    code, body = await papi.get(f"/api/apps/{app['id']}")
+    assert code == 200
+    assert body["managed_by_file"] == {
+        "path": "rivetr.toml",
+        "commit": sha,
+        "deployment_id": done["id"],
+        "keys": ["env", "health_check", "port"],
+        "env": ["LOG_LEVEL"],
+    }
+
+    # A managed key with an unmanaged one: 409, and neither is applied.
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"port": 9000, "hsts": True})
+    assert code == 409, body
+    error = body["error"]
+    assert error["code"] == "managed_by_file"
+    assert error["message"] == (
+        f"Managed by rivetr.toml at {sha[:12]}: setting port. Change it in the file and deploy, or remove it "
+        "from the file to edit it here"
+    )
+    assert error["details"]["keys"] == ["port"] and error["details"]["commit"] == sha
+    _code, now = await papi.get(f"/api/apps/{app['id']}")
+    assert now["port"] == 8080 and now["hsts"] is False
+    # The legacy health-check fields are the managed health_check too.
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"healthcheck_path": "/up"})
+    assert code == 409 and body["error"]["details"]["keys"] == ["healthcheck_path"], body
+    # Unmanaged settings stay editable.
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"hsts": True})
+    assert code == 200 and body["hsts"] is True, body
+    assert body["managed_by_file"]["keys"] == ["env", "health_check", "port"]
+
+    # The file's env defaults are managed by name; other variables (and secrets) are not.
+    code, body = await papi.put(f"/api/apps/{app['id']}/env-vars/LOG_LEVEL", json={"value": "debug"})
+    assert code == 409 and body["error"]["code"] == "managed_by_file", body
+    assert "variable LOG_LEVEL" in body["error"]["message"]
+    code, body = await papi.delete(f"/api/apps/{app['id']}/env-vars/LOG_LEVEL")
+    assert code == 409, body
+    code, body = await papi.post(
+        f"/api/apps/{app['id']}/env-vars/bulk", json={"dotenv": "OTHER=1\nLOG_LEVEL=debug\n"}
+    )
+    assert code == 409, body
+    code, body = await papi.get(f"/api/apps/{app['id']}/env-vars/OTHER")
+    assert code == 404, body  # the bulk request applied nothing
+    code, body = await papi.post(f"/api/apps/{app['id']}/env-vars", json={"key": "OTHER", "value": "1"})
+    assert code == 201, body
+
+    # The next commit's file drops port and env: both are the dashboard's again.
+    repo.write("rivetr.toml", 'health_check = { kind = "tcp" }\n')
+    repo.commit("port and env back to the server")
+    later = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert later["status"] == "running", later
+    _code, now = await papi.get(f"/api/apps/{app['id']}")
+    assert now["managed_by_file"]["keys"] == ["health_check"] and now["managed_by_file"]["env"] == []
+    assert now["managed_by_file"]["commit"] == later["commit_sha"]
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"port": 9000})
+    assert code == 200 and body["port"] == 9000, body
+    code, body = await papi.put(f"/api/apps/{app['id']}/env-vars/LOG_LEVEL", json={"value": "debug"})
+    assert code == 200, body
+    code, body = await papi.put(
+        f"/api/apps/{app['id']}", json={"health_check": {"kind": "http", "path": "/"}}
+    )
+    assert code == 409, body
+
+
+async def test_an_app_without_a_file_manages_nothing(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("web")
+    repo.write("README", "no rivetr.toml here\n")
+    repo.commit("plain")
+    app = await make_app(papi, repo)
+    done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert done["status"] == "running", done
+    _code, now = await papi.get(f"/api/apps/{app['id']}")
+    assert now["managed_by_file"] is None
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"port": 9000})
+    assert code == 200, body
+
+
+async def test_a_deployment_that_changed_settings_is_audited(papi, git_server, fake_runtime):
+    _repo, app, done = await _deployed(papi, git_server, 'port = 8080\n\n[env]\nLOG_LEVEL = "info"\n')
+    actor = f"rivetr.toml at {done['commit_sha'][:12]}"
+    code, page = await papi.get("/api/audit", query_string={"actor": actor})
+    assert code == 200, page
+    entries = page["items"]
+    assert len(entries) == 1, entries
+    entry = entries[0]
+    assert entry["action"] == "deployments.repo_config"
+    assert entry["target"] == {"app_id": app["id"], "deployment_id": done["id"]}
+    assert entry["outcome"] == "success"
+    assert "port 8000 -> 8080" in entry["changes"]
+    assert "env LOG_LEVEL value (none) -> info" in entry["changes"]
+    # The same file again changes nothing: no new entry.
+    again = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert again["status"] == "running"
+    _code, page = await papi.get("/api/audit", query_string={"actor": actor})
+    assert len(page["items"]) == 1, page["items"]
+    # A request's entry has no changes (its body is never stored).
+    _code, page = await papi.get("/api/audit", query_string={"action": "apps_api.create_app"})
+    assert page["items"] and page["items"][0]["changes"] is None
+
+
+async def test_cli_apps_show_names_the_managed_keys_and_a_refusal_prints_the_apis_message(
+    papi, git_server, fake_runtime, monkeypatch
+):
+    import httpx
+    from click.testing import CliRunner
+
+    from rivetr_core.cli import client as cli_client
+    from rivetr_core.cli.main import cli
+    from rivetr_core.cli.managed_by_file import managed_line
+
+    _repo, app, done = await _deployed(
+        papi, git_server, 'port = 8080\ndockerfile = "Dockerfile"\n\n[env]\nLOG_LEVEL = "info"\n'
+    )
+    sha = done["commit_sha"][:12]
+    line = f"managed by rivetr.toml at {sha}: dockerfile, env (LOG_LEVEL), port"
+    _code, full = await papi.get(f"/api/apps/{app['id']}")
+    assert managed_line(full["managed_by_file"]) == line
+    assert managed_line(None) is None
+    # The in-process API's answers, served to the CLI's own client (the CLI runs synchronously).
+    answers = {}
+    for method, path, body in (
+        ("GET", "/api/apps/web", None),
+        ("GET", "/api/apps", None),
+        ("GET", f"/api/apps/{app['id']}", None),
+        ("GET", f"/api/apps/{app['id']}/deployments", None),
+        ("PUT", f"/api/apps/{app['id']}", {"dockerfile": "Dockerfile.prod"}),
+    ):
+        call = papi.get(path) if method == "GET" else papi.put(path, json=body)
+        answers[(method, path)] = await call
+    assert answers[("PUT", f"/api/apps/{app['id']}")][0] == 409
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        code, body = answers.get((request.method, request.url.path), (404, {"error": {"message": "no"}}))
+        return httpx.Response(code, json=body)
+
+    real_client = cli_client.Connection.client
+
+    def client(self, **kw):
+        made = real_client(self, **kw)
+        made.http = httpx.Client(base_url="http://rivetr.test", transport=httpx.MockTransport(answer))
+        return made
+
+    monkeypatch.setattr(cli_client.Connection, "client", client)
+    monkeypatch.setenv("RIVETR_TOKEN", "t")
+    url = ["--url", "http://rivetr.test"]
+    result = CliRunner().invoke(cli, ["apps", "show", "web", *url])
+    assert result.exit_code == 0, result.output
+    assert line in result.output.splitlines(), result.output
+    result = CliRunner().invoke(cli, ["apps", "update", "web", "--dockerfile", "Dockerfile.prod", *url])
+    assert result.exit_code != 0
+    assert f"Managed by rivetr.toml at {sha}: setting dockerfile. Change it in the file" in result.output
