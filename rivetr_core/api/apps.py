@@ -68,7 +68,15 @@ async def list_apps(query_args: AppsPageQuery) -> Response:
 @document_response(AppOut)
 async def get_app(app_id: str) -> dict[str, Any]:
     service = rivetr().services.apps
-    return await annotate(rivetr(), service.app_json(*await service.get(app_id)))
+    return await _managed(await annotate(rivetr(), service.app_json(*await service.get(app_id))))
+
+
+async def _managed(out: dict[str, Any]) -> dict[str, Any]:
+    """``managed_by_file``: what the app's repository manages (loads rivetr_core.iac.managed on first use)."""
+    from rivetr_core.iac.managed import managed_json
+
+    out["managed_by_file"] = await managed_json(rivetr().db, out["id"])
+    return out
 
 
 @bp.put("/<app_id>")
@@ -77,10 +85,15 @@ async def get_app(app_id: str) -> dict[str, Any]:
 @document_response(AppOut)
 async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     """Change some fields; domains and the HTTPS flags apply to the app's routes at once, the rest at the
-    next deploy."""
+    next deploy. 409 ``managed_by_file`` when a field is one the repository's rivetr.toml manages (see
+    ``managed_by_file``): nothing of the request is applied."""
+    from rivetr_core.iac.managed import refuse_managed_fields
+
     fields = {k: getattr(data, k) for k in data.model_fields_set}
+    # A setting the repository's rivetr.toml manages: 409 managed_by_file, and nothing of the request applied.
+    await refuse_managed_fields(rivetr().db, app_id, fields)
     service = rivetr().services.apps
-    return await annotate(rivetr(), service.app_json(*await service.update(app_id, fields)))
+    return await _managed(await annotate(rivetr(), service.app_json(*await service.update(app_id, fields))))
 
 
 @bp.delete("/<app_id>")

@@ -120,6 +120,12 @@ class AppOut(_Out):
     tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
     status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
     current_deployment_id: str | None = Field(description="The deployment serving the app.")
+    managed_by_file: ManagedByFileOut | None = Field(
+        None,
+        description="Settings set by the repository's rivetr.toml at the current deployment (read-only here: "
+        "change the file, or remove a key from it to hand it back); null: none. Answered by GET and PUT "
+        "/api/apps/{id} (other answers: null; lists leave it out).",
+    )
     created_at: str | None
     updated_at: str | None
 
