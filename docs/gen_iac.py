@@ -110,6 +110,9 @@ EXAMPLES: dict[str, str] = {
     "stacks.previews": "previews = true",
     "stacks.domains": 'domains = [{ domain = "grafana.example.com", service = "grafana", port = 3000 }]',
     "stacks.tags": 'tags = ["ops"]',
+    "notifications.channel": 'channel = "shop-alerts"',
+    "notifications.apps": 'apps = ["web", "db"]',
+    "notifications.events": 'events = ["deployment_failed", "backup_failed"]',
 }
 
 #: Meanings for the fields whose API model has no description (the create model's, else these).
@@ -251,8 +254,8 @@ OUTRO = """\
 - `rivetr.toml` from the repository: a configurable path per app, "managed by rivetr.toml at <commit>"
   read-only fields in the dashboard, and previews applying the PR head's file within the preview policy's limits
   (a fork could not raise its own limits or add volumes, links or domains) are not built yet.
-- Notification channels are server-wide and their URLs are secrets (no per-project routing exists yet to
-  declare); backup destinations hold credentials (a file names them, each server has its own); a service's
+- Notification channels and backup destinations hold credentials: a file names them (routing, backup
+  schedules), each server has its own; a service's
   extra `environment` and a stack's `env` may hold secrets: none of them is in the file. `domains` takes host
   names with path prefixes, as the apps API does.
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
@@ -383,8 +386,8 @@ def render() -> str:
         out += _table(definition, list(definition["properties"]), f"{key}.")
     out.append("## `project.toml`\n")
     out.append(
-        "A project's file (schema `/api/schemas/project.toml`): `[project]`, then `[[services]]`, `[[apps]]` and "
-        "`[[stacks]]`. Names are unique across a project's apps, services and stacks (host names on its network).\n"
+        "A project's file (schema `/api/schemas/project.toml`): `[project]`, then `[[services]]`, `[[apps]]`, "
+        "`[[stacks]]` and `[[notifications]]`. Names are unique across a project's apps, services and stacks (host names on its network).\n"
     )
     out.append(
         '```toml\n[project]\nname = "shop"\n\n[[services]]\nname = "db"\ntype = "postgres"\nversion = "16"\n\n'
@@ -404,6 +407,20 @@ def render() -> str:
     )
     stacks = project_schema["$defs"]["StackSpec"]
     out += _table(stacks, list(stacks["properties"]), "stacks.")
+    out.append("### `[[notifications]]`\n")
+    out.append(
+        'Notification routing (docs/notifications.md, "Routing a project\'s events"): one table per channel, by '
+        "the channel's name. The channel itself (its URL and credentials) is created on each server first, as a "
+        "backup destination is; a file naming a channel the server lacks is refused before anything changes. "
+        "Routes the project has on the server but the file does not name are `not_in_file` (deleted with "
+        "`prune`).\n"
+    )
+    out.append(
+        '```toml\n[[notifications]]\nchannel = "shop-alerts"\napps = ["web"]\n'
+        'events = ["deployment_failed", "backup_failed"]\n```\n'
+    )
+    notifications = project_schema["$defs"]["NotificationSpec"]
+    out += _table(notifications, list(notifications["properties"]), "notifications.")
     out.append("### `[[apps]]`\n")
     apps = project_schema["$defs"]["ProjectApp"]
     out.append("The keys of an app (above), and:\n")

@@ -75,6 +75,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.certificates:bp",
     "rivetr_core.api.proxy:bp",
     "rivetr_core.api.notifications:bp",
+    "rivetr_core.api.notification_routes:bp",
     "rivetr_core.api.metrics:bp",
     "rivetr_core.api.audit:bp",
     "rivetr_core.api.proxy_access_log:bp",

@@ -139,7 +139,7 @@ def test_schemas_take_the_api_s_field_rules_without_null() -> None:
     }
     assert '"null"' not in str(schema).replace("'", '"')  # TOML has no null: absent means not managed
     project = json_schema("project.toml")
-    assert set(project["properties"]) == {"project", "services", "apps", "stacks"}
+    assert set(project["properties"]) == {"project", "services", "apps", "stacks", "notifications"}
     assert "name" in project["$defs"]["ProjectApp"]["required"]
 
 

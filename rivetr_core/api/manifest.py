@@ -423,6 +423,28 @@ MANIFEST: dict[str, dict[str, Any]] = {
             ),
         ]
     },
+    "rivetr_core.api.notification_routes:bp": {
+        "rules": [
+            (
+                "/api/projects/<project_id>/notification-routes",
+                "notification_routes_api.list_routes",
+                ("GET",),
+                {},
+            ),
+            (
+                "/api/projects/<project_id>/notification-routes/<channel_id>",
+                "notification_routes_api.put_route",
+                ("PUT",),
+                {},
+            ),
+            (
+                "/api/projects/<project_id>/notification-routes/<channel_id>",
+                "notification_routes_api.delete_route",
+                ("DELETE",),
+                {},
+            ),
+        ]
+    },
     "rivetr_core.api.metrics:bp": {
         "rules": [
             ("/metrics", "metrics_api.metrics", ("GET",), {}),

@@ -60,6 +60,9 @@ class ChannelIn(ApiModel):
     )
     notifier: str = Field("apprise", description="Notifier plugin that delivers to this URL.")
     enabled: bool = True
+    routed_only: bool = Field(
+        False, description="Deliver only what projects route here (a project's channel), not every event."
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: _check_name(v)))
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
@@ -74,6 +77,7 @@ class ChannelUpdate(ApiModel):
     events: list[str] | None = Field(None, json_schema_extra=_EVENTS_SCHEMA)
     notifier: str | None = None
     enabled: bool | None = None
+    routed_only: bool | None = None
 
     _name = field_validator("name")(classmethod(lambda cls, v: v if v is None else _check_name(v)))
     _url = field_validator("url")(classmethod(lambda cls, v: v if v is None else _check_url(v)))
@@ -102,7 +106,12 @@ async def list_channels(query_args: PageQuery) -> dict[str, Any]:
 async def create_channel(data: ChannelIn) -> tuple[dict[str, Any], int]:
     """Create a channel. 422 names the field (an unknown event type, a URL apprise does not understand)."""
     row = await service().create(
-        name=data.name, url=data.url, events=data.events, notifier=data.notifier, enabled=data.enabled
+        name=data.name,
+        url=data.url,
+        events=data.events,
+        notifier=data.notifier,
+        enabled=data.enabled,
+        routed_only=data.routed_only,
     )
     return channel_json(row, rivetr().secrets), 201
 

@@ -206,6 +206,9 @@ CORE_ROUTES: dict[str, str] = {
     "notifications_api.update_channel": SERVER,
     "notifications_api.delete_channel": SERVER,
     "notifications_api.test_channel": SERVER,
+    "notification_routes_api.list_routes": READ,
+    "notification_routes_api.put_route": WRITE,  # a project's events to a channel an admin made
+    "notification_routes_api.delete_route": WRITE,
     "system_api.system_metrics": READ,
     "system_api.last_cleanup": READ,
     "system_api.system_status": READ,

@@ -96,6 +96,11 @@ def notifications_list(conn: Connection, as_json: bool) -> None:
 @click.option("--event", "events", multiple=True, metavar="TYPE", help=EVENT_HELP)
 @click.option("--notifier", default="apprise", show_default=True, help="Notifier plugin that delivers.")
 @click.option("--disabled", is_flag=True, help="Create it disabled (nothing is sent until enabled).")
+@click.option(
+    "--routed-only",
+    is_flag=True,
+    help="Deliver only what projects route to it (`rivetr notifications route`), not every event.",
+)
 @click.option("--test", "send_test", is_flag=True, help="Send a test notification right after adding it.")
 @connection_options
 @json_option
@@ -105,6 +110,7 @@ def notifications_add(
     events: tuple[str, ...],
     notifier: str,
     disabled: bool,
+    routed_only: bool,
     send_test: bool,
     conn: Connection,
     as_json: bool,
@@ -116,6 +122,7 @@ def notifications_add(
         "events": list(events),
         "notifier": notifier,
         "enabled": not disabled,
+        "routed_only": routed_only,
     }
     with conn.client() as client:
         created = client.post(BASE, body)
@@ -187,6 +194,12 @@ def notifications_show(ref: str, shown: int, conn: Connection, as_json: bool) ->
 )
 @click.option("--all-events", is_flag=True, help="Deliver every event (clears the event list).")
 @click.option("--enable/--disable", "enabled", default=None, help="Turn delivery on or off.")
+@click.option(
+    "--routed-only/--all-routes",
+    "routed_only",
+    default=None,
+    help="Deliver only what projects route to it, or also every event its event list allows.",
+)
 @click.option("--notifier", help="Notifier plugin that delivers.")
 @connection_options
 @json_option
@@ -198,6 +211,7 @@ def notifications_update(
     events: tuple[str, ...],
     all_events: bool,
     enabled: bool | None,
+    routed_only: bool | None,
     notifier: str | None,
     conn: Connection,
     as_json: bool,
@@ -216,6 +230,8 @@ def notifications_update(
         body["events"] = list(events)
     if enabled is not None:
         body["enabled"] = enabled
+    if routed_only is not None:
+        body["routed_only"] = routed_only
     if notifier:
         body["notifier"] = notifier
     if not body:
@@ -306,3 +322,6 @@ def notifications_deliveries(
         click.echo(f"no {'failed ' if failed_only else ''}deliveries for {row['name']}")
         return
     _deliveries_table(rows)
+
+
+from . import notification_routes_cmd  # noqa: E402, F401  (registers routes/route/unroute on the group)

@@ -73,6 +73,16 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "backup.create": ("backups_api.create_schedule", "POST", "/api/backup-schedules"),
     "backup.update": ("backups_api.update_schedule", "PUT", "/api/backup-schedules/<schedule_id>"),
     "backup.delete": ("backups_api.delete_schedule", "DELETE", "/api/backup-schedules/<schedule_id>"),
+    "notification.update": (
+        "notification_routes_api.put_route",
+        "PUT",
+        "/api/projects/<project_id>/notification-routes/<channel_id>",
+    ),
+    "notification.delete": (
+        "notification_routes_api.delete_route",
+        "DELETE",
+        "/api/projects/<project_id>/notification-routes/<channel_id>",
+    ),
 }
 
 
@@ -174,6 +184,7 @@ class Planner:
         for index, app in enumerate(spec.apps):
             self._app(index, app, state.apps.get(app.name) if state else None, state)
         self._stacks(state)
+        await self._notifications(state)
         if state is not None:
             wanted_apps = {a.name for a in spec.apps}
             for app_name, app_state in sorted(state.apps.items()):
@@ -189,6 +200,47 @@ class Planner:
                     self.leftover(f"service {service_name}", self._delete_service(service["id"]), last=True)
         self.changes.extend(self.last)
         return state
+
+    async def _notifications(self, state: ProjectState | None) -> None:
+        """Routes of the project's events to channels, by channel name: a channel is the server's (it holds
+        credentials), so a file naming one the server lacks is refused before any change, like a backup
+        destination."""
+        from rivetr_core.notify.routes import RouteService
+
+        channels = {c.name: c.id for c in await self.ctx.services.notifications.list_channels()}
+        routes = RouteService(self.ctx)
+        have = state.notifications if state else {}
+        for number, spec in enumerate(self.spec.notifications):
+            if spec.channel not in channels:
+                raise ValidationFailed.on(
+                    f"notifications[{number}].channel",
+                    f"no notification channel named {spec.channel} on this server (create it first)",
+                )
+            label = f"notifications to {spec.channel}"
+            wanted = {"apps": spec.apps, "events": spec.events}
+            cur = have.get(spec.channel)
+            diff = {
+                k: {"old": cur[k] if cur else None, "new": v}
+                for k, v in wanted.items()
+                if cur is None or not same("tags", v, cur[k])  # lists compared as sets
+            }
+            if cur is not None and not diff:
+                self.add(label, "unchanged")
+                continue
+
+            async def put(channel_id: str = channels[spec.channel], wanted: dict[str, Any] = wanted) -> None:
+                await routes.put(self.ids["project"], channel_id, **wanted)
+                await self.note("notification.update", project_id=self.ids["project"], channel_id=channel_id)
+
+            self.add(label, "create" if cur is None else "update", diff, put)
+        named = {n.channel for n in self.spec.notifications}
+        for name in sorted(set(have) - named):
+
+            async def drop(channel_id: str = have[name]["channel_id"]) -> None:
+                await routes.delete(self.ids["project"], channel_id)
+                await self.note("notification.delete", project_id=self.ids["project"], channel_id=channel_id)
+
+            self.leftover(f"notifications to {name}", drop)
 
     def _delete_app(self, app_id: str) -> Run:
         async def run() -> None:

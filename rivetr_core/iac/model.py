@@ -385,6 +385,38 @@ class StackSpec(_stack_base()):  # type: ignore[misc]
         return self
 
 
+def _notification_fields() -> dict[str, Any]:
+    from rivetr_core.api.notification_routes import RouteIn
+
+    return _fields_of(RouteIn, ("apps", "events"))
+
+
+class _NotificationBase(_Strict):
+    channel: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Name of a notification channel of the server (GET /api/notification-channels): created "
+        "there first, it holds the URL and its credentials.",
+    )
+
+    if TYPE_CHECKING:  # fields made by create_model below, named for the type checker only
+        apps: list[str]
+        events: list[str]
+
+
+NotificationSpec: type[_NotificationBase] = create_model(  # type: ignore[call-overload]
+    "NotificationSpec",
+    __base__=_NotificationBase,
+    __doc__="Notification routing: which of the project's events go to a channel (PUT "
+    "/api/projects/{id}/notification-routes/{channel_id}).",
+    **_notification_fields(),
+)
+_NOTIFICATIONS_HELP = (
+    "Notification routing, one table per channel (by name): the project's events, of all its apps or the ones "
+    "named, sent to that channel."
+)
+
+
 class ProjectFile(_Strict):
     """``project.toml``: a project, its services and its apps."""
 
@@ -392,6 +424,9 @@ class ProjectFile(_Strict):
     services: list[ServiceSpec] = Field(default_factory=list, description="Managed services, by name.")
     apps: list[ProjectApp] = Field(default_factory=list, description="Apps, by name.")
     stacks: list[StackSpec] = Field(default_factory=list, description="Compose stacks, by name.")
+    notifications: list[NotificationSpec] = Field(  # type: ignore[valid-type]
+        default_factory=list, description=_NOTIFICATIONS_HELP
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> ProjectFile:
@@ -401,6 +436,10 @@ class ProjectFile(_Strict):
             raise ValueError(
                 f"{', '.join(twice)}: names are unique across the project's apps, services and stacks"
             )
+        channels = [n.channel for n in self.notifications]
+        twice = sorted({n for n in channels if channels.count(n) > 1})
+        if twice:
+            raise ValueError(f"notifications: {', '.join(twice)} named twice (one table per channel)")
         return self
 
 

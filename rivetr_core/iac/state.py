@@ -132,6 +132,8 @@ class ProjectState:
     services: dict[str, dict[str, Any]]  # name → SERVICE_KEYS + "id"
     apps: dict[str, AppState]
     stacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → STACK_KEYS + "id"
+    #: channel name → {"channel_id", "apps", "events"}: where the project's events are routed
+    notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def find_project(ctx: RivetrContext, name_or_id: str) -> Project | None:
@@ -195,7 +197,22 @@ async def read_project(ctx: RivetrContext, project: Project) -> ProjectState:
         services=services,
         apps={a.name: a for a in apps},
         stacks=stacks,
+        notifications=await notification_routes(ctx, project.id),
     )
+
+
+async def notification_routes(ctx: RivetrContext, project_id: str) -> dict[str, dict[str, Any]]:
+    """The project's notification routes by channel name (rivetr_core.notify.routes)."""
+    from rivetr_core.notify.routes import RouteService
+
+    return {
+        channel.name: {
+            "channel_id": channel.id,
+            "apps": list(route.get("apps") or []),
+            "events": list(route.get("events") or []),
+        }
+        for channel, route in await RouteService(ctx).for_project(project_id)
+    }
 
 
 def _changed_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +316,12 @@ def project_document(state: ProjectState) -> dict[str, Any]:
     stacks = [stack_document(stack) for _, stack in sorted(state.stacks.items())]
     if stacks:
         doc["stacks"] = stacks
+    notifications = [
+        {"channel": name, **{k: route[k] for k in ("apps", "events") if route[k]}}
+        for name, route in sorted(state.notifications.items())
+    ]
+    if notifications:
+        doc["notifications"] = notifications
     return doc
 
 

@@ -28,6 +28,10 @@ class NotificationChannel(SQLModel, table=True):
     url_encrypted: str
     events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     enabled: bool = True
+    #: ``[{"project_id", "apps", "events"}]``: what projects route here (rivetr_core.notify.routes).
+    routes: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Only what routes send (a project's channel), not every event ``events`` allows.
+    routed_only: bool = False
     failures: int = 0  # consecutive failed deliveries (reset by a success)
     total_failures: int = 0
     last_error: str | None = None

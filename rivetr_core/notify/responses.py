@@ -24,6 +24,12 @@ def mask_url(url: str) -> str:
     return f"{scheme}://***" if sep else "***"
 
 
+class RouteOut(ApiModel):
+    project_id: str
+    apps: list[str] = Field(description="The project's apps, services or stacks by name; empty = all.")
+    events: list[str] = Field(description="Event types routed; empty = all.")
+
+
 class ChannelOut(ApiModel):
     id: str
     name: str
@@ -31,6 +37,13 @@ class ChannelOut(ApiModel):
     url: str = Field(description="Masked to its scheme (slack://***): the stored URL is never shown.")
     events: list[str] = Field(description="Event types delivered; empty = all.")
     enabled: bool
+    routed_only: bool = Field(
+        False, description="Receives only what projects route to it (not every event its events list allows)."
+    )
+    routes: list[RouteOut] = Field(
+        default_factory=list,
+        description="What projects route here (PUT /api/projects/{id}/notification-routes/{channel_id}).",
+    )
     failures: int = Field(description="Failed deliveries in a row (a success resets it).")
     total_failures: int
     last_error: str | None = Field(description="The notifier's reason for the last failure.")
@@ -70,6 +83,8 @@ def channel_json(row: NotificationChannel, secrets: Any) -> dict[str, Any]:
             "url": url,
             "events": row.events,
             "enabled": row.enabled,
+            "routed_only": row.routed_only,
+            "routes": row.routes,
             "failures": row.failures,
             "total_failures": row.total_failures,
             "last_error": row.last_error,

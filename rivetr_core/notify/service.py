@@ -28,6 +28,7 @@ from rivetr_core.models.ops import NotificationChannel, NotificationDelivery
 
 from .events import TEST_EVENT
 from .responses import channel_json, delivery_json, mask_url
+from .routes import ProjectOf, wanted
 
 if TYPE_CHECKING:
     from quart import Quart
@@ -83,6 +84,7 @@ class NotificationService:
         self._channels: list[NotificationChannel] | None = None
         self._notifiers: dict[str, Notifier] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._project_of = ProjectOf(ctx)
 
     # ------------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -139,8 +141,12 @@ class NotificationService:
         while True:
             event = await self._queue.get()
             try:
-                for channel in await self._enabled_channels():
-                    if channel.events and event.type not in channel.events:
+                channels = await self._enabled_channels()
+                # Project routes (notify/routes.py) need the event's project: asked only when some channel has
+                # routes, so a server without them pays nothing per event.
+                project_id = await self._project_of(event) if any(c.routes for c in channels) else None
+                for channel in channels:
+                    if not wanted(channel, event, project_id):
                         continue
                     delivery = await self._new_delivery(channel.id, event.type)
                     task = self.ctx.spawn(
@@ -241,6 +247,11 @@ class NotificationService:
             metrics.notifications.labels(result="delivered" if error is None else "failed").inc()
 
     # ------------------------------------------------------------------------------------------- channels
+    def forget_channels(self) -> None:
+        """Drop the cached enabled channels (and events' projects): read again at the next event."""
+        self._channels = None
+        self._project_of.cache.clear()
+
     async def _get_row(self, channel_id: str) -> NotificationChannel | None:
         async with self.ctx.db.session() as session:
             return await session.get(NotificationChannel, channel_id)
@@ -283,7 +294,14 @@ class NotificationService:
         return row is not None and row.id != except_id
 
     async def create(
-        self, *, name: str, url: str, events: list[str], notifier: str = "apprise", enabled: bool = True
+        self,
+        *,
+        name: str,
+        url: str,
+        events: list[str],
+        notifier: str = "apprise",
+        enabled: bool = True,
+        routed_only: bool = False,
     ) -> NotificationChannel:
         self._check_url(notifier, url)
         if await self._name_taken(name):
@@ -294,6 +312,7 @@ class NotificationService:
             url_encrypted=self.ctx.secrets.encrypt(url),
             events=events,
             enabled=enabled,
+            routed_only=routed_only,
         )
         async with self.ctx.db.session() as session:
             session.add(row)
@@ -316,6 +335,8 @@ class NotificationService:
             row.events = changes["events"]
         if "enabled" in changes:
             row.enabled = changes["enabled"]
+        if "routed_only" in changes:
+            row.routed_only = changes["routed_only"]
         row.updated_at = utcnow()
         async with self.ctx.db.session() as session:
             session.add(row)
