@@ -133,7 +133,9 @@ async def test_a_replica_that_never_gets_healthy_changes_nothing(api: ApiClient,
 async def test_a_failing_replica_fails_the_deployment_and_the_old_version_serves(
     api: ApiClient, fake_runtime: FakeRuntime
 ):
-    app = await create(api, replicas=2, healthcheck_retries=2, healthcheck_interval=0.01)
+    # max_surge 2: both new replicas start before any old one stops (engine.rollout; one at a time:
+    # tests/test_rollout.py)
+    app = await create(api, replicas=2, max_surge=2, healthcheck_retries=2, healthcheck_interval=0.01)
     good = await deploy(api, app["id"])
     before = sorted(await upstreams(api))
     assert len(before) == 2

@@ -117,6 +117,14 @@ _REPLICAS_HELP = (
 _REPLICAS_UPDATE = (
     " Applies at the next deployment; POST /api/apps/{id}/scale applies it now, without a rebuild."
 )
+_SURGE_HELP = (
+    "Rolling update of the replicas (docs/scaling.md): new replicas a deployment starts at a time beyond "
+    "replicas, 0 to replicas (default 1). max_surge and max_unavailable cannot both be 0."
+)
+_UNAVAILABLE_HELP = (
+    "Rolling update of the replicas (docs/scaling.md): how many of replicas may be out of service while a "
+    "deployment replaces them, 0 to replicas (default 0: always at least replicas serving)."
+)
 _STRATEGY_HELP = (
     "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "
     "both mount the app's named volumes meanwhile). recreate: the old container stops first, for data that "
@@ -504,6 +512,8 @@ class AppIn(_BuildOverrides):
     )
     deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
     replicas: int = Field(1, ge=1, le=20, description=_REPLICAS_HELP)
+    max_surge: int = Field(1, ge=0, le=20, description=_SURGE_HELP)
+    max_unavailable: int = Field(0, ge=0, le=20, description=_UNAVAILABLE_HELP)
     backup_consistency: BackupConsistency = Field("pause", description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP
@@ -551,6 +561,8 @@ class AppUpdate(_BuildOverrides):
     auto_domain: bool | None = Field(None, description="Routes or drops the generated domain at once.")
     deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
     replicas: int | None = Field(None, ge=1, le=20, description=_REPLICAS_HELP + _REPLICAS_UPDATE)
+    max_surge: int | None = Field(None, ge=0, le=20, description=_SURGE_HELP)
+    max_unavailable: int | None = Field(None, ge=0, le=20, description=_UNAVAILABLE_HELP)
     backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)
     pre_backup_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_PRE_BACKUP_HELP

@@ -267,17 +267,25 @@ class Pipeline:
 
                 async with self.step("release"):
                     await run_release(self, runtime, image)
-            async with self.step("start"):
-                upstream = await self._start(runtime, image)
-            await self.status("health_checking", container_id=self.container_id, upstream=upstream)
-            async with self.step("health"):
-                await self._health(runtime, upstream)
-                if app.replicas > 1:
-                    await self._start_replicas(runtime, image)
-            await self.status("switching")
-            self.switch_task = asyncio.ensure_future(self._switch(upstream))
-            old = await asyncio.shield(self.switch_task)
-            await self._drain(runtime, old)
+            from .rollout import serving_to_roll
+
+            rolled = await serving_to_roll(self)
+            if rolled is not None:  # replicas replace the serving ones max_surge at a time (engine.rollout)
+                from .rollout import run as rolling_update
+
+                await rolling_update(self, runtime, image, rolled)
+            else:
+                async with self.step("start"):
+                    upstream = await self._start(runtime, image)
+                await self.status("health_checking", container_id=self.container_id, upstream=upstream)
+                async with self.step("health"):
+                    await self._health(runtime, upstream)
+                    if app.replicas > 1:
+                        await self._start_replicas(runtime, image)
+                await self.status("switching")
+                self.switch_task = asyncio.ensure_future(self._switch(upstream))
+                old = await asyncio.shield(self.switch_task)
+                await self._drain(runtime, old)
             if app.post_deploy_command:  # a failure is reported, never rolled back
                 from .release import run_post_deploy
 

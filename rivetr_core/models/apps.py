@@ -121,6 +121,10 @@ class App(SQLModel, table=True):
     #: Containers of the app behind the proxy on this server (1..20; see rivetr_core.engine.replicas): a
     #: deployment starts this many, ``POST /api/apps/{id}/scale`` changes it without a rebuild.
     replicas: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    #: Rolling update of the replicas (rivetr_core.engine.rollout): how many new replicas start beyond
+    #: ``replicas`` at a time, and how many may be missing meanwhile (0..replicas, not both 0).
+    max_surge: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    max_unavailable: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     #: How a volume backup keeps the app's data consistent: ``pause`` its container for the copy, run
     #: ``pre_backup_command`` in it first (``command``), or ``none`` (see rivetr_core.services.backups).
     backup_consistency: str = Field(default="pause", max_length=10)

@@ -110,6 +110,8 @@ class AppOut(_Out):
     )
     deploy_strategy: str = Field(description="rolling or recreate.")
     replicas: int = Field(1, description="Containers of the app behind the proxy (docs/scaling.md).")
+    max_surge: int = Field(1, description="New replicas a rolling update starts at a time beyond replicas.")
+    max_unavailable: int = Field(0, description="Replicas a rolling update may take out of service at once.")
     backup_consistency: str = Field(description="pause, command or none.")
     pre_backup_command: str | None
     release_command: str | None = Field(
@@ -179,6 +181,8 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         auto_domain=app.auto_domain,
         deploy_strategy=app.deploy_strategy,
         replicas=app.replicas,
+        max_surge=app.max_surge,
+        max_unavailable=app.max_unavailable,
         backup_consistency=app.backup_consistency,
         pre_backup_command=app.pre_backup_command,
         release_command=app.release_command,

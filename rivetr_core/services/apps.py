@@ -36,6 +36,7 @@ from rivetr_core.contract.errors import Conflict, NotFound, ValidationFailed
 from rivetr_core.db import utcnow
 from rivetr_core.engine.gitsource import classify_url
 from rivetr_core.engine.ports import DEFAULT_PORT, PORT_DETECT
+from rivetr_core.engine.rollout_plan import check_app_fields as check_rollout_fields
 from rivetr_core.engine.selection import SelectionError, check_installed, merge_legacy
 from rivetr_core.models.apps import App, AppDomain, Deployment, EnvVar, Project, SshKey
 from rivetr_core.models.core import ProxyRoute
@@ -315,6 +316,7 @@ class AppService:
             values["port"] = DEFAULT_PORT if values.get("source_kind") == "image" else PORT_DETECT
         await self._validate(values, None)
         check_release_settings(values)
+        check_rollout_fields(values)
         check_backup_settings(values.get("backup_consistency", "pause"), values.get("pre_backup_command"))
         token = values.pop("git_token", None)
         domains = list(values.pop("domains", None) or [])
@@ -343,6 +345,7 @@ class AppService:
         self._apply_source(values, old_app)
         await self._validate(values, app_id)
         check_release_settings(values)
+        check_rollout_fields(values, old_app)
         check_backup_settings(
             values.get("backup_consistency", old_app.backup_consistency),
             values.get("pre_backup_command", old_app.pre_backup_command),

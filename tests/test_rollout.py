@@ -1,0 +1,135 @@
+"""Rolling updates of replicas (issue 23; rivetr_core.engine.rollout) through the real app with the FAKE runtime:
+a redeploy of 3 replicas with max_surge 1 / max_unavailable 0 never routes to fewer than 3 nor runs more than 4
+containers and logs each step; max_unavailable 1 / max_surge 0 stops before it starts; a new replica failing its
+health check half-way stops the rollout, restores the old replica it had stopped (same port) and fails the
+deployment; the settings are validated against the replica count. Real docker under load:
+tests/e2e/test_rollout_e2e.py; the step planning alone: tests/test_rollout_plan.py."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rivetr_core.testing import FakeRuntime
+from tests.support.server import ApiClient, api_on, make_config
+from tests.test_app_replicas import IMAGE, app_containers, create, deploy, upstreams
+
+
+@pytest.fixture
+async def api(tmp_path: Path, fake_runtime: FakeRuntime) -> AsyncIterator[ApiClient]:
+    fake_runtime.publish(IMAGE, body="hello")
+    async with api_on(fake_runtime, make_config(tmp_path / "data")) as client:
+        yield client
+
+
+def watch(api: ApiClient, fake: FakeRuntime) -> tuple[list[list[str]], list[int]]:
+    """Every upstream list the app's route is set to, and the number of app containers after each start."""
+    routes: list[list[str]] = []
+    running: list[int] = []
+    service = api.ctx.services.routes
+    set_route, run = service.set, fake.run
+
+    async def recording_set(domain: str, ups: list[str], **kw: Any) -> Any:
+        routes.append(list(ups))
+        return await set_route(domain, ups, **kw)
+
+    async def counting_run(spec: Any) -> Any:
+        info = await run(spec)
+        running.append(len([c for c in app_containers(fake) if c.running]))
+        return info
+
+    service.set = recording_set  # type: ignore[method-assign]
+    fake.run = counting_run  # type: ignore[method-assign]
+    return routes, running
+
+
+async def log_of(api: ApiClient, dep_id: str) -> str:
+    code, lines = await api.get(f"/api/deployments/{dep_id}/logs")
+    assert code == 200, lines
+    return "\n".join(line["line"] for line in lines)
+
+
+async def test_surge_one_keeps_three_serving_and_four_at_most(api: ApiClient, fake_runtime: FakeRuntime):
+    app = await create(api, replicas=3)
+    assert (app["max_surge"], app["max_unavailable"]) == (1, 0)
+    first = await deploy(api, app["id"])
+    old_ids = {c.id for c in app_containers(fake_runtime)}
+    routes, running = watch(api, fake_runtime)
+    second = await deploy(api, app["id"])
+    assert running == [4, 4, 4]  # one new container at a time, each after an old one stopped
+    assert [len(r) for r in routes] == [4, 3, 4, 3, 4]  # then the switch to the 3 new ones
+    now = app_containers(fake_runtime)
+    assert len(now) == 3 and not old_ids & {c.id for c in now}
+    assert {c.spec.labels["rivetr.deployment"] for c in now} == {second["id"]}
+    assert second["upstream"] in await upstreams(api) and len(await upstreams(api)) == 3
+    assert not set(await upstreams(api)) & set(routes[0][:3])  # none of the old ones
+    log = await log_of(api, second["id"])
+    assert "rolling update of 3 → 3 replica(s), max_surge 1, max_unavailable 0: start 1, stop 1" in log
+    assert "rollout: stopped old replica(s) 2; 2 old and 1 new serving" in log
+    assert "rollout: stopped old replica(s) 1; 1 old and 2 new serving" in log
+    assert "rollout: drained and stopped the last 1 old replica(s)" in log
+    _, shown = await api.get(f"/api/deployments/{first['id']}")
+    assert shown["status"] == "replaced"
+
+
+async def test_unavailable_one_stops_before_it_starts(api: ApiClient, fake_runtime: FakeRuntime):
+    app = await create(api, replicas=3, max_surge=0, max_unavailable=1)
+    await deploy(api, app["id"])
+    routes, running = watch(api, fake_runtime)
+    second = await deploy(api, app["id"])
+    assert running == [3, 3, 3]  # never more than 3 containers
+    assert [len(r) for r in routes] == [2, 3, 2, 3, 2, 3]  # stop 1, start 1, ... (then the switch)
+    assert len(app_containers(fake_runtime)) == 3
+    assert "start 1" in await log_of(api, second["id"])
+
+
+async def test_a_new_replica_failing_half_way_restores_the_old_ones(
+    api: ApiClient, fake_runtime: FakeRuntime
+):
+    app = await create(api, replicas=3, healthcheck_retries=2, healthcheck_interval=0.01)
+    good = await deploy(api, app["id"])
+    before = sorted(await upstreams(api))
+    original = fake_runtime.run
+
+    async def second_new_replica_unhealthy(spec: Any) -> Any:
+        new = spec.labels["rivetr.deployment"] != good["id"]
+        if new and spec.labels.get("rivetr.replica") == "1":
+            fake_runtime.images[IMAGE].unhealthy = True
+            try:
+                return await original(spec)
+            finally:
+                fake_runtime.images[IMAGE].unhealthy = False
+        return await original(spec)
+
+    fake_runtime.run = second_new_replica_unhealthy  # type: ignore[method-assign]
+    bad = await deploy(api, app["id"], expect="failed")
+    assert "replica 1" in bad["error"], bad
+    # Old replica 2 was stopped after new replica 0 joined; it is back on its port, the new ones are gone.
+    assert sorted(await upstreams(api)) == before
+    live = app_containers(fake_runtime)
+    assert len(live) == 3 and {c.spec.labels["rivetr.deployment"] for c in live} == {good["id"]}
+    log = await log_of(api, bad["id"])
+    assert "rollout stopped: routes back to the 2 old replica(s) still running" in log
+    assert "old deployment serves on 3 replica(s) again" in log
+    _, shown = await api.get(f"/api/apps/{app['id']}")
+    assert shown["current_deployment_id"] == good["id"] and shown["status"] == "running"
+
+
+async def test_settings_are_checked_against_the_replicas(api: ApiClient, fake_runtime: FakeRuntime):
+    code, body = await api.post(
+        "/api/apps", json={"name": "x", "source": {"kind": "image", "image": IMAGE}, "max_surge": 2}
+    )
+    assert code == 422 and body["error"]["details"][0]["field"] == "max_surge", body
+    assert "at most the app's replicas (1)" in body["error"]["message"]
+    app = await create(api, replicas=3, max_surge=2)
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"max_surge": 0, "max_unavailable": 0})
+    assert code == 422 and "cannot both be 0" in body["error"]["message"], body
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"replicas": 1})
+    assert code == 422 and body["error"]["details"][0]["field"] == "max_surge", body
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"max_unavailable": -1})
+    assert code == 422, body
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"max_surge": 0, "max_unavailable": 3})
+    assert code == 200 and (body["max_surge"], body["max_unavailable"]) == (0, 3), body
