@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rivetr_core.api.config_path import CONFIG_PATH_HELP, DEFAULT_CONFIG_PATH, ConfigPath
 from rivetr_core.apimodel import ApiModel
 from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.engine.image_source import IMAGE_REF_SCHEMA, check_image_ref
@@ -525,6 +526,7 @@ class AppIn(_BuildOverrides):
     post_deploy_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
     )
+    config_path: ConfigPath = Field(DEFAULT_CONFIG_PATH, description=CONFIG_PATH_HELP)
     tags: list[str] = Field(default_factory=list, description=TAGS_HELP, json_schema_extra=TAGS_SCHEMA)
 
 
@@ -574,6 +576,7 @@ class AppUpdate(_BuildOverrides):
     post_deploy_command: str | None = Field(
         None, min_length=1, max_length=2000, pattern=r"^[^\x00]*$", description=_POST_DEPLOY_HELP
     )
+    config_path: ConfigPath = Field(None, description=CONFIG_PATH_HELP)
     # Absent: unchanged; null is refused (an app always has a list, maybe empty), so the type is not nullable.
     tags: list[str] = Field(
         None,  # type: ignore[arg-type]

@@ -7,6 +7,10 @@ fails it naming the secret. Otherwise the file's settings are planned and applie
 change is a ``rivetr.toml: ...`` line of the deployment log, and what was applied is recorded on the deployment
 (``applied_config``), so a rollback to it applies the same file again (settings go with the image).
 
+Where the file is comes from the app (``config_path``, default ``rivetr.toml`` at the repository's root; null:
+off), never from the file. A pull request's preview applies its head's file to the preview app, within the
+preview policy (:mod:`.preview_policy`: what a fork's file may not do).
+
 The iac modules (pydantic models of every resource) load only when a file exists: an app without one costs a
 ``stat``.
 """
@@ -19,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-#: Where the file is, relative to the repository's root (configurable per app: a later change).
+#: Where the file is unless the app says otherwise (``apps.config_path``), relative to the repository's root.
 REPO_CONFIG_PATH = "rivetr.toml"
+#: Starts every log line of the feature, whatever the file's path.
 PREFIX = "rivetr.toml"
 
 
@@ -54,17 +59,17 @@ def change_lines(app_name: str, changes: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-async def read_file(workdir: Path) -> str | None:
-    """The checked-out ``rivetr.toml``'s text, or None when the commit has none (read confined to the checkout,
-    no links, size-capped: the builders' own reader)."""
+async def read_file(workdir: Path, rel: str = REPO_CONFIG_PATH) -> str | None:
+    """The checked-out file's text at ``rel`` (the app's ``config_path``), or None when the commit has none
+    (read confined to the checkout, no links, size-capped: the builders' own reader)."""
     import asyncio
 
     from rivetr_core.contract.repofiles import read_repo_text
 
-    path = workdir / REPO_CONFIG_PATH
+    path = workdir / rel
     if not path.is_file() and not path.is_symlink():
         return None
-    return await asyncio.to_thread(read_repo_text, workdir, path, label=REPO_CONFIG_PATH)
+    return await asyncio.to_thread(read_repo_text, workdir, rel, label=rel)
 
 
 async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None = None) -> bool:
@@ -75,11 +80,13 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
 
     svc, dep = pipeline.service, pipeline.deployment
     text: str | None = None
+    # A rollback re-applies what its deployment recorded, wherever the file was then.
+    rel = pipeline.snap.app.config_path
     if document is None:
-        if pipeline.workdir is None:
+        if pipeline.workdir is None or not rel:
             return False
         try:
-            text = await read_file(pipeline.workdir)
+            text = await read_file(pipeline.workdir, rel)
         except Exception as exc:  # a link out of the checkout, a file over the cap...
             raise PipelineError(f"{PREFIX}: {exc}") from None
         if text is None:
@@ -91,7 +98,7 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
     from rivetr_core.iac.files import load, validate
     from rivetr_core.iac.model import AppFile, ProjectApp, ProjectFile
     from rivetr_core.iac.state import ProjectState, read_app, read_project
-    from rivetr_core.models.apps import Project
+    from rivetr_core.models.apps import App, Project
     from rivetr_core.models.git import Preview
 
     try:
@@ -104,14 +111,31 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
             pipeline.log(f"{PREFIX}: {where}{detail.get('field') or 'the file'}: {detail['message']}")
         raise PipelineError(f"invalid {PREFIX}: {exc.message}") from None
     recorded = declared.model_dump(mode="json", exclude_unset=True)
-    app_file = ProjectApp.model_validate({**recorded, "name": pipeline.snap.app.name})
     app = pipeline.snap.app
     async with svc.db.session() as session:
         project = await session.get(Project, app.project_id)
-        preview = (await session.exec(select(Preview.id).where(Preview.preview_app_id == app.id))).first()
-    if preview is not None:  # the preview policy's limits for forks come first (issue 24)
-        pipeline.log(f"{PREFIX}: not applied to pull-request previews yet (the base app's settings are used)")
-        return False
+        preview = (await session.exec(select(Preview).where(Preview.preview_app_id == app.id))).first()
+        base = await session.get(App, preview.app_id) if preview is not None else None
+    ignored: list[str] = []
+    if preview is not None:  # the PR's head applies to the preview app, within the preview policy
+        from .preview_policy import filter_for_preview
+
+        if base is None:  # the base app is being deleted: its preview goes with it
+            raise PipelineError(f"{PREFIX}: the preview's app no longer exists")
+        config = svc.ctx.config
+        kept = filter_for_preview(
+            recorded,
+            fork=preview.is_fork,
+            preview=app,
+            base=base,
+            runtime=config.runtime,
+            previews=config.previews,
+            prefix=PREFIX,
+        )
+        for line in kept.lines:
+            pipeline.log(line)
+        recorded, ignored = kept.kept, kept.ignored
+    app_file = ProjectApp.model_validate({**recorded, "name": app.name})
     # The Planner of ``rivetr apply`` for this one app (an app need not be in a project: then it has no
     # services to link to), so the diff and every change are apply's and the API's own.
     spec = ProjectFile.model_validate(
@@ -130,7 +154,11 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
     except RivetrError as exc:
         raise PipelineError(f"{PREFIX}: {exc.message}") from None
     missing = [str(m["name"]) for m in planner.missing if m["kind"] == "env"]
-    if missing:
+    if missing and preview is not None:
+        # Whether a preview gets the app's secrets is the preview policy's call (never for a fork, else
+        # [git settings] preview_secrets): failing every preview for it would make the file unusable there.
+        pipeline.log(f"{PREFIX}: secret {', '.join(missing)} not given to this preview (preview policy)")
+    elif missing:
         names = ", ".join(missing)
         raise PipelineError(
             f"{PREFIX}: secret {names} is not set on the server (set it as a secret variable of the app; "
@@ -157,7 +185,11 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
         pipeline.log(f"{PREFIX}: {line}")
     if not lines:
         pipeline.log(f"{PREFIX}{where}: settings unchanged")
-    dep.applied_config = {"commit": commit, "path": REPO_CONFIG_PATH, "file": recorded, "changes": lines}
+    source = pipeline.source.applied_config if document is not None and pipeline.source else None
+    path = (source or {}).get("path") or rel or REPO_CONFIG_PATH
+    dep.applied_config = {"commit": commit, "path": path, "file": recorded, "changes": lines}
+    if ignored:
+        dep.applied_config["ignored"] = ignored
     await svc.update_deployment(dep.id, applied_config=dep.applied_config)
     if lines:  # the settings the file changed, in the audit log beside the API's changes
         from rivetr_core.iac.managed import audit_applied

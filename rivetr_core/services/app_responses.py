@@ -119,6 +119,9 @@ class AppOut(_Out):
     )
     release_timeout: float = Field(description="Seconds the release (and post-deploy) command may run.")
     post_deploy_command: str | None = Field(description="Run in the new container after the switch.")
+    config_path: str | None = Field(
+        "rivetr.toml", description="The repository's rivetr.toml for this app (null: off; docs/config-as-code.md)."
+    )
     tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
     status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
     current_deployment_id: str | None = Field(description="The deployment serving the app.")
@@ -188,6 +191,7 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         release_command=app.release_command,
         release_timeout=app.release_timeout,
         post_deploy_command=app.post_deploy_command,
+        config_path=app.config_path,
         tags=list(app.tags or ()),
         status=app.status,
         current_deployment_id=app.current_deployment_id,

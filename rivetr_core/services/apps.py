@@ -67,6 +67,7 @@ NULLABLE_APP_FIELDS = frozenset(
         "build_command",
         "start_command",
         "base_image",
+        "config_path",
     }
 )
 
@@ -96,6 +97,7 @@ PREVIEW_COPIED_FIELDS = (
     "build_command",
     "start_command",
     "base_image",
+    "config_path",  # the PR's head is read where the base app's is
 )
 
 
