@@ -126,6 +126,7 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
         page["replicas"] = await replicas.app_replicas(c, app.id)
     elif tab == "env":
         page["env"] = await queries.env_vars(c, app.id)
+        page["managed"] = await _managed_by_file(app.id)  # the file's env defaults: read-only rows
     elif tab == "volumes":
         page["volumes"] = await _volumes(app)
     elif tab == "previews":
@@ -144,8 +145,16 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
             health_kinds=sorted(c.plugins.health_checks()),
             health=health_form(app),
             pages=await apppages.get(c, app.id),
+            managed=await _managed_by_file(app.id),
         )
     return await render("app.html", **page)
+
+
+async def _managed_by_file(app_id: str) -> Any:
+    """What the repository's rivetr.toml manages (read-only in the form); loads the iac module on first use."""
+    from rivetr_core.iac.managed import managed_by_file
+
+    return await managed_by_file(ctx().db, app_id)
 
 
 @bp.get("/apps/<app_id>/partials/pending")
@@ -213,7 +222,12 @@ async def app_deployments(app_id: str) -> tuple[str, int]:
 @bp.get("/apps/<app_id>/partials/env")
 async def app_env(app_id: str) -> tuple[str, int]:
     app = await _app_or_404(app_id)
-    return await render("partials/env_vars.html", app=app, env=await queries.env_vars(ctx(), app.id))
+    return await render(
+        "partials/env_vars.html",
+        app=app,
+        env=await queries.env_vars(ctx(), app.id),
+        managed=await _managed_by_file(app.id),
+    )
 
 
 @bp.get("/apps/<app_id>/partials/limits")
