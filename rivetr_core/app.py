@@ -81,6 +81,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.proxy_access_log:bp",
     "rivetr_core.api.system:bp",
     "rivetr_core.api.cleanup_settings:bp",
+    "rivetr_core.api.control_planes:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.two_factor:bp",
     "rivetr_core.api.passkeys:bp",

@@ -558,6 +558,12 @@ class DatabaseConfig(_Section):
     pool_timeout: float = Field(
         30.0, gt=0, description="PostgreSQL: seconds a request waits for a free connection before failing."
     )
+    plane_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="PostgreSQL: a control plane that has not renewed its lease for this long is dead; another "
+        "takes over its deployments (renewed every third of it, docs/scaling.md).",
+    )
 
     @field_validator("url", mode="before")
     @classmethod

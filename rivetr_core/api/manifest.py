@@ -484,6 +484,11 @@ MANIFEST: dict[str, dict[str, Any]] = {
             ),
         ]
     },
+    "rivetr_core.api.control_planes:bp": {
+        "rules": [
+            ("/api/system/control-planes", "control_planes_api.list_control_planes", ("GET",), {}),
+        ]
+    },
     "rivetr_core.api.auth:bp": {
         "rules": [
             ("/api/auth/setup", "auth_api.setup", ("POST",), {}),

@@ -217,6 +217,7 @@ CORE_ROUTES: dict[str, str] = {
     "proxy_api.get_proxy": READ,
     "proxy_api.restart": SERVER,  # the proxy is the server's: every team's traffic
     "cleanup_settings_api.get_cleanup_settings": READ,
+    "control_planes_api.list_control_planes": SERVER,  # hosts and pids of the install's processes
     "cleanup_settings_api.put_cleanup_settings": SERVER,
     "cleanup_settings_api.reset_cleanup_settings": SERVER,
     "cleanup_settings_api.reset_cleanup_setting": SERVER,

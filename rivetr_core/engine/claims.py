@@ -7,6 +7,9 @@ an HA control plane) could both be handed the same queued deployment; the pipeli
 row locking the loser's UPDATE waits for the winner's commit, re-reads the row, matches nothing and returns no
 row, so exactly one process runs the pipeline. ``started_at`` is the claim mark because a queued deployment never
 has one (the pipeline writes it again when it starts cloning) and using it needs no new column.
+
+The same UPDATE makes the winner the app deployment's owner (``plane_id``, engine/planes.py): the plane that runs
+a pipeline is the one whose recovery and crash watcher look after it, and it dies with that plane's lease.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ if TYPE_CHECKING:
     from rivetr_core.db.engine import Database
 
 
-async def claim_deployment(db: Database, deployment_id: str) -> bool:
+async def claim_deployment(db: Database, deployment_id: str, plane_id: str | None = None) -> bool:
     """True when this process won ``deployment_id`` (it was queued and nobody had claimed it); False when
-    another process (or an earlier call) did."""
-    return await _claim(db, Deployment, deployment_id)
+    another process (or an earlier call) did. ``plane_id``: this process's control plane, recorded as the
+    owner."""
+    return await _claim(db, Deployment, deployment_id, {"plane_id": plane_id} if plane_id else {})
 
 
 async def claim_stack_deployment(db: Database, deployment_id: str) -> bool:
@@ -35,11 +39,11 @@ async def claim_stack_deployment(db: Database, deployment_id: str) -> bool:
     return await _claim(db, StackDeployment, deployment_id)
 
 
-async def _claim(db: Database, model: Any, row_id: str) -> bool:
+async def _claim(db: Database, model: Any, row_id: str, extra: dict[str, Any] | None = None) -> bool:
     stmt = (
         sa.update(model)
         .where(model.id == row_id, model.status == "queued", model.started_at == None)  # noqa: E711
-        .values(started_at=utcnow())
+        .values(started_at=utcnow(), **(extra or {}))
         .returning(model.id)
     )
     async with db.engine.begin() as conn:

@@ -17,6 +17,14 @@ port when free, so the route stays put); after ``restart_max_retries`` restarts 
 ``crashed`` and left alone until the next deployment. Only apps whose status is ``running`` are restarted,
 checked again under the app's switch lock right before the restart: an app being deleted (``deleting``,
 set under that lock) is never brought back.
+
+Several control planes on one PostgreSQL database (engine/planes.py): each deployment records its plane
+(``plane_id``), and all of the above touches only this plane's deployments and those of planes that are gone.
+Recovery at start-up first adopts the dead planes' deployments (and those without a plane, written before planes
+existed), then recovers only those; every lease round adopts and recovers the deployments of a plane whose lease
+ran out (:func:`take_over`). A live plane's in-progress deployment, its running containers and its old ones
+still draining are left alone; build dirs and unfinished app deletions are resumed only by a plane that starts
+alone. SQLite keeps the single-process path: ``svc.plane`` is None and nothing here queries the planes.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from rivetr_core.db import utcnow
 from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment
 
 from .pipeline import LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, run_spec
+from .planes import LIVE_PLANES_SQL
 
 #: engine.replicas.LABEL_REPLICA (that module loads only where an app runs replicas).
 LABEL_REPLICA = "rivetr.replica"
@@ -61,13 +70,73 @@ def _loopback_port(upstream: str | None) -> int:
     return int(port) if host == "127.0.0.1" and port.isdigit() else 0
 
 
+#: Give this plane the deployments of planes whose lease ran out (``:lease`` seconds), in progress or running;
+#: ``{unowned}`` adds those without a plane at start-up. PostgreSQL's row locks hand each row to one adopter.
+_ADOPT = (
+    "UPDATE deployments SET plane_id = :me WHERE status IN ({statuses}) AND ({unowned}"
+    " plane_id NOT IN (" + LIVE_PLANES_SQL + ")) RETURNING id"
+)
+_ADOPTED_STATUSES = ", ".join(f"'{s}'" for s in (*ACTIVE_STATUSES, "running"))
+
+
+async def adopt(svc: DeploymentService, *, at_start: bool) -> list[Deployment]:
+    """PostgreSQL: make this plane the owner of the deployments of dead planes (at start-up, also of those
+    without a plane) and return them. Their crash restarts are this plane's from now on."""
+    assert svc.plane is not None
+    sql = _ADOPT.format(statuses=_ADOPTED_STATUSES, unowned="plane_id IS NULL OR" if at_start else "")
+    async with svc.db.engine.begin() as conn:
+        ids = [
+            r.id
+            for r in (await conn.execute(text(sql), {"me": svc.plane.id, "lease": svc.plane.lease})).all()
+        ]
+    if not ids:
+        return []
+    async with svc.db.session() as session:
+        return list((await session.exec(select(Deployment).where(col(Deployment.id).in_(ids)))).all())
+
+
 async def fail_interrupted(svc: DeploymentService) -> list[str]:
     """Mark every deployment a previous process left half-way as failed, except one whose switch had committed
-    (it serves: it is marked running). Returns the ids marked failed."""
+    (it serves: it is marked running). Returns the ids marked failed. With control planes (PostgreSQL), only the
+    deployments of planes that are gone: a live plane's go on."""
+    if svc.plane is not None:
+        deps = [d for d in await adopt(svc, at_start=True) if d.status in ACTIVE_STATUSES]
+    else:
+        async with svc.db.session() as session:
+            deps = list(
+                (
+                    await session.exec(select(Deployment).where(col(Deployment.status).in_(ACTIVE_STATUSES)))
+                ).all()
+            )
+    return await _recover(svc, deps, "the server stopped")
+
+
+async def take_over(svc: DeploymentService) -> list[str]:
+    """A lease round (PostgreSQL): adopt the deployments of planes whose lease ran out, mark their interrupted
+    ones failed as a restart would, and remove what they left behind (containers of failed deployments, old ones
+    that were draining). Returns the adopted ids."""
+    deps = await adopt(svc, at_start=False)
+    if not deps:
+        return []
+    log.warning("took over %d deployment(s) of a control plane that stopped", len(deps))
+    await _recover(
+        svc, [d for d in deps if d.status in ACTIVE_STATUSES], "the control plane running it stopped"
+    )
+    svc.ctx.spawn(_remove_orphans_quietly(svc), "takeover-orphans")
+    return [d.id for d in deps]
+
+
+async def _remove_orphans_quietly(svc: DeploymentService) -> None:
+    try:
+        await remove_orphans(svc)
+    except RuntimeUnavailable as exc:
+        log.warning("orphan check after a takeover skipped: %s", exc.message)
+
+
+async def _recover(svc: DeploymentService, deps: list[Deployment], cause: str) -> list[str]:
+    if not deps:
+        return []
     async with svc.db.session() as session:
-        deps = (
-            await session.exec(select(Deployment).where(col(Deployment.status).in_(ACTIVE_STATUSES)))
-        ).all()
         current = set((await session.exec(select(App.current_deployment_id))).all())
     failed = []
     for dep in deps:
@@ -80,7 +149,7 @@ async def fail_interrupted(svc: DeploymentService) -> list[str]:
             await svc.logs.close(dep.id)
             continue
         failed.append(dep.id)
-        error = f"interrupted: the server stopped while the deployment was {dep.status}"
+        error = f"interrupted: {cause} while the deployment was {dep.status}"
         svc.logs.append(dep.id, error)
         await svc.update_deployment(
             dep.id, status="failed", error=error, finished_at=utcnow(), log_tail=[error]
@@ -113,9 +182,14 @@ async def remove_orphans(svc: DeploymentService) -> list[str]:
         for dep in deps.values():
             if dep.status == "running":
                 replica_ids.update(r["container_id"] for r in await extra_rows(svc.db, dep.id))
+    # Another live plane's deployments (PostgreSQL) are its own business: their containers come and go with
+    # its pipelines, and its replaced ones may still be draining.
+    others = await svc.plane.others_alive() if svc.plane is not None else set()
     removed = []
     for info in containers:
         dep = deps.get(info.labels.get(LABEL_DEPLOYMENT, ""))
+        if dep is not None and dep.plane_id is not None and dep.plane_id in others:
+            continue
         if dep is not None and (
             dep.status in ACTIVE_STATUSES
             or (dep.status == "running" and (dep.container_id == info.id or info.id in replica_ids))
@@ -188,10 +262,13 @@ async def resume_deletions(svc: DeploymentService) -> list[str]:
 
 
 async def background_recovery(svc: DeploymentService) -> None:
-    await clean_build_dirs(svc)
-    finished = await resume_deletions(svc)
-    if finished:
-        log.warning("finished deleting %d app(s) an earlier stop interrupted", len(finished))
+    # With another live plane, the build dirs may be its builds' (one data dir on one host) and an app in
+    # ``deleting`` may be one it is deleting right now: only a plane that starts alone resumes them.
+    if svc.plane is None or not await svc.plane.others_alive():
+        await clean_build_dirs(svc)
+        finished = await resume_deletions(svc)
+        if finished:
+            log.warning("finished deleting %d app(s) an earlier stop interrupted", len(finished))
     try:
         removed = await remove_orphans(svc)
         await remove_failed_images(svc)
@@ -221,15 +298,17 @@ class CrashWatcher:
                 log.warning("crash check failed", exc_info=True)
 
     async def check_once(self) -> list[str]:
-        """Start a restart for every running deployment whose container is not running; returns their ids."""
+        """Start a restart for every running deployment whose container is not running; returns their ids.
+        With control planes (PostgreSQL), only this plane's: each crash is restarted by one plane."""
+        query = (
+            select(Deployment)
+            .join(App, col(App.current_deployment_id) == col(Deployment.id))
+            .where(Deployment.status == "running", App.status == "running")
+        )
+        if self.svc.plane is not None:
+            query = query.where(Deployment.plane_id == self.svc.plane.id)
         async with self.svc.db.session() as session:
-            deps = (
-                await session.exec(
-                    select(Deployment)
-                    .join(App, col(App.current_deployment_id) == col(Deployment.id))
-                    .where(Deployment.status == "running", App.status == "running")
-                )
-            ).all()
+            deps = (await session.exec(query)).all()
         deps = [d for d in deps if d.id not in self._busy and d.id not in self._given_up]
         if not deps:
             return []

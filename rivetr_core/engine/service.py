@@ -103,6 +103,8 @@ from .queue import DeploymentQueue
 if TYPE_CHECKING:
     from rivetr_core.pagination import PageQuery
 
+    from .planes import ControlPlanes
+
 log = logging.getLogger("rivetr.engine")
 
 STATUS_QUEUE_LIMIT = 1000
@@ -122,6 +124,8 @@ class DeploymentService:
         self.logs = BuildLogStore(ctx.db)
         self.queue = DeploymentQueue(ctx.config.runtime.max_concurrent_deployments, ctx.spawn)
         self.instance_id = ""
+        #: PostgreSQL: this process's control plane (engine/planes.py), set at start-up; None on SQLite.
+        self.plane: ControlPlanes | None = None
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._health_checks: dict[str, HealthCheck] = {}
         self._switch_locks: dict[str, asyncio.Lock] = {}
@@ -179,6 +183,7 @@ class DeploymentService:
                 requested_commit=commit,
                 rollback_of=rollback_of,
                 no_cache=no_cache,
+                plane_id=self.plane.id if self.plane is not None else None,
             )
             session.add(dep)
             await session.commit()
@@ -229,7 +234,8 @@ class DeploymentService:
         dep = await self.get_deployment(deployment_id)
         if dep.status != "queued":
             return
-        if self.db.dialect == "postgresql" and not await claim_deployment(self.db, deployment_id):
+        plane_id = self.plane.id if self.plane is not None else None
+        if self.db.dialect == "postgresql" and not await claim_deployment(self.db, deployment_id, plane_id):
             return  # another control plane on this database runs it (engine/claims.py)
         source = await self.get_deployment(dep.rollback_of) if dep.rollback_of else None
         try:

@@ -16,10 +16,24 @@ async def start(app: Any, ctx: Any) -> None:
     service = DeploymentService(ctx)
     await service.load_instance_id()
     ctx.services["deployments"] = service
+    if ctx.db.dialect == "postgresql":  # several processes may share it: register this one's lease first
+        await start_plane(ctx, service)
     await fail_interrupted(service)
     ctx.spawn(background_recovery(service), "deployments-recovery")
     ctx.spawn(CrashWatcher(service).run(), "crash-watcher")
     ctx.spawn(reconcile_services(ctx), "services-reconcile")
+
+
+async def start_plane(ctx: Any, service: DeploymentService) -> None:
+    """Register this process as a control plane (engine/planes.py; ``service.plane``, which the API lists) and
+    renew its lease in the background, taking over the deployments of planes whose lease ran out."""
+    from .planes import ControlPlanes
+    from .recovery import take_over
+
+    plane = ControlPlanes(ctx.db, ctx.config.database.plane_lease_seconds)
+    await plane.register()
+    service.plane = plane
+    ctx.spawn(plane.run(lambda: take_over(service)), "control-plane-lease")
 
 
 async def reconcile_services(ctx: Any) -> None:

@@ -217,6 +217,9 @@ class Deployment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: PostgreSQL: the control plane (rivetr_core.engine.planes) that queued or claimed it; only that plane's
+    #: recovery and crash watcher touch it while it lives. None on SQLite (one process owns the file).
+    plane_id: str | None = Field(default=None, max_length=32)
 
 
 class DeploymentLog(SQLModel, table=True):

@@ -1,0 +1,128 @@
+"""Two ``rivetr serve`` processes on one real PostgreSQL database (engine/planes.py): the second's start-up leaves
+the first's deployment in progress alone; once the first is killed (SIGKILL), the second takes its interrupted
+deployment over after the first's lease ran out. A deployment stays in progress here because its clone hangs on
+a loopback socket that accepts and never answers (the pipeline reached ``cloning`` on dockerd, for real)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.server import ServerProcess
+
+pytestmark = [pytest.mark.docker, pytest.mark.fresh_schema]
+
+LEASE = 2  # seconds: [database] plane_lease_seconds, short so the takeover comes quickly
+
+
+@pytest.fixture
+def silent_git() -> Iterator[str]:
+    """A git URL whose server accepts connections and never answers: a clone of it stays in progress."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/web.git"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def _wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def _deployment(server: ServerProcess, dep_id: str) -> dict[str, Any]:
+    with server.client(timeout=30) as client:
+        response = client.get(f"/api/deployments/{dep_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def _planes(server: ServerProcess) -> list[dict[str, Any]]:
+    with server.client(timeout=30) as client:
+        response = client.get("/api/system/control-planes")
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+
+def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_takes_it_over_when_it_dies(
+    postgres_server: PostgresServer,
+    rivetr_server: Callable[..., ServerProcess],
+    tmp_path: Path,
+    silent_git: str,
+):
+    name = postgres_server.create_database()
+    env = {
+        "RIVETR_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{name}",
+        "RIVETR_DATABASE__PLANE_LEASE_SECONDS": str(LEASE),
+        "RIVETR_RUNTIME__RUNTIME_TYPE": "docker",
+        "RIVETR_GIT__ALLOW_LOCAL": "true",
+    }
+    first = rivetr_server(env=env, data_dir=tmp_path / "first", timeout=60)
+    with first.client(timeout=30) as client:
+        created = client.post("/api/apps", json={"name": "web", "git_url": silent_git, "port": 8000})
+        assert created.status_code == 201, created.text
+        queued = client.post(f"/api/apps/{created.json()['id']}/deploy")
+        assert queued.status_code in (200, 201, 202), queued.text
+    dep_id = queued.json()["id"]
+    _wait_for("the clone to start", lambda: _deployment(first, dep_id)["status"] == "cloning")
+
+    second = rivetr_server(env=env, data_dir=tmp_path / "second", timeout=60)
+    planes = _planes(second)
+    assert [p["alive"] for p in planes] == [True, True]
+    assert [p["pid"] for p in planes if p["leader"]] == [first.proc.pid]  # the plane that started first
+    assert [p["pid"] for p in planes if p["this"]] == [second.proc.pid]
+    # Several lease rounds of the second plane go by: the first renews its lease, so nothing is taken over.
+    time.sleep(3 * LEASE)
+    seen = _deployment(second, dep_id)
+    assert seen["status"] == "cloning", seen
+    assert seen["error"] is None
+
+    first.stop(signal.SIGKILL)
+    failed = _wait_for(
+        "the second plane to take the deployment over",
+        lambda: (d := _deployment(second, dep_id))["status"] == "failed" and d,
+    )
+    assert (
+        failed["error"]
+        == "interrupted: the control plane running it stopped while the deployment was cloning"
+    )
+    # The dead plane is forgotten by the leader (the second, now alone).
+    _wait_for(
+        "the dead plane to be forgotten", lambda: [p["pid"] for p in _planes(second)] == [second.proc.pid]
+    )
+    assert _planes(second)[0]["leader"] is True
+    owner = postgres_server.sql(f"SELECT plane_id FROM deployments WHERE id = '{dep_id}'", name).strip()
+    assert owner == _planes(second)[0]["id"]
+    with httpx.Client(base_url=second.url, timeout=30) as anonymous:
+        assert anonymous.get("/api/system/control-planes").status_code == 401
