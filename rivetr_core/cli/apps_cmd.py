@@ -95,6 +95,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ("port", found.get("port") or "(detected at the first deployment)"),
             ("replicas", found.get("replicas", 1)),
             ("builder", found.get("builder", "auto")),
+            ("config file", _config_path_text(found)),
             ("health check", _health_summary(found.get("health_check") or {})),
             ("environment", found.get("environment")),
             ("tags", tags_text(found)),
@@ -199,6 +200,11 @@ def build_options(command: Any) -> Any:
         command = click.option(flag, key, help=f"Zero-config builds: replaces {what} ('' clears it).")(
             command
         )
+    command = click.option(
+        "--config-path",
+        help="Path of the app's rivetr.toml in its repository (default rivetr.toml, e.g. deploy/web.toml; '' "
+        "turns it off: deployments ignore the file).",
+    )(command)
     return click.option("--build-context", help="Directory of the repository to build (default .).")(command)
 
 
@@ -209,6 +215,8 @@ def build_body(options: dict[str, Any]) -> dict[str, Any]:
     }
     if options.get("build_context"):
         body["build_context"] = options["build_context"]
+    if options.get("config_path") is not None:
+        body["config_path"] = options["config_path"] or None
     return body
 
 
@@ -399,6 +407,7 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     rivetr apps update web --start-command 'gunicorn -b 0.0.0.0:$PORT app:app' --base-image python:3.11-slim
     rivetr apps update web --start-command ''       # detected again
     rivetr apps update web --dockerfile docker/Dockerfile.prod --build-context services/web
+    rivetr apps update web --config-path deploy/web.toml   # where its rivetr.toml is ('' ignores it)
     rivetr apps update web --release-command 'python manage.py migrate --noinput'
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more
@@ -428,7 +437,14 @@ def _build_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:
         ("dockerfile", found.get("dockerfile", "Dockerfile")),
         ("build context", found.get("build_context", ".")),
     ]
-    return rows + [(key.replace("_", " "), found.get(key) or "(detected)") for key in BUILD_OVERRIDES]
+    rows += [(key.replace("_", " "), found.get(key) or "(detected)") for key in BUILD_OVERRIDES]
+    return [*rows, ("config file", _config_path_text(found))]
+
+
+def _config_path_text(found: dict[str, Any]) -> str:
+    """Where deployments read the app's rivetr.toml (an API without the field: the root's)."""
+    path = found.get("config_path", "rivetr.toml")
+    return path or "off (deployments ignore rivetr.toml)"
 
 
 def _release_rows(found: dict[str, Any]) -> list[tuple[str, Any]]:
