@@ -25,6 +25,37 @@ async def _deployed(papi, git_server, text: str) -> tuple[Any, dict, dict]:
     return repo, app, done
 
 
+async def _cli_against(papi, monkeypatch, calls) -> dict[tuple[str, str], Any]:
+    """Serve the CLI's own client (it runs synchronously) the in-process API's answers to ``calls``
+    ((method, path, body, query)); anything else answers 404."""
+    import httpx
+
+    from rivetr_core.cli import client as cli_client
+
+    answers = {}
+    for method, path, body, query in calls:
+        call = papi.get(path, query_string=query or {}) if method == "GET" else papi.put(path, json=body)
+        answers[(method, path)] = await call
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        code, body = answers.get((request.method, request.url.path), (404, {"error": {"message": "no"}}))
+        return httpx.Response(code, json=body)
+
+    real_client = cli_client.Connection.client
+
+    def client(self, **kw):
+        made = real_client(self, **kw)
+        made.http = httpx.Client(base_url="http://rivetr.test", transport=httpx.MockTransport(answer))
+        return made
+
+    monkeypatch.setattr(cli_client.Connection, "client", client)
+    monkeypatch.setenv("RIVETR_TOKEN", "t")
+    return answers
+
+
+URL = ["--url", "http://rivetr.test"]
+
+
 async def test_managed_settings_are_refused_whole_and_handed_back_when_the_file_drops_them(
     papi, git_server, fake_runtime
 ):
@@ -108,7 +139,7 @@ async def test_an_app_without_a_file_manages_nothing(papi, git_server, fake_runt
     assert code == 200, body
 
 
-async def test_a_deployment_that_changed_settings_is_audited(papi, git_server, fake_runtime):
+async def test_a_deployment_that_changed_settings_is_audited(papi, git_server, fake_runtime, monkeypatch):
     _repo, app, done = await _deployed(papi, git_server, 'port = 8080\n\n[env]\nLOG_LEVEL = "info"\n')
     actor = f"rivetr.toml at {done['commit_sha'][:12]}"
     code, page = await papi.get("/api/audit", query_string={"actor": actor})
@@ -130,14 +161,49 @@ async def test_a_deployment_that_changed_settings_is_audited(papi, git_server, f
     _code, page = await papi.get("/api/audit", query_string={"action": "apps_api.create_app"})
     assert page["items"] and page["items"][0]["changes"] is None
 
+    # The dashboard's audit log shows the entry with its changes.
+    html = await _dashboard(papi, f"/audit?user={actor}")
+    row = html[html.index(f'data-entry="{entry["id"]}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Changed app settings from the repository&#39;s rivetr.toml" in row, row
+    assert actor in row and "<li>port 8000 -&gt; 8080</li>" in row, row
+    # And rivetr audit prints them below its table.
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+
+    await _cli_against(
+        papi, monkeypatch, [("GET", "/api/audit", None, {"actor": actor}), ("GET", "/api/teams", None, None)]
+    )
+    result = CliRunner().invoke(cli, ["audit", "--actor", actor, *URL])
+    assert result.exit_code == 0, result.output
+    assert f"{actor}: " in result.output and "port 8000 -> 8080; " in result.output, result.output
+
+
+async def _dashboard(papi, path: str) -> str:
+    """A dashboard page, signed in as the first user (set up through the setup form)."""
+    import re
+
+    from tests.support.server import ADMIN_TOKEN
+
+    client = papi.app.test_client()
+    page = await (await client.get("/setup")).get_data(as_text=True)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert csrf
+    password = "correct horse battery"
+    form = {"username": "alice", "password": password, "password_confirm": password}
+    response = await client.post(
+        "/setup", form={**form, "setup_token": ADMIN_TOKEN, "csrf_token": csrf.group(1)}
+    )
+    assert response.status_code == 302
+    return await (await client.get(path)).get_data(as_text=True)
+
 
 async def test_cli_apps_show_names_the_managed_keys_and_a_refusal_prints_the_apis_message(
     papi, git_server, fake_runtime, monkeypatch
 ):
-    import httpx
     from click.testing import CliRunner
 
-    from rivetr_core.cli import client as cli_client
     from rivetr_core.cli.main import cli
     from rivetr_core.cli.managed_by_file import managed_line
 
@@ -149,36 +215,21 @@ async def test_cli_apps_show_names_the_managed_keys_and_a_refusal_prints_the_api
     _code, full = await papi.get(f"/api/apps/{app['id']}")
     assert managed_line(full["managed_by_file"]) == line
     assert managed_line(None) is None
-    # The in-process API's answers, served to the CLI's own client (the CLI runs synchronously).
-    answers = {}
-    for method, path, body in (
-        ("GET", "/api/apps/web", None),
-        ("GET", "/api/apps", None),
-        ("GET", f"/api/apps/{app['id']}", None),
-        ("GET", f"/api/apps/{app['id']}/deployments", None),
-        ("PUT", f"/api/apps/{app['id']}", {"dockerfile": "Dockerfile.prod"}),
-    ):
-        call = papi.get(path) if method == "GET" else papi.put(path, json=body)
-        answers[(method, path)] = await call
+    answers = await _cli_against(
+        papi,
+        monkeypatch,
+        [
+            ("GET", "/api/apps/web", None, None),
+            ("GET", "/api/apps", None, None),
+            ("GET", f"/api/apps/{app['id']}", None, None),
+            ("GET", f"/api/apps/{app['id']}/deployments", None, None),
+            ("PUT", f"/api/apps/{app['id']}", {"dockerfile": "Dockerfile.prod"}, None),
+        ],
+    )
     assert answers[("PUT", f"/api/apps/{app['id']}")][0] == 409
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        code, body = answers.get((request.method, request.url.path), (404, {"error": {"message": "no"}}))
-        return httpx.Response(code, json=body)
-
-    real_client = cli_client.Connection.client
-
-    def client(self, **kw):
-        made = real_client(self, **kw)
-        made.http = httpx.Client(base_url="http://rivetr.test", transport=httpx.MockTransport(answer))
-        return made
-
-    monkeypatch.setattr(cli_client.Connection, "client", client)
-    monkeypatch.setenv("RIVETR_TOKEN", "t")
-    url = ["--url", "http://rivetr.test"]
-    result = CliRunner().invoke(cli, ["apps", "show", "web", *url])
+    result = CliRunner().invoke(cli, ["apps", "show", "web", *URL])
     assert result.exit_code == 0, result.output
     assert line in result.output.splitlines(), result.output
-    result = CliRunner().invoke(cli, ["apps", "update", "web", "--dockerfile", "Dockerfile.prod", *url])
+    result = CliRunner().invoke(cli, ["apps", "update", "web", "--dockerfile", "Dockerfile.prod", *URL])
     assert result.exit_code != 0
     assert f"Managed by rivetr.toml at {sha}: setting dockerfile. Change it in the file" in result.output

@@ -75,3 +75,6 @@ def audit(
         ],
         ["TIME", "ACTOR", "ACTION", "STATUS", "TEAM", "TARGET"],
     )
+    for e in entries:  # what an entry not written by a request changed (a deployment's rivetr.toml)
+        if e.get("changes"):
+            click.echo(f"{short_time(e['ts'])} {e['actor']}: {'; '.join(e['changes'])}")

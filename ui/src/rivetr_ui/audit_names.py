@@ -29,6 +29,7 @@ ACTIONS = {
     "deployments_api.deploy": "Deployed an app",
     "deployments_api.cancel": "Cancelled a deployment",
     "deployments_api.rollback": "Rolled back a deployment",
+    "deployments.repo_config": "Changed app settings from the repository's rivetr.toml",
     "env_vars_api.create_env_var": "Added an environment variable",
     "env_vars_api.update_env_var": "Changed an environment variable",
     "env_vars_api.delete_env_var": "Removed an environment variable",
