@@ -233,6 +233,24 @@ LOG_LEVEL = "info"
 - **Only the keys in the file are managed**: a setting the file does not name stays as the dashboard, the API or
   the CLI set it; remove a key from the file to hand the setting back. Variables, volumes, tasks and links the
   file does not name are left alone (a deployment never deletes anything).
+- **Managed settings are read-only everywhere else** ("managed by rivetr.toml at <commit>"): the keys the app's
+  current deployment (the one serving, else the latest that served) applied from its file. `GET
+  /api/apps/{id}` lists them as `managed_by_file` (`{"path", "commit", "deployment_id", "keys", "env"}`, null
+  when none); `PUT /api/apps/{id}` with one of them answers 409 `managed_by_file` and applies nothing of the
+  request:
+  ```json
+  {"error": {"code": "managed_by_file", "message": "Managed by rivetr.toml at 1a2b3c4d5e6f: setting port. Change it in the file and deploy, or remove it from the file to edit it here", "details": {"keys": ["port"], "path": "rivetr.toml", "commit": "1a2b3c4d...", "deployment_id": "..."}}}
+  ```
+  The variables of the file's `env` and `build_env` are refused the same way by the env-vars API (set, delete,
+  bulk import); the app's other variables, secrets included, stay editable. The dashboard's Settings tab
+  disables the managed fields, each marked "managed by rivetr.toml at <commit>" (linking to the deployments),
+  and saves the others; its Variables tab marks the file's variables instead of offering Edit and Delete.
+  `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
+  `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
+  back at once.
+- **Audited**: a deployment whose file changed settings writes an audit entry with the actor
+  `rivetr.toml at <commit>`, the action `deployments.repo_config`, the app and deployment as its target and the
+  log's lines as its `changes` (`GET /api/audit`, `rivetr audit`, the dashboard's Audit log).
 - **An invalid file fails the deployment before anything changes**, with the key, line and column in the
   deployment's error and log (`invalid rivetr.toml: port (line 2, column 1): Input should be a valid
   integer...`); nothing is built and the running version keeps serving.
