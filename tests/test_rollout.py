@@ -133,3 +133,77 @@ async def test_settings_are_checked_against_the_replicas(api: ApiClient, fake_ru
     assert code == 422, body
     code, body = await api.put(f"/api/apps/{app['id']}", json={"max_surge": 0, "max_unavailable": 3})
     assert code == 200 and (body["max_surge"], body["max_unavailable"]) == (0, 3), body
+
+
+async def test_replicas_answer_their_cpu_and_memory(api: ApiClient, fake_runtime: FakeRuntime):
+    app = await create(api, replicas=2)
+    await deploy(api, app["id"])
+    code, body = await api.get(f"/api/apps/{app['id']}/replicas")
+    assert code == 200, body
+    assert [(r["cpu_percent"], r["memory_used"]) for r in body["items"]] == [(0.0, 1024 * 1024)] * 2
+    assert fake_runtime.calls_to("stats_many")  # one call for all the replicas
+
+
+async def test_a_scale_keeps_the_rollout_settings_within_the_count(api: ApiClient, fake_runtime: FakeRuntime):
+    app = await create(api, replicas=3, max_surge=3, max_unavailable=2)
+    code, body = await api.post(f"/api/apps/{app['id']}/scale", json={"replicas": 1})
+    assert code == 200, body
+    _, shown = await api.get(f"/api/apps/{app['id']}")
+    assert (shown["replicas"], shown["max_surge"], shown["max_unavailable"]) == (1, 1, 1)
+    code, body = await api.put(f"/api/apps/{app['id']}", json={"max_unavailable": 0})  # still editable
+    assert code == 200, body
+
+
+def test_the_cli_sets_the_rollout_and_lists_replica_stats(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.cli import api_in_thread
+    from tests.support.server import AUTH
+
+    fake = FakeRuntime()
+    fake.publish(IMAGE, body="hello")
+
+    async def seed(_accounts: Any) -> None:
+        return None
+
+    try:
+        with api_in_thread(tmp_path / "data", seed) as (url, app):
+            app.extensions["rivetr_ctx"]._runtime = fake
+            env = {
+                "RIVETR_URL": url,
+                "RIVETR_TOKEN": AUTH["Authorization"].split()[1],
+                "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+            }
+
+            def run(*args: str) -> Any:
+                return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+            made = run("apps", "create", "web", "--image", IMAGE, "--port", "8080", "--replicas", "3")
+            assert made.exit_code == 0, made.output
+            updated = run("apps", "update", "web", "--max-surge", "2", "--max-unavailable", "1", "--json")
+            assert updated.exit_code == 0, updated.output
+            assert '"max_surge": 2' in updated.output and '"max_unavailable": 1' in updated.output
+            refused = run("apps", "update", "web", "--max-surge", "0", "--max-unavailable", "0")
+            assert refused.exit_code != 0 and "cannot both be 0" in refused.output, refused.output
+            shown = run("apps", "show", "web")
+            assert "3 (rolling: max surge 2, max unavailable 1)" in shown.output, shown.output
+            with httpx.Client(base_url=url, headers=AUTH, timeout=30) as admin:
+                app_id = admin.get("/api/apps").json()["items"][0]["id"]
+                dep = admin.post(f"/api/apps/{app_id}/deploy", json={}).json()
+                for _ in range(500):
+                    if admin.get(f"/api/deployments/{dep['id']}").json()["status"] == "running":
+                        break
+                    time.sleep(0.02)
+            listed = run("apps", "replicas", "web")
+            assert listed.exit_code == 0, listed.output
+            assert "CPU" in listed.output and "MEMORY" in listed.output
+            assert listed.output.count("0.0%") == 3 and listed.output.count("1.0 MiB") == 3, listed.output
+            logs = run("logs", "web", "--replica", "2")
+            assert logs.exit_code == 0, logs.output
+            assert run("logs", "web", "--replica", "7").exit_code != 0  # no such replica: the API's 404
+    finally:
+        fake.shutdown()

@@ -38,6 +38,11 @@ class ReplicaOut(ApiModel):
     upstream: str | None = Field(description="Where the proxy reaches it.")
     restart_count: int = Field(description="Crash restarts of this replica.")
     state: str = Field(description="The engine's state: running, exited..., missing, or unknown (no engine).")
+    cpu_percent: float | None = Field(
+        None, description="CPU use now, in percent of one CPU (the engine's stats); null when it has none."
+    )
+    memory_used: int | None = Field(None, description="Memory in use now, bytes (null: the engine has none).")
+    memory_limit: int | None = Field(None, description="The container's memory limit, bytes (0: none).")
 
 
 class ReplicasOut(ApiModel):
@@ -66,11 +71,11 @@ async def scale_app(app_id: str, data: ScaleIn) -> dict[str, Any]:
 @tag(["apps"])
 @document_response(ReplicasOut)
 async def list_replicas(app_id: str) -> dict[str, Any]:
-    """The containers of the app's current deployment, one per replica, with the engine's state of each
-    (empty when nothing is deployed)."""
+    """The containers of the app's current deployment, one per replica, with the engine's state and CPU and
+    memory use of each (empty when nothing is deployed). Its logs: GET /api/apps/{id}/logs?replica=N."""
     from rivetr_core.engine.replicas import replica_states
 
     ctx = rivetr()
-    items = await replica_states(ctx, app_id)
+    items = await replica_states(ctx, app_id, stats=True)
     app, _ = await ctx.services.apps.get(app_id)
     return {"replicas": app.replicas, "items": items, "next": None}

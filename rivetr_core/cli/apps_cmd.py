@@ -17,7 +17,7 @@ from .client import Connection, complete_app, connection_options, json_option, s
 from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
-from .scale_cmd import apps_replicas, apps_scale, replicas_body, replicas_option
+from .scale_cmd import apps_replicas, apps_scale, replicas_body, replicas_option, rollout_text
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
 
@@ -93,7 +93,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                 ]
             ),
             ("port", found.get("port") or "(detected at the first deployment)"),
-            ("replicas", found.get("replicas", 1)),
+            ("replicas", rollout_text(found)),
             ("builder", found.get("builder", "auto")),
             ("config file", _config_path_text(found)),
             ("health check", _health_summary(found.get("health_check") or {})),
@@ -412,7 +412,8 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     rivetr apps update web --release-timeout 1200 --post-deploy-command './bin/warm-cache'
     rivetr apps update web --release-command ''     # no release phase any more
     rivetr apps update web --name storefront --project shop
-    rivetr apps update web --replicas 3             # at the next deploy; `apps scale` applies it now"""
+    rivetr apps update web --replicas 3             # at the next deploy; `apps scale` applies it now
+    rivetr apps update web --max-surge 2 --max-unavailable 1   # how a deploy replaces the replicas"""
     body = {**replicas_body(settings), **build_body(settings), **release_body(settings)}
     if settings.get("dockerfile"):
         body["dockerfile"] = settings["dockerfile"]

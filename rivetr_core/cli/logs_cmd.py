@@ -27,6 +27,11 @@ from .client import CliError, Connection, complete_app, connection_options, json
 @click.option("--until", metavar="TIME", help="Lines up to this time (same forms as --since).")
 @click.option("--grep", "grep", metavar="TEXT", help="Only lines containing TEXT (case-insensitive).")
 @click.option(
+    "--replica",
+    type=click.IntRange(0, 19),
+    help="Which replica's container (0: the deployment's own, the default; `rivetr apps replicas APP`).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True, allow_dash=False),
@@ -42,6 +47,7 @@ def logs(
     until: str | None,
     grep: str | None,
     output: str | None,
+    replica: int | None,
     conn: Connection,
     as_json: bool,
 ) -> None:
@@ -56,10 +62,13 @@ def logs(
         if not found.get("current_deployment_id"):
             raise CliError(f"app {found['name']} has no running container (status {found['status']})")
         if follow_it:
-            follow_stream(client, f"/api/apps/{found['id']}/logs/stream?tail={tail}", as_json, grep=grep)
+            which = f"&replica={replica}" if replica else ""
+            follow_stream(
+                client, f"/api/apps/{found['id']}/logs/stream?tail={tail}{which}", as_json, grep=grep
+            )
             return
         params: dict[str, object] = {"tail": tail}
-        for name, value in (("since", since), ("until", until), ("q", grep)):
+        for name, value in (("since", since), ("until", until), ("q", grep), ("replica", replica)):
             if value:
                 params[name] = value
         entries = client.get(f"/api/apps/{found['id']}/logs", params=params)

@@ -271,14 +271,19 @@ async def scale(ctx: Any, app_id: str, replicas: int) -> dict[str, Any]:
             if row is None:
                 raise NotFound.of("app", app_id)
             row.replicas, row.updated_at = replicas, utcnow()
+            # The rollout settings stay within the count, as the apps API requires (never both 0 by this).
+            row.max_surge = min(row.max_surge, replicas)
+            row.max_unavailable = min(row.max_unavailable, replicas)
             session.add(row)
             await session.commit()
     return outcome
 
 
-async def replica_states(ctx: Any, app_id: str) -> list[dict[str, Any]]:
+async def replica_states(ctx: Any, app_id: str, *, stats: bool = False) -> list[dict[str, Any]]:
     """Each replica of the app's current deployment: index, container name and id, upstream and the engine's
-    state (``running``, ``exited``..., ``missing``; ``unknown`` without an engine)."""
+    state (``running``, ``exited``..., ``missing``; ``unknown`` without an engine). ``stats``: also its
+    ``cpu_percent``, ``memory_used`` and ``memory_limit`` (bytes) from one ``stats_many`` call, None where the
+    engine has none (a stopped container); dockerd takes about a second for it, hence opt-in."""
     from rivetr_core.models.apps import App, Deployment
 
     async with ctx.db.session() as session:
@@ -300,6 +305,14 @@ async def replica_states(ctx: Any, app_id: str) -> list[dict[str, Any]]:
     ]
     runtime = ctx.runtime_if_ready()
     states: dict[str, str] = {}
+    samples: dict[str, Any] = {}
+
+    async def usage(runtime: ContainerRuntime, ids: list[str]) -> None:
+        try:
+            samples.update(await runtime.stats_many(ids))
+        except Exception:  # stats are a nicety: the states still answer
+            log.debug("stats of the replicas of %s failed", app_id, exc_info=True)
+
     if runtime is not None:
         from rivetr_core.contract import ContainerNotFound
 
@@ -312,7 +325,13 @@ async def replica_states(ctx: Any, app_id: str) -> list[dict[str, Any]]:
             except Exception:
                 states[cid] = "unknown"
 
-        await asyncio.gather(*(state(r["container_id"]) for r in rows if r["container_id"]))
+        ids = [r["container_id"] for r in rows if r["container_id"]]
+        await asyncio.gather(*(state(cid) for cid in ids), usage(runtime, ids) if stats else asyncio.sleep(0))
     for r in rows:
         r["state"] = states.get(r["container_id"] or "", "unknown")
+        if stats:
+            sample = samples.get(r["container_id"] or "")
+            r["cpu_percent"] = round(sample.cpu_percent, 2) if sample is not None else None
+            r["memory_used"] = sample.memory_used if sample is not None else None
+            r["memory_limit"] = sample.memory_limit if sample is not None else None
     return rows

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 
-async def app_replicas(ctx: Any, app_id: str) -> list[dict[str, Any]]:
+async def app_replicas(ctx: Any, app_id: str, *, stats: bool = False) -> list[dict[str, Any]]:
     """``[{"index", "container_id", "container_name", "upstream", "restart_count", "state"}, ...]``, replica 0
-    first; empty when nothing is deployed."""
+    first; empty when nothing is deployed. ``stats``: with ``cpu_percent``, ``memory_used``, ``memory_limit``."""
     from rivetr_core.engine.replicas import replica_states
 
-    return await replica_states(ctx, app_id)
+    return await replica_states(ctx, app_id, stats=stats)

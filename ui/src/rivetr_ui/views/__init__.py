@@ -3,6 +3,7 @@
 from .. import filters  # noqa: F401  (registers the template filters)
 from ..blueprint import bp
 from . import (  # noqa: F401  (each module attaches its pages to bp)
+    app_replicas,
     app_tasks,
     apps,
     assets,
