@@ -126,6 +126,20 @@ async def test_managed_settings_are_refused_whole_and_handed_back_when_the_file_
     assert code == 409, body
 
 
+async def test_git_settings_from_the_file_are_refused_through_their_endpoint(papi, git_server, fake_runtime):
+    _repo, app, _done = await _deployed(papi, git_server, "[git_settings]\nauto_deploy = false\n")
+    _code, body = await papi.get(f"/api/apps/{app['id']}")
+    assert body["managed_by_file"]["keys"] == ["git_settings"]
+    url = f"/api/apps/{app['id']}/git-settings"
+    code, body = await papi.put(url, json={"auto_deploy": True, "follow_tags": True})
+    assert code == 409 and body["error"]["code"] == "managed_by_file", body
+    assert "git setting auto_deploy" in body["error"]["message"]
+    _code, now = await papi.get(url)
+    assert now["auto_deploy"] is False and now["follow_tags"] is False  # nothing applied
+    code, body = await papi.put(url, json={"follow_tags": True})
+    assert code == 200 and body["follow_tags"] is True, body
+
+
 async def test_an_app_without_a_file_manages_nothing(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     repo.write("README", "no rivetr.toml here\n")

@@ -53,6 +53,7 @@ class ManagedByFile:
     deployment_id: str
     keys: tuple[str, ...]  # the file's top-level keys, sorted
     env: tuple[str, ...]  # names of the variables its env/build_env tables set, sorted
+    git: tuple[str, ...] = ()  # the keys of its git_settings table (PUT /api/apps/{id}/git-settings), sorted
 
     @property
     def where(self) -> str:
@@ -92,6 +93,7 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
         deployment_id=deployment_id,
         keys=keys,
         env=tuple(env),
+        git=tuple(sorted(document.get("git_settings") or {})),
     )
 
 
@@ -159,6 +161,17 @@ async def refuse_managed_env(db: Database, app_id: str, names: Any) -> None:
     hit = sorted(set(names) & set(managed.env))
     if hit:
         raise refusal(managed, hit, "variable" if len(hit) == 1 else "variables")
+
+
+async def refuse_managed_git(db: Database, app_id: str, fields: Any) -> None:
+    """Raise 409 when ``fields`` (a ``PUT /api/apps/{id}/git-settings`` body's keys) holds one of the file's
+    ``git_settings`` keys."""
+    managed = await managed_by_file(db, app_id)
+    if managed is None or not managed.git:
+        return
+    hit = sorted(set(fields) & set(managed.git))
+    if hit:
+        raise refusal(managed, hit, "git setting" if len(hit) == 1 else "git settings")
 
 
 #: The audit entry of a deployment's file: its action, and how the audit log's route column names it.

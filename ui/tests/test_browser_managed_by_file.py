@@ -51,7 +51,12 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
         {
             "commit": COMMIT,
             "path": "rivetr.toml",
-            "file": {"port": 8080, "health_check": {"kind": "tcp"}, "env": {"LOG_LEVEL": "info"}},
+            "file": {
+                "port": 8080,
+                "health_check": {"kind": "tcp"},
+                "env": {"LOG_LEVEL": "info"},
+                "git_settings": {"previews_enabled": False},
+            },
             "changes": ["port 8000 -> 8080"],
         },
     )
@@ -80,7 +85,22 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
     assert app["tags"] == ["managed-test"]
     assert app["port"] == 8000  # the file's value is applied by a deployment, never by the form
     expect(page.locator("#app-settings [data-form-error]")).to_be_hidden()
-    assert app["managed_by_file"]["keys"] == ["env", "health_check", "port"]
+    assert app["managed_by_file"]["keys"] == ["env", "git_settings", "health_check", "port"]
+
+    # The Auto-deploy form: the file's git settings are disabled, the others saved without them.
+    expect(page.locator("#auto-deploy-form [name=previews_enabled]")).to_be_disabled()
+    follow = page.locator("#auto-deploy-form [name=follow_tags]")
+    expect(follow).to_be_enabled()
+    follow.check()
+    page.click("#auto-deploy-form [type=submit]")
+    settings = client.get(f"/api/apps/{app_id}/git-settings").json()
+    for _ in range(50):  # the form saves asynchronously
+        if settings["follow_tags"]:
+            break
+        page.wait_for_timeout(100)
+        settings = client.get(f"/api/apps/{app_id}/git-settings").json()
+    assert settings["follow_tags"] is True
+    expect(page.locator("#auto-deploy-form [data-form-error]")).to_be_hidden()
 
     # The file's env defaults: their rows say so instead of offering Edit and Delete; the others keep them.
     open_tab(page, "env")

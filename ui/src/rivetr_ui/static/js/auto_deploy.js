@@ -144,13 +144,17 @@
         var other = document.getElementById("set-branch");  // the Settings form shows the same branch
         if (other) other.value = branch;
       }
-      settings = await Rivetr.api("PUT", base + "/git-settings", {
+      var wanted = {
         auto_deploy: form.elements.auto_deploy.checked,
         follow_tags: form.elements.follow_tags.checked,
         tag_pattern: form.elements.tag_pattern.value.trim(),
         previews_enabled: form.elements.previews_enabled.checked,
         preview_secrets: form.elements.preview_secrets.checked,
-      });
+      };
+      // A setting the repository's rivetr.toml manages is disabled (managed_by_file.js) and not sent: the API
+      // would refuse the whole request.
+      Object.keys(wanted).forEach(function (k) { if (form.elements[k].disabled) delete wanted[k]; });
+      settings = await Rivetr.api("PUT", base + "/git-settings", wanted);
       fillForm();
       Rivetr.toast("Auto-deploy settings saved.", "ok");
     } catch (err) {

@@ -28,4 +28,12 @@
       if (el.name && managed(el.name)) mark(el);
     });
   }
+  // The Auto-deploy form: the file's git_settings keys, and the branch when the file sets it.
+  var git = (note.dataset.managedGit || "").split(" ").filter(Boolean);
+  var deploys = document.getElementById("auto-deploy-form");
+  if (deploys) {
+    Array.prototype.forEach.call(deploys.elements, function (el) {
+      if (el.name && (git.indexOf(el.name) >= 0 || managed(el.name))) mark(el);
+    });
+  }
 })();
