@@ -126,10 +126,17 @@ async def test_managed_settings_are_refused_whole_and_handed_back_when_the_file_
     assert code == 409, body
 
 
-async def test_git_settings_from_the_file_are_refused_through_their_endpoint(papi, git_server, fake_runtime):
-    _repo, app, _done = await _deployed(papi, git_server, "[git_settings]\nauto_deploy = false\n")
+async def test_git_settings_and_replicas_from_the_file_are_refused_through_their_endpoints(
+    papi, git_server, fake_runtime
+):
+    _repo, app, _done = await _deployed(
+        papi, git_server, "replicas = 1\n\n[git_settings]\nauto_deploy = false\n"
+    )
     _code, body = await papi.get(f"/api/apps/{app['id']}")
-    assert body["managed_by_file"]["keys"] == ["git_settings"]
+    assert body["managed_by_file"]["keys"] == ["git_settings", "replicas"]
+    # Scaling would be undone by the next deployment: refused like a PUT of replicas.
+    code, body = await papi.post(f"/api/apps/{app['id']}/scale", json={"replicas": 2})
+    assert code == 409 and "setting replicas" in body["error"]["message"], body
     url = f"/api/apps/{app['id']}/git-settings"
     code, body = await papi.put(url, json={"auto_deploy": True, "follow_tags": True})
     assert code == 409 and body["error"]["code"] == "managed_by_file", body

@@ -61,9 +61,12 @@ async def scale_app(app_id: str, data: ScaleIn) -> dict[str, Any]:
     from its image and join the routes once each passed the health check; the extra ones leave the routes,
     drain and stop. A stopped or not yet deployed app only records the count (its next deployment uses it).
     409 ``deployment_in_progress`` while a deployment is queued or running, 409 ``health_check_failed`` when a
-    new replica does not become healthy (nothing changes then)."""
+    new replica does not become healthy (nothing changes then); 409 ``managed_by_file`` when the repository's
+    rivetr.toml sets ``replicas`` (its next deployment would undo the scale: change the file)."""
     from rivetr_core.engine.replicas import scale
+    from rivetr_core.iac.managed import refuse_managed_fields
 
+    await refuse_managed_fields(rivetr().db, app_id, ["replicas"])
     return await scale(rivetr(), app_id, data.replicas)
 
 
