@@ -147,6 +147,32 @@ async def test_git_settings_and_replicas_from_the_file_are_refused_through_their
     assert code == 200 and body["follow_tags"] is True, body
 
 
+async def test_volumes_and_tasks_the_file_declares_are_refused_by_name(papi, git_server, fake_runtime):
+    _repo, app, _done = await _deployed(
+        papi,
+        git_server,
+        '[[volumes]]\nname = "uploads"\nmount_path = "/app/uploads"\n\n'
+        '[[tasks]]\nname = "cleanup"\ncommand = "true"\nschedule = "0 3 * * *"\n',
+    )
+    base = f"/api/apps/{app['id']}"
+    _code, listing = await papi.get(f"{base}/volumes")
+    uploads = next(v for v in listing["items"] if v["name"] == "uploads")
+    code, body = await papi.put(f"{base}/volumes/{uploads['id']}", json={"read_only": True})
+    assert code == 409 and "volume uploads" in body["error"]["message"], body
+    code, body = await papi.delete(f"{base}/volumes/{uploads['id']}")
+    assert code == 409, body
+    code, cache = await papi.post(f"{base}/volumes", json={"name": "cache", "mount_path": "/cache"})
+    assert code == 201, cache
+    code, body = await papi.put(f"{base}/volumes/{cache['id']}", json={"read_only": True})
+    assert code == 200, body  # not the file's
+    _code, tasks = await papi.get(f"{base}/tasks")
+    cleanup = next(task for task in tasks["items"] if task["name"] == "cleanup")
+    code, body = await papi.put(f"{base}/tasks/{cleanup['id']}", json={"enabled": False})
+    assert code == 409 and "task cleanup" in body["error"]["message"], body
+    code, body = await papi.delete(f"{base}/tasks/{cleanup['id']}")
+    assert code == 409, body
+
+
 async def test_an_app_without_a_file_manages_nothing(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     repo.write("README", "no rivetr.toml here\n")

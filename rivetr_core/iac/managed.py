@@ -16,7 +16,7 @@ Loaded on first use (an app page, a PUT of an app or a variable, a deployment wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rivetr_core.contract.errors import Conflict
@@ -42,6 +42,11 @@ ENV_TABLES = ("env", "build_env")
 #: Deployment statuses that served the app (``replaced``: served until a later one took over).
 SERVED = ("running", "replaced")
 CODE = "managed_by_file"
+#: A file's tables of named rows of the app → the row's model (module, class), loaded on use, and its word.
+NAMED: dict[str, tuple[str, str, str]] = {
+    "volumes": ("rivetr_core.models.volumes", "Volume", "volume"),
+    "tasks": ("rivetr_core.models.tasks", "AppTask", "task"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class ManagedByFile:
     keys: tuple[str, ...]  # the file's top-level keys, sorted
     env: tuple[str, ...]  # names of the variables its env/build_env tables set, sorted
     git: tuple[str, ...] = ()  # the keys of its git_settings table (PUT /api/apps/{id}/git-settings), sorted
+    #: The names of the volumes and tasks it declares (``NAMED``): those rows are the file's.
+    named: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -94,6 +101,10 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
         keys=keys,
         env=tuple(env),
         git=tuple(sorted(document.get("git_settings") or {})),
+        named={
+            table: tuple(sorted(str(item.get("name")) for item in document.get(table) or ()))
+            for table in NAMED
+        },
     )
 
 
@@ -172,6 +183,23 @@ async def refuse_managed_git(db: Database, app_id: str, fields: Any) -> None:
     hit = sorted(set(fields) & set(managed.git))
     if hit:
         raise refusal(managed, hit, "git setting" if len(hit) == 1 else "git settings")
+
+
+async def refuse_managed_row(db: Database, app_id: str, table: str, row_id: str) -> None:
+    """Raise 409 when the app's row ``row_id`` of ``table`` (a volume, a task) is one the file declares by
+    name (changing or deleting it through the API; the next deployment would put it back)."""
+    import importlib
+
+    managed = await managed_by_file(db, app_id)
+    names = managed.named.get(table) if managed is not None else None
+    if not names or managed is None:
+        return
+    module, cls, word = NAMED[table]
+    model = getattr(importlib.import_module(module), cls)
+    async with db.session() as session:
+        row = await session.get(model, row_id)
+    if row is not None and row.app_id == app_id and row.name in names:
+        raise refusal(managed, [row.name], word)
 
 
 #: The audit entry of a deployment's file: its action, and how the audit log's route column names it.
