@@ -209,7 +209,8 @@ Then restore the services' and volumes' backups on the new server (docs/backups.
 
 ## rivetr.toml in the repository
 
-An app's repository can hold its settings: a `rivetr.toml` at the repository's root (the keys of an app below,
+An app's repository can hold its settings: a `rivetr.toml` at the repository's root, or where the app's
+`config_path` says (below; the keys of an app below,
 without `name`: the file belongs to the app that deploys it). Each deployment reads the file of the commit it
 checked out, after the clone and before the build, and applies it to the app the way `rivetr apply` applies an
 app of a project file, so the build and the new container use the file's settings (port, health check, env
@@ -263,15 +264,56 @@ LOG_LEVEL = "info"
   keys and the changes.
 - **A rollback restores the settings that went with the image**: rolling back to a deployment that applied a
   file applies that file again (its diff is logged the same way) before the old image starts.
-- A pull request's preview uses its base app's settings for now (the file is not applied to previews).
+- **A pull request's preview applies the file of the PR's head** to the preview app, never to the base app,
+  within the preview policy (below).
+
+### Where the file is: `config_path`
+
+By default `rivetr.toml` at the repository's root. An app's `config_path` puts it elsewhere, relative to the
+root: `deploy/web.toml` for one app of a monorepo, each app its own file. `""` or null turns it off: deployments
+ignore the file, even one at the root. At most 255 characters, no leading `/`, no `..` (`./deploy//web.toml` is
+saved as `deploy/web.toml`); anything else is a 422 naming `config_path`:
+
+```json
+{"error": {"code": "validation_error", "message": "config_path: Must stay inside the repository (no '..')", "details": [{"field": "config_path", "message": "Must stay inside the repository (no '..')"}]}}
+```
+
+- API: `"config_path"` in `POST /api/apps` (default `"rivetr.toml"`) and `PUT /api/apps/{id}`; `GET
+  /api/apps/{id}` answers it (null: off).
+- CLI: `rivetr apps create web --git URL --config-path deploy/web.toml`, `rivetr apps update web --config-path
+  ''` (off); `rivetr apps show web` prints it as `config file`.
+- Dashboard: the app's Settings tab, Build section, "rivetr.toml path" (empty: off).
+
+`config_path` is not a key of the file itself: the server must know where the file is before it can read it, so
+a file cannot move itself (a path named inside the file would only be seen after reading the file from the old
+place). `project.toml`'s `[[apps]]` do not take it yet: set it through the API, the CLI or the dashboard. The
+deployment log keeps the `rivetr.toml:` prefix whatever the path, and `applied_config.path` records where the
+file was; a rollback re-applies what its deployment recorded, wherever the file is now.
+
+### Pull-request previews
+
+A PR's preview app (`<app>-pr-<n>`, docs/git.md) clones the PR's head, so its deployment reads the head's file
+(at the base app's `config_path`) and applies it to the preview app: the base app's settings never change.
+Within the preview policy: a preview is served at its own `pr-<n>` domain, and a fork's code is untrusted, so a
+fork's file may not reach outside its preview app nor raise its limits above the base app's. A key the policy
+leaves out is logged and the rest applies, so a file written for production still deploys its previews:
+
+```text
+rivetr.toml: volumes ignored for a fork's preview (preview policy)
+rivetr.toml: memory_limit ignored for a fork's preview (preview policy)
+rivetr.toml: port 8000 -> 8080
+```
+
+The ignored keys are listed in the deployment's `applied_config.ignored`. A secret the file names that the
+preview does not get (a fork's preview never gets secrets; a same-repository one only with `preview_secrets`)
+is logged, not fatal. The rules (`rivetr_core/engine/preview_policy.py`; a key not listed applies to both;
+`cap`: applied unless it is above the base app's effective value or the fork build cap, else ignored):
 """
 
 OUTRO = """\
 ## Not yet
 
-- `rivetr.toml` from the repository: a configurable path per app, "managed by rivetr.toml at <commit>"
-  read-only fields in the dashboard, and previews applying the PR head's file within the preview policy's limits
-  (a fork could not raise its own limits or add volumes, links or domains) are not built yet.
+- `project.toml`'s `[[apps]]` do not take `config_path` (set it through the API, the CLI or the dashboard).
 - Notification channels and backup destinations hold credentials: a file names them (routing, backup
   schedules), each server has its own; a service's
   extra `environment` and a stack's `env` may hold secrets: none of them is in the file. `domains` takes host
@@ -346,10 +388,19 @@ def _def(schema: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     return dict(schema["$defs"][model.__name__])
 
 
+def _preview_policy() -> str:
+    """The preview policy's table, from the code that applies it."""
+    from rivetr_core.engine.preview_policy import POLICY
+
+    rows = ["| key | same-repository PR | fork's PR | why |", "|---|---|---|---|"]
+    rows += [f"| `{key}` | {same} | {fork} | {why} |" for key, (same, fork, why) in POLICY.items()]
+    return "\n".join(rows) + "\n"
+
+
 def render() -> str:
     app_schema = json_schema("rivetr.toml")
     project_schema = json_schema("project.toml")
-    out = [INTRO]
+    out = [INTRO, _preview_policy()]
     out.append("## The keys of an app\n")
     out.append(
         "An app's own `rivetr.toml` (schema `/api/schemas/rivetr.toml`) and each `[[apps]]` table of `project.toml` "

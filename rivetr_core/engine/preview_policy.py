@@ -21,30 +21,29 @@ if TYPE_CHECKING:
 
 Rule = Literal["apply", "drop", "cap"]
 
-#: By key of the file: (same-repository PR, fork's PR). ``apply``: as the app's own deployment does; ``drop``:
-#: ignored, with a log line; ``cap``: applied unless it raises the base app's value (forks' build caps too).
-#: A key not listed applies for both.
-#:                  same repo  fork
-POLICY: dict[str, tuple[Rule, Rule]] = {
-    "domains": ("drop", "drop"),  # served at its pr-<n> preview domain only
-    "route_settings": ("drop", "drop"),  # settings of those domains
-    "auto_domain": ("drop", "drop"),  # no generated name either (as the preview app is made)
-    "hsts": ("drop", "drop"),  # preview hosts come and go
-    "git_settings": ("drop", "drop"),  # a preview follows its PR: no pushes, no previews of its own
-    "volumes": ("apply", "drop"),  # engine volumes and host directories
-    "links": ("apply", "drop"),  # the project's databases and caches
-    "tasks": ("apply", "drop"),  # scheduled containers outside the deployment
-    "backups": ("apply", "drop"),  # the server's backup destinations and their credentials
-    "source": ("apply", "drop"),  # the code is the PR's head: no image, no other repository
-    "git_url": ("apply", "drop"),
-    "branch": ("apply", "drop"),
-    "git_token_user": ("apply", "drop"),
-    "cpu_limit": ("apply", "cap"),
-    "memory_limit": ("apply", "cap"),
-    "pids_limit": ("apply", "cap"),
-    "log_max_size": ("apply", "cap"),
-    "log_max_files": ("apply", "cap"),
-    "replicas": ("apply", "cap"),
+#: By key of the file: (same-repository PR, fork's PR, why). ``apply``: as the app's own deployment does;
+#: ``drop``: ignored, with a log line; ``cap``: applied unless it raises the base app's value (or a fork build
+#: cap). A key not listed applies for both. docs/config-as-code.md shows this table (docs/gen_iac.py).
+POLICY: dict[str, tuple[Rule, Rule, str]] = {
+    "domains": ("drop", "drop", "a preview is served at its own pr-<n> preview domain"),
+    "route_settings": ("drop", "drop", "settings of the app's domains, which a preview does not have"),
+    "auto_domain": ("drop", "drop", "a preview gets no generated name either"),
+    "hsts": ("drop", "drop", "preview hosts come and go"),
+    "git_settings": ("drop", "drop", "a preview follows its pull request: no pushes, no previews of its own"),
+    "volumes": ("apply", "drop", "engine volumes and directories of the server"),
+    "links": ("apply", "drop", "the project's databases and caches"),
+    "tasks": ("apply", "drop", "scheduled containers outside the deployment"),
+    "backups": ("apply", "drop", "the server's backup destinations and their credentials"),
+    "source": ("apply", "drop", "a fork's preview builds the pull request's head, nothing else"),
+    "git_url": ("apply", "drop", "the preview app clones the fork's repository"),
+    "branch": ("apply", "drop", "the preview app clones the pull request's branch"),
+    "git_token_user": ("apply", "drop", "a fork's preview clones without the app's credentials"),
+    "cpu_limit": ("apply", "cap", "not above the base app's, nor [previews] fork_build_cpu_limit"),
+    "memory_limit": ("apply", "cap", "not above the base app's, nor [previews] fork_build_memory_limit"),
+    "pids_limit": ("apply", "cap", "not above the base app's"),
+    "log_max_size": ("apply", "cap", "not above the base app's"),
+    "log_max_files": ("apply", "cap", "not above the base app's"),
+    "replicas": ("apply", "cap", "not above the base app's"),
 }
 
 _LIMIT_OF = {  # a capped key -> the HostLimits attribute it sets (replicas: the app's own count)
@@ -101,7 +100,8 @@ def filter_for_preview(
     out = Filtered(kept={})
     who = "a fork's preview" if fork else "a pull request's preview"
     for key, value in document.items():
-        rule = POLICY.get(key, ("apply", "apply"))[1 if fork else 0]
+        same, forked, _why = POLICY.get(key, ("apply", "apply", ""))
+        rule = forked if fork else same
         if rule == "cap" and not _raises(key, value, preview, base, runtime, previews):
             rule = "apply"
         if rule == "apply":
