@@ -243,9 +243,12 @@ LOG_LEVEL = "info"
   {"error": {"code": "managed_by_file", "message": "Managed by rivetr.toml at 1a2b3c4d5e6f: setting port. Change it in the file and deploy, or remove it from the file to edit it here", "details": {"keys": ["port"], "path": "rivetr.toml", "commit": "1a2b3c4d...", "deployment_id": "..."}}}
   ```
   The variables of the file's `env` and `build_env` are refused the same way by the env-vars API (set, delete,
-  bulk import); the app's other variables, secrets included, stay editable. The dashboard's Settings tab
-  disables the managed fields, each marked "managed by rivetr.toml at <commit>" (linking to the deployments),
-  and saves the others; its Variables tab marks the file's variables instead of offering Edit and Delete.
+  bulk import); the app's other variables, secrets included, stay editable. So are the file's `git_settings`
+  keys (`PUT /api/apps/{id}/git-settings`), its `replicas` (`POST /api/apps/{id}/scale`: the next deployment
+  would undo a scale) and the volumes and tasks it declares, by name (their `PUT` and `DELETE`; the app's other
+  volumes and tasks stay editable). The dashboard's Settings tab disables the managed fields of its Settings
+  and Auto-deploy forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and
+  saves the others; its Variables tab marks the file's variables instead of offering Edit and Delete.
   `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
   `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
   back at once.
