@@ -355,7 +355,7 @@ def test_plugin_failing_in_its_runtime_hook_stops_start_up_when_nothing_else_run
     )
     install_dist(site, "rivetr-runtime-krun", "runtime-krun", "rivetr_runtime_krun", source)
     monkeypatch.syspath_prepend(str(site))
-    config = make_config(tmp_path, plugins={"disable": ["runtime-docker", "runtime-podman"]})
+    config = make_config(tmp_path, plugins={"disable": ["runtime-docker", "runtime-podman", "runtime-swarm"]})
     with pytest.raises(PluginError, match=r"runtime_type = 'auto'.*\n.*runtime-krun .*cannot find libkrun"):
         create_app(config)
     # With an engine left to select, the same failure is only listed.

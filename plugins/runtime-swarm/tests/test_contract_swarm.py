@@ -1,0 +1,238 @@
+"""The ContainerRuntime contract (rivetr_core.testing.contract) against a real single-node Docker Swarm, plus what
+only a swarm service has (its spec, start-first updates, the host-mode port the proxy reaches)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import pytest
+from rivetr_runtime_swarm.runtime import SwarmRuntime
+
+from rivetr_core.contract import ContainerRuntime, HealthcheckConfig, RivetrError, RunSpec
+from rivetr_core.testing.contract import RuntimeContract
+from rivetr_core.testing.helpers import HTTPD_PORT, http_get, unique_name, wait_http
+from tests.support.engines import EngineEnv
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
+    """The engine as a single-node swarm manager: initialised here when it is not in a swarm (and left again
+    at the end only then); one already in a swarm is used as it is."""
+    state = _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    had_gwbridge = _docker("network", "inspect", "docker_gwbridge").returncode == 0
+    initialised = False
+    if state == "inactive":
+        # Loopback only: the swarm's control port must not listen on every interface of a test machine.
+        done = _docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
+        assert done.returncode == 0, done.stderr
+        initialised = True
+    elif state != "active":
+        pytest.skip(f"the engine's swarm state is {state!r}: neither inactive nor an active manager")
+    yield engine_env
+    if initialised:
+        _docker("swarm", "leave", "--force")
+        if not had_gwbridge:  # swarm made it; it holds one of the engine's few address pools
+            _docker("network", "rm", "docker_gwbridge")
+
+
+@pytest.fixture(scope="session")
+def rivetr_runtime_factory(swarm_engine: EngineEnv) -> Callable[[], SwarmRuntime]:
+    return lambda: SwarmRuntime(swarm_engine.docker_socket, project_firewall=False)
+
+
+@pytest.fixture(scope="session")
+def rivetr_base_image(swarm_engine: EngineEnv) -> str:
+    return swarm_engine.base_image
+
+
+@pytest.fixture(scope="session")
+def rivetr_pull_image(swarm_engine: EngineEnv) -> str | None:
+    return "docker.io/library/redis:7" if swarm_engine.registry else None
+
+
+@pytest.mark.docker
+class TestSwarmContract(RuntimeContract):
+    stream_thread_name = "rivetr-swarm-stream"
+
+    async def raw_inspect(
+        self, runtime: Any, kind: Literal["container", "image"], ref: str
+    ) -> dict[str, Any] | None:
+        # A service has no HostConfig (swarm owns restarts and ports): its spec is checked by
+        # test_service_spec_and_start_first_update below instead.
+        if kind == "container":
+            return None
+        api = runtime._api()
+        return await runtime._call(lambda: api.inspect_image(ref))  # type: ignore[no-any-return]
+
+    def build_steps(self, runtime: Any, lines: list[str]) -> list[tuple[int, int]] | None:
+        return [(step[0], step[1]) for line in lines if (step := runtime.build_step(line))]
+
+    async def test_unpublished_port_reached_at_container_address(self) -> None:  # type: ignore[override]
+        pytest.skip(
+            "swarm publishes the main port always (publish=False cannot apply): the host cannot reach a "
+            "task's address on an overlay network, so upstream is its host-mode port"
+        )
+
+    async def test_extra_networks_are_joined_before_start_with_their_aliases(  # type: ignore[override]
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """The contract's test, but a task on overlays also has an interface on docker_gwbridge (its way out):
+        three interfaces from its first instruction."""
+        runtime = rivetr_runtime
+        assert isinstance(runtime, SwarmRuntime)
+        front, back = unique_name("front"), unique_name("back")
+        alias = f"api-{uuid.uuid4().hex[:6]}"
+        try:
+            for network in (front, back):
+                await runtime.ensure_network(network, rivetr_test_labels)
+            server = await runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name("both"),
+                    labels=rivetr_test_labels,
+                    command=["sh", "-c", "grep -c eth /proc/net/dev > /tmp/ifaces; sleep 300"],
+                    network=front,
+                    extra_networks={back: [alias]},
+                )
+            )
+            assert set(server.networks) == {front, back} and all(server.networks.values())
+            client = await runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name("cli"),
+                    labels=rivetr_test_labels,
+                    command=["sleep", "300"],
+                    network=back,
+                )
+            )
+            looked_up = await runtime.exec(client.id, ["nslookup", alias])
+            assert looked_up.exit_code == 0 and server.networks[back] in looked_up.output, looked_up.output
+            first = await runtime.exec(server.id, ["cat", "/tmp/ifaces"])
+            for _ in range(100):
+                if first.exit_code == 0 and first.output.strip():
+                    break
+                await asyncio.sleep(0.1)
+                first = await runtime.exec(server.id, ["cat", "/tmp/ifaces"])
+            assert first.output.strip() == "3", first.output
+        finally:
+            for service in await runtime.list(labels=rivetr_test_labels):
+                await runtime.remove(service.id, force=True)
+            for network in (front, back):
+                with contextlib.suppress(RivetrError):
+                    await runtime.remove_network(network)
+
+    # ------------------------------------------------------------------------------------ swarm only
+    async def test_service_spec_and_start_first_update(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """The service carries the spec (restart policy, init, limits, health check, start-first updates,
+        host-mode port on dnsrr) and its port answers on 127.0.0.1, where the proxy connects; a forced update
+        starts the new task before the old one stops, on a new port."""
+        runtime = rivetr_runtime
+        assert isinstance(runtime, SwarmRuntime)
+        info = await runtime.run(
+            RunSpec(
+                image=rivetr_httpd_image,
+                name=unique_name("svc"),
+                labels=rivetr_test_labels,
+                container_port=HTTPD_PORT,
+                restart_policy="unless-stopped",
+                memory_limit=64 * 1024 * 1024,
+                healthcheck=HealthcheckConfig(["CMD", "true"], interval=0.5, timeout=2, retries=1),
+            )
+        )
+        assert info.upstream == f"127.0.0.1:{info.host_port}" and info.image == rivetr_httpd_image
+        assert await wait_http(info.host_port or 0) == (200, "hello from rivetr\n")
+        service = await runtime._call(lambda: runtime._api().inspect_service(info.id))
+        spec = service["Spec"]
+        task = spec["TaskTemplate"]
+        assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+        assert spec["UpdateConfig"]["Order"] == "start-first"
+        assert task["RestartPolicy"]["Condition"] == "any"
+        assert task["ContainerSpec"]["Init"] is True
+        assert task["ContainerSpec"]["Healthcheck"]["Test"] == ["CMD", "true"]
+        assert task["ContainerSpec"]["Image"].startswith("sha256:")  # never pulled by the node's agent
+        assert task["Resources"]["Limits"]["MemoryBytes"] == 64 * 1024 * 1024
+        assert spec["EndpointSpec"]["Mode"] == "dnsrr"
+        assert [p["PublishMode"] for p in spec["EndpointSpec"]["Ports"]] == ["host"]
+        assert set(info.labels) == set(rivetr_test_labels)  # the runtime's own labels stay hidden
+
+        # A rolling update (what a redeploy of the same service does): the old task keeps serving until the
+        # new one is up, then the service's upstream is the new task's port.
+        old_port = info.host_port
+        done = await asyncio.to_thread(_docker, "service", "update", "--force", "--detach=false", info.id)
+        assert done.returncode == 0, done.stderr
+        tasks = await runtime._call(lambda: runtime._api().tasks(filters={"service": info.id}))
+        states = sorted((t["Status"]["State"], t["DesiredState"]) for t in tasks)
+        assert ("running", "running") in states and len(tasks) == 2, states
+        updated = await runtime.inspect(info.id)
+        assert updated.running and updated.host_port and updated.host_port != old_port
+        assert (await http_get(updated.host_port)) == (200, "hello from rivetr\n")
+
+    async def test_stopped_service_keeps_exit_code_and_starts_again(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        runtime = rivetr_runtime
+        assert isinstance(runtime, SwarmRuntime)
+        info = await runtime.run(
+            RunSpec(
+                image=rivetr_httpd_image,
+                name=unique_name("ss"),
+                labels=rivetr_test_labels,
+                container_port=HTTPD_PORT,
+                restart_policy="always",
+            )
+        )
+        await runtime.stop(info.id, timeout=5)
+        stopped = await runtime.inspect(info.id)
+        assert (stopped.running, stopped.status, stopped.exit_code, stopped.host_port) == (
+            False,
+            "exited",
+            143,
+            None,
+        )
+        assert [c.id for c in await runtime.list(labels=rivetr_test_labels, all=False)] == []
+        # The restart policy does not bring a stopped service back.
+        await asyncio.sleep(2)
+        assert not (await runtime.inspect(info.id)).running
+        with pytest.raises(RivetrError):
+            await runtime.exec(info.id, ["true"])
+        await runtime.start(info.id)
+        again = await runtime.inspect(info.id)
+        assert again.running and again.exit_code is None and again.host_port
+        assert await wait_http(again.host_port) == (200, "hello from rivetr\n")
+
+    async def test_overlay_network_removal_waits_for_the_removed_service(
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """``remove`` returns once the service's containers are gone, so its network can go right after."""
+        runtime = rivetr_runtime
+        assert isinstance(runtime, SwarmRuntime)
+        name = unique_name("ov")
+        try:
+            await runtime.ensure_network(name, rivetr_test_labels)
+            info = await runtime.run(
+                RunSpec(
+                    image=rivetr_base_image,
+                    name=unique_name("on"),
+                    labels=rivetr_test_labels,
+                    network=name,
+                    command=["sleep", "300"],
+                )
+            )
+            driver = await runtime._call(lambda: runtime._api().inspect_network(name)["Driver"])
+            assert driver == "overlay"
+            await runtime.remove(info.id)
+            await runtime.remove_network(name)
+        finally:
+            with contextlib.suppress(RivetrError):
+                await runtime.remove_network(name)
