@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -222,14 +223,14 @@ def check(port: int) -> None:
         raise RuntimeError(f"proxy on {port} does not answer 200: {data[:200]!r}")
 
 
-async def start_builtin(dir: Path, backend: int, workers: int) -> tuple[object, int]:
+async def start_builtin(dir: Path, backend: int, workers: int, label: str = "") -> tuple[object, int]:
     from rivetr_proxy_builtin.backend import BuiltinProxy
     from rivetr_proxy_builtin.settings import ProxySettings
 
     from rivetr_core.contract import Route
 
     settings = ProxySettings(host="127.0.0.1", port=free_port(), workers=workers, health_interval=30)
-    proxy = BuiltinProxy(settings, dir / f"builtin-{workers}")
+    proxy = BuiltinProxy(settings, dir / f"builtin-{label or workers}")
     await proxy.start()
     await proxy.set_route(Route(HOST, [f"127.0.0.1:{backend}"]))
     assert proxy.port is not None
@@ -244,6 +245,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best round counts")
     ap.add_argument("--only", default="", help="comma list: nginx,caddy,builtin-1,builtin-N")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another proxy-builtin src dir (say, a copy made before a change): run as builtin-base, 1 worker, in "
+        "the same rounds, and print the CPU per request of builtin-1 against it round by round",
+    )
     ap.add_argument(
         "--pin",
         action="store_true",
@@ -302,6 +309,20 @@ def main() -> None:
 
             return start
 
+        def start_baseline() -> tuple[int, list[int], object]:
+            # The proxy runs in its own processes (python -m rivetr_proxy_builtin.server): PYTHONPATH picks
+            # the package they import; this process's copy only drives them through the control socket.
+            before = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = f"{args.baseline}{os.pathsep}{before or ''}"
+            try:
+                proxy, port = loop.run_until_complete(start_builtin(d, backend_port, 1, "base"))
+            finally:
+                if before is None:
+                    del os.environ["PYTHONPATH"]
+                else:
+                    os.environ["PYTHONPATH"] = before
+            return port, tree_pids(proxy.pid), proxy  # type: ignore[attr-defined]
+
         def stop(handle: object) -> None:
             if isinstance(handle, subprocess.Popen):
                 handle.terminate()
@@ -312,13 +333,17 @@ def main() -> None:
         configs = [("nginx", start_nginx)]
         if shutil.which("caddy"):
             configs.append(("caddy", start_caddy))
+        if args.baseline is not None:
+            configs.append(("builtin-base", start_baseline))
         configs.append(("builtin-1", start_builtin_n(1)))
         configs.append((f"builtin-{args.workers}", start_builtin_n(args.workers)))
         if only:
             configs = [
                 (n, f)
                 for n, f in configs
-                if n in only or (n.startswith("builtin-") and n != "builtin-1" and "builtin-N" in only)
+                if n in only
+                or n == "builtin-base"
+                or (n.startswith("builtin-") and n != "builtin-1" and "builtin-N" in only)
             ]
         try:
             for rnd in range(args.rounds):
@@ -389,6 +414,23 @@ def main() -> None:
                         f"[{rnd + 1}] {name:>10} c={c:<4} p99 {r['p99'] / ref[c]['p99']:.2f}x  "
                         f"p99.9 {r['p99.9'] / ref[c]['p99.9']:.2f}x  max {r['max'] / ref[c]['max']:.2f}x"
                     )
+    if args.baseline is not None:
+        # The same round puts both under the same machine load: compare them there, then take the median.
+        print("\nCPU per request, builtin-1 (this checkout) / builtin-base (--baseline), same round:")
+        for c in conns:
+            pairs = [
+                (per["builtin-1"][c]["cpu_us"], per["builtin-base"][c]["cpu_us"])
+                for per in rounds.values()
+                if c in per.get("builtin-1", {}) and c in per.get("builtin-base", {})
+            ]
+            if pairs:
+                median = statistics.median(new / old for new, old in pairs)
+                total = sum(new for new, _ in pairs) / sum(old for _, old in pairs)
+                print(
+                    f"  c={c:<4} "
+                    + "  ".join(f"{new:.1f}/{old:.1f} us" for new, old in pairs)
+                    + f"  median ratio {median:.3f}, all rounds {total:.3f}"
+                )
     if args.json:
         args.json.write_text(json.dumps({"best": results, "rounds": rounds}, indent=1))
 

@@ -44,3 +44,15 @@ def test_validation():
     for bad in ("nohost", ":80", "h:x"):
         with pytest.raises(ValueError):
             split_address(bad)
+
+
+def test_host_cache_is_bounded_and_dies_with_the_table():
+    from rivetr_proxy_builtin.routing import HOST_CACHE_MAX
+
+    t = table()
+    entry = t.lookup(b"app.example.com")
+    for i in range(HOST_CACHE_MAX + 10):  # a flood of names: the cache stops growing
+        t.remember(b"App.Example.com:%d" % i, b"app.example.com", entry)
+    assert len(t.hosts) == HOST_CACHE_MAX
+    assert t.hosts[b"App.Example.com:0"] == (b"app.example.com", entry)
+    assert table().hosts == {}  # a new table (a route change) starts empty: no stale answer survives it

@@ -28,6 +28,7 @@ from .route_rules import apply_rules
 if TYPE_CHECKING:
     import asyncio
 
+    from .routing import RouteEntry
     from .upstream import UpstreamConn
     from .worker import Worker
 
@@ -52,6 +53,9 @@ _SPECIAL: dict[bytes, int] = {
     b"proxy-authorization": _H_DROP,  # credentials meant for this hop only
 }
 _ACME_PREFIX = b"/.well-known/acme-challenge/"
+# The forwarding fields the proxy adds, in one format operation (a generated X-Request-Id in the same one).
+_FWD = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
+_FWD_NEW_RID = _FWD[:-4] + b"%s%016x\r\n"
 
 # What a ClientConn deadline means when it passes.
 _D_NONE, _D_IDLE, _D_HEAD, _D_BODY = range(4)
@@ -236,22 +240,27 @@ class ClientConn(ClientFlow):
             raise ValueError("request head too large")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Classified as they arrive: ordinary fields become output lines at once (one pass, no tuples). Their
+        # size is checked once per head, as the size of those lines (on_headers_complete): a browser sends
+        # a dozen of them per request and this is the shortest way through for each.
+        kind = _SPECIAL.get(name.lower())
+        if self.in_head:
+            if kind is None:
+                self.out.append(b"%s: %s\r\n" % (name, value))
+                return
+            if kind == _H_HOST:
+                if self.host is not None:
+                    self.bad = True  # RFC 9112 §3.2: more than one Host is a 400
+                self.host = value
+                self.out.append(b"Host: %s\r\n" % value)
+                return
         self.hsize += len(name) + len(value) + 4
         if self.hsize > self.w.max_header_size:
             self.w.last_error_status = 431
             raise ValueError("request head too large")
-        # Classified as they arrive: ordinary fields become output lines at once (one pass, no tuples).
-        kind = _SPECIAL.get(name.lower())
         if not self.in_head:
             # llhttp reports a chunked body's trailer fields through on_header too, after the last chunk.
             self._trailer(name, value, kind)
-        elif kind is None:
-            self.out.append(b"%s: %s\r\n" % (name, value))
-        elif kind == _H_HOST:
-            if self.host is not None:
-                self.bad = True  # RFC 9112 §3.2: more than one Host is a 400
-            self.host = value
-            self.out.append(b"Host: %s\r\n" % value)
         else:
             hdr = self.hdr
             if kind == _H_CL:
@@ -275,11 +284,15 @@ class ClientConn(ClientFlow):
                 if self.trusted:
                     hdr[kind] = value
             elif kind != _H_DROP:
-                hdr[kind] = value  # Upgrade, X-Request-Id
+                hdr[kind] = value  # type: ignore[index]  # Upgrade, X-Request-Id (kind is set here)
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         w = self.w
+        # The ordinary fields' lines (on_header counted only the special ones and the target in hsize).
+        if self.hsize + sum(map(len, self.out)) > w.max_header_size:
+            w.last_error_status = 431
+            raise ValueError("request head too large")
         p = self.parser
         ex = Exchange(self)
         method = p.get_method()
@@ -344,7 +357,9 @@ class ClientConn(ClientFlow):
             return self._local(ex, error_response(400, True), False)
         if method == b"CONNECT":
             return self._local(ex, error_response(405, True), False)
-        if conn is not None:
+        if (
+            conn is not None and conn.lower() not in CONN_PLAIN
+        ):  # one plain token ("keep-alive"): nothing to do
             tokens = {t.strip().lower() for t in conn.split(b",")}
             if not tokens <= CONN_PLAIN:
                 # Headers named in Connection are hop-by-hop (RFC 9110 §7.6.1): rebuild without them.
@@ -352,21 +367,29 @@ class ClientConn(ClientFlow):
                     line for line in out[1:] if line.split(b":", 1)[0].strip().lower() not in tokens
                 ]
                 append = out.append
-        # Route by Host: the rule of _route_key, inlined on the hot path (lower-cased, port stripped, trailing
-        # dot ignored).
-        hkey = (host or b"").lower()
-        if hkey.startswith(b"["):
-            hkey = hkey[: hkey.find(b"]") + 1]
+        # Route by Host: the Host values seen before map straight to (route key, entry) in the table's cache;
+        # others take the rule of _route_key, inlined (lower-cased, port stripped, trailing dot ignored).
+        routes = w.routes
+        entry: RouteEntry | None
+        hit = routes.hosts.get(host)  # type: ignore[arg-type]
+        if hit is not None:
+            hkey, entry = hit
         else:
-            hkey = hkey.partition(b":")[0]
-        if hkey.endswith(b"."):
-            hkey = hkey[:-1]
+            hkey = (host or b"").lower()
+            if hkey.startswith(b"["):
+                hkey = hkey[: hkey.find(b"]") + 1]
+            else:
+                hkey = hkey.partition(b":")[0]
+            if hkey.endswith(b"."):
+                hkey = hkey[:-1]
+            entry = routes.lookup(hkey)
+            if entry is not None and host is not None:
+                routes.remember(host, hkey, entry)
         url = self.url
         if w.acme and url.startswith(_ACME_PREFIX) and method in (b"GET", b"HEAD"):
             answer = w.acme.get(url[len(_ACME_PREFIX) :].partition(b"?")[0])
             if answer is not None:
                 return self._local(ex, plain_response(200, b"OK", answer, not keep), keep)
-        entry = w.routes.lookup(hkey)
         if entry is not None and entry.special is not None:
             # Path routes, redirects, basic auth (route_rules): only the hosts using them pay for the call.
             entry = apply_rules(self, ex, entry, method, host or b"", hkey, out, keep)
@@ -395,16 +418,26 @@ class ClientConn(ClientFlow):
         if rid is None or len(rid) > 128:
             # Random per-worker prefix + counter: unique without a getrandom() syscall per request.
             w.rid_seq += 1
-            rid = b"%s%016x" % (w.rid_prefix, w.rid_seq)
-        append(
-            b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s\r\nX-Request-Id: %s\r\n"
-            % (
-                peer if xff is None else xff + b", " + peer,
-                fwd_proto or (b"https" if self.tls else b"http"),
-                fwd_host or host or b"",
-                rid,
+            append(
+                _FWD_NEW_RID
+                % (
+                    peer if xff is None else xff + b", " + peer,
+                    fwd_proto or (b"https" if self.tls else b"http"),
+                    fwd_host or host or b"",
+                    w.rid_prefix,
+                    w.rid_seq,
+                )
             )
-        )
+        else:
+            append(
+                _FWD
+                % (
+                    peer if xff is None else xff + b", " + peer,
+                    fwd_proto or (b"https" if self.tls else b"http"),
+                    fwd_host or host or b"",
+                    rid,
+                )
+            )
         if self.tls and entry.hsts:
             ex.hsts = True
         if ae is not None and entry.compress and w.compress is not None:
@@ -555,7 +588,8 @@ class ClientConn(ClientFlow):
                 self.unpause(P_PIPELINE)
             self._start(nxt)
         else:
-            self.unpause(P_PIPELINE)
+            if self.pause_mask:
+                self.unpause(P_PIPELINE)
             if self.parsing is None and not self.in_head:
                 self.deadline = w.now + w.idle_timeout
                 self.dkind = _D_IDLE

@@ -103,12 +103,20 @@ class RouteEntry:
         return None
 
 
+#: Host values a table remembers (see RouteTable.remember); beyond it the others take the normalising path.
+HOST_CACHE_MAX = 1024
+
+
 class RouteTable:
-    __slots__ = ("entries", "exact", "upstream_addrs", "wild", "with_pages")
+    __slots__ = ("entries", "exact", "hosts", "upstream_addrs", "wild", "with_pages")
 
     def __init__(self, routes: list[dict[str, Any]] | None = None) -> None:
         self.exact: dict[bytes, RouteEntry] = {}
         self.wild: dict[bytes, RouteEntry] = {}  # key: the suffix after "*.", e.g. b"example.com"
+        #: Raw Host value as clients send it (``Example.com:8080``) → (route key, entry): one dict lookup per
+        #: request instead of lower-casing, port stripping and the lookup. Dies with the table, so a route
+        #: change can never leave a stale answer.
+        self.hosts: dict[bytes, tuple[bytes, RouteEntry]] = {}
         #: Every route's entry (the ones requests are counted under), path routes included.
         self.entries: list[RouteEntry] = []
         #: The entries with error pages of their own (.error_pages looks a failed exchange's route up here).
@@ -158,6 +166,12 @@ class RouteTable:
                     other, [], target.https_redirect, target.hsts, www_redirect(canonical)
                 )
         self.upstream_addrs = frozenset(addrs)
+
+    def remember(self, raw: bytes, key: bytes, entry: RouteEntry) -> None:
+        """Cache a matched Host value. Bounded, and only hits: random names (a scan, a flood) cannot grow it
+        past HOST_CACHE_MAX; after that, new names are simply routed the long way."""
+        if len(self.hosts) < HOST_CACHE_MAX:
+            self.hosts[raw] = (key, entry)
 
     def lookup(self, host: bytes) -> RouteEntry | None:
         """``host`` is the lower-cased Host header without port."""

@@ -163,9 +163,9 @@ class UpstreamConn(UpstreamFlow):
             self.close()  # bytes on an idle pooled connection: protocol violation, don't reuse it
             return
         self.got_bytes = True
-        self.deadline = self.w.now + self.w.read_timeout
         if self.in_head and not self.hbuf and not ex.is_head and self._whole(data, ex):
-            return
+            return  # (no deadline to renew: the exchange is over)
+        self.deadline = self.w.now + self.w.read_timeout
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -222,7 +222,7 @@ class UpstreamConn(UpstreamFlow):
             return False
         ex.resp_started = True
         self.in_head = False
-        head = self._rewrite(data[:end], status, ex, low)
+        head = self._rewrite(data[:end], status, ex, low, True)
         if ex.accept is not None:
             head, data, end = compress_whole(ex, head, data, end, status)
         if ex.log is not None:
@@ -292,8 +292,11 @@ class UpstreamConn(UpstreamFlow):
         self.hbuf = buf[pos:]  # only interim heads so far
         return False
 
-    def _rewrite(self, head: bytes, status: int, ex: Exchange, low: bytes = b"") -> bytes:
-        """Strip hop-by-hop fields from a response head and state the client connection's fate."""
+    def _rewrite(
+        self, head: bytes, status: int, ex: Exchange, low: bytes = b"", framed: bool = False
+    ) -> bytes:
+        """Strip hop-by-hop fields from a response head and state the client connection's fate. ``framed``:
+        the caller already knows the head has one Content-Length and no Transfer-Encoding (``_whole``)."""
         low = low or head.lower()
         ex.status = status
         if 501 < status < 505 or self.w.outliers.fails:  # passive health: a failure, or a success to reset
@@ -327,7 +330,8 @@ class UpstreamConn(UpstreamFlow):
                 ]
                 head = b"\r\n".join(kept) + b"\r\n\r\n"
         if not (
-            ex.is_head
+            framed
+            or ex.is_head
             or status == 204
             or status == 304
             or b"\r\ncontent-length:" in low
