@@ -205,7 +205,18 @@ rivetr apply -f project.toml --url https://new.example.com
 rivetr env set web DATABASE_PASSWORD --secret --url https://new.example.com   # each secret apply listed
 ```
 
-Then restore the services' and volumes' backups on the new server (docs/backups.md) and deploy the apps.
+Then restore the services' backups on the new server and deploy the apps. A backup is a row of the server that
+made it: create the same backup destination on the new server (same bucket and passphrase), import each
+service's archive into the new service, and restore it (docs/backups.md, "A backup made on another server"):
+
+```sh
+rivetr services import-backup db --from offsite --key KEY --sha256 SHA256 --url https://new.example.com
+rivetr services restore IMPORTED_ID --url https://new.example.com
+rivetr deploy web --url https://new.example.com
+```
+
+tests/e2e/test_project_move_e2e.py does exactly this on both engines (PostgreSQL, an S3 destination): the app
+on the new server answers with the row written on the old one. Apps' volume archives cannot be imported yet.
 
 ## rivetr.toml in the repository
 

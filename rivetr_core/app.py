@@ -67,6 +67,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.schedules:bp",
     "rivetr_core.api.backups:bp",
     "rivetr_core.api.service_backups:bp",
+    "rivetr_core.api.service_backup_import:bp",
     "rivetr_core.api.stack_backups:bp",
     "rivetr_core.api.ssh_keys:bp",
     "rivetr_core.api.registries:bp",

@@ -334,6 +334,16 @@ MANIFEST: dict[str, dict[str, Any]] = {
             ),
         ]
     },
+    "rivetr_core.api.service_backup_import:bp": {
+        "rules": [
+            (
+                "/api/services/<service_id>/backups/import",
+                "service_backup_import_api.import_service_backup",
+                ("POST",),
+                {},
+            ),
+        ]
+    },
     "rivetr_core.api.stack_backups:bp": {
         "rules": [
             ("/api/stacks/<stack_id>/volumes", "stack_backups_api.list_stack_volumes", ("GET",), {}),

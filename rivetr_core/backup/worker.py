@@ -501,8 +501,20 @@ def op_get_file(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
     return {"size": size, "sha256": digest.hexdigest()}
 
 
+def op_checksum(request: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """Size and sha256 of a stored archive, read once (importing a backup another server made: the restore then
+    checks the archive against this, as against a run's own)."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in _stored_chunks(request):
+        digest.update(chunk)
+        size += len(chunk)
+        progress(bytes_read=size)
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
 OPS: dict[str, Callable[[dict[str, Any], Progress], dict[str, Any]]] = {
     "test": op_test,
+    "checksum": op_checksum,
     "backup": op_backup,
     "stage": op_stage,
     "swap": op_swap,

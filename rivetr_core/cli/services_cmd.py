@@ -504,3 +504,5 @@ def services_restore(
 
 
 add_tag_commands(services, "services", resolve_service)
+
+from . import service_backup_import_cmd  # noqa: E402, F401  (registers import-backup on the group)

@@ -66,7 +66,9 @@ class BackupOut(ApiModel):
     stack_name: str | None = None
     destination_id: str | None
     schedule_id: str | None
-    trigger: Literal["manual", "schedule"]
+    trigger: Literal["manual", "schedule", "import"] = Field(
+        description="import: an archive another server made, imported (POST /api/services/{id}/backups/import)."
+    )
     status: Status
     key: str | None = Field(description="The archive's key at the destination.")
     codec: str | None

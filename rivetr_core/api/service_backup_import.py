@@ -1,0 +1,56 @@
+"""``POST /api/services/{service_id}/backups/import``: a service backup another server made, recorded here so it
+can be restored (a project moved to a new server with its data: docs/backups.md, "A backup made on another
+server"). Thin handler over :mod:`rivetr_core.services.backup_import`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ConfigDict, Field
+from quart import Blueprint
+from quart_schema import document_response, tag, validate_request
+
+from rivetr_core.apimodel import ApiModel
+from rivetr_core.context import rivetr
+from rivetr_core.openapi import responds
+from rivetr_core.services.backup_responses import BackupOut, backup_json
+
+bp = Blueprint("service_backup_import_api", __name__)
+
+
+class ServiceBackupImportIn(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    destination_id: str = Field(
+        min_length=1, max_length=32, description="This server's destination that holds the archive."
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The archive's key at the destination (the first server's GET /api/backups/{id} shows it): "
+        "services/<service>-<id>/<file>.<sql|rdb|tar>.<zst|gz>[.enc].",
+    )
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The archive's sha256 as the first server recorded it: the import is refused if the object "
+        "differs.",
+    )
+
+
+@bp.post("/api/services/<service_id>/backups/import")
+@tag(["backups"])
+@responds(404, 409, 502)
+@validate_request(ServiceBackupImportIn)
+@document_response(BackupOut, 201)
+async def import_service_backup(service_id: str, data: ServiceBackupImportIn) -> tuple[dict[str, Any], int]:
+    """Record an archive of the destination (made by another server, or before this server's data was lost) as
+    a succeeded backup of the service (``trigger: "import"``), then restore it with ``POST
+    /api/backups/{id}/restore-service``. The archive is read once for its size and sha256; 422 on ``key`` when it
+    is not a service archive of this service's method, or encrypted while the destination has no passphrase;
+    409 when it is already a backup of the service; 502 ``archive_not_found`` when the destination lacks it."""
+    from rivetr_core.services.backup_import import import_service_backup as run
+
+    row = await run(rivetr(), service_id, data.destination_id, data.key, data.sha256)
+    return backup_json(row), 201

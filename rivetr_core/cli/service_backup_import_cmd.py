@@ -1,0 +1,47 @@
+"""``rivetr services import-backup``: record a service archive another server made (a project moved with its
+data) so ``rivetr services restore`` can restore it; over ``POST /api/services/{id}/backups/import``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .client import Connection, connection_options, json_option
+from .output import human_size, print_json
+from .services_cmd import resolve_service, services
+
+
+@services.command("import-backup")
+@click.argument("service")
+@click.option(
+    "--from", "destination", required=True, help="This server's destination holding it (name or id)."
+)
+@click.option(
+    "--key",
+    required=True,
+    help="The archive's key there (the first server's `rivetr backup show ID` shows it).",
+)
+@click.option("--sha256", help="The archive's sha256 as the first server recorded it: refused if it differs.")
+@connection_options
+@json_option
+def services_import_backup(
+    service: str, destination: str, key: str, sha256: str | None, conn: Connection, as_json: bool
+) -> None:
+    """Import a backup of SERVICE's type made elsewhere; then `rivetr services restore ID`."""
+    from .backup_destinations_cmd import resolve_destination
+
+    with conn.client() as client:
+        found = resolve_service(client, service)
+        dest = resolve_destination(client, destination)
+        body: dict[str, Any] = {"destination_id": dest["id"], "key": key}
+        if sha256:
+            body["sha256"] = sha256
+        row = client.post(f"/api/services/{found['id']}/backups/import", body)
+    if as_json:
+        print_json(row)
+        return
+    click.echo(
+        f"imported backup {row['id']} of {found['name']} ({human_size(row.get('size_bytes'))}, sha256 "
+        f"{row['sha256'][:12]}…): restore it with rivetr services restore {row['id']}"
+    )

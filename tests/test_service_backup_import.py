@@ -1,0 +1,77 @@
+"""Importing a service archive another server made (POST /api/services/{id}/backups/import, the CLI's
+``rivetr services import-backup``): the archive is a file of a real local destination; the import records its
+real size and sha256 as a succeeded backup of the service, and refuses what it could not restore. The restore of an
+imported backup on real engines is in tests/e2e/test_project_move_e2e.py."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+KEY = "services/db-0123456789abcdef/20261207T101500Z-feedface.sql.zst"
+
+
+async def setup(api: Any, tmp_path: Path, *, passphrase: str | None = None) -> tuple[str, str, Path]:
+    root = tmp_path / "archives"
+    root.mkdir(exist_ok=True)
+    body: dict[str, Any] = {"name": "moved", "kind": "local", "path": str(root)}
+    if passphrase:
+        body["passphrase"] = passphrase
+    status, dest = await api.post("/api/backup-destinations", json=body)
+    assert status == 201, dest
+    status, service = await api.post("/api/services", json={"name": "db", "type": "postgres"})
+    assert status == 201, service
+    return service["id"], dest["id"], root
+
+
+def put(root: Path, key: str, data: bytes) -> str:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+async def test_import_records_the_archive_as_a_succeeded_backup(api, tmp_path: Path) -> None:
+    service_id, dest_id, root = await setup(api, tmp_path)
+    digest = put(root, KEY, b"not really zstd, only read for its checksum" * 100)
+    path = f"/api/services/{service_id}/backups/import"
+    status, row = await api.post(path, json={"destination_id": dest_id, "key": KEY, "sha256": digest})
+    assert status == 201, row
+    assert row["status"] == "succeeded" and row["trigger"] == "import" and row["what"] == "service", row
+    assert (row["key"], row["sha256"], row["size_bytes"]) == (KEY, digest, 4300)
+    assert (row["codec"], row["encrypted"], row["consistency"]) == ("zst", False, "pg_dumpall")
+    assert row["service_id"] == service_id and row["started_at"].startswith("2026-12-07T10:15:00")
+    status, listed = await api.get(f"/api/services/{service_id}/backups")
+    assert [b["id"] for b in listed["items"]] == [row["id"]]
+
+    status, again = await api.post(path, json={"destination_id": dest_id, "key": KEY})
+    assert status == 409 and row["id"] in again["error"]["message"], again
+
+
+async def test_import_refuses_what_it_could_not_restore(api, tmp_path: Path) -> None:
+    service_id, dest_id, root = await setup(api, tmp_path)
+    put(root, KEY, b"archive")
+    path = f"/api/services/{service_id}/backups/import"
+
+    async def refused(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        status, out = await api.post(path, json={"destination_id": dest_id, **body})
+        return status, out["error"]
+
+    status, error = await refused({"key": KEY.replace(".sql.", ".rdb.")})  # a Redis archive into PostgreSQL
+    assert status == 422 and error["details"][0]["field"] == "key" and "pg_dumpall" in error["message"], error
+    status, error = await refused({"key": "apps/web/20261207T101500Z-x.tar.zst"})
+    assert status == 422 and error["details"][0]["field"] == "key", error
+    status, error = await refused({"key": "services/../../etc/passwd.sql.zst"})
+    assert status == 422 and error["details"][0]["field"] == "key", error
+    status, error = await refused({"key": KEY + ".enc"})  # encrypted, and the destination has no passphrase
+    assert status == 422 and "passphrase" in error["message"], error
+    status, error = await refused({"key": KEY, "sha256": "0" * 64})
+    assert status == 422 and error["details"][0]["field"] == "sha256", error
+    status, error = await refused({"key": KEY.replace("feedface", "missing")})
+    assert status == 502 and error["details"]["problem"] == "archive_not_found", error
+    status, out = await api.post(
+        "/api/services/nosuch/backups/import", json={"destination_id": dest_id, "key": KEY}
+    )
+    assert status == 404, out
+    assert (await api.get(f"/api/services/{service_id}/backups"))[1]["items"] == []

@@ -1,0 +1,58 @@
+"""A service page's "Import a backup made elsewhere" in Chromium against a real ``rivetr serve``: an archive in a
+real local destination, a wrong sha256 refused next to its field with the API's message, the right one imported
+and listed among the service's runs as imported, restorable (no engine needed: the import only reads the
+archive; the restore itself is tests/e2e/test_project_move_e2e.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from ui.tests.browser_helpers import login, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_import_a_backup_made_elsewhere(shared_server: Any, page: Any, tmp_path: Path) -> None:
+    name = f"imp-{uuid.uuid4().hex[:6]}"
+    key = f"services/{name}-0123456789abcdef/20261207T101500Z-feedface.sql.zst"
+    data = b"an archive another server made" * 50
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(data)
+    with shared_server.client() as client:
+        dest = client.post(
+            "/api/backup-destinations", json={"name": f"moved-{name}", "kind": "local", "path": str(tmp_path)}
+        )
+        assert dest.status_code == 201, dest.text
+        service = client.post("/api/services", json={"name": name, "type": "postgres"})
+        assert service.status_code == 201, service.text
+    service_id = service.json()["id"]
+
+    login(page, shared_server.url)
+    page.goto(f"{shared_server.url}/services/{service_id}#service-backups-panel")
+    page.click("#service-backup-import summary")
+    page.select_option("#service-import-dest", dest.json()["id"])
+    page.fill("#service-import-key", key)
+    page.fill("#service-import-sha", "0" * 64)
+    page.click("#service-backup-import-form button[type=submit]")
+    expect(page.locator('#service-backup-import-form [data-error-for="sha256"]')).to_contain_text(
+        "The archive's sha256 is"
+    )
+
+    page.fill("#service-import-sha", hashlib.sha256(data).hexdigest())
+    page.click("#service-backup-import-form button[type=submit]")
+    run = page.locator("#service-backup-runs [data-backup-run][data-status=succeeded]")
+    expect(run).to_have_count(1)
+    expect(run.locator("[data-imported]")).to_have_text("imported")
+    expect(run.locator("[data-size]")).to_have_attribute("data-size", str(len(data)))
+    expect(run.locator("button", has_text="Restore")).to_be_visible()
+    screenshot(page, "service-backup-import")
+    with shared_server.client() as client:
+        listed = client.get(f"/api/services/{service_id}/backups").json()["items"]
+        assert [(b["trigger"], b["key"]) for b in listed] == [("import", key)]
+        client.delete(f"/api/services/{service_id}", params={"force": "true"})
