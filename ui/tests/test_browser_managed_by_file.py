@@ -45,6 +45,16 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
     for key in ("LOG_LEVEL", "OTHER"):  # set before the file manages LOG_LEVEL (then the API refuses it)
         response = client.post(f"/api/apps/{app_id}/env-vars", json={"key": key, "value": "x"})
         assert response.status_code == 201, response.text
+    for volume in ("uploads", "cache"):
+        response = client.post(
+            f"/api/apps/{app_id}/volumes", json={"name": volume, "mount_path": f"/app/{volume}"}
+        )
+        assert response.status_code == 201, response.text
+    for task in ("cleanup", "report"):
+        response = client.post(
+            f"/api/apps/{app_id}/tasks", json={"name": task, "command": "true", "schedule": "0 3 * * *"}
+        )
+        assert response.status_code == 201, response.text
     _served_deployment(
         server,
         app_id,
@@ -56,6 +66,8 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
                 "health_check": {"kind": "tcp"},
                 "env": {"LOG_LEVEL": "info"},
                 "git_settings": {"previews_enabled": False},
+                "volumes": [{"name": "uploads", "mount_path": "/app/uploads"}],
+                "tasks": [{"name": "cleanup", "command": "true", "schedule": "0 3 * * *"}],
             },
             "changes": ["port 8000 -> 8080"],
         },
@@ -85,7 +97,14 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
     assert app["tags"] == ["managed-test"]
     assert app["port"] == 8000  # the file's value is applied by a deployment, never by the form
     expect(page.locator("#app-settings [data-form-error]")).to_be_hidden()
-    assert app["managed_by_file"]["keys"] == ["env", "git_settings", "health_check", "port"]
+    assert app["managed_by_file"]["keys"] == [
+        "env",
+        "git_settings",
+        "health_check",
+        "port",
+        "tasks",
+        "volumes",
+    ]
 
     # The Auto-deploy form: the file's git settings are disabled, the others saved without them.
     expect(page.locator("#auto-deploy-form [name=previews_enabled]")).to_be_disabled()
@@ -111,3 +130,16 @@ def test_managed_fields_are_read_only_with_their_note(shared_server: Any, page: 
     other = page.locator("[data-env-key=OTHER]")
     expect(other.locator("[data-edit-env]")).to_have_count(1)
     expect(other.locator("[data-managed-note]")).to_have_count(0)
+
+    # The file's volumes and tasks: the note instead of the buttons that would change them.
+    open_tab(page, "volumes")
+    uploads = page.locator("tr[data-volume=uploads]")
+    expect(uploads.locator("[data-managed-note]")).to_have_text("managed by rivetr.toml at 1a2b3c4d5e6f")
+    expect(uploads.locator("button.danger")).to_have_count(0)
+    expect(page.locator("tr[data-volume=cache] button.danger")).to_have_count(1)
+    open_tab(page, "tasks")
+    cleanup = page.locator("tr[data-task=cleanup]")
+    expect(cleanup.locator("[data-managed-note]")).to_have_text("managed by rivetr.toml at 1a2b3c4d5e6f")
+    expect(cleanup.locator("button.danger")).to_have_count(0)
+    expect(cleanup.get_by_role("button", name="Run now")).to_have_count(1)
+    expect(page.locator("tr[data-task=report] button.danger")).to_have_count(1)

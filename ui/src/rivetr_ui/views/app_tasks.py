@@ -22,4 +22,7 @@ async def app_tasks(app_id: str) -> tuple[str, int]:
         page = await readmodels.app_tasks(ctx(), app_id, runs=RUNS_SHOWN)
     except NotFound:
         abort(404, f"App {app_id!r} not found.")
-    return await render("partials/app_tasks.html", **page)
+    from rivetr_core.iac.managed import managed_by_file
+
+    # The tasks the repository's rivetr.toml declares: their row says so instead of Disable and Delete.
+    return await render("partials/app_tasks.html", **page, managed=await managed_by_file(ctx().db, app_id))

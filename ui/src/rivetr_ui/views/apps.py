@@ -129,6 +129,7 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
         page["managed"] = await _managed_by_file(app.id)  # the file's env defaults: read-only rows
     elif tab == "volumes":
         page["volumes"] = await _volumes(app)
+        page["managed"] = await _managed_by_file(app.id)  # the file's volumes: no Delete
     elif tab == "previews":
         page["previews"] = await _previews(app)
     elif tab == "settings":
@@ -175,7 +176,9 @@ async def _volumes(app: AppSummary) -> list[dict[str, Any]]:
 @bp.get("/apps/<app_id>/partials/volumes")
 async def app_volumes(app_id: str) -> tuple[str, int]:
     app = await _app_or_404(app_id)
-    return await render("partials/volumes.html", app=app, volumes=await _volumes(app))
+    return await render(
+        "partials/volumes.html", app=app, volumes=await _volumes(app), managed=await _managed_by_file(app.id)
+    )
 
 
 def health_form(app: AppSummary) -> dict[str, Any]:
