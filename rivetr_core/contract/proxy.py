@@ -23,6 +23,9 @@ class Route:
     app_id: str | None = None
     #: Compress responses for clients that accept it (with ``[proxy] compression`` on); False passes them as sent.
     compression: bool = True
+    #: Choice among several upstreams: ``"round_robin"`` (in turn) or ``"least_conn"`` (fewest requests in
+    #: flight, ties in turn). A backend that knows only one way may ignore it.
+    load_balancer: str = "round_robin"
     #: ``/`` (the whole host) or ``/v1``-style: no trailing slash.
     path_prefix: str = "/"
     #: Forward ``/v1/x`` as ``/x`` (with ``X-Forwarded-Prefix: /v1``).

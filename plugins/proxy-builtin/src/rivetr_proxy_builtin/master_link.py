@@ -46,7 +46,7 @@ class MasterLink:
     def apply_state(self, state: dict[str, Any]) -> None:
         """Swap in a new snapshot. One event-loop step: every request sees the old or the new table."""
         old = self.routes.upstream_addrs
-        table = RouteTable(state.get("routes") or [])
+        table = RouteTable(state.get("routes") or [], self.active)  # least_conn routes read self.active
         stats = self.route_stats
         for entry in table.entries:
             if entry.domain not in stats:

@@ -67,8 +67,22 @@ class Upstream:
         self.host, self.port = split_address(addr)
 
 
+#: The route dict's ``load_balancer`` values: ``round_robin`` (the default) and ``least_conn``.
+LOAD_BALANCERS = ("round_robin", "least_conn")
+
+
 class RouteEntry:
-    __slots__ = ("compress", "domain", "hsts", "https_redirect", "pages", "rr", "special", "upstreams")
+    __slots__ = (
+        "compress",
+        "counts",
+        "domain",
+        "hsts",
+        "https_redirect",
+        "pages",
+        "rr",
+        "special",
+        "upstreams",
+    )
 
     def __init__(
         self,
@@ -88,6 +102,9 @@ class RouteEntry:
         #: None for a plain route; path dispatch, redirects, auth or stripping otherwise (see route_rules).
         self.special = special
         self.rr = -1  # round-robin cursor; per worker, which is fine: each worker spreads its own load
+        #: least_conn: the worker's requests in flight per upstream address (``Worker.active``, shared by every
+        #: route, so an upstream two routes use counts the requests of both); None: round robin.
+        self.counts: dict[str, int] | None = None
 
     def pick(self, unhealthy: frozenset[str] | set[str]) -> Upstream | None:
         ups = self.upstreams
@@ -95,12 +112,38 @@ class RouteEntry:
         if n == 1:
             u = ups[0]
             return None if u.addr in unhealthy else u
+        counts = self.counts
+        if counts is not None:
+            return self._least(ups, n, unhealthy, counts)
         for _ in range(n):
             self.rr = i = (self.rr + 1) % n
             u = ups[i]
             if u.addr not in unhealthy:
                 return u
         return None
+
+    def _least(
+        self, ups: list[Upstream], n: int, unhealthy: frozenset[str] | set[str], counts: dict[str, int]
+    ) -> Upstream | None:
+        """The healthy upstream with the fewest requests in flight. The search starts after the round-robin
+        cursor and the cursor moves to the one chosen, so equally loaded upstreams still take turns (an idle
+        route alternates exactly like round robin)."""
+        best: Upstream | None = None
+        best_count = best_i = 0
+        start = self.rr + 1
+        for k in range(n):
+            i = (start + k) % n
+            u = ups[i]
+            if u.addr in unhealthy:
+                continue
+            count = counts.get(u.addr, 0)
+            if best is None or count < best_count:
+                best, best_count, best_i = u, count, i
+                if not count:
+                    break  # nothing beats an idle upstream
+        if best is not None:
+            self.rr = best_i
+        return best
 
 
 #: Host values a table remembers (see RouteTable.remember); beyond it the others take the normalising path.
@@ -110,7 +153,11 @@ HOST_CACHE_MAX = 1024
 class RouteTable:
     __slots__ = ("entries", "exact", "hosts", "upstream_addrs", "wild", "with_pages")
 
-    def __init__(self, routes: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, routes: list[dict[str, Any]] | None = None, counts: dict[str, int] | None = None
+    ) -> None:
+        """``counts``: the worker's in-flight requests per upstream address, for the least_conn routes (a
+        table made without it counts nothing: its least_conn routes take turns)."""
         self.exact: dict[bytes, RouteEntry] = {}
         self.wild: dict[bytes, RouteEntry] = {}  # key: the suffix after "*.", e.g. b"example.com"
         #: Raw Host value as clients send it (``Example.com:8080``) → (route key, entry): one dict lookup per
@@ -134,6 +181,8 @@ class RouteTable:
                 key, ups, bool(r.get("https_redirect")), bool(r.get("hsts")), route_rules(r, prefix)
             )
             entry.compress = r.get("compression") is not False
+            if r.get("load_balancer") == "least_conn":
+                entry.counts = counts if counts is not None else {}
             if r.get("error_pages"):
                 entry.pages = route_pages(r)
                 self.with_pages.append(entry)

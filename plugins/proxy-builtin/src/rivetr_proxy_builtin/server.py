@@ -45,7 +45,14 @@ from .health import HealthTracker
 from .outlier import merge_reports
 from .route_metrics import fold_counts, latency_report
 from .route_rules import clean_rules
-from .routing import normalize_domain, normalize_prefix, route_key, route_key_of, split_address
+from .routing import (
+    LOAD_BALANCERS,
+    normalize_domain,
+    normalize_prefix,
+    route_key,
+    route_key_of,
+    split_address,
+)
 from .settings import ProxySettings
 from .tlsfiles import FALLBACK, cert_basename, covering_cert, domain_of, ensure_fallback_cert, write_private
 
@@ -438,6 +445,7 @@ class Master:
             "hsts": bool(r.get("hsts", False)),
             "app_id": r.get("app_id"),
             "compression": r.get("compression") is not False,  # response compression (see .compress)
+            **_balancer(r),  # only when not the default, like the rule keys
             **clean_rules(r),  # path prefix, redirects, basic auth: only the keys a route uses
         }
 
@@ -578,6 +586,15 @@ class Master:
             if h.proc.poll() is None:
                 h.proc.kill()
                 h.proc.wait()
+
+
+def _balancer(r: dict[str, Any]) -> dict[str, str]:
+    """The route dict's ``load_balancer`` key when it is not the default (so a plain route's dict, and the
+    state file, stay as they were); ``ValueError`` for a value the workers would not know."""
+    mode = r.get("load_balancer") or "round_robin"
+    if mode not in LOAD_BALANCERS:
+        raise ValueError(f"load_balancer must be round_robin or least_conn, got {mode!r}")
+    return {} if mode == "round_robin" else {"load_balancer": mode}
 
 
 def main(argv: list[str] | None = None) -> int:
