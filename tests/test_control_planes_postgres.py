@@ -16,10 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import postgres
+from tests.support.cli import cli_env
 from tests.support.postgres import PostgresServer
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, make_config
+from tests.test_cli import run
 
-pytestmark = [pytest.mark.docker, pytest.mark.fresh_schema]
+pytestmark = pytest.mark.fresh_schema
 
 LEASE = 2  # seconds: [database] plane_lease_seconds, short so the takeover comes quickly
 
@@ -75,6 +78,7 @@ def _planes(server: ServerProcess) -> list[dict[str, Any]]:
         return list(response.json()["items"])
 
 
+@pytest.mark.docker
 def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_takes_it_over_when_it_dies(
     postgres_server: PostgresServer,
     rivetr_server: Callable[..., ServerProcess],
@@ -102,6 +106,12 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
     assert [p["alive"] for p in planes] == [True, True]
     assert [p["pid"] for p in planes if p["leader"]] == [first.proc.pid]  # the plane that started first
     assert [p["pid"] for p in planes if p["this"]] == [second.proc.pid]
+    listed = run(["system", "control-planes"], cli_env(second, tmp_path))
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[2]: line for line in listed.output.splitlines()[1:3]}  # by pid
+    assert "alive" in rows[str(first.proc.pid)] and "leader" in rows[str(first.proc.pid)]
+    assert rows[str(second.proc.pid)].rstrip().endswith("*") and "leader" not in rows[str(second.proc.pid)]
+    assert f"database: postgresql, lease {LEASE} s" in listed.output
     # Several lease rounds of the second plane go by: the first renews its lease, so nothing is taken over.
     time.sleep(3 * LEASE)
     seen = _deployment(second, dep_id)
@@ -126,3 +136,45 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
     assert owner == _planes(second)[0]["id"]
     with httpx.Client(base_url=second.url, timeout=30) as anonymous:
         assert anonymous.get("/api/system/control-planes").status_code == 401
+
+
+async def test_the_server_page_and_the_api_show_the_planes(postgres_server: PostgresServer, tmp_path: Path):
+    """Two in-process control planes on one database: the second's Server page names the leader (the first);
+    each API answer marks the plane that answered."""
+    from contextlib import AsyncExitStack
+
+    from rivetr_core.app import create_app
+    from tests.support.server import ApiClient
+    from ui.tests.test_pages import do_setup
+
+    url = postgres_server.url(postgres_server.create_database())
+    async with AsyncExitStack() as stack:
+        apps = []
+        for name in ("one", "two"):
+            app = create_app(make_config(tmp_path / name, database={"url": url}))
+            await stack.enter_async_context(app.test_app())  # type: ignore[arg-type]
+            apps.append(app)
+        planes = [app.extensions["rivetr_ctx"].services["deployments"].plane for app in apps]
+        code, body = await ApiClient(apps[1]).get("/api/system/control-planes")
+        assert code == 200, body
+        assert body["database"] == "postgresql" and body["lease_seconds"] == 30
+        assert [(p["id"], p["leader"], p["this"]) for p in body["items"]] == [
+            (planes[0].id, True, False),
+            (planes[1].id, False, True),
+        ]
+        client = apps[1].test_client()
+        await do_setup(client)
+        page = await (await client.get("/server")).get_data(as_text=True)
+    line = page.split("data-control-planes>", 1)[1].split("</div>", 1)[0]
+    assert line.startswith("2 control planes alive · leader ")
+    assert f"pid {planes[0].pid}" in line and "(this one)" not in line
+
+
+@pytest.mark.skipif(postgres.enabled(), reason="the SQLite answer (RIVETR_TEST_DATABASE=postgres is set)")
+async def test_on_sqlite_the_one_plane_is_the_server_itself(api: Any):
+    code, body = await api.get("/api/system/control-planes")
+    assert code == 200, body
+    assert body["database"] == "sqlite" and body["lease_seconds"] is None
+    assert [(p["id"], p["alive"], p["leader"], p["this"]) for p in body["items"]] == [
+        (None, True, True, True)
+    ]

@@ -317,3 +317,6 @@ def _part(part: dict[str, Any] | None, unit: str = "") -> str:
         return "-"
     count = f"{part['count']} {unit}".strip()
     return f"{human_size(part['bytes'])} ({count})" if part["bytes"] is not None else f"? ({count})"
+
+
+from . import control_planes_cmd  # noqa: E402, F401  (registers control-planes on the group)

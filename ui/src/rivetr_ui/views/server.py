@@ -83,6 +83,13 @@ def _minutes_until(iso: str | None) -> int | None:
     return max(0, -int(-seconds // 60))
 
 
+async def control_planes() -> list[dict[str, Any]] | None:
+    """The control planes on the install's PostgreSQL (``GET /api/system/control-planes``'s items); None on
+    SQLite, where the one process is the page's server."""
+    plane = getattr(ctx().services.get("deployments"), "plane", None)
+    return [p.as_dict() for p in await plane.list()] if plane is not None else None
+
+
 @bp.get("/server")
 async def server() -> tuple[str, int]:
     await _allowed()
@@ -90,6 +97,7 @@ async def server() -> tuple[str, int]:
         "server.html",
         nav="server",
         server_status=await ctx().services.system.status(),
+        control_planes=await control_planes(),
         windows=WINDOWS,
         plugins=ctx().plugins.plugin_infos(),
         sample_interval=ctx().config.metrics.sample_interval,
