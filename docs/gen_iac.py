@@ -337,8 +337,7 @@ OUTRO = """\
 - Apply runs as one request: a very large project is applied in one go, not in the background.
 - Managed settings: the links, backup schedules and route settings a file declares are not refused through
   their own endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file
-  for an app's managed keys; the dashboard's Volumes and Tasks tabs still offer Edit and Delete on the file's
-  rows (the API refuses them with its message).
+  for an app's managed keys.
 """
 
 
