@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     live,
     notifications,
     profile,
+    project_notifications,
     projects,
     proxy_routes,
     registries,

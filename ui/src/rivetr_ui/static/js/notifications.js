@@ -151,6 +151,7 @@
     var events = d.events ? d.events.split(" ") : [];
     form.querySelectorAll('input[name="events"]').forEach(function (box) { box.checked = events.indexOf(box.value) >= 0; });
     form.querySelector("#ch-enabled").checked = d.enabled === "true";
+    form.querySelector("#ch-routed-only").checked = d.routedOnly === "true";
     showService();
     form.scrollIntoView({ block: "start" });
     form.querySelector("#ch-name").focus();
