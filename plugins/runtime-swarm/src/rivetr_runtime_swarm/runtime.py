@@ -286,7 +286,7 @@ class SwarmRuntime(DockerRuntime):
             details={"service": service_id},
         )
 
-    def _remove_service(self, service_id: str) -> None:
+    def _remove_service(self, service_id: str, force: bool = True) -> None:
         api = self._api()
         try:
             service = self._service(service_id)
@@ -298,6 +298,12 @@ class SwarmRuntime(DockerRuntime):
         # use cannot be removed, which is what a caller of ``remove`` does next.
         deadline = time.monotonic() + REMOVE_TIMEOUT
         label = {"label": [f"com.docker.swarm.service.id={service['ID']}"]}
+        if force:
+            # What ``docker rm -f`` does: no grace period (the agent would give a process that ignores
+            # SIGTERM its full stop_grace_period); the service is gone, so nothing restarts them.
+            for summary in api.containers(filters=label) or []:
+                with contextlib.suppress(docker.errors.APIError):
+                    api.kill(summary["Id"])
         while api.containers(all=True, filters=label) and time.monotonic() < deadline:
             time.sleep(0.1)
 
@@ -379,8 +385,9 @@ class SwarmRuntime(DockerRuntime):
         await self._call(self._start, container_id, container=container_id)
 
     async def remove(self, container_id: str, force: bool = True) -> None:
-        """Remove the service and wait for its containers to go; a missing service is not an error."""
-        await self._call(self._remove_service, container_id, container=container_id)
+        """Remove the service and wait for its containers to go (``force``: killed, not stopped); a missing
+        service is not an error."""
+        await self._call(self._remove_service, container_id, force, container=container_id)
 
     async def pause(self, container_id: str) -> None:
         await super().pause(await self._resolve(container_id))
