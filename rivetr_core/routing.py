@@ -262,14 +262,33 @@ class RouteService:
             await self.proxy.set_route(route)
         await self._notify(row.domain, row)
 
-    async def _with_pages(self, route: Route, pages: dict[str, dict[str, Any]] | None = None) -> Route:
-        """Add the app's maintenance page and error pages (:mod:`rivetr_core.apppages`) to its route."""
+    async def _with_pages(
+        self,
+        route: Route,
+        pages: dict[str, dict[str, Any]] | None = None,
+        balancers: dict[str, str] | None = None,
+    ) -> Route:
+        """Add the app's maintenance page and error pages (:mod:`rivetr_core.apppages`) and its load balancer
+        to its route."""
         if route.app_id is not None:
             fields = (pages if pages is not None else await self.app_pages(route.app_id)).get(route.app_id)
             if fields:
                 route.error_pages = fields.get("error_pages", {})
                 route.maintenance = fields.get("maintenance")
+            if balancers is None:
+                balancers = await self.app_balancers(route.app_id)
+            route.load_balancer = balancers.get(route.app_id, "round_robin")
         return route
+
+    async def app_balancers(self, app_id: str | None = None) -> dict[str, str]:
+        """``{app_id: load balancer}`` of the apps that chose other than round robin (of one app if given)."""
+        from .models.apps import App
+
+        query = select(App.id, App.load_balancer).where(col(App.load_balancer) != "round_robin")
+        if app_id is not None:
+            query = query.where(col(App.id) == app_id)
+        async with self.db.session() as session:
+            return dict((await session.exec(query)).all())
 
     async def app_pages(self, app_id: str | None = None) -> dict[str, dict[str, Any]]:
         """``{app_id: route fields}`` of the apps with maintenance on or pages set (of one app if given)."""
@@ -299,9 +318,10 @@ class RouteService:
         async with self.db.session() as session:
             rows = (await session.exec(select(ProxyRoute).where(col(ProxyRoute.app_id) == app_id))).all()
         pages = await self.app_pages(app_id)
+        balancers = await self.app_balancers(app_id)
         for row in rows:
             route = self._to_route(row, await self.settings_row(row.domain))
-            await self.proxy.set_route(await self._with_pages(route, pages))
+            await self.proxy.set_route(await self._with_pages(route, pages, balancers))
 
     async def remove(self, domain: str) -> bool:
         if self.dashboard is not None and domain == self.dashboard.domain:
@@ -392,8 +412,12 @@ class RouteService:
         rows = await self.list()  # with the dashboard's route
         settings = await self.settings_rows()
         pages = await self.app_pages()
+        balancers = await self.app_balancers()
         await self.proxy.replace_routes(
-            [await self._with_pages(self._to_route(row, settings.get(row.domain)), pages) for row in rows]
+            [
+                await self._with_pages(self._to_route(row, settings.get(row.domain)), pages, balancers)
+                for row in rows
+            ]
         )
         return len(rows)
 

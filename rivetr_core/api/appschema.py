@@ -86,6 +86,12 @@ def check_commit(value: str | None) -> str | None:
 
 
 DeployStrategy = Literal["rolling", "recreate"]
+LoadBalancer = Literal["round_robin", "least_conn"]
+_BALANCER_HELP = (
+    "How the proxy spreads requests over the app's replicas (docs/scaling.md): round_robin (default, in turn) "
+    "or least_conn (the replica with the fewest requests in flight; ties in turn). Applies to the app's routes "
+    "at once."
+)
 EnvScope = Literal["runtime", "build", "both"]
 _SCOPE_DOC = (
     "runtime: the container's environment; build: a build argument only (docs/builds.md); both. A secret with "
@@ -513,6 +519,7 @@ class AppIn(_BuildOverrides):
     )
     deploy_strategy: DeployStrategy = Field("rolling", description=_STRATEGY_HELP)
     replicas: int = Field(1, ge=1, le=20, description=_REPLICAS_HELP)
+    load_balancer: LoadBalancer = Field("round_robin", description=_BALANCER_HELP)
     max_surge: int = Field(1, ge=0, le=20, description=_SURGE_HELP)
     max_unavailable: int = Field(0, ge=0, le=20, description=_UNAVAILABLE_HELP)
     backup_consistency: BackupConsistency = Field("pause", description=_CONSISTENCY_HELP)
@@ -563,6 +570,7 @@ class AppUpdate(_BuildOverrides):
     auto_domain: bool | None = Field(None, description="Routes or drops the generated domain at once.")
     deploy_strategy: DeployStrategy | None = Field(None, description=_STRATEGY_HELP)
     replicas: int | None = Field(None, ge=1, le=20, description=_REPLICAS_HELP + _REPLICAS_UPDATE)
+    load_balancer: LoadBalancer | None = Field(None, description=_BALANCER_HELP)
     max_surge: int | None = Field(None, ge=0, le=20, description=_SURGE_HELP)
     max_unavailable: int | None = Field(None, ge=0, le=20, description=_UNAVAILABLE_HELP)
     backup_consistency: BackupConsistency | None = Field(None, description=_CONSISTENCY_HELP)

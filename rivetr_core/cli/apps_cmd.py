@@ -13,6 +13,7 @@ import click
 
 from .app_pages_cmd import apps_error_page, apps_maintenance
 from .auto_domain_cmd import apps_auto_domain, default_domain_text, with_default_domain
+from .balancer_cmd import apps_load_balancer
 from .client import Connection, complete_app, connection_options, json_option, show_or_set
 from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
@@ -682,6 +683,7 @@ for _command in (
     apps_error_page,
     apps_scale,
     apps_replicas,
+    apps_load_balancer,
 ):
     apps.add_command(_command)
 

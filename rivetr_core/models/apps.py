@@ -121,6 +121,11 @@ class App(SQLModel, table=True):
     #: Containers of the app behind the proxy on this server (1..20; see rivetr_core.engine.replicas): a
     #: deployment starts this many, ``POST /api/apps/{id}/scale`` changes it without a rebuild.
     replicas: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    #: How the proxy spreads the app's requests over its replicas: ``round_robin`` (in turn) or ``least_conn``
+    #: (the replica with the fewest requests in flight); carried on each of the app's routes.
+    load_balancer: str = Field(
+        default="round_robin", max_length=20, sa_column_kwargs={"server_default": "round_robin"}
+    )
     #: Rolling update of the replicas (rivetr_core.engine.rollout): how many new replicas start beyond
     #: ``replicas`` at a time, and how many may be missing meanwhile (0..replicas, not both 0).
     max_surge: int = Field(default=1, sa_column_kwargs={"server_default": "1"})

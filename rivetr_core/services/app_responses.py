@@ -110,6 +110,7 @@ class AppOut(_Out):
     )
     deploy_strategy: str = Field(description="rolling or recreate.")
     replicas: int = Field(1, description="Containers of the app behind the proxy (docs/scaling.md).")
+    load_balancer: str = Field("round_robin", description="round_robin or least_conn, over the replicas.")
     max_surge: int = Field(1, description="New replicas a rolling update starts at a time beyond replicas.")
     max_unavailable: int = Field(0, description="Replicas a rolling update may take out of service at once.")
     backup_consistency: str = Field(description="pause, command or none.")

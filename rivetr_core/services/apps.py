@@ -381,6 +381,8 @@ class AppService:
         )
         if (domains is not None and domains != old_domains) or flags_changed:
             await ctx.services.deployments.sync_routes(app_id, old_domains)
+        elif values.get("load_balancer", old_app.load_balancer) != old_app.load_balancer:
+            await ctx.services.routes.publish_app(app_id)  # the routes carry it: pushed again, now
         from rivetr_core.autodomains import follow_app_edit  # the generated name follows renames (issue 22)
 
         await follow_app_edit(ctx, old_app, values)
