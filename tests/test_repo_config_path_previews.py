@@ -177,3 +177,24 @@ async def test_a_same_repo_preview_applies_the_file_but_not_its_domains(papi, gi
     assert (base["port"], base["memory_limit"], base["domains"]) == (8000, 256 * 1024**2, ["web.example.com"])
     assert await _volumes(papi, app["id"]) == []
     await asyncio.sleep(0)
+
+
+async def test_a_rollback_reapplies_the_recorded_file_from_its_path(papi, git_server, fake_runtime):
+    repo = git_server.create_repo("mono")
+    repo.write("deploy/web.toml", "port = 8080\n")
+    repo.commit("v1")
+    app = await make_app(papi, repo, config_path="deploy/web.toml")
+    v1 = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    repo.write("deploy/web.toml", "port = 8081\n")
+    repo.commit("v2")
+    v2 = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert (v1["status"], v2["status"]) == ("running", "running"), (v1["error"], v2["error"])
+    code, body = await papi.put(f"/api/apps/{app['id']}", json={"config_path": "elsewhere.toml"})
+    assert code == 200, body
+    code, rb = await papi.post(f"/api/deployments/{v1['id']}/rollback")
+    assert code == 202, rb
+    done = await wait_status(papi, rb["id"], ("running", "failed"))
+    assert done["status"] == "running", (done["error"], done["log_tail"])
+    assert "rivetr.toml: port 8081 -> 8080" in await _log(papi, done["id"])
+    assert done["applied_config"]["path"] == "deploy/web.toml"
+    assert (await papi.get(f"/api/apps/{app['id']}"))[1]["port"] == 8080

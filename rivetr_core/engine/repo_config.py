@@ -80,8 +80,7 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
 
     svc, dep = pipeline.service, pipeline.deployment
     text: str | None = None
-    # A rollback re-applies what its deployment recorded, wherever the file was then.
-    rel = pipeline.snap.app.config_path
+    rel = pipeline.snap.app.config_path  # None: off (a rollback still re-applies what it recorded)
     if document is None:
         if pipeline.workdir is None or not rel:
             return False
@@ -185,6 +184,7 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
         pipeline.log(f"{PREFIX}: {line}")
     if not lines:
         pipeline.log(f"{PREFIX}{where}: settings unchanged")
+    # A rollback records where its deployment's file was, wherever the app's file is now.
     source = pipeline.source.applied_config if document is not None and pipeline.source else None
     path = (source or {}).get("path") or rel or REPO_CONFIG_PATH
     dep.applied_config = {"commit": commit, "path": path, "file": recorded, "changes": lines}
