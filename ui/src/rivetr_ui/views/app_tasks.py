@@ -22,7 +22,8 @@ async def app_tasks(app_id: str) -> tuple[str, int]:
         page = await readmodels.app_tasks(ctx(), app_id, runs=RUNS_SHOWN)
     except NotFound:
         abort(404, f"App {app_id!r} not found.")
-    from rivetr_core.iac.managed import managed_by_file
+    from rivetr_core.readmodels import managed_settings
 
     # The tasks the repository's rivetr.toml declares: their row says so instead of Disable and Delete.
-    return await render("partials/app_tasks.html", **page, managed=await managed_by_file(ctx().db, app_id))
+    managed = await managed_settings.managed_by_file(ctx().db, app_id)
+    return await render("partials/app_tasks.html", **page, managed=managed)

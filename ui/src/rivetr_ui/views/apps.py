@@ -153,9 +153,9 @@ async def _app_page(app_id: str, tab: str) -> tuple[str, int]:
 
 async def _managed_by_file(app_id: str) -> Any:
     """What the repository's rivetr.toml manages (read-only in the form); loads the iac module on first use."""
-    from rivetr_core.iac.managed import managed_by_file
+    from rivetr_core.readmodels import managed_settings
 
-    return await managed_by_file(ctx().db, app_id)
+    return await managed_settings.managed_by_file(ctx().db, app_id)
 
 
 @bp.get("/apps/<app_id>/partials/pending")
