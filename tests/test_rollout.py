@@ -207,3 +207,23 @@ def test_the_cli_sets_the_rollout_and_lists_replica_stats(tmp_path: Path) -> Non
             assert run("logs", "web", "--replica", "7").exit_code != 0  # no such replica: the API's 404
     finally:
         fake.shutdown()
+
+
+async def test_a_project_file_declares_the_rollout_settings(api: ApiClient, fake_runtime: FakeRuntime):
+    from tests.test_iac_api import app_named, export
+
+    file = (
+        '[project]\nname = "roll"\n\n[[apps]]\nname = "web"\n'
+        f'source = {{ kind = "image", image = "{IMAGE}" }}\nport = 8080\n'
+        "replicas = 3\nmax_surge = 2\nmax_unavailable = 1\n"
+    )
+    status, plan = await api.post("/api/projects/apply", json={"toml": file})
+    assert status == 200 and plan["changed"], plan
+    app = await app_named(api, "web")
+    assert (app["replicas"], app["max_surge"], app["max_unavailable"]) == (3, 2, 1)
+    text = await export(api, "roll")
+    assert "max_surge = 2" in text and "max_unavailable = 1" in text
+    bad = file.replace("max_surge = 2\nmax_unavailable = 1", "max_surge = 0\nmax_unavailable = 0")
+    status, body = await api.post("/api/projects/apply", json={"toml": bad})
+    assert status == 422 and "cannot both be 0" in body["error"]["message"], body
+    assert (await app_named(api, "web"))["max_surge"] == 2

@@ -46,6 +46,8 @@ APP_KEYS: tuple[str, ...] = tuple(
         # run
         "port",
         "replicas",  # once the apps API has it (issue 23): taken only if AppUpdate declares it
+        "max_surge",
+        "max_unavailable",
         "environment",
         "cpu_limit",
         "memory_limit",
