@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
+from tests.support import at_rest
 from tests.support.cli import api_in_thread
 from tests.support.server import ADMIN_TOKEN
 
@@ -35,8 +35,7 @@ class Server:
 
     def totp_secret(self) -> str:
         """alice's current TOTP secret, unsealed from the database (what her phone scanned)."""
-        with sqlite3.connect(self.ctx.config.server.data_dir / "rivetr.db") as conn:
-            ((sealed,),) = conn.execute("SELECT secret FROM user_totp").fetchall()
+        ((sealed,),) = at_rest.query(self.ctx, "SELECT secret FROM user_totp")
         return str(self.ctx.secrets.decrypt(sealed))
 
     def run(self, user: str, *args: str, stdin: Any = None, env: dict[str, str] | None = None) -> Any:

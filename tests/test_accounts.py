@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from rivetr_core.accounts.service import AccountService
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.app import create_app
 from rivetr_core.db.engine import utcnow
+from tests.support import at_rest
 from tests.support.server import ADMIN_TOKEN, AUTH, ApiClient, websocket_outcome
 
 PASSWORD = "correct horse battery"
@@ -153,10 +153,8 @@ async def test_setup_validation_names_the_field(api: ApiClient, payload: dict, f
 
 async def test_password_is_stored_hashed(api: ApiClient) -> None:
     await setup_admin(api)
-    db_path = api.ctx.config.server.data_dir / "rivetr.db"
-    with sqlite3.connect(db_path) as conn:
-        (stored,) = conn.execute("SELECT password_hash FROM users").fetchone()
-    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    ((hashed,),) = at_rest.query(api.ctx, "SELECT password_hash FROM users")
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
 
 
 # ------------------------------------------------------------------------------------------------ login
@@ -187,9 +185,7 @@ async def test_login_sets_a_hardened_cookie_and_rotates_the_session(api: ApiClie
     service: AccountService = api.ctx.services["accounts"]
     assert await service.session_for(first) is None  # the old id no longer works
     assert await service.session_for(second) is not None
-    db_path = api.ctx.config.server.data_dir / "rivetr.db"
-    with sqlite3.connect(db_path) as conn:
-        hashes = [r[0] for r in conn.execute("SELECT token_hash FROM user_sessions")]
+    hashes = [r[0] for r in at_rest.query(api.ctx, "SELECT token_hash FROM user_sessions")]
     assert hashes == [hashlib.sha256(second.encode()).hexdigest()]
 
 
@@ -325,9 +321,7 @@ async def test_api_token_lifecycle(api: ApiClient) -> None:
     assert [t["name"] for t in listed] == ["ci"]
     assert "token" not in listed[0] and raw not in str(listed)
     assert listed[0]["last_used_at"] is not None
-    db_path = api.ctx.config.server.data_dir / "rivetr.db"
-    with sqlite3.connect(db_path) as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = at_rest.stored_bytes(api.ctx).decode(errors="replace")
     assert raw not in dump and hashlib.sha256(raw.encode()).hexdigest() in dump
     status, _ = await api.delete(f"/api/tokens/{created['id']}")
     assert status == 204

@@ -20,6 +20,7 @@ from rivetr_core.contract.runtime import LogLine
 from rivetr_core.dotenv import DotenvError, parse_dotenv
 from rivetr_core.services.app_logs import parse_log_time
 from rivetr_core.testing import FakeRuntime
+from tests.support import at_rest
 from tests.support.server import AUTH, ApiClient, api_on, make_config
 
 IMAGE = "registry.example.com/team/logs:1"
@@ -236,8 +237,7 @@ async def test_bulk_env_preview_then_apply(api: ApiClient) -> None:
     code, masked = await api.get(f"{base}/TOKEN")
     assert masked["value"] != "new secret"
     # Encrypted at rest like every variable: the plain value is nowhere in the database file.
-    db_file = api.ctx.config.server.data_dir / "rivetr.db"
-    assert b"new secret" not in db_file.read_bytes()
+    assert b"new secret" not in at_rest.stored_bytes(api.ctx)
 
     # The same plain value again is unchanged; flags for every imported key (build scope) are a change.
     code, done = await api.post(f"{base}/bulk", json={"dotenv": "PLAIN=1\n"})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.support import at_rest
 from tests.support.server import ApiClient
 
 GOOD = {"name": "web", "git_url": "https://git.example.com/acme/web.git", "port": 8000}
@@ -227,8 +226,7 @@ async def test_env_vars_masked_and_encrypted_at_rest(api: ApiClient):
     assert (await api.delete(base + "/MODE"))[0] == 204
     assert (await api.delete(base + "/MODE"))[0] == 404
     await api.ctx.db.close()  # checkpoint WAL so every byte is in files we read
-    data_dir = api.ctx.config.server.data_dir
-    blob = b"".join(p.read_bytes() for p in Path(data_dir).glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(api.ctx)
     assert secret.encode() not in blob and plain.encode() not in blob and b"changed" not in blob
 
 
@@ -264,7 +262,7 @@ async def test_ssh_keys(api: ApiClient):
     await api.put(f"/api/apps/{app['id']}", json={"ssh_key_id": None})
     assert (await api.delete(f"/api/ssh-keys/{key['id']}"))[0] == 204
     await api.ctx.db.close()
-    blob = b"".join(p.read_bytes() for p in Path(api.ctx.config.server.data_dir).glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(api.ctx)
     assert private.splitlines()[1].encode() not in blob
 
 
@@ -327,5 +325,5 @@ async def test_token_in_git_url_is_moved_to_the_encrypted_token(api: ApiClient, 
     snap = await api.ctx.services["deployments"].snapshot(body["id"])
     assert snap.app.git_url == stored and snap.git_token.endswith("s3cret")
     await api.ctx.db.close()
-    blob = b"".join(p.read_bytes() for p in Path(api.ctx.config.server.data_dir).glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(api.ctx)
     assert b"s3cret" not in blob

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from tests.support import at_rest
 
 ROUTE = {"domain": "audit.example.com", "upstreams": ["127.0.0.1:9"]}
 
@@ -58,8 +59,7 @@ async def test_login_success_and_failure_recorded_without_password(api) -> None:
         ("auth.login", "user:alice", "failure"),
         ("auth.setup", "user:alice", "success"),
     ]
-    data_dir = Path(api.ctx.config.server.data_dir)
-    stored = b"".join(p.read_bytes() for p in data_dir.glob("rivetr.db*"))
+    stored = at_rest.stored_bytes(api.ctx)
     assert secret.encode() not in stored and b"wrong-password-1" not in stored
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.testing import FakeRuntime
+from tests.support import at_rest
 from tests.support.roles import member
 from tests.support.server import ApiClient, api_on, make_config
 
@@ -99,8 +100,7 @@ async def test_regenerate_replaces_the_secret_and_only_revealers_read_it(api: Ap
     assert status == 202, body
 
     # Stored encrypted: the secret's bytes are nowhere in the database files.
-    data = Path(api.ctx.config.server.data_dir)
-    raw = b"".join(p.read_bytes() for p in data.glob("rivetr.db*"))
+    raw = at_rest.stored_bytes(api.ctx)
     assert second["value"].encode() not in raw
 
 

@@ -159,6 +159,7 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, api_on, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 FEATURE = ("rivetr_core.services.build_plan", "rivetr_builder_auto.builder", "rivetr_builder_auto.detectors")
 
@@ -176,8 +177,7 @@ async def main():
     git("commit", "-q", "-m", "site", cwd=repo)
     data = base / "data"
     data.mkdir()
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         api = ApiClient(app)
         code, body = await api.post("/api/apps", json={"name": "site", "git_url": str(repo), "port": 80})

@@ -16,6 +16,7 @@ import pytest
 
 from rivetr_core.contract import ContainerInfo, RivetrEvent, RuntimeUnavailable
 from rivetr_core.testing import FakeRuntime
+from tests.support import at_rest
 from tests.support.server import PIPELINE_STATUSES, ApiClient, make_config
 
 
@@ -645,7 +646,7 @@ async def test_private_https_repository_with_a_token(papi, git_server, fake_runt
     finally:
         server.close()
     await papi.ctx.db.close()
-    blob = b"".join(p.read_bytes() for p in papi.ctx.config.server.data_dir.glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(papi.ctx)
     assert TOKEN.encode() not in blob
 
 

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from rivetr_core.cli.main import cli
+from tests.support import at_rest
 from tests.support.cli import cli_env, module_server
 from tests.support.fake_git_host import CLIENT_ID, CLIENT_SECRET, FakeGitHost
 from tests.support.roles import make_team, member
@@ -25,8 +26,7 @@ CALLBACK = "http://rivetr.test/oauth/github/callback"
 
 
 def _db_bytes(api: ApiClient) -> bytes:
-    data = Path(api.ctx.config.server.data_dir)
-    return b"".join(p.read_bytes() for p in data.glob("rivetr.db*"))
+    return at_rest.stored_bytes(api.ctx)
 
 
 @pytest.fixture

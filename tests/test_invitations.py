@@ -4,7 +4,6 @@ as what (a unit test of the rule with principals built by hand); the audit log n
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,18 @@ import pytest
 from rivetr_core.accounts import credentials
 from rivetr_core.accounts.web import SESSION_COOKIE
 from rivetr_core.authz.permissions import Principal
+from tests.support import at_rest
 from tests.support.server import ApiClient, make_config
 
 PASSWORD = "a-long-password-1"
 
 
 def db_rows(api: ApiClient, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    path = api.app.config["RIVETR"].server.data_dir / "rivetr.db"
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql, args).fetchall()
+    return at_rest.query(api.ctx, sql, *args)
 
 
 def db_write(api: ApiClient, sql: str, *args: Any) -> None:
-    path = api.app.config["RIVETR"].server.data_dir / "rivetr.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute(sql, args)
+    at_rest.execute(api.ctx, sql, *args)
 
 
 def field_of(body: Any) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from rivetr_core.contract import RivetrEvent
+from tests.support import at_rest
 from tests.support.json_receiver import JsonReceiver as Receiver
 from tests.support.json_receiver import running_receiver
 
@@ -33,9 +33,7 @@ async def test_channel_crud_masks_and_encrypts_url(api, receiver: Receiver) -> N
     assert status == 201, body
     assert body["url"] == "json://***" and body["events"] == ["deployment_failed"]
     channel_id = body["id"]
-    db_bytes = Path(api.ctx.config.server.data_dir / "rivetr.db").read_bytes()
-    for wal in api.ctx.config.server.data_dir.glob("rivetr.db-wal"):
-        db_bytes += wal.read_bytes()
+    db_bytes = at_rest.stored_bytes(api.ctx)
     assert receiver.url.encode() not in db_bytes and b"127.0.0.1:" not in db_bytes
 
     status, listed = await api.get("/api/notification-channels")

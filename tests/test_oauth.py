@@ -4,7 +4,6 @@ real local HTTP server speaking the GitHub and GitLab subsets (``tests/support/f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from rivetr_core.pagination import encode_cursor
+from tests.support import at_rest
 from tests.support.fake_git_host import CLIENT_ID, CLIENT_SECRET, FakeGitHost
 from tests.support.server import ApiClient
 
@@ -74,9 +74,7 @@ async def test_connect_github_with_state_and_pkce(oauth_api: ApiClient, fake_git
     status, listed = await oauth_api.get("/api/git-providers")
     assert status == 200 and [a["id"] for a in listed["items"]] == [account["id"]]
     token = next(iter(fake_git_host.tokens))
-    raw = (Path(oauth_api.ctx.config.server.data_dir) / "rivetr.db").read_bytes()
-    wal = Path(oauth_api.ctx.config.server.data_dir) / "rivetr.db-wal"
-    raw += wal.read_bytes() if wal.exists() else b""
+    raw = at_rest.stored_bytes(oauth_api.ctx)
     assert token.encode() not in raw, "access token stored in plaintext"
     assert token not in str(listed)
     # Connecting the same remote user again updates the account instead of adding one.

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import os
-import sqlite3
 import struct
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rivetr_core.db.engine import utcnow
+from tests.support import at_rest
 from tests.support.server import ApiClient
 from tests.test_accounts import PASSWORD, cookie_of
 from tests.test_two_factor import Account, code_at, db_rows, logged_in_alice, password_step, second_step
@@ -204,10 +204,7 @@ async def test_an_expired_registration_challenge_is_refused(api: ApiClient) -> N
     alice = await logged_in_alice(api)
     _, options = await alice.call("POST", "/api/auth/passkeys/register/options")
     past = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)  # its five minutes are over
-    with sqlite3.connect(api.app.config["RIVETR"].server.data_dir / "rivetr.db") as conn:
-        assert (
-            conn.execute("UPDATE passkey_challenges SET expires_at = ?", (past.isoformat(" "),)).rowcount == 1
-        )
+    assert at_rest.execute(api.ctx, "UPDATE passkey_challenges SET expires_at = ?", past) == 1
     status, body = await alice.call(
         "POST", "/api/auth/passkeys", json={"credential": SoftAuthenticator().create(options)}
     )

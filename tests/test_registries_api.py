@@ -138,12 +138,12 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         api = ApiClient(app)
         code, body = await api.get("/api/apps")

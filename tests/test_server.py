@@ -291,6 +291,7 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 FEATURE = ("rivetr_core.services.backups", "rivetr_core.models.backups")
 
@@ -298,8 +299,7 @@ async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
     # as `rivetr serve` does: migrations run in a child process, never loading every table in the server
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         print("idle", [m for m in FEATURE if m in sys.modules])
         code, body = await ApiClient(app).get("/api/backup-destinations")

@@ -278,14 +278,14 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, api_on, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 FEATURE = ("rivetr_core.models.services", "rivetr_core.services.service_links", "rivetr_core.managed.catalog")
 
 async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         api = ApiClient(app)
         code, body = await api.post("/api/apps", json={"name": "web", "git_url": "https://x.test/a.git", "port": 80})

@@ -23,6 +23,7 @@ import pytest
 from rivetr_core.contract import ExecResult, LogLine
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.fake_runtime import FakeImage
+from tests.support import at_rest
 from tests.support.server import ApiClient, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ async def test_create_runs_the_template_privately_and_masks_credentials(
     assert revealed["connection_url"] == f"postgres://app:{password}@db:5432/app"
 
     # stored encrypted: the password is nowhere in the database file
-    db_bytes = b"".join(p.read_bytes() for p in (sapi.ctx.config.server.data_dir).glob("rivetr.db*"))
+    db_bytes = at_rest.stored_bytes(sapi.ctx)
     assert password.encode() not in db_bytes
 
 
@@ -516,14 +517,14 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 FEATURE = ("rivetr_core.services.managed", "rivetr_core.models.services", "rivetr_core.managed.lifecycle")
 
 async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         await asyncio.sleep(0.2)  # the start-up reconcile has looked at the (empty) services table
         print("idle", [m for m in FEATURE if m in sys.modules])

@@ -18,6 +18,7 @@ import pytest
 
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.fake_runtime import FakeImage
+from tests.support import at_rest
 from tests.support.server import ApiClient, make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,8 +122,7 @@ async def test_names_domains_and_sources_are_checked(api: ApiClient) -> None:
     code, revealed = await api.get(f"/api/stacks/{stack['id']}", query_string={"reveal": "true"})
     assert code == 200 and revealed["env"] == {"APP_SECRET": "s3cret"}
     # The variables are stored encrypted.
-    db_file = api.ctx.config.server.data_dir / "rivetr.db"
-    assert b"s3cret" not in db_file.read_bytes()
+    assert b"s3cret" not in at_rest.stored_bytes(api.ctx)
 
     code, body = await api.post(
         "/api/stacks", json={"name": "shop", "compose": GOOD, "env": {"APP_SECRET": "x"}}
@@ -263,6 +263,7 @@ import asyncio, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 FEATURE = ("yaml", "jsonschema", "rivetr_core.services.stacks", "rivetr_core.compose.loader", "rivetr_core.models.stacks")
 
@@ -270,8 +271,7 @@ async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
     # As `rivetr serve` does: the schema is migrated in a child process (alembic imports every table).
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     async with app.test_app():
         api = ApiClient(app)
         code, body = await api.get("/api/apps")
@@ -387,7 +387,7 @@ async def test_a_private_repository_stack_keeps_its_credentials_encrypted_and_ma
     assert code == 200 and token not in str(revealed) and revealed["has_git_token"], revealed
     listed = (await api.get("/api/stacks"))[1]
     assert token not in str(listed) and secret not in str(listed)
-    data = b"".join(p.read_bytes() for p in api.ctx.config.server.data_dir.glob("rivetr.db*"))
+    data = at_rest.stored_bytes(api.ctx)
     assert token.encode() not in data and secret.encode() not in data  # encrypted at rest
 
     # Refused: a token over git://, a webhook secret too short, credentials on a pasted file.

@@ -4,7 +4,6 @@ code reuse, recovery codes, challenge expiry and kill, the rate limit, disabling
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from datetime import timedelta
 from typing import Any
@@ -13,6 +12,7 @@ import pyotp
 
 from rivetr_core.app import create_app
 from rivetr_core.db.engine import utcnow
+from tests.support import at_rest
 from tests.support.server import ApiClient
 from tests.test_accounts import PASSWORD, cookie_of, setup_admin
 
@@ -62,8 +62,7 @@ async def second_step(api: ApiClient, challenge: str, **factor: str) -> tuple[in
 
 
 def db_rows(api: ApiClient, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(api.app.config["RIVETR"].server.data_dir / "rivetr.db") as conn:
-        return conn.execute(sql, args).fetchall()
+    return at_rest.query(api.ctx, sql, *args)
 
 
 # ------------------------------------------------------------------------------------------------ enrolment
@@ -192,10 +191,7 @@ async def test_an_expired_challenge_is_refused(api: ApiClient) -> None:
     secret = await enrolled_then_logged_out(api)
     _, pending = await password_step(api)
     later = (utcnow() - timedelta(seconds=1)).replace(tzinfo=None)  # five minutes on: the expiry has passed
-    with sqlite3.connect(api.app.config["RIVETR"].server.data_dir / "rivetr.db") as conn:
-        assert (
-            conn.execute("UPDATE login_challenges SET expires_at = ?", (later.isoformat(" "),)).rowcount == 1
-        )
+    assert at_rest.execute(api.ctx, "UPDATE login_challenges SET expires_at = ?", later) == 1
     status, body = await second_step(api, pending["challenge"], code=code_at(secret, 1))
     assert status == 401 and body["error"]["code"] == "invalid_challenge"
     assert cookie_of(api) is None and db_rows(api, "SELECT count(*) FROM user_sessions") == [(0,)]

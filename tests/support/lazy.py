@@ -20,14 +20,14 @@ import asyncio, json, subprocess, sys, tempfile
 from pathlib import Path
 from tests.support.server import ApiClient, make_config
 from rivetr_core.app import create_app
+from tests.support.migrate_first import migrated_config
 
 MODULES, REQUESTS = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 
 async def main():
     data = Path(tempfile.mkdtemp()) / "data"
     data.mkdir()
-    subprocess.run([sys.executable, "-m", "rivetr_core.db.upgrade", str(data)], check=True)
-    app = create_app(make_config(data))
+    app = create_app(migrated_config(data))
     loaded = {}
     async with app.test_app():
         api = ApiClient(app)

@@ -1,0 +1,127 @@
+"""What a test app stored, read behind the app's back, on SQLite or PostgreSQL (``RIVETR_TEST_DATABASE=postgres``).
+
+Tests check what is at rest (a secret is encrypted, a password hashed) or age a row by hand. They used to open the
+SQLite file; these helpers take the app's context (or its config) and go to whichever database it uses:
+
+* :func:`query` / :func:`execute`: one statement with ``?`` placeholders (SQLite's style; turned into ``$n`` for
+  PostgreSQL), on a connection of their own, committed;
+* :func:`stored_bytes`: everything the database holds, as bytes to search for a plaintext: the SQLite file and its
+  WAL, or a ``pg_dump`` of the PostgreSQL database (the dump is the rows' text, which is what a plaintext secret would
+  show up in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+import subprocess
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+
+def _url_of(source: Any) -> str:
+    """The database URL of an app context (``api.ctx``), a :class:`~rivetr_core.db.Database` or a config."""
+    db = getattr(source, "db", source)
+    if hasattr(db, "url") and isinstance(db.url, str):
+        return str(db.url)
+    config = getattr(source, "config", source)
+    url = config.database.url
+    if url is not None:
+        return str(url.get_secret_value())
+    return f"sqlite+aiosqlite:///{Path(config.server.data_dir) / 'rivetr.db'}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    return Path(make_url(url).database or "") if url.startswith("sqlite") else None
+
+
+def _postgres(url: str, sql: str, args: tuple[Any, ...], *, fetch: bool) -> tuple[list[tuple[Any, ...]], int]:
+    """One statement over a fresh asyncpg connection, in a thread of its own (the test's loop may be running)."""
+    import asyncpg
+
+    parsed = make_url(url)
+    numbered = iter(range(1, len(args) + 1))
+    statement = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
+    result: list[tuple[Any, ...]] = []
+    changed = [0]
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        conn = await asyncpg.connect(
+            host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
+            database=parsed.database,
+        )  # fmt: skip
+        try:
+            if fetch:
+                result.extend(tuple(row) for row in await conn.fetch(statement, *args))
+            else:
+                status = await conn.execute(statement, *args)  # "UPDATE 1": the count is last
+                changed[0] = int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+        finally:
+            await conn.close()
+
+    def target() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result, changed[0]
+
+
+def _sqlite_args(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Datetimes as the app's SQLite columns hold them (what sqlite3's deprecated default adapter wrote)."""
+    return tuple(arg.isoformat(" ") if isinstance(arg, datetime) else arg for arg in args)
+
+
+def query(source: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of one SELECT (``?`` placeholders) on the database of ``source`` (``api.ctx``, a Database, a
+    config)."""
+    url = _url_of(source)
+    path = _sqlite_path(url)
+    if path is None:
+        return _postgres(url, sql, args, fetch=True)[0]
+    with sqlite3.connect(path) as conn:
+        return [tuple(row) for row in conn.execute(sql, _sqlite_args(args)).fetchall()]
+
+
+def execute(source: Any, sql: str, *args: Any) -> int:
+    """One statement that changes rows (``?`` placeholders; a naive datetime for a timestamp column), committed;
+    how many rows it changed."""
+    url = _url_of(source)
+    path = _sqlite_path(url)
+    if path is None:
+        return _postgres(url, sql, args, fetch=False)[1]
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql, _sqlite_args(args)).rowcount
+
+
+def stored_bytes(source: Any) -> bytes:
+    """Everything the database holds: the SQLite file and its WAL/journal, or a data dump of the PostgreSQL
+    database (``pg_dump``, the server's own client)."""
+    url = _url_of(source)
+    path = _sqlite_path(url)
+    if path is not None:
+        return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    from tests.support import postgres
+
+    binaries = postgres.bin_dir()
+    assert binaries is not None, "PostgreSQL is in use but its binaries are not found"
+    parsed = make_url(url)
+    dump = subprocess.run(
+        [str(binaries / "pg_dump"), "--data-only", "-h", str(parsed.host), "-p", str(parsed.port),
+         "-U", str(parsed.username), str(parsed.database)],
+        capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert b"COPY " in dump.stdout, dump.stderr  # a dump of nothing would prove nothing
+    return dump.stdout
