@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -236,3 +237,50 @@ class TestSwarmContract(RuntimeContract):
         finally:
             with contextlib.suppress(RivetrError):
                 await runtime.remove_network(name)
+
+    async def test_registry_push_runs_the_pushed_digest(
+        self, swarm_engine: EngineEnv, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """``[plugins.runtime-swarm] registry``: the image is pushed there and the service runs
+        ``<registry>/<path>@<digest>`` (what another node would pull), which the registry serves."""
+        if not swarm_engine.registry:
+            pytest.skip("no local registry (scripts/engines.sh runs one)")
+        runtime = SwarmRuntime(
+            swarm_engine.docker_socket, registry=swarm_engine.registry, project_firewall=False
+        )
+        try:
+            info = await runtime.run(
+                RunSpec(
+                    image=rivetr_httpd_image,
+                    name=unique_name("reg"),
+                    labels=rivetr_test_labels,
+                    container_port=HTTPD_PORT,
+                )
+            )
+            assert await wait_http(info.host_port or 0) == (200, "hello from rivetr\n")
+            service = await runtime._call(lambda: runtime._api().inspect_service(info.id))
+            image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            repository, _, digest = image.partition("@")
+            assert repository == f"{swarm_engine.registry}/rivetr-test/httpd-contract" and digest.startswith(
+                "sha256:"
+            )
+            path = repository.split("/", 1)[1]
+            status, _ = await asyncio.to_thread(_registry_manifest, swarm_engine.registry, path, digest)
+            assert status == 200
+            assert info.image == rivetr_httpd_image  # callers keep seeing their own reference
+        finally:
+            for service_info in await runtime.list(labels=rivetr_test_labels):
+                await runtime.remove(service_info.id)
+            await runtime.remove_image(f"{swarm_engine.registry}/{rivetr_httpd_image.split('/', 1)[1]}")
+            await runtime.close()
+
+
+def _registry_manifest(registry: str, path: str, digest: str) -> tuple[int, str]:
+    accept = (
+        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+    )
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{path}/manifests/{digest}", headers={"Accept": accept}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, response.read().decode()

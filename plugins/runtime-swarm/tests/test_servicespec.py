@@ -119,3 +119,10 @@ def test_current_task_prefers_the_running_one() -> None:
     assert ss.current_task([failed, new]) is new
     assert ss.task_status(failed) == ("exited", 7) and ss.task_status(new) == ("created", None)
     assert ss.container_id(old) == "a" and ss.current_task([]) is None
+
+
+def test_registry_reference_keeps_the_path_and_tag() -> None:
+    assert ss.registry_reference("localhost/rivetr/app:3", "reg:5000") == ("reg:5000/rivetr/app", "3")
+    assert ss.registry_reference("docker.io/library/redis:7", "reg:5000/") == ("reg:5000/library/redis", "7")
+    assert ss.registry_reference("app", "reg.example") == ("reg.example/app", "latest")
+    assert ss.registry_reference("localhost:5001/a/b@sha256:00", "r") == ("r/a/b", "latest")

@@ -22,6 +22,12 @@ class SwarmSettings(BaseModel):
         description="Docker Engine API address of a swarm MANAGER node (any docker SDK base_url: unix://, "
         "tcp://). Builds, images and volumes are this node's.",
     )
+    registry: str | None = Field(
+        None,
+        description="Registry host[:port] every node pulls from (needed for several nodes): each image is pushed "
+        "there before its service is created, and the service runs <registry>/<path>@<digest>. Unset: services "
+        "run the image's id, present on this node only (single node).",
+    )
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:

@@ -76,6 +76,13 @@ class SwarmRuntime(DockerRuntime):
 
     name = "swarm"
 
+    def __init__(
+        self, base_url: str = "unix:///var/run/docker.sock", *, registry: str | None = None, **kw: Any
+    ):
+        super().__init__(base_url, **kw)
+        #: ``[plugins.runtime-swarm] registry``: where images are pushed so every node can pull them.
+        self.registry = registry or None
+
     @classmethod
     def from_context(cls, ctx: PluginContext) -> SwarmRuntime:  # type: ignore[override]
         """Plugin factory: ``[plugins.runtime-swarm] socket``."""
@@ -83,7 +90,7 @@ class SwarmRuntime(DockerRuntime):
 
         settings = ctx.settings_as(SwarmSettings, "runtime-swarm")
         # Project networks are overlays (separate by construction): no bridge firewall to add.
-        return cls(settings.socket, logger=ctx.logger, project_firewall=False)
+        return cls(settings.socket, registry=settings.registry, logger=ctx.logger, project_firewall=False)
 
     # ------------------------------------------------------------------------------------------ engine
     def _swarm_state(self) -> dict[str, Any]:
@@ -237,11 +244,33 @@ class SwarmRuntime(DockerRuntime):
         except docker.errors.NotFound:
             raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image}) from None
 
+    def _push(self, image: str) -> str:
+        """Blocking: push ``image`` to :attr:`registry` and return ``<registry>/<path>@<digest>``, the
+        reference every node's agent pulls (and a node that has it runs without asking the registry)."""
+        api = self._api()
+        repository, tag = ss.registry_reference(image, str(self.registry))
+        api.tag(image, repository, tag)
+        digest = ""
+        # An empty auth config: the SDK would otherwise look for a docker CLI config file of this user.
+        for event in api.push(repository, tag=tag, stream=True, decode=True, auth_config={}):
+            if event.get("error"):
+                raise EngineError(
+                    f"pushing {repository}:{tag} to {self.registry} failed: {event['error']}",
+                    details={"image": image, "registry": self.registry},
+                )
+            digest = str((event.get("aux") or {}).get("Digest") or digest)
+        if not digest:
+            raise EngineError(f"the registry {self.registry} did not return a digest for {repository}:{tag}")
+        return f"{repository}@{digest}"
+
     def _create(self, spec: RunSpec) -> str:
         self._require_manager()
         for port, protocol in ss.fixed_ports(spec):
             check_port_free("", port, protocol)  # host mode binds every interface
-        image_id = self._image_id(self.normalize_image(spec.image))
+        image = self.normalize_image(spec.image)
+        image_id = self._image_id(image)
+        if self.registry:
+            image_id = self._push(image)
         # RunSpec has no replica count yet: one task (the replicas work of issue 23 adds it).
         replicas = int(getattr(spec, "replicas", 1) or 1)
         api = self._api()

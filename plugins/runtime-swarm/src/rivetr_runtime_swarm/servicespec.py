@@ -118,14 +118,15 @@ def endpoint_ports(spec: RunSpec) -> list[dict[str, Any]]:
     return out
 
 
-def service_spec(spec: RunSpec, image_id: str, replicas: int) -> dict[str, Any]:
-    """The ``POST /services/create`` body for ``spec``.
+def service_spec(spec: RunSpec, image: str, replicas: int) -> dict[str, Any]:
+    """The ``POST /services/create`` body for ``spec``, running ``image``: the image's id (``sha256:...``) on a
+    single node, ``<registry>/<path>@<digest>`` when a registry serves the nodes.
 
-    The task runs ``image_id`` (``sha256:...``): a tag makes every node's agent try the image's registry
-    first (``localhost/...`` means seconds of connection attempts); an id is never pulled. Multi-node needs
-    a registry and ``repo@digest`` instead (see docs/scaling.md)."""
+    Never a tag: with a tag every node's agent asks the image's registry first at each task start (for
+    ``localhost/...`` that is seconds of failed connections); an id is never pulled, and a digest is not pulled
+    by a node that has it."""
     container: dict[str, Any] = {
-        "Image": image_id,
+        "Image": image,
         "Labels": dict(spec.labels),
         "Env": [f"{key}={value}" for key, value in spec.env.items()],
         "Init": spec.init,
@@ -187,6 +188,19 @@ def service_spec(spec: RunSpec, image_id: str, replicas: int) -> dict[str, Any]:
         "RollbackConfig": {"Parallelism": 1, "Order": "start-first"},
         "EndpointSpec": {"Mode": "dnsrr", "Ports": endpoint_ports(spec)},
     }
+
+
+def registry_reference(image: str, registry: str) -> tuple[str, str]:
+    """``(repository, tag)`` of ``image`` in ``registry``: its path without its own registry host
+    (``localhost/rivetr/app:3`` in ``reg.example:5000`` -> ``reg.example:5000/rivetr/app``, ``3``)."""
+    name = image.split("@", 1)[0]
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        name = rest
+    path, sep, tag = name.rpartition(":")
+    if not sep or "/" in tag:
+        path, tag = name, "latest"
+    return f"{registry.rstrip('/')}/{path}", tag
 
 
 def public_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
