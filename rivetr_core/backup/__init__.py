@@ -28,6 +28,7 @@ async def run_state_backup(ctx: RivetrContext, args: dict[str, Any]) -> dict[str
             dest,
             config_file=config_file(),
             keep_last=int(args.get("keep_last", config.backup.keep_last)),
+            database_url=config.database.url.get_secret_value() if config.database.url else None,
         )
     except Exception as exc:
         # Both outcomes are events: silence must never be mistaken for success.

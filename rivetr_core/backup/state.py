@@ -3,7 +3,9 @@
 What an archive (``rivetr-state-<UTC time>.tar.gz``, its sha256 in ``<archive>.sha256`` beside it) holds:
 
 * ``rivetr.db`` — copied with SQLite's online backup API: one consistent snapshot, taken while the server keeps
-  writing (WAL readers do not block writers), holding every transaction committed before the copy began.
+  writing (WAL readers do not block writers), holding every transaction committed before the copy began. On a
+  PostgreSQL install (``[database] url``) it is a logical export of every table into a SQLite file, read in one
+  snapshot (:mod:`.state_postgres`): the same archive restores on either database.
 * ``certs/`` — the data dir's certificate files, when present (issued certificates live in the database).
 * ``config/rivetr.toml`` — the config file the server runs with, when there is one.
 * ``secrets/secret.key.enc`` and ``secrets/admin.token.enc`` — only with a passphrase: AES-256-GCM under a key
@@ -143,16 +145,26 @@ def create_backup(
     config_file: Path | None = None,
     passphrase: str | None = None,
     keep_last: int | None = None,
+    database_url: str | None = None,
 ) -> BackupResult:
-    """Write one archive of ``data_dir``'s state into ``dest_dir``; keep the newest ``keep_last`` there."""
+    """Write one archive of ``data_dir``'s state into ``dest_dir``; keep the newest ``keep_last`` there.
+    ``database_url``: the install's PostgreSQL database (``[database] url``), exported instead of the SQLite file."""
     data_dir, dest_dir = Path(data_dir), Path(dest_dir)
     db = data_dir / DB_FILE
-    if not db.exists():
+    if database_url is None and not db.exists():
         raise BackupError(f"no Rivetr database at {db}: is {data_dir} the server's data dir?")
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = Path(tempfile.mkdtemp(prefix=".rivetr-backup-", dir=dest_dir))
     try:
-        _copy_database(db, staging / DB_FILE)
+        if database_url is not None:
+            from .state_postgres import StateDatabaseError, export_to_sqlite
+
+            try:
+                export_to_sqlite(database_url, staging / DB_FILE)
+            except StateDatabaseError as exc:
+                raise BackupError(f"exporting the database failed: {exc}") from None
+        else:
+            _copy_database(db, staging / DB_FILE)
         certs = data_dir / "certs"
         if certs.is_dir():
             shutil.copytree(certs, staging / "certs", symlinks=False)
@@ -175,6 +187,7 @@ def create_backup(
             "created_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "files": files,
             "encrypted_secrets": encrypted,
+            "database": "postgresql" if database_url is not None else "sqlite",  # where rivetr.db came from
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         name = f"{PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}{SUFFIX}"
@@ -241,10 +254,29 @@ def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 
 
 def restore_backup(
-    archive: Path, data_dir: Path, *, passphrase: str | None = None, ignore_secrets: bool = False
+    archive: Path,
+    data_dir: Path,
+    *,
+    passphrase: str | None = None,
+    ignore_secrets: bool = False,
+    database_url: str | None = None,
 ) -> RestoreResult:
-    """Restore ``archive`` into the stopped server's ``data_dir`` (see the module docstring)."""
+    """Restore ``archive`` into the stopped server's ``data_dir`` (see the module docstring). ``database_url``:
+    the install's PostgreSQL database, whose rows the archive's replace (:mod:`.state_postgres`); refused while a
+    control plane on it is alive."""
     archive, data_dir = Path(archive), Path(data_dir)
+    if database_url is not None:
+        from .state_postgres import StateDatabaseError, live_planes
+
+        try:
+            planes = live_planes(database_url)
+        except StateDatabaseError as exc:
+            raise BackupError(str(exc)) from None
+        if planes:
+            raise BackupError(
+                f"Rivetr is running on this database ({', '.join(planes)}); stop every rivetr serve using it "
+                "before restoring"
+            )
     from rivetr_core.datalock import exclusive_or_none
 
     with exclusive_or_none(data_dir) as free:
@@ -255,11 +287,18 @@ def restore_backup(
                 f"a Rivetr server is running on {data_dir}{where}; stop it before restoring, "
                 "or restore into another data dir"
             )
-        return _restore_unlocked(archive, data_dir, passphrase=passphrase, ignore_secrets=ignore_secrets)
+        return _restore_unlocked(
+            archive, data_dir, passphrase=passphrase, ignore_secrets=ignore_secrets, database_url=database_url
+        )
 
 
 def _restore_unlocked(
-    archive: Path, data_dir: Path, *, passphrase: str | None, ignore_secrets: bool
+    archive: Path,
+    data_dir: Path,
+    *,
+    passphrase: str | None,
+    ignore_secrets: bool,
+    database_url: str | None = None,
 ) -> RestoreResult:
     """The restore proper, while :func:`restore_backup` holds the data dir exclusively (a server starting
     meanwhile waits for the lock instead of opening a database being swapped)."""
@@ -312,11 +351,22 @@ def _restore_unlocked(
         # Everything checked: swap. What is replaced moves aside, never deleted.
         data_dir.mkdir(exist_ok=True, mode=0o700)
         os.chmod(staging / DB_FILE, 0o600)
-        items = [DB_FILE] + (["certs"] if (staging / "certs").is_dir() else [])
+        items = ([] if database_url is not None else [DB_FILE]) + (
+            ["certs"] if (staging / "certs").is_dir() else []
+        )
         items += [n for n in secrets if (staging / n).is_file()]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         previous = data_dir / f".pre-restore-{stamp}"
         moved_aside = False
+        if database_url is not None:
+            from .state_postgres import StateDatabaseError, import_from_sqlite
+
+            previous.mkdir(mode=0o700)
+            try:  # the rows replaced are saved first, as a SQLite file in the usual place
+                import_from_sqlite(staging / DB_FILE, database_url, previous / DB_FILE)
+            except StateDatabaseError as exc:
+                raise BackupError(f"restoring into the database failed: {exc}") from None
+            moved_aside = True
         for name in [*items, f"{DB_FILE}-wal", f"{DB_FILE}-shm"]:
             # a stale -wal beside the new database would be replayed into it: it moves aside too
             if (data_dir / name).exists():
@@ -329,7 +379,8 @@ def _restore_unlocked(
         if (staging / "config" / "rivetr.toml").is_file():
             config = data_dir / "rivetr.restored.toml"
             os.replace(staging / "config" / "rivetr.toml", config)
-        return RestoreResult(data_dir, items, previous if moved_aside else None, config)
+        restored = [*items, "database (postgresql)"] if database_url is not None else items
+        return RestoreResult(data_dir, restored, previous if moved_aside else None, config)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

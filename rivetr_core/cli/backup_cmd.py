@@ -118,6 +118,7 @@ def backup_create(
             config_file=Path(config_path) if config_path else None,
             passphrase=read_passphrase(passphrase_file) if passphrase_file else None,
             keep_last=keep_last,
+            database_url=cfg.database.url.get_secret_value() if cfg.database.url else None,
         )
     except (BackupError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
@@ -169,10 +170,14 @@ def backup_restore(
     <data_dir>/.pre-restore-<time>/."""
     from rivetr_core.backup.state import BackupError, read_passphrase, restore_backup
 
-    data = data_dir or _config(config_path).server.data_dir
+    cfg = _config(config_path)
+    data = data_dir or cfg.server.data_dir
     try:
         result = restore_backup(
-            archive, data, passphrase=read_passphrase(passphrase_file) if passphrase_file else None
+            archive,
+            data,
+            passphrase=read_passphrase(passphrase_file) if passphrase_file else None,
+            database_url=cfg.database.url.get_secret_value() if cfg.database.url else None,  # PostgreSQL
         )
     except (BackupError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)

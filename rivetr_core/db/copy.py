@@ -19,7 +19,8 @@ from .engine import Database
 
 #: Rows inserted per statement.
 BATCH = 500
-SKIPPED = frozenset({"alembic_version"})
+#: ``control_planes``: the processes registered on the source are not the target's (engine/planes.py).
+SKIPPED = frozenset({"alembic_version", "control_planes"})
 
 
 class CopyRefused(Exception):
@@ -99,6 +100,10 @@ async def copy_database(source: Database, target: Database, *, replace: bool = F
     source_meta = await _reflected(source)
     target_meta = await _reflected(target)
     async with source.engine.connect() as src, target.engine.begin() as dst:
+        if (
+            source.dialect == "postgresql"
+        ):  # one snapshot of a live server (a SQLite source: its read transaction)
+            await src.execution_options(isolation_level="REPEATABLE READ")
         order = [t for t in target_meta.sorted_tables if t.name not in SKIPPED]
         for table in reversed(order):  # children first: seeded rows (the default team) make way
             await dst.execute(table.delete())

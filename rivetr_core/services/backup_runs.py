@@ -220,8 +220,14 @@ class RunsMixin(BackupBase):
         staging = tempfile.mkdtemp(prefix=".rivetr-state-upload-", dir=data_dir)
         passphrase = unseal(self.ctx.secrets, dest).get("passphrase")
         try:
+            url = self.ctx.config.database.url
             archive = await asyncio.to_thread(
-                create_backup, data_dir, Path(staging), config_file=config_file(), passphrase=passphrase
+                create_backup,
+                data_dir,
+                Path(staging),
+                config_file=config_file(),
+                passphrase=passphrase,
+                database_url=url.get_secret_value() if url else None,  # PostgreSQL: exported (state_postgres)
             )
             key = f"state/{archive.path.name}"
             result = await self._worker(
