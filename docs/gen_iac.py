@@ -332,12 +332,13 @@ OUTRO = """\
 
 - `project.toml`'s `[[apps]]` do not take `config_path` (set it through the API, the CLI or the dashboard).
 - Notification channels and backup destinations hold credentials: a file names them (routing, backup
-  schedules), each server has its own; a service's
-  extra `environment` and a stack's `env` may hold secrets: none of them is in the file. `domains` takes host
-  names with path prefixes, as the apps API does.
+  schedules), each server has its own; a service's extra `environment` and a stack's `env` may hold secrets:
+  none of them is in the file. `domains` takes host names with path prefixes, as the apps API does.
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
 - Apply runs as one request: a very large project is applied in one go, not in the background.
+- Moving data: a service's backup made on another server is imported and restored (above); an app's volume
+  archive or a stack's cannot be imported yet, so an app's named volumes start empty on the new server.
 - Managed settings: the links, backup schedules and route settings a file declares are not refused through
   their own endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file
   for an app's managed keys.
