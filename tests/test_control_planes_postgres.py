@@ -178,3 +178,66 @@ async def test_on_sqlite_the_one_plane_is_the_server_itself(api: Any):
     assert [(p["id"], p["alive"], p["leader"], p["this"]) for p in body["items"]] == [
         (None, True, True, True)
     ]
+
+
+async def test_crash_restarts_and_orphan_removal_are_the_owning_planes_business(
+    postgres_server: PostgresServer, tmp_path: Path, fake_runtime: Any
+):
+    """Two planes on one database and one engine (one install: one instance id). The first plane's serving
+    deployment crashes and its replaced one's container is still there (draining): the second plane's crash
+    watcher and orphan removal leave both alone; the first's restart the one and remove the other."""
+    from contextlib import AsyncExitStack
+
+    from rivetr_core.engine.recovery import CrashWatcher, remove_orphans
+    from rivetr_core.models.apps import App, Deployment
+    from rivetr_core.testing.fake_runtime import FakeImage
+    from rivetr_core.types import RunSpec
+    from tests.support.server import api_on
+
+    image = "localhost/rivetr/web:1"
+    fake_runtime.images[image] = FakeImage(id="sha256:" + "1" * 64, body="v1")
+    url = postgres_server.url(postgres_server.create_database())
+    async with AsyncExitStack() as stack:
+        apis = [
+            await stack.enter_async_context(
+                api_on(
+                    fake_runtime,
+                    make_config(
+                        tmp_path / name, database={"url": url}, runtime={"crash_check_interval": 3600}
+                    ),
+                )
+            )
+            for name in ("one", "two")
+        ]
+        one, two = (api.ctx.services["deployments"] for api in apis)
+        assert one.instance_id == two.instance_id and one.plane.id != two.plane.id
+        code, body = await apis[0].post(
+            "/api/apps", json={"name": "web", "git_url": "https://git.example.com/acme/web.git", "port": 8000}
+        )
+        assert code == 201, body
+        async with one.db.session() as session:
+            replaced = Deployment(app_id=body["id"], status="replaced", image=image, plane_id=one.plane.id)
+            serving = Deployment(app_id=body["id"], status="running", image=image, plane_id=one.plane.id)
+            session.add_all([replaced, serving])
+            await session.commit()
+        draining = await fake_runtime.run(
+            RunSpec(image=image, name="web-old", labels=one.labels(body["id"], replaced.id))
+        )
+        current = await fake_runtime.run(
+            RunSpec(image=image, name="web-now", labels=one.labels(body["id"], serving.id))
+        )
+        async with one.db.session() as session:
+            row = await session.get(Deployment, serving.id)
+            app = await session.get(App, body["id"])
+            assert row is not None and app is not None
+            row.container_id, row.upstream = current.id, current.upstream
+            app.current_deployment_id, app.status = serving.id, "running"
+            session.add_all([row, app])
+            await session.commit()
+        fake_runtime.crash(current.id)
+
+        assert await CrashWatcher(two).check_once() == []
+        assert await remove_orphans(two) == []
+        assert draining.id in fake_runtime.containers
+        assert await CrashWatcher(one).check_once() == [serving.id]
+        assert await remove_orphans(one) == [draining.id]
