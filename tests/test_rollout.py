@@ -227,3 +227,37 @@ async def test_a_project_file_declares_the_rollout_settings(api: ApiClient, fake
     status, body = await api.post("/api/projects/apply", json={"toml": bad})
     assert status == 422 and "cannot both be 0" in body["error"]["message"], body
     assert (await app_named(api, "web"))["max_surge"] == 2
+
+
+async def test_a_cancelled_rollout_puts_the_old_replicas_back(api: ApiClient, fake_runtime: FakeRuntime):
+    import asyncio
+
+    app = await create(api, replicas=3)
+    good = await deploy(api, app["id"])
+    before = sorted(await upstreams(api))
+    original = fake_runtime.run
+    reached = asyncio.Event()
+
+    async def hang_on_the_second_new_replica(spec: Any) -> Any:
+        if spec.labels["rivetr.deployment"] != good["id"] and spec.labels.get("rivetr.replica") == "1":
+            reached.set()
+            await asyncio.sleep(3600)  # until cancelled
+        return await original(spec)
+
+    fake_runtime.run = hang_on_the_second_new_replica  # type: ignore[method-assign]
+    code, dep = await api.post(f"/api/apps/{app['id']}/deploy", json={})
+    assert code == 202, dep
+    async with asyncio.timeout(15):
+        await reached.wait()
+    code, body = await api.post(f"/api/deployments/{dep['id']}/cancel")
+    assert code == 200, body
+    async with asyncio.timeout(15):
+        done = False
+        while not done:  # the old replica the rollout stopped comes back on its port; the new replica 0 goes
+            await asyncio.sleep(0.02)
+            _, now = await api.get(f"/api/deployments/{dep['id']}")
+            done = now["status"] == "cancelled" and sorted(await upstreams(api)) == before
+            done = done and len(app_containers(fake_runtime)) == 3
+    assert {c.spec.labels["rivetr.deployment"] for c in app_containers(fake_runtime)} == {good["id"]}
+    _, shown = await api.get(f"/api/apps/{app['id']}")
+    assert shown["current_deployment_id"] == good["id"]
