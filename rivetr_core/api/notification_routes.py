@@ -30,7 +30,7 @@ def check_apps(v: list[str]) -> list[str]:
     return list(dict.fromkeys(v))
 
 
-class RouteIn(ApiModel):
+class NotificationRouteIn(ApiModel):
     apps: list[str] = Field(
         default_factory=list,
         max_length=200,
@@ -47,7 +47,7 @@ class RouteIn(ApiModel):
     _events = field_validator("events")(classmethod(lambda cls, v: check_events(v)))
 
 
-class ProjectRouteOut(ApiModel):
+class ProjectNotificationRouteOut(ApiModel):
     channel_id: str
     channel: str = Field(description="The channel's name (how a project file names it).")
     routed_only: bool = Field(description="The channel receives only what routes send it.")
@@ -55,8 +55,8 @@ class ProjectRouteOut(ApiModel):
     events: list[str] = Field(description=EVENTS_HELP)
 
 
-class ProjectRoutesOut(ApiModel):
-    items: list[ProjectRouteOut]
+class ProjectNotificationRoutesOut(ApiModel):
+    items: list[ProjectNotificationRouteOut]
     next: str | None = None
 
 
@@ -69,7 +69,7 @@ def _service() -> Any:
 @bp.get("/api/projects/<project_id>/notification-routes")
 @tag(["notifications"])
 @responds(404)
-@document_response(ProjectRoutesOut)
+@document_response(ProjectNotificationRoutesOut)
 async def list_routes(project_id: str) -> dict[str, Any]:
     """The channels the project routes events to, by channel name (one route per channel; never paged)."""
     from rivetr_core.notify.routes import route_json
@@ -81,9 +81,9 @@ async def list_routes(project_id: str) -> dict[str, Any]:
 @bp.put("/api/projects/<project_id>/notification-routes/<channel_id>")
 @tag(["notifications"])
 @responds(404)
-@validate_request(RouteIn)
-@document_response(ProjectRouteOut)
-async def put_route(project_id: str, channel_id: str, data: RouteIn) -> dict[str, Any]:
+@validate_request(NotificationRouteIn)
+@document_response(ProjectNotificationRouteOut)
+async def put_route(project_id: str, channel_id: str, data: NotificationRouteIn) -> dict[str, Any]:
     """Route the project's ``events`` of ``apps`` to the channel (replaces the project's route there)."""
     from rivetr_core.notify.routes import route_json
 

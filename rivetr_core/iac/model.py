@@ -388,9 +388,9 @@ class StackSpec(_stack_base()):  # type: ignore[misc]
 
 
 def _notification_fields() -> dict[str, Any]:
-    from rivetr_core.api.notification_routes import RouteIn
+    from rivetr_core.api.notification_routes import NotificationRouteIn
 
-    return _fields_of(RouteIn, ("apps", "events"))
+    return _fields_of(NotificationRouteIn, ("apps", "events"))
 
 
 class _NotificationBase(_Strict):

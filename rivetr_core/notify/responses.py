@@ -24,7 +24,7 @@ def mask_url(url: str) -> str:
     return f"{scheme}://***" if sep else "***"
 
 
-class RouteOut(ApiModel):
+class NotificationRouteOut(ApiModel):
     project_id: str
     apps: list[str] = Field(description="The project's apps, services or stacks by name; empty = all.")
     events: list[str] = Field(description="Event types routed; empty = all.")
@@ -40,7 +40,7 @@ class ChannelOut(ApiModel):
     routed_only: bool = Field(
         False, description="Receives only what projects route to it (not every event its events list allows)."
     )
-    routes: list[RouteOut] = Field(
+    routes: list[NotificationRouteOut] = Field(
         default_factory=list,
         description="What projects route here (PUT /api/projects/{id}/notification-routes/{channel_id}).",
     )
