@@ -227,3 +227,32 @@ def test_cli_routes_route_unroute(tmp_path: Path, receiver: Receiver) -> None:
         assert "routes no events" in run("notifications", "routes", "shop")
     finally:
         server_process.stop()
+
+
+async def test_a_team_routes_only_its_own_projects(api, receiver: Receiver) -> None:
+    """Routing takes write on the project: a team's developer routes its projects' events to a channel, reads
+    and changes nothing of another team's project (404, as for its other resources), and cannot make channels."""
+    from tests.support.roles import make_team
+    from tests.support.team_members import bearer, member_token
+
+    ours, theirs = await make_team(api, "ours"), await make_team(api, "theirs")
+    status, mine = await api.post("/api/projects", json={"name": "mine", "team_id": ours["id"]})
+    assert status == 201, mine
+    status, other = await api.post("/api/projects", json={"name": "other", "team_id": theirs["id"]})
+    assert status == 201, other
+    _, channel = await api.post("/api/notification-channels", json={"name": "c", "url": receiver.url})
+    as_dev = bearer(await member_token(api, "dev", ours["id"], "developer"))
+
+    path = "/api/projects/{}/notification-routes/" + channel["id"]
+    status, body = await api.put(path.format(mine["id"]), json={"events": ["deployment_failed"]}, **as_dev)
+    assert status == 200 and body["channel"] == "c", body
+    status, body = await api.put(path.format(other["id"]), json={}, **as_dev)
+    assert status == 404, body
+    status, body = await api.get(f"/api/projects/{other['id']}/notification-routes", **as_dev)
+    assert status == 404, body
+    status, body = await api.post(
+        "/api/notification-channels", json={"name": "x", "url": receiver.url}, **as_dev
+    )
+    assert status == 403, body
+    status, channel = await api.get(f"/api/notification-channels/{channel['id']}")
+    assert [r["project_id"] for r in channel["routes"]] == [mine["id"]]
