@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,10 +25,12 @@ def _docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
     """The engine as a single-node swarm manager: initialised here when it is not in a swarm (and left again
-    at the end only then); one already in a swarm is used as it is."""
+    at the end only then); one already in a swarm is used as it is. Module scope, not session: the engine tests
+    run in one process, and the ones after this module should find the engine as they would without it (no
+    swarm, no docker_gwbridge holding one of its address pools)."""
     state = _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     had_gwbridge = _docker("network", "inspect", "docker_gwbridge").returncode == 0
     initialised = False
@@ -42,20 +45,24 @@ def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
     if initialised:
         _docker("swarm", "leave", "--force")
         if not had_gwbridge:  # swarm made it; it holds one of the engine's few address pools
-            _docker("network", "rm", "docker_gwbridge")
+            # Refused for a moment after the leave, while the ingress sandbox's endpoint is being removed.
+            for _ in range(50):
+                if _docker("network", "rm", "docker_gwbridge").returncode == 0:
+                    break
+                time.sleep(0.2)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rivetr_runtime_factory(swarm_engine: EngineEnv) -> Callable[[], SwarmRuntime]:
     return lambda: SwarmRuntime(swarm_engine.docker_socket, project_firewall=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rivetr_base_image(swarm_engine: EngineEnv) -> str:
     return swarm_engine.base_image
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rivetr_pull_image(swarm_engine: EngineEnv) -> str | None:
     return "docker.io/library/redis:7" if swarm_engine.registry else None
 
