@@ -241,3 +241,53 @@ async def test_crash_restarts_and_orphan_removal_are_the_owning_planes_business(
         assert draining.id in fake_runtime.containers
         assert await CrashWatcher(one).check_once() == [serving.id]
         assert await remove_orphans(one) == [draining.id]
+
+
+async def test_a_restart_on_the_same_data_dir_takes_over_at_once_from_its_killed_predecessor(
+    postgres_server: PostgresServer, tmp_path: Path
+):
+    """A plane killed and restarted within one lease: its row still looks alive, but its lock file in the data
+    dir is free (the kernel dropped the flock with the process), so the new plane recovers its deployment at
+    start-up. A plane whose lock is held (alive, sharing the data dir) is left alone."""
+    import fcntl
+    import os
+    from contextlib import AsyncExitStack
+
+    from rivetr_core.app import create_app
+    from tests.support.server import ApiClient
+
+    name = postgres_server.create_database()
+    url = postgres_server.url(name)
+    data = tmp_path / "data"
+    config = make_config(data, database={"url": url})
+    async with AsyncExitStack() as stack:
+        app = create_app(config)
+        await stack.enter_async_context(app.test_app())  # type: ignore[arg-type]
+        code, body = await ApiClient(app).post(
+            "/api/apps", json={"name": "web", "git_url": "https://git.example.com/acme/web.git", "port": 8000}
+        )
+        assert code == 201, body
+    (data / "planes" / "killed.lock").write_text("")  # its process is gone: nobody holds the lock
+    held = os.open(data / "planes" / "alive.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        for plane in ("killed", "alive"):
+            postgres_server.sql(
+                "INSERT INTO control_planes (id, host, pid, version, started_at, heartbeat_at)"
+                f" VALUES ('{plane}', 'h', 1, '0.1.0', now(), now());"
+                "INSERT INTO deployments (id, app_id, status, trigger, no_cache, image_removed, log_tail, steps,"
+                f" restart_count, created_at, plane_id) VALUES ('dep-{plane}', '{body['id']}', 'building', 'api',"
+                f" false, false, '[]', '{{}}', 0, now(), '{plane}')",
+                name,
+            )
+        async with AsyncExitStack() as stack:
+            app = create_app(config)
+            await stack.enter_async_context(app.test_app())  # type: ignore[arg-type]
+            client = ApiClient(app)
+            _, killed = await client.get("/api/deployments/dep-killed")
+            _, alive = await client.get("/api/deployments/dep-alive")
+    finally:
+        os.close(held)
+    assert killed["status"] == "failed" and killed["error"].startswith("interrupted: the server stopped")
+    assert alive["status"] == "building"
+    assert not (data / "planes" / "killed.lock").exists()

@@ -25,12 +25,14 @@ On SQLite nothing here runs: one process owns the file (``Database.dialect`` is 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -77,7 +79,7 @@ class PlaneInfo:
 class ControlPlanes:
     """This process's lease row, and the view of every plane on the database."""
 
-    def __init__(self, db: Database, lease_seconds: float) -> None:
+    def __init__(self, db: Database, lease_seconds: float, data_dir: Path | None = None) -> None:
         from rivetr_core import __version__
 
         self.db = db
@@ -86,6 +88,8 @@ class ControlPlanes:
         self.host = socket.gethostname()[:255]
         self.pid = os.getpid()
         self.version = __version__
+        self._lock_dir = Path(data_dir) / "planes" if data_dir is not None else None
+        self._lock_fd: int | None = None
 
     @property
     def interval(self) -> float:
@@ -93,6 +97,7 @@ class ControlPlanes:
         return self.lease / 3
 
     async def register(self) -> None:
+        self._hold_lock()
         async with self.db.engine.begin() as conn:
             await conn.execute(
                 sa.text(
@@ -108,6 +113,53 @@ class ControlPlanes:
             self.pid,
             self.lease,
         )
+        await self.forget_gone_here()
+
+    async def forget_gone_here(self) -> list[str]:
+        """Delete the rows of planes that ran on this data dir and whose process is gone (a ``kill -9`` and a
+        restart within one lease): their deployments are then a dead plane's at once, not after the lease.
+
+        Each plane holds an exclusive ``flock`` on ``<data_dir>/planes/<id>.lock`` for its life; the kernel
+        drops it when the process ends, however it ends, so a lock file this process can lock is a dead plane's.
+        (Not host and pid: two machines may share a host name, and pids are reused.)"""
+        if self._lock_dir is None:
+            return []
+        gone = []
+        for path in self._lock_dir.glob("*.lock"):
+            if path.stem == self.id:
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its plane is alive
+            finally:
+                os.close(fd)
+            gone.append(path.stem)
+            path.unlink(missing_ok=True)
+        if gone:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(sa.text("DELETE FROM control_planes WHERE id = ANY(:ids)"), {"ids": gone})
+            log.warning("control plane(s) of a process on this data dir that is gone: %s", ", ".join(gone))
+        return gone
+
+    def _hold_lock(self) -> None:
+        if self._lock_dir is None or self._lock_fd is not None:
+            return
+        self._lock_dir.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(self._lock_dir / f"{self.id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        if self._lock_dir is not None:
+            (self._lock_dir / f"{self.id}.lock").unlink(missing_ok=True)
 
     async def renew(self) -> None:
         """Renew the lease. A row that is gone means another plane declared this one dead (a pause longer than
@@ -133,6 +185,7 @@ class ControlPlanes:
         instead of after a whole lease."""
         async with self.db.engine.begin() as conn:
             await conn.execute(sa.text("DELETE FROM control_planes WHERE id = :id"), {"id": self.id})
+        self._release_lock()
 
     async def list(self) -> list[PlaneInfo]:
         """Every registered plane, live ones first (the leader first of all), then dead ones not yet forgotten."""

@@ -30,7 +30,7 @@ async def start_plane(ctx: Any, service: DeploymentService) -> None:
     from .planes import ControlPlanes
     from .recovery import take_over
 
-    plane = ControlPlanes(ctx.db, ctx.config.database.plane_lease_seconds)
+    plane = ControlPlanes(ctx.db, ctx.config.database.plane_lease_seconds, ctx.config.server.data_dir)
     await plane.register()
     service.plane = plane
     ctx.spawn(plane.run(lambda: take_over(service)), "control-plane-lease")
