@@ -96,21 +96,26 @@ async def run(
                     )
                 else:
                     doomed, serving_old = serving_old[-step.count :], serving_old[: -step.count]
+                    stopped += doomed  # before the drain: a failure from here on restarts them
                     await _route(p, serving_old, new)
                     await _stop(p, runtime, old, doomed)
-                    stopped += doomed
                     p.log(
                         f"rollout: stopped old replica(s) {', '.join(str(r.index) for r in doomed)}; "
                         f"{len(serving_old)} old and {len(new)} new serving"
                     )
+            await p.status("switching")
+            switch = asyncio.ensure_future(_switch(p, new))
+            p.switch_task = switch  # a cancel now waits for it (Pipeline.run): routes never half-moved
+            await asyncio.shield(switch)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(_restore(p, runtime, old, serving_old, stopped))
+            if p.switch_task is not None and not p.switch_task.done():
+                # Cancelled mid-switch: let it commit (or fail) first, then decide what to put back.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(p.switch_task)
+            if not p.switched:  # once switched, the new version serves: nothing to put back
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(_restore(p, runtime, old, serving_old, stopped))
             raise
-        await p.status("switching")
-        switch = asyncio.ensure_future(_switch(p, new))
-        p.switch_task = switch  # a cancel now waits for it (Pipeline.run): routes never half-moved
-        await asyncio.shield(switch)
     p.log(
         f"switched {', '.join(p.snap.domains) or '(no domains)'} to {', '.join(r.upstream or '' for r in new)}"
     )
