@@ -204,6 +204,17 @@ def tree_pids(pid: int) -> list[int]:
     return out
 
 
+def with_children(pid: int, timeout: float = 5.0) -> list[int]:
+    """``tree_pids`` once the process has forked its workers: nginx's master listens before its worker exists,
+    and a CPU count taken without the worker reads 0 µs per request (seen on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    pids = tree_pids(pid)
+    while len(pids) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        pids = tree_pids(pid)
+    return pids
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -286,7 +297,7 @@ def main() -> None:
             port = free_port()
             p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST))
             wait_port(port)
-            return port, tree_pids(p.pid), p
+            return port, with_children(p.pid), p
 
         def start_caddy() -> tuple[int, list[int], object]:
             port = free_port()
@@ -396,7 +407,7 @@ def main() -> None:
             if c in base:
                 parts.append(
                     f"{r['rps'] / base[c]['rps']:.2f}x nginx req/s, p99 {r['p99'] / base[c]['p99']:.2f}x nginx, "
-                    f"cpu/req {r['cpu_us'] / base[c]['cpu_us']:.2f}x nginx"
+                    f"cpu/req {r['cpu_us'] / (base[c]['cpu_us'] or float('nan')):.2f}x nginx"
                 )
             if c in caddy:
                 parts.append(f"{r['rps'] / caddy[c]['rps']:.2f}x caddy req/s")
