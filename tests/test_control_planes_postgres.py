@@ -291,3 +291,43 @@ async def test_a_restart_on_the_same_data_dir_takes_over_at_once_from_its_killed
     assert killed["status"] == "failed" and killed["error"].startswith("interrupted: the server stopped")
     assert alive["status"] == "building"
     assert not (data / "planes" / "killed.lock").exists()
+
+
+async def test_a_second_plane_leaves_stack_deployments_and_task_runs_in_progress_alone(
+    postgres_server: PostgresServer, tmp_path: Path
+):
+    """Stack deployments and app task runs record no plane: while another plane lives, a starting plane's
+    recovery cannot tell whose they are and leaves them alone (without the check it failed them at once)."""
+    from contextlib import AsyncExitStack
+
+    from rivetr_core.app import create_app
+    from rivetr_core.models.apps import App
+    from rivetr_core.models.stacks import Stack, StackDeployment
+    from rivetr_core.models.tasks import AppTask, AppTaskRun
+
+    url = postgres_server.url(postgres_server.create_database())
+    async with AsyncExitStack() as stack:
+        first = create_app(make_config(tmp_path / "one", database={"url": url}))
+        await stack.enter_async_context(first.test_app())  # type: ignore[arg-type]
+        ctx = first.extensions["rivetr_ctx"]
+        async with ctx.db.session() as session:
+            app = App(name="web", git_url="https://git.example.com/acme/web.git", port=8000)
+            shop = Stack(name="shop", compose="services:\n  web:\n    image: nginx\n")
+            session.add_all([app, shop])
+            await session.commit()
+            task = AppTask(app_id=app.id, name="report", command="true", schedule="0 0 * * *")
+            building = StackDeployment(stack_id=shop.id, status="building")
+            session.add_all([task, building])
+            await session.commit()
+            run = AppTaskRun(task_id=task.id, app_id=app.id, command="true")
+            session.add(run)
+            await session.commit()
+
+        second = create_app(make_config(tmp_path / "two", database={"url": url}))
+        await stack.enter_async_context(second.test_app())  # type: ignore[arg-type]
+        ctx2 = second.extensions["rivetr_ctx"]
+        for task_ in [t for t in ctx2._tasks if t.get_name() == "stacks-recovery"]:
+            await task_  # the recovery it would have started, to its end
+        async with ctx2.db.session() as session:
+            assert (await session.get(StackDeployment, building.id)).status == "building"  # type: ignore[union-attr]
+            assert (await session.get(AppTaskRun, run.id)).status == "running"  # type: ignore[union-attr]

@@ -261,3 +261,11 @@ class ControlPlanes:
                 await asyncio.shield(self.unregister())
             except BaseException:
                 log.debug("control plane %s not unregistered", self.id, exc_info=True)
+
+
+async def another_plane_alive(ctx: Any) -> bool:
+    """True when another control plane on this database is alive (PostgreSQL; always False on SQLite, without a
+    query). The start-up recoveries of work that records no plane (stack deployments, app task runs) then leave
+    everything in progress alone: it may be that plane's; a plane that starts alone recovers it."""
+    plane = getattr(ctx.services.get("deployments"), "plane", None)
+    return plane is not None and bool(await plane.others_alive())

@@ -37,8 +37,14 @@ def register() -> None:
 
 
 async def recover(ctx: RivetrContext) -> None:
-    """Task runs a stop of the server cut short end ``interrupted`` (one UPDATE, no service loaded)."""
+    """Task runs a stop of the server cut short end ``interrupted`` (one UPDATE, no service loaded). Not while
+    another control plane on the database lives (the runs may be its own: engine/planes.py)."""
     import sqlalchemy as sa
+
+    from rivetr_core.engine.planes import another_plane_alive
+
+    if await another_plane_alive(ctx):
+        return
 
     async with ctx.db.engine.begin() as conn:
         await conn.execute(

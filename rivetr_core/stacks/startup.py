@@ -22,6 +22,13 @@ async def start(app: Any, ctx: Any) -> None:
         )
         if found.first() is None:
             return
+    from rivetr_core.engine.planes import another_plane_alive
+
+    if await another_plane_alive(ctx):  # they may be its deployments (engine/planes.py)
+        log.warning(
+            "stack deployments in progress left alone: another control plane on the database is alive"
+        )
+        return
 
     async def recover() -> None:
         try:
