@@ -215,10 +215,12 @@ service's archive into the new service, and restore it (docs/backups.md, "A back
 rivetr services import-backup db --from offsite --key KEY --sha256 SHA256 --url https://new.example.com
 rivetr services restore IMPORTED_ID --url https://new.example.com
 rivetr deploy web --url https://new.example.com
+rivetr backup import web --from offsite --key KEY --sha256 SHA256 --url https://new.example.com   # its volumes
+rivetr backup restore-volumes IMPORTED_ID --url https://new.example.com
 ```
 
-tests/e2e/test_project_move_e2e.py does exactly this on both engines (PostgreSQL, an S3 destination): the app
-on the new server answers with the row written on the old one. Apps' volume archives cannot be imported yet.
+tests/e2e/test_project_move_e2e.py does exactly this on both engines (PostgreSQL with an S3 destination, and an
+app's named volume): the app on the new server answers with the data written on the old one.
 
 ## rivetr.toml in the repository
 
@@ -337,8 +339,8 @@ OUTRO = """\
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
 - Apply runs as one request: a very large project is applied in one go, not in the background.
-- Moving data: a service's backup made on another server is imported and restored (above); an app's volume
-  archive or a stack's cannot be imported yet, so an app's named volumes start empty on the new server.
+- Moving data: services' and apps' backups made on another server are imported and restored (above); a compose
+  stack's volume archive cannot be imported yet.
 - Managed settings: the links, backup schedules and route settings a file declares are not refused through
   their own endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file
   for an app's managed keys.

@@ -75,3 +75,48 @@ async def test_import_refuses_what_it_could_not_restore(api, tmp_path: Path) -> 
     )
     assert status == 404, out
     assert (await api.get(f"/api/services/{service_id}/backups"))[1]["items"] == []
+
+
+APP_KEY = "apps/web-0123456789abcdef/20261207T101500Z-cafebabe.tar.zst"
+
+
+async def test_an_app_s_volume_archive_is_imported_for_its_named_volumes(api, tmp_path: Path) -> None:
+    root = tmp_path / "archives"
+    root.mkdir()
+    status, dest = await api.post(
+        "/api/backup-destinations", json={"name": "d", "kind": "local", "path": str(root)}
+    )
+    assert status == 201, dest
+    body = {"name": "web", "git_url": "https://git.example.com/a/web.git"}
+    status, app = await api.post("/api/apps", json=body)
+    assert status == 201, app
+    path = f"/api/apps/{app['id']}/backups/import"
+    digest = put(root, APP_KEY, b"a volume archive" * 10)
+
+    status, out = await api.post(path, json={"destination_id": dest["id"], "key": APP_KEY})
+    assert status == 422 and out["error"]["details"][0]["field"] == "volumes", out  # no volume yet
+    for volume in ("data", "cache"):
+        status, out = await api.post(
+            f"/api/apps/{app['id']}/volumes", json={"name": volume, "mount_path": f"/{volume}"}
+        )
+        assert status == 201, out
+    status, out = await api.post(path, json={"destination_id": dest["id"], "key": KEY})  # a service's
+    assert status == 422 and out["error"]["details"][0]["field"] == "key", out
+    status, out = await api.post(
+        path, json={"destination_id": dest["id"], "key": APP_KEY, "volumes": ["logs"]}
+    )
+    assert status == 422 and "logs" in out["error"]["message"], out
+
+    status, row = await api.post(
+        path, json={"destination_id": dest["id"], "key": APP_KEY, "sha256": digest, "volumes": ["data"]}
+    )
+    assert status == 201, row
+    assert (row["what"], row["trigger"], row["app_id"], row["size_bytes"]) == (
+        "volumes",
+        "import",
+        app["id"],
+        160,
+    )
+    assert [(v["name"], v["mount_path"]) for v in row["volumes"]] == [("data", "/data")]
+    status, out = await api.post(path, json={"destination_id": dest["id"], "key": APP_KEY})
+    assert status == 409, out

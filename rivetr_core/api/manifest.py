@@ -342,6 +342,12 @@ MANIFEST: dict[str, dict[str, Any]] = {
                 ("POST",),
                 {},
             ),
+            (
+                "/api/apps/<app_id>/backups/import",
+                "service_backup_import_api.import_app_backup",
+                ("POST",),
+                {},
+            ),
         ]
     },
     "rivetr_core.api.stack_backups:bp": {

@@ -1,6 +1,6 @@
-"""``POST /api/services/{service_id}/backups/import``: a service backup another server made, recorded here so it
-can be restored (a project moved to a new server with its data: docs/backups.md, "A backup made on another
-server"). Thin handler over :mod:`rivetr_core.services.backup_import`.
+"""``POST /api/services/{service_id}/backups/import`` and ``POST /api/apps/{app_id}/backups/import``: a backup
+another server made, recorded here so it can be restored (a project moved to a new server with its data:
+docs/backups.md, "A backup made on another server"). Thin handlers over :mod:`rivetr_core.services.backup_import`.
 """
 
 from __future__ import annotations
@@ -53,4 +53,35 @@ async def import_service_backup(service_id: str, data: ServiceBackupImportIn) ->
     from rivetr_core.services.backup_import import import_service_backup as run
 
     row = await run(rivetr(), service_id, data.destination_id, data.key, data.sha256)
+    return backup_json(row), 201
+
+
+class AppBackupImportIn(ServiceBackupImportIn):
+    key: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The archive's key at the destination (the first server's GET /api/backups/{id} shows it): "
+        "apps/<app>-<id>/<file>.tar.<zst|gz>[.enc].",
+    )
+    volumes: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="The app's named volumes the archive holds; default all of them (a project file re-creates "
+        "them by name).",
+    )
+
+
+@bp.post("/api/apps/<app_id>/backups/import")
+@tag(["backups"])
+@responds(404, 409, 502)
+@validate_request(AppBackupImportIn)
+@document_response(BackupOut, 201)
+async def import_app_backup(app_id: str, data: AppBackupImportIn) -> tuple[dict[str, Any], int]:
+    """Record a volume archive of the destination (made by another server) as a succeeded backup of the app's
+    volumes (``trigger: "import"``), then restore it with ``POST /api/backups/{id}/restore``. 422 on ``key`` for
+    a key that is not an app's volume archive or an encrypted one without the passphrase, on ``volumes`` for a
+    volume the app lacks; 409 when already imported; 502 ``archive_not_found``."""
+    from rivetr_core.services.backup_import import import_app_backup as run
+
+    row = await run(rivetr(), app_id, data.destination_id, data.key, data.sha256, data.volumes)
     return backup_json(row), 201

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from . import backup_destinations_cmd, backup_runs_cmd, backup_schedules_cmd, tasks_cmd
+from . import (
+    backup_destinations_cmd,
+    backup_runs_cmd,
+    backup_schedules_cmd,
+    service_backup_import_cmd,
+    tasks_cmd,
+)
 from .client import Connection, connection_options, json_option
 from .output import print_json, short_time, table
 
@@ -250,6 +256,7 @@ def schedules_run(schedule: str, conn: Connection, as_json: bool) -> None:
 for _command in backup_runs_cmd.COMMANDS:
     backup.add_command(_command)
 backup.add_command(backup_destinations_cmd.destinations)
+backup.add_command(service_backup_import_cmd.backup_import)
 backup.add_command(backup_schedules_cmd.backup_schedules)
 # Scheduled deployments of apps (docs/tasks.md) are jobs of the same scheduler.
 for _command in tasks_cmd.SCHEDULE_COMMANDS:

@@ -45,3 +45,49 @@ def services_import_backup(
         f"imported backup {row['id']} of {found['name']} ({human_size(row.get('size_bytes'))}, sha256 "
         f"{row['sha256'][:12]}…): restore it with rivetr services restore {row['id']}"
     )
+
+
+@click.command("import")
+@click.argument("app")
+@click.option(
+    "--from", "destination", required=True, help="This server's destination holding it (name or id)."
+)
+@click.option(
+    "--key",
+    required=True,
+    help="The archive's key there (the first server's `rivetr backup show ID` shows it).",
+)
+@click.option("--sha256", help="The archive's sha256 as the first server recorded it: refused if it differs.")
+@click.option(
+    "--volume", "volumes", multiple=True, help="A volume the archive holds (repeatable; default: all)."
+)
+@connection_options
+@json_option
+def backup_import(
+    app: str,
+    destination: str,
+    key: str,
+    sha256: str | None,
+    volumes: tuple[str, ...],
+    conn: Connection,
+    as_json: bool,
+) -> None:
+    """Import APP's volume archive made elsewhere; then `rivetr backup restore-volumes ID`."""
+    from .backup_destinations_cmd import resolve_destination
+
+    with conn.client() as client:
+        found = client.resolve_app(app)
+        dest = resolve_destination(client, destination)
+        body: dict[str, Any] = {"destination_id": dest["id"], "key": key}
+        if sha256:
+            body["sha256"] = sha256
+        if volumes:
+            body["volumes"] = list(volumes)
+        row = client.post(f"/api/apps/{found['id']}/backups/import", body)
+    if as_json:
+        print_json(row)
+        return
+    click.echo(
+        f"imported backup {row['id']} of {found['name']} ({human_size(row.get('size_bytes'))}, sha256 "
+        f"{row['sha256'][:12]}…): restore it with rivetr backup restore-volumes {row['id']}"
+    )

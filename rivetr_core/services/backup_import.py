@@ -7,12 +7,16 @@ its size and sha256 (checked against ``sha256`` when given, e.g. the first serve
 a ``succeeded`` backup row (``trigger: "import"``) records it for that service. It is then restored as any backup
 of the service is (``POST /api/backups/{id}/restore-service``), which checks the archive against that sha256 again
 before a byte reaches the database. Importing never changes the object nor the service.
+
+An app's volume archive (``apps/<name>-<id>/<stamp>-<run>.tar.<codec>[.enc]``) is imported the same way into an
+app (:func:`import_app_backup`): the row names the app's volumes the archive holds (all of its named volumes, or
+those given; a project file re-creates them by name), and ``POST /api/backups/{id}/restore`` stages it into them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
@@ -49,7 +53,6 @@ async def import_service_backup(
     ctx: RivetrContext, service_id: str, destination_id: str, key: str, sha256: str | None = None
 ) -> Backup:
     """Record the destination's archive ``key`` as a succeeded backup of the service (see the module)."""
-    from .backup_destinations import unseal, worker_destination
     from .backup_service_runs import ServiceRunsMixin
 
     backups = ctx.services.backups
@@ -57,25 +60,95 @@ async def import_service_backup(
         raise TypeError("ctx.services.backups is not the backup service")
     target = await backups._service_target(service_id)
     dest = await backups.get_destination(destination_id, "destination_id")
+    check_path(key)
+    codec, encrypted = parse_key(key, target.method)
+    row = Backup(
+        what="service",
+        service_id=target.row.id,
+        service_name=target.row.name,
+        codec=codec,
+        encrypted=encrypted,
+        volumes=backups._service_entries(target),
+        consistency=target.method,
+    )
+    return await _record(ctx, row, dest, key, sha256, Backup.service_id == target.row.id, target.row.name)
+
+
+def check_path(key: str) -> None:
     parts = key.split("/")
     if key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in key:
         raise ValidationFailed.on("key", "a relative path within the destination, without '..'")
-    codec, encrypted = parse_key(key, target.method)
-    if encrypted and not unseal(ctx.secrets, dest).get("passphrase"):
+
+
+async def import_app_backup(
+    ctx: RivetrContext,
+    app_id: str,
+    destination_id: str,
+    key: str,
+    sha256: str | None = None,
+    volumes: list[str] | None = None,
+) -> Backup:
+    """Record the destination's volume archive ``key`` as a succeeded backup of the app's ``volumes`` (default:
+    all of its named volumes), restorable with ``POST /api/backups/{id}/restore``."""
+    from .backup_base import volume_entry
+
+    backups = ctx.services.backups
+    app = await backups._get_app(app_id)
+    dest = await backups.get_destination(destination_id, "destination_id")
+    check_path(key)
+    name = key.rsplit("/", 1)[-1]
+    encrypted = name.endswith(".enc")
+    parts = (name[: -len(".enc")] if encrypted else name).split(".")
+    if not key.startswith("apps/") or len(parts) < 3 or parts[-2] != "tar" or parts[-1] not in _CODECS:
+        raise ValidationFailed.on(
+            "key", "not an app's volume archive: apps/<app>-<id>/<file>.tar.<zst|gz>[.enc]"
+        )
+    have = {v.name: v for v in await ctx.services.volumes.for_app(app.id) if v.kind == "volume"}
+    names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
+    missing = [n for n in names if n not in have]
+    if missing or not names:
+        raise ValidationFailed.on(
+            "volumes",
+            f"{app.name} has no volume named {', '.join(map(repr, missing))}"
+            if missing
+            else f"{app.name} has no named volume to restore into (apply the project file first)",
+            available=sorted(have),
+        )
+    row = Backup(
+        what="volumes",
+        app_id=app.id,
+        app_name=app.name,
+        codec=parts[-1],
+        encrypted=encrypted,
+        volumes=[volume_entry(have[n]) for n in names],
+        consistency=app.backup_consistency,
+    )
+    return await _record(ctx, row, dest, key, sha256, Backup.app_id == app.id, app.name)
+
+
+async def _record(
+    ctx: RivetrContext, row: Backup, dest: Any, key: str, sha256: str | None, owner: Any, owner_name: str
+) -> Backup:
+    """Check the archive (passphrase, not imported yet, its checksum) and store ``row`` for it."""
+    from datetime import UTC, datetime
+
+    from rivetr_core.db.engine import utcnow
+
+    from .backup_destinations import unseal, worker_destination
+
+    if row.encrypted and not unseal(ctx.secrets, dest).get("passphrase"):
         raise ValidationFailed.on(
             "key", "this archive is encrypted: the destination needs the passphrase it was made with"
         )
     async with ctx.db.session() as session:
         known = (
             await session.exec(
-                select(Backup).where(
-                    Backup.destination_id == dest.id, Backup.key == key, Backup.service_id == target.row.id
-                )
+                select(Backup).where(Backup.destination_id == dest.id, Backup.key == key, owner)
             )
         ).first()
     if known is not None:
-        raise Conflict.on("key", f"this archive is already backup {known.id} of {target.row.name}")
-    result = await backups._worker(
+        raise Conflict.on("key", f"this archive is already backup {known.id} of {owner_name}")
+    result = await ctx.services.backups._worker(
         {"op": "checksum", "destination": worker_destination(ctx.secrets, dest), "key": key}
     )
     if sha256 is not None and result["sha256"] != sha256:
@@ -84,29 +157,12 @@ async def import_service_backup(
             f"the archive's sha256 is {result['sha256']}, not the one given: it changed or is another",
         )
     stamp = re.search(r"/(\d{8}T\d{6}Z)-", key)
-    from datetime import UTC, datetime
-
-    from rivetr_core.db.engine import utcnow
-
-    started = datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if stamp else utcnow()
-    row = Backup(
-        what="service",
-        service_id=target.row.id,
-        service_name=target.row.name,
-        destination_id=dest.id,
-        trigger="import",
-        status="succeeded",
-        key=key,
-        codec=codec,
-        encrypted=encrypted,
-        size_bytes=int(result["size"]),
-        sha256=str(result["sha256"]),
-        duration_ms=0,
-        volumes=backups._service_entries(target),
-        consistency=target.method,
-        started_at=started,
-        finished_at=utcnow(),
+    row.started_at = (
+        datetime.strptime(stamp.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if stamp else utcnow()
     )
+    row.destination_id, row.key, row.trigger, row.status = dest.id, key, "import", "succeeded"
+    row.size_bytes, row.sha256 = int(result["size"]), str(result["sha256"])
+    row.duration_ms, row.finished_at = 0, utcnow()
     async with ctx.db.session() as session:
         session.add(row)
         await session.commit()

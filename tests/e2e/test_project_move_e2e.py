@@ -117,3 +117,43 @@ def test_project_moves_to_a_second_server_with_its_database(e2e, git_server, eng
     assert ok(two.api.post("/api/projects/apply", json={"toml": text}), 200)["changed"] is False
     two.api.delete(f"/api/apps/{copy_app['id']}")
     two.api.delete(f"/api/services/{copy_service['id']}", params={"force": "true"})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_app_s_volume_moves_with_its_project(e2e, git_server, engine, tmp_path):
+    """The same move for an app's named volume: A's volume archive (a local destination both servers mount,
+    unencrypted) imported into B's app that the file re-created with the volume, restored, and the notes the app
+    wrote on A are on B."""
+    from tests.e2e.test_volumes import add_volume, notes, notes_repo
+
+    one = e2e(engine)
+    name = f"mvv-{engine[:3]}"
+    host = f"{name}.e2e.test"
+    (tmp_path / "archives").mkdir()
+    destination = {"name": "shared", "kind": "local", "path": str(tmp_path / "archives")}
+    project = ok(one.api.post("/api/projects", json={"name": f"movevol-{engine[:3]}"}))
+    app = one.create_app(notes_repo(git_server, name), name, project_id=project["id"])
+    add_volume(one, app["id"], name="data", mount_path="/data")
+    one.deploy_and_wait(app["id"])
+    assert notes(one, host, "from-a") == ["from-a"]
+    dest_one = ok(one.api.post("/api/backup-destinations", json=destination))
+    run = ok(one.api.post(f"/api/apps/{app['id']}/backups", json={"destination_id": dest_one["id"]}), 202)
+    backup = wait_status(one, f"/api/backups/{run['id']}")
+    assert backup["status"] == "succeeded", backup
+    text = one.api.get(f"/api/projects/{project['id']}/export").text
+    assert one.api.delete(f"/api/apps/{app['id']}").status_code in (200, 202, 204)
+
+    two = e2e(engine)
+    dest_two = ok(two.api.post("/api/backup-destinations", json=destination))
+    plan = ok(two.api.post("/api/projects/apply", json={"toml": text}), 200)
+    copy = next(a for a in two.api.get("/api/apps").json()["items"] if a["name"] == name)
+    two.deploy_and_wait(copy["id"])
+    assert notes(two, host) == []  # its own, empty volume so far
+    body = {"destination_id": dest_two["id"], "key": backup["key"], "sha256": backup["sha256"]}
+    imported = ok(two.api.post(f"/api/apps/{copy['id']}/backups/import", json=body))
+    assert [v["name"] for v in imported["volumes"]] == ["data"], imported
+    response = two.api.post(f"/api/backups/{imported['id']}/restore", json={})
+    restore = wait_status(two, f"/api/restores/{ok(response, 202)['id']}")
+    assert restore["status"] == "succeeded", restore
+    assert notes(two, host) == ["from-a"]
+    assert plan["project_id"] and two.api.delete(f"/api/apps/{copy['id']}").status_code in (200, 202, 204)

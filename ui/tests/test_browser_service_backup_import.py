@@ -52,7 +52,45 @@ def test_import_a_backup_made_elsewhere(shared_server: Any, page: Any, tmp_path:
     expect(run.locator("[data-size]")).to_have_attribute("data-size", str(len(data)))
     expect(run.locator("button", has_text="Restore")).to_be_visible()
     screenshot(page, "service-backup-import")
+    page.goto("about:blank")  # the page polls the service: leave it before deleting the service
     with shared_server.client() as client:
         listed = client.get(f"/api/services/{service_id}/backups").json()["items"]
         assert [(b["trigger"], b["key"]) for b in listed] == [("import", key)]
         client.delete(f"/api/services/{service_id}", params={"force": "true"})
+
+
+def test_import_an_app_s_volume_archive(shared_server: Any, page: Any, tmp_path: Path) -> None:
+    name = f"impapp-{uuid.uuid4().hex[:6]}"
+    key = f"apps/{name}-0123456789abcdef/20261207T101500Z-cafebabe.tar.zst"
+    data = b"a volume archive another server made" * 20
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(data)
+    with shared_server.client() as client:
+        dest = client.post(
+            "/api/backup-destinations", json={"name": f"moved-{name}", "kind": "local", "path": str(tmp_path)}
+        )
+        assert dest.status_code == 201, dest.text
+        app = client.post(
+            "/api/apps", json={"name": name, "git_url": "https://git.example.com/a/b.git"}
+        ).json()
+        volume = client.post(f"/api/apps/{app['id']}/volumes", json={"name": "data", "mount_path": "/data"})
+        assert volume.status_code == 201, volume.text
+
+    login(page, shared_server.url)
+    page.goto(f"{shared_server.url}/apps/{app['id']}/backups")
+    page.click("#app-backup-import summary")
+    page.select_option("#app-import-dest", dest.json()["id"])
+    page.fill("#app-import-key", key.replace(".tar.", ".sql."))
+    page.click("#app-backup-import-form button[type=submit]")
+    expect(page.locator('#app-backup-import-form [data-error-for="key"]')).to_contain_text(
+        "Not an app's volume"
+    )
+    page.fill("#app-import-key", key)
+    page.fill("#app-import-sha", hashlib.sha256(data).hexdigest())
+    page.click("#app-backup-import-form button[type=submit]")
+    expect(page.locator("#app-backup-runs [data-imported]")).to_have_text("imported")
+    page.goto("about:blank")
+    with shared_server.client() as client:
+        listed = client.get(f"/api/apps/{app['id']}/backups").json()["items"]
+        assert [(b["trigger"], b["key"]) for b in listed] == [("import", key)]
+        client.delete(f"/api/apps/{app['id']}")
