@@ -1,8 +1,8 @@
 """Configuration as code on real engines (issue 24): a project built on one Rivetr (an app with a named volume,
 env defaults, a secret and a task) is exported, applied to a second Rivetr process with its own data dir, and
 the app deployed there answers with what the file says (its volume mounted, its env in the container, its
-secret set by hand). Moving the data itself needs restoring the first server's volume archive on the second,
-which Rivetr cannot do yet (docs/config-as-code.md, "Not yet")."""
+secret set by hand). Moving the data too (importing the first server's archives on the second) is
+tests/e2e/test_project_move_e2e.py."""
 
 from __future__ import annotations
 
