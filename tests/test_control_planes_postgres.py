@@ -188,10 +188,10 @@ async def test_crash_restarts_and_orphan_removal_are_the_owning_planes_business(
     watcher and orphan removal leave both alone; the first's restart the one and remove the other."""
     from contextlib import AsyncExitStack
 
+    from rivetr_core.contract import RunSpec
     from rivetr_core.engine.recovery import CrashWatcher, remove_orphans
     from rivetr_core.models.apps import App, Deployment
     from rivetr_core.testing.fake_runtime import FakeImage
-    from rivetr_core.types import RunSpec
     from tests.support.server import api_on
 
     image = "localhost/rivetr/web:1"
