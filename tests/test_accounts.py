@@ -397,7 +397,8 @@ async def test_session_authorises_api_websockets_with_csrf_and_same_origin(api: 
     path = "/api/deployments/nope/logs/stream"  # 4404 after authentication; refused (401) at the handshake before
     # The CSRF token rides in the subprotocol list (never the URL); the test client takes it in the scope.
     offer = {"subprotocols": ["rivetr.v1", f"rivetr.csrf.{body['csrf_token']}"]}
-    good = await websocket_outcome(api.client, path, headers=headers, scope_base=offer)
+    # The handler closes after a database lookup: wait for it (a busy machine, a PostgreSQL round trip).
+    good = await websocket_outcome(api.client, path, headers=headers, scope_base=offer, wait=10)
     assert good == "closed 4404"
     assert await websocket_outcome(api.client, path, headers=headers) == "rejected 401"
     cross_site = {**headers, "Origin": "https://evil.example"}

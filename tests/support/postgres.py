@@ -92,6 +92,22 @@ class PostgresServer:
             "-w", "-t", "60", "start",
         )  # fmt: skip
 
+    def stop_when_gone(self, pid: int) -> None:
+        """Stop the cluster and remove its directory once process ``pid`` has ended, however it ended: ``atexit``
+        does not run when a test run is killed (a CI timeout's SIGTERM, SIGKILL), and an orphaned cluster would keep
+        its memory and port until the machine restarts."""
+        stop = " ".join(
+            [*self._as, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        )
+        script = (
+            f"while kill -0 {pid} 2>/dev/null; do sleep 2; done; {stop} >/dev/null 2>&1; rm -rf {self.root}"
+        )
+        subprocess.Popen(
+            ["sh", "-c", script],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # out of the test run's process group: a Ctrl-C there must not skip the stop
+        )  # fmt: skip
+
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
@@ -167,6 +183,7 @@ def shared_server() -> PostgresServer:
         else:
             _shared = start_server()
             atexit.register(_shared.stop)
+            _shared.stop_when_gone(os.getpid())
             os.environ[SERVER_ENV] = f"{_shared.root}:{_shared.port}"
     return _shared
 
