@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
@@ -23,33 +22,6 @@ from tests.support.engines import EngineEnv
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
-    """The engine as a single-node swarm manager: initialised here when it is not in a swarm (and left again
-    at the end only then); one already in a swarm is used as it is. Module scope, not session: the engine tests
-    run in one process, and the ones after this module should find the engine as they would without it (no
-    swarm, no docker_gwbridge holding one of its address pools)."""
-    state = _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
-    had_gwbridge = _docker("network", "inspect", "docker_gwbridge").returncode == 0
-    initialised = False
-    if state == "inactive":
-        # Loopback only: the swarm's control port must not listen on every interface of a test machine.
-        done = _docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
-        assert done.returncode == 0, done.stderr
-        initialised = True
-    elif state != "active":
-        pytest.skip(f"the engine's swarm state is {state!r}: neither inactive nor an active manager")
-    yield engine_env
-    if initialised:
-        _docker("swarm", "leave", "--force")
-        if not had_gwbridge:  # swarm made it; it holds one of the engine's few address pools
-            # Refused for a moment after the leave, while the ingress sandbox's endpoint is being removed.
-            for _ in range(50):
-                if _docker("network", "rm", "docker_gwbridge").returncode == 0:
-                    break
-                time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +263,29 @@ def _registry_manifest(registry: str, path: str, digest: str) -> tuple[int, str]
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read().decode()
+
+    async def test_project_network_replaces_an_unused_bridge_of_its_name(
+        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """A project network the docker runtime made (a bridge) before the switch to swarm: replaced by an
+        overlay when unused, a clear error while a container uses it."""
+        runtime = rivetr_runtime
+        assert isinstance(runtime, SwarmRuntime)
+        name = unique_name("was-bridge")
+        holder = unique_name("holder")
+        try:
+            assert _docker("network", "create", "-d", "bridge", name).returncode == 0
+            done = _docker("run", "-d", "--name", holder, "--network", name, rivetr_base_image, "sleep", "60")
+            assert done.returncode == 0, done.stderr
+            with pytest.raises(RivetrError) as caught:
+                await runtime.ensure_project_network(name, rivetr_test_labels)
+            assert "still used by containers" in str(caught.value)
+            _docker("rm", "-f", holder)
+            assert await runtime.ensure_project_network(name, rivetr_test_labels) == name
+            driver = await runtime._call(lambda: runtime._api().inspect_network(name)["Driver"])
+            assert driver == "overlay"
+        finally:
+            _docker("rm", "-f", holder)
+            with contextlib.suppress(RivetrError):
+                await runtime.remove_network(name)
+            _docker("network", "rm", name)

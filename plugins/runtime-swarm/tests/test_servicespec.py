@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rivetr_runtime_swarm import servicespec as ss
+import rivetr_runtime_swarm.servicespec as ss
 
 from rivetr_core.contract import HealthcheckConfig, Mount, PortInUse, PortPublish, RunSpec
 

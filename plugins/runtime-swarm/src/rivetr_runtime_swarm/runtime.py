@@ -489,9 +489,36 @@ class SwarmRuntime(DockerRuntime):
         return await super().exec_interactive(await self._resolve(container_id), cmd, rows, cols)
 
     # ----------------------------------------------------------------------------------------- networks
+    def _replace_local_network(self, api: docker.APIClient, name: str) -> None:
+        """Blocking: remove a node-local network named ``name`` (a project network the docker runtime made
+        before the switch to swarm) so an overlay can take its name; one containers still use is an error."""
+        for network in api.networks(names=[name]) or []:
+            if network.get("Name") != name or network.get("Scope") == "swarm":
+                continue
+            if (api.inspect_network(network["Id"]).get("Containers") or {}) or not self._removed(
+                api, network
+            ):
+                raise EngineError(
+                    f"network {name} is a {network.get('Driver')} network of this node, still used by "
+                    "containers; swarm services need an overlay network of that name: remove those containers "
+                    "(for instance the ones the docker runtime ran) first",
+                    details={"network": name},
+                )
+
+    @staticmethod
+    def _removed(api: docker.APIClient, network: Mapping[str, Any]) -> bool:
+        try:
+            api.remove_network(network["Id"])
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError:
+            return False
+        return True
+
     def _overlay(self, name: str, labels: Mapping[str, str]) -> str:
         api = self._api()
         with _NETWORK_LOCK:
+            self._replace_local_network(api, name)
             if not [n for n in api.networks(names=[name]) or [] if n.get("Name") == name]:
                 try:
                     # Attachable: a one-off container (a backup's helper) can join it like a service.
