@@ -173,6 +173,33 @@ async def test_volumes_and_tasks_the_file_declares_are_refused_by_name(papi, git
     assert code == 409, body
 
 
+async def test_a_link_the_file_declares_is_refused_by_service_name(papi, git_server, fake_runtime):
+    code, project = await papi.post("/api/projects", json={"name": "shop"})
+    assert code == 201, project
+    for name in ("db", "cache"):
+        code, service = await papi.post(
+            "/api/services", json={"name": name, "type": "redis", "project_id": project["id"]}
+        )
+        assert code == 201, service
+    repo = git_server.create_repo("web")
+    repo.write("rivetr.toml", '[[links]]\nservice = "db"\n')
+    repo.commit("linked")
+    app = await make_app(papi, repo, project_id=project["id"])
+    done = await deploy_and_wait(papi, app["id"], ("running", "failed"))
+    assert done["status"] == "running", (done["error"], done["log_tail"])
+    base = f"/api/apps/{app['id']}/links"
+    _code, services = await papi.get("/api/services")
+    cache = next(s for s in services["items"] if s["name"] == "cache")
+    code, other = await papi.post(base, json={"service_id": cache["id"], "env_prefix": "CACHE"})
+    assert code == 201, other
+    _code, links = await papi.get(base)
+    declared = next(link for link in links["items"] if link["id"] != other["id"])
+    code, body = await papi.delete(f"{base}/{declared['id']}")
+    assert code == 409 and "link to db" in body["error"]["message"], body
+    code, body = await papi.delete(f"{base}/{other['id']}")
+    assert code == 204, body  # not the file's
+
+
 async def test_an_app_without_a_file_manages_nothing(papi, git_server, fake_runtime):
     repo = git_server.create_repo("web")
     repo.write("README", "no rivetr.toml here\n")

@@ -144,6 +144,8 @@ class Planner:
         settings, variables and secrets, volumes, tasks, links, git and route settings and backups, as
         :meth:`plan` plans each app of a project file. ``state``: its project (for links), or an empty one."""
         self.ids["project"] = state.id
+        for name, service in state.services.items():  # what the app's links name (plan() has _services)
+            self.ids[f"service:{name}"] = service["id"]
         self.destinations = await _destinations(self.ctx)
         for key in app.route_settings:
             self.routes_now[key] = await route_settings(self.ctx, key)

@@ -59,7 +59,8 @@ class ManagedByFile:
     keys: tuple[str, ...]  # the file's top-level keys, sorted
     env: tuple[str, ...]  # names of the variables its env/build_env tables set, sorted
     git: tuple[str, ...] = ()  # the keys of its git_settings table (PUT /api/apps/{id}/git-settings), sorted
-    #: The names of the volumes and tasks it declares (``NAMED``): those rows are the file's.
+    #: The names of the volumes and tasks it declares (``NAMED``) and of the services it links to
+    #: (``links``): those rows are the file's.
     named: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
@@ -102,8 +103,11 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
         env=tuple(env),
         git=tuple(sorted(document.get("git_settings") or {})),
         named={
-            table: tuple(sorted(str(item.get("name")) for item in document.get(table) or ()))
-            for table in NAMED
+            **{
+                table: tuple(sorted(str(item.get("name")) for item in document.get(table) or ()))
+                for table in NAMED
+            },
+            "links": tuple(sorted(str(item.get("service")) for item in document.get("links") or ())),
         },
     )
 
@@ -200,6 +204,22 @@ async def refuse_managed_row(db: Database, app_id: str, table: str, row_id: str)
         row = await session.get(model, row_id)
     if row is not None and row.app_id == app_id and row.name in names:
         raise refusal(managed, [row.name], word)
+
+
+async def refuse_managed_link(db: Database, app_id: str, link_id: str) -> None:
+    """Raise 409 when the app's link ``link_id`` is to a service the file links to, by name (removing it
+    through the API; the next deployment would link it again)."""
+    from rivetr_core.models.services import ManagedService, ServiceLink
+
+    managed = await managed_by_file(db, app_id)
+    names = managed.named.get("links") if managed is not None else None
+    if not names or managed is None:
+        return
+    async with db.session() as session:
+        link = await session.get(ServiceLink, link_id)
+        service = await session.get(ManagedService, link.service_id) if link is not None else None
+    if link is not None and service is not None and link.app_id == app_id and service.name in names:
+        raise refusal(managed, [service.name], "link to")
 
 
 #: The audit entry of a deployment's file: its action, and how the audit log's route column names it.
