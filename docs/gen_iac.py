@@ -260,8 +260,8 @@ LOG_LEVEL = "info"
   The variables of the file's `env` and `build_env` are refused the same way by the env-vars API (set, delete,
   bulk import); the app's other variables, secrets included, stay editable. So are the file's `git_settings`
   keys (`PUT /api/apps/{id}/git-settings`), its `replicas` (`POST /api/apps/{id}/scale`: the next deployment
-  would undo a scale) and the volumes and tasks it declares, by name (their `PUT` and `DELETE`; the app's other
-  volumes and tasks stay editable). The dashboard's Settings tab disables the managed fields of its Settings
+  would undo a scale) and the volumes, tasks and links it declares, by name (their `PUT` and `DELETE`; the app's
+  other volumes, tasks and links stay editable). The dashboard's Settings tab disables the managed fields of its Settings
   and Auto-deploy forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and
   saves the others; its Variables, Volumes and Tasks tabs mark the file's variables, volumes and tasks instead
   of offering the buttons that would change them.
