@@ -341,9 +341,10 @@ OUTRO = """\
 - Apply runs as one request: a very large project is applied in one go, not in the background.
 - Moving data: services' and apps' backups made on another server are imported and restored (above); a compose
   stack's volume archive cannot be imported yet.
-- Managed settings: the links, backup schedules and route settings a file declares are not refused through
-  their own endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file
-  for an app's managed keys.
+- Managed settings: the backup schedules and route settings a file declares are not refused through their own
+  endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file for an
+  app's managed keys; the dashboard's Links tab still offers removing a link the file declares (the API refuses
+  it with its message).
 """
 
 
