@@ -18,4 +18,6 @@ pytest_plugins = [
     "tests.support.s3",
     # which tests share a worker under pytest-xdist (engine tests together, other modules whole)
     "tests.support.workers",
+    # which tests CI runs a second time on PostgreSQL (the db marker)
+    "tests.support.db_marks",
 ]

@@ -41,8 +41,10 @@ mkdir -p artifacts
 rm -f .coverage .coverage.*
 set +e
 # Two pytest processes at once (tests/support/workers.py marks who goes where): every test that drives a container
-# engine, in order, in one; everything else in the other (RIVETR_TEST_PARALLEL=0: one after the other). Then the
-# tests that restart an engine daemon, alone. Each part keeps its own junit file and coverage data, combined below.
+# engine, in order, in one; everything else in the other (RIVETR_TEST_PARALLEL=0: one after the other). When the rest
+# is done, the database tests (marker "db", tests/support/db_marks.py) again on PostgreSQL (RIVETR_TEST_DATABASE,
+# a private cluster tests/support/postgres.py starts), beside the engine tests still running. Then the tests that
+# restart an engine daemon, alone. Each part keeps its own junit file and coverage data, combined below.
 part() {  # NAME MARK-EXPRESSION [pytest arguments]
     local name=$1 expr=$2
     shift 2
@@ -54,6 +56,9 @@ if [ "${RIVETR_TEST_PARALLEL:-1}" = 1 ]; then
     engines_pid=$!
     part rest "not engines and not engine_restart" "$@"
     rest=$?
+    log "the database tests on PostgreSQL (beside the engine tests)"
+    RIVETR_TEST_DATABASE=postgres part postgres "db and not engines and not engine_restart" "$@"
+    postgres=$?
     wait "$engines_pid"
     engines=$?
     log "the engine tests' output (they ran beside the rest)"
@@ -63,21 +68,23 @@ else
     engines=$?
     part rest "not engines and not engine_restart" "$@"
     rest=$?
+    RIVETR_TEST_DATABASE=postgres part postgres "db and not engines and not engine_restart" "$@"
+    postgres=$?
 fi
 log "engine restarts, alone"
 part engine-restart "engine_restart" "$@"
 restart=$?
 log "coverage"
-.venv/bin/coverage combine -q .coverage.engines .coverage.rest .coverage.engine-restart 2>/dev/null
+.venv/bin/coverage combine -q .coverage.engines .coverage.rest .coverage.postgres .coverage.engine-restart 2>/dev/null
 .venv/bin/coverage report --skip-covered | tail -n 60
 .venv/bin/coverage xml -q -o artifacts/coverage.xml
 # 5 is "nothing selected" (extra arguments that pick no test of a part): not a failure unless no part ran any.
 status=5
-for code in $engines $rest $restart; do
+for code in $engines $rest $postgres $restart; do
     if [ "$code" != 0 ] && [ "$code" != 5 ]; then status=$code; fi
     if [ "$code" = 0 ] && [ "$status" = 5 ]; then status=0; fi
 done
-echo "parts: engines=$engines rest=$rest engine-restart=$restart"
+echo "parts: engines=$engines rest=$rest postgres=$postgres engine-restart=$restart"
 set -e
 log "done"
 exit $status

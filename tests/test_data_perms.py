@@ -13,6 +13,7 @@ import pytest
 
 from rivetr_core.app import create_app
 from rivetr_core.server import CheckReport, check_data_dir
+from tests.support import postgres
 from tests.support.server import make_config
 
 
@@ -45,7 +46,8 @@ async def test_new_data_dir_and_files_are_private(tmp_path: Path) -> None:
         files = {
             p.name: mode(p) for p in data.iterdir() if p.name.startswith(("rivetr.db", "secret", "admin"))
         }
-    assert files.get("rivetr.db") == 0o600, files
+    if not postgres.enabled():  # RIVETR_TEST_DATABASE=postgres: no database file in the data dir
+        assert files.get("rivetr.db") == 0o600, files
     assert files.get("admin.token") == 0o600 and files.get("secret.key") == 0o600, files
     assert all(m == 0o600 for m in files.values()), files  # -wal / -shm too
 
@@ -56,11 +58,13 @@ async def test_an_existing_loose_install_is_tightened(tmp_path: Path) -> None:
     async with app.test_app():
         pass
     os.chmod(data, 0o755)
-    os.chmod(data / "rivetr.db", 0o644)
+    sqlite_file = not postgres.enabled()  # RIVETR_TEST_DATABASE=postgres: no database file to loosen
+    if sqlite_file:
+        os.chmod(data / "rivetr.db", 0o644)
     app = create_app(make_config(data))
     assert mode(data) == 0o700
     async with app.test_app():
-        assert mode(data / "rivetr.db") == 0o600
+        assert not sqlite_file or mode(data / "rivetr.db") == 0o600
 
 
 def test_serve_check_creates_the_dir_private(tmp_path: Path) -> None:
