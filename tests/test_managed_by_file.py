@@ -196,6 +196,12 @@ async def test_a_link_the_file_declares_is_refused_by_service_name(papi, git_ser
     declared = next(link for link in links["items"] if link["id"] != other["id"])
     code, body = await papi.delete(f"{base}/{declared['id']}")
     assert code == 409 and "link to db" in body["error"]["message"], body
+    # The dashboard's Links tab: the declared link says so instead of offering Remove.
+    html = await _dashboard(papi, f"/apps/{app['id']}/partials/links")
+    rows = {row.split('"', 1)[0]: row for row in html.split('<tr data-link="')[1:]}
+    assert "managed by rivetr.toml at " + done["commit_sha"][:12] in rows[declared["env_prefix"]]
+    assert "Remove</button>" not in rows[declared["env_prefix"]]
+    assert "Remove</button>" in rows["CACHE"] and "data-managed-note" not in rows["CACHE"]
     code, body = await papi.delete(f"{base}/{other['id']}")
     assert code == 204, body  # not the file's
 

@@ -184,4 +184,10 @@ async def app_links(app_id: str) -> tuple[str, int]:
     links = await readmodels.app_links(ctx(), app.id)
     # Only services of the app's project can be linked (the API says 422 for the others): offer just those.
     candidates = [s for s in await _services() if s.get("project_id") == app.project_id]
-    return await render("partials/app_links.html", app=app, links=links, candidates=candidates)
+    from rivetr_core.readmodels import managed_settings
+
+    # The links the repository's rivetr.toml declares: their row says so instead of Remove.
+    managed = await managed_settings.managed_by_file(ctx().db, app.id)
+    return await render(
+        "partials/app_links.html", app=app, links=links, candidates=candidates, managed=managed
+    )
