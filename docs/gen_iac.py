@@ -343,8 +343,7 @@ OUTRO = """\
   stack's volume archive cannot be imported yet.
 - Managed settings: the backup schedules and route settings a file declares are not refused through their own
   endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file for an
-  app's managed keys; the dashboard's Links tab still offers removing a link the file declares (the API refuses
-  it with its message).
+  app's managed keys.
 """
 
 
