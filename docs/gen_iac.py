@@ -263,7 +263,7 @@ LOG_LEVEL = "info"
   would undo a scale) and the volumes, tasks and links it declares, by name (their `PUT` and `DELETE`; the app's
   other volumes, tasks and links stay editable). The dashboard's Settings tab disables the managed fields of its Settings
   and Auto-deploy forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and
-  saves the others; its Variables, Volumes and Tasks tabs mark the file's variables, volumes and tasks instead
+  saves the others; its Variables, Volumes, Tasks and Links tabs mark the file's variables, volumes, tasks and links instead
   of offering the buttons that would change them.
   `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
   `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
