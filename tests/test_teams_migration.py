@@ -106,9 +106,11 @@ async def test_upgrade_from_previous_release_gives_everything_to_the_default_tea
 
 async def test_fresh_install_makes_the_first_user_owner_of_the_default_team(tmp_path: Path) -> None:
     from rivetr_core.app import create_app
+    from tests.support import at_rest
     from tests.support.server import ApiClient, make_config
 
-    app = create_app(make_config(tmp_path / "data"))
+    config = make_config(tmp_path / "data")
+    app = create_app(config)
     async with app.test_app():
         api = ApiClient(app)
         status, body = await api.post(
@@ -119,9 +121,8 @@ async def test_fresh_install_makes_the_first_user_owner_of_the_default_team(tmp_
             "/api/auth/setup", json={"username": "eve", "password": "a-long-password-1"}
         )
         assert status == 409, second
-    path = tmp_path / "data" / DB_FILE
-    assert _rows(path, "SELECT id, name FROM teams") == [("default", "default")]
-    assert _rows(path, "SELECT u.username, m.role FROM team_members m JOIN users u ON u.id = m.user_id") == [
-        ("root", "owner")
-    ]
-    assert _rows(path, "SELECT username, is_server_owner FROM users") == [("root", 1)]
+    # on whichever database the app used (RIVETR_TEST_DATABASE=postgres: not the data dir's file)
+    assert at_rest.query(config, "SELECT id, name FROM teams") == [("default", "default")]
+    members = "SELECT u.username, m.role FROM team_members m JOIN users u ON u.id = m.user_id"
+    assert at_rest.query(config, members) == [("root", "owner")]
+    assert at_rest.query(config, "SELECT username, is_server_owner FROM users") == [("root", 1)]

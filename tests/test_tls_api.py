@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import at_rest
 from tests.support.pebble import (
     ChallengeProxy,
     EventLog,
@@ -118,13 +119,12 @@ async def test_key_encrypted_at_rest_and_pushed_again_at_start(harness_factory, 
         await h.add_route("persist.example.test")
         await h.wait_for("persist.example.test", lambda c: c["status"] == "valid")
         chain, key = h.proxy.certificates["persist.example.test"]
-    import sqlite3
-
-    with sqlite3.connect(data / "rivetr.db") as db:
-        stored_key, stored_chain = db.execute(
-            "SELECT key_encrypted, cert_pem FROM certificates WHERE domain = ?", ("persist.example.test",)
-        ).fetchone()
-        account_key = db.execute("SELECT key_encrypted FROM acme_accounts").fetchone()[0]
+    ((stored_key, stored_chain),) = at_rest.query(
+        make_config(data),
+        "SELECT key_encrypted, cert_pem FROM certificates WHERE domain = ?",
+        "persist.example.test",
+    )
+    ((account_key,),) = at_rest.query(make_config(data), "SELECT key_encrypted FROM acme_accounts")
     assert stored_key.startswith("v1:") and "PRIVATE" not in stored_key
     assert account_key.startswith("v1:") and "PRIVATE" not in account_key
     assert stored_chain == chain
@@ -208,15 +208,11 @@ async def test_routes_from_before_acme_get_certificates_and_account_is_reused(  
         assert (await h.api.get("/api/certificates"))[1]["items"] == []
     async with harness_factory(data) as h:  # ACME switched on: the existing route gets a certificate
         await h.wait_for("early.example.test", lambda c: c["status"] == "valid")
-    import sqlite3
-
-    with sqlite3.connect(data / "rivetr.db") as db:
-        accounts = db.execute("SELECT account_url FROM acme_accounts").fetchall()
+    accounts = at_rest.query(make_config(data), "SELECT account_url FROM acme_accounts")
     async with harness_factory(data) as h:
         await h.add_route("early2.example.test")
         await h.wait_for("early2.example.test", lambda c: c["status"] == "valid")
-    with sqlite3.connect(data / "rivetr.db") as db:
-        assert db.execute("SELECT account_url FROM acme_accounts").fetchall() == accounts  # one account, kept
+    assert at_rest.query(make_config(data), "SELECT account_url FROM acme_accounts") == accounts  # one, kept
     assert len(accounts) == 1 and accounts[0][0].startswith("https://127.0.0.1")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import at_rest
 from tests.support.server import ApiClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -367,7 +368,7 @@ async def test_git_settings_api(hooks: Hooks) -> None:
     assert "long-enough-secret" not in json.dumps(body)
     status, body = await hooks.api.put(f"/api/apps/{app_id}/git-settings", json={"follow_tags": False})
     assert body["has_webhook_secret"] is True  # left out → kept
-    raw_db = (Path(hooks.api.ctx.config.server.data_dir) / "rivetr.db").read_bytes()
+    raw_db = at_rest.stored_bytes(hooks.api.ctx)
     assert b"long-enough-secret" not in raw_db
     status, body = await hooks.api.get("/api/apps/missing/git-settings")
     assert status == 404
