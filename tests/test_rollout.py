@@ -119,16 +119,17 @@ async def test_a_new_replica_failing_half_way_restores_the_old_ones(
 
 
 async def test_settings_are_checked_against_the_replicas(api: ApiClient, fake_runtime: FakeRuntime):
+    # Above the replicas counts as the replicas (Kubernetes' semantics): accepted, kept through a scale down.
     code, body = await api.post(
         "/api/apps", json={"name": "x", "source": {"kind": "image", "image": IMAGE}, "max_surge": 2}
     )
-    assert code == 422 and body["error"]["details"][0]["field"] == "max_surge", body
-    assert "at most the app's replicas (1)" in body["error"]["message"]
+    assert code == 201 and body["max_surge"] == 2, body
     app = await create(api, replicas=3, max_surge=2)
     code, body = await api.put(f"/api/apps/{app['id']}", json={"max_surge": 0, "max_unavailable": 0})
     assert code == 422 and "cannot both be 0" in body["error"]["message"], body
+    assert body["error"]["details"][0]["field"] == "max_surge", body
     code, body = await api.put(f"/api/apps/{app['id']}", json={"replicas": 1})
-    assert code == 422 and body["error"]["details"][0]["field"] == "max_surge", body
+    assert code == 200 and (body["replicas"], body["max_surge"]) == (1, 2), body
     code, body = await api.put(f"/api/apps/{app['id']}", json={"max_unavailable": -1})
     assert code == 422, body
     code, body = await api.put(f"/api/apps/{app['id']}", json={"max_surge": 0, "max_unavailable": 3})
@@ -144,12 +145,12 @@ async def test_replicas_answer_their_cpu_and_memory(api: ApiClient, fake_runtime
     assert fake_runtime.calls_to("stats_many")  # one call for all the replicas
 
 
-async def test_a_scale_keeps_the_rollout_settings_within_the_count(api: ApiClient, fake_runtime: FakeRuntime):
+async def test_a_scale_keeps_the_rollout_settings_as_set(api: ApiClient, fake_runtime: FakeRuntime):
     app = await create(api, replicas=3, max_surge=3, max_unavailable=2)
     code, body = await api.post(f"/api/apps/{app['id']}/scale", json={"replicas": 1})
     assert code == 200, body
     _, shown = await api.get(f"/api/apps/{app['id']}")
-    assert (shown["replicas"], shown["max_surge"], shown["max_unavailable"]) == (1, 1, 1)
+    assert (shown["replicas"], shown["max_surge"], shown["max_unavailable"]) == (1, 3, 2)
     code, body = await api.put(f"/api/apps/{app['id']}", json={"max_unavailable": 0})  # still editable
     assert code == 200, body
 

@@ -79,9 +79,8 @@ def test_settings_checks_name_the_field() -> None:
     check_settings(0, 3, 3)
     with pytest.raises(ValueError, match="both be 0"):
         check_settings(0, 0, 3)
-    with pytest.raises(ValueError) as info:
-        check_settings(4, 0, 3)
-    assert info.value.args == ("max_surge", "must be at most the app's replicas (3)")
+    check_settings(4, 9, 3)  # above the replicas counts as the replicas
+    assert plan(3, 3, 4, 9) == plan(3, 3, 3, 3)
     with pytest.raises(ValueError) as info:
         check_settings(1, -1, 3)
     assert info.value.args[0] == "max_unavailable"
@@ -94,10 +93,10 @@ def test_app_fields_combine_with_the_stored_app() -> None:
         replicas, max_surge, max_unavailable = 3, 2, 0
 
     check_app_fields({"name": "x"}, Old())  # nothing to check
-    check_app_fields({"replicas": 2}, Old())
+    check_app_fields({"replicas": 1}, Old())  # above the replicas counts as the replicas
     with pytest.raises(ValidationFailed) as info:
-        check_app_fields({"replicas": 1}, Old())
+        check_app_fields({"max_surge": 0}, Old())  # with the stored max_unavailable 0: both 0
     assert info.value.details[0]["field"] == "max_surge"
     with pytest.raises(ValidationFailed):
-        check_app_fields({"max_surge": 2})  # a new app: replicas defaults to 1
-    check_app_fields({"max_surge": 2, "replicas": 2})
+        check_app_fields({"max_surge": 0})  # a new app: max_unavailable defaults to 0
+    check_app_fields({"max_surge": 2})

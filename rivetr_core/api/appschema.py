@@ -126,11 +126,11 @@ _REPLICAS_UPDATE = (
 )
 _SURGE_HELP = (
     "Rolling update of the replicas (docs/scaling.md): new replicas a deployment starts at a time beyond "
-    "replicas, 0 to replicas (default 1). max_surge and max_unavailable cannot both be 0."
+    "replicas (default 1; above replicas counts as replicas). max_surge and max_unavailable cannot both be 0."
 )
 _UNAVAILABLE_HELP = (
     "Rolling update of the replicas (docs/scaling.md): how many of replicas may be out of service while a "
-    "deployment replaces them, 0 to replicas (default 0: always at least replicas serving)."
+    "deployment replaces them (default 0: always at least replicas serving; above replicas counts as replicas)."
 )
 _STRATEGY_HELP = (
     "rolling: the new container starts and passes its health check before the old one stops (zero downtime; "

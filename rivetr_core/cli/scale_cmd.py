@@ -30,13 +30,13 @@ def replicas_option(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--max-surge",
                 type=click.IntRange(0, 20),
-                help="Rolling update: new replicas a deploy starts at a time beyond --replicas (0 to replicas, "
-                "default 1).",
+                help="Rolling update: new replicas a deploy starts at a time beyond --replicas (default 1; "
+                "above the replicas counts as the replicas).",
             ),
             click.option(
                 "--max-unavailable",
                 type=click.IntRange(0, 20),
-                help="Rolling update: replicas that may be out of service meanwhile (0 to replicas, default 0).",
+                help="Rolling update: replicas that may be out of service meanwhile (default 0; above the replicas counts as the replicas).",
             ),
         )
     ):

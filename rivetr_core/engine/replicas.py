@@ -270,10 +270,8 @@ async def scale(ctx: Any, app_id: str, replicas: int) -> dict[str, Any]:
             row = await session.get(App, app_id)
             if row is None:
                 raise NotFound.of("app", app_id)
+            # The rollout settings stay as set: a plan takes values above the count as the count.
             row.replicas, row.updated_at = replicas, utcnow()
-            # The rollout settings stay within the count, as the apps API requires (never both 0 by this).
-            row.max_surge = min(row.max_surge, replicas)
-            row.max_unavailable = min(row.max_unavailable, replicas)
             session.add(row)
             await session.commit()
     return outcome

@@ -8,8 +8,9 @@ An app with ``N`` replicas is replaced ``max_surge`` new containers at a time wh
 * a *stop* step takes old replicas out of the routes, drains and stops them, as many as keep
   ``N - max_unavailable`` serving; once all ``N`` new ones serve, every old one left goes.
 
-Both settings are clamped to ``N`` here, so a later scale below them (``POST /api/apps/{id}/scale``) never
-makes a plan impossible; the API refuses values over ``replicas`` and both at 0 (:func:`check_settings`).
+Both settings are clamped to ``N`` here (as Kubernetes does): a value above the replica count means "all of
+them", so a scale below it (``POST /api/apps/{id}/scale``) never makes a plan impossible nor rewrites the
+settings, and the API accepts it. The API refuses negative values and both at 0 (:func:`check_settings`).
 No imports beyond the standard library: the apps service validates with it on every settings edit.
 """
 
@@ -32,13 +33,11 @@ class Step:
 
 
 def check_settings(max_surge: Any, max_unavailable: Any, replicas: int) -> None:
-    """Raise ``ValueError(field, message)`` for settings no rollout can follow: each an integer from 0 to
-    ``replicas``, and not both 0 (nothing could start nor stop)."""
+    """Raise ``ValueError(field, message)`` for settings no rollout can follow: each an integer of at least 0,
+    and not both 0 (nothing could start nor stop). A value above ``replicas`` counts as ``replicas``."""
     for field, value in (("max_surge", max_surge), ("max_unavailable", max_unavailable)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(field, "must be an integer of at least 0")
-        if value > replicas:
-            raise ValueError(field, f"must be at most the app's replicas ({replicas})")
     if max_surge == 0 and max_unavailable == 0:
         raise ValueError(
             "max_surge", "max_surge and max_unavailable cannot both be 0 (the rollout could not move)"
