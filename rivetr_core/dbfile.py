@@ -18,7 +18,17 @@ DB_FILE = "rivetr.db"
 #: when the database already records exactly these, start-up skips importing Alembic at all (~0.3 s and
 #: several MB of resident memory on every restart).
 SCHEMA_HEADS = frozenset(
-    {"0003_tls", "0011_webhook_digest", "0025_stack_backups", "0030_notification_routes", "0030_app_config_path", "0030_audit_changes", "0030_rolling_update", "0030_control_planes", "0030_load_balancer"}
+    {
+        "0003_tls",
+        "0011_webhook_digest",
+        "0025_stack_backups",
+        "0030_notification_routes",
+        "0030_app_config_path",
+        "0030_audit_changes",
+        "0030_control_planes",
+        "0030_rolling_update",
+        "0030_load_balancer",
+    }
 )
 
 

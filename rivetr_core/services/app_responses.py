@@ -121,7 +121,8 @@ class AppOut(_Out):
     release_timeout: float = Field(description="Seconds the release (and post-deploy) command may run.")
     post_deploy_command: str | None = Field(description="Run in the new container after the switch.")
     config_path: str | None = Field(
-        "rivetr.toml", description="The repository's rivetr.toml for this app (null: off; docs/config-as-code.md)."
+        "rivetr.toml",
+        description="The repository's rivetr.toml for this app (null: off; docs/config-as-code.md).",
     )
     tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
     status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
