@@ -113,3 +113,20 @@ def test_cli_apps_load_balancer(monkeypatch: Any) -> None:
     assert calls == [("/api/apps/a1", {"load_balancer": "least_conn"})]
     result = runner.invoke(cli, ["apps", "load-balancer", "web", "random"])
     assert result.exit_code != 0 and calls == [("/api/apps/a1", {"load_balancer": "least_conn"})]
+
+
+async def test_a_project_file_declares_the_load_balancer(api: ApiClient) -> None:
+    from tests.test_iac_api import app_named, export
+
+    file = (
+        '[project]\nname = "balanced"\n\n[[apps]]\nname = "web"\n'
+        'source = { kind = "image", image = "registry.example.com/web:1" }\nport = 8080\n'
+        'replicas = 2\nload_balancer = "least_conn"\n'
+    )
+    status, plan = await api.post("/api/projects/apply", json={"toml": file})
+    assert status == 200 and plan["changed"], plan
+    assert (await app_named(api, "web"))["load_balancer"] == "least_conn"
+    assert 'load_balancer = "least_conn"' in await export(api, "balanced")
+    status, body = await api.post("/api/projects/apply", json={"toml": file.replace("least_conn", "fastest")})
+    assert status == 422 and "load_balancer" in str(body["error"]), body
+    assert (await app_named(api, "web"))["load_balancer"] == "least_conn"

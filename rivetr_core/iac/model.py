@@ -48,6 +48,7 @@ APP_KEYS: tuple[str, ...] = tuple(
         "replicas",  # once the apps API has it (issue 23): taken only if AppUpdate declares it
         "max_surge",
         "max_unavailable",
+        "load_balancer",
         "environment",
         "cpu_limit",
         "memory_limit",
