@@ -3,7 +3,8 @@
 Every test runs on SQLite in CI. The ``db`` tests also run with ``RIVETR_TEST_DATABASE=postgres``: the modules whose
 tests go through the services' SQL the most (accounts and sessions, teams and permissions, lists with filters and
 cursors, audit, schedules and tasks, resources' CRUD, secrets at rest), chosen so the second pass stays short
-(about 8 minutes on a quiet machine) instead of doubling the suite. A test elsewhere joins with ``@pytest.mark.db``.
+instead of doubling the suite: ~355 tests, 8.5-9.5 minutes measured on a busy 2-core machine beside two other
+test runs (less on a quiet one). A test elsewhere joins with ``@pytest.mark.db``.
 The whole suite runs on PostgreSQL with the same switch, by hand (README, "Test it").
 """
 
@@ -25,7 +26,6 @@ DB_MODULES = frozenset(
         "tests/test_team_isolation.py",
         "tests/test_tokens_scoped.py",
         "tests/test_audit.py",
-        "tests/test_audit_teams.py",
         "tests/test_apps_api.py",
         "tests/test_app_service.py",
         "tests/test_app_logs_env_bulk.py",
@@ -39,7 +39,6 @@ DB_MODULES = frozenset(
         "tests/test_services_api.py",
         "tests/test_resource_services.py",
         "tests/test_deployment_started_by.py",
-        "tests/test_iac_api.py",
     }
 )
 
