@@ -17,6 +17,9 @@ from tests.support.json_receiver import JsonReceiver as Receiver
 from tests.support.json_receiver import running_receiver
 from tests.test_iac_api import export, server
 
+# Its servers deploy nothing: it may run beside the engine tests (tests/support/workers.py).
+pytestmark = pytest.mark.engine_free
+
 GIT = "https://git.example.com/team/shop.git"
 
 
