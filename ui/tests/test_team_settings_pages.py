@@ -111,7 +111,7 @@ async def test_members_without_two_factor_are_marked_when_the_team_requires_it(w
     ):  # olga enrolled (the enrolment itself: tests/test_two_factor.py)
         from sqlalchemy import text
 
-        await conn.execute(text("UPDATE users SET two_factor_enabled = 1 WHERE username = 'olga'"))
+        await conn.execute(text("UPDATE users SET two_factor_enabled = TRUE WHERE username = 'olga'"))
     status, page = await api.get(f"/api/teams/{acme['id']}/members")
     assert status == 200
     assert {m["username"]: m["two_factor_enabled"] for m in page["items"]} == {"olga": True, "vic": False}
