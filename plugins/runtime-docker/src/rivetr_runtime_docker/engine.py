@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import ipaddress
 import logging
 import re
 import socket
@@ -135,8 +136,11 @@ class EngineClient:
         max_workers: int = 64,
         logger: logging.Logger | None = None,
         project_firewall: bool = True,
+        network_pool: ipaddress.IPv4Network | None = None,
     ) -> None:
         self.base_url = base_url
+        #: Where the networks Rivetr creates take their /24s (:mod:`.subnets`); None: the engine's own pools.
+        self.network_pool = network_pool
         #: Whether ``ensure_project_network`` adds the host firewall keeping projects apart (needs root and
         #: iptables); off, project networks are plain bridges (dockerd still separates its own).
         self.project_firewall = project_firewall

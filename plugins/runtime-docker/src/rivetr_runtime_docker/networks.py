@@ -30,6 +30,7 @@ import docker.errors
 from .engine import EngineClient, EngineError
 from .isolation import FirewallError
 from .project_firewall import ensure_project_firewall, forget_project_bridge, project_bridge_name
+from .subnets import free_subnets, used_subnets
 
 PROJECT_LABEL = "rivetr.project-network"
 BRIDGE_LABEL = "rivetr.bridge"
@@ -52,9 +53,40 @@ def create_bridge(api: docker.APIClient, name: str, **kwargs: Any) -> None:
             time.sleep(0.2)
 
 
+#: How many free subnets a creation tries when dockerd refuses each as overlapping (a racing creator took it).
+_SUBNET_TRIES = 8
+
+
 class NetworksMixin(EngineClient):
     """``ensure_network`` / ``ensure_project_network`` / ``remove_network``, and the endpoint config giving a
     container its aliases."""
+
+    def _create_bridge(self, api: docker.APIClient, name: str, **kwargs: Any) -> None:
+        """:func:`create_bridge` with a /24 of ``network_pool`` (see :mod:`.subnets`), or the engine's own
+        pools when there is no pool or nothing in it is free (a warning says so)."""
+        if self.network_pool is None:
+            create_bridge(api, name, **kwargs)
+            return
+        tried: list[str] = []
+        for _ in range(_SUBNET_TRIES):
+            subnet = next(free_subnets(self.network_pool, used_subnets(api.networks() or []), tried), None)
+            if subnet is None:
+                break
+            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+            try:
+                create_bridge(api, name, ipam=ipam, **kwargs)
+                return
+            except docker.errors.APIError as exc:
+                if "overlap" not in str(exc.explanation or exc):
+                    raise
+                tried.append(subnet)
+        self.log.warning(
+            "%s: no free /24 left in network_pool %s: network %s takes one of the engine's own pools",
+            self.name,
+            self.network_pool,
+            name,
+        )
+        create_bridge(api, name, **kwargs)
 
     def _ensure_service_network(self, name: str, labels: Mapping[str, str]) -> str:
         api = self._api()
@@ -64,7 +96,7 @@ class NetworksMixin(EngineClient):
         with _CREATE_LOCK:
             if not self._network_ids(api, name):
                 try:
-                    create_bridge(api, name, labels=dict(labels) or None)
+                    self._create_bridge(api, name, labels=dict(labels) or None)
                 except docker.errors.APIError:
                     # Another process made it meanwhile (dockerd 409, podman 500): fine if it is there now.
                     if not self._network_ids(api, name):
@@ -116,7 +148,7 @@ class NetworksMixin(EngineClient):
                 for target in [name] if len(found) == 1 else [network_id for _, network_id in found]:
                     api.remove_network(target)
             try:
-                create_bridge(
+                self._create_bridge(
                     api,
                     name,
                     options={"com.docker.network.bridge.name": bridge},

@@ -1,7 +1,7 @@
 """Registers the Docker Engine container runtime (``runtime_type = "docker"``) and its ``[plugins.runtime-docker]``
 settings."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core import hookimpl
 from rivetr_core.contract import (
@@ -28,6 +28,21 @@ class DockerSettings(BaseModel):
         "other and from other container networks (needs root and iptables; creating a project network fails "
         "when they cannot be added). Off: only the engine's own network separation applies.",
     )
+    network_pool: str = Field(
+        "10.213.0.0/16",
+        description="IPv4 range the networks Rivetr creates (project, stack and service networks) take a /24 "
+        "each from, skipping subnets the engine's other networks or the host's routes use: a /16 holds 256. "
+        "Docker's own default pools hold about 30 networks in all. Empty: leave it to the engine's pools "
+        "(dockerd's default-address-pools).",
+    )
+
+    @field_validator("network_pool")
+    @classmethod
+    def _ipv4_network(cls, value: str) -> str:
+        from .subnets import parse_pool
+
+        parse_pool(value)  # ValueError names what is wrong (host bits set, not IPv4...)
+        return value.strip()
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:

@@ -74,10 +74,14 @@ class DockerRuntime(ContainersMixin, BuildMixin, ImagesMixin, LogsMixin, StatsMi
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> DockerRuntime:
-        """Plugin factory: ``[plugins.runtime-docker] socket`` and ``project_firewall``."""
+        """Plugin factory: ``[plugins.runtime-docker] socket``, ``project_firewall`` and ``network_pool``."""
         from .plugin import DockerSettings
+        from .subnets import parse_pool
 
         settings = ctx.settings_as(DockerSettings, "runtime-docker")
         return cls(
-            settings.socket, logger=ctx.logger, project_firewall=project_firewall_setting(ctx, settings)
+            settings.socket,
+            logger=ctx.logger,
+            project_firewall=project_firewall_setting(ctx, settings),
+            network_pool=parse_pool(settings.network_pool),
         )
