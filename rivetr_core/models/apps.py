@@ -140,9 +140,13 @@ class App(SQLModel, table=True):
     release_timeout: float = 600.0
     #: Run in the new container after the switch; a failure is reported, never rolled back.
     post_deploy_command: str | None = Field(default=None, max_length=2000)
-    #: Where the repository keeps the app's rivetr.toml (rivetr_core.engine.repo_config); None: off.
+    #: Where the repository keeps the app's rivetr.toml (rivetr_core.engine.repo_config); None: off. The type
+    #: evaluates None: the ORM otherwise leaves a None out of the INSERT and the server default turns it on.
     config_path: str | None = Field(
-        default="rivetr.toml", max_length=255, sa_column_kwargs={"server_default": "rivetr.toml"}
+        default="rivetr.toml",
+        max_length=255,
+        sa_type=String(255).evaluates_none(),
+        sa_column_kwargs={"server_default": "rivetr.toml"},
     )
     #: Labels to organise and filter by (rivetr_core.tags): lower-case, deduplicated, sorted.
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
