@@ -3,8 +3,8 @@
 Every test runs on SQLite in CI. The ``db`` tests also run with ``RIVETR_TEST_DATABASE=postgres``: the modules whose
 tests go through the services' SQL the most (accounts and sessions, teams and permissions, lists with filters and
 cursors, audit, schedules and tasks, resources' CRUD, secrets at rest), chosen so the second pass stays short
-instead of doubling the suite: ~355 tests, 8.5-9.5 minutes measured on a busy 2-core machine beside two other
-test runs (less on a quiet one). A test elsewhere joins with ``@pytest.mark.db``.
+instead of doubling the suite: 355 tests, 5.5 minutes on the 2-core development machine with other work on it
+(load ~4; 8.5-9.5 minutes for 363 tests beside two other test runs). A test elsewhere joins with ``@pytest.mark.db``.
 The whole suite runs on PostgreSQL with the same switch, by hand (README, "Test it").
 """
 
