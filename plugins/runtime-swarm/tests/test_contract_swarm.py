@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import subprocess
 import urllib.request
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ def rivetr_pull_image(swarm_engine: EngineEnv) -> str | None:
 @pytest.mark.docker
 class TestSwarmContract(RuntimeContract):
     stream_thread_name = "rivetr-swarm-stream"
+    extra_interfaces = 1  # docker_gwbridge
 
     async def raw_inspect(
         self, runtime: Any, kind: Literal["container", "image"], ref: str
@@ -61,54 +61,6 @@ class TestSwarmContract(RuntimeContract):
             "swarm publishes the main port always (publish=False cannot apply): the host cannot reach a "
             "task's address on an overlay network, so upstream is its host-mode port"
         )
-
-    async def test_extra_networks_are_joined_before_start_with_their_aliases(  # type: ignore[override]
-        self, rivetr_runtime: ContainerRuntime, rivetr_base_image: str, rivetr_test_labels: dict[str, str]
-    ) -> None:
-        """The contract's test, but a task on overlays also has an interface on docker_gwbridge (its way out):
-        three interfaces from its first instruction."""
-        runtime = rivetr_runtime
-        assert isinstance(runtime, SwarmRuntime)
-        front, back = unique_name("front"), unique_name("back")
-        alias = f"api-{uuid.uuid4().hex[:6]}"
-        try:
-            for network in (front, back):
-                await runtime.ensure_network(network, rivetr_test_labels)
-            server = await runtime.run(
-                RunSpec(
-                    image=rivetr_base_image,
-                    name=unique_name("both"),
-                    labels=rivetr_test_labels,
-                    command=["sh", "-c", "grep -c eth /proc/net/dev > /tmp/ifaces; sleep 300"],
-                    network=front,
-                    extra_networks={back: [alias]},
-                )
-            )
-            assert set(server.networks) == {front, back} and all(server.networks.values())
-            client = await runtime.run(
-                RunSpec(
-                    image=rivetr_base_image,
-                    name=unique_name("cli"),
-                    labels=rivetr_test_labels,
-                    command=["sleep", "300"],
-                    network=back,
-                )
-            )
-            looked_up = await runtime.exec(client.id, ["nslookup", alias])
-            assert looked_up.exit_code == 0 and server.networks[back] in looked_up.output, looked_up.output
-            first = await runtime.exec(server.id, ["cat", "/tmp/ifaces"])
-            for _ in range(100):
-                if first.exit_code == 0 and first.output.strip():
-                    break
-                await asyncio.sleep(0.1)
-                first = await runtime.exec(server.id, ["cat", "/tmp/ifaces"])
-            assert first.output.strip() == "3", first.output
-        finally:
-            for service in await runtime.list(labels=rivetr_test_labels):
-                await runtime.remove(service.id, force=True)
-            for network in (front, back):
-                with contextlib.suppress(RivetrError):
-                    await runtime.remove_network(network)
 
     # ------------------------------------------------------------------------------------ swarm only
     async def test_service_spec_and_start_first_update(
