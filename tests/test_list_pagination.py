@@ -135,6 +135,8 @@ async def test_list_items_are_the_app_objects(api: ApiClient) -> None:
     listed = {a["name"]: a for a in body["items"]}
     for name in ("web", "bare"):
         one = (await api.get(f"/api/apps/{listed[name]['id']}"))[1]
+        # What the app's rivetr.toml manages is looked up per app (its current deployment): lists leave it out.
+        assert one.pop("managed_by_file") is None and "managed_by_file" not in listed[name]
         assert listed[name] == one
     assert listed["web"]["domains"] == ["b.example.com", "a.example.com"] == created["domains"]
     assert listed["web"]["has_git_token"] is True and "s3cret" not in json.dumps(body)
