@@ -62,6 +62,11 @@ class ManagedByFile:
     #: The names of the volumes and tasks it declares (``NAMED``) and of the services it links to
     #: (``links``): those rows are the file's.
     named: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Its ``route_settings``: route key → that route's table (the fields it sets; ``basic_auth`` with users by
+    #: name). A route's password hashes stay the server's: see :func:`refuse_managed_route`.
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Its ``backups`` by (destination name, cron): changing either makes another schedule, so that pair is one.
+    backups: tuple[tuple[str, str], ...] = ()
 
     @property
     def where(self) -> str:
@@ -109,6 +114,13 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
             },
             "links": tuple(sorted(str(item.get("service")) for item in document.get("links") or ())),
         },
+        routes={str(key): dict(table or {}) for key, table in (document.get("route_settings") or {}).items()},
+        backups=tuple(
+            sorted(
+                (str(item.get("destination")), str(item.get("cron")))
+                for item in document.get("backups") or ()
+            )
+        ),
     )
 
 
@@ -220,6 +232,86 @@ async def refuse_managed_link(db: Database, app_id: str, link_id: str) -> None:
         service = await session.get(ManagedService, link.service_id) if link is not None else None
     if link is not None and service is not None and link.app_id == app_id and service.name in names:
         raise refusal(managed, [service.name], "link to")
+
+
+async def refuse_managed_route(db: Database, key: str, changes: dict[str, Any]) -> None:
+    """Raise 409 when ``changes`` (a ``PUT /api/routes/settings/{key}`` body) changes a field the file of the app
+    owning the route key ``key`` sets in its ``route_settings`` table for that key.
+
+    Basic auth is the exception the file itself needs: it names users, their passwords are set here (never in a
+    file), so a body that keeps the file's realm and gives only users the file names (a password for each, or a
+    name alone to keep one) passes; turning auth off, another realm or another user is refused."""
+    from rivetr_core.models.apps import AppDomain
+
+    async with db.session() as session:
+        owner = await session.get(AppDomain, key)
+    managed = await managed_by_file(db, owner.app_id) if owner is not None else None
+    table = managed.routes.get(key) if managed is not None else None
+    if not table or managed is None:
+        return
+    hit = sorted(
+        name for name in set(changes) & set(table) if not _passwords_only(table, name, changes[name])
+    )
+    if hit:
+        raise refusal(managed, hit, f"route {key}: setting" if len(hit) == 1 else f"route {key}: settings")
+
+
+def _passwords_only(table: dict[str, Any], name: str, value: Any) -> bool:
+    """Whether ``value`` of the body's ``name`` only sets passwords of the basic auth the file declares."""
+    if name != "basic_auth" or not isinstance(value, dict):
+        return False
+    declared = table.get("basic_auth") or {}
+    users = {user.get("name") for user in value.get("users") or ()}
+    return (
+        value.get("realm", "Restricted") == declared.get("realm", "Restricted")
+        and bool(users)
+        and users <= set(declared.get("users") or ())
+    )
+
+
+async def managed_schedules(db: Database, schedules: list[dict[str, Any]]) -> dict[str, ManagedByFile]:
+    """Schedule id → the file that declares it, of backup schedules in ``GET /api/backup-schedules``'s shape (an
+    app's volumes whose destination name and cron are in its file's ``backups``): the Backups page's rows."""
+    from sqlmodel import select
+
+    from rivetr_core.models.backups import BackupDestination
+
+    out: dict[str, ManagedByFile] = {}
+    files: dict[str, ManagedByFile | None] = {}
+    names: dict[str, str] | None = None
+    for schedule in schedules:
+        app_id = schedule.get("app_id")
+        if not app_id or schedule.get("what") != "volumes":
+            continue
+        if app_id not in files:
+            files[app_id] = await managed_by_file(db, app_id)
+        managed = files[app_id]
+        if managed is None or not managed.backups:
+            continue
+        if names is None:
+            async with db.session() as session:
+                names = dict((await session.exec(select(BackupDestination.id, BackupDestination.name))).all())
+        destination = names.get(schedule["destination_id"], schedule["destination_id"])
+        if (destination, schedule["cron"]) in managed.backups:
+            out[schedule["id"]] = managed
+    return out
+
+
+async def refuse_managed_schedule(db: Database, schedule_id: str) -> None:
+    """Raise 409 when the backup schedule ``schedule_id`` is one the file of its app declares (changing or
+    deleting it through the API; the next deployment would put it back)."""
+    from rivetr_core.models.backups import BackupDestination, BackupSchedule
+
+    async with db.session() as session:
+        row = await session.get(BackupSchedule, schedule_id)
+        destination = await session.get(BackupDestination, row.destination_id) if row is not None else None
+    if row is None:
+        return  # the service answers 404
+    fields = {"id": row.id, "app_id": row.app_id, "what": row.what, "destination_id": row.destination_id}
+    managed = (await managed_schedules(db, [{**fields, "cron": row.cron}])).get(row.id)
+    if managed is not None:
+        name = destination.name if destination is not None else row.destination_id
+        raise refusal(managed, [f"to {name} at {row.cron}"], "backup schedule")
 
 
 #: The audit entry of a deployment's file: its action, and how the audit log's route column names it.

@@ -4,7 +4,7 @@ data, and loaded with the first app page that asks."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rivetr_core.db import Database
@@ -16,3 +16,13 @@ async def managed_by_file(db: Database, app_id: str) -> ManagedByFile | None:
     from rivetr_core.iac.managed import managed_by_file as read
 
     return await read(db, app_id)
+
+
+async def managed_schedules(db: Database, schedules: list[dict[str, Any]]) -> dict[str, ManagedByFile]:
+    """Of the Backups page's schedule rows, those an app's rivetr.toml declares (by id), with its file; the iac
+    module loads only once a row is an app's."""
+    if not any(row.get("app_id") for row in schedules):
+        return {}
+    from rivetr_core.iac.managed import managed_schedules as read
+
+    return await read(db, schedules)

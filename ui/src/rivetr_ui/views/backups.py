@@ -60,7 +60,17 @@ async def _schedules_context() -> dict[str, Any]:
         row["app_name"] = app_names.get(row.get("app_id") or "")
         row["service_name"] = service_names.get(row.get("service_id") or "")
         schedules.append(row)
-    return {"schedules": schedules, "destinations": destinations, "apps": apps, "services": services}
+    from rivetr_core.readmodels import managed_settings
+
+    # The rows an app's rivetr.toml declares: the note instead of Pause and Delete (the API refuses them).
+    managed = await managed_settings.managed_schedules(ctx().db, schedules)
+    return {
+        "schedules": schedules,
+        "destinations": destinations,
+        "apps": apps,
+        "services": services,
+        "managed_schedules": managed,
+    }
 
 
 @bp.get("/backups")

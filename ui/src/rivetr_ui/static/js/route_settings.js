@@ -1,6 +1,8 @@
 // Domain settings of an app (partials/domain_settings.html): each <form data-route-settings> loads its key's
 // settings (GET /api/routes/settings/{key}) and, just before app.js submits it, turns the friendly fields
 // (redirect lines, user rows) into the JSON the API takes, in hidden inputs of data-type="json".
+// A basic auth the app's rivetr.toml declares (data-managed-auth: {realm, users}) stays on with the file's realm:
+// only its users' passwords are set here, and with none of them yet the form sends no basic_auth at all.
 (function () {
   "use strict";
   var R;  // window.Rivetr (app.js): loaded after the page's content, so read once the document is parsed
@@ -40,15 +42,24 @@
       return r.from + " " + r.to + " " + r.status;
     }).join("\n");
     var on = form.querySelector("[data-auth-on]");
-    on.checked = !!s.basic_auth;
+    var declared = managedAuth(form);
+    on.checked = !!s.basic_auth || !!declared;
+    on.disabled = !!declared;
     form.querySelector("[data-auth-fields]").hidden = !on.checked;
-    form.querySelector("[data-auth-realm]").value = s.basic_auth ? s.basic_auth.realm : "Restricted";
+    var realm = form.querySelector("[data-auth-realm]");
+    realm.value = declared ? declared.realm || "Restricted" : s.basic_auth ? s.basic_auth.realm : "Restricted";
+    realm.disabled = !!declared;
     var list = form.querySelector("[data-auth-users]");
     list.textContent = "";
     (s.basic_auth ? s.basic_auth.users : []).forEach(function (n) { list.appendChild(userRow(n)); });
     form.querySelector("[data-auth-new-name]").value = "";
     form.querySelector("[data-auth-new-password]").value = "";
     form.closest("details").querySelector("[data-route-summary]").textContent = summary(s);
+  }
+
+  function managedAuth(form) {
+    var set = form.querySelector("[data-managed-auth]");
+    return set ? JSON.parse(set.dataset.managedAuth) : null;
   }
 
   function invalid(field, message) {
@@ -79,7 +90,9 @@
       }
       auth = { realm: form.querySelector("[data-auth-realm]").value.trim() || "Restricted", users: users };
     }
-    form.querySelector("[name=basic_auth]").value = JSON.stringify(auth);
+    var hidden = form.querySelector("[name=basic_auth]");
+    hidden.disabled = !!managedAuth(form) && !(auth && auth.users.length);
+    hidden.value = JSON.stringify(auth);
   }
 
   function init() {
