@@ -262,10 +262,17 @@ LOG_LEVEL = "info"
   bulk import); the app's other variables, secrets included, stay editable. So are the file's `git_settings`
   keys (`PUT /api/apps/{id}/git-settings`), its `replicas` (`POST /api/apps/{id}/scale`: the next deployment
   would undo a scale) and the volumes, tasks and links it declares, by name (their `PUT` and `DELETE`; the app's
-  other volumes, tasks and links stay editable). The dashboard's Settings tab disables the managed fields of its Settings
-  and Auto-deploy forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and
-  saves the others; its Variables, Volumes, Tasks and Links tabs mark the file's variables, volumes, tasks and links instead
-  of offering the buttons that would change them.
+  other volumes, tasks and links stay editable). The `route_settings` the file sets for a domain are refused by
+  `PUT /api/routes/settings/{key}` field by field (`Managed by rivetr.toml at 1a2b3c4d5e6f: route
+  web.example.com: setting compression. ...`; the domain's other fields and the app's other domains stay
+  editable). A declared `basic_auth` still takes the passwords of the users the file names there (a file never
+  holds passwords): the same realm and only those users pass; another realm, another user or turning auth off is
+  refused. The `backups` it declares (an app's schedule to that destination at that cron) are refused by `PUT` and
+  `DELETE /api/backup-schedules/{id}` (`backup schedule to nightly at 0 2 * * *`); the app's other schedules stay
+  editable. The dashboard's Settings tab disables the managed fields of its Settings, Auto-deploy and Domain
+  settings forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and saves the
+  others; its Variables, Volumes, Tasks and Links tabs and the Backups page's schedules mark the file's
+  variables, volumes, tasks, links and schedules instead of offering the buttons that would change them.
   `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
   `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
   back at once.
@@ -342,9 +349,8 @@ OUTRO = """\
 - Apply runs as one request: a very large project is applied in one go, not in the background.
 - Moving data: services' and apps' backups made on another server are imported and restored (above); a compose
   stack's volume archive cannot be imported yet.
-- Managed settings: the backup schedules and route settings a file declares are not refused through their own
-  endpoints yet (the next deployment applies the file again), nor is `rivetr apply` of a project file for an
-  app's managed keys.
+- Managed settings: `rivetr apply` of a project file is not refused for an app's keys its repository's
+  rivetr.toml manages (the app's next deployment applies its file again).
 """
 
 
