@@ -310,11 +310,12 @@ saved as `deploy/web.toml`); anything else is a 422 naming `config_path`:
 - CLI: `rivetr apps create web --git URL --config-path deploy/web.toml`, `rivetr apps update web --config-path
   ''` (off); `rivetr apps show web` prints it as `config file`.
 - Dashboard: the app's Settings tab, Build section, "rivetr.toml path" (empty: off).
+- `project.toml`: `config_path = "deploy/web.toml"` in an `[[apps]]` table (`""`: off), applied like the app's
+  other keys; `rivetr export` writes it when it is not the default.
 
 `config_path` is not a key of the file itself: the server must know where the file is before it can read it, so
 a file cannot move itself (a path named inside the file would only be seen after reading the file from the old
-place). `project.toml`'s `[[apps]]` do not take it yet: set it through the API, the CLI or the dashboard. The
-deployment log keeps the `rivetr.toml:` prefix whatever the path, and `applied_config.path` records where the
+place); only a project file's app takes it. The deployment log keeps the `rivetr.toml:` prefix whatever the path, and `applied_config.path` records where the
 file was; a rollback re-applies what its deployment recorded, wherever the file is now.
 
 ### Pull-request previews
@@ -340,7 +341,6 @@ is logged, not fatal. The rules (`rivetr_core/engine/preview_policy.py`; a key n
 OUTRO = """\
 ## Not yet
 
-- `project.toml`'s `[[apps]]` do not take `config_path` (set it through the API, the CLI or the dashboard).
 - Notification channels and backup destinations hold credentials: a file names them (routing, backup
   schedules), each server has its own; a service's extra `environment` and a stack's `env` may hold secrets:
   none of them is in the file. `domains` takes host names with path prefixes, as the apps API does.

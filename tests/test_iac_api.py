@@ -370,3 +370,46 @@ async def test_an_image_app_round_trips_and_a_refused_change_names_the_resource(
         typed = IMAGE_APP + '\n[[services]]\nname = "kv"\ntype = "postgres"\n'
         status, body = await api.post("/api/projects/apply", json={"toml": typed})
         assert status == 422 and body["error"]["details"][0]["field"] == "services[0].type", body
+
+
+CONFIG_PATHS = f"""[project]
+name = "mono"
+
+[[apps]]
+name = "web"
+git_url = "{GIT}"
+config_path = "./deploy//web.toml"
+
+[[apps]]
+name = "api"
+git_url = "{GIT}"
+"""
+
+
+async def test_config_path_of_a_project_files_app_is_applied_and_exported(tmp_path: Path) -> None:
+    """``config_path`` is a project file's key only (rivetr.toml cannot move itself): applied like the app's
+    other keys, exported unless at the default, "" turning the app's file off."""
+    async with server(tmp_path / "data") as api:
+        status, plan = await api.post("/api/projects/apply", json={"toml": CONFIG_PATHS})
+        assert status == 200 and plan["changed"], plan
+        assert (await app_named(api, "web"))["config_path"] == "deploy/web.toml"  # normalised as the API does
+        assert (await app_named(api, "api"))["config_path"] == "rivetr.toml"
+        document = await export(api, "mono", "json")
+        by_name = {app["name"]: app for app in document["apps"]}
+        assert by_name["web"]["config_path"] == "deploy/web.toml" and "config_path" not in by_name["api"]
+        status, again = await api.post("/api/projects/apply", json={"toml": await export(api, "mono")})
+        assert status == 200 and not again["changed"], again
+
+        off = CONFIG_PATHS.replace('"./deploy//web.toml"', '""')
+        status, plan = await api.post("/api/projects/apply", json={"toml": off})
+        assert status == 200, plan
+        changes = {c["resource"]: c for c in plan["changes"]}
+        assert changes["app web"]["fields"] == {"config_path": {"old": "deploy/web.toml", "new": None}}
+        assert (await app_named(api, "web"))["config_path"] is None
+        assert 'config_path = ""' in await export(api, "mono")
+
+        bad = CONFIG_PATHS.replace('"./deploy//web.toml"', '"../web.toml"')
+        status, body = await api.post("/api/projects/apply", json={"toml": bad})
+        assert status == 422 and body["error"]["details"][0]["field"] == "apps[0].config_path", body
+        status, schema = await api.get("/api/schemas/rivetr.toml")
+        assert status == 200 and "config_path" not in schema["properties"]

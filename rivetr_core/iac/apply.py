@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from rivetr_core.contract.errors import RivetrError, ValidationFailed
 from rivetr_core.models.git import AppGitSettings
 
-from .model import APP_KEYS, GIT_KEYS, ProjectApp, ProjectFile
+from .model import APP_KEYS, GIT_KEYS, PROJECT_APP_KEYS, ProjectApp, ProjectFile
 from .state import (
     TASK_KEYS,
     VOLUME_KEYS,
@@ -352,7 +352,7 @@ class Planner:
         from rivetr_core.api.appschema import AppIn, AppUpdate
 
         ctx = self.ctx
-        settings = app.model_dump(exclude_unset=True, include=set(APP_KEYS))
+        settings = app.model_dump(exclude_unset=True, include={*APP_KEYS, *PROJECT_APP_KEYS})
         label = f"app {app.name}"
         key = f"app:{app.name}"
         if current is None:

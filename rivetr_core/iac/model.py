@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, create_model, field_validator, model_validator
 
 from rivetr_core.api.appschema import AppIn, AppUpdate, ProjectIn, _BuildOverrides, _Strict, check_env_key
+from rivetr_core.api.config_path import CONFIG_PATH_HELP, ConfigPath
 from rivetr_core.api.links import LinkIn
 from rivetr_core.api.services import ServiceIn, _Limits
 from rivetr_core.api.tasks import TaskIn
@@ -310,10 +311,16 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
         return self
 
 
+#: Keys only a project file's app takes, not ``rivetr.toml``: where the app's own file is (a file cannot move
+#: itself: the path must be known before the file is read).
+PROJECT_APP_KEYS: tuple[str, ...] = ("config_path",)
+
+
 class ProjectApp(AppFile):
-    """An app of a project file: its name, then what ``rivetr.toml`` says."""
+    """An app of a project file: its name, then what ``rivetr.toml`` says, and where its ``rivetr.toml`` is."""
 
     name: str = copy.copy(AppIn.model_fields["name"])  # type: ignore[assignment]
+    config_path: ConfigPath = Field(None, description=CONFIG_PATH_HELP)
 
 
 _ServiceFields: type[_Limits] = create_model(  # type: ignore[call-overload]

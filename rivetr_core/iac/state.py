@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from rivetr_core.api.config_path import DEFAULT_CONFIG_PATH
 from rivetr_core.api.tasks import TaskIn as _TaskIn
 from rivetr_core.api.volumes import VolumeIn as _VolumeIn
 from rivetr_core.models.apps import App, Project
 from rivetr_core.models.git import AppGitSettings, not_a_preview_app
 
-from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, ROUTE_KEYS, SERVICE_KEYS, STACK_KEYS
+from .model import APP_KEYS, BACKUP_KEYS, GIT_KEYS, PROJECT_APP_KEYS, ROUTE_KEYS, SERVICE_KEYS, STACK_KEYS
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -51,7 +52,7 @@ def full_health_check(value: dict[str, Any]) -> dict[str, Any]:
 
 def settings_of(app_json: dict[str, Any]) -> dict[str, Any]:
     """An app's settings (``APP_KEYS``) from what ``GET /api/apps/{id}`` answers."""
-    out = {key: app_json.get(key) for key in APP_KEYS}
+    out = {key: app_json.get(key) for key in (*APP_KEYS, *PROJECT_APP_KEYS)}
     if app_json.get("source_kind") == "image":
         out["source"] = {"kind": "image", "image": app_json.get("image")}
         out["git_url"] = None
@@ -227,6 +228,10 @@ def _changed_settings(settings: dict[str, Any]) -> dict[str, Any]:
             base = full_health_check({"kind": value["kind"]})
             value = {k: v for k, v in full.items() if k == "kind" or v != base.get(k)}
         out[key] = value
+    # Where the app's rivetr.toml is, unless at the default; "" when off (TOML has no null).
+    where = settings.get("config_path")
+    if where != DEFAULT_CONFIG_PATH:
+        out["config_path"] = where or ""
     return out
 
 
