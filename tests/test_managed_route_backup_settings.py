@@ -20,6 +20,9 @@ ROUTES = (
     "compression = false\n"
     'redirects = [{ from = "/old", to = "/new", status = 308 }]\n'
     'basic_auth = { realm = "Staff", users = ["alice"] }\n'
+    "\n"
+    '[route_settings."Web.Example.com/v1/"]\n'  # the route's key: web.example.com/v1
+    "strip_prefix = true\n"
 )
 BACKUPS = '[[backups]]\ndestination = "nightly"\ncron = "0 2 * * *"\nkeep_last = 3\n'
 
@@ -34,7 +37,7 @@ async def test_route_settings_the_file_declares_are_refused_and_handed_back(papi
     repo = git_server.create_repo("web")
     repo.write("rivetr.toml", ROUTES)
     repo.commit("route settings")
-    app = await make_app(papi, repo, domains=["web.example.com", "api.example.com"])
+    app = await make_app(papi, repo, domains=["web.example.com", "api.example.com", "web.example.com/v1"])
     done = await _deploy(papi, repo, app["id"])
     sha = done["commit_sha"]
     url = "/api/routes/settings/web.example.com"
@@ -54,6 +57,11 @@ async def test_route_settings_the_file_declares_are_refused_and_handed_back(papi
     assert now["compression"] is False and now["redirect_www"] is None, now
     code, body = await papi.put(url, json={"redirects": []})
     assert code == 409 and "setting redirects" in body["error"]["message"], body
+    # A path entry, by the key the routes API spells (the file wrote Web.Example.com/v1/).
+    _code, v1 = await papi.get("/api/routes/settings/web.example.com/v1")
+    assert v1["strip_prefix"] is True, v1
+    code, body = await papi.put("/api/routes/settings/web.example.com/v1", json={"strip_prefix": False})
+    assert code == 409 and "route web.example.com/v1: setting strip_prefix" in body["error"]["message"], body
 
     # Basic auth: the file names the users, the server holds their passwords. Setting alice's is allowed;
     # turning auth off, another realm or a user the file does not name is the file's to decide.

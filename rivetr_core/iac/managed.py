@@ -114,7 +114,10 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
             },
             "links": tuple(sorted(str(item.get("service")) for item in document.get("links") or ())),
         },
-        routes={str(key): dict(table or {}) for key, table in (document.get("route_settings") or {}).items()},
+        routes={
+            _route_key(key): dict(table or {})
+            for key, table in (document.get("route_settings") or {}).items()
+        },
         backups=tuple(
             sorted(
                 (str(item.get("destination")), str(item.get("cron")))
@@ -122,6 +125,16 @@ def from_applied(deployment_id: str, applied: dict[str, Any] | None) -> ManagedB
             )
         ),
     )
+
+
+def _route_key(key: str) -> str:
+    """A file's route key as the routes API spells it (``Web.Example.com/v1/`` → ``web.example.com/v1``)."""
+    from rivetr_core.routepaths import check_route_target
+
+    try:
+        return check_route_target(str(key))
+    except ValueError:  # the file was validated when applied: keep what it said
+        return str(key)
 
 
 async def managed_by_file(db: Database, app_id: str) -> ManagedByFile | None:

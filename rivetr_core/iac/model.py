@@ -281,12 +281,15 @@ class AppFile(AppSettings):  # type: ignore[misc, valid-type]
     def _route_keys(cls, v: dict[str, Any]) -> dict[str, Any]:
         from rivetr_core.routepaths import check_route_target
 
-        for key in v:
+        # Keys as the routes API spells them (Web.Example.com/v1/ -> web.example.com/v1): the settings land on
+        # the route's own key, and the dashboard and the API find them managed under it.
+        out = {}
+        for key, value in v.items():
             try:
-                check_route_target(key)
+                out[check_route_target(key)] = value
             except ValueError as exc:
                 raise ValueError(f"{key}: {exc}") from None
-        return v
+        return out
 
     @model_validator(mode="after")
     def _unique(self) -> AppFile:
