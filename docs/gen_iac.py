@@ -273,6 +273,9 @@ LOG_LEVEL = "info"
   settings forms, each marked "managed by rivetr.toml at <commit>" (linking to the deployments), and saves the
   others; its Variables, Volumes, Tasks and Links tabs and the Backups page's schedules mark the file's
   variables, volumes, tasks, links and schedules instead of offering the buttons that would change them.
+  `rivetr apply -f project.toml` (`POST /api/projects/apply`, dry run included) whose plan changes one of them
+  answers the same 409 before anything is applied (`Managed by rivetr.toml at 1a2b3c4d5e6f: app web: port, env
+  LOG_LEVEL. ...`); a project file that leaves them as they are (an export of this server) applies.
   `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
   `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
   back at once.
@@ -349,8 +352,6 @@ OUTRO = """\
 - Apply runs as one request: a very large project is applied in one go, not in the background.
 - Moving data: services' and apps' backups made on another server are imported and restored (above); a compose
   stack's volume archive cannot be imported yet.
-- Managed settings: `rivetr apply` of a project file is not refused for an app's keys its repository's
-  rivetr.toml manages (the app's next deployment applies its file again).
 """
 
 

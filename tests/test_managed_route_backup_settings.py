@@ -170,3 +170,49 @@ async def test_backup_schedules_the_file_declares_are_refused_and_handed_back(
     assert code == 200 and body["enabled"] is False, body
     code, body = await papi.delete(f"/api/backup-schedules/{declared}")
     assert code == 204, body
+
+
+async def test_rivetr_apply_of_a_project_file_is_refused_for_what_an_apps_file_manages(
+    papi, git_server, fake_runtime
+):
+    code, project = await papi.post("/api/projects", json={"name": "shop"})
+    assert code == 201, project
+    repo = git_server.create_repo("web")
+    repo.write("rivetr.toml", 'port = 8080\n\n[env]\nLOG_LEVEL = "info"\n\n' + ROUTES)
+    repo.commit("managed")
+    app = await make_app(
+        papi, repo, project_id=project["id"], domains=["web.example.com", "web.example.com/v1"]
+    )
+    done = await _deploy(papi, repo, app["id"])
+    response = await papi.app.test_client().get(
+        f"/api/projects/{project['id']}/export?format=json",
+        headers={"Authorization": "Bearer test-admin-token-0123456789"},
+    )
+    assert response.status_code == 200
+    document = await response.get_json()
+    # The server's own state applied again changes nothing, managed or not.
+    code, plan = await papi.post("/api/projects/apply", json={"document": document})
+    assert code == 200 and not plan["changed"], plan
+
+    web = document["apps"][0]
+    for change, named in (
+        ({"port": 9000}, "port"),
+        ({"env": {**web.get("env", {}), "LOG_LEVEL": "debug"}}, "env LOG_LEVEL"),
+        (
+            {"route_settings": {**web["route_settings"], "web.example.com": {"compression": True}}},
+            "route web.example.com compression",
+        ),
+    ):
+        for dry_run in (True, False):
+            body = {"document": {**document, "apps": [{**web, **change, "hsts": True}]}, "dry_run": dry_run}
+            code, refused = await papi.post("/api/projects/apply", json=body)
+            assert code == 409 and refused["error"]["code"] == "managed_by_file", (change, refused)
+            assert refused["error"]["message"].startswith(
+                f"Managed by rivetr.toml at {done['commit_sha'][:12]}: app web: {named}. "
+            ), refused
+    _code, now = await papi.get(f"/api/apps/{app['id']}")
+    assert now["port"] == 8080 and now["hsts"] is False  # nothing of the refused applies
+    code, plan = await papi.post(
+        "/api/projects/apply", json={"document": {**document, "apps": [{**web, "hsts": True}]}}
+    )
+    assert code == 200 and plan["changed"], plan  # what the file does not manage applies

@@ -730,7 +730,13 @@ async def apply_project(
 ) -> dict[str, Any]:
     """Plan ``spec`` against the server, then (unless ``dry_run``) carry the plan out; the plan either way."""
     planner = Planner(ctx, spec, prune=prune, on_call=on_call)
-    await planner.plan()
+    state = await planner.plan()
+    if state is not None and state.apps:
+        # What an app's repository file manages: 409 managed_by_file as its API calls would answer, before any
+        # change (the app's next deployment would undo it); a dry run says so too.
+        from .managed import refuse_managed_plan
+
+        await refuse_managed_plan(ctx.db, {n: a.id for n, a in state.apps.items()}, planner.changes)
     applied: list[str] = []
     if not dry_run:
         for change in planner.changes:

@@ -327,6 +327,60 @@ async def refuse_managed_schedule(db: Database, schedule_id: str) -> None:
         raise refusal(managed, [f"to {name} at {row.cron}"], "backup schedule")
 
 
+def managed_changes(managed: ManagedByFile, app: str, changes: list[Any]) -> list[str]:
+    """Of a project file's plan (:class:`rivetr_core.iac.apply.Change` rows, labelled ``app web``, ``app web:
+    env KEY``...), what would change settings of app ``app`` that its repository's file manages: ``port``, ``env
+    LOG_LEVEL``, ``volume uploads``, ``route web.example.com compression``, ``backup to nightly at 0 2 * * *``.
+    What the plan leaves as it is (unchanged, not in the project file) is not a change."""
+    fields = managed.fields()
+    named = {
+        "env": set(managed.env),
+        "volume": set(managed.named.get("volumes", ())),
+        "task": set(managed.named.get("tasks", ())),
+        "link": set(managed.named.get("links", ())),
+    }
+    out: list[str] = []
+    for change in changes:
+        if change.action not in ("create", "update", "delete"):
+            continue
+        label: str = change.resource
+        if label == f"app {app}":
+            out += sorted(set(change.fields) & fields) if change.action == "update" else []
+            continue
+        head = f"app {app}: "
+        if not label.startswith(head):
+            continue
+        kind, _, rest = label[len(head) :].partition(" ")
+        if kind in named and rest in named[kind]:
+            out.append(f"{kind} {rest}")
+        elif kind == "route" and rest in managed.routes:
+            table = managed.routes[rest]
+            hit = [
+                k
+                for k in change.fields
+                if k in table and not _passwords_only(table, k, change.fields[k]["new"])
+            ]
+            out += [f"route {rest} {k}" for k in sorted(hit)]
+        elif kind == "git" and managed.git:
+            out += [f"git setting {k}" for k in sorted(set(change.fields) & set(managed.git))]
+        elif kind == "backup":
+            where, _, cron = rest.removeprefix("to ").partition(" at ")
+            if (where, cron) in managed.backups:
+                out.append(f"backup {rest}")
+    return out
+
+
+async def refuse_managed_plan(db: Database, apps: dict[str, str], changes: list[Any]) -> None:
+    """Raise 409 ``managed_by_file`` when a project file's plan changes what an app's repository file manages
+    (``apps``: name → id of the apps that exist): ``rivetr apply`` is refused as the API calls it stands for
+    would be, before anything is applied."""
+    for name, app_id in sorted(apps.items()):
+        managed = await managed_by_file(db, app_id)
+        hit = managed_changes(managed, name, changes) if managed is not None else []
+        if hit and managed is not None:
+            raise refusal(managed, hit, f"app {name}:")
+
+
 #: The audit entry of a deployment's file: its action, and how the audit log's route column names it.
 AUDIT_ACTION = "deployments.repo_config"
 
