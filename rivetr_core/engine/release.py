@@ -101,16 +101,27 @@ async def run_release(pipeline: Pipeline, runtime: ContainerRuntime, image: str)
 
 async def _follow_until_exit(pipeline: Pipeline, runtime: ContainerRuntime, container_id: str) -> int:
     """Copy the container's output into the build log until it exits; its exit code."""
+    copied = 0
     async for entry in runtime.logs(container_id, tail=-1, follow=True):
         pipeline.log(RELEASE_PREFIX + entry.line[:MAX_LINE])
+        copied += 1
     # A followed log ends when the container stops; an engine that ends it early (a reconnect) is waited out.
     delay = 0.05
     while True:
         info = await runtime.inspect(container_id)
         if not info.running:
-            return info.exit_code if info.exit_code is not None else -1
+            break
         await asyncio.sleep(delay)
         delay = min(delay * 2, 1.0)
+    # What the follow missed: podman under load can end a follow before the container's last lines reach it
+    # (CI: a migration's "created table widgets" missing from a successful release). The stopped container's
+    # whole log, once, past the lines already copied.
+    seen = 0
+    async for entry in runtime.logs(container_id, tail=-1, follow=False):
+        seen += 1
+        if seen > copied:
+            pipeline.log(RELEASE_PREFIX + entry.line[:MAX_LINE])
+    return info.exit_code if info.exit_code is not None else -1
 
 
 async def _settled_id(start: asyncio.Future[ContainerInfo]) -> str | None:
