@@ -322,8 +322,14 @@ def test_catalogue_create_redis_reveal_link_and_delete(
     page.click("#service-restart")
     page.click("#confirm-dialog [data-ok]")
     expect(log).to_contain_text("container output ended")
+    # The badge may still show the old container's "running" while the new one is "starting" (readiness not
+    # passed yet): the API's status first, then the badge that follows it.
+    _wait(
+        lambda: client.get(f"/api/services/{service_id}").json()["status"] == "running",
+        "the restarted service ready",
+        timeout=READY_TIMEOUT / 1000,
+    )
     expect(status).to_have_text("running", timeout=READY_TIMEOUT)
-    assert client.get(f"/api/services/{service_id}").json()["status"] == "running"
 
     # Deleting a linked service: the API's 409 names the app; forced, it goes.
     page.click("#service-delete button[type=submit]")
