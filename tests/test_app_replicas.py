@@ -206,30 +206,14 @@ def test_the_cli_creates_updates_scales_and_lists_replicas(tmp_path: Path) -> No
     import time
 
     import httpx
-    from click.testing import CliRunner
 
-    from rivetr_core.cli.main import cli
-    from tests.support.cli import api_in_thread
+    from tests.support.cli import cli_on_runtime
     from tests.support.server import AUTH
 
     fake = FakeRuntime()
     fake.publish(IMAGE, body="hello")
-
-    async def seed(_accounts: Any) -> None:
-        return None
-
     try:
-        with api_in_thread(tmp_path / "data", seed) as (url, app):
-            app.extensions["rivetr_ctx"]._runtime = fake
-            env = {
-                "RIVETR_URL": url,
-                "RIVETR_TOKEN": AUTH["Authorization"].split()[1],
-                "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
-            }
-
-            def run(*args: str) -> Any:
-                return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
+        with cli_on_runtime(tmp_path, fake) as (url, run):
             made = run(
                 "apps", "create", "web", "--image", IMAGE, "--port", "8080", "--replicas", "2", "--json"
             )

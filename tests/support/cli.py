@@ -65,3 +65,29 @@ def api_in_thread(data_dir: Path, seed: Callable[[Any], Awaitable[None]]) -> Ite
     yield f"http://127.0.0.1:{port}", app
     loop.call_soon_threadsafe(stop.set)
     thread.join(30)
+
+
+@contextmanager
+def cli_on_runtime(tmp_path: Path, runtime: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """The API in a thread (:func:`api_in_thread`, no seed) deploying on ``runtime`` (a FakeRuntime), and the CLI
+    pointed at it as the admin. Yields the URL and ``run(*args)``, the CLI's result (its exceptions raised)."""
+    from click.testing import CliRunner
+
+    from rivetr_core.cli.main import cli
+    from tests.support.server import AUTH
+
+    async def no_seed(_accounts: Any) -> None:
+        return None
+
+    with api_in_thread(tmp_path / "data", no_seed) as (url, app):
+        app.extensions["rivetr_ctx"]._runtime = runtime
+        env = {
+            "RIVETR_URL": url,
+            "RIVETR_TOKEN": AUTH["Authorization"].split()[1],
+            "RIVETR_LOGIN_FILE": str(tmp_path / "login.json"),
+        }
+
+        def run(*args: str) -> Any:
+            return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+        yield url, run
