@@ -120,3 +120,52 @@ async def test_an_app_s_volume_archive_is_imported_for_its_named_volumes(api, tm
     assert [(v["name"], v["mount_path"]) for v in row["volumes"]] == [("data", "/data")]
     status, out = await api.post(path, json={"destination_id": dest["id"], "key": APP_KEY})
     assert status == 409, out
+
+
+def test_the_cli_imports_a_service_and_an_app_archive(tmp_path: Path) -> None:
+    """``rivetr services import-backup`` and ``rivetr backup import`` against the API: the destination by name,
+    the sha256 checked, the volumes named; a wrong sha256 is the API's message and a non-zero exit."""
+    import httpx
+
+    from rivetr_core.testing import FakeRuntime
+    from tests.support.cli import cli_on_runtime
+    from tests.support.server import AUTH
+
+    fake = FakeRuntime()
+    root = tmp_path / "archives"
+    root.mkdir()
+    try:
+        with (
+            cli_on_runtime(tmp_path, fake) as (url, run),
+            httpx.Client(base_url=url, headers=AUTH, timeout=30) as admin,
+        ):
+            made = admin.post(
+                "/api/backup-destinations", json={"name": "moved", "kind": "local", "path": str(root)}
+            )
+            assert made.status_code == 201, made.text
+            assert admin.post("/api/services", json={"name": "db", "type": "postgres"}).status_code == 201
+            app = admin.post(
+                "/api/apps", json={"name": "web", "git_url": "https://git.example.com/a/web.git"}
+            )
+            volume = admin.post(
+                f"/api/apps/{app.json()['id']}/volumes", json={"name": "data", "mount_path": "/d"}
+            )
+            assert volume.status_code == 201, volume.text
+            digest = put(root, KEY, b"archive")
+
+            wrong = run(
+                "services", "import-backup", "db", "--from", "moved", "--key", KEY, "--sha256", "0" * 64
+            )
+            assert wrong.exit_code != 0 and "sha256" in wrong.output, wrong.output
+            done = run("services", "import-backup", "db", "--from", "moved", "--key", KEY, "--sha256", digest)
+            assert done.exit_code == 0, done.output
+            assert "imported backup" in done.output and "rivetr services restore" in done.output, done.output
+
+            put(root, APP_KEY, b"a volume archive")
+            done = run(
+                "backup", "import", "web", "--from", "moved", "--key", APP_KEY, "--volume", "data", "--json"
+            )
+            assert done.exit_code == 0, done.output
+            assert '"trigger": "import"' in done.output and '"what": "volumes"' in done.output, done.output
+    finally:
+        fake.shutdown()
