@@ -210,7 +210,7 @@ rivetr env set web DATABASE_PASSWORD --secret --url https://new.example.com   # 
 
 Then restore the services' backups on the new server and deploy the apps. A backup is a row of the server that
 made it: create the same backup destination on the new server (same bucket and passphrase), import each
-service's archive into the new service, and restore it (docs/backups.md, "A backup made on another server"):
+service's, app's or stack's archive into the new one, and restore it (docs/backups.md, "A backup made on another server"):
 
 ```sh
 rivetr services import-backup db --from offsite --key KEY --sha256 SHA256 --url https://new.example.com
@@ -218,6 +218,8 @@ rivetr services restore IMPORTED_ID --url https://new.example.com
 rivetr deploy web --url https://new.example.com
 rivetr backup import web --from offsite --key KEY --sha256 SHA256 --url https://new.example.com   # its volumes
 rivetr backup restore-volumes IMPORTED_ID --url https://new.example.com
+rivetr stacks import-backup shop --from offsite --key KEY --sha256 SHA256 --url https://new.example.com
+rivetr stacks restore IMPORTED_ID --url https://new.example.com   # a compose stack's named volumes
 ```
 
 tests/e2e/test_project_move_e2e.py does exactly this on both engines (PostgreSQL with an S3 destination, and an
@@ -350,8 +352,6 @@ OUTRO = """\
 - `git_token`, `ssh_key_id`, the webhook secret and a linked git account are never exported (credentials and
   server-local ids): set them on the new server.
 - Apply runs as one request: a very large project is applied in one go, not in the background.
-- Moving data: services' and apps' backups made on another server are imported and restored (above); a compose
-  stack's volume archive cannot be imported yet.
 """
 
 

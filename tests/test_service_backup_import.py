@@ -123,7 +123,7 @@ async def test_an_app_s_volume_archive_is_imported_for_its_named_volumes(api, tm
 
 
 def test_the_cli_imports_a_service_and_an_app_archive(tmp_path: Path) -> None:
-    """``rivetr services import-backup`` and ``rivetr backup import`` against the API: the destination by name,
+    """``rivetr services import-backup``, ``rivetr backup import`` and ``rivetr stacks import-backup`` against the API: the destination by name,
     the sha256 checked, the volumes named; a wrong sha256 is the API's message and a non-zero exit."""
     import httpx
 
@@ -167,5 +167,108 @@ def test_the_cli_imports_a_service_and_an_app_archive(tmp_path: Path) -> None:
             )
             assert done.exit_code == 0, done.output
             assert '"trigger": "import"' in done.output and '"what": "volumes"' in done.output, done.output
+
+            stack = admin.post("/api/stacks", json={"name": "shop", "compose": STACK_COMPOSE})
+            assert stack.status_code == 201, stack.text
+            put(root, STACK_KEY, b"a stack volume archive")
+            wrong = run(
+                "stacks", "import-backup", "shop", "--from", "moved", "--key", STACK_KEY, "--volume", "x"
+            )
+            assert wrong.exit_code != 0 and "x" in wrong.output, wrong.output
+            done = run(
+                "stacks", "import-backup", "shop", "--from", "moved", "--key", STACK_KEY, "--volume", "static"
+            )
+            assert done.exit_code == 0, done.output
+            assert "imported backup" in done.output and "rivetr stacks restore" in done.output, done.output
+            listed = admin.get(f"/api/stacks/{stack.json()['id']}/backups").json()["items"]
+            assert [(b["trigger"], [v["name"] for v in b["volumes"]]) for b in listed] == [
+                ("import", ["static"])
+            ]
     finally:
         fake.shutdown()
+
+
+STACK_KEY = "stacks/shop-0123456789abcdef/20261207T101500Z-deadbeef.tar.zst"
+STACK_COMPOSE = """
+services:
+  db:
+    image: postgres:16
+    volumes: ["pgdata:/var/lib/postgresql/data"]
+  web:
+    image: nginx
+    volumes: ["static:/usr/share/nginx/html:ro"]
+volumes:
+  pgdata: {}
+  static: {}
+"""
+
+
+async def test_a_stack_s_volume_archive_is_imported_for_its_declared_volumes(api, tmp_path: Path) -> None:
+    """The import is recorded as a succeeded ``what: stack`` backup of the volumes the stack's compose file
+    declares (all, or those named), which the stack's restore endpoint accepts; the app's refusals apply."""
+    root = tmp_path / "archives"
+    root.mkdir()
+    status, dest = await api.post(
+        "/api/backup-destinations", json={"name": "d", "kind": "local", "path": str(root)}
+    )
+    assert status == 201, dest
+    status, empty = await api.post(
+        "/api/stacks", json={"name": "bare", "compose": "services:\n  a:\n    image: x\n"}
+    )
+    assert status == 201, empty
+    status, stack = await api.post("/api/stacks", json={"name": "shop", "compose": STACK_COMPOSE})
+    assert status == 201, stack
+    path = f"/api/stacks/{stack['id']}/backups/import"
+    digest = put(root, STACK_KEY, b"a stack volume archive" * 10)
+
+    async def refused(target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        status, out = await api.post(target, json={"destination_id": dest["id"], **body})
+        return status, out["error"]
+
+    status, error = await refused(f"/api/stacks/{empty['id']}/backups/import", {"key": STACK_KEY})
+    assert status == 422 and error["details"][0]["field"] == "volumes", error  # it declares no volume
+    for key in (APP_KEY, KEY, "stacks/../x/20261207T101500Z-a.tar.zst", STACK_KEY.replace(".tar.", ".sql.")):
+        status, error = await refused(path, {"key": key})
+        assert status == 422 and error["details"][0]["field"] == "key", (key, error)
+    status, error = await refused(path, {"key": STACK_KEY, "volumes": ["logs"]})
+    assert status == 422 and "logs" in error["message"], error
+    status, error = await refused(path, {"key": STACK_KEY + ".enc"})
+    assert status == 422 and "passphrase" in error["message"], error
+    status, error = await refused(path, {"key": STACK_KEY, "sha256": "0" * 64})
+    assert status == 422 and error["details"][0]["field"] == "sha256", error
+    status, error = await refused(path, {"key": STACK_KEY.replace("deadbeef", "missing")})
+    assert status == 502 and error["details"]["problem"] == "archive_not_found", error
+    status, error = await refused("/api/stacks/nosuch/backups/import", {"key": STACK_KEY})
+    assert status == 404, error
+    assert (await api.get(f"/api/stacks/{stack['id']}/backups"))[1]["items"] == []
+
+    status, row = await api.post(
+        path, json={"destination_id": dest["id"], "key": STACK_KEY, "sha256": digest}
+    )
+    assert status == 201, row
+    assert (row["what"], row["trigger"], row["status"], row["stack_id"], row["size_bytes"]) == (
+        "stack",
+        "import",
+        "succeeded",
+        stack["id"],
+        220,
+    )
+    assert (row["codec"], row["encrypted"], row["consistency"]) == ("zst", False, "pause"), row
+    assert row["started_at"].startswith("2026-12-07T10:15:00"), row
+    assert [(v["name"], v["mount_path"], v["services"]) for v in row["volumes"]] == [
+        ("pgdata", "/var/lib/postgresql/data", ["db"]),
+        ("static", "/usr/share/nginx/html", ["web"]),
+    ]
+    status, listed = await api.get(f"/api/stacks/{stack['id']}/backups")
+    assert [b["id"] for b in listed["items"]] == [row["id"]]
+    status, again = await refused(path, {"key": STACK_KEY})
+    assert status == 409 and row["id"] in again["message"], again
+
+    other_key = STACK_KEY.replace("deadbeef", "0ddba11")
+    put(root, other_key, b"one volume")
+    status, row = await api.post(
+        path, json={"destination_id": dest["id"], "key": other_key, "volumes": ["static"]}
+    )
+    assert status == 201 and [v["name"] for v in row["volumes"]] == ["static"], row
+    status, restore = await api.post(f"/api/backups/{row['id']}/restore-stack", json={})
+    assert status == 202 and restore["backup_id"] == row["id"], restore

@@ -348,6 +348,12 @@ MANIFEST: dict[str, dict[str, Any]] = {
                 ("POST",),
                 {},
             ),
+            (
+                "/api/stacks/<stack_id>/backups/import",
+                "service_backup_import_api.import_stack_backup",
+                ("POST",),
+                {},
+            ),
         ]
     },
     "rivetr_core.api.stack_backups:bp": {

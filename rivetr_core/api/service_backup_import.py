@@ -1,4 +1,4 @@
-"""``POST /api/services/{service_id}/backups/import`` and ``POST /api/apps/{app_id}/backups/import``: a backup
+"""``POST /api/services/{service_id}/backups/import`` and ``POST /api/apps/{app_id}/backups/import``, ``POST /api/stacks/{stack_id}/backups/import``: a backup
 another server made, recorded here so it can be restored (a project moved to a new server with its data:
 docs/backups.md, "A backup made on another server"). Thin handlers over :mod:`rivetr_core.services.backup_import`.
 """
@@ -84,4 +84,36 @@ async def import_app_backup(app_id: str, data: AppBackupImportIn) -> tuple[dict[
     from rivetr_core.services.backup_import import import_app_backup as run
 
     row = await run(rivetr(), app_id, data.destination_id, data.key, data.sha256, data.volumes)
+    return backup_json(row), 201
+
+
+class StackBackupImportIn(ServiceBackupImportIn):
+    key: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The archive's key at the destination (the first server's GET /api/backups/{id} shows it): "
+        "stacks/<stack>-<id>/<file>.tar.<zst|gz>[.enc].",
+    )
+    volumes: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="The stack's named volumes the archive holds; default every named volume its compose file "
+        "declares.",
+    )
+
+
+@bp.post("/api/stacks/<stack_id>/backups/import")
+@tag(["backups"])
+@responds(404, 409, 502)
+@validate_request(StackBackupImportIn)
+@document_response(BackupOut, 201)
+async def import_stack_backup(stack_id: str, data: StackBackupImportIn) -> tuple[dict[str, Any], int]:
+    """Record a compose stack's volume archive of the destination (made by another server) as a succeeded
+    backup of the stack's volumes (``trigger: "import"``), then restore it with ``POST
+    /api/backups/{id}/restore-stack``. 422 on ``key`` for a key that is not a stack's volume archive or an
+    encrypted one without the passphrase, on ``volumes`` for a volume the stack's compose file does not declare;
+    409 when already imported; 502 ``archive_not_found``."""
+    from rivetr_core.services.backup_import import import_stack_backup as run
+
+    row = await run(rivetr(), stack_id, data.destination_id, data.key, data.sha256, data.volumes)
     return backup_json(row), 201

@@ -162,6 +162,7 @@ CORE_ROUTES: dict[str, str] = {
     "service_backups_api.restore_service": WRITE,
     "service_backup_import_api.import_service_backup": WRITE,  # records an archive; the restore is separate
     "service_backup_import_api.import_app_backup": WRITE,
+    "service_backup_import_api.import_stack_backup": WRITE,
     "stack_backups_api.list_stack_volumes": READ,
     "stack_backups_api.get_stack_volume": READ,
     "stack_backups_api.backup_stack": DEPLOY,

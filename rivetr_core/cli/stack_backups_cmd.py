@@ -1,4 +1,4 @@
-"""``rivetr stacks volumes|backup|backups|restore``: a compose stack's named volumes and their backups through the
+"""``rivetr stacks volumes|backup|backups|restore|import-backup``: a compose stack's named volumes and their backups through the
 server (see docs/backups.md, "Stacks"). Registered on the ``stacks`` group by :func:`add_backup_commands`.
 
 A backup or restore goes on on the server; these commands wait for it (``--no-wait`` returns at once) and exit 1
@@ -20,7 +20,9 @@ Resolve = Callable[[RivetrClient, str], dict[str, Any]]
 
 
 def add_backup_commands(group: click.Group, resolve_stack: Resolve) -> None:
-    """Add ``volumes``, ``backup``, ``backups`` and ``restore`` to the ``stacks`` group."""
+    """Add ``volumes``, ``backup``, ``backups``, ``restore`` and ``import-backup`` to the ``stacks`` group."""
+    # Imported here, not at the top: that module registers on the services group and imports it.
+    from .service_backup_import_cmd import _archive_options, _import_body
 
     @group.command("volumes")
     @click.argument("stack")
@@ -177,3 +179,38 @@ def add_backup_commands(group: click.Group, resolve_stack: Resolve) -> None:
                 return
             restore = follow(client, f"/api/restores/{quote(restore['id'], safe='')}")
         report(restore, as_json, "restore")
+
+    @group.command("import-backup")
+    @click.argument("stack")
+    @_archive_options
+    @click.option(
+        "--volume",
+        "volumes",
+        multiple=True,
+        help="A volume the archive holds (repeatable; default: every named volume the stack declares).",
+    )
+    @connection_options
+    @json_option
+    def stacks_import_backup(
+        stack: str,
+        destination: str,
+        key: str,
+        sha256: str | None,
+        volumes: tuple[str, ...],
+        conn: Connection,
+        as_json: bool,
+    ) -> None:
+        """Import STACK's volume archive made elsewhere; then `rivetr stacks restore ID`."""
+        with conn.client() as client:
+            found = resolve_stack(client, stack)
+            body = _import_body(client, destination, key, sha256)
+            if volumes:
+                body["volumes"] = list(volumes)
+            row = client.post(f"/api/stacks/{quote(found['id'], safe='')}/backups/import", body)
+        if as_json:
+            print_json(row)
+            return
+        click.echo(
+            f"imported backup {row['id']} of {found['name']} ({human_size(row.get('size_bytes'))}, sha256 "
+            f"{row['sha256'][:12]}…): restore it with rivetr stacks restore {row['id']}"
+        )

@@ -11,6 +11,10 @@ before a byte reaches the database. Importing never changes the object nor the s
 An app's volume archive (``apps/<name>-<id>/<stamp>-<run>.tar.<codec>[.enc]``) is imported the same way into an
 app (:func:`import_app_backup`): the row names the app's volumes the archive holds (all of its named volumes, or
 those given; a project file re-creates them by name), and ``POST /api/backups/{id}/restore`` stages it into them.
+
+A compose stack's volume archive (``stacks/<name>-<id>/<stamp>-<run>.tar.<codec>[.enc]``) likewise
+(:func:`import_stack_backup`): the row names the stack's named volumes it holds (all those its compose file
+declares, or those given), and ``POST /api/backups/{id}/restore-stack`` restores it into them.
 """
 
 from __future__ import annotations
@@ -95,14 +99,9 @@ async def import_app_backup(
     backups = ctx.services.backups
     app = await backups._get_app(app_id)
     dest = await backups.get_destination(destination_id, "destination_id")
-    check_path(key)
-    name = key.rsplit("/", 1)[-1]
-    encrypted = name.endswith(".enc")
-    parts = (name[: -len(".enc")] if encrypted else name).split(".")
-    if not key.startswith("apps/") or len(parts) < 3 or parts[-2] != "tar" or parts[-1] not in _CODECS:
-        raise ValidationFailed.on(
-            "key", "not an app's volume archive: apps/<app>-<id>/<file>.tar.<zst|gz>[.enc]"
-        )
+    codec, encrypted = _volume_archive(
+        key, "apps/", "not an app's volume archive: apps/<app>-<id>/<file>.tar.<zst|gz>[.enc]"
+    )
     have = {v.name: v for v in await ctx.services.volumes.for_app(app.id) if v.kind == "volume"}
     names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
     missing = [n for n in names if n not in have]
@@ -118,12 +117,68 @@ async def import_app_backup(
         what="volumes",
         app_id=app.id,
         app_name=app.name,
-        codec=parts[-1],
+        codec=codec,
         encrypted=encrypted,
         volumes=[volume_entry(have[n]) for n in names],
         consistency=app.backup_consistency,
     )
     return await _record(ctx, row, dest, key, sha256, Backup.app_id == app.id, app.name)
+
+
+def _volume_archive(key: str, prefix: str, shape: str) -> tuple[str, bool]:
+    """``(codec, encrypted)`` of a volume archive's key under ``prefix`` (``apps/``, ``stacks/``);
+    ``ValidationFailed`` on ``key`` naming ``shape`` otherwise."""
+    check_path(key)
+    name = key.rsplit("/", 1)[-1]
+    encrypted = name.endswith(".enc")
+    parts = (name[: -len(".enc")] if encrypted else name).split(".")
+    if not key.startswith(prefix) or len(parts) < 3 or parts[-2] != "tar" or parts[-1] not in _CODECS:
+        raise ValidationFailed.on("key", shape)
+    return parts[-1], encrypted
+
+
+async def import_stack_backup(
+    ctx: RivetrContext,
+    stack_id: str,
+    destination_id: str,
+    key: str,
+    sha256: str | None = None,
+    volumes: list[str] | None = None,
+) -> Backup:
+    """Record the destination's stack volume archive ``key`` as a succeeded backup of the stack's ``volumes``
+    (default: every named volume its compose file declares), restorable with ``POST
+    /api/backups/{id}/restore-stack``."""
+    from .backup_stack_runs import StackRunsMixin
+
+    backups = ctx.services.backups
+    if not isinstance(backups, StackRunsMixin):  # pragma: no cover - the service is always the full one
+        raise TypeError("ctx.services.backups is not the backup service")
+    stack = await backups._stack(stack_id)
+    dest = await backups.get_destination(destination_id, "destination_id")
+    codec, encrypted = _volume_archive(
+        key, "stacks/", "not a stack's volume archive: stacks/<stack>-<id>/<file>.tar.<zst|gz>[.enc]"
+    )
+    have = {v.name: v for v in await backups.stack_volumes(stack)}
+    names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
+    missing = [n for n in names if n not in have]
+    if missing or not names:
+        raise ValidationFailed.on(
+            "volumes",
+            f"stack {stack.name} declares no volume named {', '.join(map(repr, missing))}"
+            if missing
+            else f"stack {stack.name} declares no named volume to restore into (give it its compose file first)",
+            available=sorted(have),
+        )
+    row = Backup(
+        what="stack",
+        stack_id=stack.id,
+        stack_name=stack.name,
+        codec=codec,
+        encrypted=encrypted,
+        volumes=[have[n].entry() for n in names],
+        consistency="pause",
+    )
+    return await _record(ctx, row, dest, key, sha256, Backup.stack_id == stack.id, f"stack {stack.name}")
 
 
 async def _record(
