@@ -94,3 +94,48 @@ def test_import_an_app_s_volume_archive(shared_server: Any, page: Any, tmp_path:
         listed = client.get(f"/api/apps/{app['id']}/backups").json()["items"]
         assert [(b["trigger"], b["key"]) for b in listed] == [("import", key)]
         client.delete(f"/api/apps/{app['id']}")
+
+
+def test_import_a_stack_s_volume_archive(shared_server: Any, page: Any, tmp_path: Path) -> None:
+    name = f"impstk-{uuid.uuid4().hex[:6]}"
+    key = f"stacks/{name}-0123456789abcdef/20261207T101500Z-deadbeef.tar.zst"
+    data = b"a stack's volume archive another server made" * 20
+    (tmp_path / key).parent.mkdir(parents=True)
+    (tmp_path / key).write_bytes(data)
+    compose = (
+        "services:\n  db:\n    image: postgres:16\n    volumes: [pgdata:/data]\nvolumes:\n  pgdata: {}\n"
+    )
+    with shared_server.client() as client:
+        dest = client.post(
+            "/api/backup-destinations", json={"name": f"moved-{name}", "kind": "local", "path": str(tmp_path)}
+        )
+        assert dest.status_code == 201, dest.text
+        stack = client.post("/api/stacks", json={"name": name, "compose": compose})
+        assert stack.status_code == 201, stack.text
+    stack_id = stack.json()["id"]
+
+    login(page, shared_server.url)
+    page.goto(f"{shared_server.url}/stacks/{stack_id}#stack-backups-panel")
+    page.click("#stack-backup-import summary")
+    page.select_option("#stack-import-dest", dest.json()["id"])
+    page.fill("#stack-import-key", key.replace("stacks/", "apps/"))
+    page.click("#stack-backup-import-form button[type=submit]")
+    expect(page.locator('#stack-backup-import-form [data-error-for="key"]')).to_contain_text(
+        "Not a stack's volume"
+    )
+    page.fill("#stack-import-key", key)
+    page.select_option("#stack-import-volumes", ["pgdata"])
+    page.fill("#stack-import-sha", hashlib.sha256(data).hexdigest())
+    page.click("#stack-backup-import-form button[type=submit]")
+    run = page.locator("#stack-backup-runs [data-backup-run][data-status=succeeded]")
+    expect(run).to_have_count(1)
+    expect(run.locator("[data-imported]")).to_have_text("imported")
+    expect(run.locator("button", has_text="Restore")).to_be_visible()
+    screenshot(page, "stack-backup-import")
+    page.goto("about:blank")
+    with shared_server.client() as client:
+        listed = client.get(f"/api/stacks/{stack_id}/backups").json()["items"]
+        assert [(b["trigger"], b["key"], [v["name"] for v in b["volumes"]]) for b in listed] == [
+            ("import", key, ["pgdata"])
+        ]
+        client.delete(f"/api/stacks/{stack_id}")
