@@ -1,6 +1,7 @@
-"""``POST /api/services/{service_id}/backups/import`` and ``POST /api/apps/{app_id}/backups/import``, ``POST /api/stacks/{stack_id}/backups/import``: a backup
-another server made, recorded here so it can be restored (a project moved to a new server with its data:
-docs/backups.md, "A backup made on another server"). Thin handlers over :mod:`rivetr_core.services.backup_import`.
+"""``POST /api/services/{service_id}/backups/import``, ``POST /api/apps/{app_id}/backups/import`` and ``POST
+/api/stacks/{stack_id}/backups/import``: a backup another server made, recorded here so it can be restored (a project
+moved to a new server with its data: docs/backups.md, "A backup made on another server"). Thin handlers over
+:mod:`rivetr_core.services.backup_import`.
 """
 
 from __future__ import annotations
