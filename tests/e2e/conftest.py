@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from rivetr_core.models.apps import TERMINAL_STATUSES
+from tests.support import at_rest
 from tests.support.engines import ensure_engine
 from tests.support.proxy import free_port, http_get
 from tests.support.server import ServerProcess, start_server
@@ -118,8 +118,7 @@ class Rivetr:
 
     # --------------------------------------------------------------------------------------- engine
     def instance_id(self) -> str:
-        with sqlite3.connect(self.server.data_dir / "rivetr.db") as conn:
-            return str(conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()[0])
+        return str(at_rest.query(self.server, "SELECT value FROM meta WHERE key = 'instance_id'")[0][0])
 
     def _cli_env(self) -> dict[str, str]:
         return {**os.environ, "CONTAINERS_CONF": self.env.get("CONTAINERS_CONF", "")}

@@ -9,7 +9,6 @@ data untouched and the app running again."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_volumes import add_volume, notes, notes_repo
+from tests.support import at_rest
 
 pytestmark = pytest.mark.slow
 
@@ -160,15 +160,17 @@ def test_corrupted_archive_and_wrong_passphrase_leave_the_live_data(e2e, git_ser
         rivetr,
         {"name": f"{name}-w", "kind": "local", "path": dest["path"], "passphrase": "wrong passphrase"},
     )
-    with sqlite3.connect(rivetr.server.data_dir / "rivetr.db") as conn:
-        conn.execute("UPDATE backups SET destination_id = ? WHERE id = ?", (wrong["id"], done["id"]))
+    at_rest.execute(
+        rivetr.server, "UPDATE backups SET destination_id = ? WHERE id = ?", wrong["id"], done["id"]
+    )
     result = restore(rivetr, done["id"])
     assert result["status"] == "failed" and "passphrase" in result["error"], result
     assert sh(rivetr, app["id"], CHECKSUMS) == live and notes(rivetr, host) == ["one", "after"]
     assert container_of(rivetr, app["id"]) == container  # never stopped: staging failed first
     assert not sh(rivetr, app["id"], "ls -a /data | grep rivetr-restore || true").strip()
-    with sqlite3.connect(rivetr.server.data_dir / "rivetr.db") as conn:
-        conn.execute("UPDATE backups SET destination_id = ? WHERE id = ?", (dest["id"], done["id"]))
+    at_rest.execute(
+        rivetr.server, "UPDATE backups SET destination_id = ? WHERE id = ?", dest["id"], done["id"]
+    )
 
     _corrupt_local(Path(dest["path"]) / done["key"])
     result = restore(rivetr, done["id"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import ws_messages
+from tests.support import at_rest
 from tests.support.server import PIPELINE_STATUSES
 
 SLOW_DOCKERFILE = """FROM localhost/rivetr-test/busybox:latest
@@ -43,7 +43,7 @@ def test_env_vars_reach_the_container_and_secrets_stay_encrypted(e2e, git_server
     listed = rivetr.api.get(f"/api/apps/{app['id']}/env-vars").json()["items"]
     assert {v["key"]: v["value"] for v in listed}["API_TOKEN"] == "••••••••"
     rivetr.server.stop()  # checkpoint the WAL, then read every DB byte
-    blob = b"".join(p.read_bytes() for p in Path(rivetr.server.data_dir).glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(rivetr.server)
     assert secret.encode() not in blob
     log_text = rivetr.server.log()
     assert secret not in log_text
@@ -243,7 +243,7 @@ def test_private_repository_over_ssh_with_a_deploy_key(e2e, git_server, ssh_git_
     assert dep["commit_sha"] == repo.head()
     rivetr.wait_content("sshapp.e2e.test", "cloned over ssh\n")
     rivetr.server.stop()
-    blob = b"".join(p.read_bytes() for p in Path(rivetr.server.data_dir).glob("rivetr.db*"))
+    blob = at_rest.stored_bytes(rivetr.server)
     assert ssh_git_server.private_key.splitlines()[1].encode() not in blob
     assert ssh_git_server.private_key.splitlines()[1] not in rivetr.server.log()
 

@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import TERMINAL, Rivetr
+from tests.support import at_rest
 
 ENGINES = [
     pytest.param("docker", marks=pytest.mark.docker),
@@ -40,8 +40,7 @@ def _deployments(rivetr: Rivetr, app_id: str) -> list[dict[str, Any]]:
 
 
 def _integrity(data_dir: Path) -> str:
-    with sqlite3.connect(data_dir / "rivetr.db") as conn:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    return at_rest.integrity(data_dir)  # SQLite's integrity_check, or amcheck on PostgreSQL
 
 
 def _serves_running_version(rivetr: Rivetr, app_id: str, host: str, contents: dict[str, str]) -> None:

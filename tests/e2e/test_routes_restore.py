@@ -4,10 +4,10 @@ restarted control plane makes the proxy's table exactly its database again."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.support import at_rest
 from tests.support.proxy import HttpBackend, free_port, http_get, wait_until
 from tests.support.server import ServerProcess
 
@@ -44,8 +44,7 @@ def test_routes_survive_kill9_and_restore_is_exact(
     assert http_get(proxy_port, "nope.test")[0] == 404
 
     # While it was away the database lost a route (e.g. restored from a backup).
-    with sqlite3.connect(data_dir / "rivetr.db") as conn:
-        conn.execute("DELETE FROM proxy_routes WHERE domain = 'stale.test'")
+    assert at_rest.execute(first, "DELETE FROM proxy_routes WHERE domain = 'stale.test'") == 1
 
     second = rivetr_server(_proxy_env(proxy_port), data_dir=data_dir)
     assert wait_until(lambda: http_get(proxy_port, "stale.test")[0] == 404, timeout=10)

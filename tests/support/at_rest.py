@@ -1,7 +1,9 @@
 """What a test app stored, read behind the app's back, on SQLite or PostgreSQL (``RIVETR_TEST_DATABASE=postgres``).
 
 Tests check what is at rest (a secret is encrypted, a password hashed) or age a row by hand. They used to open the
-SQLite file; these helpers take the app's context (or its config) and go to whichever database it uses:
+SQLite file; these helpers take the app's context (or its config), a real ``rivetr serve`` (``ServerProcess``) or
+a data dir, and go to whichever database it uses (a server a test starts under the switch has a PostgreSQL database
+of its own: tests/support/server.py):
 
 * :func:`query` / :func:`execute`: one statement with ``?`` placeholders (SQLite's style; turned into ``$n`` for
   PostgreSQL), on a connection of their own, committed;
@@ -25,7 +27,14 @@ from sqlalchemy.engine import make_url
 
 
 def _url_of(source: Any) -> str:
-    """The database URL of an app context (``api.ctx``), a :class:`~rivetr_core.db.Database` or a config."""
+    """The database URL of an app context (``api.ctx``), a :class:`~rivetr_core.db.Database`, a config, a real
+    server (tests/support/server.py ``ServerProcess``) or the data dir of an app or server a test started."""
+    if isinstance(source, Path):
+        from tests.support import postgres
+
+        return postgres.known_url(source) or f"sqlite+aiosqlite:///{source / 'rivetr.db'}"
+    if hasattr(source, "database_url") and hasattr(source, "data_dir"):
+        return str(source.database_url or f"sqlite+aiosqlite:///{Path(source.data_dir) / 'rivetr.db'}")
     db = getattr(source, "db", source)
     if hasattr(db, "url") and isinstance(db.url, str):
         return str(db.url)
@@ -91,7 +100,7 @@ def query(source: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     path = _sqlite_path(url)
     if path is None:
         return _postgres(url, sql, args, fetch=True)[0]
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path, timeout=30) as conn:
         return [tuple(row) for row in conn.execute(sql, _sqlite_args(args)).fetchall()]
 
 
@@ -102,7 +111,7 @@ def execute(source: Any, sql: str, *args: Any) -> int:
     path = _sqlite_path(url)
     if path is None:
         return _postgres(url, sql, args, fetch=False)[1]
-    with sqlite3.connect(path) as conn:
+    with sqlite3.connect(path, timeout=30) as conn:
         return conn.execute(sql, _sqlite_args(args)).rowcount
 
 
@@ -125,3 +134,19 @@ def stored_bytes(source: Any) -> bytes:
     )  # fmt: skip
     assert b"COPY " in dump.stdout, dump.stderr  # a dump of nothing would prove nothing
     return dump.stdout
+
+
+def integrity(source: Any) -> str:
+    """``"ok"`` when the database is sound after a test's abuse (``kill -9`` mid-write): SQLite's ``PRAGMA
+    integrity_check`` answer, or on PostgreSQL every B-tree index of the schema verified against its table by
+    ``amcheck`` (``bt_index_check``, part of the server; it raises on a damaged index)."""
+    url = _url_of(source)
+    if _sqlite_path(url) is not None:
+        return str(query(source, "PRAGMA integrity_check")[0][0])
+    execute(source, "CREATE EXTENSION IF NOT EXISTS amcheck")
+    checked = query(
+        source,
+        "SELECT count(bt_index_check(c.oid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am am ON am.oid = c.relam WHERE am.amname = 'btree' AND c.relnamespace = 'public'::regnamespace",
+    )[0][0]
+    return "ok" if checked else "no index checked"

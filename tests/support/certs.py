@@ -1,22 +1,24 @@
 """Certificates for the certificate screen and CLI tests: a self-signed PEM pair made with ``cryptography``, and the
 row an ACME certificate leaves in a server's database once ACME has been switched off.
 
-``acme_row_left_behind`` writes straight into a running server's SQLite file (WAL mode, so beside the server's own
-connections): a server started with ACME off cannot obtain one, and the state it stands for is real: a
-certificate issued while ``[proxy] acme_enabled`` was on, kept after it was turned off (the manager removes only
-placeholders without a certificate at start).
+``acme_row_left_behind`` writes straight into a running server's database (its SQLite file in WAL mode, beside the
+server's own connections, or its PostgreSQL database under ``RIVETR_TEST_DATABASE=postgres``: tests/support/at_rest.py):
+a server started with ACME off cannot obtain one, and the state it stands for is real: a certificate issued while
+``[proxy] acme_enabled`` was on, kept after it was turned off (the manager removes only placeholders without a
+certificate at start).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support import at_rest
 
 
 def self_signed(
@@ -55,24 +57,21 @@ def acme_row_left_behind(
     of the server whose data dir is ``data_dir``, optionally with the error of a failed renewal."""
     cert, _key = self_signed(domain, days=days)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    stamp = "%Y-%m-%d %H:%M:%S.%f"
-    with sqlite3.connect(data_dir / "rivetr.db", timeout=30) as conn:
-        conn.execute(
-            "INSERT INTO certificates (domain, source, cert_pem, issuer, names, not_before, not_after, "
-            "fingerprint, last_error, last_error_at, failures, issued_at, created_at, updated_at) "
-            "VALUES (?, 'acme', ?, 'Test ACME CA', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                domain,
-                cert,
-                domain,
-                (now - dt.timedelta(days=1)).strftime(stamp),
-                (now + dt.timedelta(days=days)).strftime(stamp),
-                "00" * 32,
-                last_error,
-                now.strftime(stamp) if last_error else None,
-                1 if last_error else 0,
-                (now - dt.timedelta(days=1)).strftime(stamp),
-                now.strftime(stamp),
-                now.strftime(stamp),
-            ),
-        )
+    at_rest.execute(
+        data_dir,
+        "INSERT INTO certificates (domain, source, cert_pem, issuer, names, not_before, not_after, "
+        "fingerprint, last_error, last_error_at, failures, issued_at, created_at, updated_at) "
+        "VALUES (?, 'acme', ?, 'Test ACME CA', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        domain,
+        cert,
+        domain,
+        now - dt.timedelta(days=1),
+        now + dt.timedelta(days=days),
+        "00" * 32,
+        last_error,
+        now if last_error else None,
+        1 if last_error else 0,
+        now - dt.timedelta(days=1),
+        now,
+        now,
+    )

@@ -4,6 +4,9 @@
   reason, only when the PostgreSQL binaries are absent (Debian's ``postgresql`` package).
 * ``RIVETR_TEST_DATABASE=postgres`` switches the in-process test apps (``tests.support.server.make_config``) to a
   database of its own on the process's server (:func:`database_url_for`), started on first use and stopped at exit.
+* Under the switch, every real ``rivetr serve`` a test starts (tests/support/server.py ``start_server``) gets a
+  database of its own too, a copy of the same migrated template, through ``RIVETR_DATABASE__URL``
+  (:func:`serve_database_url`); tests reach either kind through tests/support/at_rest.py.
 * :meth:`PostgresServer.create_database` with ``template=`` clones a migrated database: PostgreSQL copies it at
   the file level, which is how the schema template (tests/support/schema_template.py) avoids migrating each time.
 
@@ -210,6 +213,70 @@ def database_url_for(data_dir: Path) -> str:
             name = server.create_database()
         _by_data_dir[key] = server.url(name)
     return _by_data_dir[key]
+
+
+#: The migrated template database of this process (created once, by the first test app or ``rivetr serve``
+#: that needs a database: tests/support/schema_template.py, :func:`serve_database_url`).
+template: str | None = None
+
+
+def _migrated_template() -> str:
+    """:data:`template`, created and migrated now if no test app made it yet (from sync code: in a thread of its
+    own, as the caller's event loop may be running)."""
+    global template
+    if template is None:
+        import asyncio
+        import threading
+
+        from rivetr_core.db import Database
+
+        server = shared_server()
+        name = server.create_database()
+        failure: list[BaseException] = []
+
+        async def migrate() -> None:
+            db = Database(server.url(name))
+            try:
+                await db.startup()
+            finally:
+                await db.close()  # CREATE DATABASE ... TEMPLATE needs it unused
+
+        def run() -> None:
+            try:
+                asyncio.run(migrate())
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+        template = name
+    return template
+
+
+def serve_database_url(data_dir: Path) -> str:
+    """The database of a real ``rivetr serve`` on ``data_dir`` (tests/support/server.py): a copy of the migrated
+    template, created now (the subprocess migrates nothing), the same one again for the same data dir (a test that
+    restarts its server finds its data, as with SQLite)."""
+    key = Path(data_dir).resolve()
+    if key in _by_data_dir:
+        url = _by_data_dir[key]
+        name = url.rsplit("/", 1)[-1]
+        if name in pending:  # named for an in-process app on the same dir that never started
+            pending.discard(name)
+            shared_server().create_database(name, template=_migrated_template())
+        return url
+    server = shared_server()
+    name = server.create_database(template=_migrated_template())
+    _by_data_dir[key] = server.url(name)
+    return _by_data_dir[key]
+
+
+def known_url(data_dir: Path) -> str | None:
+    """The PostgreSQL database given to the app or server on ``data_dir`` under the switch, if any."""
+    return _by_data_dir.get(Path(data_dir).resolve())
 
 
 async def create_pending(name: str | None, *, template: str | None = None) -> None:

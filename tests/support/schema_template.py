@@ -6,8 +6,9 @@ database a test process starts is migrated for real (``Database.startup``, uncha
 later fresh database of this process starts as a copy of it, then goes through the real ``startup`` (integrity
 check, heads compared, nothing left to migrate).
 
-What still migrates from scratch: every ``rivetr serve`` subprocess (the end-to-end tests), and the tests marked
-``fresh_schema`` (the database and migration tests), which this leaves alone.
+What still migrates from scratch: every ``rivetr serve`` subprocess on SQLite (the end-to-end tests; on PostgreSQL
+they start from a copy of the same template: tests/support/postgres.py), and the tests marked ``fresh_schema`` (the
+database and migration tests), which this leaves alone.
 """
 
 from __future__ import annotations
@@ -34,27 +35,23 @@ async def _make_template(original: Any) -> Path:
     return db.sqlite_path
 
 
-_postgres_template: str | None = None
-
-
 async def _from_postgres_template(db: Any, original: Any) -> None:
     """RIVETR_TEST_DATABASE=postgres: a test's new database is created as a copy of one migrated template
     database (PostgreSQL copies it at the file level), then goes through the real ``startup``."""
-    global _postgres_template
     from rivetr_core.db import Database
     from tests.support import postgres
 
     name = db.engine.url.database
     if name in postgres.pending:
-        if _postgres_template is None:
+        if postgres.template is None:  # shared with the ``rivetr serve`` processes tests start
             server = postgres.shared_server()
             template = server.new_name()
             await server.acreate_database(template)
             migrated = Database(server.url(template))
             await original(migrated)
             await migrated.close()  # CREATE DATABASE ... TEMPLATE needs it unused
-            _postgres_template = template
-        await postgres.create_pending(name, template=_postgres_template)
+            postgres.template = template
+        await postgres.create_pending(name, template=postgres.template)
     await original(db)
 
 

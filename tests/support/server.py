@@ -4,7 +4,9 @@
   off unless asked (``proxy={"enabled": True}``), and a known admin token (:data:`ADMIN_TOKEN`).
 * ``api`` fixture → an :class:`ApiClient` around Quart's test client, app started (before_serving ran).
 * ``rivetr_server`` fixture factory → starts ``rivetr serve`` in a subprocess, waits until ``/health`` answers,
-  and returns a :class:`ServerProcess` (``url``, ``token``, ``proc``, ``data_dir``, ``stop()``).
+  and returns a :class:`ServerProcess` (``url``, ``token``, ``proc``, ``data_dir``, ``database_url``, ``stop()``).
+  Under ``RIVETR_TEST_DATABASE=postgres`` each server gets a PostgreSQL database of its own
+  (``RIVETR_DATABASE__URL``); a test that needs the SQLite file passes ``env={"RIVETR_DATABASE__URL": ""}``.
 """
 
 from __future__ import annotations
@@ -174,6 +176,9 @@ class ServerProcess:
     token: str
     data_dir: Path
     log_path: Path
+    #: Its PostgreSQL database (``RIVETR_TEST_DATABASE=postgres``, or a test's own ``[database] url``); None: the
+    #: SQLite file in ``data_dir``. Tests reach either through tests/support/at_rest.py.
+    database_url: str | None = None
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
@@ -194,15 +199,15 @@ class ServerProcess:
         """Remove the engine networks this instance made (project and stack networks, labelled with its
         instance id) once its containers are gone: dockerd has ~30 address pools, and a long test run would
         use them all up. Best effort, on every engine whose CLI is here; a network still in use stays."""
-        import sqlite3
+        from tests.support import at_rest
 
         try:
-            with sqlite3.connect(self.data_dir / "rivetr.db") as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
-        except sqlite3.Error:
+            rows = at_rest.query(self, "SELECT value FROM meta WHERE key = 'instance_id'")
+        except Exception:  # no database yet (a server that never started), or it is gone
             return
-        if not row:
+        if not rows:
             return
+        row = rows[0]
         for engine in ("docker", "podman"):
             if not shutil.which(engine):
                 continue
@@ -229,6 +234,27 @@ class ServerProcess:
         return self.proc.returncode
 
 
+def _database_url(data_dir: Path, env: dict[str, str], config_file: Path | None) -> str | None:
+    """The PostgreSQL database of a ``rivetr serve`` about to start: the test's own choice (its environment's
+    ``RIVETR_DATABASE__URL``, an empty one meaning SQLite, or its config file's ``[database] url``), else, under
+    ``RIVETR_TEST_DATABASE=postgres``, a copy of the migrated template of its own (tests/support/postgres.py);
+    None: the SQLite file in the data dir, as without the switch."""
+    from tests.support import postgres
+
+    if "RIVETR_DATABASE__URL" in env:
+        return env["RIVETR_DATABASE__URL"].strip() or None
+    if config_file is not None:
+        import tomllib
+
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):  # a broken file is the test's point
+            section = tomllib.loads(Path(config_file).read_text()).get("database")
+            if isinstance(section, dict) and str(section.get("url") or "").strip():
+                return str(section["url"])
+    if not postgres.enabled():
+        return None
+    return postgres.serve_database_url(data_dir)
+
+
 def start_server(
     data_dir: Path, env: dict[str, str] | None = None, *, config_file: Path | None = None, timeout: float = 20
 ) -> ServerProcess:
@@ -249,6 +275,9 @@ def start_server(
         "RIVETR_PROXY__ENABLED": "false",
         **(env or {}),
     }
+    database_url = _database_url(data_dir, full_env, config_file)
+    if database_url is not None:
+        full_env["RIVETR_DATABASE__URL"] = database_url
     args = [sys.executable, "-m", "rivetr_core.cli.main", "serve"]
     if config_file:
         args += ["--config", str(config_file)]
@@ -265,7 +294,9 @@ def start_server(
             url = f"http://127.0.0.1:{port}"
             try:
                 httpx.get(url + "/health", timeout=2)
-                return ServerProcess(proc, url, full_env["RIVETR_AUTH__ADMIN_TOKEN"], data_dir, log_path)
+                return ServerProcess(
+                    proc, url, full_env["RIVETR_AUTH__ADMIN_TOKEN"], data_dir, log_path, database_url
+                )
             except httpx.HTTPError:
                 pass
         time.sleep(0.05)

@@ -9,7 +9,6 @@ tests/test_managed_by_file.py), so this test needs no build."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from tests.support import at_rest
 from ui.tests.test_browser_apps import logged_in_app_page, open_tab
 
 pytestmark = pytest.mark.browser
@@ -27,14 +27,13 @@ COMMIT = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b"
 def _served_deployment(server: Any, app_id: str, applied: dict[str, Any]) -> str:
     """A deployment of the app that served and applied ``applied`` (status replaced: no container needed)."""
     dep_id = uuid.uuid4().hex
-    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
-    with sqlite3.connect(server.data_dir / "rivetr.db") as conn:
-        conn.execute(
-            "INSERT INTO deployments (id, app_id, status, trigger, commit_sha, log_tail, steps, applied_config, "
-            "no_cache, image_removed, restart_count, created_at) "
-            "VALUES (?, ?, 'replaced', 'api', ?, '[]', '{}', ?, 0, 0, 0, ?)",
-            (dep_id, app_id, COMMIT, json.dumps(applied), now),
-        )
+    at_rest.execute(
+        server,
+        "INSERT INTO deployments (id, app_id, status, trigger, commit_sha, log_tail, steps, applied_config, "
+        "no_cache, image_removed, restart_count, created_at) "
+        "VALUES (?, ?, 'replaced', 'api', ?, '[]', '{}', ?, false, false, 0, ?)",
+        dep_id, app_id, COMMIT, json.dumps(applied), datetime.now(UTC).replace(tzinfo=None),
+    )  # fmt: skip
     return dep_id
 
 
