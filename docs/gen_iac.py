@@ -33,6 +33,7 @@ EXAMPLES: dict[str, str] = {
     "max_surge": "max_surge = 1",
     "max_unavailable": "max_unavailable = 0",
     "load_balancer": 'load_balancer = "least_conn"',
+    "placement": 'placement = ["node.labels.tier == web"]',
     "environment": 'environment = "production"',
     "cpu_limit": "cpu_limit = 0.5",
     "memory_limit": 'memory_limit = "512m"',

@@ -83,6 +83,7 @@ CORE_BLUEPRINTS = (
     "rivetr_core.api.system:bp",
     "rivetr_core.api.cleanup_settings:bp",
     "rivetr_core.api.control_planes:bp",
+    "rivetr_core.api.nodes:bp",
     "rivetr_core.api.auth:bp",
     "rivetr_core.api.two_factor:bp",
     "rivetr_core.api.passkeys:bp",

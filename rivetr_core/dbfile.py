@@ -27,7 +27,7 @@ SCHEMA_HEADS = frozenset(
         "0030_audit_changes",
         "0030_control_planes",
         "0030_rolling_update",
-        "0030_load_balancer",
+        "0031_app_placement",
     }
 )
 

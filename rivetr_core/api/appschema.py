@@ -18,6 +18,7 @@ from rivetr_core.engine.gitsource import classify_url, is_commit_sha
 from rivetr_core.engine.image_source import IMAGE_REF_SCHEMA, check_image_ref
 from rivetr_core.engine.selection import check_name as check_registered_name
 from rivetr_core.engine.selection import parse_health_check
+from rivetr_core.placement import PLACEMENT_HELP, PLACEMENT_SCHEMA, check_placement
 from rivetr_core.routepaths import ROUTE_TARGET_SCHEMA, check_route_target
 from rivetr_core.services.apps import NULLABLE_APP_FIELDS  # the service decides; the schema documents it
 from rivetr_core.tags import TAG_FILTER_HELP, TAGS_HELP, TAGS_SCHEMA
@@ -385,6 +386,11 @@ class _AppFields(_Strict):
     def _domains(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else check_domains(v)
 
+    @field_validator("placement", check_fields=False)
+    @classmethod
+    def _placement(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else check_placement(v)
+
     @field_validator("cpu_limit", mode="before", check_fields=False)
     @classmethod
     def _cpus(cls, v: Any) -> float | None:
@@ -535,6 +541,9 @@ class AppIn(_BuildOverrides):
     )
     config_path: ConfigPath = Field(DEFAULT_CONFIG_PATH, description=CONFIG_PATH_HELP)
     tags: list[str] = Field(default_factory=list, description=TAGS_HELP, json_schema_extra=TAGS_SCHEMA)
+    placement: list[str] = Field(
+        default_factory=list, description=PLACEMENT_HELP, json_schema_extra=PLACEMENT_SCHEMA
+    )
 
 
 class AppUpdate(_BuildOverrides):
@@ -590,6 +599,12 @@ class AppUpdate(_BuildOverrides):
         None,  # type: ignore[arg-type]
         description=TAGS_HELP + " Replaces them all.",
         json_schema_extra=TAGS_SCHEMA,
+    )
+    # Like tags: absent keeps them, [] removes them all, null is refused.
+    placement: list[str] = Field(
+        None,  # type: ignore[arg-type]
+        description=PLACEMENT_HELP + " Replaces them all; [] removes them.",
+        json_schema_extra=PLACEMENT_SCHEMA,
     )
 
 

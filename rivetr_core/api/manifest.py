@@ -511,6 +511,13 @@ MANIFEST: dict[str, dict[str, Any]] = {
             ("/api/system/control-planes", "control_planes_api.list_control_planes", ("GET",), {}),
         ]
     },
+    "rivetr_core.api.nodes:bp": {
+        "rules": [
+            ("/api/nodes", "nodes_api.list_nodes", ("GET",), {}),
+            ("/api/nodes/<node_id>", "nodes_api.get_node", ("GET",), {}),
+            ("/api/nodes/<node_id>", "nodes_api.update_node", ("PUT",), {}),
+        ]
+    },
     "rivetr_core.api.auth:bp": {
         "rules": [
             ("/api/auth/setup", "auth_api.setup", ("POST",), {}),

@@ -221,6 +221,9 @@ CORE_ROUTES: dict[str, str] = {
     "proxy_api.restart": SERVER,  # the proxy is the server's: every team's traffic
     "cleanup_settings_api.get_cleanup_settings": READ,
     "control_planes_api.list_control_planes": SERVER,  # hosts and pids of the install's processes
+    "nodes_api.list_nodes": SERVER,  # the cluster's hosts and addresses
+    "nodes_api.get_node": SERVER,
+    "nodes_api.update_node": SERVER,  # a drain moves every team's containers
     "cleanup_settings_api.put_cleanup_settings": SERVER,
     "cleanup_settings_api.reset_cleanup_settings": SERVER,
     "cleanup_settings_api.reset_cleanup_setting": SERVER,

@@ -18,6 +18,7 @@ from .client import Connection, complete_app, connection_options, json_option, s
 from .inputs import git_token_fields, project_id_of
 from .links_cmd import apps_link, apps_links, apps_unlink
 from .output import fields, print_json, resources_line, short_time, table
+from .placement_cmd import placement_body, placement_option, placement_text
 from .scale_cmd import apps_replicas, apps_scale, replicas_body, replicas_option, rollout_text
 from .tags_cmd import add_tag_commands, tag_option, tag_params, tags_text
 
@@ -95,6 +96,7 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
             ),
             ("port", found.get("port") or "(detected at the first deployment)"),
             ("replicas", rollout_text(found)),
+            ("placement", placement_text(found)),
             ("builder", found.get("builder", "auto")),
             ("config file", _config_path_text(found)),
             ("health check", _health_summary(found.get("health_check") or {})),
@@ -265,6 +267,7 @@ def build_body(options: dict[str, Any]) -> dict[str, Any]:
 )
 @tag_option("A tag to organise and filter by (repeatable).")
 @replicas_option
+@placement_option
 @build_options
 @release_options
 @connection_options
@@ -306,6 +309,7 @@ def apps_create(
         "builder": builder,
         "tags": list(tags),
         **replicas_body(settings),
+        **placement_body(settings),
         **build_body(settings),
         **release_body(settings),
     }
@@ -396,6 +400,7 @@ def apps_restart(app: str, conn: Connection, as_json: bool) -> None:
 )
 @click.option("--dockerfile", help="Path of the Dockerfile, relative to the build context.")
 @replicas_option
+@placement_option
 @build_options
 @release_options
 @connection_options
@@ -414,8 +419,14 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     rivetr apps update web --release-command ''     # no release phase any more
     rivetr apps update web --name storefront --project shop
     rivetr apps update web --replicas 3             # at the next deploy; `apps scale` applies it now
-    rivetr apps update web --max-surge 2 --max-unavailable 1   # how a deploy replaces the replicas"""
-    body = {**replicas_body(settings), **build_body(settings), **release_body(settings)}
+    rivetr apps update web --max-surge 2 --max-unavailable 1   # how a deploy replaces the replicas
+    rivetr apps update web --placement 'node.labels.tier == web'   # swarm: only on nodes labelled so"""
+    body = {
+        **replicas_body(settings),
+        **placement_body(settings),
+        **build_body(settings),
+        **release_body(settings),
+    }
     if settings.get("dockerfile"):
         body["dockerfile"] = settings["dockerfile"]
     if settings.get("new_name"):
@@ -429,7 +440,7 @@ def apps_update(app: str, conn: Connection, as_json: bool, **settings: Any) -> N
     if as_json:
         print_json(found)
         return
-    fields(_build_rows(found) + _release_rows(found))
+    fields(_build_rows(found) + _release_rows(found) + [("placement", placement_text(found))])
     if body:
         click.echo(f"saved; applies at the next deployment: rivetr deploy {found['name']}")
 

@@ -56,6 +56,7 @@ LAZY_COMMANDS = {
     "backup": "backup_cmd:backup",
     "schedules": "backup_cmd:schedules",
     "system": "system_cmd:system",
+    "nodes": "nodes_cmd:nodes",
     "proxy": "proxy_cmd:proxy",
     "build": "build_cmd:build",
     "repo": "repo_cmd:repo",

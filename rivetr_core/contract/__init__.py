@@ -5,6 +5,8 @@ A plugin imports from ``rivetr_core.contract`` (or one of its modules) and, from
 capability:
 
 * :mod:`~rivetr_core.contract.runtime` — container runtimes (``ContainerRuntime`` and its value types)
+* :mod:`~rivetr_core.contract.nodes` — the optional cluster capability of a runtime (``ClusterRuntime``,
+  ``NodeInfo``)
 * :mod:`~rivetr_core.contract.builder` — image builders, with helper :mod:`~rivetr_core.contract.cliproc`
   (a builder that runs a CLI: its availability, environment and output)
 * :mod:`~rivetr_core.contract.git` — git providers (webhooks, OAuth/REST), with helpers
@@ -70,6 +72,10 @@ from .health import (
     HealthResult,
     HealthTarget,
 )
+from .nodes import (
+    ClusterRuntime,
+    NodeInfo,
+)
 from .notifier import (
     Notifier,
     NotifierRegistration,
@@ -120,6 +126,7 @@ __all__ = [
     "BuildSpec",
     "Builder",
     "BuilderRegistration",
+    "ClusterRuntime",
     "ConfigModelRegistration",
     "Conflict",
     "ContainerInfo",
@@ -145,6 +152,7 @@ __all__ = [
     "ImageUsage",
     "LogLine",
     "Mount",
+    "NodeInfo",
     "NotFound",
     "Notifier",
     "NotifierRegistration",

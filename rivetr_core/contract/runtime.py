@@ -135,6 +135,10 @@ class RunSpec:
     extra_networks: dict[str, list[str]] = field(default_factory=dict)
     #: tmpfs mounts: container path -> mount options (``"size=64m,mode=1777"``; ``""`` for the defaults).
     tmpfs: dict[str, str] = field(default_factory=dict)
+    #: Swarm placement constraints (``node.labels.tier == web``), already checked by core's validator. A
+    #: runtime offering :class:`~rivetr_core.contract.nodes.ClusterRuntime` schedules only on the nodes that
+    #: satisfy all of them; one running on a single engine ignores them.
+    placement: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rivetr_core.contract import (
     BuildFailed,
     BuildRequest,
+    ClusterRuntime,
     ContainerInfo,
     ContainerRuntime,
     HealthCheck,
@@ -193,6 +194,7 @@ def run_spec(
         # On its project network the app is reachable by its name (a fork's preview is on the isolated one).
         network_aliases=[app.name] if snap.network and not snap.untrusted else [],
         mounts=list(snap.mounts),
+        placement=list(app.placement or ()),
     )
 
 
@@ -555,6 +557,11 @@ class Pipeline:
 
     async def _start(self, runtime: ContainerRuntime, image: str) -> str:
         spec = run_spec(self.service, self.snap, self.deployment, image)
+        if spec.placement and not isinstance(runtime, ClusterRuntime):  # said once: replicas reuse the spec
+            self.log(
+                f"placement ({'; '.join(spec.placement)}) ignored: the {getattr(runtime, 'name', '')} runtime "
+                "runs every container on this one host; only the swarm runtime applies it"
+            )
         if self.snap.app.deploy_strategy == "recreate":
             await self._stop_previous(runtime)
         if self.snap.untrusted:

@@ -50,6 +50,7 @@ APP_KEYS: tuple[str, ...] = tuple(
         "max_surge",
         "max_unavailable",
         "load_balancer",
+        "placement",
         "environment",
         "cpu_limit",
         "memory_limit",

@@ -150,6 +150,11 @@ class App(SQLModel, table=True):
     )
     #: Labels to organise and filter by (rivetr_core.tags): lower-case, deduplicated, sorted.
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    #: Swarm placement constraints (rivetr_core.placement), checked; carried in the RunSpec, which only a
+    #: cluster runtime applies.
+    placement: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     status: str = Field(default="created", max_length=20)
     current_deployment_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)

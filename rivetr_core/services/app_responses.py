@@ -125,6 +125,9 @@ class AppOut(_Out):
         description="The repository's rivetr.toml for this app (null: off; docs/config-as-code.md).",
     )
     tags: list[str] = Field(default_factory=list, description="Labels, sorted (docs/tags.md).")
+    placement: list[str] = Field(
+        default_factory=list, description="Swarm placement constraints (docs/scaling.md); [] for none."
+    )
     status: str = Field(description="The app's state (running, stopped, deploying, deleting...).")
     current_deployment_id: str | None = Field(description="The deployment serving the app.")
     managed_by_file: ManagedByFileOut | None = Field(
@@ -196,6 +199,7 @@ def app_json(app: App, domains: list[str], runtime: RuntimeConfig) -> dict[str, 
         post_deploy_command=app.post_deploy_command,
         config_path=app.config_path,
         tags=list(app.tags or ()),
+        placement=list(app.placement or ()),
         status=app.status,
         current_deployment_id=app.current_deployment_id,
         created_at=isoformat(app.created_at),

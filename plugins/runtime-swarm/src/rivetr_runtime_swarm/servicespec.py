@@ -155,6 +155,8 @@ def service_spec(spec: RunSpec, image: str, replicas: int) -> dict[str, Any]:
         "Resources": {"Limits": limits},
         "RestartPolicy": {"Condition": RESTART_CONDITIONS[spec.restart_policy], "Delay": ns(1)},
     }
+    if spec.placement:  # checked by core (rivetr_core.placement): swarm's own `<attr> ==|!= <value>` syntax
+        task["Placement"] = {"Constraints": list(spec.placement)}
     if spec.log_max_size:
         files = max(1, spec.log_max_files or 1)
         task["LogDriver"] = {
