@@ -51,10 +51,8 @@ from rivetr_core.contract import (
     RuntimeUnavailable,
 )
 
-from . import firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
 from .nodes import SwarmNodes
-from .tasknodes import NodeAddresses
 
 if TYPE_CHECKING:
     from rivetr_core.contract import PluginContext
@@ -80,21 +78,11 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
     name = "swarm"
 
     def __init__(
-        self,
-        base_url: str = "unix:///var/run/docker.sock",
-        *,
-        registry: str | None = None,
-        registry_auth: Any = None,
-        port_firewall: bool = False,
-        **kw: Any,
+        self, base_url: str = "unix:///var/run/docker.sock", *, registry: str | None = None, **kw: Any
     ):
         super().__init__(base_url, **kw)
         #: ``[plugins.runtime-swarm] registry``: where images are pushed so every node can pull them.
         self.registry = registry or None
-        #: ``await registry_auth(server)``: the stored credentials of a registry (:mod:`.registryauth`).
-        self.registry_auth = registry_auth
-        #: ``[plugins.runtime-swarm] port_firewall``: the DOCKER-USER rule for published ports (:mod:`.firewall`).
-        self.firewall = firewall.PortFirewall() if port_firewall else None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> SwarmRuntime:  # type: ignore[override]
@@ -103,24 +91,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
 
         settings = ctx.settings_as(SwarmSettings, "runtime-swarm")
         # Project networks are overlays (separate by construction): no bridge firewall to add.
-        runtime = cls(
-            settings.socket,
-            registry=settings.registry,
-            registry_auth=ctx.registry_auth,
-            port_firewall=settings.port_firewall,
-            logger=ctx.logger,
-            project_firewall=False,
-        )
-        # At start, off the event loop: the published-port rule added (or removed when switched off).
-        threading.Thread(target=runtime._firewall_at_start, name="rivetr-swarm-firewall", daemon=True).start()
-        return runtime
-
-    def _firewall_at_start(self) -> None:
-        if self.firewall is None:
-            firewall.switch_off(firewall.PortFirewall())
-        else:
-            with contextlib.suppress(Exception):  # an engine down now: the next service creation retries
-                firewall.sync(self.firewall, self._api())
+        return cls(settings.socket, registry=settings.registry, logger=ctx.logger, project_firewall=False)
 
     # ------------------------------------------------------------------------------------------ engine
     def _swarm_state(self) -> dict[str, Any]:
@@ -186,12 +157,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
     async def _resolve(self, service_id: str) -> str:
         return await self._call(self._running_container, service_id, container=service_id)
 
-    def _info(
-        self,
-        service: Mapping[str, Any],
-        tasks: builtins.list[dict[str, Any]],
-        nodes: NodeAddresses | None = None,
-    ) -> ContainerInfo:
+    def _info(self, service: Mapping[str, Any], tasks: builtins.list[dict[str, Any]]) -> ContainerInfo:
         spec = service.get("Spec") or {}
         labels = spec.get("Labels") or {}
         task = ss.current_task(tasks)
@@ -218,7 +184,6 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         else:
             status, exit_code = ss.task_status(task)
             running = status == "running"
-        node_address = None
         if not running:
             ports: builtins.list[Any] = []
             host_port = None
@@ -226,9 +191,6 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             # The node's own view when the container is here (the task's PortStatus arrives later).
             ports = published_ports(data) if data is not None else ss.task_ports(task)
             host_port = ss.main_host_port(service, ports)
-            if data is None:  # on another node: reached there (see .tasknodes), started when it said so
-                node_address = (nodes or NodeAddresses(self._api())).remote_address(task)
-                started_at = parse_time(((task or {}).get("Status") or {}).get("Timestamp"))
         slot = (task or {}).get("Slot")
         restarts = sum(1 for t in tasks if t.get("Slot") == slot) - 1 if task else 0
         return ContainerInfo(
@@ -247,7 +209,6 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             limits=ss.limits_of(service),
             networks=networks,
             ports=ports,
-            node_address=node_address,
         )
 
     def _inspect(self, service_id: str) -> ContainerInfo:
@@ -260,12 +221,11 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
 
     def _list(self, labels: Mapping[str, str] | None, all: bool) -> builtins.list[ContainerInfo]:
         out: builtins.list[ContainerInfo] = []
-        nodes = NodeAddresses(self._api())
         for service in self._api().services(filters=label_filters(labels)) or []:
             if not has_labels((service.get("Spec") or {}).get("Labels"), labels):
                 continue
             try:
-                info = self._info(service, self._tasks(service["ID"]), nodes)
+                info = self._info(service, self._tasks(service["ID"]))
             except docker.errors.NotFound:
                 continue  # removed meanwhile
             if all or info.running:
@@ -285,16 +245,15 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         except docker.errors.NotFound:
             raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image}) from None
 
-    def _push(self, image: str, auth: Mapping[str, str] | None = None) -> str:
-        """Blocking: push ``image`` to :attr:`registry` (with ``auth``, the credentials stored for it) and return
-        ``<registry>/<path>@<digest>``, the reference every node's agent pulls (and a node that has it runs
-        without asking the registry)."""
+    def _push(self, image: str) -> str:
+        """Blocking: push ``image`` to :attr:`registry` and return ``<registry>/<path>@<digest>``, the
+        reference every node's agent pulls (and a node that has it runs without asking the registry)."""
         api = self._api()
         repository, tag = ss.registry_reference(image, str(self.registry))
         api.tag(image, repository, tag)
         digest = ""
-        # Never None: the SDK would otherwise look for a docker CLI config file of this user.
-        for event in api.push(repository, tag=tag, stream=True, decode=True, auth_config=dict(auth or {})):
+        # An empty auth config: the SDK would otherwise look for a docker CLI config file of this user.
+        for event in api.push(repository, tag=tag, stream=True, decode=True, auth_config={}):
             if event.get("error"):
                 raise EngineError(
                     f"pushing {repository}:{tag} to {self.registry} failed: {event['error']}",
@@ -305,28 +264,22 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             raise EngineError(f"the registry {self.registry} did not return a digest for {repository}:{tag}")
         return f"{repository}@{digest}"
 
-    def _create(self, spec: RunSpec, auth: Mapping[str, str] | None = None) -> str:
+    def _create(self, spec: RunSpec) -> str:
         self._require_manager()
-        if self.firewall is not None:
-            firewall.sync(self.firewall, self._api())  # a node that joined since is allowed
         for port, protocol in ss.fixed_ports(spec):
             check_port_free("", port, protocol)  # host mode binds every interface
         image = self.normalize_image(spec.image)
         image_id = self._image_id(image)
         if self.registry:
-            image_id = self._push(image, auth)
+            image_id = self._push(image)
         # RunSpec has no replica count yet: one task (the replicas work of issue 23 adds it).
         replicas = int(getattr(spec, "replicas", 1) or 1)
         api = self._api()
-        body = stackspec.apply(ss.service_spec(spec, image_id, replicas), spec.image)
         try:
-            with secrets.LOCK:  # its new secrets must not look unused before the service exists
-                secrets.attach(api, body, spec.mounts)
-                # `--with-registry-auth`: swarm gives the node that runs a task the credentials for its pull.
-                response = api._post_json(
-                    api._url("/services/create"), data=body, headers=registryauth.header(auth)
-                )
-                created = api._result(response, True)
+            response = api._post_json(
+                api._url("/services/create"), data=ss.service_spec(spec, image_id, replicas)
+            )
+            created = api._result(response, True)
         except docker.errors.APIError as exc:
             text = str(exc.explanation or exc)
             if "AlreadyExists" in text or "already exists" in text or exc.status_code == 409:
@@ -385,15 +338,11 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                     api.kill(summary["Id"])
         while api.containers(all=True, filters=label) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Secrets"):
-            labels = (service.get("Spec") or {}).get("Labels") or {}
-            secrets.remove_unused(api, labels.get("rivetr.instance"))
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
         """Create the service and wait for its task's container to start. A fixed host port taken is a
         :class:`PortInUse` naming it, and nothing is left behind."""
-        auth = await registryauth.lookup(self.registry_auth, self.registry)
-        service_id = await self._call(self._create, spec, auth, image=spec.image)
+        service_id = await self._call(self._create, spec, image=spec.image)
         try:
             await self._call(self._wait_started, service_id)
             return await self.inspect(service_id)
@@ -577,11 +526,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                 try:
                     # Attachable: a one-off container (a backup's helper) can join it like a service.
                     api.create_network(
-                        name,
-                        driver="overlay",
-                        attachable=True,
-                        labels=stackspec.with_namespace(labels) or None,
-                        scope="swarm",
+                        name, driver="overlay", attachable=True, labels=dict(labels) or None, scope="swarm"
                     )
                 except docker.errors.APIError:
                     if not [n for n in api.networks(names=[name]) or [] if n.get("Name") == name]:
