@@ -9,7 +9,7 @@ round:
 
 - ``base``: the proxy package as committed at ``--base`` (``git archive``), started with that copy first on
   PYTHONPATH;
-- ``new``: the same copy with the ``--overlay`` files (default: the working tree's h2conn.py, alpn.py and hpack_memo.py) put
+- ``new``: the same copy with the ``--overlay`` files (default: the working tree's h2conn.py, alpn.py, hpack_memo.py, h2out.py and h2in.py) put
   over it, so only the files under test differ (others' uncommitted work in the checkout stays out).
 
 Prints CPU microseconds per request (user+system of the master and its workers) per round, and the ratio of
@@ -38,7 +38,9 @@ import run as base
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = "plugins/proxy-builtin/src"
-DEFAULT_OVERLAY = [f"{PKG}/rivetr_proxy_builtin/{m}.py" for m in ("h2conn", "alpn", "hpack_memo")]
+DEFAULT_OVERLAY = [
+    f"{PKG}/rivetr_proxy_builtin/{m}.py" for m in ("h2conn", "alpn", "hpack_memo", "h2out", "h2in")
+]
 
 
 def snapshot(rev: str, dest: Path, overlay: list[str]) -> Path:
@@ -46,7 +48,8 @@ def snapshot(rev: str, dest: Path, overlay: list[str]) -> Path:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, PKG], check=True, capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     for f in overlay:
-        shutil.copyfile(ROOT / f, dest / f)
+        if (ROOT / f).exists():  # the default list names modules that may not exist yet
+            shutil.copyfile(ROOT / f, dest / f)
     return dest / PKG
 
 

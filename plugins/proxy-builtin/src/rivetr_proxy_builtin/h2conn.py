@@ -55,6 +55,8 @@ from .client import (
 from .error_pages import entry_error, exchange_error
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
+from .h2out import send_data, send_head
+from .h2out import window as out_window
 from .hpack_memo import MemoDecoder, MemoEncoder
 from .http11 import error_response, plain_response
 from .route_metrics import observe
@@ -316,10 +318,10 @@ class H2Stream:
 
     def _send_head(self, end: bool) -> None:
         self.head_sent = True
+        headers = [(b":status", b"%d" % self.status), *self.headers]
         try:
-            self.conn.h2.send_headers(
-                self.sid, [(b":status", b"%d" % self.status), *self.headers], end_stream=end
-            )
+            if not send_head(self.conn.h2, self.sid, headers, end):
+                self.conn.h2.send_headers(self.sid, headers, end_stream=end)
         except h2.exceptions.ProtocolError:
             end = True  # the client reset the stream (or closed the connection) meanwhile
         self.headers = []
@@ -337,7 +339,9 @@ class H2Stream:
         sid = self.sid
         try:
             while obuf:
-                window = h2c.local_flow_control_window(sid)
+                window = out_window(h2c, sid)
+                if window < 0:
+                    window = h2c.local_flow_control_window(sid)  # raises: the stream is gone
                 if window <= 0:
                     break
                 chunk = obuf[0]
@@ -350,8 +354,9 @@ class H2Stream:
                 # The last DATA frame of a finished response carries END_STREAM (one frame less per request).
                 last = not obuf and (self.done or self.msg_done) and self.head_sent and not self.trailers
                 n = len(chunk)
-                for i in range(0, n, _MAX_FRAME):
-                    h2c.send_data(sid, chunk[i : i + _MAX_FRAME], end_stream=last and i + _MAX_FRAME >= n)
+                if not send_data(h2c, sid, chunk, last):
+                    for i in range(0, n, _MAX_FRAME):
+                        h2c.send_data(sid, chunk[i : i + _MAX_FRAME], end_stream=last and i + _MAX_FRAME >= n)
                 c.unsent += n
                 if c.unsent > _OUT_HIGH:
                     c._send()  # now, not at the end of the loop iteration (see _SEND_HIGH)
@@ -361,7 +366,7 @@ class H2Stream:
             if not obuf and (self.done or self.msg_done) and self.head_sent and not self.ended:
                 if self.trailers:
                     h2c.send_headers(sid, self.trailers, end_stream=True)
-                else:
+                elif not send_data(h2c, sid, b"", True):
                     h2c.end_stream(sid)
                 self._end()
         except h2.exceptions.ProtocolError:  # reset by the client, or the connection closed meanwhile
