@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (each module attaches its pages to bp)
     dashboard,
     errors,
     live,
+    nodes,
     notifications,
     profile,
     project_notifications,

@@ -67,6 +67,8 @@
         if (type === "int") value = Number.isInteger(Number(value)) ? Number(value) : value;
         else if (type === "float") value = isNaN(Number(value)) ? value : Number(value);
         else if (type === "list") value = value.split(/[\s,]+/).filter(Boolean);
+        else if (type === "lines") value = value.split("\n").map(function (s) { return s.trim(); }).filter(Boolean);
+        else if (type === "pairs") value = pairs(el.name, value);
         else if (type === "shell") value = ["sh", "-c", value];
         else if (type === "json") {
           try { value = JSON.parse(value); } catch (e) {
@@ -86,6 +88,20 @@
       Object.keys(value).forEach(function (k) { if (!(k in target)) target[k] = value[k]; });
     });
     return body;
+  }
+
+  // "KEY=VALUE" lines (data-type="pairs") -> {KEY: VALUE}; a line without "=" is the field's error.
+  function pairs(name, text) {
+    var out = {};
+    text.split("\n").map(function (s) { return s.trim(); }).filter(Boolean).forEach(function (line) {
+      var at = line.indexOf("=");
+      if (at < 1) {
+        var why = JSON.stringify(line) + " is not KEY=VALUE";
+        throw new ApiError(422, { error: { code: "validation_error", message: name + ": " + why, details: [{ field: name, message: why }] } });
+      }
+      out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+    });
+    return out;
   }
 
   function clearErrors(form) {
