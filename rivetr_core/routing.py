@@ -455,12 +455,20 @@ class RouteService:
     async def get_settings(self, key: str) -> dict[str, Any]:
         return self.settings_json(key, await self.settings_row(key))
 
-    async def put_settings(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+    async def put_settings(
+        self, key: str, changes: dict[str, Any], *, managed_ok: bool = False
+    ) -> dict[str, Any]:
         """Change the settings given (see :func:`rivetr_core.routesettings.apply_changes`), then push the
         route of ``key`` again if there is one. The key need not be routed yet (an app's domain before its
-        first deployment): the settings wait for it."""
+        first deployment): the settings wait for it. 409 ``managed_by_file`` when a field is one the
+        ``route_settings`` of the owning app's repository file sets for ``key`` (nothing applied), unless
+        ``managed_ok`` (that file's deployment, or ``rivetr apply`` once it checked its plan)."""
         from .routesettings import apply_changes
 
+        if not managed_ok:
+            from .iac.managed import refuse_managed_route
+
+            await refuse_managed_route(self.db, key, changes)
         if self.dashboard is not None and key == self.dashboard.domain:
             raise dashboard_domain_taken(key)
         async with self.db.session() as session:

@@ -64,9 +64,7 @@ async def scale_app(app_id: str, data: ScaleIn) -> dict[str, Any]:
     new replica does not become healthy (nothing changes then); 409 ``managed_by_file`` when the repository's
     rivetr.toml sets ``replicas`` (its next deployment would undo the scale: change the file)."""
     from rivetr_core.engine.replicas import scale
-    from rivetr_core.iac.managed import refuse_managed_fields
 
-    await refuse_managed_fields(rivetr().db, app_id, ["replicas"])
     return await scale(rivetr(), app_id, data.replicas)
 
 

@@ -87,11 +87,7 @@ async def update_app(app_id: str, data: AppUpdate) -> dict[str, Any]:
     """Change some fields; domains and the HTTPS flags apply to the app's routes at once, the rest at the
     next deploy. 409 ``managed_by_file`` when a field is one the repository's rivetr.toml manages (see
     ``managed_by_file``): nothing of the request is applied."""
-    from rivetr_core.iac.managed import refuse_managed_fields
-
     fields = {k: getattr(data, k) for k in data.model_fields_set}
-    # A setting the repository's rivetr.toml manages: 409 managed_by_file, and nothing of the request applied.
-    await refuse_managed_fields(rivetr().db, app_id, fields)
     service = rivetr().services.apps
     return await _managed(await annotate(rivetr(), service.app_json(*await service.update(app_id, fields))))
 

@@ -359,12 +359,8 @@ async def get_schedule(schedule_id: str) -> dict[str, Any]:
 @validate_request(ScheduleUpdate)
 @document_response(BackupScheduleOut)
 async def update_schedule(schedule_id: str, data: ScheduleUpdate) -> dict[str, Any]:
-    from rivetr_core.iac.managed import refuse_managed_schedule
-
     service = _service()
     fields = {k: getattr(data, k) for k in data.model_fields_set}
-    # A schedule the app's rivetr.toml declares: 409 managed_by_file (the next deployment would undo it).
-    await refuse_managed_schedule(rivetr().db, schedule_id)
     row = await service.update_schedule(schedule_id, fields)
     return await service.schedule_json(row)
 
@@ -374,8 +370,5 @@ async def update_schedule(schedule_id: str, data: ScheduleUpdate) -> dict[str, A
 async def delete_schedule(schedule_id: str) -> Response:
     """The schedule and its job go; the backups it made (and their archives) stay. 409 ``managed_by_file`` for a
     schedule the app's rivetr.toml declares (remove it from the file)."""
-    from rivetr_core.iac.managed import refuse_managed_schedule
-
-    await refuse_managed_schedule(rivetr().db, schedule_id)
     await _service().delete_schedule(schedule_id)
     return Response(status=204)

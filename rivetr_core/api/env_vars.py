@@ -53,7 +53,6 @@ async def list_env_vars(app_id: str, query_args: EnvVarsQuery) -> dict[str, Any]
 @validate_request(EnvVarIn)
 @document_response(EnvVarOut, 201)
 async def create_env_var(app_id: str, data: EnvVarIn) -> tuple[dict[str, Any], int]:
-    await _refuse_managed(app_id, [data.key])
     service = rivetr().services.apps
     row = await service.add_env_var(app_id, data.key, data.value, is_secret=data.is_secret, scope=data.scope)
     return service.env_var_json(row), 201
@@ -109,7 +108,6 @@ class EnvBulkOut(ApiModel):
 
 async def _bulk(app_id: str, data: EnvBulkIn, *, dry_run: bool) -> dict[str, Any]:
     pairs = parse_dotenv(data.dotenv)
-    await _refuse_managed(app_id, [key for key, _value in pairs])
     result = await import_env(
         rivetr(), app_id, pairs, is_secret=data.is_secret, scope=data.scope, dry_run=dry_run
     )
@@ -152,7 +150,6 @@ async def get_env_var(app_id: str, key: str, query_args: RevealQuery) -> dict[st
 @validate_request(EnvVarUpdate)
 @document_response(EnvVarOut)
 async def update_env_var(app_id: str, key: str, data: EnvVarUpdate) -> dict[str, Any]:
-    await _refuse_managed(app_id, [key])
     service = rivetr().services.apps
     row = await service.update_env_var(
         app_id, key, value=data.value, is_secret=data.is_secret, scope=data.scope
@@ -163,14 +160,5 @@ async def update_env_var(app_id: str, key: str, data: EnvVarUpdate) -> dict[str,
 @bp.delete("/<key>")
 @tag(["env-vars"])
 async def delete_env_var(app_id: str, key: str) -> Response:
-    await _refuse_managed(app_id, [key])
     await rivetr().services.apps.delete_env_var(app_id, key)
     return Response(status=204)
-
-
-async def _refuse_managed(app_id: str, keys: list[str]) -> None:
-    """409 ``managed_by_file`` for a variable the repository's rivetr.toml sets in its ``env``/``build_env``
-    (its other variables, secrets included, stay editable here)."""
-    from rivetr_core.iac.managed import refuse_managed_env
-
-    await refuse_managed_env(rivetr().db, app_id, keys)

@@ -85,8 +85,5 @@ async def create_link(app_id: str, data: LinkIn) -> tuple[dict[str, Any], int]:
 async def delete_link(app_id: str, link_id: str) -> Response:
     """Remove a link; the app's next deploy runs without its variables. 409 ``managed_by_file`` for a link the
     repository's rivetr.toml declares."""
-    from rivetr_core.iac.managed import refuse_managed_link
-
-    await refuse_managed_link(rivetr().db, app_id, link_id)
     await links().delete(app_id, link_id)
     return Response(status=204)

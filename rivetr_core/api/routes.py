@@ -152,10 +152,7 @@ async def put_route_settings(key: str, data: RouteSettingsIn) -> dict[str, Any]:
     applies them at once. Hashes are never returned. 409 ``managed_by_file`` when a field is one the
     ``route_settings`` of the owning app's rivetr.toml sets for this key (passwords of the users it names
     excepted): nothing of the request is applied."""
-    from rivetr_core.iac.managed import refuse_managed_route
-
     changes = data.model_dump(by_alias=True, exclude_unset=True)
-    await refuse_managed_route(rivetr().db, _key(key), changes)
     return await routes().put_settings(_key(key), changes)
 
 

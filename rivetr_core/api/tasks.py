@@ -136,7 +136,6 @@ async def get_task(app_id: str, task_id: str) -> dict[str, Any]:
 @document_response(TaskOut)
 async def update_task(app_id: str, task_id: str, data: TaskUpdate) -> dict[str, Any]:
     """Change a task; a new schedule, time zone or re-enabling recomputes its next run."""
-    await _refuse_managed(app_id, task_id)
     service = _tasks()
     fields = {k: getattr(data, k) for k in data.model_fields_set}
     return await service.task_json(await service.update(app_id, task_id, fields))
@@ -146,16 +145,8 @@ async def update_task(app_id: str, task_id: str, data: TaskUpdate) -> dict[str, 
 @tag(["tasks"])
 async def delete_task(app_id: str, task_id: str) -> Response:
     """Remove a task with its run history; a run going on finishes."""
-    await _refuse_managed(app_id, task_id)
     await _tasks().delete(app_id, task_id)
     return Response(status=204)
-
-
-async def _refuse_managed(app_id: str, task_id: str) -> None:
-    """409 ``managed_by_file`` for a task the repository's rivetr.toml declares (change it in the file)."""
-    from rivetr_core.iac.managed import refuse_managed_row
-
-    await refuse_managed_row(rivetr().db, app_id, "tasks", task_id)
 
 
 @bp.post("/tasks/<task_id>/run")

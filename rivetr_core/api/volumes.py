@@ -89,7 +89,6 @@ async def get_volume(app_id: str, volume_id: str) -> dict[str, Any]:
 @document_response(VolumeOut)
 async def update_volume(app_id: str, volume_id: str, data: VolumeUpdate) -> dict[str, Any]:
     """Change a mount's path, read-only flag or (binds) host path; applies at the next deployment."""
-    await _refuse_managed(app_id, volume_id)
     fields = {k: getattr(data, k) for k in data.model_fields_set}
     row = await rivetr().services.volumes.update(app_id, volume_id, fields)
     return volume_json(row)
@@ -100,13 +99,5 @@ async def update_volume(app_id: str, volume_id: str, data: VolumeUpdate) -> dict
 async def delete_volume(app_id: str, volume_id: str) -> Response:
     """Remove a mount; the app's next container starts without it. A named volume's data is deleted with it:
     at once when no container mounts it, else once the app's next deployment has replaced the container."""
-    await _refuse_managed(app_id, volume_id)
     await rivetr().services.volumes.delete(app_id, volume_id)
     return Response(status=204)
-
-
-async def _refuse_managed(app_id: str, volume_id: str) -> None:
-    """409 ``managed_by_file`` for a volume the repository's rivetr.toml declares (change it in the file)."""
-    from rivetr_core.iac.managed import refuse_managed_row
-
-    await refuse_managed_row(rivetr().db, app_id, "volumes", volume_id)

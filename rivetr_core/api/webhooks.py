@@ -168,10 +168,7 @@ async def get_git_settings(app_id: str) -> dict[str, Any]:
 async def put_git_settings(app_id: str, data: GitSettingsIn) -> dict[str, Any]:
     """Change some git settings; fields left out keep their value. 409 ``managed_by_file`` when one is set by
     the git_settings of the repository's rivetr.toml (nothing of the request is applied)."""
-    from rivetr_core.iac.managed import refuse_managed_git
-
     fields = data.model_dump(exclude_unset=True)
-    await refuse_managed_git(rivetr().db, app_id, fields)
     row = await webhooks().update_git_settings(app_id, fields)
     return settings_json(row)
 

@@ -205,13 +205,17 @@ async def scale(ctx: Any, app_id: str, replicas: int) -> dict[str, Any]:
     ``health_check_failed``) and the started ones are removed: the app keeps serving as before and its count is
     unchanged. Scaling down first takes the extra replicas out of the routes, then drains and stops them.
     A stopped, failed or never deployed app only records the count (its next start or deployment uses it).
-    409 ``deployment_in_progress`` while a deployment of the app is queued or running (its switch would race).
+    409 ``deployment_in_progress`` while a deployment of the app is queued or running (its switch would race);
+    409 ``managed_by_file`` when the app's repository file sets ``replicas`` (its next deployment would undo
+    the scale), whoever asks: the file's own count is applied by its deployment, never through here.
     Returns ``{"replicas": N, "previous": M, "started": [...], "stopped": [...]}`` (replica indexes)."""
+    from rivetr_core.iac.managed import refuse_managed_fields
     from rivetr_core.models.apps import App
     from rivetr_core.services.app_lifecycle import AppLifecycle
 
     from .pipeline import PipelineError
 
+    await refuse_managed_fields(ctx.db, app_id, ["replicas"])
     check_count(replicas)
     svc: DeploymentService = ctx.services.deployments
     lifecycle = AppLifecycle(ctx)

@@ -141,7 +141,8 @@ async def apply_repo_config(pipeline: Pipeline, document: dict[str, Any] | None 
         {"project": {"name": project.name if project else app.name}, "apps": []}
     )
     spec.apps.append(app_file)
-    planner = Planner(svc.ctx, spec, prune=False)
+    # managed_ok: this is the file whose settings the services keep everyone else from changing.
+    planner = Planner(svc.ctx, spec, prune=False, managed_ok=True)
     try:
         state = (
             await read_project(svc.ctx, project)

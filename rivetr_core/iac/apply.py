@@ -103,9 +103,19 @@ def _created(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 class Planner:
     def __init__(
-        self, ctx: RivetrContext, spec: ProjectFile, *, prune: bool, on_call: OnCall | None = None
+        self,
+        ctx: RivetrContext,
+        spec: ProjectFile,
+        *,
+        prune: bool,
+        on_call: OnCall | None = None,
+        managed_ok: bool = False,
     ) -> None:
         self.ctx = ctx
+        #: Whether its changes may touch what an app's repository file manages (the services refuse that,
+        #: 409 managed_by_file, unless told): only for that file's own deployment (engine.repo_config) and for
+        #: apply_project, which refuses a plan that would before running any of it.
+        self.managed_ok = managed_ok
         self.on_call = on_call
         self.spec = spec
         self.prune = prune
@@ -381,7 +391,9 @@ class Planner:
                 async def update(app_id: str = current.id) -> None:
                     body = AppUpdate.model_validate({k: d["new"] for k, d in diff.items()})
                     await ctx.services.apps.update(
-                        app_id, {k: getattr(body, k) for k in body.model_fields_set}
+                        app_id,
+                        {k: getattr(body, k) for k in body.model_fields_set},
+                        managed_ok=self.managed_ok,
                     )
                     await self.note("app.update", app_id=app_id)
 
@@ -419,7 +431,9 @@ class Planner:
             if cur is None:
 
                 async def add(k: str = k, value: str = value, scope: str = scope) -> None:
-                    await apps.add_env_var(self.ids[key], k, value, is_secret=False, scope=scope)
+                    await apps.add_env_var(
+                        self.ids[key], k, value, is_secret=False, scope=scope, managed_ok=self.managed_ok
+                    )
                     await self.note("env.create", app_id=self.ids[key])
 
                 self.add(label, "create", _created({"value": value, "scope": scope}), add)
@@ -437,7 +451,9 @@ class Planner:
                 continue
 
             async def change(k: str = k, value: str = value, scope: str = scope) -> None:
-                await apps.update_env_var(self.ids[key], k, value=value, is_secret=False, scope=scope)
+                await apps.update_env_var(
+                    self.ids[key], k, value=value, is_secret=False, scope=scope, managed_ok=self.managed_ok
+                )
                 await self.note("env.update", app_id=self.ids[key], key=k)
 
             self.add(label, "update", diff, change)
@@ -449,7 +465,7 @@ class Planner:
             elif not cur["is_secret"]:
 
                 async def hide(name: str = name) -> None:
-                    await apps.update_env_var(self.ids[key], name, is_secret=True)
+                    await apps.update_env_var(self.ids[key], name, is_secret=True, managed_ok=self.managed_ok)
                     await self.note("env.update", app_id=self.ids[key], key=name)
 
                 self.add(label, "update", {"is_secret": {"old": False, "new": True}}, hide)
@@ -459,7 +475,7 @@ class Planner:
         for k in sorted(set(have) - named):
 
             async def drop(k: str = k) -> None:
-                await apps.delete_env_var(self.ids[key], k)
+                await apps.delete_env_var(self.ids[key], k, managed_ok=self.managed_ok)
                 await self.note("env.delete", app_id=self.ids[key], key=k)
 
             self.leftover(f"app {app.name}: env {k}", drop)
@@ -486,14 +502,16 @@ class Planner:
                 continue
 
             async def update(vid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
-                await service.update(self.ids[key], vid, {k: d["new"] for k, d in diff.items()})
+                await service.update(
+                    self.ids[key], vid, {k: d["new"] for k, d in diff.items()}, managed_ok=self.managed_ok
+                )
                 await self.note("volume.update", app_id=self.ids[key], volume_id=vid)
 
             self.add(label, "update", diff, update)
         for name in sorted(set(have) - {v.name for v in app.volumes}):
 
             async def drop(vid: str = have[name]["id"]) -> None:
-                await service.delete(self.ids[key], vid)
+                await service.delete(self.ids[key], vid, managed_ok=self.managed_ok)
                 await self.note("volume.delete", app_id=self.ids[key], volume_id=vid)
 
             self.leftover(f"app {app.name}: volume {name}", drop)
@@ -522,14 +540,16 @@ class Planner:
                 continue
 
             async def update(tid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
-                await service.update(self.ids[key], tid, {k: d["new"] for k, d in diff.items()})
+                await service.update(
+                    self.ids[key], tid, {k: d["new"] for k, d in diff.items()}, managed_ok=self.managed_ok
+                )
                 await self.note("task.update", app_id=self.ids[key], task_id=tid)
 
             self.add(label, "update", diff, update)
         for name in sorted(set(have) - {t.name for t in app.tasks}):
 
             async def drop(tid: str = have[name]["id"]) -> None:
-                await service.delete(self.ids[key], tid)
+                await service.delete(self.ids[key], tid, managed_ok=self.managed_ok)
                 await self.note("task.delete", app_id=self.ids[key], task_id=tid)
 
             self.leftover(f"app {app.name}: task {name}", drop)
@@ -562,7 +582,7 @@ class Planner:
             elif link.env_prefix is not None and link.env_prefix != cur["env_prefix"]:
 
                 async def relink(lid: str = cur["id"], create: Run = create) -> None:
-                    await service.delete(self.ids[key], lid)
+                    await service.delete(self.ids[key], lid, managed_ok=self.managed_ok)
                     await self.note("link.delete", app_id=self.ids[key], link_id=lid)
                     await create()
 
@@ -577,7 +597,7 @@ class Planner:
         for name in sorted(set(have) - {link.service for link in app.links}):
 
             async def drop(lid: str = have[name]["id"]) -> None:
-                await service.delete(self.ids[key], lid)
+                await service.delete(self.ids[key], lid, managed_ok=self.managed_ok)
                 await self.note("link.delete", app_id=self.ids[key], link_id=lid)
 
             self.leftover(f"app {app.name}: link {name}", drop)
@@ -623,7 +643,9 @@ class Planner:
                 continue
 
             async def update(sid: str = cur["id"], diff: dict[str, Any] = diff) -> None:
-                await backups.update_schedule(sid, {k: d["new"] for k, d in diff.items()})
+                await backups.update_schedule(
+                    sid, {k: d["new"] for k, d in diff.items()}, managed_ok=self.managed_ok
+                )
                 await self.note("backup.update", schedule_id=sid)
 
             self.add(label, "update", diff, update)
@@ -631,7 +653,7 @@ class Planner:
         for destination, cron in sorted(set(have) - named):
 
             async def drop(sid: str = have[(destination, cron)]["id"]) -> None:
-                await backups.delete_schedule(sid)
+                await backups.delete_schedule(sid, managed_ok=self.managed_ok)
                 await self.note("backup.delete", schedule_id=sid)
 
             self.leftover(f"{owner}: backup to {destination} at {cron}", drop)
@@ -672,7 +694,7 @@ class Planner:
                 continue
 
             async def update(key: str = key, changes: dict[str, Any] = changes) -> None:
-                await routes.put_settings(key, changes)
+                await routes.put_settings(key, changes, managed_ok=self.managed_ok)
                 await self.note("route.update", key=key)
 
             self.add(label, "update", diff, update)
@@ -695,7 +717,7 @@ class Planner:
 
         async def update() -> None:
             await self.ctx.services.webhooks.update_git_settings(
-                self.ids[key], {k: d["new"] for k, d in diff.items()}
+                self.ids[key], {k: d["new"] for k, d in diff.items()}, managed_ok=self.managed_ok
             )
             await self.note("git.update", app_id=self.ids[key])
 
@@ -729,7 +751,9 @@ async def apply_project(
     on_call: OnCall | None = None,
 ) -> dict[str, Any]:
     """Plan ``spec`` against the server, then (unless ``dry_run``) carry the plan out; the plan either way."""
-    planner = Planner(ctx, spec, prune=prune, on_call=on_call)
+    # managed_ok: what an app's repository file manages is refused below for the whole plan (one 409 before
+    # any change, a dry run's too), so its changes need not each be refused again by the services.
+    planner = Planner(ctx, spec, prune=prune, on_call=on_call, managed_ok=True)
     state = await planner.plan()
     if state is not None and state.apps:
         # What an app's repository file manages: 409 managed_by_file as its API calls would answer, before any

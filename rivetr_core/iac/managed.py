@@ -6,12 +6,17 @@ top-level keys (``port``, ``health_check``, ``env``...) and, for ``env``/``build
 variables it sets. A later deployment whose file drops a key hands the setting back: its recorded file no longer
 has it. Secrets a file names (``secrets``) stay editable: their values live on the server only.
 
-The API refuses a change of a managed setting (409 ``managed_by_file``, nothing applied), so the dashboard, the
-CLI and scripts cannot drift from the file until the next deployment silently undoes them; the file's own
-application goes through the services directly and is not refused. Each deployment that changed settings
-through its file writes an audit entry (:func:`audit_applied`), the file at its commit as the actor.
+A change of a managed setting is refused (409 ``managed_by_file``, nothing applied) by the service function that
+makes it (``AppService.update`` and its variables, ``import_env``, ``scale``, the volume, task, link, route
+settings, git settings and backup schedule services), so no caller (the API, hence the dashboard, the CLI and
+scripts, but also code in the process) drifts from the file until the next deployment silently undoes it. Those
+functions take ``managed_ok=True`` from the file's own application (:mod:`rivetr_core.engine.repo_config`) and
+from ``rivetr apply`` (:func:`rivetr_core.iac.apply.apply_project`, which refuses its whole plan first:
+:func:`refuse_managed_plan`), through the :class:`~rivetr_core.iac.apply.Planner` both run. Each deployment that
+changed settings through its file writes an audit entry (:func:`audit_applied`), the file at its commit as the
+actor.
 
-Loaded on first use (an app page, a PUT of an app or a variable, a deployment with a file): never at start.
+Loaded on first use (an app page, a change of an app or a variable, a deployment with a file): never at start.
 """
 
 from __future__ import annotations

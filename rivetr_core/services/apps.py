@@ -8,6 +8,9 @@ delete and deploy apps through here, so the same checks and side effects apply t
   (name, domains, the dashboard's domain) checked, rows written, ``rivetr_on_app_created`` told.
 * ``await apps.update(app_id, fields) -> (App, domains)`` — the same checks for the fields given; domains and
   the HTTPS flags apply to the app's routes at once, the rest at the next deployment.
+* Settings and variables the app's repository file manages (:mod:`rivetr_core.iac.managed`) are refused here,
+  whoever calls (409 ``managed_by_file``, nothing applied), unless the caller says ``managed_ok=True``: the
+  deployment applying that file, or ``rivetr apply`` once it refused its plan's managed changes.
 * ``await apps.delete(app_id, keep_volumes=False)`` — containers, routes, images and rows (the pipeline's
   ``delete_app``), then ``rivetr_on_app_deleted``, then the app's named volumes unless ``keep_volumes``.
 * ``await apps.deploy(app_id, commit=None, trigger="api")`` / ``await apps.rollback(deployment_id)`` — queue a
@@ -23,7 +26,7 @@ name, domain primary key), so a race can never store a duplicate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -335,10 +338,17 @@ class AppService:
         ctx.plugins.notify("rivetr_on_app_created", app_id=app.id, name=app.name)
         return app, domains
 
-    async def update(self, app_id: str, fields: Mapping[str, Any]) -> tuple[App, list[str]]:
+    async def update(
+        self, app_id: str, fields: Mapping[str, Any], *, managed_ok: bool = False
+    ) -> tuple[App, list[str]]:
         """Change the fields given (``None`` clears the nullable ones); domains and the HTTPS flags apply to
-        the app's routes at once, the rest at the next deployment."""
+        the app's routes at once, the rest at the next deployment. 409 ``managed_by_file`` when a field is one
+        the app's repository file manages, nothing of ``fields`` applied (unless ``managed_ok``: see above)."""
         ctx = self.ctx
+        if not managed_ok:
+            from rivetr_core.iac.managed import refuse_managed_fields
+
+            await refuse_managed_fields(ctx.db, app_id, fields)
         old_app, old_domains = await self.get(app_id)
         values = dict(fields)
         for key, value in values.items():
@@ -495,12 +505,20 @@ class AppService:
             return await self._env_row(session, app_id, key)
 
     async def add_env_var(
-        self, app_id: str, key: str, value: str, *, is_secret: bool, scope: str = "runtime"
+        self,
+        app_id: str,
+        key: str,
+        value: str,
+        *,
+        is_secret: bool,
+        scope: str = "runtime",
+        managed_ok: bool = False,
     ) -> EnvVar:
         """Set a new key (encrypted at rest, secret or not); ``Conflict`` when it is set already. Applies at
         the next deployment: ``scope`` says whether to the container (``runtime``), the build (``build``) or
-        both."""
+        both. 409 ``managed_by_file`` for a key of the file's ``env``/``build_env`` (unless ``managed_ok``)."""
         ctx = self.ctx
+        await self.refuse_managed_env(app_id, [key], managed_ok)
         row = EnvVar(
             app_id=app_id, key=key, value_enc=ctx.secrets.encrypt(value), is_secret=is_secret, scope=scope
         )
@@ -523,8 +541,11 @@ class AppService:
         value: str | None = None,
         is_secret: bool | None = None,
         scope: str | None = None,
+        managed_ok: bool = False,
     ) -> EnvVar:
-        """Change the value, the secret flag and/or the scope of a key that is set (``None``: unchanged)."""
+        """Change the value, the secret flag and/or the scope of a key that is set (``None``: unchanged); 409
+        ``managed_by_file`` for a key of the file's ``env``/``build_env`` (unless ``managed_ok``)."""
+        await self.refuse_managed_env(app_id, [key], managed_ok)
         async with self.ctx.db.session() as session:
             row = await self._env_row(session, app_id, key)
             if value is not None:
@@ -538,10 +559,22 @@ class AppService:
             await session.commit()
         return row
 
-    async def delete_env_var(self, app_id: str, key: str) -> None:
+    async def delete_env_var(self, app_id: str, key: str, *, managed_ok: bool = False) -> None:
+        """Unset a key; 409 ``managed_by_file`` for one the file sets (unless ``managed_ok``)."""
+        await self.refuse_managed_env(app_id, [key], managed_ok)
         async with self.ctx.db.session() as session:
             await session.delete(await self._env_row(session, app_id, key))
             await session.commit()
+
+    async def refuse_managed_env(self, app_id: str, keys: Sequence[str], managed_ok: bool = False) -> None:
+        """409 ``managed_by_file`` when a key of ``keys`` is a variable the app's repository file sets in its
+        ``env``/``build_env`` (its other variables, secrets included, stay editable); nothing unless
+        ``managed_ok``. rivetr_core.iac.managed loads on the first change of a variable, never at start."""
+        if managed_ok:
+            return
+        from rivetr_core.iac.managed import refuse_managed_env
+
+        await refuse_managed_env(self.ctx.db, app_id, keys)
 
     @staticmethod
     async def _require(session: Any, app_id: str) -> None:

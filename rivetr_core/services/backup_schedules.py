@@ -157,8 +157,13 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin, StackRunsMixin):
         await self._ensure_job(row)
         return row
 
-    async def update_schedule(self, schedule_id: str, fields: Mapping[str, Any]) -> BackupSchedule:
-        """Change the ``fields`` given (a partial update: each must have a value, null is refused)."""
+    async def update_schedule(
+        self, schedule_id: str, fields: Mapping[str, Any], *, managed_ok: bool = False
+    ) -> BackupSchedule:
+        """Change the ``fields`` given (a partial update: each must have a value, null is refused). 409
+        ``managed_by_file`` for a schedule its app's repository file declares, unless ``managed_ok`` (that
+        file's deployment, or ``rivetr apply`` once it checked its plan)."""
+        await self._refuse_managed_schedule(schedule_id, managed_ok)
         for key, value in fields.items():
             if value is None:
                 raise ValidationFailed.on(key, "must not be null")
@@ -193,8 +198,10 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin, StackRunsMixin):
         await self._ensure_job(found)
         return found
 
-    async def delete_schedule(self, schedule_id: str) -> None:
-        """The schedule and its job go; its backups (and their archives) stay."""
+    async def delete_schedule(self, schedule_id: str, *, managed_ok: bool = False) -> None:
+        """The schedule and its job go; its backups (and their archives) stay. 409 ``managed_by_file`` as
+        :meth:`update_schedule`."""
+        await self._refuse_managed_schedule(schedule_id, managed_ok)
         await self.get_schedule(schedule_id)
         async with self.ctx.db.session() as session:
             found = await session.get(BackupSchedule, schedule_id)
@@ -202,6 +209,15 @@ class SchedulesMixin(RunsMixin, ServiceRunsMixin, StackRunsMixin):
                 await session.delete(found)
                 await session.commit()
         await self._delete_job(schedule_id)
+
+    async def _refuse_managed_schedule(self, schedule_id: str, managed_ok: bool) -> None:
+        """A schedule the app's repository file declares (destination and cron) is the file's: the next
+        deployment would put it back (rivetr_core.iac.managed, loaded on first use)."""
+        if managed_ok:
+            return
+        from rivetr_core.iac.managed import refuse_managed_schedule
+
+        await refuse_managed_schedule(self.ctx.db, schedule_id)
 
     async def run_schedule(self, schedule_id: str) -> dict[str, Any]:
         """The ``backup_schedule`` job: one run, then retention. Raises when the run failed, so the job's run

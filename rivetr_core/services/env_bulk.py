@@ -33,10 +33,14 @@ async def import_env(
     is_secret: bool | None = None,
     scope: str | None = None,
     dry_run: bool = False,
+    managed_ok: bool = False,
 ) -> dict[str, Any]:
     """Set ``pairs`` (validated keys, each once) on the app. ``is_secret``/``scope`` None: a new key is a plain
     runtime variable and an existing one keeps its flag and scope; given: every imported key gets them.
-    ``NotFound`` for an unknown app. Applies at the next deployment, like every variable change."""
+    ``NotFound`` for an unknown app. Applies at the next deployment, like every variable change. 409
+    ``managed_by_file`` (a dry run too, nothing written) when a key is one the app's repository file sets,
+    unless ``managed_ok`` (see :class:`~rivetr_core.services.apps.AppService`)."""
+    await ctx.services.apps.refuse_managed_env(app_id, [key for key, _value in pairs], managed_ok)
     box = ctx.secrets
     added: list[str] = []
     changed: list[str] = []

@@ -155,8 +155,14 @@ class ServiceLinkService:
             await session.refresh(row)
         return self._json(row, service)
 
-    async def delete(self, app_id: str, link_id: str) -> None:
-        """Remove the link; the app's next deploy runs without its variables."""
+    async def delete(self, app_id: str, link_id: str, *, managed_ok: bool = False) -> None:
+        """Remove the link; the app's next deploy runs without its variables. 409 ``managed_by_file`` for a link
+        to a service the app's repository file links to (the next deployment would link it again), unless
+        ``managed_ok`` (that file's deployment, or ``rivetr apply`` once it checked its plan)."""
+        if not managed_ok:
+            from rivetr_core.iac.managed import refuse_managed_link
+
+            await refuse_managed_link(self.ctx.db, app_id, link_id)
         async with self.ctx.db.session() as session:
             if await session.get(App, app_id) is None:
                 raise NotFound.of("app", app_id)

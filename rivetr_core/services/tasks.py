@@ -268,8 +268,13 @@ class TaskService:
         found = (await session.exec(stmt)).first()
         return found is not None and found != except_id
 
-    async def update(self, app_id: str, task_id: str, fields: Mapping[str, Any]) -> AppTask:
-        """Change the ``fields`` given (partial: a field absent or null stays as it is)."""
+    async def update(
+        self, app_id: str, task_id: str, fields: Mapping[str, Any], *, managed_ok: bool = False
+    ) -> AppTask:
+        """Change the ``fields`` given (partial: a field absent or null stays as it is). 409 ``managed_by_file``
+        for a task the app's repository file declares, unless ``managed_ok`` (that file's deployment, or
+        ``rivetr apply`` once it checked its plan)."""
+        await self._refuse_managed(app_id, task_id, managed_ok)
         fields = {k: v for k, v in fields.items() if v is not None}
         task = await self.get(app_id, task_id)
         values = {
@@ -297,8 +302,10 @@ class TaskService:
         await self._ensure_job(row)
         return row
 
-    async def delete(self, app_id: str, task_id: str) -> None:
-        """The task, its runs and its job go; a run going on finishes (its record goes with the task)."""
+    async def delete(self, app_id: str, task_id: str, *, managed_ok: bool = False) -> None:
+        """The task, its runs and its job go; a run going on finishes (its record goes with the task). 409
+        ``managed_by_file`` as :meth:`update`."""
+        await self._refuse_managed(app_id, task_id, managed_ok)
         await self.get(app_id, task_id)
         async with self.ctx.db.session() as session:
             row = await session.get(AppTask, task_id)
@@ -308,6 +315,15 @@ class TaskService:
         scheduler = self._scheduler()
         if scheduler is not None:
             await unrestricted(scheduler.delete_job(task_job_name(task_id)))
+
+    async def _refuse_managed(self, app_id: str, task_id: str, managed_ok: bool) -> None:
+        """A task the app's repository file declares by name is the file's: changing or removing it here would
+        be undone by the next deployment (rivetr_core.iac.managed, loaded on first use)."""
+        if managed_ok:
+            return
+        from rivetr_core.iac.managed import refuse_managed_row
+
+        await refuse_managed_row(self.ctx.db, app_id, "tasks", task_id)
 
     # -- running ---------------------------------------------------------------------------------------------
 

@@ -228,10 +228,14 @@ class VolumeService:
             raise Conflict.on("name", "already used by another volume of this app") from None
         return row
 
-    async def update(self, app_id: str, volume_id: str, fields: Mapping[str, Any]) -> Volume:
+    async def update(
+        self, app_id: str, volume_id: str, fields: Mapping[str, Any], *, managed_ok: bool = False
+    ) -> Volume:
         """Change the fields given. Renaming a named volume means another engine volume (the old one's data
         is not moved), so it is refused; remove and add instead. Only ``host_path`` may be null (a named
-        volume has none)."""
+        volume has none). 409 ``managed_by_file`` for a volume the app's repository file declares, unless
+        ``managed_ok`` (that file's deployment, or ``rivetr apply`` once it checked its plan)."""
+        await self._refuse_managed(app_id, volume_id, managed_ok)
         for key in ("name", "kind", "mount_path", "read_only"):
             if key in fields and fields[key] is None:
                 raise ValidationFailed.on(key, "must not be null")
@@ -267,10 +271,11 @@ class VolumeService:
             await session.refresh(row)
             return row
 
-    async def delete(self, app_id: str, volume_id: str) -> bool:
+    async def delete(self, app_id: str, volume_id: str, *, managed_ok: bool = False) -> bool:
         """Forget the mount (the app's next container starts without it). A named volume's engine volume (its
         data) is removed now when no container mounts it, else after the app's next deployment (see
-        :meth:`prune`). Returns whether the data is gone already."""
+        :meth:`prune`). Returns whether the data is gone already. 409 ``managed_by_file`` as :meth:`update`."""
+        await self._refuse_managed(app_id, volume_id, managed_ok)
         row = await self.get(app_id, volume_id)
         async with self.ctx.db.session() as session:
             found = await session.get(Volume, volume_id)
@@ -293,6 +298,15 @@ class VolumeService:
             )
             return False
         return True
+
+    async def _refuse_managed(self, app_id: str, volume_id: str, managed_ok: bool) -> None:
+        """A volume the app's repository file declares by name is the file's: changing or removing it here
+        would be undone by the next deployment (rivetr_core.iac.managed, loaded on first use)."""
+        if managed_ok:
+            return
+        from rivetr_core.iac.managed import refuse_managed_row
+
+        await refuse_managed_row(self.ctx.db, app_id, "volumes", volume_id)
 
     def _labels(self, app_id: str) -> dict[str, str]:
         instance = getattr(self.ctx.services.get("deployments"), "instance_id", "") or ""

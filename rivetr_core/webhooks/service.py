@@ -263,11 +263,19 @@ class WebhookService:
         await self._require_app(app_id)
         return await self.settings.get(app_id)
 
-    async def update_git_settings(self, app_id: str, fields: Mapping[str, Any]) -> AppGitSettings:
+    async def update_git_settings(
+        self, app_id: str, fields: Mapping[str, Any], *, managed_ok: bool = False
+    ) -> AppGitSettings:
         """Change the settings in ``fields`` (the others keep their value): ``webhook_secret`` empty removes
         it; ``tag_pattern``, ``repo_full_name`` and ``account_id`` empty clear them; the flags must be true or
         false. Linking an account (``account_id``) must name a connected one, whose token then clones the app
-        from the next deployment on."""
+        from the next deployment on. 409 ``managed_by_file`` when a field is one of the ``git_settings`` of the
+        app's repository file (nothing applied), unless ``managed_ok`` (that file's deployment, or ``rivetr
+        apply`` once it checked its plan)."""
+        if not managed_ok:
+            from rivetr_core.iac.managed import refuse_managed_git
+
+            await refuse_managed_git(self.ctx.db, app_id, fields)
         await self._require_app(app_id)
         changes: dict[str, Any] = {}
         for key in ("follow_tags", "auto_deploy", "previews_enabled", "preview_secrets"):
