@@ -107,7 +107,13 @@ class RivetrContext:
             secrets=self.secrets,
             logger=logging.getLogger("rivetr.plugin"),
             emit=self.emit,
+            registry_auth=self._registry_auth,
         )
+
+    async def _registry_auth(self, server: str) -> dict[str, str] | None:
+        """The credentials stored for ``server`` (:attr:`PluginContext.registry_auth`)."""
+        auth: dict[str, str] | None = await self.services.registries.auth_for(server)
+        return auth
 
     def emit(self, event: RivetrEvent) -> None:
         self.plugins.emit(event)

@@ -37,6 +37,10 @@ class PluginContext:
     secrets: SecretBox | None = None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("rivetr.plugin"))
     emit: Callable[[RivetrEvent], None] = lambda event: None
+    #: ``await registry_auth(server)``: the engine auth config (``username``, ``password``, ``serveraddress``)
+    #: stored for a registry server with ``/api/registries``, or None. For a runtime that pushes what it built
+    #: (swarm); the password is decrypted for that call only and must never be logged. None: no store.
+    registry_auth: Callable[[str], Any] | None = None
     #: Deprecated (free-form tables by plugin name, for contexts built by hand): use ``settings``.
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: This plugin's own ``[plugins.<entry-point name>]`` section: an instance of the model its

@@ -55,6 +55,10 @@ class Mount:
     kind: Literal["volume", "bind"] = "volume"
     read_only: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    #: The compose secret's name when the bound file holds one (``kind="bind"``): a runtime with a secret store
+    #: of its own (swarm) hands the content over through it instead of binding a path only this host has.
+    #: ``""``: an ordinary mount.
+    secret: str = ""
 
 
 @dataclass

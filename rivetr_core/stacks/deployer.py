@@ -359,7 +359,11 @@ class StackDeployer:
         ensure = getattr(runtime, "ensure_project_network", None) or getattr(runtime, "ensure_network", None)
         if ensure is None:
             raise StackDeployError(f"the {runtime.name} runtime cannot create networks, which stacks need")
-        labels = {"rivetr.stack": stack.id, "rivetr.instance": self.svc.instance_id}
+        labels = {
+            "rivetr.stack": stack.id,
+            naming.LABEL_STACK_NAME: stack.name,
+            "rivetr.instance": self.svc.instance_id,
+        }
         for key, network in project.networks.items():
             name = naming.stack_network(stack.id, key)
             # The file's own network labels, then Rivetr's (which it may not override).

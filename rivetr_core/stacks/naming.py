@@ -8,6 +8,8 @@ LABEL_STACK = "rivetr.stack"
 LABEL_SERVICE = "rivetr.stack.service"
 LABEL_DEPLOYMENT = "rivetr.deployment"
 LABEL_HASH = "rivetr.stack.config-hash"
+#: The stack's name (swarm shows a stack's services, networks and volumes under it: ``docker stack ls``).
+LABEL_STACK_NAME = "rivetr.stack.name"
 
 
 def container_name(stack: str, service: str, replica: int, deployment_id: str) -> str:

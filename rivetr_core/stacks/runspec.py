@@ -62,7 +62,11 @@ def run_spec(
             extra[ctx.project_network] = [alias]
     mounts: list[Mount] = []
     tmpfs: dict[str, str] = {}
-    volume_labels = {"rivetr.stack": ctx.stack_id, "rivetr.instance": ctx.instance}
+    volume_labels = {
+        "rivetr.stack": ctx.stack_id,
+        naming.LABEL_STACK_NAME: ctx.stack,
+        "rivetr.instance": ctx.instance,
+    }
     for m in spec.mounts:
         if m.kind == "tmpfs":
             tmpfs[m.target] = m.options
@@ -80,7 +84,8 @@ def run_spec(
             )
     for f in spec.files:
         host = (files or {}).get(f"{f.kind}:{f.name}", f.source_path)
-        mounts.append(Mount(source=host, target=f.target, kind="bind", read_only=True))
+        secret = f.name if f.kind == "secret" else ""
+        mounts.append(Mount(source=host, target=f.target, kind="bind", read_only=True, secret=secret))
     health = None
     if spec.healthcheck is not None:
         h = spec.healthcheck
@@ -109,6 +114,7 @@ def run_spec(
         labels={
             **spec.labels,
             **naming.labels(ctx.stack_id, spec.name, ctx.deployment_id, config_hash, ctx.instance),
+            naming.LABEL_STACK_NAME: ctx.stack,
         },
         container_port=routed_port,
         cpu_limit=spec.cpu_limit,

@@ -26,7 +26,15 @@ class SwarmSettings(BaseModel):
         None,
         description="Registry host[:port] every node pulls from (needed for several nodes): each image is pushed "
         "there before its service is created, and the service runs <registry>/<path>@<digest>. Unset: services "
-        "run the image's id, present on this node only (single node).",
+        "run the image's id, present on this node only (single node). The push and the nodes' pulls use the "
+        "credentials stored for that server with /api/registries.",
+    )
+    port_firewall: bool = Field(
+        True,
+        description="Keep a rule in iptables' DOCKER-USER chain (chain RIVETR-SWARM-PORTS) dropping new "
+        "connections forwarded to the tasks' host-mode published ports unless they come from a swarm node or "
+        "loopback (swarm binds them on every interface); false removes it. This host only: add the same rule "
+        "on the other nodes.",
     )
 
 

@@ -51,6 +51,7 @@ from rivetr_core.contract import (
     RuntimeUnavailable,
 )
 
+from . import firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
 from .nodes import SwarmNodes
 
@@ -78,11 +79,21 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
     name = "swarm"
 
     def __init__(
-        self, base_url: str = "unix:///var/run/docker.sock", *, registry: str | None = None, **kw: Any
+        self,
+        base_url: str = "unix:///var/run/docker.sock",
+        *,
+        registry: str | None = None,
+        registry_auth: Any = None,
+        port_firewall: bool = False,
+        **kw: Any,
     ):
         super().__init__(base_url, **kw)
         #: ``[plugins.runtime-swarm] registry``: where images are pushed so every node can pull them.
         self.registry = registry or None
+        #: ``await registry_auth(server)``: the stored credentials of a registry (:mod:`.registryauth`).
+        self.registry_auth = registry_auth
+        #: ``[plugins.runtime-swarm] port_firewall``: the DOCKER-USER rule for published ports (:mod:`.firewall`).
+        self.firewall = firewall.PortFirewall() if port_firewall else None
 
     @classmethod
     def from_context(cls, ctx: PluginContext) -> SwarmRuntime:  # type: ignore[override]
@@ -91,7 +102,24 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
 
         settings = ctx.settings_as(SwarmSettings, "runtime-swarm")
         # Project networks are overlays (separate by construction): no bridge firewall to add.
-        return cls(settings.socket, registry=settings.registry, logger=ctx.logger, project_firewall=False)
+        runtime = cls(
+            settings.socket,
+            registry=settings.registry,
+            registry_auth=ctx.registry_auth,
+            port_firewall=settings.port_firewall,
+            logger=ctx.logger,
+            project_firewall=False,
+        )
+        # At start, off the event loop: the published-port rule added (or removed when switched off).
+        threading.Thread(target=runtime._firewall_at_start, name="rivetr-swarm-firewall", daemon=True).start()
+        return runtime
+
+    def _firewall_at_start(self) -> None:
+        if self.firewall is None:
+            firewall.switch_off(firewall.PortFirewall())
+        else:
+            with contextlib.suppress(Exception):  # an engine down now: the next service creation retries
+                firewall.sync(self.firewall, self._api())
 
     # ------------------------------------------------------------------------------------------ engine
     def _swarm_state(self) -> dict[str, Any]:
@@ -245,15 +273,16 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         except docker.errors.NotFound:
             raise ImageNotFound(f"image {image} not found in {self.name}", details={"image": image}) from None
 
-    def _push(self, image: str) -> str:
-        """Blocking: push ``image`` to :attr:`registry` and return ``<registry>/<path>@<digest>``, the
-        reference every node's agent pulls (and a node that has it runs without asking the registry)."""
+    def _push(self, image: str, auth: Mapping[str, str] | None = None) -> str:
+        """Blocking: push ``image`` to :attr:`registry` (with ``auth``, the credentials stored for it) and return
+        ``<registry>/<path>@<digest>``, the reference every node's agent pulls (and a node that has it runs
+        without asking the registry)."""
         api = self._api()
         repository, tag = ss.registry_reference(image, str(self.registry))
         api.tag(image, repository, tag)
         digest = ""
-        # An empty auth config: the SDK would otherwise look for a docker CLI config file of this user.
-        for event in api.push(repository, tag=tag, stream=True, decode=True, auth_config={}):
+        # Never None: the SDK would otherwise look for a docker CLI config file of this user.
+        for event in api.push(repository, tag=tag, stream=True, decode=True, auth_config=dict(auth or {})):
             if event.get("error"):
                 raise EngineError(
                     f"pushing {repository}:{tag} to {self.registry} failed: {event['error']}",
@@ -264,22 +293,28 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             raise EngineError(f"the registry {self.registry} did not return a digest for {repository}:{tag}")
         return f"{repository}@{digest}"
 
-    def _create(self, spec: RunSpec) -> str:
+    def _create(self, spec: RunSpec, auth: Mapping[str, str] | None = None) -> str:
         self._require_manager()
+        if self.firewall is not None:
+            firewall.sync(self.firewall, self._api())  # a node that joined since is allowed
         for port, protocol in ss.fixed_ports(spec):
             check_port_free("", port, protocol)  # host mode binds every interface
         image = self.normalize_image(spec.image)
         image_id = self._image_id(image)
         if self.registry:
-            image_id = self._push(image)
+            image_id = self._push(image, auth)
         # RunSpec has no replica count yet: one task (the replicas work of issue 23 adds it).
         replicas = int(getattr(spec, "replicas", 1) or 1)
         api = self._api()
+        body = stackspec.apply(ss.service_spec(spec, image_id, replicas), spec.image)
         try:
-            response = api._post_json(
-                api._url("/services/create"), data=ss.service_spec(spec, image_id, replicas)
-            )
-            created = api._result(response, True)
+            with secrets.LOCK:  # its new secrets must not look unused before the service exists
+                secrets.attach(api, body, spec.mounts)
+                # `--with-registry-auth`: swarm gives the node that runs a task the credentials for its pull.
+                response = api._post_json(
+                    api._url("/services/create"), data=body, headers=registryauth.header(auth)
+                )
+                created = api._result(response, True)
         except docker.errors.APIError as exc:
             text = str(exc.explanation or exc)
             if "AlreadyExists" in text or "already exists" in text or exc.status_code == 409:
@@ -338,11 +373,15 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                     api.kill(summary["Id"])
         while api.containers(all=True, filters=label) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Secrets"):
+            labels = (service.get("Spec") or {}).get("Labels") or {}
+            secrets.remove_unused(api, labels.get("rivetr.instance"))
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
         """Create the service and wait for its task's container to start. A fixed host port taken is a
         :class:`PortInUse` naming it, and nothing is left behind."""
-        service_id = await self._call(self._create, spec, image=spec.image)
+        auth = await registryauth.lookup(self.registry_auth, self.registry)
+        service_id = await self._call(self._create, spec, auth, image=spec.image)
         try:
             await self._call(self._wait_started, service_id)
             return await self.inspect(service_id)
@@ -526,7 +565,11 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                 try:
                     # Attachable: a one-off container (a backup's helper) can join it like a service.
                     api.create_network(
-                        name, driver="overlay", attachable=True, labels=dict(labels) or None, scope="swarm"
+                        name,
+                        driver="overlay",
+                        attachable=True,
+                        labels=stackspec.with_namespace(labels) or None,
+                        scope="swarm",
                     )
                 except docker.errors.APIError:
                     if not [n for n in api.networks(names=[name]) or [] if n.get("Name") == name]:
