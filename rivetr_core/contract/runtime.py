@@ -167,12 +167,16 @@ class ContainerInfo:
     #: Published bindings as the engine reports them (``container_port`` and ``ports`` of the RunSpec, with
     #: the host ports the engine picked; ``host_ip`` "" for every interface).
     ports: list[PortPublish] = field(default_factory=list)
+    #: The address of the machine whose ``host_port`` it is when that is not this host (a task on another
+    #: node of a cluster: that node's address); None: this host, reached on loopback.
+    node_address: str | None = None
 
     @property
     def upstream(self) -> str | None:
-        """Where this host connects to the container port: the published loopback port, else ``address``."""
+        """Where this host connects to the container port: the published port (on loopback, or on the node
+        that runs it), else ``address``."""
         if self.host_port:
-            return f"127.0.0.1:{self.host_port}"
+            return f"{self.node_address or '127.0.0.1'}:{self.host_port}"
         return self.address
 
 

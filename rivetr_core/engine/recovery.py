@@ -314,17 +314,25 @@ class CrashWatcher:
             return []
         runtime = await self.svc.ctx.runtime()
         containers = {c.id: c for c in await runtime.list(labels={LABEL_INSTANCE: self.svc.instance_id})}
-        crashed = await self._check_replicas(deps, containers)
+        moved: set[str] = set()
+        crashed = await self._check_replicas(deps, containers, moved)
         for dep in deps:
             info = containers.get(dep.container_id or "")
             if info is not None and info.running:
                 await self._maybe_reset(dep)
+                if info.upstream and info.upstream != dep.upstream:
+                    moved.add(dep.id)  # the engine moved it (a swarm task rescheduled): routes follow
                 continue
             if self.svc.switch_lock(dep.app_id).locked():
                 continue  # a deployment of this app is switching right now: look again next round
             self._busy.add(dep.id)
             crashed.append(dep.id)
             self.svc.ctx.spawn(self._restart(dep, info), f"restart-{dep.id}")
+        for dep in deps:
+            if dep.id in moved and dep.id not in crashed and not self.svc.switch_lock(dep.app_id).locked():
+                from .moved import follow
+
+                await follow(self.svc, dep.id, dep.app_id)
         return crashed
 
     async def _restart(self, dep: Deployment, info: ContainerInfo | None) -> None:
@@ -429,10 +437,11 @@ class CrashWatcher:
         return [r["upstream"] for r in mine if r["upstream"]]
 
     async def _check_replicas(
-        self, deps: list[Deployment], containers: dict[str, ContainerInfo]
+        self, deps: list[Deployment], containers: dict[str, ContainerInfo], moved: set[str]
     ) -> list[str]:
         """Start a restart for every extra replica (rivetr_core.engine.replicas) of the running deployments
-        whose container stopped or vanished; returns ``<deployment id>/<index>`` of each."""
+        whose container stopped or vanished; returns ``<deployment id>/<index>`` of each. Adds to ``moved`` the
+        deployments with a running replica whose upstream is not the recorded one."""
         async with self.svc.db.session() as session:
             rows = [dict(r._mapping) for r in (await session.exec(_RUNNING_REPLICAS)).all()]  # type: ignore[call-overload]
         if not rows:
@@ -446,6 +455,8 @@ class CrashWatcher:
                 continue
             info = containers.get(row["container_id"] or "")
             if info is not None and info.running:
+                if info.upstream and info.upstream != row["upstream"]:
+                    moved.add(dep.id)
                 continue
             if self.svc.switch_lock(dep.app_id).locked():
                 continue

@@ -53,7 +53,10 @@ from rivetr_core.contract import (
 
 from . import firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
+from .hostports import ipv4_port
 from .nodes import SwarmNodes
+from .tasklogs import task_logs
+from .tasknodes import NodeAddresses, node_of
 
 if TYPE_CHECKING:
     from rivetr_core.contract import PluginContext
@@ -71,6 +74,12 @@ class NoRunningTask(EngineError):
 
     code = "no_running_task"
     status = 409
+
+
+class TaskOnAnotherNode(NoRunningTask):
+    """The service's running task is on another node: its container is not this engine's (stats skip it too)."""
+
+    code = "task_on_another_node"
 
 
 class SwarmRuntime(SwarmNodes, DockerRuntime):
@@ -177,6 +186,14 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         data = self._container(ss.container_id(task))
         if data is None or not (data.get("State") or {}).get("Running"):
             name = (service.get("Spec") or {}).get("Name") or service_id
+            nodes = NodeAddresses(self._api())
+            if data is None and ss.task_status(task)[0] == "running" and nodes.is_remote(task):
+                node = node_of(task)
+                raise TaskOnAnotherNode(
+                    f"service {name} runs on another node ({nodes.address(node) or node}): exec, terminals, "
+                    "stats and pause reach only the tasks on this node (the manager) so far; its log works",
+                    details={"service": service_id, "node": node},
+                )
             raise NoRunningTask(
                 f"service {name} has no running task on this node", details={"service": service_id}
             )
@@ -185,7 +202,12 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
     async def _resolve(self, service_id: str) -> str:
         return await self._call(self._running_container, service_id, container=service_id)
 
-    def _info(self, service: Mapping[str, Any], tasks: builtins.list[dict[str, Any]]) -> ContainerInfo:
+    def _info(
+        self,
+        service: Mapping[str, Any],
+        tasks: builtins.list[dict[str, Any]],
+        nodes: NodeAddresses | None = None,
+    ) -> ContainerInfo:
         spec = service.get("Spec") or {}
         labels = spec.get("Labels") or {}
         task = ss.current_task(tasks)
@@ -212,6 +234,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         else:
             status, exit_code = ss.task_status(task)
             running = status == "running"
+        node_address = None
         if not running:
             ports: builtins.list[Any] = []
             host_port = None
@@ -219,6 +242,11 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             # The node's own view when the container is here (the task's PortStatus arrives later).
             ports = published_ports(data) if data is not None else ss.task_ports(task)
             host_port = ss.main_host_port(service, ports)
+            if data is not None and host_port and labels.get(ss.MAIN_PORT_LABEL):
+                host_port = ipv4_port(data, int(labels[ss.MAIN_PORT_LABEL]), host_port)
+            if data is None:  # on another node: reached there (see .tasknodes), started when it said so
+                node_address = (nodes or NodeAddresses(self._api())).remote_address(task)
+                started_at = parse_time(((task or {}).get("Status") or {}).get("Timestamp"))
         slot = (task or {}).get("Slot")
         restarts = sum(1 for t in tasks if t.get("Slot") == slot) - 1 if task else 0
         return ContainerInfo(
@@ -237,6 +265,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             limits=ss.limits_of(service),
             networks=networks,
             ports=ports,
+            node_address=node_address,
         )
 
     def _inspect(self, service_id: str) -> ContainerInfo:
@@ -249,11 +278,12 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
 
     def _list(self, labels: Mapping[str, str] | None, all: bool) -> builtins.list[ContainerInfo]:
         out: builtins.list[ContainerInfo] = []
+        nodes = NodeAddresses(self._api())
         for service in self._api().services(filters=label_filters(labels)) or []:
             if not has_labels((service.get("Spec") or {}).get("Labels"), labels):
                 continue
             try:
-                info = self._info(service, self._tasks(service["ID"]))
+                info = self._info(service, self._tasks(service["ID"]), nodes)
             except docker.errors.NotFound:
                 continue  # removed meanwhile
             if all or info.running:
@@ -341,6 +371,8 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                 if (unplaced := self._unplaced(task, service_id)) is not None:
                     raise unplaced  # swarm would leave it pending for ever
                 if state in ss.ENDED_STATES and ss.container_id(task):
+                    return
+                if state == "running":  # its node's agent says so: also a task whose container is elsewhere
                     return
                 data = self._container(ss.container_id(task))
                 if data is not None and ((data.get("State") or {}).get("StartedAt") or "").startswith("0001"):
@@ -470,13 +502,23 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
     async def logs(
         self, container_id: str, tail: int = 100, follow: bool = False, since: datetime | None = None
     ) -> AsyncIterator[LogLine]:
-        """The log of the service's current task's container (the last one run, also when it ended)."""
+        """The log of the service's current task's container (the last one run, also when it ended); of a task
+        on another node, through the swarm (``GET /tasks/{id}/logs``)."""
 
-        def latest() -> str | None:
+        def latest() -> tuple[str | None, str | None]:
+            """(the current task's container, when on this node; the task's id, when on another node)."""
             service = self._service(container_id)
-            return ss.container_id(ss.current_task(self._tasks(service["ID"])))
+            task = ss.current_task(self._tasks(service["ID"]))
+            if task is not None and NodeAddresses(self._api()).is_remote(task):
+                return None, str(task["ID"])
+            return ss.container_id(task), None
 
-        task_container = await self._call(latest, container=container_id)
+        task_container, remote_task = await self._call(latest, container=container_id)
+        if remote_task is not None:
+            # No container of it here: the swarm's log broker fetches the log from that node's agent.
+            async for line in task_logs(self, remote_task, tail=tail, follow=follow, since=since):
+                yield line
+            return
         if task_container is None:
             return
         try:

@@ -218,6 +218,9 @@ def current_task(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not tasks:
         return None
     running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
+    # One the orchestrator is shutting down (replaced by a newer one, or its node drained) is on its way out:
+    # while it stops it is not the one that speaks, or a replaced task would look like a crash for a moment.
+    running = [t for t in running if t.get("DesiredState") in (None, "running")] or running
     if running:
         return min(running, key=lambda t: (int(t.get("Slot") or 0), task_time(t)))
     return max(tasks, key=task_time)

@@ -1,0 +1,72 @@
+"""Routes follow a container that the engine moved.
+
+A runtime can move a running container without Rivetr asking: a swarm reschedules a task when its node is
+drained or goes down, or replaces it on ``docker service update --force``. The container (for swarm: the
+service) keeps its id and is running, but its :attr:`~rivetr_core.contract.ContainerInfo.upstream` is now
+another host port, or another node's address. The crash watcher (engine/recovery.py) sees this in the listing
+it makes every round anyway (comparing each running replica's upstream with the one recorded) and calls
+:func:`follow`, which records the new upstreams and points the app's routes at them. Containers that stopped are
+the crash watcher's restart path, not this one; a deployment being switched is left to its switch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from rivetr_core.contract import ContainerNotFound
+from rivetr_core.models.apps import App
+
+if TYPE_CHECKING:
+    from .service import DeploymentService
+
+log = logging.getLogger("rivetr.engine.moved")
+
+
+async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> list[str]:
+    """Under the app's switch lock, look at every replica of the app's running deployment again, record the
+    upstream of each one that runs somewhere else now, and route the app's domains to the new set. Returns
+    the new upstreams recorded (empty when nothing moved, or the deployment no longer serves)."""
+    from .replicas import extra_rows, record, route_to, upstreams_of
+
+    async with svc.switch_lock(app_id):
+        async with svc.db.session() as session:
+            app = await session.get(App, app_id)
+        dep = await svc.get_deployment(deployment_id)
+        if app is None or app.status != "running" or app.current_deployment_id != dep.id:
+            return []
+        if dep.status != "running":
+            return []
+        runtime = await svc.ctx.runtime()
+        moved: list[str] = []
+
+        async def now(container_id: str | None, recorded: str | None) -> str | None:
+            """The container's upstream when it runs and that changed, else None."""
+            if not container_id:
+                return None
+            try:
+                info = await runtime.inspect(container_id)
+            except ContainerNotFound:
+                return None  # gone: the crash watcher's restart
+            upstream = info.upstream
+            return upstream if info.running and upstream and upstream != recorded else None
+
+        if upstream := await now(dep.container_id, dep.upstream):
+            dep = await svc.update_deployment(dep.id, upstream=upstream)
+            moved.append(upstream)
+        for row in await extra_rows(svc.db, dep.id):
+            if upstream := await now(row["container_id"], row["upstream"]):
+                await record(
+                    svc.db,
+                    dep.id,
+                    row["index"],
+                    row["container_id"],
+                    row["container_name"] or "",
+                    upstream,
+                    restart_count=row["restart_count"],
+                )
+                moved.append(upstream)
+        if moved:
+            await route_to(svc, app, await upstreams_of(svc.db, dep))
+            log.warning("app %s: the engine moved its container(s); routes now go to %s", app.name, moved)
+        return moved
