@@ -55,6 +55,7 @@ from .client import (
 from .error_pages import entry_error, exchange_error
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
+from .h2in import take_requests
 from .h2out import send_data, send_head
 from .h2out import window as out_window
 from .hpack_memo import MemoDecoder, MemoEncoder
@@ -458,7 +459,12 @@ class H2Conn:
         if self.closing:
             return
         try:
-            events = self.h2.receive_data(data)
+            events, pos = take_requests(self.h2, data)  # plain request HEADERS frames (see .h2in)
+            if pos < len(data):
+                if events:
+                    events += self.h2.receive_data(data[pos:])
+                else:
+                    events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
             code = getattr(exc, "error_code", None) or h2.errors.ErrorCodes.PROTOCOL_ERROR
             self._goaway(code)
