@@ -1,0 +1,245 @@
+"""A two-node swarm on this machine (second_node.py: a second dockerd in its own network namespace, joined as a
+worker through a veth pair) under a real ``rivetr serve``: an app with 2 replicas spreads over both nodes, the
+built-in proxy answers from both (the worker's task through the veth, at that node's address), a drain of the
+worker moves its replica to the manager with the routes following it, and a task swarm replaces by itself
+(``docker service update --force``: same service, new host port) is followed by the routes too."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rivetr_runtime_swarm.runtime import SwarmRuntime, TaskOnAnotherNode
+
+from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
+from tests.support.engines import EngineEnv
+from tests.support.proxy import http_get
+
+# pytest imports this directory's modules by path (it is not a package): its helper module too.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import second_node
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+
+def _docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def two_nodes(engine_env: EngineEnv) -> Iterator[second_node.SecondNode]:
+    if (why := second_node.missing()) is not None:
+        pytest.skip(why)
+    with second_node.swarm_over_veth() as node:
+        yield node
+
+
+@pytest.fixture
+def rivetr(two_nodes: second_node.SecondNode, engine_env: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
+    assert engine_env.registry, "scripts/engines.sh runs the local registry the nodes pull from"
+    env = {
+        **E2E_ENV,
+        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
+        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": engine_env.docker_socket,
+        # Every node pulls what the manager built from here (the worker through its namespace's forwarder).
+        "RIVETR_PLUGINS__RUNTIME_SWARM__REGISTRY": engine_env.registry,
+    }
+    server = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        label = f"rivetr.instance={server.instance_id()}"
+        server.server.stop(timeout=15)
+        services = _docker("service", "ls", "-q", "--filter", f"label={label}").split()
+        if services:
+            subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
+            for _ in range(100):
+                if not server.containers():
+                    break
+                time.sleep(0.1)
+        server.cleanup()
+        shutdown_proxy(server.server.data_dir)
+
+
+def _running_tasks(service: str) -> list[dict[str, Any]]:
+    ids = _docker("service", "ps", "-q", "--filter", "desired-state=running", service).split()
+    tasks = json.loads(_docker("inspect", *ids)) if ids else []
+    return [t for t in tasks if t["Status"]["State"] == "running"]
+
+
+def _replicas(rivetr: Rivetr, app_id: str) -> list[dict[str, Any]]:
+    response = rivetr.api.get(f"/api/apps/{app_id}/replicas")
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+def _route_upstreams(rivetr: Rivetr, host: str) -> set[str]:
+    response = rivetr.api.get("/api/routes")
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    [route] = [r for r in items if r["domain"] == host]
+    return {u["address"] for u in route["upstreams"]}
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: still not so after {timeout:.0f} s (last: {last!r})")
+
+
+def _hostname(port: int, host: str) -> str:
+    """The HOSTNAME of the replica that answered (the test app's /cgi-bin/env prints its environment): a swarm
+    task's container has its short container id as its host name."""
+    status, _, body = http_get(port, host, "/cgi-bin/env", timeout=10)
+    assert status == 200, (status, body[:200])
+    [line] = [x for x in body.decode().splitlines() if x.startswith("HOSTNAME=")]
+    return line.split("=", 1)[1]
+
+
+class RequestLoop:
+    """GET / in a loop on one thread, counting answers and failures, while something happens to the nodes."""
+
+    def __init__(self, port: int, host: str, expected: str) -> None:
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._args = (port, host, expected)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        port, host, expected = self._args
+        while not self._stop.is_set():
+            try:
+                status, _, body = http_get(port, host, "/", timeout=10)
+                if status == 200 and body.decode(errors="replace") == expected:
+                    self.ok += 1
+                else:
+                    self.failures.append(f"{status} {body[:80]!r}")
+            except OSError as exc:
+                self.failures.append(repr(exc))
+
+    def __enter__(self) -> RequestLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(20)
+
+
+async def _exec(socket: str, service: str) -> None:
+    runtime = SwarmRuntime(socket)
+    try:
+        await runtime.exec(service, ["true"])
+    finally:
+        await runtime.close()
+
+
+def test_replicas_spread_over_two_nodes_and_survive_draining_one(
+    rivetr: Rivetr, two_nodes: second_node.SecondNode, engine_env: EngineEnv, git_server: Any
+) -> None:
+    worker = two_nodes.node_id
+    manager = _docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+    name = "spread"
+    host = f"{name}.e2e.test"
+    content = "served by a swarm\n"
+    repo = git_server.create_repo(name, message="v1")
+    repo.write("www/index.html", content)
+    repo.commit("content")
+    project = rivetr.api.post("/api/projects", json={"name": "multinode-e2e"})
+    assert project.status_code == 201, project.text
+    app = rivetr.create_app(repo, name, project_id=project.json()["id"], replicas=2)
+    dep = rivetr.deploy_and_wait(app["id"])
+    rivetr.wait_content(host, content)
+
+    # Two services of one task each (one per replica), one task on each node.
+    replicas = _replicas(rivetr, app["id"])
+    assert len(replicas) == 2, replicas
+    services = [r["container_id"] for r in replicas]
+    nodes = {s: {t["NodeID"] for t in _running_tasks(s)} for s in services}
+    assert sorted(n for ns in nodes.values() for n in ns) == sorted([manager, worker]), nodes
+    # The proxy reaches the manager's task on loopback and the worker's at the worker's address.
+    upstreams = {r["upstream"] for r in replicas}
+    assert {u.rpartition(":")[0] for u in upstreams} == {"127.0.0.1", second_node.NODE_ADDR}, upstreams
+    assert _route_upstreams(rivetr, host) == upstreams
+
+    # Requests through the proxy are answered by both tasks.
+    on_worker = set(
+        two_nodes.docker("ps", "-q", "--filter", f"label=rivetr.deployment={dep['id']}").stdout.split()
+    )
+    on_manager = set(_docker("ps", "-q", "--filter", f"label=rivetr.deployment={dep['id']}").split())
+    assert len(on_worker) == 1 and len(on_manager) == 1, (on_worker, on_manager)
+    seen = {_hostname(rivetr.proxy_port, host) for _ in range(20)}
+    assert seen == on_worker | on_manager, (seen, on_worker, on_manager)
+
+    # The worker's replica's log comes through the swarm (httpd -v logs the requests it answered); exec says
+    # where the task is instead of failing on a missing container.
+    [remote] = [r for r in replicas if not r["upstream"].startswith("127.0.0.1:")]
+    logs = rivetr.api.get(f"/api/apps/{app['id']}/logs", params={"replica": remote["index"], "tail": 200})
+    assert logs.status_code == 200, logs.text
+    # Requests from the manager, through the veth: this node's log, not the manager's replica's.
+    assert any(second_node.HOST_ADDR in entry["line"] for entry in logs.json()), logs.json()[-5:]
+    with pytest.raises(TaskOnAnotherNode, match="runs on another node"):
+        asyncio.run(_exec(engine_env.docker_socket, remote["container_id"]))
+
+    # Drain the worker under a request loop: its replica comes back on the manager, the routes follow.
+    with RequestLoop(rivetr.proxy_port, host, content) as loop:
+        time.sleep(0.5)
+        _docker("node", "update", "--availability", "drain", worker)
+
+        def all_on_manager() -> list[dict[str, Any]] | None:
+            now = _replicas(rivetr, app["id"])
+            ups = {r["upstream"] for r in now}
+            hosts = {u.rpartition(":")[0] for u in ups if u}
+            if (
+                len(now) == 2
+                and hosts == {"127.0.0.1"}
+                and len(ups) == 2
+                and _route_upstreams(rivetr, host) == ups
+            ):
+                return now
+            return None
+
+        replicas = _wait("both replicas on the manager and routed", all_on_manager)
+        for service in (r["container_id"] for r in replicas):
+            assert {t["NodeID"] for t in _running_tasks(service)} == {manager}
+        ok_before = loop.ok
+        _wait("requests answered after the drain", lambda: loop.ok > ok_before + 20)
+    assert two_nodes.docker("ps", "-q").stdout.split() == []  # nothing runs on the drained node
+    print(
+        f"drain of the worker under load: {loop.ok} requests answered, {len(loop.failures)} failed "
+        f"({loop.failures[:3]})"
+    )
+    assert loop.ok > 0
+
+    # Swarm replaces a task by itself (same service, a new task on a new host port): the routes follow it.
+    service = replicas[1]["container_id"]
+    before = replicas[1]["upstream"]
+    with RequestLoop(rivetr.proxy_port, host, content) as loop:
+        _docker("service", "update", "--force", "--detach", service)
+
+        def moved() -> str | None:
+            now = {r["container_id"]: r["upstream"] for r in _replicas(rivetr, app["id"])}
+            upstream = now.get(service)
+            return upstream if upstream != before and upstream in _route_upstreams(rivetr, host) else None
+
+        after = _wait("the routes follow the replaced task", moved)
+        ok_before = loop.ok
+        _wait("requests answered after the replacement", lambda: loop.ok > ok_before + 20)
+    assert before not in _route_upstreams(rivetr, host)
+    print(f"task replaced by swarm ({before} -> {after}): {loop.ok} answered, {len(loop.failures)} failed")
