@@ -55,7 +55,9 @@ def test_cleanup_needs_a_login(tmp_path: Path, server: ServerProcess) -> None:
     assert "log in" in result.output.lower() or "token" in result.output.lower(), result.output
 
 
-def test_status_names_engine_proxy_database_and_plugins(env: dict[str, str]) -> None:
+def test_status_names_engine_proxy_database_and_plugins(env: dict[str, str], server: ServerProcess) -> None:
+    # Under RIVETR_TEST_DATABASE=postgres the server has a PostgreSQL database of its own.
+    backend = "postgresql" if server.database_url else "sqlite"
     result = run(["system", "status", "--json"], env)
     status = json.loads(result.stdout)
     assert result.exit_code == (0 if status["status"] == "ok" else 1), result.output
@@ -63,7 +65,8 @@ def test_status_names_engine_proxy_database_and_plugins(env: dict[str, str]) -> 
     text = run(["system", "status"], env)
     assert "proxy:    disabled" in text.stdout, text.output
     # The size itself moves between the two calls (the write-ahead log grows): its shape is checked.
-    assert re.search(r"^database: sqlite, \d+(\.\d)? (B|KiB|MiB|GiB) \(ok\)$", text.stdout, re.M), text.output
+    shape = rf"^database: {backend}, \d+(\.\d)? (B|KiB|MiB|GiB) \(ok\)$"
+    assert re.search(shape, text.stdout, re.M), text.output
     assert f"plugins:  {len(status['plugins'])}" in text.stdout, text.output
 
 
