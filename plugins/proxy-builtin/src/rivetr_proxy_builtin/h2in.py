@@ -6,8 +6,9 @@ its flag set, formats the frame's ``repr`` for a trace log and dispatches on the
 of a request, a HEADERS frame that opens a new stream, is simple to recognise in the raw bytes: this module
 reads the 9-byte frame header itself and, for such a frame only, runs the same library steps the library's own
 ``_receive_headers_frame`` runs after framing, in the same order: the concurrent-streams check, HPACK decoding
-through the connection's decoder (with its header list bound), the new stream (``_begin_new_stream``) and the
-stream's ``receive_headers`` (state machine, content length, the events). Errors are the library's own and
+through the connection's decoder (with its header list bound), the new stream (``_begin_new_stream``) and what
+the stream's ``receive_headers`` does to a request when inbound header processing is off (as in H2Conn, which
+checks the fields itself): the stream's state and flags, its expected content length, the same two events. Errors are the library's own and
 end the connection as its ``receive_data`` does (GOAWAY queued, exception raised).
 
 Everything else (the connection preface, SETTINGS, DATA, WINDOW_UPDATE, RST_STREAM, PING, GOAWAY, a HEADERS
@@ -23,12 +24,16 @@ from __future__ import annotations
 from typing import Any
 
 from h2.connection import AllowedStreamIDs, ConnectionState, _decode_headers
+from h2.events import RequestReceived, StreamEnded
 from h2.exceptions import ProtocolError, TooManyStreamsError
+from h2.stream import StreamState
+from h2.utilities import is_informational_response
 
 _HEADERS = 0x1
 _END_STREAM, _END_HEADERS = 0x1, 0x4
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 _ODD = AllowedStreamIDs.ODD
+_OPEN, _HALF_CLOSED_REMOTE = StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE
 
 
 def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
@@ -43,6 +48,13 @@ def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
     n = len(data)
     pos = 0
     max_size = h2c.max_inbound_frame_size
+    max_streams = h2c.local_settings.max_concurrent_streams
+    config = h2c.config
+    plain = (
+        not config.validate_inbound_headers
+        and not config.normalize_inbound_headers
+        and not config.header_encoding
+    )
     while pos + 9 <= n:
         if data[pos + 3] != _HEADERS:
             break
@@ -57,15 +69,35 @@ def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
         if not sid & 1 or sid <= h2c.highest_inbound_stream_id:
             break  # an even, reused or lower stream id: the library's errors
         try:
-            if h2c.open_inbound_streams + 1 > h2c.local_settings.max_concurrent_streams:
-                msg = f"Max inbound streams is {h2c.local_settings.max_concurrent_streams}"
+            # Counting open streams walks them all (and forgets the closed ones): only when there may be too
+            # many. The library counts at every new stream; closed ones wait in h2c.streams a little longer
+            # here, at most max_concurrent_streams of them, as they wait there between two requests anyway.
+            if len(h2c.streams) >= max_streams and h2c.open_inbound_streams + 1 > max_streams:
+                msg = f"Max inbound streams is {max_streams}"
                 raise TooManyStreamsError(msg)
             headers = _decode_headers(h2c.decoder, data[pos + 9 : end])
             stream = h2c._begin_new_stream(sid, _ODD)
-            _, stream_events = stream.receive_headers(headers, bool(flags & _END_STREAM), None)
+            ended = bool(flags & _END_STREAM)
+            if plain and not is_informational_response(headers):
+                # The stream's receive_headers for a request without inbound header processing (H2Conn checks
+                # the fields itself): IDLE -> OPEN (-> HALF_CLOSED_REMOTE with END_STREAM), the same events.
+                sm = stream.state_machine
+                sm.client = False
+                sm.headers_received = True
+                ev = RequestReceived(stream_id=sid)
+                ev.headers = headers  # type: ignore[assignment]  # a list (MemoDecoder, hpack)
+                if ended:
+                    sm.state = _HALF_CLOSED_REMOTE
+                    ev.stream_ended = se = StreamEnded(stream_id=sid)
+                    events += (ev, se)
+                else:
+                    sm.state = _OPEN
+                    events.append(ev)
+                stream._initialize_content_length(headers)
+            else:
+                events += stream.receive_headers(headers, ended, None)[1]
         except ProtocolError as e:
             h2c._terminate_connection(e.error_code)  # as the library's receive_data: GOAWAY, then raise
             raise
-        events += stream_events
         pos = end
     return events, pos
