@@ -21,9 +21,21 @@ FIXED_ATTRIBUTES = ("node.id", "node.hostname", "node.role", "node.platform.os",
 LABEL_PREFIXES = ("node.labels.", "engine.labels.")
 ROLES = ("manager", "worker")
 
-_CONSTRAINT = re.compile(r"^\s*(?P<attr>[^\s=!]+)\s*(?P<op>==|!=)\s*(?P<value>\S.*?)\s*$")
-# Swarm's label keys: no spaces, no operators; dots, dashes and slashes are common (com.example.zone).
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+_SP = r"[ \t]*"
+_OP = r"(?:==|!=)"
+_LABEL_KEY_RE = r"[A-Za-z0-9][A-Za-z0-9._/-]*"
+_VALUE = r"[^ \t\n\r\x00=!][^\n\r\x00=!]*"
+#: One constraint, exactly what :func:`check_constraint` accepts (also the API schema's ``pattern``, so a fuzzer's
+#: schema-valid string is never refused): the attribute, ``==`` or ``!=``, a value without ``=``/``!``.
+CONSTRAINT_PATTERN = (
+    rf"^{_SP}(?:node\.role{_SP}{_OP}{_SP}(?:manager|worker)"
+    rf"|(?:node\.(?:id|hostname|platform\.os|platform\.arch)|(?:node|engine)\.labels\.{_LABEL_KEY_RE})"
+    rf"{_SP}{_OP}{_SP}{_VALUE}){_SP}$"
+)
+_CONSTRAINT_RE = re.compile(CONSTRAINT_PATTERN)
+# Only to explain a refusal: the loose shape "<attr> <op> <value>".
+_SHAPE = re.compile(r"^\s*(?P<attr>[^\s=!]+)\s*(?P<op>==|!=)\s*(?P<value>\S.*?)\s*$")
+_LABEL_KEY = re.compile(rf"^{_LABEL_KEY_RE}$")
 
 PLACEMENT_HELP = (
     "Swarm placement constraints (docs/scaling.md, Nodes and placement), all of which must hold: "
@@ -36,38 +48,53 @@ PLACEMENT_SCHEMA: dict[str, Any] = {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_LENGTH,
+        "pattern": CONSTRAINT_PATTERN,
         "examples": ["node.labels.tier == web"],
     },
     "maxItems": MAX_CONSTRAINTS,
 }
 
 
-def check_constraint(entry: str) -> str:
-    """One constraint, normalised to ``<attr> <op> <value>``; ``ValueError`` saying what is wrong."""
-    if not isinstance(entry, str) or not entry.strip():
-        raise ValueError("an empty constraint")
-    if len(entry) > MAX_LENGTH:
-        raise ValueError(f"longer than {MAX_LENGTH} characters")
-    if "\n" in entry or "\x00" in entry:
-        raise ValueError("a constraint is one line")
-    match = _CONSTRAINT.match(entry)
+def _why(entry: str) -> str:
+    """What is wrong with a constraint :data:`CONSTRAINT_PATTERN` refused, for the 422's message."""
+    if not entry.strip():
+        return "an empty constraint"
+    if "\n" in entry.strip() or "\r" in entry or "\x00" in entry:
+        return "a constraint is one line"
+    match = _SHAPE.match(entry)
     if match is None:
-        raise ValueError('not "<attribute> == <value>" or "<attribute> != <value>"')
-    attr, op, value = match["attr"], match["op"], match["value"]
-    if "==" in value or "!=" in value:
-        raise ValueError("one operator per constraint (give several constraints for several conditions)")
+        return 'not "<attribute> == <value>" or "<attribute> != <value>"'
+    attr, value = match["attr"], match["value"]
     if attr.startswith(LABEL_PREFIXES):
         key = attr.split(".labels.", 1)[1]
         if not _LABEL_KEY.match(key):
-            raise ValueError(f"label key {key!r} is not a label name (letters, digits, . _ / -)")
+            return f"label key {key!r} is not a label name (letters, digits, . _ / -)"
     elif attr not in FIXED_ATTRIBUTES:
-        raise ValueError(
+        return (
             f"unknown attribute {attr!r}: one of {', '.join(FIXED_ATTRIBUTES)}, node.labels.<key>, "
             "engine.labels.<key>"
         )
     if attr == "node.role" and value not in ROLES:
-        raise ValueError(f"node.role is manager or worker, not {value!r}")
-    return f"{attr} {op} {value}"
+        return f"node.role is manager or worker, not {value!r}"
+    if "=" in value or "!" in value:
+        return "one operator per constraint, and no = or ! in the value (give several constraints)"
+    return 'not "<attribute> == <value>" or "<attribute> != <value>"'
+
+
+def check_constraint(entry: str) -> str:
+    """One constraint, normalised to ``<attr> <op> <value>``; ``ValueError`` saying what is wrong. Accepts
+    exactly what :data:`CONSTRAINT_PATTERN` matches (with Python's ``$``, as a JSON Schema validator here does)."""
+    if not isinstance(entry, str):
+        raise ValueError("a constraint is a string")
+    if len(entry) > MAX_LENGTH:
+        raise ValueError(f"longer than {MAX_LENGTH} characters")
+    if not _CONSTRAINT_RE.match(entry):
+        raise ValueError(_why(entry))
+    text = entry.rstrip("\n").strip(" \t")  # the pattern's "$" lets one final newline through
+    op = "==" if "==" in text else "!="
+    attr, _, value = text.partition(op)
+    blanks = " \t"
+    return f"{attr.strip(blanks)} {op} {value.strip(blanks)}"
 
 
 def check_placement(entries: Iterable[str]) -> list[str]:
@@ -85,15 +112,3 @@ def check_placement(entries: Iterable[str]) -> list[str]:
         if constraint not in out:
             out.append(constraint)
     return out
-
-
-def compose_constraints(service: dict[str, object]) -> list[str]:
-    """A compose service's ``deploy.placement.constraints`` (swarm stack files), checked; [] when absent."""
-    deploy = service.get("deploy")
-    placement = deploy.get("placement") if isinstance(deploy, dict) else None
-    raw = placement.get("constraints") if isinstance(placement, dict) else None
-    if not raw:
-        return []
-    if not isinstance(raw, list):
-        raise ValueError("deploy.placement.constraints is a list of strings")
-    return check_placement(raw)

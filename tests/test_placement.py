@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rivetr_core.placement import check_constraint, check_placement
+from rivetr_core.placement import CONSTRAINT_PATTERN, check_constraint, check_placement
 from rivetr_core.testing import FakeRuntime
 from tests.support.cli import cli_on_runtime
 from tests.support.server import ApiClient, api_on, make_config
@@ -176,3 +178,99 @@ def test_cli_nodes_and_placement_on_a_single_host_runtime(tmp_path: Path, fake_r
         cleared = run("apps", "update", "web", "--no-placement")
         assert cleared.exit_code == 0, cleared.output
         assert "placement:" in cleared.output and "node.role" not in cleared.output, cleared.output
+
+
+@given(st.from_regex(CONSTRAINT_PATTERN).filter(lambda s: len(s) <= 300))
+@settings(max_examples=400, deadline=None)
+def test_every_string_the_schema_pattern_allows_is_accepted(entry: str) -> None:
+    """The API schema states the pattern; a client (or a fuzzer) that follows it is never refused."""
+    normalised = check_constraint(entry)
+    assert check_constraint(normalised) == normalised
+
+
+def test_compose_deploy_placement_constraints() -> None:
+    """A stack service's ``deploy.placement.constraints`` are checked the same way and kept on the service (the
+    stack's RunSpec carries them); a service without any keeps the config hash it had before the field existed,
+    so an upgrade does not redeploy every stack service."""
+    import dataclasses
+    import hashlib
+    import json
+    import textwrap
+
+    from rivetr_core.compose import load_compose
+    from rivetr_core.contract import ValidationFailed
+
+    project = load_compose(
+        textwrap.dedent(
+            """
+            services:
+              db:
+                image: x
+                deploy: {placement: {constraints: ["node.labels.storage==db", "node.role == manager"]}}
+              web: {image: x}
+            """
+        ),
+        env={},
+    )
+    db, web = project.services["db"], project.services["web"]
+    assert db.placement == ["node.labels.storage == db", "node.role == manager"]
+    assert web.placement == []
+    before = {k: v for k, v in dataclasses.asdict(web).items() if k != "placement"}
+    canonical = json.dumps(
+        {"spec": before, "image_id": "i"}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    assert web.config_hash("i") == hashlib.sha256(canonical.encode()).hexdigest()
+    assert db.config_hash("i") != dataclasses.replace(db, placement=[]).config_hash("i")
+
+    for snippet, field, fragment in (
+        (
+            '{constraints: ["node.tier == db"]}',
+            "services.db.deploy.placement.constraints",
+            "unknown attribute",
+        ),
+        (
+            '{constraints: "node.role == manager"}',
+            "services.db.deploy.placement.constraints",
+            "is not of type 'array'",
+        ),
+        (
+            "{preferences: [{spread: node.labels.zone}]}",
+            "services.db.deploy.placement.preferences",
+            "not supported",
+        ),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            load_compose(f"services:\n  db:\n    image: x\n    deploy: {{placement: {snippet}}}\n", env={})
+        details = refused.value.details
+        assert [d["field"] for d in details] == [field], details
+        assert fragment in details[0]["message"], details
+
+
+async def test_a_stack_services_constraints_reach_its_run_spec(
+    tmp_path: Path, fake_runtime: FakeRuntime
+) -> None:
+    from rivetr_core.app import create_app
+    from rivetr_core.testing.fake_runtime import FakeImage
+
+    busybox = "localhost/rivetr-test/busybox:latest"
+    fake_runtime.images[busybox] = FakeImage(id="sha256:busybox")
+    compose = (
+        f"services:\n  db:\n    image: {busybox}\n    command: [sleep, '600']\n"
+        "    deploy: {placement: {constraints: ['node.labels.storage == db']}}\n"
+        f"  web:\n    image: {busybox}\n    command: [sleep, '600']\n"
+    )
+    app = create_app(make_config(tmp_path / "data"))
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        api = ApiClient(app)
+        code, stack = await api.post("/api/stacks", json={"name": "placed", "compose": compose})
+        assert code == 201, stack
+        code, dep = await api.post(f"/api/stacks/{stack['id']}/deploy")
+        assert code == 202, dep
+        async with asyncio.timeout(15):
+            while dep["status"] not in ("running", "failed", "cancelled"):
+                await asyncio.sleep(0.02)
+                code, dep = await api.get(f"/api/deployments/{dep['id']}")
+        assert dep["status"] == "running", dep
+    runs = {spec.labels["rivetr.stack.service"]: spec for spec in fake_runtime.runs}
+    assert runs["db"].placement == ["node.labels.storage == db"] and runs["web"].placement == []

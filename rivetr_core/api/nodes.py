@@ -16,6 +16,7 @@ from rivetr_core.apimodel import ApiModel
 from rivetr_core.context import rivetr
 from rivetr_core.contract.nodes import Availability
 from rivetr_core.openapi import responds
+from rivetr_core.services.nodes import LABELS_SCHEMA
 
 bp = Blueprint("nodes_api", __name__, url_prefix="/api/nodes")
 
@@ -59,6 +60,7 @@ class NodeUpdateIn(ApiModel):
     )
     labels: dict[str, str] | None = Field(
         None,
+        json_schema_extra=LABELS_SCHEMA,
         description="Replaces all of the node's labels ({} removes them); absent: unchanged. Keys: letters, "
         "digits, . _ / - (128 at most); values one line, 300 characters at most; 100 labels at most.",
     )

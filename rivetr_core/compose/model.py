@@ -108,13 +108,18 @@ class ServiceSpec:
     memory_limit: int | None = None
     replicas: int = 1
     profiles: list[str] = field(default_factory=list)
+    #: ``deploy.placement.constraints``, checked (rivetr_core.placement): the swarm runtime applies them.
+    placement: list[str] = field(default_factory=list)
 
     def config_hash(self, image_id: str = "") -> str:
         """sha256 hex of every field (canonical JSON, sorted keys) plus ``image_id``: equal specs built on the
         same image give equal hashes, so a redeploy can leave unchanged services running. The contents of
         config/secret files are not part of it (only their paths)."""
+        spec = dataclasses.asdict(self)
+        if not spec["placement"]:  # added later: a service without one keeps the hash it had (no redeploy)
+            del spec["placement"]
         canonical = json.dumps(
-            {"spec": dataclasses.asdict(self), "image_id": image_id},
+            {"spec": spec, "image_id": image_id},
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,

@@ -466,6 +466,17 @@ class ServiceNormaliser:
                 setattr(spec, attr, parse(value))  # type: ignore[operator]
             except ValueError as exc:
                 p.add(where, str(exc))
+        placement = deploy.get("placement")
+        constraints = placement.get("constraints") if isinstance(placement, dict) else None
+        if constraints is not None:
+            from rivetr_core.placement import check_placement
+
+            try:
+                if not isinstance(constraints, list):
+                    raise ValueError("must be a list of constraints")
+                spec.placement = check_placement(constraints)
+            except ValueError as exc:
+                p.add((*path, "deploy", "placement", "constraints"), str(exc))
         replicas = deploy.get("replicas", 1)
         if not 1 <= replicas <= MAX_REPLICAS:
             p.add((*path, "deploy", "replicas"), f"must be between 1 and {MAX_REPLICAS}")

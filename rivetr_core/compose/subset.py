@@ -43,7 +43,8 @@ SERVICE_KEYS = {
     "mem_limit",
 }
 BUILD_KEYS = {"context", "dockerfile", "args", "target"}
-DEPLOY_KEYS = {"replicas", "resources"}
+DEPLOY_KEYS = {"replicas", "resources", "placement"}
+PLACEMENT_KEYS = {"constraints"}  # swarm's; preferences and max_replicas_per_node are not carried
 RESOURCES_KEYS = {"limits"}
 LIMITS_KEYS = {"cpus", "memory"}
 VOLUME_MOUNT_KEYS = {"type", "source", "target", "read_only"}
@@ -106,6 +107,7 @@ def _service(name: str, service: dict[str, Any], path: Path_, out: list[dict[str
     deploy = service.get("deploy")
     if isinstance(deploy, dict):
         _extra(deploy, DEPLOY_KEYS, (*path, "deploy"), out)
+        _extra(deploy.get("placement"), PLACEMENT_KEYS, (*path, "deploy", "placement"), out)
         resources = deploy.get("resources")
         if isinstance(resources, dict):
             _extra(resources, RESOURCES_KEYS, (*path, "deploy", "resources"), out)

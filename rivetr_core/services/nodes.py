@@ -27,8 +27,18 @@ if TYPE_CHECKING:
 #: The id of the one node of a runtime without the cluster capability.
 LOCAL_NODE = "local"
 MAX_LABELS = 100
-_LABEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 MAX_LABEL_VALUE = 300
+#: Node label keys and values, as the API schema states them (``propertyNames`` / ``additionalProperties``):
+#: checked with exactly these patterns, so a fuzzer's schema-valid body is never refused.
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$"
+LABEL_VALUE_PATTERN = r"^[^\n\r\x00]*$"
+LABELS_SCHEMA: dict[str, Any] = {
+    "maxProperties": MAX_LABELS,
+    "propertyNames": {"pattern": LABEL_KEY_PATTERN},
+    "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_VALUE, "pattern": LABEL_VALUE_PATTERN},
+}
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+_LABEL_VALUE = re.compile(LABEL_VALUE_PATTERN)
 
 
 def check_labels(labels: Mapping[str, Any]) -> dict[str, str]:
@@ -41,7 +51,7 @@ def check_labels(labels: Mapping[str, Any]) -> dict[str, str]:
             raise ValidationFailed.on(
                 "labels", f"key {key!r} is not a label name (letters, digits, . _ / -; 128 at most)"
             )
-        if not isinstance(value, str) or len(value) > MAX_LABEL_VALUE or "\n" in value or "\x00" in value:
+        if not isinstance(value, str) or len(value) > MAX_LABEL_VALUE or not _LABEL_VALUE.match(value):
             raise ValidationFailed.on(
                 "labels", f"the value of {key} must be one line of text, {MAX_LABEL_VALUE} characters at most"
             )

@@ -138,6 +138,7 @@ def run_spec(
         tmpfs=tmpfs,
         publish=False,
         mounts=mounts,
+        placement=list(spec.placement),
     )
 
 
