@@ -296,7 +296,15 @@ def swarm_over_veth() -> Iterator[SecondNode]:
 
     An engine already in a swarm is not touched: that is an error naming it (a single-node swarm advertises
     loopback, which the second node cannot reach)."""
-    state = _manager_docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    state, _, address = (
+        _manager_docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.NodeAddr}}")
+        .stdout.strip()
+        .partition(" ")
+    )
+    if state == "active" and address == HOST_ADDR:  # this module's own swarm, left by a run that was killed
+        remove_leftovers()
+        _manager_docker("swarm", "leave", "--force")
+        state = "inactive"
     if state != "inactive":
         raise RuntimeError(
             f"the engine's swarm state is {state!r}: a two-node test needs it outside any swarm"
