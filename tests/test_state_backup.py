@@ -19,6 +19,9 @@ from rivetr_core.backup.state import list_backups
 from rivetr_core.dbfile import SCHEMA_HEADS
 
 ROOT = Path(__file__).resolve().parents[1]
+#: These servers keep the SQLite file whose backups this module is about, even under RIVETR_TEST_DATABASE=postgres
+#: (tests/test_state_backup_postgres.py backs up a PostgreSQL database).
+SQLITE = {"RIVETR_DATABASE__URL": ""}
 
 
 def rivetr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,7 +126,7 @@ def test_restore_refuses_a_running_servers_data_dir(tmp_path: Path, rivetr_serve
     made = rivetr("backup", "create", "--data-dir", str(source), "--to", str(tmp_path / "out"))
     assert made.returncode == 0, made.stderr
     (archive,) = list_backups(tmp_path / "out")
-    server = rivetr_server()
+    server = rivetr_server(SQLITE)
     db_inode = (server.data_dir / "rivetr.db").stat().st_ino
     out = rivetr("backup", "restore", str(archive), "--data-dir", str(server.data_dir))
     assert out.returncode == 1
@@ -142,7 +145,7 @@ def test_restore_refuses_a_running_server_even_without_its_address_file(
     made = rivetr("backup", "create", "--data-dir", str(source), "--to", str(tmp_path / "out"))
     assert made.returncode == 0, made.stderr
     (archive,) = list_backups(tmp_path / "out")
-    server = rivetr_server()
+    server = rivetr_server(SQLITE)
     (server.data_dir / "api.addr").unlink()
     out = rivetr("backup", "restore", str(archive), "--data-dir", str(server.data_dir))
     assert out.returncode == 1 and "server is running" in out.stderr, out.stderr
@@ -230,7 +233,7 @@ def test_backup_of_a_dir_without_a_database_is_a_clear_error(tmp_path: Path, mis
 
 
 def test_cli_lists_schedules_and_runs_the_state_backup_on_a_server(tmp_path: Path, rivetr_server) -> None:
-    server = rivetr_server()
+    server = rivetr_server(SQLITE)
     env = {
         "RIVETR_URL": server.url,
         "RIVETR_TOKEN": server.token,
