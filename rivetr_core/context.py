@@ -56,6 +56,7 @@ class RivetrContext:
         self.services.lazy("stacks", self._stack_service)
         self.services.lazy("registries", self._registry_service)
         self.services.lazy("teams", self._team_service)
+        self.services.lazy("nodes", self._node_service)
         self.services.projects = ProjectService(self)
         self.services.ssh_keys = SshKeyService(self)
         self.services.known_hosts = KnownHostsStore(self.db)
@@ -95,6 +96,12 @@ class RivetrContext:
         from .services.teams import TeamService
 
         return TeamService(self)
+
+    def _node_service(self) -> Any:
+        """The runtime's nodes (``/api/nodes``, the Server page's Nodes panel): loaded with the first use."""
+        from .services.nodes import NodeService
+
+        return NodeService(self)
 
     # ------------------------------------------------------------------------------------------- plugins
     def plugin_context(self) -> PluginContext:

@@ -86,9 +86,7 @@ async def list_nodes() -> dict[str, Any]:
     """The nodes the runtime runs containers on: the swarm's nodes (role, leader, availability, state,
     address, engine version, CPUs, memory, labels, running tasks), or, for the docker and podman runtimes, one
     ``standalone`` node (id ``local``) for their engine. 503 when the engine does not answer."""
-    from rivetr_core.services.nodes import NodeService
-
-    name, cluster, nodes = await NodeService(rivetr()).list()
+    name, cluster, nodes = await rivetr().services.nodes.list()
     return NodesOut.model_validate(
         {"runtime": name, "cluster": cluster, "items": [_out(n) for n in nodes], "next": None}
     ).model_dump(mode="json")
@@ -100,9 +98,7 @@ async def list_nodes() -> dict[str, Any]:
 @document_response(NodeOut)
 async def get_node(node_id: str) -> dict[str, Any]:
     """One node, by its id, its hostname, or a prefix of its id only it has (409 ``ambiguous_node``)."""
-    from rivetr_core.services.nodes import NodeService
-
-    return _out(await NodeService(rivetr()).get(node_id))
+    return _out(await rivetr().services.nodes.get(node_id))
 
 
 @bp.put("/<node_id>")
@@ -115,10 +111,8 @@ async def update_node(node_id: str, data: NodeUpdateIn) -> dict[str, Any]:
     replace its labels (what ``node.labels.<key>`` placement constraints match). 409 ``not_a_cluster`` for the
     standalone engine of the docker and podman runtimes. Draining the last active node is allowed: the answer's
     ``warning`` then says that nothing can run until a node is active again."""
-    from rivetr_core.services.nodes import NodeService
-
     fields = data.model_dump(exclude_unset=True)
-    node, warning = await NodeService(rivetr()).update(
+    node, warning = await rivetr().services.nodes.update(
         node_id, availability=fields.get("availability"), labels=fields.get("labels")
     )
     return NodeUpdateOut.model_validate({**_out(node), "warning": warning}).model_dump(mode="json")

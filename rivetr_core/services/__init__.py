@@ -25,6 +25,7 @@ call it without a request. ``rivetr_core.errors`` maps those errors to HTTP in o
 * :mod:`.certificates` — :class:`~.certificates.CertificateService` (``ctx.services.tls``): TLS certificates
   through the API (uploads, renewals); the ACME manager behind it is ``ctx.services.certificates``.
 * :mod:`.system` — :class:`~.system.SystemService` (``ctx.services.system``): resource history, cleanup now.
+* :mod:`.nodes` — :class:`~.nodes.NodeService` (``ctx.services.nodes``): the runtime's nodes, drain, labels.
 
 :class:`Services` names every long-lived service of the control plane as a typed attribute. Services that start
 with the server (the pipeline, certificates, notifications...) are set by their area's ``start`` (see
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # the services import models, the pipeline and SDK glue: only
     from .certificates import CertificateService
     from .health import HealthService
     from .managed import ServiceService
+    from .nodes import NodeService
     from .projects import ProjectService
     from .registries import RegistryService
     from .ssh_keys import SshKeyService
@@ -95,6 +97,7 @@ class Services:
     cleanup: CleanupService
     accounts: AccountService
     scheduler: Scheduler
+    nodes: NodeService
 
     #: Every name the container holds; the string-key alias accepts only these (a typo is a KeyError, not a
     #: new service nobody reads).
@@ -124,6 +127,7 @@ class Services:
         "cleanup",
         "accounts",
         "scheduler",
+        "nodes",
     )
 
     def __init__(self) -> None:

@@ -18,10 +18,8 @@ async def server_nodes() -> tuple[str, int]:
     principal = await page_principal()
     if not principal.allows("server"):  # what GET /api/nodes needs (authz/routes.py)
         abort(403, "The nodes are shown to the server's owners and admins.")
-    from rivetr_core.services.nodes import NodeService
-
     try:
-        runtime, cluster, nodes = await NodeService(ctx()).list()
+        runtime, cluster, nodes = await ctx().services.nodes.list()
     except RivetrError as exc:  # no engine: the panel says so instead of failing the page
         return await render("partials/nodes.html", error=exc.message, nodes=[], cluster=False, runtime="")
     return await render("partials/nodes.html", error=None, nodes=nodes, cluster=cluster, runtime=runtime)
