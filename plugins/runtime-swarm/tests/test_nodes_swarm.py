@@ -207,3 +207,17 @@ def test_nodes_api_and_cli_on_the_swarm(swarm_engine: EngineEnv, tmp_path: Path)
     finally:  # with a runtime of its own: the server closed its runtime on the way out
         restore = SwarmRuntime(swarm_engine.docker_socket, project_firewall=False)
         asyncio.run(restore.update_node(node_id, availability=before.availability, labels=before.labels))
+
+
+async def test_starting_a_stopped_service_no_node_can_take_fails_naming_the_constraints(
+    runtime: SwarmRuntime, this_node: NodeInfo, swarm_engine: EngineEnv, services: list[str]
+) -> None:
+    info = await runtime.run(_spec(swarm_engine.base_image, [f"node.id == {this_node.id}"]))
+    services.append(info.id)
+    await runtime.stop(info.id, timeout=1)
+    await runtime.update_node(this_node.id, availability="drain")
+    with pytest.raises(PlacementFailed) as failed:
+        await runtime.start(info.id)
+    assert f"node.id == {this_node.id}" in str(failed.value), failed.value
+    await runtime.update_node(this_node.id, availability="active")
+    await _until(lambda: _inspect_running(runtime, info.id), "the service running once the node is active")

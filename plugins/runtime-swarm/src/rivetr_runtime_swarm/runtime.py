@@ -479,6 +479,9 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         while time.monotonic() < deadline:
             if self._inspect(service["ID"]).running:
                 return
+            for task in self._tasks(service["ID"]):  # a drained node or a label gone: no node fits any more
+                if (unplaced := self._unplaced(task, service["ID"])) is not None:
+                    raise unplaced
             time.sleep(0.1)
         raise EngineError(f"service {spec.get('Name')} did not start again within {START_TIMEOUT:.0f} s")
 
