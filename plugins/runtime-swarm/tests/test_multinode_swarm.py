@@ -72,9 +72,11 @@ def rivetr(two_nodes: second_node.SecondNode, engine_env: EngineEnv, tmp_path: P
 
 
 def _running_tasks(service: str) -> list[dict[str, Any]]:
+    """The service's tasks whose container runs ("starting" while the container's health check has not passed
+    yet: the app's health check is the service's)."""
     ids = _docker("service", "ps", "-q", "--filter", "desired-state=running", service).split()
     tasks = json.loads(_docker("inspect", *ids)) if ids else []
-    return [t for t in tasks if t["Status"]["State"] == "running"]
+    return [t for t in tasks if t["Status"]["State"] in ("starting", "running")]
 
 
 def _replicas(rivetr: Rivetr, app_id: str) -> list[dict[str, Any]]:
@@ -172,7 +174,8 @@ def test_replicas_spread_over_two_nodes_and_survive_draining_one(
     assert len(replicas) == 2, replicas
     services = [r["container_id"] for r in replicas]
     nodes = {s: {t["NodeID"] for t in _running_tasks(s)} for s in services}
-    assert sorted(n for ns in nodes.values() for n in ns) == sorted([manager, worker]), nodes
+    history = {s: _docker("service", "ps", "--no-trunc", s) for s in services}
+    assert sorted(n for ns in nodes.values() for n in ns) == sorted([manager, worker]), (nodes, history)
     # The proxy reaches the manager's task on loopback and the worker's at the worker's address.
     upstreams = {r["upstream"] for r in replicas}
     assert {u.rpartition(":")[0] for u in upstreams} == {"127.0.0.1", second_node.NODE_ADDR}, upstreams
@@ -217,7 +220,8 @@ def test_replicas_spread_over_two_nodes_and_survive_draining_one(
 
         replicas = _wait("both replicas on the manager and routed", all_on_manager)
         for service in (r["container_id"] for r in replicas):
-            assert {t["NodeID"] for t in _running_tasks(service)} == {manager}
+            tasks = _running_tasks(service)
+            assert {t["NodeID"] for t in tasks} == {manager}, _docker("service", "ps", "--no-trunc", service)
         ok_before = loop.ok
         _wait("requests answered after the drain", lambda: loop.ok > ok_before + 20)
     assert two_nodes.docker("ps", "-q").stdout.split() == []  # nothing runs on the drained node
