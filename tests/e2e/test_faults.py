@@ -210,7 +210,9 @@ def _fill(path: Path) -> Path:
 @pytest.mark.docker
 def test_disk_full_data_dir_gives_clear_errors_and_recovers(e2e, git_server, small_tmpfs):
     data_dir = small_tmpfs / "data"
-    rivetr = e2e("docker", data_dir=data_dir)
+    # The database whose writes fail is the SQLite file in the full data dir, under RIVETR_TEST_DATABASE=postgres
+    # too (a PostgreSQL server keeps its data on a disk of its own).
+    rivetr = e2e("docker", data_dir=data_dir, RIVETR_DATABASE__URL="")
     repo = git_server.create_repo("diskfull")
     app = rivetr.create_app(repo, "diskfull")
     rivetr.deploy_and_wait(app["id"])
