@@ -711,12 +711,15 @@ def _stable(spec: ServiceSpec, files: dict[str, str]) -> ServiceSpec:
 
 def _upstream(info: ContainerInfo, port: int | None) -> str | None:
     """Where the proxy reaches the routed port: a host port it is published on (on the address it is bound
-    to; every interface: loopback), else the container's address on one of its networks (rootful engines)."""
+    to; every interface: loopback, or the node's address for a task on another node), else the container's
+    address on one of its networks (rootful engines)."""
     if port is None:
         return None
     for binding in info.ports:
         if binding.container_port == port and binding.host_port and binding.protocol == "tcp":
-            host = binding.host_ip if binding.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+            # Every interface: loopback here, or the node's address when the task runs on another node.
+            anywhere = info.node_address or "127.0.0.1"
+            host = binding.host_ip if binding.host_ip not in ("", "0.0.0.0", "::") else anywhere
             return f"[{host}]:{binding.host_port}" if ":" in host else f"{host}:{binding.host_port}"
     for ip in info.networks.values():
         if ip:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from rivetr_runtime_swarm import servicespec as ss
-from rivetr_runtime_swarm.hostports import ipv4_port
+from rivetr_runtime_swarm.hostports import ipv4_port, without_ipv6_twins
 
-from rivetr_core.contract import ContainerInfo
+from rivetr_core.contract import ContainerInfo, PortPublish
 
 
 def _task(task_id: str, state: str, desired: str, created: str, slot: int = 1) -> dict[str, Any]:
@@ -49,6 +49,20 @@ def test_the_ipv4_binding_of_the_main_port_is_the_upstream() -> None:
     assert ipv4_port(data, 8000, 32781) == 32782
     assert ipv4_port(data, 8000, 32782) == 32782
     assert ipv4_port({"NetworkSettings": {"Ports": {}}}, 8000, 32781) == 32781  # nothing says otherwise
+    # The reported ports leave the IPv6 twin out (a stack service's route takes the first binding of its port).
+    ports = [PortPublish(8000, host_port=32781), PortPublish(8000, host_port=32782)]
+    assert without_ipv6_twins(data, ports) == [PortPublish(8000, host_port=32782)]
+    shared = {
+        "NetworkSettings": {
+            "Ports": {
+                "8000/tcp": [
+                    {"HostIp": "0.0.0.0", "HostPort": "32782"},
+                    {"HostIp": "::", "HostPort": "32782"},
+                ]
+            }
+        }
+    }
+    assert without_ipv6_twins(shared, ports[1:]) == ports[1:]
 
 
 def test_a_task_on_another_node_is_reached_at_that_nodes_address() -> None:

@@ -53,7 +53,7 @@ from rivetr_core.contract import (
 
 from . import firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
-from .hostports import ipv4_port
+from .hostports import ipv4_port, without_ipv6_twins
 from .nodes import SwarmNodes
 from .tasklogs import task_logs
 from .tasknodes import NodeAddresses, node_of
@@ -240,7 +240,9 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             host_port = None
         else:
             # The node's own view when the container is here (the task's PortStatus arrives later).
-            ports = published_ports(data) if data is not None else ss.task_ports(task)
+            ports = (
+                without_ipv6_twins(data, published_ports(data)) if data is not None else ss.task_ports(task)
+            )
             host_port = ss.main_host_port(service, ports)
             if data is not None and host_port and labels.get(ss.MAIN_PORT_LABEL):
                 host_port = ipv4_port(data, int(labels[ss.MAIN_PORT_LABEL]), host_port)
