@@ -1,0 +1,216 @@
+"""A real ``rivetr serve`` on the swarm runtime deploys a compose stack from a git repository: the docker CLI shows it
+as a swarm stack (``docker stack ls/services/ps``, its network and volume in the stack's namespace), its compose
+secret is a swarm secret the task reads at ``/run/secrets/<name>``, a redeploy with a changed secret replaces the
+swarm secret (the old one is removed), and the stack's removal removes the secret. The published-port firewall
+(on by default) is in place from the start, and the proxy still reaches the stack's routed service."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rivetr_runtime_swarm import firewall
+
+from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
+from tests.support.engines import BASE_IMAGE, EngineEnv
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+SECRET_V1 = "s3cret-value-one"
+SECRET_V2 = "s3cret-value-two"
+
+COMPOSE = f"""
+services:
+  box:
+    image: {BASE_IMAGE}
+    command: ["sh", "-c", "mkdir -p /www && echo box > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    secrets:
+      - api_token
+      - source: api_token
+        target: /etc/token-copy
+    volumes:
+      - data:/data
+volumes:
+  data:
+secrets:
+  api_token:
+    file: ./token.txt
+"""
+
+
+def _docker(*args: str) -> str:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, (args, done.stderr)
+    return done.stdout
+
+
+def _lines(*args: str) -> list[str]:
+    return [line for line in _docker(*args).splitlines() if line.strip()]
+
+
+def _quiet(*args: str) -> list[str]:
+    """For a teardown: the lines of a docker command's output, none when it fails."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60)
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+@pytest.fixture
+def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
+    env = {
+        **E2E_ENV,
+        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
+        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": swarm_engine.docker_socket,
+    }
+    rivetr = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
+    try:
+        yield rivetr
+    finally:
+        label = f"rivetr.instance={rivetr.instance_id()}"
+        rivetr.server.stop(timeout=15)
+        services = _quiet("service", "ls", "-q", "--filter", f"label={label}")
+        if services:
+            subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
+            for _ in range(100):
+                if not rivetr.containers():
+                    break
+                time.sleep(0.1)
+        for secret in _quiet("secret", "ls", "-q", "--filter", f"label={label}"):
+            subprocess.run(["docker", "secret", "rm", secret], capture_output=True, timeout=60)
+        rivetr.cleanup()
+        shutdown_proxy(rivetr.server.data_dir)
+        # The rule outlives `rivetr serve` on purpose (a firewall must not vanish with it): a test removes it.
+        firewall.PortFirewall().remove()
+
+
+def _deploy(rivetr: Rivetr, stack_id: str) -> dict[str, Any]:
+    response = rivetr.api.post(f"/api/stacks/{stack_id}/deploy")
+    assert response.status_code == 202, response.text
+    dep_id = response.json()["id"]
+    dep = _until(
+        lambda: (d := rivetr.deployment(dep_id))["status"] in ("running", "failed", "cancelled") and d,
+        "the stack deployment",
+        240,
+    )
+    if dep["status"] != "running":
+        logs = rivetr.api.get(f"/api/deployments/{dep_id}/logs").json()
+        raise AssertionError(f"{dep['status']}: {dep['error']}\n" + "\n".join(x["line"] for x in logs[-40:]))
+    return dict(dep)
+
+
+def _secret_name(stack: str, value: str) -> str:
+    """The name the runtime gives the secret file holding ``value`` (and a newline)."""
+    return f"{stack}_api_token_{hashlib.sha256((value + chr(10)).encode()).hexdigest()[:12]}"
+
+
+def _read_in_task(stack: str, path: str) -> str:
+    newest = _lines("ps", "-q", "--filter", f"label=com.docker.stack.namespace={stack}")[0]
+    return _docker("exec", newest, "cat", path)
+
+
+def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivetr, git_server: Any) -> None:
+    rivetr = swarm_rivetr
+    # The published-port rule is there from the start (port_firewall defaults to on), allowing the node.
+    rules = _until(lambda: firewall.PortFirewall().current(), "the published-port firewall chain", 30)
+    nodes = {
+        _docker("node", "inspect", "--format", "{{.Status.Addr}}", n).strip()
+        for n in _lines("node", "ls", "-q")
+    }
+    assert rules == [
+        f"-A {firewall.CHAIN} -s 127.0.0.0/8 -j RETURN",
+        *(f"-A {firewall.CHAIN} -s {address}/32 -j RETURN" for address in sorted(nodes)),
+        f"-A {firewall.CHAIN} -j DROP",
+    ]
+    assert firewall.PortFirewall().has_jump()
+
+    name = f"sw{uuid.uuid4().hex[:6]}"
+    domain = f"{name}.e2e.test"
+    repo = git_server.create_repo(
+        name, files={"compose.yaml": (COMPOSE, 0o644), "token.txt": (SECRET_V1 + "\n", 0o600)}
+    )
+    # Its own project: the default project's network name is shared with every other Rivetr on this engine.
+    project = rivetr.api.post("/api/projects", json={"name": f"{name}-project"})
+    assert project.status_code == 201, project.text
+    response = rivetr.api.post(
+        "/api/stacks",
+        json={
+            "name": name,
+            "repo_url": repo.url,
+            "project_id": project.json()["id"],
+            "domains": [{"domain": domain, "service": "box", "port": 8080}],
+        },
+    )
+    assert response.status_code == 201, response.text
+    stack = response.json()
+    first = _deploy(rivetr, stack["id"])
+    rivetr.wait_content(domain, "box\n")  # the proxy reaches the task's port on 127.0.0.1 with the rule on
+
+    # A swarm stack for the docker CLI: its service, task, network and volume carry the stack's namespace.
+    assert f"{name} 1" in _lines("stack", "ls", "--format", "{{.Name}} {{.Services}}")
+    [service] = _lines("stack", "services", name, "--format", "{{.Name}} {{.Replicas}}")
+    assert service.endswith(" 1/1"), service
+    states = _lines("stack", "ps", name, "--format", "{{.CurrentState}}")
+    assert states and states[0].startswith("Running"), states
+    namespace = f"label=com.docker.stack.namespace={name}"
+    assert _lines("network", "ls", "-q", "--filter", namespace), "the stack's network is in its namespace"
+    assert [v for v in _lines("volume", "ls", "-q", "--filter", namespace) if v.endswith("-data")]
+    image = _docker(
+        "service",
+        "inspect",
+        "--format",
+        '{{index .Spec.Labels "com.docker.stack.image"}}',
+        service.split()[0],
+    )
+    assert image.strip() == BASE_IMAGE
+
+    # The compose secret is a swarm secret, read by the task at both targets; no bind mount of the host file.
+    assert _lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}") == [
+        _secret_name(name, SECRET_V1)
+    ]
+    assert _read_in_task(name, "/run/secrets/api_token") == SECRET_V1 + "\n"
+    assert _read_in_task(name, "/etc/token-copy") == SECRET_V1 + "\n"
+    mounts = _docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}}",
+        service.split()[0],
+    )
+    assert "token" not in mounts and "/stacks/" not in mounts, mounts
+    logs = rivetr.api.get(f"/api/deployments/{first['id']}/logs").json()
+    assert not any(SECRET_V1 in x["line"] for x in logs)
+
+    # A changed secret: a new swarm secret for the new service; the old one goes with the retired service.
+    repo.write("token.txt", SECRET_V2 + "\n", 0o600)
+    repo.commit("rotate the token")
+    _deploy(rivetr, stack["id"])
+    _until(
+        lambda: (
+            _lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}")
+            == [_secret_name(name, SECRET_V2)]
+        ),
+        "the old secret's removal",
+    )
+    assert _until(lambda: _read_in_task(name, "/run/secrets/api_token") == SECRET_V2 + "\n", "the new task")
+
+    # The stack's removal removes its services, its network and its secret.
+    assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
+    _until(lambda: not _lines("service", "ls", "-q", "--filter", namespace), "the services' removal")
+    _until(lambda: not _lines("secret", "ls", "-q", "--filter", namespace), "the secret's removal")
+    assert name not in _docker("stack", "ls")
