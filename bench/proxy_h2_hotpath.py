@@ -209,6 +209,8 @@ def main() -> None:
                 best[side][case].append(min(times))
     print(f"{'case':10} " + " ".join(f"{s + ' best':>9} {s + ' median':>11}" for s in sides) + "  new/old")
     for case in CASES:
+        if not best[next(iter(sides))][case]:
+            continue  # left out with CASES=...
         cols = []
         for side in sides:
             vals = best[side][case]

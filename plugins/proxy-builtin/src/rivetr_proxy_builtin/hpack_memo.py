@@ -7,7 +7,8 @@ neither reads a literal nor changes the table: the same bytes mean the same list
 changes the table. The ``hpack`` library codes every field in Python each time (a linear table search per
 field when encoding); these subclasses keep a few such blocks and their lists, and forget them all as soon as a
 block that may change the table is coded (a literal, a table size update) or the peer resizes the table.
-At most ``_MEMO_MAX`` blocks of at most ``_BLOCK_MAX`` fields are kept per connection and direction.
+At most ``_MEMO_MAX`` blocks of at most ``_BLOCK_MAX`` fields are kept per connection and direction. The
+decoder also remembers blocks with literals that are not added to the table (see :class:`MemoDecoder`).
 
 Only ever a cache: a block that is not remembered goes through the library unchanged, with its limits
 (``max_header_list_size``, table size) and errors.
@@ -23,6 +24,8 @@ _MEMO_MAX = 32  # blocks remembered per connection and direction
 # Fields in a remembered block. Requests and response heads have a dozen or two; the bound keeps what a client
 # can make a connection hold small (a block of N bytes may decode to N table entries).
 _BLOCK_MAX = 64
+# Bytes of a remembered request block (its literals are new bytes objects, unlike indexed fields' values).
+_LITERALS_MAX = 1024
 
 
 def indexed_only(block: bytes) -> bool:
@@ -55,7 +58,13 @@ class MemoEncoder(Encoder):
 
 
 class MemoDecoder(Decoder):
-    """An hpack Decoder returning the remembered list for an indexed-only block it decoded before.
+    """An hpack Decoder returning the remembered list for a block it decoded before without changing the table.
+
+    Indexed fields and literals *without* indexing (never-indexed ones included: clients send short cookies and
+    authorization values so) leave the dynamic table as it was; a block made only of those means the same list
+    for as long as the table stays as it is. The decoder tells by looking at the table around the decode (its
+    size limit, its entry count and its newest entry: every addition puts a new tuple first), so it needs no
+    parse of its own; any block that changed the table forgets every remembered one.
 
     h2 always calls ``decode(block, raw=True)`` here (``header_encoding=None``), so ``raw`` is not in the key."""
 
@@ -68,12 +77,18 @@ class MemoDecoder(Decoder):
         headers = memo.get(data)
         if headers is not None:
             return list(headers)  # the caller may keep or change its list
+        table = self.header_table
+        entries = table.dynamic_entries
+        count, newest, limit = len(entries), entries[0] if entries else None, table.maxsize
         headers = list(super().decode(data, raw))
-        if indexed_only(data):
-            if len(memo) >= _MEMO_MAX:
-                memo.clear()
-            memo[data] = headers
-            return list(headers)
+        entries = table.dynamic_entries
+        if len(entries) == count and (entries[0] if entries else None) is newest and table.maxsize == limit:
+            if len(data) <= _LITERALS_MAX and len(headers) <= _BLOCK_MAX:
+                if len(memo) >= _MEMO_MAX:
+                    memo.clear()
+                memo[data] = headers
+                return list(headers)
+            return headers
         if memo:
             memo.clear()
         return headers
