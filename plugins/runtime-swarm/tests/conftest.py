@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from rivetr_runtime_swarm import firewall
 
 from tests.support.engines import EngineEnv
 
@@ -34,6 +35,9 @@ def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
     yield engine_env
     if initialised:
         _docker("swarm", "leave", "--force")
+        # The published-port rule a `rivetr serve` on the swarm added (port_firewall defaults to on) outlives it
+        # by design; the engine is left as it was found.
+        firewall.switch_off(firewall.PortFirewall())
         if not had_gwbridge:  # swarm made it; it holds one of the engine's few address pools
             # Refused for a moment after the leave, while the ingress sandbox's endpoint is being removed.
             for _ in range(50):

@@ -96,7 +96,7 @@ def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
         rivetr.cleanup()
         shutdown_proxy(rivetr.server.data_dir)
         # The rule outlives `rivetr serve` on purpose (a firewall must not vanish with it): a test removes it.
-        firewall.PortFirewall().remove()
+        firewall.switch_off(firewall.PortFirewall())
 
 
 def _deploy(rivetr: Rivetr, stack_id: str) -> dict[str, Any]:
