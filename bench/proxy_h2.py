@@ -178,7 +178,7 @@ def main() -> None:
             port = base.free_port()
             p = base.nginx(d, "proxy", NGINX_H2.format(port=port, backend=backend_port, host=HOST, dir=d))
             base.wait_port(port)
-            return port, base.tree_pids(p.pid), p
+            return port, base.with_children(p.pid), p  # the worker too, not only the master (0 µs otherwise)
 
         def start_caddy() -> tuple[int, list[int], Any]:
             port = base.free_port()
