@@ -43,10 +43,16 @@ class MountSpec:
     options: str = ""
 
 
+#: ``FileMountSpec.source_path`` prefix of a secret from the stack's environment (compose ``environment:``).
+ENV_SOURCE = "env:"
+
+
 @dataclass(frozen=True)
 class FileMountSpec:
     """A top-level ``configs``/``secrets`` entry mounted into a service. ``source_path`` is absolute on the
-    host; ``target`` defaults to ``/<name>`` (config) or ``/run/secrets/<name>`` (secret)."""
+    host, or ``env:<NAME>`` for a secret whose ``environment:`` names a variable of the stack's environment (its
+    value is written to a file by the deployer, never kept here); ``target`` defaults to ``/<name>`` (config) or
+    ``/run/secrets/<name>`` (secret)."""
 
     kind: FileKind
     name: str

@@ -17,6 +17,7 @@ from typing import Any
 from rivetr_core.compose.durations import parse_duration
 from rivetr_core.compose.errors import problem
 from rivetr_core.compose.model import (
+    ENV_SOURCE,
     BuildSpecC,
     DependsOn,
     FileMountSpec,
@@ -377,6 +378,14 @@ class ServiceNormaliser:
         return out
 
     def _file_source(self, key: str, name: str, top: Any, where: Path_, p: _Problems) -> str | None:
+        variable = (top or {}).get("environment") if key == "secrets" else None
+        if variable and not (top or {}).get("file"):
+            if str(variable) not in self.ctx.env:
+                p.add(
+                    where, f"secrets.{name}.environment: the stack's environment has no variable {variable!r}"
+                )
+                return None
+            return f"{ENV_SOURCE}{variable}"
         file = (top or {}).get("file")
         if not file:
             return None  # reported by the subset check

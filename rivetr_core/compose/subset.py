@@ -56,6 +56,8 @@ HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "d
 TOP_VOLUME_KEYS = {"driver", "labels"}
 TOP_NETWORK_KEYS = {"driver", "labels"}
 TOP_FILE_KEYS = {"file"}
+#: A secret's value may also come from a variable of the stack's environment (compose ``environment:``).
+TOP_SECRET_KEYS = {"file", "environment"}
 RESTART_POLICIES = {"no", "always", "on-failure", "unless-stopped"}
 
 
@@ -94,8 +96,14 @@ def subset_problems(data: dict[str, Any]) -> list[dict[str, Any]]:
             if isinstance(entry, dict) and entry.get("external"):
                 out.append(problem(fmt_path((*path, "external")), f"external {kind} are {UNSUPPORTED}"))
                 continue
-            _extra(entry, TOP_FILE_KEYS, path, out)
-            if isinstance(entry, dict) and "file" not in entry:
+            _extra(entry, TOP_SECRET_KEYS if kind == "secrets" else TOP_FILE_KEYS, path, out)
+            if kind == "secrets" and isinstance(entry, dict) and not ({"file", "environment"} & set(entry)):
+                out.append(
+                    problem(
+                        fmt_path(path), "needs a 'file:' or an 'environment:' (the sources Rivetr supports)"
+                    )
+                )
+            elif isinstance(entry, dict) and "file" not in entry and kind == "configs":
                 out.append(problem(fmt_path(path), "needs a 'file:' (the only source Rivetr supports)"))
     return out
 

@@ -669,12 +669,18 @@ class StackDeployer:
     # ------------------------------------------------------------------------------------------- files
     def _persist_files(self, project: ComposeProject) -> dict[str, str]:
         """Blocking: copy the configs and secrets of the file into the stack's data directory (a checkout is
-        deleted after the deployment), by content so an unchanged file keeps its path (and the config hash)."""
+        deleted after the deployment), by content so an unchanged file keeps its path (and the config hash). A
+        secret from the stack's environment is written there the same way (mode 0444, as a file secret)."""
+        from rivetr_core.compose.model import ENV_SOURCE
+
         out: dict[str, str] = {}
         root = self.svc.ctx.config.server.data_dir.resolve() / "stacks" / self.plan.stack.id / "files"
         for spec in project.services.values():
             for f in spec.files:
-                data = Path(f.source_path).read_bytes()
+                if f.source_path.startswith(ENV_SOURCE):  # compose `environment:`: the stack's variable
+                    data = self.plan.env[f.source_path[len(ENV_SOURCE) :]].encode()
+                else:
+                    data = Path(f.source_path).read_bytes()
                 digest = hashlib.sha256(data).hexdigest()
                 target = root / digest
                 if not target.exists():

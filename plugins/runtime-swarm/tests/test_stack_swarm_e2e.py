@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 SECRET_V1 = "s3cret-value-one"
 SECRET_V2 = "s3cret-value-two"
+ENV_SECRET = "s3cret-from-the-stack-env"
 
 COMPOSE = f"""
 services:
@@ -34,6 +35,7 @@ services:
       - api_token
       - source: api_token
         target: /etc/token-copy
+      - env_token
     volumes:
       - data:/data
 volumes:
@@ -41,6 +43,8 @@ volumes:
 secrets:
   api_token:
     file: ./token.txt
+  env_token:
+    environment: ENV_TOKEN
 """
 
 
@@ -114,9 +118,10 @@ def _deploy(rivetr: Rivetr, stack_id: str) -> dict[str, Any]:
     return dict(dep)
 
 
-def _secret_name(stack: str, value: str) -> str:
-    """The name the runtime gives the secret file holding ``value`` (and a newline)."""
-    return f"{stack}_api_token_{hashlib.sha256((value + chr(10)).encode()).hexdigest()[:12]}"
+def _secret_names(stack: str, value: str) -> list[str]:
+    """The names the runtime gives the file secret holding ``value`` (and a newline) and the env secret."""
+    file = f"{stack}_api_token_{hashlib.sha256((value + chr(10)).encode()).hexdigest()[:12]}"
+    return sorted([file, f"{stack}_env_token_{hashlib.sha256(ENV_SECRET.encode()).hexdigest()[:12]}"])
 
 
 def _read_in_task(stack: str, path: str) -> str:
@@ -153,6 +158,7 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
             "name": name,
             "repo_url": repo.url,
             "project_id": project.json()["id"],
+            "env": {"ENV_TOKEN": ENV_SECRET},
             "domains": [{"domain": domain, "service": "box", "port": 8080}],
         },
     )
@@ -180,10 +186,12 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     assert image.strip() == BASE_IMAGE
 
     # The compose secret is a swarm secret, read by the task at both targets; no bind mount of the host file.
-    assert _lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}") == [
-        _secret_name(name, SECRET_V1)
-    ]
+    # The one from the stack's environment (compose `environment:`) too.
+    assert sorted(_lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}")) == _secret_names(
+        name, SECRET_V1
+    )
     assert _read_in_task(name, "/run/secrets/api_token") == SECRET_V1 + "\n"
+    assert _read_in_task(name, "/run/secrets/env_token") == ENV_SECRET
     assert _read_in_task(name, "/etc/token-copy") == SECRET_V1 + "\n"
     mounts = _docker(
         "service",
@@ -194,7 +202,7 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     )
     assert "token" not in mounts and "/stacks/" not in mounts, mounts
     logs = rivetr.api.get(f"/api/deployments/{first['id']}/logs").json()
-    assert not any(SECRET_V1 in x["line"] for x in logs)
+    assert not any(SECRET_V1 in x["line"] or ENV_SECRET in x["line"] for x in logs)
 
     # A changed secret: a new swarm secret for the new service; the old one goes with the retired service.
     repo.write("token.txt", SECRET_V2 + "\n", 0o600)
@@ -202,8 +210,8 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     _deploy(rivetr, stack["id"])
     _until(
         lambda: (
-            _lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}")
-            == [_secret_name(name, SECRET_V2)]
+            sorted(_lines("secret", "ls", "--filter", namespace, "--format", "{{.Name}}"))
+            == _secret_names(name, SECRET_V2)
         ),
         "the old secret's removal",
     )
