@@ -57,7 +57,13 @@ BROWSER = [
     (b"sec-fetch-mode", b"no-cors"),
     (b"priority", b"u=1"),
 ]
-CASES = {"h2load": (H2LOAD, RESP_WHOLE), "browser": (BROWSER, RESP_WHOLE), "chunked": (H2LOAD, RESP_CHUNKED)}
+CASES = {
+    "h2load": (H2LOAD, RESP_WHOLE),
+    "browser": (BROWSER, RESP_WHOLE),
+    "chunked": (H2LOAD, RESP_CHUNKED),
+    "chrome": (BROWSER, RESP_WHOLE),  # the browser-like request with priority in its HEADERS, as Chrome sends
+}
+PRIORITY = {"chrome"}
 
 
 class H2Transport(FakeTransport):
@@ -78,7 +84,9 @@ class H2Transport(FakeTransport):
         return False
 
 
-def client_batches(server_preface: bytes, headers: list[Any], batches: int, streams: int) -> list[bytes]:
+def client_batches(
+    server_preface: bytes, headers: list[Any], batches: int, streams: int, priority: bool = False
+) -> list[bytes]:
     """Frames of ``batches`` x ``streams`` requests from an h2 client, one bytes per batch; the first batch
     also carries the connection preface, the SETTINGS ack and a connection window big enough for all."""
     import h2.config
@@ -91,7 +99,11 @@ def client_batches(server_preface: bytes, headers: list[Any], batches: int, stre
     out = []
     for _ in range(batches):
         for _ in range(streams):
-            c.send_headers(c.get_next_available_stream_id(), headers, end_stream=True)
+            sid = c.get_next_available_stream_id()
+            if priority:
+                c.send_headers(sid, headers, end_stream=True, priority_weight=256, priority_exclusive=True)
+            else:
+                c.send_headers(sid, headers, end_stream=True)
         out.append(c.data_to_send())
         c.streams.clear()  # never answered here: forget them, or the client runs out of concurrent streams
     return out
@@ -140,7 +152,9 @@ async def measure(n: int, rounds: int, streams: int, profile: bool) -> dict[str,
         conn.connection_made(t)  # type: ignore[arg-type]
         preface = t.first
         warm = 200
-        frames = client_batches(preface, headers, warm + batches_per_round * rounds, streams)
+        frames = client_batches(
+            preface, headers, warm + batches_per_round * rounds, streams, name in PRIORITY
+        )
         pos = 0
         pos = await drive(conn, frames, response, warm, pos)  # warm up: caches, specialisation, HPACK tables
         assert t.written and not conn.streams and not conn.closing, "the exchanges did not complete"

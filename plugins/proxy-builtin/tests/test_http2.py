@@ -425,6 +425,27 @@ def test_control_frame_floods_get_enhance_your_calm(h2proxy, kind):
     assert c.goaway is not None and c.goaway.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
 
 
+def test_requests_with_priority_in_their_headers_are_not_a_priority_flood(h2proxy):
+    """Browsers put a priority in every request's HEADERS frame: more requests on one connection than the
+    PRIORITY frame limit (1000 per 10 s) are all served (they were cut off with ENHANCE_YOUR_CALM)."""
+    p, _ = h2proxy
+    c = H2Client(p.https_port, "h2.test")
+    served = 0
+    for _ in range(24):
+        sids = []
+        for _ in range(50):
+            sid = c.h2.get_next_available_stream_id()
+            c.h2.send_headers(
+                sid, c.headers("/"), end_stream=True, priority_weight=220, priority_exclusive=True
+            )
+            sids.append(sid)
+        c.flush()
+        results = c.wait(sids)
+        served += sum(r["status"] == 200 and r["body"] == b"h2app" for r in results)
+    assert served == 1200 and c.goaway is None
+    c.close()
+
+
 def test_idle_connection_is_closed_with_goaway(proxy_factory, backend_factory):
     b = backend_factory("idle")
     p = proxy_factory(idle_timeout=0.5)

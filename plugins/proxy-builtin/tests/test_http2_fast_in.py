@@ -234,3 +234,63 @@ def test_closed_streams_do_not_count_against_the_limit():
     a, b = outcome(lib, receive_library, chunk), outcome(fast, receive_fast, chunk)
     assert a == b and a[1] is not None  # the third open stream: refused by both
     assert len(fast.streams) <= 3
+
+
+def priority_headers(
+    c: h2.connection.H2Connection, sid: int, depends_on: int, weight: int, exclusive: bool
+) -> bytes:
+    f = HeadersFrame(sid)
+    f.data = c.encoder.encode(GET)
+    for flag in ("END_HEADERS", "END_STREAM", "PRIORITY"):
+        f.flags.add(flag)
+    f.depends_on, f.stream_weight, f.exclusive = depends_on, weight, exclusive
+    return f.serialize()
+
+
+def test_headers_with_priority_as_browsers_send_them():
+    c, first = preface()
+    c.send_headers(1, GET, end_stream=True)
+    opening = c.data_to_send()
+    chunk = priority_headers(c, 3, 0, 255, True) + priority_headers(c, 5, 3, 15, False)
+    TAKEN.clear()
+    results = check([first, opening, chunk])
+    assert TAKEN[2] == len(chunk)  # the fast path took both
+    events = results[2][0]
+    assert [e.split()[0] for e in events] == [
+        "<RequestReceived",
+        "<StreamEnded",
+        "<PriorityUpdated",
+        "<RequestReceived",
+        "<StreamEnded",
+        "<PriorityUpdated",
+    ]
+    assert events[5] == "<PriorityUpdated stream_id:5, weight:16, depends_on:3, exclusive:False>"
+
+
+def test_priority_details_match_the_librarys():
+    c, first = preface()
+    c.send_headers(1, GET, end_stream=True)
+    opening = c.data_to_send()
+    chunk = priority_headers(c, 3, 1, 7, True)
+    lib, fast = server(), server()
+    receive_library(lib, first + opening)
+    receive_fast(fast, first + opening)
+    a, b = receive_library(lib, chunk), receive_fast(fast, chunk)
+    pa, pb = a[0].priority_updated, b[0].priority_updated
+    assert (pa.stream_id, pa.depends_on, pa.weight, pa.exclusive) == (
+        pb.stream_id,
+        pb.depends_on,
+        pb.weight,
+        pb.exclusive,
+    )
+    assert (pb.depends_on, pb.weight, pb.exclusive) == (1, 8, True)
+
+
+def test_a_stream_depending_on_itself_ends_the_connection_as_in_the_library():
+    c, first = preface()
+    c.send_headers(1, GET, end_stream=True)
+    opening = c.data_to_send()
+    TAKEN.clear()
+    results = check([first, opening, priority_headers(c, 3, 3, 15, False)])
+    assert results[-1][1] is not None and results[-1][2]  # an error and a GOAWAY, from both
+    assert TAKEN[2] == -1  # raised by the fast path itself

@@ -470,11 +470,13 @@ class H2Conn:
             self._goaway(code)
             return
         ev: Any
+        own = None  # the priority a request's HEADERS frame carried (browsers send one with every request)
         for ev in events:
             if self.closing:
                 return
             kind = type(ev)
             if kind is h2.events.RequestReceived:
+                own = ev.priority_updated
                 self._request(ev)
             elif kind is h2.events.DataReceived:
                 self._data(ev)
@@ -488,8 +490,9 @@ class H2Conn:
                 self.pings += 1
                 self._flood_check()
             elif kind is h2.events.PriorityUpdated:
-                self.prios += 1
-                self._flood_check()
+                if ev is not own:  # PRIORITY frames only: a request's own priority costs no extra frame
+                    self.prios += 1
+                    self._flood_check()
             elif kind is h2.events.RemoteSettingsChanged:
                 self.settings += 1
                 self._flood_check()

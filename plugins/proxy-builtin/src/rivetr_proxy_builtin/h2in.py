@@ -12,7 +12,7 @@ checks the fields itself): the stream's state and flags, its expected content le
 end the connection as its ``receive_data`` does (GOAWAY queued, exception raised).
 
 Everything else (the connection preface, SETTINGS, DATA, WINDOW_UPDATE, RST_STREAM, PING, GOAWAY, a HEADERS
-frame with PADDED or PRIORITY, one split into CONTINUATION frames, one for an existing or lower stream, a
+frame with PADDED, one split into CONTINUATION frames, one for an existing or lower stream, a
 frame larger than allowed, a partial frame) goes to the library from the first such frame on, with all the
 bytes after it.
 
@@ -24,13 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 from h2.connection import AllowedStreamIDs, ConnectionState, _decode_headers
-from h2.events import RequestReceived, StreamEnded
+from h2.events import PriorityUpdated, RequestReceived, StreamEnded
 from h2.exceptions import ProtocolError, TooManyStreamsError
 from h2.stream import StreamState
 from h2.utilities import is_informational_response
 
 _HEADERS = 0x1
-_END_STREAM, _END_HEADERS = 0x1, 0x4
+_END_STREAM, _END_HEADERS, _PRIORITY = 0x1, 0x4, 0x20
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 _ODD = AllowedStreamIDs.ODD
 _OPEN, _HALF_CLOSED_REMOTE = StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE
@@ -59,12 +59,19 @@ def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
         if data[pos + 3] != _HEADERS:
             break
         flags = data[pos + 4]
-        if flags & ~_END_STREAM != _END_HEADERS:  # exactly END_HEADERS (+ END_STREAM): no padding, priority
+        if (
+            flags & ~(_END_STREAM | _PRIORITY) != _END_HEADERS
+        ):  # END_HEADERS (+ END_STREAM, PRIORITY), no padding
             break
         length = int.from_bytes(data[pos : pos + 3], "big")
         end = pos + 9 + length
         if end > n or length > max_size:
             break
+        start = pos + 9
+        if flags & _PRIORITY:  # browsers' HEADERS carry a dependency and a weight before the block
+            if length < 5:
+                break  # the library's "frame data missing"
+            start += 5
         sid = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
         if not sid & 1 or sid <= h2c.highest_inbound_stream_id:
             break  # an even, reused or lower stream id: the library's errors
@@ -75,7 +82,7 @@ def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
             if len(h2c.streams) >= max_streams and h2c.open_inbound_streams + 1 > max_streams:
                 msg = f"Max inbound streams is {max_streams}"
                 raise TooManyStreamsError(msg)
-            headers = _decode_headers(h2c.decoder, data[pos + 9 : end])
+            headers = _decode_headers(h2c.decoder, data[start:end])
             stream = h2c._begin_new_stream(sid, _ODD)
             ended = bool(flags & _END_STREAM)
             if plain and not is_informational_response(headers):
@@ -95,7 +102,23 @@ def take_requests(h2c: Any, data: bytes) -> tuple[list[Any], int]:
                     events.append(ev)
                 stream._initialize_content_length(headers)
             else:
-                events += stream.receive_headers(headers, ended, None)[1]
+                stream_events = stream.receive_headers(headers, ended, None)[1]
+                ev = stream_events[0]
+                events += stream_events
+            if flags & _PRIORITY:
+                # The library's _receive_priority_frame, after the stream as there: a PriorityUpdated event,
+                # also hung on the request's event; a stream depending on itself is a connection error.
+                dep = int.from_bytes(data[pos + 9 : pos + 13], "big")
+                pri = PriorityUpdated()
+                pri.stream_id = sid
+                pri.depends_on = dep & 0x7FFFFFFF
+                pri.exclusive = bool(dep >> 31)
+                pri.weight = data[pos + 13] + 1
+                if pri.depends_on == sid:
+                    msg = f"Stream {sid} may not depend on itself"
+                    raise ProtocolError(msg)
+                ev.priority_updated = pri
+                events.append(pri)
         except ProtocolError as e:
             h2c._terminate_connection(e.error_code)  # as the library's receive_data: GOAWAY, then raise
             raise
