@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import uuid
@@ -154,6 +155,8 @@ def _fetch_from(ns: str, address: str, port: int) -> bool:
 
 
 async def test_published_port_firewall(swarm_engine: EngineEnv, docker_httpd_image: str) -> None:
+    if os.geteuid() != 0 or shutil.which("iptables") is None:
+        pytest.skip("the published-port firewall needs root and iptables")
     labels = {"rivetr.test": f"fw-{uuid.uuid4().hex[:8]}"}
     runtime = SwarmRuntime(swarm_engine.docker_socket, port_firewall=True, project_firewall=False)
     rules = firewall.PortFirewall()
