@@ -281,7 +281,9 @@ LOG_LEVEL = "info"
   LOG_LEVEL. ...`); a project file that leaves them as they are (an export of this server) applies.
   `rivetr apps show web` prints `managed by rivetr.toml at 1a2b3c4d5e6f: env (LOG_LEVEL), port`, and a refused
   `rivetr apps update` prints the API's message. A deployment whose file no longer has a key hands the setting
-  back at once.
+  back at once. The refusal belongs to the services that make each change, not to the API's handlers: any other
+  caller in the server gets the same 409; only the deployment applying the file, and `rivetr apply` once its plan
+  passed the check above, change what the file manages.
 - **Audited**: a deployment whose file changed settings writes an audit entry with the actor
   `rivetr.toml at <commit>`, the action `deployments.repo_config`, the app and deployment as its target and the
   log's lines as its `changes` (`GET /api/audit`, `rivetr audit`, the dashboard's Audit log).
