@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from rivetr_runtime_swarm import firewall
 
+from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
 from tests.support.engines import EngineEnv
 
 
@@ -44,3 +46,36 @@ def swarm_engine(engine_env: EngineEnv) -> Iterator[EngineEnv]:
                 if _docker("network", "rm", "docker_gwbridge").returncode == 0:
                     break
                 time.sleep(0.2)
+
+
+def _listed(kind: str, label: str) -> list[str]:
+    return _docker(kind, "ls", "-q", "--filter", f"label={label}").stdout.split()
+
+
+@pytest.fixture
+def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
+    """A real `rivetr serve` with the swarm runtime on the swarm engine; at the end its services (and their
+    containers) and swarm secrets are removed, whatever the test left."""
+    env = {
+        **E2E_ENV,
+        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
+        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": swarm_engine.docker_socket,
+    }
+    # The e2e helpers start an engine's server; the env makes it select the swarm runtime on that engine.
+    rivetr = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
+    try:
+        yield rivetr
+    finally:
+        label = f"rivetr.instance={rivetr.instance_id()}"
+        rivetr.server.stop(timeout=15)
+        services = _listed("service", label)
+        if services:
+            _docker("service", "rm", *services)
+            for _ in range(100):  # their containers go a moment later
+                if not rivetr.containers():
+                    break
+                time.sleep(0.1)
+        for secret in _listed("secret", label):
+            _docker("secret", "rm", secret)
+        rivetr.cleanup()
+        shutdown_proxy(rivetr.server.data_dir)

@@ -6,14 +6,11 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
-from tests.support.engines import EngineEnv
+from tests.e2e.conftest import Rivetr
 from tests.support.proxy import http_get
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -27,31 +24,6 @@ def _services(label: str) -> list[str]:
         timeout=60,
     )
     return out.stdout.split()
-
-
-@pytest.fixture
-def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
-    env = {
-        **E2E_ENV,
-        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
-        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": swarm_engine.docker_socket,
-    }
-    # The e2e helpers start an engine's server; the env makes it select the swarm runtime on that engine.
-    rivetr = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
-    try:
-        yield rivetr
-    finally:
-        label = f"rivetr.instance={rivetr.instance_id()}"
-        rivetr.server.stop(timeout=15)
-        services = _services(label)
-        if services:
-            subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
-            for _ in range(100):  # their containers go a moment later
-                if not rivetr.containers():
-                    break
-                time.sleep(0.1)
-        rivetr.cleanup()
-        shutdown_proxy(rivetr.server.data_dir)
 
 
 def _loop(port: int, host: str, allowed: set[str], stop: threading.Event, out: dict[str, Any]) -> None:

@@ -5,48 +5,16 @@ through the proxy. The node's labels are restored in a ``finally``."""
 
 from __future__ import annotations
 
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
-from tests.support.engines import EngineEnv
+from tests.e2e.conftest import Rivetr
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 LABEL = "rivetr-e2e-tier"
-
-
-@pytest.fixture
-def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
-    env = {
-        **E2E_ENV,
-        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
-        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": swarm_engine.docker_socket,
-    }
-    rivetr = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
-    try:
-        yield rivetr
-    finally:
-        label = f"label=rivetr.instance={rivetr.instance_id()}"
-        rivetr.server.stop(timeout=15)
-        listed = subprocess.run(
-            ["docker", "service", "ls", "-q", "--filter", label], capture_output=True, text=True, timeout=60
-        )
-        if listed.stdout.split():
-            subprocess.run(
-                ["docker", "service", "rm", *listed.stdout.split()], capture_output=True, timeout=60
-            )
-            for _ in range(100):
-                if not rivetr.containers():
-                    break
-                time.sleep(0.1)
-        rivetr.cleanup()
-        shutdown_proxy(rivetr.server.data_dir)
 
 
 def test_a_constraint_no_node_satisfies_fails_the_deploy_then_a_label_lets_it_run(

@@ -13,14 +13,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rivetr_runtime_swarm import firewall
 
-from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
-from tests.support.engines import BASE_IMAGE, EngineEnv
+from tests.e2e.conftest import Rivetr
+from tests.support.engines import BASE_IMAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -78,31 +77,10 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
 
 
 @pytest.fixture
-def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
-    env = {
-        **E2E_ENV,
-        "RIVETR_RUNTIME__RUNTIME_TYPE": "swarm",
-        "RIVETR_PLUGINS__RUNTIME_SWARM__SOCKET": swarm_engine.docker_socket,
-    }
-    rivetr = start_rivetr("docker", tmp_path / "rivetr", **env)  # type: ignore[arg-type]
-    try:
-        yield rivetr
-    finally:
-        label = f"rivetr.instance={rivetr.instance_id()}"
-        rivetr.server.stop(timeout=15)
-        services = _quiet("service", "ls", "-q", "--filter", f"label={label}")
-        if services:
-            subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
-            for _ in range(100):
-                if not rivetr.containers():
-                    break
-                time.sleep(0.1)
-        for secret in _quiet("secret", "ls", "-q", "--filter", f"label={label}"):
-            subprocess.run(["docker", "secret", "rm", secret], capture_output=True, timeout=60)
-        rivetr.cleanup()
-        shutdown_proxy(rivetr.server.data_dir)
-        # The rule outlives `rivetr serve` on purpose (a firewall must not vanish with it): a test removes it.
-        firewall.switch_off(firewall.PortFirewall())
+def swarm_rivetr(swarm_rivetr: Rivetr) -> Iterator[Rivetr]:
+    yield swarm_rivetr
+    # The rule outlives `rivetr serve` on purpose (a firewall must not vanish with it): a test removes it.
+    firewall.switch_off(firewall.PortFirewall())
 
 
 def _deploy(rivetr: Rivetr, stack_id: str) -> dict[str, Any]:
