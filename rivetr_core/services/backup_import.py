@@ -103,16 +103,12 @@ async def import_app_backup(
         key, "apps/", "not an app's volume archive: apps/<app>-<id>/<file>.tar.<zst|gz>[.enc]"
     )
     have = {v.name: v for v in await ctx.services.volumes.for_app(app.id) if v.kind == "volume"}
-    names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
-    missing = [n for n in names if n not in have]
-    if missing or not names:
-        raise ValidationFailed.on(
-            "volumes",
-            f"{app.name} has no volume named {', '.join(map(repr, missing))}"
-            if missing
-            else f"{app.name} has no named volume to restore into (apply the project file first)",
-            available=sorted(have),
-        )
+    names = _chosen_volumes(
+        volumes,
+        have,
+        f"{app.name} has no volume named",
+        f"{app.name} has no named volume to restore into (apply the project file first)",
+    )
     row = Backup(
         what="volumes",
         app_id=app.id,
@@ -137,6 +133,17 @@ def _volume_archive(key: str, prefix: str, shape: str) -> tuple[str, bool]:
     return parts[-1], encrypted
 
 
+def _chosen_volumes(volumes: list[str] | None, have: dict[str, Any], missing: str, none: str) -> list[str]:
+    """The volumes an import names (default: every one ``have`` holds), each one of ``have``; ``ValidationFailed``
+    on ``volumes`` with ``missing`` + the unknown names, or ``none`` when there is nothing to restore into."""
+    names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
+    unknown = [n for n in names if n not in have]
+    if unknown or not names:
+        message = f"{missing} {', '.join(map(repr, unknown))}" if unknown else none
+        raise ValidationFailed.on("volumes", message, available=sorted(have))
+    return names
+
+
 async def import_stack_backup(
     ctx: RivetrContext,
     stack_id: str,
@@ -159,16 +166,12 @@ async def import_stack_backup(
         key, "stacks/", "not a stack's volume archive: stacks/<stack>-<id>/<file>.tar.<zst|gz>[.enc]"
     )
     have = {v.name: v for v in await backups.stack_volumes(stack)}
-    names = list(dict.fromkeys(volumes)) if volumes is not None else sorted(have)
-    missing = [n for n in names if n not in have]
-    if missing or not names:
-        raise ValidationFailed.on(
-            "volumes",
-            f"stack {stack.name} declares no volume named {', '.join(map(repr, missing))}"
-            if missing
-            else f"stack {stack.name} declares no named volume to restore into (give it its compose file first)",
-            available=sorted(have),
-        )
+    names = _chosen_volumes(
+        volumes,
+        have,
+        f"stack {stack.name} declares no volume named",
+        f"stack {stack.name} declares no named volume to restore into (give it its compose file first)",
+    )
     row = Backup(
         what="stack",
         stack_id=stack.id,
