@@ -18,6 +18,43 @@ _ROTATED_MARK = "is not a valid container log line"
 _ROTATION_RETRIES = 3
 
 
+def log_params(tail: int | None, follow: bool, since: datetime | None) -> dict[str, Any]:
+    """The query of the engine's log endpoints (containers' and swarm tasks'), timestamps on."""
+    params: dict[str, Any] = {
+        "stdout": 1,
+        "stderr": 1,
+        "timestamps": 1,
+        "follow": 1 if follow else 0,
+        "tail": "all" if tail is None or tail < 0 else str(tail),
+    }
+    if since is not None:
+        params["since"] = int(since.timestamp())
+    return params
+
+
+def multiplexed_frames(raw: Any) -> Iterator[tuple[str, bytes]]:
+    """Blocking: ``(stream, data)`` frames of an engine log stream with 8-byte multiplex headers."""
+    while True:
+        header = raw.read(8)
+        if len(header) < 8:
+            return
+        stream_type, length = struct.unpack(">BxxxL", header)
+        if not length:
+            continue
+        data = raw.read(length)
+        if not data:
+            return
+        yield ("stderr" if stream_type == 2 else "stdout"), data
+
+
+def log_line(stream: str, raw_line: bytes) -> LogLine:
+    """One line of a timestamped log stream: the engine's timestamp taken off the text."""
+    text = raw_line.decode("utf-8", "replace").rstrip("\r")
+    stamp, sep, rest = text.partition(" ")
+    ts = parse_time(stamp) if sep else None
+    return LogLine(line=rest if ts else text, stream=stream, ts=ts)  # type: ignore[arg-type]
+
+
 class LogsMixin(EngineClient):
     """The ``logs`` part of the runtime Protocol."""
 
@@ -37,17 +74,7 @@ class LogsMixin(EngineClient):
             while chunk := raw.read1(65536) if hasattr(raw, "read1") else raw.read(4096):
                 yield "stdout", chunk
             return
-        while True:
-            header = raw.read(8)
-            if len(header) < 8:
-                return
-            stream_type, length = struct.unpack(">BxxxL", header)
-            if not length:
-                continue
-            data = raw.read(length)
-            if not data:
-                return
-            yield ("stderr" if stream_type == 2 else "stdout"), data
+        yield from multiplexed_frames(raw)
 
     async def logs(
         self, container_id: str, tail: int = 100, follow: bool = False, since: datetime | None = None
@@ -57,23 +84,9 @@ class LogsMixin(EngineClient):
         the engine goes away."""
         data = await self._call(lambda: self._api().inspect_container(container_id), container=container_id)
         tty = bool((data.get("Config") or {}).get("Tty"))
-        params: dict[str, Any] = {
-            "stdout": 1,
-            "stderr": 1,
-            "timestamps": 1,
-            "follow": 1 if follow else 0,
-            "tail": "all" if tail is None or tail < 0 else str(tail),
-        }
-        if since is not None:
-            params["since"] = int(since.timestamp())
+        params = log_params(tail, follow, since)
         pending = {"stdout": b"", "stderr": b""}
-
-        def to_line(stream: str, raw_line: bytes) -> LogLine:
-            text = raw_line.decode("utf-8", "replace").rstrip("\r")
-            stamp, sep, rest = text.partition(" ")
-            ts = parse_time(stamp) if sep else None
-            return LogLine(line=rest if ts else text, stream=stream, ts=ts)  # type: ignore[arg-type]
-
+        to_line = log_line
         produce = functools.partial(self._log_frames, container_id, params, tty)
         for attempt in range(_ROTATION_RETRIES + 1):
             started = False
