@@ -14,11 +14,9 @@ of its own: tests/support/server.py):
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sqlite3
 import subprocess
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,6 @@ def _postgres(url: str, sql: str, args: tuple[Any, ...], *, fetch: bool) -> tupl
     statement = re.sub(r"\?", lambda _: f"${next(numbered)}", sql)
     result: list[tuple[Any, ...]] = []
     changed = [0]
-    failure: list[BaseException] = []
 
     async def run() -> None:
         conn = await asyncpg.connect(
@@ -74,17 +71,9 @@ def _postgres(url: str, sql: str, args: tuple[Any, ...], *, fetch: bool) -> tupl
         finally:
             await conn.close()
 
-    def target() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failure.append(exc)
+    from tests.support.postgres import run_apart
 
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
+    run_apart(run)
     return result, changed[0]
 
 

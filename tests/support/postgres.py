@@ -26,8 +26,9 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -220,19 +221,36 @@ def database_url_for(data_dir: Path) -> str:
 template: str | None = None
 
 
+def run_apart(make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+    """Run ``make()`` to the end on an event loop of its own in a thread of its own (sync callers may be inside a
+    running loop, where ``asyncio.run`` is refused); its exception is raised here."""
+    import asyncio
+    import threading
+
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def _migrated_template() -> str:
     """:data:`template`, created and migrated now if no test app made it yet (from sync code: in a thread of its
     own, as the caller's event loop may be running)."""
     global template
     if template is None:
-        import asyncio
-        import threading
-
         from rivetr_core.db import Database
 
         server = shared_server()
         name = server.create_database()
-        failure: list[BaseException] = []
 
         async def migrate() -> None:
             db = Database(server.url(name))
@@ -241,17 +259,7 @@ def _migrated_template() -> str:
             finally:
                 await db.close()  # CREATE DATABASE ... TEMPLATE needs it unused
 
-        def run() -> None:
-            try:
-                asyncio.run(migrate())
-            except BaseException as exc:  # re-raised in the caller's thread
-                failure.append(exc)
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        thread.join()
-        if failure:
-            raise failure[0]
+        run_apart(migrate)
         template = name
     return template
 
