@@ -318,3 +318,38 @@ async def test_state_backup_outcomes_are_events_failure_included(api, monkeypatc
     _, body = await api.get("/api/schedules")
     (job,) = [j for j in body["items"] if j["name"] == "rivetr-state-backup"]
     assert job["last_status"] == "failed" and "not-a-dir" in job["last_error"]
+
+
+async def test_a_wake_during_a_tick_ends_the_coming_wait() -> None:
+    """run_now() sets the wake while the loop may be inside tick() or _sleep_seconds() (both await the
+    database): that wake must end the wait that follows, not be cleared and lost until max_sleep."""
+    s = Scheduler(_ctx(SimpleNamespace()), max_sleep=3600)
+    ticks: list[int] = []
+    second_tick = asyncio.Event()
+
+    async def tick() -> list[Any]:
+        ticks.append(len(ticks))
+        if len(ticks) == 2:
+            second_tick.set()
+        return []
+
+    async def nothing() -> None:
+        return None
+
+    async def sleep_seconds() -> float:
+        if len(ticks) == 1:
+            s.wake()  # a run_now() landing while the loop reads the next due time
+        return 3600.0
+
+    s.tick = tick  # type: ignore[method-assign]
+    s.recover = nothing  # type: ignore[method-assign]
+    s.skip_missed = nothing  # type: ignore[method-assign]
+    s._sleep_seconds = sleep_seconds  # type: ignore[method-assign]
+    loop = asyncio.create_task(s._loop())
+    try:
+        # A hang guard, not a timing: without the wake the loop sleeps an hour.
+        await asyncio.wait_for(second_tick.wait(), timeout=20)
+    finally:
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop

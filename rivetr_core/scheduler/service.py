@@ -352,6 +352,10 @@ class Scheduler:
         await self.recover()
         await self.skip_missed()
         while True:
+            # Cleared before the tick reads the jobs, not after: a wake() (run_now) landing while the tick or
+            # _sleep_seconds awaits the database must end the coming wait, not be cleared and lost until the
+            # next due job, hours away for a daily one.
+            self._wake.clear()
             try:
                 await self.tick()
                 await self.recover()  # leases that lapsed (a run of a process gone elsewhere)
@@ -359,7 +363,6 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler: tick failed; retrying")
                 delay = 5.0
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.05))
             except TimeoutError:
