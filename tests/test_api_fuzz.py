@@ -22,8 +22,8 @@ import pytest
 from tests.support.fuzz import run_fuzz
 from tests.support.server import ApiClient
 
-# Its server never deploys: it runs beside the engine tests (tests/support/workers.py).
-pytestmark = pytest.mark.engine_free
+# Its server never deploys, but the fuzzer turns on and runs cleanups, whose build-cache prune empties the
+# engine's whole build cache: it runs with the Docker engine tests, never beside them (tests/support/workers.py).
 
 PUBLIC_OPERATIONS = {
     ("post", "/api/auth/login"),
