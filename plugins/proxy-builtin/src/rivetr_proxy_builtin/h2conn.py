@@ -482,6 +482,10 @@ class H2Conn:
                 self._data(ev)
             elif kind is h2.events.StreamEnded:
                 self._request_end(ev.stream_id)
+            elif kind is h2.events.TrailersReceived:
+                from .h2upstream import request_trailers  # kept for an h2c upstream only
+
+                request_trailers(self, ev)
             elif kind is h2.events.WindowUpdated:
                 self._window(ev.stream_id)
             elif kind is h2.events.StreamReset:
