@@ -40,6 +40,9 @@ class Route:
     error_pages: dict[str, str] = field(default_factory=dict)
     #: Maintenance mode: the HTML page answered with 503 + Retry-After instead of forwarding; None: off.
     maintenance: str | None = None
+    #: How the proxy talks to the upstreams: ``"http1"`` (HTTP/1.1) or ``"h2c"`` (HTTP/2 cleartext with prior
+    #: knowledge: HTTP/2 clients' streams are forwarded as streams, trailers included; for gRPC).
+    upstream_protocol: str = "http1"
 
 
 @dataclass

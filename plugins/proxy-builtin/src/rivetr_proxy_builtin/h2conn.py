@@ -647,12 +647,15 @@ class H2Conn:
             if answer is not None:
                 return self._local(s, plain_response(200, b"OK", answer, False))
         entry = w.routes.lookup(hkey)
+        to_h2c = False
         if entry is not None and entry.special is not None:
             # Path routes, redirects, basic auth: the HTTP/1.1 path's rules, the stream standing in for the
             # client connection (it answers through _local; the request line in out[0] may be rewritten).
             entry = apply_rules(s, ex, entry, method, host, hkey, out, True)  # type: ignore[arg-type]
             if entry is None:
                 return None
+            # upstream_protocol = "h2c" (gRPC): the stream goes to the app as an HTTP/2 stream (.h2upstream).
+            to_h2c = entry.special is not None and entry.special.h2c
         if entry is None:
             w.unmatched[0] += 1
             return self._local(s, error_response(404, False))
@@ -673,6 +676,10 @@ class H2Conn:
         )
         if entry.hsts:
             ex.hsts = True
+        if to_h2c:
+            from .h2upstream import forward  # a worker without h2c routes never loads it
+
+            return forward(self, s, ex, upstream, out, cl, has_body, headers)
         if ae is not None and entry.compress and w.compress is not None:
             ex.accept = ae  # the upstream side compresses the response (see .compress)
         if has_body:

@@ -11,7 +11,9 @@ them alone, so a plain host costs the hot path one attribute test. Order, per re
    are appended to the target);
 4. basic auth (skipped when the request is about to be redirected to HTTPS: credentials never travel in clear
    for a site that has a certificate); the Authorization header is not forwarded;
-5. prefix stripping: ``/v1/x?q`` reaches the app as ``/x?q`` (``/v1`` as ``/``), with ``X-Forwarded-Prefix``.
+5. prefix stripping: ``/v1/x?q`` reaches the app as ``/x?q`` (``/v1`` as ``/``), with ``X-Forwarded-Prefix``;
+6. ``upstream_protocol = "h2c"`` (gRPC): HTTP/2 streams go to the app over HTTP/2 cleartext (:mod:`.h2upstream`,
+   dispatched by :mod:`.h2conn`); an HTTP/1.1 request gets 505 here (it has no HTTP/2 stream to forward).
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ _cache: dict[bytes, tuple[float, bool]] = {}
 #: request with credentials the cache does not know answers 429 (the cache keeps serving known ones).
 VERIFY_PER_SECOND = 8
 _budget = [0.0, 0]  # [window start, verifications in it]
+#: The route dict's ``upstream_protocol`` values: HTTP/1.1 (the default) or HTTP/2 cleartext with prior knowledge.
+UPSTREAM_PROTOCOLS = ("http1", "h2c")
+_H2_ONLY_BODY = b"This route speaks HTTP/2 only (gRPC): connect over HTTPS with HTTP/2.\n"
+H2_ONLY = (
+    b"HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+    b"Cache-Control: no-store\r\n%%s\r\n" % len(_H2_ONLY_BODY)
+) + b"%s"
 THROTTLED = (
     b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
     b"Content-Length: 36\r\nCache-Control: no-store\r\n%s\r\nToo many login attempts; try again.\n"
@@ -142,7 +151,7 @@ def verify_password(password: bytes, stored: bytes) -> bool:
 class Rules:
     """A host's path dispatch (``paths``), or a route's own rules; None fields are unused."""
 
-    __slots__ = ("auth", "canonical", "maintenance", "paths", "prefix", "redirects", "strip")
+    __slots__ = ("auth", "canonical", "h2c", "maintenance", "paths", "prefix", "redirects", "strip")
 
     def __init__(
         self,
@@ -154,6 +163,7 @@ class Rules:
         redirects: list[tuple[bytes, bytes, int]] | None = None,
         auth: BasicAuth | None = None,
         maintenance: bytes | None = None,
+        h2c: bool = False,
     ) -> None:
         self.paths = paths
         self.canonical = canonical
@@ -162,6 +172,7 @@ class Rules:
         self.redirects = redirects or []
         self.auth = auth
         self.maintenance = maintenance  # the page answered (503) instead of forwarding (.error_pages)
+        self.h2c = h2c  # upstream_protocol = "h2c": HTTP/2 clients are forwarded over h2c (.h2upstream)
 
 
 def route_rules(r: dict[str, Any], prefix: str) -> Rules | None:
@@ -177,10 +188,11 @@ def route_rules(r: dict[str, Any], prefix: str) -> Rules | None:
     auth = r.get("auth")
     basic = BasicAuth(str(auth.get("realm") or "Restricted"), dict(auth["users"])) if auth else None
     maintenance = r["maintenance"].encode() if r.get("maintenance") else None
-    if not (strip or redirects or basic or maintenance):
+    h2c = r.get("upstream_protocol") == "h2c"
+    if not (strip or redirects or basic or maintenance or h2c):
         return None
     return Rules(
-        prefix=prefix.encode(), strip=strip, redirects=redirects, auth=basic, maintenance=maintenance
+        prefix=prefix.encode(), strip=strip, redirects=redirects, auth=basic, maintenance=maintenance, h2c=h2c
     )
 
 
@@ -315,6 +327,17 @@ def apply_rules(
         rest = _rest(raw_path, path, rules.prefix) or b"/"
         out[0] = b"%s %s %s" % (method, rest + qmark + query, out[0][-10:])
         out.append(b"X-Forwarded-Prefix: %s\r\n" % rules.prefix)
+    # An HTTP/2 stream (h2conn.H2Stream, its own transport) goes on to .h2upstream; an HTTP/1.1 request has no
+    # stream to forward to an h2c app: 505, unless it is about to be redirected to HTTPS (where h2 is offered).
+    if (
+        rules.h2c
+        and conn.t is not conn
+        and not (
+            entry.https_redirect and not conn.tls and w.tls_port and w.cert_domain(hkey.decode()) is not None
+        )
+    ):
+        conn._local(ex, H2_ONLY % (_close_field(close), _H2_ONLY_BODY), not close)
+        return None
     return entry
 
 
@@ -345,6 +368,11 @@ def clean_rules(r: dict[str, Any]) -> dict[str, Any]:
             "realm": str(auth.get("realm") or "Restricted"),
             "users": {str(u): str(h) for u, h in dict(auth["users"]).items()},
         }
+    proto = r.get("upstream_protocol") or "http1"
+    if proto not in UPSTREAM_PROTOCOLS:
+        raise ValueError(f"upstream_protocol must be http1 or h2c, got {proto!r}")
+    if proto == "h2c":
+        out["upstream_protocol"] = proto
     out.update(clean_pages(r))  # the app's error and maintenance pages
     route_rules({**out}, prefix)  # raises on a bad redirect rule
     return out
