@@ -22,6 +22,8 @@ async def test_the_engine_is_one_standalone_node(tmp_path: Path, runtime: Docker
         assert node["id"] == "local" and node["role"] == "standalone" and node["state"] == "ready", node
         assert node["engine_version"] == info.version and node["os"] == info.extra.get("os"), node
         assert node["cpus"] and node["memory"], node
+        # Its engine is the one the runtime talks to: exec, stats and pause reach every container.
+        assert (node["engine_status"], node["engine_endpoint"]) == ("local", info.extra["address"]), node
         # Other tests' containers may come and go meanwhile: a count of the engine's, not an exact one.
         assert isinstance(node["running_tasks"], int) and node["running_tasks"] >= 0, node
         assert abs(node["running_tasks"] - running) < 50, (node, running)

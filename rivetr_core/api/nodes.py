@@ -41,6 +41,19 @@ class NodeOut(ApiModel):
     arch: str | None
     engine_labels: dict[str, str] = Field(description="The engine's own labels (`engine.labels.<key>`).")
     message: str | None = Field(description="Why the node is down, when the engine says.")
+    engine_endpoint: str | None = Field(
+        None,
+        description="How Rivetr reaches this node's own engine (exec, terminals, stats and pause of its tasks): "
+        "the runtime's socket for the node it talks to, the address `[plugins.runtime-swarm] node_engines` "
+        "gives for another node; null: none configured.",
+    )
+    engine_status: str | None = Field(
+        None,
+        description="local (the engine the runtime talks to), reachable, unreachable (engine_error says why) or "
+        "not_configured (its tasks' exec, stats and pause answer 409 task_on_another_node); null: the runtime "
+        "does not tell.",
+    )
+    engine_error: str | None = Field(None, description="Why the node's engine did not answer.")
 
 
 class NodesOut(ApiModel):

@@ -18,8 +18,24 @@ def nodes() -> None:
     """The cluster's nodes: list, show, drain, activate, label (swarm runtime)."""
 
 
+#: ``rivetr nodes list``'s columns; ``engine``: whether Rivetr reaches the node's own engine (``engine_status``).
+LIST_COLUMNS = [
+    "id", "hostname", "role", "availability", "state", "address", "cpus", "memory", "tasks", "labels", "engine",
+]  # fmt: skip
+
+
 def _labels_text(labels: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+
+
+def _engine_status(node: dict[str, Any]) -> str:
+    """Whether Rivetr reaches the node's engine (exec, terminals, stats and pause of its tasks need it)."""
+    status = node.get("engine_status") or "-"
+    if status == "unreachable" and node.get("engine_error"):
+        return f"{status} ({node['engine_error']})"
+    if status == "not_configured":
+        return f"{status} (set [plugins.runtime-swarm] node_engines for {node['hostname']}: docs/scaling.md)"
+    return str(status)
 
 
 def _role(node: dict[str, Any]) -> str:
@@ -49,10 +65,11 @@ def nodes_list(conn: Connection, as_json: bool) -> None:
                 human_size(n["memory"]),
                 "-" if n["running_tasks"] is None else n["running_tasks"],
                 _labels_text(n["labels"]),
+                n.get("engine_status") or "-",
             )
             for n in body["items"]
         ],
-        ["id", "hostname", "role", "availability", "state", "address", "cpus", "memory", "tasks", "labels"],
+        LIST_COLUMNS,
     )
     if not body["cluster"]:
         click.echo(
@@ -76,6 +93,8 @@ def _show(node: dict[str, Any]) -> None:
             ("running tasks", "-" if node["running_tasks"] is None else node["running_tasks"]),
             ("labels", _labels_text(node["labels"])),
             ("engine labels", _labels_text(node.get("engine_labels") or {})),
+            ("engine endpoint", node.get("engine_endpoint") or "none"),
+            ("engine status", _engine_status(node)),
         ]
     )
     if node.get("warning"):

@@ -51,6 +51,14 @@ class NodeInfo:
     engine_labels: dict[str, str] = field(default_factory=dict)
     #: Why the node is down, when the engine says.
     message: str | None = None
+    #: How Rivetr reaches the node's own engine (for exec, terminals, stats and pause of the tasks it runs): the
+    #: address configured for it (the swarm runtime's ``node_engines``; the runtime's socket for the node it
+    #: talks to), None when there is none.
+    engine_endpoint: str | None = None
+    #: ``local`` (the engine the runtime talks to), ``reachable``, ``unreachable`` (``engine_error`` says why)
+    #: or ``not_configured``; None when the runtime does not tell.
+    engine_status: str | None = None
+    engine_error: str | None = None
 
 
 @runtime_checkable

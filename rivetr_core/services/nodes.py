@@ -98,6 +98,8 @@ class NodeService:
             running_tasks=running,
             os=info.extra.get("os") or None,
             arch=info.extra.get("arch") or None,
+            engine_endpoint=str(info.extra.get("address") or "") or None,
+            engine_status="local",
         )
 
     async def list(self) -> tuple[str, bool, builtins.list[NodeInfo]]:

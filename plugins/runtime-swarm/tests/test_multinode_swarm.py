@@ -7,19 +7,26 @@ worker moves its replica to the manager with the routes following it, and a task
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rivetr_runtime_swarm.runtime import SwarmRuntime, TaskOnAnotherNode
+from rivetr_runtime_swarm.servicespec import registry_reference
 
+from rivetr_core.contract import RivetrError, RunSpec
+from rivetr_core.contract.nodes import NodeInfo
+from rivetr_core.testing.helpers import HTTPD_PORT, unique_name
 from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
+from tests.support.auth_registry import start_auth_registry
 from tests.support.engines import EngineEnv
 from tests.support.proxy import http_get
 
@@ -247,3 +254,139 @@ def test_replicas_spread_over_two_nodes_and_survive_draining_one(
         _wait("requests answered after the replacement", lambda: loop.ok > ok_before + 20)
     assert before not in _route_upstreams(rivetr, host)
     print(f"task replaced by swarm ({before} -> {after}): {loop.ok} answered, {len(loop.failures)} failed")
+
+
+def _containers_of(node: second_node.SecondNode, service: str) -> list[str]:
+    return node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.id={service}").stdout.split()
+
+
+def _remove_services(label: str) -> None:
+    services = _docker("service", "ls", "-q", "--filter", f"label={label}").split()
+    if services:
+        subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
+
+
+async def test_node_engines_reach_a_task_on_the_worker(
+    two_nodes: second_node.SecondNode, engine_env: EngineEnv, docker_httpd_image: str
+) -> None:
+    """[plugins.runtime-swarm] node_engines: exec, stats and pause of a task on the worker go to the worker's
+    engine (its dockerd socket, on this machine); without the setting they stay a 409 saying how to set it, and
+    the nodes listing says which node's engine is reachable."""
+    tag = f"nodeengine-{uuid.uuid4().hex[:8]}"
+    spec = RunSpec(
+        image=docker_httpd_image,
+        name=unique_name("onworker"),
+        labels={"rivetr.test": tag},
+        container_port=HTTPD_PORT,
+        placement=["node.role==worker"],
+    )
+    common: dict[str, Any] = {"registry": engine_env.registry, "project_firewall": False}
+    without = SwarmRuntime(engine_env.docker_socket, **common)
+    runtime = SwarmRuntime(
+        engine_env.docker_socket, node_engines={second_node.HOSTNAME: two_nodes.docker_host}, **common
+    )
+    unreachable = SwarmRuntime(
+        engine_env.docker_socket,
+        node_engines={two_nodes.node_id: "unix:///nonexistent/docker.sock"},
+        **common,
+    )
+    try:
+        info = await runtime.run(spec)
+        [container] = _containers_of(two_nodes, info.id)  # the worker's engine runs it, not the manager's
+
+        with pytest.raises(TaskOnAnotherNode, match="node_engines") as refused:
+            await without.exec(info.id, ["hostname"])
+        assert refused.value.status == 409 and second_node.HOSTNAME in refused.value.message
+        assert await without.stats_many([info.id]) == {}
+
+        # A swarm task's container has its short id as its host name: the worker's container answered.
+        result = await runtime.exec(info.id, ["hostname"])
+        assert (result.exit_code, result.output.strip()) == (0, container)
+        stats = await runtime.stats(info.id)
+        assert stats.container_id == info.id and stats.memory_used > 0
+        paused = ["inspect", "--format", "{{.State.Paused}}", container]
+        await runtime.pause(info.id)
+        assert two_nodes.docker(*paused).stdout.strip() == "true"
+        await runtime.unpause(info.id)
+        assert two_nodes.docker(*paused).stdout.strip() == "false"
+        with pytest.raises(RivetrError, match="does not answer"):
+            await unreachable.exec(info.id, ["hostname"])
+
+        def engines(nodes: list[NodeInfo]) -> dict[str, tuple[str | None, str | None]]:
+            return {n.role: (n.engine_status, n.engine_endpoint) for n in nodes}
+
+        assert engines(await runtime.nodes()) == {
+            "manager": ("local", engine_env.docker_socket),
+            "worker": ("reachable", two_nodes.docker_host),
+        }
+        assert engines(await without.nodes())["worker"] == ("not_configured", None)
+        [worker] = [n for n in await unreachable.nodes() if n.role == "worker"]
+        assert worker.engine_status == "unreachable" and "nonexistent" in (worker.engine_error or "")
+    finally:
+        _remove_services(f"rivetr.test={tag}")
+        for rt in (runtime, without, unreachable):
+            await rt.close()
+
+
+async def test_the_worker_pulls_with_the_stored_credentials(
+    two_nodes: second_node.SecondNode, engine_env: EngineEnv, docker_httpd_image: str
+) -> None:
+    """A service whose image is in a registry with htpasswd authentication, placed on the WORKER: created with the
+    credentials Rivetr stores (X-Registry-Auth, as --with-registry-auth) it runs there; the same image created
+    without them (`docker service create` by hand) is refused by the registry on the worker's pull."""
+    registry = start_auth_registry()
+    port = int(registry.server.rpartition(":")[2])
+    # The worker reaches the host's loopback registry through its namespace's forwarder (see second_node.py).
+    forwarder = second_node.LoopbackForwarder(second_node.NETNS, port)
+    credentials = {
+        "username": registry.username,
+        "password": registry.password,
+        "serveraddress": registry.server,
+    }
+
+    async def stored(server: str) -> dict[str, str] | None:
+        return credentials if server == registry.server else None
+
+    tag = f"nodepull-{uuid.uuid4().hex[:8]}"
+    runtime = SwarmRuntime(
+        engine_env.docker_socket, registry=registry.server, registry_auth=stored, project_firewall=False
+    )
+    spec = RunSpec(
+        image=docker_httpd_image,
+        name=unique_name("authpull"),
+        labels={"rivetr.test": tag},
+        container_port=HTTPD_PORT,
+        placement=["node.role==worker"],
+    )
+    try:
+        reference = await runtime._call(runtime._push, docker_httpd_image, credentials)
+        by_hand = unique_name("noauth")
+        _docker(
+            "service", "create", "--detach", "--name", by_hand, "--label", f"rivetr.test={tag}",
+            "--constraint", "node.role==worker", "--restart-condition", "none", reference,
+        )  # fmt: skip
+
+        def refused() -> str:
+            errors = _docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", by_hand)
+            return errors.strip()
+
+        error = _wait("the worker's pull without credentials is refused", refused, timeout=60)
+        # The task's error is the run's ("No such image"); the worker's agent logged why its pull failed.
+        assert "No such image" in error, error
+        service_id = _docker("service", "inspect", "-f", "{{.ID}}", by_hand).strip()
+        pulls = [line for line in two_nodes.log_tail(500).splitlines() if f"service.id={service_id}" in line]
+        assert any("pulling image failed" in x and "no basic auth credentials" in x for x in pulls), pulls
+        assert _containers_of(two_nodes, service_id) == []
+
+        info = await runtime.run(spec)
+        assert info.running and info.node_address == second_node.NODE_ADDR
+        assert len(_containers_of(two_nodes, info.id)) == 1  # pulled and started on the worker
+    finally:
+        _remove_services(f"rivetr.test={tag}")
+        forwarder.close()
+        registry.stop()
+        # The tag the push left on the manager's engine (the registry went with its files).
+        repository, image_tag = registry_reference(docker_httpd_image, registry.server)
+        with contextlib.suppress(RivetrError):
+            await runtime._call(runtime._api().remove_image, f"{repository}:{image_tag}")
+        await runtime.close()

@@ -3,7 +3,8 @@ scheduler cannot place is.
 
 :class:`SwarmNodes` is mixed into :class:`~rivetr_runtime_swarm.runtime.SwarmRuntime`: it lists the nodes
 (``GET /nodes`` plus one ``GET /tasks`` for the running task counts) and changes a node's availability and labels
-(``POST /nodes/{id}/update``, which needs the node's current version: a concurrent change is retried once).
+(``POST /nodes/{id}/update``, which needs the node's current version: a concurrent change is retried once). A
+listing also says whether each node's engine is reachable (:mod:`.nodeengines`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ import docker.errors
 from rivetr_core.contract import NotFound, ValidationFailed
 from rivetr_core.contract.nodes import AVAILABILITIES, NodeInfo
 
+from .nodeengines import LOCAL
+
 if TYPE_CHECKING:
     import docker
+
+    from .nodeengines import NodeEngines
 
 
 #: What swarm writes in a pending task's ``Status.Err`` when no node satisfies its constraints (or none is
@@ -105,6 +110,10 @@ class SwarmNodes:
         async def _call(self, fn: Any, *args: Any, **kw: Any) -> Any: ...
         def _require_manager(self) -> None: ...
         def _service(self, service_id: str) -> dict[str, Any]: ...
+        def _swarm_state(self) -> dict[str, Any]: ...
+
+        node_engines: NodeEngines
+        base_url: str
 
     def _unplaced(self, task: Mapping[str, Any], service_id: str) -> PlacementFailed | None:
         """Blocking: the error for a task of ``service_id`` no node can take, or None (cheap when placed)."""
@@ -123,7 +132,20 @@ class SwarmNodes:
         self._require_manager()
         counts = self._running_counts()
         nodes = [node_info(n, counts.get(str(n.get("ID")), 0)) for n in self._api().nodes() or []]
+        self._engine_statuses(nodes)
         return sorted(nodes, key=node_order)
+
+    def _engine_statuses(self, nodes: builtins.list[NodeInfo]) -> None:
+        """Blocking: each node's ``engine_*`` fields: this engine's own node is ``local``; the others' engines
+        (``node_engines``) are pinged."""
+        local = str(self._swarm_state().get("NodeID") or "")
+        others = [(n.id, n.hostname) for n in nodes if n.id != local]
+        statuses = self.node_engines.statuses(others)
+        for node in nodes:
+            if node.id == local:
+                node.engine_endpoint, node.engine_status = self.base_url, LOCAL
+            else:
+                node.engine_endpoint, node.engine_status, node.engine_error = statuses[node.id]
 
     async def nodes(self) -> builtins.list[NodeInfo]:
         """Every node of the swarm, managers first (the leader first of all), with its running task count."""
@@ -157,7 +179,9 @@ class SwarmNodes:
                     continue  # changed meanwhile (another manager, `docker node update`): read it again
                 raise EngineError(f"swarm refused the node update: {text}", details={"id": node_id}) from None
         node = self._inspect_node(node_id)
-        return node_info(node, self._running_counts().get(str(node["ID"]), 0))
+        updated = node_info(node, self._running_counts().get(str(node["ID"]), 0))
+        self._engine_statuses([updated])
+        return updated
 
     async def update_node(
         self,

@@ -1,7 +1,10 @@
 """Registers the Docker Swarm container runtime (``runtime_type = "swarm"``) and its ``[plugins.runtime-swarm]``
 settings."""
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rivetr_core import hookimpl
 from rivetr_core.contract import (
@@ -10,6 +13,26 @@ from rivetr_core.contract import (
     ContainerRuntimeRegistration,
     PluginContext,
 )
+
+
+class NodeEngineSetting(BaseModel):
+    """One node's engine, when it needs more than an address: ``{ url = "tcp://host:2376", ca_cert = "...",
+    client_cert = "...", client_key = "..." }`` (TLS, as ``docker --tlsverify`` takes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        description="unix:///path, tcp://host:2376 or ssh://user@host (the ssh command's own keys)."
+    )
+    ca_cert: str | None = Field(
+        None, description="Path of the CA certificate the engine's TLS certificate is checked with."
+    )
+    client_cert: str | None = Field(
+        None, description="Path of the client certificate (PEM) for tcp:// with TLS."
+    )
+    client_key: str | None = Field(
+        None, description="Path of the client certificate's key (read by the SDK, never logged)."
+    )
 
 
 class SwarmSettings(BaseModel):
@@ -36,6 +59,21 @@ class SwarmSettings(BaseModel):
         "loopback (swarm binds them on every interface); false removes it. This host only: add the same rule "
         "on the other nodes.",
     )
+    node_engines: dict[str, str | NodeEngineSetting] = Field(
+        default_factory=dict,
+        description="How Rivetr reaches the engine of each other node, by node hostname or id: an address "
+        '(`"unix:///path"`, `"ssh://user@host"`: the ssh command with its own keys, the node needs the docker '
+        'CLI; `"tcp://host:2376"`) or a table with TLS client certificate paths (`{ url = "tcp://host:2376", '
+        'ca_cert = "/etc/rivetr/node2/ca.pem", client_cert = ".../cert.pem", client_key = ".../key.pem" }`). '
+        "Exec, terminals, stats and pause of a task on that node go to its engine; without one they answer 409 "
+        "task_on_another_node. From the environment: JSON text.",
+    )
+
+    @field_validator("node_engines", mode="before")
+    @classmethod
+    def _json_text(cls, value: Any) -> Any:
+        # From the environment (RIVETR_PLUGINS__RUNTIME_SWARM__NODE_ENGINES) the table arrives as JSON text.
+        return json.loads(value) if isinstance(value, str) and value.strip() else value or {}
 
 
 def _make(ctx: PluginContext) -> ContainerRuntime:

@@ -11,8 +11,10 @@ the manager node's engine, unchanged) with the container lifecycle mapped onto s
   node (single node: always); ``stop`` stops the task's container (its exit code is kept in a service label)
   and scales the service to 0; ``start`` scales it back; ``remove`` removes the service and waits until its
   containers are gone (so its volumes and networks can be removed next);
-* ``logs``, ``stats``, ``exec*``, ``pause``/``unpause`` act on the current task's container on this node.
-  Multi-node would need ``GET /services/{id}/logs`` and an agent (or the node's engine) for the rest.
+* ``logs``, ``stats``, ``exec*``, ``pause``/``unpause`` act on the current task's container: on this node
+  through this engine; on another node the log comes through the swarm (:mod:`.tasklogs`) and the rest through
+  that node's engine when ``node_engines`` says how to reach it (:mod:`.nodeengines`), else a 409
+  ``task_on_another_node`` saying how to configure it.
 
 Service networks (``ensure_network``, ``ensure_project_network``) are attachable overlay networks: swarm
 services cannot join a node-local bridge, and overlays are separate from each other by construction.
@@ -54,6 +56,7 @@ from rivetr_core.contract import (
 from . import firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
 from .hostports import ipv4_port, without_ipv6_twins
+from .nodeengines import NodeEngines
 from .nodes import SwarmNodes
 from .tasklogs import task_logs
 from .tasknodes import NodeAddresses, node_of
@@ -94,9 +97,12 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         registry: str | None = None,
         registry_auth: Any = None,
         port_firewall: bool = False,
+        node_engines: Mapping[str, Any] | None = None,
         **kw: Any,
     ):
         super().__init__(base_url, **kw)
+        #: ``[plugins.runtime-swarm] node_engines``: the other nodes' engines (:mod:`.nodeengines`).
+        self.node_engines = NodeEngines(node_engines, logger=kw.get("logger"))
         #: ``[plugins.runtime-swarm] registry``: where images are pushed so every node can pull them.
         self.registry = registry or None
         #: ``await registry_auth(server)``: the stored credentials of a registry (:mod:`.registryauth`).
@@ -116,6 +122,7 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             registry=settings.registry,
             registry_auth=ctx.registry_auth,
             port_firewall=settings.port_firewall,
+            node_engines=settings.node_engines,
             logger=ctx.logger,
             project_firewall=False,
         )
@@ -179,8 +186,9 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         except docker.errors.NotFound:
             return None  # on another node, or removed with its task
 
-    def _running_container(self, service_id: str) -> str:
-        """Blocking: the id of the container of the service's running task on this node."""
+    def _running_container(self, service_id: str) -> tuple[DockerRuntime | None, str]:
+        """Blocking: (the engine of the node running the service's running task, None for this one; the id of
+        the task's container there)."""
         service = self._service(service_id)
         task = ss.current_task(self._tasks(service["ID"]))
         data = self._container(ss.container_id(task))
@@ -189,18 +197,33 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             nodes = NodeAddresses(self._api())
             if data is None and ss.task_status(task)[0] == "running" and nodes.is_remote(task):
                 node = node_of(task)
+                hostname = nodes.hostname(node)
+                engine = self.node_engines.engine(node, hostname)
+                if engine is not None:
+                    return engine, str(ss.container_id(task))
                 raise TaskOnAnotherNode(
-                    f"service {name} runs on another node ({nodes.address(node) or node}): exec, terminals, "
-                    "stats and pause reach only the tasks on this node (the manager) so far; its log works",
-                    details={"service": service_id, "node": node},
+                    f"service {name} runs on another node, {hostname or node} ({nodes.address(node) or '?'}), "
+                    "whose engine Rivetr has no address for: exec, terminals, stats and pause need it; set "
+                    f'[plugins.runtime-swarm] node_engines = {{ "{hostname or node}" = "ssh://user@host" }} '
+                    "(or tcp://host:2376 with TLS client certificates; docs/scaling.md); its log works",
+                    details={"service": service_id, "node": node, "hostname": hostname},
                 )
             raise NoRunningTask(
                 f"service {name} has no running task on this node", details={"service": service_id}
             )
-        return str(data["Id"])
+        return None, str(data["Id"])
 
-    async def _resolve(self, service_id: str) -> str:
+    async def _resolve(self, service_id: str) -> tuple[DockerRuntime | None, str]:
         return await self._call(self._running_container, service_id, container=service_id)
+
+    def _on(self, engine: DockerRuntime | None) -> Any:
+        """Where a task container's call goes: ``engine`` (another node's), else this engine as the docker
+        runtime sees it (``super()``: not the overrides below, which take service ids)."""
+        return engine if engine is not None else super()
+
+    async def close(self) -> None:
+        await self.node_engines.close()
+        await super().close()
 
     def _info(
         self,
@@ -498,10 +521,12 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         await self._call(self._remove_service, container_id, force, container=container_id)
 
     async def pause(self, container_id: str) -> None:
-        await super().pause(await self._resolve(container_id))
+        engine, task_container = await self._resolve(container_id)
+        await self._on(engine).pause(task_container)
 
     async def unpause(self, container_id: str) -> None:
-        await super().unpause(await self._resolve(container_id))
+        engine, task_container = await self._resolve(container_id)
+        await self._on(engine).unpause(task_container)
 
     # ------------------------------------------------------------------------ the task's container
     async def logs(
@@ -533,34 +558,42 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
             return  # the task (and its container) went away: a scaled-down service has no log here
 
     async def stats_many(self, container_ids: builtins.list[str]) -> dict[str, ContainerStats]:
-        """Stats of each service's running task's container, keyed by service id; services without one (or
-        gone) are left out."""
+        """Stats of each service's running task's container, keyed by service id (a task on another node's
+        from that node's engine); services without one (or gone, or on a node without an engine address) are
+        left out."""
         resolved = await asyncio.gather(
             *(self._resolve(cid) for cid in container_ids), return_exceptions=True
         )
-        by_container: dict[str, str] = {}
+        by_engine: dict[DockerRuntime | None, dict[str, str]] = {}
         for service_id, result in zip(container_ids, resolved, strict=True):
             if isinstance(result, ContainerNotFound | NoRunningTask):
                 continue
             if isinstance(result, BaseException):
                 raise result
-            by_container[result] = service_id
-        stats = await super().stats_many(builtins.list(by_container))
+            engine, task_container = result
+            by_engine.setdefault(engine, {})[task_container] = service_id
+        engines = builtins.list(by_engine)
+        samples = await asyncio.gather(
+            *(self._on(engine).stats_many(builtins.list(by_engine[engine])) for engine in engines)
+        )
         out: dict[str, ContainerStats] = {}
-        for task_container, sample in stats.items():
-            sample.container_id = by_container[task_container]
-            out[sample.container_id] = sample
+        for engine, stats in zip(engines, samples, strict=True):
+            for task_container, sample in stats.items():
+                sample.container_id = by_engine[engine][task_container]
+                out[sample.container_id] = sample
         return out
 
     async def exec(
         self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
     ) -> ExecResult:
-        return await super().exec(await self._resolve(container_id), cmd, env)
+        engine, task_container = await self._resolve(container_id)
+        return await self._on(engine).exec(task_container, cmd, env)
 
     async def exec_output(
         self, container_id: str, cmd: builtins.list[str], env: dict[str, str] | None = None
     ) -> AsyncIterator[bytes]:
-        async for chunk in super().exec_output(await self._resolve(container_id), cmd, env):
+        engine, task_container = await self._resolve(container_id)
+        async for chunk in self._on(engine).exec_output(task_container, cmd, env):
             yield chunk
 
     async def exec_input(
@@ -570,12 +603,14 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         chunks: AsyncIterable[bytes],
         env: dict[str, str] | None = None,
     ) -> ExecResult:
-        return await super().exec_input(await self._resolve(container_id), cmd, chunks, env)
+        engine, task_container = await self._resolve(container_id)
+        return await self._on(engine).exec_input(task_container, cmd, chunks, env)
 
     async def exec_interactive(
         self, container_id: str, cmd: builtins.list[str] | None = None, rows: int = 24, cols: int = 80
     ) -> DockerExecSession:
-        return await super().exec_interactive(await self._resolve(container_id), cmd, rows, cols)
+        engine, task_container = await self._resolve(container_id)
+        return await self._on(engine).exec_interactive(task_container, cmd, rows, cols)
 
     # ----------------------------------------------------------------------------------------- networks
     def _replace_local_network(self, api: docker.APIClient, name: str) -> None:

@@ -23,7 +23,7 @@ class NodeAddresses:
     def __init__(self, api: Any) -> None:
         self.api = api
         self._local: str | None = None
-        self._addresses: dict[str, str | None] = {}
+        self._nodes: dict[str, dict[str, Any]] = {}
 
     def local_node(self) -> str:
         """The id of the engine's own node (the manager Rivetr talks to)."""
@@ -35,15 +35,21 @@ class NodeAddresses:
         node = node_of(task)
         return bool(node) and node != self.local_node()
 
+    def _node(self, node: str) -> dict[str, Any]:
+        if node not in self._nodes:
+            try:
+                self._nodes[node] = dict(self.api.inspect_node(node))
+            except docker.errors.NotFound:
+                self._nodes[node] = {}
+        return self._nodes[node]
+
     def address(self, node: str) -> str | None:
         """``Status.Addr`` of ``node``; None when the node is gone or reports none."""
-        if node not in self._addresses:
-            try:
-                data = self.api.inspect_node(node)
-            except docker.errors.NotFound:
-                data = {}
-            self._addresses[node] = str((data.get("Status") or {}).get("Addr") or "") or None
-        return self._addresses[node]
+        return str((self._node(node).get("Status") or {}).get("Addr") or "") or None
+
+    def hostname(self, node: str) -> str | None:
+        """The node's hostname (its name in ``docker node ls``, what ``node_engines`` may name it by)."""
+        return str((self._node(node).get("Description") or {}).get("Hostname") or "") or None
 
     def remote_address(self, task: Mapping[str, Any] | None) -> str | None:
         """Where this node reaches ``task``'s published ports: None on this node (loopback), else its node's
