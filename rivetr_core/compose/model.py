@@ -45,6 +45,9 @@ class MountSpec:
 
 #: ``FileMountSpec.source_path`` prefix of a secret from the stack's environment (compose ``environment:``).
 ENV_SOURCE = "env:"
+#: ``FileMountSpec.source_path`` prefix of a config written in the file itself (compose ``content:``), followed by
+#: that content (a config is no secret; the deployer writes it to a file).
+CONTENT_SOURCE = "content:"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,10 @@ class FileMountSpec:
     name: str
     source_path: str
     target: str
+    #: Compose ``uid``/``gid``/``mode`` of the file in the container (``""``/None: the runtime's default).
+    uid: str = ""
+    gid: str = ""
+    mode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,10 @@ class ServiceSpec:
         spec = dataclasses.asdict(self)
         if not spec["placement"]:  # added later: a service without one keeps the hash it had (no redeploy)
             del spec["placement"]
+        for f in spec["files"]:  # uid/gid/mode too: a file without them keeps the hash it had
+            for key in ("uid", "gid", "mode"):
+                if f[key] in ("", None):
+                    del f[key]
         canonical = json.dumps(
             {"spec": spec, "image_id": image_id},
             sort_keys=True,

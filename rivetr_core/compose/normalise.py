@@ -17,6 +17,7 @@ from typing import Any
 from rivetr_core.compose.durations import parse_duration
 from rivetr_core.compose.errors import problem
 from rivetr_core.compose.model import (
+    CONTENT_SOURCE,
     ENV_SOURCE,
     BuildSpecC,
     DependsOn,
@@ -60,6 +61,10 @@ class _Problems:
     def add(self, where: Path_, message: str, **extra: Any) -> None:
         self.count += 1
         self.out.append(problem(fmt_path(where), message, service=self.service, **extra))
+
+
+#: compose ``deploy.restart_policy.condition`` -> the ``restart:`` policy it means.
+RESTART_CONDITIONS = {"none": "no", "on-failure": "on-failure", "any": "always"}
 
 
 def _inside(path: str, root: str) -> bool:
@@ -141,6 +146,10 @@ class ServiceNormaliser:
         spec.depends_on = self._depends_on(raw.get("depends_on"))
         spec.healthcheck = self._healthcheck(raw.get("healthcheck"), (*path, "healthcheck"), p)
         spec.restart = raw.get("restart") or "no"
+        # Swarm's own form (what `docker stack deploy` reads): its condition wins over `restart:`, as there.
+        condition = ((raw.get("deploy") or {}).get("restart_policy") or {}).get("condition")
+        if condition in RESTART_CONDITIONS:  # another one is refused by the subset check
+            spec.restart = RESTART_CONDITIONS[condition]  # type: ignore[assignment]
         spec.labels = _labels(raw.get("labels"))
         spec.working_dir = raw.get("working_dir")
         spec.user = raw.get("user")
@@ -373,16 +382,41 @@ class ServiceNormaliser:
                 elif not target.startswith("/"):
                     target = f"/{target}" if kind == "config" else f"/run/secrets/{target}"
                 clean = self._target(target, (*where, "target"), p)
-                if source and clean:
-                    out.append(FileMountSpec(kind, name, source, clean))  # type: ignore[arg-type]
+                owner = {} if isinstance(entry, str) else self._file_owner(entry, where, p)
+                if source and clean and owner is not None:
+                    out.append(FileMountSpec(kind, name, source, clean, **owner))  # type: ignore[arg-type]
+        return out
+
+    @staticmethod
+    def _file_owner(entry: dict[str, Any], where: Path_, p: _Problems) -> dict[str, Any] | None:
+        """``uid``/``gid`` (numeric, as swarm takes them) and ``mode`` (permission bits: YAML reads ``0440`` as
+        that octal number; the schema allows only numbers) of a service's config or secret."""
+        out: dict[str, Any] = {}
+        for key in ("uid", "gid"):
+            value = entry.get(key)
+            if value is None:
+                continue
+            if not str(value).isdigit():
+                p.add((*where, key), f"{key} must be a number (a user or group id), not {value!r}")
+                return None
+            out[key] = str(int(str(value)))
+        mode = entry.get("mode")
+        if mode is not None:
+            bits = mode if isinstance(mode, int) and not isinstance(mode, bool) else -1
+            if not 0 <= bits <= 0o777:
+                p.add((*where, "mode"), f"mode must be permission bits in octal (0400 to 0777), not {mode!r}")
+                return None
+            out["mode"] = bits
         return out
 
     def _file_source(self, key: str, name: str, top: Any, where: Path_, p: _Problems) -> str | None:
-        variable = (top or {}).get("environment") if key == "secrets" else None
+        if key == "configs" and "content" in (top or {}) and not (top or {}).get("file"):
+            return f"{CONTENT_SOURCE}{top['content']}"  # written to a file by the deployer, like a variable's
+        variable = (top or {}).get("environment")
         if variable and not (top or {}).get("file"):
             if str(variable) not in self.ctx.env:
                 p.add(
-                    where, f"secrets.{name}.environment: the stack's environment has no variable {variable!r}"
+                    where, f"{key}.{name}.environment: the stack's environment has no variable {variable!r}"
                 )
                 return None
             return f"{ENV_SOURCE}{variable}"

@@ -43,7 +43,10 @@ SERVICE_KEYS = {
     "mem_limit",
 }
 BUILD_KEYS = {"context", "dockerfile", "args", "target"}
-DEPLOY_KEYS = {"replicas", "resources", "placement"}
+DEPLOY_KEYS = {"replicas", "resources", "placement", "restart_policy"}
+#: Only the condition: delay, attempts and window are the engine's (swarm: 1 s, no limit).
+RESTART_POLICY_KEYS = {"condition"}
+RESTART_CONDITIONS = {"none", "on-failure", "any"}
 PLACEMENT_KEYS = {"constraints"}  # swarm's; preferences and max_replicas_per_node are not carried
 RESOURCES_KEYS = {"limits"}
 LIMITS_KEYS = {"cpus", "memory"}
@@ -51,11 +54,14 @@ VOLUME_MOUNT_KEYS = {"type", "source", "target", "read_only"}
 VOLUME_MOUNT_TYPES = {"volume", "bind", "tmpfs"}
 PORT_KEYS = {"target", "published", "protocol", "mode"}
 SERVICE_NETWORK_KEYS = {"aliases"}
-SERVICE_FILE_KEYS = {"source", "target"}
+#: ``uid``/``gid``/``mode``: applied by a runtime with a secret store (swarm); a bind mount shows the host file.
+SERVICE_FILE_KEYS = {"source", "target", "uid", "gid", "mode"}
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "disable"}
 TOP_VOLUME_KEYS = {"driver", "labels"}
 TOP_NETWORK_KEYS = {"driver", "labels"}
-TOP_FILE_KEYS = {"file"}
+#: A config's value may also be written in the file (compose ``content:``) or come from a variable of the
+#: stack's environment (``environment:``).
+TOP_FILE_KEYS = {"file", "content", "environment"}
 #: A secret's value may also come from a variable of the stack's environment (compose ``environment:``).
 TOP_SECRET_KEYS = {"file", "environment"}
 RESTART_POLICIES = {"no", "always", "on-failure", "unless-stopped"}
@@ -103,8 +109,13 @@ def subset_problems(data: dict[str, Any]) -> list[dict[str, Any]]:
                         fmt_path(path), "needs a 'file:' or an 'environment:' (the sources Rivetr supports)"
                     )
                 )
-            elif isinstance(entry, dict) and "file" not in entry and kind == "configs":
-                out.append(problem(fmt_path(path), "needs a 'file:' (the only source Rivetr supports)"))
+            elif isinstance(entry, dict) and not ({"file", "content", "environment"} & set(entry)):
+                out.append(
+                    problem(
+                        fmt_path(path),
+                        "needs a 'file:', a 'content:' or an 'environment:' (the sources Rivetr supports)",
+                    )
+                )
     return out
 
 
@@ -116,6 +127,12 @@ def _service(name: str, service: dict[str, Any], path: Path_, out: list[dict[str
     if isinstance(deploy, dict):
         _extra(deploy, DEPLOY_KEYS, (*path, "deploy"), out)
         _extra(deploy.get("placement"), PLACEMENT_KEYS, (*path, "deploy", "placement"), out)
+        policy = deploy.get("restart_policy")
+        _extra(policy, RESTART_POLICY_KEYS, (*path, "deploy", "restart_policy"), out)
+        condition = policy.get("condition") if isinstance(policy, dict) else None
+        if condition is not None and condition not in RESTART_CONDITIONS:
+            field = fmt_path((*path, "deploy", "restart_policy", "condition"))
+            out.append(problem(field, f"must be one of {', '.join(sorted(RESTART_CONDITIONS))}"))
         resources = deploy.get("resources")
         if isinstance(resources, dict):
             _extra(resources, RESOURCES_KEYS, (*path, "deploy", "resources"), out)

@@ -59,6 +59,15 @@ class Mount:
     #: of its own (swarm) hands the content over through it instead of binding a path only this host has.
     #: ``""``: an ordinary mount.
     secret: str = ""
+    #: The compose config's name when the bound file holds one (``kind="bind"``): swarm hands it over as a swarm
+    #: config. ``""``: not a config.
+    config: str = ""
+    #: A secret's or config's owner and permission bits in the container (compose ``uid``/``gid``/``mode``):
+    #: a runtime with a secret store applies them to the file it creates (swarm); a bind mount (docker,
+    #: podman) shows the host file as it is (root, 0444). ``""``/None: the runtime's default.
+    file_uid: str = ""
+    file_gid: str = ""
+    file_mode: int | None = None
 
 
 @dataclass

@@ -671,7 +671,7 @@ class StackDeployer:
         """Blocking: copy the configs and secrets of the file into the stack's data directory (a checkout is
         deleted after the deployment), by content so an unchanged file keeps its path (and the config hash). A
         secret from the stack's environment is written there the same way (mode 0444, as a file secret)."""
-        from rivetr_core.compose.model import ENV_SOURCE
+        from rivetr_core.compose.model import CONTENT_SOURCE, ENV_SOURCE
 
         out: dict[str, str] = {}
         root = self.svc.ctx.config.server.data_dir.resolve() / "stacks" / self.plan.stack.id / "files"
@@ -679,6 +679,8 @@ class StackDeployer:
             for f in spec.files:
                 if f.source_path.startswith(ENV_SOURCE):  # compose `environment:`: the stack's variable
                     data = self.plan.env[f.source_path[len(ENV_SOURCE) :]].encode()
+                elif f.source_path.startswith(CONTENT_SOURCE):  # a config's compose `content:`
+                    data = f.source_path[len(CONTENT_SOURCE) :].encode()
                 else:
                     data = Path(f.source_path).read_bytes()
                 digest = hashlib.sha256(data).hexdigest()

@@ -84,8 +84,19 @@ def run_spec(
             )
     for f in spec.files:
         host = (files or {}).get(f"{f.kind}:{f.name}", f.source_path)
-        secret = f.name if f.kind == "secret" else ""
-        mounts.append(Mount(source=host, target=f.target, kind="bind", read_only=True, secret=secret))
+        mounts.append(
+            Mount(
+                source=host,
+                target=f.target,
+                kind="bind",
+                read_only=True,
+                secret=f.name if f.kind == "secret" else "",
+                config=f.name if f.kind == "config" else "",
+                file_uid=f.uid,
+                file_gid=f.gid,
+                file_mode=f.mode,
+            )
+        )
     health = None
     if spec.healthcheck is not None:
         h = spec.healthcheck

@@ -133,7 +133,7 @@ def test_unsupported_keys_are_each_named() -> None:
         ("volumes_from: [b]", "services.a.volumes_from"),
         ("extends: {service: b}", "services.a.extends"),
         ("hostname: a", "services.a.hostname"),
-        ("deploy: {restart_policy: {condition: any}}", "services.a.deploy.restart_policy"),
+        ("deploy: {restart_policy: {max_attempts: 3}}", "services.a.deploy.restart_policy.max_attempts"),
         ("deploy: {resources: {reservations: {memory: 1g}}}", "services.a.deploy.resources.reservations"),
         ("build: {context: ., cache_from: [x]}", "services.a.build.cache_from"),
         (
@@ -142,7 +142,6 @@ def test_unsupported_keys_are_each_named() -> None:
         ),
         ("volumes: [{type: npipe, source: x, target: /x}]", "services.a.volumes[0].type"),
         ("networks: {default: {ipv4_address: 10.0.0.5}}", "services.a.networks.default.ipv4_address"),
-        ("secrets: [{source: s, target: t, mode: 0400}]", "services.a.secrets[0].mode"),
         ("restart: on-failure:3", "services.a.restart"),
     ],
 )

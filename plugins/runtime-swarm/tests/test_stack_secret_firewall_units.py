@@ -1,4 +1,5 @@
-"""The pure parts of swarm stacks, secrets, registry credentials and the published-port firewall (no engine)."""
+"""The pure parts of swarm stacks, secrets, configs, registry credentials and the published-port firewall (no
+engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rivetr_runtime_swarm import firewall, registryauth, secrets, stackspec
+from rivetr_runtime_swarm import configs, firewall, registryauth, secrets, stackspec
 from rivetr_runtime_swarm import servicespec as ss
 
 from rivetr_core.contract import Mount, RunSpec
@@ -84,6 +85,15 @@ class FakeSecretsApi:
         return self.service_list
 
 
+class FakeConfigsApi(FakeSecretsApi):
+    """The same calls for configs (``configs``/``create_config``/``remove_config``); no secret calls."""
+
+    configs = FakeSecretsApi.secrets
+    create_config = FakeSecretsApi.create_secret
+    remove_config = FakeSecretsApi.remove_secret
+    secrets = create_secret = remove_secret = None  # type: ignore[assignment]
+
+
 def test_secret_mounts_become_swarm_secret_references(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("v1\n")
@@ -101,7 +111,7 @@ def test_secret_mounts_become_swarm_secret_references(tmp_path: Path) -> None:
             ),
             Mount(
                 source=str(other), target="/site.txt", kind="bind", read_only=True
-            ),  # a config: stays a bind
+            ),  # an ordinary bind: stays a bind
         ],
     )
     api = FakeSecretsApi()
@@ -132,6 +142,75 @@ def test_secret_mounts_become_swarm_secret_references(tmp_path: Path) -> None:
     api.service_list = []
     assert secrets.remove_unused(api, "other-instance") == [] and len(api.store) == 1  # not ours to remove
     assert secrets.remove_unused(api, "inst1") == [ref["SecretName"]] and api.store == {}
+
+
+def test_config_mounts_become_swarm_configs_with_owner_and_mode(tmp_path: Path) -> None:
+    site = tmp_path / "site.conf"
+    site.write_text("listen 80;\n")
+    token = tmp_path / "token"
+    token.write_text("v1\n")
+    mounts = [
+        Mount(source=str(site), target="/etc/site.conf", kind="bind", read_only=True, config="site"),
+        Mount(
+            source=str(site),
+            target="/etc/copy.conf",
+            kind="bind",
+            read_only=True,
+            config="site",
+            file_uid="101",
+            file_gid="102",
+            file_mode=0o440,
+        ),
+        Mount(source=str(token), target="/run/secrets/t", kind="bind", read_only=True, secret="t"),
+    ]
+    spec = _spec(labels=STACK_LABELS, mounts=mounts)
+    api = FakeConfigsApi()
+    body = configs.attach(api, ss.service_spec(spec, "sha256:0123", 1), spec.mounts)
+    container = body["TaskTemplate"]["ContainerSpec"]
+    # The configs' binds are gone, the secret's is left for secrets.attach; one config for one content.
+    assert [m["Target"] for m in container["Mounts"]] == ["/run/secrets/t"]
+    [stored] = api.store.values()
+    name = secrets.secret_name("shop", "site", b"listen 80;\n")
+    assert stored["Spec"] == {
+        "Name": name,
+        "Labels": {**STACK_LABELS, configs.CONFIG_LABEL: "site", stackspec.NAMESPACE_LABEL: "shop"},
+    }
+    assert container["Configs"] == [
+        {
+            "File": {"Name": "/etc/site.conf", "UID": "0", "GID": "0", "Mode": 0o444},
+            "ConfigID": stored["ID"],
+            "ConfigName": name,
+        },
+        {
+            "File": {"Name": "/etc/copy.conf", "UID": "101", "GID": "102", "Mode": 0o440},
+            "ConfigID": stored["ID"],
+            "ConfigName": name,
+        },
+    ]
+    assert "Secrets" not in container
+    # Removed once no service references it; a secret of the same instance is no config.
+    api.service_list = [{"Spec": body}]
+    assert configs.remove_unused(api, "inst1") == []
+    api.service_list = []
+    assert configs.remove_unused(api, "inst1") == [name] and api.store == {}
+
+
+def test_a_secrets_owner_and_mode_reach_its_reference(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("v1\n")
+    mount = Mount(
+        source=str(token),
+        target="/run/secrets/t",
+        kind="bind",
+        read_only=True,
+        secret="t",
+        file_uid="1000",
+        file_mode=0o400,
+    )
+    spec = _spec(labels=STACK_LABELS, mounts=[mount])
+    body = secrets.attach(FakeSecretsApi(), ss.service_spec(spec, "sha256:0123", 1), spec.mounts)
+    [ref] = body["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert ref["File"] == {"Name": "/run/secrets/t", "UID": "1000", "GID": "0", "Mode": 0o400}
 
 
 def test_registry_credentials_lookup_and_header() -> None:

@@ -53,7 +53,7 @@ from rivetr_core.contract import (
     RuntimeUnavailable,
 )
 
-from . import firewall, registryauth, secrets, stackspec
+from . import configs, firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
 from .hostports import ipv4_port, without_ipv6_twins
 from .nodeengines import NodeEngines
@@ -363,8 +363,9 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
         api = self._api()
         body = stackspec.apply(ss.service_spec(spec, image_id, replicas), spec.image)
         try:
-            with secrets.LOCK:  # its new secrets must not look unused before the service exists
+            with secrets.LOCK:  # its new secrets and configs must not look unused before the service exists
                 secrets.attach(api, body, spec.mounts)
+                configs.attach(api, body, spec.mounts)
                 # `--with-registry-auth`: swarm gives the node that runs a task the credentials for its pull.
                 response = api._post_json(
                     api._url("/services/create"), data=body, headers=registryauth.header(auth)
@@ -430,9 +431,12 @@ class SwarmRuntime(SwarmNodes, DockerRuntime):
                     api.kill(summary["Id"])
         while api.containers(all=True, filters=label) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Secrets"):
-            labels = (service.get("Spec") or {}).get("Labels") or {}
-            secrets.remove_unused(api, labels.get("rivetr.instance"))
+        container = ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {})
+        instance = ((service.get("Spec") or {}).get("Labels") or {}).get("rivetr.instance")
+        if container.get("Secrets"):
+            secrets.remove_unused(api, instance)
+        if container.get("Configs"):
+            configs.remove_unused(api, instance)
 
     async def run(self, spec: RunSpec) -> ContainerInfo:
         """Create the service and wait for its task's container to start. A fixed host port taken is a
