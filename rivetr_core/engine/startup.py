@@ -21,7 +21,15 @@ async def start(app: Any, ctx: Any) -> None:
     await fail_interrupted(service)
     ctx.spawn(background_recovery(service), "deployments-recovery")
     ctx.spawn(CrashWatcher(service).run(), "crash-watcher")
+    # Stack services are restarted by their engine; their routes follow a replaced container (swarm: a new task).
+    ctx.spawn(stack_routes(ctx), "stack-routes")
     ctx.spawn(reconcile_services(ctx), "services-reconcile")
+
+
+async def stack_routes(ctx: Any) -> None:
+    from rivetr_core.stacks.watch import run
+
+    await run(ctx)
 
 
 async def start_plane(ctx: Any, service: DeploymentService) -> None:

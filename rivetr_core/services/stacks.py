@@ -501,6 +501,11 @@ class StackService:
             deployment_id = target.id
         return await self.deploy(row.id, trigger="rollback", rollback_of=deployment_id)
 
+    def deploy_lock(self, stack_id: str) -> asyncio.Lock:
+        """Held by a deployment of the stack from its plan to its end, and by whatever else moves its routes
+        (:mod:`rivetr_core.stacks.moved`)."""
+        return self._locks.setdefault(stack_id, asyncio.Lock())
+
     async def _run(self, stack_id: str, dep_id: str) -> None:
         from rivetr_core.engine.claims import claim_stack_deployment
         from rivetr_core.stacks.deployer import StackDeployer
