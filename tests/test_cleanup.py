@@ -37,6 +37,16 @@ def test_rollback_reusing_an_image_counts_once_and_orphans_go() -> None:
     assert images_to_remove(images, deps, keep=2) == ["localhost/rivetr/app:interrupted", "img:0"]
 
 
+def test_an_image_tagged_for_an_in_flight_deployment_is_kept_before_it_names_it() -> None:
+    """A deployment records its image at start, after the build tagged it: a cleanup in between sees an image no
+    deployment names. Its tag ends in the in-flight deployment's id, so it stays; a leftover's tag does not."""
+    deps = [dep(0), dep(1)]
+    images = ["img:0", "img:1", "localhost/rivetr/app:d7", "localhost/rivetr/app:d6"]
+    doomed = images_to_remove(images, deps, keep=2, in_flight={"d7"})
+    assert doomed == ["localhost/rivetr/app:d6"]
+    assert "localhost/rivetr/app:d7" in images_to_remove(images, deps, keep=2)
+
+
 async def test_disk_monitor_warns_then_prunes(api, monkeypatch) -> None:
     usage = {"value": 50.0}
     service = CleanupService(api.ctx, disk_usage=lambda: usage["value"])

@@ -54,10 +54,20 @@ async def test_cleanup_keeps_exactly_n_images(
         for i, tag in enumerate(tags)
     ]
     app.current_deployment_id = deployments[-1].id
+    # A deployment whose build has just tagged its image and has not yet recorded it (it does at start).
+    building = Deployment(app_id=app.id, status="building", created_at=now)
+    flying = f"{repo}:{building.id}"
+    await build_httpd_app(
+        runtime,
+        flying,
+        tmp_path / "flying",
+        labels={**test_labels, **owned},
+        extra_lines=["LABEL version=new"],
+    )
     async with api.ctx.db.session() as session:
         session.add(app)
         await session.commit()
-        session.add_all(deployments)
+        session.add_all([*deployments, building])
         await session.commit()
     # An old image still used by a running container (e.g. a preview, or a switch in progress).
     container = await runtime.run(
@@ -71,12 +81,14 @@ async def test_cleanup_keeps_exactly_n_images(
 
     removed = await cleanup.prune_app_images(app.id, keep=2, runtime=runtime)
     assert sorted(removed) == sorted([orphan, tags[0], tags[2]]), caplog.text
-    assert sorted(await runtime.list_images(labels=owned)) == sorted([tags[1], tags[3], tags[4]])
+    assert sorted(await runtime.list_images(labels=owned)) == sorted([tags[1], tags[3], tags[4], flying])
 
     await runtime.remove(container.id, force=True)
     removed = await cleanup.prune_app_images(app.id, keep=2, runtime=runtime)
     assert removed == [tags[1]]
-    assert sorted(await runtime.list_images(labels=owned)) == [tags[3], tags[4]]  # exactly N
+    assert sorted(await runtime.list_images(labels=owned)) == sorted(
+        [tags[3], tags[4], flying]
+    )  # N + in flight
     assert await runtime.image_exists(foreign)  # another Rivetr instance's image: not ours to delete
     assert await cleanup.prune_app_images(app.id, keep=2, runtime=runtime) == []
 

@@ -25,15 +25,21 @@ def images_to_remove(
     keep: int,
     current_image: str | None = None,
     in_use: Iterable[str] = (),
+    in_flight: Iterable[str] = (),
 ) -> list[str]:
     """The images of ``app_images`` that may be deleted, oldest deployments' first.
 
     Kept: the images of the ``keep`` most recent deployments that produced an image (a rollback reuses an
     image, so distinct images count, newest first), the current deployment's, every image in ``in_use``
     (running containers) and those of in-flight deployments. Images the engine has for the app but no
-    deployment references (an interrupted build) go too, unless in use.
+    deployment references (an interrupted build) go too, unless in use. ``in_flight``: ids of in-flight
+    deployments; an image tagged with one (``<app>:<deployment id>``) is kept even though no deployment names it
+    yet: a deployment records its image only once the build has tagged it, and a cleanup between the two would
+    take the image from under the deployment's start.
     """
     protected = set(in_use)
+    flying = set(in_flight)
+    protected.update(image for image in app_images if image.rpartition(":")[2] in flying)
     if current_image:
         protected.add(current_image)
     ordered = sorted(deployments, key=lambda d: d.created_at, reverse=True)

@@ -28,7 +28,7 @@ from rivetr_core.models.apps import App, Deployment, DeploymentLog
 from rivetr_core.models.core import Meta
 from rivetr_core.models.ops import AuditEntry, NotificationDelivery
 
-from .images import DeployedImage, images_to_remove
+from .images import ACTIVE, DeployedImage, images_to_remove
 from .settings import CleanupSettingsStore
 
 if TYPE_CHECKING:
@@ -268,6 +268,12 @@ class CleanupService:
         instance = await self.instance_id()
         if not instance:
             return []  # nothing was ever deployed by this instance
+        # The engine first, the database after: every image listed was tagged by a deployment whose row already
+        # exists, so none is taken for an interrupted build's leftover.
+        labels = {LABEL_INSTANCE: instance, LABEL_APP: app_id}
+        app_images = await runtime.list_images(labels=labels)
+        running = await runtime.list(labels=labels, all=False)
+        in_use = {c.image for c in running if c.running}
         async with self.ctx.db.engine.connect() as conn:
             current = (
                 await conn.execute(
@@ -286,12 +292,18 @@ class CleanupService:
                     ).where(_deployments.c.app_id == app_id, _deployments.c.image.is_not(None))
                 )
             ).all()
+            in_flight = (
+                await conn.execute(
+                    sa.select(_deployments.c.id).where(
+                        _deployments.c.app_id == app_id, _deployments.c.status.in_(ACTIVE)
+                    )
+                )
+            ).scalars()
+            flying = list(in_flight)
         deployments = [DeployedImage(r[0], r[1], r[2], r[3]) for r in rows]
-        labels = {LABEL_INSTANCE: instance, LABEL_APP: app_id}
-        app_images = await runtime.list_images(labels=labels)
-        running = await runtime.list(labels=labels, all=False)
-        in_use = {c.image for c in running if c.running}
-        doomed = images_to_remove(app_images, deployments, keep=keep, current_image=current, in_use=in_use)
+        doomed = images_to_remove(
+            app_images, deployments, keep=keep, current_image=current, in_use=in_use, in_flight=flying
+        )
         removed = []
         for image in doomed:
             try:
