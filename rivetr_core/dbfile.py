@@ -24,10 +24,10 @@ SCHEMA_HEADS = frozenset(
         "0025_stack_backups",
         "0030_notification_routes",
         "0030_app_config_path",
-        "0030_audit_changes",
         "0030_control_planes",
         "0030_rolling_update",
         "0031_app_placement",
+        "0032_plane_columns",
     }
 )
 

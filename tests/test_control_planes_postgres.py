@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rivetr_core.db import utcnow
 from tests.support import postgres
 from tests.support.cli import cli_env
 from tests.support.postgres import PostgresServer
@@ -82,19 +83,26 @@ def _planes(server: ServerProcess) -> list[dict[str, Any]]:
 
 
 @pytest.mark.docker
+@pytest.mark.slow
 def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_takes_it_over_when_it_dies(
     postgres_server: PostgresServer,
     rivetr_server: Callable[..., ServerProcess],
     tmp_path: Path,
     silent_git: str,
+    git_server: Any,
 ):
+    """The first plane runs one deployment at a time: its clone hangs, and another app's deployment waits queued
+    behind it. Once the first plane is killed, the second fails the interrupted one and runs the queued one to
+    success, once (before, it failed both)."""
     name = postgres_server.create_database()
     env = {
         "RIVETR_DATABASE__URL": f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{name}",
         "RIVETR_DATABASE__PLANE_LEASE_SECONDS": str(LEASE),
         "RIVETR_RUNTIME__RUNTIME_TYPE": "docker",
+        "RIVETR_RUNTIME__MAX_CONCURRENT_DEPLOYMENTS": "1",
         "RIVETR_GIT__ALLOW_LOCAL": "true",
     }
+    repo = git_server.create_repo("queued")
     first = rivetr_server(env=env, data_dir=tmp_path / "first", timeout=60)
     with first.client(timeout=30) as client:
         created = client.post("/api/apps", json={"name": "web", "git_url": silent_git, "port": 8000})
@@ -103,6 +111,12 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
         assert queued.status_code in (200, 201, 202), queued.text
     dep_id = queued.json()["id"]
     _wait_for("the clone to start", lambda: _deployment(first, dep_id)["status"] == "cloning")
+    with first.client(timeout=30) as client:
+        other = client.post("/api/apps", json={"name": "queued", "git_url": repo.url, "port": 8000})
+        assert other.status_code == 201, other.text
+        waiting = client.post(f"/api/apps/{other.json()['id']}/deploy")
+        assert waiting.status_code in (200, 201, 202), waiting.text
+    waiting_id = waiting.json()["id"]
 
     second = rivetr_server(env=env, data_dir=tmp_path / "second", timeout=60)
     planes = _planes(second)
@@ -120,6 +134,10 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
     seen = _deployment(second, dep_id)
     assert seen["status"] == "cloning", seen
     assert seen["error"] is None
+    behind = _deployment(second, waiting_id)
+    assert behind["status"] == "queued" and behind["started_at"] is None, (
+        behind
+    )  # the first's one slot is taken
 
     first.stop(signal.SIGKILL)
     failed = _wait_for(
@@ -130,6 +148,20 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
         failed["error"]
         == "interrupted: the control plane running it stopped while the deployment was cloning"
     )
+    # The queued one, which the first plane never started, is run by the second, to success, once.
+    ran = _wait_for(
+        "the second plane to run the queued deployment",
+        lambda: (d := _deployment(second, waiting_id))["status"] in ("running", "failed") and d,
+        timeout=300,
+    )
+    second_id = next(p["id"] for p in _planes(second) if p["this"])
+    assert ran["status"] == "running" and ran["error"] is None, ran
+    assert ran["plane_id"] == second_id and ran["commit_sha"] == repo.head()
+    with second.client(timeout=30) as client:
+        listed = client.get(f"/api/apps/{other.json()['id']}/deployments").json()["items"]
+        lines = [entry["line"] for entry in client.get(f"/api/deployments/{waiting_id}/logs").json()]
+    assert [d["id"] for d in listed] == [waiting_id]
+    assert lines.count("taken over: the control plane that queued it stopped; queued here") == 1, lines
     # The dead plane is forgotten by the leader (the second, now alone).
     _wait_for(
         "the dead plane to be forgotten", lambda: [p["pid"] for p in _planes(second)] == [second.proc.pid]
@@ -296,41 +328,160 @@ async def test_a_restart_on_the_same_data_dir_takes_over_at_once_from_its_killed
     assert not (data / "planes" / "killed.lock").exists()
 
 
-async def test_a_second_plane_leaves_stack_deployments_and_task_runs_in_progress_alone(
-    postgres_server: PostgresServer, tmp_path: Path
+IMAGE = "registry.example.com/team/api:1"
+STACK = "services:\n  web:\n    image: registry.example.com/team/api:1\n"
+
+
+async def _settled(api: Any, dep_id: str) -> dict[str, Any]:
+    """The deployment once it left queued and in-progress (fake runtime: a moment)."""
+    import asyncio
+
+    async with asyncio.timeout(30):
+        while True:
+            code, dep = await api.get(f"/api/deployments/{dep_id}")
+            assert code == 200, dep
+            if dep["status"] in ("running", "failed", "cancelled", "superseded"):
+                return dict(dep)
+            await asyncio.sleep(0.02)
+
+
+async def test_a_dead_planes_stack_deployments_and_task_runs_are_taken_over_a_live_ones_left_alone(
+    postgres_server: PostgresServer, tmp_path: Path, fake_runtime: Any
 ):
-    """Stack deployments and app task runs record no plane: while another plane lives, a starting plane's
-    recovery cannot tell whose they are and leaves them alone (without the check it failed them at once)."""
+    """Stack deployments and app task runs record their plane. A starting plane leaves a live plane's in
+    progress alone and recovers a dead plane's (its started stack deployment fails, its task run ends
+    interrupted). Then the first plane stops: the survivor's lease round runs the first's queued stack deployment
+    to success and fails its started one, and ends its task run interrupted (before plane columns, a live plane
+    could not tell whose they were and left them all in progress)."""
     from contextlib import AsyncExitStack
 
-    from rivetr_core.app import create_app
+    from rivetr_core.engine.recovery import take_over
     from rivetr_core.models.apps import App
     from rivetr_core.models.stacks import Stack, StackDeployment
     from rivetr_core.models.tasks import AppTask, AppTaskRun
+    from tests.support.server import api_on
 
+    fake_runtime.publish(IMAGE, body="v1")
+    url = postgres_server.url(postgres_server.create_database())
+    async with AsyncExitStack() as outer:
+        async with AsyncExitStack() as stack:
+            first = await stack.enter_async_context(
+                api_on(fake_runtime, make_config(tmp_path / "one", database={"url": url}))
+            )
+            one = first.ctx.services["deployments"].plane
+            code, shop = await first.post("/api/stacks", json={"name": "shop", "compose": STACK})
+            assert code == 201, shop
+            # A deployment of the live plane: recorded as its own, claimed by it.
+            code, mine = await first.post(f"/api/stacks/{shop['id']}/deploy")
+            assert code == 202, mine
+            assert (await _settled(first, mine["id"]))["plane_id"] == one.id
+            async with first.ctx.db.session() as session:
+                app = App(name="web", git_url="https://git.example.com/acme/web.git", port=8000)
+                side = Stack(name="side", compose=STACK)
+                session.add_all([app, side])
+                await session.commit()
+                task = AppTask(app_id=app.id, name="report", command="true", schedule="0 0 * * *")
+                live_building = StackDeployment(
+                    stack_id=side.id, status="building", started_at=utcnow(), plane_id=one.id
+                )
+                live_queued = StackDeployment(stack_id=shop["id"], status="queued", plane_id=one.id)
+                dead_building = StackDeployment(
+                    stack_id=side.id, status="building", started_at=utcnow(), plane_id="gone"
+                )
+                session.add_all([task, live_building, live_queued, dead_building])
+                await session.commit()
+                live_run = AppTaskRun(task_id=task.id, app_id=app.id, command="true", plane_id=one.id)
+                dead_run = AppTaskRun(task_id=task.id, app_id=app.id, command="true", plane_id="gone")
+                session.add_all([live_run, dead_run])
+                await session.commit()
+
+            second = await outer.enter_async_context(
+                api_on(fake_runtime, make_config(tmp_path / "two", database={"url": url}))
+            )
+            two = second.ctx.services["deployments"].plane
+            for task_ in [t for t in second.ctx._tasks if t.get_name() == "stacks-recovery"]:
+                await task_  # its start-up recovery, to its end
+            code, failed = await second.get(f"/api/deployments/{dead_building.id}")
+            assert failed["status"] == "failed" and failed["error"] == "interrupted: the server stopped", (
+                failed
+            )
+            for dep in (live_building, live_queued):
+                code, alive = await second.get(f"/api/deployments/{dep.id}")
+                assert alive["status"] == dep.status and alive["plane_id"] == one.id, alive
+            code, runs = await second.get(f"/api/apps/{app.id}/tasks/{task.id}/runs")
+            assert code == 200, runs
+            by_id = {r["id"]: r for r in runs["items"]}
+            assert by_id[live_run.id]["status"] == "running" and by_id[live_run.id]["plane_id"] == one.id
+            assert by_id[dead_run.id]["status"] == "interrupted" and by_id[dead_run.id]["plane_id"] == "gone"
+            assert await take_over(second.ctx.services["deployments"]) == []  # the first lives: nothing
+            code, alive = await second.get(f"/api/deployments/{live_queued.id}")
+            assert alive["status"] == "queued", alive
+        # The first plane stopped (its row went at once): the second's next lease round takes its work over.
+        await take_over(second.ctx.services["deployments"])
+        ran = await _settled(second, live_queued.id)
+        assert ran["status"] == "running" and ran["plane_id"] == two.id, ran
+        async with second.ctx.db.session() as session:
+            dep = await session.get(StackDeployment, live_building.id)
+            run = await session.get(AppTaskRun, live_run.id)
+        assert dep is not None and dep.status == "failed" and dep.plane_id == two.id
+        assert dep.error == "interrupted: the control plane running it stopped"
+        assert run is not None and run.status == "interrupted" and run.plane_id == one.id
+        assert run.error == "the control plane running it stopped before the run finished"
+
+
+async def test_two_planes_taking_over_a_dead_planes_queued_deployment_run_it_once(
+    postgres_server: PostgresServer, tmp_path: Path, fake_runtime: Any
+):
+    """A deployment a dead plane queued and never claimed is run by a live plane, not failed; two planes whose
+    lease rounds race adopt it once between them (the adoption's row lock) and the image is pulled once. One it
+    had claimed (its pipeline died with it) fails."""
+    import asyncio
+    from contextlib import AsyncExitStack
+
+    from rivetr_core.engine.recovery import take_over
+    from rivetr_core.models.apps import Deployment
+    from tests.support.server import api_on
+
+    fake_runtime.publish(IMAGE, body="v1")
     url = postgres_server.url(postgres_server.create_database())
     async with AsyncExitStack() as stack:
-        first = create_app(make_config(tmp_path / "one", database={"url": url}))
-        await stack.enter_async_context(first.test_app())  # type: ignore[arg-type]
-        ctx = first.extensions["rivetr_ctx"]
-        async with ctx.db.session() as session:
-            app = App(name="web", git_url="https://git.example.com/acme/web.git", port=8000)
-            shop = Stack(name="shop", compose="services:\n  web:\n    image: nginx\n")
-            session.add_all([app, shop])
+        apis = [
+            await stack.enter_async_context(
+                api_on(fake_runtime, make_config(tmp_path / name, database={"url": url}))
+            )
+            for name in ("one", "two")
+        ]
+        svcs = [api.ctx.services["deployments"] for api in apis]
+        code, app = await apis[0].post(
+            "/api/apps", json={"name": "api", "source": {"kind": "image", "image": IMAGE}, "port": 8080}
+        )
+        assert code == 201, app
+        async with svcs[0].db.session() as session:
+            queued = Deployment(app_id=app["id"], status="queued", plane_id="gone")
+            claimed = Deployment(app_id=app["id"], status="queued", started_at=utcnow(), plane_id="gone")
+            session.add_all([claimed, queued])
             await session.commit()
-            task = AppTask(app_id=app.id, name="report", command="true", schedule="0 0 * * *")
-            building = StackDeployment(stack_id=shop.id, status="building")
-            session.add_all([task, building])
+        taken = await asyncio.gather(*(take_over(svc) for svc in svcs))
+        assert sorted(len(t) for t in taken) == [0, 2], taken  # one plane adopted both
+        winner = svcs[[len(t) for t in taken].index(2)]
+        ran = await _settled(apis[0], queued.id)
+        assert ran["status"] == "running" and ran["plane_id"] == winner.plane.id, ran
+        code, lost = await apis[0].get(f"/api/deployments/{claimed.id}")
+        assert lost["status"] == "failed", lost
+        assert (
+            lost["error"]
+            == "interrupted: the control plane running it stopped while the deployment was queued"
+        )
+        assert fake_runtime.pulls == [IMAGE]
+        # Both planes handed the same adopted deployment (as if both had adopted it): the claim lets one run it.
+        async with svcs[0].db.session() as session:
+            again = Deployment(app_id=app["id"], status="queued", plane_id="gone")
+            session.add(again)
             await session.commit()
-            run = AppTaskRun(task_id=task.id, app_id=app.id, command="true")
-            session.add(run)
-            await session.commit()
+        from rivetr_core.engine.recovery import run_adopted
 
-        second = create_app(make_config(tmp_path / "two", database={"url": url}))
-        await stack.enter_async_context(second.test_app())  # type: ignore[arg-type]
-        ctx2 = second.extensions["rivetr_ctx"]
-        for task_ in [t for t in ctx2._tasks if t.get_name() == "stacks-recovery"]:
-            await task_  # the recovery it would have started, to its end
-        async with ctx2.db.session() as session:
-            assert (await session.get(StackDeployment, building.id)).status == "building"  # type: ignore[union-attr]
-            assert (await session.get(AppTaskRun, run.id)).status == "running"  # type: ignore[union-attr]
+        for svc in svcs:
+            await run_adopted(svc, [again])
+        await asyncio.gather(*(svc.queue.wait(again.id, timeout=30) for svc in svcs))
+        assert (await _settled(apis[0], again.id))["status"] == "running"
+        assert fake_runtime.pulls == [IMAGE, IMAGE]

@@ -54,6 +54,8 @@ def deployments_show(deployment: str, conn: Connection, as_json: bool) -> None:
             ("image", dep.get("image")),
             ("created", short_time(dep.get("created_at"))),
             ("error", dep.get("error")),
+            # Several control planes (PostgreSQL): the one that runs it (``rivetr system control-planes``).
+            *([("plane", dep["plane_id"])] if dep.get("plane_id") else []),
         ]
     )
     lines = config_lines(dep.get("applied_config"))

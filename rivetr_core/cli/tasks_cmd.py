@@ -207,6 +207,8 @@ def tasks_runs(app: str, task: str, show_output: bool, conn: Connection, as_json
         click.echo(f"task {row['name']} has not run yet")
         return
     if not show_output:
+        # Several control planes (PostgreSQL): which one ran each (``rivetr system control-planes``).
+        planes = any(r.get("plane_id") for r in runs)
         table(
             [
                 (
@@ -215,10 +217,11 @@ def tasks_runs(app: str, task: str, show_output: bool, conn: Connection, as_json
                     r["trigger"],
                     _result(r),
                     _duration(r["duration_ms"]),
+                    *([(r.get("plane_id") or "-")[:8]] if planes else []),
                 )
                 for r in runs
             ],
-            ["run", "started", "trigger", "result", "took"],
+            ["run", "started", "trigger", "result", "took", *(["plane"] if planes else [])],
         )
         return
     for r in runs:

@@ -8,7 +8,7 @@ row locking the loser's UPDATE waits for the winner's commit, re-reads the row, 
 row, so exactly one process runs the pipeline. ``started_at`` is the claim mark because a queued deployment never
 has one (the pipeline writes it again when it starts cloning) and using it needs no new column.
 
-The same UPDATE makes the winner the app deployment's owner (``plane_id``, engine/planes.py): the plane that runs
+The same UPDATE makes the winner the deployment's owner (``plane_id``, engine/planes.py): the plane that runs
 a pipeline is the one whose recovery and crash watcher look after it, and it dies with that plane's lease.
 """
 
@@ -32,11 +32,12 @@ async def claim_deployment(db: Database, deployment_id: str, plane_id: str | Non
     return await _claim(db, Deployment, deployment_id, {"plane_id": plane_id} if plane_id else {})
 
 
-async def claim_stack_deployment(db: Database, deployment_id: str) -> bool:
-    """:func:`claim_deployment` for a stack's deployment (its row has the same ``status``/``started_at``)."""
+async def claim_stack_deployment(db: Database, deployment_id: str, plane_id: str | None = None) -> bool:
+    """:func:`claim_deployment` for a stack's deployment (its row has the same ``status``/``started_at``, and
+    a ``plane_id`` too)."""
     from rivetr_core.models.stacks import StackDeployment
 
-    return await _claim(db, StackDeployment, deployment_id)
+    return await _claim(db, StackDeployment, deployment_id, {"plane_id": plane_id} if plane_id else {})
 
 
 async def _claim(db: Database, model: Any, row_id: str, extra: dict[str, Any] | None = None) -> bool:

@@ -263,9 +263,14 @@ class ControlPlanes:
                 log.debug("control plane %s not unregistered", self.id, exc_info=True)
 
 
+def plane_id_of(ctx: Any) -> str | None:
+    """This process's control plane id (PostgreSQL), which the rows it queues or runs record; None on SQLite."""
+    plane = getattr(ctx.services.get("deployments"), "plane", None)
+    return plane.id if plane is not None else None
+
+
 async def another_plane_alive(ctx: Any) -> bool:
     """True when another control plane on this database is alive (PostgreSQL; always False on SQLite, without a
-    query). The start-up recoveries of work that records no plane (stack deployments, app task runs) then leave
-    everything in progress alone: it may be that plane's; a plane that starts alone recovers it."""
+    query)."""
     plane = getattr(ctx.services.get("deployments"), "plane", None)
     return plane is not None and bool(await plane.others_alive())

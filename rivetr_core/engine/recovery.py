@@ -30,6 +30,7 @@ alone. SQLite keeps the single-process path: ``svc.plane`` is None and nothing h
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import shutil
 import time
@@ -112,18 +113,61 @@ async def fail_interrupted(svc: DeploymentService) -> list[str]:
 
 
 async def take_over(svc: DeploymentService) -> list[str]:
-    """A lease round (PostgreSQL): adopt the deployments of planes whose lease ran out, mark their interrupted
-    ones failed as a restart would, and remove what they left behind (containers of failed deployments, old ones
-    that were draining). Returns the adopted ids."""
+    """A lease round (PostgreSQL): adopt the deployments of planes whose lease ran out; run here the queued ones
+    their plane never claimed, mark the interrupted ones failed as a restart would, and remove what they left
+    behind (containers of failed deployments, old ones that were draining). The same for their stack
+    deployments and app task runs (engine/adoption.py). Returns the adopted app deployments' ids."""
+    from .adoption import adopt_stack_deployments, interrupt_task_runs
+
+    await adopt_stack_deployments(svc.ctx, at_start=False)
+    await interrupt_task_runs(svc.ctx, at_start=False)
     deps = await adopt(svc, at_start=False)
     if not deps:
         return []
-    log.warning("took over %d deployment(s) of a control plane that stopped", len(deps))
-    await _recover(
-        svc, [d for d in deps if d.status in ACTIVE_STATUSES], "the control plane running it stopped"
+    queued = [d for d in deps if _never_started(d)]
+    log.warning(
+        "took over %d deployment(s) of a control plane that stopped (%d queued, run here)",
+        len(deps),
+        len(queued),
     )
+    await _recover(
+        svc,
+        [d for d in deps if d.status in ACTIVE_STATUSES and d not in queued],
+        "the control plane running it stopped",
+    )
+    await run_adopted(svc, queued)
     svc.ctx.spawn(_remove_orphans_quietly(svc), "takeover-orphans")
     return [d.id for d in deps]
+
+
+def _never_started(dep: Deployment) -> bool:
+    """Queued and never claimed: no pipeline of the dead plane touched it (engine/claims.py stamps
+    ``started_at`` before a pipeline starts), so this plane can run it from the beginning."""
+    return dep.status == "queued" and dep.started_at is None
+
+
+async def run_adopted(svc: DeploymentService, deps: list[Deployment]) -> None:
+    """Queue here the adopted deployments a dead plane had queued, oldest first, as if they had been requested
+    here: the newest queued deployment of an app wins and supersedes the older ones, this plane's own waiting
+    one included (and the other way round). The pipeline still starts only after the claim
+    (``DeploymentService._run``), so a deployment runs once whoever else adopted it."""
+    for dep in sorted(deps, key=lambda d: d.created_at):
+        waiting = svc.queue.waiting(dep.app_id)
+        if waiting:
+            newest = await svc.get_deployment(waiting[-1])
+            if newest.created_at > dep.created_at:
+                await svc._dropped(dep.id, "superseded", by=newest.id)
+                continue
+        svc.logs.open(dep.id)
+        svc.logs.append(dep.id, "taken over: the control plane that queued it stopped; queued here")
+        superseded = svc.queue.submit(
+            dep.id,
+            dep.app_id,
+            functools.partial(svc._run, dep.id),
+            functools.partial(svc._dropped, dep.id),
+        )
+        for other in superseded:
+            await svc._dropped(other, "superseded", by=dep.id)
 
 
 async def _remove_orphans_quietly(svc: DeploymentService) -> None:

@@ -124,6 +124,9 @@ class StackDeployment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: PostgreSQL with several control planes: the plane that queued it, then the one that claimed it
+    #: (engine/planes.py); a live plane adopts a dead one's. Null on SQLite.
+    plane_id: str | None = Field(default=None, max_length=32)
 
 
 class StackDeploymentLog(SQLModel, table=True):

@@ -63,6 +63,9 @@ class AppTaskRun(SQLModel, table=True):
     output: str = ""
     output_truncated: bool = False
     error: str | None = None
+    #: PostgreSQL with several control planes: the plane running it (engine/planes.py); a live plane ends a
+    #: dead one's ``interrupted``. Null on SQLite.
+    plane_id: str | None = Field(default=None, max_length=32)
 
 
 class ScheduledDeployment(SQLModel, table=True):

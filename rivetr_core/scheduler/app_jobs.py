@@ -37,19 +37,9 @@ def register() -> None:
 
 
 async def recover(ctx: RivetrContext) -> None:
-    """Task runs a stop of the server cut short end ``interrupted`` (one UPDATE, no service loaded). Not while
-    another control plane on the database lives (the runs may be its own: engine/planes.py)."""
-    import sqlalchemy as sa
+    """Task runs a stop of the server cut short end ``interrupted`` (one UPDATE, no service loaded). With control
+    planes (PostgreSQL) only the runs of dead planes (and those without a plane): a live plane's go on
+    (engine/adoption.py; its lease rounds end a plane's runs when it dies later)."""
+    from rivetr_core.engine.adoption import interrupt_task_runs
 
-    from rivetr_core.engine.planes import another_plane_alive
-
-    if await another_plane_alive(ctx):
-        return
-
-    async with ctx.db.engine.begin() as conn:
-        await conn.execute(
-            sa.text(
-                "UPDATE app_task_runs SET status = 'interrupted', finished_at = CURRENT_TIMESTAMP,"
-                " error = 'the server stopped before the run finished' WHERE status = 'running'"
-            )
-        )
+    await interrupt_task_runs(ctx, at_start=True)

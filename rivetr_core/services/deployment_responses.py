@@ -60,6 +60,11 @@ class DeploymentOut(ApiModel):
         description='A stack deployment\'s services: {"<service>": {"image", "hash", "routed", "action", '
         '"containers": [{"id", "name", "upstream"}]}}; null for an app\'s.',
     )
+    plane_id: str | None = Field(
+        None,
+        description="PostgreSQL with several control planes: the plane (GET /api/system/control-planes) that "
+        "queued it, then the one that runs it; a live plane adopts a dead one's. Null on SQLite.",
+    )
     applied_config: dict[str, Any] | None = Field(
         None,
         description="What the commit's rivetr.toml applied to the app before the build: "
@@ -96,6 +101,7 @@ def stack_deployment_json(dep: Any) -> dict[str, Any]:
         finished_at=isoformat(dep.finished_at),
         duration_ms=duration,
         services=dep.services,
+        plane_id=dep.plane_id,
     ).model_dump(mode="json")
 
 
@@ -128,4 +134,5 @@ def deployment_json(dep: Deployment) -> dict[str, Any]:
         finished_at=isoformat(dep.finished_at),
         duration_ms=duration,
         applied_config=dep.applied_config,
+        plane_id=dep.plane_id,
     ).model_dump(mode="json")

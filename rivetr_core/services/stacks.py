@@ -464,20 +464,29 @@ class StackService:
                 raise ValidationFailed.on(
                     "deployment_id", f"deployment {source.id} never went live ({source.status})"
                 )
-        dep = StackDeployment(stack_id=row.id, trigger=trigger, rollback_of=rollback_of)
+        from rivetr_core.engine.planes import plane_id_of
+
+        dep = StackDeployment(
+            stack_id=row.id, trigger=trigger, rollback_of=rollback_of, plane_id=plane_id_of(self.ctx)
+        )
         async with self.db.session() as session:
             session.add(dep)
             await session.commit()
             await session.refresh(dep)
+        self.resume(row.id, dep.id, f"queued ({trigger})")
+        return dep
+
+    def resume(self, stack_id: str, dep_id: str, note: str = "") -> None:
+        """Run a queued deployment here: one just created, or one a dead control plane queued and this one
+        adopted (engine/adoption.py). Waits behind the stack's earlier deployments."""
         # Open from the start: a follower of a deployment still queued behind another waits for its lines
         # instead of being told it ended.
-        self.logs.open(dep.id)
-        self.logs.append(dep.id, f"queued ({trigger})")
-        task = self._tasks[dep.id] = self.ctx.spawn(self._run(row.id, dep.id), f"stack-deploy-{dep.id}")
-        tasks = self._stack_tasks.setdefault(row.id, set())
+        self.logs.open(dep_id)
+        self.logs.append(dep_id, note or "queued here: the control plane that queued it stopped")
+        task = self._tasks[dep_id] = self.ctx.spawn(self._run(stack_id, dep_id), f"stack-deploy-{dep_id}")
+        tasks = self._stack_tasks.setdefault(stack_id, set())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-        return dep
 
     async def rollback(self, stack_id: str, deployment_id: str | None) -> StackDeployment:
         """To ``deployment_id``, or the last deployment that went live before the current one."""
@@ -508,6 +517,7 @@ class StackService:
 
     async def _run(self, stack_id: str, dep_id: str) -> None:
         from rivetr_core.engine.claims import claim_stack_deployment
+        from rivetr_core.engine.planes import plane_id_of
         from rivetr_core.stacks.deployer import StackDeployer
 
         lock = self._locks.setdefault(stack_id, asyncio.Lock())
@@ -516,7 +526,9 @@ class StackService:
                 plan = await self._plan(stack_id, dep_id)
                 if plan is None:
                     return
-                if self.db.dialect == "postgresql" and not await claim_stack_deployment(self.db, dep_id):
+                if self.db.dialect == "postgresql" and not await claim_stack_deployment(
+                    self.db, dep_id, plane_id_of(self.ctx)
+                ):
                     return  # another control plane on this database runs it (engine/claims.py)
                 await self._set_stack(stack_id, status="deploying")
                 await StackDeployer(self, plan).run()
@@ -837,17 +849,17 @@ class StackService:
         return {"app_id": row.id, "points": history, "latest": latest or None}
 
     # ------------------------------------------------------------------------------------------ recovery
-    async def recover(self) -> int:
+    async def recover(
+        self, ids: builtins.list[str] | None = None, error: str = "interrupted: the server stopped"
+    ) -> int:
         """At start-up: deployments a stopped server left active failed (their containers are removed, the
-        previous ones started again where they were stopped)."""
+        previous ones started again where they were stopped). ``ids``: only those (a dead control plane's,
+        engine/adoption.py)."""
+        query = select(StackDeployment).where(col(StackDeployment.status).in_(STACK_ACTIVE_STATUSES))
+        if ids is not None:
+            query = query.where(col(StackDeployment.id).in_(ids))
         async with self.db.session() as session:
-            rows = list(
-                (
-                    await session.exec(
-                        select(StackDeployment).where(col(StackDeployment.status).in_(STACK_ACTIVE_STATUSES))
-                    )
-                ).all()
-            )
+            rows = list((await session.exec(query)).all())
         if not rows:
             return 0
         runtime = self.ctx.runtime_if_ready()
@@ -856,9 +868,7 @@ class StackService:
                 with contextlib.suppress(Exception):
                     for info in await runtime.list(labels={"rivetr.deployment": dep.id}):
                         await self.remove_container(runtime, info.id)
-            await self.update_deployment(
-                dep.id, status="failed", error="interrupted: the server stopped", finished_at=utcnow()
-            )
+            await self.update_deployment(dep.id, status="failed", error=error, finished_at=utcnow())
             async with self.db.session() as session:
                 stack = await session.get(Stack, dep.stack_id)
                 current = (

@@ -34,6 +34,11 @@ class TaskRunOut(ApiModel):
     output: str = Field(description=f"stdout and stderr interleaved; the last {OUTPUT_KIB} KiB.")
     output_truncated: bool = Field(description="True when earlier output was cut to keep the limit.")
     error: str | None
+    plane_id: str | None = Field(
+        None,
+        description="PostgreSQL with several control planes: the plane (GET /api/system/control-planes) "
+        "running it; a live plane ends a dead one's runs interrupted. Null on SQLite.",
+    )
 
 
 class TaskOut(ApiModel):
@@ -66,6 +71,7 @@ def run_json(run: AppTaskRun) -> dict[str, Any]:
         output=run.output,
         output_truncated=run.output_truncated,
         error=run.error,
+        plane_id=run.plane_id,
     ).model_dump(mode="json")
 
 

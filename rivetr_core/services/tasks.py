@@ -335,7 +335,15 @@ class TaskService:
     async def _start(self, task: AppTask, trigger: str) -> AppTaskRun:
         if await self._running(task.id) is not None:
             raise Conflict("a run of this task is in progress; wait for it to finish", code="task_running")
-        run = AppTaskRun(task_id=task.id, app_id=task.app_id, trigger=trigger, command=task.command)
+        from rivetr_core.engine.planes import plane_id_of
+
+        run = AppTaskRun(
+            task_id=task.id,
+            app_id=task.app_id,
+            trigger=trigger,
+            command=task.command,
+            plane_id=plane_id_of(self.ctx),
+        )
         async with self.ctx.db.session() as session:
             session.add(run)
             await session.commit()

@@ -1,5 +1,6 @@
 """Start-up of the stacks area: deployments a stopped server left active are failed (their half-started
-containers removed, the previous ones running again). Raw SQL first: a server without stacks never loads the
+containers removed, the previous ones running again); on PostgreSQL only a dead control plane's
+(engine/adoption.py). Raw SQL first: a server without stacks never loads the
 feature."""
 
 from __future__ import annotations
@@ -22,20 +23,16 @@ async def start(app: Any, ctx: Any) -> None:
         )
         if found.first() is None:
             return
-    from rivetr_core.engine.planes import another_plane_alive
-
-    if await another_plane_alive(ctx):  # they may be its deployments (engine/planes.py)
-        log.warning(
-            "stack deployments in progress left alone: another control plane on the database is alive"
-        )
-        return
 
     async def recover() -> None:
+        from rivetr_core.engine.adoption import adopt_stack_deployments
+
         try:
             await ctx.runtime()
         except Exception:
             log.warning("no container engine: interrupted stack deployments are marked failed only")
-        count = await ctx.services.stacks.recover()
-        log.info("recovered %d interrupted stack deployment(s)", count)
+        # With control planes (PostgreSQL) only those of dead planes (and without a plane): a live plane's go on.
+        _, failed = await adopt_stack_deployments(ctx, at_start=True)
+        log.info("recovered %d interrupted stack deployment(s)", len(failed))
 
     ctx.spawn(recover(), "stacks-recovery")
