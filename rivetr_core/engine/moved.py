@@ -7,6 +7,10 @@ another host port, or another node's address. The crash watcher (engine/recovery
 it makes every round anyway (comparing each running replica's upstream with the one recorded) and calls
 :func:`follow`, which records the new upstreams and points the app's routes at them. Containers that stopped are
 the crash watcher's restart path, not this one; a deployment being switched is left to its switch.
+
+A drain through Rivetr (``PUT /api/nodes/{id}`` with ``drain``) does not wait for a watcher round: a cluster
+runtime that moves the node's tasks itself (the swarm's ``drain_node``) starts each one elsewhere, then calls
+:func:`follow_all` so the routes go to the new tasks before the node's old ones stop.
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from sqlmodel import col, select
+
 from rivetr_core.contract import ContainerNotFound
 from rivetr_core.models.apps import App
 
 if TYPE_CHECKING:
+    from rivetr_core.context import RivetrContext
+
     from .service import DeploymentService
 
 log = logging.getLogger("rivetr.engine.moved")
@@ -70,3 +78,23 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
             await route_to(svc, app, await upstreams_of(svc.db, dep))
             log.warning("app %s: the engine moved its container(s); routes now go to %s", app.name, moved)
         return moved
+
+
+async def follow_all(ctx: RivetrContext) -> list[str]:
+    """:func:`follow` for every running app (its current deployment): the routes of each app whose replicas run
+    elsewhere now go there. Returns the new upstreams recorded."""
+    svc: DeploymentService | None = ctx.services.get("deployments")
+    if svc is None:
+        return []
+    async with svc.db.session() as session:
+        rows = (
+            await session.exec(
+                select(App.id, App.current_deployment_id).where(
+                    App.status == "running", col(App.current_deployment_id).is_not(None)
+                )
+            )
+        ).all()
+    moved: list[str] = []
+    for app_id, deployment_id in rows:
+        moved += await follow(svc, str(deployment_id), app_id)
+    return moved

@@ -146,7 +146,14 @@ class NodeService:
                 code="not_a_cluster",
                 details={"runtime": name, "id": node.id},
             )
-        updated = await cluster.update_node(node.id, availability=availability, labels=checked)
+        if availability == "drain" and (drain := getattr(cluster, "drain_node", None)) is not None:
+            # A cluster runtime that moves the node's tasks itself (swarm: start-first) has the routes follow
+            # them before the old ones stop: a drain is a move, not a crash (docs/scaling.md, "Several nodes").
+            from rivetr_core.engine.moved import follow_all
+
+            updated = await drain(node.id, labels=checked, before_stop=lambda: follow_all(self.ctx))
+        else:
+            updated = await cluster.update_node(node.id, availability=availability, labels=checked)
         others = [n for n in nodes if n.id != updated.id]
         active = [n for n in [*others, updated] if n.availability == "active" and n.state == "ready"]
         warning = None

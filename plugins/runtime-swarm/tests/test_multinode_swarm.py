@@ -390,3 +390,96 @@ async def test_the_worker_pulls_with_the_stored_credentials(
         with contextlib.suppress(RivetrError):
             await runtime._call(runtime._api().remove_image, f"{repository}:{image_tag}")
         await runtime.close()
+
+
+def test_a_drain_moves_a_single_replica_app_start_first_without_a_crash(
+    rivetr: Rivetr, two_nodes: second_node.SecondNode, engine_env: EngineEnv, git_server: Any
+) -> None:
+    """A drain through Rivetr (``PUT /api/nodes/{id}``) of the node running a single-replica app's only task: the
+    task starts on the manager before the worker's stops and the routes follow it in between, so a request
+    loop sees no failure; it is a move, not a crash (same service, no restart counted). Then a service with
+    restart policy ``no`` whose process exits stays exited (swarm condition ``none``: never restarted)."""
+    worker = two_nodes.node_id
+    manager = _docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+    name = "mover"
+    host = f"{name}.e2e.test"
+    content = "moved, not crashed\n"
+    repo = git_server.create_repo(name, message="v1")
+    repo.write("www/index.html", content)
+    repo.commit("content")
+    # The earlier test left the worker drained: the app's one task goes on the worker (the manager paused).
+    _docker("node", "update", "--availability", "active", worker)
+    _docker("node", "update", "--availability", "pause", manager)
+    try:
+        # A project of its own: the default project's network may be a bridge of the docker runtime's tests.
+        project = rivetr.api.post("/api/projects", json={"name": "drain-e2e"})
+        assert project.status_code == 201, project.text
+        app = rivetr.create_app(repo, name, project_id=project.json()["id"])
+        dep = rivetr.deploy_and_wait(app["id"])
+    finally:
+        _docker("node", "update", "--availability", "active", manager)
+    rivetr.wait_content(host, content)
+    [replica] = _replicas(rivetr, app["id"])
+    service = replica["container_id"]
+    assert {t["NodeID"] for t in _running_tasks(service)} == {worker}
+    assert replica["upstream"].startswith(f"{second_node.NODE_ADDR}:"), replica
+
+    with RequestLoop(rivetr.proxy_port, host, content) as loop:
+        ok_before = _wait("requests answered before the drain", lambda: loop.ok > 10 and loop.ok)
+        drained = rivetr.api.put(f"/api/nodes/{worker}", json={"availability": "drain"})
+        assert drained.status_code == 200, drained.text
+        assert drained.json()["availability"] == "drain"
+
+        def on_manager() -> dict[str, Any] | None:
+            [now] = _replicas(rivetr, app["id"])
+            routed = now["upstream"].startswith("127.0.0.1:") and _route_upstreams(rivetr, host) == {
+                now["upstream"]
+            }
+            return now if routed else None
+
+        after = _wait("the app's task on the manager and routed", on_manager)
+        ok_drain = loop.ok
+        _wait("requests answered after the drain", lambda: loop.ok > ok_drain + 20)
+    print(
+        f"single-replica drain: {loop.ok} requests answered ({ok_before} before it), {len(loop.failures)} failed"
+    )
+    assert loop.failures == [], loop.failures[:5]
+    # The same service (a crash restart would have made a new one), one task again, on the manager, routed.
+    assert after["container_id"] == service, after
+    assert [t["NodeID"] for t in _running_tasks(service)] == [manager]
+    spec = json.loads(_docker("service", "inspect", service))[0]["Spec"]
+    assert spec["Mode"]["Replicated"]["Replicas"] == 1 and "rivetr.swarm.leaving" not in spec["Labels"]
+    assert rivetr.api.get(f"/api/deployments/{dep['id']}").json()["restart_count"] == 0
+    assert rivetr.api.get(f"/api/apps/{app['id']}").json()["status"] == "running"
+    _docker("node", "update", "--availability", "active", worker)
+
+    # Restart policy "no": the process's own exit is never restarted by swarm (Rivetr's crash watcher decides).
+    from rivetr_core.contract import RunSpec
+
+    runtime = SwarmRuntime(engine_env.docker_socket)
+    spec_no = RunSpec(
+        image="localhost/rivetr-test/busybox:latest",
+        name=f"exits-{time.time_ns()}",
+        labels={"rivetr.instance": rivetr.instance_id()},
+        command=["sh", "-c", "exit 3"],
+        restart_policy="no",
+        placement=[f"node.id=={manager}"],
+    )
+
+    async def run() -> str:
+        try:
+            return (await runtime.run(spec_no)).id
+        finally:
+            await runtime.close()
+
+    exited = asyncio.run(run())
+
+    def failed() -> list[dict[str, Any]]:
+        tasks = json.loads(_docker("inspect", *_docker("service", "ps", "-q", exited).split()))
+        return [t for t in tasks if t["Status"]["State"] == "failed"]
+
+    [task] = _wait("the task failed", failed, timeout=30)
+    assert task["Status"]["ContainerStatus"]["ExitCode"] == 3, task["Status"]
+    # Swarm would create the replacement task as it sees the failure and start it after the 1 s restart delay.
+    time.sleep(1.5)
+    assert len(_docker("service", "ps", "-q", exited).split()) == 1, _docker("service", "ps", exited)

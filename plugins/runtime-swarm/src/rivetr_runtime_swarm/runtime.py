@@ -55,6 +55,7 @@ from rivetr_core.contract import (
 
 from . import configs, firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
+from .drain import SwarmDrains
 from .hostports import ipv4_port, without_ipv6_twins
 from .nodeengines import NodeEngines
 from .nodes import SwarmNodes
@@ -85,7 +86,7 @@ class TaskOnAnotherNode(NoRunningTask):
     code = "task_on_another_node"
 
 
-class SwarmRuntime(SwarmNodes, DockerRuntime):
+class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
     """Swarm services through the Docker Engine API of a manager node at ``base_url``."""
 
     name = "swarm"

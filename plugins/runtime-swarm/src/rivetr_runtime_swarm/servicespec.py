@@ -27,6 +27,9 @@ REPLICAS_LABEL = f"{INTERNAL_PREFIX}replicas"
 MAIN_PORT_LABEL = f"{INTERNAL_PREFIX}main-port"
 #: Exit code of the task ``stop`` ended (its container goes away with the scaled-down task).
 EXIT_CODE_LABEL = f"{INTERNAL_PREFIX}exit-code"
+#: The node a drain through Rivetr is moving the service's task off (:mod:`.drain`): set while the service runs
+#: one task more than its replicas, the new one elsewhere.
+LEAVING_LABEL = f"{INTERNAL_PREFIX}leaving"
 
 #: RunSpec restart policy -> swarm ``RestartPolicy.Condition`` (a service has no "unless-stopped": ``stop``
 #: scales it to 0, which is what unless-stopped means for it).
@@ -214,7 +217,7 @@ def task_time(task: Mapping[str, Any]) -> str:
 
 
 def current_task(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The task that speaks for a single-replica service: a running one (lowest slot), else the newest."""
+    """The task that speaks for a single-replica service: the newest running one, else the newest."""
     if not tasks:
         return None
     running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
@@ -222,7 +225,9 @@ def current_task(tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     # while it stops it is not the one that speaks, or a replaced task would look like a crash for a moment.
     running = [t for t in running if t.get("DesiredState") in (None, "running")] or running
     if running:
-        return min(running, key=lambda t: (int(t.get("Slot") or 0), task_time(t)))
+        # The newest: while a drain through Rivetr moves a task (.drain) the service runs two, and the one on
+        # the node that stays is the one the routes must follow before the old one stops.
+        return max(running, key=task_time)
     return max(tasks, key=task_time)
 
 
