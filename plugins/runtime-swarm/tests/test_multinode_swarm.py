@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from rivetr_core.testing.helpers import HTTPD_PORT, unique_name
 from tests.e2e.conftest import E2E_ENV, Rivetr, shutdown_proxy, start_rivetr
 from tests.support.auth_registry import start_auth_registry
 from tests.support.engines import EngineEnv
+from tests.support.pebble import cert_pem, key_pem, make_ca, make_leaf
 from tests.support.proxy import http_get
 
 # pytest imports this directory's modules by path (it is not a package): its helper module too.
@@ -266,8 +268,75 @@ def _remove_services(label: str) -> None:
         subprocess.run(["docker", "service", "rm", *services], capture_output=True, timeout=60)
 
 
+class TlsFront:
+    """``tcp://127.0.0.1:<port>`` with TLS requiring a client certificate of ``ca``, forwarding to a unix socket:
+    the worker's engine as ``dockerd --tlsverify`` serves it to another server."""
+
+    def __init__(self, unix_path: str, ca: Path, cert: Path, key: Path) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca))
+        context.load_cert_chain(cert, key)
+        context.verify_mode = ssl.CERT_REQUIRED
+        self.unix_path = unix_path
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        started = asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
+        self.server = asyncio.run_coroutine_threadsafe(started, self.loop).result(10)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            with contextlib.suppress(OSError, ssl.SSLError, RuntimeError):
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _tls_files(directory: Path) -> dict[str, Path]:
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    ca_key, ca_cert = make_ca("rivetr test node engines CA")
+    files: dict[str, Path] = {"ca": directory / "ca.pem"}
+    files["ca"].write_text(cert_pem(ca_cert))
+    for name, (key, cert) in {
+        "server": make_leaf(ca_key, ca_cert, [], ips=["127.0.0.1"]),
+        "client": make_leaf(ca_key, ca_cert, ["rivetr"]),
+    }.items():
+        files[f"{name}_cert"], files[f"{name}_key"] = directory / f"{name}.pem", directory / f"{name}-key.pem"
+        files[f"{name}_cert"].write_text(cert_pem(cert))
+        files[f"{name}_key"].write_text(key_pem(key))
+    return files
+
+
+def engines(nodes: list[NodeInfo]) -> dict[str, tuple[str | None, str | None]]:
+    """Role -> (engine_status, engine_endpoint) of a two-node listing."""
+    return {n.role: (n.engine_status, n.engine_endpoint) for n in nodes}
+
+
+async def _terminal_output(runtime: SwarmRuntime, service: str, cmd: list[str]) -> str:
+    """What the dashboard's terminal shows for ``cmd`` (an exec with a TTY), until it exits."""
+    session = await runtime.exec_interactive(service, cmd)
+    out = b""
+    try:
+        while chunk := await session.read():
+            out += chunk
+    finally:
+        await session.close()
+    return out.decode(errors="replace")
+
+
 async def test_node_engines_reach_a_task_on_the_worker(
-    two_nodes: second_node.SecondNode, engine_env: EngineEnv, docker_httpd_image: str
+    two_nodes: second_node.SecondNode, engine_env: EngineEnv, docker_httpd_image: str, tmp_path: Path
 ) -> None:
     """[plugins.runtime-swarm] node_engines: exec, stats and pause of a task on the worker go to the worker's
     engine (its dockerd socket, on this machine); without the setting they stay a 409 saying how to set it, and
@@ -309,11 +378,35 @@ async def test_node_engines_reach_a_task_on_the_worker(
         assert two_nodes.docker(*paused).stdout.strip() == "true"
         await runtime.unpause(info.id)
         assert two_nodes.docker(*paused).stdout.strip() == "false"
+        assert (await _terminal_output(runtime, info.id, ["hostname"])).strip() == container
         with pytest.raises(RivetrError, match="does not answer"):
             await unreachable.exec(info.id, ["hostname"])
 
-        def engines(nodes: list[NodeInfo]) -> dict[str, tuple[str | None, str | None]]:
-            return {n.role: (n.engine_status, n.engine_endpoint) for n in nodes}
+        # The same engine behind TLS with client certificates (tcp://, as `dockerd --tlsverify` serves it).
+        tls = _tls_files(tmp_path)
+        front = TlsFront(
+            two_nodes.docker_host.removeprefix("unix://"), tls["ca"], tls["server_cert"], tls["server_key"]
+        )
+        address = {"url": f"tcp://127.0.0.1:{front.port}", "ca_cert": str(tls["ca"])}
+        with_cert = {**address, "client_cert": str(tls["client_cert"]), "client_key": str(tls["client_key"])}
+        over_tls = SwarmRuntime(
+            engine_env.docker_socket, node_engines={second_node.HOSTNAME: with_cert}, **common
+        )
+        no_cert = SwarmRuntime(
+            engine_env.docker_socket, node_engines={second_node.HOSTNAME: address}, **common
+        )
+        try:
+            result = await over_tls.exec(info.id, ["hostname"])
+            assert (result.exit_code, result.output.strip()) == (0, container)
+            assert (await _terminal_output(over_tls, info.id, ["hostname"])).strip() == container
+            assert engines(await over_tls.nodes())["worker"] == ("reachable", with_cert["url"])
+            [worker] = [n for n in await no_cert.nodes() if n.role == "worker"]
+            assert worker.engine_status == "unreachable", worker  # the engine asks for a client certificate
+            assert str(tls["client_key"]) not in repr(await over_tls.nodes())
+        finally:
+            await over_tls.close()
+            await no_cert.close()
+            front.close()
 
         assert engines(await runtime.nodes()) == {
             "manager": ("local", engine_env.docker_socket),

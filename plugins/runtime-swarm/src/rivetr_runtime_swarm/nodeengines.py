@@ -3,9 +3,10 @@ engine does: exec (and the dashboard's terminal), stats, pause and unpause of th
 
 The manager's engine knows a task on another node only as a task (its container id is in
 ``Status.ContainerStatus.ContainerID``); that container is the node's engine's. The operator says how to reach
-it, per node hostname or id, the way Dokploy and CapRover reach their servers: ``ssh://user@host`` (the ssh
-command, the docker SDK's ``use_ssh_client``: paramiko is not a dependency), ``tcp://host:2376`` with TLS
-client certificates (the SDK's :class:`docker.tls.TLSConfig`), or ``unix:///path`` (a socket forwarded here).
+it, per node hostname or id, the way Dokploy and CapRover reach their servers: ``tcp://host:2376`` with TLS
+client certificates (the SDK's :class:`docker.tls.TLSConfig`), ``unix:///path`` (a socket forwarded here), or
+``ssh://user@host`` (the ssh command, the SDK's ``use_ssh_client``; its ssh transport needs paramiko, which is
+not a dependency: without it an ssh:// engine is ``unreachable`` saying so).
 Each is a plain :class:`~rivetr_runtime_docker.runtime.DockerRuntime` (its exec, stats and pause are the docker
 runtime's), made on first use and kept. Key and certificate paths are given to the SDK only, never logged.
 """
@@ -27,6 +28,10 @@ from rivetr_runtime_docker.runtime import DockerRuntime
 import docker
 import docker.tls
 
+from rivetr_core.contract import RuntimeUnavailable
+
+#: The API version the client starts with, before it asks the engine for its own (docker 1.12, 2016).
+MIN_API_VERSION = "1.24"
 #: Seconds a node engine's status check (``GET /api/nodes``) waits for it.
 PING_TIMEOUT = 3.0
 #: What ``engine_status`` says of a node.
@@ -77,13 +82,30 @@ class NodeEngine(DockerRuntime):
             extra["tls"] = docker.tls.TLSConfig(
                 client_cert=(address.client_cert, address.client_key) if address.client_cert else None,
                 ca_cert=address.ca_cert,
-                verify=address.ca_cert or False,
+                verify=address.ca_cert or True,  # no CA given: the system's CAs, never unchecked
             )
         if address.url.startswith("ssh://"):
-            extra["use_ssh_client"] = True  # the ssh command and its config: no paramiko needed
+            try:
+                import paramiko  # noqa: F401  # the SDK's ssh transport imports it even to run the ssh command
+            except ImportError:
+                raise RuntimeUnavailable(
+                    f"node engine {address.url}: ssh:// needs the paramiko package in Rivetr's environment "
+                    "(pip install paramiko); or reach the engine by tcp:// with TLS client certificates",
+                    details={"address": address.url},
+                ) from None
+            extra["use_ssh_client"] = True  # the ssh command: its keys, config and known hosts
+        # A version given: "auto" would ask the engine inside the constructor, before trust_env can be turned
+        # off. Off because requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a session's own CA
+        # (psf/requests#3829): the node's CA must win, and no environment proxy belongs in front of an engine.
         client = docker.APIClient(
-            base_url=address.url, version="auto", timeout=self.connect_timeout, max_pool_size=16, **extra
+            base_url=address.url,
+            version=MIN_API_VERSION,
+            timeout=self.connect_timeout,
+            max_pool_size=16,
+            **extra,
         )
+        client.trust_env = False
+        client._version = client._retrieve_server_version()
         client.timeout = self.timeout
         return client
 

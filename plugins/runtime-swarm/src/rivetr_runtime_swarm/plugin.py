@@ -21,9 +21,7 @@ class NodeEngineSetting(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(
-        description="unix:///path, tcp://host:2376 or ssh://user@host (the ssh command's own keys)."
-    )
+    url: str = Field(description="tcp://host:2376 (with the paths below), unix:///path or ssh://user@host.")
     ca_cert: str | None = Field(
         None, description="Path of the CA certificate the engine's TLS certificate is checked with."
     )
@@ -62,8 +60,9 @@ class SwarmSettings(BaseModel):
     node_engines: dict[str, str | NodeEngineSetting] = Field(
         default_factory=dict,
         description="How Rivetr reaches the engine of each other node, by node hostname or id: an address "
-        '(`"unix:///path"`, `"ssh://user@host"`: the ssh command with its own keys, the node needs the docker '
-        'CLI; `"tcp://host:2376"`) or a table with TLS client certificate paths (`{ url = "tcp://host:2376", '
+        '(`"unix:///path"`, `"ssh://user@host"`: the ssh command with its own keys, needs paramiko installed '
+        'here and the docker CLI on the node; `"tcp://host:2376"`) or a table with TLS client certificate paths '
+        '(`{ url = "tcp://host:2376", '
         'ca_cert = "/etc/rivetr/node2/ca.pem", client_cert = ".../cert.pem", client_key = ".../key.pem" }`). '
         "Exec, terminals, stats and pause of a task on that node go to its engine; without one they answer 409 "
         "task_on_another_node. From the environment: JSON text.",
