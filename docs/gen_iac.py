@@ -72,6 +72,7 @@ EXAMPLES: dict[str, str] = {
     "route_settings.redirect_www": 'redirect_www = "to-apex"',
     "route_settings.redirects": 'redirects = [{ from = "/old", to = "/new", status = 308 }]',
     "route_settings.compression": "compression = false",
+    "route_settings.upstream_protocol": 'upstream_protocol = "h2c"',
     "route_settings.basic_auth": 'basic_auth = { realm = "Staff", users = ["alice", "bob"] }',
     "basic_auth.realm": 'realm = "Staff"',
     "basic_auth.users": 'users = ["alice", "bob"]',

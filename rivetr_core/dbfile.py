@@ -25,7 +25,7 @@ SCHEMA_HEADS = frozenset(
         "0030_notification_routes",
         "0030_app_config_path",
         "0030_control_planes",
-        "0030_rolling_update",
+        "0032_upstream_protocol",
         "0031_app_placement",
         "0032_plane_columns",
     }

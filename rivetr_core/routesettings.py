@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .secrets import SecretBox
 
 MAX_USERS = 100
+#: How the proxy may talk to a route's upstreams: HTTP/1.1, or HTTP/2 cleartext with prior knowledge (gRPC).
+UPSTREAM_PROTOCOLS = ("http1", "h2c")
 
 
 def settings_out(key: str, row: RouteSettings | None, user_names: list[str]) -> dict[str, Any]:
@@ -33,6 +35,7 @@ def settings_out(key: str, row: RouteSettings | None, user_names: list[str]) -> 
         "redirects": list(row.redirects or []) if row is not None else [],
         "basic_auth": auth,
         "compression": row.compression if row is not None else True,
+        "upstream_protocol": (row.upstream_protocol or "http1") if row is not None else "http1",
     }
 
 
@@ -46,6 +49,11 @@ def apply_changes(
     password can change without retyping the others). A password is hashed with bcrypt here; a hash is taken
     as it is if it is bcrypt or argon2."""
     domain, prefix = split_key(key)
+    if "upstream_protocol" in changes:
+        proto = changes["upstream_protocol"] or "http1"
+        if proto not in UPSTREAM_PROTOCOLS:
+            raise ValidationFailed.on("upstream_protocol", "http1 or h2c")
+        row.upstream_protocol = proto
     if "compression" in changes:
         if not isinstance(changes["compression"], bool):
             raise ValidationFailed.on("compression", "true or false")

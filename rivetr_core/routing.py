@@ -110,6 +110,11 @@ class RouteSettingsOut(ApiModel):
         default=True,
         description="Responses are compressed for clients that accept it (with [proxy] compression on).",
     )
+    upstream_protocol: Literal["http1", "h2c"] = Field(
+        default="http1",
+        description="http1: HTTP/1.1 to the app. h2c: HTTP/2 cleartext (prior knowledge) to the app, for gRPC: "
+        "HTTP/2 clients (HTTPS) are forwarded stream by stream with trailers; HTTP/1.1 clients get 505.",
+    )
 
 
 class RouteOut(ApiModel):
@@ -362,6 +367,7 @@ class RouteService:
         https_redirect: bool,
         hsts: bool,
         strip_prefix: bool | None = None,
+        upstream_protocol: str | None = None,
     ) -> ProxyRoute:
         """Create or replace a manual route (``domain`` is the route key: ``example.com/v1`` for a path route);
         ``Conflict`` when an app owns the key (change the app). ``strip_prefix`` None keeps the setting."""
@@ -370,13 +376,18 @@ class RouteService:
             raise Conflict(f"domain {domain!r} belongs to an app", details={"app_id": existing.app_id})
         if existing is not None and existing.stack_id:
             raise Conflict(f"domain {domain!r} belongs to a stack", details={"stack_id": existing.stack_id})
+        changes: dict[str, Any] = {}
         if strip_prefix is not None:
+            changes["strip_prefix"] = strip_prefix
+        if upstream_protocol is not None:
+            changes["upstream_protocol"] = upstream_protocol
+        if changes:
             from .routesettings import apply_changes
 
             self._check_not_dashboard(domain)
             async with self.db.session() as session:
                 row = await session.get(RouteSettings, domain) or RouteSettings(key=domain)
-                apply_changes(row, {"strip_prefix": strip_prefix}, domain, {}, self.secrets)
+                apply_changes(row, changes, domain, {}, self.secrets)
                 row.updated_at = utcnow()
                 session.add(row)
                 await session.commit()
@@ -498,6 +509,7 @@ class RouteService:
             route.redirect_www = settings.redirect_www if prefix == "/" else None
             route.redirects = list(settings.redirects or [])
             route.compression = settings.compression
+            route.upstream_protocol = settings.upstream_protocol or "http1"
             users = self._users(settings)
             if users:
                 route.auth = {"realm": settings.auth_realm or "Restricted", "users": users}

@@ -75,3 +75,16 @@ def test_path_routes_settings_and_auth(env: dict[str, str]) -> None:
     assert "api.cli.test/v1" not in run(["routes", "list"], env).output
     gone = run(["routes", "remove", "api.cli.test/v1"], env)
     assert gone.exit_code != 0 and "404" in gone.output
+
+
+def test_upstream_protocol(env: dict[str, str]) -> None:
+    added = run(["routes", "add", "grpc.cli.test", "127.0.0.1:50051", "--upstream-protocol", "h2c"], env)
+    assert added.exit_code == 0, added.output
+    assert "h2c upstream" in run(["routes", "list"], env).output
+    shown = run(["routes", "show", "grpc.cli.test"], env)
+    assert "protocol:     h2c" in shown.output, shown.output
+    changed = run(["routes", "set", "grpc.cli.test", "--upstream-protocol", "http1"], env)
+    assert changed.exit_code == 0 and "protocol:     http1" in changed.output, changed.output
+    bad = run(["routes", "set", "grpc.cli.test", "--upstream-protocol", "h3"], env)
+    assert bad.exit_code != 0 and "upstream-protocol" in bad.output
+    assert run(["routes", "remove", "grpc.cli.test"], env).exit_code == 0

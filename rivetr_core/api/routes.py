@@ -39,6 +39,11 @@ class RouteIn(ApiModel):
         default=None,
         description="Forward /v1/x as /x (with X-Forwarded-Prefix); null keeps the route's setting.",
     )
+    upstream_protocol: Literal["http1", "h2c"] | None = Field(
+        default=None,
+        description="http1: HTTP/1.1 to the upstreams. h2c: HTTP/2 cleartext (prior knowledge), for gRPC; "
+        "HTTP/1.1 clients then get 505. Null keeps the route's setting.",
+    )
     upstreams: list[str] = Field(
         min_length=1,
         description="host:port addresses, round-robin.",
@@ -98,6 +103,10 @@ class RouteSettingsIn(ApiModel):
     compression: StrictBool | None = Field(
         default=None, description="false: this route's responses are never compressed by the proxy."
     )
+    upstream_protocol: Literal["http1", "h2c"] | None = Field(
+        default=None,
+        description="h2c: HTTP/2 streams go to the app over HTTP/2 cleartext (gRPC); http1: HTTP/1.1.",
+    )
 
 
 def routes() -> RouteService:
@@ -130,6 +139,7 @@ async def create_route(data: RouteIn) -> tuple[dict[str, Any], int]:
         https_redirect=data.https_redirect,
         hsts=data.hsts,
         strip_prefix=data.strip_prefix,
+        upstream_protocol=data.upstream_protocol,
     )
     return route_json(row, None, await service.get_settings(key)), 201
 

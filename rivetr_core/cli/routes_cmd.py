@@ -52,6 +52,8 @@ def _rules(s: dict[str, Any] | None) -> str:
         parts.append(f"auth ({len(s['basic_auth']['users'])} user(s))")
     if s.get("compression") is False:
         parts.append("no compression")
+    if s.get("upstream_protocol") == "h2c":
+        parts.append("h2c upstream")
     return ", ".join(parts) or "-"
 
 
@@ -91,6 +93,11 @@ def routes_list(conn: Connection, as_json: bool) -> None:
 )
 @click.option("--https-redirect", is_flag=True, help="Redirect HTTP to HTTPS once a certificate exists.")
 @click.option("--hsts", is_flag=True, help="Send Strict-Transport-Security on HTTPS.")
+@click.option(
+    "--upstream-protocol",
+    type=click.Choice(["http1", "h2c"]),
+    help="h2c: talk HTTP/2 cleartext to the upstreams (gRPC); default http1.",
+)
 @connection_options
 @json_option
 def routes_add(
@@ -99,6 +106,7 @@ def routes_add(
     upstreams: tuple[str, ...],
     path_prefix: str,
     strip_prefix: bool | None,
+    upstream_protocol: str | None,
     https_redirect: bool,
     hsts: bool,
     as_json: bool,
@@ -113,6 +121,8 @@ def routes_add(
     }
     if strip_prefix is not None:
         body["strip_prefix"] = strip_prefix
+    if upstream_protocol is not None:
+        body["upstream_protocol"] = upstream_protocol
     with conn.client() as client:
         row = client.post("/api/routes", body)
     if as_json:
@@ -144,6 +154,7 @@ def _show(s: dict[str, Any]) -> None:
             ),
             ("basic auth", f"realm {auth['realm']!r}, users {', '.join(auth['users'])}" if auth else "off"),
             ("compression", "on" if s.get("compression", True) else "off"),
+            ("protocol", s.get("upstream_protocol") or "http1"),  # to the upstreams: http1 or h2c
         ]
     )
 
@@ -181,6 +192,11 @@ def _redirect_rule(text: str) -> dict[str, Any]:
     "--compression/--no-compression", default=None, help="Let the proxy compress responses (on by default)."
 )
 @click.option(
+    "--upstream-protocol",
+    type=click.Choice(["http1", "h2c"]),
+    help="h2c: HTTP/2 cleartext to the app, for gRPC (HTTP/2 clients over HTTPS); http1: HTTP/1.1.",
+)
+@click.option(
     "--redirect-www",
     type=click.Choice(["to-apex", "to-www", "none"]),
     help="to-apex on example.com: www.example.com redirects to it; to-www on www.example.com: the apex does.",
@@ -214,6 +230,7 @@ def routes_set(
     key: str,
     strip_prefix: bool | None,
     compression: bool | None,
+    upstream_protocol: str | None,
     redirect_www: str | None,
     redirects: tuple[str, ...],
     no_redirects: bool,
@@ -231,6 +248,8 @@ def routes_set(
         body["strip_prefix"] = strip_prefix
     if compression is not None:
         body["compression"] = compression
+    if upstream_protocol is not None:
+        body["upstream_protocol"] = upstream_protocol
     if redirect_www is not None:
         body["redirect_www"] = None if redirect_www == "none" else redirect_www
     if redirects or no_redirects:

@@ -204,7 +204,13 @@ _BACKUPS_HELP = (
 
 
 #: A route's settings a file declares (``PUT /api/routes/settings/{key}``); basic auth by user names only.
-ROUTE_KEYS: tuple[str, ...] = ("strip_prefix", "redirect_www", "redirects", "compression")
+ROUTE_KEYS: tuple[str, ...] = (
+    "strip_prefix",
+    "redirect_www",
+    "redirects",
+    "compression",
+    "upstream_protocol",
+)
 
 
 def _route_fields() -> dict[str, Any]:
@@ -251,7 +257,8 @@ class RouteSettingsSpec(_RouteFields):  # type: ignore[misc, valid-type]
 
 _ROUTES_HELP = (
     "Settings of the app's routes, by route key (a domain of the app, with its path prefix if any): prefix "
-    "stripping, the www redirect, redirect rules, compression, basic auth users (names)."
+    "stripping, the www redirect, redirect rules, compression, the upstream protocol (h2c for gRPC), basic auth "
+    "users (names)."
 )
 
 

@@ -95,6 +95,7 @@ ROUTE_DEFAULTS: dict[str, Any] = {
     "redirect_www": None,
     "redirects": [],
     "compression": True,
+    "upstream_protocol": "http1",
 }
 
 

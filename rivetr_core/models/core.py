@@ -53,4 +53,6 @@ class RouteSettings(SQLModel, table=True):
     auth_realm: str | None = Field(default=None, max_length=200)
     auth_users_enc: str | None = None
     compression: bool = True  # response compression for this key (with [proxy] compression on)
+    #: "http1" or "h2c": how the proxy talks to the upstreams of this key (h2c: HTTP/2 streams for gRPC).
+    upstream_protocol: str = Field(default="http1", max_length=8)
     updated_at: datetime = Field(default_factory=utcnow)

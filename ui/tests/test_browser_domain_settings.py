@@ -1,8 +1,8 @@
 """An app's Domain settings panel (issue 22) in Chromium against a real ``rivetr serve`` with the real built-in
 proxy: an app with a plain domain and a path domain (``shop.web.test/api``); the path entry strips its prefix
 and gets a redirect rule and a basic-auth user, the plain one a www redirect; what the API then holds is what
-was typed (the password only as a user name), a bad rule is the field's own error, and unticking the user turns
-basic auth off again. The proxy side of the same settings is tested in tests/test_route_paths_api.py."""
+was typed (the password only as a user name), the plain one's upstream protocol is set to h2c (gRPC), a bad rule
+is the field's own error, and unticking the user turns basic auth off again. The proxy side of the same settings is tested in tests/test_route_paths_api.py."""
 
 from __future__ import annotations
 
@@ -80,13 +80,18 @@ def test_domain_settings_form(page: Any, rivetr_server: Any) -> None:
     root_entry.locator("summary").click()
     expect(path_entry.locator("[name=redirect_www]")).to_have_count(0)
     root_entry.locator("[name=redirect_www]").select_option("to-apex")
+    root_entry.locator("[name=upstream_protocol]").select_option("h2c")  # gRPC: HTTP/2 to the app
     root_entry.locator("button[type=submit]").click()
     expect(root_entry.locator("[data-route-saved]")).to_have_text("Saved.")
-    assert api.get("/api/routes/settings/shop.web.test").json()["redirect_www"] == "to-apex"
+    expect(root_entry.locator("[data-route-summary]")).to_contain_text("h2c upstream")
+    root_saved = api.get("/api/routes/settings/shop.web.test").json()
+    assert root_saved["redirect_www"] == "to-apex" and root_saved["upstream_protocol"] == "h2c"
+    assert api.get("/api/routes/settings/shop.web.test/api").json()["upstream_protocol"] == "http1"
     screenshot(page, "app-domain-settings")
 
     # After a reload the form shows what is stored; unticking the only user turns basic auth off.
     page.reload()
+    expect(root_entry.locator("[name=upstream_protocol]")).to_have_value("h2c")
     path_entry.locator("summary").click()
     expect(form.locator("[data-auth-user='ann']")).to_be_checked()
     expect(form.locator("[data-redirects-text]")).to_have_value(

@@ -11,6 +11,7 @@
     var parts = [];
     if (s.strip_prefix) parts.push("strips its path");
     if (s.compression === false) parts.push("not compressed");
+    if (s.upstream_protocol === "h2c") parts.push("h2c upstream");
     if (s.redirect_www) parts.push("www " + s.redirect_www);
     if (s.redirects.length) parts.push(s.redirects.length + " redirect" + (s.redirects.length > 1 ? "s" : ""));
     if (s.basic_auth) parts.push("password (" + s.basic_auth.users.length + " user" + (s.basic_auth.users.length > 1 ? "s" : "") + ")");
@@ -36,6 +37,8 @@
     var strip = form.querySelector("[name=strip_prefix]");
     if (strip) strip.checked = !!s.strip_prefix;
     form.querySelector("[name=compression]").checked = s.compression !== false;
+    var proto = form.querySelector("[name=upstream_protocol]");
+    if (proto) proto.value = s.upstream_protocol || "http1";
     var www = form.querySelector("[name=redirect_www]");
     if (www) www.value = s.redirect_www || "";
     form.querySelector("[data-redirects-text]").value = s.redirects.map(function (r) {
