@@ -162,6 +162,9 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
         lines = [entry["line"] for entry in client.get(f"/api/deployments/{waiting_id}/logs").json()]
     assert [d["id"] for d in listed] == [waiting_id]
     assert lines.count("taken over: the control plane that queued it stopped; queued here") == 1, lines
+    shown = run(["deployments", "show", waiting_id], cli_env(second, tmp_path))
+    assert shown.exit_code == 0, shown.output
+    assert ["plane:", second_id] in [line.split() for line in shown.output.splitlines()], shown.output
     # The dead plane is forgotten by the leader (the second, now alone).
     _wait_for(
         "the dead plane to be forgotten", lambda: [p["pid"] for p in _planes(second)] == [second.proc.pid]
@@ -427,6 +430,15 @@ async def test_a_dead_planes_stack_deployments_and_task_runs_are_taken_over_a_li
         assert dep.error == "interrupted: the control plane running it stopped"
         assert run is not None and run.status == "interrupted" and run.plane_id == one.id
         assert run.error == "the control plane running it stopped before the run finished"
+        # The dashboard names each one's plane beside it.
+        from ui.tests.test_pages import do_setup
+
+        client = second.app.test_client()
+        await do_setup(client)
+        page = await (await client.get(f"/stacks/{shop['id']}/partials/deployments")).get_data(as_text=True)
+        assert f'data-plane="{one.id}"' in page and f'data-plane="{two.id}"' in page  # mine; live_queued
+        page = await (await client.get(f"/apps/{app.id}/partials/tasks")).get_data(as_text=True)
+        assert f'data-plane="{one.id}"' in page and 'data-plane="gone"' in page
 
 
 async def test_two_planes_taking_over_a_dead_planes_queued_deployment_run_it_once(
@@ -473,6 +485,12 @@ async def test_two_planes_taking_over_a_dead_planes_queued_deployment_run_it_onc
             == "interrupted: the control plane running it stopped while the deployment was queued"
         )
         assert fake_runtime.pulls == [IMAGE]
+        from ui.tests.test_pages import do_setup
+
+        client = apis[0].app.test_client()
+        await do_setup(client)
+        page = await (await client.get(f"/apps/{app['id']}/partials/deployments")).get_data(as_text=True)
+        assert f'data-plane="{winner.plane.id}"' in page
         # Both planes handed the same adopted deployment (as if both had adopted it): the claim lets one run it.
         async with svcs[0].db.session() as session:
             again = Deployment(app_id=app["id"], status="queued", plane_id="gone")

@@ -44,6 +44,8 @@ class DeploymentSummary:
     app_name: str
     #: What the commit's rivetr.toml applied (``{"commit", "path", "file", "changes"}``) or None.
     applied_config: dict[str, Any] | None = None
+    #: The control plane that queued or runs it (PostgreSQL with several planes); None on SQLite.
+    plane_id: str | None = None
 
 
 _DEPLOYMENTS = Deployment.__table__  # type: ignore[attr-defined]
