@@ -18,6 +18,8 @@ the protocols reach each other and the worker only through objects, never throug
 * :mod:`.tls_termination` — ``TlsTermination``: SSL context, certificate by SNI (a mixin of ``Worker``).
 * :mod:`.alpn` / :mod:`.h2conn` — HTTP/2 on the TLS listener (ALPN ``h2``), each stream an ``Exchange`` on the
   same upstream pools; ``h2`` is imported with the first h2 connection.
+* :mod:`.h2upstream` — routes with ``upstream_protocol = "h2c"`` (gRPC): those streams go to the app as streams of
+  pooled HTTP/2 cleartext connections instead; imported with the first such stream.
 * :mod:`.master_link` — ``MasterLink``: the control channel with the master, snapshots and stats (a mixin).
 
 Hot path shape, per request, with no per-request task, timer or log line:
