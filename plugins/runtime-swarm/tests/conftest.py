@@ -77,5 +77,7 @@ def swarm_rivetr(swarm_engine: EngineEnv, tmp_path: Path) -> Iterator[Rivetr]:
                 time.sleep(0.1)
         for secret in _listed("secret", label):
             _docker("secret", "rm", secret)
+        for config in _listed("config", label):
+            _docker("config", "rm", config)
         rivetr.cleanup()
         shutdown_proxy(rivetr.server.data_dir)

@@ -1,8 +1,11 @@
 """A real ``rivetr serve`` on the swarm runtime deploys a compose stack from a git repository: the docker CLI shows it
 as a swarm stack (``docker stack ls/services/ps``, its network and volume in the stack's namespace), its compose
-secret is a swarm secret the task reads at ``/run/secrets/<name>``, a redeploy with a changed secret replaces the
-swarm secret (the old one is removed), and the stack's removal removes the secret. The published-port firewall
-(on by default) is in place from the start, and the proxy still reaches the stack's routed service."""
+secret is a swarm secret the task reads at ``/run/secrets/<name>`` (with the compose ``mode`` where one is given),
+its compose config a swarm config at its target with its ``mode``, a task killed is replaced by swarm (compose
+``deploy.restart_policy``) and the stack's domain follows the new task's port, a redeploy with a changed secret
+replaces the swarm secret (the old one is removed), and the stack's removal removes the secret and the config. The
+published-port firewall (on by default) is in place from the start, and the proxy still reaches the stack's routed
+service."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from tests.support.engines import BASE_IMAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
+SITE_CONF = "listen 8080;\n"
 SECRET_V1 = "s3cret-value-one"
 SECRET_V2 = "s3cret-value-two"
 ENV_SECRET = "s3cret-from-the-stack-env"
@@ -32,15 +36,26 @@ services:
   box:
     image: {BASE_IMAGE}
     command: ["sh", "-c", "mkdir -p /www && echo box > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    deploy:
+      restart_policy:
+        condition: any
+    configs:
+      - source: site
+        target: /etc/site.conf
+        mode: 0440
     secrets:
       - api_token
       - source: api_token
         target: /etc/token-copy
-      - env_token
+      - source: env_token
+        mode: 0400
     volumes:
       - data:/data
 volumes:
   data:
+configs:
+  site:
+    file: ./site.conf
 secrets:
   api_token:
     file: ./token.txt
@@ -104,9 +119,10 @@ def _secret_names(stack: str, value: str) -> list[str]:
     return sorted([file, f"{stack}_env_token_{hashlib.sha256(ENV_SECRET.encode()).hexdigest()[:12]}"])
 
 
-def _read_in_task(stack: str, path: str) -> str:
+def _read_in_task(stack: str, path: str, *command: str) -> str:
+    """``command`` (default ``cat``) on ``path`` in the stack's newest running task's container."""
     newest = _lines("ps", "-q", "--filter", f"label=com.docker.stack.namespace={stack}")[0]
-    return _docker("exec", newest, "cat", path)
+    return _docker("exec", newest, *(command or ("cat",)), path)
 
 
 def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivetr, git_server: Any) -> None:
@@ -129,7 +145,12 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     name = f"sw{uuid.uuid4().hex[:6]}"
     domain = f"{name}.e2e.test"
     repo = git_server.create_repo(
-        name, files={"compose.yaml": (COMPOSE, 0o644), "token.txt": (SECRET_V1 + "\n", 0o600)}
+        name,
+        files={
+            "compose.yaml": (COMPOSE, 0o644),
+            "token.txt": (SECRET_V1 + "\n", 0o600),
+            "site.conf": (SITE_CONF, 0o644),
+        },
     )
     # Its own project: the default project's network name is shared with every other Rivetr on this engine.
     project = rivetr.api.post("/api/projects", json={"name": f"{name}-project"})
@@ -185,6 +206,31 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     assert "token" not in mounts and "/stacks/" not in mounts, mounts
     logs = rivetr.api.get(f"/api/deployments/{first['id']}/logs").json()
     assert not any(SECRET_V1 in x["line"] or ENV_SECRET in x["line"] for x in logs)
+    # Compose `mode`: the secret that gives one has it, the others swarm's (and docker's) read-only default.
+    assert _read_in_task(name, "/run/secrets/env_token", "stat", "-c", "%a %u") == "400 0\n"
+    assert _read_in_task(name, "/run/secrets/api_token", "stat", "-c", "%a") == "444\n"
+
+    # The compose config is a swarm config (content-addressed), at its target with its mode; not a bind mount.
+    config = f"{name}_site_{hashlib.sha256(SITE_CONF.encode()).hexdigest()[:12]}"
+    assert _lines("config", "ls", "--filter", namespace, "--format", "{{.Name}}") == [config]
+    assert _read_in_task(name, "/etc/site.conf") == SITE_CONF
+    assert _read_in_task(name, "/etc/site.conf", "stat", "-c", "%a") == "440\n"
+    assert "site" not in mounts, mounts
+
+    # A crash: swarm's restart policy starts a new task (another container, another host port) and the
+    # stack's domain follows it (stacks/watch.py), as an app's route follows its moved task.
+    def routed() -> str:
+        [box] = [
+            s for s in rivetr.api.get(f"/api/stacks/{stack['id']}").json()["services"] if s["name"] == "box"
+        ]
+        return str(box["containers"][0]["upstream"])
+
+    before, crashed = routed(), _lines("ps", "-q", "--filter", namespace)[0]
+    _docker("kill", crashed)
+    after = _until(lambda: (now := routed()) != before and now, "the route to the new task")
+    assert _lines("ps", "-q", "--filter", namespace)[0] != crashed
+    rivetr.wait_content(domain, "box\n")
+    assert before != after, (before, after)
 
     # A changed secret: a new swarm secret for the new service; the old one goes with the retired service.
     repo.write("token.txt", SECRET_V2 + "\n", 0o600)
@@ -203,4 +249,5 @@ def test_a_compose_stack_is_a_swarm_stack_with_swarm_secrets(swarm_rivetr: Rivet
     assert rivetr.api.delete(f"/api/stacks/{stack['id']}").status_code == 204
     _until(lambda: not _lines("service", "ls", "-q", "--filter", namespace), "the services' removal")
     _until(lambda: not _lines("secret", "ls", "-q", "--filter", namespace), "the secret's removal")
+    _until(lambda: not _lines("config", "ls", "-q", "--filter", namespace), "the config's removal")
     assert name not in _docker("stack", "ls")
