@@ -186,6 +186,8 @@ class H2cConn(asyncio.Protocol):
         try:
             await asyncio.wait_for(w.loop.create_connection(lambda: self, host, port), w.connect_timeout)
         except Exception:  # refused, timed out, anything: the streams get 502, the worker goes on
+            self.closed = True  # never offered again: the next stream tries a new connection
+            self.pool.remove(self)
             if self.t is not None:
                 self.t.abort()
             self._fail_all(None)
@@ -411,6 +413,15 @@ class Leg:
         try:
             self.sid = sid = h2c.get_next_available_stream_id()
             h2c.send_headers(sid, self.headers, end_stream=whole)
+        except h2.exceptions.NoAvailableStreamIDError:
+            # 2^30 streams used this connection up: it finishes the ones it has, a new one takes this leg.
+            self.sid = 0
+            c.goaway = True
+            c.pool.remove(c)
+            ex = self.ex
+            if ex is not None and ex.upstream is not None:
+                c.pool.open(self, ex.upstream)
+            return
         except h2.exceptions.ProtocolError:
             self.sid = 0
             self.fail()
