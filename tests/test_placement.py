@@ -139,6 +139,7 @@ async def test_nodes_of_a_runtime_without_a_cluster(api: ApiClient) -> None:
     assert node["id"] == "local" and node["role"] == "standalone" and node["leader"] is True
     assert node["availability"] == "active" and node["state"] == "ready"
     assert node["cpus"] and node["memory"] and node["running_tasks"] == 0
+    assert node["engine_status"] == "local" and node["engine_error"] is None, node
     code, one = await api.get("/api/nodes/local")
     assert code == 200 and one["hostname"] == node["hostname"]
     code, one = await api.get(f"/api/nodes/{node['hostname']}")
@@ -163,6 +164,8 @@ def test_cli_nodes_and_placement_on_a_single_host_runtime(tmp_path: Path, fake_r
         assert "standalone" in listed.output and "runs on one engine" in listed.output
         shown = run("nodes", "show", "local")
         assert shown.exit_code == 0 and "standalone" in shown.output, shown.output
+        [engine] = [line for line in shown.output.splitlines() if line.startswith("engine status")]
+        assert engine.split()[-1] == "local", shown.output  # exec, stats and pause reach its containers
         drained = run("nodes", "drain", "local")
         assert drained.exit_code != 0 and "not a cluster" in drained.output, drained.output
 

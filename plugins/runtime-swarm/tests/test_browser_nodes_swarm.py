@@ -58,6 +58,9 @@ def test_nodes_panel_and_placement_setting(
         expect(row.locator("[data-role]")).to_contain_text("manager")
         expect(row.locator("[data-role]")).to_contain_text("leader")
         expect(row.locator("[data-availability-badge]")).to_have_text("active")
+        # Rivetr reaches the manager's engine itself (exec, terminals, stats and pause of its tasks).
+        expect(row.locator("[data-engine-status]")).to_have_attribute("data-engine-status", "local")
+        expect(row.locator("[data-engine-status]")).to_contain_text(swarm_engine.docker_socket)
 
         row.locator("[data-node-drain]").click()
         page.wait_for_selector("#confirm-dialog[open]")
