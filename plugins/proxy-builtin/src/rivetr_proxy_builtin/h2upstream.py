@@ -223,8 +223,8 @@ class H2cConn(asyncio.Protocol):
             kind = type(ev)
             if kind is h2.events.DataReceived:
                 leg = self.legs.get(ev.stream_id)
-                if leg is None:
-                    self.h2.increment_flow_control_window(ev.flow_controlled_length)
+                if leg is None:  # a stream the client gave up: keep the connection's window open
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 else:
                     leg.on_data(ev.data, ev.flow_controlled_length)
             elif kind is h2.events.ResponseReceived:
@@ -284,8 +284,8 @@ class H2cConn(asyncio.Protocol):
     def forget(self, leg: Leg) -> None:
         if self.legs.get(leg.sid) is leg:
             del self.legs[leg.sid]
-        if not self.legs and self.addr not in self.w.routes.upstream_addrs:
-            self._close()  # the upstream left every route: nothing more will come here
+        if not self.legs and (self.goaway or self.addr not in self.w.routes.upstream_addrs):
+            self._close()  # the app said GOAWAY, or it left every route: nothing more will come here
 
     def _window(self, sid: int) -> None:
         if sid:
@@ -563,9 +563,5 @@ class Leg:
 
     def _ack(self, n: int) -> None:
         c = self.conn
-        if not n or c is None:
-            return
-        try:
-            c.h2.acknowledge_received_data(n, self.sid)
-        except h2.exceptions.StreamClosedError:
-            c.h2.increment_flow_control_window(n)
+        if n and c is not None:
+            c.h2.acknowledge_received_data(n, self.sid)  # a closed stream: the connection's window only
