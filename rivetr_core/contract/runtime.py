@@ -159,7 +159,10 @@ class ContainerInfo:
     id: str
     name: str
     image: str
-    status: str  # engine status word: created, running, exited, paused, dead, …
+    #: Engine status word: created, running, exited, paused, dead, …; ``evicted``: the engine took it off its
+    #: node (a swarm task on a drained or lost node) and placed it nowhere yet, so the crash watcher starts it
+    #: again, elsewhere, as a move, not a crash (rivetr_core/engine/moved.py).
+    status: str
     running: bool
     exit_code: int | None = None
     health: str | None = None  # healthy / unhealthy / starting / None when no HEALTHCHECK

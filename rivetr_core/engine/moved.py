@@ -8,6 +8,10 @@ it makes every round anyway (comparing each running replica's upstream with the 
 :func:`follow`, which records the new upstreams and points the app's routes at them. Containers that stopped are
 the crash watcher's restart path, not this one; a deployment being switched is left to its switch.
 
+A container the engine took off its node and placed nowhere (status ``evicted``: a swarm task on a node drained
+outside Rivetr, or one that went down, with restart condition ``none``) is not a crash either: the crash watcher
+calls :func:`start_evicted`, which starts it again (elsewhere) and follows it.
+
 A drain through Rivetr (``PUT /api/nodes/{id}`` with ``drain``) does not wait for a watcher round: a cluster
 runtime that moves the node's tasks itself (the swarm's ``drain_node``) starts each one elsewhere, then calls
 :func:`follow_all` so the routes go to the new tasks before the node's old ones stop.
@@ -97,4 +101,35 @@ async def follow_all(ctx: RivetrContext) -> list[str]:
     moved: list[str] = []
     for app_id, deployment_id in rows:
         moved += await follow(svc, str(deployment_id), app_id)
+    return moved
+
+
+async def start_evicted(
+    svc: DeploymentService, deployment_id: str, app_id: str, container_id: str
+) -> list[str]:
+    """The crash watcher's move of a container whose engine took it off its node and placed it nowhere (runtime
+    status ``evicted``: a swarm task on a node drained outside Rivetr, or one that went down): under the app's
+    switch lock, while the deployment still serves, ``start`` it again (swarm: a new task on another node), then
+    :func:`follow` it. Not a crash: no ``container_crashed`` event, the restart budget is left alone. A start that
+    fails (no other node takes it) is logged; the next round tries again. Returns the new upstreams."""
+    async with svc.switch_lock(app_id):
+        async with svc.db.session() as session:
+            app = await session.get(App, app_id)
+        dep = await svc.get_deployment(deployment_id)
+        if app is None or app.status != "running" or app.current_deployment_id != dep.id:
+            return []
+        if dep.status != "running":
+            return []
+        runtime = await svc.ctx.runtime()
+        try:
+            await runtime.start(container_id)
+        except Exception as exc:
+            log.warning(
+                "app %s: its container left its node and could not start elsewhere yet: %s", app.name, exc
+            )
+            return []
+    moved = await follow(svc, deployment_id, app_id)
+    log.warning(
+        "app %s: its container left its node (drained or down); started elsewhere: %s", app.name, moved
+    )
     return moved

@@ -46,6 +46,8 @@ from rivetr_core.models.apps import ACTIVE_STATUSES, App, Deployment
 from .pipeline import LABEL_DEPLOYMENT, LABEL_INSTANCE, LABEL_MANAGED, run_spec
 from .planes import LIVE_PLANES_SQL
 
+#: The status a runtime gives a container its engine took off its node and placed nowhere yet (engine/moved.py).
+EVICTED = "evicted"
 #: engine.replicas.LABEL_REPLICA (that module loads only where an app runs replicas).
 LABEL_REPLICA = "rivetr.replica"
 #: The extra replicas of running deployments, in plain SQL: the crash watcher's every round must not load the
@@ -117,10 +119,7 @@ async def take_over(svc: DeploymentService) -> list[str]:
     their plane never claimed, mark the interrupted ones failed as a restart would, and remove what they left
     behind (containers of failed deployments, old ones that were draining). The same for their stack
     deployments and app task runs (engine/adoption.py). Returns the adopted app deployments' ids."""
-    from .adoption import adopt_stack_deployments, interrupt_task_runs
-
-    await adopt_stack_deployments(svc.ctx, at_start=False)
-    await interrupt_task_runs(svc.ctx, at_start=False)
+    await _take_over_the_rest(svc)
     deps = await adopt(svc, at_start=False)
     if not deps:
         return []
@@ -138,6 +137,18 @@ async def take_over(svc: DeploymentService) -> list[str]:
     await run_adopted(svc, queued)
     svc.ctx.spawn(_remove_orphans_quietly(svc), "takeover-orphans")
     return [d.id for d in deps]
+
+
+async def _take_over_the_rest(svc: DeploymentService) -> None:
+    """The dead planes' stack deployments and task runs (engine/adoption.py); a failure there is logged and
+    never keeps the app deployments' adoption from its round."""
+    from .adoption import adopt_stack_deployments, interrupt_task_runs
+
+    for step in (adopt_stack_deployments, interrupt_task_runs):
+        try:
+            await step(svc.ctx, at_start=False)
+        except Exception:
+            log.warning("taking over a stopped control plane's %s failed", step.__name__, exc_info=True)
 
 
 def _never_started(dep: Deployment) -> bool:
@@ -367,6 +378,9 @@ class CrashWatcher:
                 if info.upstream and info.upstream != dep.upstream:
                     moved.add(dep.id)  # the engine moved it (a swarm task rescheduled): routes follow
                 continue
+            if info is not None and info.status == EVICTED:
+                self._move(dep, info.id, dep.id)
+                continue
             if self.svc.switch_lock(dep.app_id).locked():
                 continue  # a deployment of this app is switching right now: look again next round
             self._busy.add(dep.id)
@@ -378,6 +392,23 @@ class CrashWatcher:
 
                 await follow(self.svc, dep.id, dep.app_id)
         return crashed
+
+    def _move(self, dep: Deployment, container_id: str, key: str) -> None:
+        """Start again, elsewhere, a container its engine took off its node (status ``evicted``: a swarm task on
+        a node drained outside Rivetr, or down): a move, so no crash event and no restart of the budget."""
+        if key in self._busy or self.svc.switch_lock(dep.app_id).locked():
+            return  # being moved already, or the app is switching: look again next round
+        from .moved import start_evicted
+
+        self._busy.add(key)
+
+        async def move() -> None:
+            try:
+                await start_evicted(self.svc, dep.id, dep.app_id, container_id)
+            finally:
+                self._busy.discard(key)
+
+        self.svc.ctx.spawn(move(), f"move-{key}")
 
     async def _restart(self, dep: Deployment, info: ContainerInfo | None) -> None:
         svc = self.svc
@@ -501,6 +532,9 @@ class CrashWatcher:
             if info is not None and info.running:
                 if info.upstream and info.upstream != row["upstream"]:
                     moved.add(dep.id)
+                continue
+            if info is not None and info.status == EVICTED:
+                self._move(dep, info.id, key)
                 continue
             if self.svc.switch_lock(dep.app_id).locked():
                 continue

@@ -262,6 +262,11 @@ def _containers_of(node: second_node.SecondNode, service: str) -> list[str]:
     return node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.id={service}").stdout.split()
 
 
+def _worker_active(node: second_node.SecondNode) -> None:
+    """The worker takes tasks (a test before may have left it drained)."""
+    _docker("node", "update", "--availability", "active", node.node_id)
+
+
 def _remove_services(label: str) -> None:
     services = _docker("service", "ls", "-q", "--filter", f"label={label}").split()
     if services:
@@ -341,6 +346,7 @@ async def test_node_engines_reach_a_task_on_the_worker(
     """[plugins.runtime-swarm] node_engines: exec, stats and pause of a task on the worker go to the worker's
     engine (its dockerd socket, on this machine); without the setting they stay a 409 saying how to set it, and
     the nodes listing says which node's engine is reachable."""
+    _worker_active(two_nodes)
     tag = f"nodeengine-{uuid.uuid4().hex[:8]}"
     spec = RunSpec(
         image=docker_httpd_image,
@@ -440,6 +446,7 @@ async def test_the_worker_pulls_with_the_stored_credentials(
     async def stored(server: str) -> dict[str, str] | None:
         return credentials if server == registry.server else None
 
+    _worker_active(two_nodes)
     tag = f"nodepull-{uuid.uuid4().hex[:8]}"
     runtime = SwarmRuntime(
         engine_env.docker_socket, registry=registry.server, registry_auth=stored, project_firewall=False
@@ -545,6 +552,28 @@ def test_a_drain_moves_a_single_replica_app_start_first_without_a_crash(
     assert rivetr.api.get(f"/api/deployments/{dep['id']}").json()["restart_count"] == 0
     assert rivetr.api.get(f"/api/apps/{app['id']}").json()["status"] == "running"
     _docker("node", "update", "--availability", "active", worker)
+
+    # A drain Rivetr does not make (the docker CLI) cannot be start-first: swarm stops the task first and, with
+    # restart condition none, starts none. The crash watcher sees it "evicted" and starts it on the other node:
+    # still a move (the same service, no restart counted), the routes follow.
+    _docker("node", "update", "--availability", "drain", manager)
+    try:
+
+        def on_worker() -> dict[str, Any] | None:
+            [now] = _replicas(rivetr, app["id"])
+            upstream = now["upstream"] or ""
+            routed = upstream.startswith(f"{second_node.NODE_ADDR}:") and _route_upstreams(rivetr, host) == {
+                upstream
+            }
+            return now if routed else None
+
+        elsewhere = _wait("the app's task on the worker and routed", on_worker)
+        rivetr.wait_content(host, content)
+    finally:
+        _docker("node", "update", "--availability", "active", manager)
+    assert elsewhere["container_id"] == service, elsewhere
+    assert rivetr.api.get(f"/api/deployments/{dep['id']}").json()["restart_count"] == 0
+    assert rivetr.api.get(f"/api/apps/{app['id']}").json()["status"] == "running"
 
     # Restart policy "no": the process's own exit is never restarted by swarm (Rivetr's crash watcher decides).
     from rivetr_core.contract import RunSpec

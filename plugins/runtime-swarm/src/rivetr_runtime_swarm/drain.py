@@ -18,6 +18,11 @@ the service keeps condition ``none`` and :meth:`SwarmDrains.drain_node` moves th
 
 No crash, no restart of the budget, and the proxy never routes to a stopped task. A task whose move cannot
 happen (no other node takes it within :data:`MOVE_TIMEOUT`) is stopped by the drain as swarm would.
+
+A drain Rivetr does not make (``docker node update``) or a node that goes down cannot be start-first: the task is
+gone (or unreachable) first. Such a service is reported with status ``evicted`` (:func:`evicted`) and the crash
+watcher calls ``start``, which forces a new task onto another node at once: still a move (no crash event, no
+restart of the budget, the same service), with the app down from the old task's stop to the new one's start.
 """
 
 from __future__ import annotations
@@ -61,8 +66,22 @@ def moved_task(tasks: builtins.list[dict[str, Any]], node_id: str) -> dict[str, 
     return None
 
 
+def evicted(tasks: builtins.list[dict[str, Any]]) -> bool:
+    """The orchestrator stopped the service's task because of its node (a drain Rivetr did not make, or the node
+    went down) and, with restart condition ``none``, started none in its place: no task is running or meant to,
+    and the newest one is being shut down without having exited by itself (``complete``/``failed`` are the
+    process's own exit, a crash). ``start`` places a new task on another node (a move, not a crash restart)."""
+    if not tasks or any(t.get("DesiredState") in ("ready", "running") for t in tasks):
+        return False
+    newest = max(tasks, key=ss.task_time)
+    state = str((newest.get("Status") or {}).get("State") or "")
+    return newest.get("DesiredState") == "shutdown" and state not in ("complete", "failed", "rejected")
+
+
 class SwarmDrains:
     """The drain part of the swarm runtime (mixed into :class:`~.runtime.SwarmRuntime`)."""
+
+    _evicted = staticmethod(evicted)
 
     if TYPE_CHECKING:
 

@@ -258,6 +258,10 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
         else:
             status, exit_code = ss.task_status(task)
             running = status == "running"
+        if ss.replicas_of(service) > 0 and self._evicted(tasks):
+            # Stopped (or lost) by the orchestrator for its node, drained outside Rivetr or down, and no task in
+            # its place: a move for the crash watcher to make (``start``), not a crash.
+            status, running, exit_code = "evicted", False, None
         node_address = None
         if not running:
             ports: builtins.list[Any] = []
@@ -493,7 +497,7 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
 
     def _start(self, container_id: str) -> None:
         service = self._service(container_id)
-        if ss.replicas_of(service) > 0:
+        if ss.replicas_of(service) > 0 and not self._evicted(self._tasks(service["ID"])):
             return
         spec = dict(service["Spec"])
         labels = dict(spec.get("Labels") or {})
