@@ -267,10 +267,3 @@ def plane_id_of(ctx: Any) -> str | None:
     """This process's control plane id (PostgreSQL), which the rows it queues or runs record; None on SQLite."""
     plane = getattr(ctx.services.get("deployments"), "plane", None)
     return plane.id if plane is not None else None
-
-
-async def another_plane_alive(ctx: Any) -> bool:
-    """True when another control plane on this database is alive (PostgreSQL; always False on SQLite, without a
-    query)."""
-    plane = getattr(ctx.services.get("deployments"), "plane", None)
-    return plane is not None and bool(await plane.others_alive())

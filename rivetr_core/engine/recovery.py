@@ -119,10 +119,7 @@ async def take_over(svc: DeploymentService) -> list[str]:
     their plane never claimed, mark the interrupted ones failed as a restart would, and remove what they left
     behind (containers of failed deployments, old ones that were draining). The same for their stack
     deployments and app task runs (engine/adoption.py). Returns the adopted app deployments' ids."""
-    from .adoption import adopt_stack_deployments, interrupt_task_runs
-
-    await adopt_stack_deployments(svc.ctx, at_start=False)
-    await interrupt_task_runs(svc.ctx, at_start=False)
+    await _take_over_the_rest(svc)
     deps = await adopt(svc, at_start=False)
     if not deps:
         return []
@@ -140,6 +137,18 @@ async def take_over(svc: DeploymentService) -> list[str]:
     await run_adopted(svc, queued)
     svc.ctx.spawn(_remove_orphans_quietly(svc), "takeover-orphans")
     return [d.id for d in deps]
+
+
+async def _take_over_the_rest(svc: DeploymentService) -> None:
+    """The dead planes' stack deployments and task runs (engine/adoption.py); a failure there is logged and
+    never keeps the app deployments' adoption from its round."""
+    from .adoption import adopt_stack_deployments, interrupt_task_runs
+
+    for step in (adopt_stack_deployments, interrupt_task_runs):
+        try:
+            await step(svc.ctx, at_start=False)
+        except Exception:
+            log.warning("taking over a stopped control plane's %s failed", step.__name__, exc_info=True)
 
 
 def _never_started(dep: Deployment) -> bool:
