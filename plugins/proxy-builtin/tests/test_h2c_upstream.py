@@ -384,3 +384,39 @@ def test_path_route_with_stripped_prefix(grpc: Any) -> None:
         assert r["trailers"][b"grpc-status"] == b"0"
     finally:
         c.close()
+
+
+def test_health_probes_speak_http2_to_h2c_upstreams(grpc: Any, tmp_path: Any) -> None:
+    """An HTTP/1.1 GET is no health probe for a gRPC server: an h2c route's upstreams get the HTTP/2 preface."""
+    _proxy, app = grpc
+    p = SyncProxy(tmp_path / "hc", health_interval=0.2, health_timeout=1, health_threshold=2)
+    try:
+        p.set_route("hc.grpc.test", app.address, upstream_protocol="h2c")
+        p.set_route("gone.grpc.test", f"127.0.0.1:{free_port()}", upstream_protocol="h2c")
+
+        def upstream(domain: str) -> Any:
+            return next(r for r in p.call("routes") if r.domain == domain).upstreams[0]
+
+        wait_until(lambda: not upstream("gone.grpc.test").healthy)  # probes ran: the down one is out...
+        wait_until(lambda: upstream("hc.grpc.test").detail == "HTTP/2 SETTINGS")
+        assert upstream("hc.grpc.test").healthy  # ...and the gRPC server stays in
+        c = Client(p.https_port)  # type: ignore[arg-type]
+        try:
+            sid = c.h2.get_next_available_stream_id()
+            c.h2.send_headers(
+                sid,
+                [
+                    (b":method", b"POST"),
+                    (b":scheme", b"https"),
+                    (b":path", b"/t.Echo/Fail"),
+                    (b":authority", b"hc.grpc.test"),
+                ],
+                end_stream=True,
+            )
+            c.flush()
+            c.r[sid] = {"body": b"", "done": False}
+            assert c.until(sid, lambda r: r["done"])["headers"][b"grpc-status"] == b"5"
+        finally:
+            c.close()
+    finally:
+        p.close()

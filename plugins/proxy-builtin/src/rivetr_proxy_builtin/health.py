@@ -5,6 +5,9 @@ answer below 500 counts as alive (a 404 on ``/`` still means the app is up); ref
 garbage and 5xx count as failures. ``health_threshold`` consecutive failures take an upstream out of
 rotation, as many consecutive successes put it back. New upstreams start healthy: the deploy pipeline
 health-checks a container before it switches the route to it.
+
+Upstreams of ``upstream_protocol = "h2c"`` routes (gRPC servers) do not speak HTTP/1.1: they get the HTTP/2
+connection preface instead, and are alive when they answer with their SETTINGS frame.
 """
 
 from __future__ import annotations
@@ -17,6 +20,34 @@ from dataclasses import dataclass
 
 from .routing import split_address
 from .settings import ProxySettings
+
+# The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4): what an h2c server answers first.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+async def probe_h2c(address: str, timeout: float) -> tuple[bool, str]:
+    """One probe of an HTTP/2 cleartext upstream: alive when its first frame is SETTINGS."""
+    h, port = split_address(address)
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(h, port)
+            writer.write(_H2_PREFACE)
+            head = await reader.readexactly(9)
+        if head[3] != 0x4:
+            return False, "no HTTP/2 SETTINGS frame"
+        return True, "HTTP/2 SETTINGS"
+    except asyncio.IncompleteReadError:
+        return False, "connection closed without an HTTP/2 answer"
+    except TimeoutError:
+        return False, f"timeout after {timeout:g}s"
+    except OSError as exc:
+        return False, exc.strerror or type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
 
 
 @dataclass
@@ -63,6 +94,7 @@ class HealthTracker:
         self.settings = settings
         self.on_change = on_change
         self.targets: dict[str, str] = {}  # address → Host header to probe with
+        self.h2c: set[str] = set()  # addresses of h2c routes' upstreams: probed with the HTTP/2 preface
         self.states: dict[str, HealthState] = {}
 
     def set_targets(self, targets: dict[str, str]) -> None:
@@ -89,7 +121,12 @@ class HealthTracker:
         s = self.settings
         targets = list(self.targets.items())
         results = await asyncio.gather(
-            *(probe(addr, host, s.health_path, s.health_timeout) for addr, host in targets)
+            *(
+                probe_h2c(addr, s.health_timeout)
+                if addr in self.h2c
+                else probe(addr, host, s.health_path, s.health_timeout)
+                for addr, host in targets
+            )
         )
         changed = False
         now = time.time()

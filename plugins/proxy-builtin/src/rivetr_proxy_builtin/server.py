@@ -187,9 +187,13 @@ class Master:
 
     def _health_targets(self) -> dict[str, str]:
         targets: dict[str, str] = {}
+        h2c: set[str] = set()  # gRPC servers: probed with the HTTP/2 preface, not an HTTP/1.1 GET
         for r in self.routes.values():
             for addr in r["upstreams"]:
                 targets.setdefault(addr, r["domain"].replace("*.", "health."))
+            if r.get("upstream_protocol") == "h2c":
+                h2c.update(r["upstreams"])
+        self.health.h2c = h2c
         return targets
 
     async def _on_health_change(self) -> None:
