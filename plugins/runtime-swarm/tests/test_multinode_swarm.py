@@ -262,6 +262,11 @@ def _containers_of(node: second_node.SecondNode, service: str) -> list[str]:
     return node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.id={service}").stdout.split()
 
 
+def _worker_active(node: second_node.SecondNode) -> None:
+    """The worker takes tasks (a test before may have left it drained)."""
+    _docker("node", "update", "--availability", "active", node.node_id)
+
+
 def _remove_services(label: str) -> None:
     services = _docker("service", "ls", "-q", "--filter", f"label={label}").split()
     if services:
@@ -341,6 +346,7 @@ async def test_node_engines_reach_a_task_on_the_worker(
     """[plugins.runtime-swarm] node_engines: exec, stats and pause of a task on the worker go to the worker's
     engine (its dockerd socket, on this machine); without the setting they stay a 409 saying how to set it, and
     the nodes listing says which node's engine is reachable."""
+    _worker_active(two_nodes)
     tag = f"nodeengine-{uuid.uuid4().hex[:8]}"
     spec = RunSpec(
         image=docker_httpd_image,
@@ -440,6 +446,7 @@ async def test_the_worker_pulls_with_the_stored_credentials(
     async def stored(server: str) -> dict[str, str] | None:
         return credentials if server == registry.server else None
 
+    _worker_active(two_nodes)
     tag = f"nodepull-{uuid.uuid4().hex[:8]}"
     runtime = SwarmRuntime(
         engine_env.docker_socket, registry=registry.server, registry_auth=stored, project_firewall=False
