@@ -85,8 +85,15 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
 
 
 async def follow_all(ctx: RivetrContext) -> list[str]:
-    """:func:`follow` for every running app (its current deployment): the routes of each app whose replicas run
-    elsewhere now go there. Returns the new upstreams recorded."""
+    """:func:`follow` for every running app (its current deployment), and the stacks' twin of it for every routed
+    stack: the routes of each app or stack service whose containers run elsewhere now go there. Returns the new
+    upstreams recorded (the apps')."""
+    from rivetr_core.stacks.watch import check_once as follow_stacks
+
+    try:
+        await follow_stacks(ctx)
+    except Exception:  # a stack's routes follow at the stack watcher's next round anyway
+        log.warning("following the stacks' moved services failed", exc_info=True)
     svc: DeploymentService | None = ctx.services.get("deployments")
     if svc is None:
         return []
