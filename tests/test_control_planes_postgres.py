@@ -165,6 +165,11 @@ def test_a_second_control_plane_leaves_the_first_ones_deployment_alone_then_take
     shown = run(["deployments", "show", waiting_id], cli_env(second, tmp_path))
     assert shown.exit_code == 0, shown.output
     assert ["plane:", second_id] in [line.split() for line in shown.output.splitlines()], shown.output
+    app_shown = run(["apps", "show", "queued"], cli_env(second, tmp_path))
+    assert app_shown.exit_code == 0, app_shown.output
+    header, row = app_shown.output.splitlines()[-2:]  # its deployments, newest first: the one it ran
+    assert header.split()[-2:] == ["PLANE", "ERROR"] and row.split()[0] == waiting_id, app_shown.output
+    assert second_id[:8] in row.split(), app_shown.output
     # The dead plane is forgotten by the leader (the second, now alone).
     _wait_for(
         "the dead plane to be forgotten", lambda: [p["pid"] for p in _planes(second)] == [second.proc.pid]
