@@ -118,6 +118,8 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
         click.echo(managed)
     if deployments:
         click.echo()
+        # Several control planes (PostgreSQL): which one runs each (``rivetr system control-planes``).
+        planes = any(d.get("plane_id") for d in deployments)
         table(
             [
                 (
@@ -127,11 +129,21 @@ def apps_show(app: str, conn: Connection, as_json: bool) -> None:
                     d.get("trigger"),
                     d.get("started_by") or "",
                     short_time(d.get("created_at")),
+                    *([(d.get("plane_id") or "-")[:8]] if planes else []),
                     d.get("error") or "",
                 )
                 for d in deployments
             ],
-            ["deployment", "status", "commit", "trigger", "by", "created", "error"],
+            [
+                "deployment",
+                "status",
+                "commit",
+                "trigger",
+                "by",
+                "created",
+                *(["plane"] if planes else []),
+                "error",
+            ],
         )
 
 

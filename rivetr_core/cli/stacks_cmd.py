@@ -492,6 +492,8 @@ def stacks_deployments(stack: str, conn: Connection, as_json: bool) -> None:
         click.echo(f"{found['name']} has no deployments yet: rivetr stacks deploy {found['name']} --follow")
         return
     current = found.get("current_deployment_id")
+    # Several control planes (PostgreSQL): which one runs each (``rivetr system control-planes``).
+    planes = any(r.get("plane_id") for r in rows)
     table(
         [
             (
@@ -500,11 +502,12 @@ def stacks_deployments(stack: str, conn: Connection, as_json: bool) -> None:
                 r["trigger"] + (f" of {r['rollback_of']}" if r.get("rollback_of") else ""),
                 short_time(r["created_at"]),
                 f"{r['duration_ms'] / 1000:.1f}s" if r.get("duration_ms") is not None else None,
+                *([(r.get("plane_id") or "-")[:8]] if planes else []),
                 r.get("error"),
             )
             for r in rows
         ],
-        ["deployment", "status", "trigger", "created", "took", "error"],
+        ["deployment", "status", "trigger", "created", "took", *(["plane"] if planes else []), "error"],
     )
 
 
