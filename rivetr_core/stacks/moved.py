@@ -1,8 +1,9 @@
 """A stack's routes follow the routed containers its engine replaced (see :mod:`rivetr_core.stacks.watch`).
 
 Under the stack's deployment lock (a deployment switching its routes is never raced): each routed service's
-recorded containers of the current deployment are inspected; a running one whose upstream (for the service's
-routed port, as the deployer computes it) is not the recorded one is recorded anew in the deployment's
+recorded containers of the current deployment are inspected; a running one that is no longer reached at the
+recorded upstream (none of its host bindings or network addresses for the service's routed port is it) gets the
+upstream the deployer would compute, recorded anew in the deployment's
 ``services``, and the domains of that service are routed to the new upstreams, in one transaction, then pushed
 to the proxy. A container that is not running is left alone: its engine's restart policy brings it back (or not:
 compose's default ``restart: "no"``), and the next round follows it.
@@ -16,12 +17,28 @@ from typing import Any
 
 from sqlmodel import select
 
-from rivetr_core.contract import ContainerNotFound, ContainerRuntime
+from rivetr_core.contract import ContainerInfo, ContainerNotFound, ContainerRuntime
 from rivetr_core.models.stacks import Stack, StackDeployment, StackDomain
 
 from .deployer import _upstream
 
 log = logging.getLogger("rivetr.stacks.moved")
+
+
+def _addresses(info: ContainerInfo, port: int) -> set[str]:
+    """Every address the proxy may reach ``port`` of the container at now: each host binding of it and each of
+    its networks' addresses. The deployer recorded one of them; which one depends on the order the engine lists
+    networks in, so only a recorded address that is none of them any more means the container moved."""
+    out = {u for u in [info.upstream] if u}
+    for binding in info.ports:
+        if binding.container_port == port and binding.host_port and binding.protocol == "tcp":
+            host = binding.host_ip if binding.host_ip not in ("", "0.0.0.0", "::") else None
+            for address in [host] if host else [info.node_address or "127.0.0.1", "127.0.0.1"]:
+                out.add(
+                    f"[{address}]:{binding.host_port}" if ":" in address else f"{address}:{binding.host_port}"
+                )
+    out.update(f"{ip}:{port}" for ip in info.networks.values() if ip)
+    return out
 
 
 async def follow(ctx: Any, runtime: ContainerRuntime, stack_id: str) -> list[str]:
@@ -51,8 +68,10 @@ async def follow(ctx: Any, runtime: ContainerRuntime, stack_id: str) -> list[str
                     info = await runtime.inspect(container["id"])
                 except ContainerNotFound:
                     continue
-                upstream = _upstream(info, port) if info.running else None
-                if upstream and upstream != container.get("upstream"):
+                if not info.running or container.get("upstream") in _addresses(info, port):
+                    continue  # stopped (its engine's business), or still reached where it was recorded
+                upstream = _upstream(info, port)
+                if upstream:
                     container["upstream"] = upstream
                     moved.append(upstream)
                     changed.add(service)
