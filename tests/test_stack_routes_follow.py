@@ -54,6 +54,7 @@ async def test_a_moved_routed_container_is_followed(api: ApiClient, fake_runtime
     ]
     # What a swarm's new task looks like from here: the same service id, another host port.
     web.ports = [dataclasses.replace(p, host_port=p.host_port + 1) for p in web.ports]
+    web.port += 1
     moved = await check_once(ctx)
     assert moved == [f"127.0.0.1:{int(before.rsplit(':', 1)[1]) + 1}"], (before, moved)
     assert await route() == moved
