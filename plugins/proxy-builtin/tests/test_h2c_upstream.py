@@ -420,3 +420,28 @@ def test_health_probes_speak_http2_to_h2c_upstreams(grpc: Any, tmp_path: Any) ->
             c.close()
     finally:
         p.close()
+
+
+def test_access_log_line_of_an_h2c_call(grpc: Any, tmp_path: Any) -> None:
+    _proxy, app = grpc
+    p = SyncProxy(tmp_path / "log", access_log=True)
+    try:
+        p.set_route(HOST, app.address, upstream_protocol="h2c")
+        c = Client(p.https_port)  # type: ignore[arg-type]
+        try:
+            r = c.call("Unary", message(b"logged"))
+        finally:
+            c.close()
+        rid = json.loads(r["headers"][b"x-seen"])["x-request-id"]
+        log = tmp_path / "log" / "access-0.log"
+        line = json.loads(wait_until(lambda: log.exists() and log.read_text().strip() and log.read_text()))
+        assert (line["method"], line["host"], line["path"], line["status"]) == (
+            "POST",
+            HOST,
+            "/t.Echo/Unary",
+            200,
+        )
+        assert line["upstream"] == app.address and line["upstream_ms"] >= 0
+        assert line["request_id"] == rid and line["bytes"] == len(message(b"logged"))
+    finally:
+        p.close()

@@ -86,6 +86,7 @@ def forward(
         ex.req_done = True
     if ex.log is not None:
         ex.up_start = w.now  # for the access log's upstream time
+        ex.head = b"".join(out)  # where the access log finds the X-Request-Id the app got
     line = out[0]
     method, _, rest = line.partition(b" ")
     host = out[1][6:-2]  # b"Host: %s\r\n"
@@ -519,6 +520,9 @@ class Leg:
         else:
             self._ack(n)
         if data:
+            ex = self.ex
+            if ex is not None and ex.log is not None:
+                ex.sent += len(data)  # the access log's bytes: the response body, as DATA frames carry it
             s.obuf.append(data)
             s.obytes += len(data)
             s._flush()
