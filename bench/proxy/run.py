@@ -118,9 +118,10 @@ CADDYFILE = (
 )
 
 
-def nginx(dir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
+def nginx(dir: Path, name: str, body: str, workers: int = 1) -> subprocess.Popen[bytes]:
     conf = dir / f"{name}.conf"
-    conf.write_text(NGINX_COMMON.format(dir=dir, name=name, body=body))
+    text = NGINX_COMMON.format(dir=dir, name=name, body=body)
+    conf.write_text(text.replace("worker_processes 1;", f"worker_processes {workers};"))
     # A session of its own, as proxy-builtin's master puts itself: with autogroup scheduling (Debian's default)
     # each session is a scheduling group sharing the CPU first, so a peer left in the benchmark's session (with
     # wrk) would get less CPU than proxy-builtin on a saturated machine, and the reverse for the backend.
@@ -257,6 +258,12 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma list: nginx,caddy,builtin-1,builtin-N")
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument(
+        "--nginx-workers",
+        type=int,
+        default=0,
+        help="also run nginx with this many worker processes (as nginx-N), to compare with builtin-N",
+    )
+    ap.add_argument(
         "--baseline",
         type=Path,
         help="another proxy-builtin src dir (say, a copy made before a change): run as builtin-base, 1 worker, in "
@@ -293,11 +300,19 @@ def main() -> None:
             pin(tree_pids(backend.pid), PIN["load"])
         loop = asyncio.new_event_loop()
 
-        def start_nginx() -> tuple[int, list[int], object]:
+        def start_nginx(workers: int = 1) -> tuple[int, list[int], object]:
             port = free_port()
-            p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST))
+            p = nginx(d, "proxy", NGINX_PROXY.format(port=port, backend=backend_port, host=HOST), workers)
             wait_port(port)
             return port, with_children(p.pid), p
+
+        def start_nginx_n() -> tuple[int, list[int], object]:
+            port, pids, p = start_nginx(args.nginx_workers)
+            deadline = time.monotonic() + 5
+            while len(pids) < 1 + args.nginx_workers and time.monotonic() < deadline:  # every worker counted
+                time.sleep(0.02)
+                pids = tree_pids(pids[0])
+            return port, pids, p
 
         def start_caddy() -> tuple[int, list[int], object]:
             port = free_port()
@@ -341,7 +356,9 @@ def main() -> None:
             else:
                 loop.run_until_complete(handle.shutdown())  # type: ignore[attr-defined]
 
-        configs = [("nginx", start_nginx)]
+        configs: list[tuple[str, Any]] = [("nginx", start_nginx)]
+        if args.nginx_workers:
+            configs.append((f"nginx-{args.nginx_workers}", start_nginx_n))
         if shutil.which("caddy"):
             configs.append(("caddy", start_caddy))
         if args.baseline is not None:
@@ -355,6 +372,7 @@ def main() -> None:
                 if n in only
                 or n == "builtin-base"
                 or (n.startswith("builtin-") and n != "builtin-1" and "builtin-N" in only)
+                or (n.startswith("nginx-") and "nginx-N" in only)
             ]
         try:
             for rnd in range(args.rounds):
@@ -412,6 +430,17 @@ def main() -> None:
             if c in caddy:
                 parts.append(f"{r['rps'] / caddy[c]['rps']:.2f}x caddy req/s")
             print("  ".join(parts))
+    if args.nginx_workers:
+        n = args.nginx_workers
+        print(f"\n{n} workers against {n} nginx workers, same round (req/s, cpu/req):")
+        for rnd, per_name in rounds.items():
+            mine, ref = per_name.get(f"builtin-{n}", {}), per_name.get(f"nginx-{n}", {})
+            for c, r in mine.items():
+                if c in ref:
+                    print(
+                        f"[{rnd + 1}] builtin-{n} c={c:<4} {r['rps'] / ref[c]['rps']:.2f}x nginx-{n} req/s, "
+                        f"cpu/req {r['cpu_us'] / (ref[c]['cpu_us'] or float('nan')):.2f}x"
+                    )
     # Tail latency must hold in every round, not only the best one: each round against nginx in that round.
     print("\ntail per round (p99 / p99.9 / max relative to nginx in the same round):")
     for rnd, per_name in rounds.items():

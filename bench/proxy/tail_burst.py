@@ -23,6 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as base
 
 
+def listen_overflows() -> int:
+    """The machine's count of connections dropped from a full accept queue (TcpExt ListenOverflows): a client
+    whose handshake completed but was not accepted in time waits for a retransmission (~1 s)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split(), values.split(), strict=False))["ListenOverflows"])
+    return -1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
@@ -67,12 +77,14 @@ def main() -> None:
                     base.wrk(port, 32, 2)  # run.py's warm-up
                     for i in range(args.runs):
                         cpu0 = base.cpu_seconds(pids)
+                        over0 = listen_overflows()
                         r = base.wrk(port, args.connections, args.duration)
+                        over = listen_overflows() - over0
                         cpu = (base.cpu_seconds(pids) - cpu0) / max(1.0, r["rps"] * args.duration) * 1e6
                         print(
                             f"{name:>8} run {i + 1} c={args.connections} {r['rps']:8.0f} req/s  p50 {r['p50']:7.2f}"
                             f"  p99 {r['p99']:7.2f}  p99.9 {r['p99.9']:7.2f}  max {r['max']:7.2f} ms"
-                            f"  cpu {cpu:5.1f} us/req  load {os.getloadavg()[0]:.1f}",
+                            f"  cpu {cpu:5.1f} us/req  listen overflows {over}  load {os.getloadavg()[0]:.1f}",
                             flush=True,
                         )
                 finally:

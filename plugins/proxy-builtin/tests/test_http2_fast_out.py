@@ -182,3 +182,27 @@ def test_informational_heads_are_not_taken():
     assert not fast.streams[1].state_machine.headers_sent
     assert h2out.send_head(fast, 1, head(), True)  # the final head after an interim one
     assert fast.streams[1].state_machine.state is StreamState.CLOSED
+
+
+@pytest.mark.parametrize("body", [b"<p>hello</p>", b"x" * 16384])
+@pytest.mark.parametrize("big_head", [0, 40000])
+def test_a_whole_response_in_one_step_is_the_librarys(body, big_head):
+    _, lib, fast = pair([(GET, True), (POST, False)])
+    for sid in (1, 3):
+        lib.send_headers(sid, head(big=big_head), end_stream=False)
+        lib.send_data(sid, body, end_stream=True)
+        assert h2out.send_whole(fast, sid, head(big=big_head), body)
+    assert fast.data_to_send() == lib.data_to_send()
+    same_state(lib, fast)
+    assert fast.streams[3].state_machine.state is StreamState.HALF_CLOSED_LOCAL
+    # Declined, nothing changed: a body beyond one frame, beyond the window, a head already sent, a gone stream.
+    _, _, fast2 = pair([(GET, True), (GET, True)])
+    before = fast2.outbound_flow_control_window
+    assert not h2out.send_whole(fast2, 1, head(), b"x" * 16385)
+    fast2.streams[1].outbound_flow_control_window = 10
+    assert not h2out.send_whole(fast2, 1, head(), b"x" * 11)
+    assert h2out.send_head(fast2, 3, head(), False)
+    assert not h2out.send_whole(fast2, 3, head(), b"x")
+    assert not h2out.send_whole(fast2, 99, head(), b"x")
+    assert fast2.outbound_flow_control_window == before
+    assert not fast2.streams[1].state_machine.headers_sent

@@ -56,7 +56,7 @@ from .error_pages import entry_error, exchange_error
 from .exchange import Exchange, drop_upstream
 from .flow import P_PENDING, P_UPSTREAM_FULL, PENDING_LIMIT
 from .h2in import take_requests
-from .h2out import send_data, send_head
+from .h2out import send_data, send_head, send_whole
 from .h2out import window as out_window
 from .hpack_memo import MemoDecoder, MemoEncoder
 from .http11 import error_response, plain_response
@@ -216,9 +216,31 @@ class H2Stream:
             self.abort()
             return
         if not self.head_sent and self.status:
+            if self.msg_done and len(self.obuf) == 1 and self._send_whole():
+                return
             self._send_head(self.msg_done and not self.obuf)
         if self.obuf or self.msg_done:
             self._flush()
+
+    def _send_whole(self) -> bool:
+        """A complete response whose body came in one piece: HEADERS and the END_STREAM DATA frame in one step
+        (h2out.send_whole), without the flow-control loop of _flush (nothing waits for window). False: nothing
+        sent, the usual way follows."""
+        c = self.conn
+        body = self.obuf[0]
+        if not send_whole(c.h2, self.sid, [(b":status", b"%d" % self.status), *self.headers], body):
+            return False
+        self.head_sent = True
+        self.headers = []
+        self.obuf.clear()
+        self.obytes = 0
+        n = len(body)
+        c.unsent += n
+        if c.unsent > _OUT_HIGH:
+            c._send()
+        self._end()
+        c.want_send()
+        return True
 
     def writelines(self, parts: Any) -> None:
         self.write(b"".join(parts))  # the response compressor writes chunk framing and data together

@@ -136,3 +136,28 @@ def send_data(h2c: Any, sid: int, data: bytes, end: bool) -> bool:
     if end:
         _end(sm)
     return True
+
+
+def send_whole(h2c: Any, sid: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """The most common response, a final head and its whole body: ``send_head(h2c, sid, headers, False)`` then
+    ``send_data(h2c, sid, body, True)`` in one step, when ``body`` fits one frame and both windows (the bytes and
+    the state are theirs). False: nothing done (checked before the head is coded, which changes HPACK state)."""
+    st = _sendable(h2c, sid)
+    if st is None:
+        return False
+    sm = st.state_machine
+    n = len(body)
+    if (
+        sm.headers_sent
+        or sm.client is not False
+        or n > _MAX_FRAME
+        or n > st.outbound_flow_control_window
+        or n > h2c.outbound_flow_control_window
+    ):
+        return False
+    send_head(h2c, sid, headers, False)  # the same checks passed: it sends
+    h2c._data_to_send += _FRAME.pack(n >> 16, n & 0xFFFF, _DATA, _END_STREAM, sid) + body
+    st.outbound_flow_control_window -= n
+    h2c.outbound_flow_control_window -= n
+    _end(sm)
+    return True
