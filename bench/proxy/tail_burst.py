@@ -6,7 +6,9 @@ run.py warms each proxy up at its first connection count (32), so its 256-connec
 client connections the proxy has never seen and, for the builtin proxy, 224 upstream connections still to make.
 Here each proxy gets the same warm-up, then ``--runs`` back-to-back wrk runs at 256 connections (a new set of
 client connections each run, wrk's own), and the tail of each run is printed: a stall that shows in the first
-run only is the connection burst; one in every run is the proxy's steady state. With ``RIVETR_PROXY_GC_STATS``
+run only is the connection burst; one in every run is the proxy's steady state. ``runqueue wait`` is how long per
+second the proxy's processes were ready to run but had no CPU (from /proc schedstat): the scheduler's share of
+the tail. With ``RIVETR_PROXY_GC_STATS``
 set the builtin workers also report their collector pauses (see rivetr_proxy_builtin.gcstats).
 """
 
@@ -31,6 +33,23 @@ def listen_overflows() -> int:
         if names.startswith("TcpExt:"):
             return int(dict(zip(names.split(), values.split(), strict=False))["ListenOverflows"])
     return -1
+
+
+def runq_wait(pids: list[int]) -> float:
+    """Seconds the processes' threads spent runnable but waiting for a CPU (/proc/PID/task/TID/schedstat, second
+    field): the time the scheduler gave their core to something else while they had work."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e9
 
 
 def main() -> None:
@@ -78,13 +97,16 @@ def main() -> None:
                     for i in range(args.runs):
                         cpu0 = base.cpu_seconds(pids)
                         over0 = listen_overflows()
+                        wait0 = runq_wait(pids)
                         r = base.wrk(port, args.connections, args.duration)
                         over = listen_overflows() - over0
+                        wait = (runq_wait(pids) - wait0) / args.duration * 1000
                         cpu = (base.cpu_seconds(pids) - cpu0) / max(1.0, r["rps"] * args.duration) * 1e6
                         print(
                             f"{name:>8} run {i + 1} c={args.connections} {r['rps']:8.0f} req/s  p50 {r['p50']:7.2f}"
                             f"  p99 {r['p99']:7.2f}  p99.9 {r['p99.9']:7.2f}  max {r['max']:7.2f} ms"
-                            f"  cpu {cpu:5.1f} us/req  listen overflows {over}  load {os.getloadavg()[0]:.1f}",
+                            f"  cpu {cpu:5.1f} us/req  runqueue wait {wait:5.1f} ms/s  listen overflows {over}"
+                            f"  load {os.getloadavg()[0]:.1f}",
                             flush=True,
                         )
                 finally:
