@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rivetr_runtime_swarm import runtime as swarm_runtime
 from rivetr_runtime_swarm.runtime import SwarmRuntime, TaskOnAnotherNode
 from rivetr_runtime_swarm.servicespec import registry_reference
 
@@ -328,6 +329,10 @@ def engines(nodes: list[NodeInfo]) -> dict[str, tuple[str | None, str | None]]:
     return {n.role: (n.engine_status, n.engine_endpoint) for n in nodes}
 
 
+def _no_log_broker(*args: Any, **kw: Any) -> Any:
+    raise AssertionError("the log came through the swarm's log broker, not the node's engine")
+
+
 async def _terminal_output(runtime: SwarmRuntime, service: str, cmd: list[str]) -> str:
     """What the dashboard's terminal shows for ``cmd`` (an exec with a TTY), until it exits."""
     session = await runtime.exec_interactive(service, cmd)
@@ -341,7 +346,11 @@ async def _terminal_output(runtime: SwarmRuntime, service: str, cmd: list[str]) 
 
 
 async def test_node_engines_reach_a_task_on_the_worker(
-    two_nodes: second_node.SecondNode, engine_env: EngineEnv, docker_httpd_image: str, tmp_path: Path
+    two_nodes: second_node.SecondNode,
+    engine_env: EngineEnv,
+    docker_httpd_image: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """[plugins.runtime-swarm] node_engines: exec, stats and pause of a task on the worker go to the worker's
     engine (its dockerd socket, on this machine); without the setting they stay a 409 saying how to set it, and
@@ -384,6 +393,13 @@ async def test_node_engines_reach_a_task_on_the_worker(
         assert two_nodes.docker(*paused).stdout.strip() == "true"
         await runtime.unpause(info.id)
         assert two_nodes.docker(*paused).stdout.strip() == "false"
+        # Its log from the worker's engine: the swarm's log broker is out of the way here; without the setting
+        # the broker answers with the same line.
+        await runtime.exec(info.id, ["sh", "-c", f"echo {tag} > /proc/1/fd/1"])
+        with monkeypatch.context() as patched:
+            patched.setattr(swarm_runtime, "task_logs", _no_log_broker)
+            assert tag in [x.line.strip() async for x in runtime.logs(info.id, tail=20)]
+        assert tag in [x.line.strip() async for x in without.logs(info.id, tail=20)]
         assert (await _terminal_output(runtime, info.id, ["hostname"])).strip() == container
         with pytest.raises(RivetrError, match="does not answer"):
             await unreachable.exec(info.id, ["hostname"])

@@ -542,17 +542,36 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
         self, container_id: str, tail: int = 100, follow: bool = False, since: datetime | None = None
     ) -> AsyncIterator[LogLine]:
         """The log of the service's current task's container (the last one run, also when it ended); of a task
-        on another node, through the swarm (``GET /tasks/{id}/logs``)."""
+        on another node, from that node's engine when ``node_engines`` names it (``docker logs`` there: any log
+        driver with the engine's dual logging), else (or when it does not answer) through the swarm
+        (``GET /tasks/{id}/logs``)."""
 
-        def latest() -> tuple[str | None, str | None]:
-            """(the current task's container, when on this node; the task's id, when on another node)."""
+        def latest() -> tuple[DockerRuntime | None, str | None, str | None]:
+            """(the engine of the task's node when it is another node with an address, else None; the task's
+            container, on this node or that one; the task's id, when on another node)."""
             service = self._service(container_id)
             task = ss.current_task(self._tasks(service["ID"]))
-            if task is not None and NodeAddresses(self._api()).is_remote(task):
-                return None, str(task["ID"])
-            return ss.container_id(task), None
+            nodes = NodeAddresses(self._api())
+            if task is not None and nodes.is_remote(task):
+                node = node_of(task)
+                engine = self.node_engines.engine(node, nodes.hostname(node))
+                if engine is None or not ss.container_id(task):
+                    return None, None, str(task["ID"])
+                return engine, ss.container_id(task), str(task["ID"])
+            return None, ss.container_id(task), None
 
-        task_container, remote_task = await self._call(latest, container=container_id)
+        engine, task_container, remote_task = await self._call(latest, container=container_id)
+        if engine is not None and task_container is not None:
+            yielded = False
+            try:
+                async for line in engine.logs(task_container, tail=tail, follow=follow, since=since):
+                    yielded = True
+                    yield line
+                return
+            except (RuntimeUnavailable, ContainerNotFound):
+                if yielded:
+                    raise
+                # Its engine does not answer (or its container went with the task): ask the swarm instead.
         if remote_task is not None:
             # No container of it here: the swarm's log broker fetches the log from that node's agent.
             async for line in task_logs(self, remote_task, tail=tail, follow=follow, since=since):
