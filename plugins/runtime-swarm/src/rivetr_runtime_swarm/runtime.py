@@ -12,9 +12,9 @@ the manager node's engine, unchanged) with the container lifecycle mapped onto s
   and scales the service to 0; ``start`` scales it back; ``remove`` removes the service and waits until its
   containers are gone (so its volumes and networks can be removed next);
 * ``logs``, ``stats``, ``exec*``, ``pause``/``unpause`` act on the current task's container: on this node
-  through this engine; on another node the log comes through the swarm (:mod:`.tasklogs`) and the rest through
-  that node's engine when ``node_engines`` says how to reach it (:mod:`.nodeengines`), else a 409
-  ``task_on_another_node`` saying how to configure it.
+  through this engine; on another node through that node's engine when ``node_engines`` says how to reach it
+  (:mod:`.nodeengines`), else the log through the swarm (:mod:`.tasklogs`) and a 409 ``task_on_another_node``
+  saying how to configure it for the rest.
 
 Service networks (``ensure_network``, ``ensure_project_network``) are attachable overlay networks: swarm
 services cannot join a node-local bridge, and overlays are separate from each other by construction.
