@@ -116,7 +116,8 @@ def nodes_show(node: str, conn: Connection, as_json: bool) -> None:
 
 
 def _update(conn: Connection, node: str, body: dict[str, Any], as_json: bool) -> None:
-    with conn.client() as client:
+    # A drain answers once its tasks moved (a new task started elsewhere and healthy, up to a minute or so).
+    with conn.client(timeout=150.0) as client:
         answer = client.put(f"/api/nodes/{quote(node, safe='')}", body)
     if as_json:
         print_json(answer)
@@ -129,8 +130,9 @@ def _update(conn: Connection, node: str, body: dict[str, Any], as_json: bool) ->
 @connection_options
 @json_option
 def nodes_drain(node: str, conn: Connection, as_json: bool) -> None:
-    """Drain a node: swarm stops its tasks and starts them on other nodes; it takes no new ones until
-    `rivetr nodes activate`. (With one node they have nowhere to go: they wait.)"""
+    """Drain a node: its apps' tasks start on other nodes first, the routes follow, then swarm stops the node's
+    tasks (a move, not a crash); it takes no new ones until `rivetr nodes activate`. (With one node they have
+    nowhere to go: they wait.)"""
     _update(conn, node, {"availability": "drain"}, as_json)
 
 
