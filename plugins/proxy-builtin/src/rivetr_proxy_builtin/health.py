@@ -25,29 +25,45 @@ from .settings import ProxySettings
 _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 
-async def probe_h2c(address: str, timeout: float) -> tuple[bool, str]:
-    """One probe of an HTTP/2 cleartext upstream: alive when its first frame is SETTINGS."""
+async def _exchange(
+    address: str,
+    timeout: float,
+    talk: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bytes]],
+) -> tuple[bytes, str]:
+    """Connect to ``address`` and run ``talk`` within ``timeout``: (its answer, "") or (b"", why it failed).
+    The connection is closed either way."""
     h, port = split_address(address)
     writer = None
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(h, port)
-            writer.write(_H2_PREFACE)
-            head = await reader.readexactly(9)
-        if head[3] != 0x4:
-            return False, "no HTTP/2 SETTINGS frame"
-        return True, "HTTP/2 SETTINGS"
+            return await talk(reader, writer), ""
     except asyncio.IncompleteReadError:
-        return False, "connection closed without an HTTP/2 answer"
+        return b"", "connection closed without an HTTP/2 answer"
     except TimeoutError:
-        return False, f"timeout after {timeout:g}s"
+        return b"", f"timeout after {timeout:g}s"
     except OSError as exc:
-        return False, exc.strerror or type(exc).__name__
+        return b"", exc.strerror or type(exc).__name__
     finally:
         if writer is not None:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+async def probe_h2c(address: str, timeout: float) -> tuple[bool, str]:
+    """One probe of an HTTP/2 cleartext upstream: alive when its first frame is SETTINGS."""
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(_H2_PREFACE)
+        return await reader.readexactly(9)
+
+    head, failure = await _exchange(address, timeout, talk)
+    if failure:
+        return False, failure
+    if head[3] != 0x4:
+        return False, "no HTTP/2 SETTINGS frame"
+    return True, "HTTP/2 SETTINGS"
 
 
 @dataclass
@@ -61,32 +77,24 @@ class HealthState:
 
 async def probe(address: str, host: str, path: str, timeout: float) -> tuple[bool, str]:
     """One probe; returns (ok, detail)."""
-    h, port = split_address(address)
-    writer = None
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(h, port)
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rivetr-proxy-health\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
-            line = await reader.readline()
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            return False, "invalid HTTP response" if line else "connection closed without a response"
-        status = int(parts[1])
-        if status >= 500:
-            return False, f"HTTP {status}"
-        return True, f"HTTP {status}"
-    except TimeoutError:
-        return False, f"timeout after {timeout:g}s"
-    except OSError as exc:
-        return False, exc.strerror or type(exc).__name__
-    finally:
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: rivetr-proxy-health\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        return await reader.readline()
+
+    line, failure = await _exchange(address, timeout, talk)
+    if failure:
+        return False, failure
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        return False, "invalid HTTP response" if line else "connection closed without a response"
+    status = int(parts[1])
+    if status >= 500:
+        return False, f"HTTP {status}"
+    return True, f"HTTP {status}"
 
 
 class HealthTracker:
