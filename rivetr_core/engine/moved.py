@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import col, select
 
 from rivetr_core.contract import ContainerNotFound
-from rivetr_core.models.apps import App
+from rivetr_core.models.apps import App, Deployment
 
 if TYPE_CHECKING:
     from rivetr_core.context import RivetrContext
@@ -35,6 +35,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("rivetr.engine.moved")
 
 
+async def _serving(svc: DeploymentService, deployment_id: str, app_id: str) -> tuple[App, Deployment] | None:
+    """The app and its deployment while that deployment is the one serving the running app, else None."""
+    async with svc.db.session() as session:
+        app = await session.get(App, app_id)
+    dep = await svc.get_deployment(deployment_id)
+    if (
+        app is None
+        or app.status != "running"
+        or app.current_deployment_id != dep.id
+        or dep.status != "running"
+    ):
+        return None
+    return app, dep
+
+
 async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> list[str]:
     """Under the app's switch lock, look at every replica of the app's running deployment again, record the
     upstream of each one that runs somewhere else now, and route the app's domains to the new set. Returns
@@ -42,13 +57,10 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
     from .replicas import extra_rows, record, route_to, upstreams_of
 
     async with svc.switch_lock(app_id):
-        async with svc.db.session() as session:
-            app = await session.get(App, app_id)
-        dep = await svc.get_deployment(deployment_id)
-        if app is None or app.status != "running" or app.current_deployment_id != dep.id:
+        serving = await _serving(svc, deployment_id, app_id)
+        if serving is None:
             return []
-        if dep.status != "running":
-            return []
+        app, dep = serving
         runtime = await svc.ctx.runtime()
         moved: list[str] = []
 
@@ -120,13 +132,10 @@ async def start_evicted(
     :func:`follow` it. Not a crash: no ``container_crashed`` event, the restart budget is left alone. A start that
     fails (no other node takes it) is logged; the next round tries again. Returns the new upstreams."""
     async with svc.switch_lock(app_id):
-        async with svc.db.session() as session:
-            app = await session.get(App, app_id)
-        dep = await svc.get_deployment(deployment_id)
-        if app is None or app.status != "running" or app.current_deployment_id != dep.id:
+        serving = await _serving(svc, deployment_id, app_id)
+        if serving is None:
             return []
-        if dep.status != "running":
-            return []
+        app, _dep = serving
         runtime = await svc.ctx.runtime()
         try:
             await runtime.start(container_id)
