@@ -22,16 +22,22 @@ from tests.support import at_rest
 
 
 def self_signed(
-    domain: str, *, days: float = 90, names: list[str] | None = None, org: str = "Rivetr Test"
+    domain: str,
+    *,
+    days: float = 90,
+    names: list[str] | None = None,
+    org: str = "Rivetr Test",
+    ca: bool = False,
 ) -> tuple[str, str]:
     """A self-signed EC P-256 certificate for ``domain`` (DNS SAN, or ``names``) valid from five minutes ago for
-    ``days``, and its unencrypted PKCS#8 key: (certificate PEM, key PEM). The API shows its issuer as ``org``."""
+    ``days``, and its unencrypted PKCS#8 key: (certificate PEM, key PEM). The API shows its issuer as ``org``.
+    ``ca``: marked a CA as well, for clients that take the certificate as their trusted root (grpcio)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, domain), x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
     )
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -42,8 +48,10 @@ def self_signed(
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names or [domain]]), critical=False
         )
-        .sign(key, hashes.SHA256())
     )
+    if ca:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    cert = builder.sign(key, hashes.SHA256())
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

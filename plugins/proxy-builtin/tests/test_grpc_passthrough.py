@@ -8,7 +8,6 @@ cancelled. The frame-level cases (resets, 502, 505) are in test_h2c_upstream.py.
 
 from __future__ import annotations
 
-import datetime
 import json
 import queue
 import threading
@@ -17,38 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support.certs import self_signed
 from tests.support.proxy import SyncProxy
 
 grpc = pytest.importorskip("grpc")
 
 HOST = "grpc.test"
-
-
-def self_signed(name: str) -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
 
 
 class EchoService:
@@ -101,7 +75,7 @@ def channel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Ech
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     proxy = SyncProxy(tmp_path_factory.mktemp("grpc"))
-    cert, key = self_signed(HOST)
+    cert, key = self_signed(HOST, ca=True)
     proxy.call("set_certificate", HOST, cert, key)
     proxy.set_route(HOST, f"127.0.0.1:{port}", upstream_protocol="h2c")
     creds = grpc.ssl_channel_credentials(root_certificates=cert.encode())
