@@ -175,15 +175,15 @@ class Client:
         if data := self.h2.data_to_send():
             self.sock.sendall(data)
 
-    def start(self, method: str, end: bool = False) -> int:
+    def start(self, method: str, end: bool = False, *, authority: str = HOST, prefix: str = "") -> int:
         sid = self.h2.get_next_available_stream_id()
         self.h2.send_headers(
             sid,
             [
                 (b":method", b"POST"),
                 (b":scheme", b"https"),
-                (b":path", f"/t.Echo/{method}".encode()),
-                (b":authority", HOST.encode()),
+                (b":path", f"{prefix}/t.Echo/{method}".encode()),
+                (b":authority", authority.encode()),
                 (b"content-type", b"application/grpc"),
                 (b"te", b"trailers"),
                 (b"x-forwarded-for", b"6.6.6.6"),  # an untrusted client's: replaced
@@ -335,20 +335,7 @@ def test_app_down_is_a_502(grpc: Any) -> None:
     c = Client(proxy.https_port)  # type: ignore[arg-type]
     try:
         for _ in range(2):  # a failed connection is not offered to the next stream
-            sid = c.h2.get_next_available_stream_id()
-            c.h2.send_headers(
-                sid,
-                [
-                    (b":method", b"POST"),
-                    (b":scheme", b"https"),
-                    (b":path", b"/t.Echo/Unary"),
-                    (b":authority", b"down.test"),
-                ],
-                end_stream=True,
-            )
-            c.flush()
-            c.r[sid] = {"body": b"", "done": False}
-            r = c.until(sid, lambda r: r["done"])
+            r = c.until(c.start("Unary", end=True, authority="down.test"), lambda r: r["done"])
             assert r["headers"][b":status"] == b"502", r
     finally:
         c.close()
@@ -365,20 +352,7 @@ def test_path_route_with_stripped_prefix(grpc: Any) -> None:
     proxy.set_route(HOST, _app.address, path_prefix="/svc", strip_prefix=True, upstream_protocol="h2c")
     c = Client(proxy.https_port)  # type: ignore[arg-type]
     try:
-        sid = c.h2.get_next_available_stream_id()
-        c.h2.send_headers(
-            sid,
-            [
-                (b":method", b"POST"),
-                (b":scheme", b"https"),
-                (b":path", b"/svc/t.Echo/Unary"),
-                (b":authority", HOST.encode()),
-            ],
-            end_stream=True,
-        )
-        c.flush()
-        c.r[sid] = {"body": b"", "done": False}
-        r = c.until(sid, lambda r: r["done"])
+        r = c.until(c.start("Unary", end=True, prefix="/svc"), lambda r: r["done"])
         seen = json.loads(r["headers"][b"x-seen"])
         assert seen[":path"] == "/t.Echo/Unary" and seen["x-forwarded-prefix"] == "/svc", seen
         assert r["trailers"][b"grpc-status"] == b"0"
@@ -402,19 +376,7 @@ def test_health_probes_speak_http2_to_h2c_upstreams(grpc: Any, tmp_path: Any) ->
         assert upstream("hc.grpc.test").healthy  # ...and the gRPC server stays in
         c = Client(p.https_port)  # type: ignore[arg-type]
         try:
-            sid = c.h2.get_next_available_stream_id()
-            c.h2.send_headers(
-                sid,
-                [
-                    (b":method", b"POST"),
-                    (b":scheme", b"https"),
-                    (b":path", b"/t.Echo/Fail"),
-                    (b":authority", b"hc.grpc.test"),
-                ],
-                end_stream=True,
-            )
-            c.flush()
-            c.r[sid] = {"body": b"", "done": False}
+            sid = c.start("Fail", end=True, authority="hc.grpc.test")
             assert c.until(sid, lambda r: r["done"])["headers"][b"grpc-status"] == b"5"
         finally:
             c.close()
