@@ -114,6 +114,11 @@ class ServiceSpec:
     depends_on: list[DependsOn] = field(default_factory=list)
     healthcheck: HealthSpec | None = None
     restart: RestartPolicy = "no"
+    #: ``deploy.restart_policy.max_attempts`` (None: no limit), ``delay`` and ``window`` (seconds; None: the
+    #: engine's own). Swarm honours all three; docker/podman only a limit on ``on-failure`` (docs/compose.md).
+    restart_max_attempts: int | None = None
+    restart_delay: float | None = None
+    restart_window: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     user: str | None = None
@@ -131,6 +136,9 @@ class ServiceSpec:
         spec = dataclasses.asdict(self)
         if not spec["placement"]:  # added later: a service without one keeps the hash it had (no redeploy)
             del spec["placement"]
+        for key in ("restart_max_attempts", "restart_delay", "restart_window"):  # added later, likewise
+            if spec[key] is None:
+                del spec[key]
         for f in spec["files"]:  # uid/gid/mode too: a file without them keeps the hash it had
             for key in ("uid", "gid", "mode"):
                 if f[key] in ("", None):

@@ -150,6 +150,7 @@ class ServiceNormaliser:
         condition = ((raw.get("deploy") or {}).get("restart_policy") or {}).get("condition")
         if condition in RESTART_CONDITIONS:  # another one is refused by the subset check
             spec.restart = RESTART_CONDITIONS[condition]  # type: ignore[assignment]
+        self._restart_limits(spec, raw, path, p)
         spec.labels = _labels(raw.get("labels"))
         spec.working_dir = raw.get("working_dir")
         spec.user = raw.get("user")
@@ -164,6 +165,27 @@ class ServiceNormaliser:
                         f" (entry {index}); publish on a random host port or use one replica",
                     )
         return spec
+
+    def _restart_limits(self, spec: ServiceSpec, raw: dict[str, Any], path: Path_, p: _Problems) -> None:
+        """``deploy.restart_policy`` ``max_attempts`` (a count, 0 or more), ``delay`` and ``window`` (durations
+        like ``5s``)."""
+        policy = (raw.get("deploy") or {}).get("restart_policy") or {}
+        where: Path_ = (*path, "deploy", "restart_policy")
+        attempts = policy.get("max_attempts")
+        if attempts is not None:
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+                p.add((*where, "max_attempts"), "must be a whole number, 0 or more")
+            else:
+                spec.restart_max_attempts = attempts
+        for key in ("delay", "window"):
+            if policy.get(key) is None:
+                continue
+            try:
+                seconds = parse_duration(policy[key])
+            except ValueError as exc:
+                p.add((*where, key), str(exc))
+                continue
+            setattr(spec, f"restart_{key}", seconds)
 
     # ------------------------------------------------------------------------------------------ build
     def _build(self, raw: Any, path: Path_, p: _Problems) -> BuildSpecC | None:

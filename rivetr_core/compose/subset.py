@@ -44,8 +44,8 @@ SERVICE_KEYS = {
 }
 BUILD_KEYS = {"context", "dockerfile", "args", "target"}
 DEPLOY_KEYS = {"replicas", "resources", "placement", "restart_policy"}
-#: Only the condition: delay, attempts and window are the engine's (swarm: 1 s, no limit).
-RESTART_POLICY_KEYS = {"condition"}
+#: Checked and carried by normalise.py; docker/podman have no delay or window (a warning says so at deploy).
+RESTART_POLICY_KEYS = {"condition", "delay", "max_attempts", "window"}
 RESTART_CONDITIONS = {"none", "on-failure", "any"}
 PLACEMENT_KEYS = {"constraints"}  # swarm's; preferences and max_replicas_per_node are not carried
 RESOURCES_KEYS = {"limits"}

@@ -121,6 +121,12 @@ class RunSpec:
     #: Raised OOM score (0-1000) so the kernel kills this container before Rivetr or the engine.
     oom_score_adj: int | None = None
     restart_policy: Literal["no", "on-failure", "always", "unless-stopped"] = "no"
+    #: Compose ``deploy.restart_policy`` limits (None: the engine's default). ``max_attempts``: restarts before
+    #: giving up (docker/podman: ``on-failure`` only); ``delay``/``window`` (seconds): swarm's, ignored by an
+    #: engine without them (the stack deployer logs a warning).
+    restart_max_attempts: int | None = None
+    restart_delay: float | None = None
+    restart_window: float | None = None
     init: bool = True
     network: str | None = None
     #: DNS names of the container on ``network`` besides its own name (other containers on that network

@@ -36,6 +36,7 @@ from rivetr_core.db import utcnow
 from rivetr_core.engine.steps import timed_step
 
 from . import naming
+from .restart_limits import ignored_restart_timing
 from .runspec import StackContext, label_map, run_spec
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class StackDeployer:
             async with self.step("clone"):
                 text, base_dir = await self._source()
             project = self.project = self._load(text, base_dir)
+            for warning in ignored_restart_timing(runtime, project):
+                self.log(f"warning: {warning}")
             aliases = [naming.project_alias(stack.name, name) for name in project.services]
             clashes = await svc.alias_clashes(stack.project_id, aliases)
             if clashes:

@@ -135,6 +135,9 @@ def run_spec(
         log_max_files=ctx.log_max_files,
         oom_score_adj=ctx.oom_score_adj,
         restart_policy=spec.restart,  # type: ignore[arg-type]
+        restart_max_attempts=spec.restart_max_attempts,
+        restart_delay=spec.restart_delay,
+        restart_window=spec.restart_window,
         init=False,
         network=first,
         network_aliases=list(dict.fromkeys(first_aliases)),

@@ -133,7 +133,7 @@ def test_unsupported_keys_are_each_named() -> None:
         ("volumes_from: [b]", "services.a.volumes_from"),
         ("extends: {service: b}", "services.a.extends"),
         ("hostname: a", "services.a.hostname"),
-        ("deploy: {restart_policy: {max_attempts: 3}}", "services.a.deploy.restart_policy.max_attempts"),
+        ("deploy: {update_config: {parallelism: 2}}", "services.a.deploy.update_config"),
         ("deploy: {resources: {reservations: {memory: 1g}}}", "services.a.deploy.resources.reservations"),
         ("build: {context: ., cache_from: [x]}", "services.a.build.cache_from"),
         (

@@ -30,6 +30,7 @@ from .runspec import (
     network_addresses,
     port_bindings,
     published_ports,
+    restart_retries,
 )
 from .volumes import VolumesMixin
 
@@ -117,7 +118,7 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
         main_published = bool(spec.container_port) and (spec.publish or self._is_rootless(api))
         restart = None
         if spec.restart_policy != "no":
-            restart = {"Name": spec.restart_policy, "MaximumRetryCount": 0}
+            restart = {"Name": spec.restart_policy, "MaximumRetryCount": restart_retries(spec)}
         return api.create_host_config(
             port_bindings=port_bindings(spec, main_published=main_published),
             init=spec.init or None,

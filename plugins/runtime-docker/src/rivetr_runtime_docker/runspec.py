@@ -93,6 +93,14 @@ def healthcheck(config: HealthcheckConfig | None) -> dict[str, Any] | None:
     return out
 
 
+def restart_retries(spec: RunSpec) -> int:
+    """``HostConfig.RestartPolicy.MaximumRetryCount``: the engine takes a limit only with ``on-failure`` (it
+    refuses one with ``always``/``unless-stopped``); 0 means no limit."""
+    if spec.restart_policy != "on-failure":
+        return 0
+    return spec.restart_max_attempts or 0
+
+
 def published_ports(data: Mapping[str, Any]) -> list[PortPublish]:
     """The bindings an inspect document reports: the live ones of a running container, else the requested
     ones (``HostConfig.PortBindings``). Every-interface addresses read ``""``; dockerd's IPv6 twin of an

@@ -121,6 +121,18 @@ def endpoint_ports(spec: RunSpec) -> list[dict[str, Any]]:
     return out
 
 
+def restart_policy(spec: RunSpec) -> dict[str, Any]:
+    """``TaskTemplate.RestartPolicy``: compose's ``delay`` (1 s unless given), ``max_attempts`` (none: no
+    limit) and ``window``, durations in nanoseconds."""
+    delay = spec.restart_delay if spec.restart_delay is not None else 1
+    out: dict[str, Any] = {"Condition": RESTART_CONDITIONS[spec.restart_policy], "Delay": ns(delay)}
+    if spec.restart_max_attempts is not None:
+        out["MaxAttempts"] = spec.restart_max_attempts
+    if spec.restart_window is not None:
+        out["Window"] = ns(spec.restart_window)
+    return out
+
+
 def service_spec(spec: RunSpec, image: str, replicas: int) -> dict[str, Any]:
     """The ``POST /services/create`` body for ``spec``, running ``image``: the image's id (``sha256:...``) on a
     single node, ``<registry>/<path>@<digest>`` when a registry serves the nodes.
@@ -156,7 +168,7 @@ def service_spec(spec: RunSpec, image: str, replicas: int) -> dict[str, Any]:
     task: dict[str, Any] = {
         "ContainerSpec": container,
         "Resources": {"Limits": limits},
-        "RestartPolicy": {"Condition": RESTART_CONDITIONS[spec.restart_policy], "Delay": ns(1)},
+        "RestartPolicy": restart_policy(spec),
     }
     if spec.placement:  # checked by core (rivetr_core.placement): swarm's own `<attr> ==|!= <value>` syntax
         task["Placement"] = {"Constraints": list(spec.placement)}
