@@ -131,6 +131,22 @@ _RESP_DROP = frozenset(
 )
 
 
+class _Finished:
+    """The ``t`` of a stream that is over: response bytes for it are dropped, as ``H2Stream.write`` drops them
+    once the stream has ended."""
+
+    __slots__ = ()
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def writelines(self, parts: Any) -> None:
+        pass
+
+
+_FINISHED = _Finished()
+
+
 class H2Stream:
     """One request of an h2 connection; the ``client`` of its :class:`Exchange` (duck-typed like
     :class:`.client.ClientConn` for what :mod:`.upstream` and :mod:`.pool` call on it)."""
@@ -161,7 +177,8 @@ class H2Stream:
     def __init__(self, conn: H2Conn, sid: int) -> None:
         self.conn = conn
         self.sid = sid
-        self.t = self  # the upstream writes the HTTP/1.1 response "to the client transport": to write() here
+        # The upstream writes the HTTP/1.1 response "to the client transport": to write() here.
+        self.t: H2Stream | _Finished = self
         self.ex: Exchange | None = None
         self.parser: httptools.HttpResponseParser | None = None
         self.headers: list[tuple[bytes, bytes]] = []
@@ -883,6 +900,14 @@ class H2Conn:
             del self.streams[s.sid]
             if not self.streams and not self.closing:
                 self.deadline = self.w.now + self.w.idle_timeout
+        if s.done and s.ended:
+            # Answered and released by the upstream side: break the stream's reference cycles (itself as `t`,
+            # its Exchange's `client`, its parser's bound callbacks) so that reference counting frees it now.
+            # Left to the collector, ten objects per request filled the worker's 50 000-object young
+            # generation every ~5000 requests, and each scan of it took ~5% of the worker's CPU under h2load.
+            s.t = _FINISHED
+            s.ex = None
+            s.parser = None
 
     def want_send(self) -> None:
         """Frames are waiting in the h2 state machine: write them once this loop iteration is over (many
