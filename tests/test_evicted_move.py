@@ -84,5 +84,35 @@ async def test_an_evicted_container_is_moved_not_crash_restarted(
     assert len(fake_runtime.runs) == 1  # no new container
     types = {e.type for e in events.events}
     assert "container_crashed" not in types and "container_restarted" not in types, types
+    # One app event says what happened: where it ran, where it runs now, and why.
+    [moved] = [e for e in events.events if e.type == "container_moved"]
+    assert (moved.app_id, moved.deployment_id, moved.level) == (app["id"], dep["id"], "info")
+    assert moved.data == {"reason": "evicted", "replica": 0, "from": before, "to": now["upstream"]}, (
+        moved.data
+    )
     _code, got = await papi.get(f"/api/apps/{app['id']}")
     assert got["status"] == "running"
+
+
+async def test_a_container_the_engine_moved_by_itself_is_followed_with_one_event(
+    papi: Any, git_server: Any, fake_runtime: Any, events: Any
+) -> None:
+    """No eviction: the engine replaced the task itself (``docker service update --force``): the running
+    container's port changes under the crash watcher, which follows it (engine/moved.py ``follow``)."""
+    repo = git_server.create_repo("web")
+    app = await make_app(papi, repo)
+    dep = await deploy_and_wait(papi, app["id"], ("running",))
+    cid, before = dep["container_id"], dep["upstream"]
+    fake_runtime.containers[cid].port = _free_port()
+    for _ in range(300):
+        now = (await papi.get(f"/api/deployments/{dep['id']}"))[1]
+        if now["upstream"] != before and await routed(papi) == [now["upstream"]]:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"not followed: {now}, routes {await routed(papi)}")
+    moved = [e for e in events.events if e.type == "container_moved"]
+    assert [e.data for e in moved] == [
+        {"reason": "moved", "replica": 0, "from": before, "to": now["upstream"]}
+    ]
+    assert "container_crashed" not in {e.type for e in events.events}

@@ -21,9 +21,9 @@ BASE = "/api/notification-channels"
 #: What ``--event`` takes: the API's list (GET /openapi.json has it too); the server checks again.
 EVENT_HELP = (
     "An event type to deliver (repeat for several; none = every event): deployment_started, deployment_succeeded, "
-    "deployment_failed, rollback, post_deploy_failed, container_crashed, container_restarted, app_stopped, "
-    "app_started, app_restarted, certificate_issued, certificate_failed, disk_warning, backup_succeeded, "
-    "backup_failed, restore_succeeded, restore_failed, task_failed."
+    "deployment_failed, rollback, post_deploy_failed, container_crashed, container_restarted, container_moved, "
+    "app_stopped, app_started, app_restarted, certificate_issued, certificate_failed, disk_warning, "
+    "backup_succeeded, backup_failed, restore_succeeded, restore_failed, task_failed."
 )
 URL_STDIN_HELP = (
     "Read the channel URL from stdin (first line); without it, it is asked for (hidden). Never an argument: argv "

@@ -10,7 +10,7 @@ from typing import Any, Literal
 @dataclass
 class RivetrEvent:
     """A lifecycle event. ``type`` examples: deployment_started, deployment_succeeded, deployment_failed,
-    rollback, container_crashed, container_restarted, app_stopped, app_started, app_restarted,
+    rollback, container_crashed, container_restarted, container_moved, app_stopped, app_started, app_restarted,
     certificate_issued, certificate_failed, disk_warning."""
 
     type: str

@@ -20,7 +20,7 @@ runtime that moves the node's tasks itself (the swarm's ``drain_node``) starts e
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlmodel import col, select
 
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     from .service import DeploymentService
 
 log = logging.getLogger("rivetr.engine.moved")
+
+#: How the event's message says it.
+WHY = {
+    "drain": "moved off a node drained through Rivetr",
+    "evicted": "left its node (drained or down) and was started elsewhere",
+    "moved": "moved by the engine",
+}
+#: Why a container runs elsewhere now, in the ``container_moved`` event: a drain through Rivetr (``follow_all``),
+#: an evicted container Rivetr started again (``start_evicted``), or a move the engine made on its own.
+MoveReason = Literal["drain", "evicted", "moved"]
 
 
 async def _serving(svc: DeploymentService, deployment_id: str, app_id: str) -> tuple[App, Deployment] | None:
@@ -50,10 +60,13 @@ async def _serving(svc: DeploymentService, deployment_id: str, app_id: str) -> t
     return app, dep
 
 
-async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> list[str]:
+async def follow(
+    svc: DeploymentService, deployment_id: str, app_id: str, reason: MoveReason = "moved"
+) -> list[str]:
     """Under the app's switch lock, look at every replica of the app's running deployment again, record the
-    upstream of each one that runs somewhere else now, and route the app's domains to the new set. Returns
-    the new upstreams recorded (empty when nothing moved, or the deployment no longer serves)."""
+    upstream of each one that runs somewhere else now, and route the app's domains to the new set; then one
+    ``container_moved`` event per replica moved (old and new upstream, ``reason``). Returns the new upstreams
+    recorded (empty when nothing moved, or the deployment no longer serves)."""
     from .replicas import extra_rows, record, route_to, upstreams_of
 
     async with svc.switch_lock(app_id):
@@ -63,6 +76,7 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
         app, dep = serving
         runtime = await svc.ctx.runtime()
         moved: list[str] = []
+        moves: list[tuple[int, str | None, str]] = []  # (replica index, old upstream, new upstream)
 
         async def now(container_id: str | None, recorded: str | None) -> str | None:
             """The container's upstream when it runs and that changed, else None."""
@@ -76,6 +90,7 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
             return upstream if info.running and upstream and upstream != recorded else None
 
         if upstream := await now(dep.container_id, dep.upstream):
+            moves.append((0, dep.upstream, upstream))
             dep = await svc.update_deployment(dep.id, upstream=upstream)
             moved.append(upstream)
         for row in await extra_rows(svc.db, dep.id):
@@ -89,10 +104,19 @@ async def follow(svc: DeploymentService, deployment_id: str, app_id: str) -> lis
                     upstream,
                     restart_count=row["restart_count"],
                 )
+                moves.append((row["index"], row["upstream"], upstream))
                 moved.append(upstream)
         if moved:
             await route_to(svc, app, await upstreams_of(svc.db, dep))
             log.warning("app %s: the engine moved its container(s); routes now go to %s", app.name, moved)
+        for replica, old, new in moves:
+            svc.emit(
+                "container_moved",
+                dep,
+                app.name,
+                f"{app.name}: container {WHY[reason]}; now at {new} (was {old})",
+                data={"reason": reason, "replica": replica, "from": old, "to": new},
+            )
         return moved
 
 
@@ -119,7 +143,7 @@ async def follow_all(ctx: RivetrContext) -> list[str]:
         ).all()
     moved: list[str] = []
     for app_id, deployment_id in rows:
-        moved += await follow(svc, str(deployment_id), app_id)
+        moved += await follow(svc, str(deployment_id), app_id, "drain")
     return moved
 
 
@@ -144,7 +168,7 @@ async def start_evicted(
                 "app %s: its container left its node and could not start elsewhere yet: %s", app.name, exc
             )
             return []
-    moved = await follow(svc, deployment_id, app_id)
+    moved = await follow(svc, deployment_id, app_id, "evicted")
     log.warning(
         "app %s: its container left its node (drained or down); started elsewhere: %s", app.name, moved
     )

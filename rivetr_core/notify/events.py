@@ -10,6 +10,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "post_deploy_failed",
     "container_crashed",
     "container_restarted",
+    "container_moved",
     "app_stopped",
     "app_started",
     "app_restarted",
