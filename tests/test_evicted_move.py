@@ -1,6 +1,8 @@
 """The crash watcher moves an evicted container (its engine took it off its node: a swarm task on a node drained
 outside Rivetr, or lost) instead of crash-restarting it: ``start`` on the same container, no ``container_crashed``,
-the restart budget untouched, and the routes follow its new upstream (engine/moved.py ``start_evicted``).
+the restart budget untouched, and the routes follow its new upstream (engine/moved.py ``start_evicted``), with one
+``container_moved`` event saying why (``evicted``; ``moved`` for the engine's own move, ``drain`` for a drain through
+Rivetr).
 
 On the fake runtime: a container the test evicts reports status ``evicted`` until it is started again, on another
 port (what a task on another node is to the proxy). The real swarm case is in
@@ -11,11 +13,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from rivetr_core.contract import ContainerInfo
 from rivetr_core.testing.fake_runtime import FakeContainer, FakeRuntime
 from tests import test_deploy_pipeline as pipeline
+from tests.support.server import ApiClient, make_config
 from tests.test_deploy_pipeline import deploy_and_wait, make_app
 
 # The pipeline tests' API client on the fake runtime (a fast crash watcher) and their event recorder.
@@ -116,3 +123,36 @@ async def test_a_container_the_engine_moved_by_itself_is_followed_with_one_event
         {"reason": "moved", "replica": 0, "from": before, "to": now["upstream"]}
     ]
     assert "container_crashed" not in {e.type for e in events.events}
+
+
+@pytest.fixture
+async def quiet_api(tmp_path: Path, fake_runtime: FakeRuntime, events: Any) -> AsyncIterator[ApiClient]:
+    """The pipeline's API without a crash-watcher round during the test: only the drain's follow sees a move."""
+    from rivetr_core.app import create_app
+
+    config = make_config(
+        tmp_path / "data", runtime={"max_concurrent_deployments": 1, "crash_check_interval": 3600}
+    )
+    app = create_app(config, plugins=[events])
+    app.extensions["rivetr_ctx"]._runtime = fake_runtime
+    async with app.test_app():
+        yield ApiClient(app)
+
+
+async def test_a_drain_through_rivetr_reports_its_moves_as_drain(
+    quiet_api: Any, git_server: Any, fake_runtime: Any, events: Any
+) -> None:
+    """A drain through Rivetr calls ``follow_all`` once the node's tasks run elsewhere (runtime-swarm drain.py)."""
+    from rivetr_core.engine.moved import follow_all
+
+    repo = git_server.create_repo("web")
+    app = await make_app(quiet_api, repo)
+    dep = await deploy_and_wait(quiet_api, app["id"], ("running",))
+    cid, before = dep["container_id"], dep["upstream"]
+    fake_runtime.containers[cid].port = _free_port()  # its task started on another node
+    [after] = await follow_all(quiet_api.ctx)
+    assert await routed(quiet_api) == [after] and after != before
+    moved = [e for e in events.events if e.type == "container_moved"]
+    assert [e.data for e in moved] == [{"reason": "drain", "replica": 0, "from": before, "to": after}]
+    assert await follow_all(quiet_api.ctx) == []  # followed: nothing new to report
+    assert len([e for e in events.events if e.type == "container_moved"]) == 1
