@@ -95,6 +95,13 @@ _MAX_FRAME = 16384
 # bytes, as counted against max_header_size): a bound of a few tens of KiB per connection.
 _FIELDS_MEMO_MAX = 32
 _FIELDS_MEMO_BYTES = 1024
+# Response heads whose parse a worker remembers (H2Stream.write): an upstream answers the same resources with
+# the same head bytes (only Date changes, once a second), so a whole response in one write costs a dict lookup
+# instead of a parser and a Python call per field. Head bytes -> (status, fields, body length); cleared when
+# full, heads above _HEADS_MEMO_BYTES not kept.
+_HEADS_MEMO_MAX = 64
+_HEADS_MEMO_BYTES = 2048
+_heads: dict[bytes, tuple[int, tuple[tuple[bytes, bytes], ...], int]] = {}
 
 # Bytes that would split or bend the HTTP/1.1 request line built from :method, :path and :authority (the header
 # block check below refuses only NUL, CR and LF in values).
@@ -226,12 +233,47 @@ class H2Stream:
             return
         parser = self.parser
         if parser is None:
-            parser = self.parser = response_parser(self)
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.abort()
-            return
+            end = data.find(b"\r\n\r\n") + 4
+            head = data[:end] if end > 3 else b""
+            known = _heads.get(head)
+            if known is not None and len(data) - end == known[2] and not self.status:
+                # The parse of these very head bytes by a fresh parser, remembered, and the whole body came
+                # with them: what the callbacks below would set.
+                self.status = known[0]
+                self.headers = list(known[1])
+                self.in_trailers = True
+                self.trailers = []
+                if end < len(data):
+                    self.obuf.append(data[end:])
+                    self.obytes += len(data) - end
+                self.msg_done = True
+            else:
+                parser = self.parser = response_parser(self)
+                try:
+                    parser.feed_data(data)
+                except httptools.HttpParserError:
+                    self.abort()
+                    return
+                if (
+                    head
+                    and self.msg_done
+                    and self.status
+                    and not self.head_sent
+                    and len(head) <= _HEADS_MEMO_BYTES
+                    and (self.obuf == [data[end:]] if end < len(data) else not self.obuf)
+                    and not self.trailers
+                ):
+                    # A final response, complete, its body exactly the bytes after the first head end (so
+                    # no interim head came before it and the body was not chunked): remember the parse.
+                    if len(_heads) >= _HEADS_MEMO_MAX:
+                        _heads.clear()
+                    _heads[head] = (self.status, tuple(self.headers), len(data) - end)
+        else:
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserError:
+                self.abort()
+                return
         if not self.head_sent and self.status:
             if self.msg_done and len(self.obuf) == 1 and self._send_whole():
                 return
