@@ -1,7 +1,7 @@
 """A finished HTTP/2 stream is freed by reference counting, not left to the garbage collector (H2Conn.forget).
 
 In-process, no sockets (the fixtures of test_http2_fields_memo): with the collector off, streams answered by the
-upstream in one piece, in several pieces, and by the proxy itself (404) must leave no H2Stream, Exchange or
+upstream in one piece, in several pieces, by the proxy itself (404), and streams reset by the client must leave no H2Stream, Exchange or
 response parser behind. Each one left over waits for a collection of the young generation, whose scans cost
 the worker ~5% of its CPU under h2load."""
 
@@ -42,6 +42,12 @@ def test_finished_streams_leave_no_cycles() -> None:
             del s, up
             await asyncio.sleep(0)  # the connection writes its frames
         send(conn, c, [*GET[:3], (b":authority", b"nowhere.test")])  # answered by the proxy: 404
+        await asyncio.sleep(0)
+        for _ in range(3):  # reset by the client before the answer (rapid reset): the upstream is dropped
+            sid = c.get_next_available_stream_id()
+            send(conn, c, GET)
+            c.reset_stream(sid)
+            conn.data_received(c.data_to_send())
         await asyncio.sleep(0)
         assert not conn.streams and not conn.closing
         assert alive() == before
