@@ -61,16 +61,21 @@ async def exchange(
     return parsed, (head, body, ended)
 
 
+def connected() -> tuple[H2Conn, Any, Transport]:
+    """A fresh worker-side connection with an empty memo, its client and its transport."""
+    h2conn._heads.clear()
+    w, _ups = setup()
+    conn = H2Conn(w)
+    t = Transport(("10.0.0.1", 40000))
+    conn.connection_made(t)  # type: ignore[arg-type]
+    return conn, client(t), t
+
+
 def test_a_remembered_head_gives_what_the_parser_gives(monkeypatch: Any) -> None:
     monkeypatch.setattr(h2conn, "response_parser", counting)
 
     async def run() -> None:
-        h2conn._heads.clear()
-        w, _ups = setup()
-        conn = H2Conn(w)
-        t = Transport(("10.0.0.1", 40000))
-        conn.connection_made(t)  # type: ignore[arg-type]
-        c = client(t)
+        conn, c, t = connected()
         parsed, first = await exchange(conn, c, t, HEAD + b"hello")
         assert parsed and list(h2conn._heads) == [HEAD]
         parsed, again = await exchange(conn, c, t, HEAD + b"hello")
@@ -107,12 +112,7 @@ def test_the_memo_is_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(h2conn, "response_parser", counting)
 
     async def run() -> None:
-        h2conn._heads.clear()
-        w, _ups = setup()
-        conn = H2Conn(w)
-        t = Transport(("10.0.0.1", 40000))
-        conn.connection_made(t)  # type: ignore[arg-type]
-        c = client(t)
+        conn, c, t = connected()
         for i in range(h2conn._HEADS_MEMO_MAX + 5):
             head = HEAD.replace(b'"x"', b'"%d"' % i)
             parsed, got = await exchange(conn, c, t, head + b"hello")
