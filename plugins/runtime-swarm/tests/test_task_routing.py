@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rivetr_runtime_docker.runspec import main_host_port, published_ports
 from rivetr_runtime_swarm import servicespec as ss
-from rivetr_runtime_swarm.hostports import ipv4_port, without_ipv6_twins
 
 from rivetr_core.contract import ContainerInfo, PortPublish
 
@@ -34,23 +34,20 @@ def test_a_running_task_being_shut_down_does_not_speak_once_its_replacement_runs
 
 
 def test_the_ipv4_binding_of_the_main_port_is_the_upstream() -> None:
-    # dockerd 20.10 picks the IPv4 and IPv6 wildcard bindings of a host-mode port 0 separately.
+    # dockerd 20.10 picks the IPv4 and IPv6 wildcard bindings of a host-mode port 0 separately: the reported
+    # ports (whose first binding of the port a stack service's route takes) leave the IPv6 twin out.
     data = {
         "NetworkSettings": {
             "Ports": {
                 "8000/tcp": [
-                    {"HostIp": "0.0.0.0", "HostPort": "32782"},
                     {"HostIp": "::", "HostPort": "32781"},
+                    {"HostIp": "0.0.0.0", "HostPort": "32782"},
                 ]
             }
         }
     }
-    assert ipv4_port(data, 8000, 32781) == 32782
-    assert ipv4_port(data, 8000, 32782) == 32782
-    assert ipv4_port({"NetworkSettings": {"Ports": {}}}, 8000, 32781) == 32781  # nothing says otherwise
-    # The reported ports leave the IPv6 twin out (a stack service's route takes the first binding of its port).
-    ports = [PortPublish(8000, host_port=32781), PortPublish(8000, host_port=32782)]
-    assert without_ipv6_twins(data, ports) == [PortPublish(8000, host_port=32782)]
+    assert published_ports(data) == [PortPublish(8000, host_port=32782)]
+    assert main_host_port(data, {}) == 32782
     shared = {
         "NetworkSettings": {
             "Ports": {
@@ -61,7 +58,9 @@ def test_the_ipv4_binding_of_the_main_port_is_the_upstream() -> None:
             }
         }
     }
-    assert without_ipv6_twins(shared, ports[1:]) == ports[1:]
+    assert published_ports(shared) == [PortPublish(8000, host_port=32782)]
+    alone = {"NetworkSettings": {"Ports": {"8000/tcp": [{"HostIp": "::", "HostPort": "32781"}]}}}
+    assert published_ports(alone) == [PortPublish(8000, host_port=32781)]  # an IPv6-only binding stays
 
 
 def test_a_task_on_another_node_is_reached_at_that_nodes_address() -> None:

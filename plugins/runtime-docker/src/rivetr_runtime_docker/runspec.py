@@ -104,7 +104,9 @@ def restart_retries(spec: RunSpec) -> int:
 def published_ports(data: Mapping[str, Any]) -> list[PortPublish]:
     """The bindings an inspect document reports: the live ones of a running container, else the requested
     ones (``HostConfig.PortBindings``). Every-interface addresses read ``""``; dockerd's IPv6 twin of an
-    IPv4 binding is reported once."""
+    IPv4 binding is reported once, and left out when it is on a port of its own: for a dynamic host port
+    dockerd 20.10 binds ``0.0.0.0`` and ``::`` on two ports it picks separately (they differ when other programs
+    take ports meanwhile), and whoever takes a binding of the port connects to IPv4 loopback (the proxy)."""
     network = data.get("NetworkSettings") or {}
     source = network.get("Ports") or {}
     if not any(source.values()):
@@ -114,8 +116,15 @@ def published_ports(data: Mapping[str, Any]) -> list[PortPublish]:
     for key, bindings in source.items():
         number, _, protocol = str(key).partition("/")
         proto: Literal["tcp", "udp"] = "udp" if protocol == "udp" else "tcp"
+        ipv4_any = {
+            str(b.get("HostPort") or "")
+            for b in bindings or []
+            if str(b.get("HostIp") or "") in ("", "0.0.0.0")
+        }
         for binding in bindings or []:
             host_ip = str(binding.get("HostIp") or "")
+            if host_ip == "::" and ipv4_any and str(binding.get("HostPort") or "") not in ipv4_any:
+                continue  # the IPv6 twin on a port of its own
             host_ip = "" if host_ip in _ANY_ADDRESS else host_ip
             host_port = int(binding.get("HostPort") or 0)
             ident = (host_ip, host_port, int(number), proto)
@@ -136,7 +145,9 @@ def main_host_port(data: Mapping[str, Any], labels: Mapping[str, str]) -> int | 
             return None
         ports = {key: value for key, value in ports.items() if key == f"{main}/tcp"}
     for bindings in ports.values():
-        for binding in bindings or []:
+        # The IPv4 binding first: dockerd may bind the IPv6 wildcard on another port (published_ports).
+        ordered = sorted(bindings or [], key=lambda b: str(b.get("HostIp") or "") == "::")
+        for binding in ordered:
             if binding.get("HostPort"):
                 return int(binding["HostPort"])
     return None

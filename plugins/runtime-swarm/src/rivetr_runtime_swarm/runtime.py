@@ -56,7 +56,6 @@ from rivetr_core.contract import (
 from . import configs, firewall, registryauth, secrets, stackspec
 from . import servicespec as ss
 from .drain import SwarmDrains
-from .hostports import ipv4_port, without_ipv6_twins
 from .nodeengines import NodeEngines
 from .nodes import SwarmNodes
 from .tasklogs import task_logs
@@ -268,12 +267,9 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
             host_port = None
         else:
             # The node's own view when the container is here (the task's PortStatus arrives later).
-            ports = (
-                without_ipv6_twins(data, published_ports(data)) if data is not None else ss.task_ports(task)
-            )
+            # (published_ports leaves out dockerd's IPv6 twin of a port: the proxy connects to IPv4 loopback.)
+            ports = published_ports(data) if data is not None else ss.task_ports(task)
             host_port = ss.main_host_port(service, ports)
-            if data is not None and host_port and labels.get(ss.MAIN_PORT_LABEL):
-                host_port = ipv4_port(data, int(labels[ss.MAIN_PORT_LABEL]), host_port)
             if data is None:  # on another node: reached there (see .tasknodes), started when it said so
                 node_address = (nodes or NodeAddresses(self._api())).remote_address(task)
                 started_at = parse_time(((task or {}).get("Status") or {}).get("Timestamp"))
