@@ -1,22 +1,20 @@
-"""Which tests share a test process (scripts/test.sh runs the suite as three pytest processes at once, then one).
+"""Which tests share a test process (scripts/test.sh runs the suite as two pytest processes at once, then one).
 
-Most of a run's time is waiting: for container engines, builds, health checks, a browser. Three processes overlap
-that waiting on a 2-core machine. What decides the split (markers added at collection):
+Most of a run's time is waiting: for container engines, builds, health checks, a browser. Two processes overlap that
+waiting on a 2-core machine. What decides the split (markers added at collection):
 
 * ``engine_restart``: the tests that stop or restart an engine daemon under everyone's feet; scripts/test.sh runs
   them last, alone (``-m engine_restart``);
-* ``engines``: every other test that drives a real container engine. That is what tests/support/engines.py marks
+* ``engines``: every other test that drives a real container engine, all in ONE process, in order: they share the
+  engines' images, networks and address pools, and some count them. That is what tests/support/engines.py marks
   ``docker``/``podman`` (an engine fixture or the ``runtime`` parameter), everything under ``tests/e2e`` and the
   runtime and builder plugins' tests, and the modules of ``tests/`` that start a real ``rivetr serve`` (it deploys
-  on whichever engine it detects, Docker here). Each engine's tests run in ONE process, in order: they share that
-  engine's images, networks and address pools, its build cache (which a cleanup may empty), and some count them.
-  ``on_podman`` marks the ones that drive Podman alone (the ``[podman]`` variants, Podman's plugin): they run in
-  a process of their own beside Docker's, as the two engines share nothing;
-* everything else (unit and API tests, and the browser tests, whose few deployments are small) runs in the third
+  on whichever engine it detects);
+* everything else (unit and API tests, and the browser tests, whose few deployments are small) runs in the other
   process (``-m "not engines and not engine_restart"``).
 
 Why not pytest-xdist's ``--dist loadgroup``: with pytest 9 it ignores the groups (xdist 3.8 renames node ids
-through ``item._nodeid``, which pytest 9 no longer reads), so engine tests ran on both workers at once. Plain
+through ``item._nodeid``, which pytest 9 no longer reads), so engine tests ran on both workers at once. Two plain
 processes selected by marker need no scheduler at all. Without scripts/test.sh the markers are inert.
 """
 
@@ -28,7 +26,6 @@ from pathlib import Path
 import pytest
 
 ENGINES_MARK = "engines"
-PODMAN_MARK = "on_podman"
 _ENGINE_DIRS = ("tests/e2e/", "plugins/runtime-", "plugins/builder-")
 #: How a module of tests/ starts a real server (tests/support/server.py); such a server deploys on a real engine.
 _SERVER_STARTERS = ("start_server(", "rivetr_server")
@@ -61,38 +58,12 @@ def _uses_engines(item: pytest.Item) -> bool:
     return nodepath.startswith("tests/") and _starts_a_server(Path(item.path))
 
 
-def _podman_alone(item: pytest.Item) -> bool:
-    """An engine test that drives Podman and not Docker: Podman's plugin, or a ``podman`` mark, fixture or
-    parameter (``[podman]``, ``[podman-node-express]``) without a Docker one. Read here, not from engines.py's
-    marks, which come later in this hook round."""
-    if item.nodeid.startswith("plugins/runtime-podman/"):
-        return True
-    names = set(getattr(item, "fixturenames", ()))
-    callspec = getattr(item, "callspec", None)
-    values = list(callspec.params.values()) if callspec is not None else []
-    ids = callspec.id.split("-") if callspec is not None else []
-
-    def uses(engine: str) -> bool:
-        return bool(
-            item.get_closest_marker(engine)
-            or any(name.startswith(f"{engine}_") for name in names)
-            or engine in values
-            or engine in ids
-        )
-
-    return uses("podman") and not uses("docker")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "engine_restart: stops or restarts an engine daemon (run alone, after the other tests)"
     )
     config.addinivalue_line(
         "markers", f"{ENGINES_MARK}: drives a real container engine (one process runs them all)"
-    )
-    config.addinivalue_line(
-        "markers",
-        f"{PODMAN_MARK}: an engine test that drives Podman alone (its own process, beside Docker's)",
     )
     config.addinivalue_line(
         "markers",
@@ -106,5 +77,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _uses_engines(item):
             item.add_marker(getattr(pytest.mark, ENGINES_MARK))
-            if _podman_alone(item):
-                item.add_marker(getattr(pytest.mark, PODMAN_MARK))
