@@ -235,26 +235,10 @@ class H2cConn(asyncio.Protocol):
                     self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 else:
                     leg.on_data(ev.data, ev.flow_controlled_length)
-            elif kind is h2.events.ResponseReceived:
+            elif (call := _STREAM_EVENTS.get(kind)) is not None:
                 leg = self.legs.get(ev.stream_id)
-                if leg is not None:
-                    leg.on_response(ev.headers, ev.stream_ended is not None)
-            elif kind is h2.events.TrailersReceived:
-                leg = self.legs.get(ev.stream_id)
-                if leg is not None:
-                    leg.on_trailers(ev.headers)
-            elif kind is h2.events.StreamEnded:
-                leg = self.legs.get(ev.stream_id)
-                if leg is not None:
-                    leg.on_end()
-            elif kind is h2.events.InformationalResponseReceived:
-                leg = self.legs.get(ev.stream_id)
-                if leg is not None:
-                    leg.on_interim(ev.headers)
-            elif kind is h2.events.StreamReset:
-                leg = self.legs.get(ev.stream_id)
-                if leg is not None:
-                    leg.on_reset(ev.error_code)
+                if leg is not None:  # else a stream the client gave up
+                    call(leg, ev)
             elif kind is h2.events.WindowUpdated:
                 self._window(ev.stream_id)
             elif kind is h2.events.ConnectionTerminated:
@@ -576,3 +560,14 @@ class Leg:
         c = self.conn
         if n and c is not None:
             c.h2.acknowledge_received_data(n, self.sid)  # a closed stream: the connection's window only
+
+
+#: The app's per-stream events and what each tells the stream's leg (DataReceived, with its window bookkeeping for
+#: a stream the client gave up, is handled apart).
+_STREAM_EVENTS: dict[type, Any] = {
+    h2.events.ResponseReceived: lambda leg, ev: leg.on_response(ev.headers, ev.stream_ended is not None),
+    h2.events.TrailersReceived: lambda leg, ev: leg.on_trailers(ev.headers),
+    h2.events.StreamEnded: lambda leg, ev: leg.on_end(),
+    h2.events.InformationalResponseReceived: lambda leg, ev: leg.on_interim(ev.headers),
+    h2.events.StreamReset: lambda leg, ev: leg.on_reset(ev.error_code),
+}
