@@ -46,27 +46,6 @@ NGINX_GRPC = """  upstream h2app {{ server 127.0.0.1:{backend}; keepalive 64; }}
 """
 
 
-async def launch_builtin(d: Path, backend: int, workers: int, cert: tuple[str, str]) -> tuple[Any, int]:
-    from rivetr_proxy_builtin.backend import BuiltinProxy
-    from rivetr_proxy_builtin.settings import ProxySettings
-
-    from rivetr_core.contract import Route
-
-    settings = ProxySettings(
-        host="127.0.0.1",
-        port=base.free_port(),
-        https_port=base.free_port(),
-        workers=workers,
-        health_interval=30,
-    )
-    proxy = BuiltinProxy(settings, d / f"builtin-grpc-{workers}")
-    await proxy.start()
-    await proxy.set_route(Route(HOST, [f"127.0.0.1:{backend}"], upstream_protocol="h2c"))
-    await proxy.set_certificate(HOST, *cert)
-    assert proxy.https_port is not None
-    return proxy, proxy.https_port
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -104,7 +83,9 @@ def main() -> None:
             return port, base.with_children(p.pid), p
 
         def start_builtin() -> tuple[int, list[int], Any]:
-            proxy, port = loop.run_until_complete(launch_builtin(d, backend_port, args.workers, cert))
+            proxy, port = loop.run_until_complete(
+                proxy_h2.launch_builtin(d, backend_port, args.workers, cert, upstream_protocol="h2c")
+            )
             return port, base.tree_pids(proxy.pid), proxy
 
         def stop(handle: Any) -> None:

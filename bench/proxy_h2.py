@@ -130,7 +130,10 @@ def h2load(port: int, connections: int, streams: int, duration: int, log: Path) 
     }
 
 
-async def launch_builtin(d: Path, backend: int, workers: int, cert: tuple[str, str]) -> tuple[Any, int]:
+async def launch_builtin(
+    d: Path, backend: int, workers: int, cert: tuple[str, str], upstream_protocol: str = "http1"
+) -> tuple[Any, int]:
+    """The built-in proxy on free ports with one TLS route to ``backend`` (``h2c``: an HTTP/2 upstream)."""
     from rivetr_proxy_builtin.backend import BuiltinProxy
     from rivetr_proxy_builtin.settings import ProxySettings
 
@@ -143,9 +146,9 @@ async def launch_builtin(d: Path, backend: int, workers: int, cert: tuple[str, s
         workers=workers,
         health_interval=30,
     )
-    proxy = BuiltinProxy(settings, d / f"builtin-h2-{workers}")
+    proxy = BuiltinProxy(settings, d / f"builtin-h2-{upstream_protocol}-{workers}")
     await proxy.start()
-    await proxy.set_route(Route(HOST, [f"127.0.0.1:{backend}"]))
+    await proxy.set_route(Route(HOST, [f"127.0.0.1:{backend}"], upstream_protocol=upstream_protocol))
     await proxy.set_certificate(HOST, *cert)
     assert proxy.https_port is not None
     return proxy, proxy.https_port
