@@ -74,6 +74,12 @@ class DeploymentQueue:
             return False
         self._reasons.setdefault(deployment_id, reason)
         task.cancel()
+        if deployment_id not in self._running:
+            # No longer waiting from now on, not only once its task has run its ``on_dropped`` (a database
+            # write): a deployment submitted meanwhile would otherwise see it still waiting and be superseded.
+            for app_id, waiting in list(self._waiting.items()):
+                if deployment_id in waiting:
+                    self._remove_waiting(app_id, deployment_id)
         return True
 
     async def wait(self, deployment_id: str, timeout: float | None = None) -> None:
