@@ -122,6 +122,13 @@ class ServiceSpec:
     labels: dict[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     user: str | None = None
+    #: ``init: true``: an init process as PID 1 that passes signals on and reaps zombies (compose's default:
+    #: none, so a PID 1 without its own SIGTERM handler waits out the grace period and is killed).
+    init: bool = False
+    #: ``stop_signal`` (``SIGTERM`` etc., None: the image's) and ``stop_grace_period`` (seconds before SIGKILL;
+    #: None: 10), used by every stop of the service's containers.
+    stop_signal: str | None = None
+    stop_grace_period: float | None = None
     cpu_limit: float | None = None
     memory_limit: int | None = None
     replicas: int = 1
@@ -136,9 +143,17 @@ class ServiceSpec:
         spec = dataclasses.asdict(self)
         if not spec["placement"]:  # added later: a service without one keeps the hash it had (no redeploy)
             del spec["placement"]
-        for key in ("restart_max_attempts", "restart_delay", "restart_window"):  # added later, likewise
-            if spec[key] is None:
+        for key in (
+            "restart_max_attempts",
+            "restart_delay",
+            "restart_window",
+            "stop_signal",
+            "stop_grace_period",
+        ):
+            if spec[key] is None:  # added later, likewise
                 del spec[key]
+        if not spec["init"]:
+            del spec["init"]
         for f in spec["files"]:  # uid/gid/mode too: a file without them keeps the hash it had
             for key in ("uid", "gid", "mode"):
                 if f[key] in ("", None):

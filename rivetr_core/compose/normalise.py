@@ -154,6 +154,7 @@ class ServiceNormaliser:
         spec.labels = _labels(raw.get("labels"))
         spec.working_dir = raw.get("working_dir")
         spec.user = raw.get("user")
+        self._stopping(spec, raw, path, p)
         self._limits(spec, raw, path, p)
         spec.profiles = list(raw.get("profiles") or [])
         if spec.replicas > 1:
@@ -186,6 +187,21 @@ class ServiceNormaliser:
                 p.add((*where, key), str(exc))
                 continue
             setattr(spec, f"restart_{key}", seconds)
+
+    def _stopping(self, spec: ServiceSpec, raw: dict[str, Any], path: Path_, p: _Problems) -> None:
+        """``init`` (a boolean), ``stop_signal`` (a signal name or number, kept as ``SIGNAME``) and
+        ``stop_grace_period`` (a duration)."""
+        spec.init = bool(raw.get("init"))
+        if raw.get("stop_signal") is not None:
+            try:
+                spec.stop_signal = signal_name(raw["stop_signal"])
+            except ValueError as exc:
+                p.add((*path, "stop_signal"), str(exc))
+        if raw.get("stop_grace_period") is not None:
+            try:
+                spec.stop_grace_period = parse_duration(raw["stop_grace_period"])
+            except ValueError as exc:
+                p.add((*path, "stop_grace_period"), str(exc))
 
     # ------------------------------------------------------------------------------------------ build
     def _build(self, raw: Any, path: Path_, p: _Problems) -> BuildSpecC | None:
@@ -547,3 +563,19 @@ class ServiceNormaliser:
             p.add((*path, "deploy", "replicas"), f"must be between 1 and {MAX_REPLICAS}")
         else:
             spec.replicas = replicas
+
+
+def signal_name(value: str | int) -> str:
+    """A compose ``stop_signal`` as the ``SIGNAME`` engines take: ``SIGQUIT``, ``QUIT`` and ``3`` all give
+    ``SIGQUIT``. Raises ValueError naming the accepted forms."""
+    import signal
+
+    text = str(value).strip().upper()
+    try:
+        if text.isdigit():
+            return signal.Signals(int(text)).name
+        return signal.Signals[text if text.startswith("SIG") else "SIG" + text].name
+    except (KeyError, ValueError):
+        raise ValueError(
+            f"unknown signal {value!r}: expected a signal name like SIGTERM, SIGQUIT or SIGINT (or its number)"
+        ) from None

@@ -36,6 +36,9 @@ SERVICE_KEYS = {
     "labels",
     "working_dir",
     "user",
+    "init",
+    "stop_signal",
+    "stop_grace_period",
     "deploy",
     "profiles",
     # shorthands of deploy.resources.limits.{cpus,memory}, common in files written for docker-compose

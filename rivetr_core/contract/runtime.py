@@ -128,6 +128,11 @@ class RunSpec:
     restart_delay: float | None = None
     restart_window: float | None = None
     init: bool = True
+    #: The signal a stop sends first (``SIGTERM`` when None, or the image's ``STOPSIGNAL``), e.g. ``SIGQUIT``.
+    stop_signal: str | None = None
+    #: Seconds a stop waits after that signal before SIGKILL, kept by the engine with the container: a
+    #: ``stop(id, timeout=None)`` (and the engine's own stops) wait this long; None: the engine's 10 s.
+    stop_timeout: float | None = None
     network: str | None = None
     #: DNS names of the container on ``network`` besides its own name (other containers on that network
     #: resolve them: a managed service is reached as ``postgres-main``); ignored when ``network`` is None
@@ -278,7 +283,10 @@ class ContainerRuntime(Protocol):
 
     async def image_exists(self, image: str) -> bool: ...
     async def run(self, spec: RunSpec) -> ContainerInfo: ...
-    async def stop(self, container_id: str, timeout: float = 10) -> None: ...
+    async def stop(self, container_id: str, timeout: float | None = 10) -> None:
+        """The stop signal, then SIGKILL after ``timeout`` seconds; None: the container's own
+        ``RunSpec.stop_timeout`` (the engine's 10 s when it has none)."""
+
     async def remove(self, container_id: str, force: bool = True) -> None: ...
     async def inspect(self, container_id: str) -> ContainerInfo: ...
     async def list(

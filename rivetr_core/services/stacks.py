@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rivetr.stacks")
 
 MASK = "********"
-STOP_TIMEOUT = 10.0
 #: Built images of a stack's deployments kept for rollbacks (the current one's always).
 KEEP_IMAGES = 3
 
@@ -693,7 +692,7 @@ class StackService:
         from rivetr_core.contract import ContainerNotFound
 
         try:
-            await runtime.stop(container_id, timeout=STOP_TIMEOUT)
+            await runtime.stop(container_id, timeout=None)  # the service's stop_grace_period (or 10 s)
         except ContainerNotFound:
             return
         except Exception:

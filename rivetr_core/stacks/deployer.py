@@ -485,7 +485,7 @@ class StackDeployer:
         self.stopped_old.append(container_id)
         await self.svc.update_deployment(self.dep_id, stopped=list(self.stopped_old))
         with contextlib.suppress(ContainerNotFound):
-            await runtime.stop(container_id, timeout=10)
+            await runtime.stop(container_id, timeout=None)  # the service's stop_grace_period (or 10 s)
 
     async def _keep(
         self, runtime: ContainerRuntime, name: str, old: list[dict[str, Any]], running: Running

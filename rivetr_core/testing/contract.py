@@ -796,6 +796,44 @@ class RuntimeContract:
             await runtime.stop(info.id)
 
     @needs_real_engine
+    async def test_stop_uses_the_containers_own_stop_signal_and_grace_period(
+        self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
+    ) -> None:
+        """``RunSpec.stop_signal`` is what a stop sends first and ``stop_timeout`` how long a ``stop(id, None)``
+        waits before SIGKILL (compose ``stop_signal``/``stop_grace_period``). Both shells are PID 1 without
+        init, so the kernel drops a SIGTERM they have no handler for."""
+        runtime = rivetr_runtime
+        loop = "while true; do sleep 0.2; done"
+        quits = await run_container(
+            runtime,
+            rivetr_httpd_image,
+            rivetr_test_labels,
+            "sig",
+            init=False,
+            command=["sh", "-c", f"trap 'exit 7' USR1; {loop}"],
+            stop_signal="SIGUSR1",
+            stop_timeout=60,
+        )
+        deaf = await run_container(
+            runtime,
+            rivetr_httpd_image,
+            rivetr_test_labels,
+            "grace",
+            init=False,
+            command=["sh", "-c", loop],
+            stop_timeout=1,
+        )
+        await runtime.stop(quits.id, timeout=None)
+        assert (
+            await runtime.inspect(quits.id)
+        ).exit_code == 7  # SIGUSR1 reached its trap (SIGTERM: 137, 60 s on)
+        started = time.monotonic()
+        await runtime.stop(deaf.id, timeout=None)
+        waited = time.monotonic() - started
+        assert (await runtime.inspect(deaf.id)).exit_code == 137  # SIGKILL after its own 1 s
+        assert waited < 8, waited  # not the engine's default 10 s
+
+    @needs_real_engine
     async def test_exit_code_of_finished_container(
         self, rivetr_runtime: ContainerRuntime, rivetr_httpd_image: str, rivetr_test_labels: dict[str, str]
     ) -> None:

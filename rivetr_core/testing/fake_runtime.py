@@ -515,7 +515,7 @@ class FakeRuntime:
             out.append(dataclasses.replace(port, host_port=probe.getsockname()[1]))
         return out, held
 
-    async def stop(self, container_id: str, timeout: float = 10) -> None:
+    async def stop(self, container_id: str, timeout: float | None = 10) -> None:
         await self._enter("stop", container_id=container_id, timeout=timeout)
         container = self._container(container_id)
         if container.running:

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from rivetr_core.compose.durations import parse_duration
 from tests.support.compose_reference import (
     ReferenceProject,
     built_services,
@@ -47,6 +49,8 @@ ENGINES = [pytest.param("docker", marks=pytest.mark.docker), pytest.param("podma
 #   (`(?P<default>[^}]+)`), so FEATURE_FLAGS in profiles-env reads literally "${FEATURE_FLAGS:-}". The expected
 #   value is the empty string compose gives (docker-compose does); see EMPTY_DEFAULT below.
 # * it ignores depends_on conditions (starts in order without waiting): not visible in inspect, nothing skipped.
+# * it ignores `stop_grace_period` (no --stop-timeout): its containers keep podman's 10 s, so the expected value
+#   is the file's (see GRACE below).
 PODMAN_COMPOSE_QUIRKS = {"healthcheck.test"}
 EMPTY_DEFAULT = re.compile(r"^\$\{[_a-zA-Z][_a-zA-Z0-9]*:?-\}$")
 
@@ -154,6 +158,9 @@ def test_rivetr_runs_each_service_as_the_reference_tool_does(
             got = effective(ours_doc, network_key=ours_key, fixed_ports=fixed[service])
             if engine == "podman":
                 expected["env"] = {k: "" if EMPTY_DEFAULT.match(v) else v for k, v in expected["env"].items()}
+                grace = yaml.safe_load(compose_text)["services"][service].get("stop_grace_period")
+                if grace is not None:  # GRACE: what podman-compose leaves out
+                    expected["stop_timeout"] = round(parse_duration(grace))
             for net, aliases in dropped_aliases.get(service, {}).items():
                 assert set(aliases) <= set(got["networks"].get(net, [])), (service, net, got["networks"])
                 got["networks"][net] = [a for a in got["networks"][net] if a not in aliases]

@@ -34,6 +34,7 @@ def compose(version: str, *, redis_health: str = '["CMD", "redis-cli", "ping"]')
 services:
   web:
     image: {BUSYBOX}
+    init: true  # busybox httpd as PID 1 ignores SIGTERM: without an init, every stop waits 10 s for SIGKILL
     command: ["sh", "-c", "mkdir -p /www && echo {version} > /www/index.html && exec httpd -f -p 8080 -h /www"]
     environment:
       CACHE_URL: redis://cache:6379
@@ -42,7 +43,8 @@ services:
         condition: service_healthy
   worker:
     image: {BUSYBOX}
-    command: ["sh", "-c", "while true; do sleep 1; done"]
+    stop_signal: SIGINT  # its own handler: stopped at once, no init
+    command: ["sh", "-c", "trap 'exit 0' INT; while true; do sleep 1; done"]
     depends_on: [cache]
   cache:
     image: redis:7
@@ -426,6 +428,7 @@ SLEEPER = f"""
 services:
   box:
     image: {BUSYBOX}
+    init: true
     command: ["sh", "-c", "mkdir -p /www && echo box > /www/index.html && exec httpd -f -p 8080 -h /www"]
 """
 

@@ -21,6 +21,8 @@ Why the normalisation exists, field by field:
 * ``networks``: compose network key -> aliases, without the container's id/hostname aliases the engines add.
   The caller maps engine network names back to keys (``<project>_<key>``, ``rivetr-stk-<stack>-<key>``).
 * ``cpus``: ``NanoCpus`` or ``CpuQuota/CpuPeriod`` (podman may report either).
+* ``stop_signal``/``stop_timeout``: docker leaves them out when unset, podman reports its defaults, as a number
+  for the signal (``15``): both become the signal's name and seconds, defaults filled in (``SIGTERM``, 10).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ FIELDS = (
     "healthcheck.retries",
     "healthcheck.start_period",
     "restart",
+    "init",
+    "stop_signal",
+    "stop_timeout",
     "labels",
     "mounts",
     "ports",
@@ -270,6 +275,9 @@ def effective(
         "healthcheck.retries": int(health.get("Retries") or 0),
         "healthcheck.start_period": int(health.get("StartPeriod") or 0),
         "restart": restart,
+        "init": bool(host.get("Init")),
+        "stop_signal": _signal(config.get("StopSignal")),
+        "stop_timeout": int(10 if config.get("StopTimeout") is None else config["StopTimeout"]),
         "labels": {
             k: v for k, v in (config.get("Labels") or {}).items() if not k.startswith(INTERNAL_LABEL_PREFIXES)
         },
@@ -281,6 +289,17 @@ def effective(
         "cpus": _cpus(host),
         "networks": networks,
     }
+
+
+def _signal(value: Any) -> str:
+    import signal
+
+    if value in (None, "", 0):
+        return "SIGTERM"
+    text = str(value).upper()
+    return (
+        signal.Signals(int(text)).name if text.isdigit() else text if text.startswith("SIG") else "SIG" + text
+    )
 
 
 def differences(

@@ -126,3 +126,15 @@ def test_registry_reference_keeps_the_path_and_tag() -> None:
     assert ss.registry_reference("docker.io/library/redis:7", "reg:5000/") == ("reg:5000/library/redis", "7")
     assert ss.registry_reference("app", "reg.example") == ("reg.example/app", "latest")
     assert ss.registry_reference("localhost:5001/a/b@sha256:00", "r") == ("r/a/b", "latest")
+
+
+def test_stop_signal_and_grace_period_go_to_the_container_spec() -> None:
+    spec = RunSpec(image="i", name="n", init=False, stop_signal="SIGQUIT", stop_timeout=2.5)
+    container = ss.service_spec(spec, "sha256:abc", replicas=1)["TaskTemplate"]["ContainerSpec"]
+    assert (container["Init"], container["StopSignal"], container["StopGracePeriod"]) == (
+        False,
+        "SIGQUIT",
+        2_500_000_000,
+    )
+    plain = ss.service_spec(RunSpec(image="i", name="n"), "sha256:abc", replicas=1)["TaskTemplate"]
+    assert "StopSignal" not in plain["ContainerSpec"] and "StopGracePeriod" not in plain["ContainerSpec"]

@@ -21,6 +21,8 @@ from .isolation import FirewallError, bridge_name, ensure_firewall
 from .networks import NetworksMixin
 from .runspec import (
     MAIN_PORT_LABEL,
+    RUNTIME_LABELS,
+    STOP_TIMEOUT_LABEL,
     check_port_free,
     check_ports_free,
     exposed_ports,
@@ -143,6 +145,8 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
         labels = dict(spec.labels)
         if spec.ports:
             labels[MAIN_PORT_LABEL] = str(spec.container_port or "")
+        if spec.stop_timeout is not None:
+            labels[STOP_TIMEOUT_LABEL] = str(round(spec.stop_timeout))
         created = api.create_container(
             image,
             name=spec.name,
@@ -151,6 +155,10 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
             working_dir=spec.working_dir or None,
             user=spec.user or None,
             healthcheck=healthcheck(spec.healthcheck),
+            stop_signal=spec.stop_signal or None,
+            # Always set: podman's API otherwise stores 0, and its own stops (``podman stop``, a shutdown)
+            # would SIGKILL at once; 10 is both engines' CLI default.
+            stop_timeout=round(spec.stop_timeout) if spec.stop_timeout is not None else 10,
             environment=spec.env or None,
             labels=labels or None,
             ports=exposed_ports(spec),
@@ -203,12 +211,15 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
         container_id = await self._call(self._create_and_start, spec, image, image=image)
         return await self.inspect(container_id)
 
-    async def stop(self, container_id: str, timeout: float = 10) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds. Stopping a stopped container is a no-op."""
-        await self._call(
-            lambda: self._api().stop(container_id, timeout=max(0, round(timeout))),
-            container=container_id,
-        )
+    async def stop(self, container_id: str, timeout: float | None = 10) -> None:
+        """The stop signal (SIGTERM unless the container names another), then SIGKILL after ``timeout``
+        seconds (None: the container's own stop timeout). Stopping a stopped container is a no-op."""
+
+        def stop() -> None:
+            api = self._api()
+            api.stop(container_id, timeout=stop_seconds(api, container_id, timeout))
+
+        await self._call(stop, container=container_id)
 
     async def pause(self, container_id: str) -> None:
         """Freeze the container's processes (for a consistent copy of its volumes)."""
@@ -267,7 +278,7 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
             exit_code=None if running or status in ("created", "running") else state.get("ExitCode"),
             health=health,
             host_port=host_port,
-            labels={key: value for key, value in labels.items() if key != MAIN_PORT_LABEL},
+            labels={key: value for key, value in labels.items() if key not in RUNTIME_LABELS},
             created_at=parse_time(data.get("Created")),
             address=None if host_port else network_address(data, labels),
             started_at=parse_time(state.get("StartedAt")),
@@ -297,3 +308,17 @@ class ContainersMixin(VolumesMixin, NetworksMixin):
             if has_labels(result.labels, labels):
                 out.append(result)
         return out
+
+
+def stop_seconds(api: docker.APIClient, container_id: str, timeout: float | None) -> int:
+    """Whole seconds to wait after the stop signal: ``timeout``, or for None the container's own
+    (``RunSpec.stop_timeout``, compose ``stop_grace_period``: :data:`STOP_TIMEOUT_LABEL`), else the engines'
+    10. Always passed explicitly: docker-py sizes its HTTP timeout from it, so a grace period longer than the
+    client's timeout would cut the call."""
+    if timeout is None:
+        labels = (api.inspect_container(container_id).get("Config") or {}).get("Labels") or {}
+        try:
+            timeout = float(labels.get(STOP_TIMEOUT_LABEL) or 10)
+        except ValueError:
+            timeout = 10
+    return max(0, round(timeout))

@@ -14,6 +14,12 @@ from rivetr_core.contract import HealthcheckConfig, PortInUse, PortPublish, RunS
 #: (``RunSpec.ports``), so inspect can tell which binding is ``ContainerInfo.host_port``; hidden from
 #: ``ContainerInfo.labels``.
 MAIN_PORT_LABEL = "rivetr.runtime.main-port"
+#: Label carrying ``RunSpec.stop_timeout`` (seconds), read by a ``stop(id, None)``. The engine's own
+#: ``StopTimeout`` is set too (for the engine's stops), but cannot be read back: podman reports 0 for a
+#: container created without one, which would be an immediate SIGKILL. Hidden from ``ContainerInfo.labels``.
+STOP_TIMEOUT_LABEL = "rivetr.runtime.stop-timeout"
+#: Labels the runtime sets for itself.
+RUNTIME_LABELS = frozenset({MAIN_PORT_LABEL, STOP_TIMEOUT_LABEL})
 
 #: Addresses the engines report for "every interface".
 _ANY_ADDRESS = {"", "0.0.0.0", "::"}

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 # The docker runtime first: it imports requests its own way (without charset_normalizer) before the SDK.
+from rivetr_runtime_docker.containers import stop_seconds
 from rivetr_runtime_docker.engine import EngineError, has_labels, label_filters, parse_time
 from rivetr_runtime_docker.exec import DockerExecSession
 from rivetr_runtime_docker.runspec import check_port_free, published_ports
@@ -460,12 +461,17 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
         )
         api._result(response, True)
 
-    def _stop(self, service_id: str, timeout: float) -> None:
+    def _stop(self, service_id: str, timeout: float | None) -> None:
         api = self._api()
         service = self._service(service_id)
         if ss.replicas_of(service) == 0:
             return
         exit_codes: builtins.list[int] = []
+        grace = ((service["Spec"].get("TaskTemplate") or {}).get("ContainerSpec") or {}).get(
+            "StopGracePeriod"
+        )
+        if timeout is None and grace is not None:  # swarm keeps it in the service, not the task's container
+            timeout = grace / 1e9
         for task in self._tasks(service["ID"]):
             data = self._container(ss.container_id(task))
             if data is None or not (data.get("State") or {}).get("Running"):
@@ -473,7 +479,7 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
             # Stopped here (not by the scale-down) to learn its exit code: the scaled-down task's container
             # is removed with the task. The restart delay (1 s) leaves time to scale down before a restart.
             with contextlib.suppress(docker.errors.NotFound):
-                api.stop(data["Id"], timeout=max(0, round(timeout)))
+                api.stop(data["Id"], timeout=stop_seconds(api, data["Id"], timeout))
                 exit_codes.append(
                     int((api.inspect_container(data["Id"]).get("State") or {}).get("ExitCode") or 0)
                 )
@@ -486,8 +492,9 @@ class SwarmRuntime(SwarmDrains, SwarmNodes, DockerRuntime):
         spec["Mode"] = {"Replicated": {"Replicas": 0}}
         self._update(self._service(service["ID"]), spec)
 
-    async def stop(self, container_id: str, timeout: float = 10) -> None:
-        """Stop the service's task (SIGTERM, SIGKILL after ``timeout``) and scale the service to 0 so it
+    async def stop(self, container_id: str, timeout: float | None = 10) -> None:
+        """Stop the service's task (its stop signal, SIGKILL after ``timeout``, None: the service's stop grace
+        period) and scale the service to 0 so it
         stays stopped. Stopping a stopped service is a no-op."""
         await self._call(self._stop, container_id, timeout, container=container_id)
 

@@ -156,6 +156,10 @@ def service_spec(spec: RunSpec, image: str, replicas: int) -> dict[str, Any]:
         container["Dir"] = spec.working_dir
     if spec.user:
         container["User"] = spec.user
+    if spec.stop_signal:
+        container["StopSignal"] = spec.stop_signal
+    if spec.stop_timeout is not None:  # the task's container gets it as its own stop timeout
+        container["StopGracePeriod"] = ns(spec.stop_timeout)
     if (check := healthcheck(spec.healthcheck)) is not None:
         container["Healthcheck"] = check
     limits: dict[str, Any] = {}
