@@ -7,6 +7,8 @@ pytest_plugins = [
     "tests.support.server",
     # in-process apps start from a copy of one migrated database instead of migrating each time
     "tests.support.schema_template",
+    # werkzeug's URL builders compiled once per process, not once per in-process app
+    "tests.support.route_builders",
     # a private PostgreSQL cluster (postgres_server; RIVETR_TEST_DATABASE=postgres switches in-process apps to it)
     "tests.support.postgres",
     "tests.support.fake_git_host",
