@@ -55,6 +55,7 @@ def stack_file(tmp_path: Path, version: str, *, web_health: str | None = None) -
 services:
   web:
     image: {BUSYBOX}
+    init: true  # busybox httpd as PID 1 ignores SIGTERM: each stop would wait 10 s for SIGKILL
     command:
       - sh
       - -c
@@ -67,6 +68,7 @@ services:
     depends_on: [worker]
   worker:
     image: {BUSYBOX}
+    init: true
     command: ["sh", "-c", "echo worker up; while true; do sleep 1; done"]
 """
     )

@@ -35,6 +35,7 @@ COMPOSE = f"""
 services:
   box:
     image: {BASE_IMAGE}
+    init: true  # busybox httpd as PID 1 ignores SIGTERM: each stop would wait 10 s for SIGKILL
     command: ["sh", "-c", "mkdir -p /www && echo box > /www/index.html && exec httpd -f -p 8080 -h /www"]
     deploy:
       restart_policy:
