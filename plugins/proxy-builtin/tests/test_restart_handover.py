@@ -76,7 +76,13 @@ def test_restart_hands_the_ports_over_without_dropping_a_connection(tmp_path, ba
         res = p.call("restart")
         assert res["restarted"] and res["previous_pid"] == old_pid and res["pid"] != old_pid
         served_after = hammer.ok
-        wait_for(lambda: hammer.ok >= served_after + 20, what="requests after the restart")
+        wait_for(
+            lambda: hammer.ok >= served_after + 20,
+            what=lambda: (
+                f"requests after the restart ({hammer.ok - served_after} answered, failures: "
+                f"{hammer.failures[:5]})"
+            ),
+        )
         wait_for(lambda: not _alive(old_pid), what="the old master to exit")
         slow_thread.join(30)
         hammer.finish()

@@ -83,7 +83,11 @@ class WorkerHandle:
         self.proc: subprocess.Popen[bytes] | None = None
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()  # it has the route table: state updates go to it
+        #: it accepts connections: it acknowledged its first table after opening its listeners (a new master
+        #: of a restart reports ready only then, so the old workers never stop before these accept)
+        self.serving = asyncio.Event()
+        self.first_seq = -1
         self.waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.reader_task: asyncio.Task[None] | None = None
         self.pid: int | None = None
@@ -258,13 +262,14 @@ class Master:
             cmd += ["--tls-fd", str(handle.tls.fileno())]
             fds.append(handle.tls.fileno())
         handle.ready.clear()
+        handle.serving.clear()
         # Popen only forks/execs; asyncio's subprocess transport would add pipes the worker doesn't need.
         handle.proc = subprocess.Popen(cmd, pass_fds=fds)  # noqa: ASYNC220
         child.close()
         handle.pid = handle.proc.pid
         handle.reader, handle.writer = await asyncio.open_connection(sock=parent)
         handle.reader_task = asyncio.create_task(self._read_worker(handle))
-        await asyncio.wait_for(handle.ready.wait(), 30)
+        await asyncio.wait_for(handle.serving.wait(), 30)
 
     async def _read_worker(self, handle: WorkerHandle) -> None:
         assert handle.reader is not None
@@ -277,18 +282,23 @@ class Master:
                 break
             msg = json.loads(line)
             if msg.get("op") == "ready":
-                # Apply the current table before the worker counts as ready (it already accepts; an
-                # empty table for a few ms would answer 404, so send the state first thing). Nobody waits
-                # for its ack (no waiter: one would only hold a "worker gone" error no one retrieves).
+                # The current table first: the worker opens its listeners once it has it (an empty table
+                # would answer 404) and then acknowledges it, which is when it serves. Nobody waits on that
+                # ack's seq (a waiter would only hold a "worker gone" error no one retrieves).
                 self.seq += 1
                 assert handle.writer is not None
                 handle.writer.write((json.dumps({**self.snapshot(), "seq": self.seq}) + "\n").encode())
+                handle.first_seq = self.seq
                 handle.ready.set()
+                continue
+            if msg.get("seq") == handle.first_seq:
+                handle.serving.set()
                 continue
             fut = handle.waiters.pop(msg.get("seq"), None)
             if fut is not None and not fut.done():
                 fut.set_result(msg)
         handle.ready.clear()
+        handle.serving.clear()
         for fut in handle.waiters.values():
             if not fut.done():
                 fut.set_exception(ConnectionError("worker gone"))
@@ -482,13 +492,13 @@ class Master:
 
     def status(self) -> dict[str, Any]:
         return {
-            "ok": all(w.ready.is_set() for w in self.workers),
+            "ok": all(w.serving.is_set() for w in self.workers),
             "pid": os.getpid(),
             "port": self.port,
             "https_port": self.https_port or None,
             "host": self.settings.host,
             "workers": len(self.workers),
-            "workers_ready": sum(1 for w in self.workers if w.ready.is_set()),
+            "workers_ready": sum(1 for w in self.workers if w.serving.is_set()),
             "worker_pids": [w.pid for w in self.workers],
             "routes": len(self.routes),
             "uptime": round(time.time() - self.started, 3),

@@ -207,7 +207,6 @@ async def serve(
         return
     msg = json.loads(first)
     w.apply_state(msg)
-    writer.write(b'{"op":"ack","seq":%d}\n' % int(msg.get("seq") or 0))
     w.servers.append(await w.loop.create_server(lambda: ClientConn(w), sock=listen, backlog=4096))
     if tls is not None:
         certs = os.path.join(state_dir, "certs")
@@ -224,6 +223,9 @@ async def serve(
                 ssl_handshake_timeout=settings.header_timeout,
             )
         )
+    # Acknowledged once both listeners accept: the master counts this worker as serving from then on (on a
+    # restart, the old master's workers stop only after that).
+    writer.write(b'{"op":"ack","seq":%d}\n' % int(msg.get("seq") or 0))
     sweeper = w.loop.create_task(w.sweep())
     stop = asyncio.Event()
     w.loop.add_signal_handler(signal.SIGTERM, stop.set)
