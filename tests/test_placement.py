@@ -218,8 +218,17 @@ def test_compose_deploy_placement_constraints() -> None:
     db, web = project.services["db"], project.services["web"]
     assert db.placement == ["node.labels.storage == db", "node.role == manager"]
     assert web.placement == []
-    # The fields added after placement (restart_policy limits) are left out unset too (ServiceSpec.config_hash).
-    later = {"placement", "restart_max_attempts", "restart_delay", "restart_window"}
+    # The fields added after placement (restart_policy limits, init and the stop settings) are left out unset
+    # too (ServiceSpec.config_hash).
+    later = {
+        "placement",
+        "restart_max_attempts",
+        "restart_delay",
+        "restart_window",
+        "init",
+        "stop_signal",
+        "stop_grace_period",
+    }
     before = {k: v for k, v in dataclasses.asdict(web).items() if k not in later}
     canonical = json.dumps(
         {"spec": before, "image_id": "i"}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
