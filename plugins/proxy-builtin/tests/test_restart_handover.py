@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 import pytest
 
-from tests.support.proxy import SyncProxy, http_get
+from tests.support.proxy import SyncProxy, http_get, parse_response
 from tests.support.waiting import wait_for
 
 from .test_tls import make_cert, tls_request
@@ -47,7 +48,7 @@ class Hammer:
                     self.ok += 1
                 else:
                     self.failures.append(f"{status} {body[:60]!r}")
-            except OSError as exc:
+            except Exception as exc:  # an empty answer (closed unanswered) too, not only socket errors
                 self.failures.append(repr(exc))
 
     def finish(self) -> None:
@@ -145,4 +146,30 @@ def test_a_new_master_that_cannot_start_leaves_the_old_one_serving(tmp_path, bac
         finally:
             fresh.tl.stop()
     finally:
+        p.close()
+
+
+def test_a_connection_the_old_worker_accepted_gets_its_answer_after_the_handover(tmp_path, backend_factory):
+    """A client that connected just before a restart and sends its request only once the old worker drains: the
+    old worker accepted the connection, so it answers it (and closes it), instead of dropping it unanswered."""
+    b = backend_factory("late")
+    p = SyncProxy(tmp_path / "proxy")
+    conn = socket.create_connection(("127.0.0.1", p.port), 10)
+    try:
+        p.set_route("late.test", b.address)
+        http_get(p.port, "late.test")  # the worker is up and serving: our connection is accepted by it
+        time.sleep(0.3)
+        res = p.call("restart")
+        assert res["restarted"]
+        wait_for(lambda: "draining and exiting" in p.log(), what="the old master to start draining")
+        time.sleep(0.3)  # its worker has closed its listener and is draining
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: late.test\r\n\r\n")  # keep-alive asked
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        status, headers, body = parse_response(data)
+        assert (status, body) == (200, b"late")
+        assert headers.get("connection") == "close"  # a draining worker keeps no connection open
+    finally:
+        conn.close()
         p.close()

@@ -86,6 +86,7 @@ class ClientConn(ClientFlow):
         "parser",
         "parsing",
         "peer",
+        "served",
         "t",
         "tls",
         "trusted",
@@ -130,6 +131,7 @@ class ClientConn(ClientFlow):
         self.dkind = _D_NONE
         self.peer = b""
         self.trusted = False  # the peer is a trusted proxy: its X-Forwarded-* headers are kept
+        self.served = False  # a response was sent in full: idle from then on, it is a keep-alive connection
 
     # ------------------------------------------------------------------------------------------ transport
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -330,7 +332,7 @@ class ClientConn(ClientFlow):
         if is_upgrade:
             keep = False  # after an upgrade request the parser can't resync: never reuse the connection
             ex.upgrade = True
-        ex.keep = keep
+        ex.keep = keep and not w.stopping  # a draining worker says Connection: close
         ex.is_head = method == b"HEAD"
         # Request-smuggling defenses (llhttp already rejects most of this; stay strict even if it relaxes).
         if te is not None:
@@ -578,7 +580,8 @@ class ClientConn(ClientFlow):
             w.access(self, ex)
         if self.active is ex:
             self.active = None
-        if not ex.keep or not ex.req_done or self.closing:
+        self.served = True
+        if not ex.keep or not ex.req_done or self.closing or w.stopping:
             self._close()
             return
         if self.waiting:
@@ -681,6 +684,19 @@ class ClientConn(ClientFlow):
             return
         self.deadline = self.w.now + 2.0
         self.dkind = _D_NONE
+
+    def pending(self) -> bool:
+        """Whether a stopping worker still owes this connection an answer: a request is under way, or none came
+        yet on a connection accepted just before the listeners closed (its request may be on its way: closing
+        it would drop that request). An idle keep-alive connection owes nothing; a tunnel is not waited for."""
+        if self.tunnel is not None:
+            return False
+        return not self.served or self.active is not None or self.parsing is not None or self.in_head
+
+    def close_if_idle(self) -> None:
+        """Close a keep-alive connection with nothing under way (a stopping worker's)."""
+        if self.served and not self.pending() and not self.closing:
+            self._close()
 
     def _close(self) -> None:
         if not self.closing:

@@ -92,11 +92,30 @@ class MasterLink:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop accepting, let in-flight exchanges finish (bounded by the drain timeout), then exit."""
+        """Stop accepting, let in-flight exchanges finish (bounded by the drain timeout), then exit.
+
+        Also waited for: connections accepted just before the listeners closed whose request has not come or
+        not been answered yet (on a restart the new workers take the next connections from the same queue,
+        but one this worker accepted is its own to answer). Responses from now on close their connection, and
+        idle keep-alive connections are closed as the wait goes."""
+        self.stopping = True
         for server in self.servers:
             server.close()
         deadline = self.loop.time() + self.drain_timeout
-        while self.active and self.loop.time() < deadline:  # noqa: ASYNC110 - counters have no event
+        while True:
+            # First a tick: a connection the loop accepted as the listener closed gets its protocol (and a
+            # place in self.clients) in a callback of its own.
             await asyncio.sleep(0.05)
+            waiting = bool(self.active)
+            for c in list(self.clients):
+                pending = getattr(c, "pending", None)  # HTTP/1.1; HTTP/2 streams count in self.active
+                if pending is None:
+                    continue
+                if pending():
+                    waiting = True
+                else:
+                    c.close_if_idle()
+            if not waiting or self.loop.time() >= deadline:
+                break
         for c in list(self.clients):
             c.abort()

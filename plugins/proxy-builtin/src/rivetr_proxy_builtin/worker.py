@@ -110,6 +110,7 @@ class Worker(UpstreamPool, TlsTermination, MasterLink):
         self.alog: AccessLog | None = None  # made by serve() with [proxy] access_log on
         self.pool: dict[str, list[UpstreamConn]] = {}
         self.clients: set[ClientConn] = set()
+        self.stopping = False  # shutting down: responses close their connection (master_link.shutdown)
         self.busy: set[UpstreamConn] = set()
         self.draining: dict[str, float] = {}
         self.last_error_status = 0
