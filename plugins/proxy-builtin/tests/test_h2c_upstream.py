@@ -407,3 +407,35 @@ def test_access_log_line_of_an_h2c_call(grpc: Any, tmp_path: Any) -> None:
         assert line["request_id"] == rid and line["bytes"] == len(message(b"logged"))
     finally:
         p.close()
+
+
+def test_a_refused_h2c_upstream_is_ejected_by_passive_health(grpc: Any, tmp_path: Any) -> None:
+    """Connection failures to an h2c upstream count towards ejection as they do over HTTP/1.1: after
+    ``outlier_consecutive_failures`` of them the other upstream takes every call."""
+    _proxy, app = grpc
+    proxy = SyncProxy(
+        tmp_path / "pair", workers=1, outlier_consecutive_failures=2, outlier_base_ejection=60.0
+    )
+    dead = f"127.0.0.1:{free_port()}"
+    c = None
+    try:
+        proxy.set_route("pair.test", app.address, dead, upstream_protocol="h2c")
+        assert proxy.https_port
+        c = Client(proxy.https_port)
+        statuses = [
+            c.until(c.start("Unary", end=True, authority="pair.test"), lambda r: r["done"])["headers"][
+                b":status"
+            ]
+            for _ in range(12)
+        ]
+        # Round robin: the refused one answers 502 until its second failure ejects it, then the app takes all.
+        assert statuses.count(b"502") == 2, statuses
+        assert statuses[-6:] == [b"200"] * 6, statuses
+        route = next(r for r in proxy.call("routes") if r.domain == "pair.test")
+        ups = {u.address: u for u in route.upstreams}
+        assert ups[dead].ejections == 1 and ups[dead].ejected_until is not None
+        assert ups[app.address].ejections == 0
+    finally:
+        if c is not None:
+            c.close()
+        proxy.close()

@@ -198,6 +198,7 @@ class H2cConn(asyncio.Protocol):
             self.pool.remove(self)
             if self.t is not None:
                 self.t.abort()
+            w.outliers.failure(self.addr)  # passive health: one failure per connection, as HTTP/1.1 counts
             self._fail_all(None)
 
     # ------------------------------------------------------------------------------------------ transport
@@ -492,6 +493,11 @@ class Leg:
             fields.append(_HSTS)
         ex.status = s.status = status
         ex.resp_started = True
+        conn = self.conn
+        if conn is not None:  # passive health: a failure, or a success to reset, as HTTP/1.1 counts them
+            outliers = conn.w.outliers
+            if 501 < status < 505 or outliers.fails:
+                outliers.response(conn.addr, status)
         s.headers = fields
         s.trailers = []
         if not ended:
