@@ -17,6 +17,7 @@ import pytest
 
 from rivetr_core.testing import FakeRuntime
 from rivetr_core.testing.fake_runtime import FakeImage
+from tests.support import postgres
 from tests.support.server import ApiClient, api_on, make_config
 from tests.support.team_members import bearer
 from tests.test_team_isolation import Teams, teams  # noqa: F401  (fixture)
@@ -50,13 +51,16 @@ async def test_status_names_engine_proxy_database_and_plugins(
     assert body["runtime"]["state"] == "ok" and body["runtime"]["name"] == fake_runtime.name
     assert body["runtime"]["version"] and body["runtime"]["error"] is None
     assert body["proxy"]["state"] == "disabled" and body["proxy"]["ports"] == []  # off in tests' config
-    db_file = tmp_path / "data" / "rivetr.db"
+    on_postgres = postgres.enabled()  # RIVETR_TEST_DATABASE=postgres: the app's own PostgreSQL database
     assert body["database"] == {
         "state": "ok",
-        "backend": "sqlite",
+        "backend": "postgresql" if on_postgres else "sqlite",
         "size_bytes": body["database"]["size_bytes"],
     }
-    assert body["database"]["size_bytes"] >= db_file.stat().st_size > 0
+    if on_postgres:
+        assert body["database"]["size_bytes"] > 0
+    else:
+        assert body["database"]["size_bytes"] >= (tmp_path / "data" / "rivetr.db").stat().st_size > 0
     assert {p["name"] for p in body["plugins"]} >= {"runtime-docker", "runtime-podman"}
     assert all(p["status"] in ("ok", "disabled", "failed") for p in body["plugins"])
 
