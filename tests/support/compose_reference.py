@@ -292,14 +292,10 @@ def effective(
 
 
 def _signal(value: Any) -> str:
-    import signal
+    """The engine's stop signal by name, as Rivetr keeps a compose ``stop_signal``; unset is SIGTERM."""
+    from rivetr_core.compose.normalise import signal_name
 
-    if value in (None, "", 0):
-        return "SIGTERM"
-    text = str(value).upper()
-    return (
-        signal.Signals(int(text)).name if text.isdigit() else text if text.startswith("SIG") else "SIG" + text
-    )
+    return "SIGTERM" if value in (None, "", 0) else signal_name(value)
 
 
 def differences(
