@@ -1028,6 +1028,13 @@ class H2Conn:
         if not self.streams:
             self._goaway(h2.errors.ErrorCodes.NO_ERROR)
 
+    def pending(self) -> bool:
+        """A stopping worker waits for nothing here: the streams in flight count in ``Worker.active``."""
+        return False
+
+    def close_if_idle(self) -> None:
+        """Left to the stopping worker's final abort (see ``MasterLink.shutdown``)."""
+
     def abort(self) -> None:
         self.closing = True
         if self.t is not None:

@@ -108,10 +108,7 @@ class MasterLink:
             await asyncio.sleep(0.05)
             waiting = bool(self.active)
             for c in list(self.clients):
-                pending = getattr(c, "pending", None)  # HTTP/1.1; HTTP/2 streams count in self.active
-                if pending is None:
-                    continue
-                if pending():
+                if c.pending():
                     waiting = True
                 else:
                     c.close_if_idle()
